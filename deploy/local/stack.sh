@@ -1,0 +1,664 @@
+#!/usr/bin/env bash
+# No-Docker local stack for the credit-control platform: one single-node Kafka
+# (KRaft, no ZooKeeper) and one PostgreSQL 15 cluster per STACK, run as plain
+# processes from the repo's .local/<STACK>/ folder.
+#
+#   STACK=dev|test deploy/local/stack.sh VERB
+#
+# Verbs: start stop status env reset
+#        kafka-start kafka-stop kafka-restart pg-start pg-stop pg-restart
+#
+# Ports (override with KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT):
+#   dev : kafka 127.0.0.1:19092 (controller 19093), postgres 127.0.0.1:15432
+#   test: kafka 127.0.0.1:29092 (controller 29093), postgres 127.0.0.1:25432
+#
+# See deploy/local/README.md for folders and troubleshooting.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+STACK=${STACK:-dev}
+case "$STACK" in
+  dev)  DEF_KAFKA_PORT=19092 DEF_KAFKA_CONTROLLER_PORT=19093 DEF_PG_PORT=15432 ;;
+  test) DEF_KAFKA_PORT=29092 DEF_KAFKA_CONTROLLER_PORT=29093 DEF_PG_PORT=25432 ;;
+  *)    # Any other name works only when every port is given explicitly, so two
+        # ad-hoc stacks can never silently share ports.
+        DEF_KAFKA_PORT='' DEF_KAFKA_CONTROLLER_PORT='' DEF_PG_PORT='' ;;
+esac
+KAFKA_PORT=${KAFKA_PORT:-$DEF_KAFKA_PORT}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$DEF_KAFKA_CONTROLLER_PORT}
+PG_PORT=${PG_PORT:-$DEF_PG_PORT}
+
+# Where stacks live; STACK_ROOT can move them elsewhere (e.g. when the repo sits
+# in a folder the postgres OS user cannot traverse, like /root).
+STACK_ROOT=${STACK_ROOT:-$REPO_ROOT/.local}
+STACK_DIR=$STACK_ROOT/$STACK
+KAFKA_DATA=$STACK_DIR/kafka
+PG_DATA=$STACK_DIR/pg
+LOG_DIR=$STACK_DIR/logs
+RUN_DIR=$STACK_DIR/run                       # postgres unix socket
+LOCK_FILE=$STACK_ROOT/.$STACK.lock           # outside STACK_DIR so `reset` keeps it
+
+KAFKA_PROPS=$STACK_DIR/server.properties
+KAFKA_CLUSTER_ID_FILE=$STACK_DIR/kafka-cluster-id
+KAFKA_PID_FILE=$LOG_DIR/kafka.pid
+KAFKA_LOG=$LOG_DIR/kafka.log
+KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j.properties
+KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
+# Shared by all stacks: the jars do not depend on the stack.
+KAFKA_CACHE=${KAFKA_CACHE:-$REPO_ROOT/.cache/kafka}
+KAFKA_LIB=$KAFKA_CACHE/lib
+KAFKA_LIB_MARKER=$KAFKA_LIB/.resolved        # holds the sha256 of the pom it came from
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
+KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
+
+PG_LOG=$LOG_DIR/postgres.log
+PG_EXT_PID_FILE=$LOG_DIR/postgres.pid        # written/removed by postgres itself (external_pid_file)
+PG_START_TIMEOUT=${PG_START_TIMEOUT:-60}
+PG_APP_USER=creditctl
+PG_APP_PASSWORD=creditctl
+PG_APP_DB=creditctl
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+log()  { printf '[stack %s] %s\n' "$STACK" "$*"; }
+warn() { printf '[stack %s] WARNING: %s\n' "$STACK" "$*" >&2; }
+die()  { printf '[stack %s] ERROR: %s\n' "$STACK" "$*" >&2; exit 1; }
+
+is_root() { [[ $EUID -eq 0 ]]; }
+
+# initdb/postgres refuse to run as root, so as root every postgres command runs
+# as the `postgres` OS user. `cd /` avoids "could not change directory to /root".
+as_pg() {
+  if is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+check_ports() {
+  local name port
+  for name in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT; do
+    port=${!name}
+    [[ -n $port ]] || die "STACK='$STACK' is not dev/test: set KAFKA_PORT, KAFKA_CONTROLLER_PORT and PG_PORT"
+    if ! [[ $port =~ ^[0-9]{1,5}$ ]] || (( 10#$port < 1 || 10#$port > 65535 )); then
+      die "$name='$port' is not a valid port"
+    fi
+  done
+  if [[ $KAFKA_PORT == "$KAFKA_CONTROLLER_PORT" || $KAFKA_PORT == "$PG_PORT" || $KAFKA_CONTROLLER_PORT == "$PG_PORT" ]]; then
+    die "KAFKA_PORT, KAFKA_CONTROLLER_PORT and PG_PORT must differ ($KAFKA_PORT/$KAFKA_CONTROLLER_PORT/$PG_PORT)"
+  fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1. Uses bash's
+# /dev/tcp (no nc on the machine); `timeout` guards against a hung connect.
+port_open() {
+  # shellcheck disable=SC2016  # $0 expands in the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$1" 2>/dev/null
+}
+
+# Best-effort description of who listens on a port, for error messages.
+port_owner() {
+  local out=''
+  if command -v ss >/dev/null 2>&1; then
+    out=$(ss -Hltnp "( sport = :$1 )" 2>/dev/null | sed -n 's/.*users:(\(.*\))$/\1/p' | head -n1 || true)
+  fi
+  printf '%s' "${out:-unknown process}"
+}
+
+# Fail with a message naming the port when another process already has it.
+require_port_free() {
+  local port=$1 what=$2
+  if port_open "$port"; then
+    die "port $port ($what) is already in use by another process: $(port_owner "$port"). \
+Stop it, or pick other ports (KAFKA_PORT / KAFKA_CONTROLLER_PORT / PG_PORT)."
+  fi
+}
+
+proc_alive() { [[ -n ${1:-} && -d /proc/$1 ]]; }
+proc_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+
+ensure_stack_dirs() {
+  mkdir -p "$STACK_DIR" "$LOG_DIR"
+  if is_root; then
+    # The postgres user must be able to reach its data dir through .local/<STACK>
+    # and write its log + external pid file into logs/.
+    chmod o+x "$STACK_ROOT" "$STACK_DIR"
+    chown postgres:postgres "$LOG_DIR"
+  fi
+}
+
+# Serialise mutating verbs per stack (e.g. two test runners calling `start`).
+# fd 9 must not leak into long-lived children, hence `9>&-` on their launches.
+take_lock() {
+  mkdir -p "$STACK_ROOT"
+  exec 9>"$LOCK_FILE"
+  flock -w 180 9 || die "another stack.sh is still working on STACK=$STACK (lock $LOCK_FILE)"
+}
+
+# ---------------------------------------------------------------------------
+# Kafka
+# ---------------------------------------------------------------------------
+check_java() {
+  command -v java >/dev/null 2>&1 || die "java not found: install a JDK/JRE 17+ (Debian: apt-get install -y openjdk-17-jre-headless)"
+  local v major
+  # Read the whole output first: `java | awk '{...; exit}'` can SIGPIPE java under pipefail.
+  v=$(java -version 2>&1 || true)
+  v=$(awk -F'"' '/version/ {print $2; exit}' <<<"$v")
+  major=${v%%.*}
+  [[ $major == 1 ]] && major=$(cut -d. -f2 <<<"$v")     # 1.8.0_x style
+  [[ $major =~ ^[0-9]+$ ]] || die "cannot parse java version from: $(java -version 2>&1 | head -n1)"
+  (( major >= 17 )) || die "java $v found, Kafka here needs java 17+"
+}
+
+# Resolve the broker jars once into .cache/kafka/lib (shared by all stacks).
+# The marker holds the pom's hash, so editing the pom triggers a re-resolve.
+kafka_ensure_jars() {
+  local want
+  want=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
+  [[ -f $KAFKA_LIB_MARKER && $(cat "$KAFKA_LIB_MARKER") == "$want" ]] && return 0
+
+  command -v mvn >/dev/null 2>&1 || die "mvn not found: it is needed once to fetch the Kafka jars (Debian: apt-get install -y maven)"
+  mkdir -p "$KAFKA_CACHE"
+  # Both stacks may start at once: only one of them downloads.
+  (
+    flock -w 600 8 || die "timed out waiting for another jar download ($KAFKA_CACHE/.lock)"
+    [[ -f $KAFKA_LIB_MARKER && $(cat "$KAFKA_LIB_MARKER") == "$want" ]] && exit 0
+    log "resolving Kafka jars with Maven into $KAFKA_LIB (one-off) ..."
+    local tmp=$KAFKA_CACHE/lib.tmp.$$ t0=$SECONDS n
+    rm -rf "$tmp"
+    # Copy into a temp dir and swap, so a failed download never looks complete.
+    if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+           -DoutputDirectory="$tmp" >"$KAFKA_CACHE/mvn.log" 2>&1 9>&-; then
+      tail -n 30 "$KAFKA_CACHE/mvn.log" >&2
+      rm -rf "$tmp"
+      die "maven could not resolve the Kafka jars (full log: $KAFKA_CACHE/mvn.log)"
+    fi
+    n=$(find "$tmp" -maxdepth 1 -name '*.jar' | wc -l)
+    (( n > 0 )) || die "maven resolved no jars into $tmp"
+    rm -rf "$KAFKA_LIB"
+    mv "$tmp" "$KAFKA_LIB"
+    printf '%s\n' "$want" >"$KAFKA_LIB_MARKER"
+    log "resolved $n jars in $((SECONDS - t0))s"
+  ) 8>"$KAFKA_CACHE/.lock"
+}
+
+kafka_java() {  # run a Kafka main class with the cached jars (short-lived tools)
+  java -cp "$KAFKA_LIB/*" -Dlog4j.configuration="file:$KAFKA_LOG4J" "$@"
+}
+
+# Regenerated on every start so port overrides take effect; node/cluster
+# identity lives in the data dir and does not depend on this file.
+kafka_write_config() {
+  cat >"$KAFKA_PROPS" <<EOF
+# Generated by deploy/local/stack.sh for STACK=$STACK -- edits are overwritten on start.
+# Single-node KRaft: this one process is both broker and (the only) controller.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+
+# Loopback only.
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+
+log.dirs=$KAFKA_DATA
+
+# One broker: every replication factor / ISR must be 1.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+
+# Services create their own topics; a typo must fail instead of silently creating one.
+auto.create.topics.enable=false
+num.partitions=6
+
+# Tests: consumer groups should not wait 3 s for more members before the first rebalance.
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+# Format the storage once per stack; reformatting would wipe the topics.
+kafka_format_storage() {
+  if [[ -f $KAFKA_DATA/meta.properties ]]; then
+    return 0
+  fi
+  local cid
+  if [[ -s $KAFKA_CLUSTER_ID_FILE ]]; then
+    cid=$(cat "$KAFKA_CLUSTER_ID_FILE")
+  else
+    cid=$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | grep -E '^[A-Za-z0-9_-]{22}$' | tail -n1 || true)
+    [[ -n $cid ]] || die "kafka.tools.StorageTool random-uuid printed no cluster id"
+    printf '%s\n' "$cid" >"$KAFKA_CLUSTER_ID_FILE"
+  fi
+  log "formatting Kafka storage in $KAFKA_DATA (cluster id $cid)"
+  mkdir -p "$KAFKA_DATA"
+  if ! kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" >"$LOG_DIR/kafka-format.log" 2>&1; then
+    cat "$LOG_DIR/kafka-format.log" >&2
+    die "formatting Kafka storage failed (log: $LOG_DIR/kafka-format.log)"
+  fi
+}
+
+# Sets KAFKA_STATE to running|stale|stopped and KAFKA_PID_VAL.
+# "Ours" = a live kafka.Kafka process started with this stack's server.properties
+# (guards against a recycled pid and against the other stack's broker).
+kafka_probe() {
+  KAFKA_PID_VAL=''
+  if [[ -f $KAFKA_PID_FILE ]]; then
+    KAFKA_PID_VAL=$(tr -dc '0-9' <"$KAFKA_PID_FILE")
+    if proc_alive "$KAFKA_PID_VAL" && [[ $(proc_cmdline "$KAFKA_PID_VAL") == *"kafka.Kafka $KAFKA_PROPS"* ]]; then
+      KAFKA_STATE=running
+    else
+      KAFKA_STATE=stale
+    fi
+    return 0
+  fi
+  # No pid file, but maybe our broker is running anyway (pid file deleted by hand):
+  # adopt it instead of failing on "port in use".
+  local orphan=''
+  if command -v pgrep >/dev/null 2>&1; then
+    orphan=$(pgrep -f -- "kafka\.Kafka $KAFKA_PROPS\$" | head -n1 || true)
+  fi
+  if [[ -n $orphan ]]; then
+    KAFKA_PID_VAL=$orphan
+    KAFKA_STATE=running
+    mkdir -p "$LOG_DIR"
+    printf '%s\n' "$orphan" >"$KAFKA_PID_FILE"
+    warn "kafka was running without a pid file (pid $orphan): pid file rewritten"
+  else
+    KAFKA_STATE=stopped
+  fi
+}
+
+kafka_wait_ready() {
+  local pid=$1 deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  while (( SECONDS < deadline )); do
+    if ! proc_alive "$pid"; then
+      tail -n 40 "$KAFKA_LOG" >&2 || true
+      die "kafka (pid $pid) exited during startup (log: $KAFKA_LOG)"
+    fi
+    # The port opens slightly before the broker is usable; the log line marks
+    # the end of KafkaRaftServer startup.
+    if port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$KAFKA_LOG" >&2 || true
+  die "kafka (pid $pid) did not answer on 127.0.0.1:$KAFKA_PORT within ${KAFKA_START_TIMEOUT}s (log: $KAFKA_LOG)"
+}
+
+kafka_start() {
+  check_ports
+  kafka_probe
+  case $KAFKA_STATE in
+    running)
+      log "kafka already running (pid $KAFKA_PID_VAL, 127.0.0.1:$KAFKA_PORT)"
+      kafka_wait_ready "$KAFKA_PID_VAL"
+      return 0 ;;
+    stale)
+      log "kafka: stale pid file $KAFKA_PID_FILE (pid ${KAFKA_PID_VAL:-?} is not running), removing"
+      rm -f "$KAFKA_PID_FILE" ;;
+  esac
+  require_port_free "$KAFKA_PORT" "kafka broker"
+  require_port_free "$KAFKA_CONTROLLER_PORT" "kafka controller"
+  check_java
+  kafka_ensure_jars
+  ensure_stack_dirs
+  kafka_write_config
+  kafka_format_storage
+
+  # Keep the previous run's log for post-mortems; the new run gets a fresh file
+  # (kafka_wait_ready greps it for the "started" line).
+  [[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
+  log "starting kafka on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT), log $KAFKA_LOG"
+  local t0=$SECONDS
+  # setsid -f: own session, so a Ctrl-C / SIGINT to the caller's process group
+  # (e.g. an interrupted pytest) does not take the broker down with it. The
+  # wrapper bash writes its own pid and then execs java, so the pid file holds
+  # the JVM's pid.
+  # shellcheck disable=SC2086,SC2016  # KAFKA_HEAP_OPTS is a list of flags; $$/$0/$@ are the inner bash's
+  setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_PID_FILE" \
+    nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$KAFKA_LOG4J" \
+      -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_PROPS" \
+    </dev/null >"$KAFKA_LOG" 2>&1 9>&-
+
+  local _ pid=''
+  for _ in {1..50}; do
+    [[ -s $KAFKA_PID_FILE ]] && pid=$(tr -dc '0-9' <"$KAFKA_PID_FILE") && [[ -n $pid ]] && break
+    sleep 0.1
+  done
+  [[ -n $pid ]] || die "kafka launcher did not write $KAFKA_PID_FILE"
+  kafka_wait_ready "$pid"
+  log "kafka ready (pid $pid, 127.0.0.1:$KAFKA_PORT) in $((SECONDS - t0))s"
+}
+
+kafka_stop() {
+  kafka_probe
+  case $KAFKA_STATE in
+    stopped) log "kafka not running"; return 0 ;;
+    stale)
+      log "kafka: stale pid file $KAFKA_PID_FILE (pid ${KAFKA_PID_VAL:-?} is not running), removing"
+      rm -f "$KAFKA_PID_FILE"; return 0 ;;
+  esac
+  local pid=$KAFKA_PID_VAL deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
+  log "stopping kafka (pid $pid) ..."
+  # SIGTERM = controlled shutdown: flushes logs and writes the clean-shutdown
+  # marker, so the next start skips log recovery.
+  kill -TERM "$pid" 2>/dev/null || true
+  while proc_alive "$pid" && (( SECONDS < deadline )); do sleep 0.5; done
+  if proc_alive "$pid"; then
+    warn "kafka (pid $pid) still alive after ${KAFKA_STOP_TIMEOUT}s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while proc_alive "$pid"; do sleep 0.2; done
+  fi
+  rm -f "$KAFKA_PID_FILE"
+  log "kafka stopped"
+}
+
+kafka_status_line() {
+  kafka_probe
+  case $KAFKA_STATE in
+    running)
+      if port_open "$KAFKA_PORT"; then
+        printf 'kafka     running  pid %s  port %s (controller %s)\n' "$KAFKA_PID_VAL" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+        return 0
+      fi
+      printf 'kafka     running  pid %s  port %s NOT ANSWERING (starting? see %s)\n' "$KAFKA_PID_VAL" "$KAFKA_PORT" "$KAFKA_LOG" ;;
+    stale)   printf 'kafka     stale    pid file %s names pid %s, which is not running\n' "$KAFKA_PID_FILE" "${KAFKA_PID_VAL:-?}" ;;
+    stopped) printf 'kafka     stopped  (port %s)\n' "$KAFKA_PORT" ;;
+  esac
+  return 1
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------
+# Sets PG_BIN to the folder holding initdb/pg_ctl/postgres, installing
+# Debian's postgresql-15 when it is missing and we are root.
+pg_find_bin() {
+  local cand=''
+  if [[ -n ${PG_BIN:-} ]]; then
+    [[ -x $PG_BIN/initdb ]] || die "PG_BIN=$PG_BIN has no initdb"
+    return 0
+  fi
+  if command -v pg_config >/dev/null 2>&1; then
+    cand=$(pg_config --bindir 2>/dev/null || true)
+  fi
+  [[ -n $cand && -x $cand/initdb ]] || cand=/usr/lib/postgresql/15/bin
+  if [[ ! -x $cand/initdb ]]; then
+    is_root || die "PostgreSQL server binaries not found (no initdb). Install them: sudo apt-get install -y postgresql-15"
+    log "PostgreSQL server binaries missing: apt-get install -y postgresql-15 ..."
+    # Note: Debian's package may also create/start its own 'main' cluster on 5432;
+    # this stack never uses it.
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+    cand=/usr/lib/postgresql/15/bin
+    [[ -x $cand/initdb ]] || die "postgresql-15 installed but $cand/initdb is missing"
+  fi
+  PG_BIN=$cand
+}
+
+# unix sockets have a ~107 byte path limit; a deep checkout would overflow it.
+pg_socket_dir() {
+  local sock=$RUN_DIR/.s.PGSQL.$PG_PORT
+  if (( ${#sock} > 100 )); then
+    printf '/tmp/creditctl-%s-pg' "$STACK"
+  else
+    printf '%s' "$RUN_DIR"
+  fi
+}
+
+# Sets PG_STATE to running|stale|stopped and PG_PID_VAL from postgres' own
+# postmaster.pid (the authoritative lock file).
+pg_probe() {
+  PG_PID_VAL=''
+  PG_STATE=stopped
+  [[ -f $PG_DATA/postmaster.pid ]] || return 0
+  PG_PID_VAL=$(head -n1 "$PG_DATA/postmaster.pid" | tr -dc '0-9')
+  PG_STATE=stale
+  proc_alive "$PG_PID_VAL" || return 0
+  # The postmaster chdirs into its data dir: that tells our cluster from a
+  # recycled pid or another cluster.
+  local cwd
+  cwd=$(readlink "/proc/$PG_PID_VAL/cwd" 2>/dev/null || true)
+  if [[ $cwd == "$(cd "$PG_DATA" && pwd -P)" ]]; then
+    PG_STATE=running
+  elif [[ -z $cwd && $(cat "/proc/$PG_PID_VAL/comm" 2>/dev/null) == postgres ]]; then
+    PG_STATE=running   # cannot read cwd (not root, other user): trust the name
+  fi
+}
+
+pg_init() {
+  [[ -f $PG_DATA/PG_VERSION ]] && return 0
+  if [[ -d $PG_DATA ]] && [[ -n $(ls -A "$PG_DATA" 2>/dev/null) ]]; then
+    die "$PG_DATA exists but is not an initialised cluster; run 'STACK=$STACK $0 reset' (deletes this stack's data)"
+  fi
+  # postgres must own (and alone access) its data dir.
+  mkdir -p "$PG_DATA"
+  chmod 700 "$PG_DATA"
+  is_root && chown postgres:postgres "$PG_DATA"
+  if is_root && ! as_pg test -x "$STACK_DIR"; then
+    die "the postgres OS user cannot reach $STACK_DIR (check the permissions of its parent folders, or set STACK_ROOT to e.g. /var/tmp/creditctl-stacks)"
+  fi
+  local locale=C
+  grep -qiE '^c\.utf-?8$' <<<"$(locale -a 2>/dev/null || true)" && locale=C.UTF-8
+  log "initdb $PG_DATA (UTF8, locale $locale)"
+  if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale="$locale" \
+        --auth-local=trust --auth-host=scram-sha-256 >"$LOG_DIR/initdb.log" 2>&1; then
+    cat "$LOG_DIR/initdb.log" >&2
+    rm -rf "$PG_DATA"   # so the next start retries from scratch
+    die "initdb failed (log: $LOG_DIR/initdb.log)"
+  fi
+  # Our settings live in stack.conf (rewritten on every start); hook it in once.
+  printf "\n# Local stack settings (deploy/local/stack.sh)\ninclude = 'stack.conf'\n" >>"$PG_DATA/postgresql.conf"
+}
+
+# Rewritten on every start so port / socket changes take effect.
+pg_write_config() {
+  local sockdir=$1
+  cat >"$PG_DATA/stack.conf" <<EOF
+# Generated by deploy/local/stack.sh for STACK=$STACK -- edits are overwritten on start.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+# Own socket folder: /var/run/postgresql may be missing and is shared by all clusters.
+unix_socket_directories = '$sockdir'
+external_pid_file = '$PG_EXT_PID_FILE'
+max_connections = 200
+shared_buffers = 256MB
+# Kept ON on purpose: crash/fault tests must see real durability.
+fsync = on
+synchronous_commit = on
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+  cat >"$PG_DATA/pg_hba.conf" <<EOF
+# Generated by deploy/local/stack.sh -- edits are overwritten on start.
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+# Admin access over the stack's own socket folder (mode 0700, postgres/root only).
+local   all       all                  trust
+# Applications: password over loopback TCP.
+host    all       all   127.0.0.1/32   scram-sha-256
+EOF
+  if is_root; then
+    chown postgres:postgres "$PG_DATA/stack.conf" "$PG_DATA/pg_hba.conf"
+  fi
+  chmod 600 "$PG_DATA/stack.conf" "$PG_DATA/pg_hba.conf"
+}
+
+pg_psql_admin() {  # psql as superuser over the stack's socket
+  as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pg_socket_dir)" -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+# Application role + database, created only when missing.
+pg_bootstrap_db() {
+  if [[ -z $(pg_psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PG_APP_USER'") ]]; then
+    log "creating role $PG_APP_USER"
+    pg_psql_admin -c "CREATE ROLE $PG_APP_USER LOGIN CREATEDB PASSWORD '$PG_APP_PASSWORD'"
+  fi
+  if [[ -z $(pg_psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_APP_DB'") ]]; then
+    log "creating database $PG_APP_DB"
+    pg_psql_admin -c "CREATE DATABASE $PG_APP_DB OWNER $PG_APP_USER"
+  fi
+}
+
+pg_wait_ready() {
+  local deadline=$((SECONDS + PG_START_TIMEOUT))
+  until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2; do
+    (( SECONDS < deadline )) || die "postgres did not become ready on 127.0.0.1:$PG_PORT within ${PG_START_TIMEOUT}s (log: $PG_LOG)"
+    sleep 0.5
+  done
+}
+
+pg_start() {
+  check_ports
+  pg_find_bin
+  pg_probe
+  case $PG_STATE in
+    running)
+      log "postgres already running (pid $PG_PID_VAL, 127.0.0.1:$PG_PORT)"
+      pg_wait_ready
+      pg_bootstrap_db
+      return 0 ;;
+    stale)
+      log "postgres: stale pid file $PG_DATA/postmaster.pid (pid ${PG_PID_VAL:-?} is not running), removing"
+      rm -f "$PG_DATA/postmaster.pid" "$PG_EXT_PID_FILE" ;;
+  esac
+  require_port_free "$PG_PORT" "postgres"
+  ensure_stack_dirs
+  pg_init
+
+  local sockdir
+  sockdir=$(pg_socket_dir)
+  mkdir -p "$sockdir"
+  chmod 700 "$sockdir"
+  is_root && chown postgres:postgres "$sockdir"
+  pg_write_config "$sockdir"
+
+  log "starting postgres on 127.0.0.1:$PG_PORT, log $PG_LOG"
+  local t0=$SECONDS
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_START_TIMEOUT" -s start 9>&-; then
+    tail -n 30 "$PG_LOG" >&2 || true
+    die "postgres failed to start (log: $PG_LOG)"
+  fi
+  pg_wait_ready
+  pg_bootstrap_db
+  pg_probe
+  log "postgres ready (pid $PG_PID_VAL, 127.0.0.1:$PG_PORT) in $((SECONDS - t0))s"
+}
+
+pg_stop() {
+  pg_probe
+  case $PG_STATE in
+    stopped) log "postgres not running"; return 0 ;;
+    stale)
+      log "postgres: stale pid file $PG_DATA/postmaster.pid (pid ${PG_PID_VAL:-?} is not running), removing"
+      rm -f "$PG_DATA/postmaster.pid" "$PG_EXT_PID_FILE"; return 0 ;;
+  esac
+  pg_find_bin
+  log "stopping postgres (pid $PG_PID_VAL) ..."
+  # fast = roll back open transactions, then a clean checkpointed shutdown.
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 -s stop; then
+    warn "fast shutdown timed out, trying immediate (next start runs crash recovery)"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 30 -s stop
+  fi
+  log "postgres stopped"
+}
+
+pg_status_line() {
+  pg_probe
+  case $PG_STATE in
+    running)
+      if port_open "$PG_PORT"; then
+        printf 'postgres  running  pid %s  port %s\n' "$PG_PID_VAL" "$PG_PORT"
+        return 0
+      fi
+      printf 'postgres  running  pid %s  port %s NOT ANSWERING (see %s)\n' "$PG_PID_VAL" "$PG_PORT" "$PG_LOG" ;;
+    stale)   printf 'postgres  stale    pid file %s names pid %s, which is not running\n' "$PG_DATA/postmaster.pid" "${PG_PID_VAL:-?}" ;;
+    stopped) printf 'postgres  stopped  (port %s)\n' "$PG_PORT" ;;
+  esac
+  return 1
+}
+
+# ---------------------------------------------------------------------------
+# Whole stack
+# ---------------------------------------------------------------------------
+print_env() {
+  check_ports
+  cat <<EOF
+export KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+export DATABASE_URL=postgresql+asyncpg://$PG_APP_USER:$PG_APP_PASSWORD@127.0.0.1:$PG_PORT/$PG_APP_DB
+export PG_PORT=$PG_PORT
+export KAFKA_PORT=$KAFKA_PORT
+EOF
+}
+
+stack_status() {
+  local rc=0
+  kafka_status_line || rc=3
+  pg_status_line || rc=3
+  return $rc
+}
+
+stack_reset() {
+  kafka_stop
+  pg_stop
+  # Paranoia before rm -rf: STACK_DIR must be a real sub-folder of STACK_ROOT.
+  [[ -n $STACK && $STACK != */* && $STACK != . && $STACK != .. ]] || die "refusing to delete for STACK='$STACK'"
+  if [[ -d $STACK_DIR ]]; then
+    rm -rf "$STACK_DIR"
+    log "deleted $STACK_DIR"
+  fi
+  [[ -d /tmp/creditctl-$STACK-pg ]] && rm -rf "/tmp/creditctl-$STACK-pg"
+  return 0
+}
+
+usage() {
+  cat <<EOF
+usage: STACK=dev|test $0 VERB
+
+  start          start kafka and postgres (no-op for what already runs)
+  stop           stop both (harmless when not running)
+  status         one line per component; exit 0 when both run, 3 otherwise
+  env            print shell exports (eval "\$(STACK=$STACK $0 env)")
+  reset          stop and delete this stack's data (.local/$STACK)
+  kafka-start | kafka-stop | kafka-restart
+  pg-start    | pg-stop    | pg-restart
+
+env: STACK (dev|test, default dev), KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT,
+     STACK_ROOT (default <repo>/.local), KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g)
+EOF
+}
+
+main() {
+  local verb=${1:-}
+  case $verb in
+    start)         take_lock; kafka_start; pg_start; stack_status || true ;;
+    stop)          take_lock; kafka_stop; pg_stop ;;
+    status)        check_ports; stack_status ;;
+    env)           print_env ;;
+    reset)         take_lock; stack_reset ;;
+    kafka-start)   take_lock; kafka_start ;;
+    kafka-stop)    take_lock; kafka_stop ;;
+    kafka-restart) take_lock; kafka_stop; kafka_start ;;
+    pg-start)      take_lock; pg_start ;;
+    pg-stop)       take_lock; pg_stop ;;
+    pg-restart)    take_lock; pg_stop; pg_start ;;
+    -h|--help|help) usage ;;
+    '')            usage >&2; exit 2 ;;
+    *)             printf 'unknown verb: %s\n\n' "$verb" >&2; usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,106 @@
+"""Wiring shared by every service: the FastAPI app around a ServiceRuntime, and the CLI
+(`serve`, `migrate`) each service's `python -m <package>` exposes."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.db import make_engine
+from common.envelope import Contract
+from common.http import create_app
+from common.idempotency import IdempotencyKeys
+from common.inbox import Inbox
+from common.kafka import ConsumerRunner, EventHandler, Publisher
+from common.logging import configure_logging
+from common.migrations import upgrade
+from common.outbox import Outbox, OutboxRelay
+from common.runtime import ServiceRuntime
+from common.settings import ServiceSettings
+
+
+@dataclass
+class Plumbing:
+    """The pieces every service has: engine, publisher, outbox + relay, inbox, idempotency."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    publisher: Publisher
+    outbox: Outbox
+    relay: OutboxRelay
+    inbox: Inbox
+    keys: IdempotencyKeys
+
+    def consumer(
+        self, name: str, topics: list[str], contracts: dict[str, type[Contract]],
+        handler: EventHandler,
+    ) -> ConsumerRunner:
+        s = self.settings
+        return ConsumerRunner(
+            name=name, engine=self.engine, bootstrap=s.kafka_bootstrap, group_id=name,
+            topics=topics, contracts=contracts, handler=handler, inbox=self.inbox,
+            publisher=self.publisher, batch_size=s.consumer_batch_size, poll_ms=s.consumer_poll_ms,
+        )
+
+    def runtime(
+        self, consumers: list[ConsumerRunner], topics: list[str],
+        extra_tasks: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+    ) -> ServiceRuntime:
+        return ServiceRuntime(settings=self.settings, engine=self.engine, publisher=self.publisher,
+                              relay=self.relay, consumers=consumers, topics=topics,
+                              extra_tasks=extra_tasks)
+
+
+def plumbing(settings: ServiceSettings, outbox: Table, inbox: Table, keys: Table) -> Plumbing:
+    engine = make_engine(settings.database_url)
+    publisher = Publisher(settings.kafka_bootstrap, settings.service_name)
+    box = Outbox(outbox)
+    relay = OutboxRelay(engine, box, publisher, batch_size=settings.outbox_batch_size,
+                        idle_poll_s=settings.outbox_idle_poll_s)
+    return Plumbing(settings, engine, publisher, box, relay, Inbox(inbox), IdempotencyKeys(keys))
+
+
+def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = create_app(title=title, lifespan=lifespan, readiness=runtime.readiness)
+    app.state.runtime = runtime
+    return app
+
+
+def service_cli(
+    settings_factory: Callable[[], ServiceSettings],
+    app_factory: Callable[[], FastAPI],
+    migrations: Path,
+) -> typer.Typer:
+    cli = typer.Typer(add_completion=False, no_args_is_help=True)
+
+    @cli.command()
+    def serve() -> None:
+        """Run the HTTP API, the Kafka consumers and the outbox relay in this process."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        uvicorn.run(app_factory(), host=settings.http_host, port=settings.http_port,
+                    log_config=None, access_log=False)
+
+    @cli.command()
+    def migrate() -> None:
+        """Bring this service's schema to the newest migration."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level)
+        upgrade(migrations, settings.database_url, settings.db_schema)
+
+    return cli

@@ -1,0 +1,51 @@
+"""billing-events publishes balance events."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from common.envelope import Contract
+
+from .snapshots import CustomerSnapshot, ProductSnapshot
+
+BALANCE_TOPIC = "billing.balance.v1"
+
+
+class BalanceCause(StrEnum):
+    CHARGE = "charge"
+    BILL_RUN = "bill_run"
+    PAYMENT = "payment"
+    REVERSAL = "reversal"
+    ADJUSTMENT = "adjustment"
+    DEDUCTION = "deduction"
+
+
+class BillMonthDue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    bill_month: str  # YYYY-MM
+    amount_due_fen: int
+
+
+class BalanceChanged(Contract):
+    """An account's balance after one change, with all credit-control needs to decide.
+
+    `sequence` grows by one per account and event, so a consumer can drop a stale one.
+    Money is integer fen; `balance_fen` < 0 means the account owes.
+    """
+
+    event_type: ClassVar[str] = "billing.balance_changed"
+    topic: ClassVar[str] = BALANCE_TOPIC
+
+    account_id: str
+    sequence: int
+    cause: BalanceCause
+    as_of: datetime
+    balance_fen: int
+    amount_due_fen: int  # sum over closed bill months, never negative
+    dues: tuple[BillMonthDue, ...] = ()  # oldest first, only months still owing
+    unbilled_fen: int = 0  # charges of open bill months
+    closed_bill_month: str | None = None  # set when cause is bill_run
+    customer: CustomerSnapshot
+    products: tuple[ProductSnapshot, ...] = ()

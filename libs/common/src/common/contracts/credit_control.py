@@ -1,0 +1,78 @@
+"""credit-control publishes decisions and the product credit state they lead to."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from common.envelope import Contract
+
+from .snapshots import CustomerSnapshot, ProductSnapshot
+
+DECISIONS_TOPIC = "credit.decisions.v1"
+
+
+class DecisionType(StrEnum):
+    BILL_NOTICE = "bill_notice"  # 话费通知
+    WARNING = "warning"  # 欠费预警 (1st / 2nd / 3rd)
+    SUSPENSION_WARNING = "suspension_warning"  # 停机预警
+    SUSPEND = "suspend"  # 停机
+    RESTORE = "restore"  # 开机
+    DEDUCTION = "deduction"  # 划扣
+    PRE_CANCEL = "pre_cancel"  # 预拆机
+    ARREARS_CLEARED = "arrears_cleared"  # paid before suspension: warnings lifted, no SMS
+
+
+class CreditState(StrEnum):
+    NORMAL = "normal"
+    WARNED = "warned"
+    SUSPENSION_WARNED = "suspension_warned"
+    SUSPEND_REQUESTED = "suspend_requested"
+    SUSPENDED = "suspended"
+    RESTORE_REQUESTED = "restore_requested"
+    PRE_CANCEL = "pre_cancel"
+
+
+class NoticeContext(BaseModel):
+    """What the notifier needs to render the seed's SMS for one product."""
+
+    model_config = ConfigDict(frozen=True)
+    customer: CustomerSnapshot
+    product: ProductSnapshot
+    amount_due_fen: int  # XX元
+    as_of_date: date  # 截至YYYY年MM月DD日
+    deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
+
+
+class CreditDecisionMade(Contract):
+    """A decision with the rule and inputs that explain it."""
+
+    event_type: ClassVar[str] = "credit.decision_made"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    decision_id: str
+    account_id: str
+    product_id: str
+    decision: DecisionType
+    rule_id: str
+    reason: str
+    state_before: CreditState
+    state_after: CreditState
+    as_of: datetime
+    context: NoticeContext
+
+
+class CreditStateChanged(Contract):
+    """A product's service status really changed (for chain products: the gateway confirmed)."""
+
+    event_type: ClassVar[str] = "credit.state_changed"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    account_id: str
+    product_id: str
+    decision_id: str  # the decision this change completes
+    state_before: CreditState
+    state_after: CreditState
+    as_of: datetime
+    context: NoticeContext

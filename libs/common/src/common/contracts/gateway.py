@@ -1,0 +1,66 @@
+"""Provisioning commands to the BOSS → EMOS → industry-gateway chain, and its results."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from common.envelope import Contract
+
+from .snapshots import ProductFamily
+
+COMMANDS_TOPIC = "provisioning.commands.v1"
+RESULTS_TOPIC = "provisioning.results.v1"
+
+
+class ProvisioningAction(StrEnum):
+    SUSPEND = "suspend"
+    RESTORE = "restore"
+
+
+class ChainStage(StrEnum):
+    BOSS = "boss"
+    EMOS = "emos"
+    GATEWAY = "gateway"
+
+
+class StageOutcome(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SUPERSEDED = "superseded"  # a newer command for the product already won
+
+
+class ProvisioningCommand(Contract):
+    """Suspend or restore one product. `sequence` grows per product; the newest wins."""
+
+    event_type: ClassVar[str] = "provisioning.command"
+    topic: ClassVar[str] = COMMANDS_TOPIC
+
+    command_id: str
+    decision_id: str
+    product_id: str
+    account_id: str
+    cpno: str
+    family: ProductFamily
+    vendor: str | None = None
+    action: ProvisioningAction
+    sequence: int
+    requested_at: datetime
+
+
+class ProvisioningResult(Contract):
+    """One stage's outcome; `final` is true when the command is done (applied at the gateway,
+    superseded, or given up), so credit-control can close its loop."""
+
+    event_type: ClassVar[str] = "provisioning.result"
+    topic: ClassVar[str] = RESULTS_TOPIC
+
+    command_id: str
+    product_id: str
+    action: ProvisioningAction
+    sequence: int
+    stage: ChainStage
+    outcome: StageOutcome
+    final: bool
+    detail: str = ""
+    at: datetime

@@ -1,0 +1,51 @@
+"""Master-data snapshots carried inside events, so consumers need no read-back into billing."""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Tier(StrEnum):
+    """Seed 000's credit tiers (低/中/高信用度)."""
+
+    LOW = "low"
+    MID = "mid"
+    HIGH = "high"
+
+
+class ProductFamily(StrEnum):
+    ADC = "ADC"  # 即开即通: BOSS flips the status
+    MAS = "MAS"  # 企业信息机: BOSS → EMOS → industry gateway
+    SMS_DIRECT = "SMS_DIRECT"  # 短信直联: same chain as MAS
+    WORK_ORDER = "WORK_ORDER"  # 工单流转型: manual work order
+
+    @property
+    def uses_chain(self) -> bool:
+        return self in (ProductFamily.MAS, ProductFamily.SMS_DIRECT)
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    phone: str
+
+
+class CustomerSnapshot(BaseModel):
+    """A group customer (集团客户) as billing knew it when the event was written."""
+
+    model_config = ConfigDict(frozen=True)
+    customer_id: str
+    name: str  # JTNAME
+    tier: Tier
+    star_level: int | None = None
+    account_manager: Person  # KHJLNAME and phone
+    contacts: tuple[Person, ...] = ()
+
+
+class ProductSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    product_id: str
+    cpno: str  # 产品编号 CPNO
+    name: str  # CPNAME
+    family: ProductFamily
+    vendor: str | None = None  # MAS: huawei / jiaxun / ruoya

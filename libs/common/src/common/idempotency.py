@@ -1,0 +1,85 @@
+"""Client-supplied ids make every POST idempotent.
+
+Same id, same body → the stored answer again; same id, other body → 409. The key is reserved
+in the business transaction, so a request that fails leaves no key behind.
+"""
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.errors import Conflict
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(request: BaseModel) -> str:
+    canonical = orjson.dumps(request.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class IdempotencyKeys:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def replay_or_reserve(
+        self, conn: AsyncConnection, scope: str, key: str, request: BaseModel
+    ) -> StoredResponse | None:
+        """None: first use, go ahead (and call `store`); otherwise the earlier answer."""
+        t = self.table
+        digest = request_hash(request)
+        reserved = await conn.execute(
+            insert(t)
+            .values(scope=scope, key=key, request_hash=digest, status_code=0, response={})
+            .on_conflict_do_nothing()
+            .returning(t.c.key)
+        )
+        if reserved.first() is not None:
+            return None
+        row = (
+            await conn.execute(
+                select(t.c.request_hash, t.c.status_code, t.c.response).where(
+                    t.c.scope == scope, t.c.key == key
+                )
+            )
+        ).one()
+        if row.request_hash != digest:
+            raise Conflict(
+                f"{scope} id {key!r} was already used with a different request body",
+                id=key,
+            )
+        return StoredResponse(row.status_code, row.response)
+
+    async def store(
+        self, conn: AsyncConnection, scope: str, key: str, status_code: int, body: dict[str, Any]
+    ) -> None:
+        t = self.table
+        await conn.execute(
+            update(t)
+            .where(t.c.scope == scope, t.c.key == key)
+            .values(status_code=status_code, response=body)
+        )
+
+
+async def run_once(
+    keys: IdempotencyKeys, conn: AsyncConnection, scope: str, key: str, request: BaseModel,
+    work: Callable[[], Awaitable[dict[str, Any]]], status_code: int = 201,
+) -> StoredResponse:
+    """Do `work` once per (scope, key); replays get the stored answer."""
+    earlier = await keys.replay_or_reserve(conn, scope, key, request)
+    if earlier is not None:
+        return earlier
+    body = await work()
+    await keys.store(conn, scope, key, status_code, body)
+    return StoredResponse(status_code, body)

@@ -1,0 +1,1 @@
+"""Helpers for the project's own tests: the local stack, service processes, polling."""

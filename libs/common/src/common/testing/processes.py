@@ -1,0 +1,96 @@
+"""Start the services as real processes (uvicorn, consumers, relay), kill and restart them."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .stack import Stack
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # billing-events
+    module: str  # billing_events
+    env_prefix: str  # BILLING_
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class ServiceProcesses:
+    def __init__(self, specs: list[ServiceSpec], stack: Stack, log_dir: Path, token: str) -> None:
+        self.specs = {s.name: s for s in specs}
+        self._stack = stack
+        self._log_dir = log_dir
+        self._token = token
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def env_for(self, spec: ServiceSpec) -> dict[str, str]:
+        p = spec.env_prefix
+        return {
+            **os.environ,
+            f"{p}DATABASE_URL": self._stack.database_url,
+            f"{p}KAFKA_BOOTSTRAP": self._stack.kafka_bootstrap,
+            f"{p}HTTP_PORT": str(spec.port),
+            f"{p}API_TOKEN": self._token,
+            f"{p}CONSUMER_POLL_MS": "50",
+        }
+
+    def migrate(self, name: str) -> None:
+        spec = self.specs[name]
+        subprocess.run([sys.executable, "-m", spec.module, "migrate"], env=self.env_for(spec),
+                       check=True, capture_output=True)
+
+    def start(self, name: str) -> None:
+        spec = self.specs[name]
+        log = (self._log_dir / f"{name}.log").open("ab")
+        self._procs[name] = subprocess.Popen(
+            [sys.executable, "-m", spec.module, "serve"], env=self.env_for(spec),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def start_all(self) -> None:
+        for name in self.specs:
+            self.start(name)
+        for name in self.specs:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        spec = self.specs[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self._procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self._log_dir}")
+            try:
+                if httpx.get(f"{spec.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{name} not ready after {timeout}s; see {self._log_dir}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown hooks, no flush, no offset commit: a real crash."""
+        proc = self._procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self._procs.values():
+            proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._procs.clear()

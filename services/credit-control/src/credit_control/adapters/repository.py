@@ -1,0 +1,126 @@
+"""credit-control's SQL in one place."""
+
+from datetime import datetime
+from typing import Any
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import CreditState
+from common.contracts.snapshots import ProductSnapshot
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import tables as t
+
+
+async def stored_sequence(conn: AsyncConnection, account_id: str) -> int | None:
+    """The newest sequence applied for the account, locking its row for this transaction."""
+    ap = t.account_positions
+    return await conn.scalar(
+        select(ap.c.sequence).where(ap.c.account_id == account_id).with_for_update()
+    )
+
+
+async def save_position(conn: AsyncConnection, event: BalanceChanged) -> None:
+    ap = t.account_positions
+    values = {
+        "account_id": event.account_id, "sequence": event.sequence,
+        "balance_fen": event.balance_fen, "amount_due_fen": event.amount_due_fen,
+        "dues": [d.model_dump() for d in event.dues],
+        "customer": event.customer.model_dump(mode="json"), "cause": event.cause.value,
+        "as_of": event.as_of,
+    }
+    stmt = pg_insert(ap).values(**values)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[ap.c.account_id],
+        set_={k: stmt.excluded[k] for k in values if k != "account_id"},
+    ))
+
+
+async def upsert_products(
+    conn: AsyncConnection, account_id: str, products: tuple[ProductSnapshot, ...], at: datetime
+) -> None:
+    if not products:
+        return
+    pc = t.product_credit
+    stmt = pg_insert(pc).values([
+        {"product_id": p.product_id, "account_id": account_id, "family": p.family.value,
+         "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
+         "state_changed_at": at}
+        for p in products
+    ])
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[pc.c.product_id],
+        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id},
+    ))
+
+
+async def products_of_account(conn: AsyncConnection, account_id: str) -> list[Row[Any]]:
+    pc = t.product_credit
+    rows = await conn.execute(
+        select(pc).where(pc.c.account_id == account_id).order_by(pc.c.product_id)
+        .with_for_update()
+    )
+    return list(rows)
+
+
+async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any] | None:
+    pc = t.product_credit
+    return (
+        await conn.execute(select(pc).where(pc.c.product_id == product_id).with_for_update())
+    ).first()
+
+
+async def position(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
+    ap = t.account_positions
+    return (await conn.execute(select(ap).where(ap.c.account_id == account_id))).first()
+
+
+async def insert_decision(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """False when the same decision was already taken (same deterministic id)."""
+    d = t.decisions
+    stmt = pg_insert(d).values(**values).on_conflict_do_nothing().returning(d.c.decision_id)
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def decision(conn: AsyncConnection, decision_id: str) -> Row[Any] | None:
+    d = t.decisions
+    return (await conn.execute(select(d).where(d.c.decision_id == decision_id))).first()
+
+
+async def set_state(
+    conn: AsyncConnection, product_id: str, before: CreditState, after: CreditState,
+    at: datetime, cause: str, decision_id: str | None, **extra: Any,
+) -> None:
+    pc = t.product_credit
+    await conn.execute(
+        update(pc).where(pc.c.product_id == product_id)
+        .values(state=after.value, state_changed_at=at, **extra)
+    )
+    await conn.execute(insert(t.state_history).values(
+        product_id=product_id, state_before=before.value, state_after=after.value,
+        cause=cause, decision_id=decision_id, at=at))
+
+
+async def sweep_candidates(conn: AsyncConnection) -> list[Row[Any]]:
+    """Products of accounts that owe, with the facts the calendar rules need."""
+    pc, ap = t.product_credit, t.account_positions
+    rows = await conn.execute(
+        select(pc, ap.c.balance_fen, ap.c.amount_due_fen)
+        .join(ap, ap.c.account_id == pc.c.account_id)
+        .where(ap.c.amount_due_fen > 0)
+        .order_by(pc.c.product_id)
+        .with_for_update(of=pc)
+    )
+    return list(rows)
+
+
+async def history(conn: AsyncConnection, product_id: str) -> dict[str, list[dict[str, Any]]]:
+    d, h = t.decisions, t.state_history
+    decisions = await conn.execute(
+        select(d).where(d.c.product_id == product_id).order_by(d.c.created_at, d.c.decision_id))
+    changes = await conn.execute(select(h).where(h.c.product_id == product_id).order_by(h.c.id))
+    return {
+        "decisions": [dict(r._mapping) for r in decisions],
+        "state_history": [dict(r._mapping) for r in changes],
+    }

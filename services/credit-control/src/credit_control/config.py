@@ -1,0 +1,10 @@
+from common.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore")
+
+    service_name: str = "credit-control"
+    db_schema: str = "credit"
+    http_port: int = 8102

@@ -1,0 +1,76 @@
+"""The credit state machine of one product instance. Pure: legal moves live in one table."""
+
+from enum import StrEnum
+
+from common.contracts.credit_control import CreditState, DecisionType
+from common.contracts.snapshots import ProductFamily
+
+S = CreditState
+
+
+class Action(StrEnum):
+    WARN = "warn"
+    SUSPENSION_WARN = "suspension_warn"
+    CLEAR = "clear"  # arrears paid before any suspension
+    SUSPEND_NOW = "suspend_now"  # ADC: BOSS flips the status, done at once
+    REQUEST_SUSPEND = "request_suspend"  # chain or manual: done when confirmed
+    CONFIRM_SUSPEND = "confirm_suspend"
+    RESTORE_NOW = "restore_now"
+    REQUEST_RESTORE = "request_restore"
+    CONFIRM_RESTORE = "confirm_restore"
+    PRE_CANCEL = "pre_cancel"
+
+
+_BEFORE_SUSPENSION = (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)
+
+TRANSITIONS: dict[tuple[CreditState, Action], CreditState] = {
+    **{(s, Action.WARN): S.WARNED for s in (S.NORMAL, S.WARNED)},
+    **{(s, Action.SUSPENSION_WARN): S.SUSPENSION_WARNED for s in (S.NORMAL, S.WARNED)},
+    **{(s, Action.CLEAR): S.NORMAL for s in (S.WARNED, S.SUSPENSION_WARNED)},
+    **{(s, Action.SUSPEND_NOW): S.SUSPENDED for s in _BEFORE_SUSPENSION},
+    **{(s, Action.REQUEST_SUSPEND): S.SUSPEND_REQUESTED
+       for s in (*_BEFORE_SUSPENSION, S.RESTORE_REQUESTED)},
+    (S.SUSPEND_REQUESTED, Action.CONFIRM_SUSPEND): S.SUSPENDED,
+    (S.SUSPENDED, Action.RESTORE_NOW): S.NORMAL,
+    # A payment racing a suspension in flight: restore wins, the newer command supersedes.
+    **{(s, Action.REQUEST_RESTORE): S.RESTORE_REQUESTED
+       for s in (S.SUSPENDED, S.SUSPEND_REQUESTED)},
+    (S.RESTORE_REQUESTED, Action.CONFIRM_RESTORE): S.NORMAL,
+    (S.SUSPENDED, Action.PRE_CANCEL): S.PRE_CANCEL,
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, state: CreditState, action: Action) -> None:
+        super().__init__(f"cannot {action.value} a product that is {state.value}")
+        self.state = state
+        self.action = action
+
+
+def next_state(state: CreditState, action: Action) -> CreditState:
+    try:
+        return TRANSITIONS[(state, action)]
+    except KeyError:
+        raise IllegalTransition(state, action) from None
+
+
+def can(state: CreditState, action: Action) -> bool:
+    return (state, action) in TRANSITIONS
+
+
+def action_for(decision: DecisionType, family: ProductFamily) -> Action:
+    """How a decision acts on a product of this family."""
+    if decision is DecisionType.SUSPEND:
+        return Action.SUSPEND_NOW if family is ProductFamily.ADC else Action.REQUEST_SUSPEND
+    if decision is DecisionType.RESTORE:
+        return Action.RESTORE_NOW if family is ProductFamily.ADC else Action.REQUEST_RESTORE
+    return _NOTICE_ACTIONS[decision]
+
+
+_NOTICE_ACTIONS = {
+    DecisionType.BILL_NOTICE: Action.WARN,
+    DecisionType.WARNING: Action.WARN,
+    DecisionType.SUSPENSION_WARNING: Action.SUSPENSION_WARN,
+    DecisionType.ARREARS_CLEARED: Action.CLEAR,
+    DecisionType.PRE_CANCEL: Action.PRE_CANCEL,
+}

@@ -1,0 +1,214 @@
+"""credit-control's use cases. The Kafka consumer and the HTTP API both call these.
+
+Deciding is pure (domain.rules, domain.model); this layer loads the facts, records the
+decision, moves the state and writes the events, all in the caller's transaction.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from common.clock import Clock, business_date, ensure_aware
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditState,
+    CreditStateChanged,
+    DecisionType,
+    NoticeContext,
+)
+from common.contracts.gateway import (
+    ProvisioningAction,
+    ProvisioningCommand,
+    ProvisioningResult,
+    StageOutcome,
+)
+from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot
+from common.envelope import Contract, RawEnvelope, wrap
+from common.errors import NotFound
+from common.idempotency import IdempotencyKeys, StoredResponse, run_once
+from common.logging import correlation_id
+from common.outbox import Outbox
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..adapters import repository as repo
+from ..domain import rules
+from ..domain.commands import RunSweep
+from ..domain.model import Action, action_for, can, next_state
+
+log = logging.getLogger(__name__)
+DECISION_NS = uuid.UUID("6f1c2a52-8f0e-4b7e-9a43-3d2b8a1c0e11")
+
+
+@dataclass
+class CreditContext:
+    engine: AsyncEngine
+    outbox: Outbox
+    keys: IdempotencyKeys
+    clock: Clock
+    source: str = "credit-control"
+
+
+async def apply_balance_event(
+    ctx: CreditContext, conn: AsyncConnection, envelope: RawEnvelope, event: BalanceChanged
+) -> None:
+    stored = await repo.stored_sequence(conn, event.account_id)
+    if stored is not None and event.sequence <= stored:
+        log.info("stale balance event %s (seq %d <= %d)", envelope.event_id, event.sequence, stored)
+        return
+    await repo.save_position(conn, event)
+    await repo.upsert_products(conn, event.account_id, event.products, event.as_of)
+    facts = rules.AccountFacts(event.balance_fen, event.amount_due_fen, event.cause,
+                               event.closed_bill_month)
+    today = business_date(event.as_of)
+    for product in await repo.products_of_account(conn, event.account_id):
+        intent = rules.on_balance(facts, CreditState(product.state), today,
+                                  event_key=f"seq:{event.sequence}")
+        if intent is not None:
+            await _decide(ctx, conn, product, event.customer, facts, intent, event.as_of)
+
+
+async def run_sweep(ctx: CreditContext, cmd: RunSweep) -> StoredResponse:
+    async with ctx.engine.begin() as conn:
+        return await run_once(ctx.keys, conn, "sweep", cmd.sweep_id, cmd,
+                              lambda: _sweep(ctx, conn, ensure_aware(cmd.as_of)))
+
+
+async def _sweep(ctx: CreditContext, conn: AsyncConnection, as_of: datetime) -> dict[str, Any]:
+    today = business_date(as_of)
+    counts: dict[str, int] = {}
+    customers: dict[str, CustomerSnapshot] = {}
+    for product in await repo.sweep_candidates(conn):
+        facts = rules.AccountFacts(product.balance_fen, product.amount_due_fen)
+        intent = rules.on_sweep(facts, CreditState(product.state), today)
+        if intent is None:
+            continue
+        if product.account_id not in customers:
+            customers[product.account_id] = await _customer(conn, product.account_id)
+        if await _decide(ctx, conn, product, customers[product.account_id], facts, intent, as_of):
+            counts[intent.decision.value] = counts.get(intent.decision.value, 0) + 1
+    return {"as_of": as_of.isoformat(), "business_date": today.isoformat(), "decisions": counts}
+
+
+async def apply_provisioning_result(
+    ctx: CreditContext, conn: AsyncConnection, envelope: RawEnvelope, result: ProvisioningResult
+) -> None:
+    """Close the loop: a suspension is done when the gateway confirms it."""
+    if not result.final:
+        return
+    product = await repo.product_for_update(conn, result.product_id)
+    if product is None or product.pending_command_id != result.command_id:
+        log.info("result %s for a command no longer pending on %s", result.command_id,
+                 result.product_id)
+        return
+    if result.outcome is not StageOutcome.APPLIED:
+        # Retries and escalation to a manual work order come with the full credit-control issue.
+        log.warning("chain %s for %s: %s", result.outcome, result.product_id, result.detail)
+        return
+    action = (Action.CONFIRM_SUSPEND if result.action is ProvisioningAction.SUSPEND
+              else Action.CONFIRM_RESTORE)
+    before = CreditState(product.state)
+    after = next_state(before, action)
+    decision = await repo.decision(conn, product.pending_decision_id)
+    assert decision is not None
+    await repo.set_state(conn, product.product_id, before, after, result.at,
+                         cause=f"chain confirmed {result.action.value}",
+                         decision_id=decision.decision_id,
+                         pending_command_id=None, pending_decision_id=None)
+    await _publish(ctx, conn, product.account_id, CreditStateChanged(
+        account_id=product.account_id, product_id=product.product_id,
+        decision_id=decision.decision_id, state_before=before, state_after=after, as_of=result.at,
+        context=NoticeContext.model_validate(decision.context)))
+
+
+async def product_credit(ctx: CreditContext, product_id: str) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        product = await repo.product_for_update(conn, product_id)
+        if product is None:
+            raise NotFound(f"unknown product {product_id!r}", id=product_id)
+        return {
+            "product_id": product_id, "account_id": product.account_id,
+            "family": product.family, "state": product.state,
+            "state_changed_at": product.state_changed_at,
+            "pending_command_id": product.pending_command_id,
+            **await repo.history(conn, product_id),
+        }
+
+
+async def _decide(
+    ctx: CreditContext, conn: AsyncConnection, product: Row[Any], customer: CustomerSnapshot,
+    facts: rules.AccountFacts, intent: rules.Intent, as_of: datetime,
+) -> bool:
+    """Record one decision and act on it; False if it was already taken or no longer applies."""
+    family = ProductFamily(product.family)
+    action = action_for(intent.decision, family)
+    before = CreditState(product.state)
+    if not can(before, action):
+        return False
+    after = next_state(before, action)
+    decision_id = str(uuid.uuid5(DECISION_NS, f"{product.product_id}|{intent.decision}|"
+                                              f"{intent.period}"))
+    context = NoticeContext(
+        customer=customer, product=ProductSnapshot.model_validate(product.product),
+        amount_due_fen=facts.amount_due_fen, as_of_date=business_date(as_of),
+        deadline=intent.deadline)
+    if not await repo.insert_decision(conn, {
+        "decision_id": decision_id, "product_id": product.product_id,
+        "account_id": product.account_id, "decision": intent.decision.value,
+        "rule_id": intent.rule_id, "reason": intent.reason, "state_before": before.value,
+        "state_after": after.value, "as_of": as_of, "context": context.model_dump(mode="json"),
+    }):
+        return False
+    command = _command_for(product, intent.decision, decision_id, as_of)
+    extra: dict[str, Any] = {}
+    if command is not None:
+        extra = {"command_seq": command.sequence, "pending_command_id": command.command_id,
+                 "pending_decision_id": decision_id}
+    await repo.set_state(conn, product.product_id, before, after, as_of,
+                         cause=f"{intent.rule_id}: {intent.reason}", decision_id=decision_id,
+                         **extra)
+    events: list[Contract] = [CreditDecisionMade(
+        decision_id=decision_id, account_id=product.account_id, product_id=product.product_id,
+        decision=intent.decision, rule_id=intent.rule_id, reason=intent.reason,
+        state_before=before, state_after=after, as_of=as_of, context=context)]
+    if command is not None:
+        events.append(command)
+    elif action in (Action.SUSPEND_NOW, Action.RESTORE_NOW):
+        events.append(CreditStateChanged(
+            account_id=product.account_id, product_id=product.product_id,
+            decision_id=decision_id, state_before=before, state_after=after, as_of=as_of,
+            context=context))
+    for event in events:
+        key = product.product_id if isinstance(event, ProvisioningCommand) else product.account_id
+        await _publish(ctx, conn, key, event)
+    return True
+
+
+def _command_for(
+    product: Row[Any], decision: DecisionType, decision_id: str, as_of: datetime
+) -> ProvisioningCommand | None:
+    family = ProductFamily(product.family)
+    if not family.uses_chain or decision not in (DecisionType.SUSPEND, DecisionType.RESTORE):
+        return None
+    sequence = int(product.command_seq) + 1
+    snapshot = ProductSnapshot.model_validate(product.product)
+    return ProvisioningCommand(
+        command_id=str(uuid.uuid5(DECISION_NS, f"{decision_id}|cmd|{sequence}")),
+        decision_id=decision_id, product_id=product.product_id, account_id=product.account_id,
+        cpno=snapshot.cpno, family=family, vendor=snapshot.vendor,
+        action=ProvisioningAction(decision.value), sequence=sequence, requested_at=as_of)
+
+
+async def _customer(conn: AsyncConnection, account_id: str) -> CustomerSnapshot:
+    pos = await repo.position(conn, account_id)
+    assert pos is not None
+    return CustomerSnapshot.model_validate(pos.customer)
+
+
+async def _publish(ctx: CreditContext, conn: AsyncConnection, key: str, event: Contract) -> None:
+    await ctx.outbox.add(conn, event.topic, wrap(
+        event, key=key, source=ctx.source, occurred_at=ctx.clock.now(),
+        correlation_id=correlation_id.get()))

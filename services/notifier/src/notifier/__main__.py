@@ -1,0 +1,11 @@
+from pathlib import Path
+
+from common.app import service_cli
+
+from .bootstrap import bootstrap
+from .config import Settings
+
+app = service_cli(Settings, bootstrap, Path(__file__).parent / "adapters" / "migrations")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""notifier's tables, in schema `notifier`."""
+
+from common.plumbing import idempotency_table, inbox_table, outbox_table
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+
+SCHEMA = "notifier"
+metadata = MetaData(schema=SCHEMA)
+
+messages = Table(
+    "messages", metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("source_id", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("recipient_name", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("status", Text, nullable=False),  # pending, submitted, undeliverable
+    Column("status_reason", Text),
+    Column("provider_message_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("submitted_at", DateTime(timezone=True)),
+    Index("ix_messages_product", "product_id"),
+    Index("ix_messages_recipient", "recipient"),
+    Index("ix_messages_pending", "created_at", postgresql_where=text("status = 'pending'")),
+)
+
+# What the simulated SMSC received: it stands for the operator's SMS centre.
+smsc_received = Table(
+    "smsc_received", metadata,
+    Column("smsc_message_id", Text, primary_key=True),
+    Column("client_ref", Text, nullable=False, unique=True),
+    Column("recipient", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+idempotency_keys = idempotency_table(metadata)

@@ -1,0 +1,13 @@
+from common.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
+
+    service_name: str = "notifier"
+    db_schema: str = "notifier"
+    http_port: int = 8103
+    send_batch_size: int = Field(default=500, ge=1)
+    send_idle_poll_s: float = Field(default=0.05, gt=0)
