@@ -122,7 +122,16 @@ Stop it, or pick other ports (KAFKA_PORT / KAFKA_CONTROLLER_PORT / PG_PORT)."
   fi
 }
 
-proc_alive() { [[ -n ${1:-} && -d /proc/$1 ]]; }
+# A process counts as alive unless it is gone or a zombie: here PID 1 reaps
+# orphans lazily, so a killed daemon can linger as <defunct> for a while.
+proc_alive() {
+  [[ -n ${1:-} && -r /proc/$1/stat ]] || return 1
+  local stat state
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  state=${stat##*) }          # field after "(comm) "; comm may contain spaces
+  state=${state%% *}
+  [[ $state != Z && $state != X ]]
+}
 proc_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 
 ensure_stack_dirs() {
@@ -226,6 +235,13 @@ num.partitions=6
 
 # Tests: consumer groups should not wait 3 s for more members before the first rebalance.
 group.initial.rebalance.delay.ms=0
+
+# After a kill -9 the restarted node must wait for its own previous broker
+# registration to expire (DUPLICATE_BROKER_REGISTRATION) before it serves
+# clients: 10-20 s with the 9 s default session. Broker and controller share this
+# JVM, so a short session is safe and makes fault-test restarts faster.
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=3000
 EOF
 }
 
@@ -441,6 +457,18 @@ pg_probe() {
   fi
 }
 
+# After a crash (kill -9) postgres leaves its lock files behind. It would clean
+# postmaster.pid itself, but not while the dead postmaster lingers as a zombie
+# (kill(pid, 0) still succeeds), and the socket lock file has the same problem.
+# pg_probe has established that our postmaster is dead, so remove them all.
+pg_clear_stale() {
+  log "postgres: stale pid file $PG_DATA/postmaster.pid (pid ${PG_PID_VAL:-?} is not running), removing"
+  local sockdir
+  sockdir=$(pg_socket_dir)
+  rm -f "$PG_DATA/postmaster.pid" "$PG_EXT_PID_FILE" \
+        "$sockdir/.s.PGSQL.$PG_PORT" "$sockdir/.s.PGSQL.$PG_PORT.lock"
+}
+
 pg_init() {
   [[ -f $PG_DATA/PG_VERSION ]] && return 0
   if [[ -d $PG_DATA ]] && [[ -n $(ls -A "$PG_DATA" 2>/dev/null) ]]; then
@@ -531,9 +559,16 @@ pg_start() {
       pg_wait_ready
       pg_bootstrap_db
       return 0 ;;
-    stale)
-      log "postgres: stale pid file $PG_DATA/postmaster.pid (pid ${PG_PID_VAL:-?} is not running), removing"
-      rm -f "$PG_DATA/postmaster.pid" "$PG_EXT_PID_FILE" ;;
+    stale) pg_clear_stale ;;
+    stopped)
+      # No postmaster.pid means no server on this data dir; a socket lock file
+      # left by a crash would still make postgres refuse to start.
+      local lock
+      lock="$(pg_socket_dir)/.s.PGSQL.$PG_PORT.lock"
+      if [[ -f $lock ]]; then
+        log "postgres: removing leftover socket lock $lock"
+        rm -f "$lock" "${lock%.lock}"
+      fi ;;
   esac
   require_port_free "$PG_PORT" "postgres"
   ensure_stack_dirs
@@ -562,9 +597,7 @@ pg_stop() {
   pg_probe
   case $PG_STATE in
     stopped) log "postgres not running"; return 0 ;;
-    stale)
-      log "postgres: stale pid file $PG_DATA/postmaster.pid (pid ${PG_PID_VAL:-?} is not running), removing"
-      rm -f "$PG_DATA/postmaster.pid" "$PG_EXT_PID_FILE"; return 0 ;;
+    stale) pg_clear_stale; return 0 ;;
   esac
   pg_find_bin
   log "stopping postgres (pid $PG_PID_VAL) ..."

@@ -26,12 +26,16 @@ class ServiceSpec:
 
 
 class ServiceProcesses:
-    def __init__(self, specs: list[ServiceSpec], stack: Stack, log_dir: Path, token: str) -> None:
+    def __init__(
+        self, specs: list[ServiceSpec], stack: Stack, log_dir: Path, token: str,
+        detach: bool = False,
+    ) -> None:
         self.specs = {s.name: s for s in specs}
         self._stack = stack
         self._log_dir = log_dir
         self._token = token
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._detach = detach  # own session: the services outlive the launcher
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def env_for(self, spec: ServiceSpec) -> dict[str, str]:
@@ -55,7 +59,7 @@ class ServiceProcesses:
         log = (self._log_dir / f"{name}.log").open("ab")
         self._procs[name] = subprocess.Popen(
             [sys.executable, "-m", spec.module, "serve"], env=self.env_for(spec),
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=self._detach,
         )
 
     def start_all(self) -> None:
@@ -78,6 +82,9 @@ class ServiceProcesses:
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"{name} not ready after {timeout}s; see {self._log_dir}")
+
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self._procs.items()}
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown hooks, no flush, no offset commit: a real crash."""

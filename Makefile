@@ -1,0 +1,40 @@
+# The verbs a person types. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTEST_ARGS ?=
+
+.PHONY: help install run stop status test test-unit lint bench stack-up stack-down clean
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install:  ## install uv, Java/Maven/Postgres where missing, and the Python workspace
+	@bash scripts/bootstrap.sh
+
+run: install  ## start Kafka, Postgres, migrations, demo data and the four services (Ctrl-C stops)
+	@uv run python deploy/local/run.py
+
+stop:  ## stop the services started by `make run` and the dev stack
+	@uv run python deploy/local/run.py --stop || true
+	@STACK=dev bash deploy/local/stack.sh stop
+
+status:  ## show the dev stack
+	@STACK=dev bash deploy/local/stack.sh status || true
+
+test: install  ## unit + integration + e2e tests against a real local Kafka and PostgreSQL
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+test-unit: install  ## the pure tests only (no stack)
+	@uv run pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: install  ## ruff + mypy
+	@uv run ruff check .
+	@uv run mypy libs/common/src services/*/src
+
+bench: install  ## raw Kafka consume rate vs credit-control's processing rate
+	@bash scripts/bench.sh
+
+clean:  ## remove local stacks' data and caches (jars stay)
+	@STACK=dev bash deploy/local/stack.sh reset || true
+	@STACK=test bash deploy/local/stack.sh reset || true
+	@rm -rf test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""`make run`: the whole system on this machine, no Docker.
+
+Starts the dev stack (Kafka, PostgreSQL), migrates, starts the four services, loads the demo
+data, prints the URLs and waits; Ctrl-C (or `make stop`) stops everything.
+CREDITCTL_RUN_DETACH=1 starts everything and returns, leaving the services running.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from common.testing.processes import ServiceProcesses, ServiceSpec
+from common.testing.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".local" / "dev"
+PIDS = STATE / "services.json"
+TOKEN = os.environ.get("CREDITCTL_API_TOKEN", "dev-token")
+SPECS = [
+    ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
+    ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102),
+    ServiceSpec("notifier", "notifier", "NOTIFIER_", 8103),
+    ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", 8104),
+]
+
+
+def stack_env() -> Stack:
+    script = str(ROOT / "deploy" / "local" / "stack.sh")
+    env = {**os.environ, "STACK": "dev"}
+    subprocess.run(["bash", script, "start"], env=env, check=True)
+    out = subprocess.run(["bash", script, "env"], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    pairs = (line.removeprefix("export ").split("=", 1) for line in out.splitlines() if "=" in line)
+    values = dict(pairs)
+    return Stack(values["DATABASE_URL"], values["KAFKA_BOOTSTRAP"])
+
+
+def stop_services() -> None:
+    if not PIDS.exists():
+        return
+    for name, pid in json.loads(PIDS.read_text()).items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped {name} (pid {pid})")
+        except ProcessLookupError:
+            pass
+    PIDS.unlink()
+
+
+def main() -> None:
+    if "--stop" in sys.argv:
+        stop_services()
+        return
+    stop_services()  # a previous run's leftovers would hold the ports
+    detach = os.environ.get("CREDITCTL_RUN_DETACH") == "1"
+    procs = ServiceProcesses(SPECS, stack_env(), STATE / "logs" / "services", TOKEN, detach)
+    for spec in SPECS:
+        procs.migrate(spec.name)
+    procs.start_all()
+    PIDS.write_text(json.dumps(procs.pids()))
+    sys.path.insert(0, str(Path(__file__).parent))
+    from demo import load_demo
+
+    load_demo({s.name: s.url for s in SPECS}, TOKEN)
+    print(f"\nThe credit-control platform is running (API token: {TOKEN}):")
+    for spec in SPECS:
+        ok = httpx.get(f"{spec.url}/readyz").status_code == 200
+        print(f"  {spec.name:16} {spec.url}/docs   ({'ready' if ok else 'NOT READY'})")
+    print(f"  logs: {STATE / 'logs'}")
+    if detach:
+        print("Detached: `make stop` stops everything.")
+        return
+    print("Ctrl-C stops everything.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        procs.stop_all()
+        PIDS.unlink(missing_ok=True)
+        subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "stop"],
+                       env={**os.environ, "STACK": "dev"}, check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: against the test stack (started if needed, stopped again if we started it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export STACK=test
+stack=deploy/local/stack.sh
+started=0
+if ! bash "$stack" status >/dev/null 2>&1; then bash "$stack" start; started=1; fi
+cleanup() { if [[ $started == 1 ]]; then bash "$stack" stop || true; fi; }
+trap cleanup EXIT
+eval "$(bash "$stack" env)"
+export CREDITCTL_DATABASE_URL="$DATABASE_URL" CREDITCTL_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
+for m in billing_events credit_control notifier gateway_adapter; do
+  BILLING_DATABASE_URL=$DATABASE_URL CREDIT_DATABASE_URL=$DATABASE_URL \
+  NOTIFIER_DATABASE_URL=$DATABASE_URL GATEWAY_DATABASE_URL=$DATABASE_URL uv run python -m "$m" migrate
+done
+uv run python bench/consume_bench.py "$@"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the project needs on a fresh machine; cheap to run again (it skips what is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.9
+
+need_apt() {  # install Debian packages when a command is missing and we may (root)
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [[ $EUID -ne 0 ]]; then
+    echo "bootstrap: '$cmd' is missing; install Debian package(s) $* (needs root)" >&2
+    return 1
+  fi
+  if [[ ! -f .cache/apt-updated ]]; then
+    apt-get update -qq && mkdir -p .cache && touch .cache/apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]]; then
+  python3 -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+need_apt java openjdk-17-jre-headless
+need_apt mvn maven
+# Only the compose-file check uses it; the rest of the suite does not need it.
+need_apt docker-compose docker-compose || echo "bootstrap: docker-compose unavailable; the compose test will skip" >&2
+
+uv sync --frozen --quiet

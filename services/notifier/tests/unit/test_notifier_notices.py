@@ -1,0 +1,220 @@
+"""notifier.domain.notices: which SMS a credit event causes, to whom, with which fields."""
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditState,
+    CreditStateChanged,
+    DecisionType,
+    NoticeContext,
+)
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
+from notifier.domain.notices import Notice, Role, notices_for
+from notifier.domain.templates import DEFAULT_TEMPLATES, NoticeFields, TemplateName, render
+
+S = CreditState
+T = TemplateName
+AT = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+MANAGER = Person(name="张伟", phone="13900000001")
+CONTACTS = (Person(name="李娜", phone="13800000001"), Person(name="王芳", phone="13800000002"))
+CUSTOMER = CustomerSnapshot(customer_id="C-001", name="某某科技有限公司", tier=Tier.MID,
+                            account_manager=MANAGER, contacts=CONTACTS)
+PRODUCT = ProductSnapshot(product_id="P-001", cpno="CP20261101", name="企信通",
+                          family=ProductFamily.MAS, vendor="huawei")
+CTX = NoticeContext(customer=CUSTOMER, product=PRODUCT, amount_due_fen=12345,
+                    as_of_date=date(2026, 11, 30), deadline=date(2026, 11, 25))
+
+
+def decision(kind: DecisionType, decision_id: str = "d-1",
+             ctx: NoticeContext = CTX) -> CreditDecisionMade:
+    return CreditDecisionMade(
+        decision_id=decision_id, account_id="A-001", product_id="P-001", decision=kind,
+        rule_id="rule", reason="why", state_before=S.NORMAL, state_after=S.WARNED, as_of=AT,
+        context=ctx,
+    )
+
+
+def changed(before: CreditState, after: CreditState, decision_id: str = "d-1",
+            ctx: NoticeContext = CTX) -> CreditStateChanged:
+    return CreditStateChanged(account_id="A-001", product_id="P-001", decision_id=decision_id,
+                              state_before=before, state_after=after, as_of=AT, context=ctx)
+
+
+def summary(notices: list[Notice]) -> list[tuple[TemplateName, Role, str, str]]:
+    return [(n.template, n.role, n.recipient_name, n.recipient_phone) for n in notices]
+
+
+def to_contacts(template: TemplateName) -> list[tuple[TemplateName, Role, str, str]]:
+    return [(template, Role.GROUP_CONTACT, c.name, c.phone) for c in CONTACTS]
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("kind", "template"),
+    [(DecisionType.BILL_NOTICE, T.BILL_NOTICE),
+     (DecisionType.SUSPENSION_WARNING, T.SUSPENSION_WARNING)],
+)
+def test_notice_decisions_go_to_every_group_contact(
+    kind: DecisionType, template: TemplateName
+) -> None:
+    notices = notices_for(decision(kind))
+    assert summary(notices) == to_contacts(template)
+    assert {n.source_id for n in notices} == {"decision:d-1"}
+    expected_fields = NoticeFields(
+        product_name="企信通", product_no="CP20261101", amount_due_fen=12345,
+        date=date(2026, 11, 25), account_manager_name="张伟", group_name="某某科技有限公司",
+    )
+    assert all(n.fields == expected_fields for n in notices)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [d for d in DecisionType if d not in (DecisionType.BILL_NOTICE,
+                                          DecisionType.SUSPENSION_WARNING)],
+    ids=str,
+)
+def test_other_decisions_send_nothing(kind: DecisionType) -> None:
+    """Suspend / restore notices follow the confirmed state change, not the decision."""
+    assert notices_for(decision(kind)) == []
+
+
+def test_bill_notice_text_end_to_end() -> None:
+    [first, _] = notices_for(decision(DecisionType.BILL_NOTICE))
+    assert render(DEFAULT_TEMPLATES[first.template], first.fields) == (
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)目前有123.45元话费未缴清,"
+        "请于11月25日前及时缴费以免影响您的集团产品服务。谢谢。"
+    )
+
+
+def test_suspension_warning_text_end_to_end() -> None:
+    ctx = CTX.model_copy(update={"as_of_date": date(2026, 11, 25),
+                                 "deadline": date(2026, 11, 30)})
+    [first, _] = notices_for(decision(DecisionType.SUSPENSION_WARNING, ctx=ctx))
+    assert render(DEFAULT_TEMPLATES[first.template], first.fields) == (
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)尚有123.45元话费未缴清,"
+        "请及时缴费。如在2026年11月30日前仍未缴清费用,将停用您的集团产品服务。"
+    )
+
+
+# --- state changes --------------------------------------------------------------------------
+
+SUSPENDED_NOTICES = [*to_contacts(T.SUSPENSION_NOTICE_CONTACT),
+                     (T.SUSPENSION_NOTICE_MANAGER, Role.ACCOUNT_MANAGER, "张伟", "13900000001")]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (S.SUSPEND_REQUESTED, S.SUSPENDED, SUSPENDED_NOTICES),  # chain confirmed
+        (S.SUSPENSION_WARNED, S.SUSPENDED, SUSPENDED_NOTICES),  # ADC, at once
+        (S.WARNED, S.SUSPENDED, SUSPENDED_NOTICES),
+        (S.NORMAL, S.SUSPENDED, SUSPENDED_NOTICES),
+        (S.SUSPENDED, S.NORMAL, to_contacts(T.RESTORE_NOTICE)),  # ADC restore
+        (S.RESTORE_REQUESTED, S.NORMAL, to_contacts(T.RESTORE_NOTICE)),  # chain confirmed
+        (S.WARNED, S.NORMAL, []),  # arrears cleared: no SMS
+        (S.SUSPENSION_WARNED, S.NORMAL, []),
+        (S.NORMAL, S.WARNED, []),
+        (S.NORMAL, S.SUSPENSION_WARNED, []),
+        (S.WARNED, S.SUSPEND_REQUESTED, []),  # only an intention so far
+        (S.SUSPENDED, S.RESTORE_REQUESTED, []),
+        (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED, []),
+        (S.SUSPENDED, S.PRE_CANCEL, []),
+    ],
+    ids=lambda v: str(v) if isinstance(v, CreditState) else "",
+)
+def test_state_changes(before: CreditState, after: CreditState, expected: list[object]) -> None:
+    notices = notices_for(changed(before, after))
+    assert summary(notices) == expected
+    assert {n.source_id for n in notices} <= {f"state:d-1:{after.value}"}
+
+
+def test_suspension_notices_texts_end_to_end() -> None:
+    notices = notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED))
+    texts = [render(DEFAULT_TEMPLATES[n.template], n.fields) for n in notices]
+    contact_text = (
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)截至2026年11月30日尚有"
+        "123.45元欠费未缴纳,现已正式停用,请安排时间缴清费用以续用您的集团产品。"
+        "如有其他事宜可咨询您的客户经理或10086,谢谢!"
+    )
+    manager_text = (
+        "张伟,您好!您看管集团某某科技有限公司的集团产品企信通(产品编号:CP20261101)尚有123.45元欠费,"
+        "现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。"
+    )
+    assert texts == [contact_text, contact_text, manager_text]
+
+
+def test_suspension_notice_a_is_dated_as_of_the_decision_not_the_deadline() -> None:
+    notices = notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED))
+    assert notices[0].fields.date == date(2026, 11, 30)  # as_of_date, 截至YYYY年MM月DD日
+
+
+def test_restore_notice_text_end_to_end() -> None:
+    notices = notices_for(changed(S.RESTORE_REQUESTED, S.NORMAL))
+    assert [render(DEFAULT_TEMPLATES[n.template], n.fields) for n in notices] == [
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)已可正常使用,"
+        "如有疑问可咨询您的客户经理或10086,谢谢!"
+    ] * 2
+
+
+def test_customer_without_contacts_still_tells_the_manager() -> None:
+    ctx = CTX.model_copy(update={"customer": CUSTOMER.model_copy(update={"contacts": ()})})
+    assert summary(notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED, ctx=ctx))) == [
+        (T.SUSPENSION_NOTICE_MANAGER, Role.ACCOUNT_MANAGER, "张伟", "13900000001")
+    ]
+    assert notices_for(decision(DecisionType.BILL_NOTICE, ctx=ctx)) == []
+    assert notices_for(changed(S.SUSPENDED, S.NORMAL, ctx=ctx)) == []
+
+
+# --- message ids --------------------------------------------------------------------------
+
+EVENTS = [
+    decision(DecisionType.BILL_NOTICE),
+    decision(DecisionType.SUSPENSION_WARNING),
+    changed(S.SUSPEND_REQUESTED, S.SUSPENDED),
+    changed(S.RESTORE_REQUESTED, S.NORMAL),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_message_ids_are_deterministic(event: CreditDecisionMade | CreditStateChanged) -> None:
+    first = [n.message_id for n in notices_for(event)]
+    again = [n.message_id for n in notices_for(event.model_copy())]
+    assert first == again
+    assert all(str(uuid.UUID(m)) == m for m in first)
+
+
+def test_message_ids_are_distinct_per_recipient_template_and_source() -> None:
+    all_ids = [n.message_id for e in EVENTS for n in notices_for(e)]
+    all_ids += [n.message_id for n in notices_for(decision(DecisionType.BILL_NOTICE, "d-2"))]
+    all_ids += [n.message_id for n in notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED,
+                                                          decision_id="d-2"))]
+    assert len(all_ids) == 2 + 2 + 3 + 2 + 2 + 3
+    assert len(set(all_ids)) == len(all_ids)
+
+
+def test_manager_who_is_also_a_contact_gets_both_notices_with_distinct_ids() -> None:
+    customer = CUSTOMER.model_copy(update={"contacts": (MANAGER,)})
+    ctx = CTX.model_copy(update={"customer": customer})
+    notices = notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED, ctx=ctx))
+    assert [n.recipient_phone for n in notices] == [MANAGER.phone, MANAGER.phone]
+    assert notices[0].message_id != notices[1].message_id
+
+
+def test_message_id_ignores_the_event_time() -> None:
+    """A redelivered or re-published event must not cause a second SMS."""
+    later = changed(S.SUSPEND_REQUESTED, S.SUSPENDED).model_copy(
+        update={"as_of": datetime(2026, 12, 1, tzinfo=UTC)})
+    assert [n.message_id for n in notices_for(later)] == [
+        n.message_id for n in notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED))
+    ]
