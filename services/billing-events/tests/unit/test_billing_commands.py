@@ -33,7 +33,7 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
 def _errors(model: type[BaseModel], data: dict[str, Any]) -> list[dict[str, Any]]:
     with pytest.raises(ValidationError) as info:
         model.model_validate(data)
-    return list(info.value.errors())
+    return [dict(e) for e in info.value.errors()]
 
 
 @pytest.mark.parametrize("model", list(VALID), ids=lambda m: m.__name__)

@@ -113,7 +113,8 @@ def test_dates(day: date, long: str, short: str) -> None:
 
 def test_without_a_date_the_date_tokens_are_left_alone() -> None:
     fields = NoticeFields(product_name="企信通", product_no="CP1", amount_due_fen=1)
-    assert render("请于MM月DD日前,截至YYYY年MM月DD日", fields) == "请于MM月DD日前,截至YYYY年MM月DD日"
+    template = "请于MM月DD日前,截至YYYY年MM月DD日"
+    assert render(template, fields) == template
 
 
 @pytest.mark.parametrize(
