@@ -14,6 +14,8 @@ import uuid
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
 from common.app import plumbing
 from common.clock import SystemClock
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
@@ -24,7 +26,6 @@ from credit_control.adapters import tables as t
 from credit_control.config import Settings
 from credit_control.entrypoints import consumer
 from credit_control.service_layer.handlers import CreditContext
-from sqlalchemy import text
 
 
 def events(run: str, n: int, accounts: int) -> list[tuple[str, bytes, bytes]]:

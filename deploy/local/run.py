@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from common.testing.processes import ServiceProcesses, ServiceSpec
 from common.testing.stack import Stack
 

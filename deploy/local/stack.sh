@@ -260,10 +260,22 @@ kafka_format_storage() {
   fi
   log "formatting Kafka storage in $KAFKA_DATA (cluster id $cid)"
   mkdir -p "$KAFKA_DATA"
-  if ! kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" >"$LOG_DIR/kafka-format.log" 2>&1; then
-    cat "$LOG_DIR/kafka-format.log" >&2
-    die "formatting Kafka storage failed (log: $LOG_DIR/kafka-format.log)"
+  local flog=$LOG_DIR/kafka-format.log
+  if kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" >"$flog" 2>&1; then
+    return 0
   fi
+  # Seen once, not reproduced: StorageTool died in argument parsing (argparse4j
+  # MissingResourceException) while the other stack's broker was booting. Nothing
+  # is written in that case, so one retry is safe.
+  if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
+    mv -f "$flog" "$flog.failed"
+    warn "formatting Kafka storage failed ($(grep -m1 -E 'Exception|Error' "$flog.failed" || echo 'see log')), retrying once; first attempt's log: $flog.failed"
+    if kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" >"$flog" 2>&1; then
+      return 0
+    fi
+  fi
+  cat "$flog" >&2
+  die "formatting Kafka storage failed (log: $flog)"
 }
 
 # Sets KAFKA_STATE to running|stale|stopped and KAFKA_PID_VAL.

@@ -50,7 +50,9 @@ async def open_accounts(billing: httpx.AsyncClient, uid: str, year: int) -> list
     return accounts
 
 
-async def pay_everything(billing: httpx.AsyncClient, uid: str, accounts: list[str], year: int) -> None:
+async def pay_everything(
+    billing: httpx.AsyncClient, uid: str, accounts: list[str], year: int
+) -> None:
     """5 partial payments per account, then the rest: every account ends with nothing due."""
     final_fen = CHARGE_FEN - PARTIAL_PAYMENTS * PARTIAL_FEN
     for n in range(PARTIAL_PAYMENTS + 1):

@@ -77,7 +77,8 @@ async def test_suspend_and_restore_through_the_chain(
 
     # Bill run: the account owes → bill notice to the group contact.
     await ok(await billing.post("/v1/bill-runs", json={
-        "bill_run_id": f"BR{y}10{uid}", "bill_month": f"{y}-10", "as_of": f"{y}-11-02T09:00:00+08:00"}))
+        "bill_run_id": f"BR{y}10{uid}", "bill_month": f"{y}-10",
+        "as_of": f"{y}-11-02T09:00:00+08:00"}))
     bill = await eventually(lambda: messages(notifier, mas["product_id"]),
                             lambda ms: len(ms) >= 1, what="bill notice")
     assert [m["text"] for m in bill] == [

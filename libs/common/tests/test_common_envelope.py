@@ -6,6 +6,7 @@ from uuid import UUID
 
 import orjson
 import pytest
+
 from common.contracts import (
     BalanceChanged,
     CreditDecisionMade,

@@ -1,6 +1,7 @@
 """common.money.fen_to_yuan_text: integer fen to yuan text, no floats."""
 
 import pytest
+
 from common.money import fen_to_yuan_text
 
 

@@ -1,6 +1,7 @@
 """Time is a parameter: business rules ask a Clock, tests and sweeps pass `as_of`."""
 
 import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -53,7 +54,9 @@ def is_last_day_of_month(day: date) -> bool:
 
 def parse_bill_month(text: str) -> date:
     """'2026-10' → date(2026, 10, 1); raises ValueError on anything else."""
-    year, _, month = text.partition("-")
-    if len(year) != 4 or len(month) != 2 or not (year + month).isdigit():
+    if not _BILL_MONTH.fullmatch(text):  # ASCII digits: str.isdigit() accepts "２０２６"
         raise ValueError(f"bill month must look like YYYY-MM, got {text!r}")
-    return date(int(year), int(month), 1)
+    return date(int(text[:4]), int(text[5:]), 1)
+
+
+_BILL_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")

@@ -1,5 +1,6 @@
-from common.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+
 from billing_events.domain.model import AccountPosition, MonthDue, is_mobile_phone, position
 
 SEP = date(2026, 9, 1)
@@ -112,11 +113,6 @@ def test_is_mobile_phone(phone: str, ok: bool) -> None:
     assert is_mobile_phone(phone) is ok
 
 
-@pytest.mark.xfail(
-    reason="model.py:9 MOBILE_PHONE uses `$` (matches before a trailing newline) and `\\d` "
-    "(matches any Unicode digit) with re.match; should be re.fullmatch(r'1[3-9][0-9]{9}')",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "phone",
     [

@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
+
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily
 from credit_control.domain.model import (

@@ -1,9 +1,10 @@
 """The one place gateway-adapter is wired together."""
 
+from fastapi import FastAPI
+
 from common.app import plumbing, service_app
 from common.clock import Clock, SystemClock
 from common.contracts import RESULTS_TOPIC
-from fastapi import FastAPI
 
 from .adapters import tables as t
 from .config import Settings

@@ -1,6 +1,7 @@
 """gateway_adapter.domain.chain.plan: BOSS → EMOS → gateway, newest sequence wins."""
 
 import pytest
+
 from common.contracts.gateway import ChainStage, ProvisioningAction
 from gateway_adapter.domain.chain import BossStatus, ChainPlan, plan
 

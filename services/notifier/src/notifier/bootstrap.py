@@ -2,9 +2,10 @@
 
 import asyncio
 
+from fastapi import FastAPI
+
 from common.app import plumbing, service_app
 from common.clock import Clock, SystemClock
-from fastapi import FastAPI
 
 from .adapters import tables as t
 from .adapters.smsc import SimulatedSmsc, SmsProvider

@@ -1,6 +1,7 @@
-from common.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

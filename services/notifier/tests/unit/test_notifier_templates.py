@@ -5,6 +5,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from notifier.domain.templates import (
     DEFAULT_TEMPLATES,
     NoticeFields,

@@ -3,9 +3,10 @@
 from datetime import date
 from typing import Any
 
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
 
 from . import tables as t
 

@@ -1,6 +1,5 @@
 """billing's tables, in schema `billing` (SQLAlchemy Core; the domain never sees them)."""
 
-from common.plumbing import idempotency_table, inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -15,6 +14,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "billing"
 metadata = MetaData(schema=SCHEMA)

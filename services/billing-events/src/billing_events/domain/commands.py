@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
 from common.clock import parse_bill_month
 from common.contracts.snapshots import ProductFamily, Tier
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from .model import is_mobile_phone
 
@@ -41,7 +42,7 @@ class CreateCustomer(Command):
     customer_id: Id
     name: Annotated[str, Field(min_length=1, max_length=200)]
     tier: Tier
-    star_level: Annotated[int, Field(ge=0, le=5)] | None = None
+    star_level: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
     account_manager: PersonIn
     contacts: Annotated[list[PersonIn], Field(min_length=1, max_length=20)]
 

@@ -6,7 +6,8 @@ from datetime import date
 
 from common.money import fen_to_yuan_text
 
-MOBILE_PHONE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only, whole string: \d and $ would let "１３８…" or a trailing newline through.
+MOBILE_PHONE = re.compile(r"1[3-9][0-9]{9}")
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,4 @@ def position(billed_by_month: dict[date, int], unbilled_fen: int, paid_fen: int)
 
 
 def is_mobile_phone(phone: str) -> bool:
-    return bool(MOBILE_PHONE.match(phone))
+    return bool(MOBILE_PHONE.fullmatch(phone))

@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from common.auth import bearer_token
-from common.idempotency import StoredResponse
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+
+from common.auth import bearer_token
+from common.idempotency import StoredResponse
 
 from ..config import Settings
 from ..domain import commands as c

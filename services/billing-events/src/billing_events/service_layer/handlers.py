@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from common.clock import Clock, ensure_aware, parse_bill_month
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
 from common.envelope import wrap
@@ -14,8 +17,6 @@ from common.errors import Conflict, NotFound
 from common.idempotency import IdempotencyKeys, StoredResponse, run_once
 from common.logging import correlation_id
 from common.outbox import Outbox
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..adapters import repository as repo
 from ..adapters import tables as t

@@ -3,12 +3,13 @@
 from datetime import datetime
 from typing import Any
 
-from common.contracts.billing import BalanceChanged
-from common.contracts.credit_control import CreditState
-from common.contracts.snapshots import ProductSnapshot
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import CreditState
+from common.contracts.snapshots import ProductSnapshot
 
 from . import tables as t
 

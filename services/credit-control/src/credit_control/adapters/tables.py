@@ -1,8 +1,9 @@
 """credit-control's tables, in schema `credit`."""
 
-from common.plumbing import idempotency_table, inbox_table, outbox_table
 from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
+
+from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "credit"
 metadata = MetaData(schema=SCHEMA)

@@ -2,6 +2,8 @@
 
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from common.contracts import (
     BALANCE_TOPIC,
     RESULTS_TOPIC,
@@ -10,7 +12,6 @@ from common.contracts import (
     registry,
 )
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..service_layer import handlers
 from ..service_layer.handlers import CreditContext

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from common.auth import bearer_token
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+
+from common.auth import bearer_token
 
 from ..config import Settings
 from ..domain.commands import RunSweep

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from common.clock import Clock, business_date, ensure_aware
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import (
@@ -31,8 +34,6 @@ from common.errors import NotFound
 from common.idempotency import IdempotencyKeys, StoredResponse, run_once
 from common.logging import correlation_id
 from common.outbox import Outbox
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..adapters import repository as repo
 from ..domain import rules

@@ -1,7 +1,8 @@
 """gateway-adapter's tables, in schema `gateway`: the simulated chain's state."""
 
-from common.plumbing import idempotency_table, inbox_table, outbox_table
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, Table, Text, func
+
+from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "gateway"
 metadata = MetaData(schema=SCHEMA)

@@ -2,9 +2,10 @@
 
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from common.contracts import COMMANDS_TOPIC, ProvisioningCommand, registry
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..service_layer import handlers
 from ..service_layer.handlers import GatewayContext

@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from common.auth import bearer_token
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
+
+from common.auth import bearer_token
 
 from ..config import Settings
 from ..service_layer import handlers

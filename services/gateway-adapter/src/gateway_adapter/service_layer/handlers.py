@@ -4,6 +4,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from common.clock import Clock
 from common.contracts.gateway import (
     ChainStage,
@@ -15,9 +19,6 @@ from common.envelope import RawEnvelope, wrap
 from common.errors import ApiError, NotFound
 from common.logging import correlation_id
 from common.outbox import Outbox
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..adapters import tables as t
 from ..domain.chain import BossStatus, plan

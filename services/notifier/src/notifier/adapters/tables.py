@@ -1,7 +1,8 @@
 """notifier's tables, in schema `notifier`."""
 
-from common.plumbing import idempotency_table, inbox_table, outbox_table
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+
+from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "notifier"
 metadata = MetaData(schema=SCHEMA)

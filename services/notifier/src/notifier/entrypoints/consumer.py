@@ -2,9 +2,10 @@
 
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from common.contracts import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged, registry
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..service_layer import handlers
 from ..service_layer.handlers import NotifierContext

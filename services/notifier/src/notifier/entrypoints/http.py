@@ -2,8 +2,9 @@
 
 from typing import Annotated, Any
 
-from common.auth import bearer_token
 from fastapi import APIRouter, Depends, Query
+
+from common.auth import bearer_token
 
 from ..config import Settings
 from ..domain.templates import DEFAULT_TEMPLATES

@@ -10,12 +10,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from common.clock import Clock
-from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
-from common.envelope import RawEnvelope
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from common.clock import Clock
+from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
+from common.envelope import RawEnvelope
 
 from ..adapters import tables as t
 from ..adapters.smsc import SmsProvider

@@ -5,8 +5,9 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from common.migrations import create_plumbing_tables
 from sqlalchemy.dialects.postgresql import JSONB
+
+from common.migrations import create_plumbing_tables
 
 revision = "0001"
 down_revision = None

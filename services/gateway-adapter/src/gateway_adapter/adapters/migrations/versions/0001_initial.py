@@ -5,6 +5,7 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
+
 from common.migrations import create_plumbing_tables
 
 revision = "0001"
