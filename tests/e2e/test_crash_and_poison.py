@@ -185,9 +185,16 @@ async def _dead_letters_with(stack: Stack, marker: str) -> list:  # type: ignore
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         found = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while await _behind(consumer, ends):
             batch = await consumer.getmany(timeout_ms=1000)
             found += [m for ms in batch.values() for m in ms if marker.encode() in (m.value or b"")]
         return found
     finally:
         await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
