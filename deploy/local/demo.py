@@ -4,6 +4,8 @@ any day: bill month 2026-10, bill run 2026-11-02, sweeps on 2026-11-25 and 2026-
 one customer pays on 2026-12-01."""
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -36,11 +38,14 @@ def load_demo(urls: dict[str, str], token: str) -> None:
                 "product_id": f"{gid}-p1", "bill_month": "2026-10", "amount_fen": fen})
     _post(billing, "/v1/bill-runs", {"bill_run_id": "demo-br-202610", "bill_month": "2026-10",
                                      "as_of": "2026-11-02T09:00:00+08:00"})
-    _wait_for_bill_notices(credit, [f"{g[0]}-p1" for g in GROUPS if g[6]])
+    owing = [f"{g[0]}-p1" for g in GROUPS if g[6]]
+    _wait_for(credit, owing, lambda body: bool(body["decisions"]), "the bill run's notices")
     _post(credit, "/v1/sweeps", {"sweep_id": "demo-sweep-20261125",
                                  "as_of": "2026-11-25T09:00:00+08:00"})
     _post(credit, "/v1/sweeps", {"sweep_id": "demo-sweep-20261130",
                                  "as_of": "2026-11-30T20:00:00+08:00"})
+    # Pay only once the chain confirmed the suspension, so the demo shows the whole cycle.
+    _wait_for(credit, owing, lambda body: body["state"] == "suspended", "the suspensions")
     for gid, *_, fen, pays in GROUPS:
         if pays:
             _post(billing, "/v1/payments", {
@@ -49,15 +54,17 @@ def load_demo(urls: dict[str, str], token: str) -> None:
     print(f"demo data loaded: {len(GROUPS)} groups, bill run 2026-10, sweeps, one payment")
 
 
-def _wait_for_bill_notices(credit: httpx.Client, products: list[str]) -> None:
-    """The sweeps must see the bill run's effect, which travels through Kafka."""
+def _wait_for(
+    credit: httpx.Client, products: list[str], done: Callable[[dict[str, Any]], bool], what: str
+) -> None:
+    """Effects travel through Kafka: wait until credit-control shows them."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        states = [credit.get(f"/v1/products/{p}/credit") for p in products]
-        if all(r.status_code == 200 and r.json()["decisions"] for r in states):
+        answers = [credit.get(f"/v1/products/{p}/credit") for p in products]
+        if all(r.status_code == 200 and done(r.json()) for r in answers):
             return
         time.sleep(0.3)
-    raise RuntimeError("credit-control did not see the demo bill run within 60 s")
+    raise RuntimeError(f"credit-control did not show {what} within 60 s")
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
