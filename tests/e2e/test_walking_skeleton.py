@@ -113,9 +113,12 @@ async def test_suspend_and_restore_through_the_chain(
         f"王经理,您好!您看管集团{group['name']}的集团产品华为CRM-MAS(产品编号:{mas['cpno']})"
         "尚有123.45元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。")
     assert by_template["suspension_notice_manager"]["recipient"] == group["manager"]
-    received = (await notifier.get("/v1/smsc/messages",
-                                   params={"recipient": group["manager"]})).json()
-    assert by_template["suspension_notice_manager"]["text"] in [r["text"] for r in received]
+    async def smsc_texts() -> list[str]:
+        got = await notifier.get("/v1/smsc/messages", params={"recipient": group["manager"]})
+        return [r["text"] for r in got.json()]
+
+    await eventually(smsc_texts, lambda texts: by_template["suspension_notice_manager"]["text"]
+                     in texts, what="the manager's notice reached the SMSC")
 
     # Re-running the sweep is harmless: no second decision, no second SMS.
     await ok(await credit.post("/v1/sweeps", json={

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,3 +20,18 @@ class Inbox:
             .returning(self.table.c.event_id)
         )
         return (await conn.execute(stmt)).first() is not None
+
+    async def claim_many(
+        self, conn: AsyncConnection, consumer: str, events: list[tuple[UUID, str]]
+    ) -> set[UUID]:
+        """Claim a batch in one statement; returns the ids seen for the first time."""
+        rows = await conn.execute(
+            text(
+                f"INSERT INTO {self.table.schema}.{self.table.name} (consumer, event_id, topic) "
+                "SELECT :consumer, e.id, e.topic "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:topics AS text[])) AS e(id, topic) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"consumer": consumer, "ids": [e for e, _ in events], "topics": [t for _, t in events]},
+        )
+        return set(rows.scalars())

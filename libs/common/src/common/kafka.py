@@ -4,8 +4,9 @@ consumer loop (DB transaction with inbox → commit → Kafka offsets; bad messa
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -187,21 +188,49 @@ class ConsumerRunner:
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         batch = self._parse(records)
-        rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        outcomes: dict[str, int] = {"applied": 0, "duplicate": 0}
-        if batch.parsed:
-            async with self._engine.begin() as conn:
-                for item in batch.parsed:
-                    outcome = await self._apply_one(conn, item)
-                    if outcome is None:
-                        outcomes["applied"] += 1
-                    elif outcome == "":
-                        outcomes["duplicate"] += 1
-                    else:
-                        rejected.append((item.record, outcome))
+        try:
+            applied, rejected = await self._apply_fast(batch.parsed)
+        except _Rejected:
+            # Someone in the batch can't be applied: do it again, one savepoint per event,
+            # so only that event is set aside.
+            applied, rejected = await self._apply_carefully(batch.parsed)
         for record, reason in batch.dead + rejected:
             await self._dead_letter(record, reason)
+        outcomes = {"applied": applied,
+                    "duplicate": len(batch.parsed) - applied - len(rejected)}
         self._count(tp.topic, outcomes, len(batch.dead) + len(rejected))
+
+    async def _apply_fast(self, items: list[_Parsed]) -> tuple[int, list[tuple[Any, str]]]:
+        """One transaction, one inbox statement for the whole batch, no savepoints."""
+        if not items:
+            return 0, []
+        applied = 0
+        async with self._engine.begin() as conn:
+            fresh = await self._inbox.claim_many(
+                conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
+            for item in items:
+                if item.envelope.event_id not in fresh:
+                    continue  # applied before: a redelivery
+                fresh.discard(item.envelope.event_id)  # the same event twice in one batch
+                with _correlated(item.envelope):
+                    try:
+                        await self._handler(conn, item.envelope, item.payload)
+                    except UnprocessableMessage as exc:
+                        raise _Rejected(str(exc)) from exc
+                applied += 1
+        return applied, []
+
+    async def _apply_carefully(self, items: list[_Parsed]) -> tuple[int, list[tuple[Any, str]]]:
+        applied = 0
+        rejected: list[tuple[Any, str]] = []
+        async with self._engine.begin() as conn:
+            for item in items:
+                outcome = await self._apply_one(conn, item)
+                if outcome is None:
+                    applied += 1
+                elif outcome:
+                    rejected.append((item.record, outcome))
+        return applied, rejected
 
     def _parse(self, records: list[ConsumerRecord[bytes, bytes]]) -> _Batch:
         batch = _Batch()
@@ -216,23 +245,21 @@ class ConsumerRunner:
 
     async def _apply_one(self, conn: AsyncConnection, item: _Parsed) -> str | None:
         """None: applied; "": a duplicate; otherwise the reason it was rejected."""
-        token = correlation_id.set(item.envelope.correlation_id or str(item.envelope.event_id))
-        try:
-            async with conn.begin_nested():
-                if not await self._inbox.claim(
-                    conn, self.name, item.envelope.event_id, item.record.topic
-                ):
-                    return ""
-                try:
-                    await self._handler(conn, item.envelope, item.payload)
-                except UnprocessableMessage as exc:
-                    raise _Rejected(str(exc)) from exc
-            return None
-        except _Rejected as exc:
-            log.warning("%s: rejected event %s: %s", self.name, item.envelope.event_id, exc)
-            return str(exc)
-        finally:
-            correlation_id.reset(token)
+        with _correlated(item.envelope):
+            try:
+                async with conn.begin_nested():
+                    if not await self._inbox.claim(
+                        conn, self.name, item.envelope.event_id, item.record.topic
+                    ):
+                        return ""
+                    try:
+                        await self._handler(conn, item.envelope, item.payload)
+                    except UnprocessableMessage as exc:
+                        raise _Rejected(str(exc)) from exc
+                return None
+            except _Rejected as exc:
+                log.warning("%s: rejected event %s: %s", self.name, item.envelope.event_id, exc)
+                return str(exc)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         headers = [
@@ -259,4 +286,14 @@ class ConsumerRunner:
 class _Rejected(Exception):
     """Raised inside the savepoint so it rolls back, caught just outside it."""
 
+
+
+
+@contextlib.contextmanager
+def _correlated(envelope: RawEnvelope) -> Iterator[None]:
+    token = correlation_id.set(envelope.correlation_id or str(envelope.event_id))
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,55 +14,60 @@ from common.contracts.snapshots import ProductSnapshot
 from . import tables as t
 
 
-async def stored_sequence(conn: AsyncConnection, account_id: str) -> int | None:
-    """The newest sequence applied for the account, locking its row for this transaction."""
+def _position_upsert() -> Any:
     ap = t.account_positions
-    return await conn.scalar(
-        select(ap.c.sequence).where(ap.c.account_id == account_id).with_for_update()
-    )
+    columns = ["account_id", "sequence", "balance_fen", "amount_due_fen", "dues", "customer",
+               "cause", "as_of"]
+    stmt = pg_insert(ap).values({c: bindparam(c, type_=ap.c[c].type) for c in columns})
+    return stmt.on_conflict_do_update(
+        index_elements=[ap.c.account_id],
+        set_={c: stmt.excluded[c] for c in columns if c != "account_id"},
+        where=ap.c.sequence < stmt.excluded.sequence,
+    ).returning(ap.c.account_id)
 
 
-async def save_position(conn: AsyncConnection, event: BalanceChanged) -> None:
-    ap = t.account_positions
-    values = {
+def _product_upsert() -> Any:
+    pc = t.product_credit
+    columns = ["product_id", "account_id", "family", "product", "state", "state_changed_at"]
+    stmt = pg_insert(pc).values({c: bindparam(c, type_=pc.c[c].type) for c in columns})
+    return stmt.on_conflict_do_update(
+        index_elements=[pc.c.product_id],
+        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id},
+    ).returning(*pc.c)
+
+
+# Built once: these run for every balance event, and building them is most of their cost.
+POSITION_UPSERT = _position_upsert()
+PRODUCT_UPSERT = _product_upsert()
+
+
+async def save_position_if_newer(conn: AsyncConnection, event: BalanceChanged) -> bool:
+    """Store the account's position unless a newer event was already applied; the upsert
+    also locks the account's row for the rest of the transaction."""
+    row = await conn.execute(POSITION_UPSERT, {
         "account_id": event.account_id, "sequence": event.sequence,
         "balance_fen": event.balance_fen, "amount_due_fen": event.amount_due_fen,
         "dues": [d.model_dump() for d in event.dues],
         "customer": event.customer.model_dump(mode="json"), "cause": event.cause.value,
         "as_of": event.as_of,
-    }
-    stmt = pg_insert(ap).values(**values)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[ap.c.account_id],
-        set_={k: stmt.excluded[k] for k in values if k != "account_id"},
-    ))
+    })
+    return row.first() is not None
 
 
 async def upsert_products(
     conn: AsyncConnection, account_id: str, products: tuple[ProductSnapshot, ...], at: datetime
-) -> None:
-    if not products:
-        return
-    pc = t.product_credit
-    stmt = pg_insert(pc).values([
-        {"product_id": p.product_id, "account_id": account_id, "family": p.family.value,
-         "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
-         "state_changed_at": at}
-        for p in products
-    ])
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[pc.c.product_id],
-        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id},
-    ))
-
-
-async def products_of_account(conn: AsyncConnection, account_id: str) -> list[Row[Any]]:
-    pc = t.product_credit
-    rows = await conn.execute(
-        select(pc).where(pc.c.account_id == account_id).order_by(pc.c.product_id)
-        .with_for_update()
-    )
-    return list(rows)
+) -> list[Row[Any]]:
+    """Keep the product snapshots fresh (new products start normal); returns the account's
+    products, locked, in a stable order."""
+    rows = []
+    for p in sorted(products, key=lambda p: p.product_id):
+        result = await conn.execute(PRODUCT_UPSERT, {
+            "product_id": p.product_id, "account_id": account_id, "family": p.family.value,
+            "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
+            "state_changed_at": at,
+        })
+        rows.append(result.one())
+    return rows
 
 
 async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any] | None:

@@ -56,16 +56,14 @@ class CreditContext:
 async def apply_balance_event(
     ctx: CreditContext, conn: AsyncConnection, envelope: RawEnvelope, event: BalanceChanged
 ) -> None:
-    stored = await repo.stored_sequence(conn, event.account_id)
-    if stored is not None and event.sequence <= stored:
-        log.info("stale balance event %s (seq %d <= %d)", envelope.event_id, event.sequence, stored)
+    if not await repo.save_position_if_newer(conn, event):
+        log.info("stale balance event %s (seq %d)", envelope.event_id, event.sequence)
         return
-    await repo.save_position(conn, event)
-    await repo.upsert_products(conn, event.account_id, event.products, event.as_of)
+    products = await repo.upsert_products(conn, event.account_id, event.products, event.as_of)
     facts = rules.AccountFacts(event.balance_fen, event.amount_due_fen, event.cause,
                                event.closed_bill_month)
     today = business_date(event.as_of)
-    for product in await repo.products_of_account(conn, event.account_id):
+    for product in products:
         intent = rules.on_balance(facts, CreditState(product.state), today,
                                   event_key=f"seq:{event.sequence}")
         if intent is not None:
