@@ -12,6 +12,7 @@ eval "$(bash "$stack" env)"
 export CREDITCTL_DATABASE_URL="$DATABASE_URL" CREDITCTL_KAFKA_BOOTSTRAP="$KAFKA_BOOTSTRAP"
 for m in billing_events credit_control notifier gateway_adapter; do
   BILLING_DATABASE_URL=$DATABASE_URL CREDIT_DATABASE_URL=$DATABASE_URL \
-  NOTIFIER_DATABASE_URL=$DATABASE_URL GATEWAY_DATABASE_URL=$DATABASE_URL uv run python -m "$m" migrate
+  NOTIFIER_DATABASE_URL=$DATABASE_URL GATEWAY_DATABASE_URL=$DATABASE_URL \
+    uv run python -m "$m" migrate >/dev/null
 done
 uv run python bench/consume_bench.py "$@"
