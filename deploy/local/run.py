@@ -44,13 +44,22 @@ def stack_env() -> Stack:
 def stop_services() -> None:
     if not PIDS.exists():
         return
+    # The services and, for a foreground `make run`, the launcher (which then stops the stack).
     for name, pid in json.loads(PIDS.read_text()).items():
         try:
             os.kill(pid, signal.SIGTERM)
             print(f"stopped {name} (pid {pid})")
         except ProcessLookupError:
             pass
-    PIDS.unlink()
+    PIDS.unlink(missing_ok=True)
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def _stop_requested(signum: int, _frame: object) -> None:
+    raise _StopRequested(signal.Signals(signum).name)
 
 
 def main() -> None:
@@ -77,11 +86,15 @@ def main() -> None:
         print("Detached: `make stop` stops everything.")
         return
     print("Ctrl-C stops everything.")
+    # Installed explicitly: a launcher started from a script may inherit SIGINT as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_requested)
+    PIDS.write_text(json.dumps({**procs.pids(), "launcher": os.getpid()}))
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+    except _StopRequested:
+        print("\nstopping ...")
     finally:
         procs.stop_all()
         PIDS.unlink(missing_ok=True)
