@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.testing.processes import ServiceProcesses, ServiceSpec
@@ -63,6 +64,16 @@ async def db(stack: Stack, migrated: None) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(stack.database_url, pool_size=5)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def test_year(db: AsyncEngine) -> int:
+    """A bill-month year no earlier run used: bill runs close a month for every account, so
+    each run of the suite takes a fresh year (tests use different months within it)."""
+    async with db.connect() as conn:
+        newest = await conn.scalar(text(
+            "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))
+    return max(int(newest or 0) + 1, 2200)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
+from common.db import is_transient
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage, parse
 from common.inbox import Inbox
 from common.logging import correlation_id
@@ -79,17 +80,25 @@ class Publisher:
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
     """Create the topics (and their dead-letter topics) this service touches, if missing."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
-        wanted = {name for t in topics for name in (t, dead_letter_topic(t))} - existing
-        for name in sorted(wanted):
-            with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
-                await admin.create_topics(
-                    [NewTopic(name=name, num_partitions=partitions, replication_factor=1)]
-                )
+        wanted = sorted({name for t in topics for name in (t, dead_letter_topic(t))} - existing)
+        if not wanted:
+            return
+        response = await admin.create_topics(
+            [NewTopic(name=name, num_partitions=partitions, replication_factor=1)
+             for name in wanted])
+        # aiokafka reports per-topic errors in the response instead of raising them.
+        failed = [(topic, code, *rest) for topic, code, *rest in response.topic_errors
+                  if code not in (0, TOPIC_ALREADY_EXISTS)]
+        if failed:
+            raise RuntimeError(f"could not create topics: {failed}")
     finally:
         await admin.close()
+
+
+TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 
 
 EventHandler = Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]
@@ -111,11 +120,12 @@ class _Batch:
 class ConsumerRunner:
     """Consumes topics in a group and applies each event exactly once in effect.
 
-    Per partition batch: parse (unparseable → DLQ), then ONE database transaction in which each
-    event gets a savepoint, an inbox claim and its handler; a handler raising
-    UnprocessableMessage rolls back only its savepoint and the event goes to the DLQ. Offsets
-    are committed only after the transaction commits. Any other error rolls the batch back,
-    rewinds the partition and retries with backoff: nothing is skipped.
+    Per partition batch: parse (unparseable → DLQ), then ONE database transaction with one
+    inbox statement for the batch and each new event's handler. Offsets are committed only
+    after the transaction commits. A transient error (database or Kafka away, deadlock) rolls
+    the batch back and retries it with backoff: nothing is skipped. Any other error means an
+    event can't be applied: the batch is redone with a savepoint per event, so only the
+    events that fail go to the DLQ with the reason, and the partition goes on.
     """
 
     def __init__(
@@ -150,8 +160,8 @@ class ConsumerRunner:
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=300_000,
         )
-        await self._consumer.start()
         try:
+            await self._consumer.start()
             while not stop.is_set():
                 batches = await self._consumer.getmany(
                     timeout_ms=self._poll_ms, max_records=self._batch_size
@@ -190,9 +200,11 @@ class ConsumerRunner:
         batch = self._parse(records)
         try:
             applied, rejected = await self._apply_fast(batch.parsed)
-        except _Rejected:
-            # Someone in the batch can't be applied: do it again, one savepoint per event,
-            # so only that event is set aside.
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the whole batch is retried
+            # Someone in the batch can't be applied: again, one savepoint per event, so only
+            # that event is set aside.
             applied, rejected = await self._apply_carefully(batch.parsed)
         for record, reason in batch.dead + rejected:
             await self._dead_letter(record, reason)
@@ -213,10 +225,7 @@ class ConsumerRunner:
                     continue  # applied before: a redelivery
                 fresh.discard(item.envelope.event_id)  # the same event twice in one batch
                 with _correlated(item.envelope):
-                    try:
-                        await self._handler(conn, item.envelope, item.payload)
-                    except UnprocessableMessage as exc:
-                        raise _Rejected(str(exc)) from exc
+                    await self._handler(conn, item.envelope, item.payload)
                 applied += 1
         return applied, []
 
@@ -252,14 +261,13 @@ class ConsumerRunner:
                         conn, self.name, item.envelope.event_id, item.record.topic
                     ):
                         return ""
-                    try:
-                        await self._handler(conn, item.envelope, item.payload)
-                    except UnprocessableMessage as exc:
-                        raise _Rejected(str(exc)) from exc
+                    await self._handler(conn, item.envelope, item.payload)
                 return None
-            except _Rejected as exc:
-                log.warning("%s: rejected event %s: %s", self.name, item.envelope.event_id, exc)
-                return str(exc)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.warning("%s: rejected event %s: %r", self.name, item.envelope.event_id, exc)
+                return f"{type(exc).__name__}: {exc}"[:1000]
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         headers = [
@@ -283,8 +291,6 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.labels(self.name, tp.topic).set(max(end - offset - 1, 0))
 
 
-class _Rejected(Exception):
-    """Raised inside the savepoint so it rolls back, caught just outside it."""
 
 
 
@@ -296,4 +302,3 @@ def _correlated(envelope: RawEnvelope) -> Iterator[None]:
         yield
     finally:
         correlation_id.reset(token)
-

@@ -4,6 +4,7 @@ consumers, supervised so a broken dependency is retried, never silently abandone
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,18 +35,23 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher_started = False
+        self._failing: set[str] = set()  # workers waiting to be restarted after an error
 
     async def start(self) -> None:
-        await _retry("kafka topics", lambda: ensure_topics(
+        """Returns at once: the HTTP API serves (and /readyz tells) while Kafka comes up."""
+        self._tasks = [asyncio.create_task(self._start_workers(), name="kafka-setup")]
+
+    async def _start_workers(self) -> None:
+        await _retry("kafka topics", self._stop, lambda: ensure_topics(
             self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions))
-        await _retry("kafka producer", self.publisher.start)
+        await _retry("kafka producer", self._stop, self.publisher.start)
         self._publisher_started = True
         loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = [
             ("outbox-relay", self.relay.run), ("outbox-backlog", self._watch_backlog),
             *((c.name, c.run) for c in self.consumers),
             *((getattr(t, "__name__", "task"), t) for t in self._extra),
         ]
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self._supervise(name, run), name=name) for name, run in loops
         ]
 
@@ -68,22 +74,29 @@ class ServiceRuntime:
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["kafka_producer"] = "ok" if self._publisher_started else "starting"
-        dead = [t.get_name() for t in self._tasks if t.done()]
-        checks["workers"] = "ok" if self._tasks and not dead else f"not running: {dead}"
+        workers = [t for t in self._tasks if t.get_name() != "kafka-setup"]
+        down = sorted({*(t.get_name() for t in workers if t.done()), *self._failing})
+        checks["workers"] = ("starting" if not workers
+                             else "ok" if not down else f"not running: {down}")
         return checks
 
     async def _supervise(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 await run(self._stop)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if time.monotonic() - started > 60:
+                    backoff = 0.5  # it ran fine for a while: this is a new failure
                 log.exception("%s stopped with an error; restarting in %.1fs", name, backoff)
+                self._failing.add(name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=backoff)
+                self._failing.discard(name)
                 backoff = min(backoff * 2, 10.0)
 
     async def _watch_backlog(self, stop: asyncio.Event) -> None:
@@ -95,13 +108,18 @@ class ServiceRuntime:
                 await asyncio.wait_for(stop.wait(), timeout=5)
 
 
-async def _retry(what: str, action: Callable[[], Awaitable[None]], attempts: int = 60) -> None:
-    for attempt in range(1, attempts + 1):
+async def _retry(
+    what: str, stop: asyncio.Event, action: Callable[[], Awaitable[None]]
+) -> None:
+    """Until it works or the service stops: a broker that is late is not a reason to die."""
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
         try:
             await action()
             return
         except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("%s not ready (%s); attempt %d", what, type(exc).__name__, attempt)
-            await asyncio.sleep(1.0)
+            log.warning("%s not ready (%s: %s); attempt %d", what, type(exc).__name__, exc,
+                        attempt)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(attempt, 5))

@@ -15,8 +15,6 @@ from common.clock import is_last_day_of_month, last_day_of_month
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 
-from .model import action_for
-
 S = CreditState
 SUSPENSION_WARNING_DAY = 25
 BILL_NOTICE_PAY_BY_DAY = 25
@@ -60,6 +58,11 @@ def on_balance(
     return None
 
 
+def is_calendar_day(today: date) -> bool:
+    """A day on which some calendar rule may fire; on other days a sweep has nothing to do."""
+    return today.day == SUSPENSION_WARNING_DAY or is_last_day_of_month(today)
+
+
 def on_sweep(facts: AccountFacts, state: CreditState, today: date) -> Intent | None:
     """Calendar rules, evaluated for `today` (the sweep's as_of in Asia/Shanghai)."""
     if facts.amount_due_fen <= 0:
@@ -76,4 +79,4 @@ def on_sweep(facts: AccountFacts, state: CreditState, today: date) -> Intent | N
     return None
 
 
-__all__ = ["AccountFacts", "Intent", "action_for", "on_balance", "on_sweep"]
+__all__ = ["AccountFacts", "Intent", "is_calendar_day", "on_balance", "on_sweep"]

@@ -7,7 +7,7 @@ decision, moves the state and writes the events, all in the caller's transaction
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -29,9 +29,10 @@ from common.contracts.gateway import (
     StageOutcome,
 )
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot
+from common.db import retrying
 from common.envelope import Contract, RawEnvelope, wrap
 from common.errors import NotFound
-from common.idempotency import IdempotencyKeys, StoredResponse, run_once
+from common.idempotency import IdempotencyKeys, StoredResponse
 from common.logging import correlation_id
 from common.outbox import Outbox
 
@@ -71,25 +72,53 @@ async def apply_balance_event(
 
 
 async def run_sweep(ctx: CreditContext, cmd: RunSweep) -> StoredResponse:
+    """Calendar rules for every owing account, one short transaction per account.
+
+    Per account, so a sweep never holds thousands of locks or deadlocks with the consumer
+    (both lock the position first, then the products in id order), and it always judges the
+    newest amount due. Re-running is harmless (state-based, deterministic decision ids), so
+    an interrupted sweep is simply run again when its id is replayed.
+    """
     async with ctx.engine.begin() as conn:
-        return await run_once(ctx.keys, conn, "sweep", cmd.sweep_id, cmd,
-                              lambda: _sweep(ctx, conn, ensure_aware(cmd.as_of)))
+        earlier = await ctx.keys.replay_or_reserve(conn, "sweep", cmd.sweep_id, cmd)
+    if earlier is not None and earlier.status_code:
+        return earlier
+    body = await _sweep(ctx, ensure_aware(cmd.as_of))
+    async with ctx.engine.begin() as conn:
+        await ctx.keys.store(conn, "sweep", cmd.sweep_id, 201, body)
+    return StoredResponse(201, body)
 
 
-async def _sweep(ctx: CreditContext, conn: AsyncConnection, as_of: datetime) -> dict[str, Any]:
+async def _sweep(ctx: CreditContext, as_of: datetime) -> dict[str, Any]:
     today = business_date(as_of)
     counts: dict[str, int] = {}
-    customers: dict[str, CustomerSnapshot] = {}
-    for product in await repo.sweep_candidates(conn):
-        facts = rules.AccountFacts(product.balance_fen, product.amount_due_fen)
-        intent = rules.on_sweep(facts, CreditState(product.state), today)
-        if intent is None:
-            continue
-        if product.account_id not in customers:
-            customers[product.account_id] = await _customer(conn, product.account_id)
-        if await _decide(ctx, conn, product, customers[product.account_id], facts, intent, as_of):
-            counts[intent.decision.value] = counts.get(intent.decision.value, 0) + 1
+    if rules.is_calendar_day(today):
+        async with ctx.engine.connect() as conn:
+            accounts = await repo.owing_accounts(conn)
+        for account_id in accounts:
+            for decision in await retrying(
+                lambda a=account_id: _sweep_account(ctx, a, today, as_of)  # type: ignore[misc]
+            ):
+                counts[decision] = counts.get(decision, 0) + 1
     return {"as_of": as_of.isoformat(), "business_date": today.isoformat(), "decisions": counts}
+
+
+async def _sweep_account(
+    ctx: CreditContext, account_id: str, today: date, as_of: datetime
+) -> list[str]:
+    async with ctx.engine.begin() as conn:
+        position = await repo.position_for_update(conn, account_id)
+        if position is None or position.amount_due_fen <= 0:
+            return []  # paid since the list was read
+        facts = rules.AccountFacts(position.balance_fen, position.amount_due_fen)
+        customer = CustomerSnapshot.model_validate(position.customer)
+        taken = []
+        for product in await repo.products_for_update(conn, account_id):
+            intent = rules.on_sweep(facts, CreditState(product.state), today)
+            if intent is not None and await _decide(ctx, conn, product, customer, facts,
+                                                    intent, as_of):
+                taken.append(intent.decision.value)
+        return taken
 
 
 async def apply_provisioning_result(
@@ -125,7 +154,7 @@ async def apply_provisioning_result(
 
 async def product_credit(ctx: CreditContext, product_id: str) -> dict[str, Any]:
     async with ctx.engine.connect() as conn:
-        product = await repo.product_for_update(conn, product_id)
+        product = await repo.product(conn, product_id)
         if product is None:
             raise NotFound(f"unknown product {product_id!r}", id=product_id)
         return {
@@ -199,12 +228,6 @@ def _command_for(
         decision_id=decision_id, product_id=product.product_id, account_id=product.account_id,
         cpno=snapshot.cpno, family=family, vendor=snapshot.vendor,
         action=ProvisioningAction(decision.value), sequence=sequence, requested_at=as_of)
-
-
-async def _customer(conn: AsyncConnection, account_id: str) -> CustomerSnapshot:
-    pos = await repo.position(conn, account_id)
-    assert pos is not None
-    return CustomerSnapshot.model_validate(pos.customer)
 
 
 async def _publish(ctx: CreditContext, conn: AsyncConnection, key: str, event: Contract) -> None:

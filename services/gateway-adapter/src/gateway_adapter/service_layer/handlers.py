@@ -51,10 +51,13 @@ async def apply_command(
     product = (await conn.execute(
         select(cp).where(cp.c.product_id == cmd.product_id).with_for_update())).one()
     chain = plan(cmd.action, cmd.sequence, product.last_sequence)
-    await conn.execute(insert(t.commands).values(
+    recorded = await conn.execute(pg_insert(t.commands).values(
         command_id=cmd.command_id, product_id=cmd.product_id, action=cmd.action.value,
         sequence=cmd.sequence,
-        outcome=StageOutcome.SUPERSEDED.value if chain.superseded else StageOutcome.APPLIED.value))
+        outcome=StageOutcome.SUPERSEDED.value if chain.superseded else StageOutcome.APPLIED.value,
+    ).on_conflict_do_nothing().returning(t.commands.c.command_id))
+    if recorded.first() is None:
+        return  # the same command again (a replay under a new event id): it acts once
     if chain.superseded:
         await _result(ctx, conn, cmd, ChainStage.GATEWAY, StageOutcome.SUPERSEDED,
                       f"sequence {cmd.sequence} <= applied {product.last_sequence}")

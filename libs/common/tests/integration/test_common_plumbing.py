@@ -1,0 +1,146 @@
+"""The plumbing against real Kafka and PostgreSQL: the consumer applies each event once,
+sets aside only the event that can't be applied, and the relay publishes the outbox in order."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import Column, MetaData, Table, Text, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from common.envelope import Contract, RawEnvelope, to_bytes, wrap
+from common.inbox import Inbox
+from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
+from common.outbox import Outbox, OutboxRelay
+from common.plumbing import inbox_table, outbox_table
+from common.testing.polling import eventually
+from common.testing.stack import Stack
+
+pytestmark = [pytest.mark.integration]
+
+
+class Pinged(Contract):
+    event_type: ClassVar[str] = "test.pinged"
+    topic: ClassVar[str] = "test.pings.v1"
+    n: int
+
+
+class Tables:
+    def __init__(self, schema: str) -> None:
+        self.metadata = MetaData(schema=schema)
+        self.inbox = inbox_table(self.metadata)
+        self.outbox = outbox_table(self.metadata)
+        self.effects = Table("effects", self.metadata, Column("event_id", Text),
+                             Column("n", Text))
+
+
+@pytest.fixture
+async def tables(db: AsyncEngine) -> AsyncIterator[Tables]:
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    made = Tables(schema)
+    async with db.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await conn.run_sync(made.metadata.create_all)
+    yield made
+    async with db.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+async def publisher(stack: Stack) -> AsyncIterator[Publisher]:
+    p = Publisher(stack.kafka_bootstrap, "plumbing-test")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+def ping(n: int, key: str) -> bytes:
+    return to_bytes(wrap(Pinged(n=n), key=key, source="test", occurred_at=datetime.now(UTC)))
+
+
+async def test_each_event_once_and_only_the_bad_one_dead_lettered(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher
+) -> None:
+    topic = f"test.pings.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=1)
+    good = [ping(n, "k") for n in range(10)]
+    # 3 is a duplicate delivery of event 2; 5 fails in its handler; one poison message.
+    messages = [*good[:3], good[2], good[3], ping(666, "k"), b"not json", *good[4:]]
+    await publisher.send_many([(topic, b"k", m) for m in messages])
+
+    async def handler(conn: AsyncConnection, env: RawEnvelope, payload: Contract) -> None:
+        assert isinstance(payload, Pinged)
+        if payload.n == 666:
+            raise ValueError("the handler cannot apply 666")
+        await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
+                                                         n=str(payload.n)))
+
+    runner = ConsumerRunner(
+        name="plumbing-test", engine=db, bootstrap=stack.kafka_bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
+        contracts={Pinged.event_type: Pinged}, handler=handler, inbox=Inbox(tables.inbox),
+        publisher=publisher, batch_size=100, poll_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        async def effects() -> list[str]:
+            async with db.connect() as conn:
+                return list((await conn.execute(select(tables.effects.c.n))).scalars())
+
+        applied = await eventually(effects, lambda e: len(e) >= 10, what="ten effects")
+    finally:
+        stop.set()
+        await task
+    assert sorted(applied, key=int) == [str(n) for n in range(10)]  # each once, none lost
+    dead = await read_all(stack, dead_letter_topic(topic))
+    reasons = sorted(dict(m.headers)["dlq-reason"].decode() for m in dead)
+    assert len({dict(m.headers)["dlq-source-offset"] for m in dead}) == 2, reasons
+    assert any("ValueError: the handler cannot apply 666" in r for r in reasons)
+    assert any("not an envelope" in r for r in reasons)
+
+
+async def test_relay_publishes_the_outbox_in_order_and_marks_it(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher
+) -> None:
+    topic = f"test.out.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=3)
+    outbox = Outbox(tables.outbox)
+    async with db.begin() as conn:
+        await outbox.add_many(conn, [
+            (topic, wrap(Pinged(n=n), key=f"acct-{n % 2}", source="test",
+                         occurred_at=datetime.now(UTC))) for n in range(20)])
+    relay = OutboxRelay(db, outbox, publisher, batch_size=7)
+    while await relay.publish_once():
+        pass
+    assert await relay.backlog() == 0
+    got = await read_all(stack, topic)
+    per_key: dict[bytes, list[int]] = {}
+    for m in got:
+        per_key.setdefault(m.key, []).append(int(orjson_payload(m.value)["n"]))
+    assert per_key == {b"acct-0": list(range(0, 20, 2)), b"acct-1": list(range(1, 20, 2))}
+
+
+def orjson_payload(value: bytes) -> dict[str, Any]:
+    import orjson
+
+    return dict(orjson.loads(value)["payload"])
+
+
+async def read_all(stack: Stack, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka_bootstrap,
+                                group_id=f"r-{uuid.uuid4().hex[:8]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found: list[Any] = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=1500)
+            if not batch:
+                return sorted(found, key=lambda m: (m.partition, m.offset))
+            found += [m for ms in batch.values() for m in ms]
+    finally:
+        await consumer.stop()
