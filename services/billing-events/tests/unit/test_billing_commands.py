@@ -1,5 +1,7 @@
 """billing_events.domain.commands: what the HTTP API accepts and what it rejects."""
 
+import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from billing_events.domain.commands import (
     RecordPayment,
     RunBill,
 )
+from common.idempotency import request_hash
 
 MANAGER = {"name": "张伟", "phone": "13900000001"}
 CONTACT = {"name": "李娜", "phone": "13800000001"}
@@ -247,3 +250,115 @@ def test_add_product_rejects(field: str, value: object) -> None:
 @pytest.mark.parametrize("family", ["ADC", "MAS", "SMS_DIRECT", "WORK_ORDER"])
 def test_add_product_accepts_every_family(family: str) -> None:
     assert AddProduct.model_validate({**VALID[AddProduct], "family": family}).family == family
+
+
+# --- text fields: no control characters (PostgreSQL refuses NUL in text) -------------------
+
+NAME_FIELDS = [
+    pytest.param(CreateCustomer, ("name",), id="customer-name"),
+    pytest.param(CreateCustomer, ("account_manager", "name"), id="manager-name"),
+    pytest.param(CreateCustomer, ("contacts", 0, "name"), id="contact-name"),
+    pytest.param(AddProduct, ("name",), id="product-name"),
+    pytest.param(AddProduct, ("vendor",), id="vendor"),
+]
+
+
+def _with(data: dict[str, Any], where: tuple[Any, ...], value: str) -> dict[str, Any]:
+    """A deep copy of `data` with the field at `where` set to `value`."""
+    out = copy.deepcopy(data)
+    target: Any = out
+    for step in where[:-1]:
+        target = target[step]
+    target[where[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize(("model", "where"), NAME_FIELDS)
+@pytest.mark.parametrize(
+    "bad",
+    ["a\x00b", "\x00", "line\nbreak", "tab\there", "cr\r", "esc\x1b[0m", "del\x7f", "c1\x85"],
+)
+def test_text_fields_refuse_control_characters(
+    model: type[BaseModel], where: tuple[Any, ...], bad: str
+) -> None:
+    errors = _errors(model, _with(VALID[model], where, bad))
+    assert [(e["type"], e["loc"]) for e in errors] == [("string_pattern_mismatch", where)]
+
+
+@pytest.mark.parametrize(("model", "where"), NAME_FIELDS)
+@pytest.mark.parametrize(
+    "good", ["某某科技有限公司 (东莞)", "O'Brien & Sons", "企信通-MAS 2.0", "ü", "  padded  "])
+def test_text_fields_accept_ordinary_text(
+    model: type[BaseModel], where: tuple[Any, ...], good: str
+) -> None:
+    model.model_validate(_with(VALID[model], where, good))
+
+
+def test_person_name_keeps_its_own_length_limit() -> None:
+    assert PersonIn(name="名" * 64, phone="13800138000").name == "名" * 64
+    errors = _errors(PersonIn, {"name": "名" * 65, "phone": "13800138000"})
+    assert [(e["type"], e["loc"]) for e in errors] == [("string_too_long", ("name",))]
+    errors = _errors(PersonIn, {"name": "", "phone": "13800138000"})
+    assert [(e["type"], e["loc"]) for e in errors] == [("string_too_short", ("name",))]
+
+
+def test_vendor_keeps_its_own_length_limit_and_stays_optional() -> None:
+    assert AddProduct.model_validate({**VALID[AddProduct], "vendor": "v" * 32}).vendor == "v" * 32
+    data = dict(VALID[AddProduct])
+    del data["vendor"]
+    assert AddProduct.model_validate(data).vendor is None
+
+
+@pytest.mark.parametrize("model", [CreateCustomer, AddProduct], ids=lambda m: m.__name__)
+def test_names_keep_the_200_limit(model: type[BaseModel]) -> None:
+    assert model.model_validate({**VALID[model], "name": "x" * 200})
+    errors = _errors(model, {**VALID[model], "name": "x" * 201})
+    assert [(e["type"], e["loc"]) for e in errors] == [("string_too_long", ("name",))]
+
+
+# --- datetimes: one spelling per instant, so idempotent replays hash the same --------------
+
+SAME_INSTANT = [
+    "2026-11-10T10:00:00+08:00",
+    "2026-11-10T02:00:00Z",
+    "2026-11-10T02:00:00+00:00",
+    "2026-11-09T21:00:00-05:00",
+    "2026-11-10T10:00:00",  # naive: Asia/Shanghai wall time, the way staff type it
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(PostCharge, "as_of"), (RunBill, "as_of"), (RecordPayment, "paid_at")],
+    ids=lambda x: x if isinstance(x, str) else x.__name__,
+)
+def test_datetimes_are_normalised_to_utc(model: type[BaseModel], field: str) -> None:
+    dumps = [model.model_validate({**VALID[model], field: at}).model_dump(mode="json")
+             for at in SAME_INSTANT]
+    assert all(d == dumps[0] for d in dumps)
+    assert dumps[0][field] == "2026-11-10T02:00:00Z"
+
+
+def test_normalised_datetime_is_aware_utc_and_the_same_instant() -> None:
+    plus8 = RecordPayment.model_validate(
+        {**VALID[RecordPayment], "paid_at": "2026-11-10T10:00:00+08:00"})
+    zulu = RecordPayment.model_validate(
+        {**VALID[RecordPayment], "paid_at": "2026-11-10T02:00:00Z"})
+    assert plus8.paid_at is not None and zulu.paid_at is not None
+    assert plus8.paid_at == zulu.paid_at
+    assert plus8.paid_at.utcoffset() == timedelta(0)
+    assert plus8 == zulu
+    assert request_hash(plus8) == request_hash(zulu)
+
+
+def test_normalised_datetime_from_json_and_python_alike() -> None:
+    raw = ('{"payment_id": "p1", "account_id": "A-001", "amount_fen": 500, '
+           '"paid_at": "2026-11-10T10:00:00+08:00"}')
+    from_json = RecordPayment.model_validate_json(raw)
+    from_python = RecordPayment(payment_id="p1", account_id="A-001", amount_fen=500,
+                                paid_at=datetime(2026, 11, 10, 2, tzinfo=UTC))
+    assert from_json.model_dump(mode="json") == from_python.model_dump(mode="json")
+
+
+def test_missing_datetime_stays_none() -> None:
+    assert RunBill.model_validate(VALID[RunBill]).as_of is None

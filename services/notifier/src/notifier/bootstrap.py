@@ -22,7 +22,10 @@ def bootstrap(
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     ctx = NotifierContext(p.engine, provider or SimulatedSmsc(p.engine), clock or SystemClock(),
-                          settings.send_batch_size, wake=asyncio.Event())
+                          settings.send_batch_size, wake=asyncio.Event(),
+                          send_max_attempts=settings.send_max_attempts,
+                          send_claim_timeout_s=settings.send_claim_timeout_s,
+                          send_backoff_base_s=settings.send_backoff_base_s)
 
     async def sender(stop: asyncio.Event) -> None:
         await run_sender(ctx, stop, settings.send_idle_poll_s)

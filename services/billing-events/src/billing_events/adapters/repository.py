@@ -3,7 +3,8 @@
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists as sql_exists
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
@@ -12,7 +13,20 @@ from . import tables as t
 
 
 async def exists(conn: AsyncConnection, column: Any, value: str) -> bool:
-    return await conn.scalar(select(func.count()).where(column == value)) == 1
+    return bool(await conn.scalar(select(sql_exists().where(column == value))))
+
+
+async def lock_bill_month(conn: AsyncConnection, month: date, *, shared: bool) -> None:
+    """Transaction-scoped advisory lock on one bill month, released at commit or rollback.
+
+    Charges take it shared (they may run side by side); the bill run takes it exclusive, so it
+    waits for every charge of that month still in flight and no new one starts until it ends.
+    """
+    lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await conn.execute(
+        text(f"SELECT {lock}(hashtext(:key))"),
+        {"key": f"billing.bill_month:{month.strftime('%Y-%m')}"},
+    )
 
 
 async def closed_months(conn: AsyncConnection) -> set[date]:

@@ -1,17 +1,22 @@
 """Commands billing accepts. Client-supplied ids make each one idempotent."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from common.clock import parse_bill_month
+from common.clock import ensure_aware, parse_bill_month
 from common.contracts.snapshots import ProductFamily, Tier
 
 from .model import is_mobile_phone
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Fen = Annotated[StrictInt, Field(gt=0, le=10**13, description="integer fen (分), > 0")]
+
+# No C0/C1 control characters (NUL, newlines, tabs, DEL, ...): PostgreSQL refuses NUL in text,
+# and the others have no place in a name. Narrow the length per field with another Field(...).
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
 
 
 def _mobile(phone: str) -> str:
@@ -25,8 +30,16 @@ def _bill_month(text: str) -> str:
     return text
 
 
+def _utc(at: datetime) -> datetime:
+    """One spelling per instant, so an idempotent replay hashes the same whatever offset it was
+    written with: naive is Asia/Shanghai wall time (ensure_aware), everything ends up in UTC."""
+    return ensure_aware(at).astimezone(UTC)
+
+
 Phone = Annotated[str, AfterValidator(_mobile)]
 BillMonth = Annotated[str, AfterValidator(_bill_month), Field(examples=["2026-10"])]
+Instant = Annotated[datetime, AfterValidator(_utc),
+                    Field(examples=["2026-11-02T09:00:00+08:00"])]
 
 
 class Command(BaseModel):
@@ -34,13 +47,13 @@ class Command(BaseModel):
 
 
 class PersonIn(Command):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[Text, Field(max_length=64)]
     phone: Phone
 
 
 class CreateCustomer(Command):
     customer_id: Id
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Text
     tier: Tier
     star_level: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
     account_manager: PersonIn
@@ -56,9 +69,9 @@ class AddProduct(Command):
     product_id: Id
     account_id: Id
     cpno: Id
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Text
     family: ProductFamily
-    vendor: Annotated[str, Field(max_length=32)] | None = None
+    vendor: Annotated[Text, Field(min_length=0, max_length=32)] | None = None
 
 
 class PostCharge(Command):
@@ -67,7 +80,7 @@ class PostCharge(Command):
     product_id: Id
     bill_month: BillMonth
     amount_fen: Fen
-    as_of: datetime | None = None
+    as_of: Instant | None = None
 
 
 class RunBill(Command):
@@ -75,11 +88,11 @@ class RunBill(Command):
 
     bill_run_id: Id
     bill_month: BillMonth
-    as_of: datetime | None = None
+    as_of: Instant | None = None
 
 
 class RecordPayment(Command):
     payment_id: Id
     account_id: Id
     amount_fen: Fen
-    paid_at: datetime | None = None
+    paid_at: Instant | None = None

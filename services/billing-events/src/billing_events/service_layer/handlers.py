@@ -8,12 +8,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.clock import Clock, ensure_aware, parse_bill_month
+from common.clock import Clock, business_date, ensure_aware, parse_bill_month
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
 from common.envelope import wrap
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, Unprocessable
 from common.idempotency import IdempotencyKeys, StoredResponse, run_once
 from common.logging import correlation_id
 from common.outbox import Outbox
@@ -73,6 +74,9 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
         await _require(conn, t.accounts.c.account_id, cmd.account_id, "account")
         await _require_product_of(conn, cmd.product_id, cmd.account_id)
         month = parse_bill_month(cmd.bill_month)
+        # Shared: charges of one month run side by side, but a bill run of that month waits
+        # for this one to commit (and this one waits for a bill run already under way).
+        await repo.lock_bill_month(conn, month, shared=True)
         if month in await repo.closed_months(conn):
             raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run",
                            bill_month=cmd.bill_month)
@@ -89,10 +93,19 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
 async def run_bill(ctx: BillingContext, cmd: c.RunBill) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         month = parse_bill_month(cmd.bill_month)
+        as_of = _as_of(ctx, cmd.as_of)
+        today = business_date(as_of)
+        if month >= today.replace(day=1):
+            raise Unprocessable(
+                f"bill month {cmd.bill_month} has not ended as of {as_of.isoformat()} "
+                f"(business date {today.isoformat()}, Asia/Shanghai); a bill run can only "
+                "close a month that is over",
+                bill_month=cmd.bill_month, as_of=as_of.isoformat())
+        # Exclusive: wait for the month's charges still in flight, keep new ones out.
+        await repo.lock_bill_month(conn, month, shared=False)
         if month in await repo.closed_months(conn):
             raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                            bill_month=cmd.bill_month)
-        as_of = _as_of(ctx, cmd.as_of)
         accounts = await repo.accounts_billed_in(conn, month)
         await conn.execute(insert(t.bill_runs).values(
             bill_run_id=cmd.bill_run_id, bill_month=month, as_of=as_of,
@@ -168,8 +181,34 @@ def _position_body(account_id: str, pos: AccountPosition) -> dict[str, Any]:
 async def _once(
     ctx: BillingContext, scope: str, key: str, cmd: c.Command, work: Any
 ) -> StoredResponse:
-    async with ctx.engine.begin() as conn:
-        return await run_once(ctx.keys, conn, scope, key, cmd, lambda: work(conn))
+    try:
+        async with ctx.engine.begin() as conn:
+            return await run_once(ctx.keys, conn, scope, key, cmd, lambda: work(conn))
+    except IntegrityError as exc:
+        # A concurrent request got past the `exists` checks too and committed first; the
+        # transaction is rolled back, so nothing of this one is written.
+        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
+        constraint = _constraint_name(exc)
+        what = _UNIQUE_CLASHES.get(constraint or "", f"{scope} {key!r} already exists")
+        raise Conflict(f"{what} (written by a concurrent request); nothing was changed",
+                       id=key, constraint=constraint) from exc
+
+
+_UNIQUE_VIOLATION = "23505"
+_UNIQUE_CLASHES = {
+    "products_cpno_key": "the product number (CPNO) is taken",
+    "bill_runs_bill_month_key": "the bill month already had its bill run",
+}
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    """asyncpg's UniqueViolationError, wrapped by SQLAlchemy's adapter, names the constraint."""
+    for err in (exc.orig, getattr(exc.orig, "orig", None), getattr(exc.orig, "__cause__", None)):
+        name = getattr(err, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+    return None
 
 
 async def _require(conn: AsyncConnection, column: Any, value: str, what: str) -> None:

@@ -6,6 +6,9 @@ from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "notifier"
 metadata = MetaData(schema=SCHEMA)
+# The sender's queue: due pending rows and stale 'sending' claims. Queries repeat it as literal
+# SQL so the planner can match the partial index even with a generic (bound-parameter) plan.
+IN_SEND_QUEUE = "status IN ('pending', 'sending')"
 
 messages = Table(
     "messages", metadata,
@@ -19,14 +22,20 @@ messages = Table(
     Column("recipient", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("segments", Integer, nullable=False),
-    Column("status", Text, nullable=False),  # pending, submitted, undeliverable
+    # pending → sending → submitted; back to pending to retry, failed after the last attempt;
+    # undeliverable (never tried) for a malformed number.
+    Column("status", Text, nullable=False),
     Column("status_reason", Text),
     Column("provider_message_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("submitted_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True)),  # pending: not before (backoff)
+    Column("claimed_at", DateTime(timezone=True)),  # sending: reclaimable once stale
+    Column("last_error", Text),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
-    Index("ix_messages_pending", "created_at", postgresql_where=text("status = 'pending'")),
+    Index("ix_messages_pending", "created_at", postgresql_where=text(IN_SEND_QUEUE)),
 )
 
 # What the simulated SMSC received: it stands for the operator's SMS centre.

@@ -2,15 +2,25 @@
 
 Receiving writes the messages (status pending) with the inbox claim in one transaction;
 sending is a separate loop, so a slow SMSC never holds up the consumer.
+
+Sending is claim → submit → record, each message on its own: a short transaction marks a batch
+'sending' (attempts + 1), the SMSC is called with no transaction open (no row locks across
+network calls), and each outcome is written in its own short transaction. One failing message
+therefore neither rolls back the others' bookkeeping nor blocks the queue: it goes back to
+'pending' with a backoff, and to 'failed' after send_max_attempts. A 'sending' row whose
+sender died is claimed again after send_claim_timeout_s; the SMSC dedupes on client_ref
+(= message_id), so that resubmission does not reach the phone twice.
 """
 
 import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -20,11 +30,12 @@ from common.envelope import RawEnvelope
 
 from ..adapters import tables as t
 from ..adapters.smsc import SmsProvider
+from ..domain.delivery import give_up, is_mobile_number, next_attempt_delay
 from ..domain.notices import Notice, notices_for
 from ..domain.templates import DEFAULT_TEMPLATES, render, segments
 
 log = logging.getLogger(__name__)
-MOBILE_DIGITS = 11
+MAX_ERROR_CHARS = 500
 
 
 @dataclass
@@ -34,6 +45,9 @@ class NotifierContext:
     clock: Clock
     send_batch_size: int = 500
     wake: asyncio.Event | None = None
+    send_max_attempts: int = 5
+    send_claim_timeout_s: float = 60.0
+    send_backoff_base_s: float = 1.0
 
 
 async def apply_credit_event(
@@ -50,7 +64,7 @@ async def apply_credit_event(
 
 def _message_row(n: Notice, event: CreditDecisionMade | CreditStateChanged) -> dict[str, Any]:
     text = render(DEFAULT_TEMPLATES[n.template], n.fields)
-    deliverable = n.recipient_phone.isdigit() and len(n.recipient_phone) == MOBILE_DIGITS
+    deliverable = is_mobile_number(n.recipient_phone)
     return {
         "message_id": n.message_id, "source_id": n.source_id, "product_id": event.product_id,
         "account_id": event.account_id, "template": n.template.value, "role": n.role.value,
@@ -61,21 +75,77 @@ def _message_row(n: Notice, event: CreditDecisionMade | CreditStateChanged) -> d
 
 
 async def send_pending(ctx: NotifierContext) -> int:
-    """Submit one batch of pending messages; returns how many were submitted."""
+    """Claim, submit and record one batch; returns how many were submitted."""
+    submitted = 0
+    for row in await _claim(ctx):
+        try:
+            provider_id = await ctx.provider.submit(row.message_id, row.recipient, row.text)
+        except Exception as exc:  # any provider error is this message's, not the batch's
+            await _record_failure(ctx, row.message_id, row.attempts, exc)
+        else:
+            submitted += await _record_success(ctx, row.message_id, row.attempts, provider_id)
+    return submitted
+
+
+async def _claim(ctx: NotifierContext) -> list[Any]:
     m = t.messages
+    stale = func.now() - timedelta(seconds=ctx.send_claim_timeout_s)
+    due = (
+        select(m.c.message_id)
+        .where(
+            sql_text(t.IN_SEND_QUEUE),  # matches the partial index ix_messages_pending
+            or_(
+                and_(m.c.status == "pending",
+                     or_(m.c.next_attempt_at.is_(None), m.c.next_attempt_at <= func.now())),
+                and_(m.c.status == "sending", m.c.claimed_at < stale),
+            ),
+        )
+        .order_by(m.c.created_at).limit(ctx.send_batch_size)
+        .with_for_update(skip_locked=True)
+    )
     async with ctx.engine.begin() as conn:
         rows = (await conn.execute(
-            select(m.c.message_id, m.c.recipient, m.c.text).where(m.c.status == "pending")
-            .order_by(m.c.created_at).limit(ctx.send_batch_size)
-            .with_for_update(skip_locked=True)
+            update(m).where(m.c.message_id.in_(due.scalar_subquery()))
+            .values(status="sending", attempts=m.c.attempts + 1, claimed_at=func.now())
+            .returning(m.c.message_id, m.c.recipient, m.c.text, m.c.attempts, m.c.created_at)
         )).all()
-        for row in rows:
-            provider_id = await ctx.provider.submit(row.message_id, row.recipient, row.text)
-            await conn.execute(
-                update(m).where(m.c.message_id == row.message_id)
-                .values(status="submitted", provider_message_id=provider_id,
-                        submitted_at=ctx.clock.now()))
-    return len(rows)
+    # RETURNING has no order; keep a recipient's notices in the order they were created.
+    return sorted(rows, key=lambda r: (r.created_at, r.message_id))
+
+
+def _still_ours(message_id: str, attempts: int) -> Any:
+    # attempts fences the claim: if this sender was slower than the claim timeout and another
+    # claimed the row again, this (stale) outcome must not overwrite the newer one.
+    m = t.messages
+    return and_(m.c.message_id == message_id, m.c.status == "sending", m.c.attempts == attempts)
+
+
+async def _record_success(
+    ctx: NotifierContext, message_id: str, attempts: int, provider_id: str
+) -> int:
+    async with ctx.engine.begin() as conn:
+        result = await conn.execute(
+            update(t.messages).where(_still_ours(message_id, attempts))
+            .values(status="submitted", provider_message_id=provider_id,
+                    submitted_at=ctx.clock.now()))
+    return result.rowcount
+
+
+async def _record_failure(
+    ctx: NotifierContext, message_id: str, attempts: int, exc: Exception
+) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    if give_up(attempts, ctx.send_max_attempts):
+        log.error("message %s failed after %d attempts: %s", message_id, attempts, error)
+        values: dict[str, Any] = {"status": "failed", "status_reason": error, "last_error": error}
+    else:
+        log.warning("message %s attempt %d failed, will retry: %s", message_id, attempts, error)
+        delay = next_attempt_delay(attempts, ctx.send_backoff_base_s)
+        values = {"status": "pending", "last_error": error,
+                  "next_attempt_at": func.now() + timedelta(seconds=delay)}
+    async with ctx.engine.begin() as conn:
+        await conn.execute(update(t.messages).where(_still_ours(message_id, attempts))
+                           .values(**values))
 
 
 async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: float) -> None:

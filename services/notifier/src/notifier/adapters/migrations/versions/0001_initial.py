@@ -32,12 +32,16 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                   server_default=sa.func.now()),
         sa.Column("submitted_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+        sa.Column("claimed_at", sa.DateTime(timezone=True)),
+        sa.Column("last_error", sa.Text),
         schema=S,
     )
     op.create_index("ix_messages_product", "messages", ["product_id"], schema=S)
     op.create_index("ix_messages_recipient", "messages", ["recipient"], schema=S)
     op.create_index("ix_messages_pending", "messages", ["created_at"], schema=S,
-                    postgresql_where=sa.text("status = 'pending'"))
+                    postgresql_where=sa.text("status IN ('pending', 'sending')"))
     op.create_table(
         "smsc_received",
         sa.Column("smsc_message_id", sa.Text, primary_key=True),
