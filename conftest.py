@@ -85,7 +85,7 @@ def uid() -> str:
 @pytest.fixture(scope="session")
 async def clients(services: ServiceProcesses) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     made = {
-        name: httpx.AsyncClient(base_url=spec.url, timeout=30,
+        name: httpx.AsyncClient(base_url=spec.url, timeout=90,
                                 headers={"Authorization": f"Bearer {TOKEN}"})
         for name, spec in services.specs.items()
     }
