@@ -84,7 +84,8 @@ async def credit_control_rate(settings: Settings, topic: str, n: int) -> float:
     await p.publisher.start()
     ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock())
     group = f"bench-cc-{uuid.uuid4()}"
-    runner = p.consumer(group, [topic], consumer.CONTRACTS, consumer.dispatcher(ctx))
+    runner = p.consumer(group, [topic], consumer.CONTRACTS, consumer.dispatcher(ctx),
+                        batch_handler=consumer.batch_dispatcher(ctx))
     stop = asyncio.Event()
     start = time.perf_counter()
     task = asyncio.create_task(runner.run(stop))

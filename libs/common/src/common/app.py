@@ -18,7 +18,7 @@ from common.envelope import Contract
 from common.http import create_app
 from common.idempotency import IdempotencyKeys
 from common.inbox import Inbox
-from common.kafka import ConsumerRunner, EventHandler, Publisher
+from common.kafka import BatchHandler, ConsumerRunner, EventHandler, Publisher
 from common.logging import configure_logging
 from common.migrations import upgrade
 from common.outbox import Outbox, OutboxRelay
@@ -40,13 +40,14 @@ class Plumbing:
 
     def consumer(
         self, name: str, topics: list[str], contracts: dict[str, type[Contract]],
-        handler: EventHandler,
+        handler: EventHandler, batch_handler: BatchHandler | None = None,
     ) -> ConsumerRunner:
         s = self.settings
         return ConsumerRunner(
             name=name, engine=self.engine, bootstrap=s.kafka_bootstrap, group_id=name,
             topics=topics, contracts=contracts, handler=handler, inbox=self.inbox,
             publisher=self.publisher, batch_size=s.consumer_batch_size, poll_ms=s.consumer_poll_ms,
+            batch_handler=batch_handler,
         )
 
     def runtime(

@@ -18,7 +18,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     ctx = CreditContext(p.engine, p.outbox, p.keys, clock or SystemClock(), settings.service_name)
     events = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
-                        consumer.dispatcher(ctx))
+                        consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC])
     app = service_app("credit-control", runtime)
     app.include_router(router(ctx, settings))

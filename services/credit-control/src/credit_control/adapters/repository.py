@@ -22,8 +22,8 @@ def _position_upsert() -> Any:
     return stmt.on_conflict_do_update(
         index_elements=[ap.c.account_id],
         set_={c: stmt.excluded[c] for c in columns if c != "account_id"},
-        where=ap.c.sequence < stmt.excluded.sequence,
-    ).returning(ap.c.account_id)
+        where=ap.c.sequence < stmt.excluded.sequence,  # a stale write never wins
+    )
 
 
 def _product_upsert() -> Any:
@@ -41,33 +41,22 @@ POSITION_UPSERT = _position_upsert()
 PRODUCT_UPSERT = _product_upsert()
 
 
-async def save_position_if_newer(conn: AsyncConnection, event: BalanceChanged) -> bool:
-    """Store the account's position unless a newer event was already applied; the upsert
-    also locks the account's row for the rest of the transaction."""
-    row = await conn.execute(POSITION_UPSERT, {
+def _position_params(event: BalanceChanged) -> dict[str, Any]:
+    return {
         "account_id": event.account_id, "sequence": event.sequence,
         "balance_fen": event.balance_fen, "amount_due_fen": event.amount_due_fen,
         "dues": [d.model_dump() for d in event.dues],
         "customer": event.customer.model_dump(mode="json"), "cause": event.cause.value,
         "as_of": event.as_of,
-    })
-    return row.first() is not None
+    }
 
 
-async def upsert_products(
-    conn: AsyncConnection, account_id: str, products: tuple[ProductSnapshot, ...], at: datetime
-) -> list[Row[Any]]:
-    """Keep the product snapshots fresh (new products start normal); returns the account's
-    products, locked, in a stable order."""
-    rows = []
-    for p in sorted(products, key=lambda p: p.product_id):
-        result = await conn.execute(PRODUCT_UPSERT, {
-            "product_id": p.product_id, "account_id": account_id, "family": p.family.value,
-            "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
-            "state_changed_at": at,
-        })
-        rows.append(result.one())
-    return rows
+def _product_params(account_id: str, p: ProductSnapshot, at: datetime) -> dict[str, Any]:
+    return {
+        "product_id": p.product_id, "account_id": account_id, "family": p.family.value,
+        "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
+        "state_changed_at": at,
+    }
 
 
 async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any] | None:
@@ -106,6 +95,34 @@ async def set_state(
     await conn.execute(insert(t.state_history).values(
         product_id=product_id, state_before=before.value, state_after=after.value,
         cause=cause, decision_id=decision_id, at=at))
+
+
+async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
+    """The newest applied sequence per account, locking the rows in account id order."""
+    ap = t.account_positions
+    rows = await conn.execute(
+        select(ap.c.account_id, ap.c.sequence).where(ap.c.account_id.in_(account_ids))
+        .order_by(ap.c.account_id).with_for_update())
+    return {a: int(seq) for a, seq in rows}
+
+
+async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
+    """The batch's newest position per account, in one round of statements."""
+    await conn.execute(POSITION_UPSERT, [
+        _position_params(e) for e in sorted(events, key=lambda e: e.account_id)])
+
+
+async def upsert_products_many(
+    conn: AsyncConnection, snapshots: list[tuple[str, ProductSnapshot, datetime]]
+) -> list[Row[Any]]:
+    """Fresh snapshots for the batch's products (new ones start normal), in product id order
+    (the lock order everyone uses); returns the rows, locked."""
+    if not snapshots:
+        return []
+    result = await conn.execute(PRODUCT_UPSERT, [
+        _product_params(account_id, p, at)
+        for account_id, p, at in sorted(snapshots, key=lambda s: s[1].product_id)])
+    return list(result)
 
 
 async def owing_accounts(conn: AsyncConnection) -> list[str]:

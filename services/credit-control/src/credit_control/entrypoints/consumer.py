@@ -1,6 +1,7 @@
 """credit-control's Kafka entrypoint: balance events and provisioning results → use cases."""
 
 from collections.abc import Awaitable, Callable
+from itertools import groupby
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,12 +21,32 @@ TOPICS = [BALANCE_TOPIC, RESULTS_TOPIC]
 CONTRACTS = registry(BalanceChanged, ProvisioningResult)
 
 
+def batch_dispatcher(
+    ctx: CreditContext,
+) -> Callable[[AsyncConnection, list[tuple[RawEnvelope, Contract]]], Awaitable[None]]:
+    """Balance events set-wise; anything else one by one. Runs of the same type keep order."""
+    single = dispatcher(ctx)
+
+    async def handle_batch(
+        conn: AsyncConnection, items: list[tuple[RawEnvelope, Contract]]
+    ) -> None:
+        for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
+            if is_balance:
+                await handlers.apply_balance_events(
+                    ctx, conn, [p for _, p in run if isinstance(p, BalanceChanged)])
+            else:
+                for envelope, payload in run:
+                    await single(conn, envelope, payload)
+
+    return handle_batch
+
+
 def dispatcher(
     ctx: CreditContext,
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if isinstance(payload, BalanceChanged):
-            await handlers.apply_balance_event(ctx, conn, envelope, payload)
+            await handlers.apply_balance_events(ctx, conn, [payload])
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         else:

@@ -54,21 +54,61 @@ class CreditContext:
     source: str = "credit-control"
 
 
-async def apply_balance_event(
-    ctx: CreditContext, conn: AsyncConnection, envelope: RawEnvelope, event: BalanceChanged
+@dataclass
+class ProductView:
+    """A locked product_credit row, kept current in memory while a batch decides on it."""
+
+    product_id: str
+    account_id: str
+    family: str
+    product: dict[str, Any]
+    state: str
+    command_seq: int
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> "ProductView":
+        return cls(row.product_id, row.account_id, row.family, row.product, row.state,
+                   int(row.command_seq))
+
+
+async def apply_balance_events(
+    ctx: CreditContext, conn: AsyncConnection, events: list[BalanceChanged]
 ) -> None:
-    if not await repo.save_position_if_newer(conn, event):
-        log.info("stale balance event %s (seq %d)", envelope.event_id, event.sequence)
+    """A batch of balance events of one partition, in order, with a few statements in all:
+    lock the accounts' positions, upsert the products, decide in memory event by event
+    (the rare decision writes its rows), then store each account's newest position."""
+    applied = await repo.sequences_for_update(conn, sorted({e.account_id for e in events}))
+    fresh: list[BalanceChanged] = []
+    for event in events:
+        if event.sequence <= applied.get(event.account_id, 0):
+            log.info("stale balance event for %s (seq %d)", event.account_id, event.sequence)
+            continue
+        applied[event.account_id] = event.sequence
+        fresh.append(event)
+    if not fresh:
         return
-    products = await repo.upsert_products(conn, event.account_id, event.products, event.as_of)
+    snapshots = {p.product_id: (e.account_id, p, e.as_of) for e in fresh for p in e.products}
+    views = {r.product_id: ProductView.of(r)
+             for r in await repo.upsert_products_many(conn, list(snapshots.values()))}
+    for event in fresh:
+        await _decide_on_balance(ctx, conn, event, views)
+    newest = {e.account_id: e for e in fresh}
+    await repo.save_positions(conn, list(newest.values()))
+
+
+async def _decide_on_balance(
+    ctx: CreditContext, conn: AsyncConnection, event: BalanceChanged,
+    views: dict[str, ProductView],
+) -> None:
     facts = rules.AccountFacts(event.balance_fen, event.amount_due_fen, event.cause,
                                event.closed_bill_month)
     today = business_date(event.as_of)
-    for product in products:
-        intent = rules.on_balance(facts, CreditState(product.state), today,
+    for snapshot in sorted(event.products, key=lambda p: p.product_id):
+        view = views[snapshot.product_id]
+        intent = rules.on_balance(facts, CreditState(view.state), today,
                                   event_key=f"seq:{event.sequence}")
         if intent is not None:
-            await _decide(ctx, conn, product, event.customer, facts, intent, event.as_of)
+            await _decide(ctx, conn, view, event.customer, facts, intent, event.as_of)
 
 
 async def run_sweep(ctx: CreditContext, cmd: RunSweep) -> StoredResponse:
@@ -113,7 +153,8 @@ async def _sweep_account(
         facts = rules.AccountFacts(position.balance_fen, position.amount_due_fen)
         customer = CustomerSnapshot.model_validate(position.customer)
         taken = []
-        for product in await repo.products_for_update(conn, account_id):
+        for row in await repo.products_for_update(conn, account_id):
+            product = ProductView.of(row)
             intent = rules.on_sweep(facts, CreditState(product.state), today)
             if intent is not None and await _decide(ctx, conn, product, customer, facts,
                                                     intent, as_of):
@@ -167,7 +208,7 @@ async def product_credit(ctx: CreditContext, product_id: str) -> dict[str, Any]:
 
 
 async def _decide(
-    ctx: CreditContext, conn: AsyncConnection, product: Row[Any], customer: CustomerSnapshot,
+    ctx: CreditContext, conn: AsyncConnection, product: ProductView, customer: CustomerSnapshot,
     facts: rules.AccountFacts, intent: rules.Intent, as_of: datetime,
 ) -> bool:
     """Record one decision and act on it; False if it was already taken or no longer applies."""
@@ -198,6 +239,9 @@ async def _decide(
     await repo.set_state(conn, product.product_id, before, after, as_of,
                          cause=f"{intent.rule_id}: {intent.reason}", decision_id=decision_id,
                          **extra)
+    product.state = after.value  # later events of the same batch see the new state
+    if command is not None:
+        product.command_seq = command.sequence
     events: list[Contract] = [CreditDecisionMade(
         decision_id=decision_id, account_id=product.account_id, product_id=product.product_id,
         decision=intent.decision, rule_id=intent.rule_id, reason=intent.reason,
@@ -216,7 +260,7 @@ async def _decide(
 
 
 def _command_for(
-    product: Row[Any], decision: DecisionType, decision_id: str, as_of: datetime
+    product: ProductView, decision: DecisionType, decision_id: str, as_of: datetime
 ) -> ProvisioningCommand | None:
     family = ProductFamily(product.family)
     if not family.uses_chain or decision not in (DecisionType.SUSPEND, DecisionType.RESTORE):
