@@ -2,7 +2,7 @@
 one error body shape for every 4xx."""
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -88,7 +88,3 @@ def _add_health(app: FastAPI, readiness: Callable[[], Awaitable[dict[str, Any]]]
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-async def no_lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield

@@ -24,4 +24,3 @@ class ServiceSettings(BaseSettings):
     consumer_poll_ms: int = Field(default=200, ge=1)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_idle_poll_s: float = Field(default=0.05, gt=0)
-    timezone: str = "Asia/Shanghai"

@@ -82,10 +82,6 @@ def test_amounts_stay_exact_integers_beyond_float_precision() -> None:
     assert isinstance(pos.balance_fen, int)
 
 
-def test_describe_renders_yuan_text() -> None:
-    pos = position({SEP: 12345}, unbilled_fen=0, paid_fen=0)
-    assert pos.describe() == "balance -123.45 yuan, due 12345 fen"
-
 
 @pytest.mark.parametrize(
     ("phone", "ok"),

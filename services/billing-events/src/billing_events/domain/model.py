@@ -4,8 +4,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from common.money import fen_to_yuan_text
-
 # ASCII digits only, whole string: \d and $ would let "１３８…" or a trailing newline through.
 MOBILE_PHONE = re.compile(r"1[3-9][0-9]{9}")
 
@@ -28,9 +26,6 @@ class AccountPosition:
     @property
     def in_arrears(self) -> bool:
         return self.amount_due_fen > 0
-
-    def describe(self) -> str:
-        return f"balance {fen_to_yuan_text(self.balance_fen)} yuan, due {self.amount_due_fen} fen"
 
 
 def position(billed_by_month: dict[date, int], unbilled_fen: int, paid_fen: int) -> AccountPosition:
