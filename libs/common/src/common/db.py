@@ -5,10 +5,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from common.envelope import UnprocessableMessage
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -22,26 +24,13 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-# SQLSTATEs that say "try again", not "this event is bad": serialization failure, deadlock,
-# lock timeout, admin shutdown / crash / cannot connect now, too many connections.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors after which the same work may well succeed: the database or Kafka was away, or
-    a concurrent transaction won. Anything else is a property of the input itself."""
-    if isinstance(exc, KafkaError):
-        return True
-    if isinstance(exc, OSError | TimeoutError | InterfaceError | OperationalError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        codes = {getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None),
-                 getattr(getattr(orig, "__cause__", None), "sqlstate", None)}
-        return bool(codes & _TRANSIENT_SQLSTATES)
-    return False
+def is_event_error(exc: BaseException) -> bool:
+    """True when the failure belongs to the input itself, so retrying can never help: it was
+    declared unprocessable, failed validation, or the database refused its data (SQLSTATE
+    class 22) or its constraints (class 23). Everything else (the database or Kafka away,
+    a full disk, a failover, a deadlock, a bug in a new release) is worth retrying, and
+    blocking a partition is safer than dead-lettering events we could have applied."""
+    return isinstance(exc, UnprocessableMessage | ValidationError | DataError | IntegrityError)
 
 
 T = TypeVar("T")
@@ -49,12 +38,13 @@ log = logging.getLogger(__name__)
 
 
 async def retrying(work: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
-    """Run a unit of work again after a transient error (e.g. PostgreSQL broke a deadlock)."""
+    """Run a unit of work again after an error that is not the input's own (e.g. PostgreSQL
+    broke a deadlock)."""
     for attempt in range(1, attempts + 1):
         try:
             return await work()
         except Exception as exc:
-            if attempt == attempts or not is_transient(exc):
+            if attempt == attempts or is_event_error(exc):
                 raise
             log.warning("transient %s, attempt %d: retrying", type(exc).__name__, attempt)
             await asyncio.sleep(0.05 * 2**attempt)

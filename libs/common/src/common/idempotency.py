@@ -65,11 +65,20 @@ class IdempotencyKeys:
         self, conn: AsyncConnection, scope: str, key: str, status_code: int, body: dict[str, Any]
     ) -> None:
         t = self.table
+        # Only a reservation is filled in: when two runs of the same request race (a client
+        # retrying a slow one), the first to finish keeps its answer.
         await conn.execute(
             update(t)
-            .where(t.c.scope == scope, t.c.key == key)
+            .where(t.c.scope == scope, t.c.key == key, t.c.status_code == 0)
             .values(status_code=status_code, response=body)
         )
+
+    async def stored(self, conn: AsyncConnection, scope: str, key: str) -> StoredResponse:
+        t = self.table
+        row = (await conn.execute(
+            select(t.c.status_code, t.c.response).where(t.c.scope == scope, t.c.key == key)
+        )).one()
+        return StoredResponse(row.status_code, row.response)
 
 
 async def run_once(

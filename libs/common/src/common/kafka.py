@@ -4,7 +4,7 @@ consumer loop (DB transaction with inbox → commit → Kafka offsets; bad messa
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +14,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
-from common.db import is_transient
+from common.db import is_event_error
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage, parse
 from common.inbox import Inbox
-from common.logging import correlation_id
+from common.logging import correlated
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,11 @@ class ConsumerRunner:
 
     Per partition batch: parse (unparseable → DLQ), then ONE database transaction with one
     inbox statement for the batch and each new event's handler. Offsets are committed only
-    after the transaction commits. A transient error (database or Kafka away, deadlock) rolls
-    the batch back and retries it with backoff: nothing is skipped. Any other error means an
-    event can't be applied: the batch is redone with a savepoint per event, so only the
-    events that fail go to the DLQ with the reason, and the partition goes on.
+    after the transaction commits. An error that belongs to an event (`is_event_error`:
+    unprocessable, invalid, refused by a data or integrity constraint) redoes the batch with a
+    savepoint per event, so only the events that fail go to the DLQ with the reason and the
+    partition goes on. Any other error (database or Kafka away, a full disk, a bug) rolls the
+    batch back and retries it with backoff: nothing is skipped, the partition waits.
     """
 
     def __init__(
@@ -206,8 +207,8 @@ class ConsumerRunner:
         try:
             applied, rejected = await self._apply_fast(batch.parsed)
         except Exception as exc:
-            if is_transient(exc):
-                raise  # the whole batch is retried
+            if not is_event_error(exc):
+                raise  # the whole batch is retried, with backoff, until it goes through
             # Someone in the batch can't be applied: again, one savepoint per event, so only
             # that event is set aside.
             applied, rejected = await self._apply_carefully(batch.parsed)
@@ -272,7 +273,7 @@ class ConsumerRunner:
                     await self._handler(conn, item.envelope, item.payload)
                 return None
             except Exception as exc:
-                if is_transient(exc):
+                if not is_event_error(exc):
                     raise
                 log.warning("%s: rejected event %s: %r", self.name, item.envelope.event_id, exc)
                 return f"{type(exc).__name__}: {exc}"[:1000]
@@ -303,10 +304,5 @@ class ConsumerRunner:
 
 
 
-@contextlib.contextmanager
-def _correlated(envelope: RawEnvelope) -> Iterator[None]:
-    token = correlation_id.set(envelope.correlation_id or str(envelope.event_id))
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)
+def _correlated(envelope: RawEnvelope) -> contextlib.AbstractContextManager[None]:
+    return correlated(envelope.correlation_id or str(envelope.event_id))

@@ -1,12 +1,24 @@
 """JSON logs with the service name and the correlation id of the request or event at hand."""
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+@contextlib.contextmanager
+def correlated(cid: str | None) -> Iterator[None]:
+    """Log lines and events written inside carry this correlation id."""
+    token = correlation_id.set(cid)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 
 
 class _ContextFilter(logging.Filter):

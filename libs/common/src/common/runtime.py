@@ -45,6 +45,8 @@ class ServiceRuntime:
         await _retry("kafka topics", self._stop, lambda: ensure_topics(
             self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions))
         await _retry("kafka producer", self._stop, self.publisher.start)
+        if self._stop.is_set():
+            return  # stopping before Kafka ever came up
         self._publisher_started = True
         loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = [
             ("outbox-relay", self.relay.run), ("outbox-backlog", self._watch_backlog),

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, Table, Text, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.envelope import Contract, RawEnvelope, to_bytes, wrap
+from common.envelope import Contract, RawEnvelope, UnprocessableMessage, to_bytes, wrap
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
 from common.outbox import Outbox, OutboxRelay
@@ -75,7 +75,7 @@ async def test_each_event_once_and_only_the_bad_one_dead_lettered(
     async def handler(conn: AsyncConnection, env: RawEnvelope, payload: Contract) -> None:
         assert isinstance(payload, Pinged)
         if payload.n == 666:
-            raise ValueError("the handler cannot apply 666")
+            raise UnprocessableMessage("the handler cannot apply 666")
         await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
                                                          n=str(payload.n)))
 
@@ -99,8 +99,47 @@ async def test_each_event_once_and_only_the_bad_one_dead_lettered(
     dead = await read_all(stack, dead_letter_topic(topic))
     reasons = sorted(dict(m.headers)["dlq-reason"].decode() for m in dead)
     assert len({dict(m.headers)["dlq-source-offset"] for m in dead}) == 2, reasons
-    assert any("ValueError: the handler cannot apply 666" in r for r in reasons)
+    assert any("UnprocessableMessage: the handler cannot apply 666" in r for r in reasons)
     assert any("not an envelope" in r for r in reasons)
+
+
+async def test_an_error_that_is_not_the_events_is_retried_not_dead_lettered(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher
+) -> None:
+    """A full disk, a failover or a bug must not cost events: the partition waits."""
+    topic = f"test.pings.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=1)
+    await publisher.send_many([(topic, b"k", ping(n, "k")) for n in range(5)])
+    failures = {"left": 3}
+
+    async def flaky(conn: AsyncConnection, env: RawEnvelope, payload: Contract) -> None:
+        assert isinstance(payload, Pinged)
+        if payload.n == 2 and failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("the database is read-only after a failover")
+        await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
+                                                         n=str(payload.n)))
+
+    runner = ConsumerRunner(
+        name="plumbing-retry", engine=db, bootstrap=stack.kafka_bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
+        contracts={Pinged.event_type: Pinged}, handler=flaky, inbox=Inbox(tables.inbox),
+        publisher=publisher, batch_size=100, poll_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        async def effects() -> list[str]:
+            async with db.connect() as conn:
+                return list((await conn.execute(select(tables.effects.c.n))).scalars())
+
+        applied = await eventually(effects, lambda e: len(e) >= 5, timeout=60,
+                                   what="all five applied after the retries")
+    finally:
+        stop.set()
+        await task
+    assert sorted(applied) == ["0", "1", "2", "3", "4"]
+    assert failures["left"] == 0
+    assert await read_all(stack, dead_letter_topic(topic)) == []
 
 
 async def test_relay_publishes_the_outbox_in_order_and_marks_it(

@@ -33,7 +33,7 @@ def batch_dispatcher(
         for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
             if is_balance:
                 await handlers.apply_balance_events(
-                    ctx, conn, [p for _, p in run if isinstance(p, BalanceChanged)])
+                    ctx, conn, [(e, p) for e, p in run if isinstance(p, BalanceChanged)])
             else:
                 for envelope, payload in run:
                     await single(conn, envelope, payload)
@@ -46,7 +46,7 @@ def dispatcher(
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if isinstance(payload, BalanceChanged):
-            await handlers.apply_balance_events(ctx, conn, [payload])
+            await handlers.apply_balance_events(ctx, conn, [(envelope, payload)])
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         else:

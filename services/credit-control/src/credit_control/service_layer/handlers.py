@@ -33,7 +33,7 @@ from common.db import retrying
 from common.envelope import Contract, RawEnvelope, wrap
 from common.errors import NotFound
 from common.idempotency import IdempotencyKeys, StoredResponse
-from common.logging import correlation_id
+from common.logging import correlated, correlation_id
 from common.outbox import Outbox
 
 from ..adapters import repository as repo
@@ -72,27 +72,28 @@ class ProductView:
 
 
 async def apply_balance_events(
-    ctx: CreditContext, conn: AsyncConnection, events: list[BalanceChanged]
+    ctx: CreditContext, conn: AsyncConnection, items: list[tuple[RawEnvelope, BalanceChanged]]
 ) -> None:
     """A batch of balance events of one partition, in order, with a few statements in all:
     lock the accounts' positions, upsert the products, decide in memory event by event
     (the rare decision writes its rows), then store each account's newest position."""
-    applied = await repo.sequences_for_update(conn, sorted({e.account_id for e in events}))
-    fresh: list[BalanceChanged] = []
-    for event in events:
+    applied = await repo.sequences_for_update(conn, sorted({e.account_id for _, e in items}))
+    fresh: list[tuple[RawEnvelope, BalanceChanged]] = []
+    for envelope, event in items:
         if event.sequence <= applied.get(event.account_id, 0):
             log.info("stale balance event for %s (seq %d)", event.account_id, event.sequence)
             continue
         applied[event.account_id] = event.sequence
-        fresh.append(event)
+        fresh.append((envelope, event))
     if not fresh:
         return
-    snapshots = {p.product_id: (e.account_id, p, e.as_of) for e in fresh for p in e.products}
+    snapshots = {p.product_id: (e.account_id, p, e.as_of) for _, e in fresh for p in e.products}
     views = {r.product_id: ProductView.of(r)
              for r in await repo.upsert_products_many(conn, list(snapshots.values()))}
-    for event in fresh:
-        await _decide_on_balance(ctx, conn, event, views)
-    newest = {e.account_id: e for e in fresh}
+    for envelope, event in fresh:
+        with correlated(envelope.correlation_id or str(envelope.event_id)):
+            await _decide_on_balance(ctx, conn, event, views)
+    newest = {e.account_id: e for _, e in fresh}
     await repo.save_positions(conn, list(newest.values()))
 
 
@@ -108,6 +109,7 @@ async def _decide_on_balance(
         intent = rules.on_balance(facts, CreditState(view.state), today,
                                   event_key=f"seq:{event.sequence}")
         if intent is not None:
+            view.account_id = event.account_id  # the event's account, even if it moved since
             await _decide(ctx, conn, view, event.customer, facts, intent, event.as_of)
 
 
@@ -126,7 +128,7 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep) -> StoredResponse:
     body = await _sweep(ctx, ensure_aware(cmd.as_of))
     async with ctx.engine.begin() as conn:
         await ctx.keys.store(conn, "sweep", cmd.sweep_id, 201, body)
-    return StoredResponse(201, body)
+        return await ctx.keys.stored(conn, "sweep", cmd.sweep_id)
 
 
 async def _sweep(ctx: CreditContext, as_of: datetime) -> dict[str, Any]:

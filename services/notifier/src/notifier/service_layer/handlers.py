@@ -78,6 +78,8 @@ async def send_pending(ctx: NotifierContext) -> int:
     """Claim, submit and record one batch; returns how many were submitted."""
     submitted = 0
     for row in await _claim(ctx):
+        if not await _renew_claim(ctx, row.message_id, row.attempts):
+            continue  # this batch ran past the claim timeout and another sender took it
         try:
             provider_id = await ctx.provider.submit(row.message_id, row.recipient, row.text)
         except Exception as exc:  # any provider error is this message's, not the batch's
@@ -118,6 +120,15 @@ def _still_ours(message_id: str, attempts: int) -> Any:
     # claimed the row again, this (stale) outcome must not overwrite the newer one.
     m = t.messages
     return and_(m.c.message_id == message_id, m.c.status == "sending", m.c.attempts == attempts)
+
+
+async def _renew_claim(ctx: NotifierContext, message_id: str, attempts: int) -> bool:
+    """Just before submitting: still ours? Then the claim is fresh again for its timeout."""
+    async with ctx.engine.begin() as conn:
+        result = await conn.execute(
+            update(t.messages).where(_still_ours(message_id, attempts))
+            .values(claimed_at=func.now()))
+    return bool(result.rowcount)
 
 
 async def _record_success(
