@@ -56,7 +56,7 @@ class Plumbing:
     ) -> ServiceRuntime:
         return ServiceRuntime(settings=self.settings, engine=self.engine, publisher=self.publisher,
                               relay=self.relay, consumers=consumers, topics=topics,
-                              extra_tasks=extra_tasks)
+                              extra_tasks=extra_tasks, inbox=self.inbox)
 
 
 def plumbing(settings: ServiceSettings, outbox: Table, inbox: Table, keys: Table) -> Plumbing:

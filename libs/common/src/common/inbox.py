@@ -2,9 +2,9 @@
 
 from uuid import UUID
 
-from sqlalchemy import Table, text
+from sqlalchemy import Table, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class Inbox:
@@ -35,3 +35,19 @@ class Inbox:
             {"consumer": consumer, "ids": [e for e, _ in events], "topics": [t for _, t in events]},
         )
         return set(rows.scalars())
+
+    async def prune(self, engine: AsyncEngine, older_than_days: int, chunk: int = 10_000) -> int:
+        """Forget applied ids older than the retention (longer than Kafka keeps the log)."""
+        t = self.table
+        cutoff = func.now() - func.make_interval(0, 0, 0, older_than_days)
+        removed = 0
+        while True:
+            async with engine.begin() as conn:
+                old = (select(t.c.consumer, t.c.event_id).where(t.c.applied_at < cutoff)
+                       .limit(chunk))
+                result = await conn.execute(
+                    delete(t).where(tuple_(t.c.consumer, t.c.event_id).in_(old)))
+                n = result.rowcount
+            removed += n
+            if n < chunk:
+                return removed

@@ -12,7 +12,7 @@ import logging
 import zlib
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
@@ -56,7 +56,7 @@ class OutboxRelay:
         batch_size: int = 1000, idle_poll_s: float = 0.05,
     ) -> None:
         self._engine = engine
-        self._outbox = outbox
+        self.outbox = outbox
         self._table = outbox.table
         self._publisher = publisher
         self._batch_size = batch_size
@@ -89,6 +89,20 @@ class OutboxRelay:
         metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
         return len(rows)
 
+    async def prune(self, older_than_days: int, chunk: int = 10_000) -> int:
+        """Delete published rows older than the retention, a chunk at a time."""
+        t = self._table
+        cutoff = func.now() - func.make_interval(0, 0, 0, older_than_days)
+        removed = 0
+        while True:
+            async with self._engine.begin() as conn:
+                old = select(t.c.id).where(t.c.published_at < cutoff).limit(chunk)
+                result = await conn.execute(delete(t).where(t.c.id.in_(old.scalar_subquery())))
+                n = result.rowcount
+            removed += n
+            if n < chunk:
+                return removed
+
     async def backlog(self) -> int:
         t = self._table
         async with self._engine.connect() as conn:
@@ -114,6 +128,6 @@ class OutboxRelay:
                 await self._wait_for_work(stop)
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        self._outbox.wake.clear()
+        self.outbox.wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.wake.wait(), timeout=self._idle_poll_s)
+            await asyncio.wait_for(self.outbox.wake.wait(), timeout=self._idle_poll_s)

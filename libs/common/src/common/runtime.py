@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import metrics
 from common.db import ping
+from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, ensure_topics
 from common.outbox import OutboxRelay
 from common.settings import ServiceSettings
@@ -24,6 +25,7 @@ class ServiceRuntime:
         self, *, settings: ServiceSettings, engine: AsyncEngine, publisher: Publisher,
         relay: OutboxRelay, consumers: list[ConsumerRunner], topics: list[str],
         extra_tasks: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -32,6 +34,7 @@ class ServiceRuntime:
         self.consumers = consumers
         self.topics = topics
         self._extra = extra_tasks or []
+        self._inbox = inbox
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher_started = False
@@ -50,6 +53,7 @@ class ServiceRuntime:
         self._publisher_started = True
         loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = [
             ("outbox-relay", self.relay.run), ("outbox-backlog", self._watch_backlog),
+            ("housekeeping", self._housekeeping),
             *((c.name, c.run) for c in self.consumers),
             *((getattr(t, "__name__", "task"), t) for t in self._extra),
         ]
@@ -100,6 +104,19 @@ class ServiceRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=backoff)
                 self._failing.discard(name)
                 backoff = min(backoff * 2, 10.0)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        """Prune what was published long ago and event ids older than Kafka's log."""
+        s = self.settings
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=s.housekeeping_interval_s)
+            if stop.is_set():
+                return
+            published = await self.relay.prune(s.outbox_retention_days)
+            applied = (await self._inbox.prune(self.engine, s.inbox_retention_days)
+                       if self._inbox else 0)
+            log.info("housekeeping: pruned %d outbox and %d inbox rows", published, applied)
 
     async def _watch_backlog(self, stop: asyncio.Event) -> None:
         schema = self.relay.schema

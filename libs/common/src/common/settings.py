@@ -1,7 +1,9 @@
 """Settings shared by every service; each service subclasses with its own env prefix."""
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN = "dev-token"
 
 
 class ServiceSettings(BaseSettings):
@@ -9,6 +11,9 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
 
+    # "dev" (make run, tests) or anything else (staging, prod): outside dev the well-known
+    # default token is refused, so a forgotten setting cannot open the internal API.
+    environment: str = "dev"
     service_name: str = "service"
     database_url: str = "postgresql+asyncpg://creditctl:creditctl@127.0.0.1:15432/creditctl"
     db_schema: str = "public"
@@ -18,9 +23,20 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     # Internal APIs are called by staff tools and other services; a shared bearer token keeps
     # a stray client on the network from changing credit state.
-    api_token: SecretStr = SecretStr("dev-token")
+    api_token: SecretStr = SecretStr(DEV_TOKEN)
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=200, ge=1)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_idle_poll_s: float = Field(default=0.05, gt=0)
+    # Published outbox rows are kept a while for inspection. Inbox rows must outlive
+    # Kafka's retention (7 days by default): a redelivery can only come from the log.
+    outbox_retention_days: int = Field(default=7, ge=1)
+    inbox_retention_days: int = Field(default=14, ge=1)
+    housekeeping_interval_s: float = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _no_default_token_outside_dev(self) -> "ServiceSettings":
+        if self.environment != "dev" and self.api_token.get_secret_value() == DEV_TOKEN:
+            raise ValueError(f"{self.environment}: set a real API token (the default is public)")
+        return self

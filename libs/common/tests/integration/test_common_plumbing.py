@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, MetaData, Table, Text, insert, select, text
+from sqlalchemy import Column, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage, to_bytes, wrap
@@ -183,3 +183,33 @@ async def read_all(stack: Stack, topic: str) -> list[Any]:
             found += [m for ms in batch.values() for m in ms]
     finally:
         await consumer.stop()
+
+
+async def test_housekeeping_prunes_only_what_is_old_enough(
+    db: AsyncEngine, tables: Tables, publisher: Publisher, stack: Stack
+) -> None:
+    outbox = Outbox(tables.outbox)
+    inbox = Inbox(tables.inbox)
+    topic = f"test.prune.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=1)
+    async with db.begin() as conn:
+        await outbox.add_many(conn, [(topic, wrap(Pinged(n=n), key="k", source="test",
+                                                  occurred_at=datetime.now(UTC)))
+                                     for n in range(4)])
+        for _ in range(4):
+            await inbox.claim(conn, "c", uuid.uuid4(), topic)
+    relay = OutboxRelay(db, outbox, publisher)
+    await relay.publish_once()
+    async with db.begin() as conn:  # age half of each: two published / applied 30 days ago
+        s = tables.metadata.schema
+        await conn.execute(text(
+            f'UPDATE "{s}".outbox SET published_at = now() - interval \'30 days\' '
+            f'WHERE id IN (SELECT id FROM "{s}".outbox ORDER BY id LIMIT 2)'))
+        await conn.execute(text(
+            f'UPDATE "{s}".inbox SET applied_at = now() - interval \'30 days\' '
+            f'WHERE event_id IN (SELECT event_id FROM "{s}".inbox LIMIT 2)'))
+    assert await relay.prune(older_than_days=7) == 2
+    assert await inbox.prune(db, older_than_days=14) == 2
+    async with db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(tables.outbox)) == 2
+        assert await conn.scalar(select(func.count()).select_from(tables.inbox)) == 2
