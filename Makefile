@@ -31,8 +31,8 @@ lint: install  ## ruff + mypy
 	@uv run ruff check .
 	@uv run mypy libs/common/src services/*/src
 
-bench: install  ## raw Kafka consume rate vs credit-control's processing rate
-	@bash scripts/bench.sh
+bench: install  ## raw Kafka consume rate vs credit-control's processing rate (ARGS=--no-bill-runs …)
+	@bash scripts/bench.sh $(ARGS)
 
 clean:  ## remove local stacks' data and caches (jars stay)
 	@STACK=dev bash deploy/local/stack.sh reset || true

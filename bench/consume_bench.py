@@ -28,7 +28,7 @@ from credit_control.entrypoints import consumer
 from credit_control.service_layer.handlers import CreditContext
 
 
-def events(run: str, n: int, accounts: int) -> list[tuple[str, bytes, bytes]]:
+def events(run: str, n: int, accounts: int, bill_runs: bool) -> list[tuple[str, bytes, bytes]]:
     customer = CustomerSnapshot(customer_id=f"bench-{run}", name="基准测试集团", tier="mid",
                                 account_manager=Person(name="经理", phone="13900000000"),
                                 contacts=(Person(name="联系人", phone="13800000000"),))
@@ -41,10 +41,10 @@ def events(run: str, n: int, accounts: int) -> list[tuple[str, bytes, bytes]]:
         due = 10_000 - (seq % 5) * 1_000
         event = BalanceChanged(
             account_id=account, sequence=seq,
-            cause=BalanceCause.BILL_RUN if seq == 1 else BalanceCause.PAYMENT,
+            cause=BalanceCause.BILL_RUN if seq == 1 and bill_runs else BalanceCause.PAYMENT,
             as_of=now, balance_fen=-due, amount_due_fen=due,
             dues=(BillMonthDue(bill_month="2026-10", amount_due_fen=due),),
-            closed_bill_month="2026-10" if seq == 1 else None, customer=customer,
+            closed_bill_month="2026-10" if seq == 1 and bill_runs else None, customer=customer,
             products=(ProductSnapshot(product_id=f"{account}-p", cpno=f"CP{account}",
                                       name="集团V网", family=ProductFamily.ADC),))
         env = wrap(event, key=account, source="bench", occurred_at=now)
@@ -119,6 +119,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--accounts", type=int, default=2_000)
+    parser.add_argument("--no-bill-runs", action="store_true",
+                        help="payments only: no event leads to a decision")
     args = parser.parse_args()
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
@@ -126,11 +128,13 @@ async def main() -> None:
     run = uuid.uuid4().hex[:8]
     topic = TOPIC_OF[run] = f"bench.balance.{run}"
     await ensure_topics(settings.kafka_bootstrap, [topic], partitions=6)
-    messages = events(run, args.events, args.accounts)
+    messages = events(run, args.events, args.accounts, bill_runs=not args.no_bill_runs)
     await produce(settings.kafka_bootstrap, messages)
     raw = await raw_consume(settings.kafka_bootstrap, topic, args.events)
     total, steady = await credit_control_rate(settings, topic, args.events)
-    print(f"events: {args.events} over {args.accounts} accounts (topic {topic})")
+    share = "none" if args.no_bill_runs else f"{args.accounts / args.events:.0%}"
+    print(f"events: {args.events} over {args.accounts} accounts (topic {topic}); "
+          f"events leading to a decision: {share}")
     print(f"raw aiokafka consume:                       {raw:>10,.0f} events/s")
     print(f"credit-control, exactly once, steady state: {steady:>10,.0f} events/s")
     print(f"credit-control, incl. consumer group join:  {total:>10,.0f} events/s")
