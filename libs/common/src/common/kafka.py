@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -204,8 +203,9 @@ class ConsumerRunner:
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         batch = self._parse(records)
+        rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         try:
-            applied, rejected = await self._apply_fast(batch.parsed)
+            applied = await self._apply_fast(batch.parsed)
         except Exception as exc:
             if not is_event_error(exc):
                 raise  # the whole batch is retried, with backoff, until it goes through
@@ -218,10 +218,11 @@ class ConsumerRunner:
                     "duplicate": len(batch.parsed) - applied - len(rejected)}
         self._count(tp.topic, outcomes, len(batch.dead) + len(rejected))
 
-    async def _apply_fast(self, items: list[_Parsed]) -> tuple[int, list[tuple[Any, str]]]:
-        """One transaction, one inbox statement for the whole batch, no savepoints."""
+    async def _apply_fast(self, items: list[_Parsed]) -> int:
+        """One transaction, one inbox statement for the whole batch, no savepoints; returns
+        how many events were new (the rest were redeliveries)."""
         if not items:
-            return 0, []
+            return 0
         async with self._engine.begin() as conn:
             fresh = await self._inbox.claim_many(
                 conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
@@ -236,11 +237,13 @@ class ConsumerRunner:
                 for item in todo:
                     with _correlated(item.envelope):
                         await self._handler(conn, item.envelope, item.payload)
-        return len(todo), []
+        return len(todo)
 
-    async def _apply_carefully(self, items: list[_Parsed]) -> tuple[int, list[tuple[Any, str]]]:
+    async def _apply_carefully(
+        self, items: list[_Parsed]
+    ) -> tuple[int, list[tuple[ConsumerRecord[bytes, bytes], str]]]:
         applied = 0
-        rejected: list[tuple[Any, str]] = []
+        rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         async with self._engine.begin() as conn:
             for item in items:
                 outcome = await self._apply_one(conn, item)
