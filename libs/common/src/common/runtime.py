@@ -18,6 +18,9 @@ from common.outbox import OutboxRelay
 from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+# A worker that failed this recently is reported not ready, even between its restarts, so
+# /readyz cannot flap to "ok" while it keeps failing.
+FAILURE_MEMORY_S = 30.0
 
 
 class ServiceRuntime:
@@ -38,7 +41,7 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publisher_started = False
-        self._failing: set[str] = set()  # workers waiting to be restarted after an error
+        self._failed_at: dict[str, float] = {}  # worker → when it last failed
 
     async def start(self) -> None:
         """Returns at once: the HTTP API serves (and /readyz tells) while Kafka comes up."""
@@ -81,7 +84,9 @@ class ServiceRuntime:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["kafka_producer"] = "ok" if self._publisher_started else "starting"
         workers = [t for t in self._tasks if t.get_name() != "kafka-setup"]
-        down = sorted({*(t.get_name() for t in workers if t.done()), *self._failing})
+        recent = time.monotonic() - FAILURE_MEMORY_S
+        failing = {name for name, at in self._failed_at.items() if at > recent}
+        down = sorted({*(t.get_name() for t in workers if t.done()), *failing})
         checks["workers"] = ("starting" if not workers
                              else "ok" if not down else f"not running: {down}")
         return checks
@@ -99,10 +104,9 @@ class ServiceRuntime:
                 if time.monotonic() - started > 60:
                     backoff = 0.5  # it ran fine for a while: this is a new failure
                 log.exception("%s stopped with an error; restarting in %.1fs", name, backoff)
-                self._failing.add(name)
+                self._failed_at[name] = time.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=backoff)
-                self._failing.discard(name)
                 backoff = min(backoff * 2, 10.0)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
