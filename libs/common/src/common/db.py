@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import text
+from sqlalchemy import Delete, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -35,6 +35,19 @@ def is_event_error(exc: BaseException) -> bool:
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+async def delete_in_chunks(engine: AsyncEngine, statement: Callable[[int], Delete],
+                           chunk: int = 10_000) -> int:
+    """Run a bounded DELETE (`statement(chunk)`) until it removes fewer than `chunk` rows,
+    each in its own short transaction, so pruning never holds long locks."""
+    removed = 0
+    while True:
+        async with engine.begin() as conn:
+            n = (await conn.execute(statement(chunk))).rowcount
+        removed += n
+        if n < chunk:
+            return removed
 
 
 async def retrying(work: Callable[[], Awaitable[T]], attempts: int = 5) -> T:

@@ -6,6 +6,8 @@ from sqlalchemy import Table, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common.db import delete_in_chunks
+
 
 class Inbox:
     def __init__(self, table: Table) -> None:
@@ -36,18 +38,10 @@ class Inbox:
         )
         return set(rows.scalars())
 
-    async def prune(self, engine: AsyncEngine, older_than_days: int, chunk: int = 10_000) -> int:
+    async def prune(self, engine: AsyncEngine, older_than_days: int) -> int:
         """Forget applied ids older than the retention (longer than Kafka keeps the log)."""
         t = self.table
         cutoff = func.now() - func.make_interval(0, 0, 0, older_than_days)
-        removed = 0
-        while True:
-            async with engine.begin() as conn:
-                old = (select(t.c.consumer, t.c.event_id).where(t.c.applied_at < cutoff)
-                       .limit(chunk))
-                result = await conn.execute(
-                    delete(t).where(tuple_(t.c.consumer, t.c.event_id).in_(old)))
-                n = result.rowcount
-            removed += n
-            if n < chunk:
-                return removed
+        return await delete_in_chunks(engine, lambda chunk: delete(t).where(
+            tuple_(t.c.consumer, t.c.event_id).in_(
+                select(t.c.consumer, t.c.event_id).where(t.c.applied_at < cutoff).limit(chunk))))

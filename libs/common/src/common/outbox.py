@@ -16,6 +16,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
+from common.db import delete_in_chunks
 from common.envelope import Envelope, to_bytes
 from common.kafka import Publisher
 
@@ -89,19 +90,13 @@ class OutboxRelay:
         metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
         return len(rows)
 
-    async def prune(self, older_than_days: int, chunk: int = 10_000) -> int:
+    async def prune(self, older_than_days: int) -> int:
         """Delete published rows older than the retention, a chunk at a time."""
         t = self._table
         cutoff = func.now() - func.make_interval(0, 0, 0, older_than_days)
-        removed = 0
-        while True:
-            async with self._engine.begin() as conn:
-                old = select(t.c.id).where(t.c.published_at < cutoff).limit(chunk)
-                result = await conn.execute(delete(t).where(t.c.id.in_(old.scalar_subquery())))
-                n = result.rowcount
-            removed += n
-            if n < chunk:
-                return removed
+        return await delete_in_chunks(self._engine, lambda chunk: delete(t).where(
+            t.c.id.in_(select(t.c.id).where(t.c.published_at < cutoff).limit(chunk)
+                       .scalar_subquery())))
 
     async def backlog(self) -> int:
         t = self._table

@@ -58,6 +58,31 @@ async def publisher(stack: Stack) -> AsyncIterator[Publisher]:
     await p.stop()
 
 
+async def consume_until(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher, topic: str,
+    handler: Any, effects: int,
+) -> list[str]:
+    """Run a ConsumerRunner on `topic` until `effects` rows exist; returns their n values."""
+    runner = ConsumerRunner(
+        name=f"plumbing-{uuid.uuid4().hex[:6]}", engine=db, bootstrap=stack.kafka_bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
+        contracts={Pinged.event_type: Pinged}, handler=handler, inbox=Inbox(tables.inbox),
+        publisher=publisher, batch_size=100, poll_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+
+    async def rows() -> list[str]:
+        async with db.connect() as conn:
+            return list((await conn.execute(select(tables.effects.c.n))).scalars())
+
+    try:
+        return await eventually(rows, lambda e: len(e) >= effects, timeout=60,
+                                what=f"{effects} effects")
+    finally:
+        stop.set()
+        await task
+
+
 def ping(n: int, key: str) -> bytes:
     return to_bytes(wrap(Pinged(n=n), key=key, source="test", occurred_at=datetime.now(UTC)))
 
@@ -79,22 +104,7 @@ async def test_each_event_once_and_only_the_bad_one_dead_lettered(
         await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
                                                          n=str(payload.n)))
 
-    runner = ConsumerRunner(
-        name="plumbing-test", engine=db, bootstrap=stack.kafka_bootstrap,
-        group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
-        contracts={Pinged.event_type: Pinged}, handler=handler, inbox=Inbox(tables.inbox),
-        publisher=publisher, batch_size=100, poll_ms=50)
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-        async def effects() -> list[str]:
-            async with db.connect() as conn:
-                return list((await conn.execute(select(tables.effects.c.n))).scalars())
-
-        applied = await eventually(effects, lambda e: len(e) >= 10, what="ten effects")
-    finally:
-        stop.set()
-        await task
+    applied = await consume_until(stack, db, tables, publisher, topic, handler, effects=10)
     assert sorted(applied, key=int) == [str(n) for n in range(10)]  # each once, none lost
     dead = await read_all(stack, dead_letter_topic(topic))
     reasons = sorted(dict(m.headers)["dlq-reason"].decode() for m in dead)
@@ -120,23 +130,7 @@ async def test_an_error_that_is_not_the_events_is_retried_not_dead_lettered(
         await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
                                                          n=str(payload.n)))
 
-    runner = ConsumerRunner(
-        name="plumbing-retry", engine=db, bootstrap=stack.kafka_bootstrap,
-        group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
-        contracts={Pinged.event_type: Pinged}, handler=flaky, inbox=Inbox(tables.inbox),
-        publisher=publisher, batch_size=100, poll_ms=50)
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
-        async def effects() -> list[str]:
-            async with db.connect() as conn:
-                return list((await conn.execute(select(tables.effects.c.n))).scalars())
-
-        applied = await eventually(effects, lambda e: len(e) >= 5, timeout=60,
-                                   what="all five applied after the retries")
-    finally:
-        stop.set()
-        await task
+    applied = await consume_until(stack, db, tables, publisher, topic, flaky, effects=5)
     assert sorted(applied) == ["0", "1", "2", "3", "4"]
     assert failures["left"] == 0
     assert await read_all(stack, dead_letter_topic(topic)) == []
