@@ -31,7 +31,7 @@ lint: install  ## ruff + mypy
 	@uv run ruff check .
 	@uv run mypy libs/common/src services/*/src
 
-bench: install  ## raw Kafka consume rate vs credit-control's processing rate (ARGS=--no-bill-runs …)
+bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)
 
 clean:  ## remove local stacks' data and caches (jars stay)

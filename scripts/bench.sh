@@ -2,7 +2,7 @@
 # make bench: against the test stack (started if needed, stopped again if we started it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STACK=test
+export STACK=${STACK:-test}
 stack=deploy/local/stack.sh
 started=0
 if ! bash "$stack" status >/dev/null 2>&1; then bash "$stack" start; started=1; fi
@@ -15,4 +15,12 @@ for m in billing_events credit_control notifier gateway_adapter; do
   NOTIFIER_DATABASE_URL=$DATABASE_URL GATEWAY_DATABASE_URL=$DATABASE_URL \
     uv run python -m "$m" migrate >/dev/null
 done
-uv run python bench/consume_bench.py "$@"
+# BENCH=name runs only bench/<name>.py; ARGS go to every script run.
+if [[ -n ${BENCH:-} ]]; then
+  uv run python "bench/$BENCH.py" "$@"
+else
+  for script in bench/*.py; do
+    echo "== $script"
+    uv run python "$script" "$@"
+  done
+fi

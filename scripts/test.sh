@@ -2,7 +2,7 @@
 # make test: start the test stack unless it is up, run every test, stop what we started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STACK=test
+export STACK=${STACK:-test}
 stack=deploy/local/stack.sh
 
 started=0

@@ -28,6 +28,15 @@ class BillMonthDue(BaseModel):
     amount_due_fen: int
 
 
+class DeductionOutcome(BaseModel):
+    """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
+
+    model_config = ConfigDict(frozen=True)
+    decision_id: str  # the credit-control decision that asked for it
+    requested_fen: int
+    collected_fen: int  # 0 when the deposit was empty; never more than requested or held
+
+
 class BalanceChanged(Contract):
     """An account's balance after one change, with all credit-control needs to decide.
 
@@ -49,3 +58,6 @@ class BalanceChanged(Contract):
     closed_bill_month: str | None = None  # set when cause is bill_run
     customer: CustomerSnapshot
     products: tuple[ProductSnapshot, ...] = ()
+    deposit_fen: int = 0  # deposit held, available for deductions
+    last_payment_at: datetime | None = None
+    deduction: DeductionOutcome | None = None  # set when cause is deduction

@@ -61,6 +61,9 @@ class CreditDecisionMade(Contract):
     state_after: CreditState
     as_of: datetime
     context: NoticeContext
+    warning_level: int | None = None  # 1, 2 or 3 for WARNING (欠费预警 1st/2nd/3rd)
+    amount_fen: int | None = None  # DEDUCTION: what billing should collect from the deposit
+    rule_version: int | None = None  # version of the rule table the decision came from
 
 
 class CreditStateChanged(Contract):

@@ -46,6 +46,8 @@ class ProvisioningCommand(Contract):
     action: ProvisioningAction
     sequence: int
     requested_at: datetime
+    attempt: int = 1  # credit-control's retry of the same command; (command_id, attempt) is unique
+    customer_id: str | None = None  # the enterprise the industry gateway blocks or opens
 
 
 class ProvisioningResult(Contract):
@@ -64,3 +66,5 @@ class ProvisioningResult(Contract):
     final: bool
     detail: str = ""
     at: datetime
+    attempt: int = 1
+    emos_order_id: str | None = None
