@@ -141,7 +141,9 @@ async def test_bill_run_closes_the_month_and_payments_go_to_the_oldest_month(
         "bill_month": f"{year}-01", "amount_fen": 1})
     assert late.status_code == 409  # the month is closed
     paid = await billing.post("/v1/payments", json={
-        "payment_id": f"PAY{uid}", "account_id": ids["account"], "amount_fen": 35_000})
+        "payment_id": f"PAY{uid}", "account_id": ids["account"], "amount_fen": 35_000,
+        "paid_at": f"{year}-03-05T10:00:00+08:00"})
     assert paid.json()["account"] == {
         "account_id": ids["account"], "balance_fen": -15_001, "amount_due_fen": 15_001,
-        "unbilled_fen": 0, "dues": [{"bill_month": f"{year}-02", "amount_due_fen": 15_001}]}
+        "unbilled_fen": 0, "dues": [{"bill_month": f"{year}-02", "amount_due_fen": 15_001}],
+        "deposit_fen": 0, "last_payment_at": f"{year}-03-05T02:00:00+00:00"}

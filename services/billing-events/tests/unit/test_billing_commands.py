@@ -241,15 +241,33 @@ def test_create_customer_allows_up_to_twenty_contacts_and_no_star() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"),
-                         [("family", "IDC"), ("family", "mas"), ("vendor", "v" * 33)])
+                         [("family", "IDC"), ("family", "mas"), ("vendor", "v" * 33),
+                          ("vendor", "Huawei"), ("vendor", "zte"), ("channel", "x" * 65)])
 def test_add_product_rejects(field: str, value: object) -> None:
     errors = _errors(AddProduct, {**VALID[AddProduct], field: value})
     assert [e["loc"] for e in errors] == [(field,)]
 
 
-@pytest.mark.parametrize("family", ["ADC", "MAS", "SMS_DIRECT", "WORK_ORDER"])
+@pytest.mark.parametrize("family", ["ADC", "SMS_DIRECT", "WORK_ORDER"])
 def test_add_product_accepts_every_family(family: str) -> None:
-    assert AddProduct.model_validate({**VALID[AddProduct], "family": family}).family == family
+    data = {**VALID[AddProduct], "family": family, "vendor": None}
+    assert AddProduct.model_validate(data).family == family
+
+
+@pytest.mark.parametrize("vendor", ["huawei", "jiaxun", "ruoya"])
+def test_mas_takes_each_of_the_three_vendors(vendor: str) -> None:
+    assert AddProduct.model_validate({**VALID[AddProduct], "vendor": vendor}).vendor == vendor
+
+
+def test_mas_without_vendor_is_refused_with_the_reason() -> None:
+    errors = _errors(AddProduct, {**VALID[AddProduct], "vendor": None})
+    assert errors[0]["type"] == "value_error"
+    assert "MAS product needs its vendor" in errors[0]["msg"]
+
+
+def test_vendor_on_a_non_mas_product_is_refused() -> None:
+    errors = _errors(AddProduct, {**VALID[AddProduct], "family": "ADC"})
+    assert "only for MAS" in errors[0]["msg"]
 
 
 # --- text fields: no control characters (PostgreSQL refuses NUL in text) -------------------
@@ -259,7 +277,7 @@ NAME_FIELDS = [
     pytest.param(CreateCustomer, ("account_manager", "name"), id="manager-name"),
     pytest.param(CreateCustomer, ("contacts", 0, "name"), id="contact-name"),
     pytest.param(AddProduct, ("name",), id="product-name"),
-    pytest.param(AddProduct, ("vendor",), id="vendor"),
+    pytest.param(AddProduct, ("channel",), id="channel"),
 ]
 
 
@@ -302,11 +320,11 @@ def test_person_name_keeps_its_own_length_limit() -> None:
     assert [(e["type"], e["loc"]) for e in errors] == [("string_too_short", ("name",))]
 
 
-def test_vendor_keeps_its_own_length_limit_and_stays_optional() -> None:
-    assert AddProduct.model_validate({**VALID[AddProduct], "vendor": "v" * 32}).vendor == "v" * 32
-    data = dict(VALID[AddProduct])
-    del data["vendor"]
-    assert AddProduct.model_validate(data).vendor is None
+def test_channel_keeps_its_own_length_limit_and_stays_optional() -> None:
+    data = {**VALID[AddProduct], "channel": "c" * 64}
+    assert AddProduct.model_validate(data).channel == "c" * 64
+    del data["channel"]
+    assert AddProduct.model_validate(data).channel is None
 
 
 @pytest.mark.parametrize("model", [CreateCustomer, AddProduct], ids=lambda m: m.__name__)

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
@@ -9,3 +10,17 @@ class Settings(ServiceSettings):
     service_name: str = "credit-control"
     db_schema: str = "credit"
     http_port: int = 8102
+    # Closed loop with the chain: attempt + 1 after backoff × 2^(attempt−1); after
+    # `loop_max_attempts` failed attempts a manual work order takes over.
+    loop_max_attempts: int = Field(default=3, ge=1)
+    loop_backoff_s: float = Field(default=60.0, ge=0)
+    loop_timeout_s: float = Field(default=300.0, gt=0)  # no final result by then: a failure
+    loop_tick_s: float = Field(default=5.0, gt=0)
+    work_order_due_hours: float = Field(default=24.0, gt=0)
+    # The in-process scheduler runs the daily sweep at this Asia/Shanghai time (off in tests).
+    scheduler_enabled: bool = False
+    scheduler_time: str = Field(default="20:00", pattern=r"^[0-2][0-9]:[0-5][0-9]$")
+    # Mass-suspension guard defaults (staff change them through PUT /v1/guard).
+    guard_max_share: float = Field(default=0.2, gt=0, le=1)
+    guard_min_active: int = Field(default=1000, ge=0)
+    sweep_chunk: int = Field(default=50_000, ge=1)

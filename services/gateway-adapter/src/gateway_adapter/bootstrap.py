@@ -1,5 +1,8 @@
 """The one place gateway-adapter is wired together."""
 
+import asyncio
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from common.app import plumbing, service_app
@@ -7,18 +10,36 @@ from common.clock import Clock, SystemClock
 from common.contracts import RESULTS_TOPIC
 
 from .adapters import tables as t
+from .adapters.credit_control import DesiredChainSource
 from .config import Settings
 from .entrypoints import consumer
 from .entrypoints.http import router
-from .service_layer.handlers import GatewayContext
+from .service_layer import reconcile, worker
+from .service_layer.context import GatewayContext
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
-    ctx = GatewayContext(p.engine, p.outbox, clock or SystemClock(), settings.service_name)
+    desired = DesiredChainSource(settings.credit_control_url,
+                                 settings.credit_control_token.get_secret_value())
+    ctx = GatewayContext(
+        p.engine, p.outbox, clock or SystemClock(), settings.service_name,
+        default_faults=settings.faults, desired=desired,
+        stuck_after=timedelta(seconds=settings.stuck_emos_order_after_s),
+        worker_batch=settings.worker_batch)
     commands = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                           consumer.dispatcher(ctx))
-    app = service_app("gateway-adapter", p.runtime([commands], [*consumer.TOPICS, RESULTS_TOPIC]))
+
+    async def stage_worker(stop: asyncio.Event) -> None:
+        await worker.run(ctx, stop, settings.worker_idle_poll_s)
+
+    async def scheduled_reconciliation(stop: asyncio.Event) -> None:
+        if settings.reconciliation_interval_s > 0:
+            await reconcile.run_scheduled(ctx, stop, settings.reconciliation_interval_s)
+
+    runtime = p.runtime([commands], [*consumer.TOPICS, RESULTS_TOPIC],
+                        extra_tasks=[stage_worker, scheduled_reconciliation])
+    app = service_app("gateway-adapter", runtime)
     app.include_router(router(ctx, settings))
     return app

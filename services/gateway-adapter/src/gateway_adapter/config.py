@@ -1,6 +1,9 @@
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import ServiceSettings
+from common.settings import DEV_TOKEN, ServiceSettings
+
+from .domain.faults import Faults
 
 
 class Settings(ServiceSettings):
@@ -9,3 +12,13 @@ class Settings(ServiceSettings):
     service_name: str = "gateway-adapter"
     db_schema: str = "gateway"
     http_port: int = 8104
+    # The fault knobs until `PUT /v1/faults` sets others (JSON in GATEWAY_FAULTS); the default
+    # is a healthy chain without delays.
+    faults: Faults = Faults()
+    worker_batch: int = Field(default=500, ge=1)
+    worker_idle_poll_s: float = Field(default=0.05, gt=0)
+    # Reconciliation reads credit-control's desired chain state.
+    credit_control_url: str = "http://127.0.0.1:8102"
+    credit_control_token: SecretStr = SecretStr(DEV_TOKEN)
+    reconciliation_interval_s: float = Field(default=0, ge=0)  # 0: no scheduled job
+    stuck_emos_order_after_s: float = Field(default=3600, gt=0)

@@ -1,7 +1,11 @@
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import ServiceSettings
+
+from .domain.quiet_hours import SendingWindow
 
 
 class Settings(ServiceSettings):
@@ -15,3 +19,26 @@ class Settings(ServiceSettings):
     send_max_attempts: int = Field(default=5, ge=1)
     send_claim_timeout_s: float = Field(default=60, gt=0)  # > a batch's worth of submits
     send_backoff_base_s: float = Field(default=1.0, gt=0)
+    # Quiet hours, Asia/Shanghai wall time: customers get reminders only inside their window;
+    # account managers are staff and, by default, are told at once.
+    customer_sending_hours: str = "08:00-21:00"
+    manager_sending_hours: str = "00:00-24:00"
+    # Which provider sends: the simulated SMSC, or a real SMS API over HTTP.
+    provider: Literal["simulated", "http"] = "simulated"
+    http_provider_url: str = "http://127.0.0.1:9000"
+    http_provider_token: SecretStr = SecretStr("")
+    http_provider_timeout_s: float = Field(default=10.0, gt=0)
+    http_provider_concurrency: int = Field(default=20, ge=1)
+    # The simulated SMSC's starting faults (PUT /v1/smsc/faults changes them at run time).
+    smsc_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    smsc_latency_s: float = Field(default=0.0, ge=0)
+    smsc_receipt_delay_s: float = Field(default=0.2, ge=0)
+    receipt_poll_s: float = Field(default=0.2, gt=0)
+    # Reminder timeliness: a reminder counts when delivered within this time of the decision.
+    reminder_deadline_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("customer_sending_hours", "manager_sending_hours")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        SendingWindow.parse(value)
+        return value

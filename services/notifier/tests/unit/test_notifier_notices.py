@@ -37,11 +37,11 @@ CTX = NoticeContext(customer=CUSTOMER, product=PRODUCT, amount_due_fen=12345,
 
 
 def decision(kind: DecisionType, decision_id: str = "d-1",
-             ctx: NoticeContext = CTX) -> CreditDecisionMade:
+             ctx: NoticeContext = CTX, **extra: int) -> CreditDecisionMade:
     return CreditDecisionMade(
         decision_id=decision_id, account_id="A-001", product_id="P-001", decision=kind,
         rule_id="rule", reason="why", state_before=S.NORMAL, state_after=S.WARNED, as_of=AT,
-        context=ctx,
+        context=ctx, **extra,
     )
 
 
@@ -73,7 +73,7 @@ def test_notice_decisions_go_to_every_group_contact(
     assert summary(notices) == to_contacts(template)
     assert {n.source_id for n in notices} == {"decision:d-1"}
     expected_fields = NoticeFields(
-        product_name="企信通", product_no="CP20261101", amount_due_fen=12345,
+        product_name="企信通", product_no="CP20261101", amount_fen=12345,
         date=date(2026, 11, 25), account_manager_name="张伟", group_name="某某科技有限公司",
     )
     assert all(n.fields == expected_fields for n in notices)
@@ -81,8 +81,7 @@ def test_notice_decisions_go_to_every_group_contact(
 
 @pytest.mark.parametrize(
     "kind",
-    [d for d in DecisionType if d not in (DecisionType.BILL_NOTICE,
-                                          DecisionType.SUSPENSION_WARNING)],
+    [DecisionType.SUSPEND, DecisionType.RESTORE, DecisionType.ARREARS_CLEARED],
     ids=str,
 )
 def test_other_decisions_send_nothing(kind: DecisionType) -> None:
@@ -106,6 +105,37 @@ def test_suspension_warning_text_end_to_end() -> None:
         "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)尚有123.45元话费未缴清,"
         "请及时缴费。如在2026年11月30日前仍未缴清费用,将停用您的集团产品服务。"
     )
+
+
+@pytest.mark.parametrize(("level", "template"), [
+    (None, T.WARNING_1), (1, T.WARNING_1), (2, T.WARNING_2), (3, T.WARNING_3),
+    (7, T.WARNING_1),  # a level the notifier has no text for: the first warning's
+])
+def test_warnings_by_level(level: int | None, template: TemplateName) -> None:
+    extra = {} if level is None else {"warning_level": level}
+    notices = notices_for(decision(DecisionType.WARNING, **extra))
+    assert summary(notices) == to_contacts(template)
+    assert all(n.reminder and n.trigger == "warning" for n in notices)
+
+
+def test_deduction_notice_names_the_deduction_amount_and_day() -> None:
+    notices = notices_for(decision(DecisionType.DEDUCTION, amount_fen=5000))
+    assert summary(notices) == to_contacts(T.DEDUCTION_NOTICE)
+    assert {(n.fields.amount_fen, n.fields.date) for n in notices} == {(5000, date(2026, 11, 30))}
+    assert not any(n.reminder for n in notices)
+
+
+def test_pre_cancel_tells_contacts_and_the_manager() -> None:
+    notices = notices_for(decision(DecisionType.PRE_CANCEL))
+    assert summary(notices) == [
+        *to_contacts(T.PRE_CANCEL_NOTICE),
+        (T.PRE_CANCEL_NOTICE_MANAGER, Role.ACCOUNT_MANAGER, "张伟", "13900000001")]
+
+
+def test_a_bill_notice_without_a_deadline_is_dated_the_decision_day() -> None:
+    ctx = CTX.model_copy(update={"deadline": None})
+    [first, _] = notices_for(decision(DecisionType.BILL_NOTICE, ctx=ctx))
+    assert first.fields.date == date(2026, 11, 30)
 
 
 # --- state changes --------------------------------------------------------------------------

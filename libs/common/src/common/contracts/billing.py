@@ -20,6 +20,9 @@ class BalanceCause(StrEnum):
     REVERSAL = "reversal"
     ADJUSTMENT = "adjustment"
     DEDUCTION = "deduction"
+    WRITE_OFF = "write_off"  # bad debt written off (核销): dues reduced, nothing collected
+    DEPOSIT = "deposit"  # deposit received: deposit_fen changed, the balance did not
+    MASTER_DATA = "master_data"  # customer or product changed: new snapshots, same money
 
 
 class BillMonthDue(BaseModel):

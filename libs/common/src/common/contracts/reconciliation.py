@@ -5,6 +5,7 @@ as `DesiredChainPage`, paged by product id.
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,3 +29,54 @@ class DesiredChainState(BaseModel):
 class DesiredChainPage(BaseModel):
     items: tuple[DesiredChainState, ...]
     next_after: str | None = None  # pass as `after` for the next page; None at the end
+
+
+class DifferenceKind(StrEnum):
+    MISSED_SUSPENSION = "missed_suspension"  # 漏停: should be blocked, the gateway lets it send
+    WRONG_SUSPENSION = "wrong_suspension"  # 错停: should be open, the gateway blocks it
+    STUCK_EMOS_ORDER = "stuck_emos_order"  # an EMOS order open longer than allowed
+
+
+class ChainDifference(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: DifferenceKind
+    product_id: str
+    detail: str
+    desired: ProvisioningAction | None = None  # None: credit-control does not list the product
+    desired_sequence: int | None = None
+    gateway_blocked: bool | None = None
+    gateway_sequence: int | None = None
+    emos_order_id: str | None = None
+    since: datetime | None = None  # stuck orders: when the order was created
+
+
+class ReconciliationReport(BaseModel):
+    """What `GET /v1/reconciliation` on gateway-adapter answers: differences between what
+    credit-control wants and what the gateway holds, as of a moment."""
+
+    model_config = ConfigDict(frozen=True)
+    as_of: datetime
+    products_compared: int
+    in_flight: int  # differing, but a command for the desired state is still in the chain
+    missed_suspensions: int
+    wrong_suspensions: int
+    stuck_emos_orders: int
+    differences: tuple[ChainDifference, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return self.missed_suspensions + self.wrong_suspensions + self.stuck_emos_orders
+
+
+class EmosCrossMonth(BaseModel):
+    """Seed 000's EMOS figure: suspension orders closed only in a later month / all orders of
+    the month (Jan 2011: 2 of 685 = 0.29%; standard ≤ 0.5%)."""
+
+    model_config = ConfigDict(frozen=True)
+    month: str  # YYYY-MM, the month the orders were created (Asia/Shanghai)
+    orders: int
+    cross_month: int  # closed in a later month, or still open after the month ended
+    still_open: int
+    ratio: float  # cross_month / orders (0 when there were no orders)
+    standard: float = 0.005
+    meets_standard: bool

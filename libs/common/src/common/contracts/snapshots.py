@@ -24,6 +24,14 @@ class ProductFamily(StrEnum):
         return self in (ProductFamily.MAS, ProductFamily.SMS_DIRECT)
 
 
+class MasVendor(StrEnum):
+    """The three CRM-MAS vendors of seed 000 (华为, 嘉讯, 若雅)."""
+
+    HUAWEI = "huawei"
+    JIAXUN = "jiaxun"
+    RUOYA = "ruoya"
+
+
 class Person(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
@@ -49,3 +57,4 @@ class ProductSnapshot(BaseModel):
     name: str  # CPNAME
     family: ProductFamily
     vendor: str | None = None  # MAS: huawei / jiaxun / ruoya
+    channel: str | None = None  # the sales channel that sold it (arrears by channel)

@@ -3,11 +3,9 @@
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Row, func, select, text, union
 from sqlalchemy import exists as sql_exists
-from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
 
 from . import tables as t
 
@@ -29,71 +27,47 @@ async def lock_bill_month(conn: AsyncConnection, month: date, *, shared: bool) -
     )
 
 
-async def closed_months(conn: AsyncConnection) -> set[date]:
-    return set((await conn.execute(select(t.bill_runs.c.bill_month))).scalars())
-
-
-async def next_sequence(conn: AsyncConnection, account_id: str) -> int:
-    """Bump the account's event sequence; the row lock also serialises writers per account."""
-    seq = await conn.scalar(
-        update(t.accounts)
-        .where(t.accounts.c.account_id == account_id)
-        .values(sequence=t.accounts.c.sequence + 1)
-        .returning(t.accounts.c.sequence)
-    )
-    assert seq is not None
-    return int(seq)
-
-
-async def customer_of(conn: AsyncConnection, account_id: str) -> CustomerSnapshot:
-    c = t.customers
-    row = (
-        await conn.execute(
-            select(c).join(t.accounts, t.accounts.c.customer_id == c.c.customer_id)
-            .where(t.accounts.c.account_id == account_id)
-        )
-    ).one()
-    return CustomerSnapshot(
-        customer_id=row.customer_id, name=row.name, tier=row.tier, star_level=row.star_level,
-        account_manager=Person(**row.account_manager),
-        contacts=tuple(Person(**p) for p in row.contacts),
-    )
-
-
-async def products_of(conn: AsyncConnection, account_id: str) -> tuple[ProductSnapshot, ...]:
-    p = t.products
-    rows = await conn.execute(
-        select(p.c.product_id, p.c.cpno, p.c.name, p.c.family, p.c.vendor)
-        .where(p.c.account_id == account_id).order_by(p.c.product_id)
-    )
-    return tuple(ProductSnapshot(**r._mapping) for r in rows)
-
-
-async def charges_by_month(conn: AsyncConnection, account_id: str) -> dict[date, int]:
-    c = t.charges
-    rows = await conn.execute(
-        select(c.c.bill_month, func.sum(c.c.amount_fen))
-        .where(c.c.account_id == account_id).group_by(c.c.bill_month)
-    )
-    return {month: int(total) for month, total in rows}
-
-
-async def paid_total(conn: AsyncConnection, account_id: str) -> int:
-    p = t.payments
-    total = await conn.scalar(
-        select(func.coalesce(func.sum(p.c.amount_fen), 0)).where(p.c.account_id == account_id)
-    )
-    return int(total or 0)
+async def is_closed(conn: AsyncConnection, month: date) -> bool:
+    return await exists(conn, t.bill_runs.c.bill_month, month)  # type: ignore[arg-type]
 
 
 async def accounts_billed_in(conn: AsyncConnection, month: date) -> list[str]:
-    c = t.charges
-    rows = await conn.execute(
-        select(c.c.account_id).where(c.c.bill_month == month).distinct().order_by(c.c.account_id)
-    )
-    return list(rows.scalars())
+    """Every account with a charge or an adjustment in the bill month (set-wise)."""
+    c, a = t.charges, t.adjustments
+    rows = await conn.execute(union(
+        select(c.c.account_id).where(c.c.bill_month == month),
+        select(a.c.account_id).where(a.c.bill_month == month)))
+    return sorted(rows.scalars())
 
 
 async def account_of_product(conn: AsyncConnection, product_id: str) -> str | None:
     p = t.products
     return await conn.scalar(select(p.c.account_id).where(p.c.product_id == product_id))
+
+
+async def accounts_of_customer(conn: AsyncConnection, customer_id: str) -> list[str]:
+    a = t.accounts
+    rows = await conn.execute(select(a.c.account_id).where(a.c.customer_id == customer_id)
+                              .order_by(a.c.account_id))
+    return list(rows.scalars())
+
+
+async def payment(conn: AsyncConnection, payment_id: str) -> Row[Any] | None:
+    p = t.payments
+    return (await conn.execute(select(p).where(p.c.payment_id == payment_id))).first()
+
+
+async def product_month_total(
+    conn: AsyncConnection, account_id: str, product_id: str, month: date
+) -> int:
+    """What one product was billed for one month so far: charges plus adjustments."""
+    c, a = t.charges, t.adjustments
+    charged = await conn.scalar(select(func.coalesce(func.sum(c.c.amount_fen), 0)).where(
+        c.c.account_id == account_id, c.c.product_id == product_id, c.c.bill_month == month))
+    adjusted = await conn.scalar(select(func.coalesce(func.sum(a.c.amount_fen), 0)).where(
+        a.c.account_id == account_id, a.c.product_id == product_id, a.c.bill_month == month))
+    return int(charged or 0) + int(adjusted or 0)
+
+
+async def row_of(conn: AsyncConnection, column: Any, value: str) -> Row[Any] | None:
+    return (await conn.execute(select(column.table).where(column == value))).first()

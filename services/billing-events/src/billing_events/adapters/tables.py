@@ -7,6 +7,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -49,6 +50,7 @@ products = Table(
     Column("family", Text, nullable=False),
     Column("vendor", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("channel", Text),
 )
 
 charges = Table(
@@ -60,6 +62,7 @@ charges = Table(
     Column("amount_fen", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_fen > 0", name="charge_amount_positive"),
+    Index("ix_charges_bill_month_account", "bill_month", "account_id"),
 )
 
 bill_runs = Table(
@@ -79,6 +82,69 @@ payments = Table(
     Column("paid_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_fen > 0", name="payment_amount_positive"),
+    # cash: paid by the customer (may bounce); deposit: a deduction (划扣) from the deposit
+    Column("source", Text, nullable=False, server_default="cash"),
+)
+
+# A bounced payment is reversed once: the payment row stays, this row takes it out again.
+reversals = Table(
+    "reversals", metadata,
+    Column("reversal_id", Text, primary_key=True),
+    Column("payment_id", Text, ForeignKey(payments.c.payment_id), nullable=False, unique=True),
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("reversed_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# 调账: corrects one product's bill of one month, up (> 0) or down (< 0).
+adjustments = Table(
+    "adjustments", metadata,
+    Column("adjustment_id", Text, primary_key=True),
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("product_id", Text, ForeignKey(products.c.product_id), nullable=False),
+    Column("bill_month", Date, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("adjusted_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_fen <> 0", name="adjustment_amount_nonzero"),
+)
+
+# 核销: bad debt taken off the account's dues (oldest first), nothing collected.
+write_offs = Table(
+    "write_offs", metadata,
+    Column("write_off_id", Text, primary_key=True),
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("written_off_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_fen > 0", name="write_off_amount_positive"),
+)
+
+# The deposit (押金/预存) as movements: money in (> 0), deductions out (< 0). Held apart
+# from the balance: it pays nothing until a deduction moves it into a payment.
+deposit_movements = Table(
+    "deposit_movements", metadata,
+    Column("movement_id", Text, primary_key=True),
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),  # deposit | deduction
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_fen <> 0", name="deposit_movement_nonzero"),
+)
+
+# One row per credit-control deduction decision: applied at most once per decision_id.
+deductions = Table(
+    "deductions", metadata,
+    Column("decision_id", Text, primary_key=True),
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("requested_fen", BigInteger, nullable=False),
+    Column("collected_fen", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 outbox = outbox_table(metadata)

@@ -3,15 +3,17 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from common.clock import ensure_aware, parse_bill_month
-from common.contracts.snapshots import ProductFamily, Tier
+from common.contracts.snapshots import MasVendor, ProductFamily, Tier
 
 from .model import is_mobile_phone
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Fen = Annotated[StrictInt, Field(gt=0, le=10**13, description="integer fen (分), > 0")]
+SignedFen = Annotated[StrictInt, Field(ge=-(10**13), le=10**13,
+                                       description="integer fen (分), not 0; < 0 lowers the bill")]
 
 # No C0/C1 control characters (NUL, newlines, tabs, DEL, ...): PostgreSQL refuses NUL in text,
 # and the others have no place in a name. Narrow the length per field with another Field(...).
@@ -51,8 +53,9 @@ class PersonIn(Command):
     phone: Phone
 
 
-class CreateCustomer(Command):
-    customer_id: Id
+class CustomerDetails(Command):
+    """What a group customer's master data is; PUT /v1/customers/{id} replaces it whole."""
+
     name: Text
     tier: Tier
     star_level: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
@@ -60,18 +63,40 @@ class CreateCustomer(Command):
     contacts: Annotated[list[PersonIn], Field(min_length=1, max_length=20)]
 
 
+class CreateCustomer(CustomerDetails):
+    customer_id: Id
+
+
 class OpenAccount(Command):
     account_id: Id
     customer_id: Id
 
 
-class AddProduct(Command):
+Channel = Annotated[Text, Field(max_length=64, examples=["东莞分公司政企部"])]
+
+
+class ProductDetails(Command):
+    """What can change on a product instance; PUT /v1/products/{id} replaces it whole."""
+
+    name: Text
+    family: ProductFamily
+    vendor: MasVendor | None = Field(
+        default=None, description="required for MAS (huawei, jiaxun, ruoya); absent otherwise")
+    channel: Channel | None = None
+
+    @model_validator(mode="after")
+    def _vendor_only_for_mas(self) -> "ProductDetails":
+        if self.family is ProductFamily.MAS and self.vendor is None:
+            raise ValueError("a MAS product needs its vendor: huawei, jiaxun or ruoya")
+        if self.family is not ProductFamily.MAS and self.vendor is not None:
+            raise ValueError(f"vendor is only for MAS products, not {self.family.value}")
+        return self
+
+
+class AddProduct(ProductDetails):
     product_id: Id
     account_id: Id
     cpno: Id
-    name: Text
-    family: ProductFamily
-    vendor: Annotated[Text, Field(min_length=0, max_length=32)] | None = None
 
 
 class PostCharge(Command):
@@ -96,3 +121,61 @@ class RecordPayment(Command):
     account_id: Id
     amount_fen: Fen
     paid_at: Instant | None = None
+
+
+def _not_zero(fen: int) -> int:
+    if fen == 0:
+        raise ValueError("an adjustment of 0 fen changes nothing")
+    return fen
+
+
+Reason = Annotated[Text, Field(max_length=200, examples=["银行退票 (bounced cheque)"])]
+
+
+class ReversePayment(Command):
+    """Take a bounced payment out again: the months it paid are owed again."""
+
+    reversal_id: Id
+    payment_id: Id
+    reason: Reason
+    reversed_at: Instant | None = None
+
+
+class AdjustBill(Command):
+    """调账: correct one product's bill of one month; > 0 adds, < 0 credits it back."""
+
+    adjustment_id: Id
+    account_id: Id
+    product_id: Id
+    bill_month: BillMonth
+    amount_fen: Annotated[SignedFen, AfterValidator(_not_zero)]
+    reason: Reason
+    as_of: Instant | None = None
+
+
+class WriteOff(Command):
+    """核销: take bad debt off the account's dues, oldest bill month first."""
+
+    write_off_id: Id
+    account_id: Id
+    amount_fen: Fen
+    reason: Reason
+    as_of: Instant | None = None
+
+
+class ReceiveDeposit(Command):
+    """Money held apart from the balance; only a deduction (划扣) moves it into a payment."""
+
+    deposit_id: Id
+    account_id: Id
+    amount_fen: Fen
+    received_at: Instant | None = None
+
+
+class ApplyDeduction(Command):
+    """credit-control's deduction decision, as billing applies it (once per decision_id)."""
+
+    decision_id: str
+    account_id: str
+    requested_fen: int
+    as_of: datetime

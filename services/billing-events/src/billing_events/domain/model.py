@@ -51,3 +51,37 @@ def position(billed_by_month: dict[date, int], unbilled_fen: int, paid_fen: int)
 
 def is_mobile_phone(phone: str) -> bool:
     return bool(MOBILE_PHONE.fullmatch(phone))
+
+
+@dataclass(frozen=True)
+class Aging:
+    """Amount due by age (账龄) as of a day. A bill month's bill goes out in the month after
+    it, so in that month it is current; one month later it is one month overdue, and so on."""
+
+    current_fen: int = 0
+    one_month_fen: int = 0
+    two_months_fen: int = 0
+    three_plus_months_fen: int = 0
+
+
+def months_overdue(bill_month: date, as_of: date) -> int:
+    """0 while the bill is current (the month after its bill month or earlier)."""
+    return max((as_of.year * 12 + as_of.month) - (bill_month.year * 12 + bill_month.month) - 1, 0)
+
+
+def aging(dues: tuple[MonthDue, ...], as_of: date) -> Aging:
+    buckets = [0, 0, 0, 0]
+    for due in dues:
+        buckets[min(months_overdue(due.bill_month, as_of), 3)] += due.amount_due_fen
+    return Aging(*buckets)
+
+
+def deduction_to_collect(requested_fen: int, deposit_fen: int, amount_due_fen: int) -> int:
+    """What a deduction (划扣) takes from the deposit: what was asked, but never more than the
+    deposit holds nor more than is owed now (a payment may have come in since the decision)."""
+    return max(min(requested_fen, deposit_fen, amount_due_fen), 0)
+
+
+def write_off_allowed(amount_fen: int, amount_due_fen: int) -> bool:
+    """Only money owed on closed bill months can be written off; never into credit."""
+    return 0 < amount_fen <= amount_due_fen

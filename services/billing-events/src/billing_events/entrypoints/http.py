@@ -1,25 +1,42 @@
 """billing's HTTP API: translate requests into commands, nothing more."""
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from common.auth import bearer_token
+from common.clock import parse_bill_month
+from common.errors import Unprocessable
 from common.idempotency import StoredResponse
 
+from ..adapters.receivables import GroupBy
 from ..config import Settings
 from ..domain import commands as c
-from ..service_layer import handlers
-from ..service_layer.handlers import BillingContext
+from ..service_layer import handlers, reports
+from ..service_layer.context import BillingContext
+
+MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 
 
 def router(ctx: BillingContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    _master_data(api, ctx)
+    _money(api, ctx)
+    _views(api, ctx)
+    return api
 
+
+def _master_data(api: APIRouter, ctx: BillingContext) -> None:
     @api.post("/customers", status_code=201)
     async def create_customer(cmd: c.CreateCustomer) -> JSONResponse:
         return _answer(await handlers.create_customer(ctx, cmd))
+
+    @api.put("/customers/{customer_id}")
+    async def update_customer(customer_id: str, details: c.CustomerDetails) -> JSONResponse:
+        """Replace the customer's master data; a real change publishes cause=master_data."""
+        return _answer(await handlers.update_customer(ctx, customer_id, details))
 
     @api.post("/accounts", status_code=201)
     async def open_account(cmd: c.OpenAccount) -> JSONResponse:
@@ -29,6 +46,13 @@ def router(ctx: BillingContext, settings: Settings) -> APIRouter:
     async def add_product(cmd: c.AddProduct) -> JSONResponse:
         return _answer(await handlers.add_product(ctx, cmd))
 
+    @api.put("/products/{product_id}")
+    async def update_product(product_id: str, details: c.ProductDetails) -> JSONResponse:
+        """Replace name, family, vendor, channel; a real change publishes cause=master_data."""
+        return _answer(await handlers.update_product(ctx, product_id, details))
+
+
+def _money(api: APIRouter, ctx: BillingContext) -> None:
     @api.post("/charges", status_code=201)
     async def post_charge(cmd: c.PostCharge) -> JSONResponse:
         return _answer(await handlers.post_charge(ctx, cmd))
@@ -41,11 +65,49 @@ def router(ctx: BillingContext, settings: Settings) -> APIRouter:
     async def record_payment(cmd: c.RecordPayment) -> JSONResponse:
         return _answer(await handlers.record_payment(ctx, cmd))
 
-    @api.get("/accounts/{account_id}")
-    async def get_account(account_id: str) -> dict[str, Any]:
-        return await handlers.account_view(ctx, account_id)
+    @api.post("/reversals", status_code=201)
+    async def reverse_payment(cmd: c.ReversePayment) -> JSONResponse:
+        """A bounced payment: the bill months it paid are owed again (cause=reversal)."""
+        return _answer(await handlers.reverse_payment(ctx, cmd))
 
-    return api
+    @api.post("/adjustments", status_code=201)
+    async def adjust_bill(cmd: c.AdjustBill) -> JSONResponse:
+        return _answer(await handlers.adjust_bill(ctx, cmd))
+
+    @api.post("/write-offs", status_code=201)
+    async def write_off(cmd: c.WriteOff) -> JSONResponse:
+        return _answer(await handlers.write_off(ctx, cmd))
+
+    @api.post("/deposits", status_code=201)
+    async def receive_deposit(cmd: c.ReceiveDeposit) -> JSONResponse:
+        return _answer(await handlers.receive_deposit(ctx, cmd))
+
+
+def _views(api: APIRouter, ctx: BillingContext) -> None:
+    @api.get("/accounts/{account_id}")
+    async def get_account(account_id: str, as_of: date | None = None) -> dict[str, Any]:
+        """Balance, amount due per bill month, aging as of a business day, deposit and
+        last payment."""
+        return await handlers.account_view(ctx, account_id, as_of)
+
+    @api.get("/receivables")
+    async def get_receivables(
+        bill_month: MonthQuery, through: MonthQuery | None = None, as_of: date | None = None,
+        by: GroupBy | None = None,
+    ) -> dict[str, Any]:
+        """Receivables and arrears of closed bill months (bill_month..through), as of the end
+        of a business day (default: everything recorded), optionally by family, tier,
+        channel or vendor. arrears_rate = arrears / receivables."""
+        return await reports.receivables_report(
+            ctx, _month(bill_month, "bill_month"),
+            _month(through, "through") if through else None, as_of, by)
+
+
+def _month(text: str, field: str) -> date:
+    try:
+        return parse_bill_month(text)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), field=field) from exc
 
 
 def _answer(stored: StoredResponse) -> JSONResponse:

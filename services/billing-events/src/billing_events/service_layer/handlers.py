@@ -3,35 +3,27 @@
 A change of balance and its balance event are written in the same transaction (outbox).
 """
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import insert, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import Clock, business_date, ensure_aware, parse_bill_month
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.envelope import wrap
+from common.clock import business_date, parse_bill_month
+from common.contracts.billing import BalanceCause, DeductionOutcome
+from common.envelope import UnprocessableMessage
 from common.errors import Conflict, NotFound, Unprocessable
-from common.idempotency import IdempotencyKeys, StoredResponse, run_once
-from common.logging import correlation_id
-from common.outbox import Outbox
+from common.idempotency import StoredResponse
 
+from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain import commands as c
-from ..domain.model import AccountPosition, position
+from ..domain.model import aging, deduction_to_collect, write_off_allowed
+from .balances import AccountState, current_states, month_text
+from .context import BillingContext, as_of, once, publish, require, require_product_of
 
-
-@dataclass
-class BillingContext:
-    engine: AsyncEngine
-    outbox: Outbox
-    keys: IdempotencyKeys
-    clock: Clock
-    source: str = "billing-events"
+# --- master data ---------------------------------------------------------------------------
 
 
 async def create_customer(ctx: BillingContext, cmd: c.CreateCustomer) -> StoredResponse:
@@ -42,23 +34,45 @@ async def create_customer(ctx: BillingContext, cmd: c.CreateCustomer) -> StoredR
         await conn.execute(insert(t.customers).values(**row))
         return row
 
-    return await _once(ctx, "customer", cmd.customer_id, cmd, work)
+    return await once(ctx, "customer", cmd.customer_id, cmd, work)
+
+
+async def update_customer(
+    ctx: BillingContext, customer_id: str, details: c.CustomerDetails
+) -> StoredResponse:
+    """Replace a customer's master data. A real change publishes a balance event with
+    cause=master_data (same money, new snapshot) for each of its accounts; the same body
+    again changes nothing and publishes nothing."""
+    async with ctx.engine.begin() as conn:
+        row = await repo.row_of(conn, t.customers.c.customer_id, customer_id)
+        if row is None:
+            raise NotFound(f"unknown customer {customer_id!r}", id=customer_id)
+        new = details.model_dump(mode="json")
+        body = {"customer_id": customer_id, **new}
+        if {k: row._mapping[k] for k in new} == new:
+            return StoredResponse(200, {**body, "changed": False})
+        await conn.execute(update(t.customers)
+                           .where(t.customers.c.customer_id == customer_id).values(**new))
+        accounts = await repo.accounts_of_customer(conn, customer_id)
+        if accounts:
+            await publish(ctx, conn, accounts, BalanceCause.MASTER_DATA, ctx.clock.now())
+        return StoredResponse(200, {**body, "changed": True})
 
 
 async def open_account(ctx: BillingContext, cmd: c.OpenAccount) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await _require(conn, t.customers.c.customer_id, cmd.customer_id, "customer")
+        await require(conn, t.customers.c.customer_id, cmd.customer_id, "customer")
         if await repo.exists(conn, t.accounts.c.account_id, cmd.account_id):
             raise Conflict(f"account {cmd.account_id} already exists", id=cmd.account_id)
         await conn.execute(insert(t.accounts).values(**cmd.model_dump()))
         return cmd.model_dump(mode="json")
 
-    return await _once(ctx, "account", cmd.account_id, cmd, work)
+    return await once(ctx, "account", cmd.account_id, cmd, work)
 
 
 async def add_product(ctx: BillingContext, cmd: c.AddProduct) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await _require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
         if await repo.exists(conn, t.products.c.product_id, cmd.product_id):
             raise Conflict(f"product {cmd.product_id} already exists", id=cmd.product_id)
         if await repo.exists(conn, t.products.c.cpno, cmd.cpno):
@@ -66,168 +80,238 @@ async def add_product(ctx: BillingContext, cmd: c.AddProduct) -> StoredResponse:
         await conn.execute(insert(t.products).values(**cmd.model_dump(mode="json")))
         return cmd.model_dump(mode="json")
 
-    return await _once(ctx, "product", cmd.product_id, cmd, work)
+    return await once(ctx, "product", cmd.product_id, cmd, work)
+
+
+async def update_product(
+    ctx: BillingContext, product_id: str, details: c.ProductDetails
+) -> StoredResponse:
+    """Replace a product's name, family, vendor and channel (its account and CPNO stay).
+    A real change publishes cause=master_data on its account."""
+    async with ctx.engine.begin() as conn:
+        row = await repo.row_of(conn, t.products.c.product_id, product_id)
+        if row is None:
+            raise NotFound(f"unknown product {product_id!r}", id=product_id)
+        new = details.model_dump(mode="json")
+        body = {"product_id": product_id, "account_id": row.account_id, "cpno": row.cpno, **new}
+        if {k: row._mapping[k] for k in new} == new:
+            return StoredResponse(200, {**body, "changed": False})
+        await conn.execute(update(t.products)
+                           .where(t.products.c.product_id == product_id).values(**new))
+        await publish(ctx, conn, [row.account_id], BalanceCause.MASTER_DATA, ctx.clock.now())
+        return StoredResponse(200, {**body, "changed": True})
+
+
+# --- money ---------------------------------------------------------------------------------
 
 
 async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await _require(conn, t.accounts.c.account_id, cmd.account_id, "account")
-        await _require_product_of(conn, cmd.product_id, cmd.account_id)
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await require_product_of(conn, cmd.product_id, cmd.account_id)
         month = parse_bill_month(cmd.bill_month)
         # Shared: charges of one month run side by side, but a bill run of that month waits
         # for this one to commit (and this one waits for a bill run already under way).
         await repo.lock_bill_month(conn, month, shared=True)
-        if month in await repo.closed_months(conn):
-            raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run",
+        if await repo.is_closed(conn, month):
+            raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run; "
+                           "correct a closed month with an adjustment",
                            bill_month=cmd.bill_month)
         await conn.execute(insert(t.charges).values(
             charge_id=cmd.charge_id, account_id=cmd.account_id, product_id=cmd.product_id,
             bill_month=month, amount_fen=cmd.amount_fen))
-        pos = await publish_balance(ctx, conn, cmd.account_id, BalanceCause.CHARGE,
-                                    _as_of(ctx, cmd.as_of))
-        return {**cmd.model_dump(mode="json"), "account": _position_body(cmd.account_id, pos)}
+        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.CHARGE,
+                               as_of(ctx, cmd.as_of))
+        return {**cmd.model_dump(mode="json"), "account": position_body(states[cmd.account_id])}
 
-    return await _once(ctx, "charge", cmd.charge_id, cmd, work)
+    return await once(ctx, "charge", cmd.charge_id, cmd, work)
 
 
 async def run_bill(ctx: BillingContext, cmd: c.RunBill) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
         month = parse_bill_month(cmd.bill_month)
-        as_of = _as_of(ctx, cmd.as_of)
-        today = business_date(as_of)
+        at = as_of(ctx, cmd.as_of)
+        today = business_date(at)
         if month >= today.replace(day=1):
             raise Unprocessable(
-                f"bill month {cmd.bill_month} has not ended as of {as_of.isoformat()} "
+                f"bill month {cmd.bill_month} has not ended as of {at.isoformat()} "
                 f"(business date {today.isoformat()}, Asia/Shanghai); a bill run can only "
                 "close a month that is over",
-                bill_month=cmd.bill_month, as_of=as_of.isoformat())
+                bill_month=cmd.bill_month, as_of=at.isoformat())
         # Exclusive: wait for the month's charges still in flight, keep new ones out.
         await repo.lock_bill_month(conn, month, shared=False)
-        if month in await repo.closed_months(conn):
+        if await repo.is_closed(conn, month):
             raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                            bill_month=cmd.bill_month)
         accounts = await repo.accounts_billed_in(conn, month)
         await conn.execute(insert(t.bill_runs).values(
-            bill_run_id=cmd.bill_run_id, bill_month=month, as_of=as_of,
+            bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at,
             accounts_billed=len(accounts)))
-        for account_id in accounts:
-            await publish_balance(ctx, conn, account_id, BalanceCause.BILL_RUN, as_of,
-                                  closed_bill_month=cmd.bill_month)
-        return {**cmd.model_dump(mode="json"), "as_of": as_of.isoformat(),
+        if accounts:  # one set-wise pass: positions, sequences and outbox rows together
+            await publish(ctx, conn, accounts, BalanceCause.BILL_RUN, at,
+                          closed_bill_month=cmd.bill_month)
+        return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
                 "accounts_billed": len(accounts)}
 
-    return await _once(ctx, "bill_run", cmd.bill_run_id, cmd, work)
+    return await once(ctx, "bill_run", cmd.bill_run_id, cmd, work)
 
 
 async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await _require(conn, t.accounts.c.account_id, cmd.account_id, "account")
-        paid_at = _as_of(ctx, cmd.paid_at)
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        paid_at = as_of(ctx, cmd.paid_at)
         await conn.execute(insert(t.payments).values(
             payment_id=cmd.payment_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
-            paid_at=paid_at))
-        pos = await publish_balance(ctx, conn, cmd.account_id, BalanceCause.PAYMENT, paid_at)
+            paid_at=paid_at, source="cash"))
+        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.PAYMENT, paid_at)
         return {**cmd.model_dump(mode="json"), "paid_at": paid_at.isoformat(),
-                "account": _position_body(cmd.account_id, pos)}
+                "account": position_body(states[cmd.account_id])}
 
-    return await _once(ctx, "payment", cmd.payment_id, cmd, work)
+    return await once(ctx, "payment", cmd.payment_id, cmd, work)
 
 
-async def account_view(ctx: BillingContext, account_id: str) -> dict[str, Any]:
+async def reverse_payment(ctx: BillingContext, cmd: c.ReversePayment) -> StoredResponse:
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        paid = await repo.payment(conn, cmd.payment_id)
+        if paid is None:
+            raise NotFound(f"unknown payment {cmd.payment_id!r}", id=cmd.payment_id)
+        if paid.source != "cash":
+            raise Conflict(f"payment {cmd.payment_id!r} is a deduction from the deposit; "
+                           "only a customer's payment can bounce", payment_id=cmd.payment_id)
+        if await repo.exists(conn, t.reversals.c.payment_id, cmd.payment_id):
+            raise Conflict(f"payment {cmd.payment_id!r} was already reversed",
+                           payment_id=cmd.payment_id)
+        at = as_of(ctx, cmd.reversed_at)
+        await conn.execute(insert(t.reversals).values(
+            reversal_id=cmd.reversal_id, payment_id=cmd.payment_id, account_id=paid.account_id,
+            reason=cmd.reason, reversed_at=at))
+        states = await publish(ctx, conn, [paid.account_id], BalanceCause.REVERSAL, at)
+        return {**cmd.model_dump(mode="json"), "reversed_at": at.isoformat(),
+                "account_id": paid.account_id, "amount_fen": int(paid.amount_fen),
+                "account": position_body(states[paid.account_id])}
+
+    return await once(ctx, "reversal", cmd.reversal_id, cmd, work)
+
+
+async def adjust_bill(ctx: BillingContext, cmd: c.AdjustBill) -> StoredResponse:
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await require_product_of(conn, cmd.product_id, cmd.account_id)
+        month = parse_bill_month(cmd.bill_month)
+        await repo.lock_bill_month(conn, month, shared=True)
+        await led.lock_accounts(conn, [cmd.account_id])
+        billed = await repo.product_month_total(conn, cmd.account_id, cmd.product_id, month)
+        if billed + cmd.amount_fen < 0:
+            raise Unprocessable(
+                f"product {cmd.product_id!r} was billed {billed} fen for {cmd.bill_month}; "
+                f"an adjustment of {cmd.amount_fen} would make it negative",
+                billed_fen=billed, amount_fen=cmd.amount_fen)
+        at = as_of(ctx, cmd.as_of)
+        await conn.execute(insert(t.adjustments).values(
+            adjustment_id=cmd.adjustment_id, account_id=cmd.account_id,
+            product_id=cmd.product_id, bill_month=month, amount_fen=cmd.amount_fen,
+            reason=cmd.reason, adjusted_at=at))
+        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.ADJUSTMENT, at)
+        return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
+                "account": position_body(states[cmd.account_id])}
+
+    return await once(ctx, "adjustment", cmd.adjustment_id, cmd, work)
+
+
+async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await led.lock_accounts(conn, [cmd.account_id])
+        due = (await current_states(conn, [cmd.account_id]))[cmd.account_id]
+        if not write_off_allowed(cmd.amount_fen, due.position.amount_due_fen):
+            raise Unprocessable(
+                f"account {cmd.account_id!r} owes {due.position.amount_due_fen} fen on closed "
+                f"bill months; {cmd.amount_fen} fen cannot be written off",
+                amount_due_fen=due.position.amount_due_fen, amount_fen=cmd.amount_fen)
+        at = as_of(ctx, cmd.as_of)
+        await conn.execute(insert(t.write_offs).values(
+            write_off_id=cmd.write_off_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
+            reason=cmd.reason, written_off_at=at))
+        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.WRITE_OFF, at)
+        return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
+                "account": position_body(states[cmd.account_id])}
+
+    return await once(ctx, "write_off", cmd.write_off_id, cmd, work)
+
+
+async def receive_deposit(ctx: BillingContext, cmd: c.ReceiveDeposit) -> StoredResponse:
+    async def work(conn: AsyncConnection) -> dict[str, Any]:
+        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        at = as_of(ctx, cmd.received_at)
+        await conn.execute(insert(t.deposit_movements).values(
+            movement_id=cmd.deposit_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
+            kind="deposit", at=at))
+        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.DEPOSIT, at)
+        return {**cmd.model_dump(mode="json"), "received_at": at.isoformat(),
+                "account": position_body(states[cmd.account_id])}
+
+    return await once(ctx, "deposit", cmd.deposit_id, cmd, work)
+
+
+async def apply_deduction(
+    ctx: BillingContext, conn: AsyncConnection, cmd: c.ApplyDeduction
+) -> None:
+    """划扣, in the consumer's transaction: collect from the deposit at most once per
+    decision_id, and always answer with a balance event (collected may be 0)."""
+    if not await repo.exists(conn, t.accounts.c.account_id, cmd.account_id):
+        raise UnprocessableMessage(f"deduction {cmd.decision_id}: unknown account "
+                                   f"{cmd.account_id!r}")
+    await led.lock_accounts(conn, [cmd.account_id])
+    claimed = await conn.execute(text(
+        "INSERT INTO billing.deductions (decision_id, account_id, requested_fen, collected_fen, at)"
+        " VALUES (:d, :a, :r, 0, :at) ON CONFLICT DO NOTHING RETURNING decision_id"),
+        {"d": cmd.decision_id, "a": cmd.account_id, "r": cmd.requested_fen, "at": cmd.as_of})
+    if claimed.first() is None:
+        return  # the same decision again (republished under a new event id): done before
+    before = (await current_states(conn, [cmd.account_id]))[cmd.account_id]
+    collected = deduction_to_collect(cmd.requested_fen, before.deposit_fen,
+                                     before.position.amount_due_fen)
+    if collected:
+        ref = f"deduction:{cmd.decision_id}"
+        await conn.execute(insert(t.deposit_movements).values(
+            movement_id=ref, account_id=cmd.account_id, amount_fen=-collected,
+            kind="deduction", at=cmd.as_of))
+        await conn.execute(insert(t.payments).values(
+            payment_id=ref, account_id=cmd.account_id, amount_fen=collected,
+            paid_at=cmd.as_of, source="deposit"))
+        await conn.execute(update(t.deductions).where(
+            t.deductions.c.decision_id == cmd.decision_id).values(collected_fen=collected))
+    outcome = DeductionOutcome(decision_id=cmd.decision_id, requested_fen=cmd.requested_fen,
+                               collected_fen=collected)
+    await publish(ctx, conn, [cmd.account_id], BalanceCause.DEDUCTION, cmd.as_of,
+                  deduction=outcome.model_dump(mode="json"))
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+async def account_view(ctx: BillingContext, account_id: str, on: date | None) -> dict[str, Any]:
+    """The account position: balance, dues per bill month, aging as of a business day,
+    deposit and last payment."""
+    day = on or business_date(ctx.clock.now())
     async with ctx.engine.connect() as conn:
-        await _require(conn, t.accounts.c.account_id, account_id, "account")
-        return _position_body(account_id, await _position(conn, account_id))
+        await require(conn, t.accounts.c.account_id, account_id, "account")
+        state = (await current_states(conn, [account_id]))[account_id]
+    ages = aging(state.position.dues, day)
+    return {**position_body(state), "as_of_date": day.isoformat(), "aging": {
+        "current_fen": ages.current_fen, "one_month_fen": ages.one_month_fen,
+        "two_months_fen": ages.two_months_fen,
+        "three_plus_months_fen": ages.three_plus_months_fen}}
 
 
-async def publish_balance(
-    ctx: BillingContext, conn: AsyncConnection, account_id: str, cause: BalanceCause,
-    as_of: datetime, closed_bill_month: str | None = None,
-) -> AccountPosition:
-    """Write the account's balance event to the outbox, in the caller's transaction."""
-    sequence = await repo.next_sequence(conn, account_id)  # locks the account row first
-    pos = await _position(conn, account_id)
-    event = BalanceChanged(
-        account_id=account_id, sequence=sequence, cause=cause, as_of=as_of,
-        balance_fen=pos.balance_fen, amount_due_fen=pos.amount_due_fen,
-        dues=tuple(BillMonthDue(bill_month=_month_text(d.bill_month),
-                                amount_due_fen=d.amount_due_fen) for d in pos.dues),
-        unbilled_fen=pos.unbilled_fen, closed_bill_month=closed_bill_month,
-        customer=await repo.customer_of(conn, account_id),
-        products=await repo.products_of(conn, account_id),
-    )
-    await ctx.outbox.add(conn, event.topic, wrap(
-        event, key=account_id, source=ctx.source, occurred_at=ctx.clock.now(),
-        correlation_id=correlation_id.get()))
-    return pos
-
-
-async def _position(conn: AsyncConnection, account_id: str) -> AccountPosition:
-    closed = await repo.closed_months(conn)
-    by_month = await repo.charges_by_month(conn, account_id)
-    billed = {m: v for m, v in by_month.items() if m in closed}
-    unbilled = sum(v for m, v in by_month.items() if m not in closed)
-    return position(billed, unbilled, await repo.paid_total(conn, account_id))
-
-
-def _position_body(account_id: str, pos: AccountPosition) -> dict[str, Any]:
+def position_body(state: AccountState) -> dict[str, Any]:
+    pos = state.position
     return {
-        "account_id": account_id, "balance_fen": pos.balance_fen,
+        "account_id": state.account_id, "balance_fen": pos.balance_fen,
         "amount_due_fen": pos.amount_due_fen, "unbilled_fen": pos.unbilled_fen,
-        "dues": [{"bill_month": _month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
+        "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
                  for d in pos.dues],
+        "deposit_fen": state.deposit_fen,
+        "last_payment_at": (state.last_payment_at.isoformat()
+                            if state.last_payment_at else None),
     }
-
-
-async def _once(
-    ctx: BillingContext, scope: str, key: str, cmd: c.Command, work: Any
-) -> StoredResponse:
-    try:
-        async with ctx.engine.begin() as conn:
-            return await run_once(ctx.keys, conn, scope, key, cmd, lambda: work(conn))
-    except IntegrityError as exc:
-        # A concurrent request got past the `exists` checks too and committed first; the
-        # transaction is rolled back, so nothing of this one is written.
-        if getattr(exc.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
-            raise
-        constraint = _constraint_name(exc)
-        what = _UNIQUE_CLASHES.get(constraint or "", f"{scope} {key!r} already exists")
-        raise Conflict(f"{what} (written by a concurrent request); nothing was changed",
-                       id=key, constraint=constraint) from exc
-
-
-_UNIQUE_VIOLATION = "23505"
-_UNIQUE_CLASHES = {
-    "products_cpno_key": "the product number (CPNO) is taken",
-    "bill_runs_bill_month_key": "the bill month already had its bill run",
-}
-
-
-def _constraint_name(exc: IntegrityError) -> str | None:
-    """asyncpg's UniqueViolationError, wrapped by SQLAlchemy's adapter, names the constraint."""
-    for err in (exc.orig, getattr(exc.orig, "orig", None), getattr(exc.orig, "__cause__", None)):
-        name = getattr(err, "constraint_name", None)
-        if isinstance(name, str):
-            return name
-    return None
-
-
-async def _require(conn: AsyncConnection, column: Any, value: str, what: str) -> None:
-    if not await repo.exists(conn, column, value):
-        raise NotFound(f"unknown {what} {value!r}", id=value)
-
-
-async def _require_product_of(conn: AsyncConnection, product_id: str, account_id: str) -> None:
-    owner = await repo.account_of_product(conn, product_id)
-    if owner is None:
-        raise NotFound(f"unknown product {product_id!r}", id=product_id)
-    if owner != account_id:
-        raise Conflict(f"product {product_id!r} is not on account {account_id!r}",
-                       product_id=product_id, account_id=account_id)
-
-
-def _as_of(ctx: BillingContext, given: datetime | None) -> datetime:
-    return ensure_aware(given) if given is not None else ctx.clock.now()
-
-
-def _month_text(month: date) -> str:
-    return month.strftime("%Y-%m")

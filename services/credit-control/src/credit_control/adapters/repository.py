@@ -1,12 +1,13 @@
 """credit-control's SQL in one place."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState
 from common.contracts.snapshots import ProductSnapshot
@@ -28,12 +29,18 @@ def _position_upsert() -> Any:
 
 def _product_upsert() -> Any:
     pc = t.product_credit
-    columns = ["product_id", "account_id", "family", "product", "state", "state_changed_at"]
+    columns = ["product_id", "account_id", "family", "product", "state", "state_changed_at",
+               *FACT_COLUMNS]
     stmt = pg_insert(pc).values({c: bindparam(c, type_=pc.c[c].type) for c in columns})
     return stmt.on_conflict_do_update(
         index_elements=[pc.c.product_id],
-        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id},
+        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id,
+              **{c: stmt.excluded[c] for c in FACT_COLUMNS}},
     ).returning(*pc.c)
+
+
+FACT_COLUMNS = ["customer_id", "tier", "star_level", "balance_fen", "amount_due_fen",
+                "oldest_due_month"]
 
 
 # Built once: these run for every balance event, and building them is most of their cost.
@@ -51,11 +58,20 @@ def _position_params(event: BalanceChanged) -> dict[str, Any]:
     }
 
 
-def _product_params(account_id: str, p: ProductSnapshot, at: datetime) -> dict[str, Any]:
+def _product_params(event: BalanceChanged, p: ProductSnapshot) -> dict[str, Any]:
     return {
-        "product_id": p.product_id, "account_id": account_id, "family": p.family.value,
+        "product_id": p.product_id, "account_id": event.account_id, "family": p.family.value,
         "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
-        "state_changed_at": at,
+        "state_changed_at": event.as_of, **account_facts(event),
+    }
+
+
+def account_facts(event: BalanceChanged) -> dict[str, Any]:
+    return {
+        "customer_id": event.customer.customer_id, "tier": event.customer.tier.value,
+        "star_level": event.customer.star_level, "balance_fen": event.balance_fen,
+        "amount_due_fen": event.amount_due_fen,
+        "oldest_due_month": parse_bill_month(event.dues[0].bill_month) if event.dues else None,
     }
 
 
@@ -88,6 +104,9 @@ async def set_state(
     at: datetime, cause: str, decision_id: str | None, **extra: Any,
 ) -> None:
     pc = t.product_credit
+    if after is CreditState.NORMAL:
+        # A new arrears cycle: notices of the same bill month may be sent again.
+        extra = {"cycle": pc.c.cycle + 1, "warning_level": 0, **extra}
     await conn.execute(
         update(pc).where(pc.c.product_id == product_id)
         .values(state=after.value, state_changed_at=at, **extra)
@@ -113,15 +132,14 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
 
 
 async def upsert_products_many(
-    conn: AsyncConnection, snapshots: list[tuple[str, ProductSnapshot, datetime]]
+    conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
 ) -> list[Row[Any]]:
-    """Fresh snapshots for the batch's products (new ones start normal), in product id order
-    (the lock order everyone uses); returns the rows, locked."""
+    """Fresh snapshots and account facts for the batch's products (new ones start normal),
+    in product id order (the lock order everyone uses); returns the rows, locked."""
     if not snapshots:
         return []
     result = await conn.execute(PRODUCT_UPSERT, [
-        _product_params(account_id, p, at)
-        for account_id, p, at in sorted(snapshots, key=lambda s: s[1].product_id)])
+        _product_params(e, p) for e, p in sorted(snapshots, key=lambda s: s[1].product_id)])
     return list(result)
 
 
@@ -162,3 +180,33 @@ async def history(conn: AsyncConnection, product_id: str) -> dict[str, list[dict
         "decisions": [dict(r._mapping) for r in decisions],
         "state_history": [dict(r._mapping) for r in changes],
     }
+
+
+async def set_loop(conn: AsyncConnection, product_id: str, **values: Any) -> None:
+    pc = t.product_credit
+    await conn.execute(update(pc).where(pc.c.product_id == product_id).values(**values))
+
+
+async def loop_due(conn: AsyncConnection, at: datetime, timeout_s: float,
+                   limit: int) -> list[Row[Any]]:
+    """Products whose command attempt needs attention: its backoff ran out, or it got no final
+    result in time. Skips rows another worker holds."""
+    pc = t.product_credit
+    timed_out = and_(pc.c.retry_at.is_(None),
+                     pc.c.command_sent_at < at - timedelta(seconds=timeout_s))
+    rows = await conn.execute(
+        select(pc).where(pc.c.pending_command_id.is_not(None),
+                         pc.c.pending_work_order_id.is_(None),
+                         or_(pc.c.retry_at <= at, timed_out))
+        .order_by(pc.c.product_id).limit(limit).with_for_update(skip_locked=True))
+    return list(rows)
+
+
+async def desired_page(conn: AsyncConnection, after: str | None, limit: int) -> list[Row[Any]]:
+    pc = t.product_credit
+    q = (select(pc.c.product_id, pc.c.account_id, pc.c.customer_id, pc.c.product, pc.c.family,
+                pc.c.state, pc.c.command_seq, pc.c.command_at)
+         .where(pc.c.family.in_(["MAS", "SMS_DIRECT"])).order_by(pc.c.product_id).limit(limit))
+    if after:
+        q = q.where(pc.c.product_id > after)
+    return list(await conn.execute(q))

@@ -1,6 +1,19 @@
 """credit-control's tables, in schema `credit`."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
@@ -33,6 +46,23 @@ product_credit = Table(
     Column("command_seq", BigInteger, nullable=False, server_default="0"),
     Column("pending_command_id", Text),
     Column("pending_decision_id", Text),
+    # The account's facts as of the newest balance event, kept on the product so a sweep is
+    # one statement over one table (and a racing payment is re-checked on the locked row).
+    Column("customer_id", Text),
+    Column("tier", Text),
+    Column("star_level", Integer),
+    Column("balance_fen", BigInteger, nullable=False, server_default="0"),
+    Column("amount_due_fen", BigInteger, nullable=False, server_default="0"),
+    Column("oldest_due_month", Date),
+    Column("warning_level", Integer, nullable=False, server_default="0"),
+    Column("cycle", Integer, nullable=False, server_default="0"),
+    Column("command_action", Text),
+    Column("command_at", DateTime(timezone=True)),
+    Column("command_attempt", Integer, nullable=False, server_default="0"),
+    Column("command_sent_at", DateTime(timezone=True)),
+    Column("retry_at", DateTime(timezone=True)),
+    Column("pending_work_order_id", Text),
+    Index("ix_product_credit_sweep", "family", "tier", "state"),
 )
 
 decisions = Table(
@@ -48,7 +78,103 @@ decisions = Table(
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("context", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("inputs", JSONB),
+    Column("warning_level", Integer),
+    Column("amount_fen", BigInteger),
+    Column("rule_version", Integer),
     Index("ix_decisions_product", "product_id", "created_at"),
+)
+
+# Every version of the rule table; the newest is in force. Version 1 is the seed defaults.
+rule_tables = Table(
+    "rule_tables", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("rows", JSONB, nullable=False),
+    Column("changed_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_profiles = Table(
+    "credit_profiles", metadata,
+    Column("customer_id", Text, primary_key=True),
+    Column("star_level", Integer),
+    Column("credit_limit_fen", BigInteger),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Red list (红名单) and emergency no-suspension (紧急不停机) entries.
+exemptions = Table(
+    "exemptions", metadata,
+    Column("exemption_id", Text, primary_key=True),
+    Column("customer_id", Text, nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approver", Text, nullable=False),
+    Column("until", DateTime(timezone=True)),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("removed_by", Text),
+    Column("removed_at", DateTime(timezone=True)),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("entity", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("old", JSONB),
+    Column("new", JSONB),
+    Index("ix_audit_entity", "entity", "entity_id"),
+)
+
+# 工单: manual suspend / restore, every step timestamped and attributed.
+work_orders = Table(
+    "work_orders", metadata,
+    Column("work_order_id", Text, primary_key=True),
+    Column("product_id", Text, nullable=False, index=True),
+    Column("account_id", Text, nullable=False),
+    Column("customer_id", Text),
+    Column("action", Text, nullable=False),
+    Column("decision_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("assignee", Text),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("steps", JSONB, nullable=False),
+    Index("ix_work_orders_status", "status", "due_at"),
+)
+
+# Sweeps the mass-suspension guard stopped, until staff confirm them.
+sweep_holds = Table(
+    "sweep_holds", metadata,
+    Column("sweep_id", Text, primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("would_suspend", BigInteger, nullable=False),
+    Column("active", BigInteger, nullable=False),
+    Column("max_share", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("confirmed_by", Text),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+guard_settings = Table(
+    "guard_settings", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("max_share", Float, nullable=False),
+    Column("min_active", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 # Every state change with its cause, so "why is product X suspended?" has an answer.

@@ -1,9 +1,21 @@
 """Commands credit-control accepts over HTTP."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .rule_table import RuleRow
+
+
+class Role(StrEnum):
+    """Seed 000's four roles of the manual suspension process."""
+
+    ACCOUNT_MANAGER = "account_manager"  # 客户经理/代理商
+    PRODUCT_MANAGER = "product_manager"  # 产品经理
+    OPERATOR = "operator"  # 业务办理人员
+    GROUP_BILLING_MANAGER = "group_billing_manager"  # 集团账务管理人员
 
 
 class RunSweep(BaseModel):
@@ -11,4 +23,78 @@ class RunSweep(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sweep_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+    as_of: datetime
+
+
+Actor = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ConfirmSweep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    confirmed_by: Actor
+    note: str = ""
+
+
+class PutRules(BaseModel):
+    """A whole new rule table; `expected_version` guards against overwriting someone's change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    changed_by: Actor
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    expected_version: int
+    rows: tuple[RuleRow, ...]
+
+
+class PutProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    changed_by: Actor
+    star_level: Annotated[int, Field(ge=0, le=5)] | None = None
+    credit_limit_fen: Annotated[int, Field(ge=0)] | None = None
+
+
+class ExemptionKind(StrEnum):
+    RED_LIST = "red_list"  # 红名单
+    EMERGENCY = "emergency"  # 紧急不停机
+
+
+class AddExemption(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    exemption_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: ExemptionKind
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    approver: Actor
+    created_by: Actor
+    until: datetime | None = None  # required for emergency: it is time-boxed
+
+
+class RemoveExemption(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    removed_by: Actor
+
+
+class PutGuard(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    changed_by: Actor
+    enabled: bool = True
+    max_share: Annotated[float, Field(gt=0, le=1)]
+    min_active: Annotated[int, Field(ge=0)] = 0
+
+
+class AssignWorkOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    by: Actor
+    assignee: Actor
+    role: Role = Role.OPERATOR
+    note: str = ""
+
+
+class FinishWorkOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    by: Actor
+    note: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class RunLoop(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
     as_of: datetime

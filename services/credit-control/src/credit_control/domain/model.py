@@ -19,6 +19,7 @@ class Action(StrEnum):
     REQUEST_RESTORE = "request_restore"
     CONFIRM_RESTORE = "confirm_restore"
     PRE_CANCEL = "pre_cancel"
+    DEDUCT = "deduct"  # 划扣: money moves, the service state does not
 
 
 _BEFORE_SUSPENSION = (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)
@@ -37,6 +38,7 @@ TRANSITIONS: dict[tuple[CreditState, Action], CreditState] = {
        for s in (S.SUSPENDED, S.SUSPEND_REQUESTED)},
     (S.RESTORE_REQUESTED, Action.CONFIRM_RESTORE): S.NORMAL,
     (S.SUSPENDED, Action.PRE_CANCEL): S.PRE_CANCEL,
+    **{(s, Action.DEDUCT): s for s in S if s is not S.PRE_CANCEL},
 }
 
 
@@ -73,4 +75,10 @@ _NOTICE_ACTIONS = {
     DecisionType.SUSPENSION_WARNING: Action.SUSPENSION_WARN,
     DecisionType.ARREARS_CLEARED: Action.CLEAR,
     DecisionType.PRE_CANCEL: Action.PRE_CANCEL,
+    DecisionType.DEDUCTION: Action.DEDUCT,
 }
+
+
+def from_states(action: Action) -> tuple[CreditState, ...]:
+    """Every state this action is legal in (what a set-based sweep may select)."""
+    return tuple(s for s in S if can(s, action))

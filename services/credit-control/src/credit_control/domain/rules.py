@@ -1,23 +1,33 @@
-"""The walking skeleton's minimal rules (the full rule table comes with its own issue):
+"""Evaluating the rule table: pure functions of the facts, the product and the business date.
 
-- after a bill run, balance < 0 and an amount due → bill notice (话费通知);
-- the 25th, an amount due → suspension warning (停机预警), pay by the month's last day;
-- the month's last day, an amount due → suspend (停机);
-- nothing due any more → restore a suspended product, or lift the warnings.
+- `on_balance`: a balance event (restore / clear on payment, bill notice, threshold suspension);
+- `on_calendar`: what the sweeps of `today` decide for one product (the reference semantics);
+- `sweep_plan`: the same rules as set-based steps, one per rule row, for the SQL sweep.
 
-Pure functions of a snapshot and the business date; first matching rule wins.
+Calendar rows are due-on-or-after: a suspension whose day has passed still fires when a sweep
+runs late (zero missed suspensions); notices fire from their day until the end of that month.
+Every intent has a `period`, so one product gets one decision per rule and arrears cycle:
+re-running a sweep or redelivering an event decides nothing new.
 """
 
+import hashlib
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from common.clock import is_last_day_of_month, last_day_of_month
+from common.clock import last_day_of_month
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
+from common.contracts.snapshots import ProductFamily, Tier
+
+from .model import Action, action_for, can, from_states, next_state
+from .profiles import LONG_RETENTION_DAYS, LONG_RETENTION_STARS, RETENTION_DAYS, retention_days
+from .rule_table import RuleRow, RuleTable, Trigger, add_months
 
 S = CreditState
-SUSPENSION_WARNING_DAY = 25
+D = DecisionType
 BILL_NOTICE_PAY_BY_DAY = 25
+SEVERITY = {D.SUSPEND: 0, D.SUSPENSION_WARNING: 1, D.DEDUCTION: 2, D.WARNING: 3}
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,23 @@ class AccountFacts:
     amount_due_fen: int
     cause: BalanceCause | None = None
     closed_bill_month: str | None = None
+    oldest_due_month: date | None = None  # first day of the oldest bill month still owing
+    credit_limit_fen: int = 0  # seed 004: the account may owe this much without suspension
+
+    @property
+    def owes(self) -> bool:
+        return self.amount_due_fen > self.credit_limit_fen
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    family: ProductFamily
+    tier: Tier
+    state: CreditState
+    warning_level: int = 0
+    star_level: int | None = None
+    exempt: bool = False  # red list or emergency no-suspension, active now
+    suspended_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -35,48 +62,179 @@ class Intent:
     reason: str
     period: str  # one decision of a kind per product and period: re-runs are harmless
     deadline: date | None = None
+    warning_level: int | None = None
+    amount_fen: int | None = None
 
+
+def decision_id(product_id: str, intent_period: str, decision: DecisionType, cycle: int) -> str:
+    """Deterministic, and computable in SQL too: md5(key)::uuid."""
+    key = f"{product_id}|{decision.value}|{intent_period}|{cycle}"
+    return str(uuid.UUID(hashlib.md5(key.encode()).hexdigest()))
+
+
+def applies(intent: Intent, product: ProductFacts) -> bool:
+    return can(product.state, action_for(intent.decision, product.family))
+
+
+def after_state(intent: Intent, product: ProductFacts) -> CreditState:
+    return next_state(product.state, action_for(intent.decision, product.family))
+
+
+# --- balance events ------------------------------------------------------------------------
 
 def on_balance(
-    facts: AccountFacts, state: CreditState, today: date, event_key: str
+    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date, event_key: str
 ) -> Intent | None:
-    """Rules triggered by a balance event."""
-    if facts.amount_due_fen <= 0 and state in (S.SUSPENDED, S.SUSPEND_REQUESTED):
-        return Intent(DecisionType.RESTORE, "restore-on-payment",
-                      "amount due is 0 after payment", period=event_key)
-    if facts.amount_due_fen <= 0 and state in (S.WARNED, S.SUSPENSION_WARNED):
-        return Intent(DecisionType.ARREARS_CLEARED, "clear-on-payment",
-                      "amount due is 0 before suspension", period=event_key)
-    if (facts.cause is BalanceCause.BILL_RUN and facts.balance_fen < 0
-            and facts.amount_due_fen > 0 and state in (S.NORMAL, S.WARNED)):
-        return Intent(DecisionType.BILL_NOTICE, "bill-notice",
+    rows = {r.trigger: r for r in table.enabled(product.family, product.tier)
+            if r.trigger in (Trigger.PAYMENT, Trigger.BILL_RUN, Trigger.THRESHOLD)}
+    restore = rows.get(Trigger.PAYMENT)
+    if not facts.owes and product.state in (S.SUSPENDED, S.SUSPEND_REQUESTED) and restore:
+        return Intent(D.RESTORE, restore.rule_id,
+                      f"amount due {facts.amount_due_fen} fen ≤ limit {facts.credit_limit_fen} "
+                      "fen after payment", period=event_key)
+    if not facts.owes and product.state in (S.WARNED, S.SUSPENSION_WARNED):
+        return Intent(D.ARREARS_CLEARED, "clear-on-payment",
+                      "amount due paid before any suspension", period=event_key)
+    threshold = rows.get(Trigger.THRESHOLD)
+    if (threshold and product.star_level is not None and not product.exempt
+            and facts.balance_fen < -facts.credit_limit_fen
+            and product.state in (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)):
+        return Intent(D.SUSPEND, threshold.rule_id,
+                      f"balance {facts.balance_fen} fen below −limit {facts.credit_limit_fen} fen",
+                      period=event_key)
+    notice = rows.get(Trigger.BILL_RUN)
+    if (notice and facts.cause is BalanceCause.BILL_RUN and facts.balance_fen < 0
+            and facts.amount_due_fen > 0 and product.state in (S.NORMAL, S.WARNED)):
+        return Intent(D.BILL_NOTICE, notice.rule_id,
                       f"balance {facts.balance_fen} fen < 0 after the bill run of "
                       f"{facts.closed_bill_month}",
-                      period=f"bill:{facts.closed_bill_month}",
-                      deadline=today.replace(day=BILL_NOTICE_PAY_BY_DAY)
-                      if today.day < BILL_NOTICE_PAY_BY_DAY else last_day_of_month(today))
+                      period=f"bill:{facts.closed_bill_month}", deadline=bill_notice_deadline(today))
     return None
 
 
-def is_calendar_day(today: date) -> bool:
-    """A day on which some calendar rule may fire; on other days a sweep has nothing to do."""
-    return today.day == SUSPENSION_WARNING_DAY or is_last_day_of_month(today)
+def bill_notice_deadline(today: date) -> date:
+    """请于MM月DD日前: before the 25th (the suspension warning), else the month's last day."""
+    if today.day < BILL_NOTICE_PAY_BY_DAY:
+        return today.replace(day=BILL_NOTICE_PAY_BY_DAY)
+    return last_day_of_month(today)
 
 
-def on_sweep(facts: AccountFacts, state: CreditState, today: date) -> Intent | None:
-    """Calendar rules, evaluated for `today` (the sweep's as_of in Asia/Shanghai)."""
-    if facts.amount_due_fen <= 0:
+# --- calendar ------------------------------------------------------------------------------
+
+def fires(row: RuleRow, oldest: date, today: date) -> bool:
+    """Whether calendar row `row` is due today for arrears whose oldest bill month is `oldest`."""
+    assert row.arrears_month is not None
+    due = row.scheduled(oldest)
+    if row.decision is D.SUSPEND:
+        return due <= today
+    return due <= today and add_months(oldest, row.arrears_month) == today.replace(day=1)
+
+
+def on_calendar(
+    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date
+) -> list[Intent]:
+    """Every calendar intent due today that the product's state allows, most severe first."""
+    intents = []
+    if facts.owes and facts.oldest_due_month is not None:
+        oldest = facts.oldest_due_month
+        for row in table.enabled(product.family, product.tier, Trigger.CALENDAR):
+            if not fires(row, oldest, today):
+                continue
+            if row.decision is D.SUSPEND and product.exempt:
+                continue
+            if row.warning_level is not None and product.warning_level >= row.warning_level:
+                continue
+            intents.append(_calendar_intent(table, row, facts, product, oldest))
+    intents.sort(key=lambda i: SEVERITY[i.decision])
+    intents += _retention(table, product, today)
+    return [i for i in intents if applies(i, product)]
+
+
+def _calendar_intent(
+    table: RuleTable, row: RuleRow, facts: AccountFacts, product: ProductFacts, oldest: date
+) -> Intent:
+    suspend_on = table.suspension(product.family, product.tier).scheduled(oldest)
+    deadline = suspend_on if row.decision in (D.WARNING, D.SUSPENSION_WARNING) else None
+    return Intent(
+        row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
+        period=f"{row.rule_id}:{oldest:%Y-%m}", deadline=deadline,
+        warning_level=row.warning_level,
+        amount_fen=facts.amount_due_fen if row.decision is D.DEDUCTION else None)
+
+
+def calendar_reason(row: RuleRow, amount_due_fen: int, oldest: date) -> str:
+    return (f"amount due {amount_due_fen} fen since bill month {oldest:%Y-%m}; "
+            f"{row.decision.value} on day {row.day} of arrears month {row.arrears_month}")
+
+
+def _retention(table: RuleTable, product: ProductFacts, today: date) -> list[Intent]:
+    row = next(iter(table.enabled(product.family, product.tier, Trigger.RETENTION)), None)
+    if row is None or product.state is not S.SUSPENDED or product.suspended_on is None:
+        return []
+    days = retention_days(product.star_level)
+    if product.suspended_on + timedelta(days=days) > today:
+        return []
+    return [Intent(D.PRE_CANCEL, row.rule_id,
+                   f"suspended since {product.suspended_on}, retention {days} days ran out",
+                   period=f"retention:{product.suspended_on}")]
+
+
+# --- the same rules as set-based sweep steps -----------------------------------------------
+
+@dataclass(frozen=True)
+class SweepStep:
+    """One rule row as a set-based statement: products of (family, tier) in `from_states`
+    whose oldest owing month is `month` (or any month up to `cutoff` for suspensions)."""
+
+    row: RuleRow
+    from_states: tuple[CreditState, ...]
+    to_state: CreditState
+    month: date | None = None
+    cutoff: date | None = None
+    deadline: date | None = None
+    skip_exempt: bool = False
+    retention_short_before: date | None = None  # suspended on or before: retention ran out
+    retention_long_before: date | None = None
+
+
+def sweep_plan(table: RuleTable, today: date) -> list[SweepStep]:
+    """Today's steps, most severe first; suspensions first so a late sweep never warns a
+    product it is about to suspend."""
+    steps = [s for row in table.calendar_rows() if (s := _calendar_step(table, row, today))]
+    steps.sort(key=lambda s: (SEVERITY[s.row.decision], -(s.row.warning_level or 0)))
+    steps += [_retention_step(row, today) for row in table.rows
+              if row.enabled and row.trigger is Trigger.RETENTION]
+    return steps
+
+
+def _calendar_step(table: RuleTable, row: RuleRow, today: date) -> SweepStep | None:
+    assert row.arrears_month is not None
+    action = action_for(row.decision, row.family)
+    month_start = today.replace(day=1)
+    if row.decision is D.SUSPEND:
+        back = row.arrears_month + (0 if row.day_in(month_start) <= today else 1)
+        return SweepStep(row, _sweepable(action), next_state(S.NORMAL, action),
+                         cutoff=add_months(month_start, -back), skip_exempt=True)
+    if row.day_in(month_start) > today:
         return None
-    month = today.strftime("%Y-%m")
-    if is_last_day_of_month(today) and state in (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED):
-        return Intent(DecisionType.SUSPEND, "suspend-month-end",
-                      f"amount due {facts.amount_due_fen} fen on the month's last day",
-                      period=month)
-    if today.day == SUSPENSION_WARNING_DAY and state in (S.NORMAL, S.WARNED):
-        return Intent(DecisionType.SUSPENSION_WARNING, "suspension-warning-25th",
-                      f"amount due {facts.amount_due_fen} fen on the 25th",
-                      period=month, deadline=last_day_of_month(today))
-    return None
+    oldest = add_months(month_start, -row.arrears_month)
+    suspend_on = table.suspension(row.family, row.tier).scheduled(oldest)
+    after = S.WARNED if action is Action.WARN else next_state(S.NORMAL, action)
+    return SweepStep(row, _sweepable(action), after, month=oldest,
+                     deadline=suspend_on if row.decision is not D.DEDUCTION else None)
 
 
-__all__ = ["AccountFacts", "Intent", "is_calendar_day", "on_balance", "on_sweep"]
+def _sweepable(action: Action) -> tuple[CreditState, ...]:
+    # A sweep never acts on a product with a command or work order in flight.
+    return tuple(s for s in from_states(action)
+                 if s not in (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED))
+
+
+def _retention_step(row: RuleRow, today: date) -> SweepStep:
+    return SweepStep(row, (S.SUSPENDED,), S.PRE_CANCEL,
+                     retention_short_before=today - timedelta(days=RETENTION_DAYS),
+                     retention_long_before=today - timedelta(days=LONG_RETENTION_DAYS))
+
+
+__all__ = ["LONG_RETENTION_STARS", "AccountFacts", "Intent", "ProductFacts", "SweepStep",
+           "on_balance", "on_calendar", "sweep_plan"]

@@ -1,28 +1,148 @@
-"""credit-control's HTTP API for operations staff."""
+"""credit-control's HTTP API for operations staff and the gateway's reconciliation."""
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from common.auth import bearer_token
+from common.contracts.reconciliation import DesiredChainPage
 
+from ..adapters import admin_repository as admin_repo
 from ..config import Settings
-from ..domain.commands import RunSweep
-from ..service_layer import handlers
+from ..domain.commands import (
+    AddExemption,
+    AssignWorkOrder,
+    ConfirmSweep,
+    ExemptionKind,
+    FinishWorkOrder,
+    PutGuard,
+    PutProfile,
+    PutRules,
+    RemoveExemption,
+    Role,
+    RunLoop,
+    RunSweep,
+)
+from ..service_layer import admin, sweeps, work_orders
 from ..service_layer.handlers import CreditContext
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
-
-    @api.post("/sweeps", status_code=201)
-    async def run_sweep(cmd: RunSweep) -> JSONResponse:
-        stored = await handlers.run_sweep(ctx, cmd)
-        return JSONResponse(stored.body, status_code=stored.status_code)
+    _sweep_routes(api, ctx)
+    _rule_routes(api, ctx)
+    _work_order_routes(api, ctx)
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str) -> dict[str, Any]:
-        return await handlers.product_credit(ctx, product_id)
+        return await admin.product_credit(ctx, product_id)
+
+    @api.get("/provisioning/desired")
+    async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:
+        return await admin.desired(ctx, after, limit)
+
+    @api.post("/provisioning/retries")
+    async def retries(cmd: RunLoop) -> dict[str, int]:
+        return await work_orders.run_loop(ctx, cmd.as_of)
+
+    @api.get("/audit")
+    async def audit(entity: str | None = None, entity_id: str | None = None,
+                    limit: Limit = 100) -> list[dict[str, Any]]:
+        async with ctx.engine.connect() as conn:
+            return await admin_repo.audit_entries(conn, entity, entity_id, limit)
 
     return api
+
+
+def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
+    @api.post("/sweeps", status_code=201)
+    async def run_sweep(cmd: RunSweep) -> JSONResponse:
+        stored = await sweeps.run_sweep(ctx, cmd)
+        return JSONResponse(stored.body, status_code=stored.status_code)
+
+    @api.post("/sweeps/{sweep_id}/confirm")
+    async def confirm(sweep_id: str, cmd: ConfirmSweep) -> dict[str, Any]:
+        return await sweeps.confirm_sweep(ctx, sweep_id, cmd)
+
+    @api.get("/sweeps/holds")
+    async def holds(status: str | None = None) -> list[dict[str, Any]]:
+        async with ctx.engine.connect() as conn:
+            return await admin_repo.holds(conn, status)
+
+    @api.get("/guard")
+    async def guard() -> dict[str, Any]:
+        return await sweeps.guard_settings(ctx)
+
+    @api.put("/guard")
+    async def put_guard(cmd: PutGuard) -> dict[str, Any]:
+        return await admin.put_guard(ctx, cmd)
+
+
+def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
+    @api.get("/rules")
+    async def get_rules() -> dict[str, Any]:
+        return await admin.get_rules(ctx)
+
+    @api.put("/rules")
+    async def put_rules(cmd: PutRules) -> dict[str, Any]:
+        return await admin.put_rules(ctx, cmd)
+
+    @api.get("/profiles/{customer_id}")
+    async def get_profile(customer_id: str) -> dict[str, Any]:
+        return await admin.get_profile(ctx, customer_id)
+
+    @api.put("/profiles/{customer_id}")
+    async def put_profile(customer_id: str, cmd: PutProfile) -> dict[str, Any]:
+        return await admin.put_profile(ctx, customer_id, cmd)
+
+    @api.post("/exemptions", status_code=201)
+    async def add_exemption(cmd: AddExemption) -> dict[str, Any]:
+        return await admin.add_exemption(ctx, cmd)
+
+    @api.post("/exemptions/{exemption_id}/remove")
+    async def remove_exemption(exemption_id: str, cmd: RemoveExemption) -> dict[str, Any]:
+        return await admin.remove_exemption(ctx, exemption_id, cmd.removed_by)
+
+    @api.get("/exemptions")
+    async def exemptions(kind: ExemptionKind | None = None, customer_id: str | None = None,
+                         active_at: datetime | None = None) -> list[dict[str, Any]]:
+        async with ctx.engine.connect() as conn:
+            return await admin_repo.exemptions_list(
+                conn, kind.value if kind else None, customer_id, active_at)
+
+
+def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
+    @api.get("/work-orders")
+    async def list_work_orders(
+        status: str | None = None, product_id: str | None = None, account_id: str | None = None,
+        customer_id: str | None = None, action: str | None = None, role: Role | None = None,
+        assignee: str | None = None, overdue_at: datetime | None = None, limit: Limit = 500,
+    ) -> list[dict[str, Any]]:
+        filters = {"status": status, "product_id": product_id, "account_id": account_id,
+                   "customer_id": customer_id, "action": action,
+                   "role": role.value if role else None, "assignee": assignee}
+        async with ctx.engine.connect() as conn:
+            return await admin_repo.work_orders(conn, filters, overdue_at, limit)
+
+    @api.get("/work-orders/{work_order_id}")
+    async def get_work_order(work_order_id: str) -> dict[str, Any]:
+        return await work_orders.get(ctx, work_order_id)
+
+    @api.post("/work-orders/{work_order_id}/assign")
+    async def assign(work_order_id: str, cmd: AssignWorkOrder) -> dict[str, Any]:
+        return await work_orders.assign(ctx, work_order_id, cmd.by, cmd.assignee, cmd.role,
+                                        cmd.note, ctx.clock.now())
+
+    @api.post("/work-orders/{work_order_id}/done")
+    async def done(work_order_id: str, cmd: FinishWorkOrder) -> dict[str, Any]:
+        return await work_orders.finish(ctx, work_order_id, cmd.by, True, cmd.note,
+                                        ctx.clock.now())
+
+    @api.post("/work-orders/{work_order_id}/fail")
+    async def fail(work_order_id: str, cmd: FinishWorkOrder) -> dict[str, Any]:
+        return await work_orders.finish(ctx, work_order_id, cmd.by, False, cmd.note,
+                                        ctx.clock.now())

@@ -8,7 +8,7 @@ from common.contracts import COMMANDS_TOPIC, ProvisioningCommand, registry
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..service_layer import handlers
-from ..service_layer.handlers import GatewayContext
+from ..service_layer.context import GatewayContext
 
 TOPICS = [COMMANDS_TOPIC]
 CONTRACTS = registry(ProvisioningCommand)
@@ -20,6 +20,6 @@ def dispatcher(
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if not isinstance(payload, ProvisioningCommand):
             raise UnprocessableMessage(f"gateway-adapter does not consume {envelope.type}")
-        await handlers.apply_command(ctx, conn, envelope, payload)
+        await handlers.accept_command(ctx, conn, envelope, payload)
 
     return handle

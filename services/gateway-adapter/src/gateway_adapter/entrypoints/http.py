@@ -1,15 +1,21 @@
-"""gateway-adapter's HTTP API: the simulated gateway's submit, and the chain's state."""
+"""gateway-adapter's HTTP API: the simulated gateway's submit, the chain's state, the fault
+knobs, reconciliation and the EMOS cross-month figure."""
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from common.auth import bearer_token
+from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
+from common.errors import NotFound
 
+from ..adapters.vendors import ADAPTERS
 from ..config import Settings
-from ..service_layer import handlers
-from ..service_layer.handlers import GatewayContext
+from ..domain.faults import Faults
+from ..service_layer import handlers, reconcile, worker
+from ..service_layer.context import GatewayContext
 
 
 class Submit(BaseModel):
@@ -19,6 +25,15 @@ class Submit(BaseModel):
     product_id: Annotated[str, Field(min_length=1, max_length=64)]
     recipient: Annotated[str, Field(min_length=1, max_length=32)]
     text: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class AdvanceChain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: AwareDatetime
+
+
+Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
+AsOf = Annotated[AwareDatetime | None, Query()]
 
 
 def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
@@ -32,4 +47,52 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     async def chain(product_id: str) -> dict[str, Any]:
         return await handlers.chain_view(ctx, product_id)
 
+    @api.post("/chain/advance")
+    async def advance(body: AdvanceChain) -> dict[str, Any]:
+        """Run every step due by `as_of` now (time is a parameter)."""
+        return {"as_of": body.as_of, "attempts": await worker.advance_all_due(ctx, body.as_of)}
+
+    @api.get("/faults")
+    async def get_faults() -> Faults:
+        return await handlers.get_faults(ctx)
+
+    @api.put("/faults")
+    async def put_faults(body: Faults) -> Faults:
+        return await handlers.put_faults(ctx, body)
+
+    @api.delete("/faults")
+    async def reset_faults() -> Faults:
+        return await handlers.reset_faults(ctx)
+
+    @api.get("/vendors")
+    async def vendors() -> list[dict[str, Any]]:
+        return [{"name": a.name, "quirks": a.quirks, "acknowledges_async": a.acknowledges_async}
+                for a in ADAPTERS.values()]
+
+    @api.get("/reconciliation")
+    async def reconciliation(
+        as_of: AsOf = None, product_prefix: Prefix = "",
+        stuck_after_s: Annotated[float | None, Query(gt=0)] = None,
+    ) -> ReconciliationReport:
+        return await reconcile.reconcile(ctx, as_of=as_of, prefix=product_prefix,
+                                         stuck_after=_seconds(stuck_after_s))
+
+    @api.get("/reconciliation/latest")
+    async def latest_reconciliation() -> ReconciliationReport:
+        found = await reconcile.latest(ctx)
+        if found is None:
+            raise NotFound("no reconciliation has run yet")
+        return found
+
+    @api.get("/kpis/emos-cross-month")
+    async def emos_cross_month(
+        month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")],
+        as_of: AsOf = None, product_prefix: Prefix = "",
+    ) -> EmosCrossMonth:
+        return await reconcile.emos_cross_month(ctx, month, as_of=as_of, prefix=product_prefix)
+
     return api
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)

@@ -1,35 +1,32 @@
-"""gateway-adapter's use cases: walk a command through the chain; answer submits."""
+"""gateway-adapter's use cases: accept a command into the chain; answer submits; show a
+product's chain; set the fault knobs. The stage worker (`worker.py`) moves accepted attempts on."""
 
 import uuid
-from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import Clock
-from common.contracts.gateway import (
-    ChainStage,
-    ProvisioningCommand,
-    ProvisioningResult,
-    StageOutcome,
-)
-from common.envelope import RawEnvelope, wrap
+from common.contracts.gateway import ProvisioningCommand, StageOutcome
+from common.envelope import RawEnvelope
 from common.errors import ApiError, NotFound
-from common.logging import correlation_id
-from common.outbox import Outbox
 
+from ..adapters import repository as repo
 from ..adapters import tables as t
-from ..domain.chain import BossStatus, plan
-
-
-@dataclass
-class GatewayContext:
-    engine: AsyncEngine
-    outbox: Outbox
-    clock: Clock
-    source: str = "gateway-adapter"
+from ..domain.chain import (
+    STAGE_OF,
+    Attempt,
+    CommandRecord,
+    StageReport,
+    Verdict,
+    judge,
+    schedule,
+    supersede,
+)
+from ..domain.faults import Faults, Step
+from .context import GatewayContext
+from .results import publish, wake_worker
 
 
 class ProductBlocked(ApiError):
@@ -37,53 +34,66 @@ class ProductBlocked(ApiError):
     code = "product_blocked"
 
 
-async def apply_command(
+async def accept_command(
     ctx: GatewayContext, conn: AsyncConnection, envelope: RawEnvelope, cmd: ProvisioningCommand
 ) -> None:
+    """Persist the attempt and schedule its first step; the same attempt twice acts once."""
     now = ctx.clock.now()
-    cp = t.chain_products
-    # First sight of a product: it is active and open, with no command applied yet.
-    await conn.execute(pg_insert(cp).values(
-        product_id=cmd.product_id, cpno=cmd.cpno, family=cmd.family.value, vendor=cmd.vendor,
-        last_sequence=0, boss_status=BossStatus.ACTIVE.value, boss_updated_at=now,
-        gateway_blocked=False, gateway_updated_at=now,
-    ).on_conflict_do_nothing())
-    product = (await conn.execute(
-        select(cp).where(cp.c.product_id == cmd.product_id).with_for_update())).one()
-    chain = plan(cmd.action, cmd.sequence, product.last_sequence)
-    recorded = await conn.execute(pg_insert(t.commands).values(
-        command_id=cmd.command_id, product_id=cmd.product_id, action=cmd.action.value,
-        sequence=cmd.sequence,
-        outcome=StageOutcome.SUPERSEDED.value if chain.superseded else StageOutcome.APPLIED.value,
-    ).on_conflict_do_nothing().returning(t.commands.c.command_id))
-    if recorded.first() is None:
-        return  # the same command again (a replay under a new event id): it acts once
-    if chain.superseded:
-        await _result(ctx, conn, cmd, ChainStage.GATEWAY, StageOutcome.SUPERSEDED,
-                      f"sequence {cmd.sequence} <= applied {product.last_sequence}")
+    await repo.ensure_product(conn, cmd, now)
+    product = await repo.lock_product(conn, cmd.product_id)
+    if await repo.attempt_seen(conn, cmd.command_id, cmd.attempt):
+        return  # redelivered, or replayed under a new event id: nothing new to say
+    record = await repo.command_record(conn, cmd.command_id)
+    a = Attempt(command_id=cmd.command_id, attempt=cmd.attempt, product_id=cmd.product_id,
+                customer_id=cmd.customer_id, cpno=cmd.cpno, family=cmd.family.value,
+                vendor=cmd.vendor, action=cmd.action, sequence=cmd.sequence, received_at=now)
+    verdict = judge(cmd.command_id, cmd.sequence, cmd.attempt, product.last_sequence, record)
+    await repo.note_command(conn, cmd, now)
+    if verdict is not Verdict.RUN:
+        await _answer_at_once(ctx, conn, a, verdict, product.last_sequence, record, now)
         return
-    await conn.execute(cp.update().where(cp.c.product_id == cmd.product_id).values(
-        last_sequence=cmd.sequence, boss_status=chain.boss_status.value, boss_updated_at=now,
-        gateway_blocked=chain.gateway_blocked, gateway_updated_at=now))
-    await conn.execute(insert(t.emos_orders).values(
-        order_id=f"emos-{uuid.uuid4().hex[:16]}", command_id=cmd.command_id,
-        product_id=cmd.product_id, action=cmd.action.value, status="closed", closed_at=now))
-    for i, step in enumerate(chain.steps):
-        await _result(ctx, conn, cmd, step.stage, StageOutcome.APPLIED, step.detail,
-                      final=i == len(chain.steps) - 1)
+    reports = await _supersede_in_flight(ctx, conn, cmd, now)
+    product.last_sequence = max(product.last_sequence, cmd.sequence)
+    await repo.save_products(conn, [product])
+    schedule(a, Step.BOSS, await repo.load_faults(conn, ctx.default_faults), now)
+    await repo.insert_attempt(conn, a)
+    await publish(ctx, conn, reports)
+    wake_worker(ctx)
 
 
-async def _result(
-    ctx: GatewayContext, conn: AsyncConnection, cmd: ProvisioningCommand, stage: ChainStage,
-    outcome: StageOutcome, detail: str, final: bool = True,
+async def _answer_at_once(
+    ctx: GatewayContext, conn: AsyncConnection, a: Attempt, verdict: Verdict,
+    last_sequence: int, record: CommandRecord | None, now: datetime,
 ) -> None:
-    result = ProvisioningResult(
-        command_id=cmd.command_id, product_id=cmd.product_id, action=cmd.action,
-        sequence=cmd.sequence, stage=stage, outcome=outcome, final=final, detail=detail,
-        at=ctx.clock.now())
-    await ctx.outbox.add(conn, result.topic, wrap(
-        result, key=cmd.product_id, source=ctx.source, occurred_at=ctx.clock.now(),
-        correlation_id=correlation_id.get()))
+    a.step, a.finished_at = Step.GATEWAY, now
+    if verdict is Verdict.ALREADY_APPLIED and record is not None:
+        a.outcome, a.emos_order_id = StageOutcome.APPLIED, record.emos_order_id
+        a.detail = f"already applied at the gateway by attempt {record.applied_attempt}"
+    else:
+        a.outcome = StageOutcome.SUPERSEDED
+        a.detail = (f"sequence {a.sequence} is not newer than {last_sequence}"
+                    if record is None or a.sequence < last_sequence
+                    else f"attempt {a.attempt} overtaken by attempt {record.latest_attempt}")
+    await repo.insert_attempt(conn, a)
+    await repo.note_finished(conn, [a])
+    await publish(ctx, conn, [(a, StageReport(STAGE_OF[a.step], a.outcome, True, a.detail, now))])
+
+
+async def _supersede_in_flight(
+    ctx: GatewayContext, conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime
+) -> list[tuple[Attempt, StageReport]]:
+    """A newer command (or a newer attempt of the same one) takes over the product at once:
+    what is still in the chain for it stops, and its EMOS order is cancelled."""
+    older = await repo.in_flight(conn, cmd.product_id)
+    if not older:
+        return []
+    orders = await repo.orders_of(conn, [o.emos_order_id for o in older if o.emos_order_id])
+    why = f"superseded by {cmd.command_id} attempt {cmd.attempt} (sequence {cmd.sequence})"
+    reports = [(o, supersede(o, orders.get(o.emos_order_id or ""), now, why)) for o in older]
+    await repo.save_attempts(conn, older)
+    await repo.save_orders(conn, orders.values())
+    await repo.note_finished(conn, older)
+    return reports
 
 
 async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
@@ -100,21 +110,44 @@ async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
 
 
 async def chain_view(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
-    cp, eo, c = t.chain_products, t.emos_orders, t.commands
+    cp, eo, c, at = t.chain_products, t.emos_orders, t.commands, t.attempts
     async with ctx.engine.connect() as conn:
         product = (await conn.execute(select(cp).where(cp.c.product_id == product_id))).first()
         if product is None:
             raise NotFound(f"the chain has never seen product {product_id!r}", id=product_id)
-        orders = await conn.execute(
-            select(eo).where(eo.c.product_id == product_id).order_by(eo.c.created_at))
-        commands = await conn.execute(
-            select(c).where(c.c.product_id == product_id).order_by(c.c.received_at))
+        orders = await conn.execute(select(eo).where(eo.c.product_id == product_id)
+                                    .order_by(eo.c.created_at, eo.c.order_id))
+        commands = await conn.execute(select(c).where(c.c.product_id == product_id)
+                                      .order_by(c.c.received_at, c.c.command_id))
+        attempts = await conn.execute(select(at).where(at.c.product_id == product_id)
+                                      .order_by(at.c.received_at, at.c.sequence, at.c.attempt))
         p = product._mapping
         return {
             "product_id": product_id, "cpno": p["cpno"], "family": p["family"],
-            "vendor": p["vendor"], "last_sequence": p["last_sequence"],
-            "boss": {"status": p["boss_status"], "updated_at": p["boss_updated_at"]},
+            "vendor": p["vendor"], "customer_id": p["customer_id"],
+            "last_sequence": p["last_sequence"],
+            "boss": {"status": p["boss_status"], "sequence": p["boss_sequence"],
+                     "updated_at": p["boss_updated_at"]},
             "emos": {"orders": [dict(r._mapping) for r in orders]},
-            "gateway": {"blocked": p["gateway_blocked"], "updated_at": p["gateway_updated_at"]},
+            "gateway": {"blocked": p["gateway_blocked"], "sequence": p["gateway_sequence"],
+                        "updated_at": p["gateway_updated_at"]},
             "commands": [dict(r._mapping) for r in commands],
+            "attempts": [dict(r._mapping) for r in attempts],
         }
+
+
+async def get_faults(ctx: GatewayContext) -> Faults:
+    async with ctx.engine.connect() as conn:
+        return await repo.load_faults(conn, ctx.default_faults)
+
+
+async def put_faults(ctx: GatewayContext, faults: Faults) -> Faults:
+    async with ctx.engine.begin() as conn:
+        await repo.save_faults(conn, faults, ctx.clock.now())
+    return faults
+
+
+async def reset_faults(ctx: GatewayContext) -> Faults:
+    async with ctx.engine.begin() as conn:
+        await repo.clear_faults(conn)
+    return ctx.default_faults

@@ -1,14 +1,28 @@
 """notifier's tables, in schema `notifier`."""
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "notifier"
 metadata = MetaData(schema=SCHEMA)
-# The sender's queue: due pending rows and stale 'sending' claims. Queries repeat it as literal
-# SQL so the planner can match the partial index even with a generic (bound-parameter) plan.
-IN_SEND_QUEUE = "status IN ('pending', 'sending')"
+# The sender's queue: due pending rows, held rows (quiet hours) and stale 'sending' claims.
+# Queries repeat it as literal SQL so the planner can match the partial index even with a
+# generic (bound-parameter) plan.
+IN_SEND_QUEUE = "status IN ('pending', 'held', 'sending')"
+RECEIPT_DUE = "receipt_sent_at IS NULL"
 
 messages = Table(
     "messages", metadata,
@@ -22,20 +36,53 @@ messages = Table(
     Column("recipient", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("segments", Integer, nullable=False),
-    # pending → sending → submitted; back to pending to retry, failed after the last attempt;
-    # undeliverable (never tried) for a malformed number.
+    # held (quiet hours) → pending → sending → submitted → delivered | rejected (receipt);
+    # back to pending to retry, dead_lettered after the last attempt; undeliverable (never
+    # tried) for a missing or malformed number.
     Column("status", Text, nullable=False),
     Column("status_reason", Text),
     Column("provider_message_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("submitted_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", DateTime(timezone=True)),  # pending: not before (backoff)
+    # pending / held: not before (backoff, or the next opening of the sending window)
+    Column("next_attempt_at", DateTime(timezone=True)),
     Column("claimed_at", DateTime(timezone=True)),  # sending: reclaimable once stale
     Column("last_error", Text),
+    Column("template_version", Integer, nullable=False, server_default=text("1")),
+    Column("trigger", Text),  # the decision type, or the state the product reached
+    Column("reminder", Boolean, nullable=False, server_default=text("false")),
+    Column("bill_month", Text),  # YYYY-MM the reminder is about (reminder timeliness)
+    Column("decided_at", DateTime(timezone=True)),  # when credit-control made the decision
+    Column("delivered_at", DateTime(timezone=True)),  # the delivery receipt's time
+    Column("receipt_status", Text),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
-    Index("ix_messages_pending", "created_at", postgresql_where=text(IN_SEND_QUEUE)),
+    Index("ix_messages_send_queue", "created_at", postgresql_where=text(IN_SEND_QUEUE)),
+    Index("ix_messages_provider_id", "provider_message_id"),
+    Index("ix_messages_bill_month", "bill_month", postgresql_where=text("reminder")),
+)
+
+# Template texts changed through the API; version 1 of every template is the shipped default
+# (domain/templates.py), so only changes are stored.
+templates = Table(
+    "templates", metadata,
+    Column("name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("changed_by", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("name", "version"),
+)
+
+# Delivery receipts as they arrive; kept so a receipt that overtakes the submit's bookkeeping
+# (a crash between the two) is applied when the bookkeeping catches up.
+receipts = Table(
+    "receipts", metadata,
+    Column("provider_message_id", Text, primary_key=True),
+    Column("status", Text, nullable=False),  # delivered | rejected
+    Column("error", Text),
+    Column("receipt_at", DateTime(timezone=True), nullable=False),
 )
 
 # What the simulated SMSC received: it stands for the operator's SMS centre.
@@ -46,6 +93,12 @@ smsc_received = Table(
     Column("recipient", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("segments", Integer, nullable=False, server_default=text("1")),
+    Column("submits", Integer, nullable=False, server_default=text("1")),  # incl. duplicates
+    Column("receipt_due_at", DateTime(timezone=True)),
+    Column("receipt_sent_at", DateTime(timezone=True)),
+    Column("receipt_status", Text),
+    Index("ix_smsc_receipt_due", "receipt_due_at", postgresql_where=text(RECEIPT_DUE)),
 )
 
 outbox = outbox_table(metadata)

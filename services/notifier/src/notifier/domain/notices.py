@@ -2,12 +2,12 @@
 
 Notices about the service's status follow the fact, not the intention: the suspension notice
 goes when the product is really suspended (for MAS / SMS-direct: the gateway confirmed), the
-restore notice when it really works again ("已可正常使用").
+restore notice when it really works again ("已可正常使用"). Reminders (bill notice, warnings,
+suspension warning, deduction, pre-cancel) follow the decision itself.
 """
 
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 
 from common.contracts.credit_control import (
     CreditDecisionMade,
@@ -17,14 +17,23 @@ from common.contracts.credit_control import (
     NoticeContext,
 )
 
-from .templates import NoticeFields, TemplateName
+from .templates import SPECS, AmountSource, DateSource, NoticeFields, Role, TemplateName
+
+__all__ = ["REMINDER_DECISIONS", "Notice", "Role", "notices_for", "notices_for_template",
+           "template_for_decision"]
 
 MESSAGE_NS = uuid.UUID("1d0b6a8e-5f3c-4c1e-8a7d-2e9f4b6c3a10")
-
-
-class Role(StrEnum):
-    GROUP_CONTACT = "group_contact"
-    ACCOUNT_MANAGER = "account_manager"
+T = TemplateName
+# Decisions about arrears that remind the customer: the reminder timeliness KPI counts them.
+REMINDER_DECISIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
+                                DecisionType.SUSPENSION_WARNING})
+_WARNINGS = {1: T.WARNING_1, 2: T.WARNING_2, 3: T.WARNING_3}
+_ON_DECISION: dict[DecisionType, tuple[TemplateName, ...]] = {
+    DecisionType.BILL_NOTICE: (T.BILL_NOTICE,),
+    DecisionType.SUSPENSION_WARNING: (T.SUSPENSION_WARNING,),
+    DecisionType.DEDUCTION: (T.DEDUCTION_NOTICE,),
+    DecisionType.PRE_CANCEL: (T.PRE_CANCEL_NOTICE, T.PRE_CANCEL_NOTICE_MANAGER),
+}
 
 
 @dataclass(frozen=True)
@@ -36,56 +45,81 @@ class Notice:
     recipient_name: str
     recipient_phone: str
     fields: NoticeFields
+    trigger: str  # the decision type, or the state the product reached
+    reminder: bool  # an arrears reminder to the customer (reminder timeliness KPI)
 
 
-_ON_DECISION = {
-    DecisionType.BILL_NOTICE: TemplateName.BILL_NOTICE,
-    DecisionType.SUSPENSION_WARNING: TemplateName.SUSPENSION_WARNING,
-}
+def template_for_decision(event: CreditDecisionMade) -> tuple[TemplateName, ...]:
+    if event.decision is DecisionType.WARNING:
+        # A warning without a level is the first one: the seed's rule 1 has none.
+        return (_WARNINGS.get(event.warning_level or 1, T.WARNING_1),)
+    return _ON_DECISION.get(event.decision, ())
+
+
+def source_of(event: CreditDecisionMade | CreditStateChanged) -> str:
+    if isinstance(event, CreditDecisionMade):
+        return f"decision:{event.decision_id}"
+    return f"state:{event.decision_id}:{event.state_after}"
 
 
 def notices_for(event: CreditDecisionMade | CreditStateChanged) -> list[Notice]:
+    source = source_of(event)
     if isinstance(event, CreditDecisionMade):
-        template = _ON_DECISION.get(event.decision)
-        if template is None:
-            return []
-        return _to_contacts(f"decision:{event.decision_id}", template, event.context)
-    source = f"state:{event.decision_id}:{event.state_after}"
+        reminder = event.decision in REMINDER_DECISIONS
+        return [n for template in template_for_decision(event)
+                for n in _to_role(source, template, event, event.decision.value, reminder)]
+    trigger = event.state_after.value
     if event.state_after is CreditState.SUSPENDED:
-        return [
-            *_to_contacts(source, TemplateName.SUSPENSION_NOTICE_CONTACT, event.context),
-            _to_manager(source, TemplateName.SUSPENSION_NOTICE_MANAGER, event.context),
-        ]
+        return [n for template in (T.SUSPENSION_NOTICE_CONTACT, T.SUSPENSION_NOTICE_MANAGER)
+                for n in _to_role(source, template, event, trigger, False)]
     if event.state_after is CreditState.NORMAL and event.state_before in (
         CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED
     ):
-        return _to_contacts(source, TemplateName.RESTORE_NOTICE, event.context)
+        return _to_role(source, T.RESTORE_NOTICE, event, trigger, False)
     return []
 
 
-def _fields(ctx: NoticeContext, template: TemplateName) -> NoticeFields:
-    day = ctx.as_of_date if template is TemplateName.SUSPENSION_NOTICE_CONTACT else ctx.deadline
+def notices_for_template(
+    event: CreditDecisionMade | CreditStateChanged, template: TemplateName
+) -> list[Notice]:
+    """What `template` would say about this event, whether or not the event sends it (the
+    template preview)."""
+    trigger = (event.decision.value if isinstance(event, CreditDecisionMade)
+               else event.state_after.value)
+    return _to_role(source_of(event), template, event, trigger, False)
+
+
+def _fields(event: CreditDecisionMade | CreditStateChanged, template: TemplateName) -> NoticeFields:
+    ctx: NoticeContext = event.context
+    spec = SPECS[template]
+    # A template asks for the deadline; without one the decision's own day stands in, so no
+    # raw "MM月DD日" ever reaches a phone.
+    day = ctx.as_of_date if spec.date_source is DateSource.AS_OF else (
+        ctx.deadline or ctx.as_of_date)
+    amount = ctx.amount_due_fen
+    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, CreditDecisionMade)
+            and event.amount_fen is not None):
+        amount = event.amount_fen
     return NoticeFields(
-        product_name=ctx.product.name, product_no=ctx.product.cpno,
-        amount_due_fen=ctx.amount_due_fen, date=day,
+        product_name=ctx.product.name, product_no=ctx.product.cpno, amount_fen=amount, date=day,
         account_manager_name=ctx.customer.account_manager.name, group_name=ctx.customer.name,
     )
 
 
-def _to_contacts(source: str, template: TemplateName, ctx: NoticeContext) -> list[Notice]:
+def _to_role(
+    source: str, template: TemplateName, event: CreditDecisionMade | CreditStateChanged,
+    trigger: str, reminder: bool,
+) -> list[Notice]:
+    customer = event.context.customer
+    people = (customer.contacts if SPECS[template].role is Role.GROUP_CONTACT
+              else (customer.account_manager,))
+    fields = _fields(event, template)
     return [
-        _notice(source, template, Role.GROUP_CONTACT, c.name, c.phone, ctx)
-        for c in ctx.customer.contacts
+        Notice(_message_id(source, p.phone, template), source, template, SPECS[template].role,
+               p.name, p.phone, fields, trigger, reminder)
+        for p in people
     ]
 
 
-def _to_manager(source: str, template: TemplateName, ctx: NoticeContext) -> Notice:
-    m = ctx.customer.account_manager
-    return _notice(source, template, Role.ACCOUNT_MANAGER, m.name, m.phone, ctx)
-
-
-def _notice(
-    source: str, template: TemplateName, role: Role, name: str, phone: str, ctx: NoticeContext
-) -> Notice:
-    message_id = str(uuid.uuid5(MESSAGE_NS, f"{source}|{phone}|{template}"))
-    return Notice(message_id, source, template, role, name, phone, _fields(ctx, template))
+def _message_id(source: str, phone: str, template: TemplateName) -> str:
+    return str(uuid.uuid5(MESSAGE_NS, f"{source}|{phone}|{template}"))

@@ -1,4 +1,5 @@
-"""The seed's SMS templates (seed 000), word for word, and how they are rendered. Pure.
+"""The SMS templates: the seed's five (seed 000) word for word, the texts the seed lacks in its
+style, how they are checked, rendered and counted. Pure.
 
 Placeholders are the seed's own tokens: CPNAME product name, CPNO product number, XX amount
 in yuan, MM月DD日 / YYYY年MM月DD日 dates, KHJLNAME account manager, JTNAME group name.
@@ -6,7 +7,6 @@ The seed prints the service number once as "100868"; 10086 is the operator's num
 """
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,41 +14,111 @@ from enum import StrEnum
 from common.money import fen_to_yuan_text
 
 
+class Role(StrEnum):
+    GROUP_CONTACT = "group_contact"
+    ACCOUNT_MANAGER = "account_manager"
+
+
 class TemplateName(StrEnum):
     BILL_NOTICE = "bill_notice"  # 话费通知
+    WARNING_1 = "warning_1"  # 欠费预警
+    WARNING_2 = "warning_2"  # 二次预警
+    WARNING_3 = "warning_3"  # 三次预警
     SUSPENSION_WARNING = "suspension_warning"  # 停机预警
     SUSPENSION_NOTICE_CONTACT = "suspension_notice_contact"  # 停机通知 A
     SUSPENSION_NOTICE_MANAGER = "suspension_notice_manager"  # 停机通知 B
     RESTORE_NOTICE = "restore_notice"  # 开机通知
+    DEDUCTION_NOTICE = "deduction_notice"  # 划扣通知
+    PRE_CANCEL_NOTICE = "pre_cancel_notice"  # 预拆机通知, group contact
+    PRE_CANCEL_NOTICE_MANAGER = "pre_cancel_notice_manager"  # 预拆机通知, account manager
 
 
-DEFAULT_TEMPLATES: dict[TemplateName, str] = {
-    TemplateName.BILL_NOTICE: (
-        "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)目前有XX元话费未缴清,请于MM月DD日前及时缴费以免影响您的集团产品服务。谢谢。"
-    ),
-    TemplateName.SUSPENSION_WARNING: (
-        "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)尚有XX元话费未缴清,请及时缴费。如在YYYY年MM月DD日前仍未缴清费用,将停用您的集团产品服务。"
-    ),
-    TemplateName.SUSPENSION_NOTICE_CONTACT: (
-        "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)截至YYYY年MM月DD日尚有XX元欠费未缴纳,现已正式停用,请安排时间缴清费用以续用您的集团产品。如有其他事宜可咨询您的客户经理或10086,谢谢!"
-    ),
-    TemplateName.SUSPENSION_NOTICE_MANAGER: (
-        "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。"
-    ),
-    TemplateName.RESTORE_NOTICE: (
-        "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!"
-    ),
+class DateSource(StrEnum):
+    DEADLINE = "deadline"  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
+    AS_OF = "as_of"  # 截至YYYY年MM月DD日: the day of the decision
+
+
+class AmountSource(StrEnum):
+    DUE = "due"  # what the product owes
+    DEDUCTION = "deduction"  # what the deduction collects (划扣)
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: TemplateName
+    title: str  # the seed's word for it
+    trigger: str  # the decision (and warning level) or the state change that sends it
+    role: Role
+    default_text: str
+    from_seed: bool  # True: seed 000's text; False: ours, in the seed's style
+    date_source: DateSource = DateSource.DEADLINE
+    amount_source: AmountSource = AmountSource.DUE
+
+
+_C, _M = Role.GROUP_CONTACT, Role.ACCOUNT_MANAGER
+T = TemplateName
+SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
+    TemplateSpec(T.BILL_NOTICE, "话费通知", "decision:bill_notice", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)目前有XX元话费未缴清,请于MM月DD日前及时缴费以免影响您的集团产品服务。谢谢。",
+                 from_seed=True),
+    TemplateSpec(T.WARNING_1, "欠费预警", "decision:warning:1", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已欠费XX元,请于MM月DD日前及时缴费以免影响您的集团产品服务。谢谢。",
+                 from_seed=False),
+    TemplateSpec(T.WARNING_2, "二次预警", "decision:warning:2", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第二次欠费提醒,请于MM月DD日前及时缴费以免影响您的集团产品服务。谢谢。",
+                 from_seed=False),
+    TemplateSpec(T.WARNING_3, "三次预警", "decision:warning:3", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第三次欠费提醒,请于MM月DD日前及时缴费,逾期将停用您的集团产品服务。谢谢。",
+                 from_seed=False),
+    TemplateSpec(T.SUSPENSION_WARNING, "停机预警", "decision:suspension_warning", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)尚有XX元话费未缴清,请及时缴费。如在YYYY年MM月DD日前仍未缴清费用,将停用您的集团产品服务。",
+                 from_seed=True),
+    TemplateSpec(T.SUSPENSION_NOTICE_CONTACT, "停机通知A", "state:suspended", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)截至YYYY年MM月DD日尚有XX元欠费未缴纳,现已正式停用,请安排时间缴清费用以续用您的集团产品。如有其他事宜可咨询您的客户经理或10086,谢谢!",
+                 from_seed=True, date_source=DateSource.AS_OF),
+    TemplateSpec(T.SUSPENSION_NOTICE_MANAGER, "停机通知B", "state:suspended", _M,
+                 "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=True, date_source=DateSource.AS_OF),
+    TemplateSpec(T.RESTORE_NOTICE, "开机通知", "state:normal", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!",
+                 from_seed=True, date_source=DateSource.AS_OF),
+    TemplateSpec(T.DEDUCTION_NOTICE, "划扣通知", "decision:deduction", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)欠费未缴清,根据约定将于YYYY年MM月DD日从您的预存款中划扣XX元用于缴纳欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+                 from_seed=False, date_source=DateSource.AS_OF,
+                 amount_source=AmountSource.DEDUCTION),
+    TemplateSpec(T.PRE_CANCEL_NOTICE, "预拆机通知", "decision:pre_cancel", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)因欠费XX元停用已超过保号期,将于YYYY年MM月DD日进行预拆机处理,请尽快缴清欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+                 from_seed=False),
+    TemplateSpec(T.PRE_CANCEL_NOTICE_MANAGER, "预拆机通知(客户经理)", "decision:pre_cancel", _M,
+                 "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,停用已超过保号期,将于YYYY年MM月DD日进行预拆机处理,请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=False),
+)}
+
+DEFAULT_TEMPLATES: dict[TemplateName, str] = {n: s.default_text for n, s in SPECS.items()}
+SEED_TEMPLATES: frozenset[TemplateName] = frozenset(n for n, s in SPECS.items() if s.from_seed)
+
+# Each seed token and the field it is filled from.
+PLACEHOLDERS: dict[str, str] = {
+    "CPNAME": "product_name",
+    "CPNO": "product_no",
+    "XX": "amount_fen, in yuan with two decimals",
+    "YYYY年MM月DD日": "date, long form",
+    "MM月DD日": "date, short form",
+    "KHJLNAME": "account_manager_name",
+    "JTNAME": "group_name",
 }
 
 SINGLE_SMS_CHARS = 70  # UCS-2: one message holds 70 characters
-SEGMENT_CHARS = 67  # a longer text goes out in 67-character segments
+SEGMENT_CHARS = 67  # a longer text goes out in 67-character segments (6 octets of header)
+MAX_SEGMENTS = 5  # an operator's long SMS limit; longer templates are refused
+MAX_TEMPLATE_CHARS = 300
 
 
 @dataclass(frozen=True)
 class NoticeFields:
     product_name: str
     product_no: str
-    amount_due_fen: int
+    amount_fen: int  # XX
     date: dt.date | None = None  # YYYY年MM月DD日 or MM月DD日, whichever the template has
     account_manager_name: str = ""
     group_name: str = ""
@@ -59,7 +129,7 @@ def render(template: str, f: NoticeFields) -> str:
     values = {
         "CPNAME": f.product_name,
         "CPNO": f.product_no,
-        "XX元": f"{fen_to_yuan_text(f.amount_due_fen)}元",
+        "XX": fen_to_yuan_text(f.amount_fen),
         "KHJLNAME": f.account_manager_name,
         "JTNAME": f.group_name,
     }
@@ -70,10 +140,59 @@ def render(template: str, f: NoticeFields) -> str:
 
 
 # Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix.
-_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX元")
+_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX")
+_DATE_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日")
+_WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "KHJLNAME", "JTNAME"})
+# What an operator might type meaning a placeholder: a run of capitals (ours are such runs),
+# or a {name} / ${name} / {{name}} / %s style hole from another templating habit.
+_CAPITALS = re.compile("[A-Z]{2,}")
+_FOREIGN_HOLES = re.compile(r"\$?\{\{?[^{}]*\}?\}|%[sd]")
+
+
+def unknown_placeholders(template: str) -> list[str]:
+    """Tokens that look like placeholders but are not the seed's; in order of appearance."""
+    without_dates = _DATE_TOKENS.sub("\x00", template)
+    found = [w for w in _CAPITALS.findall(without_dates) if w not in _WORD_TOKENS]
+    found += _FOREIGN_HOLES.findall(template)
+    return list(dict.fromkeys(found))
+
+
+def template_problems(template: str) -> list[str]:
+    """Why a template text cannot be used (empty list: it can)."""
+    problems = []
+    if not template.strip():
+        problems.append("the text is empty")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        problems.append(f"the text has {len(template)} characters, at most "
+                        f"{MAX_TEMPLATE_CHARS} are allowed")
+    unknown = unknown_placeholders(template)
+    if unknown:
+        problems.append("unknown placeholders: " + ", ".join(unknown)
+                        + "; known: " + ", ".join(PLACEHOLDERS))
+    return problems
+
+
+def ucs2_length(text: str) -> int:
+    """Length in UCS-2 / UTF-16 code units: a character outside the BMP (an emoji) takes two."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def segments(text: str) -> int:
-    if len(text) <= SINGLE_SMS_CHARS:
-        return 1
-    return math.ceil(len(text) / SEGMENT_CHARS)
+    return len(split_segments(text))
+
+
+def split_segments(text: str) -> list[str]:
+    """The parts a long SMS is sent in; a surrogate pair is never cut in two."""
+    if ucs2_length(text) <= SINGLE_SMS_CHARS:
+        return [text]
+    parts: list[str] = []
+    current, units = "", 0
+    for ch in text:
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if units + width > SEGMENT_CHARS:
+            parts.append(current)
+            current, units = "", 0
+        current += ch
+        units += width
+    parts.append(current)
+    return parts

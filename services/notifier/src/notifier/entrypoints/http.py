@@ -1,39 +1,135 @@
-"""notifier's HTTP API: the message log, the templates, what the simulated SMSC received."""
+"""notifier's HTTP API: the message log, the templates, receipts, reminder timeliness, and the
+simulated SMSC (what it received, its fault knobs)."""
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, model_validator
 
 from common.auth import bearer_token
+from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
+from common.errors import NotFound
 
+from ..adapters.providers import Receipt
+from ..adapters.smsc import SimulatedSmsc, SmscFaults
 from ..config import Settings
-from ..domain.templates import DEFAULT_TEMPLATES
 from ..service_layer import handlers
-from ..service_layer.handlers import NotifierContext
+from ..service_layer.context import NotifierContext
+from ..service_layer.templates import placeholders
+
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+
+
+class TemplateText(BaseModel):
+    name: str = Field(max_length=64)
+    text: str = Field(max_length=2000)  # longer than allowed: refused with a clear reason
+
+
+class TemplatesChange(BaseModel):
+    templates: list[TemplateText] = Field(min_length=1, max_length=100)
+    changed_by: str | None = Field(default=None, max_length=64)
+
+
+class PreviewRequest(BaseModel):
+    decision: CreditDecisionMade | None = None
+    state_change: CreditStateChanged | None = None
+    template: str | None = Field(default=None, max_length=64)
+    text: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_event(self) -> "PreviewRequest":
+        if (self.decision is None) == (self.state_change is None):
+            raise ValueError("give exactly one of decision or state_change")
+        return self
+
+
+class ReceiptIn(BaseModel):
+    provider_message_id: str = Field(min_length=1, max_length=128)
+    status: Literal["delivered", "rejected"]
+    at: datetime
+    error: str | None = Field(default=None, max_length=500)
 
 
 def router(ctx: NotifierContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    _messages(api, ctx)
+    _templates(api, ctx)
+    _smsc(api, ctx)
+    return api
 
+
+def _messages(api: APIRouter, ctx: NotifierContext) -> None:
     @api.get("/messages")
     async def messages(
         product_id: Annotated[str | None, Query(max_length=64)] = None,
         recipient: Annotated[str | None, Query(max_length=32)] = None,
         type: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
+        trigger: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
         return await handlers.list_messages(
             ctx, {"product_id": product_id, "recipient": recipient, "type": type,
-                  "status": status})
+                  "status": status, "trigger": trigger}, limit)
 
+    @api.post("/receipts")
+    async def receipts(body: list[ReceiptIn]) -> dict[str, int]:
+        """Delivery receipts from an SMS provider (its webhook)."""
+        applied = await handlers.apply_receipts(
+            ctx, [Receipt(r.provider_message_id, r.status, r.at, r.error) for r in body])
+        return {"received": len(body), "applied": applied}
+
+    @api.get("/kpis/reminder-timeliness")
+    async def reminder_timeliness(
+        bill_month: Annotated[str, Query(max_length=7)],
+    ) -> dict[str, Any]:
+        return await handlers.reminder_timeliness(ctx, bill_month)
+
+
+def _templates(api: APIRouter, ctx: NotifierContext) -> None:
     @api.get("/templates")
-    async def templates() -> list[dict[str, str]]:
-        return [{"name": name.value, "text": text} for name, text in DEFAULT_TEMPLATES.items()]
+    async def templates() -> list[dict[str, Any]]:
+        return await handlers.list_templates(ctx)
 
+    @api.put("/templates")
+    async def change_templates(body: TemplatesChange) -> list[dict[str, Any]]:
+        return await handlers.put_templates(
+            ctx, [(t.name, t.text) for t in body.templates], body.changed_by)
+
+    @api.get("/templates/placeholders")
+    async def template_placeholders() -> dict[str, str]:
+        return placeholders()
+
+    @api.get("/templates/{name}/versions")
+    async def versions(name: str) -> list[dict[str, Any]]:
+        return await handlers.template_versions(ctx, name)
+
+    @api.post("/templates/preview")
+    async def preview(body: PreviewRequest) -> list[dict[str, Any]]:
+        event = body.decision or body.state_change
+        assert event is not None  # the validator saw to it
+        return await handlers.preview(ctx, event, body.template, body.text)
+
+
+def _smsc(api: APIRouter, ctx: NotifierContext) -> None:
     @api.get("/smsc/messages")
     async def smsc(
-        recipient: Annotated[str | None, Query(max_length=32)] = None,
+        recipient: Annotated[str | None, Query(max_length=32)] = None, limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
-        return await handlers.smsc_received(ctx, recipient)
+        return await handlers.smsc_received(ctx, recipient, limit)
 
-    return api
+    @api.get("/smsc/faults")
+    async def faults() -> SmscFaults:
+        return _simulated(ctx).faults
+
+    @api.put("/smsc/faults")
+    async def set_faults(body: SmscFaults) -> SmscFaults:
+        _simulated(ctx).faults = body
+        return body
+
+
+def _simulated(ctx: NotifierContext) -> SimulatedSmsc:
+    if ctx.smsc is None:
+        raise NotFound("the simulated SMSC is not in use (NOTIFIER_PROVIDER=http)")
+    return ctx.smsc

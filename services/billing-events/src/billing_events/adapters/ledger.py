@@ -1,0 +1,128 @@
+"""Set-based reads of many accounts' money at once: a fixed handful of statements whatever
+the number of accounts, so a bill run over 100,000 accounts is not 100,000 round trips."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+S = "billing"
+
+
+@dataclass
+class Ledger:
+    """One account's raw money, before allocation (domain.model.position does that)."""
+
+    account_id: str
+    customer_id: str
+    sequence: int = 0
+    by_month: dict[date, int] = field(default_factory=dict)  # charges + adjustments
+    credits_fen: int = 0  # payments not reversed + write-offs
+    deposit_fen: int = 0
+    last_payment_at: datetime | None = None
+
+
+async def lock_and_bump(conn: AsyncConnection, account_ids: list[str]) -> dict[str, Ledger]:
+    """Bump each account's event sequence. The row locks (taken in account order, so two
+    multi-account writers cannot deadlock) serialise every writer of an account until commit."""
+    rows = await conn.execute(text(f"""
+        UPDATE {S}.accounts a SET sequence = a.sequence + 1
+        FROM (SELECT account_id FROM {S}.accounts WHERE account_id = ANY(:ids)
+              ORDER BY account_id FOR UPDATE) locked
+        WHERE a.account_id = locked.account_id
+        RETURNING a.account_id, a.customer_id, a.sequence"""), {"ids": account_ids})
+    return {r.account_id: Ledger(r.account_id, r.customer_id, int(r.sequence)) for r in rows}
+
+
+async def read_ledgers(conn: AsyncConnection, account_ids: list[str]) -> dict[str, Ledger]:
+    """The ledgers without touching the sequence (read-only views)."""
+    rows = await conn.execute(text(
+        f"SELECT account_id, customer_id, sequence FROM {S}.accounts WHERE account_id = ANY(:ids)"
+    ), {"ids": account_ids})
+    ledgers = {r.account_id: Ledger(r.account_id, r.customer_id, int(r.sequence)) for r in rows}
+    await fill(conn, ledgers)
+    return ledgers
+
+
+async def fill(conn: AsyncConnection, ledgers: dict[str, Ledger]) -> None:
+    ids = list(ledgers)
+    debits = await conn.execute(text(f"""
+        SELECT account_id, bill_month, sum(amount_fen) AS fen FROM (
+            SELECT account_id, bill_month, amount_fen FROM {S}.charges
+             WHERE account_id = ANY(:ids)
+            UNION ALL
+            SELECT account_id, bill_month, amount_fen FROM {S}.adjustments
+             WHERE account_id = ANY(:ids)) d
+        GROUP BY account_id, bill_month"""), {"ids": ids})
+    for r in debits:
+        ledgers[r.account_id].by_month[r.bill_month] = int(r.fen)
+    credits = await conn.execute(text(f"""
+        SELECT account_id, sum(fen) AS fen, max(paid_at) AS last_paid FROM (
+            SELECT p.account_id, p.amount_fen AS fen, p.paid_at FROM {S}.payments p
+             WHERE p.account_id = ANY(:ids) AND NOT EXISTS (
+                   SELECT 1 FROM {S}.reversals r WHERE r.payment_id = p.payment_id)
+            UNION ALL
+            SELECT account_id, amount_fen, NULL FROM {S}.write_offs
+             WHERE account_id = ANY(:ids)) c
+        GROUP BY account_id"""), {"ids": ids})
+    for r in credits:
+        ledgers[r.account_id].credits_fen = int(r.fen)
+        ledgers[r.account_id].last_payment_at = r.last_paid
+    deposits = await conn.execute(text(f"""
+        SELECT account_id, sum(amount_fen) AS fen FROM {S}.deposit_movements
+         WHERE account_id = ANY(:ids) GROUP BY account_id"""), {"ids": ids})
+    for r in deposits:
+        ledgers[r.account_id].deposit_fen = int(r.fen)
+
+
+async def customers_json(
+    conn: AsyncConnection, customer_ids: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Customer snapshots as the contract's JSON (CustomerSnapshot), once per customer."""
+    rows = await conn.execute(text(f"""
+        SELECT customer_id, name, tier, star_level, account_manager, contacts
+          FROM {S}.customers WHERE customer_id = ANY(:ids)"""), {"ids": list(customer_ids)})
+    return {r.customer_id: {
+        "customer_id": r.customer_id, "name": r.name, "tier": r.tier,
+        "star_level": r.star_level, "account_manager": r.account_manager,
+        "contacts": r.contacts} for r in rows}
+
+
+async def products_json(
+    conn: AsyncConnection, account_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Product snapshots (ProductSnapshot JSON) per account, in product id order."""
+    rows = await conn.execute(text(f"""
+        SELECT account_id, product_id, cpno, name, family, vendor, channel
+          FROM {S}.products WHERE account_id = ANY(:ids)
+         ORDER BY account_id, product_id"""), {"ids": account_ids})
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[r.account_id].append({"product_id": r.product_id, "cpno": r.cpno, "name": r.name,
+                                  "family": r.family, "vendor": r.vendor, "channel": r.channel})
+    return out
+
+
+async def insert_outbox(conn: AsyncConnection, rows: list[tuple[str, str, str, str, str]]) -> None:
+    """(event_id, topic, key, event_type, payload) rows in one statement."""
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(text(f"""
+        INSERT INTO {S}.outbox (event_id, topic, key, event_type, payload)
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:topics AS text[]),
+                             CAST(:keys AS text[]), CAST(:types AS text[]),
+                             CAST(:payloads AS text[]))"""),
+        {"ids": list(cols[0]), "topics": list(cols[1]), "keys": list(cols[2]),
+         "types": list(cols[3]), "payloads": list(cols[4])})
+
+
+async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> None:
+    """Row locks in account order: a check-then-write (write-off, deduction) sees no
+    concurrent change of the same account until it commits."""
+    await conn.execute(text(
+        f"SELECT 1 FROM {S}.accounts WHERE account_id = ANY(:ids) ORDER BY account_id "
+        "FOR UPDATE"), {"ids": sorted(account_ids)})

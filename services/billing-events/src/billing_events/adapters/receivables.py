@@ -1,0 +1,75 @@
+"""Receivables and arrears per bill month, over the whole base in one statement.
+
+FIFO at product level: an account's credits (payments not reversed, write-offs) cover its
+closed bill months oldest first, and within a month its products in product-id order. So
+a month's arrears = the part of the running total of debits through that row which the
+account's credits do not reach: clamp(cumulative − credits, 0, row). Summed by month, this
+is exactly what the account positions (domain.model.position) say is due per month.
+"""
+
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+S = "billing"
+GroupBy = Literal["family", "tier", "channel", "vendor"]
+_GROUP_COLUMN: dict[str, str] = {
+    "family": "p.family", "tier": "cu.tier",
+    "channel": "coalesce(p.channel, '')", "vendor": "coalesce(p.vendor, '')",
+}
+
+
+def _query(group: str | None) -> str:
+    key = _GROUP_COLUMN[group] if group else "''"
+    return f"""
+    WITH debits AS (
+        SELECT account_id, bill_month, product_id, sum(amount_fen) AS fen FROM (
+            SELECT account_id, bill_month, product_id, amount_fen FROM {S}.charges
+            UNION ALL
+            SELECT account_id, bill_month, product_id, amount_fen FROM {S}.adjustments) d
+        WHERE bill_month <= :through
+          AND bill_month IN (SELECT bill_month FROM {S}.bill_runs)
+        GROUP BY account_id, bill_month, product_id),
+    ranked AS (
+        SELECT account_id, bill_month, product_id, fen,
+               sum(fen) OVER (PARTITION BY account_id ORDER BY bill_month, product_id) AS cum
+        FROM debits),
+    credits AS (
+        SELECT account_id, sum(fen) AS fen FROM (
+            SELECT p.account_id, p.amount_fen AS fen FROM {S}.payments p
+             WHERE (CAST(:cutoff AS timestamptz) IS NULL OR p.paid_at < :cutoff)
+               AND NOT EXISTS (SELECT 1 FROM {S}.reversals r WHERE r.payment_id = p.payment_id
+                     AND (CAST(:cutoff AS timestamptz) IS NULL OR r.reversed_at < :cutoff))
+            UNION ALL
+            SELECT account_id, amount_fen FROM {S}.write_offs
+             WHERE CAST(:cutoff AS timestamptz) IS NULL OR written_off_at < :cutoff) c
+        GROUP BY account_id)
+    SELECT r.bill_month, {key} AS grp, sum(r.fen) AS receivables,
+           sum(greatest(0, least(r.fen, r.cum - coalesce(c.fen, 0)))) AS arrears
+      FROM ranked r
+      LEFT JOIN credits c ON c.account_id = r.account_id
+      JOIN {S}.products p ON p.product_id = r.product_id
+      JOIN {S}.accounts a ON a.account_id = r.account_id
+      JOIN {S}.customers cu ON cu.customer_id = a.customer_id
+     WHERE r.bill_month >= :first
+     GROUP BY r.bill_month, grp
+     ORDER BY r.bill_month, grp"""
+
+
+async def receivables(
+    conn: AsyncConnection, first: date, through: date, cutoff: datetime | None,
+    group: GroupBy | None,
+) -> list[tuple[date, str, int, int]]:
+    """(bill_month, group key, receivables_fen, arrears_fen) for the closed months in range."""
+    rows = await conn.execute(text(_query(group)),
+                              {"first": first, "through": through, "cutoff": cutoff})
+    return [(r.bill_month, r.grp, int(r.receivables), int(r.arrears)) for r in rows]
+
+
+async def closed_in(conn: AsyncConnection, first: date, through: date) -> list[date]:
+    rows = await conn.execute(text(
+        f"SELECT bill_month FROM {S}.bill_runs WHERE bill_month BETWEEN :f AND :t "
+        "ORDER BY bill_month"), {"f": first, "t": through})
+    return list(rows.scalars())

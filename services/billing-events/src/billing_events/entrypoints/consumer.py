@@ -1,0 +1,35 @@
+"""billing's Kafka entrypoint: credit-control's deduction (划扣) decisions → use case."""
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged, registry
+from common.contracts.credit_control import DecisionType
+from common.envelope import Contract, RawEnvelope, UnprocessableMessage
+
+from ..domain.commands import ApplyDeduction
+from ..service_layer import handlers
+from ..service_layer.context import BillingContext
+
+TOPICS = [DECISIONS_TOPIC]
+# State changes share the topic: known here so they are skipped, not dead-lettered.
+CONTRACTS = registry(CreditDecisionMade, CreditStateChanged)
+
+
+def dispatcher(
+    ctx: BillingContext,
+) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
+    async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
+        if not isinstance(payload, CreditDecisionMade):
+            return  # credit.state_changed: nothing for billing
+        if payload.decision is not DecisionType.DEDUCTION:
+            return  # notices, warnings, suspensions: the notifier's and the gateway's
+        if payload.amount_fen is None or payload.amount_fen <= 0:
+            raise UnprocessableMessage(
+                f"deduction {payload.decision_id} without a positive amount_fen")
+        await handlers.apply_deduction(ctx, conn, ApplyDeduction(
+            decision_id=payload.decision_id, account_id=payload.account_id,
+            requested_fen=payload.amount_fen, as_of=payload.as_of))
+
+    return handle

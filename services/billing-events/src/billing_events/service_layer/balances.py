@@ -1,0 +1,112 @@
+"""Balance events, written to the outbox set-wise: one code path for one account (a payment)
+and for 100,000 (a bill run), so both say exactly the same thing."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.billing import BALANCE_TOPIC, BalanceCause, BalanceChanged
+from common.envelope import SCHEMA_VERSION
+from common.logging import correlation_id
+
+from ..adapters import ledger as led
+from ..adapters import tables as t
+from ..domain.model import AccountPosition, position
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account's position plus what is held apart from it."""
+
+    account_id: str
+    sequence: int
+    position: AccountPosition
+    deposit_fen: int
+    last_payment_at: datetime | None
+
+
+async def closed_months(conn: AsyncConnection) -> set[date]:
+    return set((await conn.execute(select(t.bill_runs.c.bill_month))).scalars())
+
+
+def state_of(ledger: led.Ledger, closed: set[date]) -> AccountState:
+    billed = {m: v for m, v in ledger.by_month.items() if m in closed}
+    unbilled = sum(v for m, v in ledger.by_month.items() if m not in closed)
+    return AccountState(ledger.account_id, ledger.sequence,
+                        position(billed, unbilled, ledger.credits_fen),
+                        ledger.deposit_fen, ledger.last_payment_at)
+
+
+async def current_states(conn: AsyncConnection, account_ids: list[str]) -> dict[str, AccountState]:
+    """Positions without publishing (views, checks before a write)."""
+    closed = await closed_months(conn)
+    ledgers = await led.read_ledgers(conn, account_ids)
+    return {a: state_of(lg, closed) for a, lg in ledgers.items()}
+
+
+async def publish_balances(
+    conn: AsyncConnection, account_ids: list[str], cause: BalanceCause, as_of: datetime, *,
+    source: str, occurred_at: datetime, extra: dict[str, Any] | None = None,
+) -> dict[str, AccountState]:
+    """Bump each account's sequence and write its balance event to the outbox, in the
+    caller's transaction. `extra` adds contract fields (closed_bill_month, deduction)."""
+    ledgers = await led.lock_and_bump(conn, sorted(set(account_ids)))
+    await led.fill(conn, ledgers)
+    closed = await closed_months(conn)
+    customers = await led.customers_json(conn, {lg.customer_id for lg in ledgers.values()})
+    products = await led.products_json(conn, list(ledgers))
+    envelope = _EnvelopeParts(source, occurred_at.isoformat(), correlation_id.get())
+    states: dict[str, AccountState] = {}
+    rows: list[tuple[str, str, str, str, str]] = []
+    for account_id, lg in ledgers.items():
+        state = states[account_id] = state_of(lg, closed)
+        payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
+                                  products.get(account_id, []), extra or {})
+        rows.append(envelope.row(account_id, payload))
+    await led.insert_outbox(conn, rows)
+    return states
+
+
+def balance_payload(
+    state: AccountState, cause: BalanceCause, as_of: datetime, customer: dict[str, Any],
+    products: list[dict[str, Any]], extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The BalanceChanged contract as JSON, built as a dict: pydantic per event would cost
+    more than the whole rest of a bill run (see docs/billing.md); a unit test keeps the
+    two in step by parsing this back through the contract."""
+    pos = state.position
+    return {
+        "account_id": state.account_id, "sequence": state.sequence, "cause": cause.value,
+        "as_of": as_of, "balance_fen": pos.balance_fen, "amount_due_fen": pos.amount_due_fen,
+        "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
+                 for d in pos.dues],
+        "unbilled_fen": pos.unbilled_fen, "closed_bill_month": None,
+        "customer": customer, "products": products, "deposit_fen": state.deposit_fen,
+        "last_payment_at": state.last_payment_at, "deduction": None, **extra,
+    }
+
+
+@dataclass(frozen=True)
+class _EnvelopeParts:
+    source: str
+    occurred_at: str
+    correlation_id: str | None
+
+    def row(self, key: str, payload: dict[str, Any]) -> tuple[str, str, str, str, str]:
+        event_id = str(uuid4())
+        envelope = {
+            "event_id": event_id, "type": BalanceChanged.event_type, "source": self.source,
+            "occurred_at": self.occurred_at, "correlation_id": self.correlation_id,
+            "schema_version": SCHEMA_VERSION, "key": key, "payload": payload,
+        }
+        return (event_id, BALANCE_TOPIC, key, BalanceChanged.event_type,
+                orjson.dumps(envelope).decode())
+
+
+def month_text(month: date) -> str:
+    return month.strftime("%Y-%m")

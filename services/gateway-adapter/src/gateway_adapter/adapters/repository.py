@@ -1,0 +1,272 @@
+"""SQL for the chain's state: products, attempts, EMOS orders, commands, fault knobs."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, case, func, insert, literal, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, StageOutcome
+from common.contracts.reconciliation import ReconciliationReport
+
+from ..domain.chain import (
+    Attempt,
+    BossStatus,
+    CommandRecord,
+    EmosOrder,
+    OrderStatus,
+    ProductChain,
+)
+from ..domain.faults import Fate, Faults, Step
+from ..domain.reconciliation import HeldState, OpenOrder
+from . import tables as t
+
+cp, at, eo, cm = t.chain_products, t.attempts, t.emos_orders, t.commands
+
+
+async def ensure_product(conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime) -> None:
+    """First sight of a product: active and open, no command applied yet."""
+    await conn.execute(pg_insert(cp).values(
+        product_id=cmd.product_id, cpno=cmd.cpno, family=cmd.family.value, vendor=cmd.vendor,
+        customer_id=cmd.customer_id, last_sequence=0, boss_status=BossStatus.ACTIVE.value,
+        boss_updated_at=now, gateway_blocked=False, gateway_updated_at=now,
+        boss_sequence=0, gateway_sequence=0,
+    ).on_conflict_do_nothing())
+
+
+async def lock_product(conn: AsyncConnection, product_id: str) -> ProductChain:
+    row = (await conn.execute(
+        select(cp).where(cp.c.product_id == product_id).with_for_update())).one()
+    return _product(row)
+
+
+def _product(row: Row[Any]) -> ProductChain:
+    m = row._mapping
+    return ProductChain(
+        product_id=m["product_id"], last_sequence=m["last_sequence"],
+        boss_status=BossStatus(m["boss_status"]), boss_sequence=m["boss_sequence"],
+        boss_updated_at=m["boss_updated_at"], gateway_blocked=m["gateway_blocked"],
+        gateway_sequence=m["gateway_sequence"], gateway_updated_at=m["gateway_updated_at"])
+
+
+async def save_products(conn: AsyncConnection, products: Iterable[ProductChain]) -> None:
+    rows = [{"k": p.product_id, "last_sequence": p.last_sequence,
+             "boss_status": p.boss_status.value, "boss_sequence": p.boss_sequence,
+             "boss_updated_at": p.boss_updated_at, "gateway_blocked": p.gateway_blocked,
+             "gateway_sequence": p.gateway_sequence, "gateway_updated_at": p.gateway_updated_at}
+            for p in products]
+    if rows:
+        await conn.execute(update(cp).where(cp.c.product_id == bindparam("k")), rows)
+
+
+async def command_record(conn: AsyncConnection, command_id: str) -> CommandRecord | None:
+    row = (await conn.execute(select(cm).where(cm.c.command_id == command_id))).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return CommandRecord(m["command_id"], m["sequence"], m["latest_attempt"],
+                         m["applied_attempt"], m["emos_order_id"])
+
+
+async def note_command(conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime) -> None:
+    """The command's newest attempt is running."""
+    await conn.execute(pg_insert(cm).values(
+        command_id=cmd.command_id, product_id=cmd.product_id, action=cmd.action.value,
+        sequence=cmd.sequence, outcome="pending", received_at=now, latest_attempt=cmd.attempt,
+    ).on_conflict_do_update(index_elements=[cm.c.command_id], set_={
+        "latest_attempt": func.greatest(cm.c.latest_attempt, cmd.attempt),
+        "outcome": "pending"}))
+
+
+async def note_finished(conn: AsyncConnection, finished: Sequence[Attempt]) -> None:
+    """Each finished attempt's outcome goes on its command; an applied one stays applied."""
+    rows = [{"k": a.command_id, "v_outcome": a.outcome.value if a.outcome else "pending",
+             "v_applied": a.attempt if a.outcome is StageOutcome.APPLIED else None,
+             "v_order": a.emos_order_id if a.outcome is StageOutcome.APPLIED else None}
+            for a in finished]
+    if rows:
+        await conn.execute(update(cm).where(cm.c.command_id == bindparam("k")).values(
+            outcome=case((cm.c.applied_attempt.is_not(None), StageOutcome.APPLIED.value),
+                         else_=bindparam("v_outcome")),
+            applied_attempt=func.coalesce(cm.c.applied_attempt, bindparam("v_applied")),
+            emos_order_id=func.coalesce(cm.c.emos_order_id, bindparam("v_order"))), rows)
+
+
+async def attempt_seen(conn: AsyncConnection, command_id: str, attempt: int) -> bool:
+    found = await conn.scalar(select(at.c.attempt).where(
+        at.c.command_id == command_id, at.c.attempt == attempt))
+    return found is not None
+
+
+def _attempt(row: Row[Any]) -> Attempt:
+    m = row._mapping
+    return Attempt(
+        command_id=m["command_id"], attempt=m["attempt"], product_id=m["product_id"],
+        customer_id=m["customer_id"], cpno=m["cpno"], family=m["family"], vendor=m["vendor"],
+        action=ProvisioningAction(m["action"]), sequence=m["sequence"],
+        received_at=m["received_at"], step=Step(m["step"]), fate=Fate(m["fate"]),
+        due_at=m["due_at"], outcome=StageOutcome(m["outcome"]) if m["outcome"] else None,
+        detail=m["detail"], emos_order_id=m["emos_order_id"],
+        vendor_command=m["vendor_command"], boss_at=m["boss_at"], emos_at=m["emos_at"],
+        gateway_ack_at=m["gateway_ack_at"], gateway_at=m["gateway_at"],
+        finished_at=m["finished_at"])
+
+
+def _attempt_values(a: Attempt) -> dict[str, Any]:
+    return {"step": a.step.value, "fate": a.fate.value, "due_at": a.due_at,
+            "outcome": a.outcome.value if a.outcome else None, "detail": a.detail,
+            "emos_order_id": a.emos_order_id, "vendor_command": a.vendor_command,
+            "boss_at": a.boss_at, "emos_at": a.emos_at, "gateway_ack_at": a.gateway_ack_at,
+            "gateway_at": a.gateway_at, "finished_at": a.finished_at}
+
+
+async def insert_attempt(conn: AsyncConnection, a: Attempt) -> None:
+    await conn.execute(insert(at).values(
+        command_id=a.command_id, attempt=a.attempt, product_id=a.product_id,
+        customer_id=a.customer_id, cpno=a.cpno, family=a.family, vendor=a.vendor,
+        action=a.action.value, sequence=a.sequence, received_at=a.received_at,
+        **_attempt_values(a)))
+
+
+async def save_attempts(conn: AsyncConnection, attempts: Iterable[Attempt]) -> None:
+    rows = [{"k_command": a.command_id, "k_attempt": a.attempt, **_attempt_values(a)}
+            for a in attempts]
+    if rows:
+        await conn.execute(update(at).where(
+            at.c.command_id == bindparam("k_command"), at.c.attempt == bindparam("k_attempt")),
+            rows)
+
+
+async def in_flight(conn: AsyncConnection, product_id: str) -> list[Attempt]:
+    rows = await conn.execute(select(at).where(
+        at.c.product_id == product_id, at.c.outcome.is_(None)))
+    return [_attempt(r) for r in rows]
+
+
+def _order(row: Row[Any]) -> EmosOrder:
+    m = row._mapping
+    return EmosOrder(
+        order_id=m["order_id"], command_id=m["command_id"], attempt=m["attempt"],
+        product_id=m["product_id"], action=ProvisioningAction(m["action"]),
+        status=OrderStatus(m["status"]), created_at=m["created_at"], due_at=m["due_at"],
+        sent_at=m["sent_at"], closed_at=m["closed_at"])
+
+
+def _order_values(o: EmosOrder) -> dict[str, Any]:
+    return {"status": o.status.value, "due_at": o.due_at, "sent_at": o.sent_at,
+            "closed_at": o.closed_at}
+
+
+async def orders_of(conn: AsyncConnection, order_ids: Iterable[str]) -> dict[str, EmosOrder]:
+    ids = list(order_ids)
+    if not ids:
+        return {}
+    rows = await conn.execute(select(eo).where(eo.c.order_id.in_(ids)))
+    return {r.order_id: _order(r) for r in rows}
+
+
+async def insert_orders(conn: AsyncConnection, orders: Sequence[EmosOrder]) -> None:
+    if orders:
+        await conn.execute(insert(eo), [
+            {"order_id": o.order_id, "command_id": o.command_id, "attempt": o.attempt,
+             "product_id": o.product_id, "action": o.action.value, "created_at": o.created_at,
+             **_order_values(o)} for o in orders])
+
+
+async def save_orders(conn: AsyncConnection, orders: Iterable[EmosOrder]) -> None:
+    rows = [{"k": o.order_id, **_order_values(o)} for o in orders]
+    if rows:
+        await conn.execute(update(eo).where(eo.c.order_id == bindparam("k")), rows)
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> tuple[dict[str, ProductChain], list[Attempt]]:
+    """Lock the products with due attempts (skipping those another worker or the consumer
+    holds), then read their due attempts. Products are always locked before their attempts,
+    by the consumer too, so the two never deadlock."""
+    due_products = (select(at.c.product_id)
+                    .where(at.c.outcome.is_(None), at.c.due_at <= now)
+                    .order_by(at.c.due_at).limit(limit))
+    products = (await conn.execute(
+        select(cp).where(cp.c.product_id.in_(due_products.scalar_subquery()))
+        .order_by(cp.c.product_id).with_for_update(skip_locked=True))).all()
+    chains = {r.product_id: _product(r) for r in products}
+    if not chains:
+        return chains, []
+    rows = await conn.execute(
+        select(at).where(at.c.product_id.in_(list(chains)), at.c.outcome.is_(None),
+                         at.c.due_at <= now)
+        .order_by(at.c.product_id, at.c.sequence, at.c.attempt))
+    return chains, [_attempt(r) for r in rows]
+
+
+async def load_faults(conn: AsyncConnection, default: Faults) -> Faults:
+    body = await conn.scalar(select(t.faults.c.body).where(t.faults.c.id == 1))
+    return default if body is None else Faults.model_validate(body)
+
+
+async def save_faults(conn: AsyncConnection, faults: Faults, now: datetime) -> None:
+    body = faults.model_dump(mode="json")
+    await conn.execute(pg_insert(t.faults).values(id=1, body=body, updated_at=now)
+                       .on_conflict_do_update(index_elements=[t.faults.c.id],
+                                              set_={"body": body, "updated_at": now}))
+
+
+async def clear_faults(conn: AsyncConnection) -> None:
+    await conn.execute(t.faults.delete())
+
+
+async def held_states(conn: AsyncConnection, prefix: str) -> dict[str, HeldState]:
+    """What the gateway holds per product, with the newest attempt still in the chain."""
+    newest = (select(at.c.sequence, at.c.action)
+              .where(at.c.product_id == cp.c.product_id, at.c.outcome.is_(None))
+              .order_by(at.c.sequence.desc()).limit(1).lateral("newest"))
+    rows = await conn.execute(
+        select(cp.c.product_id, cp.c.gateway_blocked, cp.c.gateway_sequence,
+               newest.c.sequence, newest.c.action)
+        .select_from(cp.outerjoin(newest, true()))
+        .where(cp.c.product_id.startswith(prefix, autoescape=True)))
+    return {r.product_id: HeldState(
+        r.product_id, r.gateway_blocked, r.gateway_sequence, r.sequence,
+        ProvisioningAction(r.action) if r.action else None) for r in rows}
+
+
+async def open_orders(conn: AsyncConnection, prefix: str) -> list[OpenOrder]:
+    rows = await conn.execute(
+        select(eo.c.order_id, eo.c.product_id, eo.c.created_at)
+        .where(eo.c.status.in_([OrderStatus.RECEIVED.value, OrderStatus.SENT_TO_GATEWAY.value]),
+               eo.c.product_id.startswith(prefix, autoescape=True))
+        .order_by(eo.c.created_at))
+    return [OpenOrder(r.order_id, r.product_id, r.created_at) for r in rows]
+
+
+async def store_reconciliation(conn: AsyncConnection, report: ReconciliationReport) -> None:
+    await conn.execute(insert(t.reconciliation_runs).values(
+        as_of=report.as_of, missed_suspensions=report.missed_suspensions,
+        wrong_suspensions=report.wrong_suspensions, stuck_emos_orders=report.stuck_emos_orders,
+        report=report.model_dump(mode="json")))
+
+
+async def latest_reconciliation(conn: AsyncConnection) -> ReconciliationReport | None:
+    body = await conn.scalar(select(t.reconciliation_runs.c.report)
+                             .order_by(t.reconciliation_runs.c.run_id.desc()).limit(1))
+    return None if body is None else ReconciliationReport.model_validate(body)
+
+
+async def cross_month_counts(
+    conn: AsyncConnection, start: datetime, end: datetime, as_of: datetime, prefix: str
+) -> tuple[int, int, int, int]:
+    """Orders created in [start, end): all, closed at or after `end`, still open with the month
+    over by `as_of`, still open."""
+    is_open = eo.c.closed_at.is_(None)
+    row = (await conn.execute(select(
+        func.count(),
+        func.count().filter(eo.c.closed_at >= end),
+        func.count().filter(is_open, literal(as_of >= end)),
+        func.count().filter(is_open),
+    ).where(eo.c.created_at >= start, eo.c.created_at < end,
+            eo.c.product_id.startswith(prefix, autoescape=True)))).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])

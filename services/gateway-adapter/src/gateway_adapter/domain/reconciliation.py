@@ -1,0 +1,114 @@
+"""Reconciliation: what credit-control wants against what the gateway holds. Pure.
+
+A product differs when it should be blocked and is open (漏停, missed suspension) or should be
+open and is blocked (错停, wrong suspension). A difference with a command for the desired state
+still in the chain is counted as in flight, not reported: it is on its way. EMOS orders open
+longer than allowed are reported as stuck.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from common.contracts.gateway import ProvisioningAction
+from common.contracts.reconciliation import (
+    ChainDifference,
+    DesiredChainState,
+    DifferenceKind,
+    EmosCrossMonth,
+    ReconciliationReport,
+)
+
+SUSPEND = ProvisioningAction.SUSPEND
+CROSS_MONTH_STANDARD = 0.005  # seed 000: ≤0.5% of EMOS orders close in a later month
+
+
+@dataclass(frozen=True)
+class HeldState:
+    """What the gateway holds for one product."""
+
+    product_id: str
+    blocked: bool
+    gateway_sequence: int
+    in_flight_sequence: int | None  # the newest sequence with an attempt still in the chain
+    in_flight_action: ProvisioningAction | None
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: str
+    product_id: str
+    created_at: datetime
+
+
+def compare(
+    desired: Iterable[DesiredChainState], held: dict[str, HeldState],
+    open_orders: Iterable[OpenOrder], as_of: datetime, stuck_after: timedelta,
+) -> ReconciliationReport:
+    differences: list[ChainDifference] = []
+    in_flight = compared = 0
+    listed: set[str] = set()
+    for want in desired:
+        compared += 1
+        listed.add(want.product_id)
+        h = held.get(want.product_id)
+        verdict = _one(want, h)
+        if isinstance(verdict, ChainDifference):
+            differences.append(verdict)
+        elif verdict == IN_FLIGHT:
+            in_flight += 1
+    for h in held.values():
+        if h.product_id not in listed and h.blocked:
+            compared += 1
+            differences.append(ChainDifference(
+                kind=DifferenceKind.WRONG_SUSPENSION, product_id=h.product_id,
+                detail="blocked at the gateway, unknown to credit-control",
+                gateway_blocked=True, gateway_sequence=h.gateway_sequence))
+    differences += [
+        ChainDifference(kind=DifferenceKind.STUCK_EMOS_ORDER, product_id=o.product_id,
+                        emos_order_id=o.order_id, since=o.created_at,
+                        detail=f"EMOS order open since {o.created_at.isoformat()}")
+        for o in open_orders if o.created_at <= as_of - stuck_after]
+    return ReconciliationReport(
+        as_of=as_of, products_compared=compared, in_flight=in_flight,
+        missed_suspensions=_count(differences, DifferenceKind.MISSED_SUSPENSION),
+        wrong_suspensions=_count(differences, DifferenceKind.WRONG_SUSPENSION),
+        stuck_emos_orders=_count(differences, DifferenceKind.STUCK_EMOS_ORDER),
+        differences=tuple(differences))
+
+
+IN_FLIGHT = "in_flight"
+
+
+def _one(want: DesiredChainState, h: HeldState | None) -> ChainDifference | str | None:
+    """None: as wanted; IN_FLIGHT: on its way; otherwise the difference."""
+    blocked = h.blocked if h is not None else False
+    should_block = want.desired is SUSPEND
+    if blocked == should_block:
+        return None
+    if (h is not None and h.in_flight_action is want.desired
+            and (h.in_flight_sequence or 0) >= want.sequence):
+        return IN_FLIGHT
+    kind = DifferenceKind.MISSED_SUSPENSION if should_block else DifferenceKind.WRONG_SUSPENSION
+    return ChainDifference(
+        kind=kind, product_id=want.product_id, desired=want.desired,
+        desired_sequence=want.sequence, gateway_blocked=blocked,
+        gateway_sequence=h.gateway_sequence if h is not None else None,
+        detail=("should be blocked, the gateway lets it send" if should_block
+                else "should be open, the gateway blocks it")
+               + ("" if h is not None else " (never seen by the chain)"))
+
+
+def _count(differences: list[ChainDifference], kind: DifferenceKind) -> int:
+    return sum(1 for d in differences if d.kind is kind)
+
+
+def cross_month_figure(month: str, orders: int, closed_later: int, still_open_after: int,
+                       still_open: int) -> EmosCrossMonth:
+    """Orders closed in a later month, plus those still open after their month ended (they
+    can only close later), over all orders created in the month."""
+    late = closed_later + still_open_after
+    ratio = late / orders if orders else 0.0
+    return EmosCrossMonth(month=month, orders=orders, cross_month=late, still_open=still_open,
+                          ratio=ratio, standard=CROSS_MONTH_STANDARD,
+                          meets_standard=ratio <= CROSS_MONTH_STANDARD)

@@ -1,0 +1,27 @@
+"""What every gateway-adapter use case needs, built once by bootstrap()."""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.clock import Clock
+from common.outbox import Outbox
+
+from ..adapters.credit_control import DesiredChainSource
+from ..domain.faults import Faults
+
+
+@dataclass
+class GatewayContext:
+    engine: AsyncEngine
+    outbox: Outbox
+    clock: Clock
+    source: str = "gateway-adapter"
+    default_faults: Faults = field(default_factory=Faults)
+    desired: DesiredChainSource | None = None
+    stuck_after: timedelta = timedelta(hours=1)
+    worker_batch: int = 500
+    # Set when the consumer accepted a command, so the stage worker looks at once.
+    worker_wake: asyncio.Event = field(default_factory=asyncio.Event)

@@ -1,0 +1,75 @@
+"""The stage worker: claims the attempts whose next step is due and moves them along the chain,
+publishing each stage's result through the outbox in the same transaction."""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime
+
+from ..adapters import repository as repo
+from ..adapters.vendors import adapter_for
+from ..domain.chain import Attempt, EmosOrder, StageReport, advance
+from .context import GatewayContext
+from .results import publish
+
+log = logging.getLogger(__name__)
+
+
+def new_order_id() -> str:
+    return f"emos-{uuid.uuid4().hex[:16]}"
+
+
+async def advance_due(ctx: GatewayContext, as_of: datetime | None = None) -> int:
+    """One batch: every due step of the claimed attempts, as of `as_of` (default: now).
+    Returns how many attempts were claimed."""
+    now = as_of or ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        chains, attempts = await repo.claim_due(conn, now, ctx.worker_batch)
+        if not attempts:
+            return 0
+        faults = await repo.load_faults(conn, ctx.default_faults)
+        known = await repo.orders_of(conn, [a.emos_order_id for a in attempts if a.emos_order_id])
+        created: list[EmosOrder] = []
+        reports: list[tuple[Attempt, StageReport]] = []
+        for a in attempts:
+            moved = advance(a, chains[a.product_id], known.get(a.emos_order_id or ""), faults,
+                            adapter_for(a.family, a.vendor), now, new_order_id())
+            if moved.new_order is not None:
+                created.append(moved.new_order)
+            reports += [(a, r) for r in moved.reports]
+        await repo.save_products(conn, chains.values())
+        await repo.save_attempts(conn, attempts)
+        await repo.insert_orders(conn, created)
+        await repo.save_orders(conn, known.values())
+        await repo.note_finished(conn, [a for a in attempts if a.outcome is not None])
+        await publish(ctx, conn, reports)
+    return len(attempts)
+
+
+async def advance_all_due(ctx: GatewayContext, as_of: datetime) -> int:
+    """Until nothing is due as of `as_of`: what `POST /v1/chain/advance` runs (time is a
+    parameter, so a test or demo can let a cross-month order close next month)."""
+    total = 0
+    while (n := await advance_due(ctx, as_of)) > 0:
+        total += n
+    return total
+
+
+async def run(ctx: GatewayContext, stop: asyncio.Event, idle_poll_s: float) -> None:
+    backoff = 0.1
+    while not stop.is_set():
+        try:
+            claimed = await advance_due(ctx)
+            backoff = 0.1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stage worker failed; retrying in %.1fs", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            continue
+        if claimed < ctx.worker_batch:
+            ctx.worker_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.worker_wake.wait(), timeout=idle_poll_s)

@@ -1,0 +1,214 @@
+"""notifier's SQL: set-wise statements, a few per batch of messages, never one per message."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..domain.templates import DEFAULT_TEMPLATES, TemplateName
+from . import tables as t
+from .providers import Receipt
+
+# --- templates --------------------------------------------------------------------------
+
+
+async def current_templates(conn: AsyncConnection) -> dict[TemplateName, tuple[int, str]]:
+    """Each template's newest (version, text); version 1 is the shipped default."""
+    current = {name: (1, text) for name, text in DEFAULT_TEMPLATES.items()}
+    rows = await conn.execute(sql(
+        "SELECT DISTINCT ON (name) name, version, text FROM notifier.templates "
+        "ORDER BY name, version DESC"))
+    for r in rows:
+        if r.name in current:
+            current[TemplateName(r.name)] = (r.version, r.text)
+    return current
+
+
+async def template_versions(conn: AsyncConnection, name: TemplateName) -> list[dict[str, Any]]:
+    tt = t.templates
+    rows = await conn.execute(select(tt).where(tt.c.name == name.value).order_by(tt.c.version))
+    return [dict(r._mapping) for r in rows]
+
+
+async def add_template_versions(
+    conn: AsyncConnection, changes: dict[TemplateName, str], changed_by: str | None
+) -> None:
+    # One writer at a time, so two concurrent PUTs cannot both take version n + 1.
+    await conn.execute(sql("SELECT pg_advisory_xact_lock(hashtext('notifier.templates'))"))
+    current = await current_templates(conn)
+    rows = [{"name": name.value, "version": current[name][0] + 1, "text": text,
+             "changed_by": changed_by}
+            for name, text in changes.items() if current[name][1] != text]
+    if rows:
+        await conn.execute(insert(t.templates), rows)
+
+
+# --- messages in ------------------------------------------------------------------------
+
+
+async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """A redelivered or re-published decision makes the same message ids: nothing new."""
+    if rows:
+        await conn.execute(insert(t.messages).on_conflict_do_nothing(), rows)
+
+
+# --- sending ----------------------------------------------------------------------------
+
+_CLAIM = sql(
+    "UPDATE notifier.messages m SET status = 'sending', attempts = m.attempts + 1, "
+    "claimed_at = :at "
+    "WHERE m.message_id IN (SELECT message_id FROM notifier.messages "
+    f"  WHERE {t.IN_SEND_QUEUE} AND role = ANY(CAST(:roles AS text[])) AND ("
+    "    (status IN ('pending', 'held') AND (next_attempt_at IS NULL OR next_attempt_at <= :at))"
+    "    OR (status = 'sending' AND claimed_at < :stale)) "
+    "  ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
+    "RETURNING m.message_id, m.recipient, m.text, m.segments, m.attempts, m.created_at"
+)
+
+
+async def claim_batch(
+    conn: AsyncConnection, at: datetime, roles: list[str], limit: int, claim_timeout_s: float,
+) -> list[Any]:
+    rows = (await conn.execute(_CLAIM, {
+        "at": at, "roles": roles, "limit": limit,
+        "stale": at - timedelta(seconds=claim_timeout_s)})).all()
+    # RETURNING has no order; keep a recipient's notices in the order they were created.
+    return sorted(rows, key=lambda r: (r.created_at, r.message_id))
+
+
+# `attempts` fences each outcome to its claim: if this sender was slower than the claim
+# timeout and another claimed the row again, the stale outcome must not overwrite the newer.
+_SUBMITTED = sql(
+    "UPDATE notifier.messages m SET status = 'submitted', provider_message_id = v.pid, "
+    "submitted_at = :at, next_attempt_at = NULL "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:pids AS text[])) "
+    "  AS v(id, attempts, pid) "
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+)
+_RETRY = sql(
+    "UPDATE notifier.messages m SET status = 'pending', last_error = v.error, "
+    "next_attempt_at = v.next_at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[]), "
+    "  CAST(:next_ats AS timestamptz[])) AS v(id, attempts, error, next_at) "
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+)
+_DEAD = sql(
+    "UPDATE notifier.messages m SET status = 'dead_lettered', last_error = v.error, "
+    "status_reason = 'gave up after ' || m.attempts || ' attempts: ' || v.error "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[])) "
+    "  AS v(id, attempts, error) "
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+)
+# A receipt that arrived before the submit was recorded (crash in between) is applied now.
+_EARLY_RECEIPTS = sql(
+    "UPDATE notifier.messages m SET status = r.status, receipt_status = r.status, "
+    "delivered_at = CASE WHEN r.status = 'delivered' THEN r.receipt_at END, "
+    "status_reason = coalesce(r.error, m.status_reason) "
+    "FROM notifier.receipts r WHERE r.provider_message_id = m.provider_message_id "
+    "AND m.message_id = ANY(CAST(:ids AS text[])) AND m.status = 'submitted'"
+)
+
+
+async def record_submitted(
+    conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]]
+) -> int:
+    if not done:
+        return 0
+    ids = [d[0] for d in done]
+    n = (await conn.execute(_SUBMITTED, {"at": at, "ids": ids, "attempts": [d[1] for d in done],
+                                         "pids": [d[2] for d in done]})).rowcount
+    await conn.execute(_EARLY_RECEIPTS, {"ids": ids})
+    return n
+
+
+async def record_retry(
+    conn: AsyncConnection, retry: Sequence[tuple[str, int, str, datetime]]
+) -> None:
+    if retry:
+        await conn.execute(_RETRY, {"ids": [r[0] for r in retry], "attempts": [r[1] for r in retry],
+                                    "errors": [r[2] for r in retry],
+                                    "next_ats": [r[3] for r in retry]})
+
+
+async def record_dead(conn: AsyncConnection, dead: Sequence[tuple[str, int, str]]) -> None:
+    if dead:
+        await conn.execute(_DEAD, {"ids": [d[0] for d in dead], "attempts": [d[1] for d in dead],
+                                   "errors": [d[2] for d in dead]})
+
+
+# --- receipts ---------------------------------------------------------------------------
+
+_STORE_RECEIPTS = sql(
+    "INSERT INTO notifier.receipts (provider_message_id, status, error, receipt_at) "
+    "SELECT * FROM unnest(CAST(:pids AS text[]), CAST(:statuses AS text[]), "
+    "  CAST(:errors AS text[]), CAST(:ats AS timestamptz[])) "
+    "ON CONFLICT (provider_message_id) DO NOTHING"
+)
+_APPLY_RECEIPTS = sql(
+    "UPDATE notifier.messages m SET status = v.status, receipt_status = v.status, "
+    "delivered_at = CASE WHEN v.status = 'delivered' THEN v.at END, "
+    "status_reason = coalesce(v.error, m.status_reason) "
+    "FROM unnest(CAST(:pids AS text[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
+    "  CAST(:ats AS timestamptz[])) AS v(pid, status, error, at) "
+    "WHERE m.provider_message_id = v.pid AND m.status = 'submitted'"
+)
+
+
+async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
+    """Store the receipts (the first per message wins) and move the messages they name."""
+    if not receipts:
+        return 0
+    params = {"pids": [r.provider_message_id for r in receipts],
+              "statuses": [r.status for r in receipts], "errors": [r.error for r in receipts],
+              "ats": [r.at for r in receipts]}
+    await conn.execute(_STORE_RECEIPTS, params)
+    return (await conn.execute(_APPLY_RECEIPTS, params)).rowcount
+
+
+# --- reading ----------------------------------------------------------------------------
+
+LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.recipient,
+               "type": t.messages.c.template, "status": t.messages.c.status,
+               "trigger": t.messages.c.trigger}
+
+
+async def list_messages(
+    conn: AsyncConnection, filters: dict[str, str | None], limit: int
+) -> list[dict[str, Any]]:
+    m = t.messages
+    query = select(m).order_by(m.c.created_at, m.c.message_id).limit(limit)
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(LOG_COLUMNS[name] == value)
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def smsc_received(
+    conn: AsyncConnection, recipient: str | None, limit: int
+) -> list[dict[str, Any]]:
+    s = t.smsc_received
+    query = select(s).order_by(s.c.received_at, s.c.smsc_message_id).limit(limit)
+    if recipient is not None:
+        query = query.where(s.c.recipient == recipient)
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def reminder_counts(
+    conn: AsyncConnection, bill_month: str, deadline: timedelta
+) -> tuple[int, int]:
+    """(decisions, timely): per arrears decision, did any group contact get it in time?"""
+    m = t.messages
+    per_decision = (
+        select(func.bool_or(m.c.delivered_at.is_not(None)
+                            & (m.c.delivered_at <= m.c.decided_at + deadline)).label("timely"))
+        .where(m.c.reminder, m.c.bill_month == bill_month)
+        .group_by(m.c.source_id).subquery()
+    )
+    row = (await conn.execute(select(
+        func.count(), func.count().filter(per_decision.c.timely)).select_from(per_decision)
+    )).one()
+    return int(row[0]), int(row[1])

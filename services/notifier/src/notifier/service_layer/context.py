@@ -1,0 +1,34 @@
+"""What every notifier use case needs, wired once by bootstrap()."""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.clock import Clock
+
+from ..adapters.providers import SmsProvider
+from ..adapters.smsc import SimulatedSmsc
+from ..domain.quiet_hours import SendingWindow
+from ..domain.templates import Role
+
+
+def default_windows() -> dict[Role, SendingWindow]:
+    return {Role.GROUP_CONTACT: SendingWindow.parse("08:00-21:00"),
+            Role.ACCOUNT_MANAGER: SendingWindow.parse("00:00-24:00")}
+
+
+@dataclass
+class NotifierContext:
+    engine: AsyncEngine
+    provider: SmsProvider
+    clock: Clock
+    send_batch_size: int = 500
+    wake: asyncio.Event | None = None
+    send_max_attempts: int = 5
+    send_claim_timeout_s: float = 60.0
+    send_backoff_base_s: float = 1.0
+    windows: dict[Role, SendingWindow] = field(default_factory=default_windows)
+    smsc: SimulatedSmsc | None = None  # set when the simulated SMSC is the provider
+    reminder_deadline: timedelta = timedelta(hours=24)

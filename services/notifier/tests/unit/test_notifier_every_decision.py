@@ -1,0 +1,103 @@
+"""Every decision type and state change, through notices_for and the default templates, to the
+exact text each recipient gets: the seed's five character for character, ours as documented."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditState,
+    CreditStateChanged,
+    DecisionType,
+    NoticeContext,
+)
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
+from notifier.domain.notices import notices_for
+from notifier.domain.templates import DEFAULT_TEMPLATES, render
+
+D = DecisionType
+AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+CTX = NoticeContext(
+    customer=CustomerSnapshot(
+        customer_id="C-9", name="某某物流集团", tier=Tier.HIGH,
+        account_manager=Person(name="刘经理", phone="13900000009"),
+        contacts=(Person(name="赵联系人", phone="13800000009"),)),
+    product=ProductSnapshot(product_id="P-9", cpno="CP0009", name="企信通",
+                            family=ProductFamily.ADC),
+    amount_due_fen=98_765, as_of_date=date(2026, 11, 25), deadline=date(2026, 12, 5))
+HEAD = "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP0009)"
+
+DECISION_TEXTS: list[tuple[DecisionType, dict[str, int], list[tuple[str, str]]]] = [
+    (D.BILL_NOTICE, {}, [("13800000009", HEAD + "目前有987.65元话费未缴清,请于12月05日前及时缴费"
+                                           "以免影响您的集团产品服务。谢谢。")]),
+    (D.WARNING, {"warning_level": 1}, [("13800000009", HEAD + "已欠费987.65元,请于12月05日前"
+                                                            "及时缴费以免影响您的集团产品服务。谢谢。")]),
+    (D.WARNING, {"warning_level": 2}, [("13800000009", HEAD + "仍有987.65元欠费未缴清,此为第二次"
+                                        "欠费提醒,请于12月05日前及时缴费以免影响您的集团产品服务。谢谢。")]),
+    (D.WARNING, {"warning_level": 3}, [("13800000009", HEAD + "仍有987.65元欠费未缴清,此为第三次"
+                                        "欠费提醒,请于12月05日前及时缴费,逾期将停用您的集团产品服务。谢谢。")]),
+    (D.SUSPENSION_WARNING, {}, [("13800000009", HEAD + "尚有987.65元话费未缴清,请及时缴费。"
+                                 "如在2026年12月05日前仍未缴清费用,将停用您的集团产品服务。")]),
+    (D.DEDUCTION, {"amount_fen": 50_000}, [("13800000009", HEAD + "欠费未缴清,根据约定将于"
+                                            "2026年11月25日从您的预存款中划扣500.00元用于缴纳欠费。"
+                                            "如有疑问可咨询您的客户经理或10086,谢谢!")]),
+    (D.PRE_CANCEL, {}, [
+        ("13800000009", HEAD + "因欠费987.65元停用已超过保号期,将于2026年12月05日进行预拆机处理,"
+                               "请尽快缴清欠费。如有疑问可咨询您的客户经理或10086,谢谢!"),
+        ("13900000009", "刘经理,您好!您看管集团某某物流集团的集团产品企信通(产品编号:CP0009)"
+                        "尚有987.65元欠费,停用已超过保号期,将于2026年12月05日进行预拆机处理,"
+                        "请及时通知该集团产品联系人缴清欠费。")]),
+    (D.SUSPEND, {}, []),  # the notice follows the confirmed state change
+    (D.RESTORE, {}, []),
+    (D.ARREARS_CLEARED, {}, []),
+]
+
+
+def test_every_decision_type_is_covered() -> None:
+    assert {kind for kind, _, _ in DECISION_TEXTS} == set(DecisionType)
+
+
+@pytest.mark.parametrize(("kind", "extra", "expected"), DECISION_TEXTS,
+                         ids=[f"{k}{e.get('warning_level', '')}" for k, e, _ in DECISION_TEXTS])
+def test_decision_texts(
+    kind: DecisionType, extra: dict[str, int], expected: list[tuple[str, str]]
+) -> None:
+    event = CreditDecisionMade(
+        decision_id="d-9", account_id="A-9", product_id="P-9", decision=kind, rule_id="r",
+        reason="why", state_before=CreditState.NORMAL, state_after=CreditState.WARNED,
+        as_of=AT, context=CTX, **extra)
+    got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
+           for n in notices_for(event)]
+    assert got == expected
+
+
+S = CreditState
+SUSPENDED_A = (HEAD + "截至2026年11月25日尚有987.65元欠费未缴纳,现已正式停用,请安排时间缴清费用"
+               "以续用您的集团产品。如有其他事宜可咨询您的客户经理或10086,谢谢!")
+SUSPENDED_B = ("刘经理,您好!您看管集团某某物流集团的集团产品企信通(产品编号:CP0009)尚有987.65元欠费,"
+               "现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。")
+RESTORED = HEAD + "已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!"
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    (S.SUSPEND_REQUESTED, S.SUSPENDED, [("13800000009", SUSPENDED_A),
+                                        ("13900000009", SUSPENDED_B)]),
+    (S.RESTORE_REQUESTED, S.NORMAL, [("13800000009", RESTORED)]),
+    (S.SUSPENDED, S.NORMAL, [("13800000009", RESTORED)]),
+    (S.WARNED, S.NORMAL, []),
+], ids=str)
+def test_state_change_texts(
+    before: CreditState, after: CreditState, expected: list[tuple[str, str]]
+) -> None:
+    event = CreditStateChanged(account_id="A-9", product_id="P-9", decision_id="d-9",
+                               state_before=before, state_after=after, as_of=AT, context=CTX)
+    got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
+           for n in notices_for(event)]
+    assert got == expected
