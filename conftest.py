@@ -43,7 +43,9 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="session")
 def processes(stack: Stack) -> ServiceProcesses:
-    return ServiceProcesses(SPECS, stack, ARTIFACTS / "logs", TOKEN)
+    # One log folder per port range, so parallel test runs on other stacks don't mix logs.
+    logs = ARTIFACTS / "logs" if BASE_PORT == 18100 else ARTIFACTS / f"logs-{BASE_PORT}"
+    return ServiceProcesses(SPECS, stack, logs, TOKEN)
 
 
 @pytest.fixture(scope="session")
