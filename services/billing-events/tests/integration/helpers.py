@@ -64,3 +64,52 @@ async def events(db: AsyncEngine, account: str) -> list[dict[str, Any]]:
         rows = await conn.execute(text(
             "SELECT payload FROM billing.outbox WHERE key = :a ORDER BY id"), {"a": account})
         return [orjson.loads(r.payload)["payload"] for r in rows]
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    parts = [p["partition"] for p in described[0]["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def messages_since(
+    bootstrap: str, topic: str, since: dict[int, int], key: str
+) -> list[dict[str, Any]]:
+    """Every envelope with this key written to the topic after the offsets in `since`."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    ends = await end_offsets(bootstrap, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        tps = [TopicPartition(topic, p) for p in ends]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, since.get(tp.partition, 0))
+        remaining = {tp for tp in tps if ends[tp.partition] > since.get(tp.partition, 0)}
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.key == key.encode():
+                        found.append(orjson.loads(record.value or b"{}"))
+                if records and records[-1].offset + 1 >= ends[tp.partition]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return found

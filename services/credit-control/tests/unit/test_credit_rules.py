@@ -1,4 +1,5 @@
-"""credit_control.domain.rules: the balance-event rules and the calendar (sweep) rules."""
+"""credit_control.domain.rules over the default rule table: every seed row × tier × family,
+month ends, the 25th on any weekday, payments racing sweeps, exemptions, retention."""
 
 from datetime import date, timedelta
 
@@ -6,219 +7,243 @@ import pytest
 
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
-from common.contracts.snapshots import ProductFamily
-from credit_control.domain.model import action_for, can
-from credit_control.domain.rules import AccountFacts, Intent, on_balance, on_sweep
-
-S = CreditState
-OWING = AccountFacts(balance_fen=-12345, amount_due_fen=12345)
-PAID = AccountFacts(balance_fen=0, amount_due_fen=0)
-
-
-def bill_run(balance: int = -12345, due: int = 12345, month: str = "2026-10") -> AccountFacts:
-    return AccountFacts(balance_fen=balance, amount_due_fen=due, cause=BalanceCause.BILL_RUN,
-                        closed_bill_month=month)
-
-
-# --- on_balance: bill notice -------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    ("today", "deadline"),
-    [
-        (date(2026, 11, 1), date(2026, 11, 25)),
-        (date(2026, 11, 3), date(2026, 11, 25)),
-        (date(2026, 11, 24), date(2026, 11, 25)),
-        # from the 25th on there is no "before the 25th" left: the month's last day
-        (date(2026, 11, 25), date(2026, 11, 30)),
-        (date(2026, 11, 26), date(2026, 11, 30)),
-        (date(2026, 11, 30), date(2026, 11, 30)),
-        (date(2026, 12, 27), date(2026, 12, 31)),
-        (date(2027, 2, 26), date(2027, 2, 28)),
-        (date(2028, 2, 26), date(2028, 2, 29)),
-    ],
+from common.contracts.snapshots import ProductFamily, Tier
+from credit_control.domain.rule_table import DEFAULT_RULES, RuleRow, RuleTable, Trigger
+from credit_control.domain.rules import (
+    AccountFacts,
+    ProductFacts,
+    decision_id,
+    on_balance,
+    on_calendar,
+    sweep_plan,
 )
-@pytest.mark.parametrize("state", [S.NORMAL, S.WARNED])
-def test_bill_notice_after_bill_run_with_negative_balance(
-    today: date, deadline: date, state: CreditState
+
+S, D, F, T = CreditState, DecisionType, ProductFamily, Tier
+OCT = date(2026, 10, 1)
+OWING = AccountFacts(-12345, 12345, oldest_due_month=OCT)
+
+
+def product(family: F = F.ADC, tier: T = T.LOW, state: S = S.WARNED, **kw: object) -> ProductFacts:
+    return ProductFacts(family, tier, state, **kw)  # type: ignore[arg-type]
+
+
+def decisions(family: F, tier: T, today: date, state: S = S.WARNED,
+              level: int = 0) -> list[tuple[DecisionType, int | None]]:
+    got = on_calendar(DEFAULT_RULES, OWING, product(family, tier, state, warning_level=level),
+                      today)
+    return [(i.decision, i.warning_level) for i in got]
+
+
+def timeline(family: F, tier: T) -> list[tuple[date, DecisionType, int | None]]:
+    """Walk every day from the bill run to suspension, applying each decision's state."""
+    state, level, seen, periods = S.WARNED, 0, [], set()
+    day = date(2026, 11, 1)
+    while day < date(2027, 3, 1) and state is not S.SUSPENDED:
+        for intent in on_calendar(DEFAULT_RULES, OWING, product(family, tier, state,
+                                                                 warning_level=level), day):
+            if intent.period in periods:
+                continue  # the decision id already exists: a re-run decides nothing
+            periods.add(intent.period)
+            seen.append((day, intent.decision, intent.warning_level))
+            if intent.decision is D.WARNING:
+                level = intent.warning_level or 0
+            elif intent.decision is D.SUSPENSION_WARNING:
+                state = S.SUSPENSION_WARNED
+            elif intent.decision is D.SUSPEND:
+                state = S.SUSPENDED
+            break
+        day += timedelta(days=1)
+    return seen
+
+
+W, SW, SU, DE = D.WARNING, D.SUSPENSION_WARNING, D.SUSPEND, D.DEDUCTION
+
+
+@pytest.mark.parametrize("family", [F.MAS, F.SMS_DIRECT, F.WORK_ORDER])
+@pytest.mark.parametrize(("tier", "expected"), [
+    (T.LOW, [(date(2026, 11, 10), W, 1), (date(2026, 11, 25), SW, None),
+             (date(2026, 11, 30), SU, None)]),
+    (T.MID, [(date(2026, 11, 10), W, 1), (date(2026, 12, 25), SW, None),
+             (date(2026, 12, 31), SU, None)]),
+    (T.HIGH, [(date(2026, 11, 10), W, 1), (date(2027, 1, 25), SW, None),
+              (date(2027, 1, 31), SU, None)]),
+])
+def test_chain_and_manual_timelines(family: F, tier: T, expected: list[object]) -> None:
+    assert timeline(family, tier) == expected
+
+
+@pytest.mark.parametrize(("tier", "expected"), [
+    (T.LOW, [(date(2026, 11, 10), W, 1), (date(2026, 11, 25), SW, None),
+             (date(2026, 11, 30), SU, None)]),
+    (T.MID, [(date(2026, 11, 10), W, 1), (date(2026, 12, 10), W, 2), (date(2026, 12, 15), DE, None),
+             (date(2026, 12, 25), SW, None), (date(2026, 12, 31), SU, None)]),
+    (T.HIGH, [(date(2026, 11, 10), W, 1), (date(2026, 12, 10), W, 2),
+              (date(2026, 12, 15), DE, None), (date(2027, 1, 10), W, 3),
+              (date(2027, 1, 15), DE, None), (date(2027, 1, 25), SW, None),
+              (date(2027, 1, 31), SU, None)]),
+])
+def test_adc_timelines_the_twelve_seed_rules(tier: T, expected: list[object]) -> None:
+    assert timeline(F.ADC, tier) == expected
+
+
+def test_default_table_has_12_adc_and_9_chain_seed_rules_per_family() -> None:
+    def seed_rows(family: F) -> list[RuleRow]:
+        return [r for r in DEFAULT_RULES.rows if r.family is family and r.enabled
+                and r.trigger is not Trigger.RETENTION]
+    adc = {(r.decision, r.warning_level, r.arrears_month, r.tier) for r in seed_rows(F.ADC)}
+    # bill notice ×3, warning 1 ×3, suspension warning ×3, suspend ×3, restore ×3,
+    # 2nd warning mid+high, 3rd warning high, deduction m2 mid+high, deduction m3 high
+    assert len(adc) == 15 + 2 + 1 + 2 + 1
+    for family in (F.MAS, F.SMS_DIRECT):
+        assert len(seed_rows(family)) == 15
+
+
+@pytest.mark.parametrize(("month_end", "not_yet"), [
+    (date(2027, 2, 28), date(2027, 2, 27)), (date(2028, 2, 29), date(2028, 2, 28)),
+    (date(2026, 4, 30), date(2026, 4, 29)), (date(2026, 12, 31), date(2026, 12, 30)),
+])
+@pytest.mark.parametrize("family", list(F))
+def test_suspension_on_the_last_day_of_every_month_length(
+    month_end: date, not_yet: date, family: F
 ) -> None:
-    intent = on_balance(bill_run(), state, today, event_key="acct-1:7")
-    assert intent == Intent(
-        DecisionType.BILL_NOTICE, "bill-notice",
-        "balance -12345 fen < 0 after the bill run of 2026-10",
-        period="bill:2026-10", deadline=deadline,
-    )
+    facts = AccountFacts(-1, 1, oldest_due_month=(month_end.replace(day=1) - timedelta(days=1))
+                         .replace(day=1))
+    p = product(family, T.LOW, S.SUSPENSION_WARNED)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, facts, p, month_end)] == [SU]
+    assert on_calendar(DEFAULT_RULES, facts, p, not_yet) == []
 
 
-def test_bill_notice_period_is_the_closed_month_not_the_event() -> None:
-    a = on_balance(bill_run(month="2026-10"), S.NORMAL, date(2026, 11, 1), "acct-1:7")
-    b = on_balance(bill_run(month="2026-10"), S.NORMAL, date(2026, 11, 2), "acct-1:9")
-    c = on_balance(bill_run(month="2026-11"), S.NORMAL, date(2026, 12, 1), "acct-1:12")
-    assert a is not None and b is not None and c is not None
-    assert a.period == b.period == "bill:2026-10"
-    assert c.period == "bill:2026-11"
+@pytest.mark.parametrize("month_number", range(1, 13))
+def test_suspension_warning_on_the_25th_whatever_the_weekday(month_number: int) -> None:
+    month = date(2026, month_number, 1)
+    facts = AccountFacts(-1, 1, oldest_due_month=(month - timedelta(days=1)).replace(day=1))
+    day = month.replace(day=25)
+    got = on_calendar(DEFAULT_RULES, facts, product(level := F.ADC, T.LOW, S.WARNED,
+                                                     warning_level=1), day)
+    assert level is F.ADC
+    assert [(i.decision, i.deadline) for i in got] == [
+        (SW, (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))]
 
 
-@pytest.mark.parametrize(
-    "cause", [c for c in BalanceCause if c is not BalanceCause.BILL_RUN], ids=str
-)
-def test_no_bill_notice_unless_the_cause_is_a_bill_run(cause: BalanceCause) -> None:
-    facts = AccountFacts(balance_fen=-12345, amount_due_fen=12345, cause=cause,
-                         closed_bill_month="2026-10")
-    assert on_balance(facts, S.NORMAL, date(2026, 11, 3), "k") is None
+def test_the_25th_falls_on_every_weekday_in_the_tested_months() -> None:
+    assert {date(2026, m, 25).weekday() for m in range(1, 13)} == set(range(7))
 
 
-@pytest.mark.parametrize(
-    ("facts", "state"),
-    [
-        pytest.param(AccountFacts(-12345, 12345), S.NORMAL, id="no-cause"),
-        pytest.param(bill_run(balance=0, due=0), S.NORMAL, id="balance-zero"),
-        pytest.param(bill_run(balance=500, due=0), S.NORMAL, id="in-credit"),
-        pytest.param(bill_run(balance=-300, due=0), S.NORMAL, id="only-unbilled-owing"),
-        pytest.param(bill_run(), S.SUSPENSION_WARNED, id="already-suspension-warned"),
-        pytest.param(bill_run(), S.SUSPEND_REQUESTED, id="suspend-requested"),
-        pytest.param(bill_run(), S.SUSPENDED, id="suspended"),
-        pytest.param(bill_run(), S.RESTORE_REQUESTED, id="restore-requested"),
-        pytest.param(bill_run(), S.PRE_CANCEL, id="pre-cancel"),
-    ],
-)
-def test_no_bill_notice(facts: AccountFacts, state: CreditState) -> None:
-    assert on_balance(facts, state, date(2026, 11, 3), "k") is None
+def test_a_late_sweep_still_suspends_but_does_not_send_stale_notices() -> None:
+    p = product(F.ADC, T.LOW, S.WARNED, warning_level=1)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, p, date(2026, 12, 2))] == [SU]
 
 
-# --- on_balance: after payment -------------------------------------------------------------
+def test_re_running_a_day_decides_the_same_ids() -> None:
+    a = on_calendar(DEFAULT_RULES, OWING, product(), date(2026, 11, 10))
+    b = on_calendar(DEFAULT_RULES, OWING, product(), date(2026, 11, 10))
+    assert a == b and a[0].period == "adc-warning-1-low:2026-10"
+    assert decision_id("P1", a[0].period, W, 0) == decision_id("P1", b[0].period, W, 0)
+    assert decision_id("P1", a[0].period, W, 0) != decision_id("P1", a[0].period, W, 1)
+
+
+def test_warning_already_sent_is_not_sent_again() -> None:
+    assert decisions(F.ADC, T.LOW, date(2026, 11, 10), level=1) == []
+
+
+@pytest.mark.parametrize("family", list(F))
+def test_red_list_or_emergency_stops_suspension_not_reminders(family: F) -> None:
+    p = product(family, T.LOW, S.SUSPENSION_WARNED, exempt=True)
+    assert on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 30)) == []
+    p = product(family, T.LOW, S.WARNED, warning_level=1, exempt=True)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 25))] == [SW]
+
+
+def test_credit_limit_lets_the_account_owe_that_much() -> None:
+    within = AccountFacts(-5000, 5000, oldest_due_month=OCT, credit_limit_fen=5000)
+    p = product(F.ADC, T.LOW, S.SUSPENSION_WARNED)
+    assert on_calendar(DEFAULT_RULES, within, p, date(2026, 11, 30)) == []
+    over = AccountFacts(-5001, 5001, oldest_due_month=OCT, credit_limit_fen=5000)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, over, p, date(2026, 11, 30))] == [SU]
+
+
+@pytest.mark.parametrize(("star", "days"), [(5, 120), (4, 120), (3, 90), (0, 90), (None, 90)])
+def test_retention_then_pre_cancel(star: int | None, days: int) -> None:
+    paid = AccountFacts(-1, 1, oldest_due_month=OCT)
+    suspended_on = date(2026, 11, 30)
+    p = product(F.MAS, T.MID, S.SUSPENDED, star_level=star, suspended_on=suspended_on)
+    last_kept = suspended_on + timedelta(days=days - 1)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, paid, p, last_kept)
+            if i.decision is D.PRE_CANCEL] == []
+    got = on_calendar(DEFAULT_RULES, paid, p, last_kept + timedelta(days=1))
+    assert [i.decision for i in got] == [D.PRE_CANCEL]
+
+
+# --- balance events --------------------------------------------------------------------------
+
+def bill_run(due: int = 12345) -> AccountFacts:
+    return AccountFacts(-due, due, BalanceCause.BILL_RUN, "2026-10", oldest_due_month=OCT)
+
+
+@pytest.mark.parametrize("family", list(F))
+@pytest.mark.parametrize("tier", list(T))
+def test_bill_notice_after_the_bill_run(family: F, tier: T) -> None:
+    intent = on_balance(DEFAULT_RULES, bill_run(), product(family, tier, S.NORMAL),
+                        date(2026, 11, 2), "seq:7")
+    assert intent is not None and intent.decision is D.BILL_NOTICE
+    assert intent.deadline == date(2026, 11, 25) and intent.period == "bill:2026-10"
+
 
 @pytest.mark.parametrize("state", [S.SUSPENDED, S.SUSPEND_REQUESTED])
-@pytest.mark.parametrize("facts", [PAID, AccountFacts(5000, 0, BalanceCause.PAYMENT),
-                                   AccountFacts(-300, 0, BalanceCause.PAYMENT)])
-def test_restore_when_nothing_is_due(facts: AccountFacts, state: CreditState) -> None:
-    intent = on_balance(facts, state, date(2026, 12, 3), event_key="acct-1:42")
-    assert intent == Intent(DecisionType.RESTORE, "restore-on-payment",
-                            "amount due is 0 after payment", period="acct-1:42")
+@pytest.mark.parametrize("family", list(F))
+def test_payment_restores_and_wins_over_a_suspension_in_flight(state: S, family: F) -> None:
+    paid = AccountFacts(0, 0, BalanceCause.PAYMENT)
+    intent = on_balance(DEFAULT_RULES, paid, product(family, T.MID, state), date(2026, 12, 1),
+                        "seq:9")
+    assert intent is not None and intent.decision is D.RESTORE
 
 
-@pytest.mark.parametrize("state", [S.WARNED, S.SUSPENSION_WARNED])
-def test_arrears_cleared_when_warned_and_nothing_due(state: CreditState) -> None:
-    facts = AccountFacts(0, 0, BalanceCause.PAYMENT)
-    intent = on_balance(facts, state, date(2026, 11, 27), event_key="acct-1:43")
-    assert intent == Intent(DecisionType.ARREARS_CLEARED, "clear-on-payment",
-                            "amount due is 0 before suspension", period="acct-1:43")
+def test_payment_before_the_sweep_means_the_sweep_finds_nothing() -> None:
+    paid = AccountFacts(0, 0, BalanceCause.PAYMENT, oldest_due_month=None)
+    assert on_calendar(DEFAULT_RULES, paid, product(state=S.SUSPENSION_WARNED),
+                       date(2026, 11, 30)) == []
 
 
-@pytest.mark.parametrize("state", [S.NORMAL, S.RESTORE_REQUESTED, S.PRE_CANCEL])
-def test_nothing_to_do_when_nothing_due_in_other_states(state: CreditState) -> None:
-    assert on_balance(AccountFacts(0, 0, BalanceCause.PAYMENT), state, date(2026, 11, 3),
-                      "k") is None
+def test_threshold_suspension_is_opt_in_and_respects_the_limit() -> None:
+    rows = tuple(r.model_copy(update={"enabled": True}) if r.trigger is Trigger.THRESHOLD
+                 else r for r in DEFAULT_RULES.rows)
+    table = RuleTable(version=2, rows=rows)
+    p = product(F.ADC, T.LOW, S.NORMAL, star_level=3)
+    inside = AccountFacts(-4000, 0, BalanceCause.CHARGE, credit_limit_fen=5000)
+    beyond = AccountFacts(-5001, 0, BalanceCause.CHARGE, credit_limit_fen=5000)
+    assert on_balance(table, inside, p, date(2026, 11, 3), "seq:1") is None
+    assert on_balance(DEFAULT_RULES, beyond, p, date(2026, 11, 3), "seq:1") is None
+    got = on_balance(table, beyond, p, date(2026, 11, 3), "seq:1")
+    assert got is not None and got.decision is SU
 
 
-@pytest.mark.parametrize("state", list(CreditState))
-def test_partial_payment_changes_nothing(state: CreditState) -> None:
-    facts = AccountFacts(-2345, 2345, BalanceCause.PAYMENT)
-    assert on_balance(facts, state, date(2026, 11, 27), "k") is None
+# --- validation and the sweep plan ---------------------------------------------------------
+
+def test_a_table_without_a_suspension_row_is_refused() -> None:
+    rows = tuple(r for r in DEFAULT_RULES.rows if r.rule_id != "adc-suspend-low")
+    with pytest.raises(ValueError, match="ADC/low: needs exactly one enabled calendar suspension"):
+        RuleTable(version=2, rows=rows)
 
 
-# --- on_sweep: the 25th and the month's last day --------------------------------------------
-
-@pytest.mark.parametrize(
-    ("today", "deadline"),
-    [
-        (date(2026, 1, 25), date(2026, 1, 31)),
-        (date(2027, 2, 25), date(2027, 2, 28)),  # non-leap February
-        (date(2028, 2, 25), date(2028, 2, 29)),  # leap February
-        (date(2100, 2, 25), date(2100, 2, 28)),  # century, not leap
-        (date(2000, 2, 25), date(2000, 2, 29)),  # 400-year leap
-        (date(2026, 4, 25), date(2026, 4, 30)),
-        (date(2026, 11, 25), date(2026, 11, 30)),
-        (date(2026, 12, 25), date(2026, 12, 31)),
-    ],
-)
-@pytest.mark.parametrize("state", [S.NORMAL, S.WARNED])
-def test_suspension_warning_on_the_25th(today: date, deadline: date, state: CreditState) -> None:
-    intent = on_sweep(OWING, state, today)
-    assert intent == Intent(DecisionType.SUSPENSION_WARNING, "suspension-warning-25th",
-                            "amount due 12345 fen on the 25th",
-                            period=today.strftime("%Y-%m"), deadline=deadline)
+def test_a_warning_after_the_suspension_is_refused() -> None:
+    rows = tuple(r.model_copy(update={"arrears_month": 2}) if r.rule_id == "mas-warning-1-low"
+                 else r for r in DEFAULT_RULES.rows)
+    with pytest.raises(ValueError, match="falls after the suspension"):
+        RuleTable(version=2, rows=rows)
 
 
-@pytest.mark.parametrize(
-    "today",
-    [date(2026, 1, 31), date(2027, 2, 28), date(2028, 2, 29), date(2026, 4, 30),
-     date(2026, 11, 30), date(2026, 12, 31)],
-)
-@pytest.mark.parametrize("state", [S.NORMAL, S.WARNED, S.SUSPENSION_WARNED])
-def test_suspend_on_the_last_day_of_the_month(today: date, state: CreditState) -> None:
-    intent = on_sweep(OWING, state, today)
-    assert intent == Intent(DecisionType.SUSPEND, "suspend-month-end",
-                            "amount due 12345 fen on the month's last day",
-                            period=today.strftime("%Y-%m"))
+def test_day_29_is_refused_because_february_lacks_it() -> None:
+    with pytest.raises(ValueError):
+        RuleRow(rule_id="x", family=F.ADC, tier=T.LOW, trigger=Trigger.CALENDAR,
+                decision=W, warning_level=1, arrears_month=1, day=29)
 
 
-@pytest.mark.parametrize(
-    "today",
-    [date(2026, 11, 1), date(2026, 11, 15), date(2026, 11, 24), date(2026, 11, 26),
-     date(2026, 11, 29), date(2026, 12, 30), date(2028, 2, 28), date(2027, 2, 27)],
-)
-@pytest.mark.parametrize("state", list(CreditState))
-def test_nothing_on_other_days(today: date, state: CreditState) -> None:
-    assert on_sweep(OWING, state, today) is None
-
-
-@pytest.mark.parametrize("today", [date(2026, 11, 25), date(2026, 11, 30), date(2026, 11, 3)])
-@pytest.mark.parametrize("state", list(CreditState))
-@pytest.mark.parametrize("facts", [PAID, AccountFacts(500, 0), AccountFacts(-300, 0)])
-def test_nothing_when_nothing_is_due(
-    facts: AccountFacts, state: CreditState, today: date
-) -> None:
-    assert on_sweep(facts, state, today) is None
-
-
-@pytest.mark.parametrize(
-    "state", [S.SUSPEND_REQUESTED, S.SUSPENDED, S.RESTORE_REQUESTED, S.PRE_CANCEL]
-)
-def test_no_second_suspension_on_the_last_day(state: CreditState) -> None:
-    assert on_sweep(OWING, state, date(2026, 11, 30)) is None
-
-
-@pytest.mark.parametrize(
-    "state", [S.SUSPENSION_WARNED, S.SUSPEND_REQUESTED, S.SUSPENDED, S.RESTORE_REQUESTED,
-              S.PRE_CANCEL]
-)
-def test_no_suspension_warning_once_warned_or_suspended(state: CreditState) -> None:
-    assert on_sweep(OWING, state, date(2026, 11, 25)) is None
-
-
-def test_one_month_of_sweeps_for_an_owing_product() -> None:
-    """Walk November 2026 day by day: one warning on the 25th, one suspension on the 30th."""
-    state = S.NORMAL
-    seen: list[tuple[date, DecisionType]] = []
-    day = date(2026, 11, 1)
-    while day.month == 11:
-        intent = on_sweep(OWING, state, day)
-        if intent is not None:
-            seen.append((day, intent.decision))
-            state = {DecisionType.SUSPENSION_WARNING: S.SUSPENSION_WARNED,
-                     DecisionType.SUSPEND: S.SUSPENDED}[intent.decision]
-        day += timedelta(days=1)
-    assert seen == [(date(2026, 11, 25), DecisionType.SUSPENSION_WARNING),
-                    (date(2026, 11, 30), DecisionType.SUSPEND)]
-
-
-# --- the rules only ask for moves the state machine allows ----------------------------------
-
-ADC_STATES = [S.NORMAL, S.WARNED, S.SUSPENSION_WARNED, S.SUSPENDED, S.PRE_CANCEL]
-FAMILY_STATES = [(ProductFamily.ADC, s) for s in ADC_STATES] + [
-    (f, s) for f in (ProductFamily.MAS, ProductFamily.SMS_DIRECT, ProductFamily.WORK_ORDER)
-    for s in CreditState
-]
-FACTS = [OWING, PAID, bill_run(), AccountFacts(0, 0, BalanceCause.PAYMENT),
-         AccountFacts(-100, 100, BalanceCause.PAYMENT), bill_run(balance=-5, due=0)]
-
-
-@pytest.mark.parametrize(("family", "state"), FAMILY_STATES, ids=str)
-def test_every_intent_is_a_legal_move(family: ProductFamily, state: CreditState) -> None:
-    days = [date(2028, 1, 1) + timedelta(days=n) for n in range(366)]
-    for facts in FACTS:
-        for day in days:
-            for intent in (on_sweep(facts, state, day), on_balance(facts, state, day, "k")):
-                if intent is not None:
-                    action = action_for(intent.decision, family)
-                    assert can(state, action), (facts, day, intent)
+def test_sweep_plan_on_month_end_suspends_first() -> None:
+    plan = sweep_plan(DEFAULT_RULES, date(2026, 11, 30))
+    first = plan[0]
+    assert first.row.decision is SU and first.cutoff is not None
+    low = next(s for s in plan if s.row.rule_id == "adc-suspend-low")
+    assert low.cutoff == date(2026, 10, 1)
+    assert S.SUSPEND_REQUESTED not in low.from_states
+    high = next(s for s in plan if s.row.rule_id == "adc-suspend-high")
+    assert high.cutoff == date(2026, 8, 1)

@@ -39,13 +39,15 @@ LEGAL: dict[tuple[CreditState, Action], CreditState] = {
     (S.SUSPENDED, A.PRE_CANCEL): S.PRE_CANCEL,
     (S.RESTORE_REQUESTED, A.CONFIRM_RESTORE): S.NORMAL,
     (S.RESTORE_REQUESTED, A.REQUEST_SUSPEND): S.SUSPEND_REQUESTED,  # new arrears mid-restore
+    # 划扣 moves money, never the service state; a pre-cancelled number is not deducted
+    **{(s, A.DEDUCT): s for s in S if s is not S.PRE_CANCEL},
 }
 
 ALL_PAIRS = list(itertools.product(CreditState, Action))
 
 
 def test_every_state_and_action_is_covered() -> None:
-    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 70
+    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 77
 
 
 def test_transition_table_is_exactly_the_legal_moves() -> None:

@@ -37,6 +37,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     async def scheduled_reconciliation(stop: asyncio.Event) -> None:
         if settings.reconciliation_interval_s > 0:
             await reconcile.run_scheduled(ctx, stop, settings.reconciliation_interval_s)
+        else:
+            await stop.wait()  # off; a worker that returned would read as "not running"
 
     runtime = p.runtime([commands], [*consumer.TOPICS, RESULTS_TOPIC],
                         extra_tasks=[stage_worker, scheduled_reconciliation])

@@ -47,15 +47,19 @@ class ResultsTap:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
                                           enable_auto_commit=False)
         await self._consumer.start()
-        parts = await eventually(
-            lambda: asyncio.sleep(0, self._consumer.partitions_for_topic(RESULTS_TOPIC)),
-            lambda p: bool(p), timeout=30, what="results topic exists")
+        parts = await eventually(self._partitions, lambda p: bool(p), timeout=30,
+                                 what="results topic exists")
         tps = [TopicPartition(RESULTS_TOPIC, p) for p in parts]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         for tp in tps:
             await self._consumer.position(tp)  # resolve the end now, before we publish
         self._task = asyncio.create_task(self._read())
+
+    async def _partitions(self) -> set[int] | None:
+        # The consumer's own metadata only covers subscribed topics: ask the cluster.
+        cluster = await self._consumer._client.fetch_all_metadata()
+        return cluster.partitions_for_topic(RESULTS_TOPIC)
 
     async def _read(self) -> None:
         while True:

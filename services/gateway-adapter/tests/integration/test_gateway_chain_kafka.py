@@ -2,6 +2,7 @@
 `provisioning.commands.v1` as credit-control sends them, results read back from
 `provisioning.results.v1`, submits refused while blocked, faults, retries, reconciliation."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,8 +214,10 @@ async def test_a_cross_month_emos_order_is_stuck_until_next_month_and_counted(
     await put_faults(gateway, {"emos_cross_month_share": 1.0})
     suspend = credit.command(product, SUSPEND, 1)
     await credit.send(suspend)
-    seen = await eventually(lambda: chain(gateway, product), lambda c: bool(c["emos"]["orders"]),
-                            what="the EMOS order received")
+    boss = await eventually(lambda: asyncio.sleep(0, tap.of(suspend.command_id)), bool,
+                            what="BOSS applied, the EMOS order received")
+    assert [(r.stage, r.final) for r in boss] == [(ChainStage.BOSS, False)]
+    seen = await chain(gateway, product)
     now = datetime.now(UTC)
     month = now.astimezone(BUSINESS_TZ).strftime("%Y-%m")
     next_month = next_month_start(now)

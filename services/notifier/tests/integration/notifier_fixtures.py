@@ -37,7 +37,8 @@ def local(year: int, text: str) -> datetime:
 
 
 def context_for(
-    uid: str, year: int, product_id: str | None = None, contacts: tuple[str, ...] = ("13800000001",),
+    uid: str, year: int, product_id: str | None = None,
+    contacts: tuple[str, ...] = ("13800000001",),
     manager: str = "13900000001", amount_fen: int = 12_345,
 ) -> NoticeContext:
     return NoticeContext(

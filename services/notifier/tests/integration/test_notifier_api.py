@@ -2,6 +2,7 @@
 refused with a clear body and nothing written, versions, preview, the log, the SMSC knobs."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -36,9 +37,6 @@ async def api(db: AsyncEngine, test_year: int) -> AsyncIterator[tuple[httpx.Asyn
         yield client, ctx
 
 
-from contextlib import asynccontextmanager  # noqa: E402
-
-
 @asynccontextmanager
 async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
@@ -64,7 +62,8 @@ async def test_templates_list_every_template_with_its_version(
 @pytest.mark.parametrize(("body", "problem"), [
     ({"templates": [{"name": "warning_2", "text": "您好CUSTNAME,请缴费XX元"}]},
      "unknown placeholders: CUSTNAME"),
-    ({"templates": [{"name": "warning_2", "text": "尊敬的{name}"}]}, "unknown placeholders: {name}"),
+    ({"templates": [{"name": "warning_2", "text": "尊敬的{name}"}]},
+     "unknown placeholders: {name}"),
     ({"templates": [{"name": "warning_9", "text": "您好"}]}, "no such template"),
     ({"templates": [{"name": "warning_2", "text": " "}]}, "the text is empty"),
     ({"templates": [{"name": "warning_2", "text": "信" * 400}]}, "at most 300"),
@@ -109,7 +108,8 @@ async def test_put_makes_a_new_version_used_by_new_messages(
     await receive(ctx, decision(notice, "warning", warning_level=2))
     [m] = (await client.get("/v1/messages", params={"product_id": f"P{uid}"})).json()
     assert m["template"] == "warning_2" and m["template_version"] == after["version"]
-    assert m["text"] == f"尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP{uid})仍欠123.45元{uid}。"
+    assert m["text"] == (
+        f"尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP{uid})仍欠123.45元{uid}。")
     # Put the default back, so other tests see the documented text.
     await client.put("/v1/templates", json={"templates": [{"name": name,
                                                            "text": SPECS[name].default_text}]})
@@ -129,7 +129,8 @@ async def test_preview_renders_what_a_decision_would_send(
         ("suspension_notice_contact", "bad", "malformed phone number 'bad': expected 11 digits "
                                              "starting 13-19", 2),
         ("suspension_notice_manager", "13900000001", None, 2)]
-    assert r.json()[2]["text"].startswith(f"张经理,您好!您看管集团某某科技有限公司{uid}的集团产品企信通")
+    assert r.json()[2]["text"].startswith(
+        f"张经理,您好!您看管集团某某科技有限公司{uid}的集团产品企信通")
     draft = await client.post("/v1/templates/preview", json={
         "decision": decision(notice).model_dump(mode="json"), "template": "warning_3",
         "text": "CPNAME欠XX元,请于MM月DD日前缴费"})

@@ -66,19 +66,23 @@ async def publish_balances(
     for account_id, lg in ledgers.items():
         state = states[account_id] = state_of(lg, closed)
         payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
-                                  products.get(account_id, []), extra or {})
+                                  products.get(account_id, _NO_PRODUCTS), extra or {})
         rows.append(envelope.row(account_id, payload))
     await led.insert_outbox(conn, rows)
     return states
 
 
+_NO_PRODUCTS = orjson.Fragment(b"[]")
+
+
 def balance_payload(
-    state: AccountState, cause: BalanceCause, as_of: datetime, customer: dict[str, Any],
-    products: list[dict[str, Any]], extra: dict[str, Any],
+    state: AccountState, cause: BalanceCause, as_of: datetime, customer: Any,
+    products: Any, extra: dict[str, Any],
 ) -> dict[str, Any]:
     """The BalanceChanged contract as JSON, built as a dict: pydantic per event would cost
     more than the whole rest of a bill run (see docs/billing.md); a unit test keeps the
-    two in step by parsing this back through the contract."""
+    two in step by parsing this back through the contract. `customer` and `products` are
+    JSON (dicts or orjson.Fragment of JSON PostgreSQL already wrote)."""
     pos = state.position
     return {
         "account_id": state.account_id, "sequence": state.sequence, "cause": cause.value,

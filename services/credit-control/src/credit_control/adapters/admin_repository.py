@@ -58,7 +58,9 @@ async def store_rule_table(conn: AsyncConnection, table: RuleTable, by: str, rea
 
 # --- profiles and exemptions ----------------------------------------------------------------
 
-async def profiles_for(conn: AsyncConnection, customer_ids: list[str]) -> dict[str, CreditProfile]:
+async def profiles_for(
+    conn: AsyncConnection, customer_ids: list[str]
+) -> dict[str, CreditProfile]:
     """Each customer's profile and the exemptions not removed (the caller checks expiry)."""
     if not customer_ids:
         return {}
@@ -164,8 +166,8 @@ async def work_orders(conn: AsyncConnection, filters: dict[str, Any], overdue_at
                       limit: int) -> list[dict[str, Any]]:
     w = t.work_orders
     q = select(w).order_by(w.c.created_at, w.c.work_order_id).limit(limit)
-    for column in ("work_order_id", "status", "product_id", "account_id", "customer_id", "action", "role",
-                   "assignee"):
+    for column in ("work_order_id", "status", "product_id", "account_id", "customer_id",
+                   "action", "role", "assignee"):
         if filters.get(column):
             q = q.where(w.c[column] == filters[column])
     if overdue_at is not None:

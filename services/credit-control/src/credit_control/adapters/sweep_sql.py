@@ -110,7 +110,8 @@ cand AS (
 dec AS (
   INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, reason,
       state_before, state_after, as_of, context, inputs, warning_level, amount_fen, rule_version)
-  SELECT md5(c.product_id || '|' || :decision || '|' || {_period(step)} || '|' || c.cycle)::uuid::text,
+  SELECT md5(c.product_id || '|' || :decision || '|' || {_period(step)}
+             || '|' || c.cycle)::uuid::text,
          c.product_id, c.account_id, :decision, :rule_id,
          {_reason(step)},
          c.state, {state_after}, :as_of,
@@ -175,7 +176,8 @@ def _state_parts(chain: bool, manual: bool, warning: bool) -> str:
                  "retry_at = NULL", "pending_work_order_id = NULL"]
     if manual:
         sets += ["pending_decision_id = d.decision_id",
-                 "pending_work_order_id = 'WO-' || substr(md5(d.decision_id || '|suspend|'), 1, 20)"]
+                 "pending_work_order_id = 'WO-' || "
+                 "substr(md5(d.decision_id || '|suspend|'), 1, 20)"]
     parts = f"""
 upd AS (
   UPDATE credit.product_credit p SET {", ".join(sets)}
@@ -237,9 +239,12 @@ async def run_step(
     return int(row.candidates), row.last_id, int(row.decided)
 
 
-async def count_candidates(conn: AsyncConnection, step: SweepStep, values: dict[str, Any]) -> int:
-    sql = _typed(f"SELECT count(*) FROM credit.product_credit pc LEFT JOIN credit.credit_profiles cp "
-           f"ON cp.customer_id = pc.customer_id WHERE {_where(step)}")
+async def count_candidates(
+    conn: AsyncConnection, step: SweepStep, values: dict[str, Any]
+) -> int:
+    sql = _typed("SELECT count(*) FROM credit.product_credit pc LEFT JOIN "
+                 "credit.credit_profiles cp ON cp.customer_id = pc.customer_id "
+                 f"WHERE {_where(step)}")
     used = {k: v for k, v in {**values, "after": ""}.items() if f":{k} " in sql}
     return int(await conn.scalar(text(sql), used) or 0)
 

@@ -199,7 +199,8 @@ def _adc_extra(tier: Tier) -> list[RuleRow]:
         rows += [
             RuleRow(rule_id=f"adc-warning-2-{tier}", family=F.ADC, tier=tier,
                     trigger=Trigger.CALENDAR, decision=D.WARNING, warning_level=2,
-                    arrears_month=2, day=WARNING_DAY, seed_rule="ADC #9【高、中信用度】欠费二次预警"),
+                    arrears_month=2, day=WARNING_DAY,
+                    seed_rule="ADC #9【高、中信用度】欠费二次预警"),
             RuleRow(rule_id=f"adc-deduction-2-{tier}", family=F.ADC, tier=tier,
                     trigger=Trigger.CALENDAR, decision=D.DEDUCTION, arrears_month=2,
                     day=DEDUCTION_DAY, seed_rule="ADC #11【高、中信用度】欠费第二月月结15号划扣"),

@@ -108,7 +108,8 @@ def on_balance(
         return Intent(D.BILL_NOTICE, notice.rule_id,
                       f"balance {facts.balance_fen} fen < 0 after the bill run of "
                       f"{facts.closed_bill_month}",
-                      period=f"bill:{facts.closed_bill_month}", deadline=bill_notice_deadline(today))
+                      period=f"bill:{facts.closed_bill_month}",
+                      deadline=bill_notice_deadline(today))
     return None
 
 

@@ -183,8 +183,11 @@ def segments(text: str) -> int:
 
 def split_segments(text: str) -> list[str]:
     """The parts a long SMS is sent in; a surrogate pair is never cut in two."""
-    if ucs2_length(text) <= SINGLE_SMS_CHARS:
+    units_total = ucs2_length(text)
+    if units_total <= SINGLE_SMS_CHARS:
         return [text]
+    if units_total == len(text):  # no surrogate pairs: plain slices (the common case)
+        return [text[i:i + SEGMENT_CHARS] for i in range(0, len(text), SEGMENT_CHARS)]
     parts: list[str] = []
     current, units = "", 0
     for ch in text:

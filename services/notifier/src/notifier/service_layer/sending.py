@@ -20,6 +20,7 @@ from ..domain.delivery import give_up, next_attempt_delay
 from .context import NotifierContext
 
 log = logging.getLogger(__name__)
+SEND_GATHER_S = 0.02
 
 
 async def send_pending(ctx: NotifierContext, as_of: datetime | None = None) -> int:
@@ -80,3 +81,7 @@ async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: flo
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=idle_poll_s)
+            if sent:
+                # Busy but not full: let a few consumer batches land, so the next claim,
+                # submit and record each cover many messages instead of a partition's few.
+                await asyncio.sleep(SEND_GATHER_S)

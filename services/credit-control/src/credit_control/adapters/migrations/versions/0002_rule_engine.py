@@ -59,7 +59,8 @@ def upgrade() -> None:
     op.create_table(
         "audit_log", sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
         _ts("at"), sa.Column("actor", sa.Text, nullable=False),
-        sa.Column("entity", sa.Text, nullable=False), sa.Column("entity_id", sa.Text, nullable=False),
+        sa.Column("entity", sa.Text, nullable=False),
+        sa.Column("entity_id", sa.Text, nullable=False),
         sa.Column("action", sa.Text, nullable=False), sa.Column("old", JSONB),
         sa.Column("new", JSONB), schema=S)
     op.create_index("ix_audit_entity", "audit_log", ["entity", "entity_id"], schema=S)

@@ -1,0 +1,132 @@
+"""Through real Kafka: credit-control's deduction decisions are applied once per decision_id
+and always answered; and a crash between the database commit and the Kafka send still
+publishes the balance event exactly once (outbox)."""
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.contracts import BALANCE_TOPIC, DECISIONS_TOPIC, CreditDecisionMade
+from common.contracts.credit_control import CreditState, DecisionType, NoticeContext
+from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
+from common.envelope import to_bytes, wrap
+from common.testing.polling import eventually
+from common.testing.processes import ServiceProcesses, ServiceSpec
+from common.testing.stack import Stack
+
+from .helpers import charge_and_close, end_offsets, events, messages_since, open_account, post
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def decision(ids: dict[str, str], decision_id: str, kind: DecisionType,
+             amount_fen: int | None) -> CreditDecisionMade:
+    person = Person(name="经理", phone="13900000000")
+    return CreditDecisionMade(
+        decision_id=decision_id, account_id=ids["account"], product_id=ids["product"],
+        decision=kind, rule_id="ADC-11", reason="15th of the 2nd month",
+        state_before=CreditState.WARNED, state_after=CreditState.WARNED,
+        as_of=datetime(2201, 1, 15, 1, tzinfo=UTC), amount_fen=amount_fen,
+        context=NoticeContext(
+            customer=CustomerSnapshot(customer_id=ids["customer"], name="集团", tier="high",
+                                      account_manager=person),
+            product=ProductSnapshot(product_id=ids["product"], cpno="CP", name="企信通",
+                                    family="ADC"),
+            amount_due_fen=amount_fen or 0, as_of_date=datetime(2201, 1, 15).date()))
+
+
+async def deductions_of(db: AsyncEngine, account: str) -> list[tuple[str, int, int]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT decision_id, requested_fen, collected_fen FROM billing.deductions "
+            "WHERE account_id = :a ORDER BY created_at"), {"a": account})
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_deduction_is_applied_once_per_decision_and_always_answered(
+    clients: dict[str, httpx.AsyncClient], stack: Stack, db: AsyncEngine, uid: str,
+    test_year: int,
+) -> None:
+    billing = clients["billing-events"]
+    ids = await open_account(billing, uid, tier="high")
+    await charge_and_close(billing, ids, f"{test_year}-11", 30_000, uid)
+    await post(billing, "/v1/deposits", {"deposit_id": f"D{uid}", "account_id": ids["account"],
+                                         "amount_fen": 20_000})
+    first = decision(ids, f"DEC1{uid}", DecisionType.DEDUCTION, 25_000)
+    envelope = wrap(first, key=ids["account"], source="credit-control",
+                    occurred_at=datetime.now(UTC))
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        for payload in (
+            to_bytes(envelope),  # the decision
+            to_bytes(envelope),  # redelivered as is (inbox)
+            to_bytes(wrap(first, key=ids["account"], source="credit-control",  # republished
+                          occurred_at=datetime.now(UTC))),  # under a new event id
+            to_bytes(wrap(decision(ids, f"W{uid}", DecisionType.WARNING, None),
+                          key=ids["account"], source="credit-control",
+                          occurred_at=datetime.now(UTC))),  # not billing's business
+            to_bytes(wrap(decision(ids, f"DEC2{uid}", DecisionType.DEDUCTION, 25_000),
+                          key=ids["account"], source="credit-control",
+                          occurred_at=datetime.now(UTC))),  # the deposit is empty now
+        ):
+            await producer.send_and_wait(DECISIONS_TOPIC, key=ids["account"].encode(),
+                                         value=payload)
+    finally:
+        await producer.stop()
+    applied = await eventually(lambda: deductions_of(db, ids["account"]),
+                               lambda rows: len(rows) == 2, what="two deductions applied")
+    assert applied == [(f"DEC1{uid}", 25_000, 20_000), (f"DEC2{uid}", 25_000, 0)]
+    answers = [e for e in await events(db, ids["account"]) if e["cause"] == "deduction"]
+    assert [(e["deduction"]["decision_id"], e["deduction"]["collected_fen"], e["deposit_fen"],
+             e["amount_due_fen"]) for e in answers] == [
+        (f"DEC1{uid}", 20_000, 0, 10_000), (f"DEC2{uid}", 0, 0, 10_000)]
+    view = (await billing.get(f"/v1/accounts/{ids['account']}")).json()
+    assert (view["deposit_fen"], view["amount_due_fen"]) == (0, 10_000)
+
+
+async def test_crash_between_commit_and_send_publishes_exactly_once(
+    processes: ServiceProcesses, stack: Stack, db: AsyncEngine, uid: str,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object,
+) -> None:
+    spec = processes.specs["billing-events"]
+    port = spec.port + 10
+    crashing = ServiceProcesses([ServiceSpec(spec.name, spec.module, spec.env_prefix, port)],
+                                stack, processes._log_dir, "test-token")
+    monkeypatch.setenv("BILLING_CONSUME_DECISIONS", "false")
+    monkeypatch.setenv("BILLING_RELAY_ENABLED", "false")
+    crashing.start(spec.name)
+    crashing.wait_ready(spec.name)
+    since = await end_offsets(stack.kafka_bootstrap, BALANCE_TOPIC)
+    headers = {"Authorization": "Bearer test-token"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as api:
+        ids = await open_account(api, uid)
+        await post(api, "/v1/payments", {"payment_id": f"P{uid}", "account_id": ids["account"],
+                                         "amount_fen": 4_321})
+    crashing.kill(spec.name)  # SIGKILL right after the commit; this process never sent it
+    async with db.connect() as conn:
+        event_id = str(await conn.scalar(text(
+            "SELECT event_id FROM billing.outbox WHERE key = :a"), {"a": ids["account"]}))
+    monkeypatch.setenv("BILLING_RELAY_ENABLED", "true")
+    crashing.start(spec.name)
+    try:
+        crashing.wait_ready(spec.name)
+        await eventually(lambda: _published(db, ids["account"]), bool, what="relay sent it")
+        sent = await messages_since(stack.kafka_bootstrap, BALANCE_TOPIC, since, ids["account"])
+    finally:
+        crashing.stop_all()
+    assert [m["event_id"] for m in sent] == [event_id]
+    assert sent[0]["payload"]["balance_fen"] == 4_321
+    assert str(uuid4()) != event_id
+
+
+async def _published(db: AsyncEngine, account: str) -> bool:
+    async with db.connect() as conn:
+        return bool(await conn.scalar(text(
+            "SELECT bool_and(published_at IS NOT NULL) FROM billing.outbox WHERE key = :a"),
+            {"a": account}))

@@ -1,0 +1,257 @@
+"""The balance-event batch path's SQL: a fixed handful of statements per batch, whatever its
+size. Every statement takes whole columns as arrays (`INSERT … SELECT FROM unnest(…)`), so
+PostgreSQL plans it once and the rows cost no per-row round trip or SQLAlchemy compile.
+
+Lock order is the one everyone uses: account positions in account id order, then products
+in product id order.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.clock import parse_bill_month
+from common.contracts.billing import BalanceChanged
+from common.contracts.snapshots import ProductSnapshot
+
+
+def _sql(statement: str) -> Any:
+    return text(" ".join(statement.split()))
+
+
+_LOCK_POSITIONS = _sql("""
+    SELECT account_id, sequence FROM credit.account_positions
+    WHERE account_id = ANY(CAST(:ids AS text[])) ORDER BY account_id FOR UPDATE""")
+
+
+async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
+    """The newest applied sequence per account, locking the rows in account id order."""
+    rows = await conn.execute(_LOCK_POSITIONS, {"ids": account_ids})
+    return {a: int(seq) for a, seq in rows}
+
+
+_SAVE_POSITIONS = _sql("""
+    INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
+        dues, customer, cause, as_of)
+    SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen, u.dues::jsonb,
+           u.customer::jsonb, u.cause, u.as_of
+    FROM unnest(CAST(:account_id AS text[]), CAST(:sequence AS bigint[]),
+                CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
+                CAST(:dues AS text[]), CAST(:customer AS text[]), CAST(:cause AS text[]),
+                CAST(:as_of AS timestamptz[]))
+         AS u(account_id, sequence, balance_fen, amount_due_fen, dues, customer, cause, as_of)
+    ORDER BY u.account_id
+    ON CONFLICT (account_id) DO UPDATE SET sequence = excluded.sequence,
+        balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
+        dues = excluded.dues, customer = excluded.customer, cause = excluded.cause,
+        as_of = excluded.as_of
+    WHERE account_positions.sequence < excluded.sequence""")  # a stale write never wins
+
+
+async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
+    """The batch's newest position per account (one event per account), in one statement."""
+    ordered = sorted(events, key=lambda e: e.account_id)
+    await conn.execute(_SAVE_POSITIONS, {
+        "account_id": [e.account_id for e in ordered],
+        "sequence": [e.sequence for e in ordered],
+        "balance_fen": [e.balance_fen for e in ordered],
+        "amount_due_fen": [e.amount_due_fen for e in ordered],
+        "dues": [orjson.dumps([d.model_dump() for d in e.dues]).decode() for e in ordered],
+        "customer": [e.customer.model_dump_json() for e in ordered],
+        "cause": [e.cause.value for e in ordered],
+        "as_of": [e.as_of for e in ordered],
+    })
+
+
+def oldest_due_month(event: BalanceChanged) -> date | None:
+    return parse_bill_month(event.dues[0].bill_month) if event.dues else None
+
+
+_UPSERT_PRODUCTS = _sql("""
+    INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
+        state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
+        oldest_due_month)
+    SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
+           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest
+    FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
+                CAST(:family AS text[]), CAST(:product AS text[]),
+                CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
+                CAST(:tier AS text[]), CAST(:star_level AS integer[]),
+                CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
+                CAST(:oldest AS date[]))
+         AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
+              balance_fen, amount_due_fen, oldest)
+    ORDER BY u.product_id
+    ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
+        account_id = excluded.account_id, customer_id = excluded.customer_id,
+        tier = excluded.tier, star_level = excluded.star_level,
+        balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
+        oldest_due_month = excluded.oldest_due_month
+    RETURNING product_id, account_id, family, state, command_seq, warning_level, cycle,
+              customer_id""")
+
+
+async def upsert_products(
+    conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+) -> list[Row[Any]]:
+    """Fresh snapshots and account facts for the batch's products (one per product; new ones
+    start normal), in product id order; returns the rows, locked."""
+    if not snapshots:
+        return []
+    s = sorted(snapshots, key=lambda s: s[1].product_id)
+    result = await conn.execute(_UPSERT_PRODUCTS, {
+        "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
+        "family": [p.family.value for _, p in s], "product": [p.model_dump_json() for _, p in s],
+        "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
+        "tier": [e.customer.tier.value for e, _ in s],
+        "star_level": [e.customer.star_level for e, _ in s],
+        "balance_fen": [e.balance_fen for e, _ in s],
+        "amount_due_fen": [e.amount_due_fen for e, _ in s],
+        "oldest": [oldest_due_month(e) for e, _ in s],
+    })
+    return list(result)
+
+
+_TAKEN = _sql("""
+    SELECT decision_id FROM credit.decisions WHERE decision_id = ANY(CAST(:ids AS text[]))""")
+
+
+async def taken_decisions(conn: AsyncConnection, decision_ids: list[str]) -> set[str]:
+    """Which of these decisions were already taken (decision ids are deterministic)."""
+    return set((await conn.execute(_TAKEN, {"ids": decision_ids})).scalars())
+
+
+@dataclass
+class DecisionRows:
+    """The batch's decisions, one list per column, in the order they were taken."""
+
+    decision_id: list[str] = field(default_factory=list)
+    product_id: list[str] = field(default_factory=list)
+    account_id: list[str] = field(default_factory=list)
+    decision: list[str] = field(default_factory=list)
+    rule_id: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+    state_before: list[str] = field(default_factory=list)
+    state_after: list[str] = field(default_factory=list)
+    as_of: list[datetime] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)  # JSON text
+    inputs: list[str] = field(default_factory=list)  # JSON text
+    warning_level: list[int | None] = field(default_factory=list)
+    amount_fen: list[int | None] = field(default_factory=list)
+    rule_version: list[int] = field(default_factory=list)
+
+
+_INSERT_DECISIONS = _sql("""
+    INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id,
+        reason, state_before, state_after, as_of, context, inputs, warning_level, amount_fen,
+        rule_version)
+    SELECT u.decision_id, u.product_id, u.account_id, u.decision, u.rule_id, u.reason,
+           u.state_before, u.state_after, u.as_of, u.context::jsonb, u.inputs::jsonb,
+           u.warning_level, u.amount_fen, u.rule_version
+    FROM unnest(CAST(:decision_id AS text[]), CAST(:product_id AS text[]),
+                CAST(:account_id AS text[]), CAST(:decision AS text[]),
+                CAST(:rule_id AS text[]), CAST(:reason AS text[]),
+                CAST(:state_before AS text[]), CAST(:state_after AS text[]),
+                CAST(:as_of AS timestamptz[]), CAST(:context AS text[]),
+                CAST(:inputs AS text[]), CAST(:warning_level AS integer[]),
+                CAST(:amount_fen AS bigint[]), CAST(:rule_version AS integer[]))
+         WITH ORDINALITY
+         AS u(decision_id, product_id, account_id, decision, rule_id, reason, state_before,
+              state_after, as_of, context, inputs, warning_level, amount_fen, rule_version, n)
+    ORDER BY u.n
+    ON CONFLICT DO NOTHING
+    RETURNING decision_id""")
+
+
+async def insert_decisions(conn: AsyncConnection, rows: DecisionRows) -> int:
+    """Returns how many were new (a decision already taken conflicts and is skipped)."""
+    result = await conn.execute(_INSERT_DECISIONS, vars(rows))
+    return len(result.all())
+
+
+@dataclass
+class StateRows:
+    """The final state of each product that moved in the batch (one row per product)."""
+
+    product_id: list[str] = field(default_factory=list)
+    state: list[str] = field(default_factory=list)
+    at: list[datetime] = field(default_factory=list)
+    cycle: list[int] = field(default_factory=list)
+    warning_level: list[int] = field(default_factory=list)
+    # A chain command was sent: the command columns take these values.
+    commanded: list[bool] = field(default_factory=list)
+    command_seq: list[int] = field(default_factory=list)
+    command_id: list[str | None] = field(default_factory=list)
+    command_action: list[str | None] = field(default_factory=list)
+    command_at: list[datetime | None] = field(default_factory=list)
+    command_sent_at: list[datetime | None] = field(default_factory=list)
+    # A chain command or a work order was opened: the pending columns take these values.
+    pending: list[bool] = field(default_factory=list)
+    pending_decision_id: list[str | None] = field(default_factory=list)
+    pending_work_order_id: list[str | None] = field(default_factory=list)
+
+
+def _if(flag: str, column: str, value: str) -> str:
+    return f"{column} = CASE WHEN u.{flag} THEN {value} ELSE p.{column} END"
+
+
+_UPDATE_STATES = _sql(f"""
+    UPDATE credit.product_credit p SET state = u.state, state_changed_at = u.at,
+        cycle = u.cycle, warning_level = u.warning_level,
+        {_if("commanded", "command_seq", "u.command_seq")},
+        {_if("commanded", "pending_command_id", "u.command_id")},
+        {_if("commanded", "command_action", "u.command_action")},
+        {_if("commanded", "command_at", "u.command_at")},
+        {_if("commanded", "command_attempt", "1")},
+        {_if("commanded", "command_sent_at", "u.command_sent_at")},
+        {_if("commanded", "retry_at", "NULL")},
+        {_if("pending", "pending_decision_id", "u.pending_decision_id")},
+        {_if("pending", "pending_work_order_id", "u.pending_work_order_id")}
+    FROM unnest(CAST(:product_id AS text[]), CAST(:state AS text[]),
+                CAST(:at AS timestamptz[]), CAST(:cycle AS integer[]),
+                CAST(:warning_level AS integer[]), CAST(:commanded AS boolean[]),
+                CAST(:command_seq AS bigint[]), CAST(:command_id AS text[]),
+                CAST(:command_action AS text[]), CAST(:command_at AS timestamptz[]),
+                CAST(:command_sent_at AS timestamptz[]), CAST(:pending AS boolean[]),
+                CAST(:pending_decision_id AS text[]), CAST(:pending_work_order_id AS text[]))
+         AS u(product_id, state, at, cycle, warning_level, commanded, command_seq, command_id,
+              command_action, command_at, command_sent_at, pending, pending_decision_id,
+              pending_work_order_id)
+    WHERE p.product_id = u.product_id""")
+
+
+async def update_states(conn: AsyncConnection, rows: StateRows) -> None:
+    if rows.product_id:
+        await conn.execute(_UPDATE_STATES, vars(rows))
+
+
+@dataclass
+class HistoryRows:
+    """Every state change of the batch, in the order it happened."""
+
+    product_id: list[str] = field(default_factory=list)
+    state_before: list[str] = field(default_factory=list)
+    state_after: list[str] = field(default_factory=list)
+    cause: list[str] = field(default_factory=list)
+    decision_id: list[str] = field(default_factory=list)
+    at: list[datetime] = field(default_factory=list)
+
+
+_INSERT_HISTORY = _sql("""
+    INSERT INTO credit.state_history (product_id, state_before, state_after, cause,
+        decision_id, at)
+    SELECT u.product_id, u.state_before, u.state_after, u.cause, u.decision_id, u.at
+    FROM unnest(CAST(:product_id AS text[]), CAST(:state_before AS text[]),
+                CAST(:state_after AS text[]), CAST(:cause AS text[]),
+                CAST(:decision_id AS text[]), CAST(:at AS timestamptz[]))
+         WITH ORDINALITY AS u(product_id, state_before, state_after, cause, decision_id, at, n)
+    ORDER BY u.n""")  # ids follow the order of the changes: the explain endpoint sorts by id
+
+
+async def insert_history(conn: AsyncConnection, rows: HistoryRows) -> None:
+    if rows.product_id:
+        await conn.execute(_INSERT_HISTORY, vars(rows))
