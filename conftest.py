@@ -25,7 +25,10 @@ SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", BASE_PORT + 1),
     ServiceSpec("credit-control", "credit_control", "CREDIT_", BASE_PORT + 2),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", BASE_PORT + 3),
-    ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4),
+    ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(
+        ("GATEWAY_CREDIT_CONTROL_URL", f"http://127.0.0.1:{BASE_PORT + 2}"),
+        ("GATEWAY_CREDIT_CONTROL_TOKEN", TOKEN),
+    )),
 ]
 
 

@@ -26,7 +26,11 @@ SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
     ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", 8103),
-    ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", 8104),
+    ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", 8104, extra_env=(
+        ("GATEWAY_CREDIT_CONTROL_URL", "http://127.0.0.1:8102"),
+        ("GATEWAY_CREDIT_CONTROL_TOKEN", TOKEN),
+        ("GATEWAY_RECONCILIATION_INTERVAL_S", "300"),
+    )),
 ]
 
 

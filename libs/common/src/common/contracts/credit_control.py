@@ -43,6 +43,7 @@ class NoticeContext(BaseModel):
     amount_due_fen: int  # XX元
     as_of_date: date  # 截至YYYY年MM月DD日
     deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
+    bill_month: str | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
 
 
 class CreditDecisionMade(Contract):

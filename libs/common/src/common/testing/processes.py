@@ -19,6 +19,7 @@ class ServiceSpec:
     module: str  # billing_events
     env_prefix: str  # BILLING_
     port: int
+    extra_env: tuple[tuple[str, str], ...] = ()  # e.g. where to find another service
 
     @property
     def url(self) -> str:
@@ -47,6 +48,7 @@ class ServiceProcesses:
             f"{p}HTTP_PORT": str(spec.port),
             f"{p}API_TOKEN": self._token,
             f"{p}CONSUMER_POLL_MS": "50",
+            **dict(spec.extra_env),
         }
 
     def migrate(self, name: str) -> None:
@@ -63,10 +65,14 @@ class ServiceProcesses:
         )
 
     def start_all(self) -> None:
-        for name in self.specs:
-            self.start(name)
-        for name in self.specs:
-            self.wait_ready(name)
+        try:
+            for name in self.specs:
+                self.start(name)
+            for name in self.specs:
+                self.wait_ready(name)
+        except BaseException:
+            self.stop_all()  # a half-started set must not outlive the run
+            raise
 
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         spec = self.specs[name]
