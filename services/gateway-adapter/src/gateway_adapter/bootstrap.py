@@ -29,7 +29,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
         stuck_after=timedelta(seconds=settings.stuck_emos_order_after_s),
         worker_batch=settings.worker_batch)
     commands = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
-                          consumer.dispatcher(ctx))
+                          consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
 
     async def stage_worker(stop: asyncio.Event) -> None:
         await worker.run(ctx, stop, settings.worker_idle_poll_s)

@@ -3,7 +3,6 @@ the number of accounts, so a bill run over 100,000 accounts is not 100,000 round
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import text

@@ -91,8 +91,7 @@ _UPSERT_PRODUCTS = _sql("""
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month
-    RETURNING product_id, account_id, family, state, command_seq, warning_level, cycle,
-              customer_id""")
+    RETURNING product_id, family, state, command_seq, warning_level, cycle""")
 
 
 async def upsert_products(

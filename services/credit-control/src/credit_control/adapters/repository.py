@@ -3,76 +3,12 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import parse_bill_month
-from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState
-from common.contracts.snapshots import ProductSnapshot
 
 from . import tables as t
-
-
-def _position_upsert() -> Any:
-    ap = t.account_positions
-    columns = ["account_id", "sequence", "balance_fen", "amount_due_fen", "dues", "customer",
-               "cause", "as_of"]
-    stmt = pg_insert(ap).values({c: bindparam(c, type_=ap.c[c].type) for c in columns})
-    return stmt.on_conflict_do_update(
-        index_elements=[ap.c.account_id],
-        set_={c: stmt.excluded[c] for c in columns if c != "account_id"},
-        where=ap.c.sequence < stmt.excluded.sequence,  # a stale write never wins
-    )
-
-
-def _product_upsert() -> Any:
-    pc = t.product_credit
-    columns = ["product_id", "account_id", "family", "product", "state", "state_changed_at",
-               *FACT_COLUMNS]
-    stmt = pg_insert(pc).values({c: bindparam(c, type_=pc.c[c].type) for c in columns})
-    return stmt.on_conflict_do_update(
-        index_elements=[pc.c.product_id],
-        set_={"product": stmt.excluded.product, "account_id": stmt.excluded.account_id,
-              **{c: stmt.excluded[c] for c in FACT_COLUMNS}},
-    ).returning(*pc.c)
-
-
-FACT_COLUMNS = ["customer_id", "tier", "star_level", "balance_fen", "amount_due_fen",
-                "oldest_due_month"]
-
-
-# Built once: these run for every balance event, and building them is most of their cost.
-POSITION_UPSERT = _position_upsert()
-PRODUCT_UPSERT = _product_upsert()
-
-
-def _position_params(event: BalanceChanged) -> dict[str, Any]:
-    return {
-        "account_id": event.account_id, "sequence": event.sequence,
-        "balance_fen": event.balance_fen, "amount_due_fen": event.amount_due_fen,
-        "dues": [d.model_dump() for d in event.dues],
-        "customer": event.customer.model_dump(mode="json"), "cause": event.cause.value,
-        "as_of": event.as_of,
-    }
-
-
-def _product_params(event: BalanceChanged, p: ProductSnapshot) -> dict[str, Any]:
-    return {
-        "product_id": p.product_id, "account_id": event.account_id, "family": p.family.value,
-        "product": p.model_dump(mode="json"), "state": CreditState.NORMAL.value,
-        "state_changed_at": event.as_of, **account_facts(event),
-    }
-
-
-def account_facts(event: BalanceChanged) -> dict[str, Any]:
-    return {
-        "customer_id": event.customer.customer_id, "tier": event.customer.tier.value,
-        "star_level": event.customer.star_level, "balance_fen": event.balance_fen,
-        "amount_due_fen": event.amount_due_fen,
-        "oldest_due_month": parse_bill_month(event.dues[0].bill_month) if event.dues else None,
-    }
 
 
 async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any] | None:
@@ -85,13 +21,6 @@ async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any]
 async def position(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
     ap = t.account_positions
     return (await conn.execute(select(ap).where(ap.c.account_id == account_id))).first()
-
-
-async def insert_decision(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """False when the same decision was already taken (same deterministic id)."""
-    d = t.decisions
-    stmt = pg_insert(d).values(**values).on_conflict_do_nothing().returning(d.c.decision_id)
-    return (await conn.execute(stmt)).first() is not None
 
 
 async def decision(conn: AsyncConnection, decision_id: str) -> Row[Any] | None:
@@ -114,33 +43,6 @@ async def set_state(
     await conn.execute(insert(t.state_history).values(
         product_id=product_id, state_before=before.value, state_after=after.value,
         cause=cause, decision_id=decision_id, at=at))
-
-
-async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
-    """The newest applied sequence per account, locking the rows in account id order."""
-    ap = t.account_positions
-    rows = await conn.execute(
-        select(ap.c.account_id, ap.c.sequence).where(ap.c.account_id.in_(account_ids))
-        .order_by(ap.c.account_id).with_for_update())
-    return {a: int(seq) for a, seq in rows}
-
-
-async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
-    """The batch's newest position per account, in one round of statements."""
-    await conn.execute(POSITION_UPSERT, [
-        _position_params(e) for e in sorted(events, key=lambda e: e.account_id)])
-
-
-async def upsert_products_many(
-    conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-) -> list[Row[Any]]:
-    """Fresh snapshots and account facts for the batch's products (new ones start normal),
-    in product id order (the lock order everyone uses); returns the rows, locked."""
-    if not snapshots:
-        return []
-    result = await conn.execute(PRODUCT_UPSERT, [
-        _product_params(e, p) for e, p in sorted(snapshots, key=lambda s: s[1].product_id)])
-    return list(result)
 
 
 async def owing_accounts(conn: AsyncConnection) -> list[str]:

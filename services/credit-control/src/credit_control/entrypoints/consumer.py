@@ -14,7 +14,7 @@ from common.contracts import (
 )
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
-from ..service_layer import handlers
+from ..service_layer import balance_events, handlers
 from ..service_layer.handlers import CreditContext
 
 TOPICS = [BALANCE_TOPIC, RESULTS_TOPIC]
@@ -32,7 +32,7 @@ def batch_dispatcher(
     ) -> None:
         for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
             if is_balance:
-                await handlers.apply_balance_events(
+                await balance_events.apply_balance_events(
                     ctx, conn, [(e, p) for e, p in run if isinstance(p, BalanceChanged)])
             else:
                 for envelope, payload in run:
@@ -46,7 +46,7 @@ def dispatcher(
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if isinstance(payload, BalanceChanged):
-            await handlers.apply_balance_events(ctx, conn, [(envelope, payload)])
+            await balance_events.apply_balance_events(ctx, conn, [(envelope, payload)])
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         else:

@@ -119,7 +119,8 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
         if not await admin_repo.add_exemption(conn, values):
             earlier = await admin_repo.exemption(conn, cmd.exemption_id)
             assert earlier is not None
-            if {k: earlier._mapping[k] for k in cmd.model_dump()} != values | {"kind": cmd.kind}:
+            asked = cmd.model_dump() | {"kind": cmd.kind.value}
+            if {k: earlier._mapping[k] for k in asked} != asked:
                 raise Conflict(f"exemption {cmd.exemption_id} exists with other values",
                                id=cmd.exemption_id)
             return dict(earlier._mapping)

@@ -4,9 +4,26 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, literal, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    Row,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, StageOutcome
 from common.contracts.reconciliation import ReconciliationReport
@@ -14,32 +31,49 @@ from common.contracts.reconciliation import ReconciliationReport
 from ..domain.chain import (
     Attempt,
     BossStatus,
-    CommandRecord,
     EmosOrder,
     OrderStatus,
     ProductChain,
 )
 from ..domain.faults import Fate, Faults, Step
+from ..domain.intake import CommandState
 from ..domain.reconciliation import HeldState, OpenOrder
 from . import tables as t
 
 cp, at, eo, cm = t.chain_products, t.attempts, t.emos_orders, t.commands
 
 
-async def ensure_product(conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime) -> None:
-    """First sight of a product: active and open, no command applied yet."""
-    await conn.execute(pg_insert(cp).values(
-        product_id=cmd.product_id, cpno=cmd.cpno, family=cmd.family.value, vendor=cmd.vendor,
-        customer_id=cmd.customer_id, last_sequence=0, boss_status=BossStatus.ACTIVE.value,
-        boss_updated_at=now, gateway_blocked=False, gateway_updated_at=now,
-        boss_sequence=0, gateway_sequence=0,
-    ).on_conflict_do_nothing())
+async def ensure_products(
+    conn: AsyncConnection, cmds: Sequence[ProvisioningCommand], now: datetime
+) -> None:
+    """First sight of a product: active and open, no command applied yet. In product id
+    order, so two batches never wait for each other's new products in a cycle."""
+    first: dict[str, ProvisioningCommand] = {}
+    for c in cmds:
+        first.setdefault(c.product_id, c)
+    await conn.execute(pg_insert(cp).on_conflict_do_nothing(), [
+        {"product_id": c.product_id, "cpno": c.cpno, "family": c.family.value,
+         "vendor": c.vendor, "customer_id": c.customer_id, "last_sequence": 0,
+         "boss_status": BossStatus.ACTIVE.value, "boss_updated_at": now,
+         "gateway_blocked": False, "gateway_updated_at": now, "boss_sequence": 0,
+         "gateway_sequence": 0} for _, c in sorted(first.items())])
 
 
-async def lock_product(conn: AsyncConnection, product_id: str) -> ProductChain:
-    row = (await conn.execute(
-        select(cp).where(cp.c.product_id == product_id).with_for_update())).one()
-    return _product(row)
+async def lock_products(
+    conn: AsyncConnection, product_ids: Sequence[str]
+) -> dict[str, ProductChain]:
+    """Products before their attempts, in id order: the lock order of every writer here."""
+    rows = await conn.execute(select(cp).where(cp.c.product_id == any_(_texts(product_ids)))
+                              .order_by(cp.c.product_id).with_for_update())
+    return {r.product_id: _product(r) for r in rows}
+
+
+_TEXT_ARRAY: TypeEngine[Any] = ARRAY(Text)
+
+
+def _texts(values: Iterable[str]) -> BindParameter[Any]:
+    """An array parameter: one statement (and one plan) whatever the batch's size."""
+    return bindparam(None, list(values), type_=_TEXT_ARRAY)
 
 
 def _product(row: Row[Any]) -> ProductChain:
@@ -61,23 +95,28 @@ async def save_products(conn: AsyncConnection, products: Iterable[ProductChain])
         await conn.execute(update(cp).where(cp.c.product_id == bindparam("k")), rows)
 
 
-async def command_record(conn: AsyncConnection, command_id: str) -> CommandRecord | None:
-    row = (await conn.execute(select(cm).where(cm.c.command_id == command_id))).first()
-    if row is None:
-        return None
-    m = row._mapping
-    return CommandRecord(m["command_id"], m["sequence"], m["latest_attempt"],
-                         m["applied_attempt"], m["emos_order_id"])
+async def command_states(
+    conn: AsyncConnection, command_ids: Iterable[str]
+) -> dict[str, CommandState]:
+    rows = await conn.execute(select(cm).where(cm.c.command_id == any_(_texts(command_ids))))
+    return {r.command_id: CommandState(
+        r.command_id, r.product_id, ProvisioningAction(r.action), r.sequence, r.received_at,
+        r.latest_attempt, r.outcome, r.applied_attempt, r.emos_order_id) for r in rows}
 
 
-async def note_command(conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime) -> None:
-    """The command's newest attempt is running."""
-    await conn.execute(pg_insert(cm).values(
-        command_id=cmd.command_id, product_id=cmd.product_id, action=cmd.action.value,
-        sequence=cmd.sequence, outcome="pending", received_at=now, latest_attempt=cmd.attempt,
-    ).on_conflict_do_update(index_elements=[cm.c.command_id], set_={
-        "latest_attempt": func.greatest(cm.c.latest_attempt, cmd.attempt),
-        "outcome": "pending"}))
+async def save_command_states(conn: AsyncConnection, states: Iterable[CommandState]) -> None:
+    """New commands inserted, known ones moved on, in one statement (the products are
+    locked, so nobody else writes these rows meanwhile)."""
+    rows = [{"command_id": s.command_id, "product_id": s.product_id, "action": s.action.value,
+             "sequence": s.sequence, "outcome": s.outcome, "received_at": s.received_at,
+             "latest_attempt": s.latest_attempt, "applied_attempt": s.applied_attempt,
+             "emos_order_id": s.emos_order_id} for s in states]
+    if rows:
+        ins = pg_insert(cm)
+        await conn.execute(ins.on_conflict_do_update(index_elements=[cm.c.command_id], set_={
+            "latest_attempt": ins.excluded.latest_attempt, "outcome": ins.excluded.outcome,
+            "applied_attempt": ins.excluded.applied_attempt,
+            "emos_order_id": ins.excluded.emos_order_id}), rows)
 
 
 async def note_finished(conn: AsyncConnection, finished: Sequence[Attempt]) -> None:
@@ -94,10 +133,16 @@ async def note_finished(conn: AsyncConnection, finished: Sequence[Attempt]) -> N
             emos_order_id=func.coalesce(cm.c.emos_order_id, bindparam("v_order"))), rows)
 
 
-async def attempt_seen(conn: AsyncConnection, command_id: str, attempt: int) -> bool:
-    found = await conn.scalar(select(at.c.attempt).where(
-        at.c.command_id == command_id, at.c.attempt == attempt))
-    return found is not None
+async def recorded_attempts(
+    conn: AsyncConnection, command_ids: Iterable[str], product_ids: Iterable[str]
+) -> list[Attempt]:
+    """Every attempt of these commands (to know which were seen) and every attempt still in
+    flight for these products (a newer command supersedes them)."""
+    rows = await conn.execute(select(at).where(or_(
+        at.c.command_id == any_(_texts(command_ids)),
+        and_(at.c.product_id == any_(_texts(product_ids)), at.c.outcome.is_(None))))
+        .order_by(at.c.product_id, at.c.sequence, at.c.attempt))
+    return [_attempt(r) for r in rows]
 
 
 def _attempt(row: Row[Any]) -> Attempt:
@@ -122,12 +167,13 @@ def _attempt_values(a: Attempt) -> dict[str, Any]:
             "gateway_at": a.gateway_at, "finished_at": a.finished_at}
 
 
-async def insert_attempt(conn: AsyncConnection, a: Attempt) -> None:
-    await conn.execute(insert(at).values(
-        command_id=a.command_id, attempt=a.attempt, product_id=a.product_id,
-        customer_id=a.customer_id, cpno=a.cpno, family=a.family, vendor=a.vendor,
-        action=a.action.value, sequence=a.sequence, received_at=a.received_at,
-        **_attempt_values(a)))
+async def insert_attempts(conn: AsyncConnection, attempts: Sequence[Attempt]) -> None:
+    if attempts:
+        await conn.execute(insert(at), [
+            {"command_id": a.command_id, "attempt": a.attempt, "product_id": a.product_id,
+             "customer_id": a.customer_id, "cpno": a.cpno, "family": a.family,
+             "vendor": a.vendor, "action": a.action.value, "sequence": a.sequence,
+             "received_at": a.received_at, **_attempt_values(a)} for a in attempts])
 
 
 async def save_attempts(conn: AsyncConnection, attempts: Iterable[Attempt]) -> None:
@@ -137,12 +183,6 @@ async def save_attempts(conn: AsyncConnection, attempts: Iterable[Attempt]) -> N
         await conn.execute(update(at).where(
             at.c.command_id == bindparam("k_command"), at.c.attempt == bindparam("k_attempt")),
             rows)
-
-
-async def in_flight(conn: AsyncConnection, product_id: str) -> list[Attempt]:
-    rows = await conn.execute(select(at).where(
-        at.c.product_id == product_id, at.c.outcome.is_(None)))
-    return [_attempt(r) for r in rows]
 
 
 def _order(row: Row[Any]) -> EmosOrder:
@@ -163,7 +203,7 @@ async def orders_of(conn: AsyncConnection, order_ids: Iterable[str]) -> dict[str
     ids = list(order_ids)
     if not ids:
         return {}
-    rows = await conn.execute(select(eo).where(eo.c.order_id.in_(ids)))
+    rows = await conn.execute(select(eo).where(eo.c.order_id == any_(_texts(ids))))
     return {r.order_id: _order(r) for r in rows}
 
 
@@ -197,7 +237,7 @@ async def claim_due(
     if not chains:
         return chains, []
     rows = await conn.execute(
-        select(at).where(at.c.product_id.in_(list(chains)), at.c.outcome.is_(None),
+        select(at).where(at.c.product_id == any_(_texts(chains)), at.c.outcome.is_(None),
                          at.c.due_at <= now)
         .order_by(at.c.product_id, at.c.sequence, at.c.attempt))
     return chains, [_attempt(r) for r in rows]

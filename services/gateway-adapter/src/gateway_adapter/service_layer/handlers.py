@@ -2,31 +2,20 @@
 product's chain; set the fault knobs. The stage worker (`worker.py`) moves accepted attempts on."""
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.gateway import ProvisioningCommand, StageOutcome
+from common.contracts.gateway import ProvisioningCommand
 from common.envelope import RawEnvelope
 from common.errors import ApiError, NotFound
 
 from ..adapters import repository as repo
 from ..adapters import tables as t
-from ..domain.chain import (
-    STAGE_OF,
-    Attempt,
-    CommandRecord,
-    StageReport,
-    Verdict,
-    judge,
-    schedule,
-    supersede,
-)
-from ..domain.faults import Faults, Step
+from ..domain.faults import Faults
+from .accept import accept_commands
 from .context import GatewayContext
-from .results import publish, wake_worker
 
 
 class ProductBlocked(ApiError):
@@ -37,63 +26,8 @@ class ProductBlocked(ApiError):
 async def accept_command(
     ctx: GatewayContext, conn: AsyncConnection, envelope: RawEnvelope, cmd: ProvisioningCommand
 ) -> None:
-    """Persist the attempt and schedule its first step; the same attempt twice acts once."""
-    now = ctx.clock.now()
-    await repo.ensure_product(conn, cmd, now)
-    product = await repo.lock_product(conn, cmd.product_id)
-    if await repo.attempt_seen(conn, cmd.command_id, cmd.attempt):
-        return  # redelivered, or replayed under a new event id: nothing new to say
-    record = await repo.command_record(conn, cmd.command_id)
-    a = Attempt(command_id=cmd.command_id, attempt=cmd.attempt, product_id=cmd.product_id,
-                customer_id=cmd.customer_id, cpno=cmd.cpno, family=cmd.family.value,
-                vendor=cmd.vendor, action=cmd.action, sequence=cmd.sequence, received_at=now)
-    verdict = judge(cmd.command_id, cmd.sequence, cmd.attempt, product.last_sequence, record)
-    await repo.note_command(conn, cmd, now)
-    if verdict is not Verdict.RUN:
-        await _answer_at_once(ctx, conn, a, verdict, product.last_sequence, record, now)
-        return
-    reports = await _supersede_in_flight(ctx, conn, cmd, now)
-    product.last_sequence = max(product.last_sequence, cmd.sequence)
-    await repo.save_products(conn, [product])
-    schedule(a, Step.BOSS, await repo.load_faults(conn, ctx.default_faults), now)
-    await repo.insert_attempt(conn, a)
-    await publish(ctx, conn, reports)
-    wake_worker(ctx)
-
-
-async def _answer_at_once(
-    ctx: GatewayContext, conn: AsyncConnection, a: Attempt, verdict: Verdict,
-    last_sequence: int, record: CommandRecord | None, now: datetime,
-) -> None:
-    a.step, a.finished_at = Step.GATEWAY, now
-    if verdict is Verdict.ALREADY_APPLIED and record is not None:
-        a.outcome, a.emos_order_id = StageOutcome.APPLIED, record.emos_order_id
-        a.detail = f"already applied at the gateway by attempt {record.applied_attempt}"
-    else:
-        a.outcome = StageOutcome.SUPERSEDED
-        a.detail = (f"sequence {a.sequence} is not newer than {last_sequence}"
-                    if record is None or a.sequence < last_sequence
-                    else f"attempt {a.attempt} overtaken by attempt {record.latest_attempt}")
-    await repo.insert_attempt(conn, a)
-    await repo.note_finished(conn, [a])
-    await publish(ctx, conn, [(a, StageReport(STAGE_OF[a.step], a.outcome, True, a.detail, now))])
-
-
-async def _supersede_in_flight(
-    ctx: GatewayContext, conn: AsyncConnection, cmd: ProvisioningCommand, now: datetime
-) -> list[tuple[Attempt, StageReport]]:
-    """A newer command (or a newer attempt of the same one) takes over the product at once:
-    what is still in the chain for it stops, and its EMOS order is cancelled."""
-    older = await repo.in_flight(conn, cmd.product_id)
-    if not older:
-        return []
-    orders = await repo.orders_of(conn, [o.emos_order_id for o in older if o.emos_order_id])
-    why = f"superseded by {cmd.command_id} attempt {cmd.attempt} (sequence {cmd.sequence})"
-    reports = [(o, supersede(o, orders.get(o.emos_order_id or ""), now, why)) for o in older]
-    await repo.save_attempts(conn, older)
-    await repo.save_orders(conn, orders.values())
-    await repo.note_finished(conn, older)
-    return reports
+    """One command on its own (the consumer's careful path): a batch of one."""
+    await accept_commands(ctx, conn, [(envelope, cmd)])
 
 
 async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:

@@ -1,0 +1,331 @@
+"""credit-control benchmark, two parts, each next to what it is compared with in the same run:
+
+1. balance events: the raw aiokafka consume rate of a topic of balance events, then
+   credit-control's rate over the same topic (the real ConsumerRunner and batch handler, one
+   process: inbox claim, positions, product states, decisions, history and outbox rows, all
+   exactly once, offsets after the commit);
+2. month-end sweep: N product instances (1,000,000 by default) seeded with COPY into a
+   database of their own, then the month-end sweep through the real service-layer function
+   (`sweeps.sweep`, guard included), and once more to show a re-run decides nothing.
+
+Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
+                                    [--products N] [--skip-consume] [--skip-sweep]
+Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
+import credit_control
+from common.app import plumbing
+from common.clock import BUSINESS_TZ, SystemClock
+from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
+from common.envelope import to_bytes, wrap
+from common.kafka import Publisher, ensure_topics
+from common.migrations import upgrade
+from credit_control.adapters import tables as t
+from credit_control.config import Settings
+from credit_control.entrypoints import consumer
+from credit_control.service_layer import sweeps
+from credit_control.service_layer.handlers import CreditContext
+
+MIGRATIONS = Path(credit_control.__file__).parent / "adapters" / "migrations"
+
+# --- 1. balance events ------------------------------------------------------------------------
+
+
+def events(run: str, topic: str, n: int, accounts: int,
+           bill_runs: bool) -> list[tuple[str, bytes, bytes]]:
+    """n events over `accounts` accounts, one ADC product each; each account's first event is
+    a bill run with a balance below 0 (a bill notice) unless `bill_runs` is off."""
+    customer = CustomerSnapshot(customer_id=f"bench-{run}", name="基准测试集团", tier="mid",
+                                account_manager=Person(name="经理", phone="13900000000"),
+                                contacts=(Person(name="联系人", phone="13800000000"),))
+    now = datetime.now(UTC)
+    out = []
+    for i in range(n):
+        a = i % accounts
+        seq = i // accounts + 1
+        account = f"bench-{run}-{a}"
+        due = 10_000 - (seq % 5) * 1_000
+        bill_run = seq == 1 and bill_runs
+        event = BalanceChanged(
+            account_id=account, sequence=seq,
+            cause=BalanceCause.BILL_RUN if bill_run else BalanceCause.PAYMENT,
+            as_of=now, balance_fen=-due, amount_due_fen=due,
+            dues=(BillMonthDue(bill_month="2026-10", amount_due_fen=due),),
+            closed_bill_month="2026-10" if bill_run else None, customer=customer,
+            products=(ProductSnapshot(product_id=f"{account}-p", cpno=f"CP{account}",
+                                      name="集团V网", family=ProductFamily.ADC),))
+        env = wrap(event, key=account, source="bench", occurred_at=now)
+        out.append((topic, account.encode(), to_bytes(env)))
+    return out
+
+
+async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
+    publisher = Publisher(bootstrap, "bench-producer")
+    await publisher.start()
+    try:
+        for i in range(0, len(messages), 5000):
+            await publisher.send_many(messages[i:i + 5000])
+    finally:
+        await publisher.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4()}",
+                         auto_offset_reset="earliest", enable_auto_commit=False)
+    await c.start()
+    try:
+        seen, start = 0, time.perf_counter()
+        while seen < n:
+            batch = await c.getmany(timeout_ms=1000, max_records=5000)
+            seen += sum(len(v) for v in batch.values())
+        return n / (time.perf_counter() - start)
+    finally:
+        await c.stop()
+
+
+async def credit_control_rate(settings: Settings, topic: str, n: int) -> tuple[float, float]:
+    """Events/s from start (group join included) and in steady state (from the first
+    committed batch on, which leaves out the consumer group's join)."""
+    p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    await p.publisher.start()
+    ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock())
+    group = f"bench-cc-{uuid.uuid4()}"
+    runner = p.consumer(group, [topic], consumer.CONTRACTS, consumer.dispatcher(ctx),
+                        batch_handler=consumer.batch_dispatcher(ctx))
+    stop = asyncio.Event()
+    start = time.perf_counter()
+    first: tuple[float, int] | None = None
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        while True:
+            async with p.engine.connect() as conn:
+                done = int(await conn.scalar(text(
+                    "SELECT count(*) FROM credit.inbox WHERE consumer = :c"), {"c": group}) or 0)
+            if done and first is None:
+                first = (time.perf_counter(), done)
+            if done >= n:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        end = time.perf_counter()
+        assert first is not None
+        steady = (n - first[1]) / (end - first[0]) if end > first[0] else float("nan")
+        return n / (end - start), steady
+    finally:
+        stop.set()
+        await task
+        await p.publisher.stop()
+        await p.engine.dispose()
+
+
+async def balance_part(args: argparse.Namespace, settings: Settings) -> None:
+    run = uuid.uuid4().hex[:8]
+    topic = f"bench.balance.{run}"
+    await ensure_topics(settings.kafka_bootstrap, [topic], partitions=6)
+    messages = events(run, topic, args.events, args.accounts, bill_runs=not args.no_bill_runs)
+    await produce(settings.kafka_bootstrap, messages)
+    raw = await raw_consume(settings.kafka_bootstrap, topic, args.events)
+    async with scratch_database(settings) as scratch:
+        total, steady = await credit_control_rate(scratch, topic, args.events)
+    share = "none" if args.no_bill_runs else f"{args.accounts / args.events:.0%}"
+    print(f"balance events: {args.events} over {args.accounts} accounts (topic {topic}); "
+          f"events leading to a decision: {share}")
+    print(f"  raw aiokafka consume:                       {raw:>10,.0f} events/s")
+    print(f"  credit-control, exactly once, steady state: {steady:>10,.0f} events/s")
+    print(f"  credit-control, incl. consumer group join:  {total:>10,.0f} events/s")
+    print(f"  ratio (steady / raw):                       {steady / raw:>10.3f}")
+    print(f"RESULT credit-control balance events: {steady:,.0f}/s steady "
+          f"(raw consume {raw:,.0f}/s, target >= 30,000/s)")
+
+
+# --- 2. month-end sweep -----------------------------------------------------------------------
+
+FAMILIES = [("ADC", None), ("ADC", None), ("MAS", "huawei"), ("MAS", "jiaxun"),
+            ("SMS_DIRECT", None), ("WORK_ORDER", None)]
+TIERS = ["low", "mid", "mid", "high"]
+# Oldest bill month still owing, by share: most products owe nothing; the rest owe since
+# October (arrears month 1 on 30 November), September, August or July.
+OLDEST = [None] * 9 + [date(2026, 10, 1)] * 6 + [date(2026, 9, 1)] * 3 + [date(2026, 8, 1)] + [
+    date(2026, 7, 1)]
+PRODUCTS_PER_ACCOUNT = 4
+SWEEP_AS_OF = datetime(2026, 11, 30, 20, 0, tzinfo=BUSINESS_TZ)  # the month's last day
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _create_database(url: str, name: str) -> str:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _drop_database(url: str, name: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(settings: Settings) -> AsyncIterator[Settings]:
+    """A migrated database of the bench's own, dropped afterwards: the bench's products must
+    not end up in the tests' sweeps (nor the tests' in the bench's)."""
+    name = f"ccbench_{uuid.uuid4().hex[:8]}"
+    url = await _create_database(settings.database_url, name)
+    try:
+        await asyncio.to_thread(upgrade, MIGRATIONS, url, settings.db_schema)
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        await _drop_database(settings.database_url, name)
+
+
+def _account_rows(accounts: int) -> list[tuple[Any, ...]]:
+    as_of = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+    rows = []
+    for a in range(accounts):
+        oldest = OLDEST[a % len(OLDEST)]
+        due = 0 if oldest is None else 5_000 + a % 997 * 10
+        dues = "[]" if oldest is None else (
+            f'[{{"bill_month": "{oldest:%Y-%m}", "amount_due_fen": {due}}}]')
+        tier = TIERS[a % len(TIERS)]
+        customer = (f'{{"customer_id": "C{a // 3}", "name": "集团{a // 3}", "tier": "{tier}", '
+                    f'"star_level": {a % 6}, "account_manager": {{"name": "经理", '
+                    f'"phone": "13900000000"}}, "contacts": [{{"name": "联系人", '
+                    f'"phone": "138{a:08d}"}}]}}')
+        rows.append((f"A{a:07d}", 1, -due, due, dues, customer, "bill_run", as_of))
+    return rows
+
+
+def _product_rows(accounts: int, products: int) -> list[tuple[Any, ...]]:
+    changed = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+    rows = []
+    for i in range(products):
+        a = i % accounts
+        oldest = OLDEST[a % len(OLDEST)]
+        due = 0 if oldest is None else 5_000 + a % 997 * 10
+        family, vendor = FAMILIES[i % len(FAMILIES)]
+        warned = oldest is not None and i % 2 == 0
+        product_id = f"P{i:08d}"
+        vendor_json = f'"{vendor}"' if vendor else "null"
+        product = (f'{{"product_id": "{product_id}", "cpno": "CP{i:08d}", "name": "产品{i}", '
+                   f'"family": "{family}", "vendor": {vendor_json}, "channel": null}}')
+        rows.append((product_id, f"A{a:07d}", family, product,
+                     "warned" if warned else "normal", changed, f"C{a // 3}",
+                     TIERS[a % len(TIERS)], a % 6, -due, due, oldest, 1 if warned else 0))
+    return rows
+
+
+async def seed(url: str, products: int) -> float:
+    """COPY the accounts' positions and the products; returns the seconds it took."""
+    accounts = max(1, products // PRODUCTS_PER_ACCOUNT)
+    start = time.perf_counter()
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.copy_records_to_table(
+            "account_positions", schema_name="credit", records=_account_rows(accounts),
+            columns=["account_id", "sequence", "balance_fen", "amount_due_fen", "dues",
+                     "customer", "cause", "as_of"])
+        await conn.copy_records_to_table(
+            "product_credit", schema_name="credit", records=_product_rows(accounts, products),
+            columns=["product_id", "account_id", "family", "product", "state",
+                     "state_changed_at", "customer_id", "tier", "star_level", "balance_fen",
+                     "amount_due_fen", "oldest_due_month", "warning_level"])
+        # The mass-suspension guard still counts; this run is allowed to suspend its share.
+        await conn.execute(
+            "INSERT INTO credit.guard_settings (id, max_share, min_active, enabled, "
+            "updated_by, updated_at) VALUES (1, 1.0, 0, true, 'bench', now())")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return time.perf_counter() - start
+
+
+async def _counts(ctx: CreditContext) -> dict[str, int]:
+    async with ctx.engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT (SELECT count(*) FROM credit.decisions) AS decisions, "
+            "(SELECT count(*) FROM credit.outbox) AS outbox, "
+            "(SELECT count(*) FROM credit.state_history) AS history, "
+            "(SELECT count(*) FROM credit.work_orders) AS work_orders"))).one()
+    return dict(row._mapping)
+
+
+async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
+    async with scratch_database(settings) as scratch:
+        seconds_seed = await seed(scratch.database_url, args.products)
+        p = plumbing(scratch, t.outbox, t.inbox, t.idempotency_keys)
+        ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock(), settings=scratch)
+        try:
+            start = time.perf_counter()
+            first = await sweeps.sweep(ctx, "bench-month-end", SWEEP_AS_OF)
+            seconds = time.perf_counter() - start
+            written = await _counts(ctx)
+            start = time.perf_counter()
+            again = await sweeps.sweep(ctx, "bench-month-end-rerun", SWEEP_AS_OF)
+            seconds_again = time.perf_counter() - start
+        finally:
+            await p.engine.dispose()
+    _report_sweep(args.products, seconds_seed, first, seconds, written, again, seconds_again)
+
+
+def _report_sweep(products: int, seconds_seed: float, first: dict[str, Any], seconds: float,
+                  written: dict[str, int], again: dict[str, Any], seconds_again: float) -> None:
+    decisions = Counter(first["decisions"])
+    print(f"month-end sweep: {products:,} product instances seeded with COPY in "
+          f"{seconds_seed:.1f} s; as_of {SWEEP_AS_OF.isoformat()}")
+    print(f"  decisions: {dict(decisions)} (held: {first['held'] is not None})")
+    print(f"  rows written: {written['decisions']:,} decisions, {written['history']:,} state "
+          f"changes, {written['work_orders']:,} work orders, {written['outbox']:,} outbox rows")
+    print(f"  sweep:  {seconds:>6.1f} s = {products / seconds:>10,.0f} products/s")
+    print(f"  re-run: {seconds_again:>6.1f} s, new decisions: {sum(again['decisions'].values())}")
+    print(f"RESULT credit-control month-end sweep: {products:,} products in {seconds:.1f} s "
+          f"({products / seconds:,.0f} products/s, {written['decisions']:,} decisions, "
+          f"{written['outbox']:,} outbox rows; target < 10 s)")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--no-bill-runs", action="store_true",
+                        help="payments only: no event leads to a decision")
+    parser.add_argument("--products", type=int, default=1_000_000)
+    parser.add_argument("--skip-consume", action="store_true")
+    parser.add_argument("--skip-sweep", action="store_true")
+    args, _ = parser.parse_known_args()  # make bench passes every script the same ARGS
+    settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
+                        kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
+                        consumer_batch_size=5000)
+    if not args.skip_consume:
+        await balance_part(args, settings)
+    if not args.skip_sweep:
+        await sweep_part(args, settings)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

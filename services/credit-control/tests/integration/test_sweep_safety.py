@@ -1,0 +1,242 @@
+"""Sweeps and balance events that must not do harm: re-runs and redeliveries change nothing,
+a payment racing a sweep wins, exemptions stop suspension, retention runs out into
+pre-cancellation, and the mass-suspension guard holds an abnormal sweep until confirmed."""
+
+import asyncio
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from common.contracts.billing import BalanceCause
+from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
+from common.envelope import Envelope
+from common.testing.polling import eventually
+
+from .helpers import CreditApi, at, ledger, new_uid
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+F, T = ProductFamily, Tier
+
+
+def redelivered(envelope: Envelope[Any]) -> Envelope[Any]:
+    """The same payload under a new event id: what a producer retry outside the outbox does."""
+    return envelope.model_copy(update={"event_id": uuid.uuid4()})
+
+
+async def test_rerunning_sweeps_and_redelivering_events_change_nothing(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    ledgers = [ledger(uid, f"idem{f.value[:3]}{t.value}", f, t)
+               for f, t in ((F.ADC, T.LOW), (F.MAS, T.LOW), (F.WORK_ORDER, T.LOW),
+                            (F.ADC, T.MID))]
+    await api.deliver(*((lg, lg.bill_run(f"{y}-04", 12_345, at(date(y, 5, 2), 9)))
+                        for lg in ledgers))
+    first = {}
+    for n, day in enumerate((date(y, 5, 10), date(y, 5, 25), date(y, 5, 31))):
+        first[n] = await api.sweep(day, f"idem-{uid}-{n}")
+        await api.settled(*ledgers)
+    before = await api.footprint(ledgers)
+    decided = {lg.product_id: await api.decisions(lg.product_id) for lg in ledgers}
+    assert [d[0] for d in decided[ledgers[0].product_id]] == [
+        "bill_notice", "warning", "suspension_warning", "suspend"]
+    assert [d[0] for d in decided[ledgers[3].product_id]] == ["bill_notice", "warning"]
+
+    # The same sweep id replays its first answer; new ids on the same days decide nothing.
+    assert await api.sweep(date(y, 5, 31), f"idem-{uid}-2") == first[2]
+    for n, day in enumerate((date(y, 5, 10), date(y, 5, 25), date(y, 5, 31), date(y, 5, 31))):
+        await api.sweep(day, f"idem-{uid}-again-{n}", hour=21 + n % 2)
+    # Every event again as is (the inbox), and again under new event ids (stale sequences),
+    # then one new event per account that decides nothing: when it is applied, so are they.
+    replays = [e for lg in ledgers for e in lg.sent]
+    await api.publish(*replays, *(redelivered(e) for e in replays))
+    await api.deliver(*((lg, lg.event(BalanceCause.CHARGE, at(date(y, 6, 1), 9),
+                                      [(f"{y}-04", 12_345)])) for lg in ledgers))
+    await api.settled(*ledgers)
+
+    assert await api.footprint(ledgers) == before
+    for lg in ledgers:
+        assert await api.decisions(lg.product_id) == decided[lg.product_id]
+
+
+async def _waiting_on_locks(api: CreditApi) -> int:
+    async with api.db.connect() as conn:
+        return int(await conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query ILIKE '%product_credit%'")) or 0)
+
+
+async def test_a_payment_racing_the_month_end_sweep_wins(api: CreditApi, test_year: int) -> None:
+    """The payment commits while the sweep waits for the product rows: the sweep re-checks
+    the locked rows and suspends nothing."""
+    y, uid = test_year, new_uid()
+    lg = ledger(uid, "race", F.ADC, T.LOW)
+    lg.products = (*lg.products, ProductSnapshot(
+        product_id=f"Prace{uid}-mas", cpno=f"CPrace{uid}", name="华为CRM-MAS", family=F.MAS,
+        vendor="huawei"))
+    ids = [p.product_id for p in lg.products]
+    await api.deliver((lg, lg.bill_run(f"{y}-06", 5_000, at(date(y, 7, 2), 9))))
+    await api.sweep(date(y, 7, 25), f"race-{uid}-sw")
+
+    async with api.db.connect() as blocker:
+        await blocker.execute(text(
+            "SELECT 1 FROM credit.product_credit WHERE product_id = ANY(:p) "
+            "ORDER BY product_id FOR UPDATE"), {"p": ids})
+        await api.publish(lg.payment(at(date(y, 7, 31), 19)))
+        await eventually(lambda: _waiting_on_locks(api), lambda n: n >= 1,
+                         what="the payment waits for the product rows")
+        sweep = asyncio.create_task(api.sweep(date(y, 7, 31), f"race-{uid}-end"))
+        await eventually(lambda: _waiting_on_locks(api), lambda n: n >= 2,
+                         what="the sweep waits behind the payment")
+        await blocker.rollback()
+    await sweep
+    await api.applied(lg)
+    for product_id in ids:
+        assert [d[0] for d in await api.decisions(product_id)] == [
+            "bill_notice", "suspension_warning", "arrears_cleared"]
+        assert await api.state(product_id) == "normal"
+    assert await api.outbox(ids[1], "provisioning.commands.v1") == []
+
+
+async def test_a_payment_while_a_work_order_suspension_is_open_restores(
+    api: CreditApi, test_year: int
+) -> None:
+    """Restore wins over a suspension in flight: the open suspension work order is
+    cancelled, a restore work order takes over."""
+    y, uid = test_year, new_uid()
+    lg = ledger(uid, "wor", F.WORK_ORDER, T.LOW)
+    await api.deliver((lg, lg.bill_run(f"{y}-06", 5_000, at(date(y, 7, 2), 9))))
+    await api.sweep(date(y, 7, 31), f"wor-{uid}")
+    assert await api.state(lg.product_id) == "suspend_requested"
+    await api.deliver((lg, lg.payment(at(date(y, 8, 1), 9))))
+    assert await api.state(lg.product_id) == "restore_requested"
+    orders = await api.work_orders(product_id=lg.product_id)
+    assert [(o["action"], o["status"]) for o in orders] == [
+        ("suspend", "cancelled"), ("restore", "created")]
+    await api.complete_work_orders(lg)
+    credit = await api.credit(lg.product_id)
+    assert credit["state"] == "normal"
+    assert [h["state_after"] for h in credit["state_history"]] == [
+        "warned", "suspend_requested", "restore_requested", "normal"]
+
+
+async def test_red_list_and_emergency_exemptions_stop_suspension(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    names = ("red", "emergency", "expired", "removed", "plain")
+    ledgers = {n: ledger(uid, f"ex{n}", F.MAS if n == "red" else F.ADC, T.LOW) for n in names}
+    exemptions = {
+        "red": ("red_list", None), "emergency": ("emergency", f"{y}-07-15T00:00:00+08:00"),
+        "expired": ("emergency", f"{y}-06-20T00:00:00+08:00"), "removed": ("red_list", None)}
+    for name, (kind, until) in exemptions.items():
+        r = await api.http.post("/v1/exemptions", json={
+            "exemption_id": f"EX{name}{uid}", "customer_id": ledgers[name].customer.customer_id,
+            "kind": kind, "reason": "重要客户, 已承诺缴费", "approver": "分管副总",
+            "created_by": "集团账务管理员", "until": until})
+        assert r.status_code == 201, r.text
+    r = await api.http.post(f"/v1/exemptions/EXremoved{uid}/remove",
+                            json={"removed_by": "集团账务管理员"})
+    assert r.status_code == 200 and r.json()["removed_at"], r.text
+    every = list(ledgers.values())
+    await api.deliver(*((lg, lg.bill_run(f"{y}-05", 8_000, at(date(y, 6, 2), 9)))
+                        for lg in every))
+    for n, day in enumerate((date(y, 6, 10), date(y, 6, 25), date(y, 6, 30))):
+        await api.sweep(day, f"ex-{uid}-{n}")
+    await api.settled(*every)
+
+    reminded = ["bill_notice", "warning", "suspension_warning"]
+    for name, lg in ledgers.items():
+        exempt = name in ("red", "emergency")
+        assert [d[0] for d in await api.decisions(lg.product_id)] == (
+            reminded if exempt else [*reminded, "suspend"]), name
+        assert await api.state(lg.product_id) == ("suspension_warned" if exempt
+                                                  else "suspended"), name
+    red = await api.credit(ledgers["red"].product_id)
+    assert [e["kind"] for e in red["exemptions"]] == ["red_list"]
+    audit = (await api.http.get("/v1/audit", params={
+        "entity": "red_list", "entity_id": ledgers["removed"].customer.customer_id})).json()
+    assert sorted(a["action"] for a in audit) == ["add", "remove"]
+
+
+async def test_retention_runs_out_into_pre_cancellation(api: CreditApi, test_year: int) -> None:
+    """保号期: 90 days for others, 120 for 4–5★ (star from the event or from the profile)."""
+    y, uid = test_year, new_uid()
+    plain = ledger(uid, "retplain", F.ADC, T.LOW)
+    four = ledger(uid, "retfour", F.ADC, T.LOW, star_level=4)
+    five = ledger(uid, "retfive", F.MAS, T.LOW)
+    r = await api.http.put(f"/v1/profiles/{five.customer.customer_id}",
+                           json={"changed_by": "信用评级组", "star_level": 5})
+    assert r.status_code == 200 and r.json()["credit_limit_fen"] == 300_00, r.text
+    every = (plain, four, five)
+    await api.deliver(*((lg, lg.bill_run(f"{y}-02", 900_00, at(date(y, 3, 2), 9)))
+                        for lg in every))
+    await api.sweep(date(y, 3, 31), f"ret-{uid}-0")
+    await api.settled(*every)
+    assert {await api.state(lg.product_id) for lg in every} == {"suspended"}
+
+    # Suspended on 03-31: day 90 is 06-29, day 120 is 07-29.
+    expect = [(date(y, 6, 28), "suspended", "suspended"), (date(y, 6, 29), "pre_cancel",
+                                                           "suspended"),
+              (date(y, 7, 28), "pre_cancel", "suspended"), (date(y, 7, 29), "pre_cancel",
+                                                            "pre_cancel")]
+    for n, (day, short, long) in enumerate(expect, start=1):
+        await api.sweep(day, f"ret-{uid}-{n}")
+        assert [await api.state(lg.product_id) for lg in every] == [short, long, long], day
+    for lg in every:
+        assert [d[0] for d in await api.decisions(lg.product_id)] == [
+            "bill_notice", "suspend", "pre_cancel"]
+    changed = await api.outbox(plain.account_id, "credit.decisions.v1")
+    assert [(e["state_before"], e["state_after"]) for e in changed if "decision" not in e] == [
+        ("warned", "suspended"), ("suspended", "pre_cancel")]
+
+
+@pytest.fixture
+async def strict_guard(api: CreditApi) -> Any:
+    """A guard that holds any sweep suspending anything; the settings come back afterwards."""
+    old = (await api.http.get("/v1/guard")).json()
+    r = await api.http.put("/v1/guard", json={"changed_by": "test", "enabled": True,
+                                              "max_share": 1e-9, "min_active": 0})
+    assert r.status_code == 200, r.text
+    yield r.json()
+    r = await api.http.put("/v1/guard", json={
+        "changed_by": "test", "enabled": old["enabled"], "max_share": old["max_share"],
+        "min_active": old["min_active"]})
+    assert r.status_code == 200, r.text
+
+
+async def test_the_guard_holds_an_abnormal_sweep_until_confirmed(
+    api: CreditApi, test_year: int, strict_guard: dict[str, Any]
+) -> None:
+    y, uid = test_year, new_uid()
+    ledgers = [ledger(uid, f"guard{i}", F.ADC, T.LOW) for i in range(2)]
+    await api.deliver(*((lg, lg.bill_run(f"{y}-07", 3_000, at(date(y, 8, 2), 9)))
+                        for lg in ledgers))
+    sweep_id = f"guard-{uid}"
+    held = await api.sweep(date(y, 8, 31), sweep_id)
+    assert held["held"]["would_suspend"] >= 2, held
+    assert "suspend" not in held["decisions"]
+    for lg in ledgers:  # reminders still went out; nothing was suspended
+        assert [d[0] for d in await api.decisions(lg.product_id)] == [
+            "bill_notice", "suspension_warning"]
+    holds = (await api.http.get("/v1/sweeps/holds", params={"status": "held"})).json()
+    assert sweep_id in [h["sweep_id"] for h in holds]
+    assert await api.sweep(date(y, 8, 31), sweep_id) == held  # a replay stays held
+
+    r = await api.http.post(f"/v1/sweeps/{sweep_id}/confirm",
+                            json={"confirmed_by": "分管副总", "note": "月末集中停机, 已核实"})
+    assert r.status_code == 200, r.text
+    assert r.json()["decisions"]["suspend"] >= 2
+    for lg in ledgers:
+        assert await api.state(lg.product_id) == "suspended"
+    again = await api.http.post(f"/v1/sweeps/{sweep_id}/confirm", json={"confirmed_by": "x"})
+    assert again.status_code == 409, again.text
+    unknown = await api.http.post(f"/v1/sweeps/nope-{uid}/confirm", json={"confirmed_by": "x"})
+    assert unknown.status_code == 404, unknown.text
+    audit = (await api.http.get("/v1/audit", params={"entity": "sweep_hold",
+                                                     "entity_id": sweep_id})).json()
+    assert [(a["actor"], a["new"]["status"]) for a in audit] == [("分管副总", "confirmed")]

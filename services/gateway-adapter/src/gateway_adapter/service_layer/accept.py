@@ -1,0 +1,73 @@
+"""Accepting provisioning commands into the chain, set-wise: a batch (one partition, offset
+order) costs a fixed handful of statements whatever its size.
+
+1. insert the products seen for the first time, then lock the batch's products in id order
+   (products before attempts, as the stage worker does: the two never deadlock);
+2. read what the chain holds for the batch: the attempts of its commands and those still in
+   flight for its products, the commands' records, the in-flight EMOS orders, the fault knobs;
+3. decide command by command in memory (`domain.intake`), exactly as one by one;
+4. write products, commands, new attempts, superseded attempts, cancelled orders and the
+   results with one statement each. The stage worker then moves the new attempts on.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.gateway import ProvisioningCommand
+from common.envelope import RawEnvelope
+from common.logging import correlated
+
+from ..adapters import repository as repo
+from ..domain.chain import Attempt
+from ..domain.intake import Intake
+from .context import GatewayContext
+from .results import result_event, wake_worker
+
+
+async def accept_commands(
+    ctx: GatewayContext, conn: AsyncConnection,
+    items: list[tuple[RawEnvelope, ProvisioningCommand]],
+) -> None:
+    """In the caller's transaction (the consumer's, with the inbox claim): every command
+    attempt recorded with its first step scheduled; the same attempt twice acts once."""
+    if not items:
+        return
+    intake = await _load(ctx, conn, [cmd for _, cmd in items])
+    events = []
+    for envelope, cmd in items:
+        # Each command's results carry its own correlation id, as when handled one by one.
+        with correlated(envelope.correlation_id or str(envelope.event_id)):
+            events += [result_event(ctx, a, r) for a, r in intake.accept(cmd)]
+    await _write(conn, intake)
+    await ctx.outbox.add_many(conn, events)
+    if any(a.outcome is None for a in intake.new_attempts):
+        wake_worker(ctx)
+
+
+async def _load(
+    ctx: GatewayContext, conn: AsyncConnection, cmds: list[ProvisioningCommand]
+) -> Intake:
+    now = ctx.clock.now()
+    await repo.ensure_products(conn, cmds, now)
+    products = await repo.lock_products(conn, sorted({c.product_id for c in cmds}))
+    command_ids = {c.command_id for c in cmds}
+    recorded = await repo.recorded_attempts(conn, sorted(command_ids), sorted(products))
+    in_flight: dict[str, list[Attempt]] = {}
+    for a in recorded:
+        if a.outcome is None and a.product_id in products:
+            in_flight.setdefault(a.product_id, []).append(a)
+    flying = [a for group in in_flight.values() for a in group]
+    commands = await repo.command_states(
+        conn, sorted(command_ids | {a.command_id for a in flying}))
+    orders = await repo.orders_of(conn, [a.emos_order_id for a in flying if a.emos_order_id])
+    return Intake(products=products, commands=commands, in_flight=in_flight, orders=orders,
+                  seen={(a.command_id, a.attempt) for a in recorded},
+                  faults=await repo.load_faults(conn, ctx.default_faults), now=now)
+
+
+async def _write(conn: AsyncConnection, intake: Intake) -> None:
+    await repo.save_products(conn, [intake.products[p] for p in sorted(intake.moved_products)])
+    await repo.save_command_states(
+        conn, [intake.commands[c] for c in sorted(intake.moved_commands)])
+    await repo.insert_attempts(conn, intake.new_attempts)
+    await repo.save_attempts(conn, intake.stopped)
+    await repo.save_orders(conn, intake.cancelled_orders)
