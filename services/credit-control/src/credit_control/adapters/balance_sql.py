@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import orjson
+from pydantic import TypeAdapter
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import parse_bill_month
-from common.contracts.billing import BalanceChanged
+from common.contracts.billing import BalanceChanged, BillMonthDue
 from common.contracts.snapshots import ProductSnapshot
 
 
@@ -60,11 +60,14 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
         "amount_due_fen": [e.amount_due_fen for e in ordered],
-        "dues": [orjson.dumps([d.model_dump() for d in e.dues]).decode() for e in ordered],
+        "dues": [_DUES.dump_json(e.dues).decode() for e in ordered],
         "customer": [e.customer.model_dump_json() for e in ordered],
         "cause": [e.cause.value for e in ordered],
         "as_of": [e.as_of for e in ordered],
     })
+
+
+_DUES = TypeAdapter(tuple[BillMonthDue, ...])
 
 
 def oldest_due_month(event: BalanceChanged) -> date | None:

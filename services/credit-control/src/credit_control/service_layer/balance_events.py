@@ -227,10 +227,11 @@ class Batch:
         if decision_id in self.taken:
             return
         self.taken.add(decision_id)
+        oldest = inputs.facts.oldest_due_month
         context = NoticeContext(
             customer=customer, product=product.snapshot,
             amount_due_fen=inputs.facts.amount_due_fen, as_of_date=business_date(as_of),
-            deadline=intent.deadline)
+            deadline=intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None)
         self._record(product, intent, decision_id, before, after, as_of, context, inputs)
         events: list[Contract] = [CreditDecisionMade(
             decision_id=decision_id, account_id=product.account_id,
