@@ -184,9 +184,18 @@ async def _create_database(url: str, name: str) -> str:
 
 
 async def _drop_database(url: str, name: str) -> None:
+    """Plain DROP (it stops an autovacuum worker busy there itself; FORCE would need the
+    right to signal that superuser process), retried while the worker winds down."""
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(10):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                return
+            except asyncpg.ObjectInUseError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(1)
     finally:
         await conn.close()
 
@@ -290,7 +299,8 @@ async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
             seconds_again = time.perf_counter() - start
         finally:
             await p.engine.dispose()
-    _report_sweep(args.products, seconds_seed, first, seconds, written, again, seconds_again)
+        _report_sweep(args.products, seconds_seed, first, seconds, written, again,
+                      seconds_again)
 
 
 def _report_sweep(products: int, seconds_seed: float, first: dict[str, Any], seconds: float,

@@ -122,17 +122,19 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="consumer batch (records per poll) and stage worker batch")
     args = parser.parse_args()
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
-                        consumer_batch_size=1000, worker_batch=1000)
+                        consumer_batch_size=args.batch, worker_batch=args.batch)
     run = uuid.uuid4().hex[:8]
     topic = f"bench.provisioning.commands.{run}"
     await ensure_topics(settings.kafka_bootstrap, [topic, "provisioning.results.v1"], 6)
     await produce(settings.kafka_bootstrap, commands(run, topic, args.commands))
     total, steady = await through_the_chain(settings, run, topic, args.commands, args.workers)
     print(f"commands: {args.commands} suspensions, one product each, 4 vendors; chain delays 0; "
-          f"stage workers: {args.workers}")
+          f"stage workers: {args.workers}; batch {args.batch}")
     print(f"through the chain (accept → BOSS → EMOS → gateway → results published), "
           f"steady state: {steady:>8,.0f} commands/s")
     print(f"including the consumer group join:                                     "

@@ -216,3 +216,16 @@ def test_draws_repeat_for_the_same_seed_and_differ_across_seeds() -> None:
 def test_uniform_latency_needs_an_ordered_range() -> None:
     with pytest.raises(ValueError, match="max_ms"):
         Latency(distribution="uniform", min_ms=10, max_ms=5)
+
+
+@pytest.mark.parametrize("faults", [
+    Faults(), Faults(seed=3, boss=StageFaults(latency=Latency(min_ms=250))),
+    Faults(gateway=StageFaults(latency=Latency(min_ms=1500), timeout_s=2)),
+], ids=["healthy", "fixed-latency", "within-timeout"])
+def test_a_step_with_nothing_to_draw_lands_where_the_seeded_draw_does(faults: Faults) -> None:
+    # A failure rate too small to ever hit sends the same step through the seeded generator.
+    for step in Step:
+        stage = faults.stage(step).model_copy(update={"failure_rate": 1e-15})
+        seeded = faults.model_copy(update={step.value.split("_")[0]: stage})
+        for i in range(20):
+            assert draw(faults, f"C{i}", 1, step, T0) == draw(seeded, f"C{i}", 1, step, T0)

@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, union
+from sqlalchemy import Row, func, select, text
 from sqlalchemy import exists as sql_exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,13 +31,12 @@ async def is_closed(conn: AsyncConnection, month: date) -> bool:
     return await exists(conn, t.bill_runs.c.bill_month, month)  # type: ignore[arg-type]
 
 
-async def accounts_billed_in(conn: AsyncConnection, month: date) -> list[str]:
-    """Every account with a charge or an adjustment in the bill month (set-wise)."""
-    c, a = t.charges, t.adjustments
-    rows = await conn.execute(union(
-        select(c.c.account_id).where(c.c.bill_month == month),
-        select(a.c.account_id).where(a.c.bill_month == month)))
-    return sorted(rows.scalars())
+async def tune_for_bill_run(conn: AsyncConnection) -> None:
+    """For this transaction only: room for the sorts and hashes over a month's accounts
+    (the default 4 MB spilled them to disk), and no JIT, whose compile time grows with the
+    tables' estimated cost but is never won back by statements that run once."""
+    await conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    await conn.execute(text("SET LOCAL jit = off"))
 
 
 async def account_of_product(conn: AsyncConnection, product_id: str) -> str | None:

@@ -109,6 +109,7 @@ adjustments = Table(
     Column("adjusted_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_fen <> 0", name="adjustment_amount_nonzero"),
+    Index("ix_adjustments_bill_month_account", "bill_month", "account_id"),
 )
 
 # 核销: bad debt taken off the account's dues (oldest first), nothing collected.

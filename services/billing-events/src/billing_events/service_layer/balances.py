@@ -50,19 +50,22 @@ async def current_states(conn: AsyncConnection, account_ids: list[str]) -> dict[
 
 
 async def publish_balances(
-    conn: AsyncConnection, account_ids: list[str], cause: BalanceCause, as_of: datetime, *,
+    conn: AsyncConnection, accounts: list[str] | led.Accounts, cause: BalanceCause,
+    as_of: datetime, *,
     source: str, occurred_at: datetime, extra: dict[str, Any] | None = None,
 ) -> dict[str, AccountState]:
     """Bump each account's sequence and write its balance event to the outbox, in the
-    caller's transaction. `extra` adds contract fields (closed_bill_month, deduction)."""
-    ledgers = await led.lock_and_bump(conn, sorted(set(account_ids)))
-    await led.fill(conn, ledgers)
+    caller's transaction. `accounts`: a few ids, or a selection the database makes (a bill
+    run's). `extra` adds contract fields (closed_bill_month, deduction)."""
+    scope = led.listed(sorted(set(accounts))) if isinstance(accounts, list) else accounts
+    ledgers = await led.lock_and_bump(conn, scope)
+    await led.fill(conn, ledgers, scope)
     closed = await closed_months(conn)
-    customers = await led.customers_json(conn, {lg.customer_id for lg in ledgers.values()})
-    products = await led.products_json(conn, list(ledgers))
+    customers = await led.customers_json(conn, scope)
+    products = await led.products_json(conn, scope)
     envelope = _EnvelopeParts(source, occurred_at.isoformat(), correlation_id.get())
     states: dict[str, AccountState] = {}
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[led.OutboxRow] = []
     for account_id, lg in ledgers.items():
         state = states[account_id] = state_of(lg, closed)
         payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
@@ -101,10 +104,10 @@ class _EnvelopeParts:
     occurred_at: str
     correlation_id: str | None
 
-    def row(self, key: str, payload: dict[str, Any]) -> tuple[str, str, str, str, str]:
-        event_id = str(uuid4())
+    def row(self, key: str, payload: dict[str, Any]) -> led.OutboxRow:
+        event_id = uuid4()
         envelope = {
-            "event_id": event_id, "type": BalanceChanged.event_type, "source": self.source,
+            "event_id": str(event_id), "type": BalanceChanged.event_type, "source": self.source,
             "occurred_at": self.occurred_at, "correlation_id": self.correlation_id,
             "schema_version": SCHEMA_VERSION, "key": key, "payload": payload,
         }

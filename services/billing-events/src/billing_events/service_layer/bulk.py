@@ -130,8 +130,18 @@ async def import_file(
             chunk = []
     if chunk:
         await _load_chunk(ctx, kind, chunk, report)
+    if report.loaded:
+        await _analyze(ctx, kind)
     report.rejected.sort()
     return report
+
+
+async def _analyze(ctx: BillingContext, kind: str) -> None:
+    """Fresh planner statistics right after a bulk load: autovacuum gets to them later, and
+    until then the next bill run is planned for tables a fraction of their size."""
+    async with ctx.engine.connect() as conn:
+        await conn.execute(text(f"ANALYZE billing.{kind}, billing.accounts"))
+        await conn.commit()
 
 
 async def _load_chunk(

@@ -15,6 +15,7 @@ from common.errors import Conflict, NotFound
 from common.idempotency import IdempotencyKeys, StoredResponse, run_once
 from common.outbox import Outbox
 
+from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..domain import commands as c
 from .balances import AccountState, publish_balances
@@ -32,10 +33,10 @@ class BillingContext:
 
 
 async def publish(
-    ctx: BillingContext, conn: AsyncConnection, account_ids: list[str], cause: BalanceCause,
-    as_of: datetime, **extra: Any,
+    ctx: BillingContext, conn: AsyncConnection, accounts: list[str] | led.Accounts,
+    cause: BalanceCause, as_of: datetime, **extra: Any,
 ) -> dict[str, AccountState]:
-    states = await publish_balances(conn, account_ids, cause, as_of, source=ctx.source,
+    states = await publish_balances(conn, accounts, cause, as_of, source=ctx.source,
                                     occurred_at=ctx.clock.now(), extra=extra)
     # Wake this process's relay once the transaction had a chance to commit.
     asyncio.get_running_loop().call_later(0.001, ctx.outbox.wake.set)

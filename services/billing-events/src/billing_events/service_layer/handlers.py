@@ -143,15 +143,18 @@ async def run_bill(ctx: BillingContext, cmd: c.RunBill) -> StoredResponse:
         if await repo.is_closed(conn, month):
             raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                            bill_month=cmd.bill_month)
-        accounts = await repo.accounts_billed_in(conn, month)
+        await repo.tune_for_bill_run(conn)
+        # The month is closed first: the positions published below see it billed.
         await conn.execute(insert(t.bill_runs).values(
-            bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at,
-            accounts_billed=len(accounts)))
-        if accounts:  # one set-wise pass: positions, sequences and outbox rows together
-            await publish(ctx, conn, accounts, BalanceCause.BILL_RUN, at,
-                          closed_bill_month=cmd.bill_month)
+            bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at, accounts_billed=0))
+        # One set-wise pass: positions, sequences and outbox rows together, the accounts
+        # selected in the database by the month's charges and adjustments.
+        billed = len(await publish(ctx, conn, led.billed_in(month), BalanceCause.BILL_RUN, at,
+                                   closed_bill_month=cmd.bill_month))
+        await conn.execute(update(t.bill_runs).where(t.bill_runs.c.bill_run_id == cmd.bill_run_id)
+                           .values(accounts_billed=billed))
         return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
-                "accounts_billed": len(accounts)}
+                "accounts_billed": billed}
 
     return await once(ctx, "bill_run", cmd.bill_run_id, cmd, work)
 

@@ -82,6 +82,11 @@ async def _fresh(
     return fresh
 
 
+# Dict lookups: an Enum(value) call costs several times more, once per product and batch.
+_FAMILIES = {f.value: f for f in ProductFamily}
+_STATES = {s.value: s for s in CreditState}
+
+
 @dataclass
 class Product:
     """A locked product_credit row as the batch moves it in memory."""
@@ -105,9 +110,9 @@ class Product:
     @classmethod
     def of(cls, row: Row[Any], event: BalanceChanged, snapshot: ProductSnapshot) -> "Product":
         # account and customer are what the upsert just wrote: the event's
-        return cls(row.product_id, event.account_id, ProductFamily(row.family), snapshot,
-                   event.customer.customer_id, CreditState(row.state), int(row.command_seq),
-                   int(row.warning_level), int(row.cycle))
+        return cls(row.product_id, event.account_id, _FAMILIES[row.family], snapshot,
+                   event.customer.customer_id, _STATES[row.state], row.command_seq,
+                   row.warning_level, row.cycle)
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,7 @@ class Batch:
         facts = facts_of(event, profile)
         today = business_date(event.as_of)
         star = profile.star(event.customer.star_level)
-        exempt = profile.suspension_exempt(event.as_of)
+        exempt = bool(profile.exemptions) and profile.suspension_exempt(event.as_of)
         tier = event.customer.tier
         products = (event.products if len(event.products) < 2
                     else sorted(event.products, key=lambda p: p.product_id))

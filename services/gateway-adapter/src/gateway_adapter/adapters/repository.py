@@ -12,20 +12,18 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    case,
     func,
     insert,
     literal,
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
-from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, StageOutcome
+from common.contracts.gateway import ProvisioningAction, StageOutcome
 from common.contracts.reconciliation import ReconciliationReport
 
 from ..domain.chain import (
@@ -41,22 +39,6 @@ from ..domain.reconciliation import HeldState, OpenOrder
 from . import tables as t
 
 cp, at, eo, cm = t.chain_products, t.attempts, t.emos_orders, t.commands
-
-
-async def ensure_products(
-    conn: AsyncConnection, cmds: Sequence[ProvisioningCommand], now: datetime
-) -> None:
-    """First sight of a product: active and open, no command applied yet. In product id
-    order, so two batches never wait for each other's new products in a cycle."""
-    first: dict[str, ProvisioningCommand] = {}
-    for c in cmds:
-        first.setdefault(c.product_id, c)
-    await conn.execute(pg_insert(cp).on_conflict_do_nothing(), [
-        {"product_id": c.product_id, "cpno": c.cpno, "family": c.family.value,
-         "vendor": c.vendor, "customer_id": c.customer_id, "last_sequence": 0,
-         "boss_status": BossStatus.ACTIVE.value, "boss_updated_at": now,
-         "gateway_blocked": False, "gateway_updated_at": now, "boss_sequence": 0,
-         "gateway_sequence": 0} for _, c in sorted(first.items())])
 
 
 async def lock_products(
@@ -85,16 +67,6 @@ def _product(row: Row[Any]) -> ProductChain:
         gateway_sequence=m["gateway_sequence"], gateway_updated_at=m["gateway_updated_at"])
 
 
-async def save_products(conn: AsyncConnection, products: Iterable[ProductChain]) -> None:
-    rows = [{"k": p.product_id, "last_sequence": p.last_sequence,
-             "boss_status": p.boss_status.value, "boss_sequence": p.boss_sequence,
-             "boss_updated_at": p.boss_updated_at, "gateway_blocked": p.gateway_blocked,
-             "gateway_sequence": p.gateway_sequence, "gateway_updated_at": p.gateway_updated_at}
-            for p in products]
-    if rows:
-        await conn.execute(update(cp).where(cp.c.product_id == bindparam("k")), rows)
-
-
 async def command_states(
     conn: AsyncConnection, command_ids: Iterable[str]
 ) -> dict[str, CommandState]:
@@ -102,35 +74,6 @@ async def command_states(
     return {r.command_id: CommandState(
         r.command_id, r.product_id, ProvisioningAction(r.action), r.sequence, r.received_at,
         r.latest_attempt, r.outcome, r.applied_attempt, r.emos_order_id) for r in rows}
-
-
-async def save_command_states(conn: AsyncConnection, states: Iterable[CommandState]) -> None:
-    """New commands inserted, known ones moved on, in one statement (the products are
-    locked, so nobody else writes these rows meanwhile)."""
-    rows = [{"command_id": s.command_id, "product_id": s.product_id, "action": s.action.value,
-             "sequence": s.sequence, "outcome": s.outcome, "received_at": s.received_at,
-             "latest_attempt": s.latest_attempt, "applied_attempt": s.applied_attempt,
-             "emos_order_id": s.emos_order_id} for s in states]
-    if rows:
-        ins = pg_insert(cm)
-        await conn.execute(ins.on_conflict_do_update(index_elements=[cm.c.command_id], set_={
-            "latest_attempt": ins.excluded.latest_attempt, "outcome": ins.excluded.outcome,
-            "applied_attempt": ins.excluded.applied_attempt,
-            "emos_order_id": ins.excluded.emos_order_id}), rows)
-
-
-async def note_finished(conn: AsyncConnection, finished: Sequence[Attempt]) -> None:
-    """Each finished attempt's outcome goes on its command; an applied one stays applied."""
-    rows = [{"k": a.command_id, "v_outcome": a.outcome.value if a.outcome else "pending",
-             "v_applied": a.attempt if a.outcome is StageOutcome.APPLIED else None,
-             "v_order": a.emos_order_id if a.outcome is StageOutcome.APPLIED else None}
-            for a in finished]
-    if rows:
-        await conn.execute(update(cm).where(cm.c.command_id == bindparam("k")).values(
-            outcome=case((cm.c.applied_attempt.is_not(None), StageOutcome.APPLIED.value),
-                         else_=bindparam("v_outcome")),
-            applied_attempt=func.coalesce(cm.c.applied_attempt, bindparam("v_applied")),
-            emos_order_id=func.coalesce(cm.c.emos_order_id, bindparam("v_order"))), rows)
 
 
 async def recorded_attempts(
@@ -159,32 +102,6 @@ def _attempt(row: Row[Any]) -> Attempt:
         finished_at=m["finished_at"])
 
 
-def _attempt_values(a: Attempt) -> dict[str, Any]:
-    return {"step": a.step.value, "fate": a.fate.value, "due_at": a.due_at,
-            "outcome": a.outcome.value if a.outcome else None, "detail": a.detail,
-            "emos_order_id": a.emos_order_id, "vendor_command": a.vendor_command,
-            "boss_at": a.boss_at, "emos_at": a.emos_at, "gateway_ack_at": a.gateway_ack_at,
-            "gateway_at": a.gateway_at, "finished_at": a.finished_at}
-
-
-async def insert_attempts(conn: AsyncConnection, attempts: Sequence[Attempt]) -> None:
-    if attempts:
-        await conn.execute(insert(at), [
-            {"command_id": a.command_id, "attempt": a.attempt, "product_id": a.product_id,
-             "customer_id": a.customer_id, "cpno": a.cpno, "family": a.family,
-             "vendor": a.vendor, "action": a.action.value, "sequence": a.sequence,
-             "received_at": a.received_at, **_attempt_values(a)} for a in attempts])
-
-
-async def save_attempts(conn: AsyncConnection, attempts: Iterable[Attempt]) -> None:
-    rows = [{"k_command": a.command_id, "k_attempt": a.attempt, **_attempt_values(a)}
-            for a in attempts]
-    if rows:
-        await conn.execute(update(at).where(
-            at.c.command_id == bindparam("k_command"), at.c.attempt == bindparam("k_attempt")),
-            rows)
-
-
 def _order(row: Row[Any]) -> EmosOrder:
     m = row._mapping
     return EmosOrder(
@@ -194,31 +111,12 @@ def _order(row: Row[Any]) -> EmosOrder:
         sent_at=m["sent_at"], closed_at=m["closed_at"])
 
 
-def _order_values(o: EmosOrder) -> dict[str, Any]:
-    return {"status": o.status.value, "due_at": o.due_at, "sent_at": o.sent_at,
-            "closed_at": o.closed_at}
-
-
 async def orders_of(conn: AsyncConnection, order_ids: Iterable[str]) -> dict[str, EmosOrder]:
     ids = list(order_ids)
     if not ids:
         return {}
     rows = await conn.execute(select(eo).where(eo.c.order_id == any_(_texts(ids))))
     return {r.order_id: _order(r) for r in rows}
-
-
-async def insert_orders(conn: AsyncConnection, orders: Sequence[EmosOrder]) -> None:
-    if orders:
-        await conn.execute(insert(eo), [
-            {"order_id": o.order_id, "command_id": o.command_id, "attempt": o.attempt,
-             "product_id": o.product_id, "action": o.action.value, "created_at": o.created_at,
-             **_order_values(o)} for o in orders])
-
-
-async def save_orders(conn: AsyncConnection, orders: Iterable[EmosOrder]) -> None:
-    rows = [{"k": o.order_id, **_order_values(o)} for o in orders]
-    if rows:
-        await conn.execute(update(eo).where(eo.c.order_id == bindparam("k")), rows)
 
 
 async def claim_due(

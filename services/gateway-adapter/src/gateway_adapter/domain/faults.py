@@ -5,6 +5,7 @@ delays and failures on every run, whatever else runs beside it.
 """
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -89,8 +90,8 @@ class Faults(BaseModel):
         return self.gateway
 
 
-class Draw(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Draw:
     fate: Fate
     due_at: datetime
     cross_month: bool = False
@@ -98,8 +99,12 @@ class Draw(BaseModel):
 
 def draw(faults: Faults, command_id: str, attempt: int, step: Step, start: datetime) -> Draw:
     """When the step completes and how: seeded per (seed, command, attempt, step)."""
-    rng = random.Random(f"{faults.seed}|{command_id}|{attempt}|{step.value}")
     stage = faults.stage(step)
+    if _certain(faults, stage, step):
+        # Nothing to draw: the same answer the seeded draw gives, without seeding a generator
+        # (SHA-512 of the seed string) for every step of every command.
+        return Draw(fate=Fate.OK, due_at=start + timedelta(seconds=stage.latency.min_ms / 1000))
+    rng = random.Random(f"{faults.seed}|{command_id}|{attempt}|{step.value}")
     latency = stage.latency.sample_s(rng)
     failed = rng.random() < stage.failure_rate
     late = step is Step.EMOS and rng.random() < faults.emos_cross_month_share
@@ -111,6 +116,14 @@ def draw(faults: Faults, command_id: str, attempt: int, step: Step, start: datet
         return Draw(fate=Fate.TIMEOUT, due_at=start + timedelta(seconds=stage.timeout_s))
     return Draw(fate=Fate.FAIL if failed else Fate.OK,
                 due_at=start + timedelta(seconds=latency))
+
+
+def _certain(faults: Faults, stage: StageFaults, step: Step) -> bool:
+    """A fixed latency within the timeout, no failures, no cross-month share for this step."""
+    fixed_s = stage.latency.min_ms / 1000
+    return (stage.latency.distribution == "fixed" and stage.failure_rate == 0.0
+            and (step is not Step.EMOS or faults.emos_cross_month_share == 0.0)
+            and (stage.timeout_s is None or fixed_s <= stage.timeout_s))
 
 
 def next_month_start(at: datetime) -> datetime:

@@ -111,6 +111,18 @@ class Intake:
         self.in_flight[cmd.product_id] = [a]
         return reports
 
+    def due_now(self) -> list[Attempt]:
+        """The batch's new attempts whose next step is already due (with delays at 0, all)."""
+        return [a for a in self.new_attempts
+                if a.outcome is None and a.due_at is not None and a.due_at <= self.now]
+
+    def advanced(self, attempts: Iterable[Attempt]) -> None:
+        """These attempts moved along the chain in the batch: their products changed, and
+        the finished ones' outcomes go on their commands."""
+        moved = list(attempts)
+        self.moved_products.update(a.product_id for a in moved)
+        self._finished([a for a in moved if a.outcome is not None])
+
     def _note_command(self, cmd: ProvisioningCommand, state: CommandState | None) -> None:
         if state is None:
             self.commands[cmd.command_id] = CommandState(

@@ -6,8 +6,11 @@ order) costs a fixed handful of statements whatever its size.
 2. read what the chain holds for the batch: the attempts of its commands and those still in
    flight for its products, the commands' records, the in-flight EMOS orders, the fault knobs;
 3. decide command by command in memory (`domain.intake`), exactly as one by one;
-4. write products, commands, new attempts, superseded attempts, cancelled orders and the
-   results with one statement each. The stage worker then moves the new attempts on.
+4. run every step already due of the new attempts (with the chain's delays at 0: BOSS, EMOS
+   order, gateway, order closed), as the stage worker would right after the commit;
+5. write products, commands, new attempts (as they now stand), superseded attempts, EMOS
+   orders and the results with one statement each. The stage worker moves on what is due
+   later.
 """
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,11 +19,13 @@ from common.contracts.gateway import ProvisioningCommand
 from common.envelope import RawEnvelope
 from common.logging import correlated
 
+from ..adapters import chain_writes
 from ..adapters import repository as repo
 from ..domain.chain import Attempt
 from ..domain.intake import Intake
+from . import worker
 from .context import GatewayContext
-from .results import result_event, wake_worker
+from .results import publish_events, result_event, wake_worker
 
 
 async def accept_commands(
@@ -33,21 +38,34 @@ async def accept_commands(
         return
     intake = await _load(ctx, conn, [cmd for _, cmd in items])
     events = []
+    correlation: dict[tuple[str, int], str] = {}
     for envelope, cmd in items:
+        cid = correlation.setdefault((cmd.command_id, cmd.attempt),
+                                     envelope.correlation_id or str(envelope.event_id))
         # Each command's results carry its own correlation id, as when handled one by one.
-        with correlated(envelope.correlation_id or str(envelope.event_id)):
+        with correlated(cid):
             events += [result_event(ctx, a, r) for a, r in intake.accept(cmd)]
+    # What is due already (everything, with the chain's delays at 0) runs now, after the
+    # whole batch is accepted: what the stage worker would do right after this commit, with
+    # the products still locked and without writing and reading the attempts again.
+    due = intake.due_now()
+    orders, reports = worker.run_due_steps(due, intake.products, {}, intake.faults, intake.now)
+    intake.advanced(due)
+    for a, r in reports:
+        with correlated(correlation.get((a.command_id, a.attempt))):
+            events.append(result_event(ctx, a, r))
     await _write(conn, intake)
-    await ctx.outbox.add_many(conn, events)
+    await chain_writes.insert_orders(conn, orders)
+    await publish_events(ctx, conn, events)
     if any(a.outcome is None for a in intake.new_attempts):
-        wake_worker(ctx)
+        wake_worker(ctx)  # a later step is due later: the worker's
 
 
 async def _load(
     ctx: GatewayContext, conn: AsyncConnection, cmds: list[ProvisioningCommand]
 ) -> Intake:
     now = ctx.clock.now()
-    await repo.ensure_products(conn, cmds, now)
+    await chain_writes.ensure_products(conn, cmds, now)
     products = await repo.lock_products(conn, sorted({c.product_id for c in cmds}))
     command_ids = {c.command_id for c in cmds}
     recorded = await repo.recorded_attempts(conn, sorted(command_ids), sorted(products))
@@ -65,9 +83,10 @@ async def _load(
 
 
 async def _write(conn: AsyncConnection, intake: Intake) -> None:
-    await repo.save_products(conn, [intake.products[p] for p in sorted(intake.moved_products)])
-    await repo.save_command_states(
+    await chain_writes.save_products(
+        conn, [intake.products[p] for p in sorted(intake.moved_products)])
+    await chain_writes.save_command_states(
         conn, [intake.commands[c] for c in sorted(intake.moved_commands)])
-    await repo.insert_attempts(conn, intake.new_attempts)
-    await repo.save_attempts(conn, intake.stopped)
-    await repo.save_orders(conn, intake.cancelled_orders)
+    await chain_writes.insert_attempts(conn, intake.new_attempts)
+    await chain_writes.save_attempts(conn, intake.stopped)
+    await chain_writes.save_orders(conn, intake.cancelled_orders)

@@ -10,6 +10,7 @@ from common.contracts.gateway import ProvisioningResult
 from common.envelope import Envelope, wrap
 from common.logging import correlation_id
 
+from ..adapters import chain_writes
 from ..domain.chain import Attempt, StageReport
 from .context import GatewayContext
 
@@ -26,7 +27,14 @@ def result_event(ctx: GatewayContext, a: Attempt, r: StageReport) -> tuple[str, 
 async def publish(
     ctx: GatewayContext, conn: AsyncConnection, reports: Sequence[tuple[Attempt, StageReport]]
 ) -> None:
-    await ctx.outbox.add_many(conn, [result_event(ctx, a, r) for a, r in reports])
+    await publish_events(ctx, conn, [result_event(ctx, a, r) for a, r in reports])
+
+
+async def publish_events(
+    ctx: GatewayContext, conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]
+) -> None:
+    """A batch's results: one outbox statement."""
+    await chain_writes.add_results(conn, ctx.outbox, events)
 
 
 def wake_worker(ctx: GatewayContext) -> None:

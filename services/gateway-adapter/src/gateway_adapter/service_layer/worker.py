@@ -5,11 +5,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
+from ..adapters import chain_writes
 from ..adapters import repository as repo
 from ..adapters.vendors import adapter_for
-from ..domain.chain import Attempt, EmosOrder, StageReport, advance
+from ..domain.chain import Attempt, EmosOrder, ProductChain, StageReport, advance
+from ..domain.faults import Faults
 from .context import GatewayContext
 from .results import publish
 
@@ -30,21 +33,31 @@ async def advance_due(ctx: GatewayContext, as_of: datetime | None = None) -> int
             return 0
         faults = await repo.load_faults(conn, ctx.default_faults)
         known = await repo.orders_of(conn, [a.emos_order_id for a in attempts if a.emos_order_id])
-        created: list[EmosOrder] = []
-        reports: list[tuple[Attempt, StageReport]] = []
-        for a in attempts:
-            moved = advance(a, chains[a.product_id], known.get(a.emos_order_id or ""), faults,
-                            adapter_for(a.family, a.vendor), now, new_order_id())
-            if moved.new_order is not None:
-                created.append(moved.new_order)
-            reports += [(a, r) for r in moved.reports]
-        await repo.save_products(conn, chains.values())
-        await repo.save_attempts(conn, attempts)
-        await repo.insert_orders(conn, created)
-        await repo.save_orders(conn, known.values())
-        await repo.note_finished(conn, [a for a in attempts if a.outcome is not None])
+        created, reports = run_due_steps(attempts, chains, known, faults, now)
+        await chain_writes.save_products(conn, chains.values())
+        await chain_writes.save_attempts(conn, attempts)
+        await chain_writes.insert_orders(conn, created)
+        await chain_writes.save_orders(conn, known.values())
+        await chain_writes.note_finished(conn, [a for a in attempts if a.outcome is not None])
         await publish(ctx, conn, reports)
     return len(attempts)
+
+
+def run_due_steps(
+    attempts: Iterable[Attempt], chains: dict[str, ProductChain], orders: dict[str, EmosOrder],
+    faults: Faults, now: datetime,
+) -> tuple[list[EmosOrder], list[tuple[Attempt, StageReport]]]:
+    """Every step of these attempts that is due by `now` (their products locked by the
+    caller); returns the EMOS orders opened and the stage reports, in order."""
+    created: list[EmosOrder] = []
+    reports: list[tuple[Attempt, StageReport]] = []
+    for a in attempts:
+        moved = advance(a, chains[a.product_id], orders.get(a.emos_order_id or ""), faults,
+                        adapter_for(a.family, a.vendor), now, new_order_id())
+        if moved.new_order is not None:
+            created.append(moved.new_order)
+        reports += [(a, r) for r in moved.reports]
+    return created, reports
 
 
 async def advance_all_due(ctx: GatewayContext, as_of: datetime) -> int:
