@@ -6,10 +6,12 @@
    exactly once, offsets after the commit);
 2. month-end sweep: N product instances (1,000,000 by default) seeded with COPY into a
    database of their own, then the month-end sweep through the real service-layer function
-   (`sweeps.sweep`, guard included), and once more to show a re-run decides nothing.
+   (`sweeps.sweep`, guard included); with --rerun once more (a re-run decides nothing).
 
 Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
-                                    [--products N] [--skip-consume] [--skip-sweep]
+                                    [--processes P] [--products N] [--rerun]
+                                    [--skip-consume] [--skip-sweep]
+Each part runs in a database of its own, created, migrated and dropped by the script.
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
 """
 
@@ -17,6 +19,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 import time
 import uuid
 from collections import Counter
@@ -100,40 +104,65 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
         await c.stop()
 
 
-async def credit_control_rate(settings: Settings, topic: str, n: int) -> tuple[float, float]:
-    """Events/s from start (group join included) and in steady state (from the first
-    committed batch on, which leaves out the consumer group's join)."""
+async def consume_until_stopped(settings: Settings, topic: str, group: str,
+                                stop: asyncio.Event) -> None:
+    """One credit-control consumer process's work: the real runner and batch handler."""
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     await p.publisher.start()
     ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock())
-    group = f"bench-cc-{uuid.uuid4()}"
     runner = p.consumer(group, [topic], consumer.CONTRACTS, consumer.dispatcher(ctx),
                         batch_handler=consumer.batch_dispatcher(ctx))
+    try:
+        await runner.run(stop)
+    finally:
+        await p.publisher.stop()
+        await p.engine.dispose()
+
+
+async def _worker(settings: Settings, topic: str, group: str) -> None:
     stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await consume_until_stopped(settings, topic, group, stop)
+
+
+async def _applied(conn: asyncpg.Connection, group: str) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM credit.inbox WHERE consumer = $1", group) or 0)
+
+
+async def credit_control_rate(settings: Settings, topic: str, n: int,
+                              processes: int) -> tuple[float, float]:
+    """Events/s from start (group join included) and in steady state (from the first
+    committed batch on, which leaves out the consumer group's join). With more than one
+    process, the others are this script started as workers in the same group."""
+    group = f"bench-cc-{uuid.uuid4()}"
+    stop = asyncio.Event()
+    env = {**os.environ, "CREDITCTL_DATABASE_URL": settings.database_url}
+    workers = [await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--worker", topic, group, env=env)
+        for _ in range(processes - 1)]
     start = time.perf_counter()
     first: tuple[float, int] | None = None
-    task = asyncio.create_task(runner.run(stop))
+    task = asyncio.create_task(consume_until_stopped(settings, topic, group, stop))
+    poll = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
     try:
-        while True:
-            async with p.engine.connect() as conn:
-                done = int(await conn.scalar(text(
-                    "SELECT count(*) FROM credit.inbox WHERE consumer = :c"), {"c": group}) or 0)
+        while (done := await _applied(poll, group)) < n:
             if done and first is None:
                 first = (time.perf_counter(), done)
-            if done >= n:
-                break
             if task.done():
                 task.result()
             await asyncio.sleep(0.05)
         end = time.perf_counter()
-        assert first is not None
+        if first is None:
+            first = (start, 0)
         steady = (n - first[1]) / (end - first[0]) if end > first[0] else float("nan")
         return n / (end - start), steady
     finally:
+        await poll.close()
         stop.set()
-        await task
-        await p.publisher.stop()
-        await p.engine.dispose()
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        await asyncio.gather(task, *(w.wait() for w in workers))
 
 
 async def balance_part(args: argparse.Namespace, settings: Settings) -> None:
@@ -144,16 +173,18 @@ async def balance_part(args: argparse.Namespace, settings: Settings) -> None:
     await produce(settings.kafka_bootstrap, messages)
     raw = await raw_consume(settings.kafka_bootstrap, topic, args.events)
     async with scratch_database(settings) as scratch:
-        total, steady = await credit_control_rate(scratch, topic, args.events)
+        total, steady = await credit_control_rate(scratch, topic, args.events,
+                                                  args.processes)
     share = "none" if args.no_bill_runs else f"{args.accounts / args.events:.0%}"
     print(f"balance events: {args.events} over {args.accounts} accounts (topic {topic}); "
-          f"events leading to a decision: {share}")
+          f"events leading to a decision: {share}; credit-control processes: {args.processes}")
     print(f"  raw aiokafka consume:                       {raw:>10,.0f} events/s")
     print(f"  credit-control, exactly once, steady state: {steady:>10,.0f} events/s")
     print(f"  credit-control, incl. consumer group join:  {total:>10,.0f} events/s")
     print(f"  ratio (steady / raw):                       {steady / raw:>10.3f}")
-    print(f"RESULT credit-control balance events: {steady:,.0f}/s steady "
-          f"(raw consume {raw:,.0f}/s, target >= 30,000/s)")
+    target = "30,000" if args.processes == 1 else "55,000"
+    print(f"RESULT credit-control balance events, {args.processes} process(es): "
+          f"{steady:,.0f}/s steady (raw consume {raw:,.0f}/s, target >= {target}/s)")
 
 
 # --- 2. month-end sweep -----------------------------------------------------------------------
@@ -294,8 +325,10 @@ async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
             first = await sweeps.sweep(ctx, "bench-month-end", SWEEP_AS_OF)
             seconds = time.perf_counter() - start
             written = await _counts(ctx)
+            again: dict[str, Any] | None = None
             start = time.perf_counter()
-            again = await sweeps.sweep(ctx, "bench-month-end-rerun", SWEEP_AS_OF)
+            if args.rerun:
+                again = await sweeps.sweep(ctx, "bench-month-end-rerun", SWEEP_AS_OF)
             seconds_again = time.perf_counter() - start
         finally:
             await p.engine.dispose()
@@ -304,7 +337,8 @@ async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _report_sweep(products: int, seconds_seed: float, first: dict[str, Any], seconds: float,
-                  written: dict[str, int], again: dict[str, Any], seconds_again: float) -> None:
+                  written: dict[str, int], again: dict[str, Any] | None,
+                  seconds_again: float) -> None:
     decisions = Counter(first["decisions"])
     print(f"month-end sweep: {products:,} product instances seeded with COPY in "
           f"{seconds_seed:.1f} s; as_of {SWEEP_AS_OF.isoformat()}")
@@ -312,7 +346,9 @@ def _report_sweep(products: int, seconds_seed: float, first: dict[str, Any], sec
     print(f"  rows written: {written['decisions']:,} decisions, {written['history']:,} state "
           f"changes, {written['work_orders']:,} work orders, {written['outbox']:,} outbox rows")
     print(f"  sweep:  {seconds:>6.1f} s = {products / seconds:>10,.0f} products/s")
-    print(f"  re-run: {seconds_again:>6.1f} s, new decisions: {sum(again['decisions'].values())}")
+    if again is not None:
+        print(f"  re-run: {seconds_again:>6.1f} s, new decisions: "
+              f"{sum(again['decisions'].values())}")
     print(f"RESULT credit-control month-end sweep: {products:,} products in {seconds:.1f} s "
           f"({products / seconds:,.0f} products/s, {written['decisions']:,} decisions, "
           f"{written['outbox']:,} outbox rows; target < 10 s)")
@@ -327,10 +363,18 @@ async def main() -> None:
     parser.add_argument("--products", type=int, default=1_000_000)
     parser.add_argument("--skip-consume", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="credit-control consumer processes in one group")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run the month-end sweep a second time (it must decide nothing)")
+    parser.add_argument("--worker", nargs=2, metavar=("TOPIC", "GROUP"), help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()  # make bench passes every script the same ARGS
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
                         consumer_batch_size=5000)
+    if args.worker:
+        await _worker(settings, *args.worker)
+        return
     if not args.skip_consume:
         await balance_part(args, settings)
     if not args.skip_sweep:

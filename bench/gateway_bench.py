@@ -2,18 +2,19 @@
 (accepted by the consumer with inbox → BOSS → EMOS order → industry gateway → results
 published from the outbox), chain delays at 0, no faults, in one process.
 
-Usage: python bench/gateway_bench.py [--commands N] [--workers W]
+Usage: python bench/gateway_bench.py [--commands N] [--workers W] [--batch B]
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
-Commands go to a topic of their own, so a running gateway-adapter does not see them.
+Commands and results go to topics of their own, so a running gateway-adapter or credit-control
+does not see them.
 """
 
 import argparse
 import asyncio
 import os
-import time
 import uuid
 from datetime import UTC, datetime
 
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
 from common.app import plumbing
@@ -21,7 +22,7 @@ from common.clock import SystemClock
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import to_bytes, wrap
-from common.kafka import Publisher, ensure_topics
+from common.kafka import Publisher, dead_letter_topic, ensure_topics
 from gateway_adapter.adapters import tables as t
 from gateway_adapter.config import Settings
 from gateway_adapter.entrypoints import consumer
@@ -48,6 +49,12 @@ def commands(run: str, topic: str, n: int) -> list[tuple[str, bytes, bytes]]:
     return out
 
 
+def results_topic(run: str) -> str:
+    """Not provisioning.results.v1: a credit-control on the same stack would consume every
+    bench result later (hundreds of thousands of them after a few runs)."""
+    return f"bench.provisioning.results.{run}"
+
+
 async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
     publisher = Publisher(bootstrap, "bench-producer")
     await publisher.start()
@@ -60,33 +67,27 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> N
 
 async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
                             workers: int) -> tuple[float, float]:
-    """Commands/s from start, and from the first applied command on (steady state)."""
+    """Commands/s from start, and from the first applied command on (steady state), until
+    the last result left the outbox; the instants are the database's, read once at the end."""
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     await p.publisher.start()
-    ctx = GatewayContext(p.engine, p.outbox, SystemClock(), worker_batch=settings.worker_batch)
+    ctx = GatewayContext(p.engine, p.outbox, SystemClock(), worker_batch=settings.worker_batch,
+                         results_topic=results_topic(run))
     runner = p.consumer(f"bench-gw-{run}", [topic], consumer.CONTRACTS, consumer.dispatcher(ctx),
                         batch_handler=consumer.batch_dispatcher(ctx))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(p.relay.run(stop)),
              *(asyncio.create_task(worker.run(ctx, stop, 0.02)) for _ in range(workers))]
-    start, first = time.perf_counter(), None
+    started = datetime.now(UTC)
     try:
-        while True:
-            done = await applied(p.engine, run)
-            if done >= n:
-                done = await applied_and_published(p.engine, run)
-            if done and first is None:
-                first = (time.perf_counter(), done)
-            if done >= n:
-                break
+        while await applied_and_published(p.engine, run) < n:
             for task in tasks:
                 if task.done():
                     task.result()
-            await asyncio.sleep(0.05)
-        end = time.perf_counter()
-        assert first is not None
-        steady = (n - first[1]) / (end - first[0]) if end > first[0] else float("nan")
-        return n / (end - start), steady
+            await asyncio.sleep(0.25)  # seldom: polling must not load the database it measures
+        first, last = await timings(p.engine, run)
+        return (n / (last - started).total_seconds(),
+                (n - 1) / (last - first).total_seconds())
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -102,11 +103,16 @@ def _run_range(run: str) -> dict[str, str]:
     return {"lo": f"bench-{run}-", "hi": f"bench-{run}."}  # '.' follows '-'
 
 
-async def applied(engine: object, run: str) -> int:
+async def timings(engine: object, run: str) -> tuple[datetime, datetime]:
+    """When the first command was applied at the gateway; when the last result was published."""
     async with engine.connect() as conn:  # type: ignore[attr-defined]
-        return int(await conn.scalar(text(
-            f"SELECT count(*) FROM gateway.attempts WHERE {THIS_RUN} AND outcome = 'applied'"),
-            _run_range(run)) or 0)
+        first = await conn.scalar(text(
+            f"SELECT min(finished_at) FROM gateway.attempts WHERE {THIS_RUN} "
+            "AND outcome = 'applied'"), _run_range(run))
+        last = await conn.scalar(text(
+            "SELECT max(published_at) FROM gateway.outbox WHERE key >= :lo AND key < :hi"),
+            _run_range(run))
+    return first, last
 
 
 async def applied_and_published(engine: object, run: str) -> int:
@@ -116,6 +122,16 @@ async def applied_and_published(engine: object, run: str) -> int:
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM gateway.outbox WHERE published_at IS NULL) "
             f"THEN 0 ELSE (SELECT count(*) FROM gateway.attempts WHERE {THIS_RUN} "
             "AND outcome = 'applied') END"), _run_range(run)) or 0)
+
+
+async def drop_topics(bootstrap: str, topics: list[str]) -> None:
+    """The run's own topics (and their dead-letter topics) go when it is done."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([n for t in topics for n in (t, dead_letter_topic(t))])
+    finally:
+        await admin.close()
 
 
 async def main() -> None:
@@ -130,9 +146,13 @@ async def main() -> None:
                         consumer_batch_size=args.batch, worker_batch=args.batch)
     run = uuid.uuid4().hex[:8]
     topic = f"bench.provisioning.commands.{run}"
-    await ensure_topics(settings.kafka_bootstrap, [topic, "provisioning.results.v1"], 6)
+    await ensure_topics(settings.kafka_bootstrap, [topic, results_topic(run)], 6)
     await produce(settings.kafka_bootstrap, commands(run, topic, args.commands))
-    total, steady = await through_the_chain(settings, run, topic, args.commands, args.workers)
+    try:
+        total, steady = await through_the_chain(settings, run, topic, args.commands,
+                                                args.workers)
+    finally:
+        await drop_topics(settings.kafka_bootstrap, [topic, results_topic(run)])
     print(f"commands: {args.commands} suspensions, one product each, 4 vendors; chain delays 0; "
           f"stage workers: {args.workers}; batch {args.batch}")
     print(f"through the chain (accept → BOSS → EMOS → gateway → results published), "

@@ -146,6 +146,9 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
         account_id=product.account_id, product_id=product.product_id,
         decision_id=decision.decision_id, state_before=before, state_after=after, as_of=at,
         context=NoticeContext.model_validate(decision.context)))
+    if product.pending_work_order_id is not None:
+        from .work_orders import cancel_if_open
+        await cancel_if_open(ctx, conn, product.pending_work_order_id, at, cause)
     return True
 
 

@@ -63,6 +63,18 @@ async def escalate(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
                         retry_at=None)
 
 
+async def cancel_if_open(ctx: CreditContext, conn: AsyncConnection, work_order_id: str,
+                         at: datetime, why: str) -> None:
+    """The chain answered after all: an escalation still open is not to be done by hand (it
+    would stay overdue for ever, and its `done` would change nothing)."""
+    wo = await admin_repo.work_order_for_update(conn, work_order_id)
+    if wo is None or wo.status not in admin_repo.OPEN_STATUSES:
+        return
+    await admin_repo.update_work_order(
+        conn, work_order_id, status="cancelled", updated_at=at,
+        steps=[*wo.steps, _step(at, ctx.source, "cancelled", wo.role, why)])
+
+
 async def run_loop(ctx: CreditContext, at: datetime, limit: int = 500) -> dict[str, int]:
     """Resend attempts whose backoff ran out; count an attempt with no final result in time
     as failed. Safe to run from several processes (rows are skipped when locked)."""

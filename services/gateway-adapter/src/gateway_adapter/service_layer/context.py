@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
+from common.contracts import RESULTS_TOPIC
 from common.outbox import Outbox
 
 from ..adapters.credit_control import DesiredChainSource
@@ -23,5 +24,8 @@ class GatewayContext:
     desired: DesiredChainSource | None = None
     stuck_after: timedelta = timedelta(hours=1)
     worker_batch: int = 500
+    # Where results go: the contract's topic; a bench sends them to a topic of its own so
+    # the credit-control of the same stack does not wade through them afterwards.
+    results_topic: str = RESULTS_TOPIC
     # Set when the consumer accepted a command, so the stage worker looks at once.
     worker_wake: asyncio.Event = field(default_factory=asyncio.Event)

@@ -20,7 +20,7 @@ def result_event(ctx: GatewayContext, a: Attempt, r: StageReport) -> tuple[str, 
         command_id=a.command_id, product_id=a.product_id, action=a.action, sequence=a.sequence,
         stage=r.stage, outcome=r.outcome, final=r.final, detail=r.detail, at=r.at,
         attempt=a.attempt, emos_order_id=a.emos_order_id)
-    return result.topic, wrap(result, key=a.product_id, source=ctx.source,
+    return ctx.results_topic, wrap(result, key=a.product_id, source=ctx.source,
                               occurred_at=ctx.clock.now(), correlation_id=correlation_id.get())
 
 

@@ -14,9 +14,9 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
-    NoticeContext,
 )
 
+from .events import ContextView, CreditEventView, DecisionEvent, as_event
 from .templates import SPECS, AmountSource, DateSource, NoticeFields, Role, TemplateName
 
 __all__ = ["REMINDER_DECISIONS", "Notice", "Role", "notices_for", "notices_for_template",
@@ -49,22 +49,23 @@ class Notice:
     reminder: bool  # an arrears reminder to the customer (reminder timeliness KPI)
 
 
-def template_for_decision(event: CreditDecisionMade) -> tuple[TemplateName, ...]:
+def template_for_decision(event: DecisionEvent) -> tuple[TemplateName, ...]:
     if event.decision is DecisionType.WARNING:
         # A warning without a level is the first one: the seed's rule 1 has none.
         return (_WARNINGS.get(event.warning_level or 1, T.WARNING_1),)
     return _ON_DECISION.get(event.decision, ())
 
 
-def source_of(event: CreditDecisionMade | CreditStateChanged) -> str:
-    if isinstance(event, CreditDecisionMade):
+def source_of(event: CreditEventView) -> str:
+    if isinstance(event, DecisionEvent):
         return f"decision:{event.decision_id}"
     return f"state:{event.decision_id}:{event.state_after}"
 
 
-def notices_for(event: CreditDecisionMade | CreditStateChanged) -> list[Notice]:
+def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged) -> list[Notice]:
+    event = as_event(event)
     source = source_of(event)
-    if isinstance(event, CreditDecisionMade):
+    if isinstance(event, DecisionEvent):
         reminder = event.decision in REMINDER_DECISIONS
         return [n for template in template_for_decision(event)
                 for n in _to_role(source, template, event, event.decision.value, reminder)]
@@ -80,24 +81,25 @@ def notices_for(event: CreditDecisionMade | CreditStateChanged) -> list[Notice]:
 
 
 def notices_for_template(
-    event: CreditDecisionMade | CreditStateChanged, template: TemplateName
+    event: CreditEventView | CreditDecisionMade | CreditStateChanged, template: TemplateName
 ) -> list[Notice]:
     """What `template` would say about this event, whether or not the event sends it (the
     template preview)."""
-    trigger = (event.decision.value if isinstance(event, CreditDecisionMade)
+    event = as_event(event)
+    trigger = (event.decision.value if isinstance(event, DecisionEvent)
                else event.state_after.value)
     return _to_role(source_of(event), template, event, trigger, False)
 
 
-def _fields(event: CreditDecisionMade | CreditStateChanged, template: TemplateName) -> NoticeFields:
-    ctx: NoticeContext = event.context
+def _fields(event: CreditEventView, template: TemplateName) -> NoticeFields:
+    ctx: ContextView = event.context
     spec = SPECS[template]
     # A template asks for the deadline; without one the decision's own day stands in, so no
     # raw "MM月DD日" ever reaches a phone.
     day = ctx.as_of_date if spec.date_source is DateSource.AS_OF else (
         ctx.deadline or ctx.as_of_date)
     amount = ctx.amount_due_fen
-    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, CreditDecisionMade)
+    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, DecisionEvent)
             and event.amount_fen is not None):
         amount = event.amount_fen
     return NoticeFields(
@@ -107,8 +109,7 @@ def _fields(event: CreditDecisionMade | CreditStateChanged, template: TemplateNa
 
 
 def _to_role(
-    source: str, template: TemplateName, event: CreditDecisionMade | CreditStateChanged,
-    trigger: str, reminder: bool,
+    source: str, template: TemplateName, event: CreditEventView, trigger: str, reminder: bool,
 ) -> list[Notice]:
     customer = event.context.customer
     people = (customer.contacts if SPECS[template].role is Role.GROUP_CONTACT

@@ -7,6 +7,7 @@ The seed prints the service number once as "100868"; 10086 is the operator's num
 """
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -126,6 +127,7 @@ class NoticeFields:
 
 def render(template: str, f: NoticeFields) -> str:
     """Replace the seed's tokens in one pass, so a product name can never be re-substituted."""
+    parts = compile_template(template)
     values = {
         "CPNAME": f.product_name,
         "CPNO": f.product_no,
@@ -136,11 +138,22 @@ def render(template: str, f: NoticeFields) -> str:
     if f.date is not None:
         values["YYYY年MM月DD日"] = f"{f.date.year:04d}年{f.date.month:02d}月{f.date.day:02d}日"
         values["MM月DD日"] = f"{f.date.month:02d}月{f.date.day:02d}日"
-    return _TOKENS.sub(lambda m: values.get(m.group(0), m.group(0)), template)
+    out = list(parts)
+    for i in range(1, len(parts), 2):  # the odd places hold the tokens
+        out[i] = values.get(parts[i], parts[i])
+    return "".join(out)
 
 
-# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix.
-_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX")
+@functools.lru_cache(maxsize=256)
+def compile_template(template: str) -> tuple[str, ...]:
+    """Text and tokens alternating (text, token, text, …, text): split once per template
+    text (so once per version), not once per message."""
+    return tuple(_TOKENS.split(template))
+
+
+# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix. The group
+# makes re.split keep the tokens.
+_TOKENS = re.compile("(YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX)")
 _DATE_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日")
 _WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "KHJLNAME", "JTNAME"})
 # What an operator might type meaning a placeholder: a run of capitals (ours are such runs),
@@ -178,6 +191,11 @@ def ucs2_length(text: str) -> int:
 
 
 def segments(text: str) -> int:
+    units = ucs2_length(text)
+    if units <= SINGLE_SMS_CHARS:
+        return 1
+    if units == len(text):  # no surrogate pairs: no need to cut the text to count
+        return -(-units // SEGMENT_CHARS)
     return len(split_segments(text))
 
 
