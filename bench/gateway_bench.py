@@ -2,7 +2,8 @@
 (accepted by the consumer with inbox → BOSS → EMOS order → industry gateway → results
 published from the outbox), chain delays at 0, no faults, in one process.
 
-Usage: python bench/gateway_bench.py [--commands N] [--workers W] [--batch B]
+Usage: python bench/gateway_bench.py [--commands N] [--workers W] [--batch B] [--rate R]
+(--rate: commands sent at R/s, the latency from send to the final result read back instead).
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
 Commands and results go to topics of their own, so a running gateway-adapter or credit-control
 does not see them.
@@ -10,12 +11,20 @@ does not see them.
 
 import argparse
 import asyncio
+import contextlib
 import os
+import statistics
+import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.app import plumbing
 from common.clock import SystemClock
@@ -65,10 +74,22 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> N
         await publisher.stop()
 
 
-async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
-                            workers: int) -> tuple[float, float]:
-    """Commands/s from start, and from the first applied command on (steady state), until
-    the last result left the outbox; the instants are the database's, read once at the end."""
+@dataclass
+class Chain:
+    engine: AsyncEngine
+    tasks: list[asyncio.Task[None]]
+
+    def check(self) -> None:
+        for task in self.tasks:
+            if task.done():
+                task.result()  # a task that died says why
+
+
+@contextlib.asynccontextmanager
+async def running_chain(settings: Settings, run: str, topic: str,
+                        workers: int) -> AsyncIterator[Chain]:
+    """The gateway's consumer (inbox, set-wise accept, steps due at once), stage worker(s) and
+    outbox relay in this process, on the run's own topics."""
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     await p.publisher.start()
     ctx = GatewayContext(p.engine, p.outbox, SystemClock(), worker_batch=settings.worker_batch,
@@ -78,21 +99,99 @@ async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
     stop = asyncio.Event()
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(p.relay.run(stop)),
              *(asyncio.create_task(worker.run(ctx, stop, 0.02)) for _ in range(workers))]
-    started = datetime.now(UTC)
     try:
-        while await applied_and_published(p.engine, run) < n:
-            for task in tasks:
-                if task.done():
-                    task.result()
-            await asyncio.sleep(0.25)  # seldom: polling must not load the database it measures
-        first, last = await timings(p.engine, run)
-        return (n / (last - started).total_seconds(),
-                (n - 1) / (last - first).total_seconds())
+        yield Chain(p.engine, tasks)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
         await p.publisher.stop()
         await p.engine.dispose()
+
+
+async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
+                            workers: int) -> tuple[float, float]:
+    """Commands/s from start, and from the first applied command on (steady state), until
+    the last result left the outbox; the instants are the database's, read once at the end."""
+    async with running_chain(settings, run, topic, workers) as chain:
+        started = datetime.now(UTC)
+        while await applied_and_published(chain.engine, run) < n:
+            chain.check()
+            await asyncio.sleep(0.25)  # seldom: polling must not load the database it measures
+        first, last = await timings(chain.engine, run)
+    return n / (last - started).total_seconds(), (n - 1) / (last - first).total_seconds()
+
+
+async def paced(settings: Settings, run: str, topic: str, n: int, rate: float,
+                workers: int) -> list[float]:
+    """Commands sent at `rate` per second once the chain is warm; per command, the seconds
+    from its send to its final result read back from the results topic."""
+    messages = commands(run, topic, n + 1)
+    reader = FinalResults(settings.kafka_bootstrap, results_topic(run))
+    publisher = Publisher(settings.kafka_bootstrap, "bench-producer")
+    await publisher.start()
+    await reader.start()
+    try:
+        async with running_chain(settings, run, topic, workers) as chain:
+            await publisher.send_many(messages[-1:])  # warm-up: the group joins first
+            await reader.wait_for(1, chain)
+            sent = await send_paced(publisher, messages[:-1], rate)
+            await reader.wait_for(n + 1, chain)
+    finally:
+        await reader.stop()
+        await publisher.stop()
+    return sorted(reader.seen[m[1].decode()] - sent[m[1].decode()] for m in messages[:-1])
+
+
+async def send_paced(publisher: Publisher, messages: list[tuple[str, bytes, bytes]],
+                     rate: float) -> dict[str, float]:
+    """Every 5 ms, what is due by then; returns each product's send instant."""
+    sent: dict[str, float] = {}
+    start, i = time.perf_counter(), 0
+    while i < len(messages):
+        due = min(len(messages), int((time.perf_counter() - start) * rate) + 1)
+        now = time.perf_counter()
+        sent.update((m[1].decode(), now) for m in messages[i:due])
+        await publisher.send_many(messages[i:due])
+        i = due
+        await asyncio.sleep(0.005)
+    return sent
+
+
+class FinalResults:
+    """Reads the run's results topic: when each product's final result arrived."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                          auto_offset_reset="earliest", enable_auto_commit=False)
+        self.seen: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            for records in (await self._consumer.getmany(timeout_ms=50)).values():
+                now = time.perf_counter()
+                for r in records:
+                    result = orjson.loads(r.value or b"{}")["payload"]
+                    if result["final"]:
+                        self.seen.setdefault(result["product_id"], now)
+
+    async def wait_for(self, n: int, chain: Chain) -> None:
+        while len(self.seen) < n:
+            chain.check()
+            if self._task is not None and self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
 
 
 # A range on the product id (indexed), not LIKE: polling must not load the database it measures.
@@ -103,9 +202,9 @@ def _run_range(run: str) -> dict[str, str]:
     return {"lo": f"bench-{run}-", "hi": f"bench-{run}."}  # '.' follows '-'
 
 
-async def timings(engine: object, run: str) -> tuple[datetime, datetime]:
+async def timings(engine: AsyncEngine, run: str) -> tuple[datetime, datetime]:
     """When the first command was applied at the gateway; when the last result was published."""
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
         first = await conn.scalar(text(
             f"SELECT min(finished_at) FROM gateway.attempts WHERE {THIS_RUN} "
             "AND outcome = 'applied'"), _run_range(run))
@@ -115,9 +214,9 @@ async def timings(engine: object, run: str) -> tuple[datetime, datetime]:
     return first, last
 
 
-async def applied_and_published(engine: object, run: str) -> int:
+async def applied_and_published(engine: AsyncEngine, run: str) -> int:
     """Attempts applied at the gateway whose final result has left the outbox."""
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
         return int(await conn.scalar(text(
             "SELECT CASE WHEN EXISTS (SELECT 1 FROM gateway.outbox WHERE published_at IS NULL) "
             f"THEN 0 ELSE (SELECT count(*) FROM gateway.attempts WHERE {THIS_RUN} "
@@ -140,6 +239,9 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1000,
                         help="consumer batch (records per poll) and stage worker batch")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="send commands at this rate and report latencies (0: a backlog, "
+                             "throughput)")
     args = parser.parse_args()
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
@@ -147,18 +249,34 @@ async def main() -> None:
     run = uuid.uuid4().hex[:8]
     topic = f"bench.provisioning.commands.{run}"
     await ensure_topics(settings.kafka_bootstrap, [topic, results_topic(run)], 6)
-    await produce(settings.kafka_bootstrap, commands(run, topic, args.commands))
-    try:
-        total, steady = await through_the_chain(settings, run, topic, args.commands,
-                                                args.workers)
-    finally:
-        await drop_topics(settings.kafka_bootstrap, [topic, results_topic(run)])
     print(f"commands: {args.commands} suspensions, one product each, 4 vendors; chain delays 0; "
           f"stage workers: {args.workers}; batch {args.batch}")
+    try:
+        if args.rate > 0:
+            await report_latency(settings, run, topic, args)
+        else:
+            await report_throughput(settings, run, topic, args)
+    finally:
+        await drop_topics(settings.kafka_bootstrap, [topic, results_topic(run)])
+
+
+async def report_throughput(settings: Settings, run: str, topic: str,
+                            args: argparse.Namespace) -> None:
+    await produce(settings.kafka_bootstrap, commands(run, topic, args.commands))
+    total, steady = await through_the_chain(settings, run, topic, args.commands, args.workers)
     print(f"through the chain (accept → BOSS → EMOS → gateway → results published), "
           f"steady state: {steady:>8,.0f} commands/s")
     print(f"including the consumer group join:                                     "
           f"{total:>8,.0f} commands/s")
+
+
+async def report_latency(settings: Settings, run: str, topic: str,
+                         args: argparse.Namespace) -> None:
+    latencies = await paced(settings, run, topic, args.commands, args.rate, args.workers)
+    ms = [1000 * x for x in latencies]
+    q = statistics.quantiles(ms, n=100)
+    print(f"command sent → final gateway result read back, at {args.rate:,.0f} commands/s: "
+          f"p50 {q[49]:.0f} ms · p95 {q[94]:.0f} ms · p99 {q[98]:.0f} ms · max {ms[-1]:.0f} ms")
 
 
 if __name__ == "__main__":

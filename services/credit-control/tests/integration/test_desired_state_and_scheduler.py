@@ -135,6 +135,7 @@ async def test_scheduler_runs_the_daily_sweep_at_the_configured_time(
             {"k": sweep_id})
     assert stored["sweep_id"] == sweep_id
     assert datetime.fromisoformat(stored["as_of"]) == due
-    # The clock stood still, so the scheduler came round to the same day again: a replay of
-    # the same sweep id, nothing decided twice.
+    # Another process (or a restart) coming round to the same day replays the stored answer.
+    r = await api.http.post("/v1/sweeps", json={"sweep_id": sweep_id, "as_of": due.isoformat()})
+    assert (r.status_code, r.json()) == (201, stored)
     assert len((await api.credit(lg.product_id))["decisions"]) == 2

@@ -1,6 +1,7 @@
 """notifier's SQL: set-wise statements, a few per batch of messages, never one per message."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,10 +51,49 @@ async def add_template_versions(
 # --- messages in ------------------------------------------------------------------------
 
 
-async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+@dataclass
+class MessageColumns:
+    """A batch of new messages, one list per column (no object per message)."""
+
+    message_id: list[str] = field(default_factory=list)
+    source_id: list[str] = field(default_factory=list)
+    product_id: list[str] = field(default_factory=list)
+    account_id: list[str] = field(default_factory=list)
+    template: list[str] = field(default_factory=list)
+    role: list[str] = field(default_factory=list)
+    recipient_name: list[str] = field(default_factory=list)
+    recipient: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+    segments: list[int] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    status_reason: list[str | None] = field(default_factory=list)
+    next_attempt_at: list[datetime | None] = field(default_factory=list)
+    template_version: list[int] = field(default_factory=list)
+    trigger: list[str] = field(default_factory=list)
+    reminder: list[bool] = field(default_factory=list)
+    bill_month: list[str | None] = field(default_factory=list)
+    decided_at: list[datetime] = field(default_factory=list)
+
+
+_MESSAGE_TYPES = {
+    "segments": "int", "template_version": "int", "reminder": "boolean",
+    "next_attempt_at": "timestamptz", "decided_at": "timestamptz",
+}
+_MESSAGE_COLUMNS = [f.name for f in fields(MessageColumns)]
+# One statement per batch, whatever its size: arrays bind as 18 parameters, where a
+# multi-row VALUES would bind 18 per message and be rendered anew for every batch size.
+_INSERT_MESSAGES = sql(
+    f"INSERT INTO notifier.messages ({', '.join(_MESSAGE_COLUMNS)}) "
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {_MESSAGE_TYPES.get(c, 'text')}[])" for c in _MESSAGE_COLUMNS)
+    + ") ON CONFLICT (message_id) DO NOTHING"
+)
+
+
+async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
     """A redelivered or re-published decision makes the same message ids: nothing new."""
-    if rows:
-        await conn.execute(insert(t.messages).on_conflict_do_nothing(), rows)
+    if cols.message_id:
+        await conn.execute(_INSERT_MESSAGES, {c: getattr(cols, c) for c in _MESSAGE_COLUMNS})
 
 
 # --- sending ----------------------------------------------------------------------------
@@ -82,11 +122,17 @@ async def claim_batch(
 
 # `attempts` fences each outcome to its claim: if this sender was slower than the claim
 # timeout and another claimed the row again, the stale outcome must not overwrite the newer.
+# A receipt that arrived before the submit was recorded (crash in between) is applied in
+# the same statement: one write per message.
 _SUBMITTED = sql(
-    "UPDATE notifier.messages m SET status = 'submitted', provider_message_id = v.pid, "
-    "submitted_at = :at, next_attempt_at = NULL "
+    "UPDATE notifier.messages m SET provider_message_id = v.pid, submitted_at = :at, "
+    "next_attempt_at = NULL, status = coalesce(r.status, 'submitted'), "
+    "receipt_status = coalesce(r.status, m.receipt_status), "
+    "delivered_at = CASE WHEN r.status = 'delivered' THEN r.receipt_at ELSE m.delivered_at END, "
+    "status_reason = coalesce(r.error, m.status_reason) "
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:pids AS text[])) "
     "  AS v(id, attempts, pid) "
+    "LEFT JOIN notifier.receipts r ON r.provider_message_id = v.pid "
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
 )
 _RETRY = sql(
@@ -103,26 +149,14 @@ _DEAD = sql(
     "  AS v(id, attempts, error) "
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
 )
-# A receipt that arrived before the submit was recorded (crash in between) is applied now.
-_EARLY_RECEIPTS = sql(
-    "UPDATE notifier.messages m SET status = r.status, receipt_status = r.status, "
-    "delivered_at = CASE WHEN r.status = 'delivered' THEN r.receipt_at END, "
-    "status_reason = coalesce(r.error, m.status_reason) "
-    "FROM notifier.receipts r WHERE r.provider_message_id = m.provider_message_id "
-    "AND m.message_id = ANY(CAST(:ids AS text[])) AND m.status = 'submitted'"
-)
-
-
 async def record_submitted(
     conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]]
 ) -> int:
     if not done:
         return 0
-    ids = [d[0] for d in done]
-    n = (await conn.execute(_SUBMITTED, {"at": at, "ids": ids, "attempts": [d[1] for d in done],
-                                         "pids": [d[2] for d in done]})).rowcount
-    await conn.execute(_EARLY_RECEIPTS, {"ids": ids})
-    return n
+    return (await conn.execute(_SUBMITTED, {
+        "at": at, "ids": [d[0] for d in done], "attempts": [d[1] for d in done],
+        "pids": [d[2] for d in done]})).rowcount
 
 
 async def record_retry(

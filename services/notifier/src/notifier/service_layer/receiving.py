@@ -19,7 +19,7 @@ from ..domain.delivery import phone_problem
 from ..domain.events import CreditEventView, as_event
 from ..domain.kpis import reminder_bill_month
 from ..domain.notices import Notice, notices_for
-from ..domain.templates import TemplateName, render, segments
+from ..domain.templates import Role, render, segments
 from .context import NotifierContext
 
 # The contracts as credit-control publishes them (HTTP preview, tests); the consumer hands
@@ -50,8 +50,8 @@ async def apply_credit_events(
 
 
 def _add_message(
-    cols: "repo.MessageColumns", n: Notice, event: CreditEventView, decided_at: datetime,
-    template: tuple[int, str], now: datetime, holds: dict[object, datetime | None],
+    cols: repo.MessageColumns, n: Notice, event: CreditEventView, decided_at: datetime,
+    template: tuple[int, str], now: datetime, holds: dict[Role, datetime | None],
 ) -> None:
     version, text = template
     rendered = render(text, n.fields)
@@ -85,5 +85,3 @@ def _bill_month(event: CreditEventView) -> str:
     explicit = event.context.bill_month or getattr(event, "bill_month", None)
     return str(explicit) if explicit else reminder_bill_month(event.context.as_of_date)
 
-
-__all__ = ["CreditEvent", "TemplateName", "apply_credit_events"]
