@@ -1,7 +1,19 @@
 """A small demo data set, loaded through the public APIs. Every id is fixed, so loading it
 again is a no-op (idempotent POSTs). The dates are fixed too, so the demo looks the same on
-any day: bill month 2026-10, bill run 2026-11-02, sweeps on 2026-11-25 and 2026-11-30,
-one customer pays on 2026-12-01."""
+any day: bill month 2026-10 closed on 2026-11-02, then every rule day's sweep (the 10th,
+15th, 25th and last day) of November and December 2026, with one customer paying on
+2026-12-01 after its suspension.
+
+What it leaves behind (docs/rules.md explains the days):
+- 星河物流 (low, MAS/Huawei): suspended on 11-30 through the chain, paid 12-01 → restored;
+- 晨光制造 (low, MAS/Jiaxun): suspended on 11-30, still suspended;
+- 蓝海科技 (mid, SMS-direct): suspended on 12-31 (a mid-tier customer gets a month more);
+- 青松教育 (high, ADC, with a deposit): 2nd warning and a deduction on 12-15, not yet
+  suspended (high tier: end of January);
+- 远航工程 (low, work-order product): a manual suspension work order, open for an operator;
+- 金桥银行 (low, ADC, on the red list): warned, never suspended;
+- 白云医药 (mid, ADC): no arrears, normal.
+"""
 
 import time
 from collections.abc import Callable
@@ -16,13 +28,42 @@ GROUPS = [
     ("demo-g3", "青松教育集团", "high", "ADC", None, "集团手机报", 9_900, False),
     ("demo-g4", "晨光制造有限公司", "low", "MAS", "jiaxun", "嘉讯CRM-MAS", 30_000, False),
     ("demo-g5", "白云医药连锁", "mid", "ADC", None, "移动办公", 0, False),
+    ("demo-g6", "远航工程集团", "low", "WORK_ORDER", None, "行业整体解决方案", 250_000, False),
+    ("demo-g7", "金桥银行分行", "low", "ADC", None, "企信通", 4_500, False),
 ]
+DEPOSITS = {"demo-g3": 5_000}  # 青松教育's deposit: the deduction on 12-15 collects it
+RED_LIST = ("demo-g7",)
+RULE_DAYS = ("2026-11-10", "2026-11-15", "2026-11-25", "2026-11-30",
+             "2026-12-10", "2026-12-15", "2026-12-25", "2026-12-31")
 
 
 def load_demo(urls: dict[str, str], token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     billing = httpx.Client(base_url=urls["billing-events"], headers=headers, timeout=30)
     credit = httpx.Client(base_url=urls["credit-control"], headers=headers, timeout=30)
+    _master_data(billing, credit)
+    _post(billing, "/v1/bill-runs", {"bill_run_id": "demo-br-202610", "bill_month": "2026-10",
+                                     "as_of": "2026-11-02T09:00:00+08:00"})
+    owing = [f"{g[0]}-p1" for g in GROUPS if g[6]]
+    _wait_for(credit, owing, lambda body: bool(body["decisions"]), "the bill run's notices")
+    for day in RULE_DAYS[:4]:
+        _sweep(credit, day)
+    # Pay only once the chain confirmed the suspension, so the demo shows the whole cycle.
+    payers = [f"{g[0]}-p1" for g in GROUPS if g[7]]
+    _wait_for(credit, payers, _suspended_or_done, "the suspensions")
+    for gid, *_, fen, pays in GROUPS:
+        if pays:
+            _post(billing, "/v1/payments", {
+                "payment_id": f"{gid}-pay1", "account_id": f"{gid}-acct", "amount_fen": fen,
+                "paid_at": "2026-12-01T10:00:00+08:00"})
+    _wait_for(credit, payers, lambda body: body["state"] == "normal", "the restores")
+    for day in RULE_DAYS[4:]:
+        _sweep(credit, day)
+    print(f"demo data loaded: {len(GROUPS)} groups, bill run 2026-10, "
+          f"{len(RULE_DAYS)} sweeps, one payment")
+
+
+def _master_data(billing: httpx.Client, credit: httpx.Client) -> None:
     for i, (gid, name, tier, family, vendor, product, fen, _) in enumerate(GROUPS, start=1):
         _post(billing, "/v1/customers", {
             "customer_id": gid, "name": name, "tier": tier,
@@ -36,22 +77,21 @@ def load_demo(urls: dict[str, str], token: str) -> None:
             _post(billing, "/v1/charges", {
                 "charge_id": f"{gid}-c202610", "account_id": f"{gid}-acct",
                 "product_id": f"{gid}-p1", "bill_month": "2026-10", "amount_fen": fen})
-    _post(billing, "/v1/bill-runs", {"bill_run_id": "demo-br-202610", "bill_month": "2026-10",
-                                     "as_of": "2026-11-02T09:00:00+08:00"})
-    owing = [f"{g[0]}-p1" for g in GROUPS if g[6]]
-    _wait_for(credit, owing, lambda body: bool(body["decisions"]), "the bill run's notices")
-    _post(credit, "/v1/sweeps", {"sweep_id": "demo-sweep-20261125",
-                                 "as_of": "2026-11-25T09:00:00+08:00"})
-    _post(credit, "/v1/sweeps", {"sweep_id": "demo-sweep-20261130",
-                                 "as_of": "2026-11-30T20:00:00+08:00"})
-    # Pay only once the chain confirmed the suspension, so the demo shows the whole cycle.
-    _wait_for(credit, owing, _suspended_or_done, "the suspensions")
-    for gid, *_, fen, pays in GROUPS:
-        if pays:
-            _post(billing, "/v1/payments", {
-                "payment_id": f"{gid}-pay1", "account_id": f"{gid}-acct", "amount_fen": fen,
-                "paid_at": "2026-12-01T10:00:00+08:00"})
-    print(f"demo data loaded: {len(GROUPS)} groups, bill run 2026-10, sweeps, one payment")
+        if gid in DEPOSITS:
+            _post(billing, "/v1/deposits", {
+                "deposit_id": f"{gid}-dep1", "account_id": f"{gid}-acct",
+                "amount_fen": DEPOSITS[gid], "received_at": "2026-10-08T10:00:00+08:00"})
+        if gid in RED_LIST:
+            _post(credit, "/v1/exemptions", {
+                "exemption_id": f"{gid}-red", "customer_id": gid, "kind": "red_list",
+                "reason": "重点行业客户, 经审批暂不自动停机", "approver": "集团账务管理员",
+                "created_by": "demo"})
+
+
+def _sweep(credit: httpx.Client, day: str) -> None:
+    at = "20:00:00" if day.endswith(("30", "31")) else "09:00:00"
+    _post(credit, "/v1/sweeps", {"sweep_id": f"demo-sweep-{day.replace('-', '')}",
+                                 "as_of": f"{day}T{at}+08:00"})
 
 
 def _suspended_or_done(body: dict[str, Any]) -> bool:
