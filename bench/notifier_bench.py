@@ -3,7 +3,8 @@
 Produces N bill-notice decisions (one group contact each) onto a fresh topic, then runs the
 notifier's real consumer (inbox, batch handler writing the messages) and its real sender
 (batch claim → simulated SMSC submit → batch record) in this process until every message has
-been accepted by the SMSC. Prints SMS/s including the consumer group join and steady state.
+been accepted by the SMSC. Prints SMS/s including the consumer group join and steady state,
+the notifier's own CPU per SMS (steadier than SMS/s on a shared machine) and the load average.
 
 Usage: python bench/notifier_bench.py [--decisions N] [--accounts M] [--batch B]
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
@@ -113,6 +114,8 @@ async def main(n: int, accounts: int, batch: int) -> None:
         handler=consumer.dispatcher(ctx), inbox=p.inbox, publisher=p.publisher,
         batch_size=batch, poll_ms=50, batch_handler=consumer.batch_dispatcher(ctx))
     stop = asyncio.Event()
+    load_before = os.getloadavg()[0]
+    cpu_start = time.process_time()
     start = time.perf_counter()
     tasks = [asyncio.create_task(runner.run(stop)),
              asyncio.create_task(run_sender(ctx, stop, 0.02))]
@@ -120,6 +123,7 @@ async def main(n: int, accounts: int, batch: int) -> None:
         await asyncio.wait_for(counting.done.wait(), timeout=110)
     finally:
         end = time.perf_counter()
+        cpu = time.process_time() - cpu_start
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         async with p.engine.begin() as conn:
@@ -134,7 +138,8 @@ async def main(n: int, accounts: int, batch: int) -> None:
     steady = n / (end - (counting.first or start))
     print(f"notifier: {n} decisions → {counting.accepted} SMS at the simulated SMSC in "
           f"{end - start:.1f}s: {total:,.0f} SMS/s incl. group join, {steady:,.0f} SMS/s "
-          f"from the first submit (batch {batch})")
+          f"from the first submit (batch {batch}); notifier CPU {cpu / n * 1e6:.0f} µs/SMS; "
+          f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

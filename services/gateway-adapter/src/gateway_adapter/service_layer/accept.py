@@ -25,7 +25,7 @@ from ..domain.chain import Attempt
 from ..domain.intake import Intake
 from . import worker
 from .context import GatewayContext
-from .results import publish_events, result_event, wake_worker
+from .results import result_event, wake_worker
 
 
 async def accept_commands(
@@ -54,9 +54,10 @@ async def accept_commands(
     for a, r in reports:
         with correlated(correlation.get((a.command_id, a.attempt))):
             events.append(result_event(ctx, a, r))
-    await _write(conn, intake)
-    await chain_writes.insert_orders(conn, orders)
-    await publish_events(ctx, conn, events)
+    w = _writes(intake)
+    chain_writes.insert_orders(w, orders)
+    chain_writes.add_results(w, ctx.outbox, events)
+    await w.run(conn)
     if any(a.outcome is None for a in intake.new_attempts):
         wake_worker(ctx)  # a later step is due later: the worker's
 
@@ -82,11 +83,12 @@ async def _load(
                   faults=await repo.load_faults(conn, ctx.default_faults), now=now)
 
 
-async def _write(conn: AsyncConnection, intake: Intake) -> None:
-    await chain_writes.save_products(
-        conn, [intake.products[p] for p in sorted(intake.moved_products)])
-    await chain_writes.save_command_states(
-        conn, [intake.commands[c] for c in sorted(intake.moved_commands)])
-    await chain_writes.insert_attempts(conn, intake.new_attempts)
-    await chain_writes.save_attempts(conn, intake.stopped)
-    await chain_writes.save_orders(conn, intake.cancelled_orders)
+def _writes(intake: Intake) -> chain_writes.Writes:
+    w = chain_writes.Writes()
+    chain_writes.save_products(w, [intake.products[p] for p in sorted(intake.moved_products)])
+    chain_writes.save_command_states(
+        w, [intake.commands[c] for c in sorted(intake.moved_commands)])
+    chain_writes.insert_attempts(w, intake.new_attempts)
+    chain_writes.save_attempts(w, intake.stopped)
+    chain_writes.save_orders(w, intake.cancelled_orders)
+    return w

@@ -14,7 +14,7 @@ from ..adapters.vendors import adapter_for
 from ..domain.chain import Attempt, EmosOrder, ProductChain, StageReport, advance
 from ..domain.faults import Faults
 from .context import GatewayContext
-from .results import publish
+from .results import result_event
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,14 @@ async def advance_due(ctx: GatewayContext, as_of: datetime | None = None) -> int
         faults = await repo.load_faults(conn, ctx.default_faults)
         known = await repo.orders_of(conn, [a.emos_order_id for a in attempts if a.emos_order_id])
         created, reports = run_due_steps(attempts, chains, known, faults, now)
-        await chain_writes.save_products(conn, chains.values())
-        await chain_writes.save_attempts(conn, attempts)
-        await chain_writes.insert_orders(conn, created)
-        await chain_writes.save_orders(conn, known.values())
-        await chain_writes.note_finished(conn, [a for a in attempts if a.outcome is not None])
-        await publish(ctx, conn, reports)
+        w = chain_writes.Writes()
+        chain_writes.save_products(w, chains.values())
+        chain_writes.save_attempts(w, attempts)
+        chain_writes.insert_orders(w, created)
+        chain_writes.save_orders(w, known.values())
+        chain_writes.note_finished(w, [a for a in attempts if a.outcome is not None])
+        chain_writes.add_results(w, ctx.outbox, [result_event(ctx, a, r) for a, r in reports])
+        await w.run(conn)
     return len(attempts)
 
 

@@ -4,7 +4,8 @@ One short transaction claims a batch (status 'sending', attempts + 1, only roles
 window is open at `as_of`, held rows whose opening has come, retries whose backoff is over).
 The provider is called with no transaction open (no row locks across network calls). One
 transaction records every outcome set-wise: submitted; back to pending with a backoff; or
-dead-lettered with the reason after send_max_attempts. A 'sending' row whose sender died is
+dead-lettered with the reason after send_max_attempts. While a backlog waits (the batch was
+full), that transaction also claims the next batch. A 'sending' row whose sender died is
 claimed again after send_claim_timeout_s; the provider dedupes on client_ref (= message id),
 so that resubmission never reaches the phone twice.
 """
@@ -12,7 +13,11 @@ so that resubmission never reaches the phone twice.
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..adapters import repository as repo
 from ..adapters.providers import Submission, SubmitOutcome, describe
@@ -23,28 +28,57 @@ log = logging.getLogger(__name__)
 SEND_GATHER_S = 0.02
 
 
-async def send_pending(ctx: NotifierContext, as_of: datetime | None = None) -> int:
-    """Claim, submit and record one batch; returns how many were submitted."""
-    at = as_of or ctx.clock.now()
+@dataclass(frozen=True)
+class _Claimed:
+    at: datetime  # the claim's moment: the submit is recorded as of it
+    rows: list[Any]
+
+
+async def _claim(ctx: NotifierContext, conn: AsyncConnection, at: datetime) -> _Claimed | None:
     roles = [role.value for role, window in ctx.windows.items() if window.is_open(at)]
     if not roles:
-        return 0
+        return None
+    rows = await repo.claim_batch(conn, at, roles, ctx.send_batch_size, ctx.send_claim_timeout_s)
+    return _Claimed(at, rows) if rows else None
+
+
+async def send_pending(ctx: NotifierContext, as_of: datetime | None = None) -> int:
+    """Claim, submit and record one batch; returns how many were submitted."""
     async with ctx.engine.begin() as conn:
-        claimed = await repo.claim_batch(conn, at, roles, ctx.send_batch_size,
-                                         ctx.send_claim_timeout_s)
-    if not claimed:
+        claimed = await _claim(ctx, conn, as_of or ctx.clock.now())
+    if claimed is None:
         return 0
-    batch = [Submission(r.message_id, r.recipient, r.text, r.segments) for r in claimed]
+    sent, _ = await _submit_and_record(ctx, claimed, claim_next=False)
+    return sent
+
+
+async def _submit_and_record(
+    ctx: NotifierContext, claimed: _Claimed, claim_next: bool,
+) -> tuple[int, _Claimed | None]:
+    """Submit a claimed batch and record the outcomes; with `claim_next` (a backlog is
+    waiting), the next batch is claimed in the recording transaction: one commit less per
+    batch, and still one batch at a time at the provider, in the order they were made."""
+    rows = claimed.rows
+    batch = [Submission(r.message_id, r.recipient, r.text, r.segments) for r in rows]
     try:
         outcomes = await ctx.provider.submit_many(batch)
     except Exception as exc:  # the provider as a whole failed: every message retries
         outcomes = [SubmitOutcome(s.client_ref, None, describe(exc)) for s in batch]
-    return await _record(ctx, at, {r.message_id: r.attempts for r in claimed}, outcomes)
+    done, retry, dead = _sort(ctx, claimed.at, {r.message_id: r.attempts for r in rows},
+                              outcomes)
+    async with ctx.engine.begin() as conn:
+        submitted = await repo.record_submitted(conn, claimed.at, done)
+        await repo.record_retry(conn, retry)
+        await repo.record_dead(conn, dead)
+        following = await _claim(ctx, conn, ctx.clock.now()) if claim_next else None
+    return submitted, following
 
 
-async def _record(
+def _sort(
     ctx: NotifierContext, at: datetime, attempts: dict[str, int], outcomes: list[SubmitOutcome],
-) -> int:
+) -> tuple[list[tuple[str, int, str]], list[tuple[str, int, str, datetime]],
+           list[tuple[str, int, str]]]:
+    """Outcomes → (submitted, to retry with their next attempt, dead-lettered)."""
     done: list[tuple[str, int, str]] = []
     retry: list[tuple[str, int, str, datetime]] = []
     dead: list[tuple[str, int, str]] = []
@@ -61,23 +95,28 @@ async def _record(
                           at + timedelta(seconds=delay)))
     if retry:
         log.warning("%d messages failed to submit, will retry", len(retry))
-    async with ctx.engine.begin() as conn:
-        submitted = await repo.record_submitted(conn, at, done)
-        await repo.record_retry(conn, retry)
-        await repo.record_dead(conn, dead)
-    return submitted
+    return done, retry, dead
 
 
 async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: float) -> None:
     wake = ctx.wake or asyncio.Event()
-    while not stop.is_set():
+    claimed: _Claimed | None = None  # claimed with the last record, still to submit
+    # A batch claimed already is submitted even after stop, so no claim is left behind.
+    while claimed is not None or not stop.is_set():
         try:
-            sent = await send_pending(ctx)
+            if claimed is None:
+                async with ctx.engine.begin() as conn:
+                    claimed = await _claim(ctx, conn, ctx.clock.now())
+            size = len(claimed.rows) if claimed else 0
+            sent = 0
+            if claimed is not None:
+                full = size >= ctx.send_batch_size and not stop.is_set()
+                sent, claimed = await _submit_and_record(ctx, claimed, claim_next=full)
         except Exception:
             log.exception("sending failed; retrying")
-            sent = 0
+            claimed, size, sent = None, 0, 0
             await asyncio.sleep(1.0)
-        if sent < ctx.send_batch_size:
+        if claimed is None and size < ctx.send_batch_size:
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=idle_poll_s)
