@@ -110,15 +110,19 @@ async def running_chain(settings: Settings, run: str, topic: str,
 
 async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
                             workers: int) -> tuple[float, float]:
-    """Commands/s from start, and from the first applied command on (steady state), until
-    the last result left the outbox; the instants are the database's, read once at the end."""
-    async with running_chain(settings, run, topic, workers) as chain:
-        started = datetime.now(UTC)
-        while await applied_and_published(chain.engine, run) < n:
-            chain.check()
-            await asyncio.sleep(0.25)  # seldom: polling must not load the database it measures
-        first, last = await timings(chain.engine, run)
-    return n / (last - started).total_seconds(), (n - 1) / (last - first).total_seconds()
+    """Commands/s from start, and from the first command applied at the gateway on (steady
+    state), until the last final result was read back from the results topic."""
+    reader = FinalResults(settings.kafka_bootstrap, results_topic(run))
+    await reader.start()
+    try:
+        async with running_chain(settings, run, topic, workers) as chain:
+            started = datetime.now(UTC)
+            await reader.wait_for(n, chain)
+            first = await first_applied(chain.engine, run)
+    finally:
+        await reader.stop()
+    return (n / (reader.last_at - started).total_seconds(),
+            (n - 1) / (reader.last_at - first).total_seconds())
 
 
 async def paced(settings: Settings, run: str, topic: str, n: int, rate: float,
@@ -164,6 +168,7 @@ class FinalResults:
         self._consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
                                           auto_offset_reset="earliest", enable_auto_commit=False)
         self.seen: dict[str, float] = {}
+        self.last_at = datetime.now(UTC)  # when the newest final result arrived
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -173,7 +178,7 @@ class FinalResults:
     async def _read(self) -> None:
         while True:
             for records in (await self._consumer.getmany(timeout_ms=50)).values():
-                now = time.perf_counter()
+                now, self.last_at = time.perf_counter(), datetime.now(UTC)
                 for r in records:
                     # Cheap on purpose (the key is the product): this process is measured.
                     if r.key is not None and b'"final":true' in (r.value or b""):
@@ -194,33 +199,14 @@ class FinalResults:
         await self._consumer.stop()
 
 
-# A range on the product id (indexed), not LIKE: polling must not load the database it measures.
-THIS_RUN = "product_id >= :lo AND product_id < :hi"
-
-
-def _run_range(run: str) -> dict[str, str]:
-    return {"lo": f"bench-{run}-", "hi": f"bench-{run}."}  # '.' follows '-'
-
-
-async def timings(engine: AsyncEngine, run: str) -> tuple[datetime, datetime]:
-    """When the first command was applied at the gateway; when the last result was published."""
+async def first_applied(engine: AsyncEngine, run: str) -> datetime:
+    """When the run's first command was applied at the gateway (the database's clock)."""
     async with engine.connect() as conn:
-        first = await conn.scalar(text(
-            f"SELECT min(finished_at) FROM gateway.attempts WHERE {THIS_RUN} "
-            "AND outcome = 'applied'"), _run_range(run))
-        last = await conn.scalar(text(
-            "SELECT max(published_at) FROM gateway.outbox WHERE key >= :lo AND key < :hi"),
-            _run_range(run))
-    return first, last
-
-
-async def applied_and_published(engine: AsyncEngine, run: str) -> int:
-    """Attempts applied at the gateway whose final result has left the outbox."""
-    async with engine.connect() as conn:
-        return int(await conn.scalar(text(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM gateway.outbox WHERE published_at IS NULL) "
-            f"THEN 0 ELSE (SELECT count(*) FROM gateway.attempts WHERE {THIS_RUN} "
-            "AND outcome = 'applied') END"), _run_range(run)) or 0)
+        first: datetime = await conn.scalar(text(
+            "SELECT min(finished_at) FROM gateway.attempts WHERE product_id >= :lo "
+            "AND product_id < :hi AND outcome = 'applied'"),
+            {"lo": f"bench-{run}-", "hi": f"bench-{run}."})  # '.' follows '-'
+    return first
 
 
 async def drop_topics(bootstrap: str, topics: list[str]) -> None:

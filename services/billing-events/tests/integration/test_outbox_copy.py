@@ -1,4 +1,5 @@
-"""The bill run's outbox rows go in by COPY from 1,000 up: the same rows as the INSERT path."""
+"""The bill run's outbox rows go in by COPY from 1,000 up: the same rows as the INSERT path,
+in the caller's transaction."""
 
 import uuid
 
@@ -37,6 +38,9 @@ async def test_outbox_rows_read_back_the_same_by_insert_and_by_copy(
         finally:
             await tx.rollback()  # never committed: the relay never sees these rows
     assert len(found) == count
+    async with db.connect() as conn:  # and the caller's rollback took them all back
+        assert await conn.scalar(text("SELECT count(*) FROM billing.outbox WHERE topic = :t"),
+                                 {"t": written[0][1]}) == 0
     by_id = {r.event_id: r for r in found}
     for event_id, topic, key, event_type, payload in written:
         row = by_id[event_id]

@@ -145,6 +145,10 @@ async def insert_outbox(conn: AsyncConnection, rows: list[OutboxRow]) -> None:
     if not rows:
         return
     if len(rows) >= COPY_FROM:
+        # SQLAlchemy's asyncpg adapter opens its transaction lazily, on the first statement;
+        # COPY bypasses that, so without a statement first it would commit on its own,
+        # outside the caller's transaction (a test that rolls back caught it).
+        await conn.execute(text("SELECT 1"))
         raw = await conn.get_raw_connection()
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
             "outbox", schema_name=S, records=rows,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -63,6 +64,8 @@ product_credit = Table(
     Column("retry_at", DateTime(timezone=True)),
     Column("pending_work_order_id", Text),
     Index("ix_product_credit_sweep", "family", "tier", "state"),
+    Index("ix_product_credit_owing", "family", "tier", "oldest_due_month", "state",
+          postgresql_where=text("oldest_due_month IS NOT NULL")),
 )
 
 decisions = Table(

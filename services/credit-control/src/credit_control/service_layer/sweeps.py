@@ -42,12 +42,16 @@ async def sweep(ctx: CreditContext, sweep_id: str, as_of: datetime,
         table = await ctx.rules.current(conn)
     plan = rules.sweep_plan(table, today)
     suspends = [s for s in plan if s.row.decision is DecisionType.SUSPEND]
+    import time as _t; _t0 = _t.perf_counter()  # TEMPPROFILE
     held = None if confirmed else await _guard(ctx, sweep_id, as_of, suspends, table.version)
+    print("GUARD", round(_t.perf_counter() - _t0, 3), flush=True)  # TEMPPROFILE
     counts: dict[str, int] = {}
     for step in plan:
         if held is not None and step.row.decision is DecisionType.SUSPEND:
             continue
+        import time as _t; _t0 = _t.perf_counter()  # TEMPPROFILE
         decided = await _run(ctx, step, as_of, table.version)
+        print("STEP", step.row.rule_id, step.row.decision.value, decided, round(_t.perf_counter() - _t0, 3), flush=True)  # TEMPPROFILE
         if decided:
             counts[step.row.decision.value] = counts.get(step.row.decision.value, 0) + decided
     return {"sweep_id": sweep_id, "as_of": as_of.isoformat(), "business_date": today.isoformat(),
@@ -63,6 +67,7 @@ async def _run(ctx: CreditContext, step: rules.SweepStep, as_of: datetime, versi
             step, as_of, ctx.clock.now(), version, after, ctx.settings.sweep_chunk, ctx.source,
             correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours))
         async with ctx.engine.begin() as conn:
+            await sweep_sql.tune(conn)
             candidates, last_id, n = await sweep_sql.run_step(conn, sql, values)
         ctx.outbox.wake.set()
         decided += n
@@ -76,6 +81,7 @@ async def _guard(ctx: CreditContext, sweep_id: str, as_of: datetime,
     """If this sweep would suspend more than the allowed share of active products, it
     suspends nothing and waits for POST /v1/sweeps/{id}/confirm."""
     async with ctx.engine.begin() as conn:
+        await sweep_sql.tune(conn)
         settings = await guard_settings(ctx)
         if not settings["enabled"] or not suspends:
             return None

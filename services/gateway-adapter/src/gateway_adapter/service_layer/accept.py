@@ -33,7 +33,8 @@ async def accept_commands(
     items: list[tuple[RawEnvelope, ProvisioningCommand]],
 ) -> None:
     """In the caller's transaction (the consumer's, with the inbox claim): every command
-    attempt recorded with its first step scheduled; the same attempt twice acts once."""
+    attempt recorded with its first step scheduled, and run as far as it is due; the same
+    attempt twice acts once."""
     if not items:
         return
     intake = await _load(ctx, conn, [cmd for _, cmd in items])
