@@ -34,6 +34,10 @@ class Envelope(BaseModel, Generic[P]):
     payload: P
 
 
+# Parametrising a generic model looks it up in pydantic's cache on every call: do it once.
+_ANY_ENVELOPE = Envelope[Any]
+
+
 class RawEnvelope(BaseModel):
     """What a consumer can check before it knows the payload type."""
 
@@ -57,7 +61,7 @@ def wrap(
     payload: Contract, *, key: str, source: str, occurred_at: datetime,
     correlation_id: str | None = None, event_id: UUID | None = None,
 ) -> Envelope[Any]:
-    return Envelope[Any](
+    return _ANY_ENVELOPE(
         event_id=event_id or uuid4(), type=payload.event_type, source=source,
         occurred_at=occurred_at, correlation_id=correlation_id, key=key, payload=payload,
     )

@@ -12,7 +12,8 @@ import logging
 import zlib
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
@@ -84,8 +85,12 @@ class OutboxRelay:
             await self._publisher.send_many(
                 [(r.topic, r.key.encode(), r.payload.encode()) for r in rows]
             )
+            # One array parameter, not an IN list: the same prepared statement whatever the
+            # batch size (an IN list re-plans for every size).
             await conn.execute(
-                update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+                update(t).where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+                .values(published_at=func.now()),
+                {"ids": [r.id for r in rows]},
             )
         metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
         return len(rows)
