@@ -24,7 +24,9 @@ PIDS = STATE / "services.json"
 TOKEN = os.environ.get("CREDITCTL_API_TOKEN", "dev-token")
 SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
-    ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102),
+    ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102, extra_env=(
+        ("CREDIT_SCHEDULER_ENABLED", "true"),  # the daily sweep at CREDIT_SCHEDULER_TIME
+    )),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", 8103),
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", 8104, extra_env=(
         ("GATEWAY_CREDIT_CONTROL_URL", "http://127.0.0.1:8102"),
