@@ -98,6 +98,19 @@ class ServiceProcesses:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
+    def stop(self, name: str) -> None:
+        """SIGTERM and wait: a clean shutdown of one service."""
+        proc = self._procs.pop(name)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    def running(self, name: str) -> bool:
+        proc = self._procs.get(name)
+        return proc is not None and proc.poll() is None
+
     def stop_all(self) -> None:
         for proc in self._procs.values():
             proc.terminate()
