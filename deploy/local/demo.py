@@ -8,11 +8,15 @@ What it leaves behind (docs/rules.md explains the days):
 - 星河物流 (low, MAS/Huawei): suspended on 11-30 through the chain, paid 12-01 → restored;
 - 晨光制造 (low, MAS/Jiaxun): suspended on 11-30, still suspended;
 - 蓝海科技 (mid, SMS-direct): suspended on 12-31 (a mid-tier customer gets a month more);
-- 青松教育 (high, ADC, with a deposit): 2nd warning and a deduction on 12-15, not yet
-  suspended (high tier: end of January);
+- 青松教育 (high, ADC, 50.00 yuan deposit): 2nd warning, and a deduction on 12-15 that
+  collects the deposit; not yet suspended (high tier: end of January);
 - 远航工程 (low, work-order product): a manual suspension work order, open for an operator;
 - 金桥银行 (low, ADC, on the red list): warned, never suspended;
-- 白云医药 (mid, ADC): no arrears, normal.
+- 白云医药 (mid, ADC): no charges, so no balance event: billing knows it, credit-control
+  never had to.
+
+Customer SMS made outside 08:00–21:00 (Asia/Shanghai, wall clock) wait as `held` for the
+next opening; the account manager's go out at once.
 """
 
 import time
