@@ -126,8 +126,6 @@ dec AS (
                             'rule_version', :rule_version),
          :level, CASE WHEN :is_deduction THEN c.amount_due_fen END, :rule_version
   FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
-    -- Without the array the planner hashes every account position for each chunk.
-    AND ap.account_id = ANY(ARRAY(SELECT account_id FROM cand))
   ON CONFLICT DO NOTHING
   RETURNING *
 )"""]

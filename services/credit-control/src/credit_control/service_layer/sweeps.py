@@ -42,16 +42,12 @@ async def sweep(ctx: CreditContext, sweep_id: str, as_of: datetime,
         table = await ctx.rules.current(conn)
     plan = rules.sweep_plan(table, today)
     suspends = [s for s in plan if s.row.decision is DecisionType.SUSPEND]
-    import time as _t; _t0 = _t.perf_counter()  # TEMPPROFILE
     held = None if confirmed else await _guard(ctx, sweep_id, as_of, suspends, table.version)
-    print("GUARD", round(_t.perf_counter() - _t0, 3), flush=True)  # TEMPPROFILE
     counts: dict[str, int] = {}
     for step in plan:
         if held is not None and step.row.decision is DecisionType.SUSPEND:
             continue
-        import time as _t; _t0 = _t.perf_counter()  # TEMPPROFILE
         decided = await _run(ctx, step, as_of, table.version)
-        print("STEP", step.row.rule_id, step.row.decision.value, decided, round(_t.perf_counter() - _t0, 3), flush=True)  # TEMPPROFILE
         if decided:
             counts[step.row.decision.value] = counts.get(step.row.decision.value, 0) + decided
     return {"sweep_id": sweep_id, "as_of": as_of.isoformat(), "business_date": today.isoformat(),
