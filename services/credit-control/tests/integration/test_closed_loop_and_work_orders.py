@@ -131,3 +131,36 @@ async def test_work_order_transitions_and_illegal_moves(api: CreditApi, test_yea
     assert credit["pending_work_order_id"] is None
     assert credit["state_history"][-1]["cause"].startswith(
         f"work order {follow[0]['work_order_id']} done by 集团账务管理员")
+
+
+async def test_a_payment_cancels_the_escalated_suspension_work_order(
+    api: CreditApi, test_year: int
+) -> None:
+    """The chain failed every attempt, so a person was asked to suspend by hand; then the
+    customer pays. The manual suspension must not be carried out any more (it would be a
+    wrong suspension, 错停): the work order is cancelled and the chain gets the restore."""
+    y, uid = test_year, new_uid()
+    lg = ledger(uid, "paid", F.MAS, T.LOW, vendor="nosuchvendor")
+    await api.deliver((lg, lg.bill_run(f"{y}-08", 4_000, at(date(y, 9, 2), 9))))
+    await api.sweep(date(y, 9, 30), f"paid-{uid}")
+    for attempt in range(1, MAX_ATTEMPTS):
+        failed = await _failed(api, lg, attempt)
+        await _retries(api, datetime.fromisoformat(failed["retry_at"]))
+    credit = await eventually(lambda: api.credit(lg.product_id),
+                              lambda c: c["pending_work_order_id"] is not None,
+                              what="escalated to a work order")
+    [order] = await api.work_orders(product_id=lg.product_id)
+    assert (order["action"], order["status"]) == ("suspend", "created")
+
+    await api.deliver((lg, lg.payment(at(date(y, 10, 3), 10))))
+
+    [after] = await api.work_orders(product_id=lg.product_id)
+    assert after["work_order_id"] == order["work_order_id"]
+    assert after["status"] == "cancelled"
+    assert after["steps"][-1]["status"] == "cancelled"
+    assert "restore" in after["steps"][-1]["note"]
+    assert await api.work_orders(product_id=lg.product_id, status="created") == []
+    credit = await api.credit(lg.product_id)
+    assert credit["state"] == "restore_requested"
+    commands = await api.outbox(lg.product_id, "provisioning.commands.v1")
+    assert [(c["sequence"], c["action"]) for c in commands][-1] == (2, "restore")

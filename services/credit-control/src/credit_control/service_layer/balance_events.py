@@ -42,7 +42,7 @@ from ..domain.model import Action, action_for, can, next_state
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
 from .handlers import DECISION_NS, CreditContext, ProductView
-from .work_orders import open_work_order
+from .work_orders import cancel_superseded, open_work_order
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,15 @@ class Batch:
                     product.command_seq, product.warning_level, product.cycle,
                     product.customer_id),
                 action, decision_id, reason, at)
+        for product in self.products.values():
+            # An escalated (manual) work order for the opposite action is void now that the
+            # chain has a new command, e.g. a payment's restore after a failed suspension.
+            if product.command is not None:  # rare: a product's state flips on the chain
+                await cancel_superseded(
+                    self.ctx, conn, product.product_id, product.command.action,
+                    product.at or product.command.requested_at,
+                    f"superseded by command {product.command.command_id} "
+                    f"({product.command.action.value})")
         await sql.update_states(conn, self._states())
         await sql.insert_history(conn, self.history)
         await self.ctx.outbox.add_many(conn, self.outbox)

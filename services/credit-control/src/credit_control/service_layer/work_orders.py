@@ -43,14 +43,21 @@ async def open_work_order(
         "created_at": at, "updated_at": at,
         "steps": [_step(at, ctx.source, "created", role.value, reason)],
     })
-    # A suspension still open when a payment arrives is not to be carried out any more.
-    for other in await admin_repo.open_work_orders_for(conn, product.product_id):
-        if other.work_order_id != work_order_id and other.action != action.value:
+    await cancel_superseded(ctx, conn, product.product_id, action, at,
+                            f"superseded by {work_order_id} ({action.value})", work_order_id)
+    return work_order_id
+
+
+async def cancel_superseded(ctx: CreditContext, conn: AsyncConnection, product_id: str,
+                            action: ProvisioningAction, at: datetime, why: str,
+                            keep: str | None = None) -> None:
+    """A suspension still open when a payment arrives is not to be carried out any more (nor
+    a restore once a new suspension is decided): an operator must not act on it by hand."""
+    for other in await admin_repo.open_work_orders_for(conn, product_id):
+        if other.work_order_id != keep and other.action != action.value:
             await admin_repo.update_work_order(
                 conn, other.work_order_id, status="cancelled", updated_at=at,
-                steps=[*other.steps, _step(at, ctx.source, "cancelled", other.role,
-                                           f"superseded by {work_order_id} ({action.value})")])
-    return work_order_id
+                steps=[*other.steps, _step(at, ctx.source, "cancelled", other.role, why)])
 
 
 async def escalate(ctx: CreditContext, conn: AsyncConnection, product: Row[Any], why: str,
