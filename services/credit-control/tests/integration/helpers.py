@@ -49,6 +49,7 @@ class Ledger:
     products: tuple[ProductSnapshot, ...]
     sequence: int = 0
     sent: list[Envelope[Any]] = field(default_factory=list)
+    deposit_fen: int = 0  # what billing holds: a deduction takes at most this
 
     @property
     def product_id(self) -> str:
@@ -66,7 +67,8 @@ class Ledger:
         balance = BalanceChanged(
             account_id=self.account_id, sequence=self.sequence, cause=cause, as_of=as_of,
             balance_fen=-amount_due, amount_due_fen=amount_due, dues=owing,
-            closed_bill_month=closed_bill_month, customer=self.customer, products=self.products)
+            closed_bill_month=closed_bill_month, customer=self.customer, products=self.products,
+            deposit_fen=self.deposit_fen)
         envelope = wrap(balance, key=self.account_id, source="test-billing",
                         occurred_at=datetime.now(UTC))
         self.sent.append(envelope)

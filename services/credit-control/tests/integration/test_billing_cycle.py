@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 F, T = ProductFamily, Tier
 BILL_FEN = 12_345
 FINAL_MONTH = {T.LOW: 2, T.MID: 3, T.HIGH: 4}  # the calendar month of the tier's suspension
+# ADC deductions (mid, high) take from the deposit: part of the amount due, or all of it.
+DEPOSIT_FEN = {T.MID: 5_000, T.HIGH: 100_000}
 
 
 @dataclass
@@ -41,6 +43,8 @@ async def cycle(api: CreditApi, test_year: int) -> Cycle:
     y, uid = test_year, new_uid()
     ledgers = {(f, t): ledger(uid, f"cyc{f.value[:3]}{t.value}", f, t) for f in F for t in T}
     every = list(ledgers.values())
+    for tier, deposit in DEPOSIT_FEN.items():
+        ledgers[(F.ADC, tier)].deposit_fen = deposit
     await api.deliver(*((lg, lg.bill_run(f"{y}-01", BILL_FEN, at(date(y, 2, 2), 9)))
                         for lg in every))
     for n, day in enumerate(sweep_days(y)):
@@ -104,7 +108,7 @@ async def test_the_exact_decisions_and_dates_of_a_whole_cycle(
 
 
 @pytest.mark.parametrize("tier", [T.MID, T.HIGH])
-async def test_deductions_ask_for_the_amount_due_on_the_15th(
+async def test_deductions_ask_for_what_the_deposit_covers_on_the_15th(
     cycle: Cycle, api: CreditApi, tier: Tier
 ) -> None:
     lg = cycle.ledgers[(F.ADC, tier)]
@@ -112,7 +116,8 @@ async def test_deductions_ask_for_the_amount_due_on_the_15th(
                  if d.get("decision") == "deduction"]
     months = [3] if tier is T.MID else [3, 4]
     assert [(d["amount_fen"], d["as_of"][:10], d["state_before"] == d["state_after"])
-            for d in published] == [(BILL_FEN, f"{cycle.year}-{m:02d}-15", True) for m in months]
+            for d in published] == [(min(BILL_FEN, DEPOSIT_FEN[tier]), f"{cycle.year}-{m:02d}-15",
+                                      True) for m in months]
 
 
 @pytest.mark.parametrize("family", CHAIN)

@@ -20,7 +20,7 @@ from credit_control.domain.rules import (
 
 S, D, F, T = CreditState, DecisionType, ProductFamily, Tier
 OCT = date(2026, 10, 1)
-OWING = AccountFacts(-12345, 12345, oldest_due_month=OCT)
+OWING = AccountFacts(-12345, 12345, oldest_due_month=OCT, deposit_fen=50_000)
 
 
 def product(family: F = F.ADC, tier: T = T.LOW, state: S = S.WARNED, **kw: object) -> ProductFacts:
@@ -84,6 +84,18 @@ def test_chain_and_manual_timelines(family: F, tier: T, expected: list[object]) 
 ])
 def test_adc_timelines_the_twelve_seed_rules(tier: T, expected: list[object]) -> None:
     assert timeline(F.ADC, tier) == expected
+
+
+@pytest.mark.parametrize(("deposit", "asked"), [
+    (50_000, 12345),  # the deposit covers the amount due: all of it
+    (5_000, 5_000),  # it covers part: what it holds
+    (0, None),  # nothing to take: no deduction at all (and no SMS announcing one)
+])
+def test_a_deduction_asks_for_what_the_deposit_can_cover(deposit: int, asked: int | None) -> None:
+    facts = AccountFacts(-12345, 12345, oldest_due_month=OCT, deposit_fen=deposit)
+    due = [i for i in on_calendar(DEFAULT_RULES, facts, product(tier=T.MID), date(2026, 12, 15))
+           if i.decision is D.DEDUCTION]
+    assert [i.amount_fen for i in due] == ([] if asked is None else [asked])
 
 
 def test_default_table_has_12_adc_and_9_chain_seed_rules_per_family() -> None:

@@ -36,19 +36,20 @@ async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) ->
 
 _SAVE_POSITIONS = _sql("""
     INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
-        dues, customer, cause, as_of)
+        dues, customer, cause, as_of, deposit_fen)
     SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen, u.dues::jsonb,
-           u.customer::jsonb, u.cause, u.as_of
+           u.customer::jsonb, u.cause, u.as_of, u.deposit_fen
     FROM unnest(CAST(:account_id AS text[]), CAST(:sequence AS bigint[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
                 CAST(:dues AS text[]), CAST(:customer AS text[]), CAST(:cause AS text[]),
-                CAST(:as_of AS timestamptz[]))
-         AS u(account_id, sequence, balance_fen, amount_due_fen, dues, customer, cause, as_of)
+                CAST(:as_of AS timestamptz[]), CAST(:deposit_fen AS bigint[]))
+         AS u(account_id, sequence, balance_fen, amount_due_fen, dues, customer, cause, as_of,
+              deposit_fen)
     ORDER BY u.account_id
     ON CONFLICT (account_id) DO UPDATE SET sequence = excluded.sequence,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         dues = excluded.dues, customer = excluded.customer, cause = excluded.cause,
-        as_of = excluded.as_of
+        as_of = excluded.as_of, deposit_fen = excluded.deposit_fen
     WHERE account_positions.sequence < excluded.sequence""")  # a stale write never wins
 
 
@@ -64,6 +65,7 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
         "customer": [e.customer.model_dump_json() for e in ordered],
         "cause": [e.cause.value for e in ordered],
         "as_of": [e.as_of for e in ordered],
+        "deposit_fen": [e.deposit_fen for e in ordered],
     })
 
 

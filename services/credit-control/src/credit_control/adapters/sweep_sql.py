@@ -124,8 +124,11 @@ dec AS (
                             'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
                             'oldest_due_month', c.oldest_due_month, 'cause', 'sweep',
                             'rule_version', :rule_version),
-         :level, CASE WHEN :is_deduction THEN c.amount_due_fen END, :rule_version
+         :level, CASE WHEN :is_deduction THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
+         :rule_version
   FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
+  -- A deduction takes from the deposit: none without one (rules.deduction_amount).
+  WHERE NOT :is_deduction OR ap.deposit_fen > 0
   ON CONFLICT DO NOTHING
   RETURNING *
 )"""]

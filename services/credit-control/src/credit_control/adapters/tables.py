@@ -31,6 +31,7 @@ account_positions = Table(
     Column("amount_due_fen", BigInteger, nullable=False),
     Column("dues", JSONB, nullable=False),
     Column("customer", JSONB, nullable=False),
+    Column("deposit_fen", BigInteger, nullable=False, server_default="0"),
     Column("cause", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

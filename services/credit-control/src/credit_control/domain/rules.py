@@ -38,6 +38,13 @@ class AccountFacts:
     closed_bill_month: str | None = None
     oldest_due_month: date | None = None  # first day of the oldest bill month still owing
     credit_limit_fen: int = 0  # seed 004: the account may owe this much without suspension
+    deposit_fen: int = 0  # held by billing; a deduction (划扣) can only take from it
+
+    @property
+    def deduction_fen(self) -> int:
+        """What a deduction asks billing to collect: the amount due, as far as the deposit
+        covers it (the sweep's SQL computes the same LEAST)."""
+        return max(0, min(self.amount_due_fen, self.deposit_fen))
 
     @property
     def owes(self) -> bool:
@@ -143,6 +150,8 @@ def on_calendar(
                 continue
             if row.decision is D.SUSPEND and product.exempt:
                 continue
+            if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
+                continue  # nothing to take: no deduction, and no SMS announcing one
             if row.warning_level is not None and product.warning_level >= row.warning_level:
                 continue
             intents.append(_calendar_intent(table, row, facts, product, oldest))
@@ -160,7 +169,7 @@ def _calendar_intent(
         row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
         period=f"{row.rule_id}:{oldest:%Y-%m}", deadline=deadline,
         warning_level=row.warning_level,
-        amount_fen=facts.amount_due_fen if row.decision is D.DEDUCTION else None)
+        amount_fen=facts.deduction_fen if row.decision is D.DEDUCTION else None)
 
 
 def calendar_reason(row: RuleRow, amount_due_fen: int, oldest: date) -> str:

@@ -142,7 +142,8 @@ def facts_of(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFact
     return rules.AccountFacts(
         event.balance_fen, event.amount_due_fen, event.cause, event.closed_bill_month,
         oldest_due_month=sql.oldest_due_month(event),
-        credit_limit_fen=profile.limit_fen(event.customer.star_level))
+        credit_limit_fen=profile.limit_fen(event.customer.star_level),
+        deposit_fen=event.deposit_fen)
 
 
 @dataclass
