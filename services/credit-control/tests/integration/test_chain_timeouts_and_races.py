@@ -191,5 +191,7 @@ async def test_payment_racing_a_suspension_in_the_chain_restores_and_stays_open(
     assert _decision_types(events).count("restore") == 1
     # Never suspended at the gateway: no suspension notice, one state change back to normal.
     assert _state_changes(events) == [("restore_requested", "normal")]
+    # ...and the notifier is told the service never stopped: no "已可正常使用" either.
+    assert [e["service_was_suspended"] for e in events if "decision" not in e] == [False]
     await _retries(api, datetime.now(UTC) + timedelta(days=1))
     assert len(await api.outbox(lg.product_id, COMMANDS)) == 2

@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC, date, datetime
 
+import orjson
 import pytest
 
 from common.contracts.credit_control import (
@@ -19,6 +20,7 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
+from notifier.domain.events import decode_event
 from notifier.domain.notices import Notice, Role, notices_for
 from notifier.domain.templates import DEFAULT_TEMPLATES, NoticeFields, TemplateName, render
 
@@ -168,6 +170,22 @@ def test_state_changes(before: CreditState, after: CreditState, expected: list[o
     notices = notices_for(changed(before, after))
     assert summary(notices) == expected
     assert {n.source_id for n in notices} <= {f"state:d-1:{after.value}"}
+
+
+@pytest.mark.parametrize(("was_suspended", "expected"), [
+    (True, to_contacts(T.RESTORE_NOTICE)),
+    (None, to_contacts(T.RESTORE_NOTICE)),  # an older producer: as before
+    (False, []),  # the restore overtook a suspension the chain never confirmed
+])
+def test_restore_notice_only_when_the_service_had_stopped(
+    was_suspended: bool | None, expected: list[object]
+) -> None:
+    event = changed(S.RESTORE_REQUESTED, S.NORMAL).model_copy(
+        update={"service_was_suspended": was_suspended})
+    assert summary(notices_for(event)) == expected
+    # The same through the notifier's own decoder (what the consumer uses).
+    payload = orjson.loads(event.model_dump_json())
+    assert summary(notices_for(decode_event(event.event_type, payload))) == expected
 
 
 def test_suspension_notices_texts_end_to_end() -> None:

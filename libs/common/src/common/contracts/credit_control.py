@@ -80,3 +80,6 @@ class CreditStateChanged(Contract):
     state_after: CreditState
     as_of: datetime
     context: NoticeContext
+    # A restore that overtook a suspension the chain never confirmed: the service never
+    # stopped, so there is nothing to announce. None: not known (older producers).
+    service_was_suspended: bool | None = None

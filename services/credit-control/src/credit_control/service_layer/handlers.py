@@ -145,7 +145,11 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
     await publish(ctx, conn, product.account_id, CreditStateChanged(
         account_id=product.account_id, product_id=product.product_id,
         decision_id=decision.decision_id, state_before=before, state_after=after, as_of=at,
-        context=NoticeContext.model_validate(decision.context)))
+        context=NoticeContext.model_validate(decision.context),
+        # A restore decided while the suspension was still only requested overtook it: the
+        # service never stopped, so the customer gets no "已可正常使用".
+        service_was_suspended=(decision.state_before != CreditState.SUSPEND_REQUESTED.value
+                               if action is ProvisioningAction.RESTORE else None)))
     if product.pending_work_order_id is not None:
         from .work_orders import cancel_if_open
         await cancel_if_open(ctx, conn, product.pending_work_order_id, at, cause)

@@ -85,6 +85,7 @@ class StateChangeEvent(msgspec.Struct, frozen=True, kw_only=True):
     state_after: CreditState
     as_of: datetime
     context: ContextView
+    service_was_suspended: bool | None = None
 
 
 CreditEventView = DecisionEvent | StateChangeEvent

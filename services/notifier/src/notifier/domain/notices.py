@@ -75,7 +75,7 @@ def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged
                 for n in _to_role(source, template, event, trigger, False)]
     if event.state_after is CreditState.NORMAL and event.state_before in (
         CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED
-    ):
+    ) and event.service_was_suspended is not False:
         return _to_role(source, T.RESTORE_NOTICE, event, trigger, False)
     return []
 
