@@ -3,7 +3,7 @@
 A change of balance and its balance event are written in the same transaction (outbox).
 """
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, text, update
@@ -120,9 +120,9 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
         await conn.execute(insert(t.charges).values(
             charge_id=cmd.charge_id, account_id=cmd.account_id, product_id=cmd.product_id,
             bill_month=month, amount_fen=cmd.amount_fen))
-        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.CHARGE,
-                               as_of(ctx, cmd.as_of))
-        return {**cmd.model_dump(mode="json"), "account": position_body(states[cmd.account_id])}
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.CHARGE,
+                                        as_of(ctx, cmd.as_of))
+        return {**cmd.model_dump(mode="json"), "account": account}
 
     return await once(ctx, "charge", cmd.charge_id, cmd, work)
 
@@ -166,9 +166,9 @@ async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredRes
         await conn.execute(insert(t.payments).values(
             payment_id=cmd.payment_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             paid_at=paid_at, source="cash"))
-        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.PAYMENT, paid_at)
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.PAYMENT, paid_at)
         return {**cmd.model_dump(mode="json"), "paid_at": paid_at.isoformat(),
-                "account": position_body(states[cmd.account_id])}
+                "account": account}
 
     return await once(ctx, "payment", cmd.payment_id, cmd, work)
 
@@ -188,10 +188,10 @@ async def reverse_payment(ctx: BillingContext, cmd: c.ReversePayment) -> StoredR
         await conn.execute(insert(t.reversals).values(
             reversal_id=cmd.reversal_id, payment_id=cmd.payment_id, account_id=paid.account_id,
             reason=cmd.reason, reversed_at=at))
-        states = await publish(ctx, conn, [paid.account_id], BalanceCause.REVERSAL, at)
+        account = await publish_account(ctx, conn, paid.account_id, BalanceCause.REVERSAL, at)
         return {**cmd.model_dump(mode="json"), "reversed_at": at.isoformat(),
                 "account_id": paid.account_id, "amount_fen": int(paid.amount_fen),
-                "account": position_body(states[paid.account_id])}
+                "account": account}
 
     return await once(ctx, "reversal", cmd.reversal_id, cmd, work)
 
@@ -214,9 +214,9 @@ async def adjust_bill(ctx: BillingContext, cmd: c.AdjustBill) -> StoredResponse:
             adjustment_id=cmd.adjustment_id, account_id=cmd.account_id,
             product_id=cmd.product_id, bill_month=month, amount_fen=cmd.amount_fen,
             reason=cmd.reason, adjusted_at=at))
-        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.ADJUSTMENT, at)
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.ADJUSTMENT, at)
         return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
-                "account": position_body(states[cmd.account_id])}
+                "account": account}
 
     return await once(ctx, "adjustment", cmd.adjustment_id, cmd, work)
 
@@ -235,9 +235,9 @@ async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
         await conn.execute(insert(t.write_offs).values(
             write_off_id=cmd.write_off_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             reason=cmd.reason, written_off_at=at))
-        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.WRITE_OFF, at)
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.WRITE_OFF, at)
         return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
-                "account": position_body(states[cmd.account_id])}
+                "account": account}
 
     return await once(ctx, "write_off", cmd.write_off_id, cmd, work)
 
@@ -249,9 +249,9 @@ async def receive_deposit(ctx: BillingContext, cmd: c.ReceiveDeposit) -> StoredR
         await conn.execute(insert(t.deposit_movements).values(
             movement_id=cmd.deposit_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             kind="deposit", at=at))
-        states = await publish(ctx, conn, [cmd.account_id], BalanceCause.DEPOSIT, at)
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.DEPOSIT, at)
         return {**cmd.model_dump(mode="json"), "received_at": at.isoformat(),
-                "account": position_body(states[cmd.account_id])}
+                "account": account}
 
     return await once(ctx, "deposit", cmd.deposit_id, cmd, work)
 
@@ -305,6 +305,13 @@ async def account_view(ctx: BillingContext, account_id: str, on: date | None) ->
         "current_fen": ages.current_fen, "one_month_fen": ages.one_month_fen,
         "two_months_fen": ages.two_months_fen,
         "three_plus_months_fen": ages.three_plus_months_fen}}
+
+
+async def publish_account(ctx: BillingContext, conn: AsyncConnection, account_id: str,
+                          cause: BalanceCause, at: datetime) -> dict[str, Any]:
+    """One account's balance event; its new position, as the answer shows it."""
+    states = await publish(ctx, conn, [account_id], cause, at)
+    return position_body(states[account_id])
 
 
 def position_body(state: AccountState) -> dict[str, Any]:
