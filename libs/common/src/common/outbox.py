@@ -7,7 +7,6 @@ when several instances of a service run.
 """
 
 import asyncio
-import contextlib
 import logging
 import zlib
 from typing import Any
@@ -20,6 +19,7 @@ from common import metrics
 from common.db import delete_in_chunks
 from common.envelope import Envelope, to_bytes
 from common.kafka import Publisher
+from common.wakeup import idle_until_woken
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,4 @@ class OutboxRelay:
                 await self._wait_for_work(stop)
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        self.outbox.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outbox.wake.wait(), timeout=self._idle_poll_s)
+        await idle_until_woken(self.outbox.wake, self._idle_poll_s)

@@ -2,11 +2,12 @@
 publishing each stage's result through the outbox in the same transaction."""
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+
+from common.wakeup import idle_until_woken
 
 from ..adapters import chain_writes
 from ..adapters import repository as repo
@@ -85,6 +86,4 @@ async def run(ctx: GatewayContext, stop: asyncio.Event, idle_poll_s: float) -> N
             backoff = min(backoff * 2, 5.0)
             continue
         if claimed < ctx.worker_batch:
-            ctx.worker_wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.worker_wake.wait(), timeout=idle_poll_s)
+            await idle_until_woken(ctx.worker_wake, idle_poll_s)

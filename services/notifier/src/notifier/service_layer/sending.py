@@ -11,13 +11,14 @@ so that resubmission never reaches the phone twice.
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.wakeup import idle_until_woken
 
 from ..adapters import repository as repo
 from ..adapters.providers import Submission, SubmitOutcome, describe
@@ -117,9 +118,7 @@ async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: flo
             claimed, size, sent = None, 0, 0
             await asyncio.sleep(1.0)
         if claimed is None and size < ctx.send_batch_size:
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=idle_poll_s)
+            await idle_until_woken(wake, idle_poll_s)
             if sent:
                 # Busy but not full: let a few consumer batches land, so the next claim,
                 # submit and record each cover many messages instead of a partition's few.
