@@ -1,27 +1,146 @@
-"""Bearer-token auth for the internal APIs."""
+"""Bearer tokens and roles for the internal APIs.
+
+Every `/v1` route needs a bearer token. A token names a caller (the *subject*, written into
+audit trails) and one role. Reads are open to every role; each write route declares which
+roles may call it with `Depends(require(...))`. Roles nest: a credit admin may do what an
+operator may, an operator what a viewer may; `service` (other services, batch jobs, tests)
+may do everything.
+
+Tokens come from settings (`<PREFIX>API_TOKEN` is the service token, `<PREFIX>API_TOKENS` a
+JSON map of staff tokens), never from code.
+"""
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def bearer_token(expected: SecretStr) -> Callable[..., Awaitable[None]]:
-    """A dependency refusing requests without `Authorization: Bearer <expected>`."""
+class Role(StrEnum):
+    OPS_VIEWER = "ops-viewer"  # read only; sees phone numbers masked
+    OPERATOR = "operator"  # work orders, collections worklists
+    CREDIT_ADMIN = "credit-admin"  # rules, red list, emergency, tiers, guarded sweeps
+    BILLING = "billing"  # the billing side's writes: master data, charges, payments
+    SERVICE = "service"  # machine to machine: everything
 
-    async def require(
+
+# What each role may also do; `allows` follows this transitively.
+_INCLUDES: dict[Role, frozenset[Role]] = {
+    Role.OPS_VIEWER: frozenset(),
+    Role.OPERATOR: frozenset({Role.OPS_VIEWER}),
+    Role.CREDIT_ADMIN: frozenset({Role.OPERATOR}),
+    Role.BILLING: frozenset({Role.OPS_VIEWER}),
+    Role.SERVICE: frozenset(set(Role) - {Role.SERVICE}),
+}
+
+# Roles that see contacts' phone numbers and names in full.
+PII_ROLES = frozenset({Role.OPERATOR, Role.CREDIT_ADMIN, Role.SERVICE})
+
+
+def allows(have: Role, need: Role) -> bool:
+    if have == need:
+        return True
+    return any(allows(inner, need) for inner in _INCLUDES[have])
+
+
+class TokenGrant(BaseModel):
+    """A staff token as configured: `{"<token>": {"subject": "zhang.wei", "role": "operator"}}`."""
+
+    subject: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        return allows(self.role, role)
+
+    @property
+    def sees_pii(self) -> bool:
+        return any(self.may(r) for r in PII_ROLES)
+
+
+SERVICE_SUBJECT = "service"
+
+
+class TokenTable:
+    """Resolves a presented token to its principal in constant time per candidate."""
+
+    def __init__(self, service_token: SecretStr, grants: Mapping[str, TokenGrant]) -> None:
+        self._entries: list[tuple[bytes, Principal]] = [
+            (service_token.get_secret_value().encode(), Principal(SERVICE_SUBJECT, Role.SERVICE))
+        ]
+        self._entries += [(token.encode(), Principal(g.subject, g.role))
+                          for token, g in grants.items()]
+
+    def resolve(self, given: str) -> Principal | None:
+        found = None
+        presented = given.encode()
+        for token, principal in self._entries:
+            # compare every entry: how long a lookup takes says nothing about which token matched
+            if secrets.compare_digest(presented, token) and found is None:
+                found = principal
+        return found
+
+
+def authenticate(tokens: TokenTable) -> Callable[..., Awaitable[Principal]]:
+    """Router dependency: 401 without a known bearer token; keeps the caller on the request."""
+
+    async def resolve(
+        request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-    ) -> None:
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    ) -> Principal:
+        principal = tokens.resolve(credentials.credentials) if credentials else None
+        if principal is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 detail={"error": "unauthorized", "message": "a valid bearer token is required"},
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        request.state.principal = principal
+        return principal
 
-    return require
+    return resolve
+
+
+def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # a route outside the authenticated router asked for a caller
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail={
+            "error": "unauthorized", "message": "a valid bearer token is required"})
+    return principal  # type: ignore[no-any-return]
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """Route dependency: 403 unless the caller's role includes one of `roles`."""
+    needed = tuple(roles)
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not any(principal.may(r) for r in needed):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail={
+                "error": "forbidden",
+                "message": f"role {principal.role.value} may not do this",
+                "required_roles": [r.value for r in needed],
+            })
+        return principal
+
+    check.required_roles = needed  # type: ignore[attr-defined]  # read by the route-coverage tests
+    return check
+
+
+def bearer_token(expected: SecretStr) -> Callable[..., Awaitable[Principal]]:
+    """The single-token form used before roles: only the service token is accepted."""
+    return authenticate(TokenTable(expected, {}))

@@ -3,6 +3,8 @@
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.auth import TokenGrant, TokenTable
+
 DEV_TOKEN = "dev-token"
 
 
@@ -24,6 +26,8 @@ class ServiceSettings(BaseSettings):
     # Internal APIs are called by staff tools and other services; a shared bearer token keeps
     # a stray client on the network from changing credit state.
     api_token: SecretStr = SecretStr(DEV_TOKEN)
+    # Staff tokens and roles, JSON: {"<token>": {"subject": "zhang.wei", "role": "operator"}}.
+    api_tokens: dict[str, TokenGrant] = Field(default_factory=dict)
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=200, ge=1)
@@ -34,6 +38,9 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: int = Field(default=7, ge=1)
     inbox_retention_days: int = Field(default=14, ge=1)
     housekeeping_interval_s: float = Field(default=3600, gt=0)
+
+    def token_table(self) -> TokenTable:
+        return TokenTable(self.api_token, self.api_tokens)
 
     @model_validator(mode="after")
     def _no_default_token_outside_dev(self) -> "ServiceSettings":
