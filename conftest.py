@@ -20,6 +20,13 @@ from common.testing.stack import Stack, stack_from_env, stack_required
 ROOT = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "test-artifacts"
 TOKEN = "test-token"
+# One staff token per role (token -> subject, role); `role_clients` calls the services as them.
+STAFF_TOKENS = {
+    "viewer-token": ("li.na", "ops-viewer"),
+    "operator-token": ("wang.fang", "operator"),
+    "admin-token": ("zhang.wei", "credit-admin"),
+    "billing-token": ("boss.billing", "billing"),
+}
 BASE_PORT = int(os.environ.get("CREDITCTL_TEST_BASE_PORT", "18100"))
 SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", BASE_PORT + 1),
@@ -48,7 +55,7 @@ def stack() -> Stack:
 def processes(stack: Stack) -> ServiceProcesses:
     # One log folder per port range, so parallel test runs on other stacks don't mix logs.
     logs = ARTIFACTS / "logs" if BASE_PORT == 18100 else ARTIFACTS / f"logs-{BASE_PORT}"
-    return ServiceProcesses(SPECS, stack, logs, TOKEN)
+    return ServiceProcesses(SPECS, stack, logs, TOKEN, staff_tokens=STAFF_TOKENS)
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +104,20 @@ async def clients(services: ServiceProcesses) -> AsyncIterator[dict[str, httpx.A
     yield made
     for client in made.values():
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def role_clients(
+    services: ServiceProcesses,
+) -> AsyncIterator[dict[str, dict[str, httpx.AsyncClient]]]:
+    """role -> service name -> a client calling as that role's staff token."""
+    made = {
+        role: {name: httpx.AsyncClient(base_url=spec.url, timeout=90,
+                                       headers={"Authorization": f"Bearer {token}"})
+               for name, spec in services.specs.items()}
+        for token, (_, role) in STAFF_TOKENS.items()
+    }
+    yield made
+    for by_service in made.values():
+        for client in by_service.values():
+            await client.aclose()

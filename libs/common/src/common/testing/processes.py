@@ -1,5 +1,6 @@
 """Start the services as real processes (uvicorn, consumers, relay), kill and restart them."""
 
+import json
 import os
 import signal
 import subprocess
@@ -29,12 +30,14 @@ class ServiceSpec:
 class ServiceProcesses:
     def __init__(
         self, specs: list[ServiceSpec], stack: Stack, log_dir: Path, token: str,
-        detach: bool = False,
+        detach: bool = False, staff_tokens: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.specs = {s.name: s for s in specs}
         self._stack = stack
         self._log_dir = log_dir
         self._token = token
+        # token -> (subject, role): the staff callers every service accepts besides the service token
+        self._staff = {t: {"subject": s, "role": r} for t, (s, r) in (staff_tokens or {}).items()}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._detach = detach  # own session: the services outlive the launcher
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +50,7 @@ class ServiceProcesses:
             f"{p}KAFKA_BOOTSTRAP": self._stack.kafka_bootstrap,
             f"{p}HTTP_PORT": str(spec.port),
             f"{p}API_TOKEN": self._token,
+            f"{p}API_TOKENS": json.dumps(self._staff),
             f"{p}CONSUMER_POLL_MS": "50",
             **dict(spec.extra_env),
         }
