@@ -36,7 +36,7 @@ class ServiceProcesses:
         self._stack = stack
         self._log_dir = log_dir
         self._token = token
-        # token -> (subject, role): the staff callers every service accepts besides the service token
+        # token -> (subject, role): staff callers accepted besides the service token
         self._staff = {t: {"subject": s, "role": r} for t, (s, r) in (staff_tokens or {}).items()}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._detach = detach  # own session: the services outlive the launcher
