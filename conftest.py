@@ -30,7 +30,12 @@ STAFF_TOKENS = {
 BASE_PORT = int(os.environ.get("CREDITCTL_TEST_BASE_PORT", "18100"))
 SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", BASE_PORT + 1),
-    ServiceSpec("credit-control", "credit_control", "CREDIT_", BASE_PORT + 2),
+    ServiceSpec("credit-control", "credit_control", "CREDIT_", BASE_PORT + 2, extra_env=(
+        ("CREDIT_BILLING_URL", f"http://127.0.0.1:{BASE_PORT + 1}"),
+        ("CREDIT_NOTIFIER_URL", f"http://127.0.0.1:{BASE_PORT + 3}"),
+        ("CREDIT_GATEWAY_URL", f"http://127.0.0.1:{BASE_PORT + 4}"),
+        ("CREDIT_PEER_TOKEN", TOKEN),
+    )),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", BASE_PORT + 3),
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(
         ("GATEWAY_CREDIT_CONTROL_URL", f"http://127.0.0.1:{BASE_PORT + 2}"),

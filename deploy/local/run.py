@@ -26,6 +26,11 @@ SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
     ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102, extra_env=(
         ("CREDIT_SCHEDULER_ENABLED", "true"),  # the daily sweep at CREDIT_SCHEDULER_TIME
+        # reports and the dashboard gather figures owned by the other services
+        ("CREDIT_BILLING_URL", "http://127.0.0.1:8101"),
+        ("CREDIT_NOTIFIER_URL", "http://127.0.0.1:8103"),
+        ("CREDIT_GATEWAY_URL", "http://127.0.0.1:8104"),
+        ("CREDIT_PEER_TOKEN", TOKEN),
     )),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", 8103),
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", 8104, extra_env=(
