@@ -29,7 +29,7 @@ test-unit: install  ## the pure tests only (no stack)
 
 lint: install  ## ruff + mypy
 	@uv run ruff check .
-	@uv run mypy libs/common/src services/*/src
+	@uv run mypy libs/common/src services/*/src tools/creditctl/src
 
 bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)

@@ -63,8 +63,34 @@ def load_demo(urls: dict[str, str], token: str) -> None:
     _wait_for(credit, payers, lambda body: body["state"] == "normal", "the restores")
     for day in RULE_DAYS[4:]:
         _sweep(credit, day)
+    _worklists(credit)
     print(f"demo data loaded: {len(GROUPS)} groups, bill run 2026-10, "
-          f"{len(RULE_DAYS)} sweeps, one payment")
+          f"{len(RULE_DAYS)} sweeps, one payment, collections worklists")
+
+
+def _worklists(credit: httpx.Client) -> None:
+    """The call list after the 25th (arrears above 500 yuan: 蓝海科技 and 远航工程; 星河物流
+    has paid), two phone attempts ending in a promise, a refusal with its cause
+    (docs/collections.md)."""
+    _post(credit, "/v1/worklists/refresh", {"as_of": "2026-11-26T09:00:00+08:00"})
+    attempts = {
+        "demo-g2": [("no_answer", "2026-11-26T10:00:00+08:00", {"note": "财务电话无人接听"}),
+                    ("promised", "2026-11-27T15:00:00+08:00",
+                     {"promised_date": "2026-12-05", "note": "财务答应12月5日前缴清"})],
+        "demo-g6": [("refused", "2026-11-26T11:00:00+08:00",
+                     {"refusal_reason": "客户称体验方案到期后未再使用, 拒付"})],
+    }
+    for gid, tries in attempts.items():
+        found = credit.get("/v1/worklists", params={"account_id": f"{gid}-acct",
+                                                   "kind": "call", "status": "all"})
+        entry_id = found.json()[0]["entry_id"]
+        for n, (outcome, at, extra) in enumerate(tries, start=1):
+            _post(credit, f"/v1/worklists/{entry_id}/attempts", {
+                "attempt_id": f"demo-wl-{gid}-{n}", "channel": "phone", "outcome": outcome,
+                "at": at, **extra})
+    g6 = credit.get("/v1/worklists", params={"account_id": "demo-g6-acct", "status": "all"})
+    _post(credit, f"/v1/worklists/{g6.json()[0]['entry_id']}/cause",
+          {"cause": "expired_promotion", "note": "体验营销方案到期未取消"})
 
 
 def _master_data(billing: httpx.Client, credit: httpx.Client) -> None:

@@ -7,6 +7,7 @@ CREDITCTL_RUN_DETACH=1 starts everything and returns, leaving the services runni
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".local" / "dev"
 PIDS = STATE / "services.json"
 TOKEN = os.environ.get("CREDITCTL_API_TOKEN", "dev-token")
+STAFF_TOKENS_FILE = STATE / "staff-tokens.json"
+# One demo staff member per role (subject, role); their tokens are made on the first run.
+DEMO_STAFF = [("li.na", "ops-viewer"), ("wang.fang", "operator"), ("zhang.wei", "credit-admin"),
+              ("boss.billing", "billing")]
 SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
     ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102, extra_env=(
@@ -52,6 +57,22 @@ def stack_env() -> Stack:
     return Stack(values["DATABASE_URL"], values["KAFKA_BOOTSTRAP"])
 
 
+def staff_tokens() -> dict[str, tuple[str, str]]:
+    """token -> (subject, role): CREDITCTL_API_TOKENS (JSON, as the services read it) if set,
+    else demo tokens made once at random and kept in .local/dev (never in code)."""
+    given = os.environ.get("CREDITCTL_API_TOKENS")
+    if given:
+        return {t: (g["subject"], g["role"]) for t, g in json.loads(given).items()}
+    if not STAFF_TOKENS_FILE.exists():
+        STAFF_TOKENS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        made = {f"{role}-{secrets.token_urlsafe(18)}": {"subject": subject, "role": role}
+                for subject, role in DEMO_STAFF}
+        STAFF_TOKENS_FILE.write_text(json.dumps(made, indent=2))
+        STAFF_TOKENS_FILE.chmod(0o600)
+    stored = json.loads(STAFF_TOKENS_FILE.read_text())
+    return {t: (g["subject"], g["role"]) for t, g in stored.items()}
+
+
 def stop_services() -> None:
     if not PIDS.exists():
         return
@@ -79,7 +100,9 @@ def main() -> None:
         return
     stop_services()  # a previous run's leftovers would hold the ports
     detach = os.environ.get("CREDITCTL_RUN_DETACH") == "1"
-    procs = ServiceProcesses(SPECS, stack_env(), STATE / "logs" / "services", TOKEN, detach)
+    staff = staff_tokens()
+    procs = ServiceProcesses(SPECS, stack_env(), STATE / "logs" / "services", TOKEN, detach,
+                             staff_tokens=staff)
     for spec in SPECS:
         procs.migrate(spec.name)
     procs.start_all()
@@ -93,6 +116,9 @@ def main() -> None:
         ok = httpx.get(f"{spec.url}/readyz").status_code == 200
         print(f"  {spec.name:16} {spec.url}/docs   ({'ready' if ok else 'NOT READY'})")
     print(f"  logs: {STATE / 'logs'}")
+    print("Demo staff tokens (Authorization: Bearer <token>; roles in docs/security.md):")
+    for token, (subject, role) in staff.items():
+        print(f"  {role:13} {subject:13} {token}")
     if detach:
         print("Detached: `make stop` stops everything.")
         return

@@ -89,3 +89,75 @@ def test_compose_defines_the_stack_and_its_startup_order() -> None:
                 f"{name} starts before {infra} is healthy"
             )
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
+
+
+# --- Prometheus and Grafana --------------------------------------------------------------
+
+DEPLOY = ROOT / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "creditctl.json"
+# Every module that defines creditctl_* metrics: importing them registers them.
+METRIC_MODULES = ("common.metrics", "credit_control.metrics", "notifier.metrics",
+                  "gateway_adapter.metrics")
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum"),
+            "gauge": ("",), "summary": ("_count", "_sum")}
+
+
+def registered_metric_names() -> set[str]:
+    """The names a query can use: each family's samples as Prometheus stores them."""
+    import importlib
+
+    from prometheus_client import REGISTRY
+
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        names.update(family.name + s for s in SUFFIXES.get(family.type, ("",)))
+    return names
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return [(panel["title"], target["expr"])
+            for panel in dashboard["panels"] for target in panel.get("targets", [])]
+
+
+def test_every_dashboard_query_names_a_metric_the_services_export() -> None:
+    import re
+
+    known = registered_metric_names()
+    queries = dashboard_queries()
+    assert len(queries) >= 7
+    for title, expr in queries:
+        used = set(re.findall(r"\bcreditctl_[a-z_]+", expr))
+        assert used, f"panel {title!r} queries no creditctl metric: {expr}"
+        assert used <= known, f"panel {title!r}: unknown metric(s) {sorted(used - known)}"
+
+
+def test_the_dashboard_covers_what_operations_watch() -> None:
+    exprs = " ".join(expr for _, expr in dashboard_queries())
+    for metric in ("creditctl_events_consumed_total", "creditctl_consumer_lag",
+                   "creditctl_decisions_total", "creditctl_sms_total",
+                   "creditctl_chain_results_total", "creditctl_outbox_backlog",
+                   "creditctl_http_request_duration_seconds_bucket"):
+        assert metric in exprs, f"no panel shows {metric}"
+
+
+def test_prometheus_scrapes_every_service_and_grafana_is_provisioned() -> None:
+    yaml = pytest.importorskip("yaml")
+    services = load_config()["services"]
+    assert {"prometheus", "grafana"} <= services.keys()
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for group in job["static_configs"]
+               for t in group["targets"]}
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        port = next(str(v) for k, v in env.items() if k.endswith("_HTTP_PORT"))
+        assert f"{name}:{port}" in targets, f"Prometheus does not scrape {name}"
+    mounts = " ".join(str(v) for v in services["grafana"].get("volumes", []))
+    for folder in ("provisioning", "dashboards"):
+        assert (DEPLOY / "grafana" / folder).is_dir()
+        assert f"grafana/{folder}" in mounts, f"grafana does not mount deploy/grafana/{folder}"
+    for image_of in ("prometheus", "grafana"):
+        image = services[image_of]["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{image_of} is not pinned"

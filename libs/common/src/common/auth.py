@@ -10,15 +10,18 @@ Tokens come from settings (`<PREFIX>API_TOKEN` is the service token, `<PREFIX>AP
 JSON map of staff tokens), never from code.
 """
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
+
+from common.pii import mask_phone_numbers, redact
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -144,3 +147,30 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 def bearer_token(expected: SecretStr) -> Callable[..., Awaitable[Principal]]:
     """The single-token form used before roles: only the service token is accepted."""
     return authenticate(TokenTable(expected, {}))
+
+
+def mask_pii_for_callers_without_it(app: FastAPI) -> None:
+    """Every answer to a caller who may not see personal data (`Principal.sees_pii`) leaves
+    with phone numbers and people's names masked: one place, so a route added later (a report,
+    a worklist) cannot forget it. Callers who may see it get the body untouched."""
+
+    @app.middleware("http")
+    async def mask_pii(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        principal = getattr(request.state, "principal", None)
+        if principal is None or principal.sees_pii:
+            return response
+        return await _masked_response(response)
+
+
+async def _masked_response(response: Response) -> Response:
+    body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+    kind = response.headers.get("content-type", "")
+    if body and kind.startswith("application/json"):
+        body = json.dumps(redact(json.loads(body)), ensure_ascii=False).encode()
+    elif kind.startswith("text/"):
+        body = mask_phone_numbers(body.decode()).encode()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(body, status_code=response.status_code, headers=headers)

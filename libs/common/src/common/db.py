@@ -14,8 +14,11 @@ from common.envelope import UnprocessableMessage
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # hide_parameters: a failed statement's error (logged, or put in a dead letter's reason)
+    # names no bound values, which may be customers' phone numbers and names.
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -30,7 +33,15 @@ def is_event_error(exc: BaseException) -> bool:
     class 22) or its constraints (class 23). Everything else (the database or Kafka away,
     a full disk, a failover, a deadlock, a bug in a new release) is worth retrying, and
     blocking a partition is safer than dead-lettering events we could have applied."""
-    return isinstance(exc, UnprocessableMessage | ValidationError | DataError | IntegrityError)
+    return (isinstance(exc, UnprocessableMessage | ValidationError | DataError | IntegrityError)
+            or sqlstate(exc)[:2] in ("22", "23"))
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE behind a database error ("" for anything else). asyncpg's class-22 errors
+    (a NUL in a text, a number out of range, a date asyncpg cannot encode) reach us as a plain
+    DBAPIError, not as DataError, so the class is read from the code."""
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
 
 
 T = TypeVar("T")

@@ -1,16 +1,23 @@
 """The FastAPI app every service starts from: health, readiness, metrics, correlation ids and
 one error body shape for every 4xx."""
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common import metrics
+from common.auth import mask_pii_for_callers_without_it
+from common.db import is_event_error, sqlstate
 from common.errors import ApiError
 from common.logging import correlation_id
 
@@ -22,7 +29,9 @@ def create_app(
     readiness: Callable[[], Awaitable[dict[str, Any]]],
 ) -> FastAPI:
     app = FastAPI(title=title, lifespan=lifespan)
+    mask_pii_for_callers_without_it(app)
     _add_correlation_ids(app)
+    app.add_middleware(RequestMetrics)
     _add_error_bodies(app)
     _add_health(app, readiness)
     return app
@@ -43,6 +52,37 @@ def _add_correlation_ids(app: FastAPI) -> None:
         return response
 
 
+class RequestMetrics:
+    """Request count and latency by route template ("/v1/products/{product_id}/credit"), so
+    a million product ids stay one series. Plain ASGI: no per-request task as
+    BaseHTTPMiddleware would add."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app raises before answering
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            # The router put the matched route into the shared scope; no route: one label.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
 def _add_error_bodies(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -60,15 +100,38 @@ def _add_error_bodies(app: FastAPI) -> None:
             status_code=422,
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    # Starlette's own (FastAPI's is a subclass): an unparseable body, an unknown route or
+    # method are raised by Starlette and must get the same body as every other 4xx.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {
             "error": _code_for(exc.status_code), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+    @app.exception_handler(DBAPIError)
+    async def refused_by_database(_: Request, exc: DBAPIError) -> JSONResponse:
+        """A value the database cannot store (class 22) or a constraint (class 23) is the
+        request's fault: 4xx, and the transaction rolled back, so nothing was written."""
+        if not is_event_error(exc):
+            raise exc  # the database away, a bug: a real 500
+        state = sqlstate(exc)
+        conflict = state.startswith("23") or isinstance(exc, IntegrityError)
+        return JSONResponse(
+            {"error": "conflict" if conflict else "invalid_value",
+             "message": f"the database refused a value of the request (SQLSTATE {state})"},
+            status_code=409 if conflict else 422)
+
+    @app.exception_handler(OverflowError)
+    async def out_of_range(_: Request, exc: OverflowError) -> JSONResponse:
+        # Date or number arithmetic on an extreme input (year 1 minus a timeout, 1e308 s).
+        return JSONResponse({"error": "out_of_range", "message": f"a value is out of range: {exc}"},
+                            status_code=422)
+
+
 def _code_for(status_code: int) -> str:
-    return {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+    return {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+            405: "method_not_allowed"}.get(
         status_code, "http_error"
     )
 

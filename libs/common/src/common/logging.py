@@ -5,8 +5,11 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+from common.pii import mask_phone_numbers, redact
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -32,12 +35,25 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class MaskingJsonFormatter(JsonFormatter):
+    """JSON lines with personal data masked: names in the structured fields known to hold
+    them (and those names wherever else they appear in the line), phone numbers anywhere,
+    including exception texts and values serialized by their repr."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return redact(super().process_log_record(log_data))  # type: ignore[no-any-return]
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_phone_numbers(super().format(record))
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        JsonFormatter(
+        MaskingJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
             rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,  # Chinese stays readable (and greppable) in the log files
         )
     )
     handler.addFilter(_ContextFilter(service))

@@ -1,6 +1,10 @@
 """Prometheus metrics shared by the plumbing; services add their own next to their code."""
 
-from prometheus_client import Counter, Gauge
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 EVENTS_CONSUMED = Counter(
     "creditctl_events_consumed_total",
@@ -16,3 +20,23 @@ OUTBOX_BACKLOG = Gauge(
 CONSUMER_LAG = Gauge(
     "creditctl_consumer_lag", "Messages behind the partition end.", ["consumer", "topic"]
 )
+HTTP_REQUESTS = Counter(
+    "creditctl_http_requests_total",
+    "HTTP requests answered, by route template (never the raw path) and status code.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "creditctl_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+
+def on_commit(conn: AsyncConnection, count: Callable[[], None]) -> None:
+    """Call `count` when `conn`'s transaction commits, never when it rolls back: business
+    counters (decisions, SMS, chain results) then move only for work that was kept. The hook
+    fires as COMMIT is issued; a COMMIT that itself fails (the connection dies at that very
+    moment) would count work that is then redone and counted again."""
+    if conn.sync_connection is not None:
+        event.listen(conn.sync_connection, "commit", lambda _: count(), once=True)

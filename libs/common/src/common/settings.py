@@ -1,11 +1,16 @@
 """Settings shared by every service; each service subclasses with its own env prefix."""
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.auth import TokenGrant, TokenTable
 
 DEV_TOKEN = "dev-token"
+# Outside dev a token must be at least this long: a short one can be guessed.
+MIN_TOKEN_LENGTH = 16
 
 
 class ServiceSettings(BaseSettings):
@@ -27,7 +32,8 @@ class ServiceSettings(BaseSettings):
     # a stray client on the network from changing credit state.
     api_token: SecretStr = SecretStr(DEV_TOKEN)
     # Staff tokens and roles, JSON: {"<token>": {"subject": "zhang.wei", "role": "operator"}}.
-    api_tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    # An empty value means none (docker compose passes an unset variable as "").
+    api_tokens: Annotated[dict[str, TokenGrant], NoDecode] = Field(default_factory=dict)
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=200, ge=1)
@@ -39,11 +45,27 @@ class ServiceSettings(BaseSettings):
     inbox_retention_days: int = Field(default=14, ge=1)
     housekeeping_interval_s: float = Field(default=3600, gt=0)
 
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
     def token_table(self) -> TokenTable:
         return TokenTable(self.api_token, self.api_tokens)
 
     @model_validator(mode="after")
     def _no_default_token_outside_dev(self) -> "ServiceSettings":
-        if self.environment != "dev" and self.api_token.get_secret_value() == DEV_TOKEN:
+        if self.environment == "dev":
+            return self
+        if self.api_token.get_secret_value() == DEV_TOKEN:
             raise ValueError(f"{self.environment}: set a real API token (the default is public)")
+        short = [grant.subject for token, grant in self.api_tokens.items()
+                 if len(token) < MIN_TOKEN_LENGTH]
+        if len(self.api_token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            short.insert(0, "the service token")
+        if short:
+            raise ValueError(f"{self.environment}: tokens shorter than {MIN_TOKEN_LENGTH} "
+                             f"characters are refused ({', '.join(short)})")
         return self

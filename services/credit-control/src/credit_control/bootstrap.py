@@ -7,11 +7,13 @@ from common.clock import Clock, SystemClock
 from common.contracts import COMMANDS_TOPIC, DECISIONS_TOPIC
 
 from .adapters import tables as t
+from .adapters.peers import Peers
 from .config import Settings
-from .entrypoints import consumer
+from .entrypoints import consumer, dashboard, reports
 from .entrypoints.http import router
 from .service_layer import sweeps
 from .service_layer.handlers import CreditContext
+from .service_layer.reports import ReportContext
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -28,4 +30,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
                         extra_tasks=tasks)
     app = service_app("credit-control", runtime)
     app.include_router(router(ctx, settings))
+    _reports(app, ctx, settings)
     return app
+
+
+def _reports(app: FastAPI, ctx: CreditContext, settings: Settings) -> None:
+    """Reports (API) and the dashboard (pages), over the other services' figures."""
+    peers = Peers(settings.billing_url, settings.notifier_url, settings.gateway_url,
+                  settings.peer_token.get_secret_value(), settings.peer_timeout_s)
+    rc = ReportContext(ctx, peers)
+    app.include_router(reports.router(rc, settings))
+    dashboard.mount(app, rc, settings.token_table())

@@ -1,7 +1,7 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import ServiceSettings
+from common.settings import DEV_TOKEN, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -24,3 +24,13 @@ class Settings(ServiceSettings):
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)
     sweep_chunk: int = Field(default=50_000, ge=1)
+    # Collections worklists (docs/collections.md): arrears above this go on the call list
+    # (seed 001: 500元以上); two-month arrears become visit orders from this day of the month.
+    worklist_call_threshold_fen: int = Field(default=50_000, ge=0)
+    worklist_visit_from_day: int = Field(default=6, ge=1, le=28)
+    # Reports and the dashboard read figures the other services own, over their HTTP APIs.
+    billing_url: str = "http://127.0.0.1:8101"
+    notifier_url: str = "http://127.0.0.1:8103"
+    gateway_url: str = "http://127.0.0.1:8104"
+    peer_token: SecretStr = SecretStr(DEV_TOKEN)
+    peer_timeout_s: float = Field(default=30.0, gt=0)

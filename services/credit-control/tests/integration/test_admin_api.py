@@ -76,10 +76,11 @@ async def test_put_rules_refuses_bad_tables_and_versions_and_audits_good_ones(
         assert r.status_code == 200, r.text
         now = await _rules(http)
         assert now["version"] == version + 1
-        assert (now["changed_by"], now["reason"]) == ("规则管理员", "warn on the 12th")
+        # who changed it is the token's subject (here the service token), not the body's word
+        assert (now["changed_by"], now["reason"]) == ("service", "warn on the 12th")
         assert next(x for x in now["rows"] if x["rule_id"] == "adc-warning-1-low")["day"] == 12
         [entry] = await _audit(http, "rule_table", str(version + 1))
-        assert entry["actor"] == "规则管理员"
+        assert entry["actor"] == "service"
         assert entry["old"] == {"version": version, "rows": {
             "adc-warning-1-low": next(x for x in rows if x["rule_id"] == "adc-warning-1-low")}}
         assert entry["new"]["rows"]["adc-warning-1-low"]["day"] == 12
@@ -91,7 +92,9 @@ async def test_put_rules_refuses_bad_tables_and_versions_and_audits_good_ones(
     assert (await _rules(http))["rows"] == rows
 
 
-async def test_profiles_refuse_limits_outside_the_star_range(api: CreditApi) -> None:
+async def test_profiles_refuse_limits_outside_the_star_range(
+    api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]],
+) -> None:
     http, customer = api.http, f"Gprof{new_uid()}"
     path = f"/v1/profiles/{customer}"
     for body, status in (
@@ -109,17 +112,18 @@ async def test_profiles_refuse_limits_outside_the_star_range(api: CreditApi) -> 
     assert (untouched["star_level"], untouched["updated_by"]) == (None, None)
     assert await _audit(http, "credit_profile", customer) == []
 
-    r = await http.put(path, json={"changed_by": "评级组", "star_level": 3,
-                                   "credit_limit_fen": 80_00})
+    admin = role_clients["credit-admin"]["credit-control"]  # token subject: zhang.wei
+    r = await admin.put(path, json={"changed_by": "评级组", "star_level": 3,
+                                    "credit_limit_fen": 80_00})
     assert r.status_code == 200, r.text
     assert (r.json()["star_level"], r.json()["credit_limit_fen"]) == (3, 80_00)
     r = await http.put(path, json={"changed_by": "复核组", "star_level": 4})
     assert r.status_code == 200 and r.json()["credit_limit_fen"] == 200_00, r.text
     assert [(a["actor"], a["old"], a["new"]) for a in await _audit(  # newest first
         http, "credit_profile", customer)] == [
-        ("复核组", {"star_level": 3, "credit_limit_fen": 80_00},
+        ("service", {"star_level": 3, "credit_limit_fen": 80_00},
          {"star_level": 4, "credit_limit_fen": None}),
-        ("评级组", None, {"star_level": 3, "credit_limit_fen": 80_00})]
+        ("zhang.wei", None, {"star_level": 3, "credit_limit_fen": 80_00})]
 
 
 async def test_exemptions_refuse_bad_requests(api: CreditApi, test_year: int) -> None:

@@ -4,6 +4,7 @@ after N a manual work order) and the work-order API's transitions, legal and ill
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from common.contracts.snapshots import ProductFamily, Tier
@@ -85,7 +86,9 @@ async def _post(api: CreditApi, path: str, body: dict[str, Any], status: int) ->
     return r.json()
 
 
-async def test_work_order_transitions_and_illegal_moves(api: CreditApi, test_year: int) -> None:
+async def test_work_order_transitions_and_illegal_moves(
+    api: CreditApi, test_year: int, role_clients: dict[str, dict[str, httpx.AsyncClient]],
+) -> None:
     y, uid = test_year, new_uid()
     lg = ledger(uid, "wo", F.WORK_ORDER, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-08", 4_000, at(date(y, 9, 2), 9))))
@@ -110,9 +113,12 @@ async def test_work_order_transitions_and_illegal_moves(api: CreditApi, test_yea
 
     # Failed: recorded, and a follow-up goes to the group billing manager; still not suspended.
     await _post(api, f"{wo}/assign", {"by": "集团账务管理员", "assignee": "operator-2"}, 200)
-    failed = await _post(api, f"{wo}/fail", {"by": "operator-2", "note": "平台登录失败"}, 200)
-    assert [(s["status"], s["by"]) for s in failed["steps"]] == [
-        ("created", "credit-control"), ("assigned", "集团账务管理员"), ("failed", "operator-2")]
+    operator = role_clients["operator"]["credit-control"]  # token subject: wang.fang
+    r = await operator.post(f"{wo}/fail", json={"by": "operator-2", "note": "平台登录失败"})
+    assert r.status_code == 200, r.text
+    # who did each step is the token's subject, whatever the body says
+    assert [(s["status"], s["by"]) for s in r.json()["steps"]] == [
+        ("created", "credit-control"), ("assigned", "service"), ("failed", "wang.fang")]
     await _post(api, f"{wo}/done", {"by": "operator-2", "note": "late"}, 409)
     await _post(api, f"{wo}/assign", {"by": "m", "assignee": "o"}, 409)
     assert await api.state(lg.product_id) == "suspend_requested"

@@ -101,7 +101,8 @@ async def test_put_makes_a_new_version_used_by_new_messages(
     versions = (await client.get(f"/v1/templates/{name}/versions")).json()
     assert versions[0] == {"name": "warning_2", "version": 1, "changed_by": "default",
                            "text": SPECS[name].default_text, "created_at": None}
-    assert versions[-1]["text"] == new_text and versions[-1]["changed_by"] == "tester"
+    # the author is the caller's token subject (the service token here), not the body's word
+    assert versions[-1]["text"] == new_text and versions[-1]["changed_by"] == "service"
     assert (await client.get("/v1/templates/nope/versions")).status_code == 404
 
     notice = context_for(uid, test_year)

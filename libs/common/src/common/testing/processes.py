@@ -42,6 +42,11 @@ class ServiceProcesses:
         self._detach = detach  # own session: the services outlive the launcher
         log_dir.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def log_dir(self) -> Path:
+        """Where each service's stdout and stderr go (`<name>.log`, appended)."""
+        return self._log_dir
+
     def env_for(self, spec: ServiceSpec) -> dict[str, str]:
         p = spec.env_prefix
         return {

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from common.auth import bearer_token
+from common.auth import Role, authenticate, require
 from common.clock import parse_bill_month
 from common.errors import Unprocessable
 from common.idempotency import StoredResponse
@@ -17,11 +17,13 @@ from ..domain import commands as c
 from ..service_layer import handlers, reports
 from ..service_layer.context import BillingContext
 
+# Master data, charges, bill runs and payments are the billing side's: its staff and services.
+BILLING_WRITE = [Depends(require(Role.BILLING))]
 MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 
 
 def router(ctx: BillingContext, settings: Settings) -> APIRouter:
-    api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
     _master_data(api, ctx)
     _money(api, ctx)
     _views(api, ctx)
@@ -29,56 +31,56 @@ def router(ctx: BillingContext, settings: Settings) -> APIRouter:
 
 
 def _master_data(api: APIRouter, ctx: BillingContext) -> None:
-    @api.post("/customers", status_code=201)
+    @api.post("/customers", status_code=201, dependencies=BILLING_WRITE)
     async def create_customer(cmd: c.CreateCustomer) -> JSONResponse:
         return _answer(await handlers.create_customer(ctx, cmd))
 
-    @api.put("/customers/{customer_id}")
+    @api.put("/customers/{customer_id}", dependencies=BILLING_WRITE)
     async def update_customer(customer_id: str, details: c.CustomerDetails) -> JSONResponse:
         """Replace the customer's master data; a real change publishes cause=master_data."""
         return _answer(await handlers.update_customer(ctx, customer_id, details))
 
-    @api.post("/accounts", status_code=201)
+    @api.post("/accounts", status_code=201, dependencies=BILLING_WRITE)
     async def open_account(cmd: c.OpenAccount) -> JSONResponse:
         return _answer(await handlers.open_account(ctx, cmd))
 
-    @api.post("/products", status_code=201)
+    @api.post("/products", status_code=201, dependencies=BILLING_WRITE)
     async def add_product(cmd: c.AddProduct) -> JSONResponse:
         return _answer(await handlers.add_product(ctx, cmd))
 
-    @api.put("/products/{product_id}")
+    @api.put("/products/{product_id}", dependencies=BILLING_WRITE)
     async def update_product(product_id: str, details: c.ProductDetails) -> JSONResponse:
         """Replace name, family, vendor, channel; a real change publishes cause=master_data."""
         return _answer(await handlers.update_product(ctx, product_id, details))
 
 
 def _money(api: APIRouter, ctx: BillingContext) -> None:
-    @api.post("/charges", status_code=201)
+    @api.post("/charges", status_code=201, dependencies=BILLING_WRITE)
     async def post_charge(cmd: c.PostCharge) -> JSONResponse:
         return _answer(await handlers.post_charge(ctx, cmd))
 
-    @api.post("/bill-runs", status_code=201)
+    @api.post("/bill-runs", status_code=201, dependencies=BILLING_WRITE)
     async def run_bill(cmd: c.RunBill) -> JSONResponse:
         return _answer(await handlers.run_bill(ctx, cmd))
 
-    @api.post("/payments", status_code=201)
+    @api.post("/payments", status_code=201, dependencies=BILLING_WRITE)
     async def record_payment(cmd: c.RecordPayment) -> JSONResponse:
         return _answer(await handlers.record_payment(ctx, cmd))
 
-    @api.post("/reversals", status_code=201)
+    @api.post("/reversals", status_code=201, dependencies=BILLING_WRITE)
     async def reverse_payment(cmd: c.ReversePayment) -> JSONResponse:
         """A bounced payment: the bill months it paid are owed again (cause=reversal)."""
         return _answer(await handlers.reverse_payment(ctx, cmd))
 
-    @api.post("/adjustments", status_code=201)
+    @api.post("/adjustments", status_code=201, dependencies=BILLING_WRITE)
     async def adjust_bill(cmd: c.AdjustBill) -> JSONResponse:
         return _answer(await handlers.adjust_bill(ctx, cmd))
 
-    @api.post("/write-offs", status_code=201)
+    @api.post("/write-offs", status_code=201, dependencies=BILLING_WRITE)
     async def write_off(cmd: c.WriteOff) -> JSONResponse:
         return _answer(await handlers.write_off(ctx, cmd))
 
-    @api.post("/deposits", status_code=201)
+    @api.post("/deposits", status_code=201, dependencies=BILLING_WRITE)
     async def receive_deposit(cmd: c.ReceiveDeposit) -> JSONResponse:
         return _answer(await handlers.receive_deposit(ctx, cmd))
 

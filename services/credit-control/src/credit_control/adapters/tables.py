@@ -193,6 +193,59 @@ state_history = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+# Collections worklists (欠费催缴): one entry per account, list kind and the bill month that
+# was oldest when it was put on the list; at most one active entry per account and kind.
+_ACTIVE_ENTRY = text("status IN ('open', 'contacted', 'promised', 'refused')")
+worklist_entries = Table(
+    "worklist_entries", metadata,
+    Column("entry_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("bill_month", Date, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("customer", JSONB, nullable=False),
+    Column("manager", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("arrears_fen", BigInteger, nullable=False),
+    Column("oldest_month", Date, nullable=False),
+    Column("months", Integer, nullable=False),
+    Column("dues", JSONB, nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_attempt", JSONB),
+    Column("promised_date", Date),
+    Column("refusal_reason", Text),
+    Column("cause", Text),
+    Column("cause_note", Text),
+    Column("cause_by", Text),
+    Column("cause_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_reason", Text),
+    Column("reopened", Integer, nullable=False, server_default="0"),
+    Index("ux_worklist_key", "account_id", "kind", "bill_month", unique=True),
+    Index("ux_worklist_active", "account_id", "kind", unique=True,
+          postgresql_where=_ACTIVE_ENTRY),
+    Index("ix_worklist_list", "kind", "status", "manager"),
+)
+
+# Every contact attempt (催缴记录), attributed to the caller's token subject.
+worklist_attempts = Table(
+    "worklist_attempts", metadata,
+    Column("attempt_id", Text, primary_key=True),
+    Column("entry_id", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("promised_date", Date),
+    Column("refusal_reason", Text),
+    Column("status_after", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_worklist_attempts_entry", "entry_id", "at"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)

@@ -27,11 +27,15 @@ class RunSweep(BaseModel):
 
 
 Actor = Annotated[str, Field(min_length=1, max_length=64)]
+# Who did it: over HTTP the caller's token subject always replaces it (the audit trail must not
+# take a caller's word for who they are); a body may still send it, and it is ignored.
+ByToken = Annotated[str, Field(max_length=64, description="ignored: the bearer token's subject "
+                               "is recorded")]
 
 
 class ConfirmSweep(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    confirmed_by: Actor
+    confirmed_by: ByToken = ""
     note: str = ""
 
 
@@ -39,7 +43,7 @@ class PutRules(BaseModel):
     """A whole new rule table; `expected_version` guards against overwriting someone's change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    changed_by: Actor
+    changed_by: ByToken = ""
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     expected_version: int
     rows: tuple[RuleRow, ...]
@@ -47,7 +51,7 @@ class PutRules(BaseModel):
 
 class PutProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    changed_by: Actor
+    changed_by: ByToken = ""
     star_level: Annotated[int, Field(ge=0, le=5)] | None = None
     credit_limit_fen: Annotated[int, Field(ge=0)] | None = None
 
@@ -64,18 +68,18 @@ class AddExemption(BaseModel):
     kind: ExemptionKind
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     approver: Actor
-    created_by: Actor
+    created_by: ByToken = ""
     until: datetime | None = None  # required for emergency: it is time-boxed
 
 
 class RemoveExemption(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    removed_by: Actor
+    removed_by: ByToken = ""
 
 
 class PutGuard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    changed_by: Actor
+    changed_by: ByToken = ""
     enabled: bool = True
     max_share: Annotated[float, Field(gt=0, le=1)]
     min_active: Annotated[int, Field(ge=0)] = 0
@@ -83,7 +87,7 @@ class PutGuard(BaseModel):
 
 class AssignWorkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    by: Actor
+    by: ByToken = ""
     assignee: Actor
     role: Role = Role.OPERATOR
     note: str = ""
@@ -91,7 +95,7 @@ class AssignWorkOrder(BaseModel):
 
 class FinishWorkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    by: Actor
+    by: ByToken = ""
     note: Annotated[str, Field(min_length=1, max_length=1000)]
 
 

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from common.auth import bearer_token
+from common.auth import Principal, authenticate, require
+from common.auth import Role as Access
 from common.contracts.reconciliation import DesiredChainPage
 
 from ..adapters import admin_repository as admin_repo
@@ -27,15 +28,21 @@ from ..domain.commands import (
 )
 from ..service_layer import admin, sweeps, work_orders
 from ..service_layer.handlers import CreditContext
+from . import worklists
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+# The caller, when the route may change credit state: its token's subject goes into the audit.
+CreditAdmin = Annotated[Principal, Depends(require(Access.CREDIT_ADMIN))]
+Operator = Annotated[Principal, Depends(require(Access.OPERATOR))]
+ADMIN_ONLY = [Depends(require(Access.CREDIT_ADMIN))]
 
 
 def router(ctx: CreditContext, settings: Settings) -> APIRouter:
-    api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
     _sweep_routes(api, ctx)
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
+    api.include_router(worklists.router(ctx))
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str) -> dict[str, Any]:
@@ -45,7 +52,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:
         return await admin.desired(ctx, after, limit)
 
-    @api.post("/provisioning/retries")
+    @api.post("/provisioning/retries", dependencies=ADMIN_ONLY)
     async def retries(cmd: RunLoop) -> dict[str, int]:
         return await work_orders.run_loop(ctx, cmd.as_of)
 
@@ -59,14 +66,15 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
 
 
 def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
-    @api.post("/sweeps", status_code=201)
+    @api.post("/sweeps", status_code=201, dependencies=ADMIN_ONLY)
     async def run_sweep(cmd: RunSweep) -> JSONResponse:
         stored = await sweeps.run_sweep(ctx, cmd)
         return JSONResponse(stored.body, status_code=stored.status_code)
 
     @api.post("/sweeps/{sweep_id}/confirm")
-    async def confirm(sweep_id: str, cmd: ConfirmSweep) -> dict[str, Any]:
-        return await sweeps.confirm_sweep(ctx, sweep_id, cmd)
+    async def confirm(sweep_id: str, cmd: ConfirmSweep, caller: CreditAdmin) -> dict[str, Any]:
+        return await sweeps.confirm_sweep(
+            ctx, sweep_id, cmd.model_copy(update={"confirmed_by": caller.subject}))
 
     @api.get("/sweeps/holds")
     async def holds(status: str | None = None) -> list[dict[str, Any]]:
@@ -78,8 +86,8 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await sweeps.guard_settings(ctx)
 
     @api.put("/guard")
-    async def put_guard(cmd: PutGuard) -> dict[str, Any]:
-        return await admin.put_guard(ctx, cmd)
+    async def put_guard(cmd: PutGuard, caller: CreditAdmin) -> dict[str, Any]:
+        return await admin.put_guard(ctx, cmd.model_copy(update={"changed_by": caller.subject}))
 
 
 def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
@@ -88,24 +96,28 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await admin.get_rules(ctx)
 
     @api.put("/rules")
-    async def put_rules(cmd: PutRules) -> dict[str, Any]:
-        return await admin.put_rules(ctx, cmd)
+    async def put_rules(cmd: PutRules, caller: CreditAdmin) -> dict[str, Any]:
+        return await admin.put_rules(ctx, cmd.model_copy(update={"changed_by": caller.subject}))
 
     @api.get("/profiles/{customer_id}")
     async def get_profile(customer_id: str) -> dict[str, Any]:
         return await admin.get_profile(ctx, customer_id)
 
     @api.put("/profiles/{customer_id}")
-    async def put_profile(customer_id: str, cmd: PutProfile) -> dict[str, Any]:
-        return await admin.put_profile(ctx, customer_id, cmd)
+    async def put_profile(customer_id: str, cmd: PutProfile, caller: CreditAdmin) -> dict[str, Any]:
+        return await admin.put_profile(
+            ctx, customer_id, cmd.model_copy(update={"changed_by": caller.subject}))
 
     @api.post("/exemptions", status_code=201)
-    async def add_exemption(cmd: AddExemption) -> dict[str, Any]:
-        return await admin.add_exemption(ctx, cmd)
+    async def add_exemption(cmd: AddExemption, caller: CreditAdmin) -> dict[str, Any]:
+        return await admin.add_exemption(
+            ctx, cmd.model_copy(update={"created_by": caller.subject}))
 
     @api.post("/exemptions/{exemption_id}/remove")
-    async def remove_exemption(exemption_id: str, cmd: RemoveExemption) -> dict[str, Any]:
-        return await admin.remove_exemption(ctx, exemption_id, cmd.removed_by)
+    async def remove_exemption(
+        exemption_id: str, cmd: RemoveExemption, caller: CreditAdmin,
+    ) -> dict[str, Any]:
+        return await admin.remove_exemption(ctx, exemption_id, caller.subject)
 
     @api.get("/exemptions")
     async def exemptions(kind: ExemptionKind | None = None, customer_id: str | None = None,
@@ -133,16 +145,16 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await work_orders.get(ctx, work_order_id)
 
     @api.post("/work-orders/{work_order_id}/assign")
-    async def assign(work_order_id: str, cmd: AssignWorkOrder) -> dict[str, Any]:
-        return await work_orders.assign(ctx, work_order_id, cmd.by, cmd.assignee, cmd.role,
+    async def assign(work_order_id: str, cmd: AssignWorkOrder, caller: Operator) -> dict[str, Any]:
+        return await work_orders.assign(ctx, work_order_id, caller.subject, cmd.assignee, cmd.role,
                                         cmd.note, ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/done")
-    async def done(work_order_id: str, cmd: FinishWorkOrder) -> dict[str, Any]:
-        return await work_orders.finish(ctx, work_order_id, cmd.by, True, cmd.note,
+    async def done(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+        return await work_orders.finish(ctx, work_order_id, caller.subject, True, cmd.note,
                                         ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/fail")
-    async def fail(work_order_id: str, cmd: FinishWorkOrder) -> dict[str, Any]:
-        return await work_orders.finish(ctx, work_order_id, cmd.by, False, cmd.note,
+    async def fail(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+        return await work_orders.finish(ctx, work_order_id, caller.subject, False, cmd.note,
                                         ctx.clock.now())

@@ -23,7 +23,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
-from common.contracts.billing import BalanceChanged
+from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import (
     CreditDecisionMade,
     CreditState,
@@ -37,10 +37,12 @@ from common.envelope import Contract, Envelope, RawEnvelope, wrap
 
 from ..adapters import admin_repository as admin_repo
 from ..adapters import balance_sql as sql
+from ..adapters import worklist_sql
 from ..domain import rules
 from ..domain.model import Action, action_for, can, next_state
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
+from ..metrics import count_decisions
 from .handlers import DECISION_NS, CreditContext, ProductView
 from .work_orders import cancel_superseded, open_work_order
 
@@ -65,6 +67,15 @@ async def apply_balance_events(
     await batch.write(conn)
     newest = {e.account_id: e for _, e in fresh}
     await sql.save_positions(conn, list(newest.values()))
+    await worklist_sql.close_cleared(conn, [
+        (e.account_id, e.as_of, f"arrears cleared ({e.cause.value})") for e in newest.values()
+        if e.amount_due_fen == 0 and e.cause in _CLEARING])
+
+
+# The causes that can clear arrears: only their events may close worklist entries at once (a
+# refresh closes the rest), so charges and bill runs cost the hot path nothing.
+_CLEARING = frozenset({BalanceCause.PAYMENT, BalanceCause.ADJUSTMENT, BalanceCause.DEDUCTION,
+                       BalanceCause.WRITE_OFF, BalanceCause.REVERSAL})
 
 
 async def _fresh(
@@ -337,6 +348,7 @@ class Batch:
             # Cannot happen while the products are locked; retried as a whole if it does.
             raise RuntimeError(f"{len(self.decisions.decision_id) - written} decisions of the "
                                "batch were taken meanwhile")
+        count_decisions(conn, self.decisions.decision)
         for product, action, decision_id, reason, at in self.work_orders:
             product.work_order_id = await open_work_order(
                 self.ctx, conn, ProductView(

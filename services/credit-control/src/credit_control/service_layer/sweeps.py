@@ -17,6 +17,7 @@ from ..adapters import admin_repository as admin_repo
 from ..adapters import sweep_sql
 from ..domain import rules
 from ..domain.commands import ConfirmSweep, RunSweep
+from ..metrics import count_committed
 from .handlers import CreditContext
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def _run(ctx: CreditContext, step: rules.SweepStep, as_of: datetime, versi
             await sweep_sql.tune(conn)
             candidates, last_id, n = await sweep_sql.run_step(conn, sql, values)
         ctx.outbox.wake.set()
+        count_committed(step.row.decision.value, n)
         decided += n
         if candidates < ctx.settings.sweep_chunk or last_id is None:
             return decided
@@ -129,8 +131,9 @@ async def guard_settings(ctx: CreditContext) -> dict[str, Any]:
 # --- the in-process scheduler ----------------------------------------------------------------
 
 def scheduler(ctx: CreditContext) -> Any:
-    """Runs the daily sweep at the configured Asia/Shanghai time; the sweep id is the day,
-    so two processes (or a restart) run it once."""
+    """Runs the daily sweep at the configured Asia/Shanghai time, then refreshes the
+    collections worklists; the sweep id is the day, so two processes (or a restart) run it
+    once, and a second refresh changes nothing."""
 
     async def daily_sweep(stop: asyncio.Event) -> None:
         hour, minute = map(int, ctx.settings.scheduler_time.split(":"))
@@ -144,8 +147,20 @@ def scheduler(ctx: CreditContext) -> Any:
             if stop.is_set():
                 return
             await run_sweep(ctx, RunSweep(sweep_id=f"auto-{at.date().isoformat()}", as_of=at))
+            await _refresh_worklists(ctx, at)
 
     return daily_sweep
+
+
+async def _refresh_worklists(ctx: CreditContext, at: datetime) -> None:
+    """After the day's sweep, the collections worklists as of the same moment. A failure is
+    logged, not raised: tomorrow's sweep must still run (and its refresh catches up)."""
+    from .collections import refresh
+
+    try:
+        await refresh(ctx, at)
+    except Exception:
+        log.exception("worklist refresh as of %s failed", at.isoformat())
 
 
 def loop_ticker(ctx: CreditContext) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from common.auth import bearer_token
+from common.auth import Role, authenticate, require
 from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import NotFound
 
@@ -32,14 +32,18 @@ class AdvanceChain(BaseModel):
     as_of: AwareDatetime
 
 
+# The simulated gateway's submit stands for MAS servers and SMS-direct clients: machines.
+# The chain and fault knobs are the simulation's test levers: machines and credit admins.
+SERVICE_ONLY = [Depends(require(Role.SERVICE))]
+ADMIN_ONLY = [Depends(require(Role.CREDIT_ADMIN))]
 Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
 AsOf = Annotated[AwareDatetime | None, Query()]
 
 
 def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
-    api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
 
-    @api.post("/gateway/submit")
+    @api.post("/gateway/submit", dependencies=SERVICE_ONLY)
     async def submit(body: Submit) -> dict[str, Any]:
         return await handlers.submit(ctx, body.product_id)
 
@@ -47,7 +51,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     async def chain(product_id: str) -> dict[str, Any]:
         return await handlers.chain_view(ctx, product_id)
 
-    @api.post("/chain/advance")
+    @api.post("/chain/advance", dependencies=ADMIN_ONLY)
     async def advance(body: AdvanceChain) -> dict[str, Any]:
         """Run every step due by `as_of` now (time is a parameter)."""
         return {"as_of": body.as_of, "attempts": await worker.advance_all_due(ctx, body.as_of)}
@@ -56,11 +60,11 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     async def get_faults() -> Faults:
         return await handlers.get_faults(ctx)
 
-    @api.put("/faults")
+    @api.put("/faults", dependencies=ADMIN_ONLY)
     async def put_faults(body: Faults) -> Faults:
         return await handlers.put_faults(ctx, body)
 
-    @api.delete("/faults")
+    @api.delete("/faults", dependencies=ADMIN_ONLY)
     async def reset_faults() -> Faults:
         return await handlers.reset_faults(ctx)
 

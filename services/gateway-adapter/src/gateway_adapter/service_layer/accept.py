@@ -23,6 +23,7 @@ from ..adapters import chain_writes
 from ..adapters import repository as repo
 from ..domain.chain import Attempt
 from ..domain.intake import Intake
+from ..metrics import count_results
 from . import worker
 from .context import GatewayContext
 from .results import result_event, wake_worker
@@ -58,6 +59,7 @@ async def accept_commands(
     w = _writes(intake)
     chain_writes.insert_orders(w, orders)
     chain_writes.add_results(w, ctx.outbox, events)
+    count_results(conn, events)
     await w.run(conn)
     if any(a.outcome is None for a in intake.new_attempts):
         wake_worker(ctx)  # a later step is due later: the worker's

@@ -14,6 +14,7 @@ from ..adapters import repository as repo
 from ..adapters.vendors import adapter_for
 from ..domain.chain import Attempt, EmosOrder, ProductChain, StageReport, advance
 from ..domain.faults import Faults
+from ..metrics import count_results
 from .context import GatewayContext
 from .results import result_event
 
@@ -41,7 +42,9 @@ async def advance_due(ctx: GatewayContext, as_of: datetime | None = None) -> int
         chain_writes.insert_orders(w, created)
         chain_writes.save_orders(w, known.values())
         chain_writes.note_finished(w, [a for a in attempts if a.outcome is not None])
-        chain_writes.add_results(w, ctx.outbox, [result_event(ctx, a, r) for a, r in reports])
+        results = [result_event(ctx, a, r) for a, r in reports]
+        chain_writes.add_results(w, ctx.outbox, results)
+        count_results(conn, results)
         await w.run(conn)
     return len(attempts)
 

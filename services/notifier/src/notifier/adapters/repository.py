@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.templates import DEFAULT_TEMPLATES, TemplateName
+from ..metrics import count_sms
 from . import tables as t
 from .providers import Receipt
 
@@ -86,14 +87,16 @@ _INSERT_MESSAGES = sql(
     f"INSERT INTO notifier.messages ({', '.join(_MESSAGE_COLUMNS)}) "
     "SELECT * FROM unnest("
     + ", ".join(f"CAST(:{c} AS {_MESSAGE_TYPES.get(c, 'text')}[])" for c in _MESSAGE_COLUMNS)
-    + ") ON CONFLICT (message_id) DO NOTHING"
+    + ") ON CONFLICT (message_id) DO NOTHING RETURNING status"
 )
 
 
 async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
     """A redelivered or re-published decision makes the same message ids: nothing new."""
     if cols.message_id:
-        await conn.execute(_INSERT_MESSAGES, {c: getattr(cols, c) for c in _MESSAGE_COLUMNS})
+        made = await conn.execute(_INSERT_MESSAGES,
+                                  {c: getattr(cols, c) for c in _MESSAGE_COLUMNS})
+        count_sms(conn, made.scalars())
 
 
 # --- sending ----------------------------------------------------------------------------
@@ -133,7 +136,8 @@ _SUBMITTED = sql(
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:pids AS text[])) "
     "  AS v(id, attempts, pid) "
     "LEFT JOIN notifier.receipts r ON r.provider_message_id = v.pid "
-    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
+    "RETURNING m.status"
 )
 _RETRY = sql(
     "UPDATE notifier.messages m SET status = 'pending', last_error = v.error, "
@@ -147,31 +151,38 @@ _DEAD = sql(
     "status_reason = 'gave up after ' || m.attempts || ' attempts: ' || v.error "
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[])) "
     "  AS v(id, attempts, error) "
-    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
+    "RETURNING m.status"
 )
 async def record_submitted(
     conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]]
 ) -> int:
     if not done:
         return 0
-    return (await conn.execute(_SUBMITTED, {
+    statuses = list((await conn.execute(_SUBMITTED, {
         "at": at, "ids": [d[0] for d in done], "attempts": [d[1] for d in done],
-        "pids": [d[2] for d in done]})).rowcount
+        "pids": [d[2] for d in done]})).scalars())
+    count_sms(conn, statuses)
+    return len(statuses)
 
 
 async def record_retry(
     conn: AsyncConnection, retry: Sequence[tuple[str, int, str, datetime]]
 ) -> None:
     if retry:
-        await conn.execute(_RETRY, {"ids": [r[0] for r in retry], "attempts": [r[1] for r in retry],
-                                    "errors": [r[2] for r in retry],
-                                    "next_ats": [r[3] for r in retry]})
+        moved = await conn.execute(_RETRY, {"ids": [r[0] for r in retry],
+                                            "attempts": [r[1] for r in retry],
+                                            "errors": [r[2] for r in retry],
+                                            "next_ats": [r[3] for r in retry]})
+        count_sms(conn, ["retry"] * moved.rowcount)
 
 
 async def record_dead(conn: AsyncConnection, dead: Sequence[tuple[str, int, str]]) -> None:
     if dead:
-        await conn.execute(_DEAD, {"ids": [d[0] for d in dead], "attempts": [d[1] for d in dead],
-                                   "errors": [d[2] for d in dead]})
+        gone = await conn.execute(_DEAD, {"ids": [d[0] for d in dead],
+                                          "attempts": [d[1] for d in dead],
+                                          "errors": [d[2] for d in dead]})
+        count_sms(conn, gone.scalars())
 
 
 # --- receipts ---------------------------------------------------------------------------
@@ -188,7 +199,8 @@ _APPLY_RECEIPTS = sql(
     "status_reason = coalesce(v.error, m.status_reason) "
     "FROM unnest(CAST(:pids AS text[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
     "  CAST(:ats AS timestamptz[])) AS v(pid, status, error, at) "
-    "WHERE m.provider_message_id = v.pid AND m.status = 'submitted'"
+    "WHERE m.provider_message_id = v.pid AND m.status = 'submitted' "
+    "RETURNING m.status"
 )
 
 
@@ -200,7 +212,9 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
               "statuses": [r.status for r in receipts], "errors": [r.error for r in receipts],
               "ats": [r.at for r in receipts]}
     await conn.execute(_STORE_RECEIPTS, params)
-    return (await conn.execute(_APPLY_RECEIPTS, params)).rowcount
+    statuses = list((await conn.execute(_APPLY_RECEIPTS, params)).scalars())
+    count_sms(conn, statuses)
+    return len(statuses)
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
-from common.auth import bearer_token
+from common.auth import Principal, Role, authenticate, require
 from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
 from common.errors import NotFound
 
@@ -19,6 +19,10 @@ from ..service_layer.context import NotifierContext
 from ..service_layer.templates import placeholders
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+# Template texts are business wording (credit admins'); fault knobs change what customers get.
+CreditAdmin = Annotated[Principal, Depends(require(Role.CREDIT_ADMIN))]
+ADMIN_ONLY = [Depends(require(Role.CREDIT_ADMIN))]
+SERVICE_ONLY = [Depends(require(Role.SERVICE))]  # the SMS provider's receipt callback
 
 
 class TemplateText(BaseModel):
@@ -28,6 +32,7 @@ class TemplateText(BaseModel):
 
 class TemplatesChange(BaseModel):
     templates: list[TemplateText] = Field(min_length=1, max_length=100)
+    # ignored: the bearer token's subject is recorded as the author of the change
     changed_by: str | None = Field(default=None, max_length=64)
 
 
@@ -52,7 +57,7 @@ class ReceiptIn(BaseModel):
 
 
 def router(ctx: NotifierContext, settings: Settings) -> APIRouter:
-    api = APIRouter(prefix="/v1", dependencies=[Depends(bearer_token(settings.api_token))])
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
     _messages(api, ctx)
     _templates(api, ctx)
     _smsc(api, ctx)
@@ -73,7 +78,7 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
             ctx, {"product_id": product_id, "recipient": recipient, "type": type,
                   "status": status, "trigger": trigger}, limit)
 
-    @api.post("/receipts")
+    @api.post("/receipts", dependencies=SERVICE_ONLY)
     async def receipts(body: list[ReceiptIn]) -> dict[str, int]:
         """Delivery receipts from an SMS provider (its webhook)."""
         applied = await handlers.apply_receipts(
@@ -93,9 +98,9 @@ def _templates(api: APIRouter, ctx: NotifierContext) -> None:
         return await handlers.list_templates(ctx)
 
     @api.put("/templates")
-    async def change_templates(body: TemplatesChange) -> list[dict[str, Any]]:
+    async def change_templates(body: TemplatesChange, caller: CreditAdmin) -> list[dict[str, Any]]:
         return await handlers.put_templates(
-            ctx, [(t.name, t.text) for t in body.templates], body.changed_by)
+            ctx, [(t.name, t.text) for t in body.templates], caller.subject)
 
     @api.get("/templates/placeholders")
     async def template_placeholders() -> dict[str, str]:
@@ -105,7 +110,7 @@ def _templates(api: APIRouter, ctx: NotifierContext) -> None:
     async def versions(name: str) -> list[dict[str, Any]]:
         return await handlers.template_versions(ctx, name)
 
-    @api.post("/templates/preview")
+    @api.post("/templates/preview", dependencies=ADMIN_ONLY)
     async def preview(body: PreviewRequest) -> list[dict[str, Any]]:
         event = body.decision or body.state_change
         assert event is not None  # the validator saw to it
@@ -123,7 +128,7 @@ def _smsc(api: APIRouter, ctx: NotifierContext) -> None:
     async def faults() -> SmscFaults:
         return _simulated(ctx).faults
 
-    @api.put("/smsc/faults")
+    @api.put("/smsc/faults", dependencies=ADMIN_ONLY)
     async def set_faults(body: SmscFaults) -> SmscFaults:
         _simulated(ctx).faults = body
         return body

@@ -1,0 +1,102 @@
+"""Bearer tokens and roles: 401 without a known token, 403 for a role that may not, the
+caller's subject for the audit, and personal data masked for callers who may not see it."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import SecretStr
+
+from common.auth import Principal, Role, TokenGrant, TokenTable, allows, authenticate, require
+from common.http import create_app
+
+TOKENS = TokenTable(SecretStr("service-token"), {
+    "viewer-token": TokenGrant(subject="li.na", role=Role.OPS_VIEWER),
+    "operator-token": TokenGrant(subject="wang.fang", role=Role.OPERATOR),
+    "admin-token": TokenGrant(subject="zhang.wei", role=Role.CREDIT_ADMIN),
+    "billing-token": TokenGrant(subject="boss.billing", role=Role.BILLING),
+})
+PERSON = {"name": "王经理", "phone": "13900139000"}
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+async def _ready() -> dict[str, Any]:
+    return {}
+
+
+def _app() -> FastAPI:
+    app = create_app(title="t", lifespan=_no_lifespan, readiness=_ready)
+    api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(TOKENS))])
+
+    @api.get("/manager")
+    async def manager() -> dict[str, Any]:
+        return {"account_manager": PERSON, "note": f"call {PERSON['phone']}"}
+
+    @api.put("/rules")
+    async def put_rules(
+        caller: Annotated[Principal, Depends(require(Role.CREDIT_ADMIN))],
+    ) -> dict[str, str]:
+        return {"changed_by": caller.subject}
+
+    app.include_router(api)
+    return app
+
+
+async def _call(method: str, path: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app()),
+                                 base_url="http://t") as client:
+        return await client.request(method, path, headers=headers)
+
+
+def test_roles_nest_and_service_may_do_everything() -> None:
+    assert allows(Role.CREDIT_ADMIN, Role.OPERATOR) and allows(Role.CREDIT_ADMIN, Role.OPS_VIEWER)
+    assert not allows(Role.OPERATOR, Role.CREDIT_ADMIN)
+    assert not allows(Role.BILLING, Role.OPERATOR) and not allows(Role.OPS_VIEWER, Role.BILLING)
+    assert all(allows(Role.SERVICE, r) for r in Role)
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token", "viewer-token-but-longer"])
+async def test_no_or_unknown_token_is_401(token: str | None) -> None:
+    r = await _call("GET", "/v1/manager", token)
+    assert r.status_code == 401
+    assert r.json()["error"] == "unauthorized"
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("token", ["viewer-token", "operator-token", "billing-token"])
+async def test_a_role_that_may_not_write_is_403_with_the_roles_needed(token: str) -> None:
+    r = await _call("PUT", "/v1/rules", token)
+    assert r.status_code == 403
+    assert r.json()["error"] == "forbidden"
+    assert r.json()["required_roles"] == ["credit-admin"]
+
+
+@pytest.mark.parametrize(("token", "subject"), [("admin-token", "zhang.wei"),
+                                                ("service-token", "service")])
+async def test_the_caller_is_the_tokens_subject(token: str, subject: str) -> None:
+    r = await _call("PUT", "/v1/rules", token)
+    assert r.status_code == 200
+    assert r.json() == {"changed_by": subject}
+
+
+@pytest.mark.parametrize("token", ["viewer-token", "billing-token"])
+async def test_callers_without_pii_rights_get_people_masked(token: str) -> None:
+    r = await _call("GET", "/v1/manager", token)
+    assert r.status_code == 200
+    assert r.json() == {"account_manager": {"name": "王**", "phone": "139****9000"},
+                        "note": "call 139****9000"}
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+@pytest.mark.parametrize("token", ["operator-token", "admin-token", "service-token"])
+async def test_callers_with_pii_rights_see_people_in_full(token: str) -> None:
+    r = await _call("GET", "/v1/manager", token)
+    assert r.json() == {"account_manager": PERSON, "note": "call 13900139000"}

@@ -1,0 +1,78 @@
+"""The other services' figures, read over their HTTP APIs (services never import each other).
+
+billing: receivables and arrears per bill month; notifier: reminder timeliness; gateway:
+EMOS cross-month orders and the newest reconciliation (missed suspensions, 漏停).
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+
+from common.errors import ApiError
+
+
+class PeerUnavailable(ApiError):
+    status_code = 502
+    code = "peer_unavailable"
+
+
+@dataclass(frozen=True)
+class Peers:
+    billing_url: str
+    notifier_url: str
+    gateway_url: str
+    token: str
+    timeout_s: float = 30.0
+
+    async def receivables(
+        self, first: date, through: date, as_of: date | None, by: str | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, str] = {"bill_month": _month(first), "through": _month(through)}
+        if as_of is not None:
+            params["as_of"] = as_of.isoformat()
+        if by is not None:
+            params["by"] = by
+        found = await self._get("billing-events", self.billing_url, "/v1/receivables", params)
+        assert found is not None  # billing answers every closed or open range
+        return found
+
+    async def reminder_timeliness(self, bill_month: date) -> dict[str, Any] | None:
+        return await self._get("notifier", self.notifier_url, "/v1/kpis/reminder-timeliness",
+                               {"bill_month": _month(bill_month)})
+
+    async def emos_cross_month(self, month: date, as_of: date | None) -> dict[str, Any] | None:
+        params = {"month": _month(month)}
+        if as_of is not None:
+            params["as_of"] = f"{as_of.isoformat()}T23:59:59+08:00"
+        return await self._get("gateway-adapter", self.gateway_url,
+                               "/v1/kpis/emos-cross-month", params)
+
+    async def latest_reconciliation(self) -> dict[str, Any] | None:
+        """None when no reconciliation has run yet (the gateway answers 404)."""
+        return await self._get("gateway-adapter", self.gateway_url,
+                               "/v1/reconciliation/latest", {})
+
+    async def _get(self, name: str, base: str, path: str,
+                   params: dict[str, str]) -> dict[str, Any] | None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            async with httpx.AsyncClient(base_url=base, headers=headers,
+                                         timeout=self.timeout_s) as client:
+                response = await client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"{name} did not answer: {exc!r}", peer=name,
+                                  path=path) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PeerUnavailable(f"{name} answered {response.status_code}", peer=name,
+                                  path=path, status=response.status_code,
+                                  body=response.text[:500])
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _month(month: date) -> str:
+    return f"{month.year:04d}-{month.month:02d}"

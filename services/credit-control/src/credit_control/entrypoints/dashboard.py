@@ -1,0 +1,159 @@
+"""The credit control dashboard: server-rendered pages (jinja2) over the same reports.
+
+A browser cannot send a bearer header when it follows a link, so the page takes the token
+once as `?token=`, keeps it in an HttpOnly cookie and drops it from the address; the cookie
+(or a bearer header, for tools) is checked against the same token table as the API. Every
+role may look; callers who may not see personal data get phone numbers and names masked.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from common.auth import Principal, TokenTable
+from common.clock import parse_bill_month
+from common.errors import ApiError, NotFound
+from common.money import fen_to_yuan_text
+from common.pii import redact
+
+from ..adapters import report_queries as q
+from ..domain import reports as r
+from ..service_layer import admin
+from ..service_layer import reports as svc
+from ..service_layer.reports import ReportContext
+
+HERE = Path(__file__).parent
+COOKIE = "creditctl_token"
+TREND_MONTHS = 12
+# Collections worklists plug in here (docs/reports.md): title -> an async callable giving the
+# rows to show (flat dicts, the keys are the columns). Empty until one is registered.
+WorklistProvider = Callable[[ReportContext], Awaitable[list[dict[str, Any]]]]
+WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
+
+_templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                         autoescape=select_autoescape(["html"]))
+_templates.filters["yuan"] = lambda fen: "" if fen is None else fen_to_yuan_text(int(fen))
+
+
+def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
+    app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"),
+              name="dashboard-static")
+    app.include_router(router(rc, tokens))
+
+
+def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
+    pages = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+    @pages.get("")
+    async def dashboard(
+        request: Request,
+        month: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
+        as_of: date | None = None,
+    ) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        today = rc.today()
+        bill_month = parse_bill_month(month) if month else r.latest_billed_month(today)
+        data = await _overview(rc, bill_month, as_of)
+        return _page("dashboard.html", who, month=r.month_text(bill_month),
+                     as_of=as_of.isoformat() if as_of else "", **data)
+
+    @pages.get("/products")
+    async def find_product(request: Request,
+                           q: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        return RedirectResponse(f"/dashboard/products/{q.strip()}", status_code=303)
+
+    @pages.get("/products/{product_id}")
+    async def timeline(request: Request, product_id: str) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        try:
+            found = await admin.product_credit(rc.credit, product_id)
+        except NotFound:
+            return _page("not_found.html", who, product_id=product_id, status=404)
+        shown = found if who.sees_pii else redact(found)
+        return _page("timeline.html", who, product=shown, events=_timeline(shown))
+
+    return pages
+
+
+def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
+    given = request.query_params.get("token")
+    if given is not None:
+        if tokens.resolve(given) is None:
+            return _page("signin.html", None, status=401, refused=True)
+        rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+        target = request.url.path + ("?" + urlencode(rest) if rest else "")
+        answer = RedirectResponse(target, status_code=303)
+        answer.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/dashboard")
+        return answer
+    header = request.headers.get("authorization", "")
+    presented = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(
+        COOKIE)
+    principal = tokens.resolve(presented) if presented else None
+    return principal or _page("signin.html", None, status=401, refused=False)
+
+
+def _page(name: str, who: Principal | None, status: int = 200, **data: Any) -> HTMLResponse:
+    html = _templates.get_template(name).render(who=who, **data)
+    return HTMLResponse(html, status_code=status)
+
+
+async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[str, Any]:
+    """Everything on the front page; a peer that is down leaves its panel with the reason.
+    Without `as_of`, states and work orders are as they are now."""
+    now_month = rc.today().replace(day=1)
+    out: dict[str, Any] = {"errors": []}
+
+    async def panel(key: str, making: Any) -> None:
+        try:
+            out[key] = await making
+        except ApiError as exc:
+            out[key] = None
+            out["errors"].append(f"{key}: {exc.message}")
+
+    await panel("trend", svc.trend(rc, month, TREND_MONTHS))
+    await panel("kpis", svc.kpis(rc, month, as_of, work_orders_now=as_of is None))
+    await panel("states", svc.states(rc, now_month if as_of is None else month, as_of))
+    await panel("recovery", svc.recovery(rc, month, as_of))
+    await panel("aging", svc.aging(rc, month if as_of else now_month, as_of, None))
+    async with rc.credit.engine.connect() as conn:
+        out["work_orders"] = await q.open_work_orders(conn, 50)
+    now = rc.credit.clock.now()
+    out["overdue_ids"] = {w["work_order_id"] for w in out["work_orders"] if w["due_at"] < now}
+    out["trend_json"] = json.dumps({
+        "labels": [p["bill_month"] for p in out["trend"] or []],
+        "rates": [None if p["arrears_rate"] is None else float(p["arrears_rate"]) * 100
+                  for p in out["trend"] or []],
+        "target": float(r.ARREARS_RATE_TARGET) * 100})
+    out["worklists"] = {name: await provider(rc) for name, provider in WORKLIST_PROVIDERS.items()}
+    return out
+
+
+def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions and state changes in one list, oldest first, for "why was it suspended?"."""
+    events = [{"at": d["as_of"], "kind": "decision", "what": d["decision"],
+               "rule_id": d["rule_id"], "rule_version": d.get("rule_version"),
+               "reason": d["reason"], "before": d["state_before"], "after": d["state_after"],
+               "inputs": json.dumps(d.get("inputs"), ensure_ascii=False, default=str,
+                                    indent=1) if d.get("inputs") else "",
+               "amount_fen": d.get("amount_fen")}
+              for d in product.get("decisions", [])]
+    events += [{"at": h["at"], "kind": "state", "what": h["cause"], "rule_id": "",
+                "rule_version": None, "reason": "", "before": h["state_before"],
+                "after": h["state_after"], "inputs": "", "amount_fen": None}
+               for h in product.get("state_history", [])]
+    return sorted(events, key=lambda e: (str(e["at"]), e["kind"] == "state"))

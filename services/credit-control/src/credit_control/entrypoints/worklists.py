@@ -1,0 +1,105 @@
+"""Collections worklists over HTTP (docs/collections.md). Included by `http.router` under its
+authenticated `/v1` prefix: reads are open to every role, writes need an operator, and the
+caller's token subject is recorded as who made an attempt or classified a cause."""
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+
+from common.auth import Principal, Role, require
+from common.clock import parse_bill_month
+from common.errors import Unprocessable
+from common.money import fen_to_yuan_text
+
+from ..domain.collections import WorklistKind
+from ..domain.worklist_commands import ClassifyCause, RecordAttempt, RefreshWorklists
+from ..service_layer import collections
+from ..service_layer.handlers import CreditContext
+
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Format = Literal["json", "csv"]
+MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
+
+_ENTRY_CSV = (("entry_id", "entry_id"), ("kind", "kind"), ("kind_label", "list"),
+              ("account_id", "account_id"), ("customer_id", "customer_id"),
+              ("customer_name", "customer"), ("manager", "manager"),
+              ("arrears_fen", "arrears_yuan"), ("oldest_month", "oldest_month"),
+              ("months", "months"), ("status", "status"), ("attempts", "attempts"),
+              ("promised_date", "promised_date"), ("refusal_reason", "refusal_reason"),
+              ("cause_label", "cause"), ("opened_on", "opened_on"))
+
+
+def router(ctx: CreditContext) -> APIRouter:
+    api = APIRouter(tags=["collections worklists"])
+
+    @api.post("/worklists/refresh", dependencies=[Depends(require(Role.OPERATOR))])
+    async def refresh(cmd: RefreshWorklists) -> dict[str, Any]:
+        """Build or bring up to date the call and visit lists as of `as_of` (idempotent)."""
+        return await collections.refresh(ctx, cmd.as_of)
+
+    @api.get("/worklists")
+    async def worklists(
+        kind: WorklistKind | None = None, manager: str | None = None,
+        status: str | None = Query(None, description="active (default), all, or one status"),
+        as_of: datetime | None = None, account_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500, format: Format = "json",
+    ) -> Response:
+        found = await collections.list_entries(ctx, kind, manager, status, as_of, account_id,
+                                               limit)
+        if format == "csv":
+            return _csv("worklists", [c for _, c in _ENTRY_CSV],
+                        ([_cell(k, e[k]) for k, _ in _ENTRY_CSV] for e in found))
+        return JSONResponse(found)
+
+    @api.get("/worklists/{entry_id}")
+    async def entry(entry_id: str) -> dict[str, Any]:
+        return await collections.get_entry(ctx, entry_id)
+
+    @api.post("/worklists/{entry_id}/attempts", status_code=201)
+    async def attempt(entry_id: str, cmd: RecordAttempt, caller: Operator) -> JSONResponse:
+        stored = await collections.record_attempt(ctx, entry_id, cmd, caller.subject)
+        return JSONResponse(stored.body, status_code=stored.status_code)
+
+    @api.post("/worklists/{entry_id}/cause")
+    async def cause(entry_id: str, cmd: ClassifyCause, caller: Operator) -> dict[str, Any]:
+        return await collections.classify(ctx, entry_id, cmd, caller.subject)
+
+    @api.get("/reports/arrears-causes")
+    async def arrears_causes(month: MonthQuery, format: Format = "json") -> Response:
+        """欠费原因分析: arrears of the bill month per cause, largest first, with cumulative %."""
+        try:
+            first = parse_bill_month(month)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), field="month") from exc
+        report = await collections.cause_report(ctx, first)
+        if format == "csv":
+            rows = [[r["label"], fen_to_yuan_text(r["amount_fen"]), r["accounts"],
+                     r["share_pct"], r["cumulative_pct"]] for r in report["rows"]]
+            rows.append(["合计", fen_to_yuan_text(report["total_fen"]),
+                         sum(r["accounts"] for r in report["rows"]), "", ""])
+            return _csv(f"arrears-causes-{month}",
+                        ["欠费原因", "欠费金额(元)", "户数", "占比(%)", "累计百分比(%)"], rows)
+        return JSONResponse(report)
+
+    return api
+
+
+def _cell(key: str, value: Any) -> Any:
+    if key == "arrears_fen":
+        return fen_to_yuan_text(value)
+    return "" if value is None else value
+
+
+def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    # A BOM so that a spreadsheet opens the Chinese text as UTF-8 (as the reports do).
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

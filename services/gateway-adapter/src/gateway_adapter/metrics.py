@@ -1,0 +1,34 @@
+"""gateway-adapter's own Prometheus metrics (the plumbing's are in common.metrics)."""
+
+from collections import Counter as Tally
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.envelope import Envelope
+from common.metrics import on_commit
+
+CHAIN_RESULTS = Counter(
+    "creditctl_chain_results_total",
+    "ProvisioningResults the chain reported (committed with the outbox row), by stage "
+    "(boss, emos, gateway) and outcome.",
+    ["stage", "outcome"],
+)
+
+
+def count_results(conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]) -> None:
+    tally = Tally((_text(e.payload.stage), _text(e.payload.outcome)) for _, e in events)
+    if tally:
+        on_commit(conn, lambda: _add(tally))
+
+
+def _text(value: Any) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def _add(tally: Tally[tuple[str, str]]) -> None:
+    for (stage, outcome), n in tally.items():
+        CHAIN_RESULTS.labels(stage, outcome).inc(n)

@@ -1,0 +1,128 @@
+"""Personal data: a full run (customer with contacts and an account manager, bill run, month-end
+sweep, suspension notices A and B) leaves no phone number and no name of theirs in any
+service's log; the message log shows them in full only to roles allowed to see them."""
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from common.pii import MOBILE, mask_name
+from common.testing.polling import eventually
+from common.testing.processes import ServiceProcesses
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def _people(uid: str) -> dict[str, str]:
+    digits = f"{int(uid, 16) % 10**8:08d}"
+    return {"contact_name": f"欧阳{uid}", "contact_phone": f"137{digits}",
+            "manager_name": f"司马{uid}经理", "manager_phone": f"158{digits}"}
+
+
+async def _ok(response: httpx.Response, status: int = 201) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def _bill_and_suspend(billing: httpx.AsyncClient, credit: httpx.AsyncClient,
+                            uid: str, year: int, people: dict[str, str]) -> str:
+    customer, account, product = f"GPII{uid}", f"APII{uid}", f"PPII{uid}"
+    await _ok(await billing.post("/v1/customers", json={
+        "customer_id": customer, "name": f"隐私测试集团{uid}", "tier": "low",
+        "account_manager": {"name": people["manager_name"], "phone": people["manager_phone"]},
+        "contacts": [{"name": people["contact_name"], "phone": people["contact_phone"]}]}))
+    await _ok(await billing.post("/v1/accounts", json={"account_id": account,
+                                                       "customer_id": customer}))
+    await _ok(await billing.post("/v1/products", json={
+        "product_id": product, "account_id": account, "cpno": f"CPPII{uid}", "name": "集团V网",
+        "family": "ADC"}))
+    await _ok(await billing.post("/v1/charges", json={
+        "charge_id": f"CPII{uid}", "account_id": account, "product_id": product,
+        "bill_month": f"{year}-05", "amount_fen": 8800}))
+    await _ok(await billing.post("/v1/bill-runs", json={
+        "bill_run_id": f"BRPII{uid}", "bill_month": f"{year}-05",
+        "as_of": f"{year}-06-02T09:00:00+08:00"}))
+    await _ok(await credit.post("/v1/sweeps", json={
+        "sweep_id": f"SPII{uid}", "as_of": f"{year}-06-30T20:00:00+08:00"}))
+    return product
+
+
+def _log_sizes(log_dir: Path) -> dict[Path, int]:
+    return {path: path.stat().st_size for path in log_dir.glob("*.log")}
+
+
+def _written_since(sizes: dict[Path, int], log_dir: Path) -> dict[str, str]:
+    out = {}
+    for path in log_dir.glob("*.log"):
+        with path.open("rb") as f:
+            f.seek(sizes.get(path, 0))
+            out[path.name] = f.read().decode("utf-8", errors="replace")
+    return out
+
+
+async def test_a_full_run_logs_no_phone_number_and_no_name(
+    services: ServiceProcesses, clients: dict[str, httpx.AsyncClient], uid: str,
+    test_year: int,
+) -> None:
+    people = _people(uid)
+    sizes = _log_sizes(services.log_dir)
+    product = await _bill_and_suspend(clients["billing-events"], clients["credit-control"],
+                                      uid, test_year, people)
+    notifier = clients["notifier"]
+
+    async def sent() -> list[dict[str, Any]]:
+        return (await notifier.get("/v1/messages", params={"product_id": product})).json()
+
+    messages = await eventually(sent, lambda ms: {m["template"] for m in ms} >= {
+        "bill_notice", "suspension_notice_contact", "suspension_notice_manager"},
+        what="bill notice and suspension notices A and B")
+    recipients = {m["recipient"] for m in messages}
+    assert recipients == {people["contact_phone"], people["manager_phone"]}
+
+    # Every line any service wrote meanwhile: no mobile number at all, none of these names.
+    logs = _written_since(sizes, services.log_dir)
+    assert sum(len(text) for text in logs.values()) > 0
+    secrets = [*people.values(), *(v.encode("unicode_escape").decode() for v in people.values())]
+    for name, text in logs.items():
+        assert MOBILE.findall(text) == [], f"{name} logs phone numbers"
+        assert [s for s in secrets if s in text] == [], f"{name} logs personal data"
+
+
+async def test_the_message_log_masks_people_for_roles_without_pii_rights(
+    clients: dict[str, httpx.AsyncClient],
+    role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str, test_year: int,
+) -> None:
+    people = _people(uid)
+    product = await _bill_and_suspend(clients["billing-events"], clients["credit-control"],
+                                      uid, test_year, people)
+
+    async def manager_notice(role: str) -> dict[str, Any]:
+        async def found() -> list[dict[str, Any]]:
+            r = await role_clients[role]["notifier"].get(
+                "/v1/messages", params={"product_id": product})
+            return [m for m in r.json() if m["template"] == "suspension_notice_manager"]
+        return (await eventually(found, lambda ms: len(ms) == 1, what="notice B"))[0]
+
+    full = await manager_notice("operator")
+    assert (full["recipient"], full["recipient_name"]) == (people["manager_phone"],
+                                                           people["manager_name"])
+    assert full["text"].startswith(people["manager_name"])
+    masked = await manager_notice("ops-viewer")
+    phone = people["manager_phone"]
+    assert masked["recipient"] == f"{phone[:3]}****{phone[-4:]}"
+    assert masked["recipient_name"] == mask_name(people["manager_name"])
+    assert masked["text"].startswith(mask_name(people["manager_name"]))
+    assert people["manager_name"] not in masked["text"]
+    assert {k: v for k, v in masked.items() if k not in ("recipient", "recipient_name", "text")
+            } == {k: v for k, v in full.items() if k not in ("recipient", "recipient_name",
+                                                             "text")}
+
+    async def received() -> httpx.Response:
+        return await role_clients["ops-viewer"]["notifier"].get(
+            "/v1/smsc/messages", params={"recipient": phone})
+
+    smsc = await eventually(received, lambda r: len(r.json()) >= 1, what="the SMSC got it")
+    assert {m["recipient"] for m in smsc.json()} == {masked["recipient"]}
+    assert phone not in smsc.text and people["manager_name"] not in smsc.text

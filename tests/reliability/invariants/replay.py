@@ -1,0 +1,175 @@
+"""The decisions that should exist, recomputed from the inputs alone: the balance events
+billing published, the sweeps that ran (their `as_of`, rule version, guard hold), the rule
+table of each version and the credit profiles / exemptions. It replays credit-control's pure
+domain (`credit_control.domain.rules`: the same functions the service calls) product by
+product, in the order the inputs took effect.
+
+Assumptions, stated so a failure can be read: a sweep ran while no balance event of the
+same accounts was being applied (a sweep takes effect chunk by chunk after it started, so
+an event applied during it may or may not have been seen: the replay orders by the sweep's
+start); a chain command (MAS / SMS-direct) reaches its
+final state before the next input of its product (true after "wait until quiescent"); a
+work-order product stays requested until its work order is done; profiles and exemptions are
+taken as they are now (their history is in the audit log, not replayed).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from common.clock import business_date, parse_bill_month
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import CreditState, DecisionType
+from common.contracts.snapshots import ProductFamily
+from credit_control.domain import rules
+from credit_control.domain.model import Action, action_for, can, next_state
+from credit_control.domain.profiles import CreditProfile
+from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
+
+S = CreditState
+IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
+
+
+@dataclass(frozen=True)
+class Expected:
+    decision_id: str
+    product_id: str
+    decision: DecisionType
+    rule_id: str
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    at: datetime  # when it ran (the sweep's reservation or its confirmation)
+    as_of: datetime
+    rule_version: int
+    held: bool  # the guard held it: no suspensions in this run
+
+
+@dataclass
+class ProductSim:
+    product_id: str
+    family: ProductFamily
+    state: CreditState = S.NORMAL
+    warning_level: int = 0
+    cycle: int = 0
+    suspended_on: date | None = None
+
+
+@dataclass
+class Inputs:
+    events: list[tuple[datetime, BalanceChanged]]  # when applied, the event
+    sweeps: list[SweepRun]
+    tables: dict[int, tuple[datetime | None, RuleTable]]
+    profiles: dict[str, CreditProfile]
+    done_work_orders: set[str]  # decision ids whose manual work order is done
+
+
+@dataclass
+class Replay:
+    inputs: Inputs
+    products: dict[str, ProductSim] = field(default_factory=dict)
+    latest: dict[str, BalanceChanged] = field(default_factory=dict)  # account → newest event
+    product_account: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, Expected] = field(default_factory=dict)
+
+    def run(self) -> dict[str, Expected]:
+        stimuli: list[tuple[datetime, int, int, BalanceChanged | SweepRun]] = [
+            (at, 0, e.sequence, e) for at, e in self.inputs.events]
+        stimuli += [(s.at, 1, 0, s) for s in self.inputs.sweeps]
+        stimuli.sort(key=lambda s: (s[0], s[1], s[2]))
+        for at, _, _, what in stimuli:
+            if isinstance(what, BalanceChanged):
+                self._event(at, what)
+            else:
+                self._sweep(what)
+        return self.expected
+
+    def _table_at(self, at: datetime) -> RuleTable:
+        current = DEFAULT_RULES
+        for _, (changed_at, table) in sorted(self.inputs.tables.items()):
+            if changed_at is None or changed_at <= at:
+                current = table
+        return current
+
+    def _profile(self, customer_id: str) -> CreditProfile:
+        return self.inputs.profiles.get(customer_id) or CreditProfile(customer_id)
+
+    def _event(self, at: datetime, event: BalanceChanged) -> None:
+        seen = self.latest.get(event.account_id)
+        if seen is not None and event.sequence <= seen.sequence:
+            return  # stale: credit-control drops it too
+        self.latest[event.account_id] = event
+        profile = self._profile(event.customer.customer_id)
+        facts = _facts(event, profile)
+        table = self._table_at(at)  # the version in force when credit-control applied it
+        star = profile.star(event.customer.star_level)
+        exempt = profile.suspension_exempt(event.as_of)
+        for snap in sorted(event.products, key=lambda p: p.product_id):
+            self.product_account[snap.product_id] = event.account_id
+            p = self.products.setdefault(snap.product_id, ProductSim(snap.product_id, snap.family))
+            intent = rules.on_balance(
+                table, facts, rules.ProductFacts(p.family, event.customer.tier, p.state,
+                                                 p.warning_level, star, exempt),
+                business_date(event.as_of), event_key=f"seq:{event.sequence}")
+            if intent is not None:
+                self._take(p, intent, event.as_of)
+
+    def _sweep(self, run: SweepRun) -> None:
+        table = self.inputs.tables.get(run.rule_version, (None, DEFAULT_RULES))[1]
+        today = business_date(run.as_of)
+        for pid in sorted(self.products):
+            p = self.products[pid]
+            event = self.latest.get(self.product_account[pid])
+            if event is None or p.state in IN_FLIGHT:
+                continue  # a sweep never acts on a product with a command in flight
+            profile = self._profile(event.customer.customer_id)
+            facts = _facts(event, profile)
+            pf = rules.ProductFacts(p.family, event.customer.tier, p.state, p.warning_level,
+                                    profile.star(event.customer.star_level),
+                                    profile.suspension_exempt(run.as_of), p.suspended_on)
+            for intent in rules.on_calendar(table, facts, pf, today):
+                if run.held and intent.decision is DecisionType.SUSPEND:
+                    continue
+                self._take(p, intent, run.as_of)
+
+    def _take(self, p: ProductSim, intent: rules.Intent, as_of: datetime) -> None:
+        action = action_for(intent.decision, p.family)
+        if not can(p.state, action):
+            return
+        did = rules.decision_id(p.product_id, intent.period, intent.decision, p.cycle)
+        if did in self.expected:
+            return
+        self.expected[did] = Expected(did, p.product_id, intent.decision, intent.rule_id)
+        if action is Action.DEDUCT:
+            return
+        self._move(p, next_state(p.state, action), as_of)
+        if intent.warning_level is not None:
+            p.warning_level = intent.warning_level
+        self._confirm(p, did, as_of)
+
+    def _confirm(self, p: ProductSim, decision_id: str, as_of: datetime) -> None:
+        """The chain (or the operator) finishes what was requested."""
+        if p.state not in IN_FLIGHT:
+            return
+        if not p.family.uses_chain and decision_id not in self.inputs.done_work_orders:
+            return
+        action = (Action.CONFIRM_SUSPEND if p.state is S.SUSPEND_REQUESTED
+                  else Action.CONFIRM_RESTORE)
+        self._move(p, next_state(p.state, action), as_of)
+
+    @staticmethod
+    def _move(p: ProductSim, after: CreditState, as_of: datetime) -> None:
+        p.state = after
+        if after is S.SUSPENDED:
+            p.suspended_on = business_date(as_of)
+        if after is S.NORMAL:  # a new arrears cycle
+            p.cycle += 1
+            p.warning_level = 0
+
+
+def _facts(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFacts:
+    return rules.AccountFacts(
+        event.balance_fen, event.amount_due_fen, event.cause, event.closed_bill_month,
+        oldest_due_month=parse_bill_month(event.dues[0].bill_month) if event.dues else None,
+        credit_limit_fen=profile.limit_fen(event.customer.star_level),
+        deposit_fen=event.deposit_fen)

@@ -1,0 +1,156 @@
+"""A seeded chaos workload: a few thousand group accounts, their charges, a bill run, sweeps on
+the 10th, the 25th and the month's last day, payments in instalments, restores. Everything
+goes through the services' public doors (billing's bulk import and HTTP API, credit-control's
+sweeps), with client-supplied ids, so a request cut by a crash is simply sent again."""
+
+import asyncio
+import csv
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from billing_events.service_layer.bulk import HEADERS
+from billing_events.synthetic import Base, generate
+from common.testing.processes import ServiceProcesses
+
+
+@dataclass(frozen=True)
+class Scale:
+    groups: int
+    concurrency: int = 8
+
+    @classmethod
+    def from_env(cls) -> "Scale":
+        full = os.environ.get("CHAOS_SCALE", "short") == "full"
+        return cls(groups=int(os.environ.get("CHAOS_GROUPS", 3000 if full else 500)))
+
+
+@dataclass
+class Workload:
+    prefix: str
+    year: int
+    seed: int
+    scale: Scale
+    base: Base = field(init=False)
+    rng: random.Random = field(init=False)
+    sent: int = 0  # HTTP requests that changed a balance (one balance event each)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.base = generate(self.scale.groups, self.seed, [self.bill_month], prefix=self.prefix)
+
+    @property
+    def bill_month(self) -> date:
+        return date(self.year, 10, 1)
+
+    def day(self, month: int, day: int, hour: int = 9) -> str:
+        year = self.year + (month - 1) // 12
+        return f"{year}-{(month - 1) % 12 + 1:02d}-{day:02d}T{hour:02d}:00:00+08:00"
+
+    @property
+    def accounts(self) -> list[str]:
+        return [str(a["account_id"]) for a in self.base.accounts]
+
+    # --- phases -------------------------------------------------------------------------
+
+    def import_master_data(self, services: ServiceProcesses, folder: Path) -> None:
+        """Customers, accounts, products through billing's bulk import (no balance events)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for n, kind in enumerate(("customers", "accounts", "products"), start=1):
+            path = folder / f"{n}_{kind}.csv"
+            with path.open("w", newline="", encoding="utf-8") as out:
+                writer = csv.DictWriter(out, fieldnames=HEADERS[kind])
+                writer.writeheader()
+                writer.writerows(getattr(self.base, kind))
+            files.append(str(path))
+        env = services.env_for(services.specs["billing-events"])
+        subprocess.run([sys.executable, "-m", "billing_events", "import-csv", *files],
+                       env=env, check=True, capture_output=True)
+
+    def charges(self) -> list[tuple[str, dict[str, Any]]]:
+        return [("/v1/charges", {**c, "bill_month": f"{self.bill_month:%Y-%m}"})
+                for c in self.base.charges]
+
+    def bill_run(self) -> tuple[str, dict[str, Any]]:
+        return ("/v1/bill-runs", {"bill_run_id": f"BR{self.prefix}",
+                                  "bill_month": f"{self.bill_month:%Y-%m}",
+                                  "as_of": self.day(11, 1)})
+
+    def owed(self) -> dict[str, int]:
+        owed: dict[str, int] = {}
+        for c in self.base.charges:
+            owed[str(c["account_id"])] = owed.get(str(c["account_id"]), 0) + int(c["amount_fen"])
+        return owed
+
+    def early_payers(self) -> list[str]:
+        """60 % pay before the 10th, in two instalments."""
+        return sorted(a for a in self.accounts if random.Random(f"{self.seed}|{a}").random() < 0.6)
+
+    def instalments(self, accounts: list[str], tag: str, month: int, day: int,
+                    parts: int = 2) -> list[tuple[str, dict[str, Any]]]:
+        owed = self.owed()
+        requests = []
+        for n in range(parts):
+            for a in accounts:
+                part = owed[a] // parts
+                share = part if n < parts - 1 else owed[a] - part * (parts - 1)
+                requests.append(("/v1/payments", {
+                    "payment_id": f"PAY{a}-{tag}-{n}", "account_id": a, "amount_fen": share,
+                    "paid_at": self.day(month, day + n, 10)}))
+        return requests
+
+    def late_payers(self) -> list[str]:
+        """Half of the rest pay after the last-day sweep (restores)."""
+        early = set(self.early_payers())
+        return [a for a in self.accounts if a not in early][::2]
+
+
+async def send_all(client: httpx.AsyncClient, requests: list[tuple[str, dict[str, Any]]],
+                   concurrency: int, during: Callable[[int], Awaitable[None]] | None = None
+                   ) -> int:
+    """POST every request, `concurrency` at a time, retrying through crashes (the ids make a
+    retry harmless). `during(done)` runs beside the load, e.g. to kill a service mid-batch."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while not queue.empty():
+            path, body = queue.get_nowait()
+            await post_retrying(client, path, body)
+            done += 1
+
+    async def watcher() -> None:
+        if during is not None:
+            await during(len(requests))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)), watcher())
+    return done
+
+
+async def post_retrying(client: httpx.AsyncClient, path: str, body: dict[str, Any],
+                        deadline_s: float = 180) -> httpx.Response:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_s
+    while True:
+        try:
+            r = await client.post(path, json=body)
+            if r.status_code < 500:
+                assert r.status_code in (200, 201), f"{path} {r.status_code} {r.text}"
+                return r
+        except httpx.TransportError:
+            pass
+        if loop.time() > until:
+            raise TimeoutError(f"{path} kept failing for {deadline_s}s")
+        await asyncio.sleep(0.3)

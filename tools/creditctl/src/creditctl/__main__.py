@@ -1,0 +1,3 @@
+from creditctl.main import app
+
+app(prog_name="creditctl")
