@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status test test-unit lint bench stack-up stack-down clean
+.PHONY: help install run stop status test test-unit lint bench verify chaos stack-up stack-down clean
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,12 +27,23 @@ test: install  ## unit + integration + e2e tests against a real local Kafka and 
 test-unit: install  ## the pure tests only (no stack)
 	@uv run pytest -m "not integration" $(PYTEST_ARGS)
 
+verify: install  ## the invariant checker against the dev stack (PREFIX=… to scope, STACK=… elsewhere)
+	@STACK=$${STACK:-dev} uv run python scripts/verify.py --prefix "$(PREFIX)"
+
+chaos: install  ## the full fault suite (>10,000 events, every fault); figures in test-artifacts/reliability.json
+	@CHAOS_SCALE=full bash scripts/test.sh tests/reliability/test_chaos.py -s $(PYTEST_ARGS)
+
 lint: install  ## ruff + mypy
 	@uv run ruff check .
 	@uv run mypy libs/common/src services/*/src tools/creditctl/src
 
 bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)
+
+RATE ?= 1000
+DURATION ?= 600
+soak: install  ## balance events at RATE/s (1000) for DURATION s (600): latency, lag, memory
+	@BENCH=soak bash scripts/bench.sh --rate $(RATE) --duration $(DURATION)
 
 clean:  ## remove local stacks' data and caches (jars stay)
 	@STACK=dev bash deploy/local/stack.sh reset || true

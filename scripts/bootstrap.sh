@@ -23,6 +23,9 @@ if ! command -v uv >/dev/null 2>&1 || [[ "$(uv --version | cut -d' ' -f2)" != "$
 fi
 need_apt java openjdk-17-jre-headless
 need_apt mvn maven
+# The dashboard's browser test drives Debian's headless Chromium through its chromedriver.
+need_apt chromium chromium
+need_apt chromedriver chromium-driver
 # Only the compose-file check uses it; the rest of the suite does not need it.
 need_apt docker-compose docker-compose || echo "bootstrap: docker-compose unavailable; the compose test will skip" >&2
 

@@ -46,6 +46,7 @@ def load_demo(urls: dict[str, str], token: str) -> None:
     billing = httpx.Client(base_url=urls["billing-events"], headers=headers, timeout=30)
     credit = httpx.Client(base_url=urls["credit-control"], headers=headers, timeout=30)
     _master_data(billing, credit)
+    _history(billing)
     _post(billing, "/v1/bill-runs", {"bill_run_id": "demo-br-202610", "bill_month": "2026-10",
                                      "as_of": "2026-11-02T09:00:00+08:00"})
     owing = [f"{g[0]}-p1" for g in GROUPS if g[6]]
@@ -147,3 +148,45 @@ def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
     response = client.post(path, json=body)
     if response.status_code not in (200, 201):
         raise RuntimeError(f"demo load failed at {path}: {response.status_code} {response.text}")
+
+
+# Six months of history for the dashboard's arrears-rate trend: 华信集团 (high, ADC) is billed
+# 1,000,000 yuan a month from 2026-04 and pays most of it by the 20th of the next month, the
+# rest by the 10th of the month after; what is still open at the end of the collection month
+# falls from 0.90% to 0.38%, as in seed 000. Its October bill is paid on 11-20.
+HISTORY_GROUP = "demo-h1"
+HISTORY_MONTHLY_FEN = 100_000_000
+HISTORY_LATE_FEN = {"04": 900_000, "05": 800_000, "06": 650_000, "07": 500_000,
+                    "08": 420_000, "09": 380_000, "10": 0}
+
+
+def _history(billing: httpx.Client) -> None:
+    gid, acct = HISTORY_GROUP, f"{HISTORY_GROUP}-acct"
+    _post(billing, "/v1/customers", {
+        "customer_id": gid, "name": "华信集团", "tier": "high",
+        "account_manager": {"name": "陈经理", "phone": "13900009999"},
+        "contacts": [{"name": "财务联系人", "phone": "13800009999"}]})
+    _post(billing, "/v1/accounts", {"account_id": acct, "customer_id": gid})
+    _post(billing, "/v1/products", {
+        "product_id": f"{gid}-p1", "account_id": acct, "cpno": f"CP-{gid}",
+        "name": "移动办公", "family": "ADC", "vendor": None, "channel": "直销"})
+    steps: list[tuple[str, str, dict[str, object]]] = []
+    for mm, late in HISTORY_LATE_FEN.items():
+        month, nxt = f"2026-{mm}", f"2026-{int(mm) + 1:02d}"
+        _post(billing, "/v1/charges", {
+            "charge_id": f"{gid}-c2026{mm}", "account_id": acct, "product_id": f"{gid}-p1",
+            "bill_month": month, "amount_fen": HISTORY_MONTHLY_FEN})
+        if mm != "10":  # October's bill run is the demo's own
+            steps.append((f"{nxt}-02T09:00:00", "/v1/bill-runs", {
+                "bill_run_id": f"demo-br-2026{mm}", "bill_month": month,
+                "as_of": f"{nxt}-02T09:00:00+08:00"}))
+        steps.append((f"{nxt}-20T10:00:00", "/v1/payments", {
+            "payment_id": f"{gid}-pay2026{mm}", "account_id": acct,
+            "amount_fen": HISTORY_MONTHLY_FEN - late, "paid_at": f"{nxt}-20T10:00:00+08:00"}))
+        if late:
+            after = f"2026-{int(mm) + 2:02d}"
+            steps.append((f"{after}-10T10:00:00", "/v1/payments", {
+                "payment_id": f"{gid}-late2026{mm}", "account_id": acct, "amount_fen": late,
+                "paid_at": f"{after}-10T10:00:00+08:00"}))
+    for _, path, body in sorted(steps, key=lambda step: step[0]):
+        _post(billing, path, body)

@@ -116,6 +116,8 @@ def main() -> None:
         ok = httpx.get(f"{spec.url}/readyz").status_code == 200
         print(f"  {spec.name:16} {spec.url}/docs   ({'ready' if ok else 'NOT READY'})")
     print(f"  logs: {STATE / 'logs'}")
+    credit_url = next(s.url for s in SPECS if s.name == "credit-control")
+    print(f"  dashboard        {credit_url}/dashboard?month=2026-10&token={TOKEN}")
     print("Demo staff tokens (Authorization: Bearer <token>; roles in docs/security.md):")
     for token, (subject, role) in staff.items():
         print(f"  {role:13} {subject:13} {token}")

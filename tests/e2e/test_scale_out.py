@@ -10,6 +10,7 @@ dead sender's claims after 5 s, so the test does not depend on the wall clock.
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -167,10 +168,15 @@ async def test_three_instances_share_partitions_and_survive_a_kill(
     instances.kill("credit-control-1")
     instances.kill("notifier-1")
     assert at_kill < total, "the kill came too late to prove anything"
+    killed_at = time.monotonic()
     await payer
     for group in GROUP_TOPICS:  # the survivors hold every partition between them
-        await wait_members(stack, group, INSTANCES - 1)
+        survivors = await wait_members(stack, group, INSTANCES - 1)
+        print(f"{group} after the kill ({time.monotonic() - killed_at:.1f} s): " + "; ".join(
+            f"{m.member_id[-8:]} {len(m.partitions)} partitions" for m in survivors))
     await drained(stack, db, accounts, ACCOUNTS)
+    print(f"killed at {at_kill}/{total} balance events applied; all applied and sent "
+          f"{time.monotonic() - killed_at:.1f} s after the kill")
 
     # A sweep (warnings) and the rest of the money, through the two survivors of each.
     await post(clients["credit-control"], "/v1/sweeps", {

@@ -109,6 +109,17 @@ async def test_worklists_from_bill_run_to_payment(
     assert (big["customer_name"], big["tier"], big["bill_month"]) == (
         f"催缴测试集团{uid}", "mid", f"{y}-03")
     assert got[(acc["both"], "call")]["arrears_fen"] == 60_000
+    # The operator sees the account manager and the contacts; a viewer sees them masked.
+    seen = (await _entries(operator, manager))[(acc["big"], "call")]
+    assert (seen["manager_name"], seen["manager_phone"]) == (manager, "13900139001")
+    assert seen["contacts"] == [{"name": "财务联系人", "phone": "13800138001"}]
+    assert (big["manager_name"], big["manager_phone"]) == ("陈" + "*" * (len(manager) - 1),
+                                                            "139****9001")
+    sheet = (await viewer.get("/v1/worklists", params={"manager": manager, "format": "csv"}))
+    assert sheet.headers["content-type"].startswith("text/csv")
+    lines = sheet.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("entry_id,kind,list,account_id,customer_id,customer,manager,")
+    assert len(lines) == 3 and manager not in sheet.text and ",500.01," in sheet.text
 
     # The 6th: two-month arrears become visit orders; a re-run adds nothing twice.
     await _refresh(operator, f"{y}-05-06T20:00:00+08:00")
@@ -262,6 +273,6 @@ async def _summary(db: AsyncEngine, acc: dict[str, str], y: int) -> None:
     assert arrears == sorted(arrears, reverse=True)  # the biggest first
     [big] = [e for e in mine if e["account_id"] == acc["big"]]
     assert big["last_attempt"]["outcome"] == "promised"
-    assert (big["manager"], big["oldest_month"]) == (acc["manager"], f"{y}-03")
+    assert (big["manager_name"], big["oldest_month"]) == (acc["manager"], f"{y}-03")
     assert summary["counts"]["visit"]["refused"] >= 1
     assert summary["active"]["call"]["arrears_fen"] >= 110_001

@@ -3,6 +3,7 @@ two-month rule, the 6th), an entry's life, attempt validation, and the cause ana
 seed 000's table "2011年9-11月欠费原因分析"."""
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -67,8 +68,8 @@ def test_closed_dues_are_the_owing_months_before_today_oldest_first() -> None:
     assert closed_dues(dues, date(2026, 11, 30)) == [(AUG, 1), (SEP, 3)]
 
 
-def _attempt(outcome: Outcome, on: date = date(2026, 11, 26), **kw: object) -> Attempt:
-    return Attempt(on, Channel.PHONE, outcome, **kw)  # type: ignore[arg-type]
+def _attempt(outcome: Outcome, **kw: Any) -> Attempt:
+    return Attempt(date(2026, 11, 26), Channel.PHONE, outcome, **kw)
 
 
 @pytest.mark.parametrize(("outcome", "kw", "after"), [
@@ -79,7 +80,7 @@ def _attempt(outcome: Outcome, on: date = date(2026, 11, 26), **kw: object) -> A
     (R.REFUSED, {"refusal_reason": "客户称费用不对"}, S.REFUSED),
     (R.CLOSE, {"note": "已移交法律途径追缴"}, S.CLOSED),
 ])
-def test_an_attempt_moves_an_active_entry(outcome: Outcome, kw: dict[str, object],
+def test_an_attempt_moves_an_active_entry(outcome: Outcome, kw: dict[str, Any],
                                           after: EntryStatus) -> None:
     for status in ACTIVE:
         assert after_attempt(status, _attempt(outcome, **kw)) is after
@@ -95,7 +96,7 @@ def test_an_attempt_moves_an_active_entry(outcome: Outcome, kw: dict[str, object
      "refusal_reason belongs"),
     (R.CLOSE, {}, "needs a note"),
 ])
-def test_a_bad_attempt_is_refused(outcome: Outcome, kw: dict[str, object], problem: str) -> None:
+def test_a_bad_attempt_is_refused(outcome: Outcome, kw: dict[str, Any], problem: str) -> None:
     with pytest.raises(WorklistError, match=problem):
         _attempt(outcome, **kw)
 

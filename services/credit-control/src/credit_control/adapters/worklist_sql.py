@@ -45,7 +45,8 @@ _OWING = """
 _REOPEN = _sql(f"""
     WITH {_OWING}
     UPDATE credit.worklist_entries e SET status = 'open', reopened = e.reopened + 1,
-        closed_at = NULL, closed_reason = NULL, arrears_fen = l.arrears, months = l.months,
+        closed_at = NULL, closed_reason = NULL, promised_date = NULL, refusal_reason = NULL,
+        arrears_fen = l.arrears, months = l.months,
         oldest_month = l.oldest, dues = l.dues, refreshed_at = :as_of
     FROM listed l
     WHERE e.account_id = l.account_id AND e.kind = l.kind AND e.bill_month = l.oldest

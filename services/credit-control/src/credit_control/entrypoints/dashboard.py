@@ -125,7 +125,7 @@ async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[
             out[key] = None
             out["errors"].append(f"{key}: {exc.message}")
 
-    await panel("trend", svc.trend(rc, month, TREND_MONTHS))
+    await panel("trend", svc.trend(rc, month, TREND_MONTHS, as_of))
     await panel("kpis", svc.kpis(rc, month, as_of, work_orders_now=as_of is None))
     await panel("states", svc.states(rc, now_month if as_of is None else month, as_of))
     await panel("recovery", svc.recovery(rc, month, as_of))

@@ -63,7 +63,7 @@ def entry_json(row: Row[Any] | dict[str, Any]) -> dict[str, Any]:
         "entry_id": r["entry_id"], "kind": r["kind"], "kind_label": WorklistKind(r["kind"]).label,
         "account_id": r["account_id"], "bill_month": f"{r['bill_month']:%Y-%m}",
         "customer_id": r["customer_id"], "customer_name": customer.get("name"),
-        "tier": customer.get("tier"), "manager": r["manager"],
+        "tier": customer.get("tier"), "manager_name": r["manager"],
         "manager_phone": (customer.get("account_manager") or {}).get("phone"),
         "contacts": customer.get("contacts", []),
         "status": r["status"], "arrears_fen": r["arrears_fen"],
@@ -227,7 +227,7 @@ async def worklist_summary(ctx: CreditContext, as_of: datetime, top: int = 10) -
         "as_of": as_of.isoformat(), "counts": counts, "active": active,
         "broken_promises": broken,
         "top": [{k: e[k] for k in ("entry_id", "kind", "account_id", "customer_id",
-                                   "customer_name", "manager", "arrears_fen", "oldest_month",
+                                   "customer_name", "manager_name", "arrears_fen", "oldest_month",
                                    "months", "status", "attempts", "last_attempt",
                                    "promised_date", "cause")}
                 for e in map(entry_json, biggest)],

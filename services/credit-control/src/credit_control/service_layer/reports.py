@@ -100,10 +100,11 @@ def _meets(figures: Figures) -> bool | None:
     return None if rate is None else rate <= r.ARREARS_RATE_TARGET
 
 
-async def trend(rc: ReportContext, through: date, months: int) -> list[dict[str, Any]]:
-    """The arrears rate of the last `months` bill months (each at its own measuring day);
-    a month not billed yet has no rate."""
-    today = rc.today()
+async def trend(rc: ReportContext, through: date, months: int,
+                as_of: date | None = None) -> list[dict[str, Any]]:
+    """The arrears rate of the last `months` bill months, each at its own measuring day (no
+    later than `as_of`); a month not billed yet has no rate."""
+    today = as_of or rc.today()
     wanted = r.months_between(r.add_months(through, 1 - months), through)
     bodies = await asyncio.gather(*[rc.peers.receivables(m, m, r.measuring_day(m, today))
                                     for m in wanted])

@@ -238,8 +238,12 @@ async def list_messages(
 async def smsc_received(
     conn: AsyncConnection, recipient: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    s = t.smsc_received
-    query = select(s).order_by(s.c.received_at, s.c.smsc_message_id).limit(limit)
+    s, m = t.smsc_received, t.messages
+    # The recipient's name rides along so an answer masked for a read-only caller can mask it
+    # in the text too (client_ref is the message id).
+    query = (select(s, m.c.recipient_name)
+             .join(m, m.c.message_id == s.c.client_ref, isouter=True)
+             .order_by(s.c.received_at, s.c.smsc_message_id).limit(limit))
     if recipient is not None:
         query = query.where(s.c.recipient == recipient)
     return [dict(r._mapping) for r in await conn.execute(query)]

@@ -1,0 +1,133 @@
+"""The dashboard in a real browser (Debian's headless Chromium driven by selenium): the
+arrears-rate trend against the 0.5% target, the states, and "why was it suspended?" on a
+product's timeline. Screenshots are kept in test-artifacts/ (dashboard.png, timeline.png)."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from common.testing.polling import eventually
+from common.testing.stack import stack_required
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOKEN = "test-token"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        message = ("Debian's chromium and chromium-driver are needed for the dashboard test: "
+                   "run scripts/bootstrap.sh")
+        if stack_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1800", "--lang=zh-CN"):
+        options.add_argument(arg)
+    made = webdriver.Chrome(service=Service(driver), options=options)
+    yield made
+    made.quit()
+
+
+async def ok(response: httpx.Response, status: int = 201) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def customer(billing: httpx.AsyncClient, uid: str, tag: str, tier: str) -> str:
+    await ok(await billing.post("/v1/customers", json={
+        "customer_id": f"G{tag}{uid}", "name": f"仪表集团{tag}", "tier": tier,
+        "account_manager": {"name": "王经理", "phone": "13900139000"},
+        "contacts": [{"name": "李联系人", "phone": "13800138000"}]}))
+    await ok(await billing.post("/v1/accounts", json={
+        "account_id": f"A{tag}{uid}", "customer_id": f"G{tag}{uid}"}))
+    await ok(await billing.post("/v1/products", json={
+        "product_id": f"P{tag}{uid}", "account_id": f"A{tag}{uid}", "cpno": f"CP{tag}{uid}",
+        "name": "集团手机报", "family": "ADC", "channel": "直销"}))
+    return f"A{tag}{uid}"
+
+
+async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
+    clients: dict[str, httpx.AsyncClient], browser: webdriver.Chrome, uid: str, test_year: int
+) -> None:
+    billing, credit = clients["billing-events"], clients["credit-control"]
+    y = test_year + 9
+    # A high-tier customer billed 10,000 yuan a month, paid in full the next month; a low-tier
+    # one billed 500 yuan for October that never pays: suspended at the end of November.
+    big, late = await customer(billing, uid, "b", "high"), await customer(billing, uid, "s", "low")
+    for month in ("08", "09", "10"):
+        await ok(await billing.post("/v1/charges", json={
+            "charge_id": f"Cb{month}{uid}", "account_id": big, "product_id": f"Pb{uid}",
+            "bill_month": f"{y}-{month}", "amount_fen": 1_000_000}))
+        if month == "10":
+            await ok(await billing.post("/v1/charges", json={
+                "charge_id": f"Cs{uid}", "account_id": late, "product_id": f"Ps{uid}",
+                "bill_month": f"{y}-10", "amount_fen": 50_000}))
+        following = f"{y}-{int(month) + 1:02d}"
+        await ok(await billing.post("/v1/bill-runs", json={
+            "bill_run_id": f"BR{month}{uid}", "bill_month": f"{y}-{month}",
+            "as_of": f"{following}-02T09:00:00+08:00"}))
+        await ok(await billing.post("/v1/payments", json={
+            "payment_id": f"PAYb{month}{uid}", "account_id": big, "amount_fen": 1_000_000,
+            "paid_at": f"{following}-20T10:00:00+08:00"}))
+    await eventually(lambda: credit.get(f"/v1/products/Ps{uid}/credit"),
+                     lambda r: r.status_code == 200 and r.json()["decisions"],
+                     what="the bill notice")
+    await ok(await credit.post("/v1/sweeps", json={
+        "sweep_id": f"S{y}1130{uid}", "as_of": f"{y}-11-30T20:00:00+08:00"}))
+    explained = await eventually(lambda: credit.get(f"/v1/products/Ps{uid}/credit"),
+                                 lambda r: r.json()["state"] == "suspended", what="suspended")
+    suspend = next(d for d in explained.json()["decisions"] if d["decision"] == "suspend")
+
+    base = str(credit.base_url).rstrip("/")
+    browser.get(f"{base}/dashboard?token={TOKEN}&month={y}-10&as_of={y}-12-31")
+    assert "token=" not in browser.current_url  # taken once, kept in an HttpOnly cookie
+    WebDriverWait(browser, 30).until(
+        lambda b: b.find_element(By.ID, "arrears-trend").get_attribute("data-rendered") == "true")
+    datasets = browser.execute_script(
+        "return window.arrearsTrend.data.datasets.map(d => [d.label, d.data]);")
+    (rate_label, rates), (target_label, target) = datasets
+    assert "欠费率" in rate_label and "target" in target_label
+    assert len(rates) == 12 and rates[:9] == [None] * 9
+    # Aug and Sep paid in full; October 500 of 10,500 yuan unpaid = 4.76%.
+    assert rates[9:11] == [0, 0] and rates[11] == pytest.approx(500 / 10_500 * 100, abs=1e-3)
+    assert target == [0.5] * 12
+    assert browser.find_element(By.ID, "arrears-trend").size["height"] > 50
+    assert "4.76" in browser.find_element(By.ID, "trend-table").text
+    kpis = browser.find_element(By.ID, "kpis").text
+    assert "reminder timeliness" in kpis and "emos cross month" in kpis
+    assert "missed suspensions" in kpis and "overdue work orders" in kpis
+    suspended_row = browser.find_element(By.CSS_SELECTOR, '#states tr[data-state="suspended"]')
+    assert int(suspended_row.text.split()[-1]) >= 1
+    assert browser.find_element(By.ID, "collections-worklists")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+    search = browser.find_element(By.ID, "product-search")
+    search.send_keys(f"Ps{uid}")
+    search.submit()
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "timeline"))
+    assert browser.find_element(By.ID, "product-state").text == "suspended"
+    row = browser.find_element(By.CSS_SELECTOR, "#timeline tr.decision.what-suspend")
+    assert suspend["rule_id"] in row.text and suspend["reason"] in row.text
+    assert f"{suspend['state_before']} → {suspend['state_after']}" in row.text
+    browser.save_screenshot(str(ARTIFACTS / "timeline.png"))
+
+    # Without a token (a fresh browser session has no cookie) the page asks for one.
+    browser.delete_all_cookies()
+    browser.get(f"{base}/dashboard")
+    assert "Sign in" in browser.find_element(By.TAG_NAME, "h1").text
