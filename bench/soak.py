@@ -198,7 +198,7 @@ async def counts(db: AsyncEngine, run: str) -> dict[str, int]:
             # quiet hours (a service started with the default sending window): not a loss
             "       (SELECT count(*) FROM notifier.messages WHERE account_id LIKE :like "
             "        AND status = 'held') AS held"), {"like": like})).one()
-    return dict(row._mapping)
+    return {k: int(v) for k, v in row._mapping.items()}  # sum() comes back as a Decimal
 
 
 async def latencies(db: AsyncEngine, run: str) -> dict[str, dict[str, float]]:

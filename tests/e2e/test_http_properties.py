@@ -47,7 +47,7 @@ TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the service role: every route is reachable
 BASE_PORT = int(os.environ.get("CREDITCTL_TEST_BASE_PORT", "18100")) + 40
 # Per operation and per mode; CREDITCTL_HTTP_EXAMPLES raises it for a longer local run.
-EXAMPLES = int(os.environ.get("CREDITCTL_HTTP_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("CREDITCTL_HTTP_EXAMPLES", "12"))
 SCHEMAS = ("billing", "credit", "notifier", "gateway")
 NO_KAFKA = "127.0.0.1:9"  # discard port: refused at once, the workers keep retrying quietly
 

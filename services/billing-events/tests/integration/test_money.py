@@ -6,6 +6,8 @@ Bill months of `test_year` used by billing's tests (a bill run closes a month fo
 07 adjustments, 08 deposit, 09 idempotent bill run, 11 deduction, 12 rejected inputs.
 The receivables test takes the whole of `test_year + 1`."""
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -142,3 +144,24 @@ async def test_master_data_change_publishes_a_new_snapshot_with_the_same_money(
     assert second["products"][0]["vendor"] == "ruoya"
     assert second["products"][0]["channel"] == "渠道A"
     assert first["balance_fen"] == second["balance_fen"] == 0
+
+
+async def test_concurrent_charges_and_payments_of_one_account_all_land_in_sequence(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, test_year: int
+) -> None:
+    """Found by the fault suite: two writes to one account used to deadlock (each insert
+    key-share locked the account, then both asked for its row lock) and one answered 500."""
+    billing, month = clients["billing-events"], f"{test_year + 3}-01"
+    ids = await open_account(billing, uid)
+    charges = [billing.post("/v1/charges", json={
+        "charge_id": f"CC{uid}{i}", "account_id": ids["account"], "product_id": ids["product"],
+        "bill_month": month, "amount_fen": 1_000 + i}) for i in range(8)]
+    payments = [billing.post("/v1/payments", json={
+        "payment_id": f"CP{uid}{i}", "account_id": ids["account"], "amount_fen": 500,
+        "paid_at": f"{test_year + 3}-01-20T10:00:00+08:00"}) for i in range(4)]
+    answers = await asyncio.gather(*charges, *payments)
+    assert [r.status_code for r in answers] == [201] * 12, [r.text for r in answers]
+    sequences = [e["sequence"] for e in await events(db, ids["account"])]
+    assert sorted(sequences) == list(range(1, 13))
+    view = (await billing.get(f"/v1/accounts/{ids['account']}")).json()
+    assert view["unbilled_fen"] == sum(1_000 + i for i in range(8))

@@ -113,6 +113,7 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
         # Shared: charges of one month run side by side, but a bill run of that month waits
         # for this one to commit (and this one waits for a bill run already under way).
         await repo.lock_bill_month(conn, month, shared=True)
+        await lock_account(conn, cmd.account_id)
         if await repo.is_closed(conn, month):
             raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run; "
                            "correct a closed month with an adjustment",
@@ -161,7 +162,7 @@ async def run_bill(ctx: BillingContext, cmd: c.RunBill) -> StoredResponse:
 
 async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await lock_account(conn, cmd.account_id)
         paid_at = as_of(ctx, cmd.paid_at)
         await conn.execute(insert(t.payments).values(
             payment_id=cmd.payment_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
@@ -184,6 +185,7 @@ async def reverse_payment(ctx: BillingContext, cmd: c.ReversePayment) -> StoredR
         if await repo.exists(conn, t.reversals.c.payment_id, cmd.payment_id):
             raise Conflict(f"payment {cmd.payment_id!r} was already reversed",
                            payment_id=cmd.payment_id)
+        await lock_account(conn, paid.account_id)
         at = as_of(ctx, cmd.reversed_at)
         await conn.execute(insert(t.reversals).values(
             reversal_id=cmd.reversal_id, payment_id=cmd.payment_id, account_id=paid.account_id,
@@ -223,8 +225,7 @@ async def adjust_bill(ctx: BillingContext, cmd: c.AdjustBill) -> StoredResponse:
 
 async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
-        await led.lock_accounts(conn, [cmd.account_id])
+        await lock_account(conn, cmd.account_id)
         due = (await current_states(conn, [cmd.account_id]))[cmd.account_id]
         if not write_off_allowed(cmd.amount_fen, due.position.amount_due_fen):
             raise Unprocessable(
@@ -244,7 +245,7 @@ async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
 
 async def receive_deposit(ctx: BillingContext, cmd: c.ReceiveDeposit) -> StoredResponse:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await require(conn, t.accounts.c.account_id, cmd.account_id, "account")
+        await lock_account(conn, cmd.account_id)
         at = as_of(ctx, cmd.received_at)
         await conn.execute(insert(t.deposit_movements).values(
             movement_id=cmd.deposit_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
@@ -288,6 +289,14 @@ async def apply_deduction(
                                collected_fen=collected)
     await publish(ctx, conn, [cmd.account_id], BalanceCause.DEDUCTION, cmd.as_of,
                   deduction=outcome.model_dump(mode="json"))
+
+
+async def lock_account(conn: AsyncConnection, account_id: str) -> None:
+    """Lock the account row before writing anything that references it. The insert of a
+    charge or payment takes a key-share lock on the account; two of them then both asking
+    for the row lock in `publish` deadlock. Taking the row lock first queues them instead."""
+    await require(conn, t.accounts.c.account_id, account_id, "account")
+    await led.lock_accounts(conn, [account_id])
 
 
 # --- views ---------------------------------------------------------------------------------
