@@ -38,8 +38,12 @@ def _utc(at: datetime) -> datetime:
     return ensure_aware(at).astimezone(UTC)
 
 
-Phone = Annotated[str, AfterValidator(_mobile)]
-BillMonth = Annotated[str, AfterValidator(_bill_month), Field(examples=["2026-10"])]
+# The patterns repeat the validators in the OpenAPI document only (the validators keep
+# their clearer messages), so clients and the property-based HTTP test see valid values.
+Phone = Annotated[str, AfterValidator(_mobile), Field(
+    examples=["13800138000"], json_schema_extra={"pattern": r"^1[3-9][0-9]{9}$"})]
+BillMonth = Annotated[str, AfterValidator(_bill_month), Field(
+    examples=["2026-10"], json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"})]
 Instant = Annotated[datetime, AfterValidator(_utc),
                     Field(examples=["2026-11-02T09:00:00+08:00"])]
 
