@@ -26,6 +26,10 @@ need_apt mvn maven
 # The dashboard's browser test drives Debian's headless Chromium through its chromedriver.
 need_apt chromium chromium
 need_apt chromedriver chromium-driver
+# A CJK font, so the dashboard's screenshots show the Chinese names and texts, not boxes.
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  need_apt fc-list-zh-font fonts-wqy-microhei || echo "bootstrap: no CJK font; screenshots show boxes" >&2
+fi
 # Only the compose-file check uses it; the rest of the suite does not need it.
 need_apt docker-compose docker-compose || echo "bootstrap: docker-compose unavailable; the compose test will skip" >&2
 

@@ -1,13 +1,10 @@
-"""Business counters move only for committed work, and HTTP metrics label route templates."""
+"""Business counters move only for committed work (common.metrics.on_commit)."""
 
-import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import metrics
-from common.http import RequestMetrics
 
 pytestmark = [pytest.mark.integration]
 
@@ -29,30 +26,3 @@ async def test_on_commit_fires_for_a_commit_and_never_for_a_rollback(db: AsyncEn
     async with db.begin() as conn:  # a later transaction does not inherit the hook
         await conn.execute(text("SELECT 1"))
     assert seen == ["kept"]
-
-
-def _sample(route: str, status: str) -> float:
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value("creditctl_http_requests_total", {
-        "method": "GET", "route": route, "status": status}) or 0.0
-
-
-async def test_http_requests_are_labelled_by_route_template() -> None:
-    app = FastAPI()
-    app.add_middleware(RequestMetrics)
-    api = APIRouter(prefix="/v1")
-
-    @api.get("/things/{thing_id}")
-    async def thing(thing_id: str) -> dict[str, str]:
-        return {"thing_id": thing_id}
-
-    app.include_router(api)
-    before = _sample("/v1/things/{thing_id}", "200"), _sample("unmatched", "404")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as client:
-        for n in range(3):
-            assert (await client.get(f"/v1/things/t{n}")).status_code == 200
-        assert (await client.get("/nowhere")).status_code == 404
-    assert _sample("/v1/things/{thing_id}", "200") - before[0] == 3
-    assert _sample("unmatched", "404") - before[1] == 1
