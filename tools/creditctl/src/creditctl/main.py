@@ -162,20 +162,22 @@ def _show_sweep(answer: dict[str, Any]) -> None:
                   "suspended.")
         out.print(render.table("hold", ["field", "value"],
                                [(k, render.cell(v)) for k, v in held.items()]))
-        out.print(f"release it with: creditctl sweep confirm {answer.get('sweep_id')} --by NAME")
+        out.print(f"release it with: creditctl sweep confirm {answer.get('sweep_id')}")
 
 
 @sweep_app.command("confirm")
 def confirm_sweep(
     ctx: typer.Context,
     sweep_id: str,
-    by: Annotated[str, typer.Option(help="who confirms (recorded in the audit)")],
+    by: Annotated[str | None, typer.Option(
+        help="who confirms; services that attribute by token record the token's subject")]
+    = None,
     note: str = "",
 ) -> None:
     """Release a sweep the mass-suspension guard held (role credit-admin)."""
     with api(ctx) as client, err.status(f"confirming sweep {sweep_id} …"):
         answer = client.post("credit-control", f"/v1/sweeps/{sweep_id}/confirm",
-                             {"confirmed_by": by, "note": note})
+                             {"note": note, **({"confirmed_by": by} if by else {})})
     _show_sweep(answer)
 
 

@@ -1,0 +1,111 @@
+"""Every 4xx has the common body, including the ones Starlette, the database driver and date
+arithmetic raise on hostile input (found by the property-based HTTP run); a real failure
+stays a 500. And the consumer treats a value PostgreSQL refuses as the event's own fault."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+
+from common.db import is_event_error
+from common.http import create_app
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def refused(sqlstate: str) -> DBAPIError:
+    """What SQLAlchemy's asyncpg dialect raises for a server-side error: a plain DBAPIError
+    (not DataError) whose `orig` carries the SQLSTATE."""
+    return DBAPIError("INSERT …", None, _Orig(sqlstate))
+
+
+class Body(BaseModel):
+    name: str
+
+
+def app() -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    async def ready() -> dict[str, Any]:
+        return {}
+
+    made = create_app(title="t", lifespan=lifespan, readiness=ready)
+
+    @made.post("/names")
+    async def names(body: Body) -> dict[str, str]:
+        if "\x00" in body.name:
+            raise refused("22021")  # invalid byte sequence for encoding "UTF8": 0x00
+        if body.name == "dup":
+            raise refused("23505")
+        if body.name == "away":
+            raise refused("08006")  # connection failure: not the request's fault
+        return {"name": body.name}
+
+    @made.get("/since")
+    async def since(year: int) -> dict[str, str]:
+        return {"at": (datetime(year, 1, 1) - timedelta(days=1)).isoformat()}
+
+    return made
+
+
+async def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)
+
+
+def assert_error_body(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status
+    body = response.json()
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+
+
+async def test_unparseable_body_gets_the_common_error_body() -> None:
+    r = await call("POST", "/names", content=b"\x11+=\xbe",
+                   headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422)
+    assert {"error", "message"} <= set(r.json())
+
+
+async def test_unknown_route_and_method_get_the_common_error_body() -> None:
+    assert_error_body(await call("GET", "/nowhere"), 404, "not_found")
+    assert_error_body(await call("DELETE", "/names"), 405, "method_not_allowed")
+
+
+async def test_a_value_the_database_refuses_is_a_422() -> None:
+    assert_error_body(await call("POST", "/names", json={"name": "a\x00b"}), 422,
+                      "invalid_value")
+
+
+async def test_a_constraint_the_database_enforces_is_a_409() -> None:
+    assert_error_body(await call("POST", "/names", json={"name": "dup"}), 409, "conflict")
+
+
+async def test_the_database_away_is_still_a_500() -> None:
+    assert (await call("POST", "/names", json={"name": "away"})).status_code == 500
+
+
+async def test_date_arithmetic_out_of_range_is_a_422() -> None:
+    assert_error_body(await call("GET", "/since", params={"year": 1}), 422, "out_of_range")
+    assert (await call("GET", "/since", params={"year": 2026})).status_code == 200
+
+
+@pytest.mark.parametrize(("sqlstate", "event_error"), [
+    ("22021", True), ("22003", True), ("22P02", True), ("23505", True),
+    ("08006", False), ("40P01", False), ("53100", False)])
+def test_consumer_sets_aside_only_what_the_database_refuses(sqlstate: str,
+                                                            event_error: bool) -> None:
+    assert is_event_error(refused(sqlstate)) is event_error
