@@ -46,12 +46,11 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[Topic
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        partitions = [TopicPartition(t, p) for t in topics
-                      for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not partitions:
-            await consumer.topics()  # metadata not loaded yet
-            partitions = [TopicPartition(t, p) for t in topics
-                          for p in sorted(consumer.partitions_for_topic(t) or ())]
+        partitions = [TopicPartition(d["topic"], p["partition"])
+                      for d in await admin.describe_topics(topics) if not d["error_code"]
+                      for p in d["partitions"]]
+        if len({tp.topic for tp in partitions}) < len(set(topics)):
+            raise LookupError(f"not every topic of {topics} exists")
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
