@@ -86,7 +86,11 @@ async def db(stack: Stack, migrated: None) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 async def test_year(db: AsyncEngine) -> int:
     """A bill-month year no earlier run used: bill runs close a month for every account, so
-    each run of the suite takes a fresh year (tests use different months within it)."""
+    each run of the suite takes a fresh year (tests use different months within it).
+
+    Years after it are shared out, one owner each: +0..+2 billing's tests, +3 worklists
+    (03-04) and creditctl (10-11), +4 metrics, +5 invariant checker, +6 fault suite,
+    +7/+8 reports, +9 dashboard, +10 scale-out and soak."""
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))

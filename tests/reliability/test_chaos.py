@@ -105,7 +105,7 @@ async def test_chaos_nothing_lost_nothing_doubled(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     scale = Scale.from_env()
-    w = Workload(f"ch{uuid.uuid4().hex[:8]}", test_year + 2, seed=20110901, scale=scale)
+    w = Workload(f"ch{uuid.uuid4().hex[:8]}", test_year + 6, seed=20110901, scale=scale)
     s = Suite(services, db, stack, clients, w)
     billing, credit, gateway = (clients["billing-events"], clients["credit-control"],
                                 clients["gateway-adapter"])

@@ -27,7 +27,7 @@ async def finished_run(
 ) -> AsyncIterator[Workload]:
     """A small workload taken through every decision kind, run to quiescence."""
     import uuid
-    w = Workload(f"iv{uuid.uuid4().hex[:8]}", test_year + 1, seed=7, scale=Scale(groups=40))
+    w = Workload(f"iv{uuid.uuid4().hex[:8]}", test_year + 5, seed=7, scale=Scale(groups=40))
     billing, credit = clients["billing-events"], clients["credit-control"]
     w.import_master_data(services, tmp_path_factory.mktemp("iv"))
     await send_all(billing, w.charges(), 8)
