@@ -136,7 +136,7 @@ async def test_work_order_transitions_and_illegal_moves(
     assert credit["state"] == "suspended"
     assert credit["pending_work_order_id"] is None
     assert credit["state_history"][-1]["cause"].startswith(
-        f"work order {follow[0]['work_order_id']} done by 集团账务管理员")
+        f"work order {follow[0]['work_order_id']} done by service")
 
 
 async def test_a_payment_cancels_the_escalated_suspension_work_order(
