@@ -131,3 +131,65 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     browser.delete_all_cookies()
     browser.get(f"{base}/dashboard")
     assert "Sign in" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+async def test_dashboard_masks_personal_data_for_a_viewer_and_lists_collections(
+    clients: dict[str, httpx.AsyncClient],
+    role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str, test_year: int,
+) -> None:
+    """An ops-viewer's dashboard: the collections call list is there, with the account
+    manager's name masked and no phone number or contact in full; a credit-admin sees the
+    name. The CSV downloads work with the page's sign-in (no bearer header)."""
+    billing, credit = clients["billing-events"], clients["credit-control"]
+    y = test_year + 9  # months 05-06: the trend test above uses 08-10
+    manager, contact = f"钱经理{uid}", f"孙联系人{uid}"
+    await ok(await billing.post("/v1/customers", json={
+        "customer_id": f"Gm{uid}", "name": f"仪表集团m{uid}", "tier": "mid",
+        "account_manager": {"name": manager, "phone": "13900139077"},
+        "contacts": [{"name": contact, "phone": "13800138077"}]}))
+    await ok(await billing.post("/v1/accounts", json={"account_id": f"Am{uid}",
+                                                "customer_id": f"Gm{uid}"}))
+    await ok(await billing.post("/v1/products", json={
+        "product_id": f"Pm{uid}", "account_id": f"Am{uid}", "cpno": f"CPm{uid}",
+        "name": "集团手机报", "family": "ADC"}))
+    # Far more than any other test's arrears, so it is among the biggest entries shown.
+    await ok(await billing.post("/v1/charges", json={
+        "charge_id": f"Cm{uid}", "account_id": f"Am{uid}", "product_id": f"Pm{uid}",
+        "bill_month": f"{y}-05", "amount_fen": 9_000_000_000}))
+    await ok(await billing.post("/v1/bill-runs", json={
+        "bill_run_id": f"BR05m{uid}", "bill_month": f"{y}-05",
+        "as_of": f"{y}-06-02T09:00:00+08:00"}))
+    operator = role_clients["operator"]["credit-control"]
+    at = f"{y}-06-20T12:00:00+08:00"
+
+    async def listed() -> list[dict[str, Any]]:
+        await ok(await operator.post("/v1/worklists/refresh", json={"as_of": at}), 200)
+        found: list[dict[str, Any]] = await ok(await credit.get("/v1/worklists", params={
+            "account_id": f"Am{uid}", "as_of": at}), 200)
+        return found
+
+    await eventually(listed, lambda found: [e["kind"] for e in found] == ["call"],
+                     what="the account on the call list")
+
+    base = str(credit.base_url).rstrip("/")
+    page = f"{base}/dashboard?month={y}-05&as_of={y}-06-20"
+    async with httpx.AsyncClient(timeout=90) as browser:
+        viewer = await browser.get(page, headers={"Authorization": "Bearer viewer-token"})
+        admin = await browser.get(page, headers={"Authorization": "Bearer admin-token"})
+        anonymous = await browser.get(f"{base}/dashboard/reports/arrears.csv",
+                                      params={"month": f"{y}-05"})
+        signed_in = await browser.get(f"{base}/dashboard?token=viewer-token")  # sets the cookie
+        download = await browser.get(f"{base}/dashboard/reports/arrears.csv",
+                                     params={"month": f"{y}-05", "as_of": f"{y}-06-20"})
+    assert viewer.status_code == admin.status_code == 200
+    assert 'id="collections-worklists"' in viewer.text and f"Am{uid}" in viewer.text
+    assert "90000000.00" in viewer.text  # the arrears, in yuan
+    assert manager not in viewer.text and manager[0] + "*" * (len(manager) - 1) in viewer.text
+    for secret in ("13900139077", "13800138077", contact):
+        assert secret not in viewer.text
+    assert manager in admin.text
+    assert signed_in.status_code == 303
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"].startswith("text/csv")
+    assert "receivables_fen" in download.text
+    assert anonymous.status_code == 401

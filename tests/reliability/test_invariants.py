@@ -41,7 +41,21 @@ async def finished_run(
     await quiescent(db, stack.kafka_bootstrap, credit, f"{w.prefix}-")
     await send_all(billing, w.instalments(w.late_payers(), "late", 12, 3), 8)
     await quiescent(db, stack.kafka_bootstrap, credit, f"{w.prefix}-")
+    await _assert_chain_debtor_suspended(db, w)
     yield w
+
+
+async def _assert_chain_debtor_suspended(db: AsyncEngine, w: Workload) -> None:
+    """The chain mutation below needs a suspended MAS / SMS-direct product: the workload
+    keeps one chain account unpaid (`Workload.chain_debtor`) for exactly that."""
+    debtor = w.chain_debtor()
+    async with db.connect() as conn:
+        states = dict((await conn.execute(text(
+            "SELECT product_id, state FROM credit.product_credit WHERE account_id = :a "
+            "AND family IN ('MAS', 'SMS_DIRECT')"), {"a": debtor})).all())
+    assert "suspended" in states.values(), (
+        f"precondition: the chain debtor {debtor} never paid and should have a suspended "
+        f"MAS / SMS-direct product after the last-day sweep, found {states}")
 
 
 async def sweep(credit: httpx.AsyncClient, sweep_id: str, as_of: str) -> dict[str, Any]:

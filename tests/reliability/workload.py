@@ -20,7 +20,12 @@ import httpx
 
 from billing_events.service_layer.bulk import HEADERS
 from billing_events.synthetic import Base, generate
+from common.contracts.snapshots import ProductFamily, Tier
 from common.testing.processes import ServiceProcesses
+from credit_control.domain.profiles import initial_limit_fen
+from credit_control.domain.rule_table import DEFAULT_RULES
+
+CHAIN_FAMILIES = ("MAS", "SMS_DIRECT")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,33 @@ class Workload:
             owed[str(c["account_id"])] = owed.get(str(c["account_id"]), 0) + int(c["amount_fen"])
         return owed
 
+    def chain_debtor(self) -> str:
+        """The account that never pays, so at least one chain (MAS / SMS-direct) product is
+        suspended at the end: the first in the base whose default suspension falls on or
+        before the last-day sweep and whose amount due exceeds its star level's credit
+        limit. Without it, which accounts pay depends on the random prefix, and a small
+        workload may end with no suspended chain product at all."""
+        tiers = {str(c["customer_id"]): c for c in self.base.customers}
+        customer = {str(a["account_id"]): tiers[str(a["customer_id"])]
+                    for a in self.base.accounts}
+        owed, last_sweep = self.owed(), date(self.year, 11, 30)
+        for p in self.base.products:
+            if p["family"] not in CHAIN_FAMILIES:
+                continue
+            a = str(p["account_id"])
+            c = customer[a]
+            due = DEFAULT_RULES.suspension(ProductFamily(p["family"]), Tier(c["tier"])).scheduled(
+                self.bill_month)
+            if due <= last_sweep and owed.get(a, 0) > initial_limit_fen(c["star_level"]):
+                return a
+        raise LookupError(f"{self.scale.groups} groups (seed {self.seed}) hold no chain "
+                          "product that the last-day sweep would suspend; use more groups")
+
     def early_payers(self) -> list[str]:
-        """60 % pay before the 10th, in two instalments."""
-        return sorted(a for a in self.accounts if random.Random(f"{self.seed}|{a}").random() < 0.6)
+        """60 % pay before the 10th, in two instalments (never the chain debtor)."""
+        keep = self.chain_debtor()
+        return sorted(a for a in self.accounts if a != keep
+                      and random.Random(f"{self.seed}|{a}").random() < 0.6)
 
     def instalments(self, accounts: list[str], tag: str, month: int, day: int,
                     parts: int = 2) -> list[tuple[str, dict[str, Any]]]:
@@ -111,8 +140,8 @@ class Workload:
 
     def late_payers(self) -> list[str]:
         """Half of the rest pay after the last-day sweep (restores)."""
-        early = set(self.early_payers())
-        return [a for a in self.accounts if a not in early][::2]
+        early, keep = set(self.early_payers()), self.chain_debtor()
+        return [a for a in self.accounts if a not in early and a != keep][::2]
 
 
 async def send_all(client: httpx.AsyncClient, requests: list[tuple[str, dict[str, Any]]],

@@ -51,6 +51,10 @@ def app() -> FastAPI:
             raise refused("23505")
         if body.name == "away":
             raise refused("08006")  # connection failure: not the request's fault
+        if body.name.startswith("bug:"):
+            raise refused(body.name.removeprefix("bug:"))  # our own statement's fault
+        if body.name == "long":
+            raise refused("22001")
         return {"name": body.name}
 
     @made.get("/since")
@@ -90,8 +94,22 @@ async def test_a_value_the_database_refuses_is_a_422() -> None:
                       "invalid_value")
 
 
-async def test_a_constraint_the_database_enforces_is_a_409() -> None:
+async def test_a_taken_unique_key_is_a_409() -> None:
     assert_error_body(await call("POST", "/names", json={"name": "dup"}), 409, "conflict")
+
+
+async def test_a_value_too_long_is_a_422_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    assert_error_body(await call("POST", "/names", json={"name": "long"}), 422, "invalid_value")
+    assert "SQLSTATE 22001" in caplog.text
+
+
+@pytest.mark.parametrize("sqlstate", ["22012", "22P02", "23502", "23503", "23514"])
+async def test_a_server_bug_the_database_reports_is_a_500_not_a_client_error(
+    sqlstate: str,
+) -> None:
+    """Division by zero, a cast of stored data, NOT NULL, foreign key, check: our statement's
+    fault, so no 4xx that would blame (and hide from) the caller."""
+    assert (await call("POST", "/names", json={"name": f"bug:{sqlstate}"})).status_code == 500
 
 
 async def test_the_database_away_is_still_a_500() -> None:
@@ -104,7 +122,8 @@ async def test_date_arithmetic_out_of_range_is_a_422() -> None:
 
 
 @pytest.mark.parametrize(("sqlstate", "event_error"), [
-    ("22021", True), ("22003", True), ("22P02", True), ("23505", True),
+    ("22021", True), ("22003", True), ("22001", True), ("22008", True), ("22P05", True),
+    ("23505", True), ("22P02", False), ("22012", False), ("23502", False), ("23503", False),
     ("08006", False), ("40P01", False), ("53100", False)])
 def test_consumer_sets_aside_only_what_the_database_refuses(sqlstate: str,
                                                             event_error: bool) -> None:

@@ -7,7 +7,6 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Delete, text
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.envelope import UnprocessableMessage
@@ -27,20 +26,38 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
+# SQLSTATEs only the input can cause: a value PostgreSQL cannot store. Not the whole classes 22
+# and 23: a division by zero (22012), a cast of stored data (22P02), a NOT NULL (23502) or a
+# foreign key (23503) violated by our own statement are bugs, and must stay loud 500s.
+INPUT_VALUE_STATES = frozenset({
+    "22001",  # string too long for its column
+    "22003",  # numeric value out of range
+    "22008",  # datetime field overflow
+    "22021",  # invalid byte sequence (a NUL in a text)
+    "22P05",  # untranslatable character (\u0000 in a jsonb)
+})
+INPUT_CONFLICT_STATES = frozenset({"23505"})  # unique violation: the thing exists already
+
+
+def is_input_refusal(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a value of the input (see the two sets above)."""
+    return sqlstate(exc) in INPUT_VALUE_STATES | INPUT_CONFLICT_STATES
+
+
 def is_event_error(exc: BaseException) -> bool:
     """True when the failure belongs to the input itself, so retrying can never help: it was
-    declared unprocessable, failed validation, or the database refused its data (SQLSTATE
-    class 22) or its constraints (class 23). Everything else (the database or Kafka away,
-    a full disk, a failover, a deadlock, a bug in a new release) is worth retrying, and
-    blocking a partition is safer than dead-lettering events we could have applied."""
-    return (isinstance(exc, UnprocessableMessage | ValidationError | DataError | IntegrityError)
-            or sqlstate(exc)[:2] in ("22", "23"))
+    declared unprocessable, failed validation, or the database refused one of its values
+    (`is_input_refusal`). Everything else (the database or Kafka away, a full disk, a
+    failover, a deadlock, a bug in a new release, including a constraint our own code broke)
+    is worth retrying, and blocking a partition is safer than dead-lettering events we could
+    have applied."""
+    return isinstance(exc, UnprocessableMessage | ValidationError) or is_input_refusal(exc)
 
 
 def sqlstate(exc: BaseException) -> str:
     """The SQLSTATE behind a database error ("" for anything else). asyncpg's class-22 errors
-    (a NUL in a text, a number out of range, a date asyncpg cannot encode) reach us as a plain
-    DBAPIError, not as DataError, so the class is read from the code."""
+    (a NUL in a text, a number out of range) reach us as a plain DBAPIError, not as
+    DataError, so the code is read from the driver's error."""
     return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
 
 

@@ -1,6 +1,7 @@
 """The FastAPI app every service starts from: health, readiness, metrics, correlation ids and
 one error body shape for every 4xx."""
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,17 +12,18 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common import metrics
 from common.auth import mask_pii_for_callers_without_it
-from common.db import is_event_error, sqlstate
+from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
 from common.errors import ApiError
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -111,12 +113,15 @@ def _add_error_bodies(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def refused_by_database(_: Request, exc: DBAPIError) -> JSONResponse:
-        """A value the database cannot store (class 22) or a constraint (class 23) is the
-        request's fault: 4xx, and the transaction rolled back, so nothing was written."""
-        if not is_event_error(exc):
-            raise exc  # the database away, a bug: a real 500
+        """A value the database cannot store, or a unique key taken, is the request's fault:
+        4xx, and the transaction rolled back, so nothing was written. Only those SQLSTATEs:
+        any other (a division by zero, a NOT NULL or a foreign key our own statement broke)
+        is a bug and stays a logged 500."""
+        if not is_input_refusal(exc):
+            raise exc
         state = sqlstate(exc)
-        conflict = state.startswith("23") or isinstance(exc, IntegrityError)
+        conflict = state in INPUT_CONFLICT_STATES
+        log.warning("the database refused a value of the request: SQLSTATE %s", state)
         return JSONResponse(
             {"error": "conflict" if conflict else "invalid_value",
              "message": f"the database refused a value of the request (SQLSTATE {state})"},
@@ -125,6 +130,7 @@ def _add_error_bodies(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def out_of_range(_: Request, exc: OverflowError) -> JSONResponse:
         # Date or number arithmetic on an extreme input (year 1 minus a timeout, 1e308 s).
+        log.warning("a value is out of range: %s", exc)
         return JSONResponse({"error": "out_of_range", "message": f"a value is out of range: {exc}"},
                             status_code=422)
 

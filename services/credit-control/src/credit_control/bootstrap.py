@@ -1,5 +1,8 @@
 """The one place credit-control is wired together."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from common.app import plumbing, service_app
@@ -9,6 +12,7 @@ from common.contracts import COMMANDS_TOPIC, DECISIONS_TOPIC
 from .adapters import tables as t
 from .adapters.peers import Peers
 from .config import Settings
+from .domain.collections import WorklistKind
 from .entrypoints import consumer, dashboard, reports
 from .entrypoints.http import router
 from .service_layer import sweeps
@@ -41,3 +45,22 @@ def _reports(app: FastAPI, ctx: CreditContext, settings: Settings) -> None:
     rc = ReportContext(ctx, peers)
     app.include_router(reports.router(rc, settings))
     dashboard.mount(app, rc, settings.token_table())
+    dashboard.WORKLIST_PROVIDERS.update({
+        f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)
+        for kind in WorklistKind})
+    _close_at_shutdown(app, peers)
+
+
+def _close_at_shutdown(app: FastAPI, peers: Peers) -> None:
+    """The peers' pooled client lives as long as the app: closed after the runtime stops."""
+    running = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with running(a):
+            try:
+                yield
+            finally:
+                await peers.aclose()
+
+    app.router.lifespan_context = lifespan

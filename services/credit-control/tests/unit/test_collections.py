@@ -24,6 +24,7 @@ from credit_control.domain.collections import (
     closed_dues,
     percent_bp,
 )
+from credit_control.entrypoints.csv_safe import safe_cell, safe_rows
 
 C, K, S, R = ArrearsCause, WorklistKind, EntryStatus, Outcome
 AUG, SEP, OCT, NOV = date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)
@@ -164,3 +165,27 @@ def test_every_cause_has_the_seed_label() -> None:
     assert [c.label for c in C] == [
         "体验营销方案到期未取消造成欠费", "欠费停用机制不完善造成欠费", "客户恶意欠费",
         "业务故障造成欠费", "离网不拆机", "客户搬迁等原因不用", "其他原因"]
+
+
+# --- CSV cells a spreadsheet cannot run ------------------------------------------------------
+
+@pytest.mark.parametrize(("cell", "written"), [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+    ("+86 拒付", "'+86 拒付"),
+    ("-客户拒付", "'-客户拒付"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+2", "'\t=1+2"),
+    ("\r=1+2", "'\r=1+2"),
+    ("陈经理", "陈经理"),
+    ("客户称=1", "客户称=1"),  # only the first character makes a formula
+    ("-12.50", "-12.50"),  # a number as text stays a number
+    ("+3", "+3"),
+    ("500.01", "500.01"),
+    ("", ""),
+    (-5, -5),
+    (None, None),
+])
+def test_csv_text_that_a_spreadsheet_would_run_gets_an_apostrophe(cell: Any,
+                                                                    written: Any) -> None:
+    assert safe_cell(cell) == written
+    assert list(safe_rows([[cell, 1]])) == [[written, 1]]

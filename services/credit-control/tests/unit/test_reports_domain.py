@@ -93,6 +93,30 @@ def test_kpis_are_judged_in_the_seed_direction() -> None:
     assert Kpi("missed_suspensions", None, 0, "<=", {}).meets_target is None
 
 
+def test_the_arrears_target_is_judged_exactly_not_on_the_rounded_rate() -> None:
+    """125,010 of 25,000,000 fen is 0.50004%: shown as 0.005000 but over the 0.5% limit."""
+    over, at = Figures(25_000_000, 125_010), Figures(25_000_000, 125_000)
+    assert over.arrears_rate == Decimal("0.005000") and over.meets_arrears_target is False
+    assert at.meets_arrears_target is True and Figures(0, 0).meets_arrears_target is None
+    kpi = Kpi("arrears_rate", over.arrears_rate, r.ARREARS_RATE_TARGET, "<=", {},
+              exact=r.exact_ratio(over.arrears_fen, over.receivables_fen))
+    assert kpi.as_dict()["value"] == "0.005000" and kpi.meets_target is False
+
+
+def test_the_recovery_target_is_judged_exactly_not_on_the_rounded_rate() -> None:
+    """23,999,990 of 25,000,000 collected is 95.99996%: shown as 0.960000, under 96%."""
+    short = Recovery("current_month", date(2011, 10, 31), date(2011, 10, 31),
+                     Figures(25_000_000, 1_000_010), r.CURRENT_MONTH_RECOVERY_TARGET).as_dict()
+    assert short["recovery_rate"] == "0.960000" and short["meets_target"] is False
+    exact = Recovery("current_month", date(2011, 10, 31), date(2011, 10, 31),
+                     Figures(25_000_000, 1_000_000), r.CURRENT_MONTH_RECOVERY_TARGET).as_dict()
+    assert exact["meets_target"] is True
+    timely = Kpi("reminder_timeliness", r.share(18_999_999, 20_000_000),
+                 r.REMINDER_TIMELINESS_TARGET, ">=", {},
+                 exact=r.exact_ratio(18_999_999, 20_000_000))
+    assert timely.as_dict()["value"] == "0.950000" and timely.meets_target is False
+
+
 def test_flatten_for_csv() -> None:
     header, cells = r.flatten([{"a": 1, "b": None}, {"b": "x", "c": 2}])
     assert header == ["a", "b", "c"] and cells == [["1", "", ""], ["", "x", "2"]]

@@ -58,3 +58,24 @@ async def test_a_suspension_through_the_chain_reconciles_with_credit_control(
     assert [(d.desired, d.sequence > 0) for d in wanted] == [(ProvisioningAction.SUSPEND, True)]
     report = await reconcile.reconcile(in_process, prefix=product, source=source)
     assert (report.products_compared, report.total) == (1, 0), report.differences
+
+
+async def test_only_a_whole_network_run_becomes_the_latest_reconciliation(
+    clients: dict[str, httpx.AsyncClient],
+    role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str,
+) -> None:
+    """A reader's narrowed GET must not replace the stored run credit-control's missed-suspensions
+    KPI reads; storing a run is a credit-admin's POST (or the scheduled job)."""
+    viewer = role_clients["ops-viewer"]["gateway-adapter"]
+    admin = role_clients["credit-admin"]["gateway-adapter"]
+    stored = await ok(await admin.post("/v1/reconciliation/runs"))
+    assert stored["products_compared"] > 0
+    narrowed = await ok(await viewer.get("/v1/reconciliation",
+                                         params={"product_prefix": f"NOPE{uid}"}), 200)
+    assert narrowed["products_compared"] == 0
+    assert await ok(await viewer.get("/v1/reconciliation/latest"), 200) == stored
+    refused = await viewer.post("/v1/reconciliation/runs")
+    assert refused.status_code == 403, refused.text
+    # The service token may run it too (the scheduled job's equivalent over HTTP).
+    again = await ok(await clients["gateway-adapter"].post("/v1/reconciliation/runs"))
+    assert await ok(await viewer.get("/v1/reconciliation/latest"), 200) == again

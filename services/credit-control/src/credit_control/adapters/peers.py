@@ -4,7 +4,8 @@ billing: receivables and arrears per bill month; notifier: reminder timeliness; 
 EMOS cross-month orders and the newest reconciliation (missed suspensions, 漏停).
 """
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -18,13 +19,33 @@ class PeerUnavailable(ApiError):
     code = "peer_unavailable"
 
 
+# A 36-month arrears report asks billing for 4 × 36 figures: at most this many at a time, so
+# one report cannot crowd out everyone else's requests on the peers.
+MAX_CONCURRENT_CALLS = 8
+
+
 @dataclass(frozen=True)
 class Peers:
+    """One pooled HTTP client for every call (opened with the app, closed by `aclose` at
+    shutdown), and a cap on how many calls are in flight at once."""
+
     billing_url: str
     notifier_url: str
     gateway_url: str
     token: str
     timeout_s: float = 30.0
+    max_concurrent: int = MAX_CONCURRENT_CALLS
+    _client: httpx.AsyncClient = field(init=False, repr=False)
+    _slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        client = httpx.AsyncClient(headers={"Authorization": f"Bearer {self.token}"},
+                                   timeout=self.timeout_s)
+        object.__setattr__(self, "_client", client)
+        object.__setattr__(self, "_slots", asyncio.Semaphore(self.max_concurrent))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     async def receivables(
         self, first: date, through: date, as_of: date | None, by: str | None = None,
@@ -56,11 +77,9 @@ class Peers:
 
     async def _get(self, name: str, base: str, path: str,
                    params: dict[str, str]) -> dict[str, Any] | None:
-        headers = {"Authorization": f"Bearer {self.token}"}
         try:
-            async with httpx.AsyncClient(base_url=base, headers=headers,
-                                         timeout=self.timeout_s) as client:
-                response = await client.get(path, params=params)
+            async with self._slots:
+                response = await self._client.get(base.rstrip("/") + path, params=params)
         except httpx.HTTPError as exc:
             raise PeerUnavailable(f"{name} did not answer: {exc!r}", peer=name,
                                   path=path) from exc

@@ -97,11 +97,20 @@ def _kinds(rows: Any) -> dict[str, int]:
     return counts
 
 
+# The worklists' advisory lock: a refresh holds it exclusively, a payment batch that closes
+# entries holds it shared. Under READ COMMITTED a refresh's INSERT/REOPEN may read positions
+# from before a payment batch committed; with the lock that batch's close waits for the
+# refresh to commit and then sees (and closes) the rows it added.
+_LOCK_KEY = "hashtext('credit.worklists')"
+_LOCK_REFRESH = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+_LOCK_CLOSE = text(f"SELECT pg_advisory_xact_lock_shared({_LOCK_KEY})")
+
+
 async def refresh(conn: AsyncConnection, rules: WorklistRules, as_of: datetime,
                   today: date) -> dict[str, dict[str, int]]:
     """Close what was paid, reopen what is owed again, update the figures, add the new."""
     # Two refreshes at once would race on the same keys; one waits for the other instead.
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('credit.worklists'))"))
+    await conn.execute(_LOCK_REFRESH)
     params = {"month": f"{today:%Y-%m}", "threshold": rules.call_threshold_fen,
               "min_months": rules.visit_min_months,
               "visit_day": today.day >= rules.visit_from_day, "as_of": as_of, "today": today}
@@ -114,15 +123,18 @@ async def refresh(conn: AsyncConnection, rules: WorklistRules, as_of: datetime,
 
 _CLOSE_ACCOUNTS = _sql(f"""
     UPDATE credit.worklist_entries e SET status = 'paid', closed_reason = u.why,
-        closed_at = u.at
+        closed_at = greatest(u.at, e.refreshed_at)
     FROM unnest(CAST(:account_id AS text[]), CAST(:at AS timestamptz[]),
                 CAST(:why AS text[])) AS u(account_id, at, why)
     WHERE e.account_id = u.account_id AND e.status IN {_ACTIVE_SQL}""")
 
 
 async def close_cleared(conn: AsyncConnection, cleared: list[tuple[str, datetime, str]]) -> None:
-    """The balance-event path: these accounts owe nothing now (one statement per batch)."""
+    """The balance-event path: these accounts owe nothing now (one statement per batch, and
+    none, nor any lock, for a batch that cleared nothing). An entry is never closed before it
+    was last refreshed (a late event), as in `_CLOSE_CLEARED`."""
     if cleared:
+        await conn.execute(_LOCK_CLOSE)  # behind a running refresh: see its rows
         await conn.execute(_CLOSE_ACCOUNTS, {"account_id": [a for a, _, _ in cleared],
                                              "at": [at for _, at, _ in cleared],
                                              "why": [w for _, _, w in cleared]})

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any
 
 from common.clock import last_day_of_month
@@ -47,6 +48,12 @@ class Figures:
         """回收率 = collected / receivables = 1 − arrears rate, from the fen sums."""
         return ratio(self.collected_fen, self.receivables_fen)
 
+    @property
+    def meets_arrears_target(self) -> bool | None:
+        """Judged on the exact fraction, not the 6-place rate shown: 0.0050004 rounds to
+        0.005000 but is over the 0.5% limit."""
+        return at_most(self.arrears_fen, self.receivables_fen, ARREARS_RATE_TARGET)
+
     def as_dict(self) -> dict[str, Any]:
         return {"receivables_fen": self.receivables_fen, "arrears_fen": self.arrears_fen,
                 "arrears_rate": text(self.arrears_rate),
@@ -62,6 +69,21 @@ def ratio(part: int, whole: int) -> Decimal | None:
     if whole == 0:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(_SIX, rounding=ROUND_HALF_UP)
+
+
+def exact_ratio(part: int, whole: int) -> Fraction | None:
+    """part / whole with nothing rounded, for judging against a target; None for an empty whole."""
+    return None if whole == 0 else Fraction(part, whole)
+
+
+def at_most(part: int, whole: int, target: Decimal) -> bool | None:
+    exact = exact_ratio(part, whole)
+    return None if exact is None else exact <= Fraction(target)
+
+
+def at_least(part: int, whole: int, target: Decimal) -> bool | None:
+    exact = exact_ratio(part, whole)
+    return None if exact is None else exact >= Fraction(target)
 
 
 def percent(part: int, whole: int) -> str | None:
@@ -146,7 +168,8 @@ class Recovery:
             "recovery_rate_percent": percent(self.figures.collected_fen,
                                              self.figures.receivables_fen),
             "target": text(self.target),
-            "meets_target": None if rate is None or self.target is None else rate >= self.target,
+            "meets_target": None if self.target is None else at_least(
+                self.figures.collected_fen, self.figures.receivables_fen, self.target),
         }
 
 
@@ -171,21 +194,24 @@ def aging_buckets(arrears_by_month: Mapping[date, int], as_of: date) -> dict[str
 
 @dataclass(frozen=True)
 class Kpi:
-    """A figure judged against the seed's standard: at least (`>=`) or at most (`<=`)."""
+    """A figure judged against the seed's standard: at least (`>=`) or at most (`<=`).
+    `value` is what is shown (a rate rounded to 6 places); `exact`, when given, is what is
+    judged, so a rate just over a limit never rounds into meeting it."""
 
     name: str
     value: Decimal | int | None
     target: Decimal | int
     direction: str  # ">=" or "<="
     detail: Mapping[str, Any]
+    exact: Fraction | None = None
 
     @property
     def meets_target(self) -> bool | None:
         if self.value is None:
             return None
-        if self.direction == ">=":
-            return self.value >= self.target
-        return self.value <= self.target
+        judged = Fraction(self.value) if self.exact is None else self.exact
+        target = Fraction(self.target)
+        return judged >= target if self.direction == ">=" else judged <= target
 
     def as_dict(self) -> dict[str, Any]:
         value = self.value

@@ -8,12 +8,13 @@ role may look; callers who may not see personal data get phone numbers and names
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,17 +27,21 @@ from common.pii import redact
 
 from ..adapters import report_queries as q
 from ..domain import reports as r
-from ..service_layer import admin
+from ..service_layer import admin, collections
 from ..service_layer import reports as svc
 from ..service_layer.reports import ReportContext
+from .reports import csv_download
 
 HERE = Path(__file__).parent
 COOKIE = "creditctl_token"
 TREND_MONTHS = 12
 # Collections worklists plug in here (docs/reports.md): title -> an async callable giving the
-# rows to show (flat dicts, the keys are the columns). Empty until one is registered.
-WorklistProvider = Callable[[ReportContext], Awaitable[list[dict[str, Any]]]]
+# rows to show as of a moment (flat dicts, the keys are the columns; a person's name under a
+# `pii.NAME_FIELDS` key so that it is masked for callers who may not see it). bootstrap
+# registers the call and visit lists.
+WorklistProvider = Callable[[ReportContext, datetime], Awaitable[list[dict[str, Any]]]]
 WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
+CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
@@ -64,8 +69,27 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         today = rc.today()
         bill_month = parse_bill_month(month) if month else r.latest_billed_month(today)
         data = await _overview(rc, bill_month, as_of)
+        if not who.sees_pii:  # the chart's numbers are no one's data: left as they are
+            data = {**redact(data), "trend_json": data["trend_json"]}
         return _page("dashboard.html", who, month=r.month_text(bill_month),
+                     csv_reports=CSV_REPORTS,
                      as_of=as_of.isoformat() if as_of else "", **data)
+
+    @pages.get("/reports/{kind}.csv")
+    async def report_csv(
+        request: Request, kind: Annotated[str, PathParam(pattern="^(" + "|".join(CSV_REPORTS)
+                                                         + ")$")],
+        month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")],
+        as_of: date | None = None,
+    ) -> Response:
+        """The report downloads of the page, signed in by its cookie (a link cannot send the
+        bearer header `/v1/reports` needs). Figures only: no personal data in them."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        bill_month = parse_bill_month(month)
+        return csv_download(kind, f"{kind}-{month}",
+                            await _report(rc, kind, bill_month, as_of))
 
     @pages.get("/products")
     async def find_product(request: Request,
@@ -104,7 +128,25 @@ def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
     presented = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(
         COOKIE)
     principal = tokens.resolve(presented) if presented else None
-    return principal or _page("signin.html", None, status=401, refused=False)
+    if principal is None:
+        return _page("signin.html", None, status=401, refused=False)
+    # The common masking middleware reads it: phone numbers in the page are masked for
+    # callers who may not see them, as in every API answer.
+    request.state.principal = principal
+    return principal
+
+
+async def _report(rc: ReportContext, kind: str, month: date,
+                  as_of: date | None) -> dict[str, Any]:
+    if kind == "arrears":
+        return await svc.arrears(rc, month, month, as_of)
+    if kind == "recovery":
+        return await svc.recovery(rc, month, as_of)
+    if kind == "aging":
+        return await svc.aging(rc, month, as_of, None)
+    if kind == "kpis":
+        return await svc.kpis(rc, month, as_of)
+    return await svc.states(rc, month, as_of)
 
 
 def _page(name: str, who: Principal | None, status: int = 200, **data: Any) -> HTMLResponse:
@@ -139,8 +181,30 @@ async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[
         "rates": [None if p["arrears_rate"] is None else float(p["arrears_rate"]) * 100
                   for p in out["trend"] or []],
         "target": float(r.ARREARS_RATE_TARGET) * 100})
-    out["worklists"] = {name: await provider(rc) for name, provider in WORKLIST_PROVIDERS.items()}
+    at = now if as_of is None else svc.end_of_day(as_of)
+    out["worklists"] = {name: await provider(rc, at)
+                        for name, provider in WORKLIST_PROVIDERS.items()}
     return out
+
+
+def collections_worklist(kind: str, top: int = 10) -> WorklistProvider:
+    """The collections list of `kind` (call / visit): its biggest active entries by arrears
+    (`collections.worklist_summary`), as the dashboard's rows."""
+    async def rows(rc: ReportContext, at: datetime) -> list[dict[str, Any]]:
+        summary = await collections.worklist_summary(rc.credit, at, top)
+        return [_worklist_row(e) for e in summary["top"] if e["kind"] == kind]
+    return rows
+
+
+def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
+    last = entry.get("last_attempt") or {}
+    at = str(last.get("at") or "")[:16].replace("T", " ")
+    tried = " ".join(str(v) for v in (at, last.get("channel"), last.get("outcome")) if v)
+    return {"account": entry["account_id"], "customer": entry["customer_name"],
+            "manager_name": entry["manager_name"],
+            "arrears_yuan": fen_to_yuan_text(int(entry["arrears_fen"])),
+            "oldest_month": entry["oldest_month"], "status": entry["status"],
+            "last_attempt": tried}
 
 
 def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:

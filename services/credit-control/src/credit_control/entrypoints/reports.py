@@ -89,6 +89,11 @@ async def _answer(request: Request, format: Format, kind: str, name: str,
     body = await making
     if not wants_csv:
         return JSONResponse(body)
+    return csv_download(kind, name, body)
+
+
+def csv_download(kind: str, name: str, body: dict[str, Any]) -> Response:
+    """A report as a CSV attachment (also the dashboard's download links)."""
     header, cells = flatten(reports.csv_rows(kind, body))
     out = io.StringIO()
     writer = csv.writer(out)

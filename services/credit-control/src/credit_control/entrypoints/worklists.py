@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
-from common.auth import CurrentPrincipal, Principal, Role, require
+from common.auth import PII_ROLES, CurrentPrincipal, Principal, Role, require
 from common.clock import parse_bill_month
 from common.errors import Unprocessable
 from common.money import fen_to_yuan_text
@@ -21,6 +21,7 @@ from ..domain.collections import WorklistKind
 from ..domain.worklist_commands import ClassifyCause, RecordAttempt, RefreshWorklists
 from ..service_layer import collections
 from ..service_layer.handlers import CreditContext
+from .csv_safe import safe_rows
 
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Format = Literal["json", "csv"]
@@ -51,6 +52,8 @@ def router(ctx: CreditContext) -> APIRouter:
         as_of: datetime | None = None, account_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500, format: Format = "json",
     ) -> Response:
+        if manager is not None and not caller.sees_pii:
+            raise _names_hidden()
         found = await collections.list_entries(ctx, kind, manager, status, as_of, account_id,
                                                limit)
         if format == "csv":
@@ -94,6 +97,17 @@ def router(ctx: CreditContext) -> APIRouter:
     return api
 
 
+def _names_hidden() -> HTTPException:
+    """A caller who sees names masked may not filter by a full name: the answer (entries or
+    none) would confirm a guessed name. The same body as the role check's 403."""
+    return HTTPException(403, detail={
+        "error": "forbidden",
+        "message": "filtering by manager needs a role that sees personal data; "
+                   "filter by kind or account_id instead",
+        "parameter": "manager",
+        "required_roles": sorted(r.value for r in PII_ROLES)})
+
+
 def _cell(key: str, value: Any, name: Callable[[str], str]) -> Any:
     if key == "arrears_fen":
         return fen_to_yuan_text(value)
@@ -105,8 +119,8 @@ def _cell(key: str, value: Any, name: Callable[[str], str]) -> Any:
 def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(safe_rows([header]))
+    writer.writerows(safe_rows(rows))
     # A BOM so that a spreadsheet opens the Chinese text as UTF-8 (as the reports do).
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

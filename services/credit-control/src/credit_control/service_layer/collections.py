@@ -3,7 +3,7 @@ contact attempts with a promised payment date or a refusal reason, classify the 
 cause, and the monthly cause analysis. Rules in domain.collections; SQL in worklist_sql."""
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -38,9 +38,26 @@ def rules_of(ctx: CreditContext) -> WorklistRules:
                          visit_from_day=s.worklist_visit_from_day)
 
 
+# How far ahead of the service's clock a staff-given moment may be (clocks drift a little). A
+# later one would stamp entries in the future: a refresh's `refreshed_at` then keeps every
+# daily refresh from updating them, and the lists would show entries opened on a day to come.
+MAX_AHEAD = timedelta(minutes=5)
+
+
+def not_ahead(ctx: CreditContext, at: datetime, field: str) -> datetime:
+    """`at` (made aware), or 422 if it is later than the service's clock plus `MAX_AHEAD`."""
+    at = ensure_aware(at)
+    now = ctx.clock.now()
+    if at > now + MAX_AHEAD:
+        raise Unprocessable(f"{field} {at.isoformat()} is in the future: at most "
+                            f"{int(MAX_AHEAD.total_seconds() // 60)} minutes after the "
+                            "service's clock", field=field, now=now.isoformat())
+    return at
+
+
 async def refresh(ctx: CreditContext, as_of: datetime) -> dict[str, Any]:
     """One transaction; re-running it for the same moment adds and changes nothing."""
-    as_of = ensure_aware(as_of)
+    as_of = not_ahead(ctx, as_of, "as_of")
     today = business_date(as_of)
     async with ctx.engine.begin() as conn:
         counts = await sql.refresh(conn, rules_of(ctx), as_of, today)
@@ -124,7 +141,7 @@ async def record_attempt(ctx: CreditContext, entry_id: str, cmd: RecordAttempt,
                          who: str) -> StoredResponse:
     """Record a contact attempt and move the entry; the same attempt id again returns the
     first answer, and a bad one writes nothing (the key is reserved in this transaction)."""
-    at = ensure_aware(cmd.at) if cmd.at else ctx.clock.now()
+    at = not_ahead(ctx, cmd.at, "at") if cmd.at else ctx.clock.now()
     async with ctx.engine.begin() as conn:
         async def work() -> dict[str, Any]:
             row = await sql.entry(conn, entry_id, lock=True)

@@ -96,8 +96,7 @@ def _sum_groups(per_month: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def _meets(figures: Figures) -> bool | None:
-    rate = figures.arrears_rate
-    return None if rate is None else rate <= r.ARREARS_RATE_TARGET
+    return figures.meets_arrears_target
 
 
 async def trend(rc: ReportContext, through: date, months: int,
@@ -220,7 +219,8 @@ async def _arrears_kpi(rc: ReportContext, month: date, as_of: date | None) -> di
     return r.Kpi("arrears_rate", figures.arrears_rate, r.ARREARS_RATE_TARGET, "<=", {
         "bill_month": r.month_text(month), "measured_on": day.isoformat(),
         "receivables_fen": figures.receivables_fen, "arrears_fen": figures.arrears_fen,
-        "percent": r.percent(figures.arrears_fen, figures.receivables_fen)}).as_dict()
+        "percent": r.percent(figures.arrears_fen, figures.receivables_fen)},
+        exact=r.exact_ratio(figures.arrears_fen, figures.receivables_fen)).as_dict()
 
 
 async def _reminder_kpi(rc: ReportContext, month: date) -> dict[str, Any]:
@@ -229,7 +229,8 @@ async def _reminder_kpi(rc: ReportContext, month: date) -> dict[str, Any]:
     return r.Kpi("reminder_timeliness", r.share(timely, decisions),
                  r.REMINDER_TIMELINESS_TARGET, ">=", {
                      "bill_month": r.month_text(month), "decisions": decisions,
-                     "timely": timely, "percent": r.percent(timely, decisions)}).as_dict()
+                     "timely": timely, "percent": r.percent(timely, decisions)},
+                 exact=r.exact_ratio(timely, decisions)).as_dict()
 
 
 async def _emos_kpi(rc: ReportContext, month: date, day: date) -> dict[str, Any]:
@@ -237,7 +238,7 @@ async def _emos_kpi(rc: ReportContext, month: date, day: date) -> dict[str, Any]
     orders, cross = int(body["orders"]), int(body["cross_month"])
     return r.Kpi("emos_cross_month", r.share(cross, orders), r.EMOS_CROSS_MONTH_TARGET, "<=", {
         "month": r.month_text(month), "orders": orders, "cross_month": cross,
-        "percent": r.percent(cross, orders)}).as_dict()
+        "percent": r.percent(cross, orders)}, exact=r.exact_ratio(cross, orders)).as_dict()
 
 
 async def _missed_kpi(rc: ReportContext) -> dict[str, Any]:

@@ -81,6 +81,14 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
         return await reconcile.reconcile(ctx, as_of=as_of, prefix=product_prefix,
                                          stuck_after=_seconds(stuck_after_s))
 
+    @api.post("/reconciliation/runs", status_code=201, dependencies=ADMIN_ONLY)
+    async def run_reconciliation(
+        stuck_after_s: Annotated[float | None, Query(gt=0)] = None,
+    ) -> ReconciliationReport:
+        """A stored run over every product as of now: what `/reconciliation/latest` answers
+        and credit-control's missed-suspensions KPI reads (a GET only looks)."""
+        return await reconcile.reconcile(ctx, stuck_after=_seconds(stuck_after_s), store=True)
+
     @api.get("/reconciliation/latest")
     async def latest_reconciliation() -> ReconciliationReport:
         found = await reconcile.latest(ctx)

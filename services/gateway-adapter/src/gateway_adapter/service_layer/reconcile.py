@@ -26,9 +26,14 @@ class CreditControlUnavailable(ApiError):
 async def reconcile(
     ctx: GatewayContext, *, as_of: datetime | None = None, prefix: str = "",
     stuck_after: timedelta | None = None, source: DesiredChainSource | None = None,
+    store: bool = False,
 ) -> ReconciliationReport:
-    """Compare credit-control's desired state with the gateway's, store and return the report.
-    `prefix` narrows both sides to products whose id starts with it."""
+    """Compare credit-control's desired state with the gateway's and return the report.
+    `prefix` narrows both sides to products whose id starts with it. Only a `store`d run becomes
+    `latest` (credit-control's missed-suspensions KPI), so a narrowed or back-dated look by a
+    reader can never stand in for the whole-network figure: storing requires the unscoped run."""
+    if store and (prefix or as_of is not None):
+        raise ApiError("only a run over every product, as of now, is stored", field="store")
     source = source or ctx.desired
     if source is None:
         raise CreditControlUnavailable("no credit-control URL is configured")
@@ -42,7 +47,8 @@ async def reconcile(
         held = await repo.held_states(conn, prefix)
         orders = await repo.open_orders(conn, prefix)
         report = compare(desired, held, orders, when, stuck_after or ctx.stuck_after)
-        await repo.store_reconciliation(conn, report)
+        if store:
+            await repo.store_reconciliation(conn, report)
     return report
 
 
@@ -74,7 +80,7 @@ async def run_scheduled(ctx: GatewayContext, stop: asyncio.Event, interval_s: fl
         if stop.is_set():
             return
         try:
-            report = await reconcile(ctx)
+            report = await reconcile(ctx, store=True)
         except CreditControlUnavailable as exc:
             log.warning("reconciliation skipped: %s", exc.message)
             continue
