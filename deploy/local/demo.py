@@ -70,15 +70,16 @@ def load_demo(urls: dict[str, str], token: str) -> None:
 
 
 def _worklists(credit: httpx.Client) -> None:
-    """The call list after the 25th (arrears above 500 yuan: 蓝海科技 and 远航工程; 星河物流
-    has paid), two phone attempts ending in a promise, a refusal with its cause
-    (docs/collections.md)."""
-    _post(credit, "/v1/worklists/refresh", {"as_of": "2026-11-26T09:00:00+08:00"})
+    """The call list (arrears above 500 yuan: 蓝海科技 and 远航工程; 星河物流 has paid), two
+    phone attempts ending in a promise, a refusal with its cause (docs/collections.md).
+    Fixed moments before the day this demo was written: worklist writes may not be dated
+    ahead of the clock, and fixed ones keep a second load a no-op."""
+    _post(credit, "/v1/worklists/refresh", {"as_of": "2026-11-20T09:00:00+08:00"})
     attempts = {
-        "demo-g2": [("no_answer", "2026-11-26T10:00:00+08:00", {"note": "财务电话无人接听"}),
-                    ("promised", "2026-11-27T15:00:00+08:00",
+        "demo-g2": [("no_answer", "2026-11-20T10:00:00+08:00", {"note": "财务电话无人接听"}),
+                    ("promised", "2026-11-21T15:00:00+08:00",
                      {"promised_date": "2026-12-05", "note": "财务答应12月5日前缴清"})],
-        "demo-g6": [("refused", "2026-11-26T11:00:00+08:00",
+        "demo-g6": [("refused", "2026-11-20T11:00:00+08:00",
                      {"refusal_reason": "客户称体验方案到期后未再使用, 拒付"})],
     }
     for gid, tries in attempts.items():
