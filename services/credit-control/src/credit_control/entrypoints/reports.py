@@ -18,6 +18,7 @@ from ..config import Settings
 from ..domain.reports import flatten
 from ..service_layer import reports
 from ..service_layer.reports import ReportContext
+from .csv_safe import safe_rows
 
 MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
@@ -97,8 +98,9 @@ def csv_download(kind: str, name: str, body: dict[str, Any]) -> Response:
     header, cells = flatten(reports.csv_rows(kind, body))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(cells)
+    # free text (customer names, notes) must not run as a spreadsheet formula
+    writer.writerows(safe_rows([header]))
+    writer.writerows(safe_rows(cells))
     # A BOM so that a spreadsheet opens the Chinese keys as UTF-8.
     return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
