@@ -122,8 +122,9 @@ class Workload:
     def early_payers(self) -> list[str]:
         """60 % pay before the 10th, in two instalments (never the chain debtor)."""
         keep = self.chain_debtor()
-        return sorted(a for a in self.accounts if a != keep
-                      and random.Random(f"{self.seed}|{a}").random() < 0.6)
+        # Drawn from the id without the run's random prefix: the same payers on every run.
+        return sorted(a for a in self.accounts if a != keep and random.Random(
+            f"{self.seed}|{a.removeprefix(self.prefix)}").random() < 0.6)
 
     def instalments(self, accounts: list[str], tag: str, month: int, day: int,
                     parts: int = 2) -> list[tuple[str, dict[str, Any]]]:
