@@ -1,8 +1,6 @@
 """`GET /v1/reports/...`: JSON, or a CSV download with `?format=csv` / `Accept: text/csv`.
 Reads only: open to every role."""
 
-import csv
-import io
 from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -18,7 +16,7 @@ from ..config import Settings
 from ..domain.reports import flatten
 from ..service_layer import reports
 from ..service_layer.reports import ReportContext
-from .csv_safe import safe_rows
+from .csv_safe import csv_attachment
 
 MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
@@ -96,11 +94,4 @@ async def _answer(request: Request, format: Format, kind: str, name: str,
 def csv_download(kind: str, name: str, body: dict[str, Any]) -> Response:
     """A report as a CSV attachment (also the dashboard's download links)."""
     header, cells = flatten(reports.csv_rows(kind, body))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    # free text (customer names, notes) must not run as a spreadsheet formula
-    writer.writerows(safe_rows([header]))
-    writer.writerows(safe_rows(cells))
-    # A BOM so that a spreadsheet opens the Chinese keys as UTF-8.
-    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return csv_attachment(name, header, cells)

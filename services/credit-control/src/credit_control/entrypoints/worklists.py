@@ -2,8 +2,6 @@
 authenticated `/v1` prefix: reads are open to every role, writes need an operator, and the
 caller's token subject is recorded as who made an attempt or classified a cause."""
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -21,7 +19,7 @@ from ..domain.collections import WorklistKind
 from ..domain.worklist_commands import ClassifyCause, RecordAttempt, RefreshWorklists
 from ..service_layer import collections
 from ..service_layer.handlers import CreditContext
-from .csv_safe import safe_rows
+from .csv_safe import csv_attachment
 
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Format = Literal["json", "csv"]
@@ -117,10 +115,4 @@ def _cell(key: str, value: Any, name: Callable[[str], str]) -> Any:
 
 
 def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerows(safe_rows([header]))
-    writer.writerows(safe_rows(rows))
-    # A BOM so that a spreadsheet opens the Chinese text as UTF-8 (as the reports do).
-    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return csv_attachment(name, header, rows)
