@@ -158,6 +158,12 @@ async def test_red_list_and_emergency_exemptions_stop_suspension(
                                                   else "suspended"), name
     red = await api.credit(ledgers["red"].product_id)
     assert [e["kind"] for e in red["exemptions"]] == ["red_list"]
+    # explain judges exemptions as of the moment asked, as a sweep does (not the wall clock)
+    emergency = f"/v1/products/{ledgers['emergency'].product_id}/credit"
+    for as_of, kinds in ((f"{y}-06-30T20:00:00+08:00", ["emergency"]),
+                         (f"{y}-07-16T00:00:00+08:00", [])):
+        r = await api.http.get(emergency, params={"as_of": as_of})
+        assert [e["kind"] for e in r.json()["exemptions"]] == kinds, as_of
     audit = (await api.http.get("/v1/audit", params={
         "entity": "red_list", "entity_id": ledgers["removed"].customer.customer_id})).json()
     assert sorted(a["action"] for a in audit) == ["add", "remove"]

@@ -45,8 +45,9 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(worklists.router(ctx))
 
     @api.get("/products/{product_id}/credit")
-    async def product_credit(product_id: str) -> dict[str, Any]:
-        return await admin.product_credit(ctx, product_id)
+    async def product_credit(product_id: str, as_of: datetime | None = None) -> dict[str, Any]:
+        """`as_of` decides which exemptions count as active (default: now), as in a sweep."""
+        return await admin.product_credit(ctx, product_id, as_of)
 
     @api.get("/provisioning/desired")
     async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:

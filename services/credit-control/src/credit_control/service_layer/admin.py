@@ -2,10 +2,13 @@
 exemptions, the guard. Every change is validated first (4xx, nothing written) and audited:
 who, when, old → new."""
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import text
 
+from common.clock import ensure_aware
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
 from common.contracts.snapshots import ProductFamily
@@ -177,16 +180,21 @@ async def desired(ctx: CreditContext, after: str | None, limit: int) -> DesiredC
                             next_after=items[-1].product_id if len(items) == limit else None)
 
 
-async def product_credit(ctx: CreditContext, product_id: str) -> dict[str, Any]:
-    """Explain: the state and every decision with its rule, inputs and before → after."""
+async def product_credit(ctx: CreditContext, product_id: str,
+                         as_of: datetime | None = None) -> dict[str, Any]:
+    """Explain: the state and every decision with its rule, inputs and before → after.
+    Exemptions are those active `as_of` (default now), the moment a sweep would judge."""
+    at = ensure_aware(as_of) if as_of is not None else ctx.clock.now()
+    # one snapshot: the state, its history and the work orders agree with each other
     async with ctx.engine.connect() as conn:
+        await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         product = await repo.product(conn, product_id)
         if product is None:
             raise NotFound(f"unknown product {product_id!r}", id=product_id)
         orders = await admin_repo.work_orders(conn, {"product_id": product_id}, None, 1000)
         profile = (await admin_repo.profiles_for(conn, [product.customer_id]))[
             product.customer_id] if product.customer_id else None
-    now = ctx.clock.now()
+        history = await repo.history(conn, product_id)
     return {
         "product_id": product_id, "account_id": product.account_id,
         "customer_id": product.customer_id, "family": product.family, "state": product.state,
@@ -195,15 +203,11 @@ async def product_credit(ctx: CreditContext, product_id: str) -> dict[str, Any]:
                   "balance_fen": product.balance_fen, "amount_due_fen": product.amount_due_fen,
                   "oldest_due_month": product.oldest_due_month,
                   "credit_limit_fen": profile.limit_fen(product.star_level) if profile else 0},
-        "exemptions": [e.__dict__ for e in profile.active_exemptions(now)] if profile else [],
+        "exemptions_as_of": at.isoformat(),
+        "exemptions": [e.__dict__ for e in profile.active_exemptions(at)] if profile else [],
         "pending_command_id": product.pending_command_id,
         "command": {"sequence": product.command_seq, "action": product.command_action,
                     "attempt": product.command_attempt, "retry_at": product.retry_at},
         "pending_work_order_id": product.pending_work_order_id,
-        **await _history(ctx, product_id), "work_orders": orders,
+        **history, "work_orders": orders,
     }
-
-
-async def _history(ctx: CreditContext, product_id: str) -> dict[str, Any]:
-    async with ctx.engine.connect() as conn:
-        return await repo.history(conn, product_id)
