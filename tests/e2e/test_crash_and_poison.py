@@ -17,36 +17,16 @@ from common.testing.polling import eventually
 from common.testing.processes import ServiceProcesses
 from common.testing.stack import Stack
 
+from .accounts import Group, applied_count, open_accounts, post, published_count
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ACCOUNTS = 40
 PARTIAL_PAYMENTS = 5
 CHARGE_FEN = 10_000
 PARTIAL_FEN = 1_000
-
-
-async def post(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> None:
-    r = await client.post(path, json=body)
-    assert r.status_code == 201, r.text
-
-
-async def open_accounts(billing: httpx.AsyncClient, uid: str, year: int) -> list[str]:
-    await post(billing, "/v1/customers", {
-        "customer_id": f"G{uid}", "name": f"压力测试集团{uid}", "tier": "mid",
-        "account_manager": {"name": "赵经理", "phone": "13900000001"},
-        "contacts": [{"name": "联系人", "phone": "13800000001"}]})
-    accounts = []
-    for i in range(ACCOUNTS):
-        account, product = f"A{uid}-{i}", f"P{uid}-{i}"
-        await post(billing, "/v1/accounts", {"account_id": account, "customer_id": f"G{uid}"})
-        await post(billing, "/v1/products", {
-            "product_id": product, "account_id": account, "cpno": f"CP{uid}-{i}",
-            "name": "集团V网", "family": "ADC"})
-        await post(billing, "/v1/charges", {
-            "charge_id": f"C{uid}-{i}", "account_id": account, "product_id": product,
-            "bill_month": f"{year}-03", "amount_fen": CHARGE_FEN})
-        accounts.append(account)
-    return accounts
+STRESS = Group("", "压力测试集团", "mid", manager_phone="13900000001",
+               contact_phone="13800000001", manager_name="赵经理")
 
 
 async def pay_everything(
@@ -62,26 +42,13 @@ async def pay_everything(
                 "paid_at": f"{year}-04-10T10:00:00+08:00"})
 
 
-async def applied_count(db: AsyncEngine, accounts: list[str]) -> int:
-    async with db.connect() as conn:
-        return int(await conn.scalar(text(
-            "SELECT count(*) FROM credit.inbox i JOIN billing.outbox o ON o.event_id = i.event_id "
-            "WHERE i.consumer = 'credit-control' AND o.key = ANY(:a)"), {"a": accounts}) or 0)
-
-
-async def published_count(db: AsyncEngine, accounts: list[str]) -> int:
-    async with db.connect() as conn:
-        return int(await conn.scalar(text(
-            "SELECT count(*) FROM billing.outbox WHERE key = ANY(:a)"), {"a": accounts}) or 0)
-
-
 async def test_sigkill_mid_stream_loses_and_doubles_nothing(
     clients: dict[str, httpx.AsyncClient], services: ServiceProcesses, db: AsyncEngine, uid: str,
     test_year: int,
 ) -> None:
     billing = clients["billing-events"]
     year = test_year
-    accounts = await open_accounts(billing, uid, year)
+    accounts = await open_accounts(billing, STRESS, uid, f"{year}-03", ACCOUNTS, CHARGE_FEN)
     await post(billing, "/v1/bill-runs", {"bill_run_id": f"BR{uid}", "bill_month": f"{year}-03",
                                           "as_of": f"{year}-04-02T09:00:00+08:00"})
     payer = asyncio.create_task(pay_everything(billing, uid, accounts, year))

@@ -10,6 +10,7 @@ dead sender's claims after 5 s, so the test does not depend on the wall clock.
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,12 +26,18 @@ from common.testing.polling import eventually
 from common.testing.processes import ServiceProcesses, ServiceSpec
 from common.testing.stack import Stack
 
+from .accounts import APPLIED, PUBLISHED, Group, count_for, open_accounts
+from .accounts import post as post_created
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCES = 3
 ACCOUNTS = 48
 CHARGE_FEN = 10_000
+post = functools.partial(post_created, accept=(200, 201))
+SCALE = Group("S", "扩容测试集团", "low", manager_phone="13900000002",
+              contact_phone="13800000002", manager_name="钱经理")
 PARTIAL_FEN = 1_000
 PARTIALS = 3  # partial payments per account: balance events that decide nothing
 TOKEN = "test-token"
@@ -68,30 +75,6 @@ async def instances(services: ServiceProcesses, stack: Stack) -> AsyncIterator[S
             services.wait_ready(name)
 
 
-async def post(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> None:
-    r = await client.post(path, json=body)
-    assert r.status_code in (200, 201), f"{path}: {r.status_code} {r.text}"
-
-
-async def open_accounts(billing: httpx.AsyncClient, uid: str, year: int) -> list[str]:
-    await post(billing, "/v1/customers", {
-        "customer_id": f"GS{uid}", "name": f"扩容测试集团{uid}", "tier": "low",
-        "account_manager": {"name": "钱经理", "phone": "13900000002"},
-        "contacts": [{"name": "联系人", "phone": "13800000002"}]})
-    accounts = []
-    for i in range(ACCOUNTS):
-        account, product = f"AS{uid}-{i}", f"PS{uid}-{i}"
-        await post(billing, "/v1/accounts", {"account_id": account, "customer_id": f"GS{uid}"})
-        await post(billing, "/v1/products", {
-            "product_id": product, "account_id": account, "cpno": f"CPS{uid}-{i}",
-            "name": "集团V网", "family": "ADC"})
-        await post(billing, "/v1/charges", {
-            "charge_id": f"CS{uid}-{i}", "account_id": account, "product_id": product,
-            "bill_month": f"{year}-06", "amount_fen": CHARGE_FEN})
-        accounts.append(account)
-    return accounts
-
-
 async def pay(billing: httpx.AsyncClient, accounts: list[str], year: int, n: int,
               amount: int) -> None:
     for account in accounts:
@@ -100,14 +83,6 @@ async def pay(billing: httpx.AsyncClient, accounts: list[str], year: int, n: int
             "paid_at": f"{year}-07-{12 + n:02d}T10:00:00+08:00"})
 
 
-async def scalar(db: AsyncEngine, sql: str, accounts: list[str]) -> int:
-    async with db.connect() as conn:
-        return int(await conn.scalar(text(sql), {"a": accounts}) or 0)
-
-
-PUBLISHED = "SELECT count(*) FROM billing.outbox WHERE key = ANY(:a)"
-APPLIED = ("SELECT count(*) FROM credit.inbox i JOIN billing.outbox o ON o.event_id = i.event_id "
-           "WHERE i.consumer = 'credit-control' AND o.key = ANY(:a)")
 DECISIONS_OUT = ("SELECT count(*) FROM credit.outbox WHERE key = ANY(:a) "
                  "AND topic = 'credit.decisions.v1'")
 DECISIONS_IN = ("SELECT count(*) FROM notifier.inbox i JOIN credit.outbox o "
@@ -130,13 +105,13 @@ async def wait_members(stack: Stack, group: str, n: int) -> list[Member]:
 async def drained(stack: Stack, db: AsyncEngine, accounts: list[str], decisions: int) -> None:
     """Every balance event applied, every decision consumed and sent, no lag in either
     group."""
-    published = await scalar(db, PUBLISHED, accounts)
-    await eventually(lambda: scalar(db, APPLIED, accounts), lambda n: n == published,
+    published = await count_for(db, PUBLISHED, accounts)
+    await eventually(lambda: count_for(db, APPLIED, accounts), lambda n: n == published,
                      timeout=120, what="every balance event applied by credit-control")
-    await eventually(lambda: scalar(db, DECISIONS_OUT, accounts), lambda n: n >= decisions,
+    await eventually(lambda: count_for(db, DECISIONS_OUT, accounts), lambda n: n >= decisions,
                      timeout=60, what="every decision in credit-control's outbox")
-    out = await scalar(db, DECISIONS_OUT, accounts)
-    await eventually(lambda: scalar(db, DECISIONS_IN, accounts), lambda n: n == out,
+    out = await count_for(db, DECISIONS_OUT, accounts)
+    await eventually(lambda: count_for(db, DECISIONS_IN, accounts), lambda n: n == out,
                      timeout=120, what="every decision event consumed by the notifiers")
     for group, topics in GROUP_TOPICS.items():
         async def lag(g: str = group, t: list[str] = topics) -> int:
@@ -157,13 +132,13 @@ async def test_three_instances_share_partitions_and_survive_a_kill(
         owners = {tp: m.member_id for m in members for tp in m.partitions}
         assert len(owners) == sum(len(m.partitions) for m in members)  # no partition twice
 
-    accounts = await open_accounts(billing, uid, year)
+    accounts = await open_accounts(billing, SCALE, uid, f"{year}-06", ACCOUNTS, CHARGE_FEN)
     await post(billing, "/v1/bill-runs", {"bill_run_id": f"BRS{uid}", "bill_month": f"{year}-06",
                                           "as_of": f"{year}-07-02T09:00:00+08:00"})
     payer = asyncio.create_task(_partials(billing, accounts, year))
     # Kill one of each while the stream is being applied and bill notices are being sent.
     total = ACCOUNTS * (1 + 1 + PARTIALS)  # charge, bill run, partial payments
-    at_kill = await eventually(lambda: scalar(db, APPLIED, accounts), lambda n: n >= total // 3,
+    at_kill = await eventually(lambda: count_for(db, APPLIED, accounts), lambda n: n >= total // 3,
                                timeout=90, interval=0.05, what="a third of the stream applied")
     instances.kill("credit-control-1")
     instances.kill("notifier-1")
@@ -183,7 +158,7 @@ async def test_three_instances_share_partitions_and_survive_a_kill(
         "sweep_id": f"SS{uid}", "as_of": f"{year}-07-10T20:00:00+08:00"})
     await pay(billing, accounts, year, PARTIALS, CHARGE_FEN - PARTIALS * PARTIAL_FEN)
     await drained(stack, db, accounts, 3 * ACCOUNTS)
-    await eventually(lambda: scalar(db, SENT, accounts), lambda n: n >= 2 * ACCOUNTS,
+    await eventually(lambda: count_for(db, SENT, accounts), lambda n: n >= 2 * ACCOUNTS,
                      timeout=120, what="every SMS submitted")
     await assert_once_each(db, accounts)
 
