@@ -144,11 +144,6 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
-def bearer_token(expected: SecretStr) -> Callable[..., Awaitable[Principal]]:
-    """The single-token form used before roles: only the service token is accepted."""
-    return authenticate(TokenTable(expected, {}))
-
-
 def mask_pii_for_callers_without_it(app: FastAPI) -> None:
     """Every answer to a caller who may not see personal data (`Principal.sees_pii`) leaves
     with phone numbers and people's names masked: one place, so a route added later (a report,
