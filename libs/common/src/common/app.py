@@ -47,7 +47,8 @@ class Plumbing:
             name=name, engine=self.engine, bootstrap=s.kafka_bootstrap, group_id=name,
             topics=topics, contracts=contracts, handler=handler, inbox=self.inbox,
             publisher=self.publisher, batch_size=s.consumer_batch_size, poll_ms=s.consumer_poll_ms,
-            batch_handler=batch_handler,
+            batch_handler=batch_handler, max_attempts=s.consumer_max_attempts,
+            stall_after_s=s.consumer_stall_after_s, dlq_max_bytes=s.dlq_max_message_bytes,
         )
 
     def runtime(

@@ -5,8 +5,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from sqlalchemy import Delete, text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.envelope import UnprocessableMessage
@@ -52,6 +55,43 @@ def is_event_error(exc: BaseException) -> bool:
     is worth retrying, and blocking a partition is safer than dead-lettering events we could
     have applied."""
     return isinstance(exc, UnprocessableMessage | ValidationError) or is_input_refusal(exc)
+
+
+# SQLSTATE classes that say the database is away or busy, never that the event is bad:
+# connection exceptions (08), transaction rollback: serialization failures and deadlocks (40),
+# insufficient resources: a full disk, too many connections (53), lock not available (55P03),
+# operator intervention: shutdown, restart, cancelled (57), system and internal errors (58, XX).
+INFRASTRUCTURE_CLASSES = ("08", "40", "53", "57", "58", "XX")
+INFRASTRUCTURE_STATES = frozenset({"55P03"})
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True when the failure is the infrastructure's (PostgreSQL or Kafka unreachable or
+    restarting, a lost connection, a serialization failure or deadlock, a broker error): the
+    same event will go through once it is back, so it is retried without limit. Anything that
+    is neither this nor `is_event_error` (a bug meeting an odd event) is retried a few times,
+    then dead-lettered (`ConsumerRunner`)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # the `raise ... from` chain
+        seen.add(id(current))
+        if _infrastructure_itself(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def _infrastructure_itself(exc: BaseException) -> bool:
+    state = sqlstate(exc) or str(getattr(exc, "sqlstate", None) or "")
+    if state:
+        return state[:2] in INFRASTRUCTURE_CLASSES or state in INFRASTRUCTURE_STATES
+    if isinstance(exc, KafkaError):
+        # A record too large for the broker is the record's fault, not the broker's.
+        return not isinstance(exc, MessageSizeTooLargeError)
+    if getattr(exc, "connection_invalidated", False):
+        return True  # SQLAlchemy saw the connection die under the statement
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError
+                      | SATimeoutError | OSError | TimeoutError)
 
 
 def sqlstate(exc: BaseException) -> str:

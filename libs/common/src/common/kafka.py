@@ -4,16 +4,17 @@ consumer loop (DB transaction with inbox → commit → Kafka offsets; bad messa
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
-from common.db import is_event_error
+from common.db import is_event_error, is_infrastructure_error
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage, parse
 from common.inbox import Inbox
 from common.logging import correlated
@@ -119,16 +120,69 @@ class _Batch:
     dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = field(default_factory=list)
 
 
+@dataclass
+class _PartitionState:
+    """What the runner remembers of one assigned partition."""
+
+    committed: int  # the next offset to apply: everything before it is committed
+    advanced_at: float = field(default_factory=time.monotonic)  # last commit, or caught up
+    retry_at: float = 0.0  # paused after a failure until then (monotonic); 0: not paused
+    backoff: float = 0.0
+    attempts: dict[int, int] = field(default_factory=dict)  # offset → failed attempts
+
+
+# Room for the record batch, the record's own framing and the header names.
+_RECORD_OVERHEAD = 512
+_KEY_KEEP = 1024  # a dead letter keeps at most this much of an oversized key
+
+
+def dead_letter_record(
+    record: ConsumerRecord[bytes, bytes], reason: str, consumer: str, max_bytes: int,
+) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of the dead letter of `record`. Headers carry the reason and where
+    the original was (topic, partition, offset); a record that would not fit in `max_bytes`
+    (the broker's limit) keeps the head of its body and says so in `dlq-truncated` (the
+    original size), so the dead letter is always publishable."""
+    headers = [
+        ("dlq-reason", reason.encode()[:2000]),
+        ("dlq-source-topic", record.topic.encode()),
+        ("dlq-source-partition", str(record.partition).encode()),
+        ("dlq-source-offset", str(record.offset).encode()),
+        ("dlq-consumer", consumer.encode()),
+    ]
+    key, value = record.key, record.value if record.value is not None else b""
+    size = _record_size(key, value, headers)
+    if size <= max_bytes:
+        return key, value, headers
+    if key is not None and len(key) > _KEY_KEEP:
+        headers.append(("dlq-key-truncated", str(len(key)).encode()))
+        key = key[:_KEY_KEEP]
+    headers.append(("dlq-truncated", str(len(value)).encode()))
+    room = max_bytes - _record_size(key, b"", headers)
+    return key, value[:max(room, 0)], headers
+
+
+def _record_size(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> int:
+    return (_RECORD_OVERHEAD + len(key or b"") + len(value)
+            + sum(len(k) + len(v) for k, v in headers))
+
+
 class ConsumerRunner:
     """Consumes topics in a group and applies each event exactly once in effect.
 
-    Per partition batch: parse (unparseable → DLQ), then ONE database transaction with one
-    inbox statement for the batch and each new event's handler. Offsets are committed only
-    after the transaction commits. An error that belongs to an event (`is_event_error`:
-    unprocessable, invalid, refused by a data or integrity constraint) redoes the batch with a
-    savepoint per event, so only the events that fail go to the DLQ with the reason and the
-    partition goes on. Any other error (database or Kafka away, a full disk, a bug) rolls the
-    batch back and retries it with backoff: nothing is skipped, the partition waits.
+    Per partition batch: parse (unparseable or out of the contract's bounds → DLQ), then ONE
+    database transaction with one inbox statement for the batch and each new event's handler.
+    Offsets are committed only after the transaction commits. When the batch fails:
+    - an infrastructure error (`is_infrastructure_error`: the database or Kafka away, a lost
+      connection, a deadlock or serialization failure) rolls the batch back and retries it
+      without limit;
+    - any other error redoes the batch with a savepoint per event. An event refused for its
+      own fault (`is_event_error`) goes to the DLQ at once with the reason; an event failing
+      with anything else (a bug meeting an odd event) is tried `max_attempts` times, then
+      dead-lettered with the exception. The other events are applied.
+    A failing partition is paused and sought back while it waits for its retry, so the other
+    partitions go on. A partition behind its end that has not advanced for `stall_after_s`
+    is reported by `stalled_partitions` (/readyz, a gauge, an alert).
     """
 
     def __init__(
@@ -136,7 +190,8 @@ class ConsumerRunner:
         topics: list[str], contracts: dict[str, type[Contract]], handler: EventHandler,
         inbox: Inbox,
         publisher: Publisher, batch_size: int = 500, poll_ms: int = 200,
-        batch_handler: BatchHandler | None = None,
+        batch_handler: BatchHandler | None = None, max_attempts: int = 5,
+        stall_after_s: float = 120.0, dlq_max_bytes: int = 1_000_000,
     ) -> None:
         self.name = name
         self._engine = engine
@@ -150,10 +205,14 @@ class ConsumerRunner:
         self._poll_ms = poll_ms
         self._bootstrap = bootstrap
         self._group_id = group_id
-        self._consumer: AIOKafkaConsumer
+        self._max_attempts = max_attempts
+        self._stall_after_s = stall_after_s
+        self._dlq_max_bytes = dlq_max_bytes
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: dict[TopicPartition, _PartitionState] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._consumer = AIOKafkaConsumer(
+        consumer = self._consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._bootstrap,
             group_id=self._group_id,
@@ -165,53 +224,109 @@ class ConsumerRunner:
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=300_000,
         )
+        self._partitions = {}
         try:
-            await self._consumer.start()
+            await consumer.start()
             while not stop.is_set():
-                batches = await self._consumer.getmany(
+                self._forget_revoked(consumer)
+                self._resume_due(consumer)
+                batches = await consumer.getmany(
                     timeout_ms=self._poll_ms, max_records=self._batch_size
                 )
                 for tp, records in batches.items():
-                    await self._process_with_retry(tp, records, stop)
+                    if stop.is_set():
+                        break  # not committed: the next owner starts from the last commit
+                    await self._process_partition(consumer, tp, records)
         finally:
-            await self._consumer.stop()
+            await consumer.stop()
 
-    async def _process_with_retry(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
+    def stalled_partitions(self) -> list[TopicPartition]:
+        """Partitions behind their end that have not advanced for `stall_after_s`; also sets
+        the stalled-partitions gauge. Called by /readyz and a watcher every few seconds."""
+        now = time.monotonic()
+        stalled = []
+        assigned = self._consumer.assignment() if self._consumer is not None else set()
+        for tp, state in list(self._partitions.items()):
+            if tp not in assigned or self._consumer is None:
+                continue  # revoked: forgotten at the next poll
+            end = self._consumer.highwater(tp)
+            if end is None or end <= state.committed:
+                state.advanced_at = now  # caught up: not behind, so not stalled
+            elif now - state.advanced_at > self._stall_after_s:
+                stalled.append(tp)
+        metrics.CONSUMER_STALLED.labels(self.name).set(len(stalled))
+        return stalled
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
     ) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._process(tp, records)
-                await self._consumer.commit({tp: records[-1].offset + 1})
-                self._record_lag(tp, records[-1].offset)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: batch on %s failed; retrying in %.1fs", self.name, tp, backoff)
-                if tp not in self._consumer.assignment():
-                    return  # revoked: the new owner starts again from the last commit
-                if stop.is_set():
-                    # Not committed: the next owner of the partition starts from the last commit.
-                    self._consumer.seek(tp, records[0].offset)
-                    return
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        state = self._partitions.get(tp)
+        if state is None:
+            state = self._partitions[tp] = _PartitionState(committed=records[0].offset)
+        try:
+            await self._process(tp, records, state)
+            await consumer.commit({tp: records[-1].offset + 1})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._hold(consumer, tp, records[0].offset, state, exc)
+            return
+        state.committed = records[-1].offset + 1
+        state.advanced_at = time.monotonic()
+        state.backoff = 0.0
+        state.attempts = {o: n for o, n in state.attempts.items() if o >= state.committed}
+        self._record_lag(consumer, tp, records[-1].offset)
+
+    def _hold(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, first: int,
+        state: _PartitionState, exc: Exception,
+    ) -> None:
+        """Rewind the failed partition and pause it until its backoff is over; the others
+        keep being served meanwhile."""
+        kind = "infrastructure" if is_infrastructure_error(exc) else "other"
+        metrics.CONSUMER_BATCH_FAILURES.labels(self.name, tp.topic, kind).inc()
+        state.backoff = min(max(state.backoff * 2, 0.2), 10.0)
+        log.error("%s: batch on %s from offset %d failed (%s: %s); retrying in %.1fs",
+                  self.name, tp, first, type(exc).__name__, exc, state.backoff,
+                  exc_info=kind == "other")
+        if tp not in consumer.assignment():
+            self._partitions.pop(tp, None)
+            return  # revoked: the new owner starts again from the last commit
+        consumer.seek(tp, first)
+        consumer.pause(tp)
+        state.retry_at = time.monotonic() + state.backoff
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        assigned = consumer.assignment()
+        for tp, state in self._partitions.items():
+            if state.retry_at and now >= state.retry_at:
+                state.retry_at = 0.0
+                if tp in assigned:
+                    consumer.resume(tp)
+
+    def _forget_revoked(self, consumer: AIOKafkaConsumer) -> None:
+        """A partition taken away (rebalance) starts afresh when it comes back: its offset
+        from the group's commit, no pause, no attempts."""
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._partitions if tp not in assigned]:
+            del self._partitions[tp]
 
     async def _process(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
+        state: _PartitionState,
     ) -> None:
         batch = self._parse(records)
         rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         try:
             applied = await self._apply_fast(batch.parsed)
         except Exception as exc:
-            if not is_event_error(exc):
+            if is_infrastructure_error(exc):
                 raise  # the whole batch is retried, with backoff, until it goes through
             # Someone in the batch can't be applied: again, one savepoint per event, so only
             # that event is set aside.
-            applied, rejected = await self._apply_carefully(batch.parsed)
+            applied, rejected = await self._apply_carefully(batch.parsed, state)
         for record, reason in batch.dead + rejected:
             await self._dead_letter(record, reason)
         outcomes = {"applied": applied,
@@ -240,13 +355,13 @@ class ConsumerRunner:
         return len(todo)
 
     async def _apply_carefully(
-        self, items: list[_Parsed]
+        self, items: list[_Parsed], state: _PartitionState,
     ) -> tuple[int, list[tuple[ConsumerRecord[bytes, bytes], str]]]:
         applied = 0
         rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         async with self._engine.begin() as conn:
             for item in items:
-                outcome = await self._apply_one(conn, item)
+                outcome = await self._apply_one(conn, item, state)
                 if outcome is None:
                     applied += 1
                 elif outcome:
@@ -264,7 +379,9 @@ class ConsumerRunner:
             batch.parsed.append(_Parsed(record, envelope, payload))
         return batch
 
-    async def _apply_one(self, conn: AsyncConnection, item: _Parsed) -> str | None:
+    async def _apply_one(
+        self, conn: AsyncConnection, item: _Parsed, state: _PartitionState,
+    ) -> str | None:
         """None: applied; "": a duplicate; otherwise the reason it was rejected."""
         with _correlated(item.envelope):
             try:
@@ -276,35 +393,50 @@ class ConsumerRunner:
                     await self._handler(conn, item.envelope, item.payload)
                 return None
             except Exception as exc:
-                if not is_event_error(exc):
-                    raise
-                log.warning("%s: rejected event %s: %r", self.name, item.envelope.event_id, exc)
-                return f"{type(exc).__name__}: {exc}"[:1000]
+                return self._rejection(item, state, exc)
+
+    def _rejection(self, item: _Parsed, state: _PartitionState, exc: Exception) -> str:
+        """The reason an event that failed is dead-lettered, or raise to retry the batch."""
+        reason = f"{type(exc).__name__}: {exc}"
+        if is_event_error(exc):
+            log.warning("%s: rejected event %s: %r", self.name, item.envelope.event_id, exc)
+            return reason[:1000]
+        if is_infrastructure_error(exc):
+            raise exc  # nothing is wrong with the event: the batch waits for the database
+        offset = item.record.offset
+        attempts = state.attempts[offset] = state.attempts.get(offset, 0) + 1
+        if attempts < self._max_attempts:
+            raise exc  # rolled back, tried again after a backoff (the bug may be transient)
+        log.error("%s: event %s failed %d times, dead-lettered: %r", self.name,
+                  item.envelope.event_id, attempts, exc)
+        return f"failed {attempts} times: {reason}"[:1000]
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        headers = [
-            ("dlq-reason", reason.encode()[:2000]),
-            ("dlq-source-topic", record.topic.encode()),
-            ("dlq-source-partition", str(record.partition).encode()),
-            ("dlq-source-offset", str(record.offset).encode()),
-            ("dlq-consumer", self.name.encode()),
-        ]
-        value = record.value if record.value is not None else b""
-        await self._publisher.send(dead_letter_topic(record.topic), record.key, value, headers)
+        key, value, headers = dead_letter_record(record, reason, self.name, self._dlq_max_bytes)
+        if any(name == "dlq-truncated" for name, _ in headers):
+            metrics.DEAD_LETTERS_TRUNCATED.labels(self.name, record.topic).inc()
+        topic = dead_letter_topic(record.topic)
+        try:
+            await self._publisher.send(topic, key, value, headers)
+        except MessageSizeTooLargeError:
+            # The broker's limit is below the setting: the reason and the source are what
+            # matter, the body can be read from the source topic while it is retained.
+            log.error("%s: dead letter of %s/%d@%d too large even truncated; sent without body",
+                      self.name, record.topic, record.partition, record.offset)
+            kept = [(k, v) for k, v in headers if k != "dlq-truncated"]
+            await self._publisher.send(
+                topic, key[:_KEY_KEEP] if key else key, b"",
+                [*kept, ("dlq-truncated", str(len(record.value or b"")).encode())])
 
     def _count(self, topic: str, outcomes: dict[str, int], dead: int) -> None:
         for outcome, n in (*outcomes.items(), ("dead_lettered", dead)):
             if n:
                 metrics.EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(n)
 
-    def _record_lag(self, tp: TopicPartition, offset: int) -> None:
-        end = self._consumer.highwater(tp)
+    def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        end = consumer.highwater(tp)
         if end is not None:
             metrics.CONSUMER_LAG.labels(self.name, tp.topic).set(max(end - offset - 1, 0))
-
-
-
-
 
 
 def _correlated(envelope: RawEnvelope) -> contextlib.AbstractContextManager[None]:

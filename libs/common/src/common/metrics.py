@@ -20,6 +20,22 @@ OUTBOX_BACKLOG = Gauge(
 CONSUMER_LAG = Gauge(
     "creditctl_consumer_lag", "Messages behind the partition end.", ["consumer", "topic"]
 )
+CONSUMER_STALLED = Gauge(
+    "creditctl_consumer_stalled_partitions",
+    "Partitions a consumer is behind on and has not advanced for CONSUMER_STALL_AFTER_S.",
+    ["consumer"],
+)
+CONSUMER_BATCH_FAILURES = Counter(
+    "creditctl_consumer_batch_failures_total",
+    "Partition batches rolled back to be tried again, by kind (infrastructure: retried "
+    "without limit; other: the failing event is dead-lettered after a few attempts).",
+    ["consumer", "topic", "kind"],
+)
+DEAD_LETTERS_TRUNCATED = Counter(
+    "creditctl_dead_letters_truncated_total",
+    "Dead letters whose body was cut to fit the broker's message size limit.",
+    ["consumer", "topic"],
+)
 HTTP_REQUESTS = Counter(
     "creditctl_http_requests_total",
     "HTTP requests answered, by route template (never the raw path) and status code.",

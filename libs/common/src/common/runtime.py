@@ -56,7 +56,7 @@ class ServiceRuntime:
         self._publisher_started = True
         loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = [
             ("outbox-relay", self.relay.run), ("outbox-backlog", self._watch_backlog),
-            ("housekeeping", self._housekeeping),
+            ("housekeeping", self._housekeeping), ("consumer-stalls", self._watch_stalls),
             *((c.name, c.run) for c in self.consumers),
             *((getattr(t, "__name__", "task"), t) for t in self._extra),
         ]
@@ -89,7 +89,22 @@ class ServiceRuntime:
         down = sorted({*(t.get_name() for t in workers if t.done()), *failing})
         checks["workers"] = ("starting" if not workers
                              else "ok" if not down else f"not running: {down}")
+        checks["consumers"] = self._consumer_progress()
         return checks
+
+    def _consumer_progress(self) -> str:
+        """"ok", or which partitions are behind and have not advanced for a while."""
+        stalled = [f"{c.name} {tp.topic}[{tp.partition}]"
+                   for c in self.consumers for tp in c.stalled_partitions()]
+        return f"stalled: {stalled}" if stalled else "ok"
+
+    async def _watch_stalls(self, stop: asyncio.Event) -> None:
+        """Keeps the stalled-partitions gauge current between /readyz calls."""
+        while not stop.is_set():
+            for consumer in self.consumers:
+                consumer.stalled_partitions()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5)
 
     async def _supervise(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         backoff = 0.5

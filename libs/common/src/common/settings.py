@@ -37,6 +37,15 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=200, ge=1)
+    # A consumed event failing with an error that is neither its own (refused at the edge or
+    # by the database) nor the infrastructure's is tried this often, then dead-lettered.
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    # A consumer with a partition behind its end that has not advanced for this long is
+    # stalled: /readyz fails and creditctl_consumer_stalled_partitions counts it.
+    consumer_stall_after_s: float = Field(default=120, gt=0)
+    # A dead letter larger than this (the broker's max.message.bytes, 1 MiB by default, less
+    # room for the batch overhead) carries a truncated body, so it can always be published.
+    dlq_max_message_bytes: int = Field(default=1_000_000, ge=10_000)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_idle_poll_s: float = Field(default=0.05, gt=0)
     # Published outbox rows are kept a while for inspection. Inbox rows must outlive

@@ -43,7 +43,7 @@ def _struct_of(annotation: Any) -> type[msgspec.Struct] | None:
 def _compare(model: type[BaseModel], struct: type[msgspec.Struct]) -> None:
     info = msgspec.structs.fields(struct)
     assert {f.name for f in info} == set(model.model_fields), struct
-    hints = typing.get_type_hints(struct)
+    hints = typing.get_type_hints(struct, include_extras=True)
     for f in info:
         contract_field = model.model_fields[f.name]
         required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
@@ -53,10 +53,28 @@ def _compare(model: type[BaseModel], struct: type[msgspec.Struct]) -> None:
         if inner_model is not None and inner_struct is not None:
             _compare(inner_model, inner_struct)
         else:
-            assert hints[f.name] == contract_field.annotation or (
-                isinstance(hints[f.name], types.UnionType)
-                and set(typing.get_args(hints[f.name]))
-                == set(typing.get_args(contract_field.annotation))), (struct, f.name)
+            # Same type and the same bounds (common.contracts.bounds): pydantic moves a
+            # top-level Annotated's constraints into the field's metadata.
+            contract = _shape(contract_field.annotation, contract_field.metadata)
+            assert _shape(hints[f.name]) == contract, (struct, f.name)
+
+
+BOUNDS = ("ge", "le", "max_length", "pattern")
+
+
+def _shape(annotation: Any, metadata: list[Any] | None = None) -> Any:
+    """An annotation as (type, its bounds); a union as the set of its members' shapes."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return frozenset(_shape(a) for a in typing.get_args(annotation))
+    extras = list(metadata or [])
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation, *more = typing.get_args(annotation)
+        extras += more
+    bounds: dict[str, Any] = {}
+    for extra in extras:
+        for item in getattr(extra, "metadata", None) or [extra]:  # Field(ge=..) holds Ge, Le
+            bounds |= {k: getattr(item, k) for k in BOUNDS if getattr(item, k, None) is not None}
+    return annotation, frozenset(bounds.items())
 
 
 @pytest.mark.parametrize(("model", "struct"), PAIRS)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.envelope import Contract
 
+from .bounds import BillMonth, Fen, Id, Ref, SequenceNo
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 BALANCE_TOPIC = "billing.balance.v1"
@@ -27,17 +28,17 @@ class BalanceCause(StrEnum):
 
 class BillMonthDue(BaseModel):
     model_config = ConfigDict(frozen=True)
-    bill_month: str  # YYYY-MM
-    amount_due_fen: int
+    bill_month: BillMonth  # YYYY-MM
+    amount_due_fen: Fen
 
 
 class DeductionOutcome(BaseModel):
     """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
 
     model_config = ConfigDict(frozen=True)
-    decision_id: str  # the credit-control decision that asked for it
-    requested_fen: int
-    collected_fen: int  # 0 when the deposit was empty; never more than requested or held
+    decision_id: Ref  # the credit-control decision that asked for it
+    requested_fen: Fen
+    collected_fen: Fen  # 0 when the deposit was empty; never more than requested or held
 
 
 class BalanceChanged(Contract):
@@ -50,17 +51,17 @@ class BalanceChanged(Contract):
     event_type: ClassVar[str] = "billing.balance_changed"
     topic: ClassVar[str] = BALANCE_TOPIC
 
-    account_id: str
-    sequence: int
+    account_id: Id
+    sequence: SequenceNo
     cause: BalanceCause
     as_of: datetime
-    balance_fen: int
-    amount_due_fen: int  # sum over closed bill months, never negative
+    balance_fen: Fen
+    amount_due_fen: Fen  # sum over closed bill months, never negative
     dues: tuple[BillMonthDue, ...] = ()  # oldest first, only months still owing
-    unbilled_fen: int = 0  # charges of open bill months
-    closed_bill_month: str | None = None  # set when cause is bill_run
+    unbilled_fen: Fen = 0  # charges of open bill months
+    closed_bill_month: BillMonth | None = None  # set when cause is bill_run
     customer: CustomerSnapshot
     products: tuple[ProductSnapshot, ...] = ()
-    deposit_fen: int = 0  # deposit held, available for deductions
+    deposit_fen: Fen = 0  # deposit held, available for deductions
     last_payment_at: datetime | None = None
     deduction: DeductionOutcome | None = None  # set when cause is deduction

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.envelope import Contract
 
+from .bounds import BillMonth, Fen, Id, Ref, SmallInt, Text
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 DECISIONS_TOPIC = "credit.decisions.v1"
@@ -40,10 +41,10 @@ class NoticeContext(BaseModel):
     model_config = ConfigDict(frozen=True)
     customer: CustomerSnapshot
     product: ProductSnapshot
-    amount_due_fen: int  # XX元
+    amount_due_fen: Fen  # XX元
     as_of_date: date  # 截至YYYY年MM月DD日
     deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
-    bill_month: str | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
+    bill_month: BillMonth | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
 
 
 class CreditDecisionMade(Contract):
@@ -52,19 +53,19 @@ class CreditDecisionMade(Contract):
     event_type: ClassVar[str] = "credit.decision_made"
     topic: ClassVar[str] = DECISIONS_TOPIC
 
-    decision_id: str
-    account_id: str
-    product_id: str
+    decision_id: Ref
+    account_id: Id
+    product_id: Id
     decision: DecisionType
-    rule_id: str
-    reason: str
+    rule_id: Ref
+    reason: Text
     state_before: CreditState
     state_after: CreditState
     as_of: datetime
     context: NoticeContext
-    warning_level: int | None = None  # 1, 2 or 3 for WARNING (欠费预警 1st/2nd/3rd)
-    amount_fen: int | None = None  # DEDUCTION: what billing should collect from the deposit
-    rule_version: int | None = None  # version of the rule table the decision came from
+    warning_level: SmallInt | None = None  # 1, 2 or 3 for WARNING (欠费预警 1st/2nd/3rd)
+    amount_fen: Fen | None = None  # DEDUCTION: what billing should collect from the deposit
+    rule_version: SmallInt | None = None  # version of the rule table the decision came from
 
 
 class CreditStateChanged(Contract):
@@ -73,9 +74,9 @@ class CreditStateChanged(Contract):
     event_type: ClassVar[str] = "credit.state_changed"
     topic: ClassVar[str] = DECISIONS_TOPIC
 
-    account_id: str
-    product_id: str
-    decision_id: str  # the decision this change completes
+    account_id: Id
+    product_id: Id
+    decision_id: Ref  # the decision this change completes
     state_before: CreditState
     state_after: CreditState
     as_of: datetime

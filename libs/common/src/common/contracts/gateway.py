@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from common.envelope import Contract
 
+from .bounds import Attempt, Id, Name, Ref, SequenceNo, Text
 from .snapshots import ProductFamily
 
 COMMANDS_TOPIC = "provisioning.commands.v1"
@@ -36,18 +37,18 @@ class ProvisioningCommand(Contract):
     event_type: ClassVar[str] = "provisioning.command"
     topic: ClassVar[str] = COMMANDS_TOPIC
 
-    command_id: str
-    decision_id: str
-    product_id: str
-    account_id: str
-    cpno: str
+    command_id: Ref
+    decision_id: Ref
+    product_id: Id
+    account_id: Id
+    cpno: Id
     family: ProductFamily
-    vendor: str | None = None
+    vendor: Name | None = None
     action: ProvisioningAction
-    sequence: int
+    sequence: SequenceNo
     requested_at: datetime
-    attempt: int = 1  # credit-control's retry of the same command; (command_id, attempt) is unique
-    customer_id: str | None = None  # the enterprise the industry gateway blocks or opens
+    attempt: Attempt = 1  # credit-control's retry of a command; (command_id, attempt) is unique
+    customer_id: Id | None = None  # the enterprise the industry gateway blocks or opens
 
 
 class ProvisioningResult(Contract):
@@ -57,14 +58,14 @@ class ProvisioningResult(Contract):
     event_type: ClassVar[str] = "provisioning.result"
     topic: ClassVar[str] = RESULTS_TOPIC
 
-    command_id: str
-    product_id: str
+    command_id: Ref
+    product_id: Id
     action: ProvisioningAction
-    sequence: int
+    sequence: SequenceNo
     stage: ChainStage
     outcome: StageOutcome
     final: bool
-    detail: str = ""
+    detail: Text = ""
     at: datetime
-    attempt: int = 1
-    emos_order_id: str | None = None
+    attempt: Attempt = 1
+    emos_order_id: Ref | None = None

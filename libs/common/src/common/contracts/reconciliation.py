@@ -9,26 +9,27 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from .bounds import Id, Name, SequenceNo
 from .gateway import ProvisioningAction
 from .snapshots import ProductFamily
 
 
 class DesiredChainState(BaseModel):
     model_config = ConfigDict(frozen=True)
-    product_id: str
-    account_id: str
-    customer_id: str
-    cpno: str
+    product_id: Id
+    account_id: Id
+    customer_id: Id
+    cpno: Id
     family: ProductFamily
-    vendor: str | None = None
+    vendor: Name | None = None
     desired: ProvisioningAction  # suspend = blocked at the gateway, restore = open
-    sequence: int  # the newest command's sequence (0: never commanded, open)
+    sequence: SequenceNo  # the newest command's sequence (0: never commanded, open)
     since: datetime | None = None  # when credit-control decided it
 
 
 class DesiredChainPage(BaseModel):
     items: tuple[DesiredChainState, ...]
-    next_after: str | None = None  # pass as `after` for the next page; None at the end
+    next_after: Id | None = None  # pass as `after` for the next page; None at the end
 
 
 class DifferenceKind(StrEnum):

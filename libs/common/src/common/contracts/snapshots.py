@@ -4,6 +4,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from .bounds import Id, Name, SmallInt
+
 
 class Tier(StrEnum):
     """Seed 000's credit tiers (低/中/高信用度)."""
@@ -34,27 +36,27 @@ class MasVendor(StrEnum):
 
 class Person(BaseModel):
     model_config = ConfigDict(frozen=True)
-    name: str
-    phone: str
+    name: Name
+    phone: Name
 
 
 class CustomerSnapshot(BaseModel):
     """A group customer (集团客户) as billing knew it when the event was written."""
 
     model_config = ConfigDict(frozen=True)
-    customer_id: str
-    name: str  # JTNAME
+    customer_id: Id
+    name: Name  # JTNAME
     tier: Tier
-    star_level: int | None = None
+    star_level: SmallInt | None = None
     account_manager: Person  # KHJLNAME and phone
     contacts: tuple[Person, ...] = ()
 
 
 class ProductSnapshot(BaseModel):
     model_config = ConfigDict(frozen=True)
-    product_id: str
-    cpno: str  # 产品编号 CPNO
-    name: str  # CPNAME
+    product_id: Id
+    cpno: Id  # 产品编号 CPNO
+    name: Name  # CPNAME
     family: ProductFamily
-    vendor: str | None = None  # MAS: huawei / jiaxun / ruoya
-    channel: str | None = None  # the sales channel that sold it (arrears by channel)
+    vendor: Name | None = None  # MAS: huawei / jiaxun / ruoya
+    channel: Name | None = None  # the sales channel that sold it (arrears by channel)

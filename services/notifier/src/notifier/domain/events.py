@@ -10,11 +10,12 @@ to the dead-letter topic (unit test `test_notifier_events` holds the two side by
 """
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from pydantic import BaseModel
 
+from common.contracts import bounds
 from common.contracts.credit_control import (
     CreditDecisionMade,
     CreditState,
@@ -24,63 +25,73 @@ from common.contracts.credit_control import (
 from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import UnprocessableMessage
 
+# The contract's bounds (common.contracts.bounds) as msgspec constraints, so the notifier
+# refuses at the edge exactly what the contract refuses (a 4 KB id, a NUL, month 13, ...).
+Id = Annotated[str, msgspec.Meta(max_length=bounds.ID_MAX, pattern=bounds.NO_NUL)]
+Ref = Annotated[str, msgspec.Meta(max_length=bounds.REF_MAX, pattern=bounds.NO_NUL)]
+Name = Annotated[str, msgspec.Meta(max_length=bounds.NAME_MAX, pattern=bounds.NO_NUL)]
+Text = Annotated[str, msgspec.Meta(max_length=bounds.TEXT_MAX, pattern=bounds.NO_NUL)]
+BillMonth = Annotated[str, msgspec.Meta(pattern=bounds.BILL_MONTH_PATTERN)]
+Fen = Annotated[int, msgspec.Meta(ge=-bounds.FEN_LIMIT, le=bounds.FEN_LIMIT)]
+SmallInt = Annotated[int, msgspec.Meta(ge=0, le=bounds.SMALL_MAX)]
+
 
 class PersonView(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    phone: str
+    name: Name
+    phone: Name
 
 
 class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
-    customer_id: str
-    name: str  # JTNAME
+    customer_id: Id
+    name: Name  # JTNAME
     tier: Tier
-    star_level: int | None = None
+    star_level: SmallInt | None = None
     account_manager: PersonView  # KHJLNAME
     contacts: tuple[PersonView, ...] = ()
 
 
 class ProductView(msgspec.Struct, frozen=True, kw_only=True):
-    product_id: str
-    cpno: str  # CPNO
-    name: str  # CPNAME
+    product_id: Id
+    cpno: Id  # CPNO
+    name: Name  # CPNAME
     family: ProductFamily
-    vendor: str | None = None
-    channel: str | None = None
+    vendor: Name | None = None
+    channel: Name | None = None
 
 
 class ContextView(msgspec.Struct, frozen=True, kw_only=True):
     customer: CustomerView
     product: ProductView
-    amount_due_fen: int  # XX
+    amount_due_fen: Fen  # XX
     as_of_date: date
     deadline: date | None = None
-    bill_month: str | None = None
+    bill_month: BillMonth | None = None
 
 
 class DecisionEvent(msgspec.Struct, frozen=True, kw_only=True):
     """credit.decision_made"""
 
-    decision_id: str
-    account_id: str
-    product_id: str
+    decision_id: Ref
+    account_id: Id
+    product_id: Id
     decision: DecisionType
-    rule_id: str
-    reason: str
+    rule_id: Ref
+    reason: Text
     state_before: CreditState
     state_after: CreditState
     as_of: datetime
     context: ContextView
-    warning_level: int | None = None
-    amount_fen: int | None = None
-    rule_version: int | None = None
+    warning_level: SmallInt | None = None
+    amount_fen: Fen | None = None
+    rule_version: SmallInt | None = None
 
 
 class StateChangeEvent(msgspec.Struct, frozen=True, kw_only=True):
     """credit.state_changed"""
 
-    account_id: str
-    product_id: str
-    decision_id: str
+    account_id: Id
+    product_id: Id
+    decision_id: Ref
     state_before: CreditState
     state_after: CreditState
     as_of: datetime

@@ -1,0 +1,46 @@
+"""The bounds every consumed contract field must keep, so a message outside them is refused at
+the edge (pydantic → `UnprocessableMessage` → dead-letter topic with the reason) instead of
+failing deep in a handler or in PostgreSQL, where it could stall the partition.
+
+Why each bound:
+- ids: billing's HTTP API admits ids of at most 64 characters (`Id` in its commands), and
+  every id column is a btree-indexed TEXT: a 4 KB id fails "index row size exceeds btree
+  maximum". Ids that services derive from others ("cmd-<product>-<seq>", uuids, rule ids)
+  get a little more room.
+- text: PostgreSQL refuses NUL in TEXT and in JSONB (22021, 22P05); free text is bounded too.
+- months: `YYYY-MM`, month 01–12, a year in 1900–2999 (`date()` and the business calendar
+  fail on month 13, and no bill is older or newer than that).
+- money: integer fen within ±10^15 (10 trillion yuan, far above any account, far inside
+  BIGINT, so sums of a few stay inside it too).
+- sequences and attempts: BIGINT and INTEGER columns; a sequence grows by one per event, so
+  10^15 is unreachable, and an attempt counter is a handful.
+
+The notifier's msgspec mirrors (`notifier.domain.events`) use the same numbers from here.
+"""
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+ID_MAX = 64  # billing's client-supplied ids (customer, account, product, CPNO)
+REF_MAX = 128  # ids derived from them: decision, command, order, rule ids
+NAME_MAX = 200  # names, phones, vendors, channels
+TEXT_MAX = 4000  # reasons and details written by a service
+FEN_LIMIT = 10**15  # |amount| in fen
+SEQUENCE_MAX = 10**15
+ATTEMPT_MAX = 1_000_000
+SMALL_MAX = 2**31 - 1  # INTEGER columns: levels, versions, star levels
+
+# No NUL anywhere in a string: PostgreSQL cannot store it in TEXT or JSONB.
+NO_NUL = r"^[^\x00]*$"
+BILL_MONTH_PATTERN = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
+
+Id = Annotated[str, StringConstraints(max_length=ID_MAX, pattern=NO_NUL)]
+Ref = Annotated[str, StringConstraints(max_length=REF_MAX, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(max_length=NAME_MAX, pattern=NO_NUL)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX, pattern=NO_NUL)]
+BillMonth = Annotated[str, StringConstraints(pattern=BILL_MONTH_PATTERN)]
+Fen = Annotated[int, Field(ge=-FEN_LIMIT, le=FEN_LIMIT)]
+SequenceNo = Annotated[int, Field(ge=0, le=SEQUENCE_MAX)]
+Attempt = Annotated[int, Field(ge=0, le=ATTEMPT_MAX)]
+SmallInt = Annotated[int, Field(ge=0, le=SMALL_MAX)]
