@@ -60,9 +60,10 @@ def is_event_error(exc: BaseException) -> bool:
 # SQLSTATE classes that say the database is away or busy, never that the event is bad:
 # connection exceptions (08), transaction rollback: serialization failures and deadlocks (40),
 # insufficient resources: a full disk, too many connections (53), lock not available (55P03),
+# a read-only transaction on a standby just after a failover (25006),
 # operator intervention: shutdown, restart, cancelled (57), system and internal errors (58, XX).
 INFRASTRUCTURE_CLASSES = ("08", "40", "53", "57", "58", "XX")
-INFRASTRUCTURE_STATES = frozenset({"55P03"})
+INFRASTRUCTURE_STATES = frozenset({"55P03", "25006"})  # lock wait; read-only (failover)
 
 
 def is_infrastructure_error(exc: BaseException) -> bool:
