@@ -86,6 +86,11 @@ def _money(api: APIRouter, ctx: BillingContext) -> None:
 
 
 def _views(api: APIRouter, ctx: BillingContext) -> None:
+    @api.get("/customers/{customer_id}")
+    async def get_customer(customer_id: str) -> dict[str, Any]:
+        """The group customer's master data; 404 for a customer billing does not know."""
+        return await handlers.customer_view(ctx, customer_id)
+
     @api.get("/accounts/{account_id}")
     async def get_account(account_id: str, as_of: IsoDay | None = None) -> dict[str, Any]:
         """Balance, amount due per bill month, aging as of a business day, deposit and

@@ -83,7 +83,8 @@ class PutGuard(BaseModel):
     changed_by: ByToken = ""
     enabled: bool = True
     max_share: Annotated[float, Field(gt=0, le=1)]
-    min_active: Annotated[int, Field(ge=0)] = 0
+    # A count of products: far below what the column (bigint) holds.
+    min_active: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
 class AssignWorkOrder(BaseModel):
