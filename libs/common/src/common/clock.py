@@ -231,3 +231,17 @@ def _plausible_day(day: date, info: ValidationInfo) -> date:
 # A business day (a report's `as_of`: the state at the end of that day), strict YYYY-MM-DD.
 IsoDay = Annotated[date, BeforeValidator(_strict_iso_day), AfterValidator(_plausible_day),
                    Field(examples=["2026-11-25"])]
+
+
+def carried_business_time(at: datetime, decided_as_of: datetime, decided_at: datetime,
+                          now: datetime) -> datetime:
+    """The business time of a step that follows a decision (a chain confirmation, a work-order
+    step): the decision's business time plus how long the step took on the wall clock. A
+    back-dated run's confirmations then fall in the run's own month, not in today's.
+
+    `at` is a wall-clock reading when it lies between the decision's wall time and now; any
+    other `at` is already business time (a simulated chain advanced `as_of` a moment), which
+    is kept, though never before the decision."""
+    if decided_at <= at <= now:
+        return decided_as_of + (at - decided_at)
+    return max(at, decided_as_of)
