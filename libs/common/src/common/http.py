@@ -12,6 +12,7 @@ from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionErro
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
@@ -22,7 +23,7 @@ from common import metrics
 from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
-from common.errors import ApiError
+from common.errors import ApiError, ErrorBody
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -39,7 +40,69 @@ def create_app(
     app.add_middleware(RequestMetrics)
     _add_error_bodies(app)
     _add_health(app, readiness)
+    _document_error_responses(app)
     return app
+
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+_ERRORS = {
+    401: "no valid bearer token (answered before the body is read)",
+    403: "the caller's role may not do this",
+    404: "something the request names does not exist",
+    409: "a conflict: the id was used with another body, or the state does not allow it",
+    422: "the request is not valid (the body names the field)",
+    503: "the database is unavailable: retry the same request after Retry-After seconds",
+}
+
+
+def _document_error_responses(app: FastAPI) -> None:
+    """Every status a route can answer is in the OpenAPI document, with the common error
+    body: 401 and 503 everywhere behind a token, 403 where a role is required, 404 where a
+    path names something or a write refers to something, 409 for writes, 422 always."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        body = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+        for route in iter_route_contexts(app.routes):
+            if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                documented = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if documented is None:
+                    continue
+                responses = documented.setdefault("responses", {})
+                for status in _error_statuses(route, method):
+                    responses.setdefault(str(status), {"description": _ERRORS[status],
+                                                       "content": body})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error_statuses(route: Any, method: str) -> list[int]:
+    calls = _dependency_calls(route.dependant)
+    statuses = {422, 503}
+    if any(hasattr(c, "tokens") for c in calls):
+        statuses.add(401)
+    if any(hasattr(c, "required_roles") for c in calls):
+        statuses.add(403)
+    writes = method in _WRITES
+    if writes or "{" in route.path_format:
+        statuses.add(404)
+    if writes:
+        statuses.add(409)
+    return sorted(statuses)
+
+
+def _dependency_calls(dependant: Any) -> list[Any]:
+    calls: list[Any] = []
+    for sub in dependant.dependencies:
+        calls.append(sub.call)
+        calls.extend(_dependency_calls(sub))
+    return calls
 
 
 def _add_correlation_ids(app: FastAPI) -> None:
