@@ -115,7 +115,7 @@ def isolated(stack: Stack) -> Iterator[tuple[ServiceProcesses, str]]:
         procs.stop_all()
 
 
-def _wait_serving(procs: ServiceProcesses, spec: ServiceSpec, timeout: float = 90) -> None:
+def _wait_serving(procs: ServiceProcesses, spec: ServiceSpec, timeout: float = 300) -> None:
     """/healthz, not /readyz: without Kafka these instances never report ready, on purpose."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

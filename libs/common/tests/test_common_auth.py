@@ -134,3 +134,14 @@ async def test_with_a_valid_token_a_malformed_body_is_still_a_422() -> None:
     assert r.json()["problems"][0]["type"] == "json_invalid"
     ok = await _call("POST", "/v1/notes", "viewer-token", json={"text": "好"})
     assert ok.status_code == 200 and ok.json() == {"text": "好"}
+
+
+def test_openapi_documents_the_error_statuses_each_route_answers() -> None:
+    """schemathesis' status_code_conformance holds the services to these."""
+    paths = _app().openapi()["paths"]
+    assert sorted(paths["/v1/manager"]["get"]["responses"]) == ["200", "401", "422", "503"]
+    assert sorted(paths["/v1/rules"]["put"]["responses"]) == [
+        "200", "401", "403", "404", "409", "422", "503"]
+    unauthorized = paths["/v1/rules"]["put"]["responses"]["401"]
+    schema = unauthorized["content"]["application/json"]["schema"]
+    assert schema["required"] == ["error", "message"]
