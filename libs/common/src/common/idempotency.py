@@ -120,7 +120,7 @@ async def run_once(
 
 
 def is_refusal(exc: BaseException) -> bool:
-    """The request's own fault, answered 4xx (common.http's handlers): never a server error."""
+    """The request's own fault, what common.http answers 4xx: never a server error."""
     if isinstance(exc, ApiError):
         return 400 <= exc.status_code < 500
-    return isinstance(exc, ValueError | OverflowError) or is_input_refusal(exc)
+    return isinstance(exc, OverflowError) or is_input_refusal(exc)
