@@ -141,7 +141,7 @@ def test_openapi_documents_the_error_statuses_each_route_answers() -> None:
     paths = _app().openapi()["paths"]
     assert sorted(paths["/v1/manager"]["get"]["responses"]) == ["200", "401", "422", "503"]
     assert sorted(paths["/v1/rules"]["put"]["responses"]) == [
-        "200", "401", "403", "404", "409", "422", "503"]
+        "200", "400", "401", "403", "404", "409", "422", "503"]
     unauthorized = paths["/v1/rules"]["put"]["responses"]["401"]
     schema = unauthorized["content"]["application/json"]["schema"]
     assert schema["required"] == ["error", "message"]

@@ -201,11 +201,19 @@ BusinessMonth = Annotated[str, AfterValidator(_month_within_bounds), Field(
 
 # A moment that is not the business time of a write (a filter, a deadline): strict ISO only,
 # naive read as Asia/Shanghai, and within what dates can hold (year 2000..8999).
+# A read may look a little past the last business month (a report's measuring day months
+# after the bill month), still far from what dates can hold.
+READ_CEILING = datetime(9900, 1, 1, tzinfo=BUSINESS_TZ)
+# The first month a business month may be (BUSINESS_MONTH_PATTERN): reports reaching back
+# from an early month stop here.
+EARLIEST_MONTH = date(2000, 1, 1)
+
+
 def _plausible(at: datetime, info: ValidationInfo) -> datetime:
     at = ensure_aware(at)
-    if not DEFAULT_FLOOR <= at < SIMULATION_CEILING:
+    if not DEFAULT_FLOOR <= at < READ_CEILING:
         raise ValueError(f"{info.field_name or 'the moment'} {at.isoformat()} is outside "
-                         f"2000-01-01 .. {SIMULATION_CEILING.year - 1}-12-31")
+                         f"2000-01-01 .. {READ_CEILING.year - 1}-12-31")
     return at
 
 
@@ -222,9 +230,9 @@ def _strict_iso_day(value: Any) -> Any:
 
 
 def _plausible_day(day: date, info: ValidationInfo) -> date:
-    if not DEFAULT_FLOOR.date() <= day < SIMULATION_CEILING.date():
+    if not DEFAULT_FLOOR.date() <= day < READ_CEILING.date():
         raise ValueError(f"{info.field_name or 'the day'} {day.isoformat()} is outside "
-                         f"2000-01-01 .. {SIMULATION_CEILING.year - 1}-12-31")
+                         f"2000-01-01 .. {READ_CEILING.year - 1}-12-31")
     return day
 
 

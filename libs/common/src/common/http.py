@@ -46,6 +46,7 @@ def create_app(
 
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 _ERRORS = {
+    400: "the body could not be read (not JSON, not UTF-8)",
     401: "no valid bearer token (answered before the body is read)",
     403: "the caller's role may not do this",
     404: "something the request names does not exist",
@@ -93,7 +94,7 @@ def _error_statuses(route: Any, method: str) -> list[int]:
     if writes or "{" in route.path_format:
         statuses.add(404)
     if writes:
-        statuses.add(409)
+        statuses |= {400, 409}
     return sorted(statuses)
 
 
@@ -274,6 +275,12 @@ def _add_health(app: FastAPI, readiness: Callable[[], Awaitable[dict[str, Any]]]
 # pattern in the OpenAPI document is the check itself, so schema and code cannot disagree.
 MonthQuery = Annotated[str, Query(pattern=BUSINESS_MONTH_PATTERN, examples=["2011-09"],
                                   description=BUSINESS_MONTH_HINT)]
+
+# A route that asks another service (credit-control's reports) may answer 502.
+PEER_UNAVAILABLE: dict[int | str, dict[str, Any]] = {502: {
+    "description": "a service this answer needs did not answer (or refused the question)",
+    "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+}}
 
 # What a route that answers JSON or, on request, a CSV download documents (OpenAPI).
 JSON_OR_CSV: dict[int | str, dict[str, Any]] = {200: {

@@ -9,6 +9,7 @@ from common.auth import Principal, authenticate, require
 from common.auth import Role as Access
 from common.clock import IsoMoment
 from common.contracts.reconciliation import DesiredChainPage
+from common.http import PEER_UNAVAILABLE
 
 from ..adapters import admin_repository as admin_repo
 from ..config import Settings
@@ -109,7 +110,7 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await admin.put_profile(
             ctx, customer_id, cmd.model_copy(update={"changed_by": caller.subject}))
 
-    @api.post("/exemptions", status_code=201)
+    @api.post("/exemptions", status_code=201, responses=PEER_UNAVAILABLE)
     async def add_exemption(cmd: AddExemption, caller: CreditAdmin) -> dict[str, Any]:
         return await admin.add_exemption(
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
