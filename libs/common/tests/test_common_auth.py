@@ -132,6 +132,9 @@ async def test_with_a_valid_token_a_malformed_body_is_still_a_422() -> None:
     r = await _call("POST", "/v1/notes", "viewer-token", **MALFORMED)
     assert r.status_code == 422
     assert r.json()["problems"][0]["type"] == "json_invalid"
+    assert "field" not in r.json()  # nothing was read, nothing to name
+    wrong = await _call("POST", "/v1/notes", "viewer-token", json={"text": 5})
+    assert wrong.status_code == 422 and wrong.json()["field"] == "text"  # named at the top
     ok = await _call("POST", "/v1/notes", "viewer-token", json={"text": "好"})
     assert ok.status_code == 200 and ok.json() == {"text": "好"}
 

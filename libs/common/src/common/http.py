@@ -167,9 +167,14 @@ def _add_error_bodies(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
+        # The first field at fault named at the top, as ApiError bodies name theirs
+        # (`field`), without where it was sent ("body.as_of" → "as_of").
+        errors = exc.errors()
+        named = errors and errors[0]["type"] != "json_invalid"  # a body unread names none
+        first = [str(p) for p in errors[0]["loc"][1:]] if named else []
         return JSONResponse(
             {"error": "validation_error", "message": "the request is not valid",
-             "problems": problems},
+             **({"field": ".".join(first)} if first else {}), "problems": problems},
             status_code=422,
         )
 
