@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from common.testing.processes import ServiceProcesses, ServiceSpec
+from common.clock import BusinessTimeBounds, configure_business_time
+from common.testing.processes import SIMULATION_ENV, ServiceProcesses, ServiceSpec
 from common.testing.stack import Stack, stack_from_env, stack_required
 
 ROOT = Path(__file__).resolve().parent
@@ -27,6 +28,12 @@ STAFF_TOKENS = {
     "admin-token": ("zhang.wei", "credit-admin"),
     "billing-token": ("boss.billing", "billing"),
 }
+# Simulation mode: the suite's bill months are in year 2200 and later (`test_year`), far ahead
+# of the clock, which production refuses (docs/operations.md "Business time"). Every service
+# the suite starts runs in simulation mode, and so do the commands tests build in-process.
+# tests/e2e/test_http_properties.py starts its services with it off and proves the refusal.
+os.environ.setdefault(SIMULATION_ENV, "true")
+configure_business_time(BusinessTimeBounds(simulation=True))
 BASE_PORT = int(os.environ.get("CREDITCTL_TEST_BASE_PORT", "18100"))
 SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", BASE_PORT + 1),

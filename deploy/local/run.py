@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from common.testing.processes import ServiceProcesses, ServiceSpec
+from common.testing.processes import SIMULATION_ENV, ServiceProcesses, ServiceSpec
 from common.testing.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,8 +101,11 @@ def main() -> None:
     stop_services()  # a previous run's leftovers would hold the ports
     detach = os.environ.get("CREDITCTL_RUN_DETACH") == "1"
     staff = staff_tokens()
+    # The demo replays November and December 2026 whatever today is: simulation mode (business
+    # time ahead of the clock), unless CREDITCTL_SIMULATION_MODE says otherwise.
+    simulation = None if SIMULATION_ENV in os.environ else True
     procs = ServiceProcesses(SPECS, stack_env(), STATE / "logs" / "services", TOKEN, detach,
-                             staff_tokens=staff)
+                             staff_tokens=staff, simulation_mode=simulation)
     for spec in SPECS:
         procs.migrate(spec.name)
     procs.start_all()

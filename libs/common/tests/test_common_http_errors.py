@@ -11,9 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from common.db import is_event_error
+from common.db import is_event_error, make_engine
 from common.http import create_app
 
 
@@ -112,8 +113,39 @@ async def test_a_server_bug_the_database_reports_is_a_500_not_a_client_error(
     assert (await call("POST", "/names", json={"name": f"bug:{sqlstate}"})).status_code == 500
 
 
-async def test_the_database_away_is_still_a_500() -> None:
-    assert (await call("POST", "/names", json={"name": "away"})).status_code == 500
+def assert_unavailable(response: httpx.Response) -> None:
+    """The database away is nobody's input fault and no bug: 503, retry the same request."""
+    assert_error_body(response, 503, "unavailable")
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json()["retry_after_s"] == int(response.headers["Retry-After"])
+
+
+async def test_the_database_away_is_a_503_with_retry_after() -> None:
+    assert_unavailable(await call("POST", "/names", json={"name": "away"}))
+
+
+@pytest.mark.parametrize("sqlstate", ["08001", "08006", "57P01", "57P03", "53300"])
+async def test_connection_sqlstates_are_503(sqlstate: str) -> None:
+    assert_unavailable(await call("POST", "/names", json={"name": f"bug:{sqlstate}"}))
+
+
+async def test_a_database_that_refuses_connections_is_a_503() -> None:
+    """A real engine on a port where nothing listens (the discard port): what a PostgreSQL
+    restart looks like to a request, no stand-in error."""
+    made = app()
+    engine = make_engine("postgresql+asyncpg://nobody:nothing@127.0.0.1:9/none")
+
+    @made.get("/count")
+    async def count() -> dict[str, int]:
+        async with engine.connect() as conn:
+            return {"n": int(await conn.scalar(text("SELECT 1")) or 0)}
+
+    try:
+        transport = httpx.ASGITransport(app=made, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert_unavailable(await client.get("/count"))
+    finally:
+        await engine.dispose()
 
 
 async def test_date_arithmetic_out_of_range_is_a_422() -> None:

@@ -6,7 +6,8 @@ import httpx
 import pytest
 import typer
 
-from common.clock import BUSINESS_TZ
+from common.clock import BUSINESS_TZ, BusinessTimeBounds, business_time_within
+from credit_control.domain.commands import RunSweep
 from creditctl.client import (
     EXIT_AUTH,
     EXIT_REJECTED,
@@ -65,12 +66,19 @@ def test_any_report_body_becomes_sections() -> None:
                         ("rows", ["tier", "n", "m"], [("low", "1", ""), ("high", "", "2")])]
 
 
-def test_as_of_a_day_means_that_days_sweep_in_shanghai() -> None:
-    assert parse_as_of("2026-12-31") == datetime(2026, 12, 31, 20, 0, tzinfo=BUSINESS_TZ)
+def test_as_of_a_day_means_its_start_in_shanghai_as_in_the_api() -> None:
+    """One meaning of a bare date (docs/operations.md "Business time"): the CLI sends the
+    moment the API would read from the same text."""
+    assert parse_as_of("2026-12-31") == datetime(2026, 12, 31, 0, 0, tzinfo=BUSINESS_TZ)
     assert parse_as_of("2026-12-31T08:30:00") == datetime(2026, 12, 31, 8, 30,
                                                            tzinfo=BUSINESS_TZ)
-    with pytest.raises(typer.BadParameter):
-        parse_as_of("31/12/2026")
+    with business_time_within(BusinessTimeBounds(simulation=True)):
+        for text in ("2026-12-31", "2026-12-31T20:00:00", "2026-12-31T12:00:00Z"):
+            api = RunSweep.model_validate_json(f'{{"sweep_id": "s", "as_of": "{text}"}}')
+            assert parse_as_of(text) == api.as_of, text
+    for bad in ("31/12/2026", "0.5", "1700000000", "0001-01-01"):
+        with pytest.raises(typer.BadParameter):
+            parse_as_of(bad)
 
 
 def _response(status: int, body: object) -> httpx.Response:

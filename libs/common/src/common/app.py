@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.clock import configure_business_time
 from common.db import make_engine
 from common.envelope import Contract
 from common.http import create_app
@@ -78,6 +79,8 @@ def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
         finally:
             await runtime.stop()
 
+    # Every command model's BusinessTime field checks against these bounds (common.clock).
+    configure_business_time(runtime.settings.business_time_bounds())
     app = create_app(title=title, lifespan=lifespan, readiness=runtime.readiness)
     app.state.runtime = runtime
     return app

@@ -113,7 +113,30 @@ def authenticate(tokens: TokenTable) -> Callable[..., Awaitable[Principal]]:
         request.state.principal = principal
         return principal
 
+    resolve.tokens = tokens  # type: ignore[attr-defined]  # read by `refuses_caller`
     return resolve
+
+
+def refuses_caller(request: Request) -> bool:
+    """True when the matched route needs a bearer token and the request has no valid one.
+
+    FastAPI reads and parses the body before it runs dependencies, so malformed JSON would be
+    answered 422 before `authenticate` could answer 401; the validation-error handler asks
+    this first (docs/security.md: authentication is answered before the body)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    tables = [call.tokens for call in _dependency_calls(dependant) if hasattr(call, "tokens")]
+    if not tables:
+        return False
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() != "bearer" or tables[0].resolve(token.strip()) is None
+
+
+def _dependency_calls(dependant: object) -> list[object]:
+    calls: list[object] = []
+    for sub in getattr(dependant, "dependencies", []):
+        calls.append(getattr(sub, "call", None))
+        calls.extend(_dependency_calls(sub))
+    return calls
 
 
 def current_principal(request: Request) -> Principal:

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 
 class ApiError(Exception):
     status_code = 400
@@ -29,3 +31,12 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status_code = 422
     code = "unprocessable"
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx and 503 answers (OpenAPI): a code, a sentence, and details by name
+    (`field`, `problems`, `id`, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str

@@ -6,20 +6,24 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common import metrics
-from common.auth import mask_pii_for_callers_without_it
+from common.auth import mask_pii_for_callers_without_it, refuses_caller
+from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
-from common.errors import ApiError
+from common.errors import ApiError, ErrorBody
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -36,7 +40,70 @@ def create_app(
     app.add_middleware(RequestMetrics)
     _add_error_bodies(app)
     _add_health(app, readiness)
+    _document_error_responses(app)
     return app
+
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+_ERRORS = {
+    400: "the body could not be read (not JSON, not UTF-8)",
+    401: "no valid bearer token (answered before the body is read)",
+    403: "the caller's role may not do this",
+    404: "something the request names does not exist",
+    409: "a conflict: the id was used with another body, or the state does not allow it",
+    422: "the request is not valid (the body names the field)",
+    503: "the database is unavailable: retry the same request after Retry-After seconds",
+}
+
+
+def _document_error_responses(app: FastAPI) -> None:
+    """Every status a route can answer is in the OpenAPI document, with the common error
+    body: 401 and 503 everywhere behind a token, 403 where a role is required, 404 where a
+    path names something or a write refers to something, 409 for writes, 422 always."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        body = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+        for route in iter_route_contexts(app.routes):
+            if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                documented = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if documented is None:
+                    continue
+                responses = documented.setdefault("responses", {})
+                for status in _error_statuses(route, method):
+                    responses.setdefault(str(status), {"description": _ERRORS[status],
+                                                       "content": body})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error_statuses(route: Any, method: str) -> list[int]:
+    calls = _dependency_calls(route.dependant)
+    statuses = {422, 503}
+    if any(hasattr(c, "tokens") for c in calls):
+        statuses.add(401)
+    if any(hasattr(c, "required_roles") for c in calls):
+        statuses.add(403)
+    writes = method in _WRITES
+    if writes or "{" in route.path_format:
+        statuses.add(404)
+    if writes:
+        statuses |= {400, 409}
+    return sorted(statuses)
+
+
+def _dependency_calls(dependant: Any) -> list[Any]:
+    calls: list[Any] = []
+    for sub in dependant.dependencies:
+        calls.append(sub.call)
+        calls.extend(_dependency_calls(sub))
+    return calls
 
 
 def _add_correlation_ids(app: FastAPI) -> None:
@@ -91,14 +158,23 @@ def _add_error_bodies(app: FastAPI) -> None:
         return JSONResponse(exc.body(), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if refuses_caller(request):  # who asks is answered before what was sent
+            return JSONResponse(
+                {"error": "unauthorized", "message": "a valid bearer token is required"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"})
         problems = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
+        # The first field at fault named at the top, as ApiError bodies name theirs
+        # (`field`), without where it was sent ("body.as_of" → "as_of").
+        errors = exc.errors()
+        named = errors and errors[0]["type"] != "json_invalid"  # a body unread names none
+        first = [str(p) for p in errors[0]["loc"][1:]] if named else []
         return JSONResponse(
             {"error": "validation_error", "message": "the request is not valid",
-             "problems": problems},
+             **({"field": ".".join(first)} if first else {}), "problems": problems},
             status_code=422,
         )
 
@@ -117,6 +193,8 @@ def _add_error_bodies(app: FastAPI) -> None:
         4xx, and the transaction rolled back, so nothing was written. Only those SQLSTATEs:
         any other (a division by zero, a NOT NULL or a foreign key our own statement broke)
         is a bug and stays a logged 500."""
+        if database_unavailable(exc):
+            return unavailable(exc)
         if not is_input_refusal(exc):
             raise exc
         state = sqlstate(exc)
@@ -127,12 +205,51 @@ def _add_error_bodies(app: FastAPI) -> None:
              "message": f"the database refused a value of the request (SQLSTATE {state})"},
             status_code=409 if conflict else 422)
 
+    # Raised before SQLAlchemy can wrap them: no connection to be had (refused, reset, the
+    # server starting up or shutting down, the pool exhausted).
+    for kind in (ConnectionError, PostgresConnectionError, OperatorInterventionError,
+                 SqlalchemyTimeout):
+        app.add_exception_handler(kind, _unavailable_handler)
+
     @app.exception_handler(OverflowError)
     async def out_of_range(_: Request, exc: OverflowError) -> JSONResponse:
         # Date or number arithmetic on an extreme input (year 1 minus a timeout, 1e308 s).
         log.warning("a value is out of range: %s", exc)
         return JSONResponse({"error": "out_of_range", "message": f"a value is out of range: {exc}"},
                             status_code=422)
+
+
+# SQLSTATEs of a database that is away, not of a request: class 08 (connection exception),
+# 57P01-57P03 (shut down by an admin, crashed, starting up), 53300 (too many connections).
+UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+RETRY_AFTER_S = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when the database is away (restart, failover, network), not when it refused
+    the request: a client should retry the same request later."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = sqlstate(exc)
+    if state.startswith("08") or state in UNAVAILABLE_STATES:
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, ConnectionError | PostgresConnectionError | OperatorInterventionError) \
+        or isinstance(orig, ConnectionError | PostgresConnectionError | OperatorInterventionError)
+
+
+def unavailable(exc: BaseException) -> JSONResponse:
+    """503 with Retry-After: nothing was written (the transaction did not commit), and the
+    same request (same client id) may be sent again."""
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return JSONResponse(
+        {"error": "unavailable", "message": "the database is unavailable; retry the same "
+         f"request in {RETRY_AFTER_S} s", "retry_after_s": RETRY_AFTER_S},
+        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _unavailable_handler(_: Request, exc: Exception) -> Response:
+    return unavailable(exc)
 
 
 def _code_for(status_code: int) -> str:
@@ -157,3 +274,21 @@ def _add_health(app: FastAPI, readiness: Callable[[], Awaitable[dict[str, Any]]]
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+# A month in a query string, as the code accepts it (common.clock.parse_business_month): the
+# pattern in the OpenAPI document is the check itself, so schema and code cannot disagree.
+MonthQuery = Annotated[str, Query(pattern=BUSINESS_MONTH_PATTERN, examples=["2011-09"],
+                                  description=BUSINESS_MONTH_HINT)]
+
+# A route that asks another service (credit-control's reports) may answer 502.
+PEER_UNAVAILABLE: dict[int | str, dict[str, Any]] = {502: {
+    "description": "a service this answer needs did not answer (or refused the question)",
+    "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+}}
+
+# What a route that answers JSON or, on request, a CSV download documents (OpenAPI).
+JSON_OR_CSV: dict[int | str, dict[str, Any]] = {200: {
+    "description": "JSON, or a CSV attachment with `format=csv` or `Accept: text/csv`",
+    "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+}}

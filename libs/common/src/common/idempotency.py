@@ -1,21 +1,25 @@
 """Client-supplied ids make every POST idempotent.
 
 Same id, same body → the stored answer again; same id, other body → 409. The key is reserved
-in the business transaction, so a request that fails leaves no key behind.
+in the business transaction, so a request that fails leaves no key behind. Where the work runs
+in several transactions after the reservation (a sweep), `released_on_refusal` frees the key
+again when the request is refused: a rejected request changes nothing, its id included.
 """
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.errors import Conflict
+from common.db import is_input_refusal
+from common.errors import ApiError, Conflict
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,27 @@ class IdempotencyKeys:
             .values(status_code=status_code, response=body)
         )
 
+    async def release(self, conn: AsyncConnection, scope: str, key: str) -> None:
+        """Forget a reservation that was never answered: the id may be used again."""
+        t = self.table
+        await conn.execute(
+            delete(t).where(t.c.scope == scope, t.c.key == key, t.c.status_code == 0))
+
+    @asynccontextmanager
+    async def released_on_refusal(
+        self, engine: AsyncEngine, scope: str, key: str,
+    ) -> AsyncIterator[None]:
+        """Around work done after a committed reservation: if the work refuses the request
+        (a 4xx), the reservation goes, so the corrected request may use the same id. Any
+        other failure keeps it: the same request sent again resumes under its id."""
+        try:
+            yield
+        except Exception as exc:
+            if is_refusal(exc):
+                async with engine.begin() as conn:
+                    await self.release(conn, scope, key)
+            raise
+
     async def stored(self, conn: AsyncConnection, scope: str, key: str) -> StoredResponse:
         t = self.table
         row = (await conn.execute(
@@ -92,3 +117,10 @@ async def run_once(
     body = await work()
     await keys.store(conn, scope, key, status_code, body)
     return StoredResponse(status_code, body)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """The request's own fault, what common.http answers 4xx: never a server error."""
+    if isinstance(exc, ApiError):
+        return 400 <= exc.status_code < 500
+    return isinstance(exc, OverflowError) or is_input_refusal(exc)

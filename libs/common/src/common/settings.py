@@ -1,12 +1,14 @@
 """Settings shared by every service; each service subclasses with its own env prefix."""
 
 import json
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.auth import TokenGrant, TokenTable
+from common.clock import BUSINESS_TZ, DEFAULT_FLOOR, BusinessTimeBounds
 
 DEV_TOKEN = "dev-token"
 # Outside dev a token must be at least this long: a short one can be guessed.
@@ -53,6 +55,12 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: int = Field(default=7, ge=1)
     inbox_retention_days: int = Field(default=14, ge=1)
     housekeeping_interval_s: float = Field(default=3600, gt=0)
+    # Business time of writes (docs/operations.md "Business time"): `as_of` may lie in the
+    # past down to the floor; ahead of the clock by at most the tolerance, unless this
+    # service runs in simulation mode (demos, tests with far-future months). Off by default.
+    simulation_mode: bool = False
+    business_time_tolerance_s: float = Field(default=300, ge=0, le=86_400)
+    business_time_floor: date = DEFAULT_FLOOR.date()
 
     @field_validator("api_tokens", mode="before")
     @classmethod
@@ -63,6 +71,11 @@ class ServiceSettings(BaseSettings):
 
     def token_table(self) -> TokenTable:
         return TokenTable(self.api_token, self.api_tokens)
+
+    def business_time_bounds(self) -> BusinessTimeBounds:
+        floor = datetime.combine(self.business_time_floor, datetime.min.time(), BUSINESS_TZ)
+        return BusinessTimeBounds(simulation=self.simulation_mode, floor=floor,
+                                  tolerance=timedelta(seconds=self.business_time_tolerance_s))
 
     @model_validator(mode="after")
     def _no_default_token_outside_dev(self) -> "ServiceSettings":

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from common.clock import SystemClock, parse_bill_month
+from common.clock import SystemClock, configure_business_time, parse_bill_month
 from common.db import make_engine
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
@@ -64,6 +64,8 @@ def import_csv(
 
 async def _import(files: list[Path]) -> list[ImportReport]:
     settings = Settings()
+    # Rows are commands as over HTTP: the same bounds on business time (simulation mode).
+    configure_business_time(settings.business_time_bounds())
     engine = make_engine(settings.database_url)
     ctx = BillingContext(engine, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
                          SystemClock(), settings.service_name)

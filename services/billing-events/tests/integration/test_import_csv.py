@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.integration]
 
 
 def run(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    # simulation mode: the suite's bill months are ahead of the clock (conftest.py)
     env = {"BILLING_DATABASE_URL": stack.database_url, "PATH": "/usr/bin:/bin",
-           "COLUMNS": "200"}
+           "COLUMNS": "200", "BILLING_SIMULATION_MODE": "true"}
     return subprocess.run([sys.executable, "-m", "billing_events", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 

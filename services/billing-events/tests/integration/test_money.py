@@ -146,6 +146,28 @@ async def test_master_data_change_publishes_a_new_snapshot_with_the_same_money(
     assert first["balance_fen"] == second["balance_fen"] == 0
 
 
+async def test_twenty_identical_concurrent_puts_change_once_and_publish_once(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str
+) -> None:
+    """The customer row is locked before the compare: without it several of the racing PUTs
+    saw the old row, answered changed: true and each published a master_data event."""
+    billing = clients["billing-events"]
+    ids = await open_account(billing, uid)
+    customer = {"name": f"并发集团{uid}", "tier": "mid", "star_level": 3,
+                "account_manager": {"name": "钱经理", "phone": "13700000011"},
+                "contacts": [{"name": "财务", "phone": "15000000012"}]}
+    answers = await asyncio.gather(*(
+        billing.put(f"/v1/customers/{ids['customer']}", json=customer) for _ in range(20)))
+    assert {r.status_code for r in answers} == {200}
+    assert sorted(r.json()["changed"] for r in answers) == [False] * 19 + [True]
+    product = {"name": f"并发产品{uid}", "family": "ADC", "channel": "渠道B"}
+    answers = await asyncio.gather(*(
+        billing.put(f"/v1/products/{ids['product']}", json=product) for _ in range(20)))
+    assert {r.status_code for r in answers} == {200}
+    assert [e["cause"] for e in await events(db, ids["account"])] == [
+        "master_data", "master_data"]
+
+
 async def test_concurrent_charges_and_payments_of_one_account_all_land_in_sequence(
     clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, test_year: int
 ) -> None:

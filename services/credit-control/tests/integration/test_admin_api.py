@@ -143,6 +143,11 @@ async def test_exemptions_refuse_bad_requests(api: CreditApi, test_year: int) ->
         assert r.status_code == status, (change, r.text)
     listed = await http.get("/v1/exemptions", params={"customer_id": customer})
     assert listed.json() == []
+    unknown = await http.post("/v1/exemptions", json=good)  # no service has heard of it
+    assert unknown.status_code == 404 and unknown.json()["field"] == "customer_id", unknown.text
+    assert (await http.get("/v1/exemptions", params={"customer_id": customer})).json() == []
+    # An admin's credit profile makes the customer known to credit-control.
+    assert (await http.put(f"/v1/profiles/{customer}", json={"star_level": 2})).status_code == 200
 
     assert (await http.post("/v1/exemptions", json=good)).status_code == 201
     again = await http.post("/v1/exemptions", json=good)  # a retried request: same answer
@@ -153,3 +158,21 @@ async def test_exemptions_refuse_bad_requests(api: CreditApi, test_year: int) ->
     assert missing.status_code == 404, missing.text
     assert len((await http.get("/v1/exemptions", params={"customer_id": customer})).json()) == 1
     assert [a["action"] for a in await _audit(http, "emergency", customer)] == ["add"]
+
+
+async def test_an_exemption_for_a_customer_only_billing_knows_is_accepted(
+    api: CreditApi, clients: dict[str, httpx.AsyncClient],
+) -> None:
+    """A group just created in billing (no charge, no balance event yet) may be red-listed:
+    credit-control asks billing, the owner of customers."""
+    uid = new_uid()
+    customer = f"Gbill{uid}"
+    r = await clients["billing-events"].post("/v1/customers", json={
+        "customer_id": customer, "name": f"新集团{uid}", "tier": "high",
+        "account_manager": {"name": "周经理", "phone": "13900000003"},
+        "contacts": [{"name": "联系人", "phone": "13800000003"}]})
+    assert r.status_code == 201, r.text
+    r = await api.http.post("/v1/exemptions", json={
+        "exemption_id": f"EXbill{uid}", "customer_id": customer, "kind": "red_list",
+        "reason": "重点客户", "approver": "分管副总"})
+    assert r.status_code == 201, r.text

@@ -265,6 +265,6 @@ async def test_fault_knobs_are_validated_and_reset(gateway: httpx.AsyncClient) -
     assert (await gateway.get("/v1/faults")).json()["boss"]["timeout_s"] == 2
     assert (await gateway.delete("/v1/faults")).json() == defaults
     assert (await gateway.get("/v1/kpis/emos-cross-month",
-                              params={"month": "2026-13"})).status_code == 400
+                              params={"month": "2026-13"})).status_code == 422
     vendors = (await gateway.get("/v1/vendors")).json()
     assert {v["name"] for v in vendors} == {"huawei", "jiaxun", "ruoya", "sms_direct"}

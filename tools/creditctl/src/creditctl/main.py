@@ -8,14 +8,15 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
-from common.clock import BUSINESS_TZ
+from common.clock import BUSINESS_TZ, IsoMoment
 
 from . import bulk, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
@@ -26,8 +27,9 @@ sweep_app = typer.Typer(help="Run a sweep as of a day; confirm one the guard hel
 app.add_typer(sweep_app, name="sweep")
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
-# The hour the daily scheduler sweeps at: `--as-of 2026-12-31` means that day's sweep.
-SWEEP_TIME = time(20, 0)
+# Read as the API reads it; whether it may run ahead of the clock is the service's to judge
+# (simulation mode), so the CLI checks only the shape and the years 2000..8999.
+_AS_OF: TypeAdapter[datetime] = TypeAdapter(IsoMoment)
 REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
 
@@ -117,23 +119,22 @@ def _billing(args: list[str], database_url: str | None) -> int:
 # --- sweeps ----------------------------------------------------------------------------------
 
 def parse_as_of(text: str) -> datetime:
-    """A day means that day's sweep at 20:00 Asia/Shanghai; a timestamp is taken as given
-    (naive = Asia/Shanghai wall time)."""
+    """The API's reading (common.clock.BusinessTime), so a date means one moment everywhere:
+    a date alone is 00:00 Asia/Shanghai, the start of that business day; a naive timestamp is
+    Asia/Shanghai wall time; only ISO-8601 (no Unix seconds)."""
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), SWEEP_TIME, BUSINESS_TZ)
-        at = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected YYYY-MM-DD or an ISO timestamp, got {text!r}") \
+        return _AS_OF.validate_python(text)
+    except ValidationError as exc:
+        raise typer.BadParameter(f"expected YYYY-MM-DD or an ISO-8601 timestamp, got {text!r}") \
             from exc
-    return at if at.tzinfo else at.replace(tzinfo=BUSINESS_TZ)
 
 
 @sweep_app.callback(invoke_without_command=True)
 def sweep(
     ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option(help="business day (YYYY-MM-DD) or timestamp")]
-    = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="business time: YYYY-MM-DD (00:00 Asia/Shanghai) or an ISO-8601 timestamp; "
+             "the scheduler's own sweep is at 20:00")] = None,
     sweep_id: Annotated[str | None, typer.Option(help="the same id again replays the answer")]
     = None,
 ) -> None:

@@ -27,12 +27,25 @@ class ServiceSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
+# The launcher's switch for simulation mode (business time ahead of the clock): set, it turns
+# `<PREFIX>SIMULATION_MODE` on in every service started; the test suite sets it (its months
+# are in year 2200 and later), `make demo` too. Off by default, as in production.
+SIMULATION_ENV = "CREDITCTL_SIMULATION_MODE"
+
+
+def simulation_from_env() -> bool:
+    return os.environ.get(SIMULATION_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 class ServiceProcesses:
     def __init__(
         self, specs: list[ServiceSpec], stack: Stack, log_dir: Path, token: str,
         detach: bool = False, staff_tokens: dict[str, tuple[str, str]] | None = None,
+        simulation_mode: bool | None = None,
     ) -> None:
         self.specs = {s.name: s for s in specs}
+        # None: as CREDITCTL_SIMULATION_MODE says; a test proving the refusal passes False.
+        self._simulation = simulation_from_env() if simulation_mode is None else simulation_mode
         self._stack = stack
         self._log_dir = log_dir
         self._token = token
@@ -57,6 +70,7 @@ class ServiceProcesses:
             f"{p}API_TOKEN": self._token,
             f"{p}API_TOKENS": json.dumps(self._staff),
             f"{p}CONSUMER_POLL_MS": "50",
+            f"{p}SIMULATION_MODE": "true" if self._simulation else "false",
             **dict(spec.extra_env),
         }
 

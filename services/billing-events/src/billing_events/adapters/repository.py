@@ -68,5 +68,7 @@ async def product_month_total(
     return int(charged or 0) + int(adjusted or 0)
 
 
-async def row_of(conn: AsyncConnection, column: Any, value: str) -> Row[Any] | None:
-    return (await conn.execute(select(column.table).where(column == value))).first()
+async def row_of(conn: AsyncConnection, column: Any, value: str,
+                 for_update: bool = False) -> Row[Any] | None:
+    query = select(column.table).where(column == value)
+    return (await conn.execute(query.with_for_update() if for_update else query)).first()

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from common.clock import ensure_aware, parse_bill_month
+from common.clock import BusinessMonth, BusinessTime
 from common.contracts.snapshots import MasVendor, ProductFamily, Tier
 
 from .model import is_mobile_phone
@@ -27,24 +27,20 @@ def _mobile(phone: str) -> str:
     return phone
 
 
-def _bill_month(text: str) -> str:
-    parse_bill_month(text)
-    return text
-
-
 def _utc(at: datetime) -> datetime:
     """One spelling per instant, so an idempotent replay hashes the same whatever offset it was
-    written with: naive is Asia/Shanghai wall time (ensure_aware), everything ends up in UTC."""
-    return ensure_aware(at).astimezone(UTC)
+    written with: naive is Asia/Shanghai wall time (BusinessTime), everything ends up in UTC."""
+    return at.astimezone(UTC)
 
 
 # The patterns repeat the validators in the OpenAPI document only (the validators keep
 # their clearer messages), so clients and the property-based HTTP test see valid values.
 Phone = Annotated[str, AfterValidator(_mobile), Field(
     examples=["13800138000"], json_schema_extra={"pattern": r"^1[3-9][0-9]{9}$"})]
-BillMonth = Annotated[str, AfterValidator(_bill_month), Field(
-    examples=["2026-10"], json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"})]
-Instant = Annotated[datetime, AfterValidator(_utc),
+# A business month that has begun (in simulation mode: any month 2000-01..8999-12).
+BillMonth = BusinessMonth
+# Business time of a write: strict ISO-8601, within the bounds (common.clock.BusinessTime).
+Instant = Annotated[BusinessTime, AfterValidator(_utc),
                     Field(examples=["2026-11-02T09:00:00+08:00"])]
 
 

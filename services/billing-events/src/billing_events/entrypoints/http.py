@@ -1,14 +1,15 @@
 """billing's HTTP API: translate requests into commands, nothing more."""
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from common.auth import Role, authenticate, require
-from common.clock import parse_bill_month
+from common.clock import IsoDay, parse_bill_month
 from common.errors import Unprocessable
+from common.http import MonthQuery
 from common.idempotency import StoredResponse
 
 from ..adapters.receivables import GroupBy
@@ -19,7 +20,6 @@ from ..service_layer.context import BillingContext
 
 # Master data, charges, bill runs and payments are the billing side's: its staff and services.
 BILLING_WRITE = [Depends(require(Role.BILLING))]
-MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 
 
 def router(ctx: BillingContext, settings: Settings) -> APIRouter:
@@ -86,15 +86,20 @@ def _money(api: APIRouter, ctx: BillingContext) -> None:
 
 
 def _views(api: APIRouter, ctx: BillingContext) -> None:
+    @api.get("/customers/{customer_id}")
+    async def get_customer(customer_id: str) -> dict[str, Any]:
+        """The group customer's master data; 404 for a customer billing does not know."""
+        return await handlers.customer_view(ctx, customer_id)
+
     @api.get("/accounts/{account_id}")
-    async def get_account(account_id: str, as_of: date | None = None) -> dict[str, Any]:
+    async def get_account(account_id: str, as_of: IsoDay | None = None) -> dict[str, Any]:
         """Balance, amount due per bill month, aging as of a business day, deposit and
         last payment."""
         return await handlers.account_view(ctx, account_id, as_of)
 
     @api.get("/receivables")
     async def get_receivables(
-        bill_month: MonthQuery, through: MonthQuery | None = None, as_of: date | None = None,
+        bill_month: MonthQuery, through: MonthQuery | None = None, as_of: IsoDay | None = None,
         by: GroupBy | None = None,
     ) -> dict[str, Any]:
         """Receivables and arrears of closed bill months (bill_month..through), as of the end

@@ -44,7 +44,8 @@ async def update_customer(
     cause=master_data (same money, new snapshot) for each of its accounts; the same body
     again changes nothing and publishes nothing."""
     async with ctx.engine.begin() as conn:
-        row = await repo.row_of(conn, t.customers.c.customer_id, customer_id)
+        # Locked: of identical concurrent PUTs only the first sees a change (one event).
+        row = await repo.row_of(conn, t.customers.c.customer_id, customer_id, for_update=True)
         if row is None:
             raise NotFound(f"unknown customer {customer_id!r}", id=customer_id)
         new = details.model_dump(mode="json")
@@ -89,7 +90,7 @@ async def update_product(
     """Replace a product's name, family, vendor and channel (its account and CPNO stay).
     A real change publishes cause=master_data on its account."""
     async with ctx.engine.begin() as conn:
-        row = await repo.row_of(conn, t.products.c.product_id, product_id)
+        row = await repo.row_of(conn, t.products.c.product_id, product_id, for_update=True)
         if row is None:
             raise NotFound(f"unknown product {product_id!r}", id=product_id)
         new = details.model_dump(mode="json")
@@ -300,6 +301,16 @@ async def lock_account(conn: AsyncConnection, account_id: str) -> None:
 
 
 # --- views ---------------------------------------------------------------------------------
+
+
+async def customer_view(ctx: BillingContext, customer_id: str) -> dict[str, Any]:
+    """A group customer's master data (credit-control asks before red-listing one)."""
+    async with ctx.engine.connect() as conn:
+        row = await repo.row_of(conn, t.customers.c.customer_id, customer_id)
+    if row is None:
+        raise NotFound(f"unknown customer {customer_id!r}", id=customer_id)
+    return {k: row._mapping[k] for k in (
+        "customer_id", "name", "tier", "star_level", "account_manager", "contacts")}
 
 
 async def account_view(ctx: BillingContext, account_id: str, on: date | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ the audit log, work orders, the mass-suspension guard."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -78,6 +78,17 @@ async def profiles_for(
                          tuple(exempt.get(c, ())))
         for c in customer_ids
     }
+
+
+async def customer_heard_of(conn: AsyncConnection, customer_id: str) -> bool:
+    """Has credit-control heard of this customer: a profile, an exemption, or a product a
+    balance event brought? (A rare admin write asks; billing is asked when this says no.)"""
+    p, e, pc = t.credit_profiles, t.exemptions, t.product_credit
+    found = await conn.scalar(select(
+        exists().where(p.c.customer_id == customer_id)
+        | exists().where(e.c.customer_id == customer_id)
+        | exists().where(pc.c.customer_id == customer_id)))
+    return bool(found)
 
 
 async def profile_row(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:

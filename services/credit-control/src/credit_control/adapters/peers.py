@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -95,3 +96,21 @@ class Peers:
 
 def _month(month: date) -> str:
     return f"{month.year:04d}-{month.month:02d}"
+
+
+async def billing_knows_customer(billing_url: str, token: str, customer_id: str,
+                                 timeout_s: float) -> bool:
+    """Does billing, the owner of customers, know this one? One call, for a rare admin write
+    (an exemption for a customer credit-control has not heard of yet)."""
+    url = f"{billing_url.rstrip('/')}/v1/customers/{quote(customer_id, safe='')}"
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        raise PeerUnavailable(f"billing-events did not answer: {exc!r}",
+                              peer="billing-events", path="/v1/customers") from exc
+    if response.status_code in (200, 404):
+        return response.status_code == 200
+    raise PeerUnavailable(f"billing-events answered {response.status_code}",
+                          peer="billing-events", path="/v1/customers",
+                          status=response.status_code)

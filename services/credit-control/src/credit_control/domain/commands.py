@@ -1,10 +1,11 @@
 """Commands credit-control accepts over HTTP."""
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from common.clock import BusinessTime, IsoMoment
 
 from .rule_table import RuleRow
 
@@ -23,7 +24,7 @@ class RunSweep(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     sweep_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-    as_of: datetime
+    as_of: BusinessTime
 
 
 Actor = Annotated[str, Field(min_length=1, max_length=64)]
@@ -69,7 +70,7 @@ class AddExemption(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     approver: Actor
     created_by: ByToken = ""
-    until: datetime | None = None  # required for emergency: it is time-boxed
+    until: IsoMoment | None = None  # required for emergency: it is time-boxed
 
 
 class RemoveExemption(BaseModel):
@@ -82,7 +83,8 @@ class PutGuard(BaseModel):
     changed_by: ByToken = ""
     enabled: bool = True
     max_share: Annotated[float, Field(gt=0, le=1)]
-    min_active: Annotated[int, Field(ge=0)] = 0
+    # A count of products: far below what the column (bigint) holds.
+    min_active: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
 class AssignWorkOrder(BaseModel):
@@ -101,4 +103,4 @@ class FinishWorkOrder(BaseModel):
 
 class RunLoop(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    as_of: datetime
+    as_of: BusinessTime

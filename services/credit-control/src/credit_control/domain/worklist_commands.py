@@ -1,9 +1,11 @@
 """What staff send to the collections worklists over HTTP."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from common.clock import BusinessTime
 
 from .collections import ArrearsCause, Channel, Outcome
 
@@ -12,7 +14,7 @@ class RefreshWorklists(BaseModel):
     """Build or bring up to date the call and visit worklists as of a moment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    as_of: datetime
+    as_of: BusinessTime
 
 
 class RecordAttempt(BaseModel):
@@ -23,7 +25,7 @@ class RecordAttempt(BaseModel):
     attempt_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     channel: Channel
     outcome: Outcome
-    at: datetime | None = None
+    at: BusinessTime | None = None
     note: Annotated[str, Field(max_length=1000)] = ""
     promised_date: date | None = None
     refusal_reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None

@@ -20,8 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from common.auth import Principal, TokenTable
-from common.clock import parse_bill_month
+from common.clock import IsoDay, parse_bill_month
 from common.errors import ApiError, NotFound
+from common.http import MonthQuery
 from common.money import fen_to_yuan_text
 from common.pii import redact
 
@@ -60,8 +61,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
     @pages.get("")
     async def dashboard(
         request: Request,
-        month: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
-        as_of: date | None = None,
+        month: MonthQuery | None = None,
+        as_of: IsoDay | None = None,
     ) -> Response:
         who = _signed_in(request, tokens)
         if isinstance(who, Response):
@@ -79,8 +80,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
     async def report_csv(
         request: Request, kind: Annotated[str, PathParam(pattern="^(" + "|".join(CSV_REPORTS)
                                                          + ")$")],
-        month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")],
-        as_of: date | None = None,
+        month: MonthQuery,
+        as_of: IsoDay | None = None,
     ) -> Response:
         """The report downloads of the page, signed in by its cookie (a link cannot send the
         bearer header `/v1/reports` needs). Figures only: no personal data in them."""

@@ -1,6 +1,5 @@
 """credit-control's HTTP API for operations staff and the gateway's reconciliation."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -8,7 +7,9 @@ from fastapi.responses import JSONResponse
 
 from common.auth import Principal, authenticate, require
 from common.auth import Role as Access
+from common.clock import IsoMoment
 from common.contracts.reconciliation import DesiredChainPage
+from common.http import PEER_UNAVAILABLE
 
 from ..adapters import admin_repository as admin_repo
 from ..config import Settings
@@ -45,7 +46,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(worklists.router(ctx))
 
     @api.get("/products/{product_id}/credit")
-    async def product_credit(product_id: str, as_of: datetime | None = None) -> dict[str, Any]:
+    async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:
         """`as_of` decides which exemptions count as active (default: now), as in a sweep."""
         return await admin.product_credit(ctx, product_id, as_of)
 
@@ -109,7 +110,7 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await admin.put_profile(
             ctx, customer_id, cmd.model_copy(update={"changed_by": caller.subject}))
 
-    @api.post("/exemptions", status_code=201)
+    @api.post("/exemptions", status_code=201, responses=PEER_UNAVAILABLE)
     async def add_exemption(cmd: AddExemption, caller: CreditAdmin) -> dict[str, Any]:
         return await admin.add_exemption(
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
@@ -122,7 +123,7 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
 
     @api.get("/exemptions")
     async def exemptions(kind: ExemptionKind | None = None, customer_id: str | None = None,
-                         active_at: datetime | None = None) -> list[dict[str, Any]]:
+                         active_at: IsoMoment | None = None) -> list[dict[str, Any]]:
         async with ctx.engine.connect() as conn:
             return await admin_repo.exemptions_list(
                 conn, kind.value if kind else None, customer_id, active_at)
@@ -133,7 +134,7 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
     async def list_work_orders(
         status: str | None = None, product_id: str | None = None, account_id: str | None = None,
         customer_id: str | None = None, action: str | None = None, role: Role | None = None,
-        assignee: str | None = None, overdue_at: datetime | None = None, limit: Limit = 500,
+        assignee: str | None = None, overdue_at: IsoMoment | None = None, limit: Limit = 500,
     ) -> list[dict[str, Any]]:
         filters = {"status": status, "product_id": product_id, "account_id": account_id,
                    "customer_id": customer_id, "action": action,

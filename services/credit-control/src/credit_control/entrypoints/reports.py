@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from common.auth import authenticate
-from common.clock import parse_bill_month
+from common.clock import IsoDay, parse_bill_month
 from common.errors import Unprocessable
+from common.http import JSON_OR_CSV, PEER_UNAVAILABLE, MonthQuery
 
 from ..config import Settings
 from ..domain.reports import flatten
@@ -18,18 +19,19 @@ from ..service_layer import reports
 from ..service_layer.reports import ReportContext
 from .csv_safe import csv_attachment
 
-MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
 Format = Literal["json", "csv"]
+# Reports read billing's, the notifier's and the gateway's figures: a peer away is a 502.
+REPORT_RESPONSES = {**JSON_OR_CSV, **PEER_UNAVAILABLE}
 
 
 def router(rc: ReportContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1/reports", tags=["reports"],
                     dependencies=[Depends(authenticate(settings.token_table()))])
 
-    @api.get("/arrears")
+    @api.get("/arrears", responses=REPORT_RESPONSES)
     async def arrears(request: Request, month: MonthQuery, through: MonthQuery | None = None,
-                      as_of: date | None = None, format: Format = "json") -> Response:
+                      as_of: IsoDay | None = None, format: Format = "json") -> Response:
         """欠费率 per bill month (month..through) by family, tier and channel."""
         first = _month(month, "month")
         last = _month(through, "through") if through else first
@@ -42,30 +44,30 @@ def router(rc: ReportContext, settings: Settings) -> APIRouter:
         return await _answer(request, format, "arrears", f"arrears-{month}",
                              reports.arrears(rc, first, last, as_of))
 
-    @api.get("/recovery")
-    async def recovery(request: Request, month: MonthQuery, as_of: date | None = None,
+    @api.get("/recovery", responses=REPORT_RESPONSES)
+    async def recovery(request: Request, month: MonthQuery, as_of: IsoDay | None = None,
                        format: Format = "json") -> Response:
         """当月 and 三月内 recovery rates of a bill month."""
         return await _answer(request, format, "recovery", f"recovery-{month}",
                              reports.recovery(rc, _month(month, "month"), as_of))
 
-    @api.get("/aging")
-    async def aging(request: Request, month: MonthQuery, as_of: date | None = None,
+    @api.get("/aging", responses=REPORT_RESPONSES)
+    async def aging(request: Request, month: MonthQuery, as_of: IsoDay | None = None,
                     since: MonthQuery | None = None, format: Format = "json") -> Response:
         """账龄 of the arrears open at the end of the month (or on `as_of`)."""
         return await _answer(request, format, "aging", f"aging-{month}", reports.aging(
             rc, _month(month, "month"), as_of, _month(since, "since") if since else None))
 
-    @api.get("/kpis")
-    async def kpis(request: Request, month: MonthQuery, as_of: date | None = None,
+    @api.get("/kpis", responses=REPORT_RESPONSES)
+    async def kpis(request: Request, month: MonthQuery, as_of: IsoDay | None = None,
                    product_prefix: Prefix = "", format: Format = "json") -> Response:
         """Arrears rate, reminder timeliness, EMOS cross-month, missed suspensions, overdue
         work orders, each against the seed's standard."""
         return await _answer(request, format, "kpis", f"kpis-{month}", reports.kpis(
             rc, _month(month, "month"), as_of, product_prefix))
 
-    @api.get("/states")
-    async def states(request: Request, month: MonthQuery, as_of: date | None = None,
+    @api.get("/states", responses=REPORT_RESPONSES)
+    async def states(request: Request, month: MonthQuery, as_of: IsoDay | None = None,
                      product_prefix: Prefix = "", format: Format = "json") -> Response:
         """Products in each credit state at the end of the month (or on `as_of`)."""
         return await _answer(request, format, "states", f"states-{month}", reports.states(

@@ -3,15 +3,15 @@ authenticated `/v1` prefix: reads are open to every role, writes need an operato
 caller's token subject is recorded as who made an attempt or classified a cause."""
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from common.auth import PII_ROLES, CurrentPrincipal, Principal, Role, require
-from common.clock import parse_bill_month
+from common.clock import IsoMoment, parse_bill_month
 from common.errors import Unprocessable
+from common.http import JSON_OR_CSV, MonthQuery
 from common.money import fen_to_yuan_text
 from common.pii import mask_name
 
@@ -23,7 +23,6 @@ from .csv_safe import csv_attachment
 
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Format = Literal["json", "csv"]
-MonthQuery = Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2011-09"])]
 
 _ENTRY_CSV = (("entry_id", "entry_id"), ("kind", "kind"), ("kind_label", "list"),
               ("account_id", "account_id"), ("customer_id", "customer_id"),
@@ -42,12 +41,12 @@ def router(ctx: CreditContext) -> APIRouter:
         """Build or bring up to date the call and visit lists as of `as_of` (idempotent)."""
         return await collections.refresh(ctx, cmd.as_of)
 
-    @api.get("/worklists")
+    @api.get("/worklists", responses=JSON_OR_CSV)
     async def worklists(
         caller: CurrentPrincipal, kind: WorklistKind | None = None,
         manager: str | None = None,
         status: str | None = Query(None, description="active (default), all, or one status"),
-        as_of: datetime | None = None, account_id: str | None = None,
+        as_of: IsoMoment | None = None, account_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500, format: Format = "json",
     ) -> Response:
         if manager is not None and not caller.sees_pii:
@@ -75,7 +74,7 @@ def router(ctx: CreditContext) -> APIRouter:
     async def cause(entry_id: str, cmd: ClassifyCause, caller: Operator) -> dict[str, Any]:
         return await collections.classify(ctx, entry_id, cmd, caller.subject)
 
-    @api.get("/reports/arrears-causes")
+    @api.get("/reports/arrears-causes", responses=JSON_OR_CSV)
     async def arrears_causes(month: MonthQuery, format: Format = "json") -> Response:
         """欠费原因分析: arrears of the bill month per cause, largest first, with cumulative %."""
         try:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.clock import Clock
+from common.clock import Clock, carried_business_time
 from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
@@ -135,10 +135,11 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
     after = next_state(before, move)
     decision = await repo.decision(conn, product.pending_decision_id)
     assert decision is not None
-    # Never before the decision that asked for it: the chain and staff report wall-clock time,
-    # while a sweep may run for a business moment ahead of it (a replay, a backfill, a test);
-    # retention is counted from this moment.
-    at = max(at, decision.as_of)
+    # Business time: the chain and staff report wall-clock time, while the decision may be
+    # for another business moment (a back-dated run, a simulation); the confirmation lands
+    # that long after the decision's own business time (common.clock). The wall time stays
+    # on the event's envelope (occurred_at). Retention is counted from this moment.
+    at = carried_business_time(at, decision.as_of, decision.created_at, ctx.clock.now())
     await repo.set_state(conn, product.product_id, before, after, at, cause=cause,
                          decision_id=decision.decision_id, pending_command_id=None,
                          pending_decision_id=None, retry_at=None, pending_work_order_id=None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from common.clock import BUSINESS_TZ, business_date
+from common.clock import BUSINESS_TZ, EARLIEST_MONTH, business_date
 from common.contracts.credit_control import CreditState
 
 from ..adapters import report_queries as q
@@ -104,7 +104,9 @@ async def trend(rc: ReportContext, through: date, months: int,
     """The arrears rate of the last `months` bill months, each at its own measuring day (no
     later than `as_of`); a month not billed yet has no rate."""
     today = as_of or rc.today()
-    wanted = r.months_between(r.add_months(through, 1 - months), through)
+    # no month before the first business month: billing refuses those (common.clock)
+    wanted = [m for m in r.months_between(r.add_months(through, 1 - months), through)
+              if m >= EARLIEST_MONTH]
     bodies = await asyncio.gather(*[rc.peers.receivables(m, m, r.measuring_day(m, today))
                                     for m in wanted])
     points = []
@@ -144,7 +146,7 @@ async def aging(rc: ReportContext, month: date, as_of: date | None,
     """账龄 of the arrears open at the end of `month` (or on `as_of`)."""
     day = as_of or r.end_of(month, rc.today())
     newest = r.latest_billed_month(day)
-    oldest = since or r.add_months(newest, 1 - AGING_WINDOW_MONTHS)
+    oldest = max(since or r.add_months(newest, 1 - AGING_WINDOW_MONTHS), EARLIEST_MONTH)
     if oldest > newest:
         return _aging_body(day, oldest, newest, [])
     body = await rc.peers.receivables(oldest, newest, day)

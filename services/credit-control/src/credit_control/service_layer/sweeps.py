@@ -30,7 +30,8 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep) -> StoredResponse:
         earlier = await ctx.keys.replay_or_reserve(conn, "sweep", cmd.sweep_id, cmd)
     if earlier is not None and earlier.status_code:
         return earlier
-    body = await sweep(ctx, cmd.sweep_id, ensure_aware(cmd.as_of))
+    async with ctx.keys.released_on_refusal(ctx.engine, "sweep", cmd.sweep_id):
+        body = await sweep(ctx, cmd.sweep_id, ensure_aware(cmd.as_of))
     async with ctx.engine.begin() as conn:
         await ctx.keys.store(conn, "sweep", cmd.sweep_id, 201, body)
         return await ctx.keys.stored(conn, "sweep", cmd.sweep_id)

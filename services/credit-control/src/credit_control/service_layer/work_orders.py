@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.clock import carried_business_time
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
 from common.errors import Conflict, NotFound
@@ -25,8 +26,22 @@ def _id(*parts: str) -> str:
     return "WO-" + hashlib.md5("|".join(parts).encode()).hexdigest()[:20]
 
 
-def _step(at: datetime, by: str, status: str, role: str, note: str) -> dict[str, Any]:
-    return {"at": at.isoformat(), "by": by, "status": status, "role": role, "note": note}
+def _step(at: datetime, by: str, status: str, role: str, note: str,
+          business_at: datetime | None = None) -> dict[str, Any]:
+    step = {"at": at.isoformat(), "by": by, "status": status, "role": role, "note": note}
+    if business_at is not None:  # a staff step: wall time (at) and the run's business time
+        step["business_at"] = business_at.isoformat()
+    return step
+
+
+async def _business_at(ctx: CreditContext, conn: AsyncConnection, decision_id: str,
+                       at: datetime) -> datetime:
+    """A staff step's business time: its decision's, plus the wall time since (a back-dated
+    run's work order is done in that run's month)."""
+    decision = await repo.decision(conn, decision_id)
+    if decision is None:
+        return at
+    return carried_business_time(at, decision.as_of, decision.created_at, ctx.clock.now())
 
 
 async def open_work_order(
@@ -117,10 +132,11 @@ async def assign(ctx: CreditContext, work_order_id: str, by: str, assignee: str,
                  note: str, at: datetime) -> dict[str, Any]:
     async with ctx.engine.begin() as conn:
         wo = await _open(conn, work_order_id)
+        business = await _business_at(ctx, conn, wo.decision_id, at)
         await admin_repo.update_work_order(
             conn, work_order_id, status="assigned", assignee=assignee, role=role.value,
             updated_at=at, steps=[*wo.steps, _step(at, by, "assigned", role.value,
-                                                   f"to {assignee}. {note}".strip())])
+                                                   f"to {assignee}. {note}".strip(), business)])
     return await get(ctx, work_order_id)
 
 
@@ -131,9 +147,10 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
     async with ctx.engine.begin() as conn:
         wo = await _open(conn, work_order_id)
         status = "done" if done else "failed"
+        business = await _business_at(ctx, conn, wo.decision_id, at)
         await admin_repo.update_work_order(
             conn, work_order_id, status=status, updated_at=at,
-            steps=[*wo.steps, _step(at, by, status, wo.role, note)])
+            steps=[*wo.steps, _step(at, by, status, wo.role, note, business)])
         product = await repo.product_for_update(conn, wo.product_id)
         assert product is not None
         if product.pending_work_order_id != work_order_id:

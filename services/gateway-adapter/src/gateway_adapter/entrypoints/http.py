@@ -5,11 +5,13 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.auth import Role, authenticate, require
+from common.clock import BusinessTime, IsoMoment
 from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import NotFound
+from common.http import MonthQuery
 
 from ..adapters.vendors import ADAPTERS
 from ..config import Settings
@@ -29,7 +31,7 @@ class Submit(BaseModel):
 
 class AdvanceChain(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    as_of: AwareDatetime
+    as_of: BusinessTime
 
 
 # The simulated gateway's submit stands for MAS servers and SMS-direct clients: machines.
@@ -37,7 +39,7 @@ class AdvanceChain(BaseModel):
 SERVICE_ONLY = [Depends(require(Role.SERVICE))]
 ADMIN_ONLY = [Depends(require(Role.CREDIT_ADMIN))]
 Prefix = Annotated[str, Query(max_length=64, description="only products whose id starts so")]
-AsOf = Annotated[AwareDatetime | None, Query()]
+AsOf = Annotated[IsoMoment | None, Query()]
 
 
 def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
@@ -98,8 +100,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
 
     @api.get("/kpis/emos-cross-month")
     async def emos_cross_month(
-        month: Annotated[str, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")],
-        as_of: AsOf = None, product_prefix: Prefix = "",
+        month: MonthQuery, as_of: AsOf = None, product_prefix: Prefix = "",
     ) -> EmosCrossMonth:
         return await reconcile.emos_cross_month(ctx, month, as_of=as_of, prefix=product_prefix)
 

@@ -1,15 +1,16 @@
 """notifier's HTTP API: the message log, the templates, receipts, reminder timeliness, and the
 simulated SMSC (what it received, its fault knobs)."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
 from common.auth import Principal, Role, authenticate, require
+from common.clock import BusinessTime
 from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
 from common.errors import NotFound
+from common.http import MonthQuery
 
 from ..adapters.providers import Receipt
 from ..adapters.smsc import SimulatedSmsc, SmscFaults
@@ -19,6 +20,10 @@ from ..service_layer.context import NotifierContext
 from ..service_layer.templates import placeholders
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+# The statuses a message can be in (docs/notifier.md); an unknown one is a 422, not an empty
+# list that reads as "none". `cancelled`: a held reminder whose reason went before it left.
+MessageStatus = Literal["held", "pending", "sending", "submitted", "delivered", "rejected",
+                        "undeliverable", "dead_lettered", "cancelled"]
 # Template texts are business wording (credit admins'); fault knobs change what customers get.
 CreditAdmin = Annotated[Principal, Depends(require(Role.CREDIT_ADMIN))]
 ADMIN_ONLY = [Depends(require(Role.CREDIT_ADMIN))]
@@ -52,7 +57,7 @@ class PreviewRequest(BaseModel):
 class ReceiptIn(BaseModel):
     provider_message_id: str = Field(min_length=1, max_length=128)
     status: Literal["delivered", "rejected"]
-    at: datetime
+    at: BusinessTime
     error: str | None = Field(default=None, max_length=500)
 
 
@@ -70,7 +75,7 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
         product_id: Annotated[str | None, Query(max_length=64)] = None,
         recipient: Annotated[str | None, Query(max_length=32)] = None,
         type: Annotated[str | None, Query(max_length=64)] = None,
-        status: Annotated[str | None, Query(max_length=32)] = None,
+        status: MessageStatus | None = None,
         trigger: Annotated[str | None, Query(max_length=64)] = None,
         limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
@@ -87,7 +92,7 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
 
     @api.get("/kpis/reminder-timeliness")
     async def reminder_timeliness(
-        bill_month: Annotated[str, Query(max_length=7)],
+        bill_month: MonthQuery,
     ) -> dict[str, Any]:
         return await handlers.reminder_timeliness(ctx, bill_month)
 
