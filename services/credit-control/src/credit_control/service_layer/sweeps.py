@@ -79,14 +79,14 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
                 "reason": held["reason"], "status": "held", "created_at": now})
 
 
-async def resume(ctx: CreditContext, sweep_id: str) -> dict[str, Any] | None:
+async def resume(ctx: CreditContext, sweep_id: str, why: str = "") -> dict[str, Any] | None:
     """Runs what is left of a sweep, step after step from each step's recorded cursor;
     None when another process (or task) is running it right now."""
     async with runs.exclusive(ctx.engine, sweep_id) as mine:
-        return await _resume_locked(ctx, sweep_id) if mine else None
+        return await _resume_locked(ctx, sweep_id, why) if mine else None
 
 
-async def _resume_locked(ctx: CreditContext, sweep_id: str) -> dict[str, Any]:
+async def _resume_locked(ctx: CreditContext, sweep_id: str, why: str = "") -> dict[str, Any]:
     async with ctx.engine.connect() as conn:
         run = await runs.run(conn, sweep_id)
         if run is None:
@@ -95,6 +95,8 @@ async def _resume_locked(ctx: CreditContext, sweep_id: str) -> dict[str, Any]:
             table = await admin_repo.rule_table_version(conn, run.rule_version)
             recorded = await runs.steps(conn, sweep_id)
     if run.status == "running":
+        if why:
+            log.warning("%s: resuming the unfinished sweep %s", why, sweep_id)
         cid = f"catch-up:{sweep_id}" if run.catch_up else correlation_id.get()
         with correlated(cid or f"sweep:{sweep_id}"):
             await _finish(ctx, run, table, recorded)
@@ -233,7 +235,7 @@ async def confirm_sweep(ctx: CreditContext, sweep_id: str,
                                    updated_at=now)
         elif run is None or run.status == "done":
             raise Conflict(f"sweep {sweep_id} is already {hold.status}", id=sweep_id)
-    body = await resume(ctx, sweep_id)
+    body = await resume(ctx, sweep_id, "confirmation")
     if body is None:
         return StoredResponse(202, await progress(ctx, sweep_id))
     return StoredResponse(200, body)
@@ -338,8 +340,7 @@ def resumer(ctx: CreditContext) -> Any:
             for sweep_id in left:
                 if stop.is_set():
                     return
-                log.warning("resuming the unfinished sweep %s", sweep_id)
-                body = await resume(ctx, sweep_id)
+                body = await resume(ctx, sweep_id, "resume loop")
                 if body is not None:  # the answer the request that started it never stored
                     async with ctx.engine.begin() as conn:
                         await ctx.keys.store(conn, "sweep", sweep_id, 201, body)
