@@ -10,7 +10,7 @@ consumer group, and puts the session's back afterwards."""
 import asyncio
 import contextlib
 import time as monotonic
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -93,27 +93,28 @@ async def owing(api: CreditApi, y: int, uid: str) -> list[Ledger]:
     return ledgers
 
 
-async def chunks_done(db: AsyncEngine, sweep_id: str) -> int:
+async def suspended_so_far(db: AsyncEngine, sweep_id: str) -> int:
+    """Suspensions the sweep committed (its steps' durable progress)."""
     async with db.connect() as conn:
         return int(await conn.scalar(text(
-            "SELECT COALESCE(sum(chunks), 0) FROM credit.sweep_steps "
+            "SELECT COALESCE(sum(decided), 0) FROM credit.sweep_steps "
             "WHERE sweep_id = :s AND decision = 'suspend'"), {"s": sweep_id}) or 0)
 
 
 async def kill_mid_sweep(own: OwnCreditControl, db: AsyncEngine, sweep_id: str,
-                         request: Callable[[], Awaitable[httpx.Response]]) -> int:
-    """Sends the request that runs the suspensions, SIGKILLs credit-control once a few chunks
-    committed; returns how many had."""
+                         request: Callable[[], Coroutine[Any, Any, httpx.Response]]) -> int:
+    """Sends the request that runs the suspensions, SIGKILLs credit-control once a few
+    one-product chunks committed; returns how many suspensions had."""
     sent = asyncio.create_task(request())
     deadline = monotonic.monotonic() + 120
-    while await chunks_done(db, sweep_id) < 3 and monotonic.monotonic() < deadline:  # noqa: ASYNC110
+    while await suspended_so_far(db, sweep_id) < 3 and monotonic.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     await own.kill()
     with contextlib.suppress(httpx.TransportError):
         r = await sent
         pytest.fail(f"the sweep finished before the kill: {r.status_code} {r.text}")
-    done = await chunks_done(db, sweep_id)
-    assert 3 <= done < PRODUCTS, f"killed after {done} chunks: not mid-sweep"
+    done = await suspended_so_far(db, sweep_id)
+    assert 3 <= done < PRODUCTS, f"killed after {done} suspensions: not mid-sweep"
     return done
 
 
@@ -213,10 +214,11 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
     due = datetime.combine(date(y, 10, 25), time(20, 0), BUSINESS_TZ)
     offset = (due + timedelta(hours=1) - datetime.now(UTC)).total_seconds()
     sweep_id = f"auto-{y}-10-25"
-    async with own_credit_control(services, stack, scheduler_enabled="true",
-                                  scheduler_time="20:00", scheduler_catch_up_days="0",
-                                  scheduler_month_end_catch_up_days="0",
-                                  clock_offset_s=str(offset)):
+    # The guard off: other tests' owing products must not make the day's sweep a held one.
+    async with guard(api, enabled=False), own_credit_control(
+            services, stack, scheduler_enabled="true", scheduler_time="20:00",
+            scheduler_catch_up_days="0", scheduler_month_end_catch_up_days="0",
+            clock_offset_s=str(offset)):
         run = await run_done(api, sweep_id)
     assert run["catch_up"] is True
     assert datetime.fromisoformat(run["as_of"]) == due
