@@ -41,7 +41,8 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep, catch_up: bool = False) -
         return earlier
     async with runs.exclusive(ctx.engine, cmd.sweep_id) as mine:
         if not mine:  # another process (or task) is starting or running it
-            return StoredResponse(202, {"sweep_id": cmd.sweep_id, "status": "running"})
+            return StoredResponse(202, await progress(ctx, cmd.sweep_id) if found is not None
+                                  else {"sweep_id": cmd.sweep_id, "status": "running"})
         if found is None:
             await _start(ctx, cmd.sweep_id, ensure_aware(cmd.as_of), catch_up)
         body = await _resume_locked(ctx, cmd.sweep_id)
