@@ -52,6 +52,7 @@ class Sweeps:
         self.credit = clients[CC]
         self.own: ServiceProcesses | None = None
         self.rows: list[dict[str, Any]] = []
+        self.ready_at = 0.0  # when the last credit-control started answered /readyz
 
     @property
     def scope(self) -> str:
@@ -66,6 +67,7 @@ class Sweeps:
                                     self.stack, self.services.log_dir, TOKEN)
         self.own.start(CC)
         await asyncio.to_thread(self.own.wait_ready, CC, 120)
+        self.ready_at = time.monotonic()
 
     async def stop(self) -> None:
         if self.own is not None and self.own.running(CC):
@@ -88,11 +90,13 @@ class Sweeps:
     async def settle(self, name: str, fault_at: float, sweep_id: str) -> None:
         """The run done, quiescent, then the checker; one row of figures."""
         await run_done(self.credit, sweep_id)
+        # from the restarted process's readiness to the sweep done: the resume itself
+        finished = round(time.monotonic() - self.ready_at, 1)
         await self.quiet()
         recovery = time.monotonic() - fault_at
         report = await verify(self.db, self.stack.kafka_bootstrap, self.scope,
                               self.services.specs["gateway-adapter"].url, TOKEN)
-        row = figures(name, 0, 1, recovery, report)
+        row = {**figures(name, 0, 1, recovery, report), "ready_to_done_s": finished}
         self.rows.append(row)
         print(json.dumps(row, ensure_ascii=False))
         assert report.ok, (name, report.as_json())
