@@ -165,6 +165,11 @@ async def test_a_confirmed_held_sweep_killed_mid_way_finishes_on_reconfirm(
         assert again.status_code == 409, again.text
         done = (await api.http.get("/v1/sweeps", params={"status": "done"})).json()
         assert sweep_id in [r["sweep_id"] for r in done]
+        assert next(r for r in done if r["sweep_id"] == sweep_id)["progress"]["cursor"] == {}
+        bogus = await api.http.get("/v1/sweeps", params={"status": "bogus"})
+        assert bogus.status_code == 422, bogus.text
+        unknown = await api.http.get(f"/v1/sweeps/nope-{uid}")
+        assert unknown.status_code == 404 and unknown.json()["error"], unknown.text
 
 
 async def test_a_plain_sweep_killed_between_chunks_finishes_by_itself_on_start_up(
