@@ -31,7 +31,7 @@ verify: install  ## the invariant checker against the dev stack (PREFIX=… to s
 	@STACK=$${STACK:-dev} uv run python scripts/verify.py --prefix "$(PREFIX)"
 
 chaos: install  ## the full fault suite (>10,000 events, every fault); figures in test-artifacts/reliability.json
-	@CHAOS_SCALE=full bash scripts/test.sh tests/reliability/test_chaos.py -s $(PYTEST_ARGS)
+	@CHAOS_SCALE=full bash scripts/test.sh tests/reliability/test_chaos.py tests/reliability/test_chaos_sweeps.py -s $(PYTEST_ARGS)
 
 lint: install  ## ruff + mypy
 	@uv run ruff check .

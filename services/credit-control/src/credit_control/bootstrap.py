@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
@@ -23,11 +24,11 @@ from .service_layer.reports import ReportContext
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
-    ctx = CreditContext(p.engine, p.outbox, p.keys, clock or SystemClock(), settings.service_name,
-                        settings)
+    ctx = CreditContext(p.engine, p.outbox, p.keys, clock or _clock(settings),
+                        settings.service_name, settings)
     events = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                         consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
-    tasks = [sweeps.loop_ticker(ctx)]
+    tasks = [sweeps.loop_ticker(ctx), sweeps.resumer(ctx)]
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
@@ -36,6 +37,22 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     app.include_router(router(ctx, settings))
     _reports(app, ctx, settings)
     return app
+
+
+class _OffsetClock:
+    """The system clock shifted by a fixed offset (Settings.clock_offset_s)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return SystemClock().now() + self._offset
+
+
+def _clock(settings: Settings) -> Clock:
+    if settings.clock_offset_s:
+        return _OffsetClock(timedelta(seconds=settings.clock_offset_s))
+    return SystemClock()
 
 
 def _reports(app: FastAPI, ctx: CreditContext, settings: Settings) -> None:

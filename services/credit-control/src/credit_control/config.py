@@ -19,7 +19,20 @@ class Settings(ServiceSettings):
     work_order_due_hours: float = Field(default=24.0, gt=0)
     # The in-process scheduler runs the daily sweep at this Asia/Shanghai time (off in tests).
     scheduler_enabled: bool = False
-    scheduler_time: str = Field(default="20:00", pattern=r"^[0-2][0-9]:[0-5][0-9]$")
+    scheduler_time: str = Field(default="20:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # On start-up and every tick it also runs each scheduled day it missed (credit-control was
+    # down at the time), oldest first, this many days back; a month's last day further back
+    # (docs/credit-control.md, "Scheduler and catch-up"). A run later than the grace after
+    # its time is labelled a catch-up.
+    scheduler_catch_up_days: int = Field(default=7, ge=0, le=62)
+    scheduler_month_end_catch_up_days: int = Field(default=31, ge=0, le=62)
+    scheduler_grace_s: float = Field(default=300.0, ge=0)
+    scheduler_tick_s: float = Field(default=60.0, gt=0)
+    # Sweeps left unfinished (a crash) are resumed on start-up and this often after.
+    sweep_resume_interval_s: float = Field(default=30.0, gt=0)
+    # The service's clock runs this many seconds ahead of the system clock: for drills and
+    # tests that run credit-control on another day (0 in production).
+    clock_offset_s: float = 0.0
     # Mass-suspension guard defaults (staff change them through PUT /v1/guard).
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)

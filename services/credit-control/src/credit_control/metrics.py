@@ -3,7 +3,7 @@
 from collections import Counter as Tally
 from collections.abc import Iterable
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.metrics import on_commit
@@ -12,6 +12,19 @@ DECISIONS = Counter(
     "creditctl_decisions_total",
     "Credit decisions taken and committed, by type (bill_notice, warning, suspend, …).",
     ["decision"],
+)
+
+# Read from credit.sweep_runs by every credit-control process's sweep-resume loop (so any
+# instance reports the same figure); the alert rules are in deploy/prometheus/rules/sweeps.yml.
+SWEEPS_UNFINISHED = Gauge(
+    "creditctl_sweeps_unfinished",
+    "Sweeps started and not finished, by status (running: resumed by credit-control itself; "
+    "held: waits for staff to confirm).",
+    ["status"],
+)
+SWEEP_CATCH_UPS = Counter(
+    "creditctl_sweep_catch_ups_total",
+    "Scheduled daily sweeps run late because credit-control was down at their time.",
 )
 
 

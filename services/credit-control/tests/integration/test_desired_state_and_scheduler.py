@@ -112,7 +112,8 @@ async def test_scheduler_runs_the_daily_sweep_at_the_configured_time(
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
     due = datetime.combine(date(y, 10, 25), time(9, 30), BUSINESS_TZ)
     settings = Settings(database_url=stack.database_url, kafka_bootstrap=stack.kafka_bootstrap,
-                        scheduler_enabled=True, scheduler_time="09:30")
+                        scheduler_enabled=True, scheduler_time="09:30",
+                        scheduler_catch_up_days=0, scheduler_month_end_catch_up_days=0)
     ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
                         FixedClock(due - timedelta(milliseconds=300)), settings=settings)
     stop = asyncio.Event()

@@ -221,3 +221,12 @@ async def holds(conn: AsyncConnection, status: str | None) -> list[dict[str, Any
     if status:
         q = q.where(h.c.status == status)
     return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def rule_table_version(conn: AsyncConnection, version: int) -> RuleTable:
+    """The rule table a sweep started with (a resumed sweep keeps its plan)."""
+    r = t.rule_tables
+    row = (await conn.execute(select(r).where(r.c.version == version))).first()
+    if row is None:
+        return DEFAULT_RULES
+    return RuleTable(version=row.version, rows=row.rows)

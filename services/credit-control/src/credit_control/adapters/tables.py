@@ -171,6 +171,38 @@ sweep_holds = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# A sweep's progress, durable per step and chunk (docs/credit-control.md, "Sweeps that
+# finish"): running → held (the guard waits for staff) → running (confirmed) → done.
+sweep_runs = Table(
+    "sweep_runs", metadata,
+    Column("sweep_id", Text, primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("catch_up", Boolean, nullable=False, server_default=text("false")),
+    Column("confirmed", Boolean, nullable=False, server_default=text("false")),
+    Column("held", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_sweep_runs_status", "status", "created_at"),
+)
+
+# One row per step of a run's plan: the last product id done (`after`) is the resume cursor.
+sweep_steps = Table(
+    "sweep_steps", metadata,
+    Column("sweep_id", Text, primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("rule_id", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("after", Text, nullable=False, server_default=""),
+    Column("decided", BigInteger, nullable=False, server_default="0"),
+    Column("chunks", Integer, nullable=False, server_default="0"),
+    Column("done", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 guard_settings = Table(
     "guard_settings", metadata,
     Column("id", Integer, primary_key=True),

@@ -1,8 +1,9 @@
 """credit-control's HTTP API for operations staff and the gateway's reconciliation."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from common.auth import Principal, authenticate, require
@@ -32,6 +33,7 @@ from ..service_layer.handlers import CreditContext
 from . import worklists
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+SweepStatus = Literal["unfinished", "running", "held", "done"]
 # The caller, when the route may change credit state: its token's subject goes into the audit.
 CreditAdmin = Annotated[Principal, Depends(require(Access.CREDIT_ADMIN))]
 Operator = Annotated[Principal, Depends(require(Access.OPERATOR))]
@@ -68,20 +70,34 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
 
 
 def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
-    @api.post("/sweeps", status_code=201, dependencies=ADMIN_ONLY)
+    @api.post("/sweeps", status_code=201, dependencies=ADMIN_ONLY, responses={
+        200: {"description": "an unfinished sweep re-posted: what was left is done"},
+        202: {"description": "another process is running this sweep: its progress"}})
     async def run_sweep(cmd: RunSweep) -> JSONResponse:
         stored = await sweeps.run_sweep(ctx, cmd)
-        return JSONResponse(stored.body, status_code=stored.status_code)
+        return JSONResponse(jsonable_encoder(stored.body), status_code=stored.status_code)
 
-    @api.post("/sweeps/{sweep_id}/confirm")
-    async def confirm(sweep_id: str, cmd: ConfirmSweep, caller: CreditAdmin) -> dict[str, Any]:
-        return await sweeps.confirm_sweep(
+    @api.get("/sweeps")
+    async def list_sweeps(status: SweepStatus | None = None,
+                          limit: Limit = 100) -> list[dict[str, Any]]:
+        """Sweep runs with their progress, newest first; `unfinished` = running or held."""
+        return await sweeps.sweeps_list(ctx, status, limit)
+
+    @api.post("/sweeps/{sweep_id}/confirm", responses={
+        202: {"description": "another process is running this sweep: its progress"}})
+    async def confirm(sweep_id: str, cmd: ConfirmSweep, caller: CreditAdmin) -> JSONResponse:
+        stored = await sweeps.confirm_sweep(
             ctx, sweep_id, cmd.model_copy(update={"confirmed_by": caller.subject}))
+        return JSONResponse(jsonable_encoder(stored.body), status_code=stored.status_code)
 
     @api.get("/sweeps/holds")
     async def holds(status: str | None = None) -> list[dict[str, Any]]:
         async with ctx.engine.connect() as conn:
             return await admin_repo.holds(conn, status)
+
+    @api.get("/sweeps/{sweep_id}")
+    async def get_sweep(sweep_id: str) -> dict[str, Any]:
+        return await sweeps.progress(ctx, sweep_id)
 
     @api.get("/guard")
     async def guard() -> dict[str, Any]:
