@@ -149,13 +149,16 @@ async def test_red_list_and_emergency_exemptions_stop_suspension(
         await api.sweep(day, f"ex-{uid}-{n}")
     await api.settled(*every)
 
-    reminded = ["bill_notice", "warning", "suspension_warning"]
+    # Exempt products are reminded but never threatened: no suspension warning (seed 000,
+    # INTERFACES §2), and every decision's context says so for the notifier.
+    reminded = ["bill_notice", "warning"]
     for name, lg in ledgers.items():
         exempt = name in ("red", "emergency")
         assert [d[0] for d in await api.decisions(lg.product_id)] == (
-            reminded if exempt else [*reminded, "suspend"]), name
-        assert await api.state(lg.product_id) == ("suspension_warned" if exempt
-                                                  else "suspended"), name
+            reminded if exempt else [*reminded, "suspension_warning", "suspend"]), name
+        assert await api.state(lg.product_id) == ("warned" if exempt else "suspended"), name
+        contexts = [d["context"] for d in (await api.credit(lg.product_id))["decisions"]]
+        assert {c["suspension_exempt"] for c in contexts} == {exempt}, name
     red = await api.credit(ledgers["red"].product_id)
     assert [e["kind"] for e in red["exemptions"]] == ["red_list"]
     # explain judges exemptions as of the moment asked, as a sweep does (not the wall clock)
