@@ -138,11 +138,14 @@ async def test_suspend_and_restore_through_the_chain(
         "如有疑问可咨询您的客户经理或10086,谢谢!")
     history = (await credit.get(f"/v1/products/{mas['product_id']}/credit")).json()
     assert [h["state_after"] for h in history["state_history"]] == [
-        "warned", "suspend_requested", "suspended", "restore_requested", "normal"]
-    assert [d["decision"] for d in history["decisions"]] == ["bill_notice", "suspend", "restore"]
+        "warned", "suspension_warned", "suspend_requested", "suspended", "restore_requested",
+        "normal"]
+    assert [d["decision"] for d in history["decisions"]] == [
+        "bill_notice", "suspension_warning", "suspend", "restore"]
     # The ADC account still owes: it stays suspended, its notices were sent once each.
     adc_sent = await eventually(lambda: messages(notifier, adc["product_id"]),
-                                lambda ms: len(ms) >= 3, what="the ADC product's notices")
+                                lambda ms: len(ms) >= 4, what="the ADC product's notices")
     assert sorted(m["template"] for m in adc_sent) == [
-        "bill_notice", "suspension_notice_contact", "suspension_notice_manager"]
+        "bill_notice", "suspension_notice_contact", "suspension_notice_manager",
+        "suspension_warning"]
     assert await credit_state(credit, adc["product_id"]) == "suspended"
