@@ -297,6 +297,17 @@ def test_a_reversal_after_restore_gives_its_own_notice_then_a_suspension_warning
     assert notices_before_suspensions(sim) == []
 
 
+def test_upgrade_then_downgrade_back_gives_a_new_suspension_warning() -> None:
+    """Low → high on 12-28 drops the 12-25 warning; back to low on 01-03: a new suspension
+    warning (its own id: the deadline is part of it) naming 01-09, suspended on 01-09."""
+    sim = run(Sim(tier=T.LOW), d(11, 1), d(1, 20, 2024), {
+        d(11, 5): [("charge", 10_000)], d(12, 1): [("bill_run", None)],
+        d(12, 28): [("set_tier", T.HIGH)], d(1, 3, 2024): [("set_tier", T.LOW)]})
+    assert sim.timeline()[-2:] == [(d(1, 3, 2024), SW, None, d(1, 9, 2024)),
+                                   (d(1, 9, 2024), SU, None, None)]
+    assert notices_before_suspensions(sim) == []
+
+
 def test_an_emergency_no_suspension_that_ends_gives_notice_first() -> None:
     """Low tier, exempt until 03-03: the warning still goes out, no suspension warning (no
     threat to an exempt customer) and no suspension; when it ends, a suspension warning

@@ -70,6 +70,9 @@ def _where(step: SweepStep) -> str:
 def _period(step: SweepStep) -> str:
     if step.row.decision is DecisionType.PRE_CANCEL:
         return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
+    if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
+        return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
+                f"{_deadline(step)}")
     return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
 
 

@@ -198,9 +198,12 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
         if (product.exempt or row.scheduled(oldest) > today
                 or ladders.notice_counts(ladder, table, f, t, oldest)):
             return None
+        deadline = ladders.suspension_deadline(table, f, t, oldest, today)
+        # The deadline is part of the id: a warning that stopped counting (upgrade, then a
+        # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
+        # the ladder's warning counting and decides nothing.
         return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
-                      period=f"{row.rule_id}:{oldest:%Y-%m}",
-                      deadline=ladders.suspension_deadline(table, f, t, oldest, today))
+                      period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}", deadline=deadline)
     if not fires(row, oldest, today):
         return None
     if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
