@@ -95,8 +95,9 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     await eventually(lambda: credit.get(f"/v1/products/Ps{uid}/credit"),
                      lambda r: r.status_code == 200 and r.json()["decisions"],
                      what="the bill notice")
-    await ok(await credit.post("/v1/sweeps", json={
-        "sweep_id": f"S{y}1130{uid}", "as_of": f"{y}-11-30T20:00:00+08:00"}))
+    for day in (25, 30):  # the suspension warning first: notice before suspension
+        await ok(await credit.post("/v1/sweeps", json={
+            "sweep_id": f"S{y}11{day}{uid}", "as_of": f"{y}-11-{day}T20:00:00+08:00"}))
     explained = await eventually(lambda: credit.get(f"/v1/products/Ps{uid}/credit"),
                                  lambda r: r.json()["state"] == "suspended", what="suspended")
     suspend = next(d for d in explained.json()["decisions"] if d["decision"] == "suspend")

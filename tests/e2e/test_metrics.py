@@ -88,6 +88,9 @@ async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
     await eventually(lambda: messages(notifier, product), lambda ms: len(ms) >= 1,
                      what="the bill notice made")
 
+    # The 25th: the suspension warning (notice before suspension, docs/rules.md).
+    await ok(await credit.post("/v1/sweeps", json={
+        "sweep_id": f"Sm25{uid}", "as_of": f"{y}-05-25T20:00:00+08:00"}))
     before_sweep = await scrape(credit)
     answer = await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"Sm{uid}", "as_of": f"{y}-05-31T20:00:00+08:00"}))
@@ -101,7 +104,7 @@ async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
     # Customers' SMS wait for 08:00-21:00 Shanghai time (wall clock), the manager's go at
     # any hour: notice B is the one sure to be delivered whenever the test runs.
     sent = await eventually(lambda: messages(notifier, product),
-                            lambda ms: len(ms) >= 3 and delivered(ms) >= 1,
+                            lambda ms: len(ms) >= 4 and delivered(ms) >= 1,
                             timeout=60, what="suspension notices A and B, B delivered")
     chain_calls = 2
     for _ in range(chain_calls):
@@ -123,11 +126,11 @@ async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
     assert moved("credit-control", "creditctl_decisions_total", decision="suspend") >= suspends
     assert moved("credit-control", "creditctl_events_consumed_total",
                  topic="provisioning.results.v1", outcome="applied") >= 3
-    # notifier: this product's three messages were made (pending, or held for quiet hours),
-    # and at least notice B was submitted and delivered.
-    assert len(sent) == 3
+    # notifier: this product's four messages (bill notice, suspension warning, notices A and
+    # B) were made (pending, or held for quiet hours), and at least notice B was delivered.
+    assert len(sent) == 4
     assert moved("notifier", "creditctl_sms_total", status="pending") + moved(
-        "notifier", "creditctl_sms_total", status="held") >= 3
+        "notifier", "creditctl_sms_total", status="held") >= 4
     for status in ("submitted", "delivered"):
         assert moved("notifier", "creditctl_sms_total", status=status) >= delivered(sent), status
     # gateway-adapter: every stage applied the suspension.

@@ -46,10 +46,10 @@ async def _bill_and_suspend(billing: httpx.AsyncClient, credit: httpx.AsyncClien
     await _ok(await billing.post("/v1/bill-runs", json={
         "bill_run_id": f"BRPII{uid}", "bill_month": f"{year}-{month:02d}",
         "as_of": f"{year}-{month + 1:02d}-02T09:00:00+08:00"}))
-    # month-end sweep (the suspension warning comes first), then the next day's: suspended
+    # the 25th's sweep (the suspension warning comes first), then the month end's: suspended
     next_month_end = f"{year}-{month + 1:02d}-{calendar.monthrange(year, month + 1)[1]}"
-    for n, as_of in enumerate((f"{next_month_end}T20:00:00+08:00",
-                               f"{year}-{month + 2:02d}-01T20:00:00+08:00")):
+    for n, as_of in enumerate((f"{year}-{month + 1:02d}-25T20:00:00+08:00",
+                               f"{next_month_end}T20:00:00+08:00")):
         swept = await _ok(await credit.post("/v1/sweeps", json={"sweep_id": f"SPII{n}{uid}",
                                                                 "as_of": as_of}))
         if swept.get("held"):

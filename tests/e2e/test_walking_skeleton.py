@@ -81,6 +81,9 @@ async def test_suspend_and_restore_through_the_chain(
     assert bill[0]["recipient"] == group["contact"]
     assert (await submit(gateway, mas["product_id"])).status_code == 200
 
+    # The 25th: the suspension warning (notice before suspension, docs/rules.md).
+    await ok(await credit.post("/v1/sweeps", json={
+        "sweep_id": f"S{y}1125{uid}", "as_of": f"{y}-11-25T20:00:00+08:00"}))
     # Month-end sweep: suspend. MAS goes through BOSS → EMOS → gateway; ADC flips at once.
     await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"S{y}1130{uid}", "as_of": f"{y}-11-30T20:00:00+08:00"}))
@@ -96,7 +99,7 @@ async def test_suspend_and_restore_through_the_chain(
     assert [o["status"] for o in chain["emos"]["orders"]] == ["closed"]
 
     sent = await eventually(lambda: messages(notifier, mas["product_id"]),
-                            lambda ms: len(ms) >= 3, what="suspension notices A and B")
+                            lambda ms: len(ms) >= 4, what="suspension notices A and B")
     by_template = {m["template"]: m for m in sent}
     assert by_template["suspension_notice_contact"]["text"] == (
         f"尊敬的中国移动客户,您好!您的集团产品华为CRM-MAS(产品编号:{mas['cpno']})截至{y}年11月30日"
@@ -126,19 +129,23 @@ async def test_suspend_and_restore_through_the_chain(
                      lambda s: s == "normal", what="MAS restored")
     assert (await submit(gateway, mas["product_id"])).status_code == 200
     final = await eventually(lambda: messages(notifier, mas["product_id"]),
-                             lambda ms: len(ms) >= 4, what="restore notice")
+                             lambda ms: len(ms) >= 5, what="restore notice")
     assert sorted(m["template"] for m in final) == sorted([
-        "bill_notice", "suspension_notice_contact", "suspension_notice_manager", "restore_notice"])
+        "bill_notice", "suspension_warning", "suspension_notice_contact",
+        "suspension_notice_manager", "restore_notice"])
     assert final[-1]["text"] == (
         f"尊敬的中国移动客户,您好!您的集团产品华为CRM-MAS(产品编号:{mas['cpno']})已可正常使用,"
         "如有疑问可咨询您的客户经理或10086,谢谢!")
     history = (await credit.get(f"/v1/products/{mas['product_id']}/credit")).json()
     assert [h["state_after"] for h in history["state_history"]] == [
-        "warned", "suspend_requested", "suspended", "restore_requested", "normal"]
-    assert [d["decision"] for d in history["decisions"]] == ["bill_notice", "suspend", "restore"]
+        "warned", "suspension_warned", "suspend_requested", "suspended", "restore_requested",
+        "normal"]
+    assert [d["decision"] for d in history["decisions"]] == [
+        "bill_notice", "suspension_warning", "suspend", "restore"]
     # The ADC account still owes: it stays suspended, its notices were sent once each.
     adc_sent = await eventually(lambda: messages(notifier, adc["product_id"]),
-                                lambda ms: len(ms) >= 3, what="the ADC product's notices")
+                                lambda ms: len(ms) >= 4, what="the ADC product's notices")
     assert sorted(m["template"] for m in adc_sent) == [
-        "bill_notice", "suspension_notice_contact", "suspension_notice_manager"]
+        "bill_notice", "suspension_notice_contact", "suspension_notice_manager",
+        "suspension_warning"]
     assert await credit_state(credit, adc["product_id"]) == "suspended"

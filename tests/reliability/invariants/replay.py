@@ -21,6 +21,7 @@ from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily
 from credit_control.domain import rules
+from credit_control.domain.ladder import Ladder, reconcile
 from credit_control.domain.model import Action, action_for, can, next_state
 from credit_control.domain.profiles import CreditProfile
 from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
@@ -53,6 +54,7 @@ class ProductSim:
     warning_level: int = 0
     cycle: int = 0
     suspended_on: date | None = None
+    ladder: Ladder = field(default_factory=Ladder)  # domain/ladder.py
 
 
 @dataclass
@@ -106,7 +108,11 @@ class Replay:
         exempt = profile.suspension_exempt(event.as_of)
         for snap in sorted(event.products, key=lambda p: p.product_id):
             self.product_account[snap.product_id] = event.account_id
-            p = self.products.setdefault(snap.product_id, ProductSim(snap.product_id, snap.family))
+            p = self.products.setdefault(snap.product_id, ProductSim(
+                snap.product_id, snap.family, ladder=Ladder(facts.oldest_due_month)))
+            now = reconcile(p.state, p.ladder, table, p.family, event.customer.tier,
+                            facts.oldest_due_month, facts.owes)
+            p.state, p.ladder, p.warning_level = now.state, now.ladder, now.ladder.warning_level
             intent = rules.on_balance(
                 table, facts, rules.ProductFacts(p.family, event.customer.tier, p.state,
                                                  p.warning_level, star, exempt),
@@ -126,26 +132,30 @@ class Replay:
             facts = _facts(event, profile)
             pf = rules.ProductFacts(p.family, event.customer.tier, p.state, p.warning_level,
                                     profile.star(event.customer.star_level),
-                                    profile.suspension_exempt(run.as_of), p.suspended_on)
+                                    profile.suspension_exempt(run.as_of), p.suspended_on,
+                                    p.ladder.month, p.ladder.suspension_warned_on,
+                                    p.ladder.suspension_deadline)
             for intent in rules.on_calendar(table, facts, pf, today):
                 if run.held and intent.decision is DecisionType.SUSPEND:
                     continue
-                self._take(p, intent, run.as_of)
+                if self._take(p, intent, run.as_of):
+                    p.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
 
-    def _take(self, p: ProductSim, intent: rules.Intent, as_of: datetime) -> None:
+    def _take(self, p: ProductSim, intent: rules.Intent, as_of: datetime) -> bool:
         action = action_for(intent.decision, p.family)
         if not can(p.state, action):
-            return
+            return False
         did = rules.decision_id(p.product_id, intent.period, intent.decision, p.cycle)
         if did in self.expected:
-            return
+            return False
         self.expected[did] = Expected(did, p.product_id, intent.decision, intent.rule_id)
         if action is Action.DEDUCT:
-            return
+            return True
         self._move(p, next_state(p.state, action), as_of)
         if intent.warning_level is not None:
             p.warning_level = intent.warning_level
         self._confirm(p, did, as_of)
+        return True
 
     def _confirm(self, p: ProductSim, decision_id: str, as_of: datetime) -> None:
         """The chain (or the operator) finishes what was requested."""
@@ -165,6 +175,7 @@ class Replay:
         if after is S.NORMAL:  # a new arrears cycle
             p.cycle += 1
             p.warning_level = 0
+            p.ladder = Ladder(p.ladder.month)
 
 
 def _facts(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFacts:

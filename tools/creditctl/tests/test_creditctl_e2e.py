@@ -91,6 +91,7 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
                      lambda v: v is not None and v["facts"]["amount_due_fen"] == 12345,
                      what="credit-control saw the bill run")
 
+    ok(creditctl(services, "sweep", "--as-of", f"{y}-11-25T20:00:00"))  # notice before suspension
     swept = ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00"))
     assert "suspend" in swept and f"{y}-11-30" in swept
     view = await eventually(lambda: credit_view(credit, product),

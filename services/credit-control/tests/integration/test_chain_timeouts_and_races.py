@@ -95,6 +95,7 @@ async def test_silent_chain_times_out_retries_escalates_then_suspends_exactly_on
     y, uid = test_year, new_uid()
     lg = ledger(uid, "silent", F.MAS, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
+    await api.sweep(date(y, 10, 25), f"silent-{uid}-sw")  # notice before suspension (docs/rules.md)
     await _put_faults(gateway, _slow("boss"))
     await api.sweep(date(y, 10, 31), f"silent-{uid}")
 
@@ -158,6 +159,7 @@ async def test_payment_racing_a_suspension_in_the_chain_restores_and_stays_open(
     lg = ledger(uid, "race", F.MAS, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
     # BOSS flips at once, EMOS takes longer than the test: the suspension is half-way.
+    await api.sweep(date(y, 10, 25), f"race-{uid}-sw")  # notice before suspension (docs/rules.md)
     await _put_faults(gateway, _slow("emos"))
     await api.sweep(date(y, 10, 31), f"race-{uid}")
     chain = await eventually(lambda: _chain(gateway, lg.product_id),

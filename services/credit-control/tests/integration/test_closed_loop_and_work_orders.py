@@ -42,6 +42,7 @@ async def test_failed_chain_attempts_retry_with_backoff_then_escalate_to_a_work_
     y, uid = test_year, new_uid()
     lg = ledger(uid, "loop", F.MAS, T.LOW, vendor="nosuchvendor")
     await api.deliver((lg, lg.bill_run(f"{y}-08", 4_000, at(date(y, 9, 2), 9))))
+    await api.sweep(date(y, 9, 25), f"loop-{uid}-sw")  # notice before suspension (docs/rules.md)
     await api.sweep(date(y, 9, 30), f"loop-{uid}")
 
     first = await _failed(api, lg, 1)
@@ -92,6 +93,7 @@ async def test_work_order_transitions_and_illegal_moves(
     y, uid = test_year, new_uid()
     lg = ledger(uid, "wo", F.WORK_ORDER, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-08", 4_000, at(date(y, 9, 2), 9))))
+    await api.sweep(date(y, 9, 25), f"wo-{uid}-sw")  # notice before suspension (docs/rules.md)
     await api.sweep(date(y, 9, 30), f"wo-{uid}")
     [order] = await api.work_orders(product_id=lg.product_id)
     wo = f"/v1/work-orders/{order['work_order_id']}"
@@ -148,6 +150,7 @@ async def test_a_payment_cancels_the_escalated_suspension_work_order(
     y, uid = test_year, new_uid()
     lg = ledger(uid, "paid", F.MAS, T.LOW, vendor="nosuchvendor")
     await api.deliver((lg, lg.bill_run(f"{y}-08", 4_000, at(date(y, 9, 2), 9))))
+    await api.sweep(date(y, 9, 25), f"paid-{uid}-sw")  # notice before suspension (docs/rules.md)
     await api.sweep(date(y, 9, 30), f"paid-{uid}")
     for attempt in range(1, MAX_ATTEMPTS):
         failed = await _failed(api, lg, attempt)

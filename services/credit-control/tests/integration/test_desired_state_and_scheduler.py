@@ -53,6 +53,7 @@ async def test_desired_chain_state_pages_and_reconciles_with_the_gateway(
     owing = (suspended, restored, adc)
     await api.deliver(*((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9)))
                         for lg in owing))
+    await api.sweep(date(y, 10, 25), f"rc-{uid}-sw")  # notice before suspension (docs/rules.md)
     await api.sweep(date(y, 10, 31), f"rc-{uid}")
     await api.settled(suspended, restored)
     paid_at = at(date(y, 11, 1), 10)

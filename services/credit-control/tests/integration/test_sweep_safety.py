@@ -110,6 +110,7 @@ async def test_a_payment_while_a_work_order_suspension_is_open_restores(
     y, uid = test_year, new_uid()
     lg = ledger(uid, "wor", F.WORK_ORDER, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-06", 5_000, at(date(y, 7, 2), 9))))
+    await api.sweep(date(y, 7, 25), f"wor-{uid}-sw")  # notice before suspension
     await api.sweep(date(y, 7, 31), f"wor-{uid}")
     assert await api.state(lg.product_id) == "suspend_requested"
     await api.deliver((lg, lg.payment(at(date(y, 8, 1), 9))))
@@ -121,7 +122,7 @@ async def test_a_payment_while_a_work_order_suspension_is_open_restores(
     credit = await api.credit(lg.product_id)
     assert credit["state"] == "normal"
     assert [h["state_after"] for h in credit["state_history"]] == [
-        "warned", "suspend_requested", "restore_requested", "normal"]
+        "warned", "suspension_warned", "suspend_requested", "restore_requested", "normal"]
 
 
 async def test_red_list_and_emergency_exemptions_stop_suspension(
@@ -151,13 +152,17 @@ async def test_red_list_and_emergency_exemptions_stop_suspension(
         await api.sweep(day, f"ex-{uid}-{n}")
     await api.settled(*every)
 
-    reminded = ["bill_notice", "warning", "suspension_warning"]
+    # Exempt products are reminded but never threatened: no suspension warning (seed 000,
+    # INTERFACES §2), and every decision's context says so for the notifier.
+    reminded = ["bill_notice", "warning"]
     for name, lg in ledgers.items():
         exempt = name in ("red", "emergency")
         assert [d[0] for d in await api.decisions(lg.product_id)] == (
-            reminded if exempt else [*reminded, "suspend"]), name
-        assert await api.state(lg.product_id) == ("suspension_warned" if exempt
-                                                  else "suspended"), name
+            reminded if exempt else [*reminded, "suspension_warning", "suspend"]), name
+        assert await api.state(lg.product_id) == ("warned" if exempt else "suspended"), name
+        if name != "expired":  # exempt at the bill run and the warning, not after 06-20
+            contexts = [d["context"] for d in (await api.credit(lg.product_id))["decisions"]]
+            assert {c["suspension_exempt"] for c in contexts} == {exempt}, name
     red = await api.credit(ledgers["red"].product_id)
     assert [e["kind"] for e in red["exemptions"]] == ["red_list"]
     # explain judges exemptions as of the moment asked, as a sweep does (not the wall clock)
@@ -183,6 +188,7 @@ async def test_retention_runs_out_into_pre_cancellation(api: CreditApi, test_yea
     every = (plain, four, five)
     await api.deliver(*((lg, lg.bill_run(f"{y}-02", 900_00, at(date(y, 3, 2), 9)))
                         for lg in every))
+    await api.sweep(date(y, 3, 25), f"ret-{uid}-sw")  # notice before suspension
     await api.sweep(date(y, 3, 31), f"ret-{uid}-0")
     await api.settled(*every)
     assert {await api.state(lg.product_id) for lg in every} == {"suspended"}
@@ -197,10 +203,10 @@ async def test_retention_runs_out_into_pre_cancellation(api: CreditApi, test_yea
         assert [await api.state(lg.product_id) for lg in every] == [short, long, long], day
     for lg in every:
         assert [d[0] for d in await api.decisions(lg.product_id)] == [
-            "bill_notice", "suspend", "pre_cancel"]
+            "bill_notice", "suspension_warning", "suspend", "pre_cancel"]
     changed = await api.outbox(plain.account_id, "credit.decisions.v1")
     assert [(e["state_before"], e["state_after"]) for e in changed if "decision" not in e] == [
-        ("warned", "suspended"), ("suspended", "pre_cancel")]
+        ("suspension_warned", "suspended"), ("suspended", "pre_cancel")]
 
 
 @pytest.fixture
@@ -225,6 +231,7 @@ async def test_the_guard_holds_an_abnormal_sweep_until_confirmed(
     await api.deliver(*((lg, lg.bill_run(f"{y}-07", 3_000, at(date(y, 8, 2), 9)))
                         for lg in ledgers))
     sweep_id = f"guard-{uid}"
+    await api.sweep(date(y, 8, 25), f"{sweep_id}-sw")  # notice before suspension
     held = await api.sweep(date(y, 8, 31), sweep_id)
     assert held["held"]["would_suspend"] >= 2, held
     assert "suspend" not in held["decisions"]

@@ -37,10 +37,13 @@ def decisions(family: F, tier: T, today: date, state: S = S.WARNED,
 def timeline(family: F, tier: T) -> list[tuple[date, DecisionType, int | None]]:
     """Walk every day from the bill run to suspension, applying each decision's state."""
     state, level, seen, periods = S.WARNED, 0, [], set()
+    warned_on: date | None = None
+    deadline: date | None = None
     day = date(2026, 11, 1)
     while day < date(2027, 3, 1) and state is not S.SUSPENDED:
-        for intent in on_calendar(DEFAULT_RULES, OWING, product(family, tier, state,
-                                                                 warning_level=level), day):
+        for intent in on_calendar(DEFAULT_RULES, OWING, product(
+                family, tier, state, warning_level=level, suspension_warned_on=warned_on,
+                suspension_deadline=deadline), day):
             if intent.period in periods:
                 continue  # the decision id already exists: a re-run decides nothing
             periods.add(intent.period)
@@ -48,7 +51,7 @@ def timeline(family: F, tier: T) -> list[tuple[date, DecisionType, int | None]]:
             if intent.decision is D.WARNING:
                 level = intent.warning_level or 0
             elif intent.decision is D.SUSPENSION_WARNING:
-                state = S.SUSPENSION_WARNED
+                state, warned_on, deadline = S.SUSPENSION_WARNED, day, intent.deadline
             elif intent.decision is D.SUSPEND:
                 state = S.SUSPENDED
             break
@@ -120,7 +123,8 @@ def test_suspension_on_the_last_day_of_every_month_length(
 ) -> None:
     facts = AccountFacts(-1, 1, oldest_due_month=(month_end.replace(day=1) - timedelta(days=1))
                          .replace(day=1))
-    p = product(family, T.LOW, S.SUSPENSION_WARNED)
+    p = product(family, T.LOW, S.SUSPENSION_WARNED, suspension_warned_on=month_end.replace(day=25),
+                suspension_deadline=month_end)
     assert [i.decision for i in on_calendar(DEFAULT_RULES, facts, p, month_end)] == [SU]
     assert on_calendar(DEFAULT_RULES, facts, p, not_yet) == []
 
@@ -141,9 +145,19 @@ def test_the_25th_falls_on_every_weekday_in_the_tested_months() -> None:
     assert {date(2026, m, 25).weekday() for m in range(1, 13)} == set(range(7))
 
 
-def test_a_late_sweep_still_suspends_but_does_not_send_stale_notices() -> None:
+def test_a_late_sweep_warns_first_then_suspends_after_the_notice_period() -> None:
+    """No suspension without notice: the first sweep after the day decides the suspension
+    warning (deadline today + the seed's span in December, 25th → 31st = 6 days), no stale
+    warning, and the suspension comes on that deadline, recorded as late."""
     p = product(F.ADC, T.LOW, S.WARNED, warning_level=1)
-    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, p, date(2026, 12, 2))] == [SU]
+    got = on_calendar(DEFAULT_RULES, OWING, p, date(2026, 12, 2))
+    assert [(i.decision, i.deadline) for i in got] == [(SW, date(2026, 12, 8))]
+    warned = product(F.ADC, T.LOW, S.SUSPENSION_WARNED, warning_level=1,
+                     suspension_warned_on=date(2026, 12, 2), suspension_deadline=date(2026, 12, 8))
+    assert on_calendar(DEFAULT_RULES, OWING, warned, date(2026, 12, 7)) == []
+    [suspend] = on_calendar(DEFAULT_RULES, OWING, warned, date(2026, 12, 8))
+    assert suspend.decision is SU
+    assert suspend.reason.endswith("; late: suspension warning of 2026-12-02 named 2026-12-08")
 
 
 def test_re_running_a_day_decides_the_same_ids() -> None:
@@ -162,13 +176,18 @@ def test_warning_already_sent_is_not_sent_again() -> None:
 def test_red_list_or_emergency_stops_suspension_not_reminders(family: F) -> None:
     p = product(family, T.LOW, S.SUSPENSION_WARNED, exempt=True)
     assert on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 30)) == []
+    # No threat of suspension to an exempt product (seed 000; INTERFACES §2) ...
     p = product(family, T.LOW, S.WARNED, warning_level=1, exempt=True)
-    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 25))] == [SW]
+    assert on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 25)) == []
+    # ... but the reminders still go out.
+    p = product(family, T.LOW, S.WARNED, exempt=True)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, p, date(2026, 11, 10))] == [W]
 
 
 def test_credit_limit_lets_the_account_owe_that_much() -> None:
     within = AccountFacts(-5000, 5000, oldest_due_month=OCT, credit_limit_fen=5000)
-    p = product(F.ADC, T.LOW, S.SUSPENSION_WARNED)
+    p = product(F.ADC, T.LOW, S.SUSPENSION_WARNED, suspension_warned_on=date(2026, 11, 25),
+                suspension_deadline=date(2026, 11, 30))
     assert on_calendar(DEFAULT_RULES, within, p, date(2026, 11, 30)) == []
     over = AccountFacts(-5001, 5001, oldest_due_month=OCT, credit_limit_fen=5000)
     assert [i.decision for i in on_calendar(DEFAULT_RULES, over, p, date(2026, 11, 30))] == [SU]

@@ -30,6 +30,8 @@ LEGAL: dict[tuple[CreditState, Action], CreditState] = {
     (S.WARNED, A.SUSPEND_NOW): S.SUSPENDED,
     (S.WARNED, A.REQUEST_SUSPEND): S.SUSPEND_REQUESTED,
     (S.SUSPENSION_WARNED, A.CLEAR): S.NORMAL,
+    (S.SUSPENSION_WARNED, A.SUSPENSION_WARN): S.SUSPENSION_WARNED,  # a warning replaced
+    (S.SUSPENSION_WARNED, A.RESTART): S.WARNED,  # the ladder restarts for a new month
     (S.SUSPENSION_WARNED, A.SUSPEND_NOW): S.SUSPENDED,
     (S.SUSPENSION_WARNED, A.REQUEST_SUSPEND): S.SUSPEND_REQUESTED,
     (S.SUSPEND_REQUESTED, A.CONFIRM_SUSPEND): S.SUSPENDED,
@@ -47,7 +49,7 @@ ALL_PAIRS = list(itertools.product(CreditState, Action))
 
 
 def test_every_state_and_action_is_covered() -> None:
-    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 77
+    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 84
 
 
 def test_transition_table_is_exactly_the_legal_moves() -> None:

@@ -44,8 +44,9 @@ async def test_a_suspension_through_the_chain_reconciles_with_credit_control(
         "as_of": f"{y}-10-02T09:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
                      lambda r: r.status_code == 200, what="credit-control knows the product")
-    await ok(await credit.post("/v1/sweeps", json={
-        "sweep_id": f"S{y}1031{uid}", "as_of": f"{y}-10-31T20:00:00+08:00"}))
+    for day in (25, 31):  # the suspension warning first: notice before suspension
+        await ok(await credit.post("/v1/sweeps", json={
+            "sweep_id": f"S{y}10{day}{uid}", "as_of": f"{y}-10-{day}T20:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
                      lambda r: r.json()["state"] == "suspended", timeout=60,
                      what="suspended once the chain confirmed")

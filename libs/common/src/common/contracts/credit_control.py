@@ -23,6 +23,7 @@ class DecisionType(StrEnum):
     DEDUCTION = "deduction"  # 划扣
     PRE_CANCEL = "pre_cancel"  # 预拆机
     ARREARS_CLEARED = "arrears_cleared"  # paid before suspension: warnings lifted, no SMS
+    PAYMENT_REVERSED = "payment_reversed"  # 支付冲正/退票: a reversal re-opened the arrears
 
 
 class CreditState(StrEnum):
@@ -45,6 +46,9 @@ class NoticeContext(BaseModel):
     as_of_date: date  # 截至YYYY年MM月DD日
     deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
     bill_month: BillMonth | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
+    # Exempt from automatic suspension at decision time (red list, active emergency
+    # no-suspension): the notifier renders reminders without any threat of suspension.
+    suspension_exempt: bool = False
 
 
 class CreditDecisionMade(Contract):

@@ -79,9 +79,10 @@ def oldest_due_month(event: BalanceChanged) -> date | None:
 _UPSERT_PRODUCTS = _sql("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
-        oldest_due_month)
+        oldest_due_month, ladder_month)
     SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
-           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest
+           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest,
+           u.oldest
     FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
                 CAST(:family AS text[]), CAST(:product AS text[]),
                 CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
@@ -96,7 +97,8 @@ _UPSERT_PRODUCTS = _sql("""
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month
-    RETURNING product_id, family, state, command_seq, warning_level, cycle""")
+    RETURNING product_id, family, state, command_seq, warning_level, cycle, ladder_month,
+        suspension_warned_on, suspension_deadline""")
 
 
 async def upsert_products(
@@ -241,7 +243,7 @@ class HistoryRows:
     state_before: list[str] = field(default_factory=list)
     state_after: list[str] = field(default_factory=list)
     cause: list[str] = field(default_factory=list)
-    decision_id: list[str] = field(default_factory=list)
+    decision_id: list[str | None] = field(default_factory=list)  # None: a ladder restart
     at: list[datetime] = field(default_factory=list)
 
 
@@ -259,3 +261,30 @@ _INSERT_HISTORY = _sql("""
 async def insert_history(conn: AsyncConnection, rows: HistoryRows) -> None:
     if rows.product_id:
         await conn.execute(_INSERT_HISTORY, vars(rows))
+
+
+@dataclass
+class LadderRows:
+    """Products whose arrears ladder changed in the batch (domain/ladder.py)."""
+
+    product_id: list[str] = field(default_factory=list)
+    ladder_month: list[date | None] = field(default_factory=list)
+    warning_level: list[int] = field(default_factory=list)
+    suspension_warned_on: list[date | None] = field(default_factory=list)
+    suspension_deadline: list[date | None] = field(default_factory=list)
+
+
+_UPDATE_LADDERS = _sql("""
+    UPDATE credit.product_credit p SET ladder_month = u.ladder_month,
+        warning_level = u.warning_level, suspension_warned_on = u.warned_on,
+        suspension_deadline = u.deadline
+    FROM unnest(CAST(:product_id AS text[]), CAST(:ladder_month AS date[]),
+                CAST(:warning_level AS integer[]), CAST(:suspension_warned_on AS date[]),
+                CAST(:suspension_deadline AS date[]))
+         AS u(product_id, ladder_month, warning_level, warned_on, deadline)
+    WHERE p.product_id = u.product_id""")
+
+
+async def update_ladders(conn: AsyncConnection, rows: LadderRows) -> None:
+    if rows.product_id:
+        await conn.execute(_UPDATE_LADDERS, vars(rows))

@@ -35,7 +35,10 @@ async def set_state(
     pc = t.product_credit
     if after is CreditState.NORMAL:
         # A new arrears cycle: notices of the same bill month may be sent again.
-        extra = {"cycle": pc.c.cycle + 1, "warning_level": 0, **extra}
+        # The arrears ladder starts afresh too (domain/ladder.py): a suspension warning of the
+        # last cycle never announces a suspension of the next.
+        extra = {"cycle": pc.c.cycle + 1, "warning_level": 0, "suspension_warned_on": None,
+                 "suspension_deadline": None, **extra}
     await conn.execute(
         update(pc).where(pc.c.product_id == product_id)
         .values(state=after.value, state_changed_at=at, **extra)

@@ -26,6 +26,25 @@ _EXEMPT = ("EXISTS (SELECT 1 FROM credit.exemptions e WHERE e.customer_id = pc.c
            "AND e.removed_at IS NULL AND (e.until IS NULL OR e.until > :as_of))")
 
 
+def _scheduled(step: SweepStep) -> str:
+    """The tier's suspension day for each product's oldest owing month (ladder.py's
+    `scheduled_suspension`); the row's month and day are validated integers."""
+    row = step.suspend_row
+    assert row is not None and row.arrears_month is not None
+    if row.day == "last" or row.day is None:
+        return (f"(pc.oldest_due_month + interval '{row.arrears_month + 1} months' "
+                "- interval '1 day')::date")
+    return (f"(pc.oldest_due_month + interval '{row.arrears_month} months' "
+            f"+ interval '{int(row.day) - 1} days')::date")
+
+
+def _notice_counts(step: SweepStep) -> str:
+    """ladder.notice_counts: a suspension warning of this month that announces the current
+    tier's suspension day."""
+    return (f"(pc.ladder_month = pc.oldest_due_month AND pc.suspension_deadline IS NOT NULL "
+            f"AND pc.suspension_deadline >= {_scheduled(step)})")
+
+
 def _where(step: SweepStep) -> str:
     where = ["pc.family = :family", "pc.tier = :tier", "pc.state = ANY(:from_states)",
              "pc.product_id > :after"]
@@ -40,12 +59,20 @@ def _where(step: SweepStep) -> str:
         where.append(f"NOT {_EXEMPT}")
     if step.row.warning_level is not None:
         where.append("pc.warning_level < :level")
+    if step.row.decision is DecisionType.SUSPEND and step.suspend_row is not None:
+        # Notice before suspension: the warning was given and its deadline has come.
+        where.append(f"{_notice_counts(step)} AND pc.suspension_deadline <= :today")
+    if step.row.decision is DecisionType.SUSPENSION_WARNING:
+        where.append(f"NOT {_notice_counts(step)}")
     return " AND ".join(where)
 
 
 def _period(step: SweepStep) -> str:
     if step.row.decision is DecisionType.PRE_CANCEL:
         return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
+    if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
+        return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
+                f"{_deadline(step)}")
     return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
 
 
@@ -53,9 +80,22 @@ def _reason(step: SweepStep) -> str:
     if step.row.decision is DecisionType.PRE_CANCEL:
         return ("'suspended since ' || c.suspended_on || ', retention (' || "
                 "CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'")
-    return ("'amount due ' || c.amount_due_fen || ' fen since bill month ' || "
-            "to_char(c.oldest_due_month, 'YYYY-MM') || '; ' || :decision || ' on day ' || "
-            ":day || ' of arrears month ' || :arrears_month")
+    reason = ("'amount due ' || c.amount_due_fen || ' fen since bill month ' || "
+              "to_char(c.oldest_due_month, 'YYYY-MM') || '; ' || :decision || ' on day ' || "
+              ":day || ' of arrears month ' || :arrears_month")
+    if step.row.decision is DecisionType.SUSPEND and step.suspend_row is not None:
+        # rules.late_note: a late suspension (its warning came late) is not a missed one.
+        reason += (" || CASE WHEN c.suspension_deadline > c.suspend_on THEN "
+                   "'; late: suspension warning of ' || c.suspension_warned_on || ' named ' "
+                   "|| c.suspension_deadline ELSE '' END")
+    return reason
+
+
+def _deadline(step: SweepStep) -> str:
+    if step.row.decision is DecisionType.SUSPENSION_WARNING:
+        # ladder.suspension_deadline: the suspension day, or today + the notice period.
+        return "to_char(GREATEST(c.suspend_on, :notice_date), 'YYYY-MM-DD')"
+    return ":deadline"
 
 
 _TYPES = {
@@ -65,7 +105,8 @@ _TYPES = {
     "as_of_date": "text", "deadline": "text", "is_deduction": "boolean",
     "rule_version": "integer", "source": "text", "now": "text", "now_ts": "timestamptz",
     "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
-    "long_before": "date", "day": "text", "arrears_month": "text",
+    "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
+    "notice_date": "date",
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -100,7 +141,9 @@ cand AS (
   SELECT pc.product_id, pc.account_id, pc.customer_id, pc.product, pc.state, pc.cycle,
          pc.command_seq, pc.amount_due_fen, pc.balance_fen, pc.oldest_due_month, pc.tier,
          COALESCE(cp.star_level, pc.star_level) AS star, {_LIMIT} AS limit_fen,
-         {_BDATE} AS suspended_on
+         {_BDATE} AS suspended_on, {_EXEMPT} AS exempt, pc.suspension_warned_on,
+         pc.suspension_deadline, {_scheduled(step) if step.suspend_row else "NULL::date"}
+         AS suspend_on
   FROM credit.product_credit pc
   LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
   WHERE {_where(step)}
@@ -117,13 +160,16 @@ dec AS (
          c.state, {state_after}, :as_of,
          jsonb_build_object('customer', ap.customer, 'product', c.product,
                             'amount_due_fen', c.amount_due_fen, 'as_of_date', :as_of_date,
-                            'deadline', :deadline,
+                            'deadline', {_deadline(step)}, 'suspension_exempt', c.exempt,
                             'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
          jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
                             'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
                             'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
                             'oldest_due_month', c.oldest_due_month, 'cause', 'sweep',
-                            'rule_version', :rule_version),
+                            'rule_version', :rule_version,
+                            'suspension_warned_on', c.suspension_warned_on,
+                            'suspension_deadline', c.suspension_deadline,
+                            'late', c.suspension_deadline > c.suspend_on),
          :level, CASE WHEN :is_deduction THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
          :rule_version
   FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
@@ -133,7 +179,8 @@ dec AS (
   RETURNING *
 )"""]
     if not keeps_state:
-        parts.append(_state_parts(chain, manual, step.row.warning_level is not None))
+        parts.append(_state_parts(chain, manual, step.row.warning_level is not None,
+                                  step.row.decision is DecisionType.SUSPENSION_WARNING))
     events = [f"SELECT d.product_id, 1 AS kind, '{'credit.decisions.v1'}' AS topic, "
               f"d.account_id AS key, 'credit.decision_made' AS event_type, "
               f"{decision_payload} AS payload FROM dec d"]
@@ -167,10 +214,13 @@ ob AS (
             " (SELECT count(*) FROM ob) AS published")
 
 
-def _state_parts(chain: bool, manual: bool, warning: bool) -> str:
+def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: bool) -> str:
     sets = ["state = d.state_after", "state_changed_at = :as_of"]
     if warning:
-        sets.append("warning_level = :level")
+        sets += ["warning_level = :level", "ladder_month = p.oldest_due_month"]
+    if suspension_warning:  # ladder.record: when, and the deadline it named
+        sets += ["ladder_month = p.oldest_due_month", "suspension_warned_on = :today",
+                 "suspension_deadline = (d.context->>'deadline')::date"]
     if chain:
         sets += ["command_seq = p.command_seq + 1",
                  "pending_command_id = md5(d.decision_id || '|cmd|' || (p.command_seq + 1))"
@@ -230,6 +280,7 @@ def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, a
         "source": source, "now": now.isoformat(), "now_ts": now,
         "correlation_id": correlation_id, "due_at": due_at,
         "short_before": step.retention_short_before, "long_before": step.retention_long_before,
+        "today": step.today, "notice_date": step.notice_date,
     }
 
 

@@ -64,6 +64,11 @@ product_credit = Table(
     Column("command_sent_at", DateTime(timezone=True)),
     Column("retry_at", DateTime(timezone=True)),
     Column("pending_work_order_id", Text),
+    # The arrears ladder (domain/ladder.py): the oldest owing month warning_level and the
+    # suspension warning belong to, when that warning was decided and the deadline it named.
+    Column("ladder_month", Date),
+    Column("suspension_warned_on", Date),
+    Column("suspension_deadline", Date),
     Index("ix_product_credit_sweep", "family", "tier", "state"),
     Index("ix_product_credit_owing", "family", "tier", "oldest_due_month", "state",
           postgresql_where=text("oldest_due_month IS NOT NULL")),

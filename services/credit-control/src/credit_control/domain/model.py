@@ -20,13 +20,17 @@ class Action(StrEnum):
     CONFIRM_RESTORE = "confirm_restore"
     PRE_CANCEL = "pre_cancel"
     DEDUCT = "deduct"  # 划扣: money moves, the service state does not
+    RESTART = "restart"  # the ladder restarts (oldest owing month moved on, tier went up)
 
 
 _BEFORE_SUSPENSION = (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)
 
 TRANSITIONS: dict[tuple[CreditState, Action], CreditState] = {
     **{(s, Action.WARN): S.WARNED for s in (S.NORMAL, S.WARNED)},
-    **{(s, Action.SUSPENSION_WARN): S.SUSPENSION_WARNED for s in (S.NORMAL, S.WARNED)},
+    # From suspension_warned too: a warning that no longer counts (domain/ladder.py) is
+    # replaced by a fresh one with its own deadline.
+    **{(s, Action.SUSPENSION_WARN): S.SUSPENSION_WARNED for s in _BEFORE_SUSPENSION},
+    (S.SUSPENSION_WARNED, Action.RESTART): S.WARNED,
     **{(s, Action.CLEAR): S.NORMAL for s in (S.WARNED, S.SUSPENSION_WARNED)},
     **{(s, Action.SUSPEND_NOW): S.SUSPENDED for s in _BEFORE_SUSPENSION},
     **{(s, Action.REQUEST_SUSPEND): S.SUSPEND_REQUESTED
@@ -74,6 +78,7 @@ _NOTICE_ACTIONS = {
     DecisionType.WARNING: Action.WARN,
     DecisionType.SUSPENSION_WARNING: Action.SUSPENSION_WARN,
     DecisionType.ARREARS_CLEARED: Action.CLEAR,
+    DecisionType.PAYMENT_REVERSED: Action.WARN,  # back on the ladder, with notice
     DecisionType.PRE_CANCEL: Action.PRE_CANCEL,
     DecisionType.DEDUCTION: Action.DEDUCT,
 }

@@ -56,6 +56,10 @@ class RuleRow(BaseModel):
     arrears_month: Annotated[int, Field(ge=1, le=12)] | None = None
     day: Day | None = None
     enabled: bool = True
+    # Suspension rows only: the notice period in days a suspension warning decided late (after
+    # its own day) gives before this suspension. None = the seed's span, from the suspension
+    # warning's day to this row's day in the month the warning is decided (25th → last day).
+    notice_days: Annotated[int, Field(ge=1, le=31)] | None = None
     seed_rule: str = ""  # which seed rule this row encodes (documentation, shown by the API)
 
     @model_validator(mode="after")
@@ -70,6 +74,9 @@ class RuleRow(BaseModel):
             raise ValueError(f"{self.rule_id}: day must be 1..28 or 'last' (every month has it)")
         if (self.decision is D.WARNING) != (self.warning_level is not None):
             raise ValueError(f"{self.rule_id}: warning_level is set exactly for warnings")
+        if self.notice_days is not None and not (calendar and self.decision is D.SUSPEND):
+            raise ValueError(f"{self.rule_id}: notice_days is set only on calendar suspension "
+                             "rows")
         return self
 
     def day_in(self, month_start: date) -> date:
@@ -116,6 +123,23 @@ class RuleTable(BaseModel):
         return next(r for r in self.enabled(family, tier, Trigger.CALENDAR)
                     if r.decision is D.SUSPEND)
 
+    def suspension_warning(self, family: ProductFamily, tier: Tier) -> RuleRow:
+        return next(r for r in self.enabled(family, tier, Trigger.CALENDAR)
+                    if r.decision is D.SUSPENSION_WARNING)
+
+    def notice_days(self, family: ProductFamily, tier: Tier, warned_on: date) -> int:
+        """The notice period of a suspension warning decided on `warned_on`: the suspension
+        row's `notice_days`, else the table's own span from the suspension warning's day to
+        the suspension day, for the arrears whose warning falls in `warned_on`'s month (the
+        seed: the 25th → the month's last day, 3–6 days)."""
+        suspend = self.suspension(family, tier)
+        if suspend.notice_days is not None:
+            return suspend.notice_days
+        warn = self.suspension_warning(family, tier)
+        assert warn.arrears_month is not None
+        oldest = add_months(warned_on.replace(day=1), -warn.arrears_month)
+        return (suspend.scheduled(oldest) - warn.scheduled(oldest)).days
+
     def calendar_rows(self) -> list[RuleRow]:
         return [r for r in self.rows if r.enabled and r.trigger is Trigger.CALENDAR]
 
@@ -143,6 +167,12 @@ def _family_tier_problems(family: ProductFamily, tier: Tier, rows: list[RuleRow]
                 "suspensions)"]
     if not any(r.trigger is Trigger.PAYMENT for r in rows):
         return [f"{where}: needs an enabled restore-on-payment row"]
+    warns = [r for r in rows if r.trigger is Trigger.CALENDAR
+             and r.decision is D.SUSPENSION_WARNING]
+    if len(warns) != 1:
+        # No suspension without a suspension warning of the same arrears cycle.
+        return [f"{where}: needs exactly one enabled calendar suspension warning row (notice "
+                "before suspension)"]
     # Any bill month will do to compare positions inside the arrears timeline.
     probe = date(2000, 1, 1)
     suspend_at = suspends[0].scheduled(probe)

@@ -5,7 +5,10 @@
 - `sweep_plan`: the same rules as set-based steps, one per rule row, for the SQL sweep.
 
 Calendar rows are due-on-or-after: a suspension whose day has passed still fires when a sweep
-runs late (zero missed suspensions); notices fire from their day until the end of that month.
+runs late (zero missed suspensions); warnings and deductions fire from their day until the end
+of that month. The suspension warning is due from its day until the suspension is made, and a
+suspension only once a suspension warning of the same cycle and oldest owing month named a
+deadline that has come (`domain/ladder.py`: notice before suspension).
 Every intent has a `period`, so one product gets one decision per rule and arrears cycle:
 re-running a sweep or redelivering an event decides nothing new.
 """
@@ -20,6 +23,8 @@ from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
 
+from . import ladder as ladders
+from .ladder import Ladder
 from .model import Action, action_for, can, from_states, next_state
 from .profiles import LONG_RETENTION_DAYS, LONG_RETENTION_STARS, RETENTION_DAYS, retention_days
 from .rule_table import RuleRow, RuleTable, Trigger, add_months
@@ -28,6 +33,7 @@ S = CreditState
 D = DecisionType
 BILL_NOTICE_PAY_BY_DAY = 25
 SEVERITY = {D.SUSPEND: 0, D.SUSPENSION_WARNING: 1, D.DEDUCTION: 2, D.WARNING: 3}
+REVERSAL_RULE = "payment-reversed"  # not a table row: a reversal always gives notice
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,15 @@ class ProductFacts:
     star_level: int | None = None
     exempt: bool = False  # red list or emergency no-suspension, active now
     suspended_on: date | None = None
+    # The ladder of this cycle (domain/ladder.py); None month: the facts' oldest owing month.
+    ladder_month: date | None = None
+    suspension_warned_on: date | None = None
+    suspension_deadline: date | None = None
+
+    def ladder(self, oldest: date | None) -> Ladder:
+        month = self.ladder_month or oldest
+        return Ladder(month, self.warning_level, self.suspension_warned_on,
+                      self.suspension_deadline).for_month(oldest)
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,16 @@ def on_balance(
         return Intent(D.SUSPEND, threshold.rule_id,
                       f"balance {facts.balance_fen} fen below −limit {facts.credit_limit_fen} fen",
                       period=event_key)
+    oldest = facts.oldest_due_month
+    if (facts.cause is BalanceCause.REVERSAL and facts.owes and oldest is not None
+            and product.state is S.NORMAL):
+        # Back on the ladder with notice: never straight into suspension (the suspension
+        # warning and its notice period follow at the next sweep if its day has passed).
+        return Intent(D.PAYMENT_REVERSED, REVERSAL_RULE,
+                      f"a reversed payment re-opened arrears of {facts.amount_due_fen} fen "
+                      f"since bill month {oldest:%Y-%m}", period=event_key,
+                      deadline=ladders.suspension_deadline(table, product.family, product.tier,
+                                                           oldest, today))
     notice = rows.get(Trigger.BILL_RUN)
     if (notice and facts.cause is BalanceCause.BILL_RUN and facts.balance_fen < 0
             and facts.amount_due_fen > 0 and product.state in (S.NORMAL, S.WARNED)):
@@ -145,19 +170,62 @@ def on_calendar(
     intents = []
     if facts.owes and facts.oldest_due_month is not None:
         oldest = facts.oldest_due_month
+        ladder = product.ladder(oldest)
         for row in table.enabled(product.family, product.tier, Trigger.CALENDAR):
-            if not fires(row, oldest, today):
-                continue
-            if row.decision is D.SUSPEND and product.exempt:
-                continue
-            if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
-                continue  # nothing to take: no deduction, and no SMS announcing one
-            if row.warning_level is not None and product.warning_level >= row.warning_level:
-                continue
-            intents.append(_calendar_intent(table, row, facts, product, oldest))
+            intent = _calendar_due(table, row, facts, product, ladder, today)
+            if intent is not None:
+                intents.append(intent)
     intents.sort(key=lambda i: SEVERITY[i.decision])
     intents += _retention(table, product, today)
     return [i for i in intents if applies(i, product)]
+
+
+def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: ProductFacts,
+                  ladder: Ladder, today: date) -> Intent | None:
+    oldest = facts.oldest_due_month
+    assert oldest is not None
+    f, t = product.family, product.tier
+    if row.decision is D.SUSPEND:
+        if (product.exempt or product.state is not S.SUSPENSION_WARNED
+                or not fires(row, oldest, today)
+                or not ladders.may_suspend(ladder, table, f, t, oldest, today)):
+            return None
+        intent = _calendar_intent(table, row, facts, product, oldest)
+        return intent if not ladders.is_late(ladder, table, f, t, oldest) else Intent(
+            intent.decision, intent.rule_id, intent.reason + late_note(ladder), intent.period)
+    if row.decision is D.SUSPENSION_WARNING:
+        # Due from its day until the suspension is made, unless a warning already counts.
+        if (product.exempt or row.scheduled(oldest) > today
+                or ladders.notice_counts(ladder, table, f, t, oldest)):
+            return None
+        deadline = ladders.suspension_deadline(table, f, t, oldest, today)
+        # The deadline is part of the id: a warning that stopped counting (upgrade, then a
+        # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
+        # the ladder's warning counting and decides nothing.
+        return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
+                      period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}", deadline=deadline)
+    if not fires(row, oldest, today):
+        return None
+    if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
+        return None  # nothing to take: no deduction, and no SMS announcing one
+    if row.warning_level is not None and ladder.warning_level >= row.warning_level:
+        return None
+    return _calendar_intent(table, row, facts, product, oldest)
+
+
+def late_note(ladder: Ladder) -> str:
+    """Appended to a late suspension's reason (the sweep SQL writes the same words)."""
+    return (f"; late: suspension warning of {ladder.suspension_warned_on} named "
+            f"{ladder.suspension_deadline}")
+
+
+def record(ladder: Ladder, intent: Intent, today: date) -> Ladder:
+    """The ladder after a notice of it was decided today."""
+    if intent.decision is D.SUSPENSION_WARNING and intent.deadline is not None:
+        return ladder.suspension_warned(today, intent.deadline)
+    if intent.warning_level is not None:
+        return ladder.warned(intent.warning_level)
+    return ladder
 
 
 def _calendar_intent(
@@ -205,6 +273,11 @@ class SweepStep:
     skip_exempt: bool = False
     retention_short_before: date | None = None  # suspended on or before: retention ran out
     retention_long_before: date | None = None
+    # Suspension and suspension-warning steps: the tier's suspension row (its day per product)
+    # and today; a suspension warning names GREATEST(that day, notice_date).
+    suspend_row: RuleRow | None = None
+    today: date | None = None
+    notice_date: date | None = None
 
 
 def sweep_plan(table: RuleTable, today: date) -> list[SweepStep]:
@@ -221,14 +294,23 @@ def _calendar_step(table: RuleTable, row: RuleRow, today: date) -> SweepStep | N
     assert row.arrears_month is not None
     action = action_for(row.decision, row.family)
     month_start = today.replace(day=1)
-    if row.decision is D.SUSPEND:
+    suspend_row = table.suspension(row.family, row.tier)
+    if row.decision in (D.SUSPEND, D.SUSPENSION_WARNING):
+        # Due on or after its day: every oldest month up to the cutoff.
         back = row.arrears_month + (0 if row.day_in(month_start) <= today else 1)
-        return SweepStep(row, _sweepable(action), next_state(S.NORMAL, action),
-                         cutoff=add_months(month_start, -back), skip_exempt=True)
+        cutoff = add_months(month_start, -back)
+        if row.decision is D.SUSPEND:  # only after the notice (ladder.may_suspend)
+            return SweepStep(row, (S.SUSPENSION_WARNED,), next_state(S.NORMAL, action),
+                             cutoff=cutoff, skip_exempt=True, suspend_row=suspend_row,
+                             today=today)
+        notice = max(1, table.notice_days(row.family, row.tier, today))
+        return SweepStep(row, _sweepable(action), S.SUSPENSION_WARNED, cutoff=cutoff,
+                         skip_exempt=True, suspend_row=suspend_row, today=today,
+                         notice_date=today + timedelta(days=notice))
     if row.day_in(month_start) > today:
         return None
     oldest = add_months(month_start, -row.arrears_month)
-    suspend_on = table.suspension(row.family, row.tier).scheduled(oldest)
+    suspend_on = suspend_row.scheduled(oldest)
     after = S.WARNED if action is Action.WARN else next_state(S.NORMAL, action)
     return SweepStep(row, _sweepable(action), after, month=oldest,
                      deadline=suspend_on if row.decision is not D.DEDUCTION else None)

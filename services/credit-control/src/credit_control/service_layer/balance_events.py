@@ -39,6 +39,7 @@ from ..adapters import admin_repository as admin_repo
 from ..adapters import balance_sql as sql
 from ..adapters import worklist_sql
 from ..domain import rules
+from ..domain.ladder import Ladder, reconcile
 from ..domain.model import Action, action_for, can, next_state
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
@@ -117,13 +118,22 @@ class Product:
     command_sent_at: datetime | None = None
     pending_decision_id: str | None = None
     work_order_id: str | None = None  # the last work order of the batch
+    ladder: Ladder = field(default_factory=Ladder)  # this cycle's notices (domain/ladder.py)
+    ladder_moved: bool = False
 
     @classmethod
     def of(cls, row: Row[Any], event: BalanceChanged, snapshot: ProductSnapshot) -> "Product":
         # account and customer are what the upsert just wrote: the event's
         return cls(row.product_id, event.account_id, _FAMILIES[row.family], snapshot,
                    event.customer.customer_id, _STATES[row.state], row.command_seq,
-                   row.warning_level, row.cycle)
+                   row.warning_level, row.cycle,
+                   ladder=Ladder(row.ladder_month, row.warning_level, row.suspension_warned_on,
+                                 row.suspension_deadline))
+
+    def set_ladder(self, ladder: Ladder) -> None:
+        if ladder != self.ladder:
+            self.ladder, self.warning_level, self.ladder_moved = (
+                ladder, ladder.warning_level, True)
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,7 @@ class Batch:
                     else sorted(event.products, key=lambda p: p.product_id))
         for snapshot in products:
             product = self.products[snapshot.product_id]
+            self._reconcile(product, tier, facts, event.as_of)
             intent = rules.on_balance(
                 self._rules(product.family, tier), facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
@@ -221,6 +232,24 @@ class Batch:
                                                            self.table.version),
                            intent, event.as_of,
                            envelope.correlation_id or str(envelope.event_id))
+
+    def _reconcile(self, product: Product, tier: Tier, facts: rules.AccountFacts,
+                   as_of: datetime) -> None:
+        """The ladder follows the facts (domain/ladder.py): a new oldest owing month restarts
+        it, an upgrade drops a suspension warning that no longer announces the suspension."""
+        now = reconcile(product.state, product.ladder, self._rules(product.family, tier),
+                        product.family, tier, facts.oldest_due_month, facts.owes)
+        product.set_ladder(now.ladder)
+        if now.state is product.state or now.reason is None:
+            return
+        h = self.history
+        h.product_id.append(product.product_id)
+        h.state_before.append(product.state.value)
+        h.state_after.append(now.state.value)
+        h.cause.append(now.reason)
+        h.decision_id.append(None)
+        h.at.append(as_of)
+        product.state, product.at, product.moved = now.state, as_of, True
 
     def _rules(self, family: ProductFamily, tier: Tier) -> RuleTable:
         """The table narrowed to one family × tier: `on_balance` looks at nothing else (it
@@ -250,7 +279,9 @@ class Batch:
         context = NoticeContext(
             customer=customer, product=product.snapshot,
             amount_due_fen=inputs.facts.amount_due_fen, as_of_date=business_date(as_of),
-            deadline=intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None)
+            deadline=intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None,
+            suspension_exempt=bool(inputs.profile.exemptions)
+            and inputs.profile.suspension_exempt(inputs.event.as_of))
         self._record(product, intent, decision_id, before, after, as_of, context, inputs)
         events: list[Contract] = [CreditDecisionMade(
             decision_id=decision_id, account_id=product.account_id,
@@ -318,9 +349,9 @@ class Batch:
         product.state, product.at, product.moved = after, as_of, True
         if after is CreditState.NORMAL:  # a new arrears cycle: notices may come again
             product.cycle += 1
-            product.warning_level = 0
+            product.set_ladder(Ladder(product.ladder.month))
         if intent.warning_level is not None:
-            product.warning_level = intent.warning_level
+            product.set_ladder(product.ladder.warned(intent.warning_level))
         return events
 
     def _command_for(self, product: Product, customer: CustomerSnapshot,
@@ -341,7 +372,11 @@ class Batch:
 
     async def write(self, conn: AsyncConnection) -> None:
         """Decisions, work orders, states, history and outbox rows, one statement each."""
+        await sql.update_ladders(conn, self._ladders())
         if not self.decisions.decision_id:
+            if self.history.product_id:  # a ladder restart moved a state, no decision
+                await sql.update_states(conn, self._states())
+                await sql.insert_history(conn, self.history)
             return
         written = await sql.insert_decisions(conn, self.decisions)
         if written != len(self.decisions.decision_id):
@@ -369,6 +404,17 @@ class Batch:
         await sql.update_states(conn, self._states())
         await sql.insert_history(conn, self.history)
         await self.ctx.outbox.add_many(conn, self.outbox)
+
+    def _ladders(self) -> sql.LadderRows:
+        rows = sql.LadderRows()
+        for p in sorted((p for p in self.products.values() if p.ladder_moved),
+                        key=lambda p: p.product_id):
+            rows.product_id.append(p.product_id)
+            rows.ladder_month.append(p.ladder.month)
+            rows.warning_level.append(p.ladder.warning_level)
+            rows.suspension_warned_on.append(p.ladder.suspension_warned_on)
+            rows.suspension_deadline.append(p.ladder.suspension_deadline)
+        return rows
 
     def _states(self) -> sql.StateRows:
         rows = sql.StateRows()

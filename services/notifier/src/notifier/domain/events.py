@@ -66,6 +66,7 @@ class ContextView(msgspec.Struct, frozen=True, kw_only=True):
     as_of_date: date
     deadline: date | None = None
     bill_month: BillMonth | None = None
+    suspension_exempt: bool = False  # INTERFACES §2: no threat of suspension when set
 
 
 class DecisionEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,128 @@
+"""The arrears ladder (欠费预警 → 停机预警 → 停机) as a function of the current facts.
+
+A product's place on the ladder is recomputed from the facts now (the oldest bill month still
+owing, the tier, the rule table) and the notices already decided in this arrears cycle for that
+month (`Ladder`). Two rules carry it:
+
+- **The ladder belongs to the oldest owing month.** When that month moves on (the oldest month
+  is paid) or the arrears are gone, the ladder restarts: the warning level and the suspension
+  warning are forgotten, a product that was suspension-warned is merely warned again, and the
+  new month's notices come as its own rows fall due.
+- **Notice before suspension.** A suspension needs a suspension warning of the same cycle and
+  month that named a deadline no earlier than the current tier's suspension day, and the
+  deadline has come. A warning decided on its own day names the suspension day (the seed: the
+  25th → the month's last day); one decided late (billed late, a catch-up sweep, a downgrade
+  past the new tier's day, an exemption that ended, a reversed payment) names today + the
+  notice period, and the suspension waits for it ("late", not missed). An upgrade moves the
+  suspension day later than a warning already given: that warning no longer counts and the new
+  tier's own suspension warning is owed.
+
+Pure: no I/O; the balance-event batch, the sweep SQL's predicates and the invariant checker's
+replay all follow these functions.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from common.contracts.credit_control import CreditState
+from common.contracts.snapshots import ProductFamily, Tier
+
+from .rule_table import RuleTable
+
+S = CreditState
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The notices of this arrears cycle already decided for the oldest owing month `month`."""
+
+    month: date | None = None
+    warning_level: int = 0
+    suspension_warned_on: date | None = None
+    suspension_deadline: date | None = None  # the date the suspension warning named
+
+    def for_month(self, oldest: date | None) -> "Ladder":
+        """The same ladder if the oldest owing month is unchanged, else a fresh one."""
+        return self if oldest == self.month else Ladder(month=oldest)
+
+    def warned(self, level: int) -> "Ladder":
+        return replace(self, warning_level=max(self.warning_level, level))
+
+    def suspension_warned(self, on: date, deadline: date) -> "Ladder":
+        return replace(self, suspension_warned_on=on, suspension_deadline=deadline)
+
+    def without_suspension_warning(self) -> "Ladder":
+        return replace(self, suspension_warned_on=None, suspension_deadline=None)
+
+
+def scheduled_suspension(table: RuleTable, family: ProductFamily, tier: Tier,
+                         oldest: date) -> date:
+    """The tier's suspension day for arrears whose oldest bill month is `oldest`."""
+    return table.suspension(family, tier).scheduled(oldest)
+
+
+def scheduled_suspension_warning(table: RuleTable, family: ProductFamily, tier: Tier,
+                                 oldest: date) -> date:
+    return table.suspension_warning(family, tier).scheduled(oldest)
+
+
+def suspension_deadline(table: RuleTable, family: ProductFamily, tier: Tier, oldest: date,
+                        today: date) -> date:
+    """The date a suspension warning decided `today` names: the suspension day, or today +
+    the notice period if that is later (a late warning)."""
+    notice = max(1, table.notice_days(family, tier, today))
+    return max(scheduled_suspension(table, family, tier, oldest), today + timedelta(days=notice))
+
+
+def notice_counts(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,
+                  oldest: date | None) -> bool:
+    """Whether the ladder's suspension warning announces the current tier's suspension."""
+    return (oldest is not None and ladder.month == oldest
+            and ladder.suspension_deadline is not None
+            and ladder.suspension_deadline >= scheduled_suspension(table, family, tier, oldest))
+
+
+def may_suspend(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,
+                oldest: date | None, today: date) -> bool:
+    """The notice was given and its deadline has come."""
+    return (notice_counts(ladder, table, family, tier, oldest)
+            and ladder.suspension_deadline is not None and ladder.suspension_deadline <= today)
+
+
+def is_late(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,
+            oldest: date) -> bool:
+    """A suspension after the tier's day because its warning came late (not missed)."""
+    return (ladder.suspension_deadline is not None
+            and ladder.suspension_deadline > scheduled_suspension(table, family, tier, oldest))
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    state: CreditState
+    ladder: Ladder
+    reason: str | None = None  # set when the state moved back (a restart)
+
+
+def reconcile(state: CreditState, ladder: Ladder, table: RuleTable, family: ProductFamily,
+              tier: Tier, oldest: date | None, owes: bool) -> Reconciled:
+    """Where the product stands after the facts changed (a balance event, a tier change).
+
+    The ladder follows the oldest owing month; a suspension warning that no longer announces
+    the current tier's suspension (an upgrade) is dropped. A suspension-warned product whose
+    warning is gone goes back to warned while it still owes (a payment clears it otherwise)."""
+    now = ladder.for_month(oldest)
+    if now.suspension_deadline is not None and not notice_counts(now, table, family, tier,
+                                                                 oldest):
+        now = now.without_suspension_warning()
+    if state is S.SUSPENSION_WARNED and owes and now.suspension_deadline is None:
+        why = (f"ladder restarts: oldest owing month {_month(ladder.month)} → {_month(oldest)}"
+               if now.month != ladder.month else
+               f"suspension warning for {ladder.suspension_deadline} no longer announces the "
+               f"{tier} tier's suspension on "
+               f"{scheduled_suspension(table, family, tier, oldest) if oldest else None}")
+        return Reconciled(S.WARNED, now, why)
+    return Reconciled(state, now)
+
+
+def _month(d: date | None) -> str:
+    return f"{d:%Y-%m}" if d else "none"
