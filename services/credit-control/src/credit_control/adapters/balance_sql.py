@@ -76,26 +76,52 @@ def oldest_due_month(event: BalanceChanged) -> date | None:
     return parse_bill_month(event.dues[0].bill_month) if event.dues else None
 
 
+# --- a product's own amount (docs/credit-control.md, "Per-product amount") -----------------
+
+def product_amount_due(event: BalanceChanged, product_id: str) -> int:
+    """The product's own amount due over closed bill months, from the event's `product_dues`
+    (billing's allocation). An event without them (a producer older than per-product
+    amounts) is read as before: the account's amount for each of its products."""
+    if not event.product_dues:
+        return event.amount_due_fen
+    for due in event.product_dues:
+        if due.product_id == product_id:
+            return due.amount_due_fen
+    return 0  # not listed: nothing of the account's debt is this product's
+
+
+def product_owes(product_amount_due_fen: int) -> bool:
+    """Whether a product may be reminded, warned or suspended at all: only for a debt of its
+    own (the SMS quote that amount; "目前有0.00元话费未缴清" makes no sense)."""
+    return product_amount_due_fen > 0
+
+
+# The same condition in a sweep's WHERE clause (alias pc = credit.product_credit).
+PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
+
+
 _UPSERT_PRODUCTS = _sql("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
-        oldest_due_month)
+        oldest_due_month, product_amount_due_fen)
     SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
-           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest
+           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest,
+           u.own_due
     FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
                 CAST(:family AS text[]), CAST(:product AS text[]),
                 CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
                 CAST(:tier AS text[]), CAST(:star_level AS integer[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
-                CAST(:oldest AS date[]))
+                CAST(:oldest AS date[]), CAST(:own_due AS bigint[]))
          AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
-              balance_fen, amount_due_fen, oldest)
+              balance_fen, amount_due_fen, oldest, own_due)
     ORDER BY u.product_id
     ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
         account_id = excluded.account_id, customer_id = excluded.customer_id,
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
-        oldest_due_month = excluded.oldest_due_month
+        oldest_due_month = excluded.oldest_due_month,
+        product_amount_due_fen = excluded.product_amount_due_fen
     RETURNING product_id, family, state, command_seq, warning_level, cycle""")
 
 
@@ -116,6 +142,7 @@ async def upsert_products(
         "balance_fen": [e.balance_fen for e, _ in s],
         "amount_due_fen": [e.amount_due_fen for e, _ in s],
         "oldest": [oldest_due_month(e) for e, _ in s],
+        "own_due": [product_amount_due(e, p.product_id) for e, p in s],
     })
     return list(result)
 

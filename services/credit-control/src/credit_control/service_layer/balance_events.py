@@ -48,6 +48,10 @@ from .work_orders import cancel_superseded, open_work_order
 
 log = logging.getLogger(__name__)
 
+# Decisions that remind, warn or suspend: only for a product with a debt of its own.
+_SANCTIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
+                        DecisionType.SUSPENSION_WARNING, DecisionType.SUSPEND})
+
 
 async def apply_balance_events(
     ctx: CreditContext, conn: AsyncConnection, items: list[tuple[RawEnvelope, BalanceChanged]]
@@ -237,6 +241,9 @@ class Batch:
               intent: rules.Intent, as_of: datetime, correlation: str) -> None:
         """One decision and its move, in memory; skipped if already taken or not allowed."""
         action = action_for(intent.decision, product.family)
+        own_due = sql.product_amount_due(inputs.event, product.product_id)
+        if intent.decision in _SANCTIONS and not sql.product_owes(own_due):
+            return  # the account owes, this product does not: nothing to remind or suspend
         before = product.state
         if not can(before, action):
             return
@@ -249,7 +256,8 @@ class Batch:
         oldest = inputs.facts.oldest_due_month
         context = NoticeContext(
             customer=customer, product=product.snapshot,
-            amount_due_fen=inputs.facts.amount_due_fen, as_of_date=business_date(as_of),
+            amount_due_fen=own_due, account_amount_due_fen=inputs.facts.amount_due_fen,
+            as_of_date=business_date(as_of),
             deadline=intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None)
         self._record(product, intent, decision_id, before, after, as_of, context, inputs)
         events: list[Contract] = [CreditDecisionMade(
