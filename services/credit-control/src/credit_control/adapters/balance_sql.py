@@ -18,6 +18,8 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged, BillMonthDue
 from common.contracts.snapshots import ProductSnapshot
 
+from ..domain.product_amount import product_amount_due
+
 
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
@@ -76,27 +78,8 @@ def oldest_due_month(event: BalanceChanged) -> date | None:
     return parse_bill_month(event.dues[0].bill_month) if event.dues else None
 
 
-# --- a product's own amount (docs/credit-control.md, "Per-product amount") -----------------
-
-def product_amount_due(event: BalanceChanged, product_id: str) -> int:
-    """The product's own amount due over closed bill months, from the event's `product_dues`
-    (billing's allocation). An event without them (a producer older than per-product
-    amounts) is read as before: the account's amount for each of its products."""
-    if not event.product_dues:
-        return event.amount_due_fen
-    for due in event.product_dues:
-        if due.product_id == product_id:
-            return due.amount_due_fen
-    return 0  # not listed: nothing of the account's debt is this product's
-
-
-def product_owes(product_amount_due_fen: int) -> bool:
-    """Whether a product may be reminded, warned or suspended at all: only for a debt of its
-    own (the SMS quote that amount; "目前有0.00元话费未缴清" makes no sense)."""
-    return product_amount_due_fen > 0
-
-
-# The same condition in a sweep's WHERE clause (alias pc = credit.product_credit).
+# --- a product's own amount (domain/product_amount.py) -------------------------------------
+# domain.product_amount.product_owes in a sweep's WHERE (alias pc = credit.product_credit).
 PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 
 

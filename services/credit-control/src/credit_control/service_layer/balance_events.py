@@ -40,6 +40,7 @@ from ..adapters import balance_sql as sql
 from ..adapters import worklist_sql
 from ..domain import rules
 from ..domain.model import Action, action_for, can, next_state
+from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
 from ..metrics import count_decisions
@@ -47,10 +48,6 @@ from .handlers import DECISION_NS, CreditContext, ProductView
 from .work_orders import cancel_superseded, open_work_order
 
 log = logging.getLogger(__name__)
-
-# Decisions that remind, warn or suspend: only for a product with a debt of its own.
-_SANCTIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
-                        DecisionType.SUSPENSION_WARNING, DecisionType.SUSPEND})
 
 
 async def apply_balance_events(
@@ -241,8 +238,8 @@ class Batch:
               intent: rules.Intent, as_of: datetime, correlation: str) -> None:
         """One decision and its move, in memory; skipped if already taken or not allowed."""
         action = action_for(intent.decision, product.family)
-        own_due = sql.product_amount_due(inputs.event, product.product_id)
-        if intent.decision in _SANCTIONS and not sql.product_owes(own_due):
+        own_due = product_amount_due(inputs.event, product.product_id)
+        if not allowed_on_balance(intent.decision, own_due):
             return  # the account owes, this product does not: nothing to remind or suspend
         before = product.state
         if not can(before, action):
