@@ -156,3 +156,32 @@ def test_an_older_bill_is_cleared_before_a_newer_one_is_touched(
     for i, bill in enumerate(order):
         if owed[bill] > 0:  # still owing: nothing after it got a fen
             assert all(owed[later] == bills[later] for later in order[i + 1:])
+
+
+def test_the_balance_event_carries_each_products_dues() -> None:
+    """From the ledger (as adapters/ledger.fill reads it) to the contract: the dict payload
+    parses as BalanceChanged and its product_dues add up to the account's figures."""
+    from datetime import UTC, datetime
+
+    from billing_events.adapters.ledger import Ledger
+    from billing_events.service_layer.balances import balance_payload, state_of
+    from common.contracts.billing import BalanceCause, BalanceChanged
+
+    ledger = Ledger("A1", "G1", 3, bills={(AUG, "P2"): 3_000, (SEP, "P1"): 12_345,
+                                          (SEP, "P2"): 200_000, (date(2026, 10, 1), "P1"): 999},
+                    credits_fen=10_000, product_ids=["P1", "P2", "P3"])
+    state = state_of(ledger, closed={AUG, SEP})
+    customer = {"customer_id": "G1", "name": "某某集团", "tier": "low", "star_level": None,
+                "account_manager": {"name": "周经理", "phone": "13900000001"},
+                "contacts": [{"name": "联系人", "phone": "13800000001"}]}
+    products = [{"product_id": p, "cpno": f"CP{p}", "name": "企信通", "family": "ADC",
+                 "vendor": None, "channel": None} for p in ("P1", "P2", "P3")]
+    at = datetime(2026, 10, 5, 2, tzinfo=UTC)
+    event = BalanceChanged.model_validate(
+        balance_payload(state, BalanceCause.PAYMENT, at, customer, products, {}))
+    got = [(p.product_id, p.amount_due_fen, [(d.bill_month, d.amount_due_fen) for d in p.dues],
+            p.unbilled_fen) for p in event.product_dues]
+    # 100.00 paid: August's P2 bill (30.00) first, then September's P1 (123.45) in part
+    assert got == [("P1", 5_345, [("2026-09", 5_345)], 999),
+                   ("P2", 200_000, [("2026-09", 200_000)], 0), ("P3", 0, [], 0)]
+    assert event.amount_due_fen == 205_345 and event.unbilled_fen == 999
