@@ -11,7 +11,8 @@ report runs (adapters/receivables.py), so reports, positions and events agree to
 Why this rule and not pro rata: it is exact without any rounding (no remainder fen to
 place), it depends only on the totals (a reversal or a late adjustment re-opens exactly the
 right products, as for months), and a partial payment clears whole products rather than
-leaving every product owing a little, so the products it clears can be restored.
+leaving every product owing a little, so the products it clears are reminded, warned and
+suspended no more (restoring one already suspended stays an account-level decision).
 """
 
 from collections.abc import Iterable, Mapping
