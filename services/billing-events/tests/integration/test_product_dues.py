@@ -110,6 +110,11 @@ async def test_partial_payment_is_spread_oldest_month_then_product_id(
     assert [(x["billed_fen"], x["credited_fen"], x["amount_due_fen"]) for x in view["products"]] \
         == [(0, 0, 0), (12_345, 12_345, 0), (200_000, 39_655, 160_345), (28_000, 0, 28_000)]
     assert view["amount_due_fen"] == 188_345
+    # the receivables report allocates the same way: its arrears of the month (only this
+    # account is billed in it) are the products' dues, to the fen
+    report = (await billing.get("/v1/receivables", params={"bill_month": jan})).json()
+    assert report["total"]["receivables_fen"] == 240_345
+    assert report["total"]["arrears_fen"] == 188_345
 
 
 async def test_bulk_load_gives_the_per_command_figures(
