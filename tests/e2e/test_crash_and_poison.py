@@ -54,7 +54,8 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
     payer = asyncio.create_task(pay_everything(billing, uid, accounts, year))
 
     # Kill while credit-control has applied some of the stream but not all of it.
-    total = ACCOUNTS * (1 + 1 + PARTIAL_PAYMENTS + 1)  # charge, bill run, payments
+    # product added (master_data), charge, bill run, payments
+    total = ACCOUNTS * (1 + 1 + 1 + PARTIAL_PAYMENTS + 1)
     at_kill = await eventually(lambda: applied_count(db, accounts), lambda n: n >= total // 3,
                                timeout=60, interval=0.05, what="a third of the stream applied")
     services.kill("credit-control")
@@ -131,8 +132,9 @@ async def test_poison_message_goes_to_dead_letter_and_stream_goes_on(
     await post(billing, "/v1/charges", {"charge_id": f"C{uid}", "account_id": f"A{uid}",
                                         "product_id": f"P{uid}", "bill_month": "2026-11",
                                         "amount_fen": 100})
-    await eventually(lambda: applied_count(db, [f"A{uid}"]), lambda n: n == 1,
-                     what="the event after the poison applied")
+    # the product's master_data event and the charge's
+    await eventually(lambda: applied_count(db, [f"A{uid}"]), lambda n: n == 2,
+                     what="the events after the poison applied")
 
     dead = await _dead_letters_with(stack, marker)
     # Dead-lettering is at least once (a retried batch sends again): count source offsets.

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .checks import check_balance, check_chain, check_decisions, check_sms
 from .counts import Check, Report
 from .notice import check_notice
+from .products_known import check_products_known
 from .stalls import check_stalls
 
 __all__ = ["Check", "Report", "verify", "verify_on"]
@@ -33,4 +34,5 @@ async def verify_on(conn: AsyncConnection, bootstrap: str, prefix: str = "",
         await check_chain(conn, prefix, gateway_url, token),
         await check_stalls(bootstrap),
         await check_notice(conn, prefix),
+        await check_products_known(conn, prefix),
     ])

@@ -23,6 +23,11 @@ from common.contracts.snapshots import ProductFamily
 from credit_control.domain import rules
 from credit_control.domain.ladder import Ladder, reconcile
 from credit_control.domain.model import Action, action_for, can, next_state
+from credit_control.domain.product_amount import (
+    allowed_in_sweep,
+    allowed_on_balance,
+    product_amount_due,
+)
 from credit_control.domain.profiles import CreditProfile
 from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
 
@@ -117,7 +122,8 @@ class Replay:
                 table, facts, rules.ProductFacts(p.family, event.customer.tier, p.state,
                                                  p.warning_level, star, exempt),
                 business_date(event.as_of), event_key=f"seq:{event.sequence}")
-            if intent is not None:
+            if intent is not None and allowed_on_balance(
+                    intent.decision, product_amount_due(event, snap.product_id)):
                 self._take(p, intent, event.as_of)
 
     def _sweep(self, run: SweepRun) -> None:
@@ -135,8 +141,11 @@ class Replay:
                                     profile.suspension_exempt(run.as_of), p.suspended_on,
                                     p.ladder.month, p.ladder.suspension_warned_on,
                                     p.ladder.suspension_deadline)
+            own = product_amount_due(event, pid)
             for intent in rules.on_calendar(table, facts, pf, today):
                 if run.held and intent.decision is DecisionType.SUSPEND:
+                    continue
+                if not allowed_in_sweep(intent.decision, own):
                     continue
                 if self._take(p, intent, run.as_of):
                     p.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)

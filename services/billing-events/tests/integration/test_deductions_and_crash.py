@@ -114,8 +114,10 @@ async def test_crash_between_commit_and_send_publishes_exactly_once(
         raise
     crashing.kill(spec.name)  # SIGKILL right after the commit; this process never sent it
     async with db.connect() as conn:
-        event_id = str(await conn.scalar(text(
-            "SELECT event_id FROM billing.outbox WHERE key = :a"), {"a": ids["account"]}))
+        # the product's master_data event, then the payment's: both committed, neither sent
+        event_ids = [str(e) for e in (await conn.execute(text(
+            "SELECT event_id FROM billing.outbox WHERE key = :a ORDER BY id"),
+            {"a": ids["account"]})).scalars()]
     monkeypatch.setenv("BILLING_RELAY_ENABLED", "true")
     crashing.start(spec.name)
     try:
@@ -124,8 +126,9 @@ async def test_crash_between_commit_and_send_publishes_exactly_once(
         sent = await messages_since(stack.kafka_bootstrap, BALANCE_TOPIC, since, ids["account"])
     finally:
         crashing.stop_all()
-    assert [m["event_id"] for m in sent] == [event_id]
-    assert sent[0]["payload"]["balance_fen"] == 4_321
+    assert [m["event_id"] for m in sent] == event_ids
+    assert [m["payload"]["cause"] for m in sent] == ["master_data", "payment"]
+    assert sent[-1]["payload"]["balance_fen"] == 4_321
 
 
 async def _published(db: AsyncEngine, account: str) -> bool:

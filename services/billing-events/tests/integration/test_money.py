@@ -40,8 +40,9 @@ async def test_partial_then_over_payment_leaves_credit_and_ages_the_dues(
     assert over["account"]["balance_fen"] == 2_345  # credit on the account
     assert over["account"]["dues"] == [] and over["account"]["amount_due_fen"] == 0
     causes = [e["cause"] for e in await events(db, ids["account"])]
-    assert causes == ["charge", "bill_run", "charge", "bill_run", "payment", "payment"]
-    assert [e["sequence"] for e in await events(db, ids["account"])] == [1, 2, 3, 4, 5, 6]
+    assert causes == ["master_data", "charge", "bill_run", "charge", "bill_run", "payment",
+                      "payment"]  # master_data: the product was added
+    assert [e["sequence"] for e in await events(db, ids["account"])] == [1, 2, 3, 4, 5, 6, 7]
 
 
 async def test_bounced_payment_reopens_the_months_it_paid(
@@ -138,7 +139,9 @@ async def test_master_data_change_publishes_a_new_snapshot_with_the_same_money(
     unknown = await billing.put("/v1/products/no-such-product", json=product)
     assert unknown.status_code == 404
     published = await events(db, ids["account"])
-    assert [e["cause"] for e in published] == ["master_data", "master_data"]
+    # the first is the product's creation (POST /v1/products publishes it)
+    assert [e["cause"] for e in published] == ["master_data"] * 3
+    published = published[1:]
     first, second = published
     assert first["customer"]["name"] == f"新名集团{uid}" and first["customer"]["star_level"] == 5
     assert second["products"][0]["vendor"] == "ruoya"
@@ -184,6 +187,6 @@ async def test_concurrent_charges_and_payments_of_one_account_all_land_in_sequen
     answers = await asyncio.gather(*charges, *payments)
     assert [r.status_code for r in answers] == [201] * 12, [r.text for r in answers]
     sequences = [e["sequence"] for e in await events(db, ids["account"])]
-    assert sorted(sequences) == list(range(1, 13))
+    assert sorted(sequences) == list(range(1, 14))  # 1: the product's master_data event
     view = (await billing.get(f"/v1/accounts/{ids['account']}")).json()
     assert view["unbilled_fen"] == sum(1_000 + i for i in range(8))

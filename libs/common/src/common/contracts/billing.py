@@ -32,6 +32,20 @@ class BillMonthDue(BaseModel):
     amount_due_fen: Fen
 
 
+class ProductDue(BaseModel):
+    """What one product instance of the account owes after the account's credits were
+    allocated (docs/billing.md, "Allocation"): `amount_due_fen` over closed bill months,
+    `dues` per bill month (oldest first, only months still owing), `unbilled_fen` its
+    charges of open months. Summed over the account's products they give the account's
+    `amount_due_fen`, `dues` and `unbilled_fen` to the fen."""
+
+    model_config = ConfigDict(frozen=True)
+    product_id: str
+    amount_due_fen: int
+    dues: tuple[BillMonthDue, ...] = ()
+    unbilled_fen: int = 0
+
+
 class DeductionOutcome(BaseModel):
     """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
 
@@ -65,3 +79,6 @@ class BalanceChanged(Contract):
     deposit_fen: Fen = 0  # deposit held, available for deductions
     last_payment_at: datetime | None = None
     deduction: DeductionOutcome | None = None  # set when cause is deduction
+    # Each product of the account, in product id order (empty from producers older than
+    # per-product amounts: a consumer then reads the account's figures for every product).
+    product_dues: tuple[ProductDue, ...] = ()

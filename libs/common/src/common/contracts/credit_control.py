@@ -42,13 +42,14 @@ class NoticeContext(BaseModel):
     model_config = ConfigDict(frozen=True)
     customer: CustomerSnapshot
     product: ProductSnapshot
-    amount_due_fen: Fen  # XX元
+    amount_due_fen: Fen  # XX元: the PRODUCT's own amount due (billing's allocation)
     as_of_date: date  # 截至YYYY年MM月DD日
     deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
     bill_month: BillMonth | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
     # Exempt from automatic suspension at decision time (red list, active emergency
     # no-suspension): the notifier renders reminders without any threat of suspension.
     suspension_exempt: bool = False
+    account_amount_due_fen: Fen | None = None  # the account's total (the manager's notice)
 
 
 class CreditDecisionMade(Contract):

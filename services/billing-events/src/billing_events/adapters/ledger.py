@@ -46,15 +46,25 @@ def billed_in(month: date) -> Accounts:
 
 @dataclass
 class Ledger:
-    """One account's raw money, before allocation (domain.model.position does that)."""
+    """One account's raw money, before allocation (domain.model.position and
+    domain.allocation do that)."""
 
     account_id: str
     customer_id: str
     sequence: int = 0
-    by_month: dict[date, int] = field(default_factory=dict)  # charges + adjustments
+    # charges + adjustments per (bill month, product id)
+    bills: dict[tuple[date, str], int] = field(default_factory=dict)
     credits_fen: int = 0  # payments not reversed + write-offs
     deposit_fen: int = 0
     last_payment_at: datetime | None = None
+    product_ids: list[str] = field(default_factory=list)  # every product of the account
+
+    @property
+    def by_month(self) -> dict[date, int]:
+        months: dict[date, int] = {}
+        for (month, _), fen in self.bills.items():
+            months[month] = months.get(month, 0) + fen
+        return months
 
 
 async def lock_and_bump(conn: AsyncConnection, accounts: Accounts) -> dict[str, Ledger]:
@@ -83,15 +93,21 @@ async def fill(conn: AsyncConnection, ledgers: dict[str, Ledger], accounts: Acco
     """Debits, credits and deposits of `accounts` (the accounts `ledgers` holds)."""
     ids = accounts.where("account_id")
     debits = await conn.execute(text(f"""
-        SELECT account_id, bill_month, sum(amount_fen) AS fen FROM (
-            SELECT account_id, bill_month, amount_fen FROM {S}.charges
+        SELECT account_id, bill_month, product_id, sum(amount_fen) AS fen FROM (
+            SELECT account_id, bill_month, product_id, amount_fen FROM {S}.charges
              WHERE {ids}
             UNION ALL
-            SELECT account_id, bill_month, amount_fen FROM {S}.adjustments
+            SELECT account_id, bill_month, product_id, amount_fen FROM {S}.adjustments
              WHERE {ids}) d
-        GROUP BY account_id, bill_month"""), accounts.params)
+        GROUP BY account_id, bill_month, product_id"""), accounts.params)
     for r in debits:
-        ledgers[r.account_id].by_month[r.bill_month] = int(r.fen)
+        ledgers[r.account_id].bills[(r.bill_month, r.product_id)] = int(r.fen)
+    products = await conn.execute(text(f"""
+        SELECT account_id, product_id FROM {S}.products WHERE {ids}
+         ORDER BY account_id, product_id"""), accounts.params)
+    for r in products:
+        if r.account_id in ledgers:
+            ledgers[r.account_id].product_ids.append(r.product_id)
     credits = await conn.execute(text(f"""
         SELECT account_id, sum(fen) AS fen, max(paid_at) AS last_paid FROM (
             SELECT p.account_id, p.amount_fen AS fen, p.paid_at FROM {S}.payments p

@@ -16,6 +16,7 @@ from common.logging import correlation_id
 
 from ..adapters import ledger as led
 from ..adapters import tables as t
+from ..domain.allocation import ProductPosition, product_positions
 from ..domain.model import AccountPosition, position
 
 
@@ -28,6 +29,7 @@ class AccountState:
     position: AccountPosition
     deposit_fen: int
     last_payment_at: datetime | None
+    products: tuple[ProductPosition, ...] = ()  # each product's share, product id order
 
 
 async def closed_months(conn: AsyncConnection) -> set[date]:
@@ -35,11 +37,22 @@ async def closed_months(conn: AsyncConnection) -> set[date]:
 
 
 def state_of(ledger: led.Ledger, closed: set[date]) -> AccountState:
-    billed = {m: v for m, v in ledger.by_month.items() if m in closed}
-    unbilled = sum(v for m, v in ledger.by_month.items() if m not in closed)
+    """The account's position and its products' shares, from the same totals: the products'
+    dues add up to the account's per month (the allocation is the same oldest-first walk,
+    only finer: domain/allocation.py)."""
+    bills = {b: v for b, v in ledger.bills.items() if b[0] in closed}
+    open_bills: dict[str, int] = {}
+    for (month, product_id), fen in ledger.bills.items():
+        if month not in closed:
+            open_bills[product_id] = open_bills.get(product_id, 0) + fen
+    billed: dict[date, int] = {}
+    for (month, _), fen in bills.items():
+        billed[month] = billed.get(month, 0) + fen
     return AccountState(ledger.account_id, ledger.sequence,
-                        position(billed, unbilled, ledger.credits_fen),
-                        ledger.deposit_fen, ledger.last_payment_at)
+                        position(billed, sum(open_bills.values()), ledger.credits_fen),
+                        ledger.deposit_fen, ledger.last_payment_at,
+                        product_positions(bills, open_bills, ledger.credits_fen,
+                                          ledger.product_ids))
 
 
 async def current_states(conn: AsyncConnection, account_ids: list[str]) -> dict[str, AccountState]:
@@ -94,8 +107,17 @@ def balance_payload(
                  for d in pos.dues],
         "unbilled_fen": pos.unbilled_fen, "closed_bill_month": None,
         "customer": customer, "products": products, "deposit_fen": state.deposit_fen,
-        "last_payment_at": state.last_payment_at, "deduction": None, **extra,
+        "last_payment_at": state.last_payment_at, "deduction": None,
+        "product_dues": [product_due_json(p) for p in state.products], **extra,
     }
+
+
+def product_due_json(p: ProductPosition) -> dict[str, Any]:
+    """One ProductDue of the contract."""
+    return {"product_id": p.product_id, "amount_due_fen": p.amount_due_fen,
+            "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
+                     for d in p.dues],
+            "unbilled_fen": p.unbilled_fen}
 
 
 @dataclass(frozen=True)

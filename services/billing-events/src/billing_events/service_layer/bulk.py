@@ -166,10 +166,15 @@ async def _load_chunk(
         report.loaded += len(written)
         report.skipped += len(good) - len(written)
         touched = sorted({getattr(cmd, "account_id", "") for _, cmd in good
-                          if _id(cmd) in written and kind in ("charges", "payments")})
-        if touched:  # the balance changed: one event per account for the whole chunk
-            cause = BalanceCause.CHARGE if kind == "charges" else BalanceCause.PAYMENT
-            await publish(ctx, conn, touched, cause, ctx.clock.now())
+                          if _id(cmd) in written and kind in _CAUSES})
+        if touched:  # one event per account for the whole chunk
+            await publish(ctx, conn, touched, _CAUSES[kind], ctx.clock.now())
+
+
+# Charges and payments change balances; new products must reach credit-control even when
+# their account owes nothing new (as POST /v1/products does).
+_CAUSES = {"charges": BalanceCause.CHARGE, "payments": BalanceCause.PAYMENT,
+           "products": BalanceCause.MASTER_DATA}
 
 
 def _id(cmd: c.Command) -> str:

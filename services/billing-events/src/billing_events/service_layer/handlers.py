@@ -20,7 +20,7 @@ from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain import commands as c
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
-from .balances import AccountState, current_states, month_text
+from .balances import AccountState, current_states, month_text, product_due_json
 from .context import BillingContext, as_of, once, publish, require, require_product_of
 
 # --- master data ---------------------------------------------------------------------------
@@ -79,6 +79,10 @@ async def add_product(ctx: BillingContext, cmd: c.AddProduct) -> StoredResponse:
         if await repo.exists(conn, t.products.c.cpno, cmd.cpno):
             raise Conflict(f"product number (CPNO) {cmd.cpno} is taken", cpno=cmd.cpno)
         await conn.execute(insert(t.products).values(**cmd.model_dump(mode="json")))
+        # No product escapes credit-control: it learns the product with the account's
+        # current facts at once, so a product of an owing account is decided like its
+        # siblings from the moment it exists (not only at the account's next charge).
+        await publish(ctx, conn, [cmd.account_id], BalanceCause.MASTER_DATA, ctx.clock.now())
         return cmd.model_dump(mode="json")
 
     return await once(ctx, "product", cmd.product_id, cmd, work)
@@ -344,4 +348,6 @@ def position_body(state: AccountState) -> dict[str, Any]:
         "deposit_fen": state.deposit_fen,
         "last_payment_at": (state.last_payment_at.isoformat()
                             if state.last_payment_at else None),
+        "products": [{**product_due_json(p), "billed_fen": p.billed_fen,
+                      "credited_fen": p.credited_fen} for p in state.products],
     }

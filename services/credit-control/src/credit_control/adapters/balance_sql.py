@@ -18,6 +18,8 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged, BillMonthDue
 from common.contracts.snapshots import ProductSnapshot
 
+from ..domain.product_amount import product_amount_due
+
 
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
@@ -76,27 +78,33 @@ def oldest_due_month(event: BalanceChanged) -> date | None:
     return parse_bill_month(event.dues[0].bill_month) if event.dues else None
 
 
+# --- a product's own amount (domain/product_amount.py) -------------------------------------
+# domain.product_amount.product_owes in a sweep's WHERE (alias pc = credit.product_credit).
+PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
+
+
 _UPSERT_PRODUCTS = _sql("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
-        oldest_due_month, ladder_month)
+        oldest_due_month, ladder_month, product_amount_due_fen)
     SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
            u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest,
-           u.oldest
+           u.oldest, u.own_due
     FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
                 CAST(:family AS text[]), CAST(:product AS text[]),
                 CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
                 CAST(:tier AS text[]), CAST(:star_level AS integer[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
-                CAST(:oldest AS date[]))
+                CAST(:oldest AS date[]), CAST(:own_due AS bigint[]))
          AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
-              balance_fen, amount_due_fen, oldest)
+              balance_fen, amount_due_fen, oldest, own_due)
     ORDER BY u.product_id
     ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
         account_id = excluded.account_id, customer_id = excluded.customer_id,
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
-        oldest_due_month = excluded.oldest_due_month
+        oldest_due_month = excluded.oldest_due_month,
+        product_amount_due_fen = excluded.product_amount_due_fen
     RETURNING product_id, family, state, command_seq, warning_level, cycle, ladder_month,
         suspension_warned_on, suspension_deadline""")
 
@@ -118,6 +126,7 @@ async def upsert_products(
         "balance_fen": [e.balance_fen for e, _ in s],
         "amount_due_fen": [e.amount_due_fen for e, _ in s],
         "oldest": [oldest_due_month(e) for e, _ in s],
+        "own_due": [product_amount_due(e, p.product_id) for e, p in s],
     })
     return list(result)
 

@@ -17,6 +17,7 @@ from common.contracts.snapshots import ProductFamily
 from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
+from .balance_sql import PRODUCT_OWES_SQL
 
 _LIMIT = ("COALESCE(cp.credit_limit_fen, CASE COALESCE(cp.star_level, pc.star_level) "
           + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())
@@ -53,6 +54,7 @@ def _where(step: SweepStep) -> str:
                      "THEN :long_before ELSE :short_before END")
         return " AND ".join(where)
     where.append(f"pc.amount_due_fen > {_LIMIT}")
+    where.append(PRODUCT_OWES_SQL)  # the product's own debt: nothing to quote or suspend else
     where.append("pc.oldest_due_month <= :cutoff" if step.cutoff
                  else "pc.oldest_due_month = :month")
     if step.skip_exempt:
@@ -140,6 +142,7 @@ def statement(step: SweepStep) -> str:
 cand AS (
   SELECT pc.product_id, pc.account_id, pc.customer_id, pc.product, pc.state, pc.cycle,
          pc.command_seq, pc.amount_due_fen, pc.balance_fen, pc.oldest_due_month, pc.tier,
+         pc.product_amount_due_fen,
          COALESCE(cp.star_level, pc.star_level) AS star, {_LIMIT} AS limit_fen,
          {_BDATE} AS suspended_on, {_EXEMPT} AS exempt, pc.suspension_warned_on,
          pc.suspension_deadline, {_scheduled(step) if step.suspend_row else "NULL::date"}
@@ -159,7 +162,9 @@ dec AS (
          {_reason(step)},
          c.state, {state_after}, :as_of,
          jsonb_build_object('customer', ap.customer, 'product', c.product,
-                            'amount_due_fen', c.amount_due_fen, 'as_of_date', :as_of_date,
+                            'amount_due_fen', c.product_amount_due_fen,
+                            'account_amount_due_fen', c.amount_due_fen,
+                            'as_of_date', :as_of_date,
                             'deadline', {_deadline(step)}, 'suspension_exempt', c.exempt,
                             'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
          jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,

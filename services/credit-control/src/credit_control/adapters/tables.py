@@ -56,6 +56,9 @@ product_credit = Table(
     Column("balance_fen", BigInteger, nullable=False, server_default="0"),
     Column("amount_due_fen", BigInteger, nullable=False, server_default="0"),
     Column("oldest_due_month", Date),
+    # The product's OWN amount due over closed bill months (billing's allocation): what its
+    # SMS quote; 0 = nothing of the account's debt is this product's (never sanctioned).
+    Column("product_amount_due_fen", BigInteger, nullable=False, server_default="0"),
     Column("warning_level", Integer, nullable=False, server_default="0"),
     Column("cycle", Integer, nullable=False, server_default="0"),
     Column("command_action", Text),

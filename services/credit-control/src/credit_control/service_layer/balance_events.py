@@ -41,6 +41,7 @@ from ..adapters import worklist_sql
 from ..domain import rules
 from ..domain.ladder import Ladder, reconcile
 from ..domain.model import Action, action_for, can, next_state
+from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
 from ..metrics import count_decisions
@@ -266,6 +267,9 @@ class Batch:
               intent: rules.Intent, as_of: datetime, correlation: str) -> None:
         """One decision and its move, in memory; skipped if already taken or not allowed."""
         action = action_for(intent.decision, product.family)
+        own_due = product_amount_due(inputs.event, product.product_id)
+        if not allowed_on_balance(intent.decision, own_due):
+            return  # the account owes, this product does not: nothing to remind or suspend
         before = product.state
         if not can(before, action):
             return
@@ -278,7 +282,8 @@ class Batch:
         oldest = inputs.facts.oldest_due_month
         context = NoticeContext(
             customer=customer, product=product.snapshot,
-            amount_due_fen=inputs.facts.amount_due_fen, as_of_date=business_date(as_of),
+            amount_due_fen=own_due, account_amount_due_fen=inputs.facts.amount_due_fen,
+            as_of_date=business_date(as_of),
             deadline=intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None,
             suspension_exempt=bool(inputs.profile.exemptions)
             and inputs.profile.suspension_exempt(inputs.event.as_of))

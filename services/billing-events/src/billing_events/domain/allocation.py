@@ -1,0 +1,68 @@
+"""Per-product amounts: how an account's credits are spread over its product instances. Pure.
+
+The rule (docs/billing.md, "Allocation"): the account's credits (payments not reversed,
+deductions from the deposit, write-offs) pay its closed bill months **oldest first**, and
+within one bill month its products **in product id order**, each product's bill of that
+month in full before the next one's. Equivalently: order the (bill month, product) bills,
+take the running total of the bills through each one; what a bill still owes is
+clamp(running total − credits, 0, bill). That is exactly the statement the receivables
+report runs (adapters/receivables.py), so reports, positions and events agree to the fen.
+
+Why this rule and not pro rata: it is exact without any rounding (no remainder fen to
+place), it depends only on the totals (a reversal or a late adjustment re-opens exactly the
+right products, as for months), and a partial payment clears whole products rather than
+leaving every product owing a little, so the products it clears are reminded, warned and
+suspended no more (restoring one already suspended stays an account-level decision).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from .model import MonthDue
+
+Bill = tuple[date, str]  # (bill month, product id)
+
+
+@dataclass(frozen=True)
+class ProductPosition:
+    """One product instance's money: closed months billed, what of it the credits covered,
+    what it still owes (per bill month, oldest first) and its charges of open months."""
+
+    product_id: str
+    billed_fen: int
+    credited_fen: int
+    amount_due_fen: int
+    dues: tuple[MonthDue, ...]
+    unbilled_fen: int
+
+
+def allocate(billed: Mapping[Bill, int], credits_fen: int) -> dict[Bill, int]:
+    """What each (bill month, product) bill still owes after `credits_fen` (every bill,
+    owing or not): oldest month first, product id order within a month."""
+    owed: dict[Bill, int] = {}
+    running = 0
+    for bill in sorted(billed):
+        amount = billed[bill]
+        running += amount
+        owed[bill] = max(0, min(amount, running - credits_fen))
+    return owed
+
+
+def product_positions(
+    billed: Mapping[Bill, int], unbilled: Mapping[str, int], credits_fen: int,
+    product_ids: Iterable[str] = (),
+) -> tuple[ProductPosition, ...]:
+    """Every product's position, in product id order: the products named in `product_ids`
+    (those of the account, billed or not) and every product with a bill."""
+    owed = allocate(billed, credits_fen)
+    ids = sorted(set(product_ids) | {p for _, p in billed} | set(unbilled))
+    result = []
+    for pid in ids:
+        bills = sorted((m, v) for (m, p), v in billed.items() if p == pid)
+        dues = tuple(MonthDue(m, owed[(m, pid)]) for m, _ in bills if owed[(m, pid)] > 0)
+        billed_fen = sum(v for _, v in bills)
+        due = sum(d.amount_due_fen for d in dues)
+        result.append(ProductPosition(pid, billed_fen, billed_fen - due, due, dues,
+                                      unbilled.get(pid, 0)))
+    return tuple(result)

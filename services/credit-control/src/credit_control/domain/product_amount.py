@@ -1,0 +1,41 @@
+"""A product's own amount due (docs/credit-control.md, "Per-product amount"). Pure.
+
+The account's facts (amount due against the credit limit, the oldest owing month, the tier)
+decide WHEN the ladder moves; a product moves on it only for a debt of its own, and its SMS
+quote that amount (billing's allocation: `BalanceChanged.product_dues`).
+"""
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import DecisionType
+
+# Decisions that remind, warn or suspend: only for a product with a debt of its own.
+SANCTIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
+                       DecisionType.SUSPENSION_WARNING, DecisionType.SUSPEND})
+
+
+def product_amount_due(event: BalanceChanged, product_id: str) -> int:
+    """The product's own amount due over closed bill months, from the event's `product_dues`.
+    An event without them (a producer older than per-product amounts) is read as before:
+    the account's amount for each of its products."""
+    if not event.product_dues:
+        return event.amount_due_fen
+    for due in event.product_dues:
+        if due.product_id == product_id:
+            return due.amount_due_fen
+    return 0  # not listed: nothing of the account's debt is this product's
+
+
+def product_owes(product_amount_due_fen: int) -> bool:
+    """Whether a product may be reminded, warned or suspended at all ("目前有0.00元话费未缴清"
+    makes no sense, and suspending a paid-up product is 错停)."""
+    return product_amount_due_fen > 0
+
+
+def allowed_on_balance(decision: DecisionType, product_amount_due_fen: int) -> bool:
+    return decision not in SANCTIONS or product_owes(product_amount_due_fen)
+
+
+def allowed_in_sweep(decision: DecisionType, product_amount_due_fen: int) -> bool:
+    """The sweep's SQL says the same (adapters/balance_sql.PRODUCT_OWES_SQL): every calendar
+    step but pre-cancellation (which follows a suspension already made) needs a debt."""
+    return decision is DecisionType.PRE_CANCEL or product_owes(product_amount_due_fen)
