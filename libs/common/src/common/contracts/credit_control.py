@@ -22,6 +22,7 @@ class DecisionType(StrEnum):
     DEDUCTION = "deduction"  # 划扣
     PRE_CANCEL = "pre_cancel"  # 预拆机
     ARREARS_CLEARED = "arrears_cleared"  # paid before suspension: warnings lifted, no SMS
+    PAYMENT_REVERSED = "payment_reversed"  # 支付冲正/退票: a reversed payment re-opens arrears
 
 
 class CreditState(StrEnum):
@@ -44,6 +45,11 @@ class NoticeContext(BaseModel):
     as_of_date: date  # 截至YYYY年MM月DD日
     deadline: date | None = None  # 请于MM月DD日前 / 如在YYYY年MM月DD日前
     bill_month: str | None = None  # YYYY-MM: the oldest bill month still owing, for the KPIs
+    # Exempt from automatic suspension at decision time (red list, active emergency
+    # no-suspension): the notifier sends no threat of suspension.
+    suspension_exempt: bool = False
+    # The account's total amount due (amount_due_fen is the product's own): the manager's notice.
+    account_amount_due_fen: int | None = None
 
 
 class CreditDecisionMade(Contract):

@@ -55,6 +55,8 @@ class ContextView(msgspec.Struct, frozen=True, kw_only=True):
     as_of_date: date
     deadline: date | None = None
     bill_month: str | None = None
+    suspension_exempt: bool = False
+    account_amount_due_fen: int | None = None
 
 
 class DecisionEvent(msgspec.Struct, frozen=True, kw_only=True):

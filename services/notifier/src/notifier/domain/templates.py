@@ -25,6 +25,7 @@ class TemplateName(StrEnum):
     WARNING_1 = "warning_1"  # 欠费预警
     WARNING_2 = "warning_2"  # 二次预警
     WARNING_3 = "warning_3"  # 三次预警
+    WARNING_3_EXEMPT = "warning_3_exempt"  # 三次预警, exempt from suspension: no threat
     SUSPENSION_WARNING = "suspension_warning"  # 停机预警
     SUSPENSION_NOTICE_CONTACT = "suspension_notice_contact"  # 停机通知 A
     SUSPENSION_NOTICE_MANAGER = "suspension_notice_manager"  # 停机通知 B
@@ -32,6 +33,7 @@ class TemplateName(StrEnum):
     DEDUCTION_NOTICE = "deduction_notice"  # 划扣通知
     PRE_CANCEL_NOTICE = "pre_cancel_notice"  # 预拆机通知, group contact
     PRE_CANCEL_NOTICE_MANAGER = "pre_cancel_notice_manager"  # 预拆机通知, account manager
+    PAYMENT_REVERSED_NOTICE = "payment_reversed_notice"  # 冲正/退票通知
 
 
 class DateSource(StrEnum):
@@ -71,6 +73,11 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
     TemplateSpec(T.WARNING_3, "三次预警", "decision:warning:3", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第三次欠费提醒,请于MM月DD日前及时缴费,逾期将停用您的集团产品服务。谢谢。",
                  from_seed=False),
+    # For a product exempt from suspension (red list, emergency no-suspension): warning_3
+    # without its "逾期将停用" sentence; nothing is threatened that will not follow.
+    TemplateSpec(T.WARNING_3_EXEMPT, "三次预警(免停)", "decision:warning:3, suspension_exempt", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第三次欠费提醒,请于MM月DD日前及时缴费。谢谢。",
+                 from_seed=False),
     TemplateSpec(T.SUSPENSION_WARNING, "停机预警", "decision:suspension_warning", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)尚有XX元话费未缴清,请及时缴费。如在YYYY年MM月DD日前仍未缴清费用,将停用您的集团产品服务。",
                  from_seed=True),
@@ -84,7 +91,7 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=True, date_source=DateSource.AS_OF),
     TemplateSpec(T.DEDUCTION_NOTICE, "划扣通知", "decision:deduction", _C,
-                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)欠费未缴清,根据约定将于YYYY年MM月DD日从您的预存款中划扣XX元用于缴纳欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)的欠费已根据约定于YYYY年MM月DD日从您的预存款中划扣XX元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=False, date_source=DateSource.AS_OF,
                  amount_source=AmountSource.DEDUCTION),
     TemplateSpec(T.PRE_CANCEL_NOTICE, "预拆机通知", "decision:pre_cancel", _C,
@@ -92,6 +99,10 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
                  from_seed=False),
     TemplateSpec(T.PRE_CANCEL_NOTICE_MANAGER, "预拆机通知(客户经理)", "decision:pre_cancel", _M,
                  "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,停用已超过保号期,将于YYYY年MM月DD日进行预拆机处理,请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=False),
+    # A reversed (bounced) payment re-opened the product's arrears: say why it owes again.
+    TemplateSpec(T.PAYMENT_REVERSED_NOTICE, "冲正/退票通知", "decision:payment_reversed", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)此前的缴费已被冲正(退票),目前尚有XX元话费未缴清,请于MM月DD日前及时缴费以免影响您的集团产品服务。如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=False),
 )}
 
