@@ -138,10 +138,13 @@ def _rule_sql(rule: Rule) -> str:
 CANCEL_REASON_SQL = "COALESCE(" + ", ".join(_rule_sql(r) for r in RULES) + ")"
 
 # Per recipient, messages leave in decision order (the decision's business time, then the
-# order the events came in): a message waits while an earlier one to the same number waits
-# outside this claim; inside one claim they are submitted in that order.
+# order the events came in): a message waits while an earlier one to the same number about
+# the same account waits outside this claim; inside one claim they are submitted in that
+# order. Event order exists per account (the topic's key), so the order is kept per
+# (recipient, account); across accounts a number's messages do not hold each other up.
 _EARLIER_WAITING = (
     "SELECT 1 FROM notifier.messages e WHERE e.recipient = {q}.recipient "
+    "  AND e.account_id = {q}.account_id "
     f"  AND e.{t.IN_SEND_QUEUE} "
     "  AND (e.decision_as_of, e.event_seq, e.message_id) "
     "    < ({q}.decision_as_of, {q}.event_seq, {q}.message_id)"
@@ -149,16 +152,16 @@ _EARLIER_WAITING = (
 # A backlog released at the end of quiet hours is paced: a held message leaves only as the
 # first waiting one to its number, and not within the minimum gap after the last claim for
 # that number (the number of them per claim is the release budget, domain/pacing.py).
-_HELD_PACED = (
-    f"NOT EXISTS ({_EARLIER_WAITING.format(q='q')}) "
-    "AND NOT EXISTS (SELECT 1 FROM notifier.messages g WHERE g.recipient = q.recipient "
-    "  AND g.claimed_at > :gap_since AND g.message_id <> q.message_id)"
+_HELD_PACED = f"NOT EXISTS ({_EARLIER_WAITING.format(q='q')})"
+_GAP = (
+    " AND NOT EXISTS (SELECT 1 FROM notifier.messages g WHERE g.recipient = q.recipient "
+    "  AND g.claimed_at > :gap_since AND g.claimed_at <= :at AND g.message_id <> q.message_id)"
 )
 # One statement: lock what is due (pending rows and stale claims up to :limit, held rows up to
 # the release budget), cancel those whose reason has gone, claim the rest that no earlier
 # waiting message to the same number holds back. A stale 'sending' claim is not re-checked:
 # it may already be at the SMSC, and the SMSC dedupes its resubmission.
-_CLAIM = sql(
+_CLAIM_SQL = (
     "WITH due AS ("
     "  SELECT q.message_id FROM notifier.messages q "
     f"  WHERE q.{t.IN_SEND_QUEUE} AND ("
@@ -168,10 +171,10 @@ _CLAIM = sql(
     "), due_held AS ("
     "  SELECT q.message_id FROM notifier.messages q "
     f"  WHERE q.{t.IN_SEND_QUEUE} AND q.status = 'held' AND q.next_attempt_at <= :at "
-    f"   AND {_HELD_PACED} "
+    f"   AND {_HELD_PACED} {{gap}}"
     "  ORDER BY q.next_attempt_at, q.created_at LIMIT :held_limit FOR UPDATE SKIP LOCKED"
     "), cand AS ("
-    "  SELECT m.message_id, m.recipient, m.status, m.decision_as_of, m.event_seq, "
+    "  SELECT m.message_id, m.recipient, m.account_id, m.status, m.decision_as_of, m.event_seq, "
     f"    CASE WHEN m.status = 'sending' THEN NULL ELSE {CANCEL_REASON_SQL} END AS reason "
     "  FROM (SELECT message_id FROM due UNION ALL SELECT message_id FROM due_held) d "
     "  JOIN notifier.messages m ON m.message_id = d.message_id "
@@ -197,6 +200,8 @@ _CLAIM = sql(
     "UNION ALL SELECT message_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'cancelled' "
     "FROM cancelled"
 )
+# With and without the per-recipient gap (a setting): two fixed statements.
+_CLAIM = {True: sql(_CLAIM_SQL.replace("{gap}", _GAP)), False: sql(_CLAIM_SQL.replace("{gap}", ""))}
 
 
 @dataclass(frozen=True)
@@ -210,7 +215,7 @@ async def claim_batch(
     conn: AsyncConnection, at: datetime, limit: int, held_limit: int, claim_timeout_s: float,
     recipient_gap_s: float = 0.0,
 ) -> ClaimResult:
-    rows = (await conn.execute(_CLAIM, {
+    rows = (await conn.execute(_CLAIM[recipient_gap_s > 0], {
         "at": at, "limit": limit, "held_limit": max(0, held_limit),
         "stale": at - timedelta(seconds=claim_timeout_s),
         "gap_since": at - timedelta(seconds=recipient_gap_s)})).all()

@@ -23,7 +23,7 @@ def upgrade() -> None:
     ):
         op.add_column("messages", column, schema=S)
     op.create_index("ix_messages_recipient_queue", "messages",
-                    ["recipient", "decision_as_of", "event_seq"], schema=S,
+                    ["recipient", "account_id", "decision_as_of", "event_seq"], schema=S,
                     postgresql_where=sa.text(QUEUE))
     op.create_index("ix_messages_recipient_claimed", "messages", ["recipient", "claimed_at"],
                     schema=S, postgresql_where=sa.text("claimed_at IS NOT NULL"))
