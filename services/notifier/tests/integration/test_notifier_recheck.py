@@ -21,7 +21,8 @@ from common.settings import DEV_TOKEN
 from notifier.adapters import repository as repo
 from notifier.config import Settings
 from notifier.domain.pacing import TokenBucket
-from notifier.domain.recheck import ProductFacts
+from notifier.domain.recheck import KIND_OF, ProductFacts, Queued, Recheck, cancel_reason
+from notifier.domain.templates import TemplateName
 from notifier.entrypoints.http import router
 from notifier.service_layer.context import NotifierContext
 
@@ -287,3 +288,53 @@ async def test_payment_reversed_and_deduction_texts(
                                     "话费未缴清,请于11月25日前及时缴费以免影响您的集团产品服务。"
                                     "如有疑问可咨询您的客户经理或10086,谢谢!"),
     }
+
+
+PARITY_FACTS = [
+    None,
+    ProductFacts(S.WARNED, 10, local(2026, "11-25T10:00"), "d"),
+    ProductFacts(S.NORMAL, 10, local(2026, "11-25T10:00"), "d", normal_seq=4),
+    ProductFacts(S.SUSPENDED, 10, local(2026, "11-25T10:00"), "d", normal_seq=2,
+                 suspended_seq=4),
+    ProductFacts(S.WARNED, 10, local(2026, "11-25T10:00"), "d", suspension_exempt=True),
+]
+
+
+@pytest.mark.parametrize("known", PARITY_FACTS, ids=range(len(PARITY_FACTS)))
+async def test_the_claim_sql_and_the_pure_rules_agree(
+    db: AsyncEngine, uid: str, known: ProductFacts | None
+) -> None:
+    """Every template at event numbers around the facts' moments, with newer messages of
+    each kind (one cancelled): Postgres's reason is cancel_reason's, message by message."""
+    product, phone = f"P{uid}", "13800000001"
+    rows = [(f"{uid}-{t.value}-{seq}", t, seq, "pending")
+            for seq in (1, 3, 5) for t in TemplateName]
+    rows[-1] = (rows[-1][0], rows[-1][1], rows[-1][2], "cancelled")
+    async with db.connect() as conn, conn.begin() as trans:  # rolled back: no stray messages
+        await conn.execute(text(
+            "INSERT INTO notifier.messages (message_id, source_id, product_id, account_id, "
+            "template, role, recipient_name, recipient, text, segments, status, event_seq, "
+            "recheck) SELECT id, 's', :p, :a, t, 'group_contact', 'n', :r, 'x', 1, st, seq, k "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:ts AS text[]), CAST(:seqs AS bigint[]), "
+            "  CAST(:sts AS text[]), CAST(:ks AS text[])) AS v(id, t, seq, st, k)"),
+            {"p": product, "a": f"A{uid}", "r": phone, "ids": [r[0] for r in rows],
+             "ts": [r[1].value for r in rows], "seqs": [r[2] for r in rows],
+             "sts": [r[3] for r in rows], "ks": [KIND_OF[r[1]].value for r in rows]})
+        if known is not None:
+            await repo.upsert_product_states(conn, {product: (f"A{uid}", known)})
+        got = dict((await conn.execute(text(
+            f"SELECT m.message_id, {repo.CANCEL_REASON_SQL} FROM notifier.messages m "
+            "LEFT JOIN notifier.product_states p ON p.product_id = m.product_id "
+            "WHERE m.product_id = :p"), {"p": product})).all())
+        await trans.rollback()
+    for message_id, template, seq, _ in rows:
+        expected = cancel_reason(Queued(template, seq, _newest_first(rows, seq)), known)
+        assert got[message_id] == expected, (template, seq)
+
+
+def _newest_first(rows: list[tuple[str, TemplateName, int, str]],
+                  seq: int) -> tuple[tuple[Recheck, TemplateName], ...]:
+    """The newer, not cancelled messages, newest first (the SQL names the newest)."""
+    newer = sorted(((s, t.value, t) for _, t, s, st in rows if s > seq and st != "cancelled"),
+                   key=lambda x: (-x[0], x[1]))
+    return tuple((KIND_OF[t], t) for _, _, t in newer)

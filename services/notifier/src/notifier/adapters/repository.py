@@ -132,7 +132,7 @@ def _rule_sql(rule: Rule) -> str:
             f"SELECT {_quote(rule.reason)} || n.template FROM notifier.messages n "
             "WHERE n.product_id = m.product_id AND n.recipient = m.recipient "
             f"AND n.event_seq > m.event_seq AND n.recheck IN ({_kinds(rule.by)}) "
-            "AND n.status <> 'cancelled' ORDER BY n.event_seq DESC LIMIT 1) END")
+            "AND n.status <> 'cancelled' ORDER BY n.event_seq DESC, n.template LIMIT 1) END")
 
 
 CANCEL_REASON_SQL = "COALESCE(" + ", ".join(_rule_sql(r) for r in RULES) + ")"

@@ -136,7 +136,9 @@ class Queued:
 
     template: TemplateName
     event_seq: int
-    newer: tuple[tuple[Recheck, TemplateName], ...] = ()  # newer messages, same product+recipient
+    # Newer messages (not cancelled) about the same product to the same recipient, newest
+    # first (then by template name, as the SQL orders them).
+    newer: tuple[tuple[Recheck, TemplateName], ...] = ()
 
     @property
     def kind(self) -> Recheck:
