@@ -121,6 +121,12 @@ async def _with_defect(db: AsyncEngine, stack: Stack, services: ServiceProcesses
      "'suspended' AND family IN ('MAS', 'SMS_DIRECT') LIMIT 1)", "lost"),
     ("balance events", "DELETE FROM credit.inbox WHERE consumer = 'credit-control' AND "
      "event_id = (SELECT event_id FROM billing.outbox WHERE key LIKE :p LIMIT 1)", "lost"),
+    # A bill notice that "left" a day after its product's arrears were cleared.
+    ("stale sms", "UPDATE notifier.messages SET claimed_at = now() + interval '1 day' "
+     "WHERE message_id = (SELECT m.message_id FROM notifier.messages m WHERE m.account_id "
+     "LIKE :p AND m.template = 'bill_notice' AND m.status IN ('submitted', 'delivered') "
+     "AND EXISTS (SELECT 1 FROM credit.decisions d WHERE d.product_id = m.product_id "
+     "AND d.decision = 'arrears_cleared') LIMIT 1)", "wrong"),
 ])
 async def test_checker_catches_one_dropped_or_doubled_effect(
     finished_run: Workload, db: AsyncEngine, stack: Stack, services: ServiceProcesses,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .checks import check_balance, check_chain, check_decisions, check_sms
 from .counts import Check, Report
+from .stale_sms import check_stale_sms
 
 __all__ = ["Check", "Report", "verify", "verify_on"]
 
@@ -29,4 +30,5 @@ async def verify_on(conn: AsyncConnection, bootstrap: str, prefix: str = "",
         await check_decisions(conn, bootstrap, prefix),
         await check_sms(conn, prefix),
         await check_chain(conn, prefix, gateway_url, token),
+        await check_stale_sms(conn, prefix),
     ])
