@@ -1,6 +1,6 @@
 """The invariant checker: from the databases and the topics alone, is every effect there once?
 
-`verify(...)` runs the four checks (balance events, decisions, SMS, chain) and returns their
+`verify(...)` runs the checks (balance events, decisions, SMS, chain, stale SMS) and returns their
 counts; `scripts/verify.py` (`make verify`) prints them. It reads every service's schema with
 SQL and the topics with aiokafka; it imports the services' *pure* domain modules only
 (credit_control.domain, notifier.domain) to recompute what should exist, which is why it

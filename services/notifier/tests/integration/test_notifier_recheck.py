@@ -251,8 +251,9 @@ async def test_exempt_products_are_not_threatened(
     notice = context_for(uid, test_year, exempt=True)
     at = local(test_year, "11-25T10:00")
     await receive(ctx, decision(notice, D.WARNING, warning_level=3, at=at))
-    await receive(ctx, decision(notice, D.SUSPENSION_WARNING, at=at, before=S.WARNED,
-                                after=S.SUSPENSION_WARNED))
+    threat = decision(notice, D.SUSPENSION_WARNING, at=at, before=S.WARNED,
+                      after=S.SUSPENSION_WARNED)
+    await receive(ctx, threat)
     await drain(ctx, at)
     log = await log_of(db, notice.product.product_id)
     by_template = {m["template"]: m for m in log}
@@ -267,6 +268,9 @@ async def test_exempt_products_are_not_threatened(
     cancelled = await api_messages(ctx, product_id=notice.product.product_id,
                                    status="cancelled")
     assert [m["template"] for m in cancelled] == ["suspension_warning"]
+    # What a decision made, by its id (credit-control's notice-before-suspension question).
+    made = await api_messages(ctx, decision_id=threat.decision_id)
+    assert [(m["template"], m["status"]) for m in made] == [("suspension_warning", "cancelled")]
 
 
 async def test_payment_reversed_and_deduction_texts(

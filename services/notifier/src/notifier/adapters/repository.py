@@ -413,7 +413,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
 
 LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.recipient,
                "type": t.messages.c.template, "status": t.messages.c.status,
-               "trigger": t.messages.c.trigger}
+               "trigger": t.messages.c.trigger, "source_id": t.messages.c.source_id}
 
 
 async def list_messages(
