@@ -137,3 +137,22 @@ def test_state_change_texts(
     got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
            for n in notices_for(event)]
     assert got == expected
+
+
+@pytest.mark.parametrize(("total", "manager_text"), [
+    (None, SUSPENDED_B),  # no account total: the seed's B
+    (98_765, SUSPENDED_B),  # the product is all the account owes: the seed's B
+    (240_725, "刘经理,您好!您看管集团某某物流集团的集团产品企信通(产品编号:CP0009)尚有987.65元欠费,"
+              "现已被停用该集团产品服务(该账户合计欠费2407.25元),请及时通知该集团产品联系人缴清欠费。"),
+], ids=str)
+def test_the_manager_s_suspension_notice_may_add_the_account_total(
+    total: int | None, manager_text: str
+) -> None:
+    ctx = CTX.model_copy(update={"account_amount_due_fen": total})
+    event = CreditStateChanged(account_id="A-9", product_id="P-9", decision_id="d-9",
+                               state_before=S.SUSPEND_REQUESTED, state_after=S.SUSPENDED,
+                               as_of=AT, context=ctx)
+    got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
+           for n in notices_for(event)]
+    # The contact's A always quotes the product's own amount.
+    assert got == [("13800000009", SUSPENDED_A), ("13900000009", manager_text)]

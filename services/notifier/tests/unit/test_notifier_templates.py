@@ -97,6 +97,9 @@ EXPECTED_OURS = {
     T.PRE_CANCEL_NOTICE:
         "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)因欠费123.45元停用已超过"
         "保号期,将于2026年11月30日进行预拆机处理,请尽快缴清欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+    T.SUSPENSION_NOTICE_MANAGER_ACCOUNT:
+        "张伟,您好!您看管集团某某科技有限公司的集团产品企信通(产品编号:CP20261101)尚有123.45元欠费,"
+        "现已被停用该集团产品服务(该账户合计欠费123.45元),请及时通知该集团产品联系人缴清欠费。",
     T.PRE_CANCEL_NOTICE_MANAGER:
         "张伟,您好!您看管集团某某科技有限公司的集团产品企信通(产品编号:CP20261101)尚有123.45元欠费,"
         "停用已超过保号期,将于2026年11月30日进行预拆机处理,请及时通知该集团产品联系人缴清欠费。",
@@ -120,7 +123,8 @@ def test_every_default_template_is_valid(name: TemplateName) -> None:
 
 def test_each_template_has_one_role() -> None:
     managers = {n for n, s in SPECS.items() if s.role is Role.ACCOUNT_MANAGER}
-    assert managers == {T.SUSPENSION_NOTICE_MANAGER, T.PRE_CANCEL_NOTICE_MANAGER}
+    assert managers == {T.SUSPENSION_NOTICE_MANAGER, T.SUSPENSION_NOTICE_MANAGER_ACCOUNT,
+                        T.PRE_CANCEL_NOTICE_MANAGER}
 
 
 @pytest.mark.parametrize("name", sorted(SEED_TEMPLATES), ids=str)

@@ -66,6 +66,14 @@ def template_for_decision(event: DecisionEvent) -> tuple[TemplateName, ...]:
     return templates
 
 
+def _manager_suspension(event: CreditEventView) -> TemplateName:
+    """停机通知 B; with the account's total when the account owes more than this product."""
+    total = event.context.account_amount_due_fen
+    if total is not None and total != event.context.amount_due_fen:
+        return T.SUSPENSION_NOTICE_MANAGER_ACCOUNT
+    return T.SUSPENSION_NOTICE_MANAGER
+
+
 def source_of(event: CreditEventView) -> str:
     if isinstance(event, DecisionEvent):
         return f"decision:{event.decision_id}"
@@ -81,7 +89,7 @@ def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged
                 for n in _to_role(source, template, event, event.decision.value, reminder)]
     trigger = event.state_after.value
     if event.state_after is CreditState.SUSPENDED:
-        return [n for template in (T.SUSPENSION_NOTICE_CONTACT, T.SUSPENSION_NOTICE_MANAGER)
+        return [n for template in (T.SUSPENSION_NOTICE_CONTACT, _manager_suspension(event))
                 for n in _to_role(source, template, event, trigger, False)]
     if event.state_after is CreditState.NORMAL and event.state_before in (
         CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED
@@ -115,6 +123,7 @@ def _fields(event: CreditEventView, template: TemplateName) -> NoticeFields:
     return NoticeFields(
         product_name=ctx.product.name, product_no=ctx.product.cpno, amount_fen=amount, date=day,
         account_manager_name=ctx.customer.account_manager.name, group_name=ctx.customer.name,
+        account_amount_fen=ctx.account_amount_due_fen,
     )
 
 

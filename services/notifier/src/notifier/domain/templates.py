@@ -34,6 +34,8 @@ class TemplateName(StrEnum):
     PRE_CANCEL_NOTICE = "pre_cancel_notice"  # 预拆机通知, group contact
     PRE_CANCEL_NOTICE_MANAGER = "pre_cancel_notice_manager"  # 预拆机通知, account manager
     PAYMENT_REVERSED_NOTICE = "payment_reversed_notice"  # 冲正/退票通知
+    # 停机通知 B with the account's total, when it differs from the product's amount
+    SUSPENSION_NOTICE_MANAGER_ACCOUNT = "suspension_notice_manager_account"
 
 
 class DateSource(StrEnum):
@@ -87,6 +89,11 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
     TemplateSpec(T.SUSPENSION_NOTICE_MANAGER, "停机通知B", "state:suspended", _M,
                  "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。",
                  from_seed=True, date_source=DateSource.AS_OF),
+    # Not the seed's B: B itself is never altered; this variant adds the account's total for
+    # the manager when the account owes more than this product (several products).
+    TemplateSpec(T.SUSPENSION_NOTICE_MANAGER_ACCOUNT, "停机通知B(含账户合计)", "state:suspended, account total differs", _M,
+                 "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务(该账户合计欠费ACCOUNTXX元),请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=False, date_source=DateSource.AS_OF),
     TemplateSpec(T.RESTORE_NOTICE, "开机通知", "state:normal", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=True, date_source=DateSource.AS_OF),
@@ -114,6 +121,7 @@ PLACEHOLDERS: dict[str, str] = {
     "CPNAME": "product_name",
     "CPNO": "product_no",
     "XX": "amount_fen, in yuan with two decimals",
+    "ACCOUNTXX": "account_amount_fen: the account's total amount due, in yuan (manager only)",
     "YYYY年MM月DD日": "date, long form",
     "MM月DD日": "date, short form",
     "KHJLNAME": "account_manager_name",
@@ -134,6 +142,7 @@ class NoticeFields:
     date: dt.date | None = None  # YYYY年MM月DD日 or MM月DD日, whichever the template has
     account_manager_name: str = ""
     group_name: str = ""
+    account_amount_fen: int | None = None  # ACCOUNTXX
 
 
 def render(template: str, f: NoticeFields) -> str:
@@ -146,6 +155,10 @@ def render(template: str, f: NoticeFields) -> str:
         "KHJLNAME": f.account_manager_name,
         "JTNAME": f.group_name,
     }
+    # Without an account total (older producers, another template), the product's amount:
+    # a raw token never reaches a phone.
+    values["ACCOUNTXX"] = fen_to_yuan_text(
+        f.account_amount_fen if f.account_amount_fen is not None else f.amount_fen)
     if f.date is not None:
         values["YYYY年MM月DD日"] = f"{f.date.year:04d}年{f.date.month:02d}月{f.date.day:02d}日"
         values["MM月DD日"] = f"{f.date.month:02d}月{f.date.day:02d}日"
@@ -162,11 +175,12 @@ def compile_template(template: str) -> tuple[str, ...]:
     return tuple(_TOKENS.split(template))
 
 
-# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix. The group
+# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix,
+# ACCOUNTXX ends in XX. The group
 # makes re.split keep the tokens.
-_TOKENS = re.compile("(YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX)")
+_TOKENS = re.compile("(YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|ACCOUNTXX|XX)")
 _DATE_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日")
-_WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "KHJLNAME", "JTNAME"})
+_WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "ACCOUNTXX", "KHJLNAME", "JTNAME"})
 # What an operator might type meaning a placeholder: a run of capitals (ours are such runs),
 # or a {name} / ${name} / {{name}} / %s style hole from another templating habit.
 _CAPITALS = re.compile("[A-Z]{2,}")
