@@ -167,7 +167,11 @@ _CLAIM_SQL = (
     f"  WHERE q.{t.IN_SEND_QUEUE} AND ("
     "    (q.status = 'pending' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= :at))"
     "    OR (q.status = 'sending' AND q.claimed_at < :stale)) "
-    "  ORDER BY q.created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+    # Decision order, the order `ready` keeps: each number's first waiting message comes
+    # before its later ones, so a batch full of held-back messages cannot shut out the
+    # one they wait for (messages of one consumer batch share created_at).
+    "  ORDER BY q.decision_as_of, q.event_seq, q.message_id LIMIT :limit "
+    "  FOR UPDATE SKIP LOCKED"
     "), due_held AS ("
     "  SELECT q.message_id FROM notifier.messages q "
     f"  WHERE q.{t.IN_SEND_QUEUE} AND q.status = 'held' AND q.next_attempt_at <= :at "

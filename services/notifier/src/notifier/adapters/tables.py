@@ -73,6 +73,8 @@ messages = Table(
     Index("ix_messages_bill_month", "bill_month", postgresql_where=text("reminder")),
     Index("ix_messages_recipient_queue", "recipient", "account_id", "decision_as_of", "event_seq",
           postgresql_where=text(IN_SEND_QUEUE)),
+    Index("ix_messages_send_order", "decision_as_of", "event_seq", "message_id",
+          postgresql_where=text(IN_SEND_QUEUE)),
     Index("ix_messages_recipient_claimed", "recipient", "claimed_at",
           postgresql_where=text("claimed_at IS NOT NULL")),
 )

@@ -25,6 +25,9 @@ def upgrade() -> None:
     op.create_index("ix_messages_recipient_queue", "messages",
                     ["recipient", "account_id", "decision_as_of", "event_seq"], schema=S,
                     postgresql_where=sa.text(QUEUE))
+    op.create_index("ix_messages_send_order", "messages",
+                    ["decision_as_of", "event_seq", "message_id"], schema=S,
+                    postgresql_where=sa.text(QUEUE))
     op.create_index("ix_messages_recipient_claimed", "messages", ["recipient", "claimed_at"],
                     schema=S, postgresql_where=sa.text("claimed_at IS NOT NULL"))
     op.create_table(
