@@ -127,6 +127,12 @@ async def _with_defect(db: AsyncEngine, stack: Stack, services: ServiceProcesses
      "credit.decisions w JOIN credit.decisions s ON s.product_id = w.product_id AND "
      "s.decision = 'suspend' WHERE w.product_id LIKE :p AND w.decision = 'suspension_warning' "
      "LIMIT 1)", "wrong"),
+    # A bill notice that "left" a day after its product's arrears were cleared.
+    ("stale sms", "UPDATE notifier.messages SET claimed_at = now() + interval '1 day' "
+     "WHERE message_id = (SELECT m.message_id FROM notifier.messages m WHERE m.account_id "
+     "LIKE :p AND m.template = 'bill_notice' AND m.status IN ('submitted', 'delivered') "
+     "AND EXISTS (SELECT 1 FROM credit.decisions d WHERE d.product_id = m.product_id "
+     "AND d.decision = 'arrears_cleared') LIMIT 1)", "wrong"),
 ])
 async def test_checker_catches_one_dropped_or_doubled_effect(
     finished_run: Workload, db: AsyncEngine, stack: Stack, services: ServiceProcesses,

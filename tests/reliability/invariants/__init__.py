@@ -1,6 +1,6 @@
 """The invariant checker: from the databases and the topics alone, is every effect there once?
 
-`verify(...)` runs the four checks (balance events, decisions, SMS, chain) and returns their
+`verify(...)` runs the checks (balance events, decisions, SMS, chain, stale SMS) and returns their
 counts; `scripts/verify.py` (`make verify`) prints them. It reads every service's schema with
 SQL and the topics with aiokafka; it imports the services' *pure* domain modules only
 (credit_control.domain, notifier.domain) to recompute what should exist, which is why it
@@ -13,6 +13,7 @@ from .checks import check_balance, check_chain, check_decisions, check_sms
 from .counts import Check, Report
 from .notice import check_notice
 from .products_known import check_products_known
+from .stale_sms import check_stale_sms
 from .stalls import check_stalls
 
 __all__ = ["Check", "Report", "verify", "verify_on"]
@@ -35,4 +36,5 @@ async def verify_on(conn: AsyncConnection, bootstrap: str, prefix: str = "",
         await check_stalls(bootstrap),
         await check_notice(conn, prefix),
         await check_products_known(conn, prefix),
+        await check_stale_sms(conn, prefix),
     ])

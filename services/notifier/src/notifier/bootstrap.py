@@ -14,6 +14,7 @@ from .adapters import tables as t
 from .adapters.providers import HttpSmsProvider, SmsProvider
 from .adapters.smsc import SimulatedSmsc, SmscFaults
 from .config import Settings
+from .domain.pacing import TokenBucket
 from .domain.quiet_hours import SendingWindow
 from .domain.templates import Role
 from .entrypoints import consumer
@@ -48,6 +49,8 @@ def context(
         windows={Role.GROUP_CONTACT: SendingWindow.parse(settings.customer_sending_hours),
                  Role.ACCOUNT_MANAGER: SendingWindow.parse(settings.manager_sending_hours)},
         smsc=smsc, reminder_deadline=timedelta(hours=settings.reminder_deadline_hours),
+        release_pacer=TokenBucket(settings.release_rate_per_s, settings.release_burst),
+        recipient_gap_s=settings.recipient_min_gap_s,
     )
 
 

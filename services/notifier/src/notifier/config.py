@@ -23,6 +23,12 @@ class Settings(ServiceSettings):
     # account managers are staff and, by default, are told at once.
     customer_sending_hours: str = "08:00-21:00"
     manager_sending_hours: str = "00:00-24:00"
+    # Pacing a backlog released at the end of quiet hours: held messages that may leave per
+    # second per sender (0: no limit; the first `release_burst` go at once), and the minimum
+    # gap between two messages to the same number (0: none).
+    release_rate_per_s: float = Field(default=20.0, ge=0)
+    release_burst: int = Field(default=20, ge=1)
+    recipient_min_gap_s: float = Field(default=1.0, ge=0)
     # Which provider sends: the simulated SMSC, or a real SMS API over HTTP.
     provider: Literal["simulated", "http"] = "simulated"
     http_provider_url: str = "http://127.0.0.1:9000"

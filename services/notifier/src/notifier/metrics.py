@@ -11,7 +11,8 @@ from common.metrics import on_commit
 SMS = Counter(
     "creditctl_sms_total",
     "SMS moved into a status, counted once committed: pending / held / undeliverable (made), "
-    "submitted, delivered / failed / … (receipts), dead_lettered; `retry` = a failed submit "
+    "submitted, delivered / failed / … (receipts), dead_lettered, cancelled (re-checked: its "
+    "reason had gone, never sent); `retry` = a failed submit "
     "put back to pending.",
     ["status"],
 )

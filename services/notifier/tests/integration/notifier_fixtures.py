@@ -39,7 +39,7 @@ def local(year: int, text: str) -> datetime:
 def context_for(
     uid: str, year: int, product_id: str | None = None,
     contacts: tuple[str, ...] = ("13800000001",),
-    manager: str = "13900000001", amount_fen: int = 12_345,
+    manager: str = "13900000001", amount_fen: int = 12_345, exempt: bool = False,
 ) -> NoticeContext:
     return NoticeContext(
         customer=CustomerSnapshot(
@@ -48,28 +48,48 @@ def context_for(
             contacts=tuple(Person(name=f"联系人{i}", phone=p) for i, p in enumerate(contacts))),
         product=ProductSnapshot(product_id=product_id or f"P{uid}", cpno=f"CP{uid}",
                                 name="企信通", family=ProductFamily.ADC),
-        amount_due_fen=amount_fen, as_of_date=date(year, 11, 2), deadline=date(year, 11, 25))
+        amount_due_fen=amount_fen, as_of_date=date(year, 11, 2), deadline=date(year, 11, 25),
+        suspension_exempt=exempt)
+
+
+def _day_start(ctx: NoticeContext) -> datetime:
+    return datetime.combine(ctx.as_of_date, datetime.min.time(), tzinfo=BUSINESS_TZ)
 
 
 def decision(
     ctx: NoticeContext, kind: DecisionType = DecisionType.BILL_NOTICE,
-    decision_id: str | None = None, **extra: Any,
+    decision_id: str | None = None, at: datetime | None = None,
+    before: CreditState = CreditState.NORMAL, after: CreditState = CreditState.WARNED,
+    **extra: Any,
 ) -> CreditDecisionMade:
+    """`at`: the decision's business time (quiet hours follow it); default the context's day
+    at 00:00."""
     return CreditDecisionMade(
         decision_id=decision_id or str(uuid.uuid4()), account_id=f"A{ctx.product.product_id}",
         product_id=ctx.product.product_id, decision=kind, rule_id="r", reason="why",
-        state_before=CreditState.NORMAL, state_after=CreditState.WARNED,
-        as_of=datetime.combine(ctx.as_of_date, datetime.min.time(), tzinfo=BUSINESS_TZ),
-        context=ctx, **extra)
+        state_before=before, state_after=after, as_of=at or _day_start(ctx), context=ctx,
+        **extra)
 
 
-def suspended(ctx: NoticeContext, decision_id: str | None = None) -> CreditStateChanged:
+def state_change(
+    ctx: NoticeContext, before: CreditState, after: CreditState,
+    decision_id: str | None = None, at: datetime | None = None,
+) -> CreditStateChanged:
     return CreditStateChanged(
         account_id=f"A{ctx.product.product_id}", product_id=ctx.product.product_id,
-        decision_id=decision_id or str(uuid.uuid4()), state_before=CreditState.SUSPEND_REQUESTED,
-        state_after=CreditState.SUSPENDED,
-        as_of=datetime.combine(ctx.as_of_date, datetime.min.time(), tzinfo=BUSINESS_TZ),
-        context=ctx)
+        decision_id=decision_id or str(uuid.uuid4()), state_before=before, state_after=after,
+        as_of=at or _day_start(ctx), context=ctx)
+
+
+def suspended(ctx: NoticeContext, decision_id: str | None = None,
+              at: datetime | None = None) -> CreditStateChanged:
+    return state_change(ctx, CreditState.SUSPEND_REQUESTED, CreditState.SUSPENDED,
+                        decision_id, at)
+
+
+def restored(ctx: NoticeContext, decision_id: str | None = None,
+             at: datetime | None = None) -> CreditStateChanged:
+    return state_change(ctx, CreditState.SUSPENDED, CreditState.NORMAL, decision_id, at)
 
 
 def envelope(event: CreditEvent, occurred_at: datetime) -> RawEnvelope:

@@ -55,8 +55,8 @@ async def test_templates_list_every_template_with_its_version(
     assert [t["name"] for t in got] == [n.value for n in TemplateName]
     assert all(t["version"] >= 1 for t in got)
     placeholders = (await client.get("/v1/templates/placeholders")).json()
-    assert list(placeholders) == ["CPNAME", "CPNO", "XX", "YYYY年MM月DD日", "MM月DD日",
-                                  "KHJLNAME", "JTNAME"]
+    assert list(placeholders) == ["CPNAME", "CPNO", "XX", "ACCOUNTXX", "YYYY年MM月DD日",
+                                  "MM月DD日", "KHJLNAME", "JTNAME"]
 
 
 @pytest.mark.parametrize(("body", "problem"), [

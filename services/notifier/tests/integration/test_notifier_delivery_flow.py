@@ -11,7 +11,6 @@ from common.contracts.credit_control import DecisionType
 from notifier.service_layer.context import NotifierContext
 from notifier.service_layer.queries import reminder_timeliness
 from notifier.service_layer.receipts import deliver_smsc_receipts
-from notifier.service_layer.sending import send_pending
 
 from .notifier_fixtures import (
     context_for,
@@ -72,7 +71,7 @@ async def test_quiet_hours_hold_customer_reminders_until_the_next_opening(
     clock = FixedClock(local(test_year, "11-30T21:30"))
     ctx = make_ctx(db, clock)
     notice = context_for(uid, test_year)
-    await receive(ctx, suspended(notice))
+    await receive(ctx, suspended(notice, at=local(test_year, "11-30T21:30")))
     log = {m["role"]: m for m in await log_of(db, notice.product.product_id)}
     assert log["group_contact"]["status"] == "held"
     assert log["group_contact"]["next_attempt_at"] == local(test_year, "12-01T08:00")
@@ -89,18 +88,31 @@ async def test_quiet_hours_hold_customer_reminders_until_the_next_opening(
     assert log["group_contact"]["submitted_at"] == local(test_year, "12-01T08:00")
 
 
-async def test_a_pending_reminder_waits_when_the_window_closes_before_it_goes(
+async def test_quiet_hours_follow_the_business_time_of_the_decision(
     db: AsyncEngine, uid: str, test_year: int
 ) -> None:
-    ctx = make_ctx(db, FixedClock(local(test_year, "11-25T20:59")))
-    notice = context_for(uid, test_year)
-    await receive(ctx, decision(notice, DecisionType.SUSPENSION_WARNING))
-    await drain(ctx, local(test_year, "11-25T21:00"))  # the sender came round too late
-    [m] = await log_of(db, notice.product.product_id)
-    assert m["status"] == "pending"
-    await drain(ctx, local(test_year, "11-26T08:00"))
-    [m] = await log_of(db, notice.product.product_id)
+    """Decided at business 20:59: inside the window, it goes even if the sender comes round
+    after closing. Decided at business 22:00 of a day long past (a back-dated run): its
+    opening (08:00 the next day) is past on the wall clock, so it goes now. Decided at 22:00
+    of a day ahead of the wall clock: it waits no longer than the quiet hours had left."""
+    ctx = make_ctx(db, FixedClock(local(test_year, "11-25T21:00")))
+    inside = context_for(f"{uid}a", test_year)
+    await receive(ctx, decision(inside, DecisionType.SUSPENSION_WARNING,
+                                at=local(test_year, "11-25T20:59")))
+    await drain(ctx, local(test_year, "11-25T21:00"))
+    [m] = await log_of(db, inside.product.product_id)
     assert m["status"] == "submitted"
+
+    back_dated = context_for(f"{uid}b", test_year)
+    await receive(ctx, decision(back_dated, at=local(test_year, "11-02T22:00")))
+    [m] = await log_of(db, back_dated.product.product_id)
+    assert (m["status"], m["next_attempt_at"]) == ("pending", local(test_year, "11-25T21:00"))
+
+    ahead = context_for(f"{uid}c", test_year)
+    await receive(ctx, decision(ahead, at=local(test_year, "12-10T22:00")))
+    [m] = await log_of(db, ahead.product.product_id)
+    # 10 hours of quiet hours left at the decision: held 10 hours from its receipt.
+    assert (m["status"], m["next_attempt_at"]) == ("held", local(test_year, "11-26T07:00"))
 
 
 async def test_failed_submits_back_off_then_are_dead_lettered(
@@ -195,9 +207,10 @@ async def test_reminder_timeliness_per_bill_month(
     await drain(ctx, decided)
     clock.set(local(test_year, "11-02T21:30"))  # after hours: held till 08:00
     late = context_for(f"{uid}b", test_year)
-    await receive(ctx, decision(late), decided_at=local(test_year, "11-02T21:30"))
+    at = local(test_year, "11-02T21:30")
+    await receive(ctx, decision(late, at=at), decided_at=at)
     nobody = context_for(f"{uid}c", test_year, contacts=("12345",))
-    await receive(ctx, decision(nobody), decided_at=local(test_year, "11-02T21:30"))
+    await receive(ctx, decision(nobody, at=at), decided_at=at)
     clock.set(local(test_year, "11-03T08:00"))
     await drain(ctx)
     clock.set(local(test_year, "11-03T09:00"))
@@ -210,12 +223,12 @@ async def test_reminder_timeliness_per_bill_month(
     assert other_month["decisions"] == other_month_before["decisions"]
 
 
-async def test_send_pending_claims_nothing_when_every_window_is_closed(
+async def test_send_pending_claims_nothing_decided_in_quiet_hours(
     db: AsyncEngine, uid: str, test_year: int
 ) -> None:
     ctx = make_ctx(db, FixedClock(local(test_year, "11-25T23:00")))
     ctx.windows = {role: ctx.windows[next(iter(ctx.windows))] for role in ctx.windows}
     notice = context_for(uid, test_year)
-    await receive(ctx, suspended(notice))
-    assert await send_pending(ctx) == 0
+    await receive(ctx, suspended(notice, at=local(test_year, "11-25T23:00")))
+    await drain(ctx)  # other tests' due messages may go; these wait for 08:00
     assert {m["status"] for m in await log_of(db, notice.product.product_id)} == {"held"}

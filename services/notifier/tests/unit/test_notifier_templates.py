@@ -84,12 +84,22 @@ EXPECTED_OURS = {
     T.WARNING_3:
         "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)仍有123.45元欠费未缴清,"
         "此为第三次欠费提醒,请于11月30日前及时缴费,逾期将停用您的集团产品服务。谢谢。",
+    T.WARNING_3_EXEMPT:
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)仍有123.45元欠费未缴清,"
+        "此为第三次欠费提醒,请于11月30日前及时缴费。谢谢。",
     T.DEDUCTION_NOTICE:
-        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)欠费未缴清,根据约定将于"
-        "2026年11月30日从您的预存款中划扣123.45元用于缴纳欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)的欠费已根据约定于"
+        "2026年11月30日从您的预存款中划扣123.45元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!",
+    T.PAYMENT_REVERSED_NOTICE:
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)此前的缴费已被冲正(退票),"
+        "目前尚有123.45元话费未缴清,请于11月30日前及时缴费以免影响您的集团产品服务。"
+        "如有疑问可咨询您的客户经理或10086,谢谢!",
     T.PRE_CANCEL_NOTICE:
         "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)因欠费123.45元停用已超过"
         "保号期,将于2026年11月30日进行预拆机处理,请尽快缴清欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+    T.SUSPENSION_NOTICE_MANAGER_ACCOUNT:
+        "张伟,您好!您看管集团某某科技有限公司的集团产品企信通(产品编号:CP20261101)尚有123.45元欠费,"
+        "现已被停用该集团产品服务(该账户合计欠费123.45元),请及时通知该集团产品联系人缴清欠费。",
     T.PRE_CANCEL_NOTICE_MANAGER:
         "张伟,您好!您看管集团某某科技有限公司的集团产品企信通(产品编号:CP20261101)尚有123.45元欠费,"
         "停用已超过保号期,将于2026年11月30日进行预拆机处理,请及时通知该集团产品联系人缴清欠费。",
@@ -113,7 +123,8 @@ def test_every_default_template_is_valid(name: TemplateName) -> None:
 
 def test_each_template_has_one_role() -> None:
     managers = {n for n, s in SPECS.items() if s.role is Role.ACCOUNT_MANAGER}
-    assert managers == {T.SUSPENSION_NOTICE_MANAGER, T.PRE_CANCEL_NOTICE_MANAGER}
+    assert managers == {T.SUSPENSION_NOTICE_MANAGER, T.SUSPENSION_NOTICE_MANAGER_ACCOUNT,
+                        T.PRE_CANCEL_NOTICE_MANAGER}
 
 
 @pytest.mark.parametrize("name", sorted(SEED_TEMPLATES), ids=str)

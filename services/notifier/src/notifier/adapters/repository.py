@@ -10,6 +10,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..domain.recheck import RULES, ExemptRule, ProductFacts, Recheck, Rule, SinceRule
 from ..domain.templates import DEFAULT_TEMPLATES, TemplateName
 from ..metrics import count_sms
 from . import tables as t
@@ -74,15 +75,20 @@ class MessageColumns:
     reminder: list[bool] = field(default_factory=list)
     bill_month: list[str | None] = field(default_factory=list)
     decided_at: list[datetime] = field(default_factory=list)
+    event_seq: list[int] = field(default_factory=list)
+    decision_as_of: list[datetime] = field(default_factory=list)
+    recheck: list[str] = field(default_factory=list)
+    cancelled_at: list[datetime | None] = field(default_factory=list)
 
 
 _MESSAGE_TYPES = {
     "segments": "int", "template_version": "int", "reminder": "boolean",
-    "next_attempt_at": "timestamptz", "decided_at": "timestamptz",
+    "next_attempt_at": "timestamptz", "decided_at": "timestamptz", "event_seq": "bigint",
+    "decision_as_of": "timestamptz", "cancelled_at": "timestamptz",
 }
 _MESSAGE_COLUMNS = [f.name for f in fields(MessageColumns)]
-# One statement per batch, whatever its size: arrays bind as 18 parameters, where a
-# multi-row VALUES would bind 18 per message and be rendered anew for every batch size.
+# One statement per batch, whatever its size: arrays bind as one parameter per column, where a
+# multi-row VALUES would bind 22 per message and be rendered anew for every batch size.
 _INSERT_MESSAGES = sql(
     f"INSERT INTO notifier.messages ({', '.join(_MESSAGE_COLUMNS)}) "
     "SELECT * FROM unnest("
@@ -101,26 +107,216 @@ async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
 
 # --- sending ----------------------------------------------------------------------------
 
-_CLAIM = sql(
-    "UPDATE notifier.messages m SET status = 'sending', attempts = m.attempts + 1, "
-    "claimed_at = :at "
-    "WHERE m.message_id IN (SELECT message_id FROM notifier.messages "
-    f"  WHERE {t.IN_SEND_QUEUE} AND role = ANY(CAST(:roles AS text[])) AND ("
-    "    (status IN ('pending', 'held') AND (next_attempt_at IS NULL OR next_attempt_at <= :at))"
-    "    OR (status = 'sending' AND claimed_at < :stale)) "
-    "  ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
-    "RETURNING m.message_id, m.recipient, m.text, m.segments, m.attempts, m.created_at"
+# The re-check (domain/recheck.py RULES) as one SQL expression over a waiting message `m` and
+# its product's facts `p`: the first rule that applies gives the reason, NULL: still holds.
+# COALESCE stops at the first non-NULL, as cancel_reason stops at the first rule.
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kinds(kinds: frozenset[Recheck]) -> str:
+    return ", ".join(_quote(k.value) for k in sorted(kinds))
+
+
+def _rule_sql(rule: Rule) -> str:
+    if isinstance(rule, SinceRule):
+        return (f"CASE WHEN m.recheck IN ({_kinds(rule.kinds)}) AND p.{rule.fact} > m.event_seq "
+                f"THEN {_quote(rule.reason)} END")
+    if isinstance(rule, ExemptRule):
+        names = ", ".join(_quote(t.value) for t in sorted(rule.templates))
+        return (f"CASE WHEN m.template IN ({names}) AND p.suspension_exempt "
+                f"THEN {_quote(rule.reason)} END")
+    return (f"CASE WHEN m.recheck IN ({_kinds(rule.kinds)}) THEN ("
+            f"SELECT {_quote(rule.reason)} || n.template FROM notifier.messages n "
+            "WHERE n.product_id = m.product_id AND n.recipient = m.recipient "
+            f"AND n.event_seq > m.event_seq AND n.recheck IN ({_kinds(rule.by)}) "
+            "AND n.status <> 'cancelled' ORDER BY n.event_seq DESC, n.template LIMIT 1) END")
+
+
+CANCEL_REASON_SQL = "COALESCE(" + ", ".join(_rule_sql(r) for r in RULES) + ")"
+
+# Per recipient, messages leave in decision order (the decision's business time, then the
+# order the events came in): a message waits while an earlier one to the same number about
+# the same account waits outside this claim; inside one claim they are submitted in that
+# order. Event order exists per account (the topic's key), so the order is kept per
+# (recipient, account); across accounts a number's messages do not hold each other up.
+_EARLIER_WAITING = (
+    "SELECT 1 FROM notifier.messages e WHERE e.recipient = {q}.recipient "
+    "  AND e.account_id = {q}.account_id "
+    f"  AND e.{t.IN_SEND_QUEUE} "
+    "  AND (e.decision_as_of, e.event_seq, e.message_id) "
+    "    < ({q}.decision_as_of, {q}.event_seq, {q}.message_id)"
 )
+# A backlog released at the end of quiet hours is paced: a held message leaves only as the
+# first waiting one to its number, and not within the minimum gap after the last claim for
+# that number (the number of them per claim is the release budget, domain/pacing.py).
+_HELD_PACED = f"NOT EXISTS ({_EARLIER_WAITING.format(q='q')})"
+_GAP = (
+    " AND NOT EXISTS (SELECT 1 FROM notifier.messages g WHERE g.recipient = q.recipient "
+    "  AND g.claimed_at > :gap_since AND g.claimed_at <= :at AND g.message_id <> q.message_id)"
+)
+# One statement: lock what is due (pending rows and stale claims up to :limit, held rows up to
+# the release budget), cancel those whose reason has gone, claim the rest that no earlier
+# waiting message to the same number holds back. A stale 'sending' claim is not re-checked:
+# it may already be at the SMSC, and the SMSC dedupes its resubmission.
+_CLAIM_SQL = (
+    "WITH due AS ("
+    "  SELECT q.message_id FROM notifier.messages q "
+    f"  WHERE q.{t.IN_SEND_QUEUE} AND ("
+    "    (q.status = 'pending' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= :at))"
+    "    OR (q.status = 'sending' AND q.claimed_at < :stale)) "
+    # Decision order, the order `ready` keeps: each number's first waiting message comes
+    # before its later ones, so a batch full of held-back messages cannot shut out the
+    # one they wait for (messages of one consumer batch share created_at).
+    "  ORDER BY q.decision_as_of, q.event_seq, q.message_id LIMIT :limit "
+    "  FOR UPDATE SKIP LOCKED"
+    "), due_held AS ("
+    "  SELECT q.message_id FROM notifier.messages q "
+    f"  WHERE q.{t.IN_SEND_QUEUE} AND q.status = 'held' AND q.next_attempt_at <= :at "
+    f"   AND {_HELD_PACED} {{gap}}"
+    "  ORDER BY q.next_attempt_at, q.created_at LIMIT :held_limit FOR UPDATE SKIP LOCKED"
+    "), cand AS ("
+    "  SELECT m.message_id, m.recipient, m.account_id, m.status, m.decision_as_of, m.event_seq, "
+    f"    CASE WHEN m.status = 'sending' THEN NULL ELSE {CANCEL_REASON_SQL} END AS reason "
+    "  FROM (SELECT message_id FROM due UNION ALL SELECT message_id FROM due_held) d "
+    "  JOIN notifier.messages m ON m.message_id = d.message_id "
+    "  LEFT JOIN notifier.product_states p ON p.product_id = m.product_id"
+    "), cancelled AS ("
+    "  UPDATE notifier.messages x SET status = 'cancelled', status_reason = c.reason, "
+    "    next_attempt_at = NULL, cancelled_at = :at "
+    "  FROM cand c WHERE x.message_id = c.message_id AND c.reason IS NOT NULL "
+    "  RETURNING x.message_id"
+    "), ready AS ("
+    "  SELECT c.message_id, c.status FROM cand c WHERE c.reason IS NULL "
+    f"  AND NOT EXISTS ({_EARLIER_WAITING.format(q='c')} "
+    "    AND e.message_id NOT IN (SELECT message_id FROM cand))"
+    "), claimed AS ("
+    "  UPDATE notifier.messages m SET status = 'sending', attempts = m.attempts + 1, "
+    "    claimed_at = :at "
+    "  FROM ready r WHERE m.message_id = r.message_id "
+    "  RETURNING m.message_id, m.recipient, m.text, m.segments, m.attempts, m.created_at, "
+    "    m.decision_as_of, m.event_seq, r.status AS was"
+    ") "
+    "SELECT message_id, recipient, text, segments, attempts, created_at, decision_as_of, "
+    "  event_seq, was FROM claimed "
+    "UNION ALL SELECT message_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'cancelled' "
+    "FROM cancelled"
+)
+# With and without the per-recipient gap (a setting): two fixed statements.
+_CLAIM = {True: sql(_CLAIM_SQL.replace("{gap}", _GAP)), False: sql(_CLAIM_SQL.replace("{gap}", ""))}
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    rows: list[Any]  # claimed: to submit, in decision order
+    released: int  # of them, held by quiet hours until now (the release budget)
+    cancelled: int  # re-checked and cancelled: their reason no longer held
 
 
 async def claim_batch(
-    conn: AsyncConnection, at: datetime, roles: list[str], limit: int, claim_timeout_s: float,
-) -> list[Any]:
-    rows = (await conn.execute(_CLAIM, {
-        "at": at, "roles": roles, "limit": limit,
-        "stale": at - timedelta(seconds=claim_timeout_s)})).all()
-    # RETURNING has no order; keep a recipient's notices in the order they were created.
-    return sorted(rows, key=lambda r: (r.created_at, r.message_id))
+    conn: AsyncConnection, at: datetime, limit: int, held_limit: int, claim_timeout_s: float,
+    recipient_gap_s: float = 0.0,
+) -> ClaimResult:
+    rows = (await conn.execute(_CLAIM[recipient_gap_s > 0], {
+        "at": at, "limit": limit, "held_limit": max(0, held_limit),
+        "stale": at - timedelta(seconds=claim_timeout_s),
+        "gap_since": at - timedelta(seconds=recipient_gap_s)})).all()
+    claimed = [r for r in rows if r.was != "cancelled"]
+    cancelled = len(rows) - len(claimed)
+    if cancelled:
+        count_sms(conn, ["cancelled"] * cancelled)
+    # RETURNING has no order; a recipient's notices leave in decision order.
+    claimed.sort(key=lambda r: (r.decision_as_of or r.created_at, r.event_seq or 0,
+                                r.created_at, r.message_id))
+    return ClaimResult(claimed, sum(r.was == "held" for r in claimed), cancelled)
+
+
+# At receipt: the same rules over a product's waiting messages, in the consumer's
+# transaction, so a payment during quiet hours shows its held reminders cancelled at once
+# (the claim re-checks again as they leave).
+_CANCEL_STALE = sql(
+    "WITH c AS ("
+    f"  SELECT m.message_id, {CANCEL_REASON_SQL} AS reason FROM notifier.messages m "
+    "  JOIN notifier.product_states p ON p.product_id = m.product_id "
+    "  WHERE m.product_id = ANY(CAST(:products AS text[])) "
+    f"    AND m.{t.IN_SEND_QUEUE} AND m.status <> 'sending'"
+    ") UPDATE notifier.messages x SET status = 'cancelled', status_reason = c.reason, "
+    "  next_attempt_at = NULL, cancelled_at = :at "
+    "FROM c WHERE x.message_id = c.message_id AND c.reason IS NOT NULL "
+    "RETURNING x.status"
+)
+
+
+async def cancel_stale(conn: AsyncConnection, products: Sequence[str], at: datetime) -> int:
+    if not products:
+        return 0
+    gone = list((await conn.execute(_CANCEL_STALE, {"products": list(products), "at": at}))
+                .scalars())
+    count_sms(conn, gone)
+    return len(gone)
+
+
+# --- what each product last heard ---------------------------------------------------------
+
+async def next_event_seqs(conn: AsyncConnection, n: int) -> list[int]:
+    """n numbers for n credit events, ascending, in one round trip."""
+    if n <= 0:
+        return []
+    rows = await conn.execute(sql(
+        "SELECT nextval('notifier.credit_event_seq') FROM generate_series(1, :n)"), {"n": n})
+    return sorted(rows.scalars())
+
+
+# A batch's newest facts per product; seqs only grow, so a NULL (not in this batch) keeps the
+# stored value.
+_UPSERT_STATES = sql(
+    "INSERT INTO notifier.product_states (product_id, account_id, state, event_seq, as_of, "
+    "  decision_id, normal_seq, suspended_seq, cycle_seq, suspension_exempt, bill_month) "
+    "SELECT * FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]), "
+    "  CAST(:state AS text[]), CAST(:event_seq AS bigint[]), CAST(:as_of AS timestamptz[]), "
+    "  CAST(:decision_id AS text[]), CAST(:normal_seq AS bigint[]), "
+    "  CAST(:suspended_seq AS bigint[]), CAST(:cycle_seq AS bigint[]), "
+    "  CAST(:suspension_exempt AS boolean[]), CAST(:bill_month AS text[])) "
+    "ON CONFLICT (product_id) DO UPDATE SET account_id = EXCLUDED.account_id, "
+    "  state = EXCLUDED.state, event_seq = EXCLUDED.event_seq, as_of = EXCLUDED.as_of, "
+    "  decision_id = EXCLUDED.decision_id, "
+    "  normal_seq = coalesce(EXCLUDED.normal_seq, product_states.normal_seq), "
+    "  suspended_seq = coalesce(EXCLUDED.suspended_seq, product_states.suspended_seq), "
+    "  cycle_seq = coalesce(EXCLUDED.cycle_seq, product_states.cycle_seq), "
+    "  suspension_exempt = EXCLUDED.suspension_exempt, "
+    "  bill_month = coalesce(EXCLUDED.bill_month, product_states.bill_month), "
+    "  updated_at = now() "
+    "WHERE product_states.event_seq < EXCLUDED.event_seq"
+)
+
+
+async def upsert_product_states(
+    conn: AsyncConnection, facts: dict[str, tuple[str, ProductFacts]]
+) -> None:
+    """product id → (account id, the facts the batch leaves it with)."""
+    if not facts:
+        return
+    items = sorted(facts.items())  # a stable lock order between concurrent consumers
+    await conn.execute(_UPSERT_STATES, {
+        "product_id": [p for p, _ in items], "account_id": [a for _, (a, _) in items],
+        "state": [f.state.value for _, (_, f) in items],
+        "event_seq": [f.event_seq for _, (_, f) in items],
+        "as_of": [f.as_of for _, (_, f) in items],
+        "decision_id": [f.decision_id for _, (_, f) in items],
+        "normal_seq": [f.normal_seq for _, (_, f) in items],
+        "suspended_seq": [f.suspended_seq for _, (_, f) in items],
+        "cycle_seq": [f.cycle_seq for _, (_, f) in items],
+        "suspension_exempt": [f.suspension_exempt for _, (_, f) in items],
+        "bill_month": [f.bill_month for _, (_, f) in items],
+    })
+
+
+async def product_state(conn: AsyncConnection, product_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(t.product_states).where(
+        t.product_states.c.product_id == product_id))).first()
+    return dict(row._mapping) if row is not None else None
 
 
 # `attempts` fences each outcome to its claim: if this sender was slower than the claim
@@ -221,7 +417,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
 
 LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.recipient,
                "type": t.messages.c.template, "status": t.messages.c.status,
-               "trigger": t.messages.c.trigger}
+               "trigger": t.messages.c.trigger, "source_id": t.messages.c.source_id}
 
 
 async def list_messages(

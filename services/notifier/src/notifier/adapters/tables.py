@@ -1,6 +1,7 @@
 """notifier's tables, in schema `notifier`."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -8,6 +9,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    Sequence,
     Table,
     Text,
     func,
@@ -38,7 +40,8 @@ messages = Table(
     Column("segments", Integer, nullable=False),
     # held (quiet hours) → pending → sending → submitted → delivered | rejected (receipt);
     # back to pending to retry, dead_lettered after the last attempt; undeliverable (never
-    # tried) for a missing or malformed number.
+    # tried) for a missing or malformed number; cancelled (never sent) when its reason no
+    # longer held as it was about to leave (status_reason says why).
     Column("status", Text, nullable=False),
     Column("status_reason", Text),
     Column("provider_message_id", Text),
@@ -56,11 +59,45 @@ messages = Table(
     Column("decided_at", DateTime(timezone=True)),  # when credit-control made the decision
     Column("delivered_at", DateTime(timezone=True)),  # the delivery receipt's time
     Column("receipt_status", Text),
+    # Send-time re-check (domain/recheck.py): the number of the credit event that made it
+    # (notifier-wide, in the order events were received), the decision's business time
+    # (decision order per recipient, quiet hours), what makes it stale, when it was cancelled.
+    Column("event_seq", BigInteger),
+    Column("decision_as_of", DateTime(timezone=True)),
+    Column("recheck", Text),
+    Column("cancelled_at", DateTime(timezone=True)),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_send_queue", "created_at", postgresql_where=text(IN_SEND_QUEUE)),
     Index("ix_messages_provider_id", "provider_message_id"),
     Index("ix_messages_bill_month", "bill_month", postgresql_where=text("reminder")),
+    Index("ix_messages_recipient_queue", "recipient", "account_id", "decision_as_of", "event_seq",
+          postgresql_where=text(IN_SEND_QUEUE)),
+    Index("ix_messages_send_order", "decision_as_of", "event_seq", "message_id",
+          postgresql_where=text(IN_SEND_QUEUE)),
+    Index("ix_messages_recipient_claimed", "recipient", "claimed_at",
+          postgresql_where=text("claimed_at IS NOT NULL")),
+)
+
+# Numbers the credit events as the notifier receives them (in order per product).
+credit_event_seq = Sequence("credit_event_seq", metadata=metadata)
+
+# What the notifier last heard about each product (domain/recheck.py ProductFacts): the
+# sender's claim re-checks every waiting message against it.
+product_states = Table(
+    "product_states", metadata,
+    Column("product_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("decision_id", Text, nullable=False),
+    Column("normal_seq", BigInteger),  # the last return to normal (cleared, restored)
+    Column("suspended_seq", BigInteger),  # the last confirmed suspension
+    Column("cycle_seq", BigInteger),  # the current arrears cycle began
+    Column("suspension_exempt", Boolean, nullable=False, server_default=text("false")),
+    Column("bill_month", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Template texts changed through the API; version 1 of every template is the shipped default

@@ -67,6 +67,7 @@ class ContextView(msgspec.Struct, frozen=True, kw_only=True):
     deadline: date | None = None
     bill_month: BillMonth | None = None
     suspension_exempt: bool = False  # INTERFACES §2: no threat of suspension when set
+    account_amount_due_fen: Fen | None = None
 
 
 class DecisionEvent(msgspec.Struct, frozen=True, kw_only=True):

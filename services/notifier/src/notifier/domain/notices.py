@@ -19,21 +19,26 @@ from common.contracts.credit_control import (
 from .events import ContextView, CreditEventView, DecisionEvent, as_event
 from .templates import SPECS, AmountSource, DateSource, NoticeFields, Role, TemplateName
 
-__all__ = ["REMINDER_DECISIONS", "Notice", "Role", "notices_for", "notices_for_template",
-           "template_for_decision"]
+__all__ = ["EXEMPT_VARIANTS", "REMINDER_DECISIONS", "Notice", "Role", "notices_for",
+           "notices_for_template", "template_for_decision"]
 
 MESSAGE_NS = uuid.UUID("1d0b6a8e-5f3c-4c1e-8a7d-2e9f4b6c3a10")
 T = TemplateName
 # Decisions about arrears that remind the customer: the reminder timeliness KPI counts them.
 REMINDER_DECISIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
-                                DecisionType.SUSPENSION_WARNING})
+                                DecisionType.SUSPENSION_WARNING, DecisionType.PAYMENT_REVERSED})
 _WARNINGS = {1: T.WARNING_1, 2: T.WARNING_2, 3: T.WARNING_3}
 _ON_DECISION: dict[DecisionType, tuple[TemplateName, ...]] = {
     DecisionType.BILL_NOTICE: (T.BILL_NOTICE,),
     DecisionType.SUSPENSION_WARNING: (T.SUSPENSION_WARNING,),
     DecisionType.DEDUCTION: (T.DEDUCTION_NOTICE,),
     DecisionType.PRE_CANCEL: (T.PRE_CANCEL_NOTICE, T.PRE_CANCEL_NOTICE_MANAGER),
+    DecisionType.PAYMENT_REVERSED: (T.PAYMENT_REVERSED_NOTICE,),
 }
+# A product exempt from suspension is never threatened with it: the templates whose text
+# threatens suspension have a variant without the threat. (suspension_warning is nothing but
+# the threat: it is not sent to an exempt product at all, see domain/recheck.py.)
+EXEMPT_VARIANTS: dict[TemplateName, TemplateName] = {T.WARNING_3: T.WARNING_3_EXEMPT}
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,21 @@ class Notice:
 def template_for_decision(event: DecisionEvent) -> tuple[TemplateName, ...]:
     if event.decision is DecisionType.WARNING:
         # A warning without a level is the first one: the seed's rule 1 has none.
-        return (_WARNINGS.get(event.warning_level or 1, T.WARNING_1),)
-    return _ON_DECISION.get(event.decision, ())
+        templates: tuple[TemplateName, ...] = (
+            _WARNINGS.get(event.warning_level or 1, T.WARNING_1),)
+    else:
+        templates = _ON_DECISION.get(event.decision, ())
+    if event.context.suspension_exempt:
+        return tuple(EXEMPT_VARIANTS.get(t, t) for t in templates)
+    return templates
+
+
+def _manager_suspension(event: CreditEventView) -> TemplateName:
+    """停机通知 B; with the account's total when the account owes more than this product."""
+    total = event.context.account_amount_due_fen
+    if total is not None and total != event.context.amount_due_fen:
+        return T.SUSPENSION_NOTICE_MANAGER_ACCOUNT
+    return T.SUSPENSION_NOTICE_MANAGER
 
 
 def source_of(event: CreditEventView) -> str:
@@ -71,7 +89,7 @@ def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged
                 for n in _to_role(source, template, event, event.decision.value, reminder)]
     trigger = event.state_after.value
     if event.state_after is CreditState.SUSPENDED:
-        return [n for template in (T.SUSPENSION_NOTICE_CONTACT, T.SUSPENSION_NOTICE_MANAGER)
+        return [n for template in (T.SUSPENSION_NOTICE_CONTACT, _manager_suspension(event))
                 for n in _to_role(source, template, event, trigger, False)]
     if event.state_after is CreditState.NORMAL and event.state_before in (
         CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED
@@ -105,6 +123,7 @@ def _fields(event: CreditEventView, template: TemplateName) -> NoticeFields:
     return NoticeFields(
         product_name=ctx.product.name, product_no=ctx.product.cpno, amount_fen=amount, date=day,
         account_manager_name=ctx.customer.account_manager.name, group_name=ctx.customer.name,
+        account_amount_fen=ctx.account_amount_due_fen,
     )
 
 

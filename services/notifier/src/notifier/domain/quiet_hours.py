@@ -55,3 +55,18 @@ class SendingWindow:
     def __str__(self) -> str:
         return (f"{self.opens_min // 60:02d}:{self.opens_min % 60:02d}-"
                 f"{self.closes_min // 60:02d}:{self.closes_min % 60:02d}")
+
+
+def release_at(window: SendingWindow, decided: datetime, received: datetime) -> datetime | None:
+    """When a message may leave, by the business time of its decision (not the wall clock):
+    None means now. Decided inside the window: now. Decided in quiet hours: at the next
+    opening after the decision; if that moment is already past on the wall clock (a back-dated
+    run, a replay), now. A decision ahead of the wall clock (a simulated future) waits no longer
+    than the quiet hours it was decided in had left: received + (opening − decided).
+    In production business time is the wall clock, and all three readings agree."""
+    opening = window.hold_until(decided)
+    if opening is None:
+        return None
+    received = ensure_aware(received)
+    at = min(opening, received + (opening - ensure_aware(decided)))
+    return at if at > received else None

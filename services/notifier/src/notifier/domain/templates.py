@@ -25,6 +25,7 @@ class TemplateName(StrEnum):
     WARNING_1 = "warning_1"  # 欠费预警
     WARNING_2 = "warning_2"  # 二次预警
     WARNING_3 = "warning_3"  # 三次预警
+    WARNING_3_EXEMPT = "warning_3_exempt"  # 三次预警, exempt from suspension: no threat
     SUSPENSION_WARNING = "suspension_warning"  # 停机预警
     SUSPENSION_NOTICE_CONTACT = "suspension_notice_contact"  # 停机通知 A
     SUSPENSION_NOTICE_MANAGER = "suspension_notice_manager"  # 停机通知 B
@@ -32,6 +33,9 @@ class TemplateName(StrEnum):
     DEDUCTION_NOTICE = "deduction_notice"  # 划扣通知
     PRE_CANCEL_NOTICE = "pre_cancel_notice"  # 预拆机通知, group contact
     PRE_CANCEL_NOTICE_MANAGER = "pre_cancel_notice_manager"  # 预拆机通知, account manager
+    PAYMENT_REVERSED_NOTICE = "payment_reversed_notice"  # 冲正/退票通知
+    # 停机通知 B with the account's total, when it differs from the product's amount
+    SUSPENSION_NOTICE_MANAGER_ACCOUNT = "suspension_notice_manager_account"
 
 
 class DateSource(StrEnum):
@@ -71,6 +75,11 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
     TemplateSpec(T.WARNING_3, "三次预警", "decision:warning:3", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第三次欠费提醒,请于MM月DD日前及时缴费,逾期将停用您的集团产品服务。谢谢。",
                  from_seed=False),
+    # For a product exempt from suspension (red list, emergency no-suspension): warning_3
+    # without its "逾期将停用" sentence; nothing is threatened that will not follow.
+    TemplateSpec(T.WARNING_3_EXEMPT, "三次预警(免停)", "decision:warning:3, suspension_exempt", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)仍有XX元欠费未缴清,此为第三次欠费提醒,请于MM月DD日前及时缴费。谢谢。",
+                 from_seed=False),
     TemplateSpec(T.SUSPENSION_WARNING, "停机预警", "decision:suspension_warning", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)尚有XX元话费未缴清,请及时缴费。如在YYYY年MM月DD日前仍未缴清费用,将停用您的集团产品服务。",
                  from_seed=True),
@@ -80,11 +89,16 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
     TemplateSpec(T.SUSPENSION_NOTICE_MANAGER, "停机通知B", "state:suspended", _M,
                  "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。",
                  from_seed=True, date_source=DateSource.AS_OF),
+    # Not the seed's B: B itself is never altered; this variant adds the account's total for
+    # the manager when the account owes more than this product (several products).
+    TemplateSpec(T.SUSPENSION_NOTICE_MANAGER_ACCOUNT, "停机通知B(含账户合计)", "state:suspended, account total differs", _M,
+                 "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,现已被停用该集团产品服务(该账户合计欠费ACCOUNTXX元),请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=False, date_source=DateSource.AS_OF),
     TemplateSpec(T.RESTORE_NOTICE, "开机通知", "state:normal", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=True, date_source=DateSource.AS_OF),
     TemplateSpec(T.DEDUCTION_NOTICE, "划扣通知", "decision:deduction", _C,
-                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)欠费未缴清,根据约定将于YYYY年MM月DD日从您的预存款中划扣XX元用于缴纳欠费。如有疑问可咨询您的客户经理或10086,谢谢!",
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)的欠费已根据约定于YYYY年MM月DD日从您的预存款中划扣XX元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=False, date_source=DateSource.AS_OF,
                  amount_source=AmountSource.DEDUCTION),
     TemplateSpec(T.PRE_CANCEL_NOTICE, "预拆机通知", "decision:pre_cancel", _C,
@@ -92,6 +106,10 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
                  from_seed=False),
     TemplateSpec(T.PRE_CANCEL_NOTICE_MANAGER, "预拆机通知(客户经理)", "decision:pre_cancel", _M,
                  "KHJLNAME,您好!您看管集团JTNAME的集团产品CPNAME(产品编号:CPNO)尚有XX元欠费,停用已超过保号期,将于YYYY年MM月DD日进行预拆机处理,请及时通知该集团产品联系人缴清欠费。",
+                 from_seed=False),
+    # A reversed (bounced) payment re-opened the product's arrears: say why it owes again.
+    TemplateSpec(T.PAYMENT_REVERSED_NOTICE, "冲正/退票通知", "decision:payment_reversed", _C,
+                 "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)此前的缴费已被冲正(退票),目前尚有XX元话费未缴清,请于MM月DD日前及时缴费以免影响您的集团产品服务。如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=False),
 )}
 
@@ -103,6 +121,7 @@ PLACEHOLDERS: dict[str, str] = {
     "CPNAME": "product_name",
     "CPNO": "product_no",
     "XX": "amount_fen, in yuan with two decimals",
+    "ACCOUNTXX": "account_amount_fen: the account's total amount due, in yuan (manager only)",
     "YYYY年MM月DD日": "date, long form",
     "MM月DD日": "date, short form",
     "KHJLNAME": "account_manager_name",
@@ -123,6 +142,7 @@ class NoticeFields:
     date: dt.date | None = None  # YYYY年MM月DD日 or MM月DD日, whichever the template has
     account_manager_name: str = ""
     group_name: str = ""
+    account_amount_fen: int | None = None  # ACCOUNTXX
 
 
 def render(template: str, f: NoticeFields) -> str:
@@ -135,6 +155,10 @@ def render(template: str, f: NoticeFields) -> str:
         "KHJLNAME": f.account_manager_name,
         "JTNAME": f.group_name,
     }
+    # Without an account total (older producers, another template), the product's amount:
+    # a raw token never reaches a phone.
+    values["ACCOUNTXX"] = fen_to_yuan_text(
+        f.account_amount_fen if f.account_amount_fen is not None else f.amount_fen)
     if f.date is not None:
         values["YYYY年MM月DD日"] = f"{f.date.year:04d}年{f.date.month:02d}月{f.date.day:02d}日"
         values["MM月DD日"] = f"{f.date.month:02d}月{f.date.day:02d}日"
@@ -151,11 +175,12 @@ def compile_template(template: str) -> tuple[str, ...]:
     return tuple(_TOKENS.split(template))
 
 
-# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix. The group
+# Longest first: YYYY年MM月DD日 contains MM月DD日, CPNAME and CPNO share a prefix,
+# ACCOUNTXX ends in XX. The group
 # makes re.split keep the tokens.
-_TOKENS = re.compile("(YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|XX)")
+_TOKENS = re.compile("(YYYY年MM月DD日|MM月DD日|KHJLNAME|JTNAME|CPNAME|CPNO|ACCOUNTXX|XX)")
 _DATE_TOKENS = re.compile("YYYY年MM月DD日|MM月DD日")
-_WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "KHJLNAME", "JTNAME"})
+_WORD_TOKENS = frozenset({"CPNAME", "CPNO", "XX", "ACCOUNTXX", "KHJLNAME", "JTNAME"})
 # What an operator might type meaning a placeholder: a run of capitals (ours are such runs),
 # or a {name} / ${name} / {{name}} / %s style hole from another templating habit.
 _CAPITALS = re.compile("[A-Z]{2,}")

@@ -77,11 +77,15 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
         type: Annotated[str | None, Query(max_length=64)] = None,
         status: MessageStatus | None = None,
         trigger: Annotated[str | None, Query(max_length=64)] = None,
+        decision_id: Annotated[str | None, Query(max_length=128)] = None,
         limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
+        # decision_id: the messages a decision made (e.g. was that suspension warning sent
+        # and delivered, the notice before suspension).
         return await handlers.list_messages(
             ctx, {"product_id": product_id, "recipient": recipient, "type": type,
-                  "status": status, "trigger": trigger}, limit)
+                  "status": status, "trigger": trigger,
+                  "source_id": f"decision:{decision_id}" if decision_id else None}, limit)
 
     @api.post("/receipts", dependencies=SERVICE_ONLY)
     async def receipts(body: list[ReceiptIn]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from common.clock import Clock
 
 from ..adapters.providers import SmsProvider
 from ..adapters.smsc import SimulatedSmsc
+from ..domain.pacing import TokenBucket
 from ..domain.quiet_hours import SendingWindow
 from ..domain.templates import Role
 
@@ -32,3 +33,7 @@ class NotifierContext:
     windows: dict[Role, SendingWindow] = field(default_factory=default_windows)
     smsc: SimulatedSmsc | None = None  # set when the simulated SMSC is the provider
     reminder_deadline: timedelta = timedelta(hours=24)
+    # Pacing (domain/pacing.py): held messages released per second (0: no limit) and the
+    # minimum gap between two messages to one number (0: none).
+    release_pacer: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0))
+    recipient_gap_s: float = 0.0

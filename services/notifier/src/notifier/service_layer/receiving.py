@@ -1,6 +1,11 @@
-"""Credit events in, messages written (held, pending or undeliverable), in the consumer's
-transaction with its inbox claim: a redelivered event adds nothing, and the message ids
-(decision, recipient, template) make a re-published decision add nothing either.
+"""Credit events in, messages written (held, pending, undeliverable or cancelled), in the
+consumer's transaction with its inbox claim: a redelivered event adds nothing, and the message
+ids (decision, recipient, template) make a re-published decision add nothing either.
+
+Each event gets a notifier-wide sequence number and is folded into what the notifier knows of
+its product (`notifier.product_states`, domain/recheck.py); the product's waiting messages are
+re-checked against the new facts in the same transaction (a payment during quiet hours cancels
+the held reminders at once), and the sender re-checks again as they leave.
 
 The messages of a batch are gathered column by column (`repo.MessageColumns`) and written
 with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statement per batch."""
@@ -19,7 +24,9 @@ from ..domain.delivery import phone_problem
 from ..domain.events import CreditEventView, as_event
 from ..domain.kpis import reminder_bill_month
 from ..domain.notices import Notice, notices_for
-from ..domain.templates import Role, render, segments
+from ..domain.quiet_hours import SendingWindow, release_at
+from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
+from ..domain.templates import render, segments
 from .context import NotifierContext
 
 # The contracts as credit-control publishes them (HTTP preview, tests); the consumer hands
@@ -31,32 +38,40 @@ async def apply_credit_events(
     ctx: NotifierContext, conn: AsyncConnection,
     events: Sequence[tuple[RawEnvelope, CreditEventView | CreditEvent]],
 ) -> int:
-    """A batch of events → its messages, in one statement; returns how many were made."""
+    """A batch of events → its messages, in one statement; the products' facts updated and
+    their waiting messages re-checked against them. Returns how many messages were made."""
     templates = await repo.current_templates(conn)
     cols = repo.MessageColumns()
     now = ctx.clock.now()
-    holds = {role: window.hold_until(now) for role, window in ctx.windows.items()}
-    for env, event in events:
+    seqs = await repo.next_event_seqs(conn, len(events))
+    facts: dict[str, tuple[str, ProductFacts]] = {}
+    for (env, event), seq in zip(events, seqs, strict=True):
         view = as_event(event)
+        known = facts.get(view.product_id)
+        facts[view.product_id] = (view.account_id, fold(known[1] if known else None, view, seq))
         for n in notices_for(view):
-            _add_message(cols, n, view, env.occurred_at, templates[n.template], now, holds)
-    if not cols.message_id:
-        return 0
-    await repo.insert_messages(conn, cols)
-    if ctx.wake is not None:
+            _add_message(cols, n, view, seq, env.occurred_at, templates[n.template], now,
+                         ctx.windows[n.role])
+    if cols.message_id:
+        await repo.insert_messages(conn, cols)
+    await repo.upsert_product_states(conn, facts)
+    await repo.cancel_stale(conn, list(facts), now)
+    if cols.message_id and ctx.wake is not None:
         # After the consumer's commit, not now: the sender would find nothing yet.
         asyncio.get_running_loop().call_later(0.001, ctx.wake.set)
     return len(cols.message_id)
 
 
 def _add_message(
-    cols: repo.MessageColumns, n: Notice, event: CreditEventView, decided_at: datetime,
-    template: tuple[int, str], now: datetime, holds: dict[Role, datetime | None],
+    cols: repo.MessageColumns, n: Notice, event: CreditEventView, seq: int,
+    decided_at: datetime, template: tuple[int, str], now: datetime, window: SendingWindow,
 ) -> None:
     version, text = template
     rendered = render(text, n.fields)
     problem = phone_problem(n.recipient_phone)
-    hold = holds[n.role]
+    stale = None if problem else cancel_on_receipt(n.template, event)
+    # Quiet hours by the decision's business time (domain/quiet_hours.release_at).
+    hold = None if problem or stale else release_at(window, event.as_of, now)
     cols.message_id.append(n.message_id)
     cols.source_id.append(n.source_id)
     cols.product_id.append(event.product_id)
@@ -67,17 +82,22 @@ def _add_message(
     cols.recipient.append(n.recipient_phone)
     cols.text.append(rendered)
     cols.segments.append(segments(rendered))
-    cols.status.append("undeliverable" if problem else "held" if hold else "pending")
-    cols.status_reason.append(problem or (f"quiet hours: held until {hold.isoformat()}"
-                                          if hold else None))
+    cols.status.append("undeliverable" if problem else "cancelled" if stale
+                       else "held" if hold else "pending")
+    cols.status_reason.append(problem or stale or (
+        f"quiet hours: held until {hold.isoformat()}" if hold else None))
     # Not before it was made: a sender whose clock is behind (a replay, a test in another
     # year) leaves it alone.
-    cols.next_attempt_at.append(None if problem else hold or now)
+    cols.next_attempt_at.append(None if problem or stale else hold or now)
     cols.template_version.append(version)
     cols.trigger.append(n.trigger)
     cols.reminder.append(n.reminder)
     cols.bill_month.append(_bill_month(event) if n.reminder else None)
     cols.decided_at.append(decided_at)
+    cols.event_seq.append(seq)
+    cols.decision_as_of.append(event.as_of)
+    cols.recheck.append(KIND_OF[n.template].value)
+    cols.cancelled_at.append(now if stale else None)
 
 
 def _bill_month(event: CreditEventView) -> str:

@@ -1,7 +1,12 @@
 """Sending what is due, a batch at a time: claim → submit → record.
 
-One short transaction claims a batch (status 'sending', attempts + 1, only roles whose sending
-window is open at `as_of`, held rows whose opening has come, retries whose backoff is over).
+One short transaction claims a batch (status 'sending', attempts + 1): pending rows, held rows
+whose release time has come (quiet hours by the decision's business time, set when the
+message was made; at most the release budget of them, `domain/pacing.py`), retries whose
+backoff is over. The claim is one SQL statement that also re-checks each of them against what
+the notifier last heard of its product (domain/recheck.py) and cancels those whose reason has
+gone; per recipient it takes only the first waiting message in decision order, and none
+within the minimum gap after the recipient's last one.
 The provider is called with no transaction open (no row locks across network calls). One
 transaction records every outcome set-wise: submitted; back to pending with a backoff; or
 dead-lettered with the reason after send_max_attempts. While a backlog waits (the batch was
@@ -32,23 +37,35 @@ SEND_GATHER_S = 0.02
 @dataclass(frozen=True)
 class _Claimed:
     at: datetime  # the claim's moment: the submit is recorded as of it
-    rows: list[Any]
+    rows: list[Any]  # may be empty when the claim only cancelled
+    cancelled: int = 0
 
 
 async def _claim(ctx: NotifierContext, conn: AsyncConnection, at: datetime) -> _Claimed | None:
-    roles = [role.value for role, window in ctx.windows.items() if window.is_open(at)]
-    if not roles:
+    """None: nothing due. A claim that only cancelled returns no rows: the recipients'
+    next messages may now be first in line, so the caller claims again."""
+    budget = min(ctx.send_batch_size, ctx.release_pacer.available(at))
+    result = await repo.claim_batch(conn, at, ctx.send_batch_size, budget,
+                                    ctx.send_claim_timeout_s, ctx.recipient_gap_s)
+    ctx.release_pacer.take(result.released, at)
+    if result.cancelled:
+        log.info("%d messages cancelled at send time: their reason no longer held",
+                 result.cancelled)
+    if not result.rows and not result.cancelled:
         return None
-    rows = await repo.claim_batch(conn, at, roles, ctx.send_batch_size, ctx.send_claim_timeout_s)
-    return _Claimed(at, rows) if rows else None
+    return _Claimed(at, result.rows, result.cancelled)
 
 
 async def send_pending(ctx: NotifierContext, as_of: datetime | None = None) -> int:
     """Claim, submit and record one batch; returns how many were submitted."""
-    async with ctx.engine.begin() as conn:
-        claimed = await _claim(ctx, conn, as_of or ctx.clock.now())
-    if claimed is None:
-        return 0
+    at = as_of or ctx.clock.now()
+    while True:
+        async with ctx.engine.begin() as conn:
+            claimed = await _claim(ctx, conn, at)
+        if claimed is None:
+            return 0
+        if claimed.rows:
+            break
     sent, _ = await _submit_and_record(ctx, claimed, claim_next=False)
     return sent
 
@@ -108,6 +125,9 @@ async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: flo
             if claimed is None:
                 async with ctx.engine.begin() as conn:
                     claimed = await _claim(ctx, conn, ctx.clock.now())
+            if claimed is not None and not claimed.rows:
+                claimed = None  # only cancelled: claim again at once
+                continue
             size = len(claimed.rows) if claimed else 0
             sent = 0
             if claimed is not None:
