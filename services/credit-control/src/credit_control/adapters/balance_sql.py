@@ -96,7 +96,8 @@ _UPSERT_PRODUCTS = _sql("""
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month
-    RETURNING product_id, family, state, command_seq, warning_level, cycle""")
+    RETURNING product_id, family, state, command_seq, warning_level, cycle,
+              state_changed_at""")
 
 
 async def upsert_products(

@@ -14,7 +14,7 @@ what the batch decides, it decides again with the answer (a fixed point, usually
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -117,13 +117,15 @@ class Product:
     command_sent_at: datetime | None = None
     pending_decision_id: str | None = None
     work_order_id: str | None = None  # the last work order of the batch
+    changed_at: datetime | None = None  # the stored state's moment (before this batch)
 
     @classmethod
     def of(cls, row: Row[Any], event: BalanceChanged, snapshot: ProductSnapshot) -> "Product":
         # account and customer are what the upsert just wrote: the event's
         return cls(row.product_id, event.account_id, _FAMILIES[row.family], snapshot,
                    event.customer.customer_id, _STATES[row.state], row.command_seq,
-                   row.warning_level, row.cycle)
+                   row.warning_level, row.cycle,
+                   changed_at=getattr(row, "state_changed_at", None))
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,21 @@ def facts_of(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFact
         oldest_due_month=sql.oldest_due_month(event),
         credit_limit_fen=profile.limit_fen(event.customer.star_level),
         deposit_fen=event.deposit_fen)
+
+
+def not_before_last_change(last: datetime | None, as_of: datetime, intent: rules.Intent,
+                           before: CreditState) -> tuple[datetime, rules.Intent]:
+    """A balance event's business moment can lie before the product's last state change: a
+    payment made at 11:59 arrives after the 12:00 sweep suspended. Its decision and move are
+    dated at that change, never before it (the history stays in order, the restore notice
+    never predates the suspension notice), and a restore says that it overtook the change."""
+    if last is None or as_of >= last:
+        return as_of, intent
+    if intent.decision is DecisionType.RESTORE:
+        intent = replace(intent, reason=(
+            f"{intent.reason}; made {as_of.isoformat()}, before the {before.value} of "
+            f"{last.isoformat()} it overtakes"))
+    return last, intent
 
 
 @dataclass
@@ -246,6 +263,8 @@ class Batch:
         if decision_id in self.taken:
             return
         self.taken.add(decision_id)
+        as_of, intent = not_before_last_change(product.at or product.changed_at, as_of, intent,
+                                               before)
         oldest = inputs.facts.oldest_due_month
         context = NoticeContext(
             customer=customer, product=product.snapshot,
