@@ -28,7 +28,7 @@ from ..domain.commands import (
 )
 from ..service_layer import admin, sweeps, work_orders
 from ..service_layer.handlers import CreditContext
-from . import worklists
+from . import reviews, worklists
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # The caller, when the route may change credit state: its token's subject goes into the audit.
@@ -43,6 +43,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
+    api.include_router(reviews.router(ctx))
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: datetime | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ..adapters import repository as repo
 from ..domain.commands import AddExemption, ExemptionKind, PutGuard, PutProfile, PutRules
 from ..domain.profiles import limit_in_range
 from ..domain.rule_table import RuleTable
+from . import reviews
 from .handlers import CreditContext
 from .sweeps import guard_settings
 
@@ -129,9 +130,11 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
             return dict(earlier._mapping)
         await admin_repo.audit(conn, now, cmd.created_by, cmd.kind.value, cmd.customer_id, "add",
                                None, cmd.model_dump(mode="json"))
+        # A product sanctioned before the exemption stays so until a credit-admin decides.
+        opened = await reviews.open_for_exemption(ctx, conn, values, cmd.created_by, now)
         row = await admin_repo.exemption(conn, cmd.exemption_id)
     assert row is not None
-    return dict(row._mapping)
+    return {**row._mapping, "reviews": opened}
 
 
 async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> dict[str, Any]:

@@ -209,6 +209,19 @@ class Batch:
                 return
             known |= already
 
+    def decide_one(self, product_id: str, intent: rules.Intent, as_of: datetime,
+                   correlation: str) -> bool:
+        """One decision that no balance event asked for (a credit-admin's review restores a
+        product), on the account's newest position: the same moves, chain commands, work
+        orders and events as a payment's. Whether the product moved."""
+        self._reset(set())
+        event, _ = self.snapshots[product_id]
+        product, profile = self.products[product_id], self.profiles[event.customer.customer_id]
+        self._take(product, event.customer, Inputs(facts_of(event, profile), event, profile,
+                                                   self.table.version),
+                   intent, as_of, correlation)
+        return product.moved
+
     def _reset(self, known: set[str]) -> None:
         self.products = {r.product_id: Product.of(r, *self.snapshots[r.product_id])
                          for r in self.rows}
