@@ -48,6 +48,11 @@ async def open_for_exemption(ctx: CreditContext, conn: AsyncConnection,
     return opened
 
 
+async def of_exemption(conn: AsyncConnection, exemption_id: str) -> list[str]:
+    return [r["review_id"] for r in await review_sql.reviews(
+        conn, {"exemption_id": exemption_id}, 1000)]
+
+
 async def list_reviews(ctx: CreditContext, filters: dict[str, str | None],
                        limit: int) -> list[dict[str, Any]]:
     async with ctx.engine.connect() as conn:
