@@ -273,3 +273,7 @@ reviews = Table(
     Index("ix_reviews_status", "status", "opened_at"),
     Index("ix_reviews_product", "product_id"),
 )
+
+# The pre-cancellation worklist's `lifted` side (GET /v1/pre-cancellations): few rows.
+Index("ix_state_history_pre_cancel_lifted", state_history.c.at,
+      postgresql_where=text("state_before = 'pre_cancel'"))

@@ -40,6 +40,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_reviews_status", "reviews", ["status", "opened_at"], schema=S)
     op.create_index("ix_reviews_product", "reviews", ["product_id"], schema=S)
+    # The pre-cancellation worklist's `lifted` side: few rows, read newest first.
+    op.create_index("ix_state_history_pre_cancel_lifted", "state_history", ["at"], schema=S,
+                    postgresql_where=sa.text("state_before = 'pre_cancel'"))
 
 
 def downgrade() -> None:
