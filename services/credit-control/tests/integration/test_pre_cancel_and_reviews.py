@@ -6,6 +6,7 @@ real cause (issue 23, points 4-6)."""
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -107,7 +108,7 @@ async def _red_list(api: CreditApi, lg: Ledger, exemption_id: str) -> list[str]:
 
 
 async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
-    api: CreditApi, test_year: int
+    api: CreditApi, test_year: int, role_clients: dict[str, dict[str, httpx.AsyncClient]]
 ) -> None:
     y, uid = test_year, new_uid()
     restore_adc = ledger(uid, "rvadc", F.ADC, T.LOW)
@@ -134,22 +135,27 @@ async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
     def path(lg: Ledger) -> str:
         return f"/v1/reviews/{reviews[lg.product_id][0]}"
 
-    bad = await api.http.post(f"{path(keep)}/decide", json={"decision": "undo", "note": "x"})
+    admin = role_clients["credit-admin"]["credit-control"]
+    operator = role_clients["operator"]["credit-control"]
+    bad = await admin.post(f"{path(keep)}/decide", json={"decision": "undo", "note": "x"})
     assert bad.status_code == 422, bad.text
+    denied = await operator.post(f"{path(keep)}/decide", json={"decision": "restore",
+                                                               "note": "x"})
+    assert denied.status_code == 403, denied.text
     assert (await api.http.get(path(keep))).json()["status"] == "open"
     for lg, decision in ((restore_adc, "restore"), (restore_mas, "restore"), (keep, "keep")):
-        r = await api.http.post(f"{path(lg)}/decide", json={
+        r = await admin.post(f"{path(lg)}/decide", json={
             "decision": decision, "note": "红名单客户, 已核实", "by": "someone-else"})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == {"restore": "restored", "keep": "kept"}[decision]
-        assert r.json()["decided_by"] == "service"  # the token's subject, not the body's
-        again = await api.http.post(f"{path(lg)}/decide", json={"decision": "keep",
-                                                                "note": "again"})
+        assert r.json()["decided_by"] == "zhang.wei"  # the token's subject, not the body's
+        again = await admin.post(f"{path(lg)}/decide", json={"decision": "keep",
+                                                             "note": "again"})
         assert again.status_code == 409, again.text
         audit = (await api.http.get("/v1/audit", params={
             "entity": "review", "entity_id": reviews[lg.product_id][0]})).json()
         assert [(a["action"], a["actor"]) for a in reversed(audit)] == [
-            ("open", "service"), (decision, "service")]
+            ("open", "service"), (decision, "zhang.wei")]
 
     await api.settled(restore_mas)
     assert await api.state(restore_adc.product_id) == "normal"
@@ -158,7 +164,7 @@ async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
     for lg in (restore_adc, restore_mas):
         last = (await api.credit(lg.product_id))["decisions"][-1]
         assert (last["decision"], last["rule_id"]) == ("restore", "review-restore")
-        assert "restore by service: 红名单客户, 已核实" in last["reason"]
+        assert "restore by zhang.wei: 红名单客户, 已核实" in last["reason"]
         assert await _notified(api, lg.product_id, "restore_notice")
     commands = await api.outbox(restore_mas.product_id, "provisioning.commands.v1")
     assert [c["action"] for c in commands] == ["suspend", "restore"]
