@@ -205,6 +205,17 @@ def test_retention_then_pre_cancel(star: int | None, days: int) -> None:
     assert [i.decision for i in got] == [D.PRE_CANCEL]
 
 
+@pytest.mark.parametrize("family", list(F))
+def test_exempt_products_are_not_pre_cancelled(family: F) -> None:
+    """The red list and emergency no-suspension cover every automatic sanction."""
+    suspended_on = date(2026, 11, 30)
+    p = product(family, T.LOW, S.SUSPENDED, suspended_on=suspended_on, exempt=True)
+    assert on_calendar(DEFAULT_RULES, OWING, p, suspended_on + timedelta(days=200)) == []
+    steps = [s for s in sweep_plan(DEFAULT_RULES, date(2027, 3, 1))
+             if s.row.decision is D.PRE_CANCEL]
+    assert steps and all(s.skip_exempt for s in steps)
+
+
 # --- balance events --------------------------------------------------------------------------
 
 def bill_run(due: int = 12345) -> AccountFacts:
@@ -220,13 +231,38 @@ def test_bill_notice_after_the_bill_run(family: F, tier: T) -> None:
     assert intent.deadline == date(2026, 11, 25) and intent.period == "bill:2026-10"
 
 
-@pytest.mark.parametrize("state", [S.SUSPENDED, S.SUSPEND_REQUESTED])
+@pytest.mark.parametrize("state", [S.SUSPENDED, S.SUSPEND_REQUESTED, S.PRE_CANCEL])
 @pytest.mark.parametrize("family", list(F))
 def test_payment_restores_and_wins_over_a_suspension_in_flight(state: S, family: F) -> None:
     paid = AccountFacts(0, 0, BalanceCause.PAYMENT)
     intent = on_balance(DEFAULT_RULES, paid, product(family, T.MID, state), date(2026, 12, 1),
                         "seq:9")
     assert intent is not None and intent.decision is D.RESTORE
+    assert intent.rule_id.endswith("-restore-mid")
+    lifted = "; pre-cancellation lifted" if state is S.PRE_CANCEL else ""
+    assert intent.reason == f"amount due 0 fen ≤ limit 0 fen after payment{lifted}"
+
+
+@pytest.mark.parametrize(("cause", "words"), [
+    (BalanceCause.PAYMENT, "payment"), (BalanceCause.WRITE_OFF, "write-off"),
+    (BalanceCause.ADJUSTMENT, "adjustment"), (BalanceCause.DEDUCTION, "deduction"),
+])
+def test_a_restore_or_clearance_names_its_real_cause(cause: BalanceCause, words: str) -> None:
+    cleared = AccountFacts(0, 0, cause)
+    restore = on_balance(DEFAULT_RULES, cleared, product(F.ADC, T.LOW, S.SUSPENDED),
+                         date(2026, 12, 1), "seq:3")
+    assert restore is not None and restore.reason.endswith(f"after {words}")
+    assert ("payment" in restore.reason) is (cause is BalanceCause.PAYMENT)
+    clear = on_balance(DEFAULT_RULES, cleared, product(F.ADC, T.LOW, S.WARNED),
+                       date(2026, 12, 1), "seq:3")
+    assert clear is not None and clear.decision is D.ARREARS_CLEARED
+    assert clear.reason == f"amount due cleared by {words} before any suspension"
+
+
+def test_a_pre_cancelled_product_still_owing_stays_pre_cancelled() -> None:
+    part = AccountFacts(-100, 100, BalanceCause.PAYMENT, oldest_due_month=OCT)
+    assert on_balance(DEFAULT_RULES, part, product(F.MAS, T.LOW, S.PRE_CANCEL),
+                      date(2027, 3, 1), "seq:4") is None
 
 
 def test_payment_before_the_sweep_means_the_sweep_finds_nothing() -> None:

@@ -39,6 +39,9 @@ LEGAL: dict[tuple[CreditState, Action], CreditState] = {
     (S.SUSPENDED, A.RESTORE_NOW): S.NORMAL,
     (S.SUSPENDED, A.REQUEST_RESTORE): S.RESTORE_REQUESTED,
     (S.SUSPENDED, A.PRE_CANCEL): S.PRE_CANCEL,
+    # the line is kept during pre-cancellation: paying (or a review) restores it
+    (S.PRE_CANCEL, A.RESTORE_NOW): S.NORMAL,
+    (S.PRE_CANCEL, A.REQUEST_RESTORE): S.RESTORE_REQUESTED,
     (S.RESTORE_REQUESTED, A.CONFIRM_RESTORE): S.NORMAL,
     (S.RESTORE_REQUESTED, A.REQUEST_SUSPEND): S.SUSPEND_REQUESTED,  # new arrears mid-restore
     # 划扣 moves money, never the service state; a pre-cancelled number is not deducted
@@ -72,14 +75,13 @@ def test_every_pair(state: CreditState, action: Action) -> None:
         assert info.value.__suppress_context__  # `from None`: no KeyError in the traceback
 
 
-def test_pre_cancel_is_terminal() -> None:
-    assert not any(can(S.PRE_CANCEL, a) for a in Action)
+def test_pre_cancel_only_leaves_by_a_restore() -> None:
+    assert {a for a in Action if can(S.PRE_CANCEL, a)} == {A.RESTORE_NOW, A.REQUEST_RESTORE}
 
 
-def test_every_state_but_pre_cancel_has_a_way_out() -> None:
+def test_every_state_has_a_way_out() -> None:
     for state in CreditState:
-        if state is not S.PRE_CANCEL:
-            assert any(can(state, a) for a in Action), state
+        assert any(can(state, a) for a in Action), state
 
 
 CHAIN_OR_MANUAL = [ProductFamily.MAS, ProductFamily.SMS_DIRECT, ProductFamily.WORK_ORDER]

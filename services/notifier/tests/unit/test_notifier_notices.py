@@ -155,6 +155,7 @@ SUSPENDED_NOTICES = [*to_contacts(T.SUSPENSION_NOTICE_CONTACT),
         (S.NORMAL, S.SUSPENDED, SUSPENDED_NOTICES),
         (S.SUSPENDED, S.NORMAL, to_contacts(T.RESTORE_NOTICE)),  # ADC restore
         (S.RESTORE_REQUESTED, S.NORMAL, to_contacts(T.RESTORE_NOTICE)),  # chain confirmed
+        (S.PRE_CANCEL, S.NORMAL, to_contacts(T.RESTORE_NOTICE)),  # ADC pre-cancel paid
         (S.WARNED, S.NORMAL, []),  # arrears cleared: no SMS
         (S.SUSPENSION_WARNED, S.NORMAL, []),
         (S.NORMAL, S.WARNED, []),
@@ -162,6 +163,7 @@ SUSPENDED_NOTICES = [*to_contacts(T.SUSPENSION_NOTICE_CONTACT),
         (S.WARNED, S.SUSPEND_REQUESTED, []),  # only an intention so far
         (S.SUSPENDED, S.RESTORE_REQUESTED, []),
         (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED, []),
+        (S.PRE_CANCEL, S.RESTORE_REQUESTED, []),
         (S.SUSPENDED, S.PRE_CANCEL, []),
     ],
     ids=lambda v: str(v) if isinstance(v, CreditState) else "",

@@ -106,7 +106,7 @@ _UPSERT_PRODUCTS = _sql("""
         oldest_due_month = excluded.oldest_due_month,
         product_amount_due_fen = excluded.product_amount_due_fen
     RETURNING product_id, family, state, command_seq, warning_level, cycle, ladder_month,
-        suspension_warned_on, suspension_deadline""")
+        suspension_warned_on, suspension_deadline, state_changed_at""")
 
 
 async def upsert_products(

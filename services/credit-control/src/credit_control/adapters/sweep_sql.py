@@ -52,6 +52,8 @@ def _where(step: SweepStep) -> str:
     if step.row.decision is DecisionType.PRE_CANCEL:
         where.append(f"{_BDATE} <= CASE WHEN COALESCE(cp.star_level, pc.star_level) IN (4, 5) "
                      "THEN :long_before ELSE :short_before END")
+        if step.skip_exempt:  # red list / emergency: no pre-cancellation either
+            where.append(f"NOT {_EXEMPT}")
         return " AND ".join(where)
     where.append(f"pc.amount_due_fen > {_LIMIT}")
     where.append(PRODUCT_OWES_SQL)  # the product's own debt: nothing to quote or suspend else

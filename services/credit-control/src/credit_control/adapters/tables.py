@@ -289,3 +289,31 @@ worklist_attempts = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+
+# Review tasks (docs/credit-control.md): a customer put on the red list / under an emergency
+# no-suspension while a product is sanctioned; a credit-admin restores it or keeps it.
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", Text, primary_key=True),
+    Column("product_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("exemption_id", Text, nullable=False),
+    Column("exemption_kind", Text, nullable=False),
+    Column("state_at_open", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("opened_by", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+    Column("decision_id", Text),
+    Column("outcome", Text),
+    Index("ix_reviews_status", "status", "opened_at"),
+    Index("ix_reviews_product", "product_id"),
+)
+
+# The pre-cancellation worklist's `lifted` side (GET /v1/pre-cancellations): few rows.
+Index("ix_state_history_pre_cancel_lifted", state_history.c.at,
+      postgresql_where=text("state_before = 'pre_cancel'"))

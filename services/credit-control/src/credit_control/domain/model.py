@@ -36,10 +36,12 @@ TRANSITIONS: dict[tuple[CreditState, Action], CreditState] = {
     **{(s, Action.REQUEST_SUSPEND): S.SUSPEND_REQUESTED
        for s in (*_BEFORE_SUSPENSION, S.RESTORE_REQUESTED)},
     (S.SUSPEND_REQUESTED, Action.CONFIRM_SUSPEND): S.SUSPENDED,
-    (S.SUSPENDED, Action.RESTORE_NOW): S.NORMAL,
+    # Pre-cancellation (预拆机) keeps the line during the retention period, so paying the debt
+    # (or a credit-admin's review) restores it like a suspension: nothing is cancelled yet.
+    **{(s, Action.RESTORE_NOW): S.NORMAL for s in (S.SUSPENDED, S.PRE_CANCEL)},
     # A payment racing a suspension in flight: restore wins, the newer command supersedes.
     **{(s, Action.REQUEST_RESTORE): S.RESTORE_REQUESTED
-       for s in (S.SUSPENDED, S.SUSPEND_REQUESTED)},
+       for s in (S.SUSPENDED, S.SUSPEND_REQUESTED, S.PRE_CANCEL)},
     (S.RESTORE_REQUESTED, Action.CONFIRM_RESTORE): S.NORMAL,
     (S.SUSPENDED, Action.PRE_CANCEL): S.PRE_CANCEL,
     **{(s, Action.DEDUCT): s for s in S if s is not S.PRE_CANCEL},

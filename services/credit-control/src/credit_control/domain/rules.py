@@ -110,13 +110,13 @@ def on_balance(
     rows = {r.trigger: r for r in table.enabled(product.family, product.tier)
             if r.trigger in (Trigger.PAYMENT, Trigger.BILL_RUN, Trigger.THRESHOLD)}
     restore = rows.get(Trigger.PAYMENT)
-    if not facts.owes and product.state in (S.SUSPENDED, S.SUSPEND_REQUESTED) and restore:
-        return Intent(D.RESTORE, restore.rule_id,
-                      f"amount due {facts.amount_due_fen} fen ≤ limit {facts.credit_limit_fen} "
-                      "fen after payment", period=event_key)
+    if not facts.owes and product.state in RESTORABLE and restore:
+        return Intent(D.RESTORE, restore.rule_id, restore_reason(facts, product.state),
+                      period=event_key)
     if not facts.owes and product.state in (S.WARNED, S.SUSPENSION_WARNED):
         return Intent(D.ARREARS_CLEARED, "clear-on-payment",
-                      "amount due paid before any suspension", period=event_key)
+                      f"amount due cleared by {cause_text(facts.cause)} before any suspension",
+                      period=event_key)
     threshold = rows.get(Trigger.THRESHOLD)
     if (threshold and product.star_level is not None and not product.exempt
             and facts.balance_fen < -facts.credit_limit_fen
@@ -143,6 +143,22 @@ def on_balance(
                       period=f"bill:{facts.closed_bill_month}",
                       deadline=bill_notice_deadline(today))
     return None
+
+
+# The states a balance event that clears the debt restores: a suspension (done or in flight)
+# and a pre-cancellation, whose line is kept until the retention ends in a cancellation by hand.
+RESTORABLE = (S.SUSPENDED, S.SUSPEND_REQUESTED, S.PRE_CANCEL)
+
+
+def cause_text(cause: BalanceCause | None) -> str:
+    """What changed the balance, in words: a write-off's restore must not say "payment"."""
+    return cause.value.replace("_", "-") if cause is not None else "a balance change"
+
+
+def restore_reason(facts: AccountFacts, state: CreditState) -> str:
+    lifted = "; pre-cancellation lifted" if state is S.PRE_CANCEL else ""
+    return (f"amount due {facts.amount_due_fen} fen ≤ limit {facts.credit_limit_fen} fen after "
+            f"{cause_text(facts.cause)}{lifted}")
 
 
 def bill_notice_deadline(today: date) -> date:
@@ -249,6 +265,8 @@ def _retention(table: RuleTable, product: ProductFacts, today: date) -> list[Int
     row = next(iter(table.enabled(product.family, product.tier, Trigger.RETENTION)), None)
     if row is None or product.state is not S.SUSPENDED or product.suspended_on is None:
         return []
+    if product.exempt:  # the red list / emergency cover every automatic sanction
+        return []
     days = retention_days(product.star_level)
     if product.suspended_on + timedelta(days=days) > today:
         return []
@@ -323,7 +341,7 @@ def _sweepable(action: Action) -> tuple[CreditState, ...]:
 
 
 def _retention_step(row: RuleRow, today: date) -> SweepStep:
-    return SweepStep(row, (S.SUSPENDED,), S.PRE_CANCEL,
+    return SweepStep(row, (S.SUSPENDED,), S.PRE_CANCEL, skip_exempt=True,
                      retention_short_before=today - timedelta(days=RETENTION_DAYS),
                      retention_long_before=today - timedelta(days=LONG_RETENTION_DAYS))
 

@@ -30,7 +30,7 @@ from ..domain.commands import (
 )
 from ..service_layer import admin, sweeps, work_orders
 from ..service_layer.handlers import CreditContext
-from . import worklists
+from . import reviews, worklists
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SweepStatus = Literal["unfinished", "running", "held", "done"]
@@ -46,6 +46,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
+    api.include_router(reviews.router(ctx))
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from ..adapters import repository as repo
 from ..domain.commands import AddExemption, ExemptionKind, PutGuard, PutProfile, PutRules
 from ..domain.profiles import limit_in_range
 from ..domain.rule_table import RuleTable
+from . import reviews
 from .handlers import CreditContext
 from .sweeps import guard_settings
 
@@ -128,12 +129,15 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
             if {k: earlier._mapping[k] for k in asked} != asked:
                 raise Conflict(f"exemption {cmd.exemption_id} exists with other values",
                                id=cmd.exemption_id)
-            return dict(earlier._mapping)
+            return {**earlier._mapping,
+                    "reviews": await reviews.of_exemption(conn, cmd.exemption_id)}
         await admin_repo.audit(conn, now, cmd.created_by, cmd.kind.value, cmd.customer_id, "add",
                                None, cmd.model_dump(mode="json"))
+        # A product sanctioned before the exemption stays so until a credit-admin decides.
+        opened = await reviews.open_for_exemption(ctx, conn, values, cmd.created_by, now)
         row = await admin_repo.exemption(conn, cmd.exemption_id)
     assert row is not None
-    return dict(row._mapping)
+    return {**row._mapping, "reviews": opened}  # a replay answers the same ids
 
 
 async def _require_known_customer(ctx: CreditContext, customer_id: str) -> None:

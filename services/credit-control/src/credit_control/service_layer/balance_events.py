@@ -14,7 +14,7 @@ what the batch decides, it decides again with the answer (a fixed point, usually
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -121,6 +121,7 @@ class Product:
     work_order_id: str | None = None  # the last work order of the batch
     ladder: Ladder = field(default_factory=Ladder)  # this cycle's notices (domain/ladder.py)
     ladder_moved: bool = False
+    changed_at: datetime | None = None  # the stored state's moment (before this batch)
 
     @classmethod
     def of(cls, row: Row[Any], event: BalanceChanged, snapshot: ProductSnapshot) -> "Product":
@@ -129,7 +130,8 @@ class Product:
                    event.customer.customer_id, _STATES[row.state], row.command_seq,
                    row.warning_level, row.cycle,
                    ladder=Ladder(row.ladder_month, row.warning_level, row.suspension_warned_on,
-                                 row.suspension_deadline))
+                                 row.suspension_deadline),
+                   changed_at=getattr(row, "state_changed_at", None))
 
     def set_ladder(self, ladder: Ladder) -> None:
         if ladder != self.ladder:
@@ -168,6 +170,21 @@ def facts_of(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFact
         deposit_fen=event.deposit_fen)
 
 
+def not_before_last_change(last: datetime | None, as_of: datetime, intent: rules.Intent,
+                           before: CreditState) -> tuple[datetime, rules.Intent]:
+    """A balance event's business moment can lie before the product's last state change: a
+    payment made at 11:59 arrives after the 12:00 sweep suspended. Its decision and move are
+    dated at that change, never before it (the history stays in order, the restore notice
+    never predates the suspension notice), and a restore says that it overtook the change."""
+    if last is None or as_of >= last:
+        return as_of, intent
+    if intent.decision is DecisionType.RESTORE:
+        intent = replace(intent, reason=(
+            f"{intent.reason}; made {as_of.isoformat()}, before the {before.value} of "
+            f"{last.isoformat()} it overtakes"))
+    return last, intent
+
+
 @dataclass
 class Batch:
     """One batch's decisions: taken in memory (`decide`), then written set-wise (`write`)."""
@@ -202,6 +219,19 @@ class Batch:
             if not already:
                 return
             known |= already
+
+    def decide_one(self, product_id: str, intent: rules.Intent, as_of: datetime,
+                   correlation: str) -> bool:
+        """One decision that no balance event asked for (a credit-admin's review restores a
+        product), on the account's newest position: the same moves, chain commands, work
+        orders and events as a payment's. Whether the product moved."""
+        self._reset(set())
+        event, _ = self.snapshots[product_id]
+        product, profile = self.products[product_id], self.profiles[event.customer.customer_id]
+        self._take(product, event.customer, Inputs(facts_of(event, profile), event, profile,
+                                                   self.table.version),
+                   intent, as_of, correlation)
+        return product.moved
 
     def _reset(self, known: set[str]) -> None:
         self.products = {r.product_id: Product.of(r, *self.snapshots[r.product_id])
@@ -279,6 +309,8 @@ class Batch:
         if decision_id in self.taken:
             return
         self.taken.add(decision_id)
+        as_of, intent = not_before_last_change(product.at or product.changed_at, as_of, intent,
+                                               before)
         oldest = inputs.facts.oldest_due_month
         context = NoticeContext(
             customer=customer, product=product.snapshot,

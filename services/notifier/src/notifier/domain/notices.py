@@ -92,7 +92,7 @@ def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged
         return [n for template in (T.SUSPENSION_NOTICE_CONTACT, _manager_suspension(event))
                 for n in _to_role(source, template, event, trigger, False)]
     if event.state_after is CreditState.NORMAL and event.state_before in (
-        CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED
+        CreditState.SUSPENDED, CreditState.RESTORE_REQUESTED, CreditState.PRE_CANCEL
     ) and event.service_was_suspended is not False:
         return _to_role(source, T.RESTORE_NOTICE, event, trigger, False)
     return []
