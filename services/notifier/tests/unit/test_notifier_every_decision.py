@@ -61,9 +61,6 @@ DECISION_TEXTS: list[tuple[DecisionType, dict[str, int], list[tuple[str, str]]]]
     (D.SUSPEND, {}, []),  # the notice follows the confirmed state change
     (D.RESTORE, {}, []),
     (D.ARREARS_CLEARED, {}, []),
-    # INTERFACES §3: credit-control decides it; its template (payment_reversed_notice) is the
-    # notifier's to add — until then no SMS.
-    (D.PAYMENT_REVERSED, {}, []),
 ]
 
 

@@ -40,10 +40,10 @@ class ProductDue(BaseModel):
     `amount_due_fen`, `dues` and `unbilled_fen` to the fen."""
 
     model_config = ConfigDict(frozen=True)
-    product_id: str
-    amount_due_fen: int
+    product_id: Id
+    amount_due_fen: Fen
     dues: tuple[BillMonthDue, ...] = ()
-    unbilled_fen: int = 0
+    unbilled_fen: Fen = 0
 
 
 class DeductionOutcome(BaseModel):
