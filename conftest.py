@@ -98,7 +98,8 @@ async def test_year(db: AsyncEngine) -> int:
     Years after it are shared out, one owner each: +0..+2 billing's tests, +3 worklists
     (03-04) and creditctl (10-11), +4 metrics, +5 invariant checker, +6 fault suite,
     +7/+8 reports, +9 dashboard, +10 scale-out and soak, +11 personal data (05, 07),
-    +12 per-product amounts (billing 01-04, e2e 05-08)."""
+    +12 per-product amounts (billing 01-04, e2e 05-08) and the sweep faults (11), +13 the
+    product timeline's messages (03-04)."""
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))

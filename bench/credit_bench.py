@@ -198,6 +198,7 @@ OLDEST = [None] * 9 + [date(2026, 10, 1)] * 6 + [date(2026, 9, 1)] * 3 + [date(2
     date(2026, 7, 1)]
 PRODUCTS_PER_ACCOUNT = 4
 SWEEP_AS_OF = datetime(2026, 11, 30, 20, 0, tzinfo=BUSINESS_TZ)  # the month's last day
+NOTICE_ON = date(2026, 11, 25)  # the seeded suspension warnings' day
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -270,13 +271,19 @@ def _product_rows(accounts: int, products: int) -> list[tuple[Any, ...]]:
         due = 0 if oldest is None else 5_000 + a % 997 * 10
         family, vendor = FAMILIES[i % len(FAMILIES)]
         warned = oldest is not None and i % 2 == 0
+        # Every other warned product already had its suspension warning on the 25th, naming
+        # the month's last day (the notice before suspension): those the month-end sweep may
+        # suspend; the rest get a late suspension warning instead (docs/rules.md).
+        noticed = warned and i % 4 == 0
         product_id = f"P{i:08d}"
         vendor_json = f'"{vendor}"' if vendor else "null"
         product = (f'{{"product_id": "{product_id}", "cpno": "CP{i:08d}", "name": "产品{i}", '
                    f'"family": "{family}", "vendor": {vendor_json}, "channel": null}}')
-        rows.append((product_id, f"A{a:07d}", family, product,
-                     "warned" if warned else "normal", changed, f"C{a // 3}",
-                     TIERS[a % len(TIERS)], a % 6, -due, due, oldest, 1 if warned else 0))
+        state = "suspension_warned" if noticed else "warned" if warned else "normal"
+        rows.append((product_id, f"A{a:07d}", family, product, state, changed, f"C{a // 3}",
+                     TIERS[a % len(TIERS)], a % 6, -due, due, oldest, 1 if warned else 0,
+                     due, oldest, NOTICE_ON if noticed else None,
+                     SWEEP_AS_OF.date() if noticed else None))
     return rows
 
 
@@ -294,7 +301,9 @@ async def seed(url: str, products: int) -> float:
             "product_credit", schema_name="credit", records=_product_rows(accounts, products),
             columns=["product_id", "account_id", "family", "product", "state",
                      "state_changed_at", "customer_id", "tier", "star_level", "balance_fen",
-                     "amount_due_fen", "oldest_due_month", "warning_level"])
+                     "amount_due_fen", "oldest_due_month", "warning_level",
+                     "product_amount_due_fen", "ladder_month", "suspension_warned_on",
+                     "suspension_deadline"])
         # The mass-suspension guard still counts; this run is allowed to suspend its share.
         await conn.execute(
             "INSERT INTO credit.guard_settings (id, max_share, min_active, enabled, "

@@ -22,6 +22,7 @@ from common.contracts import BALANCE_TOPIC, COMMANDS_TOPIC, DECISIONS_TOPIC, RES
 from common.kafka import dead_letter_topic
 from common.testing.groups import group_lag
 
+from .bounded_poison import bounded_poison
 from .invariants.topics import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,9 @@ def stack_verb(verb: str) -> float:
 # --- poison and replay ------------------------------------------------------------------
 
 def poison_messages(topic: str, marker: str) -> list[tuple[str, bytes]]:
-    """(what, bytes): bad JSON, unknown type, wrong schema version, oversized."""
+    """(what, bytes): bad JSON, unknown type, wrong schema version, oversized, then issue 14's
+    valid-shaped poison (month 13, int64 overflows, 4 KB ids, a NUL: `what` is the field the
+    dead letter's reason must name) and a message at the broker's size limit."""
     envelope = {"event_id": str(uuid.uuid4()), "source": "chaos", "correlation_id": marker,
                 "occurred_at": "2030-01-01T00:00:00Z", "key": marker, "payload": {"m": marker}}
     return [
@@ -117,6 +120,7 @@ def poison_messages(topic: str, marker: str) -> list[tuple[str, bytes]]:
         # Just under the broker's message.max.bytes (1 MB): bigger than any real event and
         # than the consumer's batch budget, and not an envelope.
         ("oversized", orjson.dumps({"marker": marker, "blob": "x" * 900_000})),
+        *bounded_poison(topic, marker, uuid.uuid5(uuid.NAMESPACE_URL, marker).hex[:12]),
     ]
 
 

@@ -30,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.testing.processes import ServiceProcesses
 from common.testing.stack import Stack
+from tests.reliability.bounded_poison import bounded_poison
 from tests.reliability.harness import (
     dead_lettered,
     feed_poison,
     figures,
+    poison_messages,
     quiescent,
     replay_slice,
     stack_verb,
@@ -178,7 +180,9 @@ async def test_chaos_nothing_lost_nothing_doubled(
     await gateway.delete("/v1/faults")
     await s.settle("gateway stage outage (restores)", at, 1)
 
-    # 8. Poison on every consumed topic: bad JSON, unknown type, schema 99, oversized.
+    # 8. Poison on every consumed topic: bad JSON, unknown type, schema 99, oversized, the
+    #    valid-shaped values the domain or the database cannot hold, and a message at the
+    #    broker's size limit (tests/reliability/bounded_poison.py).
     marker = f"poison-{w.prefix}"
     at = time.monotonic()
     sent = await feed_poison(stack.kafka_bootstrap, marker)
@@ -186,9 +190,12 @@ async def test_chaos_nothing_lost_nothing_doubled(
     dead = await dead_lettered(stack.kafka_bootstrap, marker)
     for topic, reasons in dead.items():
         # Each consumer of the topic dead-letters each poison once (per source offset).
-        assert len(reasons) == 4, (topic, reasons)
+        expected = poison_messages(topic, marker)
+        assert len(reasons) == len(expected), (topic, reasons)
         assert any("not an envelope" in r for r in reasons), reasons
         assert any("schema_version 99" in r for r in reasons), reasons
+        for word, _ in bounded_poison(topic, marker, "x"):
+            assert any(word in r for r in reasons), (topic, word, reasons)
 
     # 9. A slice of every consumed topic delivered again (same bytes, same event ids).
     at = time.monotonic()

@@ -14,7 +14,7 @@ from .adapters import tables as t
 from .adapters.peers import Peers
 from .config import Settings
 from .domain.collections import WorklistKind
-from .entrypoints import consumer, dashboard, reports
+from .entrypoints import consumer, dashboard, reports, timeline
 from .entrypoints.http import router
 from .service_layer import sweeps
 from .service_layer.handlers import CreditContext
@@ -61,6 +61,7 @@ def _reports(app: FastAPI, ctx: CreditContext, settings: Settings) -> None:
                   settings.peer_token.get_secret_value(), settings.peer_timeout_s)
     rc = ReportContext(ctx, peers)
     app.include_router(reports.router(rc, settings))
+    app.include_router(timeline.router(rc, settings))
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

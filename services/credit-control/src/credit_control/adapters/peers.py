@@ -76,6 +76,22 @@ class Peers:
         return await self._get("gateway-adapter", self.gateway_url,
                                "/v1/reconciliation/latest", {})
 
+    async def product_messages(self, product_id: str) -> list[dict[str, Any]]:
+        """The notifier's log for one product (sent, held, cancelled with its reason...)."""
+        try:
+            async with self._slots:
+                response = await self._client.get(
+                    self.notifier_url.rstrip("/") + "/v1/messages",
+                    params={"product_id": product_id, "limit": "1000"})
+        except httpx.HTTPError as exc:
+            raise PeerUnavailable(f"notifier did not answer: {exc!r}", peer="notifier",
+                                  path="/v1/messages") from exc
+        if response.status_code != 200:
+            raise PeerUnavailable(f"notifier answered {response.status_code}", peer="notifier",
+                                  path="/v1/messages", status=response.status_code)
+        found: list[dict[str, Any]] = response.json()
+        return found
+
     async def _get(self, name: str, base: str, path: str,
                    params: dict[str, str]) -> dict[str, Any] | None:
         try:

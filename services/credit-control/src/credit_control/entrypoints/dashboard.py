@@ -28,9 +28,10 @@ from common.pii import redact
 
 from ..adapters import report_queries as q
 from ..domain import reports as r
-from ..service_layer import admin, collections
+from ..service_layer import collections
 from ..service_layer import reports as svc
 from ..service_layer.reports import ReportContext
+from ..service_layer.timeline import product_timeline
 from .reports import csv_download
 
 HERE = Path(__file__).parent
@@ -106,7 +107,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         if isinstance(who, Response):
             return who
         try:
-            found = await admin.product_credit(rc.credit, product_id)
+            found = await product_timeline(rc, product_id)
         except NotFound:
             return _page("not_found.html", who, product_id=product_id, status=404)
         shown = found if who.sees_pii else redact(found)
@@ -221,4 +222,11 @@ def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
                 "rule_version": None, "reason": "", "before": h["state_before"],
                 "after": h["state_after"], "inputs": "", "amount_fen": None}
                for h in product.get("state_history", [])]
-    return sorted(events, key=lambda e: (str(e["at"]), e["kind"] == "state"))
+    # What became of each SMS: a cancelled one shows why it never left (send-time re-check).
+    events += [{"at": m["decision_as_of"] or m["created_at"], "kind": "sms",
+                "what": f"{m['template']} ({m['role']}): {m['status']}", "rule_id": "",
+                "rule_version": None, "reason": m["status_reason"] or "", "before": "",
+                "after": "", "inputs": "", "amount_fen": None}
+               for m in product.get("messages", [])]
+    order = {"decision": 0, "state": 1, "sms": 2}
+    return sorted(events, key=lambda e: (str(e["at"]), order[e["kind"]]))
