@@ -92,9 +92,13 @@ def notice_a(p: dict[str, str], yuan: str, on: str) -> str:
             "如有其他事宜可咨询您的客户经理或10086,谢谢!")
 
 
-def notice_b(group: dict[str, str], p: dict[str, str], yuan: str) -> str:
+def notice_b_with_total(group: dict[str, str], p: dict[str, str], yuan: str,
+                        total: str) -> str:
+    """The seed's B with the account's total (docs/notifier.md): the manager chases the
+    whole account, the product's own amount stays where the seed puts it."""
     return (f"王经理,您好!您看管集团{group['name']}的集团产品{p['name']}(产品编号:{p['cpno']})"
-            f"尚有{yuan}元欠费,现已被停用该集团产品服务,请及时通知该集团产品联系人缴清欠费。")
+            f"尚有{yuan}元欠费,现已被停用该集团产品服务(该账户合计欠费{total}元),"
+            "请及时通知该集团产品联系人缴清欠费。")
 
 
 async def test_a_billing_cycle_quotes_each_products_own_amount(
@@ -137,11 +141,13 @@ async def test_a_billing_cycle_quotes_each_products_own_amount(
         got = await eventually(
             lambda p=p: texts(notifier, p["product_id"]),
             lambda t: {"suspension_warning", "suspension_notice_contact",
-                       "suspension_notice_manager"} <= set(t),
+                       "suspension_notice_manager_account"} <= set(t),
             what="suspension warning and notices", timeout=120)
         assert got["suspension_warning"] == [suspension_warning(p, yuan, f"{y}年06月30日")]
         assert got["suspension_notice_contact"] == [notice_a(p, yuan, f"{y}年06月30日")]
-        assert got["suspension_notice_manager"] == [notice_b(group, p, yuan)]
+        # The account owes more than this product: the manager's notice adds the total.
+        assert got["suspension_notice_manager_account"] == [
+            notice_b_with_total(group, p, yuan, "1907.25")]
         # every reminder after the payment quotes what THIS product still owes
         for template, sent in got.items():
             if template != "bill_notice":

@@ -183,6 +183,9 @@ async def test_an_exemption_that_ends_gives_notice_before_suspension(
     suspension warning naming 10-09, suspended on 10-09."""
     y, uid = test_year, new_uid()
     lg = ledger(uid, "lexp", F.ADC, T.LOW)
+    # credit-control knows a customer from its balance events (an exemption for a customer
+    # no service has heard of is a 404): the product's master_data event comes first.
+    await api.deliver((lg, lg.event(C.MASTER_DATA, at(date(y, 8, 20), 9))))
     r = await api.http.post("/v1/exemptions", json={
         "exemption_id": f"EXlexp{uid}", "customer_id": lg.customer.customer_id,
         "kind": "emergency", "reason": "重要客户, 已承诺缴费", "approver": "分管副总",

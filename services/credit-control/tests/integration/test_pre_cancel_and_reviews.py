@@ -25,6 +25,7 @@ async def _suspend(api: CreditApi, y: int, uid: str, *ledgers: Ledger) -> None:
     """Owing February's bill, suspended on 03-31 (low tier), the chain answered."""
     await api.deliver(*((lg, lg.bill_run(f"{y}-02", 900_00, at(date(y, 3, 2), 9)))
                         for lg in ledgers))
+    await api.sweep(date(y, 3, 25), f"pc-{uid}-warn")  # notice before suspension
     await api.sweep(date(y, 3, 31), f"pc-{uid}-suspend")
     await api.settled(*ledgers)
     await api.complete_work_orders(*ledgers)
@@ -76,7 +77,8 @@ async def test_a_paid_pre_cancelled_product_is_restored(api: CreditApi, test_yea
 
     for lg in every:
         decisions = await api.decisions(lg.product_id)
-        assert [d[0] for d in decisions] == ["bill_notice", "suspend", "pre_cancel", "restore"]
+        assert [d[0] for d in decisions] == [
+            "bill_notice", "suspension_warning", "suspend", "pre_cancel", "restore"]
         assert decisions[-1][2] == date(y, 7, 3)
         credit = await api.credit(lg.product_id)
         assert credit["decisions"][-1]["reason"].endswith(
@@ -88,7 +90,8 @@ async def test_a_paid_pre_cancelled_product_is_restored(api: CreditApi, test_yea
     changed = _state_changes(await api.outbox(adc.account_id, "credit.decisions.v1"),
                              adc.product_id)
     assert [(e["state_before"], e["state_after"]) for e in changed] == [
-        ("warned", "suspended"), ("suspended", "pre_cancel"), ("pre_cancel", "normal")]
+        ("suspension_warned", "suspended"), ("suspended", "pre_cancel"),
+        ("pre_cancel", "normal")]
     lifted = (await api.http.get("/v1/pre-cancellations", params={"status": "lifted"})
               ).json()["lifted"]
     mine = {p["product_id"]: p for p in lifted if p["product_id"] in
@@ -129,7 +132,8 @@ async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
     await api.sweep(date(y, 6, 29), f"rv-{uid}-90")
     await api.sweep(date(y, 7, 29), f"rv-{uid}-120")
     for lg in every:
-        assert [d[0] for d in await api.decisions(lg.product_id)] == ["bill_notice", "suspend"]
+        assert [d[0] for d in await api.decisions(lg.product_id)] == [
+            "bill_notice", "suspension_warning", "suspend"]
         assert await api.state(lg.product_id) == "suspended"
 
     def path(lg: Ledger) -> str:
@@ -168,7 +172,8 @@ async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
         assert await _notified(api, lg.product_id, "restore_notice")
     commands = await api.outbox(restore_mas.product_id, "provisioning.commands.v1")
     assert [c["action"] for c in commands] == ["suspend", "restore"]
-    assert [d[0] for d in await api.decisions(keep.product_id)] == ["bill_notice", "suspend"]
+    assert [d[0] for d in await api.decisions(keep.product_id)] == [
+        "bill_notice", "suspension_warning", "suspend"]
 
 
 async def test_a_payment_made_before_the_sweep_that_arrives_after_it(
@@ -181,6 +186,7 @@ async def test_a_payment_made_before_the_sweep_that_arrives_after_it(
     await api.deliver((lg, lg.bill_run(f"{y}-08", 5_000, at(date(y, 9, 2), 9))))
     sweep_at = at(date(y, 9, 30), 20)  # 12:00Z
     assert sweep_at.astimezone(UTC).hour == 12
+    await api.sweep(date(y, 9, 25), f"late-{uid}-warn")  # notice before suspension
     await api.sweep(date(y, 9, 30), f"late-{uid}")
     assert await api.state(lg.product_id) == "suspended"
     await api.deliver((lg, lg.payment(sweep_at - timedelta(minutes=1))))
@@ -207,6 +213,7 @@ async def test_a_write_off_restore_names_the_write_off(api: CreditApi, test_year
     y, uid = test_year, new_uid()
     lg = ledger(uid, "wo", F.ADC, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-10", 5_000, at(date(y, 11, 2), 9))))
+    await api.sweep(date(y, 11, 25), f"wo-{uid}-warn")  # notice before suspension
     await api.sweep(date(y, 11, 30), f"wo-{uid}")
     await api.deliver((lg, lg.event(BalanceCause.WRITE_OFF, at(date(y, 12, 3), 10))))
     credit = await api.credit(lg.product_id)
