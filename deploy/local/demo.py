@@ -12,11 +12,12 @@ What it leaves behind (docs/rules.md explains the days):
   collects the deposit; not yet suspended (high tier: end of January);
 - 远航工程 (low, work-order product): a manual suspension work order, open for an operator;
 - 金桥银行 (low, ADC, on the red list): warned, never suspended;
-- 白云医药 (mid, ADC): no charges, so no balance event: billing knows it, credit-control
-  never had to.
+- 白云医药 (mid, ADC): no charges: credit-control knows it from the product's master_data
+  event, and it owes nothing, so nothing is decided.
 
-Customer SMS made outside 08:00–21:00 (Asia/Shanghai, wall clock) wait as `held` for the
-next opening; the account manager's go out at once.
+Customer SMS decided outside 08:00–21:00 (Asia/Shanghai, the decision's business time) wait
+as `held` for the next opening; the account manager's go out at once. Dates after today are
+business time ahead of the clock: `make run` turns on simulation mode for that.
 """
 
 import time
