@@ -31,6 +31,10 @@ SPECS = [
     ServiceSpec("billing-events", "billing_events", "BILLING_", 8101),
     ServiceSpec("credit-control", "credit_control", "CREDIT_", 8102, extra_env=(
         ("CREDIT_SCHEDULER_ENABLED", "true"),  # the daily sweep at CREDIT_SCHEDULER_TIME
+        # The demo tells a fixed, back-dated story with its own sweeps: catching up the real
+        # days before start-up would sweep its data as of those days while it loads.
+        ("CREDIT_SCHEDULER_CATCH_UP_DAYS", "0"),
+        ("CREDIT_SCHEDULER_MONTH_END_CATCH_UP_DAYS", "0"),
         # reports and the dashboard gather figures owned by the other services
         ("CREDIT_BILLING_URL", "http://127.0.0.1:8101"),
         ("CREDIT_NOTIFIER_URL", "http://127.0.0.1:8103"),
