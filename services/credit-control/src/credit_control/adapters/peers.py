@@ -78,22 +78,13 @@ class Peers:
 
     async def product_messages(self, product_id: str) -> list[dict[str, Any]]:
         """The notifier's log for one product (sent, held, cancelled with its reason...)."""
-        try:
-            async with self._slots:
-                response = await self._client.get(
-                    self.notifier_url.rstrip("/") + "/v1/messages",
-                    params={"product_id": product_id, "limit": "1000"})
-        except httpx.HTTPError as exc:
-            raise PeerUnavailable(f"notifier did not answer: {exc!r}", peer="notifier",
-                                  path="/v1/messages") from exc
-        if response.status_code != 200:
-            raise PeerUnavailable(f"notifier answered {response.status_code}", peer="notifier",
-                                  path="/v1/messages", status=response.status_code)
-        found: list[dict[str, Any]] = response.json()
-        return found
+        found: list[dict[str, Any]] | None = await self._get(
+            "notifier", self.notifier_url, "/v1/messages",
+            {"product_id": product_id, "limit": "1000"})
+        return found or []
 
-    async def _get(self, name: str, base: str, path: str,
-                   params: dict[str, str]) -> dict[str, Any] | None:
+    async def _get(self, name: str, base: str, path: str, params: dict[str, str]) -> Any:
+        """The peer's JSON answer; None when it answers 404."""
         try:
             async with self._slots:
                 response = await self._client.get(base.rstrip("/") + path, params=params)
@@ -106,8 +97,7 @@ class Peers:
             raise PeerUnavailable(f"{name} answered {response.status_code}", peer=name,
                                   path=path, status=response.status_code,
                                   body=response.text[:500])
-        body: dict[str, Any] = response.json()
-        return body
+        return response.json()
 
 
 def _month(month: date) -> str:
