@@ -78,12 +78,17 @@ class Peers:
 
     async def product_messages(self, product_id: str) -> list[dict[str, Any]]:
         """The notifier's log for one product (sent, held, cancelled with its reason...)."""
-        found: list[dict[str, Any]] | None = await self._get(
+        found: list[dict[str, Any]] | None = await self._json(
             "notifier", self.notifier_url, "/v1/messages",
             {"product_id": product_id, "limit": "1000"})
         return found or []
 
-    async def _get(self, name: str, base: str, path: str, params: dict[str, str]) -> Any:
+    async def _get(self, name: str, base: str, path: str,
+                   params: dict[str, str]) -> dict[str, Any] | None:
+        body: dict[str, Any] | None = await self._json(name, base, path, params)
+        return body
+
+    async def _json(self, name: str, base: str, path: str, params: dict[str, str]) -> Any:
         """The peer's JSON answer; None when it answers 404."""
         try:
             async with self._slots:
