@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -69,6 +70,15 @@ class Publisher:
             await self._producer.send(topic, value=value, key=key) for topic, key, value in messages
         ]
         await asyncio.gather(*futures)
+
+    async def enqueue_many(
+        self, messages: Iterable[tuple[str, bytes, bytes]]
+    ) -> list["asyncio.Future[Any]"]:
+        """Queue (topic, key, value) in order without waiting: one future per message, done
+        when Kafka acknowledged it. The idempotent producer keeps their order per partition
+        (the outbox relay pipelines batches with it)."""
+        send = self._producer.send
+        return [await send(topic, value=value, key=key) for topic, key, value in messages]
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes,
