@@ -300,10 +300,11 @@ class OutboxRelay:
             await conn.close()
             raise
 
-    async def prune(self, older_than_days: int) -> int:
-        """Delete published rows older than the retention, a chunk at a time (oldest first)."""
+    async def prune(self, older_than_days: int, chunk: int = 10_000) -> int:
+        """Delete published rows older than the retention, a chunk at a time (oldest first),
+        each chunk in its own short transaction."""
         return await delete_in_chunks_sql(self._engine, self._prune_sql,
-                                          {"days": older_than_days})
+                                          {"days": older_than_days}, chunk)
 
     async def backlog(self) -> int:
         async with self._engine.connect() as conn:
