@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[bool]]
 
 
-@dataclass
+@dataclass(eq=False)
 class PollLoop:
     name: str
     step: Step
@@ -34,15 +35,23 @@ class PollLoop:
     backoff_min_s: float = 0.1
     backoff_max_s: float = 5.0
     wait_first: bool = False  # idle before the first step (a report every interval)
+    idle_for: Callable[[], float] | None = None  # the next idle, when it varies (a scheduler)
     last_success: float | None = None  # time.monotonic() of the last step that did not fail
     failures: int = 0  # failed steps since the last success
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     async def run(self, stop: asyncio.Event) -> None:
+        _running.add(self)
+        try:
+            await self._run(stop)
+        finally:
+            _running.discard(self)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         busy = not self.wait_first
         while not stop.is_set():
             if not busy:
-                await self.idle(stop, self.idle_s)
+                await self.idle(stop, self.idle_for() if self.idle_for else self.idle_s)
                 if stop.is_set():
                     return
             if self.wake is not None:
@@ -88,6 +97,15 @@ class PollLoop:
         if self.failures == 0:
             return True
         return self.last_success is not None and time.monotonic() - self.last_success < within_s
+
+
+_running: "weakref.WeakSet[PollLoop]" = weakref.WeakSet()
+
+
+def failing(within_s: float) -> list[str]:
+    """The loops of this process that keep failing (readiness): running, their last step
+    failed and none succeeded within `within_s`."""
+    return sorted(loop.name for loop in list(_running) if not loop.healthy(within_s))
 
 
 async def sleep_or_stop(stop: asyncio.Event, timeout: float) -> None:

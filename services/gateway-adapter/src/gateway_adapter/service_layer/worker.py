@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from common.wakeup import idle_until_woken
+from common.poll_loop import PollLoop
 
 from ..adapters import chain_writes
 from ..adapters import repository as repo
@@ -76,17 +76,7 @@ async def advance_all_due(ctx: GatewayContext, as_of: datetime) -> int:
 
 
 async def run(ctx: GatewayContext, stop: asyncio.Event, idle_poll_s: float) -> None:
-    backoff = 0.1
-    while not stop.is_set():
-        try:
-            claimed = await advance_due(ctx)
-            backoff = 0.1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stage worker failed; retrying in %.1fs", backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-            continue
-        if claimed < ctx.worker_batch:
-            await idle_until_woken(ctx.worker_wake, idle_poll_s)
+    async def step() -> bool:
+        return await advance_due(ctx) >= ctx.worker_batch  # a full batch: more is due
+
+    await PollLoop("stage worker", step, idle_s=idle_poll_s, wake=ctx.worker_wake).run(stop)
