@@ -54,3 +54,32 @@ async def test_healthy_workers_are_ready() -> None:
     rt._stop.set()
     await rt._tasks[0]
     await rt.engine.dispose()
+
+
+async def test_a_poll_loop_that_keeps_failing_is_not_ready_while_it_runs() -> None:
+    from common.poll_loop import PollLoop
+
+    rt = runtime()
+    failing = {"on": True}
+
+    async def step() -> bool:
+        if failing["on"]:
+            raise ConnectionResetError("database away")
+        return False
+
+    loop = PollLoop("sms sender", step, idle_s=0.01, backoff_min_s=0.01, backoff_max_s=0.01)
+    rt._tasks = [asyncio.create_task(rt._supervise("sender", loop.run), name="sender")]
+    for _ in range(100):
+        if loop.failures >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert (await rt.readiness())["workers"] == "not running: ['sms sender']"
+    failing["on"] = False
+    for _ in range(100):
+        if loop.failures == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert (await rt.readiness())["workers"] == "ok"
+    rt._stop.set()
+    await rt._tasks[0]
+    await rt.engine.dispose()

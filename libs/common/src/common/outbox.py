@@ -268,8 +268,9 @@ class OutboxRelay:
                     continue
                 if not in_flight:
                     return published, more
-                batch = in_flight.popleft()
-                await batch.commit()
+                batch = in_flight[0]
+                await batch.commit()  # failed: still in flight, rolled back below
+                in_flight.popleft()
                 published += batch.size
                 metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(batch.size)
         finally:
