@@ -198,20 +198,23 @@ class OutboxRelay:
         self._lock_id = zlib.crc32(f"outbox:{self._table.fullname}".encode())
         self.schema = self._table.schema or ""
         s = f'"{outbox.schema}"'
-        # Key and payload come back as the bytes Kafka gets (no decode and encode per row).
+        # `= ANY(ARRAY(…))`: the DELETE goes through the primary key whatever the backlog (an
+        # `IN (SELECT …)` was planned as a hash join over the whole queue). One prepared
+        # statement whatever the batch size. Key and payload come back as the bytes Kafka
+        # gets (no decode and encode per row).
         self._claim_sql = f"""
             WITH claimed AS (
-              DELETE FROM {s}.outbox_pending WHERE id IN (
-                SELECT id FROM {s}.outbox_pending ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+              DELETE FROM {s}.outbox_pending WHERE id = ANY(ARRAY(
+                SELECT id FROM {s}.outbox_pending ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))
               RETURNING id)
             SELECT o.id, o.topic, convert_to(o.key, 'UTF8'), convert_to(o.payload, 'UTF8')
               FROM {s}.outbox o JOIN claimed USING (id)"""
         self._prune_sql = f"""
-            DELETE FROM {s}.outbox WHERE id IN (
+            DELETE FROM {s}.outbox WHERE id = ANY(ARRAY(
               SELECT o.id FROM {s}.outbox o
                WHERE o.created_at < now() - make_interval(days => :days)
                  AND NOT EXISTS (SELECT 1 FROM {s}.outbox_pending p WHERE p.id = o.id)
-               ORDER BY o.id LIMIT :chunk)"""
+               ORDER BY o.id LIMIT :chunk))"""
         self._backlog_sql = text(f"SELECT count(*) FROM {s}.outbox_pending")
         self.loop = PollLoop(f"outbox relay ({self.schema})", self._step, idle_s=idle_poll_s,
                              wake=outbox.wake)
