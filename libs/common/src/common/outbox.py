@@ -185,7 +185,7 @@ class OutboxRelay:
 
     def __init__(
         self, engine: AsyncEngine, outbox: Outbox, publisher: Publisher, *,
-        batch_size: int = 1000, idle_poll_s: float = 0.05, pipeline: int = 4,
+        batch_size: int = 5000, idle_poll_s: float = 0.05, pipeline: int = 4,
         batches_per_step: int = 50,
     ) -> None:
         self._engine = engine

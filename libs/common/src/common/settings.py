@@ -48,7 +48,7 @@ class ServiceSettings(BaseSettings):
     # A dead letter larger than this (the broker's max.message.bytes, 1 MiB by default, less
     # room for the batch overhead) carries a truncated body, so it can always be published.
     dlq_max_message_bytes: int = Field(default=1_000_000, ge=10_000)
-    outbox_batch_size: int = Field(default=1000, ge=1)
+    outbox_batch_size: int = Field(default=5000, ge=1)  # rows per relay batch
     # Relay batches sent and awaiting Kafka's acknowledgements at once (each holds an open
     # transaction and a connection of the pool while in flight).
     outbox_pipeline: int = Field(default=4, ge=1, le=8)
