@@ -5,10 +5,11 @@ few rows, one binary COPY from `COPY_FROM` rows up), in the caller's order, so i
 events' order; the relay of this process is woken once the transaction has ended.
 (credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
 
-A relay publishes unpublished rows in id order with an idempotent producer and marks them.
-A crash between send and mark republishes a row; consumers' inboxes absorb that.
-Only one relay per schema works at a time (an advisory lock), so per-key order is kept even
-when several instances of a service run.
+A row is written once and never updated: a statement trigger queues its id in the narrow
+`outbox_pending` (common.plumbing), and the relay (`OutboxRelay`) deletes ids from there once
+Kafka acknowledged their rows. A crash between send and commit sends a row again (at least
+once into Kafka); consumers' inboxes absorb that. Only one relay per schema works at a time
+(an advisory lock), so per-key order is kept even when several instances of a service run.
 """
 
 import asyncio
