@@ -12,7 +12,14 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.envelope import Contract, RawEnvelope, UnprocessableMessage, to_bytes, wrap
+from common.envelope import (
+    Contract,
+    EventDecoder,
+    RawEnvelope,
+    UnprocessableMessage,
+    to_bytes,
+    wrap,
+)
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
 from common.outbox import Outbox, OutboxRelay
@@ -66,7 +73,7 @@ async def consume_until(
     runner = ConsumerRunner(
         name=f"plumbing-{uuid.uuid4().hex[:6]}", engine=db, bootstrap=stack.kafka_bootstrap,
         group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
-        contracts={Pinged.event_type: Pinged}, handler=handler, inbox=Inbox(tables.inbox),
+        decoder=EventDecoder(Pinged), handler=handler, inbox=Inbox(tables.inbox),
         publisher=publisher, batch_size=100, poll_ms=50)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))

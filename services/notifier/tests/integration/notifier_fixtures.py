@@ -26,6 +26,7 @@ from common.contracts.snapshots import (
 )
 from common.envelope import RawEnvelope, to_bytes, wrap
 from notifier.adapters.smsc import SimulatedSmsc
+from notifier.entrypoints.consumer import CONTRACTS
 from notifier.service_layer.context import NotifierContext
 from notifier.service_layer.receiving import CreditEvent, apply_credit_events
 from notifier.service_layer.sending import send_pending
@@ -94,7 +95,7 @@ def restored(ctx: NoticeContext, decision_id: str | None = None,
 
 def envelope(event: CreditEvent, occurred_at: datetime) -> RawEnvelope:
     env = wrap(event, key=event.account_id, source="credit-control", occurred_at=occurred_at)
-    return RawEnvelope.model_validate_json(to_bytes(env))
+    return CONTRACTS.decode(to_bytes(env))  # as the consumer receives it
 
 
 def make_ctx(db: AsyncEngine, clock: FixedClock, **kw: Any) -> NotifierContext:
