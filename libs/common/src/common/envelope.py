@@ -106,6 +106,13 @@ class EventDecoder:
             raise self._refusal(raw, exc) from exc
         if envelope.schema_version != SCHEMA_VERSION:
             raise _unsupported(envelope.schema_version)
+        if _MAYBE_NUL in raw:  # JSON can only carry a NUL escaped: rare, then look closer
+            where = _nul_at(envelope, "$")
+            if where is not None:
+                raise UnprocessableMessage(
+                    f"bad {envelope.type} payload: {_NUL_REASON} - at `{where}`"
+                    if where.startswith("$.payload") else f"not an envelope: {_NUL_REASON}"
+                    f" - at `{where}`")
         return envelope
 
     def _refusal(self, raw: bytes, exc: msgspec.DecodeError) -> UnprocessableMessage:
@@ -120,6 +127,28 @@ class EventDecoder:
         if shape.type not in self.contracts:
             return UnprocessableMessage(f"unknown event type {shape.type!r}")
         return UnprocessableMessage(f"bad {shape.type} payload: {_short(exc)}")
+
+
+_MAYBE_NUL = b"\\u0000"
+_NUL_REASON = "a string contains NUL, which PostgreSQL cannot store"
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where the first string with a NUL is in a decoded struct (None: nowhere). The bound
+    `contracts.bounds.NO_NUL`, checked once per message instead of once per string."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = _nul_at(getattr(value, name), f"{path}.{name}")
+            if found is not None:
+                return found
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _unsupported(version: int) -> UnprocessableMessage:
@@ -157,9 +186,13 @@ def to_builtins(value: Any) -> Any:
 
 
 def convert(data: Any, cls: type[T]) -> T:
-    """Builtins (e.g. a JSONB column, a test's dict) as the struct `cls`, bounds checked;
-    raises msgspec.ValidationError (a ValueError) when they do not fit."""
-    return msgspec.convert(data, cls, strict=False)
+    """Builtins (e.g. a JSONB column, a test's dict) as the struct `cls`, bounds checked (the
+    NUL bound included); raises msgspec.ValidationError (a ValueError) when they do not fit."""
+    value = msgspec.convert(data, cls, strict=False)
+    where = _nul_at(value, "$")
+    if where is not None:
+        raise msgspec.ValidationError(f"{_NUL_REASON} - at `{where}`")
+    return value
 
 
 def _short(exc: Exception) -> str:

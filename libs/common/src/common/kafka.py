@@ -182,9 +182,8 @@ class ConsumerRunner:
     of the contract's bounds → DLQ), then ONE database transaction with one inbox statement
     for the batch and each new event's handler; a batch spans every partition the poll
     returned. Offsets (each partition's) are committed only after the transaction commits.
-    When a batch of several partitions fails, an infrastructure error holds them all; any
-    other error redoes the batch partition by partition, as follows. When a partition's batch
-    fails:
+    When a batch of several partitions fails, it is redone at once partition by partition,
+    as follows. When a partition's batch fails:
     - an infrastructure error (`is_infrastructure_error`: the database or Kafka away, a lost
       connection, a deadlock or serialization failure) rolls the batch back and retries it
       without limit;
@@ -285,18 +284,17 @@ class ConsumerRunner:
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
         """Several partitions' records in one transaction, then each partition's offset.
-        A failure that is not the infrastructure's goes back to one partition at a time, so
-        the partition at fault is held or has its event set aside while the others go on."""
+        A failure goes back to one partition at a time, so the partition at fault is held or
+        has its event set aside while the others go on."""
         decoded = {tp: self._parse(records) for tp, records in batches.items()}
         try:
             applied = await self._apply_fast([p for b in decoded.values() for p in b.parsed])
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            if is_infrastructure_error(exc):
-                for tp, records in batches.items():
-                    self._hold(consumer, tp, records[0].offset, self._state(tp, records), exc)
-                return
+        except Exception:
+            # Whatever failed (an event, or the database for one partition's rows), each
+            # partition on its own now: the one at fault is held or has its event set aside,
+            # exactly as below, while the others go on. (The database away fails them all.)
             for tp, records in batches.items():
                 await self._process_partition(consumer, tp, records, decoded[tp])
             return

@@ -107,7 +107,9 @@ async def receive(ctx: NotifierContext, *events: CreditEvent,
                   decided_at: datetime | None = None) -> int:
     at = decided_at or ctx.clock.now()
     async with ctx.engine.begin() as conn:
-        return await apply_credit_events(ctx, conn, [(envelope(e, at), e) for e in events])
+        # As the consumer hands them over: decoded from the wire (enums typed, bounds checked).
+        received = [envelope(e, at) for e in events]
+        return await apply_credit_events(ctx, conn, [(env, env.payload) for env in received])
 
 
 async def drain(ctx: NotifierContext, as_of: datetime | None = None) -> None:

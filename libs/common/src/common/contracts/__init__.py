@@ -18,8 +18,13 @@ def registry(*contracts: type[Contract]) -> EventDecoder:
 
 
 ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC)
+# Every event contract (each has a JSON Schema under libs/common/schemas).
+ALL_CONTRACTS: tuple[type[Contract], ...] = (
+    BalanceChanged, CreditDecisionMade, CreditStateChanged, ProvisioningCommand,
+    ProvisioningResult)
 
 __all__ = [
+    "ALL_CONTRACTS",
     "ALL_TOPICS",
     "BALANCE_TOPIC",
     "COMMANDS_TOPIC",
