@@ -129,8 +129,6 @@ def poisoned(event: Contract, path: tuple[str | int, ...], value: Any) -> dict[s
     return payload
 
 
-
-
 def bounded_poison(topic: str, key: str, uid: str) -> list[tuple[str, bytes]]:
     """(a word the dead letter's reason must name, message bytes) for `topic`, keyed `key`."""
     template = good(topic, key, uid)
