@@ -4,18 +4,12 @@ the number of accounts, so a bill run over 100,000 accounts is not 100,000 round
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 S = "billing"
-
-# Above this many events the outbox rows go in by COPY (binary, ~2x an unnest insert);
-# below it, one INSERT is fewer round trips.
-COPY_FROM = 1_000
-
 
 @dataclass(frozen=True)
 class Accounts:
@@ -72,8 +66,8 @@ async def _driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, inside the caller's transaction. The reads of a
     bill run return ~500,000 rows: asyncpg's records, without SQLAlchemy's row objects on
     top, halve the Python time spent on them. SQLAlchemy begins its transaction lazily, on
-    its first statement: one is sent first if none was (else a COPY or read would run
-    outside the caller's transaction; a test that rolls back caught it)."""
+    its first statement: one is sent first if none was (else the reads would run outside
+    the caller's transaction and its locks)."""
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
@@ -153,28 +147,6 @@ async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, dict
     return {r[0]: {"customer_id": r[0], "name": r[1], "tier": r[2], "star_level": r[3],
                    "account_manager": orjson.Fragment(r[4]), "contacts": orjson.Fragment(r[5])}
             for r in rows}
-
-
-OutboxRow = tuple[UUID, str, str, str, str]  # event_id, topic, key, event_type, payload
-
-
-async def insert_outbox(conn: AsyncConnection, rows: list[OutboxRow]) -> None:
-    """The rows in one statement, or one COPY for many (in the caller's transaction)."""
-    if not rows:
-        return
-    if len(rows) >= COPY_FROM:
-        await (await _driver(conn)).copy_records_to_table(
-            "outbox", schema_name=S, records=rows,
-            columns=["event_id", "topic", "key", "event_type", "payload"])
-        return
-    cols = list(zip(*rows, strict=True))
-    await conn.execute(text(f"""
-        INSERT INTO {S}.outbox (event_id, topic, key, event_type, payload)
-        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:topics AS text[]),
-                             CAST(:keys AS text[]), CAST(:types AS text[]),
-                             CAST(:payloads AS text[]))"""),
-        {"ids": list(cols[0]), "topics": list(cols[1]), "keys": list(cols[2]),
-         "types": list(cols[3]), "payloads": list(cols[4])})
 
 
 async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> None:
