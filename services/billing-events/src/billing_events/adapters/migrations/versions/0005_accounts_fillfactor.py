@@ -14,7 +14,7 @@ Revision ID: 0005
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 S = "billing"
 
 
