@@ -11,8 +11,9 @@ base is measured on the fresh database, the last one with the earlier bases pres
 (billed and relayed). A measured bill run is timed `--runs` times: the committed run first
 (the outbox is measured after it and its relay, before any repeat), then repeats of the same
 pass rolled back (VACUUM before each, so each starts from the same tables); the median is
-reported, with this process's CPU time per account (Python's share of the run). Each figure is printed next to the same run's ceiling: a
-binary COPY of the same rows into a table of the outbox's shape, and nothing else.
+reported, with this process's CPU time per account (Python's share of the run). Each figure
+is printed next to the same run's ceiling: a binary COPY of the same rows into a table of
+the outbox's shape, and nothing else.
 """
 
 import argparse
