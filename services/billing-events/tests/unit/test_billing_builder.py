@@ -80,3 +80,27 @@ def test_event_ids_are_random_version_4_uuids() -> None:
 
 def test_month_text() -> None:
     assert month_text(date(2026, 9, 1)) == "2026-09" == month_text(date(2026, 9, 1))
+
+
+def test_gc_is_paused_only_for_a_bulk_publish_and_restored() -> None:
+    import gc
+
+    from billing_events.service_layer.balances import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused(bulk=False):
+        assert gc.isenabled()
+    try:
+        with gc_paused(bulk=True):
+            assert not gc.isenabled()
+            raise RuntimeError("the publish failed")
+    except RuntimeError:
+        pass
+    assert gc.isenabled()  # restored, even after a failure
+    gc.disable()
+    try:
+        with gc_paused(bulk=True):
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # whoever disabled it keeps it so
+    finally:
+        gc.enable()
