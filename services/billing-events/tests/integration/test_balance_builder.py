@@ -15,6 +15,7 @@ from billing_events.service_layer import handlers as h
 from billing_events.service_layer.context import BillingContext, publish
 from common.clock import BUSINESS_TZ, FixedClock
 from common.contracts.billing import BALANCE_TOPIC, BalanceCause, BalanceChanged
+from common.envelope import convert
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 
@@ -78,7 +79,7 @@ async def test_events_go_to_the_contexts_topic_and_parse_as_the_contract(
     assert [r.topic for r in rows] == [BALANCE_TOPIC, topic]  # the product's, then this one
     envelope = orjson.loads(rows[-1].payload)
     assert envelope["event_id"] == str(rows[-1].event_id)
-    event = BalanceChanged.model_validate(envelope["payload"])
+    event = convert(envelope["payload"], BalanceChanged)  # the contract reads it
     assert event.account_id == account and event.cause is BalanceCause.MASTER_DATA
     assert [p.product_id for p in event.products] == [f"P{uid}"]
     assert event.customer.contacts[0].name == "会计"

@@ -106,6 +106,16 @@ async def scenario(ctx: BillingContext, tmp: Path, x: str, y: int) -> None:
                                     as_of=at(y, 3, 2)))
 
 
+def same_instants(envelope: dict[str, Any]) -> None:
+    """Timestamps as instants: the codec may spell UTC "Z" or "+00:00" (msgspec writes "Z",
+    orjson wrote "+00:00"); the instant and the offset of a non-UTC time must not change."""
+    payload = envelope["payload"]
+    for holder, key in ((envelope, "occurred_at"), (payload, "as_of"),
+                        (payload, "last_payment_at")):
+        if isinstance(holder.get(key), str) and holder[key].endswith("Z"):
+            holder[key] = holder[key][:-1] + "+00:00"
+
+
 async def written(db: AsyncEngine, x: str, y: int) -> dict[str, Any]:
     """The scenario's rows, with the per-run prefix and year replaced so runs compare."""
     async with db.connect() as conn:
@@ -122,6 +132,7 @@ async def written(db: AsyncEngine, x: str, y: int) -> dict[str, Any]:
     for r in rows:
         envelope = orjson.loads(r.payload)
         del envelope["event_id"]
+        same_instants(envelope)
         events.append({"topic": r.topic, "key": r.key, "event_type": r.event_type,
                        "envelope": envelope})
     # Within one statement the rows of different accounts come in no fixed order; per

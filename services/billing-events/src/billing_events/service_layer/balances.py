@@ -11,13 +11,19 @@ from functools import cache
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
-import orjson
 from asyncpg.pgproto.pgproto import UUID as PgUUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.billing import BALANCE_TOPIC, BalanceCause, BalanceChanged
-from common.envelope import SCHEMA_VERSION
+from common.contracts.billing import (
+    BALANCE_TOPIC,
+    BalanceCause,
+    BalanceChanged,
+    BillMonthDue,
+    ProductDue,
+)
+from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
+from common.envelope import to_builtins, to_bytes, wrap
 from common.logging import correlation_id
 from common.outbox import Outbox, OutboxRow
 
@@ -92,13 +98,13 @@ async def publish_balances(
         await led.fill(conn, ledgers, scope)
         closed = await closed_months(conn)
         customers = await led.customers(conn, scope)
-        envelope = _EnvelopeParts(source, occurred_at.isoformat(), correlation_id.get(), topic)
+        envelope = _EnvelopeParts(source, occurred_at, correlation_id.get(), topic)
         states: dict[str, AccountState] = {}
         rows: list[OutboxRow] = []
         for account_id, lg in ledgers.items():
             state = states[account_id] = state_of(lg, closed)
             payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
-                                      lg.products, extra or {})
+                                      tuple(lg.products), extra or {})
             rows.append(envelope.row(account_id, payload))
         await outbox.add_rows(conn, rows)
     return states
@@ -125,50 +131,52 @@ def gc_paused(bulk: bool) -> Iterator[None]:
 
 
 def balance_payload(
-    state: AccountState, cause: BalanceCause, as_of: datetime, customer: Any,
-    products: Any, extra: dict[str, Any],
-) -> dict[str, Any]:
-    """The BalanceChanged contract as JSON, built as a dict: pydantic per event would cost
-    more than the whole rest of a bill run (see docs/billing.md); a unit test keeps the
-    two in step by parsing this back through the contract. `customer` and `products` are
-    JSON (dicts or orjson.Fragment of JSON PostgreSQL already wrote)."""
+    state: AccountState, cause: BalanceCause, as_of: datetime, customer: CustomerSnapshot,
+    products: tuple[ProductSnapshot, ...], extra: dict[str, Any],
+) -> BalanceChanged:
+    """The account's BalanceChanged (the contract's struct, encoded by `to_bytes`). `extra`
+    adds contract fields (closed_bill_month, deduction). The snapshots come from
+    adapters/ledger.py, the customer's JSONB parts as `msgspec.Raw` (encoded verbatim)."""
     pos = state.position
-    return {
-        "account_id": state.account_id, "sequence": state.sequence, "cause": cause.value,
-        "as_of": as_of, "balance_fen": pos.balance_fen, "amount_due_fen": pos.amount_due_fen,
-        "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
-                 for d in pos.dues],
-        "unbilled_fen": pos.unbilled_fen, "closed_bill_month": None,
-        "customer": customer, "products": products, "deposit_fen": state.deposit_fen,
-        "last_payment_at": state.last_payment_at, "deduction": None,
-        "product_dues": [product_due_json(p) for p in state.products], **extra,
-    }
+    return BalanceChanged(
+        account_id=state.account_id, sequence=state.sequence, cause=cause, as_of=as_of,
+        balance_fen=pos.balance_fen, amount_due_fen=pos.amount_due_fen,
+        dues=tuple(BillMonthDue(bill_month=month_text(d.bill_month),
+                                amount_due_fen=d.amount_due_fen) for d in pos.dues),
+        unbilled_fen=pos.unbilled_fen,
+        customer=customer, products=products,
+        deposit_fen=state.deposit_fen, last_payment_at=state.last_payment_at,
+        product_dues=tuple(product_due(p) for p in state.products), **extra,
+    )
+
+
+def product_due(p: ProductPosition) -> ProductDue:
+    """One ProductDue of the contract."""
+    return ProductDue(
+        product_id=p.product_id, amount_due_fen=p.amount_due_fen,
+        dues=tuple(BillMonthDue(bill_month=month_text(d.bill_month),
+                                amount_due_fen=d.amount_due_fen) for d in p.dues),
+        unbilled_fen=p.unbilled_fen)
 
 
 def product_due_json(p: ProductPosition) -> dict[str, Any]:
-    """One ProductDue of the contract."""
-    return {"product_id": p.product_id, "amount_due_fen": p.amount_due_fen,
-            "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
-                     for d in p.dues],
-            "unbilled_fen": p.unbilled_fen}
+    """One ProductDue of the contract, as JSON (the HTTP views)."""
+    json: dict[str, Any] = to_builtins(product_due(p))
+    return json
 
 
 @dataclass(frozen=True)
 class _EnvelopeParts:
     source: str
-    occurred_at: str
+    occurred_at: datetime
     correlation_id: str | None
     topic: str = BALANCE_TOPIC
 
-    def row(self, key: str, payload: dict[str, Any]) -> OutboxRow:
-        event_id = new_event_id()
-        envelope = {
-            "event_id": str(event_id), "type": BalanceChanged.event_type, "source": self.source,
-            "occurred_at": self.occurred_at, "correlation_id": self.correlation_id,
-            "schema_version": SCHEMA_VERSION, "key": key, "payload": payload,
-        }
-        return OutboxRow(event_id, self.topic, key, BalanceChanged.event_type,
-                         orjson.dumps(envelope).decode())
+    def row(self, key: str, payload: BalanceChanged) -> OutboxRow:
+        envelope = wrap(payload, key=key, source=self.source, occurred_at=self.occurred_at,
+                        correlation_id=self.correlation_id, event_id=new_event_id())
+        return OutboxRow(envelope.event_id, self.topic, key, BalanceChanged.event_type,
+                         to_bytes(envelope).decode())
 
 
 @cache
