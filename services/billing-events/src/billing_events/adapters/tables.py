@@ -37,6 +37,7 @@ accounts = Table(
     Column("account_id", Text, primary_key=True),
     Column("customer_id", Text, ForeignKey(customers.c.customer_id), nullable=False, index=True),
     # Bumped in every transaction that changes the balance: orders events per account.
+    # Not indexed, and the table has fillfactor 50 (migration 0005): the bump is a HOT update.
     Column("sequence", BigInteger, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

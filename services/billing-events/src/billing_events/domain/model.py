@@ -3,19 +3,20 @@
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 # ASCII digits only, whole string: \d and $ would let "１３８…" or a trailing newline through.
 MOBILE_PHONE = re.compile(r"1[3-9][0-9]{9}")
 
 
-@dataclass(frozen=True)
-class MonthDue:
+# Value objects as NamedTuples: immutable like a frozen dataclass, and made several times
+# faster, which a bill run (100,000 positions) notices.
+class MonthDue(NamedTuple):
     bill_month: date
     amount_due_fen: int
 
 
-@dataclass(frozen=True)
-class AccountPosition:
+class AccountPosition(NamedTuple):
     """balance_fen < 0 means the account owes; dues list only the closed months still owing."""
 
     balance_fen: int
@@ -33,14 +34,15 @@ def position(billed_by_month: dict[date, int], unbilled_fen: int, paid_fen: int)
     are cleared before new ones); what is left over is credit on the account."""
     remaining = paid_fen
     dues: list[MonthDue] = []
+    billed_total = amount_due = 0
     for month in sorted(billed_by_month):
         billed = billed_by_month[month]
+        billed_total += billed
         covered = min(billed, max(remaining, 0))
         remaining -= covered
         if billed - covered > 0:
             dues.append(MonthDue(month, billed - covered))
-    billed_total = sum(billed_by_month.values())
-    amount_due = sum(d.amount_due_fen for d in dues)
+            amount_due += billed - covered
     return AccountPosition(
         balance_fen=paid_fen - billed_total,
         amount_due_fen=amount_due,

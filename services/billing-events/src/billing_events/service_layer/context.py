@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.clock import Clock, ensure_aware
-from common.contracts.billing import BalanceCause
+from common.contracts.billing import BALANCE_TOPIC, BalanceCause
 from common.errors import Conflict, NotFound
 from common.idempotency import IdempotencyKeys, StoredResponse, run_once
 from common.outbox import Outbox
@@ -29,6 +29,8 @@ class BillingContext:
     keys: IdempotencyKeys
     clock: Clock
     source: str = "billing-events"
+    # Where balance events go: the contract's topic; the bench writes to a topic of its own.
+    balance_topic: str = BALANCE_TOPIC
 
 
 async def publish(
@@ -36,8 +38,8 @@ async def publish(
     cause: BalanceCause, as_of: datetime, **extra: Any,
 ) -> dict[str, AccountState]:
     states = await publish_balances(conn, accounts, cause, as_of, source=ctx.source,
-                                    occurred_at=ctx.clock.now(), extra=extra)
-    ctx.outbox.wake_after_commit(conn)  # this process's relay, once the transaction ended
+                                    occurred_at=ctx.clock.now(), extra=extra,
+                                    outbox=ctx.outbox, topic=ctx.balance_topic)
     return states
 
 

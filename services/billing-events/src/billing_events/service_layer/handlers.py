@@ -134,35 +134,39 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
 
 
 async def run_bill(ctx: BillingContext, cmd: c.RunBill) -> StoredResponse:
-    async def work(conn: AsyncConnection) -> dict[str, Any]:
-        month = parse_bill_month(cmd.bill_month)
-        at = as_of(ctx, cmd.as_of)
-        today = business_date(at)
-        if month >= today.replace(day=1):
-            raise Unprocessable(
-                f"bill month {cmd.bill_month} has not ended as of {at.isoformat()} "
-                f"(business date {today.isoformat()}, Asia/Shanghai); a bill run can only "
-                "close a month that is over",
-                bill_month=cmd.bill_month, as_of=at.isoformat())
-        # Exclusive: wait for the month's charges still in flight, keep new ones out.
-        await repo.lock_bill_month(conn, month, shared=False)
-        if await repo.is_closed(conn, month):
-            raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
-                           bill_month=cmd.bill_month)
-        await repo.tune_for_bill_run(conn)
-        # The month is closed first: the positions published below see it billed.
-        await conn.execute(insert(t.bill_runs).values(
-            bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at, accounts_billed=0))
-        # One set-wise pass: positions, sequences and outbox rows together, the accounts
-        # selected in the database by the month's charges and adjustments.
-        billed = len(await publish(ctx, conn, led.billed_in(month), BalanceCause.BILL_RUN, at,
-                                   closed_bill_month=cmd.bill_month))
-        await conn.execute(update(t.bill_runs).where(t.bill_runs.c.bill_run_id == cmd.bill_run_id)
-                           .values(accounts_billed=billed))
-        return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
-                "accounts_billed": billed}
+    return await once(ctx, "bill_run", cmd.bill_run_id, cmd,
+                      lambda conn: close_month(ctx, conn, cmd))
 
-    return await once(ctx, "bill_run", cmd.bill_run_id, cmd, work)
+
+async def close_month(
+    ctx: BillingContext, conn: AsyncConnection, cmd: c.RunBill
+) -> dict[str, Any]:
+    """The bill run's work in the caller's transaction (the bench times it rolled back)."""
+    month = parse_bill_month(cmd.bill_month)
+    at = as_of(ctx, cmd.as_of)
+    today = business_date(at)
+    if month >= today.replace(day=1):
+        raise Unprocessable(
+            f"bill month {cmd.bill_month} has not ended as of {at.isoformat()} "
+            f"(business date {today.isoformat()}, Asia/Shanghai); a bill run can only "
+            "close a month that is over",
+            bill_month=cmd.bill_month, as_of=at.isoformat())
+    # Exclusive: wait for the month's charges still in flight, keep new ones out.
+    await repo.lock_bill_month(conn, month, shared=False)
+    if await repo.is_closed(conn, month):
+        raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
+                       bill_month=cmd.bill_month)
+    await repo.tune_for_bill_run(conn)
+    # The month is closed first: the positions published below see it billed.
+    await conn.execute(insert(t.bill_runs).values(
+        bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at, accounts_billed=0))
+    # One set-wise pass: positions, sequences and outbox rows together, the accounts
+    # selected in the database by the month's charges and adjustments.
+    billed = len(await publish(ctx, conn, led.billed_in(month), BalanceCause.BILL_RUN, at,
+                               closed_bill_month=cmd.bill_month))
+    await conn.execute(update(t.bill_runs).where(t.bill_runs.c.bill_run_id == cmd.bill_run_id)
+                       .values(accounts_billed=billed))
+    return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(), "accounts_billed": billed}
 
 
 async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredResponse:
