@@ -85,18 +85,17 @@ async def _drain(
     (group from earliest) must not find 200,000 bench events in its way at the next start."""
     async with engine.begin() as conn:
         await conn.execute(text(
-            "UPDATE billing.outbox SET topic = :t WHERE published_at IS NULL "
+            "UPDATE billing.outbox SET topic = :t "
+            "WHERE id IN (SELECT id FROM billing.outbox_pending) "
             "AND key LIKE :p AND topic = 'billing.balance.v1'"),
             {"t": BENCH_TOPIC, "p": f"{prefix}-%"})
     await ensure_topics(bootstrap, [BENCH_TOPIC], 6)
     publisher = Publisher(bootstrap, "billing-bench")
     await publisher.start()
     relay = OutboxRelay(engine, outbox, publisher, batch_size=5_000)
-    sent = 0
     started = time.perf_counter()
     try:
-        while (n := await relay.publish_once()) > 0:
-            sent += n
+        sent = await relay.drain()
     finally:
         await publisher.stop()
     return sent, time.perf_counter() - started

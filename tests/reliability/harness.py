@@ -39,7 +39,7 @@ async def backlog(db: AsyncEngine, prefix: str) -> dict[str, int]:
     async with db.connect() as conn:
         for s in SCHEMAS:
             found[f"{s} outbox"] = int(await conn.scalar(text(
-                f"SELECT count(*) FROM {s}.outbox WHERE published_at IS NULL")) or 0)
+                f"SELECT count(*) FROM {s}.outbox_pending")) or 0)  # not yet relayed
         found["sms to send"] = int(await conn.scalar(text(
             "SELECT count(*) FROM notifier.messages WHERE status IN ('pending', 'sending') "
             "AND account_id LIKE :p"), {"p": prefix + "%"}) or 0)

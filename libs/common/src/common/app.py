@@ -66,7 +66,8 @@ def plumbing(settings: ServiceSettings, outbox: Table, inbox: Table, keys: Table
     publisher = Publisher(settings.kafka_bootstrap, settings.service_name)
     box = Outbox(outbox)
     relay = OutboxRelay(engine, box, publisher, batch_size=settings.outbox_batch_size,
-                        idle_poll_s=settings.outbox_idle_poll_s)
+                        idle_poll_s=settings.outbox_idle_poll_s,
+                        pipeline=settings.outbox_pipeline)
     return Plumbing(settings, engine, publisher, box, relay, Inbox(inbox), IdempotencyKeys(keys))
 
 

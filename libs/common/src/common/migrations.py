@@ -56,6 +56,27 @@ def create_plumbing_tables(schema: str) -> None:
     """
     from alembic import op
 
-    from common.plumbing import plumbing_metadata
+    from common.plumbing import plumbing_metadata_v1
 
-    plumbing_metadata(schema).create_all(bind=op.get_bind())
+    plumbing_metadata_v1(schema).create_all(bind=op.get_bind())
+
+
+def outbox_v2(schema: str) -> None:
+    """Outbox version 2 in `schema` (each service's outbox migration): rows still waiting for
+    the relay move to the narrow `outbox_pending`, a trigger queues every new row there, and
+    `published_at` (with its partial index) goes: the relay no longer rewrites each ~1 KB row
+    to mark it. Rows published before keep their place until retention prunes them."""
+    from alembic import op
+
+    from common.plumbing import outbox_queue_ddl
+
+    s = f'"{schema}"'
+    # No writer of an older release may slip a row in between the copy and the trigger.
+    op.execute(f"LOCK TABLE {s}.outbox IN SHARE ROW EXCLUSIVE MODE")
+    op.execute(f"CREATE TABLE {s}.outbox_pending (id bigint PRIMARY KEY)")
+    op.execute(f"INSERT INTO {s}.outbox_pending (id) "
+               f"SELECT id FROM {s}.outbox WHERE published_at IS NULL")
+    for statement in outbox_queue_ddl(schema):
+        op.execute(statement)
+    op.execute(f"DROP INDEX IF EXISTS {s}.ix_outbox_unpublished")
+    op.execute(f"ALTER TABLE {s}.outbox DROP COLUMN published_at")

@@ -1,9 +1,19 @@
 """Tables every service has in its own schema: outbox, inbox and idempotency keys.
 
-They are defined once here; each service's first migration creates them in its schema.
+They are defined once here; each service's first migration creates them in its schema (the
+shape of version 1, `plumbing_metadata_v1`), later migrations bring them to this shape
+(`common.migrations.outbox_v2`).
+
+The outbox (version 2) is written once and never updated: which rows still wait for the relay
+is the narrow `outbox_pending` (ids only), filled by a statement trigger on the outbox, so
+every writer (`common.outbox.add_rows`, a set-based INSERT … SELECT, a test's INSERT) queues
+its rows without knowing it; the relay deletes a row's id once Kafka acknowledged it.
+Marking ~1 KB rows published by an UPDATE copied each of them (docs/benchmarks.md
+"Outbox relay" has the measurements).
 """
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     DateTime,
@@ -14,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    event,
     func,
     text,
 )
@@ -21,7 +32,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 
 def outbox_table(metadata: MetaData) -> Table:
-    return Table(
+    """The outbox as it is now (version 2), with its pending queue and the trigger filling it
+    (created with the table by `create_all`, as in the tests' own schemas)."""
+    table = Table(
         "outbox",
         metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=True),
@@ -30,6 +43,47 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("key", Text, nullable=False),
         Column("event_type", Text, nullable=False),
         Column("payload", Text, nullable=False),  # the serialised envelope, sent as is
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    outbox_pending_table(metadata)
+    for statement in outbox_queue_ddl(metadata.schema or "public"):
+        event.listen(table, "after_create", DDL(statement))  # type: ignore[no-untyped-call]
+    return table
+
+
+def outbox_pending_table(metadata: MetaData) -> Table:
+    """The ids of outbox rows not yet acknowledged by Kafka, nothing else."""
+    return Table("outbox_pending", metadata, Column("id", BigInteger, primary_key=True))
+
+
+def outbox_queue_ddl(schema: str) -> list[str]:
+    """The statement trigger that queues every inserted outbox row. A statement trigger with
+    a transition table costs one INSERT … SELECT per statement (a COPY of 100,000 rows
+    included), not one call per row."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE OR REPLACE FUNCTION {s}.outbox_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              INSERT INTO {s}.outbox_pending (id) SELECT id FROM new_rows;
+              RETURN NULL;
+            END $$""",
+        f"""CREATE TRIGGER outbox_queue AFTER INSERT ON {s}.outbox
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.outbox_queue()""",
+    ]
+
+
+def outbox_table_v1(metadata: MetaData) -> Table:
+    """Version 1, frozen: what every service's first migration created."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("payload", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
@@ -62,9 +116,10 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
-def plumbing_metadata(schema: str) -> MetaData:
+def plumbing_metadata_v1(schema: str) -> MetaData:
+    """The plumbing tables as the first migrations created them (frozen)."""
     metadata = MetaData(schema=schema)
-    outbox_table(metadata)
+    outbox_table_v1(metadata)
     inbox_table(metadata)
     idempotency_table(metadata)
     return metadata

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import metrics
+from common import metrics, poll_loop
 from common.db import ping
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, ensure_topics
@@ -86,7 +86,8 @@ class ServiceRuntime:
         workers = [t for t in self._tasks if t.get_name() != "kafka-setup"]
         recent = time.monotonic() - FAILURE_MEMORY_S
         failing = {name for name, at in self._failed_at.items() if at > recent}
-        down = sorted({*(t.get_name() for t in workers if t.done()), *failing})
+        down = sorted({*(t.get_name() for t in workers if t.done()), *failing,
+                       *poll_loop.failing(FAILURE_MEMORY_S)})
         checks["workers"] = ("starting" if not workers
                              else "ok" if not down else f"not running: {down}")
         checks["consumers"] = self._consumer_progress()
@@ -127,15 +128,17 @@ class ServiceRuntime:
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         """Prune what was published long ago and event ids older than Kafka's log."""
         s = self.settings
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=s.housekeeping_interval_s)
-            if stop.is_set():
-                return
+
+        async def step() -> bool:
             published = await self.relay.prune(s.outbox_retention_days)
             applied = (await self._inbox.prune(self.engine, s.inbox_retention_days)
                        if self._inbox else 0)
             log.info("housekeeping: pruned %d outbox and %d inbox rows", published, applied)
+            return False
+
+        await poll_loop.PollLoop("housekeeping", step, idle_s=s.housekeeping_interval_s,
+                                 wait_first=True, backoff_min_s=1.0,
+                                 backoff_max_s=60.0).run(stop)
 
     async def _watch_backlog(self, stop: asyncio.Event) -> None:
         schema = self.relay.schema

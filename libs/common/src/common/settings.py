@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
     # room for the batch overhead) carries a truncated body, so it can always be published.
     dlq_max_message_bytes: int = Field(default=1_000_000, ge=10_000)
     outbox_batch_size: int = Field(default=1000, ge=1)
+    # Relay batches sent and awaiting Kafka's acknowledgements at once (each holds an open
+    # transaction and a connection of the pool while in flight).
+    outbox_pipeline: int = Field(default=4, ge=1, le=8)
     outbox_idle_poll_s: float = Field(default=0.05, gt=0)
     # Published outbox rows are kept a while for inspection. Inbox rows must outlive
     # Kafka's retention (7 days by default): a redelivery can only come from the log.

@@ -194,10 +194,10 @@ async def test_housekeeping_prunes_only_what_is_old_enough(
             await inbox.claim(conn, "c", uuid.uuid4(), topic)
     relay = OutboxRelay(db, outbox, publisher)
     await relay.publish_once()
-    async with db.begin() as conn:  # age half of each: two published / applied 30 days ago
+    async with db.begin() as conn:  # age half of each: two written / applied 30 days ago
         s = tables.metadata.schema
         await conn.execute(text(
-            f'UPDATE "{s}".outbox SET published_at = now() - interval \'30 days\' '
+            f'UPDATE "{s}".outbox SET created_at = now() - interval \'30 days\' '
             f'WHERE id IN (SELECT id FROM "{s}".outbox ORDER BY id LIMIT 2)'))
         await conn.execute(text(
             f'UPDATE "{s}".inbox SET applied_at = now() - interval \'30 days\' '

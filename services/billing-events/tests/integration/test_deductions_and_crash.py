@@ -134,5 +134,6 @@ async def test_crash_between_commit_and_send_publishes_exactly_once(
 async def _published(db: AsyncEngine, account: str) -> bool:
     async with db.connect() as conn:
         return bool(await conn.scalar(text(
-            "SELECT bool_and(published_at IS NOT NULL) FROM billing.outbox WHERE key = :a"),
+            "SELECT bool_and(p.id IS NULL) FROM billing.outbox o "
+            "LEFT JOIN billing.outbox_pending p USING (id) WHERE o.key = :a"),
             {"a": account}))

@@ -1,6 +1,5 @@
 """What every billing use case shares: the context, the idempotent transaction, checks."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,8 +37,7 @@ async def publish(
 ) -> dict[str, AccountState]:
     states = await publish_balances(conn, accounts, cause, as_of, source=ctx.source,
                                     occurred_at=ctx.clock.now(), extra=extra)
-    # Wake this process's relay once the transaction had a chance to commit.
-    asyncio.get_running_loop().call_later(0.001, ctx.outbox.wake.set)
+    ctx.outbox.wake_after_commit(conn)  # this process's relay, once the transaction ended
     return states
 
 

@@ -4,7 +4,6 @@ re-confirm completes what is left); the mass-suspension guard; the in-process sc
 that catches up missed days; the loop that resumes unfinished sweeps."""
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from common.contracts.credit_control import DecisionType
 from common.errors import Conflict, NotFound
 from common.idempotency import StoredResponse
 from common.logging import correlated, correlation_id
+from common.poll_loop import PollLoop
 
 from ..adapters import admin_repository as admin_repo
 from ..adapters import sweep_runs as runs
@@ -289,15 +289,20 @@ def scheduler(ctx: CreditContext) -> Any:
 
     async def daily_sweep(stop: asyncio.Event) -> None:
         slot = catch_up.parse_slot(ctx.settings.scheduler_time)
-        now = ctx.clock.now()
-        while not stop.is_set():
+        now, wait = ctx.clock.now(), 0.0
+
+        async def step() -> bool:
+            nonlocal now, wait
+            # The timer ran out, so at least `wait` went by, even on a clock standing still
+            # (0 after a failed step: retried as of the clock).
+            now, wait = max(ctx.clock.now(), now + timedelta(seconds=wait)), 0.0
             await run_due(ctx, now)
             nxt = catch_up.next_slot(now, slot)
             wait = min((nxt - now).total_seconds(), ctx.settings.scheduler_tick_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-            # The timer ran out, so at least `wait` went by, even on a clock standing still.
-            now = max(ctx.clock.now(), now + timedelta(seconds=wait))
+            return False
+
+        await PollLoop("scheduler", step, idle_s=ctx.settings.scheduler_tick_s,
+                       idle_for=lambda: wait, backoff_min_s=1.0, backoff_max_s=30.0).run(stop)
 
     return daily_sweep
 
@@ -336,19 +341,21 @@ def resumer(ctx: CreditContext) -> Any:
     run this loop. Also keeps the unfinished-sweeps gauge current."""
 
     async def sweep_resume(stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        async def step() -> bool:
             async with ctx.engine.connect() as conn:
                 left = await runs.unfinished_ids(conn, "running")
             for sweep_id in left:
                 if stop.is_set():
-                    return
+                    return False
                 body = await resume(ctx, sweep_id, "resume loop")
                 if body is not None:  # the answer the request that started it never stored
                     async with ctx.engine.begin() as conn:
                         await ctx.keys.store(conn, "sweep", sweep_id, 201, body)
             await refresh_gauge(ctx)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=ctx.settings.sweep_resume_interval_s)
+            return False
+
+        await PollLoop("sweep resumer", step, idle_s=ctx.settings.sweep_resume_interval_s,
+                       backoff_min_s=1.0, backoff_max_s=30.0).run(stop)
 
     return sweep_resume
 
@@ -369,9 +376,11 @@ def loop_ticker(ctx: CreditContext) -> Any:
     from .work_orders import run_loop
 
     async def provisioning_retries(stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        async def step() -> bool:
             await run_loop(ctx, ctx.clock.now())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=ctx.settings.loop_tick_s)
+            return False
+
+        await PollLoop("provisioning retries", step, idle_s=ctx.settings.loop_tick_s,
+                       backoff_min_s=1.0, backoff_max_s=30.0).run(stop)
 
     return provisioning_retries

@@ -1,13 +1,13 @@
 """Reconciliation and the EMOS cross-month figure."""
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from common.clock import BUSINESS_TZ, parse_bill_month
 from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import ApiError
+from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
 from ..adapters.credit_control import DesiredChainSource, DesiredStateUnavailable
@@ -74,17 +74,17 @@ async def emos_cross_month(
 
 async def run_scheduled(ctx: GatewayContext, stop: asyncio.Event, interval_s: float) -> None:
     """The periodic reconciliation: a report every interval, differences logged."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        if stop.is_set():
-            return
+    async def step() -> bool:
         try:
             report = await reconcile(ctx, store=True)
         except CreditControlUnavailable as exc:
             log.warning("reconciliation skipped: %s", exc.message)
-            continue
+            return False
         log_report = log.warning if report.total else log.info
         log_report("reconciliation: %d missed suspensions, %d wrong suspensions, "
                    "%d stuck EMOS orders over %d products", report.missed_suspensions,
                    report.wrong_suspensions, report.stuck_emos_orders, report.products_compared)
+        return False
+
+    await PollLoop("reconciliation", step, idle_s=interval_s, wait_first=True,
+                   backoff_min_s=1.0, backoff_max_s=min(interval_s, 60.0)).run(stop)

@@ -2,12 +2,13 @@
 publishing each stage's result through the outbox in the same transaction."""
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from common.poll_loop import PollLoop
 
 from ..adapters import chain_reads, chain_writes
 from ..adapters.vendors import adapter_for
@@ -83,25 +84,19 @@ async def advance_all_due(ctx: GatewayContext, as_of: datetime) -> int:
 
 async def run(ctx: GatewayContext, stop: asyncio.Event, idle_poll_s: float) -> None:
     """Rounds while there is due work; otherwise asleep until the next step falls due, the
-    consumer of this process wakes it (it scheduled a step after its commit), or
+    consumer of this process wakes it (it scheduled a step, after its commit), or
     `idle_poll_s` passed (work another process scheduled cannot wake it)."""
-    backoff = 0.1
-    while not stop.is_set():
-        ctx.worker_wake.clear()  # from here on, a wake-up means: look again
-        try:
-            r = await advance_due(ctx)
-            backoff = 0.1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stage worker failed; retrying in %.1fs", backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-            continue
+    idle = idle_poll_s
+
+    async def step() -> bool:
+        nonlocal idle
+        r = await advance_due(ctx)
         if r.claimed >= ctx.worker_batch or r.skipped:
-            continue
-        wait = idle_poll_s
+            return True  # more is due at once
+        idle = idle_poll_s
         if r.next_due is not None:
-            wait = min(wait, max((r.next_due - ctx.clock.now()).total_seconds(), 0.0))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.worker_wake.wait(), timeout=wait)
+            idle = min(idle, max((r.next_due - ctx.clock.now()).total_seconds(), 0.0))
+        return False
+
+    await PollLoop("stage worker", step, idle_s=idle_poll_s, wake=ctx.worker_wake,
+                   idle_for=lambda: idle).run(stop)

@@ -1,9 +1,10 @@
 """Delivery receipts in: from the simulated SMSC's receipt loop, or a provider's webhook."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
+
+from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
 from ..adapters.providers import Receipt
@@ -28,12 +29,8 @@ async def deliver_smsc_receipts(ctx: NotifierContext, limit: int = 1000) -> int:
 
 
 async def run_receipts(ctx: NotifierContext, stop: asyncio.Event, poll_s: float) -> None:
-    while not stop.is_set():
-        try:
-            taken = await deliver_smsc_receipts(ctx)
-        except Exception:
-            log.exception("receipts failed; retrying")
-            taken = 0
-        if taken == 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+    async def step() -> bool:
+        return await deliver_smsc_receipts(ctx) > 0  # some taken: more may be due
+
+    await PollLoop("sms receipts", step, idle_s=poll_s, backoff_min_s=poll_s,
+                   backoff_max_s=max(poll_s, 5.0)).run(stop)

@@ -10,7 +10,6 @@ the held reminders at once), and the sender re-checks again as they leave.
 The messages of a batch are gathered column by column (`repo.MessageColumns`) and written
 with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statement per batch."""
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
 from common.envelope import RawEnvelope
+from common.outbox import wake_after_commit
 
 from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
@@ -57,8 +57,7 @@ async def apply_credit_events(
     await repo.upsert_product_states(conn, facts)
     await repo.cancel_stale(conn, list(facts), now)
     if cols.message_id and ctx.wake is not None:
-        # After the consumer's commit, not now: the sender would find nothing yet.
-        asyncio.get_running_loop().call_later(0.001, ctx.wake.set)
+        wake_after_commit(conn, ctx.wake)  # after the consumer's commit: the sender finds them
     return len(cols.message_id)
 
 

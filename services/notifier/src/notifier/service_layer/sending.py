@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.wakeup import idle_until_woken
+from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
 from ..adapters.providers import Submission, SubmitOutcome, describe
@@ -117,29 +117,48 @@ def _sort(
 
 
 async def run_sender(ctx: NotifierContext, stop: asyncio.Event, idle_poll_s: float) -> None:
-    wake = ctx.wake or asyncio.Event()
-    claimed: _Claimed | None = None  # claimed with the last record, still to submit
+    sender = _Sender(ctx, stop)
+    await PollLoop("sms sender", sender.step, idle_s=idle_poll_s, wake=ctx.wake,
+                   backoff_min_s=0.5, backoff_max_s=5.0).run(stop)
     # A batch claimed already is submitted even after stop, so no claim is left behind.
-    while claimed is not None or not stop.is_set():
+    while sender.claimed is not None:
         try:
-            if claimed is None:
-                async with ctx.engine.begin() as conn:
-                    claimed = await _claim(ctx, conn, ctx.clock.now())
-            if claimed is not None and not claimed.rows:
-                claimed = None  # only cancelled: claim again at once
-                continue
-            size = len(claimed.rows) if claimed else 0
-            sent = 0
-            if claimed is not None:
-                full = size >= ctx.send_batch_size and not stop.is_set()
-                sent, claimed = await _submit_and_record(ctx, claimed, claim_next=full)
+            await sender.step()
         except Exception:
-            log.exception("sending failed; retrying")
-            claimed, size, sent = None, 0, 0
-            await asyncio.sleep(1.0)
-        if claimed is None and size < ctx.send_batch_size:
-            await idle_until_woken(wake, idle_poll_s)
-            if sent:
-                # Busy but not full: let a few consumer batches land, so the next claim,
-                # submit and record each cover many messages instead of a partition's few.
-                await asyncio.sleep(SEND_GATHER_S)
+            log.exception("sending the last claimed batch failed")
+
+
+@dataclass
+class _Sender:
+    ctx: NotifierContext
+    stop: asyncio.Event
+    claimed: _Claimed | None = None  # claimed with the last record, still to submit
+    gather: bool = False  # the last step sent a batch that was not full
+
+    async def step(self) -> bool:
+        """Claim (unless the last record claimed already), submit, record; True to go on."""
+        ctx = self.ctx
+        if self.gather:
+            # Busy but not full: let a few consumer batches land, so the next claim, submit
+            # and record each cover many messages instead of a partition's few.
+            self.gather = False
+            await asyncio.sleep(SEND_GATHER_S)
+        try:
+            if self.claimed is None:
+                async with ctx.engine.begin() as conn:
+                    self.claimed = await _claim(ctx, conn, ctx.clock.now())
+            if self.claimed is not None and not self.claimed.rows:
+                self.claimed = None  # only cancelled: claim again at once
+                return True
+            size = len(self.claimed.rows) if self.claimed else 0
+            sent = 0
+            if self.claimed is not None:
+                full = size >= ctx.send_batch_size and not self.stop.is_set()
+                sent, self.claimed = await _submit_and_record(ctx, self.claimed, claim_next=full)
+        except Exception:
+            self.claimed = None
+            raise
+        if self.claimed is None and size < ctx.send_batch_size:
+            self.gather = sent > 0
+            return False
+        return True

@@ -1,0 +1,19 @@
+"""gateway: the outbox marks rows published without rewriting them (outbox version 2): a narrow
+`outbox_pending` queue filled by a statement trigger, `published_at` dropped
+(common.migrations.outbox_v2; docs/reliability.md "Outbox").
+
+Revision ID: 0003
+"""
+
+from common.migrations import outbox_v2
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    outbox_v2("gateway")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("forward-only: restore from backup instead")
