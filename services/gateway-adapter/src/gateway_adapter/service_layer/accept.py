@@ -59,7 +59,7 @@ async def accept_commands(
     count_results(conn, reports)
     await w.run(conn)
     if any(a.outcome is None for a in intake.new_attempts):
-        wake_worker(ctx)  # a later step is due later: the worker's
+        wake_worker(ctx, conn)  # a later step is due later: the worker's
 
 
 async def _load(

@@ -1,14 +1,15 @@
 """Stage reports → ProvisioningResult events in the outbox (same transaction as the state)."""
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import ProvisioningResult
 from common.envelope import Envelope, wrap
 from common.logging import correlation_id
+from common.outbox import OutboxRow, wake_after_commit
 
-from ..adapters.chain_writes import OutboxRow
 from ..domain.chain import Attempt, StageReport
 from .context import GatewayContext
 
@@ -35,11 +36,11 @@ def result_rows(
         topic, e = result_event(ctx, a, r, correlation)
         # pydantic-core writes the same bytes as `to_bytes` (model_dump + orjson), in a third
         # of the time (a unit test holds them equal).
-        rows.append(OutboxRow(str(e.event_id), topic, e.key, e.type,
-                              e.model_dump_json().encode()))
+        rows.append(OutboxRow(e.event_id, topic, e.key, e.type, e.model_dump_json().encode()))
     return rows
 
 
-def wake_worker(ctx: GatewayContext) -> None:
-    """After the accepting transaction had a chance to commit, as the outbox does."""
-    asyncio.get_running_loop().call_later(0.001, ctx.worker_wake.set)
+def wake_worker(ctx: GatewayContext, conn: AsyncConnection) -> None:
+    """Once the accepting transaction has committed (the worker would not see its attempts
+    before)."""
+    wake_after_commit(conn, ctx.worker_wake)
