@@ -2,6 +2,9 @@
 products, lock the batch's products, read what the chain holds for them" and the stage
 worker's "claim the products with due work and read their due attempts".
 
+Sets are matched with `= ANY(ARRAY(SELECT …))`, never `IN (SELECT …)`: the array is
+computed once and the match is an index scan; a semi-join would scan a whole table.
+
 Reading in the statement that takes the locks saves round trips, but a statement reads from
 the snapshot it started with, and a lock may have been waited for: a transaction that held
 one of these products (the stage worker, another gateway process) may have committed
@@ -48,18 +51,18 @@ WITH u AS (
     RETURNING {_PRODUCT}
 ), locked AS (
     SELECT {_PRODUCT}, p.xmin::text AS version FROM {S}.chain_products p
-    WHERE p.product_id IN (SELECT product_id FROM u)
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM u))
     ORDER BY p.product_id FOR UPDATE
 ), seen AS (
     SELECT p.product_id, p.xmin::text AS version FROM {S}.chain_products p
-    WHERE p.product_id IN (SELECT product_id FROM u)
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM u))
 ), rec AS (
     SELECT a.* FROM {S}.attempts a
     WHERE a.command_id = ANY(CAST(:command_ids AS text[]))
-       OR (a.outcome IS NULL AND a.product_id IN (SELECT product_id FROM u))
+       OR (a.product_id = ANY(ARRAY(SELECT product_id FROM u)) AND a.outcome IS NULL)
 ), flying AS (
     SELECT r.command_id, r.emos_order_id FROM rec r
-    WHERE r.outcome IS NULL AND r.product_id IN (SELECT product_id FROM u)
+    WHERE r.outcome IS NULL AND r.product_id = ANY(ARRAY(SELECT product_id FROM u))
 )
 SELECT
     (SELECT json_agg(x) FROM (SELECT * FROM ins UNION ALL
@@ -70,9 +73,9 @@ SELECT
     (SELECT json_agg(r ORDER BY r.product_id, r.sequence, r.attempt) FROM rec r) AS attempts,
     (SELECT json_agg(c) FROM {S}.commands c
      WHERE c.command_id = ANY(CAST(:command_ids AS text[]))
-        OR c.command_id IN (SELECT command_id FROM flying)) AS commands,
+        OR c.command_id = ANY(ARRAY(SELECT command_id FROM flying))) AS commands,
     (SELECT json_agg(o) FROM {S}.emos_orders o
-     WHERE o.order_id IN (SELECT emos_order_id FROM flying)) AS orders,
+     WHERE o.order_id = ANY(ARRAY(SELECT emos_order_id FROM flying))) AS orders,
     (SELECT f.body::text FROM {S}.faults f WHERE f.id = 1) AS faults""")
 
 
@@ -125,14 +128,14 @@ WITH due AS (
     WHERE a.outcome IS NULL AND a.due_at <= :now ORDER BY a.due_at LIMIT :limit
 ), locked AS (
     SELECT {_PRODUCT}, p.xmin::text AS version FROM {S}.chain_products p
-    WHERE p.product_id IN (SELECT product_id FROM due)
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM due))
     ORDER BY p.product_id FOR UPDATE SKIP LOCKED
 ), fresh AS (
     SELECT l.* FROM locked l JOIN {S}.chain_products s USING (product_id)
     WHERE l.version = s.xmin::text
 ), att AS (
     SELECT a.* FROM {S}.attempts a
-    WHERE a.product_id IN (SELECT product_id FROM fresh)
+    WHERE a.product_id = ANY(ARRAY(SELECT product_id FROM fresh))
       AND a.outcome IS NULL AND a.due_at <= :now
 )
 SELECT
@@ -140,7 +143,7 @@ SELECT
     (SELECT count(*) FROM locked) - (SELECT count(*) FROM fresh) AS skipped,
     (SELECT json_agg(a ORDER BY a.product_id, a.sequence, a.attempt) FROM att a) AS attempts,
     (SELECT json_agg(o) FROM {S}.emos_orders o
-     WHERE o.order_id IN (SELECT emos_order_id FROM att)) AS orders,
+     WHERE o.order_id = ANY(ARRAY(SELECT emos_order_id FROM att))) AS orders,
     (SELECT f.body::text FROM {S}.faults f WHERE f.id = 1) AS faults,
     (SELECT min(a.due_at) FROM {S}.attempts a
      WHERE a.outcome IS NULL AND a.due_at > :now) AS next_due""")
