@@ -2,7 +2,6 @@
 publishing each stage's result through the outbox in the same transaction."""
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,8 +16,6 @@ from ..domain.faults import Faults
 from ..metrics import count_results
 from .context import GatewayContext
 from .results import result_rows
-
-log = logging.getLogger(__name__)
 
 
 def new_order_id() -> str:
