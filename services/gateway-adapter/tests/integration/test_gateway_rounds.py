@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from sqlalchemy import text
@@ -172,7 +173,7 @@ async def test_a_batch_that_waited_for_a_lock_reads_what_changed_meanwhile(
     ctx = context(db, FixedClock(T0), Faults())
     product = f"{prefix}p"
     await consume(ctx, command(product, 1))
-    other = command(product, 5).model_copy(update={"command_id": f"cmd-{product}-other"})
+    other = msgspec.structs.replace(command(product, 5), command_id=f"cmd-{product}-other")
     async with db.connect() as holder:
         async with holder.begin():
             await holder.execute(text(

@@ -33,7 +33,7 @@ from common.contracts.credit_control import (
 )
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
-from common.envelope import Contract, Envelope, RawEnvelope, wrap
+from common.envelope import Contract, Envelope, RawEnvelope, encode, to_builtins, wrap
 
 from ..adapters import admin_repository as admin_repo
 from ..adapters import balance_sql as sql
@@ -154,7 +154,7 @@ class Inputs:
                        "until": e.until.isoformat() if e.until else None}
                       for e in self.profile.active_exemptions(event.as_of)]
         return {"balance_fen": f.balance_fen, "amount_due_fen": f.amount_due_fen,
-                "dues": [d.model_dump() for d in event.dues], "tier": event.customer.tier.value,
+                "dues": to_builtins(event.dues), "tier": event.customer.tier.value,
                 "star_level": self.profile.star(event.customer.star_level),
                 "credit_limit_fen": f.credit_limit_fen, "exemptions": exemptions,
                 "oldest_due_month": f.oldest_due_month.isoformat() if f.oldest_due_month
@@ -349,7 +349,7 @@ class Batch:
         d.state_before.append(before.value)
         d.state_after.append(after.value)
         d.as_of.append(as_of)
-        d.context.append(context.model_dump_json())
+        d.context.append(encode(context).decode())
         d.inputs.append(orjson.dumps(inputs.as_json()).decode())
         d.warning_level.append(intent.warning_level)
         d.amount_fen.append(intent.amount_fen)
@@ -425,7 +425,7 @@ class Batch:
             product.work_order_id = await open_work_order(
                 self.ctx, conn, ProductView(
                     product.product_id, product.account_id, product.family.value,
-                    product.snapshot.model_dump(mode="json"), product.state.value,
+                    to_builtins(product.snapshot), product.state.value,
                     product.command_seq, product.warning_level, product.cycle,
                     product.customer_id),
                 action, decision_id, reason, at)

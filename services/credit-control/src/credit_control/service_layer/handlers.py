@@ -25,7 +25,7 @@ from common.contracts.gateway import (
     ProvisioningResult,
     StageOutcome,
 )
-from common.envelope import Contract, RawEnvelope, wrap
+from common.envelope import Contract, RawEnvelope, convert, wrap
 from common.idempotency import IdempotencyKeys
 from common.logging import correlation_id
 from common.outbox import Outbox
@@ -146,7 +146,7 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
     await publish(ctx, conn, product.account_id, CreditStateChanged(
         account_id=product.account_id, product_id=product.product_id,
         decision_id=decision.decision_id, state_before=before, state_after=after, as_of=at,
-        context=NoticeContext.model_validate(decision.context),
+        context=convert(decision.context, NoticeContext),
         # A restore decided while the suspension was still only requested overtook it: the
         # service never stopped, so the customer gets no "已可正常使用".
         service_was_suspended=(decision.state_before != CreditState.SUSPEND_REQUESTED.value

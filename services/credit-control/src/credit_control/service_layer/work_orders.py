@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.clock import carried_business_time
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
+from common.envelope import convert
 from common.errors import Conflict, NotFound
 
 from ..adapters import admin_repository as admin_repo
@@ -114,7 +115,7 @@ async def run_loop(ctx: CreditContext, at: datetime, limit: int = 500) -> dict[s
 
 async def _resend(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
                   at: datetime) -> None:
-    snapshot = ProductSnapshot.model_validate(product.product)
+    snapshot = convert(product.product, ProductSnapshot)
     attempt = int(product.command_attempt) + 1
     await publish(ctx, conn, product.product_id, ProvisioningCommand(
         command_id=product.pending_command_id, decision_id=product.pending_decision_id,

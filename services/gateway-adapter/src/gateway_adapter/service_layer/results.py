@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import ProvisioningResult
-from common.envelope import Envelope, wrap
+from common.envelope import Envelope, to_bytes, wrap
 from common.logging import correlation_id
 from common.outbox import OutboxRow, wake_after_commit
 
@@ -34,9 +34,7 @@ def result_rows(
     rows = []
     for a, r, correlation in reports:
         topic, e = result_event(ctx, a, r, correlation)
-        # pydantic-core writes the same bytes as `to_bytes` (model_dump + orjson), in a third
-        # of the time (a unit test holds them equal).
-        rows.append(OutboxRow(e.event_id, topic, e.key, e.type, e.model_dump_json().encode()))
+        rows.append(OutboxRow(e.event_id, topic, e.key, e.type, to_bytes(e)))
     return rows
 
 
