@@ -1,47 +1,67 @@
-"""Gateway-adapter bench: provisioning commands per second through the whole simulated chain
-(accepted by the consumer with inbox → BOSS → EMOS order → industry gateway → results
-published from the outbox), chain delays at 0, no faults, in one process.
+"""Gateway-adapter bench: provisioning commands through the whole simulated chain (accepted by
+the consumer with inbox → BOSS → EMOS order → industry gateway → results published from the
+outbox), 4 vendors, no faults, in one process, each figure next to ceilings measured in the
+same run on the same messages.
 
-Usage: python bench/gateway_bench.py [--commands N] [--workers W] [--batch B] [--rate R]
-(--rate: commands sent at R/s, the latency from send to the final result read back instead).
+Usage: python bench/gateway_bench.py [--commands N] [--rate R] [--paced-commands M]
+       [--runs K] [--batch B] [--workers W] [--delay-ms D] [--only throughput|latency|cpu]
+
+- throughput: N commands waiting on their topic, then the chain drains them; steady state =
+  from the first command blocked at the gateway to the last final result read back.
+  Ceilings: a plain consumer reading the same messages (raw Kafka), and the gateway's own
+  consumer plumbing (inbox, one transaction per partition batch, offsets) with no chain.
+- latency: M commands sent at R/s (after a warm-up command, so the group has joined); per
+  command, send → gateway block (the transaction that blocked it committed) and send →
+  final result read back from the results topic. Ceilings at the same rate: send → read by
+  a plain consumer, send → committed by the plumbing with no chain.
+- cpu: the accept path alone (no Kafka) on batches of 30 and of B commands: process CPU per
+  command and statements per batch (BEGIN and COMMIT not counted).
+Every figure is the median of K runs. `--delay-ms D` gives every stage a fixed latency of D ms,
+so every step is the stage worker's (W workers) instead of the consumer's.
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
-Commands and results go to topics of their own, so a running gateway-adapter or credit-control
-does not see them.
+Commands and results go to topics of the run's own (deleted at the end), so a running
+gateway-adapter or credit-control does not see them.
 """
 
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.app import plumbing
 from common.clock import SystemClock
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
-from common.envelope import to_bytes, wrap
+from common.envelope import parse, to_bytes, wrap
 from common.kafka import Publisher, dead_letter_topic, ensure_topics
+from gateway_adapter.adapters import chain_writes
 from gateway_adapter.adapters import tables as t
 from gateway_adapter.config import Settings
+from gateway_adapter.domain.faults import Faults
 from gateway_adapter.entrypoints import consumer
 from gateway_adapter.service_layer import worker
 from gateway_adapter.service_layer.context import GatewayContext
 
 VENDORS = [("huawei", ProductFamily.MAS), ("jiaxun", ProductFamily.MAS),
            ("ruoya", ProductFamily.MAS), (None, ProductFamily.SMS_DIRECT)]
+Message = tuple[str, bytes, bytes]
 
 
-def commands(run: str, topic: str, n: int) -> list[tuple[str, bytes, bytes]]:
+def commands(run: str, topic: str, n: int) -> list[Message]:
     now = datetime.now(UTC)
     out = []
     for i in range(n):
@@ -57,26 +77,101 @@ def commands(run: str, topic: str, n: int) -> list[tuple[str, bytes, bytes]]:
     return out
 
 
-def results_topic(run: str) -> str:
-    """Not provisioning.results.v1: a credit-control on the same stack would consume every
-    bench result later (hundreds of thousands of them after a few runs)."""
-    return f"bench.provisioning.results.{run}"
+@dataclass
+class Topics:
+    """The run's own topics: never `provisioning.*`, so a credit-control on the same stack
+    does not wade through hundreds of thousands of bench results later."""
+
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def commands(self) -> str:
+        return f"bench.provisioning.commands.{self.run}"
+
+    @property
+    def results(self) -> str:
+        return f"bench.provisioning.results.{self.run}"
+
+    @property
+    def raw(self) -> str:
+        return f"bench.provisioning.raw.{self.run}"
+
+    @property
+    def plumbing(self) -> str:
+        return f"bench.provisioning.plumbing.{self.run}"
+
+    @property
+    def all(self) -> list[str]:
+        return [self.commands, self.results, self.raw, self.plumbing]
 
 
-async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
-    publisher = Publisher(bootstrap, "bench-producer")
-    await publisher.start()
-    try:
-        for i in range(0, len(messages), 5000):
-            await publisher.send_many(messages[i:i + 5000])
-    finally:
-        await publisher.stop()
+# ---- when a transaction committed: the moment the gateway blocked a product ---------------
 
+_PENDING: ContextVar[list[str] | None] = ContextVar("bench_pending", default=None)
+
+
+class Stamps:
+    """When each product was first committed as done: the transaction that wrote its final
+    result (the gateway's block) committed. Keys are noted during the transaction and
+    stamped only once it committed."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+
+    def engine(self, engine: AsyncEngine) -> Any:
+        return _StampedEngine(engine, self)
+
+    @staticmethod
+    def note(keys: Iterator[str] | list[str]) -> None:
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.extend(keys)
+
+
+class _StampedEngine:
+    """The engine, with `begin()` stamping the keys noted in each committed transaction."""
+
+    def __init__(self, engine: AsyncEngine, stamps: Stamps) -> None:
+        self._engine, self._stamps = engine, stamps
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        pending: list[str] = []
+        token = _PENDING.set(pending)
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        finally:
+            _PENDING.reset(token)
+        now = time.perf_counter()  # committed
+        for key in pending:
+            self._stamps.at.setdefault(key, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+def _note_final_results() -> None:
+    """Every final result the chain writes notes its product in the open transaction."""
+    add = chain_writes.add_results
+
+    def noting(w: Any, outbox: Any, rows: Any) -> None:
+        Stamps.note([r.key for r in rows if b'"final":true' in r.payload])
+        add(w, outbox, rows)
+
+    chain_writes.add_results = noting  # type: ignore[assignment]
+
+
+_note_final_results()
+
+
+# ---- the chain, and the ceilings, in this process ------------------------------------------
 
 @dataclass
-class Chain:
+class Running:
     engine: AsyncEngine
     tasks: list[asyncio.Task[None]]
+    stamps: Stamps
 
     def check(self) -> None:
         for task in self.tasks:
@@ -85,22 +180,25 @@ class Chain:
 
 
 @contextlib.asynccontextmanager
-async def running_chain(settings: Settings, run: str, topic: str,
-                        workers: int) -> AsyncIterator[Chain]:
+async def running_chain(settings: Settings, topics: Topics, workers: int,
+                        faults: Faults) -> AsyncIterator[Running]:
     """The gateway's consumer (inbox, set-wise accept, steps due at once), stage worker(s) and
     outbox relay in this process, on the run's own topics."""
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    stamps = Stamps()
     await p.publisher.start()
-    ctx = GatewayContext(p.engine, p.outbox, SystemClock(), worker_batch=settings.worker_batch,
-                         results_topic=results_topic(run))
-    runner = p.consumer(f"bench-gw-{run}", [topic], consumer.CONTRACTS, consumer.dispatcher(ctx),
-                        batch_handler=consumer.batch_dispatcher(ctx))
+    ctx = GatewayContext(stamps.engine(p.engine), p.outbox, SystemClock(),
+                         default_faults=faults, worker_batch=settings.worker_batch,
+                         results_topic=topics.results)
+    runner = dataclasses.replace(p, engine=stamps.engine(p.engine)).consumer(
+        f"bench-gw-{topics.run}", [topics.commands], consumer.CONTRACTS,
+        consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(p.relay.run(stop)),
              *(asyncio.create_task(worker.run(ctx, stop, settings.worker_idle_poll_s))
                for _ in range(workers))]
     try:
-        yield Chain(p.engine, tasks)
+        yield Running(p.engine, tasks, stamps)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -108,88 +206,74 @@ async def running_chain(settings: Settings, run: str, topic: str,
         await p.engine.dispose()
 
 
-async def through_the_chain(settings: Settings, run: str, topic: str, n: int,
-                            workers: int) -> tuple[float, float]:
-    """Commands/s from start, and from the first command applied at the gateway on (steady
-    state), until the last final result was read back from the results topic."""
-    reader = FinalResults(settings.kafka_bootstrap, results_topic(run))
-    await reader.start()
+@contextlib.asynccontextmanager
+async def running_plumbing(settings: Settings, topic: str) -> AsyncIterator[Running]:
+    """Ceiling: the same consumer plumbing (inbox, a transaction per partition batch, offsets
+    after commit) on the same messages, with a handler that does nothing."""
+    p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    stamps = Stamps()
+    await p.publisher.start()
+
+    async def one(conn: AsyncConnection, envelope: Any, payload: Any) -> None:
+        Stamps.note([envelope.key])
+
+    async def batch(conn: AsyncConnection, items: list[tuple[Any, Any]]) -> None:
+        Stamps.note([e.key for e, _ in items])
+
+    runner = dataclasses.replace(p, engine=stamps.engine(p.engine)).consumer(
+        f"bench-gw-plumbing-{topic}", [topic], consumer.CONTRACTS, one,
+        batch_handler=batch)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(stop))]
     try:
-        async with running_chain(settings, run, topic, workers) as chain:
-            started = datetime.now(UTC)
-            await reader.wait_for(n, chain)
-            first = await first_applied(chain.engine, run)
+        yield Running(p.engine, tasks, stamps)
     finally:
-        await reader.stop()
-    return (n / (reader.last_at - started).total_seconds(),
-            (n - 1) / (reader.last_at - first).total_seconds())
+        stop.set()
+        await asyncio.gather(*tasks)
+        await p.publisher.stop()
+        await p.engine.dispose()
 
 
-async def paced(settings: Settings, run: str, topic: str, n: int, rate: float,
-                workers: int) -> list[float]:
-    """Commands sent at `rate` per second once the chain is warm; per command, the seconds
-    from its send to its final result read back from the results topic."""
-    messages = commands(run, topic, n + 1)
-    reader = FinalResults(settings.kafka_bootstrap, results_topic(run))
-    publisher = Publisher(settings.kafka_bootstrap, "bench-producer")
-    await publisher.start()
-    await reader.start()
-    try:
-        async with running_chain(settings, run, topic, workers) as chain:
-            await publisher.send_many(messages[-1:])  # warm-up: the group joins first
-            await reader.wait_for(1, chain)
-            sent = await send_paced(publisher, messages[:-1], rate)
-            await reader.wait_for(n + 1, chain)
-    finally:
-        await reader.stop()
-        await publisher.stop()
-    return sorted(reader.seen[m[1].decode()] - sent[m[1].decode()] for m in messages[:-1])
+class Reader:
+    """Reads a topic from its end (or its start) without a group: when each key's first
+    message (or first final result) arrived."""
 
-
-async def send_paced(publisher: Publisher, messages: list[tuple[str, bytes, bytes]],
-                     rate: float) -> dict[str, float]:
-    """Every 5 ms, what is due by then; returns each product's send instant."""
-    sent: dict[str, float] = {}
-    start, i = time.perf_counter(), 0
-    while i < len(messages):
-        due = min(len(messages), int((time.perf_counter() - start) * rate) + 1)
-        now = time.perf_counter()
-        sent.update((m[1].decode(), now) for m in messages[i:due])
-        await publisher.send_many(messages[i:due])
-        i = due
-        await asyncio.sleep(0.005)
-    return sent
-
-
-class FinalResults:
-    """Reads the run's results topic: when each product's final result arrived."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                          auto_offset_reset="earliest", enable_auto_commit=False)
+    def __init__(self, bootstrap: str, topic: str, finals_only: bool) -> None:
+        self._bootstrap, self._topic, self._finals = bootstrap, topic, finals_only
         self.seen: dict[str, float] = {}
-        self.last_at = datetime.now(UTC)  # when the newest final result arrived
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
+                                          enable_auto_commit=False, fetch_max_wait_ms=50)
         await self._consumer.start()
+        parts = self._consumer.partitions_for_topic(self._topic)
+        while not parts:
+            await self._consumer._client.force_metadata_update()
+            parts = (await self._consumer._client.fetch_all_metadata()).partitions_for_topic(
+                self._topic)
+        tps = [TopicPartition(self._topic, p) for p in parts]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         while True:
             for records in (await self._consumer.getmany(timeout_ms=50)).values():
-                now, self.last_at = time.perf_counter(), datetime.now(UTC)
+                now = time.perf_counter()
                 for r in records:
                     # Cheap on purpose (the key is the product): this process is measured.
-                    if r.key is not None and b'"final":true' in (r.value or b""):
+                    if r.key is not None and (not self._finals
+                                              or b'"final":true' in (r.value or b"")):
                         self.seen.setdefault(r.key.decode(), now)
 
-    async def wait_for(self, n: int, chain: Chain) -> None:
+    async def wait_for(self, n: int, running: Running | None = None) -> None:
         while len(self.seen) < n:
-            chain.check()
+            if running is not None:
+                running.check()
             if self._task is not None and self._task.done():
                 self._task.result()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -199,14 +283,168 @@ class FinalResults:
         await self._consumer.stop()
 
 
-async def first_applied(engine: AsyncEngine, run: str) -> datetime:
-    """When the run's first command was applied at the gateway (the database's clock)."""
-    async with engine.connect() as conn:
-        first: datetime = await conn.scalar(text(
-            "SELECT min(finished_at) FROM gateway.attempts WHERE product_id >= :lo "
-            "AND product_id < :hi AND outcome = 'applied'"),
-            {"lo": f"bench-{run}-", "hi": f"bench-{run}."})  # '.' follows '-'
-    return first
+async def produce(bootstrap: str, messages: list[Message]) -> None:
+    publisher = Publisher(bootstrap, "bench-producer")
+    await publisher.start()
+    try:
+        for i in range(0, len(messages), 5000):
+            await publisher.send_many(messages[i:i + 5000])
+    finally:
+        await publisher.stop()
+
+
+async def send_paced(publisher: Publisher, messages: list[Message],
+                     rate: float) -> dict[str, float]:
+    """Every 2 ms, what is due by then; returns each key's send instant."""
+    sent: dict[str, float] = {}
+    start, i = time.perf_counter(), 0
+    while i < len(messages):
+        due = min(len(messages), int((time.perf_counter() - start) * rate) + 1)
+        now = time.perf_counter()
+        sent.update((m[1].decode(), now) for m in messages[i:due])
+        for topic, key, value in messages[i:due]:
+            await publisher._producer.send(topic, value=value, key=key)  # no wait for acks
+        i = due
+        await asyncio.sleep(0.002)
+    return sent
+
+
+async def stamped(running: Running, n: int) -> None:
+    """Until `n` keys were stamped."""
+    while len(running.stamps.at) < n:
+        running.check()
+        await asyncio.sleep(0.02)
+
+
+def steady(stamps: dict[str, float], last: float) -> float:
+    """Per second, from the first stamp on to `last` (the first is the start line)."""
+    first = min(stamps.values())
+    return (len(stamps) - 1) / (last - first) if last > first else 0.0
+
+
+# ---- one run of each kind --------------------------------------------------------------------
+
+async def throughput(settings: Settings, n: int, workers: int, faults: Faults
+                     ) -> dict[str, float]:
+    topics = Topics()
+    await ensure_topics(settings.kafka_bootstrap, topics.all, 6)
+    try:
+        messages = commands(topics.run, topics.commands, n)
+        await produce(settings.kafka_bootstrap, messages)
+        raw = Reader(settings.kafka_bootstrap, topics.commands, finals_only=False)
+        began = time.perf_counter()
+        await raw.start()
+        await raw.wait_for(n)
+        await raw.stop()
+        raw_rate = n / (max(raw.seen.values()) - began)
+
+        async with running_plumbing(settings, topics.commands) as plumbed:
+            await stamped(plumbed, n)
+            plumbing_rate = steady(plumbed.stamps.at, max(plumbed.stamps.at.values()))
+
+        results = Reader(settings.kafka_bootstrap, topics.results, finals_only=True)
+        await results.start()
+        try:
+            async with running_chain(settings, topics, workers, faults) as chain:
+                await results.wait_for(n, chain)
+                chain_rate = steady(chain.stamps.at, max(results.seen.values()))
+        finally:
+            await results.stop()
+        return {"chain": chain_rate, "raw": raw_rate, "plumbing": plumbing_rate}
+    finally:
+        await drop_topics(settings.kafka_bootstrap, topics.all)
+
+
+async def latency(settings: Settings, n: int, rate: float, workers: int, faults: Faults
+                  ) -> dict[str, float]:
+    topics = Topics()
+    await ensure_topics(settings.kafka_bootstrap, topics.all, 6)
+    publisher = Publisher(settings.kafka_bootstrap, "bench-producer")
+    await publisher.start()
+    try:
+        raw_msgs = commands(topics.run, topics.raw, n)
+        raw = Reader(settings.kafka_bootstrap, topics.raw, finals_only=False)
+        await raw.start()
+        sent = await send_paced(publisher, raw_msgs, rate)
+        await raw.wait_for(n)
+        await raw.stop()
+        out = quantiles("raw", raw.seen, sent)
+
+        first = commands(topics.run, topics.plumbing, n + 1)
+        async with running_plumbing(settings, topics.plumbing) as plumbed:
+            await publisher.send_many(first[-1:])  # warm-up: the group joins first
+            await stamped(plumbed, 1)
+            sent = await send_paced(publisher, first[:-1], rate)
+            await stamped(plumbed, n + 1)
+            out |= quantiles("plumbing", plumbed.stamps.at, sent)
+
+        second = commands(topics.run + "c", topics.commands, n + 1)
+        results = Reader(settings.kafka_bootstrap, topics.results, finals_only=True)
+        await results.start()
+        try:
+            async with running_chain(settings, topics, workers, faults) as chain:
+                await publisher.send_many(second[-1:])
+                await results.wait_for(1, chain)
+                sent = await send_paced(publisher, second[:-1], rate)
+                await results.wait_for(n + 1, chain)
+                await asyncio.sleep(0.1)
+                out |= quantiles("block", chain.stamps.at, sent)
+                out |= quantiles("final", results.seen, sent)
+        finally:
+            await results.stop()
+        return out
+    finally:
+        await publisher.stop()
+        await drop_topics(settings.kafka_bootstrap, topics.all)
+
+
+def quantiles(name: str, seen: dict[str, float], sent: dict[str, float]) -> dict[str, float]:
+    ms = sorted(1000 * (seen[k] - s) for k, s in sent.items())
+    q = statistics.quantiles(ms, n=100)
+    return {f"{name}_p50": q[49], f"{name}_p99": q[98]}
+
+
+async def cpu(settings: Settings, batch: int) -> dict[str, float]:
+    """The accept path alone: a transaction per batch with the inbox claim and the chain,
+    as the consumer runs it, without Kafka."""
+    topics = Topics()
+    await ensure_topics(settings.kafka_bootstrap, [topics.results], 1)
+    p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    ctx = GatewayContext(p.engine, p.outbox, SystemClock(), results_topic=topics.results)
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    event.listen(p.engine.sync_engine, "before_cursor_execute", count)
+    handle = consumer.batch_dispatcher(ctx)
+    out: dict[str, float] = {}
+    try:
+        for size in (30, batch):
+            n = max(6 * size, 3000)
+            items = [parse(m[2], consumer.CONTRACTS)
+                     for m in commands(f"{topics.run}{size}", topics.commands, n)]
+            spent, before = 0.0, statements[0]
+            for i in range(0, n, size):
+                chunk = items[i:i + size]
+                c0 = time.process_time()
+                async with p.engine.begin() as conn:
+                    await p.inbox.claim_many(conn, "bench-gw-cpu",
+                                             [(e.event_id, topics.commands) for e, _ in chunk])
+                    await handle(conn, chunk)  # type: ignore[arg-type]
+                spent += time.process_time() - c0
+            out[f"cpu_{size}"] = 1e6 * spent / n
+            out[f"statements_{size}"] = (statements[0] - before) / (n / size)
+    finally:
+        async with p.engine.begin() as conn:  # nobody is to publish these
+            await conn.execute(text(
+                "DELETE FROM gateway.outbox_pending WHERE id IN "
+                "(SELECT id FROM gateway.outbox WHERE topic = :t)"), {"t": topics.results})
+            await conn.execute(text("DELETE FROM gateway.outbox WHERE topic = :t"),
+                               {"t": topics.results})
+        await p.engine.dispose()
+        await drop_topics(settings.kafka_bootstrap, [topics.results])
+    return out
 
 
 async def drop_topics(bootstrap: str, topics: list[str]) -> None:
@@ -219,50 +457,68 @@ async def drop_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
+# ---- the report ------------------------------------------------------------------------------
+
+async def medians(runs: int, one: Callable[[], Awaitable[dict[str, float]]]
+                  ) -> dict[str, float]:
+    found: list[dict[str, float]] = []
+    for _ in range(runs):
+        found.append(await one())
+    return {k: statistics.median(r[k] for r in found) for k in found[0]}
+
+
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--commands", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commands", type=int, default=20_000,
+                        help="commands for the throughput run (a backlog)")
+    parser.add_argument("--rate", type=float, default=1000, help="offered commands/s, latency")
+    parser.add_argument("--paced-commands", type=int, default=10_000,
+                        help="commands sent at --rate for the latency run")
+    parser.add_argument("--runs", type=int, default=3, help="runs; figures are their medians")
+    parser.add_argument("--workers", type=int, default=1, help="stage workers")
     parser.add_argument("--batch", type=int, default=1000,
                         help="consumer batch (records per poll) and stage worker batch")
-    parser.add_argument("--rate", type=float, default=0,
-                        help="send commands at this rate and report latencies (0: a backlog, "
-                             "throughput)")
+    parser.add_argument("--delay-ms", type=float, default=0,
+                        help="every stage's fixed latency: > 0 makes every step the worker's")
+    parser.add_argument("--only", choices=["throughput", "latency", "cpu"], default=None)
     args = parser.parse_args()
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
                         consumer_batch_size=args.batch, worker_batch=args.batch)
-    run = uuid.uuid4().hex[:8]
-    topic = f"bench.provisioning.commands.{run}"
-    await ensure_topics(settings.kafka_bootstrap, [topic, results_topic(run)], 6)
-    print(f"commands: {args.commands} suspensions, one product each, 4 vendors; chain delays 0; "
-          f"stage workers: {args.workers}; batch {args.batch}")
-    try:
-        if args.rate > 0:
-            await report_latency(settings, run, topic, args)
-        else:
-            await report_throughput(settings, run, topic, args)
-    finally:
-        await drop_topics(settings.kafka_bootstrap, [topic, results_topic(run)])
-
-
-async def report_throughput(settings: Settings, run: str, topic: str,
-                            args: argparse.Namespace) -> None:
-    await produce(settings.kafka_bootstrap, commands(run, topic, args.commands))
-    total, steady = await through_the_chain(settings, run, topic, args.commands, args.workers)
-    print(f"through the chain (accept → BOSS → EMOS → gateway → results published), "
-          f"steady state: {steady:>8,.0f} commands/s")
-    print(f"including the consumer group join:                                     "
-          f"{total:>8,.0f} commands/s")
-
-
-async def report_latency(settings: Settings, run: str, topic: str,
-                         args: argparse.Namespace) -> None:
-    latencies = await paced(settings, run, topic, args.commands, args.rate, args.workers)
-    ms = [1000 * x for x in latencies]
-    q = statistics.quantiles(ms, n=100)
-    print(f"command sent → final gateway result read back, at {args.rate:,.0f} commands/s: "
-          f"p50 {q[49]:.0f} ms · p95 {q[94]:.0f} ms · p99 {q[98]:.0f} ms · max {ms[-1]:.0f} ms")
+    faults = Faults.model_validate({s: {"latency": {"min_ms": args.delay_ms}}
+                                    for s in ("boss", "emos", "gateway")})
+    print(f"gateway chain: suspensions, one product each, 4 vendors, 6 partitions; chain "
+          f"delays {args.delay_ms:g} ms; {args.workers} stage worker(s); batch {args.batch}; "
+          f"median of {args.runs} run(s)")
+    if args.only in (None, "throughput"):
+        r = await medians(args.runs, lambda: throughput(settings, args.commands, args.workers,
+                                                        faults))
+        print(f"throughput, {args.commands:,} commands waiting:\n"
+              f"  through the chain (accept → BOSS → EMOS → gateway → result read back), "
+              f"steady {r['chain']:>9,.0f} commands/s\n"
+              f"  ceiling: the consumer plumbing alone (inbox, commit, offsets), steady  "
+              f"{r['plumbing']:>9,.0f} commands/s  (chain = {r['chain'] / r['plumbing']:.2f} ×)\n"
+              f"  ceiling: raw Kafka consume of the same messages                        "
+              f"{r['raw']:>9,.0f} messages/s  (chain = {r['chain'] / r['raw']:.3f} ×)")
+    if args.only in (None, "latency"):
+        r = await medians(args.runs, lambda: latency(settings, args.paced_commands, args.rate,
+                                                     args.workers, faults))
+        print(f"latency at {args.rate:,.0f} commands/s, {args.paced_commands:,} commands "
+              "(from the send):\n"
+              f"  command → gateway block (its transaction committed)  "
+              f"p50 {r['block_p50']:6.1f} ms · p99 {r['block_p99']:6.1f} ms\n"
+              f"  command → final result read back from Kafka          "
+              f"p50 {r['final_p50']:6.1f} ms · p99 {r['final_p99']:6.1f} ms\n"
+              f"  ceiling: committed by the consumer plumbing alone    "
+              f"p50 {r['plumbing_p50']:6.1f} ms · p99 {r['plumbing_p99']:6.1f} ms\n"
+              f"  ceiling: raw Kafka, send → consumed                  "
+              f"p50 {r['raw_p50']:6.1f} ms · p99 {r['raw_p99']:6.1f} ms")
+    if args.only in (None, "cpu"):
+        r = await medians(args.runs, lambda: cpu(settings, args.batch))
+        print("accept path alone (inbox + chain, no Kafka), process CPU per command:\n"
+              + "".join(f"  batch {size:>5}: {r[f'cpu_{size}']:6.0f} µs/command, "
+                        f"{r[f'statements_{size}']:.0f} statements per batch "
+                        "(+ BEGIN, COMMIT)\n" for size in (30, args.batch)), end="")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """gateway-adapter's own Prometheus metrics (the plumbing's are in common.metrics)."""
 
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.envelope import Envelope
 from common.metrics import on_commit
+
+from .domain.chain import StageReport
 
 CHAIN_RESULTS = Counter(
     "creditctl_chain_results_total",
@@ -19,8 +20,9 @@ CHAIN_RESULTS = Counter(
 )
 
 
-def count_results(conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]) -> None:
-    tally = Tally((_text(e.payload.stage), _text(e.payload.outcome)) for _, e in events)
+def count_results(conn: AsyncConnection, reports: Iterable[tuple[Any, StageReport, Any]]) -> None:
+    """The results of these stage reports, counted when the transaction commits."""
+    tally = Tally((_text(r.stage), _text(r.outcome)) for _, r, _ in reports)
     if tally:
         on_commit(conn, lambda: _add(tally))
 

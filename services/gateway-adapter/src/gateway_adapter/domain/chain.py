@@ -10,10 +10,11 @@ product wins by its sequence, never by arrival order; the same attempt twice act
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from common.contracts.gateway import ChainStage, ProvisioningAction, StageOutcome
 
-from .faults import Fate, Faults, Step, draw
+from .faults import Fate, Faults, Step, draw, plan
 from .vendors import GatewayInstruction, VendorAdapter, VendorRefused
 
 
@@ -102,8 +103,7 @@ class Attempt:
         return self.action is ProvisioningAction.SUSPEND
 
 
-@dataclass(frozen=True)
-class StageReport:
+class StageReport(NamedTuple):
     """One stage's outcome for the results topic."""
 
     stage: ChainStage
@@ -183,10 +183,11 @@ def _step(
 ) -> StageReport | None:
     at = a.due_at
     assert at is not None
-    stage = STAGE_OF[a.step]
     if a.sequence < p.last_sequence:
         return supersede(a, order, at, f"sequence {a.sequence} < newest {p.last_sequence}")
-    if faults.stage(a.step).down_at(at):
+    down_until = plan(faults)[a.step].down_until
+    stage = STAGE_OF[a.step]
+    if down_until is not None and at < down_until:
         return _give_up(a, order, StageOutcome.FAILED, at,
                         f"{stage.value} down until {faults.stage(a.step).down_until}")
     if a.fate is Fate.TIMEOUT:

@@ -5,10 +5,9 @@ delays and failures on every run, whatever else runs beside it.
 """
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -90,20 +89,46 @@ class Faults(BaseModel):
         return self.gateway
 
 
-@dataclass(frozen=True)
-class Draw:
+class Draw(NamedTuple):
     fate: Fate
     due_at: datetime
     cross_month: bool = False
 
 
+class StepPlan(NamedTuple):
+    """What the knobs say about one step, worked out once per set of knobs: its delay when
+    there is nothing to draw (else None), and until when its stage is down."""
+
+    certain_delay: timedelta | None
+    down_until: datetime | None
+
+
+def plan(faults: Faults) -> dict[Step, StepPlan]:
+    """Every step's plan under these knobs (the last knobs' plan is kept: a batch asks for
+    it once per step of every command)."""
+    if _last_plan[0] is not faults:
+        _last_plan[:] = [faults, {step: _plan(faults, step) for step in Step}]
+    return _last_plan[1]  # type: ignore[return-value]
+
+
+def _plan(faults: Faults, step: Step) -> StepPlan:
+    stage = faults.stage(step)
+    delay = timedelta(seconds=stage.latency.min_ms / 1000)
+    return StepPlan(delay if _certain(faults, stage, step) else None,
+                    None if stage.down_until is None else ensure_aware(stage.down_until))
+
+
+_last_plan: list[object] = [None, {}]
+
+
 def draw(faults: Faults, command_id: str, attempt: int, step: Step, start: datetime) -> Draw:
     """When the step completes and how: seeded per (seed, command, attempt, step)."""
-    stage = faults.stage(step)
-    if _certain(faults, stage, step):
+    delay = plan(faults)[step].certain_delay
+    if delay is not None:
         # Nothing to draw: the same answer the seeded draw gives, without seeding a generator
         # (SHA-512 of the seed string) for every step of every command.
-        return Draw(fate=Fate.OK, due_at=start + timedelta(seconds=stage.latency.min_ms / 1000))
+        return Draw(Fate.OK, start + delay)
+    stage = faults.stage(step)
     rng = random.Random(f"{faults.seed}|{command_id}|{attempt}|{step.value}")
     latency = stage.latency.sample_s(rng)
     failed = rng.random() < stage.failure_rate

@@ -1,32 +1,31 @@
 """Accepting provisioning commands into the chain, set-wise: a batch (one partition, offset
-order) costs a fixed handful of statements whatever its size.
+order) costs two statements whatever its size.
 
-1. insert the products seen for the first time, then lock the batch's products in id order
-   (products before attempts, as the stage worker does: the two never deadlock);
-2. read what the chain holds for the batch: the attempts of its commands and those still in
-   flight for its products, the commands' records, the in-flight EMOS orders, the fault knobs;
-3. decide command by command in memory (`domain.intake`), exactly as one by one;
-4. run every step already due of the new attempts (with the chain's delays at 0: BOSS, EMOS
+1. one statement inserts the products seen for the first time, locks the batch's products in
+   id order (products before attempts, as the stage worker does: the two never deadlock) and
+   reads what the chain holds for the batch: the attempts of its commands and those still in
+   flight for its products, the commands' records, the in-flight EMOS orders, the fault
+   knobs (`adapters.chain_reads`);
+2. decide command by command in memory (`domain.intake`), exactly as one by one;
+3. run every step already due of the new attempts (with the chain's delays at 0: BOSS, EMOS
    order, gateway, order closed), as the stage worker would right after the commit;
-5. write products, commands, new attempts (as they now stand), superseded attempts, EMOS
-   orders and the results with one statement each. The stage worker moves on what is due
-   later.
+4. one statement writes products, commands, new attempts (as they now stand), superseded
+   attempts, EMOS orders and the results (`adapters.chain_writes`). The stage worker moves
+   on what is due later; it is woken once this transaction has committed.
 """
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import ProvisioningCommand
 from common.envelope import RawEnvelope
-from common.logging import correlated
 
-from ..adapters import chain_writes
-from ..adapters import repository as repo
-from ..domain.chain import Attempt
+from ..adapters import chain_reads, chain_writes
+from ..domain.chain import Attempt, StageReport
 from ..domain.intake import Intake
 from ..metrics import count_results
 from . import worker
 from .context import GatewayContext
-from .results import result_event, wake_worker
+from .results import result_rows, wake_worker
 
 
 async def accept_commands(
@@ -39,56 +38,50 @@ async def accept_commands(
     if not items:
         return
     intake = await _load(ctx, conn, [cmd for _, cmd in items])
-    events = []
+    reports: list[tuple[Attempt, StageReport, str | None]] = []
     correlation: dict[tuple[str, int], str] = {}
     for envelope, cmd in items:
+        # Each command's results (those of what it superseded too) carry its own
+        # correlation id, as when handled one by one.
         cid = correlation.setdefault((cmd.command_id, cmd.attempt),
                                      envelope.correlation_id or str(envelope.event_id))
-        # Each command's results carry its own correlation id, as when handled one by one.
-        with correlated(cid):
-            events += [result_event(ctx, a, r) for a, r in intake.accept(cmd)]
+        reports += [(a, r, cid) for a, r in intake.accept(cmd)]
     # What is due already (everything, with the chain's delays at 0) runs now, after the
     # whole batch is accepted: what the stage worker would do right after this commit, with
     # the products still locked and without writing and reading the attempts again.
     due = intake.due_now()
-    orders, reports = worker.run_due_steps(due, intake.products, {}, intake.faults, intake.now)
+    orders, moved = worker.run_due_steps(due, intake.products, {}, intake.faults, intake.now)
     intake.advanced(due)
-    for a, r in reports:
-        with correlated(correlation.get((a.command_id, a.attempt))):
-            events.append(result_event(ctx, a, r))
+    reports += [(a, r, correlation.get((a.command_id, a.attempt))) for a, r in moved]
     w = _writes(intake)
     chain_writes.insert_orders(w, orders)
-    chain_writes.add_results(w, ctx.outbox, events)
-    count_results(conn, events)
+    chain_writes.add_results(w, ctx.outbox, result_rows(ctx, reports))
+    count_results(conn, reports)
     await w.run(conn)
     if any(a.outcome is None for a in intake.new_attempts):
-        wake_worker(ctx)  # a later step is due later: the worker's
+        wake_worker(ctx, conn)  # a later step is due later: the worker's
 
 
 async def _load(
     ctx: GatewayContext, conn: AsyncConnection, cmds: list[ProvisioningCommand]
 ) -> Intake:
     now = ctx.clock.now()
-    await chain_writes.ensure_products(conn, cmds, now)
-    products = await repo.lock_products(conn, sorted({c.product_id for c in cmds}))
-    command_ids = {c.command_id for c in cmds}
-    recorded = await repo.recorded_attempts(conn, sorted(command_ids), sorted(products))
+    held = await chain_reads.lock_and_load(conn, cmds, now, ctx.default_faults)
     in_flight: dict[str, list[Attempt]] = {}
-    for a in recorded:
-        if a.outcome is None and a.product_id in products:
+    for a in held.attempts:
+        if a.outcome is None and a.product_id in held.products:
             in_flight.setdefault(a.product_id, []).append(a)
-    flying = [a for group in in_flight.values() for a in group]
-    commands = await repo.command_states(
-        conn, sorted(command_ids | {a.command_id for a in flying}))
-    orders = await repo.orders_of(conn, [a.emos_order_id for a in flying if a.emos_order_id])
-    return Intake(products=products, commands=commands, in_flight=in_flight, orders=orders,
-                  seen={(a.command_id, a.attempt) for a in recorded},
-                  faults=await repo.load_faults(conn, ctx.default_faults), now=now)
+    return Intake(products=held.products, commands=held.commands, in_flight=in_flight,
+                  orders=held.orders, seen={(a.command_id, a.attempt) for a in held.attempts},
+                  faults=held.faults, now=now)
 
 
 def _writes(intake: Intake) -> chain_writes.Writes:
     w = chain_writes.Writes()
-    chain_writes.save_products(w, [intake.products[p] for p in sorted(intake.moved_products)])
+    # Every product the batch wrote anything for is saved, moved or not: its row's version
+    # is how a reader that waited for its lock knows it changed (`chain_reads`).
+    touched = intake.moved_products | {a.product_id for a in intake.new_attempts}
+    chain_writes.save_products(w, [intake.products[p] for p in sorted(touched)])
     chain_writes.save_command_states(
         w, [intake.commands[c] for c in sorted(intake.moved_commands)])
     chain_writes.insert_attempts(w, intake.new_attempts)

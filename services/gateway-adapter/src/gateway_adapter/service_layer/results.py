@@ -1,27 +1,44 @@
 """Stage reports → ProvisioningResult events in the outbox (same transaction as the state)."""
 
-import asyncio
+from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from common.contracts.gateway import ProvisioningResult
-from common.envelope import Envelope, wrap
+from common.envelope import Envelope, to_bytes, wrap
 from common.logging import correlation_id
+from common.outbox import OutboxRow, wake_after_commit
 
 from ..domain.chain import Attempt, StageReport
 from .context import GatewayContext
 
 
-def result_event(ctx: GatewayContext, a: Attempt, r: StageReport) -> tuple[str, Envelope[Any]]:
-    """The stage's ProvisioningResult, wrapped for the outbox."""
+def result_event(ctx: GatewayContext, a: Attempt, r: StageReport,
+                 correlation: str | None = None) -> tuple[str, Envelope[Any]]:
+    """The stage's ProvisioningResult, wrapped for the outbox (correlated with `correlation`,
+    else the current correlation id)."""
     result = ProvisioningResult(
         command_id=a.command_id, product_id=a.product_id, action=a.action, sequence=a.sequence,
         stage=r.stage, outcome=r.outcome, final=r.final, detail=r.detail, at=r.at,
         attempt=a.attempt, emos_order_id=a.emos_order_id)
     return ctx.results_topic, wrap(result, key=a.product_id, source=ctx.source,
                                    occurred_at=ctx.clock.now(),
-                                   correlation_id=correlation_id.get())
+                                   correlation_id=correlation or correlation_id.get())
 
 
-def wake_worker(ctx: GatewayContext) -> None:
-    """After the accepting transaction had a chance to commit, as the outbox does."""
-    asyncio.get_running_loop().call_later(0.001, ctx.worker_wake.set)
+def result_rows(
+    ctx: GatewayContext, reports: Iterable[tuple[Attempt, StageReport, str | None]],
+) -> list[OutboxRow]:
+    """The outbox rows of these stage reports, in order, each with its correlation id."""
+    rows = []
+    for a, r, correlation in reports:
+        topic, e = result_event(ctx, a, r, correlation)
+        rows.append(OutboxRow(e.event_id, topic, e.key, e.type, to_bytes(e)))
+    return rows
+
+
+def wake_worker(ctx: GatewayContext, conn: AsyncConnection) -> None:
+    """Once the accepting transaction has committed (the worker would not see its attempts
+    before)."""
+    wake_after_commit(conn, ctx.worker_wake)

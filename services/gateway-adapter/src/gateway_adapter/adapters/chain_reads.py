@@ -1,0 +1,239 @@
+"""The chain's reads for a batch, in ONE statement each: the consumer's "insert the new
+products, lock the batch's products, read what the chain holds for them" and the stage
+worker's "claim the products with due work and read their due attempts".
+
+Sets are matched with `= ANY(ARRAY(SELECT …))`, never `IN (SELECT …)`: the array is
+computed once and the match is an index scan; a semi-join would scan a whole table.
+
+Reading in the statement that takes the locks saves round trips, but a statement reads from
+the snapshot it started with, and a lock may have been waited for: a transaction that held
+one of these products (the stage worker, another gateway process) may have committed
+changes meanwhile. Every writer here updates the product rows it holds, so the product row
+tells: the locked row (the newest version, PostgreSQL re-reads it after the wait) and the
+row as the snapshot saw it differ in `xmin` exactly when someone committed a change to that
+product after the snapshot. Then the consumer reads again (the locks are held now, nothing
+can change any more), and the worker leaves those products for its next round.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, StageOutcome
+
+from ..domain.chain import Attempt, BossStatus, EmosOrder, OrderStatus, ProductChain
+from ..domain.faults import Fate, Faults, Step
+from ..domain.intake import CommandState
+from .chain_writes import recordset, rows_json
+from .tables import SCHEMA
+
+S = SCHEMA
+_PRODUCT = """product_id, last_sequence, boss_status, boss_sequence, boss_updated_at,
+    gateway_blocked, gateway_sequence, gateway_updated_at"""
+
+_LOCK_AND_LOAD = text(f"""
+WITH u AS (
+    SELECT * FROM {recordset('product_id text, cpno text, family text, vendor text, '
+                             'customer_id text', 'products')}
+), ins AS (
+    INSERT INTO {S}.chain_products (product_id, cpno, family, vendor, customer_id,
+        last_sequence, boss_status, boss_updated_at, gateway_blocked, gateway_updated_at,
+        boss_sequence, gateway_sequence)
+    SELECT u.product_id, u.cpno, u.family, u.vendor, u.customer_id, 0, :active,
+           CAST(:now AS timestamptz), false, CAST(:now AS timestamptz), 0, 0
+    FROM u ORDER BY u.product_id
+    ON CONFLICT (product_id) DO NOTHING
+    RETURNING {_PRODUCT}
+), locked AS (
+    SELECT {_PRODUCT}, p.xmin::text AS version FROM {S}.chain_products p
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM u))
+    ORDER BY p.product_id FOR UPDATE
+), seen AS (
+    SELECT p.product_id, p.xmin::text AS version FROM {S}.chain_products p
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM u))
+), rec AS (
+    SELECT a.* FROM {S}.attempts a
+    WHERE a.command_id = ANY(CAST(:command_ids AS text[]))
+       OR (a.product_id = ANY(ARRAY(SELECT product_id FROM u)) AND a.outcome IS NULL)
+), flying AS (
+    SELECT r.command_id, r.emos_order_id FROM rec r
+    WHERE r.outcome IS NULL AND r.product_id = ANY(ARRAY(SELECT product_id FROM u))
+)
+SELECT
+    (SELECT json_agg(x) FROM (SELECT * FROM ins UNION ALL
+                              SELECT {_PRODUCT} FROM locked) x) AS products,
+    (SELECT count(*) FROM u) - (SELECT count(*) FROM ins)
+      - (SELECT count(*) FROM locked l JOIN seen s USING (product_id)
+         WHERE l.version = s.version) AS unsure,
+    (SELECT json_agg(r ORDER BY r.product_id, r.sequence, r.attempt) FROM rec r) AS attempts,
+    (SELECT json_agg(c) FROM {S}.commands c
+     WHERE c.command_id = ANY(CAST(:command_ids AS text[]))
+        OR c.command_id = ANY(ARRAY(SELECT command_id FROM flying))) AS commands,
+    (SELECT json_agg(o) FROM {S}.emos_orders o
+     WHERE o.order_id = ANY(ARRAY(SELECT emos_order_id FROM flying))) AS orders,
+    (SELECT f.body::text FROM {S}.faults f WHERE f.id = 1) AS faults""")
+
+
+@dataclass
+class Loaded:
+    """What the chain holds for a batch: its products (locked), the attempts of its commands
+    and those still in flight for its products, the commands' records, the in-flight
+    attempts' EMOS orders, and the fault knobs."""
+
+    products: dict[str, ProductChain]
+    attempts: list[Attempt]
+    commands: dict[str, CommandState]
+    orders: dict[str, EmosOrder]
+    faults: Faults
+
+
+async def lock_and_load(
+    conn: AsyncConnection, cmds: Sequence[ProvisioningCommand], now: datetime,
+    default_faults: Faults,
+) -> Loaded:
+    """Products seen for the first time are inserted (active and open, described by their
+    first command of the batch), every product of the batch is locked in id order, and what
+    the chain holds for the batch is read: one round trip, a second only when a product
+    changed under the first one's snapshot (or another transaction inserted it meanwhile)."""
+    first: dict[str, ProvisioningCommand] = {}
+    for c in cmds:
+        first.setdefault(c.product_id, c)
+    params = {
+        "products": rows_json({"product_id": p, "cpno": c.cpno, "family": c.family.value,
+                               "vendor": c.vendor, "customer_id": c.customer_id}
+                              for p, c in sorted(first.items())),
+        "command_ids": sorted({c.command_id for c in cmds}),
+        "active": BossStatus.ACTIVE.value, "now": now}
+    row = (await conn.execute(_LOCK_AND_LOAD, params)).one()
+    if row.unsure:
+        # The locks are all held now: a second look sees every committed change, and no
+        # more can come.
+        row = (await conn.execute(_LOCK_AND_LOAD, params)).one()
+    return Loaded(
+        products={p.product_id: p for p in map(product, _rows(row.products))},
+        attempts=[attempt(r) for r in _rows(row.attempts)],
+        commands={c.command_id: c for c in map(command, _rows(row.commands))},
+        orders={o.order_id: o for o in map(order, _rows(row.orders))},
+        faults=faults_of(row.faults, default_faults))
+
+
+_CLAIM = text(f"""
+WITH due AS (
+    SELECT a.product_id FROM {S}.attempts a
+    WHERE a.outcome IS NULL AND a.due_at <= :now ORDER BY a.due_at LIMIT :limit
+), locked AS (
+    SELECT {_PRODUCT}, p.xmin::text AS version FROM {S}.chain_products p
+    WHERE p.product_id = ANY(ARRAY(SELECT product_id FROM due))
+    ORDER BY p.product_id FOR UPDATE SKIP LOCKED
+), fresh AS (
+    SELECT l.* FROM locked l JOIN {S}.chain_products s USING (product_id)
+    WHERE l.version = s.xmin::text
+), att AS (
+    SELECT a.* FROM {S}.attempts a
+    WHERE a.product_id = ANY(ARRAY(SELECT product_id FROM fresh))
+      AND a.outcome IS NULL AND a.due_at <= :now
+)
+SELECT
+    (SELECT json_agg(f) FROM fresh f) AS products,
+    (SELECT count(*) FROM locked) - (SELECT count(*) FROM fresh) AS skipped,
+    (SELECT json_agg(a ORDER BY a.product_id, a.sequence, a.attempt) FROM att a) AS attempts,
+    (SELECT json_agg(o) FROM {S}.emos_orders o
+     WHERE o.order_id = ANY(ARRAY(SELECT emos_order_id FROM att))) AS orders,
+    (SELECT f.body::text FROM {S}.faults f WHERE f.id = 1) AS faults,
+    (SELECT min(a.due_at) FROM {S}.attempts a
+     WHERE a.outcome IS NULL AND a.due_at > :now) AS next_due""")
+
+
+@dataclass
+class Claimed:
+    """A stage worker's round: the products it holds, their due attempts and those attempts'
+    EMOS orders; how many products it locked but left for the next round (changed under its
+    snapshot); when the next step not yet due is."""
+
+    products: dict[str, ProductChain]
+    attempts: list[Attempt]
+    orders: dict[str, EmosOrder]
+    faults: Faults
+    skipped: int
+    next_due: datetime | None
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, limit: int, default_faults: Faults
+) -> Claimed:
+    """Lock the products with the `limit` earliest due attempts (skipping those another
+    worker or the consumer holds), and read their due attempts, in one statement."""
+    row = (await conn.execute(_CLAIM, {"now": now, "limit": limit})).one()
+    return Claimed(
+        products={p.product_id: p for p in map(product, _rows(row.products))},
+        attempts=[attempt(r) for r in _rows(row.attempts)],
+        orders={o.order_id: o for o in map(order, _rows(row.orders))},
+        faults=faults_of(row.faults, default_faults), skipped=row.skipped,
+        next_due=row.next_due)
+
+
+def _rows(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A `json_agg` column: NULL when there were no rows."""
+    if value is None:
+        return []
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def faults_of(body: str | None, default: Faults) -> Faults:
+    return default if body is None else Faults.model_validate_json(body)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def product(m: dict[str, Any]) -> ProductChain:
+    return ProductChain(
+        product_id=m["product_id"], last_sequence=m["last_sequence"],
+        boss_status=BossStatus(m["boss_status"]), boss_sequence=m["boss_sequence"],
+        boss_updated_at=_at(m["boss_updated_at"]), gateway_blocked=m["gateway_blocked"],
+        gateway_sequence=m["gateway_sequence"],
+        gateway_updated_at=_at(m["gateway_updated_at"]))
+
+
+def attempt(m: dict[str, Any]) -> Attempt:
+    return Attempt(
+        command_id=m["command_id"], attempt=m["attempt"], product_id=m["product_id"],
+        customer_id=m["customer_id"], cpno=m["cpno"], family=m["family"], vendor=m["vendor"],
+        action=ProvisioningAction(m["action"]), sequence=m["sequence"],
+        received_at=_at(m["received_at"]), step=Step(m["step"]), fate=Fate(m["fate"]),
+        due_at=_ts(m["due_at"]),
+        outcome=StageOutcome(m["outcome"]) if m["outcome"] else None,
+        detail=m["detail"], emos_order_id=m["emos_order_id"],
+        vendor_command=m["vendor_command"], boss_at=_ts(m["boss_at"]),
+        emos_at=_ts(m["emos_at"]), gateway_ack_at=_ts(m["gateway_ack_at"]),
+        gateway_at=_ts(m["gateway_at"]), finished_at=_ts(m["finished_at"]))
+
+
+def command(m: dict[str, Any]) -> CommandState:
+    return CommandState(
+        command_id=m["command_id"], product_id=m["product_id"],
+        action=ProvisioningAction(m["action"]), sequence=m["sequence"],
+        received_at=_at(m["received_at"]), latest_attempt=m["latest_attempt"],
+        outcome=m["outcome"], applied_attempt=m["applied_attempt"],
+        emos_order_id=m["emos_order_id"])
+
+
+def order(m: dict[str, Any]) -> EmosOrder:
+    return EmosOrder(
+        order_id=m["order_id"], command_id=m["command_id"], attempt=m["attempt"],
+        product_id=m["product_id"], action=ProvisioningAction(m["action"]),
+        status=OrderStatus(m["status"]), created_at=_at(m["created_at"]),
+        due_at=_ts(m["due_at"]), sent_at=_ts(m["sent_at"]), closed_at=_ts(m["closed_at"]))
+
+
+
