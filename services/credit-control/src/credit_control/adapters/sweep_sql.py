@@ -108,7 +108,7 @@ def _period(step: SweepStep) -> str:
         return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
     if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
         return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
-                f"{_deadline(step)} || CASE WHEN c.notice_again THEN ':n' || c.notice_failures "
+                f"{_deadline(step)} || CASE WHEN c.notice_again THEN '~' || c.notice_failures "
                 "ELSE '' END")
     return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
 

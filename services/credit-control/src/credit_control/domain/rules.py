@@ -228,7 +228,7 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
         # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
         # the ladder's warning counting and decides nothing. A warning owed again because
         # its SMS was lost is named for the losses so far (a new decision the same day).
-        again_part = f":n{product.notice.failures}" if again and product.notice else ""
+        again_part = f"~{product.notice.failures}" if again and product.notice else ""
         return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
                       period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}{again_part}",
                       deadline=deadline)
