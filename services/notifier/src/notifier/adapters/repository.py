@@ -480,7 +480,7 @@ async def reminder_counts(
 # --- notice outcomes (domain/outcomes.py) ------------------------------------------------
 
 _NOTICE_MESSAGES = sql(
-    "SELECT source_id AS decision_id, min(product_id) AS product_id, "
+    "SELECT source_id, min(product_id) AS product_id, "
     "  min(account_id) AS account_id, min(template) AS template, "
     "  min(decision_as_of) AS decision_as_of, min(decided_at) AS decided_at, "
     "  count(*) AS total, min(submitted_at) AS sent_at, min(delivered_at) AS delivered_at, "

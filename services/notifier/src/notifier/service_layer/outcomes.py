@@ -18,6 +18,8 @@ from ..domain.outcomes import NoticeMessages, outcomes
 from ..domain.templates import Role
 from .context import NotifierContext
 
+DECISION_SOURCE = "decision:"  # a message's source_id: "decision:<decision id>"
+
 
 async def publish_outcomes(
     ctx: NotifierContext, conn: AsyncConnection, touched: Iterable[tuple[str, str]]
@@ -26,7 +28,8 @@ async def publish_outcomes(
     to; returns how many."""
     if ctx.outbox is None:
         return 0
-    ids = sorted({d for d, template in touched if template in ctx.outcome_templates})
+    ids = sorted({s for s, template in touched
+                  if template in ctx.outcome_templates and s.startswith(DECISION_SOURCE)})
     if not ids:
         return 0
     now = ctx.clock.now()
@@ -35,7 +38,9 @@ async def publish_outcomes(
     for row in await repo.notice_messages(conn, ids, sorted(ctx.outcome_templates)):
         if row.decision_as_of is None or row.decided_at is None:
             continue  # made before these were recorded: no business time to carry
-        n = NoticeMessages(**row._mapping)
+        fields = dict(row._mapping)
+        source = fields.pop("source_id")
+        n = NoticeMessages(decision_id=source.removeprefix(DECISION_SOURCE), **fields)
         found += [(n, o) for o in outcomes(n, window, now)]
     new = await repo.claim_outcomes(conn, [
         (n.decision_id, o.status.value, n.product_id, n.template, o.at, o.wall_at, o.reason)
