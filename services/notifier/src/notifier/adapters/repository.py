@@ -359,12 +359,20 @@ _DEAD = sql(
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
     "RETURNING m.status, m.source_id, m.template"
 )
+# A receipt and the submit it overtakes meet under one lock: without it each transaction may
+# run before the other commits, the receipt finds the message still 'sending' and the submit
+# finds no receipt yet, and the message stays 'submitted' for ever (credit-control waits for
+# a suspension warning's delivery). Taken by both, per batch, held to the commit.
+_RECEIPT_LOCK = sql("SELECT pg_advisory_xact_lock(hashtext('notifier.receipts'))")
+
+
 async def record_submitted(
     conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]],
     touched: list[tuple[str, str]] | None = None,
 ) -> int:
     if not done:
         return 0
+    await conn.execute(_RECEIPT_LOCK)
     rows = (await conn.execute(_SUBMITTED, {
         "at": at, "ids": [d[0] for d in done], "attempts": [d[1] for d in done],
         "pids": [d[2] for d in done]})).all()
@@ -421,6 +429,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt],
     params = {"pids": [r.provider_message_id for r in receipts],
               "statuses": [r.status for r in receipts], "errors": [r.error for r in receipts],
               "ats": [r.at for r in receipts]}
+    await conn.execute(_RECEIPT_LOCK)
     await conn.execute(_STORE_RECEIPTS, params)
     rows = (await conn.execute(_APPLY_RECEIPTS, params)).all()
     count_sms(conn, [r.status for r in rows])
