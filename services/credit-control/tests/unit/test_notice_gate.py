@@ -68,3 +68,13 @@ def test_undeliverable_or_too_many_lost_is_an_exception_at_the_deadline() -> Non
 
 def test_nothing_heard_yet_waits() -> None:
     assert decided(Notice(None, notice_days=5), date(2026, 12, 31)) == []
+
+
+def test_a_late_warning_delivered_the_day_it_was_decided_is_late_once() -> None:
+    late = ProductFacts(ProductFamily.ADC, Tier.LOW, S.SUSPENSION_WARNED,
+                        suspension_warned_on=date(2026, 12, 2),
+                        suspension_deadline=date(2026, 12, 8),
+                        notice=Notice("delivered", date(2026, 12, 2), date(2026, 12, 2),
+                                      notice_days=6))
+    [intent] = on_calendar(DEFAULT_RULES, OWING, late, date(2026, 12, 8))
+    assert intent.reason.endswith("; late: suspension warning of 2026-12-02 named 2026-12-08")

@@ -136,7 +136,7 @@ _NOTICE_NOTE = (
     f"THEN 'suspension warning undeliverable: ' || {_NOTICE_WHY} "
     "ELSE c.notice_failures || ' suspension warnings in a row ' || c.notice_status || ': ' "
     f"|| {_NOTICE_WHY} END "
-    "WHEN c.notice_from > c.suspend_on THEN "
+    "WHEN c.notice_from > GREATEST(c.suspend_on, c.suspension_deadline) THEN "
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 

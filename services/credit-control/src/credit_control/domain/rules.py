@@ -213,7 +213,8 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
             return None
         intent = _calendar_intent(table, row, facts, product, oldest)
         note = late_note(ladder) if ladders.is_late(ladder, table, f, t, oldest) else ""
-        note += notice_note(product.notice, policy, row.scheduled(oldest))
+        due = max(row.scheduled(oldest), ladder.suspension_deadline or row.scheduled(oldest))
+        note += notice_note(product.notice, policy, due)
         return intent if not note else Intent(
             intent.decision, intent.rule_id, intent.reason + note, intent.period)
     if row.decision is D.SUSPENSION_WARNING:
@@ -247,16 +248,17 @@ def late_note(ladder: Ladder) -> str:
             f"{ladder.suspension_deadline}")
 
 
-def notice_note(notice: Notice | None, policy: NoticePolicy, scheduled: date) -> str:
-    """Appended to a suspension's reason when its warning's SMS made it late or it goes ahead
-    as an exception (the sweep SQL writes the same words)."""
+def notice_note(notice: Notice | None, policy: NoticePolicy, due: date) -> str:
+    """Appended to a suspension's reason when its warning's SMS made it later than it was due
+    (the tier's day, or the later deadline the warning named) or it goes ahead as an
+    exception (the sweep SQL writes the same words)."""
     if notice is None:
         return ""
     exception = notice.exception(policy)
     if exception is not None:
         return f"; exception: {exception}"
     start = notice.suspend_from(policy)
-    if start is not None and start > scheduled:
+    if start is not None and start > due:
         return f"; late: suspension warning reached the customer on {notice.reached_on(policy)}"
     return ""
 
