@@ -304,6 +304,14 @@ async def seed(url: str, products: int) -> float:
                      "amount_due_fen", "oldest_due_month", "warning_level",
                      "product_amount_due_fen", "ladder_month", "suspension_warned_on",
                      "suspension_deadline"])
+        # The suspension warnings reached their contacts on the day they were decided
+        # (docs/rules.md: no suspension without a delivered warning).
+        await conn.execute(
+            "UPDATE credit.product_credit SET suspension_warning_id = 'bench-' || product_id, "
+            "notice_status = 'delivered', notice_sent_at = suspension_warned_on::timestamptz, "
+            "notice_delivered_at = suspension_warned_on::timestamptz, "
+            "notice_days = GREATEST(1, suspension_deadline - suspension_warned_on) "
+            "WHERE suspension_warned_on IS NOT NULL")
         # The mass-suspension guard still counts; this run is allowed to suspend its share.
         await conn.execute(
             "INSERT INTO credit.guard_settings (id, max_share, min_active, enabled, "

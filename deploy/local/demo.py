@@ -53,6 +53,7 @@ def load_demo(urls: dict[str, str], token: str) -> None:
     owing = [f"{g[0]}-p1" for g in GROUPS if g[6]]
     _wait_for(credit, owing, lambda body: bool(body["decisions"]), "the bill run's notices")
     for day in RULE_DAYS[:4]:
+        _notices_heard(credit, owing)
         _sweep(credit, day)
     # Pay only once the chain confirmed the suspension, so the demo shows the whole cycle.
     payers = [f"{g[0]}-p1" for g in GROUPS if g[7]]
@@ -64,6 +65,7 @@ def load_demo(urls: dict[str, str], token: str) -> None:
                 "paid_at": "2026-12-01T10:00:00+08:00"})
     _wait_for(credit, payers, lambda body: body["state"] == "normal", "the restores")
     for day in RULE_DAYS[4:]:
+        _notices_heard(credit, owing)
         _sweep(credit, day)
     _worklists(credit)
     print(f"demo data loaded: {len(GROUPS)} groups, bill run 2026-10, "
@@ -125,6 +127,14 @@ def _sweep(credit: httpx.Client, day: str) -> None:
     at = "20:00:00" if day.endswith(("30", "31")) else "09:00:00"
     _post(credit, "/v1/sweeps", {"sweep_id": f"demo-sweep-{day.replace('-', '')}",
                                  "as_of": f"{day}T{at}+08:00"})
+
+
+def _notices_heard(credit: httpx.Client, products: list[str]) -> None:
+    """A suspension follows only a suspension warning whose SMS reached the contact
+    (docs/rules.md): let the last sweep's warnings be delivered before the next sweep."""
+    _wait_for(credit, products, lambda body: body["state"] != "suspension_warned"
+              or body["ladder"]["notice"]["status"] in ("delivered", "failed", "cancelled"),
+              "the suspension warnings delivered")
 
 
 def _suspended_or_done(body: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.clock import FixedClock
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 from common.testing.stack import stack_required
 from credit_control.adapters import tables as t
@@ -70,7 +71,8 @@ async def customer(billing: httpx.AsyncClient, uid: str, tag: str, tier: str) ->
 
 
 async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
-    clients: dict[str, httpx.AsyncClient], browser: webdriver.Chrome, uid: str, test_year: int
+    clients: dict[str, httpx.AsyncClient], browser: webdriver.Chrome, uid: str, test_year: int,
+    db: AsyncEngine,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = test_year + 9
@@ -96,6 +98,7 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
                      lambda r: r.status_code == 200 and r.json()["decisions"],
                      what="the bill notice")
     for day in (25, 30):  # the suspension warning first: notice before suspension
+        await notices_heard(db)
         await ok(await credit.post("/v1/sweeps", json={
             "sweep_id": f"S{y}11{day}{uid}", "as_of": f"{y}-11-{day}T20:00:00+08:00"}))
     explained = await eventually(lambda: credit.get(f"/v1/products/Ps{uid}/credit"),

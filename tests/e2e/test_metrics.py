@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -74,7 +76,7 @@ def delivered(ms: Iterable[dict[str, Any]]) -> int:
 
 
 async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
-    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int
+    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int, db: AsyncEngine,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     notifier, gateway = clients["notifier"], clients["gateway-adapter"]
@@ -91,6 +93,7 @@ async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
     # The 25th: the suspension warning (notice before suspension, docs/rules.md).
     await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"Sm25{uid}", "as_of": f"{y}-05-25T20:00:00+08:00"}))
+    await notices_heard(db)  # suspended only once the warning reached the contact
     before_sweep = await scrape(credit)
     answer = await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"Sm{uid}", "as_of": f"{y}-05-31T20:00:00+08:00"}))

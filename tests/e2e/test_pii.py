@@ -58,6 +58,10 @@ async def _bill_and_suspend(billing: httpx.AsyncClient, credit: httpx.AsyncClien
             confirm = await credit.post(f"/v1/sweeps/SPII{n}{uid}/confirm",
                                         json={"note": "测试: 已核实"})
             assert confirm.status_code == 200, confirm.text
+        if n == 0:  # suspended only once the suspension warning reached the contact
+            await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
+                             lambda r: r.json()["ladder"]["notice"]["status"] == "delivered",
+                             what="the suspension warning delivered", timeout=120)
     return product
 
 

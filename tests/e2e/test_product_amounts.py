@@ -57,6 +57,16 @@ async def sweep(credit: httpx.AsyncClient, sweep_id: str, as_of: str) -> None:
         await ok(await credit.post(f"/v1/sweeps/{sweep_id}/confirm", json={}), 200)
 
 
+async def delivered(credit: httpx.AsyncClient, *products: dict[str, str]) -> None:
+    """Wait until each product's suspension warning was delivered (the notifier's receipt,
+    heard by credit-control)."""
+    for p in products:
+        await eventually(lambda p=p: credit_of(credit, p["product_id"]),
+                         lambda c: c is not None
+                         and c["ladder"]["notice"]["status"] == "delivered",
+                         what=f"{p['product_id']}'s suspension warning delivered", timeout=120)
+
+
 async def credit_of(credit: httpx.AsyncClient, product_id: str) -> dict[str, Any] | None:
     r = await credit.get(f"/v1/products/{product_id}/credit")
     return r.json() if r.status_code == 200 else None
@@ -131,12 +141,18 @@ async def test_a_billing_cycle_quotes_each_products_own_amount(
                      what="credit-control applied the payment", timeout=120)
     assert await own_due(credit, p1["product_id"]) == 0
 
-    for day in ("10", "25", "30"):
+    for day in ("10", "25"):
         await sweep(credit, f"S{uid}{day}", f"{y}-06-{day}T20:00:00+08:00")
+    # Suspended only once the suspension warning reached the contact (docs/rules.md).
+    await delivered(credit, p2, p3)
+    await sweep(credit, f"S{uid}30", f"{y}-06-30T20:00:00+08:00")
     for p in (p2, p3):
-        await eventually(lambda p=p: credit_of(credit, p["product_id"]),
-                         lambda c: c is not None and c["state"] == "suspended",
-                         what="suspended at month end", timeout=120)
+        done = await eventually(lambda p=p: credit_of(credit, p["product_id"]),
+                                lambda c: c is not None and c["state"] == "suspended",
+                                what="suspended at month end", timeout=120)
+        [suspension] = [d for d in done["decisions"] if d["decision"] == "suspend"]
+        assert suspension["inputs"]["notice_status"] == "delivered"
+        assert suspension["inputs"]["notice_reached_on"] == f"{y}-06-25"
     for p, yuan in ((p2, "1623.45"), (p3, "283.80")):
         got = await eventually(
             lambda p=p: texts(notifier, p["product_id"]),
@@ -190,8 +206,9 @@ async def test_a_product_added_to_an_owing_account_is_known_and_suspended_with_i
     await eventually(lambda: own_due(credit, new["product_id"]), lambda d: d == 5_000,
                      what="credit-control applied the late bill", timeout=120)
 
-    for day in ("25", "31"):
-        await sweep(credit, f"S{uid}{day}", f"{y}-08-{day}T20:00:00+08:00")
+    await sweep(credit, f"S{uid}25", f"{y}-08-25T20:00:00+08:00")
+    await delivered(credit, old, new)
+    await sweep(credit, f"S{uid}31", f"{y}-08-31T20:00:00+08:00")
     for p, yuan in ((old, "100.00"), (new, "50.00")):
         await eventually(lambda p=p: credit_of(credit, p["product_id"]),
                          lambda c: c is not None and c["state"] == "suspended",

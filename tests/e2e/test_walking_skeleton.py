@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -56,7 +58,7 @@ async def submit(gateway: httpx.AsyncClient, product_id: str) -> httpx.Response:
 
 
 async def test_suspend_and_restore_through_the_chain(
-    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int
+    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int, db: AsyncEngine,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     notifier, gateway = clients["notifier"], clients["gateway-adapter"]
@@ -84,6 +86,7 @@ async def test_suspend_and_restore_through_the_chain(
     # The 25th: the suspension warning (notice before suspension, docs/rules.md).
     await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"S{y}1125{uid}", "as_of": f"{y}-11-25T20:00:00+08:00"}))
+    await notices_heard(db)  # suspended only once the warning reached the contact
     # Month-end sweep: suspend. MAS goes through BOSS → EMOS → gateway; ADC flips at once.
     await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"S{y}1130{uid}", "as_of": f"{y}-11-30T20:00:00+08:00"}))

@@ -18,9 +18,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.contracts import BALANCE_TOPIC, COMMANDS_TOPIC, DECISIONS_TOPIC, RESULTS_TOPIC
+from common.contracts import (
+    BALANCE_TOPIC,
+    COMMANDS_TOPIC,
+    DECISIONS_TOPIC,
+    NOTICES_TOPIC,
+    RESULTS_TOPIC,
+)
 from common.kafka import dead_letter_topic
 from common.testing.groups import group_lag
+from common.testing.notices import notices_heard
 
 from .bounded_poison import bounded_poison
 from .invariants.topics import read_topic
@@ -28,7 +35,8 @@ from .invariants.topics import read_topic
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ("billing", "credit", "notifier", "gateway")
 # consumer group (= the service's name) → the topics it consumes
-GROUPS = {"credit-control": (BALANCE_TOPIC, RESULTS_TOPIC), "notifier": (DECISIONS_TOPIC,),
+GROUPS = {"credit-control": (BALANCE_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC),
+          "notifier": (DECISIONS_TOPIC,),
           "gateway-adapter": (COMMANDS_TOPIC,), "billing-events": (DECISIONS_TOPIC,)}
 CONSUMED = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC)
 
@@ -76,6 +84,8 @@ async def quiescent(db: AsyncEngine, bootstrap: str, credit: httpx.AsyncClient, 
         try:
             last = await backlog(db, prefix)
             last["consumer lag"] = await consumer_lag(bootstrap)
+            # A suspension warning's SMS still to be delivered: the next sweep would wait.
+            last["notices in flight"] = await notices_heard(db, timeout=0, product_prefix=prefix)
         except Exception as exc:  # the broker or the database is still coming back
             last = {"error": 1}
             print(f"quiescent: {exc!r}")

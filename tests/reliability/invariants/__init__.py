@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .checks import check_balance, check_chain, check_decisions, check_sms
 from .counts import Check, Report
 from .notice import check_notice
+from .notice_delivered import check_notice_delivered
 from .products_known import check_products_known
 from .stale_sms import check_stale_sms
 from .stalls import check_stalls
@@ -35,6 +36,7 @@ async def verify_on(conn: AsyncConnection, bootstrap: str, prefix: str = "",
         await check_chain(conn, prefix, gateway_url, token),
         await check_stalls(bootstrap),
         await check_notice(conn, prefix),
+        await check_notice_delivered(conn, prefix),
         await check_products_known(conn, prefix),
         await check_stale_sms(conn, prefix),
     ])

@@ -13,13 +13,19 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from common.contracts import BALANCE_TOPIC, COMMANDS_TOPIC, DECISIONS_TOPIC, RESULTS_TOPIC
+from common.contracts import (
+    BALANCE_TOPIC,
+    COMMANDS_TOPIC,
+    DECISIONS_TOPIC,
+    NOTICES_TOPIC,
+    RESULTS_TOPIC,
+)
 
 from .counts import Check
 
 # Each service's consumer group (its service name) and the topics it consumes.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "credit-control": (BALANCE_TOPIC, RESULTS_TOPIC),
+    "credit-control": (BALANCE_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC),
     "billing-events": (DECISIONS_TOPIC,),
     "notifier": (DECISIONS_TOPIC,),
     "gateway-adapter": (COMMANDS_TOPIC,),

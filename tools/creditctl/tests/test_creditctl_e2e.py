@@ -92,6 +92,9 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
                      what="credit-control saw the bill run")
 
     ok(creditctl(services, "sweep", "--as-of", f"{y}-11-25T20:00:00"))  # notice before suspension
+    await eventually(lambda: credit_view(credit, product),  # the warning reached the contact
+                     lambda v: v is not None and v["ladder"]["notice"]["status"] == "delivered",
+                     what="the suspension warning delivered", timeout=120)
     swept = ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00"))
     assert "suspend" in swept and f"{y}-11-30" in swept
     view = await eventually(lambda: credit_view(credit, product),

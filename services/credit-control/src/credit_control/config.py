@@ -3,6 +3,8 @@ from pydantic_settings import SettingsConfigDict
 
 from common.settings import DEV_TOKEN, ServiceSettings
 
+from .domain.ladder import NoticePolicy
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CREDIT_", extra="ignore")
@@ -37,6 +39,12 @@ class Settings(ServiceSettings):
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)
     sweep_chunk: int = Field(default=50_000, ge=1)
+    # Notice before suspension (docs/rules.md): the suspension warning's SMS must have been
+    # delivered (true: the SMSC returns receipts, as the simulated one does) or only sent
+    # (false) a notice period before the suspension; after this many lost warnings in a row
+    # the suspension goes ahead at the deadline as an exception.
+    notice_requires_delivery: bool = True
+    notice_max_warnings: int = Field(default=3, ge=1, le=10)
     # Collections worklists (docs/collections.md): arrears above this go on the call list
     # (seed 001: 500元以上); two-month arrears become visit orders from this day of the month.
     worklist_call_threshold_fen: int = Field(default=50_000, ge=0)
@@ -47,3 +55,7 @@ class Settings(ServiceSettings):
     gateway_url: str = "http://127.0.0.1:8104"
     peer_token: SecretStr = SecretStr(DEV_TOKEN)
     peer_timeout_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def notice_policy(self) -> NoticePolicy:
+        return NoticePolicy(self.notice_requires_delivery, self.notice_max_warnings)

@@ -24,6 +24,7 @@ from common.contracts.snapshots import (
 )
 from common.envelope import Envelope, to_bytes, wrap
 from common.kafka import Publisher
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
 CHAIN = (ProductFamily.MAS, ProductFamily.SMS_DIRECT)
@@ -126,6 +127,8 @@ class CreditApi:
         await eventually(seen, lambda got: got == want, what=f"balance events applied {want}")
 
     async def sweep(self, day: date, sweep_id: str, hour: int = 20) -> dict[str, Any]:
+        # The suspension warnings of an earlier sweep must reach the customer first.
+        await notices_heard(self.db)
         r = await self.http.post("/v1/sweeps", json={"sweep_id": sweep_id,
                                                       "as_of": at(day, hour).isoformat()})
         assert r.status_code == 201, r.text

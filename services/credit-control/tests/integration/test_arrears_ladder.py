@@ -114,9 +114,10 @@ async def test_downgrade_past_the_new_tiers_day_warns_then_suspends_late(
         ("suspend", None, date(y, 7, 11), None),
     ]
     explained = await api.credit(lg.product_id)
-    assert explained["ladder"] == {"month": f"{m5}-01", "warning_level": 1,
+    assert explained["ladder"] | {"month": f"{m5}-01", "warning_level": 1,
                                    "suspension_warned_on": f"{y}-07-05",
-                                   "suspension_deadline": f"{y}-07-11"}
+                                   "suspension_deadline": f"{y}-07-11"} == explained["ladder"]
+    assert explained["ladder"]["notice"]["status"] == "delivered"  # before the suspension
     suspend = explained["decisions"][-1]
     assert suspend["reason"].endswith(f"; late: suspension warning of {y}-07-05 named {y}-07-11")
     assert suspend["inputs"]["late"] is True

@@ -5,8 +5,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.contracts.gateway import ProvisioningAction
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 from gateway_adapter.adapters.credit_control import DesiredChainSource
 from gateway_adapter.service_layer import reconcile
@@ -22,7 +24,7 @@ async def ok(response: httpx.Response, status: int = 201) -> Any:
 
 async def test_a_suspension_through_the_chain_reconciles_with_credit_control(
     clients: dict[str, httpx.AsyncClient], uid: str, test_year: int,
-    in_process: GatewayContext,
+    in_process: GatewayContext, db: AsyncEngine,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     gateway = clients["gateway-adapter"]
@@ -45,6 +47,7 @@ async def test_a_suspension_through_the_chain_reconciles_with_credit_control(
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
                      lambda r: r.status_code == 200, what="credit-control knows the product")
     for day in (25, 31):  # the suspension warning first: notice before suspension
+        await notices_heard(db)
         await ok(await credit.post("/v1/sweeps", json={
             "sweep_id": f"S{y}10{day}{uid}", "as_of": f"{y}-10-{day}T20:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.app import plumbing, service_app
 from common.clock import Clock, SystemClock
+from common.contracts.notifier import NOTICES_TOPIC
+from common.outbox import Outbox
 
 from .adapters import tables as t
 from .adapters.providers import HttpSmsProvider, SmsProvider
@@ -26,6 +28,7 @@ from .service_layer.sending import run_sender
 
 def context(
     settings: Settings, engine: AsyncEngine, clock: Clock, provider: SmsProvider | None = None,
+    outbox: Outbox | None = None,
 ) -> NotifierContext:
     """The use cases' wiring; the provider is the simulated SMSC unless settings say http."""
     smsc = None
@@ -51,6 +54,8 @@ def context(
         smsc=smsc, reminder_deadline=timedelta(hours=settings.reminder_deadline_hours),
         release_pacer=TokenBucket(settings.release_rate_per_s, settings.release_burst),
         recipient_gap_s=settings.recipient_min_gap_s,
+        outbox=outbox, outcome_templates=settings.outcome_templates,
+        source=settings.service_name,
     )
 
 
@@ -60,7 +65,7 @@ def bootstrap(
 ) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
-    ctx = context(settings, p.engine, clock or SystemClock(), provider)
+    ctx = context(settings, p.engine, clock or SystemClock(), provider, p.outbox)
 
     async def sender(stop: asyncio.Event) -> None:
         await run_sender(ctx, stop, settings.send_idle_poll_s)
@@ -73,6 +78,7 @@ def bootstrap(
     tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = [sender]
     if ctx.smsc is not None:
         tasks.append(receipts)
-    app = service_app("notifier", p.runtime([events], consumer.TOPICS, extra_tasks=tasks))
+    app = service_app("notifier", p.runtime([events], [*consumer.TOPICS, NOTICES_TOPIC],
+                                            extra_tasks=tasks))
     app.include_router(router(ctx, settings))
     return app

@@ -6,6 +6,7 @@ from pydantic_settings import SettingsConfigDict
 from common.settings import ServiceSettings
 
 from .domain.quiet_hours import SendingWindow
+from .domain.templates import TemplateName
 
 
 class Settings(ServiceSettings):
@@ -42,6 +43,24 @@ class Settings(ServiceSettings):
     receipt_poll_s: float = Field(default=0.2, gt=0)
     # Reminder timeliness: a reminder counts when delivered within this time of the decision.
     reminder_deadline_hours: float = Field(default=24.0, gt=0)
+    # Notice outcomes published on notifier.notices.v1 (sent / delivered / failed /
+    # cancelled), for these templates, comma-separated: credit-control waits for the
+    # suspension warning's delivery before it suspends.
+    notice_outcome_templates: str = "suspension_warning"
+
+    @property
+    def outcome_templates(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.notice_outcome_templates.split(",")
+                         if t.strip())
+
+    @field_validator("notice_outcome_templates")
+    @classmethod
+    def _templates(cls, value: str) -> str:
+        known = {t.value for t in TemplateName}
+        unknown = sorted({t.strip() for t in value.split(",") if t.strip()} - known)
+        if unknown:
+            raise ValueError(f"unknown templates {unknown}")
+        return value
 
     @field_validator("customer_sending_hours", "manager_sending_hours")
     @classmethod

@@ -10,6 +10,7 @@ from common.envelope import Contract, EventDecoder
 from .billing import BALANCE_TOPIC, BalanceChanged
 from .credit_control import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
+from .notifier import NOTICES_TOPIC, NoticeOutcome
 
 
 def registry(*contracts: type[Contract]) -> EventDecoder:
@@ -17,11 +18,11 @@ def registry(*contracts: type[Contract]) -> EventDecoder:
     return EventDecoder(*contracts)
 
 
-ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC)
+ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC)
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     BalanceChanged, CreditDecisionMade, CreditStateChanged, ProvisioningCommand,
-    ProvisioningResult)
+    ProvisioningResult, NoticeOutcome)
 
 __all__ = [
     "ALL_CONTRACTS",
@@ -29,10 +30,12 @@ __all__ = [
     "BALANCE_TOPIC",
     "COMMANDS_TOPIC",
     "DECISIONS_TOPIC",
+    "NOTICES_TOPIC",
     "RESULTS_TOPIC",
     "BalanceChanged",
     "CreditDecisionMade",
     "CreditStateChanged",
+    "NoticeOutcome",
     "ProvisioningCommand",
     "ProvisioningResult",
     "registry",

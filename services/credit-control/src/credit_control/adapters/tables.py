@@ -72,6 +72,18 @@ product_credit = Table(
     Column("ladder_month", Date),
     Column("suspension_warned_on", Date),
     Column("suspension_deadline", Date),
+    # What became of that suspension warning's SMS (notifier.notices.v1; domain/ladder.py
+    # Notice): sent / delivered / failed / cancelled, when (business time), why, whether it
+    # can never be delivered, the notice period in force when it was decided, and how many
+    # warnings of this ladder were lost (a lost one is owed again, up to a limit).
+    Column("suspension_warning_id", Text),
+    Column("notice_status", Text),
+    Column("notice_sent_at", DateTime(timezone=True)),
+    Column("notice_delivered_at", DateTime(timezone=True)),
+    Column("notice_reason", Text),
+    Column("notice_permanent", Boolean, nullable=False, server_default=text("false")),
+    Column("notice_days", Integer),
+    Column("notice_failures", Integer, nullable=False, server_default="0"),
     Index("ix_product_credit_sweep", "family", "tier", "state"),
     Index("ix_product_credit_owing", "family", "tier", "oldest_due_month", "state",
           postgresql_where=text("oldest_due_month IS NOT NULL")),

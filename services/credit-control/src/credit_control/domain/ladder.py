@@ -16,6 +16,12 @@ month (`Ladder`). Two rules carry it:
   notice period, and the suspension waits for it ("late", not missed). An upgrade moves the
   suspension day later than a warning already given: that warning no longer counts and the new
   tier's own suspension warning is owed.
+- **The notice reached the customer** (`Notice`, `notice_allows`): the suspension warning's SMS
+  was sent — and delivered, where the SMSC returns receipts (`NoticePolicy.requires_delivery`)
+  — at least the notice period before the suspension's business day. A warning whose SMS
+  failed or was cancelled is owed again (a new decision, named for the failures so far); after
+  `max_warnings` lost ones in a row, or one that can never be delivered (no valid contact
+  number), the suspension goes ahead at the deadline as an exception with its reason.
 
 Pure: no I/O; the balance-event batch, the sweep SQL's predicates and the invariant checker's
 replay all follow these functions.
@@ -53,6 +59,71 @@ class Ladder:
 
     def without_suspension_warning(self) -> "Ladder":
         return replace(self, suspension_warned_on=None, suspension_deadline=None)
+
+
+@dataclass(frozen=True)
+class NoticePolicy:
+    """What a suspension warning's SMS must have done before the suspension (settings)."""
+
+    requires_delivery: bool = True  # the SMSC returns delivery receipts: wait for one
+    max_warnings: int = 3  # lost warnings in a row before the suspension is an exception
+
+
+DEFAULT_POLICY = NoticePolicy()
+LOST = ("failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What became of the current suspension warning's SMS (the notifier's outcome events):
+    business days, and the notice period in force when the warning was decided."""
+
+    status: str | None = None  # None: nothing heard yet; sent | delivered | failed | cancelled
+    sent_on: date | None = None
+    delivered_on: date | None = None
+    notice_days: int = 1
+    permanent: bool = False  # failed, and no attempt can succeed (no valid contact number)
+    failures: int = 0  # lost warnings of this ladder, this one included
+    reason: str = ""
+
+    @property
+    def lost(self) -> bool:
+        return self.status in LOST
+
+    def reached_on(self, policy: NoticePolicy) -> date | None:
+        """The business day the notice reached the customer, as far as the policy asks."""
+        return self.delivered_on if policy.requires_delivery else (
+            self.delivered_on or self.sent_on)
+
+    def suspend_from(self, policy: NoticePolicy) -> date | None:
+        """The first day the suspension may come, as far as the notice goes."""
+        reached = self.reached_on(policy)
+        return reached + timedelta(days=max(1, self.notice_days)) if reached else None
+
+    def exception(self, policy: NoticePolicy) -> str | None:
+        """Why the suspension goes ahead without a notice that reached the customer."""
+        if not self.lost:
+            return None
+        if self.permanent:
+            return f"suspension warning undeliverable: {self.reason or self.status}"
+        if self.failures >= policy.max_warnings:
+            return (f"{self.failures} suspension warnings in a row {self.status}: "
+                    f"{self.reason or self.status}")
+        return None
+
+
+def notice_allows(notice: Notice | None, policy: NoticePolicy, today: date) -> bool:
+    """The warning's SMS reached the customer a notice period ago, or it never can (an
+    exception). None: the caller does not follow notices (the invariant replay)."""
+    if notice is None:
+        return True
+    start = notice.suspend_from(policy)
+    return (start is not None and start <= today) or notice.exception(policy) is not None
+
+
+def warning_owed_again(notice: Notice | None, policy: NoticePolicy) -> bool:
+    """The warning's SMS was lost and another attempt may reach the customer."""
+    return notice is not None and notice.lost and notice.exception(policy) is None
 
 
 def scheduled_suspension(table: RuleTable, family: ProductFamily, tier: Tier,

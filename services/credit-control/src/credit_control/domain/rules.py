@@ -15,7 +15,7 @@ re-running a sweep or redelivering an event decides nothing new.
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from common.clock import last_day_of_month
@@ -24,7 +24,7 @@ from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
 
 from . import ladder as ladders
-from .ladder import Ladder
+from .ladder import DEFAULT_POLICY, Ladder, Notice, NoticePolicy
 from .model import Action, action_for, can, from_states, next_state
 from .profiles import LONG_RETENTION_DAYS, LONG_RETENTION_STARS, RETENTION_DAYS, retention_days
 from .rule_table import RuleRow, RuleTable, Trigger, add_months
@@ -70,6 +70,9 @@ class ProductFacts:
     ladder_month: date | None = None
     suspension_warned_on: date | None = None
     suspension_deadline: date | None = None
+    # What became of the suspension warning's SMS (ladder.Notice); None: not followed by the
+    # caller (the invariant replay), the notice counts as given when the warning was decided.
+    notice: Notice | None = None
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
@@ -180,7 +183,8 @@ def fires(row: RuleRow, oldest: date, today: date) -> bool:
 
 
 def on_calendar(
-    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date
+    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date,
+    policy: NoticePolicy = DEFAULT_POLICY,
 ) -> list[Intent]:
     """Every calendar intent due today that the product's state allows, most severe first."""
     intents = []
@@ -188,7 +192,7 @@ def on_calendar(
         oldest = facts.oldest_due_month
         ladder = product.ladder(oldest)
         for row in table.enabled(product.family, product.tier, Trigger.CALENDAR):
-            intent = _calendar_due(table, row, facts, product, ladder, today)
+            intent = _calendar_due(table, row, facts, product, ladder, today, policy)
             if intent is not None:
                 intents.append(intent)
     intents.sort(key=lambda i: SEVERITY[i.decision])
@@ -197,29 +201,38 @@ def on_calendar(
 
 
 def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: ProductFacts,
-                  ladder: Ladder, today: date) -> Intent | None:
+                  ladder: Ladder, today: date, policy: NoticePolicy) -> Intent | None:
     oldest = facts.oldest_due_month
     assert oldest is not None
     f, t = product.family, product.tier
     if row.decision is D.SUSPEND:
         if (product.exempt or product.state is not S.SUSPENSION_WARNED
                 or not fires(row, oldest, today)
-                or not ladders.may_suspend(ladder, table, f, t, oldest, today)):
+                or not ladders.may_suspend(ladder, table, f, t, oldest, today)
+                or not ladders.notice_allows(product.notice, policy, today)):
             return None
         intent = _calendar_intent(table, row, facts, product, oldest)
-        return intent if not ladders.is_late(ladder, table, f, t, oldest) else Intent(
-            intent.decision, intent.rule_id, intent.reason + late_note(ladder), intent.period)
+        note = late_note(ladder) if ladders.is_late(ladder, table, f, t, oldest) else ""
+        due = max(row.scheduled(oldest), ladder.suspension_deadline or row.scheduled(oldest))
+        note += notice_note(product.notice, policy, due)
+        return intent if not note else Intent(
+            intent.decision, intent.rule_id, intent.reason + note, intent.period)
     if row.decision is D.SUSPENSION_WARNING:
-        # Due from its day until the suspension is made, unless a warning already counts.
+        # Due from its day until the suspension is made, unless a warning already counts
+        # and its SMS was not lost (a lost one is owed again).
+        again = ladders.warning_owed_again(product.notice, policy)
         if (product.exempt or row.scheduled(oldest) > today
-                or ladders.notice_counts(ladder, table, f, t, oldest)):
+                or (ladders.notice_counts(ladder, table, f, t, oldest) and not again)):
             return None
         deadline = ladders.suspension_deadline(table, f, t, oldest, today)
         # The deadline is part of the id: a warning that stopped counting (upgrade, then a
         # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
-        # the ladder's warning counting and decides nothing.
+        # the ladder's warning counting and decides nothing. A warning owed again because
+        # its SMS was lost is named for the losses so far (a new decision the same day).
+        again_part = f"~{product.notice.failures}" if again and product.notice else ""
         return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
-                      period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}", deadline=deadline)
+                      period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}{again_part}",
+                      deadline=deadline)
     if not fires(row, oldest, today):
         return None
     if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
@@ -233,6 +246,21 @@ def late_note(ladder: Ladder) -> str:
     """Appended to a late suspension's reason (the sweep SQL writes the same words)."""
     return (f"; late: suspension warning of {ladder.suspension_warned_on} named "
             f"{ladder.suspension_deadline}")
+
+
+def notice_note(notice: Notice | None, policy: NoticePolicy, due: date) -> str:
+    """Appended to a suspension's reason when its warning's SMS made it later than it was due
+    (the tier's day, or the later deadline the warning named) or it goes ahead as an
+    exception (the sweep SQL writes the same words)."""
+    if notice is None:
+        return ""
+    exception = notice.exception(policy)
+    if exception is not None:
+        return f"; exception: {exception}"
+    start = notice.suspend_from(policy)
+    if start is not None and start > due:
+        return f"; late: suspension warning reached the customer on {notice.reached_on(policy)}"
+    return ""
 
 
 def record(ladder: Ladder, intent: Intent, today: date) -> Ladder:
@@ -296,12 +324,16 @@ class SweepStep:
     suspend_row: RuleRow | None = None
     today: date | None = None
     notice_date: date | None = None
+    # Suspension and suspension-warning steps: what the warning's SMS must have done.
+    notice_policy: NoticePolicy = DEFAULT_POLICY
 
 
-def sweep_plan(table: RuleTable, today: date) -> list[SweepStep]:
+def sweep_plan(table: RuleTable, today: date,
+               policy: NoticePolicy = DEFAULT_POLICY) -> list[SweepStep]:
     """Today's steps, most severe first; suspensions first so a late sweep never warns a
     product it is about to suspend."""
-    steps = [s for row in table.calendar_rows() if (s := _calendar_step(table, row, today))]
+    steps = [replace(s, notice_policy=policy) for row in table.calendar_rows()
+             if (s := _calendar_step(table, row, today))]
     steps.sort(key=lambda s: (SEVERITY[s.row.decision], -(s.row.warning_level or 0)))
     steps += [_retention_step(row, today) for row in table.rows
               if row.enabled and row.trigger is Trigger.RETENTION]

@@ -7,18 +7,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts import (
     BALANCE_TOPIC,
+    NOTICES_TOPIC,
     RESULTS_TOPIC,
     BalanceChanged,
+    NoticeOutcome,
     ProvisioningResult,
     registry,
 )
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
-from ..service_layer import balance_events, handlers
+from ..service_layer import balance_events, handlers, notices
 from ..service_layer.handlers import CreditContext
 
-TOPICS = [BALANCE_TOPIC, RESULTS_TOPIC]
-CONTRACTS = registry(BalanceChanged, ProvisioningResult)
+TOPICS = [BALANCE_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC]
+CONTRACTS = registry(BalanceChanged, ProvisioningResult, NoticeOutcome)
 
 
 def batch_dispatcher(
@@ -49,6 +51,8 @@ def dispatcher(
             await balance_events.apply_balance_events(ctx, conn, [(envelope, payload)])
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
+        elif isinstance(payload, NoticeOutcome):
+            await notices.apply_notice_outcome(conn, payload)
         else:
             raise UnprocessableMessage(f"credit-control does not consume {envelope.type}")
 

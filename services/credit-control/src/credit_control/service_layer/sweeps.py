@@ -60,7 +60,7 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
     today = business_date(as_of)
     async with ctx.engine.begin() as conn:
         table = await ctx.rules.current(conn)
-        plan = rules.sweep_plan(table, today)
+        plan = rules.sweep_plan(table, today, ctx.settings.notice_policy)
         suspends = [s for s in plan if s.row.decision is DecisionType.SUSPEND]
         held = await _guard(conn, ctx, sweep_id, as_of, suspends, table.version)
         now = ctx.clock.now()
@@ -106,7 +106,7 @@ async def _resume_locked(ctx: CreditContext, sweep_id: str, why: str = "") -> di
 
 
 async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any]) -> None:
-    plan = rules.sweep_plan(table, run.business_date)
+    plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy)
     waiting = run.held is not None and not run.confirmed
     for n, step in enumerate(plan):
         row = recorded[n] if n < len(recorded) else None

@@ -187,7 +187,7 @@ _CLAIM_SQL = (
     "  UPDATE notifier.messages x SET status = 'cancelled', status_reason = c.reason, "
     "    next_attempt_at = NULL, cancelled_at = :at "
     "  FROM cand c WHERE x.message_id = c.message_id AND c.reason IS NOT NULL "
-    "  RETURNING x.message_id"
+    "  RETURNING x.message_id, x.source_id, x.template"
     "), ready AS ("
     "  SELECT c.message_id, c.status FROM cand c WHERE c.reason IS NULL "
     f"  AND NOT EXISTS ({_EARLIER_WAITING.format(q='c')} "
@@ -200,9 +200,9 @@ _CLAIM_SQL = (
     "    m.decision_as_of, m.event_seq, r.status AS was"
     ") "
     "SELECT message_id, recipient, text, segments, attempts, created_at, decision_as_of, "
-    "  event_seq, was FROM claimed "
-    "UNION ALL SELECT message_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'cancelled' "
-    "FROM cancelled"
+    "  event_seq, was, NULL AS source_id, NULL AS template FROM claimed "
+    "UNION ALL SELECT message_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'cancelled', "
+    "  source_id, template FROM cancelled"
 )
 # With and without the per-recipient gap (a setting): two fixed statements.
 _CLAIM = {True: sql(_CLAIM_SQL.replace("{gap}", _GAP)), False: sql(_CLAIM_SQL.replace("{gap}", ""))}
@@ -217,7 +217,7 @@ class ClaimResult:
 
 async def claim_batch(
     conn: AsyncConnection, at: datetime, limit: int, held_limit: int, claim_timeout_s: float,
-    recipient_gap_s: float = 0.0,
+    recipient_gap_s: float = 0.0, touched: list[tuple[str, str]] | None = None,
 ) -> ClaimResult:
     rows = (await conn.execute(_CLAIM[recipient_gap_s > 0], {
         "at": at, "limit": limit, "held_limit": max(0, held_limit),
@@ -227,6 +227,7 @@ async def claim_batch(
     cancelled = len(rows) - len(claimed)
     if cancelled:
         count_sms(conn, ["cancelled"] * cancelled)
+        _touch(touched, (r for r in rows if r.was == "cancelled"))
     # RETURNING has no order; a recipient's notices leave in decision order.
     claimed.sort(key=lambda r: (r.decision_as_of or r.created_at, r.event_seq or 0,
                                 r.created_at, r.message_id))
@@ -245,16 +246,24 @@ _CANCEL_STALE = sql(
     ") UPDATE notifier.messages x SET status = 'cancelled', status_reason = c.reason, "
     "  next_attempt_at = NULL, cancelled_at = :at "
     "FROM c WHERE x.message_id = c.message_id AND c.reason IS NOT NULL "
-    "RETURNING x.status"
+    "RETURNING x.status, x.source_id, x.template"
 )
 
 
-async def cancel_stale(conn: AsyncConnection, products: Sequence[str], at: datetime) -> int:
+def _touch(touched: list[tuple[str, str]] | None, rows: Any) -> None:
+    """Collect (decision, template) of the messages a statement moved: their notice's
+    outcome may have changed (service_layer/outcomes.py)."""
+    if touched is not None:
+        touched.extend((r.source_id, r.template) for r in rows)
+
+
+async def cancel_stale(conn: AsyncConnection, products: Sequence[str], at: datetime,
+                       touched: list[tuple[str, str]] | None = None) -> int:
     if not products:
         return 0
-    gone = list((await conn.execute(_CANCEL_STALE, {"products": list(products), "at": at}))
-                .scalars())
-    count_sms(conn, gone)
+    gone = (await conn.execute(_CANCEL_STALE, {"products": list(products), "at": at})).all()
+    count_sms(conn, [r.status for r in gone])
+    _touch(touched, gone)
     return len(gone)
 
 
@@ -333,7 +342,7 @@ _SUBMITTED = sql(
     "  AS v(id, attempts, pid) "
     "LEFT JOIN notifier.receipts r ON r.provider_message_id = v.pid "
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
-    "RETURNING m.status"
+    "RETURNING m.status, m.source_id, m.template"
 )
 _RETRY = sql(
     "UPDATE notifier.messages m SET status = 'pending', last_error = v.error, "
@@ -348,18 +357,28 @@ _DEAD = sql(
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[])) "
     "  AS v(id, attempts, error) "
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
-    "RETURNING m.status"
+    "RETURNING m.status, m.source_id, m.template"
 )
+# A receipt and the submit it overtakes meet under one lock: without it each transaction may
+# run before the other commits, the receipt finds the message still 'sending' and the submit
+# finds no receipt yet, and the message stays 'submitted' for ever (credit-control waits for
+# a suspension warning's delivery). Taken by both, per batch, held to the commit.
+_RECEIPT_LOCK = sql("SELECT pg_advisory_xact_lock(hashtext('notifier.receipts'))")
+
+
 async def record_submitted(
-    conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]]
+    conn: AsyncConnection, at: datetime, done: Sequence[tuple[str, int, str]],
+    touched: list[tuple[str, str]] | None = None,
 ) -> int:
     if not done:
         return 0
-    statuses = list((await conn.execute(_SUBMITTED, {
+    await conn.execute(_RECEIPT_LOCK)
+    rows = (await conn.execute(_SUBMITTED, {
         "at": at, "ids": [d[0] for d in done], "attempts": [d[1] for d in done],
-        "pids": [d[2] for d in done]})).scalars())
-    count_sms(conn, statuses)
-    return len(statuses)
+        "pids": [d[2] for d in done]})).all()
+    count_sms(conn, [r.status for r in rows])
+    _touch(touched, rows)
+    return len(rows)
 
 
 async def record_retry(
@@ -373,12 +392,14 @@ async def record_retry(
         count_sms(conn, ["retry"] * moved.rowcount)
 
 
-async def record_dead(conn: AsyncConnection, dead: Sequence[tuple[str, int, str]]) -> None:
+async def record_dead(conn: AsyncConnection, dead: Sequence[tuple[str, int, str]],
+                      touched: list[tuple[str, str]] | None = None) -> None:
     if dead:
-        gone = await conn.execute(_DEAD, {"ids": [d[0] for d in dead],
-                                          "attempts": [d[1] for d in dead],
-                                          "errors": [d[2] for d in dead]})
-        count_sms(conn, gone.scalars())
+        gone = (await conn.execute(_DEAD, {"ids": [d[0] for d in dead],
+                                           "attempts": [d[1] for d in dead],
+                                           "errors": [d[2] for d in dead]})).all()
+        count_sms(conn, [r.status for r in gone])
+        _touch(touched, gone)
 
 
 # --- receipts ---------------------------------------------------------------------------
@@ -396,21 +417,24 @@ _APPLY_RECEIPTS = sql(
     "FROM unnest(CAST(:pids AS text[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
     "  CAST(:ats AS timestamptz[])) AS v(pid, status, error, at) "
     "WHERE m.provider_message_id = v.pid AND m.status = 'submitted' "
-    "RETURNING m.status"
+    "RETURNING m.status, m.source_id, m.template"
 )
 
 
-async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
+async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt],
+                         touched: list[tuple[str, str]] | None = None) -> int:
     """Store the receipts (the first per message wins) and move the messages they name."""
     if not receipts:
         return 0
     params = {"pids": [r.provider_message_id for r in receipts],
               "statuses": [r.status for r in receipts], "errors": [r.error for r in receipts],
               "ats": [r.at for r in receipts]}
+    await conn.execute(_RECEIPT_LOCK)
     await conn.execute(_STORE_RECEIPTS, params)
-    statuses = list((await conn.execute(_APPLY_RECEIPTS, params)).scalars())
-    count_sms(conn, statuses)
-    return len(statuses)
+    rows = (await conn.execute(_APPLY_RECEIPTS, params)).all()
+    count_sms(conn, [r.status for r in rows])
+    _touch(touched, rows)
+    return len(rows)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -460,3 +484,53 @@ async def reminder_counts(
         func.count(), func.count().filter(per_decision.c.timely)).select_from(per_decision)
     )).one()
     return int(row[0]), int(row[1])
+
+
+# --- notice outcomes (domain/outcomes.py) ------------------------------------------------
+
+_NOTICE_MESSAGES = sql(
+    "SELECT source_id, min(product_id) AS product_id, "
+    "  min(account_id) AS account_id, min(template) AS template, "
+    "  min(decision_as_of) AS decision_as_of, min(decided_at) AS decided_at, "
+    "  count(*) AS total, min(submitted_at) AS sent_at, min(delivered_at) AS delivered_at, "
+    "  count(*) FILTER (WHERE status IN ('rejected', 'dead_lettered', 'undeliverable')) "
+    "    AS failed, "
+    "  count(*) FILTER (WHERE status = 'undeliverable') AS undeliverable, "
+    "  count(*) FILTER (WHERE status = 'cancelled') AS cancelled, "
+    "  COALESCE(string_agg(DISTINCT status_reason, '; ') FILTER (WHERE status IN "
+    "    ('rejected', 'dead_lettered', 'undeliverable', 'cancelled')), '') AS reasons "
+    "FROM notifier.messages WHERE source_id = ANY(CAST(:ids AS text[])) "
+    "  AND role = 'group_contact' AND template = ANY(CAST(:templates AS text[])) "
+    "GROUP BY source_id ORDER BY source_id"
+)
+
+
+async def notice_messages(
+    conn: AsyncConnection, decision_ids: Sequence[str], templates: Sequence[str]
+) -> list[Any]:
+    return list((await conn.execute(_NOTICE_MESSAGES, {
+        "ids": list(decision_ids), "templates": list(templates)})).all())
+
+
+_CLAIM_OUTCOMES = sql(
+    "INSERT INTO notifier.notice_outcomes (decision_id, status, product_id, template, at, "
+    "  wall_at, reason) "
+    "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), "
+    "  CAST(:products AS text[]), CAST(:templates AS text[]), CAST(:ats AS timestamptz[]), "
+    "  CAST(:walls AS timestamptz[]), CAST(:reasons AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING decision_id, status"
+)
+
+
+async def claim_outcomes(
+    conn: AsyncConnection, rows: Sequence[tuple[str, str, str, str, datetime, datetime, str]]
+) -> set[tuple[str, str]]:
+    """(decision, status) of the outcomes not published before: each goes out once."""
+    if not rows:
+        return set()
+    new = await conn.execute(_CLAIM_OUTCOMES, {
+        "ids": [r[0] for r in rows], "statuses": [r[1] for r in rows],
+        "products": [r[2] for r in rows], "templates": [r[3] for r in rows],
+        "ats": [r[4] for r in rows], "walls": [r[5] for r in rows],
+        "reasons": [r[6] for r in rows]})
+    return {(r.decision_id, r.status) for r in new}

@@ -138,6 +138,19 @@ smsc_received = Table(
     Index("ix_smsc_receipt_due", "receipt_due_at", postgresql_where=text(RECEIPT_DUE)),
 )
 
+# The notice outcomes published (domain/outcomes.py): each (decision, status) once.
+notice_outcomes = Table(
+    "notice_outcomes", metadata,
+    Column("decision_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("template", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),  # business time
+    Column("wall_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text),
+    PrimaryKeyConstraint("decision_id", "status"),
+)
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)

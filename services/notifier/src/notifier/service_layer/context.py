@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
+from common.outbox import Outbox
 
 from ..adapters.providers import SmsProvider
 from ..adapters.smsc import SimulatedSmsc
@@ -37,3 +38,8 @@ class NotifierContext:
     # minimum gap between two messages to one number (0: none).
     release_pacer: TokenBucket = field(default_factory=lambda: TokenBucket(0, 0))
     recipient_gap_s: float = 0.0
+    # Notice outcomes (service_layer/outcomes.py): published through this outbox for these
+    # templates; no outbox, none published.
+    outbox: Outbox | None = None
+    outcome_templates: frozenset[str] = frozenset({"suspension_warning"})
+    source: str = "notifier"

@@ -9,13 +9,17 @@ from common.poll_loop import PollLoop
 from ..adapters import repository as repo
 from ..adapters.providers import Receipt
 from .context import NotifierContext
+from .outcomes import publish_outcomes
 
 log = logging.getLogger(__name__)
 
 
 async def apply_receipts(ctx: NotifierContext, receipts: Sequence[Receipt]) -> int:
+    touched: list[tuple[str, str]] = []
     async with ctx.engine.begin() as conn:
-        return await repo.apply_receipts(conn, receipts)
+        applied = await repo.apply_receipts(conn, receipts, touched)
+        await publish_outcomes(ctx, conn, touched)
+    return applied
 
 
 async def deliver_smsc_receipts(ctx: NotifierContext, limit: int = 1000) -> int:
@@ -24,7 +28,9 @@ async def deliver_smsc_receipts(ctx: NotifierContext, limit: int = 1000) -> int:
         return 0
     async with ctx.engine.begin() as conn:
         receipts = await ctx.smsc.take_receipts(conn, limit)
-        await repo.apply_receipts(conn, receipts)
+        touched: list[tuple[str, str]] = []
+        await repo.apply_receipts(conn, receipts, touched)
+        await publish_outcomes(ctx, conn, touched)
     return len(receipts)
 
 

@@ -27,6 +27,7 @@ from ..domain.quiet_hours import SendingWindow, release_at
 from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
 from ..domain.templates import render, segments
 from .context import NotifierContext
+from .outcomes import publish_outcomes
 
 __all__ = ["CreditEvent", "apply_credit_events"]
 
@@ -51,7 +52,12 @@ async def apply_credit_events(
     if cols.message_id:
         await repo.insert_messages(conn, cols)
     await repo.upsert_product_states(conn, facts)
-    await repo.cancel_stale(conn, list(facts), now)
+    # Notices lost at once (no valid number, exempt) or cancelled by these events: their
+    # outcome goes out with them.
+    touched = [(s, t) for s, t, st in zip(cols.source_id, cols.template, cols.status,
+                                          strict=True) if st in ("undeliverable", "cancelled")]
+    await repo.cancel_stale(conn, list(facts), now, touched)
+    await publish_outcomes(ctx, conn, touched)
     if cols.message_id and ctx.wake is not None:
         wake_after_commit(conn, ctx.wake)  # after the consumer's commit: the sender finds them
     return len(cols.message_id)

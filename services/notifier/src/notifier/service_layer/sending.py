@@ -29,6 +29,7 @@ from ..adapters import repository as repo
 from ..adapters.providers import Submission, SubmitOutcome, describe
 from ..domain.delivery import give_up, next_attempt_delay
 from .context import NotifierContext
+from .outcomes import publish_outcomes
 
 log = logging.getLogger(__name__)
 SEND_GATHER_S = 0.02
@@ -45,8 +46,10 @@ async def _claim(ctx: NotifierContext, conn: AsyncConnection, at: datetime) -> _
     """None: nothing due. A claim that only cancelled returns no rows: the recipients'
     next messages may now be first in line, so the caller claims again."""
     budget = min(ctx.send_batch_size, ctx.release_pacer.available(at))
+    touched: list[tuple[str, str]] = []
     result = await repo.claim_batch(conn, at, ctx.send_batch_size, budget,
-                                    ctx.send_claim_timeout_s, ctx.recipient_gap_s)
+                                    ctx.send_claim_timeout_s, ctx.recipient_gap_s, touched)
+    await publish_outcomes(ctx, conn, touched)
     ctx.release_pacer.take(result.released, at)
     if result.cancelled:
         log.info("%d messages cancelled at send time: their reason no longer held",
@@ -84,10 +87,12 @@ async def _submit_and_record(
         outcomes = [SubmitOutcome(s.client_ref, None, describe(exc)) for s in batch]
     done, retry, dead = _sort(ctx, claimed.at, {r.message_id: r.attempts for r in rows},
                               outcomes)
+    touched: list[tuple[str, str]] = []
     async with ctx.engine.begin() as conn:
-        submitted = await repo.record_submitted(conn, claimed.at, done)
+        submitted = await repo.record_submitted(conn, claimed.at, done, touched)
         await repo.record_retry(conn, retry)
-        await repo.record_dead(conn, dead)
+        await repo.record_dead(conn, dead, touched)
+        await publish_outcomes(ctx, conn, touched)
         following = await _claim(ctx, conn, ctx.clock.now()) if claim_next else None
     return submitted, following
 

@@ -1,0 +1,94 @@
+"""Notice before suspension, delivered (issue 15): every suspension was preceded in its
+arrears cycle by a suspension warning (as `notice.py` checks) whose SMS reached the customer —
+delivered, where the SMSC returns receipts (sent, where it does not) — at least the notice
+period before the suspension's business day; or it is recorded as an exception with its
+reason (the threshold rule; "; exception: …" in its reason: the warning could never be
+delivered, or too many were lost in a row).
+
+When a warning reached the customer is the notifier's record: `notifier.notice_outcomes`
+(the outcomes it published on notifier.notices.v1, in business time). Suspensions whose
+warning predates notice outcomes (credit-control migration 0011 took those as delivered)
+fail this check: run it on data made by this version.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.clock import business_date
+from common.contracts.snapshots import Tier
+from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
+
+from .counts import Check
+from .notice import _ENDS_CYCLE, Row, _gave_notice, _like, _row, exception_reason
+
+NAME = "notice delivered before suspension"
+EXCEPTION_MARK = "; exception: "
+
+
+def violations(rows: list[Row], tables: dict[int, RuleTable],
+               reached: dict[str, datetime]) -> tuple[list[str], dict[str, int]]:
+    """The suspensions whose warning's SMS did not reach the customer a notice period
+    earlier. `rows`: decisions ordered by product, then as_of; `reached`: warning decision
+    id → when its SMS reached the customer (business time)."""
+    problems: list[str] = []
+    notes = {"suspensions": 0, "exceptions": 0}
+    warnings: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.decision in _ENDS_CYCLE:
+            warnings[row.product_id] = []
+        elif row.decision == "suspension_warning":
+            warnings.setdefault(row.product_id, []).append(row)
+        elif row.decision == "suspend":
+            notes["suspensions"] += 1
+            if exception_reason(row) is not None or EXCEPTION_MARK in row.reason:
+                notes["exceptions"] += 1
+                continue
+            given = [w for w in warnings.get(row.product_id, [])
+                     if _gave_notice(w, row, tables) and _reached_in_time(w, row, tables,
+                                                                          reached)]
+            if not given:
+                problems.append(f"{row.product_id}: suspension {row.decision_id} on "
+                                f"{business_date(row.as_of)} without a suspension warning of "
+                                "its cycle whose SMS reached the customer a notice period "
+                                "earlier")
+    return problems, notes
+
+
+def _reached_in_time(warning: Row, suspension: Row, tables: dict[int, RuleTable],
+                     reached: dict[str, datetime]) -> bool:
+    at = reached.get(warning.decision_id)
+    if at is None:
+        return False
+    table = tables.get(warning.rule_version or 0, DEFAULT_RULES)
+    notice = table.notice_days(warning.family, warning.tier or Tier.LOW,
+                               business_date(warning.as_of))
+    return (business_date(suspension.as_of) - business_date(at)).days >= max(1, notice)
+
+
+async def check_notice_delivered(conn: AsyncConnection, prefix: str,
+                                 requires_delivery: bool = True) -> Check:
+    c = Check(NAME)
+    tables = {int(r.version): RuleTable(version=r.version, rows=r.rows)
+              for r in await conn.execute(text("SELECT version, rows FROM credit.rule_tables"))}
+    result = await conn.execute(text(
+        "SELECT d.decision_id, d.product_id, pc.family, d.decision, d.rule_id, d.reason, "
+        "d.as_of, d.context, d.inputs, d.rule_version FROM credit.decisions d "
+        "JOIN credit.product_credit pc ON pc.product_id = d.product_id "
+        "WHERE d.product_id LIKE :p AND d.decision IN "
+        "('suspension_warning', 'suspend', 'restore', 'arrears_cleared') "
+        "ORDER BY d.product_id, d.as_of, d.decision_id"), {"p": _like(prefix)})
+    rows = [_row(r) for r in result]
+    statuses = ["delivered"] if requires_delivery else ["delivered", "sent"]
+    reached: dict[str, datetime] = {}
+    for r in await conn.execute(text(
+            "SELECT decision_id, min(at) AS at FROM notifier.notice_outcomes "
+            "WHERE product_id LIKE :p AND status = ANY(:s) GROUP BY decision_id"),
+            {"p": _like(prefix), "s": statuses}):
+        reached[r.decision_id] = r.at
+    problems, notes = violations(rows, tables, reached)
+    c.expected = c.found = notes["suspensions"]
+    c.notes = notes
+    c.flag("wrong", len(problems), problems)
+    return c
