@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_notice_delivered"
-down_revision = "0009_reviews"
+down_revision = "0010"
 S = "credit"
 
 
