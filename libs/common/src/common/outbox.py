@@ -1,5 +1,10 @@
 """Transactional outbox: events are rows written with the state change, published later.
 
+ONE writer, `add_rows`: every service's outbox rows go in through it (one INSERT … unnest for a
+few rows, one binary COPY from `COPY_FROM` rows up), in the caller's order, so ids follow the
+events' order; the relay of this process is woken once the transaction has ended.
+(credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
+
 A relay publishes unpublished rows in id order with an idempotent producer and marks them.
 A crash between send and mark republishes a row; consumers' inboxes absorb that.
 Only one relay per schema works at a time (an advisory lock), so per-key order is kept even
@@ -8,12 +13,16 @@ when several instances of a service run.
 
 import asyncio
 import logging
+import weakref
 import zlib
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
 
-from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Table, any_, bindparam, delete, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool
 
 from common import metrics
 from common.db import delete_in_chunks
@@ -23,33 +32,111 @@ from common.wakeup import idle_until_woken
 
 log = logging.getLogger(__name__)
 
+# From this many rows up they go in by binary COPY (~2x an INSERT … unnest on this machine);
+# below it one INSERT is fewer round trips.
+COPY_FROM = 1_000
+
+
+class OutboxRow(NamedTuple):
+    """One outbox row as written: the serialised envelope is sent to Kafka as is."""
+
+    event_id: UUID
+    topic: str
+    key: str
+    event_type: str
+    payload: str | bytes  # the envelope's JSON
+
+
+def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
+    return OutboxRow(envelope.event_id, topic, envelope.key, envelope.type,
+                     to_bytes(envelope).decode())
+
+
+_COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
+_INSERT = """
+INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, payload)
+SELECT u.event_id, u.topic, u.key, u.event_type, u.payload
+  FROM unnest(CAST(:event_id AS uuid[]), CAST(:topic AS text[]), CAST(:key AS text[]),
+              CAST(:event_type AS text[]), CAST(:payload AS text[])) WITH ORDINALITY
+       AS u(event_id, topic, key, event_type, payload, n)
+ ORDER BY u.n"""  # ids follow the rows' order: the relay publishes in id order
+
+
+async def add_rows(
+    conn: AsyncConnection, rows: Sequence[tuple[UUID, str, str, str, str | bytes]], *,
+    schema: str, wake: asyncio.Event | None = None, copy_from: int = COPY_FROM,
+) -> None:
+    """Write `rows` (event_id, topic, key, event_type, payload) to `schema`.outbox in the
+    caller's transaction, in their order; `wake` is set once that transaction has ended."""
+    if not rows:
+        return
+    records = [r if isinstance(r[4], str) else (*r[:4], r[4].decode()) for r in rows]
+    if len(records) >= copy_from:
+        await _copy(conn, schema, records)
+    else:
+        cols = list(zip(*records, strict=True))
+        await conn.execute(text(_INSERT.format(schema=schema)),
+                           {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
+    if wake is not None:
+        wake_after_commit(conn, wake)
+
+
+async def _copy(conn: AsyncConnection, schema: str, records: Sequence[tuple[Any, ...]]) -> None:
+    # SQLAlchemy's asyncpg adapter opens its transaction lazily, on the first statement; COPY
+    # bypasses that, so without a statement first it would commit on its own, outside the
+    # caller's transaction.
+    await conn.execute(text("SELECT 1"))
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "outbox", schema_name=schema, records=records, columns=_COLUMNS)
+
+
+# Wake-ups wait in the connection's info until it goes back to the pool, which is after its
+# transaction committed (or rolled back: a needless look, never a missed one). A relay woken
+# before the commit would find nothing and sleep its idle poll.
+_WAKE = "common.outbox.wake"
+_hooked: "weakref.WeakSet[Pool]" = weakref.WeakSet()
+
+
+def wake_after_commit(conn: AsyncConnection, wake: asyncio.Event) -> None:
+    """Set `wake` once `conn`'s transaction has ended (when it goes back to the pool)."""
+    pool = conn.sync_engine.pool
+    if pool not in _hooked:
+        event.listen(pool, "checkin", _wake_on_checkin)
+        _hooked.add(pool)
+    conn.info.setdefault(_WAKE, set()).add(wake)
+
+
+def _wake_on_checkin(_dbapi_conn: Any, record: Any) -> None:
+    if record is None:
+        return  # invalidated: the relay's idle poll finds the rows
+    for wake in record.info.pop(_WAKE, ()):
+        wake.set()
+
 
 class Outbox:
+    """A service's outbox table, and the wake-up its relay waits on."""
+
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.schema = table.schema or "public"
         self.wake = asyncio.Event()
 
+    async def add_rows(self, conn: AsyncConnection,
+                       rows: Sequence[tuple[UUID, str, str, str, str | bytes]]) -> None:
+        await add_rows(conn, rows, schema=self.schema, wake=self.wake)
+
     async def add(self, conn: AsyncConnection, topic: str, envelope: Envelope[Any]) -> None:
-        await self.add_many(conn, [(topic, envelope)])
+        await self.add_rows(conn, [envelope_row(topic, envelope)])
 
     async def add_many(
-        self, conn: AsyncConnection, events: list[tuple[str, Envelope[Any]]]
+        self, conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]
     ) -> None:
-        if not events:
-            return
-        rows = [
-            {
-                "event_id": env.event_id,
-                "topic": topic,
-                "key": env.key,
-                "event_type": env.type,
-                "payload": to_bytes(env).decode(),
-            }
-            for topic, env in events
-        ]
-        await conn.execute(insert(self.table), rows)
-        # Wake the relay of this process once the transaction had a chance to commit.
-        asyncio.get_running_loop().call_later(0.001, self.wake.set)
+        await self.add_rows(conn, [envelope_row(topic, env) for topic, env in events])
+
+    def wake_after_commit(self, conn: AsyncConnection) -> None:
+        """For rows written in SQL of their own (the sweep): wake the relay after commit."""
+        wake_after_commit(conn, self.wake)
 
 
 class OutboxRelay:

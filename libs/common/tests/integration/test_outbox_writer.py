@@ -1,0 +1,103 @@
+"""The one outbox writer against a real PostgreSQL: INSERT and COPY write the same rows in the
+caller's order, inside the caller's transaction, and the relay is woken after it ends."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import pytest
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.envelope import Contract, to_bytes, wrap
+from common.outbox import Outbox, OutboxRow, add_rows, envelope_row
+from common.plumbing import outbox_table
+
+pytestmark = [pytest.mark.integration]
+
+
+class Noted(Contract):
+    event_type: ClassVar[str] = "test.noted"
+    topic: ClassVar[str] = "test.notes.v1"
+    n: int
+
+
+@pytest.fixture
+async def outbox(db: AsyncEngine) -> AsyncIterator[Outbox]:
+    schema = f"w_{uuid.uuid4().hex[:10]}"
+    metadata = MetaData(schema=schema)
+    table = outbox_table(metadata)
+    async with db.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await conn.run_sync(metadata.create_all)
+    yield Outbox(table)
+    async with db.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def rows(n: int, topic: str) -> list[OutboxRow]:
+    return [envelope_row(topic, wrap(Noted(n=i), key=f"k{i % 3}", source="test",
+                                     occurred_at=datetime.now(UTC))) for i in range(n)]
+
+
+async def read_back(db: AsyncEngine, schema: str, topic: str) -> list[tuple[object, ...]]:
+    async with db.connect() as conn:
+        return [tuple(r) for r in await conn.execute(text(
+            f'SELECT event_id, topic, key, event_type, payload FROM "{schema}".outbox '
+            "WHERE topic = :t ORDER BY id"), {"t": topic})]
+
+
+@pytest.mark.parametrize("n", [1, 7, 1_200])  # below and above COPY_FROM
+async def test_rows_go_in_as_given_and_in_order(db: AsyncEngine, outbox: Outbox, n: int) -> None:
+    written = rows(n, "a")
+    async with db.begin() as conn:
+        await outbox.add_rows(conn, written)
+    assert await read_back(db, outbox.schema, "a") == [tuple(r) for r in written]
+
+
+async def test_bytes_payloads_and_the_envelope_wrappers_write_the_same(
+    db: AsyncEngine, outbox: Outbox
+) -> None:
+    envs = [wrap(Noted(n=i), key="k", source="test", occurred_at=datetime.now(UTC))
+            for i in range(4)]
+    async with db.begin() as conn:
+        await add_rows(conn, [OutboxRow(e.event_id, "b", e.key, e.type, to_bytes(e))
+                              for e in envs[:2]], schema=outbox.schema)
+        await outbox.add(conn, "b", envs[2])
+        await outbox.add_many(conn, [("b", envs[3])])
+    assert await read_back(db, outbox.schema, "b") == [
+        (e.event_id, "b", "k", "test.noted", to_bytes(e).decode()) for e in envs]
+
+
+@pytest.mark.parametrize("n", [2, 1_200])
+async def test_a_rolled_back_transaction_leaves_no_row(
+    db: AsyncEngine, outbox: Outbox, n: int
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.begin() as conn:
+            await outbox.add_rows(conn, rows(n, "d"))
+            raise RuntimeError("the use case failed after writing its events")
+    assert await read_back(db, outbox.schema, "d") == []
+
+
+async def test_the_relay_is_woken_after_the_commit_not_before(
+    db: AsyncEngine, outbox: Outbox
+) -> None:
+    outbox.wake.clear()
+    seen: list[int] = []
+
+    async def relay_look() -> None:
+        await outbox.wake.wait()
+        async with db.connect() as conn:
+            seen.append(int(await conn.scalar(text(
+                f'SELECT count(*) FROM "{outbox.schema}".outbox')) or 0))
+
+    looking = asyncio.create_task(relay_look())
+    async with db.begin() as conn:
+        await outbox.add_rows(conn, rows(3, "e"))
+        await asyncio.sleep(0.05)  # the relay would run here if it had been woken already
+        assert not outbox.wake.is_set()
+    await asyncio.wait_for(looking, timeout=5)
+    assert seen == [3]  # it found the committed rows on its first look
