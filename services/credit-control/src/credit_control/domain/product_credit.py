@@ -210,6 +210,15 @@ class ProductCredit:
         return Applied(events, Change(p.before, p.after, cause, p.decision_id, p.as_of),
                        work_order)
 
+    def move(self, proposal: Proposal) -> None:
+        """A proposal's move alone, without events or commands (what the invariant checker's
+        replay follows: the chain's part comes with `complete`)."""
+        if proposal.action is Action.DEDUCT:
+            return
+        self._enter(proposal.after, proposal.as_of)
+        if proposal.intent.warning_level is not None:
+            self._set_ladder(self.ladder.warned(proposal.intent.warning_level))
+
     def _command(self, decision: DecisionType, decision_id: str, as_of: datetime,
                  now: datetime) -> ProvisioningCommand | None:
         """The chain command of a suspension or restore of a chain product: the newest one
@@ -250,13 +259,10 @@ class ProductCredit:
         """The suspension / restore really happened (the chain applied it or a work order is
         done): the move completes and nothing is pending any more. None if the product is
         not waiting for that (a newer move overtook it)."""
-        move = (Action.CONFIRM_SUSPEND if action is ProvisioningAction.SUSPEND
-                else Action.CONFIRM_RESTORE)
         before = self.state
-        if not can(before, move):
+        after = self.complete(action, at)
+        if after is None:
             return None
-        after = next_state(before, move)
-        self._enter(after, at)
         self.pending_command_id = self.pending_decision_id = None
         self.pending_work_order_id = self.retry_at = None
         event = CreditStateChanged(
@@ -268,6 +274,16 @@ class ProductCredit:
             service_was_suspended=(decision.state_before != S.SUSPEND_REQUESTED
                                    if action is ProvisioningAction.RESTORE else None))
         return Change(before, after, cause, decision.decision_id, at), event
+
+    def complete(self, action: ProvisioningAction, at: datetime) -> CreditState | None:
+        """The move of a confirmation alone; the state reached, or None if not waiting."""
+        move = (Action.CONFIRM_SUSPEND if action is ProvisioningAction.SUSPEND
+                else Action.CONFIRM_RESTORE)
+        if not can(self.state, move):
+            return None
+        after = next_state(self.state, move)
+        self._enter(after, at)
+        return after
 
     def fail(self, at: datetime, why: str, max_attempts: int,
              backoff_s: float) -> Retry | Escalate:
