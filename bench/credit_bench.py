@@ -386,6 +386,22 @@ async def one_round(args: argparse.Namespace, settings: Settings, topic: str,
     return Round(raw, ceiling, cc, cc2, ceiling2, cpu, eo_cpu)
 
 
+async def cpu_part(args: argparse.Namespace, settings: Settings) -> None:
+    """The CPU per event alone, each run in a fresh database, credit-control then ceiling."""
+    cc, eo = [], []
+    for _ in range(args.repeat):
+        run = uuid.uuid4().hex[:8]
+        messages = events(run, "bench", args.cpu_events, max(1, args.cpu_events // 10),
+                          bill_runs=not args.no_bill_runs)
+        async with scratch_database(settings) as scratch:
+            cc.append(await cc_cpu(scratch, messages))
+            await _ceiling_schema(scratch)
+            eo.append(await ceiling_cpu(scratch, messages))
+    print(f"RESULT consumer CPU per event, decode + handler, no Kafka: {_median(cc):.1f} µs "
+          f"(runs {', '.join(f'{c:.1f}' for c in cc)}; ceiling consumer {_median(eo):.1f} µs; "
+          f"target <= 25 µs)")
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -643,6 +659,9 @@ async def main() -> None:
                         "RESULT lines give medians (3 for the quiet-machine figures)")
     parser.add_argument("--cpu-events", type=int, default=20_000,
                         help="events fed without Kafka for the CPU per event")
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="only the CPU per event (decode + handler, no Kafka), --repeat "
+                        "times: the steady before/after measure on a loaded machine")
     parser.add_argument("--worker", nargs=2, metavar=("TOPIC", "GROUP"), help=argparse.SUPPRESS)
     parser.add_argument("--ceiling-worker", nargs=2, metavar=("TOPIC", "GROUP"),
                         help=argparse.SUPPRESS)
@@ -655,6 +674,9 @@ async def main() -> None:
         return
     if args.ceiling_worker:
         await _worker(settings, *args.ceiling_worker, ceiling_until_stopped)
+        return
+    if args.cpu_only:
+        await cpu_part(args, settings)
         return
     if not args.skip_consume:
         await balance_part(args, settings)

@@ -79,7 +79,18 @@ _DUES = TypeAdapter(tuple[BillMonthDue, ...])
 
 
 def oldest_due_month(event: BalanceChanged) -> date | None:
-    return parse_bill_month(event.dues[0].bill_month) if event.dues else None
+    if not event.dues:
+        return None
+    month = event.dues[0].bill_month
+    found = _MONTHS.get(month)
+    if found is None:
+        found = _MONTHS[month] = parse_bill_month(month)
+    return found
+
+
+# Bill months parsed once per process: a few dozen distinct ones, asked for by every event
+# (twice: the product's facts and the rules').
+_MONTHS: dict[str, date] = {}
 
 
 # --- a product's own amount (domain/product_amount.py) -------------------------------------

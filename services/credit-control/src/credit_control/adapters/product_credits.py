@@ -49,6 +49,20 @@ def from_row(row: Any, snapshot: ProductSnapshot | None = None) -> ProductCredit
         row.command_sent_at, row.retry_at)
 
 
+def from_record(record: Any, snapshot: ProductSnapshot | None) -> ProductCredit:
+    """The same from a row of exactly `COLUMNS`, by position (the balance path's upsert
+    returns one per product of the batch: unpacking is several times cheaper than looking
+    twenty columns up by name)."""
+    (product_id, account_id, family, state, changed_at, command_seq, warning_level, cycle,
+     ladder_month, warned_on, deadline, customer_id, command_id, decision_id, work_order_id,
+     action, command_at, attempt, sent_at, retry_at) = record
+    return ProductCredit(
+        product_id, account_id, _FAMILIES[family], _STATES[state], cycle, command_seq,
+        Ladder(ladder_month, warning_level, warned_on, deadline), snapshot, customer_id,
+        changed_at, None, command_id, decision_id, work_order_id,
+        _ACTIONS[action] if action else None, command_at, attempt, sent_at, retry_at)
+
+
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
 

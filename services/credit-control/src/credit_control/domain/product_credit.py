@@ -142,6 +142,12 @@ class ProductCredit:
     def warning_level(self) -> int:
         return self.ladder.warning_level
 
+    def copy(self) -> "ProductCredit":
+        """A copy to decide on (cheaper than `dataclasses.replace`: no __init__)."""
+        twin = object.__new__(ProductCredit)
+        twin.__dict__.update(self.__dict__)
+        return twin
+
     # --- the ladder ---------------------------------------------------------------------------
 
     def reconcile(self, table: RuleTable, tier: Tier, oldest: date | None, owes: bool,

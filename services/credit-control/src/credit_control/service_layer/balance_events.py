@@ -18,7 +18,7 @@ the consumer's transaction, `adapters.memory.InMemoryBalanceStore` in use-case t
 """
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -186,7 +186,7 @@ class Batch:
 
     def _reset(self, known: set[str]) -> None:
         # Copies: a second round decides from the loaded state again.
-        self.products = {i: replace(p) for i, p in self.loaded.items()}
+        self.products = {i: p.copy() for i, p in self.loaded.items()}
         self.writes = sql.BatchWrites(products=list(self.products.values()))
         self.taken = set(known)
 

@@ -12,7 +12,7 @@ from common.contracts.snapshots import ProductSnapshot
 from ..adapters import admin_repository as admin_repo
 from ..adapters import balance_sql as sql
 from ..adapters import worklist_sql
-from ..adapters.product_credits import SqlProductCredits, from_row
+from ..adapters.product_credits import SqlProductCredits, from_record
 from ..domain.product_credit import ProductCredit
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
@@ -38,7 +38,7 @@ class SqlBalanceStore:
     ) -> dict[str, ProductCredit]:
         rows = await sql.upsert_products(self.conn, snapshots)
         newest = {p.product_id: p for _, p in snapshots}
-        return {r.product_id: from_row(r, newest[r.product_id]) for r in rows}
+        return {r[0]: from_record(r, newest[r[0]]) for r in rows}
 
     async def rule_table(self) -> RuleTable:
         return await self.ctx.rules.current(self.conn)
