@@ -6,12 +6,13 @@ Lock order is the one everyone uses: account positions in account id order, then
 in product id order.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import parse_bill_month
@@ -27,6 +28,26 @@ from .product_credits import COLUMNS
 
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
+
+
+def _numbered(statement: Any) -> tuple[str, list[str]]:
+    """A text() statement for asyncpg itself: `:name` → `$n`, and the names in that order."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, statement.text), names
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The transaction's asyncpg connection: the hot statements skip SQLAlchemy's per-row
+    work (a Row per result row, its processors). The transaction has begun: the caller ran
+    a statement in it first (the consumer's inbox claim, the positions' lock)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
 
 
 _LOCK_POSITIONS = _sql("""
@@ -62,7 +83,7 @@ _SAVE_POSITIONS = _sql("""
 async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """The batch's newest position per account (one event per account), in one statement."""
     ordered = sorted(events, key=lambda e: e.account_id)
-    await conn.execute(_SAVE_POSITIONS, {
+    await _execute(conn, _SAVE_POSITIONS_N, {
         "account_id": [e.account_id for e in ordered],
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
@@ -76,6 +97,19 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
 
 
 _DUES = TypeAdapter(tuple[BillMonthDue, ...])
+_SAVE_POSITIONS_N = _numbered(_SAVE_POSITIONS)
+
+
+async def _execute(conn: AsyncConnection, statement: tuple[str, list[str]],
+                   values: dict[str, list[Any]]) -> None:
+    sql, names = statement
+    await (await _driver(conn)).execute(sql, *(values[n] for n in names))
+
+
+async def _fetch(conn: AsyncConnection, statement: tuple[str, list[str]],
+                 values: dict[str, list[Any]]) -> list[Any]:
+    sql, names = statement
+    return list(await (await _driver(conn)).fetch(sql, *(values[n] for n in names)))
 
 
 def oldest_due_month(event: BalanceChanged) -> date | None:
@@ -121,17 +155,18 @@ _UPSERT_PRODUCTS = _sql("""
         oldest_due_month = excluded.oldest_due_month,
         product_amount_due_fen = excluded.product_amount_due_fen
     RETURNING """ + COLUMNS)
+_UPSERT_PRODUCTS_N = _numbered(_UPSERT_PRODUCTS)
 
 
 async def upsert_products(
     conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Fresh snapshots and account facts for the batch's products (one per product; new ones
-    start normal), in product id order; returns the rows, locked."""
+    start normal), in product id order; returns the rows (`COLUMNS`, positional), locked."""
     if not snapshots:
         return []
     s = sorted(snapshots, key=lambda s: s[1].product_id)
-    result = await conn.execute(_UPSERT_PRODUCTS, {
+    return await _fetch(conn, _UPSERT_PRODUCTS_N, {
         "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
         "family": [p.family.value for _, p in s], "product": [p.model_dump_json() for _, p in s],
         "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
@@ -142,7 +177,6 @@ async def upsert_products(
         "oldest": [oldest_due_month(e) for e, _ in s],
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
     })
-    return list(result)
 
 
 _TAKEN = _sql("""
