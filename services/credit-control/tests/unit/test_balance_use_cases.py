@@ -1,20 +1,26 @@
 """The balance path's use cases against the in-memory store (adapters/memory.py), without the
 stack: load → rules.on_balance → ProductCredit.apply → save, batch by batch."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
-from common.envelope import RawEnvelope
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
+from common.envelope import wrap
 from credit_control.adapters.memory import InMemoryBalanceStore
 from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
 from credit_control.service_layer.balance_events import apply_balance_events
 
 T0 = datetime(2200, 10, 31, 20, 0, tzinfo=UTC)
-CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier="mid", star_level=1,
+CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier=Tier.MID, star_level=1,
                             account_manager=Person(name="经理", phone="13900000000"),
                             contacts=(Person(name="联系人", phone="13800000000"),))
 
@@ -27,7 +33,7 @@ def _product(family: ProductFamily = ProductFamily.ADC, pid: str = "P1") -> Prod
 
 def _event(seq: int, cause: BalanceCause, due: int, *, balance: int | None = None,
            product: ProductSnapshot | None = None,
-           at: datetime | None = None) -> tuple[RawEnvelope, BalanceChanged]:
+           at: datetime | None = None) -> tuple[Any, BalanceChanged]:
     event = BalanceChanged(
         account_id="A1", sequence=seq, cause=cause,
         as_of=at or T0 + timedelta(hours=seq), balance_fen=-due if balance is None else balance,
@@ -35,10 +41,7 @@ def _event(seq: int, cause: BalanceCause, due: int, *, balance: int | None = Non
         dues=(BillMonthDue(bill_month="2200-10", amount_due_fen=due),) if due else (),
         closed_bill_month="2200-10" if cause is BalanceCause.BILL_RUN else None,
         customer=CUSTOMER, products=(product or _product(),))
-    envelope = RawEnvelope(event_id=uuid.uuid4(), type=event.event_type, source="test",
-                           occurred_at=event.as_of, schema_version=1, key="A1",
-                           payload=event.model_dump(mode="json"))
-    return envelope, event
+    return wrap(event, key="A1", source="test", occurred_at=event.as_of), event
 
 
 def _decisions(store: InMemoryBalanceStore) -> list[str]:

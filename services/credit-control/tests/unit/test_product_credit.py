@@ -14,7 +14,13 @@ from common.contracts.credit_control import (
     NoticeContext,
 )
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
 from credit_control.domain.ladder import Ladder
 from credit_control.domain.product_credit import (
     Decision,
@@ -29,7 +35,7 @@ S = CreditState
 T0 = datetime(2200, 10, 31, 12, 0, tzinfo=UTC)
 SNAPSHOT = ProductSnapshot(product_id="P1", cpno="CP1", name="行业短信", family=ProductFamily.MAS,
                            vendor="huawei")
-CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier="mid",
+CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier=Tier.MID,
                             account_manager=Person(name="经理", phone="13900000000"),
                             contacts=(Person(name="联系人", phone="13800000000"),))
 CONTEXT = NoticeContext(customer=CUSTOMER, product=SNAPSHOT, amount_due_fen=100,
@@ -63,7 +69,8 @@ def test_a_chain_suspension_awaits_its_command() -> None:
 
 def test_an_adc_product_is_suspended_at_once() -> None:
     p = _product(ProductFamily.ADC)
-    p.snapshot = SNAPSHOT.model_copy(update={"family": ProductFamily.ADC, "vendor": None})
+    p.snapshot = ProductSnapshot(product_id="P1", cpno="CP1", name="集团V网",
+                                 family=ProductFamily.ADC)
     events = _apply(p, DecisionType.SUSPEND)
     assert [type(e) for e in events] == [CreditDecisionMade, CreditStateChanged]
     assert p.state is S.SUSPENDED and p.suspended_on == date(2200, 10, 31)
