@@ -110,7 +110,7 @@ async def main(n: int, accounts: int, batch: int) -> None:
     ctx.provider = counting
     runner = ConsumerRunner(
         name=f"bench-notifier-{run}", engine=p.engine, bootstrap=settings.kafka_bootstrap,
-        group_id=f"bench-notifier-{run}", topics=[topic], contracts=consumer.CONTRACTS,
+        group_id=f"bench-notifier-{run}", topics=[topic], decoder=consumer.CONTRACTS,
         handler=consumer.dispatcher(ctx), inbox=p.inbox, publisher=p.publisher,
         batch_size=batch, poll_ms=50, batch_handler=consumer.batch_dispatcher(ctx))
     stop = asyncio.Event()

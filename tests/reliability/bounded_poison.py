@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+import msgspec
+
 from common.contracts import (
     BALANCE_TOPIC,
     COMMANDS_TOPIC,
@@ -115,18 +117,16 @@ def envelope(event: Contract, key: str, payload: dict[str, Any] | None = None) -
     return json.dumps({
         "event_id": str(uuid.uuid4()), "type": event.event_type, "source": "poison-test",
         "occurred_at": AT.isoformat(), "schema_version": 1, "key": key,
-        "payload": payload if payload is not None else event.model_dump(mode="json")}).encode()
+        "payload": payload if payload is not None else msgspec.to_builtins(event)}).encode()
 
 
 def poisoned(event: Contract, path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    payload = copy.deepcopy(event.model_dump(mode="json"))
+    payload = copy.deepcopy(msgspec.to_builtins(event))
     target: Any = payload
     for step in path[:-1]:
         target = target[step]
     target[path[-1]] = value
     return payload
-
-
 
 
 def bounded_poison(topic: str, key: str, uid: str) -> list[tuple[str, bytes]]:

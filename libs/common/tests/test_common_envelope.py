@@ -1,13 +1,14 @@
 """common.envelope: wrap → to_bytes → parse, and every way a message is unprocessable."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import orjson
 import pytest
 
 from common.contracts import (
+    ALL_CONTRACTS,
     BalanceChanged,
     CreditDecisionMade,
     CreditStateChanged,
@@ -16,12 +17,24 @@ from common.contracts import (
     registry,
 )
 from common.contracts.gateway import ChainStage, ProvisioningAction, StageOutcome
-from common.envelope import SCHEMA_VERSION, UnprocessableMessage, parse, to_bytes, wrap
+from common.envelope import (
+    SCHEMA_VERSION,
+    Contract,
+    EventDecoder,
+    UnprocessableMessage,
+    convert,
+    envelope_type,
+    parse,
+    to_builtins,
+    to_bytes,
+    wrap,
+)
 
 AT = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
 EVENT_ID = UUID("00000000-0000-4000-8000-000000000001")
 CONTRACTS = registry(BalanceChanged, CreditDecisionMade, CreditStateChanged,
                      ProvisioningCommand, ProvisioningResult)
+EVERYTHING = EventDecoder(*ALL_CONTRACTS)
 RESULT = ProvisioningResult(
     command_id="cmd-1", product_id="P-001", action=ProvisioningAction.SUSPEND, sequence=3,
     stage=ChainStage.GATEWAY, outcome=StageOutcome.APPLIED, final=True, detail="blocked", at=AT,
@@ -137,3 +150,93 @@ def test_errors_keep_their_cause() -> None:
     with pytest.raises(UnprocessableMessage) as info:
         parse(b"not json", CONTRACTS)
     assert info.value.__cause__ is not None
+
+
+# --- the one codec: msgspec structs, one pass ------------------------------------------------
+
+def _every_contract() -> list[Contract]:
+    from .test_common_bounds import VALID
+    return [convert(VALID[c], c) for c in ALL_CONTRACTS]
+
+
+@pytest.mark.parametrize("event", _every_contract(), ids=lambda e: type(e).__name__)
+def test_every_contract_round_trips_through_one_decoder(event: Contract) -> None:
+    """One decoder for every contract: the envelope's type picks the payload's struct."""
+    raw = to_bytes(wrap(event, key="k", source="s", occurred_at=AT, event_id=EVENT_ID))
+    envelope = EVERYTHING.decode(raw)
+    assert type(envelope) is envelope_type(type(event))
+    assert type(envelope.payload) is type(event) and envelope.payload == event
+    assert envelope.type == event.event_type and envelope.event_id == EVENT_ID
+    assert to_bytes(envelope) == raw  # encode(decode(x)) == x: nothing lost or reordered
+
+
+def test_the_wire_format_is_the_envelope_with_its_payload() -> None:
+    data = good_dict()
+    assert set(data) == {"type", "event_id", "source", "occurred_at", "correlation_id",
+                         "schema_version", "key", "payload"}
+    assert data["type"] == "provisioning.result" and data["schema_version"] == 1
+    assert data["payload"]["outcome"] == "applied" and data["payload"]["at"] == \
+        "2026-11-30T16:00:00Z"
+    assert data["event_id"] == str(EVENT_ID)
+
+
+def test_contracts_are_frozen_and_keyword_only() -> None:
+    with pytest.raises(AttributeError):
+        RESULT.sequence = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        ProvisioningResult("cmd-1")  # type: ignore[misc,call-arg]
+
+
+def test_a_message_without_an_event_id_is_refused_not_given_one() -> None:
+    # The inbox keys on it: a consumer must never make one up for a redelivery.
+    with pytest.raises(UnprocessableMessage, match=r"^not an envelope.*event_id"):
+        parse(_mutate(event_id=...), CONTRACTS)
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"detail": "a\x00b"}, "bad provisioning.result payload: a string contains NUL"),
+    ({"product_id": "P\x00"}, "bad provisioning.result payload: a string contains NUL"),
+])
+def test_a_nul_in_the_payload_is_refused_with_its_field(change: dict[str, Any],
+                                                         reason: str) -> None:
+    with pytest.raises(UnprocessableMessage) as info:
+        parse(_payload(**change), CONTRACTS)
+    assert str(info.value).startswith(reason)
+    assert f"$.payload.{next(iter(change))}" in str(info.value)
+
+
+def test_a_nul_in_the_envelope_is_refused_too() -> None:
+    with pytest.raises(UnprocessableMessage, match=r"^not an envelope: .*NUL.*\$\.key"):
+        parse(_mutate(key="k\x00"), CONTRACTS)
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul() -> None:
+    raw = _payload(detail="C:\\u0000 is a path, not a NUL")
+    assert b"\\\\u0000" in raw
+    _, payload = parse(raw, CONTRACTS)
+    assert isinstance(payload, ProvisioningResult)
+    assert payload.detail == "C:\\u0000 is a path, not a NUL"
+
+
+def test_the_lax_coercions_pydantic_took_still_pass() -> None:
+    _, payload = parse(_payload(sequence="3", final="true"), CONTRACTS)
+    assert payload == RESULT
+
+
+def test_a_decoder_refuses_two_contracts_of_one_type() -> None:
+    class Twin(Contract, frozen=True, kw_only=True):
+        event_type: ClassVar[str] = ProvisioningResult.event_type
+        topic: ClassVar[str] = "x"
+
+    with pytest.raises(ValueError, match="same event type"):
+        EventDecoder(ProvisioningResult, Twin)
+
+
+def test_convert_and_to_builtins_are_the_jsonb_round_trip() -> None:
+    stored = to_builtins(RESULT)
+    assert stored["action"] == "suspend" and stored["at"] == "2026-11-30T16:00:00Z"
+    assert convert(stored, ProvisioningResult) == RESULT
+    with pytest.raises(ValueError, match="NUL"):
+        convert({**stored, "detail": "\x00"}, ProvisioningResult)
+    with pytest.raises(ValueError, match="sequence"):
+        convert({**stored, "sequence": -1}, ProvisioningResult)

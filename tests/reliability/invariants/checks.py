@@ -22,6 +22,7 @@ from common.contracts import (
     CreditDecisionMade,
     CreditStateChanged,
 )
+from common.envelope import convert
 from credit_control.domain.profiles import CreditProfile, Exemption
 from credit_control.domain.rule_table import RuleTable
 from notifier.domain.notices import notices_for
@@ -97,7 +98,7 @@ async def replay_inputs(conn: AsyncConnection, prefix: str) -> Inputs:
         "SELECT o.payload, COALESCE(i.applied_at, o.created_at) AS at FROM billing.outbox o "
         "LEFT JOIN credit.inbox i ON i.consumer = 'credit-control' AND i.event_id = o.event_id "
         "WHERE o.event_type = :t AND o.key LIKE :p"), {"t": BALANCE, "p": _like(prefix)})
-    events = [(r.at, BalanceChanged.model_validate(orjson.loads(r.payload)["payload"]))
+    events = [(r.at, convert(orjson.loads(r.payload)["payload"], BalanceChanged))
               for r in rows]
     sweeps: list[SweepRun] = []
     for r in await conn.execute(text(
@@ -184,10 +185,10 @@ async def check_sms(conn: AsyncConnection, prefix: str) -> Check:
     c = Check("sms")
     expected: dict[str, str] = {}
     for e in await _outbox(conn, "credit", DECISION, prefix):
-        for n in notices_for(CreditDecisionMade.model_validate(e["payload"])):
+        for n in notices_for(convert(e["payload"], CreditDecisionMade)):
             expected[n.message_id] = n.source_id
     for e in await _outbox(conn, "credit", STATE, prefix):
-        for n in notices_for(CreditStateChanged.model_validate(e["payload"])):
+        for n in notices_for(convert(e["payload"], CreditStateChanged)):
             expected[n.message_id] = n.source_id
     rows = (await conn.execute(text(
         "SELECT message_id, source_id, recipient, template, text, status FROM notifier.messages "

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.billing import BalanceChanged
+from common.envelope import convert
 from credit_control.domain.product_amount import product_amount_due
 
 from .counts import Check
@@ -65,5 +66,5 @@ async def _newest_events(conn: AsyncConnection, accounts: list[str]) -> dict[str
     found: dict[str, BalanceChanged] = {}
     for r in rows:
         envelope: dict[str, Any] = orjson.loads(r.payload)
-        found[r.key] = BalanceChanged.model_validate(envelope["payload"])
+        found[r.key] = convert(envelope["payload"], BalanceChanged)
     return found

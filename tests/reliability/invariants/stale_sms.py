@@ -24,9 +24,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from notifier.domain.events import CreditEventView, decode_event
+from common.contracts.credit_control import CreditDecisionMade, CreditEvent, CreditStateChanged
 from notifier.domain.recheck import ProductFacts, Queued, cancel_reason, fold
 from notifier.domain.templates import TemplateName
+from notifier.entrypoints.consumer import CONTRACTS
 
 from .counts import Check
 
@@ -41,7 +42,7 @@ class _Event:
     position: int  # order of publication (credit-control's outbox id)
     event_id: str
     source_id: str  # as the notifier names the messages it makes
-    view: CreditEventView
+    view: CreditEvent
     applied_at: datetime | None  # when the notifier applied it (None: not yet)
 
 
@@ -66,7 +67,8 @@ async def _events(conn: AsyncConnection, prefix: str) -> dict[str, list[_Event]]
     by_product: dict[str, list[_Event]] = defaultdict(list)
     for r in rows:
         payload = orjson.loads(r.payload)["payload"]
-        view = decode_event(r.event_type, payload)
+        view = CONTRACTS.decode(r.payload.encode()).payload  # as the notifier reads it
+        assert isinstance(view, CreditDecisionMade | CreditStateChanged)
         by_product[view.product_id].append(_Event(
             r.id, r.event_id, _source_id(r.event_type, payload), view, r.applied_at))
     return by_product

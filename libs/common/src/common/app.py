@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import configure_business_time
 from common.db import make_engine
-from common.envelope import Contract
+from common.envelope import EventDecoder
 from common.http import create_app
 from common.idempotency import IdempotencyKeys
 from common.inbox import Inbox
@@ -40,13 +40,13 @@ class Plumbing:
     keys: IdempotencyKeys
 
     def consumer(
-        self, name: str, topics: list[str], contracts: dict[str, type[Contract]],
+        self, name: str, topics: list[str], decoder: EventDecoder,
         handler: EventHandler, batch_handler: BatchHandler | None = None,
     ) -> ConsumerRunner:
         s = self.settings
         return ConsumerRunner(
             name=name, engine=self.engine, bootstrap=s.kafka_bootstrap, group_id=name,
-            topics=topics, contracts=contracts, handler=handler, inbox=self.inbox,
+            topics=topics, decoder=decoder, handler=handler, inbox=self.inbox,
             publisher=self.publisher, batch_size=s.consumer_batch_size, poll_ms=s.consumer_poll_ms,
             batch_handler=batch_handler, max_attempts=s.consumer_max_attempts,
             stall_after_s=s.consumer_stall_after_s, dlq_max_bytes=s.dlq_max_message_bytes,

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import msgspec
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from sqlalchemy import Delete, text
@@ -54,7 +55,8 @@ def is_event_error(exc: BaseException) -> bool:
     failover, a deadlock, a bug in a new release, including a constraint our own code broke)
     is worth retrying, and blocking a partition is safer than dead-lettering events we could
     have applied."""
-    return isinstance(exc, UnprocessableMessage | ValidationError) or is_input_refusal(exc)
+    return (isinstance(exc, UnprocessableMessage | ValidationError | msgspec.ValidationError)
+            or is_input_refusal(exc))
 
 
 # SQLSTATE classes that say the database is away or busy, never that the event is bad:

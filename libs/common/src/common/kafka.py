@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
 from common.db import is_event_error, is_infrastructure_error
-from common.envelope import Contract, RawEnvelope, UnprocessableMessage, parse
+from common.envelope import Contract, Envelope, EventDecoder, UnprocessableMessage
 from common.inbox import Inbox
 from common.logging import correlated
 
@@ -101,17 +102,24 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
 TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 
 
-EventHandler = Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]
-# A whole batch (one partition, in offset order, duplicates removed) in one call, so a
-# service can work set-wise: a few statements per batch instead of a few per event.
-BatchHandler = Callable[[AsyncConnection, list[tuple[RawEnvelope, Contract]]], Awaitable[None]]
+# Handlers get each event decoded once by the runner's EventDecoder: the envelope and its
+# typed payload (`envelope.payload`, handed beside it for convenience).
+EventHandler = Callable[[AsyncConnection, Envelope[Any], Contract], Awaitable[None]]
+# A whole batch (the records of one poll, possibly of several partitions: each partition's in
+# offset order, duplicates removed) in one call, so a service can work set-wise: a few
+# statements per batch instead of a few per event.
+BatchHandler = Callable[[AsyncConnection, list[tuple[Envelope[Any], Contract]]], Awaitable[None]]
 
 
 @dataclass
 class _Parsed:
     record: ConsumerRecord[bytes, bytes]
-    envelope: RawEnvelope
-    payload: Contract
+    envelope: Envelope[Any]
+
+    @property
+    def payload(self) -> Contract:
+        payload: Contract = self.envelope.payload
+        return payload
 
 
 @dataclass
@@ -170,9 +178,12 @@ def _record_size(key: bytes | None, value: bytes, headers: list[tuple[str, bytes
 class ConsumerRunner:
     """Consumes topics in a group and applies each event exactly once in effect.
 
-    Per partition batch: parse (unparseable or out of the contract's bounds → DLQ), then ONE
-    database transaction with one inbox statement for the batch and each new event's handler.
-    Offsets are committed only after the transaction commits. When the batch fails:
+    Per poll: decode each record once with the consumer's `EventDecoder` (unparseable or out
+    of the contract's bounds → DLQ), then ONE database transaction with one inbox statement
+    for the batch and each new event's handler; a batch spans every partition the poll
+    returned. Offsets (each partition's) are committed only after the transaction commits.
+    When a batch of several partitions fails, it is redone at once partition by partition,
+    as follows. When a partition's batch fails:
     - an infrastructure error (`is_infrastructure_error`: the database or Kafka away, a lost
       connection, a deadlock or serialization failure) rolls the batch back and retries it
       without limit;
@@ -187,7 +198,7 @@ class ConsumerRunner:
 
     def __init__(
         self, *, name: str, engine: AsyncEngine, bootstrap: str, group_id: str,
-        topics: list[str], contracts: dict[str, type[Contract]], handler: EventHandler,
+        topics: list[str], decoder: EventDecoder, handler: EventHandler,
         inbox: Inbox,
         publisher: Publisher, batch_size: int = 500, poll_ms: int = 200,
         batch_handler: BatchHandler | None = None, max_attempts: int = 5,
@@ -196,7 +207,7 @@ class ConsumerRunner:
         self.name = name
         self._engine = engine
         self._topics = topics
-        self._contracts = contracts
+        self._decoder = decoder
         self._handler = handler
         self._batch_handler = batch_handler
         self._inbox = inbox
@@ -233,10 +244,13 @@ class ConsumerRunner:
                 batches = await consumer.getmany(
                     timeout_ms=self._poll_ms, max_records=self._batch_size
                 )
-                for tp, records in batches.items():
-                    if stop.is_set():
-                        break  # not committed: the next owner starts from the last commit
+                if stop.is_set():
+                    break  # not committed: the next owner starts from the last commit
+                if len(batches) == 1:
+                    [(tp, records)] = batches.items()
                     await self._process_partition(consumer, tp, records)
+                elif batches:
+                    await self._process_partitions(consumer, batches)
         finally:
             await consumer.stop()
 
@@ -257,21 +271,67 @@ class ConsumerRunner:
         metrics.CONSUMER_STALLED.labels(self.name).set(len(stalled))
         return stalled
 
-    async def _process_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition,
-        records: list[ConsumerRecord[bytes, bytes]],
-    ) -> None:
+    def _state(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
+    ) -> _PartitionState:
         state = self._partitions.get(tp)
         if state is None:
             state = self._partitions[tp] = _PartitionState(committed=records[0].offset)
+        return state
+
+    async def _process_partitions(
+        self, consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        """Several partitions' records in one transaction, then each partition's offset.
+        A failure goes back to one partition at a time, so the partition at fault is held or
+        has its event set aside while the others go on."""
+        decoded = {tp: self._parse(records) for tp, records in batches.items()}
         try:
-            await self._process(tp, records, state)
+            applied = await self._apply_fast([p for b in decoded.values() for p in b.parsed])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Whatever failed (an event, or the database for one partition's rows), each
+            # partition on its own now: the one at fault is held or has its event set aside,
+            # exactly as below, while the others go on. (The database away fails them all.)
+            for tp, records in batches.items():
+                await self._process_partition(consumer, tp, records, decoded[tp])
+            return
+        try:
+            for batch in decoded.values():
+                for record, reason in batch.dead:
+                    await self._dead_letter(record, reason)
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            for tp, records in batches.items():
+                self._hold(consumer, tp, records[0].offset, self._state(tp, records), exc)
+            return
+        for tp, records in batches.items():
+            self._count(tp.topic, decoded[tp], applied, [])
+            self._advanced(consumer, tp, records, self._state(tp, records))
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]], decoded: _Batch | None = None,
+    ) -> None:
+        state = self._state(tp, records)
+        try:
+            await self._process(tp, records, state, decoded)
             await consumer.commit({tp: records[-1].offset + 1})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._hold(consumer, tp, records[0].offset, state, exc)
             return
+        self._advanced(consumer, tp, records, state)
+
+    def _advanced(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]], state: _PartitionState,
+    ) -> None:
         state.committed = records[-1].offset + 1
         state.advanced_at = time.monotonic()
         state.backoff = 0.0
@@ -315,9 +375,9 @@ class ConsumerRunner:
 
     async def _process(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
-        state: _PartitionState,
+        state: _PartitionState, decoded: _Batch | None = None,
     ) -> None:
-        batch = self._parse(records)
+        batch = decoded if decoded is not None else self._parse(records)
         rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         try:
             applied = await self._apply_fast(batch.parsed)
@@ -329,15 +389,13 @@ class ConsumerRunner:
             applied, rejected = await self._apply_carefully(batch.parsed, state)
         for record, reason in batch.dead + rejected:
             await self._dead_letter(record, reason)
-        outcomes = {"applied": applied,
-                    "duplicate": len(batch.parsed) - applied - len(rejected)}
-        self._count(tp.topic, outcomes, len(batch.dead) + len(rejected))
+        self._count(tp.topic, batch, applied, rejected)
 
-    async def _apply_fast(self, items: list[_Parsed]) -> int:
+    async def _apply_fast(self, items: list[_Parsed]) -> set[int]:
         """One transaction, one inbox statement for the whole batch, no savepoints; returns
-        how many events were new (the rest were redeliveries)."""
+        the ids (`id()`) of the items that were new (the rest were redeliveries)."""
         if not items:
-            return 0
+            return set()
         async with self._engine.begin() as conn:
             fresh = await self._inbox.claim_many(
                 conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
@@ -352,18 +410,18 @@ class ConsumerRunner:
                 for item in todo:
                     with _correlated(item.envelope):
                         await self._handler(conn, item.envelope, item.payload)
-        return len(todo)
+        return {id(item) for item in todo}
 
     async def _apply_carefully(
         self, items: list[_Parsed], state: _PartitionState,
-    ) -> tuple[int, list[tuple[ConsumerRecord[bytes, bytes], str]]]:
-        applied = 0
+    ) -> tuple[set[int], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
+        applied: set[int] = set()
         rejected: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         async with self._engine.begin() as conn:
             for item in items:
                 outcome = await self._apply_one(conn, item, state)
                 if outcome is None:
-                    applied += 1
+                    applied.add(id(item))
                 elif outcome:
                     rejected.append((item.record, outcome))
         return applied, rejected
@@ -372,11 +430,11 @@ class ConsumerRunner:
         batch = _Batch()
         for record in records:
             try:
-                envelope, payload = parse(record.value, self._contracts)
+                envelope = self._decoder.decode(record.value)
             except UnprocessableMessage as exc:
                 batch.dead.append((record, str(exc)))
                 continue
-            batch.parsed.append(_Parsed(record, envelope, payload))
+            batch.parsed.append(_Parsed(record, envelope))
         return batch
 
     async def _apply_one(
@@ -428,8 +486,16 @@ class ConsumerRunner:
                 topic, key[:_KEY_KEEP] if key else key, b"",
                 [*kept, ("dlq-truncated", str(len(record.value or b"")).encode())])
 
-    def _count(self, topic: str, outcomes: dict[str, int], dead: int) -> None:
-        for outcome, n in (*outcomes.items(), ("dead_lettered", dead)):
+    def _count(
+        self, topic: str, batch: _Batch, applied: set[int],
+        rejected: list[tuple[ConsumerRecord[bytes, bytes], str]],
+    ) -> None:
+        """Count one partition's outcomes (`applied`: ids of the items applied, maybe of a
+        larger batch than this one)."""
+        new = sum(1 for item in batch.parsed if id(item) in applied)
+        outcomes = {"applied": new, "duplicate": len(batch.parsed) - new - len(rejected),
+                    "dead_lettered": len(batch.dead) + len(rejected)}
+        for outcome, n in outcomes.items():
             if n:
                 metrics.EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(n)
 
@@ -439,5 +505,5 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.labels(self.name, tp.topic).set(max(end - offset - 1, 0))
 
 
-def _correlated(envelope: RawEnvelope) -> contextlib.AbstractContextManager[None]:
+def _correlated(envelope: Envelope[Any]) -> contextlib.AbstractContextManager[None]:
     return correlated(envelope.correlation_id or str(envelope.event_id))

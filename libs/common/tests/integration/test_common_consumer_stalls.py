@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
-from common.envelope import Contract, RawEnvelope
+from common.envelope import Contract, EventDecoder, RawEnvelope
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
 from common.testing.polling import eventually
@@ -74,7 +74,7 @@ def _runner(stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher,
     return ConsumerRunner(
         name=f"stalls-{uuid.uuid4().hex[:6]}", engine=db, bootstrap=stack.kafka_bootstrap,
         group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
-        contracts={Pinged.event_type: Pinged}, handler=handler,  # type: ignore[arg-type]
+        decoder=EventDecoder(Pinged), handler=handler,  # type: ignore[arg-type]
         inbox=Inbox(tables.inbox), publisher=publisher, batch_size=50, poll_ms=50,
         **knobs)  # type: ignore[arg-type]
 

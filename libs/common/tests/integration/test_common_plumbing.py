@@ -12,7 +12,14 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.envelope import Contract, RawEnvelope, UnprocessableMessage, to_bytes, wrap
+from common.envelope import (
+    Contract,
+    EventDecoder,
+    RawEnvelope,
+    UnprocessableMessage,
+    to_bytes,
+    wrap,
+)
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
 from common.outbox import Outbox, OutboxRelay
@@ -66,7 +73,7 @@ async def consume_until(
     runner = ConsumerRunner(
         name=f"plumbing-{uuid.uuid4().hex[:6]}", engine=db, bootstrap=stack.kafka_bootstrap,
         group_id=f"g-{uuid.uuid4().hex[:8]}", topics=[topic],
-        contracts={Pinged.event_type: Pinged}, handler=handler, inbox=Inbox(tables.inbox),
+        decoder=EventDecoder(Pinged), handler=handler, inbox=Inbox(tables.inbox),
         publisher=publisher, batch_size=100, poll_ms=50)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -207,3 +214,88 @@ async def test_housekeeping_prunes_only_what_is_old_enough(
     async with db.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(tables.outbox)) == 2
         assert await conn.scalar(select(func.count()).select_from(tables.inbox)) == 2
+
+
+async def test_a_batch_spans_partitions_and_commits_each_partitions_offset(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher
+) -> None:
+    """One poll's records of several partitions go to the batch handler together (one
+    transaction), each event decoded once and typed; then every partition's offset is
+    committed, after the database commit, and a poison message in one of them is still
+    dead-lettered with its reason."""
+    topic = f"test.pings.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=3)
+    keys = [f"key-{n}" for n in range(30)]
+    await publisher.send_many([(topic, k.encode(), ping(n, k)) for n, k in enumerate(keys)])
+    await publisher.send_many([(topic, b"key-0", b'{"type": "test.pinged"}')])
+    batches: list[list[tuple[RawEnvelope, Contract]]] = []
+
+    async def batch_handler(conn: AsyncConnection,
+                            items: list[tuple[RawEnvelope, Contract]]) -> None:
+        batches.append(items)
+        for env, payload in items:
+            assert isinstance(payload, Pinged) and env.payload is payload
+            await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
+                                                             n=str(payload.n)))
+
+    async def one(conn: AsyncConnection, env: RawEnvelope, payload: Contract) -> None:
+        await batch_handler(conn, [(env, payload)])
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    runner = ConsumerRunner(
+        name=f"plumbing-{uuid.uuid4().hex[:6]}", engine=db, bootstrap=stack.kafka_bootstrap,
+        group_id=group, topics=[topic], decoder=EventDecoder(Pinged), handler=one,
+        batch_handler=batch_handler, inbox=Inbox(tables.inbox), publisher=publisher,
+        batch_size=500, poll_ms=500)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+
+    async def rows() -> list[str]:
+        async with db.connect() as conn:
+            return list((await conn.execute(select(tables.effects.c.n))).scalars())
+
+    try:
+        applied = await eventually(rows, lambda e: len(e) >= 30, timeout=60, what="30 effects")
+        dead = await eventually(lambda: read_all(stack, dead_letter_topic(topic)),
+                                lambda d: len(d) == 1, timeout=30, what="the dead letter")
+    finally:
+        stop.set()
+        await task
+    assert sorted(applied, key=int) == [str(n) for n in range(30)]
+    assert dict(dead[0].headers)["dlq-reason"].decode().startswith("not an envelope")
+    # The records were all there before the consumer started (one broker: one fetch for
+    # every partition), so a poll returned several partitions, handed over as one batch.
+    partition_of = {m.key.decode(): m.partition for m in await read_all(stack, topic)}
+    assert len(set(partition_of.values())) == 3
+    assert max(len({partition_of[e.key] for e, _ in b}) for b in batches) > 1
+    committed = await _committed(stack, group, topic)
+    ends = await _ends(stack, topic)
+    assert committed == ends  # every partition's offset committed, the poison one's included
+
+
+async def _committed(stack: Stack, group: str, topic: str) -> dict[int, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def _ends(stack: Stack, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                        or await _partitions(consumer, topic))]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.contracts.billing import BalanceChanged
+from common.envelope import convert
 from common.testing.stack import Stack
 
 from .helpers import events, post
@@ -46,7 +47,7 @@ def dues_of(event: dict[str, Any]) -> dict[str, tuple[int, list[tuple[str, int]]
 
 
 def assert_adds_up(event: dict[str, Any]) -> None:
-    parsed = BalanceChanged.model_validate(event)  # the contract reads it
+    parsed = convert(event, BalanceChanged)  # the contract reads it
     assert sum(p.amount_due_fen for p in parsed.product_dues) == parsed.amount_due_fen
     assert sum(p.unbilled_fen for p in parsed.product_dues) == parsed.unbilled_fen
     per_month: dict[str, int] = {}

@@ -159,13 +159,17 @@ def test_an_older_bill_is_cleared_before_a_newer_one_is_touched(
 
 
 def test_the_balance_event_carries_each_products_dues() -> None:
-    """From the ledger (as adapters/ledger.fill reads it) to the contract: the dict payload
+    """From the ledger (as adapters/ledger.fill reads it) to the contract: the event
     parses as BalanceChanged and its product_dues add up to the account's figures."""
     from datetime import UTC, datetime
+
+    import msgspec
+    import orjson
 
     from billing_events.adapters.ledger import Ledger
     from billing_events.service_layer.balances import balance_payload, state_of
     from common.contracts.billing import BalanceCause, BalanceChanged
+    from common.envelope import encode
 
     ledger = Ledger("A1", "G1", 3, bills={(AUG, "P2"): 3_000, (SEP, "P1"): 12_345,
                                           (SEP, "P2"): 200_000, (date(2026, 10, 1), "P1"): 999},
@@ -177,8 +181,10 @@ def test_the_balance_event_carries_each_products_dues() -> None:
     products = [{"product_id": p, "cpno": f"CP{p}", "name": "企信通", "family": "ADC",
                  "vendor": None, "channel": None} for p in ("P1", "P2", "P3")]
     at = datetime(2026, 10, 5, 2, tzinfo=UTC)
-    event = BalanceChanged.model_validate(
-        balance_payload(state, BalanceCause.PAYMENT, at, customer, products, {}))
+    # the snapshots as JSON, as PostgreSQL hands them over (adapters/ledger.py)
+    built = balance_payload(state, BalanceCause.PAYMENT, at, msgspec.Raw(orjson.dumps(customer)),
+                            msgspec.Raw(orjson.dumps(products)), {})
+    event = msgspec.json.decode(encode(built), type=BalanceChanged)
     got = [(p.product_id, p.amount_due_fen, [(d.bill_month, d.amount_due_fen) for d in p.dues],
             p.unbilled_fen) for p in event.product_dues]
     # 100.00 paid: August's P2 bill (30.00) first, then September's P1 (123.45) in part

@@ -3,6 +3,8 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import msgspec
+import orjson
 import pytest
 
 from billing_events.domain.model import (
@@ -17,7 +19,7 @@ from billing_events.domain.model import (
 from billing_events.domain.receivables import Receivables
 from billing_events.service_layer.balances import AccountState, _EnvelopeParts, balance_payload
 from common.contracts import BalanceChanged, registry
-from common.contracts.billing import BalanceCause
+from common.contracts.billing import BalanceCause, DeductionOutcome
 from common.envelope import parse
 
 
@@ -95,15 +97,16 @@ PRODUCTS = [{"product_id": "P1", "cpno": "CP1", "name": "华为CRM-MAS", "family
              "vendor": "huawei", "channel": "东莞政企"}]
 
 
-def test_balance_event_built_as_a_dict_parses_as_the_contract() -> None:
+def test_balance_event_with_snapshots_from_postgres_parses_as_the_contract() -> None:
     pos = position({date(2026, 9, 1): 10_000, date(2026, 10, 1): 5_000}, 700, 12_000)
     paid = datetime(2026, 11, 3, 2, tzinfo=UTC)
     state = AccountState("A1", 7, pos, deposit_fen=900, last_payment_at=paid)
     at = datetime(2026, 11, 3, 2, tzinfo=UTC)
-    payload = balance_payload(state, BalanceCause.DEDUCTION, at, CUSTOMER, PRODUCTS, {
-        "deduction": {"decision_id": "D1", "requested_fen": 100, "collected_fen": 90}})
-    _, _, key, event_type, raw = _EnvelopeParts("billing-events", at.isoformat(), "c1").row(
-        "A1", payload)
+    payload = balance_payload(
+        state, BalanceCause.DEDUCTION, at, msgspec.Raw(orjson.dumps(CUSTOMER)),
+        msgspec.Raw(orjson.dumps(PRODUCTS)),
+        {"deduction": DeductionOutcome(decision_id="D1", requested_fen=100, collected_fen=90)})
+    _, _, key, event_type, raw = _EnvelopeParts("billing-events", at, "c1").row("A1", payload)
     envelope, event = parse(raw.encode(), registry(BalanceChanged))
     assert (key, event_type, envelope.key, envelope.correlation_id) == (
         "A1", "billing.balance_changed", "A1", "c1")

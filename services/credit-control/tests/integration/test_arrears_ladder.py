@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from common.contracts.billing import BalanceCause
@@ -103,7 +104,7 @@ async def test_downgrade_past_the_new_tiers_day_warns_then_suspends_late(
     m5 = f"{y}-05"
     await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 6, 1), 9), [(m5, 10_000)], m5)))
     await sweeps(api, f"ld{uid}", date(y, 6, 10), date(y, 6, 30))
-    lg.customer = lg.customer.model_copy(update={"tier": T.LOW})
+    lg.customer = msgspec.structs.replace(lg.customer, tier=T.LOW)
     await api.deliver((lg, lg.event(C.MASTER_DATA, at(date(y, 7, 5), 9), [(m5, 10_000)])))
     await sweeps(api, f"ld{uid}", date(y, 7, 5), date(y, 7, 10), date(y, 7, 11))
     assert await ladder(api, lg) == [
@@ -132,7 +133,7 @@ async def test_upgrade_drops_a_warning_that_no_longer_announces_the_suspension(
     m8 = f"{y}-08"
     await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 9, 1), 9), [(m8, 10_000)], m8)))
     await sweeps(api, f"lu{uid}", date(y, 9, 10), date(y, 9, 25))
-    lg.customer = lg.customer.model_copy(update={"tier": T.HIGH})
+    lg.customer = msgspec.structs.replace(lg.customer, tier=T.HIGH)
     await api.deliver((lg, lg.event(C.MASTER_DATA, at(date(y, 9, 28), 9), [(m8, 10_000)])))
     assert await api.state(lg.product_id) == "warned"
     await sweeps(api, f"lu{uid}", date(y, 9, 30), date(y, 10, 10), date(y, 11, 10),

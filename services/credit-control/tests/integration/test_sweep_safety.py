@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -24,7 +25,7 @@ F, T = ProductFamily, Tier
 
 def redelivered(envelope: Envelope[Any]) -> Envelope[Any]:
     """The same payload under a new event id: what a producer retry outside the outbox does."""
-    return envelope.model_copy(update={"event_id": uuid.uuid4()})
+    return msgspec.structs.replace(envelope, event_id=uuid.uuid4())
 
 
 async def test_rerunning_sweeps_and_redelivering_events_change_nothing(

@@ -26,7 +26,7 @@ from common.contracts.gateway import (
 )
 from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
 from common.contracts.snapshots import ProductFamily
-from common.envelope import to_bytes, wrap
+from common.envelope import convert, to_bytes, wrap
 from common.kafka import Publisher
 from common.outbox import Outbox
 from common.testing.polling import eventually
@@ -68,7 +68,7 @@ class ResultsTap:
                 for r in records:
                     payload = json.loads(r.value or b"{}").get("payload", {})
                     if str(payload.get("product_id", "")).startswith(self._prefix):
-                        self.results.append(ProvisioningResult.model_validate(payload))
+                        self.results.append(convert(payload, ProvisioningResult))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from common.clock import BUSINESS_TZ
@@ -118,7 +119,7 @@ async def drive_to_applied(tap: Any, credit: Any, commands: list[Any]) -> int:
         for c in pending:
             final = await tap.wait_final(c.command_id, c.attempt)
             if final.outcome in (StageOutcome.FAILED, StageOutcome.TIMED_OUT):
-                latest[c.command_id] = c.model_copy(update={"attempt": c.attempt + 1})
+                latest[c.command_id] = msgspec.structs.replace(c, attempt=c.attempt + 1)
                 await credit.send(latest[c.command_id])
                 retries += 1
             else:
@@ -182,7 +183,7 @@ async def test_a_gateway_outage_fails_attempts_until_it_is_back(
     await put_faults(gateway, {"gateway": {"down_until": down_until.isoformat()}})
     suspend = credit.command(product, SUSPEND, 1)
     for attempt in (1, 2):
-        c = suspend.model_copy(update={"attempt": attempt})
+        c = msgspec.structs.replace(suspend, attempt=attempt)
         await credit.send(c)
         final = await tap.wait_final(c.command_id, attempt)
         assert (final.stage, final.outcome) == (ChainStage.GATEWAY, StageOutcome.FAILED)
@@ -198,7 +199,7 @@ async def test_a_gateway_outage_fails_attempts_until_it_is_back(
     assert [d.kind.value for d in report.differences] == ["missed_suspension"]
 
     await put_faults(gateway, {"gateway": {"down_until": None}})
-    third = suspend.model_copy(update={"attempt": 3})
+    third = msgspec.structs.replace(suspend, attempt=3)
     await credit.send(third)
     assert (await tap.wait_final(third.command_id, 3)).outcome is StageOutcome.APPLIED
     assert (await submit(gateway, product)).status_code == 403

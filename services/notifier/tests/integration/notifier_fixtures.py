@@ -26,6 +26,7 @@ from common.contracts.snapshots import (
 )
 from common.envelope import RawEnvelope, to_bytes, wrap
 from notifier.adapters.smsc import SimulatedSmsc
+from notifier.entrypoints.consumer import CONTRACTS
 from notifier.service_layer.context import NotifierContext
 from notifier.service_layer.receiving import CreditEvent, apply_credit_events
 from notifier.service_layer.sending import send_pending
@@ -94,7 +95,7 @@ def restored(ctx: NoticeContext, decision_id: str | None = None,
 
 def envelope(event: CreditEvent, occurred_at: datetime) -> RawEnvelope:
     env = wrap(event, key=event.account_id, source="credit-control", occurred_at=occurred_at)
-    return RawEnvelope.model_validate_json(to_bytes(env))
+    return CONTRACTS.decode(to_bytes(env))  # as the consumer receives it
 
 
 def make_ctx(db: AsyncEngine, clock: FixedClock, **kw: Any) -> NotifierContext:
@@ -106,7 +107,9 @@ async def receive(ctx: NotifierContext, *events: CreditEvent,
                   decided_at: datetime | None = None) -> int:
     at = decided_at or ctx.clock.now()
     async with ctx.engine.begin() as conn:
-        return await apply_credit_events(ctx, conn, [(envelope(e, at), e) for e in events])
+        # As the consumer hands them over: decoded from the wire (enums typed, bounds checked).
+        received = [envelope(e, at) for e in events]
+        return await apply_credit_events(ctx, conn, [(env, env.payload) for env in received])
 
 
 async def drain(ctx: NotifierContext, as_of: datetime | None = None) -> None:

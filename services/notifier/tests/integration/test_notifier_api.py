@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -121,7 +122,7 @@ async def test_preview_renders_what_a_decision_would_send(
 ) -> None:
     client, _ = api
     notice = context_for(uid, test_year, contacts=("13800000001", "bad"))
-    event = suspended(notice).model_dump(mode="json")
+    event = msgspec.to_builtins(suspended(notice))
     r = await client.post("/v1/templates/preview", json={"state_change": event})
     assert r.status_code == 200, r.text
     got = [(p["template"], p["recipient"], p["undeliverable"], p["segments"]) for p in r.json()]
@@ -133,16 +134,16 @@ async def test_preview_renders_what_a_decision_would_send(
     assert r.json()[2]["text"].startswith(
         f"张经理,您好!您看管集团某某科技有限公司{uid}的集团产品企信通")
     draft = await client.post("/v1/templates/preview", json={
-        "decision": decision(notice).model_dump(mode="json"), "template": "warning_3",
+        "decision": msgspec.to_builtins(decision(notice)), "template": "warning_3",
         "text": "CPNAME欠XX元,请于MM月DD日前缴费"})
     assert [p["text"] for p in draft.json()] == ["企信通欠123.45元,请于11月25日前缴费"] * 2
     refused = await client.post("/v1/templates/preview", json={
-        "decision": decision(notice).model_dump(mode="json"), "template": "warning_3",
+        "decision": msgspec.to_builtins(decision(notice)), "template": "warning_3",
         "text": "您好NAME"})
     assert refused.status_code == 422
     assert refused.json()["problems"]["warning_3"][0].startswith("unknown placeholders: NAME")
     both = await client.post("/v1/templates/preview", json={
-        "decision": decision(notice).model_dump(mode="json"), "state_change": event})
+        "decision": msgspec.to_builtins(decision(notice)), "state_change": event})
     assert both.status_code == 422
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,7 +84,7 @@ async def test_sigkill_mid_send_and_redelivery_never_send_twice(
     made = [decision(context_for(f"{uid}-{i}", test_year), DecisionType.BILL_NOTICE)
             for i in range(DECISIONS)]
     now = datetime.now(UTC)
-    envelopes = [wrap(d.model_copy(update={"account_id": account}), key=account,
+    envelopes = [wrap(msgspec.structs.replace(d, account_id=account), key=account,
                       source="credit-control", occurred_at=now) for d in made]
     first = [(DECISIONS_TOPIC, account.encode(), to_bytes(e)) for e in envelopes]
     await _publish(stack, first)
@@ -103,10 +104,10 @@ async def test_sigkill_mid_send_and_redelivery_never_send_twice(
         # Redelivery: the same events, and the same decisions re-published as new events;
         # then a sentinel behind them in the same partition.
         again = [(DECISIONS_TOPIC, account.encode(), to_bytes(wrap(
-            d.model_copy(update={"account_id": account}), key=account,
+            msgspec.structs.replace(d, account_id=account), key=account,
             source="credit-control", occurred_at=now, event_id=uuid.uuid4()))) for d in made]
-        sentinel = decision(context_for(f"{uid}-s", test_year)).model_copy(
-            update={"account_id": account})
+        sentinel = msgspec.structs.replace(decision(context_for(f"{uid}-s", test_year)),
+                                           account_id=account)
         await _publish(stack, [*first, *again, (DECISIONS_TOPIC, account.encode(),
                                                 to_bytes(wrap(sentinel, key=account,
                                                               source="credit-control",

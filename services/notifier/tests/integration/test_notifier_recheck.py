@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -191,7 +192,7 @@ async def test_a_recipient_gets_its_messages_in_decision_order_one_at_a_time(
                  before=S.WARNED),
     ]
     for event in events:
-        await receive(ctx, event.model_copy(update={"account_id": account}))
+        await receive(ctx, msgspec.structs.replace(event, account_id=account))
     opening = local(test_year, "11-26T08:00")
     sent: list[str] = []
     for step in range(8):

@@ -3,6 +3,7 @@ exact text each recipient gets: the seed's five character for character, ours as
 
 from datetime import UTC, date, datetime
 
+import msgspec
 import pytest
 
 from common.contracts.credit_control import (
@@ -82,7 +83,7 @@ def test_decision_texts(
     assert got == expected
 
 
-EXEMPT = CTX.model_copy(update={"suspension_exempt": True})
+EXEMPT = msgspec.structs.replace(CTX, suspension_exempt=True)
 # An exempt product (red list, emergency no-suspension) is never threatened with suspension:
 # warning_3 loses its "逾期将停用" sentence; the suspension warning is made but cancelled
 # (receiving.py), the others say the same as for anyone.
@@ -148,7 +149,7 @@ def test_state_change_texts(
 def test_the_manager_s_suspension_notice_may_add_the_account_total(
     total: int | None, manager_text: str
 ) -> None:
-    ctx = CTX.model_copy(update={"account_amount_due_fen": total})
+    ctx = msgspec.structs.replace(CTX, account_amount_due_fen=total)
     event = CreditStateChanged(account_id="A-9", product_id="P-9", decision_id="d-9",
                                state_before=S.SUSPEND_REQUESTED, state_after=S.SUSPENDED,
                                as_of=AT, context=ctx)

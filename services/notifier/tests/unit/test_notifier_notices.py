@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, date, datetime
 
-import orjson
+import msgspec
 import pytest
 
 from common.contracts.credit_control import (
@@ -20,9 +20,10 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
-from notifier.domain.events import decode_event
+from common.envelope import to_bytes, wrap
 from notifier.domain.notices import Notice, Role, notices_for
 from notifier.domain.templates import DEFAULT_TEMPLATES, NoticeFields, TemplateName, render
+from notifier.entrypoints.consumer import CONTRACTS
 
 S = CreditState
 T = TemplateName
@@ -100,8 +101,8 @@ def test_bill_notice_text_end_to_end() -> None:
 
 
 def test_suspension_warning_text_end_to_end() -> None:
-    ctx = CTX.model_copy(update={"as_of_date": date(2026, 11, 25),
-                                 "deadline": date(2026, 11, 30)})
+    ctx = msgspec.structs.replace(CTX, as_of_date=date(2026, 11, 25),
+                                 deadline=date(2026, 11, 30))
     [first, _] = notices_for(decision(DecisionType.SUSPENSION_WARNING, ctx=ctx))
     assert render(DEFAULT_TEMPLATES[first.template], first.fields) == (
         "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)尚有123.45元话费未缴清,"
@@ -135,7 +136,7 @@ def test_pre_cancel_tells_contacts_and_the_manager() -> None:
 
 
 def test_a_bill_notice_without_a_deadline_is_dated_the_decision_day() -> None:
-    ctx = CTX.model_copy(update={"deadline": None})
+    ctx = msgspec.structs.replace(CTX, deadline=None)
     [first, _] = notices_for(decision(DecisionType.BILL_NOTICE, ctx=ctx))
     assert first.fields.date == date(2026, 11, 30)
 
@@ -182,12 +183,13 @@ def test_state_changes(before: CreditState, after: CreditState, expected: list[o
 def test_restore_notice_only_when_the_service_had_stopped(
     was_suspended: bool | None, expected: list[object]
 ) -> None:
-    event = changed(S.RESTORE_REQUESTED, S.NORMAL).model_copy(
-        update={"service_was_suspended": was_suspended})
+    event = msgspec.structs.replace(changed(S.RESTORE_REQUESTED, S.NORMAL),
+                                    service_was_suspended=was_suspended)
     assert summary(notices_for(event)) == expected
-    # The same through the notifier's own decoder (what the consumer uses).
-    payload = orjson.loads(event.model_dump_json())
-    assert summary(notices_for(decode_event(event.event_type, payload))) == expected
+    # The same through the wire and the consumer's decoder.
+    received = CONTRACTS.decode(to_bytes(wrap(event, key="A-001", source="credit-control",
+                                              occurred_at=AT))).payload
+    assert summary(notices_for(received)) == expected
 
 
 def test_suspension_notices_texts_end_to_end() -> None:
@@ -219,7 +221,7 @@ def test_restore_notice_text_end_to_end() -> None:
 
 
 def test_customer_without_contacts_still_tells_the_manager() -> None:
-    ctx = CTX.model_copy(update={"customer": CUSTOMER.model_copy(update={"contacts": ()})})
+    ctx = msgspec.structs.replace(CTX, customer=msgspec.structs.replace(CUSTOMER, contacts=()))
     assert summary(notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED, ctx=ctx))) == [
         (T.SUSPENSION_NOTICE_MANAGER, Role.ACCOUNT_MANAGER, "张伟", "13900000001")
     ]
@@ -240,7 +242,7 @@ EVENTS: list[CreditDecisionMade | CreditStateChanged] = [
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_message_ids_are_deterministic(event: CreditDecisionMade | CreditStateChanged) -> None:
     first = [n.message_id for n in notices_for(event)]
-    again = [n.message_id for n in notices_for(event.model_copy(deep=True))]
+    again = [n.message_id for n in notices_for(msgspec.structs.replace(event))]
     assert first == again
     assert all(str(uuid.UUID(m)) == m for m in first)
 
@@ -255,8 +257,8 @@ def test_message_ids_are_distinct_per_recipient_template_and_source() -> None:
 
 
 def test_manager_who_is_also_a_contact_gets_both_notices_with_distinct_ids() -> None:
-    customer = CUSTOMER.model_copy(update={"contacts": (MANAGER,)})
-    ctx = CTX.model_copy(update={"customer": customer})
+    customer = msgspec.structs.replace(CUSTOMER, contacts=(MANAGER,))
+    ctx = msgspec.structs.replace(CTX, customer=customer)
     notices = notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED, ctx=ctx))
     assert [n.recipient_phone for n in notices] == [MANAGER.phone, MANAGER.phone]
     assert notices[0].message_id != notices[1].message_id
@@ -264,8 +266,8 @@ def test_manager_who_is_also_a_contact_gets_both_notices_with_distinct_ids() -> 
 
 def test_message_id_ignores_the_event_time() -> None:
     """A redelivered or re-published event must not cause a second SMS."""
-    later = changed(S.SUSPEND_REQUESTED, S.SUSPENDED).model_copy(
-        update={"as_of": datetime(2026, 12, 1, tzinfo=UTC)})
+    later = msgspec.structs.replace(changed(S.SUSPEND_REQUESTED, S.SUSPENDED),
+                                    as_of=datetime(2026, 12, 1, tzinfo=UTC))
     assert [n.message_id for n in notices_for(later)] == [
         n.message_id for n in notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED))
     ]

@@ -4,6 +4,7 @@ budget."""
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,11 +12,11 @@ from hypothesis import strategies as st
 from common.clock import BUSINESS_TZ
 from common.contracts.credit_control import (
     CreditDecisionMade,
+    CreditEvent,
     CreditState,
     CreditStateChanged,
     DecisionType,
 )
-from notifier.domain.events import CreditEventView, as_event
 from notifier.domain.pacing import UNLIMITED, TokenBucket
 from notifier.domain.quiet_hours import SendingWindow, release_at
 from notifier.domain.recheck import (
@@ -106,17 +107,16 @@ def test_a_newer_notice_supersedes(
 
 
 def decided(before: CreditState, after: CreditState,
-            kind: DecisionType = DecisionType.WARNING, exempt: bool = False) -> CreditEventView:
-    ctx = CTX.model_copy(update={"suspension_exempt": exempt, "bill_month": "2026-10"})
-    return as_event(CreditDecisionMade(
+            kind: DecisionType = DecisionType.WARNING, exempt: bool = False) -> CreditEvent:
+    ctx = msgspec.structs.replace(CTX, suspension_exempt=exempt, bill_month="2026-10")
+    return CreditDecisionMade(
         decision_id="d", account_id="A", product_id="P", decision=kind, rule_id="r",
-        reason="why", state_before=before, state_after=after, as_of=AT, context=ctx))
+        reason="why", state_before=before, state_after=after, as_of=AT, context=ctx)
 
 
-def changed(before: CreditState, after: CreditState) -> CreditEventView:
-    return as_event(CreditStateChanged(account_id="A", product_id="P", decision_id="d",
-                                       state_before=before, state_after=after, as_of=AT,
-                                       context=CTX))
+def changed(before: CreditState, after: CreditState) -> CreditEvent:
+    return CreditStateChanged(account_id="A", product_id="P", decision_id="d",
+                              state_before=before, state_after=after, as_of=AT, context=CTX)
 
 
 def test_fold_records_the_moments_that_make_messages_stale() -> None:

@@ -1,19 +1,30 @@
-"""Event contracts: the only thing services share. Fields are only ever added."""
+"""Event contracts: the only thing services share. Fields are only ever added.
 
-from common.envelope import Contract
+Each contract is a msgspec Struct defined once here; `registry(...)` gives the decoder a
+consumer reads its contracts with (common.envelope.EventDecoder), `wrap` + `to_bytes` encode
+them, and `python -m common.contracts.schemas` writes their JSON Schemas (libs/common/schemas).
+"""
+
+from common.envelope import Contract, EventDecoder
 
 from .billing import BALANCE_TOPIC, BalanceChanged
 from .credit_control import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
 
 
-def registry(*contracts: type[Contract]) -> dict[str, type[Contract]]:
-    return {c.event_type: c for c in contracts}
+def registry(*contracts: type[Contract]) -> EventDecoder:
+    """The one-pass decoder of these contracts, built once per consumer."""
+    return EventDecoder(*contracts)
 
 
 ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC)
+# Every event contract (each has a JSON Schema under libs/common/schemas).
+ALL_CONTRACTS: tuple[type[Contract], ...] = (
+    BalanceChanged, CreditDecisionMade, CreditStateChanged, ProvisioningCommand,
+    ProvisioningResult)
 
 __all__ = [
+    "ALL_CONTRACTS",
     "ALL_TOPICS",
     "BALANCE_TOPIC",
     "COMMANDS_TOPIC",

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from common.envelope import Contract
 
@@ -26,36 +26,33 @@ class BalanceCause(StrEnum):
     MASTER_DATA = "master_data"  # customer or product changed: new snapshots, same money
 
 
-class BillMonthDue(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class BillMonthDue(msgspec.Struct, frozen=True, kw_only=True):
     bill_month: BillMonth  # YYYY-MM
     amount_due_fen: Fen
 
 
-class ProductDue(BaseModel):
+class ProductDue(msgspec.Struct, frozen=True, kw_only=True):
     """What one product instance of the account owes after the account's credits were
     allocated (docs/billing.md, "Allocation"): `amount_due_fen` over closed bill months,
     `dues` per bill month (oldest first, only months still owing), `unbilled_fen` its
     charges of open months. Summed over the account's products they give the account's
     `amount_due_fen`, `dues` and `unbilled_fen` to the fen."""
 
-    model_config = ConfigDict(frozen=True)
     product_id: Id
     amount_due_fen: Fen
     dues: tuple[BillMonthDue, ...] = ()
     unbilled_fen: Fen = 0
 
 
-class DeductionOutcome(BaseModel):
+class DeductionOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
 
-    model_config = ConfigDict(frozen=True)
     decision_id: Ref  # the credit-control decision that asked for it
     requested_fen: Fen
     collected_fen: Fen  # 0 when the deposit was empty; never more than requested or held
 
 
-class BalanceChanged(Contract):
+class BalanceChanged(Contract, frozen=True, kw_only=True):
     """An account's balance after one change, with all credit-control needs to decide.
 
     `sequence` grows by one per account and event, so a consumer can drop a stale one.

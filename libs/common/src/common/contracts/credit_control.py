@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from common.envelope import Contract
 
@@ -36,10 +36,9 @@ class CreditState(StrEnum):
     PRE_CANCEL = "pre_cancel"
 
 
-class NoticeContext(BaseModel):
+class NoticeContext(msgspec.Struct, frozen=True, kw_only=True):
     """What the notifier needs to render the seed's SMS for one product."""
 
-    model_config = ConfigDict(frozen=True)
     customer: CustomerSnapshot
     product: ProductSnapshot
     amount_due_fen: Fen  # XX元: the PRODUCT's own amount due (billing's allocation)
@@ -52,7 +51,7 @@ class NoticeContext(BaseModel):
     account_amount_due_fen: Fen | None = None  # the account's total (the manager's notice)
 
 
-class CreditDecisionMade(Contract):
+class CreditDecisionMade(Contract, frozen=True, kw_only=True):
     """A decision with the rule and inputs that explain it."""
 
     event_type: ClassVar[str] = "credit.decision_made"
@@ -73,7 +72,7 @@ class CreditDecisionMade(Contract):
     rule_version: SmallInt | None = None  # version of the rule table the decision came from
 
 
-class CreditStateChanged(Contract):
+class CreditStateChanged(Contract, frozen=True, kw_only=True):
     """A product's service status really changed (for chain products: the gateway confirmed)."""
 
     event_type: ClassVar[str] = "credit.state_changed"
@@ -89,3 +88,7 @@ class CreditStateChanged(Contract):
     # A restore that overtook a suspension the chain never confirmed: the service never
     # stopped, so there is nothing to announce. None: not known (older producers).
     service_was_suspended: bool | None = None
+
+
+# What credit-control publishes on DECISIONS_TOPIC.
+CreditEvent = CreditDecisionMade | CreditStateChanged

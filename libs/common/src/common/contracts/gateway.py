@@ -31,7 +31,7 @@ class StageOutcome(StrEnum):
     SUPERSEDED = "superseded"  # a newer command for the product already won
 
 
-class ProvisioningCommand(Contract):
+class ProvisioningCommand(Contract, frozen=True, kw_only=True):
     """Suspend or restore one product. `sequence` grows per product; the newest wins."""
 
     event_type: ClassVar[str] = "provisioning.command"
@@ -51,7 +51,7 @@ class ProvisioningCommand(Contract):
     customer_id: Id | None = None  # the enterprise the industry gateway blocks or opens
 
 
-class ProvisioningResult(Contract):
+class ProvisioningResult(Contract, frozen=True, kw_only=True):
     """One stage's outcome; `final` is true when the command is done (applied at the gateway,
     superseded, or given up), so credit-control can close its loop."""
 

@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from .bounds import Id, Name, SmallInt
 
@@ -34,16 +34,14 @@ class MasVendor(StrEnum):
     RUOYA = "ruoya"
 
 
-class Person(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Person(msgspec.Struct, frozen=True, kw_only=True):
     name: Name
     phone: Name
 
 
-class CustomerSnapshot(BaseModel):
+class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """A group customer (集团客户) as billing knew it when the event was written."""
 
-    model_config = ConfigDict(frozen=True)
     customer_id: Id
     name: Name  # JTNAME
     tier: Tier
@@ -52,8 +50,7 @@ class CustomerSnapshot(BaseModel):
     contacts: tuple[Person, ...] = ()
 
 
-class ProductSnapshot(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class ProductSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     product_id: Id
     cpno: Id  # 产品编号 CPNO
     name: Name  # CPNAME

@@ -3,15 +3,21 @@ and for 100,000 (a bill run), so both say exactly the same thing."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
-from uuid import uuid4
+from typing import Any, cast
 
-import orjson
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.billing import BALANCE_TOPIC, BalanceCause, BalanceChanged
-from common.envelope import SCHEMA_VERSION
+from common.contracts.billing import (
+    BALANCE_TOPIC,
+    BalanceCause,
+    BalanceChanged,
+    BillMonthDue,
+    ProductDue,
+)
+from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
+from common.envelope import to_builtins, to_bytes, wrap
 from common.logging import correlation_id
 
 from ..adapters import ledger as led
@@ -76,7 +82,7 @@ async def publish_balances(
     closed = await closed_months(conn)
     customers = await led.customers_json(conn, scope)
     products = await led.products_json(conn, scope)
-    envelope = _EnvelopeParts(source, occurred_at.isoformat(), correlation_id.get())
+    envelope = _EnvelopeParts(source, occurred_at, correlation_id.get())
     states: dict[str, AccountState] = {}
     rows: list[led.OutboxRow] = []
     for account_id, lg in ledgers.items():
@@ -88,53 +94,61 @@ async def publish_balances(
     return states
 
 
-_NO_PRODUCTS = orjson.Fragment(b"[]")
+_NO_PRODUCTS = msgspec.Raw(b"[]")
+# A snapshot as the contract's struct, or as the JSON PostgreSQL already wrote for it
+# (adapters/ledger.py): decoding 100,000 JSONB values in Python was most of a bill run, so
+# a bill run's snapshots go into the event's encoding as they are.
+Snapshot = CustomerSnapshot | msgspec.Raw
+Snapshots = tuple[ProductSnapshot, ...] | msgspec.Raw
 
 
 def balance_payload(
-    state: AccountState, cause: BalanceCause, as_of: datetime, customer: Any,
-    products: Any, extra: dict[str, Any],
-) -> dict[str, Any]:
-    """The BalanceChanged contract as JSON, built as a dict: pydantic per event would cost
-    more than the whole rest of a bill run (see docs/billing.md); a unit test keeps the
-    two in step by parsing this back through the contract. `customer` and `products` are
-    JSON (dicts or orjson.Fragment of JSON PostgreSQL already wrote)."""
+    state: AccountState, cause: BalanceCause, as_of: datetime, customer: Snapshot,
+    products: Snapshots, extra: dict[str, Any],
+) -> BalanceChanged:
+    """The account's BalanceChanged (the contract's struct, encoded by `to_bytes`). `extra`
+    adds contract fields (closed_bill_month, deduction)."""
     pos = state.position
-    return {
-        "account_id": state.account_id, "sequence": state.sequence, "cause": cause.value,
-        "as_of": as_of, "balance_fen": pos.balance_fen, "amount_due_fen": pos.amount_due_fen,
-        "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
-                 for d in pos.dues],
-        "unbilled_fen": pos.unbilled_fen, "closed_bill_month": None,
-        "customer": customer, "products": products, "deposit_fen": state.deposit_fen,
-        "last_payment_at": state.last_payment_at, "deduction": None,
-        "product_dues": [product_due_json(p) for p in state.products], **extra,
-    }
+    return BalanceChanged(
+        account_id=state.account_id, sequence=state.sequence, cause=cause, as_of=as_of,
+        balance_fen=pos.balance_fen, amount_due_fen=pos.amount_due_fen,
+        dues=tuple(BillMonthDue(bill_month=month_text(d.bill_month),
+                                amount_due_fen=d.amount_due_fen) for d in pos.dues),
+        unbilled_fen=pos.unbilled_fen,
+        # Raw JSON is encoded verbatim: the struct only ever goes to `to_bytes` from here.
+        customer=cast(CustomerSnapshot, customer),
+        products=cast(tuple[ProductSnapshot, ...], products),
+        deposit_fen=state.deposit_fen, last_payment_at=state.last_payment_at,
+        product_dues=tuple(product_due(p) for p in state.products), **extra,
+    )
+
+
+def product_due(p: ProductPosition) -> ProductDue:
+    """One ProductDue of the contract."""
+    return ProductDue(
+        product_id=p.product_id, amount_due_fen=p.amount_due_fen,
+        dues=tuple(BillMonthDue(bill_month=month_text(d.bill_month),
+                                amount_due_fen=d.amount_due_fen) for d in p.dues),
+        unbilled_fen=p.unbilled_fen)
 
 
 def product_due_json(p: ProductPosition) -> dict[str, Any]:
-    """One ProductDue of the contract."""
-    return {"product_id": p.product_id, "amount_due_fen": p.amount_due_fen,
-            "dues": [{"bill_month": month_text(d.bill_month), "amount_due_fen": d.amount_due_fen}
-                     for d in p.dues],
-            "unbilled_fen": p.unbilled_fen}
+    """One ProductDue of the contract, as JSON (the HTTP views)."""
+    json: dict[str, Any] = to_builtins(product_due(p))
+    return json
 
 
 @dataclass(frozen=True)
 class _EnvelopeParts:
     source: str
-    occurred_at: str
+    occurred_at: datetime
     correlation_id: str | None
 
-    def row(self, key: str, payload: dict[str, Any]) -> led.OutboxRow:
-        event_id = uuid4()
-        envelope = {
-            "event_id": str(event_id), "type": BalanceChanged.event_type, "source": self.source,
-            "occurred_at": self.occurred_at, "correlation_id": self.correlation_id,
-            "schema_version": SCHEMA_VERSION, "key": key, "payload": payload,
-        }
-        return (event_id, BALANCE_TOPIC, key, BalanceChanged.event_type,
-                orjson.dumps(envelope).decode())
+    def row(self, key: str, payload: BalanceChanged) -> led.OutboxRow:
+        envelope = wrap(payload, key=key, source=self.source, occurred_at=self.occurred_at,
+                        correlation_id=self.correlation_id)
+        return (envelope.event_id, BALANCE_TOPIC, key, BalanceChanged.event_type,
+                to_bytes(envelope).decode())
 
 
 def month_text(month: date) -> str:

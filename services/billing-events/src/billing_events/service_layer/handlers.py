@@ -293,7 +293,7 @@ async def apply_deduction(
     outcome = DeductionOutcome(decision_id=cmd.decision_id, requested_fen=cmd.requested_fen,
                                collected_fen=collected)
     await publish(ctx, conn, [cmd.account_id], BalanceCause.DEDUCTION, cmd.as_of,
-                  deduction=outcome.model_dump(mode="json"))
+                  deduction=outcome)
 
 
 async def lock_account(conn: AsyncConnection, account_id: str) -> None:

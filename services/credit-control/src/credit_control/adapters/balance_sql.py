@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import parse_bill_month
-from common.contracts.billing import BalanceChanged, BillMonthDue
+from common.contracts.billing import BalanceChanged
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductSnapshot
-from common.envelope import Envelope
+from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit, WorkOrderRequest
@@ -88,15 +87,14 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
         "amount_due_fen": [e.amount_due_fen for e in ordered],
-        "dues": [_DUES.dump_json(e.dues).decode() for e in ordered],
-        "customer": [e.customer.model_dump_json() for e in ordered],
+        "dues": [encode(e.dues).decode() for e in ordered],
+        "customer": [encode(e.customer).decode() for e in ordered],
         "cause": [e.cause.value for e in ordered],
         "as_of": [e.as_of for e in ordered],
         "deposit_fen": [e.deposit_fen for e in ordered],
     })
 
 
-_DUES = TypeAdapter(tuple[BillMonthDue, ...])
 _SAVE_POSITIONS_N = _numbered(_SAVE_POSITIONS)
 
 
@@ -168,7 +166,7 @@ async def upsert_products(
     s = sorted(snapshots, key=lambda s: s[1].product_id)
     return await _fetch(conn, _UPSERT_PRODUCTS_N, {
         "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
-        "family": [p.family.value for _, p in s], "product": [p.model_dump_json() for _, p in s],
+        "family": [p.family.value for _, p in s], "product": [encode(p).decode() for _, p in s],
         "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
         "tier": [e.customer.tier.value for e, _ in s],
         "star_level": [e.customer.star_level for e, _ in s],

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.credit_control import CreditState
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
+from common.envelope import convert
 
 from ..domain.ladder import Ladder
 from ..domain.product_credit import ProductCredit
@@ -36,7 +37,7 @@ def from_row(row: Any, snapshot: ProductSnapshot | None = None) -> ProductCredit
     """An aggregate from a product_credit row with at least `COLUMNS` (and `product`, the
     snapshot, unless it is given)."""
     if snapshot is None and getattr(row, "product", None) is not None:
-        snapshot = ProductSnapshot.model_validate(row.product)
+        snapshot = convert(row.product, ProductSnapshot)
     action = row.command_action
     return ProductCredit(
         row.product_id, row.account_id, _FAMILIES[row.family], _STATES[row.state],

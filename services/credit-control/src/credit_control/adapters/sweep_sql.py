@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import DecisionType
+from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged, DecisionType
+from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
+from common.envelope import SCHEMA_VERSION
 
 from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
@@ -110,7 +112,9 @@ _TYPES = {
     "rule_version": "integer", "source": "text", "now": "text", "now_ts": "timestamptz",
     "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
     "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
-    "notice_date": "date",
+    "notice_date": "date", "schema_version": "integer", "decisions_topic": "text",
+    "decision_type": "text", "state_changed_type": "text", "commands_topic": "text",
+    "command_type": "text",
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -122,9 +126,21 @@ def _typed(sql: str) -> str:
 
 
 def _envelope(event_type: str, key: str, payload: str) -> str:
-    return (f"jsonb_build_object('event_id', x.eid, 'type', '{event_type}', 'source', :source, "
-            f"'occurred_at', :now, 'correlation_id', :correlation_id, 'schema_version', 1, "
-            f"'key', {key}, 'payload', {payload})::text")
+    """common.envelope's Envelope in SQL; its topic, type and schema version are bound from
+    the contracts (`contract_params`), never written here."""
+    return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
+            f"'occurred_at', :now, 'correlation_id', :correlation_id, "
+            f"'schema_version', :schema_version, 'key', {key}, 'payload', {payload})::text")
+
+
+def contract_params() -> dict[str, Any]:
+    """The topics, event types and schema version of the events a sweep writes, from the
+    contracts (common.contracts), bound into the statement."""
+    return {"schema_version": SCHEMA_VERSION, "decisions_topic": CreditDecisionMade.topic,
+            "decision_type": CreditDecisionMade.event_type,
+            "state_changed_type": CreditStateChanged.event_type,
+            "commands_topic": ProvisioningCommand.topic,
+            "command_type": ProvisioningCommand.event_type}
 
 
 def statement(step: SweepStep) -> str:
@@ -188,21 +204,21 @@ dec AS (
     if not keeps_state:
         parts.append(_state_parts(chain, manual, step.row.warning_level is not None,
                                   step.row.decision is DecisionType.SUSPENSION_WARNING))
-    events = [f"SELECT d.product_id, 1 AS kind, '{'credit.decisions.v1'}' AS topic, "
-              f"d.account_id AS key, 'credit.decision_made' AS event_type, "
+    events = ["SELECT d.product_id, 1 AS kind, :decisions_topic AS topic, "
+              "d.account_id AS key, :decision_type AS event_type, "
               f"{decision_payload} AS payload FROM dec d"]
     if chain:
         events.append(
-            "SELECT u.product_id, 2, 'provisioning.commands.v1', u.product_id, "
-            "'provisioning.command', jsonb_build_object('command_id', u.pending_command_id, "
+            "SELECT u.product_id, 2, :commands_topic, u.product_id, "
+            ":command_type, jsonb_build_object('command_id', u.pending_command_id, "
             "'decision_id', u.pending_decision_id, 'product_id', u.product_id, "
             "'account_id', u.account_id, 'cpno', u.product->>'cpno', 'family', u.family, "
             "'vendor', u.product->'vendor', 'action', 'suspend', 'sequence', u.command_seq, "
             "'requested_at', :as_of_text, 'attempt', 1, 'customer_id', u.customer_id) FROM upd u")
     elif action in (Action.SUSPEND_NOW, Action.PRE_CANCEL):
         events.append(
-            "SELECT d.product_id, 2, 'credit.decisions.v1', d.account_id, "
-            "'credit.state_changed', jsonb_build_object('account_id', d.account_id, "
+            "SELECT d.product_id, 2, :decisions_topic, d.account_id, "
+            ":state_changed_type, jsonb_build_object('account_id', d.account_id, "
             "'product_id', d.product_id, 'decision_id', d.decision_id, "
             "'state_before', d.state_before, 'state_after', d.state_after, "
             "'as_of', :as_of_text, 'context', d.context) FROM dec d")
@@ -211,7 +227,7 @@ ev AS (SELECT * FROM ({" UNION ALL ".join(events)}) e),
 ob AS (
   INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
   SELECT x.eid, x.topic, x.key, x.event_type,
-         {_envelope("' || x.event_type || '", "x.key", "x.payload")}
+         {_envelope("x.event_type", "x.key", "x.payload")}
   FROM (SELECT gen_random_uuid() AS eid, ev.* FROM ev ORDER BY ev.product_id, ev.kind) x
   ORDER BY x.product_id, x.kind
   RETURNING 1
@@ -287,7 +303,7 @@ def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, a
         "source": source, "now": now.isoformat(), "now_ts": now,
         "correlation_id": correlation_id, "due_at": due_at,
         "short_before": step.retention_short_before, "long_before": step.retention_long_before,
-        "today": step.today, "notice_date": step.notice_date,
+        "today": step.today, "notice_date": step.notice_date, **contract_params(),
     }
 
 

@@ -29,7 +29,7 @@ from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import NoticeContext
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
-from common.envelope import RawEnvelope, wrap
+from common.envelope import RawEnvelope, encode, to_builtins, wrap
 
 from ..adapters import balance_sql as sql
 from ..domain import rules
@@ -125,7 +125,7 @@ class Inputs:
                        "until": e.until.isoformat() if e.until else None}
                       for e in self.profile.active_exemptions(event.as_of)]
         return {"balance_fen": f.balance_fen, "amount_due_fen": f.amount_due_fen,
-                "dues": [d.model_dump() for d in event.dues], "tier": event.customer.tier.value,
+                "dues": to_builtins(event.dues), "tier": event.customer.tier.value,
                 "star_level": self.profile.star(event.customer.star_level),
                 "credit_limit_fen": f.credit_limit_fen, "exemptions": exemptions,
                 "oldest_due_month": f.oldest_due_month.isoformat() if f.oldest_due_month
@@ -249,6 +249,7 @@ class Batch:
             return
         self.taken.add(proposal.decision_id)
         oldest = inputs.facts.oldest_due_month
+        assert product.snapshot is not None  # the batch's products carry the event's
         context = NoticeContext(
             customer=customer, product=product.snapshot,
             amount_due_fen=own_due, account_amount_due_fen=inputs.facts.amount_due_fen,
@@ -286,7 +287,7 @@ class Batch:
         d.state_before.append(proposal.before.value)
         d.state_after.append(proposal.after.value)
         d.as_of.append(proposal.as_of)
-        d.context.append(context.model_dump_json())
+        d.context.append(encode(context).decode())
         d.inputs.append(orjson.dumps(inputs.as_json()).decode())
         d.warning_level.append(intent.warning_level)
         d.amount_fen.append(intent.amount_fen)

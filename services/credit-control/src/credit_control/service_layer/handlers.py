@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.clock import carried_business_time
 from common.contracts.credit_control import CreditState, NoticeContext
 from common.contracts.gateway import ProvisioningAction, ProvisioningResult, StageOutcome
-from common.envelope import RawEnvelope
+from common.envelope import RawEnvelope, convert
 
 from ..adapters import balance_sql
 from ..adapters import repository as repo
@@ -86,7 +86,7 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: ProductCre
     at = carried_business_time(at, decision.as_of, decision.created_at, ctx.clock.now())
     escalation = product.pending_work_order_id
     confirmed = product.confirm(action, at, cause, DecisionFacts(
-        decision.decision_id, NoticeContext.model_validate(decision.context),
+        decision.decision_id, convert(decision.context, NoticeContext),
         CreditState(decision.state_before)))
     if confirmed is None:
         return False

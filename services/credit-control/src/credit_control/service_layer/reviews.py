@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductSnapshot
+from common.envelope import convert, to_builtins
 from common.errors import Conflict, NotFound
 
 from ..adapters import admin_repository as admin_repo
@@ -108,13 +109,13 @@ async def _restore(ctx: CreditContext, conn: AsyncConnection, review: Any, by: s
     position = await repo.position(conn, product.account_id)
     if position is None:  # a product row always comes with its account's position
         raise Conflict(f"no position for account {product.account_id}", id=review.review_id)
-    snapshot = ProductSnapshot.model_validate(product.product)
-    event = BalanceChanged.model_validate({
+    snapshot = convert(product.product, ProductSnapshot)
+    event = convert({
         "account_id": position.account_id, "sequence": position.sequence,
         "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
         "amount_due_fen": position.amount_due_fen, "dues": position.dues,
-        "customer": position.customer, "products": [snapshot.model_dump(mode="json")],
-        "deposit_fen": position.deposit_fen})
+        "customer": position.customer, "products": [to_builtins(snapshot)],
+        "deposit_fen": position.deposit_fen}, BalanceChanged)
     table = await ctx.rules.current(conn)
     profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
     store = SqlBalanceStore(ctx, conn)

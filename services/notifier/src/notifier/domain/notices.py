@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from common.contracts.credit_control import (
     CreditDecisionMade,
+    CreditEvent,
     CreditState,
-    CreditStateChanged,
     DecisionType,
+    NoticeContext,
 )
 
-from .events import ContextView, CreditEventView, DecisionEvent, as_event
 from .templates import SPECS, AmountSource, DateSource, NoticeFields, Role, TemplateName
 
 __all__ = ["EXEMPT_VARIANTS", "REMINDER_DECISIONS", "Notice", "Role", "notices_for",
@@ -54,7 +54,7 @@ class Notice:
     reminder: bool  # an arrears reminder to the customer (reminder timeliness KPI)
 
 
-def template_for_decision(event: DecisionEvent) -> tuple[TemplateName, ...]:
+def template_for_decision(event: CreditDecisionMade) -> tuple[TemplateName, ...]:
     if event.decision is DecisionType.WARNING:
         # A warning without a level is the first one: the seed's rule 1 has none.
         templates: tuple[TemplateName, ...] = (
@@ -66,7 +66,7 @@ def template_for_decision(event: DecisionEvent) -> tuple[TemplateName, ...]:
     return templates
 
 
-def _manager_suspension(event: CreditEventView) -> TemplateName:
+def _manager_suspension(event: CreditEvent) -> TemplateName:
     """停机通知 B; with the account's total when the account owes more than this product."""
     total = event.context.account_amount_due_fen
     if total is not None and total != event.context.amount_due_fen:
@@ -74,16 +74,15 @@ def _manager_suspension(event: CreditEventView) -> TemplateName:
     return T.SUSPENSION_NOTICE_MANAGER
 
 
-def source_of(event: CreditEventView) -> str:
-    if isinstance(event, DecisionEvent):
+def source_of(event: CreditEvent) -> str:
+    if isinstance(event, CreditDecisionMade):
         return f"decision:{event.decision_id}"
     return f"state:{event.decision_id}:{event.state_after}"
 
 
-def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged) -> list[Notice]:
-    event = as_event(event)
+def notices_for(event: CreditEvent) -> list[Notice]:
     source = source_of(event)
-    if isinstance(event, DecisionEvent):
+    if isinstance(event, CreditDecisionMade):
         reminder = event.decision in REMINDER_DECISIONS
         return [n for template in template_for_decision(event)
                 for n in _to_role(source, template, event, event.decision.value, reminder)]
@@ -99,25 +98,24 @@ def notices_for(event: CreditEventView | CreditDecisionMade | CreditStateChanged
 
 
 def notices_for_template(
-    event: CreditEventView | CreditDecisionMade | CreditStateChanged, template: TemplateName
+    event: CreditEvent, template: TemplateName
 ) -> list[Notice]:
     """What `template` would say about this event, whether or not the event sends it (the
     template preview)."""
-    event = as_event(event)
-    trigger = (event.decision.value if isinstance(event, DecisionEvent)
+    trigger = (event.decision.value if isinstance(event, CreditDecisionMade)
                else event.state_after.value)
     return _to_role(source_of(event), template, event, trigger, False)
 
 
-def _fields(event: CreditEventView, template: TemplateName) -> NoticeFields:
-    ctx: ContextView = event.context
+def _fields(event: CreditEvent, template: TemplateName) -> NoticeFields:
+    ctx: NoticeContext = event.context
     spec = SPECS[template]
     # A template asks for the deadline; without one the decision's own day stands in, so no
     # raw "MM月DD日" ever reaches a phone.
     day = ctx.as_of_date if spec.date_source is DateSource.AS_OF else (
         ctx.deadline or ctx.as_of_date)
     amount = ctx.amount_due_fen
-    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, DecisionEvent)
+    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, CreditDecisionMade)
             and event.amount_fen is not None):
         amount = event.amount_fen
     return NoticeFields(
@@ -128,7 +126,7 @@ def _fields(event: CreditEventView, template: TemplateName) -> NoticeFields:
 
 
 def _to_role(
-    source: str, template: TemplateName, event: CreditEventView, trigger: str, reminder: bool,
+    source: str, template: TemplateName, event: CreditEvent, trigger: str, reminder: bool,
 ) -> list[Notice]:
     customer = event.context.customer
     people = (customer.contacts if SPECS[template].role is Role.GROUP_CONTACT

@@ -15,9 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from common.contracts.credit_control import CreditState
+from common.contracts.credit_control import CreditEvent, CreditState
 
-from .events import CreditEventView
 from .templates import TemplateName
 
 T = TemplateName
@@ -67,7 +66,7 @@ class ProductFacts:
     bill_month: str | None = None  # the oldest bill month owing, as of the newest event
 
 
-def fold(facts: ProductFacts | None, event: CreditEventView, seq: int) -> ProductFacts:
+def fold(facts: ProductFacts | None, event: CreditEvent, seq: int) -> ProductFacts:
     """The facts after one more event (events arrive in order per product)."""
     before, after = event.state_before, event.state_after
     base = facts or ProductFacts(after, seq, event.as_of, event.decision_id)
@@ -170,7 +169,7 @@ def _applies(rule: Rule, m: Queued, facts: ProductFacts | None) -> str | None:
     return None
 
 
-def cancel_on_receipt(template: TemplateName, event: CreditEventView) -> str | None:
+def cancel_on_receipt(template: TemplateName, event: CreditEvent) -> str | None:
     """A message that is stale the moment it is made: a threat to an exempt product."""
     # Sequence 0 on both sides: no "since" rule can apply, only the product's own state.
     return cancel_reason(Queued(template, 0), fold(None, event, 0))

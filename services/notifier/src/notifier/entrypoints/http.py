@@ -4,11 +4,12 @@ simulated SMSC (what it received, its fault knobs)."""
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema, model_validator
 
 from common.auth import Principal, Role, authenticate, require
 from common.clock import BusinessTime
 from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
+from common.envelope import Contract, convert
 from common.errors import NotFound
 from common.http import MonthQuery
 
@@ -41,9 +42,20 @@ class TemplatesChange(BaseModel):
     changed_by: str | None = Field(default=None, max_length=64)
 
 
+def _contract_body(contract: type[Contract]) -> Any:
+    """A contract (a msgspec Struct) inside a pydantic body: read by the contract's own
+    codec with its bounds; a refusal is a ValueError, so FastAPI answers 422."""
+    def read(value: Any) -> Any:
+        return None if value is None else convert(value, contract)
+
+    return Annotated[Any, PlainValidator(read), WithJsonSchema(
+        {"type": "object", "description": f"{contract.__name__}: the event's payload "
+         f"(JSON Schema: libs/common/schemas/{contract.topic}/{contract.__name__}.json)"})]
+
+
 class PreviewRequest(BaseModel):
-    decision: CreditDecisionMade | None = None
-    state_change: CreditStateChanged | None = None
+    decision: _contract_body(CreditDecisionMade) = None  # type: ignore[valid-type]
+    state_change: _contract_body(CreditStateChanged) = None  # type: ignore[valid-type]
     template: str | None = Field(default=None, max_length=64)
     text: str | None = Field(default=None, max_length=2000)
 

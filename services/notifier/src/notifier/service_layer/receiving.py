@@ -16,12 +16,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
+from common.contracts.credit_control import CreditEvent
 from common.envelope import RawEnvelope
 
 from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
-from ..domain.events import CreditEventView, as_event
 from ..domain.kpis import reminder_bill_month
 from ..domain.notices import Notice, notices_for
 from ..domain.quiet_hours import SendingWindow, release_at
@@ -29,14 +28,12 @@ from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
 from ..domain.templates import render, segments
 from .context import NotifierContext
 
-# The contracts as credit-control publishes them (HTTP preview, tests); the consumer hands
-# in the msgspec views of them (domain/events.py).
-CreditEvent = CreditDecisionMade | CreditStateChanged
+__all__ = ["CreditEvent", "apply_credit_events"]
 
 
 async def apply_credit_events(
     ctx: NotifierContext, conn: AsyncConnection,
-    events: Sequence[tuple[RawEnvelope, CreditEventView | CreditEvent]],
+    events: Sequence[tuple[RawEnvelope, CreditEvent]],
 ) -> int:
     """A batch of events → its messages, in one statement; the products' facts updated and
     their waiting messages re-checked against them. Returns how many messages were made."""
@@ -45,8 +42,7 @@ async def apply_credit_events(
     now = ctx.clock.now()
     seqs = await repo.next_event_seqs(conn, len(events))
     facts: dict[str, tuple[str, ProductFacts]] = {}
-    for (env, event), seq in zip(events, seqs, strict=True):
-        view = as_event(event)
+    for (env, view), seq in zip(events, seqs, strict=True):
         known = facts.get(view.product_id)
         facts[view.product_id] = (view.account_id, fold(known[1] if known else None, view, seq))
         for n in notices_for(view):
@@ -63,7 +59,7 @@ async def apply_credit_events(
 
 
 def _add_message(
-    cols: repo.MessageColumns, n: Notice, event: CreditEventView, seq: int,
+    cols: repo.MessageColumns, n: Notice, event: CreditEvent, seq: int,
     decided_at: datetime, template: tuple[int, str], now: datetime, window: SendingWindow,
 ) -> None:
     version, text = template
@@ -100,7 +96,7 @@ def _add_message(
     cols.cancelled_at.append(now if stale else None)
 
 
-def _bill_month(event: CreditEventView) -> str:
+def _bill_month(event: CreditEvent) -> str:
     # credit-control may carry the bill month one day; until then it follows from the date.
     explicit = event.context.bill_month or getattr(event, "bill_month", None)
     return str(explicit) if explicit else reminder_bill_month(event.context.as_of_date)

@@ -1,0 +1,50 @@
+"""adapters/sweep_sql: the envelopes the sweep builds inside PostgreSQL take their topics,
+event types and schema version from the contracts (bind parameters), never from literals
+written in the SQL (one contract, one codec: docs/architecture.md)."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from common.contracts import CreditDecisionMade, CreditStateChanged, ProvisioningCommand
+from common.envelope import SCHEMA_VERSION
+from credit_control.adapters import sweep_sql
+from credit_control.domain.rule_table import DEFAULT_RULES
+from credit_control.domain.rules import SweepStep, sweep_plan
+
+# Days of a month on which the default table's calendar steps come due, so every kind of
+# step (warnings, suspension warnings, suspensions with chain commands, pre-cancel) is seen.
+STEPS = {(s.row.rule_id, s.row.decision): s for day in range(1, 29)
+         for s in sweep_plan(DEFAULT_RULES, date(2026, 11, day))}
+
+
+def _steps() -> list[SweepStep]:
+    return list(STEPS.values())
+
+
+def test_the_plan_has_steps_of_every_kind() -> None:
+    kinds = {decision.value for _, decision in STEPS}
+    assert {"warning", "suspend", "pre_cancel"} <= kinds, kinds
+
+
+@pytest.mark.parametrize("step", _steps(), ids=lambda s: s.row.rule_id)
+def test_no_topic_event_type_or_schema_version_is_written_in_the_sql(step: SweepStep) -> None:
+    sql = sweep_sql.statement(step)
+    for literal in (CreditDecisionMade.topic, ProvisioningCommand.topic,
+                    CreditDecisionMade.event_type, CreditStateChanged.event_type,
+                    ProvisioningCommand.event_type, "'schema_version', 1"):
+        assert literal not in sql, literal
+    assert "CAST(:schema_version AS integer)" in sql
+    assert "CAST(:decisions_topic AS text)" in sql and "CAST(:decision_type AS text)" in sql
+
+
+@pytest.mark.parametrize("step", _steps(), ids=lambda s: s.row.rule_id)
+def test_the_statements_parameters_come_from_the_contracts(step: SweepStep) -> None:
+    at = datetime(2026, 11, 25, 2, tzinfo=UTC)
+    params = sweep_sql.params(step, at, at, 1, "", 100, "credit-control", None, at)
+    assert params["schema_version"] == SCHEMA_VERSION
+    assert (params["decisions_topic"], params["decision_type"], params["state_changed_type"]) \
+        == (CreditDecisionMade.topic, CreditDecisionMade.event_type,
+            CreditStateChanged.event_type)
+    assert (params["commands_topic"], params["command_type"]) == (
+        ProvisioningCommand.topic, ProvisioningCommand.event_type)
