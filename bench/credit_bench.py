@@ -1,16 +1,31 @@
 """credit-control benchmark, two parts, each next to what it is compared with in the same run:
 
-1. balance events: the raw aiokafka consume rate of a topic of balance events, then
-   credit-control's rate over the same topic (the real ConsumerRunner and batch handler, one
-   process: inbox claim, positions, product states, decisions, history and outbox rows, all
-   exactly once, offsets after the commit);
+1. balance events: over one topic of balance events, in this order and once per --repeat:
+   - the raw aiokafka consume rate (no processing);
+   - the exactly-once CEILING: a minimal consumer of the same topic and events (one-pass
+     msgspec decode, one inbox insert, one state upsert and one decision insert per event,
+     one transaction per batch, offsets after the commit), asyncpg straight, no framework.
+     No real credit-control can beat it on this machine: credit-control is reported as a
+     ratio to it;
+   - credit-control (the real ConsumerRunner and batch handler, one process: inbox claim,
+     positions, product states, decisions, history and outbox rows, all exactly once,
+     offsets after the commit); with --processes 2 also two processes in one group;
+   - the consumer process's CPU per event, decode + handler, no Kafka (`time.process_time`
+     around parsing and the batch handler, fed the same messages in partition-sized
+     batches), for credit-control and for the ceiling.
+   The lines starting with RESULT are issue 16's "Done when" figures (medians over
+   --repeat runs), each next to its same-run ceiling;
 2. month-end sweep: N product instances (1,000,000 by default) seeded with COPY into a
    database of their own, then the month-end sweep through the real service-layer function
    (`sweeps.sweep`, guard included); with --rerun once more (a re-run decides nothing).
 
 Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
-                                    [--processes P] [--products N] [--rerun]
+                                    [--processes P] [--repeat R] [--cpu-events N]
+                                    [--products N] [--rerun]
                                     [--skip-consume] [--skip-sweep]
+The lead's quiet-machine run of issue 16's figures:
+    BENCH=credit_bench bash scripts/bench.sh --skip-sweep --repeat 3 --processes 2 \
+        --events 400000 --accounts 40000
 Each part runs in a database of its own, created, migrated and dropped by the script.
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
 """
@@ -20,16 +35,19 @@ import asyncio
 import contextlib
 import os
 import signal
+import statistics
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
@@ -38,7 +56,7 @@ from common.app import plumbing
 from common.clock import BUSINESS_TZ, SystemClock
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
-from common.envelope import to_bytes, wrap
+from common.envelope import parse, to_bytes, wrap
 from common.kafka import Publisher, ensure_topics
 from common.migrations import upgrade
 from credit_control.adapters import tables as t
@@ -119,34 +137,147 @@ async def consume_until_stopped(settings: Settings, topic: str, group: str,
         await p.engine.dispose()
 
 
-async def _worker(settings: Settings, topic: str, group: str) -> None:
+Run = Callable[[Settings, str, str, asyncio.Event], Awaitable[None]]
+
+
+async def _worker(settings: Settings, topic: str, group: str, run: Run) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await consume_until_stopped(settings, topic, group, stop)
+    await run(settings, topic, group, stop)
 
 
-async def _applied(conn: asyncpg.Connection, group: str) -> int:
+# --- the exactly-once ceiling -----------------------------------------------------------------
+
+
+class _Product(msgspec.Struct):
+    product_id: str
+
+
+class _Balance(msgspec.Struct):
+    account_id: str
+    sequence: int
+    balance_fen: int
+    amount_due_fen: int
+    as_of: str
+    products: list[_Product]
+
+
+class _Envelope(msgspec.Struct):
+    event_id: str
+    type: str
+    payload: _Balance
+
+
+_DECODE = msgspec.json.Decoder(_Envelope).decode
+
+CEILING_DDL = """
+    DROP SCHEMA IF EXISTS ceiling CASCADE; CREATE SCHEMA ceiling;
+    CREATE TABLE ceiling.inbox (consumer text NOT NULL, event_id uuid NOT NULL,
+        topic text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id));
+    CREATE TABLE ceiling.state (product_id text PRIMARY KEY, account_id text NOT NULL,
+        state text NOT NULL, sequence bigint NOT NULL, balance_fen bigint NOT NULL,
+        amount_due_fen bigint NOT NULL, as_of timestamptz NOT NULL);
+    CREATE TABLE ceiling.decisions (decision_id uuid PRIMARY KEY, product_id text NOT NULL,
+        account_id text NOT NULL, sequence bigint NOT NULL, decision text NOT NULL,
+        as_of timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"""
+_CEILING_INBOX = """
+    INSERT INTO ceiling.inbox (consumer, event_id, topic)
+    SELECT $1, e, $3 FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"""
+_CEILING_STATE = """
+    INSERT INTO ceiling.state (product_id, account_id, state, sequence, balance_fen,
+        amount_due_fen, as_of)
+    SELECT u.p, u.a, CASE WHEN u.d > 0 THEN 'warned' ELSE 'normal' END, u.s, u.b, u.d,
+           u.t::timestamptz
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
+         AS u(p, a, s, b, d, t)
+    ON CONFLICT (product_id) DO UPDATE SET account_id = excluded.account_id,
+        state = excluded.state, sequence = excluded.sequence,
+        balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
+        as_of = excluded.as_of"""
+_CEILING_DECISIONS = """
+    INSERT INTO ceiling.decisions (decision_id, product_id, account_id, sequence, decision,
+        as_of)
+    SELECT u.i, u.p, u.a, u.s, 'noted', u.t::timestamptz
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS u(i, p, a, s, t)
+    ON CONFLICT DO NOTHING"""
+
+
+async def ceiling_apply(conn: asyncpg.Connection, group: str, topic: str,
+                        values: list[bytes]) -> None:
+    """One batch, exactly once: decode, inbox, one state upsert and one decision per event
+    (the state row written once per product and batch: a statement cannot update a row
+    twice), in one transaction."""
+    decoded = [_DECODE(v) for v in values]
+    async with conn.transaction():
+        fresh = {str(r[0]) for r in await conn.fetch(
+            _CEILING_INBOX, group, [e.event_id for e in decoded], topic)}
+        todo = [e for e in decoded if e.event_id in fresh]
+        newest = {p.product_id: e.payload for e in todo for p in e.payload.products}
+        await conn.execute(_CEILING_STATE, list(newest), [b.account_id for b in newest.values()],
+                           [b.sequence for b in newest.values()],
+                           [b.balance_fen for b in newest.values()],
+                           [b.amount_due_fen for b in newest.values()],
+                           [b.as_of for b in newest.values()])
+        await conn.execute(_CEILING_DECISIONS, [e.event_id for e in todo],
+                           [e.payload.products[0].product_id for e in todo],
+                           [e.payload.account_id for e in todo],
+                           [e.payload.sequence for e in todo], [e.payload.as_of for e in todo])
+
+
+async def ceiling_until_stopped(settings: Settings, topic: str, group: str,
+                                stop: asyncio.Event) -> None:
+    """One ceiling consumer process: getmany → one transaction → commit → offsets."""
+    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    c = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+                         auto_offset_reset="earliest", enable_auto_commit=False)
+    await c.start()
+    try:
+        while not stop.is_set():
+            batches = await c.getmany(timeout_ms=200, max_records=5000)
+            if not batches:
+                continue
+            await ceiling_apply(conn, group, topic,
+                                [r.value for rs in batches.values() for r in rs if r.value])
+            await c.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+    finally:
+        await c.stop()
+        await conn.close()
+
+
+# --- rates and CPU ------------------------------------------------------------------------------
+
+
+@dataclass
+class Rate:
+    total: float  # events/s from the start, group join included
+    steady: float  # events/s from the first committed batch on
+    join_share: float  # the share of the run before the first commit (the group's join)
+
+
+async def _count(conn: asyncpg.Connection, table: str, group: str) -> int:
     return int(await conn.fetchval(
-        "SELECT count(*) FROM credit.inbox WHERE consumer = $1", group) or 0)
+        f"SELECT count(*) FROM {table} WHERE consumer = $1", group) or 0)
 
 
-async def credit_control_rate(settings: Settings, topic: str, n: int,
-                              processes: int) -> tuple[float, float]:
-    """Events/s from start (group join included) and in steady state (from the first
-    committed batch on, which leaves out the consumer group's join). With more than one
-    process, the others are this script started as workers in the same group."""
-    group = f"bench-cc-{uuid.uuid4()}"
+async def measure(settings: Settings, topic: str, n: int, processes: int,
+                  ceiling: bool) -> Rate:
+    """Run `processes` consumers (this one and workers: this script again) in one group until
+    all n events are applied, counted in the inbox."""
+    group = f"bench-{'eo' if ceiling else 'cc'}-{uuid.uuid4()}"
+    table = "ceiling.inbox" if ceiling else "credit.inbox"
     stop = asyncio.Event()
     env = {**os.environ, "CREDITCTL_DATABASE_URL": settings.database_url}
+    role = "--ceiling-worker" if ceiling else "--worker"
     workers = [await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--worker", topic, group, env=env)
-        for _ in range(processes - 1)]
+        sys.executable, __file__, role, topic, group, env=env) for _ in range(processes - 1)]
+    run = ceiling_until_stopped if ceiling else consume_until_stopped
     start = time.perf_counter()
     first: tuple[float, int] | None = None
-    task = asyncio.create_task(consume_until_stopped(settings, topic, group, stop))
+    task = asyncio.create_task(run(settings, topic, group, stop))
     poll = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
     try:
-        while (done := await _applied(poll, group)) < n:
+        while (done := await _count(poll, table, group)) < n:
             if done and first is None:
                 first = (time.perf_counter(), done)
             if task.done():
@@ -156,7 +287,7 @@ async def credit_control_rate(settings: Settings, topic: str, n: int,
         if first is None:
             first = (start, 0)
         steady = (n - first[1]) / (end - first[0]) if end > first[0] else float("nan")
-        return n / (end - start), steady
+        return Rate(n / (end - start), steady, (first[0] - start) / (end - start))
     finally:
         await poll.close()
         stop.set()
@@ -165,26 +296,172 @@ async def credit_control_rate(settings: Settings, topic: str, n: int,
         await asyncio.gather(task, *(w.wait() for w in workers))
 
 
+def _partition_batches(messages: list[tuple[str, bytes, bytes]],
+                       per_batch: int) -> list[list[bytes]]:
+    """The messages as a consumer gets them: 6 partitions by account, in order, batches of
+    about 5,000 / 6 per partition (what getmany(max_records=5000) hands out)."""
+    parts: dict[int, list[bytes]] = {}
+    for _, key, value in messages:
+        parts.setdefault(hash(key) % 6, []).append(value)
+    return [values[i:i + per_batch] for values in parts.values()
+            for i in range(0, len(values), per_batch)]
+
+
+async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> float:
+    """credit-control's CPU µs per event, decode + inbox claim + batch handler, no Kafka."""
+    p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock())
+    handler = consumer.batch_dispatcher(ctx)
+    cpu = 0.0
+    try:
+        for values in _partition_batches(messages, 833):
+            started = time.process_time()
+            parsed = [parse(v, consumer.CONTRACTS) for v in values]
+            async with p.engine.begin() as conn:
+                fresh = await p.inbox.claim_many(
+                    conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
+                await handler(conn, [(e, x) for e, x in parsed if e.event_id in fresh])
+            cpu += time.process_time() - started
+    finally:
+        await p.engine.dispose()
+    return cpu / len(messages) * 1e6
+
+
+async def ceiling_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> float:
+    """The ceiling consumer's CPU µs per event, the same way."""
+    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    cpu = 0.0
+    try:
+        for values in _partition_batches(messages, 833):
+            started = time.process_time()
+            await ceiling_apply(conn, "bench-cpu", "bench", values)
+            cpu += time.process_time() - started
+    finally:
+        await conn.close()
+    return cpu / len(messages) * 1e6
+
+
+async def _ceiling_schema(settings: Settings) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    try:
+        await conn.execute(CEILING_DDL)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Round:
+    raw: float
+    ceiling: Rate
+    cc: Rate
+    cc2: Rate | None
+    ceiling2: Rate | None
+    cpu: float
+    ceiling_cpu: float
+
+
+async def one_round(args: argparse.Namespace, settings: Settings, topic: str,
+                    messages: list[tuple[str, bytes, bytes]],
+                    cpu_messages: list[tuple[str, bytes, bytes]]) -> Round:
+    """One of each, back to back: raw, ceiling, credit-control (each in a fresh database)."""
+    n = args.events
+    raw = await raw_consume(settings.kafka_bootstrap, topic, n)
+    async with scratch_database(settings, migrate=False) as scratch:
+        await _ceiling_schema(scratch)
+        ceiling = await measure(scratch, topic, n, 1, ceiling=True)
+        ceiling2 = None
+        if args.processes > 1:
+            await _ceiling_schema(scratch)  # afresh: the same decisions again would conflict
+            ceiling2 = await measure(scratch, topic, n, args.processes, ceiling=True)
+    async with scratch_database(settings) as scratch:
+        cc = await measure(scratch, topic, n, 1, ceiling=False)
+    cc2 = None
+    if args.processes > 1:
+        async with scratch_database(settings) as scratch:
+            cc2 = await measure(scratch, topic, n, args.processes, ceiling=False)
+    async with scratch_database(settings) as scratch:
+        cpu = await cc_cpu(scratch, cpu_messages)
+        await _ceiling_schema(scratch)
+        eo_cpu = await ceiling_cpu(scratch, cpu_messages)
+    return Round(raw, ceiling, cc, cc2, ceiling2, cpu, eo_cpu)
+
+
+async def cpu_part(args: argparse.Namespace, settings: Settings) -> None:
+    """The CPU per event alone, each run in a fresh database, credit-control then ceiling."""
+    cc, eo = [], []
+    for _ in range(args.repeat):
+        run = uuid.uuid4().hex[:8]
+        messages = events(run, "bench", args.cpu_events, max(1, args.cpu_events // 10),
+                          bill_runs=not args.no_bill_runs)
+        async with scratch_database(settings) as scratch:
+            cc.append(await cc_cpu(scratch, messages))
+            await _ceiling_schema(scratch)
+            eo.append(await ceiling_cpu(scratch, messages))
+    print(f"RESULT consumer CPU per event, decode + handler, no Kafka: {_median(cc):.1f} µs "
+          f"(runs {', '.join(f'{c:.1f}' for c in cc)}; ceiling consumer {_median(eo):.1f} µs; "
+          f"target <= 25 µs)")
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 async def balance_part(args: argparse.Namespace, settings: Settings) -> None:
     run = uuid.uuid4().hex[:8]
     topic = f"bench.balance.{run}"
     await ensure_topics(settings.kafka_bootstrap, [topic], partitions=6)
     messages = events(run, topic, args.events, args.accounts, bill_runs=not args.no_bill_runs)
     await produce(settings.kafka_bootstrap, messages)
-    raw = await raw_consume(settings.kafka_bootstrap, topic, args.events)
-    async with scratch_database(settings) as scratch:
-        total, steady = await credit_control_rate(scratch, topic, args.events,
-                                                  args.processes)
+    cpu_run = uuid.uuid4().hex[:8]
+    cpu_messages = events(cpu_run, topic, args.cpu_events, max(1, args.cpu_events // 10),
+                          bill_runs=not args.no_bill_runs)
     share = "none" if args.no_bill_runs else f"{args.accounts / args.events:.0%}"
     print(f"balance events: {args.events} over {args.accounts} accounts (topic {topic}); "
-          f"events leading to a decision: {share}; credit-control processes: {args.processes}")
-    print(f"  raw aiokafka consume:                       {raw:>10,.0f} events/s")
-    print(f"  credit-control, exactly once, steady state: {steady:>10,.0f} events/s")
-    print(f"  credit-control, incl. consumer group join:  {total:>10,.0f} events/s")
-    print(f"  ratio (steady / raw):                       {steady / raw:>10.3f}")
-    target = "30,000" if args.processes == 1 else "55,000"
-    print(f"RESULT credit-control balance events, {args.processes} process(es): "
-          f"{steady:,.0f}/s steady (raw consume {raw:,.0f}/s, target >= {target}/s)")
+          f"events leading to a decision: {share}; runs: {args.repeat}")
+    rounds = []
+    for i in range(args.repeat):
+        r = await one_round(args, settings, topic, messages, cpu_messages)
+        rounds.append(r)
+        print(f"  run {i + 1}: raw {r.raw:,.0f}/s · ceiling {r.ceiling.steady:,.0f}/s steady "
+              f"({r.ceiling.total:,.0f} incl. join) · credit-control {r.cc.steady:,.0f}/s "
+              f"steady ({r.cc.total:,.0f} incl. join) = {r.cc.steady / r.ceiling.steady:.3f} "
+              f"× ceiling · CPU/event {r.cpu:.1f} µs (ceiling {r.ceiling_cpu:.1f} µs)"
+              + (f" · 2 processes: credit-control {r.cc2.steady:,.0f}/s steady "
+                 f"({r.cc2.total:,.0f} incl. join, join {r.cc2.join_share:.0%} of the run), "
+                 f"ceiling {r.ceiling2.steady:,.0f}/s"
+                 if r.cc2 is not None and r.ceiling2 is not None else ""))
+    _report_balance(args, rounds)
+
+
+def _report_balance(args: argparse.Namespace, rounds: list[Round]) -> None:
+    m = _median
+    raw = m([r.raw for r in rounds])
+    ceiling = m([r.ceiling.steady for r in rounds])
+    cc = m([r.cc.steady for r in rounds])
+    cc_total = m([r.cc.total for r in rounds])
+    ratio = m([r.cc.steady / r.ceiling.steady for r in rounds])
+    cpu, eo_cpu = m([r.cpu for r in rounds]), m([r.ceiling_cpu for r in rounds])
+    of = f"median of {len(rounds)}"
+    met = "met" if ratio >= 0.7 and cc >= 25_000 else "NOT met"
+    print(f"RESULT credit-control balance events, 1 process: {cc:,.0f}/s steady "
+          f"({cc_total:,.0f}/s incl. group join) = {ratio:.2f} × the same-run exactly-once "
+          f"ceiling of {ceiling:,.0f}/s (raw consume {raw:,.0f}/s; {of}; target >= 0.7 × and "
+          f">= 25,000/s: {met})")
+    print(f"RESULT consumer CPU per event, decode + handler, no Kafka: {cpu:.1f} µs "
+          f"(ceiling consumer {eo_cpu:.1f} µs; {of}; target <= 25 µs: "
+          f"{'met' if cpu <= 25 else 'NOT met'})")
+    if args.processes > 1:
+        cc2 = m([r.cc2.steady for r in rounds if r.cc2])
+        cc2_total = m([r.cc2.total for r in rounds if r.cc2])
+        join = m([r.cc2.join_share for r in rounds if r.cc2])
+        eo2 = m([r.ceiling2.steady for r in rounds if r.ceiling2])
+        scale = m([r.cc2.total / r.cc.steady for r in rounds if r.cc2])
+        ok = "met" if scale >= 1.6 and join < 0.1 else "NOT met"
+        print(f"RESULT credit-control balance events, {args.processes} processes: "
+              f"{cc2_total:,.0f}/s incl. group join ({cc2:,.0f}/s steady; the join is "
+              f"{join:.0%} of the run) = {scale:.2f} × one process (ceiling with "
+              f"{args.processes} processes {eo2:,.0f}/s; {of}; target >= 1.6 × with the join "
+              f"< 10 %: {ok})")
 
 
 # --- 2. month-end sweep -----------------------------------------------------------------------
@@ -233,13 +510,14 @@ async def _drop_database(url: str, name: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(settings: Settings) -> AsyncIterator[Settings]:
+async def scratch_database(settings: Settings, migrate: bool = True) -> AsyncIterator[Settings]:
     """A migrated database of the bench's own, dropped afterwards: the bench's products must
     not end up in the tests' sweeps (nor the tests' in the bench's)."""
     name = f"ccbench_{uuid.uuid4().hex[:8]}"
     url = await _create_database(settings.database_url, name)
     try:
-        await asyncio.to_thread(upgrade, MIGRATIONS, url, settings.db_schema)
+        if migrate:
+            await asyncio.to_thread(upgrade, MIGRATIONS, url, settings.db_schema)
         yield settings.model_copy(update={"database_url": url})
     finally:
         await _drop_database(settings.database_url, name)
@@ -384,13 +662,29 @@ async def main() -> None:
                         help="credit-control consumer processes in one group")
     parser.add_argument("--rerun", action="store_true",
                         help="run the month-end sweep a second time (it must decide nothing)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="balance-event runs (raw, ceiling, credit-control each); the "
+                        "RESULT lines give medians (3 for the quiet-machine figures)")
+    parser.add_argument("--cpu-events", type=int, default=20_000,
+                        help="events fed without Kafka for the CPU per event")
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="only the CPU per event (decode + handler, no Kafka), --repeat "
+                        "times: the steady before/after measure on a loaded machine")
     parser.add_argument("--worker", nargs=2, metavar=("TOPIC", "GROUP"), help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling-worker", nargs=2, metavar=("TOPIC", "GROUP"),
+                        help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()  # make bench passes every script the same ARGS
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
                         consumer_batch_size=5000)
     if args.worker:
-        await _worker(settings, *args.worker)
+        await _worker(settings, *args.worker, consume_until_stopped)
+        return
+    if args.ceiling_worker:
+        await _worker(settings, *args.ceiling_worker, ceiling_until_stopped)
+        return
+    if args.cpu_only:
+        await cpu_part(args, settings)
         return
     if not args.skip_consume:
         await balance_part(args, settings)

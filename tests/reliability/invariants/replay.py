@@ -14,20 +14,20 @@ taken as they are now (their history is in the audit log, not replayed).
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from common.clock import business_date, parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
-from common.contracts.snapshots import ProductFamily
+from common.contracts.gateway import ProvisioningAction
 from credit_control.domain import rules
-from credit_control.domain.ladder import Ladder, reconcile
-from credit_control.domain.model import Action, action_for, can, next_state
+from credit_control.domain.ladder import Ladder
 from credit_control.domain.product_amount import (
     allowed_in_sweep,
     allowed_on_balance,
     product_amount_due,
 )
+from credit_control.domain.product_credit import ProductCredit
 from credit_control.domain.profiles import CreditProfile
 from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
 
@@ -52,17 +52,6 @@ class SweepRun:
 
 
 @dataclass
-class ProductSim:
-    product_id: str
-    family: ProductFamily
-    state: CreditState = S.NORMAL
-    warning_level: int = 0
-    cycle: int = 0
-    suspended_on: date | None = None
-    ladder: Ladder = field(default_factory=Ladder)  # domain/ladder.py
-
-
-@dataclass
 class Inputs:
     events: list[tuple[datetime, BalanceChanged]]  # when applied, the event
     sweeps: list[SweepRun]
@@ -74,7 +63,7 @@ class Inputs:
 @dataclass
 class Replay:
     inputs: Inputs
-    products: dict[str, ProductSim] = field(default_factory=dict)
+    products: dict[str, ProductCredit] = field(default_factory=dict)
     latest: dict[str, BalanceChanged] = field(default_factory=dict)  # account → newest event
     product_account: dict[str, str] = field(default_factory=dict)
     expected: dict[str, Expected] = field(default_factory=dict)
@@ -113,11 +102,11 @@ class Replay:
         exempt = profile.suspension_exempt(event.as_of)
         for snap in sorted(event.products, key=lambda p: p.product_id):
             self.product_account[snap.product_id] = event.account_id
-            p = self.products.setdefault(snap.product_id, ProductSim(
-                snap.product_id, snap.family, ladder=Ladder(facts.oldest_due_month)))
-            now = reconcile(p.state, p.ladder, table, p.family, event.customer.tier,
-                            facts.oldest_due_month, facts.owes)
-            p.state, p.ladder, p.warning_level = now.state, now.ladder, now.ladder.warning_level
+            p = self.products.setdefault(snap.product_id, ProductCredit(
+                snap.product_id, event.account_id, snap.family,
+                ladder=Ladder(facts.oldest_due_month)))
+            p.reconcile(table, event.customer.tier, facts.oldest_due_month, facts.owes,
+                        event.as_of)
             intent = rules.on_balance(
                 table, facts, rules.ProductFacts(p.family, event.customer.tier, p.state,
                                                  p.warning_level, star, exempt),
@@ -150,41 +139,25 @@ class Replay:
                 if self._take(p, intent, run.as_of):
                     p.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
 
-    def _take(self, p: ProductSim, intent: rules.Intent, as_of: datetime) -> bool:
-        action = action_for(intent.decision, p.family)
-        if not can(p.state, action):
+    def _take(self, p: ProductCredit, intent: rules.Intent, as_of: datetime) -> bool:
+        """The product's credit (the service's aggregate) proposes and moves."""
+        proposal = p.propose(intent, as_of)
+        if proposal is None or proposal.decision_id in self.expected:
             return False
-        did = rules.decision_id(p.product_id, intent.period, intent.decision, p.cycle)
-        if did in self.expected:
-            return False
+        did = proposal.decision_id
         self.expected[did] = Expected(did, p.product_id, intent.decision, intent.rule_id)
-        if action is Action.DEDUCT:
-            return True
-        self._move(p, next_state(p.state, action), as_of)
-        if intent.warning_level is not None:
-            p.warning_level = intent.warning_level
-        self._confirm(p, did, as_of)
+        p.move(proposal)
+        self._confirm(p, did, proposal.as_of)
         return True
 
-    def _confirm(self, p: ProductSim, decision_id: str, as_of: datetime) -> None:
+    def _confirm(self, p: ProductCredit, decision_id: str, as_of: datetime) -> None:
         """The chain (or the operator) finishes what was requested."""
         if p.state not in IN_FLIGHT:
             return
         if not p.family.uses_chain and decision_id not in self.inputs.done_work_orders:
             return
-        action = (Action.CONFIRM_SUSPEND if p.state is S.SUSPEND_REQUESTED
-                  else Action.CONFIRM_RESTORE)
-        self._move(p, next_state(p.state, action), as_of)
-
-    @staticmethod
-    def _move(p: ProductSim, after: CreditState, as_of: datetime) -> None:
-        p.state = after
-        if after is S.SUSPENDED:
-            p.suspended_on = business_date(as_of)
-        if after is S.NORMAL:  # a new arrears cycle
-            p.cycle += 1
-            p.warning_level = 0
-            p.ladder = Ladder(p.ladder.month)
+        p.complete(ProvisioningAction.SUSPEND if p.state is S.SUSPEND_REQUESTED
+                   else ProvisioningAction.RESTORE, as_of)
 
 
 def _facts(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFacts:

@@ -6,23 +6,47 @@ Lock order is the one everyone uses: account positions in account id order, then
 in product id order.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
+from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductSnapshot
-from common.envelope import encode
+from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
+from ..domain.product_credit import ProductCredit, WorkOrderRequest
+from .product_credits import COLUMNS
 
 
 def _sql(statement: str) -> Any:
     return text(" ".join(statement.split()))
+
+
+def _numbered(statement: Any) -> tuple[str, list[str]]:
+    """A text() statement for asyncpg itself: `:name` → `$n`, and the names in that order."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, statement.text), names
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The transaction's asyncpg connection: the hot statements skip SQLAlchemy's per-row
+    work (a Row per result row, its processors). The transaction has begun: the caller ran
+    a statement in it first (the consumer's inbox claim, the positions' lock)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
 
 
 _LOCK_POSITIONS = _sql("""
@@ -58,7 +82,7 @@ _SAVE_POSITIONS = _sql("""
 async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """The batch's newest position per account (one event per account), in one statement."""
     ordered = sorted(events, key=lambda e: e.account_id)
-    await conn.execute(_SAVE_POSITIONS, {
+    await _execute(conn, _SAVE_POSITIONS_N, {
         "account_id": [e.account_id for e in ordered],
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
@@ -71,9 +95,34 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
     })
 
 
+_SAVE_POSITIONS_N = _numbered(_SAVE_POSITIONS)
+
+
+async def _execute(conn: AsyncConnection, statement: tuple[str, list[str]],
+                   values: dict[str, list[Any]]) -> None:
+    sql, names = statement
+    await (await _driver(conn)).execute(sql, *(values[n] for n in names))
+
+
+async def _fetch(conn: AsyncConnection, statement: tuple[str, list[str]],
+                 values: dict[str, list[Any]]) -> list[Any]:
+    sql, names = statement
+    return list(await (await _driver(conn)).fetch(sql, *(values[n] for n in names)))
+
 
 def oldest_due_month(event: BalanceChanged) -> date | None:
-    return parse_bill_month(event.dues[0].bill_month) if event.dues else None
+    if not event.dues:
+        return None
+    month = event.dues[0].bill_month
+    found = _MONTHS.get(month)
+    if found is None:
+        found = _MONTHS[month] = parse_bill_month(month)
+    return found
+
+
+# Bill months parsed once per process: a few dozen distinct ones, asked for by every event
+# (twice: the product's facts and the rules').
+_MONTHS: dict[str, date] = {}
 
 
 # --- a product's own amount (domain/product_amount.py) -------------------------------------
@@ -103,19 +152,19 @@ _UPSERT_PRODUCTS = _sql("""
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month,
         product_amount_due_fen = excluded.product_amount_due_fen
-    RETURNING product_id, family, state, command_seq, warning_level, cycle, ladder_month,
-        suspension_warned_on, suspension_deadline, state_changed_at""")
+    RETURNING """ + COLUMNS)
+_UPSERT_PRODUCTS_N = _numbered(_UPSERT_PRODUCTS)
 
 
 async def upsert_products(
     conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-) -> list[Row[Any]]:
+) -> list[Any]:
     """Fresh snapshots and account facts for the batch's products (one per product; new ones
-    start normal), in product id order; returns the rows, locked."""
+    start normal), in product id order; returns the rows (`COLUMNS`, positional), locked."""
     if not snapshots:
         return []
     s = sorted(snapshots, key=lambda s: s[1].product_id)
-    result = await conn.execute(_UPSERT_PRODUCTS, {
+    return await _fetch(conn, _UPSERT_PRODUCTS_N, {
         "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
         "family": [p.family.value for _, p in s], "product": [encode(p).decode() for _, p in s],
         "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
@@ -126,7 +175,6 @@ async def upsert_products(
         "oldest": [oldest_due_month(e) for e, _ in s],
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
     })
-    return list(result)
 
 
 _TAKEN = _sql("""
@@ -187,62 +235,6 @@ async def insert_decisions(conn: AsyncConnection, rows: DecisionRows) -> int:
 
 
 @dataclass
-class StateRows:
-    """The final state of each product that moved in the batch (one row per product)."""
-
-    product_id: list[str] = field(default_factory=list)
-    state: list[str] = field(default_factory=list)
-    at: list[datetime] = field(default_factory=list)
-    cycle: list[int] = field(default_factory=list)
-    warning_level: list[int] = field(default_factory=list)
-    # A chain command was sent: the command columns take these values.
-    commanded: list[bool] = field(default_factory=list)
-    command_seq: list[int] = field(default_factory=list)
-    command_id: list[str | None] = field(default_factory=list)
-    command_action: list[str | None] = field(default_factory=list)
-    command_at: list[datetime | None] = field(default_factory=list)
-    command_sent_at: list[datetime | None] = field(default_factory=list)
-    # A chain command or a work order was opened: the pending columns take these values.
-    pending: list[bool] = field(default_factory=list)
-    pending_decision_id: list[str | None] = field(default_factory=list)
-    pending_work_order_id: list[str | None] = field(default_factory=list)
-
-
-def _if(flag: str, column: str, value: str) -> str:
-    return f"{column} = CASE WHEN u.{flag} THEN {value} ELSE p.{column} END"
-
-
-_UPDATE_STATES = _sql(f"""
-    UPDATE credit.product_credit p SET state = u.state, state_changed_at = u.at,
-        cycle = u.cycle, warning_level = u.warning_level,
-        {_if("commanded", "command_seq", "u.command_seq")},
-        {_if("commanded", "pending_command_id", "u.command_id")},
-        {_if("commanded", "command_action", "u.command_action")},
-        {_if("commanded", "command_at", "u.command_at")},
-        {_if("commanded", "command_attempt", "1")},
-        {_if("commanded", "command_sent_at", "u.command_sent_at")},
-        {_if("commanded", "retry_at", "NULL")},
-        {_if("pending", "pending_decision_id", "u.pending_decision_id")},
-        {_if("pending", "pending_work_order_id", "u.pending_work_order_id")}
-    FROM unnest(CAST(:product_id AS text[]), CAST(:state AS text[]),
-                CAST(:at AS timestamptz[]), CAST(:cycle AS integer[]),
-                CAST(:warning_level AS integer[]), CAST(:commanded AS boolean[]),
-                CAST(:command_seq AS bigint[]), CAST(:command_id AS text[]),
-                CAST(:command_action AS text[]), CAST(:command_at AS timestamptz[]),
-                CAST(:command_sent_at AS timestamptz[]), CAST(:pending AS boolean[]),
-                CAST(:pending_decision_id AS text[]), CAST(:pending_work_order_id AS text[]))
-         AS u(product_id, state, at, cycle, warning_level, commanded, command_seq, command_id,
-              command_action, command_at, command_sent_at, pending, pending_decision_id,
-              pending_work_order_id)
-    WHERE p.product_id = u.product_id""")
-
-
-async def update_states(conn: AsyncConnection, rows: StateRows) -> None:
-    if rows.product_id:
-        await conn.execute(_UPDATE_STATES, vars(rows))
-
-
-@dataclass
 class HistoryRows:
     """Every state change of the batch, in the order it happened."""
 
@@ -271,27 +263,14 @@ async def insert_history(conn: AsyncConnection, rows: HistoryRows) -> None:
 
 
 @dataclass
-class LadderRows:
-    """Products whose arrears ladder changed in the batch (domain/ladder.py)."""
+class BatchWrites:
+    """What a batch of balance events writes, in this order: decisions, work orders (and
+    the work orders a new chain command supersedes), the products that changed, their state
+    history, the outbox rows."""
 
-    product_id: list[str] = field(default_factory=list)
-    ladder_month: list[date | None] = field(default_factory=list)
-    warning_level: list[int] = field(default_factory=list)
-    suspension_warned_on: list[date | None] = field(default_factory=list)
-    suspension_deadline: list[date | None] = field(default_factory=list)
-
-
-_UPDATE_LADDERS = _sql("""
-    UPDATE credit.product_credit p SET ladder_month = u.ladder_month,
-        warning_level = u.warning_level, suspension_warned_on = u.warned_on,
-        suspension_deadline = u.deadline
-    FROM unnest(CAST(:product_id AS text[]), CAST(:ladder_month AS date[]),
-                CAST(:warning_level AS integer[]), CAST(:suspension_warned_on AS date[]),
-                CAST(:suspension_deadline AS date[]))
-         AS u(product_id, ladder_month, warning_level, warned_on, deadline)
-    WHERE p.product_id = u.product_id""")
-
-
-async def update_ladders(conn: AsyncConnection, rows: LadderRows) -> None:
-    if rows.product_id:
-        await conn.execute(_UPDATE_LADDERS, vars(rows))
+    decisions: DecisionRows = field(default_factory=DecisionRows)
+    work_orders: list[tuple[ProductCredit, WorkOrderRequest]] = field(default_factory=list)
+    commands: dict[str, ProvisioningCommand] = field(default_factory=dict)  # the newest
+    products: list[ProductCredit] = field(default_factory=list)
+    history: HistoryRows = field(default_factory=HistoryRows)
+    outbox: list[tuple[str, Envelope[Any]]] = field(default_factory=list)

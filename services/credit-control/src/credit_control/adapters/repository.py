@@ -3,10 +3,8 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from common.contracts.credit_control import CreditState
 
 from . import tables as t
 
@@ -26,26 +24,6 @@ async def position(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
 async def decision(conn: AsyncConnection, decision_id: str) -> Row[Any] | None:
     d = t.decisions
     return (await conn.execute(select(d).where(d.c.decision_id == decision_id))).first()
-
-
-async def set_state(
-    conn: AsyncConnection, product_id: str, before: CreditState, after: CreditState,
-    at: datetime, cause: str, decision_id: str | None, **extra: Any,
-) -> None:
-    pc = t.product_credit
-    if after is CreditState.NORMAL:
-        # A new arrears cycle: notices of the same bill month may be sent again.
-        # The arrears ladder starts afresh too (domain/ladder.py): a suspension warning of the
-        # last cycle never announces a suspension of the next.
-        extra = {"cycle": pc.c.cycle + 1, "warning_level": 0, "suspension_warned_on": None,
-                 "suspension_deadline": None, **extra}
-    await conn.execute(
-        update(pc).where(pc.c.product_id == product_id)
-        .values(state=after.value, state_changed_at=at, **extra)
-    )
-    await conn.execute(insert(t.state_history).values(
-        product_id=product_id, state_before=before.value, state_after=after.value,
-        cause=cause, decision_id=decision_id, at=at))
 
 
 async def owing_accounts(conn: AsyncConnection) -> list[str]:
@@ -85,11 +63,6 @@ async def history(conn: AsyncConnection, product_id: str) -> dict[str, list[dict
         "decisions": [dict(r._mapping) for r in decisions],
         "state_history": [dict(r._mapping) for r in changes],
     }
-
-
-async def set_loop(conn: AsyncConnection, product_id: str, **values: Any) -> None:
-    pc = t.product_credit
-    await conn.execute(update(pc).where(pc.c.product_id == product_id).values(**values))
 
 
 async def loop_due(conn: AsyncConnection, at: datetime, timeout_s: float,

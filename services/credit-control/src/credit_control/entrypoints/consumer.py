@@ -17,7 +17,8 @@ from common.contracts import (
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..service_layer import balance_events, handlers, notices
-from ..service_layer.handlers import CreditContext
+from ..service_layer.balance_store import SqlBalanceStore
+from ..service_layer.context import CreditContext
 
 TOPICS = [BALANCE_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC]
 CONTRACTS = registry(BalanceChanged, ProvisioningResult, NoticeOutcome)
@@ -35,7 +36,8 @@ def batch_dispatcher(
         for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
             if is_balance:
                 await balance_events.apply_balance_events(
-                    ctx, conn, [(e, p) for e, p in run if isinstance(p, BalanceChanged)])
+                    SqlBalanceStore(ctx, conn),
+                    [(e, p) for e, p in run if isinstance(p, BalanceChanged)])
             else:
                 for envelope, payload in run:
                     await single(conn, envelope, payload)
@@ -48,7 +50,8 @@ def dispatcher(
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if isinstance(payload, BalanceChanged):
-            await balance_events.apply_balance_events(ctx, conn, [(envelope, payload)])
+            await balance_events.apply_balance_events(SqlBalanceStore(ctx, conn),
+                                                      [(envelope, payload)])
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         elif isinstance(payload, NoticeOutcome):

@@ -1,90 +1,32 @@
-"""credit-control's context and its event-driven use cases: provisioning results (the closed
-loop). Balance events are decided set-wise per batch in `balance_events`.
+"""credit-control's event-driven use cases: provisioning results (the closed loop). Balance
+events are decided set-wise per batch in `balance_events`.
 
-Deciding is pure (domain.rules, domain.model); this layer loads the facts, records the
-decision, moves the state and writes the events, all in the caller's transaction.
+The product's credit (domain/product_credit.py) decides every move: this layer loads it,
+asks it, saves it, and writes the history and the events, in the caller's transaction.
+`CreditContext` lives in `context` (re-exported here for the callers that import it here).
 """
 
 import logging
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import Clock, carried_business_time
-from common.contracts.credit_control import (
-    CreditState,
-    CreditStateChanged,
-    NoticeContext,
-)
-from common.contracts.gateway import (
-    ProvisioningAction,
-    ProvisioningResult,
-    StageOutcome,
-)
-from common.envelope import Contract, RawEnvelope, convert, wrap
-from common.idempotency import IdempotencyKeys
-from common.logging import correlation_id
-from common.outbox import Outbox
+from common.clock import carried_business_time
+from common.contracts.credit_control import CreditState, NoticeContext
+from common.contracts.gateway import ProvisioningAction, ProvisioningResult, StageOutcome
+from common.envelope import RawEnvelope, convert
 
-from ..adapters import admin_repository as admin_repo
+from ..adapters import balance_sql
 from ..adapters import repository as repo
-from ..config import Settings
-from ..domain.model import Action, can, next_state
-from ..domain.rule_table import RuleTable
+from ..adapters.product_credits import SqlProductCredits
+from ..domain.product_credit import DECISION_NS, Change, DecisionFacts, Escalate, ProductCredit
+from .context import CreditContext, RuleCache, publish
+from .work_order_book import cancel_if_open, open_work_order
 
+__all__ = ["DECISION_NS", "CreditContext", "RuleCache", "apply_provisioning_result",
+           "attempt_failed", "confirm", "publish"]
 log = logging.getLogger(__name__)
-DECISION_NS = uuid.UUID("6f1c2a52-8f0e-4b7e-9a43-3d2b8a1c0e11")
 
-
-class RuleCache:
-    """The rule table in force; reloaded when a newer version was stored (by any process)."""
-
-    def __init__(self) -> None:
-        self.table: RuleTable | None = None
-
-    async def current(self, conn: AsyncConnection) -> RuleTable:
-        version = await admin_repo.rule_version(conn)
-        if self.table is None or self.table.version != version:
-            self.table, _ = await admin_repo.rule_table(conn)
-        return self.table
-
-
-@dataclass
-class CreditContext:
-    engine: AsyncEngine
-    outbox: Outbox
-    keys: IdempotencyKeys
-    clock: Clock
-    source: str = "credit-control"
-    settings: Settings = field(default_factory=Settings)
-    rules: RuleCache = field(default_factory=RuleCache)
-
-
-@dataclass
-class ProductView:
-    """A locked product_credit row, kept current in memory while a batch decides on it."""
-
-    product_id: str
-    account_id: str
-    family: str
-    product: dict[str, Any]
-    state: str
-    command_seq: int
-    warning_level: int = 0
-    cycle: int = 0
-    customer_id: str | None = None
-
-    @classmethod
-    def of(cls, row: Row[Any]) -> "ProductView":
-        return cls(row.product_id, row.account_id, row.family, row.product, row.state,
-                   int(row.command_seq), int(row.warning_level), int(row.cycle), row.customer_id)
-
-
-# --- the closed loop ------------------------------------------------------------------------
 
 async def apply_provisioning_result(
     ctx: CreditContext, conn: AsyncConnection, envelope: RawEnvelope, result: ProvisioningResult
@@ -93,7 +35,8 @@ async def apply_provisioning_result(
     next attempt (or, after the last one, a manual work order)."""
     if not result.final:
         return
-    product = await repo.product_for_update(conn, result.product_id)
+    products = SqlProductCredits(conn)
+    product = (await products.load([result.product_id])).get(result.product_id)
     if product is None or product.pending_command_id != result.command_id:
         log.info("result %s for a command no longer pending on %s", result.command_id,
                  result.product_id)
@@ -101,6 +44,7 @@ async def apply_provisioning_result(
     if result.outcome is StageOutcome.APPLIED:
         await confirm(ctx, conn, product, result.action, result.at,
                       f"chain confirmed {result.action.value} (attempt {result.attempt})")
+        await products.save([product])
         return
     if result.outcome is StageOutcome.SUPERSEDED or result.attempt != product.command_attempt:
         return  # a newer command or attempt is in flight
@@ -108,31 +52,31 @@ async def apply_provisioning_result(
         return  # already escalated
     await attempt_failed(ctx, conn, product, f"{result.outcome.value}: {result.detail}",
                          result.at)
+    await products.save([product])
 
 
-async def attempt_failed(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
+async def attempt_failed(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit,
                          why: str, at: datetime) -> None:
+    """The aggregate says retry (its backoff) or escalate (a work order); the caller saves."""
     s = ctx.settings
-    attempt = int(product.command_attempt)
-    if attempt < s.loop_max_attempts:
-        delay = timedelta(seconds=s.loop_backoff_s * 2 ** (attempt - 1))
-        log.warning("chain attempt %d for %s failed (%s); retry in %s", attempt,
-                    product.product_id, why, delay)
-        await repo.set_loop(conn, product.product_id, retry_at=at + delay)
+    outcome = product.fail(at, why, s.loop_max_attempts, s.loop_backoff_s)
+    if isinstance(outcome, Escalate):
+        assert product.command_action is not None and product.pending_decision_id is not None
+        work_order = await open_work_order(
+            ctx, conn, product, product.command_action, product.pending_decision_id,
+            outcome.reason, at, key=f"escalation:{product.pending_command_id}")
+        product.escalated(work_order)
         return
-    from .work_orders import escalate
-    await escalate(ctx, conn, product, f"chain gave up after {attempt} attempts: {why}", at)
+    log.warning("chain attempt %d for %s failed (%s); retry at %s", product.command_attempt,
+                product.product_id, why, outcome.at)
 
 
-async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
+async def confirm(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit,
                   action: ProvisioningAction, at: datetime, cause: str) -> bool:
-    """The suspension / restore really happened (gateway applied or work order done)."""
-    move = (Action.CONFIRM_SUSPEND if action is ProvisioningAction.SUSPEND
-            else Action.CONFIRM_RESTORE)
-    before = CreditState(product.state)
-    if not can(before, move):
+    """The suspension / restore really happened (gateway applied or work order done). The
+    caller saves the product."""
+    if product.pending_decision_id is None:
         return False
-    after = next_state(before, move)
     decision = await repo.decision(conn, product.pending_decision_id)
     assert decision is not None
     # Business time: the chain and staff report wall-clock time, while the decision may be
@@ -140,24 +84,27 @@ async def confirm(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
     # that long after the decision's own business time (common.clock). The wall time stays
     # on the event's envelope (occurred_at). Retention is counted from this moment.
     at = carried_business_time(at, decision.as_of, decision.created_at, ctx.clock.now())
-    await repo.set_state(conn, product.product_id, before, after, at, cause=cause,
-                         decision_id=decision.decision_id, pending_command_id=None,
-                         pending_decision_id=None, retry_at=None, pending_work_order_id=None)
-    await publish(ctx, conn, product.account_id, CreditStateChanged(
-        account_id=product.account_id, product_id=product.product_id,
-        decision_id=decision.decision_id, state_before=before, state_after=after, as_of=at,
-        context=convert(decision.context, NoticeContext),
-        # A restore decided while the suspension was still only requested overtook it: the
-        # service never stopped, so the customer gets no "已可正常使用".
-        service_was_suspended=(decision.state_before != CreditState.SUSPEND_REQUESTED.value
-                               if action is ProvisioningAction.RESTORE else None)))
-    if product.pending_work_order_id is not None:
-        from .work_orders import cancel_if_open
-        await cancel_if_open(ctx, conn, product.pending_work_order_id, at, cause)
+    escalation = product.pending_work_order_id
+    confirmed = product.confirm(action, at, cause, DecisionFacts(
+        decision.decision_id, convert(decision.context, NoticeContext),
+        CreditState(decision.state_before)))
+    if confirmed is None:
+        return False
+    change, event = confirmed
+    await balance_sql.insert_history(conn, history_rows(product.product_id, [change]))
+    await publish(ctx, conn, product.account_id, event)
+    if escalation is not None:
+        await cancel_if_open(ctx, conn, escalation, at, cause)
     return True
 
 
-async def publish(ctx: CreditContext, conn: AsyncConnection, key: str, event: Contract) -> None:
-    await ctx.outbox.add(conn, event.topic, wrap(
-        event, key=key, source=ctx.source, occurred_at=ctx.clock.now(),
-        correlation_id=correlation_id.get()))
+def history_rows(product_id: str, changes: list[Change]) -> balance_sql.HistoryRows:
+    rows = balance_sql.HistoryRows()
+    for c in changes:
+        rows.product_id.append(product_id)
+        rows.state_before.append(c.before.value)
+        rows.state_after.append(c.after.value)
+        rows.cause.append(c.cause)
+        rows.decision_id.append(c.decision_id)
+        rows.at.append(c.at)
+    return rows

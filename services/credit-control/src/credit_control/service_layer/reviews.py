@@ -20,10 +20,12 @@ from common.errors import Conflict, NotFound
 from ..adapters import admin_repository as admin_repo
 from ..adapters import repository as repo
 from ..adapters import review_sql
+from ..adapters.product_credits import from_row
 from ..domain import reviews as domain
 from ..domain.reviews import DecideReview, ReviewDecision, ReviewStatus
 from ..domain.rules import RESTORABLE, Intent
 from .balance_events import Batch
+from .balance_store import SqlBalanceStore
 from .handlers import CreditContext
 
 
@@ -116,14 +118,16 @@ async def _restore(ctx: CreditContext, conn: AsyncConnection, review: Any, by: s
         "deposit_fen": position.deposit_fen}, BalanceChanged)
     table = await ctx.rules.current(conn)
     profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
-    batch = Batch(ctx, table, profiles, [product], {product.product_id: (event, snapshot)})
+    store = SqlBalanceStore(ctx, conn)
+    batch = Batch(store, table, profiles, {product.product_id: from_row(product, snapshot)},
+                  {product.product_id: (event, snapshot)})
     intent = Intent(DecisionType.RESTORE, domain.RESTORE_RULE_ID, domain.restore_reason(
         review.review_id, review.exemption_kind, review.exemption_id, by, note),
         period=f"review:{review.review_id}")
     if not batch.decide_one(product.product_id, intent, at, review.review_id):
         return None, f"nothing to restore: the product is {product.state}"
-    await batch.write(conn)
-    decision_id = batch.decisions.decision_id[0]
+    await store.write(batch.writes)
+    decision_id = batch.writes.decisions.decision_id[0]
     after = batch.products[product.product_id].state.value
     return decision_id, f"restore decided: {product.state} → {after}"
 

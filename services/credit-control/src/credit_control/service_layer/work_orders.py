@@ -4,35 +4,32 @@ WORK_ORDER products are suspended and restored by people: a work order from the 
 state changes when it is done. Chain products get one when the chain gave up.
 """
 
-import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import carried_business_time
-from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
-from common.contracts.snapshots import ProductFamily, ProductSnapshot
-from common.envelope import convert
+from common.contracts.gateway import ProvisioningAction
 from common.errors import Conflict, NotFound
 
 from ..adapters import admin_repository as admin_repo
 from ..adapters import repository as repo
+from ..adapters.product_credits import SqlProductCredits, from_row
 from ..domain.commands import Role
-from .handlers import CreditContext, ProductView, attempt_failed, confirm, publish
+from .context import CreditContext, publish
+from .handlers import attempt_failed, confirm
+from .work_order_book import (
+    cancel_if_open,
+    cancel_superseded,
+    open_work_order,
+    step,
+)
 
-
-def _id(*parts: str) -> str:
-    return "WO-" + hashlib.md5("|".join(parts).encode()).hexdigest()[:20]
-
-
-def _step(at: datetime, by: str, status: str, role: str, note: str,
-          business_at: datetime | None = None) -> dict[str, Any]:
-    step = {"at": at.isoformat(), "by": by, "status": status, "role": role, "note": note}
-    if business_at is not None:  # a staff step: wall time (at) and the run's business time
-        step["business_at"] = business_at.isoformat()
-    return step
+__all__ = ["assign", "cancel_if_open", "cancel_superseded", "finish", "get", "open_work_order",
+           "run_loop"]
+_step = step
 
 
 async def _business_at(ctx: CreditContext, conn: AsyncConnection, decision_id: str,
@@ -45,86 +42,22 @@ async def _business_at(ctx: CreditContext, conn: AsyncConnection, decision_id: s
     return carried_business_time(at, decision.as_of, decision.created_at, ctx.clock.now())
 
 
-async def open_work_order(
-    ctx: CreditContext, conn: AsyncConnection, product: ProductView, action: ProvisioningAction,
-    decision_id: str, reason: str, at: datetime, key: str = "", role: Role = Role.OPERATOR,
-) -> str:
-    work_order_id = _id(decision_id, action.value, key)
-    await admin_repo.insert_work_order(conn, {
-        "work_order_id": work_order_id, "product_id": product.product_id,
-        "account_id": product.account_id, "customer_id": product.customer_id,
-        "action": action.value, "decision_id": decision_id, "reason": reason,
-        "status": "created", "role": role.value, "assignee": None,
-        "due_at": at + timedelta(hours=ctx.settings.work_order_due_hours),
-        "created_at": at, "updated_at": at,
-        "steps": [_step(at, ctx.source, "created", role.value, reason)],
-    })
-    await cancel_superseded(ctx, conn, product.product_id, action, at,
-                            f"superseded by {work_order_id} ({action.value})", work_order_id)
-    return work_order_id
-
-
-async def cancel_superseded(ctx: CreditContext, conn: AsyncConnection, product_id: str,
-                            action: ProvisioningAction, at: datetime, why: str,
-                            keep: str | None = None) -> None:
-    """A suspension still open when a payment arrives is not to be carried out any more (nor
-    a restore once a new suspension is decided): an operator must not act on it by hand."""
-    for other in await admin_repo.open_work_orders_for(conn, product_id):
-        if other.work_order_id != keep and other.action != action.value:
-            await admin_repo.update_work_order(
-                conn, other.work_order_id, status="cancelled", updated_at=at,
-                steps=[*other.steps, _step(at, ctx.source, "cancelled", other.role, why)])
-
-
-async def escalate(ctx: CreditContext, conn: AsyncConnection, product: Row[Any], why: str,
-                   at: datetime) -> None:
-    view = ProductView.of(product)
-    work_order_id = await open_work_order(
-        ctx, conn, view, ProvisioningAction(product.command_action), product.pending_decision_id,
-        why, at, key=f"escalation:{product.pending_command_id}")
-    await repo.set_loop(conn, product.product_id, pending_work_order_id=work_order_id,
-                        retry_at=None)
-
-
-async def cancel_if_open(ctx: CreditContext, conn: AsyncConnection, work_order_id: str,
-                         at: datetime, why: str) -> None:
-    """The chain answered after all: an escalation still open is not to be done by hand (it
-    would stay overdue for ever, and its `done` would change nothing)."""
-    wo = await admin_repo.work_order_for_update(conn, work_order_id)
-    if wo is None or wo.status not in admin_repo.OPEN_STATUSES:
-        return
-    await admin_repo.update_work_order(
-        conn, work_order_id, status="cancelled", updated_at=at,
-        steps=[*wo.steps, _step(at, ctx.source, "cancelled", wo.role, why)])
-
-
 async def run_loop(ctx: CreditContext, at: datetime, limit: int = 500) -> dict[str, int]:
     """Resend attempts whose backoff ran out; count an attempt with no final result in time
     as failed. Safe to run from several processes (rows are skipped when locked)."""
     counts = {"retried": 0, "timed_out": 0}
     async with ctx.engine.begin() as conn:
-        for product in await repo.loop_due(conn, at, ctx.settings.loop_timeout_s, limit):
+        due = await repo.loop_due(conn, at, ctx.settings.loop_timeout_s, limit)
+        products = [from_row(row) for row in due]
+        for product in products:
             if product.retry_at is not None:
-                await _resend(ctx, conn, product, at)
+                await publish(ctx, conn, product.product_id, product.resend(ctx.clock.now()))
                 counts["retried"] += 1
             else:
                 await attempt_failed(ctx, conn, product, "no final result in time", at)
                 counts["timed_out"] += 1
+        await SqlProductCredits(conn).save(products)
     return counts
-
-
-async def _resend(ctx: CreditContext, conn: AsyncConnection, product: Row[Any],
-                  at: datetime) -> None:
-    snapshot = convert(product.product, ProductSnapshot)
-    attempt = int(product.command_attempt) + 1
-    await publish(ctx, conn, product.product_id, ProvisioningCommand(
-        command_id=product.pending_command_id, decision_id=product.pending_decision_id,
-        product_id=product.product_id, account_id=product.account_id, cpno=snapshot.cpno,
-        family=ProductFamily(product.family), vendor=snapshot.vendor,
-        action=ProvisioningAction(product.command_action), sequence=int(product.command_seq),
-        requested_at=product.command_at, attempt=attempt, customer_id=product.customer_id))
-    await repo.set_loop(conn, product.product_id, command_attempt=attempt,
-                        command_sent_at=ctx.clock.now(), retry_at=None)
 
 
 # --- staff steps ----------------------------------------------------------------------------
@@ -152,8 +85,8 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
         await admin_repo.update_work_order(
             conn, work_order_id, status=status, updated_at=at,
             steps=[*wo.steps, _step(at, by, status, wo.role, note, business)])
-        product = await repo.product_for_update(conn, wo.product_id)
-        assert product is not None
+        products = SqlProductCredits(conn)
+        product = (await products.load([wo.product_id]))[wo.product_id]
         if product.pending_work_order_id != work_order_id:
             return await _get(conn, work_order_id)
         if done:
@@ -161,10 +94,11 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
                           f"work order {work_order_id} done by {by}: {note}")
         else:
             follow_up = await open_work_order(
-                ctx, conn, ProductView.of(product), ProvisioningAction(wo.action),
+                ctx, conn, product, ProvisioningAction(wo.action),
                 wo.decision_id, f"follow-up of failed {work_order_id}: {note}", at,
                 key=f"follow-up:{work_order_id}", role=Role.GROUP_BILLING_MANAGER)
-            await repo.set_loop(conn, product.product_id, pending_work_order_id=follow_up)
+            product.pending_work_order_id, product.dirty = follow_up, True
+        await products.save([product])
         return await _get(conn, work_order_id)
 
 

@@ -1,0 +1,99 @@
+"""The balance path's store in memory (service_layer.balance_events.BalanceStore): what
+PostgreSQL holds for it, in dicts, so its use cases are tested without the stack. Writes
+follow the SQL's rules (a stale position never wins, a decision id is taken once, a new
+work order cancels the product's open ones for the other action)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import CreditState
+from common.contracts.snapshots import ProductSnapshot
+from common.envelope import Envelope
+
+from ..domain.ladder import Ladder
+from ..domain.product_credit import ProductCredit
+from ..domain.profiles import CreditProfile
+from ..domain.rule_table import DEFAULT_RULES, RuleTable
+from . import balance_sql as sql
+from .product_credits import InMemoryProductCredits
+
+
+@dataclass
+class InMemoryBalanceStore:
+    clock: datetime
+    source: str = "credit-control"
+    table: RuleTable = DEFAULT_RULES
+    products: InMemoryProductCredits = field(default_factory=InMemoryProductCredits)
+    positions: dict[str, BalanceChanged] = field(default_factory=dict)
+    profiles_by_customer: dict[str, CreditProfile] = field(default_factory=dict)
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[tuple[str, Envelope[Any]]] = field(default_factory=list)
+    work_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cleared: list[tuple[str, datetime, str]] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        return self.clock
+
+    async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
+        return {a: self.positions[a].sequence for a in account_ids if a in self.positions}
+
+    async def upsert_products(
+        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+    ) -> dict[str, ProductCredit]:
+        for event, snapshot in snapshots:
+            found = self.products.products.get(snapshot.product_id)
+            oldest = sql.oldest_due_month(event)
+            if found is None:  # new products start normal, their ladder at the oldest month
+                found = ProductCredit(snapshot.product_id, event.account_id, snapshot.family,
+                                      CreditState.NORMAL, ladder=Ladder(oldest),
+                                      changed_at=event.as_of)
+                self.products.add(found)
+            found.account_id, found.customer_id = event.account_id, event.customer.customer_id
+            found.snapshot = snapshot
+        return await self.products.load(p.product_id for _, p in snapshots)
+
+    async def rule_table(self) -> RuleTable:
+        return self.table
+
+    async def profiles(self, customer_ids: list[str]) -> dict[str, CreditProfile]:
+        return {c: self.profiles_by_customer.get(c) or CreditProfile(c) for c in customer_ids}
+
+    async def taken_decisions(self, decision_ids: list[str]) -> set[str]:
+        return {d for d in decision_ids if d in self.decisions}
+
+    async def write(self, writes: sql.BatchWrites) -> None:
+        rows = [dict(zip(vars(writes.decisions), r, strict=True))
+                for r in zip(*vars(writes.decisions).values(), strict=True)]
+        if any(r["decision_id"] in self.decisions for r in rows):
+            raise RuntimeError("decisions of the batch were taken meanwhile")
+        self.decisions.update({r["decision_id"]: r for r in rows})
+        for product, order in writes.work_orders:
+            work_order_id = f"WO-{order.decision_id}-{order.action.value}"
+            for other in self.work_orders.values():
+                if (other["product_id"] == product.product_id and other["status"] == "created"
+                        and other["action"] != order.action.value):
+                    other["status"] = "cancelled"
+            self.work_orders[work_order_id] = {
+                "product_id": product.product_id, "action": order.action.value,
+                "decision_id": order.decision_id, "status": "created", "created_at": order.at}
+            product.pending_work_order_id = work_order_id
+        for product_id, command in writes.commands.items():
+            for other in self.work_orders.values():
+                if other["product_id"] == product_id and other["action"] != command.action:
+                    other["status"] = "cancelled"
+        await self.products.save(writes.products)
+        self.history += [dict(zip(vars(writes.history), r, strict=True))
+                         for r in zip(*vars(writes.history).values(), strict=True)]
+        self.outbox += writes.outbox
+
+    async def save_positions(self, events: list[BalanceChanged]) -> None:
+        for e in events:
+            seen = self.positions.get(e.account_id)
+            if seen is None or seen.sequence < e.sequence:
+                self.positions[e.account_id] = e
+
+    async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
+        self.cleared += cleared

@@ -1,0 +1,343 @@
+"""The product's credit (产品信控): one product instance's place in credit control, as an
+aggregate. Its state, arrears cycle, arrears ladder (warning level, suspension warning),
+chain command sequence and the action it awaits (a chain command or a work order) change only
+through its methods:
+
+- `propose(intent, as_of)`: may this decision act on the product, under which id and when;
+- `apply(decision, now)`: the decision's move, and what to publish (the decision, the chain
+  command or the state change) and what else to write (a history entry, a work order);
+- `confirm(...)` / `fail(...)`: the chain's (or the operator's) result of that move;
+- `reconcile(...)`: the ladder follows the facts (domain/ladder.py).
+
+"Back to normal starts a new arrears cycle" lives here only (`_enter`): notices of the same
+bill month may come again, and the ladder starts afresh. The balance path, the closed loop,
+work orders and the invariant checker's replay all move products through this class.
+
+Pure: no I/O. It also remembers what changed since it was loaded (`dirty`), so a repository
+writes back only the products that moved.
+"""
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from common.clock import business_date
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditState,
+    CreditStateChanged,
+    DecisionType,
+    NoticeContext,
+)
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
+from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
+from common.envelope import Contract
+
+from . import rules
+from .ladder import Ladder, reconcile
+from .model import Action, action_for, can, next_state
+from .rule_table import RuleTable
+
+S = CreditState
+DECISION_NS = uuid.UUID("6f1c2a52-8f0e-4b7e-9a43-3d2b8a1c0e11")
+IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
+_CHAIN_DECISIONS = (DecisionType.SUSPEND, DecisionType.RESTORE)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change, as state_history records it."""
+
+    before: CreditState
+    after: CreditState
+    cause: str
+    decision_id: str | None  # None: a ladder restart
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A decision the product can take now: its id (deterministic, per arrears cycle), its
+    move and its moment (never before the product's last change)."""
+
+    intent: rules.Intent
+    decision_id: str
+    action: Action
+    before: CreditState
+    after: CreditState
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A proposal with what the notice needs to say (the context) and the rule version."""
+
+    proposal: Proposal
+    context: NoticeContext
+    rule_version: int
+
+
+@dataclass(frozen=True)
+class WorkOrderRequest:
+    """A work order to open (WORK_ORDER products are suspended and restored by people)."""
+
+    action: ProvisioningAction
+    decision_id: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a decision's move asks for: events to publish (in order), the history entry and
+    a work order to open."""
+
+    events: list[Contract]
+    change: Change | None = None
+    work_order: WorkOrderRequest | None = None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A failed chain attempt to try again at `at`."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """The chain gave up: a work order for a person to finish the move."""
+
+    reason: str
+
+
+@dataclass
+class ProductCredit:
+    product_id: str
+    account_id: str
+    family: ProductFamily
+    state: CreditState = S.NORMAL
+    cycle: int = 0
+    command_seq: int = 0
+    ladder: Ladder = field(default_factory=Ladder)
+    snapshot: ProductSnapshot | None = None
+    customer_id: str | None = None
+    changed_at: datetime | None = None  # the state's moment
+    suspended_on: date | None = None  # the business date it was last suspended
+    # The action awaited: a chain command (and its attempts) or a work order.
+    pending_command_id: str | None = None
+    pending_decision_id: str | None = None
+    pending_work_order_id: str | None = None
+    command_action: ProvisioningAction | None = None
+    command_at: datetime | None = None
+    command_attempt: int = 0
+    command_sent_at: datetime | None = None
+    retry_at: datetime | None = None
+    # Since loaded: whether anything changed (the repository writes back only these), and
+    # the moment of this load's newest move (a later event never moves it earlier).
+    dirty: bool = False
+    moved_at: datetime | None = None
+
+    @property
+    def warning_level(self) -> int:
+        return self.ladder.warning_level
+
+    def copy(self) -> "ProductCredit":
+        """A copy to decide on (cheaper than `dataclasses.replace`: no __init__)."""
+        twin = object.__new__(ProductCredit)
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    # --- the ladder ---------------------------------------------------------------------------
+
+    def reconcile(self, table: RuleTable, tier: Tier, oldest: date | None, owes: bool,
+                  at: datetime) -> Change | None:
+        """The ladder follows the facts: a new oldest owing month restarts it, an upgrade
+        drops a suspension warning that no longer announces the suspension; a suspension-
+        warned product whose warning is gone is warned again (returned as a change)."""
+        now = reconcile(self.state, self.ladder, table, self.family, tier, oldest, owes)
+        self._set_ladder(now.ladder)
+        if now.state is self.state or now.reason is None:
+            return None
+        change = Change(self.state, now.state, now.reason, None, at)
+        self._enter(now.state, at)
+        return change
+
+    def _set_ladder(self, ladder: Ladder) -> None:
+        if ladder != self.ladder:
+            self.ladder, self.dirty = ladder, True
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def decision_id(self, intent: rules.Intent) -> str:
+        return rules.decision_id(self.product_id, intent.period, intent.decision, self.cycle)
+
+    def propose(self, intent: rules.Intent, as_of: datetime) -> Proposal | None:
+        """None when the move is not legal in the product's state."""
+        action = action_for(intent.decision, self.family)
+        if not can(self.state, action):
+            return None
+        decision_id = self.decision_id(intent)
+        as_of, intent = not_before_last_change(self.moved_at or self.changed_at, as_of,
+                                               intent, self.state)
+        return Proposal(intent, decision_id, action, self.state,
+                        next_state(self.state, action), as_of)
+
+    def apply(self, decision: Decision, now: datetime) -> Applied:
+        """The decision's move, in memory; `now` is when a chain command is sent."""
+        p, context = decision.proposal, decision.context
+        intent = p.intent
+        events: list[Contract] = [CreditDecisionMade(
+            decision_id=p.decision_id, account_id=self.account_id, product_id=self.product_id,
+            decision=intent.decision, rule_id=intent.rule_id, reason=intent.reason,
+            state_before=p.before, state_after=p.after, as_of=p.as_of, context=context,
+            warning_level=intent.warning_level, amount_fen=intent.amount_fen,
+            rule_version=decision.rule_version)]
+        if p.action is Action.DEDUCT:  # money moves, the state does not
+            return Applied(events)
+        cause = f"{intent.rule_id}: {intent.reason}"
+        work_order = None
+        command = self._command(intent.decision, p.decision_id, p.as_of, now)
+        if command is not None:
+            events.append(command)
+        elif self.family is ProductFamily.WORK_ORDER and p.action in (
+                Action.REQUEST_SUSPEND, Action.REQUEST_RESTORE):
+            self.pending_decision_id = p.decision_id
+            work_order = WorkOrderRequest(ProvisioningAction(intent.decision.value),
+                                          p.decision_id, cause, p.as_of)
+        elif p.action in (Action.SUSPEND_NOW, Action.RESTORE_NOW):
+            events.append(CreditStateChanged(
+                account_id=self.account_id, product_id=self.product_id,
+                decision_id=p.decision_id, state_before=p.before, state_after=p.after,
+                as_of=p.as_of, context=context))
+        self._enter(p.after, p.as_of)
+        if intent.warning_level is not None:
+            self._set_ladder(self.ladder.warned(intent.warning_level))
+        return Applied(events, Change(p.before, p.after, cause, p.decision_id, p.as_of),
+                       work_order)
+
+    def move(self, proposal: Proposal) -> None:
+        """A proposal's move alone, without events or commands (what the invariant checker's
+        replay follows: the chain's part comes with `complete`)."""
+        if proposal.action is Action.DEDUCT:
+            return
+        self._enter(proposal.after, proposal.as_of)
+        if proposal.intent.warning_level is not None:
+            self._set_ladder(self.ladder.warned(proposal.intent.warning_level))
+
+    def _command(self, decision: DecisionType, decision_id: str, as_of: datetime,
+                 now: datetime) -> ProvisioningCommand | None:
+        """The chain command of a suspension or restore of a chain product: the newest one
+        supersedes any still in flight (its sequence is higher)."""
+        if not self.family.uses_chain or decision not in _CHAIN_DECISIONS:
+            return None
+        snapshot = self.snapshot
+        assert snapshot is not None  # a product decided on has its snapshot
+        self.command_seq += 1
+        command = ProvisioningCommand(
+            command_id=str(uuid.uuid5(DECISION_NS, f"{decision_id}|cmd|{self.command_seq}")),
+            decision_id=decision_id, product_id=self.product_id, account_id=self.account_id,
+            cpno=snapshot.cpno, family=self.family, vendor=snapshot.vendor,
+            action=ProvisioningAction(decision.value), sequence=self.command_seq,
+            requested_at=as_of, attempt=1, customer_id=self.customer_id)
+        self.pending_command_id, self.pending_decision_id = command.command_id, decision_id
+        self.pending_work_order_id = None  # an escalation of an earlier command is void
+        self.command_action, self.command_at = command.action, as_of
+        self.command_attempt, self.command_sent_at, self.retry_at = 1, now, None
+        return command
+
+    def _enter(self, after: CreditState, at: datetime) -> None:
+        """Every state change goes through here."""
+        self.state, self.moved_at, self.dirty = after, at, True
+        if after is S.SUSPENDED:
+            self.suspended_on = business_date(at)
+        if after is S.NORMAL:
+            # A new arrears cycle: notices of the same bill month may be sent again, and the
+            # ladder starts afresh (a suspension warning of the last cycle never announces a
+            # suspension of the next).
+            self.cycle += 1
+            self._set_ladder(Ladder(self.ladder.month))
+
+    # --- the closed loop ----------------------------------------------------------------------
+
+    def confirm(self, action: ProvisioningAction, at: datetime, cause: str,
+                decision: "DecisionFacts") -> tuple[Change, CreditStateChanged] | None:
+        """The suspension / restore really happened (the chain applied it or a work order is
+        done): the move completes and nothing is pending any more. None if the product is
+        not waiting for that (a newer move overtook it)."""
+        before = self.state
+        after = self.complete(action, at)
+        if after is None:
+            return None
+        self.pending_command_id = self.pending_decision_id = None
+        self.pending_work_order_id = self.retry_at = None
+        event = CreditStateChanged(
+            account_id=self.account_id, product_id=self.product_id,
+            decision_id=decision.decision_id, state_before=before, state_after=after, as_of=at,
+            context=decision.context,
+            # A restore decided while the suspension was still only requested overtook it:
+            # the service never stopped, so the customer gets no "已可正常使用".
+            service_was_suspended=(decision.state_before != S.SUSPEND_REQUESTED
+                                   if action is ProvisioningAction.RESTORE else None))
+        return Change(before, after, cause, decision.decision_id, at), event
+
+    def complete(self, action: ProvisioningAction, at: datetime) -> CreditState | None:
+        """The move of a confirmation alone; the state reached, or None if not waiting."""
+        move = (Action.CONFIRM_SUSPEND if action is ProvisioningAction.SUSPEND
+                else Action.CONFIRM_RESTORE)
+        if not can(self.state, move):
+            return None
+        after = next_state(self.state, move)
+        self._enter(after, at)
+        return after
+
+    def fail(self, at: datetime, why: str, max_attempts: int,
+             backoff_s: float) -> Retry | Escalate:
+        """A chain attempt failed: retry with exponential backoff, or, after the last
+        attempt, escalate to a work order."""
+        attempt = self.command_attempt
+        self.dirty = True
+        if attempt < max_attempts:
+            self.retry_at = at + timedelta(seconds=backoff_s * 2 ** (attempt - 1))
+            return Retry(self.retry_at)
+        return Escalate(f"chain gave up after {attempt} attempts: {why}")
+
+    def escalated(self, work_order_id: str) -> None:
+        self.pending_work_order_id, self.retry_at, self.dirty = work_order_id, None, True
+
+    def resend(self, now: datetime) -> ProvisioningCommand:
+        """The next attempt of the command in flight (its backoff ran out)."""
+        assert self.pending_command_id and self.pending_decision_id and self.snapshot
+        assert self.command_action is not None and self.command_at is not None
+        self.command_attempt += 1
+        self.command_sent_at, self.retry_at, self.dirty = now, None, True
+        return ProvisioningCommand(
+            command_id=self.pending_command_id, decision_id=self.pending_decision_id,
+            product_id=self.product_id, account_id=self.account_id, cpno=self.snapshot.cpno,
+            family=self.family, vendor=self.snapshot.vendor, action=self.command_action,
+            sequence=self.command_seq, requested_at=self.command_at,
+            attempt=self.command_attempt, customer_id=self.customer_id)
+
+
+@dataclass(frozen=True)
+class DecisionFacts:
+    """What a confirmation needs of the decision it completes."""
+
+    decision_id: str
+    context: NoticeContext
+    state_before: CreditState
+
+
+def not_before_last_change(last: datetime | None, as_of: datetime, intent: rules.Intent,
+                           before: CreditState) -> tuple[datetime, rules.Intent]:
+    """A balance event's business moment can lie before the product's last state change: a
+    payment made at 11:59 arrives after the 12:00 sweep suspended. Its decision and move are
+    dated at that change, never before it (the history stays in order, the restore notice
+    never predates the suspension notice), and a restore says that it overtook the change."""
+    if last is None or as_of >= last:
+        return as_of, intent
+    if intent.decision is DecisionType.RESTORE:
+        intent = replace(intent, reason=(
+            f"{intent.reason}; made {as_of.isoformat()}, before the {before.value} of "
+            f"{last.isoformat()} it overtakes"))
+    return last, intent

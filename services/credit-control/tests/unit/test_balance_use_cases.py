@@ -1,0 +1,141 @@
+"""The balance path's use cases against the in-memory store (adapters/memory.py), without the
+stack: load → rules.on_balance → ProductCredit.apply → save, batch by batch."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+from common.contracts.credit_control import CreditState, DecisionType
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
+from common.envelope import wrap
+from credit_control.adapters.memory import InMemoryBalanceStore
+from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
+from credit_control.service_layer.balance_events import apply_balance_events
+
+T0 = datetime(2200, 10, 31, 20, 0, tzinfo=UTC)
+CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier=Tier.MID, star_level=1,
+                            account_manager=Person(name="经理", phone="13900000000"),
+                            contacts=(Person(name="联系人", phone="13800000000"),))
+
+
+def _product(family: ProductFamily = ProductFamily.ADC, pid: str = "P1") -> ProductSnapshot:
+    vendor = "huawei" if family is ProductFamily.MAS else None
+    return ProductSnapshot(product_id=pid, cpno=f"CP{pid}", name="集团V网", family=family,
+                           vendor=vendor)
+
+
+def _event(seq: int, cause: BalanceCause, due: int, *, balance: int | None = None,
+           product: ProductSnapshot | None = None,
+           at: datetime | None = None) -> tuple[Any, BalanceChanged]:
+    event = BalanceChanged(
+        account_id="A1", sequence=seq, cause=cause,
+        as_of=at or T0 + timedelta(hours=seq), balance_fen=-due if balance is None else balance,
+        amount_due_fen=due,
+        dues=(BillMonthDue(bill_month="2200-10", amount_due_fen=due),) if due else (),
+        closed_bill_month="2200-10" if cause is BalanceCause.BILL_RUN else None,
+        customer=CUSTOMER, products=(product or _product(),))
+    return wrap(event, key="A1", source="test", occurred_at=event.as_of), event
+
+
+def _decisions(store: InMemoryBalanceStore) -> list[str]:
+    return [d["decision"] for d in store.decisions.values()]
+
+
+def _thresholds_on() -> RuleTable:
+    rows = tuple(r.model_copy(update={"enabled": r.enabled or r.trigger is Trigger.THRESHOLD})
+                 for r in DEFAULT_RULES.rows)
+    return RuleTable(version=2, rows=rows)
+
+
+async def test_a_bill_run_warns_and_a_payment_clears_into_a_new_arrears_cycle() -> None:
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 5_000)])
+    product = store.products.products["P1"]
+    assert _decisions(store) == ["bill_notice"]
+    assert product.state is CreditState.WARNED and product.cycle == 0
+    await apply_balance_events(store, [_event(2, BalanceCause.PAYMENT, 0)])
+    product = store.products.products["P1"]
+    assert _decisions(store) == ["bill_notice", "arrears_cleared"]
+    assert product.state is CreditState.NORMAL and product.cycle == 1
+    assert store.cleared and store.cleared[0][0] == "A1"
+    # The same month billed again in the new cycle: a notice again (a new decision id).
+    await apply_balance_events(store, [_event(3, BalanceCause.BILL_RUN, 5_000)])
+    assert _decisions(store) == ["bill_notice", "arrears_cleared", "bill_notice"]
+    assert [h["state_after"] for h in store.history] == ["warned", "normal", "warned"]
+    assert [e.type for _, e in store.outbox].count("credit.decision_made") == 3
+
+
+async def test_stale_and_redelivered_events_decide_nothing() -> None:
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(2, BalanceCause.BILL_RUN, 5_000)])
+    before = (dict(store.decisions), len(store.outbox))
+    await apply_balance_events(store, [_event(1, BalanceCause.PAYMENT, 0),
+                                       _event(2, BalanceCause.PAYMENT, 0)])
+    assert (store.decisions, len(store.outbox)) == before
+    assert store.positions["A1"].sequence == 2
+
+
+async def test_events_of_one_batch_see_each_others_moves() -> None:
+    """Bill run then payment in one batch: the payment clears what the bill run warned."""
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 5_000),
+                                       _event(2, BalanceCause.PAYMENT, 0)])
+    assert _decisions(store) == ["bill_notice", "arrears_cleared"]
+    assert store.products.products["P1"].cycle == 1
+
+
+async def test_a_chain_suspension_sends_a_command_and_a_payment_supersedes_it() -> None:
+    store = InMemoryBalanceStore(T0, table=_thresholds_on())
+    mas = _product(ProductFamily.MAS)
+    await apply_balance_events(store, [_event(1, BalanceCause.CHARGE, 5_000,
+                                              balance=-10_000_000, product=mas)])
+    product = store.products.products["P1"]
+    assert product.state is CreditState.SUSPEND_REQUESTED
+    commands = [e.payload for _, e in store.outbox if isinstance(e.payload, ProvisioningCommand)]
+    assert [(c.action, c.sequence, c.attempt) for c in commands] == [
+        (ProvisioningAction.SUSPEND, 1, 1)]
+    assert product.pending_command_id == commands[0].command_id
+    assert [key for _, e in store.outbox for key in [e.key]] == ["A1", "P1"]
+    await apply_balance_events(store, [_event(2, BalanceCause.PAYMENT, 0, product=mas)])
+    product = store.products.products["P1"]
+    commands = [e.payload for _, e in store.outbox if isinstance(e.payload, ProvisioningCommand)]
+    assert [(c.action, c.sequence) for c in commands] == [
+        (ProvisioningAction.SUSPEND, 1), (ProvisioningAction.RESTORE, 2)]
+    assert product.state is CreditState.RESTORE_REQUESTED
+    assert product.pending_command_id == commands[1].command_id
+
+
+async def test_a_work_order_product_gets_a_work_order_not_a_command() -> None:
+    store = InMemoryBalanceStore(T0, table=_thresholds_on())
+    wo = _product(ProductFamily.WORK_ORDER)
+    await apply_balance_events(store, [_event(1, BalanceCause.CHARGE, 5_000,
+                                              balance=-10_000_000, product=wo)])
+    product = store.products.products["P1"]
+    assert product.state is CreditState.SUSPEND_REQUESTED
+    assert [w["action"] for w in store.work_orders.values()] == ["suspend"]
+    assert product.pending_work_order_id in store.work_orders
+    assert not any(isinstance(e.payload, ProvisioningCommand) for _, e in store.outbox)
+    await apply_balance_events(store, [_event(2, BalanceCause.PAYMENT, 0, product=wo)])
+    statuses = {w["action"]: w["status"] for w in store.work_orders.values()}
+    assert statuses == {"suspend": "cancelled", "restore": "created"}
+
+
+async def test_a_decision_already_taken_is_not_taken_again() -> None:
+    """A fixed point: the batch asks which of its decision ids exist and decides again."""
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 5_000)])
+    # The product is reset to normal by hand; the same bill run's decision id is taken.
+    stored = store.products.products["P1"]
+    stored.state = CreditState.NORMAL
+    envelope, event = _event(2, BalanceCause.BILL_RUN, 5_000)
+    await apply_balance_events(store, [(envelope, event)])
+    assert _decisions(store) == ["bill_notice"]
+    assert store.products.products["P1"].state is CreditState.NORMAL
+    assert DecisionType.BILL_NOTICE.value in _decisions(store)
