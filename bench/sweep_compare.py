@@ -36,17 +36,18 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import credit_bench as cb  # noqa: E402
-import legacy_sweep_sql as legacy  # noqa: E402
-from common.app import plumbing  # noqa: E402
-from common.clock import BUSINESS_TZ, SystemClock, business_date  # noqa: E402
-from credit_control.adapters import tables as t  # noqa: E402
-from credit_control.config import Settings  # noqa: E402
-from credit_control.domain import rules  # noqa: E402
-from credit_control.domain.commands import RunSweep  # noqa: E402
-from credit_control.domain.rule_table import DEFAULT_RULES  # noqa: E402
-from credit_control.service_layer import sweeps  # noqa: E402
-from credit_control.service_layer.handlers import CreditContext  # noqa: E402
+import credit_bench as cb
+import legacy_sweep_sql as legacy
+
+from common.app import plumbing
+from common.clock import BUSINESS_TZ, SystemClock, business_date
+from credit_control.adapters import tables as t
+from credit_control.config import Settings
+from credit_control.domain import rules
+from credit_control.domain.commands import RunSweep
+from credit_control.domain.rule_table import DEFAULT_RULES
+from credit_control.service_layer import sweeps
+from credit_control.service_layer.handlers import CreditContext
 
 DAYS = [datetime(2026, 11, 30, 20, 0, tzinfo=BUSINESS_TZ),
         datetime(2026, 12, 15, 20, 0, tzinfo=BUSINESS_TZ),
@@ -99,8 +100,9 @@ async def old_sweep(url: str, sweep_id: str, as_of: datetime, chunk: int) -> flo
             sql = legacy.statement(step)
             after = ""
             while True:
-                values = legacy.params(step, as_of, datetime.now(BUSINESS_TZ), 1, after, chunk,
-                                       "credit-control", f"sweep:{sweep_id}", as_of + timedelta(hours=24))
+                values = legacy.params(
+                    step, as_of, datetime.now(BUSINESS_TZ), 1, after, chunk, "credit-control",
+                    f"sweep:{sweep_id}", as_of + timedelta(hours=24))
                 used = {k: v for k, v in values.items() if f":{k} " in sql}
                 query, args = _positional(sql, used)
                 async with conn.transaction():
@@ -197,8 +199,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def counts(snap: dict[str, Any]) -> str:
     rows = sum(len(v) for v in snap["outbox"].values())
     kinds = Counter(r[3] for r in snap["decisions"])
-    return (f"{len(snap['decisions']):,} decisions {dict(sorted(kinds.items()))}, {len(snap['state_history']):,} state "
-            f"changes, {len(snap['work_orders']):,} work orders, {rows:,} outbox rows")
+    return (f"{len(snap['decisions']):,} decisions {dict(sorted(kinds.items()))}, "
+            f"{len(snap['state_history']):,} state changes, "
+            f"{len(snap['work_orders']):,} work orders, {rows:,} outbox rows")
 
 
 async def main() -> int:
