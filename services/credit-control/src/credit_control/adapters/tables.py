@@ -72,9 +72,8 @@ product_credit = Table(
     Column("ladder_month", Date),
     Column("suspension_warned_on", Date),
     Column("suspension_deadline", Date),
-    Index("ix_product_credit_sweep", "family", "tier", "state"),
-    Index("ix_product_credit_owing", "family", "tier", "oldest_due_month", "state",
-          postgresql_where=text("oldest_due_month IS NOT NULL")),
+    # No index on `state` (migration 0013): the sweep reads in primary-key order, and a state
+    # UPDATE that touches no index can be HOT.
 )
 
 decisions = Table(
