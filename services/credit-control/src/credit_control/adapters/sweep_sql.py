@@ -35,7 +35,7 @@ from common.contracts.credit_control import (
     DecisionType,
 )
 from common.contracts.gateway import ProvisioningCommand
-from common.contracts.snapshots import ProductFamily
+from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
 
 from ..domain.model import Action, action_for
@@ -44,12 +44,7 @@ from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
 
 D = DecisionType
-_LIMIT = ("COALESCE(cp.credit_limit_fen, CASE COALESCE(cp.star_level, pc.star_level) "
-          + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())
-          + " ELSE 0 END)")
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
-_EXEMPT = ("EXISTS (SELECT 1 FROM credit.exemptions e WHERE e.customer_id = pc.customer_id "
-           "AND e.removed_at IS NULL AND (e.until IS NULL OR e.until > :as_of))")
 _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
 
@@ -110,90 +105,219 @@ _DUE_SQL = ("due AS (SELECT * FROM unnest(" + ", ".join(f":d_{c}" for c, _ in _D
 def _suspend_on(r: str, oldest: str = "pc.oldest_due_month") -> str:
     """The tier's suspension day for the product's oldest owing month (ladder.py's
     `scheduled_suspension`): month `sus_months` after it, on `sus_day` (0: the last day)."""
-    return (f"(CASE WHEN {r}.sus_day = 0 THEN {oldest} + make_interval(months => "
-            f"{r}.sus_months + 1) - interval '1 day' ELSE {oldest} + make_interval(months => "
-            f"{r}.sus_months, days => {r}.sus_day - 1) END)::date")
+    return _suspend_on_at(f"{r}.sus_months", f"{r}.sus_day", oldest)
 
 
-def _notice_counts(r: str) -> str:
+def _notice_counts(r: str, p: str = "pc") -> str:
     """ladder.notice_counts: a suspension warning of this month that announces the current
     tier's suspension day (NULL when the ladder has no month: as the old statement did)."""
-    return (f"(pc.ladder_month = pc.oldest_due_month AND pc.suspension_deadline IS NOT NULL "
-            f"AND pc.suspension_deadline >= {_suspend_on(r)})")
+    return (f"({p}.ladder_month = {p}.oldest_due_month AND {p}.suspension_deadline IS NOT NULL "
+            f"AND {p}.suspension_deadline >= {_suspend_on(r, f'{p}.oldest_due_month')})")
 
 
-def suspension_criteria(r: str) -> str:
+def suspension_criteria(r: str, p: str = "pc", f: str = "f") -> str:
     """Whether a product of row `r`'s family × tier in a state the row acts on, owing, may be
     suspended today: not exempt (red list / emergency), and the notice before suspension was
     given and its deadline has come (ladder.may_suspend). THE place for the suspension's
     conditions: the guard's count and the sweep use it."""
-    return f"NOT f.exempt AND {_notice_counts(r)} AND pc.suspension_deadline <= :today"
+    return (f"NOT {f}.exempt AND {_notice_counts(r, p)} "
+            f"AND {p}.suspension_deadline <= :today")
 
 
-def _period(r: str) -> str:
+def _period(r: str, p: str = "pc", f: str = "f") -> str:
     """rules: one decision of a kind per product, period and cycle."""
     return (f"CASE {r}.decision WHEN 'pre_cancel' THEN 'retention:' || "
-            f"to_char(f.suspended_on, 'YYYY-MM-DD') "
+            f"to_char({f}.suspended_on, 'YYYY-MM-DD') "
             f"WHEN 'suspension_warning' THEN {r}.rule_id || ':' || "
-            f"to_char(pc.oldest_due_month, 'YYYY-MM') || ':' || {_sw_deadline(r)} "
-            f"ELSE {r}.rule_id || ':' || to_char(pc.oldest_due_month, 'YYYY-MM') END")
+            f"to_char({p}.oldest_due_month, 'YYYY-MM') || ':' || {_sw_deadline(r, p)} "
+            f"ELSE {r}.rule_id || ':' || to_char({p}.oldest_due_month, 'YYYY-MM') END")
 
 
-def _sw_deadline(r: str) -> str:
+def _sw_deadline(r: str, p: str = "pc") -> str:
     # ladder.suspension_deadline: the suspension day, or today + the notice period.
-    return f"to_char(GREATEST({_suspend_on(r)}, {r}.notice_date), 'YYYY-MM-DD')"
+    return (f"to_char(GREATEST({_suspend_on(r, f'{p}.oldest_due_month')}, {r}.notice_date), "
+            "'YYYY-MM-DD')")
 
 
-def _decision_id(r: str) -> str:
-    return (f"md5(pc.product_id || '|' || {r}.decision || '|' || {_period(r)} || '|' || "
-            "pc.cycle)::uuid::text")
+def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
+    return (f"md5({p}.product_id || '|' || {r}.decision || '|' || {_period(r, p, f)} || '|' "
+            f"|| {p}.cycle)::uuid::text")
 
 
-def _match(r: str, guard: bool = False) -> str:
-    """Row `r` matches product `pc` (facts `f`) as its own step would have on the product's
+def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f") -> str:
+    """Row `r` matches product `p` (facts `f`) as its own step would have on the product's
     state before today's sweep; the state left by earlier steps is `fold`'s. Not in the
     guard's count: whether the decision exists, or a deposit to deduct from."""
     calendar = [
-        "pc.amount_due_fen > f.limit_fen", PRODUCT_OWES_SQL,
-        f"CASE WHEN {r}.cutoff IS NOT NULL THEN pc.oldest_due_month <= {r}.cutoff "
-        f"ELSE pc.oldest_due_month = {r}.month END",
-        f"NOT ({r}.skip_exempt AND f.exempt)",
-        f"({r}.level IS NULL OR pc.warning_level < {r}.level)",
-        f"({r}.decision <> 'suspend' OR ({suspension_criteria(r)}))",
-        f"({r}.decision <> 'suspension_warning' OR NOT {_notice_counts(r)})",
+        f"{p}.amount_due_fen > {f}.limit_fen", PRODUCT_OWES_SQL.replace("pc.", f"{p}."),
+        f"CASE WHEN {r}.cutoff IS NOT NULL THEN {p}.oldest_due_month <= {r}.cutoff "
+        f"ELSE {p}.oldest_due_month = {r}.month END",
+        f"NOT ({r}.skip_exempt AND {f}.exempt)",
+        f"({r}.level IS NULL OR {p}.warning_level < {r}.level)",
+        f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f)}))",
+        f"({r}.decision <> 'suspension_warning' OR NOT {_notice_counts(r, p)})",
     ]
     if not guard:
         # A deduction takes from the deposit: none without one (rules.deduction_amount).
-        calendar.append(
-            f"({r}.decision <> 'deduction' OR EXISTS (SELECT 1 FROM credit.account_positions "
-            "ap WHERE ap.account_id = pc.account_id AND ap.deposit_fen > 0))")
-    pre_cancel = ("f.suspended_on <= CASE WHEN f.star IN (4, 5) THEN :long_before "
-                  f"ELSE :short_before END AND NOT ({r}.skip_exempt AND f.exempt)")
-    where = (f"{r}.family = pc.family AND {r}.tier = pc.tier "
-             f"AND pc.state = ANY(string_to_array({r}.from_states, ',')) "
+        calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
+    pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
+                  f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt)")
+    where = (f"{r}.family = {p}.family AND {r}.tier = {p}.tier "
+             f"AND {p}.state = ANY(string_to_array({r}.from_states, ',')) "
              f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
              f"ELSE {' AND '.join(calendar)} END")
     if not guard:
         where += (" AND NOT EXISTS (SELECT 1 FROM credit.decisions x "
-                  f"WHERE x.decision_id = {_decision_id(r)})")
+                  f"WHERE x.decision_id = {_decision_id(r, p, f)})")
     return where
 
 
-_FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS star, "
-          f"{_LIMIT} AS limit_fen, {_BDATE} AS suspended_on, {_EXEMPT} AS exempt) f")
-# Every calendar row needs an owing month, a pre-cancellation a suspension: the rest of the
-# table is skipped before any rule row is looked at.
-_MAY_MATCH = "(pc.oldest_due_month IS NOT NULL OR pc.state = 'suspended')"
+# --- the chunk's candidates: a cheap test on the product row alone -------------------------
+
 _KINDS = {"sus": D.SUSPEND, "sw": D.SUSPENSION_WARNING, "ded": D.DEDUCTION,
           "warn": D.WARNING, "pc": D.PRE_CANCEL}
 
+_FT = (f"((array_position(:fams, pc.family) - 1) * {len(Tier)} "
+       "+ array_position(:tiers, pc.tier))")
+# Months from the oldest owing month to today's: a warning or deduction row of arrears month
+# n fires only for n (1..12); outside, the array index is NULL and so is the lookup.
+_FA = (f"(({_FT} - 1) * 12 + NULLIF(LEAST(GREATEST(:month_index - (date_part('year', "
+       "pc.oldest_due_month) * 12 + date_part('month', pc.oldest_due_month))::int, 0), 13) "
+       "% 13, 0))")
 
-def _steps_matched() -> str:
-    """Per product, the first matching step of each decision (plan order: for warnings the
-    highest level), NULL where none."""
-    picks = ", ".join(f"min(r.step_no) FILTER (WHERE r.decision = '{d.value}') AS s_{k}"
+
+def _may_match() -> str:
+    """A product the chunk takes and locks: it may match a row due today. Looser than `_match`
+    (no credit limit, exemption or star level: those need other tables), exact where a re-run
+    must find nothing (states moved, warning levels, the ladder's notice, decisions taken), so
+    a sweep that decides nothing reads the table once and locks nothing. Per family × tier
+    (`_FT`) and arrears month (`_FA`) the day's rows come as arrays."""
+    sus_on = _suspend_on_at(f"(:sus_months)[{_FT}]", f"(:sus_day)[{_FT}]")
+    exempt = f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false)"
+    counts = (f"(pc.ladder_month = pc.oldest_due_month AND pc.suspension_deadline IS NOT NULL "
+              f"AND pc.suspension_deadline >= {sus_on})")
+    owing = [
+        f"pc.state = ANY(:sus_from) AND pc.oldest_due_month <= (:sus_cutoff)[{_FT}] "
+        f"AND {counts} AND pc.suspension_deadline <= :today AND NOT {exempt}",
+        f"pc.state = ANY(:sw_from) "
+        f"AND pc.oldest_due_month <= (:sw_cutoff)[{_FT}] AND NOT COALESCE({counts}, false) "
+        f"AND NOT {exempt}",
+        f"pc.state = ANY(:ded_from) AND (:ded_rule)[{_FA}] IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM credit.account_positions ap WHERE ap.account_id = "
+        "pc.account_id AND ap.deposit_fen > 0) AND NOT EXISTS (SELECT 1 FROM credit.decisions "
+        "x WHERE x.decision_id = md5(pc.product_id || '|deduction|' || (:ded_rule)[" + _FA
+        + "] || ':' || to_char(pc.oldest_due_month, 'YYYY-MM') || '|' || pc.cycle)::uuid::text)",
+        f"pc.state = ANY(:warn_from) AND pc.warning_level < (:warn_level)[{_FA}]",
+    ]
+    retention = (f"pc.state = ANY(:pc_from) AND (:pc_on)[{_FT}] "
+                 f"AND {_BDATE} <= :short_before AND NOT {exempt}")  # the short one ends first
+    # Last, so only a product that got this far costs the look-ups: the credit limit (its
+    # profile, else its star level) and the red list.
+    limit = (f"COALESCE((SELECT {_limit('pc')} FROM credit.credit_profiles cp "
+             f"WHERE cp.customer_id = pc.customer_id), {_star_limit('pc.star_level')})")
+    return (f"((pc.oldest_due_month IS NOT NULL AND {PRODUCT_OWES_SQL} AND ("
+            + " OR ".join(f"({c})" for c in owing) + f") AND pc.amount_due_fen > {limit})"
+            f" OR ({retention}))")
+
+
+def _prefilter_values(numbered: Sequence[tuple[int, SweepStep]],
+                      today: date) -> dict[str, Any]:
+    """The arrays `_may_match` looks the day's rows up in."""
+    fams, tiers = list(ProductFamily), list(Tier)
+    n = len(fams) * len(tiers)
+    v: dict[str, Any] = {"fams": [x.value for x in fams], "tiers": [x.value for x in tiers],
+                         "month_index": today.year * 12 + today.month,
+                         "sus_cutoff": [None] * n, "sw_cutoff": [None] * n,
+                         "sus_months": [None] * n, "sus_day": [None] * n, "pc_on": [None] * n,
+                         "ded_rule": [None] * n * 12, "warn_level": [None] * n * 12,
+                         **{f"{k}_from": [] for k in _KINDS}}
+    for _, step in numbered:
+        row = step.row
+        kind = next(k for k, d in _KINDS.items() if d is row.decision)
+        v[f"{kind}_from"] += [s.value for s in step.from_states
+                              if s.value not in v[f"{kind}_from"]]
+        ft = fams.index(row.family) * len(tiers) + tiers.index(row.tier)
+        if step.suspend_row is not None:
+            sus = step.suspend_row
+            v["sus_months"][ft] = sus.arrears_month
+            v["sus_day"][ft] = 0 if sus.day in ("last", None) else int(sus.day)
+        if row.decision is D.SUSPEND:
+            v["sus_cutoff"][ft] = step.cutoff
+        elif row.decision is D.SUSPENSION_WARNING:
+            v["sw_cutoff"][ft] = step.cutoff
+        elif row.decision is D.PRE_CANCEL:
+            v["pc_on"][ft] = True
+        elif row.arrears_month is not None:
+            fa = ft * 12 + row.arrears_month - 1
+            if row.decision is D.DEDUCTION:
+                v["ded_rule"][fa] = row.rule_id
+            elif row.warning_level is not None:
+                v["warn_level"][fa] = max(v["warn_level"][fa] or 0, row.warning_level)
+    return v
+
+
+def _suspend_on_at(months: str, day: str, oldest: str = "pc.oldest_due_month") -> str:
+    return (f"(CASE WHEN {day} = 0 THEN {oldest} + make_interval(months => {months} + 1) "
+            f"- interval '1 day' ELSE {oldest} + make_interval(months => {months}, "
+            f"days => {day} - 1) END)::date")
+
+
+def _star_limit(star: str) -> str:
+    return (f"CASE {star} " + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())
+            + " ELSE 0 END")
+
+
+def _limit(p: str, cp: str = "cp") -> str:
+    """The credit limit: the profile's, else its star level's, else the product's star."""
+    return (f"COALESCE({cp}.credit_limit_fen, "
+            f"{_star_limit(f'COALESCE({cp}.star_level, {p}.star_level)')})")
+
+
+def _bdate(p: str) -> str:
+    return f"({p}.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
+
+
+_ACTIVE_EXEMPT = ("SELECT e.customer_id FROM credit.exemptions e WHERE e.removed_at IS NULL "
+                  "AND (e.until IS NULL OR e.until > :as_of)")
+# The guard's facts of each product, next to the row (a lateral the planner inlines).
+_FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS star, "
+          f"{_limit('pc')} AS limit_fen, {_bdate('pc')} AS suspended_on, "
+          f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt) f")
+
+
+def _candidates() -> str:
+    """The chunk: the next products that may match, locked in product id order (a payment
+    that commits while the sweep waits for a row lock is re-checked on the locked row); their
+    facts from the other tables, set-wise; per product the first step of each decision it
+    matches exactly (plan order: for warnings, the highest level), NULL where none."""
+    picks = ", ".join(f"min(r.step_no) FILTER (WHERE r.decision = '{d.value}') OVER w AS s_{k}"
                       for k, d in _KINDS.items())
-    return f"CROSS JOIN LATERAL (SELECT {picks} FROM due r WHERE {_match('r')}) m"
+    return f"""
+cand AS (
+  SELECT pc.* FROM credit.product_credit pc
+  WHERE pc.product_id > :after AND {_may_match()}
+  ORDER BY pc.product_id LIMIT :chunk
+  FOR UPDATE
+),
+facts AS (
+  SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
+         {_bdate('c')} AS suspended_on,
+         COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
+         COALESCE(ap.deposit_fen, 0) AS deposit_fen
+  FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
+  LEFT JOIN credit.account_positions ap ON ap.account_id = c.account_id
+),
+picked AS (
+  -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
+  -- of two large sets whose size the planner can only guess.
+  SELECT * FROM (
+    SELECT DISTINCT ON (c.product_id) c.*, {picks}
+    FROM facts c LEFT JOIN due r ON r.family = c.family AND r.tier = c.tier
+         AND {_match('r', p='c', f='c')}
+    WINDOW w AS (PARTITION BY c.product_id)
+    ORDER BY c.product_id) m
+  WHERE num_nonnulls(m.s_sus, m.s_sw, m.s_ded, m.s_warn, m.s_pc) > 0
+)"""
 
 
 def _fold() -> str:
@@ -205,7 +329,7 @@ fold AS (
          c.s_sus IS NOT NULL AS sus_fires,
          c.s_sw IS NOT NULL AND c.s1 = ANY(string_to_array(sw.from_states, ',')) AS sw_fires
   FROM (SELECT c.*, COALESCE(sus.to_state, c.state) AS s1
-        FROM cand c LEFT JOIN due sus ON sus.step_no = c.s_sus) c
+        FROM picked c LEFT JOIN due sus ON sus.step_no = c.s_sus) c
   LEFT JOIN due sw ON sw.step_no = c.s_sw
 ),
 fold2 AS (
@@ -258,21 +382,7 @@ def _statement() -> str:
         # rules.late_note: a late suspension (its warning came late) is not a missed one.
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END END")
-    return _typed(f"""WITH {_DUE_SQL},
-cand AS (
-  SELECT pc.product_id, pc.account_id, pc.customer_id, pc.product, pc.state, pc.cycle,
-         pc.command_seq, pc.amount_due_fen, pc.balance_fen, pc.oldest_due_month, pc.tier,
-         pc.product_amount_due_fen, pc.suspension_warned_on, pc.suspension_deadline,
-         f.star, f.limit_fen, f.suspended_on, f.exempt, m.*
-  FROM credit.product_credit pc
-  LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
-  {_FACTS}
-  {_steps_matched()}
-  WHERE pc.product_id > :after AND {_MAY_MATCH}
-    AND num_nonnulls(m.s_sus, m.s_sw, m.s_ded, m.s_warn, m.s_pc) > 0
-  ORDER BY pc.product_id LIMIT :chunk
-  FOR UPDATE OF pc
-),{_fold()},
+    return _typed(f"""WITH {_DUE_SQL},{_candidates()},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
@@ -322,9 +432,8 @@ dec AS (
   ON CONFLICT DO NOTHING
   RETURNING *
 ),
-moved AS (
-  SELECT d.*, s.effect, s.step_no FROM dec d JOIN steps s ON s.product_id = d.product_id
-   AND s.decision = d.decision AND s.rule_id = d.rule_id
+moved AS (  -- a rule row is at most one step of a pass
+  SELECT d.*, r.effect, r.step_no FROM dec d JOIN due r ON r.rule_id = d.rule_id
 ),
 upd AS (
   UPDATE credit.product_credit p SET state = d.state_after, state_changed_at = :as_of,
@@ -353,9 +462,6 @@ upd AS (
         WHEN d.effect = 'manual' THEN 'WO-' || substr(md5(d.decision_id || '|suspend|'), 1, 20)
         ELSE p.pending_work_order_id END
   FROM moved d WHERE p.product_id = d.product_id AND d.effect <> 'keep'
-    -- The planner guesses a few rows out of `moved` and would hash the whole table; the
-    -- array makes it an index scan on the primary key.
-    AND p.product_id = ANY(ARRAY(SELECT product_id FROM moved WHERE effect <> 'keep'))
   RETURNING p.*, d.effect, d.rule_id AS rule_id_, d.step_no
 ),
 hist AS (
@@ -417,6 +523,10 @@ _TYPES = {
     "schema_version": "integer", "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
+    "fams": "text[]", "tiers": "text[]", "month_index": "integer", "sus_cutoff": "date[]",
+    "sw_cutoff": "date[]", "sus_months": "integer[]", "sus_day": "integer[]",
+    "pc_on": "boolean[]", "ded_rule": "text[]", "warn_level": "integer[]",
+    **{f"{k}_from": "text[]" for k in ("sus", "sw", "ded", "warn", "pc")},
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -439,7 +549,8 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
     retention = next((s for _, s in steps if s.row.decision is D.PRE_CANCEL), None)
     from common.clock import business_date
     return {
-        **_due_values(steps), "after": after, "chunk": chunk, "as_of": as_of,
+        **_due_values(steps), **_prefilter_values(steps, today), "after": after,
+        "chunk": chunk, "as_of": as_of,
         "as_of_text": as_of.isoformat(), "as_of_date": business_date(as_of).isoformat(),
         "rule_version": rule_version, "source": source, "now": now.isoformat(),
         "now_ts": now, "correlation_id": correlation_id, "due_at": due_at, "today": today,
@@ -473,12 +584,13 @@ async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepSt
                        values: dict[str, Any]) -> tuple[int, int]:
     """The mass-suspension guard's two numbers in one pass over the table: the products the
     suspension rows `steps` would suspend now, and the active products."""
+    # One suspension row per family × tier: the join doubles no product.
     sql = _typed(f"""WITH {_DUE_SQL}
-SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM due r WHERE {_match('r', guard=True)}))
-         AS would,
+SELECT count(*) FILTER (WHERE r.step_no IS NOT NULL AND {_match('r', guard=True)}) AS would,
        count(*) FILTER (WHERE pc.state NOT IN ({_INACTIVE})) AS active
 FROM credit.product_credit pc
 LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
+LEFT JOIN due r ON r.family = pc.family AND r.tier = pc.tier
 {_FACTS}""")
     used = {k: v for k, v in {**values, **_due_values(steps)}.items() if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
