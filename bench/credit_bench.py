@@ -319,12 +319,17 @@ async def seed(url: str, products: int) -> float:
 
 
 async def _counts(ctx: CreditContext) -> dict[str, int]:
+    await asyncio.sleep(1.5)  # the statistics of the sweep's last transactions flush
     async with ctx.engine.connect() as conn:
         row = (await conn.execute(text(
             "SELECT (SELECT count(*) FROM credit.decisions) AS decisions, "
             "(SELECT count(*) FROM credit.outbox) AS outbox, "
             "(SELECT count(*) FROM credit.state_history) AS history, "
-            "(SELECT count(*) FROM credit.work_orders) AS work_orders"))).one()
+            "(SELECT count(*) FROM credit.work_orders) AS work_orders, "
+            "(SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = 'credit' "
+            " AND relname = 'product_credit') AS updates, "
+            "(SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = 'credit' "
+            " AND relname = 'product_credit') AS hot_updates"))).one()
     return dict(row._mapping)
 
 
@@ -390,7 +395,8 @@ def _report_run(products: int, r: dict[str, Any]) -> None:
           f"{r['seed']:.1f} s; as_of {SWEEP_AS_OF.isoformat()}")
     print(f"  decisions: {dict(decisions)} (held: {r['first']['held'] is not None})")
     print(f"  rows written: {r['decisions']:,} decisions, {r['history']:,} state "
-          f"changes, {r['work_orders']:,} work orders, {r['outbox']:,} outbox rows")
+          f"changes, {r['work_orders']:,} work orders, {r['outbox']:,} outbox rows; "
+          f"product_credit updates {r['updates']:,} of which HOT {r['hot_updates']:,}")
     print(f"  sweep:  {r['sweep']:>6.1f} s = {products / r['sweep']:>10,.0f} products/s; "
           f"re-run {r['rerun']:.2f} s, new decisions: {sum(r['again']['decisions'].values())}; "
           f"ceiling (one UPDATE flipping the same share) {r['ceiling']:.2f} s")
