@@ -119,7 +119,8 @@ def suspension_criteria(r: str, p: str = "pc", f: str = "f") -> str:
     """Whether a product of row `r`'s family × tier in a state the row acts on, owing, may be
     suspended today: not exempt (red list / emergency), and the notice before suspension was
     given and its deadline has come (ladder.may_suspend). THE place for the suspension's
-    conditions: the guard's count and the sweep use it."""
+    conditions: the guard's count and the sweep's exact match use it. (`_may_match`, the
+    chunk's cheap candidate test, is looser: a condition added here needs nothing there.)"""
     return (f"NOT {f}.exempt AND {_notice_counts(r, p)} "
             f"AND {p}.suspension_deadline <= :today")
 
