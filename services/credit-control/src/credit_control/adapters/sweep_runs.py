@@ -44,14 +44,17 @@ async def steps(conn: AsyncConnection, sweep_id: str) -> list[Row[Any]]:
         select(s).where(s.c.sweep_id == sweep_id).order_by(s.c.step_no)))
 
 
-async def advance(conn: AsyncConnection, sweep_id: str, step_no: int, after: str, decided: int,
-                  done: bool, at: datetime) -> None:
-    """One chunk done: in the chunk's own transaction, so the cursor never runs ahead of (or
-    behind) what was committed."""
-    s = t.sweep_steps
-    await conn.execute(update(s).where(s.c.sweep_id == sweep_id, s.c.step_no == step_no).values(
-        after=after, decided=s.c.decided + decided, chunks=s.c.chunks + 1, done=done,
-        updated_at=at))
+async def advance(conn: AsyncConnection, sweep_id: str, step_nos: Sequence[int], after: str,
+                  decided: dict[int, int], done: bool, at: datetime) -> None:
+    """One chunk of a pass done, for each of the pass's steps: in the chunk's own transaction,
+    so the cursor never runs ahead of (or behind) what was committed."""
+    await conn.execute(text(
+        'UPDATE credit.sweep_steps s SET "after" = :after, decided = s.decided + u.n, '
+        "chunks = s.chunks + 1, done = :done, updated_at = :at "
+        "FROM unnest(CAST(:nos AS integer[]), CAST(:ns AS bigint[])) AS u(step_no, n) "
+        "WHERE s.sweep_id = :s AND s.step_no = u.step_no"),
+        {"after": after, "done": done, "at": at, "s": sweep_id, "nos": list(step_nos),
+         "ns": [decided.get(n, 0) for n in step_nos]})
 
 
 async def restart_step(conn: AsyncConnection, sweep_id: str, step_no: int, rule_id: str,
@@ -120,17 +123,6 @@ async def exclusive(engine: AsyncEngine, sweep_id: str) -> AsyncIterator[bool]:
                 await conn.execute(text("SELECT pg_advisory_unlock(:c, hashtext(:s))"),
                                    {"c": _LOCK_CLASS, "s": sweep_id})
                 await conn.commit()
-
-
-async def label_catch_up(conn: AsyncConnection, sweep_id: str, rule_id: str,
-                         as_of: datetime) -> None:
-    """The decisions this transaction just took for a catch-up step say so in their inputs
-    (what the timeline shows): `created_at` defaults to now(), the transaction's start."""
-    await conn.execute(text(
-        "UPDATE credit.decisions SET inputs = inputs || jsonb_build_object("
-        "'cause', 'catch-up sweep', 'catch_up', CAST(:s AS text)) "
-        "WHERE created_at = now() AND rule_id = :r AND as_of = :a"),
-        {"s": sweep_id, "r": rule_id, "a": as_of})
 
 
 async def create_step(conn: AsyncConnection, sweep_id: str, step_no: int, rule_id: str,

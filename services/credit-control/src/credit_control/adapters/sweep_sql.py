@@ -1,19 +1,41 @@
-"""One rule row of a sweep as ONE statement per chunk of products: select the candidates
-(locked, in product id order), insert the decisions (deterministic ids: a re-run conflicts and
-does nothing), move the states, write history, work orders and outbox rows, all inside
-PostgreSQL. The predicate is the domain's `SweepStep`; `rules.on_calendar` is the same rule
-for one product (the integration tests check both agree)."""
+"""A sweep as ONE statement per chunk of products: every rule row due today (the day's
+`SweepStep`s, passed as arrays and joined as the relation `due`) is evaluated against each
+product at once, and the steps a product matches are applied in plan order (suspensions,
+suspension warnings, deductions, warnings, pre-cancellations), as if the steps had run one
+after the other over the whole table:
+
+- a product matches at most one row of each decision (one suspension and one suspension
+  warning row per family × tier; deductions and warnings fire only for their own arrears
+  month, and of several warning rows the first in plan order, the highest level, blocks the
+  rest); `fold` carries the state from one to the next, so a suspension or a suspension
+  warning leaves no warning, a deduction keeps the state (the same product can still be
+  warned), and a state changed today leaves no pre-cancellation;
+- a step whose decision id exists already decides nothing and changes nothing (the old
+  statement's `ON CONFLICT DO NOTHING`): `match` probes the id, so the steps after it see the
+  state it left.
+
+Then the decisions, the one state UPDATE per product (so the history, the work orders and the
+outbox rows come from the same rows), all inside PostgreSQL. `rules.on_calendar` is the same
+rule for one product (the integration tests check both agree); bench/sweep_compare.py checks
+this statement against the one-statement-per-rule-row path it replaced, row by row.
+"""
 
 import re
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged, DecisionType
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditState,
+    CreditStateChanged,
+    DecisionType,
+)
 from common.contracts.gateway import ProvisioningCommand
-from common.contracts.snapshots import ProductFamily
+from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
 
 from ..domain.model import Action, action_for
@@ -21,145 +43,491 @@ from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
 
-_LIMIT = ("COALESCE(cp.credit_limit_fen, CASE COALESCE(cp.star_level, pc.star_level) "
-          + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())
-          + " ELSE 0 END)")
+D = DecisionType
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
-_EXEMPT = ("EXISTS (SELECT 1 FROM credit.exemptions e WHERE e.customer_id = pc.customer_id "
-           "AND e.removed_at IS NULL AND (e.until IS NULL OR e.until > :as_of))")
+_INACTIVE = ("'" + "', '".join(s.value for s in (
+    CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
+
+# --- the rule rows due today, as a relation -----------------------------------------------
+
+# (column, SQL array type, value of one step): the `due` relation's columns.
+_DUE: list[tuple[str, str]] = [
+    ("step_no", "integer"), ("rule_id", "text"), ("family", "text"), ("tier", "text"),
+    ("decision", "text"), ("effect", "text"), ("level", "integer"), ("month", "date"),
+    ("cutoff", "date"), ("from_states", "text"), ("to_state", "text"), ("deadline", "text"),
+    ("skip_exempt", "boolean"), ("sus_months", "integer"), ("sus_day", "integer"),
+    ("notice_date", "date"), ("day", "text"), ("arrears_month", "text"),
+]
 
 
-def _scheduled(step: SweepStep) -> str:
-    """The tier's suspension day for each product's oldest owing month (ladder.py's
-    `scheduled_suspension`); the row's month and day are validated integers."""
-    row = step.suspend_row
-    assert row is not None and row.arrears_month is not None
-    if row.day == "last" or row.day is None:
-        return (f"(pc.oldest_due_month + interval '{row.arrears_month + 1} months' "
-                "- interval '1 day')::date")
-    return (f"(pc.oldest_due_month + interval '{row.arrears_month} months' "
-            f"+ interval '{int(row.day) - 1} days')::date")
+def effect(step: SweepStep) -> str:
+    """What a decision does to the product row: `keep` (a deduction), `chain` (a suspension
+    command to the gateway), `manual` (a suspension work order), `now` (ADC's suspension, or a
+    pre-cancellation: the state changes at once, with a state_changed event), `notice`."""
+    action = action_for(step.row.decision, step.row.family)
+    if action is Action.DEDUCT:
+        return "keep"
+    if action is Action.REQUEST_SUSPEND:
+        return "chain" if step.row.family.uses_chain else (
+            "manual" if step.row.family is ProductFamily.WORK_ORDER else "notice")
+    if action in (Action.SUSPEND_NOW, Action.PRE_CANCEL):
+        return "now"
+    return "notice"
 
 
-def _notice_counts(step: SweepStep) -> str:
+def _due_values(numbered: Sequence[tuple[int, SweepStep]]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {f"d_{c}": [] for c, _ in _DUE}
+    for n, step in numbered:
+        row, sus = step.row, step.suspend_row
+        values = {
+            "step_no": n, "rule_id": row.rule_id, "family": row.family.value,
+            "tier": row.tier.value, "decision": row.decision.value, "effect": effect(step),
+            "level": row.warning_level, "month": step.month, "cutoff": step.cutoff,
+            "from_states": ",".join(s.value for s in step.from_states),
+            "to_state": step.to_state.value,
+            "deadline": step.deadline.isoformat() if step.deadline else None,
+            "skip_exempt": step.skip_exempt,
+            "sus_months": sus.arrears_month if sus is not None else None,
+            "sus_day": (0 if sus.day in ("last", None) else int(sus.day)) if sus else None,
+            "notice_date": step.notice_date, "day": str(row.day),
+            "arrears_month": str(row.arrears_month)}
+        for c, _ in _DUE:
+            cols[f"d_{c}"].append(values[c])
+    return cols
+
+
+_DUE_SQL = ("due AS (SELECT * FROM unnest(" + ", ".join(f":d_{c}" for c, _ in _DUE)
+            + ") AS r(" + ", ".join(c for c, _ in _DUE) + "))")
+
+# --- the predicates, once -----------------------------------------------------------------
+
+
+def _suspend_on(r: str, oldest: str = "pc.oldest_due_month") -> str:
+    """The tier's suspension day for the product's oldest owing month (ladder.py's
+    `scheduled_suspension`): month `sus_months` after it, on `sus_day` (0: the last day)."""
+    return _suspend_on_at(f"{r}.sus_months", f"{r}.sus_day", oldest)
+
+
+def _notice_counts(r: str, p: str = "pc") -> str:
     """ladder.notice_counts: a suspension warning of this month that announces the current
-    tier's suspension day."""
-    return (f"(pc.ladder_month = pc.oldest_due_month AND pc.suspension_deadline IS NOT NULL "
-            f"AND pc.suspension_deadline >= {_scheduled(step)})")
+    tier's suspension day (NULL when the ladder has no month: as the old statement did)."""
+    return (f"({p}.ladder_month = {p}.oldest_due_month AND {p}.suspension_deadline IS NOT NULL "
+            f"AND {p}.suspension_deadline >= {_suspend_on(r, f'{p}.oldest_due_month')})")
 
 
-# --- Notice before suspension: THE suspension predicate ---------------------------------
-# (domain/ladder.py `notice_counts`, `may_suspend`, `Notice`, `notice_allows`,
-# `warning_owed_again`; rules._calendar_due is the same rule for one product.)
-# A product may be suspended today when its suspension warning counts (same cycle and oldest
-# owing month, naming a date no earlier than the tier's suspension day), that date has come,
-# and the warning's SMS reached the customer — delivered (sent, when receipts are not
-# expected) — at least the warning's notice period before today's business day; or the SMS
-# was lost (failed / cancelled) for good (no valid contact number, or `max_warnings` lost in a
-# row): then the suspension is an exception with its reason. A lost SMS that may yet reach the
-# customer makes the suspension warning owed again (a new decision).
-NOTICE_LOST = "COALESCE(pc.notice_status, '') IN ('failed', 'cancelled')"
-NOTICE_EXCEPTION = (f"({NOTICE_LOST} AND (pc.notice_permanent "
-                    "OR pc.notice_failures >= :max_warnings))")
-NOTICE_REACHED_ON = ("((CASE WHEN :requires_delivery THEN pc.notice_delivered_at "
-                     "ELSE COALESCE(pc.notice_delivered_at, pc.notice_sent_at) END) "
-                     "AT TIME ZONE 'Asia/Shanghai')::date")
-NOTICE_SUSPEND_FROM = f"({NOTICE_REACHED_ON} + GREATEST(1, COALESCE(pc.notice_days, 1)))"
-NOTICE_AGAIN = f"({NOTICE_LOST} AND NOT {NOTICE_EXCEPTION})"
+def suspension_criteria(r: str, p: str = "pc", f: str = "f") -> str:
+    """Whether a product of row `r`'s family × tier in a state the row acts on, owing, may be
+    suspended today: not exempt (red list / emergency), and the notice before suspension was
+    given and its deadline has come (ladder.may_suspend). THE place for the suspension's
+    conditions: the guard's count and the sweep's exact match use it. (`_may_match`, the
+    chunk's cheap candidate test, is looser: a condition added here needs nothing there.)"""
+    return (f"NOT {f}.exempt AND {_notice_counts(r, p)} "
+            f"AND {p}.suspension_deadline <= :today")
 
 
-def suspension_predicate(step: SweepStep) -> str:
-    """The products the SUSPEND step may suspend today (state, tier and arrears are the
-    step's other conditions)."""
-    return (f"{_notice_counts(step)} AND pc.suspension_deadline <= :today "
-            f"AND ({NOTICE_SUSPEND_FROM} <= :today OR {NOTICE_EXCEPTION})")
+def _period(r: str, p: str = "pc", f: str = "f") -> str:
+    """rules: one decision of a kind per product, period and cycle."""
+    return (f"CASE {r}.decision WHEN 'pre_cancel' THEN 'retention:' || "
+            f"to_char({f}.suspended_on, 'YYYY-MM-DD') "
+            f"WHEN 'suspension_warning' THEN {r}.rule_id || ':' || "
+            f"to_char({p}.oldest_due_month, 'YYYY-MM') || ':' || {_sw_deadline(r, p)} "
+            f"ELSE {r}.rule_id || ':' || to_char({p}.oldest_due_month, 'YYYY-MM') END")
 
 
-def suspension_warning_predicate(step: SweepStep) -> str:
-    """The products the SUSPENSION_WARNING step warns today: no warning counts, or its SMS
-    was lost and another may reach the customer."""
-    return f"(NOT {_notice_counts(step)} OR {NOTICE_AGAIN})"
+def _sw_deadline(r: str, p: str = "pc") -> str:
+    # ladder.suspension_deadline: the suspension day, or today + the notice period.
+    return (f"to_char(GREATEST({_suspend_on(r, f'{p}.oldest_due_month')}, {r}.notice_date), "
+            "'YYYY-MM-DD')")
 
 
-def _where(step: SweepStep) -> str:
-    where = ["pc.family = :family", "pc.tier = :tier", "pc.state = ANY(:from_states)",
-             "pc.product_id > :after"]
-    if step.row.decision is DecisionType.PRE_CANCEL:
-        where.append(f"{_BDATE} <= CASE WHEN COALESCE(cp.star_level, pc.star_level) IN (4, 5) "
-                     "THEN :long_before ELSE :short_before END")
-        if step.skip_exempt:  # red list / emergency: no pre-cancellation either
-            where.append(f"NOT {_EXEMPT}")
-        return " AND ".join(where)
-    where.append(f"pc.amount_due_fen > {_LIMIT}")
-    where.append(PRODUCT_OWES_SQL)  # the product's own debt: nothing to quote or suspend else
-    where.append("pc.oldest_due_month <= :cutoff" if step.cutoff
-                 else "pc.oldest_due_month = :month")
-    if step.skip_exempt:
-        where.append(f"NOT {_EXEMPT}")
-    if step.row.warning_level is not None:
-        where.append("pc.warning_level < :level")
-    if step.row.decision is DecisionType.SUSPEND and step.suspend_row is not None:
-        where.append(suspension_predicate(step))  # notice before suspension
-    if step.row.decision is DecisionType.SUSPENSION_WARNING:
-        where.append(suspension_warning_predicate(step))
-    return " AND ".join(where)
+def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
+    return (f"md5({p}.product_id || '|' || {r}.decision || '|' || {_period(r, p, f)} || '|' "
+            f"|| {p}.cycle)::uuid::text")
 
 
-def _period(step: SweepStep) -> str:
-    if step.row.decision is DecisionType.PRE_CANCEL:
-        return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
-    if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
-        return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
-                f"{_deadline(step)} || CASE WHEN c.notice_again THEN '~' || c.notice_failures "
-                "ELSE '' END")
-    return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
+def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f") -> str:
+    """Row `r` matches product `p` (facts `f`) as its own step would have on the product's
+    state before today's sweep; the state left by earlier steps is `fold`'s. Not in the
+    guard's count: whether the decision exists, or a deposit to deduct from."""
+    calendar = [
+        f"{p}.amount_due_fen > {f}.limit_fen", PRODUCT_OWES_SQL.replace("pc.", f"{p}."),
+        f"CASE WHEN {r}.cutoff IS NOT NULL THEN {p}.oldest_due_month <= {r}.cutoff "
+        f"ELSE {p}.oldest_due_month = {r}.month END",
+        f"NOT ({r}.skip_exempt AND {f}.exempt)",
+        f"({r}.level IS NULL OR {p}.warning_level < {r}.level)",
+        f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f)}))",
+        f"({r}.decision <> 'suspension_warning' OR NOT {_notice_counts(r, p)})",
+    ]
+    if not guard:
+        # A deduction takes from the deposit: none without one (rules.deduction_amount).
+        calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
+    pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
+                  f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt)")
+    where = (f"{r}.family = {p}.family AND {r}.tier = {p}.tier "
+             f"AND {p}.state = ANY(string_to_array({r}.from_states, ',')) "
+             f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
+             f"ELSE {' AND '.join(calendar)} END")
+    if not guard:
+        where += (" AND NOT EXISTS (SELECT 1 FROM credit.decisions x "
+                  f"WHERE x.decision_id = {_decision_id(r, p, f)})")
+    return where
 
 
-def _reason(step: SweepStep) -> str:
-    if step.row.decision is DecisionType.PRE_CANCEL:
-        return ("'suspended since ' || c.suspended_on || ', retention (' || "
-                "CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'")
-    reason = ("'amount due ' || c.amount_due_fen || ' fen since bill month ' || "
-              "to_char(c.oldest_due_month, 'YYYY-MM') || '; ' || :decision || ' on day ' || "
-              ":day || ' of arrears month ' || :arrears_month")
-    if step.row.decision is DecisionType.SUSPEND and step.suspend_row is not None:
+# --- the chunk's candidates: a cheap test on the product row alone -------------------------
+
+_KINDS = {"sus": D.SUSPEND, "sw": D.SUSPENSION_WARNING, "ded": D.DEDUCTION,
+          "warn": D.WARNING, "pc": D.PRE_CANCEL}
+
+_FT = (f"((array_position(:fams, pc.family) - 1) * {len(Tier)} "
+       "+ array_position(:tiers, pc.tier))")
+# Months from the oldest owing month to today's: a warning or deduction row of arrears month
+# n fires only for n (1..12); outside, the array index is NULL and so is the lookup.
+_FA = (f"(({_FT} - 1) * 12 + NULLIF(LEAST(GREATEST(:month_index - (date_part('year', "
+       "pc.oldest_due_month) * 12 + date_part('month', pc.oldest_due_month))::int, 0), 13) "
+       "% 13, 0))")
+
+
+def _may_match() -> str:
+    """A product the chunk takes and locks: it may match a row due today. Looser than `_match`
+    (no credit limit, exemption or star level: those need other tables), exact where a re-run
+    must find nothing (states moved, warning levels, the ladder's notice, decisions taken), so
+    a sweep that decides nothing reads the table once and locks nothing. Per family × tier
+    (`_FT`) and arrears month (`_FA`) the day's rows come as arrays."""
+    sus_on = _suspend_on_at(f"(:sus_months)[{_FT}]", f"(:sus_day)[{_FT}]")
+    exempt = f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false)"
+    counts = (f"(pc.ladder_month = pc.oldest_due_month AND pc.suspension_deadline IS NOT NULL "
+              f"AND pc.suspension_deadline >= {sus_on})")
+    owing = [
+        f"pc.state = ANY(:sus_from) AND pc.oldest_due_month <= (:sus_cutoff)[{_FT}] "
+        f"AND {counts} AND pc.suspension_deadline <= :today AND NOT {exempt}",
+        f"pc.state = ANY(:sw_from) "
+        f"AND pc.oldest_due_month <= (:sw_cutoff)[{_FT}] AND NOT COALESCE({counts}, false) "
+        f"AND NOT {exempt}",
+        f"pc.state = ANY(:ded_from) AND (:ded_rule)[{_FA}] IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM credit.account_positions ap WHERE ap.account_id = "
+        "pc.account_id AND ap.deposit_fen > 0) AND NOT EXISTS (SELECT 1 FROM credit.decisions "
+        "x WHERE x.decision_id = md5(pc.product_id || '|deduction|' || (:ded_rule)[" + _FA
+        + "] || ':' || to_char(pc.oldest_due_month, 'YYYY-MM') || '|' || pc.cycle)::uuid::text)",
+        f"pc.state = ANY(:warn_from) AND pc.warning_level < (:warn_level)[{_FA}]",
+    ]
+    retention = (f"pc.state = ANY(:pc_from) AND (:pc_on)[{_FT}] "
+                 f"AND {_BDATE} <= :short_before AND NOT {exempt}")  # the short one ends first
+    # Last, so only a product that got this far costs the look-ups: the credit limit (its
+    # profile, else its star level) and the red list.
+    limit = (f"COALESCE((SELECT {_limit('pc')} FROM credit.credit_profiles cp "
+             f"WHERE cp.customer_id = pc.customer_id), {_star_limit('pc.star_level')})")
+    return (f"((pc.oldest_due_month IS NOT NULL AND {PRODUCT_OWES_SQL} AND ("
+            + " OR ".join(f"({c})" for c in owing) + f") AND pc.amount_due_fen > {limit})"
+            f" OR ({retention}))")
+
+
+def _prefilter_values(numbered: Sequence[tuple[int, SweepStep]],
+                      today: date) -> dict[str, Any]:
+    """The arrays `_may_match` looks the day's rows up in."""
+    fams, tiers = list(ProductFamily), list(Tier)
+    n = len(fams) * len(tiers)
+    v: dict[str, Any] = {"fams": [x.value for x in fams], "tiers": [x.value for x in tiers],
+                         "month_index": today.year * 12 + today.month,
+                         "sus_cutoff": [None] * n, "sw_cutoff": [None] * n,
+                         "sus_months": [None] * n, "sus_day": [None] * n, "pc_on": [None] * n,
+                         "ded_rule": [None] * n * 12, "warn_level": [None] * n * 12,
+                         **{f"{k}_from": [] for k in _KINDS}}
+    for _, step in numbered:
+        row = step.row
+        kind = next(k for k, d in _KINDS.items() if d is row.decision)
+        v[f"{kind}_from"] += [s.value for s in step.from_states
+                              if s.value not in v[f"{kind}_from"]]
+        ft = fams.index(row.family) * len(tiers) + tiers.index(row.tier)
+        if step.suspend_row is not None:
+            sus = step.suspend_row
+            v["sus_months"][ft] = sus.arrears_month
+            v["sus_day"][ft] = 0 if sus.day in ("last", None) else int(sus.day)
+        if row.decision is D.SUSPEND:
+            v["sus_cutoff"][ft] = step.cutoff
+        elif row.decision is D.SUSPENSION_WARNING:
+            v["sw_cutoff"][ft] = step.cutoff
+        elif row.decision is D.PRE_CANCEL:
+            v["pc_on"][ft] = True
+        elif row.arrears_month is not None:
+            fa = ft * 12 + row.arrears_month - 1
+            if row.decision is D.DEDUCTION:
+                v["ded_rule"][fa] = row.rule_id
+            elif row.warning_level is not None:
+                v["warn_level"][fa] = max(v["warn_level"][fa] or 0, row.warning_level)
+    return v
+
+
+def _suspend_on_at(months: str, day: str, oldest: str = "pc.oldest_due_month") -> str:
+    return (f"(CASE WHEN {day} = 0 THEN {oldest} + make_interval(months => {months} + 1) "
+            f"- interval '1 day' ELSE {oldest} + make_interval(months => {months}, "
+            f"days => {day} - 1) END)::date")
+
+
+def _star_limit(star: str) -> str:
+    return (f"CASE {star} " + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())
+            + " ELSE 0 END")
+
+
+def _limit(p: str, cp: str = "cp") -> str:
+    """The credit limit: the profile's, else its star level's, else the product's star."""
+    return (f"COALESCE({cp}.credit_limit_fen, "
+            f"{_star_limit(f'COALESCE({cp}.star_level, {p}.star_level)')})")
+
+
+def _bdate(p: str) -> str:
+    return f"({p}.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
+
+
+_ACTIVE_EXEMPT = ("SELECT e.customer_id FROM credit.exemptions e WHERE e.removed_at IS NULL "
+                  "AND (e.until IS NULL OR e.until > :as_of)")
+# The guard's facts of each product, next to the row (a lateral the planner inlines).
+_FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS star, "
+          f"{_limit('pc')} AS limit_fen, {_bdate('pc')} AS suspended_on, "
+          f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt) f")
+
+
+def _candidates() -> str:
+    """The chunk: the next products that may match, locked in product id order (a payment
+    that commits while the sweep waits for a row lock is re-checked on the locked row); their
+    facts from the other tables, set-wise; per product the first step of each decision it
+    matches exactly (plan order: for warnings, the highest level), NULL where none."""
+    picks = ", ".join(f"min(r.step_no) FILTER (WHERE r.decision = '{d.value}') OVER w AS s_{k}"
+                      for k, d in _KINDS.items())
+    return f"""
+cand AS (
+  SELECT pc.* FROM credit.product_credit pc
+  WHERE pc.product_id > :after AND {_may_match()}
+  ORDER BY pc.product_id LIMIT :chunk
+  FOR UPDATE
+),
+facts AS (
+  SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
+         {_bdate('c')} AS suspended_on,
+         COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
+         COALESCE(ap.deposit_fen, 0) AS deposit_fen
+  FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
+  LEFT JOIN credit.account_positions ap ON ap.account_id = c.account_id
+),
+picked AS (
+  -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
+  -- of two large sets whose size the planner can only guess.
+  SELECT * FROM (
+    SELECT DISTINCT ON (c.product_id) c.*, {picks}
+    FROM facts c LEFT JOIN due r ON r.family = c.family AND r.tier = c.tier
+         AND {_match('r', p='c', f='c')}
+    WINDOW w AS (PARTITION BY c.product_id)
+    ORDER BY c.product_id) m
+  WHERE num_nonnulls(m.s_sus, m.s_sw, m.s_ded, m.s_warn, m.s_pc) > 0
+)"""
+
+
+def _fold() -> str:
+    """Each step sees the state the steps before it left (from the row's `from_states`):
+    s1 after the suspension, s2 after the suspension warning; a deduction keeps the state."""
+    return f"""
+fold AS (
+  SELECT c.*,
+         c.s_sus IS NOT NULL AS sus_fires,
+         c.s_sw IS NOT NULL AND c.s1 = ANY(string_to_array(sw.from_states, ',')) AS sw_fires
+  FROM (SELECT c.*, COALESCE(sus.to_state, c.state) AS s1
+        FROM picked c LEFT JOIN due sus ON sus.step_no = c.s_sus) c
+  LEFT JOIN due sw ON sw.step_no = c.s_sw
+),
+fold2 AS (
+  SELECT c.*, CASE WHEN c.sw_fires THEN sw.to_state ELSE c.s1 END AS s2,
+         CASE WHEN c.sw_fires THEN GREATEST({_suspend_on('sw', 'c.oldest_due_month')},
+                                            sw.notice_date) END AS sw_deadline
+  FROM fold c LEFT JOIN due sw ON sw.step_no = c.s_sw
+),
+fired AS (
+  SELECT c.*, x.step_no, x.state_before
+  FROM (SELECT c.*,
+               c.s_ded IS NOT NULL AND c.s2 = ANY(string_to_array(ded.from_states, ','))
+                 AS ded_fires,
+               c.s_warn IS NOT NULL AND c.s2 = ANY(string_to_array(wn.from_states, ','))
+                 AS warn_fires
+        FROM fold2 c LEFT JOIN due ded ON ded.step_no = c.s_ded
+        LEFT JOIN due wn ON wn.step_no = c.s_warn) c
+  CROSS JOIN LATERAL (VALUES
+      (CASE WHEN c.sus_fires THEN c.s_sus END, c.state),
+      (CASE WHEN c.sw_fires THEN c.s_sw END, c.s1),
+      (CASE WHEN c.ded_fires THEN c.s_ded END, c.s2),
+      (CASE WHEN c.warn_fires THEN c.s_warn END, c.s2),
+      -- a step that changed the state today leaves no pre-cancellation (its retention
+      -- starts today); a deduction leaves the product as it was
+      (CASE WHEN NOT (c.sus_fires OR c.sw_fires OR c.warn_fires) THEN c.s_pc END, c.s2)
+  ) AS x(step_no, state_before)
+  WHERE x.step_no IS NOT NULL
+)"""
+
+
+def _envelope(event_type: str, key: str, payload: str) -> str:
+    return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
+            f"'occurred_at', :now, 'correlation_id', :correlation_id, 'schema_version', "
+            f":schema_version, 'key', {key}, 'payload', {payload})::text")
+
+
+def _statement() -> str:
+    decision_payload = (
+        "jsonb_build_object('decision_id', d.decision_id, 'account_id', d.account_id, "
+        "'product_id', d.product_id, 'decision', d.decision, 'rule_id', d.rule_id, "
+        "'reason', d.reason, 'state_before', d.state_before, 'state_after', d.state_after, "
+        "'as_of', :as_of_text, 'context', d.context, 'warning_level', d.warning_level, "
+        "'amount_fen', d.amount_fen, 'rule_version', d.rule_version)")
+    reason = (
+        "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
+        "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
+        " ELSE 'amount due ' || c.amount_due_fen || ' fen since bill month ' || "
+        "to_char(c.oldest_due_month, 'YYYY-MM') || '; ' || c.decision || ' on day ' || c.day "
+        "|| ' of arrears month ' || c.arrears_month || CASE WHEN c.decision = 'suspend' AND "
         # rules.late_note: a late suspension (its warning came late) is not a missed one.
-        reason += (" || CASE WHEN c.suspension_deadline > c.suspend_on THEN "
-                   "'; late: suspension warning of ' || c.suspension_warned_on || ' named ' "
-                   "|| c.suspension_deadline ELSE '' END")
-        reason += " || " + _NOTICE_NOTE
-    return reason
-
-
-# rules.notice_note: an exception's reason, or a suspension made late by its notice.
-_NOTICE_WHY = "COALESCE(NULLIF(c.notice_reason, ''), c.notice_status)"
-_NOTICE_NOTE = (
-    "CASE WHEN c.notice_exception THEN '; exception: ' || CASE WHEN c.notice_permanent "
-    f"THEN 'suspension warning undeliverable: ' || {_NOTICE_WHY} "
-    "ELSE c.notice_failures || ' suspension warnings in a row ' || c.notice_status || ': ' "
-    f"|| {_NOTICE_WHY} END "
-    "WHEN c.notice_from > GREATEST(c.suspend_on, c.suspension_deadline) THEN "
-    "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
-
-
-def _deadline(step: SweepStep) -> str:
-    if step.row.decision is DecisionType.SUSPENSION_WARNING:
-        # ladder.suspension_deadline: the suspension day, or today + the notice period.
-        return "to_char(GREATEST(c.suspend_on, :notice_date), 'YYYY-MM-DD')"
-    return ":deadline"
+        "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
+        "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END END")
+    return _typed(f"""WITH {_DUE_SQL},{_candidates()},{_fold()},
+steps AS (
+  SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
+         CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
+         CASE WHEN r.decision IN ('suspend', 'suspension_warning')
+              THEN {_suspend_on('r', 'c.oldest_due_month')} END AS suspend_on,
+         CASE WHEN r.decision = 'suspension_warning' THEN
+              to_char(GREATEST({_suspend_on('r', 'c.oldest_due_month')}, r.notice_date),
+                      'YYYY-MM-DD') ELSE r.deadline END AS deadline
+  FROM fired c JOIN due r ON r.step_no = c.step_no
+),
+dec AS (
+  INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, reason,
+      state_before, state_after, as_of, context, inputs, warning_level, amount_fen, rule_version)
+  SELECT md5(c.product_id || '|' || c.decision || '|' || CASE c.decision
+               WHEN 'pre_cancel' THEN 'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')
+               WHEN 'suspension_warning' THEN c.rule_id || ':' ||
+                 to_char(c.oldest_due_month, 'YYYY-MM') || ':' || c.deadline
+               ELSE c.rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') END
+             || '|' || c.cycle)::uuid::text,
+         c.product_id, c.account_id, c.decision, c.rule_id,
+         {reason},
+         c.state_before, c.state_after, :as_of,
+         jsonb_build_object('customer', ap.customer, 'product', c.product,
+                            'amount_due_fen', c.product_amount_due_fen,
+                            'account_amount_due_fen', c.amount_due_fen,
+                            'as_of_date', :as_of_date,
+                            'deadline', c.deadline, 'suspension_exempt', c.exempt,
+                            'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
+         jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
+                            'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
+                            'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
+                            'oldest_due_month', c.oldest_due_month, 'cause', 'sweep',
+                            'rule_version', :rule_version,
+                            -- after a suspension warning of this sweep: the one just given
+                            'suspension_warned_on', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
+                                 THEN :today ELSE c.suspension_warned_on END,
+                            'suspension_deadline', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
+                                 THEN c.sw_deadline ELSE c.suspension_deadline END,
+                            'late', c.suspension_deadline > c.suspend_on)
+           || CASE WHEN :catch_up IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
+                'cause', 'catch-up sweep', 'catch_up', :catch_up) END,
+         c.level, CASE WHEN c.decision = 'deduction'
+                       THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
+         :rule_version
+  FROM steps c JOIN credit.account_positions ap ON ap.account_id = c.account_id
+  WHERE c.decision <> 'deduction' OR ap.deposit_fen > 0
+  ON CONFLICT DO NOTHING
+  RETURNING *
+),
+moved AS (  -- a rule row is at most one step of a pass
+  SELECT d.*, r.effect, r.step_no FROM dec d JOIN due r ON r.rule_id = d.rule_id
+),
+upd AS (
+  UPDATE credit.product_credit p SET state = d.state_after, state_changed_at = :as_of,
+    warning_level = CASE WHEN d.decision = 'warning' THEN d.warning_level
+                         ELSE p.warning_level END,
+    ladder_month = CASE WHEN d.decision IN ('warning', 'suspension_warning')
+                        THEN p.oldest_due_month ELSE p.ladder_month END,
+    -- ladder.record: when, and the deadline it named
+    suspension_warned_on = CASE WHEN d.decision = 'suspension_warning' THEN :today
+                                ELSE p.suspension_warned_on END,
+    suspension_deadline = CASE WHEN d.decision = 'suspension_warning'
+                               THEN (d.context->>'deadline')::date
+                               ELSE p.suspension_deadline END,
+    command_seq = p.command_seq + CASE WHEN d.effect = 'chain' THEN 1 ELSE 0 END,
+    pending_command_id = CASE WHEN d.effect = 'chain' THEN
+        md5(d.decision_id || '|cmd|' || (p.command_seq + 1))::uuid::text
+        ELSE p.pending_command_id END,
+    pending_decision_id = CASE WHEN d.effect IN ('chain', 'manual') THEN d.decision_id
+                               ELSE p.pending_decision_id END,
+    command_action = CASE WHEN d.effect = 'chain' THEN 'suspend' ELSE p.command_action END,
+    command_at = CASE WHEN d.effect = 'chain' THEN :as_of ELSE p.command_at END,
+    command_attempt = CASE WHEN d.effect = 'chain' THEN 1 ELSE p.command_attempt END,
+    command_sent_at = CASE WHEN d.effect = 'chain' THEN :now_ts ELSE p.command_sent_at END,
+    retry_at = CASE WHEN d.effect = 'chain' THEN NULL ELSE p.retry_at END,
+    pending_work_order_id = CASE WHEN d.effect = 'chain' THEN NULL
+        WHEN d.effect = 'manual' THEN 'WO-' || substr(md5(d.decision_id || '|suspend|'), 1, 20)
+        ELSE p.pending_work_order_id END
+  FROM moved d WHERE p.product_id = d.product_id AND d.effect <> 'keep'
+  RETURNING p.*, d.effect, d.rule_id AS rule_id_, d.step_no
+),
+hist AS (
+  INSERT INTO credit.state_history (product_id, state_before, state_after, cause, decision_id, at)
+  SELECT d.product_id, d.state_before, d.state_after, d.rule_id || ': ' || d.reason,
+         d.decision_id, :as_of FROM moved d WHERE d.effect <> 'keep'
+  RETURNING 1
+),
+wo AS (
+  INSERT INTO credit.work_orders (work_order_id, product_id, account_id, customer_id, action,
+      decision_id, reason, status, role, assignee, due_at, created_at, updated_at, steps)
+  SELECT u.pending_work_order_id, u.product_id, u.account_id, u.customer_id, 'suspend',
+         u.pending_decision_id, u.rule_id_ || ': month-end suspension', 'created', 'operator',
+         NULL, :due_at, :as_of, :as_of,
+         jsonb_build_array(jsonb_build_object('at', :as_of_text, 'by', :source,
+             'status', 'created', 'role', 'operator', 'note', u.rule_id_))
+  FROM upd u WHERE u.effect = 'manual'
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+),
+ev AS (
+  SELECT d.product_id, d.step_no, 1 AS kind, :decisions_topic AS topic, d.account_id AS key,
+         :decision_made AS event_type, {decision_payload} AS payload FROM moved d
+  UNION ALL
+  SELECT u.product_id, u.step_no, 2, :commands_topic, u.product_id, :command_type,
+         jsonb_build_object('command_id', u.pending_command_id,
+             'decision_id', u.pending_decision_id, 'product_id', u.product_id,
+             'account_id', u.account_id, 'cpno', u.product->>'cpno', 'family', u.family,
+             'vendor', u.product->'vendor', 'action', 'suspend', 'sequence', u.command_seq,
+             'requested_at', :as_of_text, 'attempt', 1, 'customer_id', u.customer_id)
+  FROM upd u WHERE u.effect = 'chain'
+  UNION ALL
+  SELECT d.product_id, d.step_no, 2, :decisions_topic, d.account_id, :state_changed,
+         jsonb_build_object('account_id', d.account_id, 'product_id', d.product_id,
+             'decision_id', d.decision_id, 'state_before', d.state_before,
+             'state_after', d.state_after, 'as_of', :as_of_text, 'context', d.context)
+  FROM moved d WHERE d.effect = 'now'
+),
+ob AS (
+  INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
+  SELECT x.eid, x.topic, x.key, x.event_type,
+         {_envelope("x.event_type", "x.key", "x.payload")}
+  FROM (SELECT gen_random_uuid() AS eid, ev.* FROM ev) x
+  ORDER BY x.product_id, x.step_no, x.kind
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM cand) AS last_id,
+       (SELECT COALESCE(jsonb_object_agg(n.step_no, n.decided), '{{}}'::jsonb) FROM
+          (SELECT step_no, count(*) AS decided FROM moved GROUP BY step_no) n) AS decided,
+       (SELECT count(*) FROM ob) AS published, (SELECT count(*) FROM hist) AS changed,
+       (SELECT count(*) FROM wo) AS work_orders""")
 
 
 _TYPES = {
-    "family": "text", "tier": "text", "from_states": "text[]", "to_state": "text",
-    "after": "text", "chunk": "integer", "cutoff": "date", "month": "date", "level": "integer",
-    "decision": "text", "rule_id": "text", "as_of": "timestamptz", "as_of_text": "text",
-    "as_of_date": "text", "deadline": "text", "is_deduction": "boolean",
-    "rule_version": "integer", "source": "text", "now": "text", "now_ts": "timestamptz",
-    "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
-    "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
-    "notice_date": "date", "schema_version": "integer", "decisions_topic": "text",
-    "decision_type": "text", "state_changed_type": "text", "commands_topic": "text",
-    "command_type": "text", "requires_delivery": "boolean", "max_warnings": "integer",
+    "after": "text", "chunk": "integer", "as_of": "timestamptz", "as_of_text": "text",
+    "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
+    "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
+    "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
+    "schema_version": "integer", "decisions_topic": "text", "commands_topic": "text",
+    "decision_made": "text", "state_changed": "text", "command_type": "text",
+    **{f"d_{c}": f"{t}[]" for c, t in _DUE},
+    "fams": "text[]", "tiers": "text[]", "month_index": "integer", "sus_cutoff": "date[]",
+    "sw_cutoff": "date[]", "sus_months": "integer[]", "sus_day": "integer[]",
+    "pc_on": "boolean[]", "ded_rule": "text[]", "warn_level": "integer[]",
+    **{f"{k}_from": "text[]" for k in ("sus", "sw", "ded", "warn", "pc")},
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -170,215 +538,31 @@ def _typed(sql: str) -> str:
                      else m[0], sql)
 
 
-def _envelope(event_type: str, key: str, payload: str) -> str:
-    """common.envelope's Envelope in SQL; its topic, type and schema version are bound from
-    the contracts (`contract_params`), never written here."""
-    return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
-            f"'occurred_at', :now, 'correlation_id', :correlation_id, "
-            f"'schema_version', :schema_version, 'key', {key}, 'payload', {payload})::text")
+STATEMENT = _statement()
 
 
-def contract_params() -> dict[str, Any]:
-    """The topics, event types and schema version of the events a sweep writes, from the
-    contracts (common.contracts), bound into the statement."""
-    return {"schema_version": SCHEMA_VERSION, "decisions_topic": CreditDecisionMade.topic,
-            "decision_type": CreditDecisionMade.event_type,
-            "state_changed_type": CreditStateChanged.event_type,
-            "commands_topic": ProvisioningCommand.topic,
-            "command_type": ProvisioningCommand.event_type}
-
-
-def statement(step: SweepStep) -> str:
-    family = step.row.family
-    action = action_for(step.row.decision, family)
-    chain = family.uses_chain and action is Action.REQUEST_SUSPEND
-    manual = family is ProductFamily.WORK_ORDER and action is Action.REQUEST_SUSPEND
-    keeps_state = action is Action.DEDUCT
-    state_after = "c.state" if keeps_state else ":to_state"
-    decision_payload = (
-        "jsonb_build_object('decision_id', d.decision_id, 'account_id', d.account_id, "
-        "'product_id', d.product_id, 'decision', d.decision, 'rule_id', d.rule_id, "
-        "'reason', d.reason, 'state_before', d.state_before, 'state_after', d.state_after, "
-        "'as_of', :as_of_text, 'context', d.context, 'warning_level', d.warning_level, "
-        "'amount_fen', d.amount_fen, 'rule_version', d.rule_version)")
-    parts = [f"""
-cand AS (
-  SELECT pc.product_id, pc.account_id, pc.customer_id, pc.product, pc.state, pc.cycle,
-         pc.command_seq, pc.amount_due_fen, pc.balance_fen, pc.oldest_due_month, pc.tier,
-         pc.product_amount_due_fen,
-         COALESCE(cp.star_level, pc.star_level) AS star, {_LIMIT} AS limit_fen,
-         {_BDATE} AS suspended_on, {_EXEMPT} AS exempt, pc.suspension_warned_on,
-         pc.suspension_deadline, {_scheduled(step) if step.suspend_row else "NULL::date"}
-         AS suspend_on, {_notice_columns(step)}
-  FROM credit.product_credit pc
-  LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
-  WHERE {_where(step)}
-  ORDER BY pc.product_id LIMIT :chunk
-  FOR UPDATE OF pc
-)""", f"""
-dec AS (
-  INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, reason,
-      state_before, state_after, as_of, context, inputs, warning_level, amount_fen, rule_version)
-  SELECT md5(c.product_id || '|' || :decision || '|' || {_period(step)}
-             || '|' || c.cycle)::uuid::text,
-         c.product_id, c.account_id, :decision, :rule_id,
-         {_reason(step)},
-         c.state, {state_after}, :as_of,
-         jsonb_build_object('customer', ap.customer, 'product', c.product,
-                            'amount_due_fen', c.product_amount_due_fen,
-                            'account_amount_due_fen', c.amount_due_fen,
-                            'as_of_date', :as_of_date,
-                            'deadline', {_deadline(step)}, 'suspension_exempt', c.exempt,
-                            'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
-         jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
-                            'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
-                            'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
-                            'oldest_due_month', c.oldest_due_month, 'cause', 'sweep',
-                            'rule_version', :rule_version,
-                            'suspension_warned_on', c.suspension_warned_on,
-                            'suspension_deadline', c.suspension_deadline,
-                            'late', c.suspension_deadline > c.suspend_on
-                                    OR COALESCE(c.notice_from > c.suspend_on, false),
-                            'notice_status', c.notice_status,
-                            'notice_reached_on', c.notice_reached_on,
-                            'notice_exception', c.notice_exception),
-         :level, CASE WHEN :is_deduction THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
-         :rule_version
-  FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
-  -- A deduction takes from the deposit: none without one (rules.deduction_amount).
-  WHERE NOT :is_deduction OR ap.deposit_fen > 0
-  ON CONFLICT DO NOTHING
-  RETURNING *
-)"""]
-    if not keeps_state:
-        parts.append(_state_parts(chain, manual, step.row.warning_level is not None,
-                                  step.row.decision is DecisionType.SUSPENSION_WARNING))
-    events = ["SELECT d.product_id, 1 AS kind, :decisions_topic AS topic, "
-              "d.account_id AS key, :decision_type AS event_type, "
-              f"{decision_payload} AS payload FROM dec d"]
-    if chain:
-        events.append(
-            "SELECT u.product_id, 2, :commands_topic, u.product_id, "
-            ":command_type, jsonb_build_object('command_id', u.pending_command_id, "
-            "'decision_id', u.pending_decision_id, 'product_id', u.product_id, "
-            "'account_id', u.account_id, 'cpno', u.product->>'cpno', 'family', u.family, "
-            "'vendor', u.product->'vendor', 'action', 'suspend', 'sequence', u.command_seq, "
-            "'requested_at', :as_of_text, 'attempt', 1, 'customer_id', u.customer_id) FROM upd u")
-    elif action in (Action.SUSPEND_NOW, Action.PRE_CANCEL):
-        events.append(
-            "SELECT d.product_id, 2, :decisions_topic, d.account_id, "
-            ":state_changed_type, jsonb_build_object('account_id', d.account_id, "
-            "'product_id', d.product_id, 'decision_id', d.decision_id, "
-            "'state_before', d.state_before, 'state_after', d.state_after, "
-            "'as_of', :as_of_text, 'context', d.context) FROM dec d")
-    parts.append(f"""
-ev AS (SELECT * FROM ({" UNION ALL ".join(events)}) e),
-ob AS (
-  INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
-  SELECT x.eid, x.topic, x.key, x.event_type,
-         {_envelope("x.event_type", "x.key", "x.payload")}
-  FROM (SELECT gen_random_uuid() AS eid, ev.* FROM ev ORDER BY ev.product_id, ev.kind) x
-  ORDER BY x.product_id, x.kind
-  RETURNING 1
-)""")
-    return _typed("WITH " + ",".join(parts) + "\nSELECT (SELECT count(*) FROM cand) AS candidates, "
-            "(SELECT max(product_id) FROM cand) AS last_id, (SELECT count(*) FROM dec) AS decided,"
-            " (SELECT count(*) FROM ob) AS published")
-
-
-def _notice_columns(step: SweepStep) -> str:
-    """What the notice predicate knows of each candidate (for its reason and inputs)."""
-    if step.suspend_row is None:
-        return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
-                "NULL::date AS notice_reached_on, NULL::date AS notice_from, "
-                "NULL::boolean AS notice_exception, false AS notice_again")
-    return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
-            f"{NOTICE_REACHED_ON} AS notice_reached_on, {NOTICE_SUSPEND_FROM} AS notice_from, "
-            f"{NOTICE_EXCEPTION} AS notice_exception, {NOTICE_AGAIN} AS notice_again")
-
-
-def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: bool) -> str:
-    sets = ["state = d.state_after", "state_changed_at = :as_of"]
-    if warning:
-        sets += ["warning_level = :level", "ladder_month = p.oldest_due_month"]
-    if suspension_warning:  # ladder.record: when, and the deadline it named
-        sets += ["ladder_month = p.oldest_due_month", "suspension_warned_on = :today",
-                 "suspension_deadline = (d.context->>'deadline')::date",
-                 # Its SMS is still to be heard of; lost ones of this ladder stay counted.
-                 "suspension_warning_id = d.decision_id", "notice_status = NULL",
-                 "notice_sent_at = NULL", "notice_delivered_at = NULL", "notice_reason = NULL",
-                 "notice_permanent = false", "notice_days = :notice_date - :today",
-                 "notice_failures = CASE WHEN COALESCE(p.notice_status, '') IN "
-                 "('failed', 'cancelled') AND p.suspension_deadline IS NOT NULL "
-                 "THEN p.notice_failures ELSE 0 END"]
-    if chain:
-        sets += ["command_seq = p.command_seq + 1",
-                 "pending_command_id = md5(d.decision_id || '|cmd|' || (p.command_seq + 1))"
-                 "::uuid::text",
-                 "pending_decision_id = d.decision_id", "command_action = 'suspend'",
-                 "command_at = :as_of", "command_attempt = 1", "command_sent_at = :now_ts",
-                 "retry_at = NULL", "pending_work_order_id = NULL"]
-    if manual:
-        sets += ["pending_decision_id = d.decision_id",
-                 "pending_work_order_id = 'WO-' || "
-                 "substr(md5(d.decision_id || '|suspend|'), 1, 20)"]
-    parts = f"""
-upd AS (
-  UPDATE credit.product_credit p SET {", ".join(sets)}
-  FROM dec d WHERE p.product_id = d.product_id
-    -- The planner guesses a few thousand rows out of `dec` and would hash the whole table;
-    -- the array makes it an index scan on the primary key.
-    AND p.product_id = ANY(ARRAY(SELECT product_id FROM dec))
-  RETURNING p.*
-),
-hist AS (
-  INSERT INTO credit.state_history (product_id, state_before, state_after, cause, decision_id, at)
-  SELECT d.product_id, d.state_before, d.state_after, d.rule_id || ': ' || d.reason,
-         d.decision_id, :as_of FROM dec d
-  RETURNING 1
-)"""
-    if manual:
-        parts += """,
-wo AS (
-  INSERT INTO credit.work_orders (work_order_id, product_id, account_id, customer_id, action,
-      decision_id, reason, status, role, assignee, due_at, created_at, updated_at, steps)
-  SELECT u.pending_work_order_id, u.product_id, u.account_id, u.customer_id, 'suspend',
-         u.pending_decision_id, :rule_id || ': month-end suspension', 'created', 'operator',
-         NULL, :due_at, :as_of, :as_of,
-         jsonb_build_array(jsonb_build_object('at', :as_of_text, 'by', :source,
-             'status', 'created', 'role', 'operator', 'note', :rule_id))
-  FROM upd u
-  ON CONFLICT DO NOTHING
-  RETURNING 1
-)"""
-    return parts
-
-
-def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, after: str,
-           chunk: int, source: str, correlation_id: str | None,
-           due_at: datetime) -> dict[str, Any]:
-    row = step.row
-    return {
-        "family": row.family.value, "tier": row.tier.value,
-        "from_states": [s.value for s in step.from_states], "to_state": step.to_state.value,
-        "after": after, "chunk": chunk, "cutoff": step.cutoff, "month": step.month,
-        "level": row.warning_level, "decision": row.decision.value, "rule_id": row.rule_id,
-        "day": str(row.day), "arrears_month": str(row.arrears_month), "as_of": as_of,
-        "as_of_text": as_of.isoformat(), "as_of_date": _business_day(as_of),
-        "deadline": step.deadline.isoformat() if step.deadline else None,
-        "is_deduction": row.decision is DecisionType.DEDUCTION, "rule_version": rule_version,
-        "source": source, "now": now.isoformat(), "now_ts": now,
-        "correlation_id": correlation_id, "due_at": due_at,
-        "short_before": step.retention_short_before, "long_before": step.retention_long_before,
-        "today": step.today, "notice_date": step.notice_date, **contract_params(),
-        "requires_delivery": step.notice_policy.requires_delivery,
-        "max_warnings": step.notice_policy.max_warnings,
-    }
-
-
-def _business_day(at: datetime) -> str:
+def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetime,
+           rule_version: int, after: str, chunk: int, source: str,
+           correlation_id: str | None, due_at: datetime, today: date,
+           catch_up: str | None = None) -> dict[str, Any]:
+    """The pass's steps (plan number, step) and the day's values. Retention cut-offs are the
+    same for every pre-cancellation row of the day."""
+    retention = next((s for _, s in steps if s.row.decision is D.PRE_CANCEL), None)
     from common.clock import business_date
-    return business_date(at).isoformat()
+    return {
+        **_due_values(steps), **_prefilter_values(steps, today), "after": after,
+        "chunk": chunk, "as_of": as_of,
+        "as_of_text": as_of.isoformat(), "as_of_date": business_date(as_of).isoformat(),
+        "rule_version": rule_version, "source": source, "now": now.isoformat(),
+        "now_ts": now, "correlation_id": correlation_id, "due_at": due_at, "today": today,
+        "short_before": retention.retention_short_before if retention else None,
+        "long_before": retention.retention_long_before if retention else None,
+        "catch_up": catch_up, "schema_version": SCHEMA_VERSION,
+        "decisions_topic": CreditDecisionMade.topic, "commands_topic": ProvisioningCommand.topic,
+        "decision_made": CreditDecisionMade.event_type,
+        "state_changed": CreditStateChanged.event_type,
+        "command_type": ProvisioningCommand.event_type,
+    }
 
 
 async def tune(conn: AsyncConnection) -> None:
@@ -388,25 +572,27 @@ async def tune(conn: AsyncConnection) -> None:
     await conn.execute(text("SET LOCAL jit = off"))
 
 
-async def run_step(
-    conn: AsyncConnection, sql: str, values: dict[str, Any]
-) -> tuple[int, str | None, int]:
-    used = {k: v for k, v in values.items() if f":{k} " in sql}
+async def run_chunk(conn: AsyncConnection, values: dict[str, Any]
+                    ) -> tuple[int, str | None, dict[int, int]]:
+    """One chunk: how many products it took, the last one, decisions per plan step."""
+    used = {k: v for k, v in values.items() if f":{k} " in STATEMENT}
+    row = (await conn.execute(text(STATEMENT), used)).one()
+    decided = {int(k): int(v) for k, v in (row.decided or {}).items()}
+    return int(row.candidates), row.last_id, decided
+
+
+async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],
+                       values: dict[str, Any]) -> tuple[int, int]:
+    """The mass-suspension guard's two numbers in one pass over the table: the products the
+    suspension rows `steps` would suspend now, and the active products."""
+    # One suspension row per family × tier: the join doubles no product.
+    sql = _typed(f"""WITH {_DUE_SQL}
+SELECT count(*) FILTER (WHERE r.step_no IS NOT NULL AND {_match('r', guard=True)}) AS would,
+       count(*) FILTER (WHERE pc.state NOT IN ({_INACTIVE})) AS active
+FROM credit.product_credit pc
+LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
+LEFT JOIN due r ON r.family = pc.family AND r.tier = pc.tier
+{_FACTS}""")
+    used = {k: v for k, v in {**values, **_due_values(steps)}.items() if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
-    return int(row.candidates), row.last_id, int(row.decided)
-
-
-async def count_candidates(
-    conn: AsyncConnection, step: SweepStep, values: dict[str, Any]
-) -> int:
-    sql = _typed("SELECT count(*) FROM credit.product_credit pc LEFT JOIN "
-                 "credit.credit_profiles cp ON cp.customer_id = pc.customer_id "
-                 f"WHERE {_where(step)}")
-    used = {k: v for k, v in {**values, "after": ""}.items() if f":{k} " in sql}
-    return int(await conn.scalar(text(sql), used) or 0)
-
-
-async def active_products(conn: AsyncConnection) -> int:
-    return int(await conn.scalar(text(
-        "SELECT count(*) FROM credit.product_credit WHERE state NOT IN "
-        "('suspended', 'suspend_requested', 'pre_cancel')")) or 0)
+    return int(row.would), int(row.active)

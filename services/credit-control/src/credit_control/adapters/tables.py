@@ -84,9 +84,8 @@ product_credit = Table(
     Column("notice_permanent", Boolean, nullable=False, server_default=text("false")),
     Column("notice_days", Integer),
     Column("notice_failures", Integer, nullable=False, server_default="0"),
-    Index("ix_product_credit_sweep", "family", "tier", "state"),
-    Index("ix_product_credit_owing", "family", "tier", "oldest_due_month", "state",
-          postgresql_where=text("oldest_due_month IS NOT NULL")),
+    # No index on `state` (migration 0013): the sweep reads in primary-key order, and a state
+    # UPDATE that touches no index can be HOT.
 )
 
 decisions = Table(

@@ -1,7 +1,7 @@
-"""Calendar sweeps: every rule row due today as set-based statements, one per chunk of
-products, with the progress durable per step and chunk (a restart, a re-post or a
-re-confirm completes what is left); the mass-suspension guard; the in-process scheduler
-that catches up missed days; the loop that resumes unfinished sweeps."""
+"""Calendar sweeps: every rule row due today evaluated at once, one set-based statement per
+chunk of products (adapters/sweep_sql.py), with the progress durable per step and chunk (a
+restart, a re-post or a re-confirm completes what is left); the mass-suspension guard; the
+in-process scheduler that catches up missed days; the loop that resumes unfinished sweeps."""
 
 import asyncio
 import logging
@@ -61,7 +61,7 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
     async with ctx.engine.begin() as conn:
         table = await ctx.rules.current(conn)
         plan = rules.sweep_plan(table, today, ctx.settings.notice_policy)
-        suspends = [s for s in plan if s.row.decision is DecisionType.SUSPEND]
+        suspends = [(n, s) for n, s in enumerate(plan) if s.row.decision is DecisionType.SUSPEND]
         held = await _guard(conn, ctx, sweep_id, as_of, suspends, table.version)
         now = ctx.clock.now()
         made = await runs.create(conn, {
@@ -106,16 +106,26 @@ async def _resume_locked(ctx: CreditContext, sweep_id: str, why: str = "") -> di
 
 
 async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any]) -> None:
+    """Every step left runs in ONE pass over the products (sweep_sql: the steps a product
+    matches, in plan order). A held sweep runs all but its suspensions; once confirmed, the
+    suspensions run in a pass of their own, after the rest, as they always did."""
     plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy)
     waiting = run.held is not None and not run.confirmed
+    todo: list[tuple[int, rules.SweepStep]] = []
+    cursors: list[str] = []
     for n, step in enumerate(plan):
         row = recorded[n] if n < len(recorded) else None
         if row is not None and row.done:
             continue
         if waiting and step.row.decision is DecisionType.SUSPEND:
             continue  # the guard holds the suspensions until staff confirm
-        after = await _step_cursor(ctx, run.sweep_id, n, step, row)
-        await _run(ctx, run, n, step, after, table.version)
+        cursors.append(await _step_cursor(ctx, run.sweep_id, n, step, row))
+        todo.append((n, step))
+    if todo:
+        # The steps of a pass share their cursor; if they differ (a run recorded step after
+        # step), the pass starts at the earliest: a step repeats nothing (deterministic
+        # decision ids, state-guarded), so going over products again is harmless.
+        await _run(ctx, run, todo, min(cursors), table.version)
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
         await runs.set_run(conn, run.sweep_id, status="held" if waiting else "done",
@@ -142,27 +152,28 @@ async def _step_cursor(ctx: CreditContext, sweep_id: str, n: int, step: rules.Sw
     return ""
 
 
-async def _run(ctx: CreditContext, run: Any, n: int, step: rules.SweepStep, after: str,
-               version: int) -> None:
+async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepStep]],
+               after: str, version: int) -> None:
     """Chunk after chunk, each its own short transaction (locks held briefly) that also
-    records how far the step got: a crash loses at most the chunk in flight, which rolls
-    back whole."""
-    sql = sweep_sql.statement(step)
+    records how far the pass got, for each of its steps: a crash loses at most the chunk in
+    flight, which rolls back whole."""
     as_of, chunk = run.as_of, ctx.settings.sweep_chunk
+    numbers = [n for n, _ in steps]
+    decisions = {n: s.row.decision.value for n, s in steps}
     while True:
         values = sweep_sql.params(
-            step, as_of, ctx.clock.now(), version, after, chunk, ctx.source,
-            correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours))
+            steps, as_of, ctx.clock.now(), version, after, chunk, ctx.source,
+            correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours),
+            run.business_date, run.sweep_id if run.catch_up else None)
         async with ctx.engine.begin() as conn:
             await sweep_sql.tune(conn)
-            candidates, last_id, decided = await sweep_sql.run_step(conn, sql, values)
+            candidates, last_id, decided = await sweep_sql.run_chunk(conn, values)
             done = candidates < chunk or last_id is None
-            if run.catch_up and decided:
-                await runs.label_catch_up(conn, run.sweep_id, step.row.rule_id, as_of)
-            await runs.advance(conn, run.sweep_id, n, last_id or after, decided, done,
+            await runs.advance(conn, run.sweep_id, numbers, last_id or after, decided, done,
                                ctx.clock.now())
         ctx.outbox.wake.set()
-        count_committed(step.row.decision.value, decided)
+        for n, k in decided.items():
+            count_committed(decisions[n], k)
         if done:
             return
         after = last_id or after
@@ -195,18 +206,17 @@ def answer(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _guard(conn: AsyncConnection, ctx: CreditContext, sweep_id: str, as_of: datetime,
-                 suspends: list[rules.SweepStep], version: int) -> dict[str, Any] | None:
+                 suspends: list[tuple[int, rules.SweepStep]],
+                 version: int) -> dict[str, Any] | None:
     """If this sweep would suspend more than the allowed share of active products, it
-    suspends nothing and waits for POST /v1/sweeps/{id}/confirm."""
+    suspends nothing and waits for POST /v1/sweeps/{id}/confirm. Both numbers come from one
+    statement over the table."""
     await sweep_sql.tune(conn)
     settings = await _guard_settings(conn, ctx)
     if not settings["enabled"] or not suspends:
         return None
-    would = 0
-    for step in suspends:
-        would += await sweep_sql.count_candidates(conn, step, sweep_sql.params(
-            step, as_of, as_of, version, "", 0, ctx.source, None, as_of))
-    active = await sweep_sql.active_products(conn)
+    would, active = await sweep_sql.guard_counts(conn, suspends, sweep_sql.params(
+        [], as_of, as_of, version, "", 0, ctx.source, None, as_of, business_date(as_of)))
     if active < settings["min_active"] or would <= settings["max_share"] * active:
         return None
     reason = (f"would suspend {would} of {active} active products "
