@@ -63,10 +63,10 @@ from common.kafka import Publisher, ensure_topics
 from common.migrations import upgrade
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
-from credit_control.domain.commands import RunSweep
-from credit_control.entrypoints import consumer
-from credit_control.service_layer import sweeps
-from credit_control.service_layer.handlers import CreditContext
+from credit_control.credit.domain.commands import RunSweep
+from credit_control.credit.entrypoints import consumer
+from credit_control.credit.service_layer import sweeps
+from credit_control.service_layer.context import CreditContext
 
 MIGRATIONS = Path(credit_control.__file__).parent / "adapters" / "migrations"
 

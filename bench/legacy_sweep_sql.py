@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.credit_control import DecisionType
 from common.contracts.snapshots import ProductFamily
-from credit_control.adapters.balance_sql import PRODUCT_OWES_SQL
-from credit_control.domain.model import Action, action_for
-from credit_control.domain.profiles import STAR_LIMITS_FEN
-from credit_control.domain.rules import SweepStep
+from credit_control.credit.adapters.balance_sql import PRODUCT_OWES_SQL
+from credit_control.credit.domain.model import Action, action_for
+from credit_control.credit.domain.profiles import STAR_LIMITS_FEN
+from credit_control.credit.domain.rules import SweepStep
 
 _LIMIT = ("COALESCE(cp.credit_limit_fen, CASE COALESCE(cp.star_level, pc.star_level) "
           + " ".join(f"WHEN {s} THEN {v[0]}" for s, v in STAR_LIMITS_FEN.items())

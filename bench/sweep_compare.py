@@ -43,11 +43,11 @@ from common.app import plumbing
 from common.clock import BUSINESS_TZ, SystemClock, business_date
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
-from credit_control.domain import rules
-from credit_control.domain.commands import RunSweep
-from credit_control.domain.rule_table import DEFAULT_RULES
-from credit_control.service_layer import sweeps
-from credit_control.service_layer.handlers import CreditContext
+from credit_control.credit.domain import rules
+from credit_control.credit.domain.commands import RunSweep
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.service_layer import sweeps
+from credit_control.service_layer.context import CreditContext
 
 DAYS = [datetime(2026, 11, 30, 20, 0, tzinfo=BUSINESS_TZ),
         datetime(2026, 12, 15, 20, 0, tzinfo=BUSINESS_TZ),

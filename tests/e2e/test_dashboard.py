@@ -24,8 +24,8 @@ from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 from common.testing.stack import stack_required
 from credit_control.adapters import tables as t
-from credit_control.service_layer import collections
-from credit_control.service_layer.handlers import CreditContext
+from credit_control.collections.service_layer import collections
+from credit_control.service_layer.context import CreditContext
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

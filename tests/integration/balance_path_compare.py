@@ -189,7 +189,10 @@ def _context(url: str) -> Any:
 
 async def _feed_batch(p: Any, handler: Any, values: list[str]) -> None:
     from common.envelope import parse
-    from credit_control.entrypoints import consumer
+    try:
+        from credit_control.credit.entrypoints import consumer
+    except ImportError:  # an earlier revision's layout
+        from credit_control.entrypoints import consumer
     parsed = [parse(v.encode(), consumer.CONTRACTS) for v in values]
     async with p.engine.begin() as conn:
         fresh = await p.inbox.claim_many(conn, "compare", [(e.event_id, "t") for e, _ in parsed])
@@ -214,7 +217,10 @@ async def _rules(p: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def rule_rows() -> list[dict[str, Any]]:
-    from credit_control.domain.rule_table import DEFAULT_RULES, Trigger
+    try:
+        from credit_control.credit.domain.rule_table import DEFAULT_RULES, Trigger
+    except ImportError:  # an earlier revision's layout
+        from credit_control.domain.rule_table import DEFAULT_RULES, Trigger
     return [{**r.model_dump(mode="json"), "enabled": r.enabled or r.trigger is Trigger.THRESHOLD}
             for r in DEFAULT_RULES.rows]
 
@@ -283,7 +289,10 @@ async def _dump(p: Any) -> dict[str, Any]:
 async def feed(stack_url: str, batches: dict[str, Any]) -> dict[str, Any]:
     import credit_control
     from common.migrations import upgrade
-    from credit_control.entrypoints import consumer
+    try:
+        from credit_control.credit.entrypoints import consumer
+    except ImportError:  # an earlier revision's layout
+        from credit_control.entrypoints import consumer
     name, url = await _database(stack_url)
     try:
         migrations = Path(credit_control.__file__).parent / "adapters" / "migrations"

@@ -5,7 +5,7 @@ from datetime import date, datetime, time
 
 from common.clock import BUSINESS_TZ
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
 from tests.reliability.invariants.notice import Row, violations
 
 TABLES = {1: DEFAULT_RULES}

@@ -13,7 +13,7 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
-from credit_control.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
 from tests.reliability.invariants.replay import Inputs, Replay
 
 T0 = datetime(2200, 10, 31, 20, 0, tzinfo=UTC)

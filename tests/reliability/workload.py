@@ -22,8 +22,8 @@ from billing_events.service_layer.bulk import HEADERS
 from billing_events.synthetic import Base, generate
 from common.contracts.snapshots import ProductFamily, Tier
 from common.testing.processes import ServiceProcesses
-from credit_control.domain.profiles import initial_limit_fen
-from credit_control.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.domain.profiles import initial_limit_fen
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
 
 CHAIN_FAMILIES = ("MAS", "SMS_DIRECT")
 

@@ -3,7 +3,7 @@
 `verify(...)` runs the checks (balance events, decisions, SMS, chain, stale SMS) and returns their
 counts; `scripts/verify.py` (`make verify`) prints them. It reads every service's schema with
 SQL and the topics with aiokafka; it imports the services' *pure* domain modules only
-(credit_control.domain, notifier.domain) to recompute what should exist, which is why it
+(credit_control.credit.domain, notifier.domain) to recompute what should exist, which is why it
 lives under tests/ and not in libs/common (libs/common imports no service).
 """
 

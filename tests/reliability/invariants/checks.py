@@ -23,8 +23,8 @@ from common.contracts import (
     CreditStateChanged,
 )
 from common.envelope import convert
-from credit_control.domain.profiles import CreditProfile, Exemption
-from credit_control.domain.rule_table import RuleTable
+from credit_control.credit.domain.profiles import CreditProfile, Exemption
+from credit_control.credit.domain.rule_table import RuleTable
 from notifier.domain.notices import notices_for
 
 from .counts import Check

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable
 
 from .counts import Check
 

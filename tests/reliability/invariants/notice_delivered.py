@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
 from common.contracts.snapshots import Tier
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable
 
 from .counts import Check
 from .notice import _ENDS_CYCLE, Row, _gave_notice, _like, _row, exception_reason

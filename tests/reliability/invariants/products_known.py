@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.billing import BalanceChanged
 from common.envelope import convert
-from credit_control.domain.product_amount import product_amount_due
+from credit_control.credit.domain.product_amount import product_amount_due
 
 from .counts import Check
 

@@ -1,7 +1,7 @@
 """The decisions that should exist, recomputed from the inputs alone: the balance events
 billing published, the sweeps that ran (their `as_of`, rule version, guard hold), the rule
 table of each version and the credit profiles / exemptions. It replays credit-control's pure
-domain (`credit_control.domain.rules`: the same functions the service calls) product by
+domain (`credit_control.credit.domain.rules`: the same functions the service calls) product by
 product, in the order the inputs took effect.
 
 Assumptions, stated so a failure can be read: a sweep ran while no balance event of the
@@ -20,16 +20,16 @@ from common.clock import business_date, parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction
-from credit_control.domain import rules
-from credit_control.domain.ladder import Ladder
-from credit_control.domain.product_amount import (
+from credit_control.credit.domain import rules
+from credit_control.credit.domain.ladder import Ladder
+from credit_control.credit.domain.product_amount import (
     allowed_in_sweep,
     allowed_on_balance,
     product_amount_due,
 )
-from credit_control.domain.product_credit import ProductCredit
-from credit_control.domain.profiles import CreditProfile
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable
+from credit_control.credit.domain.product_credit import ProductCredit
+from credit_control.credit.domain.profiles import CreditProfile
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable
 
 S = CreditState
 IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)

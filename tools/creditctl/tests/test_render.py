@@ -7,7 +7,7 @@ import pytest
 import typer
 
 from common.clock import BUSINESS_TZ, BusinessTimeBounds, business_time_within
-from credit_control.domain.commands import RunSweep
+from credit_control.credit.domain.commands import RunSweep
 from creditctl.client import (
     EXIT_AUTH,
     EXIT_REJECTED,

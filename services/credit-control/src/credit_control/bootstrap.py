@@ -12,13 +12,14 @@ from common.contracts import COMMANDS_TOPIC, DECISIONS_TOPIC
 
 from .adapters import tables as t
 from .adapters.peers import Peers
+from .collections.domain.collections import WorklistKind
 from .config import Settings
-from .domain.collections import WorklistKind
-from .entrypoints import consumer, dashboard, reports, timeline
+from .credit.entrypoints import consumer
+from .credit.service_layer import sweeps
 from .entrypoints.http import router
-from .service_layer import sweeps
-from .service_layer.handlers import CreditContext
-from .service_layer.reports import ReportContext
+from .reports.entrypoints import dashboard, reports, timeline
+from .reports.service_layer.reports import ReportContext
+from .service_layer.context import CreditContext
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:

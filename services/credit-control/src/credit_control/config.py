@@ -3,7 +3,7 @@ from pydantic_settings import SettingsConfigDict
 
 from common.settings import DEV_TOKEN, ServiceSettings
 
-from .domain.ladder import NoticePolicy
+from .credit.domain.ladder import NoticePolicy
 
 
 class Settings(ServiceSettings):

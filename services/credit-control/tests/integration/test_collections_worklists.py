@@ -28,12 +28,12 @@ from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 from common.testing.polling import eventually
 from credit_control.adapters import tables as t
-from credit_control.adapters import worklist_sql
+from credit_control.collections.adapters import worklist_sql
+from credit_control.collections.domain.collections import WorklistRules
+from credit_control.collections.service_layer.collections import worklist_summary
 from credit_control.config import Settings
-from credit_control.domain.collections import WorklistRules
 from credit_control.entrypoints.http import router
-from credit_control.service_layer.collections import worklist_summary
-from credit_control.service_layer.handlers import CreditContext
+from credit_control.service_layer.context import CreditContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

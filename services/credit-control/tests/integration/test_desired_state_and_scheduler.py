@@ -19,8 +19,8 @@ from common.testing.polling import eventually
 from common.testing.stack import Stack
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
-from credit_control.service_layer import sweeps
-from credit_control.service_layer.handlers import CreditContext
+from credit_control.credit.service_layer import sweeps
+from credit_control.service_layer.context import CreditContext
 
 from .helpers import CreditApi, Ledger, at, ledger, new_uid
 

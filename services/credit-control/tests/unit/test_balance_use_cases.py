@@ -1,4 +1,4 @@
-"""The balance path's use cases against the in-memory store (adapters/memory.py), without the
+"""The balance path's use cases against the in-memory store (credit/adapters/memory.py), without the
 stack: load → rules.on_balance → ProductCredit.apply → save, batch by batch."""
 
 from datetime import UTC, datetime, timedelta
@@ -15,9 +15,9 @@ from common.contracts.snapshots import (
     Tier,
 )
 from common.envelope import wrap
-from credit_control.adapters.memory import InMemoryBalanceStore
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
-from credit_control.service_layer.balance_events import apply_balance_events
+from credit_control.credit.adapters.memory import InMemoryBalanceStore
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
+from credit_control.credit.service_layer.balance_events import apply_balance_events
 
 T0 = datetime(2200, 10, 31, 20, 0, tzinfo=UTC)
 CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier=Tier.MID, star_level=1,

@@ -1,4 +1,4 @@
-"""The scheduler's catch-up planning (domain.catch_up): which scheduled days run, how far
+"""The scheduler's catch-up planning (credit.domain.catch_up): which scheduled days run, how far
 back, in which order, and which are labelled catch-ups."""
 
 from datetime import date, datetime, time, timedelta
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.clock import BUSINESS_TZ, business_date, is_last_day_of_month
-from credit_control.domain.catch_up import (
+from credit_control.credit.domain.catch_up import (
     candidate_days,
     due_runs,
     next_slot,

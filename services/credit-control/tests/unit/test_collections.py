@@ -1,5 +1,6 @@
-"""credit_control.domain.collections: who goes on which worklist (the 500-yuan threshold, the
-two-month rule, the 6th), an entry's life, attempt validation, and the cause analysis against
+"""credit_control.collections.domain.collections: who goes on which worklist (the 500-yuan
+threshold, the two-month rule, the 6th), an entry's life, attempt validation, and the cause analysis
+against
 seed 000's table "2011年9-11月欠费原因分析"."""
 
 from datetime import date
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from credit_control.domain.collections import (
+from credit_control.collections.domain.collections import (
     ACTIVE,
     ArrearsCause,
     Attempt,

@@ -1,4 +1,4 @@
-"""credit_control.domain.rules over the default rule table: every seed row × tier × family,
+"""credit_control.credit.domain.rules over the default rule table: every seed row × tier × family,
 month ends, the 25th on any weekday, payments racing sweeps, exemptions, retention."""
 
 from datetime import date, timedelta
@@ -8,8 +8,8 @@ import pytest
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleRow, RuleTable, Trigger
-from credit_control.domain.rules import (
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleRow, RuleTable, Trigger
+from credit_control.credit.domain.rules import (
     AccountFacts,
     ProductFacts,
     decision_id,

@@ -1,4 +1,5 @@
-"""credit_control.domain.model: every (state, action) pair, and how decisions act per family."""
+"""credit_control.credit.domain.model: every (state, action) pair, and how decisions act per
+family."""
 
 import itertools
 
@@ -6,7 +7,7 @@ import pytest
 
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily
-from credit_control.domain.model import (
+from credit_control.credit.domain.model import (
     TRANSITIONS,
     Action,
     IllegalTransition,

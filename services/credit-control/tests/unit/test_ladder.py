@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.domain import ladder as ladders
-from credit_control.domain import rules
-from credit_control.domain.ladder import Ladder, reconcile
-from credit_control.domain.model import Action, action_for, can, next_state
-from credit_control.domain.rule_table import DEFAULT_RULES, RuleTable, add_months
+from credit_control.credit.domain import ladder as ladders
+from credit_control.credit.domain import rules
+from credit_control.credit.domain.ladder import Ladder, reconcile
+from credit_control.credit.domain.model import Action, action_for, can, next_state
+from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable, add_months
 
 S, D, F, T = CreditState, DecisionType, ProductFamily, Tier
 C = BalanceCause

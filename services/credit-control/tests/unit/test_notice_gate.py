@@ -1,13 +1,13 @@
-"""Notice before suspension, the delivery half (domain/ladder.py Notice, rules.on_calendar):
+"""Notice before suspension, the delivery half (credit/domain/ladder.py Notice, rules.on_calendar):
 the warning's SMS must have reached the customer a notice period before the suspension."""
 
 from datetime import date
 
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.domain.ladder import DEFAULT_POLICY, Notice, NoticePolicy
-from credit_control.domain.rule_table import DEFAULT_RULES
-from credit_control.domain.rules import AccountFacts, ProductFacts, on_calendar
+from credit_control.credit.domain.ladder import DEFAULT_POLICY, Notice, NoticePolicy
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.domain.rules import AccountFacts, ProductFacts, on_calendar
 
 S, D = CreditState, DecisionType
 OWING = AccountFacts(-12345, 12345, oldest_due_month=date(2026, 10, 1))

@@ -1,4 +1,4 @@
-"""A product's own amount (domain/product_amount.py): read from the event's product_dues,
+"""A product's own amount (credit/domain/product_amount.py): read from the event's product_dues,
 the account's amount for an event without them, and which decisions need a debt."""
 
 from datetime import UTC, datetime
@@ -8,7 +8,7 @@ import pytest
 from common.contracts.billing import BalanceCause, BalanceChanged, ProductDue
 from common.contracts.credit_control import DecisionType as D
 from common.contracts.snapshots import CustomerSnapshot, Person, Tier
-from credit_control.domain.product_amount import (
+from credit_control.credit.domain.product_amount import (
     allowed_in_sweep,
     allowed_on_balance,
     product_amount_due,

@@ -1,4 +1,4 @@
-"""The product's credit as an aggregate (domain/product_credit.py): moves, the arrears cycle,
+"""The product's credit as an aggregate (credit/domain/product_credit.py): moves, the arrears cycle,
 the chain's confirmation, failure, retry and escalation."""
 
 from datetime import UTC, date, datetime, timedelta
@@ -21,15 +21,15 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
-from credit_control.domain.ladder import Ladder
-from credit_control.domain.product_credit import (
+from credit_control.credit.domain.ladder import Ladder
+from credit_control.credit.domain.product_credit import (
     Decision,
     DecisionFacts,
     Escalate,
     ProductCredit,
     Retry,
 )
-from credit_control.domain.rules import Intent
+from credit_control.credit.domain.rules import Intent
 
 S = CreditState
 T0 = datetime(2200, 10, 31, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from credit_control.domain import reports as r
-from credit_control.domain.reports import Figures, Kpi, Recovery
+from credit_control.reports.domain import reports as r
+from credit_control.reports.domain.reports import Figures, Kpi, Recovery
 
 # Seed 000, 效果检查: (arrears, receivables) in fen for Sep, Oct, Nov 2011.
 SEED_000 = {
@@ -123,7 +123,7 @@ def test_flatten_for_csv() -> None:
 
 
 def test_the_vendored_chart_library_is_the_registry_file() -> None:
-    vendor = (Path(__file__).parents[2] / "src/credit_control/entrypoints/static/vendor")
+    vendor = (Path(__file__).parents[2] / "src/credit_control/reports/entrypoints/static/vendor")
     body = (vendor / "chart.umd.min.js").read_bytes()
     assert body.startswith(b"/*!\n * Chart.js v4.5.1")
     assert hashlib.sha256(body).hexdigest() in (vendor / "README.md").read_text()

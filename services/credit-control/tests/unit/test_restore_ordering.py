@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.contracts.credit_control import CreditState, DecisionType
-from credit_control.domain.product_credit import not_before_last_change
-from credit_control.domain.rules import Intent
+from credit_control.credit.domain.product_credit import not_before_last_change
+from credit_control.credit.domain.rules import Intent
 
 NOON = datetime(2200, 9, 30, 12, tzinfo=UTC)
 RESTORE = Intent(DecisionType.RESTORE, "adc-restore-low", "amount due 0 fen ≤ limit 0 fen "

@@ -8,9 +8,9 @@ import pytest
 
 from common.contracts import CreditDecisionMade, CreditStateChanged, ProvisioningCommand
 from common.envelope import SCHEMA_VERSION
-from credit_control.adapters import sweep_sql
-from credit_control.domain.rule_table import DEFAULT_RULES
-from credit_control.domain.rules import SweepStep, sweep_plan
+from credit_control.credit.adapters import sweep_sql
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
+from credit_control.credit.domain.rules import SweepStep, sweep_plan
 
 # Days of a month on which the default table's calendar steps come due, so every kind of
 # step (warnings, suspension warnings, suspensions with chain commands, pre-cancel) is seen.

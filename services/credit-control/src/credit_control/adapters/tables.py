@@ -67,12 +67,12 @@ product_credit = Table(
     Column("command_sent_at", DateTime(timezone=True)),
     Column("retry_at", DateTime(timezone=True)),
     Column("pending_work_order_id", Text),
-    # The arrears ladder (domain/ladder.py): the oldest owing month warning_level and the
+    # The arrears ladder (credit/domain/ladder.py): the oldest owing month warning_level and the
     # suspension warning belong to, when that warning was decided and the deadline it named.
     Column("ladder_month", Date),
     Column("suspension_warned_on", Date),
     Column("suspension_deadline", Date),
-    # What became of that suspension warning's SMS (notifier.notices.v1; domain/ladder.py
+    # What became of that suspension warning's SMS (notifier.notices.v1; credit/domain/ladder.py
     # Notice): sent / delivered / failed / cancelled, when (business time), why, whether it
     # can never be delivered, the notice period in force when it was decided, and how many
     # warnings of this ladder were lost (a lost one is owed again, up to a limit).

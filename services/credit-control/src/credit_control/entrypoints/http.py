@@ -12,9 +12,11 @@ from common.clock import IsoMoment
 from common.contracts.reconciliation import DesiredChainPage
 from common.http import PEER_UNAVAILABLE
 
-from ..adapters import admin_repository as admin_repo
+from ..admin.adapters import admin_repository as admin_repo
+from ..admin.service_layer import admin
+from ..collections.entrypoints import worklists
 from ..config import Settings
-from ..domain.commands import (
+from ..credit.domain.commands import (
     AddExemption,
     AssignWorkOrder,
     ConfirmSweep,
@@ -28,9 +30,9 @@ from ..domain.commands import (
     RunLoop,
     RunSweep,
 )
-from ..service_layer import admin, sweeps, work_orders
-from ..service_layer.handlers import CreditContext
-from . import reviews, worklists
+from ..credit.entrypoints import reviews
+from ..credit.service_layer import sweeps, work_orders
+from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SweepStatus = Literal["unfinished", "running", "held", "done"]

@@ -11,9 +11,9 @@ from common.idempotency import IdempotencyKeys
 from common.logging import correlation_id
 from common.outbox import Outbox
 
-from ..adapters import admin_repository as admin_repo
+from ..admin.adapters import admin_repository as admin_repo
 from ..config import Settings
-from ..domain.rule_table import RuleTable
+from ..credit.domain.rule_table import RuleTable
 
 
 class RuleCache:

@@ -1,5 +1,5 @@
-"""credit: the arrears ladder on product_credit (domain/ladder.py): the oldest owing month the
-warning level and the suspension warning belong to, and when the suspension warning was decided
+"""credit: the arrears ladder on product_credit (credit/domain/ladder.py): the oldest owing month
+the warning level and the suspension warning belong to, and when the suspension warning was decided
 and which deadline it named, so a suspension needs notice of the same cycle and month.
 
 Existing rows: the ladder is the current oldest owing month; a suspension-warned product keeps

@@ -1,0 +1,1 @@
+"""Administration: rule table, credit profiles, exemptions, the sweep guard, audit."""

@@ -1,0 +1,232 @@
+"""SQL for what staff change through the API: rule table versions, credit profiles, exemptions,
+the audit log, work orders, the mass-suspension guard."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ...adapters import tables as t
+from ...credit.domain.profiles import CreditProfile, Exemption
+from ...credit.domain.rule_table import DEFAULT_RULES, RuleTable
+
+
+async def audit(conn: AsyncConnection, at: datetime, actor: str, entity: str, entity_id: str,
+                action: str, old: Any, new: Any) -> None:
+    await conn.execute(insert(t.audit_log).values(
+        at=at, actor=actor, entity=entity, entity_id=entity_id, action=action, old=old, new=new))
+
+
+async def audit_entries(conn: AsyncConnection, entity: str | None, entity_id: str | None,
+                        limit: int) -> list[dict[str, Any]]:
+    a = t.audit_log
+    q = select(a).order_by(a.c.id.desc()).limit(limit)
+    if entity:
+        q = q.where(a.c.entity == entity)
+    if entity_id:
+        q = q.where(a.c.entity_id == entity_id)
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+# --- rule table -----------------------------------------------------------------------------
+
+async def rule_version(conn: AsyncConnection) -> int:
+    r = t.rule_tables
+    return int(await conn.scalar(select(func.coalesce(func.max(r.c.version), 1))) or 1)
+
+
+async def rule_table(conn: AsyncConnection) -> tuple[RuleTable, Row[Any] | None]:
+    r = t.rule_tables
+    row = (await conn.execute(select(r).order_by(r.c.version.desc()).limit(1))).first()
+    if row is None:
+        return DEFAULT_RULES, None
+    return RuleTable(version=row.version, rows=row.rows), row
+
+
+async def store_rule_table(conn: AsyncConnection, table: RuleTable, by: str, reason: str,
+                           at: datetime) -> bool:
+    """False when another change took this version first."""
+    r = t.rule_tables
+    rows = [row.model_dump(mode="json") for row in table.rows]
+    stored = await conn.execute(pg_insert(r).values(
+        version=table.version, rows=rows, changed_by=by, reason=reason, changed_at=at,
+    ).on_conflict_do_nothing().returning(r.c.version))
+    return stored.first() is not None
+
+
+# --- profiles and exemptions ----------------------------------------------------------------
+
+async def profiles_for(
+    conn: AsyncConnection, customer_ids: list[str]
+) -> dict[str, CreditProfile]:
+    """Each customer's profile and the exemptions not removed (the caller checks expiry)."""
+    if not customer_ids:
+        return {}
+    p, e = t.credit_profiles, t.exemptions
+    found = {r.customer_id: r for r in await conn.execute(
+        select(p).where(p.c.customer_id.in_(customer_ids)))}
+    exempt: dict[str, list[Exemption]] = {}
+    for r in await conn.execute(select(e).where(e.c.customer_id.in_(customer_ids),
+                                                e.c.removed_at.is_(None))):
+        exempt.setdefault(r.customer_id, []).append(
+            Exemption(r.kind, r.reason, r.approver, r.until))
+    return {
+        c: CreditProfile(c, found[c].star_level if c in found else None,
+                         found[c].credit_limit_fen if c in found else None,
+                         tuple(exempt.get(c, ())))
+        for c in customer_ids
+    }
+
+
+async def customer_heard_of(conn: AsyncConnection, customer_id: str) -> bool:
+    """Has credit-control heard of this customer: a profile, an exemption, or a product a
+    balance event brought? (A rare admin write asks; billing is asked when this says no.)"""
+    p, e, pc = t.credit_profiles, t.exemptions, t.product_credit
+    found = await conn.scalar(select(
+        exists().where(p.c.customer_id == customer_id)
+        | exists().where(e.c.customer_id == customer_id)
+        | exists().where(pc.c.customer_id == customer_id)))
+    return bool(found)
+
+
+async def profile_row(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:
+    p = t.credit_profiles
+    return (await conn.execute(select(p).where(p.c.customer_id == customer_id))).first()
+
+
+async def upsert_profile(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    p = t.credit_profiles
+    stmt = pg_insert(p).values(**values)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[p.c.customer_id],
+        set_={k: stmt.excluded[k] for k in values if k != "customer_id"}))
+
+
+async def add_exemption(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    e = t.exemptions
+    done = await conn.execute(pg_insert(e).values(**values).on_conflict_do_nothing()
+                              .returning(e.c.exemption_id))
+    return done.first() is not None
+
+
+async def exemption(conn: AsyncConnection, exemption_id: str) -> Row[Any] | None:
+    e = t.exemptions
+    return (await conn.execute(select(e).where(e.c.exemption_id == exemption_id))).first()
+
+
+async def remove_exemption(conn: AsyncConnection, exemption_id: str, by: str,
+                           at: datetime) -> None:
+    e = t.exemptions
+    await conn.execute(update(e).where(e.c.exemption_id == exemption_id)
+                       .values(removed_by=by, removed_at=at))
+
+
+async def exemptions_list(conn: AsyncConnection, kind: str | None, customer_id: str | None,
+                          active_at: datetime | None) -> list[dict[str, Any]]:
+    e = t.exemptions
+    q = select(e).order_by(e.c.created_at, e.c.exemption_id)
+    if kind:
+        q = q.where(e.c.kind == kind)
+    if customer_id:
+        q = q.where(e.c.customer_id == customer_id)
+    if active_at is not None:
+        q = q.where(e.c.removed_at.is_(None), or_(e.c.until.is_(None), e.c.until > active_at))
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+def exempt_clause(customer_id: Any, at: datetime) -> Any:
+    """SQL: the customer has an active exemption at `at` (for set-based sweeps)."""
+    e = t.exemptions
+    return select(e.c.exemption_id).where(
+        e.c.customer_id == customer_id, e.c.removed_at.is_(None),
+        or_(e.c.until.is_(None), e.c.until > at)).exists()
+
+
+# --- work orders ----------------------------------------------------------------------------
+
+async def insert_work_order(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    w = t.work_orders
+    done = await conn.execute(pg_insert(w).values(**values).on_conflict_do_nothing()
+                              .returning(w.c.work_order_id))
+    return done.first() is not None
+
+
+async def work_order_for_update(conn: AsyncConnection, work_order_id: str) -> Row[Any] | None:
+    w = t.work_orders
+    return (await conn.execute(select(w).where(w.c.work_order_id == work_order_id)
+                               .with_for_update())).first()
+
+
+async def update_work_order(conn: AsyncConnection, work_order_id: str, **values: Any) -> None:
+    w = t.work_orders
+    await conn.execute(update(w).where(w.c.work_order_id == work_order_id).values(**values))
+
+
+async def open_work_orders_for(conn: AsyncConnection, product_id: str) -> list[Row[Any]]:
+    w = t.work_orders
+    return list(await conn.execute(select(w).where(
+        w.c.product_id == product_id, w.c.status.in_(OPEN_STATUSES)).with_for_update()))
+
+
+OPEN_STATUSES = ("created", "assigned")
+
+
+async def work_orders(conn: AsyncConnection, filters: dict[str, Any], overdue_at: datetime | None,
+                      limit: int) -> list[dict[str, Any]]:
+    w = t.work_orders
+    q = select(w).order_by(w.c.created_at, w.c.work_order_id).limit(limit)
+    for column in ("work_order_id", "status", "product_id", "account_id", "customer_id",
+                   "action", "role", "assignee"):
+        if filters.get(column):
+            q = q.where(w.c[column] == filters[column])
+    if overdue_at is not None:
+        q = q.where(and_(w.c.status.in_(OPEN_STATUSES), w.c.due_at < overdue_at))
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+# --- guard ----------------------------------------------------------------------------------
+
+async def guard(conn: AsyncConnection) -> Row[Any] | None:
+    g = t.guard_settings
+    return (await conn.execute(select(g).where(g.c.id == 1))).first()
+
+
+async def store_guard(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    g = t.guard_settings
+    stmt = pg_insert(g).values(id=1, **values)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[g.c.id], set_={k: stmt.excluded[k] for k in values}))
+
+
+async def hold(conn: AsyncConnection, sweep_id: str) -> Row[Any] | None:
+    h = t.sweep_holds
+    return (await conn.execute(select(h).where(h.c.sweep_id == sweep_id).with_for_update())
+            ).first()
+
+
+async def insert_hold(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(pg_insert(t.sweep_holds).values(**values).on_conflict_do_nothing())
+
+
+async def set_hold(conn: AsyncConnection, sweep_id: str, **values: Any) -> None:
+    h = t.sweep_holds
+    await conn.execute(update(h).where(h.c.sweep_id == sweep_id).values(**values))
+
+
+async def holds(conn: AsyncConnection, status: str | None) -> list[dict[str, Any]]:
+    h = t.sweep_holds
+    q = select(h).order_by(h.c.created_at)
+    if status:
+        q = q.where(h.c.status == status)
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def rule_table_version(conn: AsyncConnection, version: int) -> RuleTable:
+    """The rule table a sweep started with (a resumed sweep keeps its plan)."""
+    r = t.rule_tables
+    row = (await conn.execute(select(r).where(r.c.version == version))).first()
+    if row is None:
+        return DEFAULT_RULES
+    return RuleTable(version=row.version, rows=row.rows)

@@ -1,0 +1,246 @@
+"""What staff change through the API: rule table, credit profiles, red list and emergency
+exemptions, the guard. Every change is validated first (4xx, nothing written) and audited:
+who, when, old → new."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import text
+
+from common.clock import ensure_aware
+from common.contracts.gateway import ProvisioningAction
+from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
+from common.contracts.snapshots import ProductFamily
+from common.errors import Conflict, NotFound, Unprocessable
+
+from ...adapters import peers
+from ...credit.adapters import repository as repo
+from ...credit.domain.commands import AddExemption, ExemptionKind, PutGuard, PutProfile, PutRules
+from ...credit.domain.profiles import limit_in_range
+from ...credit.domain.rule_table import RuleTable
+from ...credit.service_layer import reviews
+from ...credit.service_layer.sweeps import guard_settings
+from ...service_layer.context import CreditContext
+from ..adapters import admin_repository as admin_repo
+
+SUSPENDED_AT_CHAIN = ("suspend_requested", "suspended", "pre_cancel")
+
+
+async def get_rules(ctx: CreditContext) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        table, row = await admin_repo.rule_table(conn)
+    return {"version": table.version, "rows": [r.model_dump(mode="json") for r in table.rows],
+            "changed_by": row.changed_by if row else "seed defaults",
+            "changed_at": row.changed_at if row else None, "reason": row.reason if row else None}
+
+
+async def put_rules(ctx: CreditContext, cmd: PutRules) -> dict[str, Any]:
+    async with ctx.engine.begin() as conn:
+        current, _ = await admin_repo.rule_table(conn)
+        if cmd.expected_version != current.version:
+            raise Conflict(f"the rule table is at version {current.version}, not "
+                           f"{cmd.expected_version}", version=current.version)
+        try:
+            new = RuleTable(version=current.version + 1, rows=cmd.rows)
+        except ValidationError as exc:
+            raise Unprocessable("the rule table is not valid", problems=[
+                str(e["msg"]) for e in exc.errors()]) from None
+        now = ctx.clock.now()
+        if current.version == 1 and not await _stored_defaults(conn):
+            await admin_repo.store_rule_table(conn, current, "seed defaults", "defaults", now)
+        if not await admin_repo.store_rule_table(conn, new, cmd.changed_by, cmd.reason, now):
+            raise Conflict("someone changed the rule table at the same moment")
+        before, after = _diff(current, new)
+        await admin_repo.audit(conn, now, cmd.changed_by, "rule_table", str(new.version), "put",
+                               before, after)
+    ctx.rules.table = None
+    return await get_rules(ctx)
+
+
+async def _stored_defaults(conn: Any) -> bool:
+    _, row = await admin_repo.rule_table(conn)
+    return row is not None
+
+
+def _diff(before: RuleTable, after: RuleTable) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the rows that changed: old → new, by rule id."""
+    a = {r.rule_id: r.model_dump(mode="json") for r in before.rows}
+    b = {r.rule_id: r.model_dump(mode="json") for r in after.rows}
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return ({"version": before.version, "rows": {k: a.get(k) for k in changed}},
+            {"version": after.version, "rows": {k: b.get(k) for k in changed}})
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+async def put_profile(ctx: CreditContext, customer_id: str, cmd: PutProfile) -> dict[str, Any]:
+    if cmd.credit_limit_fen is not None and not limit_in_range(cmd.star_level,
+                                                               cmd.credit_limit_fen):
+        raise Unprocessable(f"credit limit {cmd.credit_limit_fen} fen is outside the range of "
+                            f"star level {cmd.star_level} (seed 004)", field="credit_limit_fen")
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        old = await admin_repo.profile_row(conn, customer_id)
+        values = {"customer_id": customer_id, "star_level": cmd.star_level,
+                  "credit_limit_fen": cmd.credit_limit_fen, "updated_by": cmd.changed_by,
+                  "updated_at": now}
+        await admin_repo.upsert_profile(conn, values)
+        await admin_repo.audit(conn, now, cmd.changed_by, "credit_profile", customer_id, "put",
+                               _profile_json(old._mapping if old else None),
+                               _profile_json(values))
+    return await get_profile(ctx, customer_id)
+
+
+def _profile_json(values: Any) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {"star_level": values["star_level"], "credit_limit_fen": values["credit_limit_fen"]}
+
+
+async def get_profile(ctx: CreditContext, customer_id: str) -> dict[str, Any]:
+    async with ctx.engine.connect() as conn:
+        profile = (await admin_repo.profiles_for(conn, [customer_id]))[customer_id]
+        row = await admin_repo.profile_row(conn, customer_id)
+    now = ctx.clock.now()
+    return {"customer_id": customer_id, "star_level": profile.star_level,
+            "credit_limit_fen": profile.limit_fen(None) if profile.star_level is not None
+            or profile.credit_limit_fen is not None else None,
+            "updated_by": row.updated_by if row else None,
+            "updated_at": row.updated_at if row else None,
+            "suspension_exempt": profile.suspension_exempt(now)}
+
+
+# --- exemptions -----------------------------------------------------------------------------
+
+async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]:
+    now = ctx.clock.now()
+    if cmd.kind is ExemptionKind.EMERGENCY and cmd.until is None:
+        raise Unprocessable("emergency no-suspension is time-boxed: give `until`", field="until")
+    if cmd.until is not None and cmd.until <= now:
+        raise Unprocessable("`until` is in the past", field="until")
+    values = {**cmd.model_dump(), "kind": cmd.kind.value, "created_at": now}
+    await _require_known_customer(ctx, cmd.customer_id)
+    async with ctx.engine.begin() as conn:
+        if not await admin_repo.add_exemption(conn, values):
+            earlier = await admin_repo.exemption(conn, cmd.exemption_id)
+            assert earlier is not None
+            asked = cmd.model_dump() | {"kind": cmd.kind.value}
+            if {k: earlier._mapping[k] for k in asked} != asked:
+                raise Conflict(f"exemption {cmd.exemption_id} exists with other values",
+                               id=cmd.exemption_id)
+            return {**earlier._mapping,
+                    "reviews": await reviews.of_exemption(conn, cmd.exemption_id)}
+        await admin_repo.audit(conn, now, cmd.created_by, cmd.kind.value, cmd.customer_id, "add",
+                               None, cmd.model_dump(mode="json"))
+        # A product sanctioned before the exemption stays so until a credit-admin decides.
+        opened = await reviews.open_for_exemption(ctx, conn, values, cmd.created_by, now)
+        row = await admin_repo.exemption(conn, cmd.exemption_id)
+    assert row is not None
+    return {**row._mapping, "reviews": opened}  # a replay answers the same ids
+
+
+async def _require_known_customer(ctx: CreditContext, customer_id: str) -> None:
+    """An exemption for a customer no service has heard of is a typo, not a red list: 404.
+    Known here (a profile, an exemption, a product of a balance event), or to billing."""
+    async with ctx.engine.connect() as conn:
+        if await admin_repo.customer_heard_of(conn, customer_id):
+            return
+    s = ctx.settings
+    if not await peers.billing_knows_customer(
+            s.billing_url, s.peer_token.get_secret_value(), customer_id, s.peer_timeout_s):
+        raise NotFound(f"no service knows customer {customer_id!r}: create it in billing "
+                       "first", field="customer_id", customer_id=customer_id)
+
+
+async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> dict[str, Any]:
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        row = await admin_repo.exemption(conn, exemption_id)
+        if row is None:
+            raise NotFound(f"unknown exemption {exemption_id!r}", id=exemption_id)
+        if row.removed_at is None:
+            await admin_repo.remove_exemption(conn, exemption_id, by, now)
+            await admin_repo.audit(conn, now, by, row.kind, row.customer_id, "remove",
+                                   {"exemption_id": exemption_id}, None)
+        row = await admin_repo.exemption(conn, exemption_id)
+    assert row is not None
+    return dict(row._mapping)
+
+
+# --- guard ----------------------------------------------------------------------------------
+
+async def put_guard(ctx: CreditContext, cmd: PutGuard) -> dict[str, Any]:
+    old = await guard_settings(ctx)
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        await admin_repo.store_guard(conn, {"enabled": cmd.enabled, "max_share": cmd.max_share,
+                                            "min_active": cmd.min_active,
+                                            "updated_by": cmd.changed_by, "updated_at": now})
+        await admin_repo.audit(
+            conn, now, cmd.changed_by, "guard", "1", "put",
+            {k: old[k] for k in ("enabled", "max_share", "min_active")},
+            cmd.model_dump(exclude={"changed_by"}))
+    return await guard_settings(ctx)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+async def desired(ctx: CreditContext, after: str | None, limit: int) -> DesiredChainPage:
+    async with ctx.engine.connect() as conn:
+        rows = await repo.desired_page(conn, after, limit)
+    items = tuple(DesiredChainState(
+        product_id=r.product_id, account_id=r.account_id, customer_id=r.customer_id or "",
+        cpno=r.product["cpno"], family=ProductFamily(r.family), vendor=r.product.get("vendor"),
+        desired=ProvisioningAction.SUSPEND if r.state in SUSPENDED_AT_CHAIN
+        else ProvisioningAction.RESTORE,
+        sequence=int(r.command_seq), since=r.command_at) for r in rows)
+    return DesiredChainPage(items=items,
+                            next_after=items[-1].product_id if len(items) == limit else None)
+
+
+async def product_credit(ctx: CreditContext, product_id: str,
+                         as_of: datetime | None = None) -> dict[str, Any]:
+    """Explain: the state and every decision with its rule, inputs and before → after.
+    Exemptions are those active `as_of` (default now), the moment a sweep would judge."""
+    at = ensure_aware(as_of) if as_of is not None else ctx.clock.now()
+    # one snapshot: the state, its history and the work orders agree with each other
+    async with ctx.engine.connect() as conn:
+        await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        product = await repo.product(conn, product_id)
+        if product is None:
+            raise NotFound(f"unknown product {product_id!r}", id=product_id)
+        orders = await admin_repo.work_orders(conn, {"product_id": product_id}, None, 1000)
+        profile = (await admin_repo.profiles_for(conn, [product.customer_id]))[
+            product.customer_id] if product.customer_id else None
+        history = await repo.history(conn, product_id)
+    return {
+        "product_id": product_id, "account_id": product.account_id,
+        "customer_id": product.customer_id, "family": product.family, "state": product.state,
+        "warning_level": product.warning_level, "state_changed_at": product.state_changed_at,
+        # The arrears ladder of this cycle (credit/domain/ladder.py): where notice stands.
+        "ladder": {"month": product.ladder_month, "warning_level": product.warning_level,
+                   "suspension_warned_on": product.suspension_warned_on,
+                   "suspension_deadline": product.suspension_deadline,
+                   # What became of that warning's SMS (notifier.notices.v1).
+                   "suspension_warning_id": product.suspension_warning_id,
+                   "notice": {"status": product.notice_status,
+                              "sent_at": product.notice_sent_at,
+                              "delivered_at": product.notice_delivered_at,
+                              "reason": product.notice_reason,
+                              "permanent": product.notice_permanent,
+                              "notice_days": product.notice_days,
+                              "lost_warnings": product.notice_failures}},
+        "facts": {"tier": product.tier, "star_level": product.star_level,
+                  "balance_fen": product.balance_fen, "amount_due_fen": product.amount_due_fen,
+                  "product_amount_due_fen": product.product_amount_due_fen,
+                  "oldest_due_month": product.oldest_due_month,
+                  "credit_limit_fen": profile.limit_fen(product.star_level) if profile else 0},
+        "exemptions_as_of": at.isoformat(),
+        "exemptions": [e.__dict__ for e in profile.active_exemptions(at)] if profile else [],
+        "pending_command_id": product.pending_command_id,
+        "command": {"sequence": product.command_seq, "action": product.command_action,
+                    "attempt": product.command_attempt, "retry_at": product.retry_at},
+        "pending_work_order_id": product.pending_work_order_id,
+        **history, "work_orders": orders,
+    }

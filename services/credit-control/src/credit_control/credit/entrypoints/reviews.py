@@ -1,0 +1,46 @@
+"""Review tasks for a credit-admin (restore | keep) and the pre-cancellation worklist; included
+under the authenticated `/v1` router."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from common.auth import Principal, require
+from common.auth import Role as Access
+
+from ...service_layer.context import CreditContext
+from ..domain.reviews import DecideReview, ReviewStatus
+from ..service_layer import reviews
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+CreditAdmin = Annotated[Principal, Depends(require(Access.CREDIT_ADMIN))]
+
+
+def router(ctx: CreditContext) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/reviews")
+    async def list_reviews(status: ReviewStatus | None = None, customer_id: str | None = None,
+                           product_id: str | None = None, exemption_id: str | None = None,
+                           limit: Limit = 500) -> list[dict[str, Any]]:
+        return await reviews.list_reviews(ctx, {
+            "status": status.value if status else None, "customer_id": customer_id,
+            "product_id": product_id, "exemption_id": exemption_id}, limit)
+
+    @api.get("/reviews/{review_id}")
+    async def get_review(review_id: str) -> dict[str, Any]:
+        return await reviews.get(ctx, review_id)
+
+    @api.post("/reviews/{review_id}/decide")
+    async def decide(review_id: str, cmd: DecideReview, caller: CreditAdmin) -> dict[str, Any]:
+        return await reviews.decide(ctx, review_id, cmd, caller.subject)
+
+    @api.get("/pre-cancellations")
+    async def pre_cancellations(
+        status: Literal["pre_cancel", "lifted", "all"] = "all", since: datetime | None = None,
+        limit: Limit = 500,
+    ) -> dict[str, list[dict[str, Any]]]:
+        return await reviews.pre_cancellations(ctx, status, since, limit)
+
+    return api

@@ -1,0 +1,82 @@
+"""The balance path's store in PostgreSQL: the consumer's transaction (`conn`), every read
+and write one statement for the whole batch (adapters/balance_sql.py,
+adapters/product_credits.py)."""
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.snapshots import ProductSnapshot
+
+from ...admin.adapters import admin_repository as admin_repo
+from ...collections.adapters import worklist_sql
+from ...metrics import count_decisions
+from ...service_layer.context import CreditContext
+from ..adapters import balance_sql as sql
+from ..adapters.product_credits import SqlProductCredits, from_record
+from ..domain.product_credit import ProductCredit
+from ..domain.profiles import CreditProfile
+from ..domain.rule_table import RuleTable
+from .work_order_book import cancel_superseded, open_work_order
+
+
+class SqlBalanceStore:
+    def __init__(self, ctx: CreditContext, conn: AsyncConnection) -> None:
+        self.ctx, self.conn = ctx, conn
+        self.source = ctx.source
+        self.products = SqlProductCredits(conn)
+
+    def now(self) -> datetime:
+        return self.ctx.clock.now()
+
+    async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
+        return await sql.sequences_for_update(self.conn, account_ids)
+
+    async def upsert_products(
+        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+    ) -> dict[str, ProductCredit]:
+        rows = await sql.upsert_products(self.conn, snapshots)
+        newest = {p.product_id: p for _, p in snapshots}
+        return {r[0]: from_record(r, newest[r[0]]) for r in rows}
+
+    async def rule_table(self) -> RuleTable:
+        return await self.ctx.rules.current(self.conn)
+
+    async def profiles(self, customer_ids: list[str]) -> dict[str, CreditProfile]:
+        return await admin_repo.profiles_for(self.conn, customer_ids)
+
+    async def taken_decisions(self, decision_ids: list[str]) -> set[str]:
+        return await sql.taken_decisions(self.conn, decision_ids)
+
+    async def write(self, writes: sql.BatchWrites) -> None:
+        """Decisions, work orders, products, history and outbox rows, one statement each."""
+        conn, decisions = self.conn, writes.decisions
+        if decisions.decision_id:
+            written = await sql.insert_decisions(conn, decisions)
+            if written != len(decisions.decision_id):
+                # Cannot happen while the products are locked; retried as a whole if it does.
+                raise RuntimeError(f"{len(decisions.decision_id) - written} decisions of the "
+                                   "batch were taken meanwhile")
+            count_decisions(conn, decisions.decision)
+        for product, order in writes.work_orders:
+            product.pending_work_order_id = await open_work_order(
+                self.ctx, conn, product, order.action, order.decision_id, order.reason,
+                order.at)
+        for product_id, command in sorted(writes.commands.items()):
+            # An escalated (manual) work order for the opposite action is void now that the
+            # chain has a new command, e.g. a payment's restore after a failed suspension.
+            product = next(p for p in writes.products if p.product_id == product_id)
+            await cancel_superseded(
+                self.ctx, conn, product_id, command.action,
+                product.moved_at or command.requested_at,
+                f"superseded by command {command.command_id} ({command.action.value})")
+        await self.products.save(writes.products)
+        await sql.insert_history(conn, writes.history)
+        await self.ctx.outbox.add_many(conn, writes.outbox)
+
+    async def save_positions(self, events: list[BalanceChanged]) -> None:
+        await sql.save_positions(self.conn, events)
+
+    async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
+        await worklist_sql.close_cleared(self.conn, cleared)

@@ -1,0 +1,1 @@
+"""Reports, KPIs, the operations dashboard and the product timeline."""

@@ -1,0 +1,232 @@
+"""The credit control dashboard: server-rendered pages (jinja2) over the same reports.
+
+A browser cannot send a bearer header when it follows a link, so the page takes the token
+once as `?token=`, keeps it in an HttpOnly cookie and drops it from the address; the cookie
+(or a bearer header, for tools) is checked against the same token table as the API. Every
+role may look; callers who may not see personal data get phone numbers and names masked.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from common.auth import Principal, TokenTable
+from common.clock import IsoDay, parse_bill_month
+from common.errors import ApiError, NotFound
+from common.http import MonthQuery
+from common.money import fen_to_yuan_text
+from common.pii import redact
+
+from ...collections.service_layer import collections
+from ..adapters import report_queries as q
+from ..domain import reports as r
+from ..service_layer import reports as svc
+from ..service_layer.reports import ReportContext
+from ..service_layer.timeline import product_timeline
+from .reports import csv_download
+
+HERE = Path(__file__).parent
+COOKIE = "creditctl_token"
+TREND_MONTHS = 12
+# Collections worklists plug in here (docs/reports.md): title -> an async callable giving the
+# rows to show as of a moment (flat dicts, the keys are the columns; a person's name under a
+# `pii.NAME_FIELDS` key so that it is masked for callers who may not see it). bootstrap
+# registers the call and visit lists.
+WorklistProvider = Callable[[ReportContext, datetime], Awaitable[list[dict[str, Any]]]]
+WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
+CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
+
+_templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                         autoescape=select_autoescape(["html"]))
+_templates.filters["yuan"] = lambda fen: "" if fen is None else fen_to_yuan_text(int(fen))
+
+
+def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
+    app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"),
+              name="dashboard-static")
+    app.include_router(router(rc, tokens))
+
+
+def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
+    pages = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+    @pages.get("")
+    async def dashboard(
+        request: Request,
+        month: MonthQuery | None = None,
+        as_of: IsoDay | None = None,
+    ) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        today = rc.today()
+        bill_month = parse_bill_month(month) if month else r.latest_billed_month(today)
+        data = await _overview(rc, bill_month, as_of)
+        if not who.sees_pii:  # the chart's numbers are no one's data: left as they are
+            data = {**redact(data), "trend_json": data["trend_json"]}
+        return _page("dashboard.html", who, month=r.month_text(bill_month),
+                     csv_reports=CSV_REPORTS,
+                     as_of=as_of.isoformat() if as_of else "", **data)
+
+    @pages.get("/reports/{kind}.csv")
+    async def report_csv(
+        request: Request, kind: Annotated[str, PathParam(pattern="^(" + "|".join(CSV_REPORTS)
+                                                         + ")$")],
+        month: MonthQuery,
+        as_of: IsoDay | None = None,
+    ) -> Response:
+        """The report downloads of the page, signed in by its cookie (a link cannot send the
+        bearer header `/v1/reports` needs). Figures only: no personal data in them."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        bill_month = parse_bill_month(month)
+        return csv_download(kind, f"{kind}-{month}",
+                            await _report(rc, kind, bill_month, as_of))
+
+    @pages.get("/products")
+    async def find_product(request: Request,
+                           q: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        return RedirectResponse(f"/dashboard/products/{q.strip()}", status_code=303)
+
+    @pages.get("/products/{product_id}")
+    async def timeline(request: Request, product_id: str) -> Response:
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        try:
+            found = await product_timeline(rc, product_id)
+        except NotFound:
+            return _page("not_found.html", who, product_id=product_id, status=404)
+        shown = found if who.sees_pii else redact(found)
+        return _page("timeline.html", who, product=shown, events=_timeline(shown))
+
+    return pages
+
+
+def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
+    given = request.query_params.get("token")
+    if given is not None:
+        if tokens.resolve(given) is None:
+            return _page("signin.html", None, status=401, refused=True)
+        rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+        target = request.url.path + ("?" + urlencode(rest) if rest else "")
+        answer = RedirectResponse(target, status_code=303)
+        answer.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/dashboard")
+        return answer
+    header = request.headers.get("authorization", "")
+    presented = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(
+        COOKIE)
+    principal = tokens.resolve(presented) if presented else None
+    if principal is None:
+        return _page("signin.html", None, status=401, refused=False)
+    # The common masking middleware reads it: phone numbers in the page are masked for
+    # callers who may not see them, as in every API answer.
+    request.state.principal = principal
+    return principal
+
+
+async def _report(rc: ReportContext, kind: str, month: date,
+                  as_of: date | None) -> dict[str, Any]:
+    if kind == "arrears":
+        return await svc.arrears(rc, month, month, as_of)
+    if kind == "recovery":
+        return await svc.recovery(rc, month, as_of)
+    if kind == "aging":
+        return await svc.aging(rc, month, as_of, None)
+    if kind == "kpis":
+        return await svc.kpis(rc, month, as_of)
+    return await svc.states(rc, month, as_of)
+
+
+def _page(name: str, who: Principal | None, status: int = 200, **data: Any) -> HTMLResponse:
+    html = _templates.get_template(name).render(who=who, **data)
+    return HTMLResponse(html, status_code=status)
+
+
+async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[str, Any]:
+    """Everything on the front page; a peer that is down leaves its panel with the reason.
+    Without `as_of`, states and work orders are as they are now."""
+    now_month = rc.today().replace(day=1)
+    out: dict[str, Any] = {"errors": []}
+
+    async def panel(key: str, making: Any) -> None:
+        try:
+            out[key] = await making
+        except ApiError as exc:
+            out[key] = None
+            out["errors"].append(f"{key}: {exc.message}")
+
+    await panel("trend", svc.trend(rc, month, TREND_MONTHS, as_of))
+    await panel("kpis", svc.kpis(rc, month, as_of, work_orders_now=as_of is None))
+    await panel("states", svc.states(rc, now_month if as_of is None else month, as_of))
+    await panel("recovery", svc.recovery(rc, month, as_of))
+    await panel("aging", svc.aging(rc, month if as_of else now_month, as_of, None))
+    async with rc.credit.engine.connect() as conn:
+        out["work_orders"] = await q.open_work_orders(conn, 50)
+    now = rc.credit.clock.now()
+    out["overdue_ids"] = {w["work_order_id"] for w in out["work_orders"] if w["due_at"] < now}
+    out["trend_json"] = json.dumps({
+        "labels": [p["bill_month"] for p in out["trend"] or []],
+        "rates": [None if p["arrears_rate"] is None else float(p["arrears_rate"]) * 100
+                  for p in out["trend"] or []],
+        "target": float(r.ARREARS_RATE_TARGET) * 100})
+    at = now if as_of is None else svc.end_of_day(as_of)
+    out["worklists"] = {name: await provider(rc, at)
+                        for name, provider in WORKLIST_PROVIDERS.items()}
+    return out
+
+
+def collections_worklist(kind: str, top: int = 10) -> WorklistProvider:
+    """The collections list of `kind` (call / visit): its biggest active entries by arrears
+    (`collections.worklist_summary`), as the dashboard's rows."""
+    async def rows(rc: ReportContext, at: datetime) -> list[dict[str, Any]]:
+        summary = await collections.worklist_summary(rc.credit, at, top)
+        return [_worklist_row(e) for e in summary["top"] if e["kind"] == kind]
+    return rows
+
+
+def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
+    last = entry.get("last_attempt") or {}
+    at = str(last.get("at") or "")[:16].replace("T", " ")
+    tried = " ".join(str(v) for v in (at, last.get("channel"), last.get("outcome")) if v)
+    return {"account": entry["account_id"], "customer": entry["customer_name"],
+            "manager_name": entry["manager_name"],
+            "arrears_yuan": fen_to_yuan_text(int(entry["arrears_fen"])),
+            "oldest_month": entry["oldest_month"], "status": entry["status"],
+            "last_attempt": tried}
+
+
+def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions and state changes in one list, oldest first, for "why was it suspended?"."""
+    events = [{"at": d["as_of"], "kind": "decision", "what": d["decision"],
+               "rule_id": d["rule_id"], "rule_version": d.get("rule_version"),
+               "reason": d["reason"], "before": d["state_before"], "after": d["state_after"],
+               "inputs": json.dumps(d.get("inputs"), ensure_ascii=False, default=str,
+                                    indent=1) if d.get("inputs") else "",
+               "amount_fen": d.get("amount_fen")}
+              for d in product.get("decisions", [])]
+    events += [{"at": h["at"], "kind": "state", "what": h["cause"], "rule_id": "",
+                "rule_version": None, "reason": "", "before": h["state_before"],
+                "after": h["state_after"], "inputs": "", "amount_fen": None}
+               for h in product.get("state_history", [])]
+    # What became of each SMS: a cancelled one shows why it never left (send-time re-check).
+    events += [{"at": m["decision_as_of"] or m["created_at"], "kind": "sms",
+                "what": f"{m['template']} ({m['role']}): {m['status']}", "rule_id": "",
+                "rule_version": None, "reason": m["status_reason"] or "", "before": "",
+                "after": "", "inputs": "", "amount_fen": None}
+               for m in product.get("messages", [])]
+    order = {"decision": 0, "state": 1, "sms": 2}
+    return sorted(events, key=lambda e: (str(e["at"]), order[e["kind"]]))
