@@ -16,6 +16,7 @@ from common.contracts import (
     BalanceChanged,
     CreditDecisionMade,
     CreditStateChanged,
+    NoticeOutcome,
     ProvisioningCommand,
     ProvisioningResult,
     bounds,
@@ -59,6 +60,10 @@ VALID: dict[type[Contract], dict[str, Any]] = {
         "command_id": "c-1", "product_id": "P-1", "action": "suspend", "sequence": 3,
         "stage": "boss", "outcome": "applied", "final": False, "detail": "ok", "at": AT,
         "attempt": 1, "emos_order_id": "E-1"},
+    NoticeOutcome: {
+        "decision_id": "d-1", "product_id": "P-1", "account_id": "A-1",
+        "template": "suspension_warning", "status": "delivered", "at": AT, "wall_at": AT,
+        "reason": "", "permanent": False},
 }
 
 # (contract, path to the field, poison value): issue 14's defect 3, and a few more of a kind.
