@@ -9,7 +9,7 @@ Revision ID: 0013
 from alembic import op
 
 revision = "0013"
-down_revision = "0009_reviews"
+down_revision = "0011_notice_delivered"
 S = "credit"
 
 
