@@ -27,24 +27,27 @@ def test_the_plan_has_steps_of_every_kind() -> None:
     assert {"warning", "suspend", "pre_cancel"} <= kinds, kinds
 
 
-@pytest.mark.parametrize("step", _steps(), ids=lambda s: s.row.rule_id)
-def test_no_topic_event_type_or_schema_version_is_written_in_the_sql(step: SweepStep) -> None:
-    sql = sweep_sql.statement(step)
+def test_no_topic_event_type_or_schema_version_is_written_in_the_sql() -> None:
+    sql = sweep_sql.STATEMENT  # the one-pass statement: every step of a day at once
     for literal in (CreditDecisionMade.topic, ProvisioningCommand.topic,
                     CreditDecisionMade.event_type, CreditStateChanged.event_type,
                     ProvisioningCommand.event_type, "'schema_version', 1"):
         assert literal not in sql, literal
     assert "CAST(:schema_version AS integer)" in sql
-    assert "CAST(:decisions_topic AS text)" in sql and "CAST(:decision_type AS text)" in sql
+    assert "CAST(:decisions_topic AS text)" in sql and "CAST(:decision_made AS text)" in sql
 
 
 @pytest.mark.parametrize("step", _steps(), ids=lambda s: s.row.rule_id)
 def test_the_statements_parameters_come_from_the_contracts(step: SweepStep) -> None:
     at = datetime(2026, 11, 25, 2, tzinfo=UTC)
-    params = sweep_sql.params(step, at, at, 1, "", 100, "credit-control", None, at)
+    params = sweep_sql.params([(1, step)], at, at, 1, "", 100, "credit-control", None, at,
+                              date(2026, 11, 25))
     assert params["schema_version"] == SCHEMA_VERSION
-    assert (params["decisions_topic"], params["decision_type"], params["state_changed_type"]) \
+    assert (params["decisions_topic"], params["decision_made"], params["state_changed"]) \
         == (CreditDecisionMade.topic, CreditDecisionMade.event_type,
             CreditStateChanged.event_type)
     assert (params["commands_topic"], params["command_type"]) == (
         ProvisioningCommand.topic, ProvisioningCommand.event_type)
+    # The notice policy is the step's (the sweep's settings), bound once per statement.
+    assert (params["requires_delivery"], params["max_warnings"]) == (
+        step.notice_policy.requires_delivery, step.notice_policy.max_warnings)

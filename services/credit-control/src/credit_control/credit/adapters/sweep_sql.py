@@ -13,6 +13,10 @@ after the other over the whole table:
 - a step whose decision id exists already decides nothing and changes nothing (the old
   statement's `ON CONFLICT DO NOTHING`): `match` probes the id, so the steps after it see the
   state it left.
+- notice before suspension includes its SMS (`suspension_criteria`, `notice_allows`): a
+  suspension row matches only once the warning's SMS reached the customer a notice period ago
+  or never can (an exception), and a suspension-warning row also matches when the SMS was lost
+  and another may reach the customer (`notice_again`: a new decision, its id ending `~n`).
 
 Then the decisions, the one state UPDATE per product (so the history, the work orders and the
 outbox rows come from the same rows), all inside PostgreSQL. `rules.on_calendar` is the same
