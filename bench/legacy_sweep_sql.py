@@ -1,6 +1,7 @@
 """THE SWEEP'S OLD PATH, kept only for bench/sweep_compare.py (not used by the service): the
 credit-control sweep before the one-pass statement (services/credit-control/.../sweep_sql.py),
-verbatim but for the imports. Delete it with the comparison once nobody needs the check.
+with the notice-delivered gate (branch h7), verbatim but for the imports. Delete it with the
+comparison once nobody needs the check.
 
 One rule row of a sweep as ONE statement per chunk of products: select the candidates
 (locked, in product id order), insert the decisions (deterministic ids: a re-run conflicts and
@@ -49,6 +50,39 @@ def _notice_counts(step: SweepStep) -> str:
             f"AND pc.suspension_deadline >= {_scheduled(step)})")
 
 
+# --- Notice before suspension: THE suspension predicate ---------------------------------
+# (domain/ladder.py `notice_counts`, `may_suspend`, `Notice`, `notice_allows`,
+# `warning_owed_again`; rules._calendar_due is the same rule for one product.)
+# A product may be suspended today when its suspension warning counts (same cycle and oldest
+# owing month, naming a date no earlier than the tier's suspension day), that date has come,
+# and the warning's SMS reached the customer — delivered (sent, when receipts are not
+# expected) — at least the warning's notice period before today's business day; or the SMS
+# was lost (failed / cancelled) for good (no valid contact number, or `max_warnings` lost in a
+# row): then the suspension is an exception with its reason. A lost SMS that may yet reach the
+# customer makes the suspension warning owed again (a new decision).
+NOTICE_LOST = "COALESCE(pc.notice_status, '') IN ('failed', 'cancelled')"
+NOTICE_EXCEPTION = (f"({NOTICE_LOST} AND (pc.notice_permanent "
+                    "OR pc.notice_failures >= :max_warnings))")
+NOTICE_REACHED_ON = ("((CASE WHEN :requires_delivery THEN pc.notice_delivered_at "
+                     "ELSE COALESCE(pc.notice_delivered_at, pc.notice_sent_at) END) "
+                     "AT TIME ZONE 'Asia/Shanghai')::date")
+NOTICE_SUSPEND_FROM = f"({NOTICE_REACHED_ON} + GREATEST(1, COALESCE(pc.notice_days, 1)))"
+NOTICE_AGAIN = f"({NOTICE_LOST} AND NOT {NOTICE_EXCEPTION})"
+
+
+def suspension_predicate(step: SweepStep) -> str:
+    """The products the SUSPEND step may suspend today (state, tier and arrears are the
+    step's other conditions)."""
+    return (f"{_notice_counts(step)} AND pc.suspension_deadline <= :today "
+            f"AND ({NOTICE_SUSPEND_FROM} <= :today OR {NOTICE_EXCEPTION})")
+
+
+def suspension_warning_predicate(step: SweepStep) -> str:
+    """The products the SUSPENSION_WARNING step warns today: no warning counts, or its SMS
+    was lost and another may reach the customer."""
+    return f"(NOT {_notice_counts(step)} OR {NOTICE_AGAIN})"
+
+
 def _where(step: SweepStep) -> str:
     where = ["pc.family = :family", "pc.tier = :tier", "pc.state = ANY(:from_states)",
              "pc.product_id > :after"]
@@ -67,10 +101,9 @@ def _where(step: SweepStep) -> str:
     if step.row.warning_level is not None:
         where.append("pc.warning_level < :level")
     if step.row.decision is DecisionType.SUSPEND and step.suspend_row is not None:
-        # Notice before suspension: the warning was given and its deadline has come.
-        where.append(f"{_notice_counts(step)} AND pc.suspension_deadline <= :today")
+        where.append(suspension_predicate(step))  # notice before suspension
     if step.row.decision is DecisionType.SUSPENSION_WARNING:
-        where.append(f"NOT {_notice_counts(step)}")
+        where.append(suspension_warning_predicate(step))
     return " AND ".join(where)
 
 
@@ -79,7 +112,8 @@ def _period(step: SweepStep) -> str:
         return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
     if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
         return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
-                f"{_deadline(step)}")
+                f"{_deadline(step)} || CASE WHEN c.notice_again THEN '~' || c.notice_failures "
+                "ELSE '' END")
     return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
 
 
@@ -95,7 +129,19 @@ def _reason(step: SweepStep) -> str:
         reason += (" || CASE WHEN c.suspension_deadline > c.suspend_on THEN "
                    "'; late: suspension warning of ' || c.suspension_warned_on || ' named ' "
                    "|| c.suspension_deadline ELSE '' END")
+        reason += " || " + _NOTICE_NOTE
     return reason
+
+
+# rules.notice_note: an exception's reason, or a suspension made late by its notice.
+_NOTICE_WHY = "COALESCE(NULLIF(c.notice_reason, ''), c.notice_status)"
+_NOTICE_NOTE = (
+    "CASE WHEN c.notice_exception THEN '; exception: ' || CASE WHEN c.notice_permanent "
+    f"THEN 'suspension warning undeliverable: ' || {_NOTICE_WHY} "
+    "ELSE c.notice_failures || ' suspension warnings in a row ' || c.notice_status || ': ' "
+    f"|| {_NOTICE_WHY} END "
+    "WHEN c.notice_from > GREATEST(c.suspend_on, c.suspension_deadline) THEN "
+    "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 
 def _deadline(step: SweepStep) -> str:
@@ -113,7 +159,7 @@ _TYPES = {
     "rule_version": "integer", "source": "text", "now": "text", "now_ts": "timestamptz",
     "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
     "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
-    "notice_date": "date",
+    "notice_date": "date", "requires_delivery": "boolean", "max_warnings": "integer",
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -151,7 +197,7 @@ cand AS (
          COALESCE(cp.star_level, pc.star_level) AS star, {_LIMIT} AS limit_fen,
          {_BDATE} AS suspended_on, {_EXEMPT} AS exempt, pc.suspension_warned_on,
          pc.suspension_deadline, {_scheduled(step) if step.suspend_row else "NULL::date"}
-         AS suspend_on
+         AS suspend_on, {_notice_columns(step)}
   FROM credit.product_credit pc
   LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
   WHERE {_where(step)}
@@ -179,7 +225,11 @@ dec AS (
                             'rule_version', :rule_version,
                             'suspension_warned_on', c.suspension_warned_on,
                             'suspension_deadline', c.suspension_deadline,
-                            'late', c.suspension_deadline > c.suspend_on),
+                            'late', c.suspension_deadline > c.suspend_on
+                                    OR COALESCE(c.notice_from > c.suspend_on, false),
+                            'notice_status', c.notice_status,
+                            'notice_reached_on', c.notice_reached_on,
+                            'notice_exception', c.notice_exception),
          :level, CASE WHEN :is_deduction THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
          :rule_version
   FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
@@ -224,13 +274,31 @@ ob AS (
             " (SELECT count(*) FROM ob) AS published")
 
 
+def _notice_columns(step: SweepStep) -> str:
+    """What the notice predicate knows of each candidate (for its reason and inputs)."""
+    if step.suspend_row is None:
+        return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
+                "NULL::date AS notice_reached_on, NULL::date AS notice_from, "
+                "NULL::boolean AS notice_exception, false AS notice_again")
+    return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
+            f"{NOTICE_REACHED_ON} AS notice_reached_on, {NOTICE_SUSPEND_FROM} AS notice_from, "
+            f"{NOTICE_EXCEPTION} AS notice_exception, {NOTICE_AGAIN} AS notice_again")
+
+
 def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: bool) -> str:
     sets = ["state = d.state_after", "state_changed_at = :as_of"]
     if warning:
         sets += ["warning_level = :level", "ladder_month = p.oldest_due_month"]
     if suspension_warning:  # ladder.record: when, and the deadline it named
         sets += ["ladder_month = p.oldest_due_month", "suspension_warned_on = :today",
-                 "suspension_deadline = (d.context->>'deadline')::date"]
+                 "suspension_deadline = (d.context->>'deadline')::date",
+                 # Its SMS is still to be heard of; lost ones of this ladder stay counted.
+                 "suspension_warning_id = d.decision_id", "notice_status = NULL",
+                 "notice_sent_at = NULL", "notice_delivered_at = NULL", "notice_reason = NULL",
+                 "notice_permanent = false", "notice_days = :notice_date - :today",
+                 "notice_failures = CASE WHEN COALESCE(p.notice_status, '') IN "
+                 "('failed', 'cancelled') AND p.suspension_deadline IS NOT NULL "
+                 "THEN p.notice_failures ELSE 0 END"]
     if chain:
         sets += ["command_seq = p.command_seq + 1",
                  "pending_command_id = md5(d.decision_id || '|cmd|' || (p.command_seq + 1))"
@@ -291,6 +359,8 @@ def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, a
         "correlation_id": correlation_id, "due_at": due_at,
         "short_before": step.retention_short_before, "long_before": step.retention_long_before,
         "today": step.today, "notice_date": step.notice_date,
+        "requires_delivery": step.notice_policy.requires_delivery,
+        "max_warnings": step.notice_policy.max_warnings,
     }
 
 

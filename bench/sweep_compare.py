@@ -3,9 +3,10 @@
 Two scratch databases get the same data set: the credit bench's products (by default 100,000)
 made more varied (deposits to deduct from, red-listed customers, credit limits that clear the
 arrears, suspended products whose retention ran out, late suspension warnings, ladders without
-a month, products already warned at a higher level). Then the same days are swept in both:
-30 November (the month's last day), 15 December, and 15 December once more (it must decide
-nothing):
+a month, products already warned at a higher level, suspension warnings whose SMS was delivered
+late, only sent, not heard of, lost and owed again, or lost for good). Then the same days are
+swept in both: 30 November (the month's last day), 15 December, and 15 December once more (it
+must decide nothing):
 
 - "old": every rule row of `sweep_plan` as its own statement per chunk, in plan order
   (bench/legacy_sweep_sql.py, the SQL the service ran before);
@@ -16,7 +17,7 @@ rows, apart from the surrogate ids and the moments that are the wall clock (crea
 command_sent_at, the envelope's event_id and occurred_at). Outbox rows are compared per
 product in the order they were written (the order Kafka keeps per key).
 
-Usage: python bench/sweep_compare.py [--products N] [--chunk C]
+Usage: python bench/sweep_compare.py [--products N] [--chunk C] [--sent-counts]
 Needs CREDITCTL_DATABASE_URL (scripts/bench.sh sets it: BENCH=sweep_compare).
 Exit status 1 if anything differs.
 """
@@ -45,6 +46,7 @@ from credit_control.adapters import tables as t
 from credit_control.config import Settings
 from credit_control.credit.domain import rules
 from credit_control.credit.domain.commands import RunSweep
+from credit_control.credit.domain.ladder import NoticePolicy
 from credit_control.credit.domain.rule_table import DEFAULT_RULES
 from credit_control.credit.service_layer import sweeps
 from credit_control.service_layer.context import CreditContext
@@ -81,6 +83,29 @@ VARIETY = [
     "UPDATE credit.product_credit SET warning_level = 2, state = 'warned' WHERE tier = 'high'"
     " AND state = 'normal' AND oldest_due_month IS NOT NULL AND substr(product_id, 2)::int"
     " % 3 = 0",
+    # what became of the suspension warnings' SMS (the notice-delivered gate): delivered late
+    # (on the last day itself, or with a longer notice period), sent without a receipt,
+    # nothing heard, lost and owed again (named for the losses so far), lost for good (no
+    # valid contact number, or max_warnings lost in a row: an exception)
+    "UPDATE credit.product_credit SET notice_status = v.status, notice_sent_at ="
+    " v.sent::timestamptz, notice_delivered_at = v.delivered::timestamptz, notice_days ="
+    " COALESCE(v.days, notice_days), notice_failures = v.failures, notice_permanent ="
+    " v.permanent, notice_reason = v.reason FROM (VALUES"
+    " (1, 'delivered', '2026-11-25T02:00Z', '2026-11-29T18:00Z', NULL, 0, false, NULL),"
+    " (2, 'sent', '2026-11-25T02:00Z', NULL, NULL, 0, false, NULL),"
+    " (3, 'failed', NULL, NULL, NULL, 1, false, 'SMSC rejected'),"
+    " (4, 'cancelled', NULL, NULL, NULL, 3, false, 'expired in quiet hours'),"
+    " (5, 'failed', NULL, NULL, NULL, 1, true, 'no valid contact number'),"
+    " (6, 'failed', '2026-11-25T02:00Z', NULL, NULL, 2, false, NULL),"
+    " (7, NULL, NULL, NULL, NULL, 0, false, NULL),"
+    " (8, 'delivered', '2026-11-27T02:00Z', '2026-11-27T20:00Z', 3, 0, false, NULL),"
+    " (9, 'cancelled', NULL, NULL, NULL, 5, false, NULL)"
+    ") AS v(k, status, sent, delivered, days, failures, permanent, reason)"
+    " WHERE state = 'suspension_warned' AND substr(product_id, 2)::int / 4 % 13 = v.k",
+    # a lost SMS left from an earlier ladder of a product not suspension-warned now
+    "UPDATE credit.product_credit SET notice_status = 'failed', notice_failures = 1,"
+    " notice_reason = 'SMSC rejected' WHERE state <> 'suspension_warned'"
+    " AND substr(product_id, 2)::int % 34 = 2",
     # a suspension in flight: the sweep leaves it alone (no deduction either)
     "UPDATE credit.product_credit SET state = 'suspend_requested' WHERE"
     " substr(product_id, 2)::int % 97 = 0",
@@ -88,7 +113,8 @@ VARIETY = [
 ]
 
 
-async def old_sweep(url: str, sweep_id: str, as_of: datetime, chunk: int) -> float:
+async def old_sweep(url: str, sweep_id: str, as_of: datetime, chunk: int,
+                    policy: NoticePolicy) -> float:
     """The old path: each step of the plan, chunk after chunk, in its own transaction (as of
     the moment read back from the run, in UTC, and correlated by the sweep's id, as the
     service did)."""
@@ -96,7 +122,7 @@ async def old_sweep(url: str, sweep_id: str, as_of: datetime, chunk: int) -> flo
     conn = await asyncpg.connect(cb._asyncpg_dsn(url))
     start = time.perf_counter()
     try:
-        for step in rules.sweep_plan(DEFAULT_RULES, business_date(as_of)):
+        for step in rules.sweep_plan(DEFAULT_RULES, business_date(as_of), policy):
             sql = legacy.statement(step)
             after = ""
             while True:
@@ -152,7 +178,9 @@ TABLES = {
                       " oldest_due_month, product_amount_due_fen, warning_level, cycle,"
                       " command_action, command_at, command_attempt, retry_at,"
                       " pending_work_order_id, ladder_month, suspension_warned_on,"
-                      " suspension_deadline FROM credit.product_credit",
+                      " suspension_deadline, suspension_warning_id, notice_status,"
+                      " notice_sent_at, notice_delivered_at, notice_reason, notice_permanent,"
+                      " notice_days, notice_failures FROM credit.product_credit",
     "state_history": "SELECT product_id, state_before, state_after, cause, decision_id, at"
                      " FROM credit.state_history",
     "work_orders": "SELECT * FROM credit.work_orders",
@@ -199,7 +227,13 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def counts(snap: dict[str, Any]) -> str:
     rows = sum(len(v) for v in snap["outbox"].values())
     kinds = Counter(r[3] for r in snap["decisions"])
-    return (f"{len(snap['decisions']):,} decisions {dict(sorted(kinds.items()))}, "
+    # The notice-delivered gate's branches the day's data reached (reason and state_before).
+    gate = {"exception": sum("; exception: " in r[5] for r in snap["decisions"]),
+            "late notice": sum("reached the customer on" in r[5] for r in snap["decisions"]),
+            "warned again": sum(r[3] == "suspension_warning" and r[6] == "suspension_warned"
+                                for r in snap["decisions"])}
+    return (f"{len(snap['decisions']):,} decisions {dict(sorted(kinds.items()))} "
+            f"(notice gate: {gate}), "
             f"{len(snap['state_history']):,} state changes, "
             f"{len(snap['work_orders']):,} work orders, {rows:,} outbox rows")
 
@@ -208,10 +242,12 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=50_000, help="products per chunk")
+    parser.add_argument("--sent-counts", action="store_true",
+                        help="notice policy without delivery receipts: a sent SMS counts")
     args = parser.parse_args()
     base = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                     kafka_bootstrap=os.environ.get("CREDITCTL_KAFKA_BOOTSTRAP", "localhost:1"),
-                    sweep_chunk=args.chunk)
+                    sweep_chunk=args.chunk, notice_requires_delivery=not args.sent_counts)
     failed = False
     async with cb.scratch_database(base) as old_db, cb.scratch_database(base) as new_db:
         for db in (old_db, new_db):
@@ -223,7 +259,8 @@ async def main() -> int:
             finally:
                 await conn.close()
         for n, as_of in enumerate(DAYS):
-            s_old = await old_sweep(old_db.database_url, f"compare-{n}", as_of, args.chunk)
+            s_old = await old_sweep(old_db.database_url, f"compare-{n}", as_of, args.chunk,
+                                    base.notice_policy)
             s_new = await new_sweep(new_db, f"compare-{n}", as_of)
             old, new = await snapshot(old_db.database_url), await snapshot(new_db.database_url)
             problems = compare(old, new)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from common.contracts.billing import BalanceCause
 from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
 from common.envelope import Envelope
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
 from .helpers import CreditApi, at, ledger, new_uid
@@ -82,6 +83,9 @@ async def test_a_payment_racing_the_month_end_sweep_wins(api: CreditApi, test_ye
     ids = [p.product_id for p in lg.products]
     await api.deliver((lg, lg.bill_run(f"{y}-06", 5_000, at(date(y, 7, 2), 9))))
     await api.sweep(date(y, 7, 25), f"race-{uid}-sw")
+    # The warning's SMS must be heard of before the rows are locked: the consumer that records
+    # it would queue behind the blocked payment, and the suspension needs it (notice gate).
+    assert await notices_heard(api.db, product_prefix=f"Prace{uid}") == 0
 
     async with api.db.connect() as blocker:
         await blocker.execute(text(

@@ -28,7 +28,7 @@ def test_the_plan_has_steps_of_every_kind() -> None:
 
 
 def test_no_topic_event_type_or_schema_version_is_written_in_the_sql() -> None:
-    sql = sweep_sql.STATEMENT  # the one-pass statement: every step of a day in one
+    sql = sweep_sql.STATEMENT  # the one-pass statement: every step of a day at once
     for literal in (CreditDecisionMade.topic, ProvisioningCommand.topic,
                     CreditDecisionMade.event_type, CreditStateChanged.event_type,
                     ProvisioningCommand.event_type, "'schema_version', 1"):
@@ -40,11 +40,14 @@ def test_no_topic_event_type_or_schema_version_is_written_in_the_sql() -> None:
 @pytest.mark.parametrize("step", _steps(), ids=lambda s: s.row.rule_id)
 def test_the_statements_parameters_come_from_the_contracts(step: SweepStep) -> None:
     at = datetime(2026, 11, 25, 2, tzinfo=UTC)
-    params = sweep_sql.params([(0, step)], at, at, 1, "", 100, "credit-control", None, at,
-                              step.today or date(2026, 11, 25))
+    params = sweep_sql.params([(1, step)], at, at, 1, "", 100, "credit-control", None, at,
+                              date(2026, 11, 25))
     assert params["schema_version"] == SCHEMA_VERSION
     assert (params["decisions_topic"], params["decision_made"], params["state_changed"]) \
         == (CreditDecisionMade.topic, CreditDecisionMade.event_type,
             CreditStateChanged.event_type)
     assert (params["commands_topic"], params["command_type"]) == (
         ProvisioningCommand.topic, ProvisioningCommand.event_type)
+    # The notice policy is the step's (the sweep's settings), bound once per statement.
+    assert (params["requires_delivery"], params["max_warnings"]) == (
+        step.notice_policy.requires_delivery, step.notice_policy.max_warnings)

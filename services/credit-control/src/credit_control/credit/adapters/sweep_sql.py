@@ -13,6 +13,10 @@ after the other over the whole table:
 - a step whose decision id exists already decides nothing and changes nothing (the old
   statement's `ON CONFLICT DO NOTHING`): `match` probes the id, so the steps after it see the
   state it left.
+- notice before suspension includes its SMS (`suspension_criteria`, `notice_allows`): a
+  suspension row matches only once the warning's SMS reached the customer a notice period ago
+  or never can (an exception), and a suspension-warning row also matches when the SMS was lost
+  and another may reach the customer (`notice_again`: a new decision, its id ending `~n`).
 
 Then the decisions, the one state UPDATE per product (so the history, the work orders and the
 outbox rows come from the same rows), all inside PostgreSQL. `rules.on_calendar` is the same
@@ -38,6 +42,7 @@ from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
 
+from ..domain.ladder import DEFAULT_POLICY
 from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
@@ -115,14 +120,65 @@ def _notice_counts(r: str, p: str = "pc") -> str:
             f"AND {p}.suspension_deadline >= {_suspend_on(r, f'{p}.oldest_due_month')})")
 
 
+# --- Notice before suspension: the warning's SMS reached the customer ----------------------
+# (domain/ladder.py `Notice`, `notice_allows`, `warning_owed_again`; rules._calendar_due is
+# the same rule for one product.) The SMS was delivered (sent, when receipts are not
+# expected, :requires_delivery) at least the warning's notice period before today; or it was
+# lost (failed / cancelled) for good (no valid contact number, or :max_warnings lost in a
+# row): then the suspension is an exception with its reason. A lost SMS that may yet reach
+# the customer makes the suspension warning owed again (a new decision). The policy is the
+# sweep's, the same for every rule row: bound once per statement.
+
+
+def _notice_lost(p: str = "pc") -> str:
+    return f"COALESCE({p}.notice_status, '') IN ('failed', 'cancelled')"
+
+
+def notice_exception(p: str = "pc") -> str:
+    return (f"({_notice_lost(p)} AND ({p}.notice_permanent "
+            f"OR {p}.notice_failures >= :max_warnings))")
+
+
+def notice_reached_on(p: str = "pc") -> str:
+    return (f"((CASE WHEN :requires_delivery THEN {p}.notice_delivered_at "
+            f"ELSE COALESCE({p}.notice_delivered_at, {p}.notice_sent_at) END) "
+            "AT TIME ZONE 'Asia/Shanghai')::date")
+
+
+def notice_suspend_from(p: str = "pc") -> str:
+    return f"({notice_reached_on(p)} + GREATEST(1, COALESCE({p}.notice_days, 1)))"
+
+
+def notice_again(p: str = "pc") -> str:
+    """ladder.warning_owed_again: the SMS was lost and another may reach the customer."""
+    return f"({_notice_lost(p)} AND NOT {notice_exception(p)})"
+
+
+def notice_allows(p: str = "pc") -> str:
+    """ladder.notice_allows: the SMS reached the customer a notice period ago, or never can."""
+    return f"({notice_suspend_from(p)} <= :today OR {notice_exception(p)})"
+
+
 def suspension_criteria(r: str, p: str = "pc", f: str = "f") -> str:
     """Whether a product of row `r`'s family × tier in a state the row acts on, owing, may be
-    suspended today: not exempt (red list / emergency), and the notice before suspension was
-    given and its deadline has come (ladder.may_suspend). THE place for the suspension's
-    conditions: the guard's count and the sweep's exact match use it. (`_may_match`, the
-    chunk's cheap candidate test, is looser: a condition added here needs nothing there.)"""
+    suspended today: not exempt (red list / emergency), the notice before suspension was
+    given and its deadline has come (ladder.may_suspend), and its SMS reached the customer
+    a notice period ago or is an exception (ladder.notice_allows). THE place for the
+    suspension's conditions: the guard's count and the sweep's exact match use it.
+    (`_may_match`, the chunk's cheap candidate test, may be looser.)"""
     return (f"NOT {f}.exempt AND {_notice_counts(r, p)} "
-            f"AND {p}.suspension_deadline <= :today")
+            f"AND {p}.suspension_deadline <= :today AND {notice_allows(p)}")
+
+
+def suspension_warning_criteria(r: str, p: str = "pc") -> str:
+    """The suspension warning is owed: none counts, or its SMS was lost and another may reach
+    the customer."""
+    return f"(NOT {_notice_counts(r, p)} OR {notice_again(p)})"
+
+
+def _again_part(p: str) -> str:
+    # A warning owed again because its SMS was lost is named for the losses so far.
+    return f"CASE WHEN {notice_again(p)} THEN '~' || {p}.notice_failures ELSE '' END"
 
 
 def _period(r: str, p: str = "pc", f: str = "f") -> str:
@@ -131,6 +187,7 @@ def _period(r: str, p: str = "pc", f: str = "f") -> str:
             f"to_char({f}.suspended_on, 'YYYY-MM-DD') "
             f"WHEN 'suspension_warning' THEN {r}.rule_id || ':' || "
             f"to_char({p}.oldest_due_month, 'YYYY-MM') || ':' || {_sw_deadline(r, p)} "
+            f"|| {_again_part(p)} "
             f"ELSE {r}.rule_id || ':' || to_char({p}.oldest_due_month, 'YYYY-MM') END")
 
 
@@ -156,7 +213,7 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f") -> str:
         f"NOT ({r}.skip_exempt AND {f}.exempt)",
         f"({r}.level IS NULL OR {p}.warning_level < {r}.level)",
         f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f)}))",
-        f"({r}.decision <> 'suspension_warning' OR NOT {_notice_counts(r, p)})",
+        f"({r}.decision <> 'suspension_warning' OR {suspension_warning_criteria(r, p)})",
     ]
     if not guard:
         # A deduction takes from the deposit: none without one (rules.deduction_amount).
@@ -199,10 +256,10 @@ def _may_match() -> str:
               f"AND pc.suspension_deadline >= {sus_on})")
     owing = [
         f"pc.state = ANY(:sus_from) AND pc.oldest_due_month <= (:sus_cutoff)[{_FT}] "
-        f"AND {counts} AND pc.suspension_deadline <= :today AND NOT {exempt}",
-        f"pc.state = ANY(:sw_from) "
-        f"AND pc.oldest_due_month <= (:sw_cutoff)[{_FT}] AND NOT COALESCE({counts}, false) "
+        f"AND {counts} AND pc.suspension_deadline <= :today AND {notice_allows()} "
         f"AND NOT {exempt}",
+        f"pc.state = ANY(:sw_from) AND pc.oldest_due_month <= (:sw_cutoff)[{_FT}] "
+        f"AND (NOT COALESCE({counts}, false) OR {notice_again()}) AND NOT {exempt}",
         f"pc.state = ANY(:ded_from) AND (:ded_rule)[{_FA}] IS NOT NULL "
         "AND EXISTS (SELECT 1 FROM credit.account_positions ap WHERE ap.account_id = "
         "pc.account_id AND ap.deposit_fen > 0) AND NOT EXISTS (SELECT 1 FROM credit.decisions "
@@ -361,6 +418,17 @@ fired AS (
 )"""
 
 
+# rules.notice_note: an exception's reason, or a suspension made late by its notice.
+_NOTICE_WHY = "COALESCE(NULLIF(c.notice_reason, ''), c.notice_status)"
+_NOTICE_NOTE = (
+    "CASE WHEN c.notice_exception THEN '; exception: ' || CASE WHEN c.notice_permanent "
+    f"THEN 'suspension warning undeliverable: ' || {_NOTICE_WHY} "
+    "ELSE c.notice_failures || ' suspension warnings in a row ' || c.notice_status || ': ' "
+    f"|| {_NOTICE_WHY} END "
+    "WHEN c.notice_from > GREATEST(c.suspend_on, c.suspension_deadline) THEN "
+    "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
+
+
 def _envelope(event_type: str, key: str, payload: str) -> str:
     return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
             f"'occurred_at', :now, 'correlation_id', :correlation_id, 'schema_version', "
@@ -382,7 +450,8 @@ def _statement() -> str:
         "|| ' of arrears month ' || c.arrears_month || CASE WHEN c.decision = 'suspend' AND "
         # rules.late_note: a late suspension (its warning came late) is not a missed one.
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
-        "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END END")
+        "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
+        "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
     return _typed(f"""WITH {_DUE_SQL},{_candidates()},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
@@ -391,7 +460,14 @@ steps AS (
               THEN {_suspend_on('r', 'c.oldest_due_month')} END AS suspend_on,
          CASE WHEN r.decision = 'suspension_warning' THEN
               to_char(GREATEST({_suspend_on('r', 'c.oldest_due_month')}, r.notice_date),
-                      'YYYY-MM-DD') ELSE r.deadline END AS deadline
+                      'YYYY-MM-DD') ELSE r.deadline END AS deadline,
+         -- what the notice predicate knows (suspension and suspension-warning rows)
+         CASE WHEN r.decision IN ('suspend', 'suspension_warning')
+              THEN {notice_reached_on('c')} END AS notice_reached_on,
+         CASE WHEN r.decision IN ('suspend', 'suspension_warning')
+              THEN {notice_suspend_from('c')} END AS notice_from,
+         CASE WHEN r.decision IN ('suspend', 'suspension_warning')
+              THEN {notice_exception('c')} END AS notice_exception
   FROM fired c JOIN due r ON r.step_no = c.step_no
 ),
 dec AS (
@@ -401,6 +477,7 @@ dec AS (
                WHEN 'pre_cancel' THEN 'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')
                WHEN 'suspension_warning' THEN c.rule_id || ':' ||
                  to_char(c.oldest_due_month, 'YYYY-MM') || ':' || c.deadline
+                 || {_again_part('c')}
                ELSE c.rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') END
              || '|' || c.cycle)::uuid::text,
          c.product_id, c.account_id, c.decision, c.rule_id,
@@ -422,7 +499,13 @@ dec AS (
                                  THEN :today ELSE c.suspension_warned_on END,
                             'suspension_deadline', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
                                  THEN c.sw_deadline ELSE c.suspension_deadline END,
-                            'late', c.suspension_deadline > c.suspend_on)
+                            'late', c.suspension_deadline > c.suspend_on
+                                    OR COALESCE(c.notice_from > c.suspend_on, false),
+                            -- after a suspension warning of this sweep: its SMS is unheard of
+                            'notice_status', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
+                                 THEN NULL ELSE c.notice_status END,
+                            'notice_reached_on', c.notice_reached_on,
+                            'notice_exception', c.notice_exception)
            || CASE WHEN :catch_up IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
                 'cause', 'catch-up sweep', 'catch_up', :catch_up) END,
          c.level, CASE WHEN c.decision = 'deduction'
@@ -434,7 +517,8 @@ dec AS (
   RETURNING *
 ),
 moved AS (  -- a rule row is at most one step of a pass
-  SELECT d.*, r.effect, r.step_no FROM dec d JOIN due r ON r.rule_id = d.rule_id
+  SELECT d.*, r.effect, r.step_no, r.notice_date AS sw_notice_date
+  FROM dec d JOIN due r ON r.rule_id = d.rule_id
 ),
 upd AS (
   UPDATE credit.product_credit p SET state = d.state_after, state_changed_at = :as_of,
@@ -448,6 +532,25 @@ upd AS (
     suspension_deadline = CASE WHEN d.decision = 'suspension_warning'
                                THEN (d.context->>'deadline')::date
                                ELSE p.suspension_deadline END,
+    -- a suspension warning's SMS is still to be heard of; lost ones of this ladder stay
+    -- counted
+    suspension_warning_id = CASE WHEN d.decision = 'suspension_warning' THEN d.decision_id
+                                 ELSE p.suspension_warning_id END,
+    notice_status = CASE WHEN d.decision = 'suspension_warning' THEN NULL
+                         ELSE p.notice_status END,
+    notice_sent_at = CASE WHEN d.decision = 'suspension_warning' THEN NULL
+                          ELSE p.notice_sent_at END,
+    notice_delivered_at = CASE WHEN d.decision = 'suspension_warning' THEN NULL
+                               ELSE p.notice_delivered_at END,
+    notice_reason = CASE WHEN d.decision = 'suspension_warning' THEN NULL
+                         ELSE p.notice_reason END,
+    notice_permanent = CASE WHEN d.decision = 'suspension_warning' THEN false
+                            ELSE p.notice_permanent END,
+    notice_days = CASE WHEN d.decision = 'suspension_warning'
+                       THEN d.sw_notice_date - :today ELSE p.notice_days END,
+    notice_failures = CASE WHEN d.decision <> 'suspension_warning' THEN p.notice_failures
+                           WHEN {_notice_lost('p')} AND p.suspension_deadline IS NOT NULL
+                           THEN p.notice_failures ELSE 0 END,
     command_seq = p.command_seq + CASE WHEN d.effect = 'chain' THEN 1 ELSE 0 END,
     pending_command_id = CASE WHEN d.effect = 'chain' THEN
         md5(d.decision_id || '|cmd|' || (p.command_seq + 1))::uuid::text
@@ -521,7 +624,8 @@ _TYPES = {
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
-    "schema_version": "integer", "decisions_topic": "text", "commands_topic": "text",
+    "schema_version": "integer", "requires_delivery": "boolean", "max_warnings": "integer",
+    "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
     "fams": "text[]", "tiers": "text[]", "month_index": "integer", "sus_cutoff": "date[]",
@@ -557,12 +661,18 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         "now_ts": now, "correlation_id": correlation_id, "due_at": due_at, "today": today,
         "short_before": retention.retention_short_before if retention else None,
         "long_before": retention.retention_long_before if retention else None,
-        "catch_up": catch_up, "schema_version": SCHEMA_VERSION,
+        "catch_up": catch_up, "schema_version": SCHEMA_VERSION, **_policy_values(steps),
         "decisions_topic": CreditDecisionMade.topic, "commands_topic": ProvisioningCommand.topic,
         "decision_made": CreditDecisionMade.event_type,
         "state_changed": CreditStateChanged.event_type,
         "command_type": ProvisioningCommand.event_type,
     }
+
+
+def _policy_values(steps: Sequence[tuple[int, SweepStep]]) -> dict[str, Any]:
+    """The notice policy: the sweep's, the same in every step (sweep_plan's `policy`)."""
+    policy = steps[0][1].notice_policy if steps else DEFAULT_POLICY
+    return {"requires_delivery": policy.requires_delivery, "max_warnings": policy.max_warnings}
 
 
 async def tune(conn: AsyncConnection) -> None:
@@ -593,6 +703,7 @@ FROM credit.product_credit pc
 LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
 LEFT JOIN due r ON r.family = pc.family AND r.tier = pc.tier
 {_FACTS}""")
-    used = {k: v for k, v in {**values, **_due_values(steps)}.items() if f":{k} " in sql}
+    used = {k: v for k, v in {**values, **_due_values(steps), **_policy_values(steps)}.items()
+            if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
     return int(row.would), int(row.active)

@@ -1,6 +1,6 @@
 """credit: what became of the current suspension warning's SMS (the notifier's
 `notifier.notices.v1` outcomes), so a suspension needs a warning that reached the customer a
-notice period earlier (credit/domain/ladder.py `Notice`, credit/adapters/sweep_sql.py `NOTICE_*`).
+notice period earlier (credit/domain/ladder.py `Notice`, credit/adapters/sweep_sql.py `notice_*`).
 
 Existing rows: a product already suspension-warned keeps the newest suspension warning of its
 cycle as its current one, and that warning's notice is taken as delivered when it was decided
