@@ -335,8 +335,10 @@ def differences(old: dict[str, Any], new: dict[str, Any], limit: int = 10) -> li
         if len(a) != len(b):
             found.append(f"{table}: {len(a)} rows before, {len(b)} after")
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            if x != y:
-                keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+            # Columns this tree added (issue 15's notice outcomes) are new behaviour, not the
+            # balance path's; a column the base had and this tree lost is a difference.
+            keys = sorted(k for k in x if x.get(k) != y.get(k))
+            if keys:
                 found.append(f"{table}[{i}] differs in {keys}: "
                              f"{ {k: x.get(k) for k in keys} } → { {k: y.get(k) for k in keys} }")
             if len(found) >= limit:

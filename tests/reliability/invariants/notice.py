@@ -89,8 +89,8 @@ def _gave_notice(warning: Row, suspension: Row, tables: dict[int, RuleTable]) ->
     return (suspended_on - warned_on).days >= max(1, notice)
 
 
-async def check_notice(conn: AsyncConnection, prefix: str) -> Check:
-    c = Check(NAME)
+async def load(conn: AsyncConnection, prefix: str) -> tuple[list[Row], dict[int, RuleTable]]:
+    """The products' warnings, suspensions and cycle ends, in order, and every rule table."""
     tables = {int(r.version): RuleTable(version=r.version, rows=r.rows)
               for r in await conn.execute(text("SELECT version, rows FROM credit.rule_tables"))}
     result = await conn.execute(text(
@@ -100,7 +100,12 @@ async def check_notice(conn: AsyncConnection, prefix: str) -> Check:
         "WHERE d.product_id LIKE :p AND d.decision IN "
         "('suspension_warning', 'suspend', 'restore', 'arrears_cleared') "
         "ORDER BY d.product_id, d.as_of, d.decision_id"), {"p": _like(prefix)})
-    rows = [_row(r) for r in result]
+    return [_row(r) for r in result], tables
+
+
+async def check_notice(conn: AsyncConnection, prefix: str) -> Check:
+    c = Check(NAME)
+    rows, tables = await load(conn, prefix)
     problems, notes = violations(rows, tables)
     c.expected = c.found = notes["suspensions"]
     c.notes = notes

@@ -21,7 +21,7 @@ from common.contracts.snapshots import Tier
 from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable
 
 from .counts import Check
-from .notice import _ENDS_CYCLE, Row, _gave_notice, _like, _row, exception_reason
+from .notice import _ENDS_CYCLE, Row, _like, exception_reason, load
 
 NAME = "notice delivered before suspension"
 EXCEPTION_MARK = "; exception: "
@@ -45,9 +45,11 @@ def violations(rows: list[Row], tables: dict[int, RuleTable],
             if exception_reason(row) is not None or EXCEPTION_MARK in row.reason:
                 notes["exceptions"] += 1
                 continue
+            # Whether the warning named the right date is notice.py's check; this one asks
+            # only whether a warning of the same cycle and month reached the customer in time.
             given = [w for w in warnings.get(row.product_id, [])
-                     if _gave_notice(w, row, tables) and _reached_in_time(w, row, tables,
-                                                                          reached)]
+                     if w.bill_month == row.bill_month
+                     and _reached_in_time(w, row, tables, reached)]
             if not given:
                 problems.append(f"{row.product_id}: suspension {row.decision_id} on "
                                 f"{business_date(row.as_of)} without a suspension warning of "
@@ -70,16 +72,7 @@ def _reached_in_time(warning: Row, suspension: Row, tables: dict[int, RuleTable]
 async def check_notice_delivered(conn: AsyncConnection, prefix: str,
                                  requires_delivery: bool = True) -> Check:
     c = Check(NAME)
-    tables = {int(r.version): RuleTable(version=r.version, rows=r.rows)
-              for r in await conn.execute(text("SELECT version, rows FROM credit.rule_tables"))}
-    result = await conn.execute(text(
-        "SELECT d.decision_id, d.product_id, pc.family, d.decision, d.rule_id, d.reason, "
-        "d.as_of, d.context, d.inputs, d.rule_version FROM credit.decisions d "
-        "JOIN credit.product_credit pc ON pc.product_id = d.product_id "
-        "WHERE d.product_id LIKE :p AND d.decision IN "
-        "('suspension_warning', 'suspend', 'restore', 'arrears_cleared') "
-        "ORDER BY d.product_id, d.as_of, d.decision_id"), {"p": _like(prefix)})
-    rows = [_row(r) for r in result]
+    rows, tables = await load(conn, prefix)
     statuses = ["delivered"] if requires_delivery else ["delivered", "sent"]
     reached: dict[str, datetime] = {}
     for r in await conn.execute(text(

@@ -46,8 +46,13 @@ def _slow(stage: str) -> dict[str, Any]:
     return {stage: {"latency": {"distribution": "fixed", "min_ms": SILENT_MS}}}
 
 
-async def _chain(gateway: httpx.AsyncClient, product_id: str) -> dict[str, Any]:
+async def _chain(gateway: httpx.AsyncClient, product_id: str, *,
+                 waiting: bool = False) -> dict[str, Any]:
+    """The gateway's view of the product's chain. `waiting`: while polling for the first
+    command, "never seen" (404) reads as an empty chain rather than a failure."""
     r = await gateway.get(f"/v1/products/{product_id}/chain")
+    if waiting and r.status_code == 404:
+        return {"boss": {"status": None}, "attempts": []}
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
@@ -76,7 +81,7 @@ async def _sent(api: CreditApi, lg: Ledger, attempt: int) -> list[dict[str, Any]
 
 async def _accepted(gateway: httpx.AsyncClient, lg: Ledger, attempt: int) -> None:
     """The gateway holds `attempt`, due only after credit-control's timeout."""
-    await eventually(lambda: _chain(gateway, lg.product_id),
+    await eventually(lambda: _chain(gateway, lg.product_id, waiting=True),
                      lambda c: any(a["attempt"] == attempt for a in c["attempts"]),
                      what=f"gateway accepted attempt {attempt}")
 
@@ -162,7 +167,7 @@ async def test_payment_racing_a_suspension_in_the_chain_restores_and_stays_open(
     await api.sweep(date(y, 10, 25), f"race-{uid}-sw")  # notice before suspension (docs/rules.md)
     await _put_faults(gateway, _slow("emos"))
     await api.sweep(date(y, 10, 31), f"race-{uid}")
-    chain = await eventually(lambda: _chain(gateway, lg.product_id),
+    chain = await eventually(lambda: _chain(gateway, lg.product_id, waiting=True),
                              lambda c: c["boss"]["status"] == "arrears_suspended",
                              what="BOSS suspended, EMOS order open")
     assert chain["gateway"]["blocked"] is False

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import BUSINESS_TZ
 from common.contracts.snapshots import ProductFamily, Tier
+from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 from common.testing.processes import ServiceProcesses
 from common.testing.stack import Stack
@@ -90,6 +91,9 @@ async def owing(api: CreditApi, y: int, uid: str) -> list[Ledger]:
                         for lg in ledgers))
     async with guard(api, enabled=False):
         await api.sweep(date(y, 8, 25), f"rs-{uid}-25")
+    # The month-end sweeps below are posted directly (not through api.sweep, which waits):
+    # every warning's SMS must have been heard of first, or the notice gate holds its product.
+    assert await notices_heard(api.db, timeout=60) == 0
     return ledgers
 
 

@@ -19,11 +19,12 @@ _IN_FLIGHT = text(
     "  AND pc.product_id LIKE :prefix")
 
 
-async def notices_heard(db: AsyncEngine, *, timeout: float = 20.0,
+async def notices_heard(db: AsyncEngine, *, timeout: float = 60.0,
                         product_prefix: str = "") -> int:
     """Wait (at most `timeout`) until no recent suspension warning's SMS is still in flight;
     returns how many still are (0: all heard of). It does not fail: the test's own assertions
-    say what a missing delivery means."""
+    say what a missing delivery means. (60 s: services just started, on a busy machine, took
+    over 20 s to hear of the first SMS.)"""
     deadline = time.monotonic() + timeout
     while True:
         async with db.connect() as conn:
