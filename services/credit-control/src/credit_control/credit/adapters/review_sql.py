@@ -4,7 +4,7 @@ credit.product_credit and credit.state_history."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, select, update
+from sqlalchemy import Row, Select, and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,18 +54,28 @@ async def decide(conn: AsyncConnection, review_id: str, **values: Any) -> None:
     await conn.execute(update(r).where(r.c.review_id == review_id).values(**values))
 
 
-async def pre_cancelled(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+def _owned(q: Select[Any], owner: dict[str, str | None]) -> Select[Any]:
+    """`q` narrowed to one customer's or account's products (product_credit's columns)."""
+    pc = t.product_credit
+    for column, value in owner.items():
+        if value is not None:
+            q = q.where(pc.c[column] == value)
+    return q
+
+
+async def pre_cancelled(conn: AsyncConnection, owner: dict[str, str | None],
+                        limit: int) -> list[dict[str, Any]]:
     """Products pre-cancelled now: the line is kept until staff cancel it or the debt is paid."""
     pc = t.product_credit
-    rows = await conn.execute(
+    rows = await conn.execute(_owned(
         select(pc.c.product_id, pc.c.account_id, pc.c.customer_id, pc.c.family,
                pc.c.state, pc.c.state_changed_at.label("since"), pc.c.amount_due_fen)
-        .where(pc.c.state == "pre_cancel").order_by(pc.c.state_changed_at, pc.c.product_id)
-        .limit(limit))
+        .where(pc.c.state == "pre_cancel"), owner)
+        .order_by(pc.c.state_changed_at, pc.c.product_id).limit(limit))
     return [dict(row._mapping) for row in rows]
 
 
-async def lifted(conn: AsyncConnection, since: datetime | None,
+async def lifted(conn: AsyncConnection, since: datetime | None, owner: dict[str, str | None],
                  limit: int) -> list[dict[str, Any]]:
     """Pre-cancellations lifted (by a payment or a review), newest first, with what the product
     is now (a chain or work-order restore may still be in flight)."""
@@ -78,5 +88,5 @@ async def lifted(conn: AsyncConnection, since: datetime | None,
          .order_by(h.c.at.desc(), h.c.id.desc()).limit(limit))
     if since is not None:
         q = q.where(h.c.at >= since)
-    return [dict(row._mapping) for row in await conn.execute(q)]
+    return [dict(row._mapping) for row in await conn.execute(_owned(q, owner))]
 

@@ -39,8 +39,9 @@ def router(ctx: CreditContext) -> APIRouter:
     @api.get("/pre-cancellations")
     async def pre_cancellations(
         status: Literal["pre_cancel", "lifted", "all"] = "all", since: datetime | None = None,
-        limit: Limit = 500,
+        customer_id: str | None = None, account_id: str | None = None, limit: Limit = 500,
     ) -> dict[str, list[dict[str, Any]]]:
-        return await reviews.pre_cancellations(ctx, status, since, limit)
+        return await reviews.pre_cancellations(
+            ctx, status, since, {"customer_id": customer_id, "account_id": account_id}, limit)
 
     return api

@@ -133,13 +133,15 @@ async def _restore(ctx: CreditContext, conn: AsyncConnection, review: Any, by: s
 
 
 async def pre_cancellations(ctx: CreditContext, status: str, since: datetime | None,
+                            owner: dict[str, str | None],
                             limit: int) -> dict[str, list[dict[str, Any]]]:
     """The worklist of pre-cancelled lines: those still pre-cancelled (to be cancelled by hand
-    when nobody pays) and those lifted since (cancellation is off)."""
+    when nobody pays) and those lifted since (cancellation is off); `owner`: customer_id and
+    account_id filters (None: any)."""
     async with ctx.engine.connect() as conn:
         body: dict[str, list[dict[str, Any]]] = {}
         if status in ("pre_cancel", "all"):
-            body["pre_cancelled"] = await review_sql.pre_cancelled(conn, limit)
+            body["pre_cancelled"] = await review_sql.pre_cancelled(conn, owner, limit)
         if status in ("lifted", "all"):
-            body["lifted"] = await review_sql.lifted(conn, since, limit)
+            body["lifted"] = await review_sql.lifted(conn, since, owner, limit)
         return body
