@@ -346,6 +346,13 @@ def differences(old: dict[str, Any], new: dict[str, Any], limit: int = 10) -> li
     return found
 
 
+def has_revision(rev: str) -> bool:
+    """Whether this checkout holds `rev` (a shallow clone may not)."""
+    found = subprocess.run(["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=ROOT,
+                           capture_output=True)
+    return found.returncode == 0
+
+
 def compare(base: str, seed: int, accounts: int, rounds: int) -> tuple[dict[str, int], list[str]]:
     """Rows per table (the new tree's) and the differences (none: behaviour unchanged)."""
     with tempfile.TemporaryDirectory() as tmp:
