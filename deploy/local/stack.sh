@@ -521,6 +521,9 @@ shared_buffers = 256MB
 # Kept ON on purpose: crash/fault tests must see real durability.
 fsync = on
 synchronous_commit = on
+# Where the database's time goes, per statement (SELECT … FROM pg_stat_statements as the
+# superuser after CREATE EXTENSION pg_stat_statements): how the benches were analysed.
+shared_preload_libraries = 'pg_stat_statements'
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
   cat >"$PG_DATA/pg_hba.conf" <<EOF

@@ -15,6 +15,7 @@ re-running a sweep or redelivering an event decides nothing new.
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -107,11 +108,22 @@ def after_state(intent: Intent, product: ProductFacts) -> CreditState:
 
 # --- balance events ------------------------------------------------------------------------
 
+_BALANCE_TRIGGERS = (Trigger.PAYMENT, Trigger.BILL_RUN, Trigger.THRESHOLD)
+
+
+def balance_rows(table: RuleTable, family: ProductFamily, tier: Tier) -> dict[Trigger, RuleRow]:
+    """The enabled rows of a family × tier a balance event can fire, by trigger."""
+    return {r.trigger: r for r in table.enabled(family, tier) if r.trigger in _BALANCE_TRIGGERS}
+
+
 def on_balance(
-    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date, event_key: str
+    table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date, event_key: str,
+    rows: Mapping[Trigger, RuleRow] | None = None,
 ) -> Intent | None:
-    rows = {r.trigger: r for r in table.enabled(product.family, product.tier)
-            if r.trigger in (Trigger.PAYMENT, Trigger.BILL_RUN, Trigger.THRESHOLD)}
+    """`rows`: `balance_rows(table, product.family, product.tier)`, when the caller keeps it
+    (the balance path asks once per family × tier and batch, not once per event)."""
+    if rows is None:
+        rows = balance_rows(table, product.family, product.tier)
     restore = rows.get(Trigger.PAYMENT)
     if not facts.owes and product.state in RESTORABLE and restore:
         return Intent(D.RESTORE, restore.rule_id, restore_reason(facts, product.state),

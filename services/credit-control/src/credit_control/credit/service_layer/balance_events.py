@@ -36,7 +36,7 @@ from ..domain import rules
 from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.product_credit import Decision, ProductCredit
 from ..domain.profiles import CreditProfile
-from ..domain.rule_table import RuleTable
+from ..domain.rule_table import RuleRow, RuleTable, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ class Batch:
     products: dict[str, ProductCredit] = field(default_factory=dict)
     writes: sql.BatchWrites = field(default_factory=sql.BatchWrites)
     taken: set[str] = field(default_factory=set)
-    narrowed: dict[tuple[ProductFamily, Tier], RuleTable] = field(default_factory=dict)
+    narrowed: dict[tuple[ProductFamily, Tier],
+                   tuple[RuleTable, dict[Trigger, RuleRow]]] = field(default_factory=dict)
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         asked: set[str] = set()
@@ -201,7 +202,7 @@ class Batch:
                     else sorted(event.products, key=lambda p: p.product_id))
         for snapshot in products:
             product = self.products[snapshot.product_id]
-            table = self._rules(product.family, tier)
+            table, rows = self._rules(product.family, tier)
             change = product.reconcile(table, tier, facts.oldest_due_month, facts.owes,
                                        event.as_of)
             if change is not None:
@@ -210,7 +211,7 @@ class Batch:
                 table, facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
                                    star, exempt),
-                today, event_key=f"seq:{event.sequence}")
+                today, event_key=f"seq:{event.sequence}", rows=rows)
             if intent is not None:
                 product.account_id = event.account_id  # the event's, even if it moved since
                 self._take(product, event.customer, Inputs(facts, event, profile,
@@ -227,16 +228,18 @@ class Batch:
         h.decision_id.append(change.decision_id)
         h.at.append(change.at)
 
-    def _rules(self, family: ProductFamily, tier: Tier) -> RuleTable:
-        """The table narrowed to one family × tier: `on_balance` looks at nothing else (it
-        asks `enabled(family, tier)`), and 6–10 rows answer that faster than all 90."""
+    def _rules(self, family: ProductFamily,
+               tier: Tier) -> tuple[RuleTable, dict[Trigger, RuleRow]]:
+        """The table narrowed to one family × tier (`on_balance` looks at nothing else, and
+        6–10 rows answer faster than all 90) and its rows a balance event can fire."""
         key = (family, tier)
-        narrowed = self.narrowed.get(key)
-        if narrowed is None:
+        found = self.narrowed.get(key)
+        if found is None:
             # Already validated as a whole; a part of it is not complete on its own.
-            narrowed = self.narrowed[key] = RuleTable.model_construct(
+            narrowed = RuleTable.model_construct(
                 version=self.table.version, rows=tuple(self.table.enabled(family, tier)))
-        return narrowed
+            found = self.narrowed[key] = (narrowed, rules.balance_rows(narrowed, family, tier))
+        return found
 
     def _take(self, product: ProductCredit, customer: CustomerSnapshot, inputs: Inputs,
               intent: rules.Intent, as_of: datetime, correlation: str) -> None:
