@@ -362,7 +362,8 @@ class ConsumerRunner:
             for batch in decoded.values():
                 for record, reason in batch.dead:
                     await self._dead_letter(record, reason)
-            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+            await self._commit(consumer, {tp: records[-1].offset + 1
+                                          for tp, records in batches.items()})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -380,13 +381,27 @@ class ConsumerRunner:
         state = self._state(tp, records)
         try:
             await self._process(tp, records, state, decoded)
-            await consumer.commit({tp: records[-1].offset + 1})
+            await self._commit(consumer, {tp: records[-1].offset + 1})
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._hold(consumer, tp, records[0].offset, state, exc)
             return
         self._advanced(consumer, tp, records, state)
+
+    async def _commit(self, consumer: AIOKafkaConsumer,
+                      offsets: dict[TopicPartition, int]) -> None:
+        """Commits the offsets of the partitions still assigned. One revoked while its batch
+        ran (another process joined) is left to its new owner, which starts again from the
+        last commit, and the inbox skips what this batch applied: committing it would fail
+        the whole commit and send every partition of the batch round again."""
+        assigned = consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if len(mine) < len(offsets):
+            log.info("%s: %s revoked during the batch; left to the new owner", self.name,
+                     sorted(f"{tp.topic}:{tp.partition}" for tp in offsets.keys() - mine.keys()))
+        if mine:
+            await consumer.commit(mine)
 
     def _advanced(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition,
@@ -560,6 +575,8 @@ class ConsumerRunner:
                 metrics.EVENTS_CONSUMED.labels(self.name, topic, outcome).inc(n)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        if tp not in consumer.assignment():
+            return  # revoked during its batch: highwater() is only known for our partitions
         end = consumer.highwater(tp)
         if end is not None:
             metrics.CONSUMER_LAG.labels(self.name, tp.topic).set(max(end - offset - 1, 0))

@@ -299,3 +299,76 @@ async def _ends(stack: Stack, topic: str) -> dict[int, int]:
 async def _partitions(consumer: Any, topic: str) -> set[int]:
     await consumer._client.force_metadata_update()
     return consumer.partitions_for_topic(topic) or set()
+
+
+async def test_a_partition_revoked_during_its_batch_is_left_to_its_new_owner(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher
+) -> None:
+    """A second process joins the group while the first is inside a batch of several
+    partitions: the first commits the offsets of the partitions it still has and leaves the
+    revoked ones to their new owner (no failed batch, no round of retries of the others), and
+    every event is applied exactly once between the two."""
+    from common import metrics
+
+    topic = f"test.pings.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=4)
+    await publisher.send_many([(topic, f"k{n}".encode(), ping(n, f"k{n}")) for n in range(40)])
+    inside, let_go = asyncio.Event(), asyncio.Event()
+
+    def handler_of(slow: bool) -> Any:
+        async def handle(conn: AsyncConnection,
+                         items: list[tuple[RawEnvelope, Contract]]) -> None:
+            if slow and not let_go.is_set():
+                inside.set()
+                await let_go.wait()  # the first batch stays open while the group rebalances
+            for env, payload in items:
+                assert isinstance(payload, Pinged)
+                await conn.execute(insert(tables.effects).values(event_id=str(env.event_id),
+                                                                 n=str(payload.n)))
+        return handle
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+
+    def runner(slow: bool) -> ConsumerRunner:
+        handle = handler_of(slow)
+
+        async def one(conn: AsyncConnection, env: RawEnvelope, payload: Contract) -> None:
+            await handle(conn, [(env, payload)])
+
+        return ConsumerRunner(
+            # One name for both, as a service's processes have (the inbox's consumer key).
+            name=group, engine=db, bootstrap=stack.kafka_bootstrap, group_id=group,
+            topics=[topic], decoder=EventDecoder(Pinged), handler=one, batch_handler=handle,
+            inbox=Inbox(tables.inbox), publisher=publisher, batch_size=500, poll_ms=200)
+
+    first, second = runner(slow=True), runner(slow=False)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(first.run(stop))]
+    try:
+        await asyncio.wait_for(inside.wait(), 60)
+        tasks.append(asyncio.create_task(second.run(stop)))
+        assert first._consumer is not None
+        held = first._consumer.assignment()
+        await eventually(lambda: _assigned(first), lambda now: now < held, timeout=60,
+                         what="the first process losing partitions to the second")
+        let_go.set()
+
+        async def rows() -> list[str]:
+            async with db.connect() as conn:
+                return list((await conn.execute(select(tables.effects.c.n))).scalars())
+
+        applied = await eventually(rows, lambda e: len(e) >= 40, timeout=60, what="40 effects")
+        await asyncio.sleep(1)  # a double application would show up by now
+        applied = await rows()
+    finally:
+        let_go.set()
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert sorted(applied, key=int) == [str(n) for n in range(40)]  # each exactly once
+    failures = sum(metrics.CONSUMER_BATCH_FAILURES.labels(group, topic, kind)._value.get()
+                   for kind in ("infrastructure", "other"))
+    assert failures == 0  # the commit did not fail over the revoked partitions
+
+
+async def _assigned(runner: ConsumerRunner) -> set[Any]:
+    return set(runner._consumer.assignment()) if runner._consumer is not None else set()
