@@ -106,9 +106,3 @@ def failing(within_s: float) -> list[str]:
     """The loops of this process that keep failing (readiness): running, their last step
     failed and none succeeded within `within_s`."""
     return sorted(loop.name for loop in list(_running) if not loop.healthy(within_s))
-
-
-async def sleep_or_stop(stop: asyncio.Event, timeout: float) -> None:
-    """Sleep `timeout`, or less if `stop` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=timeout)

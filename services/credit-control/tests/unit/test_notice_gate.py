@@ -3,9 +3,15 @@ the warning's SMS must have reached the customer a notice period before the susp
 
 from datetime import date
 
+from common.contracts.bounds import TEXT_MAX
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
-from credit_control.credit.domain.ladder import DEFAULT_POLICY, Notice, NoticePolicy
+from credit_control.credit.domain.ladder import (
+    DEFAULT_POLICY,
+    NOTICE_REASON_MAX,
+    Notice,
+    NoticePolicy,
+)
 from credit_control.credit.domain.rule_table import DEFAULT_RULES
 from credit_control.credit.domain.rules import AccountFacts, ProductFacts, on_calendar
 
@@ -78,3 +84,15 @@ def test_a_late_warning_delivered_the_day_it_was_decided_is_late_once() -> None:
                                       notice_days=6))
     [intent] = on_calendar(DEFAULT_RULES, OWING, late, date(2026, 12, 8))
     assert intent.reason.endswith("; late: suspension warning of 2026-12-02 named 2026-12-08")
+
+
+def test_an_exception_suspension_quoting_the_longest_kept_reason_fits_the_contract() -> None:
+    """The notifier's reason may be 4,000 characters (its contacts' provider errors); kept to
+    NOTICE_REASON_MAX, the suspension that quotes it stays within the contracts' text bound."""
+    longest = Notice("failed", WARNED_ON, None, notice_days=5, permanent=True,
+                     failures=99, reason="供应商错误" * NOTICE_REASON_MAX)
+    kept = Notice("failed", WARNED_ON, None, notice_days=5, permanent=True, failures=99,
+                  reason=longest.reason[:NOTICE_REASON_MAX])
+    [(decision, reason)] = decided(kept, date(2026, 12, 1))
+    assert decision is D.SUSPEND and "exception: suspension warning undeliverable" in reason
+    assert len(reason) <= NOTICE_REASON_MAX + 500 < TEXT_MAX

@@ -136,14 +136,6 @@ async def exemptions_list(conn: AsyncConnection, kind: str | None, customer_id: 
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
-def exempt_clause(customer_id: Any, at: datetime) -> Any:
-    """SQL: the customer has an active exemption at `at` (for set-based sweeps)."""
-    e = t.exemptions
-    return select(e.c.exemption_id).where(
-        e.c.customer_id == customer_id, e.c.removed_at.is_(None),
-        or_(e.c.until.is_(None), e.c.until > at)).exists()
-
-
 # --- work orders ----------------------------------------------------------------------------
 
 async def insert_work_order(conn: AsyncConnection, values: dict[str, Any]) -> bool:

@@ -26,29 +26,6 @@ async def decision(conn: AsyncConnection, decision_id: str) -> Row[Any] | None:
     return (await conn.execute(select(d).where(d.c.decision_id == decision_id))).first()
 
 
-async def owing_accounts(conn: AsyncConnection) -> list[str]:
-    """Accounts that owe, as of their newest balance event (a plain read: no locks)."""
-    ap = t.account_positions
-    rows = await conn.execute(
-        select(ap.c.account_id).where(ap.c.amount_due_fen > 0).order_by(ap.c.account_id))
-    return list(rows.scalars())
-
-
-async def position_for_update(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
-    ap = t.account_positions
-    return (await conn.execute(
-        select(ap).where(ap.c.account_id == account_id).with_for_update())).first()
-
-
-async def products_for_update(conn: AsyncConnection, account_id: str) -> list[Row[Any]]:
-    """The account's products, locked in product id order (the consumer's order too)."""
-    pc = t.product_credit
-    rows = await conn.execute(
-        select(pc).where(pc.c.account_id == account_id).order_by(pc.c.product_id)
-        .with_for_update())
-    return list(rows)
-
-
 async def product(conn: AsyncConnection, product_id: str) -> Row[Any] | None:
     pc = t.product_credit
     return (await conn.execute(select(pc).where(pc.c.product_id == product_id))).first()

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -74,12 +74,6 @@ async def unfinished_ids(conn: AsyncConnection, status: str = "running") -> list
     r = t.sweep_runs
     return list((await conn.execute(select(r.c.sweep_id).where(r.c.status == status)
                                     .order_by(r.c.as_of, r.c.created_at))).scalars())
-
-
-async def unfinished_count(conn: AsyncConnection) -> int:
-    r = t.sweep_runs
-    return int(await conn.scalar(
-        select(func.count()).select_from(r).where(r.c.status.in_(UNFINISHED))) or 0)
 
 
 async def finished_days(conn: AsyncConnection, ids: dict[str, date]) -> set[date]:

@@ -73,6 +73,13 @@ DEFAULT_POLICY = NoticePolicy()
 LOST = ("failed", "cancelled")
 
 
+# How much of the notifier's reason a lost warning keeps (its contacts' provider errors, up
+# to 4,000 characters): the suspension that may follow quotes it in its own reason, which
+# must stay within the contracts' 4,000-character text bound or the suspension's event would
+# be refused (dead-lettered) by its consumers and its 停机通知 never sent.
+NOTICE_REASON_MAX = 500
+
+
 @dataclass(frozen=True)
 class Notice:
     """What became of the current suspension warning's SMS (the notifier's outcome events):
@@ -130,11 +137,6 @@ def scheduled_suspension(table: RuleTable, family: ProductFamily, tier: Tier,
                          oldest: date) -> date:
     """The tier's suspension day for arrears whose oldest bill month is `oldest`."""
     return table.suspension(family, tier).scheduled(oldest)
-
-
-def scheduled_suspension_warning(table: RuleTable, family: ProductFamily, tier: Tier,
-                                 oldest: date) -> date:
-    return table.suspension_warning(family, tier).scheduled(oldest)
 
 
 def suspension_deadline(table: RuleTable, family: ProductFamily, tier: Tier, oldest: date,

@@ -102,10 +102,6 @@ def applies(intent: Intent, product: ProductFacts) -> bool:
     return can(product.state, action_for(intent.decision, product.family))
 
 
-def after_state(intent: Intent, product: ProductFacts) -> CreditState:
-    return next_state(product.state, action_for(intent.decision, product.family))
-
-
 # --- balance events ------------------------------------------------------------------------
 
 _BALANCE_TRIGGERS = (Trigger.PAYMENT, Trigger.BILL_RUN, Trigger.THRESHOLD)

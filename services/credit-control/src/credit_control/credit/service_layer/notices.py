@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.notifier import NoticeOutcome
 
 from ..adapters.notice_sql import record_notice
+from ..domain.ladder import NOTICE_REASON_MAX
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 async def apply_notice_outcome(conn: AsyncConnection, outcome: NoticeOutcome) -> None:
     status = await record_notice(
         conn, product_id=outcome.product_id, decision_id=outcome.decision_id,
-        status=outcome.status.value, at=outcome.at, reason=outcome.reason,
+        status=outcome.status.value, at=outcome.at,
+        reason=outcome.reason[:NOTICE_REASON_MAX],
         permanent=outcome.permanent)
     if status is not None:
         log.info("product %s: suspension warning %s %s at %s%s", outcome.product_id,
