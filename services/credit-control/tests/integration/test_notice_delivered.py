@@ -179,3 +179,25 @@ async def test_an_undeliverable_warning_is_an_exception_with_its_reason(
     assert await api.state(lg.product_id) == "suspended"
     reason = (await _suspension(api, lg))["reason"]
     assert "; exception: suspension warning undeliverable: " in reason, reason
+
+
+async def test_a_customer_without_a_group_contact_is_an_exception_not_a_wait(
+    api: CreditApi,
+) -> None:
+    """No group contact on record: the suspension warning is logged undeliverable by the
+    notifier (not silently skipped), so the suspension goes ahead as an exception instead of
+    waiting for an SMS nobody could be sent."""
+    uid = new_uid()
+    lg = ledger(uid, "nc", F.ADC, T.LOW)
+    c = lg.customer
+    lg.customer = CustomerSnapshot(
+        customer_id=c.customer_id, name=c.name, tier=c.tier, star_level=c.star_level,
+        account_manager=c.account_manager, contacts=())
+    await _billed(api, lg)
+    await _sweep(api, date(Y, 11, 25), f"nc-{uid}-25")
+    ladder = await _notice(api, lg, "failed")
+    assert ladder["notice"]["permanent"], ladder
+    await _sweep(api, date(Y, 11, 30), f"nc-{uid}-30")
+    assert await api.state(lg.product_id) == "suspended"
+    reason = (await _suspension(api, lg))["reason"]
+    assert "; exception: suspension warning undeliverable: missing phone number" in reason, reason

@@ -21,6 +21,7 @@ from common.contracts.snapshots import (
     Tier,
 )
 from common.envelope import to_bytes, wrap
+from notifier.domain.delivery import phone_problem
 from notifier.domain.notices import Notice, Role, notices_for
 from notifier.domain.templates import DEFAULT_TEMPLATES, NoticeFields, TemplateName, render
 from notifier.entrypoints.consumer import CONTRACTS
@@ -227,6 +228,17 @@ def test_customer_without_contacts_still_tells_the_manager() -> None:
     ]
     assert notices_for(decision(DecisionType.BILL_NOTICE, ctx=ctx)) == []
     assert notices_for(changed(S.SUSPENDED, S.NORMAL, ctx=ctx)) == []
+
+
+def test_a_suspension_warning_without_contacts_is_one_undeliverable_message() -> None:
+    """credit-control suspends only once the suspension warning was heard of: with no group
+    contact on record it must still be, as an undeliverable message (outcome: failed,
+    permanent), not as nothing at all."""
+    ctx = msgspec.structs.replace(CTX, customer=msgspec.structs.replace(CUSTOMER, contacts=()))
+    [notice] = notices_for(decision(DecisionType.SUSPENSION_WARNING, ctx=ctx))
+    assert (notice.template, notice.role, notice.recipient_phone) == (
+        T.SUSPENSION_WARNING, Role.GROUP_CONTACT, "")
+    assert phone_problem(notice.recipient_phone) == "missing phone number"
 
 
 # --- message ids --------------------------------------------------------------------------

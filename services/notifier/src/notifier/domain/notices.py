@@ -129,14 +129,27 @@ def _to_role(
     source: str, template: TemplateName, event: CreditEvent, trigger: str, reminder: bool,
 ) -> list[Notice]:
     customer = event.context.customer
-    people = (customer.contacts if SPECS[template].role is Role.GROUP_CONTACT
-              else (customer.account_manager,))
+    people: list[tuple[str, str]] = [
+        (p.name, p.phone) for p in (customer.contacts if SPECS[template].role is
+                                    Role.GROUP_CONTACT else (customer.account_manager,))]
+    if not people and template in MUST_BE_HEARD_OF:
+        # No group contact on record: one message with no number stands for the notice. It
+        # is logged undeliverable ("missing phone number"), so the notice's outcome is
+        # failed, permanent, and credit-control's suspension goes ahead as an exception with
+        # that reason, instead of waiting forever for an SMS nobody could be sent.
+        people = [(NO_CONTACT, "")]
     fields = _fields(event, template)
     return [
-        Notice(_message_id(source, p.phone, template), source, template, SPECS[template].role,
-               p.name, p.phone, fields, trigger, reminder)
-        for p in people
+        Notice(_message_id(source, phone, template), source, template, SPECS[template].role,
+               name, phone, fields, trigger, reminder)
+        for name, phone in people
     ]
+
+
+# The notices credit-control waits for before it suspends (docs/rules.md: notice before
+# suspension): they must reach someone, or be recorded as undeliverable.
+MUST_BE_HEARD_OF = frozenset({T.SUSPENSION_WARNING})
+NO_CONTACT = "(no group contact on record)"
 
 
 def _message_id(source: str, phone: str, template: TemplateName) -> str:
