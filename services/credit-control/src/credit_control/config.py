@@ -38,7 +38,8 @@ class Settings(ServiceSettings):
     # Mass-suspension guard defaults (staff change them through PUT /v1/guard).
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)
-    sweep_chunk: int = Field(default=50_000, ge=1)
+    # Products per chunk of a sweep (one statement and transaction each; docs/benchmarks.md).
+    sweep_chunk: int = Field(default=20_000, ge=1)
     # Notice before suspension (docs/rules.md): the suspension warning's SMS must have been
     # delivered (true: the SMSC returns receipts, as the simulated one does) or only sent
     # (false) a notice period before the suspension; after this many lost warnings in a row

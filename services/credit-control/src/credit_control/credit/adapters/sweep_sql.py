@@ -429,19 +429,47 @@ _NOTICE_NOTE = (
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 
-def _envelope(event_type: str, key: str, payload: str) -> str:
-    return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
-            f"'occurred_at', :now, 'correlation_id', :correlation_id, 'schema_version', "
-            f":schema_version, 'key', {key}, 'payload', {payload})::text")
+def json_text(pairs: Sequence[tuple[str, str]], raw: Sequence[str] = ()) -> str:
+    """A JSON object's text spliced from its members' texts: byte for byte what
+    `jsonb_build_object(k1, v1, …)::text` gives (jsonb's key order: shorter keys first, then
+    bytewise; `to_jsonb` of each value; NULL as null), without building the jsonb, copying
+    nested jsonb values (a decision's context) into it and printing it all again. Keys are
+    plain ASCII literals; the values of the keys in `raw` are JSON texts already (not NULL)."""
+    ordered = sorted(pairs, key=lambda kv: (len(kv[0]), kv[0].encode()))
+    members = " || ', ' || ".join(
+        f"""'"{k}": ' || """ + (v if k in raw else f"COALESCE(to_jsonb({v})::text, 'null')")
+        for k, v in ordered)
+    return f"('{{' || {members} || '}}')"
+
+
+def _envelope(event_type: str, key: str, payload_text: str) -> str:
+    """common.envelope's envelope around a payload given as JSON text (json_text)."""
+    return json_text([
+        ("event_id", "x.eid"), ("type", event_type), ("source", ":source"),
+        ("occurred_at", ":now"), ("correlation_id", ":correlation_id"),
+        ("schema_version", ":schema_version"), ("key", key), ("payload", payload_text)],
+        raw=("payload",))
 
 
 def _statement() -> str:
-    decision_payload = (
-        "jsonb_build_object('decision_id', d.decision_id, 'account_id', d.account_id, "
-        "'product_id', d.product_id, 'decision', d.decision, 'rule_id', d.rule_id, "
-        "'reason', d.reason, 'state_before', d.state_before, 'state_after', d.state_after, "
-        "'as_of', :as_of_text, 'context', d.context, 'warning_level', d.warning_level, "
-        "'amount_fen', d.amount_fen, 'rule_version', d.rule_version)")
+    decision_payload = json_text([
+        ("decision_id", "d.decision_id"), ("account_id", "d.account_id"),
+        ("product_id", "d.product_id"), ("decision", "d.decision"), ("rule_id", "d.rule_id"),
+        ("reason", "d.reason"), ("state_before", "d.state_before"),
+        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context"),
+        ("warning_level", "d.warning_level"), ("amount_fen", "d.amount_fen"),
+        ("rule_version", "d.rule_version")])
+    command_payload = json_text([
+        ("command_id", "u.pending_command_id"), ("decision_id", "u.pending_decision_id"),
+        ("product_id", "u.product_id"), ("account_id", "u.account_id"),
+        ("cpno", "u.product->>'cpno'"), ("family", "u.family"),
+        ("vendor", "u.product->'vendor'"), ("action", "'suspend'::text"),
+        ("sequence", "u.command_seq"), ("requested_at", ":as_of_text"), ("attempt", "1"),
+        ("customer_id", "u.customer_id")])
+    changed_payload = json_text([
+        ("account_id", "d.account_id"), ("product_id", "d.product_id"),
+        ("decision_id", "d.decision_id"), ("state_before", "d.state_before"),
+        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context")])
     reason = (
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
@@ -591,17 +619,11 @@ ev AS (
          :decision_made AS event_type, {decision_payload} AS payload FROM moved d
   UNION ALL
   SELECT u.product_id, u.step_no, 2, :commands_topic, u.product_id, :command_type,
-         jsonb_build_object('command_id', u.pending_command_id,
-             'decision_id', u.pending_decision_id, 'product_id', u.product_id,
-             'account_id', u.account_id, 'cpno', u.product->>'cpno', 'family', u.family,
-             'vendor', u.product->'vendor', 'action', 'suspend', 'sequence', u.command_seq,
-             'requested_at', :as_of_text, 'attempt', 1, 'customer_id', u.customer_id)
+         {command_payload}
   FROM upd u WHERE u.effect = 'chain'
   UNION ALL
   SELECT d.product_id, d.step_no, 2, :decisions_topic, d.account_id, :state_changed,
-         jsonb_build_object('account_id', d.account_id, 'product_id', d.product_id,
-             'decision_id', d.decision_id, 'state_before', d.state_before,
-             'state_after', d.state_after, 'as_of', :as_of_text, 'context', d.context)
+         {changed_payload}
   FROM moved d WHERE d.effect = 'now'
 ),
 ob AS (
