@@ -343,7 +343,7 @@ _FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS
           f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt) f")
 
 
-def _candidates() -> str:
+def _candidates(bounded: bool = False) -> str:
     """The chunk: the next products that may match, locked in product id order (a payment
     that commits while the sweep waits for a row lock is re-checked on the locked row); their
     facts from the other tables, set-wise; per product the first step of each decision it
@@ -353,7 +353,8 @@ def _candidates() -> str:
     return f"""
 cand AS (
   SELECT pc.* FROM credit.product_credit pc
-  WHERE pc.product_id > :after AND {_may_match()}
+  WHERE pc.product_id > :after {"AND pc.product_id <= :upto" if bounded else ""}
+    AND {_may_match()}
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
@@ -451,7 +452,7 @@ def _envelope(event_type: str, key: str, payload_text: str) -> str:
         raw=("payload",))
 
 
-def _statement() -> str:
+def _statement(bounded: bool = False) -> str:
     decision_payload = json_text([
         ("decision_id", "d.decision_id"), ("account_id", "d.account_id"),
         ("product_id", "d.product_id"), ("decision", "d.decision"), ("rule_id", "d.rule_id"),
@@ -480,7 +481,7 @@ def _statement() -> str:
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
         "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
-    return _typed(f"""WITH {_DUE_SQL},{_candidates()},{_fold()},
+    return _typed(f"""WITH {_DUE_SQL},{_candidates(bounded)},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
@@ -642,7 +643,8 @@ SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM c
 
 
 _TYPES = {
-    "after": "text", "chunk": "integer", "as_of": "timestamptz", "as_of_text": "text",
+    "after": "text", "upto": "text", "chunk": "integer", "as_of": "timestamptz",
+    "as_of_text": "text",
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
@@ -665,6 +667,8 @@ def _typed(sql: str) -> str:
 
 
 STATEMENT = _statement()
+# A lane's chunk (sweeps._run): products after :after up to :upto only.
+STATEMENT_UPTO = _statement(bounded=True)
 
 
 def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetime,
@@ -704,13 +708,42 @@ async def tune(conn: AsyncConnection) -> None:
     await conn.execute(text("SET LOCAL jit = off"))
 
 
+async def tune_chunk(conn: AsyncConnection) -> None:
+    """tune, and the decision-id probes through the index even when the plan is made while
+    `credit.decisions` is empty (a new database): planned as a sequential scan of nothing,
+    each probe would read every row a concurrent lane (or this chunk) inserts meanwhile."""
+    await tune(conn)
+    await conn.execute(text("SET LOCAL enable_seqscan = off"))
+
+
 async def run_chunk(conn: AsyncConnection, values: dict[str, Any]
                     ) -> tuple[int, str | None, dict[int, int]]:
-    """One chunk: how many products it took, the last one, decisions per plan step."""
-    used = {k: v for k, v in values.items() if f":{k} " in STATEMENT}
-    row = (await conn.execute(text(STATEMENT), used)).one()
+    """One chunk: how many products it took, the last one, decisions per plan step. With
+    `upto` in `values`, only products up to it (a lane's range)."""
+    sql = STATEMENT_UPTO if values.get("upto") is not None else STATEMENT
+    used = {k: v for k, v in values.items() if f":{k} " in sql}
+    row = (await conn.execute(text(sql), used)).one()
     decided = {int(k): int(v) for k, v in (row.decided or {}).items()}
     return int(row.candidates), row.last_id, decided
+
+
+async def split_points(conn: AsyncConnection, after: str, lanes: int,
+                       min_products: int) -> list[str]:
+    """Where a pass over the products after `after` splits into `lanes` ranges of about as
+    many products each (none when the table has fewer than `min_products`): quantiles of a
+    page sample of about 20,000 rows (TABLESAMPLE SYSTEM), so the split costs milliseconds."""
+    rows = float((await conn.execute(text(
+        "SELECT reltuples FROM pg_class WHERE oid = 'credit.product_credit'::regclass"
+    ))).scalar_one() or 0)
+    if lanes < 2 or rows < max(min_products, 1):
+        return []
+    share = min(100.0, 100.0 * 20_000 / rows)
+    sample = sorted((await conn.execute(text(
+        f"SELECT product_id FROM credit.product_credit TABLESAMPLE SYSTEM ({share:.4f}) "
+        "WHERE product_id > :after ORDER BY product_id"), {"after": after})).scalars())
+    if len(sample) < lanes * 10:
+        return []
+    return sorted({sample[len(sample) * i // lanes] for i in range(1, lanes)})
 
 
 async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],
