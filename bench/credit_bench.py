@@ -19,12 +19,13 @@
    database of their own, then the month-end sweep through the real service-layer function
    (`sweeps.run_sweep`, guard included), then once more (a re-run decides nothing), next to
    the same run's ceiling: one set-based UPDATE flipping the same share of the table's rows.
-   --runs N repeats it on fresh databases and reports medians.
+   --runs N repeats it on fresh databases and reports medians. --explain instead prints the
+   sweep's first chunk under EXPLAIN (ANALYZE, BUFFERS) (rolled back).
 
 Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
                                     [--processes P] [--repeat R] [--cpu-events N]
                                     [--products N] [--runs N]
-                                    [--skip-consume] [--skip-sweep]
+                                    [--skip-consume] [--skip-sweep] [--explain]
 The lead's quiet-machine run of issue 16's figures:
     BENCH=credit_bench bash scripts/bench.sh --skip-sweep --repeat 3 --processes 2 \
         --events 400000 --accounts 40000
@@ -707,6 +708,9 @@ async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
         await explain_chunk(args, settings)
         return
     results = [await sweep_once(args, settings) for _ in range(args.runs)]
+    lanes = (settings.sweep_lanes if args.products >= settings.sweep_lanes_min_products else 1)
+    print(f"  (chunks of {settings.sweep_chunk:,} products, {lanes} lane(s): "
+          f"CREDIT_SWEEP_CHUNK, CREDIT_SWEEP_LANES, CREDIT_SWEEP_LANES_MIN_PRODUCTS)")
     _report_sweep(args.products, results)
 
 

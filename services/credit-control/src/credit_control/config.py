@@ -43,7 +43,7 @@ class Settings(ServiceSettings):
     # A pass over at least this many products runs in `sweep_lanes` concurrent lanes, each
     # over its own range of product ids (one connection, hence one server core, each).
     sweep_lanes: int = Field(default=2, ge=1, le=8)
-    sweep_lanes_min_products: int = Field(default=200_000, ge=0)
+    sweep_lanes_min_products: int = Field(default=100_000, ge=0)
     # Notice before suspension (docs/rules.md): the suspension warning's SMS must have been
     # delivered (true: the SMSC returns receipts, as the simulated one does) or only sent
     # (false) a notice period before the suspension; after this many lost warnings in a row
