@@ -362,9 +362,10 @@ facts AS (
   SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
          {_bdate('c')} AS suspended_on,
          COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
-         COALESCE(ap.deposit_fen, 0) AS deposit_fen
+         -- one primary-key probe per candidate: a join would read every account per chunk
+         COALESCE((SELECT ap.deposit_fen FROM credit.account_positions ap
+                   WHERE ap.account_id = c.account_id), 0) AS deposit_fen
   FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
-  LEFT JOIN credit.account_positions ap ON ap.account_id = c.account_id
 ),
 picked AS (
   -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
