@@ -39,7 +39,7 @@ class Settings(ServiceSettings):
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)
     # Products per chunk of a sweep (one statement and transaction each; docs/benchmarks.md).
-    sweep_chunk: int = Field(default=20_000, ge=1)
+    sweep_chunk: int = Field(default=50_000, ge=1)
     # A pass over at least this many products runs in `sweep_lanes` concurrent lanes, each
     # over its own range of product ids (one connection, hence one server core, each).
     sweep_lanes: int = Field(default=2, ge=1, le=8)
