@@ -19,12 +19,13 @@
    database of their own, then the month-end sweep through the real service-layer function
    (`sweeps.run_sweep`, guard included), then once more (a re-run decides nothing), next to
    the same run's ceiling: one set-based UPDATE flipping the same share of the table's rows.
-   --runs N repeats it on fresh databases and reports medians.
+   --runs N repeats it on fresh databases and reports medians. --explain instead prints the
+   sweep's first chunk under EXPLAIN (ANALYZE, BUFFERS) (rolled back).
 
 Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
                                     [--processes P] [--repeat R] [--cpu-events N]
                                     [--products N] [--runs N]
-                                    [--skip-consume] [--skip-sweep]
+                                    [--skip-consume] [--skip-sweep] [--explain]
 The lead's quiet-machine run of issue 16's figures:
     BENCH=credit_bench bash scripts/bench.sh --skip-sweep --repeat 3 --processes 2 \
         --events 400000 --accounts 40000
@@ -65,6 +66,8 @@ from common.migrations import upgrade
 from common.runtime import tune_gc
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
+from credit_control.credit.adapters import sweep_sql
+from credit_control.credit.domain import rules
 from credit_control.credit.domain.commands import RunSweep
 from credit_control.credit.entrypoints import consumer
 from credit_control.credit.service_layer import sweeps
@@ -676,8 +679,45 @@ async def sweep_once(args: argparse.Namespace, settings: Settings) -> dict[str, 
     return result
 
 
+async def explain_chunk(args: argparse.Namespace, settings: Settings) -> None:
+    """--explain: on a freshly seeded database, the sweep's first chunk under EXPLAIN
+    (ANALYZE, BUFFERS), rolled back: where a chunk's time goes, node by node."""
+    async with scratch_database(settings) as scratch:
+        await seed(scratch.database_url, args.products)
+        p = plumbing(scratch, t.outbox, t.inbox, t.idempotency_keys)
+        ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock(), settings=scratch)
+        today = SWEEP_AS_OF.astimezone(BUSINESS_TZ).date()
+        try:
+            async with ctx.engine.connect() as conn:
+                table = await ctx.rules.current(conn)
+                steps = list(enumerate(rules.sweep_plan(table, today, scratch.notice_policy)))
+                values = sweep_sql.params(
+                    steps, SWEEP_AS_OF, datetime.now(UTC), table.version, "",
+                    scratch.sweep_chunk, ctx.source, None, SWEEP_AS_OF, today)
+                await conn.rollback()
+                used = {k: v for k, v in values.items() if f":{k} " in sweep_sql.STATEMENT}
+                async with conn.begin() as tx:
+                    await sweep_sql.tune(conn)
+                    start = time.perf_counter()
+                    plan = (await conn.execute(text(
+                        "EXPLAIN (ANALYZE, BUFFERS) " + sweep_sql.STATEMENT), used)).all()
+                    seconds = time.perf_counter() - start
+                    await tx.rollback()
+        finally:
+            await p.engine.dispose()
+    print("\n".join(r[0] for r in plan))
+    print(f"first chunk of {scratch.sweep_chunk:,} products (of {args.products:,}) under "
+          f"EXPLAIN ANALYZE: {seconds:.2f} s (rolled back)")
+
+
 async def sweep_part(args: argparse.Namespace, settings: Settings) -> None:
+    if args.explain:
+        await explain_chunk(args, settings)
+        return
     results = [await sweep_once(args, settings) for _ in range(args.runs)]
+    lanes = (settings.sweep_lanes if args.products >= settings.sweep_lanes_min_products else 1)
+    print(f"  (chunks of {settings.sweep_chunk:,} products, {lanes} lane(s): "
+          f"CREDIT_SWEEP_CHUNK, CREDIT_SWEEP_LANES, CREDIT_SWEEP_LANES_MIN_PRODUCTS)")
     _report_sweep(args.products, results)
 
 
@@ -717,6 +757,9 @@ async def main() -> None:
                         help="credit-control consumer processes in one group")
     parser.add_argument("--rerun", action="store_true",
                         help="(always on) the month-end sweep runs a second time, deciding nothing")
+    parser.add_argument("--explain", action="store_true",
+                        help="instead of timing the sweep: its first chunk (CREDIT_SWEEP_CHUNK "
+                        "products) under EXPLAIN (ANALYZE, BUFFERS), rolled back")
     parser.add_argument("--runs", type=int, default=1,
                         help="sweep runs, each on a fresh database; the figures are medians")
     parser.add_argument("--repeat", type=int, default=1,

@@ -38,7 +38,12 @@ class Settings(ServiceSettings):
     # Mass-suspension guard defaults (staff change them through PUT /v1/guard).
     guard_max_share: float = Field(default=0.2, gt=0, le=1)
     guard_min_active: int = Field(default=1000, ge=0)
+    # Products per chunk of a sweep (one statement and transaction each; docs/benchmarks.md).
     sweep_chunk: int = Field(default=50_000, ge=1)
+    # A pass over at least this many products runs in `sweep_lanes` concurrent lanes, each
+    # over its own range of product ids (one connection, hence one server core, each).
+    sweep_lanes: int = Field(default=2, ge=1, le=8)
+    sweep_lanes_min_products: int = Field(default=100_000, ge=0)
     # Notice before suspension (docs/rules.md): the suspension warning's SMS must have been
     # delivered (true: the SMSC returns receipts, as the simulated one does) or only sent
     # (false) a notice period before the suspension; after this many lost warnings in a row

@@ -343,7 +343,7 @@ _FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS
           f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt) f")
 
 
-def _candidates() -> str:
+def _candidates(bounded: bool = False) -> str:
     """The chunk: the next products that may match, locked in product id order (a payment
     that commits while the sweep waits for a row lock is re-checked on the locked row); their
     facts from the other tables, set-wise; per product the first step of each decision it
@@ -353,7 +353,8 @@ def _candidates() -> str:
     return f"""
 cand AS (
   SELECT pc.* FROM credit.product_credit pc
-  WHERE pc.product_id > :after AND {_may_match()}
+  WHERE pc.product_id > :after {"AND pc.product_id <= :upto" if bounded else ""}
+    AND {_may_match()}
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
@@ -361,9 +362,10 @@ facts AS (
   SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
          {_bdate('c')} AS suspended_on,
          COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
-         COALESCE(ap.deposit_fen, 0) AS deposit_fen
+         -- one primary-key probe per candidate: a join would read every account per chunk
+         COALESCE((SELECT ap.deposit_fen FROM credit.account_positions ap
+                   WHERE ap.account_id = c.account_id), 0) AS deposit_fen
   FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
-  LEFT JOIN credit.account_positions ap ON ap.account_id = c.account_id
 ),
 picked AS (
   -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
@@ -429,19 +431,47 @@ _NOTICE_NOTE = (
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 
-def _envelope(event_type: str, key: str, payload: str) -> str:
-    return (f"jsonb_build_object('event_id', x.eid, 'type', {event_type}, 'source', :source, "
-            f"'occurred_at', :now, 'correlation_id', :correlation_id, 'schema_version', "
-            f":schema_version, 'key', {key}, 'payload', {payload})::text")
+def json_text(pairs: Sequence[tuple[str, str]], raw: Sequence[str] = ()) -> str:
+    """A JSON object's text spliced from its members' texts: byte for byte what
+    `jsonb_build_object(k1, v1, …)::text` gives (jsonb's key order: shorter keys first, then
+    bytewise; `to_jsonb` of each value; NULL as null), without building the jsonb, copying
+    nested jsonb values (a decision's context) into it and printing it all again. Keys are
+    plain ASCII literals; the values of the keys in `raw` are JSON texts already (not NULL)."""
+    ordered = sorted(pairs, key=lambda kv: (len(kv[0]), kv[0].encode()))
+    members = " || ', ' || ".join(
+        f"""'"{k}": ' || """ + (v if k in raw else f"COALESCE(to_jsonb({v})::text, 'null')")
+        for k, v in ordered)
+    return f"('{{' || {members} || '}}')"
 
 
-def _statement() -> str:
-    decision_payload = (
-        "jsonb_build_object('decision_id', d.decision_id, 'account_id', d.account_id, "
-        "'product_id', d.product_id, 'decision', d.decision, 'rule_id', d.rule_id, "
-        "'reason', d.reason, 'state_before', d.state_before, 'state_after', d.state_after, "
-        "'as_of', :as_of_text, 'context', d.context, 'warning_level', d.warning_level, "
-        "'amount_fen', d.amount_fen, 'rule_version', d.rule_version)")
+def _envelope(event_type: str, key: str, payload_text: str) -> str:
+    """common.envelope's envelope around a payload given as JSON text (json_text)."""
+    return json_text([
+        ("event_id", "x.eid"), ("type", event_type), ("source", ":source"),
+        ("occurred_at", ":now"), ("correlation_id", ":correlation_id"),
+        ("schema_version", ":schema_version"), ("key", key), ("payload", payload_text)],
+        raw=("payload",))
+
+
+def _statement(bounded: bool = False) -> str:
+    decision_payload = json_text([
+        ("decision_id", "d.decision_id"), ("account_id", "d.account_id"),
+        ("product_id", "d.product_id"), ("decision", "d.decision"), ("rule_id", "d.rule_id"),
+        ("reason", "d.reason"), ("state_before", "d.state_before"),
+        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context"),
+        ("warning_level", "d.warning_level"), ("amount_fen", "d.amount_fen"),
+        ("rule_version", "d.rule_version")])
+    command_payload = json_text([
+        ("command_id", "u.pending_command_id"), ("decision_id", "u.pending_decision_id"),
+        ("product_id", "u.product_id"), ("account_id", "u.account_id"),
+        ("cpno", "u.product->>'cpno'"), ("family", "u.family"),
+        ("vendor", "u.product->'vendor'"), ("action", "'suspend'::text"),
+        ("sequence", "u.command_seq"), ("requested_at", ":as_of_text"), ("attempt", "1"),
+        ("customer_id", "u.customer_id")])
+    changed_payload = json_text([
+        ("account_id", "d.account_id"), ("product_id", "d.product_id"),
+        ("decision_id", "d.decision_id"), ("state_before", "d.state_before"),
+        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context")])
     reason = (
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
@@ -452,7 +482,7 @@ def _statement() -> str:
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
         "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
-    return _typed(f"""WITH {_DUE_SQL},{_candidates()},{_fold()},
+    return _typed(f"""WITH {_DUE_SQL},{_candidates(bounded)},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
@@ -591,17 +621,11 @@ ev AS (
          :decision_made AS event_type, {decision_payload} AS payload FROM moved d
   UNION ALL
   SELECT u.product_id, u.step_no, 2, :commands_topic, u.product_id, :command_type,
-         jsonb_build_object('command_id', u.pending_command_id,
-             'decision_id', u.pending_decision_id, 'product_id', u.product_id,
-             'account_id', u.account_id, 'cpno', u.product->>'cpno', 'family', u.family,
-             'vendor', u.product->'vendor', 'action', 'suspend', 'sequence', u.command_seq,
-             'requested_at', :as_of_text, 'attempt', 1, 'customer_id', u.customer_id)
+         {command_payload}
   FROM upd u WHERE u.effect = 'chain'
   UNION ALL
   SELECT d.product_id, d.step_no, 2, :decisions_topic, d.account_id, :state_changed,
-         jsonb_build_object('account_id', d.account_id, 'product_id', d.product_id,
-             'decision_id', d.decision_id, 'state_before', d.state_before,
-             'state_after', d.state_after, 'as_of', :as_of_text, 'context', d.context)
+         {changed_payload}
   FROM moved d WHERE d.effect = 'now'
 ),
 ob AS (
@@ -620,7 +644,8 @@ SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM c
 
 
 _TYPES = {
-    "after": "text", "chunk": "integer", "as_of": "timestamptz", "as_of_text": "text",
+    "after": "text", "upto": "text", "chunk": "integer", "as_of": "timestamptz",
+    "as_of_text": "text",
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
@@ -643,6 +668,8 @@ def _typed(sql: str) -> str:
 
 
 STATEMENT = _statement()
+# A lane's chunk (sweeps._run): products after :after up to :upto only.
+STATEMENT_UPTO = _statement(bounded=True)
 
 
 def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetime,
@@ -682,13 +709,42 @@ async def tune(conn: AsyncConnection) -> None:
     await conn.execute(text("SET LOCAL jit = off"))
 
 
+async def tune_chunk(conn: AsyncConnection) -> None:
+    """tune, and the decision-id probes through the index even when the plan is made while
+    `credit.decisions` is empty (a new database): planned as a sequential scan of nothing,
+    each probe would read every row a concurrent lane (or this chunk) inserts meanwhile."""
+    await tune(conn)
+    await conn.execute(text("SET LOCAL enable_seqscan = off"))
+
+
 async def run_chunk(conn: AsyncConnection, values: dict[str, Any]
                     ) -> tuple[int, str | None, dict[int, int]]:
-    """One chunk: how many products it took, the last one, decisions per plan step."""
-    used = {k: v for k, v in values.items() if f":{k} " in STATEMENT}
-    row = (await conn.execute(text(STATEMENT), used)).one()
+    """One chunk: how many products it took, the last one, decisions per plan step. With
+    `upto` in `values`, only products up to it (a lane's range)."""
+    sql = STATEMENT_UPTO if values.get("upto") is not None else STATEMENT
+    used = {k: v for k, v in values.items() if f":{k} " in sql}
+    row = (await conn.execute(text(sql), used)).one()
     decided = {int(k): int(v) for k, v in (row.decided or {}).items()}
     return int(row.candidates), row.last_id, decided
+
+
+async def split_points(conn: AsyncConnection, after: str, lanes: int,
+                       min_products: int) -> list[str]:
+    """Where a pass over the products after `after` splits into `lanes` ranges of about as
+    many products each (none when the table has fewer than `min_products`): quantiles of a
+    page sample of about 20,000 rows (TABLESAMPLE SYSTEM), so the split costs milliseconds."""
+    rows = float((await conn.execute(text(
+        "SELECT reltuples FROM pg_class WHERE oid = 'credit.product_credit'::regclass"
+    ))).scalar_one() or 0)
+    if lanes < 2 or rows < max(min_products, 1):
+        return []
+    share = min(100.0, 100.0 * 20_000 / rows)
+    sample = sorted((await conn.execute(text(
+        f"SELECT product_id FROM credit.product_credit TABLESAMPLE SYSTEM ({share:.4f}) "
+        "WHERE product_id > :after ORDER BY product_id"), {"after": after})).scalars())
+    if len(sample) < lanes * 10:
+        return []
+    return sorted({sample[len(sample) * i // lanes] for i in range(1, lanes)})
 
 
 async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],

@@ -156,27 +156,75 @@ async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepS
                after: str, version: int) -> None:
     """Chunk after chunk, each its own short transaction (locks held briefly) that also
     records how far the pass got, for each of its steps: a crash loses at most the chunk in
-    flight, which rolls back whole."""
+    flight, which rolls back whole. A large pass runs in concurrent lanes over disjoint
+    ranges of product ids (`_Lanes`); a product is in one lane, so its rows keep their order."""
+    async with ctx.engine.connect() as conn:
+        points = await sweep_sql.split_points(conn, after, ctx.settings.sweep_lanes,
+                                              ctx.settings.sweep_lanes_min_products)
+    lanes = _Lanes([after, *points])
+    if points:
+        log.info("sweep %s: %d lanes from %r, split at %s", run.sweep_id, len(points) + 1,
+                 after, points)
+    async with asyncio.TaskGroup() as group:
+        for i in range(len(lanes.start)):
+            group.create_task(_lane(ctx, run, steps, version, lanes, i))
+
+
+class _Lanes:
+    """The lanes of a pass: lane i takes the products after start[i] up to start[i + 1]. The
+    recorded cursor is where the first unfinished lane's committed chunks end (the lanes
+    after it may be further on: a resume repeats their chunks, which decides nothing), and
+    the pass is done when every lane is; a lane's chunk records it under `lock`, in its own
+    transaction, so it never runs ahead of what was committed."""
+
+    def __init__(self, start: list[str]) -> None:
+        self.start = start
+        self.at = list(start)
+        self.finished = [False] * len(start)
+        self.lock = asyncio.Lock()
+
+    def upto(self, i: int) -> str | None:
+        return self.start[i + 1] if i + 1 < len(self.start) else None
+
+    def cursor(self, i: int, at: str, finished: bool) -> tuple[str, bool]:
+        """The pass's cursor and done flag once lane i's chunk ending at `at` commits."""
+        ats, done = [*self.at], [*self.finished]
+        ats[i], done[i] = at, finished
+        first = next((j for j, d in enumerate(done) if not d), None)
+        return (ats[-1] if first is None else ats[first]), first is None
+
+
+async def _lane(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepStep]],
+                version: int, lanes: _Lanes, i: int) -> None:
     as_of, chunk = run.as_of, ctx.settings.sweep_chunk
     numbers = [n for n, _ in steps]
     decisions = {n: s.row.decision.value for n, s in steps}
+    after, upto = lanes.start[i], lanes.upto(i)
     while True:
         values = sweep_sql.params(
             steps, as_of, ctx.clock.now(), version, after, chunk, ctx.source,
             correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours),
             run.business_date, run.sweep_id if run.catch_up else None)
-        async with ctx.engine.begin() as conn:
-            await sweep_sql.tune(conn)
+        values["upto"] = upto
+        async with ctx.engine.connect() as conn, conn.begin() as tx:
+            await sweep_sql.tune_chunk(conn)
             candidates, last_id, decided = await sweep_sql.run_chunk(conn, values)
-            done = candidates < chunk or last_id is None
-            await runs.advance(conn, run.sweep_id, numbers, last_id or after, decided, done,
-                               ctx.clock.now())
+            finished = candidates < chunk or last_id is None
+            at = last_id or after
+            # Lanes record their progress one at a time, each seeing the others' committed
+            # cursors (and taking the step rows' locks in turn).
+            async with lanes.lock:
+                cursor, done = lanes.cursor(i, at, finished)
+                await runs.advance(conn, run.sweep_id, numbers, cursor, decided, done,
+                                   ctx.clock.now())
+                await tx.commit()
+                lanes.at[i], lanes.finished[i] = at, finished
         ctx.outbox.wake.set()
         for n, k in decided.items():
             count_committed(decisions[n], k)
-        if done:
+        if finished:
             return
-        after = last_id or after
+        after = at
 
 
 async def progress(ctx: CreditContext, sweep_id: str) -> dict[str, Any]:

@@ -1,0 +1,56 @@
+"""sweeps._Lanes: a pass in concurrent lanes records a cursor that never runs ahead of what
+was committed (a resume from it repeats chunks, which decides nothing, and skips none), and
+is done only once every lane is."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from credit_control.credit.service_layer.sweeps import _Lanes
+
+
+def test_one_lane_records_its_own_cursor_as_before() -> None:
+    lanes = _Lanes([""])
+    assert lanes.upto(0) is None
+    assert lanes.cursor(0, "P00000499", False) == ("P00000499", False)
+    assert lanes.cursor(0, "P00000731", True) == ("P00000731", True)
+
+
+def test_a_later_lane_ahead_leaves_the_cursor_at_the_first_unfinished_one() -> None:
+    lanes = _Lanes(["", "P00500000"])
+    assert (lanes.upto(0), lanes.upto(1)) == ("P00500000", None)
+    assert lanes.cursor(1, "P00600000", False) == ("", False)
+    lanes.at[1] = "P00600000"
+    lanes.at[0], lanes.finished[0] = "P00499990", True
+    assert lanes.cursor(1, "P00700000", False) == ("P00700000", False)
+    lanes.at[1] = "P00700000"
+    assert lanes.cursor(1, "P00999999", True) == ("P00999999", True)
+
+
+def test_the_first_lane_done_before_the_second_hands_on_to_its_committed_cursor() -> None:
+    lanes = _Lanes(["P1", "P5"])
+    lanes.at[1] = "P7"
+    assert lanes.cursor(0, "P4", True) == ("P7", False)
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 5), st.booleans()), max_size=30))
+def test_the_cursor_never_passes_a_product_an_unfinished_lane_has_not_committed(
+    moves: list[tuple[int, int, bool]]
+) -> None:
+    # Three lanes over ids 0..299 (zero-padded so text order is number order).
+    lanes = _Lanes(["", "100", "200"])
+    pos = [0, 100, 200]
+    for i, step, finish in moves:
+        if lanes.finished[i]:
+            continue
+        end = 100 * (i + 1) - 1
+        pos[i] = min(pos[i] + step, end)
+        finished = finish or pos[i] == end
+        at = f"{pos[i]:03d}"
+        cursor, done = lanes.cursor(i, at, finished)
+        lanes.at[i], lanes.finished[i] = at, finished
+        # Every product up to the cursor is in a finished lane or committed by its lane.
+        first = next((j for j in range(3) if not lanes.finished[j]), None)
+        assert done == (first is None)
+        if first is not None:
+            assert cursor == lanes.at[first]
+            assert all(lanes.finished[j] for j in range(first))
