@@ -197,7 +197,12 @@ async def counts(db: AsyncEngine, run: str) -> dict[str, int]:
             "        AND submitted_at IS NOT NULL) AS submitted, "
             # quiet hours (a service started with the default sending window): not a loss
             "       (SELECT count(*) FROM notifier.messages WHERE account_id LIKE :like "
-            "        AND status = 'held') AS held"), {"like": like})).one()
+            "        AND status = 'held') AS held, "
+            # held by quiet hours, then the settle burst's payment made the reminder stale:
+            # cancelled by the send-time re-check with its reason, never sent (issue 15)
+            "       (SELECT count(*) FROM notifier.messages WHERE account_id LIKE :like "
+            "        AND status = 'cancelled' AND status_reason IS NOT NULL) AS cancelled"),
+            {"like": like})).one()
     return {k: int(v) for k, v in row._mapping.items()}  # sum() comes back as a Decimal
 
 
@@ -241,7 +246,8 @@ async def drain(db: AsyncEngine, bootstrap: str, work: Workload, timeout: float)
         lag = await lags(bootstrap)
         if (c["applied"] >= work.produced + work.settled and not any(lag.values())
                 and c["decisions"] >= work.bill_runs
-                and c["submitted"] + c["held"] >= c["messages"] >= c["decisions"]):
+                and c["submitted"] + c["held"] + c["cancelled"] >= c["messages"]
+                >= c["decisions"]):
             return time.perf_counter() - start
         await asyncio.sleep(1)
     return float("nan")
@@ -277,6 +283,7 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
         "lost": work.produced + work.settled - outcome["applied"], "settled": work.settled,
         "decisions": outcome["decisions"], "sms": outcome["messages"],
         "sms_submitted": outcome["submitted"], "sms_held": outcome["held"],
+        "sms_cancelled": outcome["cancelled"],
         "drain_s": round(drained_s, 1),
         "latency": lat, "rss_mb_start": start_rss, "rss_mb_end": end_rss,
         "rss_mb_max": {n: max((s["rss_mb"].get(n) or 0) for s in samples) if samples else None
@@ -295,7 +302,8 @@ def report(result: dict[str, Any]) -> None:
           f"drained {result['drain_s']} s after the last event")
     print(f"  events applied {result['applied']} (lost {result['lost']}), decisions "
           f"{result['decisions']} (bill runs {result['bill_runs']}), SMS {result['sms']} "
-          f"(submitted {result['sms_submitted']}, held for quiet hours {result['sms_held']})")
+          f"(submitted {result['sms_submitted']}, held for quiet hours {result['sms_held']}, "
+          f"cancelled as stale {result['sms_cancelled']})")
     print(f"  max consumer lag while producing: {result['max_lag']}")
     print(f"  {'latency (ms)':<28}{'n':>8}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
     for name, p in result["latency"].items():

@@ -43,7 +43,9 @@ def test_short_soak_loses_nothing_and_memory_stays_bounded(
     assert result["lost"] == 0, f"{result['lost']} balance events never applied"
     assert result["decisions"] == result["bill_runs"]  # one bill notice per bill run
     assert result["sms"] == result["decisions"]  # one contact each: one SMS per notice
-    assert result["sms_submitted"] + result["sms_held"] == result["sms"]
+    # Between 21:00 and 08:00 Asia/Shanghai the bill notices are held for quiet hours, and
+    # the settle burst's payments make them stale: cancelled with their reason, never sent.
+    assert result["sms_submitted"] + result["sms_held"] + result["sms_cancelled"] == result["sms"]
     assert result["drain_s"] == result["drain_s"], "did not drain (lag or SMS left)"  # not NaN
     for name, start in result["rss_mb_start"].items():
         end = result["rss_mb_end"][name]
