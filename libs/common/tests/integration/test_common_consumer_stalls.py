@@ -39,14 +39,6 @@ async def tables(db: AsyncEngine) -> AsyncIterator[Tables]:
 
 
 @pytest.fixture
-async def publisher(stack: Stack) -> AsyncIterator[Publisher]:
-    p = Publisher(stack.kafka_bootstrap, "stalls-test")
-    await p.start()
-    yield p
-    await p.stop()
-
-
-@pytest.fixture
 async def runner_parts(
     stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher,
 ) -> AsyncIterator[tuple[str, dict[int, str]]]:

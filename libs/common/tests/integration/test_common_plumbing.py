@@ -57,14 +57,6 @@ async def tables(db: AsyncEngine) -> AsyncIterator[Tables]:
         await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-@pytest.fixture
-async def publisher(stack: Stack) -> AsyncIterator[Publisher]:
-    p = Publisher(stack.kafka_bootstrap, "plumbing-test")
-    await p.start()
-    yield p
-    await p.stop()
-
-
 async def consume_until(
     stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher, topic: str,
     handler: Any, effects: int,

@@ -7,7 +7,6 @@ import asyncio
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,13 +14,12 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, wrap
 from common.kafka import Publisher, ensure_topics
 from common.outbox import Outbox, OutboxRelay, envelope_row
-from common.plumbing import outbox_table
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
@@ -32,27 +30,6 @@ class Counted(Contract):
     event_type: ClassVar[str] = "test.counted"
     topic: ClassVar[str] = "test.counted.v1"
     n: int
-
-
-@pytest.fixture
-async def outbox(db: AsyncEngine) -> AsyncIterator[Outbox]:
-    schema = f"r_{uuid.uuid4().hex[:10]}"
-    metadata = MetaData(schema=schema)
-    table = outbox_table(metadata)
-    async with db.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await conn.run_sync(metadata.create_all)
-    yield Outbox(table)
-    async with db.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture
-async def publisher(stack: Stack) -> AsyncIterator[Publisher]:
-    p = Publisher(stack.kafka_bootstrap, "relay-test")
-    await p.start()
-    yield p
-    await p.stop()
 
 
 @pytest.fixture

@@ -2,18 +2,15 @@
 caller's order, inside the caller's transaction, and the relay is woken after it ends."""
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, to_bytes, wrap
 from common.outbox import Outbox, OutboxRow, add_rows, envelope_row
-from common.plumbing import outbox_table
 
 pytestmark = [pytest.mark.integration]
 
@@ -22,19 +19,6 @@ class Noted(Contract):
     event_type: ClassVar[str] = "test.noted"
     topic: ClassVar[str] = "test.notes.v1"
     n: int
-
-
-@pytest.fixture
-async def outbox(db: AsyncEngine) -> AsyncIterator[Outbox]:
-    schema = f"w_{uuid.uuid4().hex[:10]}"
-    metadata = MetaData(schema=schema)
-    table = outbox_table(metadata)
-    async with db.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await conn.run_sync(metadata.create_all)
-    yield Outbox(table)
-    async with db.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def rows(n: int, topic: str) -> list[OutboxRow]:
