@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import Delete, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from common.envelope import UnprocessableMessage
 
@@ -23,6 +23,19 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
         hide_parameters=True,
     )
+
+
+async def driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`, inside the caller's transaction: for the hot or
+    large statements, whose rows would each cost a SQLAlchemy Row (asyncpg's records are
+    made in C). SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first
+    statement; if none was sent yet, one is sent first, else a statement sent to the driver
+    would run, and commit, on its own, outside the caller's transaction and its locks."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    if not raw.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+    return raw
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -235,6 +235,97 @@ def _record_size(key: bytes | None, value: bytes, headers: list[tuple[str, bytes
             + sum(len(k) + len(v) for k, v in headers))
 
 
+Polled = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+class _Lanes:
+    """Up to `width` batches in flight at once, each on partitions of its own.
+
+    A consumer's batch spends about half its time waiting for PostgreSQL; with a second
+    batch in flight, the process decodes and decides one batch while the other's statements
+    run (what two processes in a group already do, in one). A partition is in at most one
+    batch at a time, so its events are still applied, and its offsets committed, in offset
+    order. The poll asks only for the partitions not in flight; their records already
+    fetched stay buffered (pausing them would throw the buffer away)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = max(1, width)
+        self._batches: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
+        self._poll: asyncio.Task[Polled] | None = None
+        self._polled_for: frozenset[TopicPartition] = frozenset()
+
+    def _busy(self) -> frozenset[TopicPartition]:
+        return frozenset().union(*self._batches.values())
+
+    async def next(self, consumer: AIOKafkaConsumer, poll_ms: int, max_records: int) -> Polled:
+        """The records of the next poll, of partitions not in flight. Waits for that poll or
+        for a batch to finish (its exception, a bug, is raised here), whichever comes first:
+        empty if a batch finished first, or the poll found nothing."""
+        if len(self._batches) < self.width and self._poll is None:
+            free = consumer.assignment() - self._busy()
+            if not self._batches or free:
+                # Nothing in flight: every partition (before the first assignment too).
+                self._polled_for = frozenset(free) if self._batches else frozenset()
+                self._poll = asyncio.ensure_future(consumer.getmany(
+                    *self._polled_for, timeout_ms=poll_ms, max_records=max_records))
+        waiting: set[asyncio.Future[Any]] = set(self._batches)
+        if self._poll is not None:
+            waiting.add(self._poll)
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finished = [task for task in done if task in self._batches]
+        for task in finished:
+            del self._batches[task]
+            task.result()
+        if self._poll is not None and (self._poll.done() or finished):
+            return await self._take_poll()
+        return {}
+
+    async def _take_poll(self) -> Polled:
+        """The poll's records if it is done; else it is cancelled (no record is lost: the
+        fetcher hands records out only when it returns), so that the next poll includes
+        the partitions a finished batch gave back, instead of waiting up to `poll_ms`."""
+        poll, self._poll = self._poll, None
+        assert poll is not None
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                return await poll
+            return {}
+        return poll.result()
+
+    def split(self, polled: Polled) -> list[Polled]:
+        """The poll's partitions over the free lanes, the busiest partitions first, each to
+        the lane with the fewest records so far."""
+        lanes = min(self.width - len(self._batches), len(polled))
+        if lanes <= 1:
+            return [polled] if polled else []
+        groups: list[Polled] = [{} for _ in range(lanes)]
+        sizes = [0] * lanes
+        for tp, records in sorted(polled.items(), key=lambda item: -len(item[1])):
+            lane = sizes.index(min(sizes))
+            groups[lane][tp] = records
+            sizes[lane] += len(records)
+        return groups
+
+    def start(self, group: Polled, work: Awaitable[None]) -> None:
+        self._batches[asyncio.ensure_future(work)] = frozenset(group)
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """On stop: the batches in flight may finish (and commit) for a while; the rest is
+        cancelled and rolled back, and the next owner starts from the last commit."""
+        if self._poll is not None:
+            self._poll.cancel()
+            with contextlib.suppress(BaseException):
+                await self._poll
+            self._poll = None
+        if self._batches:
+            _, pending = await asyncio.wait(set(self._batches), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._batches, return_exceptions=True)
+            self._batches.clear()
+
+
 class ConsumerRunner:
     """Consumes topics in a group and applies each event exactly once in effect.
 
@@ -262,9 +353,10 @@ class ConsumerRunner:
         inbox: Inbox,
         publisher: Publisher, batch_size: int = 500, poll_ms: int = 200,
         batch_handler: BatchHandler | None = None, max_attempts: int = 5,
-        stall_after_s: float = 120.0, dlq_max_bytes: int = 1_000_000,
+        stall_after_s: float = 120.0, dlq_max_bytes: int = 1_000_000, lanes: int = 1,
     ) -> None:
         self.name = name
+        self._lanes = lanes
         self._engine = engine
         self._topics = topics
         self._decoder = decoder
@@ -296,23 +388,30 @@ class ConsumerRunner:
             max_poll_interval_ms=300_000,
         )
         self._partitions = {}
+        lanes = _Lanes(self._lanes)
         try:
             await consumer.start()
             while not stop.is_set():
                 self._forget_revoked(consumer)
                 self._resume_due(consumer)
-                batches = await consumer.getmany(
-                    timeout_ms=self._poll_ms, max_records=self._batch_size
-                )
+                polled = await lanes.next(consumer, self._poll_ms, self._batch_size)
                 if stop.is_set():
                     break  # not committed: the next owner starts from the last commit
-                if len(batches) == 1:
-                    [(tp, records)] = batches.items()
-                    await self._process_partition(consumer, tp, records)
-                elif batches:
-                    await self._process_partitions(consumer, batches)
+                for group in lanes.split(polled):
+                    lanes.start(group, self._process_group(consumer, group))
         finally:
+            await lanes.close()
             await consumer.stop()
+
+    async def _process_group(
+        self, consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        if len(batches) == 1:
+            [(tp, records)] = batches.items()
+            await self._process_partition(consumer, tp, records)
+        else:
+            await self._process_partitions(consumer, batches)
 
     def stalled_partitions(self) -> list[TopicPartition]:
         """Partitions behind their end that have not advanced for `stall_after_s`; also sets
@@ -435,7 +534,7 @@ class ConsumerRunner:
     def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
         now = time.monotonic()
         assigned = consumer.assignment()
-        for tp, state in self._partitions.items():
+        for tp, state in list(self._partitions.items()):
             if state.retry_at and now >= state.retry_at:
                 state.retry_at = 0.0
                 if tp in assigned:

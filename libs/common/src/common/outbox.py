@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool
 
 from common import metrics
+from common.db import driver
 from common.envelope import Envelope, to_bytes
 from common.kafka import Publisher
 from common.poll_loop import PollLoop
@@ -85,12 +86,8 @@ async def add_rows(
 
 
 async def _copy(conn: AsyncConnection, schema: str, records: Sequence[tuple[Any, ...]]) -> None:
-    # SQLAlchemy's asyncpg adapter opens its transaction lazily, on the first statement; COPY
-    # bypasses that, so without a statement first it would commit on its own, outside the
-    # caller's transaction.
-    await conn.execute(text("SELECT 1"))
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+    # In the caller's transaction (`driver` begins it if no statement did yet).
+    await (await driver(conn)).copy_records_to_table(
         "outbox", schema_name=schema, records=records, columns=_COLUMNS)
 
 

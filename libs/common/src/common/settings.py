@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     consumer_batch_size: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=200, ge=1)
+    # Batches in flight at once in one consumer, on partitions of their own (`_Lanes` in
+    # common/kafka.py): one decided in Python while another's statements run in PostgreSQL.
+    consumer_lanes: int = Field(default=1, ge=1, le=8)
     # A consumed event failing with an error that is neither its own (refused at the edge or
     # by the database) nor the infrastructure's is tried this often, then dead-lettered.
     consumer_max_attempts: int = Field(default=5, ge=1)

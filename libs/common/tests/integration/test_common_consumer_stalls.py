@@ -5,61 +5,22 @@ too long is reported stalled (what /readyz and the gauge show)."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
-from sqlalchemy import insert, select, text
+from aiokafka import TopicPartition
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import metrics
 from common.envelope import Contract, EventDecoder, RawEnvelope
 from common.inbox import Inbox
-from common.kafka import ConsumerRunner, Publisher, dead_letter_topic, ensure_topics
+from common.kafka import ConsumerRunner, Publisher, dead_letter_topic
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
 from .test_common_plumbing import Pinged, Tables, ping, read_all
 
 pytestmark = [pytest.mark.integration]
-
-PARTITIONS = 3
-
-
-@pytest.fixture
-async def tables(db: AsyncEngine) -> AsyncIterator[Tables]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    made = Tables(schema)
-    async with db.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await conn.run_sync(made.metadata.create_all)
-    yield made
-    async with db.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture
-async def runner_parts(
-    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher,
-) -> AsyncIterator[tuple[str, dict[int, str]]]:
-    """A fresh 3-partition topic and one key per partition."""
-    topic = f"test.stalls.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(stack.kafka_bootstrap, [topic], partitions=PARTITIONS)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
-    await producer.start()
-    keys: dict[int, str] = {}
-    try:
-        for n in range(200):
-            if len(keys) == PARTITIONS:
-                break
-            key = f"key-{n}"
-            meta = await producer.send_and_wait(topic, value=ping(-1, key), key=key.encode())
-            keys.setdefault(meta.partition, key)
-    finally:
-        await producer.stop()
-    assert len(keys) == PARTITIONS
-    yield topic, keys
-
 
 def _runner(stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher, topic: str,
             handler: object, **knobs: float) -> ConsumerRunner:

@@ -3,7 +3,6 @@ sets aside only the event that can't be applied, and the relay publishes the out
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -43,18 +42,6 @@ class Tables:
         self.outbox = outbox_table(self.metadata)
         self.effects = Table("effects", self.metadata, Column("event_id", Text),
                              Column("n", Text))
-
-
-@pytest.fixture
-async def tables(db: AsyncEngine) -> AsyncIterator[Tables]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    made = Tables(schema)
-    async with db.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await conn.run_sync(made.metadata.create_all)
-    yield made
-    async with db.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 async def consume_until(

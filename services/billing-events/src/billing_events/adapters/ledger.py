@@ -16,6 +16,7 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
+from common.db import driver
 
 S = "billing"
 
@@ -73,15 +74,8 @@ class Ledger:
 async def _driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, inside the caller's transaction. The reads of a
     bill run return ~500,000 rows: asyncpg's records, without SQLAlchemy's row objects on
-    top, halve the Python time spent on them. SQLAlchemy begins its transaction lazily, on
-    its first statement: one is sent first if none was (else the reads would run outside
-    the caller's transaction and its locks)."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    if not driver.is_in_transaction():
-        await conn.execute(text("SELECT 1"))
-    return driver
+    top, halve the Python time spent on them."""
+    return await driver(conn)
 
 
 async def lock_and_bump(conn: AsyncConnection, accounts: Accounts) -> dict[str, Ledger]:

@@ -8,6 +8,8 @@ from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.db import driver
+
 from ...adapters import tables as t
 from ...credit.domain.profiles import CreditProfile, Exemption
 from ...credit.domain.rule_table import DEFAULT_RULES, RuleTable
@@ -58,24 +60,30 @@ async def store_rule_table(conn: AsyncConnection, table: RuleTable, by: str, rea
 
 # --- profiles and exemptions ----------------------------------------------------------------
 
+_PROFILES = """
+    SELECT customer_id, star_level, credit_limit_fen FROM credit.credit_profiles
+    WHERE customer_id = ANY($1::text[])"""
+_EXEMPTIONS = """
+    SELECT customer_id, kind, reason, approver, until FROM credit.exemptions
+    WHERE customer_id = ANY($1::text[]) AND removed_at IS NULL ORDER BY created_at, exemption_id"""
+
+
 async def profiles_for(
     conn: AsyncConnection, customer_ids: list[str]
 ) -> dict[str, CreditProfile]:
-    """Each customer's profile and the exemptions not removed (the caller checks expiry)."""
+    """Each customer's profile and the exemptions not removed (the caller checks expiry).
+    Asked by every balance batch for its customers: one array parameter (one prepared
+    statement whatever the count, where `IN (…)` made one per count), on the driver."""
     if not customer_ids:
         return {}
-    p, e = t.credit_profiles, t.exemptions
-    found = {r.customer_id: r for r in await conn.execute(
-        select(p).where(p.c.customer_id.in_(customer_ids)))}
+    raw = await driver(conn)
+    found = {r[0]: r for r in await raw.fetch(_PROFILES, customer_ids)}
     exempt: dict[str, list[Exemption]] = {}
-    for r in await conn.execute(select(e).where(e.c.customer_id.in_(customer_ids),
-                                                e.c.removed_at.is_(None))):
-        exempt.setdefault(r.customer_id, []).append(
-            Exemption(r.kind, r.reason, r.approver, r.until))
+    for r in await raw.fetch(_EXEMPTIONS, customer_ids):
+        exempt.setdefault(r[0], []).append(Exemption(r[1], r[2], r[3], r[4]))
     return {
-        c: CreditProfile(c, found[c].star_level if c in found else None,
-                         found[c].credit_limit_fen if c in found else None,
-                         tuple(exempt.get(c, ())))
+        c: CreditProfile(c, found[c][1] if c in found else None,
+                         found[c][2] if c in found else None, tuple(exempt.get(c, ())))
         for c in customer_ids
     }
 

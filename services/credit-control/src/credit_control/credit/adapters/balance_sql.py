@@ -18,6 +18,7 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductSnapshot
+from common.db import driver
 from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
@@ -43,10 +44,8 @@ def _numbered(statement: Any) -> tuple[str, list[str]]:
 
 async def _driver(conn: AsyncConnection) -> Any:
     """The transaction's asyncpg connection: the hot statements skip SQLAlchemy's per-row
-    work (a Row per result row, its processors). The transaction has begun: the caller ran
-    a statement in it first (the consumer's inbox claim, the positions' lock)."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
+    work (a Row per result row, its processors)."""
+    return await driver(conn)
 
 
 _LOCK_POSITIONS = _sql("""
@@ -56,8 +55,11 @@ _LOCK_POSITIONS = _sql("""
 
 async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
     """The newest applied sequence per account, locking the rows in account id order."""
-    rows = await conn.execute(_LOCK_POSITIONS, {"ids": account_ids})
+    rows = await _fetch(conn, _LOCK_POSITIONS_N, {"ids": account_ids})
     return {a: int(seq) for a, seq in rows}
+
+
+_LOCK_POSITIONS_N = _numbered(_LOCK_POSITIONS)
 
 
 _SAVE_POSITIONS = _sql("""
@@ -183,7 +185,10 @@ _TAKEN = _sql("""
 
 async def taken_decisions(conn: AsyncConnection, decision_ids: list[str]) -> set[str]:
     """Which of these decisions were already taken (decision ids are deterministic)."""
-    return set((await conn.execute(_TAKEN, {"ids": decision_ids})).scalars())
+    return {r[0] for r in await _fetch(conn, _TAKEN_N, {"ids": decision_ids})}
+
+
+_TAKEN_N = _numbered(_TAKEN)
 
 
 @dataclass

@@ -169,7 +169,8 @@ def is_late(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,
             and ladder.suspension_deadline > scheduled_suspension(table, family, tier, oldest))
 
 
-@dataclass(frozen=True)
+# Once per balance event: slotted, not frozen (why: rules.AccountFacts).
+@dataclass(slots=True)
 class Reconciled:
     state: CreditState
     ladder: Ladder

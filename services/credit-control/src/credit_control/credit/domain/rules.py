@@ -37,7 +37,10 @@ SEVERITY = {D.SUSPEND: 0, D.SUSPENSION_WARNING: 1, D.DEDUCTION: 2, D.WARNING: 3}
 REVERSAL_RULE = "payment-reversed"  # not a table row: a reversal always gives notice
 
 
-@dataclass(frozen=True)
+# The facts are made once per balance event and product: plain slotted classes, not frozen
+# (a frozen dataclass sets each field through object.__setattr__, ~1.5 µs an event); the
+# rules only read them.
+@dataclass(slots=True)
 class AccountFacts:
     balance_fen: int
     amount_due_fen: int
@@ -58,7 +61,7 @@ class AccountFacts:
         return self.amount_due_fen > self.credit_limit_fen
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProductFacts:
     family: ProductFamily
     tier: Tier
