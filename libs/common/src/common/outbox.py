@@ -14,6 +14,7 @@ once into Kafka); consumers' inboxes absorb that. Only one relay per schema work
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 import zlib
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool
 
 from common import metrics
-from common.db import driver
+from common.db import DriverStatement, driver
 from common.envelope import Envelope, to_bytes
 from common.kafka import Publisher
 from common.poll_loop import PollLoop
@@ -66,6 +67,11 @@ SELECT u.event_id, u.topic, u.key, u.event_type, u.payload
  ORDER BY u.n"""  # ids follow the rows' order: the relay publishes in id order
 
 
+@functools.cache
+def _insert(schema: str) -> DriverStatement:
+    return DriverStatement(_INSERT.format(schema=schema))
+
+
 async def add_rows(
     conn: AsyncConnection, rows: Sequence[tuple[UUID, str, str, str, str | bytes]], *,
     schema: str, wake: asyncio.Event | None = None, copy_from: int = COPY_FROM,
@@ -79,8 +85,8 @@ async def add_rows(
         await _copy(conn, schema, records)
     else:
         cols = list(zip(*records, strict=True))
-        await conn.execute(text(_INSERT.format(schema=schema)),
-                           {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
+        await _insert(schema).execute(
+            conn, {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
     if wake is not None:
         wake_after_commit(conn, wake)
 

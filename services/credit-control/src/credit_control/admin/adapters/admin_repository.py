@@ -4,7 +4,7 @@ the audit log, work orders, the mass-suspension guard."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Row, and_, exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,8 +35,12 @@ async def audit_entries(conn: AsyncConnection, entity: str | None, entity_id: st
 # --- rule table -----------------------------------------------------------------------------
 
 async def rule_version(conn: AsyncConnection) -> int:
-    r = t.rule_tables
-    return int(await conn.scalar(select(func.coalesce(func.max(r.c.version), 1))) or 1)
+    """The newest rule table's version: asked by every balance batch (on the driver, a
+    third of the CPU of SQLAlchemy's round trip)."""
+    return int(await (await driver(conn)).fetchval(_RULE_VERSION) or 1)
+
+
+_RULE_VERSION = "SELECT coalesce(max(version), 1) FROM credit.rule_tables"
 
 
 async def rule_table(conn: AsyncConnection) -> tuple[RuleTable, Row[Any] | None]:

@@ -1,68 +1,42 @@
 """The balance-event batch path's SQL: a fixed handful of statements per batch, whatever its
 size. Every statement takes whole columns as arrays (`INSERT … SELECT FROM unnest(…)`), so
-PostgreSQL plans it once and the rows cost no per-row round trip or SQLAlchemy compile.
+PostgreSQL plans it once and the rows cost no per-row round trip; each runs on the
+transaction's asyncpg connection (`common.db.DriverStatement`), without SQLAlchemy's work per
+statement and per row.
 
 Lock order is the one everyone uses: account positions in account id order, then products
 in product id order.
 """
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductSnapshot
-from common.db import driver
+from common.db import DriverStatement
 from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit, WorkOrderRequest
 from .product_credits import COLUMNS
 
-
-def _sql(statement: str) -> Any:
-    return text(" ".join(statement.split()))
-
-
-def _numbered(statement: Any) -> tuple[str, list[str]]:
-    """A text() statement for asyncpg itself: `:name` → `$n`, and the names in that order."""
-    names: list[str] = []
-
-    def number(m: re.Match[str]) -> str:
-        if m.group(1) not in names:
-            names.append(m.group(1))
-        return f"${names.index(m.group(1)) + 1}"
-
-    return re.sub(r"(?<![:\w]):(\w+)", number, statement.text), names
-
-
-async def _driver(conn: AsyncConnection) -> Any:
-    """The transaction's asyncpg connection: the hot statements skip SQLAlchemy's per-row
-    work (a Row per result row, its processors)."""
-    return await driver(conn)
-
-
-_LOCK_POSITIONS = _sql("""
+_LOCK_POSITIONS = DriverStatement("""
     SELECT account_id, sequence FROM credit.account_positions
     WHERE account_id = ANY(CAST(:ids AS text[])) ORDER BY account_id FOR UPDATE""")
 
 
 async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
     """The newest applied sequence per account, locking the rows in account id order."""
-    rows = await _fetch(conn, _LOCK_POSITIONS_N, {"ids": account_ids})
+    rows = await _LOCK_POSITIONS.fetch(conn, {"ids": account_ids})
     return {a: int(seq) for a, seq in rows}
 
 
-_LOCK_POSITIONS_N = _numbered(_LOCK_POSITIONS)
-
-
-_SAVE_POSITIONS = _sql("""
+_SAVE_POSITIONS = DriverStatement("""
     INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
         dues, customer, cause, as_of, deposit_fen)
     SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen, u.dues::jsonb,
@@ -84,7 +58,7 @@ _SAVE_POSITIONS = _sql("""
 async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """The batch's newest position per account (one event per account), in one statement."""
     ordered = sorted(events, key=lambda e: e.account_id)
-    await _execute(conn, _SAVE_POSITIONS_N, {
+    await _SAVE_POSITIONS.execute(conn, {
         "account_id": [e.account_id for e in ordered],
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
@@ -96,20 +70,6 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
         "deposit_fen": [e.deposit_fen for e in ordered],
     })
 
-
-_SAVE_POSITIONS_N = _numbered(_SAVE_POSITIONS)
-
-
-async def _execute(conn: AsyncConnection, statement: tuple[str, list[str]],
-                   values: dict[str, list[Any]]) -> None:
-    sql, names = statement
-    await (await _driver(conn)).execute(sql, *(values[n] for n in names))
-
-
-async def _fetch(conn: AsyncConnection, statement: tuple[str, list[str]],
-                 values: dict[str, list[Any]]) -> list[Any]:
-    sql, names = statement
-    return list(await (await _driver(conn)).fetch(sql, *(values[n] for n in names)))
 
 
 def oldest_due_month(event: BalanceChanged) -> date | None:
@@ -132,7 +92,7 @@ _MONTHS: dict[str, date] = {}
 PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 
 
-_UPSERT_PRODUCTS = _sql("""
+_UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
         oldest_due_month, ladder_month, product_amount_due_fen)
@@ -155,7 +115,6 @@ _UPSERT_PRODUCTS = _sql("""
         oldest_due_month = excluded.oldest_due_month,
         product_amount_due_fen = excluded.product_amount_due_fen
     RETURNING """ + COLUMNS)
-_UPSERT_PRODUCTS_N = _numbered(_UPSERT_PRODUCTS)
 
 
 async def upsert_products(
@@ -166,7 +125,7 @@ async def upsert_products(
     if not snapshots:
         return []
     s = sorted(snapshots, key=lambda s: s[1].product_id)
-    return await _fetch(conn, _UPSERT_PRODUCTS_N, {
+    return await _UPSERT_PRODUCTS.fetch(conn, {
         "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
         "family": [p.family.value for _, p in s], "product": [encode(p).decode() for _, p in s],
         "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
@@ -179,16 +138,14 @@ async def upsert_products(
     })
 
 
-_TAKEN = _sql("""
+_TAKEN = DriverStatement("""
     SELECT decision_id FROM credit.decisions WHERE decision_id = ANY(CAST(:ids AS text[]))""")
 
 
 async def taken_decisions(conn: AsyncConnection, decision_ids: list[str]) -> set[str]:
     """Which of these decisions were already taken (decision ids are deterministic)."""
-    return {r[0] for r in await _fetch(conn, _TAKEN_N, {"ids": decision_ids})}
+    return {r[0] for r in await _TAKEN.fetch(conn, {"ids": decision_ids})}
 
-
-_TAKEN_N = _numbered(_TAKEN)
 
 
 @dataclass
@@ -211,7 +168,7 @@ class DecisionRows:
     rule_version: list[int] = field(default_factory=list)
 
 
-_INSERT_DECISIONS = _sql("""
+_INSERT_DECISIONS = DriverStatement("""
     INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id,
         reason, state_before, state_after, as_of, context, inputs, warning_level, amount_fen,
         rule_version)
@@ -235,8 +192,7 @@ _INSERT_DECISIONS = _sql("""
 
 async def insert_decisions(conn: AsyncConnection, rows: DecisionRows) -> int:
     """Returns how many were new (a decision already taken conflicts and is skipped)."""
-    result = await conn.execute(_INSERT_DECISIONS, vars(rows))
-    return len(result.all())
+    return len(await _INSERT_DECISIONS.fetch(conn, vars(rows)))
 
 
 @dataclass
@@ -251,7 +207,7 @@ class HistoryRows:
     at: list[datetime] = field(default_factory=list)
 
 
-_INSERT_HISTORY = _sql("""
+_INSERT_HISTORY = DriverStatement("""
     INSERT INTO credit.state_history (product_id, state_before, state_after, cause,
         decision_id, at)
     SELECT u.product_id, u.state_before, u.state_after, u.cause, u.decision_id, u.at
@@ -264,7 +220,7 @@ _INSERT_HISTORY = _sql("""
 
 async def insert_history(conn: AsyncConnection, rows: HistoryRows) -> None:
     if rows.product_id:
-        await conn.execute(_INSERT_HISTORY, vars(rows))
+        await _INSERT_HISTORY.execute(conn, vars(rows))
 
 
 @dataclass

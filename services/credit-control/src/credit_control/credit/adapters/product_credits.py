@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.credit_control import CreditState
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
+from common.db import DriverStatement
 from common.envelope import convert
 
 from ..domain.ladder import Ladder
@@ -72,7 +73,7 @@ _LOAD = _sql(f"""
     SELECT {COLUMNS}, product FROM credit.product_credit
     WHERE product_id = ANY(CAST(:ids AS text[])) ORDER BY product_id FOR UPDATE""")
 
-_SAVE = _sql("""
+_SAVE = DriverStatement("""
     UPDATE credit.product_credit p SET state = u.state, state_changed_at = u.at,
         cycle = u.cycle, command_seq = u.command_seq, warning_level = u.warning_level,
         ladder_month = u.ladder_month, suspension_warned_on = u.warned_on,
@@ -140,7 +141,7 @@ class SqlProductCredits:
         """Every product that changed since loaded, in one statement."""
         dirty = sorted((p for p in products if p.dirty), key=lambda p: p.product_id)
         if dirty:
-            await self.conn.execute(_SAVE, _columns(dirty))
+            await _SAVE.execute(self.conn, _columns(dirty))
             for p in dirty:
                 p.dirty = False
 
