@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from common.clock import BUSINESS_TZ
+from common.display_time import beijing_time, is_moment_key
 from common.money import fen_to_yuan_text
 
 Row = tuple[str, ...]
@@ -14,16 +15,9 @@ TIMELINE_COLUMNS = ("when", "decision", "rule", "amount due", "state")
 
 
 def when(value: Any) -> str:
-    """An ISO timestamp as Asia/Shanghai wall time, the way staff read it."""
-    if not isinstance(value, str):
-        return "" if value is None else str(value)
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if at.tzinfo is not None:
-        at = at.astimezone(BUSINESS_TZ)
-    return at.strftime("%Y-%m-%d %H:%M")
+    """A moment as staff read it everywhere (dashboard, CSVs, here): Asia/Shanghai to the
+    second, labelled 北京时间 (common.display_time)."""
+    return beijing_time(value)
 
 
 def yuan(fen: Any) -> str:
@@ -102,7 +96,8 @@ def records_table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list
     columns: list[str] = []
     for record in records:
         columns += [k for k in record if k not in columns]
-    return columns, [tuple(cell(r.get(c)) for c in columns) for r in records]
+    return columns, [tuple(when(r.get(c)) if is_moment_key(c) else cell(r.get(c))
+                           for c in columns) for r in records]
 
 
 def report_sections(body: Mapping[str, Any]) -> list[tuple[str, list[str], list[Row]]]:
