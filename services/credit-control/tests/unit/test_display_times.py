@@ -37,8 +37,9 @@ def _product() -> dict[str, Any]:
 
 def test_the_timeline_page_shows_beijing_time_labelled() -> None:
     product = _product()
-    html = dashboard._page("timeline.html", None, product=product,
-                           events=dashboard._timeline(product)).body.decode()
+    page = dashboard._page("timeline.html", None, product=product,
+                           events=dashboard._timeline(product))
+    html = bytes(page.body).decode()
     assert f"<td>{SHOWN}</td>" in html
     assert "<td>2026-11-30 20:00:05 北京时间</td>" in html
     assert "<td>2026-11-30 19:59:59 北京时间</td>" in html
