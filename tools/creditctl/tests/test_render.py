@@ -94,12 +94,21 @@ def _response(status: int, body: object) -> httpx.Response:
 
 def test_errors_carry_the_body_and_an_exit_code_per_kind() -> None:
     refused = error_for("credit-control", "GET", "/v1/x", _response(401, {"error": "unauthorized"}))
-    assert refused.exit_code == EXIT_AUTH and '"unauthorized"' in refused.message
-    bad = error_for("credit-control", "POST", "/v1/sweeps",
-                    _response(422, {"error": "validation_error", "problems": []}))
-    assert bad.exit_code == EXIT_REJECTED and "validation_error" in bad.message
+    assert refused.exit_code == EXIT_AUTH and "(unauthorized)" in refused.message
+    bad = error_for("credit-control", "POST", "/v1/sweeps", _response(422, {
+        "error": "validation_error", "message": "the request is not valid",
+        "problems": [{"field": "body.as_of", "message": "Field required"}]}))
+    assert bad.exit_code == EXIT_REJECTED
+    assert bad.message == ("credit-control POST /v1/sweeps → 422: validation_error: the "
+                           "request is not valid; body.as_of: Field required")
     assert error_for("notifier", "GET", "/v1/x", _response(503, {})).exit_code \
         == EXIT_UNAVAILABLE
+
+
+def test_an_error_is_one_line_whatever_the_body() -> None:
+    html = httpx.Response(502, text="<html>\n<body>\nBad gateway\n</body>\n</html>\n" * 50)
+    message = error_for("billing-events", "GET", "/v1/receivables", html).message
+    assert "\n" not in message and len(message) < 600 and "Bad gateway" in message
 
 
 def test_only_the_routers_own_404_counts_as_a_missing_report() -> None:
