@@ -126,7 +126,7 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
     assert "verdict" in kpis and "arrears_rate" in kpis and "{" not in kpis
     arrears = ok(creditctl(services, "report", "arrears", "--month", f"{y}-10",
                            "--by", "family"))
-    assert "MAS" in arrears and "arrears_yuan" in arrears
+    assert "MAS" in arrears and "arrears (元)" in arrears
     assert "{" not in arrears and "'" not in arrears  # no Python dict reprs
     orders = json.loads(ok(creditctl(services, "work-orders", "--output", "json")))
     assert all(w["status"] not in ("done", "cancelled") for w in orders)

@@ -107,6 +107,23 @@ def test_table_money_is_yuan_and_moments_are_beijing_time() -> None:
     assert rows == [("W1", "123.45", "2026-12-01 12:00:00 北京时间")]
 
 
+def test_table_headings_are_words_with_their_unit() -> None:
+    assert [render.header(c) for c in ("arrears_yuan", "arrears_rate_percent", "due_at",
+                                       "name")] \
+        == ["arrears (元)", "arrears rate %", "due at", "name"]
+    console = Console(width=80, record=True, file=io.StringIO())
+    emit(Output.table, ARREARS, lambda yuan: render.arrears_sections(ARREARS, None, yuan=yuan),
+         console=console)
+    text = console.export_text()
+    assert "receivables" in text and "(元)" in text and "_yuan" not in text
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "receivable\n" not in text.replace(" ", "").replace("│", "")  # no word cut
+    wide = Console(width=200, record=True, file=io.StringIO())
+    emit(Output.table, ARREARS, lambda yuan: render.arrears_sections(ARREARS, None, yuan=yuan),
+         console=wide)
+    assert "receivables (元)" in wide.export_text()  # one-line headings where they fit
+
+
 def test_json_output_is_the_answer_as_it_came_and_csv_parses() -> None:
     stream = io.StringIO()
     emit(Output.json, KPIS, lambda yuan: [], console=Console(file=io.StringIO()), stream=stream)

@@ -49,7 +49,10 @@ def emit(fmt: Output, answer: Any, sections: Sections, *, console: Console,
     for line in lead:
         console.print(line)
     for title, columns, rows in sections(True):
-        console.print(render.table(title, columns, rows))
+        headings = [render.header(c) for c in columns]
+        if not render.fits(headings, rows, console.width):
+            headings = [render.stacked(h) for h in headings]
+        console.print(render.table(title, headings, rows))
 
 
 def write_csv(sections: Sequence[render.Section], out: TextIO) -> None:

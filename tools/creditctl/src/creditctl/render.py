@@ -5,6 +5,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rich.cells import cell_len
 from rich.table import Table
 
 from common.clock import BUSINESS_TZ
@@ -81,6 +82,29 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Row]) -> Table:
     for row in rows:
         out.add_row(*row)
     return out
+
+
+def fits(columns: Sequence[str], rows: Sequence[Row], width: int) -> bool:
+    """Whether a table with one-line headings fits `width` terminal columns (3 per column
+    for padding and rule, 1 for the last rule)."""
+    need = sum(max([cell_len(c), *(cell_len(r[i]) for r in rows if i < len(r))])
+               for i, c in enumerate(columns))
+    return need + 3 * len(columns) + 1 <= width
+
+
+def stacked(heading: str) -> str:
+    """A heading one word a line: a narrow terminal then narrows the column to its longest
+    word instead of cutting a word in two."""
+    return "\n".join(heading.split())
+
+
+def header(column: str) -> str:
+    """A column's name as a table heading: words, and the unit in words people read
+    ("arrears_yuan" → "arrears (元)", "arrears_rate_percent" → "arrears rate %")."""
+    for suffix, unit in (("_yuan", " (元)"), ("_percent", " %")):
+        if column.endswith(suffix):
+            return column.removesuffix(suffix).replace("_", " ") + unit
+    return column.replace("_", " ")
 
 
 def cell(value: Any) -> str:
@@ -226,8 +250,7 @@ def report_view(name: str, body: Mapping[str, Any], by: str | None, *,
                 yuan: bool = False) -> list[Section]:
     """A credit-control report body as sections to print (tables or CSV)."""
     if name == "kpis":
-        head: list[Row] = [(k, cell(body.get(k))) for k in ("month", "as_of_date") if k in body]
-        return [("", ["field", "value"], head), ("kpis", KPI_COLUMNS, kpi_rows(body))]
+        return [(f"as of {body.get('as_of_date')}", KPI_COLUMNS, kpi_rows(body))]
     if name == "arrears":
         return arrears_sections(body, by, yuan=yuan)
     if name == "aging":
