@@ -24,7 +24,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from common.http import create_app
 from common.testing.stack import stack_required
 
-pytestmark = [pytest.mark.e2e]
+# e2e (a browser, a server process), and so not among `make test-unit`'s pure tests.
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SUMMARY = "Read a product's credit view"
