@@ -4,6 +4,7 @@ print the arrears report and check it against billing's receivables to the fen."
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -102,6 +103,7 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
                             what="suspended through the chain")
 
     timeline = ok(creditctl(services, "timeline", product))
+    assert view is not None
     suspend = next(d for d in view["decisions"] if d["decision"] == "suspend")
     suspend_line = next(line for line in timeline.splitlines()
                         if suspend["rule_id"] in line)
@@ -112,6 +114,22 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
     chain = ok(creditctl(services, "chain", product))
     gateway_line = next(line for line in chain.splitlines() if "gateway" in line)
     assert "blocked" in gateway_line
+
+    # --output json: the service's answer as it came; table: 北京时间, yuan, no reprs.
+    as_json = json.loads(ok(creditctl(services, "timeline", product, "--output", "json")))
+    assert as_json["state"] == "suspended" and as_json["product_id"] == product
+    assert f"{y}-11-30 20:00:00 北京时间" in suspend_line
+    told = json.loads(ok(creditctl(services, "messages", product, "--output", "json")))
+    assert told and all(m["product_id"] == product for m in told)  # the notifier's log
+    assert "suspension_warning" in ok(creditctl(services, "messages", product))
+    kpis = ok(creditctl(services, "report", "kpis", "--month", f"{y}-10"))
+    assert "verdict" in kpis and "arrears_rate" in kpis and "{" not in kpis
+    arrears = ok(creditctl(services, "report", "arrears", "--month", f"{y}-10",
+                           "--by", "family"))
+    assert "MAS" in arrears and "arrears (元)" in arrears
+    assert "{" not in arrears and "'" not in arrears  # no Python dict reprs
+    orders = json.loads(ok(creditctl(services, "work-orders", "--output", "json")))
+    assert all(w["status"] not in ("done", "cancelled") for w in orders)
 
     await assert_report_matches_receivables(services, billing, f"{y}-10", None)
     await assert_report_matches_receivables(services, billing, f"{y}-10", "family")

@@ -16,7 +16,12 @@ from creditctl.client import (
     is_missing_route,
 )
 from creditctl.main import parse_as_of
-from creditctl.render import arrears_from_receivables, report_sections, timeline_rows
+from creditctl.render import (
+    arrears_from_receivables,
+    records_table,
+    report_sections,
+    timeline_rows,
+)
 
 
 def test_timeline_merges_decisions_with_the_state_changes_no_decision_explains() -> None:
@@ -39,10 +44,12 @@ def test_timeline_merges_decisions_with_the_state_changes_no_decision_explains()
         ],
     }
     assert timeline_rows(credit) == [
-        ("2026-11-02 09:00", "bill_notice", "adc-bill-notice", "123.45", "normal → warned"),
-        ("2026-11-30 20:00", "suspend", "mas-month-end", "123.45",
+        ("2026-11-02 09:00:00 北京时间", "bill_notice", "adc-bill-notice", "123.45",
+         "normal → warned"),
+        ("2026-11-30 20:00:00 北京时间", "suspend", "mas-month-end", "123.45",
          "warned → suspend_requested"),
-        ("2026-11-30 20:00", "[gateway applied]", "", "", "suspend_requested → suspended"),
+        ("2026-11-30 20:00:05 北京时间", "[gateway applied]", "", "",
+         "suspend_requested → suspended"),
     ]
 
 
@@ -87,12 +94,21 @@ def _response(status: int, body: object) -> httpx.Response:
 
 def test_errors_carry_the_body_and_an_exit_code_per_kind() -> None:
     refused = error_for("credit-control", "GET", "/v1/x", _response(401, {"error": "unauthorized"}))
-    assert refused.exit_code == EXIT_AUTH and '"unauthorized"' in refused.message
-    bad = error_for("credit-control", "POST", "/v1/sweeps",
-                    _response(422, {"error": "validation_error", "problems": []}))
-    assert bad.exit_code == EXIT_REJECTED and "validation_error" in bad.message
+    assert refused.exit_code == EXIT_AUTH and "(unauthorized)" in refused.message
+    bad = error_for("credit-control", "POST", "/v1/sweeps", _response(422, {
+        "error": "validation_error", "message": "the request is not valid",
+        "problems": [{"field": "body.as_of", "message": "Field required"}]}))
+    assert bad.exit_code == EXIT_REJECTED
+    assert bad.message == ("credit-control POST /v1/sweeps → 422: validation_error: the "
+                           "request is not valid; body.as_of: Field required")
     assert error_for("notifier", "GET", "/v1/x", _response(503, {})).exit_code \
         == EXIT_UNAVAILABLE
+
+
+def test_an_error_is_one_line_whatever_the_body() -> None:
+    html = httpx.Response(502, text="<html>\n<body>\nBad gateway\n</body>\n</html>\n" * 50)
+    message = error_for("billing-events", "GET", "/v1/receivables", html).message
+    assert "\n" not in message and len(message) < 600 and "Bad gateway" in message
 
 
 def test_only_the_routers_own_404_counts_as_a_missing_report() -> None:
@@ -100,3 +116,12 @@ def test_only_the_routers_own_404_counts_as_a_missing_report() -> None:
     assert not is_missing_route(_response(404, {"error": "not_found",
                                                 "message": "no bill month 2011-13"}))
     assert not is_missing_route(_response(422, {"message": "Not Found"}))
+
+
+def test_moment_columns_show_beijing_time_like_the_dashboard() -> None:
+    """`creditctl chain` and `work-orders` print their `*_at` columns on the one clock."""
+    columns, rows = records_table([
+        {"command_id": "c1", "received_at": "2026-11-30T12:00:00.123456+00:00", "attempt": 1},
+        {"command_id": "c2", "received_at": None, "attempt": 2}])
+    assert columns == ["command_id", "received_at", "attempt"]
+    assert rows == [("c1", "2026-11-30 20:00:00 北京时间", "1"), ("c2", "", "2")]

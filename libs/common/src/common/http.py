@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common import metrics
+from common import api_docs, metrics
 from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
@@ -34,7 +34,10 @@ def create_app(
     *, title: str, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[], Awaitable[dict[str, Any]]],
 ) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan)
+    # /docs and /redoc from the service's own copy of their assets, not from a CDN
+    # (common.api_docs): FastAPI's pages are blank without internet.
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    api_docs.serve(app)
     mask_pii_for_callers_without_it(app)
     _add_correlation_ids(app)
     app.add_middleware(RequestMetrics)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from common.display_time import log_timestamp
 from common.pii import mask_phone_numbers, redact
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
@@ -45,6 +46,10 @@ class MaskingJsonFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return mask_phone_numbers(super().format(record))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # ISO-8601 with its offset, not logging's "2026-12-02 23:32:57,247" with no zone.
+        return log_timestamp(record.created)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -6,7 +6,8 @@ where the API takes one row per request. Why not import `billing_events` here: t
 then be a second writer of billing's schema with billing's code pinned into it. A child process
 of the same workspace environment keeps billing the only code that writes its tables, and
 creditctl only passes the database URL and shows what the loader prints (its progress bar and
-its table of loaded / already there / rejected rows).
+its table of loaded / already there / rejected rows), and, when it fails, one line and an exit
+code (3: the database is not reachable) instead of a traceback.
 """
 
 import importlib.util
@@ -25,7 +26,9 @@ def billing_command(args: Sequence[str]) -> list[str]:
     if importlib.util.find_spec(BILLING_MODULE) is None:
         raise CliError(f"`{BILLING_MODULE}` is not installed in this environment: run creditctl "
                        "from the workspace (`uv run creditctl ...`).")
-    return [sys.executable, "-m", BILLING_MODULE, *args]
+    # billing's command through a thin guard that turns a failure into one line and
+    # creditctl's exit code (billing_child.py), still in the child process.
+    return [sys.executable, "-m", "creditctl.billing_child", *args]
 
 
 def run_billing(args: Sequence[str], database_url: str | None) -> int:

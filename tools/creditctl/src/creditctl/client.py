@@ -48,10 +48,10 @@ class Api:
         self._http.close()
 
     def get(self, service: Service, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.call(service, "GET", path, params=params).json()
+        return _json(service, path, self.call(service, "GET", path, params=params))
 
     def post(self, service: Service, path: str, body: dict[str, Any]) -> Any:
-        return self.call(service, "POST", path, json=body).json()
+        return _json(service, path, self.call(service, "POST", path, json=body))
 
     def call(self, service: Service, method: str, path: str, *, check: bool = True,
              **kwargs: Any) -> httpx.Response:
@@ -64,7 +64,8 @@ class Api:
             response = self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             raise CliError(
-                f"{service} is not reachable at {self.endpoints.url(service)} ({exc!r}). "
+                f"{service} is not reachable at {self.endpoints.url(service)} "
+                f"({type(exc).__name__}: {one_line(str(exc), 200)}). "
                 f"Is it running (`make run`)? Set its URL with --{_option(service)} or "
                 f"CREDITCTL_{_option(service).upper().replace('-', '_')}.",
                 EXIT_UNAVAILABLE) from exc
@@ -73,23 +74,58 @@ class Api:
         return response
 
 
+def _json(service: Service, path: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:  # a proxy's HTML page, a truncated body: not the service
+        raise CliError(f"{service} {path} → {response.status_code}: the answer is not JSON "
+                       f"({one_line(response.text, 120)!r}); is the URL the service's?",
+                       EXIT_UNAVAILABLE) from exc
+
+
 def _option(service: Service) -> str:
     return {"billing-events": "billing-url", "credit-control": "credit-url",
             "notifier": "notifier-url", "gateway-adapter": "gateway-url"}[service]
 
 
 def error_for(service: Service, method: str, path: str, response: httpx.Response) -> CliError:
-    """The service's own error body, shown as it came: it says what was wrong."""
+    """The service's own error body in one line (its code, message and each problem's
+    field): it says what was wrong. The exit code tells the kind of failure apart."""
     where = f"{service} {method} {path} → {response.status_code}"
-    body = response.text.strip() or "(no body)"
+    said = error_text(response)
     if response.status_code == 401:
-        return CliError(f"{where}: the token was refused; set CREDITCTL_TOKEN or --token.\n"
-                        f"{body}", EXIT_AUTH)
+        return CliError(f"{where}: the token was refused ({said}); set CREDITCTL_TOKEN or "
+                        "--token", EXIT_AUTH)
     if response.status_code == 403:
-        return CliError(f"{where}: this token's role may not do that.\n{body}", EXIT_AUTH)
+        return CliError(f"{where}: this token's role may not do that ({said})", EXIT_AUTH)
     if response.status_code >= 500:
-        return CliError(f"{where}: the service failed; see its log.\n{body}", EXIT_UNAVAILABLE)
-    return CliError(f"{where}\n{body}", EXIT_REJECTED)
+        return CliError(f"{where}: the service failed ({said}); see its log", EXIT_UNAVAILABLE)
+    return CliError(f"{where}: {said}", EXIT_REJECTED)
+
+
+MAX_ERROR_TEXT = 400
+
+
+def error_text(response: httpx.Response) -> str:
+    """`{"error", "message", "problems"}` as "error: message; field: message; …", or the
+    body's text, on one line and at most MAX_ERROR_TEXT characters."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and ("error" in body or "message" in body):
+        parts = [": ".join(str(body[k]) for k in ("error", "message") if body.get(k))]
+        parts += [f"{p.get('field')}: {p.get('message')}" for p in body.get("problems") or []
+                  if isinstance(p, dict)]
+        text = "; ".join(part for part in parts if part)
+    else:
+        text = response.text.strip() or "(no body)"
+    return one_line(text, MAX_ERROR_TEXT)
+
+
+def one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
 def is_missing_route(response: httpx.Response) -> bool:

@@ -3,10 +3,8 @@
 Every command but import-csv/generate is a plain HTTP client (URLs and token from options or
 CREDITCTL_* variables); bulk load runs billing's own loader (see bulk.py for why)."""
 
-import csv
-import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,11 +13,13 @@ from typing import Annotated, Any
 import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from common.clock import BUSINESS_TZ, IsoMoment
 
 from . import bulk, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
+from .output import Output, OutputOption, emit
 
 app = typer.Typer(help="Credit control from the terminal, over the services' HTTP APIs.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -31,6 +31,9 @@ err = Console(stderr=True)
 # (simulation mode), so the CLI checks only the shape and the years 2000..8999.
 _AS_OF: TypeAdapter[datetime] = TypeAdapter(IsoMoment)
 REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
+# Work orders someone still has to act on (a failed one too: the product is not where it
+# should be); done and cancelled ones are hidden unless --all or --status asks for them.
+OPEN_WORK_ORDERS = ("created", "assigned", "failed")
 
 
 @app.callback()
@@ -52,6 +55,11 @@ def main(
     ctx.obj = Endpoints(billing_url, credit_url, notifier_url, gateway_url, token, timeout)
 
 
+def fail(exc: CliError) -> None:
+    """One line on stderr (never a traceback); the exit code tells the kind apart."""
+    err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def api(ctx: typer.Context) -> Iterator[Api]:
     """The services' client; a CliError becomes its message on stderr and its exit code."""
@@ -59,7 +67,7 @@ def api(ctx: typer.Context) -> Iterator[Api]:
     try:
         yield client
     except CliError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        fail(exc)
         raise typer.Exit(exc.exit_code) from exc
     finally:
         client.close()
@@ -112,7 +120,7 @@ def _billing(args: list[str], database_url: str | None) -> int:
     try:
         return bulk.run_billing(args, database_url)
     except CliError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        fail(exc)
         return exc.exit_code
 
 
@@ -137,6 +145,7 @@ def sweep(
              "the scheduler's own sweep is at 20:00")] = None,
     sweep_id: Annotated[str | None, typer.Option(help="the same id again replays the answer")]
     = None,
+    output: OutputOption = Output.table,
 ) -> None:
     """`creditctl sweep --as-of 2026-12-31`: evaluate the calendar rules as of that day."""
     if ctx.invoked_subcommand:
@@ -146,24 +155,30 @@ def sweep(
     at = parse_as_of(as_of)
     body = {"sweep_id": sweep_id or f"cli-{at.date().isoformat()}-{uuid.uuid4().hex[:8]}",
             "as_of": at.isoformat()}
-    with api(ctx) as client, err.status(f"sweeping as of {at.isoformat()} …"):
+    with api(ctx) as client, err.status(f"sweeping as of {render.when(at)} …"):
         answer = client.post("credit-control", "/v1/sweeps", body)
-    _show_sweep(answer)
+    _show_sweep(answer, output)
 
 
-def _show_sweep(answer: dict[str, Any]) -> None:
-    counts = answer.get("decisions") or {}
-    rows = [(k, str(v)) for k, v in sorted(counts.items())] or [("(none)", "0")]
-    out.print(render.table(
-        f"sweep {answer.get('sweep_id')} as of {answer.get('business_date')} "
-        f"(rules v{answer.get('rule_version')})", ["decision", "count"], rows))
+def _show_sweep(answer: dict[str, Any], output: Output) -> None:
     held = answer.get("held")
-    if held:
-        out.print("[yellow]held by the mass-suspension guard:[/yellow] no product was "
-                  "suspended.")
-        out.print(render.table("hold", ["field", "value"],
-                               [(k, render.cell(v)) for k, v in held.items()]))
-        out.print(f"release it with: creditctl sweep confirm {answer.get('sweep_id')}")
+
+    def sections(yuan: bool) -> list[render.Section]:
+        counts = answer.get("decisions") or {}
+        rows: list[render.Row] = [(str(k), str(v)) for k, v in sorted(counts.items())] \
+            or [("(none)", "0")]
+        made: list[render.Section] = [(
+            f"sweep {answer.get('sweep_id')} as of {answer.get('business_date')} "
+            f"(rules v{answer.get('rule_version')})", ["decision", "count"], rows)]
+        if held:
+            made.append(("hold", ["field", "value"],
+                         [(k, render.when(v) if k.endswith("_at") else render.cell(v))
+                          for k, v in held.items()]))
+        return made
+
+    lead = ["[yellow]held by the mass-suspension guard:[/yellow] no product was suspended; "
+            f"release it with: creditctl sweep confirm {answer.get('sweep_id')}"] if held else []
+    emit(output, answer, sections, console=out, lead=lead)
 
 
 @sweep_app.command("confirm")
@@ -174,85 +189,142 @@ def confirm_sweep(
         help="who confirms; services that attribute by token record the token's subject")]
     = None,
     note: str = "",
+    output: OutputOption = Output.table,
 ) -> None:
     """Release a sweep the mass-suspension guard held (role credit-admin)."""
     with api(ctx) as client, err.status(f"confirming sweep {sweep_id} …"):
         answer = client.post("credit-control", f"/v1/sweeps/{sweep_id}/confirm",
                              {"note": note, **({"confirmed_by": by} if by else {})})
-    _show_sweep(answer)
+    _show_sweep(answer, output)
 
 
 @sweep_app.command("holds")
-def sweep_holds(ctx: typer.Context, status: str | None = None) -> None:
+def sweep_holds(ctx: typer.Context, status: str | None = None,
+                output: OutputOption = Output.table) -> None:
     """Sweeps the guard is holding (or held)."""
     with api(ctx) as client:
         holds = client.get("credit-control", "/v1/sweeps/holds", {"status": status})
-    columns, rows = render.records_table(holds)
-    out.print(render.table("sweep holds", columns, rows))
+    emit(output, holds, lambda yuan: [("sweep holds", *render.records_table(holds, yuan=yuan))],
+         console=out)
 
 
 # --- views -----------------------------------------------------------------------------------
 
 @app.command()
-def timeline(ctx: typer.Context, product_id: str) -> None:
+def timeline(ctx: typer.Context, product_id: str, output: OutputOption = Output.table) -> None:
     """A product's decisions and state changes, oldest first (the explain view)."""
     with api(ctx) as client:
         credit = client.get("credit-control", f"/v1/products/{product_id}/credit")
     facts = credit.get("facts") or {}
     since = render.when(credit.get("state_changed_at"))
-    out.print(f"[bold]{product_id}[/bold] {credit.get('family')}  state "
-              f"[bold]{credit.get('state')}[/bold] since {since}"
-              f"  amount due {render.yuan(facts.get('amount_due_fen'))}"
-              f"  balance {render.yuan(facts.get('balance_fen'))}")
-    out.print(render.table("timeline", render.TIMELINE_COLUMNS, render.timeline_rows(credit)))
-    if credit.get("work_orders"):
-        columns, rows = render.records_table(
-            [{k: w.get(k) for k in ("work_order_id", "action", "status", "role", "due_at")}
-             for w in credit["work_orders"]])
-        out.print(render.table("work orders", columns, rows))
+    lead = [f"[bold]{escape(product_id)}[/bold] {credit.get('family')}  state "
+            f"[bold]{credit.get('state')}[/bold] since {since}"
+            f"  amount due {render.yuan(facts.get('amount_due_fen'))} 元"
+            f"  balance {render.yuan(facts.get('balance_fen'))} 元"]
+
+    def sections(yuan: bool) -> list[render.Section]:
+        made: list[render.Section] = [
+            ("timeline", list(render.TIMELINE_COLUMNS), render.timeline_rows(credit))]
+        if credit.get("work_orders"):
+            made.append(("work orders", *render.records_table(
+                [{k: w.get(k) for k in ("work_order_id", "action", "status", "role", "due_at")}
+                 for w in credit["work_orders"]], yuan=yuan)))
+        return made
+
+    emit(output, credit, sections, console=out, lead=lead)
 
 
 @app.command("work-orders")
 def work_orders(
     ctx: typer.Context,
     overdue: Annotated[bool, typer.Option(help="only open ones past their due time")] = False,
-    status: str | None = None,
+    status: Annotated[str | None, typer.Option(
+        help="created, assigned, done, failed or cancelled (default: all but done and "
+             "cancelled)")] = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="done and cancelled ones too")] = False,
     product_id: str | None = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+    output: OutputOption = Output.table,
 ) -> None:
-    """Manual work orders (suspend/restore by hand), oldest first."""
-    params = {"status": status, "product_id": product_id, "limit": limit,
-              "overdue_at": datetime.now(BUSINESS_TZ).isoformat() if overdue else None}
+    """Manual work orders (suspend/restore by hand), oldest first; the ones still to act on
+    unless --all or --status."""
+    base = {"product_id": product_id, "limit": limit,
+            "overdue_at": datetime.now(BUSINESS_TZ).isoformat() if overdue else None}
     with api(ctx) as client:
-        orders = client.get("credit-control", "/v1/work-orders", params)
+        orders = [w for s in statuses_to_ask(status, show_all, overdue)
+                  for w in client.get("credit-control", "/v1/work-orders", {**base, "status": s})]
+    orders.sort(key=lambda w: (str(w.get("created_at") or ""), str(w.get("work_order_id"))))
+    orders = orders[:limit]
     keep = ("work_order_id", "product_id", "action", "status", "role", "assignee", "due_at",
             "reason")
-    columns, rows = render.records_table([{k: w.get(k) for k in keep} for w in orders])
-    out.print(render.table(f"work orders ({len(orders)})", columns, rows))
+    shown = "" if status or show_all else ", done and cancelled hidden (--all)"
+    emit(output, orders, lambda yuan: [(
+        f"work orders ({len(orders)}{shown})",
+        *render.records_table([{k: w.get(k) for k in keep} for w in orders], yuan=yuan))],
+        console=out)
+
+
+def statuses_to_ask(status: str | None, show_all: bool, overdue: bool) -> list[str | None]:
+    """The `status` filters to ask the API for (None: any status). It filters one status at a
+    time, so by default each status still to act on is asked for on its own: a long history
+    of done orders cannot crowd the open ones out of `limit`. Overdue ones are open anyway."""
+    if status or show_all or overdue:
+        return [status]
+    return list(OPEN_WORK_ORDERS)
 
 
 @app.command()
-def chain(ctx: typer.Context, product_id: str) -> None:
+def chain(ctx: typer.Context, product_id: str, output: OutputOption = Output.table) -> None:
     """Where a product stands in BOSS → EMOS → gateway, and its command attempts."""
     with api(ctx) as client:
         view = client.get("gateway-adapter", f"/v1/products/{product_id}/chain")
     boss, gateway = view.get("boss") or {}, view.get("gateway") or {}
     orders = (view.get("emos") or {}).get("orders") or []
-    out.print(render.table(
-        f"{product_id} {view.get('family')} {view.get('vendor') or ''} (cpno {view.get('cpno')})",
-        ["stage", "status", "sequence", "updated"],
-        [("boss", render.cell(boss.get("status")), render.cell(boss.get("sequence")),
-          render.when(boss.get("updated_at"))),
-         ("emos", render.cell(orders[-1].get("status") if orders else None),
-          render.cell(orders[-1].get("sequence") if orders else None),
-          render.when(orders[-1].get("updated_at") if orders else None)),
-         ("gateway", "blocked" if gateway.get("blocked") else "open",
-          render.cell(gateway.get("sequence")), render.when(gateway.get("updated_at")))]))
-    if view.get("attempts"):
-        keep = ("command_id", "action", "sequence", "attempt", "outcome", "received_at")
-        columns, rows = render.records_table(
-            [{k: a.get(k) for k in keep} for a in view["attempts"]])
-        out.print(render.table("attempts", columns, rows))
+    last = orders[-1] if orders else {}
+
+    def sections(yuan: bool) -> list[render.Section]:
+        made: list[render.Section] = [(
+            f"{product_id} {view.get('family')} {view.get('vendor') or ''} "
+            f"(cpno {view.get('cpno')})",
+            ["stage", "status", "sequence", "updated"],
+            [("boss", render.cell(boss.get("status")), render.cell(boss.get("sequence")),
+              render.when(boss.get("updated_at"))),
+             ("emos", render.cell(last.get("status")), render.cell(last.get("sequence")),
+              render.when(last.get("updated_at"))),
+             ("gateway", "blocked" if gateway.get("blocked") else "open",
+              render.cell(gateway.get("sequence")), render.when(gateway.get("updated_at")))])]
+        if view.get("attempts"):
+            keep = ("command_id", "action", "sequence", "attempt", "outcome", "received_at")
+            made.append(("attempts", *render.records_table(
+                [{k: a.get(k) for k in keep} for a in view["attempts"]], yuan=yuan)))
+        return made
+
+    emit(output, view, sections, console=out)
+
+
+MESSAGE_COLUMNS = ("created_at", "template", "role", "trigger", "status", "status_reason",
+                   "delivered_at")
+
+
+@app.command()
+def messages(
+    ctx: typer.Context,
+    product_id: str,
+    status: Annotated[str | None, typer.Option(
+        help="pending, held, sending, submitted, delivered, failed, cancelled, ...")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+    output: OutputOption = Output.table,
+) -> None:
+    """The SMS the notifier made for a product (was the customer told?): template, recipient
+    role, status and why a message never left (the notifier, --notifier-url)."""
+    with api(ctx) as client:
+        found = client.get("notifier", "/v1/messages",
+                           {"product_id": product_id, "status": status, "limit": limit})
+    emit(output, found, lambda yuan: [(
+        f"messages for {product_id} ({len(found)})",
+        *render.records_table([{k: m.get(k) for k in MESSAGE_COLUMNS} for m in found],
+                              yuan=yuan))], console=out)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -264,9 +336,10 @@ def report(
     month: Annotated[str, typer.Option(help="bill month, YYYY-MM")],
     as_of: Annotated[str | None, typer.Option(help="business day, YYYY-MM-DD")] = None,
     by: Annotated[str | None, typer.Option(help="family, tier or channel")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="the same as --output csv")] = False,
     source: Annotated[str, typer.Option(
         help="auto: credit-control's report, else (arrears) billing's receivables")] = "auto",
+    output: OutputOption = Output.table,
 ) -> None:
     """A monthly report: credit-control's GET /v1/reports/{name}; for arrears, billing's
     receivables when credit-control has no such report (or with --source billing)."""
@@ -274,43 +347,34 @@ def report(
         raise typer.BadParameter(f"unknown report {name!r}; one of {', '.join(REPORTS)}")
     if source not in ("auto", "credit-control", "billing"):
         raise typer.BadParameter("--source is auto, credit-control or billing")
+    if by is not None and by not in render.DIMENSIONS:
+        raise typer.BadParameter(f"--by is one of {', '.join(render.DIMENSIONS)}")
     with api(ctx) as client:
-        title, sections = _report(client, name, month, as_of, by, source)
-    if as_csv:
-        _write_csv(sections)
-        return
-    for section, columns, rows in sections:
-        out.print(render.table(f"{title} {section}".strip(), columns, rows))
+        title, body, sections = _report(client, name, month, as_of, by, source)
+    emit(Output.csv if as_csv else output, body,
+         lambda yuan: [(f"{title} {s}".strip() if yuan else s, c, r)
+                       for s, c, r in sections(yuan)], console=out)
 
 
 def _report(client: Api, name: str, month: str, as_of: str | None, by: str | None,
-            source: str) -> tuple[str, list[tuple[str, list[str], list[render.Row]]]]:
+            source: str) -> tuple[str, Any, Callable[[bool], list[render.Section]]]:
     if source != "billing":
         response = client.call("credit-control", "GET", f"/v1/reports/{name}", check=False,
-                               params={"month": month, "as_of": as_of, "by": by})
+                               params={"month": month, "as_of": as_of})
         if response.status_code < 400:
-            return f"{name} {month}", render.report_sections(response.json())
+            body = response.json()
+            return (f"{name} {month}", body,
+                    lambda yuan: render.report_view(name, body, by, yuan=yuan))
         if not (is_missing_route(response) and name == "arrears" and source == "auto"):
             raise error_for("credit-control", "GET", f"/v1/reports/{name}", response)
         err.print("credit-control has no arrears report here: reading billing's receivables")
     if name != "arrears":
         raise CliError(f"billing serves only the arrears figures, not {name!r}")
-    body = client.get("billing-events", "/v1/receivables",
-                      {"bill_month": month, "as_of": as_of, "by": by})
-    lines = render.arrears_from_receivables(body)
-    columns, rows = render.records_table(lines)
-    return f"arrears {month} (billing receivables)", [("", columns, rows)]
-
-
-def _write_csv(sections: list[tuple[str, list[str], list[render.Row]]]) -> None:
-    writer = csv.writer(sys.stdout)
-    for i, (section, columns, rows) in enumerate(sections):
-        if i:
-            writer.writerow([])
-        if section:
-            writer.writerow([f"# {section}"])
-        writer.writerow(columns)
-        writer.writerows(rows)
+    receivables = client.get("billing-events", "/v1/receivables",
+                             {"bill_month": month, "as_of": as_of, "by": by})
+    lines = render.arrears_from_receivables(receivables)
+    return (f"arrears {month} (billing receivables)", receivables,
+            lambda yuan: [("", *render.records_table(lines, yuan=yuan))])
 
 
 if __name__ == "__main__":

@@ -2,28 +2,25 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rich.cells import cell_len
 from rich.table import Table
 
 from common.clock import BUSINESS_TZ
+from common.display_time import beijing_time, is_moment_key
 from common.money import fen_to_yuan_text
 
 Row = tuple[str, ...]
+Section = tuple[str, list[str], list[Row]]  # (title, columns, rows)
 TIMELINE_COLUMNS = ("when", "decision", "rule", "amount due", "state")
 
 
 def when(value: Any) -> str:
-    """An ISO timestamp as Asia/Shanghai wall time, the way staff read it."""
-    if not isinstance(value, str):
-        return "" if value is None else str(value)
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if at.tzinfo is not None:
-        at = at.astimezone(BUSINESS_TZ)
-    return at.strftime("%Y-%m-%d %H:%M")
+    """A moment as staff read it everywhere (dashboard, CSVs, here): Asia/Shanghai to the
+    second, labelled 北京时间 (common.display_time)."""
+    return beijing_time(value)
 
 
 def yuan(fen: Any) -> str:
@@ -78,10 +75,36 @@ def _sort_key(value: str) -> datetime:
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Row]) -> Table:
-    out = Table(*columns, title=title, title_justify="left")
+    # fold, never "…": a narrow terminal wraps a cell instead of hiding what it says
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column, overflow="fold")
     for row in rows:
         out.add_row(*row)
     return out
+
+
+def fits(columns: Sequence[str], rows: Sequence[Row], width: int) -> bool:
+    """Whether a table with one-line headings fits `width` terminal columns (3 per column
+    for padding and rule, 1 for the last rule)."""
+    need = sum(max([cell_len(c), *(cell_len(r[i]) for r in rows if i < len(r))])
+               for i, c in enumerate(columns))
+    return need + 3 * len(columns) + 1 <= width
+
+
+def stacked(heading: str) -> str:
+    """A heading one word a line: a narrow terminal then narrows the column to its longest
+    word instead of cutting a word in two."""
+    return "\n".join(heading.split())
+
+
+def header(column: str) -> str:
+    """A column's name as a table heading: words, and the unit in words people read
+    ("arrears_yuan" → "arrears (元)", "arrears_rate_percent" → "arrears rate %")."""
+    for suffix, unit in (("_yuan", " (元)"), ("_percent", " %")):
+        if column.endswith(suffix):
+            return column.removesuffix(suffix).replace("_", " ") + unit
+    return column.replace("_", " ")
 
 
 def cell(value: Any) -> str:
@@ -96,32 +119,143 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def records_table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[Row]]:
+def records_table(records: Sequence[Mapping[str, Any]], *,
+                  yuan: bool = False) -> tuple[list[str], list[Row]]:
     """Rows of dicts (a report's lines, work orders) → columns in first-seen order and rows.
-    Fen columns keep their exact integers: a report must add up to the fen."""
+    By default fen columns keep their exact integers (CSV: a report must add up to the fen);
+    `yuan=True` (tables) shows each `*_fen` column as `*_yuan`, or drops it where the record
+    has its `*_yuan` already. Moments (`*_at`) show as 北京时间."""
     columns: list[str] = []
     for record in records:
         columns += [k for k in record if k not in columns]
-    return columns, [tuple(cell(r.get(c)) for c in columns) for r in records]
+    if yuan:
+        columns = [c for c in columns
+                   if not (_is_fen(c) and f"{c.removesuffix('_fen')}_yuan" in columns)]
+    shown = [_yuan_name(c) if yuan else c for c in columns]
+    return shown, [tuple(_shown(c, r.get(c), yuan) for c in columns) for r in records]
 
 
-def report_sections(body: Mapping[str, Any]) -> list[tuple[str, list[str], list[Row]]]:
+def _is_fen(column: str) -> bool:
+    return column.endswith("_fen")
+
+
+def _yuan_name(column: str) -> str:
+    return f"{column.removesuffix('_fen')}_yuan" if _is_fen(column) else column
+
+
+def _shown(column: str, value: Any, yuan_: bool) -> str:
+    if is_moment_key(column):
+        return when(value)
+    if yuan_ and _is_fen(column):
+        return yuan(value)
+    return cell(value)
+
+
+def report_sections(body: Mapping[str, Any], *, yuan: bool = False) -> list[Section]:
     """Any report body → (title, columns, rows) sections: its scalar fields as one
     key/value section, a dict of figures as one row, and each list of dicts as a table."""
-    scalars: list[Row] = [(k, cell(v)) for k, v in body.items()
-                          if not isinstance(v, dict | list)]
-    sections: list[tuple[str, list[str], list[Row]]] = []
+    scalars: list[Row] = [(_yuan_name(k) if yuan else k, _shown(k, v, yuan))
+                          for k, v in body.items() if not isinstance(v, dict | list)]
+    sections: list[Section] = []
     if scalars:
         sections.append(("", ["field", "value"], scalars))
     for key, value in body.items():
         if isinstance(value, dict) and value and not any(
                 isinstance(v, dict | list) for v in value.values()):
-            sections.append((key, *records_table([value])))
+            sections.append((key, *records_table([value], yuan=yuan)))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            sections.append((key, *records_table(value)))
+            sections.append((key, *records_table(value, yuan=yuan)))
         elif isinstance(value, list) and value:
             sections.append((key, ["value"], [(cell(v),) for v in value]))
     return sections
+
+
+# --- reports shaped for reading ---------------------------------------------------------------
+
+KPI_COLUMNS = ["name", "value", "target", "verdict"]
+# KPIs that are shares: shown and judged as percentages (the others are counts).
+_RATE_KPIS = ("arrears_rate", "reminder_timeliness", "emos_cross_month")
+_DIRECTION = {"<=": "≤", ">=": "≥"}
+
+
+def kpi_rows(body: Mapping[str, Any]) -> list[Row]:
+    """The KPI report as one row per KPI: name / value / target / verdict. A KPI without a
+    value (a peer away, nothing to judge yet) says why in the verdict."""
+    rows: list[Row] = []
+    for k in body.get("kpis") or []:
+        rate = k.get("name") in _RATE_KPIS
+        value = k.get("value")
+        shown = "" if value is None else (
+            f"{k['percent']}%" if rate and k.get("percent") is not None
+            else _percent(value) if rate else cell(value))
+        target = _percent(k.get("target")) if rate else cell(k.get("target"))
+        sign = _DIRECTION.get(str(k.get("direction")), str(k.get("direction") or ""))
+        rows.append((str(k.get("name", "")), shown, f"{sign} {target}".strip(), _verdict(k)))
+    return rows
+
+
+def _percent(value: Any) -> str:
+    try:
+        return f"{Decimal(str(value)) * 100:.2f}%"
+    except (InvalidOperation, ValueError):
+        return cell(value)
+
+
+def _verdict(kpi: Mapping[str, Any]) -> str:
+    met = kpi.get("meets_target")
+    if met is None:
+        why = kpi.get("error") or kpi.get("note") or "no value"
+        return f"n/a ({why})"
+    return "meets target" if met else "MISSES target"
+
+
+ARREARS_FIGURES = ("receivables_fen", "arrears_fen", "arrears_rate_percent", "meets_target")
+DIMENSIONS = ("family", "tier", "channel")
+
+
+def arrears_sections(body: Mapping[str, Any], by: str | None, *,
+                     yuan: bool = False) -> list[Section]:
+    """credit-control's arrears report: the months and their total, then the groups of one
+    dimension (`by`) or of each, summed over the months; every figure a plain cell."""
+    def figures(item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: item.get(k) for k in ARREARS_FIGURES if k in item}
+
+    months = [{"bill_month": m.get("bill_month"), "measured_on": m.get("measured_on"),
+               **figures(m)} for m in body.get("months") or []]
+    months.append({"bill_month": "total", "measured_on": body.get("as_of_date") or "",
+                   **figures(body.get("total") or {})})
+    sections: list[Section] = [("by bill month", *records_table(months, yuan=yuan))]
+    groups = body.get("by") or {}
+    for dim in [by] if by else DIMENSIONS:
+        found = groups.get(dim) or []
+        if found:
+            rows = [{dim: g.get("key"), **figures(g)} for g in found]
+            sections.append((f"by {dim}", *records_table(rows, yuan=yuan)))
+    return sections
+
+
+def aging_sections(body: Mapping[str, Any], *, yuan: bool = False) -> list[Section]:
+    buckets = [{"bucket": b, "arrears_fen": fen} for b, fen in (body.get("buckets") or {}).items()]
+    buckets.append({"bucket": "total", "arrears_fen": body.get("total_arrears_fen")})
+    head: list[Row] = [(k, cell(body.get(k))) for k in ("as_of_date", "since", "through")
+                       if k in body]
+    sections: list[Section] = [("", ["field", "value"], head)] if head else []
+    sections.append(("buckets", *records_table(buckets, yuan=yuan)))
+    if body.get("months"):
+        sections.append(("months", *records_table(body["months"], yuan=yuan)))
+    return sections
+
+
+def report_view(name: str, body: Mapping[str, Any], by: str | None, *,
+                yuan: bool = False) -> list[Section]:
+    """A credit-control report body as sections to print (tables or CSV)."""
+    if name == "kpis":
+        return [(f"as of {body.get('as_of_date')}", KPI_COLUMNS, kpi_rows(body))]
+    if name == "arrears":
+        return arrears_sections(body, by, yuan=yuan)
+    if name == "aging":
+        return aging_sections(body, yuan=yuan)
+    return report_sections(body, yuan=yuan)
 
 
 def arrears_from_receivables(body: Mapping[str, Any]) -> list[dict[str, Any]]:

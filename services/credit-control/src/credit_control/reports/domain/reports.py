@@ -7,12 +7,13 @@ notifier (reminders), the gateway (EMOS orders, reconciliation) and our own tabl
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
 from common.clock import last_day_of_month
+from common.display_time import beijing_time, is_moment_key
 
 ARREARS_RATE_TARGET = Decimal("0.005")  # seed 000: the company limit, 0.5%
 CURRENT_MONTH_RECOVERY_TARGET = Decimal("0.96")  # seed 002: 当月欠费回收率 ≥ 96%
@@ -229,9 +230,16 @@ def share(part: int, whole: int) -> Decimal | None:
 # --- CSV ------------------------------------------------------------------------------------
 
 def flatten(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Rows of flat dicts → a header (in first-seen key order) and string cells; None is ''."""
+    """Rows of flat dicts → a header (in first-seen key order) and string cells; None is '',
+    a moment (a datetime, or a `*_at` field's ISO text) is shown as 北京时间 to the second."""
     header: list[str] = []
     for row in rows:
         header += [k for k in row if k not in header]
-    cells = [["" if row.get(k) is None else str(row.get(k)) for k in header] for row in rows]
+    cells = [[_cell(k, row.get(k)) for k in header] for row in rows]
     return header, cells
+
+
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, datetime) or (is_moment_key(key) and isinstance(value, str)):
+        return beijing_time(value)
+    return "" if value is None else str(value)

@@ -8,7 +8,7 @@ role may look; callers who may not see personal data get phone numbers and names
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from common.auth import Principal, TokenTable
 from common.clock import IsoDay, parse_bill_month
+from common.display_time import beijing_time, parse_instant
 from common.errors import ApiError, NotFound
 from common.http import MonthQuery
 from common.money import fen_to_yuan_text
@@ -48,6 +49,8 @@ CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                          autoescape=select_autoescape(["html"]))
 _templates.filters["yuan"] = lambda fen: "" if fen is None else fen_to_yuan_text(int(fen))
+# Every moment on the pages: "2026-11-30 20:00:00 北京时间" (common.display_time).
+_templates.filters["beijing"] = beijing_time
 
 
 def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
@@ -200,7 +203,7 @@ def collections_worklist(kind: str, top: int = 10) -> WorklistProvider:
 
 def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
     last = entry.get("last_attempt") or {}
-    at = str(last.get("at") or "")[:16].replace("T", " ")
+    at = beijing_time(last.get("at"))
     tried = " ".join(str(v) for v in (at, last.get("channel"), last.get("outcome")) if v)
     return {"account": entry["account_id"], "customer": entry["customer_name"],
             "manager_name": entry["manager_name"],
@@ -229,4 +232,9 @@ def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
                 "after": "", "inputs": "", "amount_fen": None}
                for m in product.get("messages", [])]
     order = {"decision": 0, "state": 1, "sms": 2}
-    return sorted(events, key=lambda e: (str(e["at"]), order[e["kind"]]))
+    # By the instant, not its text: the notifier's times come as ISO text, ours as datetimes.
+    return sorted(events, key=lambda e: (_instant(e["at"]), order[e["kind"]]))
+
+
+def _instant(value: Any) -> datetime:
+    return parse_instant(value) or datetime.min.replace(tzinfo=UTC)
