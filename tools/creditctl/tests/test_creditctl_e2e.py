@@ -96,6 +96,11 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
     await eventually(lambda: credit_view(credit, product),  # the warning reached the contact
                      lambda v: v is not None and v["ladder"]["notice"]["status"] == "delivered",
                      what="the suspension warning delivered", timeout=120)
+    # The preview names the suspension and its amount, and decides nothing.
+    previewed = ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00", "--preview",
+                             "--account", f"A{uid}"))
+    assert "suspend" in previewed and product in previewed and "123.45" in previewed
+    assert (await credit_view(credit, product) or {}).get("state") == "suspension_warned"
     swept = ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00"))
     assert "suspend" in swept and f"{y}-11-30" in swept
     view = await eventually(lambda: credit_view(credit, product),

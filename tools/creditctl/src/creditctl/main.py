@@ -146,18 +146,55 @@ def sweep(
     sweep_id: Annotated[str | None, typer.Option(help="the same id again replays the answer")]
     = None,
     output: OutputOption = Output.table,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="only show what the sweep would decide; nothing is decided")] = False,
+    account: Annotated[str | None, typer.Option(
+        help="with --preview: list only this account's decisions")] = None,
+    limit: Annotated[int, typer.Option(help="with --preview: decisions listed")] = 50,
 ) -> None:
-    """`creditctl sweep --as-of 2026-12-31`: evaluate the calendar rules as of that day."""
+    """`creditctl sweep --as-of 2026-12-31`: evaluate the calendar rules as of that day;
+    `--preview` shows what it would decide, without deciding anything."""
     if ctx.invoked_subcommand:
         return
     if as_of is None:
         raise typer.BadParameter("give --as-of (or a subcommand: confirm, holds)")
     at = parse_as_of(as_of)
+    if preview:
+        _preview(ctx, at, account, limit, output)
+        return
     body = {"sweep_id": sweep_id or f"cli-{at.date().isoformat()}-{uuid.uuid4().hex[:8]}",
             "as_of": at.isoformat()}
     with api(ctx) as client, err.status(f"sweeping as of {render.when(at)} …"):
         answer = client.post("credit-control", "/v1/sweeps", body)
     _show_sweep(answer, output)
+
+
+def _preview(ctx: typer.Context, at: datetime, account: str | None, limit: int,
+             output: Output) -> None:
+    params = {"as_of": at.isoformat(), "limit": limit,
+              **({"account_id": account} if account else {})}
+    with api(ctx) as client, err.status(f"previewing the sweep as of {render.when(at)} …"):
+        answer = client.get("credit-control", "/v1/sweeps/preview", params)
+    guard = answer.get("guard") or {}
+
+    def sections(yuan: bool) -> list[render.Section]:
+        amounts = answer.get("amount_due_fen") or {}
+        rows: list[render.Row] = [
+            (k, str(v), render.yuan(amounts.get(k, 0)) if yuan else str(amounts.get(k, 0)))
+            for k, v in sorted((answer.get("decisions") or {}).items())] or [("(none)", "0", "")]
+        made: list[render.Section] = [(
+            f"preview as of {answer.get('business_date')} (rules v{answer.get('rule_version')})"
+            f", fingerprint {str(answer.get('fingerprint'))[:12]}",
+            ["decision", "count", "amount due (元)" if yuan else "amount due (fen)"], rows)]
+        if answer.get("items"):
+            made.append((f"decisions ({answer.get('shown')} of {answer.get('matching')})",
+                         *render.records_table(answer["items"], yuan=yuan)))
+        return made
+
+    lead = ([f"[yellow]the mass-suspension guard would hold it:[/yellow] "
+             f"{guard.get('would_suspend')} of {guard.get('active')} active products"]
+            if guard.get("held") else [])
+    emit(output, answer, sections, console=out, lead=lead)
 
 
 def _show_sweep(answer: dict[str, Any], output: Output) -> None:

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 from common.auth import Principal, authenticate, require
 from common.auth import Role as Access
 from common.clock import IsoMoment
+from common.contracts.credit_control import DecisionType
 from common.contracts.reconciliation import DesiredChainPage
+from common.contracts.snapshots import ProductFamily
 from common.http import PEER_UNAVAILABLE
 
 from ..admin.adapters import admin_repository as admin_repo
@@ -31,7 +33,7 @@ from ..credit.domain.commands import (
     RunSweep,
 )
 from ..credit.entrypoints import reviews
-from ..credit.service_layer import sweeps, work_orders
+from ..credit.service_layer import preview, sweeps, work_orders
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -97,6 +99,23 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
     async def holds(status: str | None = None) -> list[dict[str, Any]]:
         async with ctx.engine.connect() as conn:
             return await admin_repo.holds(conn, status)
+
+    @api.get("/sweeps/preview")
+    async def preview_sweep(as_of: IsoMoment, limit: Limit = 100,
+                            account_id: Annotated[str | None, Query(max_length=64)] = None,
+                            customer_id: Annotated[str | None, Query(max_length=64)] = None,
+                            family: ProductFamily | None = None,
+                            decision: DecisionType | None = None) -> dict[str, Any]:
+        """What a sweep as of `as_of` (e.g. tonight's 20:00) would decide now, without
+        deciding anything: counts per decision, family × tier and account manager, amounts,
+        the mass-suspension guard's verdict (held suspensions shown apart) and a fingerprint
+        of the exact outcome, for the whole sweep; the first `limit` decisions among those
+        matching the filters (docs/credit-control.md)."""
+        only = {k: v for k, v in {
+            "account_id": account_id, "customer_id": customer_id,
+            "family": family.value if family else None,
+            "decision": decision.value if decision else None}.items() if v is not None}
+        return await preview.preview_sweep(ctx, as_of, limit, only)
 
     @api.get("/sweeps/{sweep_id}")
     async def get_sweep(sweep_id: str) -> dict[str, Any]:

@@ -1,0 +1,153 @@
+"""Preview: what a sweep at a given moment would decide, without deciding it (issue 19).
+
+The preview runs the sweep's own statement (adapters/sweep_sql.py), chunk after chunk, each
+in a transaction that reads back the decisions it made and is then rolled back. So it cannot
+drift from the sweep: the same rule table, plan, notice policy and criteria, and every
+decision id is the one the sweep would give. Like a held sweep, a preview whose suspensions
+the mass-suspension guard would hold shows them apart, as held: the sweep would run every
+other step first, and the suspensions only once a credit-admin confirms them.
+
+Nothing is written: no decision, state, work order or outbox row survives a chunk, and the
+outbox relay is not woken. Locks are taken per chunk for the chunk's short transaction only,
+as the sweep takes them. The fingerprint (sha-256 of the sorted decision ids) names the
+preview's exact outcome: two previews with the same fingerprint decide the same.
+"""
+
+import hashlib
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.clock import BUSINESS_TZ, business_date, ensure_aware
+from common.contracts.credit_control import DecisionType
+
+from ...service_layer.context import CreditContext
+from ..adapters import sweep_sql
+from ..domain import rules
+
+# The decisions of a chunk: the ones this transaction just inserted (created_at is the
+# transaction's start, now()), over the chunk's product range (the index on product id).
+_MADE = text("""
+    SELECT d.decision_id, d.product_id, d.account_id, d.decision, d.rule_id, d.reason,
+           d.state_before, d.state_after, d.amount_fen, d.context->>'deadline' AS deadline,
+           (d.context->>'amount_due_fen')::bigint AS amount_due_fen,
+           pc.family, pc.tier, pc.customer_id,
+           d.context->'customer'->>'name' AS customer_name,
+           d.context->'customer'->'account_manager'->>'name' AS account_manager
+    FROM credit.decisions d JOIN credit.product_credit pc ON pc.product_id = d.product_id
+    WHERE d.product_id > :after AND (CAST(:last AS text) IS NULL OR d.product_id <= :last)
+      AND d.created_at = now()
+    ORDER BY d.product_id, d.decision_id""")
+
+
+async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
+                        only: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a sweep as of `as_of` would decide now: counts per decision, per family × tier
+    and per account manager, the amounts, the guard's verdict and the fingerprint, all of the
+    whole sweep; and the first `limit` decisions in product order among those matching
+    `only` (e.g. {"account_id": …}, {"decision": "suspend"}). Nothing is written."""
+    as_of = ensure_aware(as_of)
+    today = business_date(as_of)
+    async with ctx.engine.connect() as conn:
+        table = await ctx.rules.current(conn)
+        await conn.rollback()
+    plan = list(enumerate(rules.sweep_plan(table, today, ctx.settings.notice_policy)))
+    suspends = [(n, s) for n, s in plan if s.row.decision is DecisionType.SUSPEND]
+    guard = await _guard(ctx, as_of, suspends, table.version)
+    held = guard is not None and guard["held"]
+    now = ctx.clock.now()
+    passes = [[p for p in plan if p not in suspends], suspends] if held else [plan]
+    decided: list[dict[str, Any]] = []
+    for n, steps in enumerate(passes):
+        for row in await _pass(ctx, steps, as_of, now, table.version):
+            decided.append({**row, "held": held and n == 1})
+    return _summary(as_of, table.version, decided, guard, limit, only or {})
+
+
+async def _pass(ctx: CreditContext, steps: list[tuple[int, rules.SweepStep]],
+                as_of: datetime, now: datetime, version: int) -> list[dict[str, Any]]:
+    if not steps:
+        return []
+    chunk, after, found = ctx.settings.sweep_chunk, "", []
+    while True:
+        values = sweep_sql.params(
+            steps, as_of, now, version, after, chunk, ctx.source, None,
+            as_of + timedelta(hours=ctx.settings.work_order_due_hours), business_date(as_of))
+        async with ctx.engine.connect() as conn:
+            tx = await conn.begin()
+            try:
+                await sweep_sql.tune_chunk(conn)
+                candidates, last_id, _ = await sweep_sql.run_chunk(conn, values)
+                found += await _made(conn, after, last_id)
+            finally:
+                await tx.rollback()  # a preview decides nothing
+        if candidates < chunk or last_id is None:
+            return found
+        after = last_id
+
+
+async def _made(conn: AsyncConnection, after: str, last: str | None) -> list[dict[str, Any]]:
+    rows = await conn.execute(_MADE, {"after": after, "last": last})
+    return [dict(r._mapping) for r in rows]
+
+
+async def _guard(ctx: CreditContext, as_of: datetime,
+                 suspends: list[tuple[int, rules.SweepStep]],
+                 version: int) -> dict[str, Any] | None:
+    """The mass-suspension guard's verdict for a sweep at `as_of` (the same numbers the
+    sweep's start counts); None when it is off or nothing would be suspended."""
+    from .sweeps import guard_settings
+
+    settings = await guard_settings(ctx)
+    if not settings["enabled"] or not suspends:
+        return None
+    async with ctx.engine.connect() as conn:
+        await sweep_sql.tune(conn)
+        would, active = await sweep_sql.guard_counts(conn, suspends, sweep_sql.params(
+            [], as_of, as_of, version, "", 0, ctx.source, None, as_of, business_date(as_of)))
+        await conn.rollback()
+    held = active >= settings["min_active"] and would > settings["max_share"] * active
+    return {"would_suspend": would, "active": active, "max_share": settings["max_share"],
+            "held": held}
+
+
+def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
+             guard: dict[str, Any] | None, limit: int, only: dict[str, str]) -> dict[str, Any]:
+    by_kind: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()
+    by_family_tier: Counter[str] = Counter()
+    by_manager: Counter[str] = Counter()
+    for d in decided:
+        kind = d["decision"] + (" (held)" if d["held"] else "")
+        by_kind[kind] += 1
+        amounts[kind] += int(d["amount_due_fen"] or 0)
+        by_family_tier[f"{d['decision']} {d['family']} {d['tier']}"] += 1
+        by_manager[f"{d['decision']} {d['account_manager'] or '-'}"] += 1
+    ids = sorted(d["decision_id"] for d in decided)
+    listed = [d for d in decided if all(d[k] == v for k, v in only.items())]
+    return {
+        "as_of": as_of.astimezone(BUSINESS_TZ).isoformat(),
+        "business_date": business_date(as_of).isoformat(),
+        "rule_version": version,
+        "decisions": dict(sorted(by_kind.items())),
+        "amount_due_fen": dict(sorted(amounts.items())),
+        "by_family_tier": dict(sorted(by_family_tier.items())),
+        "by_account_manager": dict(sorted(by_manager.items())),
+        "guard": guard,
+        "fingerprint": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "total": len(decided),
+        "matching": len(listed),
+        "shown": min(limit, len(listed)),
+        "items": [_item(d) for d in listed[:limit]],
+    }
+
+
+def _item(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d[k] for k in (
+        "decision_id", "product_id", "account_id", "customer_id", "customer_name",
+        "account_manager",
+        "family", "tier", "decision", "rule_id", "reason", "state_before", "state_after",
+        "amount_due_fen", "amount_fen", "deadline", "held")}

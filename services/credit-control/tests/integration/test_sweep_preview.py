@@ -1,0 +1,106 @@
+"""The sweep preview (GET /v1/sweeps/preview, issue 19): what a sweep at a moment would decide,
+decision for decision, without writing anything.
+
+ADC mid tier owing since March (test_sweep_one_pass's ledger): on 25 May the suspension
+warning is due, on 31 May the suspension."""
+
+import hashlib
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from .helpers import CreditApi, at, new_uid, notices_heard
+from .test_sweep_one_pass import owing_since_march
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+async def _preview(api: CreditApi, day: date, **params: Any) -> dict[str, Any]:
+    r = await api.http.get("/v1/sweeps/preview",
+                           params={"as_of": at(day).isoformat(), **params})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def _footprint(api: CreditApi) -> tuple[int, int, int]:
+    async with api.db.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT (SELECT count(*) FROM credit.decisions), "
+            "(SELECT count(*) FROM credit.outbox), "
+            "(SELECT count(*) FROM credit.state_history)"))).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def _swept_ids(api: CreditApi, day: date, since: datetime) -> list[str]:
+    async with api.db.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT decision_id FROM credit.decisions WHERE as_of = :as_of "
+            "AND created_at >= :since ORDER BY decision_id"),
+            {"as_of": at(day), "since": since})
+        return [str(r[0]) for r in rows]
+
+
+async def _now(api: CreditApi) -> datetime:
+    async with api.db.connect() as conn:
+        found: datetime = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    return found
+
+
+async def test_the_preview_is_what_the_sweep_then_decides_and_writes_nothing(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    first = await owing_since_march(api, uid, "pa", y)
+    second = await owing_since_march(api, uid, "pb", y, deposit_fen=0)
+    for day in (date(y, 5, 25), date(y, 5, 31)):
+        await notices_heard(api.db)  # as the sweep does first: the 25th's warnings heard
+        before = await _footprint(api)
+        preview = await _preview(api, day, limit=1000)
+        assert await _footprint(api) == before  # nothing written, nothing left behind
+        mine: dict[str, set[str]] = {}
+        for i in preview["items"]:
+            if i["product_id"] in (first.product_id, second.product_id):
+                mine.setdefault(i["product_id"], set()).add(i["decision"])
+                assert i["amount_due_fen"] == 10_000
+        expected = "suspension_warning" if day.day == 25 else "suspend"
+        assert set(mine) == {first.product_id, second.product_id}, preview
+        assert all(expected in kinds for kinds in mine.values()), mine
+        since = await _now(api)
+        await api.sweep(day, f"op-pv{uid}-{day:%m%d}")
+        swept = await _swept_ids(api, day, since)
+        # Decision for decision: the preview's fingerprint is the sweep's own decisions'.
+        assert preview["total"] == len(swept)
+        assert preview["fingerprint"] == hashlib.sha256("\n".join(swept).encode()).hexdigest()
+    assert await api.state(first.product_id) == "suspended"
+
+
+async def test_a_preview_answers_the_same_until_the_facts_change(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    lg = await owing_since_march(api, uid, "pc", y)
+    day = date(y, 5, 25)
+    once = await _preview(api, day, account_id=lg.account_id)
+    twice = await _preview(api, day, account_id=lg.account_id)
+    assert once["fingerprint"] == twice["fingerprint"]
+    assert sorted(i["decision"] for i in once["items"]) == ["deduction", "suspension_warning"]
+    assert {i["account_id"] for i in once["items"]} == {lg.account_id}
+    assert once["total"] >= once["matching"] == 2
+    await api.deliver((lg, lg.payment(at(date(y, 5, 20), 9))))  # paid: nothing to warn
+    after = await _preview(api, day, account_id=lg.account_id)
+    assert after["items"] == [] and after["matching"] == 0
+    assert after["fingerprint"] != once["fingerprint"]
+    assert after["total"] == once["total"] - 2
+
+
+@pytest.mark.parametrize("params", [{}, {"as_of": "tonight"}, {"as_of": "2026-13-01"},
+                                    {"as_of": "2026-05-25T20:00:00+08:00", "limit": "0"}])
+async def test_a_bad_preview_request_is_a_clear_4xx(
+    api: CreditApi, params: dict[str, str]
+) -> None:
+    r = await api.http.get("/v1/sweeps/preview", params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]
