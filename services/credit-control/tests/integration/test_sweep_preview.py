@@ -104,3 +104,26 @@ async def test_a_bad_preview_request_is_a_clear_4xx(
     r = await api.http.get("/v1/sweeps/preview", params=params)
     assert r.status_code == 422, r.text
     assert r.json()["error"]
+
+
+@pytest.mark.parametrize("token, sees_names", [("test-token", True), ("viewer-token", False)])
+async def test_the_dashboard_page_shows_the_preview_masked_per_role(
+    api: CreditApi, test_year: int, token: str, sees_names: bool
+) -> None:
+    y, uid = test_year, new_uid()
+    lg = await owing_since_march(api, uid, "pg", y)
+    day = date(y, 5, 25)
+    r = await api.http.get("/dashboard/sweeps/preview",
+                           params={"as_of": at(day).isoformat(), "account_id": lg.account_id},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    page = r.text
+    assert lg.product_id in page and "suspension_warning" in page
+    assert "100.00" in page  # the product's own amount due, in yuan
+    assert f"{y}-05-25 20:00:00 北京时间" in page
+    assert lg.customer.name in page  # a group company's name is no one's personal data
+    assert ("王经理" in page) is sees_names  # the account manager's is
+    before = await _footprint(api)
+    await api.http.get("/dashboard/sweeps/preview", params={"as_of": at(day).isoformat()},
+                       headers={"Authorization": f"Bearer {token}"})
+    assert await _footprint(api) == before

@@ -36,7 +36,7 @@ _MADE = text("""
            (d.context->>'amount_due_fen')::bigint AS amount_due_fen,
            pc.family, pc.tier, pc.customer_id,
            d.context->'customer'->>'name' AS customer_name,
-           d.context->'customer'->'account_manager'->>'name' AS account_manager
+           d.context->'customer'->'account_manager'->>'name' AS manager_name
     FROM credit.decisions d JOIN credit.product_credit pc ON pc.product_id = d.product_id
     WHERE d.product_id > :after AND (CAST(:last AS text) IS NULL OR d.product_id <= :last)
       AND d.created_at = now()
@@ -119,13 +119,13 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
     by_kind: Counter[str] = Counter()
     amounts: Counter[str] = Counter()
     by_family_tier: Counter[str] = Counter()
-    by_manager: Counter[str] = Counter()
+    by_manager: Counter[tuple[str, str]] = Counter()
     for d in decided:
         kind = d["decision"] + (" (held)" if d["held"] else "")
         by_kind[kind] += 1
         amounts[kind] += int(d["amount_due_fen"] or 0)
         by_family_tier[f"{d['decision']} {d['family']} {d['tier']}"] += 1
-        by_manager[f"{d['decision']} {d['account_manager'] or '-'}"] += 1
+        by_manager[(d["manager_name"] or "", d["decision"])] += 1
     ids = sorted(d["decision_id"] for d in decided)
     listed = [d for d in decided if all(d[k] == v for k, v in only.items())]
     return {
@@ -135,7 +135,10 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
         "decisions": dict(sorted(by_kind.items())),
         "amount_due_fen": dict(sorted(amounts.items())),
         "by_family_tier": dict(sorted(by_family_tier.items())),
-        "by_account_manager": dict(sorted(by_manager.items())),
+        # Records, not "name decision" keys: a manager's name is personal data, masked by
+        # common.pii for callers who may not see it (it looks for `manager_name`).
+        "by_account_manager": [{"manager_name": m, "decision": k, "count": n}
+                               for (m, k), n in sorted(by_manager.items())],
         "guard": guard,
         "fingerprint": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         "total": len(decided),
@@ -148,6 +151,6 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
 def _item(d: dict[str, Any]) -> dict[str, Any]:
     return {k: d[k] for k in (
         "decision_id", "product_id", "account_id", "customer_id", "customer_name",
-        "account_manager",
+        "manager_name",
         "family", "tier", "decision", "rule_id", "reason", "state_before", "state_after",
         "amount_due_fen", "amount_fen", "deadline", "held")}

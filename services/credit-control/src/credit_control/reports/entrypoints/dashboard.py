@@ -8,7 +8,7 @@ role may look; callers who may not see personal data get phone numbers and names
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from common.auth import Principal, TokenTable
-from common.clock import IsoDay, parse_bill_month
+from common.clock import BUSINESS_TZ, IsoDay, IsoMoment, parse_bill_month
 from common.display_time import beijing_time, parse_instant
 from common.errors import ApiError, NotFound
 from common.http import MonthQuery
@@ -28,6 +28,7 @@ from common.money import fen_to_yuan_text
 from common.pii import redact
 
 from ...collections.service_layer import collections
+from ...credit.service_layer import preview
 from ..adapters import report_queries as q
 from ..domain import reports as r
 from ..service_layer import reports as svc
@@ -96,6 +97,25 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         return csv_download(kind, f"{kind}-{month}",
                             await _report(rc, kind, bill_month, as_of))
 
+    @pages.get("/sweeps/preview")
+    async def sweep_preview(
+        request: Request, as_of: IsoMoment | None = None,
+        account_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        """Who a sweep would decide on (tonight's by default), deciding nothing: the
+        API's preview (credit/service_layer/preview.py) as a page."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        at = as_of or _tonight(rc)
+        found = await preview.preview_sweep(
+            rc.credit, at, 200, {"account_id": account_id} if account_id else None)
+        shown = found if who.sees_pii else redact(found)
+        local = at.astimezone(BUSINESS_TZ)
+        return _page("preview.html", who, preview=shown, account_id=account_id,
+                     as_of_input=local.strftime("%Y-%m-%dT%H:%M"),
+                     as_of_shown=beijing_time(at))
+
     @pages.get("/products")
     async def find_product(request: Request,
                            q: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
@@ -117,6 +137,12 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         return _page("timeline.html", who, product=shown, events=_timeline(shown))
 
     return pages
+
+
+def _tonight(rc: ReportContext) -> datetime:
+    """Today's scheduled sweep moment (CREDIT_SCHEDULER_TIME, Asia/Shanghai)."""
+    hour, minute = (int(x) for x in rc.credit.settings.scheduler_time.split(":"))
+    return datetime.combine(rc.today(), time(hour, minute), BUSINESS_TZ)
 
 
 def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
