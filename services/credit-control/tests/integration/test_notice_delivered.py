@@ -201,3 +201,49 @@ async def test_a_customer_without_a_group_contact_is_an_exception_not_a_wait(
     assert await api.state(lg.product_id) == "suspended"
     reason = (await _suspension(api, lg))["reason"]
     assert "; exception: suspension warning undeliverable: missing phone number" in reason, reason
+
+
+async def test_a_warning_never_heard_of_is_sent_again_then_an_exception(
+    api: CreditApi, notifier: httpx.AsyncClient,
+) -> None:
+    """The SMSC accepts every warning but its receipt never comes (within the test): each
+    warning counts as lost 2 days after its deadline (CREDIT_NOTICE_UNHEARD_AFTER_DAYS), the
+    sweep warns again, and after 3 in a row the suspension is an exception saying so."""
+    uid = new_uid()
+    lg = _with_phone(ledger(uid, "nn", F.ADC, T.LOW), _phone())
+    await _billed(api, lg)
+    r = await notifier.put("/v1/smsc/faults", json={"receipt_delay_s": 86_400})
+    assert r.status_code == 200, r.text
+    await _sweep(api, date(Y, 11, 25), f"nn-{uid}-25")
+    await _notice(api, lg, "sent")
+
+    async def warnings() -> list[dict[str, Any]]:
+        return [d for d in (await api.credit(lg.product_id))["decisions"]
+                if d["decision"] == "suspension_warning"]
+
+    await _sweep(api, date(Y, 11, 30), f"nn-{uid}-30")
+    await _sweep(api, date(Y, 12, 1), f"nn-{uid}-01")  # the day before the limit: waits
+    assert await api.state(lg.product_id) == "suspension_warned"
+    assert len(await warnings()) == 1
+    await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02")  # the 30th + 2: lost, warned again
+    assert [w["context"]["deadline"] for w in await warnings()] == [f"{Y}-11-30", f"{Y}-12-08"]
+    ladder = await _notice(api, lg, "sent")
+    assert ladder["suspension_warning_id"] == (await warnings())[1]["decision_id"]
+    assert ladder["notice"]["lost_warnings"] == 1, ladder
+    await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02b")  # a re-run decides nothing more
+    assert len(await warnings()) == 2
+
+    await _sweep(api, date(Y, 12, 10), f"nn-{uid}-10")  # the 8th + 2: lost again
+    assert [w["context"]["deadline"] for w in await warnings()][2:] == [f"{Y}-12-16"]
+    await _notice(api, lg, "sent")
+    await _sweep(api, date(Y, 12, 17), f"nn-{uid}-17")
+    assert await api.state(lg.product_id) == "suspension_warned"
+    await _sweep(api, date(Y, 12, 18), f"nn-{uid}-18")  # the third lost: an exception
+    assert await api.state(lg.product_id) == "suspended"
+    assert len(await warnings()) == 3
+    suspension = await _suspension(api, lg)
+    assert suspension["reason"].endswith(
+        f"; exception: 3 suspension warnings in a row unheard: never heard of by {Y}-12-18, "
+        f"2 days after its deadline {Y}-12-16: sent, no delivery receipt"), suspension
+    assert suspension["inputs"]["notice_status"] == "unheard"
+    assert suspension["inputs"]["notice_exception"] is True
