@@ -77,6 +77,24 @@ async def _notice(api: CreditApi, lg: Ledger, *statuses: str) -> dict[str, Any]:
     return ladder
 
 
+async def _unheard(api: CreditApi, lg: Ledger, day: date) -> tuple[str, bool] | None:
+    """(lost_on, lost) of the product in GET /v1/notices/unheard as of `day` (None: not
+    listed), checked against its own GET /v1/products/{id}/credit."""
+    as_of = at(day, 20).isoformat()
+    r = await api.http.get("/v1/notices/unheard", params={
+        "as_of": as_of, "after": lg.product_id[:-1], "limit": 1000})
+    assert r.status_code == 200, r.text
+    mine = [i for i in r.json()["items"] if i["product_id"] == lg.product_id]
+    r = await api.http.get(f"/v1/products/{lg.product_id}/credit", params={"as_of": as_of})
+    assert r.status_code == 200, r.text
+    notice = r.json()["ladder"]["notice"]
+    if not mine:
+        return None
+    [item] = mine
+    assert (notice["unheard_lost_on"], notice["unheard"]) == (item["lost_on"], item["lost"])
+    return item["lost_on"], item["lost"]
+
+
 async def _suspension(api: CreditApi, lg: Ledger) -> dict[str, Any]:
     body = await api.credit(lg.product_id)
     [decision] = [d for d in body["decisions"] if d["decision"] == "suspend"]
@@ -225,6 +243,9 @@ async def test_a_warning_never_heard_of_is_sent_again_then_an_exception(
     await _sweep(api, date(Y, 12, 1), f"nn-{uid}-01")  # the day before the limit: waits
     assert await api.state(lg.product_id) == "suspension_warned"
     assert len(await warnings()) == 1
+    # Reported: the product's ladder and the listing of suspensions an unheard warning holds.
+    assert await _unheard(api, lg, date(Y, 12, 1)) == (f"{Y}-12-02", False)
+    assert await _unheard(api, lg, date(Y, 12, 2)) == (f"{Y}-12-02", True)
     await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02")  # the 30th + 2: lost, warned again
     assert [w["context"]["deadline"] for w in await warnings()] == [f"{Y}-11-30", f"{Y}-12-08"]
     ladder = await _notice(api, lg, "sent")
@@ -232,6 +253,7 @@ async def test_a_warning_never_heard_of_is_sent_again_then_an_exception(
     assert ladder["notice"]["lost_warnings"] == 1, ladder
     await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02b")  # a re-run decides nothing more
     assert len(await warnings()) == 2
+    assert await _unheard(api, lg, date(Y, 12, 2)) is None  # the new one's deadline is ahead
 
     await _sweep(api, date(Y, 12, 10), f"nn-{uid}-10")  # the 8th + 2: lost again
     assert [w["context"]["deadline"] for w in await warnings()][2:] == [f"{Y}-12-16"]

@@ -138,10 +138,16 @@ def _notice_outcome_lost(p: str = "pc") -> str:
     return f"COALESCE({p}.notice_status, '') IN ('failed', 'cancelled')"
 
 
+def notice_waiting(p: str = "pc") -> str:
+    """The SMS neither reached the customer (as far as :requires_delivery asks) nor was lost
+    (NULL when nothing is known of the row's notice columns)."""
+    return f"(NOT {_notice_outcome_lost(p)} AND {notice_reached_on(p)} IS NULL)"
+
+
 def notice_unheard(p: str = "pc") -> str:
-    """ladder.heard_as_of: not reached (as far as :requires_delivery asks), not lost, and the
-    deadline it named + :unheard_after_days has come (never NULL)."""
-    return (f"COALESCE(NOT {_notice_outcome_lost(p)} AND {notice_reached_on(p)} IS NULL "
+    """ladder.heard_as_of: waiting still, and the deadline the warning named +
+    :unheard_after_days has come (never NULL)."""
+    return (f"COALESCE({notice_waiting(p)} "
             f"AND {p}.suspension_deadline + :unheard_after_days <= :today, false)")
 
 
