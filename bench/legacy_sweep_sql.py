@@ -60,12 +60,24 @@ def _notice_counts(step: SweepStep) -> str:
 # was lost (failed / cancelled) for good (no valid contact number, or `max_warnings` lost in a
 # row): then the suspension is an exception with its reason. A lost SMS that may yet reach the
 # customer makes the suspension warning owed again (a new decision).
-NOTICE_LOST = "COALESCE(pc.notice_status, '') IN ('failed', 'cancelled')"
-NOTICE_EXCEPTION = (f"({NOTICE_LOST} AND (pc.notice_permanent "
-                    "OR pc.notice_failures >= :max_warnings))")
+# A warning neither reached nor lost `:unheard_after_days` after its deadline is lost too
+# (ladder.heard_as_of): one more failure, status `unheard`, its own reason.
 NOTICE_REACHED_ON = ("((CASE WHEN :requires_delivery THEN pc.notice_delivered_at "
                      "ELSE COALESCE(pc.notice_delivered_at, pc.notice_sent_at) END) "
                      "AT TIME ZONE 'Asia/Shanghai')::date")
+NOTICE_OUTCOME_LOST = "COALESCE(pc.notice_status, '') IN ('failed', 'cancelled')"
+NOTICE_UNHEARD = (f"COALESCE(NOT {NOTICE_OUTCOME_LOST} AND {NOTICE_REACHED_ON} IS NULL "
+                  "AND pc.suspension_deadline + :unheard_after_days <= :today, false)")
+NOTICE_LOST = f"({NOTICE_OUTCOME_LOST} OR {NOTICE_UNHEARD})"
+NOTICE_LOSSES = f"(pc.notice_failures + CASE WHEN {NOTICE_UNHEARD} THEN 1 ELSE 0 END)"
+NOTICE_EXCEPTION = (f"({NOTICE_LOST} AND (pc.notice_permanent "
+                    f"OR {NOTICE_LOSSES} >= :max_warnings))")
+NOTICE_UNHEARD_REASON = (
+    "'never heard of by ' || to_char(pc.suspension_deadline + :unheard_after_days, "
+    "'YYYY-MM-DD') || ', ' || :unheard_after_days || ' days after its deadline ' || "
+    "to_char(pc.suspension_deadline, 'YYYY-MM-DD') || ': ' || CASE WHEN "
+    "pc.notice_status = 'sent' THEN 'sent, no delivery receipt' "
+    "ELSE 'no outcome from the notifier' END")
 NOTICE_SUSPEND_FROM = f"({NOTICE_REACHED_ON} + GREATEST(1, COALESCE(pc.notice_days, 1)))"
 NOTICE_AGAIN = f"({NOTICE_LOST} AND NOT {NOTICE_EXCEPTION})"
 
@@ -160,6 +172,7 @@ _TYPES = {
     "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
     "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
     "notice_date": "date", "requires_delivery": "boolean", "max_warnings": "integer",
+    "unheard_after_days": "integer",
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -280,7 +293,11 @@ def _notice_columns(step: SweepStep) -> str:
         return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
                 "NULL::date AS notice_reached_on, NULL::date AS notice_from, "
                 "NULL::boolean AS notice_exception, false AS notice_again")
-    return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
+    # An unheard warning reads as lost (ladder.heard_as_of).
+    return (f"CASE WHEN {NOTICE_UNHEARD} THEN 'unheard' ELSE pc.notice_status END "
+            f"AS notice_status, CASE WHEN {NOTICE_UNHEARD} THEN {NOTICE_UNHEARD_REASON} "
+            f"ELSE pc.notice_reason END AS notice_reason, pc.notice_permanent, "
+            f"{NOTICE_LOSSES} AS notice_failures, "
             f"{NOTICE_REACHED_ON} AS notice_reached_on, {NOTICE_SUSPEND_FROM} AS notice_from, "
             f"{NOTICE_EXCEPTION} AS notice_exception, {NOTICE_AGAIN} AS notice_again")
 
@@ -296,9 +313,9 @@ def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: b
                  "suspension_warning_id = d.decision_id", "notice_status = NULL",
                  "notice_sent_at = NULL", "notice_delivered_at = NULL", "notice_reason = NULL",
                  "notice_permanent = false", "notice_days = :notice_date - :today",
-                 "notice_failures = CASE WHEN COALESCE(p.notice_status, '') IN "
-                 "('failed', 'cancelled') AND p.suspension_deadline IS NOT NULL "
-                 "THEN p.notice_failures ELSE 0 END"]
+                 "notice_failures = CASE WHEN " + NOTICE_LOST.replace("pc.", "p.")
+                 + " AND p.suspension_deadline IS NOT NULL THEN "
+                 + NOTICE_LOSSES.replace("pc.", "p.") + " ELSE 0 END"]
     if chain:
         sets += ["command_seq = p.command_seq + 1",
                  "pending_command_id = md5(d.decision_id || '|cmd|' || (p.command_seq + 1))"
@@ -361,6 +378,7 @@ def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, a
         "today": step.today, "notice_date": step.notice_date,
         "requires_delivery": step.notice_policy.requires_delivery,
         "max_warnings": step.notice_policy.max_warnings,
+        "unheard_after_days": step.notice_policy.unheard_after_days,
     }
 
 

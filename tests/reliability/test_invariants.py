@@ -127,6 +127,15 @@ async def _with_defect(db: AsyncEngine, stack: Stack, services: ServiceProcesses
      "credit.decisions w JOIN credit.decisions s ON s.product_id = w.product_id AND "
      "s.decision = 'suspend' WHERE w.product_id LIKE :p AND w.decision = 'suspension_warning' "
      "LIMIT 1)", "wrong"),
+    # A product left waiting on a suspension warning never heard of, long past its limit,
+    # although later sweeps ran (credit-control's ladder.heard_as_of should have acted).
+    ("notice delivered before suspension", "WITH w AS (SELECT product_id, "
+     "suspension_warning_id FROM credit.product_credit WHERE product_id LIKE :p AND "
+     "suspension_warning_id IS NOT NULL AND family NOT IN ('MAS', 'SMS_DIRECT') "
+     "ORDER BY product_id LIMIT 1), gone AS (DELETE FROM "
+     "notifier.notice_outcomes o USING w WHERE o.decision_id = w.suspension_warning_id) "
+     "UPDATE credit.product_credit pc SET state = 'suspension_warned', suspension_deadline "
+     "= DATE '2000-01-01' FROM w WHERE pc.product_id = w.product_id", "lost"),
     # A bill notice that "left" a day after its product's arrears were cleared.
     ("stale sms", "UPDATE notifier.messages SET claimed_at = now() + interval '1 day' "
      "WHERE message_id = (SELECT m.message_id FROM notifier.messages m WHERE m.account_id "

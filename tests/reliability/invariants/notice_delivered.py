@@ -9,9 +9,16 @@ When a warning reached the customer is the notifier's record: `notifier.notice_o
 (the outcomes it published on notifier.notices.v1, in business time). Suspensions whose
 warning predates notice outcomes (credit-control migration 0011 took those as delivered)
 fail this check: run it on data made by this version.
+
+And no warning left waiting for ever (`unheard_left`, counted `lost`: the new warning or the
+exception suspension that should exist does not): a product still suspension-warned on a
+warning the notifier never reported as reached or lost, although a sweep of a business day on
+or after the warning's deadline + `unheard_after_days` finished after the warning was decided
+(that sweep should have read it as lost: credit-control's ladder.heard_as_of).
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -70,7 +77,8 @@ def _reached_in_time(warning: Row, suspension: Row, tables: dict[int, RuleTable]
 
 
 async def check_notice_delivered(conn: AsyncConnection, prefix: str,
-                                 requires_delivery: bool = True) -> Check:
+                                 requires_delivery: bool = True,
+                                 unheard_after_days: int = 2) -> Check:
     c = Check(NAME)
     rows, tables = await load(conn, prefix)
     statuses = ["delivered"] if requires_delivery else ["delivered", "sent"]
@@ -82,6 +90,61 @@ async def check_notice_delivered(conn: AsyncConnection, prefix: str,
         reached[r.decision_id] = r.at
     problems, notes = violations(rows, tables, reached)
     c.expected = c.found = notes["suspensions"]
-    c.notes = notes
+    left = await _unheard_left(conn, prefix, [*statuses, "failed", "cancelled"],
+                               unheard_after_days)
+    c.notes = {**notes, "unheard_left": len(left)}
     c.flag("wrong", len(problems), problems)
+    c.flag("lost", len(left), left)
     return c
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A product still suspension-warned, on the warning it waits for."""
+
+    product_id: str
+    warning_id: str
+    deadline: date
+    decided_at: datetime  # wall: when the warning was decided (its row written)
+
+
+def unheard_left(waiting: list[Waiting], heard: set[str],
+                 sweeps: list[tuple[date, datetime]], unheard_after_days: int) -> list[str]:
+    """The products waiting on a warning never heard of (not in `heard`: warning ids with an
+    outcome that reached the customer or lost the SMS) past its limit, although a sweep of a
+    day at or after the limit finished (wall) after the warning was decided. `sweeps`:
+    (business day, finished at) of the finished sweeps."""
+    problems = []
+    for w in waiting:
+        if w.warning_id in heard:
+            continue
+        limit = w.deadline + timedelta(days=unheard_after_days)
+        missed = sorted(day for day, finished in sweeps
+                        if day >= limit and finished > w.decided_at)
+        if missed:
+            problems.append(f"{w.product_id}: suspension warning {w.warning_id} (deadline "
+                            f"{w.deadline}) never heard of, and the sweep of {missed[0]} "
+                            "neither warned again nor suspended")
+    return problems
+
+
+async def _unheard_left(conn: AsyncConnection, prefix: str, statuses: list[str],
+                        unheard_after_days: int) -> list[str]:
+    waiting = [Waiting(r.product_id, r.warning_id, r.deadline, r.created_at)
+               for r in await conn.execute(text(
+                   "SELECT pc.product_id, pc.suspension_warning_id AS warning_id, "
+                   "pc.suspension_deadline AS deadline, d.created_at "
+                   "FROM credit.product_credit pc JOIN credit.decisions d "
+                   "  ON d.decision_id = pc.suspension_warning_id "
+                   "WHERE pc.product_id LIKE :p AND pc.state = 'suspension_warned' "
+                   "  AND pc.suspension_deadline IS NOT NULL"), {"p": _like(prefix)})]
+    if not waiting:
+        return []
+    heard = set((await conn.execute(text(
+        "SELECT DISTINCT decision_id FROM notifier.notice_outcomes "
+        "WHERE decision_id = ANY(:ids) AND status = ANY(:s)"),
+        {"ids": [w.warning_id for w in waiting], "s": statuses})).scalars())
+    sweeps = [(r.business_date, r.finished_at) for r in await conn.execute(text(
+        "SELECT business_date, finished_at FROM credit.sweep_runs "
+        "WHERE status = 'done' AND finished_at IS NOT NULL"))]
+    return unheard_left(waiting, heard, sweeps, unheard_after_days)

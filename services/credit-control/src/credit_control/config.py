@@ -53,6 +53,10 @@ class Settings(ServiceSettings):
     # the suspension goes ahead at the deadline as an exception.
     notice_requires_delivery: bool = True
     notice_max_warnings: int = Field(default=3, ge=1, le=10)
+    # A suspension warning still unheard of (no receipt, no outcome) this many business days
+    # after the deadline it named counts as lost: warned again, or an exception after
+    # `notice_max_warnings` (docs/rules.md: why 2).
+    notice_unheard_after_days: int = Field(default=2, ge=0, le=31)
     # Collections worklists (docs/collections.md): arrears above this go on the call list
     # (seed 001: 500元以上); two-month arrears become visit orders from this day of the month.
     worklist_call_threshold_fen: int = Field(default=50_000, ge=0)
@@ -66,4 +70,5 @@ class Settings(ServiceSettings):
 
     @property
     def notice_policy(self) -> NoticePolicy:
-        return NoticePolicy(self.notice_requires_delivery, self.notice_max_warnings)
+        return NoticePolicy(self.notice_requires_delivery, self.notice_max_warnings,
+                            self.notice_unheard_after_days)

@@ -22,6 +22,16 @@ SWEEPS_UNFINISHED = Gauge(
     "held: waits for staff to confirm).",
     ["status"],
 )
+# Refreshed after each scheduled daily sweep, as of its business day (credit/service_layer/
+# notices.py `refresh_unheard_gauge`): suspensions held by a suspension warning not heard of.
+SUSPENSION_WARNINGS_UNHEARD = Gauge(
+    "creditctl_suspension_warnings_unheard",
+    "Suspension-warned products past their warning's deadline whose SMS neither reached the "
+    "customer nor was lost, as of the last scheduled sweep's day (waiting: within "
+    "CREDIT_NOTICE_UNHEARD_AFTER_DAYS; lost: past it, the next sweep warns again or makes "
+    "the suspension an exception; non-zero after a sweep means the sweep missed them).",
+    ["when"],
+)
 SWEEP_CATCH_UPS = Counter(
     "creditctl_sweep_catch_ups_total",
     "Scheduled daily sweeps run late because credit-control was down at their time.",

@@ -77,6 +77,24 @@ async def _notice(api: CreditApi, lg: Ledger, *statuses: str) -> dict[str, Any]:
     return ladder
 
 
+async def _unheard(api: CreditApi, lg: Ledger, day: date) -> tuple[str, bool] | None:
+    """(lost_on, lost) of the product in GET /v1/notices/unheard as of `day` (None: not
+    listed), checked against its own GET /v1/products/{id}/credit."""
+    as_of = at(day, 20).isoformat()
+    r = await api.http.get("/v1/notices/unheard", params={
+        "as_of": as_of, "after": lg.product_id[:-1], "limit": 1000})
+    assert r.status_code == 200, r.text
+    mine = [i for i in r.json()["items"] if i["product_id"] == lg.product_id]
+    r = await api.http.get(f"/v1/products/{lg.product_id}/credit", params={"as_of": as_of})
+    assert r.status_code == 200, r.text
+    notice = r.json()["ladder"]["notice"]
+    if not mine:
+        return None
+    [item] = mine
+    assert (notice["unheard_lost_on"], notice["unheard"]) == (item["lost_on"], item["lost"])
+    return item["lost_on"], item["lost"]
+
+
 async def _suspension(api: CreditApi, lg: Ledger) -> dict[str, Any]:
     body = await api.credit(lg.product_id)
     [decision] = [d for d in body["decisions"] if d["decision"] == "suspend"]
@@ -201,3 +219,53 @@ async def test_a_customer_without_a_group_contact_is_an_exception_not_a_wait(
     assert await api.state(lg.product_id) == "suspended"
     reason = (await _suspension(api, lg))["reason"]
     assert "; exception: suspension warning undeliverable: missing phone number" in reason, reason
+
+
+async def test_a_warning_never_heard_of_is_sent_again_then_an_exception(
+    api: CreditApi, notifier: httpx.AsyncClient,
+) -> None:
+    """The SMSC accepts every warning but its receipt never comes (within the test): each
+    warning counts as lost 2 days after its deadline (CREDIT_NOTICE_UNHEARD_AFTER_DAYS), the
+    sweep warns again, and after 3 in a row the suspension is an exception saying so."""
+    uid = new_uid()
+    lg = _with_phone(ledger(uid, "nn", F.ADC, T.LOW), _phone())
+    await _billed(api, lg)
+    r = await notifier.put("/v1/smsc/faults", json={"receipt_delay_s": 86_400})
+    assert r.status_code == 200, r.text
+    await _sweep(api, date(Y, 11, 25), f"nn-{uid}-25")
+    await _notice(api, lg, "sent")
+
+    async def warnings() -> list[dict[str, Any]]:
+        return [d for d in (await api.credit(lg.product_id))["decisions"]
+                if d["decision"] == "suspension_warning"]
+
+    await _sweep(api, date(Y, 11, 30), f"nn-{uid}-30")
+    await _sweep(api, date(Y, 12, 1), f"nn-{uid}-01")  # the day before the limit: waits
+    assert await api.state(lg.product_id) == "suspension_warned"
+    assert len(await warnings()) == 1
+    # Reported: the product's ladder and the listing of suspensions an unheard warning holds.
+    assert await _unheard(api, lg, date(Y, 12, 1)) == (f"{Y}-12-02", False)
+    assert await _unheard(api, lg, date(Y, 12, 2)) == (f"{Y}-12-02", True)
+    await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02")  # the 30th + 2: lost, warned again
+    assert [w["context"]["deadline"] for w in await warnings()] == [f"{Y}-11-30", f"{Y}-12-08"]
+    ladder = await _notice(api, lg, "sent")
+    assert ladder["suspension_warning_id"] == (await warnings())[1]["decision_id"]
+    assert ladder["notice"]["lost_warnings"] == 1, ladder
+    await _sweep(api, date(Y, 12, 2), f"nn-{uid}-02b")  # a re-run decides nothing more
+    assert len(await warnings()) == 2
+    assert await _unheard(api, lg, date(Y, 12, 2)) is None  # the new one's deadline is ahead
+
+    await _sweep(api, date(Y, 12, 10), f"nn-{uid}-10")  # the 8th + 2: lost again
+    assert [w["context"]["deadline"] for w in await warnings()][2:] == [f"{Y}-12-16"]
+    await _notice(api, lg, "sent")
+    await _sweep(api, date(Y, 12, 17), f"nn-{uid}-17")
+    assert await api.state(lg.product_id) == "suspension_warned"
+    await _sweep(api, date(Y, 12, 18), f"nn-{uid}-18")  # the third lost: an exception
+    assert await api.state(lg.product_id) == "suspended"
+    assert len(await warnings()) == 3
+    suspension = await _suspension(api, lg)
+    assert suspension["reason"].endswith(
+        f"; exception: 3 suspension warnings in a row unheard: never heard of by {Y}-12-18, "
+        f"2 days after its deadline {Y}-12-16: sent, no delivery receipt"), suspension
+    assert suspension["inputs"]["notice_status"] == "unheard"
+    assert suspension["inputs"]["notice_exception"] is True

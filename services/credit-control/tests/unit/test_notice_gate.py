@@ -72,8 +72,12 @@ def test_undeliverable_or_too_many_lost_is_an_exception_at_the_deadline() -> Non
     assert reason.endswith("; exception: 3 suspension warnings in a row cancelled: superseded")
 
 
-def test_nothing_heard_yet_waits() -> None:
-    assert decided(Notice(None, notice_days=5), date(2026, 12, 31)) == []
+def test_nothing_heard_yet_waits_until_the_unheard_limit() -> None:
+    # The warning named the 30th: still waiting on the 1st, lost from the 2nd (2 days after).
+    assert decided(Notice(None, notice_days=5), date(2026, 12, 1)) == []
+    [intent] = on_calendar(DEFAULT_RULES, OWING, warned(Notice(None, notice_days=5)),
+                           date(2026, 12, 2))
+    assert intent.decision is D.SUSPENSION_WARNING and intent.period.endswith("~1")
 
 
 def test_a_late_warning_delivered_the_day_it_was_decided_is_late_once() -> None:

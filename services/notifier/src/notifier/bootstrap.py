@@ -22,7 +22,7 @@ from .domain.templates import Role
 from .entrypoints import consumer
 from .entrypoints.http import router
 from .service_layer.context import NotifierContext
-from .service_layer.receipts import run_receipts
+from .service_layer.receipts import run_receipt_timeouts, run_receipts
 from .service_layer.sending import run_sender
 
 
@@ -55,6 +55,7 @@ def context(
         release_pacer=TokenBucket(settings.release_rate_per_s, settings.release_burst),
         recipient_gap_s=settings.recipient_min_gap_s,
         outbox=outbox, outcome_templates=settings.outcome_templates,
+        receipt_timeout=timedelta(seconds=settings.receipt_timeout_s),
         source=settings.service_name,
     )
 
@@ -73,9 +74,13 @@ def bootstrap(
     async def receipts(stop: asyncio.Event) -> None:
         await run_receipts(ctx, stop, settings.receipt_poll_s)
 
+    async def receipt_timeouts(stop: asyncio.Event) -> None:
+        await run_receipt_timeouts(ctx, stop, settings.receipt_timeout_poll_s)
+
     events = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                         consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
-    tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = [sender]
+    # Receipts may come from the SMSC loop or the HTTP webhook: the timeout watches both.
+    tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = [sender, receipt_timeouts]
     if ctx.smsc is not None:
         tasks.append(receipts)
     app = service_app("notifier", p.runtime([events], [*consumer.TOPICS, NOTICES_TOPIC],

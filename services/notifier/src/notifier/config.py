@@ -47,6 +47,12 @@ class Settings(ServiceSettings):
     # cancelled), for these templates, comma-separated: credit-control waits for the
     # suspension warning's delivery before it suspends.
     notice_outcome_templates: str = "suspension_warning"
+    # A followed notice accepted by the SMSC but not delivered within this time (business
+    # time) is published `failed` (docs/notifier.md "Receipt timeout"): 24 h, the reminder
+    # timeliness deadline and a usual SMSC validity period, well inside credit-control's
+    # CREDIT_NOTICE_UNHEARD_AFTER_DAYS. How often the overdue notices are looked for:
+    receipt_timeout_s: float = Field(default=86_400.0, gt=0)
+    receipt_timeout_poll_s: float = Field(default=30.0, gt=0)
 
     @property
     def outcome_templates(self) -> frozenset[str]:

@@ -58,3 +58,41 @@ def test_every_contact_lost_fails_or_cancels_with_the_reasons() -> None:
                      WALL)
     assert [(o.status, o.permanent) for o in mixed] == [
         (NoticeStatus.SENT, False), (NoticeStatus.CANCELLED, False)]
+
+
+TIMEOUT = timedelta(hours=24)
+
+
+def test_no_receipt_within_the_timeout_is_failed_at_the_moment_it_ran_out() -> None:
+    decided = datetime(2026, 11, 25, 20, 0, tzinfo=BUSINESS_TZ)
+    n = notice(decided, sent_at=WALL + timedelta(seconds=1))
+    just_before = WALL + TIMEOUT
+    assert [o.status for o in outcomes(n, WINDOW, just_before, TIMEOUT)] == [NoticeStatus.SENT]
+    *_, failed = outcomes(n, WINDOW, WALL + TIMEOUT + timedelta(seconds=1), TIMEOUT)
+    assert failed.status is NoticeStatus.FAILED and not failed.permanent
+    # business time: the accepted moment + the timeout, wherever the scan came round
+    assert failed.at == decided + timedelta(seconds=1) + TIMEOUT
+    assert failed.reason == ("no delivery receipt within 86400 s of the SMSC accepting it "
+                             "(receipt timeout)")
+    later = outcomes(n, WINDOW, WALL + 3 * TIMEOUT, TIMEOUT)
+    assert later[-1].at == failed.at  # the same outcome, whenever it is computed
+
+
+def test_a_delivered_or_never_accepted_notice_never_times_out() -> None:
+    decided = datetime(2026, 11, 25, 20, 0, tzinfo=BUSINESS_TZ)
+    late = WALL + 10 * TIMEOUT
+    delivered = notice(decided, sent_at=WALL, delivered_at=WALL + timedelta(hours=1))
+    assert [o.status for o in outcomes(delivered, WINDOW, late, TIMEOUT)] == [
+        NoticeStatus.SENT, NoticeStatus.DELIVERED]
+    assert outcomes(notice(decided), WINDOW, late, TIMEOUT) == []  # still to be sent
+    # without a timeout (the old behaviour) it waits for ever
+    assert [o.status for o in outcomes(notice(decided, sent_at=WALL), WINDOW, late)] == [
+        NoticeStatus.SENT]
+
+
+def test_a_notice_held_by_quiet_hours_times_out_from_its_business_send() -> None:
+    # Decided 22:00, accepted at once on the wall clock: business time 08:00 the next day.
+    decided = datetime(2026, 11, 25, 22, 0, tzinfo=BUSINESS_TZ)
+    n = notice(decided, sent_at=WALL)
+    *_, failed = outcomes(n, WINDOW, WALL + 2 * TIMEOUT, TIMEOUT)
+    assert failed.at == datetime(2026, 11, 27, 8, 0, tzinfo=BUSINESS_TZ)

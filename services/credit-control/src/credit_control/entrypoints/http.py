@@ -33,7 +33,7 @@ from ..credit.domain.commands import (
     RunSweep,
 )
 from ..credit.entrypoints import reviews
-from ..credit.service_layer import preview, sweeps, work_orders
+from ..credit.service_layer import notices, preview, sweeps, work_orders
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -56,6 +56,13 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:
         """`as_of` decides which exemptions count as active (default: now), as in a sweep."""
         return await admin.product_credit(ctx, product_id, as_of)
+
+    @api.get("/notices/unheard")
+    async def unheard(as_of: IsoMoment | None = None, after: str = "",
+                      limit: Limit = 100) -> dict[str, Any]:
+        """Suspensions held by a suspension warning not heard of (docs/rules.md), on the
+        business day of `as_of` (default: now)."""
+        return await notices.unheard_notices(ctx, as_of or ctx.clock.now(), after, limit)
 
     @api.get("/provisioning/desired")
     async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:

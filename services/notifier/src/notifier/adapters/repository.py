@@ -534,3 +534,27 @@ async def claim_outcomes(
         "ats": [r[4] for r in rows], "walls": [r[5] for r in rows],
         "reasons": [r[6] for r in rows]})
     return {(r.decision_id, r.status) for r in new}
+
+
+# The notices whose receipt may be overdue: a followed template's group-contact message
+# accepted before the cutoff and still without a receipt (ix_messages_awaiting_receipt), whose
+# notice has no final outcome yet. The cutoff is wall time, looser than the business-time
+# rule (domain/outcomes.py `receipt_overdue`), which decides.
+_AWAITING_RECEIPT = sql(
+    "SELECT DISTINCT m.source_id, m.template FROM notifier.messages m "
+    "WHERE m.status = 'submitted' AND m.submitted_at <= :cutoff "
+    "  AND m.role = 'group_contact' AND m.template = ANY(CAST(:templates AS text[])) "
+    "  AND m.source_id LIKE 'decision:%' "
+    "  AND NOT EXISTS (SELECT 1 FROM notifier.notice_outcomes o "
+    "    WHERE o.decision_id = substr(m.source_id, 10) "
+    "      AND o.status IN ('delivered', 'failed', 'cancelled')) "
+    "ORDER BY m.source_id LIMIT :limit"
+)
+
+
+async def awaiting_receipt(conn: AsyncConnection, cutoff: datetime, templates: Sequence[str],
+                           limit: int) -> list[tuple[str, str]]:
+    """(source id, template) of notices accepted before `cutoff` (wall) still unheard of."""
+    rows = await conn.execute(_AWAITING_RECEIPT, {
+        "cutoff": cutoff, "templates": list(templates), "limit": limit})
+    return [(r.source_id, r.template) for r in rows]

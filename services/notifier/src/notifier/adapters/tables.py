@@ -77,6 +77,9 @@ messages = Table(
           postgresql_where=text(IN_SEND_QUEUE)),
     Index("ix_messages_recipient_claimed", "recipient", "claimed_at",
           postgresql_where=text("claimed_at IS NOT NULL")),
+    # The receipt timeout's scan (migration 0006): accepted, no receipt yet.
+    Index("ix_messages_awaiting_receipt", "submitted_at",
+          postgresql_where=text("status = 'submitted'")),
 )
 
 # Numbers the credit events as the notifier receives them (in order per product).

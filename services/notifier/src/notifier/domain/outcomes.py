@@ -6,7 +6,10 @@ together), as the outcomes notifier publishes on `notifier.notices.v1`. Pure.
 - `failed` / `cancelled` once none was delivered and none is left to try: `cancelled` if any
   was cancelled by the send-time re-check (its reason had gone), else `failed` (rejected,
   dead-lettered, undeliverable); `permanent` when every one was undeliverable (no valid contact
-  number: another attempt cannot succeed).
+  number: another attempt cannot succeed);
+- `failed` (not permanent) too when none was delivered `receipt_timeout` (business time)
+  after the first was accepted: a receipt that never comes must not keep the customer's
+  notice — and credit-control's suspension — waiting for ever (`receipt_overdue`).
 
 Times: each outcome carries its wall time and its business time, the decision's business time
 carried by the wall time the message took since the decision, and never before the end of the
@@ -64,8 +67,26 @@ def business_time(wall_at: datetime, decision_as_of: datetime, decided_at: datet
     return max(opening, as_of + took)
 
 
-def outcomes(n: NoticeMessages, window: SendingWindow, now: datetime) -> list[Outcome]:
-    """Every outcome the notice has reached so far, in order (the caller publishes the new)."""
+def receipt_overdue(n: NoticeMessages, window: SendingWindow, now: datetime,
+                    timeout: timedelta) -> datetime | None:
+    """The business moment the notice's receipt became overdue — `timeout` after the first
+    message was accepted, in business time — if that moment has come by `now` and nothing was
+    delivered; else None."""
+    if n.sent_at is None or n.delivered_at is not None:
+        return None
+    due = business_time(n.sent_at, n.decision_as_of, n.decided_at, window) + timeout
+    return due if due <= business_time(now, n.decision_as_of, n.decided_at, window) else None
+
+
+def receipt_timeout_reason(timeout: timedelta) -> str:
+    return (f"no delivery receipt within {timeout.total_seconds():g} s of the SMSC accepting "
+            "it (receipt timeout)")
+
+
+def outcomes(n: NoticeMessages, window: SendingWindow, now: datetime,
+             receipt_timeout: timedelta | None = None) -> list[Outcome]:
+    """Every outcome the notice has reached so far, in order (the caller publishes the new).
+    With `receipt_timeout`, a notice accepted but not delivered that long after is failed."""
     def at(wall: datetime) -> datetime:
         return business_time(wall, n.decision_as_of, n.decided_at, window)
 
@@ -79,4 +100,9 @@ def outcomes(n: NoticeMessages, window: SendingWindow, now: datetime) -> list[Ou
         status = NoticeStatus.CANCELLED if n.cancelled else NoticeStatus.FAILED
         found.append(Outcome(status, at(now), now, n.reasons,
                              permanent=n.undeliverable == n.total))
+    elif receipt_timeout is not None:
+        overdue = receipt_overdue(n, window, now, receipt_timeout)
+        if overdue is not None:
+            found.append(Outcome(NoticeStatus.FAILED, overdue, now,
+                                 receipt_timeout_reason(receipt_timeout)))
     return found

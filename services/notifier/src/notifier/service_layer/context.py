@@ -42,4 +42,7 @@ class NotifierContext:
     # templates; no outbox, none published.
     outbox: Outbox | None = None
     outcome_templates: frozenset[str] = frozenset({"suspension_warning"})
+    # A notice accepted by the SMSC and not delivered this long after (business time) is
+    # published `failed` (service_layer/receipts.py `time_out_receipts`); None: never.
+    receipt_timeout: timedelta | None = timedelta(hours=24)
     source: str = "notifier"

@@ -41,7 +41,7 @@ async def publish_outcomes(
         fields = dict(row._mapping)
         source = fields.pop("source_id")
         n = NoticeMessages(decision_id=source.removeprefix(DECISION_SOURCE), **fields)
-        found += [(n, o) for o in outcomes(n, window, now)]
+        found += [(n, o) for o in outcomes(n, window, now, ctx.receipt_timeout)]
     new = await repo.claim_outcomes(conn, [
         (n.decision_id, o.status.value, n.product_id, n.template, o.at, o.wall_at, o.reason)
         for n, o in found])

@@ -34,6 +34,30 @@ async def deliver_smsc_receipts(ctx: NotifierContext, limit: int = 1000) -> int:
     return len(receipts)
 
 
+async def time_out_receipts(ctx: NotifierContext, limit: int = 1000) -> int:
+    """Publish `failed` for the notices accepted by the SMSC whose delivery receipt is overdue
+    (`receipt_timeout`, business time: domain/outcomes.py `receipt_overdue`); returns how
+    many. Once each, across restarts: the outcome is claimed in `notifier.notice_outcomes` in
+    the transaction that puts it in the outbox."""
+    if ctx.receipt_timeout is None or ctx.outbox is None:
+        return 0
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        touched = await repo.awaiting_receipt(conn, now - ctx.receipt_timeout,
+                                              sorted(ctx.outcome_templates), limit)
+        return await publish_outcomes(ctx, conn, touched)
+
+
+async def run_receipt_timeouts(ctx: NotifierContext, stop: asyncio.Event,
+                               poll_s: float) -> None:
+    async def step() -> bool:
+        await time_out_receipts(ctx)
+        return False  # at most one pass per poll: overdue is measured in hours
+
+    await PollLoop("receipt timeouts", step, idle_s=poll_s, backoff_min_s=poll_s,
+                   backoff_max_s=max(poll_s, 60.0)).run(stop)
+
+
 async def run_receipts(ctx: NotifierContext, stop: asyncio.Event, poll_s: float) -> None:
     async def step() -> bool:
         return await deliver_smsc_receipts(ctx) > 0  # some taken: more may be due

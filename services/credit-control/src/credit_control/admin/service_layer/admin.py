@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from common.clock import ensure_aware
+from common.clock import business_date, ensure_aware
+from common.contracts.credit_control import CreditState
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
 from common.contracts.snapshots import ProductFamily
@@ -17,6 +18,7 @@ from common.errors import Conflict, NotFound, Unprocessable
 from ...adapters import peers
 from ...credit.adapters import repository as repo
 from ...credit.domain.commands import AddExemption, ExemptionKind, PutGuard, PutProfile, PutRules
+from ...credit.domain.ladder import UNHEARD, Notice, heard_as_of, unheard_limit
 from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
 from ...credit.service_layer import reviews
@@ -230,7 +232,10 @@ async def product_credit(ctx: CreditContext, product_id: str,
                               "reason": product.notice_reason,
                               "permanent": product.notice_permanent,
                               "notice_days": product.notice_days,
-                              "lost_warnings": product.notice_failures}},
+                              "lost_warnings": product.notice_failures,
+                              # ladder.heard_as_of on the business day of `as_of`: the day
+                              # an unheard warning counts as lost, and whether it has come
+                              **_unheard(ctx, product, at)}},
         "facts": {"tier": product.tier, "star_level": product.star_level,
                   "balance_fen": product.balance_fen, "amount_due_fen": product.amount_due_fen,
                   "product_amount_due_fen": product.product_amount_due_fen,
@@ -244,3 +249,19 @@ async def product_credit(ctx: CreditContext, product_id: str,
         "pending_work_order_id": product.pending_work_order_id,
         **history, "work_orders": orders,
     }
+
+
+def _unheard(ctx: CreditContext, product: Any, at: datetime) -> dict[str, Any]:
+    """A suspension-warned product's warning not heard of yet: the business day it counts as
+    lost (`unheard_lost_on`), and whether the sweep of `at`'s day reads it lost (`unheard`)."""
+    policy, deadline = ctx.settings.notice_policy, product.suspension_deadline
+    if product.state != CreditState.SUSPENSION_WARNED.value or deadline is None:
+        return {"unheard_lost_on": None, "unheard": False}
+    sent, delivered = product.notice_sent_at, product.notice_delivered_at
+    notice = Notice(product.notice_status, sent and business_date(sent),
+                    delivered and business_date(delivered), failures=product.notice_failures)
+    if notice.lost or notice.reached_on(policy) is not None:
+        return {"unheard_lost_on": None, "unheard": False}
+    read = heard_as_of(notice, deadline, policy, business_date(at))
+    return {"unheard_lost_on": unheard_limit(deadline, policy),
+            "unheard": read is not None and read.status == UNHEARD}

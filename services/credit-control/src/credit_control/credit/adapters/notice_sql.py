@@ -2,10 +2,14 @@
 product_credit row. An outcome of any other decision (an older warning, a reminder) matches
 no row and changes nothing."""
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..domain.ladder import NoticePolicy
+from .sweep_sql import notice_unheard, notice_waiting
 
 # sent and delivered only fill in what is not known yet (a redelivered or overtaken event
 # changes nothing); failed / cancelled are final unless the SMS was delivered, and count one
@@ -43,3 +47,56 @@ async def record_notice(
         "product_id": product_id, "decision_id": decision_id, "status": status, "at": at,
         "reason": reason, "permanent": permanent})).first()
     return None if row is None else str(row.notice_status)
+
+
+# --- Unheard warnings (docs/rules.md): the suspensions a notice not heard of holds ---------
+# Suspension-warned products whose warning's deadline has come and whose SMS has neither
+# reached the customer nor been lost: `lost` once the sweep of :today reads it as lost
+# (sweep_sql.notice_unheard: warned again, or the suspension is an exception). One pass over
+# the table (there is no index on state, on purpose: tables.py): a listing for staff and a
+# gauge refreshed once per scheduled sweep, never on a hot path.
+_UNHEARD_WHERE = (f"pc.state = 'suspension_warned' AND pc.suspension_deadline <= :today "
+                  f"AND COALESCE({notice_waiting('pc')}, false)")
+_TYPES = ("CAST(:requires_delivery AS boolean)", "CAST(:unheard_after_days AS integer)",
+          "CAST(:today AS date)")
+
+
+def _typed(sql: str) -> str:
+    for cast in _TYPES:
+        sql = sql.replace(cast.split(" AS ")[0].removeprefix("CAST("), cast)
+    return sql
+
+
+_UNHEARD_PAGE = text(_typed(f"""
+SELECT pc.product_id, pc.account_id, pc.customer_id, pc.family, pc.suspension_warning_id,
+       pc.suspension_warned_on, pc.suspension_deadline, pc.notice_status, pc.notice_sent_at,
+       pc.notice_failures AS lost_warnings,
+       pc.suspension_deadline + :unheard_after_days AS lost_on,
+       {notice_unheard('pc')} AS lost
+FROM credit.product_credit pc
+WHERE {_UNHEARD_WHERE} AND pc.product_id > CAST(:after AS text)
+ORDER BY pc.product_id LIMIT CAST(:limit AS integer)"""))
+
+_UNHEARD_COUNTS = text(_typed(f"""
+SELECT count(*) FILTER (WHERE NOT {notice_unheard('pc')}) AS waiting,
+       count(*) FILTER (WHERE {notice_unheard('pc')}) AS lost
+FROM credit.product_credit pc WHERE {_UNHEARD_WHERE}"""))
+
+
+def _policy(policy: NoticePolicy, today: date) -> dict[str, Any]:
+    return {"requires_delivery": policy.requires_delivery,
+            "unheard_after_days": policy.unheard_after_days, "today": today}
+
+
+async def unheard_page(conn: AsyncConnection, policy: NoticePolicy, today: date, after: str,
+                       limit: int) -> list[dict[str, Any]]:
+    rows = await conn.execute(_UNHEARD_PAGE, {**_policy(policy, today), "after": after,
+                                              "limit": limit})
+    return [dict(r._mapping) for r in rows]
+
+
+async def unheard_counts(conn: AsyncConnection, policy: NoticePolicy,
+                         today: date) -> tuple[int, int]:
+    """(waiting, lost) as of business day `today`."""
+    row = (await conn.execute(_UNHEARD_COUNTS, _policy(policy, today))).one()
+    return int(row.waiting), int(row.lost)

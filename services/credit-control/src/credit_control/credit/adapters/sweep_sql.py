@@ -16,7 +16,9 @@ after the other over the whole table:
 - notice before suspension includes its SMS (`suspension_criteria`, `notice_allows`): a
   suspension row matches only once the warning's SMS reached the customer a notice period ago
   or never can (an exception), and a suspension-warning row also matches when the SMS was lost
-  and another may reach the customer (`notice_again`: a new decision, its id ending `~n`).
+  and another may reach the customer (`notice_again`: a new decision, its id ending `~n`); a
+  warning still unheard of `:unheard_after_days` after its deadline counts as lost
+  (`notice_unheard`, ladder.heard_as_of).
 
 Then the decisions, the one state UPDATE per product (so the history, the work orders and the
 outbox rows come from the same rows), all inside PostgreSQL. `rules.on_calendar` is the same
@@ -126,17 +128,50 @@ def _notice_counts(r: str, p: str = "pc") -> str:
 # expected, :requires_delivery) at least the warning's notice period before today; or it was
 # lost (failed / cancelled) for good (no valid contact number, or :max_warnings lost in a
 # row): then the suspension is an exception with its reason. A lost SMS that may yet reach
-# the customer makes the suspension warning owed again (a new decision). The policy is the
-# sweep's, the same for every rule row: bound once per statement.
+# the customer makes the suspension warning owed again (a new decision). A warning whose SMS
+# neither reached the customer nor was lost by `:unheard_after_days` after its deadline is
+# lost too, as of today (`notice_unheard`: one more failure, stored by the next warning).
+# The policy is the sweep's, the same for every rule row: bound once per statement.
+
+
+def _notice_outcome_lost(p: str = "pc") -> str:
+    return f"COALESCE({p}.notice_status, '') IN ('failed', 'cancelled')"
+
+
+def notice_waiting(p: str = "pc") -> str:
+    """The SMS neither reached the customer (as far as :requires_delivery asks) nor was lost
+    (NULL when nothing is known of the row's notice columns)."""
+    return f"(NOT {_notice_outcome_lost(p)} AND {notice_reached_on(p)} IS NULL)"
+
+
+def notice_unheard(p: str = "pc") -> str:
+    """ladder.heard_as_of: waiting still, and the deadline the warning named +
+    :unheard_after_days has come (never NULL)."""
+    return (f"COALESCE({notice_waiting(p)} "
+            f"AND {p}.suspension_deadline + :unheard_after_days <= :today, false)")
 
 
 def _notice_lost(p: str = "pc") -> str:
-    return f"COALESCE({p}.notice_status, '') IN ('failed', 'cancelled')"
+    return f"({_notice_outcome_lost(p)} OR {notice_unheard(p)})"
+
+
+def notice_losses(p: str = "pc") -> str:
+    """Lost warnings of this ladder as of today, the current one included if it is."""
+    return f"({p}.notice_failures + CASE WHEN {notice_unheard(p)} THEN 1 ELSE 0 END)"
 
 
 def notice_exception(p: str = "pc") -> str:
     return (f"({_notice_lost(p)} AND ({p}.notice_permanent "
-            f"OR {p}.notice_failures >= :max_warnings))")
+            f"OR {notice_losses(p)} >= :max_warnings))")
+
+
+def unheard_reason(p: str = "c") -> str:
+    """ladder.unheard_reason, the same words."""
+    return (f"('never heard of by ' || to_char({p}.suspension_deadline + :unheard_after_days, "
+            f"'YYYY-MM-DD') || ', ' || :unheard_after_days || ' days after its deadline ' || "
+            f"to_char({p}.suspension_deadline, 'YYYY-MM-DD') || ': ' || CASE WHEN "
+            f"{p}.notice_status = 'sent' THEN 'sent, no delivery receipt' "
+            "ELSE 'no outcome from the notifier' END)")
 
 
 def notice_reached_on(p: str = "pc") -> str:
@@ -178,7 +213,7 @@ def suspension_warning_criteria(r: str, p: str = "pc") -> str:
 
 def _again_part(p: str) -> str:
     # A warning owed again because its SMS was lost is named for the losses so far.
-    return f"CASE WHEN {notice_again(p)} THEN '~' || {p}.notice_failures ELSE '' END"
+    return f"CASE WHEN {notice_again(p)} THEN '~' || {notice_losses(p)} ELSE '' END"
 
 
 def _period(r: str, p: str = "pc", f: str = "f") -> str:
@@ -420,12 +455,17 @@ fired AS (
 )"""
 
 
-# rules.notice_note: an exception's reason, or a suspension made late by its notice.
-_NOTICE_WHY = "COALESCE(NULLIF(c.notice_reason, ''), c.notice_status)"
+# rules.notice_note: an exception's reason, or a suspension made late by its notice. An
+# unheard warning (c.notice_unheard) reads as ladder.heard_as_of makes it: status `unheard`,
+# one more failure, its own reason.
+_NOTICE_WHY = (f"CASE WHEN c.notice_unheard THEN {unheard_reason('c')} "
+               "ELSE COALESCE(NULLIF(c.notice_reason, ''), c.notice_status) END")
 _NOTICE_NOTE = (
     "CASE WHEN c.notice_exception THEN '; exception: ' || CASE WHEN c.notice_permanent "
     f"THEN 'suspension warning undeliverable: ' || {_NOTICE_WHY} "
-    "ELSE c.notice_failures || ' suspension warnings in a row ' || c.notice_status || ': ' "
+    "ELSE (c.notice_failures + CASE WHEN c.notice_unheard THEN 1 ELSE 0 END) "
+    "|| ' suspension warnings in a row ' "
+    "|| CASE WHEN c.notice_unheard THEN 'unheard' ELSE c.notice_status END || ': ' "
     f"|| {_NOTICE_WHY} END "
     "WHEN c.notice_from > GREATEST(c.suspend_on, c.suspension_deadline) THEN "
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
@@ -497,7 +537,9 @@ steps AS (
          CASE WHEN r.decision IN ('suspend', 'suspension_warning')
               THEN {notice_suspend_from('c')} END AS notice_from,
          CASE WHEN r.decision IN ('suspend', 'suspension_warning')
-              THEN {notice_exception('c')} END AS notice_exception
+              THEN {notice_exception('c')} END AS notice_exception,
+         CASE WHEN r.decision IN ('suspend', 'suspension_warning')
+              THEN {notice_unheard('c')} END AS notice_unheard
   FROM fired c JOIN due r ON r.step_no = c.step_no
 ),
 dec AS (
@@ -533,7 +575,8 @@ dec AS (
                                     OR COALESCE(c.notice_from > c.suspend_on, false),
                             -- after a suspension warning of this sweep: its SMS is unheard of
                             'notice_status', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
-                                 THEN NULL ELSE c.notice_status END,
+                                 THEN NULL WHEN c.notice_unheard THEN 'unheard'
+                                 ELSE c.notice_status END,
                             'notice_reached_on', c.notice_reached_on,
                             'notice_exception', c.notice_exception)
            || CASE WHEN :catch_up IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
@@ -580,7 +623,7 @@ upd AS (
                        THEN d.sw_notice_date - :today ELSE p.notice_days END,
     notice_failures = CASE WHEN d.decision <> 'suspension_warning' THEN p.notice_failures
                            WHEN {_notice_lost('p')} AND p.suspension_deadline IS NOT NULL
-                           THEN p.notice_failures ELSE 0 END,
+                           THEN {notice_losses('p')} ELSE 0 END,
     command_seq = p.command_seq + CASE WHEN d.effect = 'chain' THEN 1 ELSE 0 END,
     pending_command_id = CASE WHEN d.effect = 'chain' THEN
         md5(d.decision_id || '|cmd|' || (p.command_seq + 1))::uuid::text
@@ -650,6 +693,7 @@ _TYPES = {
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
     "schema_version": "integer", "requires_delivery": "boolean", "max_warnings": "integer",
+    "unheard_after_days": "integer",
     "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
@@ -699,7 +743,8 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
 def _policy_values(steps: Sequence[tuple[int, SweepStep]]) -> dict[str, Any]:
     """The notice policy: the sweep's, the same in every step (sweep_plan's `policy`)."""
     policy = steps[0][1].notice_policy if steps else DEFAULT_POLICY
-    return {"requires_delivery": policy.requires_delivery, "max_warnings": policy.max_warnings}
+    return {"requires_delivery": policy.requires_delivery, "max_warnings": policy.max_warnings,
+            "unheard_after_days": policy.unheard_after_days}
 
 
 async def tune(conn: AsyncConnection) -> None:

@@ -22,6 +22,11 @@ month (`Ladder`). Two rules carry it:
   failed or was cancelled is owed again (a new decision, named for the failures so far); after
   `max_warnings` lost ones in a row, or one that can never be delivered (no valid contact
   number), the suspension goes ahead at the deadline as an exception with its reason.
+- **An unheard warning is lost too** (`heard_as_of`): one whose SMS is still not known to
+  have reached the customer (no outcome at all, or sent without the receipt the policy waits
+  for) `unheard_after_days` after the deadline it named counts, from that business day on,
+  as lost (status `unheard`, one more failure): the wait for a receipt that never comes ends,
+  and the warning is owed again or the suspension is an exception, as for `failed`.
 
 Pure: no I/O; the balance-event batch, the sweep SQL's predicates and the invariant checker's
 replay all follow these functions.
@@ -67,10 +72,14 @@ class NoticePolicy:
 
     requires_delivery: bool = True  # the SMSC returns delivery receipts: wait for one
     max_warnings: int = 3  # lost warnings in a row before the suspension is an exception
+    # Business days after the warning's deadline from which a warning still unheard of counts
+    # as lost (`heard_as_of`); docs/rules.md says why 2.
+    unheard_after_days: int = 2
 
 
 DEFAULT_POLICY = NoticePolicy()
-LOST = ("failed", "cancelled")
+UNHEARD = "unheard"  # not an outcome the notifier sends: a warning heard of too late
+LOST = ("failed", "cancelled", UNHEARD)
 
 
 # How much of the notifier's reason a lost warning keeps (its contacts' provider errors, up
@@ -86,6 +95,7 @@ class Notice:
     business days, and the notice period in force when the warning was decided."""
 
     status: str | None = None  # None: nothing heard yet; sent | delivered | failed | cancelled
+    #                            (| unheard: only as `heard_as_of` reads it)
     sent_on: date | None = None
     delivered_on: date | None = None
     notice_days: int = 1
@@ -117,6 +127,33 @@ class Notice:
             return (f"{self.failures} suspension warnings in a row {self.status}: "
                     f"{self.reason or self.status}")
         return None
+
+
+def unheard_limit(deadline: date, policy: NoticePolicy) -> date:
+    """The business day from which a warning naming `deadline` and still unheard of is lost."""
+    return deadline + timedelta(days=max(0, policy.unheard_after_days))
+
+
+def heard_as_of(notice: Notice | None, deadline: date | None, policy: NoticePolicy,
+                today: date) -> Notice | None:
+    """The notice as the sweep of business day `today` reads it: a warning (naming
+    `deadline`) whose SMS has not reached the customer, as far as the policy asks, and is not
+    lost either, counts as lost from `unheard_limit` on — status `unheard`, one more failure,
+    its reason saying so. A receipt that comes before that day (the sweep reads the stored
+    notice) still counts; one that comes after it finds a new warning in its place."""
+    if (notice is None or deadline is None or notice.lost
+            or notice.reached_on(policy) is not None
+            or today < unheard_limit(deadline, policy)):
+        return notice
+    return replace(notice, status=UNHEARD, failures=notice.failures + 1,
+                   reason=unheard_reason(notice.status, deadline, policy))
+
+
+def unheard_reason(status: str | None, deadline: date, policy: NoticePolicy) -> str:
+    """The reason of an unheard warning (the sweep SQL writes the same words)."""
+    what = "sent, no delivery receipt" if status == "sent" else "no outcome from the notifier"
+    return (f"never heard of by {unheard_limit(deadline, policy)}, "
+            f"{policy.unheard_after_days} days after its deadline {deadline}: {what}")
 
 
 def notice_allows(notice: Notice | None, policy: NoticePolicy, today: date) -> bool:

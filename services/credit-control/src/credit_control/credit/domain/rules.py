@@ -216,22 +216,24 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
     oldest = facts.oldest_due_month
     assert oldest is not None
     f, t = product.family, product.tier
+    # A warning unheard of too long after its deadline is read as lost (ladder.heard_as_of).
+    notice = ladders.heard_as_of(product.notice, product.suspension_deadline, policy, today)
     if row.decision is D.SUSPEND:
         if (product.exempt or product.state is not S.SUSPENSION_WARNED
                 or not fires(row, oldest, today)
                 or not ladders.may_suspend(ladder, table, f, t, oldest, today)
-                or not ladders.notice_allows(product.notice, policy, today)):
+                or not ladders.notice_allows(notice, policy, today)):
             return None
         intent = _calendar_intent(table, row, facts, product, oldest)
         note = late_note(ladder) if ladders.is_late(ladder, table, f, t, oldest) else ""
         due = max(row.scheduled(oldest), ladder.suspension_deadline or row.scheduled(oldest))
-        note += notice_note(product.notice, policy, due)
+        note += notice_note(notice, policy, due)
         return intent if not note else Intent(
             intent.decision, intent.rule_id, intent.reason + note, intent.period)
     if row.decision is D.SUSPENSION_WARNING:
         # Due from its day until the suspension is made, unless a warning already counts
         # and its SMS was not lost (a lost one is owed again).
-        again = ladders.warning_owed_again(product.notice, policy)
+        again = ladders.warning_owed_again(notice, policy)
         if (product.exempt or row.scheduled(oldest) > today
                 or (ladders.notice_counts(ladder, table, f, t, oldest) and not again)):
             return None
@@ -240,7 +242,7 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
         # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
         # the ladder's warning counting and decides nothing. A warning owed again because
         # its SMS was lost is named for the losses so far (a new decision the same day).
-        again_part = f"~{product.notice.failures}" if again and product.notice else ""
+        again_part = f"~{notice.failures}" if again and notice else ""
         return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
                       period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}{again_part}",
                       deadline=deadline)

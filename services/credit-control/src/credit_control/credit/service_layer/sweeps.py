@@ -419,14 +419,20 @@ def resumer(ctx: CreditContext) -> Any:
 
 
 async def _refresh_worklists(ctx: CreditContext, at: datetime) -> None:
-    """After the day's sweep, the collections worklists as of the same moment. A failure is
-    logged, not raised: tomorrow's sweep must still run (and its refresh catches up)."""
+    """After the day's sweep, the collections worklists as of the same moment, and the
+    unheard-warning gauge. A failure is logged, not raised: tomorrow's sweep must still run
+    (and its refresh catches up)."""
     from ...collections.service_layer.collections import refresh
+    from .notices import refresh_unheard_gauge
 
     try:
         await refresh(ctx, at)
     except Exception:
         log.exception("worklist refresh as of %s failed", at.isoformat())
+    try:
+        await refresh_unheard_gauge(ctx, at)
+    except Exception:
+        log.exception("unheard-warning gauge as of %s failed", at.isoformat())
 
 
 def loop_ticker(ctx: CreditContext) -> Any:
