@@ -127,3 +127,111 @@ async def test_the_dashboard_page_shows_the_preview_masked_per_role(
     await api.http.get("/dashboard/sweeps/preview", params={"as_of": at(day).isoformat()},
                        headers={"Authorization": f"Bearer {token}"})
     assert await _footprint(api) == before
+
+
+# --- sweeps that need an approved preview ----------------------------------------------------
+
+class Approvals:
+    """Turns `needs_approved_preview` on for one test and back to what it was after: the
+    setting is the whole database's, and the other tests' sweeps must not need approvals."""
+
+    def __init__(self, api: CreditApi) -> None:
+        self.api = api
+
+    async def __aenter__(self) -> "Approvals":
+        self.was = (await self.api.http.get("/v1/guard")).json()
+        await self._put(True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._put(self.was.get("needs_approved_preview", False))
+
+    async def _put(self, on: bool) -> None:
+        r = await self.api.http.put("/v1/guard", json={
+            "enabled": self.was["enabled"], "max_share": self.was["max_share"],
+            "min_active": self.was["min_active"], "needs_approved_preview": on})
+        assert r.status_code == 200, r.text
+
+    async def approve(self, day: date) -> dict[str, Any]:
+        await notices_heard(self.api.db)
+        seen = await _preview(self.api, day)
+        r = await self.api.http.post("/v1/sweeps/preview/approvals", json={
+            "as_of": at(day).isoformat(), "fingerprint": seen["fingerprint"], "note": "ok"})
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def sweep(self, day: date, sweep_id: str) -> dict[str, Any]:
+        await notices_heard(self.api.db)
+        r = await self.api.http.post("/v1/sweeps", json={"sweep_id": sweep_id,
+                                                          "as_of": at(day).isoformat()})
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def confirm(self, sweep_id: str) -> Any:
+        return await self.api.http.post(f"/v1/sweeps/{sweep_id}/confirm", json={"note": "ok"})
+
+
+async def _approvals_count(api: CreditApi) -> int:
+    async with api.db.connect() as conn:
+        return int((await conn.execute(text(
+            "SELECT count(*) FROM credit.preview_approvals"))).scalar_one())
+
+
+async def test_a_sweep_that_needs_approval_decides_only_what_was_approved(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    lg = await owing_since_march(api, uid, "pr", y, deposit_fen=0)
+    day = date(y, 5, 25)
+    async with Approvals(api) as gate:
+        # No approval: held whole, nothing decided.
+        held = await gate.sweep(day, f"op-pr{uid}-a")
+        assert held["status"] == "held" and held["held"]["kind"] == "preview", held
+        assert held["decisions"] == {}
+        assert await api.state(lg.product_id) == "warned"
+        # A stale fingerprint is refused and changes nothing.
+        before = await _approvals_count(api)
+        r = await api.http.post("/v1/sweeps/preview/approvals", json={
+            "as_of": at(day).isoformat(), "fingerprint": "0" * 64})
+        assert r.status_code == 409 and "look at the preview again" in r.json()["message"]
+        assert await _approvals_count(api) == before
+        # Approved as previewed: the confirmation runs exactly that.
+        approval = await gate.approve(day)
+        since = await _now(api)
+        r = await gate.confirm(f"op-pr{uid}-a")
+        assert r.status_code == 200, r.text
+        assert await api.state(lg.product_id) == "suspension_warned"
+        async with api.db.connect() as conn:
+            approved = set((await conn.execute(text(
+                "SELECT decision_ids FROM credit.preview_approvals WHERE approval_id = :a"),
+                {"a": approval["approval_id"]})).scalar_one())
+        assert set(await _swept_ids(api, day, since)) <= approved
+
+
+async def test_a_paid_one_is_skipped_and_one_not_approved_holds_the_sweep(
+    api: CreditApi, test_year: int
+) -> None:
+    y, uid = test_year, new_uid()
+    paid = await owing_since_march(api, uid, "pp", y, deposit_fen=0)
+    day = date(y, 5, 25)
+    async with Approvals(api) as gate:
+        await gate.approve(day)  # `paid`'s suspension warning is in it
+        await api.deliver((paid, paid.payment(at(date(y, 5, 24), 9))))
+        # Approved, no longer due: the sweep runs without it (nothing new to approve).
+        done = await gate.sweep(day, f"op-pp{uid}-a")
+        assert done["status"] == "done", done
+        assert await api.state(paid.product_id) == "normal"
+        # A product that fell due after the approval holds the next sweep of the day.
+        late = await owing_since_march(api, uid, "pl", y, deposit_fen=0)
+        held = await gate.sweep(day, f"op-pp{uid}-b")
+        assert held["status"] == "held" and held["held"]["kind"] == "preview", held
+        r = await gate.confirm(f"op-pp{uid}-b")  # still not approved: 409, nothing runs
+        assert r.status_code == 409, r.text
+        assert r.json()["difference"]["not_approved"] >= 1
+        assert await api.state(late.product_id) == "warned"
+        await gate.approve(day)  # looked at again, approved: the confirmation runs it
+        r = await gate.confirm(f"op-pp{uid}-b")
+        assert r.status_code == 200, r.text
+        assert await api.state(late.product_id) == "suspension_warned"

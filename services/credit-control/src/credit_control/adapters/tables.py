@@ -15,7 +15,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
 
@@ -188,6 +188,9 @@ sweep_holds = Table(
     Column("confirmed_by", Text),
     Column("confirmed_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # guard: the mass-suspension guard; preview: no approved preview covers the sweep (0014)
+    Column("kind", Text, nullable=False, server_default="guard"),
+    Column("difference", JSONB),
 )
 
 # A sweep's progress, durable per step and chunk (docs/credit-control.md, "Sweeps that
@@ -230,6 +233,21 @@ guard_settings = Table(
     Column("enabled", Boolean, nullable=False),
     Column("updated_by", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A sweep runs only what a credit-admin approved in its preview (0014).
+    Column("needs_approved_preview", Boolean, nullable=False, server_default="false"),
+)
+
+# A sweep's preview as a credit-admin approved it: the decision ids it showed (0014).
+preview_approvals = Table(
+    "preview_approvals", metadata,
+    Column("approval_id", Text, primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("decision_ids", ARRAY(Text), nullable=False),
+    Column("approved_by", Text, nullable=False),
+    Column("approved_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Index("ix_preview_approvals_as_of", "as_of", "approved_at"),
 )
 
 # Every state change with its cause, so "why is product X suspended?" has an answer.

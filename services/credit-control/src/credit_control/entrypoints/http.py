@@ -20,6 +20,7 @@ from ..collections.entrypoints import worklists
 from ..config import Settings
 from ..credit.domain.commands import (
     AddExemption,
+    ApprovePreview,
     AssignWorkOrder,
     ConfirmSweep,
     ExemptionKind,
@@ -33,7 +34,7 @@ from ..credit.domain.commands import (
     RunSweep,
 )
 from ..credit.entrypoints import reviews
-from ..credit.service_layer import notices, preview, sweeps, work_orders
+from ..credit.service_layer import approvals, notices, preview, sweeps, work_orders
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -123,6 +124,14 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
             "family": family.value if family else None,
             "decision": decision.value if decision else None}.items() if v is not None}
         return await preview.preview_sweep(ctx, as_of, limit, only)
+
+    @api.post("/sweeps/preview/approvals", status_code=201, responses={
+        409: {"description": "the data no longer gives that preview: look at it again"}})
+    async def approve_preview(cmd: ApprovePreview, caller: CreditAdmin) -> dict[str, Any]:
+        """Approve the preview of a sweep as of `as_of`, by the fingerprint it showed; a
+        sweep that needs an approved preview (`PUT /v1/guard`) then decides only that."""
+        return await approvals.approve(ctx, cmd.as_of, cmd.fingerprint, caller.subject,
+                                       cmd.note)
 
     @api.get("/sweeps/{sweep_id}")
     async def get_sweep(sweep_id: str) -> dict[str, Any]:

@@ -85,6 +85,21 @@ class PutGuard(BaseModel):
     max_share: Annotated[float, Field(gt=0, le=1)]
     # A count of products: far below what the column (bigint) holds.
     min_active: Annotated[int, Field(ge=0, le=10**9)] = 0
+    # Sweeps decide only what a credit-admin approved in their preview (issue 19).
+    needs_approved_preview: bool = False
+
+
+class ApprovePreview(BaseModel):
+    """A credit-admin approves the preview of a sweep as of a moment, as they saw it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    approved_by: ByToken = ""
+    # Tonight's sweep may be approved this afternoon: a moment ahead of the clock is fine (an
+    # approval decides nothing), within the plausible bounds.
+    as_of: IsoMoment
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$",
+                                      description="the preview's fingerprint, as shown")]
+    note: Annotated[str, Field(max_length=500)] = ""
 
 
 class AssignWorkOrder(BaseModel):

@@ -50,6 +50,14 @@ async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
     whole sweep; and the first `limit` decisions in product order among those matching
     `only` (e.g. {"account_id": …}, {"decision": "suspend"}). Nothing is written."""
     as_of = ensure_aware(as_of)
+    version, decided, guard = await outcome(ctx, as_of)
+    return _summary(as_of, version, decided, guard, limit, only or {})
+
+
+async def outcome(ctx: CreditContext, as_of: datetime
+                  ) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+    """The rule version, every decision a sweep as of `as_of` would take now (in product
+    order; `held` marks the suspensions the guard would hold), and the guard's verdict."""
     today = business_date(as_of)
     async with ctx.engine.connect() as conn:
         table = await ctx.rules.current(conn)
@@ -64,7 +72,12 @@ async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
     for n, steps in enumerate(passes):
         for row in await _pass(ctx, steps, as_of, now, table.version):
             decided.append({**row, "held": held and n == 1})
-    return _summary(as_of, table.version, decided, guard, limit, only or {})
+    return table.version, decided, guard
+
+
+def fingerprint(decision_ids: list[str]) -> str:
+    """sha-256 of the sorted decision ids: the same outcome, the same fingerprint."""
+    return hashlib.sha256("\n".join(sorted(decision_ids)).encode()).hexdigest()
 
 
 async def _pass(ctx: CreditContext, steps: list[tuple[int, rules.SweepStep]],
@@ -140,7 +153,7 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
         "by_account_manager": [{"manager_name": m, "decision": k, "count": n}
                                for (m, k), n in sorted(by_manager.items())],
         "guard": guard,
-        "fingerprint": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "fingerprint": fingerprint(ids),
         "total": len(decided),
         "matching": len(listed),
         "shown": min(limit, len(listed)),

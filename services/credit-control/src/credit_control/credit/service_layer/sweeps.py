@@ -24,6 +24,7 @@ from ..adapters import sweep_runs as runs
 from ..adapters import sweep_sql
 from ..domain import catch_up, rules
 from ..domain.commands import ConfirmSweep, RunSweep
+from . import approvals
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,17 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep, catch_up: bool = False) -
 
 async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: bool) -> None:
     """The run, its steps in plan order and the guard's verdict, in one transaction: from
-    here on the sweep's progress is durable."""
+    here on the sweep's progress is durable. A sweep that needs an approved preview and has
+    none covering it is held whole (credit/service_layer/approvals.py)."""
     today = business_date(as_of)
+    unapproved = None
+    if (await guard_settings(ctx))["needs_approved_preview"]:
+        unapproved = await approvals.verdict(ctx, as_of)
     async with ctx.engine.begin() as conn:
         table = await ctx.rules.current(conn)
         plan = rules.sweep_plan(table, today, ctx.settings.notice_policy)
         suspends = [(n, s) for n, s in enumerate(plan) if s.row.decision is DecisionType.SUSPEND]
-        held = await _guard(conn, ctx, sweep_id, as_of, suspends, table.version)
+        held = unapproved or await _guard(conn, ctx, sweep_id, as_of, suspends, table.version)
         now = ctx.clock.now()
         made = await runs.create(conn, {
             "sweep_id": sweep_id, "as_of": as_of, "business_date": today,
@@ -76,9 +81,11 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
             log.warning("sweep %s held by the mass-suspension guard: %s", sweep_id,
                         held["reason"])
             await admin_repo.insert_hold(conn, {
-                "sweep_id": sweep_id, "as_of": as_of, "would_suspend": held["would_suspend"],
-                "active": held["active"], "max_share": held["max_share"],
-                "reason": held["reason"], "status": "held", "created_at": now})
+                "sweep_id": sweep_id, "as_of": as_of,
+                "would_suspend": held.get("would_suspend", 0), "active": held.get("active", 0),
+                "max_share": held.get("max_share", 0.0), "reason": held["reason"],
+                "kind": held.get("kind", "guard"), "difference": held.get("difference"),
+                "status": "held", "created_at": now})
 
 
 async def resume(ctx: CreditContext, sweep_id: str, why: str = "") -> dict[str, Any] | None:
@@ -111,14 +118,16 @@ async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any])
     suspensions run in a pass of their own, after the rest, as they always did."""
     plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy)
     waiting = run.held is not None and not run.confirmed
+    # Held for want of an approved preview: nothing runs; by the guard: its suspensions.
+    whole = waiting and run.held.get("kind") == "preview"
     todo: list[tuple[int, rules.SweepStep]] = []
     cursors: list[str] = []
     for n, step in enumerate(plan):
         row = recorded[n] if n < len(recorded) else None
         if row is not None and row.done:
             continue
-        if waiting and step.row.decision is DecisionType.SUSPEND:
-            continue  # the guard holds the suspensions until staff confirm
+        if whole or (waiting and step.row.decision is DecisionType.SUSPEND):
+            continue  # held until staff confirm
         cursors.append(await _step_cursor(ctx, run.sweep_id, n, step, row))
         todo.append((n, step))
     if todo:
@@ -278,6 +287,15 @@ async def confirm_sweep(ctx: CreditContext, sweep_id: str,
     """Confirming a held sweep runs its suspensions (200). Re-posting the confirmation of a
     sweep that is confirmed but not finished (a crash in between) completes what is left
     (200), or reports progress (202) while another process runs it; once done, 409."""
+    async with ctx.engine.connect() as conn:
+        pending = await admin_repo.hold(conn, sweep_id)
+        await conn.rollback()
+    if pending is not None and pending.kind == "preview" and pending.status == "held":
+        # Checked again now: confirmed only if an approval covers what it would decide.
+        unapproved = await approvals.verdict(ctx, pending.as_of)
+        if unapproved is not None:
+            raise Conflict(unapproved["reason"], id=sweep_id,
+                           difference=unapproved["difference"])
     async with ctx.engine.begin() as conn:
         hold = await admin_repo.hold(conn, sweep_id)
         if hold is None:
@@ -328,8 +346,9 @@ async def _guard_settings(conn: AsyncConnection, ctx: CreditContext) -> dict[str
     if row is None:
         s = ctx.settings
         return {"enabled": True, "max_share": s.guard_max_share, "min_active": s.guard_min_active,
-                "updated_by": None, "updated_at": None}
+                "needs_approved_preview": False, "updated_by": None, "updated_at": None}
     return {"enabled": row.enabled, "max_share": row.max_share, "min_active": row.min_active,
+            "needs_approved_preview": row.needs_approved_preview,
             "updated_by": row.updated_by, "updated_at": row.updated_at}
 
 
