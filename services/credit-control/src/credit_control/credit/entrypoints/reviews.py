@@ -1,13 +1,13 @@
 """Review tasks for a credit-admin (restore | keep) and the pre-cancellation worklist; included
 under the authenticated `/v1` router."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from common.auth import Principal, require
 from common.auth import Role as Access
+from common.clock import IsoMoment
 
 from ...service_layer.context import CreditContext
 from ..domain.reviews import DecideReview, ReviewStatus
@@ -38,7 +38,7 @@ def router(ctx: CreditContext) -> APIRouter:
 
     @api.get("/pre-cancellations")
     async def pre_cancellations(
-        status: Literal["pre_cancel", "lifted", "all"] = "all", since: datetime | None = None,
+        status: Literal["pre_cancel", "lifted", "all"] = "all", since: IsoMoment | None = None,
         customer_id: str | None = None, account_id: str | None = None, limit: Limit = 500,
     ) -> dict[str, list[dict[str, Any]]]:
         return await reviews.pre_cancellations(
