@@ -101,6 +101,15 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
                              "--account", f"A{uid}"))
     assert "suspend" in previewed and product in previewed and "123.45" in previewed
     assert (await credit_view(credit, product) or {}).get("state") == "suspension_warned"
+    # Approved by the fingerprint the preview showed (JSON), refused for one it did not.
+    shown = json.loads(ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00",
+                                    "--preview", "-o", "json")))
+    approved = ok(creditctl(services, "sweep", "approve", "--as-of", f"{y}-11-30T20:00:00",
+                            "--fingerprint", shown["fingerprint"], "--note", "looked"))
+    assert "PA-" in approved
+    stale = creditctl(services, "sweep", "approve", "--as-of", f"{y}-11-30T20:00:00",
+                      "--fingerprint", "0" * 64)
+    assert stale.returncode != 0 and "look at the preview again" in stale.stderr + stale.stdout
     swept = ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00"))
     assert "suspend" in swept and f"{y}-11-30" in swept
     view = await eventually(lambda: credit_view(credit, product),

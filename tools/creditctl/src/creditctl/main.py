@@ -184,7 +184,7 @@ def _preview(ctx: typer.Context, at: datetime, account: str | None, limit: int,
             for k, v in sorted((answer.get("decisions") or {}).items())] or [("(none)", "0", "")]
         made: list[render.Section] = [(
             f"preview as of {answer.get('business_date')} (rules v{answer.get('rule_version')})"
-            f", fingerprint {str(answer.get('fingerprint'))[:12]}",
+            f", fingerprint {answer.get('fingerprint')}",
             ["decision", "count", "amount due (元)" if yuan else "amount due (fen)"], rows)]
         if answer.get("items"):
             made.append((f"decisions ({answer.get('shown')} of {answer.get('matching')})",
@@ -233,6 +233,27 @@ def confirm_sweep(
         answer = client.post("credit-control", f"/v1/sweeps/{sweep_id}/confirm",
                              {"note": note, **({"confirmed_by": by} if by else {})})
     _show_sweep(answer, output)
+
+
+@sweep_app.command("approve")
+def approve_preview(
+    ctx: typer.Context,
+    as_of: Annotated[str, typer.Option(help="the previewed sweep's moment, as previewed")],
+    fingerprint: Annotated[str, typer.Option(
+        help="the preview's fingerprint, in full (creditctl sweep --preview -o json)")],
+    note: str = "",
+    output: OutputOption = Output.table,
+) -> None:
+    """Approve a sweep's preview (role credit-admin), for sweeps that need one: refused if
+    the data no longer gives that fingerprint."""
+    at = parse_as_of(as_of)
+    with api(ctx) as client, err.status(f"approving the preview as of {render.when(at)} …"):
+        answer = client.post("credit-control", "/v1/sweeps/preview/approvals",
+                             {"as_of": at.isoformat(), "fingerprint": fingerprint,
+                              "note": note})
+    emit(output, answer, lambda yuan: [("approved", ["field", "value"],
+                                        [(k, render.cell(v)) for k, v in answer.items()])],
+         console=out)
 
 
 @sweep_app.command("holds")
