@@ -158,7 +158,8 @@ _NOTICE_NOTE = (
 
 def _deadline(step: SweepStep) -> str:
     if step.row.decision is DecisionType.SUSPENSION_WARNING:
-        # ladder.suspension_deadline: the suspension day, or today + the notice period.
+        # ladder.suspension_deadline: the suspension day, or the day the warning is sent
+        # (today; a catch-up's real day) + the notice period.
         return "to_char(GREATEST(c.suspend_on, :notice_date), 'YYYY-MM-DD')"
     return ":deadline"
 
@@ -171,7 +172,8 @@ _TYPES = {
     "rule_version": "integer", "source": "text", "now": "text", "now_ts": "timestamptz",
     "correlation_id": "text", "due_at": "timestamptz", "short_before": "date",
     "long_before": "date", "day": "text", "arrears_month": "text", "today": "date",
-    "notice_date": "date", "requires_delivery": "boolean", "max_warnings": "integer",
+    "notice_date": "date", "notice_days": "integer", "requires_delivery": "boolean",
+    "max_warnings": "integer",
     "unheard_after_days": "integer",
 }
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
@@ -312,7 +314,7 @@ def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: b
                  # Its SMS is still to be heard of; lost ones of this ladder stay counted.
                  "suspension_warning_id = d.decision_id", "notice_status = NULL",
                  "notice_sent_at = NULL", "notice_delivered_at = NULL", "notice_reason = NULL",
-                 "notice_permanent = false", "notice_days = :notice_date - :today",
+                 "notice_permanent = false", "notice_days = :notice_days",
                  "notice_failures = CASE WHEN " + NOTICE_LOST.replace("pc.", "p.")
                  + " AND p.suspension_deadline IS NOT NULL THEN "
                  + NOTICE_LOSSES.replace("pc.", "p.") + " ELSE 0 END"]
@@ -376,6 +378,7 @@ def params(step: SweepStep, as_of: datetime, now: datetime, rule_version: int, a
         "correlation_id": correlation_id, "due_at": due_at,
         "short_before": step.retention_short_before, "long_before": step.retention_long_before,
         "today": step.today, "notice_date": step.notice_date,
+        "notice_days": step.notice_days,
         "requires_delivery": step.notice_policy.requires_delivery,
         "max_warnings": step.notice_policy.max_warnings,
         "unheard_after_days": step.notice_policy.unheard_after_days,

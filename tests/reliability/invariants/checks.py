@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.clock import business_date
 from common.contracts import (
     BALANCE_TOPIC,
     COMMANDS_TOPIC,
@@ -102,15 +103,20 @@ async def replay_inputs(conn: AsyncConnection, prefix: str) -> Inputs:
               for r in rows]
     sweeps: list[SweepRun] = []
     for r in await conn.execute(text(
-            "SELECT k.created_at, k.response, h.status, h.confirmed_at "
+            "SELECT k.created_at, k.response, h.status, h.confirmed_at, "
+            "  CASE WHEN s.catch_up THEN s.created_at END AS caught_up_at "
             "FROM credit.idempotency_keys k "
             "LEFT JOIN credit.sweep_holds h ON h.sweep_id = k.key "
+            "LEFT JOIN credit.sweep_runs s ON s.sweep_id = k.key "
             "WHERE k.scope = 'sweep' AND k.status_code = 201")):
         as_of = datetime.fromisoformat(r.response["as_of"])
         version = int(r.response["rule_version"])
-        sweeps.append(SweepRun(r.created_at, as_of, version, r.response.get("held") is not None))
+        # A catch-up's notice counts from the day it really ran (docs/rules.md).
+        sent_on = business_date(r.caught_up_at) if r.caught_up_at is not None else None
+        sweeps.append(SweepRun(r.created_at, as_of, version, r.response.get("held") is not None,
+                               sent_on))
         if r.status == "confirmed" and r.confirmed_at is not None:
-            sweeps.append(SweepRun(r.confirmed_at, as_of, version, False))
+            sweeps.append(SweepRun(r.confirmed_at, as_of, version, False, sent_on))
     tables = {int(r.version): (r.changed_at, RuleTable(version=r.version, rows=r.rows))
               for r in await conn.execute(text(
                   "SELECT version, rows, changed_at FROM credit.rule_tables"))}

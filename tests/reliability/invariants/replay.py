@@ -14,7 +14,7 @@ taken as they are now (their history is in the audit log, not replayed).
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from common.clock import business_date, parse_bill_month
 from common.contracts.billing import BalanceChanged
@@ -49,6 +49,9 @@ class SweepRun:
     as_of: datetime
     rule_version: int
     held: bool  # the guard held it: no suspensions in this run
+    # A catch-up's real business day (its run's start on the service's clock): its
+    # suspension warnings' notice counts from then (rules.on_calendar's `sent_on`).
+    sent_on: date | None = None
 
 
 @dataclass
@@ -131,7 +134,7 @@ class Replay:
                                     p.ladder.month, p.ladder.suspension_warned_on,
                                     p.ladder.suspension_deadline)
             own = product_amount_due(event, pid)
-            for intent in rules.on_calendar(table, facts, pf, today):
+            for intent in rules.on_calendar(table, facts, pf, today, sent_on=run.sent_on):
                 if run.held and intent.decision is DecisionType.SUSPEND:
                     continue
                 if not allowed_in_sweep(intent.decision, own):

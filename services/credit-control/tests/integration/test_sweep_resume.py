@@ -237,6 +237,8 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
     assert datetime.fromisoformat(warning["as_of"]) == due
     assert warning["inputs"]["cause"] == "catch-up sweep"
     assert warning["inputs"]["catch_up"] == sweep_id
+    # Really sent the same day (21:00 on the 25th): the notice still ends on the last day.
+    assert credit["ladder"]["suspension_deadline"] == f"{y}-10-31"
     audit = (await api.http.get("/v1/audit", params={"entity": "sweep",
                                                      "entity_id": sweep_id})).json()
     assert [a["action"] for a in audit] == ["sweep catch-up"]

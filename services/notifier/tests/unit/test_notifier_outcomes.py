@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from common.clock import BUSINESS_TZ
 from common.contracts.notifier import NoticeStatus
-from notifier.domain.outcomes import NoticeMessages, business_time, outcomes
+from notifier.domain.outcomes import NoticeMessages, business_time, outcomes, sending_as_of
 from notifier.domain.quiet_hours import SendingWindow
 
 WINDOW = SendingWindow.parse("08:00-21:00")
@@ -96,3 +96,25 @@ def test_a_notice_held_by_quiet_hours_times_out_from_its_business_send() -> None
     n = notice(decided, sent_at=WALL)
     *_, failed = outcomes(n, WINDOW, WALL + 2 * TIMEOUT, TIMEOUT)
     assert failed.at == datetime(2026, 11, 27, 8, 0, tzinfo=BUSINESS_TZ)
+
+
+def test_a_caught_up_decision_is_sent_and_dated_when_it_was_really_made() -> None:
+    """A catch-up sweep decides as of the 25th's 20:00 but really runs on the 28th at 10:00
+    (`caught_up_at`, its wall time too): its SMS is delivered on the 28th, not the 25th."""
+    missed = datetime(2026, 11, 25, 20, 0, tzinfo=BUSINESS_TZ)
+    caught_up = datetime(2026, 11, 28, 10, 0, tzinfo=BUSINESS_TZ)
+    as_of = sending_as_of(missed, caught_up)
+    assert as_of == caught_up
+    n = notice(as_of, decided_at=caught_up, sent_at=caught_up + timedelta(seconds=1),
+               delivered_at=caught_up + timedelta(seconds=4))
+    got = outcomes(n, WINDOW, caught_up + timedelta(seconds=5))
+    assert [(o.status, o.at) for o in got] == [
+        (NoticeStatus.SENT, caught_up + timedelta(seconds=1)),
+        (NoticeStatus.DELIVERED, caught_up + timedelta(seconds=4))]
+
+
+def test_an_on_time_decision_keeps_its_own_business_time() -> None:
+    decided = datetime(2026, 11, 25, 20, 0, tzinfo=BUSINESS_TZ)
+    assert sending_as_of(decided, None) == decided
+    # a "catch-up" time before the decision's own (a clock behind) moves nothing back
+    assert sending_as_of(decided, decided - timedelta(hours=1)) == decided

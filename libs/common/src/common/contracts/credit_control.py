@@ -70,6 +70,11 @@ class CreditDecisionMade(Contract, frozen=True, kw_only=True):
     warning_level: SmallInt | None = None  # 1, 2 or 3 for WARNING (欠费预警 1st/2nd/3rd)
     amount_fen: Fen | None = None  # DEDUCTION: what billing should collect from the deposit
     rule_version: SmallInt | None = None  # version of the rule table the decision came from
+    # A catch-up sweep's decision: the business time it was really made (the catch-up's
+    # clock), later than `as_of` (the missed day's scheduled moment it decides as of). Its
+    # SMS goes out then: the notifier holds it for quiet hours, orders it and dates what
+    # became of it in this time. None: made at `as_of`.
+    caught_up_at: datetime | None = None
 
 
 class CreditStateChanged(Contract, frozen=True, kw_only=True):

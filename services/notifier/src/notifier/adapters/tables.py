@@ -61,7 +61,9 @@ messages = Table(
     Column("receipt_status", Text),
     # Send-time re-check (domain/recheck.py): the number of the credit event that made it
     # (notifier-wide, in the order events were received), the decision's business time
-    # (decision order per recipient, quiet hours), what makes it stale, when it was cancelled.
+    # (decision order per recipient, quiet hours, the outcomes' dating; a catch-up
+    # decision's: when it was really made, domain/outcomes.sending_as_of), what makes it
+    # stale, when it was cancelled.
     Column("event_seq", BigInteger),
     Column("decision_as_of", DateTime(timezone=True)),
     Column("recheck", Text),

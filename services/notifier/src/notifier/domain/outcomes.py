@@ -15,7 +15,10 @@ Times: each outcome carries its wall time and its business time, the decision's 
 carried by the wall time the message took since the decision, and never before the end of the
 quiet hours it was decided in (a held warning reaches the customer at the opening, in a
 back-dated run as in production; `common.clock.carried_business_time` does the same for chain
-confirmations).
+confirmations). A catch-up sweep's decision is made as of a missed day's moment but really
+made — and its SMS sent — later (`caught_up_at`): its messages' business time starts there
+(`sending_as_of`), so a warning caught up on the 28th for the 25th is delivered on the 28th,
+and credit-control counts its notice from then.
 """
 
 from dataclasses import dataclass
@@ -55,6 +58,14 @@ class Outcome:
     wall_at: datetime
     reason: str = ""
     permanent: bool = False
+
+
+def sending_as_of(as_of: datetime, caught_up_at: datetime | None) -> datetime:
+    """The business time a decision's messages go out in (stored as their `decision_as_of`):
+    its `as_of`, or a catch-up decision's real time when that is later."""
+    if caught_up_at is None:
+        return as_of
+    return max(ensure_aware(as_of), ensure_aware(caught_up_at))
 
 
 def business_time(wall_at: datetime, decision_as_of: datetime, decided_at: datetime,

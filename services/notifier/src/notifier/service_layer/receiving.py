@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditEvent
+from common.contracts.credit_control import CreditDecisionMade, CreditEvent
 from common.envelope import RawEnvelope
 from common.outbox import wake_after_commit
 
@@ -23,6 +23,7 @@ from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
 from ..domain.kpis import reminder_bill_month
 from ..domain.notices import Notice, notices_for
+from ..domain.outcomes import sending_as_of
 from ..domain.quiet_hours import SendingWindow, release_at
 from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
 from ..domain.templates import render, segments
@@ -71,8 +72,11 @@ def _add_message(
     rendered = render(text, n.fields)
     problem = phone_problem(n.recipient_phone)
     stale = None if problem else cancel_on_receipt(n.template, event)
-    # Quiet hours by the decision's business time (domain/quiet_hours.release_at).
-    hold = None if problem or stale else release_at(window, event.as_of, now)
+    # Quiet hours by the decision's business time (domain/quiet_hours.release_at); a
+    # catch-up's, by when it was really made (domain/outcomes.sending_as_of).
+    as_of = sending_as_of(event.as_of, event.caught_up_at
+                          if isinstance(event, CreditDecisionMade) else None)
+    hold = None if problem or stale else release_at(window, as_of, now)
     cols.message_id.append(n.message_id)
     cols.source_id.append(n.source_id)
     cols.product_id.append(event.product_id)
@@ -96,7 +100,7 @@ def _add_message(
     cols.bill_month.append(_bill_month(event) if n.reminder else None)
     cols.decided_at.append(decided_at)
     cols.event_seq.append(seq)
-    cols.decision_as_of.append(event.as_of)
+    cols.decision_as_of.append(as_of)
     cols.recheck.append(KIND_OF[n.template].value)
     cols.cancelled_at.append(now if stale else None)
 

@@ -63,7 +63,8 @@ _DUE: list[tuple[str, str]] = [
     ("decision", "text"), ("effect", "text"), ("level", "integer"), ("month", "date"),
     ("cutoff", "date"), ("from_states", "text"), ("to_state", "text"), ("deadline", "text"),
     ("skip_exempt", "boolean"), ("sus_months", "integer"), ("sus_day", "integer"),
-    ("notice_date", "date"), ("day", "text"), ("arrears_month", "text"),
+    ("notice_date", "date"), ("notice_days", "integer"), ("day", "text"),
+    ("arrears_month", "text"),
 ]
 
 
@@ -96,7 +97,8 @@ def _due_values(numbered: Sequence[tuple[int, SweepStep]]) -> dict[str, list[Any
             "skip_exempt": step.skip_exempt,
             "sus_months": sus.arrears_month if sus is not None else None,
             "sus_day": (0 if sus.day in ("last", None) else int(sus.day)) if sus else None,
-            "notice_date": step.notice_date, "day": str(row.day),
+            "notice_date": step.notice_date, "notice_days": step.notice_days,
+            "day": str(row.day),
             "arrears_month": str(row.arrears_month)}
         for c, _ in _DUE:
             cols[f"d_{c}"].append(values[c])
@@ -227,7 +229,8 @@ def _period(r: str, p: str = "pc", f: str = "f") -> str:
 
 
 def _sw_deadline(r: str, p: str = "pc") -> str:
-    # ladder.suspension_deadline: the suspension day, or today + the notice period.
+    # ladder.suspension_deadline: the suspension day, or the day the warning is sent (today;
+    # a catch-up sweep's real day: rules.sweep_plan's `sent_on`) + the notice period.
     return (f"to_char(GREATEST({_suspend_on(r, f'{p}.oldest_due_month')}, {r}.notice_date), "
             "'YYYY-MM-DD')")
 
@@ -494,13 +497,18 @@ def _envelope(event_type: str, key: str, payload_text: str) -> str:
 
 
 def _statement(bounded: bool = False) -> str:
-    decision_payload = json_text([
+    decision_members = [
         ("decision_id", "d.decision_id"), ("account_id", "d.account_id"),
         ("product_id", "d.product_id"), ("decision", "d.decision"), ("rule_id", "d.rule_id"),
         ("reason", "d.reason"), ("state_before", "d.state_before"),
         ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context"),
         ("warning_level", "d.warning_level"), ("amount_fen", "d.amount_fen"),
-        ("rule_version", "d.rule_version")])
+        ("rule_version", "d.rule_version")]
+    # A catch-up sweep's decisions also say when they were really made (the notifier sends,
+    # and dates what became of the SMS, in that time); an on-time sweep's are as they were.
+    decision_payload = (
+        f"CASE WHEN :catch_up IS NULL THEN {json_text(decision_members)} "
+        f"ELSE {json_text([*decision_members, ('caught_up_at', ':now')])} END")
     command_payload = json_text([
         ("command_id", "u.pending_command_id"), ("decision_id", "u.pending_decision_id"),
         ("product_id", "u.product_id"), ("account_id", "u.account_id"),
@@ -580,7 +588,7 @@ dec AS (
                             'notice_reached_on', c.notice_reached_on,
                             'notice_exception', c.notice_exception)
            || CASE WHEN :catch_up IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
-                'cause', 'catch-up sweep', 'catch_up', :catch_up) END,
+                'cause', 'catch-up sweep', 'catch_up', :catch_up, 'caught_up_at', :now) END,
          c.level, CASE WHEN c.decision = 'deduction'
                        THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
          :rule_version
@@ -590,7 +598,7 @@ dec AS (
   RETURNING *
 ),
 moved AS (  -- a rule row is at most one step of a pass
-  SELECT d.*, r.effect, r.step_no, r.notice_date AS sw_notice_date
+  SELECT d.*, r.effect, r.step_no, r.notice_days AS sw_notice_days
   FROM dec d JOIN due r ON r.rule_id = d.rule_id
 ),
 upd AS (
@@ -620,7 +628,7 @@ upd AS (
     notice_permanent = CASE WHEN d.decision = 'suspension_warning' THEN false
                             ELSE p.notice_permanent END,
     notice_days = CASE WHEN d.decision = 'suspension_warning'
-                       THEN d.sw_notice_date - :today ELSE p.notice_days END,
+                       THEN d.sw_notice_days ELSE p.notice_days END,
     notice_failures = CASE WHEN d.decision <> 'suspension_warning' THEN p.notice_failures
                            WHEN {_notice_lost('p')} AND p.suspension_deadline IS NOT NULL
                            THEN {notice_losses('p')} ELSE 0 END,

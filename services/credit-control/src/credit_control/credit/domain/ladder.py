@@ -11,11 +11,13 @@ month (`Ladder`). Two rules carry it:
 - **Notice before suspension.** A suspension needs a suspension warning of the same cycle and
   month that named a deadline no earlier than the current tier's suspension day, and the
   deadline has come. A warning decided on its own day names the suspension day (the seed: the
-  25th → the month's last day); one decided late (billed late, a catch-up sweep, a downgrade
-  past the new tier's day, an exemption that ended, a reversed payment) names today + the
-  notice period, and the suspension waits for it ("late", not missed). An upgrade moves the
-  suspension day later than a warning already given: that warning no longer counts and the new
-  tier's own suspension warning is owed.
+  25th → the month's last day); one decided late (billed late, a sweep after the warning days,
+  a downgrade past the new tier's day, an exemption that ended, a reversed payment) names
+  today + the notice period, and the suspension waits for it ("late", not missed); a
+  catch-up sweep decides as of the missed day, but its warning names the day it is really
+  sent + the notice period if that is later (`suspension_deadline`'s `sent_on`). An upgrade
+  moves the suspension day later than a warning already given: that warning no longer counts
+  and the new tier's own suspension warning is owed.
 - **The notice reached the customer** (`Notice`, `notice_allows`): the suspension warning's SMS
   was sent — and delivered, where the SMSC returns receipts (`NoticePolicy.requires_delivery`)
   — at least the notice period before the suspension's business day. A warning whose SMS
@@ -177,11 +179,14 @@ def scheduled_suspension(table: RuleTable, family: ProductFamily, tier: Tier,
 
 
 def suspension_deadline(table: RuleTable, family: ProductFamily, tier: Tier, oldest: date,
-                        today: date) -> date:
-    """The date a suspension warning decided `today` names: the suspension day, or today +
-    the notice period if that is later (a late warning)."""
+                        today: date, sent_on: date | None = None) -> date:
+    """The date a suspension warning decided `today` names: the suspension day, or the day it
+    is sent + the notice period if that is later (a late warning). A warning is sent the day
+    it is decided, except a catch-up sweep's: it decides as of a missed day (`today`) but runs,
+    and its SMS goes out, on a later one (`sent_on`), and the notice counts from then."""
     notice = max(1, table.notice_days(family, tier, today))
-    return max(scheduled_suspension(table, family, tier, oldest), today + timedelta(days=notice))
+    start = max(today, sent_on or today)
+    return max(scheduled_suspension(table, family, tier, oldest), start + timedelta(days=notice))
 
 
 def notice_counts(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,

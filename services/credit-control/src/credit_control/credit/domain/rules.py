@@ -195,15 +195,16 @@ def fires(row: RuleRow, oldest: date, today: date) -> bool:
 
 def on_calendar(
     table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date,
-    policy: NoticePolicy = DEFAULT_POLICY,
+    policy: NoticePolicy = DEFAULT_POLICY, sent_on: date | None = None,
 ) -> list[Intent]:
-    """Every calendar intent due today that the product's state allows, most severe first."""
+    """Every calendar intent due today that the product's state allows, most severe first.
+    `sent_on`: a catch-up sweep's real business day (its notices go out then, not `today`)."""
     intents = []
     if facts.owes and facts.oldest_due_month is not None:
         oldest = facts.oldest_due_month
         ladder = product.ladder(oldest)
         for row in table.enabled(product.family, product.tier, Trigger.CALENDAR):
-            intent = _calendar_due(table, row, facts, product, ladder, today, policy)
+            intent = _calendar_due(table, row, facts, product, ladder, today, policy, sent_on)
             if intent is not None:
                 intents.append(intent)
     intents.sort(key=lambda i: SEVERITY[i.decision])
@@ -212,7 +213,8 @@ def on_calendar(
 
 
 def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: ProductFacts,
-                  ladder: Ladder, today: date, policy: NoticePolicy) -> Intent | None:
+                  ladder: Ladder, today: date, policy: NoticePolicy,
+                  sent_on: date | None = None) -> Intent | None:
     oldest = facts.oldest_due_month
     assert oldest is not None
     f, t = product.family, product.tier
@@ -237,7 +239,7 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
         if (product.exempt or row.scheduled(oldest) > today
                 or (ladders.notice_counts(ladder, table, f, t, oldest) and not again)):
             return None
-        deadline = ladders.suspension_deadline(table, f, t, oldest, today)
+        deadline = ladders.suspension_deadline(table, f, t, oldest, today, sent_on)
         # The deadline is part of the id: a warning that stopped counting (upgrade, then a
         # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
         # the ladder's warning counting and decides nothing. A warning owed again because
@@ -333,27 +335,32 @@ class SweepStep:
     retention_short_before: date | None = None  # suspended on or before: retention ran out
     retention_long_before: date | None = None
     # Suspension and suspension-warning steps: the tier's suspension row (its day per product)
-    # and today; a suspension warning names GREATEST(that day, notice_date).
+    # and today; a suspension warning names GREATEST(that day, notice_date), notice_date being
+    # the day it is sent (today; a catch-up sweep's real day) + the notice period
+    # (`notice_days`, what the product records).
     suspend_row: RuleRow | None = None
     today: date | None = None
     notice_date: date | None = None
+    notice_days: int | None = None
     # Suspension and suspension-warning steps: what the warning's SMS must have done.
     notice_policy: NoticePolicy = DEFAULT_POLICY
 
 
-def sweep_plan(table: RuleTable, today: date,
-               policy: NoticePolicy = DEFAULT_POLICY) -> list[SweepStep]:
+def sweep_plan(table: RuleTable, today: date, policy: NoticePolicy = DEFAULT_POLICY,
+               sent_on: date | None = None) -> list[SweepStep]:
     """Today's steps, most severe first; suspensions first so a late sweep never warns a
-    product it is about to suspend."""
+    product it is about to suspend. `sent_on`: a catch-up sweep's real business day, from
+    which its suspension warnings' notice counts (ladder.suspension_deadline)."""
     steps = [replace(s, notice_policy=policy) for row in table.calendar_rows()
-             if (s := _calendar_step(table, row, today))]
+             if (s := _calendar_step(table, row, today, sent_on))]
     steps.sort(key=lambda s: (SEVERITY[s.row.decision], -(s.row.warning_level or 0)))
     steps += [_retention_step(row, today) for row in table.rows
               if row.enabled and row.trigger is Trigger.RETENTION]
     return steps
 
 
-def _calendar_step(table: RuleTable, row: RuleRow, today: date) -> SweepStep | None:
+def _calendar_step(table: RuleTable, row: RuleRow, today: date,
+                   sent_on: date | None = None) -> SweepStep | None:
     assert row.arrears_month is not None
     action = action_for(row.decision, row.family)
     month_start = today.replace(day=1)
@@ -367,9 +374,10 @@ def _calendar_step(table: RuleTable, row: RuleRow, today: date) -> SweepStep | N
                              cutoff=cutoff, skip_exempt=True, suspend_row=suspend_row,
                              today=today)
         notice = max(1, table.notice_days(row.family, row.tier, today))
+        start = max(today, sent_on or today)
         return SweepStep(row, _sweepable(action), S.SUSPENSION_WARNED, cutoff=cutoff,
                          skip_exempt=True, suspend_row=suspend_row, today=today,
-                         notice_date=today + timedelta(days=notice))
+                         notice_date=start + timedelta(days=notice), notice_days=notice)
     if row.day_in(month_start) > today:
         return None
     oldest = add_months(month_start, -row.arrears_month)

@@ -115,8 +115,13 @@ async def _resume_locked(ctx: CreditContext, sweep_id: str, why: str = "") -> di
 async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any]) -> None:
     """Every step left runs in ONE pass over the products (sweep_sql: the steps a product
     matches, in plan order). A held sweep runs all but its suspensions; once confirmed, the
-    suspensions run in a pass of their own, after the rest, as they always did."""
-    plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy)
+    suspensions run in a pass of their own, after the rest, as they always did.
+
+    A catch-up decides as of the missed day, but its suspension warnings go out now: their
+    notice counts from the business day it really runs (`sent_on`, the clock's day as this
+    pass starts; a catch-up resumed on a later day counts from that day)."""
+    sent_on = business_date(ctx.clock.now()) if run.catch_up else None
+    plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy, sent_on)
     waiting = run.held is not None and not run.confirmed
     # Held for want of an approved preview: nothing runs; by the guard: its suspensions.
     whole = waiting and run.held.get("kind") == "preview"
