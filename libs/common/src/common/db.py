@@ -95,6 +95,8 @@ class DriverStatement:
                 names.append(m.group(1))
             return f"${names.index(m.group(1)) + 1}"
 
+        if "--" in sql:  # the statement is joined into one line: a comment would eat it
+            raise ValueError("a DriverStatement takes no -- comments")
         self.sql = re.sub(r"(?<![:\w]):(\w+)", number, " ".join(sql.split()))
         self.names = tuple(names)
 
@@ -186,7 +188,10 @@ def sqlstate(exc: BaseException) -> str:
     """The SQLSTATE behind a database error ("" for anything else). asyncpg's class-22 errors
     (a NUL in a text, a number out of range) reach us as a plain DBAPIError, not as
     DataError, so the code is read from the driver's error."""
-    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    # SQLAlchemy's wrapper carries it on `orig`; a statement run on the driver itself
+    # (`DriverStatement`) raises asyncpg's error, which carries it directly.
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None)
+               or getattr(exc, "sqlstate", None) or "")
 
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError
+from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError, PostgresError
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -191,7 +191,8 @@ def _add_error_bodies(app: FastAPI) -> None:
 
 
     @app.exception_handler(DBAPIError)
-    async def refused_by_database(_: Request, exc: DBAPIError) -> JSONResponse:
+    @app.exception_handler(PostgresError)  # a statement run on the driver (DriverStatement)
+    async def refused_by_database(_: Request, exc: Exception) -> JSONResponse:
         """A value the database cannot store, or a unique key taken, is the request's fault:
         4xx, and the transaction rolled back, so nothing was written. Only those SQLSTATEs:
         any other (a division by zero, a NOT NULL or a foreign key our own statement broke)

@@ -238,6 +238,9 @@ def _record_size(key: bytes | None, value: bytes, headers: list[tuple[str, bytes
 Polled = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
+_BUSY_POLL_MS = 20  # a poll's timeout while batches are in flight
+
+
 class _Lanes:
     """Up to `width` batches in flight at once, each on partitions of its own.
 
@@ -264,34 +267,26 @@ class _Lanes:
         if len(self._batches) < self.width and self._poll is None:
             free = consumer.assignment() - self._busy()
             if not self._batches or free:
-                # Nothing in flight: every partition (before the first assignment too).
+                # Nothing in flight: every partition (before the first assignment too). With
+                # batches in flight the poll is short, so that a partition a batch gives back
+                # is asked for again soon: a poll is never cancelled (aiokafka counts polls in
+                # flight, for its max-poll-interval check, and a cancelled one is never
+                # counted out).
                 self._polled_for = frozenset(free) if self._batches else frozenset()
+                timeout = min(poll_ms, _BUSY_POLL_MS) if self._batches else poll_ms
                 self._poll = asyncio.ensure_future(consumer.getmany(
-                    *self._polled_for, timeout_ms=poll_ms, max_records=max_records))
+                    *self._polled_for, timeout_ms=timeout, max_records=max_records))
         waiting: set[asyncio.Future[Any]] = set(self._batches)
         if self._poll is not None:
             waiting.add(self._poll)
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finished = [task for task in done if task in self._batches]
-        for task in finished:
+        for task in [task for task in done if task in self._batches]:
             del self._batches[task]
             task.result()
-        if self._poll is not None and (self._poll.done() or finished):
-            return await self._take_poll()
+        if self._poll is not None and self._poll.done():
+            poll, self._poll = self._poll, None
+            return poll.result()
         return {}
-
-    async def _take_poll(self) -> Polled:
-        """The poll's records if it is done; else it is cancelled (no record is lost: the
-        fetcher hands records out only when it returns), so that the next poll includes
-        the partitions a finished batch gave back, instead of waiting up to `poll_ms`."""
-        poll, self._poll = self._poll, None
-        assert poll is not None
-        if not poll.done():
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                return await poll
-            return {}
-        return poll.result()
 
     def split(self, polled: Polled) -> list[Polled]:
         """The poll's partitions over the free lanes, the busiest partitions first, each to
@@ -313,10 +308,10 @@ class _Lanes:
     async def close(self, grace_s: float = 10.0) -> None:
         """On stop: the batches in flight may finish (and commit) for a while; the rest is
         cancelled and rolled back, and the next owner starts from the last commit."""
-        if self._poll is not None:
-            self._poll.cancel()
-            with contextlib.suppress(BaseException):
-                await self._poll
+        if self._poll is not None:  # returns within its timeout; not cancelled (see next)
+            await asyncio.wait([self._poll])
+            with contextlib.suppress(Exception):
+                self._poll.result()
             self._poll = None
         if self._batches:
             _, pending = await asyncio.wait(set(self._batches), timeout=grace_s)
@@ -400,8 +395,10 @@ class ConsumerRunner:
                 for group in lanes.split(polled):
                     lanes.start(group, self._process_group(consumer, group))
         finally:
-            await lanes.close()
-            await consumer.stop()
+            try:
+                await lanes.close()
+            finally:
+                await consumer.stop()
 
     async def _process_group(
         self, consumer: AIOKafkaConsumer,
@@ -527,6 +524,9 @@ class ConsumerRunner:
         if tp not in consumer.assignment():
             self._partitions.pop(tp, None)
             return  # revoked: the new owner starts again from the last commit
+        # Ours (again: with lanes, it may have been revoked and given back while its batch
+        # ran, and forgotten meanwhile): remembered, so that its pause ends (_resume_due).
+        self._partitions[tp] = state
         consumer.seek(tp, first)
         consumer.pause(tp)
         state.retry_at = time.monotonic() + state.backoff

@@ -127,6 +127,11 @@ async def test_the_dashboard_page_shows_the_preview_masked_per_role(
     await api.http.get("/dashboard/sweeps/preview", params={"as_of": at(day).isoformat()},
                        headers={"Authorization": f"Bearer {token}"})
     assert await _footprint(api) == before
+    # Without a moment the page only offers tonight's: nothing runs until asked.
+    r = await api.http.get("/dashboard/sweeps/preview",
+                           headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and 'id="preview-ask"' in r.text
+    assert "preview-items" not in r.text
 
 
 # --- sweeps that need an approved preview ----------------------------------------------------
@@ -235,3 +240,39 @@ async def test_a_paid_one_is_skipped_and_one_not_approved_holds_the_sweep(
         r = await gate.confirm(f"op-pp{uid}-b")
         assert r.status_code == 200, r.text
         assert await api.state(late.product_id) == "suspension_warned"
+
+
+async def test_the_sweep_statement_takes_only_approved_decisions(
+    api: CreditApi, test_year: int
+) -> None:
+    """The guarantee behind approvals: whatever changes after the check (a balance event
+    while the sweep runs, a resume an hour later), the statement takes only approved ids."""
+    from datetime import timedelta
+
+    from credit_control.admin.adapters import admin_repository as admin_repo
+    from credit_control.credit.adapters import sweep_sql
+    from credit_control.credit.domain import rules
+
+    y, uid = test_year, new_uid()
+    a = await owing_since_march(api, uid, "qa", y, deposit_fen=0)
+    b = await owing_since_march(api, uid, "qb", y, deposit_fen=0)
+    day = date(y, 5, 25)
+    seen = await _preview(api, day, account_id=a.account_id)
+    a_ids = [i["decision_id"] for i in seen["items"]]
+    assert a_ids
+    async with api.db.connect() as conn:
+        table, _ = await admin_repo.rule_table(conn)
+        await conn.rollback()
+    steps = list(enumerate(rules.sweep_plan(table, day)))
+    for approved, expected in ((a_ids, {a.product_id}), ([], set())):
+        async with api.db.connect() as conn:
+            tx = await conn.begin()
+            values = sweep_sql.params(steps, at(day), at(day), table.version, "", 100_000,
+                                      "test", None, at(day) + timedelta(hours=24), day,
+                                      approved=approved)
+            await sweep_sql.run_chunk(conn, values)
+            made = set((await conn.execute(text(
+                "SELECT product_id FROM credit.decisions WHERE created_at = now() "
+                "AND product_id = ANY(:p)"), {"p": [a.product_id, b.product_id]})).scalars())
+            await tx.rollback()
+        assert made == expected  # b was due as well: not approved, not taken

@@ -208,6 +208,8 @@ sweep_runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # With approvals on: the preview approval it decides within (0015).
+    Column("approval_id", Text),
     Index("ix_sweep_runs_status", "status", "created_at"),
 )
 

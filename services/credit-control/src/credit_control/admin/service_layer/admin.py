@@ -178,7 +178,10 @@ async def put_guard(ctx: CreditContext, cmd: PutGuard) -> dict[str, Any]:
     async with ctx.engine.begin() as conn:
         await admin_repo.store_guard(conn, {"enabled": cmd.enabled, "max_share": cmd.max_share,
                                             "min_active": cmd.min_active,
-                                            "needs_approved_preview": cmd.needs_approved_preview,
+                                            "needs_approved_preview": old[
+                                                "needs_approved_preview"]
+                                            if cmd.needs_approved_preview is None
+                                            else cmd.needs_approved_preview,
                                             "updated_by": cmd.changed_by, "updated_at": now})
         await admin_repo.audit(
             conn, now, cmd.changed_by, "guard", "1", "put",

@@ -264,7 +264,11 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f") -> str:
              f"ELSE {' AND '.join(calendar)} END")
     if not guard:
         where += (" AND NOT EXISTS (SELECT 1 FROM credit.decisions x "
-                  f"WHERE x.decision_id = {_decision_id(r, p, f)})")
+                  f"WHERE x.decision_id = {_decision_id(r, p, f)})"
+                  # A sweep that needs an approved preview takes only approved decisions
+                  # (service_layer/approvals.py); :approved is NULL otherwise.
+                  f" AND (:approved IS NULL OR {_decision_id(r, p, f)} IN "
+                  "(SELECT unnest(:approved)))")
     return where
 
 
@@ -701,7 +705,7 @@ _TYPES = {
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
     "schema_version": "integer", "requires_delivery": "boolean", "max_warnings": "integer",
-    "unheard_after_days": "integer",
+    "unheard_after_days": "integer", "approved": "text[]",
     "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
@@ -727,7 +731,7 @@ STATEMENT_UPTO = _statement(bounded=True)
 def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetime,
            rule_version: int, after: str, chunk: int, source: str,
            correlation_id: str | None, due_at: datetime, today: date,
-           catch_up: str | None = None) -> dict[str, Any]:
+           catch_up: str | None = None, approved: list[str] | None = None) -> dict[str, Any]:
     """The pass's steps (plan number, step) and the day's values. Retention cut-offs are the
     same for every pre-cancellation row of the day."""
     retention = next((s for _, s in steps if s.row.decision is D.PRE_CANCEL), None)
@@ -744,7 +748,7 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         "decisions_topic": CreditDecisionMade.topic, "commands_topic": ProvisioningCommand.topic,
         "decision_made": CreditDecisionMade.event_type,
         "state_changed": CreditStateChanged.event_type,
-        "command_type": ProvisioningCommand.event_type,
+        "command_type": ProvisioningCommand.event_type, "approved": approved,
     }
 
 

@@ -85,8 +85,9 @@ class PutGuard(BaseModel):
     max_share: Annotated[float, Field(gt=0, le=1)]
     # A count of products: far below what the column (bigint) holds.
     min_active: Annotated[int, Field(ge=0, le=10**9)] = 0
-    # Sweeps decide only what a credit-admin approved in their preview (issue 19).
-    needs_approved_preview: bool = False
+    # Sweeps decide only what a credit-admin approved in their preview (issue 19); left out
+    # (None), it stays as it is: a caller that only moves the thresholds keeps it.
+    needs_approved_preview: bool | None = None
 
 
 class ApprovePreview(BaseModel):

@@ -60,9 +60,9 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
     here on the sweep's progress is durable. A sweep that needs an approved preview and has
     none covering it is held whole (credit/service_layer/approvals.py)."""
     today = business_date(as_of)
-    unapproved = None
+    unapproved, approval_id = None, None
     if (await guard_settings(ctx))["needs_approved_preview"]:
-        unapproved = await approvals.verdict(ctx, as_of)
+        unapproved, approval_id = await approvals.verdict(ctx, as_of)
     async with ctx.engine.begin() as conn:
         table = await ctx.rules.current(conn)
         plan = rules.sweep_plan(table, today, ctx.settings.notice_policy)
@@ -72,7 +72,8 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
         made = await runs.create(conn, {
             "sweep_id": sweep_id, "as_of": as_of, "business_date": today,
             "rule_version": table.version, "status": "running", "catch_up": catch_up,
-            "held": held}, [(s.row.rule_id, s.row.decision.value) for s in plan], now)
+            "held": held, "approval_id": None if unapproved else approval_id},
+            [(s.row.rule_id, s.row.decision.value) for s in plan], now)
         if made and catch_up:
             await admin_repo.audit(conn, now, ctx.source, "sweep", sweep_id, "sweep catch-up",
                                    None, {"as_of": as_of.isoformat(),
@@ -175,7 +176,9 @@ async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepS
     async with ctx.engine.connect() as conn:
         points = await sweep_sql.split_points(conn, after, ctx.settings.sweep_lanes,
                                               ctx.settings.sweep_lanes_min_products)
-    lanes = _Lanes([after, *points])
+    approved = (await approvals.approved_ids(ctx, run.approval_id)
+                if getattr(run, "approval_id", None) else None)
+    lanes = _Lanes([after, *points], approved)
     if points:
         log.info("sweep %s: %d lanes from %r, split at %s", run.sweep_id, len(points) + 1,
                  after, points)
@@ -191,8 +194,9 @@ class _Lanes:
     the pass is done when every lane is; a lane's chunk records it under `lock`, in its own
     transaction, so it never runs ahead of what was committed."""
 
-    def __init__(self, start: list[str]) -> None:
+    def __init__(self, start: list[str], approved: list[str] | None = None) -> None:
         self.start = start
+        self.approved = approved  # the decisions the run may take (None: any)
         self.at = list(start)
         self.finished = [False] * len(start)
         self.lock = asyncio.Lock()
@@ -218,7 +222,7 @@ async def _lane(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.Sweep
         values = sweep_sql.params(
             steps, as_of, ctx.clock.now(), version, after, chunk, ctx.source,
             correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours),
-            run.business_date, run.sweep_id if run.catch_up else None)
+            run.business_date, run.sweep_id if run.catch_up else None, lanes.approved)
         values["upto"] = upto
         async with ctx.engine.connect() as conn, conn.begin() as tx:
             await sweep_sql.tune_chunk(conn)
@@ -295,9 +299,10 @@ async def confirm_sweep(ctx: CreditContext, sweep_id: str,
     async with ctx.engine.connect() as conn:
         pending = await admin_repo.hold(conn, sweep_id)
         await conn.rollback()
+    approval_id = None
     if pending is not None and pending.kind == "preview" and pending.status == "held":
         # Checked again now: confirmed only if an approval covers what it would decide.
-        unapproved = await approvals.verdict(ctx, pending.as_of)
+        unapproved, approval_id = await approvals.verdict(ctx, pending.as_of)
         if unapproved is not None:
             raise Conflict(unapproved["reason"], id=sweep_id,
                            difference=unapproved["difference"])
@@ -315,7 +320,8 @@ async def confirm_sweep(ctx: CreditContext, sweep_id: str,
                                    {"status": "confirmed", "note": cmd.note})
             if run is not None:
                 await runs.set_run(conn, sweep_id, status="running", confirmed=True,
-                                   updated_at=now)
+                                   updated_at=now,
+                                   **({"approval_id": approval_id} if approval_id else {}))
         elif run is None or run.status == "done":
             raise Conflict(f"sweep {sweep_id} is already {hold.status}", id=sweep_id)
     body = await resume(ctx, sweep_id, "confirmation")

@@ -108,10 +108,12 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         if isinstance(who, Response):
             return who
         at = as_of or _tonight(rc)
-        found = await preview.preview_sweep(
-            rc.credit, at, 200, {"account_id": account_id} if account_id else None)
-        shown = found if who.sees_pii else redact(found)
         local = at.astimezone(BUSINESS_TZ)
+        shown = None
+        if as_of is not None:  # asked for: a preview runs the sweep's statement (rolled back)
+            found = await preview.preview_sweep(
+                rc.credit, at, 200, {"account_id": account_id} if account_id else None)
+            shown = found if who.sees_pii else redact(found)
         return _page("preview.html", who, preview=shown, account_id=account_id,
                      as_of_input=local.strftime("%Y-%m-%dT%H:%M"),
                      as_of_shown=beijing_time(at))
