@@ -120,10 +120,16 @@ class ServiceRuntime:
         return f"stalled: {stalled}" if stalled else "ok"
 
     async def _watch_stalls(self, stop: asyncio.Event) -> None:
-        """Keeps the stalled-partitions gauge current between /readyz calls."""
+        """Keeps the stalled-partitions and per-partition lag gauges current between /readyz
+        calls (the lag from the broker's end offsets, so a stuck partition's lag grows)."""
         while not stop.is_set():
             for consumer in self.consumers:
                 consumer.stalled_partitions()
+                try:
+                    await consumer.refresh_lag()
+                except Exception as exc:  # the broker away: the gauge keeps its last value
+                    log.debug("%s: consumer lag not refreshed (%s: %s)", consumer.name,
+                              type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=5)
 
