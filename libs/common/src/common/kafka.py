@@ -375,6 +375,10 @@ class ConsumerRunner:
         self._partitions: dict[TopicPartition, _PartitionState] = {}
         self._lag_series: set[TopicPartition] = set()  # partitions with a lag gauge series
 
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self._consumer = AIOKafkaConsumer(
             *self._topics,

@@ -15,6 +15,7 @@ from common import metrics, poll_loop
 from common.db import ping
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, ensure_topics
+from common.kafka_startup import wait_until_settled
 from common.outbox import OutboxRelay
 from common.settings import ServiceSettings
 
@@ -70,6 +71,10 @@ class ServiceRuntime:
     async def _start_workers(self) -> None:
         await _retry("kafka topics", self._stop, lambda: ensure_topics(
             self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions))
+        # Consumers subscribe only once the topics have leaders and the groups a coordinator:
+        # on a new broker they would otherwise log ERRORs for what Kafka is still making.
+        await _retry("kafka topics settled", self._stop, lambda: wait_until_settled(
+            self.settings.kafka_bootstrap, self.topics, [c.group_id for c in self.consumers]))
         await _retry("kafka producer", self._stop, self.publisher.start)
         if self._stop.is_set():
             return  # stopping before Kafka ever came up
