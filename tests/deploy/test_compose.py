@@ -218,3 +218,30 @@ def test_prometheus_scrapes_every_service_and_grafana_is_provisioned() -> None:
     for image_of in ("prometheus", "grafana"):
         image = services[image_of]["image"]
         assert ":" in image and not image.endswith(":latest"), f"{image_of} is not pinned"
+
+
+def test_kafka_and_postgres_are_reachable_from_the_host_on_loopback_only() -> None:
+    """Issue 20: tools on the host reach Kafka through a listener advertised with the
+    published loopback port, and PostgreSQL through a loopback port."""
+    services = load_config()["services"]
+
+    def published(name: str) -> list[tuple[str, str, str]]:
+        out = []
+        for port in services[name].get("ports", []):
+            if isinstance(port, dict):
+                out.append((port.get("host_ip", ""), str(port["published"]),
+                            str(port["target"])))
+            else:  # Compose v1: "127.0.0.1:29092:29092"
+                ip, host, target = str(port).split("/")[0].rsplit(":", 2)
+                out.append((ip, host, target))
+        return out
+
+    [(ip, host, target)] = published("kafka")
+    assert ip == "127.0.0.1" and target == "29092"
+    env = services["kafka"]["environment"]
+    assert "HOST://:29092" in env["KAFKA_LISTENERS"]
+    assert f"HOST://127.0.0.1:{host}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]  # the services'
+    assert "HOST:PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    [(ip, _, target)] = published("postgres")
+    assert ip == "127.0.0.1" and target == "5432"
