@@ -42,6 +42,8 @@ SPECS = [
         ("CREDIT_NOTIFIER_URL", f"http://127.0.0.1:{BASE_PORT + 3}"),
         ("CREDIT_GATEWAY_URL", f"http://127.0.0.1:{BASE_PORT + 4}"),
         ("CREDIT_PEER_TOKEN", TOKEN),
+        # tests/e2e/test_metrics.py reads the business gauges after its own flow.
+        ("CREDIT_BUSINESS_METRICS_INTERVAL_S", "2"),
     )),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", BASE_PORT + 3),
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(

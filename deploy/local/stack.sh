@@ -7,6 +7,7 @@
 #
 # Verbs: start stop status env reset
 #        kafka-start kafka-stop kafka-restart pg-start pg-stop pg-restart
+#        topics [TOPIC]  consume TOPIC [N]  groups [GROUP]   (Kafka's console tools)
 #
 # Ports (override with KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT):
 #   dev : kafka 127.0.0.1:19092 (controller 19093), postgres 127.0.0.1:15432
@@ -53,6 +54,10 @@ KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
 KAFKA_CACHE=${KAFKA_CACHE:-$REPO_ROOT/.cache/kafka}
 KAFKA_LIB=$KAFKA_CACHE/lib
 KAFKA_LIB_MARKER=$KAFKA_LIB/.resolved        # holds the sha256 of the pom it came from
+# Kafka's command-line tools (topics|consume|groups), apart from the broker's jars.
+KAFKA_TOOLS_POM=$SCRIPT_DIR/kafka/tools-pom.xml
+KAFKA_TOOLS_LIB=$KAFKA_CACHE/tools-lib
+KAFKA_TOOLS_LOG4J=$SCRIPT_DIR/kafka/tools-log4j.properties
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
 KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
@@ -197,6 +202,85 @@ kafka_ensure_jars() {
     printf '%s\n' "$want" >"$KAFKA_LIB_MARKER"
     log "resolved $n jars in $((SECONDS - t0))s"
   ) 8>"$KAFKA_CACHE/.lock"
+}
+
+# The console tools' jars once into .cache/kafka/tools-lib: only those the broker's folder
+# lacks (one slf4j binding, one copy of each jar). The marker holds both poms' hashes.
+kafka_ensure_tools_jars() {
+  kafka_ensure_jars
+  local want marker=$KAFKA_TOOLS_LIB/.resolved
+  want=$(cat "$KAFKA_TOOLS_POM" "$KAFKA_POM" | sha256sum | cut -d' ' -f1)
+  [[ -f $marker && $(cat "$marker") == "$want" ]] && return 0
+  command -v mvn >/dev/null 2>&1 || die "mvn not found: it is needed once to fetch the Kafka tools (Debian: apt-get install -y maven)"
+  (
+    flock -w 600 8 || die "timed out waiting for another jar download ($KAFKA_CACHE/.lock)"
+    [[ -f $marker && $(cat "$marker") == "$want" ]] && exit 0
+    log "resolving Kafka's console tools with Maven into $KAFKA_TOOLS_LIB (one-off) ..."
+    local tmp=$KAFKA_CACHE/tools-lib.tmp.$$ jar
+    rm -rf "$tmp"
+    if ! mvn -q -B -f "$KAFKA_TOOLS_POM" dependency:copy-dependencies \
+           -DoutputDirectory="$tmp" >"$KAFKA_CACHE/mvn-tools.log" 2>&1 9>&-; then
+      tail -n 30 "$KAFKA_CACHE/mvn-tools.log" >&2
+      rm -rf "$tmp"
+      die "maven could not resolve the Kafka tools (full log: $KAFKA_CACHE/mvn-tools.log)"
+    fi
+    for jar in "$tmp"/*.jar; do
+      [[ -e $KAFKA_LIB/$(basename "$jar") ]] && rm -f "$jar"
+    done
+    [[ -n $(find "$tmp" -maxdepth 1 -name 'kafka-tools-*.jar') ]] || die "no kafka-tools jar in $tmp"
+    rm -rf "$KAFKA_TOOLS_LIB"
+    mv "$tmp" "$KAFKA_TOOLS_LIB"
+    printf '%s\n' "$want" >"$marker"
+  ) 8>"$KAFKA_CACHE/.lock"
+}
+
+# Run a console tool against this stack's broker (which must be running).
+kafka_tool() {
+  kafka_ensure_tools_jars
+  port_open "$KAFKA_PORT" || die "kafka is not running on 127.0.0.1:$KAFKA_PORT (start it: STACK=$STACK $0 start)"
+  java -cp "$KAFKA_LIB/*:$KAFKA_TOOLS_LIB/*" -Dlog4j.configuration="file:$KAFKA_TOOLS_LOG4J" "$@"
+}
+
+# topics: the topics (no internal ones); topics NAME: its partitions, leaders and configs.
+kafka_topics() {
+  if [[ -n ${1:-} ]]; then
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --describe --topic "$1"
+  else
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+      --list --exclude-internal
+  fi
+}
+
+# consume TOPIC [N]: the first N (10) messages from the beginning, one line each with its
+# partition, offset, time, key and headers; stops after N or 5 s without a message
+# (CONSUME_TIMEOUT_MS). Reads as the group `creditctl-inspect`, which never commits, so no
+# service's position moves and every call starts from the beginning again.
+kafka_consume() {
+  [[ -n ${1:-} ]] || die "usage: $0 consume TOPIC [N]"
+  local n=${2:-10}
+  [[ $n =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$n'"
+  kafka_topics | grep -qxF -- "$1" || die "no topic '$1' on 127.0.0.1:$KAFKA_PORT (list them: $0 topics)"
+  kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer \
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --topic "$1" --from-beginning \
+    --max-messages "$n" --timeout-ms "${CONSUME_TIMEOUT_MS:-5000}" \
+    --property print.partition=true --property print.offset=true \
+    --property print.timestamp=true --property print.key=true \
+    --property print.headers=true --group creditctl-inspect \
+    --consumer-property enable.auto.commit=false \
+    2> >(grep -v -e 'TimeoutException' -e 'terminating consumer process' -e '^\s*at ' >&2)
+}
+
+# groups: the consumer groups; groups NAME: its members and, per partition, the committed
+# offset, the end offset and the lag.
+kafka_groups() {
+  if [[ -n ${1:-} ]]; then
+    kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --describe --group "$1"
+  else
+    kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
+  fi
 }
 
 kafka_java() {  # run a Kafka main class with the cached jars (short-lived tools)
@@ -683,6 +767,9 @@ usage: STACK=dev|test $0 VERB
   reset          stop and delete this stack's data (.local/$STACK)
   kafka-start | kafka-stop | kafka-restart
   pg-start    | pg-stop    | pg-restart
+  topics [TOPIC]     list the topics, or describe one (partitions, leaders, configs)
+  consume TOPIC [N]  print the first N (10) messages: partition, offset, time, key, headers
+  groups [GROUP]     list the consumer groups, or one's offsets and lag per partition
 
 env: STACK (dev|test, default dev), KAFKA_PORT, KAFKA_CONTROLLER_PORT, PG_PORT,
      STACK_ROOT (default <repo>/.local), KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g)
@@ -703,6 +790,9 @@ main() {
     pg-start)      take_lock; pg_start ;;
     pg-stop)       take_lock; pg_stop ;;
     pg-restart)    take_lock; pg_stop; pg_start ;;
+    topics)        shift; kafka_topics "$@" ;;
+    consume)       shift; kafka_consume "$@" ;;
+    groups)        shift; kafka_groups "$@" ;;
     -h|--help|help) usage ;;
     '')            usage >&2; exit 2 ;;
     *)             printf 'unknown verb: %s\n\n' "$verb" >&2; usage >&2; exit 2 ;;

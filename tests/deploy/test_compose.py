@@ -122,16 +122,73 @@ def dashboard_queries() -> list[tuple[str, str]]:
             for panel in dashboard["panels"] for target in panel.get("targets", [])]
 
 
-def test_every_dashboard_query_names_a_metric_the_services_export() -> None:
+# Series Prometheus makes itself (per scrape target), with the labels it gives them.
+BUILT_IN = {"up": {"job", "instance", "service"}}
+# Labels every scraped series gets from prometheus.yml (job, instance, the target's service).
+TARGET_LABELS = {"job", "instance", "service"}
+
+
+def registered_metric_labels() -> dict[str, set[str]]:
+    """Each exported sample name → the label names a selector may use on it."""
+    from prometheus_client import REGISTRY
+
+    registered_metric_names()  # imports the metric modules
+    labels: dict[str, set[str]] = {n: set(ls) for n, ls in BUILT_IN.items()}
+    for name, collector in REGISTRY._names_to_collectors.items():
+        own = set(getattr(collector, "_labelnames", ()))
+        extra = {"le"} if name.endswith("_bucket") else set()
+        labels[name] = own | extra | TARGET_LABELS
+    return labels
+
+
+def check_query(where: str, expr: str) -> None:
+    """Every metric the query names is exported (or one of Prometheus's own), and every label
+    a selector filters on is one that metric has: a typo'd label matches nothing, silently."""
     import re
 
-    known = registered_metric_names()
+    known = registered_metric_labels()
+    used = set(re.findall(r"\b(creditctl_[a-z_]+|up)\b(?=\s*[{\[)\s]|$)", expr))
+    assert used, f"{where} queries no known metric: {expr}"
+    unknown = used - known.keys()
+    assert not unknown, f"{where}: unknown metric(s) {sorted(unknown)} in {expr}"
+    for name, selector in re.findall(r"\b(creditctl_[a-z_]+|up)\{([^}]*)\}", expr):
+        for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", selector):
+            assert label in known[name], f"{where}: {name} has no label {label!r}: {expr}"
+
+
+def test_every_dashboard_query_names_a_metric_the_services_export() -> None:
     queries = dashboard_queries()
     assert len(queries) >= 7
     for title, expr in queries:
-        used = set(re.findall(r"\bcreditctl_[a-z_]+", expr))
-        assert used, f"panel {title!r} queries no creditctl metric: {expr}"
-        assert used <= known, f"panel {title!r}: unknown metric(s) {sorted(used - known)}"
+        check_query(f"panel {title!r}", expr)
+
+
+def test_the_query_check_catches_an_unknown_metric_or_label() -> None:
+    with pytest.raises(AssertionError, match="unknown metric"):
+        check_query("p", "sum(rate(creditctl_events_consumd_total[5m]))")
+    with pytest.raises(AssertionError, match="no label 'parttion'"):
+        check_query("p", 'max(creditctl_consumer_lag{parttion="1"})')
+    check_query("p", 'max by (partition) (creditctl_consumer_lag{partition="1"})')
+
+
+def test_the_dashboard_has_a_service_variable_an_up_panel_and_business_panels() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "service"]
+    assert variable["includeAll"] and "label_values(up" in variable["definition"]
+    exprs = dict(dashboard_queries())
+    by_title = {title: " ".join(e for t, e in dashboard_queries() if t == title)
+                for title in exprs}
+    assert any(e.startswith("up{") for e in by_title.values()), "no `up` panel"
+    for metric in ('creditctl_kpi{kpi="arrears_rate"}', "creditctl_products",
+                   "creditctl_work_orders_overdue", "creditctl_kpi_target"):
+        assert any(metric in e for e in by_title.values()), f"no panel shows {metric}"
+    # Per-service panels honour the variable (the business ones are credit-control's alone).
+    for title, expr in by_title.items():
+        if "creditctl_kpi" in expr or "creditctl_products" in expr or "work_orders" in expr:
+            continue
+        assert '$service' in expr, f"panel {title!r} ignores the service variable"
+    lag = next(e for e in by_title.values() if "creditctl_consumer_lag" in e)
+    assert "partition" in lag, "the lag panel hides the partition"
 
 
 def test_the_dashboard_covers_what_operations_watch() -> None:
@@ -161,3 +218,30 @@ def test_prometheus_scrapes_every_service_and_grafana_is_provisioned() -> None:
     for image_of in ("prometheus", "grafana"):
         image = services[image_of]["image"]
         assert ":" in image and not image.endswith(":latest"), f"{image_of} is not pinned"
+
+
+def test_kafka_and_postgres_are_reachable_from_the_host_on_loopback_only() -> None:
+    """Issue 20: tools on the host reach Kafka through a listener advertised with the
+    published loopback port, and PostgreSQL through a loopback port."""
+    services = load_config()["services"]
+
+    def published(name: str) -> list[tuple[str, str, str]]:
+        out = []
+        for port in services[name].get("ports", []):
+            if isinstance(port, dict):
+                out.append((port.get("host_ip", ""), str(port["published"]),
+                            str(port["target"])))
+            else:  # Compose v1: "127.0.0.1:29092:29092"
+                ip, host, target = str(port).split("/")[0].rsplit(":", 2)
+                out.append((ip, host, target))
+        return out
+
+    [(ip, host, target)] = published("kafka")
+    assert ip == "127.0.0.1" and target == "29092"
+    env = services["kafka"]["environment"]
+    assert "HOST://:29092" in env["KAFKA_LISTENERS"]
+    assert f"HOST://127.0.0.1:{host}" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]  # the services'
+    assert "HOST:PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    [(ip, _, target)] = published("postgres")
+    assert ip == "127.0.0.1" and target == "5432"

@@ -5,15 +5,19 @@ calls), at least the flow's own share where earlier tests' late events may add t
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.clock import business_date
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
+from credit_control.reports.domain.reports import latest_billed_month
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -162,3 +166,64 @@ async def test_counters_move_with_a_bill_run_a_suspension_and_its_sms(
                          what=f"{service}'s outbox backlog at 0")
     lag = end["credit-control"].get("creditctl_consumer_lag", [])
     assert {labels["topic"] for labels, _ in lag} >= {"billing.balance.v1"}
+
+
+def _gauge(samples: Samples, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+    """A gauge's non-zero series by the given labels."""
+    return {tuple(labels[k] for k in keys): value
+            for labels, value in samples.get(name, []) if value}
+
+
+async def _db_states(db: AsyncEngine) -> dict[tuple[str, ...], float]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT family, state, count(*) FROM credit.product_credit GROUP BY 1, 2"))
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
+async def _db_overdue(db: AsyncEngine) -> dict[tuple[str, ...], float]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text(
+            "SELECT action, count(*) FROM credit.work_orders WHERE status IN "
+            "('created', 'assigned') AND due_at < now() GROUP BY 1"))
+        return {(r[0],): float(r[1]) for r in rows}
+
+
+async def test_business_gauges_show_what_the_database_and_the_kpi_report_say(
+    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int, db: AsyncEngine,
+) -> None:
+    """Issue 20: Grafana's business panels (products per state, overdue work orders, the
+    arrears rate against its 0.5 % target) read gauges that agree with the database and with
+    /v1/reports/kpis, refreshed on a timer (every 2 s under the tests)."""
+    credit = clients["credit-control"]
+    product = await make_owing_mas_product(clients["billing-events"], uid,
+                                           f"{test_year + YEAR_OFFSET}-06")
+
+    async def readings() -> tuple[Samples, dict[tuple[str, ...], float],
+                                  dict[tuple[str, ...], float]]:
+        return await scrape(credit), await _db_states(db), await _db_overdue(db)
+
+    def agree(got: tuple[Samples, dict[tuple[str, ...], float],
+                         dict[tuple[str, ...], float]]) -> bool:
+        samples, states, overdue = got
+        return (_gauge(samples, "creditctl_products", "family", "state") == states
+                and _gauge(samples, "creditctl_work_orders_overdue", "action") == overdue)
+
+    async with db.connect() as conn:
+        await eventually(lambda: conn.scalar(text(
+            "SELECT count(*) FROM credit.product_credit WHERE product_id = :p"), {"p": product}),
+            lambda n: n == 1, timeout=60, what="the new product known to credit-control")
+    samples, states, _ = await eventually(readings, agree, timeout=60,
+                                          what="gauges matching the database")
+    assert states and sum(states.values()) >= 1
+    targets = _gauge(samples, "creditctl_kpi_target", "kpi")
+    assert targets[("arrears_rate",)] == 0.005 and targets[("reminder_timeliness",)] == 0.95
+
+    month = latest_billed_month(business_date(datetime.now(UTC))).strftime("%Y-%m")
+    report = await ok(await credit.get("/v1/reports/kpis", params={"month": month}), 200)
+    arrears = next(k for k in report["kpis"] if k["name"] == "arrears_rate")
+    got = {labels["kpi"]: value for labels, value in samples.get("creditctl_kpi", [])}
+    if arrears["value"] is None:
+        assert "arrears_rate" not in got
+    else:
+        assert got["arrears_rate"] == pytest.approx(float(arrears["value"]))

@@ -141,10 +141,12 @@ async def test_with_a_valid_token_a_malformed_body_is_still_a_422() -> None:
 
 def test_openapi_documents_the_error_statuses_each_route_answers() -> None:
     """schemathesis' status_code_conformance holds the services to these."""
-    paths = _app().openapi()["paths"]
+    document = _app().openapi()
+    paths = document["paths"]
     assert sorted(paths["/v1/manager"]["get"]["responses"]) == ["200", "401", "422", "503"]
     assert sorted(paths["/v1/rules"]["put"]["responses"]) == [
         "200", "400", "401", "403", "404", "409", "422", "503"]
     unauthorized = paths["/v1/rules"]["put"]["responses"]["401"]
     schema = unauthorized["content"]["application/json"]["schema"]
-    assert schema["required"] == ["error", "message"]
+    assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    assert document["components"]["schemas"]["ErrorBody"]["required"] == ["error", "message"]

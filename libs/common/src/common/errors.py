@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ApiError(Exception):
@@ -33,10 +33,26 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
+class Problem(BaseModel):
+    """One thing wrong with a request (a 422 lists them all)."""
+
+    field: str = Field(description="where: `body.as_of`, `query.month`, `path.product_id`")
+    message: str
+    type: str = Field(description="the kind of check that failed, e.g. `missing`")
+
+
 class ErrorBody(BaseModel):
     """What every 4xx and 503 answers (OpenAPI): a code, a sentence, and details by name
     (`field`, `problems`, `id`, ...)."""
 
-    model_config = ConfigDict(extra="allow")
-    error: str
-    message: str
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"error": "validation_error", "message": "the request is not valid", "field": "as_of",
+         "problems": [{"field": "body.as_of", "message": "Field required", "type": "missing"}]},
+        {"error": "not_found", "message": "no product P1"},
+    ]})
+    error: str = Field(description="a stable code: validation_error, unauthorized, forbidden, "
+                                   "not_found, conflict, unavailable, ...")
+    message: str = Field(description="one sentence for a person")
+    field: str | None = Field(default=None, description="the first field at fault, if any")
+    problems: list[Problem] | None = Field(
+        default=None, description="422 from validation: every field at fault")

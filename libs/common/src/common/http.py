@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common import api_docs, metrics
+from common import api_docs, metrics, openapi_quality
 from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
@@ -44,6 +44,7 @@ def create_app(
     _add_error_bodies(app)
     _add_health(app, readiness)
     _document_error_responses(app)
+    openapi_quality.document(app)  # tags, summaries, the real error body everywhere
     return app
 
 

@@ -368,6 +368,11 @@ class ConsumerRunner:
         self._dlq_max_bytes = dlq_max_bytes
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: dict[TopicPartition, _PartitionState] = {}
+        self._lag_series: set[TopicPartition] = set()  # partitions with a lag gauge series
+
+    @property
+    def group_id(self) -> str:
+        return self._group_id
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = self._consumer = AIOKafkaConsumer(
@@ -399,6 +404,7 @@ class ConsumerRunner:
                 await lanes.close()
             finally:
                 await consumer.stop()
+                self._partitions = {}  # none is ours any more (lag and stalls report nothing)
 
     async def _process_group(
         self, consumer: AIOKafkaConsumer,
@@ -678,7 +684,30 @@ class ConsumerRunner:
             return  # revoked during its batch: highwater() is only known for our partitions
         end = consumer.highwater(tp)
         if end is not None:
-            metrics.CONSUMER_LAG.labels(self.name, tp.topic).set(max(end - offset - 1, 0))
+            self._set_lag(tp, max(end - offset - 1, 0))
+
+    def _set_lag(self, tp: TopicPartition, lag: int) -> None:
+        metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+        self._lag_series.add(tp)
+
+    async def refresh_lag(self) -> dict[TopicPartition, int]:
+        """Each assigned partition's lag from the broker's end offsets (ListOffsets), not the
+        last fetch's highwater: a paused or stuck partition fetches nothing, so its highwater,
+        and a lag computed from it, would freeze while events keep arriving. Partitions no
+        longer ours lose their series, or a new owner's figure would sit beside a stale one.
+        Called by the runtime's stall watcher every few seconds."""
+        consumer = self._consumer
+        known = ({tp: s.committed for tp, s in self._partitions.items()
+                  if tp in consumer.assignment()} if consumer is not None else {})
+        ends = await consumer.end_offsets(list(known)) if consumer and known else {}
+        lags = {tp: max(end - known[tp], 0) for tp, end in ends.items()}
+        for tp in self._lag_series - lags.keys():
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self.name, tp.topic, str(tp.partition))
+        self._lag_series.clear()
+        for tp, lag in lags.items():
+            self._set_lag(tp, lag)
+        return lags
 
 
 def _correlated(envelope: Envelope[Any]) -> contextlib.AbstractContextManager[None]:

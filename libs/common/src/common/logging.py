@@ -62,6 +62,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ContextFilter(service))
+    # aiokafka's ERROR lines for what it retries while the broker settles become WARNINGs.
+    from common.kafka_startup import TransientKafkaErrors  # here: kafka imports this module
+
+    handler.addFilter(TransientKafkaErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -17,8 +17,13 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge(
     "creditctl_outbox_backlog", "Outbox rows not yet published.", ["schema"]
 )
+# One series per partition: labelled by topic only, the last partition written won and a
+# stalled partition's figure froze. Refreshed every few seconds from the broker's end offsets
+# (ConsumerRunner.refresh_lag), so a stalled consumer's lag grows as events keep arriving.
 CONSUMER_LAG = Gauge(
-    "creditctl_consumer_lag", "Messages behind the partition end.", ["consumer", "topic"]
+    "creditctl_consumer_lag",
+    "Messages behind the partition end: the broker's end offset minus the committed position.",
+    ["consumer", "topic", "partition"],
 )
 CONSUMER_STALLED = Gauge(
     "creditctl_consumer_stalled_partitions",

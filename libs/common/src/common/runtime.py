@@ -15,6 +15,7 @@ from common import metrics, poll_loop
 from common.db import ping
 from common.inbox import Inbox
 from common.kafka import ConsumerRunner, Publisher, ensure_topics
+from common.kafka_startup import wait_until_settled
 from common.outbox import OutboxRelay
 from common.settings import ServiceSettings
 
@@ -70,6 +71,10 @@ class ServiceRuntime:
     async def _start_workers(self) -> None:
         await _retry("kafka topics", self._stop, lambda: ensure_topics(
             self.settings.kafka_bootstrap, self.topics, self.settings.topic_partitions))
+        # Consumers subscribe only once the topics have leaders and the groups a coordinator:
+        # on a new broker they would otherwise log ERRORs for what Kafka is still making.
+        await _retry("kafka topics settled", self._stop, lambda: wait_until_settled(
+            self.settings.kafka_bootstrap, self.topics, [c.group_id for c in self.consumers]))
         await _retry("kafka producer", self._stop, self.publisher.start)
         if self._stop.is_set():
             return  # stopping before Kafka ever came up
@@ -120,10 +125,16 @@ class ServiceRuntime:
         return f"stalled: {stalled}" if stalled else "ok"
 
     async def _watch_stalls(self, stop: asyncio.Event) -> None:
-        """Keeps the stalled-partitions gauge current between /readyz calls."""
+        """Keeps the stalled-partitions and per-partition lag gauges current between /readyz
+        calls (the lag from the broker's end offsets, so a stuck partition's lag grows)."""
         while not stop.is_set():
             for consumer in self.consumers:
                 consumer.stalled_partitions()
+                try:
+                    await consumer.refresh_lag()
+                except Exception as exc:  # the broker away: the gauge keeps its last value
+                    log.debug("%s: consumer lag not refreshed (%s: %s)", consumer.name,
+                              type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=5)
 

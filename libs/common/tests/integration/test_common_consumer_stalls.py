@@ -127,3 +127,52 @@ def _async(fn):  # type: ignore[no-untyped-def]
     async def call():  # type: ignore[no-untyped-def]
         return fn()
     return call
+
+
+def _lag_series(runner: ConsumerRunner) -> dict[tuple[str, str], float]:
+    """The runner's creditctl_consumer_lag samples, by (topic, partition)."""
+    return {(s.labels["topic"], s.labels["partition"]): s.value
+            for family in metrics.CONSUMER_LAG.collect() for s in family.samples
+            if s.labels["consumer"] == runner.name}
+
+
+async def test_a_held_partitions_lag_grows_per_partition_from_the_brokers_end_offsets(
+    stack: Stack, db: AsyncEngine, tables: Tables, publisher: Publisher,
+    runner_parts: tuple[str, dict[int, str]],
+) -> None:
+    """Issue 20: the lag gauge is one series per partition, and a held (paused, fetching
+    nothing) partition's lag keeps growing as events arrive instead of freezing."""
+    topic, keys = runner_parts
+    stuck_key, other_key = keys[0], keys[1]
+    fail: dict[int, BaseException] = {100: ConnectionRefusedError(111, "Connect call failed")}
+    runner = _runner(stack, db, tables, publisher, topic, _recorder(tables, fail),
+                     stall_after_s=60.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    stuck, other = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    try:
+        await publisher.send_many([(topic, stuck_key.encode(), ping(100, stuck_key)),
+                                   (topic, other_key.encode(), ping(200, other_key))])
+        await eventually(lambda: _effects(db, tables), lambda e: 200 in e, timeout=60,
+                         what="the other partition applied")
+        # Behind by the failing event at least (and the fixture's pings batched with it).
+        lags = await eventually(runner.refresh_lag, lambda got: got.get(stuck, 0) >= 1,
+                                timeout=30, interval=0.2, what="the held partition behind")
+        held = lags[stuck]
+        assert lags[other] == 0
+        # More events for the held partition: fetched by nobody, yet counted.
+        await publisher.send_many([(topic, stuck_key.encode(), ping(100 + n, stuck_key))
+                                   for n in range(1, 4)])
+        await eventually(runner.refresh_lag, lambda got: got.get(stuck) == held + 3,
+                         timeout=30, interval=0.2, what="the held partition's lag growing")
+        series = _lag_series(runner)
+        assert series[(topic, "0")] == held + 3 and series[(topic, "1")] == 0
+        fail.clear()
+        await eventually(runner.refresh_lag, lambda got: got.get(stuck) == 0, timeout=60,
+                         interval=0.2, what="the held partition caught up")
+    finally:
+        stop.set()
+        await task
+    # Stopped: no partition is ours any more, so no series of this runner is left behind.
+    assert await runner.refresh_lag() == {}
+    assert _lag_series(runner) == {}

@@ -18,6 +18,7 @@ from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
 from .entrypoints.http import router
 from .reports.entrypoints import dashboard, reports, timeline
+from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
 
@@ -29,14 +30,16 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
                         settings.service_name, settings)
     events = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                         consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
-    tasks = [sweeps.loop_ticker(ctx), sweeps.resumer(ctx)]
+    rc = _report_context(ctx, settings)
+    tasks = [sweeps.loop_ticker(ctx), sweeps.resumer(ctx),
+             business_metrics.loop(rc, settings.business_metrics_interval_s)]
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)
     app = service_app("credit-control", runtime)
     app.include_router(router(ctx, settings))
-    _reports(app, ctx, settings)
+    _reports(app, rc, settings)
     return app
 
 
@@ -56,11 +59,15 @@ def _clock(settings: Settings) -> Clock:
     return SystemClock()
 
 
-def _reports(app: FastAPI, ctx: CreditContext, settings: Settings) -> None:
-    """Reports (API) and the dashboard (pages), over the other services' figures."""
+def _report_context(ctx: CreditContext, settings: Settings) -> ReportContext:
     peers = Peers(settings.billing_url, settings.notifier_url, settings.gateway_url,
                   settings.peer_token.get_secret_value(), settings.peer_timeout_s)
-    rc = ReportContext(ctx, peers)
+    return ReportContext(ctx, peers)
+
+
+def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
+    """Reports (API) and the dashboard (pages), over the other services' figures."""
+    peers = rc.peers
     app.include_router(reports.router(rc, settings))
     app.include_router(timeline.router(rc, settings))
     dashboard.mount(app, rc, settings.token_table())

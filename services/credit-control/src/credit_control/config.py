@@ -67,6 +67,9 @@ class Settings(ServiceSettings):
     gateway_url: str = "http://127.0.0.1:8104"
     peer_token: SecretStr = SecretStr(DEV_TOKEN)
     peer_timeout_s: float = Field(default=30.0, gt=0)
+    # How often the business gauges (KPIs, products per state, work orders; deploy/grafana)
+    # are read from the database and the peers.
+    business_metrics_interval_s: float = Field(default=60.0, gt=0)
 
     @property
     def notice_policy(self) -> NoticePolicy:

@@ -54,3 +54,29 @@ def count_committed(decision: str, n: int) -> None:
 def _add(tally: Tally[str]) -> None:
     for decision, n in tally.items():
         DECISIONS.labels(decision).inc(n)
+
+
+# Business figures for Grafana and alerts (deploy/grafana, deploy/prometheus/rules): read
+# every BUSINESS_METRICS_INTERVAL_S by reports.service_layer.business_metrics from the same
+# queries the reports and the dashboard use, so a panel and the dashboard agree. Every
+# credit-control process reports the same figures: query them with `max`, never `sum`.
+KPI = Gauge(
+    "creditctl_kpi",
+    "The seed's KPIs for the latest billed month, as the dashboard shows them (ratios as a "
+    "fraction: arrears_rate 0.004 is 0.4 %; counts for missed_suspensions and "
+    "overdue_work_orders). No series while the peer a KPI needs does not answer.",
+    ["kpi"],
+)
+KPI_TARGET = Gauge(
+    "creditctl_kpi_target", "Each KPI's target (the seed's limit).", ["kpi"],
+)
+PRODUCTS = Gauge(
+    "creditctl_products", "Products per credit state now, by family.", ["family", "state"],
+)
+WORK_ORDERS_OPEN = Gauge(
+    "creditctl_work_orders_open", "Manual work orders open now, by action.", ["action"],
+)
+WORK_ORDERS_OVERDUE = Gauge(
+    "creditctl_work_orders_overdue", "Open work orders past their due time, by action.",
+    ["action"],
+)

@@ -33,6 +33,7 @@ def router(ctx: BillingContext, settings: Settings) -> APIRouter:
 def _master_data(api: APIRouter, ctx: BillingContext) -> None:
     @api.post("/customers", status_code=201, dependencies=BILLING_WRITE)
     async def create_customer(cmd: c.CreateCustomer) -> JSONResponse:
+        """Create a group customer (集团客户) with its account manager and contacts."""
         return _answer(await handlers.create_customer(ctx, cmd))
 
     @api.put("/customers/{customer_id}", dependencies=BILLING_WRITE)
@@ -42,10 +43,12 @@ def _master_data(api: APIRouter, ctx: BillingContext) -> None:
 
     @api.post("/accounts", status_code=201, dependencies=BILLING_WRITE)
     async def open_account(cmd: c.OpenAccount) -> JSONResponse:
+        """Open an account (账户) under a customer."""
         return _answer(await handlers.open_account(ctx, cmd))
 
     @api.post("/products", status_code=201, dependencies=BILLING_WRITE)
     async def add_product(cmd: c.AddProduct) -> JSONResponse:
+        """Add a product (产品) to an account: family, vendor, channel."""
         return _answer(await handlers.add_product(ctx, cmd))
 
     @api.put("/products/{product_id}", dependencies=BILLING_WRITE)
@@ -57,14 +60,17 @@ def _master_data(api: APIRouter, ctx: BillingContext) -> None:
 def _money(api: APIRouter, ctx: BillingContext) -> None:
     @api.post("/charges", status_code=201, dependencies=BILLING_WRITE)
     async def post_charge(cmd: c.PostCharge) -> JSONResponse:
+        """Post a charge to a product's bill month (idempotent on charge_id)."""
         return _answer(await handlers.post_charge(ctx, cmd))
 
     @api.post("/bill-runs", status_code=201, dependencies=BILLING_WRITE)
     async def run_bill(cmd: c.RunBill) -> JSONResponse:
+        """Close a bill month: the month's charges become amounts due (出账)."""
         return _answer(await handlers.run_bill(ctx, cmd))
 
     @api.post("/payments", status_code=201, dependencies=BILLING_WRITE)
     async def record_payment(cmd: c.RecordPayment) -> JSONResponse:
+        """Record a payment to an account (idempotent on payment_id)."""
         return _answer(await handlers.record_payment(ctx, cmd))
 
     @api.post("/reversals", status_code=201, dependencies=BILLING_WRITE)
@@ -74,14 +80,17 @@ def _money(api: APIRouter, ctx: BillingContext) -> None:
 
     @api.post("/adjustments", status_code=201, dependencies=BILLING_WRITE)
     async def adjust_bill(cmd: c.AdjustBill) -> JSONResponse:
+        """Adjust a closed bill month up or down (调账)."""
         return _answer(await handlers.adjust_bill(ctx, cmd))
 
     @api.post("/write-offs", status_code=201, dependencies=BILLING_WRITE)
     async def write_off(cmd: c.WriteOff) -> JSONResponse:
+        """Write off an account's arrears of a bill month (核销)."""
         return _answer(await handlers.write_off(ctx, cmd))
 
     @api.post("/deposits", status_code=201, dependencies=BILLING_WRITE)
     async def receive_deposit(cmd: c.ReceiveDeposit) -> JSONResponse:
+        """Receive a deposit (押金) for an account."""
         return _answer(await handlers.receive_deposit(ctx, cmd))
 
 

@@ -67,15 +67,18 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
 
     @api.get("/provisioning/desired")
     async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:
+        """What credit-control wants the chain to hold per product, page by page."""
         return await admin.desired(ctx, after, limit)
 
     @api.post("/provisioning/retries", dependencies=ADMIN_ONLY)
     async def retries(cmd: RunLoop) -> dict[str, int]:
+        """Resend chain attempts whose backoff ran out as of a time; count stale ones failed."""
         return await work_orders.run_loop(ctx, cmd.as_of)
 
     @api.get("/audit")
     async def audit(entity: str | None = None, entity_id: str | None = None,
                     limit: Limit = 100) -> list[dict[str, Any]]:
+        """The audit trail of staff changes, newest first."""
         async with ctx.engine.connect() as conn:
             return await admin_repo.audit_entries(conn, entity, entity_id, limit)
 
@@ -87,6 +90,7 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
         200: {"description": "an unfinished sweep re-posted: what was left is done"},
         202: {"description": "another process is running this sweep: its progress"}})
     async def run_sweep(cmd: RunSweep) -> JSONResponse:
+        """Run the credit sweep as of a business time (idempotent on sweep_id)."""
         stored = await sweeps.run_sweep(ctx, cmd)
         return JSONResponse(jsonable_encoder(stored.body), status_code=stored.status_code)
 
@@ -99,12 +103,14 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
     @api.post("/sweeps/{sweep_id}/confirm", responses={
         202: {"description": "another process is running this sweep: its progress"}})
     async def confirm(sweep_id: str, cmd: ConfirmSweep, caller: CreditAdmin) -> JSONResponse:
+        """Confirm a sweep the mass-suspension guard held: its suspensions are made."""
         stored = await sweeps.confirm_sweep(
             ctx, sweep_id, cmd.model_copy(update={"confirmed_by": caller.subject}))
         return JSONResponse(jsonable_encoder(stored.body), status_code=stored.status_code)
 
     @api.get("/sweeps/holds")
     async def holds(status: str | None = None) -> list[dict[str, Any]]:
+        """Sweeps the mass-suspension guard held, with their counts and reason, by status."""
         async with ctx.engine.connect() as conn:
             return await admin_repo.holds(conn, status)
 
@@ -135,37 +141,45 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
 
     @api.get("/sweeps/{sweep_id}")
     async def get_sweep(sweep_id: str) -> dict[str, Any]:
+        """One sweep run: its status, decisions and progress."""
         return await sweeps.progress(ctx, sweep_id)
 
     @api.get("/guard")
     async def guard() -> dict[str, Any]:
+        """The mass-suspension guard's settings."""
         return await sweeps.guard_settings(ctx)
 
     @api.put("/guard")
     async def put_guard(cmd: PutGuard, caller: CreditAdmin) -> dict[str, Any]:
+        """Change the mass-suspension guard's settings (recorded in the audit)."""
         return await admin.put_guard(ctx, cmd.model_copy(update={"changed_by": caller.subject}))
 
 
 def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
     @api.get("/rules")
     async def get_rules() -> dict[str, Any]:
+        """The credit rule table in force, with its version."""
         return await admin.get_rules(ctx)
 
     @api.put("/rules")
     async def put_rules(cmd: PutRules, caller: CreditAdmin) -> dict[str, Any]:
+        """Replace the credit rule table: a new version, checked before it is stored."""
         return await admin.put_rules(ctx, cmd.model_copy(update={"changed_by": caller.subject}))
 
     @api.get("/profiles/{customer_id}")
     async def get_profile(customer_id: str) -> dict[str, Any]:
+        """A customer's credit profile: star level and credit limit."""
         return await admin.get_profile(ctx, customer_id)
 
     @api.put("/profiles/{customer_id}")
     async def put_profile(customer_id: str, cmd: PutProfile, caller: CreditAdmin) -> dict[str, Any]:
+        """Change a customer's credit profile (recorded in the audit)."""
         return await admin.put_profile(
             ctx, customer_id, cmd.model_copy(update={"changed_by": caller.subject}))
 
     @api.post("/exemptions", status_code=201, responses=PEER_UNAVAILABLE)
     async def add_exemption(cmd: AddExemption, caller: CreditAdmin) -> dict[str, Any]:
+        """Add a red-list entry or an emergency no-suspension (免停) for a customer or product."""
         return await admin.add_exemption(
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
 
@@ -173,11 +187,13 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
     async def remove_exemption(
         exemption_id: str, cmd: RemoveExemption, caller: CreditAdmin,
     ) -> dict[str, Any]:
+        """End an exemption before its time."""
         return await admin.remove_exemption(ctx, exemption_id, caller.subject)
 
     @api.get("/exemptions")
     async def exemptions(kind: ExemptionKind | None = None, customer_id: str | None = None,
                          active_at: IsoMoment | None = None) -> list[dict[str, Any]]:
+        """Exemptions (red list, no-suspension), filtered by kind, customer, active time."""
         async with ctx.engine.connect() as conn:
             return await admin_repo.exemptions_list(
                 conn, kind.value if kind else None, customer_id, active_at)
@@ -190,6 +206,7 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
         customer_id: str | None = None, action: str | None = None, role: Role | None = None,
         assignee: str | None = None, overdue_at: IsoMoment | None = None, limit: Limit = 500,
     ) -> list[dict[str, Any]]:
+        """Manual work orders, filtered; `overdue_at` keeps those due before it."""
         filters = {"status": status, "product_id": product_id, "account_id": account_id,
                    "customer_id": customer_id, "action": action,
                    "role": role.value if role else None, "assignee": assignee}
@@ -198,19 +215,23 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
 
     @api.get("/work-orders/{work_order_id}")
     async def get_work_order(work_order_id: str) -> dict[str, Any]:
+        """One manual work order with its steps."""
         return await work_orders.get(ctx, work_order_id)
 
     @api.post("/work-orders/{work_order_id}/assign")
     async def assign(work_order_id: str, cmd: AssignWorkOrder, caller: Operator) -> dict[str, Any]:
+        """Take or assign a work order to a person and role."""
         return await work_orders.assign(ctx, work_order_id, caller.subject, cmd.assignee, cmd.role,
                                         cmd.note, ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/done")
     async def done(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+        """Close a work order as done: the chain step was made by hand."""
         return await work_orders.finish(ctx, work_order_id, caller.subject, True, cmd.note,
                                         ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/fail")
     async def fail(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+        """Close a work order as failed: it could not be done by hand."""
         return await work_orders.finish(ctx, work_order_id, caller.subject, False, cmd.note,
                                         ctx.clock.now())

@@ -47,10 +47,12 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
 
     @api.post("/gateway/submit", dependencies=SERVICE_ONLY)
     async def submit(body: Submit) -> dict[str, Any]:
+        """Send through the industry gateway, as a MAS server would: refused while blocked."""
         return await handlers.submit(ctx, body.product_id)
 
     @api.get("/products/{product_id}/chain")
     async def chain(product_id: str) -> dict[str, Any]:
+        """A product's chain: BOSS, EMOS and gateway states and attempts."""
         return await handlers.chain_view(ctx, product_id)
 
     @api.post("/chain/advance", dependencies=ADMIN_ONLY)
@@ -60,18 +62,22 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
 
     @api.get("/faults")
     async def get_faults() -> Faults:
+        """The simulated chain's injected faults."""
         return await handlers.get_faults(ctx)
 
     @api.put("/faults", dependencies=ADMIN_ONLY)
     async def put_faults(body: Faults) -> Faults:
+        """Inject faults into the simulated chain (for tests and drills)."""
         return await handlers.put_faults(ctx, body)
 
     @api.delete("/faults", dependencies=ADMIN_ONLY)
     async def reset_faults() -> Faults:
+        """Clear the simulated chain's injected faults."""
         return await handlers.reset_faults(ctx)
 
     @api.get("/vendors")
     async def vendors() -> list[dict[str, Any]]:
+        """The gateway vendors' adapters and their quirks."""
         return [{"name": a.name, "quirks": a.quirks, "acknowledges_async": a.acknowledges_async}
                 for a in ADAPTERS.values()]
 
@@ -80,6 +86,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
         as_of: AsOf = None, product_prefix: Prefix = "",
         stuck_after_s: Annotated[float | None, Query(gt=0)] = None,
     ) -> ReconciliationReport:
+        """Compare what credit-control wants with what the chain holds (looks only)."""
         return await reconcile.reconcile(ctx, as_of=as_of, prefix=product_prefix,
                                          stuck_after=_seconds(stuck_after_s))
 
@@ -93,6 +100,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
 
     @api.get("/reconciliation/latest")
     async def latest_reconciliation() -> ReconciliationReport:
+        """The latest stored reconciliation run."""
         found = await reconcile.latest(ctx)
         if found is None:
             raise NotFound("no reconciliation has run yet")
@@ -102,6 +110,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     async def emos_cross_month(
         month: MonthQuery, as_of: AsOf = None, product_prefix: Prefix = "",
     ) -> EmosCrossMonth:
+        """EMOS orders of a month finished in a later month (延时跨月结单)."""
         return await reconcile.emos_cross_month(ctx, month, as_of=as_of, prefix=product_prefix)
 
     return api

@@ -92,6 +92,7 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
         decision_id: Annotated[str | None, Query(max_length=128)] = None,
         limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
+        """SMS made, filtered by product, recipient, type, status, trigger or decision."""
         # decision_id: the messages a decision made (e.g. was that suspension warning sent
         # and delivered, the notice before suspension).
         return await handlers.list_messages(
@@ -110,29 +111,35 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
     async def reminder_timeliness(
         bill_month: MonthQuery,
     ) -> dict[str, Any]:
+        """Reminder timeliness (费用提醒及时率) of a bill month's notices."""
         return await handlers.reminder_timeliness(ctx, bill_month)
 
 
 def _templates(api: APIRouter, ctx: NotifierContext) -> None:
     @api.get("/templates")
     async def templates() -> list[dict[str, Any]]:
+        """The SMS templates in force."""
         return await handlers.list_templates(ctx)
 
     @api.put("/templates")
     async def change_templates(body: TemplatesChange, caller: CreditAdmin) -> list[dict[str, Any]]:
+        """Change SMS templates: each change is a new version."""
         return await handlers.put_templates(
             ctx, [(t.name, t.text) for t in body.templates], caller.subject)
 
     @api.get("/templates/placeholders")
     async def template_placeholders() -> dict[str, str]:
+        """The placeholders a template may use, with their meaning."""
         return placeholders()
 
     @api.get("/templates/{name}/versions")
     async def versions(name: str) -> list[dict[str, Any]]:
+        """Every version of one template, newest first."""
         return await handlers.template_versions(ctx, name)
 
     @api.post("/templates/preview", dependencies=ADMIN_ONLY)
     async def preview(body: PreviewRequest) -> list[dict[str, Any]]:
+        """Render a template for a decision or state change without sending anything."""
         event = body.decision or body.state_change
         assert event is not None  # the validator saw to it
         return await handlers.preview(ctx, event, body.template, body.text)
@@ -143,14 +150,17 @@ def _smsc(api: APIRouter, ctx: NotifierContext) -> None:
     async def smsc(
         recipient: Annotated[str | None, Query(max_length=32)] = None, limit: Limit = 1000,
     ) -> list[dict[str, Any]]:
+        """What the simulated SMSC received."""
         return await handlers.smsc_received(ctx, recipient, limit)
 
     @api.get("/smsc/faults")
     async def faults() -> SmscFaults:
+        """The simulated SMSC's injected faults."""
         return _simulated(ctx).faults
 
     @api.put("/smsc/faults", dependencies=ADMIN_ONLY)
     async def set_faults(body: SmscFaults) -> SmscFaults:
+        """Inject faults into the simulated SMSC (for tests and drills)."""
         _simulated(ctx).faults = body
         return body
 

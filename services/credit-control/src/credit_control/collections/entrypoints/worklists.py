@@ -49,6 +49,7 @@ def router(ctx: CreditContext) -> APIRouter:
         as_of: IsoMoment | None = None, account_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500, format: Format = "json",
     ) -> Response:
+        """The call and visit lists (催缴清单), JSON or CSV."""
         if manager is not None and not caller.sees_pii:
             raise _names_hidden()
         found = await collections.list_entries(ctx, kind, manager, status, as_of, account_id,
@@ -63,15 +64,18 @@ def router(ctx: CreditContext) -> APIRouter:
 
     @api.get("/worklists/{entry_id}")
     async def entry(entry_id: str) -> dict[str, Any]:
+        """One worklist entry with its attempts."""
         return await collections.get_entry(ctx, entry_id)
 
     @api.post("/worklists/{entry_id}/attempts", status_code=201)
     async def attempt(entry_id: str, cmd: RecordAttempt, caller: Operator) -> JSONResponse:
+        """Record a call or visit attempt and its result."""
         stored = await collections.record_attempt(ctx, entry_id, cmd, caller.subject)
         return JSONResponse(stored.body, status_code=stored.status_code)
 
     @api.post("/worklists/{entry_id}/cause")
     async def cause(entry_id: str, cmd: ClassifyCause, caller: Operator) -> dict[str, Any]:
+        """Classify why the account is in arrears (欠费原因)."""
         return await collections.classify(ctx, entry_id, cmd, caller.subject)
 
     @api.get("/reports/arrears-causes", responses=JSON_OR_CSV)
