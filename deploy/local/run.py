@@ -124,8 +124,11 @@ def main() -> None:
         print(f"  {spec.name:16} {spec.url}/docs   ({'ready' if ok else 'NOT READY'})")
     print(f"  logs: {STATE / 'logs'}")
     credit_url = next(s.url for s in SPECS if s.name == "credit-control")
-    print(f"  dashboard        {credit_url}/dashboard?month=2026-10&token={TOKEN}")
-    print("Demo staff tokens (Authorization: Bearer <token>; roles in docs/security.md):")
+    # The sign-in form, not a link carrying a token: the service token may do everything and
+    # an address ends up in histories and logs; staff sign in with their own role's token.
+    print(f"  dashboard        {credit_url}/dashboard/signin   (sign in with a staff token)")
+    print("Demo staff tokens (dashboard sign-in, or Authorization: Bearer <token>; roles in "
+          "docs/security.md):")
     for token, (subject, role) in staff.items():
         print(f"  {role:13} {subject:13} {token}")
     if detach:
