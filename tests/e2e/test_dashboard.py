@@ -25,6 +25,7 @@ from common.testing.polling import eventually
 from common.testing.stack import stack_required
 from credit_control.adapters import tables as t
 from credit_control.collections.service_layer import collections
+from credit_control.reports.entrypoints.labels import label
 from credit_control.service_layer.context import CreditContext
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -140,10 +141,20 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     search.send_keys(f"Ps{uid}")
     search.submit()
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "timeline"))
-    assert browser.find_element(By.ID, "product-state").text == "suspended"
-    row = browser.find_element(By.CSS_SELECTOR, "#timeline tr.decision.what-suspend")
-    assert suspend["rule_id"] in row.text and suspend["reason"] in row.text
-    assert f"{suspend['state_before']} → {suspend['state_after']}" in row.text
+    assert browser.find_element(By.ID, "product-state").text == "已停机 suspended"
+    # The suspension once: its state change folded into its row, not repeated as a second.
+    rows = browser.find_elements(By.CSS_SELECTOR, "#timeline tr.decision.what-suspend")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.get_attribute("data-decision") == suspend["decision_id"]
+    assert suspend["rule_id"] in row.text and "停机 suspend" in row.text
+    assert f"{label(suspend['state_before'])} → {label(suspend['state_after'])}" in row.text
+    moved = f"{label(suspend['state_before'])} → {label(suspend['state_after'])}"
+    assert not [r for r in browser.find_elements(By.CSS_SELECTOR, "#timeline tr.state")
+                if moved in r.text]
+    # Money in yuan: 500 yuan owed, quoted so in the reason; no fen anywhere on the timeline.
+    assert "500.00 元" in row.text
+    assert " fen" not in browser.find_element(By.ID, "timeline").text
     browser.save_screenshot(str(ARTIFACTS / "timeline.png"))
 
     # Sign out: the cookie is gone and the dashboard asks for a token again.

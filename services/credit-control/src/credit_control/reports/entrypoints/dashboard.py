@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -32,6 +32,7 @@ from common.pii import redact
 
 from ...collections.service_layer import collections
 from ...credit.service_layer import preview
+from ..adapters import account_queries as aq
 from ..adapters import report_queries as q
 from ..domain import reports as r
 from ..service_layer import reports as svc
@@ -49,6 +50,7 @@ TREND_MONTHS = 12
 # registers the call and visit lists.
 WorklistProvider = Callable[[ReportContext, datetime], Awaitable[list[dict[str, Any]]]]
 WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
+SEARCH_LIMIT = 50
 CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -151,6 +153,38 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         if isinstance(who, Response):
             return who
         return RedirectResponse(f"/dashboard/products/{q.strip()}", status_code=303)
+
+    @pages.get("/search")
+    async def search(request: Request,
+                     q: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
+        """The header's search box: a product id goes to its timeline, an account id to its
+        page; otherwise the accounts whose id starts so or whose group's name holds it."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        wanted = q.strip()
+        async with rc.credit.engine.connect() as conn:
+            if wanted and await aq.product_exists(conn, wanted):
+                return RedirectResponse(f"/dashboard/products/{quote(wanted)}", 303)
+            found = await aq.search(conn, wanted, SEARCH_LIMIT) if wanted else []
+        if len(found) == 1 and found[0]["account_id"] == wanted:
+            return RedirectResponse(f"/dashboard/accounts/{quote(wanted)}", 303)
+        shown = found if who.sees_pii else redact(found)
+        return _page("search.html", who, q=wanted, found=shown, limit=SEARCH_LIMIT)
+
+    @pages.get("/accounts/{account_id}")
+    async def account_page(request: Request, account_id: str) -> Response:
+        """An account: its position (balance, amount due), its group and its products with
+        their states and amounts, each linked to its timeline."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        async with rc.credit.engine.connect() as conn:
+            found = await aq.account(conn, account_id)
+        if found is None:
+            return _page("not_found.html", who, account_id=account_id, status=404)
+        shown = found if who.sees_pii else redact(found)
+        return _page("account.html", who, account=shown)
 
     @pages.get("/products/{product_id}")
     async def timeline(request: Request, product_id: str) -> Response:
