@@ -89,6 +89,18 @@ def test_each_decision_shows_once_with_its_state_change_folded_in() -> None:
     assert "2026-11-30 20:05:00 北京时间" in html
 
 
+def test_an_sms_row_names_its_template_recipient_and_status_chinese_first() -> None:
+    product = _product([], [])
+    product["messages"] = [{"decision_as_of": AT, "created_at": AT, "template": "warning_1",
+                            "role": "group_contact", "status": "cancelled",
+                            "status_reason": "paid before sending"}]
+    html = bytes(dashboard._page("timeline.html", None, product=product,
+                                 events=dashboard._timeline(product)).body).decode()
+    assert '<tr class="sms what-warning_1">' in html
+    assert "短信 SMS 欠费预警 warning 1 → 集团联系人 group contact: 已取消 cancelled" in html
+    assert "paid before sending" in html
+
+
 def test_money_on_the_timeline_is_in_yuan() -> None:
     product = _product([_decision("D1", "suspend", "suspension_warned", "suspend_requested")],
                        [_change("D1", "suspension_warned", "suspend_requested")])

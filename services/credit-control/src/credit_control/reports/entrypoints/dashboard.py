@@ -336,7 +336,8 @@ def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
     events += [{"at": m["decision_as_of"] or m["created_at"], "kind": "sms",
                 "what": f"{m['template']} ({m['role']}): {m['status']}", "rule_id": "",
                 "rule_version": None, "reason": m["status_reason"] or "", "before": "",
-                "after": "", "inputs": "", "amount_fen": None, "changed_at": None}
+                "after": "", "inputs": "", "amount_fen": None, "changed_at": None,
+                "sms": (m["template"], m["role"], m["status"])}
                for m in product.get("messages", [])]
     order = {"decision": 0, "state": 1, "sms": 2}
     # By the instant, not its text: the notifier's times come as ISO text, ours as datetimes.
