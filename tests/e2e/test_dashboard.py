@@ -157,6 +157,13 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     assert " fen" not in browser.find_element(By.ID, "timeline").text
     browser.save_screenshot(str(ARTIFACTS / "timeline.png"))
 
+    # Its account: the product with its state and amount, linked back to its timeline.
+    browser.find_element(By.ID, "account-link").click()
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "account-products"))
+    product_row = browser.find_element(By.CSS_SELECTOR, f'tr[data-product="Ps{uid}"]')
+    assert "已停机 suspended" in product_row.text and "500.00" in product_row.text
+    assert "500.00 元" in browser.find_element(By.ID, "account-amount-due").text
+
     # Sign out: the cookie is gone and the dashboard asks for a token again.
     browser.find_element(By.ID, "signout").click()
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "signin-form"))
