@@ -98,6 +98,15 @@ def _stop_requested(signum: int, _frame: object) -> None:
     raise _StopRequested(signal.Signals(signum).name)
 
 
+def dashboard_lines(credit_url: str, staff: dict[str, tuple[str, str]]) -> list[str]:
+    """The sign-in form's address and the per-role tokens, never a link carrying a token:
+    the service token may do everything, and an address ends up in histories and logs."""
+    return [f"  dashboard        {credit_url}/dashboard/signin   (sign in with a staff token)",
+            "Demo staff tokens (dashboard sign-in, or Authorization: Bearer <token>; roles in "
+            "docs/security.md):",
+            *(f"  {role:13} {subject:13} {token}" for token, (subject, role) in staff.items())]
+
+
 def main() -> None:
     if "--stop" in sys.argv:
         stop_services()
@@ -124,10 +133,7 @@ def main() -> None:
         print(f"  {spec.name:16} {spec.url}/docs   ({'ready' if ok else 'NOT READY'})")
     print(f"  logs: {STATE / 'logs'}")
     credit_url = next(s.url for s in SPECS if s.name == "credit-control")
-    print(f"  dashboard        {credit_url}/dashboard?month=2026-10&token={TOKEN}")
-    print("Demo staff tokens (Authorization: Bearer <token>; roles in docs/security.md):")
-    for token, (subject, role) in staff.items():
-        print(f"  {role:13} {subject:13} {token}")
+    print("\n".join(dashboard_lines(credit_url, staff)))
     if detach:
         print("Detached: `make stop` stops everything.")
         return

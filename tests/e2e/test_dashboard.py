@@ -25,12 +25,13 @@ from common.testing.polling import eventually
 from common.testing.stack import stack_required
 from credit_control.adapters import tables as t
 from credit_control.collections.service_layer import collections
+from credit_control.reports.entrypoints.labels import label
 from credit_control.service_layer.context import CreditContext
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-TOKEN = "test-token"
+STAFF_TOKEN = "admin-token"  # a credit-admin's staff token (conftest), not the service token
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +107,15 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     suspend = next(d for d in explained.json()["decisions"] if d["decision"] == "suspend")
 
     base = str(credit.base_url).rstrip("/")
-    browser.get(f"{base}/dashboard?token={TOKEN}&month={y}-10&as_of={y}-12-31")
-    assert "token=" not in browser.current_url  # taken once, kept in an HttpOnly cookie
+    # Signed out, the page asks for a token on its form and then goes where it was asked.
+    browser.delete_all_cookies()
+    browser.get(f"{base}/dashboard?month={y}-10&as_of={y}-12-31")
+    sign_in(browser, STAFF_TOKEN)
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "arrears-trend"))
+    assert browser.current_url.endswith(f"/dashboard?month={y}-10&as_of={y}-12-31")
+    assert "token" not in browser.current_url
+    assert not any(c["name"] == "creditctl_token" and not c.get("httpOnly")
+                   for c in browser.get_cookies())
     WebDriverWait(browser, 30).until(
         lambda b: b.find_element(By.ID, "arrears-trend").get_attribute("data-rendered") == "true")
     datasets = browser.execute_script(
@@ -133,16 +141,46 @@ async def test_dashboard_shows_the_trend_and_a_suspension_timeline(
     search.send_keys(f"Ps{uid}")
     search.submit()
     WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "timeline"))
-    assert browser.find_element(By.ID, "product-state").text == "suspended"
-    row = browser.find_element(By.CSS_SELECTOR, "#timeline tr.decision.what-suspend")
-    assert suspend["rule_id"] in row.text and suspend["reason"] in row.text
-    assert f"{suspend['state_before']} → {suspend['state_after']}" in row.text
+    assert browser.find_element(By.ID, "product-state").text == "已停机 suspended"
+    # The suspension once: its state change folded into its row, not repeated as a second.
+    rows = browser.find_elements(By.CSS_SELECTOR, "#timeline tr.decision.what-suspend")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.get_attribute("data-decision") == suspend["decision_id"]
+    assert suspend["rule_id"] in row.text and "停机 suspend" in row.text
+    assert f"{label(suspend['state_before'])} → {label(suspend['state_after'])}" in row.text
+    moved = f"{label(suspend['state_before'])} → {label(suspend['state_after'])}"
+    assert not [r for r in browser.find_elements(By.CSS_SELECTOR, "#timeline tr.state")
+                if moved in r.text]
+    # Money in yuan: 500 yuan owed, quoted so in the reason; no fen anywhere on the timeline.
+    assert "500.00 元" in row.text
+    assert " fen" not in browser.find_element(By.ID, "timeline").text
     browser.save_screenshot(str(ARTIFACTS / "timeline.png"))
 
-    # Without a token (a fresh browser session has no cookie) the page asks for one.
-    browser.delete_all_cookies()
+    # Its account: the product with its state and amount, linked back to its timeline.
+    browser.find_element(By.ID, "account-link").click()
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "account-products"))
+    product_row = browser.find_element(By.CSS_SELECTOR, f'tr[data-product="Ps{uid}"]')
+    assert "已停机 suspended" in product_row.text and "500.00" in product_row.text
+    assert "500.00 元" in browser.find_element(By.ID, "account-amount-due").text
+
+    # Sign out: the cookie is gone and the dashboard asks for a token again.
+    browser.find_element(By.ID, "signout").click()
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "signin-form"))
     browser.get(f"{base}/dashboard")
     assert "Sign in" in browser.find_element(By.TAG_NAME, "h1").text
+    assert not browser.find_elements(By.ID, "signout")
+    # A wrong token is refused (401, the form again), and lets nothing in.
+    sign_in(browser, "not-a-token")
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "signin-refused"))
+    assert not browser.find_elements(By.ID, "arrears-trend")
+    assert not any(c["name"] == "creditctl_token" for c in browser.get_cookies())
+
+
+def sign_in(browser: webdriver.Chrome, token: str) -> None:
+    field = browser.find_element(By.ID, "signin-token")
+    field.send_keys(token)
+    browser.find_element(By.ID, "signin-submit").click()
 
 
 async def test_dashboard_masks_personal_data_for_a_viewer_and_lists_collections(

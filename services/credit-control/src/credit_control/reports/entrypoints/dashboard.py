@@ -1,17 +1,20 @@
 """The credit control dashboard: server-rendered pages (jinja2) over the same reports.
 
-A browser cannot send a bearer header when it follows a link, so the page takes the token
-once as `?token=`, keeps it in an HttpOnly cookie and drops it from the address; the cookie
-(or a bearer header, for tools) is checked against the same token table as the API. Every
-role may look; callers who may not see personal data get phone numbers and names masked.
+A browser cannot send a bearer header when it follows a link, so staff sign in on a form
+(`/dashboard/signin`, the token POSTed, never in an address) that keeps the token in an
+HttpOnly cookie; `/dashboard/signout` clears it. `?token=` once is still taken (and dropped
+from the address) for links made by tools. The cookie (or a bearer header, for tools) is
+checked against the same token table as the API. Every role may look; callers who may not
+see personal data get phone numbers and names masked.
 """
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -29,11 +32,13 @@ from common.pii import redact
 
 from ...collections.service_layer import collections
 from ...credit.service_layer import preview
+from ..adapters import account_queries as aq
 from ..adapters import report_queries as q
 from ..domain import reports as r
 from ..service_layer import reports as svc
 from ..service_layer.reports import ReportContext
 from ..service_layer.timeline import product_timeline
+from .labels import label
 from .reports import csv_download
 
 HERE = Path(__file__).parent
@@ -45,6 +50,7 @@ TREND_MONTHS = 12
 # registers the call and visit lists.
 WorklistProvider = Callable[[ReportContext, datetime], Awaitable[list[dict[str, Any]]]]
 WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
+SEARCH_LIMIT = 50
 CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -52,6 +58,8 @@ _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
 _templates.filters["yuan"] = lambda fen: "" if fen is None else fen_to_yuan_text(int(fen))
 # Every moment on the pages: "2026-11-30 20:00:00 北京时间" (common.display_time).
 _templates.filters["beijing"] = beijing_time
+# Column heads and row names: "客户经理 manager", not "manager_name" (labels.py).
+_templates.filters["label"] = label
 
 
 def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
@@ -62,6 +70,28 @@ def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
 
 def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
     pages = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+    @pages.get("/signin")
+    async def signin_form(request: Request) -> Response:
+        return _signin_page(request.query_params.get("next"), refused=False, status=200)
+
+    @pages.post("/signin")
+    async def signin(request: Request) -> Response:
+        """The form's token, checked against the token table: a known one is kept in the
+        HttpOnly cookie and the browser sent on to where it was going; an unknown one gets
+        the form again with 401 and no cookie."""
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        given = (form.get("token") or [""])[0].strip()
+        target = _safe_next((form.get("next") or [""])[0])
+        if not given or tokens.resolve(given) is None:
+            return _signin_page(target, refused=True, status=401)
+        return _keep_token(RedirectResponse(target, status_code=303), given)
+
+    @pages.get("/signout")
+    async def signout() -> Response:
+        answer = RedirectResponse("/dashboard/signin", status_code=303)
+        answer.delete_cookie(COOKIE, path="/dashboard", httponly=True, samesite="strict")
+        return answer
 
     @pages.get("")
     async def dashboard(
@@ -126,6 +156,38 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
             return who
         return RedirectResponse(f"/dashboard/products/{q.strip()}", status_code=303)
 
+    @pages.get("/search")
+    async def search(request: Request,
+                     q: Annotated[str, Query(min_length=1, max_length=64)]) -> Response:
+        """The header's search box: a product id goes to its timeline, an account id to its
+        page; otherwise the accounts whose id starts so or whose group's name holds it."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        wanted = q.strip()
+        async with rc.credit.engine.connect() as conn:
+            if wanted and await aq.product_exists(conn, wanted):
+                return RedirectResponse(f"/dashboard/products/{quote(wanted)}", 303)
+            found = await aq.search(conn, wanted, SEARCH_LIMIT) if wanted else []
+        if len(found) == 1 and found[0]["account_id"] == wanted:
+            return RedirectResponse(f"/dashboard/accounts/{quote(wanted)}", 303)
+        shown = found if who.sees_pii else redact(found)
+        return _page("search.html", who, q=wanted, found=shown, limit=SEARCH_LIMIT)
+
+    @pages.get("/accounts/{account_id}")
+    async def account_page(request: Request, account_id: str) -> Response:
+        """An account: its position (balance, amount due), its group and its products with
+        their states and amounts, each linked to its timeline."""
+        who = _signed_in(request, tokens)
+        if isinstance(who, Response):
+            return who
+        async with rc.credit.engine.connect() as conn:
+            found = await aq.account(conn, account_id)
+        if found is None:
+            return _page("not_found.html", who, account_id=account_id, status=404)
+        shown = found if who.sees_pii else redact(found)
+        return _page("account.html", who, account=shown)
+
     @pages.get("/products/{product_id}")
     async def timeline(request: Request, product_id: str) -> Response:
         who = _signed_in(request, tokens)
@@ -151,22 +213,42 @@ def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
     given = request.query_params.get("token")
     if given is not None:
         if tokens.resolve(given) is None:
-            return _page("signin.html", None, status=401, refused=True)
+            return _signin_page(request.url.path, refused=True, status=401)
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
         target = request.url.path + ("?" + urlencode(rest) if rest else "")
-        answer = RedirectResponse(target, status_code=303)
-        answer.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/dashboard")
-        return answer
+        return _keep_token(RedirectResponse(target, status_code=303), given)
     header = request.headers.get("authorization", "")
     presented = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(
         COOKIE)
     principal = tokens.resolve(presented) if presented else None
     if principal is None:
-        return _page("signin.html", None, status=401, refused=False)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return _signin_page(target, refused=False, status=401)
     # The common masking middleware reads it: phone numbers in the page are masked for
     # callers who may not see them, as in every API answer.
     request.state.principal = principal
     return principal
+
+
+def _keep_token(answer: Response, token: str) -> Response:
+    # HttpOnly: no script reads it; Strict: no other site's link or form carries it.
+    answer.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/dashboard")
+    return answer
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after signing in: a dashboard address only (never another site, never
+    back to the form)."""
+    if (not target.startswith("/dashboard") or target.startswith("//")
+            or target.startswith(("/dashboard/signin", "/dashboard/signout"))
+            or "\\" in target):
+        return "/dashboard"
+    return target
+
+
+def _signin_page(target: str | None, refused: bool, status: int) -> HTMLResponse:
+    return _page("signin.html", None, status=status, refused=refused,
+                 next=_safe_next(target or ""))
 
 
 async def _report(rc: ReportContext, kind: str, month: date,
@@ -241,27 +323,76 @@ def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
-    """Decisions and state changes in one list, oldest first, for "why was it suspended?"."""
-    events = [{"at": d["as_of"], "kind": "decision", "what": d["decision"],
-               "rule_id": d["rule_id"], "rule_version": d.get("rule_version"),
-               "reason": d["reason"], "before": d["state_before"], "after": d["state_after"],
-               "inputs": json.dumps(d.get("inputs"), ensure_ascii=False, default=str,
-                                    indent=1) if d.get("inputs") else "",
-               "amount_fen": d.get("amount_fen")}
-              for d in product.get("decisions", [])]
+    """Decisions, state changes and SMS in one list, oldest first, for "why was it
+    suspended?". A decision shows once: the state change it made (same decision id, same
+    before → after) is folded into its row; a change no decision made (a ladder restart, the
+    gateway's confirmation) keeps a row of its own. Money is in yuan throughout."""
+    changes = list(product.get("state_history", []))
+    events = [_decision_event(d, _take_change(changes, d)) for d in product.get("decisions", [])]
     events += [{"at": h["at"], "kind": "state", "what": h["cause"], "rule_id": "",
                 "rule_version": None, "reason": "", "before": h["state_before"],
-                "after": h["state_after"], "inputs": "", "amount_fen": None}
-               for h in product.get("state_history", [])]
+                "after": h["state_after"], "inputs": "", "amount_fen": None,
+                "changed_at": None}
+               for h in changes]
     # What became of each SMS: a cancelled one shows why it never left (send-time re-check).
     events += [{"at": m["decision_as_of"] or m["created_at"], "kind": "sms",
                 "what": f"{m['template']} ({m['role']}): {m['status']}", "rule_id": "",
                 "rule_version": None, "reason": m["status_reason"] or "", "before": "",
-                "after": "", "inputs": "", "amount_fen": None}
+                "after": "", "inputs": "", "amount_fen": None, "changed_at": None,
+                "sms": (m["template"], m["role"], m["status"])}
                for m in product.get("messages", [])]
     order = {"decision": 0, "state": 1, "sms": 2}
     # By the instant, not its text: the notifier's times come as ISO text, ours as datetimes.
     return sorted(events, key=lambda e: (_instant(e["at"]), order[e["kind"]]))
+
+
+def _take_change(changes: list[dict[str, Any]], d: dict[str, Any]) -> dict[str, Any] | None:
+    """The state change this decision made (removed from `changes`), if one was recorded."""
+    for i, h in enumerate(changes):
+        if (h.get("decision_id") is not None and h.get("decision_id") == d.get("decision_id")
+                and (h["state_before"], h["state_after"])
+                == (d["state_before"], d["state_after"])):
+            return changes.pop(i)
+    return None
+
+
+def _decision_event(d: dict[str, Any], change: dict[str, Any] | None) -> dict[str, Any]:
+    inputs = d.get("inputs")
+    changed_at = change["at"] if change is not None else None
+    return {"at": d["as_of"], "kind": "decision", "what": d["decision"],
+            "decision_id": d.get("decision_id"),
+            "rule_id": d["rule_id"], "rule_version": d.get("rule_version"),
+            "reason": yuan_in_text(d["reason"]),
+            "before": d["state_before"], "after": d["state_after"],
+            "inputs": json.dumps(in_yuan(inputs), ensure_ascii=False, default=str,
+                                 indent=1) if inputs else "",
+            "amount_fen": d.get("amount_fen"),
+            # Shown only when the change was recorded at another moment than the decision.
+            "changed_at": None if changed_at is None or _instant(changed_at) == _instant(
+                d["as_of"]) else changed_at}
+
+
+_FEN_IN_TEXT = re.compile(r"(?<![\w.])(-?\d+) fen\b")
+
+
+def yuan_in_text(text: str) -> str:
+    """A rule's reason quotes fen ("amount due 50000 fen"); staff read yuan ("500.00 元")."""
+    return _FEN_IN_TEXT.sub(lambda m: f"{fen_to_yuan_text(int(m.group(1)))} 元", text or "")
+
+
+def in_yuan(value: Any) -> Any:
+    """A decision's inputs with every `*_fen` figure as `*_yuan` text ("500.00")."""
+    if isinstance(value, dict):
+        return {(k[:-4] + "_yuan" if k.endswith("_fen") and _is_int(v) else k):
+                (fen_to_yuan_text(int(v)) if k.endswith("_fen") and _is_int(v) else in_yuan(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [in_yuan(v) for v in value]
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _instant(value: Any) -> datetime:
