@@ -42,8 +42,11 @@ SPECS = [
         ("CREDIT_NOTIFIER_URL", f"http://127.0.0.1:{BASE_PORT + 3}"),
         ("CREDIT_GATEWAY_URL", f"http://127.0.0.1:{BASE_PORT + 4}"),
         ("CREDIT_PEER_TOKEN", TOKEN),
-        # tests/e2e/test_metrics.py reads the business gauges after its own flow.
-        ("CREDIT_BUSINESS_METRICS_INTERVAL_S", "2"),
+        # tests/e2e/test_metrics.py reads the business gauges after its own flow (it waits up
+        # to 60 s). Not shorter: each refresh asks the three peers for the month's KPIs over
+        # the suite's whole database, and every 2 s that churned ~50 MB of credit-control's
+        # and the gateway's memory, which the short soak's RSS check rightly refused.
+        ("CREDIT_BUSINESS_METRICS_INTERVAL_S", "20"),
     )),
     ServiceSpec("notifier", "notifier", "NOTIFIER_", BASE_PORT + 3),
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(

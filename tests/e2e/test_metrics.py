@@ -194,7 +194,7 @@ async def test_business_gauges_show_what_the_database_and_the_kpi_report_say(
 ) -> None:
     """Issue 20: Grafana's business panels (products per state, overdue work orders, the
     arrears rate against its 0.5 % target) read gauges that agree with the database and with
-    /v1/reports/kpis, refreshed on a timer (every 2 s under the tests)."""
+    /v1/reports/kpis, refreshed on a timer (every 20 s under the tests)."""
     credit = clients["credit-control"]
     product = await make_owing_mas_product(clients["billing-events"], uid,
                                            f"{test_year + YEAR_OFFSET}-06")

@@ -259,9 +259,15 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
         "applied_at", "published_at", "correlation_id"}
 
 
+# Optional event fields added since BASE: absent there, null here when they do not apply (a
+# balance event is never a catch-up sweep), so not a change of behaviour.
+ADDED_SINCE_BASE = {"caught_up_at"}
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in sorted(value.items()) if k not in WALL}
+        return {k: _clean(v) for k, v in sorted(value.items()) if k not in WALL
+                and not (k in ADDED_SINCE_BASE and v is None)}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":

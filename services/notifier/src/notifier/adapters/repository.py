@@ -461,12 +461,14 @@ async def smsc_received(
     s, m = t.smsc_received, t.messages
     # The recipient's name rides along so an answer masked for a read-only caller can mask it
     # in the text too (client_ref is the message id).
+    # The newest `limit`, oldest first: a busy number's first thousand messages are not what
+    # anyone looking at it wants to see.
     query = (select(s, m.c.recipient_name)
              .join(m, m.c.message_id == s.c.client_ref, isouter=True)
-             .order_by(s.c.received_at, s.c.smsc_message_id).limit(limit))
+             .order_by(s.c.received_at.desc(), s.c.smsc_message_id.desc()).limit(limit))
     if recipient is not None:
         query = query.where(s.c.recipient == recipient)
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    return [dict(r._mapping) for r in await conn.execute(query)][::-1]
 
 
 async def reminder_counts(
