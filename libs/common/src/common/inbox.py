@@ -12,6 +12,11 @@ from common.db import delete_in_chunks, driver
 class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
+        into = f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, topic) "
+        self._claim = (into + "SELECT $1, e.id, e.topic FROM unnest($2::uuid[], $3::text[]) "
+                       "AS e(id, topic) ON CONFLICT DO NOTHING RETURNING event_id")
+        self._claim_one_topic = (into + "SELECT $1, e.id, $3 FROM unnest($2::uuid[]) AS e(id) "
+                                 "ON CONFLICT DO NOTHING RETURNING event_id")
 
     async def claim(self, conn: AsyncConnection, consumer: str, event_id: UUID, topic: str) -> bool:
         """True the first time this consumer sees the event; False for a redelivery."""
@@ -40,18 +45,6 @@ class Inbox:
             rows = await raw.fetch(self._claim, consumer, [e for e, _ in events],
                                       [t for _, t in events])
         return {r[0] for r in rows}
-
-    @property
-    def _claim(self) -> str:
-        return (f"INSERT INTO {self.table.schema}.{self.table.name} (consumer, event_id, topic) "
-                "SELECT $1, e.id, e.topic FROM unnest($2::uuid[], $3::text[]) AS e(id, topic) "
-                "ON CONFLICT DO NOTHING RETURNING event_id")
-
-    @property
-    def _claim_one_topic(self) -> str:
-        return (f"INSERT INTO {self.table.schema}.{self.table.name} (consumer, event_id, topic) "
-                "SELECT $1, e.id, $3 FROM unnest($2::uuid[]) AS e(id) "
-                "ON CONFLICT DO NOTHING RETURNING event_id")
 
     async def prune(self, engine: AsyncEngine, older_than_days: int) -> int:
         """Forget applied ids older than the retention (longer than Kafka keeps the log)."""

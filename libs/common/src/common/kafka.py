@@ -255,7 +255,6 @@ class _Lanes:
         self.width = max(1, width)
         self._batches: dict[asyncio.Task[None], frozenset[TopicPartition]] = {}
         self._poll: asyncio.Task[Polled] | None = None
-        self._polled_for: frozenset[TopicPartition] = frozenset()
 
     def _busy(self) -> frozenset[TopicPartition]:
         return frozenset().union(*self._batches.values())
@@ -272,10 +271,10 @@ class _Lanes:
                 # is asked for again soon: a poll is never cancelled (aiokafka counts polls in
                 # flight, for its max-poll-interval check, and a cancelled one is never
                 # counted out).
-                self._polled_for = frozenset(free) if self._batches else frozenset()
+                asked = free if self._batches else set()
                 timeout = min(poll_ms, _BUSY_POLL_MS) if self._batches else poll_ms
                 self._poll = asyncio.ensure_future(consumer.getmany(
-                    *self._polled_for, timeout_ms=timeout, max_records=max_records))
+                    *asked, timeout_ms=timeout, max_records=max_records))
         waiting: set[asyncio.Future[Any]] = set(self._batches)
         if self._poll is not None:
             waiting.add(self._poll)
