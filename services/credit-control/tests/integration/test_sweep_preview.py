@@ -8,8 +8,11 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
+
+from common.testing.polling import eventually
 
 from .helpers import CreditApi, at, new_uid, notices_heard
 from .test_sweep_one_pass import owing_since_march
@@ -276,3 +279,42 @@ async def test_the_sweep_statement_takes_only_approved_decisions(
                 "AND product_id = ANY(:p)"), {"p": [a.product_id, b.product_id]})).scalars())
             await tx.rollback()
         assert made == expected  # b was due as well: not approved, not taken
+
+
+async def test_the_previewed_sms_is_the_one_the_sweep_then_sends(
+    api: CreditApi, clients: dict[str, httpx.AsyncClient], test_year: int
+) -> None:
+    """`sms=true`: each listed decision with the SMS the notifier's templates in force make
+    of it, and after the sweep the notifier's log holds exactly those texts."""
+    y, uid = test_year, new_uid()
+    lg = await owing_since_march(api, uid, "ps", y, deposit_fen=0)
+    day = date(y, 5, 25)
+    await notices_heard(api.db)
+    preview = await _preview(api, day, account_id=lg.account_id, sms="true", limit=10)
+    assert "sms_unavailable" not in preview, preview
+    [item] = preview["items"]
+    assert item["decision"] == "suspension_warning"
+    previewed = {(m["template"], m["recipient"], m["text"]) for m in item["sms"]}
+    assert previewed, item
+    assert all(m["segments"] >= 1 and not m["undeliverable"] for m in item["sms"])
+    # The product's own amount (100.00 yuan), never a total of the account's.
+    assert all("100.00" in text for _, _, text in previewed), previewed
+
+    await api.sweep(day, f"op-ps{uid}-0525")
+
+    async def sent() -> set[tuple[str, str, str]]:
+        r = await clients["notifier"].get("/v1/messages", params={"product_id": lg.product_id})
+        assert r.status_code == 200, r.text
+        return {(m["template"], m["recipient"], m["text"]) for m in r.json()
+                if m["template"] == item["sms"][0]["template"]}
+
+    assert await eventually(sent, lambda found: found == previewed,
+                            what="the suspension warning in the notifier's log",
+                            timeout=60) == previewed
+
+
+async def test_a_preview_with_sms_asks_for_few_decisions(api: CreditApi) -> None:
+    r = await api.http.get("/v1/sweeps/preview", params={
+        "as_of": "2026-05-25T20:00:00+08:00", "sms": "true", "limit": "51"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "limit"

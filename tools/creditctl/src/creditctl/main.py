@@ -151,6 +151,9 @@ def sweep(
     account: Annotated[str | None, typer.Option(
         help="with --preview: list only this account's decisions")] = None,
     limit: Annotated[int, typer.Option(help="with --preview: decisions listed")] = 50,
+    sms: Annotated[bool, typer.Option(
+        "--sms", help="with --preview: also the SMS each listed decision would send "
+                      "(rendered by the notifier; at most 50 decisions)")] = False,
 ) -> None:
     """`creditctl sweep --as-of 2026-12-31`: evaluate the calendar rules as of that day;
     `--preview` shows what it would decide, without deciding anything."""
@@ -160,7 +163,7 @@ def sweep(
         raise typer.BadParameter("give --as-of (or a subcommand: confirm, holds)")
     at = parse_as_of(as_of)
     if preview:
-        _preview(ctx, at, account, limit, output)
+        _preview(ctx, at, account, limit, output, sms)
         return
     body = {"sweep_id": sweep_id or f"cli-{at.date().isoformat()}-{uuid.uuid4().hex[:8]}",
             "as_of": at.isoformat()}
@@ -170,9 +173,10 @@ def sweep(
 
 
 def _preview(ctx: typer.Context, at: datetime, account: str | None, limit: int,
-             output: Output) -> None:
+             output: Output, sms: bool = False) -> None:
     params = {"as_of": at.isoformat(), "limit": limit,
-              **({"account_id": account} if account else {})}
+              **({"account_id": account} if account else {}),
+              **({"sms": "true"} if sms else {})}
     with api(ctx) as client, err.status(f"previewing the sweep as of {render.when(at)} …"):
         answer = client.get("credit-control", "/v1/sweeps/preview", params)
     guard = answer.get("guard") or {}
@@ -186,14 +190,23 @@ def _preview(ctx: typer.Context, at: datetime, account: str | None, limit: int,
             f"preview as of {answer.get('business_date')} (rules v{answer.get('rule_version')})"
             f", fingerprint {answer.get('fingerprint')}",
             ["decision", "count", "amount due (元)" if yuan else "amount due (fen)"], rows)]
-        if answer.get("items"):
+        items = [{k: v for k, v in i.items() if k != "sms"} for i in answer.get("items") or []]
+        if items:
             made.append((f"decisions ({answer.get('shown')} of {answer.get('matching')})",
-                         *render.records_table(answer["items"], yuan=yuan)))
+                         *render.records_table(items, yuan=yuan)))
+        texts: list[render.Row] = [
+            (i["product_id"], i["decision"], m["template"], str(m["recipient"]), m["text"])
+            for i in answer.get("items") or [] for m in i.get("sms") or []]
+        if texts:
+            made.append(("SMS they would send", ["product", "decision", "template",
+                                                 "recipient", "text"], texts))
         return made
 
     lead = ([f"[yellow]the mass-suspension guard would hold it:[/yellow] "
              f"{guard.get('would_suspend')} of {guard.get('active')} active products"]
             if guard.get("held") else [])
+    if answer.get("sms_unavailable"):
+        lead.append(f"[yellow]no SMS shown:[/yellow] {answer['sms_unavailable']}")
     emit(output, answer, sections, console=out, lead=lead)
 
 

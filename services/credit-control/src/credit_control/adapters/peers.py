@@ -125,3 +125,43 @@ async def billing_knows_customer(billing_url: str, token: str, customer_id: str,
     raise PeerUnavailable(f"billing-events answered {response.status_code}",
                           peer="billing-events", path="/v1/customers",
                           status=response.status_code)
+
+
+# A preview renders at most this many decisions' SMS (each one call to the notifier).
+MAX_RENDERED = 50
+
+
+@dataclass(frozen=True)
+class NoticeRenderer:
+    """The notifier's rendering of decisions' SMS (`POST /v1/templates/preview`): the texts,
+    recipients and segments its templates in force would send for each, nothing sent. For
+    the sweep preview (credit/service_layer/preview.py), which is rare: a client per call."""
+
+    notifier_url: str
+    token: str
+    timeout_s: float = 30.0
+
+    async def __call__(self, decisions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """One list of messages per decision (a `CreditDecisionMade` body), in order; raises
+        PeerUnavailable when the notifier does not answer or refuses one."""
+        slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        url = self.notifier_url.rstrip("/") + "/v1/templates/preview"
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {self.token}"},
+                                     timeout=self.timeout_s) as client:
+
+            async def one(decision: dict[str, Any]) -> list[dict[str, Any]]:
+                try:
+                    async with slots:
+                        response = await client.post(url, json={"decision": decision})
+                except httpx.HTTPError as exc:
+                    raise PeerUnavailable(f"notifier did not answer: {exc!r}",
+                                          peer="notifier", path=url) from exc
+                if response.status_code != 200:
+                    raise PeerUnavailable(f"notifier answered {response.status_code}",
+                                          peer="notifier", path=url,
+                                          status=response.status_code,
+                                          body=response.text[:500])
+                found: list[dict[str, Any]] = response.json()
+                return found
+
+            return list(await asyncio.gather(*(one(d) for d in decisions)))

@@ -12,8 +12,10 @@ from common.clock import IsoMoment
 from common.contracts.credit_control import DecisionType
 from common.contracts.reconciliation import DesiredChainPage
 from common.contracts.snapshots import ProductFamily
+from common.errors import Unprocessable
 from common.http import PEER_UNAVAILABLE
 
+from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
 from ..admin.service_layer import admin
 from ..collections.entrypoints import worklists
@@ -47,7 +49,7 @@ ADMIN_ONLY = [Depends(require(Access.CREDIT_ADMIN))]
 
 def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
-    _sweep_routes(api, ctx)
+    _sweep_routes(api, ctx, settings)
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
@@ -85,7 +87,10 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     return api
 
 
-def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
+def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> None:
+    renderer = NoticeRenderer(settings.notifier_url, settings.peer_token.get_secret_value(),
+                              settings.peer_timeout_s)
+
     @api.post("/sweeps", status_code=201, dependencies=ADMIN_ONLY, responses={
         200: {"description": "an unfinished sweep re-posted: what was left is done"},
         202: {"description": "another process is running this sweep: its progress"}})
@@ -114,22 +119,31 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext) -> None:
         async with ctx.engine.connect() as conn:
             return await admin_repo.holds(conn, status)
 
-    @api.get("/sweeps/preview")
+    @api.get("/sweeps/preview", responses=PEER_UNAVAILABLE)
     async def preview_sweep(as_of: IsoMoment, limit: Limit = 100,
                             account_id: Annotated[str | None, Query(max_length=64)] = None,
                             customer_id: Annotated[str | None, Query(max_length=64)] = None,
                             family: ProductFamily | None = None,
-                            decision: DecisionType | None = None) -> dict[str, Any]:
+                            decision: DecisionType | None = None,
+                            sms: Annotated[bool, Query(description=(
+                                "also render each listed decision's SMS with the notifier's "
+                                f"templates in force (limit at most {MAX_RENDERED})"))] = False,
+                            ) -> dict[str, Any]:
         """What a sweep as of `as_of` (e.g. tonight's 20:00) would decide now, without
         deciding anything: counts per decision, family × tier and account manager, amounts,
         the mass-suspension guard's verdict (held suspensions shown apart) and a fingerprint
         of the exact outcome, for the whole sweep; the first `limit` decisions among those
-        matching the filters (docs/credit-control.md)."""
+        matching the filters, with `sms` each with the SMS it would send
+        (docs/credit-control.md)."""
+        if sms and limit > MAX_RENDERED:
+            raise Unprocessable(f"with sms, limit is at most {MAX_RENDERED}: each rendered "
+                                "decision is a call to the notifier", field="limit")
         only = {k: v for k, v in {
             "account_id": account_id, "customer_id": customer_id,
             "family": family.value if family else None,
             "decision": decision.value if decision else None}.items() if v is not None}
-        return await preview.preview_sweep(ctx, as_of, limit, only)
+        return await preview.preview_sweep(ctx, as_of, limit, only,
+                                           renderer if sms else None)
 
     @api.post("/sweeps/preview/approvals", status_code=201, responses={
         409: {"description": "the data no longer gives that preview: look at it again"}})

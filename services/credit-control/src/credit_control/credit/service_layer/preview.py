@@ -11,10 +11,18 @@ Nothing is written: no decision, state, work order or outbox row survives a chun
 outbox relay is not woken. Locks are taken per chunk for the chunk's short transaction only,
 as the sweep takes them. The fingerprint (sha-256 of the sorted decision ids) names the
 preview's exact outcome: two previews with the same fingerprint decide the same.
+
+With a renderer (the notifier's template preview, adapters/peers.NoticeRenderer), each listed
+decision also carries the SMS it would send: the notifier's templates in force, rendered from
+the decision exactly as the sweep would publish it. Only the listed decisions keep their
+notice context while the sweep's statement runs, so a preview of a million products holds
+no more than `limit` of them.
 """
 
 import hashlib
+import json
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import BUSINESS_TZ, business_date, ensure_aware
 from common.contracts.credit_control import DecisionType
+from common.errors import ApiError
 
 from ...service_layer.context import CreditContext
 from ..adapters import sweep_sql
@@ -36,28 +45,44 @@ _MADE = text("""
            (d.context->>'amount_due_fen')::bigint AS amount_due_fen,
            pc.family, pc.tier, pc.customer_id,
            d.context->'customer'->>'name' AS customer_name,
-           d.context->'customer'->'account_manager'->>'name' AS manager_name
+           d.context->'customer'->'account_manager'->>'name' AS manager_name,
+           d.as_of, d.warning_level, d.rule_version,
+           CASE WHEN CAST(:with_context AS boolean) THEN d.context::text END AS context_json
     FROM credit.decisions d JOIN credit.product_credit pc ON pc.product_id = d.product_id
     WHERE d.product_id > :after AND (CAST(:last AS text) IS NULL OR d.product_id <= :last)
       AND d.created_at = now()
     ORDER BY d.product_id, d.decision_id""")
 
 
+# Renders decisions' SMS: one list of messages per decision (a CreditDecisionMade body).
+Render = Callable[[list[dict[str, Any]]], Awaitable[list[list[dict[str, Any]]]]]
+
+
 async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
-                        only: dict[str, str] | None = None) -> dict[str, Any]:
+                        only: dict[str, str] | None = None,
+                        render: Render | None = None) -> dict[str, Any]:
     """What a sweep as of `as_of` would decide now: counts per decision, per family × tier
     and per account manager, the amounts, the guard's verdict and the fingerprint, all of the
     whole sweep; and the first `limit` decisions in product order among those matching
-    `only` (e.g. {"account_id": …}, {"decision": "suspend"}). Nothing is written."""
+    `only` (e.g. {"account_id": …}, {"decision": "suspend"}), with `render` each with the
+    SMS it would send. Nothing is written."""
     as_of = ensure_aware(as_of)
-    version, decided, guard = await outcome(ctx, as_of)
-    return _summary(as_of, version, decided, guard, limit, only or {})
+    only = only or {}
+    keep = _first_listed(only, limit) if render is not None else None
+    version, decided, guard = await outcome(ctx, as_of, keep)
+    summary = _summary(as_of, version, decided, guard, limit, only)
+    if render is not None:
+        await _with_messages(summary, decided, only, limit, render)
+    return summary
 
 
-async def outcome(ctx: CreditContext, as_of: datetime
+async def outcome(ctx: CreditContext, as_of: datetime,
+                  keep: Callable[[dict[str, Any]], bool] | None = None,
                   ) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
     """The rule version, every decision a sweep as of `as_of` would take now (in product
-    order; `held` marks the suspensions the guard would hold), and the guard's verdict."""
+    order; `held` marks the suspensions the guard would hold), and the guard's verdict.
+    `keep`, asked once per decision in that order, says which keep their notice context
+    (`context_json`, for rendering their SMS); None: none do."""
     today = business_date(as_of)
     async with ctx.engine.connect() as conn:
         table = await ctx.rules.current(conn)
@@ -70,9 +95,56 @@ async def outcome(ctx: CreditContext, as_of: datetime
     passes = [[p for p in plan if p not in suspends], suspends] if held else [plan]
     decided: list[dict[str, Any]] = []
     for n, steps in enumerate(passes):
-        for row in await _pass(ctx, steps, as_of, now, table.version):
-            decided.append({**row, "held": held and n == 1})
+        for row in await _pass(ctx, steps, as_of, now, table.version, keep is not None):
+            row = {**row, "held": held and n == 1}
+            if keep is not None and not keep(row):
+                row["context_json"] = None
+            decided.append(row)
     return table.version, decided, guard
+
+
+def _first_listed(only: dict[str, str], limit: int) -> Callable[[dict[str, Any]], bool]:
+    """True for the first `limit` decisions matching `only`: the ones the summary lists."""
+    kept = 0
+
+    def keep(row: dict[str, Any]) -> bool:
+        nonlocal kept
+        if kept >= limit or not _matches(row, only):
+            return False
+        kept += 1
+        return True
+
+    return keep
+
+
+def _matches(row: dict[str, Any], only: dict[str, str]) -> bool:
+    return all(row[k] == v for k, v in only.items())
+
+
+async def _with_messages(summary: dict[str, Any], decided: list[dict[str, Any]],
+                         only: dict[str, str], limit: int, render: Render) -> None:
+    """Each listed item with the SMS its decision would send (`sms`), rendered by the
+    notifier; if the notifier cannot say, the preview still answers, saying why."""
+    listed = [d for d in decided if _matches(d, only)][:limit]
+    try:
+        messages = await render([_decision_body(d) for d in listed])
+    except ApiError as exc:
+        summary["sms_unavailable"] = exc.message
+        return
+    for item, sms in zip(summary["items"], messages, strict=True):
+        item["sms"] = sms
+
+
+def _decision_body(d: dict[str, Any]) -> dict[str, Any]:
+    """The CreditDecisionMade the sweep would publish for this decision (as it stores it)."""
+    assert d["context_json"] is not None, "a listed decision keeps its context"
+    return {
+        "decision_id": d["decision_id"], "account_id": d["account_id"],
+        "product_id": d["product_id"], "decision": d["decision"], "rule_id": d["rule_id"],
+        "reason": d["reason"], "state_before": d["state_before"],
+        "state_after": d["state_after"], "as_of": d["as_of"].isoformat(),
+        "context": json.loads(d["context_json"]), "warning_level": d["warning_level"],
+        "amount_fen": d["amount_fen"], "rule_version": d["rule_version"]}
 
 
 def fingerprint(decision_ids: list[str]) -> str:
@@ -81,7 +153,8 @@ def fingerprint(decision_ids: list[str]) -> str:
 
 
 async def _pass(ctx: CreditContext, steps: list[tuple[int, rules.SweepStep]],
-                as_of: datetime, now: datetime, version: int) -> list[dict[str, Any]]:
+                as_of: datetime, now: datetime, version: int,
+                with_context: bool) -> list[dict[str, Any]]:
     if not steps:
         return []
     chunk, after, found = ctx.settings.sweep_chunk, "", []
@@ -94,7 +167,7 @@ async def _pass(ctx: CreditContext, steps: list[tuple[int, rules.SweepStep]],
             try:
                 await sweep_sql.tune_chunk(conn)
                 candidates, last_id, _ = await sweep_sql.run_chunk(conn, values)
-                found += await _made(conn, after, last_id)
+                found += await _made(conn, after, last_id, with_context)
             finally:
                 await tx.rollback()  # a preview decides nothing
         if candidates < chunk or last_id is None:
@@ -102,8 +175,10 @@ async def _pass(ctx: CreditContext, steps: list[tuple[int, rules.SweepStep]],
         after = last_id
 
 
-async def _made(conn: AsyncConnection, after: str, last: str | None) -> list[dict[str, Any]]:
-    rows = await conn.execute(_MADE, {"after": after, "last": last})
+async def _made(conn: AsyncConnection, after: str, last: str | None,
+                with_context: bool) -> list[dict[str, Any]]:
+    rows = await conn.execute(_MADE, {"after": after, "last": last,
+                                      "with_context": with_context})
     return [dict(r._mapping) for r in rows]
 
 
@@ -140,7 +215,7 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
         by_family_tier[f"{d['decision']} {d['family']} {d['tier']}"] += 1
         by_manager[(d["manager_name"] or "", d["decision"])] += 1
     ids = sorted(d["decision_id"] for d in decided)
-    listed = [d for d in decided if all(d[k] == v for k, v in only.items())]
+    listed = [d for d in decided if _matches(d, only)]
     return {
         "as_of": as_of.astimezone(BUSINESS_TZ).isoformat(),
         "business_date": business_date(as_of).isoformat(),
