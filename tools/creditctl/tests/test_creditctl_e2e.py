@@ -101,6 +101,15 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
                              "--account", f"A{uid}"))
     assert "suspend" in previewed and product in previewed and "123.45" in previewed
     assert (await credit_view(credit, product) or {}).get("state") == "suspension_warned"
+    # With --sms, the SMS the suspension would send, the product's own amount in it.
+    with_sms = json.loads(ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00",
+                                       "--preview", "--account", f"A{uid}", "--sms",
+                                       "-o", "json")))
+    texts = [m["text"] for i in with_sms["items"] for m in i["sms"]]
+    assert texts and all("123.45" in t for t in texts), with_sms
+    assert "SMS they would send" in ok(creditctl(
+        services, "sweep", "--as-of", f"{y}-11-30T20:00:00", "--preview", "--account",
+        f"A{uid}", "--sms"))
     # Approved by the fingerprint the preview showed (JSON), refused for one it did not.
     shown = json.loads(ok(creditctl(services, "sweep", "--as-of", f"{y}-11-30T20:00:00",
                                     "--preview", "-o", "json")))
@@ -115,6 +124,19 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
     view = await eventually(lambda: credit_view(credit, product),
                             lambda v: v is not None and v["state"] == "suspended",
                             what="suspended through the chain")
+
+    # The suspension notices the notifier sent on the confirmed suspension: the previewed ones.
+    previewed_notices = {(m["template"], m["recipient"], m["text"])
+                         for i in with_sms["items"] for m in i["sms"] if m["on"] == "suspended"}
+    assert previewed_notices, with_sms
+
+    async def notices_sent() -> set[tuple[str, str, str]]:
+        r = await clients["notifier"].get("/v1/messages", params={"product_id": product})
+        return {(m["template"], m["recipient"], m["text"]) for m in r.json()
+                if m["template"].startswith("suspension_notice")}
+
+    await eventually(notices_sent, lambda sent: sent == previewed_notices,
+                     what="the previewed suspension notices sent", timeout=60)
 
     timeline = ok(creditctl(services, "timeline", product))
     assert view is not None

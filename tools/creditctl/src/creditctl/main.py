@@ -195,10 +195,11 @@ def _preview(ctx: typer.Context, at: datetime, account: str | None, limit: int,
             made.append((f"decisions ({answer.get('shown')} of {answer.get('matching')})",
                          *render.records_table(items, yuan=yuan)))
         texts: list[render.Row] = [
-            (i["product_id"], i["decision"], m["template"], str(m["recipient"]), m["text"])
+            (i["product_id"], i["decision"], m["on"], m["template"], str(m["recipient"]),
+             m["text"])
             for i in answer.get("items") or [] for m in i.get("sms") or []]
         if texts:
-            made.append(("SMS they would send", ["product", "decision", "template",
+            made.append(("SMS they would send", ["product", "decision", "sent on", "template",
                                                  "recipient", "text"], texts))
         return made
 

@@ -141,18 +141,19 @@ class NoticeRenderer:
     token: str
     timeout_s: float = 30.0
 
-    async def __call__(self, decisions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-        """One list of messages per decision (a `CreditDecisionMade` body), in order; raises
-        PeerUnavailable when the notifier does not answer or refuses one."""
+    async def __call__(self, events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """One list of messages per event (`{"decision": CreditDecisionMade}` or
+        `{"state_change": CreditStateChanged}`), in order; raises PeerUnavailable when the
+        notifier does not answer or refuses one."""
         slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         url = self.notifier_url.rstrip("/") + "/v1/templates/preview"
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {self.token}"},
                                      timeout=self.timeout_s) as client:
 
-            async def one(decision: dict[str, Any]) -> list[dict[str, Any]]:
+            async def one(event: dict[str, Any]) -> list[dict[str, Any]]:
                 try:
                     async with slots:
-                        response = await client.post(url, json={"decision": decision})
+                        response = await client.post(url, json=event)
                 except httpx.HTTPError as exc:
                     raise PeerUnavailable(f"notifier did not answer: {exc!r}",
                                           peer="notifier", path=url) from exc
@@ -164,4 +165,4 @@ class NoticeRenderer:
                 found: list[dict[str, Any]] = response.json()
                 return found
 
-            return list(await asyncio.gather(*(one(d) for d in decisions)))
+            return list(await asyncio.gather(*(one(e) for e in events)))

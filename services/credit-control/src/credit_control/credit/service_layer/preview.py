@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import BUSINESS_TZ, business_date, ensure_aware
-from common.contracts.credit_control import DecisionType
+from common.contracts.credit_control import CreditState, DecisionType
 from common.errors import ApiError
 
 from ...service_layer.context import CreditContext
@@ -54,7 +54,8 @@ _MADE = text("""
     ORDER BY d.product_id, d.decision_id""")
 
 
-# Renders decisions' SMS: one list of messages per decision (a CreditDecisionMade body).
+# Renders events' SMS: one list of messages per event ({"decision": CreditDecisionMade body}
+# or {"state_change": CreditStateChanged body}), in order.
 Render = Callable[[list[dict[str, Any]]], Awaitable[list[list[dict[str, Any]]]]]
 
 
@@ -123,28 +124,46 @@ def _matches(row: dict[str, Any], only: dict[str, str]) -> bool:
 
 async def _with_messages(summary: dict[str, Any], decided: list[dict[str, Any]],
                          only: dict[str, str], limit: int, render: Render) -> None:
-    """Each listed item with the SMS its decision would send (`sms`), rendered by the
-    notifier; if the notifier cannot say, the preview still answers, saying why."""
+    """Each listed item with the SMS it would send (`sms`), rendered by the notifier, each
+    marked `on`: "decision" (sent as the sweep decides) or "suspended" (sent once the
+    suspension is confirmed, as the notifier does on the state change). If the notifier
+    cannot say, the preview still answers, saying why."""
     listed = [d for d in decided if _matches(d, only)][:limit]
+    asks = [(n, on, body) for n, d in enumerate(listed) for on, body in _events_of(d)]
     try:
-        messages = await render([_decision_body(d) for d in listed])
+        rendered = await render([body for _, _, body in asks])
     except ApiError as exc:
         summary["sms_unavailable"] = exc.message
         return
-    for item, sms in zip(summary["items"], messages, strict=True):
-        item["sms"] = sms
+    for item in summary["items"]:
+        item["sms"] = []
+    for (n, on, _), messages in zip(asks, rendered, strict=True):
+        summary["items"][n]["sms"] += [{**m, "on": on} for m in messages]
 
 
-def _decision_body(d: dict[str, Any]) -> dict[str, Any]:
-    """The CreditDecisionMade the sweep would publish for this decision (as it stores it)."""
+def _events_of(d: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """What the notifier will hear of this decision: the CreditDecisionMade the sweep would
+    publish (as it stores it), and for a suspension the CreditStateChanged that confirms it
+    (its SMS, the suspension notice, leaves then)."""
     assert d["context_json"] is not None, "a listed decision keeps its context"
-    return {
+    context = json.loads(d["context_json"])
+    decision = {
         "decision_id": d["decision_id"], "account_id": d["account_id"],
         "product_id": d["product_id"], "decision": d["decision"], "rule_id": d["rule_id"],
         "reason": d["reason"], "state_before": d["state_before"],
         "state_after": d["state_after"], "as_of": d["as_of"].isoformat(),
-        "context": json.loads(d["context_json"]), "warning_level": d["warning_level"],
+        "context": context, "warning_level": d["warning_level"],
         "amount_fen": d["amount_fen"], "rule_version": d["rule_version"]}
+    events = [("decision", {"decision": decision})]
+    if d["decision"] == DecisionType.SUSPEND.value:
+        suspended = CreditState.SUSPENDED.value
+        before = d["state_after"] if d["state_after"] != suspended else d["state_before"]
+        events.append(("suspended", {"state_change": {
+            "account_id": d["account_id"], "product_id": d["product_id"],
+            "decision_id": d["decision_id"], "state_before": before,
+            "state_after": suspended, "as_of": d["as_of"].isoformat(),
+            "context": context}}))
+    return events
 
 
 def fingerprint(decision_ids: list[str]) -> str:
