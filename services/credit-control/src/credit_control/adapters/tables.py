@@ -7,6 +7,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -140,6 +141,39 @@ exemptions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("removed_by", Text),
     Column("removed_at", DateTime(timezone=True)),
+)
+
+# Scoped emergency freezes (issue 19, migration 0021): no automatic suspension (and, with
+# covers_warnings, no suspension warning) for a scope until `until`; what each held back.
+freezes = Table(
+    "freezes", metadata,
+    Column("freeze_id", Text, primary_key=True),
+    Column("scope", Text, nullable=False),
+    Column("value", Text),
+    Column("covers_warnings", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approver", Text, nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_by", Text),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", Text),
+    Column("released_at", DateTime(timezone=True)),
+    Column("released", JSONB),
+    Index("ix_freezes_open", "until", postgresql_where=text("released_at IS NULL")),
+)
+
+freeze_holds = Table(
+    "freeze_holds", metadata,
+    Column("freeze_id", Text, ForeignKey("credit.freezes.freeze_id"), primary_key=True),
+    Column("product_id", Text, primary_key=True),
+    Column("decision", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("first_held_on", Date, nullable=False),
+    Column("last_held_on", Date, nullable=False),
+    Column("amount_due_fen", BigInteger, nullable=False),
 )
 
 audit_log = Table(

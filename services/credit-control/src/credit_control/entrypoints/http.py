@@ -22,9 +22,11 @@ from ..collections.entrypoints import worklists
 from ..config import Settings
 from ..credit.domain.commands import (
     AddExemption,
+    AddFreeze,
     ApprovePreview,
     AssignWorkOrder,
     ConfirmSweep,
+    EndFreeze,
     ExemptionKind,
     FinishWorkOrder,
     PutGuard,
@@ -36,7 +38,14 @@ from ..credit.domain.commands import (
     RunSweep,
 )
 from ..credit.entrypoints import reviews
-from ..credit.service_layer import approvals, notices, preview, sweeps, work_orders
+from ..credit.service_layer import (
+    approvals,
+    freezes,
+    notices,
+    preview,
+    sweeps,
+    work_orders,
+)
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -50,6 +59,7 @@ ADMIN_ONLY = [Depends(require(Access.CREDIT_ADMIN))]
 def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", dependencies=[Depends(authenticate(settings.token_table()))])
     _sweep_routes(api, ctx, settings)
+    _freeze_routes(api, ctx)
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
@@ -85,6 +95,40 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
             return await admin_repo.audit_entries(conn, entity, entity_id, limit)
 
     return api
+
+
+def _freeze_routes(api: APIRouter, ctx: CreditContext) -> None:
+    @api.post("/freezes", status_code=201, responses={
+        409: {"description": "a freeze with this id exists with other values"}})
+    async def add_freeze(cmd: AddFreeze, caller: CreditAdmin) -> dict[str, Any]:
+        """Freeze automatic suspensions (and, with covers_warnings, suspension warnings) for
+        a scope (all, family, tier, star_level, vendor, channel, customer) until `until`, with
+        a reason and another person's approval; audited (docs/credit-control.md)."""
+        return await freezes.add_freeze(
+            ctx, cmd.model_copy(update={"created_by": caller.subject}))
+
+    @api.post("/freezes/{freeze_id}/end")
+    async def end_freeze(freeze_id: str, cmd: EndFreeze, caller: CreditAdmin) -> dict[str, Any]:
+        """End a freeze: the products it held back from suspension get their suspension
+        warning again, with a full notice period, before any suspension."""
+        return await freezes.end_freeze(
+            ctx, freeze_id, cmd.model_copy(update={"ended_by": caller.subject}))
+
+    @api.get("/freezes")
+    async def list_freezes(active_at: IsoMoment | None = None,
+                           limit: Limit = 100) -> list[dict[str, Any]]:
+        """Freezes, newest first; with `active_at`, only those in force then."""
+        return await freezes.freezes_list(ctx, active_at, limit)
+
+    @api.get("/freezes/{freeze_id}")
+    async def get_freeze(freeze_id: str) -> dict[str, Any]:
+        """One freeze, with how many products it held back per decision."""
+        return await freezes.freeze(ctx, freeze_id)
+
+    @api.get("/freezes/{freeze_id}/holds")
+    async def freeze_holds(freeze_id: str, limit: Limit = 1000) -> list[dict[str, Any]]:
+        """What a freeze held back: product, decision, first and last day, amount due."""
+        return await freezes.holds(ctx, freeze_id, limit)
 
 
 def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> None:

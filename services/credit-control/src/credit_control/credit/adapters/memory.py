@@ -12,6 +12,7 @@ from common.contracts.credit_control import CreditState
 from common.contracts.snapshots import ProductSnapshot
 from common.envelope import Envelope
 
+from ..domain.freezes import Freeze
 from ..domain.ladder import Ladder
 from ..domain.product_credit import ProductCredit
 from ..domain.profiles import CreditProfile
@@ -33,9 +34,13 @@ class InMemoryBalanceStore:
     outbox: list[tuple[str, Envelope[Any]]] = field(default_factory=list)
     work_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     cleared: list[tuple[str, datetime, str]] = field(default_factory=list)
+    freezes: list[Freeze] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock
+
+    async def open_freezes(self) -> list[Freeze]:
+        return [f for f in self.freezes if f.ended_at is None]
 
     async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
         return {a: self.positions[a].sequence for a in account_ids if a in self.positions}

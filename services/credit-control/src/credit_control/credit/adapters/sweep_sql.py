@@ -196,14 +196,16 @@ def notice_allows(p: str = "pc") -> str:
     return f"({notice_suspend_from(p)} <= :today OR {notice_exception(p)})"
 
 
-def suspension_criteria(r: str, p: str = "pc", f: str = "f") -> str:
+def suspension_criteria(r: str, p: str = "pc", f: str = "f", freezes: bool = True) -> str:
     """Whether a product of row `r`'s family × tier in a state the row acts on, owing, may be
-    suspended today: not exempt (red list / emergency), the notice before suspension was
+    suspended today: not exempt (red list / emergency) nor frozen (a scoped emergency freeze,
+    `freezes`), the notice before suspension was
     given and its deadline has come (ladder.may_suspend), and its SMS reached the customer
     a notice period ago or is an exception (ladder.notice_allows). THE place for the
     suspension's conditions: the guard's count and the sweep's exact match use it.
     (`_may_match`, the chunk's cheap candidate test, may be looser.)"""
-    return (f"NOT {f}.exempt AND {_notice_counts(r, p)} "
+    frozen = f"NOT {f}.frozen AND " if freezes else ""
+    return (f"NOT {f}.exempt AND {frozen}{_notice_counts(r, p)} "
             f"AND {p}.suspension_deadline <= :today AND {notice_allows(p)}")
 
 
@@ -240,18 +242,22 @@ def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
             f"|| {p}.cycle)::uuid::text")
 
 
-def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f") -> str:
+def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
+           freezes: bool = True) -> str:
     """Row `r` matches product `p` (facts `f`) as its own step would have on the product's
     state before today's sweep; the state left by earlier steps is `fold`'s. Not in the
-    guard's count: whether the decision exists, or a deposit to deduct from."""
+    guard's count: whether the decision exists, or a deposit to deduct from. `freezes`
+    False: as if no freeze stood (what a freeze holds back, `held_by_freezes`)."""
+    sw_frozen = f" AND NOT {f}.frozen_warn" if freezes else ""
     calendar = [
         f"{p}.amount_due_fen > {f}.limit_fen", PRODUCT_OWES_SQL.replace("pc.", f"{p}."),
         f"CASE WHEN {r}.cutoff IS NOT NULL THEN {p}.oldest_due_month <= {r}.cutoff "
         f"ELSE {p}.oldest_due_month = {r}.month END",
         f"NOT ({r}.skip_exempt AND {f}.exempt)",
         f"({r}.level IS NULL OR {p}.warning_level < {r}.level)",
-        f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f)}))",
-        f"({r}.decision <> 'suspension_warning' OR {suspension_warning_criteria(r, p)})",
+        f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f, freezes)}))",
+        f"({r}.decision <> 'suspension_warning' OR ({suspension_warning_criteria(r, p)}"
+        f"{sw_frozen}))",
     ]
     if not guard:
         # A deduction takes from the deposit: none without one (rules.deduction_amount).
@@ -379,10 +385,37 @@ def _bdate(p: str) -> str:
 
 _ACTIVE_EXEMPT = ("SELECT e.customer_id FROM credit.exemptions e WHERE e.removed_at IS NULL "
                   "AND (e.until IS NULL OR e.until > :as_of)")
+# Scoped emergency freezes in force at :as_of (domain/freezes.py), as one row of arrays: per
+# scope kind the values frozen, for suspensions (s_) and, of the freezes that also cover
+# them, for suspension warnings (w_). Read once per statement; `_frozen` looks a product up.
+_FREEZE_SCOPES = ("family", "tier", "star_level", "vendor", "channel", "customer")
+_FREEZES_SQL = ("fz AS (SELECT COALESCE(bool_or(z.scope = 'all'), false) AS s_all, "
+                "COALESCE(bool_or(z.scope = 'all' AND z.covers_warnings), false) AS w_all, "
+                + ", ".join(
+                    f"COALESCE(array_agg(z.value) FILTER (WHERE z.scope = '{k}'), '{{}}') "
+                    f"AS s_{k}, COALESCE(array_agg(z.value) FILTER (WHERE z.scope = '{k}' "
+                    f"AND z.covers_warnings), '{{}}') AS w_{k}" for k in _FREEZE_SCOPES)
+                + " FROM credit.freezes z WHERE z.ended_at IS NULL AND z.starts_at <= :as_of "
+                "AND z.until > :as_of)")
+
+
+def _frozen(p: str, star: str, warnings: bool = False, z: str = "fz") -> str:
+    """freezes.frozen: a freeze in force covers product `p` (star level `star`)."""
+    k = "w" if warnings else "s"
+    found = {"family": f"{p}.family", "tier": f"{p}.tier", "star_level": f"({star})::text",
+             "vendor": f"{p}.product->>'vendor'", "channel": f"{p}.product->>'channel'",
+             "customer": f"{p}.customer_id"}
+    return (f"COALESCE({z}.{k}_all OR " + " OR ".join(
+        f"{v} = ANY({z}.{k}_{scope})" for scope, v in found.items()) + ", false)")
+
+
 # The guard's facts of each product, next to the row (a lateral the planner inlines).
-_FACTS = (f"CROSS JOIN LATERAL (SELECT COALESCE(cp.star_level, pc.star_level) AS star, "
+_STAR = "COALESCE(cp.star_level, pc.star_level)"
+_FACTS = (f"CROSS JOIN fz CROSS JOIN LATERAL (SELECT {_STAR} AS star, "
           f"{_limit('pc')} AS limit_fen, {_bdate('pc')} AS suspended_on, "
-          f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt) f")
+          f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt, "
+          f"{_frozen('pc', _STAR)} AS frozen, "
+          f"{_frozen('pc', _STAR, warnings=True)} AS frozen_warn) f")
 
 
 def _candidates(bounded: bool = False) -> str:
@@ -404,10 +437,13 @@ facts AS (
   SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
          {_bdate('c')} AS suspended_on,
          COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
+         {_frozen('c', 'COALESCE(cp.star_level, c.star_level)')} AS frozen,
+         {_frozen('c', 'COALESCE(cp.star_level, c.star_level)', warnings=True)} AS frozen_warn,
          -- one primary-key probe per candidate: a join would read every account per chunk
          COALESCE((SELECT ap.deposit_fen FROM credit.account_positions ap
                    WHERE ap.account_id = c.account_id), 0) AS deposit_fen
   FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
+       CROSS JOIN fz
 ),
 picked AS (
   -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
@@ -534,7 +570,7 @@ def _statement(bounded: bool = False) -> str:
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
         "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
-    return _typed(f"""WITH {_DUE_SQL},{_candidates(bounded)},{_fold()},
+    return _typed(f"""WITH {_DUE_SQL},{_FREEZES_SQL},{_candidates(bounded)},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
@@ -809,7 +845,7 @@ async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepSt
     """The mass-suspension guard's two numbers in one pass over the table: the products the
     suspension rows `steps` would suspend now, and the active products."""
     # One suspension row per family × tier: the join doubles no product.
-    sql = _typed(f"""WITH {_DUE_SQL}
+    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}
 SELECT count(*) FILTER (WHERE r.step_no IS NOT NULL AND {_match('r', guard=True)}) AS would,
        count(*) FILTER (WHERE pc.state NOT IN ({_INACTIVE})) AS active
 FROM credit.product_credit pc
@@ -820,3 +856,24 @@ LEFT JOIN due r ON r.family = pc.family AND r.tier = pc.tier
             if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
     return int(row.would), int(row.active)
+
+
+async def held_by_freezes(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],
+                          values: dict[str, Any]) -> list[Any]:
+    """The products a freeze in force holds back today: those the suspension (and suspension
+    warning) rows `steps` would decide on were no freeze standing, and a freeze covers, with
+    the facts the freezes' scopes look at (domain/freezes.Covered). One pass over the table,
+    as the guard's count; asked only while a freeze is in force."""
+    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}
+SELECT pc.product_id, pc.account_id, pc.family, pc.tier, f.star, pc.product->>'vendor' AS vendor,
+       pc.product->>'channel' AS channel, pc.customer_id, r.decision, pc.product_amount_due_fen
+FROM credit.product_credit pc
+LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
+JOIN due r ON r.family = pc.family AND r.tier = pc.tier
+{_FACTS}
+WHERE {_match('r', guard=True, freezes=False)}
+  AND CASE WHEN r.decision = 'suspend' THEN f.frozen ELSE f.frozen_warn END
+ORDER BY pc.product_id""")
+    used = {k: v for k, v in {**values, **_due_values(steps), **_policy_values(steps)}.items()
+            if f":{k} " in sql}
+    return list(await conn.execute(text(sql), used))

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.clock import BusinessTime, IsoMoment
 
+from .freezes import Scope as FreezeScope
 from .rule_table import RuleRow
 
 
@@ -71,6 +72,29 @@ class AddExemption(BaseModel):
     approver: Actor
     created_by: ByToken = ""
     until: IsoMoment | None = None  # required for emergency: it is time-boxed
+
+
+class AddFreeze(BaseModel):
+    """A scoped emergency freeze (domain/freezes.py): no automatic suspension for the scope
+    (and no suspension warning, with `covers_warnings`) until `until`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    freeze_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+    scope: FreezeScope
+    value: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    covers_warnings: bool = False
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    approver: Actor
+    created_by: ByToken = ""
+    starts_at: IsoMoment | None = None  # None: now
+    until: IsoMoment
+
+
+class EndFreeze(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    ended_by: ByToken = ""
+    at: IsoMoment | None = None  # business time it ends; None: now
 
 
 class RemoveExemption(BaseModel):

@@ -258,6 +258,18 @@ class ProductCredit:
             self.cycle += 1
             self._set_ladder(Ladder(self.ladder.month))
 
+    def warn_again(self, at: datetime, reason: str) -> Change | None:
+        """A suspension a freeze held back (domain/freezes.py): its warning's notice period ran
+        out while the freeze stood, so the ladder gives the warning again, with a new notice
+        period, before any suspension (back to warned, the warning dropped: the sweep sends a
+        new one). None when the product is not suspension-warned (nothing was announced)."""
+        if self.state is not S.SUSPENSION_WARNED:
+            return None
+        self._set_ladder(self.ladder.without_suspension_warning())
+        change = Change(self.state, S.WARNED, reason, None, at)
+        self._enter(S.WARNED, at)
+        return change
+
     # --- the closed loop ----------------------------------------------------------------------
 
     def confirm(self, action: ProvisioningAction, at: datetime, cause: str,

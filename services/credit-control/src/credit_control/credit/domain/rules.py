@@ -69,6 +69,7 @@ class ProductFacts:
     warning_level: int = 0
     star_level: int | None = None
     exempt: bool = False  # red list or emergency no-suspension, active now
+    frozen: bool = False  # a scoped emergency freeze stops its suspension now (freezes.py)
     suspended_on: date | None = None
     # The ladder of this cycle (domain/ladder.py); None month: the facts' oldest owing month.
     ladder_month: date | None = None
@@ -133,6 +134,7 @@ def on_balance(
                       period=event_key)
     threshold = rows.get(Trigger.THRESHOLD)
     if (threshold and product.star_level is not None and not product.exempt
+            and not product.frozen
             and facts.balance_fen < -facts.credit_limit_fen
             and product.state in (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)):
         return Intent(D.SUSPEND, threshold.rule_id,

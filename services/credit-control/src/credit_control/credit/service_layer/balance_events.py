@@ -32,7 +32,8 @@ from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductS
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
 
 from ..adapters import balance_sql as sql
-from ..domain import rules
+from ..domain import freezes, rules
+from ..domain.freezes import Freeze
 from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.product_credit import Decision, ProductCredit
 from ..domain.profiles import CreditProfile
@@ -60,6 +61,8 @@ class BalanceStore(Protocol):
 
     async def taken_decisions(self, decision_ids: list[str]) -> set[str]: ...
 
+    async def open_freezes(self) -> list[Freeze]: ...
+
     async def write(self, writes: sql.BatchWrites) -> None: ...
 
     async def save_positions(self, events: list[BalanceChanged]) -> None: ...
@@ -79,7 +82,7 @@ async def apply_balance_events(
     products = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
-    batch = Batch(store, table, profiles, products, snapshots)
+    batch = Batch(store, table, profiles, products, snapshots, await store.open_freezes())
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
@@ -150,6 +153,7 @@ class Batch:
     profiles: dict[str, CreditProfile]
     loaded: dict[str, ProductCredit]  # as the store handed them out, in product id order
     snapshots: dict[str, tuple[BalanceChanged, ProductSnapshot]]
+    freezes: list[Freeze] = field(default_factory=list)  # not ended (active: at the event)
     products: dict[str, ProductCredit] = field(default_factory=dict)
     writes: sql.BatchWrites = field(default_factory=sql.BatchWrites)
     taken: set[str] = field(default_factory=set)
@@ -207,10 +211,11 @@ class Batch:
                                        event.as_of)
             if change is not None:
                 self._history(product.product_id, change)
+            frozen = bool(self.freezes) and self._frozen(product, event, star)
             intent = rules.on_balance(
                 table, facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
-                                   star, exempt),
+                                   star, exempt, frozen=frozen),
                 today, event_key=f"seq:{event.sequence}", rows=rows)
             if intent is not None:
                 product.account_id = event.account_id  # the event's, even if it moved since
@@ -218,6 +223,12 @@ class Batch:
                                                            self.table.version),
                            intent, event.as_of,
                            envelope.correlation_id or str(envelope.event_id))
+
+    def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None) -> bool:
+        snapshot = product.snapshot
+        return freezes.frozen(self.freezes, freezes.Covered(
+            product.family, event.customer.tier, star, snapshot.vendor if snapshot else None,
+            snapshot.channel if snapshot else None, event.customer.customer_id), event.as_of)
 
     def _history(self, product_id: str, change: Any) -> None:
         h = self.writes.history

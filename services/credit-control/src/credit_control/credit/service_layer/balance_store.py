@@ -14,7 +14,9 @@ from ...collections.adapters import worklist_sql
 from ...metrics import count_decisions
 from ...service_layer.context import CreditContext
 from ..adapters import balance_sql as sql
+from ..adapters import freeze_sql
 from ..adapters.product_credits import SqlProductCredits, from_record
+from ..domain.freezes import Freeze
 from ..domain.product_credit import ProductCredit
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import RuleTable
@@ -48,6 +50,9 @@ class SqlBalanceStore:
 
     async def taken_decisions(self, decision_ids: list[str]) -> set[str]:
         return await sql.taken_decisions(self.conn, decision_ids)
+
+    async def open_freezes(self) -> list[Freeze]:
+        return await freeze_sql.open_freezes(self.conn)
 
     async def write(self, writes: sql.BatchWrites) -> None:
         """Decisions, work orders, products, history and outbox rows, one statement each."""

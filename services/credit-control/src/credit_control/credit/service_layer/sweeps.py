@@ -24,7 +24,7 @@ from ..adapters import sweep_runs as runs
 from ..adapters import sweep_sql
 from ..domain import catch_up, rules
 from ..domain.commands import ConfirmSweep, RunSweep
-from . import approvals
+from . import approvals, freezes
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
     here on the sweep's progress is durable. A sweep that needs an approved preview and has
     none covering it is held whole (credit/service_layer/approvals.py)."""
     today = business_date(as_of)
+    # Freezes over by now send what they held back through the notice period first.
+    await freezes.release_due(ctx, as_of)
     unapproved, approval_id = None, None
     if (await guard_settings(ctx))["needs_approved_preview"]:
         unapproved, approval_id = await approvals.verdict(ctx, as_of)
@@ -141,6 +143,7 @@ async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any])
         # step), the pass starts at the earliest: a step repeats nothing (deterministic
         # decision ids, state-guarded), so going over products again is harmless.
         await _run(ctx, run, todo, min(cursors), table.version)
+        await freezes.record_holds(ctx, run.as_of, plan)
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
         await runs.set_run(conn, run.sweep_id, status="held" if waiting else "done",
