@@ -18,13 +18,13 @@ from .test_sweep_one_pass import owing_since_march
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-async def _freeze(api: CreditApi, freeze_id: str, value: str, y: int, status: int = 201,
+async def _freeze(api: CreditApi, freeze_id: str, customer: str, y: int, status: int = 201,
                   **extra: Any) -> dict[str, Any]:
     r = await api.http.post("/v1/freezes", json={
-        "freeze_id": freeze_id, "scope": "customer", "value": value,
+        "freeze_id": freeze_id, "scope": "customer", "value": customer,
         "reason": "网络故障造成欠费, 待核实", "approver": "主管张三",
-        "starts_at": at(date(y, 5, 1), 0).isoformat(),
-        "until": at(date(y, 6, 30), 0).isoformat(), **extra})
+        "starts_at": at(date(y, 5, 20), 0).isoformat(),
+        "until": at(date(y, 6, 19), 0).isoformat()} | extra)
     assert r.status_code == status, r.text
     body: dict[str, Any] = r.json()
     return body

@@ -7,7 +7,8 @@ ladder, only the cut-off waits.
 What a scope is: everything, or one product family, credit tier, star level, MAS vendor,
 sales channel or customer. A product is frozen while a freeze covering it has started, has
 not ended and has not expired. The sweep's SQL asks the same question set-wise
-(adapters/sweep_sql.py `_frozen`); `tests/unit/test_freezes.py` keeps the two in step.
+(adapters/sweep_sql.py `_frozen`); `tests/integration/test_freeze_sql_parity.py` keeps the
+two in step.
 
 When a freeze ends (or expires), the products it held back from suspension go through the
 notice period again (`ProductCredit.warn_again`): a new suspension warning with a new
