@@ -433,6 +433,7 @@ cand AS (
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
+{_FREEZES_SQL},
 facts AS (
   SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
          {_bdate('c')} AS suspended_on,
@@ -570,7 +571,9 @@ def _statement(bounded: bool = False) -> str:
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
         "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
-    return _typed(f"""WITH {_DUE_SQL},{_FREEZES_SQL},{_candidates(bounded)},{_fold()},
+    # The candidates' CTE early in the text: pg_stat_activity shows a query's first 1,024
+    # bytes, and staff (and the lock tests) look there for what a sweep waits on.
+    return _typed(f"""WITH {_DUE_SQL},{_candidates(bounded)},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
