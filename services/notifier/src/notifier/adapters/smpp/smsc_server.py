@@ -83,6 +83,7 @@ class SmscServer:
         self.receivers: list[Session] = []  # bound transceivers and receivers
         self._parts: dict[str, dict[int, str]] = {}
         self.port: int | None = None
+        self.throttled = 0  # submit_sm answered ESME_RTHROTTLED
 
     async def serve(self, stop: asyncio.Event, host: str, port: int,
                     ready: asyncio.Event | None = None) -> None:
@@ -156,6 +157,7 @@ class SmscServer:
         if f.down:
             return Status.RSYSERR, ""
         if not bucket.take(time.monotonic()):
+            self.throttled += 1
             return Status.RTHROTTLED, ""
         try:
             ref, number, total, text = _read(pdu)
