@@ -132,7 +132,6 @@ class Session:
         if account is None:
             return
         source = account.source_addr
-        self.gw.connections[source] = self.gw.connections.get(source, 0) + 1
         try:
             await self._serve(account)
         finally:
@@ -156,7 +155,16 @@ class Session:
                                self.gw.connections.get(pdu.source_addr, 0))
         auth = (authenticator_ismg(status, pdu.authenticator, account.shared_secret)
                 if account is not None and status is ConnectStatus.OK else b"\0" * 16)
-        await self.send(ConnectResp(status, auth), header.sequence_id)
+        if account is not None and status is ConnectStatus.OK:
+            # counted before the answer is awaited: two logins at once cannot both pass
+            self.gw.connections[account.source_addr] = self.gw.connections.get(
+                account.source_addr, 0) + 1
+        try:
+            await self.send(ConnectResp(status, auth), header.sequence_id)
+        except BaseException:
+            if account is not None and status is ConnectStatus.OK:
+                self.gw.connections[account.source_addr] -= 1
+            raise
         if status is not ConnectStatus.OK:
             log.info("CMPP login refused", extra={"source_addr": pdu.source_addr,
                                                   "status": int(status)})
