@@ -44,7 +44,7 @@ def context(
                 settings.http_provider_url, settings.http_provider_token.get_secret_value(),
                 settings.http_provider_timeout_s, settings.http_provider_concurrency)
         else:
-            smsc = simulated_smsc(settings, engine, clock)
+            smsc = smsc or simulated_smsc(settings, engine, clock)
             provider = smsc
     elif isinstance(provider, SimulatedSmsc):
         smsc = provider
