@@ -52,6 +52,7 @@ SPECS = [
     ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(
         ("GATEWAY_CREDIT_CONTROL_URL", f"http://127.0.0.1:{BASE_PORT + 2}"),
         ("GATEWAY_CREDIT_CONTROL_TOKEN", TOKEN),
+        ("GATEWAY_CMPP_PORT", str(BASE_PORT + 5)),  # CMPP 2.0 (tests/e2e/test_cmpp_e2e.py)
     )),
 ]
 
@@ -104,7 +105,8 @@ async def test_year(db: AsyncEngine) -> int:
     (03-04) and creditctl (10-11), +4 metrics, +5 invariant checker, +6 fault suite,
     +7/+8 reports, +9 dashboard, +10 scale-out and soak, +11 personal data (05, 07),
     +12 per-product amounts (billing 01-04, e2e 05-08) and the sweep faults (11), +13 the
-    product timeline's messages (03-04), +14 billing's bill-run golden scenario (01-02)."""
+    product timeline's messages (03-04), +14 billing's bill-run golden scenario (01-02),
+    +15 the CMPP client suspended and restored (10-12), +16 the notifier over SMPP (10-11)."""
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))

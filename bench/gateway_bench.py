@@ -4,7 +4,8 @@ outbox), 4 vendors, no faults, in one process, each figure next to ceilings meas
 same run on the same messages.
 
 Usage: python bench/gateway_bench.py [--commands N] [--rate R] [--paced-commands M]
-       [--runs K] [--batch B] [--workers W] [--delay-ms D] [--only throughput|latency|cpu]
+       [--runs K] [--batch B] [--workers W] [--delay-ms D] [--cmpp-submits S]
+       [--cmpp-connections C] [--cmpp-window W] [--only throughput|latency|cpu|cmpp]
 
 - throughput: N commands waiting on their topic, then the chain drains them; steady state =
   from the first command blocked at the gateway to the last final result read back.
@@ -16,6 +17,11 @@ Usage: python bench/gateway_bench.py [--commands N] [--rate R] [--paced-commands
   a plain consumer, send → committed by the plumbing with no chain.
 - cpu: the accept path alone (no Kafka) on batches of 30 and of B commands: process CPU per
   command and statements per batch (BEGIN and COMMIT not counted).
+- cmpp: S CMPP_SUBMITs through the CMPP 2.0 server (TCP on localhost, C connections for each
+  of two enterprises, W unacknowledged each), half for an enterprise in service (Result 0),
+  half for one blocked at the gateway (Result 9), each judged and recorded by the block check.
+  Ceiling: the same judgement (`handlers.judge_submit`, one statement) called directly at the
+  same concurrency, no CMPP and no TCP.
 Every figure is the median of K runs. `--delay-ms D` gives every stage a fixed latency of D ms,
 so every step is the stage worker's (W workers) instead of the consumer's.
 Needs CREDITCTL_DATABASE_URL and CREDITCTL_KAFKA_BOOTSTRAP (scripts/bench.sh sets them).
@@ -44,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.app import plumbing
 from common.clock import SystemClock
+from common.cmpp.client import CmppClient
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
@@ -51,9 +58,11 @@ from common.kafka import Publisher, dead_letter_topic, ensure_topics
 from gateway_adapter.adapters import chain_writes
 from gateway_adapter.adapters import tables as t
 from gateway_adapter.config import Settings
+from gateway_adapter.domain.cmpp import CmppAccount
 from gateway_adapter.domain.faults import Faults
 from gateway_adapter.entrypoints import consumer
-from gateway_adapter.service_layer import worker
+from gateway_adapter.entrypoints.cmpp_server import CmppConfig, CmppGateway
+from gateway_adapter.service_layer import handlers, worker
 from gateway_adapter.service_layer.context import GatewayContext
 
 VENDORS = [("huawei", ProductFamily.MAS), ("jiaxun", ProductFamily.MAS),
@@ -447,6 +456,72 @@ async def cpu(settings: Settings, batch: int) -> dict[str, float]:
     return out
 
 
+async def cmpp(settings: Settings, submits: int, connections: int, window: int
+               ) -> dict[str, float]:
+    """CMPP submits/s through the server with the block check, and its ceiling."""
+    p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    ctx = GatewayContext(p.engine, p.outbox, SystemClock())
+    run = uuid.uuid4().hex[:5]
+    open_, blocked = CmppAccount(f"o{run}", "bench", f"benchcmpp-{run}-open", connections,
+                                 1e6), \
+        CmppAccount(f"b{run}", "bench", f"benchcmpp-{run}-blocked", connections, 1e6)
+    now = datetime.now(UTC)
+    async with p.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO gateway.chain_products (product_id, cpno, family, vendor, "
+            "last_sequence, boss_status, boss_updated_at, gateway_blocked, gateway_updated_at) "
+            "VALUES (:p, :p, 'MAS', 'huawei', 1, 'arrears_suspended', :now, true, :now)"),
+            {"p": blocked.product_id, "now": now})
+    for account in (open_, blocked):
+        await handlers.save_cmpp_account(ctx, account)
+    gateway = CmppGateway(ctx, CmppConfig(window=window))
+    stop, ready = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(gateway.serve(stop, "127.0.0.1", 0, ready))
+    await ready.wait()
+    assert gateway.port is not None
+    per = max(1, submits // (2 * connections))
+    try:
+        clients = [(a, await CmppClient.connect("127.0.0.1", gateway.port, a.source_addr,
+                                                "bench", window=window, timeout=60))
+                   for a in (open_, blocked) for _ in range(connections)]
+
+        async def send(account: CmppAccount, client: CmppClient) -> None:
+            want = 0 if account is open_ else 9
+            results = await asyncio.gather(*(client.submit(["13800138000"], "会议通知")
+                                             for _ in range(per)))
+            wrong = [r[0].result for r in results if r[0].result != want]
+            if wrong:
+                raise RuntimeError(f"{account.source_addr}: results {set(wrong)}, not {want}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(send(a, c) for a, c in clients))
+        through = 2 * connections * per / (time.perf_counter() - t0)
+        for _, client in clients:
+            await client.terminate()
+
+        slots = asyncio.Semaphore(2 * connections * window)
+
+        async def judge(account: CmppAccount) -> None:
+            async with slots:
+                await handlers.judge_submit(ctx, account.product_id, "bench", channel="cmpp",
+                                            source_addr=account.source_addr)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(judge(a) for a in (open_, blocked) for _ in range(
+            connections * per)))
+        direct = 2 * connections * per / (time.perf_counter() - t0)
+    finally:
+        stop.set()
+        await serving
+        async with p.engine.begin() as conn:
+            for table, column in (("submits", "product_id"), ("cmpp_accounts", "product_id"),
+                                  ("chain_products", "product_id")):
+                await conn.execute(text(f"DELETE FROM gateway.{table} WHERE {column} "
+                                        "LIKE :p"), {"p": f"benchcmpp-{run}-%"})
+        await p.engine.dispose()
+    return {"cmpp": through, "judge": direct}
+
+
 async def drop_topics(bootstrap: str, topics: list[str]) -> None:
     """The run's own topics (and their dead-letter topics) go when it is done."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -480,7 +555,14 @@ async def main() -> None:
                         help="consumer batch (records per poll) and stage worker batch")
     parser.add_argument("--delay-ms", type=float, default=0,
                         help="every stage's fixed latency: > 0 makes every step the worker's")
-    parser.add_argument("--only", choices=["throughput", "latency", "cpu"], default=None)
+    parser.add_argument("--cmpp-submits", type=int, default=20_000,
+                        help="CMPP_SUBMITs for the cmpp run (half of them refused)")
+    parser.add_argument("--cmpp-connections", type=int, default=2,
+                        help="CMPP connections per enterprise (two enterprises)")
+    parser.add_argument("--cmpp-window", type=int, default=16,
+                        help="unacknowledged CMPP_SUBMITs per connection")
+    parser.add_argument("--only", choices=["throughput", "latency", "cpu", "cmpp"],
+                        default=None)
     args = parser.parse_args()
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
@@ -519,6 +601,15 @@ async def main() -> None:
               + "".join(f"  batch {size:>5}: {r[f'cpu_{size}']:6.0f} µs/command, "
                         f"{r[f'statements_{size}']:.0f} statements per batch "
                         "(+ BEGIN, COMMIT)\n" for size in (30, args.batch)), end="")
+    if args.only in (None, "cmpp"):
+        r = await medians(args.runs, lambda: cmpp(settings, args.cmpp_submits,
+                                                  args.cmpp_connections, args.cmpp_window))
+        print(f"CMPP 2.0, {args.cmpp_submits:,} submits, {args.cmpp_connections} connection(s) "
+              f"per enterprise × 2, window {args.cmpp_window} (half refused: blocked):\n"
+              f"  CMPP_SUBMIT → SUBMIT_RESP through the server, block check and record  "
+              f"{r['cmpp']:>9,.0f} submits/s\n"
+              f"  ceiling: the same judgement called directly (no CMPP, no TCP)         "
+              f"{r['judge']:>9,.0f} submits/s  (CMPP = {r['cmpp'] / r['judge']:.2f} ×)")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ SPECS = [
         ("GATEWAY_CREDIT_CONTROL_URL", "http://127.0.0.1:8102"),
         ("GATEWAY_CREDIT_CONTROL_TOKEN", TOKEN),
         ("GATEWAY_RECONCILIATION_INTERVAL_S", "300"),
+        ("GATEWAY_CMPP_PORT", "7890"),  # CMPP 2.0 for MAS servers (creditctl mas-send)
     )),
 ]
 

@@ -13,6 +13,7 @@ from .adapters import tables as t
 from .adapters.credit_control import DesiredChainSource
 from .config import Settings
 from .entrypoints import consumer
+from .entrypoints.cmpp_server import CmppConfig, CmppGateway
 from .entrypoints.http import router
 from .service_layer import reconcile, worker
 from .service_layer.context import GatewayContext
@@ -40,8 +41,18 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
         else:
             await stop.wait()  # off; a worker that returned would read as "not running"
 
+    cmpp = CmppGateway(ctx, CmppConfig(
+        settings.cmpp_window, settings.cmpp_login_timeout_s, settings.cmpp_idle_timeout_s,
+        settings.cmpp_pdu_timeout_s, settings.cmpp_gateway_code))
+
+    async def cmpp_server(stop: asyncio.Event) -> None:
+        if settings.cmpp_port is None:
+            await stop.wait()  # off, as the scheduled reconciliation when it is off
+        else:
+            await cmpp.serve(stop, settings.cmpp_host or settings.http_host, settings.cmpp_port)
+
     runtime = p.runtime([commands], [*consumer.TOPICS, RESULTS_TOPIC],
-                        extra_tasks=[stage_worker, scheduled_reconciliation])
+                        extra_tasks=[stage_worker, scheduled_reconciliation, cmpp_server])
     app = service_app("gateway-adapter", runtime)
     app.include_router(router(ctx, settings))
     return app

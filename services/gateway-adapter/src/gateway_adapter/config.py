@@ -25,3 +25,12 @@ class Settings(ServiceSettings):
     credit_control_token: SecretStr = SecretStr(DEV_TOKEN)
     reconciliation_interval_s: float = Field(default=0, ge=0)  # 0: no scheduled job
     stuck_emos_order_after_s: float = Field(default=3600, gt=0)
+    # CMPP 2.0 server (entrypoints/cmpp_server.py) next to the HTTP API: unset = no listener
+    # (the suite's gateways set one; the standard's port is 7890). 0 = any free port.
+    cmpp_port: int | None = Field(default=None, ge=0, le=65535)
+    cmpp_host: str | None = None  # default: http_host
+    cmpp_window: int = Field(default=16, ge=1, le=1024)
+    cmpp_login_timeout_s: float = Field(default=10, gt=0)
+    cmpp_idle_timeout_s: float = Field(default=180, gt=0)
+    cmpp_pdu_timeout_s: float = Field(default=10, gt=0)
+    cmpp_gateway_code: int = Field(default=1, ge=0, le=0x3FFFFF)

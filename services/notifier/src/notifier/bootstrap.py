@@ -13,7 +13,9 @@ from common.contracts.notifier import NOTICES_TOPIC
 from common.outbox import Outbox
 
 from .adapters import tables as t
-from .adapters.providers import HttpSmsProvider, SmsProvider
+from .adapters.providers import HttpSmsProvider, Receipt, SmsProvider
+from .adapters.smpp.provider import SmppConfig, SmppProvider
+from .adapters.smpp.smsc_server import SmscServer, SmscServerConfig
 from .adapters.smsc import SimulatedSmsc, SmscFaults
 from .config import Settings
 from .domain.pacing import TokenBucket
@@ -22,7 +24,7 @@ from .domain.templates import Role
 from .entrypoints import consumer
 from .entrypoints.http import router
 from .service_layer.context import NotifierContext
-from .service_layer.receipts import run_receipt_timeouts, run_receipts
+from .service_layer.receipts import apply_receipts, run_receipt_timeouts, run_receipts
 from .service_layer.sending import run_sender
 
 
@@ -32,15 +34,17 @@ def context(
 ) -> NotifierContext:
     """The use cases' wiring; the provider is the simulated SMSC unless settings say http."""
     smsc = None
+    if provider is None and settings.smsc_smpp_port is not None:
+        smsc = simulated_smsc(settings, engine, clock)  # served over SMPP, not called
     if provider is None:
-        if settings.provider == "http":
+        if settings.provider == "smpp":
+            provider = smpp_provider(settings)
+        elif settings.provider == "http":
             provider = HttpSmsProvider(
                 settings.http_provider_url, settings.http_provider_token.get_secret_value(),
                 settings.http_provider_timeout_s, settings.http_provider_concurrency)
         else:
-            smsc = SimulatedSmsc(engine, clock, SmscFaults(
-                failure_rate=settings.smsc_failure_rate, latency_s=settings.smsc_latency_s,
-                receipt_delay_s=settings.smsc_receipt_delay_s))
+            smsc = smsc or simulated_smsc(settings, engine, clock)
             provider = smsc
     elif isinstance(provider, SimulatedSmsc):
         smsc = provider
@@ -58,6 +62,46 @@ def context(
         receipt_timeout=timedelta(seconds=settings.receipt_timeout_s),
         source=settings.service_name,
     )
+
+
+def simulated_smsc(settings: Settings, engine: AsyncEngine, clock: Clock) -> SimulatedSmsc:
+    return SimulatedSmsc(engine, clock, SmscFaults(
+        failure_rate=settings.smsc_failure_rate, latency_s=settings.smsc_latency_s,
+        receipt_delay_s=settings.smsc_receipt_delay_s))
+
+
+def smpp_provider(settings: Settings) -> SmppProvider:
+    return SmppProvider(SmppConfig(
+        settings.smpp_host, settings.smpp_port, settings.smpp_system_id,
+        settings.smpp_password.get_secret_value(), settings.smpp_system_type,
+        settings.smpp_bind, settings.smpp_source_addr, settings.smpp_enquire_link_s,
+        settings.smpp_response_timeout_s, throttle_backoff_s=settings.smpp_throttle_backoff_s,
+        throttle_retries=settings.smpp_throttle_retries, window=settings.smpp_window))
+
+
+def smpp_tasks(settings: Settings, ctx: NotifierContext
+               ) -> list[Callable[[asyncio.Event], Awaitable[None]]]:
+    """The SMPP link (receipts applied as they come) and the simulated SMSC's SMPP server."""
+    tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+    provider = ctx.provider
+    if isinstance(provider, SmppProvider):
+        async def on_receipts(receipts: list[Receipt]) -> None:
+            await apply_receipts(ctx, receipts)
+
+        provider.on_receipts = on_receipts
+        tasks.append(provider.run)
+    smsc = ctx.smsc
+    port = settings.smsc_smpp_port
+    if smsc is not None and port is not None and smsc is not provider:
+        server = SmscServer(smsc, SmscServerConfig(
+            settings.smpp_system_id, settings.smpp_password.get_secret_value(),
+            settings.smsc_smpp_max_rate_per_s, receipt_poll_s=settings.receipt_poll_s))
+
+        async def serve(stop: asyncio.Event) -> None:
+            await server.serve(stop, settings.http_host, port)
+
+        tasks.append(serve)
+    return tasks
 
 
 def bootstrap(
@@ -81,8 +125,9 @@ def bootstrap(
                         consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
     # Receipts may come from the SMSC loop or the HTTP webhook: the timeout watches both.
     tasks: list[Callable[[asyncio.Event], Awaitable[None]]] = [sender, receipt_timeouts]
-    if ctx.smsc is not None:
+    if ctx.smsc is not None and ctx.smsc is ctx.provider:  # over SMPP receipts come by wire
         tasks.append(receipts)
+    tasks += smpp_tasks(settings, ctx)
     app = service_app("notifier", p.runtime([events], [*consumer.TOPICS, NOTICES_TOPIC],
                                             extra_tasks=tasks))
     app.include_router(router(ctx, settings))

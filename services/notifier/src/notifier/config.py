@@ -31,11 +31,29 @@ class Settings(ServiceSettings):
     release_burst: int = Field(default=20, ge=1)
     recipient_min_gap_s: float = Field(default=1.0, ge=0)
     # Which provider sends: the simulated SMSC, or a real SMS API over HTTP.
-    provider: Literal["simulated", "http"] = "simulated"
+    provider: Literal["simulated", "http", "smpp"] = "simulated"
     http_provider_url: str = "http://127.0.0.1:9000"
     http_provider_token: SecretStr = SecretStr("")
     http_provider_timeout_s: float = Field(default=10.0, gt=0)
     http_provider_concurrency: int = Field(default=20, ge=1)
+    # SMPP 3.4 (provider "smpp", adapters/smpp/provider.py): the SMS centre to bind to. A real
+    # SMSC by configuration only; the simulated one listens when smsc_smpp_port is set.
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
+    smpp_system_id: str = Field(default="notifier", max_length=15)
+    smpp_password: SecretStr = SecretStr("secret")
+    smpp_system_type: str = Field(default="", max_length=12)
+    smpp_bind: Literal["transceiver", "transmitter"] = "transceiver"
+    smpp_source_addr: str = Field(default="10086", max_length=20)
+    smpp_enquire_link_s: float = Field(default=30.0, gt=0)
+    smpp_response_timeout_s: float = Field(default=10.0, gt=0)
+    smpp_window: int = Field(default=10, ge=1, le=1000)
+    smpp_throttle_backoff_s: float = Field(default=0.2, gt=0)
+    smpp_throttle_retries: int = Field(default=6, ge=0)
+    # The simulated SMSC as an SMPP server on this port (unset: none), with the system id and
+    # password above, and a submit_sm rate per session above which it answers ESME_RTHROTTLED.
+    smsc_smpp_port: int | None = Field(default=None, ge=0, le=65535)
+    smsc_smpp_max_rate_per_s: float = Field(default=0.0, ge=0)
     # The simulated SMSC's starting faults (PUT /v1/smsc/faults changes them at run time).
     smsc_failure_rate: float = Field(default=0.0, ge=0, le=1)
     smsc_latency_s: float = Field(default=0.0, ge=0)

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from common.clock import BUSINESS_TZ, IsoMoment
 
-from . import bulk, render
+from . import bulk, mas_send, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
 from .output import Output, OutputOption, emit
 
@@ -25,6 +25,7 @@ app = typer.Typer(help="Credit control from the terminal, over the services' HTT
                   no_args_is_help=True, pretty_exceptions_enable=False)
 sweep_app = typer.Typer(help="Run a sweep as of a day; confirm one the guard held.")
 app.add_typer(sweep_app, name="sweep")
+app.command("mas-send")(mas_send.mas_send)
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
 # Read as the API reads it; whether it may run ahead of the clock is the service's to judge

@@ -5,6 +5,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -130,3 +131,29 @@ reconciliation_runs = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+
+# CMPP 2.0 logins (`PUT /v1/cmpp/accounts/{source_addr}`): the secret is kept as given, the
+# protocol's authenticators need it in the clear on both sides.
+cmpp_accounts = Table(
+    "cmpp_accounts", metadata,
+    Column("source_addr", Text, primary_key=True),
+    Column("shared_secret", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("max_connections", Integer, nullable=False),
+    Column("max_rate_per_s", Float, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Every submit the gateway judged, over HTTP or CMPP, accepted or refused.
+submits = Table(
+    "submits", metadata,
+    Column("submit_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("message_id", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),  # http, cmpp
+    Column("source_addr", Text),
+    Column("recipients", Integer, nullable=False),
+    Column("accepted", Boolean, nullable=False),
+    _ts("submitted_at", nullable=False),
+    Index("ix_submits_product", "product_id", "submitted_at"),
+)

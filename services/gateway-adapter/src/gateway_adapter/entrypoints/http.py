@@ -4,7 +4,7 @@ knobs, reconciliation and the EMOS cross-month figure."""
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.auth import Role, authenticate, require
@@ -15,6 +15,7 @@ from common.http import MonthQuery
 
 from ..adapters.vendors import ADAPTERS
 from ..config import Settings
+from ..domain.cmpp import CmppAccount
 from ..domain.faults import Faults
 from ..service_layer import handlers, reconcile, worker
 from ..service_layer.context import GatewayContext
@@ -27,6 +28,20 @@ class Submit(BaseModel):
     product_id: Annotated[str, Field(min_length=1, max_length=64)]
     recipient: Annotated[str, Field(min_length=1, max_length=32)]
     text: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class CmppAccountBody(BaseModel):
+    """An enterprise's CMPP 2.0 login: the shared secret and the MAS product it sends for."""
+
+    model_config = ConfigDict(extra="forbid")
+    shared_secret: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    product_id: Annotated[str, Field(min_length=1, max_length=64)]
+    max_connections: Annotated[int, Field(ge=1, le=64)] = 4
+    max_rate_per_s: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+
+
+SourceAddr = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,6}$",
+                                 description="Source_Addr, the enterprise code (≤ 6)")]
 
 
 class AdvanceChain(BaseModel):
@@ -49,6 +64,29 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     async def submit(body: Submit) -> dict[str, Any]:
         """Send through the industry gateway, as a MAS server would: refused while blocked."""
         return await handlers.submit(ctx, body.product_id)
+
+    @api.get("/gateway/submits")
+    async def submit_log(
+        product_id: Annotated[str, Query(min_length=1, max_length=64)],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest submits judged for a product (HTTP and CMPP), oldest first."""
+        return await handlers.submit_log(ctx, product_id, limit)
+
+    @api.put("/cmpp/accounts/{source_addr}", dependencies=ADMIN_ONLY)
+    async def put_cmpp_account(source_addr: SourceAddr, body: CmppAccountBody
+                               ) -> dict[str, Any]:
+        """Create or change an enterprise's CMPP login (the secret is never shown back)."""
+        await handlers.save_cmpp_account(ctx, CmppAccount(source_addr, **body.model_dump()))
+        return _account_view(CmppAccount(source_addr, **body.model_dump()))
+
+    @api.get("/cmpp/accounts/{source_addr}")
+    async def get_cmpp_account(source_addr: SourceAddr) -> dict[str, Any]:
+        """An enterprise's CMPP login, without its secret."""
+        found = await handlers.load_cmpp_account(ctx, source_addr)
+        if found is None:
+            raise NotFound(f"no CMPP login {source_addr!r}", id=source_addr)
+        return _account_view(found)
 
     @api.get("/products/{product_id}/chain")
     async def chain(product_id: str) -> dict[str, Any]:
@@ -114,6 +152,12 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
         return await reconcile.emos_cross_month(ctx, month, as_of=as_of, prefix=product_prefix)
 
     return api
+
+
+def _account_view(account: CmppAccount) -> dict[str, Any]:
+    return {"source_addr": account.source_addr, "product_id": account.product_id,
+            "max_connections": account.max_connections,
+            "max_rate_per_s": account.max_rate_per_s}
 
 
 def _seconds(value: float | None) -> timedelta | None:

@@ -12,7 +12,9 @@ from common.envelope import RawEnvelope
 from common.errors import ApiError, NotFound
 
 from ..adapters import repository as repo
+from ..adapters import submits
 from ..adapters import tables as t
+from ..domain.cmpp import CmppAccount
 from ..domain.faults import Faults
 from .accept import accept_commands
 from .context import GatewayContext
@@ -31,16 +33,40 @@ async def accept_command(
 
 
 async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
-    """What a MAS server or SMS-direct client does to send: refused while blocked."""
-    cp = t.chain_products
-    async with ctx.engine.connect() as conn:
-        blocked = await conn.scalar(
-            select(cp.c.gateway_blocked).where(cp.c.product_id == product_id))
-    if blocked:
+    """What a MAS server or SMS-direct client does to send over HTTP: refused while blocked."""
+    message_id = f"gw-{uuid.uuid4().hex[:16]}"
+    if not await judge_submit(ctx, product_id, message_id, channel="http"):
         raise ProductBlocked(f"product {product_id} is blocked at the industry gateway "
                              "for arrears", product_id=product_id)
-    return {"accepted": True, "product_id": product_id,
-            "message_id": f"gw-{uuid.uuid4().hex[:16]}"}
+    return {"accepted": True, "product_id": product_id, "message_id": message_id}
+
+
+async def judge_submit(ctx: GatewayContext, product_id: str, message_id: str, *,
+                       channel: str, source_addr: str | None = None, recipients: int = 1
+                       ) -> bool:
+    """Every submit, HTTP or CMPP: checked against the gateway's block and recorded, in one
+    statement; True if the gateway lets it through."""
+    # One statement on its own: autocommit spares the BEGIN and COMMIT round trips.
+    async with ctx.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await submits.record_submit(
+            conn, message_id=message_id, product_id=product_id, channel=channel,
+            source_addr=source_addr, recipients=recipients, now=ctx.clock.now())
+
+
+async def submit_log(ctx: GatewayContext, product_id: str, limit: int) -> list[dict[str, Any]]:
+    async with ctx.engine.connect() as conn:
+        return await submits.recent_submits(conn, product_id, limit)
+
+
+async def load_cmpp_account(ctx: GatewayContext, source_addr: str) -> CmppAccount | None:
+    async with ctx.engine.connect() as conn:
+        return await submits.load_account(conn, source_addr)
+
+
+async def save_cmpp_account(ctx: GatewayContext, account: CmppAccount) -> None:
+    async with ctx.engine.begin() as conn:
+        await submits.save_account(conn, account, ctx.clock.now())
 
 
 async def chain_view(ctx: GatewayContext, product_id: str) -> dict[str, Any]:

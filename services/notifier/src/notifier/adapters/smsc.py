@@ -81,6 +81,15 @@ class SimulatedSmsc:
             for s in batch
         ]
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def accept(self, batch: Sequence[Submission]) -> dict[str, str]:
+        """Store what arrived (over SMPP: a whole message once its segments are in), once per
+        client reference: client_ref -> the SMSC's message id (the first one, if resubmitted)."""
+        return await self._accept(batch)
+
     async def _accept(self, batch: Sequence[Submission]) -> dict[str, str]:
         at = self._clock.now()
         async with self._engine.begin() as conn:
