@@ -173,16 +173,20 @@ class Batch:
             known |= already
 
     def decide_one(self, product_id: str, intent: rules.Intent, as_of: datetime,
-                   correlation: str) -> bool:
+                   correlation: str, own_due_fen: int | None = None) -> bool:
         """One decision that no balance event asked for (a credit-admin's review restores a
         product), on the account's newest position: the same moves, chain commands, work
-        orders and events as a payment's. Whether the product moved."""
+        orders and events as a payment's. Whether the product moved.
+
+        `own_due_fen` stands for the product's own amount (the notice's XX): an associated
+        suspension (关联停机, collections/) suspends a product that owes nothing for the
+        arrears of the customer's account in collections, and says that amount."""
         self._reset(set())
         event, _ = self.snapshots[product_id]
         product, profile = self.products[product_id], self.profiles[event.customer.customer_id]
         self._take(product, event.customer, Inputs(facts_of(event, profile), event, profile,
                                                    self.table.version),
-                   intent, as_of, correlation)
+                   intent, as_of, correlation, own_due_fen)
         return product.moved_at is not None
 
     def _reset(self, known: set[str]) -> None:
@@ -242,9 +246,11 @@ class Batch:
         return found
 
     def _take(self, product: ProductCredit, customer: CustomerSnapshot, inputs: Inputs,
-              intent: rules.Intent, as_of: datetime, correlation: str) -> None:
+              intent: rules.Intent, as_of: datetime, correlation: str,
+              own_due_fen: int | None = None) -> None:
         """One decision and its move, in memory; skipped if already taken or not allowed."""
-        own_due = product_amount_due(inputs.event, product.product_id)
+        own_due = (product_amount_due(inputs.event, product.product_id)
+                   if own_due_fen is None else own_due_fen)
         if not allowed_on_balance(intent.decision, own_due):
             return  # the account owes, this product does not: nothing to remind or suspend
         proposal = product.propose(intent, as_of)
@@ -255,7 +261,8 @@ class Batch:
         assert product.snapshot is not None  # the batch's products carry the event's
         context = NoticeContext(
             customer=customer, product=product.snapshot,
-            amount_due_fen=own_due, account_amount_due_fen=inputs.facts.amount_due_fen,
+            amount_due_fen=own_due, account_amount_due_fen=(
+                inputs.facts.amount_due_fen if own_due_fen is None else own_due_fen),
             as_of_date=business_date(proposal.as_of),
             deadline=proposal.intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None,
             suspension_exempt=bool(inputs.profile.exemptions)
