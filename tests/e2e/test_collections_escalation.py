@@ -141,8 +141,12 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
     case = await the_case(credit, group["account_id"])
     assert case["legal_referred_on"] == f"{y}-05-21"
     assert [s["step"] for s in case["steps"]] == [
-        "open", "phase", "approve_association", "associated_suspension", "phase",
-        "disconnection", "legal_referral"]
+        "open", "phase", "approve_association", "associated_suspension",
+        "association_skipped", "phase", "disconnection", "legal_referral"]
+    skipped = case["steps"][4]
+    assert skipped["product_id"] == owing["product_id"]
+    assert skipped["reason"] == ("not suspended by association: the product is in arrears "
+                                 "itself (its own ladder decides)")
     assert all(s["reason"] for s in case["steps"])
     assert await state_of(credit, clean["product_id"]) == "suspended"  # not disconnected
 

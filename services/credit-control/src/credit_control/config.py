@@ -67,6 +67,8 @@ class Settings(ServiceSettings):
     collections_phase2_days: int = Field(default=10, ge=1, le=90)
     collections_phase3_days: int = Field(default=10, ge=1, le=90)
     collections_settle_tick_s: float = Field(default=15.0, gt=0)
+    # Red-list review: an entry is due this many months after it was added or renewed.
+    redlist_review_months: int = Field(default=6, ge=1, le=36)
     # Reports and the dashboard read figures the other services own, over their HTTP APIs.
     billing_url: str = "http://127.0.0.1:8101"
     notifier_url: str = "http://127.0.0.1:8103"

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from common.clock import BUSINESS_TZ, IsoMoment
 
-from . import bulk, render
+from . import bulk, collections_cmd, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
 from .output import Output, OutputOption, emit
 
@@ -433,6 +433,9 @@ def _report(client: Api, name: str, month: str, as_of: str | None, by: str | Non
     lines = render.arrears_from_receivables(receivables)
     return (f"arrears {month} (billing receivables)", receivables,
             lambda yuan: [("", *render.records_table(lines, yuan=yuan))])
+
+
+app.add_typer(collections_cmd.collections_app, name="collections")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -140,6 +141,7 @@ exemptions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("removed_by", Text),
     Column("removed_at", DateTime(timezone=True)),
+    Column("review_on", Date),  # red-list review: set by a renewal (migration 0019)
 )
 
 audit_log = Table(
@@ -375,6 +377,7 @@ collection_cases = Table(
 collection_steps = Table(
     "collection_steps", metadata,
     Column("step_id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),
     Column("case_id", Text, nullable=False),
     Column("step", Text, nullable=False),
     Column("phase", Integer, nullable=False),

@@ -107,7 +107,7 @@ async def add_step(conn: AsyncConnection, values: dict[str, Any]) -> bool:
 async def steps(conn: AsyncConnection, case_id: str) -> list[dict[str, Any]]:
     s = t.collection_steps
     rows = await conn.execute(select(s).where(s.c.case_id == case_id)
-                              .order_by(s.c.at, s.c.step_id))
+                              .order_by(s.c.at, s.c.seq))
     return [dict(r._mapping) for r in rows]
 
 
@@ -163,3 +163,12 @@ async def cases(conn: AsyncConnection, filters: dict[str, Any],
         if value is not None:
             q = q.where(c.c[key] == value)
     return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def held_products(conn: AsyncConnection, product_ids: list[str]) -> set[str]:
+    """Of these products, those an open association holds suspended (the balance path asks,
+    for its sanctioned products only)."""
+    a = t.collection_associations
+    rows = await conn.execute(select(a.c.product_id).where(
+        a.c.product_id.in_(product_ids), a.c.status == "suspended"))
+    return {r[0] for r in rows}

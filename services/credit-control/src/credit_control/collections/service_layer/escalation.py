@@ -265,7 +265,8 @@ async def _case_json(conn: AsyncConnection, case_id: str) -> dict[str, Any]:
     if case is None:
         raise NotFound(f"unknown collections case {case_id!r}", id=case_id)
     body = _summary(dict(case._mapping))
-    body["steps"] = [{**s, "at": _iso(s["at"])} for s in await sql.steps(conn, case_id)]
+    body["steps"] = [{**{k: v for k, v in s.items() if k != "seq"}, "at": _iso(s["at"])}
+                     for s in await sql.steps(conn, case_id)]
     body["associations"] = [
         {**a, "suspended_at": _iso(a["suspended_at"]), "restored_at": _iso(a["restored_at"])}
         for a in await sql.associations(conn, case_id)]

@@ -26,7 +26,7 @@ import orjson
 
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
-from common.contracts.credit_control import NoticeContext
+from common.contracts.credit_control import DecisionType, NoticeContext
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
@@ -66,6 +66,8 @@ class BalanceStore(Protocol):
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None: ...
 
+    async def held_by_collections(self, product_ids: list[str]) -> set[str]: ...
+
 
 async def apply_balance_events(
     store: BalanceStore, items: list[tuple[RawEnvelope, BalanceChanged]]
@@ -79,7 +81,8 @@ async def apply_balance_events(
     products = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
-    batch = Batch(store, table, profiles, products, snapshots)
+    batch = Batch(store, table, profiles, products, snapshots,
+                  held=await _held(store, products))
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
@@ -93,6 +96,14 @@ async def apply_balance_events(
 # refresh closes the rest), so charges and bill runs cost the hot path nothing.
 _CLEARING = frozenset({BalanceCause.PAYMENT, BalanceCause.ADJUSTMENT, BalanceCause.DEDUCTION,
                        BalanceCause.WRITE_OFF, BalanceCause.REVERSAL})
+
+
+async def _held(store: BalanceStore, products: dict[str, ProductCredit]) -> frozenset[str]:
+    """The batch's products suspended by association (关联停机, collections/): their own
+    account's events never restore them; the collections case does, once its arrears are
+    paid. Asked only when a product of the batch is sanctioned (most batches: no statement)."""
+    sanctioned = [i for i, p in products.items() if p.state in rules.RESTORABLE]
+    return frozenset(await store.held_by_collections(sanctioned)) if sanctioned else frozenset()
 
 
 async def _fresh(
@@ -155,6 +166,7 @@ class Batch:
     taken: set[str] = field(default_factory=set)
     narrowed: dict[tuple[ProductFamily, Tier],
                    tuple[RuleTable, dict[Trigger, RuleRow]]] = field(default_factory=dict)
+    held: frozenset[str] = frozenset()  # suspended by association: no restore from here
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         asked: set[str] = set()
@@ -216,6 +228,9 @@ class Batch:
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
                                    star, exempt),
                 today, event_key=f"seq:{event.sequence}", rows=rows)
+            if intent is not None and intent.decision is DecisionType.RESTORE and (
+                    snapshot.product_id in self.held):
+                continue  # 关联停机: restored when the collections case's arrears are paid
             if intent is not None:
                 product.account_id = event.account_id  # the event's, even if it moved since
                 self._take(product, event.customer, Inputs(facts, event, profile,

@@ -45,6 +45,9 @@ def upgrade() -> None:
     op.create_table(
         "collection_steps",
         sa.Column("step_id", sa.Text, primary_key=True),
+        # The order steps were recorded in (several share a moment: an approval and the
+        # suspensions it carried out).
+        sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False),
         sa.Column("case_id", sa.Text, nullable=False),
         sa.Column("step", sa.Text, nullable=False),
         sa.Column("phase", sa.Integer, nullable=False),
