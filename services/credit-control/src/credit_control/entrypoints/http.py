@@ -17,6 +17,7 @@ from common.http import PEER_UNAVAILABLE
 from ..admin.adapters import admin_repository as admin_repo
 from ..admin.service_layer import admin
 from ..collections.entrypoints import cases as collection_cases
+from ..collections.entrypoints import red_list as red_list_review
 from ..collections.entrypoints import worklists
 from ..config import Settings
 from ..credit.domain.commands import (
@@ -54,6 +55,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(worklists.router(ctx))
     api.include_router(reviews.router(ctx))
     api.include_router(collection_cases.router(ctx))
+    api.include_router(red_list_review.router(ctx))
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

@@ -463,6 +463,9 @@ async def _refresh_worklists(ctx: CreditContext, at: datetime) -> None:
         from ...collections.service_layer.escalation import run as run_collections
 
         await run_collections(ctx, at)  # the collections cases' phases, as of the same moment
+        from ...collections.service_layer.red_list_review import lapse
+
+        await lapse(ctx, at)  # red-list entries not renewed by their review date
     except Exception:
         log.exception("collections run as of %s failed", at.isoformat())
     try:
