@@ -25,6 +25,7 @@ _OPEN = _sql("""
         FROM credit.product_credit pc
         WHERE pc.state IN ('suspended', 'pre_cancel') AND pc.amount_due_fen > 0
           AND pc.customer_id IS NOT NULL
+          AND (CAST(:accounts AS text[]) IS NULL OR pc.account_id = ANY(:accounts))
           AND NOT EXISTS (SELECT 1 FROM credit.collection_associations a
                           WHERE a.product_id = pc.product_id AND a.status = 'suspended')
         GROUP BY pc.account_id)
@@ -43,6 +44,7 @@ _FIGURES = _sql("""
         advanced_at = greatest(c.advanced_at, :as_of)
     FROM credit.account_positions p
     WHERE p.account_id = c.account_id AND c.status = 'open'
+      AND (CAST(:accounts AS text[]) IS NULL OR c.account_id = ANY(:accounts))
       AND (c.arrears_fen <> p.amount_due_fen OR c.advanced_at < :as_of)""")
 
 # The cases' advisory lock: two runs (the scheduler and a request) never race on a case.
@@ -53,28 +55,34 @@ async def lock(conn: AsyncConnection) -> None:
     await conn.execute(_LOCK)
 
 
-async def open_cases(conn: AsyncConnection, today: date,
-                     as_of: datetime) -> list[Row[Any]]:
-    return list(await conn.execute(_OPEN, {"today": today, "as_of": as_of}))
+async def open_cases(conn: AsyncConnection, today: date, as_of: datetime,
+                     accounts: list[str] | None) -> list[Row[Any]]:
+    return list(await conn.execute(_OPEN, {"today": today, "as_of": as_of,
+                                           "accounts": accounts}))
 
 
-async def update_figures(conn: AsyncConnection, as_of: datetime) -> None:
-    await conn.execute(_FIGURES, {"as_of": as_of})
+async def update_figures(conn: AsyncConnection, as_of: datetime,
+                         accounts: list[str] | None) -> None:
+    await conn.execute(_FIGURES, {"as_of": as_of, "accounts": accounts})
 
 
-async def open_to_advance(conn: AsyncConnection) -> list[Row[Any]]:
+async def open_to_advance(conn: AsyncConnection, accounts: list[str] | None) -> list[Row[Any]]:
     c = t.collection_cases
-    return list(await conn.execute(
-        select(c).where(c.c.status == "open", c.c.phase < 3).order_by(c.c.case_id)))
+    q = select(c).where(c.c.status == "open", c.c.phase < 3).order_by(c.c.case_id)
+    if accounts is not None:
+        q = q.where(c.c.account_id.in_(accounts))
+    return list(await conn.execute(q))
 
 
-async def cleared(conn: AsyncConnection) -> list[Row[Any]]:
+async def cleared(conn: AsyncConnection, accounts: list[str] | None = None) -> list[Row[Any]]:
     """Open cases whose account owes nothing now, with the position's moment."""
     c, p = t.collection_cases, t.account_positions
-    return list(await conn.execute(
-        select(c, p.c.as_of.label("paid_as_of"), p.c.cause.label("paid_cause"))
-        .join(p, p.c.account_id == c.c.account_id)
-        .where(c.c.status == "open", p.c.amount_due_fen == 0).order_by(c.c.case_id)))
+    q = (select(c, p.c.as_of.label("paid_as_of"), p.c.cause.label("paid_cause"))
+         .join(p, p.c.account_id == c.c.account_id)
+         .where(c.c.status == "open", p.c.amount_due_fen == 0).order_by(c.c.case_id))
+    if accounts is not None:
+        q = q.where(c.c.account_id.in_(accounts))
+    return list(await conn.execute(q))
 
 
 async def case(conn: AsyncConnection, case_id: str, lock: bool = False) -> Row[Any] | None:

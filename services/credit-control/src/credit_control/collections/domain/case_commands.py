@@ -12,6 +12,9 @@ class RunCollections(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     as_of: BusinessTime
+    # Only these accounts (a re-run for some accounts, a drill); left out: every account.
+    account_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                           Field(min_length=1, max_length=1000)] | None = None
 
 
 class ApproveAssociation(BaseModel):

@@ -24,7 +24,7 @@ def router(ctx: CreditContext) -> APIRouter:
     async def run(cmd: RunCollections) -> dict[str, Any]:
         """Open cases for accounts in arrears past suspension, restore and close the paid
         ones, move the others into their phase as of `as_of` (idempotent)."""
-        return await escalation.run(ctx, cmd.as_of)
+        return await escalation.run(ctx, cmd.as_of, cmd.account_ids)
 
     @api.get("/collections/cases")
     async def cases(status: CaseStatus | None = None, phase: Phase | None = None,

@@ -64,31 +64,34 @@ async def _record(conn: AsyncConnection, case_id: str, step: Step, phase: int, r
 
 # --- the scheduled run ---------------------------------------------------------------------
 
-async def run(ctx: CreditContext, as_of: datetime) -> dict[str, Any]:
+async def run(ctx: CreditContext, as_of: datetime,
+              accounts: list[str] | None = None) -> dict[str, Any]:
     """Open, settle and advance, as of `as_of`. Re-running it for the same moment (or an
-    older one) opens, moves and decides nothing more."""
+    older one) opens, moves and decides nothing more. `accounts`: only these (a re-run for
+    some accounts, a drill); None: every account (the scheduler)."""
     as_of = ensure_aware(as_of)  # BusinessTime: the bounds of business time were checked
     today = business_date(as_of)
     async with ctx.engine.begin() as conn:
         await sql.lock(conn)
-        opened = await sql.open_cases(conn, today, as_of)
+        opened = await sql.open_cases(conn, today, as_of, accounts)
         for row in opened:
             await _record(conn, row.case_id, Step.OPEN, Phase.INVESTIGATE,
                           f"account {row.account_id} in arrears past suspension "
                           f"({row.arrears_fen} fen)", SYSTEM, as_of)
-        await sql.update_figures(conn, as_of)
-    settled = await settle(ctx)
-    advanced = await _advance(ctx, as_of, today)
+        await sql.update_figures(conn, as_of, accounts)
+    settled = await settle(ctx, accounts)
+    advanced = await _advance(ctx, as_of, today, accounts)
     log.info("collections run as of %s: opened %d, settled %d, advanced %s",
              as_of.isoformat(), len(opened), len(settled), advanced)
     return {"as_of": as_of.isoformat(), "business_date": today.isoformat(),
             "opened": [r.case_id for r in opened], "settled": settled, "advanced": advanced}
 
 
-async def _advance(ctx: CreditContext, as_of: datetime, today: date) -> dict[str, list[int]]:
+async def _advance(ctx: CreditContext, as_of: datetime, today: date,
+                   accounts: list[str] | None) -> dict[str, list[int]]:
     plan, moved = plan_of(ctx), dict[str, list[int]]()
     async with ctx.engine.connect() as conn:
-        candidates = await sql.open_to_advance(conn)
+        candidates = await sql.open_to_advance(conn, accounts)
     for case in candidates:
         entered = plan.phases_entered(case.opened_on, Phase(case.phase), today)
         if not entered:
@@ -143,11 +146,11 @@ async def _disconnect(ctx: CreditContext, conn: AsyncConnection, case: Any, star
 
 # --- payment: restore the associations and close -------------------------------------------
 
-async def settle(ctx: CreditContext) -> list[str]:
+async def settle(ctx: CreditContext, accounts: list[str] | None = None) -> list[str]:
     """Every open case whose account owes nothing now: restore each product it suspended by
     association (with the restore notice), and close it as paid. Also the ticker's step."""
     async with ctx.engine.connect() as conn:
-        found = await sql.cleared(conn)
+        found = await sql.cleared(conn, accounts)
     done = []
     for case in found:
         async with ctx.engine.begin() as conn:
