@@ -8,12 +8,17 @@ restores both products with the seed's restore notice and closes the case.
 
 Year test_year + 16 (months 03-05) is this module's."""
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 
 from common.testing.polling import eventually
+from common.testing.processes import ServiceProcesses
 
 from .test_product_amounts import (
     add_product,
@@ -59,8 +64,16 @@ async def the_case(credit: httpx.AsyncClient, account_id: str) -> dict[str, Any]
     return await ok(await credit.get(f"/v1/collections/cases/{found[0]['case_id']}"), 200)
 
 
+def creditctl(services: ServiceProcesses, *args: str) -> subprocess.CompletedProcess[str]:
+    """creditctl as staff run it: a process, the URLs from CREDITCTL_* variables."""
+    env = {**os.environ, "COLUMNS": "300", "CREDITCTL_TOKEN": "admin-token",
+           "CREDITCTL_CREDIT_URL": services.specs["credit-control"].url}
+    return subprocess.run([sys.executable, "-m", "creditctl", *args], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
 async def test_one_account_through_the_three_phases_with_associated_suspension_and_restore(
-    clients: dict[str, httpx.AsyncClient],
+    clients: dict[str, httpx.AsyncClient], services: ServiceProcesses,
     role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str, test_year: int,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
@@ -194,3 +207,14 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
     after = await run(credit, f"{y}-05-26T20:00:00+08:00", *mine)
     assert (after["opened"], after["settled"], after["advanced"]) == ([], [], {})
     assert (await the_case(credit, group["account_id"]))["status"] == "paid"
+
+    # The same case from a terminal; bad input is an error line and a non-zero exit.
+    shown = creditctl(services, "collections", "show", case_id, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "paid"
+    listed = creditctl(services, "collections", "cases", "--account-id", group["account_id"],
+                       "-o", "json")
+    assert listed.returncode == 0 and [c["case_id"] for c in json.loads(listed.stdout)] == [
+        case_id]
+    refused = creditctl(services, "collections", "associate", "CC-nope", "--note", "x")
+    assert refused.returncode != 0 and "CC-nope" in refused.stderr

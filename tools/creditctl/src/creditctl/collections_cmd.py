@@ -22,13 +22,17 @@ def _main() -> Any:
 @collections_app.command("run")
 def run(ctx: typer.Context,
         as_of: Annotated[str, typer.Option(help="the run's moment, e.g. 2026-05-11T20:00")],
+        account: Annotated[list[str] | None, typer.Option(
+            help="only this account (repeatable); default: every account")] = None,
         output: OutputOption = Output.table) -> None:
     """Open cases, settle the paid ones, move the others into their phase (idempotent)."""
     m = _main()
     at = m.parse_as_of(as_of)
+    body: dict[str, Any] = {"as_of": at.isoformat()}
+    if account:
+        body["account_ids"] = account
     with m.api(ctx) as client:
-        answer = client.post("credit-control", "/v1/collections/run",
-                             {"as_of": at.isoformat()})
+        answer = client.post("credit-control", "/v1/collections/run", body)
     emit(output, answer, lambda yuan: [("collections run", ["field", "value"],
                                         [(k, render.cell(v)) for k, v in answer.items()])],
          console=m.out)
