@@ -5,6 +5,7 @@ its review date. Dates are relative to the service's clock (an exemption is date
 the lapse run is dated two days ahead, so only entries renewed to tomorrow can lapse in it
 (others added by the suite today are due in six months)."""
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,9 @@ import httpx
 import pytest
 
 from common.clock import BUSINESS_TZ
+from common.testing.processes import ServiceProcesses
 
+from .test_collections_escalation import creditctl
 from .test_product_amounts import add_product, charge, ok, open_account
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -25,7 +28,7 @@ def _months_later(day: Any, months: int) -> str:
 
 
 async def test_a_red_list_entry_is_reviewed_renewed_and_lapses(
-    clients: dict[str, httpx.AsyncClient],
+    clients: dict[str, httpx.AsyncClient], services: ServiceProcesses,
     role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str, test_year: int,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
@@ -72,6 +75,9 @@ async def test_a_red_list_entry_is_reviewed_renewed_and_lapses(
         "month": tomorrow[:7]}), 200)
     [mine] = [e for e in now_listed["entries"] if e["exemption_id"] == f"RL{uid}"]
     assert [h["action"] for h in mine["history"]] == ["add", "renew"]
+    shown = creditctl(services, "red-list", "reviews", "--month", tomorrow[:7], "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert f"RL{uid}" in [e["exemption_id"] for e in json.loads(shown.stdout)["entries"]]
 
     # The day after its review date it lapses, audited; a re-run lapses nothing more.
     lapse_at = f"{(today + timedelta(days=2)).isoformat()}T01:00:00+08:00"
