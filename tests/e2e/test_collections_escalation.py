@@ -95,6 +95,11 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
         "as_of": f"{y}-04-02T09:00:00+08:00"}))
     await eventually(lambda: credit_of(credit, clean["product_id"]), lambda c: c is not None,
                      what="the clean product is known", timeout=120)
+    # A sibling in the owing account, added after the bill: nothing of the debt is its own.
+    sibling = await add_product(billing, group, f"P{uid}-sib", "集团V网")
+    await eventually(lambda: credit_of(credit, sibling["product_id"]),
+                     lambda c: c is not None and c["facts"]["product_amount_due_fen"] == 0,
+                     what="the sibling is known", timeout=120)
     await eventually(lambda: credit_of(credit, owing["product_id"]),
                      lambda c: c is not None and c["facts"]["amount_due_fen"] == 45_600,
                      what="the bill run reached credit-control", timeout=120)
@@ -141,16 +146,16 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
         f"/v1/collections/cases/{case_id}/associated-suspension",
         json={"note": "拒不缴费,关联停机", "as_of": f"{y}-05-12T10:00:00+08:00"}), 200)
     assert approved["association_approved_by"] == "zhang.wei"
-    [association] = approved["associations"]
-    assert (association["product_id"], association["status"]) == (
-        clean["product_id"], "suspended")
+    assert [(a["product_id"], a["status"]) for a in approved["associations"]] == [
+        (clean["product_id"], "suspended"), (sibling["product_id"], "suspended")]
     # Through the same decision path as any suspension: ADC flips at once.
-    got = await eventually(lambda: credit_of(credit, clean["product_id"]),
-                           lambda c: c is not None and c["state"] == "suspended",
-                           what="the clean product suspended by association", timeout=120)
-    [suspension] = [d for d in got["decisions"] if d["decision"] == "suspend"]
-    assert suspension["rule_id"] == "collections-associated-suspension"
-    assert case_id in suspension["reason"] and "zhang.wei" in suspension["reason"]
+    for p in (clean, sibling):
+        got = await eventually(lambda p=p: credit_of(credit, p["product_id"]),
+                               lambda c: c is not None and c["state"] == "suspended",
+                               what="suspended by association", timeout=120)
+        [suspension] = [d for d in got["decisions"] if d["decision"] == "suspend"]
+        assert suspension["rule_id"] == "collections-associated-suspension"
+        assert case_id in suspension["reason"] and "zhang.wei" in suspension["reason"]
     # A second approval is a conflict.
     r = await admin.post(f"/v1/collections/cases/{case_id}/associated-suspension",
                          json={"note": "again"})
@@ -165,13 +170,17 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
     assert case["legal_referred_on"] == f"{y}-05-21"
     assert [s["step"] for s in case["steps"]] == [
         "open", "phase", "approve_association", "associated_suspension",
-        "association_skipped", "phase", "disconnection", "legal_referral"]
+        "association_skipped", "associated_suspension", "phase", "disconnection",
+        "legal_referral"]
     skipped = case["steps"][4]
     assert skipped["product_id"] == owing["product_id"]
     assert skipped["reason"] == ("not suspended by association: the product is in arrears "
                                  "itself (its own ladder decides)")
     assert all(s["reason"] for s in case["steps"])
-    assert await state_of(credit, clean["product_id"]) == "suspended"  # not disconnected
+    for p in (clean, sibling):  # suspended by association: never disconnected
+        assert await state_of(credit, p["product_id"]) == "suspended"
+    assert [s["product_id"] for s in case["steps"] if s["step"] == "disconnection"] == [
+        owing["product_id"]]
 
     clean_texts = await eventually(
         lambda: texts(notifier, clean["product_id"]),
@@ -180,25 +189,34 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
     assert clean_texts["suspension_notice_contact"] == [
         notice_a(clean, "456.00", f"{y}年05月12日")]
     assert clean_texts["suspension_notice_manager"] == [notice_b(group, clean, "456.00")]
+    sibling_texts = await eventually(
+        lambda: texts(notifier, sibling["product_id"]),
+        lambda t: {"suspension_notice_contact", "suspension_notice_manager"} <= set(t),
+        what="the sibling's notices", timeout=120)
+    assert sibling_texts["suspension_notice_contact"] == [
+        notice_a(sibling, "456.00", f"{y}年05月12日")]
 
     # The payment that clears the arrears restores both products and closes the case.
     await ok(await billing.post("/v1/payments", json={
         "payment_id": f"PAY{uid}", "account_id": group["account_id"], "amount_fen": 45_600,
         "paid_at": f"{y}-05-25T10:00:00+08:00"}))
-    for p in (owing, clean):
+    for p in (owing, clean, sibling):
         await eventually(lambda p=p: state_of(credit, p["product_id"]),
                          lambda s: s == "normal", what=f"{p['product_id']} restored",
                          timeout=120)
     case = await the_case(credit, group["account_id"])
     assert case["status"] == "paid" and case["closed_reason"] == "arrears cleared (payment)"
-    assert [a["status"] for a in case["associations"]] == ["restored"]
-    assert case["steps"][-2:][0]["step"] == "associated_restore"
-    assert case["steps"][-1]["step"] == "close"
-    restored = await credit_of(credit, clean["product_id"])
-    assert restored is not None
-    assert [d["rule_id"] for d in restored["decisions"] if d["decision"] == "restore"] == [
-        "collections-associated-restore"]
-    for p in (owing, clean):
+    assert [a["status"] for a in case["associations"]] == ["restored", "restored"]
+    assert [s["step"] for s in case["steps"][-3:]] == [
+        "associated_restore", "associated_restore", "close"]
+    # Both restored by the case, not by their accounts' events (the sibling's own account
+    # paid: without the hold, rule 2 would have restored it on that payment).
+    for p in (clean, sibling):
+        restored = await credit_of(credit, p["product_id"])
+        assert restored is not None
+        assert [d["rule_id"] for d in restored["decisions"] if d["decision"] == "restore"] == [
+            "collections-associated-restore"]
+    for p in (owing, clean, sibling):
         got_texts = await eventually(lambda p=p: texts(notifier, p["product_id"]),
                                      lambda t: "restore_notice" in t,
                                      what=f"{p['product_id']}'s restore notice", timeout=120)

@@ -152,8 +152,8 @@ async def account_products(conn: AsyncConnection, account_id: str,
                            states: list[str]) -> list[Row[Any]]:
     pc = t.product_credit
     return list(await conn.execute(
-        select(pc.c.product_id, pc.c.state).where(pc.c.account_id == account_id,
-                                                  pc.c.state.in_(states))
+        select(pc.c.product_id, pc.c.state, pc.c.product_amount_due_fen)
+        .where(pc.c.account_id == account_id, pc.c.state.in_(states))
         .order_by(pc.c.product_id)))
 
 
@@ -176,6 +176,8 @@ async def cases(conn: AsyncConnection, filters: dict[str, Any],
 async def held_products(conn: AsyncConnection, product_ids: list[str]) -> set[str]:
     """Of these products, those an open association holds suspended (the balance path asks,
     for its sanctioned products only)."""
+    if not product_ids:
+        return set()
     a = t.collection_associations
     rows = await conn.execute(select(a.c.product_id).where(
         a.c.product_id.in_(product_ids), a.c.status == "suspended"))

@@ -128,7 +128,11 @@ async def _disconnect(ctx: CreditContext, conn: AsyncConnection, case: Any, star
                       "the customer is on the red list or under emergency no-suspension",
                       SYSTEM, as_of)
     else:
-        for p in await sql.account_products(conn, case.account_id, ["suspended"]):
+        own = await sql.account_products(conn, case.account_id, ["suspended"])
+        held = await sql.held_products(conn, [p.product_id for p in own])
+        for p in own:
+            if p.product_id in held or p.product_amount_due_fen <= 0:
+                continue  # suspended by association, or owing nothing: never disconnected
             done = await decide(ctx, conn, p.product_id, Intent(
                 DecisionType.PRE_CANCEL, domain.DISCONNECT_RULE_ID,
                 domain.disconnect_reason(case.case_id, start),
