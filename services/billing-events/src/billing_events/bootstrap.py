@@ -10,6 +10,7 @@ from common.contracts import BALANCE_TOPIC
 
 from .adapters import tables as t
 from .config import Settings
+from .domain.late_fees import LateFeePolicy
 from .entrypoints import consumer
 from .entrypoints.http import router
 from .service_layer.context import BillingContext
@@ -35,6 +36,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     ctx = BillingContext(p.engine, p.outbox, p.keys, clock or SystemClock(), settings.service_name)
+    ctx.late_fees = LateFeePolicy(  # docs/billing.md "Late fees": off by default
+        settings.late_fees_enabled, settings.late_fee_rate_bp_per_day,
+        settings.late_fee_grace_days, settings.late_fee_cap_bp)
     if not settings.relay_enabled:
         p.relay = _IdleRelay(t.SCHEMA)  # type: ignore[assignment]
     consumers = ([p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,

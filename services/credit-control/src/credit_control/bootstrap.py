@@ -13,6 +13,7 @@ from common.contracts import COMMANDS_TOPIC, DECISIONS_TOPIC
 from .adapters import tables as t
 from .adapters.peers import Peers
 from .collections.domain.collections import WorklistKind
+from .collections.service_layer.escalation import settler as collections_settler
 from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
@@ -35,6 +36,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
              business_metrics.loop(rc, settings.business_metrics_interval_s)]
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
+    tasks.append(collections_settler(ctx))  # paid cases: associations restored, closed
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)
     app = service_app("credit-control", runtime)

@@ -61,6 +61,14 @@ class Settings(ServiceSettings):
     # (seed 001: 500元以上); two-month arrears become visit orders from this day of the month.
     worklist_call_threshold_fen: int = Field(default=50_000, ge=0)
     worklist_visit_from_day: int = Field(default=6, ge=1, le=28)
+    # Collections escalation (docs/collections.md "Escalation"): the three phases' lengths in
+    # days (seed 002: 10 each), and how often paid cases are settled (associations restored).
+    collections_phase1_days: int = Field(default=10, ge=1, le=90)
+    collections_phase2_days: int = Field(default=10, ge=1, le=90)
+    collections_phase3_days: int = Field(default=10, ge=1, le=90)
+    collections_settle_tick_s: float = Field(default=15.0, gt=0)
+    # Red-list review: an entry is due this many months after it was added or renewed.
+    redlist_review_months: int = Field(default=6, ge=1, le=36)
     # Reports and the dashboard read figures the other services own, over their HTTP APIs.
     billing_url: str = "http://127.0.0.1:8101"
     notifier_url: str = "http://127.0.0.1:8103"

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from common.clock import BUSINESS_TZ, IsoMoment
 
-from . import bulk, mas_send, render
+from . import bulk, collections_cmd, mas_send, red_list_cmd, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
 from .output import Output, OutputOption, emit
 
@@ -448,6 +448,11 @@ def _report(client: Api, name: str, month: str, as_of: str | None, by: str | Non
     lines = render.arrears_from_receivables(receivables)
     return (f"arrears {month} (billing receivables)", receivables,
             lambda yuan: [("", *render.records_table(lines, yuan=yuan))])
+
+
+app.add_typer(collections_cmd.collections_app, name="collections")
+app.add_typer(red_list_cmd.red_list_app, name="red-list")
+app.add_typer(red_list_cmd.late_fees_app, name="late-fees")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -152,3 +153,55 @@ deductions = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+
+
+# Late fees (docs/billing.md "Late fees", migration 0006): the lines bill runs posted, the
+# disputed bills, and credit-control's exemption facts per account (from its decisions).
+late_fees = Table(
+    "late_fees", metadata,
+    Column("line_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("bill_month", Date, nullable=False),
+    Column("posted_bill_month", Date, nullable=False),
+    Column("bill_run_id", Text, nullable=False),
+    Column("base_fen", BigInteger, nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("rate_bp_per_day", Integer, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("charge_id", Text),
+    Column("waived_fen", BigInteger, nullable=False, server_default="0"),
+    Column("waived_by", Text),
+    Column("waived_at", DateTime(timezone=True)),
+    Column("waive_reason", Text),
+    Column("posted_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("fee_fen >= 0 AND waived_fen >= 0 AND waived_fen <= fee_fen",
+                    name="ck_late_fees_amounts"),
+    Index("ix_late_fees_bill", "account_id", "product_id", "bill_month"),
+)
+
+disputes = Table(
+    "disputes", metadata,
+    Column("dispute_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("product_id", Text, nullable=False),
+    Column("bill_month", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("opened_by", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", Text),
+    Index("ix_disputes_bill", "account_id", "product_id", "bill_month"),
+)
+
+credit_exemption_facts = Table(
+    "credit_exemption_facts", metadata,
+    Column("account_id", Text, primary_key=True),
+    Column("exempt", Boolean, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("decision_id", Text, nullable=False),
+)

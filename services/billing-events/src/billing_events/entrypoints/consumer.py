@@ -9,7 +9,7 @@ from common.contracts.credit_control import DecisionType
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..domain.commands import ApplyDeduction
-from ..service_layer import handlers
+from ..service_layer import handlers, late_fees
 from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
@@ -23,6 +23,10 @@ def dispatcher(
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if not isinstance(payload, CreditDecisionMade):
             return  # credit.state_changed: nothing for billing
+        if ctx.late_fees.enabled:  # late fees are never charged to an exempt customer
+            await late_fees.record_exemption_fact(
+                conn, payload.account_id, payload.context.suspension_exempt, payload.as_of,
+                payload.decision_id)
         if payload.decision is not DecisionType.DEDUCTION:
             return  # notices, warnings, suspensions: the notifier's and the gateway's
         if payload.amount_fen is None or payload.amount_fen <= 0:

@@ -1,7 +1,7 @@
 """What every billing use case shares: the context, the idempotent transaction, checks."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from common.outbox import Outbox
 from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..domain import commands as c
+from ..domain.late_fees import LateFeePolicy
 from .balances import AccountState, publish_balances
 
 Work = Callable[[AsyncConnection], Awaitable[dict[str, Any]]]
@@ -31,6 +32,8 @@ class BillingContext:
     source: str = "billing-events"
     # Where balance events go: the contract's topic; the bench writes to a topic of its own.
     balance_topic: str = BALANCE_TOPIC
+    # Late fees (domain/late_fees.py): off by default; bootstrap sets them from the settings.
+    late_fees: LateFeePolicy = field(default_factory=LateFeePolicy)
 
 
 async def publish(

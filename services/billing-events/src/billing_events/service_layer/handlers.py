@@ -22,6 +22,7 @@ from ..domain import commands as c
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from .balances import AccountState, current_states, month_text, product_due_json
 from .context import BillingContext, as_of, once, publish, require, require_product_of
+from .late_fees import post_for_bill_run as post_late_fees
 
 # --- master data ---------------------------------------------------------------------------
 
@@ -157,6 +158,8 @@ async def close_month(
         raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                        bill_month=cmd.bill_month)
     await repo.tune_for_bill_run(conn)
+    # Late fees (off by default): their lines are charges of this month, before it closes.
+    await post_late_fees(ctx, conn, month, cmd.bill_run_id, at)
     # The month is closed first: the positions published below see it billed.
     await conn.execute(insert(t.bill_runs).values(
         bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at, accounts_billed=0))

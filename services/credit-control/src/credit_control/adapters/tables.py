@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -141,6 +142,7 @@ exemptions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("removed_by", Text),
     Column("removed_at", DateTime(timezone=True)),
+    Column("review_on", Date),  # red-list review: set by a renewal (migration 0019)
 )
 
 # Scoped emergency freezes (issue 19, migration 0021): no automatic suspension (and, with
@@ -382,3 +384,56 @@ reviews = Table(
 # The pre-cancellation worklist's `lifted` side (GET /v1/pre-cancellations): few rows.
 Index("ix_state_history_pre_cancel_lifted", state_history.c.at,
       postgresql_where=text("state_before = 'pre_cancel'"))
+
+# Collections escalation (docs/collections.md "Escalation", migration 0017): a case per
+# account in arrears past suspension, its steps, and its associated suspensions (关联停机).
+collection_cases = Table(
+    "collection_cases", metadata,
+    Column("case_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("phase", Integer, nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("arrears_fen", BigInteger, nullable=False),
+    Column("association_approved_by", Text),
+    Column("association_approved_at", DateTime(timezone=True)),
+    Column("association_note", Text),
+    Column("legal_referred_on", Date),
+    Column("advanced_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_reason", Text),
+    Index("ux_collection_cases_open", "account_id", unique=True,
+          postgresql_where=text("status = 'open'")),
+    Index("ix_collection_cases_customer", "customer_id"),
+)
+
+collection_steps = Table(
+    "collection_steps", metadata,
+    Column("step_id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),
+    Column("case_id", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("phase", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("product_id", Text),
+    Column("decision_id", Text),
+    Column("details", JSONB),
+    Index("ix_collection_steps_case", "case_id", "at"),
+)
+
+collection_associations = Table(
+    "collection_associations", metadata,
+    Column("case_id", Text, primary_key=True),
+    Column("product_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("suspend_decision_id", Text, nullable=False),
+    Column("suspended_at", DateTime(timezone=True), nullable=False),
+    Column("restore_decision_id", Text),
+    Column("restored_at", DateTime(timezone=True)),
+    Column("restore_outcome", Text),
+    Index("ix_collection_associations_product", "product_id"),
+)

@@ -18,6 +18,8 @@ from common.http import PEER_UNAVAILABLE
 from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
 from ..admin.service_layer import admin
+from ..collections.entrypoints import cases as collection_cases
+from ..collections.entrypoints import red_list as red_list_review
 from ..collections.entrypoints import worklists
 from ..config import Settings
 from ..credit.domain.commands import (
@@ -64,6 +66,8 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
     api.include_router(reviews.router(ctx))
+    api.include_router(collection_cases.router(ctx))
+    api.include_router(red_list_review.router(ctx))
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class InMemoryBalanceStore:
     work_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     cleared: list[tuple[str, datetime, str]] = field(default_factory=list)
     freezes: list[Freeze] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)  # suspended by association (关联停机)
 
     def now(self) -> datetime:
         return self.clock
@@ -62,6 +63,9 @@ class InMemoryBalanceStore:
 
     async def rule_table(self) -> RuleTable:
         return self.table
+
+    async def held_by_collections(self, product_ids: list[str]) -> set[str]:
+        return self.held.intersection(product_ids)
 
     async def profiles(self, customer_ids: list[str]) -> dict[str, CreditProfile]:
         return {c: self.profiles_by_customer.get(c) or CreditProfile(c) for c in customer_ids}

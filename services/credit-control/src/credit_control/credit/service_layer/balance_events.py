@@ -26,7 +26,7 @@ import orjson
 
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
-from common.contracts.credit_control import NoticeContext
+from common.contracts.credit_control import DecisionType, NoticeContext
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
@@ -69,6 +69,8 @@ class BalanceStore(Protocol):
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None: ...
 
+    async def held_by_collections(self, product_ids: list[str]) -> set[str]: ...
+
 
 async def apply_balance_events(
     store: BalanceStore, items: list[tuple[RawEnvelope, BalanceChanged]]
@@ -82,7 +84,8 @@ async def apply_balance_events(
     products = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
-    batch = Batch(store, table, profiles, products, snapshots, await store.open_freezes())
+    batch = Batch(store, table, profiles, products, snapshots,
+                  freezes=await store.open_freezes(), held=await _held(store, products))
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
@@ -96,6 +99,14 @@ async def apply_balance_events(
 # refresh closes the rest), so charges and bill runs cost the hot path nothing.
 _CLEARING = frozenset({BalanceCause.PAYMENT, BalanceCause.ADJUSTMENT, BalanceCause.DEDUCTION,
                        BalanceCause.WRITE_OFF, BalanceCause.REVERSAL})
+
+
+async def _held(store: BalanceStore, products: dict[str, ProductCredit]) -> frozenset[str]:
+    """The batch's products suspended by association (关联停机, collections/): their own
+    account's events never restore them; the collections case does, once its arrears are
+    paid. Asked only when a product of the batch is sanctioned (most batches: no statement)."""
+    sanctioned = [i for i, p in products.items() if p.state in rules.RESTORABLE]
+    return frozenset(await store.held_by_collections(sanctioned)) if sanctioned else frozenset()
 
 
 async def _fresh(
@@ -159,6 +170,7 @@ class Batch:
     taken: set[str] = field(default_factory=set)
     narrowed: dict[tuple[ProductFamily, Tier],
                    tuple[RuleTable, dict[Trigger, RuleRow]]] = field(default_factory=dict)
+    held: frozenset[str] = frozenset()  # suspended by association: no restore from here
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         asked: set[str] = set()
@@ -177,16 +189,20 @@ class Batch:
             known |= already
 
     def decide_one(self, product_id: str, intent: rules.Intent, as_of: datetime,
-                   correlation: str) -> bool:
+                   correlation: str, own_due_fen: int | None = None) -> bool:
         """One decision that no balance event asked for (a credit-admin's review restores a
         product), on the account's newest position: the same moves, chain commands, work
-        orders and events as a payment's. Whether the product moved."""
+        orders and events as a payment's. Whether the product moved.
+
+        `own_due_fen` stands for the product's own amount (the notice's XX): an associated
+        suspension (关联停机, collections/) suspends a product that owes nothing for the
+        arrears of the customer's account in collections, and says that amount."""
         self._reset(set())
         event, _ = self.snapshots[product_id]
         product, profile = self.products[product_id], self.profiles[event.customer.customer_id]
         self._take(product, event.customer, Inputs(facts_of(event, profile), event, profile,
                                                    self.table.version),
-                   intent, as_of, correlation)
+                   intent, as_of, correlation, own_due_fen)
         return product.moved_at is not None
 
     def _reset(self, known: set[str]) -> None:
@@ -217,6 +233,9 @@ class Batch:
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
                                    star, exempt, frozen=frozen),
                 today, event_key=f"seq:{event.sequence}", rows=rows)
+            if intent is not None and intent.decision is DecisionType.RESTORE and (
+                    snapshot.product_id in self.held):
+                continue  # 关联停机: restored when the collections case's arrears are paid
             if intent is not None:
                 product.account_id = event.account_id  # the event's, even if it moved since
                 self._take(product, event.customer, Inputs(facts, event, profile,
@@ -253,9 +272,11 @@ class Batch:
         return found
 
     def _take(self, product: ProductCredit, customer: CustomerSnapshot, inputs: Inputs,
-              intent: rules.Intent, as_of: datetime, correlation: str) -> None:
+              intent: rules.Intent, as_of: datetime, correlation: str,
+              own_due_fen: int | None = None) -> None:
         """One decision and its move, in memory; skipped if already taken or not allowed."""
-        own_due = product_amount_due(inputs.event, product.product_id)
+        own_due = (product_amount_due(inputs.event, product.product_id)
+                   if own_due_fen is None else own_due_fen)
         if not allowed_on_balance(intent.decision, own_due):
             return  # the account owes, this product does not: nothing to remind or suspend
         proposal = product.propose(intent, as_of)
@@ -266,7 +287,8 @@ class Batch:
         assert product.snapshot is not None  # the batch's products carry the event's
         context = NoticeContext(
             customer=customer, product=product.snapshot,
-            amount_due_fen=own_due, account_amount_due_fen=inputs.facts.amount_due_fen,
+            amount_due_fen=own_due, account_amount_due_fen=(
+                inputs.facts.amount_due_fen if own_due_fen is None else own_due_fen),
             as_of_date=business_date(proposal.as_of),
             deadline=proposal.intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None,
             suspension_exempt=bool(inputs.profile.exemptions)

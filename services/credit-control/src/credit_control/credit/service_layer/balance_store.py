@@ -10,7 +10,7 @@ from common.contracts.billing import BalanceChanged
 from common.contracts.snapshots import ProductSnapshot
 
 from ...admin.adapters import admin_repository as admin_repo
-from ...collections.adapters import worklist_sql
+from ...collections.adapters import case_sql, worklist_sql
 from ...metrics import count_decisions
 from ...service_layer.context import CreditContext
 from ..adapters import balance_sql as sql
@@ -85,3 +85,6 @@ class SqlBalanceStore:
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
         await worklist_sql.close_cleared(self.conn, cleared)
+
+    async def held_by_collections(self, product_ids: list[str]) -> set[str]:
+        return await case_sql.held_products(self.conn, product_ids)

@@ -1,0 +1,66 @@
+"""One product decision that no balance event asked for, taken for a collections case: an
+associated suspension (关联停机), its restore, a disconnection (拆机 → pre-cancellation). It
+goes through the balance path's moves (credit/service_layer/balance_events.Batch.decide_one),
+so ADC flips at once, MAS / SMS-direct get a chain command through the gateway-adapter and
+WORK_ORDER products a work order, exactly as a sweep's or a payment's decision would."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.credit_control import CreditState
+from common.contracts.snapshots import ProductSnapshot
+from common.envelope import convert, to_builtins
+
+from ...admin.adapters import admin_repository as admin_repo
+from ...credit.adapters import repository as repo
+from ...credit.adapters.product_credits import from_row
+from ...credit.domain.rules import Intent
+from ...credit.service_layer.balance_events import Batch
+from ...credit.service_layer.balance_store import SqlBalanceStore
+from ...service_layer.context import CreditContext
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision_id: str | None  # None: nothing decided (the product could not move)
+    before: str
+    after: str
+
+
+async def decide(ctx: CreditContext, conn: AsyncConnection, product_id: str, intent: Intent,
+                 at: datetime, correlation: str,
+                 own_due_fen: int | None = None) -> Outcome:
+    """Lock the product, decide `intent` on its account's newest position, write it all."""
+    product = await repo.product_for_update(conn, product_id)
+    if product is None:
+        return Outcome(None, "unknown", "unknown")
+    position = await repo.position(conn, product.account_id)
+    if position is None:  # a product row always comes with its account's position
+        return Outcome(None, product.state, product.state)
+    snapshot = convert(product.product, ProductSnapshot)
+    event = convert({
+        "account_id": position.account_id, "sequence": position.sequence,
+        "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
+        "amount_due_fen": position.amount_due_fen, "dues": position.dues,
+        "customer": position.customer, "products": [to_builtins(snapshot)],
+        "deposit_fen": position.deposit_fen}, BalanceChanged)
+    table = await ctx.rules.current(conn)
+    profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
+    store = SqlBalanceStore(ctx, conn)
+    batch = Batch(store, table, profiles, {product_id: from_row(product, snapshot)},
+                  {product_id: (event, snapshot)})
+    if not batch.decide_one(product_id, intent, at, correlation, own_due_fen):
+        return Outcome(None, product.state, product.state)
+    await store.write(batch.writes)
+    after: CreditState = batch.products[product_id].state
+    return Outcome(batch.writes.decisions.decision_id[0], product.state, after.value)
+
+
+async def exempt(conn: AsyncConnection, customer_id: str, at: datetime) -> bool:
+    """Red-listed or under an emergency no-suspension at `at`."""
+    profiles = await admin_repo.profiles_for(conn, [customer_id])
+    profile = profiles.get(customer_id)
+    return profile is not None and profile.suspension_exempt(at)
