@@ -123,6 +123,7 @@ credit_profiles = Table(
     Column("customer_id", Text, primary_key=True),
     Column("star_level", Integer),
     Column("credit_limit_fen", BigInteger),
+    Column("tier", Text),  # the rating's tier (docs/rating.md); NULL: billing's snapshot tier
     Column("updated_by", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -348,3 +349,6 @@ reviews = Table(
 # The pre-cancellation worklist's `lifted` side (GET /v1/pre-cancellations): few rows.
 Index("ix_state_history_pre_cancel_lifted", state_history.c.at,
       postgresql_where=text("state_before = 'pre_cancel'"))
+
+# The rating model's tables (issue 18), on this metadata.
+from ..rating.adapters import rating_tables as _rating_tables  # noqa: E402,F401

@@ -35,6 +35,7 @@ from ..credit.domain.commands import (
 )
 from ..credit.entrypoints import reviews
 from ..credit.service_layer import approvals, notices, preview, sweeps, work_orders
+from ..rating.entrypoints import http as rating_http
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -52,6 +53,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
     api.include_router(reviews.router(ctx))
+    api.include_router(rating_http.router(ctx))  # issue 18: the rating model
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

@@ -1,0 +1,250 @@
+"""The rating model's SQL: inputs recorded from billing's events, the set-based read of every
+candidate's inputs, the writes of a run (one statement per table), scorecards, overrides."""
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.clock import business_date
+from common.contracts.billing import BalanceCause, BalanceChanged
+
+from ...adapters import tables as t
+from ..domain.model import Rating, RatingInputs
+from ..domain.scorecard import DEFAULT_SCORECARD, Scorecard
+from . import rating_tables as r
+
+# --- inputs, from the balance events credit-control consumes ------------------------------
+
+
+async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
+    """In the consumer's transaction: each customer's brand and open date (newest event
+    wins), each account's bill per closed month (bill runs), and a write-off (核销: bad
+    debt) blacklists the customer (seed 004: blacklisted customers are unrated)."""
+    if not events:
+        return
+    customers: dict[str, dict[str, Any]] = {}
+    for e in events:
+        c = e.customer
+        customers[c.customer_id] = {
+            "customer_id": c.customer_id, "brand": c.value_class or c.tier.value,
+            "opened_on": c.opened_on, "updated_at": e.as_of,
+            "blacklisted": e.cause is BalanceCause.WRITE_OFF,
+            "blacklist_reason": "bad debt written off (核销)"
+            if e.cause is BalanceCause.WRITE_OFF else None}
+    rc = r.rating_customers
+    stmt = pg_insert(rc).values(list(customers.values()))
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[rc.c.customer_id],
+        set_={"brand": stmt.excluded.brand,
+              "opened_on": text("coalesce(excluded.opened_on, rating_customers.opened_on)"),
+              "updated_at": stmt.excluded.updated_at,
+              "blacklisted": text("rating_customers.blacklisted OR excluded.blacklisted"),
+              "blacklist_reason": text("coalesce(rating_customers.blacklist_reason, "
+                                       "excluded.blacklist_reason)")}))
+    bills = {(e.account_id, e.closed_bill_month): e for e in events
+             if e.cause is BalanceCause.BILL_RUN and e.closed_bill_month
+             and e.billed_fen is not None}
+    if bills:
+        rb = r.rating_bills
+        stmt = pg_insert(rb).values([
+            {"account_id": a, "bill_month": date.fromisoformat(f"{m}-01"),
+             "customer_id": e.customer.customer_id, "billed_fen": e.billed_fen}
+            for (a, m), e in bills.items()])
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=[rb.c.account_id, rb.c.bill_month],
+            set_={"billed_fen": stmt.excluded.billed_fen}))
+
+
+# One statement for a whole run: each customer's inputs. Monthly spend: the customer's bills
+# (summed over its accounts) averaged over the months billed within the window; suspensions:
+# distinct business days a product of the customer went suspended, in the window and in the
+# guidance period.
+_INPUTS = """
+WITH cand AS (SELECT unnest(CAST(:ids AS text[])) AS customer_id),
+spend AS (
+  SELECT b.customer_id, sum(b.billed_fen) / count(DISTINCT b.bill_month) AS avg_fen
+    FROM credit.rating_bills b JOIN cand USING (customer_id)
+   WHERE b.bill_month >= :spend_from AND b.bill_month < :month_start
+   GROUP BY b.customer_id),
+susp AS (
+  SELECT pc.customer_id,
+         count(DISTINCT (h.at AT TIME ZONE 'Asia/Shanghai')::date)
+           FILTER (WHERE h.at >= :susp_from) AS n_window,
+         count(DISTINCT (h.at AT TIME ZONE 'Asia/Shanghai')::date)
+           FILTER (WHERE h.at >= :period_from) AS n_period
+    FROM credit.state_history h
+    JOIN credit.product_credit pc ON pc.product_id = h.product_id
+    JOIN cand ON cand.customer_id = pc.customer_id
+   WHERE h.state_after = 'suspended' AND h.at <= :as_of
+     AND h.at >= least(:susp_from, :period_from)
+   GROUP BY pc.customer_id)
+SELECT c.customer_id, rc.brand, rc.opened_on, coalesce(rc.blacklisted, false),
+       rc.blacklist_reason, coalesce(s.avg_fen, 0), coalesce(x.n_window, 0),
+       coalesce(x.n_period, 0)
+  FROM cand c LEFT JOIN credit.rating_customers rc USING (customer_id)
+  LEFT JOIN spend s USING (customer_id) LEFT JOIN susp x USING (customer_id)
+"""
+
+
+async def inputs_for(conn: AsyncConnection, ids: list[str], windows: dict[str, Any]
+                     ) -> list[RatingInputs]:
+    rows = await conn.execute(text(_INPUTS), {"ids": ids, **windows})
+    return [RatingInputs(customer_id=c, brand=b, opened_on=o, blacklisted=bl,
+                         blacklist_reason=why, avg_monthly_spend_fen=int(avg),
+                         suspensions=int(nw), suspensions_period=int(np))
+            for c, b, o, bl, why, avg, nw, np in rows]
+
+
+_ACTIVE_OVERRIDE = """EXISTS (SELECT 1 FROM credit.rating_overrides o
+    WHERE o.customer_id = {c} AND o.removed_at IS NULL AND o.expires_at > :as_of)"""
+
+
+async def basic_candidates(conn: AsyncConnection, as_of: datetime) -> list[Row[Any]]:
+    """Unrated and 0★ customers (and rated ones blacklisted since), no override in force."""
+    q = f"""SELECT rc.customer_id, cr.star_level, coalesce(cr.limit_fen, 0) AS limit_fen
+              FROM credit.rating_customers rc
+              LEFT JOIN credit.customer_ratings cr USING (customer_id)
+             WHERE (cr.star_level IS NULL OR cr.star_level = 0 OR rc.blacklisted)
+               AND NOT {_ACTIVE_OVERRIDE.format(c='rc.customer_id')}
+             ORDER BY rc.customer_id"""
+    return list(await conn.execute(text(q), {"as_of": as_of}))
+
+
+async def guidance_candidates(conn: AsyncConnection, as_of: datetime,
+                              rated_before: datetime) -> list[Row[Any]]:
+    """1–5★ customers rated before this half-year began, no override in force."""
+    q = f"""SELECT cr.customer_id, cr.star_level, cr.limit_fen
+              FROM credit.customer_ratings cr
+             WHERE cr.star_level BETWEEN 1 AND 5 AND cr.rated_at < :rated_before
+               AND NOT {_ACTIVE_OVERRIDE.format(c='cr.customer_id')}
+             ORDER BY cr.customer_id"""
+    return list(await conn.execute(text(q), {"as_of": as_of, "rated_before": rated_before}))
+
+
+# --- a run's writes -------------------------------------------------------------------------
+
+
+async def claim_run(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """False when this model's period already ran (a run is idempotent per period)."""
+    done = await conn.execute(pg_insert(r.rating_runs).values(**values)
+                              .on_conflict_do_nothing().returning(r.rating_runs.c.run_id))
+    return done.first() is not None
+
+
+async def finish_run(conn: AsyncConnection, run_id: str, considered: int, changed: int) -> None:
+    await conn.execute(update(r.rating_runs).where(r.rating_runs.c.run_id == run_id)
+                       .values(considered=considered, changed=changed))
+
+
+async def run_row(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(r.rating_runs)
+                              .where(r.rating_runs.c.run_id == run_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def write_changes(conn: AsyncConnection, changes: list[dict[str, Any]]) -> None:
+    if changes:
+        await conn.execute(pg_insert(r.rating_changes).values(changes)
+                           .on_conflict_do_nothing(constraint="rating_changes_once"))
+
+
+async def upsert_ratings(conn: AsyncConnection, ratings: list[dict[str, Any]]) -> None:
+    if not ratings:
+        return
+    cr = r.customer_ratings
+    stmt = pg_insert(cr).values(ratings)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[cr.c.customer_id],
+        set_={k: stmt.excluded[k] for k in ratings[0] if k not in ("customer_id",
+                                                                    "first_rated_on")}))
+
+
+async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -> None:
+    """The credit profile credit-control decides with (star, limit, tier) := the rating;
+    the products' tier too, so a sweep (which reads product_credit.tier) agrees."""
+    if not profiles:
+        return
+    p = t.credit_profiles
+    stmt = pg_insert(p).values(profiles)
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[p.c.customer_id],
+        set_={k: stmt.excluded[k] for k in ("star_level", "credit_limit_fen", "tier",
+                                             "updated_by", "updated_at")}))
+    await conn.execute(text("""
+        UPDATE credit.product_credit pc SET tier = u.tier
+          FROM unnest(CAST(:ids AS text[]), CAST(:tiers AS text[])) AS u(customer_id, tier)
+         WHERE pc.customer_id = u.customer_id AND pc.tier IS DISTINCT FROM u.tier"""),
+        {"ids": [x["customer_id"] for x in profiles], "tiers": [x["tier"] for x in profiles]})
+
+
+# --- scorecards -----------------------------------------------------------------------------
+
+
+async def scorecard(conn: AsyncConnection) -> tuple[Scorecard, Row[Any] | None]:
+    s = r.rating_scorecards
+    row = (await conn.execute(select(s).order_by(s.c.version.desc()).limit(1))).first()
+    if row is None:
+        return DEFAULT_SCORECARD, None
+    return Scorecard.model_validate(row.card), row
+
+
+async def store_scorecard(conn: AsyncConnection, card: Scorecard, by: str, reason: str,
+                          at: datetime) -> bool:
+    s = r.rating_scorecards
+    done = await conn.execute(pg_insert(s).values(
+        version=card.version, card=card.model_dump(mode="json"), changed_by=by, reason=reason,
+        changed_at=at).on_conflict_do_nothing().returning(s.c.version))
+    return done.first() is not None
+
+
+# --- one customer ---------------------------------------------------------------------------
+
+
+async def rating_of(conn: AsyncConnection, customer_id: str) -> dict[str, Any] | None:
+    cr = r.customer_ratings
+    row = (await conn.execute(select(cr).where(cr.c.customer_id == customer_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def history_of(conn: AsyncConnection, customer_id: str) -> list[dict[str, Any]]:
+    c = r.rating_changes
+    rows = await conn.execute(select(c).where(c.c.customer_id == customer_id)
+                              .order_by(c.c.at, c.c.id))
+    return [dict(x._mapping) for x in rows]
+
+
+async def overrides_of(conn: AsyncConnection, customer_id: str) -> list[dict[str, Any]]:
+    o = r.rating_overrides
+    rows = await conn.execute(select(o).where(o.c.customer_id == customer_id)
+                              .order_by(o.c.created_at))
+    return [dict(x._mapping) for x in rows]
+
+
+async def ended_overrides(conn: AsyncConnection, as_of: datetime) -> list[Row[Any]]:
+    """Overrides that ran out (or were removed) and whose end the profile has not seen."""
+    o = r.rating_overrides
+    q = (select(o).where(o.c.ended_applied.is_(False),
+                         (o.c.expires_at <= as_of) | o.c.removed_at.is_not(None))
+         .order_by(o.c.override_id).with_for_update(skip_locked=True))
+    return list(await conn.execute(q))
+
+
+def business_day(at: datetime) -> date:
+    return business_date(at)
+
+
+async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:
+    """Serialises overrides of one customer (check-then-insert)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating:' || :c))"),
+                       {"c": customer_id})
+
+
+def profile_values(card: Scorecard, customer_id: str, rating: Rating, by: str,
+                   at: datetime) -> dict[str, Any]:
+    """The credit profile a rating gives (docs/rating.md: tier from the star)."""
+    return {"customer_id": customer_id, "star_level": rating.star,
+            "credit_limit_fen": rating.limit_fen, "tier": card.tier(rating.star),
+            "updated_by": by, "updated_at": at}
