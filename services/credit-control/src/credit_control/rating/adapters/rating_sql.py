@@ -4,6 +4,7 @@ candidate's inputs, the writes of a run (one statement per table), scorecards, o
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
 
-from ...adapters import tables as t
 from ..domain.model import Rating, RatingInputs
 from ..domain.scorecard import DEFAULT_SCORECARD, Scorecard
 from . import rating_tables as r
@@ -19,43 +19,52 @@ from . import rating_tables as r
 # --- inputs, from the balance events credit-control consumes ------------------------------
 
 
+_CUSTOMERS = """
+    INSERT INTO credit.rating_customers (customer_id, brand, opened_on, blacklisted,
+                                         blacklist_reason, updated_at)
+    SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]), CAST(:opened AS date[]),
+                         CAST(:black AS boolean[]), CAST(:why AS text[]),
+                         CAST(:at AS timestamptz[]))
+    ON CONFLICT (customer_id) DO UPDATE SET brand = excluded.brand,
+        opened_on = coalesce(excluded.opened_on, rating_customers.opened_on),
+        blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
+        blacklist_reason = coalesce(rating_customers.blacklist_reason,
+                                    excluded.blacklist_reason),
+        updated_at = excluded.updated_at"""
+_BILLS = """
+    INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
+    SELECT * FROM unnest(CAST(:a AS text[]), CAST(:m AS date[]), CAST(:c AS text[]),
+                         CAST(:f AS bigint[]))
+    ON CONFLICT (account_id, bill_month) DO UPDATE SET billed_fen = excluded.billed_fen"""
+_WRITTEN_OFF = "bad debt written off (核销)"
+
+
 async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """In the consumer's transaction: each customer's brand and open date (newest event
     wins), each account's bill per closed month (bill runs), and a write-off (核销: bad
-    debt) blacklists the customer (seed 004: blacklisted customers are unrated)."""
+    debt) blacklists the customer (seed 004: blacklisted customers are unrated). Customers
+    in id order: concurrent partitions lock them in one order."""
     if not events:
         return
-    customers: dict[str, dict[str, Any]] = {}
-    for e in events:
-        c = e.customer
-        customers[c.customer_id] = {
-            "customer_id": c.customer_id, "brand": c.value_class or c.tier.value,
-            "opened_on": c.opened_on, "updated_at": e.as_of,
-            "blacklisted": e.cause is BalanceCause.WRITE_OFF,
-            "blacklist_reason": "bad debt written off (核销)"
-            if e.cause is BalanceCause.WRITE_OFF else None}
-    rc = r.rating_customers
-    stmt = pg_insert(rc).values(list(customers.values()))
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[rc.c.customer_id],
-        set_={"brand": stmt.excluded.brand,
-              "opened_on": text("coalesce(excluded.opened_on, rating_customers.opened_on)"),
-              "updated_at": stmt.excluded.updated_at,
-              "blacklisted": text("rating_customers.blacklisted OR excluded.blacklisted"),
-              "blacklist_reason": text("coalesce(rating_customers.blacklist_reason, "
-                                       "excluded.blacklist_reason)")}))
+    newest = {e.customer.customer_id: e for e in events}
+    rows = [newest[c] for c in sorted(newest)]
+    black = {e.customer.customer_id for e in events if e.cause is BalanceCause.WRITE_OFF}
+    await conn.execute(text(_CUSTOMERS), {
+        "c": [e.customer.customer_id for e in rows],
+        "brand": [e.customer.value_class or e.customer.tier.value for e in rows],
+        "opened": [e.customer.opened_on for e in rows],
+        "black": [e.customer.customer_id in black for e in rows],
+        "why": [_WRITTEN_OFF if e.customer.customer_id in black else None for e in rows],
+        "at": [e.as_of for e in rows]})
     bills = {(e.account_id, e.closed_bill_month): e for e in events
              if e.cause is BalanceCause.BILL_RUN and e.closed_bill_month
              and e.billed_fen is not None}
     if bills:
-        rb = r.rating_bills
-        stmt = pg_insert(rb).values([
-            {"account_id": a, "bill_month": date.fromisoformat(f"{m}-01"),
-             "customer_id": e.customer.customer_id, "billed_fen": e.billed_fen}
-            for (a, m), e in bills.items()])
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[rb.c.account_id, rb.c.bill_month],
-            set_={"billed_fen": stmt.excluded.billed_fen}))
+        keys = sorted(bills)
+        await conn.execute(text(_BILLS), {
+            "a": [a for a, _ in keys], "m": [date.fromisoformat(f"{m}-01") for _, m in keys],
+            "c": [bills[k].customer.customer_id for k in keys],
+            "f": [bills[k].billed_fen for k in keys]})
 
 
 # One statement for a whole run: each customer's inputs. Monthly spend: the customer's bills
@@ -145,21 +154,65 @@ async def run_row(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-async def write_changes(conn: AsyncConnection, changes: list[dict[str, Any]]) -> None:
+_CHANGES = """
+    INSERT INTO credit.rating_changes (customer_id, model, period, star_before, star_after,
+        limit_before_fen, limit_after_fen, score, inputs, reason, scorecard_version, actor, at)
+    SELECT u.c, :model, :period, u.sb, u.sa, u.lb, u.la, u.score, u.inputs::jsonb, u.reason,
+           :version, :actor, :at
+      FROM unnest(CAST(:c AS text[]), CAST(:sb AS integer[]), CAST(:sa AS integer[]),
+                  CAST(:lb AS bigint[]), CAST(:la AS bigint[]), CAST(:score AS integer[]),
+                  CAST(:inputs AS text[]), CAST(:reason AS text[]))
+           AS u(c, sb, sa, lb, la, score, inputs, reason)
+    ON CONFLICT ON CONSTRAINT rating_changes_once DO NOTHING"""
+
+
+async def write_changes(conn: AsyncConnection, run: dict[str, Any],
+                        changes: list[dict[str, Any]]) -> None:
+    """Every verdict of a run, one statement (arrays: no limit on the number of rows)."""
     if changes:
-        await conn.execute(pg_insert(r.rating_changes).values(changes)
-                           .on_conflict_do_nothing(constraint="rating_changes_once"))
+        await conn.execute(text(_CHANGES), {**run, **{
+            k: [c[f] for c in changes] for k, f in (
+                ("c", "customer_id"), ("sb", "star_before"), ("sa", "star_after"),
+                ("lb", "limit_before_fen"), ("la", "limit_after_fen"), ("score", "score"),
+                ("reason", "reason"))},
+            "inputs": [orjson.dumps(c["inputs"]).decode() for c in changes]})
 
 
-async def upsert_ratings(conn: AsyncConnection, ratings: list[dict[str, Any]]) -> None:
-    if not ratings:
-        return
-    cr = r.customer_ratings
-    stmt = pg_insert(cr).values(ratings)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[cr.c.customer_id],
-        set_={k: stmt.excluded[k] for k in ratings[0] if k not in ("customer_id",
-                                                                    "first_rated_on")}))
+_RATINGS = """
+    INSERT INTO credit.customer_ratings (customer_id, star_level, limit_fen, score, model,
+        period, scorecard_version, rated_at, first_rated_on)
+    SELECT u.c, u.star, u.lim, u.score, :model, :period, :version, :at, :day
+      FROM unnest(CAST(:c AS text[]), CAST(:star AS integer[]), CAST(:lim AS bigint[]),
+                  CAST(:score AS integer[])) AS u(c, star, lim, score)
+    ON CONFLICT (customer_id) DO UPDATE SET star_level = excluded.star_level,
+        limit_fen = excluded.limit_fen, score = excluded.score, model = excluded.model,
+        period = excluded.period, scorecard_version = excluded.scorecard_version,
+        rated_at = excluded.rated_at"""
+
+
+async def upsert_ratings(conn: AsyncConnection, run: dict[str, Any],
+                         ratings: list[dict[str, Any]]) -> None:
+    if ratings:
+        await conn.execute(text(_RATINGS), {
+            "model": run["model"], "period": run["period"], "version": run["version"],
+            "at": run["at"], "day": business_date(run["at"]),
+            "c": [x["customer_id"] for x in ratings], "star": [x["star_level"] for x in ratings],
+            "lim": [x["limit_fen"] for x in ratings], "score": [x["score"] for x in ratings]})
+
+
+_PROFILES = """
+    INSERT INTO credit.credit_profiles (customer_id, star_level, credit_limit_fen, tier,
+                                        updated_by, updated_at)
+    SELECT * FROM unnest(CAST(:c AS text[]), CAST(:star AS integer[]), CAST(:lim AS bigint[]),
+                         CAST(:tier AS text[]), CAST(:by AS text[]),
+                         CAST(:at AS timestamptz[]))
+    ON CONFLICT (customer_id) DO UPDATE SET star_level = excluded.star_level,
+        credit_limit_fen = excluded.credit_limit_fen, tier = excluded.tier,
+        updated_by = excluded.updated_by, updated_at = excluded.updated_at"""
+_PRODUCT_TIERS = """
+    UPDATE credit.product_credit pc SET tier = u.tier
+      FROM unnest(CAST(:c AS text[]), CAST(:tier AS text[])) AS u(customer_id, tier)
+     WHERE pc.customer_id = u.customer_id AND pc.tier IS DISTINCT FROM u.tier"""
 
 
 async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -> None:
@@ -167,17 +220,11 @@ async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -
     the products' tier too, so a sweep (which reads product_credit.tier) agrees."""
     if not profiles:
         return
-    p = t.credit_profiles
-    stmt = pg_insert(p).values(profiles)
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[p.c.customer_id],
-        set_={k: stmt.excluded[k] for k in ("star_level", "credit_limit_fen", "tier",
-                                             "updated_by", "updated_at")}))
-    await conn.execute(text("""
-        UPDATE credit.product_credit pc SET tier = u.tier
-          FROM unnest(CAST(:ids AS text[]), CAST(:tiers AS text[])) AS u(customer_id, tier)
-         WHERE pc.customer_id = u.customer_id AND pc.tier IS DISTINCT FROM u.tier"""),
-        {"ids": [x["customer_id"] for x in profiles], "tiers": [x["tier"] for x in profiles]})
+    cols = {"c": "customer_id", "star": "star_level", "lim": "credit_limit_fen",
+            "tier": "tier", "by": "updated_by", "at": "updated_at"}
+    await conn.execute(text(_PROFILES), {k: [p[f] for p in profiles] for k, f in cols.items()})
+    await conn.execute(text(_PRODUCT_TIERS), {"c": [p["customer_id"] for p in profiles],
+                                              "tier": [p["tier"] for p in profiles]})
 
 
 # --- scorecards -----------------------------------------------------------------------------

@@ -107,25 +107,21 @@ async def _write(conn: AsyncConnection, card: Scorecard, model: str, period: str
                  verdicts: list[Verdict], at: datetime, actor: str) -> int:
     """Every verdict is kept with its inputs (also an unchanged one: the run's evidence);
     the rating, the credit profile and the products' tier follow the new rating."""
-    day = business_date(at)
     changes, ratings, profiles = [], [], []
     for v in verdicts:
         new = v.outcome.rating
         changes.append({
-            "customer_id": v.customer_id, "model": model, "period": period,
-            "star_before": v.before.star, "star_after": new.star,
-            "limit_before_fen": v.before.limit_fen, "limit_after_fen": new.limit_fen,
-            "score": v.outcome.score,
+            "customer_id": v.customer_id, "star_before": v.before.star,
+            "star_after": new.star, "limit_before_fen": v.before.limit_fen,
+            "limit_after_fen": new.limit_fen, "score": v.outcome.score,
             "inputs": {**v.inputs.as_json(), "points": v.outcome.points},
-            "reason": v.outcome.reason, "scorecard_version": card.version, "actor": actor,
-            "at": at})
+            "reason": v.outcome.reason})
         ratings.append({"customer_id": v.customer_id, "star_level": new.star,
-                        "limit_fen": new.limit_fen, "score": v.outcome.score, "model": model,
-                        "period": period, "scorecard_version": card.version, "rated_at": at,
-                        "first_rated_on": day})
+                        "limit_fen": new.limit_fen, "score": v.outcome.score})
         profiles.append(sql.profile_values(card, v.customer_id, new,
                                            f"rating:{model}:{period}", at))
-    await sql.write_changes(conn, changes)
-    await sql.upsert_ratings(conn, ratings)
+    run = {"model": model, "period": period, "version": card.version, "actor": actor, "at": at}
+    await sql.write_changes(conn, run, changes)
+    await sql.upsert_ratings(conn, run, ratings)
     await sql.feed_profiles(conn, profiles)
     return sum(1 for v in verdicts if v.outcome.rating != v.before)
