@@ -263,8 +263,8 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
 # balance event is never a catch-up sweep), so not a change of behaviour.
 ADDED_SINCE_BASE = {"caught_up_at"}
 # Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
-# open date (wall clock of its creation) and a bill run's billed amount.
-ADDED_FOR_RATING = {"opened_on", "billed_fen"}
+# open date (wall clock of its creation), value class, and a bill run's billed amount.
+ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}
 
 
 def _clean(value: Any) -> Any:

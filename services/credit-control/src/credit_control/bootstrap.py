@@ -17,7 +17,7 @@ from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
 from .entrypoints.http import router
-from .reports.entrypoints import dashboard, reports, timeline
+from .reports.entrypoints import dashboard, rating_reports, reports, timeline
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
@@ -70,6 +70,7 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     peers = rc.peers
     app.include_router(reports.router(rc, settings))
     app.include_router(timeline.router(rc, settings))
+    app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

@@ -39,6 +39,39 @@ _BILLS = """
 _WRITTEN_OFF = "bad debt written off (核销)"
 
 
+_EPISODE_OPEN = """
+    INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
+    SELECT u.a, u.at, u.c, u.due
+      FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:c AS text[]),
+                  CAST(:due AS bigint[])) AS u(a, at, c, due)
+     WHERE NOT EXISTS (SELECT 1 FROM credit.arrears_episodes e
+                        WHERE e.account_id = u.a AND e.cleared_at IS NULL)
+    ON CONFLICT DO NOTHING"""
+_EPISODE_MOVE = """
+    UPDATE credit.arrears_episodes e
+       SET peak_fen = greatest(e.peak_fen, u.due),
+           cleared_at = CASE WHEN u.due = 0 THEN u.at END
+      FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:due AS bigint[]))
+           AS u(a, at, due)
+     WHERE e.account_id = u.a AND e.cleared_at IS NULL"""
+
+
+async def record_episodes(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
+    """Each account's arrears episode: opened when it comes to owe, its peak kept, closed
+    when nothing is due (the batch's newest event per account decides)."""
+    newest = {e.account_id: e for e in events}
+    rows = [newest[a] for a in sorted(newest)]
+    await conn.execute(text(_EPISODE_MOVE), {
+        "a": [e.account_id for e in rows], "at": [e.as_of for e in rows],
+        "due": [e.amount_due_fen for e in rows]})
+    owing = [e for e in rows if e.amount_due_fen > 0]
+    if owing:
+        await conn.execute(text(_EPISODE_OPEN), {
+            "a": [e.account_id for e in owing], "at": [e.as_of for e in owing],
+            "c": [e.customer.customer_id for e in owing],
+            "due": [e.amount_due_fen for e in owing]})
+
+
 async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """In the consumer's transaction: each customer's brand and open date (newest event
     wins), each account's bill per closed month (bill runs), and a write-off (核销: bad
@@ -46,6 +79,7 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> 
     in id order: concurrent partitions lock them in one order."""
     if not events:
         return
+    await record_episodes(conn, events)
     newest = {e.customer.customer_id: e for e in events}
     rows = [newest[c] for c in sorted(newest)]
     black = {e.customer.customer_id for e in events if e.cause is BalanceCause.WRITE_OFF}

@@ -140,3 +140,14 @@ churn_entries = Table(
     Column("revisited_at", DateTime(timezone=True)),
     UniqueConstraint("customer_id", "cause", "found_on", name="churn_entries_once"),
 )
+
+# Arrears episodes per account (from balance events: owing → cleared), for the recovery
+# after an emergency no-suspension (seed 004: > 85 % in the first month, > 95 % in four).
+arrears_episodes = Table(
+    "arrears_episodes", metadata,
+    Column("account_id", Text, primary_key=True),
+    Column("started_at", DateTime(timezone=True), primary_key=True),
+    Column("customer_id", Text, nullable=False, index=True),
+    Column("peak_fen", BigInteger, nullable=False),
+    Column("cleared_at", DateTime(timezone=True)),
+)

@@ -52,6 +52,37 @@ class Guidance(BaseModel):
     cut_min_suspensions: int = Field(1, ge=1)  # at least this many in the period: limit down
 
 
+class MultipleCheck(BaseModel):
+    """Credit multiples (信控倍数, seed 002: checked daily): a limit above `max_multiple_milli`
+    / 1000 times the customer's average monthly bill over `window_months` goes for review."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_multiple_milli: int = Field(2000, ge=1)
+    window_months: int = Field(3, ge=1, le=24)
+
+    def multiple_milli(self, limit_fen: int, avg_bill_fen: int) -> int | None:
+        """limit / average bill × 1000, rounded down; None when there is no bill to compare."""
+        return limit_fen * 1000 // avg_bill_fen if avg_bill_fen > 0 else None
+
+    def too_high(self, limit_fen: int, avg_bill_fen: int) -> bool:
+        """A limit with no bill behind it, or above the allowed multiple of the bill."""
+        if limit_fen <= 0:
+            return False
+        m = self.multiple_milli(limit_fen, avg_bill_fen)
+        return m is None or m > self.max_multiple_milli
+
+
+class ChurnWatch(BaseModel):
+    """Who goes on the potential-churn list (潜在离网, seeds 003 and 004)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    high_star: int = Field(4, ge=1, le=5)  # a suspended customer of this star or above
+    repeated_suspensions: int = Field(2, ge=2)  # this many suspension days in 12 months
+    lookback_days: int = Field(31, ge=1, le=366)  # a scan looks this far back (catch-up)
+    quiet_days: int = Field(90, ge=1)  # no second entry of one cause within this many days
+    revisit_within_days: int = Field(7, ge=1)  # the revisit is due this many days after
+
+
 class Scorecard(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     version: int = Field(1, ge=1)
@@ -67,6 +98,8 @@ class Scorecard(BaseModel):
     cutoffs: dict[int, int]  # star → the lowest score of that star
     min_tenure_months: int = Field(6, ge=0)  # below it: unrated (seed 004: 入网未满半年)
     guidance: Guidance = Guidance()
+    multiples: MultipleCheck = MultipleCheck()
+    churn: ChurnWatch = ChurnWatch()
     tier_by_star: dict[int, str]  # star (0: 0★ and unrated) → seed 000 tier
 
     @model_validator(mode="after")

@@ -95,6 +95,13 @@ def upgrade() -> None:
         schema=S)
     op.create_index("ix_credit_churn_entries_customer_id", "churn_entries", ["customer_id"],
                     schema=S)
+    op.create_table(
+        "arrears_episodes", _text("account_id", False),
+        _ts("started_at"), _text("customer_id", False),
+        sa.Column("peak_fen", sa.BigInteger, nullable=False), _ts("cleared_at", True),
+        sa.PrimaryKeyConstraint("account_id", "started_at"), schema=S)
+    op.create_index("ix_credit_arrears_episodes_customer_id", "arrears_episodes",
+                    ["customer_id"], schema=S)
 
 
 def downgrade() -> None:
