@@ -17,6 +17,7 @@ from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
 from .entrypoints.http import router
+from .rating.entrypoints import scheduler as rating_scheduler
 from .reports.entrypoints import dashboard, rating_reports, reports, timeline
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
@@ -35,6 +36,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
              business_metrics.loop(rc, settings.business_metrics_interval_s)]
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
+    if settings.scheduler_enabled:  # issue 18: rating runs, credit multiples, churn scan
+        tasks.append(rating_scheduler.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)
     app = service_app("credit-control", runtime)

@@ -435,5 +435,12 @@ def _report(client: Api, name: str, month: str, as_of: str | None, by: str | Non
             lambda yuan: [("", *render.records_table(lines, yuan=yuan))])
 
 
+# The rating model's commands (issue 18), in their own module.
+from . import rating as _rating  # noqa: E402
+
+app.add_typer(_rating.app, name="rating")
+
+
 if __name__ == "__main__":
     app()
+
