@@ -276,6 +276,12 @@ async def test_limits_from_the_rating_change_who_is_suspended(api: CreditApi,
     assert await api.state(lgs["one"].product_id) in ("normal", "warned")
     taken = [d[0] for d in await api.decisions(lgs["one"].product_id)]
     assert not {"suspension_warning", "suspend"} & set(taken), taken
+    # the arrears episode the consumer recorded (the emergency-recovery report's input)
+    async with api.db.connect() as conn:
+        episodes = (await conn.execute(text(
+            "SELECT peak_fen, cleared_at FROM credit.arrears_episodes WHERE account_id = :a"),
+            {"a": lgs["zero"].account_id})).all()
+    assert [tuple(e) for e in episodes] == [(8_00, None)]
     # a rejected run changes nothing and says why
     r = await api.http.post("/v1/ratings/runs", json={"model": "fancy"})
     assert r.status_code == 422 and "error" in r.json()

@@ -40,8 +40,8 @@ found AS (
     FROM recent r WHERE r.state_after = 'pre_cancel' GROUP BY r.customer_id)
 INSERT INTO credit.churn_entries (entry_id, customer_id, cause, star_level, found_on, detail,
                                   status, revisit_due)
-SELECT 'churn:' || f.customer_id || ':' || f.cause || ':' || :day, f.customer_id, f.cause,
-       cp.star_level, :day, f.detail, 'open', :due
+SELECT 'churn:' || f.customer_id || ':' || f.cause || ':' || :day_text, f.customer_id,
+       f.cause, cp.star_level, CAST(:day AS date), f.detail, 'open', CAST(:due AS date)
   FROM found f LEFT JOIN credit.credit_profiles cp USING (customer_id)
  WHERE NOT EXISTS (SELECT 1 FROM credit.churn_entries e
                     WHERE e.customer_id = f.customer_id AND e.cause = f.cause
@@ -59,7 +59,7 @@ async def scan(ctx: CreditContext, as_of: datetime | None) -> dict[str, Any]:
         rows = await conn.execute(text(_FOUND), {
             "as_of": at, "since": at - timedelta(days=w.lookback_days),
             "year_ago": at - timedelta(days=365), "high_star": w.high_star,
-            "repeated": w.repeated_suspensions, "day": day,
+            "repeated": w.repeated_suspensions, "day": day, "day_text": day.isoformat(),
             "due": day + timedelta(days=w.revisit_within_days),
             "quiet_from": day - timedelta(days=w.quiet_days)})
         causes = [r[0] for r in rows]
