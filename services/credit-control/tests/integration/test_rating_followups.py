@@ -3,7 +3,8 @@ revisits, and seed 004's reports (JSON and CSV, for ops-viewer and above; writes
 ops-viewer), on the real database through credit-control's routes in process (a clock of the
 test's own: the running services' clock is years before these business days).
 
-Year: `rating_year + 3` (see test_rating_model.py)."""
+Year: `rating_year + 3` (see test_rating_model.py), or later: one no earlier run of these
+tests wrote into (the reports count everything of a month)."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -24,7 +25,8 @@ from common.outbox import Outbox
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
 from credit_control.entrypoints.http import router
-from credit_control.reports.entrypoints import rating_reports
+from credit_control.reports.entrypoints import rating_pages, rating_reports
+from credit_control.reports.service_layer.reports import ReportContext
 from credit_control.service_layer.context import CreditContext
 
 from .helpers import at, new_uid
@@ -35,6 +37,19 @@ pytestmark = [pytest.mark.integration]
 STAFF = {"admin-token": TokenGrant(subject="zhao.lei", role="credit-admin"),
          "operator-token": TokenGrant(subject="wang.fang", role="operator"),
          "viewer-token": TokenGrant(subject="li.na", role="ops-viewer")}
+
+
+@pytest.fixture(scope="module")
+async def year(db: AsyncEngine, rating_year: int) -> int:  # noqa: F811
+    async with db.connect() as conn:
+        newest = await conn.scalar(text("""
+            SELECT max(y) FROM (
+              SELECT extract(year FROM max(started_at))::int AS y FROM credit.arrears_episodes
+              UNION ALL SELECT extract(year FROM max(check_date))::int
+                          FROM credit.multiple_checks
+              UNION ALL SELECT extract(year FROM max(found_on))::int FROM credit.churn_entries
+              UNION ALL SELECT extract(year FROM max(at))::int FROM credit.state_history) m"""))
+    return max(rating_year + 3, int(newest or 0) + 1)
 
 
 @contextlib.asynccontextmanager
@@ -92,9 +107,8 @@ async def product_moves(db: AsyncEngine, customer: str, moves: list[tuple[str, d
         before = state
 
 
-async def test_credit_multiples_are_checked_daily(db: AsyncEngine, rating_year: int  # noqa: F811
-                                                  ) -> None:
-    y, uid = rating_year + 3, new_uid()
+async def test_credit_multiples_are_checked_daily(db: AsyncEngine, year: int) -> None:
+    y, uid = year, new_uid()
     day = date(y, 3, 6)
     m = f"M{uid}"
     await profile(db, f"{m}high", 5, 300_00, [(date(y, 1, 1), 100_00), (date(y, 2, 1), 100_00)])
@@ -129,8 +143,8 @@ async def test_credit_multiples_are_checked_daily(db: AsyncEngine, rating_year: 
 
 
 async def test_potential_churn_list_revisits_and_rate(db: AsyncEngine,
-                                                      rating_year: int) -> None:  # noqa: F811
-    y, uid = rating_year + 3, new_uid()
+                                                      year: int) -> None:
+    y, uid = year, new_uid()
     day = date(y, 5, 20)
     c = f"C{uid}"
     await profile(db, f"{c}good", 4, 200_00)
@@ -181,8 +195,8 @@ async def test_potential_churn_list_revisits_and_rate(db: AsyncEngine,
                                                          "non_credited": 2.01}
 
 
-async def test_seed_004_reports(db: AsyncEngine, rating_year: int) -> None:  # noqa: F811
-    y, uid = rating_year + 3, new_uid()
+async def test_seed_004_reports(db: AsyncEngine, year: int) -> None:
+    y, uid = year, new_uid()
     month = date(y, 8, 1)
     e = f"E{uid}"
     # an emergency no-suspension all month; two arrears episodes: one paid in 10 days,
@@ -224,3 +238,29 @@ async def test_seed_004_reports(db: AsyncEngine, rating_year: int) -> None:  # n
         assert r.status_code == 422 and r.json()["error"]
         r = await viewer.post("/v1/ratings/runs", json={"model": "basic"})
         assert r.status_code == 403
+
+
+async def test_the_dashboard_rating_page(db: AsyncEngine, year: int) -> None:
+    y = year
+    settings = Settings(api_tokens=STAFF)
+    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                        FixedClock(at(date(y, 9, 2))), settings=settings)
+    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
+    app.include_router(rating_pages.router(ReportContext(ctx, None),  # type: ignore[arg-type]
+                                           settings.token_table()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://credit-control") as client:
+        anonymous = await client.get("/dashboard/rating")
+        assert anonymous.status_code == 401
+        viewer = {"Authorization": "Bearer viewer-token"}
+        page = await client.get("/dashboard/rating", params={"month": f"{y}-08"},
+                                headers=viewer)
+        assert page.status_code == 200, page.text
+        for table in ("stars", "suspension-time", "emergency-recovery", "churn-rate",
+                      "credit-multiples", "churn-list"):
+            assert f'id="{table}"' in page.text, table
+            csv = await client.get(f"/dashboard/rating/{table}.csv",
+                                   params={"month": f"{y}-08"}, headers=viewer)
+            assert csv.status_code == 200 and csv.headers["content-type"].startswith(
+                "text/csv"), table
+        assert "星级分布" in page.text and "seed 004" in page.text
