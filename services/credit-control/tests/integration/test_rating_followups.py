@@ -264,3 +264,26 @@ async def test_the_dashboard_rating_page(db: AsyncEngine, year: int) -> None:
             assert csv.status_code == 200 and csv.headers["content-type"].startswith(
                 "text/csv"), table
         assert "星级分布" in page.text and "seed 004" in page.text
+
+
+async def test_the_schedule_runs_each_period_once(db: AsyncEngine, year: int) -> None:
+    from credit_control.rating.entrypoints.scheduler import run_due
+
+    y = year + 1
+    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                        FixedClock(at(date(y, 1, 3))))
+    early = await run_due(ctx, at(date(y, 1, 3)))
+    assert early == [f"daily:{y}-01-03"]  # before the 5th: last month's bill may be missing
+    due = await run_due(ctx, at(date(y, 1, 6)), date(y, 1, 3))
+    assert due == [f"basic:{y}-01", f"guidance:{y}-H1", f"daily:{y}-01-06"]
+    async with db.connect() as conn:
+        before = await conn.scalar(text("SELECT count(*) FROM credit.rating_runs"))
+    again = await run_due(ctx, at(date(y, 1, 6), 21), date(y, 1, 6))
+    assert again == [f"basic:{y}-01", f"guidance:{y}-H1"]  # the same periods, not run again
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM credit.rating_runs")) == before
+        rows = (await conn.execute(text(
+            "SELECT run_id, started_by FROM credit.rating_runs WHERE run_id LIKE :p "
+            "ORDER BY run_id"), {"p": f"%:{y}-%"})).all()
+    assert [tuple(r) for r in rows] == [(f"basic:{y}-01", "scheduler"),
+                                        (f"guidance:{y}-H1", "scheduler")]

@@ -158,3 +158,17 @@ def test_the_scorecard_refuses_nonsense() -> None:
 def test_tier_from_star() -> None:
     assert [CARD.tier(s) for s in (None, 0, 1, 2, 3, 4, 5)] == [
         "low", "low", "low", "mid", "mid", "high", "high"]
+
+
+@pytest.mark.parametrize(("limit", "avg", "multiple", "flagged"), [
+    (300_00, 100_00, 3000, True),     # 3× the average bill
+    (300_00, 150_00, 2000, False),    # exactly the allowed 2×
+    (300_00, 149_99, 2000, True),     # a fen over: 2.0001× (milli rounds down to 2000)
+    (20_00, 0, None, True),           # a limit with no bill behind it
+    (0, 0, None, False),              # no limit, nothing to check
+    (10_00, 100_00, 100, False),
+])
+def test_credit_multiples(limit: int, avg: int, multiple: int | None, flagged: bool) -> None:
+    rule = CARD.multiples
+    assert rule.multiple_milli(limit, avg) == multiple
+    assert rule.too_high(limit, avg) is flagged

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.clock import IsoMoment
+from common.clock import BusinessTime, IsoMoment
 
 from ...credit.domain.commands import ByToken
 from .scorecard import Scorecard
@@ -16,7 +16,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 class RunRating(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: Literal["basic", "guidance"]
-    as_of: IsoMoment | None = None
+    as_of: BusinessTime | None = None  # the period and windows; within business-time bounds
 
 
 class PutScorecard(BaseModel):
@@ -43,7 +43,7 @@ class RemoveOverride(BaseModel):
 
 class RunCheck(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    as_of: IsoMoment | None = None
+    as_of: BusinessTime | None = None
 
 
 class ReviewMultiple(BaseModel):

@@ -68,8 +68,8 @@ class MultipleCheck(BaseModel):
         """A limit with no bill behind it, or above the allowed multiple of the bill."""
         if limit_fen <= 0:
             return False
-        m = self.multiple_milli(limit_fen, avg_bill_fen)
-        return m is None or m > self.max_multiple_milli
+        # exact, in integers: limit / bill > max / 1000 (the shown multiple is rounded down)
+        return avg_bill_fen <= 0 or limit_fen * 1000 > self.max_multiple_milli * avg_bill_fen
 
 
 class ChurnWatch(BaseModel):

@@ -12,7 +12,7 @@ first tick of the month after the RUN_DAY-th, a half-year likewise on any day of
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from common.clock import business_date
@@ -26,22 +26,33 @@ RUN_DAY = 5
 ACTOR = "scheduler"
 
 
-async def run_due(ctx: CreditContext, now: datetime) -> list[str]:
+async def run_due(ctx: CreditContext, now: datetime, daily_done: date | None = None
+                  ) -> list[str]:
+    """What is due as of `now`; the daily check and scan only when `daily_done` (the day they
+    last ran in this process) is not today: they read every profile and a year of history, so
+    once a day, not once a tick (a restart runs them again: both are idempotent)."""
     day = business_date(now)
     done: list[str] = []
     if day.day >= RUN_DAY:
         done.append((await runs.run(ctx, "basic", now, ACTOR))["run_id"])
     if day.day >= RUN_DAY or day.month not in (1, 7):
         done.append((await runs.run(ctx, "guidance", now, ACTOR))["run_id"])
-    await multiples.check(ctx, now)
-    await churn.scan(ctx, now)
+    if daily_done != day:
+        await multiples.check(ctx, now)
+        await churn.scan(ctx, now)
+        done.append(f"daily:{day.isoformat()}")
     return done
 
 
 def scheduler(ctx: CreditContext) -> Any:
     async def rating_schedule(stop: asyncio.Event) -> None:
+        daily_done: date | None = None
+
         async def step() -> bool:
-            await run_due(ctx, ctx.clock.now())
+            nonlocal daily_done
+            now = ctx.clock.now()
+            await run_due(ctx, now, daily_done)
+            daily_done = business_date(now)
             return False
 
         await PollLoop("rating scheduler", step, idle_s=ctx.settings.scheduler_tick_s,
