@@ -287,3 +287,45 @@ async def test_the_schedule_runs_each_period_once(db: AsyncEngine, year: int) ->
             "ORDER BY run_id"), {"p": f"%:{y}-%"})).all()
     assert [tuple(r) for r in rows] == [(f"basic:{y}-01", "scheduler"),
                                         (f"guidance:{y}-H1", "scheduler")]
+
+
+async def test_inputs_recorded_from_balance_events(db: AsyncEngine, year: int) -> None:
+    """What the consumer keeps for the rating: the customer's brand and open date from the
+    account's current event, a bill run's bill, a write-off's blacklist even from a stale
+    event, and no arrears episode reopened by a stale one."""
+    from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+    from common.contracts.snapshots import CustomerSnapshot, Person, Tier
+    from credit_control.rating.adapters.rating_sql import record_inputs
+
+    y, uid = year, new_uid()
+    customer = CustomerSnapshot(customer_id=f"I{uid}", name="集团", tier=Tier.MID,
+                                account_manager=Person(name="王经理", phone="13900139000"),
+                                opened_on=date(y - 3, 4, 1), value_class="B")
+
+    def event(seq: int, cause: BalanceCause, due: int, **extra: Any) -> BalanceChanged:
+        dues = (BillMonthDue(bill_month=f"{y}-01", amount_due_fen=due),) if due else ()
+        return BalanceChanged(account_id=f"A{uid}", sequence=seq, cause=cause,
+                              as_of=at(date(y, 2, seq)), balance_fen=-due, amount_due_fen=due,
+                              dues=dues, customer=customer, **extra)
+
+    bill = event(3, BalanceCause.BILL_RUN, 5_00, closed_bill_month=f"{y}-01", billed_fen=9_00)
+    stale_write_off = event(4, BalanceCause.WRITE_OFF, 5_00)
+    paid = event(5, BalanceCause.PAYMENT, 0)
+    await sql(db, "INSERT INTO credit.account_positions (account_id, sequence, balance_fen, "
+              "amount_due_fen, dues, customer, cause, as_of) VALUES (:a, 5, 0, 0, '[]', '{}', "
+              "'payment', :at)", a=f"A{uid}", at=paid.as_of)
+    async with db.begin() as conn:
+        await record_inputs(conn, [bill, paid, stale_write_off])
+    async with db.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT brand, opened_on, blacklisted FROM credit.rating_customers "
+            "WHERE customer_id = :c"), {"c": f"I{uid}"})).one()
+        bills = (await conn.execute(text(
+            "SELECT bill_month, billed_fen FROM credit.rating_bills WHERE account_id = :a"),
+            {"a": f"A{uid}"})).all()
+        episodes = await conn.scalar(text(
+            "SELECT count(*) FROM credit.arrears_episodes WHERE account_id = :a"),
+            {"a": f"A{uid}"})
+    assert tuple(row) == ("B", date(y - 3, 4, 1), True)
+    assert [tuple(b) for b in bills] == [(date(y, 1, 1), 9_00)]
+    assert episodes == 0

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
+from common.db import DriverStatement
 
 from ..domain.model import Rating, RatingInputs
 from ..domain.scorecard import DEFAULT_SCORECARD, Scorecard
@@ -19,7 +20,7 @@ from . import rating_tables as r
 # --- inputs, from the balance events credit-control consumes ------------------------------
 
 
-_CUSTOMERS = """
+_CUSTOMERS = DriverStatement("""
     INSERT INTO credit.rating_customers (customer_id, brand, opened_on, blacklisted,
                                          blacklist_reason, updated_at)
     SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]), CAST(:opened AS date[]),
@@ -30,43 +31,47 @@ _CUSTOMERS = """
         blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
         blacklist_reason = coalesce(rating_customers.blacklist_reason,
                                     excluded.blacklist_reason),
-        updated_at = excluded.updated_at"""
-_BILLS = """
+        updated_at = excluded.updated_at""")
+_BILLS = DriverStatement("""
     INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
     SELECT * FROM unnest(CAST(:a AS text[]), CAST(:m AS date[]), CAST(:c AS text[]),
                          CAST(:f AS bigint[]))
-    ON CONFLICT (account_id, bill_month) DO UPDATE SET billed_fen = excluded.billed_fen"""
+    ON CONFLICT (account_id, bill_month) DO UPDATE SET billed_fen = excluded.billed_fen""")
 _WRITTEN_OFF = "bad debt written off (核销)"
+# The four statements above run with every balance batch: on the driver (common.db), as the
+# balance path's own do.
 
 
-_EPISODE_OPEN = """
+_EPISODE_OPEN = DriverStatement("""
     INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
     SELECT u.a, u.at, u.c, u.due
       FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:c AS text[]),
                   CAST(:due AS bigint[])) AS u(a, at, c, due)
      WHERE NOT EXISTS (SELECT 1 FROM credit.arrears_episodes e
                         WHERE e.account_id = u.a AND e.cleared_at IS NULL)
-    ON CONFLICT DO NOTHING"""
-_EPISODE_MOVE = """
+    ON CONFLICT DO NOTHING""")
+_EPISODE_MOVE = DriverStatement("""
     UPDATE credit.arrears_episodes e
        SET peak_fen = greatest(e.peak_fen, u.due),
            cleared_at = CASE WHEN u.due = 0 THEN u.at END
       FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:due AS bigint[]))
            AS u(a, at, due)
-     WHERE e.account_id = u.a AND e.cleared_at IS NULL"""
+     WHERE e.account_id = u.a AND e.cleared_at IS NULL""")
 
 
 async def record_episodes(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
     """Each account's arrears episode: opened when it comes to owe, its peak kept, closed
     when nothing is due (the batch's newest event per account decides)."""
+    if not events:
+        return
     newest = {e.account_id: e for e in events}
     rows = [newest[a] for a in sorted(newest)]
-    await conn.execute(text(_EPISODE_MOVE), {
+    await _EPISODE_MOVE.execute(conn, {
         "a": [e.account_id for e in rows], "at": [e.as_of for e in rows],
         "due": [e.amount_due_fen for e in rows]})
     owing = [e for e in rows if e.amount_due_fen > 0]
     if owing:
-        await conn.execute(text(_EPISODE_OPEN), {
+        await _EPISODE_OPEN.execute(conn, {
             "a": [e.account_id for e in owing], "at": [e.as_of for e in owing],
             "c": [e.customer.customer_id for e in owing],
             "due": [e.amount_due_fen for e in owing]})
@@ -79,23 +84,48 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> 
     in id order: concurrent partitions lock them in one order."""
     if not events:
         return
-    await record_episodes(conn, events)
-    newest = {e.customer.customer_id: e for e in events}
-    rows = [newest[c] for c in sorted(newest)]
+    bills: dict[tuple[str, str], BalanceChanged] = {}
+    for e in events:
+        if e.cause is BalanceCause.BILL_RUN and e.closed_bill_month and e.billed_fen is not None:
+            bills[(e.account_id, e.closed_bill_month)] = e
+    # A write-off and a bill are facts whenever they come; a stale event (an older sequence
+    # than the account's applied one: a replay) must not reopen an episode or bring back an
+    # old snapshot.
     black = {e.customer.customer_id for e in events if e.cause is BalanceCause.WRITE_OFF}
-    await conn.execute(text(_CUSTOMERS), {
+    current = await _current(conn, events)
+    await record_episodes(conn, current)
+    newest = {e.customer.customer_id: e for e in current}
+    for e in events:  # a customer blacklisted by a stale write-off still gets its row
+        if e.customer.customer_id in black:
+            newest.setdefault(e.customer.customer_id, e)
+    rows = [newest[c] for c in sorted(newest)]
+    await _CUSTOMERS.execute(conn, {
         "c": [e.customer.customer_id for e in rows],
         "brand": [e.customer.value_class or e.customer.tier.value for e in rows],
         "opened": [e.customer.opened_on for e in rows],
         "black": [e.customer.customer_id in black for e in rows],
         "why": [_WRITTEN_OFF if e.customer.customer_id in black else None for e in rows],
         "at": [e.as_of for e in rows]})
-    bills = {(e.account_id, e.closed_bill_month): e for e in events
-             if e.cause is BalanceCause.BILL_RUN and e.closed_bill_month
-             and e.billed_fen is not None}
+    await _record_bills(conn, bills)
+
+
+_APPLIED = DriverStatement("""
+    SELECT account_id, sequence FROM credit.account_positions
+     WHERE account_id = ANY(CAST(:a AS text[]))""")
+
+
+async def _current(conn: AsyncConnection, events: list[BalanceChanged]) -> list[BalanceChanged]:
+    """Each account's event that is its applied position now (the batch's newest fresh one)."""
+    applied = {r[0]: r[1] for r in await _APPLIED.fetch(
+        conn, {"a": sorted({e.account_id for e in events})})}
+    return [e for e in events if applied.get(e.account_id) == e.sequence]
+
+
+async def _record_bills(conn: AsyncConnection,
+                        bills: dict[tuple[str, str], BalanceChanged]) -> None:
     if bills:
         keys = sorted(bills)
-        await conn.execute(text(_BILLS), {
+        await _BILLS.execute(conn, {
             "a": [a for a, _ in keys], "m": [date.fromisoformat(f"{m}-01") for _, m in keys],
             "c": [bills[k].customer.customer_id for k in keys],
             "f": [bills[k].billed_fen for k in keys]})
