@@ -176,11 +176,14 @@ _ACTIVE_OVERRIDE = """EXISTS (SELECT 1 FROM credit.rating_overrides o
 
 
 async def basic_candidates(conn: AsyncConnection, as_of: datetime) -> list[Row[Any]]:
-    """Unrated and 0★ customers (and rated ones blacklisted since), no override in force."""
+    """Unrated and 0★ customers (and rated ones blacklisted since), no override in force.
+    A customer whose open date billing never sent (an older producer) is left alone: it keeps
+    billing's tier rather than being made unrated for want of data."""
     q = f"""SELECT rc.customer_id, cr.star_level, coalesce(cr.limit_fen, 0) AS limit_fen
               FROM credit.rating_customers rc
               LEFT JOIN credit.customer_ratings cr USING (customer_id)
              WHERE (cr.star_level IS NULL OR cr.star_level = 0 OR rc.blacklisted)
+               AND (rc.opened_on IS NOT NULL OR rc.blacklisted OR cr.customer_id IS NOT NULL)
                AND NOT {_ACTIVE_OVERRIDE.format(c='rc.customer_id')}
              ORDER BY rc.customer_id"""
     return list(await conn.execute(text(q), {"as_of": as_of}))
