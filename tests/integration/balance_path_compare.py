@@ -262,12 +262,15 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
 # Optional event fields added since BASE: absent there, null here when they do not apply (a
 # balance event is never a catch-up sweep), so not a change of behaviour.
 ADDED_SINCE_BASE = {"caught_up_at"}
+# Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
+# open date (wall clock of its creation), value class, and a bill run's billed amount.
+ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in sorted(value.items()) if k not in WALL
-                and not (k in ADDED_SINCE_BASE and v is None)}
+                and k not in ADDED_FOR_RATING and not (k in ADDED_SINCE_BASE and v is None)}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":

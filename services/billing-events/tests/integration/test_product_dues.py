@@ -98,6 +98,10 @@ async def test_partial_payment_is_spread_oldest_month_then_product_id(
         "0": (0, []), "1": (12_345, [(jan, 12_345)]), "2": (200_000, [(jan, 200_000)]),
         "3": (28_380, [(jan, 28_380)])}
     assert [d["unbilled_fen"] for d in by_cause["bill_run"]["product_dues"]] == [0, 7_000, 0, 0]
+    # the rating model's inputs (docs/rating.md): what January billed, the customer's open date
+    assert by_cause["bill_run"]["billed_fen"] == sum(AMOUNTS.values())
+    assert all(e.get("billed_fen") is None for e in published if e["cause"] != "bill_run")
+    assert all(e["customer"]["opened_on"] for e in published)
     # the reversal leaves 500.00 paid: product 1 in full, product 2 with the rest (product id
     # order within the oldest month), product 3 untouched
     assert dues_of(by_cause["reversal"]) == {

@@ -18,7 +18,8 @@ from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
 from .entrypoints.http import router
-from .reports.entrypoints import dashboard, reports, timeline
+from .rating.entrypoints import scheduler as rating_scheduler
+from .reports.entrypoints import dashboard, rating_pages, rating_reports, reports, timeline
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
@@ -37,6 +38,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
     tasks.append(collections_settler(ctx))  # paid cases: associations restored, closed
+    if settings.scheduler_enabled:  # issue 18: rating runs, credit multiples, churn scan
+        tasks.append(rating_scheduler.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)
     app = service_app("credit-control", runtime)
@@ -72,6 +75,8 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     peers = rc.peers
     app.include_router(reports.router(rc, settings))
     app.include_router(timeline.router(rc, settings))
+    app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
+    app.include_router(rating_pages.router(rc, settings.token_table()))  # issue 18
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

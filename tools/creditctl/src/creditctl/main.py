@@ -453,7 +453,12 @@ def _report(client: Api, name: str, month: str, as_of: str | None, by: str | Non
 app.add_typer(collections_cmd.collections_app, name="collections")
 app.add_typer(red_list_cmd.red_list_app, name="red-list")
 app.add_typer(red_list_cmd.late_fees_app, name="late-fees")
+# The rating model's commands (issue 18), in their own module.
+from . import rating as _rating  # noqa: E402
+
+app.add_typer(_rating.app, name="rating")
 
 
 if __name__ == "__main__":
     app()
+

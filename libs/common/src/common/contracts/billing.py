@@ -79,3 +79,6 @@ class BalanceChanged(Contract, frozen=True, kw_only=True):
     # Each product of the account, in product id order (empty from producers older than
     # per-product amounts: a consumer then reads the account's figures for every product).
     product_dues: tuple[ProductDue, ...] = ()
+    # Added for the rating model (issue 18): what the closed month billed the account
+    # (charges and adjustments of `closed_bill_month`), set when cause is bill_run.
+    billed_fen: Fen | None = None

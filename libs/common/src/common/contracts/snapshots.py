@@ -1,5 +1,6 @@
 """Master-data snapshots carried inside events, so consumers need no read-back into billing."""
 
+from datetime import date
 from enum import StrEnum
 
 import msgspec
@@ -48,6 +49,9 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     star_level: SmallInt | None = None
     account_manager: Person  # KHJLNAME and phone
     contacts: tuple[Person, ...] = ()
+    # Added for the rating model (issue 18, docs/rating.md); absent from older producers.
+    opened_on: date | None = None  # when the customer was opened (网龄, tenure)
+    value_class: Name | None = None  # group value class A/B/C/D: the rating's "brand"
 
 
 class ProductSnapshot(msgspec.Struct, frozen=True, kw_only=True):

@@ -144,14 +144,16 @@ async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, Cust
     text goes into the event's encoding as it is (`msgspec.Raw`), never decoded in Python
     (decoding 100,000 JSONB values was most of a bill run once)."""
     rows = await (await _driver(conn)).fetch(f"""
-        SELECT customer_id, name, tier, star_level, account_manager::text, contacts::text
+        SELECT customer_id, name, tier, star_level, account_manager::text, contacts::text,
+               (created_at AT TIME ZONE 'Asia/Shanghai')::date
           FROM {S}.customers WHERE customer_id IN (
                SELECT customer_id FROM {S}.accounts WHERE {accounts.where("account_id")})""",
         accounts.arg)
     return {r[0]: CustomerSnapshot(
         customer_id=r[0], name=r[1], tier=Tier(r[2]), star_level=r[3],
         account_manager=cast(Person, msgspec.Raw(r[4].encode())),
-        contacts=cast(tuple[Person, ...], msgspec.Raw(r[5].encode()))) for r in rows}
+        contacts=cast(tuple[Person, ...], msgspec.Raw(r[5].encode())),
+        opened_on=r[6]) for r in rows}  # opened_on: the rating's tenure (docs/rating.md)
 
 
 async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> None:

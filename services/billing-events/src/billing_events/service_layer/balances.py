@@ -104,10 +104,20 @@ async def publish_balances(
         for account_id, lg in ledgers.items():
             state = states[account_id] = state_of(lg, closed)
             payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
-                                      tuple(lg.products), extra or {})
+                                      tuple(lg.products), billed(lg, extra or {}))
             rows.append(envelope.row(account_id, payload))
         await outbox.add_rows(conn, rows)
     return states
+
+
+def billed(lg: led.Ledger, extra: dict[str, Any]) -> dict[str, Any]:
+    """A bill run's event also says what the closed month billed the account (the rating
+    model's monthly spend, docs/rating.md)."""
+    month = extra.get("closed_bill_month")
+    if not month:
+        return extra
+    first = date.fromisoformat(f"{month}-01")
+    return {**extra, "billed_fen": sum(f for (m, _), f in lg.bills.items() if m == first)}
 
 
 BULK = 1_000  # accounts from which a publish is a bulk one (a bill run, a CSV chunk)

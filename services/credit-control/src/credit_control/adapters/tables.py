@@ -125,6 +125,7 @@ credit_profiles = Table(
     Column("customer_id", Text, primary_key=True),
     Column("star_level", Integer),
     Column("credit_limit_fen", BigInteger),
+    Column("tier", Text),  # the rating's tier (docs/rating.md); NULL: billing's snapshot tier
     Column("updated_by", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -437,3 +438,5 @@ collection_associations = Table(
     Column("restore_outcome", Text),
     Index("ix_collection_associations_product", "product_id"),
 )
+# The rating model's tables (issue 18), on this metadata.
+from ..rating.adapters import rating_tables as _rating_tables  # noqa: E402,F401

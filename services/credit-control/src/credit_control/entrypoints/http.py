@@ -48,6 +48,7 @@ from ..credit.service_layer import (
     sweeps,
     work_orders,
 )
+from ..rating.entrypoints import http as rating_http
 from ..service_layer.context import CreditContext
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -68,6 +69,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(reviews.router(ctx))
     api.include_router(collection_cases.router(ctx))
     api.include_router(red_list_review.router(ctx))
+    api.include_router(rating_http.router(ctx))  # issue 18: the rating model
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

@@ -65,7 +65,7 @@ async def store_rule_table(conn: AsyncConnection, table: RuleTable, by: str, rea
 # --- profiles and exemptions ----------------------------------------------------------------
 
 _PROFILES = """
-    SELECT customer_id, star_level, credit_limit_fen FROM credit.credit_profiles
+    SELECT customer_id, star_level, credit_limit_fen, tier FROM credit.credit_profiles
     WHERE customer_id = ANY($1::text[])"""
 _EXEMPTIONS = """
     SELECT customer_id, kind, reason, approver, until FROM credit.exemptions
@@ -87,7 +87,8 @@ async def profiles_for(
         exempt.setdefault(r[0], []).append(Exemption(r[1], r[2], r[3], r[4]))
     return {
         c: CreditProfile(c, found[c][1] if c in found else None,
-                         found[c][2] if c in found else None, tuple(exempt.get(c, ())))
+                         found[c][2] if c in found else None, tuple(exempt.get(c, ())),
+                         found[c][3] if c in found else None)
         for c in customer_ids
     }
 

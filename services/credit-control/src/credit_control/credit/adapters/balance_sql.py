@@ -92,13 +92,16 @@ _MONTHS: dict[str, date] = {}
 PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 
 
+# The tier: the rating's when the customer was rated (credit_profiles.tier, docs/rating.md),
+# else billing's snapshot; so a sweep's product_credit.tier agrees with the balance path.
 _UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
         oldest_due_month, ladder_month, product_amount_due_fen)
     SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
-           u.customer_id, u.tier, u.star_level, u.balance_fen, u.amount_due_fen, u.oldest,
-           u.oldest, u.own_due
+           u.customer_id, coalesce((SELECT cp.tier FROM credit.credit_profiles cp
+                      WHERE cp.customer_id = u.customer_id), u.tier),
+           u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due
     FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
                 CAST(:family AS text[]), CAST(:product AS text[]),
                 CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),

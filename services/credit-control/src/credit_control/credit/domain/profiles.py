@@ -4,6 +4,8 @@ emergency no-suspension). Pure."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from common.contracts.snapshots import Tier
+
 # seed 004: star → (initial limit, lowest, highest), in fen. 0★ and unrated: no credit.
 STAR_LIMITS_FEN: dict[int, tuple[int, int, int]] = {
     5: (300_00, 300_00, 500_00),
@@ -54,6 +56,11 @@ class CreditProfile:
     star_level: int | None = None
     credit_limit_fen: int | None = None  # None: the star level's initial limit
     exemptions: tuple[Exemption, ...] = field(default=())
+    tier: str | None = None  # the rating's tier (docs/rating.md); None: the snapshot's
+
+    def decision_tier(self, snapshot_tier: Tier) -> Tier:
+        """The tier the rule ladder runs with: the rating's, else billing's snapshot."""
+        return Tier(self.tier) if self.tier else snapshot_tier
 
     def limit_fen(self, snapshot_star: int | None) -> int:
         if self.credit_limit_fen is not None:

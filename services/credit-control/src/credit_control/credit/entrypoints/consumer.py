@@ -16,6 +16,7 @@ from common.contracts import (
 )
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
+from ...rating.adapters import rating_sql
 from ...service_layer.context import CreditContext
 from ..service_layer import balance_events, handlers, notices
 from ..service_layer.balance_store import SqlBalanceStore
@@ -35,9 +36,9 @@ def batch_dispatcher(
     ) -> None:
         for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
             if is_balance:
-                await balance_events.apply_balance_events(
-                    SqlBalanceStore(ctx, conn),
-                    [(e, p) for e, p in run if isinstance(p, BalanceChanged)])
+                balances = [(e, p) for e, p in run if isinstance(p, BalanceChanged)]
+                await balance_events.apply_balance_events(SqlBalanceStore(ctx, conn), balances)
+                await rating_sql.record_inputs(conn, [p for _, p in balances])  # issue 18
             else:
                 for envelope, payload in run:
                     await single(conn, envelope, payload)
@@ -52,6 +53,7 @@ def dispatcher(
         if isinstance(payload, BalanceChanged):
             await balance_events.apply_balance_events(SqlBalanceStore(ctx, conn),
                                                       [(envelope, payload)])
+            await rating_sql.record_inputs(conn, [payload])  # issue 18: rating inputs
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         elif isinstance(payload, NoticeOutcome):

@@ -139,7 +139,8 @@ class Inputs:
                        "until": e.until.isoformat() if e.until else None}
                       for e in self.profile.active_exemptions(event.as_of)]
         return {"balance_fen": f.balance_fen, "amount_due_fen": f.amount_due_fen,
-                "dues": to_builtins(event.dues), "tier": event.customer.tier.value,
+                "dues": to_builtins(event.dues),
+                "tier": self.profile.decision_tier(event.customer.tier).value,
                 "star_level": self.profile.star(event.customer.star_level),
                 "credit_limit_fen": f.credit_limit_fen, "exemptions": exemptions,
                 "oldest_due_month": f.oldest_due_month.isoformat() if f.oldest_due_month
@@ -217,7 +218,7 @@ class Batch:
         today = business_date(event.as_of)
         star = profile.star(event.customer.star_level)
         exempt = bool(profile.exemptions) and profile.suspension_exempt(event.as_of)
-        tier = event.customer.tier
+        tier = profile.decision_tier(event.customer.tier)
         products = (event.products if len(event.products) < 2
                     else sorted(event.products, key=lambda p: p.product_id))
         for snapshot in products:

@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0021"
-down_revision = "0015"
+down_revision = "0019"
 S = "credit"
 
 

@@ -1,0 +1,65 @@
+"""The rating model's HTTP commands (validated at the edge; a rejected one changes nothing)."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.clock import BusinessTime, IsoMoment
+
+from ...credit.domain.commands import ByToken
+from .scorecard import Scorecard
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class RunRating(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: Literal["basic", "guidance"]
+    as_of: BusinessTime | None = None  # the period and windows; within business-time bounds
+
+
+class PutScorecard(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    card: Scorecard
+    reason: Reason
+    changed_by: ByToken = ""
+
+
+class AddOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    override_id: Id
+    star_level: Annotated[int, Field(ge=0, le=5)] | None  # None: unrated
+    limit_fen: Annotated[int, Field(ge=0)] | None = None  # None: the star's initial limit
+    reason: Reason
+    expires_at: IsoMoment
+    created_by: ByToken = ""
+
+
+class RemoveOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: Reason
+
+
+class RunCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    as_of: BusinessTime | None = None
+
+
+class ReviewMultiple(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    note: Reason
+
+
+ChurnOutcome = Literal["retained", "churned", "unreachable"]
+# Seed 003's reasons for leaving (离网原因): service, price, competition, network quality,
+# moved or closed, other.
+ChurnReason = Literal["service", "price", "competition", "network_quality", "moved_or_closed",
+                      "other"]
+
+
+class Revisit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    outcome: ChurnOutcome
+    churn_reason: ChurnReason | None = None
+    note: Reason
