@@ -106,7 +106,9 @@ async def test_year(db: AsyncEngine) -> int:
     +7/+8 reports, +9 dashboard, +10 scale-out and soak, +11 personal data (05, 07),
     +12 per-product amounts (billing 01-04, e2e 05-08) and the sweep faults (11), +13 the
     product timeline's messages (03-04), +14 billing's bill-run golden scenario (01-02),
-    +15 the CMPP client suspended and restored (10-12), +16 the notifier over SMPP (10-11)."""
+    +15 the CMPP client suspended and restored (10-12), +16 the notifier over SMPP (10-11),
+    collections escalation (03-05), red-list review (06) and late fees (07-08), +20 the
+    notifier's SMPP integration, +25 and later the rating model's runs."""
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))

@@ -2,7 +2,7 @@
 through the running services over Kafka.
 
 Years: `rating_year` (the synthetic base), +1 (the six-month guidance run), +2 (limits and
-suspensions through the services); `rating_year` is after `test_year + 15` and after every
+suspensions through the services); `rating_year` is after `test_year + 25` and after every
 rating run already stored, so a re-run of these tests meets no period already run."""
 
 from collections import Counter
@@ -40,7 +40,7 @@ async def rating_year(db: AsyncEngine, test_year: int) -> int:
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(substr(period, 1, 4)::int) FROM credit.rating_runs"))
-    return max(test_year + 15, int(newest or 0) + 1)
+    return max(test_year + 25, int(newest or 0) + 1)
 
 
 def context(db: AsyncEngine, now: datetime) -> CreditContext:
