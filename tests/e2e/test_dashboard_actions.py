@@ -26,7 +26,7 @@ YEAR_OFFSET = 17  # a year of its own: other tests use test_year + 0..14
 
 
 async def owing_product(billing: httpx.AsyncClient, uid: str, tag: str, family: str,
-                        y: int, month: int) -> tuple[str, str]:
+                        y: int, month: int, vendor: str | None = None) -> tuple[str, str]:
     """A low-tier customer whose product owes 300 yuan for `month`, never paid."""
     customer, account, product = f"GA{tag}{uid}", f"AA{tag}{uid}", f"PA{tag}{uid}"
     await ok(await billing.post("/v1/customers", json={
@@ -37,7 +37,7 @@ async def owing_product(billing: httpx.AsyncClient, uid: str, tag: str, family: 
                                                       "customer_id": customer}))
     await ok(await billing.post("/v1/products", json={
         "product_id": product, "account_id": account, "cpno": f"CP{tag}{uid}",
-        "name": "集团彩铃", "family": family}))
+        "name": "集团彩铃", "family": family, **({"vendor": vendor} if vendor else {})}))
     await ok(await billing.post("/v1/charges", json={
         "charge_id": f"CA{tag}{uid}", "account_id": account, "product_id": product,
         "bill_month": f"{y}-{month:02d}", "amount_fen": 30_000}))
@@ -233,7 +233,8 @@ async def test_a_held_sweep_is_confirmed_and_a_preview_approved_by_a_credit_admi
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = test_year + YEAR_OFFSET
-    _, product = await owing_product(billing, uid, "h", "ADC", y, 6)
+    # A CRM-MAS product: its suspension goes BOSS → EMOS → the industry gateway.
+    _, product = await owing_product(billing, uid, "h", "MAS", y, 6, vendor="huawei")
     guard = await ok(await credit.get("/v1/guard"), 200)
     # The guard set to hold any sweep that suspends anything; put back afterwards.
     await ok(await credit.put("/v1/guard", json={"enabled": True, "max_share": 1e-9,
@@ -269,8 +270,21 @@ async def test_a_held_sweep_is_confirmed_and_a_preview_approved_by_a_credit_admi
     assert done and "已确认停机批次" in text, text
     assert await hold_status() == "confirmed"
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
-                     lambda r: r.json()["state"] in ("suspend_requested", "suspended"),
-                     what="the confirmed suspension")
+                     lambda r: r.json()["state"] == "suspended",
+                     what="the confirmed suspension, made by the chain", timeout=120)
+    # Its timeline: the suspension warning's SMS and the chain's steps of the suspension
+    # (BOSS, EMOS, the gateway), in 北京时间, among the decisions.
+    browser.get(f"{base}/dashboard/products/{product}")
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "timeline"))
+    chain_rows = browser.find_elements(By.CSS_SELECTOR, "#timeline tr.chain")
+    shown = [r.text for r in chain_rows]
+    for stage in ("BOSS 已处理", "EMOS 已派单至网关"):
+        assert [t for t in shown if stage in t and "停机 suspend" in t], shown
+    finished = [r for r in chain_rows if "chain finished" in r.text]
+    assert len(finished) == 1 and "已生效 applied" in finished[0].text, shown
+    assert all("北京时间" in r.text for r in chain_rows)
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline tr.sms")
+    browser.save_screenshot(str(ARTIFACTS / "timeline-chain.png"))
     again = await forged(base, "admin-token", f"/dashboard/actions/sweeps/{held}/confirm", {})
     assert again.status_code == 409 and "未执行" in again.text
 

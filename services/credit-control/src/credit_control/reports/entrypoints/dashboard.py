@@ -355,8 +355,8 @@ def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
-    """Decisions, state changes and SMS in one list, oldest first, for "why was it
-    suspended?". A decision shows once: the state change it made (same decision id, same
+    """Decisions, state changes, chain steps and SMS in one list, oldest first, for "why was
+    it suspended?". A decision shows once: the state change it made (same decision id, same
     before → after) is folded into its row; a change no decision made (a ladder restart, the
     gateway's confirmation) keeps a row of its own. Money is in yuan throughout."""
     changes = list(product.get("state_history", []))
@@ -373,7 +373,12 @@ def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
                 "after": "", "inputs": "", "amount_fen": None, "changed_at": None,
                 "sms": (m["template"], m["role"], m["status"])}
                for m in product.get("messages", [])]
-    order = {"decision": 0, "state": 1, "sms": 2}
+    # What the chain did with each command: BOSS → EMOS → gateway, per attempt.
+    events += [{"at": c["at"], "kind": "chain", "what": c["stage"], "rule_id": "",
+                "rule_version": None, "reason": c["detail"], "before": "", "after": "",
+                "inputs": "", "amount_fen": None, "changed_at": None, "chain": c}
+               for c in product.get("chain_steps", [])]
+    order = {"decision": 0, "state": 1, "chain": 2, "sms": 3}
     # By the instant, not its text: the notifier's times come as ISO text, ours as datetimes.
     return sorted(events, key=lambda e: (_instant(e["at"]), order[e["kind"]]))
 
