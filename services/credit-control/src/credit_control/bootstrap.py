@@ -16,6 +16,7 @@ from .collections.domain.collections import WorklistKind
 from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
+from .entrypoints import asyncapi
 from .entrypoints.http import router
 from .reports.entrypoints import dashboard, reports, timeline
 from .reports.service_layer import business_metrics
@@ -40,6 +41,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     app = service_app("credit-control", runtime)
     app.include_router(router(ctx, settings))
     _reports(app, rc, settings)
+    app.include_router(asyncapi.router())  # the topics' AsyncAPI document and its page
     return app
 
 
