@@ -103,6 +103,7 @@ def dashboard_lines(credit_url: str, staff: dict[str, tuple[str, str]]) -> list[
     """The sign-in form's address and the per-role tokens, never a link carrying a token:
     the service token may do everything, and an address ends up in histories and logs."""
     return [f"  dashboard        {credit_url}/dashboard/signin   (sign in with a staff token)",
+            f"  events (AsyncAPI) {credit_url}/asyncapi",
             "Demo staff tokens (dashboard sign-in, or Authorization: Bearer <token>; roles in "
             "docs/security.md):",
             *(f"  {role:13} {subject:13} {token}" for token, (subject, role) in staff.items())]

@@ -17,6 +17,7 @@ from .collections.service_layer.escalation import settler as collections_settler
 from .config import Settings
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
+from .entrypoints import asyncapi
 from .entrypoints.http import router
 from .rating.entrypoints import scheduler as rating_scheduler
 from .reports.entrypoints import dashboard, rating_pages, rating_reports, reports, timeline
@@ -45,6 +46,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     app = service_app("credit-control", runtime)
     app.include_router(router(ctx, settings))
     _reports(app, rc, settings)
+    app.include_router(asyncapi.router())  # the topics' AsyncAPI document and its page
     return app
 
 

@@ -5,6 +5,7 @@ into its row; money in yuan on it, in the reason and the inputs too."""
 from datetime import UTC, datetime
 from typing import Any
 
+from credit_control.reports.domain.chain_steps import chain_steps
 from credit_control.reports.entrypoints import dashboard
 from credit_control.reports.entrypoints.labels import label
 
@@ -110,3 +111,41 @@ def test_money_on_the_timeline_is_in_yuan() -> None:
     assert "&#34;amount_due_yuan&#34;: &#34;500.00&#34;" in html
     assert "&#34;credit_limit_yuan&#34;: &#34;-10.00&#34;" in html
     assert " fen" not in html and "_fen" not in html and "50000" not in html
+
+
+def _attempt(n: int, outcome: str | None, detail: str = "", **at: str) -> dict[str, Any]:
+    stamps = {k: at.get(k) for k in ("received_at", "boss_at", "emos_at", "gateway_ack_at",
+                                     "finished_at")}
+    return {"command_id": "CMD1", "attempt": n, "action": "suspend", "sequence": 1,
+            "outcome": outcome, "detail": detail, "emos_order_id": f"EO{n}", **stamps}
+
+
+def test_chain_steps_show_each_stage_of_each_attempt_in_beijing_time() -> None:
+    """The gateway chain's stages of a command (BOSS → EMOS → gateway) on the timeline, one
+    row per stage reached, the last with its outcome; times as the gateway sends them (UTC
+    text), shown in 北京时间 and ordered among the decisions by the instant."""
+    chain = {"attempts": [
+        _attempt(1, "failed", "no gateway adapter for 'x'", received_at="2026-11-30T12:00:01Z",
+                 boss_at="2026-11-30T12:00:02Z", emos_at="2026-11-30T12:00:03Z",
+                 finished_at="2026-11-30T12:00:04Z"),
+        _attempt(2, None, received_at="2026-11-30T12:05:00Z", boss_at="2026-11-30T12:05:01Z"),
+    ]}
+    steps = chain_steps(chain)
+    assert [(s["attempt"], s["stage"], s["outcome"]) for s in steps] == [
+        (1, "received", None), (1, "boss", None), (1, "emos", None), (1, "finished", "failed"),
+        (2, "received", None), (2, "boss", None)]
+    assert chain_steps(None) == []
+    product = _product([_decision("D1", "suspend", "suspension_warned", "suspend_requested")],
+                       [])
+    product["chain_steps"] = steps
+    events = dashboard._timeline(product)
+    assert [e["kind"] for e in events] == ["decision"] + ["chain"] * 6
+    html = bytes(dashboard._page("timeline.html", None, product=product,
+                                 events=events).body).decode()
+    assert html.count('class="chain what-') == 6
+    assert ("链路 chain · 停机 suspend 第 1 次 attempt: 链路结束 chain finished — 失败 failed"
+            in html)
+    assert "no gateway adapter for &#39;x&#39;" in html
+    assert "EMOS 已派单至网关 EMOS order sent to the gateway" in html
+    assert "2026-11-30 20:00:04 北京时间" in html and "2026-11-30 20:05:01 北京时间" in html
+    assert "T12:00" not in html

@@ -83,6 +83,13 @@ class Peers:
             {"product_id": product_id, "limit": "1000"})
         return found or []
 
+    async def product_chain(self, product_id: str) -> dict[str, Any] | None:
+        """The gateway-adapter's view of one product's chain (BOSS, EMOS, gateway, and each
+        command attempt with the moment it passed each stage); None if the chain never saw
+        the product."""
+        return await self._get("gateway-adapter", self.gateway_url,
+                               f"/v1/products/{quote(product_id, safe='')}/chain", {})
+
     async def _get(self, name: str, base: str, path: str,
                    params: dict[str, str]) -> dict[str, Any] | None:
         body: dict[str, Any] | None = await self._json(name, base, path, params)

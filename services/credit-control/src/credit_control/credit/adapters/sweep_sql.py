@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,6 +40,7 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
+    NoticeContext,
 )
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductFamily, Tier
@@ -49,6 +51,7 @@ from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
+from .event_text import envelope_text, jsonb_struct_text, moment_json, struct_text
 
 D = DecisionType
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
@@ -515,52 +518,44 @@ _NOTICE_NOTE = (
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 
-def json_text(pairs: Sequence[tuple[str, str]], raw: Sequence[str] = ()) -> str:
-    """A JSON object's text spliced from its members' texts: byte for byte what
-    `jsonb_build_object(k1, v1, …)::text` gives (jsonb's key order: shorter keys first, then
-    bytewise; `to_jsonb` of each value; NULL as null), without building the jsonb, copying
-    nested jsonb values (a decision's context) into it and printing it all again. Keys are
-    plain ASCII literals; the values of the keys in `raw` are JSON texts already (not NULL)."""
-    ordered = sorted(pairs, key=lambda kv: (len(kv[0]), kv[0].encode()))
-    members = " || ', ' || ".join(
-        f"""'"{k}": ' || """ + (v if k in raw else f"COALESCE(to_jsonb({v})::text, 'null')")
-        for k, v in ordered)
-    return f"('{{' || {members} || '}}')"
-
-
 def _envelope(event_type: str, key: str, payload_text: str) -> str:
-    """common.envelope's envelope around a payload given as JSON text (json_text)."""
-    return json_text([
-        ("event_id", "x.eid"), ("type", event_type), ("source", ":source"),
-        ("occurred_at", ":now"), ("correlation_id", ":correlation_id"),
-        ("schema_version", ":schema_version"), ("key", key), ("payload", payload_text)],
-        raw=("payload",))
+    """common.envelope's envelope around a payload given as JSON text, as msgspec writes it
+    (event_text.py: one serialisation style for every event)."""
+    return envelope_text(event_type, "x.eid", ":source_json", ":now_json",
+                         ":correlation_json", ":schema_version", key, payload_text)
 
 
 def _statement(bounded: bool = False) -> str:
-    decision_members = [
-        ("decision_id", "d.decision_id"), ("account_id", "d.account_id"),
-        ("product_id", "d.product_id"), ("decision", "d.decision"), ("rule_id", "d.rule_id"),
-        ("reason", "d.reason"), ("state_before", "d.state_before"),
-        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context"),
-        ("warning_level", "d.warning_level"), ("amount_fen", "d.amount_fen"),
-        ("rule_version", "d.rule_version")]
+    # The payloads as msgspec writes their contracts (event_text.py): the contract's field
+    # order, compact, datetimes as msgspec formats them (`*_json` parameters), the stored
+    # context re-read field by field in NoticeContext's order.
+    context = jsonb_struct_text("d.context", NoticeContext)
+    decision_members = {
+        "decision_id": "d.decision_id", "account_id": "d.account_id",
+        "product_id": "d.product_id", "decision": "d.decision", "rule_id": "d.rule_id",
+        "reason": "d.reason", "state_before": "d.state_before",
+        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context,
+        "warning_level": "d.warning_level", "amount_fen": "d.amount_fen",
+        "rule_version": "d.rule_version"}
+    raw = ("as_of", "context", "caught_up_at", "requested_at")
     # A catch-up sweep's decisions also say when they were really made (the notifier sends,
     # and dates what became of the SMS, in that time); an on-time sweep's are as they were.
+    caught_up = {**decision_members, "caught_up_at": ":now_json"}
     decision_payload = (
-        f"CASE WHEN :catch_up IS NULL THEN {json_text(decision_members)} "
-        f"ELSE {json_text([*decision_members, ('caught_up_at', ':now')])} END")
-    command_payload = json_text([
-        ("command_id", "u.pending_command_id"), ("decision_id", "u.pending_decision_id"),
-        ("product_id", "u.product_id"), ("account_id", "u.account_id"),
-        ("cpno", "u.product->>'cpno'"), ("family", "u.family"),
-        ("vendor", "u.product->'vendor'"), ("action", "'suspend'::text"),
-        ("sequence", "u.command_seq"), ("requested_at", ":as_of_text"), ("attempt", "1"),
-        ("customer_id", "u.customer_id")])
-    changed_payload = json_text([
-        ("account_id", "d.account_id"), ("product_id", "d.product_id"),
-        ("decision_id", "d.decision_id"), ("state_before", "d.state_before"),
-        ("state_after", "d.state_after"), ("as_of", ":as_of_text"), ("context", "d.context")])
+        f"CASE WHEN :catch_up IS NULL THEN "
+        f"{struct_text(CreditDecisionMade, decision_members, raw)} "
+        f"ELSE {struct_text(CreditDecisionMade, caught_up, raw)} END")
+    command_payload = struct_text(ProvisioningCommand, {
+        "command_id": "u.pending_command_id", "decision_id": "u.pending_decision_id",
+        "product_id": "u.product_id", "account_id": "u.account_id",
+        "cpno": "u.product->>'cpno'", "family": "u.family",
+        "vendor": "u.product->'vendor'", "action": "'suspend'::text",
+        "sequence": "u.command_seq", "requested_at": ":as_of_json", "attempt": "1",
+        "customer_id": "u.customer_id"}, raw)
+    changed_payload = struct_text(CreditStateChanged, {
+        "account_id": "d.account_id", "product_id": "d.product_id",
+        "decision_id": "d.decision_id", "state_before": "d.state_before",
+        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context}, raw)
     reason = (
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
@@ -739,7 +734,8 @@ SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM c
 
 _TYPES = {
     "after": "text", "upto": "text", "chunk": "integer", "as_of": "timestamptz",
-    "as_of_text": "text",
+    "as_of_text": "text", "as_of_json": "text", "now_json": "text", "source_json": "text",
+    "correlation_json": "text",
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
@@ -779,6 +775,10 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         **_due_values(steps), **_prefilter_values(steps, today), "after": after,
         "chunk": chunk, "as_of": as_of,
         "as_of_text": as_of.isoformat(), "as_of_date": business_date(as_of).isoformat(),
+        # The events' texts: JSON as msgspec writes it (event_text.py).
+        "as_of_json": moment_json(as_of), "now_json": moment_json(now),
+        "source_json": msgspec.json.encode(source).decode(),
+        "correlation_json": msgspec.json.encode(correlation_id).decode(),
         "rule_version": rule_version, "source": source, "now": now.isoformat(),
         "now_ts": now, "correlation_id": correlation_id, "due_at": due_at, "today": today,
         "short_before": retention.retention_short_before if retention else None,

@@ -38,6 +38,7 @@ from ..domain import reports as r
 from ..service_layer import reports as svc
 from ..service_layer.reports import ReportContext
 from ..service_layer.timeline import product_timeline
+from . import action_roles, csrf
 from .labels import label
 from .reports import csv_download
 
@@ -66,6 +67,9 @@ def mount(app: FastAPI, rc: ReportContext, tokens: TokenTable) -> None:
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"),
               name="dashboard-static")
     app.include_router(router(rc, tokens))
+    # The actions import this module's page helpers: imported here, not at the top.
+    from . import dashboard_actions
+    app.include_router(dashboard_actions.router(rc, tokens))
 
 
 def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
@@ -73,7 +77,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
 
     @pages.get("/signin")
     async def signin_form(request: Request) -> Response:
-        return _signin_page(request.query_params.get("next"), refused=False, status=200)
+        return _signin_page(request.query_params.get("next"), refused=False, status=200,
+                            request=request)
 
     @pages.post("/signin")
     async def signin(request: Request) -> Response:
@@ -83,9 +88,16 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         given = (form.get("token") or [""])[0].strip()
         target = _safe_next((form.get("next") or [""])[0])
+        if not csrf.signin_form_ok(request.cookies.get(csrf.SIGNIN_COOKIE),
+                                   (form.get(csrf.FIELD) or [""])[0]):
+            # Not from our form (another site's, or an expired one): nobody is signed in.
+            return _signin_page(target, refused=False, status=403, stale=True)
         if not given or tokens.resolve(given) is None:
             return _signin_page(target, refused=True, status=401)
-        return _keep_token(RedirectResponse(target, status_code=303), given)
+        answer = _keep_token(RedirectResponse(target, status_code=303), given)
+        answer.delete_cookie(csrf.SIGNIN_COOKIE, path="/dashboard", httponly=True,
+                             samesite="strict")
+        return answer
 
     @pages.get("/signout")
     async def signout() -> Response:
@@ -107,7 +119,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         data = await _overview(rc, bill_month, as_of)
         if not who.sees_pii:  # the chart's numbers are no one's data: left as they are
             data = {**redact(data), "trend_json": data["trend_json"]}
-        return _page("dashboard.html", who, month=r.month_text(bill_month),
+        return _page("dashboard.html", who, request=request, month=r.month_text(bill_month),
                      csv_reports=CSV_REPORTS,
                      as_of=as_of.isoformat() if as_of else "", **data)
 
@@ -144,7 +156,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
             found = await preview.preview_sweep(
                 rc.credit, at, 200, {"account_id": account_id} if account_id else None)
             shown = found if who.sees_pii else redact(found)
-        return _page("preview.html", who, preview=shown, account_id=account_id,
+        return _page("preview.html", who, request=request, preview=shown, account_id=account_id,
+                     as_of_iso=at.isoformat(),
                      as_of_input=local.strftime("%Y-%m-%dT%H:%M"),
                      as_of_shown=beijing_time(at))
 
@@ -186,7 +199,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         if found is None:
             return _page("not_found.html", who, account_id=account_id, status=404)
         shown = found if who.sees_pii else redact(found)
-        return _page("account.html", who, account=shown)
+        return _page("account.html", who, request=request, account=shown)
 
     @pages.get("/products/{product_id}")
     async def timeline(request: Request, product_id: str) -> Response:
@@ -198,7 +211,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         except NotFound:
             return _page("not_found.html", who, product_id=product_id, status=404)
         shown = found if who.sees_pii else redact(found)
-        return _page("timeline.html", who, product=shown, events=_timeline(shown))
+        return _page("timeline.html", who, request=request, product=shown,
+                     events=_timeline(shown))
 
     return pages
 
@@ -221,12 +235,14 @@ def _signed_in(request: Request, tokens: TokenTable) -> Principal | Response:
     presented = header[7:] if header.lower().startswith("bearer ") else request.cookies.get(
         COOKIE)
     principal = tokens.resolve(presented) if presented else None
-    if principal is None:
+    if principal is None or presented is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return _signin_page(target, refused=False, status=401)
+        return _signin_page(target, refused=False, status=401, request=request)
     # The common masking middleware reads it: phone numbers in the page are masked for
     # callers who may not see them, as in every API answer.
     request.state.principal = principal
+    # The action forms' token is made from the session's own token (csrf.py).
+    request.state.form_token = csrf.session_token(presented)
     return principal
 
 
@@ -246,9 +262,17 @@ def _safe_next(target: str) -> str:
     return target
 
 
-def _signin_page(target: str | None, refused: bool, status: int) -> HTMLResponse:
-    return _page("signin.html", None, status=status, refused=refused,
-                 next=_safe_next(target or ""))
+def _signin_page(target: str | None, refused: bool, status: int,
+                 request: Request | None = None, stale: bool = False) -> HTMLResponse:
+    """The sign-in form with its one-time form token, also kept in a cookie (csrf.py); a
+    browser that already holds one keeps it, so two open tabs both still sign in."""
+    held = request.cookies.get(csrf.SIGNIN_COOKIE) if request is not None else None
+    nonce = held if held and len(held) == 32 else csrf.new_signin_nonce()
+    page = _page("signin.html", None, status=status, refused=refused, stale=stale,
+                 next=_safe_next(target or ""), signin_nonce=nonce)
+    page.set_cookie(csrf.SIGNIN_COOKIE, nonce, httponly=True, samesite="strict",
+                    path="/dashboard", max_age=3600)
+    return page
 
 
 async def _report(rc: ReportContext, kind: str, month: date,
@@ -264,7 +288,15 @@ async def _report(rc: ReportContext, kind: str, month: date,
     return await svc.states(rc, month, as_of)
 
 
-def _page(name: str, who: Principal | None, status: int = 200, **data: Any) -> HTMLResponse:
+def _page(name: str, who: Principal | None, status: int = 200,
+          request: Request | None = None, **data: Any) -> HTMLResponse:
+    """A page; given the request, also what its buttons need: which actions the caller may
+    take (`may`, from the API's own roles) and the session's form token (`csrf`)."""
+    if request is not None:
+        data = {"may": action_roles.allowed(request.app, who),
+                "csrf": getattr(request.state, "form_token", ""), **data}
+    else:
+        data = {"may": {}, "csrf": "", **data}
     html = _templates.get_template(name).render(who=who, **data)
     return HTMLResponse(html, status_code=status)
 
@@ -323,8 +355,8 @@ def _worklist_row(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
-    """Decisions, state changes and SMS in one list, oldest first, for "why was it
-    suspended?". A decision shows once: the state change it made (same decision id, same
+    """Decisions, state changes, chain steps and SMS in one list, oldest first, for "why was
+    it suspended?". A decision shows once: the state change it made (same decision id, same
     before → after) is folded into its row; a change no decision made (a ladder restart, the
     gateway's confirmation) keeps a row of its own. Money is in yuan throughout."""
     changes = list(product.get("state_history", []))
@@ -341,7 +373,12 @@ def _timeline(product: dict[str, Any]) -> list[dict[str, Any]]:
                 "after": "", "inputs": "", "amount_fen": None, "changed_at": None,
                 "sms": (m["template"], m["role"], m["status"])}
                for m in product.get("messages", [])]
-    order = {"decision": 0, "state": 1, "sms": 2}
+    # What the chain did with each command: BOSS → EMOS → gateway, per attempt.
+    events += [{"at": c["at"], "kind": "chain", "what": c["stage"], "rule_id": "",
+                "rule_version": None, "reason": c["detail"], "before": "", "after": "",
+                "inputs": "", "amount_fen": None, "changed_at": None, "chain": c}
+               for c in product.get("chain_steps", [])]
+    order = {"decision": 0, "state": 1, "chain": 2, "sms": 3}
     # By the instant, not its text: the notifier's times come as ISO text, ours as datetimes.
     return sorted(events, key=lambda e: (_instant(e["at"]), order[e["kind"]]))
 

@@ -68,6 +68,28 @@ LABELS: Final[dict[str, str]] = {
     "undeliverable": "无法送达 undeliverable",
     "dead_lettered": "死信 dead lettered",
     "cancelled": "已取消 cancelled",
+    # chain steps on the timeline (the gateway-adapter's stages and outcomes)
+    "chain_received": "链路受理 command received",
+    "chain_boss": "BOSS 已处理 BOSS done",
+    "chain_emos": "EMOS 已派单至网关 EMOS order sent to the gateway",
+    "chain_gateway_ack": "网关已受理 gateway accepted",
+    "chain_finished": "链路结束 chain finished",
+    "chain_applied": "已生效 applied",
+    "chain_failed": "失败 failed",
+    "chain_timed_out": "超时 timed out",
+    "chain_superseded": "被新指令取代 superseded",
+    # work orders and exemptions (dashboard actions)
+    "created": "新建 created",
+    "assigned": "已接单 assigned",
+    "done": "已办结 done",
+    "failed": "失败 failed",
+    "operator": "业务办理人员 operator",
+    "product_manager": "产品经理 product manager",
+    "group_billing_manager": "集团账务管理人员 group billing manager",
+    "note": "备注 note",
+    "fingerprint": "指纹 fingerprint",
+    "as_of": "时点 as of",
+    "exemption_id": "编号 exemption id",
 }
 
 

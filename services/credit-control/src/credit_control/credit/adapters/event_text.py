@@ -1,0 +1,168 @@
+"""The sweep's events written in SQL, byte for byte as msgspec writes the same contract.
+
+Every other producer encodes its contract structs with msgspec (`common.envelope.to_bytes`):
+compact, fields in the struct's order, the envelope's `type` tag first, datetimes as
+"2026-11-30T12:00:00Z" / "+08:00". The month-end sweep writes its decisions, commands and
+state changes inside one set-based statement (sweep_sql.py), so it builds their text there;
+these helpers make that text the same bytes, from the contracts' own field lists (msgspec's
+type info), so one serialisation style holds for every event on every topic.
+
+- `struct_text`: a struct from SQL values (one expression per field; `to_jsonb(v)::text` for
+  a value's JSON, as PostgreSQL escapes strings as msgspec does; a field not given is its
+  default, a constant).
+- `jsonb_struct_text`: a struct from a jsonb value (a decision's stored `context`): each field
+  taken by name in the struct's order, nested structs and lists of structs likewise; a key
+  the struct does not have is left out, as decoding and encoding again would.
+- `envelope_text`: the envelope around a payload text.
+- `moment_json`: a datetime parameter as msgspec writes it.
+
+The strings are concatenated from constant pieces and each value's text: no jsonb object is
+built and printed again, which keeps the sweep as fast as it was.
+"""
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from msgspec import inspect as mi
+
+from common.envelope import Envelope
+
+_BIND_LIKE = re.compile(r":(?=\w)")
+UNROLLED = 3
+
+
+def moment_json(at: datetime) -> str:
+    """'"2026-11-30T12:00:00Z"': a datetime as msgspec encodes it (JSON, quotes included)."""
+    return msgspec.json.encode(at).decode()
+
+
+def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
+                raw: Collection[str] = ()) -> str:
+    """SQL giving the JSON text of `cls` from an SQL expression per field (by field name).
+    Fields in `raw` are JSON text already (never NULL); the others go through
+    `to_jsonb(v)::text` (NULL: null). A field left out is its default."""
+    unknown = set(values) - {f.name for f in msgspec.structs.fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    parts: list[str] = []
+    for n, f in enumerate(msgspec.structs.fields(cls)):
+        parts.append(_quote(("{" if n == 0 else ",") + f'"{f.encode_name}":'))
+        if f.name in values:
+            v = values[f.name]
+            parts.append(v if f.name in raw else f"COALESCE(to_jsonb({v})::text, 'null')")
+        elif f.required:
+            raise ValueError(f"{cls.__name__}.{f.name} is required")
+        else:
+            parts.append(_quote(_default_json(f)))
+    parts.append("'}'")
+    return _join(parts)
+
+
+def jsonb_struct_text(expr: str, cls: type[msgspec.Struct]) -> str:
+    """SQL giving the JSON text of `cls` from the jsonb value `expr` (a stored struct)."""
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    return _struct_from_jsonb(expr, info)
+
+
+def envelope_text(event_type: str, event_id: str, source_json: str, occurred_at_json: str,
+                  correlation_json: str, schema_version: str, key: str,
+                  payload_text: str) -> str:
+    """SQL giving an envelope's JSON text: the `type` tag first, then the envelope's fields
+    in its order (common.envelope.Envelope), the payload text last. `*_json` arguments are
+    JSON text already; the others are SQL values."""
+    given = {"event_id": f"to_jsonb({event_id})::text", "source": source_json,
+             "occurred_at": occurred_at_json, "correlation_id": correlation_json,
+             "schema_version": f"({schema_version})::text",
+             "key": f"to_jsonb({key})::text", "payload": payload_text}
+    parts = ["'{\"type\":'", f"to_jsonb({event_type})::text"]
+    for f in msgspec.structs.fields(Envelope):
+        parts += [_quote(f',"{f.encode_name}":'), given[f.name]]
+    parts.append("'}'")
+    return _join(parts)
+
+
+def _at(root: str, path: tuple[str, ...]) -> str:
+    """The jsonb value at `path` under `root`: one `#>` walking the containers in place (a
+    chain of `->` copies every object on the way)."""
+    return f"({root} #> '{{{','.join(path)}}}')" if path else root
+
+
+def _struct_from_jsonb(root: str, info: mi.StructType, path: tuple[str, ...] = ()) -> str:
+    parts: list[str] = []
+    for n, f in enumerate(info.fields):
+        parts.append(_quote(("{" if n == 0 else ",") + f'"{f.encode_name}":'))
+        default = None if f.required else _default_json(f)
+        parts.append(_value_from_jsonb(root, (*path, f.encode_name), f.type, default))
+    parts.append("'}'")
+    return _join(parts)
+
+
+def _value_from_jsonb(root: str, path: tuple[str, ...], t: Any, default: str | None) -> str:
+    t, expr = _unwrap(t), _at(root, path)
+    if isinstance(t, mi.UnionType):
+        inner = [_unwrap(x) for x in t.types if not isinstance(_unwrap(x), mi.NoneType)]
+        if len(inner) == 1 and isinstance(inner[0], mi.StructType | mi.ListType | mi.VarTupleType):
+            shown = _value_from_jsonb(root, path, inner[0], None)
+            return (f"(CASE WHEN jsonb_typeof({expr}) IN ('object', 'array') THEN {shown} "
+                    f"ELSE {_quote(default or 'null')} END)")
+        t = inner[0] if len(inner) == 1 else t
+    if isinstance(t, mi.StructType):
+        return f"COALESCE({_struct_from_jsonb(root, t, path)}, 'null')"
+    if isinstance(t, mi.ListType | mi.VarTupleType):
+        return _array_from_jsonb(root, path, t.item_type, default or "[]")
+    # A scalar (string, number, boolean, enum, date as text): jsonb prints it as msgspec does.
+    return f"COALESCE(({expr})::text, {_quote(default or 'null')})"
+
+
+def _array_from_jsonb(root: str, path: tuple[str, ...], item_type: Any, default: str) -> str:
+    """An array's items in their order; a missing one is its default ([]). Arrays of up to
+    UNROLLED items (a customer's contacts: one or two) are spelt out item by item, cheaper
+    than a subquery over `jsonb_array_elements` per row; longer ones take the subquery."""
+    expr = _at(root, path)
+    cases = ["WHEN 0 THEN '[]'"]
+    for n in range(1, UNROLLED + 1):
+        items = [_value_from_jsonb(root, (*path, str(i)), item_type, "null") for i in range(n)]
+        cases.append(f"WHEN {n} THEN " + _join(
+            ["'['", *[p for i, v in enumerate(items) for p in ([v] if i == 0 else ["','", v])],
+             "']'"]))
+    each = _value_from_jsonb("x.e", (), item_type, "null")
+    longer = (f"COALESCE((SELECT '[' || string_agg({each}, ',' ORDER BY x.n) || ']' "
+              f"FROM jsonb_array_elements({expr}) WITH ORDINALITY AS x(e, n)), '[]')")
+    return (f"(CASE WHEN jsonb_typeof({expr}) = 'array' THEN CASE jsonb_array_length({expr}) "
+            f"{' '.join(cases)} ELSE {longer} END ELSE {_quote(default)} END)")
+
+
+def _unwrap(t: Any) -> Any:
+    return t.type if isinstance(t, mi.Metadata) else t
+
+
+def _default_json(f: Any) -> str:
+    value = f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
+    return msgspec.json.encode(value).decode()
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _join(parts: list[str]) -> str:
+    """Adjacent constants merged into one literal: fewer concatenations per row."""
+    merged: list[str] = []
+    for p in parts:
+        if merged and _is_literal(p) and _is_literal(merged[-1]):
+            merged[-1] = merged[-1][:-1] + p[1:]
+        else:
+            merged.append(p)
+    # For sqlalchemy's `text()`: a colon before a word in a literal (`"x":null`) is escaped,
+    # or it would be read as a bind parameter.
+    merged = [_BIND_LIKE.sub(r"\\:", p) if _is_literal(p) else p for p in merged]
+    # One concat() builds the text once; a chain of || copies it at every step.
+    return "concat(" + ", ".join(merged) + ")"
+
+
+def _is_literal(p: str) -> bool:
+    return len(p) >= 2 and p[0] == "'" and p[-1] == "'" and "'" not in p[1:-1].replace("''", "")

@@ -1,0 +1,83 @@
+"""event_text: the texts the sweep splices in SQL are byte for byte msgspec's encoding of the
+contract (field order, compact separators, escapes, numbers, nested structs and lists, NULLs
+and defaults), whatever order and extra keys the stored jsonb has."""
+
+from datetime import UTC, date, datetime
+
+import msgspec
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.contracts.credit_control import NoticeContext
+from common.contracts.gateway import ProvisioningCommand
+from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
+from common.envelope import to_builtins
+from credit_control.credit.adapters.event_text import (
+    jsonb_struct_text,
+    moment_json,
+    struct_text,
+)
+
+pytestmark = pytest.mark.integration
+
+AWKWARD = 'x"y\\z\ttab\x01 é 集团/V网 :null'
+
+
+def _context(contacts: tuple[Person, ...], **more: object) -> NoticeContext:
+    return NoticeContext(
+        customer=CustomerSnapshot(customer_id="G1", name=AWKWARD, tier="low",
+                                  account_manager=Person(name="王经理", phone="139"),
+                                  contacts=contacts),
+        product=ProductSnapshot(product_id="P1", cpno='CP"1', name="集团V网", family="MAS",
+                                vendor="huawei"),
+        amount_due_fen=12_345_678_901, as_of_date=date(2026, 11, 30), **more)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("context", [
+    _context((Person(name="李", phone="138"), Person(name=AWKWARD, phone="137"))),
+    _context((), deadline=date(2026, 12, 5), bill_month="2026-10", suspension_exempt=True,
+             account_amount_due_fen=-1),
+])
+async def test_a_stored_context_prints_as_msgspec_encodes_it(
+    db: AsyncEngine, context: NoticeContext,
+) -> None:
+    stored = {**to_builtins(context), "not_in_the_contract": [1, 2]}
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(
+            f"SELECT {jsonb_struct_text('v.c', NoticeContext)} "
+            "FROM (SELECT CAST(:c AS jsonb) AS c) v"), {"c": msgspec.json.encode(stored).decode()})
+    assert printed == msgspec.json.encode(context).decode()
+
+
+async def test_defaults_when_the_stored_jsonb_lacks_them(db: AsyncEngine) -> None:
+    """An older row without the keys added since: decoding gives the defaults, so do we."""
+    full = to_builtins(_context(()))
+    for key in ("contacts",):
+        del full["customer"][key]
+    for key in ("deadline", "bill_month", "suspension_exempt", "account_amount_due_fen"):
+        del full[key]
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(
+            f"SELECT {jsonb_struct_text('v.c', NoticeContext)} "
+            "FROM (SELECT CAST(:c AS jsonb) AS c) v"), {"c": msgspec.json.encode(full).decode()})
+    assert printed == msgspec.json.encode(msgspec.convert(full, NoticeContext)).decode()
+
+
+async def test_a_struct_from_sql_values(db: AsyncEngine) -> None:
+    at = datetime(2026, 11, 30, 12, 0, 0, 5, tzinfo=UTC)
+    command = ProvisioningCommand(
+        command_id="C1", decision_id=AWKWARD, product_id="P1", account_id="A1", cpno="CP1",
+        family="MAS", vendor=None, action="suspend", sequence=12_345_678_901,  # type: ignore[arg-type]
+        requested_at=at, customer_id="G1")
+    sql = struct_text(ProvisioningCommand, {
+        "command_id": "'C1'::text", "decision_id": "CAST(:awkward AS text)",
+        "product_id": "'P1'::text", "account_id": "'A1'::text", "cpno": "'CP1'::text",
+        "family": "'MAS'::text", "vendor": "NULL::text", "action": "'suspend'::text",
+        "sequence": "12345678901::bigint", "requested_at": "CAST(:at AS text)",
+        "customer_id": "'G1'::text"}, raw=("requested_at",))
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(f"SELECT {sql}"),
+                                    {"awkward": AWKWARD, "at": moment_json(at)})
+    assert printed == msgspec.json.encode(command).decode()
+    assert '"requested_at":"2026-11-30T12:00:00.000005Z"' in printed
