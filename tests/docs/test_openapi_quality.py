@@ -13,6 +13,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from common.testing.apps import built_in_process
+
 SERVICES = {"billing-events": "billing_events.bootstrap",
             "credit-control": "credit_control.bootstrap",
             "notifier": "notifier.bootstrap", "gateway-adapter": "gateway_adapter.bootstrap"}
@@ -26,7 +28,7 @@ Operation = tuple[str, str, str, dict[str, Any], str]  # service, method, path, 
 
 @cache
 def app_of(service: str) -> FastAPI:
-    app: FastAPI = importlib.import_module(SERVICES[service]).bootstrap()
+    app: FastAPI = built_in_process(importlib.import_module(SERVICES[service]).bootstrap)
     return app
 
 

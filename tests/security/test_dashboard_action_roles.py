@@ -6,10 +6,11 @@ import pytest
 
 import credit_control.bootstrap
 from common.auth import Principal, Role
+from common.testing.apps import built_in_process
 from credit_control.reports.entrypoints import action_roles
 from tests.security.test_route_roles import allowed_roles, routes
 
-APP = credit_control.bootstrap.bootstrap()
+APP = built_in_process(credit_control.bootstrap.bootstrap)
 
 
 @pytest.mark.parametrize("name", sorted(action_roles.ACTIONS))

@@ -17,6 +17,7 @@ import credit_control.bootstrap
 import gateway_adapter.bootstrap
 import notifier.bootstrap
 from common.auth import Role, allows
+from common.testing.apps import built_in_process
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -24,10 +25,10 @@ BEGIN, END = "<!-- route-roles:begin -->", "<!-- route-roles:end -->"
 
 
 def apps() -> dict[str, FastAPI]:
-    return {"billing-events": billing_events.bootstrap.bootstrap(),
-            "credit-control": credit_control.bootstrap.bootstrap(),
-            "notifier": notifier.bootstrap.bootstrap(),
-            "gateway-adapter": gateway_adapter.bootstrap.bootstrap()}
+    return {"billing-events": built_in_process(billing_events.bootstrap.bootstrap),
+            "credit-control": built_in_process(credit_control.bootstrap.bootstrap),
+            "notifier": built_in_process(notifier.bootstrap.bootstrap),
+            "gateway-adapter": built_in_process(gateway_adapter.bootstrap.bootstrap)}
 
 
 def required_roles(dependant: Dependant) -> set[Role] | None:

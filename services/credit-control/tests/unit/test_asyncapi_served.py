@@ -8,10 +8,12 @@ from fastapi.testclient import TestClient
 
 import credit_control.bootstrap
 from common.contracts import ALL_CONTRACTS, ALL_TOPICS, asyncapi
+from common.testing.apps import built_in_process
 
 
 def test_the_document_and_its_page_are_served_offline() -> None:
-    client = TestClient(credit_control.bootstrap.bootstrap())  # no lifespan: nothing starts
+    # No lifespan: nothing starts.
+    client = TestClient(built_in_process(credit_control.bootstrap.bootstrap))
     served = client.get("/asyncapi.json")
     assert served.status_code == 200
     assert served.json() == json.loads(asyncapi.DOCUMENT.read_text(encoding="utf-8"))

@@ -69,7 +69,6 @@ class ProductFacts:
     warning_level: int = 0
     star_level: int | None = None
     exempt: bool = False  # red list or emergency no-suspension, active now
-    frozen: bool = False  # a scoped emergency freeze stops its suspension now (freezes.py)
     suspended_on: date | None = None
     # The ladder of this cycle (domain/ladder.py); None month: the facts' oldest owing month.
     ladder_month: date | None = None
@@ -78,6 +77,9 @@ class ProductFacts:
     # What became of the suspension warning's SMS (ladder.Notice); None: not followed by the
     # caller (the invariant replay), the notice counts as given when the warning was decided.
     notice: Notice | None = None
+    # A scoped emergency freeze stops its suspension now (freezes.py). Last: callers build
+    # these facts by position.
+    frozen: bool = False
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
