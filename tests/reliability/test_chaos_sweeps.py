@@ -191,9 +191,13 @@ async def faults(s: Sweeps, credit: httpx.AsyncClient) -> None:
     offset = (due + timedelta(hours=1) - datetime.now(UTC)).total_seconds()
     await s.stop()
     at = time.monotonic()
+    # Only the sweep's scheduler: the checker replays with profiles and exemptions as they
+    # are now, so a rating run (new stars, limits, tiers) or a red-list lapse on this day
+    # would rewrite the inputs of decisions taken before it.
     await s.start(scheduler_enabled="true", scheduler_time=SCHEDULED,
                   scheduler_catch_up_days="0", scheduler_month_end_catch_up_days="0",
-                  clock_offset_s=str(offset))
+                  clock_offset_s=str(offset), rating_scheduler_enabled="false",
+                  collections_scheduled="false")
     await s.settle("credit-control down across a scheduled sweep time (catch-up)", at,
                    f"auto-{day}")
     run = (await credit.get(f"/v1/sweeps/auto-{day}")).json()

@@ -39,7 +39,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     if settings.scheduler_enabled:
         tasks.append(sweeps.scheduler(ctx))
     tasks.append(collections_settler(ctx))  # paid cases: associations restored, closed
-    if settings.scheduler_enabled:  # issue 18: rating runs, credit multiples, churn scan
+    if settings.scheduler_enabled and settings.rating_scheduler_enabled:  # issue 18
         tasks.append(rating_scheduler.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)

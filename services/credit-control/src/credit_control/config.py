@@ -33,6 +33,11 @@ class Settings(ServiceSettings):
     scheduler_month_end_catch_up_days: int = Field(default=31, ge=0, le=62)
     scheduler_grace_s: float = Field(default=300.0, ge=0)
     scheduler_tick_s: float = Field(default=60.0, gt=0)
+    # With the scheduler on: the rating model's runs (docs/rating.md), and after each day's
+    # sweep the collections cases' phases and the red-list lapse (docs/collections.md).
+    # Each may be switched off on its own (a drill that must not re-rate or lapse anyone).
+    rating_scheduler_enabled: bool = True
+    collections_scheduled: bool = True
     # Sweeps left unfinished (a crash) are resumed on start-up and this often after.
     sweep_resume_interval_s: float = Field(default=30.0, gt=0)
     # The service's clock runs this many seconds ahead of the system clock: for drills and

@@ -463,12 +463,12 @@ async def _refresh_worklists(ctx: CreditContext, at: datetime) -> None:
     except Exception:
         log.exception("worklist refresh as of %s failed", at.isoformat())
     try:
-        from ...collections.service_layer.escalation import run as run_collections
+        if ctx.settings.collections_scheduled:
+            from ...collections.service_layer.escalation import run as run_collections
+            from ...collections.service_layer.red_list_review import lapse
 
-        await run_collections(ctx, at)  # the collections cases' phases, as of the same moment
-        from ...collections.service_layer.red_list_review import lapse
-
-        await lapse(ctx, at)  # red-list entries not renewed by their review date
+            await run_collections(ctx, at)  # the cases' phases, as of the same moment
+            await lapse(ctx, at)  # red-list entries not renewed by their review date
     except Exception:
         log.exception("collections run as of %s failed", at.isoformat())
     try:
