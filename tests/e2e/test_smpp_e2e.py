@@ -69,6 +69,16 @@ async def test_seed_texts_over_smpp_segmented_and_receipted(
     await ok(await billing.post("/v1/bill-runs", json={
         "bill_run_id": f"BRSM{y}10{uid}", "bill_month": f"{y}-10",
         "as_of": f"{y}-11-02T09:00:00+08:00"}))
+
+
+    async def state() -> str | None:
+        r = await credit.get(f"/v1/products/PSM{uid}/credit")
+        return str(r.json()["state"]) if r.status_code == 200 else None
+
+    # The bill run reaches credit-control over Kafka: the sweep must come after it, or it
+    # finds nothing owing and warns no one.
+    await eventually(state, lambda s: s == "warned", timeout=60,
+                     what="credit-control applied the bill run")
     await ok(await credit.post("/v1/sweeps", json={
         "sweep_id": f"SSM{y}1125{uid}", "as_of": f"{y}-11-25T20:00:00+08:00"}))
 
