@@ -77,6 +77,14 @@ async def test_cmpp_client_refused_while_suspended_and_sending_after_restore(
     y = test_year + 15
     port, source = cmpp_port(services), uid[:6]
     mas = await setup_owing_mas(billing, uid, y)
+
+    async def owed() -> int | None:
+        r = await credit.get(f"/v1/products/{mas['product_id']}/credit")
+        return int(r.json()["facts"]["amount_due_fen"]) if r.status_code == 200 else None
+
+    # The bill run reaches credit-control over Kafka: the sweeps below must come after it.
+    await eventually(owed, lambda due: due == 12345, timeout=60,
+                     what="credit-control applied the bill run")
     await ok(await role_clients["credit-admin"]["gateway-adapter"].put(
         f"/v1/cmpp/accounts/{source}", json={
             "shared_secret": SECRET, "product_id": mas["product_id"]}), 200)
