@@ -121,10 +121,16 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
+# A pooled connection is dropped 2 s after its last use: uvicorn closes idle ones after 5 s,
+# and a request sent on one just as it closes fails with "Server disconnected" (httpx's own
+# expiry is 5 s too: the same instant). Failed a CI run.
+KEEPALIVE = httpx.Limits(keepalive_expiry=2.0)
+
+
 @pytest.fixture(scope="session")
 async def clients(services: ServiceProcesses) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     made = {
-        name: httpx.AsyncClient(base_url=spec.url, timeout=90,
+        name: httpx.AsyncClient(base_url=spec.url, timeout=90, limits=KEEPALIVE,
                                 headers={"Authorization": f"Bearer {TOKEN}"})
         for name, spec in services.specs.items()
     }
@@ -139,7 +145,7 @@ async def role_clients(
 ) -> AsyncIterator[dict[str, dict[str, httpx.AsyncClient]]]:
     """role -> service name -> a client calling as that role's staff token."""
     made = {
-        role: {name: httpx.AsyncClient(base_url=spec.url, timeout=90,
+        role: {name: httpx.AsyncClient(base_url=spec.url, timeout=90, limits=KEEPALIVE,
                                        headers={"Authorization": f"Bearer {token}"})
                for name, spec in services.specs.items()}
         for token, (_, role) in STAFF_TOKENS.items()
