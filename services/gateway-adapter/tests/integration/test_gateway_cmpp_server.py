@@ -136,6 +136,42 @@ async def test_http_and_cmpp_submits_share_the_judgement(
     assert await recorded(db, running.product) == [("http", False, 1), ("cmpp", False, 1)]
 
 
+async def test_concurrent_submits_judged_together_each_get_their_own_answer(
+    in_process: GatewayContext, db: AsyncEngine, uid: str,
+) -> None:
+    """Group commit: 200 submits at once for 4 products, two of them blocked, go in a few
+    statements; every caller gets its own product's answer and every submit is recorded once,
+    in the order it arrived."""
+    products = [f"grp{uid}{k}" for k in range(4)]
+    for k, product in enumerate(products):
+        await block(db, product, k % 2 == 1)
+    calls = [(products[n % 4], f"g{uid}-{n}") for n in range(200)]
+    answers = await asyncio.gather(*(
+        handlers.judge_submit(in_process, p, mid, channel="cmpp", recipients=1 + n % 3)
+        for n, (p, mid) in enumerate(calls)))
+    assert answers == [n % 2 == 0 for n in range(200)]
+    async with db.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT message_id, product_id, accepted, recipients FROM gateway.submits "
+            "WHERE product_id = ANY(:p) ORDER BY submit_id"), {"p": products})).all()
+    assert [tuple(r) for r in rows] == [
+        (mid, p, n % 2 == 0, 1 + n % 3) for n, (p, mid) in enumerate(calls)]
+
+
+async def test_a_failed_statement_fails_every_waiting_submit_and_the_next_ones_go_on(
+    in_process: GatewayContext, db: AsyncEngine, uid: str,
+) -> None:
+    """A submit the database refuses (a NUL byte in text) fails the submits of its group,
+    each with the error (the CMPP server answers them 'unavailable'), and recording nothing;
+    the judge keeps working for the submits after it."""
+    bad = handlers.judge_submit(in_process, f"bad{uid}\x00", f"b{uid}", channel="cmpp")
+    good = handlers.judge_submit(in_process, f"ok{uid}", f"o{uid}", channel="cmpp")
+    results = await asyncio.gather(bad, good, return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+    assert await handlers.judge_submit(in_process, f"ok{uid}", f"o2{uid}", channel="cmpp")
+    assert await recorded(db, f"ok{uid}") == [("cmpp", True, 1)]
+
+
 async def test_logins_refused_without_changing_anything(running: Running,
                                                          db: AsyncEngine) -> None:
     with pytest.raises(ConnectRefused) as wrong:

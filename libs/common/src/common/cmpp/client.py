@@ -94,7 +94,8 @@ class CmppClient:
     async def _send(self, pdu: Pdu, seq: int) -> None:
         async with self._write_lock:
             self._writer.write(encode(pdu, seq))
-            await asyncio.wait_for(self._writer.drain(), self._timeout)
+            async with asyncio.timeout(self._timeout):  # no task per PDU, unlike wait_for
+                await self._writer.drain()
 
     async def _request(self, pdu: Pdu) -> Pdu:
         if self.closed.is_set():
@@ -104,7 +105,8 @@ class CmppClient:
         self._pending[seq] = future
         try:
             await self._send(pdu, seq)
-            return await asyncio.wait_for(future, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                return await future
         finally:
             self._pending.pop(seq, None)
 

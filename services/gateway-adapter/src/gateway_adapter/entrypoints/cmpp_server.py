@@ -122,7 +122,8 @@ class Session:
         async with self._lock:
             self.writer.write(encode(pdu, seq))
             try:
-                await asyncio.wait_for(self.writer.drain(), self.cfg.pdu_timeout_s)
+                async with asyncio.timeout(self.cfg.pdu_timeout_s):  # no task per PDU
+                    await self.writer.drain()
             except TimeoutError:
                 self.writer.close()  # a peer that does not read: the reader loop ends too
                 raise

@@ -11,6 +11,7 @@ from common.contracts import RESULTS_TOPIC
 from common.outbox import Outbox
 
 from ..adapters.credit_control import DesiredChainSource
+from ..adapters.submits import SubmitJudge
 from ..domain.faults import Faults
 
 
@@ -29,3 +30,8 @@ class GatewayContext:
     results_topic: str = RESULTS_TOPIC
     # Set when the consumer accepted a command, so the stage worker looks at once.
     worker_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Submits (HTTP and CMPP) judged in groups: one statement for those that arrive together.
+    submit_judge: SubmitJudge = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.submit_judge = SubmitJudge(self.engine, self.clock.now)

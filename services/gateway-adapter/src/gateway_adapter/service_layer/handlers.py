@@ -44,14 +44,11 @@ async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
 async def judge_submit(ctx: GatewayContext, product_id: str, message_id: str, *,
                        channel: str, source_addr: str | None = None, recipients: int = 1
                        ) -> bool:
-    """Every submit, HTTP or CMPP: checked against the gateway's block and recorded, in one
-    statement; True if the gateway lets it through."""
-    # One statement on its own: autocommit spares the BEGIN and COMMIT round trips.
-    async with ctx.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await submits.record_submit(
-            conn, message_id=message_id, product_id=product_id, channel=channel,
-            source_addr=source_addr, recipients=recipients, now=ctx.clock.now())
+    """Every submit, HTTP or CMPP: checked against the gateway's block and recorded (one
+    statement, shared with the submits that arrive at the same moment); True if the gateway
+    lets it through."""
+    return await ctx.submit_judge.judge(submits.SubmitRequest(
+        message_id, product_id, channel, source_addr, recipients))
 
 
 async def submit_log(ctx: GatewayContext, product_id: str, limit: int) -> list[dict[str, Any]]:
