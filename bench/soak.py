@@ -35,12 +35,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _soak_gateway as gw
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.contracts import BALANCE_TOPIC, DECISIONS_TOPIC
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
 from common.envelope import to_bytes, wrap
 from common.kafka import Publisher
 from common.testing.groups import group_lag
@@ -62,7 +69,9 @@ def specs(base: int) -> list[ServiceSpec]:
             ("NOTIFIER_CUSTOMER_SENDING_HOURS", "00:00-24:00"),
             ("NOTIFIER_CONSUMER_POLL_MS", "200"))),
         ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", base + 4, extra_env=(
-            ("GATEWAY_RECONCILIATION_INTERVAL_S", "0"),)),
+            ("GATEWAY_RECONCILIATION_INTERVAL_S", "0"),
+            # the industry gateway's CMPP 2.0 server, for the probes (soak_gateway.py)
+            ("GATEWAY_CMPP_HOST", "127.0.0.1"), ("GATEWAY_CMPP_PORT", str(base + 5)))),
     ]
 
 
@@ -76,7 +85,7 @@ class Workload:
         self.run = run
         self.decide_every = decide_every
         self.customer = CustomerSnapshot(
-            customer_id=f"soak-{run}", name="浸泡测试集团", tier="mid",
+            customer_id=f"soak-{run}", name="浸泡测试集团", tier=Tier.MID,
             account_manager=Person(name="经理", phone="13900000000"),
             contacts=(Person(name="联系人", phone="13800000000"),))
         self.produced = 0
@@ -266,8 +275,23 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
           f"{args.decide_every} events; services {pids}", flush=True)
     sampling = asyncio.create_task(sampler(stack.kafka_bootstrap, pids, args.sample,
                                            samples, stop))
+    probes = [gw.Probe(run, k) for k in range(int(args.duration / args.probe_every) - 1)
+              ] if args.probe_every > 0 else []
+    probing_done = asyncio.Event()
     try:
-        achieved = await produce(stack.kafka_bootstrap, work, args.rate, args.duration)
+        async with contextlib.AsyncExitStack() as probing:
+            if probes:
+                await gw.register(db, probes)
+                await probing.enter_async_context(gw.threshold_on(db))
+            prober = asyncio.create_task(gw.run_probes(
+                stack.kafka_bootstrap, args.cmpp_port, probes, args.probe_every,
+                args.probe_interval_ms / 1000, args.probe_timeout, probing_done))
+            try:
+                achieved = await produce(stack.kafka_bootstrap, work, args.rate,
+                                         args.duration)
+            finally:
+                probing_done.set()
+                await prober
         drained_s = await drain(db, stack.kafka_bootstrap, work, args.drain_timeout)
     finally:
         stop.set()
@@ -275,6 +299,7 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
     end_rss = {n: rss_mb(p) for n, p in pids.items()}
     outcome = await counts(db, run)
     lat = await latencies(db, run)
+    gateway = await gw.latencies(db, probes, _percentiles) if probes else {}
     await db.dispose()
     return {
         "run": run, "rate_target": args.rate, "rate_achieved": round(achieved, 1),
@@ -285,7 +310,9 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
         "sms_submitted": outcome["submitted"], "sms_held": outcome["held"],
         "sms_cancelled": outcome["cancelled"],
         "drain_s": round(drained_s, 1),
-        "latency": lat, "rss_mb_start": start_rss, "rss_mb_end": end_rss,
+        "latency": {**lat, **{k: v for k, v in gateway.items() if k.endswith("_ms")}},
+        "probes": {k: v for k, v in gateway.items() if not k.endswith("_ms")},
+        "rss_mb_start": start_rss, "rss_mb_end": end_rss,
         "rss_mb_max": {n: max((s["rss_mb"].get(n) or 0) for s in samples) if samples else None
                        for n in pids},
         # while producing at the steady rate; the settle burst at the end is not a rate
@@ -305,6 +332,9 @@ def report(result: dict[str, Any]) -> None:
           f"(submitted {result['sms_submitted']}, held for quiet hours {result['sms_held']}, "
           f"cancelled as stale {result['sms_cancelled']})")
     print(f"  max consumer lag while producing: {result['max_lag']}")
+    if result["probes"]:
+        print(f"  gateway probes (CMPP clients of MAS enterprises suspended mid-soak): "
+              f"{result['probes']}")
     print(f"  {'latency (ms)':<28}{'n':>8}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
     for name, p in result["latency"].items():
         print(f"  {name:<28}{p.get('n', 0):>8}" + "".join(
@@ -314,8 +344,11 @@ def report(result: dict[str, Any]) -> None:
         print(f"  {name:<28}{_mb(result['rss_mb_start'][name])}{_mb(result['rss_mb_max'][name])}"
               f"{_mb(result['rss_mb_end'][name])}")
     sms = result["latency"]["event_to_sms_submitted_ms"]
+    refused = result["latency"].get("probe_decision_to_refused_ms", {})
     print(f"RESULT soak {result['rate_achieved']}/s for {result['duration_s']} s: lost "
-          f"{result['lost']}, event→SMS p50 {sms.get('p50')} ms p99 {sms.get('p99')} ms")
+          f"{result['lost']}, event→SMS p50 {sms.get('p50')} ms p99 {sms.get('p99')} ms"
+          + (f", decision→refused CMPP_SUBMIT p50 {refused.get('p50')} ms p99 "
+             f"{refused.get('p99')} ms (n {refused.get('n')})" if refused else ""))
 
 
 def _mb(v: float | None) -> str:
@@ -338,8 +371,19 @@ def main() -> None:
                     help="watch running services (name=pid,...) instead of starting them")
     ap.add_argument("--base-port", type=int,
                     default=int(os.environ.get("CREDITCTL_SOAK_BASE_PORT", "18300")))
+    ap.add_argument("--probe-every", type=float, default=2.0,
+                    help="seconds between gateway probes (MAS enterprises suspended mid-soak, "
+                         "watched by a CMPP client); 0 = none")
+    ap.add_argument("--probe-interval-ms", type=float, default=5,
+                    help="a probe's CMPP client submits this often")
+    ap.add_argument("--probe-timeout", type=float, default=15,
+                    help="seconds a probe waits for its refusal, then for its restore")
+    ap.add_argument("--cmpp-port", type=int, default=None,
+                    help="the gateway's CMPP port (default: the started gateway's, base + 5)")
     ap.add_argument("--json", type=Path, default=ROOT / "test-artifacts" / "soak.json")
     args = ap.parse_args()
+    if args.cmpp_port is None:
+        args.cmpp_port = args.base_port + 5
     stack = stack_from_env()
     if stack is None:
         sys.exit("CREDITCTL_DATABASE_URL / CREDITCTL_KAFKA_BOOTSTRAP not set "

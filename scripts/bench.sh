@@ -20,6 +20,7 @@ if [[ -n ${BENCH:-} ]]; then
   uv run python "bench/$BENCH.py" "$@"
 else
   for script in bench/*.py; do
+    [[ $(basename "$script") == _* ]] && continue  # a module of another bench, not a bench
     echo "== $script"
     uv run python "$script" "$@"
   done
