@@ -486,8 +486,10 @@ async def cmpp(settings: Settings, submits: int, connections: int, window: int
         # then spends its CPU on the gateway's side only.
         logins = [(a.source_addr, 0 if a is open_ else 9) for a in (open_, blocked)
                   for _ in range(connections)]
+        cpu0 = time.process_time()
         elapsed = await asyncio.get_running_loop().run_in_executor(
             None, _clients_in_a_process, gateway.port, logins, per, window)
+        server_cpu = (time.process_time() - cpu0) / (2 * connections * per)
         through = 2 * connections * per / elapsed
 
         slots = asyncio.Semaphore(2 * connections * window)
@@ -510,7 +512,7 @@ async def cmpp(settings: Settings, submits: int, connections: int, window: int
                 await conn.execute(text(f"DELETE FROM gateway.{table} WHERE {column} "
                                         "LIKE :p"), {"p": f"benchcmpp-{run}-%"})
         await p.engine.dispose()
-    return {"cmpp": through, "judge": direct}
+    return {"cmpp": through, "judge": direct, "server_cpu_us": 1e6 * server_cpu}
 
 
 def _clients_in_a_process(port: int, logins: list[tuple[str, int]], per: int,
@@ -633,7 +635,9 @@ async def main() -> None:
               f"  CMPP_SUBMIT → SUBMIT_RESP through the server, block check and record  "
               f"{r['cmpp']:>9,.0f} submits/s\n"
               f"  ceiling: the same judgement called directly (no CMPP, no TCP)         "
-              f"{r['judge']:>9,.0f} submits/s  (CMPP = {r['cmpp'] / r['judge']:.2f} ×)")
+              f"{r['judge']:>9,.0f} submits/s  (CMPP = {r['cmpp'] / r['judge']:.2f} ×)\n"
+              f"  the gateway process's CPU per submit (CMPP server and judgement)         "
+              f"{r['server_cpu_us']:>9,.0f} µs")
 
 
 if __name__ == "__main__":
