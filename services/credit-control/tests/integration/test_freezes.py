@@ -149,3 +149,30 @@ async def test_only_a_credit_admin_freezes(
         assert r.status_code == 403, r.text
     assert (await role_clients["ops-viewer"]["credit-control"].get("/v1/freezes")
             ).status_code == 200
+
+
+async def test_the_dashboard_shows_the_freezes_and_what_they_held_back(
+    api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]], test_year: int
+) -> None:
+    """An ops-viewer sees every freeze (scope, reason, approver, what it held back) and one
+    freeze's held products with their own amounts; a stranger sees the sign-in page."""
+    y, uid = test_year, new_uid()
+    lg = await owing_since_march(api, uid, "fd", y, deposit_fen=0)
+    await _freeze(api, f"FD{uid}", lg.customer.customer_id, y, covers_warnings=True)
+    await api.sweep(date(y, 5, 25), f"op-fd{uid}-0525")
+    viewer = role_clients["ops-viewer"]["credit-control"]
+    page = await viewer.get("/dashboard/freezes")
+    assert page.status_code == 200, page.text
+    row = page.text[page.text.index(f'data-freeze="FD{uid}"'):]
+    row = row[:row.index("</tr>")]
+    assert "集团客户 customer: " + lg.customer.customer_id in row
+    assert "网络故障造成欠费" in row and "主管张三" in row
+    assert "停机预警 suspension warning 1" in row
+    detail = await viewer.get(f"/dashboard/freezes/FD{uid}")
+    assert detail.status_code == 200, detail.text
+    held = detail.text[detail.text.index(f'data-product="{lg.product_id}"'):]
+    assert f"{y}-05-25" in held[:held.index("</tr>")] and "100.00" in held[:held.index("</tr>")]
+    missing = await viewer.get(f"/dashboard/freezes/NO{uid}")
+    assert missing.status_code == 404 and f"NO{uid}" in missing.text
+    async with httpx.AsyncClient(base_url=viewer.base_url) as stranger:
+        assert (await stranger.get("/dashboard/freezes")).status_code == 401
