@@ -37,6 +37,8 @@ from credit_control.collections.domain.promises import Promise, PromiseStatus, s
 from credit_control.config import Settings
 from credit_control.credit.adapters import sweep_sql
 from credit_control.entrypoints.http import router
+from credit_control.reports.entrypoints.promise_pages import router as promise_pages_router
+from credit_control.reports.service_layer.reports import ReportContext
 from credit_control.service_layer.context import CreditContext
 
 from .helpers import CreditApi, Ledger, at, ledger, new_uid
@@ -68,6 +70,9 @@ async def in_process(db: AsyncEngine, clock: FixedClock) -> AsyncIterator[
                         settings=settings)
     app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
     app.include_router(router(ctx, settings))
+    # The dashboard's page reads credit-control's own tables only: no peers needed.
+    app.include_router(promise_pages_router(ReportContext(ctx, None),  # type: ignore[arg-type]
+                                            settings.token_table()))
     transport = httpx.ASGITransport(app=app)
     async with contextlib.AsyncExitStack() as stack:
         yield {grant.role.value: await stack.enter_async_context(httpx.AsyncClient(
@@ -224,6 +229,15 @@ async def test_a_promise_defers_the_suspension_a_broken_one_resumes_it_a_kept_on
         # A viewer sees the managers' names masked in the CSV.
         r = await viewer.get("/v1/reports/promises", params=period | {"format": "csv"})
         assert f"王经理{uid}" not in r.text
+
+        # The dashboard's page: the broken promise listed, names masked for a viewer.
+        page = await op.get("/dashboard/promises", params=period)
+        assert page.status_code == 200, page.text
+        broken_table = page.text.split('id="promises-broken"')[1]
+        assert f"PB{uid}" in broken_table and f"王经理{uid}" in page.text
+        page = await viewer.get("/dashboard/promises", params=period)
+        assert page.status_code == 200 and f"王经理{uid}" not in page.text
+        assert f"PB{uid}" in page.text
 
 
 async def test_the_year_quota_is_kept_and_a_refusal_writes_nothing(
