@@ -28,6 +28,7 @@ from .reports.entrypoints import (
     reports,
     timeline,
 )
+from .reports.entrypoints.promise_pages import router as promise_pages_router
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
@@ -87,6 +88,7 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
     app.include_router(rating_pages.router(rc, settings.token_table()))  # issue 18
     app.include_router(freeze_pages.router(rc.credit, settings.token_table()))  # issue 19
+    app.include_router(promise_pages_router(rc, settings.token_table()))  # issue 19: promises
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

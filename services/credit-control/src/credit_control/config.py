@@ -72,6 +72,12 @@ class Settings(ServiceSettings):
     collections_phase2_days: int = Field(default=10, ge=1, le=90)
     collections_phase3_days: int = Field(default=10, ge=1, le=90)
     collections_settle_tick_s: float = Field(default=15.0, gt=0)
+    # Promises to pay (docs/collections.md "Promises to pay"): how many days ahead staff may
+    # promise, how far a credit-admin may approve, promises per account in 365 days.
+    promise_max_days: int = Field(default=15, ge=0, le=90)
+    promise_admin_max_days: int = Field(default=30, ge=0, le=180)
+    promise_per_year: int = Field(default=2, ge=1, le=12)
+    promise_max_instalments: int = Field(default=6, ge=1, le=24)
     # Red-list review: an entry is due this many months after it was added or renewed.
     redlist_review_months: int = Field(default=6, ge=1, le=36)
     # Reports and the dashboard read figures the other services own, over their HTTP APIs.

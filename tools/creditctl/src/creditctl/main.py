@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from common.clock import BUSINESS_TZ, IsoMoment
 
-from . import bulk, collections_cmd, freeze_cmd, mas_send, red_list_cmd, render
+from . import bulk, collections_cmd, freeze_cmd, mas_send, promise_cmd, red_list_cmd, render
 from .client import Api, CliError, Endpoints, error_for, is_missing_route
 from .output import Output, OutputOption, emit
 
@@ -451,6 +451,7 @@ def _report(client: Api, name: str, month: str, as_of: str | None, by: str | Non
 
 
 app.add_typer(collections_cmd.collections_app, name="collections")
+app.add_typer(promise_cmd.promise_app, name="promise")  # issue 19: promises to pay
 app.add_typer(red_list_cmd.red_list_app, name="red-list")
 app.add_typer(red_list_cmd.late_fees_app, name="late-fees")
 app.add_typer(freeze_cmd.freeze_app, name="freeze")  # issue 19: scoped emergency freezes

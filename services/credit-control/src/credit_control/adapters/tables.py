@@ -438,5 +438,8 @@ collection_associations = Table(
     Column("restore_outcome", Text),
     Index("ix_collection_associations_product", "product_id"),
 )
+# Promises to pay (issue 19), on this metadata.
+from ..collections.adapters import promise_tables as _promise_tables  # noqa: E402,F401
+
 # The rating model's tables (issue 18), on this metadata.
 from ..rating.adapters import rating_tables as _rating_tables  # noqa: E402,F401

@@ -19,6 +19,7 @@ from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
 from ..admin.service_layer import admin
 from ..collections.entrypoints import cases as collection_cases
+from ..collections.entrypoints import promises as promises_http
 from ..collections.entrypoints import red_list as red_list_review
 from ..collections.entrypoints import worklists
 from ..config import Settings
@@ -66,6 +67,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     _rule_routes(api, ctx)
     _work_order_routes(api, ctx)
     api.include_router(worklists.router(ctx))
+    api.include_router(promises_http.router(ctx))  # issue 19: promises to pay
     api.include_router(reviews.router(ctx))
     api.include_router(collection_cases.router(ctx))
     api.include_router(red_list_review.router(ctx))

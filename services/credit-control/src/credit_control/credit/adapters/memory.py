@@ -12,6 +12,7 @@ from common.contracts.credit_control import CreditState
 from common.contracts.snapshots import ProductSnapshot
 from common.envelope import Envelope
 
+from ...collections.domain.promises import Promise, PromiseStatus
 from ..domain.freezes import Freeze
 from ..domain.ladder import Ladder
 from ..domain.product_credit import ProductCredit
@@ -36,12 +37,16 @@ class InMemoryBalanceStore:
     cleared: list[tuple[str, datetime, str]] = field(default_factory=list)
     freezes: list[Freeze] = field(default_factory=list)
     held: set[str] = field(default_factory=set)  # suspended by association (关联停机)
+    promises: list[Promise] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.clock
 
     async def open_freezes(self) -> list[Freeze]:
         return [f for f in self.freezes if f.ended_at is None]
+
+    async def open_promises(self) -> list[Promise]:
+        return [p for p in self.promises if p.status is PromiseStatus.OPEN]
 
     async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
         return {a: self.positions[a].sequence for a in account_ids if a in self.positions}

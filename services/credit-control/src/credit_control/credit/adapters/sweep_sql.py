@@ -261,6 +261,8 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
         f"({r}.decision <> 'suspend' OR ({suspension_criteria(r, p, f, freezes)}))",
         f"({r}.decision <> 'suspension_warning' OR ({suspension_warning_criteria(r, p)}"
         f"{sw_frozen}))",
+        # An open promise to pay defers suspension and its warning (collections/, _promised).
+        f"({r}.decision NOT IN ('suspend', 'suspension_warning') OR NOT {f}.promised)",
     ]
     if not guard:
         # A deduction takes from the deposit: none without one (rules.deduction_amount).
@@ -402,6 +404,26 @@ _FREEZES_SQL = ("fz AS (SELECT COALESCE(bool_or(z.scope = 'all'), false) AS s_al
                 "AND z.until > :as_of)")
 
 
+# Accounts an open promise to pay holds back at :today (collections/domain/promises.py
+# `Promise.defers`): open, made by :as_of, and no date of its schedule before :today with
+# its cumulative amount unpaid ("paid": the dues of the months it covers fell from the
+# baseline). One row of an array, read once per statement; `_promised` looks an account up.
+_PROMISES_SQL = (
+    "pr AS (SELECT COALESCE(array_agg(p.account_id), '{}') AS accounts "
+    "FROM credit.promises p WHERE p.status = 'open' AND p.recorded_at <= :as_of "
+    "AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p.schedule) s "
+    "WHERE (s ->> 'due_on')::date < :today "
+    "AND (s ->> 'cumulative_fen')::bigint > GREATEST(0, p.baseline_fen - "
+    "(SELECT COALESCE(sum((d ->> 'amount_due_fen')::bigint), 0) "
+    "FROM credit.account_positions ap CROSS JOIN LATERAL jsonb_array_elements(ap.dues) d "
+    "WHERE ap.account_id = p.account_id AND d ->> 'bill_month' <= p.covered_through "
+    "AND (d ->> 'amount_due_fen')::bigint > 0))))")
+
+
+def _promised(p: str, z: str = "pr") -> str:
+    return f"({p}.account_id = ANY({z}.accounts))"
+
+
 def _frozen(p: str, star: str, warnings: bool = False, z: str = "fz") -> str:
     """freezes.frozen: a freeze in force covers product `p` (star level `star`)."""
     k = "w" if warnings else "s"
@@ -414,11 +436,12 @@ def _frozen(p: str, star: str, warnings: bool = False, z: str = "fz") -> str:
 
 # The guard's facts of each product, next to the row (a lateral the planner inlines).
 _STAR = "COALESCE(cp.star_level, pc.star_level)"
-_FACTS = (f"CROSS JOIN fz CROSS JOIN LATERAL (SELECT {_STAR} AS star, "
+_FACTS = (f"CROSS JOIN fz CROSS JOIN pr CROSS JOIN LATERAL (SELECT {_STAR} AS star, "
           f"{_limit('pc')} AS limit_fen, {_bdate('pc')} AS suspended_on, "
           f"COALESCE(pc.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt, "
           f"{_frozen('pc', _STAR)} AS frozen, "
-          f"{_frozen('pc', _STAR, warnings=True)} AS frozen_warn) f")
+          f"{_frozen('pc', _STAR, warnings=True)} AS frozen_warn, "
+          f"{_promised('pc')} AS promised) f")
 
 
 def _candidates(bounded: bool = False) -> str:
@@ -437,17 +460,19 @@ cand AS (
   FOR UPDATE
 ),
 {_FREEZES_SQL},
+{_PROMISES_SQL},
 facts AS (
   SELECT c.*, COALESCE(cp.star_level, c.star_level) AS star, {_limit('c')} AS limit_fen,
          {_bdate('c')} AS suspended_on,
          COALESCE(c.customer_id IN ({_ACTIVE_EXEMPT}), false) AS exempt,
          {_frozen('c', 'COALESCE(cp.star_level, c.star_level)')} AS frozen,
          {_frozen('c', 'COALESCE(cp.star_level, c.star_level)', warnings=True)} AS frozen_warn,
+         {_promised('c')} AS promised,
          -- one primary-key probe per candidate: a join would read every account per chunk
          COALESCE((SELECT ap.deposit_fen FROM credit.account_positions ap
                    WHERE ap.account_id = c.account_id), 0) AS deposit_fen
   FROM cand c LEFT JOIN credit.credit_profiles cp ON cp.customer_id = c.customer_id
-       CROSS JOIN fz
+       CROSS JOIN fz CROSS JOIN pr
 ),
 picked AS (
   -- A window over the chunk's few rows of each product, not a GROUP BY joined back: no join
@@ -848,7 +873,7 @@ async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepSt
     """The mass-suspension guard's two numbers in one pass over the table: the products the
     suspension rows `steps` would suspend now, and the active products."""
     # One suspension row per family × tier: the join doubles no product.
-    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}
+    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}, {_PROMISES_SQL}
 SELECT count(*) FILTER (WHERE r.step_no IS NOT NULL AND {_match('r', guard=True)}) AS would,
        count(*) FILTER (WHERE pc.state NOT IN ({_INACTIVE})) AS active
 FROM credit.product_credit pc
@@ -867,7 +892,7 @@ async def held_by_freezes(conn: AsyncConnection, steps: Sequence[tuple[int, Swee
     warning) rows `steps` would decide on were no freeze standing, and a freeze covers, with
     the facts the freezes' scopes look at (domain/freezes.Covered). One pass over the table,
     as the guard's count; asked only while a freeze is in force."""
-    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}
+    sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}, {_PROMISES_SQL}
 SELECT pc.product_id, pc.account_id, pc.family, pc.tier, f.star, pc.product->>'vendor' AS vendor,
        pc.product->>'channel' AS channel, pc.customer_id, r.decision, pc.product_amount_due_fen
 FROM credit.product_credit pc

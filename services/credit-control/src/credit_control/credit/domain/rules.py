@@ -80,6 +80,8 @@ class ProductFacts:
     # A scoped emergency freeze stops its suspension now (freezes.py). Last: callers build
     # these facts by position.
     frozen: bool = False
+    # An open promise to pay defers its account's suspension (collections/domain/promises.py).
+    promised: bool = False
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
@@ -136,7 +138,7 @@ def on_balance(
                       period=event_key)
     threshold = rows.get(Trigger.THRESHOLD)
     if (threshold and product.star_level is not None and not product.exempt
-            and not product.frozen
+            and not product.frozen and not product.promised
             and facts.balance_fen < -facts.credit_limit_fen
             and product.state in (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)):
         return Intent(D.SUSPEND, threshold.rule_id,

@@ -19,7 +19,7 @@ the consumer's transaction, `adapters.memory.InMemoryBalanceStore` in use-case t
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -31,6 +31,7 @@ from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
 
+from ...collections.domain.promises import Promise
 from ..adapters import balance_sql as sql
 from ..domain import freezes, rules
 from ..domain.freezes import Freeze
@@ -63,6 +64,8 @@ class BalanceStore(Protocol):
 
     async def open_freezes(self) -> list[Freeze]: ...
 
+    async def open_promises(self) -> list[Promise]: ...
+
     async def write(self, writes: sql.BatchWrites) -> None: ...
 
     async def save_positions(self, events: list[BalanceChanged]) -> None: ...
@@ -85,7 +88,8 @@ async def apply_balance_events(
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
     batch = Batch(store, table, profiles, products, snapshots,
-                  freezes=await store.open_freezes(), held=await _held(store, products))
+                  freezes=await store.open_freezes(), held=await _held(store, products),
+                  promises={p.account_id: p for p in await store.open_promises()})
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
@@ -172,6 +176,7 @@ class Batch:
     narrowed: dict[tuple[ProductFamily, Tier],
                    tuple[RuleTable, dict[Trigger, RuleRow]]] = field(default_factory=dict)
     held: frozenset[str] = frozenset()  # suspended by association: no restore from here
+    promises: dict[str, Promise] = field(default_factory=dict)  # open, by account
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         asked: set[str] = set()
@@ -229,10 +234,11 @@ class Batch:
             if change is not None:
                 self._history(product.product_id, change)
             frozen = bool(self.freezes) and self._frozen(product, event, star)
+            promised = bool(self.promises) and self._promised(event, today)
             intent = rules.on_balance(
                 table, facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
-                                   star, exempt, frozen=frozen),
+                                   star, exempt, frozen=frozen, promised=promised),
                 today, event_key=f"seq:{event.sequence}", rows=rows)
             if intent is not None and intent.decision is DecisionType.RESTORE and (
                     snapshot.product_id in self.held):
@@ -249,6 +255,13 @@ class Batch:
         return freezes.frozen(self.freezes, freezes.Covered(
             product.family, event.customer.tier, star, snapshot.vendor if snapshot else None,
             snapshot.channel if snapshot else None, event.customer.customer_id), event.as_of)
+
+    def _promised(self, event: BalanceChanged, today: date) -> bool:
+        """An open promise made by the event's moment still holds (the event's own dues say
+        what was paid towards it)."""
+        p = self.promises.get(event.account_id)
+        return p is not None and p.recorded_at <= event.as_of and p.defers(
+            p.paid_fen((d.bill_month, d.amount_due_fen) for d in event.dues), today)
 
     def _history(self, product_id: str, change: Any) -> None:
         h = self.writes.history

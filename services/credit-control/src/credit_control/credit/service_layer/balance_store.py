@@ -10,7 +10,8 @@ from common.contracts.billing import BalanceChanged
 from common.contracts.snapshots import ProductSnapshot
 
 from ...admin.adapters import admin_repository as admin_repo
-from ...collections.adapters import case_sql, worklist_sql
+from ...collections.adapters import case_sql, promise_sql, worklist_sql
+from ...collections.domain.promises import Promise
 from ...metrics import count_decisions
 from ...service_layer.context import CreditContext
 from ..adapters import balance_sql as sql
@@ -53,6 +54,9 @@ class SqlBalanceStore:
 
     async def open_freezes(self) -> list[Freeze]:
         return await freeze_sql.open_freezes(self.conn)
+
+    async def open_promises(self) -> list[Promise]:
+        return await promise_sql.open_promises(self.conn)
 
     async def write(self, writes: sql.BatchWrites) -> None:
         """Decisions, work orders, products, history and outbox rows, one statement each."""

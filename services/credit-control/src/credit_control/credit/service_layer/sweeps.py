@@ -18,6 +18,7 @@ from common.logging import correlated, correlation_id
 from common.poll_loop import PollLoop
 
 from ...admin.adapters import admin_repository as admin_repo
+from ...collections.service_layer import promises as promise_checks
 from ...metrics import SWEEP_CATCH_UPS, SWEEPS_UNFINISHED, count_committed
 from ...service_layer.context import CreditContext
 from ..adapters import sweep_runs as runs
@@ -62,6 +63,8 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
     today = business_date(as_of)
     # Freezes over by now send what they held back through the notice period first.
     await freezes.release_due(ctx, as_of)
+    # Promises whose date passed unpaid are broken first: the ladder resumes in this sweep.
+    await promise_checks.check(ctx, as_of)
     unapproved, approval_id = None, None
     if (await guard_settings(ctx))["needs_approved_preview"]:
         unapproved, approval_id = await approvals.verdict(ctx, as_of)
