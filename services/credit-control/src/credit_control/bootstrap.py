@@ -24,6 +24,7 @@ from .reports.entrypoints import dashboard, rating_pages, rating_reports, report
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
+from .whatif.entrypoints import http as whatif_http  # issue 19: what-if replay
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -79,6 +80,7 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     app.include_router(timeline.router(rc, settings))
     app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
     app.include_router(rating_pages.router(rc, settings.token_table()))  # issue 18
+    app.include_router(whatif_http.router(rc, settings))  # issue 19: what-if replay
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

@@ -1,0 +1,32 @@
+"""POST /v1/rules/what-if (issue 19): the month replayed under the current rule table and a
+draft, and the difference. Read-only, but heavy: every role that may read the rules may run
+it (ops-viewer included), one at a time, bounded (service_layer/what_if.py)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from common.auth import Role, authenticate, require
+
+from ...config import Settings
+from ...reports.service_layer.reports import ReportContext
+from ..domain.commands import WhatIf
+from ..service_layer import what_if
+
+
+def router(rc: ReportContext, settings: Settings) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["rules"],
+                    dependencies=[Depends(authenticate(settings.token_table()))])
+
+    @api.post("/rules/what-if", dependencies=[Depends(require(Role.OPS_VIEWER))])
+    async def rules_what_if(cmd: WhatIf) -> dict[str, Any]:
+        """Replay a past month (its balance events from billing's ledger and its calendar
+        days) through the credit rules under the current table and under a draft (`rows`, not
+        published) or a stored `version`; report who would have been warned, suspension-
+        warned or suspended earlier or later, the SMS per template, the suspensions per day
+        and the arrears at month end. Nothing is written. 422 for a month not over or more
+        than 12 months back, a draft that is not valid, or more than 20,000 products; 429
+        while another what-if runs."""
+        return await what_if.what_if(rc, cmd)
+
+    return api
