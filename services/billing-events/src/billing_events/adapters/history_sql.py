@@ -28,22 +28,28 @@ async def closed_months(conn: AsyncConnection) -> dict[date, datetime]:
     return {r[0]: r[1] for r in rows}
 
 
-async def account_page(conn: AsyncConnection, through: date, after: str,
-                       limit: int) -> list[AccountHead]:
-    """Accounts in id order after `after` with a bill of a month up to `through`."""
+async def account_page(conn: AsyncConnection, through: date, after: str, limit: int,
+                       channel: str | None = None) -> list[AccountHead]:
+    """Accounts in id order after `after` with a bill of a month up to `through` (and a
+    product of `channel`, if given: then only those products are listed)."""
     rows = (await conn.execute(text(f"""
         SELECT a.account_id, a.customer_id, c.tier, c.star_level
           FROM {S}.accounts a JOIN {S}.customers c ON c.customer_id = a.customer_id
          WHERE a.account_id > :after AND EXISTS (
                SELECT 1 FROM {S}.charges ch WHERE ch.account_id = a.account_id
                   AND ch.bill_month <= :through)
+           AND (CAST(:channel AS text) IS NULL OR EXISTS (
+               SELECT 1 FROM {S}.products p WHERE p.account_id = a.account_id
+                  AND p.channel = :channel))
          ORDER BY a.account_id LIMIT :limit"""),
-        {"after": after, "through": through, "limit": limit})).all()
+        {"after": after, "through": through, "limit": limit, "channel": channel})).all()
     ids = [r[0] for r in rows]
     products: dict[str, list[tuple[str, str]]] = {}
     for account_id, product_id, family in await conn.execute(text(f"""
             SELECT account_id, product_id, family FROM {S}.products
-             WHERE account_id = ANY(:ids) ORDER BY account_id, product_id"""), {"ids": ids}):
+             WHERE account_id = ANY(:ids)
+               AND (CAST(:channel AS text) IS NULL OR channel = :channel)
+             ORDER BY account_id, product_id"""), {"ids": ids, "channel": channel}):
         products.setdefault(account_id, []).append((product_id, family))
     return [AccountHead(r[0], r[1], r[2], r[3], tuple(products.get(r[0], ()))) for r in rows]
 

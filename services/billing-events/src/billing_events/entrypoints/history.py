@@ -22,15 +22,19 @@ def router(ctx: BillingContext) -> APIRouter:
         warmup_months: Annotated[int, Query(ge=0, le=history.MAX_WARMUP_MONTHS)] = 0,
         after: Annotated[str, Query(max_length=200)] = "",
         limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 500,
+        channel: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> dict[str, Any]:
         """Each account's balance events of `month` (and of the `warmup_months` before it) as
         its ledger recomputes them: the opening position, then one point per bill run,
         payment, reversal, adjustment, write-off, deposit or deduction, with the products'
-        own amounts due. Accounts in id order, `limit` a page; `next_after` pages on."""
+        own amounts due. Accounts in id order, `limit` read a page (those that owed nothing
+        in the window are left out); `next_after` pages on. `channel`: only the accounts with
+        a product of that sales channel, and only those products."""
         try:
             first = parse_bill_month(month)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="month") from exc
-        return await history.balance_history(ctx, first, warmup_months, after, limit)
+        return await history.balance_history(ctx, first, warmup_months, after, limit,
+                                            channel)
 
     return api

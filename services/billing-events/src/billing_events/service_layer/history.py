@@ -25,18 +25,27 @@ def window(month: date, warmup_months: int) -> tuple[datetime, datetime]:
 
 
 async def balance_history(ctx: BillingContext, month: date, warmup_months: int, after: str,
-                          limit: int) -> dict[str, Any]:
+                          limit: int, channel: str | None = None) -> dict[str, Any]:
+    """A page of accounts (`limit` read, in id order after `after`); an account that owed
+    nothing at any moment of the window is left out (no rule can act on it), the page goes
+    on after it all the same."""
     start, end = window(month, warmup_months)
     async with ctx.engine.connect() as conn:
         closed = await sql.closed_months(conn)
-        heads = await sql.account_page(conn, month, after, limit)
+        heads = await sql.account_page(conn, month, after, limit, channel)
         ledgers = await sql.ledgers(conn, heads, month, end)
-    accounts = [{
-        "account_id": h.account_id,
-        "customer": {"customer_id": h.customer_id, "tier": h.tier, "star_level": h.star_level},
-        "products": [{"product_id": p, "family": f} for p, f in h.products],
-        "points": [_point(p) for p in history(ledgers[h.account_id], closed, start, end)],
-    } for h in heads]
+    accounts = []
+    for h in heads:
+        points = history(ledgers[h.account_id], closed, start, end)
+        if not any(p.amount_due_fen > 0 for p in points):
+            continue
+        accounts.append({
+            "account_id": h.account_id,
+            "customer": {"customer_id": h.customer_id, "tier": h.tier,
+                         "star_level": h.star_level},
+            "products": [{"product_id": p, "family": f} for p, f in h.products],
+            "points": [_point(p) for p in points],
+        })
     return {"month": f"{month:%Y-%m}", "from": start.isoformat(), "to": end.isoformat(),
             "accounts": accounts,
             "next_after": heads[-1].account_id if len(heads) == limit else None}

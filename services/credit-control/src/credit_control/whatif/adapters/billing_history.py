@@ -20,13 +20,13 @@ class TooManyProducts(Unprocessable):
 
 
 async def month_history(peers: Peers, month: date, warmup_months: int,
-                        max_products: int) -> list[AccountHistory]:
+                        max_products: int, channel: str | None = None) -> list[AccountHistory]:
     """Every account's history of the window; refused (4xx) past `max_products` products,
     before the replay spends anything on them."""
     found: list[AccountHistory] = []
     products, after = 0, ""
     while True:
-        page = await peers.balance_history(month, warmup_months, after, PAGE)
+        page = await peers.balance_history(month, warmup_months, after, PAGE, channel)
         for body in page["accounts"]:
             history = parse_account(body)
             products += len(history.products)

@@ -62,14 +62,15 @@ async def what_if(rc: ReportContext, cmd: WhatIf,
                   max_products: int = MAX_PRODUCTS) -> dict[str, Any]:
     ctx = rc.credit
     month = parse_bill_month(cmd.month)
-    month_bounds(month, business_date(ctx.clock.now()))
+    month_bounds(month, business_date(cmd.as_of or ctx.clock.now()))
     if _ONE_AT_A_TIME.locked():
         raise Busy("another what-if replay is running; try again when it is done")
     async with _ONE_AT_A_TIME:
         async with ctx.engine.connect() as conn:
             current = await ctx.rules.current(conn)
             draft = await _draft(conn, cmd, current)
-        histories = await month_history(rc.peers, month, WARMUP_MONTHS, max_products)
+        histories = await month_history(rc.peers, month, WARMUP_MONTHS, max_products,
+                                        cmd.channel)
         customers = sorted({h.customer_id for h in histories})
         async with ctx.engine.connect() as conn:
             profiles = await admin_repo.profiles_for(conn, customers)
@@ -79,7 +80,8 @@ async def what_if(rc: ReportContext, cmd: WhatIf,
             lambda: (replay(histories, profiles, Month(month, current, current, sweep_time)),
                      replay(histories, profiles, Month(month, current, draft, sweep_time))))
     diff = compare(now_outcome, draft_outcome, histories)
-    return {"month": f"{month:%Y-%m}", "current_version": current.version,
+    return {"month": f"{month:%Y-%m}", "channel": cmd.channel,
+            "current_version": current.version,
             "draft_version": draft.version if cmd.version else None,
             "accounts": len(histories),
             "products_replayed": sum(len(h.products) for h in histories),
