@@ -2,7 +2,12 @@
 billing's API (a channel of its own), replayed by credit-control under the current rule table
 and under drafts; billing's balance history is the input. Nothing live is touched."""
 
+import json
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.testing.polling import eventually
+from common.testing.processes import ServiceProcesses
 from credit_control.adapters.peers import Peers
 from credit_control.whatif.adapters.billing_history import TooManyProducts, month_history
 from tests.e2e.test_dashboard import ok
@@ -48,7 +54,7 @@ async def build_month(billing: httpx.AsyncClient, uid: str, y: int, channel: str
 
 async def test_what_if_reports_no_difference_for_the_same_table_and_the_hand_made_one_for_a_moved_suspension(  # noqa: E501
     clients: dict[str, httpx.AsyncClient], role_clients: dict[str, dict[str, httpx.AsyncClient]],
-    test_year: int, uid: str, db: AsyncEngine,
+    services: ServiceProcesses, test_year: int, uid: str, db: AsyncEngine, tmp_path: Path,
 ) -> None:
     y = test_year + YEAR_OFFSET
     channel = f"what-if-{uid}"
@@ -90,6 +96,20 @@ async def test_what_if_reports_no_difference_for_the_same_table_and_the_hand_mad
     assert got["draft"]["sms_per_template"]["restore_notice"] == 1  # WP2 pays the 27th
     assert got["current"]["arrears_at_month_end_fen"] == 300_00  # WP1, WP4, WP5
     assert got["draft"]["suspended_arrears_at_month_end_fen"] == 200_00  # WP1, WP5
+
+    # The same through the CLI (`creditctl rules what-if`), the draft from a file.
+    draft_file = tmp_path / "draft.json"
+    draft_file.write_text(json.dumps({"rows": draft}), encoding="utf-8")
+    cli = creditctl(services, "rules", "what-if", "--month", f"{y}-10", "--draft",
+                    str(draft_file), "--channel", channel, "--as-of", base["as_of"],
+                    "--output", "json")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["products"] == got["products"]
+    table = creditctl(services, "rules", "what-if", "--month", f"{y}-10", "--draft",
+                      str(draft_file), "--channel", channel, "--as-of", base["as_of"])
+    assert table.returncode == 0 and "suspended per day" in table.stdout, table.stderr
+    wrong = creditctl(services, "rules", "what-if", "--month", f"{y}-10")
+    assert wrong.returncode != 0 and "exactly one" in wrong.stderr
 
     # Nothing live was touched: no decision (no suspension), no rule table version.
     assert await _live(db, uid) == before
@@ -142,6 +162,17 @@ async def test_the_product_cap_is_checked_before_any_replay(
             await month_history(peers, date(y, 10, 1), 3, len(ACCOUNTS) - 1, channel)
     finally:
         await peers.aclose()
+
+
+def creditctl(services: ServiceProcesses, *args: str) -> subprocess.CompletedProcess[str]:
+    urls = {name: spec.url for name, spec in services.specs.items()}
+    env = {**os.environ, "COLUMNS": "300", "CREDITCTL_TOKEN": "viewer-token",
+           "CREDITCTL_BILLING_URL": urls["billing-events"],
+           "CREDITCTL_CREDIT_URL": urls["credit-control"],
+           "CREDITCTL_NOTIFIER_URL": urls["notifier"],
+           "CREDITCTL_GATEWAY_URL": urls["gateway-adapter"]}
+    return subprocess.run([sys.executable, "-m", "creditctl", *args], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 async def _live(db: AsyncEngine, uid: str) -> tuple[Any, ...]:

@@ -457,6 +457,10 @@ app.add_typer(red_list_cmd.late_fees_app, name="late-fees")
 from . import rating as _rating  # noqa: E402
 
 app.add_typer(_rating.app, name="rating")
+# The rule table's what-if replay (issue 19), in its own module.
+from . import rules_cmd as _rules_cmd  # noqa: E402
+
+app.add_typer(_rules_cmd.app, name="rules")
 
 
 if __name__ == "__main__":
