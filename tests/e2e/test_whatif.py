@@ -111,6 +111,17 @@ async def test_what_if_reports_no_difference_for_the_same_table_and_the_hand_mad
     wrong = creditctl(services, "rules", "what-if", "--month", f"{y}-10")
     assert wrong.returncode != 0 and "exactly one" in wrong.stderr
 
+    # The dashboard's page: the current table with one row moved (the warning a week earlier).
+    page = await viewer.get("/dashboard/what-if", params={
+        "month": f"{y}-10", "rule_id": "adc-suspension-warning-low", "day": "18",
+        "channel": channel, "as_of": base["as_of"]})
+    assert page.status_code == 200, page.text
+    assert "what-if-products" in page.text and "3 changes" in page.text
+    assert all(f"WP{n}{uid}" in page.text for n in (1, 2, 6)) and f"WP3{uid}" not in page.text
+    bad_page = await viewer.get("/dashboard/what-if", params={
+        "month": f"{y}-10", "rule_id": "adc-suspend-low", "day": "24", "as_of": base["as_of"]})
+    assert bad_page.status_code == 422 and "not valid" in bad_page.text
+
     # Nothing live was touched: no decision (no suspension), no rule table version.
     assert await _live(db, uid) == before
     assert (await ok(await credit.get("/v1/rules"), 200))["version"] == rules["version"]

@@ -80,7 +80,7 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     app.include_router(timeline.router(rc, settings))
     app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
     app.include_router(rating_pages.router(rc, settings.token_table()))  # issue 18
-    app.include_router(whatif_http.router(rc, settings))  # issue 19: what-if replay
+    whatif_http.mount(app, rc, settings)  # issue 19: what-if replay (API and page)
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

@@ -4,7 +4,7 @@ it (ops-viewer included), one at a time, bounded (service_layer/what_if.py)."""
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 
 from common.auth import Role, authenticate, require
 
@@ -12,6 +12,13 @@ from ...config import Settings
 from ...reports.service_layer.reports import ReportContext
 from ..domain.commands import WhatIf
 from ..service_layer import what_if
+from . import pages
+
+
+def mount(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
+    """The API route and the dashboard page (one line in bootstrap)."""
+    app.include_router(router(rc, settings))
+    app.include_router(pages.router(rc, settings.token_table()))
 
 
 def router(rc: ReportContext, settings: Settings) -> APIRouter:
