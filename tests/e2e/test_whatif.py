@@ -71,10 +71,14 @@ async def test_what_if_reports_no_difference_for_the_same_table_and_the_hand_mad
     before = await eventually(lambda: _live(db, uid), lambda n: n[0] == 9, timeout=120,
                               what="the live decisions of the month's balance events")
 
-    # Anyone who may read the rules may ask (ops-viewer included): read-only.
+    # Read-only but heavy: operators and credit-admins may run it, not the read-only role.
     viewer = role_clients["ops-viewer"]["credit-control"]
-    same = await ok(await viewer.post("/v1/rules/what-if",
-                                      json=base | {"rows": rules["rows"]}), 200)
+    refused = await viewer.post("/v1/rules/what-if", json=base | {"rows": rules["rows"]})
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert (await viewer.get("/dashboard/what-if")).status_code == 403
+    operator = role_clients["operator"]["credit-control"]
+    same = await ok(await operator.post("/v1/rules/what-if",
+                                        json=base | {"rows": rules["rows"]}), 200)
     assert same["same"] is True and same["products"] == []
     assert same["products_replayed"] == len(ACCOUNTS)
     assert same["current"]["suspended_per_day"] == {f"{y}-10-31": 2}  # WP1, WP5
@@ -112,13 +116,13 @@ async def test_what_if_reports_no_difference_for_the_same_table_and_the_hand_mad
     assert wrong.returncode != 0 and "exactly one" in wrong.stderr
 
     # The dashboard's page: the current table with one row moved (the warning a week earlier).
-    page = await viewer.get("/dashboard/what-if", params={
+    page = await operator.get("/dashboard/what-if", params={
         "month": f"{y}-10", "rule_id": "adc-suspension-warning-low", "day": "18",
         "channel": channel, "as_of": base["as_of"]})
     assert page.status_code == 200, page.text
     assert "what-if-products" in page.text and "3 changes" in page.text
     assert all(f"WP{n}{uid}" in page.text for n in (1, 2, 6)) and f"WP3{uid}" not in page.text
-    bad_page = await viewer.get("/dashboard/what-if", params={
+    bad_page = await operator.get("/dashboard/what-if", params={
         "month": f"{y}-10", "rule_id": "adc-suspend-low", "day": "24", "as_of": base["as_of"]})
     assert bad_page.status_code == 422 and "not valid" in bad_page.text
 
@@ -177,7 +181,7 @@ async def test_the_product_cap_is_checked_before_any_replay(
 
 def creditctl(services: ServiceProcesses, *args: str) -> subprocess.CompletedProcess[str]:
     urls = {name: spec.url for name, spec in services.specs.items()}
-    env = {**os.environ, "COLUMNS": "300", "CREDITCTL_TOKEN": "viewer-token",
+    env = {**os.environ, "COLUMNS": "300", "CREDITCTL_TOKEN": "operator-token",
            "CREDITCTL_BILLING_URL": urls["billing-events"],
            "CREDITCTL_CREDIT_URL": urls["credit-control"],
            "CREDITCTL_NOTIFIER_URL": urls["notifier"],

@@ -1,6 +1,7 @@
 """POST /v1/rules/what-if (issue 19): the month replayed under the current rule table and a
-draft, and the difference. Read-only, but heavy: every role that may read the rules may run
-it (ops-viewer included), one at a time, bounded (service_layer/what_if.py)."""
+draft, and the difference. Read-only but heavy (a month of every product, twice): operators
+and credit-admins may run it, not ops-viewer (no POST is open to the read-only role,
+tests/security), one at a time, bounded (service_layer/what_if.py)."""
 
 from typing import Any
 
@@ -25,7 +26,7 @@ def router(rc: ReportContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["rules"],
                     dependencies=[Depends(authenticate(settings.token_table()))])
 
-    @api.post("/rules/what-if", dependencies=[Depends(require(Role.OPS_VIEWER))])
+    @api.post("/rules/what-if", dependencies=[Depends(require(Role.OPERATOR))])
     async def rules_what_if(cmd: WhatIf) -> dict[str, Any]:
         """Replay a past month (its balance events from billing's ledger and its calendar
         days) through the credit rules under the current table and under a draft (`rows`, not

@@ -1,8 +1,8 @@
 """The dashboard's what-if page (`/dashboard/what-if`, issue 19): a past month replayed under
 the current rule table and a draft. Read-only, so a GET form: the draft is a stored `version`
 or the current table with one row's day moved (`rule_id`, `day`, optionally `arrears_month`);
-a whole draft table goes through the API or `creditctl rules what-if --draft`. Every
-signed-in role may look (as for POST /v1/rules/what-if)."""
+a whole draft table goes through the API or `creditctl rules what-if --draft`. The roles of
+POST /v1/rules/what-if: operator and credit-admin (ops-viewer is shown a 403 page)."""
 
 from typing import Annotated, Any
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from common.auth import TokenTable
+from common.auth import Role, TokenTable
 from common.errors import ApiError
 
 from ...reports.entrypoints.dashboard import _page, _signed_in
@@ -35,6 +35,10 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         form = {"month": month or "", "version": version or "", "rule_id": rule_id or "",
                 "day": day or "", "arrears_month": arrears_month or "",
                 "channel": channel or "", "as_of": as_of or ""}
+        if not who.may(Role.OPERATOR):
+            return _page("what_if.html", who, status=403, form=form, report=None,
+                         error=f"role {who.role.value} may not run a what-if replay (it is "
+                               "heavy): operator or credit-admin")
         if not month:
             return _page("what_if.html", who, form=form, report=None, error=None)
         try:
