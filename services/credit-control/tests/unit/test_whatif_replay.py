@@ -3,6 +3,9 @@ table and under drafts, with the differences worked out by hand."""
 
 from datetime import date, datetime, time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from common.clock import BUSINESS_TZ
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
@@ -135,3 +138,33 @@ def test_templates_follow_the_notifier_names() -> None:
     assert templates(Decided("P", "A", D.SUSPEND, "r", MONTH)) == (
         "suspension_notice_contact", "suspension_notice_manager")
     assert templates(Decided("P", "A", D.ARREARS_CLEARED, "r", MONTH)) == ()
+
+
+# --- properties over random months ----------------------------------------------------------
+
+an_account = st.tuples(st.sampled_from(list(T)), st.sampled_from(list(F)),
+                       st.integers(1, 500_00), st.none() | st.integers(1, 31))
+
+
+@st.composite
+def months(draw: st.DrawFn) -> list[AccountHistory]:
+    found = draw(st.lists(an_account, min_size=1, max_size=8))
+    return [account(n, tier, family, fen, paid) for n, (tier, family, fen, paid)
+            in enumerate(found, 1)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(months())
+def test_the_same_table_never_differs(histories: list[AccountHistory]) -> None:
+    assert run(histories, draft())["same"] is True
+
+
+@settings(max_examples=40, deadline=None)
+@given(months())
+def test_only_the_products_of_the_changed_rows_change(histories: list[AccountHistory]) -> None:
+    got = run(histories, draft(**WEEK_EARLIER))
+    families = {pid: (h.tier, fam) for h in histories for pid, fam in h.products}
+    assert {families[c["product_id"]] for c in got["products"]} <= {(T.LOW, F.ADC)}
+    # A suspension a week earlier is never later, and never dropped while the debt stays.
+    for c in got["products"]:
+        assert c["change"] in ("earlier", "only_draft"), c
