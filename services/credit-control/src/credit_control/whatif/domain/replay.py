@@ -100,6 +100,8 @@ class Replay:
     outcome: Outcome = field(default_factory=Outcome)
     products: dict[str, _Product] = field(default_factory=dict)
     latest: dict[str, Point] = field(default_factory=dict)  # account → its newest point
+    # account → the facts of its newest point (made once per point, read by every sweep)
+    facts: dict[str, rules.AccountFacts] = field(default_factory=dict)
 
     def run(self) -> Outcome:
         stimuli: list[tuple[datetime, int, str, Point | None]] = [
@@ -135,6 +137,7 @@ class Replay:
     def _event(self, h: AccountHistory, point: Point) -> None:
         self.latest[h.account_id] = point
         profile, facts, tier = self._profile(h), self._facts(h, point), self._tier(h)
+        self.facts[h.account_id] = facts
         table = self.month.table_at(point.at)
         star = profile.star(h.star_level)
         exempt = profile.suspension_exempt(point.at)
@@ -161,7 +164,7 @@ class Replay:
             c = p.credit
             if point is None or c.state in IN_FLIGHT:
                 continue
-            facts = self._facts(p.history, point)
+            facts = self.facts[p.history.account_id]
             if not facts.owes and c.state not in _RETAINED:
                 continue  # nothing a calendar row could decide (a fast path, same answer)
             profile = self._profile(p.history)
