@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from common.auth import Role, authenticate, require
+from common.errors import ErrorBody
+from common.http import PEER_UNAVAILABLE
 
 from ...config import Settings
 from ...reports.service_layer.reports import ReportContext
@@ -22,11 +24,17 @@ def mount(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     app.include_router(pages.router(rc, settings.token_table()))
 
 
+RESPONSES: dict[int | str, dict[str, Any]] = {**PEER_UNAVAILABLE, 429: {
+    "description": "another what-if replay is running: try again when it is done",
+    "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}}
+
+
 def router(rc: ReportContext, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["rules"],
                     dependencies=[Depends(authenticate(settings.token_table()))])
 
-    @api.post("/rules/what-if", dependencies=[Depends(require(Role.OPERATOR))])
+    @api.post("/rules/what-if", dependencies=[Depends(require(Role.OPERATOR))],
+              responses=RESPONSES)
     async def rules_what_if(cmd: WhatIf) -> dict[str, Any]:
         """Replay a past month (its balance events from billing's ledger and its calendar
         days) through the credit rules under the current table and under a draft (`rows`, not
