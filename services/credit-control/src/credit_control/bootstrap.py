@@ -32,6 +32,7 @@ from .reports.entrypoints.promise_pages import router as promise_pages_router
 from .reports.service_layer import business_metrics
 from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
+from .whatif.entrypoints import http as whatif_http  # issue 19: what-if replay
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -89,6 +90,7 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     app.include_router(rating_pages.router(rc, settings.token_table()))  # issue 18
     app.include_router(freeze_pages.router(rc.credit, settings.token_table()))  # issue 19
     app.include_router(promise_pages_router(rc, settings.token_table()))  # issue 19: promises
+    whatif_http.mount(app, rc, settings)  # issue 19: what-if replay (API and page)
     dashboard.mount(app, rc, settings.token_table())
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)

@@ -459,6 +459,10 @@ app.add_typer(freeze_cmd.freeze_app, name="freeze")  # issue 19: scoped emergenc
 from . import rating as _rating  # noqa: E402
 
 app.add_typer(_rating.app, name="rating")
+# The rule table's what-if replay (issue 19), in its own module.
+from . import rules_cmd as _rules_cmd  # noqa: E402
+
+app.add_typer(_rules_cmd.app, name="rules")
 
 
 if __name__ == "__main__":

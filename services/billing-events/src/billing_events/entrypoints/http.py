@@ -17,6 +17,7 @@ from ..config import Settings
 from ..domain import commands as c
 from ..service_layer import handlers, reports
 from ..service_layer.context import BillingContext
+from . import history as history_routes
 from . import late_fees as late_fee_routes
 
 # Master data, charges, bill runs and payments are the billing side's: its staff and services.
@@ -29,6 +30,7 @@ def router(ctx: BillingContext, settings: Settings) -> APIRouter:
     _money(api, ctx)
     _views(api, ctx)
     api.include_router(late_fee_routes.router(ctx))
+    api.include_router(history_routes.router(ctx))  # issue 19: what-if replay's history
     return api
 
 

@@ -90,6 +90,18 @@ class Peers:
         return await self._get("gateway-adapter", self.gateway_url,
                                f"/v1/products/{quote(product_id, safe='')}/chain", {})
 
+    async def balance_history(self, month: date, warmup_months: int, after: str,
+                              limit: int, channel: str | None = None) -> dict[str, Any]:
+        """One page of billing's balance history (issue 19, the what-if replay's input)."""
+        params = {"month": _month(month), "warmup_months": str(warmup_months),
+                  "after": after, "limit": str(limit)}
+        if channel is not None:
+            params["channel"] = channel
+        found = await self._get("billing-events", self.billing_url, "/v1/balance-history",
+                                params)
+        assert found is not None  # billing answers every month
+        return found
+
     async def _get(self, name: str, base: str, path: str,
                    params: dict[str, str]) -> dict[str, Any] | None:
         body: dict[str, Any] | None = await self._json(name, base, path, params)

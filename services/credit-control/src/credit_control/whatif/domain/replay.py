@@ -1,0 +1,202 @@
+"""A month replayed through the pure credit domain under one rule table (the what-if).
+
+The inputs are what the month really was: every account's balance events (billing's ledger,
+`history.AccountHistory`) and its calendar days (one sweep a business day at the scheduler's
+time). The products move through the service's own aggregate (`ProductCredit`: propose,
+move), the balance rules (`rules.on_balance`), the sweep's rules (`rules.on_calendar`, the
+reference semantics the sweep's SQL follows: the invariant checker, tests/reliability/
+invariants, holds the SQL to it) and the ladder (`rules.record`), as the checker's replay
+does. Nothing is written anywhere.
+
+Assumptions (docs/credit-control.md, "What-if replay"): the warm-up months before the month
+run under the current table (both variants start the month from the same places); a chain
+command or a work order completes at once; every SMS reaches the customer (no lost warning);
+profiles and exemptions are taken as they are now; money moves as it did (a deduction the
+draft would have decided differently is reported, not booked).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from common.clock import BUSINESS_TZ, business_date, last_day_of_month
+from common.contracts.credit_control import CreditState, DecisionType
+from common.contracts.gateway import ProvisioningAction
+from common.contracts.snapshots import Tier
+
+from ...credit.domain import rules
+from ...credit.domain.ladder import Ladder
+from ...credit.domain.product_amount import allowed_in_sweep, allowed_on_balance
+from ...credit.domain.product_credit import ProductCredit
+from ...credit.domain.profiles import CreditProfile
+from ...credit.domain.rule_table import RuleTable
+from .history import AccountHistory, Point
+
+S = CreditState
+D = DecisionType
+IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
+# Products a sweep can act on without owing: a suspension's retention runs out.
+_RETAINED = (S.SUSPENDED, S.PRE_CANCEL)
+SWEEP_TIME = time(20, 0)  # the scheduler's default (CREDIT_SCHEDULER_TIME)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One decision the replay made in the month."""
+
+    product_id: str
+    account_id: str
+    decision: DecisionType
+    rule_id: str
+    day: date
+    warning_level: int | None = None
+    amount_fen: int | None = None  # a deduction's amount
+
+
+@dataclass
+class Outcome:
+    decisions: list[Decided] = field(default_factory=list)
+    states: dict[str, CreditState] = field(default_factory=dict)  # products at month end
+
+
+@dataclass(frozen=True)
+class Month:
+    """The replayed month and the table before (warm-up) and during it."""
+
+    first: date
+    before: RuleTable
+    during: RuleTable
+    sweep_time: time = SWEEP_TIME
+
+    @property
+    def starts(self) -> datetime:
+        return datetime.combine(self.first, time(), tzinfo=BUSINESS_TZ)
+
+    @property
+    def last(self) -> date:
+        return last_day_of_month(self.first)
+
+    def table_at(self, at: datetime) -> RuleTable:
+        return self.during if at >= self.starts else self.before
+
+
+def sweep_moments(first_day: date, last_day: date, at: time) -> list[datetime]:
+    days = (last_day - first_day).days + 1
+    return [datetime.combine(first_day + timedelta(days=n), at, tzinfo=BUSINESS_TZ)
+            for n in range(days)]
+
+
+@dataclass
+class _Product:
+    credit: ProductCredit
+    history: AccountHistory
+    taken: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Replay:
+    month: Month
+    histories: list[AccountHistory]
+    profiles: dict[str, CreditProfile]
+    outcome: Outcome = field(default_factory=Outcome)
+    products: dict[str, _Product] = field(default_factory=dict)
+    latest: dict[str, Point] = field(default_factory=dict)  # account → its newest point
+    # account → the facts of its newest point (made once per point, read by every sweep)
+    facts: dict[str, rules.AccountFacts] = field(default_factory=dict)
+
+    def run(self) -> Outcome:
+        stimuli: list[tuple[datetime, int, str, Point | None]] = [
+            (p.at, 0, h.account_id, p) for h in self.histories for p in h.points
+            if business_date(p.at) <= self.month.last]
+        if stimuli:
+            first_day = business_date(min(s[0] for s in stimuli))
+            stimuli += [(at, 1, "", None) for at in sweep_moments(
+                first_day, self.month.last, self.month.sweep_time)]
+        stimuli.sort(key=lambda s: (s[0], s[1], s[2]))
+        by_id = {h.account_id: h for h in self.histories}
+        for at, _, account_id, point in stimuli:
+            if point is not None:
+                self._event(by_id[account_id], point)
+            else:
+                self._sweep(at)
+        self.outcome.states = {pid: p.credit.state for pid, p in sorted(self.products.items())}
+        return self.outcome
+
+    def _profile(self, h: AccountHistory) -> CreditProfile:
+        return self.profiles.get(h.customer_id) or CreditProfile(h.customer_id)
+
+    def _facts(self, h: AccountHistory, point: Point) -> rules.AccountFacts:
+        return rules.AccountFacts(
+            point.balance_fen, point.amount_due_fen, point.cause, point.closed_bill_month,
+            oldest_due_month=point.oldest_due_month,
+            credit_limit_fen=self._profile(h).limit_fen(h.star_level),
+            deposit_fen=point.deposit_fen)
+
+    def _tier(self, h: AccountHistory) -> Tier:
+        return self._profile(h).decision_tier(h.tier)
+
+    def _event(self, h: AccountHistory, point: Point) -> None:
+        self.latest[h.account_id] = point
+        profile, facts, tier = self._profile(h), self._facts(h, point), self._tier(h)
+        self.facts[h.account_id] = facts
+        table = self.month.table_at(point.at)
+        star = profile.star(h.star_level)
+        exempt = profile.suspension_exempt(point.at)
+        for pid, family in h.products:
+            p = self.products.get(pid)
+            if p is None:
+                p = self.products[pid] = _Product(ProductCredit(
+                    pid, h.account_id, family, ladder=Ladder(facts.oldest_due_month)), h)
+            p.credit.reconcile(table, tier, facts.oldest_due_month, facts.owes, point.at)
+            intent = rules.on_balance(
+                table, facts, rules.ProductFacts(family, tier, p.credit.state,
+                                                 p.credit.warning_level, star, exempt),
+                business_date(point.at), event_key=f"at:{point.at.isoformat()}")
+            if intent is not None and allowed_on_balance(intent.decision,
+                                                         point.product_due(pid)):
+                self._take(p, intent, point.at)
+
+    def _sweep(self, at: datetime) -> None:
+        table = self.month.table_at(at)
+        today = business_date(at)
+        for pid in sorted(self.products):
+            p = self.products[pid]
+            point = self.latest.get(p.history.account_id)
+            c = p.credit
+            if point is None or c.state in IN_FLIGHT:
+                continue
+            facts = self.facts[p.history.account_id]
+            if not facts.owes and c.state not in _RETAINED:
+                continue  # nothing a calendar row could decide (a fast path, same answer)
+            profile = self._profile(p.history)
+            pf = rules.ProductFacts(c.family, self._tier(p.history), c.state, c.warning_level,
+                                    profile.star(p.history.star_level),
+                                    profile.suspension_exempt(at), c.suspended_on,
+                                    c.ladder.month, c.ladder.suspension_warned_on,
+                                    c.ladder.suspension_deadline)
+            for intent in rules.on_calendar(table, facts, pf, today):
+                if not allowed_in_sweep(intent.decision, point.product_due(pid)):
+                    continue
+                if self._take(p, intent, at):
+                    c.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
+
+    def _take(self, p: _Product, intent: rules.Intent, as_of: datetime) -> bool:
+        c = p.credit
+        proposal = c.propose(intent, as_of)
+        if proposal is None or proposal.decision_id in p.taken:
+            return False
+        p.taken.add(proposal.decision_id)
+        c.move(proposal)
+        if c.state in IN_FLIGHT:  # the chain or the operator finishes at once (assumed)
+            c.complete(ProvisioningAction.SUSPEND if c.state is S.SUSPEND_REQUESTED
+                       else ProvisioningAction.RESTORE, proposal.as_of)
+        day = business_date(proposal.as_of)
+        if self.month.first <= day <= self.month.last:
+            self.outcome.decisions.append(Decided(
+                c.product_id, c.account_id, intent.decision, intent.rule_id, day,
+                intent.warning_level, intent.amount_fen))
+        return True
+
+
+def replay(histories: list[AccountHistory], profiles: dict[str, CreditProfile],
+           month: Month) -> Outcome:
+    return Replay(month, histories, profiles).run()
