@@ -45,8 +45,10 @@ class InMemoryBalanceStore:
     async def open_freezes(self) -> list[Freeze]:
         return [f for f in self.freezes if f.ended_at is None]
 
-    async def open_promises(self) -> list[Promise]:
-        return [p for p in self.promises if p.status is PromiseStatus.OPEN]
+    async def open_promises(self, account_ids: list[str]) -> list[Promise]:
+        wanted = set(account_ids)
+        return [p for p in self.promises
+                if p.status is PromiseStatus.OPEN and p.account_id in wanted]
 
     async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
         return {a: self.positions[a].sequence for a in account_ids if a in self.positions}

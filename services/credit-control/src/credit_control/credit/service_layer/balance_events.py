@@ -64,7 +64,7 @@ class BalanceStore(Protocol):
 
     async def open_freezes(self) -> list[Freeze]: ...
 
-    async def open_promises(self) -> list[Promise]: ...
+    async def open_promises(self, account_ids: list[str]) -> list[Promise]: ...
 
     async def write(self, writes: sql.BatchWrites) -> None: ...
 
@@ -89,7 +89,8 @@ async def apply_balance_events(
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
     batch = Batch(store, table, profiles, products, snapshots,
                   freezes=await store.open_freezes(), held=await _held(store, products),
-                  promises={p.account_id: p for p in await store.open_promises()})
+                  promises={p.account_id: p for p in await store.open_promises(
+                      sorted({e.account_id for _, e in fresh}))})
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}

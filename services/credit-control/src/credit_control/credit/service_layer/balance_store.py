@@ -55,8 +55,8 @@ class SqlBalanceStore:
     async def open_freezes(self) -> list[Freeze]:
         return await freeze_sql.open_freezes(self.conn)
 
-    async def open_promises(self) -> list[Promise]:
-        return await promise_sql.open_promises(self.conn)
+    async def open_promises(self, account_ids: list[str]) -> list[Promise]:
+        return await promise_sql.open_promises(self.conn, account_ids)
 
     async def write(self, writes: sql.BatchWrites) -> None:
         """Decisions, work orders, products, history and outbox rows, one statement each."""
