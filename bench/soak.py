@@ -371,9 +371,11 @@ def main() -> None:
                     help="watch running services (name=pid,...) instead of starting them")
     ap.add_argument("--base-port", type=int,
                     default=int(os.environ.get("CREDITCTL_SOAK_BASE_PORT", "18300")))
-    ap.add_argument("--probe-every", type=float, default=2.0,
+    ap.add_argument("--probe-every", type=float, default=None,
                     help="seconds between gateway probes (MAS enterprises suspended mid-soak, "
-                         "watched by a CMPP client); 0 = none")
+                         "watched by a CMPP client); 0 = none. Default 2 when the soak starts "
+                         "the services, none with --pids unless --cmpp-port is given (the "
+                         "probes publish a rule-table version: not in someone else's stack)")
     ap.add_argument("--probe-interval-ms", type=float, default=5,
                     help="a probe's CMPP client submits this often")
     ap.add_argument("--probe-timeout", type=float, default=15,
@@ -382,6 +384,8 @@ def main() -> None:
                     help="the gateway's CMPP port (default: the started gateway's, base + 5)")
     ap.add_argument("--json", type=Path, default=ROOT / "test-artifacts" / "soak.json")
     args = ap.parse_args()
+    if args.probe_every is None:
+        args.probe_every = 2.0 if args.pids is None or args.cmpp_port is not None else 0.0
     if args.cmpp_port is None:
         args.cmpp_port = args.base_port + 5
     stack = stack_from_env()
