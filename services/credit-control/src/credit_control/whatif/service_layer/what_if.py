@@ -65,7 +65,9 @@ async def what_if(rc: ReportContext, cmd: WhatIf,
     month_bounds(month, business_date(cmd.as_of or ctx.clock.now()))
     if _ONE_AT_A_TIME.locked():
         raise Busy("another what-if replay is running; try again when it is done")
-    async with _ONE_AT_A_TIME:
+    await _ONE_AT_A_TIME.acquire()
+    work: asyncio.Future[tuple[Any, Any]] | None = None
+    try:
         async with ctx.engine.connect() as conn:
             current = await ctx.rules.current(conn)
             draft = await _draft(conn, cmd, current)
@@ -75,10 +77,17 @@ async def what_if(rc: ReportContext, cmd: WhatIf,
         async with ctx.engine.connect() as conn:
             profiles = await admin_repo.profiles_for(conn, customers)
         sweep_time = time.fromisoformat(ctx.settings.scheduler_time)
-        # CPU-bound: off the event loop, so the API keeps answering meanwhile.
-        now_outcome, draft_outcome = await asyncio.to_thread(
+        # CPU-bound: off the event loop, so the API keeps answering meanwhile. A thread cannot
+        # be stopped: if the caller goes away, the lock is held until the replay ends, so two
+        # replays never run at once.
+        work = asyncio.ensure_future(asyncio.to_thread(
             lambda: (replay(histories, profiles, Month(month, current, current, sweep_time)),
-                     replay(histories, profiles, Month(month, current, draft, sweep_time))))
+                     replay(histories, profiles, Month(month, current, draft, sweep_time)))))
+        work.add_done_callback(lambda _: _ONE_AT_A_TIME.release())
+        now_outcome, draft_outcome = await asyncio.shield(work)
+    finally:
+        if work is None:
+            _ONE_AT_A_TIME.release()
     diff = compare(now_outcome, draft_outcome, histories)
     return {"month": f"{month:%Y-%m}", "channel": cmd.channel,
             "current_version": current.version,
