@@ -157,8 +157,9 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         wanted = sorted({name for t in topics for name in (t, dead_letter_topic(t))} - existing)
         if not wanted:
             return
+        copies = topic_replication_factor()
         response = await admin.create_topics(
-            [NewTopic(name=name, num_partitions=partitions, replication_factor=topic_replication_factor())
+            [NewTopic(name=name, num_partitions=partitions, replication_factor=copies)
              for name in wanted])
         # aiokafka reports per-topic errors in the response instead of raising them.
         failed = [(topic, code, *rest) for topic, code, *rest in response.topic_errors
