@@ -7,6 +7,7 @@
 #
 # Verbs: start stop status env reset
 #        broker-kill N   broker-start N   broker-stop N     (N = 1..3; kill is kill -9)
+#        broker-cut N    broker-heal N                      (iptables DROP on its two ports, loopback)
 #        pg-kill NODE    pg-start NODE                      (NODE = a|b: keeper + postgres, kill -9)
 #        pg-primary      pg-state                           (which node is primary; the monitor's view)
 #        leaders TOPIC                                      (partition -> leader broker id)
@@ -196,6 +197,22 @@ broker_kill() {  # kill -9: no controlled shutdown, no leadership hand-over
   log "broker $i killed (kill -9, pid $pid)"
 }
 
+# Cut one broker off the network (loopback only, its own two ports): nothing reaches its
+# broker or controller listener and nothing it answers gets out. Its own outgoing connections
+# still work, so it is an asymmetric partition: it keeps its controller session and its
+# leaderships, but no client or follower can reach it. Needs root (iptables).
+CUT_TAG=creditctl-ha-cut
+cut_rules() {  # $1 = -I|-D, $2 = broker
+  local port dir
+  for port in "$(broker_port "$2")" "$(controller_port "$2")"; do
+    for dir in --dport --sport; do
+      iptables "$1" INPUT -i lo -p tcp "$dir" "$port" -m comment --comment "$CUT_TAG-$2" -j DROP
+    done
+  done
+}
+broker_cut()  { is_root || die "broker-cut needs root (iptables)"; broker_heal "$1"; cut_rules -I "$1"; log "broker $1 cut off (iptables, loopback)"; }
+broker_heal() { while iptables -S INPUT 2>/dev/null | grep -q -- "$CUT_TAG-$1\b"; do cut_rules -D "$1" 2>/dev/null || break; done; log "broker $1 reachable"; }
+
 kafka_tool() {
   local tools=$KAFKA_CACHE/tools-lib
   [[ -f $tools/.resolved ]] || die "Kafka tools not resolved: run 'deploy/local/stack.sh topics' once on any stack"
@@ -383,6 +400,7 @@ stack_start() {
 
 stack_stop() {
   local i
+  if is_root; then for i in "${BROKERS[@]}"; do broker_heal "$i" >/dev/null; done; fi
   for i in "${BROKERS[@]}"; do broker_stop "$i"; done
   for n in b a monitor; do node_stop "$n"; done
 }
@@ -441,6 +459,8 @@ main() {
     broker-kill)  broker_kill "${2:?broker 1..3}" ;;
     broker-stop)  broker_stop "${2:?broker 1..3}" ;;
     broker-start) broker_start "${2:?broker 1..3}"; broker_wait "$2" ;;
+    broker-cut)   broker_cut "${2:?broker 1..3}" ;;
+    broker-heal)  broker_heal "${2:?broker 1..3}" ;;
     pg-kill)      node_kill "${2:?node a|b}" ;;
     pg-start)     pgaf_dirs; pgaf_run "${2:?node a|b}" "$(pgdata "$2")" ;;
     pg-primary)   pg_primary ;;

@@ -9,7 +9,9 @@ through the four services as processes):
 3. kill -9 the PostgreSQL primary (its keeper too) mid-payments: the standby is promoted and
    the services follow it through their multi-host URL (target_session_attrs=read-write);
 4. bring the old primary back: it rejoins as the new standby (pg_rewind), under a sweep;
-5. the first broker comes back.
+5. the first broker comes back;
+6. the busiest leader is cut off the network for 20 s (iptables DROP on its two ports,
+   loopback only) while the last day's sweep runs, then reachable again.
 
 After each: quiescent, then the invariant checker: 0 lost, 0 doubled, 0 wrong. Each fault's
 figures (events in, recovery time, failover time, client-visible errors, /readyz outage)
@@ -54,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token"
 YEAR_OFFSET = 36  # h21's test years: test_year + 36..38
 BRIEF_OUTAGE_S = 8
+CUT_S = 20
 
 
 @pytest.fixture
@@ -159,6 +162,21 @@ async def test_ha_topology_nothing_lost_nothing_doubled(
                        scale.concurrency)
         await s.settle(f"broker {victim} back (+ late payments)", at, 1)
         _extend(s, seen, {"broker": victim})
+
+        # 6. The busiest leader cut off the network (iptables, loopback) while the last
+        #    day's sweep suspends; then reachable again.
+        cut, led = await busiest_leader(stack.kafka_bootstrap, BALANCE_TOPIC)
+        at = time.monotonic()
+        await asyncio.to_thread(ha, "broker-cut", str(cut))
+        try:
+            sweeping = asyncio.create_task(sweep_after_quiet(s, credit, 30))
+            await asyncio.sleep(CUT_S)
+        finally:
+            await asyncio.to_thread(ha, "broker-heal", str(cut))
+        await sweeping
+        await s.settle(f"broker {cut} cut off the network for {CUT_S} s (+ sweep of the "
+                       "last day)", at, 1)
+        _extend(s, seen, {"broker": cut, "records_led_before": led})
     finally:
         stop_watch.set()
         await watcher
