@@ -82,17 +82,27 @@ async def wait_pg_settled(timeout: float = 300) -> str:
 
 class Seen:
     """What clients saw: HTTP 5xx answers and transport errors, per service; and /readyz
-    answers other than 200 while a fault lasts."""
+    answers other than 200 while a fault lasts (how many, and from the first to the last)."""
 
     def __init__(self) -> None:
         self.errors: dict[str, int] = {}
         self.not_ready: dict[str, int] = {}
+        self.unready_span: dict[str, tuple[float, float]] = {}  # first, last non-200
 
     def take(self) -> dict[str, Any]:
-        out = {"client_errors": dict(self.errors), "readyz_not_ready": dict(self.not_ready)}
+        out = {"client_errors": dict(self.errors), "readyz_not_ready": dict(self.not_ready),
+               "readyz_unready_s": {name: round(last - first, 1)
+                                    for name, (first, last) in self.unready_span.items()}}
         self.errors.clear()
         self.not_ready.clear()
+        self.unready_span.clear()
         return out
+
+    def unready(self, name: str) -> None:
+        now = time.monotonic()
+        self.not_ready[name] = self.not_ready.get(name, 0) + 1
+        first, _ = self.unready_span.get(name, (now, now))
+        self.unready_span[name] = (first, now)
 
     def count(self, key: str) -> None:
         self.errors[key] = self.errors.get(key, 0) + 1
@@ -131,6 +141,6 @@ async def watch_readyz(urls: dict[str, str], seen: Seen, stop: asyncio.Event) ->
                 except httpx.TransportError:
                     ok = False
                 if not ok:
-                    seen.not_ready[name] = seen.not_ready.get(name, 0) + 1
+                    seen.unready(name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
