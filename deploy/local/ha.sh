@@ -85,7 +85,7 @@ ensure_dirs() {
 kafka_jars() {
   # The single-node script owns the (one-off) Maven download; reuse it.
   [[ -f $KAFKA_LIB/.resolved ]] && return 0
-  die "Kafka jars missing in $KAFKA_LIB: run any 'deploy/local/stack.sh start' once (it resolves them with Maven)"
+  STACK=ha-jars KAFKA_CACHE=$KAFKA_CACHE bash "$SCRIPT_DIR/stack.sh" kafka-jars 9>&-
 }
 
 broker_dir()   { echo "$STACK_DIR/kafka-$1"; }

@@ -794,6 +794,7 @@ main() {
     pg-start)      take_lock; pg_start ;;
     pg-stop)       take_lock; pg_stop ;;
     pg-restart)    take_lock; pg_stop; pg_start ;;
+    kafka-jars)    kafka_ensure_jars ;;   # for deploy/local/ha.sh: the one-off Maven download
     topics)        shift; kafka_topics "$@" ;;
     consume)       shift; kafka_consume "$@" ;;
     groups)        shift; kafka_groups "$@" ;;
