@@ -266,7 +266,8 @@ pgaf_dirs() {
   return 0
 }
 
-# Small memory and fast failure detection; written into each data dir's own include.
+# Small memory for a shared box; written into each data dir's own include (read at the
+# next start: `pg_autoctl create` stops the node it made before `pg_autoctl run` starts it).
 pg_tune() {
   local dir=$1
   as_pg bash -c "cat >'$dir/ha-stack.conf'" <<EOF
