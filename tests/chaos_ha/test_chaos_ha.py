@@ -36,6 +36,7 @@ from common.contracts import BALANCE_TOPIC
 from common.db import make_engine
 from common.testing.processes import ServiceProcesses
 from common.testing.stack import Stack
+from tests.reliability.harness import CONSUMED
 from tests.reliability.test_chaos import Suite, _reached, services_ready, sweep_after_quiet
 from tests.reliability.workload import Scale, Workload, post_retrying, send_all
 
@@ -43,6 +44,7 @@ from .topology import (
     Seen,
     busiest_leader,
     counting_clients,
+    dead_letters,
     first_write_after,
     ha,
     on_ha_stack,
@@ -177,6 +179,9 @@ async def test_ha_topology_nothing_lost_nothing_doubled(
         await s.settle(f"broker {cut} cut off the network for {CUT_S} s (+ sweep of the "
                        "last day)", at, 1)
         _extend(s, seen, {"broker": cut, "records_led_before": led})
+        # Never dead-lettered: no fault may cost an event its place in the log.
+        s.rows[-1]["dead_letters"] = await dead_letters(stack.kafka_bootstrap, CONSUMED)
+        assert not any(s.rows[-1]["dead_letters"].values()), s.rows[-1]["dead_letters"]
     finally:
         stop_watch.set()
         await watcher

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from common.kafka import dead_letter_topic
+
 ROOT = Path(__file__).resolve().parents[2]
 HA = ROOT / "deploy" / "local" / "ha.sh"
 
@@ -47,6 +49,23 @@ async def busiest_leader(bootstrap: str, topic: str) -> tuple[int, dict[int, int
     finally:
         await consumer.stop()
     return max(led, key=lambda b: led[b]), led
+
+
+async def dead_letters(bootstrap: str, topics: tuple[str, ...]) -> dict[str, int]:
+    """Records in each consumed topic's dead-letter topic (the whole topic: this stack runs
+    no poison test, so every dead letter would be an event a fault cost)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: dict[str, int] = {}
+    try:
+        await consumer._client.force_metadata_update()
+        for topic in topics:
+            dlq = dead_letter_topic(topic)
+            parts = [TopicPartition(dlq, p) for p in consumer.partitions_for_topic(dlq) or ()]
+            found[dlq] = sum((await consumer.end_offsets(parts)).values()) if parts else 0
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def first_write_after(database_url: str, since: float, timeout: float = 300) -> float:
