@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTEST_ARGS ?=
 
 .PHONY: help install run stop status test test-unit lint bench verify chaos soak clean
+.PHONY: run-ha stop-ha status-ha chaos-ha
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +33,20 @@ verify: install  ## the invariant checker against the dev stack (PREFIX=… to s
 
 chaos: install  ## the full fault suite (>10,000 events, every fault); figures in test-artifacts/reliability.json
 	@CHAOS_SCALE=full bash scripts/test.sh tests/reliability/test_chaos.py tests/reliability/test_chaos_sweeps.py -s $(PYTEST_ARGS)
+
+run-ha: install  ## the production-shaped stack (3 Kafka brokers, pg_auto_failover) and the four services on it
+	@STACK=ha bash deploy/local/stack.sh start
+	@eval "$$(STACK=ha bash deploy/local/stack.sh env)" && STACK=ha uv run python deploy/local/run.py --ha
+
+stop-ha:  ## stop the services of `make run-ha` and the ha stack
+	@STACK=ha uv run python deploy/local/run.py --ha --stop || true
+	@STACK=ha bash deploy/local/stack.sh stop
+
+status-ha:  ## show the ha stack: brokers, postgres nodes, the monitor's view
+	@STACK=ha bash deploy/local/stack.sh status || true
+
+chaos-ha: install  ## broker kills and a PostgreSQL failover under load on the ha stack; figures in test-artifacts/chaos_ha.json
+	@STACK=ha CREDITCTL_TEST_BASE_PORT=$${CREDITCTL_TEST_BASE_PORT:-35600} bash scripts/test.sh tests/chaos_ha -s $(PYTEST_ARGS)
 
 lint: install  ## ruff + mypy
 	@uv run ruff check .

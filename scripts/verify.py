@@ -36,7 +36,8 @@ def _stack() -> tuple[str, str]:
                          capture_output=True, text=True).stdout
     env = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines()
                if line.startswith("export "))
-    return env["DATABASE_URL"], env["KAFKA_BOOTSTRAP"]
+    # STACK=ha's multi-host URL is quoted for the shell (it holds `&`).
+    return env["DATABASE_URL"].strip("'"), env["KAFKA_BOOTSTRAP"]
 
 
 def show(report: Report) -> None:

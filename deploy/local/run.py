@@ -20,7 +20,9 @@ from common.testing.processes import SIMULATION_ENV, ServiceProcesses, ServiceSp
 from common.testing.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".local" / "dev"
+# `make run-ha` (--ha): the same services on the production-shaped stack (deploy/local/ha.sh).
+RUN_STACK = "ha" if "--ha" in sys.argv else "dev"
+STATE = ROOT / ".local" / RUN_STACK
 PIDS = STATE / "services.json"
 TOKEN = os.environ.get("CREDITCTL_API_TOKEN", "dev-token")
 STAFF_TOKENS_FILE = STATE / "staff-tokens.json"
@@ -53,12 +55,17 @@ SPECS = [
 
 def stack_env() -> Stack:
     script = str(ROOT / "deploy" / "local" / "stack.sh")
-    env = {**os.environ, "STACK": "dev"}
+    env = {**os.environ, "STACK": RUN_STACK}
     subprocess.run(["bash", script, "start"], env=env, check=True)
     out = subprocess.run(["bash", script, "env"], env=env, check=True, capture_output=True,
                          text=True).stdout
     pairs = (line.removeprefix("export ").split("=", 1) for line in out.splitlines() if "=" in line)
-    values = dict(pairs)
+    # The ha stack's multi-host URL is quoted for the shell (it holds `&`).
+    values = {name: value.strip("'") for name, value in pairs}
+    # The ha stack's topics have three copies (common.kafka.topic_replication_factor).
+    for name in ("CREDITCTL_TOPIC_REPLICATION_FACTOR",):
+        if name in values:
+            os.environ[name] = values[name]
     return Stack(values["DATABASE_URL"], values["KAFKA_BOOTSTRAP"])
 
 
@@ -153,7 +160,7 @@ def main() -> None:
         procs.stop_all()
         PIDS.unlink(missing_ok=True)
         subprocess.run(["bash", str(ROOT / "deploy/local/stack.sh"), "stop"],
-                       env={**os.environ, "STACK": "dev"}, check=False)
+                       env={**os.environ, "STACK": RUN_STACK}, check=False)
 
 
 if __name__ == "__main__":

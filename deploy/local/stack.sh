@@ -19,6 +19,10 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 
+# STACK=ha is the production-shaped topology (three brokers, pg_auto_failover): its own
+# script, so everything below stays the single-node stack (deploy/local/ha.sh, docs/scaling.md).
+if [[ ${STACK:-} == ha ]]; then exec bash "$SCRIPT_DIR/ha.sh" "$@"; fi
+
 # ---------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------
@@ -790,6 +794,7 @@ main() {
     pg-start)      take_lock; pg_start ;;
     pg-stop)       take_lock; pg_stop ;;
     pg-restart)    take_lock; pg_stop; pg_start ;;
+    kafka-jars)    kafka_ensure_jars ;;   # for deploy/local/ha.sh: the one-off Maven download
     topics)        shift; kafka_topics "$@" ;;
     consume)       shift; kafka_consume "$@" ;;
     groups)        shift; kafka_groups "$@" ;;

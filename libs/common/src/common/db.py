@@ -171,7 +171,44 @@ def is_infrastructure_error(exc: BaseException) -> bool:
     return False
 
 
+# What a client sees while PostgreSQL fails over (pg_auto_failover, Patroni, CloudNativePG):
+# the old primary demoted under an open connection answers writes with "cannot execute
+# INSERT in a read-only transaction" (25006); its backends are terminated (57P01) or the
+# server is starting/shutting down (57P02, 57P03); or the connection is simply gone (08).
+FAILOVER_STATES = frozenset({"25006", "57P01", "57P02", "57P03"})
+# The same, when only the message survived (an error re-raised as text by a driver layer).
+_FAILOVER_MESSAGE = re.compile(
+    r"read-only transaction|recovery is in progress|the database system is "
+    r"(?:in recovery mode|starting up|shutting down|not accepting connections)|"
+    r"terminating connection due to administrator command", re.IGNORECASE)
+
+
+def is_failover_error(exc: BaseException) -> bool:
+    """True when the error is what a database failover looks like to a client: the same
+    statement will succeed on the new primary (a multi-host URL with
+    target_session_attrs=read-write finds it on the next connection). Always an
+    infrastructure error: retried, never dead-lettered; a request gets a 503."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = sqlstate(current)
+        if state in FAILOVER_STATES or state.startswith("08"):
+            return True
+        # The backend went away under an open transaction: asyncpg then says "cannot switch
+        # to state 11; another operation is in progress" or "connection is closed", with no
+        # SQLSTATE; SQLAlchemy has seen the connection die and invalidated it.
+        if getattr(current, "connection_invalidated", False):
+            return True
+        if not state and _FAILOVER_MESSAGE.search(str(current)):
+            return True
+        current = current.__cause__
+    return False
+
+
 def _infrastructure_itself(exc: BaseException) -> bool:
+    if is_failover_error(exc):
+        return True
     state = sqlstate(exc) or str(getattr(exc, "sqlstate", None) or "")
     if state:
         return state[:2] in INFRASTRUCTURE_CLASSES or state in INFRASTRUCTURE_STATES

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common import api_docs, metrics, openapi_quality
 from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
-from common.db import INPUT_CONFLICT_STATES, is_input_refusal, sqlstate
+from common.db import INPUT_CONFLICT_STATES, is_failover_error, is_input_refusal, sqlstate
 from common.errors import ApiError, ErrorBody
 from common.logging import correlation_id
 
@@ -237,6 +237,8 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     state = sqlstate(exc)
     if state.startswith("08") or state in UNAVAILABLE_STATES:
+        return True
+    if is_failover_error(exc):  # e.g. 25006: a demoted primary refuses the write
         return True
     orig = getattr(exc, "orig", None)
     return isinstance(exc, ConnectionError | PostgresConnectionError | OperatorInterventionError) \

@@ -4,6 +4,7 @@ consumer loop (DB transaction with inbox → commit → Kafka offsets; bad messa
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -138,6 +139,15 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+def topic_replication_factor() -> int:
+    """Copies of each topic this service creates: 1 on the single-broker stacks, 3 on a
+    production-shaped cluster (`STACK=ha`, docs/scaling.md), where the brokers'
+    min.insync.replicas=2 and the producers' acks=all make an acknowledged write survive the
+    loss of a broker. From the environment, so every service and tool agrees without a
+    per-service setting."""
+    return int(os.environ.get("CREDITCTL_TOPIC_REPLICATION_FACTOR", "1"))
+
+
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
     """Create the topics (and their dead-letter topics) this service touches, if missing."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -147,8 +157,9 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         wanted = sorted({name for t in topics for name in (t, dead_letter_topic(t))} - existing)
         if not wanted:
             return
+        copies = topic_replication_factor()
         response = await admin.create_topics(
-            [NewTopic(name=name, num_partitions=partitions, replication_factor=1)
+            [NewTopic(name=name, num_partitions=partitions, replication_factor=copies)
              for name in wanted])
         # aiokafka reports per-topic errors in the response instead of raising them.
         failed = [(topic, code, *rest) for topic, code, *rest in response.topic_errors
