@@ -3,8 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status test test-unit lint bench verify chaos soak clean
-.PHONY: run-ha stop-ha status-ha chaos-ha
+.PHONY: help install run stop status test test-unit lint bench verify chaos soak clean run-ha stop-ha status-ha chaos-ha
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
