@@ -77,12 +77,13 @@ class BalanceStore(Protocol):
 
 async def apply_balance_events(
     store: BalanceStore, items: list[tuple[RawEnvelope, BalanceChanged]]
-) -> None:
+) -> list[BalanceChanged]:
     """A batch of balance events of one partition, in offset order, in the store's
-    transaction (the consumer's, with the inbox claim)."""
+    transaction (the consumer's, with the inbox claim). Returns each account's event that is
+    its position now (the batch's newest fresh one), for what else the batch records."""
     fresh = await _fresh(store, items)
     if not fresh:
-        return
+        return []
     snapshots = {p.product_id: (e, p) for _, e in fresh for p in e.products}
     products = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
@@ -98,6 +99,7 @@ async def apply_balance_events(
     await store.close_cleared([
         (e.account_id, e.as_of, f"arrears cleared ({e.cause.value})") for e in newest.values()
         if e.amount_due_fen == 0 and e.cause in _CLEARING])
+    return list(newest.values())
 
 
 # The causes that can clear arrears: only their events may close worklist entries at once (a

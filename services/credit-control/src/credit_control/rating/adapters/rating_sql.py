@@ -20,68 +20,58 @@ from . import rating_tables as r
 # --- inputs, from the balance events credit-control consumes ------------------------------
 
 
-_CUSTOMERS = DriverStatement("""
-    INSERT INTO credit.rating_customers (customer_id, brand, opened_on, blacklisted,
-                                         blacklist_reason, updated_at)
-    SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]), CAST(:opened AS date[]),
-                         CAST(:black AS boolean[]), CAST(:why AS text[]),
-                         CAST(:at AS timestamptz[]))
-    ON CONFLICT (customer_id) DO UPDATE SET brand = excluded.brand,
-        opened_on = coalesce(excluded.opened_on, rating_customers.opened_on),
-        blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
-        blacklist_reason = coalesce(rating_customers.blacklist_reason,
-                                    excluded.blacklist_reason),
-        updated_at = excluded.updated_at""")
-_BILLS = DriverStatement("""
-    INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
-    SELECT * FROM unnest(CAST(:a AS text[]), CAST(:m AS date[]), CAST(:c AS text[]),
-                         CAST(:f AS bigint[]))
-    ON CONFLICT (account_id, bill_month) DO UPDATE SET billed_fen = excluded.billed_fen""")
 _WRITTEN_OFF = "bad debt written off (核销)"
-# The four statements above run with every balance batch: on the driver (common.db), as the
-# balance path's own do.
 
 
-_EPISODE_OPEN = DriverStatement("""
-    INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
-    SELECT u.a, u.at, u.c, u.due
-      FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:c AS text[]),
-                  CAST(:due AS bigint[])) AS u(a, at, c, due)
-     WHERE NOT EXISTS (SELECT 1 FROM credit.arrears_episodes e
-                        WHERE e.account_id = u.a AND e.cleared_at IS NULL)
-    ON CONFLICT DO NOTHING""")
-_EPISODE_MOVE = DriverStatement("""
-    UPDATE credit.arrears_episodes e
-       SET peak_fen = greatest(e.peak_fen, u.due),
-           cleared_at = CASE WHEN u.due = 0 THEN u.at END
-      FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]), CAST(:due AS bigint[]))
-           AS u(a, at, due)
-     WHERE e.account_id = u.a AND e.cleared_at IS NULL""")
+# The batch's rating inputs in ONE statement (one round trip, one parse on the balance path):
+# arrears episodes moved then opened (each data-modifying CTE sees the statement's snapshot:
+# an episode the first closes is for an account that owes nothing, which the second never
+# opens), the customers' inputs (newest event wins), the bills.
+_INPUTS_WRITE = DriverStatement("""
+    WITH ep AS (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]),
+                                     CAST(:ec AS text[]), CAST(:due AS bigint[]))
+                       AS u(a, at, c, due)),
+    moved AS (UPDATE credit.arrears_episodes e
+                 SET peak_fen = greatest(e.peak_fen, ep.due),
+                     cleared_at = CASE WHEN ep.due = 0 THEN ep.at END
+                FROM ep
+               WHERE e.account_id = ep.a AND e.cleared_at IS NULL
+              RETURNING 1),
+    opened AS (INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
+               SELECT ep.a, ep.at, ep.c, ep.due FROM ep
+                WHERE ep.due > 0 AND NOT EXISTS (
+                      SELECT 1 FROM credit.arrears_episodes e
+                       WHERE e.account_id = ep.a AND e.cleared_at IS NULL)
+               ON CONFLICT DO NOTHING RETURNING 1),
+    customers AS (INSERT INTO credit.rating_customers (customer_id, brand, opened_on,
+                                                       blacklisted, blacklist_reason, updated_at)
+               SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]),
+                                    CAST(:opened AS date[]), CAST(:black AS boolean[]),
+                                    CAST(:why AS text[]), CAST(:cat AS timestamptz[]))
+               ON CONFLICT (customer_id) DO UPDATE SET brand = excluded.brand,
+                   opened_on = coalesce(excluded.opened_on, rating_customers.opened_on),
+                   blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
+                   blacklist_reason = coalesce(rating_customers.blacklist_reason,
+                                               excluded.blacklist_reason),
+                   updated_at = excluded.updated_at
+               RETURNING 1),
+    bills AS (INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
+               SELECT * FROM unnest(CAST(:ba AS text[]), CAST(:bm AS date[]),
+                                    CAST(:bc AS text[]), CAST(:bf AS bigint[]))
+               ON CONFLICT (account_id, bill_month) DO UPDATE
+               SET billed_fen = excluded.billed_fen
+               RETURNING 1)
+    SELECT 1""")
 
 
-async def record_episodes(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
-    """Each account's arrears episode: opened when it comes to owe, its peak kept, closed
-    when nothing is due (the batch's newest event per account decides)."""
-    if not events:
-        return
-    newest = {e.account_id: e for e in events}
-    rows = [newest[a] for a in sorted(newest)]
-    await _EPISODE_MOVE.execute(conn, {
-        "a": [e.account_id for e in rows], "at": [e.as_of for e in rows],
-        "due": [e.amount_due_fen for e in rows]})
-    owing = [e for e in rows if e.amount_due_fen > 0]
-    if owing:
-        await _EPISODE_OPEN.execute(conn, {
-            "a": [e.account_id for e in owing], "at": [e.as_of for e in owing],
-            "c": [e.customer.customer_id for e in owing],
-            "due": [e.amount_due_fen for e in owing]})
-
-
-async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> None:
+async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
+                        current: list[BalanceChanged] | None = None) -> None:
     """In the consumer's transaction: each customer's brand and open date (newest event
     wins), each account's bill per closed month (bill runs), and a write-off (核销: bad
     debt) blacklists the customer (seed 004: blacklisted customers are unrated). Customers
-    in id order: concurrent partitions lock them in one order."""
+    in id order: concurrent partitions lock them in one order. `current`: each account's
+    event that is its position now, as the balance path that just applied them knows it
+    (read from the positions when not given)."""
     if not events:
         return
     bills: dict[tuple[str, str], BalanceChanged] = {}
@@ -92,21 +82,29 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged]) -> 
     # than the account's applied one: a replay) must not reopen an episode or bring back an
     # old snapshot.
     black = {e.customer.customer_id for e in events if e.cause is BalanceCause.WRITE_OFF}
-    current = await _current(conn, events)
-    await record_episodes(conn, current)
+    if current is None:
+        current = await _current(conn, events)
+    by_account = {e.account_id: e for e in current}
+    episodes = [by_account[a] for a in sorted(by_account)]
     newest = {e.customer.customer_id: e for e in current}
     for e in events:  # a customer blacklisted by a stale write-off still gets its row
         if e.customer.customer_id in black:
             newest.setdefault(e.customer.customer_id, e)
     rows = [newest[c] for c in sorted(newest)]
-    await _CUSTOMERS.execute(conn, {
+    keys = sorted(bills)
+    await _INPUTS_WRITE.execute(conn, {
+        "a": [e.account_id for e in episodes], "at": [e.as_of for e in episodes],
+        "ec": [e.customer.customer_id for e in episodes],
+        "due": [e.amount_due_fen for e in episodes],
         "c": [e.customer.customer_id for e in rows],
         "brand": [e.customer.value_class or e.customer.tier.value for e in rows],
         "opened": [e.customer.opened_on for e in rows],
         "black": [e.customer.customer_id in black for e in rows],
         "why": [_WRITTEN_OFF if e.customer.customer_id in black else None for e in rows],
-        "at": [e.as_of for e in rows]})
-    await _record_bills(conn, bills)
+        "cat": [e.as_of for e in rows],
+        "ba": [a for a, _ in keys], "bm": [date.fromisoformat(f"{m}-01") for _, m in keys],
+        "bc": [bills[k].customer.customer_id for k in keys],
+        "bf": [bills[k].billed_fen for k in keys]})
 
 
 _APPLIED = DriverStatement("""
@@ -119,16 +117,6 @@ async def _current(conn: AsyncConnection, events: list[BalanceChanged]) -> list[
     applied = {r[0]: r[1] for r in await _APPLIED.fetch(
         conn, {"a": sorted({e.account_id for e in events})})}
     return [e for e in events if applied.get(e.account_id) == e.sequence]
-
-
-async def _record_bills(conn: AsyncConnection,
-                        bills: dict[tuple[str, str], BalanceChanged]) -> None:
-    if bills:
-        keys = sorted(bills)
-        await _BILLS.execute(conn, {
-            "a": [a for a, _ in keys], "m": [date.fromisoformat(f"{m}-01") for _, m in keys],
-            "c": [bills[k].customer.customer_id for k in keys],
-            "f": [bills[k].billed_fen for k in keys]})
 
 
 # One statement for a whole run: each customer's inputs. Monthly spend: the customer's bills
