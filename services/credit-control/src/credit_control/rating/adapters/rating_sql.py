@@ -26,7 +26,10 @@ _WRITTEN_OFF = "bad debt written off (核销)"
 # The batch's rating inputs in ONE statement (one round trip, one parse on the balance path):
 # arrears episodes moved then opened (each data-modifying CTE sees the statement's snapshot:
 # an episode the first closes is for an account that owes nothing, which the second never
-# opens), the customers' inputs (newest event wins), the bills.
+# opens), the customers' inputs (newest event wins), the bills. A row is rewritten only when
+# it changes (a peak that grows, an episode that closes, a customer's new brand, open date or
+# blacklisting): most balance events change none, and each rewrite was a dead tuple and WAL
+# on the hot path. `updated_at` is when a customer's inputs last changed.
 _INPUTS_WRITE = DriverStatement("""
     WITH ep AS (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]),
                                      CAST(:ec AS text[]), CAST(:due AS bigint[]))
@@ -36,6 +39,7 @@ _INPUTS_WRITE = DriverStatement("""
                      cleared_at = CASE WHEN ep.due = 0 THEN ep.at END
                 FROM ep
                WHERE e.account_id = ep.a AND e.cleared_at IS NULL
+                 AND (ep.due > e.peak_fen OR ep.due = 0)
               RETURNING 1),
     opened AS (INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
                SELECT ep.a, ep.at, ep.c, ep.due FROM ep
@@ -54,12 +58,19 @@ _INPUTS_WRITE = DriverStatement("""
                    blacklist_reason = coalesce(rating_customers.blacklist_reason,
                                                excluded.blacklist_reason),
                    updated_at = excluded.updated_at
+               WHERE (rating_customers.brand, rating_customers.opened_on,
+                      rating_customers.blacklisted, rating_customers.blacklist_reason)
+                     IS DISTINCT FROM
+                     (excluded.brand, coalesce(excluded.opened_on, rating_customers.opened_on),
+                      rating_customers.blacklisted OR excluded.blacklisted,
+                      coalesce(rating_customers.blacklist_reason, excluded.blacklist_reason))
                RETURNING 1),
     bills AS (INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
                SELECT * FROM unnest(CAST(:ba AS text[]), CAST(:bm AS date[]),
                                     CAST(:bc AS text[]), CAST(:bf AS bigint[]))
                ON CONFLICT (account_id, bill_month) DO UPDATE
                SET billed_fen = excluded.billed_fen
+               WHERE rating_bills.billed_fen IS DISTINCT FROM excluded.billed_fen
                RETURNING 1)
     SELECT 1""")
 
