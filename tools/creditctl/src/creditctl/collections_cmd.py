@@ -7,16 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from . import render
+from .commands import main_module
 from .output import Output, OutputOption, emit
 
 collections_app = typer.Typer(help="Collections cases: three phases, associated suspension.")
-
-
-def _main() -> Any:
-    # main registers this module; imported when a command runs, not at import time.
-    from . import main
-
-    return main
 
 
 @collections_app.command("run")
@@ -26,7 +20,7 @@ def run(ctx: typer.Context,
             help="only this account (repeatable); default: every account")] = None,
         output: OutputOption = Output.table) -> None:
     """Open cases, settle the paid ones, move the others into their phase (idempotent)."""
-    m = _main()
+    m = main_module()
     at = m.parse_as_of(as_of)
     body: dict[str, Any] = {"as_of": at.isoformat()}
     if account:
@@ -43,7 +37,7 @@ def cases(ctx: typer.Context, status: str | None = None, phase: int | None = Non
           account_id: str | None = None, customer_id: str | None = None,
           output: OutputOption = Output.table) -> None:
     """Collections cases, oldest first."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         found = client.get("credit-control", "/v1/collections/cases", {
             "status": status, "phase": phase, "account_id": account_id,
@@ -56,7 +50,7 @@ def cases(ctx: typer.Context, status: str | None = None, phase: int | None = Non
 @collections_app.command("show")
 def show(ctx: typer.Context, case_id: str, output: OutputOption = Output.table) -> None:
     """One case with its steps and associations."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         case = client.get("credit-control", f"/v1/collections/cases/{case_id}")
     emit(output, case, lambda yuan: _sections(case, yuan), console=m.out)
@@ -68,7 +62,7 @@ def associate(ctx: typer.Context, case_id: str,
               as_of: Annotated[str | None, typer.Option(help="date the decisions")] = None,
               output: OutputOption = Output.table) -> None:
     """Approve associated suspension (关联停机) for a case and carry it out (credit-admin)."""
-    m = _main()
+    m = main_module()
     body: dict[str, Any] = {"note": note}
     if as_of is not None:
         body["as_of"] = m.parse_as_of(as_of).isoformat()

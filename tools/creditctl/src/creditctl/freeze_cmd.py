@@ -7,19 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from . import render
+from .commands import main_module
 from .output import Output, OutputOption, emit
 
 freeze_app = typer.Typer(help="Scoped emergency freezes: no automatic suspension for a scope.")
-
-
-def _main() -> Any:
-    from . import main  # registers this app; imported when a command runs
-
-    return main
-
-
-def _fields(title: str, answer: dict[str, Any]) -> list[render.Section]:
-    return [(title, ["field", "value"], [(k, render.cell(v)) for k, v in answer.items()])]
 
 
 @freeze_app.command("list")
@@ -29,7 +20,7 @@ def list_freezes(ctx: typer.Context,
                  limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
                  output: OutputOption = Output.table) -> None:
     """Freezes, newest first."""
-    m = _main()
+    m = main_module()
     params: dict[str, Any] = {"limit": limit}
     if active_at:
         params["active_at"] = m.parse_as_of(active_at).isoformat()
@@ -42,10 +33,10 @@ def list_freezes(ctx: typer.Context,
 @freeze_app.command("show")
 def show(ctx: typer.Context, freeze_id: str, output: OutputOption = Output.table) -> None:
     """One freeze, with how many products it held back per decision."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         found = client.get("credit-control", f"/v1/freezes/{freeze_id}")
-    emit(output, found, lambda yuan: _fields(f"freeze {freeze_id}", found), console=m.out)
+    emit(output, found, lambda yuan: render.fields(f"freeze {freeze_id}", found), console=m.out)
 
 
 @freeze_app.command("holds")
@@ -53,7 +44,7 @@ def holds(ctx: typer.Context, freeze_id: str,
           limit: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
           output: OutputOption = Output.table) -> None:
     """What a freeze held back: product, decision, first and last day, amount due."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         found = client.get("credit-control", f"/v1/freezes/{freeze_id}/holds",
                            {"limit": limit})
@@ -76,7 +67,7 @@ def add(ctx: typer.Context, freeze_id: str,
         output: OutputOption = Output.table) -> None:
     """Freeze automatic suspensions for a scope (role credit-admin); the same id and values
     again is the same freeze."""
-    m = _main()
+    m = main_module()
     body: dict[str, Any] = {"freeze_id": freeze_id, "scope": scope, "reason": reason,
                             "approver": approver, "covers_warnings": warnings,
                             "until": m.parse_as_of(until).isoformat()}
@@ -86,7 +77,7 @@ def add(ctx: typer.Context, freeze_id: str,
         body["starts_at"] = m.parse_as_of(starts_at).isoformat()
     with m.api(ctx) as client:
         answer = client.post("credit-control", "/v1/freezes", body)
-    emit(output, answer, lambda yuan: _fields("freeze made", answer), console=m.out)
+    emit(output, answer, lambda yuan: render.fields("freeze made", answer), console=m.out)
 
 
 @freeze_app.command("end")
@@ -96,10 +87,10 @@ def end(ctx: typer.Context, freeze_id: str,
         output: OutputOption = Output.table) -> None:
     """End a freeze (role credit-admin): what it held back is warned again, with a full
     notice period, before any suspension."""
-    m = _main()
+    m = main_module()
     body: dict[str, Any] = {"reason": reason}
     if at:
         body["at"] = m.parse_as_of(at).isoformat()
     with m.api(ctx) as client:
         answer = client.post("credit-control", f"/v1/freezes/{freeze_id}/end", body)
-    emit(output, answer, lambda yuan: _fields("freeze ended", answer), console=m.out)
+    emit(output, answer, lambda yuan: render.fields("freeze ended", answer), console=m.out)

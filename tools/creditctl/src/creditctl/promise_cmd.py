@@ -8,16 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from . import render
+from .commands import main_module
 from .output import Output, OutputOption, emit
 
 promise_app = typer.Typer(help="Promises to pay on worklist entries: add, list, show.")
-
-
-def _main() -> Any:
-    # main registers this module; imported when a command runs, not at import time.
-    from . import main
-
-    return main
 
 
 def _instalment(text: str) -> dict[str, Any]:
@@ -40,7 +34,7 @@ def add(ctx: typer.Context, entry_id: str,
         at: Annotated[str | None, typer.Option(help="when it was made (default now)")] = None,
         output: OutputOption = Output.table) -> None:
     """Record a promise to pay on a worklist entry: it defers the account's suspension."""
-    m = _main()
+    m = main_module()
     body: dict[str, Any] = {"promise_id": promise_id, "promised_date": date,
                             "amount_fen": amount_fen, "reason": reason, "note": note,
                             "instalments": [_instalment(i) for i in instalment or []]}
@@ -56,7 +50,7 @@ def listed(ctx: typer.Context, status: str | None = None, account_id: str | None
            manager: str | None = None, entry_id: str | None = None,
            output: OutputOption = Output.table) -> None:
     """Promises, newest first (status open, kept or broken)."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         found = client.get("credit-control", "/v1/promises", {
             "status": status, "account_id": account_id, "manager": manager,
@@ -68,7 +62,7 @@ def listed(ctx: typer.Context, status: str | None = None, account_id: str | None
 @promise_app.command("show")
 def show(ctx: typer.Context, promise_id: str, output: OutputOption = Output.table) -> None:
     """One promise: its schedule, what was paid towards it, until when it defers."""
-    m = _main()
+    m = main_module()
     with m.api(ctx) as client:
         found = client.get("credit-control", f"/v1/promises/{promise_id}")
     emit(output, found, lambda yuan: _one(found), console=m.out)

@@ -119,6 +119,11 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def fields(title: str, answer: Mapping[str, Any]) -> list[Section]:
+    """One object as a two-column section: field, value."""
+    return [(title, ["field", "value"], [(k, cell(v)) for k, v in answer.items()])]
+
+
 def records_table(records: Sequence[Mapping[str, Any]], *,
                   yuan: bool = False) -> tuple[list[str], list[Row]]:
     """Rows of dicts (a report's lines, work orders) → columns in first-seen order and rows.

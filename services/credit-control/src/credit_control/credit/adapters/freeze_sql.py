@@ -4,7 +4,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,12 +91,19 @@ async def holds(conn: AsyncConnection, freeze_id: str, limit: int) -> list[dict[
 
 
 async def hold_counts(conn: AsyncConnection, freeze_id: str) -> dict[str, int]:
+    return (await hold_counts_of(conn, [freeze_id])).get(freeze_id, {})
+
+
+async def hold_counts_of(conn: AsyncConnection,
+                         freeze_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Products held back per freeze and decision, counted by the database in one statement."""
     h = t.freeze_holds
-    rows = await conn.execute(select(h.c.decision, h.c.product_id).where(
-        h.c.freeze_id == freeze_id))
-    counts: dict[str, int] = {}
-    for decision, _ in rows:
-        counts[decision] = counts.get(decision, 0) + 1
+    rows = await conn.execute(
+        select(h.c.freeze_id, h.c.decision, func.count())
+        .where(h.c.freeze_id.in_(freeze_ids)).group_by(h.c.freeze_id, h.c.decision))
+    counts: dict[str, dict[str, int]] = {}
+    for freeze_id, decision, n in rows:
+        counts.setdefault(freeze_id, {})[decision] = n
     return counts
 
 

@@ -149,6 +149,14 @@ async def freezes_list(ctx: CreditContext, active_at: datetime | None,
         return await freeze_sql.listed(conn, active_at, limit)
 
 
+async def freezes_with_counts(ctx: CreditContext, limit: int) -> list[dict[str, Any]]:
+    """The newest freezes, each with how many products it held back per decision."""
+    async with ctx.engine.connect() as conn:
+        listed = await freeze_sql.listed(conn, None, limit)
+        counts = await freeze_sql.hold_counts_of(conn, [f["freeze_id"] for f in listed])
+    return [{**f, "held": counts.get(f["freeze_id"], {})} for f in listed]
+
+
 async def holds(ctx: CreditContext, freeze_id: str, limit: int) -> list[dict[str, Any]]:
     await freeze(ctx, freeze_id)  # 404 for an unknown one
     async with ctx.engine.connect() as conn:

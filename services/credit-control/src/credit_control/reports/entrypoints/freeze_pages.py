@@ -30,7 +30,7 @@ def router(ctx: CreditContext, tokens: TokenTable) -> APIRouter:
         if isinstance(who, Response):
             return who
         now = ctx.clock.now()
-        rows = [await _with_counts(ctx, f) for f in await freezes.freezes_list(ctx, None, 200)]
+        rows = await freezes.freezes_with_counts(ctx, 200)
         return _page("freezes.html", who, freezes=rows, now=now,
                      active=[f for f in rows if _in_force(f, now)], scopes=SCOPES,
                      decisions=DECISIONS)
@@ -51,10 +51,6 @@ def router(ctx: CreditContext, tokens: TokenTable) -> APIRouter:
                      decisions=DECISIONS)
 
     return pages
-
-
-async def _with_counts(ctx: CreditContext, row: dict[str, Any]) -> dict[str, Any]:
-    return await freezes.freeze(ctx, row["freeze_id"])
 
 
 def _in_force(f: dict[str, Any], now: Any) -> bool:
