@@ -97,26 +97,28 @@ PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 _UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
-        oldest_due_month, ladder_month, product_amount_due_fen)
+        oldest_due_month, ladder_month, product_amount_due_fen, region)
     SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
            u.customer_id, coalesce((SELECT cp.tier FROM credit.credit_profiles cp
                       WHERE cp.customer_id = u.customer_id), u.tier),
-           u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due
+           u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due,
+           u.region
     FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
                 CAST(:family AS text[]), CAST(:product AS text[]),
                 CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
                 CAST(:tier AS text[]), CAST(:star_level AS integer[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
-                CAST(:oldest AS date[]), CAST(:own_due AS bigint[]))
+                CAST(:oldest AS date[]), CAST(:own_due AS bigint[]),
+                CAST(:region AS text[]))
          AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
-              balance_fen, amount_due_fen, oldest, own_due)
+              balance_fen, amount_due_fen, oldest, own_due, region)
     ORDER BY u.product_id
     ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
         account_id = excluded.account_id, customer_id = excluded.customer_id,
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month,
-        product_amount_due_fen = excluded.product_amount_due_fen
+        product_amount_due_fen = excluded.product_amount_due_fen, region = excluded.region
     RETURNING """ + COLUMNS)
 
 
@@ -138,6 +140,7 @@ async def upsert_products(
         "amount_due_fen": [e.amount_due_fen for e, _ in s],
         "oldest": [oldest_due_month(e) for e, _ in s],
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
+        "region": [e.customer.region for e, _ in s],
     })
 
 
