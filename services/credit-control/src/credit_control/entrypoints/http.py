@@ -110,8 +110,8 @@ def _freeze_routes(api: APIRouter, ctx: CreditContext) -> None:
         409: {"description": "a freeze with this id exists with other values"}})
     async def add_freeze(cmd: AddFreeze, caller: CreditAdmin) -> dict[str, Any]:
         """Freeze automatic suspensions (and, with covers_warnings, suspension warnings) for
-        a scope (all, family, tier, star_level, vendor, channel, customer, region) until `until`, with
-        a reason and another person's approval; audited (docs/credit-control.md)."""
+        a scope (all, family, tier, star_level, vendor, channel, customer, region) until
+        `until`, with a reason and another person's approval; audited (docs/credit-control.md)."""
         return await freezes.add_freeze(
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
 
@@ -188,9 +188,9 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> Non
         """What a sweep as of `as_of` (e.g. tonight's 20:00) would decide now, without
         deciding anything: counts per decision, family × tier, region, sales channel and
         account manager, amounts, the mass-suspension guard's verdict (held suspensions shown
-        apart) and a fingerprint of the exact outcome, for the whole sweep; the first `limit` decisions among those
-        matching the filters, with `sms` each with the SMS it would send
-        (docs/credit-control.md)."""
+        apart) and a fingerprint of the exact outcome, for the whole sweep; the first `limit`
+        decisions among those matching the filters, with `sms` each with the SMS it would
+        send (docs/credit-control.md)."""
         if sms and limit > MAX_RENDERED:
             raise Unprocessable(f"with sms, limit is at most {MAX_RENDERED}: each rendered "
                                 "decision is a call to the notifier", field="limit")

@@ -5,10 +5,10 @@ For a billing error, a network fault (seed 000: "业务故障造成欠费", a se
 ladder, only the cut-off waits.
 
 What a scope is: everything, or one product family, credit tier, star level, MAS vendor,
-sales channel, region (区县分公司, the customer's county branch) or customer. A product is frozen while a freeze covering it has started, has
-not ended and has not expired. The sweep's SQL asks the same question set-wise
-(adapters/sweep_sql.py `_frozen`); `tests/integration/test_freeze_sql_parity.py` keeps the
-two in step.
+sales channel, region (区县分公司, the customer's county branch) or customer. A product is
+frozen while a freeze covering it has started, has not ended and has not expired. The
+sweep's SQL asks the same question set-wise (adapters/sweep_sql.py `_frozen`);
+`tests/integration/test_freeze_sql_parity.py` keeps the two in step.
 
 When a freeze ends (or expires), the products it held back from suspension go through the
 notice period again (`ProductCredit.warn_again`): a new suspension warning with a new

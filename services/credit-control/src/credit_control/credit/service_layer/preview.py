@@ -63,10 +63,10 @@ async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
                         only: dict[str, str] | None = None,
                         render: Render | None = None) -> dict[str, Any]:
     """What a sweep as of `as_of` would decide now: counts per decision, per family × tier,
-    per region, per sales channel and per account manager, the amounts, the guard's verdict and the fingerprint, all of the
-    whole sweep; and the first `limit` decisions in product order among those matching
-    `only` (e.g. {"account_id": …}, {"decision": "suspend"}), with `render` each with the
-    SMS it would send. Nothing is written."""
+    per region, per sales channel and per account manager, the amounts, the guard's verdict
+    and the fingerprint, all of the whole sweep; and the first `limit` decisions in product
+    order among those matching `only` (e.g. {"account_id": …}, {"decision": "suspend"}),
+    with `render` each with the SMS it would send. Nothing is written."""
     as_of = ensure_aware(as_of)
     only = only or {}
     keep = _first_listed(only, limit) if render is not None else None
@@ -267,6 +267,6 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
 def _item(d: dict[str, Any]) -> dict[str, Any]:
     return {k: d[k] for k in (
         "decision_id", "product_id", "account_id", "customer_id", "customer_name",
-        "manager_name",
-        "family", "tier", "region", "channel", "decision", "rule_id", "reason", "state_before", "state_after",
+        "manager_name", "family", "tier", "region", "channel", "decision", "rule_id", "reason",
+        "state_before", "state_after",
         "amount_due_fen", "amount_fen", "deadline", "held")}
