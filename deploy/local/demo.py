@@ -36,6 +36,8 @@ GROUPS = [
     ("demo-g6", "远航工程集团", "low", "WORK_ORDER", None, "行业整体解决方案", 250_000, False),
     ("demo-g7", "金桥银行分行", "low", "ADC", None, "企信通", 4_500, False),
 ]
+# The groups' county branches (区县分公司) of 东莞分公司, in GROUPS order (docs/billing.md).
+REGIONS = ("南城", "东城", "莞城", "长安", "虎门", "常平")
 DEPOSITS = {"demo-g3": 5_000}  # 青松教育's deposit: the deduction on 12-15 collects it
 RED_LIST = ("demo-g7",)
 RULE_DAYS = ("2026-11-10", "2026-11-15", "2026-11-25", "2026-11-30",
@@ -104,6 +106,13 @@ def _master_data(billing: httpx.Client, credit: httpx.Client) -> None:
             "customer_id": gid, "name": name, "tier": tier,
             "account_manager": {"name": "陈经理", "phone": f"1390000{i:04d}"},
             "contacts": [{"name": "财务联系人", "phone": f"1380000{i:04d}"}]})
+        # The county branch, set apart so a demo loaded before regions loads again (the
+        # POST's body is as it was; the PUT changes nothing the second time).
+        _put(billing, f"/v1/customers/{gid}", {
+            "name": name, "tier": tier,
+            "account_manager": {"name": "陈经理", "phone": f"1390000{i:04d}"},
+            "contacts": [{"name": "财务联系人", "phone": f"1380000{i:04d}"}],
+            "region": REGIONS[(i - 1) % len(REGIONS)]})
         _post(billing, "/v1/accounts", {"account_id": f"{gid}-acct", "customer_id": gid})
         _post(billing, "/v1/products", {
             "product_id": f"{gid}-p1", "account_id": f"{gid}-acct", "cpno": f"CP-{gid}",
@@ -159,6 +168,12 @@ def _wait_for(
 def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
     response = client.post(path, json=body)
     if response.status_code not in (200, 201):
+        raise RuntimeError(f"demo load failed at {path}: {response.status_code} {response.text}")
+
+
+def _put(client: httpx.Client, path: str, body: dict[str, object]) -> None:
+    response = client.put(path, json=body)
+    if response.status_code != 200:
         raise RuntimeError(f"demo load failed at {path}: {response.status_code} {response.text}")
 
 

@@ -261,7 +261,7 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
 
 # Optional event fields added since BASE: absent there, null here when they do not apply (a
 # balance event is never a catch-up sweep), so not a change of behaviour.
-ADDED_SINCE_BASE = {"caught_up_at"}
+ADDED_SINCE_BASE = {"caught_up_at", "region"}  # region: the customer's (issue 19)
 # Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
 # open date (wall clock of its creation), value class, and a bill run's billed amount.
 ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}

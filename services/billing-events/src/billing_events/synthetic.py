@@ -7,6 +7,7 @@ Shape (seed 000 and 004 where they say it, documented guesses where they don't):
   work-order 10 %; one to three products per group, one account per group;
 - monthly charges per product: ADC 30–3,000 yuan, MAS/SMS-direct 200–20,000, work-order
   1,000–50,000, in fen;
+- regions: the county branch (区县分公司) is the town in the group's name;
 - arrears: a share of the month's receivables is left unpaid, `arrears_rate` of it (seed 000:
   ~1.22 % before the fix, 0.38 % after). Debtors are drawn with weights: work-order
   products ×6 (more than half the arrears before the fix), low tier ×2; each debtor leaves
@@ -30,6 +31,7 @@ PRODUCT_NAMES = {"ADC": ("集团手机报", "移动办公", "企信通", "飞信
                  "WORK_ORDER": ("行业解决方案", "集团专线组合")}
 VENDOR_NAMES = {"huawei": "华为", "jiaxun": "嘉讯", "ruoya": "若雅"}
 CHANNELS = ("政企客户部", "城区分公司", "县区分公司", "代理商", "集团客户经理")
+# Dongguan's towns; a group's town is also its county branch (区县分公司, its region).
 CITY = ("莞城", "南城", "东城", "虎门", "长安", "常平", "塘厦", "松山湖")
 TRADE = ("物流", "科技", "制造", "教育", "医药", "电子", "贸易", "建设")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
@@ -62,11 +64,15 @@ def generate(groups: int, seed: int, months: list[date], arrears_rate: float = 0
     for g in range(groups):
         gid, aid = f"{prefix}-g{g}", f"{prefix}-a{g}"
         tier = str(_pick(rng, TIERS))
+        star, town = _pick(rng, STARS[tier]), rng.choice(CITY)
         base.customers.append({
-            "customer_id": gid, "tier": tier, "star_level": _pick(rng, STARS[tier]),
-            "name": f"{rng.choice(CITY)}{rng.choice(TRADE)}{g}有限公司",
+            "customer_id": gid, "tier": tier, "star_level": star,
+            "name": f"{town}{rng.choice(TRADE)}{g}有限公司",
             "manager_name": f"{rng.choice(SURNAMES)}经理", "manager_phone": _phone(rng),
-            "contacts": f"{rng.choice(SURNAMES)}会计:{_phone(rng)}"})
+            "contacts": f"{rng.choice(SURNAMES)}会计:{_phone(rng)}",
+            # The county branch (区县分公司) of the town the group is in: no draw of its own,
+            # so the rest of the base is what it was before regions.
+            "region": town})
         base.accounts.append({"account_id": aid, "customer_id": gid})
         bills[aid] = {}
         weights[aid] = 2 if tier == "low" else 1

@@ -1,9 +1,11 @@
 """billing_events.domain.commands: what the HTTP API accepts and what it rejects."""
 
 import copy
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -382,3 +384,24 @@ def test_normalised_datetime_from_json_and_python_alike() -> None:
 
 def test_missing_datetime_stays_none() -> None:
     assert RunBill.model_validate(VALID[RunBill]).as_of is None
+
+
+def test_a_region_is_a_short_name_and_optional() -> None:
+    body = VALID[CreateCustomer]
+    assert CreateCustomer.model_validate(body | {"region": "南城"}).region == "南城"
+    assert CreateCustomer.model_validate(body).region is None
+    for bad in ("", "城" * 33, "南城\t", 5):
+        assert _errors(CreateCustomer, body | {"region": bad})[0]["loc"] == ("region",)
+
+
+def test_a_customer_without_a_region_hashes_as_before_regions() -> None:
+    """A body sent before regions existed replays its stored answer after the upgrade: no
+    region, no `region` key in the idempotency hash (a region given is hashed, of course)."""
+    before = CreateCustomer.model_validate(VALID[CreateCustomer])
+    assert "region" not in before.model_dump(mode="json")
+    old = hashlib.sha256(orjson.dumps(
+        {**VALID[CreateCustomer], "contacts": [CONTACT]}, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    assert request_hash(before) == old
+    assert request_hash(CreateCustomer.model_validate(
+        VALID[CreateCustomer] | {"region": "南城"})) != old

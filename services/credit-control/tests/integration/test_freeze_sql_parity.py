@@ -16,13 +16,14 @@ pytestmark = pytest.mark.integration
 
 AT = datetime(9000, 5, 31, 12, tzinfo=UTC)  # no test year comes near it
 PRODUCTS = [
-    Covered(ProductFamily.MAS, Tier.MID, 3, "huawei", "渠道A", "C1"),
-    Covered(ProductFamily.ADC, Tier.HIGH, None, None, None, "C2"),
-    Covered(ProductFamily.SMS_DIRECT, Tier.LOW, 0, "jiaxun", "渠道B", "C3"),
+    Covered(ProductFamily.MAS, Tier.MID, 3, "huawei", "渠道A", "C1", "南城"),
+    Covered(ProductFamily.ADC, Tier.HIGH, None, None, None, "C2", None),
+    Covered(ProductFamily.SMS_DIRECT, Tier.LOW, 0, "jiaxun", "渠道B", "C3", "虎门"),
 ]
 FREEZES = [(Scope.ALL, None)] + [(s, v) for s, vs in {
     Scope.FAMILY: ["MAS", "ADC"], Scope.TIER: ["mid", "low"], Scope.STAR_LEVEL: ["3", "0"],
-    Scope.VENDOR: ["huawei"], Scope.CHANNEL: ["渠道B"], Scope.CUSTOMER: ["C2"]}.items()
+    Scope.VENDOR: ["huawei"], Scope.CHANNEL: ["渠道B"], Scope.CUSTOMER: ["C2"],
+    Scope.REGION: ["虎门", "长安"]}.items()
     for v in vs]
 
 
@@ -32,11 +33,13 @@ def _sql() -> str:
         f"{p.star_level if p.star_level is not None else 'NULL'}::int, "
         f"jsonb_strip_nulls(jsonb_build_object('vendor', "
         f"{repr(p.vendor) if p.vendor else 'NULL'}::text, 'channel', "
-        f"{repr(p.channel) if p.channel else 'NULL'}::text)), '{p.customer_id}')"
+        f"{repr(p.channel) if p.channel else 'NULL'}::text)), '{p.customer_id}', "
+        f"{repr(p.region) if p.region else 'NULL'}::text)"
         for i, p in enumerate(PRODUCTS))
     return (f"WITH {sweep_sql._FREEZES_SQL} SELECT p.i, {sweep_sql._frozen('p', 'p.star')}, "
             f"{sweep_sql._frozen('p', 'p.star', warnings=True)} FROM (VALUES {rows}) "
-            "AS p(i, family, tier, star, product, customer_id) CROSS JOIN fz ORDER BY p.i")
+            "AS p(i, family, tier, star, product, customer_id, region) CROSS JOIN fz "
+            "ORDER BY p.i")
 
 
 @pytest.mark.parametrize("warnings", [False, True])

@@ -9,10 +9,15 @@ from datetime import date
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import text
 
-from .helpers import CreditApi, Ledger, at, new_uid
+from common.contracts.billing import BalanceCause
+from common.contracts.snapshots import ProductFamily, Tier
+from common.testing.notices import notices_heard
+
+from .helpers import CreditApi, Ledger, at, ledger, new_uid
 from .test_sweep_one_pass import owing_since_march
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -176,3 +181,64 @@ async def test_the_dashboard_shows_the_freezes_and_what_they_held_back(
     assert missing.status_code == 404 and f"NO{uid}" in missing.text
     async with httpx.AsyncClient(base_url=viewer.base_url) as stranger:
         assert (await stranger.get("/dashboard/freezes")).status_code == 401
+
+
+async def _owing_in(api: CreditApi, uid: str, name: str, y: int, region: str) -> Ledger:
+    """owing_since_march, of a customer of `region` (billing's customer snapshot)."""
+    lg = ledger(uid, name, ProductFamily.ADC, Tier.MID)
+    lg.customer = msgspec.structs.replace(lg.customer, region=region)
+    m3 = f"{y}-03"
+    await api.deliver((lg, lg.event(BalanceCause.BILL_RUN, at(date(y, 4, 1), 9),
+                                     [(m3, 10_000)], m3)))
+    await api.sweep(date(y, 4, 10), f"op-{name}{uid}-0410")
+    return lg
+
+
+async def test_a_region_freeze_holds_that_regions_suspensions_and_the_preview_shows_regions(
+    api: CreditApi, test_year: int
+) -> None:
+    """Two customers of two county branches (区县分公司) owing alike: a freeze of one region
+    holds its product's suspension while the other region's is suspended; the preview lists
+    and counts by region; a customer moved to another region (master data) is no longer
+    held by it."""
+    y, uid = test_year, new_uid()
+    south, tiger = f"南城{uid}", f"虎门{uid}"  # regions of this test only: no other is frozen
+    frozen = await _owing_in(api, uid, "ra", y, south)
+    free = await _owing_in(api, uid, "rb", y, tiger)
+    async with api.db.connect() as conn:
+        stored = dict((await conn.execute(text(
+            "SELECT product_id, region FROM credit.product_credit WHERE product_id IN (:a, :b)"
+        ), {"a": frozen.product_id, "b": free.product_id})).all())
+    assert stored == {frozen.product_id: south, free.product_id: tiger}
+    made = await _freeze(api, f"FG{uid}", "", y, scope="region", value=south)
+    assert (made["scope"], made["value"]) == ("region", south)
+    await api.sweep(date(y, 5, 25), f"op-fg{uid}-0525")
+    await notices_heard(api.db)  # the suspension warnings reached the customers
+
+    async def preview(region: str) -> dict[str, Any]:
+        r = await api.http.get("/v1/sweeps/preview", params={
+            "as_of": at(date(y, 5, 31)).isoformat(), "region": region})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    shown = await preview(tiger)
+    assert [(i["product_id"], i["region"], i["decision"]) for i in shown["items"]] == [
+        (free.product_id, tiger, "suspend")]
+    by_region = {(g["region"], g["decision"]): g["count"] for g in shown["by_region"]}
+    assert by_region[(tiger, "suspend")] == 1 and (south, "suspend") not in by_region
+    assert (await preview(south))["items"] == []  # held by the freeze
+
+    await api.sweep(date(y, 5, 31), f"op-fg{uid}-0531")
+    assert await api.state(free.product_id) == "suspended"
+    assert await api.state(frozen.product_id) == "suspension_warned"
+    holds = (await api.http.get(f"/v1/freezes/FG{uid}/holds")).json()
+    assert [(h["product_id"], h["decision"]) for h in holds] == [(frozen.product_id, "suspend")]
+
+    # The customer moves to another county branch (billing's cause=master_data): the freeze
+    # of its old region no longer holds it back.
+    frozen.customer = msgspec.structs.replace(frozen.customer, region=f"东城{uid}")
+    await api.deliver((frozen, frozen.event(BalanceCause.MASTER_DATA, at(date(y, 6, 1), 9),
+                                            [(f"{y}-03", 10_000)])))
+    await api.sweep(date(y, 6, 1), f"op-fg{uid}-0601")
+    assert await api.state(frozen.product_id) == "suspended"

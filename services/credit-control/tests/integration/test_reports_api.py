@@ -31,12 +31,12 @@ class Billing:
     def __init__(self, client: httpx.AsyncClient, uid: str) -> None:
         self.client, self.uid = client, uid
 
-    async def customer(self, tag: str, tier: str) -> str:
+    async def customer(self, tag: str, tier: str, region: str | None = None) -> str:
         cid = f"G{tag}{self.uid}"
         await ok(await self.client.post("/v1/customers", json={
             "customer_id": cid, "name": f"集团{tag}", "tier": tier,
             "account_manager": {"name": "客户经理", "phone": "13900000000"},
-            "contacts": [{"name": "联系人", "phone": "13800000000"}]}))
+            "contacts": [{"name": "联系人", "phone": "13800000000"}], "region": region}))
         await ok(await self.client.post("/v1/accounts", json={
             "account_id": f"A{tag}{self.uid}", "customer_id": cid}))
         return f"A{tag}{self.uid}"
@@ -118,17 +118,17 @@ async def test_seed_000_sep_to_nov_figures_come_out_of_the_report(
     assert again == report
 
 
-async def test_a_small_month_by_family_tier_and_channel_recovery_aging_and_csv(
+async def test_a_small_month_by_family_tier_channel_and_region_recovery_aging_and_csv(
     clients: dict[str, httpx.AsyncClient], role_clients: dict[str, dict[str, httpx.AsyncClient]],
     uid: str, test_year: int,
 ) -> None:
     billing, credit, y = Billing(clients["billing-events"], uid), clients["credit-control"], \
         test_year + 8
-    a1 = await billing.customer("1", "high")
+    a1 = await billing.customer("1", "high", "南城")
     p1 = await billing.product("1", a1, "ADC", "直销")
-    a2 = await billing.customer("2", "mid")
+    a2 = await billing.customer("2", "mid", "南城")
     p2 = await billing.product("2", a2, "MAS", "代理商A", "huawei")
-    a3 = await billing.customer("3", "low")
+    a3 = await billing.customer("3", "low", "虎门")
     p3a = await billing.product("3a", a3, "ADC", "直销")  # product ids order within the month
     p3b = await billing.product("3b", a3, "SMS_DIRECT", "代理商A")
     a4 = await billing.customer("4", "low")
@@ -162,6 +162,9 @@ async def test_a_small_month_by_family_tier_and_channel_recovery_aging_and_csv(
     assert groups("tier") == {"high": (100_000, 0), "mid": (50_000, 30_000),
                               "low": (130_000, 105_000)}
     assert groups("channel") == {"直销": (200_000, 80_000), "代理商A": (80_000, 55_000)}
+    # By county branch (区县分公司); the fourth customer has none recorded.
+    assert groups("region") == {"南城": (150_000, 30_000), "虎门": (50_000, 25_000),
+                                "": (80_000, 80_000)}
     # On 04-11 the MAS customer had not paid yet: 50,000 + 25,000 + 80,000.
     mid = await ok(await credit.get("/v1/reports/arrears", params={
         "month": march, "as_of": f"{y}-04-11"}), 200)
@@ -208,6 +211,7 @@ async def test_a_small_month_by_family_tier_and_channel_recovery_aging_and_csv(
         rows = list(csv.DictReader(io.StringIO(got.text.lstrip("\ufeff"))))
         by_key = {(r["bill_month"], r["dimension"], r["key"]): r for r in rows}
         assert by_key[(march, "channel", "代理商A")]["arrears_fen"] == "55000"
+        assert by_key[(march, "region", "虎门")]["arrears_fen"] == "25000"
         assert by_key[("total", "all", "")]["arrears_rate_percent"] == "48.21"
 
     await _states_follow_the_history(credit, uid, y, [p1, p2, p3a, p3b, p4])

@@ -56,7 +56,8 @@ def holds(ctx: typer.Context, freeze_id: str,
 @freeze_app.command("add")
 def add(ctx: typer.Context, freeze_id: str,
         scope: Annotated[str, typer.Option(
-            help="all, family, tier, star_level, vendor, channel or customer")],
+            help="all, family, tier, star_level, vendor, channel, customer or region "
+                 "(区县分公司, e.g. 南城)")],
         reason: Annotated[str, typer.Option(help="what happened (a billing error, a fault…)")],
         approver: Annotated[str, typer.Option(help="who approved it (not yourself)")],
         until: Annotated[str, typer.Option(help="when it expires (at most 31 days)")],

@@ -408,7 +408,7 @@ def report(
     name: Annotated[str, typer.Argument(help=f"one of {', '.join(REPORTS)}")],
     month: Annotated[str, typer.Option(help="bill month, YYYY-MM")],
     as_of: Annotated[str | None, typer.Option(help="business day, YYYY-MM-DD")] = None,
-    by: Annotated[str | None, typer.Option(help="family, tier or channel")] = None,
+    by: Annotated[str | None, typer.Option(help="family, tier, channel or region")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="the same as --output csv")] = False,
     source: Annotated[str, typer.Option(
         help="auto: credit-control's report, else (arrears) billing's receivables")] = "auto",

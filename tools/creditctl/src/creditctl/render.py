@@ -215,7 +215,7 @@ def _verdict(kpi: Mapping[str, Any]) -> str:
 
 
 ARREARS_FIGURES = ("receivables_fen", "arrears_fen", "arrears_rate_percent", "meets_target")
-DIMENSIONS = ("family", "tier", "channel")
+DIMENSIONS = ("family", "tier", "channel", "region")
 
 
 def arrears_sections(body: Mapping[str, Any], by: str | None, *,

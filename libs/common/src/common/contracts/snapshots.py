@@ -52,6 +52,8 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     # Added for the rating model (issue 18, docs/rating.md); absent from older producers.
     opened_on: date | None = None  # when the customer was opened (网龄, tenure)
     value_class: Name | None = None  # group value class A/B/C/D: the rating's "brand"
+    # Added for scoped freezes and reports by region (issue 19); absent from older producers.
+    region: Name | None = None  # the county branch (区县分公司) the customer belongs to
 
 
 class ProductSnapshot(msgspec.Struct, frozen=True, kw_only=True):

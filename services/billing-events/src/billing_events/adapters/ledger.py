@@ -145,7 +145,7 @@ async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, Cust
     (decoding 100,000 JSONB values was most of a bill run once)."""
     rows = await (await _driver(conn)).fetch(f"""
         SELECT customer_id, name, tier, star_level, account_manager::text, contacts::text,
-               (created_at AT TIME ZONE 'Asia/Shanghai')::date
+               (created_at AT TIME ZONE 'Asia/Shanghai')::date, region
           FROM {S}.customers WHERE customer_id IN (
                SELECT customer_id FROM {S}.accounts WHERE {accounts.where("account_id")})""",
         accounts.arg)
@@ -153,7 +153,8 @@ async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, Cust
         customer_id=r[0], name=r[1], tier=Tier(r[2]), star_level=r[3],
         account_manager=cast(Person, msgspec.Raw(r[4].encode())),
         contacts=cast(tuple[Person, ...], msgspec.Raw(r[5].encode())),
-        opened_on=r[6]) for r in rows}  # opened_on: the rating's tenure (docs/rating.md)
+        opened_on=r[6], region=r[7],  # opened_on: the rating's tenure (docs/rating.md)
+    ) for r in rows}
 
 
 async def lock_accounts(conn: AsyncConnection, account_ids: list[str]) -> None:

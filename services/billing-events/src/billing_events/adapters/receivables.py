@@ -14,10 +14,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 S = "billing"
-GroupBy = Literal["family", "tier", "channel", "vendor"]
+GroupBy = Literal["family", "tier", "channel", "vendor", "region"]
+# By the master data as it is now (a customer moved to another region counts there).
 _GROUP_COLUMN: dict[str, str] = {
     "family": "p.family", "tier": "cu.tier",
     "channel": "coalesce(p.channel, '')", "vendor": "coalesce(p.vendor, '')",
+    "region": "coalesce(cu.region, '')",
 }
 
 

@@ -31,6 +31,7 @@ customers = Table(
     Column("account_manager", JSONB, nullable=False),
     Column("contacts", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("region", Text),  # 区县分公司, the county branch (migration 0007)
 )
 
 accounts = Table(

@@ -1,9 +1,18 @@
 """Commands billing accepts. Client-supplied ids make each one idempotent."""
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    model_serializer,
+    model_validator,
+)
 
 from common.clock import BusinessMonth, BusinessTime
 from common.contracts.snapshots import MasVendor, ProductFamily, Tier
@@ -53,6 +62,10 @@ class PersonIn(Command):
     phone: Phone
 
 
+# The county branch (区县分公司) a group customer belongs to, e.g. 南城 or 虎门: a short name.
+Region = Annotated[Text, Field(max_length=32, examples=["南城"])]
+
+
 class CustomerDetails(Command):
     """What a group customer's master data is; PUT /v1/customers/{id} replaces it whole."""
 
@@ -61,6 +74,17 @@ class CustomerDetails(Command):
     star_level: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
     account_manager: PersonIn
     contacts: Annotated[list[PersonIn], Field(min_length=1, max_length=20)]
+    region: Region | None = Field(default=None, description=(
+        "the county branch (区县分公司) the customer belongs to; absent: none recorded"))
+
+    @model_serializer(mode="wrap")
+    def _region_only_if_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No region, no `region` key: a body written before regions existed keeps its
+        idempotency hash (common.idempotency.request_hash), so its replay still answers."""
+        data: dict[str, Any] = handler(self)
+        if data.get("region") is None:
+            data.pop("region", None)
+        return data
 
 
 class CreateCustomer(CustomerDetails):

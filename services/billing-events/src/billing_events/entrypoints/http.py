@@ -117,7 +117,7 @@ def _views(api: APIRouter, ctx: BillingContext) -> None:
     ) -> dict[str, Any]:
         """Receivables and arrears of closed bill months (bill_month..through), as of the end
         of a business day (default: everything recorded), optionally by family, tier,
-        channel or vendor. arrears_rate = arrears / receivables."""
+        channel, vendor or region (区县分公司). arrears_rate = arrears / receivables."""
         return await reports.receivables_report(
             ctx, _month(bill_month, "bill_month"),
             _month(through, "through") if through else None, as_of, by)

@@ -24,12 +24,17 @@ CHUNK = 5_000
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id", "name", "tier", "star_level", "manager_name", "manager_phone",
-                  "contacts"),
+                  "contacts", "region"),
     "accounts": ("account_id", "customer_id"),
     "products": ("product_id", "account_id", "cpno", "name", "family", "vendor", "channel"),
     "charges": ("charge_id", "account_id", "product_id", "bill_month", "amount_fen"),
     "payments": ("payment_id", "account_id", "amount_fen", "paid_at"),
 }
+
+
+# Columns added after a kind's first version, last in its header: a file without them
+# (written before they existed) still loads, as if they were empty.
+ADDED: dict[str, tuple[str, ...]] = {"customers": ("region",)}
 
 
 @dataclass
@@ -42,7 +47,7 @@ class ImportReport:
 
 def kind_of(header: list[str]) -> str:
     for kind, columns in HEADERS.items():
-        if tuple(header) == columns:
+        if tuple(header) in (columns, columns[:len(columns) - len(ADDED.get(kind, ()))]):
             return kind
     known = "; ".join(f"{k}: {','.join(v)}" for k, v in HEADERS.items())
     raise ValueError(f"unknown CSV header {','.join(header)!r}; expected one of {known}")
@@ -72,7 +77,8 @@ def to_command(kind: str, row: dict[str, str]) -> c.Command:
             "customer_id": row["customer_id"], "name": row["name"], "tier": row["tier"],
             "star_level": _int(row["star_level"]) if row["star_level"] else None,
             "account_manager": {"name": row["manager_name"], "phone": row["manager_phone"]},
-            "contacts": _contacts(row["contacts"])})
+            "contacts": _contacts(row["contacts"]),
+            "region": _none(row.get("region", ""))})
     if kind == "accounts":
         return c.OpenAccount.model_validate(row)
     if kind == "products":
@@ -283,6 +289,7 @@ async def _customers(conn: AsyncConnection, cmds: list[Any]) -> set[str]:
                                       for x in cmds]),
         "contacts": ("jsonb", [orjson.dumps([p.model_dump() for p in x.contacts]).decode()
                                for x in cmds]),
+        "region": ("text", [x.region for x in cmds]),
     })
 
 

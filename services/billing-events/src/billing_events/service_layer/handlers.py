@@ -49,7 +49,7 @@ async def update_customer(
         row = await repo.row_of(conn, t.customers.c.customer_id, customer_id, for_update=True)
         if row is None:
             raise NotFound(f"unknown customer {customer_id!r}", id=customer_id)
-        new = details.model_dump(mode="json")
+        new = {"region": None, **details.model_dump(mode="json")}  # no region: clears it
         body = {"customer_id": customer_id, **new}
         if {k: row._mapping[k] for k in new} == new:
             return StoredResponse(200, {**body, "changed": False})
@@ -321,7 +321,7 @@ async def customer_view(ctx: BillingContext, customer_id: str) -> dict[str, Any]
     if row is None:
         raise NotFound(f"unknown customer {customer_id!r}", id=customer_id)
     return {k: row._mapping[k] for k in (
-        "customer_id", "name", "tier", "star_level", "account_manager", "contacts")}
+        "customer_id", "name", "tier", "star_level", "account_manager", "contacts", "region")}
 
 
 async def account_view(ctx: BillingContext, account_id: str, on: date | None) -> dict[str, Any]:

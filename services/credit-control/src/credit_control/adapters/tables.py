@@ -86,6 +86,9 @@ product_credit = Table(
     Column("notice_permanent", Boolean, nullable=False, server_default=text("false")),
     Column("notice_days", Integer),
     Column("notice_failures", Integer, nullable=False, server_default="0"),
+    # The customer's region (区县分公司, billing's snapshot; migration 0023): a freeze scope
+    # and a preview grouping, with the account's other facts above.
+    Column("region", Text),
     # No index on `state` (migration 0013): the sweep reads in primary-key order, and a state
     # UPDATE that touches no index can be HOT.
 )

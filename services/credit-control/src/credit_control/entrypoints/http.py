@@ -110,8 +110,8 @@ def _freeze_routes(api: APIRouter, ctx: CreditContext) -> None:
         409: {"description": "a freeze with this id exists with other values"}})
     async def add_freeze(cmd: AddFreeze, caller: CreditAdmin) -> dict[str, Any]:
         """Freeze automatic suspensions (and, with covers_warnings, suspension warnings) for
-        a scope (all, family, tier, star_level, vendor, channel, customer) until `until`, with
-        a reason and another person's approval; audited (docs/credit-control.md)."""
+        a scope (all, family, tier, star_level, vendor, channel, customer, region) until
+        `until`, with a reason and another person's approval; audited (docs/credit-control.md)."""
         return await freezes.add_freeze(
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
 
@@ -177,23 +177,28 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> Non
                             customer_id: Annotated[str | None, Query(max_length=64)] = None,
                             family: ProductFamily | None = None,
                             decision: DecisionType | None = None,
+                            region: Annotated[str | None, Query(max_length=64, description=(
+                                "only the decisions of this region (区县分公司)"))] = None,
+                            channel: Annotated[str | None, Query(max_length=64, description=(
+                                "only the decisions of this sales channel"))] = None,
                             sms: Annotated[bool, Query(description=(
                                 "also render each listed decision's SMS with the notifier's "
                                 f"templates in force (limit at most {MAX_RENDERED})"))] = False,
                             ) -> dict[str, Any]:
         """What a sweep as of `as_of` (e.g. tonight's 20:00) would decide now, without
-        deciding anything: counts per decision, family × tier and account manager, amounts,
-        the mass-suspension guard's verdict (held suspensions shown apart) and a fingerprint
-        of the exact outcome, for the whole sweep; the first `limit` decisions among those
-        matching the filters, with `sms` each with the SMS it would send
-        (docs/credit-control.md)."""
+        deciding anything: counts per decision, family × tier, region, sales channel and
+        account manager, amounts, the mass-suspension guard's verdict (held suspensions shown
+        apart) and a fingerprint of the exact outcome, for the whole sweep; the first `limit`
+        decisions among those matching the filters, with `sms` each with the SMS it would
+        send (docs/credit-control.md)."""
         if sms and limit > MAX_RENDERED:
             raise Unprocessable(f"with sms, limit is at most {MAX_RENDERED}: each rendered "
                                 "decision is a call to the notifier", field="limit")
         only = {k: v for k, v in {
             "account_id": account_id, "customer_id": customer_id,
             "family": family.value if family else None,
-            "decision": decision.value if decision else None}.items() if v is not None}
+            "decision": decision.value if decision else None,
+            "region": region, "channel": channel}.items() if v is not None}
         return await preview.preview_sweep(ctx, as_of, limit, only,
                                            renderer if sms else None)
 

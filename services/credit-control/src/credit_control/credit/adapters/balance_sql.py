@@ -98,27 +98,29 @@ PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 _UPSERT_PRODUCTS = DriverStatement(f"""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
-        oldest_due_month, ladder_month, product_amount_due_fen)
+        oldest_due_month, ladder_month, product_amount_due_fen, region)
     SELECT u.product_id, u.account_id, u.family, u.product, 'normal', u.as_of,
            u.customer_id, coalesce((SELECT cp.tier FROM credit.credit_profiles cp
                       WHERE cp.customer_id = u.customer_id), u.tier),
-           u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due
+           u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due,
+           u.region
     FROM unnest({json_column("product_id", "text")}, {json_column("account_id", "text")},
                 {json_column("family", "text")}, {json_column("product", "jsonb")},
                 {json_column("as_of", "timestamptz")}, {json_column("customer_id", "text")},
                 {json_column("tier", "text")}, {json_column("star_level", "integer")},
                 {json_column("balance_fen", "bigint")},
                 {json_column("amount_due_fen", "bigint")},
-                {json_column("oldest", "date")}, {json_column("own_due", "bigint")})
+                {json_column("oldest", "date")}, {json_column("own_due", "bigint")},
+                {json_column("region", "text")})
          AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
-              balance_fen, amount_due_fen, oldest, own_due)
+              balance_fen, amount_due_fen, oldest, own_due, region)
     ORDER BY u.product_id
     ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
         account_id = excluded.account_id, customer_id = excluded.customer_id,
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month,
-        product_amount_due_fen = excluded.product_amount_due_fen
+        product_amount_due_fen = excluded.product_amount_due_fen, region = excluded.region
     RETURNING """ + COLUMNS)
 
 
@@ -140,6 +142,7 @@ async def upsert_products(
         "amount_due_fen": [e.amount_due_fen for e, _ in s],
         "oldest": [oldest_due_month(e) for e, _ in s],
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
+        "region": [e.customer.region for e, _ in s],
     })
 
 

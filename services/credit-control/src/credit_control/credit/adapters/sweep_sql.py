@@ -393,7 +393,7 @@ _ACTIVE_EXEMPT = ("SELECT e.customer_id FROM credit.exemptions e WHERE e.removed
 # Scoped emergency freezes in force at :as_of (domain/freezes.py), as one row of arrays: per
 # scope kind the values frozen, for suspensions (s_) and, of the freezes that also cover
 # them, for suspension warnings (w_). Read once per statement; `_frozen` looks a product up.
-_FREEZE_SCOPES = ("family", "tier", "star_level", "vendor", "channel", "customer")
+_FREEZE_SCOPES = ("family", "tier", "star_level", "vendor", "channel", "customer", "region")
 _FREEZES_SQL = ("fz AS (SELECT COALESCE(bool_or(z.scope = 'all'), false) AS s_all, "
                 "COALESCE(bool_or(z.scope = 'all' AND z.covers_warnings), false) AS w_all, "
                 + ", ".join(
@@ -429,7 +429,7 @@ def _frozen(p: str, star: str, warnings: bool = False, z: str = "fz") -> str:
     k = "w" if warnings else "s"
     found = {"family": f"{p}.family", "tier": f"{p}.tier", "star_level": f"({star})::text",
              "vendor": f"{p}.product->>'vendor'", "channel": f"{p}.product->>'channel'",
-             "customer": f"{p}.customer_id"}
+             "customer": f"{p}.customer_id", "region": f"{p}.region"}
     return (f"COALESCE({z}.{k}_all OR " + " OR ".join(
         f"{v} = ANY({z}.{k}_{scope})" for scope, v in found.items()) + ", false)")
 
@@ -894,7 +894,8 @@ async def held_by_freezes(conn: AsyncConnection, steps: Sequence[tuple[int, Swee
     as the guard's count; asked only while a freeze is in force."""
     sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}, {_PROMISES_SQL}
 SELECT pc.product_id, pc.account_id, pc.family, pc.tier, f.star, pc.product->>'vendor' AS vendor,
-       pc.product->>'channel' AS channel, pc.customer_id, r.decision, pc.product_amount_due_fen
+       pc.product->>'channel' AS channel, pc.customer_id, pc.region, r.decision,
+       pc.product_amount_due_fen
 FROM credit.product_credit pc
 LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
 JOIN due r ON r.family = pc.family AND r.tier = pc.tier

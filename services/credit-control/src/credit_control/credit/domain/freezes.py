@@ -5,10 +5,10 @@ For a billing error, a network fault (seed 000: "业务故障造成欠费", a se
 ladder, only the cut-off waits.
 
 What a scope is: everything, or one product family, credit tier, star level, MAS vendor,
-sales channel or customer. A product is frozen while a freeze covering it has started, has
-not ended and has not expired. The sweep's SQL asks the same question set-wise
-(adapters/sweep_sql.py `_frozen`); `tests/integration/test_freeze_sql_parity.py` keeps the
-two in step.
+sales channel, region (区县分公司, the customer's county branch) or customer. A product is
+frozen while a freeze covering it has started, has not ended and has not expired. The
+sweep's SQL asks the same question set-wise (adapters/sweep_sql.py `_frozen`);
+`tests/integration/test_freeze_sql_parity.py` keeps the two in step.
 
 When a freeze ends (or expires), the products it held back from suspension go through the
 notice period again (`ProductCredit.warn_again`): a new suspension warning with a new
@@ -34,6 +34,7 @@ class Scope(StrEnum):
     VENDOR = "vendor"  # MAS vendor: huawei / jiaxun / ruoya
     CHANNEL = "channel"  # the sales channel that sold the product
     CUSTOMER = "customer"
+    REGION = "region"  # the customer's county branch (区县分公司), billing's master data
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Covered:
     vendor: str | None
     channel: str | None
     customer_id: str | None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Freeze:
             Scope.FAMILY: product.family.value, Scope.TIER: product.tier.value,
             Scope.STAR_LEVEL: None if product.star_level is None else str(product.star_level),
             Scope.VENDOR: product.vendor, Scope.CHANNEL: product.channel,
-            Scope.CUSTOMER: product.customer_id,
+            Scope.CUSTOMER: product.customer_id, Scope.REGION: product.region,
         }[self.scope]
         return found is not None and found == self.value
 

@@ -255,7 +255,8 @@ class Batch:
         snapshot = product.snapshot
         return freezes.frozen(self.freezes, freezes.Covered(
             product.family, event.customer.tier, star, snapshot.vendor if snapshot else None,
-            snapshot.channel if snapshot else None, event.customer.customer_id), event.as_of)
+            snapshot.channel if snapshot else None, event.customer.customer_id,
+            event.customer.region), event.as_of)
 
     def _promised(self, event: BalanceChanged, today: date) -> bool:
         """An open promise made by the event's moment still holds (the event's own dues say

@@ -127,7 +127,7 @@ async def record_holds(ctx: CreditContext, as_of: datetime,
         held = []
         for r in rows:
             covered = fz.Covered(ProductFamily(r.family), Tier(r.tier), r.star, r.vendor,
-                                 r.channel, r.customer_id)
+                                 r.channel, r.customer_id, r.region)
             warning = r.decision == DecisionType.SUSPENSION_WARNING.value
             held += [(f.freeze_id, r.product_id, r.decision, r.account_id,
                       int(r.product_amount_due_fen))

@@ -43,7 +43,7 @@ _MADE = text("""
     SELECT d.decision_id, d.product_id, d.account_id, d.decision, d.rule_id, d.reason,
            d.state_before, d.state_after, d.amount_fen, d.context->>'deadline' AS deadline,
            (d.context->>'amount_due_fen')::bigint AS amount_due_fen,
-           pc.family, pc.tier, pc.customer_id,
+           pc.family, pc.tier, pc.customer_id, pc.region, pc.product->>'channel' AS channel,
            d.context->'customer'->>'name' AS customer_name,
            d.context->'customer'->'account_manager'->>'name' AS manager_name,
            d.as_of, d.warning_level, d.rule_version,
@@ -62,11 +62,11 @@ Render = Callable[[list[dict[str, Any]]], Awaitable[list[list[dict[str, Any]]]]]
 async def preview_sweep(ctx: CreditContext, as_of: datetime, limit: int = 100,
                         only: dict[str, str] | None = None,
                         render: Render | None = None) -> dict[str, Any]:
-    """What a sweep as of `as_of` would decide now: counts per decision, per family × tier
-    and per account manager, the amounts, the guard's verdict and the fingerprint, all of the
-    whole sweep; and the first `limit` decisions in product order among those matching
-    `only` (e.g. {"account_id": …}, {"decision": "suspend"}), with `render` each with the
-    SMS it would send. Nothing is written."""
+    """What a sweep as of `as_of` would decide now: counts per decision, per family × tier,
+    per region, per sales channel and per account manager, the amounts, the guard's verdict
+    and the fingerprint, all of the whole sweep; and the first `limit` decisions in product
+    order among those matching `only` (e.g. {"account_id": …}, {"decision": "suspend"}),
+    with `render` each with the SMS it would send. Nothing is written."""
     as_of = ensure_aware(as_of)
     only = only or {}
     keep = _first_listed(only, limit) if render is not None else None
@@ -226,12 +226,16 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
     by_kind: Counter[str] = Counter()
     amounts: Counter[str] = Counter()
     by_family_tier: Counter[str] = Counter()
+    by_region: Counter[tuple[str, str]] = Counter()
+    by_channel: Counter[tuple[str, str]] = Counter()
     by_manager: Counter[tuple[str, str]] = Counter()
     for d in decided:
         kind = d["decision"] + (" (held)" if d["held"] else "")
         by_kind[kind] += 1
         amounts[kind] += int(d["amount_due_fen"] or 0)
         by_family_tier[f"{d['decision']} {d['family']} {d['tier']}"] += 1
+        by_region[(d["region"] or "", d["decision"])] += 1
+        by_channel[(d["channel"] or "", d["decision"])] += 1
         by_manager[(d["manager_name"] or "", d["decision"])] += 1
     ids = sorted(d["decision_id"] for d in decided)
     listed = [d for d in decided if _matches(d, only)]
@@ -242,6 +246,11 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
         "decisions": dict(sorted(by_kind.items())),
         "amount_due_fen": dict(sorted(amounts.items())),
         "by_family_tier": dict(sorted(by_family_tier.items())),
+        # Records like the managers' (a region or channel is free text: "" = none recorded).
+        "by_region": [{"region": r, "decision": k, "count": n}
+                      for (r, k), n in sorted(by_region.items())],
+        "by_channel": [{"channel": c, "decision": k, "count": n}
+                       for (c, k), n in sorted(by_channel.items())],
         # Records, not "name decision" keys: a manager's name is personal data, masked by
         # common.pii for callers who may not see it (it looks for `manager_name`).
         "by_account_manager": [{"manager_name": m, "decision": k, "count": n}
@@ -258,6 +267,6 @@ def _summary(as_of: datetime, version: int, decided: list[dict[str, Any]],
 def _item(d: dict[str, Any]) -> dict[str, Any]:
     return {k: d[k] for k in (
         "decision_id", "product_id", "account_id", "customer_id", "customer_name",
-        "manager_name",
-        "family", "tier", "decision", "rule_id", "reason", "state_before", "state_after",
+        "manager_name", "family", "tier", "region", "channel", "decision", "rule_id", "reason",
+        "state_before", "state_after",
         "amount_due_fen", "amount_fen", "deadline", "held")}

@@ -17,7 +17,8 @@ from .dashboard import _page, _signed_in
 
 SCOPES = {"all": "全部 everything", "family": "产品族 family", "tier": "信用等级 tier",
           "star_level": "星级 star level", "vendor": "MAS厂家 vendor",
-          "channel": "渠道 channel", "customer": "集团客户 customer"}
+          "channel": "渠道 channel", "customer": "集团客户 customer",
+          "region": "区县分公司 region"}
 DECISIONS = {"suspend": "停机 suspension", "suspension_warning": "停机预警 suspension warning"}
 
 

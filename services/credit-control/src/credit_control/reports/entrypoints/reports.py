@@ -32,7 +32,7 @@ def router(rc: ReportContext, settings: Settings) -> APIRouter:
     @api.get("/arrears", responses=REPORT_RESPONSES)
     async def arrears(request: Request, month: MonthQuery, through: MonthQuery | None = None,
                       as_of: IsoDay | None = None, format: Format = "json") -> Response:
-        """欠费率 per bill month (month..through) by family, tier and channel."""
+        """欠费率 per bill month (month..through) by family, tier, channel and region."""
         first = _month(month, "month")
         last = _month(through, "through") if through else first
         if last < first:

@@ -19,7 +19,7 @@ from ..adapters import report_queries as q
 from ..domain import reports as r
 from ..domain.reports import Figures
 
-DIMENSIONS = ("family", "tier", "channel")
+DIMENSIONS = ("family", "tier", "channel", "region")
 AGING_WINDOW_MONTHS = 36  # bill months older than three years are left to write-offs
 
 
@@ -56,8 +56,9 @@ def _figures(body: dict[str, Any]) -> Figures:
 
 async def arrears(rc: ReportContext, first: date, through: date | None,
                   as_of: date | None) -> dict[str, Any]:
-    """欠费率 per bill month of first..through, by family, tier and channel. Each month is
-    measured on `as_of` if given, else at the end of the month its bill is collected in."""
+    """欠费率 per bill month of first..through, by family, tier, channel and region. Each
+    month is measured on `as_of` if given, else at the end of the month its bill is
+    collected in."""
     months = r.months_between(first, through or first)
     today = rc.today()
     measured = await asyncio.gather(*[_arrears_month(rc, m, as_of or r.measuring_day(m, today))
