@@ -66,7 +66,7 @@ def log_move(clock: SimulatedClock, service: str, why: str) -> None:
 class ClockFollower:
     """Reads the clock topic (compacted, one partition) without a consumer group: at start-up
     from its beginning to its end, before the service's loops start (`catch_up`), then every
-    later move (`run`). Each record sets the clock's offset; an older one is ignored."""
+    later move (`run`). Each record sets the clock's offset; a smaller one is ignored."""
 
     def __init__(self, bootstrap: str, clock: SimulatedClock, service: str) -> None:
         self.bootstrap = bootstrap
@@ -120,9 +120,9 @@ class ClockFollower:
             log.error("clock topic: a record that is not a clock move is ignored: %s", exc)
             return False
         move: SimulatedClockMoved = envelope.payload
-        if move.seq <= self.seq:
-            return False
-        self.seq = move.seq
+        # Offsets only grow, so the largest wins whatever the order: no reliance on `seq`
+        # (a database restored without the topic numbers its moves from 1 again).
+        self.seq = max(self.seq, move.seq)
         try:
             moved = self.clock.move_to_offset(timedelta(seconds=move.offset_s))
         except ClockMovesBackward:
