@@ -9,6 +9,10 @@ its headers. With the setting off (the suite's own services) the move is refused
 response carries the header."""
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -143,6 +147,21 @@ async def _moves(admin: httpx.AsyncClient, viewer: httpx.AsyncClient,
     assert by_a_day["offset_s"] == pytest.approx(made["offset_s"] + 86_400)
     shown = await answer(await viewer.get("/v1/clock"), 200)
     assert shown["moves"] == 2 and shown["last_move"]["move_id"] == by_a_day["move_id"]
+
+    # creditctl clock: the same from a terminal.
+    moved = await asyncio.to_thread(creditctl, urls["credit-control"], "clock", "advance",
+                                    "--hours", "2", "--reason", "e2e: creditctl", "-o", "json")
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["seq"] == 3
+    shown_cli = await asyncio.to_thread(creditctl, urls["credit-control"], "clock", "show")
+    assert shown_cli.returncode == 0 and "SIMULATED TIME" in shown_cli.stdout, shown_cli.stderr
+
+
+def creditctl(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "300", "CREDITCTL_TOKEN": "admin-token",
+           "CREDITCTL_CREDIT_URL": url}
+    return subprocess.run([sys.executable, "-m", "creditctl", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 async def test_without_the_setting_the_clock_is_the_wall_clock_and_a_move_is_refused(
