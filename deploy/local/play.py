@@ -44,8 +44,9 @@ def month_to_play(now: datetime) -> list[date]:
     return days
 
 
-def admin_token(staff: dict[str, tuple[str, str]]) -> str:
-    return next((t for t, (_, role) in staff.items() if role == "credit-admin"), run.TOKEN)
+def token_of(staff: dict[str, tuple[str, str]], role: str) -> str:
+    """A demo staff member's token of `role` (the clock: credit-admin; payments: billing)."""
+    return next((t for t, (_, r) in staff.items() if r == role), run.TOKEN)
 
 
 def main() -> None:
@@ -56,12 +57,12 @@ def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, run._stop_requested)
     urls = {s.name: s.url for s in run.SPECS}
-    headers = {"Authorization": f"Bearer {admin_token(run.staff_tokens())}"}
+    staff = run.staff_tokens()
     try:
-        with (httpx.Client(base_url=urls["credit-control"], headers=headers, timeout=60)
-              as credit,
-              httpx.Client(base_url=urls["billing-events"], headers=headers, timeout=60)
-              as billing):
+        with (httpx.Client(base_url=urls["credit-control"], timeout=60, headers={
+                  "Authorization": f"Bearer {token_of(staff, 'credit-admin')}"}) as credit,
+              httpx.Client(base_url=urls["billing-events"], timeout=60, headers={
+                  "Authorization": f"Bearer {token_of(staff, 'billing')}"}) as billing):
             play(credit, billing)
             print("The month is played; the services keep running on simulated time "
                   "(dashboard as above). Ctrl-C stops everything.")
