@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help install run stop status test test-unit lint bench verify chaos soak clean run-ha stop-ha status-ha chaos-ha
+.PHONY: help install run play stop status test test-unit lint bench verify chaos soak clean run-ha stop-ha status-ha chaos-ha
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ install:  ## install uv, Java/Maven/Postgres where missing, and the Python works
 
 run: install  ## start Kafka, Postgres, migrations, demo data and the four services (Ctrl-C stops)
 	@uv run python deploy/local/run.py
+
+play: install  ## `make run` with the simulation clock on, then a month of business time in a few minutes (Ctrl-C stops)
+	@uv run python deploy/local/play.py
 
 stop:  ## stop the services started by `make run` and the dev stack
 	@uv run python deploy/local/run.py --stop || true

@@ -19,6 +19,7 @@ from common.contracts import (
     NoticeOutcome,
     ProvisioningCommand,
     ProvisioningResult,
+    SimulatedClockMoved,
     bounds,
     registry,
 )
@@ -64,6 +65,9 @@ VALID: dict[type[Contract], dict[str, Any]] = {
         "decision_id": "d-1", "product_id": "P-1", "account_id": "A-1",
         "template": "suspension_warning", "status": "delivered", "at": AT, "wall_at": AT,
         "reason": "", "permanent": False},
+    SimulatedClockMoved: {
+        "move_id": "m-1", "seq": 2, "offset_s": 86400.0, "previous_offset_s": 3600.0,
+        "simulated_at": AT, "wall_at": AT, "moved_by": "zhang.wei", "reason": "demo"},
 }
 
 # (contract, path to the field, poison value): issue 14's defect 3, and a few more of a kind.

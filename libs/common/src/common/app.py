@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.clock import configure_business_time
+from common.clock import Clock, SimulatedClock, configure_business_time
 from common.db import make_engine
 from common.envelope import EventDecoder
 from common.http import create_app
@@ -25,6 +25,7 @@ from common.migrations import upgrade
 from common.outbox import Outbox, OutboxRelay
 from common.runtime import ServiceRuntime
 from common.settings import ServiceSettings
+from common.simulation import ClockFollower, SimulatedTimeHeaders, log_move
 
 
 @dataclass
@@ -72,7 +73,9 @@ def plumbing(settings: ServiceSettings, outbox: Table, inbox: Table, keys: Table
     return Plumbing(settings, engine, publisher, box, relay, Inbox(inbox), IdempotencyKeys(keys))
 
 
-def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
+def service_app(title: str, runtime: ServiceRuntime, clock: Clock | None = None) -> FastAPI:
+    """`clock`: the service's; a SimulatedClock (common.simulation.service_clock) is followed
+    and announced on every response."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -82,10 +85,28 @@ def service_app(title: str, runtime: ServiceRuntime) -> FastAPI:
             await runtime.stop()
 
     # Every command model's BusinessTime field checks against these bounds (common.clock).
-    configure_business_time(runtime.settings.business_time_bounds())
+    configure_business_time(runtime.settings.business_time_bounds(clock))
     app = create_app(title=title, lifespan=lifespan, readiness=runtime.readiness)
     app.state.runtime = runtime
+    if isinstance(clock, SimulatedClock):
+        _simulated(app, runtime, clock)
     return app
+
+
+def _simulated(app: FastAPI, runtime: ServiceRuntime, clock: SimulatedClock) -> None:
+    """The simulation clock: followed from the clock topic (caught up before the service's
+    loops start), and said loudly on every response and page and in the log."""
+    s = runtime.settings
+    follower = ClockFollower(s.kafka_bootstrap, clock, s.service_name)
+
+    async def simulation_clock(stop: asyncio.Event) -> None:
+        await follower.run(stop)
+
+    runtime.before_loops.append(follower.catch_up)
+    runtime.add_task(simulation_clock)
+    app.add_middleware(SimulatedTimeHeaders, clock=clock)
+    app.state.simulated_clock = clock
+    log_move(clock, s.service_name, "the simulation clock is ON (<PREFIX>SIMULATION_CLOCK)")
 
 
 def service_cli(

@@ -2,7 +2,8 @@
 
 import calendar
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,91 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self._at += delta
+
+
+class ClockMovesBackward(ValueError):
+    """A simulated clock is only ever moved forward: business time stays monotonic."""
+
+
+class SimulatedClock:
+    """The simulation clock (docs/simulation-clock.md): a base clock (the wall clock) plus an
+    offset that only grows. Wall time still flows between moves; a move adds to the offset.
+
+    Moving back is refused (Kill Bill's test clock allows resets; here sweeps, ladders and
+    audits assume business time never runs backwards). Thread-safe; listeners are called
+    after each move, outside the lock, in the thread that moved it (the event loop's: the
+    follower and the HTTP route both run there)."""
+
+    def __init__(self, base: Clock | None = None, offset: timedelta = timedelta(0)) -> None:
+        if offset < timedelta(0):
+            raise ClockMovesBackward("a simulated clock starts at or ahead of its base clock")
+        self._base = base or SystemClock()
+        self._offset = offset
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[timedelta], None]] = []
+        self.moves = 0  # how often it moved: a loop tells a jump from a timer running out
+
+    def now(self) -> datetime:
+        return self._base.now() + self._offset
+
+    def base_now(self) -> datetime:
+        return self._base.now()
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def move_to_offset(self, offset: timedelta) -> bool:
+        """Set the offset; False when it is the offset already. Smaller is refused."""
+        with self._lock:
+            if offset < self._offset:
+                raise ClockMovesBackward(
+                    f"the simulated clock only moves forward: offset {offset} is behind "
+                    f"{self._offset}")
+            if offset == self._offset:
+                return False
+            self._offset = offset
+            self.moves += 1
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(offset)
+        return True
+
+    def advance(self, delta: timedelta) -> bool:
+        if delta < timedelta(0):
+            raise ClockMovesBackward(f"the simulated clock only moves forward, not by {delta}")
+        with self._lock:
+            target = self._offset + delta
+        return self.move_to_offset(target)
+
+    def offset_for(self, at: datetime) -> timedelta:
+        """The offset that makes now() read `at` at this moment; refused if `at` is past."""
+        at = ensure_aware(at)
+        offset = at - self._base.now()
+        if offset < self._offset:
+            raise ClockMovesBackward(
+                f"{at.isoformat()} is before the simulated now {self.now().isoformat()}: "
+                "the simulated clock only moves forward")
+        return offset
+
+    def advance_to(self, at: datetime) -> bool:
+        return self.move_to_offset(self.offset_for(at))
+
+    def on_move(self, listener: Callable[[timedelta], None]) -> Callable[[], None]:
+        """Call `listener(offset)` after every move; returns the unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return unsubscribe
+
+
+def clock_moves(clock: Clock) -> int:
+    """How often `clock` was moved (0 for a clock that is not simulated)."""
+    return clock.moves if isinstance(clock, SimulatedClock) else 0
 
 
 def ensure_aware(at: datetime) -> datetime:

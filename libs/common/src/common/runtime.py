@@ -57,6 +57,9 @@ class ServiceRuntime:
         self.consumers = consumers
         self.topics = topics
         self._extra = extra_tasks or []
+        # Run once Kafka is up, before any loop starts (the simulation clock's catch-up: the
+        # scheduler must not start on the wall clock's day).
+        self.before_loops: list[Callable[[], Awaitable[None]]] = []
         self._inbox = inbox
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,6 +82,10 @@ class ServiceRuntime:
         if self._stop.is_set():
             return  # stopping before Kafka ever came up
         self._publisher_started = True
+        for prepare in self.before_loops:
+            await _retry(getattr(prepare, "__qualname__", "start-up step"), self._stop, prepare)
+        if self._stop.is_set():
+            return
         loops: list[tuple[str, Callable[[asyncio.Event], Awaitable[None]]]] = [
             ("outbox-relay", self.relay.run), ("outbox-backlog", self._watch_backlog),
             ("housekeeping", self._housekeeping), ("consumer-stalls", self._watch_stalls),
@@ -88,6 +95,10 @@ class ServiceRuntime:
         self._tasks += [
             asyncio.create_task(self._supervise(name, run), name=name) for name, run in loops
         ]
+
+    def add_task(self, task: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """One more supervised loop (before `start`)."""
+        self._extra.append(task)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.auth import TokenGrant, TokenTable
-from common.clock import BUSINESS_TZ, DEFAULT_FLOOR, BusinessTimeBounds
+from common.clock import BUSINESS_TZ, DEFAULT_FLOOR, BusinessTimeBounds, Clock, SystemClock
 
 DEV_TOKEN = "dev-token"
 # Outside dev a token must be at least this long: a short one can be guessed.
@@ -67,6 +67,10 @@ class ServiceSettings(BaseSettings):
     simulation_mode: bool = False
     business_time_tolerance_s: float = Field(default=300, ge=0, le=86_400)
     business_time_floor: date = DEFAULT_FLOOR.date()
+    # The simulation clock (docs/simulation-clock.md): business time that an admin moves
+    # forward through credit-control's POST /v1/clock/advance, followed by every service
+    # started with it. Off by default: the clock routes then refuse and nothing changes.
+    simulation_clock: bool = False
 
     @field_validator("api_tokens", mode="before")
     @classmethod
@@ -78,10 +82,12 @@ class ServiceSettings(BaseSettings):
     def token_table(self) -> TokenTable:
         return TokenTable(self.api_token, self.api_tokens)
 
-    def business_time_bounds(self) -> BusinessTimeBounds:
+    def business_time_bounds(self, clock: Clock | None = None) -> BusinessTimeBounds:
+        """`clock`: the service's (a simulated one: "ahead of the clock" is of its now)."""
         floor = datetime.combine(self.business_time_floor, datetime.min.time(), BUSINESS_TZ)
         return BusinessTimeBounds(simulation=self.simulation_mode, floor=floor,
-                                  tolerance=timedelta(seconds=self.business_time_tolerance_s))
+                                  tolerance=timedelta(seconds=self.business_time_tolerance_s),
+                                  clock=clock or SystemClock())
 
     @model_validator(mode="after")
     def _no_default_token_outside_dev(self) -> "ServiceSettings":

@@ -5,8 +5,9 @@ import asyncio
 from fastapi import FastAPI
 
 from common.app import plumbing, service_app
-from common.clock import Clock, SystemClock
+from common.clock import Clock
 from common.contracts import BALANCE_TOPIC
+from common.simulation import service_clock
 
 from .adapters import tables as t
 from .config import Settings
@@ -35,7 +36,8 @@ class _IdleRelay:
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
-    ctx = BillingContext(p.engine, p.outbox, p.keys, clock or SystemClock(), settings.service_name)
+    clock = clock or service_clock(settings)
+    ctx = BillingContext(p.engine, p.outbox, p.keys, clock, settings.service_name)
     ctx.late_fees = LateFeePolicy(  # docs/billing.md "Late fees": off by default
         settings.late_fees_enabled, settings.late_fee_rate_bp_per_day,
         settings.late_fee_grace_days, settings.late_fee_cap_bp)
@@ -45,6 +47,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
                              consumer.dispatcher(ctx))]
                  if settings.consume_decisions else [])
     app = service_app("billing-events",
-                      p.runtime(consumers, topics=[BALANCE_TOPIC, *consumer.TOPICS]))
+                      p.runtime(consumers, topics=[BALANCE_TOPIC, *consumer.TOPICS]), clock)
     app.include_router(router(ctx, settings))
     return app

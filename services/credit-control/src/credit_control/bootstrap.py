@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from common.app import plumbing, service_app
 from common.clock import Clock, SystemClock
 from common.contracts import COMMANDS_TOPIC, DECISIONS_TOPIC
+from common.simulation import service_clock
 
 from .adapters import tables as t
 from .adapters.peers import Peers
@@ -52,7 +53,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
         tasks.append(rating_scheduler.scheduler(ctx))
     runtime = p.runtime([events], topics=[*consumer.TOPICS, DECISIONS_TOPIC, COMMANDS_TOPIC],
                         extra_tasks=tasks)
-    app = service_app("credit-control", runtime)
+    app = service_app("credit-control", runtime, ctx.clock)
     app.include_router(router(ctx, settings))
     _reports(app, rc, settings)
     app.include_router(asyncapi.router())  # the topics' AsyncAPI document and its page
@@ -70,9 +71,11 @@ class _OffsetClock:
 
 
 def _clock(settings: Settings) -> Clock:
+    """The system clock (shifted for a drill), simulated on top when the setting is on."""
+    base: Clock = SystemClock()
     if settings.clock_offset_s:
-        return _OffsetClock(timedelta(seconds=settings.clock_offset_s))
-    return SystemClock()
+        base = _OffsetClock(timedelta(seconds=settings.clock_offset_s))
+    return service_clock(settings, base)
 
 
 def _report_context(ctx: CreditContext, settings: Settings) -> ReportContext:

@@ -6,8 +6,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from common.app import plumbing, service_app
-from common.clock import Clock, SystemClock
+from common.clock import Clock
 from common.contracts import RESULTS_TOPIC
+from common.simulation import service_clock, wake_on_move
 
 from .adapters import tables as t
 from .adapters.credit_control import DesiredChainSource
@@ -24,11 +25,13 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     desired = DesiredChainSource(settings.credit_control_url,
                                  settings.credit_control_token.get_secret_value())
+    clock = clock or service_clock(settings)
     ctx = GatewayContext(
-        p.engine, p.outbox, clock or SystemClock(), settings.service_name,
+        p.engine, p.outbox, clock, settings.service_name,
         default_faults=settings.faults, desired=desired,
         stuck_after=timedelta(seconds=settings.stuck_emos_order_after_s),
         worker_batch=settings.worker_batch)
+    wake_on_move(clock, ctx.worker_wake)  # stages due by a simulated time run when it jumps
     commands = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                           consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
 
@@ -53,6 +56,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
 
     runtime = p.runtime([commands], [*consumer.TOPICS, RESULTS_TOPIC],
                         extra_tasks=[stage_worker, scheduled_reconciliation, cmpp_server])
-    app = service_app("gateway-adapter", runtime)
+    app = service_app("gateway-adapter", runtime, clock)
     app.include_router(router(ctx, settings))
     return app

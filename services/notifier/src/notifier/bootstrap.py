@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.app import plumbing, service_app
-from common.clock import Clock, SystemClock
+from common.clock import Clock
 from common.contracts.notifier import NOTICES_TOPIC
 from common.outbox import Outbox
+from common.simulation import service_clock, wake_on_move
 
 from .adapters import tables as t
 from .adapters.providers import HttpSmsProvider, Receipt, SmsProvider
@@ -110,7 +111,10 @@ def bootstrap(
 ) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
-    ctx = context(settings, p.engine, clock or SystemClock(), provider, p.outbox)
+    clock = clock or service_clock(settings)
+    ctx = context(settings, p.engine, clock, provider, p.outbox)
+    # Held messages are released when the simulated clock jumps past the quiet hours.
+    wake_on_move(clock, ctx.wake)
 
     async def sender(stop: asyncio.Event) -> None:
         await run_sender(ctx, stop, settings.send_idle_poll_s)
@@ -129,6 +133,6 @@ def bootstrap(
         tasks.append(receipts)
     tasks += smpp_tasks(settings, ctx)
     app = service_app("notifier", p.runtime([events], [*consumer.TOPICS, NOTICES_TOPIC],
-                                            extra_tasks=tasks))
+                                            extra_tasks=tasks), clock)
     app.include_router(router(ctx, settings))
     return app

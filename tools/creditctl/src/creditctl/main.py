@@ -464,7 +464,11 @@ from . import rules_cmd as _rules_cmd  # noqa: E402
 
 app.add_typer(_rules_cmd.app, name="rules")
 
+# The simulation clock (issue 19), in its own module.
+from . import clock_cmd as _clock_cmd  # noqa: E402
+
+app.add_typer(_clock_cmd.clock_app, name="clock")
+
 
 if __name__ == "__main__":
     app()
-

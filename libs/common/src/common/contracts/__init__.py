@@ -8,6 +8,7 @@ them, and `python -m common.contracts.schemas` writes their JSON Schemas (libs/c
 from common.envelope import Contract, EventDecoder
 
 from .billing import BALANCE_TOPIC, BalanceChanged
+from .clock import CLOCK_TOPIC, SimulatedClockMoved
 from .credit_control import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
 from .notifier import NOTICES_TOPIC, NoticeOutcome
@@ -18,16 +19,18 @@ def registry(*contracts: type[Contract]) -> EventDecoder:
     return EventDecoder(*contracts)
 
 
-ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC)
+ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOTICES_TOPIC,
+              CLOCK_TOPIC)
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     BalanceChanged, CreditDecisionMade, CreditStateChanged, ProvisioningCommand,
-    ProvisioningResult, NoticeOutcome)
+    ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
 
 __all__ = [
     "ALL_CONTRACTS",
     "ALL_TOPICS",
     "BALANCE_TOPIC",
+    "CLOCK_TOPIC",
     "COMMANDS_TOPIC",
     "DECISIONS_TOPIC",
     "NOTICES_TOPIC",
@@ -38,5 +41,6 @@ __all__ = [
     "NoticeOutcome",
     "ProvisioningCommand",
     "ProvisioningResult",
+    "SimulatedClockMoved",
     "registry",
 ]

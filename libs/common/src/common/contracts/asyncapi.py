@@ -24,6 +24,7 @@ from common.kafka import dead_letter_topic
 
 from . import ALL_CONTRACTS, ALL_TOPICS
 from .billing import BALANCE_TOPIC
+from .clock import CLOCK_TOPIC
 from .credit_control import DECISIONS_TOPIC
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC
 from .notifier import NOTICES_TOPIC
@@ -32,13 +33,18 @@ DOCUMENT = Path(__file__).resolve().parents[3] / "asyncapi.json"
 # Who writes and who reads each topic (each service's consumer.TOPICS; a test checks them).
 SENDERS = {BALANCE_TOPIC: ("billing-events",), DECISIONS_TOPIC: ("credit-control",),
            COMMANDS_TOPIC: ("credit-control",), RESULTS_TOPIC: ("gateway-adapter",),
-           NOTICES_TOPIC: ("notifier",)}
+           NOTICES_TOPIC: ("notifier",), CLOCK_TOPIC: ("credit-control",)}
+# The clock topic is read by every service started with the simulation clock, without a
+# consumer group (common.simulation.ClockFollower), and has no dead-letter topic.
+FOLLOWED = {CLOCK_TOPIC}
 RECEIVERS = {BALANCE_TOPIC: ("credit-control",),
              DECISIONS_TOPIC: ("notifier", "billing-events"),
              COMMANDS_TOPIC: ("gateway-adapter",), RESULTS_TOPIC: ("credit-control",),
-             NOTICES_TOPIC: ("credit-control",)}
+             NOTICES_TOPIC: ("credit-control",),
+             CLOCK_TOPIC: ("billing-events", "credit-control", "notifier", "gateway-adapter")}
 KEYS = {BALANCE_TOPIC: "account_id", DECISIONS_TOPIC: "account_id",
-        COMMANDS_TOPIC: "product_id", RESULTS_TOPIC: "product_id", NOTICES_TOPIC: "account_id"}
+        COMMANDS_TOPIC: "product_id", RESULTS_TOPIC: "product_id", NOTICES_TOPIC: "account_id",
+        CLOCK_TOPIC: "constant `clock` (compacted)"}
 SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
 
 
@@ -101,6 +107,11 @@ def _channels(contracts: list[type[Contract]]) -> dict[str, Any]:
             "description": f"Keyed by {KEYS[topic]} (one partition per key keeps its order). "
                            f"Written by {', '.join(SENDERS[topic])}; read by "
                            f"{', '.join(RECEIVERS[topic])}."}
+        if topic in FOLLOWED:
+            out[channel_id(topic)]["description"] += (
+                " Compacted, one partition: the latest record is the state; followers "
+                "assign and seek, with no consumer group.")
+            continue
         dlq = dead_letter_topic(topic)
         out[channel_id(dlq)] = {
             "address": dlq, "messages": dict(messages),

@@ -446,3 +446,16 @@ from ..collections.adapters import promise_tables as _promise_tables  # noqa: E4
 
 # The rating model's tables (issue 18), on this metadata.
 from ..rating.adapters import rating_tables as _rating_tables  # noqa: E402,F401
+
+# The simulation clock's moves (docs/simulation-clock.md): the latest is the clock's offset.
+clock_moves = Table(
+    "clock_moves", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("move_id", Text, nullable=False, unique=True),
+    Column("wall_at", DateTime(timezone=True), nullable=False),
+    Column("previous_offset_s", Float, nullable=False),
+    Column("offset_s", Float, nullable=False),
+    Column("simulated_at", DateTime(timezone=True), nullable=False),
+    Column("moved_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)

@@ -17,6 +17,7 @@ from common.http import PEER_UNAVAILABLE
 
 from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
+from ..admin.entrypoints import clock_http
 from ..admin.service_layer import admin
 from ..collections.entrypoints import cases as collection_cases
 from ..collections.entrypoints import promises as promises_http
@@ -72,6 +73,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(collection_cases.router(ctx))
     api.include_router(red_list_review.router(ctx))
     api.include_router(rating_http.router(ctx))  # issue 18: the rating model
+    api.include_router(clock_http.router(ctx))  # issue 19: the simulation clock
 
     @api.get("/products/{product_id}/credit")
     async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:

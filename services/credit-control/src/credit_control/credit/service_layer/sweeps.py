@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import BUSINESS_TZ, business_date, ensure_aware
+from common.clock import BUSINESS_TZ, business_date, clock_moves, ensure_aware
 from common.contracts.credit_control import DecisionType
 from common.errors import Conflict, NotFound
 from common.idempotency import StoredResponse
 from common.logging import correlated, correlation_id
 from common.poll_loop import PollLoop
+from common.simulation import wake_on_move
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...collections.service_layer import promises as promise_checks
@@ -383,20 +384,24 @@ def scheduler(ctx: CreditContext) -> Any:
 
     async def daily_sweep(stop: asyncio.Event) -> None:
         slot = catch_up.parse_slot(ctx.settings.scheduler_time)
-        now, wait = ctx.clock.now(), 0.0
+        now, wait, moves = ctx.clock.now(), 0.0, clock_moves(ctx.clock)
 
         async def step() -> bool:
-            nonlocal now, wait
+            nonlocal now, wait, moves
             # The timer ran out, so at least `wait` went by, even on a clock standing still
-            # (0 after a failed step: retried as of the clock).
-            now, wait = max(ctx.clock.now(), now + timedelta(seconds=wait)), 0.0
+            # (0 after a failed step: retried as of the clock). Woken by a move of the
+            # simulation clock instead, only the clock's own reading counts.
+            passed = 0.0 if clock_moves(ctx.clock) != moves else wait
+            moves = clock_moves(ctx.clock)
+            now, wait = max(ctx.clock.now(), now + timedelta(seconds=passed)), 0.0
             await run_due(ctx, now)
             nxt = catch_up.next_slot(now, slot)
             wait = min((nxt - now).total_seconds(), ctx.settings.scheduler_tick_s)
             return False
 
         await PollLoop("scheduler", step, idle_s=ctx.settings.scheduler_tick_s,
-                       idle_for=lambda: wait, backoff_min_s=1.0, backoff_max_s=30.0).run(stop)
+                       idle_for=lambda: wait, backoff_min_s=1.0, backoff_max_s=30.0,
+                       wake=wake_on_move(ctx.clock)).run(stop)
 
     return daily_sweep
 
@@ -490,6 +495,7 @@ def loop_ticker(ctx: CreditContext) -> Any:
             return False
 
         await PollLoop("provisioning retries", step, idle_s=ctx.settings.loop_tick_s,
-                       backoff_min_s=1.0, backoff_max_s=30.0).run(stop)
+                       backoff_min_s=1.0, backoff_max_s=30.0,
+                       wake=wake_on_move(ctx.clock)).run(stop)
 
     return provisioning_retries

@@ -17,6 +17,7 @@ from typing import Any
 
 from common.clock import business_date
 from common.poll_loop import PollLoop
+from common.simulation import wake_on_move
 
 from ...service_layer.context import CreditContext
 from ..service_layer import churn, multiples, runs
@@ -56,6 +57,7 @@ def scheduler(ctx: CreditContext) -> Any:
             return False
 
         await PollLoop("rating scheduler", step, idle_s=ctx.settings.scheduler_tick_s,
-                       backoff_min_s=1.0, backoff_max_s=60.0).run(stop)
+                       backoff_min_s=1.0, backoff_max_s=60.0,
+                       wake=wake_on_move(ctx.clock)).run(stop)
 
     return rating_schedule
