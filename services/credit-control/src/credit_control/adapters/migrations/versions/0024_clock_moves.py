@@ -9,7 +9,7 @@ from alembic import op
 
 revision = "0024"
 # 0023 is the region's (issue 19, helper `region`): when both are merged this follows it.
-down_revision = "0022"
+down_revision = "0023"
 S = "credit"
 
 
