@@ -80,41 +80,12 @@ async def driver(conn: AsyncConnection) -> Any:
     return raw
 
 
-def json_column(name: str, sql_type: str) -> str:
-    """SQL for a whole column given as ONE parameter `:name`: a list that `DriverStatement`
-    sends as a JSON array (msgspec), unpacked in its order into a `sql_type[]` (for
-    `unnest(…)`, `= ANY(…)`). asyncpg's binary array encoding checks every element against
-    `collections.abc` before encoding it: 0.3–1 µs an element here (432 ns a bigint, 1 µs a
-    timestamptz), most of the balance path's statement cost. The JSON document costs msgspec
-    ~0.05 µs an element, and PostgreSQL unpacks it in less time than the binary arrays took
-    (docs/benchmarks.md, "Columns as JSON"). Values go as msgspec writes them: ISO-8601 times
-    with their offset, dates, enums by value, structs as objects (`jsonb`), None as NULL.
-    The ordinality keeps the columns of one `unnest` aligned by position."""
-    # The document goes as bytea, msgspec's bytes as they are: as text it would be decoded
-    # into a str and encoded back to UTF-8 by asyncpg, ~2 µs an event on the balance path.
-    document = f"convert_from(CAST(:{name} AS bytea), 'UTF8')"
-    if sql_type in ("json", "jsonb"):  # elements kept as JSON (json: as their text)
-        elements = f"{sql_type}_array_elements(CAST({document} AS {sql_type}))"
-        # None is SQL NULL, as in a binary array, not a JSON null.
-        value = f"CASE WHEN {sql_type}_typeof(v) = 'null' THEN NULL ELSE v END"
-    else:
-        elements = f"json_array_elements_text(CAST({document} AS json))"
-        value = "v" if sql_type == "text" else f"CAST(v AS {sql_type})"
-    return (f"COALESCE((SELECT array_agg({value} ORDER BY n) FROM {elements} "
-            f"WITH ORDINALITY AS e(v, n)), CAST('{{}}' AS {sql_type}[]))")
-
-
-_JSON_COLUMN = re.compile(r"convert_from\(CAST\(\$(\d+) AS bytea\), 'UTF8'\)")
-_JSON = msgspec.json.Encoder()
-
-
 class DriverStatement:
     """A statement with `:name` parameters that runs on the transaction's asyncpg connection
     (`driver`): for the statements a consumer's batch sends every time, where SQLAlchemy's
     own work (~0.3 ms of CPU a statement here, and a Row per returned row) would be most of
-    the statement's cost. Array parameters (`json_column`, or `CAST(:ids AS text[])`) keep it
-    one prepared statement whatever the batch's size; a `json_column` parameter is given as
-    a list and sent as one JSON document."""
+    the statement's cost. Array parameters (`CAST(:ids AS text[])`) keep it one prepared
+    statement whatever the batch's size."""
 
     def __init__(self, sql: str) -> None:
         names: list[str] = []
@@ -128,12 +99,9 @@ class DriverStatement:
             raise ValueError("a DriverStatement takes no -- comments")
         self.sql = re.sub(r"(?<![:\w]):(\w+)", number, " ".join(sql.split()))
         self.names = tuple(names)
-        as_json = {int(i) - 1 for i in _JSON_COLUMN.findall(self.sql)}
-        self._json = tuple(i in as_json for i in range(len(names)))
 
     def _args(self, values: Mapping[str, Any]) -> list[Any]:
-        return [_JSON.encode(values[n]) if as_json else values[n]
-                for n, as_json in zip(self.names, self._json, strict=True)]
+        return [values[n] for n in self.names]
 
     async def execute(self, conn: AsyncConnection, values: Mapping[str, Any]) -> str:
         """The command's status, e.g. "INSERT 0 5"."""

@@ -6,22 +6,17 @@ from sqlalchemy import Table, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import DriverStatement, delete_in_chunks, json_column
+from common.db import delete_in_chunks, driver
 
 
 class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
         into = f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, topic) "
-        # The ids and topics as JSON columns (common.db.json_column: a fraction of asyncpg's
-        # per-element array encoding).
-        self._claim = DriverStatement(
-            into + f"SELECT :consumer, e.id, e.topic FROM unnest({json_column('ids', 'uuid')}, "
-            f"{json_column('topics', 'text')}) AS e(id, topic) "
-            "ON CONFLICT DO NOTHING RETURNING event_id")
-        self._claim_one_topic = DriverStatement(
-            into + f"SELECT :consumer, e.id, :topic FROM unnest({json_column('ids', 'uuid')}) "
-            "AS e(id) ON CONFLICT DO NOTHING RETURNING event_id")
+        self._claim = (into + "SELECT $1, e.id, e.topic FROM unnest($2::uuid[], $3::text[]) "
+                       "AS e(id, topic) ON CONFLICT DO NOTHING RETURNING event_id")
+        self._claim_one_topic = (into + "SELECT $1, e.id, $3 FROM unnest($2::uuid[]) AS e(id) "
+                                 "ON CONFLICT DO NOTHING RETURNING event_id")
 
     async def claim(self, conn: AsyncConnection, consumer: str, event_id: UUID, topic: str) -> bool:
         """True the first time this consumer sees the event; False for a redelivery."""
@@ -42,13 +37,13 @@ class Inbox:
         would each cost a SQLAlchemy Row (a third of the claim's CPU). The topic goes once
         when the batch has one (the usual case), not once per event."""
         topics = {t for _, t in events}
-        ids = [e for e, _ in events]
+        raw = await driver(conn)
         if len(topics) == 1:
-            rows = await self._claim_one_topic.fetch(
-                conn, {"consumer": consumer, "ids": ids, "topic": next(iter(topics))})
+            rows = await raw.fetch(self._claim_one_topic, consumer, [e for e, _ in events],
+                                      next(iter(topics)))
         else:
-            rows = await self._claim.fetch(
-                conn, {"consumer": consumer, "ids": ids, "topics": [t for _, t in events]})
+            rows = await raw.fetch(self._claim, consumer, [e for e, _ in events],
+                                      [t for _, t in events])
         return {r[0] for r in rows}
 
     async def prune(self, engine: AsyncEngine, older_than_days: int) -> int:

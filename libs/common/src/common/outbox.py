@@ -25,13 +25,12 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import msgspec
 from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool
 
 from common import metrics
-from common.db import DriverStatement, driver, json_column
+from common.db import DriverStatement, driver
 from common.envelope import Envelope, to_bytes
 from common.kafka import Publisher
 from common.poll_loop import PollLoop
@@ -59,21 +58,18 @@ def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
 
 
 _COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
-# The columns as JSON (common.db.json_column); each payload, already JSON, goes in verbatim
-# (msgspec.Raw into a json[] column, written as its text), not escaped as a string.
-_INSERT = f"""
-INSERT INTO "<schema>".outbox (event_id, topic, key, event_type, payload)
-SELECT u.event_id, u.topic, u.key, u.event_type, CAST(u.payload AS text)
-  FROM unnest({json_column("event_id", "uuid")}, {json_column("topic", "text")},
-              {json_column("key", "text")}, {json_column("event_type", "text")},
-              {json_column("payload", "json")}) WITH ORDINALITY
+_INSERT = """
+INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, payload)
+SELECT u.event_id, u.topic, u.key, u.event_type, u.payload
+  FROM unnest(CAST(:event_id AS uuid[]), CAST(:topic AS text[]), CAST(:key AS text[]),
+              CAST(:event_type AS text[]), CAST(:payload AS text[])) WITH ORDINALITY
        AS u(event_id, topic, key, event_type, payload, n)
  ORDER BY u.n"""  # ids follow the rows' order: the relay publishes in id order
 
 
 @functools.cache
 def _insert(schema: str) -> DriverStatement:
-    return DriverStatement(_INSERT.replace("<schema>", schema))
+    return DriverStatement(_INSERT.format(schema=schema))
 
 
 async def add_rows(
@@ -84,14 +80,13 @@ async def add_rows(
     caller's transaction, in their order; `wake` is set once that transaction has ended."""
     if not rows:
         return
-    if len(rows) >= copy_from:
-        await _copy(conn, schema, [r if isinstance(r[4], str) else (*r[:4], r[4].decode())
-                                   for r in rows])
+    records = [r if isinstance(r[4], str) else (*r[:4], r[4].decode()) for r in rows]
+    if len(records) >= copy_from:
+        await _copy(conn, schema, records)
     else:
-        await _insert(schema).execute(conn, {
-            "event_id": [r[0] for r in rows], "topic": [r[1] for r in rows],
-            "key": [r[2] for r in rows], "event_type": [r[3] for r in rows],
-            "payload": [msgspec.Raw(r[4]) for r in rows]})
+        cols = list(zip(*records, strict=True))
+        await _insert(schema).execute(
+            conn, {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
     if wake is not None:
         wake_after_commit(conn, wake)
 

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,6 +36,15 @@ SIMULATION_ENV = "CREDITCTL_SIMULATION_MODE"
 
 def simulation_from_env() -> bool:
     return os.environ.get(SIMULATION_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on the port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 class ServiceProcesses:
@@ -81,6 +91,13 @@ class ServiceProcesses:
 
     def start(self, name: str) -> None:
         spec = self.specs[name]
+        # A service still on the port (left by a killed earlier run: services run in their
+        # own session) would answer /readyz for the new one, which then dies unseen (uvicorn's
+        # exit 3): the tests would run against the old process and the old code.
+        if port_in_use(spec.port):
+            raise RuntimeError(
+                f"port {spec.port} for {name} is already in use (a service left running by an "
+                f"earlier test run? `ss -ltnp 'sport = :{spec.port}'` names it)")
         log = (self._log_dir / f"{name}.log").open("ab")
         self._procs[name] = subprocess.Popen(
             [sys.executable, "-m", spec.module, "serve"], env=self.env_for(spec),

@@ -18,16 +18,16 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductSnapshot
-from common.db import DriverStatement, json_column
-from common.envelope import Envelope
+from common.db import DriverStatement
+from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit, WorkOrderRequest
 from .product_credits import COLUMNS
 
-_LOCK_POSITIONS = DriverStatement(f"""
+_LOCK_POSITIONS = DriverStatement("""
     SELECT account_id, sequence FROM credit.account_positions
-    WHERE account_id = ANY({json_column("ids", "text")}) ORDER BY account_id FOR UPDATE""")
+    WHERE account_id = ANY(CAST(:ids AS text[])) ORDER BY account_id FOR UPDATE""")
 
 
 async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
@@ -36,16 +36,15 @@ async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) ->
     return {a: int(seq) for a, seq in rows}
 
 
-_SAVE_POSITIONS = DriverStatement(f"""
+_SAVE_POSITIONS = DriverStatement("""
     INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
         dues, customer, cause, as_of, deposit_fen)
-    SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen, u.dues,
-           u.customer, u.cause, u.as_of, u.deposit_fen
-    FROM unnest({json_column("account_id", "text")}, {json_column("sequence", "bigint")},
-                {json_column("balance_fen", "bigint")}, {json_column("amount_due_fen", "bigint")},
-                {json_column("dues", "jsonb")}, {json_column("customer", "jsonb")},
-                {json_column("cause", "text")}, {json_column("as_of", "timestamptz")},
-                {json_column("deposit_fen", "bigint")})
+    SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen, u.dues::jsonb,
+           u.customer::jsonb, u.cause, u.as_of, u.deposit_fen
+    FROM unnest(CAST(:account_id AS text[]), CAST(:sequence AS bigint[]),
+                CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
+                CAST(:dues AS text[]), CAST(:customer AS text[]), CAST(:cause AS text[]),
+                CAST(:as_of AS timestamptz[]), CAST(:deposit_fen AS bigint[]))
          AS u(account_id, sequence, balance_fen, amount_due_fen, dues, customer, cause, as_of,
               deposit_fen)
     ORDER BY u.account_id
@@ -64,9 +63,9 @@ async def save_positions(conn: AsyncConnection, events: list[BalanceChanged]) ->
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
         "amount_due_fen": [e.amount_due_fen for e in ordered],
-        "dues": [e.dues for e in ordered],
-        "customer": [e.customer for e in ordered],
-        "cause": [e.cause for e in ordered],
+        "dues": [encode(e.dues).decode() for e in ordered],
+        "customer": [encode(e.customer).decode() for e in ordered],
+        "cause": [e.cause.value for e in ordered],
         "as_of": [e.as_of for e in ordered],
         "deposit_fen": [e.deposit_fen for e in ordered],
     })
@@ -95,23 +94,22 @@ PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 
 # The tier: the rating's when the customer was rated (credit_profiles.tier, docs/rating.md),
 # else billing's snapshot; so a sweep's product_credit.tier agrees with the balance path.
-_UPSERT_PRODUCTS = DriverStatement(f"""
+_UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
         oldest_due_month, ladder_month, product_amount_due_fen, region)
-    SELECT u.product_id, u.account_id, u.family, u.product, 'normal', u.as_of,
+    SELECT u.product_id, u.account_id, u.family, u.product::jsonb, 'normal', u.as_of,
            u.customer_id, coalesce((SELECT cp.tier FROM credit.credit_profiles cp
                       WHERE cp.customer_id = u.customer_id), u.tier),
            u.star_level, u.balance_fen, u.amount_due_fen, u.oldest, u.oldest, u.own_due,
            u.region
-    FROM unnest({json_column("product_id", "text")}, {json_column("account_id", "text")},
-                {json_column("family", "text")}, {json_column("product", "jsonb")},
-                {json_column("as_of", "timestamptz")}, {json_column("customer_id", "text")},
-                {json_column("tier", "text")}, {json_column("star_level", "integer")},
-                {json_column("balance_fen", "bigint")},
-                {json_column("amount_due_fen", "bigint")},
-                {json_column("oldest", "date")}, {json_column("own_due", "bigint")},
-                {json_column("region", "text")})
+    FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]),
+                CAST(:family AS text[]), CAST(:product AS text[]),
+                CAST(:as_of AS timestamptz[]), CAST(:customer_id AS text[]),
+                CAST(:tier AS text[]), CAST(:star_level AS integer[]),
+                CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
+                CAST(:oldest AS date[]), CAST(:own_due AS bigint[]),
+                CAST(:region AS text[]))
          AS u(product_id, account_id, family, product, as_of, customer_id, tier, star_level,
               balance_fen, amount_due_fen, oldest, own_due, region)
     ORDER BY u.product_id
@@ -134,9 +132,9 @@ async def upsert_products(
     s = sorted(snapshots, key=lambda s: s[1].product_id)
     return await _UPSERT_PRODUCTS.fetch(conn, {
         "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
-        "family": [p.family for _, p in s], "product": [p for _, p in s],
+        "family": [p.family.value for _, p in s], "product": [encode(p).decode() for _, p in s],
         "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
-        "tier": [e.customer.tier for e, _ in s],
+        "tier": [e.customer.tier.value for e, _ in s],
         "star_level": [e.customer.star_level for e, _ in s],
         "balance_fen": [e.balance_fen for e, _ in s],
         "amount_due_fen": [e.amount_due_fen for e, _ in s],
@@ -146,9 +144,8 @@ async def upsert_products(
     })
 
 
-_TAKEN = DriverStatement(f"""
-    SELECT decision_id FROM credit.decisions
-    WHERE decision_id = ANY({json_column("ids", "text")})""")
+_TAKEN = DriverStatement("""
+    SELECT decision_id FROM credit.decisions WHERE decision_id = ANY(CAST(:ids AS text[]))""")
 
 
 async def taken_decisions(conn: AsyncConnection, decision_ids: list[str]) -> set[str]:
@@ -170,27 +167,27 @@ class DecisionRows:
     state_before: list[str] = field(default_factory=list)
     state_after: list[str] = field(default_factory=list)
     as_of: list[datetime] = field(default_factory=list)
-    context: list[Any] = field(default_factory=list)  # NoticeContext structs (jsonb)
-    inputs: list[dict[str, Any]] = field(default_factory=list)  # jsonb
+    context: list[str] = field(default_factory=list)  # JSON text
+    inputs: list[str] = field(default_factory=list)  # JSON text
     warning_level: list[int | None] = field(default_factory=list)
     amount_fen: list[int | None] = field(default_factory=list)
     rule_version: list[int] = field(default_factory=list)
 
 
-_INSERT_DECISIONS = DriverStatement(f"""
+_INSERT_DECISIONS = DriverStatement("""
     INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id,
         reason, state_before, state_after, as_of, context, inputs, warning_level, amount_fen,
         rule_version)
     SELECT u.decision_id, u.product_id, u.account_id, u.decision, u.rule_id, u.reason,
-           u.state_before, u.state_after, u.as_of, u.context, u.inputs,
+           u.state_before, u.state_after, u.as_of, u.context::jsonb, u.inputs::jsonb,
            u.warning_level, u.amount_fen, u.rule_version
-    FROM unnest({json_column("decision_id", "text")}, {json_column("product_id", "text")},
-                {json_column("account_id", "text")}, {json_column("decision", "text")},
-                {json_column("rule_id", "text")}, {json_column("reason", "text")},
-                {json_column("state_before", "text")}, {json_column("state_after", "text")},
-                {json_column("as_of", "timestamptz")}, {json_column("context", "jsonb")},
-                {json_column("inputs", "jsonb")}, {json_column("warning_level", "integer")},
-                {json_column("amount_fen", "bigint")}, {json_column("rule_version", "integer")})
+    FROM unnest(CAST(:decision_id AS text[]), CAST(:product_id AS text[]),
+                CAST(:account_id AS text[]), CAST(:decision AS text[]),
+                CAST(:rule_id AS text[]), CAST(:reason AS text[]),
+                CAST(:state_before AS text[]), CAST(:state_after AS text[]),
+                CAST(:as_of AS timestamptz[]), CAST(:context AS text[]),
+                CAST(:inputs AS text[]), CAST(:warning_level AS integer[]),
+                CAST(:amount_fen AS bigint[]), CAST(:rule_version AS integer[]))
          WITH ORDINALITY
          AS u(decision_id, product_id, account_id, decision, rule_id, reason, state_before,
               state_after, as_of, context, inputs, warning_level, amount_fen, rule_version, n)
@@ -216,13 +213,13 @@ class HistoryRows:
     at: list[datetime] = field(default_factory=list)
 
 
-_INSERT_HISTORY = DriverStatement(f"""
+_INSERT_HISTORY = DriverStatement("""
     INSERT INTO credit.state_history (product_id, state_before, state_after, cause,
         decision_id, at)
     SELECT u.product_id, u.state_before, u.state_after, u.cause, u.decision_id, u.at
-    FROM unnest({json_column("product_id", "text")}, {json_column("state_before", "text")},
-                {json_column("state_after", "text")}, {json_column("cause", "text")},
-                {json_column("decision_id", "text")}, {json_column("at", "timestamptz")})
+    FROM unnest(CAST(:product_id AS text[]), CAST(:state_before AS text[]),
+                CAST(:state_after AS text[]), CAST(:cause AS text[]),
+                CAST(:decision_id AS text[]), CAST(:at AS timestamptz[]))
          WITH ORDINALITY AS u(product_id, state_before, state_after, cause, decision_id, at, n)
     ORDER BY u.n""")  # ids follow the order of the changes: the explain endpoint sorts by id
 

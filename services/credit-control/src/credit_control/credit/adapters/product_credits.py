@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.credit_control import CreditState
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
-from common.db import DriverStatement, json_column
+from common.db import DriverStatement
 from common.envelope import convert
 
 from ..domain.ladder import Ladder
@@ -73,7 +73,7 @@ _LOAD = _sql(f"""
     SELECT {COLUMNS}, product FROM credit.product_credit
     WHERE product_id = ANY(CAST(:ids AS text[])) ORDER BY product_id FOR UPDATE""")
 
-_SAVE = DriverStatement(f"""
+_SAVE = DriverStatement("""
     UPDATE credit.product_credit p SET state = u.state, state_changed_at = u.at,
         cycle = u.cycle, command_seq = u.command_seq, warning_level = u.warning_level,
         ladder_month = u.ladder_month, suspension_warned_on = u.warned_on,
@@ -81,15 +81,15 @@ _SAVE = DriverStatement(f"""
         pending_decision_id = u.decision_id, pending_work_order_id = u.work_order_id,
         command_action = u.action, command_at = u.command_at, command_attempt = u.attempt,
         command_sent_at = u.sent_at, retry_at = u.retry_at
-    FROM unnest({json_column("product_id", "text")}, {json_column("state", "text")},
-                {json_column("at", "timestamptz")}, {json_column("cycle", "integer")},
-                {json_column("command_seq", "bigint")}, {json_column("warning_level", "integer")},
-                {json_column("ladder_month", "date")}, {json_column("warned_on", "date")},
-                {json_column("deadline", "date")}, {json_column("command_id", "text")},
-                {json_column("decision_id", "text")}, {json_column("work_order_id", "text")},
-                {json_column("action", "text")}, {json_column("command_at", "timestamptz")},
-                {json_column("attempt", "integer")}, {json_column("sent_at", "timestamptz")},
-                {json_column("retry_at", "timestamptz")})
+    FROM unnest(CAST(:product_id AS text[]), CAST(:state AS text[]),
+                CAST(:at AS timestamptz[]), CAST(:cycle AS integer[]),
+                CAST(:command_seq AS bigint[]), CAST(:warning_level AS integer[]),
+                CAST(:ladder_month AS date[]), CAST(:warned_on AS date[]),
+                CAST(:deadline AS date[]), CAST(:command_id AS text[]),
+                CAST(:decision_id AS text[]), CAST(:work_order_id AS text[]),
+                CAST(:action AS text[]), CAST(:command_at AS timestamptz[]),
+                CAST(:attempt AS integer[]), CAST(:sent_at AS timestamptz[]),
+                CAST(:retry_at AS timestamptz[]))
          AS u(product_id, state, at, cycle, command_seq, warning_level, ladder_month,
               warned_on, deadline, command_id, decision_id, work_order_id, action, command_at,
               attempt, sent_at, retry_at)

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import DecisionType, NoticeContext
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
-from common.envelope import RawEnvelope, to_builtins, wrap
+from common.envelope import RawEnvelope, encode, to_builtins, wrap
 
 from ...collections.domain.promises import Promise
 from ..adapters import balance_sql as sql
@@ -339,8 +341,8 @@ class Batch:
         d.state_before.append(proposal.before.value)
         d.state_after.append(proposal.after.value)
         d.as_of.append(proposal.as_of)
-        d.context.append(context)
-        d.inputs.append(inputs.as_json())
+        d.context.append(encode(context).decode())
+        d.inputs.append(orjson.dumps(inputs.as_json()).decode())
         d.warning_level.append(intent.warning_level)
         d.amount_fen.append(intent.amount_fen)
         d.rule_version.append(inputs.rule_version)

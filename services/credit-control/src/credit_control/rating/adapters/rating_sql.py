@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged
-from common.db import DriverStatement, json_column
+from common.db import DriverStatement
 
 from ..domain.model import Rating, RatingInputs
 from ..domain.scorecard import DEFAULT_SCORECARD, Scorecard
@@ -30,9 +30,9 @@ _WRITTEN_OFF = "bad debt written off (核销)"
 # it changes (a peak that grows, an episode that closes, a customer's new brand, open date or
 # blacklisting): most balance events change none, and each rewrite was a dead tuple and WAL
 # on the hot path. `updated_at` is when a customer's inputs last changed.
-_INPUTS_WRITE = DriverStatement(f"""
-    WITH ep AS (SELECT * FROM unnest({json_column("a", "text")}, {json_column("at", "timestamptz")},
-                                     {json_column("ec", "text")}, {json_column("due", "bigint")})
+_INPUTS_WRITE = DriverStatement("""
+    WITH ep AS (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]),
+                                     CAST(:ec AS text[]), CAST(:due AS bigint[]))
                        AS u(a, at, c, due)),
     moved AS (UPDATE credit.arrears_episodes e
                  SET peak_fen = greatest(e.peak_fen, ep.due),
@@ -49,12 +49,9 @@ _INPUTS_WRITE = DriverStatement(f"""
                ON CONFLICT DO NOTHING RETURNING 1),
     customers AS (INSERT INTO credit.rating_customers (customer_id, brand, opened_on,
                                                        blacklisted, blacklist_reason, updated_at)
-               SELECT * FROM unnest({json_column("c", "text")},
-                                    {json_column("brand", "text")},
-                                    {json_column("opened", "date")},
-                                    {json_column("black", "boolean")},
-                                    {json_column("why", "text")},
-                                    {json_column("cat", "timestamptz")})
+               SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]),
+                                    CAST(:opened AS date[]), CAST(:black AS boolean[]),
+                                    CAST(:why AS text[]), CAST(:cat AS timestamptz[]))
                ON CONFLICT (customer_id) DO UPDATE SET brand = excluded.brand,
                    opened_on = coalesce(excluded.opened_on, rating_customers.opened_on),
                    blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
@@ -69,8 +66,8 @@ _INPUTS_WRITE = DriverStatement(f"""
                       coalesce(rating_customers.blacklist_reason, excluded.blacklist_reason))
                RETURNING 1),
     bills AS (INSERT INTO credit.rating_bills (account_id, bill_month, customer_id, billed_fen)
-               SELECT * FROM unnest({json_column("ba", "text")}, {json_column("bm", "date")},
-                                    {json_column("bc", "text")}, {json_column("bf", "bigint")})
+               SELECT * FROM unnest(CAST(:ba AS text[]), CAST(:bm AS date[]),
+                                    CAST(:bc AS text[]), CAST(:bf AS bigint[]))
                ON CONFLICT (account_id, bill_month) DO UPDATE
                SET billed_fen = excluded.billed_fen
                WHERE rating_bills.billed_fen IS DISTINCT FROM excluded.billed_fen
@@ -121,9 +118,9 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
         "bf": [bills[k].billed_fen for k in keys]})
 
 
-_APPLIED = DriverStatement(f"""
+_APPLIED = DriverStatement("""
     SELECT account_id, sequence FROM credit.account_positions
-     WHERE account_id = ANY({json_column("a", "text")})""")
+     WHERE account_id = ANY(CAST(:a AS text[]))""")
 
 
 async def _current(conn: AsyncConnection, events: list[BalanceChanged]) -> list[BalanceChanged]:
