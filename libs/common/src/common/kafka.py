@@ -150,17 +150,22 @@ def topic_replication_factor() -> int:
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
     """Create the topics (and their dead-letter topics) this service touches, if missing."""
+    copies = topic_replication_factor()
+    await create_missing_topics(bootstrap, [
+        NewTopic(name=name, num_partitions=partitions, replication_factor=copies)
+        for name in sorted({name for t in topics for name in (t, dead_letter_topic(t))})])
+
+
+async def create_missing_topics(bootstrap: str, wanted: Iterable[NewTopic]) -> None:
+    """Create those of `wanted` that do not exist yet (one created meanwhile is fine)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
-        wanted = sorted({name for t in topics for name in (t, dead_letter_topic(t))} - existing)
-        if not wanted:
+        missing = [t for t in wanted if t.name not in existing]
+        if not missing:
             return
-        copies = topic_replication_factor()
-        response = await admin.create_topics(
-            [NewTopic(name=name, num_partitions=partitions, replication_factor=copies)
-             for name in wanted])
+        response = await admin.create_topics(missing)
         # aiokafka reports per-topic errors in the response instead of raising them.
         failed = [(topic, code, *rest) for topic, code, *rest in response.topic_errors
                   if code not in (0, TOPIC_ALREADY_EXISTS)]

@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,7 +20,7 @@ from common.clock import BUSINESS_TZ, Clock, ClockMovesBackward, SimulatedClock,
 from common.contracts import registry
 from common.contracts.clock import CLOCK_TOPIC, SimulatedClockMoved
 from common.envelope import UnprocessableMessage
-from common.kafka import TOPIC_ALREADY_EXISTS, topic_replication_factor
+from common.kafka import create_missing_topics, topic_replication_factor
 from common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -136,20 +136,9 @@ class ClockFollower:
 async def ensure_clock_topic(bootstrap: str) -> None:
     """The clock topic, if missing: one partition (one order of moves), compacted (the
     latest record is the state, kept as long as the topic lives)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
-        if CLOCK_TOPIC in set(await admin.list_topics()):
-            return
-        response = await admin.create_topics([NewTopic(
-            name=CLOCK_TOPIC, num_partitions=1, replication_factor=topic_replication_factor(),
-            topic_configs={"cleanup.policy": "compact"})])
-        failed = [(topic, code) for topic, code, *_ in response.topic_errors
-                  if code not in (0, TOPIC_ALREADY_EXISTS)]
-        if failed:
-            raise RuntimeError(f"could not create the clock topic: {failed}")
-    finally:
-        await admin.close()
+    await create_missing_topics(bootstrap, [NewTopic(
+        name=CLOCK_TOPIC, num_partitions=1, replication_factor=topic_replication_factor(),
+        topic_configs={"cleanup.policy": "compact"})])
 
 
 # --- Loud: headers on every response, a banner on every page ---------------------------------
