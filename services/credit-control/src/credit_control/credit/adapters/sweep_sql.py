@@ -765,7 +765,7 @@ _TYPES = {
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
     "short_before": "date", "long_before": "date", "today": "date", "catch_up": "text",
     "schema_version": "integer", "requires_delivery": "boolean", "max_warnings": "integer",
-    "unheard_after_days": "integer", "approved": "text[]",
+    "unheard_after_days": "integer", "approved": "text[]", "guard_from": "text[]",
     "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
@@ -870,17 +870,23 @@ async def split_points(conn: AsyncConnection, after: str, lanes: int,
 
 async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],
                        values: dict[str, Any]) -> tuple[int, int]:
-    """The mass-suspension guard's two numbers in one pass over the table: the products the
-    suspension rows `steps` would suspend now, and the active products."""
+    """The mass-suspension guard's two numbers: the products the suspension rows `steps`
+    would suspend now, and the active products. The active count is a bare scan (parallel);
+    the exact match runs only on the products the scan itself finds in a state a row
+    suspends from and owing on their own: the facts (joins, freezes, the ladder's notice)
+    cost per product they are computed for, and a re-run's table is mostly elsewhere."""
     # One suspension row per family × tier: the join doubles no product.
     sql = _typed(f"""WITH {_DUE_SQL}, {_FREEZES_SQL}, {_PROMISES_SQL}
-SELECT count(*) FILTER (WHERE r.step_no IS NOT NULL AND {_match('r', guard=True)}) AS would,
-       count(*) FILTER (WHERE pc.state NOT IN ({_INACTIVE})) AS active
-FROM credit.product_credit pc
-LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
-LEFT JOIN due r ON r.family = pc.family AND r.tier = pc.tier
-{_FACTS}""")
-    used = {k: v for k, v in {**values, **_due_values(steps), **_policy_values(steps)}.items()
+SELECT (SELECT count(*) FROM credit.product_credit WHERE state NOT IN ({_INACTIVE})) AS active,
+       (SELECT count(*) FROM credit.product_credit pc
+        JOIN due r ON r.family = pc.family AND r.tier = pc.tier
+        LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
+        {_FACTS}
+        WHERE pc.state = ANY(:guard_from) AND pc.product_amount_due_fen > 0
+          AND {_match('r', guard=True)}) AS would""")
+    froms = sorted({s.value for _, step in steps for s in step.from_states})
+    used = {k: v for k, v in {**values, **_due_values(steps), **_policy_values(steps),
+                              "guard_from": froms}.items()
             if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
     return int(row.would), int(row.active)
