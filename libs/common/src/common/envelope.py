@@ -13,9 +13,11 @@ import functools
 import types
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, Union
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
+
+from common.ids import new_uuid
 
 SCHEMA_VERSION = 1
 
@@ -160,7 +162,7 @@ def wrap(
     correlation_id: str | None = None, event_id: UUID | None = None,
 ) -> Envelope[Any]:
     return envelope_type(type(payload))(
-        event_id=event_id or uuid4(), source=source, occurred_at=occurred_at,
+        event_id=event_id or new_uuid(), source=source, occurred_at=occurred_at,
         correlation_id=correlation_id, schema_version=SCHEMA_VERSION, key=key, payload=payload,
     )
 

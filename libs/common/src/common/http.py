@@ -3,7 +3,6 @@ one error body shape for every 4xx."""
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_failover_error, is_input_refusal, sqlstate
 from common.errors import ApiError, ErrorBody
+from common.ids import new_uuid
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -115,7 +115,7 @@ def _add_correlation_ids(app: FastAPI) -> None:
     async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        cid = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        cid = request.headers.get(CORRELATION_HEADER) or str(new_uuid())
         token = correlation_id.set(cid)
         try:
             response = await call_next(request)

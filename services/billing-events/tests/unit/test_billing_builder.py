@@ -2,7 +2,6 @@
 said: the one-walk allocation against the per-product rescan it replaced, the one-pass
 split of closed and open bills, and the event ids."""
 
-import uuid
 from datetime import date
 
 from hypothesis import given, settings
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from billing_events.adapters.ledger import Ledger
 from billing_events.domain.allocation import ProductPosition, allocate, product_positions
 from billing_events.domain.model import MonthDue, position
-from billing_events.service_layer.balances import month_text, new_event_id, state_of
+from billing_events.service_layer.balances import month_text, state_of
 
 MONTHS = [date(2026, m, 1) for m in (7, 8, 9, 10)]
 PRODUCTS = ["P1", "P10", "P2", "P3"]
@@ -67,15 +66,6 @@ def test_state_splits_closed_and_open_months_as_the_position_says(
         closed_bills, {p: sum(v for (m, q), v in bills.items() if q == p and m not in closed)
                        for p in {q for (m, q) in bills if m not in closed}},
         credits, ["P0", "P1"])
-
-
-def test_event_ids_are_random_version_4_uuids() -> None:
-    ids = [new_event_id() for _ in range(10_000)]  # more than one batch of random bytes
-    assert len({str(i) for i in ids}) == len(ids)
-    for event_id in ids:
-        parsed = uuid.UUID(str(event_id))
-        assert isinstance(event_id, uuid.UUID)
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
 def test_month_text() -> None:

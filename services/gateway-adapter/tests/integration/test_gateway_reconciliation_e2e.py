@@ -45,7 +45,9 @@ async def test_a_suspension_through_the_chain_reconciles_with_credit_control(
         "bill_run_id": f"BR{y}09{uid}", "bill_month": f"{y}-09",
         "as_of": f"{y}-10-02T09:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
-                     lambda r: r.status_code == 200, what="credit-control knows the product")
+                     lambda r: r.status_code == 200 and r.json()["state"] == "warned",
+                     what="credit-control applied the bill run (the product's master data "
+                     "alone makes it known, in state normal: a sweep then would find nothing)")
     for day in (25, 31):  # the suspension warning first: notice before suspension
         await notices_heard(db)
         await ok(await credit.post("/v1/sweeps", json={

@@ -2,16 +2,13 @@
 and for 100,000 (a bill run), so both say exactly the same thing."""
 
 import gc
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, NamedTuple, cast
-from uuid import UUID
+from typing import Any, NamedTuple
 
-from asyncpg.pgproto.pgproto import UUID as PgUUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +21,7 @@ from common.contracts.billing import (
 )
 from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
 from common.envelope import to_builtins, to_bytes, wrap
+from common.ids import new_uuid
 from common.logging import correlation_id
 from common.outbox import Outbox, OutboxRow
 
@@ -184,7 +182,7 @@ class _EnvelopeParts:
 
     def row(self, key: str, payload: BalanceChanged) -> OutboxRow:
         envelope = wrap(payload, key=key, source=self.source, occurred_at=self.occurred_at,
-                        correlation_id=self.correlation_id, event_id=new_event_id())
+                        correlation_id=self.correlation_id, event_id=new_uuid())
         return OutboxRow(envelope.event_id, self.topic, key, BalanceChanged.event_type,
                          to_bytes(envelope).decode())
 
@@ -195,16 +193,3 @@ def month_text(month: date) -> str:
     return month.strftime("%Y-%m")
 
 
-def new_event_id() -> UUID:
-    """A random (version 4) UUID, as uuid.uuid4() makes it, in a fifth of its time: one
-    urandom read per 4,096 ids and asyncpg's C UUID type (a uuid.UUID) instead of the
-    pure-Python constructor, which was a tenth of a bill run's Python time."""
-    if not _RANDOM:
-        raw = bytearray(os.urandom(16 * 4096))
-        raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
-        raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
-        _RANDOM.extend(bytes(raw[i:i + 16]) for i in range(0, len(raw), 16))
-    return cast(UUID, PgUUID(_RANDOM.pop()))
-
-
-_RANDOM: list[bytes] = []

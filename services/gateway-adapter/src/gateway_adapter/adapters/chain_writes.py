@@ -227,6 +227,6 @@ def add_results(w: Writes, outbox: Outbox, rows: Sequence[OutboxRow]) -> None:
         w.bulk.append((outbox, rows))
         return  # the writer wakes the relay
     w.add(_ADD_RESULTS, {"rows": orjson.dumps([
-        {"event_id": r.event_id, "topic": r.topic, "key": r.key, "event_type": r.event_type,
+        {"event_id": str(r.event_id), "topic": r.topic, "key": r.key, "event_type": r.event_type,
          "payload": orjson.Fragment(r.payload)} for r in rows]).decode()})
     w.wake.append(outbox.wake)

@@ -1,7 +1,6 @@
 """gateway-adapter's use cases: accept a command into the chain; answer submits; show a
 product's chain; set the fault knobs. The stage worker (`worker.py`) moves accepted attempts on."""
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.gateway import ProvisioningCommand
 from common.envelope import RawEnvelope
 from common.errors import ApiError, NotFound
+from common.ids import new_hex
 
 from ..adapters import repository as repo
 from ..adapters import submits
@@ -34,7 +34,7 @@ async def accept_command(
 
 async def submit(ctx: GatewayContext, product_id: str) -> dict[str, Any]:
     """What a MAS server or SMS-direct client does to send over HTTP: refused while blocked."""
-    message_id = f"gw-{uuid.uuid4().hex[:16]}"
+    message_id = f"gw-{new_hex(16)}"
     if not await judge_submit(ctx, product_id, message_id, channel="http"):
         raise ProductBlocked(f"product {product_id} is blocked at the industry gateway "
                              "for arrears", product_id=product_id)

@@ -1,6 +1,7 @@
 """Stage reports → ProvisioningResult events in the outbox (same transaction as the state)."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,25 +16,27 @@ from .context import GatewayContext
 
 
 def result_event(ctx: GatewayContext, a: Attempt, r: StageReport,
-                 correlation: str | None = None) -> tuple[str, Envelope[Any]]:
+                 correlation: str | None = None,
+                 occurred_at: datetime | None = None) -> tuple[str, Envelope[Any]]:
     """The stage's ProvisioningResult, wrapped for the outbox (correlated with `correlation`,
-    else the current correlation id)."""
+    else the current correlation id), occurred at `occurred_at` (default: now)."""
     result = ProvisioningResult(
         command_id=a.command_id, product_id=a.product_id, action=a.action, sequence=a.sequence,
         stage=r.stage, outcome=r.outcome, final=r.final, detail=r.detail, at=r.at,
         attempt=a.attempt, emos_order_id=a.emos_order_id)
     return ctx.results_topic, wrap(result, key=a.product_id, source=ctx.source,
-                                   occurred_at=ctx.clock.now(),
+                                   occurred_at=occurred_at or ctx.clock.now(),
                                    correlation_id=correlation or correlation_id.get())
 
 
 def result_rows(
     ctx: GatewayContext, reports: Iterable[tuple[Attempt, StageReport, str | None]],
 ) -> list[OutboxRow]:
-    """The outbox rows of these stage reports, in order, each with its correlation id."""
-    rows = []
+    """The outbox rows of these stage reports, in order, each with its correlation id; one
+    moment for the lot (they are written by one transaction)."""
+    rows, now = [], ctx.clock.now()
     for a, r, correlation in reports:
-        topic, e = result_event(ctx, a, r, correlation)
+        topic, e = result_event(ctx, a, r, correlation, now)
         rows.append(OutboxRow(e.event_id, topic, e.key, e.type, to_bytes(e)))
     return rows
 

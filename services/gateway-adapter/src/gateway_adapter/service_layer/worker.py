@@ -2,11 +2,11 @@
 publishing each stage's result through the outbox in the same transaction."""
 
 import asyncio
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from common.ids import new_hex
 from common.poll_loop import PollLoop
 
 from ..adapters import chain_reads, chain_writes
@@ -19,7 +19,7 @@ from .results import result_rows
 
 
 def new_order_id() -> str:
-    return f"emos-{uuid.uuid4().hex[:16]}"
+    return f"emos-{new_hex(16)}"
 
 
 @dataclass(frozen=True)

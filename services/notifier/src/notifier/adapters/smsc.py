@@ -9,7 +9,6 @@ settings and changed at run time through PUT /v1/smsc/faults).
 
 import asyncio
 import random
-import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.clock import Clock
+from common.ids import new_hex
 
 from .providers import Receipt, Submission, SubmitOutcome
 
@@ -95,7 +95,7 @@ class SimulatedSmsc:
         async with self._engine.begin() as conn:
             rows = await conn.execute(_ACCEPT, {
                 "at": at, "due": at + timedelta(seconds=self.faults.receipt_delay_s),
-                "ids": [f"smsc-{uuid.uuid4().hex[:20]}" for _ in batch],
+                "ids": [f"smsc-{new_hex(20)}" for _ in batch],
                 "refs": [s.client_ref for s in batch], "recipients": [s.recipient for s in batch],
                 "texts": [s.text for s in batch], "segments": [s.segments for s in batch],
             })

@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 
 from common.clock import BUSINESS_TZ
+from common.ids import new_hex
 from common.ucs2 import split_udh
 
 from ..providers import Receipt, Submission
@@ -168,7 +168,7 @@ class SmscServer:
         parts = self._parts.setdefault(ref, {})
         parts[number] = text
         if len(parts) < total:
-            return Status.ROK, f"seg-{uuid.uuid4().hex[:16]}"
+            return Status.ROK, f"seg-{new_hex(16)}"
         del self._parts[ref]
         whole = "".join(parts[i] for i in sorted(parts))
         ids = await self.smsc.accept([Submission(ref, pdu.destination_addr, whole, total)])
@@ -212,7 +212,7 @@ def _read(pdu: ShortMessage) -> tuple[str, int, int, str]:
     elif total > 1:
         ref = f"{pdu.source_addr}>{pdu.destination_addr}#{ref_part}/{total}"
     else:
-        ref = f"smpp-{uuid.uuid4().hex}"  # no reference: no duplicate detection
+        ref = f"smpp-{new_hex()}"  # no reference: no duplicate detection
     return ref, number, total, text
 
 
