@@ -4,14 +4,15 @@ outbox), 4 vendors, no faults, in one process, each figure next to ceilings meas
 same run on the same messages.
 
 Usage: python bench/gateway_bench.py [--commands N] [--rate R] [--paced-commands M]
-       [--runs K] [--batch B] [--workers W] [--delay-ms D] [--cmpp-submits S]
+       [--warmup-s S] [--runs K] [--batch B] [--workers W] [--delay-ms D] [--cmpp-submits S]
        [--cmpp-connections C] [--cmpp-window W] [--only throughput|latency|cpu|cmpp]
 
 - throughput: N commands waiting on their topic, then the chain drains them; steady state =
   from the first command blocked at the gateway to the last final result read back.
   Ceilings: a plain consumer reading the same messages (raw Kafka), and the gateway's own
   consumer plumbing (inbox, one transaction per partition batch, offsets) with no chain.
-- latency: M commands sent at R/s (after a warm-up command, so the group has joined); per
+- latency: M commands sent at R/s (after a warm-up command, so the group has joined, and
+  `--warmup-s` seconds of commands at the same rate, not measured); per
   command, send → gateway block (the transaction that blocked it committed) and send →
   final result read back from the results topic. Ceilings at the same rate: send → read by
   a plain consumer, send → committed by the plumbing with no chain.
@@ -365,8 +366,8 @@ async def throughput(settings: Settings, n: int, workers: int, faults: Faults
         await drop_topics(settings.kafka_bootstrap, topics.all)
 
 
-async def latency(settings: Settings, n: int, rate: float, workers: int, faults: Faults
-                  ) -> dict[str, float]:
+async def latency(settings: Settings, n: int, rate: float, workers: int, faults: Faults,
+                  warmup: int = 0) -> dict[str, float]:
     topics = Topics()
     await ensure_topics(settings.kafka_bootstrap, topics.all, 6)
     publisher = Publisher(settings.kafka_bootstrap, "bench-producer")
@@ -380,23 +381,28 @@ async def latency(settings: Settings, n: int, rate: float, workers: int, faults:
         await raw.stop()
         out = quantiles("raw", raw.seen, sent)
 
-        first = commands(topics.run, topics.plumbing, n + 1)
+        # Warm-up: one command (the group joins), then `warmup` commands at the rate, not
+        # measured: a process's first second (first statements on each connection, first
+        # renderings, the pool growing) is not the steady state the figure is about.
+        first = commands(topics.run, topics.plumbing, n + 1 + warmup)
         async with running_plumbing(settings, topics.plumbing) as plumbed:
-            await publisher.send_many(first[-1:])  # warm-up: the group joins first
+            await publisher.send_many(first[-1:])
             await stamped(plumbed, 1)
-            sent = await send_paced(publisher, first[:-1], rate)
-            await stamped(plumbed, n + 1)
+            await send_paced(publisher, first[n:n + warmup], rate)
+            sent = await send_paced(publisher, first[:n], rate)
+            await stamped(plumbed, n + 1 + warmup)
             out |= quantiles("plumbing", plumbed.stamps.at, sent)
 
-        second = commands(topics.run + "c", topics.commands, n + 1)
+        second = commands(topics.run + "c", topics.commands, n + 1 + warmup)
         results = Reader(settings.kafka_bootstrap, topics.results, finals_only=True)
         await results.start()
         try:
             async with running_chain(settings, topics, workers, faults) as chain:
                 await publisher.send_many(second[-1:])
                 await results.wait_for(1, chain)
-                sent = await send_paced(publisher, second[:-1], rate)
-                await results.wait_for(n + 1, chain)
+                await send_paced(publisher, second[n:n + warmup], rate)
+                sent = await send_paced(publisher, second[:n], rate)
+                await results.wait_for(n + 1 + warmup, chain)
                 await asyncio.sleep(0.1)
                 out |= quantiles("block", chain.stamps.at, sent)
                 out |= quantiles("final", results.seen, sent)
@@ -575,6 +581,9 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=1000, help="offered commands/s, latency")
     parser.add_argument("--paced-commands", type=int, default=10_000,
                         help="commands sent at --rate for the latency run")
+    parser.add_argument("--warmup-s", type=float, default=1.0,
+                        help="latency: seconds of commands at --rate before the measured ones "
+                        "(0: only the one command that waits for the group to join)")
     parser.add_argument("--runs", type=int, default=3, help="runs; figures are their medians")
     parser.add_argument("--workers", type=int, default=1, help="stage workers")
     parser.add_argument("--batch", type=int, default=1000,
@@ -609,10 +618,11 @@ async def main() -> None:
               f"  ceiling: raw Kafka consume of the same messages                        "
               f"{r['raw']:>9,.0f} messages/s  (chain = {r['chain'] / r['raw']:.3f} ×)")
     if args.only in (None, "latency"):
+        warmup = int(args.warmup_s * args.rate)
         r = await medians(args.runs, lambda: latency(settings, args.paced_commands, args.rate,
-                                                     args.workers, faults))
+                                                     args.workers, faults, warmup))
         print(f"latency at {args.rate:,.0f} commands/s, {args.paced_commands:,} commands "
-              "(from the send):\n"
+              f"after {warmup:,} at the same rate not measured (from the send):\n"
               f"  command → gateway block (its transaction committed)  "
               f"p50 {r['block_p50']:6.1f} ms · p99 {r['block_p99']:6.1f} ms\n"
               f"  command → final result read back from Kafka          "
