@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from common.contracts.billing import BalanceCause
+from common.contracts.credit_control import DecisionType
 from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
 from common.envelope import Envelope
 from common.testing.notices import notices_heard
@@ -263,3 +264,34 @@ async def test_the_guard_holds_an_abnormal_sweep_until_confirmed(
                                                      "entity_id": sweep_id})).json()
     # the confirmer is the token's subject (the service token here), not the body's word
     assert [(a["actor"], a["new"]["status"]) for a in audit] == [("service", "confirmed")]
+
+
+async def test_the_guards_bound_never_counts_fewer_than_the_exact_match(
+    api: CreditApi, test_year: int
+) -> None:
+    """The guard skips its exact count when a bare scan's bound keeps within the share
+    (sweeps._guard): that is safe only if the bound is never below what the suspension rows
+    would suspend, over the whole table as it stands (other tests' products included)."""
+    from credit_control.admin.adapters import admin_repository as admin_repo
+    from credit_control.credit.adapters import sweep_sql
+    from credit_control.credit.domain import rules
+
+    y, uid = test_year, new_uid()
+    ledgers = [ledger(uid, f"bound{i}", F.ADC, T.LOW) for i in range(2)]
+    await api.deliver(*((lg, lg.bill_run(f"{y}-07", 3_000, at(date(y, 8, 2), 9)))
+                        for lg in ledgers))
+    await api.sweep(date(y, 8, 25), f"op-bound{uid}-sw")  # notice before suspension
+    await notices_heard(api.db)
+    day = date(y, 8, 31)
+    async with api.db.connect() as conn:
+        table, _ = await admin_repo.rule_table(conn)
+        plan = list(enumerate(rules.sweep_plan(table, day)))
+        suspends = [(n, s) for n, s in plan if s.row.decision is DecisionType.SUSPEND]
+        assert suspends
+        await sweep_sql.tune(conn)
+        active, bound = await sweep_sql.guard_bound(conn, suspends)
+        would, active_exact = await sweep_sql.guard_counts(conn, suspends, sweep_sql.params(
+            [], at(day, 20), at(day, 20), table.version, "", 0, "test", None, at(day, 20), day))
+        await conn.rollback()
+    assert active == active_exact
+    assert bound >= would >= 2  # this test's two are due, heard of and owing

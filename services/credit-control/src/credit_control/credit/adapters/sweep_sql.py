@@ -868,6 +868,21 @@ async def split_points(conn: AsyncConnection, after: str, lanes: int,
     return sorted({sample[len(sample) * i // lanes] for i in range(1, lanes)})
 
 
+async def guard_bound(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]]
+                      ) -> tuple[int, int]:
+    """The active products, and at most how many the suspension rows `steps` could suspend:
+    those in a state a row suspends from and owing on their own (every match is among them).
+    One bare scan, parallel: when even this bound keeps within the guard's share, the exact
+    count (`guard_counts`) is not needed."""
+    froms = sorted({s.value for _, step in steps for s in step.from_states})
+    row = (await conn.execute(text(
+        f"SELECT count(*) FILTER (WHERE state NOT IN ({_INACTIVE})) AS active, "
+        "count(*) FILTER (WHERE state = ANY(CAST(:froms AS text[])) "
+        "AND product_amount_due_fen > 0) AS bound FROM credit.product_credit"),
+        {"froms": froms})).one()
+    return int(row.active), int(row.bound)
+
+
 async def guard_counts(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]],
                        values: dict[str, Any]) -> tuple[int, int]:
     """The mass-suspension guard's two numbers: the products the suspension rows `steps`

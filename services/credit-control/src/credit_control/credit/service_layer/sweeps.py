@@ -282,12 +282,16 @@ async def _guard(conn: AsyncConnection, ctx: CreditContext, sweep_id: str, as_of
                  suspends: list[tuple[int, rules.SweepStep]],
                  version: int) -> dict[str, Any] | None:
     """If this sweep would suspend more than the allowed share of active products, it
-    suspends nothing and waits for POST /v1/sweeps/{id}/confirm. Both numbers come from one
-    statement over the table."""
+    suspends nothing and waits for POST /v1/sweeps/{id}/confirm. A bare scan first bounds the
+    number from above; only a bound over the share asks for the exact count (one statement
+    over the table)."""
     await sweep_sql.tune(conn)
     settings = await _guard_settings(conn, ctx)
     if not settings["enabled"] or not suspends:
         return None
+    active, bound = await sweep_sql.guard_bound(conn, suspends)
+    if active < settings["min_active"] or bound <= settings["max_share"] * active:
+        return None  # within the share even were every candidate due: no exact count needed
     would, active = await sweep_sql.guard_counts(conn, suspends, sweep_sql.params(
         [], as_of, as_of, version, "", 0, ctx.source, None, as_of, business_date(as_of)))
     if active < settings["min_active"] or would <= settings["max_share"] * active:
