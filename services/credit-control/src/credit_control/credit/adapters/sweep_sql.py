@@ -868,18 +868,24 @@ async def split_points(conn: AsyncConnection, after: str, lanes: int,
     return sorted({sample[len(sample) * i // lanes] for i in range(1, lanes)})
 
 
+# A product the suspension rows may suspend: in a state one suspends from, owing on its own.
+# Every exact match (`_match`, decision suspend) is one of these: the guard's upper bound.
+_GUARD_CANDIDATE = "{p}state = ANY(:guard_from) AND {p}product_amount_due_fen > 0"
+
+
+def _guard_from(steps: Sequence[tuple[int, SweepStep]]) -> list[str]:
+    return sorted({s.value for _, step in steps for s in step.from_states})
+
+
 async def guard_bound(conn: AsyncConnection, steps: Sequence[tuple[int, SweepStep]]
                       ) -> tuple[int, int]:
-    """The active products, and at most how many the suspension rows `steps` could suspend:
-    those in a state a row suspends from and owing on their own (every match is among them).
-    One bare scan, parallel: when even this bound keeps within the guard's share, the exact
-    count (`guard_counts`) is not needed."""
-    froms = sorted({s.value for _, step in steps for s in step.from_states})
-    row = (await conn.execute(text(
+    """The active products, and at most how many the suspension rows `steps` could suspend
+    (`_GUARD_CANDIDATE`). One bare scan, parallel: when even this bound keeps within the
+    guard's share, the exact count (`guard_counts`) is not needed."""
+    row = (await conn.execute(text(_typed(
         f"SELECT count(*) FILTER (WHERE state NOT IN ({_INACTIVE})) AS active, "
-        "count(*) FILTER (WHERE state = ANY(CAST(:froms AS text[])) "
-        "AND product_amount_due_fen > 0) AS bound FROM credit.product_credit"),
-        {"froms": froms})).one()
+        f"count(*) FILTER (WHERE {_GUARD_CANDIDATE.format(p='')}) AS bound "
+        "FROM credit.product_credit")), {"guard_from": _guard_from(steps)})).one()
     return int(row.active), int(row.bound)
 
 
@@ -897,11 +903,9 @@ SELECT (SELECT count(*) FROM credit.product_credit WHERE state NOT IN ({_INACTIV
         JOIN due r ON r.family = pc.family AND r.tier = pc.tier
         LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
         {_FACTS}
-        WHERE pc.state = ANY(:guard_from) AND pc.product_amount_due_fen > 0
-          AND {_match('r', guard=True)}) AS would""")
-    froms = sorted({s.value for _, step in steps for s in step.from_states})
+        WHERE {_GUARD_CANDIDATE.format(p='pc.')} AND {_match('r', guard=True)}) AS would""")
     used = {k: v for k, v in {**values, **_due_values(steps), **_policy_values(steps),
-                              "guard_from": froms}.items()
+                              "guard_from": _guard_from(steps)}.items()
             if f":{k} " in sql}
     row = (await conn.execute(text(sql), used)).one()
     return int(row.would), int(row.active)
