@@ -2,6 +2,7 @@
 caller's order, inside the caller's transaction, and the relay is woken after it ends."""
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -85,3 +86,46 @@ async def test_the_relay_is_woken_after_the_commit_not_before(
         assert not outbox.wake.is_set()
     await asyncio.wait_for(looking, timeout=5)
     assert seen == [3]  # it found the committed rows on its first look
+
+
+class Said(Contract):
+    event_type: ClassVar[str] = "test.said"
+    topic: ClassVar[str] = "test.said.v1"
+    text: str
+
+
+async def test_a_generator_is_streamed_by_copy_in_order_over_many_chunks(
+    db: AsyncEngine, outbox: Outbox
+) -> None:
+    # ~2 KB of Chinese text per row: 600 rows span several of the writer's COPY chunks, and
+    # the payload's bytes go in as they are (multi-byte UTF-8 kept whole).
+    envs = [wrap(Said(text=f"尊敬的客户{i}：" + "欠费提醒" * 170), key=f"账户{i % 5}",
+                 source="test", occurred_at=datetime.now(UTC)) for i in range(600)]
+    built: list[int] = []
+
+    def build() -> Iterator[OutboxRow]:
+        for i, e in enumerate(envs):
+            built.append(i)
+            yield OutboxRow(e.event_id, "f", e.key, e.type, to_bytes(e))
+
+    async with db.begin() as conn:
+        await outbox.add_rows(conn, build())
+    assert built == list(range(600))
+    assert await read_back(db, outbox.schema, "f") == [
+        (e.event_id, "f", e.key, "test.said", to_bytes(e).decode()) for e in envs]
+
+
+async def test_a_generator_that_fails_midway_writes_nothing(
+    db: AsyncEngine, outbox: Outbox
+) -> None:
+    def build() -> Iterator[OutboxRow]:
+        yield from rows(700, "g")
+        raise ValueError("an account's event could not be built")
+
+    with pytest.raises(ValueError, match="could not be built"):
+        async with db.begin() as conn:
+            await outbox.add_rows(conn, build())
+    assert await read_back(db, outbox.schema, "g") == []
+    async with db.begin() as conn:  # the pool's connections are still good
+        await outbox.add_rows(conn, rows(2, "g"))
+    assert len(await read_back(db, outbox.schema, "g")) == 2

@@ -107,7 +107,7 @@ def test_balance_event_with_snapshots_from_postgres_parses_as_the_contract() -> 
         msgspec.Raw(orjson.dumps(PRODUCTS)),
         {"deduction": DeductionOutcome(decision_id="D1", requested_fen=100, collected_fen=90)})
     _, _, key, event_type, raw = _EnvelopeParts("billing-events", at, "c1").row("A1", payload)
-    envelope, event = parse(raw.encode(), registry(BalanceChanged))
+    envelope, event = parse(raw, registry(BalanceChanged))
     assert (key, event_type, envelope.key, envelope.correlation_id) == (
         "A1", "billing.balance_changed", "A1", "c1")
     assert isinstance(event, BalanceChanged)

@@ -23,7 +23,7 @@ from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
 from common.envelope import to_builtins, to_bytes, wrap
 from common.ids import new_uuid
 from common.logging import correlation_id
-from common.outbox import Outbox, OutboxRow
+from common.outbox import COPY_FROM, Outbox, OutboxRow
 
 from ..adapters import ledger as led
 from ..adapters import tables as t
@@ -76,36 +76,68 @@ async def current_states(conn: AsyncConnection, account_ids: list[str]) -> dict[
 
 
 async def publish_balances(
-    conn: AsyncConnection, accounts: list[str] | led.Accounts, cause: BalanceCause,
-    as_of: datetime, *,
+    conn: AsyncConnection, accounts: list[str], cause: BalanceCause, as_of: datetime, *,
     source: str, occurred_at: datetime, extra: dict[str, Any] | None = None,
     outbox: Outbox, topic: str = BALANCE_TOPIC,
 ) -> dict[str, AccountState]:
     """Bump each account's sequence and write its balance event to the outbox, in the
-    caller's transaction. `accounts`: a few ids, or a selection the database makes (a bill
-    run's). `extra` adds contract fields (closed_bill_month, deduction).
+    caller's transaction; the accounts' states, for the caller's answer. `extra` adds
+    contract fields (closed_bill_month, deduction)."""
+    states: dict[str, AccountState] = {}
+    await _publish(conn, led.listed(sorted(set(accounts))), cause, as_of,
+                   _EnvelopeParts(source, occurred_at, correlation_id.get(), topic),
+                   extra or {}, outbox, states)
+    return states
 
-    The one builder of balance events, for one account or a bill run of 100,000: the
+
+async def publish_many(
+    conn: AsyncConnection, accounts: list[str] | led.Accounts, cause: BalanceCause,
+    as_of: datetime, *, source: str, occurred_at: datetime,
+    extra: dict[str, Any] | None = None, outbox: Outbox, topic: str = BALANCE_TOPIC,
+) -> int:
+    """`publish_balances` for many accounts (a bill run's selection, a CSV chunk's ids),
+    without keeping their states: how many events were written.
+
+    The cyclic garbage collector is paused throughout: the pass makes millions of objects
+    that stay alive until it ends (ledgers, customers, states, rows), and every collection
+    would rescan them for nothing, since reference counting frees them. They are all gone
+    when `_publish` returns, so the collection that follows the pause finds little."""
+    scope = led.listed(sorted(set(accounts))) if isinstance(accounts, list) else accounts
+    with gc_paused(not isinstance(accounts, list) or len(accounts) >= BULK):
+        return await _publish(conn, scope, cause, as_of,
+                              _EnvelopeParts(source, occurred_at, correlation_id.get(), topic),
+                              extra or {}, outbox, None)
+
+
+async def _publish(
+    conn: AsyncConnection, scope: led.Accounts, cause: BalanceCause, as_of: datetime,
+    envelope: "_EnvelopeParts", extra: dict[str, Any], outbox: Outbox,
+    states: dict[str, AccountState] | None,
+) -> int:
+    """The one builder of balance events, for one account or a bill run of 100,000: the
     database hands over rows (ledgers, products, customers: five reads whatever the number
     of accounts), Python allocates the credits (domain/) and writes each event whole
     (`balance_payload`, `_EnvelopeParts`), and the rows go in through the one outbox writer
-    (one INSERT, or one COPY for many), which wakes the relay after commit."""
-    scope = led.listed(sorted(set(accounts))) if isinstance(accounts, list) else accounts
+    (one INSERT, or a COPY for many, streamed while they are built), which wakes the relay
+    after commit. `states`, if given, receives each account's state."""
     ledgers = await led.lock_and_bump(conn, scope)
-    with gc_paused(len(ledgers) >= BULK):
-        await led.fill(conn, ledgers, scope)
-        closed = await closed_months(conn)
-        customers = await led.customers(conn, scope)
-        envelope = _EnvelopeParts(source, occurred_at, correlation_id.get(), topic)
-        states: dict[str, AccountState] = {}
-        rows: list[OutboxRow] = []
+    await led.fill(conn, ledgers, scope)
+    closed = await closed_months(conn)
+    customers = await led.customers(conn, scope)
+
+    def build() -> Iterator[OutboxRow]:
         for account_id, lg in ledgers.items():
-            state = states[account_id] = state_of(lg, closed)
-            payload = balance_payload(state, cause, as_of, customers[lg.customer_id],
-                                      tuple(lg.products), billed(lg, extra or {}))
-            rows.append(envelope.row(account_id, payload))
-        await outbox.add_rows(conn, rows)
-    return states
+            state = state_of(lg, closed)
+            if states is not None:
+                states[account_id] = state
+            yield envelope.row(account_id, balance_payload(
+                state, cause, as_of, customers[lg.customer_id], tuple(lg.products),
+                billed(lg, extra)))
+
+    # Many rows are streamed to the outbox's COPY as they are built (PostgreSQL inserts
+    # while Python builds).
+    await outbox.add_rows(conn, build() if len(ledgers) >= COPY_FROM else list(build()))
+    return len(ledgers)
 
 
 def billed(lg: led.Ledger, extra: dict[str, Any]) -> dict[str, Any]:
@@ -123,10 +155,8 @@ BULK = 1_000  # accounts from which a publish is a bulk one (a bill run, a CSV c
 
 @contextmanager
 def gc_paused(bulk: bool) -> Iterator[None]:
-    """No cyclic garbage collection while a bulk publish builds its objects. A bill run makes
-    millions of objects that all stay alive until it ends (ledgers, states, rows): every
-    collection rescans them, for nothing, since they are freed by reference counting; with
-    the collector paused the build took half the CPU (20,000 accounts, measured under load).
+    """No cyclic garbage collection while a bulk publish runs (`publish_many`): with the
+    collector paused the build took half the CPU (20,000 accounts, measured under load).
     Other work of the process only defers its collections by these seconds."""
     if not bulk or not gc.isenabled():
         yield
@@ -184,7 +214,7 @@ class _EnvelopeParts:
         envelope = wrap(payload, key=key, source=self.source, occurred_at=self.occurred_at,
                         correlation_id=self.correlation_id, event_id=new_uuid())
         return OutboxRow(envelope.event_id, self.topic, key, BalanceChanged.event_type,
-                         to_bytes(envelope).decode())
+                         to_bytes(envelope))
 
 
 @cache

@@ -17,7 +17,7 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceCause
 
 from ..domain import commands as c
-from .context import BillingContext, publish
+from .context import BillingContext, publish_many
 
 S = "billing"
 CHUNK = 5_000
@@ -174,7 +174,7 @@ async def _load_chunk(
         touched = sorted({getattr(cmd, "account_id", "") for _, cmd in good
                           if _id(cmd) in written and kind in _CAUSES})
         if touched:  # one event per account for the whole chunk
-            await publish(ctx, conn, touched, _CAUSES[kind], ctx.clock.now())
+            await publish_many(ctx, conn, touched, _CAUSES[kind], ctx.clock.now())
 
 
 # Charges and payments change balances; new products must reach credit-control even when

@@ -18,6 +18,7 @@ from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..domain import commands as c
 from ..domain.late_fees import LateFeePolicy
+from . import balances
 from .balances import AccountState, publish_balances
 
 Work = Callable[[AsyncConnection], Awaitable[dict[str, Any]]]
@@ -37,13 +38,23 @@ class BillingContext:
 
 
 async def publish(
-    ctx: BillingContext, conn: AsyncConnection, accounts: list[str] | led.Accounts,
+    ctx: BillingContext, conn: AsyncConnection, accounts: list[str],
     cause: BalanceCause, as_of: datetime, **extra: Any,
 ) -> dict[str, AccountState]:
-    states = await publish_balances(conn, accounts, cause, as_of, source=ctx.source,
-                                    occurred_at=ctx.clock.now(), extra=extra,
-                                    outbox=ctx.outbox, topic=ctx.balance_topic)
-    return states
+    """Balance events for a few accounts, with their states (for the answer)."""
+    return await publish_balances(conn, accounts, cause, as_of, source=ctx.source,
+                                  occurred_at=ctx.clock.now(), extra=extra,
+                                  outbox=ctx.outbox, topic=ctx.balance_topic)
+
+
+async def publish_many(
+    ctx: BillingContext, conn: AsyncConnection, accounts: list[str] | led.Accounts,
+    cause: BalanceCause, as_of: datetime, **extra: Any,
+) -> int:
+    """Balance events for many accounts (a bill run's selection, a CSV chunk): how many."""
+    return await balances.publish_many(conn, accounts, cause, as_of, source=ctx.source,
+                                       occurred_at=ctx.clock.now(), extra=extra,
+                                       outbox=ctx.outbox, topic=ctx.balance_topic)
 
 
 async def once(

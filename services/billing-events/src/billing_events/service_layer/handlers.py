@@ -21,7 +21,15 @@ from ..adapters import tables as t
 from ..domain import commands as c
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from .balances import AccountState, current_states, month_text, product_due_json
-from .context import BillingContext, as_of, once, publish, require, require_product_of
+from .context import (
+    BillingContext,
+    as_of,
+    once,
+    publish,
+    publish_many,
+    require,
+    require_product_of,
+)
 from .late_fees import post_for_bill_run as post_late_fees
 
 # --- master data ---------------------------------------------------------------------------
@@ -165,8 +173,8 @@ async def close_month(
         bill_run_id=cmd.bill_run_id, bill_month=month, as_of=at, accounts_billed=0))
     # One set-wise pass: positions, sequences and outbox rows together, the accounts
     # selected in the database by the month's charges and adjustments.
-    billed = len(await publish(ctx, conn, led.billed_in(month), BalanceCause.BILL_RUN, at,
-                               closed_bill_month=cmd.bill_month))
+    billed = await publish_many(ctx, conn, led.billed_in(month), BalanceCause.BILL_RUN, at,
+                                closed_bill_month=cmd.bill_month)
     await conn.execute(update(t.bill_runs).where(t.bill_runs.c.bill_run_id == cmd.bill_run_id)
                        .values(accounts_billed=billed))
     return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(), "accounts_billed": billed}
