@@ -19,6 +19,10 @@ from common.contracts.snapshots import (
 from common.db import driver
 
 S = "billing"
+# Enum members by value: a bill run looks up 100,000s of them, and `Enum(value)` is a
+# Python-level call each time.
+_FAMILY = {f.value: f for f in ProductFamily}
+_TIER = {t.value: t for t in Tier}
 
 @dataclass(frozen=True)
 class Accounts:
@@ -121,7 +125,7 @@ async def fill(conn: AsyncConnection, ledgers: dict[str, Ledger], accounts: Acco
         if lg is not None:
             lg.product_ids.append(product_id)
             lg.products.append(ProductSnapshot(
-                product_id=product_id, cpno=cpno, name=name, family=ProductFamily(family),
+                product_id=product_id, cpno=cpno, name=name, family=_FAMILY[family],
                 vendor=vendor, channel=channel))
     # Credits (payments not reversed, write-offs) and the deposit held, in one pass.
     for account_id, credits, last_paid, deposit in await pg.fetch(f"""
@@ -150,7 +154,7 @@ async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, Cust
                SELECT customer_id FROM {S}.accounts WHERE {accounts.where("account_id")})""",
         accounts.arg)
     return {r[0]: CustomerSnapshot(
-        customer_id=r[0], name=r[1], tier=Tier(r[2]), star_level=r[3],
+        customer_id=r[0], name=r[1], tier=_TIER[r[2]], star_level=r[3],
         account_manager=cast(Person, msgspec.Raw(r[4].encode())),
         contacts=cast(tuple[Person, ...], msgspec.Raw(r[5].encode())),
         opened_on=r[6], region=r[7],  # opened_on: the rating's tenure (docs/rating.md)
