@@ -105,6 +105,17 @@ POISON: list[tuple[type[Contract], tuple[str | int, ...], Any]] = [
     (ProvisioningResult, ("sequence",), INT64_OVERFLOW),
     (ProvisioningResult, ("product_id",), BIG_ID),
     (ProvisioningResult, ("detail",), "\x00"),
+    # Instants without their offset: ambiguous, and read in the host's zone they would move
+    # a business date by hours.
+    (BalanceChanged, ("as_of",), "2026-11-25T09:00:00"),
+    (BalanceChanged, ("last_payment_at",), "2026-11-25T09:00:00"),
+    (CreditDecisionMade, ("as_of",), "2026-11-25T09:00:00"),
+    (CreditDecisionMade, ("caught_up_at",), "2026-11-25T09:00:00"),
+    (CreditStateChanged, ("as_of",), "2026-11-25T09:00:00"),
+    (ProvisioningCommand, ("requested_at",), "2026-11-25T09:00:00"),
+    (ProvisioningResult, ("at",), "2026-11-25T09:00:00"),
+    (NoticeOutcome, ("wall_at",), "2026-11-25T09:00:00"),
+    (SimulatedClockMoved, ("simulated_at",), "2026-11-25T09:00:00"),
 ]
 
 
@@ -117,12 +128,19 @@ def _with(payload: dict[str, Any], path: tuple[str | int, ...], value: Any) -> d
     return changed
 
 
-def _message(contract: type[Contract], payload: dict[str, Any]) -> bytes:
+def _message(contract: type[Contract], payload: dict[str, Any],
+             occurred_at: str | None = None) -> bytes:
     # json, not orjson: the poison includes integers past int64, as a producer may send.
     return json.dumps({
         "event_id": "8e0c1f7e-0000-4000-8000-000000000001", "type": contract.event_type,
-        "source": "test", "occurred_at": datetime.now(UTC).isoformat(), "schema_version": 1,
-        "key": "A-1", "payload": payload}).encode()
+        "source": "test", "occurred_at": occurred_at or datetime.now(UTC).isoformat(),
+        "schema_version": 1, "key": "A-1", "payload": payload}).encode()
+
+
+def test_an_envelope_without_the_offset_of_its_time_is_refused() -> None:
+    message = _message(BalanceChanged, VALID[BalanceChanged], "2026-11-25T09:00:00")
+    with pytest.raises(UnprocessableMessage, match="occurred_at"):
+        parse(message, registry(BalanceChanged))
 
 
 @pytest.mark.parametrize("contract", list(VALID))

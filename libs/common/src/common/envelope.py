@@ -12,7 +12,7 @@ from the contract (`Contract.topic`, `Contract.event_type`, `SCHEMA_VERSION`).
 import functools
 import types
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, Union
 from uuid import UUID
 
 import msgspec
@@ -39,7 +39,8 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
 
     event_id: UUID  # the inbox's key: required, a consumer never makes one up
     source: str
-    occurred_at: datetime
+    # With its offset: a naive time is refused by the decoder (common.contracts.bounds.Instant).
+    occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
     correlation_id: str | None = None
     schema_version: int
     key: str

@@ -1,6 +1,5 @@
 """billing-events publishes balance events."""
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -8,7 +7,7 @@ import msgspec
 
 from common.envelope import Contract
 
-from .bounds import BillMonth, Fen, Id, Ref, SequenceNo
+from .bounds import BillMonth, Fen, Id, Instant, Ref, SequenceNo
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 BALANCE_TOPIC = "billing.balance.v1"
@@ -65,7 +64,7 @@ class BalanceChanged(Contract, frozen=True, kw_only=True):
     account_id: Id
     sequence: SequenceNo
     cause: BalanceCause
-    as_of: datetime
+    as_of: Instant
     balance_fen: Fen
     amount_due_fen: Fen  # sum over closed bill months, never negative
     dues: tuple[BillMonthDue, ...] = ()  # oldest first, only months still owing
@@ -74,7 +73,7 @@ class BalanceChanged(Contract, frozen=True, kw_only=True):
     customer: CustomerSnapshot
     products: tuple[ProductSnapshot, ...] = ()
     deposit_fen: Fen = 0  # deposit held, available for deductions
-    last_payment_at: datetime | None = None
+    last_payment_at: Instant | None = None
     deduction: DeductionOutcome | None = None  # set when cause is deduction
     # Each product of the account, in product id order (empty from producers older than
     # per-product amounts: a consumer then reads the account's figures for every product).

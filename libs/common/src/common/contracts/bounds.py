@@ -15,6 +15,8 @@ Why each bound:
   BIGINT, so sums of a few stay inside it too).
 - sequences and attempts: BIGINT and INTEGER columns; a sequence grows by one per event, so
   10^15 is unreachable, and an attempt counter is a handful.
+- instants: with their UTC offset. A naive time is ambiguous (UTC? Asia/Shanghai?), and
+  `astimezone` would read it in the host's zone, moving a business date by hours.
 
 Each bound is written once and read by both libraries: `msgspec.Meta` for the event contracts
 (msgspec Structs, checked while decoding) and the pydantic constraint for the HTTP bodies
@@ -22,10 +24,11 @@ that carry the same fields (`contracts.reconciliation`). Each library ignores th
 marker, so one `Annotated` type serves both.
 """
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 ID_MAX = 64  # billing's client-supplied ids (customer, account, product, CPNO)
 REF_MAX = 128  # ids derived from them: decision, command, order, rule ids
@@ -61,3 +64,4 @@ Fen = Annotated[int, msgspec.Meta(ge=-FEN_LIMIT, le=FEN_LIMIT), Field(ge=-FEN_LI
 SequenceNo = Annotated[int, msgspec.Meta(ge=0, le=SEQUENCE_MAX), Field(ge=0, le=SEQUENCE_MAX)]
 Attempt = Annotated[int, msgspec.Meta(ge=0, le=ATTEMPT_MAX), Field(ge=0, le=ATTEMPT_MAX)]
 SmallInt = Annotated[int, msgspec.Meta(ge=0, le=SMALL_MAX), Field(ge=0, le=SMALL_MAX)]
+Instant = Annotated[datetime, msgspec.Meta(tz=True), AwareDatetime]

@@ -5,12 +5,11 @@ clock's state, so a service starting reads only that one (assign + seek, no cons
 and then follows the later moves. Only services started with `<PREFIX>SIMULATION_CLOCK=true`
 read it; credit-control refuses to move the clock without that setting."""
 
-from datetime import datetime
 from typing import ClassVar
 
 from common.envelope import Contract
 
-from .bounds import Ref, SequenceNo, Text
+from .bounds import Instant, Ref, SequenceNo, Text
 
 CLOCK_TOPIC = "credit.clock.v1"
 CLOCK_KEY = "clock"
@@ -27,7 +26,7 @@ class SimulatedClockMoved(Contract, frozen=True, kw_only=True):
     seq: SequenceNo  # the move's number, 1, 2, ...: a follower ignores an older one
     offset_s: float  # business time minus wall time after the move, in seconds (never less)
     previous_offset_s: float
-    simulated_at: datetime  # business time just after the move
-    wall_at: datetime  # the wall time of the move
+    simulated_at: Instant  # business time just after the move
+    wall_at: Instant  # the wall time of the move
     moved_by: Text
     reason: Text = ""

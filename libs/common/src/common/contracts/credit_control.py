@@ -1,6 +1,6 @@
 """credit-control publishes decisions and the product credit state they lead to."""
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
@@ -8,7 +8,7 @@ import msgspec
 
 from common.envelope import Contract
 
-from .bounds import BillMonth, Fen, Id, Ref, SmallInt, Text
+from .bounds import BillMonth, Fen, Id, Instant, Ref, SmallInt, Text
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 DECISIONS_TOPIC = "credit.decisions.v1"
@@ -65,7 +65,7 @@ class CreditDecisionMade(Contract, frozen=True, kw_only=True):
     reason: Text
     state_before: CreditState
     state_after: CreditState
-    as_of: datetime
+    as_of: Instant
     context: NoticeContext
     warning_level: SmallInt | None = None  # 1, 2 or 3 for WARNING (欠费预警 1st/2nd/3rd)
     amount_fen: Fen | None = None  # DEDUCTION: what billing should collect from the deposit
@@ -74,7 +74,7 @@ class CreditDecisionMade(Contract, frozen=True, kw_only=True):
     # clock), later than `as_of` (the missed day's scheduled moment it decides as of). Its
     # SMS goes out then: the notifier holds it for quiet hours, orders it and dates what
     # became of it in this time. None: made at `as_of`.
-    caught_up_at: datetime | None = None
+    caught_up_at: Instant | None = None
 
 
 class CreditStateChanged(Contract, frozen=True, kw_only=True):
@@ -88,7 +88,7 @@ class CreditStateChanged(Contract, frozen=True, kw_only=True):
     decision_id: Ref  # the decision this change completes
     state_before: CreditState
     state_after: CreditState
-    as_of: datetime
+    as_of: Instant
     context: NoticeContext
     # A restore that overtook a suspension the chain never confirmed: the service never
     # stopped, so there is nothing to announce. None: not known (older producers).

@@ -1,12 +1,11 @@
 """Provisioning commands to the BOSS → EMOS → industry-gateway chain, and its results."""
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
 from common.envelope import Contract
 
-from .bounds import Attempt, Id, Name, Ref, SequenceNo, Text
+from .bounds import Attempt, Id, Instant, Name, Ref, SequenceNo, Text
 from .snapshots import ProductFamily
 
 COMMANDS_TOPIC = "provisioning.commands.v1"
@@ -46,7 +45,7 @@ class ProvisioningCommand(Contract, frozen=True, kw_only=True):
     vendor: Name | None = None
     action: ProvisioningAction
     sequence: SequenceNo
-    requested_at: datetime
+    requested_at: Instant
     attempt: Attempt = 1  # credit-control's retry of a command; (command_id, attempt) is unique
     customer_id: Id | None = None  # the enterprise the industry gateway blocks or opens
 
@@ -66,6 +65,6 @@ class ProvisioningResult(Contract, frozen=True, kw_only=True):
     outcome: StageOutcome
     final: bool
     detail: Text = ""
-    at: datetime
+    at: Instant
     attempt: Attempt = 1
     emos_order_id: Ref | None = None

@@ -6,13 +6,12 @@ delivery receipt came back, `failed` / `cancelled` when none of them was deliver
 is left to try. credit-control needs it to suspend only after a suspension warning that
 reached the customer (docs/notifier.md "Notice outcomes")."""
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
 from common.envelope import Contract
 
-from .bounds import Id, Name, Ref, Text
+from .bounds import Id, Instant, Name, Ref, Text
 
 NOTICES_TOPIC = "notifier.notices.v1"
 
@@ -37,8 +36,8 @@ class NoticeOutcome(Contract, frozen=True, kw_only=True):
     status: NoticeStatus
     # Business time (the decision's, carried by the wall time the message took, and never
     # before the end of the quiet hours it was held in), and the wall time it happened.
-    at: datetime
-    wall_at: datetime
+    at: Instant
+    wall_at: Instant
     reason: Text = ""
     # failed only: another attempt cannot succeed either (no valid contact number).
     permanent: bool = False

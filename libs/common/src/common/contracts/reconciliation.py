@@ -4,12 +4,11 @@ Served by credit-control at `GET /v1/provisioning/desired?after=<product_id>&lim
 as `DesiredChainPage`, paged by product id.
 """
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from .bounds import Id, Name, SequenceNo
+from .bounds import Id, Instant, Name, SequenceNo
 from .gateway import ProvisioningAction
 from .snapshots import ProductFamily
 
@@ -24,7 +23,7 @@ class DesiredChainState(BaseModel):
     vendor: Name | None = None
     desired: ProvisioningAction  # suspend = blocked at the gateway, restore = open
     sequence: SequenceNo  # the newest command's sequence (0: never commanded, open)
-    since: datetime | None = None  # when credit-control decided it
+    since: Instant | None = None  # when credit-control decided it
 
 
 class DesiredChainPage(BaseModel):
@@ -48,7 +47,7 @@ class ChainDifference(BaseModel):
     gateway_blocked: bool | None = None
     gateway_sequence: int | None = None
     emos_order_id: str | None = None
-    since: datetime | None = None  # stuck orders: when the order was created
+    since: Instant | None = None  # stuck orders: when the order was created
 
 
 class ReconciliationReport(BaseModel):
@@ -56,7 +55,7 @@ class ReconciliationReport(BaseModel):
     credit-control wants and what the gateway holds, as of a moment."""
 
     model_config = ConfigDict(frozen=True)
-    as_of: datetime
+    as_of: Instant
     products_compared: int
     in_flight: int  # differing, but a command for the desired state is still in the chain
     missed_suspensions: int
