@@ -98,10 +98,11 @@ async def publish_many(
     """`publish_balances` for many accounts (a bill run's selection, a CSV chunk's ids),
     without keeping their states: how many events were written.
 
-    The cyclic garbage collector is paused throughout: the pass makes millions of objects
-    that stay alive until it ends (ledgers, customers, states, rows), and every collection
-    would rescan them for nothing, since reference counting frees them. They are all gone
-    when `_publish` returns, so the collection that follows the pause finds little."""
+    For a selection (a bill run) or `BULK` ids and more, the cyclic garbage collector is
+    paused throughout (`gc_paused`): the pass makes millions of objects that stay alive
+    until it ends (ledgers, customers, states, rows), and every collection would rescan
+    them for nothing, since reference counting frees them. They are all gone when
+    `_publish` returns, so the collection that follows the pause finds little."""
     scope = led.listed(sorted(set(accounts))) if isinstance(accounts, list) else accounts
     with gc_paused(not isinstance(accounts, list) or len(accounts) >= BULK):
         return await _publish(conn, scope, cause, as_of,
