@@ -216,7 +216,7 @@ async def faults(s: Sweeps, credit: httpx.AsyncClient) -> None:
     # 3. SIGKILL while the last day's sweep, held by the guard and confirmed, makes its
     #    suspensions; the confirmation is posted again after the restart.
     sweep_id = f"{w.prefix}-11-30"
-    async with guard(credit, enabled=True, max_share=0.0001, min_active=0):
+    async with guard(credit, enabled=True, max_share=1e-9, min_active=0):  # any suspension
         r = await post_retrying(credit, "/v1/sweeps",
                                 {"sweep_id": sweep_id, "as_of": w.day(11, 30, 20)})
         assert r.json()["status"] == "held", r.text

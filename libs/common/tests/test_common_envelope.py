@@ -14,6 +14,7 @@ from common.contracts import (
     CreditStateChanged,
     ProvisioningCommand,
     ProvisioningResult,
+    SimulatedClockMoved,
     registry,
 )
 from common.contracts.gateway import ChainStage, ProvisioningAction, StageOutcome
@@ -240,3 +241,11 @@ def test_convert_and_to_builtins_are_the_jsonb_round_trip() -> None:
         convert({**stored, "detail": "\x00"}, ProvisioningResult)
     with pytest.raises(ValueError, match="sequence"):
         convert({**stored, "sequence": -1}, ProvisioningResult)
+
+
+def test_a_naive_occurred_at_is_refused_by_the_producer() -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    payload = SimulatedClockMoved(move_id="m", seq=1, offset_s=0.0, previous_offset_s=0.0,
+                                  simulated_at=at, wall_at=at, moved_by="t", reason="r")
+    with pytest.raises(ValueError, match="no UTC offset"):
+        wrap(payload, key="k", source="test", occurred_at=datetime(2026, 12, 1, 9))

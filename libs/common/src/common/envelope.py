@@ -162,6 +162,10 @@ def wrap(
     payload: Contract, *, key: str, source: str, occurred_at: datetime,
     correlation_id: str | None = None, event_id: UUID | None = None,
 ) -> Envelope[Any]:
+    """The envelope of `payload`. A naive `occurred_at` is refused here, in the producer's
+    transaction: every consumer would refuse the event (dead-letter it) once committed."""
+    if occurred_at.utcoffset() is None:
+        raise ValueError(f"occurred_at {occurred_at.isoformat()} has no UTC offset")
     return envelope_type(type(payload))(
         event_id=event_id or new_uuid(), source=source, occurred_at=occurred_at,
         correlation_id=correlation_id, schema_version=SCHEMA_VERSION, key=key, payload=payload,

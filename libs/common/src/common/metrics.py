@@ -52,15 +52,6 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-GC_PAUSES = Histogram(
-    "creditctl_gc_pause_seconds",
-    "Cyclic garbage collections of this process and how long each stopped it, by generation "
-    "(every task of the process waits while one runs: a long one is a latency spike).",
-    ["generation"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-)
-
-
 def on_commit(conn: AsyncConnection, count: Callable[[], None]) -> None:
     """Call `count` when `conn`'s transaction commits, never when it rolls back: business
     counters (decisions, SMS, chain results) then move only for work that was kept. The hook

@@ -1,8 +1,9 @@
 """Transactional outbox: events are rows written with the state change, published later.
 
 ONE writer, `add_rows`: every service's outbox rows go in through it (one INSERT … unnest for a
-few rows, one binary COPY from `COPY_FROM` rows up), in the caller's order, so ids follow the
-events' order; the relay of this process is woken once the transaction has ended.
+few rows, one binary COPY from `COPY_FROM` rows up, or a COPY streamed from a generator while
+its rows are built), in the caller's order, so ids follow the events' order; the relay of
+this process is woken once the transaction has ended.
 (credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
 
 A row is written once and never updated: a statement trigger queues its id in the narrow
@@ -105,6 +106,8 @@ async def add_rows(
 # then -1. Written here rather than by asyncpg's record encoder because a payload is already
 # UTF-8 bytes (the encoded envelope): the encoder takes only str, so every ~1 KB payload was
 # decoded to be encoded again; and a topic and event type repeat, so they are encoded once.
+# The order `_copy_chunks` writes each row's fields in (topic and event type next to each
+# other, so the pair is encoded once), not the rows' tuple order.
 _COPY_COLUMNS = ["event_id", "topic", "event_type", "key", "payload"]
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)

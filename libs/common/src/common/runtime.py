@@ -2,13 +2,18 @@
 consumers, supervised so a broken dependency is retried, never silently abandoned."""
 
 import asyncio
+import bisect
 import contextlib
 import gc
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from prometheus_client import REGISTRY
+from prometheus_client.core import HistogramMetricFamily
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import metrics, poll_loop
@@ -42,27 +47,65 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-    if _gc_timer not in gc.callbacks:
-        gc.callbacks.append(_gc_timer)
+    if GC_PAUSES.callback not in gc.callbacks:
+        gc.callbacks.append(GC_PAUSES.callback)
 
 
 # A collection that stops the process this long is logged too, with what it found.
 GC_PAUSE_LOGGED_S = 0.05
-_gc_started = 0.0
-_gc_pause_children = [metrics.GC_PAUSES.labels(generation=str(g)) for g in range(3)]
+GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
-def _gc_timer(phase: str, info: dict[str, int]) -> None:
-    global _gc_started
-    if phase == "start":
-        _gc_started = time.perf_counter()
-        return
-    pause = time.perf_counter() - _gc_started
-    _gc_pause_children[info["generation"]].observe(pause)
-    if pause >= GC_PAUSE_LOGGED_S:
-        log.warning("garbage collection of generation %d stopped the process for %.0f ms "
-                    "(%d collected, %d uncollectable)", info["generation"], pause * 1000,
-                    info["collected"], info["uncollectable"])
+class _GcPauses:
+    """Every collection's pause, by generation, as a histogram.
+
+    The callback runs inside the collection, which can start at any allocation: also while
+    a metric's (non re-entrant) lock is held by a scrape on the same thread, or a write to
+    stdout is half done. So it only adds to plain lists; the histogram is built at scrape
+    time (`collect`), and a long pause is logged from the event loop afterwards."""
+
+    def __init__(self) -> None:
+        self.buckets = [[0] * (len(GC_PAUSE_BUCKETS) + 1) for _ in range(3)]
+        self.sums = [0.0] * 3
+        self.started = 0.0
+        self.long: deque[tuple[int, float, int, int]] = deque(maxlen=100)
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self.started
+        g = info["generation"]
+        self.buckets[g][bisect.bisect_left(GC_PAUSE_BUCKETS, pause)] += 1
+        self.sums[g] += pause
+        if pause >= GC_PAUSE_LOGGED_S:
+            self.long.append((g, pause, info["collected"], info["uncollectable"]))
+            with contextlib.suppress(RuntimeError):  # no loop in this thread: logged later
+                asyncio.get_running_loop().call_soon(self.log_long)
+
+    def log_long(self) -> None:
+        while self.long:
+            g, pause, collected, uncollectable = self.long.popleft()
+            log.warning("garbage collection of generation %d stopped the process for %.0f ms "
+                        "(%d collected, %d uncollectable)", g, pause * 1000, collected,
+                        uncollectable)
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "creditctl_gc_pause_seconds",
+            "Cyclic garbage collections of this process and how long each stopped it, by "
+            "generation (every task of the process waits while one runs).",
+            labels=["generation"])
+        for g in range(3):
+            counts = list(itertools.accumulate(self.buckets[g]))
+            family.add_metric([str(g)], [*zip(map(str, GC_PAUSE_BUCKETS), counts[:-1],
+                                               strict=True), ("+Inf", counts[-1])],
+                              self.sums[g])
+        yield family
+
+
+GC_PAUSES = _GcPauses()
+REGISTRY.register(GC_PAUSES)
 
 
 class ServiceRuntime:

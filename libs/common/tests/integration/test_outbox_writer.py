@@ -119,8 +119,13 @@ async def test_a_generator_that_fails_midway_writes_nothing(
     db: AsyncEngine, outbox: Outbox
 ) -> None:
     def build() -> Iterator[OutboxRow]:
-        yield from rows(700, "g")
+        # ~1.5 MB first: several chunks have reached PostgreSQL when the build fails.
+        for e in envs:
+            yield OutboxRow(e.event_id, "g", e.key, e.type, to_bytes(e))
         raise ValueError("an account's event could not be built")
+
+    envs = [wrap(Said(text="欠费" * 400), key=f"k{i}", source="test",
+                  occurred_at=datetime.now(UTC)) for i in range(600)]
 
     with pytest.raises(ValueError, match="could not be built"):
         async with db.begin() as conn:

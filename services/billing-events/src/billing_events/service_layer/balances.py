@@ -84,9 +84,11 @@ async def publish_balances(
     caller's transaction; the accounts' states, for the caller's answer. `extra` adds
     contract fields (closed_bill_month, deduction)."""
     states: dict[str, AccountState] = {}
-    await _publish(conn, led.listed(sorted(set(accounts))), cause, as_of,
-                   _EnvelopeParts(source, occurred_at, correlation_id.get(), topic),
-                   extra or {}, outbox, states)
+    ids = sorted(set(accounts))
+    with gc_paused(len(ids) >= BULK):  # a customer's master data may reach many accounts
+        await _publish(conn, led.listed(ids), cause, as_of,
+                       _EnvelopeParts(source, occurred_at, correlation_id.get(), topic),
+                       extra or {}, outbox, states)
     return states
 
 
