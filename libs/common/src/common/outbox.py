@@ -51,22 +51,24 @@ class OutboxRow(NamedTuple):
     topic: str
     key: str
     event_type: str
-    payload: str | bytes  # the envelope's JSON
+    payload: str | bytes  # the envelope's JSON (bytes: UTF-8, written as they are)
 
 
 def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
-    return OutboxRow(envelope.event_id, topic, envelope.key, envelope.type,
-                     to_bytes(envelope).decode())
+    return OutboxRow(envelope.event_id, topic, envelope.key, envelope.type, to_bytes(envelope))
 
 
 _COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
 _INSERT = """
 INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, payload)
-SELECT u.event_id, u.topic, u.key, u.event_type, u.payload
+SELECT u.event_id, u.topic, u.key, u.event_type, convert_from(u.payload, 'UTF8')
   FROM unnest(CAST(:event_id AS uuid[]), CAST(:topic AS text[]), CAST(:key AS text[]),
-              CAST(:event_type AS text[]), CAST(:payload AS text[])) WITH ORDINALITY
+              CAST(:event_type AS text[]), CAST(:payload AS bytea[])) WITH ORDINALITY
        AS u(event_id, topic, key, event_type, payload, n)
  ORDER BY u.n"""  # ids follow the rows' order: the relay publishes in id order
+# The payloads go as bytea, converted (and checked as UTF-8) by PostgreSQL: an envelope is
+# already UTF-8 bytes, and a text parameter would have it decoded in Python only for asyncpg
+# to encode it again (~0.7 µs a few hundred bytes of Chinese).
 
 
 @functools.cache
@@ -88,7 +90,7 @@ async def add_rows(
     if isinstance(rows, Sequence) and len(rows) < copy_from:
         if not rows:
             return
-        records = [r if isinstance(r[4], str) else (*r[:4], r[4].decode()) for r in rows]
+        records = [r if isinstance(r[4], bytes) else (*r[:4], r[4].encode()) for r in rows]
         cols = list(zip(*records, strict=True))
         await _insert(schema).execute(
             conn, {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
