@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help install run play stop status test test-unit lint bench verify chaos soak clean run-ha stop-ha status-ha chaos-ha
+.PHONY: help install run play stop status test test-unit lint bench bench-instructions verify chaos soak clean run-ha stop-ha status-ha chaos-ha
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ lint: install  ## ruff + mypy
 
 bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)
+
+bench-instructions: install  ## credit-control's instructions per balance event, counted by callgrind (ARGS=…)
+	@bash scripts/instructions.sh $(ARGS)
 
 RATE ?= 1000
 DURATION ?= 600

@@ -51,6 +51,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from _callgrind import Meter
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy import text
@@ -320,35 +321,42 @@ def _partition_batches(messages: list[tuple[str, bytes, bytes]],
             for i in range(0, len(values), per_batch)]
 
 
-async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> float:
-    """credit-control's CPU µs per event, decode + inbox claim + batch handler, no Kafka."""
+async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
+                 meter: Meter | None = None) -> float:
+    """credit-control's CPU µs per event, decode + inbox claim + batch handler, no Kafka;
+    `meter` counts the instructions of the same part."""
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
     ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock())
     handler = consumer.batch_dispatcher(ctx)
     cpu = 0.0
+    batches = _partition_batches(messages, 833)
     try:
-        for values in _partition_batches(messages, 833):
-            started = time.process_time()
-            parsed = [parse(v, consumer.CONTRACTS) for v in values]
-            async with p.engine.begin() as conn:
-                fresh = await p.inbox.claim_many(
-                    conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
-                await handler(conn, [(e, x) for e, x in parsed if e.event_id in fresh])
-            cpu += time.process_time() - started
+        with meter or contextlib.nullcontext():
+            for values in batches:
+                started = time.process_time()
+                parsed = [parse(v, consumer.CONTRACTS) for v in values]
+                async with p.engine.begin() as conn:
+                    fresh = await p.inbox.claim_many(
+                        conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
+                    await handler(conn, [(e, x) for e, x in parsed if e.event_id in fresh])
+                cpu += time.process_time() - started
     finally:
         await p.engine.dispose()
     return cpu / len(messages) * 1e6
 
 
-async def ceiling_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]]) -> float:
+async def ceiling_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
+                      meter: Meter | None = None) -> float:
     """The ceiling consumer's CPU µs per event, the same way."""
     conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
     cpu = 0.0
+    batches = _partition_batches(messages, 833)
     try:
-        for values in _partition_batches(messages, 833):
-            started = time.process_time()
-            await ceiling_apply(conn, "bench-cpu", "bench", values)
-            cpu += time.process_time() - started
+        with meter or contextlib.nullcontext():
+            for values in batches:
+                started = time.process_time()
+                await ceiling_apply(conn, "bench-cpu", "bench", values)
+                cpu += time.process_time() - started
     finally:
         await conn.close()
     return cpu / len(messages) * 1e6
@@ -400,16 +408,28 @@ async def one_round(args: argparse.Namespace, settings: Settings, topic: str,
 
 
 async def cpu_part(args: argparse.Namespace, settings: Settings) -> None:
-    """The CPU per event alone, each run in a fresh database, credit-control then ceiling."""
-    cc, eo = [], []
+    """The CPU per event alone, each run in a fresh database, credit-control then ceiling;
+    with `--instructions` (under callgrind) also the instructions per event of each."""
+    cc, eo, cc_ir, eo_ir = [], [], [], []
     for _ in range(args.repeat):
-        run = uuid.uuid4().hex[:8]
+        # Counted: the same events and batches every time (the run's name picks the batches).
+        run = "counted" if args.instructions else uuid.uuid4().hex[:8]
         messages = events(run, "bench", args.cpu_events, max(1, args.cpu_events // 10),
                           bill_runs=not args.no_bill_runs)
+        meters = ((Meter(args.instructions), Meter(args.instructions)) if args.instructions
+                  else (None, None))
         async with scratch_database(settings) as scratch:
-            cc.append(await cc_cpu(scratch, messages))
+            cc.append(await cc_cpu(scratch, messages, meters[0]))
             await _ceiling_schema(scratch)
-            eo.append(await ceiling_cpu(scratch, messages))
+            eo.append(await ceiling_cpu(scratch, messages, meters[1]))
+        if meters[0] and meters[1]:
+            cc_ir.append(meters[0].counted / len(messages))
+            eo_ir.append(meters[1].counted / len(messages))
+    if args.instructions:
+        print(f"RESULT consumer instructions per event, decode + handler, no Kafka: "
+              f"{_median(cc_ir):,.0f} (runs {', '.join(f'{c:,.0f}' for c in cc_ir)}; "
+              f"ceiling consumer {_median(eo_ir):,.0f}; counted by callgrind, whose CPU "
+              "times below are ~40x slower than native)")
     print(f"RESULT consumer CPU per event, decode + handler, no Kafka: {_median(cc):.1f} µs "
           f"(runs {', '.join(f'{c:.1f}' for c in cc)}; ceiling consumer {_median(eo):.1f} µs; "
           f"target <= 25 µs)")
@@ -770,6 +790,10 @@ async def main() -> None:
     parser.add_argument("--cpu-only", action="store_true",
                         help="only the CPU per event (decode + handler, no Kafka), --repeat "
                         "times: the steady before/after measure on a loaded machine")
+    parser.add_argument("--instructions", metavar="CALLGRIND_OUT",
+                        help="with --cpu-only, under valgrind's callgrind (started with "
+                        "--instr-atstart=no --callgrind-out-file=CALLGRIND_OUT): also count "
+                        "the instructions per event (scripts/instructions.sh)")
     parser.add_argument("--worker", nargs=2, metavar=("TOPIC", "GROUP"), help=argparse.SUPPRESS)
     parser.add_argument("--ceiling-worker", nargs=2, metavar=("TOPIC", "GROUP"),
                         help=argparse.SUPPRESS)

@@ -15,9 +15,10 @@ for m in billing_events credit_control notifier gateway_adapter; do
   NOTIFIER_DATABASE_URL=$DATABASE_URL GATEWAY_DATABASE_URL=$DATABASE_URL \
     uv run python -m "$m" migrate >/dev/null
 done
-# BENCH=name runs only bench/<name>.py; ARGS go to every script run.
+# BENCH=name runs only bench/<name>.py; ARGS go to every script run. BENCH_RUNNER: what
+# runs it instead of `uv run python` (scripts/instructions.sh: valgrind).
 if [[ -n ${BENCH:-} ]]; then
-  uv run python "bench/$BENCH.py" "$@"
+  ${BENCH_RUNNER:-uv run python} "bench/$BENCH.py" "$@"
 else
   for script in bench/*.py; do
     [[ $(basename "$script") == _* ]] && continue  # a module of another bench, not a bench
