@@ -1,6 +1,8 @@
 """credit_control.credit.domain.rules over the default rule table: every seed row × tier × family,
 month ends, the 25th on any weekday, payments racing sweeps, exemptions, retention."""
 
+import hashlib
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -314,3 +316,11 @@ def test_sweep_plan_on_month_end_suspends_first() -> None:
     assert S.SUSPEND_REQUESTED not in low.from_states
     high = next(s for s in plan if s.row.rule_id == "adc-suspend-high")
     assert high.cutoff == date(2026, 8, 1)
+
+
+def test_a_decision_id_is_the_md5_of_its_key_as_a_uuid() -> None:
+    # The sweep computes the same ids in SQL (md5(key)::uuid): the text must match it.
+    for product_id, period, cycle in [("P1", "seq:7", 0), ("产品-9", "bill:2026-10", 3)]:
+        key = f"{product_id}|{W.value}|{period}|{cycle}"
+        expected = str(uuid.UUID(hashlib.md5(key.encode()).hexdigest()))
+        assert decision_id(product_id, period, W, cycle) == expected

@@ -14,7 +14,6 @@ re-running a sweep or redelivering an event decides nothing new.
 """
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -101,9 +100,12 @@ class Intent:
 
 
 def decision_id(product_id: str, intent_period: str, decision: DecisionType, cycle: int) -> str:
-    """Deterministic, and computable in SQL too: md5(key)::uuid."""
+    """Deterministic, and computable in SQL too: md5(key)::uuid. The digest's hex is cut
+    into the uuid's groups directly: `str(uuid.UUID(hex))` is the same text through a
+    Python-level constructor (~1.5 µs, on every proposal of the balance path)."""
     key = f"{product_id}|{decision.value}|{intent_period}|{cycle}"
-    return str(uuid.UUID(hashlib.md5(key.encode()).hexdigest()))
+    h = hashlib.md5(key.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def applies(intent: Intent, product: ProductFacts) -> bool:
