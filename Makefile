@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run play stop status test test-unit lint bench bench-instructions verify chaos soak clean run-ha stop-ha status-ha chaos-ha
 
 help:  ## list the verbs
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 install:  ## install uv, Java/Maven/Postgres where missing, and the Python workspace
 	@bash scripts/bootstrap.sh

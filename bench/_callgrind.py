@@ -3,7 +3,7 @@
 
 Why: on this 2-core VM the same CPU-per-event run varies by ±15 % (a plain Python loop's CPU
 time does too), so a change worth a few per cent cannot be told apart by timing. An
-instruction count is the same from run to run (±0.3 % here) and measures what the change
+instruction count is the same from run to run (±0.02 % here) and measures what the change
 does to the work; the timings stay the figures the targets are about.
 
 The process runs with instrumentation off (`--instr-atstart=no`); `Meter` zeroes the
@@ -21,8 +21,12 @@ _TOTALS = re.compile(rb"^totals: (\d+)$", re.MULTILINE)
 
 
 def _control(*args: str) -> None:
-    subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True,
-                   capture_output=True)
+    done = subprocess.run(["callgrind_control", *args, str(os.getpid())],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(args)} failed (is this process "
+                           f"running under valgrind --tool=callgrind?): {done.stdout}"
+                           f"{done.stderr}")
 
 
 class Meter:
@@ -45,7 +49,9 @@ class Meter:
         dumped = set(Path(self.out_file).parent.glob(Path(self.out_file).name + ".*"))
         (new,) = dumped - before
         found = _TOTALS.search(new.read_bytes())
-        self.counted += int(found.group(1)) if found else 0
+        if found is None:
+            raise RuntimeError(f"callgrind's dump {new} has no totals line")
+        self.counted += int(found.group(1))
         if os.environ.get("CALLGRIND_KEEP"):  # for callgrind_annotate: where they went
             print(f"callgrind: the counts by function are in {new}")
         else:

@@ -798,6 +798,8 @@ async def main() -> None:
     parser.add_argument("--ceiling-worker", nargs=2, metavar=("TOPIC", "GROUP"),
                         help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()  # make bench passes every script the same ARGS
+    if args.instructions and not args.cpu_only:
+        parser.error("--instructions counts the --cpu-only part: give both")
     tune_gc()  # as every service process does at start (common.runtime)
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],

@@ -16,7 +16,7 @@ for m in billing_events credit_control notifier gateway_adapter; do
     uv run python -m "$m" migrate >/dev/null
 done
 # BENCH=name runs only bench/<name>.py; ARGS go to every script run. BENCH_RUNNER: what
-# runs it instead of `uv run python` (scripts/instructions.sh: valgrind).
+# runs it instead of `uv run python` (scripts/instructions.sh: valgrind), split on spaces.
 if [[ -n ${BENCH:-} ]]; then
   ${BENCH_RUNNER:-uv run python} "bench/$BENCH.py" "$@"
 else

@@ -39,7 +39,8 @@ def test_the_meter_counts_its_body_only(tmp_path: Path) -> None:
     run = subprocess.run(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
          "-q", sys.executable, str(script)],
-        capture_output=True, text=True, timeout=300, check=True)
+        capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
     small, large = (int(c) for c in run.stdout.split())
     assert small > 20_000 * 20  # a loop's turn is tens of instructions at least
     assert 1.8 < large / small < 2.2  # the 100,000 turns outside were not counted

@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -156,7 +157,7 @@ async def test_a_few_rows_keep_multi_byte_text_and_bad_utf8_writes_nothing(
     assert await read_back(db, outbox.schema, "h") == [
         (e.event_id, "h", e.key, "test.said", to_bytes(e).decode()) for e in envs]
 
-    bad = OutboxRow(envs[0].event_id, "i", "k", "test.said", b'{"text":"\xe6\xac"}')
+    bad = OutboxRow(uuid4(), "i", "k", "test.said", b'{"text":"\xe6\xac"}')
     with pytest.raises(asyncpg.DataError, match="invalid byte sequence"):
         async with db.begin() as conn:
             await outbox.add_rows(conn, [bad])
