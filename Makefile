@@ -57,7 +57,7 @@ lint: install  ## ruff + mypy
 bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)
 
-bench-instructions: install  ## credit-control's instructions per balance event, counted by callgrind (ARGS=…)
+bench-instructions: install  ## instructions per event of a hot path, counted by callgrind (WHAT=credit|gateway, ARGS=…)
 	@bash scripts/instructions.sh $(ARGS)
 
 RATE ?= 1000

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from _callgrind import Meter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import event, text
@@ -57,6 +58,7 @@ from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
 from common.kafka import Publisher, dead_letter_topic, ensure_topics
+from common.runtime import tune_gc
 from gateway_adapter.adapters import chain_writes
 from gateway_adapter.adapters import tables as t
 from gateway_adapter.config import Settings
@@ -420,9 +422,11 @@ def quantiles(name: str, seen: dict[str, float], sent: dict[str, float]) -> dict
     return {f"{name}_p50": q[49], f"{name}_p99": q[98]}
 
 
-async def cpu(settings: Settings, batch: int) -> dict[str, float]:
+async def cpu(settings: Settings, batch: int, counted_to: str | None = None
+              ) -> dict[str, float]:
     """The accept path alone: a transaction per batch with the inbox claim and the chain,
-    as the consumer runs it, without Kafka."""
+    as the consumer runs it, without Kafka. `counted_to` (under callgrind, its
+    --callgrind-out-file): also the instructions per command of the same part."""
     topics = Topics()
     await ensure_topics(settings.kafka_bootstrap, [topics.results], 1)
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
@@ -441,15 +445,20 @@ async def cpu(settings: Settings, batch: int) -> dict[str, float]:
             items = [parse(m[2], consumer.CONTRACTS)
                      for m in commands(f"{topics.run}{size}", topics.commands, n)]
             spent, before = 0.0, statements[0]
-            for i in range(0, n, size):
-                chunk = items[i:i + size]
-                c0 = time.process_time()
-                async with p.engine.begin() as conn:
-                    await p.inbox.claim_many(conn, "bench-gw-cpu",
-                                             [(e.event_id, topics.commands) for e, _ in chunk])
-                    await handle(conn, chunk)  # type: ignore[arg-type]
-                spent += time.process_time() - c0
+            meter = Meter(counted_to) if counted_to else None
+            with meter or contextlib.nullcontext():
+                for i in range(0, n, size):
+                    chunk = items[i:i + size]
+                    c0 = time.process_time()
+                    async with p.engine.begin() as conn:
+                        await p.inbox.claim_many(
+                            conn, "bench-gw-cpu",
+                            [(e.event_id, topics.commands) for e, _ in chunk])
+                        await handle(conn, chunk)  # type: ignore[arg-type]
+                    spent += time.process_time() - c0
             out[f"cpu_{size}"] = 1e6 * spent / n
+            if meter is not None:
+                out[f"instructions_{size}"] = meter.counted / n
             out[f"statements_{size}"] = (statements[0] - before) / (n / size)
     finally:
         async with p.engine.begin() as conn:  # nobody is to publish these
@@ -598,7 +607,14 @@ async def main() -> None:
                         help="unacknowledged CMPP_SUBMITs per connection")
     parser.add_argument("--only", choices=["throughput", "latency", "cpu", "cmpp"],
                         default=None)
+    parser.add_argument("--instructions", metavar="CALLGRIND_OUT",
+                        help="with --only cpu, under valgrind's callgrind (started with "
+                        "--instr-atstart=no --callgrind-out-file=CALLGRIND_OUT): also count "
+                        "the instructions per command (docs/benchmarks.md)")
     args = parser.parse_args()
+    if args.instructions and args.only != "cpu":
+        parser.error("--instructions counts the accept path: give --only cpu")
+    tune_gc()  # as the gateway-adapter process does at start (common.runtime)
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
                         consumer_batch_size=args.batch, worker_batch=args.batch)
@@ -632,11 +648,14 @@ async def main() -> None:
               f"  ceiling: raw Kafka, send → consumed                  "
               f"p50 {r['raw_p50']:6.1f} ms · p99 {r['raw_p99']:6.1f} ms")
     if args.only in (None, "cpu"):
-        r = await medians(args.runs, lambda: cpu(settings, args.batch))
+        r = await medians(args.runs, lambda: cpu(settings, args.batch, args.instructions))
         print("accept path alone (inbox + chain, no Kafka), process CPU per command:\n"
               + "".join(f"  batch {size:>5}: {r[f'cpu_{size}']:6.0f} µs/command, "
                         f"{r[f'statements_{size}']:.0f} statements per batch "
-                        "(+ BEGIN, COMMIT)\n" for size in (30, args.batch)), end="")
+                        "(+ BEGIN, COMMIT)"
+                        + (f", {r[f'instructions_{size}']:,.0f} instructions/command "
+                           "(callgrind)" if args.instructions else "")
+                        + "\n" for size in (30, args.batch)), end="")
     if args.only in (None, "cmpp"):
         r = await medians(args.runs, lambda: cmpp(settings, args.cmpp_submits,
                                                   args.cmpp_connections, args.cmpp_window))

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# make bench-instructions: credit-control's instructions per balance event (decode + inbox
-# claim + batch handler, no Kafka: the part `credit_bench --cpu-only` times), counted by
-# valgrind's callgrind next to the bench's ceiling consumer. On this VM the same timed run
-# varies by ±15 %; the count varies by ±0.02 %, so a change worth a few per cent shows.
-# ARGS go to credit_bench (e.g. --cpu-events 5000 --repeat 1). ~1 minute per 5,000 events.
+# make bench-instructions: instructions per event of a hot path, counted by valgrind's
+# callgrind around exactly the part the bench times. On this VM the same timed run varies by
+# ±15 %; the count varies by ±0.02 %, so a change worth a few per cent shows.
+#   WHAT=credit (default): credit-control per balance event (decode + inbox claim + batch
+#     handler, no Kafka: `credit_bench --cpu-only`), next to the bench's ceiling consumer;
+#     ~30 s per 5,000 events.
+#   WHAT=gateway: the gateway's accept path per command (`gateway_bench --only cpu`, batches
+#     of 30 and of 1,000).
+# ARGS go to the bench (e.g. --cpu-events 10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -15,8 +19,14 @@ fi
 out=$(mktemp -d)
 # CALLGRIND_KEEP=1 keeps the counts by function (callgrind_annotate <file>) in $out.
 if [[ -z ${CALLGRIND_KEEP:-} ]]; then trap 'rm -rf "$out"' EXIT; fi
-# The venv's own interpreter: valgrind must run Python itself, not a launcher that execs it.
 export PYTHONHASHSEED=0  # the same set and dict orders each run
+# The venv's own interpreter: valgrind must run Python itself, not a launcher that execs it.
 python=$(uv run python -c 'import sys; print(sys.executable)')
-BENCH=credit_bench BENCH_RUNNER="valgrind --tool=callgrind --instr-atstart=no \
---callgrind-out-file=$out/cg -q $python" bash scripts/bench.sh --cpu-only --cpu-events 5000 --repeat 1 --instructions "$out/cg" "$@"
+export BENCH_RUNNER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out/cg -q $python"
+case ${WHAT:-credit} in
+  credit) BENCH=credit_bench bash scripts/bench.sh --cpu-only --cpu-events 5000 --repeat 1 \
+            --instructions "$out/cg" "$@" ;;
+  gateway) BENCH=gateway_bench bash scripts/bench.sh --only cpu --runs 1 \
+             --instructions "$out/cg" "$@" ;;
+  *) echo "instructions: WHAT is credit or gateway, not '$WHAT'" >&2; exit 2 ;;
+esac

@@ -21,6 +21,11 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from common.envelope import UnprocessableMessage
+from common.pg_arrays import narrow_array_checks
+
+# Every process that talks to PostgreSQL through this module: array parameters are checked
+# in C (common.pg_arrays says why and what changes).
+narrow_array_checks()
 
 # A pooled connection given back less than this long ago is handed out without a ping.
 PING_AFTER_IDLE_S = 0.5
