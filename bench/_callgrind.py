@@ -44,10 +44,9 @@ class Meter:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         _control("-i", "off")
-        before = set(Path(self.out_file).parent.glob(Path(self.out_file).name + ".*"))
+        before = self._dumps()
         _control("-d")
-        dumped = set(Path(self.out_file).parent.glob(Path(self.out_file).name + ".*"))
-        (new,) = dumped - before
+        (new,) = self._dumps() - before
         found = _TOTALS.search(new.read_bytes())
         if found is None:
             raise RuntimeError(f"callgrind's dump {new} has no totals line")
@@ -56,3 +55,7 @@ class Meter:
             print(f"callgrind: the counts by function are in {new}")
         else:
             new.unlink()
+
+    def _dumps(self) -> set[Path]:
+        out = Path(self.out_file)
+        return set(out.parent.glob(out.name + ".*"))

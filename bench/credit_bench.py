@@ -420,15 +420,15 @@ async def cpu_part(args: argparse.Namespace, settings: Settings) -> None:
         run = "counted" if args.instructions else uuid.uuid4().hex[:8]
         messages = events(run, "bench", args.cpu_events, max(1, args.cpu_events // 10),
                           bill_runs=not args.no_bill_runs)
-        meters = ((Meter(args.instructions), Meter(args.instructions)) if args.instructions
-                  else (None, None))
+        cc_meter = Meter(args.instructions) if args.instructions else None
+        eo_meter = Meter(args.instructions) if args.instructions else None
         async with scratch_database(settings) as scratch:
-            cc.append(await cc_cpu(scratch, messages, meters[0]))
+            cc.append(await cc_cpu(scratch, messages, cc_meter))
             await _ceiling_schema(scratch)
-            eo.append(await ceiling_cpu(scratch, messages, meters[1]))
-        if meters[0] and meters[1]:
-            cc_ir.append(meters[0].counted / len(messages))
-            eo_ir.append(meters[1].counted / len(messages))
+            eo.append(await ceiling_cpu(scratch, messages, eo_meter))
+        if cc_meter and eo_meter:
+            cc_ir.append(cc_meter.counted / len(messages))
+            eo_ir.append(eo_meter.counted / len(messages))
     if args.instructions:
         print(f"RESULT consumer instructions per event, decode + handler, no Kafka: "
               f"{_median(cc_ir):,.0f} (runs {', '.join(f'{c:,.0f}' for c in cc_ir)}; "

@@ -4,9 +4,9 @@ To tell a nested array from a scalar, asyncpg asks of every element of an array 
 `isinstance(x, collections.abc.Iterable)` (and `Sized`): each is a call of the Python-level
 `ABCMeta.__instancecheck__`. The hot paths pass whole columns as arrays (`unnest`), so that
 was ~10 % of credit-control's instructions per balance event (`make bench-instructions`:
-186,667 → 166,883) and a third of the bench's minimal consumer's.
+186,667 → 168,084) and a third of the bench's minimal consumer's.
 
-Every array this project passes is a list or a tuple (of scalars, or of lists and tuples), so
+Every array this project passes is a list or a tuple (of scalars, or of nested lists), so
 `narrow_array_checks` makes asyncpg ask for those two concrete types instead: the same answer
 for them, in C. What changes: a set, a dict view or a range given as an array is refused
 ("a sized iterable container expected") instead of encoded; pass a list.
