@@ -342,7 +342,7 @@ async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
                 async with p.engine.begin() as conn:
                     fresh = await p.inbox.claim_many(
                         conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
-                    await handler(conn, [(e, x) for e, x in parsed if e.event_id in fresh])
+                    await handler(conn, parsed if fresh is None else [parsed[n] for n in fresh])
                 cpu += time.process_time() - started
     finally:
         await p.engine.dispose()

@@ -1,9 +1,11 @@
 """common.envelope: wrap → to_bytes → parse, and every way a message is unprocessable."""
 
+import gc
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+import msgspec
 import orjson
 import pytest
 
@@ -169,6 +171,25 @@ def test_every_contract_round_trips_through_one_decoder(event: Contract) -> None
     assert type(envelope.payload) is type(event) and envelope.payload == event
     assert envelope.type == event.event_type and envelope.event_id == EVENT_ID
     assert to_bytes(envelope) == raw  # encode(decode(x)) == x: nothing lost or reordered
+
+
+@pytest.mark.parametrize("event", _every_contract(), ids=lambda e: type(e).__name__)
+def test_a_decoded_event_is_not_tracked_by_the_collector(event: Contract) -> None:
+    """Contracts are immutable values (gc=False, common.envelope.Contract): none of a decoded
+    event's structs, nested ones included, is another object for the collector to walk."""
+    raw = to_bytes(wrap(event, key="k", source="s", occurred_at=AT, event_id=EVENT_ID))
+    envelope = EVERYTHING.decode(raw)
+    structs = [envelope, *_structs_in(envelope.payload)]
+    assert [type(s).__name__ for s in structs if gc.is_tracked(s)] == []
+
+
+def _structs_in(value: Any) -> list[msgspec.Struct]:
+    if isinstance(value, msgspec.Struct):
+        return [value, *(s for f in value.__struct_fields__
+                         for s in _structs_in(getattr(value, f)))]
+    if isinstance(value, tuple | list):
+        return [s for v in value for s in _structs_in(v)]
+    return []
 
 
 def test_the_wire_format_is_the_envelope_with_its_payload() -> None:

@@ -22,9 +22,15 @@ from common.ids import new_uuid
 SCHEMA_VERSION = 1
 
 
-class Contract(msgspec.Struct, frozen=True, kw_only=True):
+class Contract(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Base of every event payload: fields are only ever added, never renamed or removed.
-    Unknown fields (added by a newer producer) are ignored when decoding."""
+    Unknown fields (added by a newer producer) are ignored when decoding.
+
+    `gc=False` here and on every struct a contract nests (snapshots, dues, the notice
+    context): a contract is an immutable value of strings, numbers, datetimes and tuples of
+    such structs, so no reference cycle can run through one, and the cyclic collector need
+    not track the dozen structs of each decoded event (its young-generation passes walk every
+    tracked object a batch made). A struct holding something mutable must not set it."""
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
@@ -34,7 +40,7 @@ P = TypeVar("P", bound=Contract)
 T = TypeVar("T")
 
 
-class _Header(msgspec.Struct, frozen=True, kw_only=True):
+class _Header(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The envelope's fields other than its type and payload."""
 
     event_id: UUID  # the inbox's key: required, a consumer never makes one up

@@ -586,26 +586,23 @@ class ConsumerRunner:
             await self._dead_letter(record, reason)
         self._count(tp.topic, batch, applied, rejected)
 
-    async def _apply_fast(self, items: list[_Parsed]) -> set[int]:
+    async def _apply_fast(self, items: list[_Parsed]) -> set[int] | None:
         """One transaction, one inbox statement for the whole batch, no savepoints; returns
-        the ids (`id()`) of the items that were new (the rest were redeliveries)."""
+        the ids (`id()`) of the items that were new (the rest were redeliveries), or None
+        when all of them were (the usual case: nothing to look up per event)."""
         if not items:
-            return set()
+            return None
         async with self._engine.begin() as conn:
             fresh = await self._inbox.claim_many(
                 conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
-            todo = []
-            for item in items:
-                if item.envelope.event_id in fresh:  # else applied before: a redelivery
-                    fresh.discard(item.envelope.event_id)  # the same event twice in a batch
-                    todo.append(item)
+            todo = items if fresh is None else [items[n] for n in fresh]
             if self._batch_handler is not None and todo:
-                await self._batch_handler(conn, [(i.envelope, i.payload) for i in todo])
+                await self._batch_handler(conn, [(i.envelope, i.envelope.payload) for i in todo])
             else:
                 for item in todo:
                     with _correlated(item.envelope):
                         await self._handler(conn, item.envelope, item.payload)
-        return {id(item) for item in todo}
+        return None if fresh is None else {id(item) for item in todo}
 
     async def _apply_carefully(
         self, items: list[_Parsed], state: _PartitionState,
@@ -682,12 +679,13 @@ class ConsumerRunner:
                 [*kept, ("dlq-truncated", str(len(record.value or b"")).encode())])
 
     def _count(
-        self, topic: str, batch: _Batch, applied: set[int],
+        self, topic: str, batch: _Batch, applied: set[int] | None,
         rejected: list[tuple[ConsumerRecord[bytes, bytes], str]],
     ) -> None:
         """Count one partition's outcomes (`applied`: ids of the items applied, maybe of a
-        larger batch than this one)."""
-        new = sum(1 for item in batch.parsed if id(item) in applied)
+        larger batch than this one; None: every parsed item was)."""
+        new = (len(batch.parsed) if applied is None
+               else sum(1 for item in batch.parsed if id(item) in applied))
         outcomes = {"applied": new, "duplicate": len(batch.parsed) - new - len(rejected),
                     "dead_lettered": len(batch.dead) + len(rejected)}
         for outcome, n in outcomes.items():

@@ -25,12 +25,12 @@ class BalanceCause(StrEnum):
     MASTER_DATA = "master_data"  # customer or product changed: new snapshots, same money
 
 
-class BillMonthDue(msgspec.Struct, frozen=True, kw_only=True):
+class BillMonthDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     bill_month: BillMonth  # YYYY-MM
     amount_due_fen: Fen
 
 
-class ProductDue(msgspec.Struct, frozen=True, kw_only=True):
+class ProductDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What one product instance of the account owes after the account's credits were
     allocated (docs/billing.md, "Allocation"): `amount_due_fen` over closed bill months,
     `dues` per bill month (oldest first, only months still owing), `unbilled_fen` its
@@ -43,7 +43,7 @@ class ProductDue(msgspec.Struct, frozen=True, kw_only=True):
     unbilled_fen: Fen = 0
 
 
-class DeductionOutcome(msgspec.Struct, frozen=True, kw_only=True):
+class DeductionOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
 
     decision_id: Ref  # the credit-control decision that asked for it

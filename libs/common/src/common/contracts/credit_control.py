@@ -36,7 +36,7 @@ class CreditState(StrEnum):
     PRE_CANCEL = "pre_cancel"
 
 
-class NoticeContext(msgspec.Struct, frozen=True, kw_only=True):
+class NoticeContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What the notifier needs to render the seed's SMS for one product."""
 
     customer: CustomerSnapshot

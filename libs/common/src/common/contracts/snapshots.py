@@ -35,12 +35,12 @@ class MasVendor(StrEnum):
     RUOYA = "ruoya"
 
 
-class Person(msgspec.Struct, frozen=True, kw_only=True):
+class Person(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     name: Name
     phone: Name
 
 
-class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A group customer (集团客户) as billing knew it when the event was written."""
 
     customer_id: Id
@@ -56,7 +56,7 @@ class CustomerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     region: Name | None = None  # the county branch (区县分公司) the customer belongs to
 
 
-class ProductSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+class ProductSnapshot(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     product_id: Id
     cpno: Id  # 产品编号 CPNO
     name: Name  # CPNAME
