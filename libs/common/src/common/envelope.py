@@ -115,7 +115,10 @@ class EventDecoder:
             raise self._refusal(raw, exc) from exc
         if envelope.schema_version != SCHEMA_VERSION:
             raise _unsupported(envelope.schema_version)
-        if _MAYBE_NUL in raw:  # JSON can only carry a NUL escaped: rare, then look closer
+        # JSON can only carry a NUL escaped: rare, then look closer. A backslash first
+        # (memchr: most messages have none, msgspec writes text unescaped) spares the
+        # six-byte search its ~2 instructions a byte.
+        if b"\\" in raw and _MAYBE_NUL in raw:
             where = _nul_at(envelope, "$")
             if where is not None:
                 raise UnprocessableMessage(
