@@ -42,6 +42,8 @@ import legacy_sweep_sql as legacy
 
 from common.app import plumbing
 from common.clock import BUSINESS_TZ, SystemClock, business_date
+from common.contracts import CreditDecisionMade, CreditStateChanged, ProvisioningCommand
+from common.envelope import EventDecoder, to_builtins
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
 from credit_control.credit.domain import rules
@@ -187,6 +189,9 @@ TABLES = {
 }
 
 
+_EVENTS = EventDecoder(CreditDecisionMade, CreditStateChanged, ProvisioningCommand)
+
+
 async def snapshot(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(cb._asyncpg_dsn(url))
     try:
@@ -196,7 +201,9 @@ async def snapshot(url: str) -> dict[str, Any]:
         per_product: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for r in await conn.fetch("SELECT topic, key, event_type, payload FROM credit.outbox "
                                   "ORDER BY id"):
-            env = json.loads(r["payload"])
+            # Read as the consumers read it (the contract's decoder): the old path wrote
+            # PostgreSQL's jsonb text, the new one msgspec's style (issue 20), the same events.
+            env = to_builtins(_EVENTS.decode(r["payload"].encode()))
             env.pop("event_id")
             env.pop("occurred_at")
             per_product[env["payload"]["product_id"]].append(

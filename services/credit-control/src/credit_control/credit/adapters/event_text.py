@@ -52,7 +52,7 @@ def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
         parts.append(_quote(("{" if n == 0 else ",") + f'"{f.encode_name}":'))
         if f.name in values:
             v = values[f.name]
-            parts.append(v if f.name in raw else f"COALESCE(to_jsonb({v})::text, 'null')")
+            parts.append(v if f.name in raw else f"COALESCE(to_json({v})::text, 'null')")
         elif f.required:
             raise ValueError(f"{cls.__name__}.{f.name} is required")
         else:
@@ -74,11 +74,11 @@ def envelope_text(event_type: str, event_id: str, source_json: str, occurred_at_
     """SQL giving an envelope's JSON text: the `type` tag first, then the envelope's fields
     in its order (common.envelope.Envelope), the payload text last. `*_json` arguments are
     JSON text already; the others are SQL values."""
-    given = {"event_id": f"to_jsonb({event_id})::text", "source": source_json,
+    given = {"event_id": f"to_json({event_id})::text", "source": source_json,
              "occurred_at": occurred_at_json, "correlation_id": correlation_json,
              "schema_version": f"({schema_version})::text",
-             "key": f"to_jsonb({key})::text", "payload": payload_text}
-    parts = ["'{\"type\":'", f"to_jsonb({event_type})::text"]
+             "key": f"to_json({key})::text", "payload": payload_text}
+    parts = ["'{\"type\":'", f"to_json({event_type})::text"]
     for f in msgspec.structs.fields(Envelope):
         parts += [_quote(f',"{f.encode_name}":'), given[f.name]]
     parts.append("'}'")

@@ -506,23 +506,28 @@ fold2 AS (
   FROM fold c LEFT JOIN due sw ON sw.step_no = c.s_sw
 ),
 fired AS (
-  SELECT c.*, x.step_no, x.state_before
-  FROM (SELECT c.*,
-               c.s_ded IS NOT NULL AND c.s2 = ANY(string_to_array(ded.from_states, ','))
-                 AS ded_fires,
-               c.s_warn IS NOT NULL AND c.s2 = ANY(string_to_array(wn.from_states, ','))
-                 AS warn_fires
-        FROM fold2 c LEFT JOIN due ded ON ded.step_no = c.s_ded
-        LEFT JOIN due wn ON wn.step_no = c.s_warn) c
-  CROSS JOIN LATERAL (VALUES
-      (CASE WHEN c.sus_fires THEN c.s_sus END, c.state),
-      (CASE WHEN c.sw_fires THEN c.s_sw END, c.s1),
-      (CASE WHEN c.ded_fires THEN c.s_ded END, c.s2),
-      (CASE WHEN c.warn_fires THEN c.s_warn END, c.s2),
-      -- a step that changed the state today leaves no pre-cancellation (its retention
-      -- starts today); a deduction leaves the product as it was
-      (CASE WHEN NOT (c.sus_fires OR c.sw_fires OR c.warn_fires) THEN c.s_pc END, c.s2)
-  ) AS x(step_no, state_before)
+  -- Up to five steps per product, one row each. A join to five constant rows, not a
+  -- LATERAL VALUES list of the product's columns: PostgreSQL compiles such a list's
+  -- expressions again for every product (~4 % of a chunk's instructions, callgrind).
+  SELECT * FROM (
+    SELECT c.*,
+           CASE k.i WHEN 1 THEN CASE WHEN c.sus_fires THEN c.s_sus END
+                    WHEN 2 THEN CASE WHEN c.sw_fires THEN c.s_sw END
+                    WHEN 3 THEN CASE WHEN c.ded_fires THEN c.s_ded END
+                    WHEN 4 THEN CASE WHEN c.warn_fires THEN c.s_warn END
+                    -- a step that changed the state today leaves no pre-cancellation (its
+                    -- retention starts today); a deduction leaves the product as it was
+                    ELSE CASE WHEN NOT (c.sus_fires OR c.sw_fires OR c.warn_fires)
+                              THEN c.s_pc END END AS step_no,
+           CASE k.i WHEN 1 THEN c.state WHEN 2 THEN c.s1 ELSE c.s2 END AS state_before
+    FROM (SELECT c.*,
+                 c.s_ded IS NOT NULL AND c.s2 = ANY(string_to_array(ded.from_states, ','))
+                   AS ded_fires,
+                 c.s_warn IS NOT NULL AND c.s2 = ANY(string_to_array(wn.from_states, ','))
+                   AS warn_fires
+          FROM fold2 c LEFT JOIN due ded ON ded.step_no = c.s_ded
+          LEFT JOIN due wn ON wn.step_no = c.s_warn) c
+    CROSS JOIN (VALUES (1), (2), (3), (4), (5)) AS k(i)) x
   WHERE x.step_no IS NOT NULL
 )"""
 
