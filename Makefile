@@ -57,7 +57,7 @@ lint: install  ## ruff + mypy
 bench: install  ## every bench/*.py (BENCH=name for one, ARGS=… to each)
 	@bash scripts/bench.sh $(ARGS)
 
-bench-instructions: install  ## instructions per event of a hot path, counted by callgrind (WHAT=credit|gateway, ARGS=…)
+bench-instructions: install  ## instructions per event of a hot path, counted by callgrind (WHAT=credit|gateway|sweep, ARGS=…)
 	@bash scripts/instructions.sh $(ARGS)
 
 RATE ?= 1000

@@ -686,7 +686,10 @@ pg_start() {
 
   log "starting postgres on 127.0.0.1:$PG_PORT, log $PG_LOG"
   local t0=$SECONDS
-  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_START_TIMEOUT" -s start 9>&-; then
+  local server=()
+  [[ -n ${PG_CALLGRIND_DIR:-} ]] && server=(-p "$(pg_callgrind_wrapper)")
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$PG_START_TIMEOUT" -s \
+      "${server[@]}" start 9>&-; then
     tail -n 30 "$PG_LOG" >&2 || true
     die "postgres failed to start (log: $PG_LOG)"
   fi
@@ -694,6 +697,20 @@ pg_start() {
   pg_bootstrap_db
   pg_probe
   log "postgres ready (pid $PG_PID_VAL, 127.0.0.1:$PG_PORT) in $((SECONDS - t0))s"
+}
+
+# PG_CALLGRIND_DIR=<dir>: the server runs under valgrind's callgrind, every process counted,
+# each writing <dir>/cg.<pid> when it exits (scripts/instructions.sh WHAT=sweep: a backend's
+# instructions for one statement; on this VM timings vary by ±15 %, counts by far less).
+pg_callgrind_wrapper() {
+  command -v valgrind >/dev/null 2>&1 || die "PG_CALLGRIND_DIR needs valgrind (apt-get install valgrind)"
+  mkdir -p "$PG_CALLGRIND_DIR"
+  is_root && chown postgres:postgres "$PG_CALLGRIND_DIR"
+  local wrapper=$STACK_DIR/postgres-under-callgrind
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --trace-children=yes -q --callgrind-out-file=%s/cg.%%p %s/postgres "$@"\n' \
+    "$PG_CALLGRIND_DIR" "$PG_BIN" >"$wrapper"
+  chmod 755 "$wrapper"
+  printf '%s' "$wrapper"
 }
 
 pg_stop() {

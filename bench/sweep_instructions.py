@@ -1,0 +1,160 @@
+"""The month-end sweep's server work in instructions: one chunk's statement, counted by
+valgrind's callgrind in the PostgreSQL backend that runs it (`make bench-instructions
+WHAT=sweep`; scripts/instructions.sh starts the server under callgrind for it).
+
+Why: the sweep is CPU in PostgreSQL (docs/benchmarks.md), and on this VM the same chunk's
+time varies by ±15 % or more from one minute to the next, so a change worth a few per cent
+cannot be told apart by timing. The instructions a backend executes for the same statement
+on the same rows vary by well under 1 %.
+
+How: `--prepare` (server running normally) makes a template database once: migrated, the
+credit bench's products seeded (bench/credit_bench.py `seed`). Then, with the server under
+callgrind (every process counted, each writing `<dumps>/cg.<pid>` when it exits), each run
+copies the template, opens a fresh connection, runs the sweep's first chunk for 30 November
+(the statement `run_chunk` runs, with the sweep's settings), rolls it back and disconnects;
+the backend's dump is its total. A backend that only connects and does the same
+transaction around nothing is counted too and subtracted, so the figure is the statement's:
+planning and execution.
+
+Usage: python bench/sweep_instructions.py --prepare | --dumps DIR [--products N]
+       [--chunk C] [--runs R] [--keep]
+Needs CREDITCTL_DATABASE_URL (scripts/instructions.sh sets it).
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import credit_bench as cb
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from common.clock import BUSINESS_TZ
+from common.migrations import upgrade
+from credit_control.config import Settings
+from credit_control.credit.adapters import sweep_sql
+from credit_control.credit.domain import rules
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
+
+_TOTALS = re.compile(rb"^totals: (\d+)$", re.MULTILINE)
+
+
+def _template(products: int) -> str:
+    return f"sweep_cg_{products}"
+
+
+async def prepare(settings: Settings, products: int) -> None:
+    """The template database, unless it exists: migrated and seeded, natively."""
+    name = _template(products)
+    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
+    try:
+        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            print(f"sweep instructions: template {name} is there")
+            return
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = f"{settings.database_url.rsplit('/', 1)[0]}/{name}"
+    await asyncio.to_thread(upgrade, cb.MIGRATIONS, url, settings.db_schema)
+    seconds = await cb.seed(url, products)
+    print(f"sweep instructions: template {name} seeded with {products:,} products in "
+          f"{seconds:.1f} s")
+
+
+async def _backend(url: str, sql: str | None, values: dict[str, Any], dumps: Path,
+                   keep: bool) -> tuple[int, Any]:
+    """A fresh backend runs the chunk's statement (or nothing) in a transaction rolled back;
+    its instructions from its dump once it has exited."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            pid = await raw.fetchval("SELECT pg_backend_pid()")
+            async with conn.begin() as tx:
+                await sweep_sql.tune_chunk(conn)  # as sweeps._run_chunk does
+                row = (await conn.execute(text(sql), values)).one() if sql else None
+                await tx.rollback()
+    finally:
+        await engine.dispose()
+    return _total(dumps / f"cg.{pid}", keep), row
+
+
+def _total(dump: Path, keep: bool) -> int:
+    """The dump's total, once callgrind has written it (the backend exits after the client)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = _TOTALS.search(dump.read_bytes()) if dump.exists() else None
+        if found:
+            if keep:
+                print(f"  callgrind_annotate {dump}")
+            else:
+                dump.unlink()
+            return int(found.group(1))
+        time.sleep(0.2)
+    raise RuntimeError(f"no callgrind dump {dump}: is the server running under callgrind "
+                       "(scripts/instructions.sh WHAT=sweep)?")
+
+
+async def measure(settings: Settings, args: argparse.Namespace) -> None:
+    dumps = Path(args.dumps)
+    base = settings.database_url.rsplit("/", 1)[0]
+    name = f"sweep_cg_run_{os.getpid()}"
+    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
+    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {_template(args.products)}")
+    try:
+        today = cb.SWEEP_AS_OF.astimezone(BUSINESS_TZ).date()
+        steps = list(enumerate(rules.sweep_plan(DEFAULT_RULES, today, settings.notice_policy)))
+        values = sweep_sql.params(steps, cb.SWEEP_AS_OF, datetime.now(UTC),
+                                  DEFAULT_RULES.version, "", args.chunk, "credit-control",
+                                  None, cb.SWEEP_AS_OF, today)
+        sql = sweep_sql.STATEMENT
+        used = {k: v for k, v in values.items() if f":{k} " in sql}
+        url = f"{base}/{name}"
+        idle, _ = await _backend(url, None, {}, dumps, args.keep)
+        counts = []
+        for _ in range(args.runs):
+            total, row = await _backend(url, sql, used, dumps, args.keep)
+            counts.append(total - idle)
+            print(f"  chunk of {row.candidates:,} products: {row.changed:,} decisions, "
+                  f"{row.published:,} outbox rows, {(total - idle) / 1e6:,.1f} million "
+                  f"instructions in the backend", flush=True)
+    finally:
+        await admin.close()
+        await cb._drop_database(settings.database_url, name)
+    per = sorted(counts)[len(counts) // 2] / max(row.changed, 1)
+    print(f"RESULT sweep chunk, server instructions per decision: {per:,.0f} (chunk of "
+          f"{args.chunk:,} of {args.products:,} products, planning included; runs "
+          f"{', '.join(f'{c / 1e6:,.1f}M' for c in counts)}; counted by callgrind in the "
+          "backend, a connection's own cost subtracted)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prepare", action="store_true",
+                        help="make the template database (server running normally)")
+    parser.add_argument("--dumps", help="the server's callgrind dump folder (PG_CALLGRIND_DIR)")
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--chunk", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the measured backends' dumps for callgrind_annotate")
+    args, _ = parser.parse_known_args()  # `make bench` passes every script the same ARGS
+    settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"])
+    if args.prepare:
+        asyncio.run(prepare(settings, args.products))
+    elif args.dumps:
+        asyncio.run(measure(settings, args))
+    else:  # `make bench` runs every script: this one needs a server under callgrind
+        print("sweep instructions: run by `make bench-instructions WHAT=sweep`; skipped")
+
+
+if __name__ == "__main__":
+    main()
