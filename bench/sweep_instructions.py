@@ -10,11 +10,11 @@ on the same rows vary by well under 1 %.
 How: `--prepare` (server running normally) makes a template database once: migrated, the
 credit bench's products seeded (bench/credit_bench.py `seed`). Then, with the server under
 callgrind (every process counted, each writing `<dumps>/cg.<pid>` when it exits), each run
-copies the template, opens a fresh connection, runs the sweep's first chunk for 30 November
+copies the template afresh, opens a connection, runs the sweep's first chunk for 30 November
 (the statement `run_chunk` runs, with the sweep's settings), rolls it back and disconnects;
-the backend's dump is its total. A backend that only connects and does the same
-transaction around nothing is counted too and subtracted, so the figure is the statement's:
-planning and execution.
+the backend's dump is its total. A backend that only connects and does the same transaction
+around nothing is counted too and subtracted, so the figure is the statement's: planning and
+execution.
 
 Usage: python bench/sweep_instructions.py --prepare | --dumps DIR [--products N]
        [--chunk C] [--runs R] [--keep]
@@ -23,9 +23,11 @@ Needs CREDITCTL_DATABASE_URL (scripts/instructions.sh sets it).
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,35 +107,44 @@ def _total(dump: Path, keep: bool) -> int:
 
 async def measure(settings: Settings, args: argparse.Namespace) -> None:
     dumps = Path(args.dumps)
-    base = settings.database_url.rsplit("/", 1)[0]
-    name = f"sweep_cg_run_{os.getpid()}"
-    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
-    await admin.execute(f"CREATE DATABASE {name} TEMPLATE {_template(args.products)}")
-    try:
-        today = cb.SWEEP_AS_OF.astimezone(BUSINESS_TZ).date()
-        steps = list(enumerate(rules.sweep_plan(DEFAULT_RULES, today, settings.notice_policy)))
-        values = sweep_sql.params(steps, cb.SWEEP_AS_OF, datetime.now(UTC),
-                                  DEFAULT_RULES.version, "", args.chunk, "credit-control",
-                                  None, cb.SWEEP_AS_OF, today)
-        sql = sweep_sql.STATEMENT
-        used = {k: v for k, v in values.items() if f":{k} " in sql}
-        url = f"{base}/{name}"
-        idle, _ = await _backend(url, None, {}, dumps, args.keep)
-        counts = []
-        for _ in range(args.runs):
+    today = cb.SWEEP_AS_OF.astimezone(BUSINESS_TZ).date()
+    steps = list(enumerate(rules.sweep_plan(DEFAULT_RULES, today, settings.notice_policy)))
+    values = sweep_sql.params(steps, cb.SWEEP_AS_OF, datetime.now(UTC), DEFAULT_RULES.version,
+                              "", args.chunk, "credit-control", None, cb.SWEEP_AS_OF, today)
+    sql = sweep_sql.STATEMENT
+    used = {k: v for k, v in values.items() if f":{k} " in sql}
+    counts, decided = [], 0
+    for _ in range(args.runs):
+        # Each run on a fresh copy: a rolled-back chunk leaves dead index entries behind that
+        # the next run's inserts would step over (+4 % in a second run on the same copy).
+        async with _copy(settings, args.products) as url:
+            idle, _ = await _backend(url, None, {}, dumps, args.keep)
             total, row = await _backend(url, sql, used, dumps, args.keep)
-            counts.append(total - idle)
-            print(f"  chunk of {row.candidates:,} products: {row.changed:,} decisions, "
-                  f"{row.published:,} outbox rows, {(total - idle) / 1e6:,.1f} million "
-                  f"instructions in the backend", flush=True)
-    finally:
-        await admin.close()
-        await cb._drop_database(settings.database_url, name)
-    per = sorted(counts)[len(counts) // 2] / max(row.changed, 1)
+        counts.append(total - idle)
+        decided = row.changed
+        print(f"  chunk of {row.candidates:,} products: {row.changed:,} decisions, "
+              f"{row.published:,} outbox rows, {(total - idle) / 1e6:,.1f} million "
+              f"instructions in the backend", flush=True)
+    per = sorted(counts)[len(counts) // 2] / max(decided, 1)
     print(f"RESULT sweep chunk, server instructions per decision: {per:,.0f} (chunk of "
           f"{args.chunk:,} of {args.products:,} products, planning included; runs "
           f"{', '.join(f'{c / 1e6:,.1f}M' for c in counts)}; counted by callgrind in the "
           "backend, a connection's own cost subtracted)")
+
+
+@contextlib.asynccontextmanager
+async def _copy(settings: Settings, products: int) -> AsyncIterator[str]:
+    """A fresh copy of the template database, dropped afterwards; yields its URL."""
+    name = f"sweep_cg_run_{os.getpid()}"
+    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {_template(products)}")
+    finally:
+        await admin.close()
+    try:
+        yield f"{settings.database_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await cb._drop_database(settings.database_url, name)
 
 
 def main() -> None:
