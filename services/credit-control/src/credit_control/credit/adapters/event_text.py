@@ -7,9 +7,10 @@ state changes inside one set-based statement (sweep_sql.py), so it builds their 
 these helpers make that text the same bytes, from the contracts' own field lists (msgspec's
 type info), so one serialisation style holds for every event on every topic.
 
-- `struct_text`: a struct from SQL values (one expression per field; `to_jsonb(v)::text` for
+- `struct_text`: a struct from SQL values (one expression per field; `to_json(v)::text` for
   a value's JSON, as PostgreSQL escapes strings as msgspec does; a field not given is its
-  default, a constant).
+  default, a constant). `to_json`, not `to_jsonb`: the same text without building a jsonb
+  to print it (−2.4 % of a sweep chunk's server instructions).
 - `jsonb_struct_text`: a struct from a jsonb value (a decision's stored `context`): each field
   taken by name in the struct's order, nested structs and lists of structs likewise; a key
   the struct does not have is left out, as decoding and encoding again would.
@@ -43,7 +44,7 @@ def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
                 raw: Collection[str] = ()) -> str:
     """SQL giving the JSON text of `cls` from an SQL expression per field (by field name).
     Fields in `raw` are JSON text already (never NULL); the others go through
-    `to_jsonb(v)::text` (NULL: null). A field left out is its default."""
+    `to_json(v)::text` (NULL: null). A field left out is its default."""
     unknown = set(values) - {f.name for f in msgspec.structs.fields(cls)}
     if unknown:
         raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
