@@ -196,11 +196,16 @@ async def _feed_batch(p: Any, handler: Any, values: list[str]) -> None:
     parsed = [parse(v.encode(), consumer.CONTRACTS) for v in values]
     async with p.engine.begin() as conn:
         fresh = await p.inbox.claim_many(conn, "compare", [(e.event_id, "t") for e, _ in parsed])
-        todo = []
-        for e, x in parsed:
-            if e.event_id in fresh:
-                fresh.discard(e.event_id)
-                todo.append((e, x))
+        if fresh is None or isinstance(fresh, list):
+            # The positions of the new events, None when all are (common.inbox since the
+            # fourth session of 2026-12-04).
+            todo = parsed if fresh is None else [parsed[n] for n in fresh]
+        else:  # an earlier revision's answer: the set of the new events' ids
+            todo = []
+            for e, x in parsed:
+                if e.event_id in fresh:
+                    fresh.discard(e.event_id)
+                    todo.append((e, x))
         if todo:
             await handler(conn, todo)
 
