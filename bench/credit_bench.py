@@ -62,6 +62,7 @@ from common.clock import BUSINESS_TZ, SystemClock
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
 from common.envelope import parse, to_bytes, wrap
+from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
 from common.migrations import upgrade
 from common.runtime import tune_gc
@@ -342,7 +343,7 @@ async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
                 async with p.engine.begin() as conn:
                     fresh = await p.inbox.claim_many(
                         conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
-                    await handler(conn, parsed if fresh is None else [parsed[n] for n in fresh])
+                    await handler(conn, list(new_items(parsed, fresh)))
                 cpu += time.process_time() - started
     finally:
         await p.engine.dispose()

@@ -11,7 +11,7 @@ How: `--prepare` (server running normally) makes a template database once: migra
 credit bench's products seeded (bench/credit_bench.py `seed`). Then, with the server under
 callgrind (every process counted, each writing `<dumps>/cg.<pid>` when it exits), each run
 copies the template afresh, opens a connection, runs the sweep's first chunk for 30 November
-(the statement `run_chunk` runs, with the sweep's settings), rolls it back and disconnects;
+(`sweep_sql.run_chunk` with the sweep's settings), rolls it back and disconnects;
 the backend's dump is its total. A backend that only connects and does the same transaction
 around nothing is counted too and subtracted, so the figure is the statement's: planning and
 execution.
@@ -34,7 +34,6 @@ from typing import Any
 
 import asyncpg
 import credit_bench as cb
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -57,23 +56,24 @@ async def prepare(settings: Settings, products: int) -> None:
     name = _template(products)
     admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
     try:
-        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            print(f"sweep instructions: template {name} is there")
-            return
-        await admin.execute(f"CREATE DATABASE {name}")
+        there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
     finally:
         await admin.close()
-    url = f"{settings.database_url.rsplit('/', 1)[0]}/{name}"
+    if there:
+        print(f"sweep instructions: template {name} is there")
+        return
+    url = await cb._create_database(settings.database_url, name)
     await asyncio.to_thread(upgrade, cb.MIGRATIONS, url, settings.db_schema)
     seconds = await cb.seed(url, products)
     print(f"sweep instructions: template {name} seeded with {products:,} products in "
           f"{seconds:.1f} s")
 
 
-async def _backend(url: str, sql: str | None, values: dict[str, Any], dumps: Path,
-                   keep: bool) -> tuple[int, Any]:
-    """A fresh backend runs the chunk's statement (or nothing) in a transaction rolled back;
-    its instructions from its dump once it has exited."""
+async def _backend(url: str, values: dict[str, Any] | None, dumps: Path,
+                   keep: bool) -> tuple[int, int]:
+    """A fresh backend runs the sweep's chunk with `values` (None: nothing) in a transaction
+    rolled back, as `sweeps._run` does; its instructions from its dump once it has exited,
+    and the chunk's decisions."""
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
@@ -81,12 +81,12 @@ async def _backend(url: str, sql: str | None, values: dict[str, Any], dumps: Pat
             assert raw is not None
             pid = await raw.fetchval("SELECT pg_backend_pid()")
             async with conn.begin() as tx:
-                await sweep_sql.tune_chunk(conn)  # as sweeps._run_chunk does
-                row = (await conn.execute(text(sql), values)).one() if sql else None
+                await sweep_sql.tune_chunk(conn)
+                decided = (await sweep_sql.run_chunk(conn, values))[2] if values else {}
                 await tx.rollback()
     finally:
         await engine.dispose()
-    return _total(dumps / f"cg.{pid}", keep), row
+    return _total(dumps / f"cg.{pid}", keep), sum(decided.values())
 
 
 def _total(dump: Path, keep: bool) -> int:
@@ -111,20 +111,16 @@ async def measure(settings: Settings, args: argparse.Namespace) -> None:
     steps = list(enumerate(rules.sweep_plan(DEFAULT_RULES, today, settings.notice_policy)))
     values = sweep_sql.params(steps, cb.SWEEP_AS_OF, datetime.now(UTC), DEFAULT_RULES.version,
                               "", args.chunk, "credit-control", None, cb.SWEEP_AS_OF, today)
-    sql = sweep_sql.STATEMENT
-    used = {k: v for k, v in values.items() if f":{k} " in sql}
     counts, decided = [], 0
     for _ in range(args.runs):
         # Each run on a fresh copy: a rolled-back chunk leaves dead index entries behind that
         # the next run's inserts would step over (+4 % in a second run on the same copy).
         async with _copy(settings, args.products) as url:
-            idle, _ = await _backend(url, None, {}, dumps, args.keep)
-            total, row = await _backend(url, sql, used, dumps, args.keep)
+            idle, _ = await _backend(url, None, dumps, args.keep)
+            total, decided = await _backend(url, values, dumps, args.keep)
         counts.append(total - idle)
-        decided = row.changed
-        print(f"  chunk of {row.candidates:,} products: {row.changed:,} decisions, "
-              f"{row.published:,} outbox rows, {(total - idle) / 1e6:,.1f} million "
-              f"instructions in the backend", flush=True)
+        print(f"  chunk of {args.chunk:,} products: {decided:,} decisions, "
+              f"{(total - idle) / 1e6:,.1f} million instructions in the backend", flush=True)
     per = sorted(counts)[len(counts) // 2] / max(decided, 1)
     print(f"RESULT sweep chunk, server instructions per decision: {per:,.0f} (chunk of "
           f"{args.chunk:,} of {args.products:,} products, planning included; runs "

@@ -46,6 +46,12 @@ async def _bill_and_suspend(billing: httpx.AsyncClient, credit: httpx.AsyncClien
     await _ok(await billing.post("/v1/bill-runs", json={
         "bill_run_id": f"BRPII{uid}", "bill_month": f"{year}-{month:02d}",
         "as_of": f"{year}-{month + 1:02d}-02T09:00:00+08:00"}))
+    # The bill run's balance events reach credit-control asynchronously: a sweep run before
+    # they are applied sees nothing owed (as staff would, look at the product's facts first).
+    await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
+                     lambda r: r.status_code == 200
+                     and r.json()["facts"]["amount_due_fen"] == 8800,
+                     what="the bill run reached credit-control", timeout=120)
     # the 25th's sweep (the suspension warning comes first), then the month end's: suspended
     next_month_end = f"{year}-{month + 1:02d}-{calendar.monthrange(year, month + 1)[1]}"
     for n, as_of in enumerate((f"{year}-{month + 1:02d}-25T20:00:00+08:00",

@@ -1,5 +1,7 @@
 """Inbox: the ids of events a consumer has applied, written in the transaction of the effect."""
 
+from collections.abc import Sequence
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import Table, delete, func, select, tuple_
@@ -8,27 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import delete_in_chunks, driver
 
+T = TypeVar("T")
+
 
 class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
         into = f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, topic) "
-        # The batch's positions that were new, or NULL when all were (the usual case: no
-        # per-event work in Python at all). A redelivery is a position left out; an event
-        # twice in one batch counts at its first position, as it is applied there.
-        fresh = ("SELECT CASE WHEN (SELECT count(*) FROM ins) = (SELECT count(*) FROM e) "
-                 "THEN NULL ELSE ARRAY(SELECT min(e.n)::int - 1 FROM ins "
-                 "JOIN e ON e.id = ins.event_id GROUP BY e.id ORDER BY 1) END")
-        self._claim = (
-            "WITH e AS MATERIALIZED (SELECT * FROM unnest($2::uuid[], $3::text[]) "
-            "WITH ORDINALITY AS e(id, topic, n)), "
-            f"ins AS ({into}SELECT $1, e.id, e.topic FROM e "
-            "ON CONFLICT DO NOTHING RETURNING event_id) " + fresh)
-        self._claim_one_topic = (
-            "WITH e AS MATERIALIZED (SELECT * FROM unnest($2::uuid[]) "
-            "WITH ORDINALITY AS e(id, n)), "
-            f"ins AS ({into}SELECT $1, e.id, $3 FROM e "
-            "ON CONFLICT DO NOTHING RETURNING event_id) " + fresh)
+        self._claim = _claim_sql(into, "unnest($2::uuid[], $3::text[])", "e.topic")
+        self._claim_one_topic = _claim_sql(into, "unnest($2::uuid[])", "$3")
 
     async def claim(self, conn: AsyncConnection, consumer: str, event_id: UUID, topic: str) -> bool:
         """True the first time this consumer sees the event; False for a redelivery."""
@@ -55,12 +45,10 @@ class Inbox:
         topic = events[0][1]
         raw = await driver(conn)
         if all(t == topic for _, t in events):
-            fresh: list[int] | None = await raw.fetchval(
+            return await raw.fetchval(  # type: ignore[no-any-return]
                 self._claim_one_topic, consumer, [e for e, _ in events], topic)
-        else:
-            fresh = await raw.fetchval(self._claim, consumer, [e for e, _ in events],
-                                       [t for _, t in events])
-        return fresh
+        return await raw.fetchval(  # type: ignore[no-any-return]
+            self._claim, consumer, [e for e, _ in events], [t for _, t in events])
 
     async def prune(self, engine: AsyncEngine, older_than_days: int) -> int:
         """Forget applied ids older than the retention (longer than Kafka keeps the log)."""
@@ -69,3 +57,22 @@ class Inbox:
         return await delete_in_chunks(engine, lambda chunk: delete(t).where(
             tuple_(t.c.consumer, t.c.event_id).in_(
                 select(t.c.consumer, t.c.event_id).where(t.c.applied_at < cutoff).limit(chunk))))
+
+
+def new_items(items: Sequence[T], claimed: list[int] | None) -> Sequence[T]:
+    """The items of a batch that `Inbox.claim_many` answered `claimed` for, in order."""
+    return items if claimed is None else [items[n] for n in claimed]
+
+
+def _claim_sql(into: str, unnest: str, topic: str) -> str:
+    """The batch claim: the batch's positions that were new, or NULL when all were (the
+    usual case: no per-event work in Python at all). A redelivery is a position left out; an
+    event twice in one batch counts at its first position, as it is applied there. `topic`
+    is each row's (`e.topic`) or one parameter for all."""
+    columns = "id, topic, n" if topic == "e.topic" else "id, n"
+    return (f"WITH e AS MATERIALIZED (SELECT * FROM {unnest} WITH ORDINALITY AS e({columns})), "
+            f"ins AS ({into}SELECT $1, e.id, {topic} FROM e "
+            "ON CONFLICT DO NOTHING RETURNING event_id) "
+            "SELECT CASE WHEN (SELECT count(*) FROM ins) = (SELECT count(*) FROM e) "
+            "THEN NULL ELSE ARRAY(SELECT min(e.n)::int - 1 FROM ins "
+            "JOIN e ON e.id = ins.event_id GROUP BY e.id ORDER BY 1) END")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import metrics
 from common.db import is_event_error, is_infrastructure_error
 from common.envelope import Contract, Envelope, EventDecoder, UnprocessableMessage
-from common.inbox import Inbox
+from common.inbox import Inbox, new_items
 from common.logging import correlated
 
 log = logging.getLogger(__name__)
@@ -595,9 +595,9 @@ class ConsumerRunner:
         async with self._engine.begin() as conn:
             fresh = await self._inbox.claim_many(
                 conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
-            todo = items if fresh is None else [items[n] for n in fresh]
+            todo = new_items(items, fresh)
             if self._batch_handler is not None and todo:
-                await self._batch_handler(conn, [(i.envelope, i.envelope.payload) for i in todo])
+                await self._batch_handler(conn, [(i.envelope, i.payload) for i in todo])
             else:
                 for item in todo:
                     with _correlated(item.envelope):
