@@ -26,10 +26,13 @@ _WRITTEN_OFF = "bad debt written off (核销)"
 # The batch's rating inputs in ONE statement (one round trip, one parse on the balance path):
 # arrears episodes moved then opened (each data-modifying CTE sees the statement's snapshot:
 # an episode the first closes is for an account that owes nothing, which the second never
-# opens), the customers' inputs (newest event wins), the bills. A row is rewritten only when
-# it changes (a peak that grows, an episode that closes, a customer's new brand, open date or
-# blacklisting): most balance events change none, and each rewrite was a dead tuple and WAL
-# on the hot path. `updated_at` is when a customer's inputs last changed.
+# opens; an account with an episode open already conflicts on the partial unique index of
+# migration 0025, one probe per row, where a `NOT EXISTS` was planned, on statistics not yet
+# gathered, as an anti join comparing every row with every open episode), the customers'
+# inputs (newest event wins), the bills. A row is rewritten only when it changes (a peak that
+# grows, an episode that closes, a customer's new brand, open date or blacklisting): most
+# balance events change none, and each rewrite was a dead tuple and WAL on the hot path.
+# `updated_at` is when a customer's inputs last changed.
 _INPUTS_WRITE = DriverStatement("""
     WITH ep AS (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]),
                                      CAST(:ec AS text[]), CAST(:due AS bigint[]))
@@ -42,10 +45,7 @@ _INPUTS_WRITE = DriverStatement("""
                  AND (ep.due > e.peak_fen OR ep.due = 0)
               RETURNING 1),
     opened AS (INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
-               SELECT ep.a, ep.at, ep.c, ep.due FROM ep
-                WHERE ep.due > 0 AND NOT EXISTS (
-                      SELECT 1 FROM credit.arrears_episodes e
-                       WHERE e.account_id = ep.a AND e.cleared_at IS NULL)
+               SELECT ep.a, ep.at, ep.c, ep.due FROM ep WHERE ep.due > 0
                ON CONFLICT DO NOTHING RETURNING 1),
     customers AS (INSERT INTO credit.rating_customers (customer_id, brand, opened_on,
                                                        blacklisted, blacklist_reason, updated_at)

@@ -6,10 +6,12 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -150,4 +152,7 @@ arrears_episodes = Table(
     Column("customer_id", Text, nullable=False, index=True),
     Column("peak_fen", BigInteger, nullable=False),
     Column("cleared_at", DateTime(timezone=True)),
+    # One open episode per account (migration 0025): the balance path's insert conflicts here.
+    Index("ux_credit_arrears_episodes_open", "account_id", unique=True,
+          postgresql_where=text("cleared_at IS NULL")),
 )
