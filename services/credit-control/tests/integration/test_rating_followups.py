@@ -329,3 +329,49 @@ async def test_inputs_recorded_from_balance_events(db: AsyncEngine, year: int) -
     assert tuple(row) == ("B", date(y - 3, 4, 1), True)
     assert [tuple(b) for b in bills] == [(date(y, 1, 1), 9_00)]
     assert episodes == 0
+
+
+async def test_one_open_arrears_episode_per_account_over_many_batches(
+        db: AsyncEngine, year: int) -> None:
+    """An episode opens when the account first owes, its peak follows the debt up (not down)
+    batch after batch, it closes when paid, and the next debt opens a second one; the
+    database refuses a second open episode (migration 0025's partial unique index, which the
+    insert's ON CONFLICT relies on)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+    from common.contracts.snapshots import CustomerSnapshot, Person, Tier
+    from credit_control.rating.adapters.rating_sql import record_inputs
+
+    y, uid = year, new_uid()
+    customer = CustomerSnapshot(customer_id=f"J{uid}", name="集团", tier=Tier.MID,
+                                account_manager=Person(name="王经理", phone="13900139000"))
+
+    def event(seq: int, due: int) -> BalanceChanged:
+        dues = (BillMonthDue(bill_month=f"{y}-01", amount_due_fen=due),) if due else ()
+        return BalanceChanged(account_id=f"A{uid}", sequence=seq,
+                              cause=BalanceCause.PAYMENT if due == 0 else BalanceCause.CHARGE,
+                              as_of=at(date(y, 3, seq)), balance_fen=-due, amount_due_fen=due,
+                              dues=dues, customer=customer)
+
+    async def episodes() -> list[tuple[Any, ...]]:
+        async with db.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(text(
+                "SELECT started_at, peak_fen, cleared_at IS NULL FROM credit.arrears_episodes "
+                "WHERE account_id = :a ORDER BY started_at"), {"a": f"A{uid}"})).all()]
+
+    for seq, due in ((1, 1_00), (2, 3_00), (3, 2_00)):  # one batch each, as the consumer's
+        async with db.begin() as conn:
+            await record_inputs(conn, [event(seq, due)], [event(seq, due)])
+    assert await episodes() == [(at(date(y, 3, 1)), 3_00, True)]
+    with pytest.raises(IntegrityError, match="ux_credit_arrears_episodes_open"):
+        async with db.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO credit.arrears_episodes VALUES (:a, :s, :c, 1, NULL)"),
+                {"a": f"A{uid}", "s": at(date(y, 3, 9)), "c": f"J{uid}"})
+    for seq, due in ((4, 0), (5, 50)):
+        async with db.begin() as conn:
+            await record_inputs(conn, [event(seq, due)], [event(seq, due)])
+    found = await episodes()
+    assert [(p, o) for _, p, o in found] == [(3_00, False), (50, True)]
+    assert found[1][0] == at(date(y, 3, 5))
