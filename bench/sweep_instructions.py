@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 import credit_bench as cb
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -48,15 +49,23 @@ _TOTALS = re.compile(rb"^totals: (\d+)$", re.MULTILINE)
 
 
 def _template(products: int) -> str:
-    return f"sweep_cg_{products}"
+    """Named for the migrations' head too: a template of an older schema (a fillfactor, an
+    index) would count the old schema's work."""
+    head = ScriptDirectory(str(cb.MIGRATIONS)).get_current_head()
+    return f"sweep_cg_{products}_r{head}"
 
 
 async def prepare(settings: Settings, products: int) -> None:
-    """The template database, unless it exists: migrated and seeded, natively."""
+    """The template database, unless it exists: migrated and seeded, natively. Templates of
+    other schemas are dropped."""
     name = _template(products)
     admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
     try:
         there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        for (old,) in await admin.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'sweep\\_cg\\_%' "
+                "AND datname <> $1", name):
+            await admin.execute(f'DROP DATABASE "{old}"')
     finally:
         await admin.close()
     if there:
