@@ -11,6 +11,7 @@ from common.clock import (
     ensure_aware,
     is_last_day_of_month,
     last_day_of_month,
+    month_text,
     parse_bill_month,
 )
 
@@ -36,6 +37,11 @@ from common.clock import (
 )
 def test_business_date(at: datetime, day: date) -> None:
     assert business_date(at) == day
+
+
+def test_month_text() -> None:
+    assert [month_text(d) for d in (date(2026, 10, 1), date(2026, 10, 31), date(907, 1, 5))
+            ] == ["2026-10", "2026-10", "0907-01"]
 
 
 def test_ensure_aware() -> None:

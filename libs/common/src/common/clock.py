@@ -135,6 +135,12 @@ def business_date(at: datetime) -> date:
     return ensure_aware(at).astimezone(BUSINESS_TZ).date()
 
 
+def month_text(day: date) -> str:
+    """'2026-10' for any day of October 2026: the bill month as the seed writes it
+    (`f"{day:%Y-%m}"` goes through strftime: 1.6 µs against 0.5, once per decision)."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def last_day_of_month(day: date) -> date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from common.clock import business_date
+from common.clock import business_date, month_text
 from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import DecisionType, NoticeContext
 from common.contracts.gateway import ProvisioningCommand
@@ -308,7 +308,7 @@ class Batch:
             amount_due_fen=own_due, account_amount_due_fen=(
                 inputs.facts.amount_due_fen if own_due_fen is None else own_due_fen),
             as_of_date=business_date(proposal.as_of),
-            deadline=proposal.intent.deadline, bill_month=f"{oldest:%Y-%m}" if oldest else None,
+            deadline=proposal.intent.deadline, bill_month=month_text(oldest) if oldest else None,
             suspension_exempt=bool(inputs.profile.exemptions)
             and inputs.profile.suspension_exempt(inputs.event.as_of))
         self._record(product, proposal.intent, proposal, context, inputs)
