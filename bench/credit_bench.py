@@ -14,7 +14,9 @@
      around parsing and the batch handler, fed the same messages in partition-sized
      batches), for credit-control and for the ceiling.
    The lines starting with RESULT are issue 16's "Done when" figures (medians over
-   --repeat runs), each next to its same-run ceiling;
+   --repeat runs), each next to its same-run ceiling. A rate is timed from the group's
+   committed offsets (asked of the broker every 50 ms), and the inbox is counted once at the
+   end to check every event was applied;
 2. month-end sweep: N product instances (1,000,000 by default) seeded with COPY into a
    database of their own, then the month-end sweep through the real service-layer function
    (`sweeps.run_sweep`, guard included), then once more (a re-run decides nothing), next to
