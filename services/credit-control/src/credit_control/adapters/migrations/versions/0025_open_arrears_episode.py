@@ -11,7 +11,7 @@ invariant in the schema.
 
 An owing account's episode has its peak raised by nearly every charge: fillfactor 70 keeps
 room on the page so that rewrite is a HOT update (the credit bench's 40,000 events: 142 of
-2,212 updates with full pages, ~60 % with this room; each other one is an entry in each of
+2,212 updates with full pages, 53–63 % with this room; each other one is an entry in each of
 the table's three indexes).
 
 Revision ID: 0025
