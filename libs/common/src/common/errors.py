@@ -33,6 +33,19 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
+class Unavailable(ApiError):
+    """503 with Retry-After: not now. Raise it only before anything was written: the same
+    request (same client id) may be sent again, and a reserved idempotency key is released
+    (`idempotency.is_refusal`)."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after_s: int, **details: Any) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, safe_to_retry=True, **details)
+        self.retry_after_s = retry_after_s
+
+
 class Problem(BaseModel):
     """One thing wrong with a request (a 422 lists them all)."""
 

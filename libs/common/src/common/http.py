@@ -22,7 +22,7 @@ from common import api_docs, metrics, openapi_quality
 from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_failover_error, is_input_refusal, sqlstate
-from common.errors import ApiError, ErrorBody
+from common.errors import ApiError, ErrorBody, Unavailable
 from common.ids import new_uuid
 from common.logging import correlation_id
 
@@ -56,7 +56,8 @@ _ERRORS = {
     404: "something the request names does not exist",
     409: "a conflict: the id was used with another body, or the state does not allow it",
     422: "the request is not valid (the body names the field)",
-    503: "the database is unavailable: retry the same request after Retry-After seconds",
+    503: "unavailable now (the database; for a new sweep, the balance feed not yet applied): "
+         "nothing was written, retry the same request after Retry-After seconds",
 }
 
 
@@ -159,7 +160,9 @@ class RequestMetrics:
 def _add_error_bodies(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        headers = ({"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Unavailable)
+                   else None)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

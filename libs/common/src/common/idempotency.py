@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import is_input_refusal
-from common.errors import ApiError, Conflict
+from common.errors import ApiError, Conflict, Unavailable
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ class IdempotencyKeys:
         self, engine: AsyncEngine, scope: str, key: str,
     ) -> AsyncIterator[None]:
         """Around work done after a committed reservation: if the work refuses the request
-        (a 4xx), the reservation goes, so the corrected request may use the same id. Any
-        other failure keeps it: the same request sent again resumes under its id."""
+        (a 4xx, or a 503 `Unavailable`: not now, nothing written), the reservation goes, so
+        the request (corrected, or the same one later) may use the same id. Any other failure
+        keeps it: the same request sent again resumes under its id."""
         try:
             yield
         except Exception as exc:
@@ -120,7 +121,8 @@ async def run_once(
 
 
 def is_refusal(exc: BaseException) -> bool:
-    """The request's own fault, what common.http answers 4xx: never a server error."""
+    """The request's own fault, what common.http answers 4xx, or a refusal before anything
+    was written (`Unavailable`, 503): never a server error."""
     if isinstance(exc, ApiError):
-        return 400 <= exc.status_code < 500
+        return 400 <= exc.status_code < 500 or isinstance(exc, Unavailable)
     return isinstance(exc, OverflowError) or is_input_refusal(exc)

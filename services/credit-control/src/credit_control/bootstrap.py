@@ -1,6 +1,7 @@
 """The one place credit-control is wired together."""
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from .adapters.peers import Peers
 from .collections.domain.collections import WorklistKind
 from .collections.service_layer.escalation import settler as collections_settler
 from .config import Settings
+from .credit.adapters.balance_feed import KafkaBalanceFeed
 from .credit.entrypoints import consumer
 from .credit.service_layer import sweeps
 from .entrypoints import asyncapi
@@ -35,12 +37,17 @@ from .reports.service_layer.reports import ReportContext
 from .service_layer.context import CreditContext
 from .whatif.entrypoints import http as whatif_http  # issue 19: what-if replay
 
+log = logging.getLogger(__name__)
+
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     p = plumbing(settings, t.outbox, t.inbox, t.idempotency_keys)
+    # Before a new sweep, the consumer group's progress on its topics (the same group and
+    # topics as `events` below): credit/service_layer/feed_wait.py.
+    feed = KafkaBalanceFeed(settings.kafka_bootstrap, settings.service_name, consumer.TOPICS)
     ctx = CreditContext(p.engine, p.outbox, p.keys, clock or _clock(settings),
-                        settings.service_name, settings)
+                        settings.service_name, settings, feed=feed)
     events = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,
                         consumer.dispatcher(ctx), batch_handler=consumer.batch_dispatcher(ctx))
     rc = _report_context(ctx, settings)
@@ -57,6 +64,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
     app.include_router(router(ctx, settings))
     _reports(app, rc, settings)
     app.include_router(asyncapi.router())  # the topics' AsyncAPI document and its page
+    _close_at_shutdown(app, rc.peers.aclose, feed.close)
     return app
 
 
@@ -86,7 +94,6 @@ def _report_context(ctx: CreditContext, settings: Settings) -> ReportContext:
 
 def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     """Reports (API) and the dashboard (pages), over the other services' figures."""
-    peers = rc.peers
     app.include_router(reports.router(rc, settings))
     app.include_router(timeline.router(rc, settings))
     app.include_router(rating_reports.router(rc.credit, settings))  # issue 18: seed 004's effects
@@ -98,11 +105,11 @@ def _reports(app: FastAPI, rc: ReportContext, settings: Settings) -> None:
     dashboard.WORKLIST_PROVIDERS.update({
         f"{kind.label} ({kind.value})": dashboard.collections_worklist(kind.value)
         for kind in WorklistKind})
-    _close_at_shutdown(app, peers)
 
 
-def _close_at_shutdown(app: FastAPI, peers: Peers) -> None:
-    """The peers' pooled client lives as long as the app: closed after the runtime stops."""
+def _close_at_shutdown(app: FastAPI, *closers: Callable[[], Awaitable[None]]) -> None:
+    """Clients that live as long as the app (the peers' pool, the feed's Kafka clients):
+    closed after the runtime stops, each even if another fails to."""
     running = app.router.lifespan_context
 
     @asynccontextmanager
@@ -111,6 +118,10 @@ def _close_at_shutdown(app: FastAPI, peers: Peers) -> None:
             try:
                 yield
             finally:
-                await peers.aclose()
+                for close in closers:
+                    try:
+                        await close()
+                    except Exception:
+                        log.exception("closing %s at shutdown failed", close)
 
     app.router.lifespan_context = lifespan

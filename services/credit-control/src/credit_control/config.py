@@ -42,6 +42,11 @@ class Settings(ServiceSettings):
     collections_scheduled: bool = True
     # Sweeps left unfinished (a crash) are resumed on start-up and this often after.
     sweep_resume_interval_s: float = Field(default=30.0, gt=0)
+    # A new sweep first waits, at most this long, until this service's consumer has applied
+    # every balance event (and chain result, SMS outcome) published to Kafka before it began
+    # (docs/credit-control.md "A sweep waits for the balance feed"); still behind, or Kafka
+    # not answering, the sweep is not started: 503, and the scheduler retries. 0: no check.
+    sweep_feed_wait_s: float = Field(default=60.0, ge=0, le=3600)
     # The service's clock runs this many seconds ahead of the system clock: for drills and
     # tests that run credit-control on another day (0 in production).
     clock_offset_s: float = 0.0

@@ -34,7 +34,22 @@ SUSPENSION_WARNINGS_UNHEARD = Gauge(
 )
 SWEEP_CATCH_UPS = Counter(
     "creditctl_sweep_catch_ups_total",
-    "Scheduled daily sweeps run late because credit-control was down at their time.",
+    "Scheduled daily sweeps run late (past the grace): credit-control was down at their time, "
+    "or the sweep was deferred that long waiting for the balance feed.",
+)
+# Set by every check a new sweep makes before it starts (credit/service_layer/feed_wait.py):
+# a sweep decides only once the events published before it are applied.
+SWEEPS_DEFERRED = Counter(
+    "creditctl_sweeps_deferred_total",
+    "New sweeps not started because credit-control's consumer had not applied the events "
+    "published before them within CREDIT_SWEEP_FEED_WAIT_S, or Kafka did not answer "
+    "(refused with 503; the scheduler retries the day).",
+)
+SWEEP_FEED_LAG = Gauge(
+    "creditctl_sweep_feed_lag",
+    "Events published before the latest new sweep's start that its check last saw not yet "
+    "applied by credit-control's consumer, summed over partitions (0: caught up; -1: Kafka "
+    "did not answer).",
 )
 
 

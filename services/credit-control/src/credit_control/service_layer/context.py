@@ -1,5 +1,6 @@
 """credit-control's context: what every use case gets (engine, outbox, clock, settings, the
-rule table in force), and publishing one event through the outbox."""
+rule table in force, the balance feed's progress), and publishing one event through the
+outbox."""
 
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from common.outbox import Outbox
 from ..admin.adapters import admin_repository as admin_repo
 from ..config import Settings
 from ..credit.domain.rule_table import RuleTable
+from ..credit.service_layer.feed_wait import BalanceFeed
 
 
 class RuleCache:
@@ -38,6 +40,10 @@ class CreditContext:
     source: str = "credit-control"
     settings: Settings = field(default_factory=Settings)
     rules: RuleCache = field(default_factory=RuleCache)
+    # Has the consumer applied what was published before a new sweep (credit/service_layer/
+    # feed_wait.py)? bootstrap.py asks Kafka; None (tests and benches built without Kafka):
+    # no check.
+    feed: BalanceFeed | None = None
 
 
 async def publish(ctx: CreditContext, conn: AsyncConnection, key: str, event: Contract) -> None:

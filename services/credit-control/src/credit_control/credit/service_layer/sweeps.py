@@ -1,7 +1,8 @@
 """Calendar sweeps: every rule row due today evaluated at once, one set-based statement per
 chunk of products (adapters/sweep_sql.py), with the progress durable per step and chunk (a
-restart, a re-post or a re-confirm completes what is left); the mass-suspension guard; the
-in-process scheduler that catches up missed days; the loop that resumes unfinished sweeps."""
+restart, a re-post or a re-confirm completes what is left); the wait for the balance feed
+before a new sweep (feed_wait.py); the mass-suspension guard; the in-process scheduler that
+catches up missed days; the loop that resumes unfinished sweeps."""
 
 import asyncio
 import logging
@@ -26,7 +27,7 @@ from ..adapters import sweep_runs as runs
 from ..adapters import sweep_sql
 from ..domain import catch_up, rules
 from ..domain.commands import ConfirmSweep, RunSweep
-from . import approvals, freezes
+from . import approvals, feed_wait, freezes
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,29 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep, catch_up: bool = False) -
     """Replaying a finished (or held) sweep id gives the first answer; re-posting an
     unfinished one completes what is left (200), or reports its progress (202) while another
     process runs it. Re-running a day under another id is harmless: every decision id is
-    deterministic and every step is state-guarded."""
+    deterministic and every step is state-guarded. A new sweep whose feed is not applied in
+    time is refused (feed_wait.FeedBehind, 503): nothing written, its id free again."""
     async with ctx.engine.begin() as conn:
         earlier = await ctx.keys.replay_or_reserve(conn, "sweep", cmd.sweep_id, cmd)
         found = await runs.run(conn, cmd.sweep_id)
     if earlier is not None and earlier.status_code and (found is None
                                                         or found.status != "running"):
         return earlier
-    async with ctx.keys.released_on_refusal(ctx.engine, "sweep", cmd.sweep_id), \
-            runs.exclusive(ctx.engine, cmd.sweep_id) as mine:
-        if not mine:  # another process (or task) is starting or running it
-            return StoredResponse(202, await progress(ctx, cmd.sweep_id) if found is not None
-                                  else {"sweep_id": cmd.sweep_id, "status": "running"})
+    async with ctx.keys.released_on_refusal(ctx.engine, "sweep", cmd.sweep_id):
         if found is None:
-            await _start(ctx, cmd.sweep_id, ensure_aware(cmd.as_of), catch_up)
-        body = await _resume_locked(ctx, cmd.sweep_id)
+            # A new run decides only on what was published before it, applied (503 and the
+            # key released if that takes too long); a started one finishes on what it began
+            # with. Before the lock: the wait holds no connection.
+            await feed_wait.wait_until_applied(ctx.feed, ctx.settings.sweep_feed_wait_s,
+                                               cmd.sweep_id)
+        async with runs.exclusive(ctx.engine, cmd.sweep_id) as mine:
+            if not mine:  # another process (or task) is starting or running it
+                return StoredResponse(202, await progress(ctx, cmd.sweep_id)
+                                      if found is not None
+                                      else {"sweep_id": cmd.sweep_id, "status": "running"})
+            if found is None:
+                await _start(ctx, cmd.sweep_id, ensure_aware(cmd.as_of), catch_up)
+            body = await _resume_locked(ctx, cmd.sweep_id)
     if earlier is not None and earlier.status_code:
         return StoredResponse(200, body)
     async with ctx.engine.begin() as conn:
@@ -380,7 +389,9 @@ def scheduler(ctx: CreditContext) -> Any:
     """On start-up and on every tick: each scheduled day due and not done, oldest first
     (domain.catch_up), as of its own scheduled moment under its own id `auto-YYYY-MM-DD`,
     then the collections worklists as of the same moment. Two processes (or a restart) run a
-    day once: the id is the day, and one process at a time runs a given sweep.
+    day once: the id is the day, and one process at a time runs a given sweep. A day refused
+    for the balance feed (feed_wait.FeedBehind) fails the step: the loop's backoff retries it,
+    still as of its own moment and under its own id (a catch-up once past the grace).
 
     A loop on `ctx.clock` rather than APScheduler's triggers: time is a parameter here (tests
     and drills stand the clock where they need it), and the catch-up of several missed days
