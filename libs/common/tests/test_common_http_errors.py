@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from common.db import is_event_error, make_engine
+from common.errors import Unavailable
 from common.http import create_app
 
 
@@ -56,6 +57,8 @@ def app() -> FastAPI:
             raise refused(body.name.removeprefix("bug:"))  # our own statement's fault
         if body.name == "long":
             raise refused("22001")
+        if body.name == "later":
+            raise Unavailable("not now", retry_after_s=7, reason="feed_behind")
         return {"name": body.name}
 
     @made.get("/since")
@@ -122,6 +125,14 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 async def test_the_database_away_is_a_503_with_retry_after() -> None:
     assert_unavailable(await call("POST", "/names", json={"name": "away"}))
+
+
+async def test_an_unavailable_refusal_is_a_503_with_its_retry_after_and_details() -> None:
+    response = await call("POST", "/names", json={"name": "later"})
+    assert_unavailable(response)
+    assert response.headers["Retry-After"] == "7"
+    assert response.json() == {"error": "unavailable", "message": "not now", "retry_after_s": 7,
+                               "safe_to_retry": True, "reason": "feed_behind"}
 
 
 @pytest.mark.parametrize("sqlstate", ["08001", "08006", "57P01", "57P03", "53300"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.errors import Conflict, Unprocessable
+from common.errors import Conflict, Unavailable, Unprocessable
 from common.idempotency import IdempotencyKeys
 from common.plumbing import idempotency_table
 
@@ -58,6 +58,21 @@ async def test_a_refusal_releases_the_key_for_the_corrected_request(
         await keys.store(conn, "sweep", "S1", 201, {"ok": True})
         again = await keys.replay_or_reserve(conn, "sweep", "S1", corrected)
     assert again is not None and (again.status_code, again.body) == (201, {"ok": True})
+
+
+async def test_an_unavailable_refusal_releases_the_key_for_the_same_request_later(
+    db: AsyncEngine, keys: IdempotencyKeys,
+) -> None:
+    """503 Unavailable is raised before anything is written (a sweep whose balance feed is
+    behind): the same request, sent again later, takes the id afresh."""
+    request = Run(as_of="2026-11-30")
+    await _reserve(db, keys, request)
+    with pytest.raises(Unavailable):
+        async with keys.released_on_refusal(db, "sweep", "S1"):
+            raise Unavailable("the feed is behind", retry_after_s=10)
+    assert await _count(db, keys) == 0
+    async with db.begin() as conn:
+        assert await keys.replay_or_reserve(conn, "sweep", "S1", request) is None
 
 
 async def test_a_server_failure_keeps_the_key_for_the_same_request(
