@@ -72,6 +72,9 @@ def test_wrap_gives_a_fresh_event_id_by_default() -> None:
     b = wrap(RESULT, key="k", source="s", occurred_at=AT)
     assert a.event_id != b.event_id
     assert a.type == RESULT.event_type
+    # Time-ordered (version 7, common.ids.new_event_id): inboxes and outboxes index them.
+    assert (a.event_id.version, b.event_id.version) == (7, 7)
+    assert a.event_id.int >> 64 <= b.event_id.int >> 64
 
 
 def test_payload_fields_added_later_are_ignored() -> None:

@@ -1,4 +1,5 @@
 import os
+import time
 import uuid
 
 from common import ids
@@ -34,3 +35,34 @@ def test_a_forked_child_does_not_reuse_the_parents_unread_bytes() -> None:
     os.waitpid(pid, 0)
     os.close(read)
     assert child != str(ids.new_uuid())
+
+
+def test_event_ids_are_version_7_and_ordered_by_the_time_they_were_made() -> None:
+    before = time.time_ns() // 1_000_000
+    made = [ids.new_event_id() for _ in range(3 * 4096 + 7)]  # more than one refill
+    after = time.time_ns() // 1_000_000
+    assert len({str(u) for u in made}) == len(made)
+    for u in made:
+        parsed = uuid.UUID(str(u))
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert before <= parsed.int >> 80 <= after  # the first 48 bits: Unix milliseconds
+    # Made one after the other, each sorts after the one before (or ties within ~244 ns,
+    # the 12 bits of the millisecond's fraction): what keeps B-tree inserts at the right edge.
+    prefixes = [u.int >> 64 for u in made]
+    assert prefixes == sorted(prefixes)
+    # Not a counter: the last 62 bits are random.
+    assert len({u.int & ((1 << 62) - 1) for u in made}) == len(made)
+
+
+
+def test_the_event_id_prefix_and_a_random_uuids_rest_make_a_version_7_id() -> None:
+    before = time.time_ns() // 1_000_000
+    prefix = ids.event_id_prefix()
+    after = time.time_ns() // 1_000_000
+    # What the sweep's SQL does: prefix || substr(gen_random_uuid()::text, 16)
+    made = [uuid.UUID(prefix + str(uuid.uuid4())[15:]) for _ in range(1000)]
+    assert len(set(made)) == len(made)
+    for u in made:
+        assert (u.version, u.variant) == (7, uuid.RFC_4122)
+        assert before <= u.int >> 80 <= after
+    assert ids.new_event_id().int >> 80 >= made[0].int >> 80

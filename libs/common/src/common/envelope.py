@@ -17,7 +17,7 @@ from uuid import UUID
 
 import msgspec
 
-from common.ids import new_uuid
+from common.ids import new_event_id
 
 SCHEMA_VERSION = 1
 
@@ -176,7 +176,7 @@ def wrap(
     if occurred_at.utcoffset() is None:
         raise ValueError(f"occurred_at {occurred_at.isoformat()} has no UTC offset")
     return envelope_type(type(payload))(
-        event_id=event_id or new_uuid(), source=source, occurred_at=occurred_at,
+        event_id=event_id or new_event_id(), source=source, occurred_at=occurred_at,
         correlation_id=correlation_id, schema_version=SCHEMA_VERSION, key=key, payload=payload,
     )
 

@@ -7,8 +7,10 @@ whose names need escaping."""
 from dataclasses import replace
 from datetime import date
 from typing import Any
+from uuid import RFC_4122, UUID
 
 import msgspec
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -68,3 +70,8 @@ async def test_sweep_made_events_are_msgspecs_bytes(api: CreditApi, test_year: i
         "credit.decision_made", "provisioning.command"}, kinds
     assert all('"occurred_at":"' in p and '+00:00"' not in p for _, _, p in found)
     assert any('\\"引号\\" \\\\ 反斜杠\\t制表' in p for p in sweep_made)
+    # Every event id is time-ordered (common.ids: the sweep's SQL and Python's `wrap` alike),
+    # so the outbox's unique index and the consumers' inboxes grow at their right edge.
+    for _, _, payload in found:
+        event_id = UUID(orjson.loads(payload)["event_id"])
+        assert (event_id.version, event_id.variant) == (7, RFC_4122), payload

@@ -21,7 +21,7 @@ from common.contracts.billing import (
 )
 from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
 from common.envelope import to_builtins, to_bytes, wrap
-from common.ids import new_uuid
+from common.ids import new_event_id
 from common.logging import correlation_id
 from common.outbox import COPY_FROM, Outbox, OutboxRow
 
@@ -215,7 +215,7 @@ class _EnvelopeParts:
 
     def row(self, key: str, payload: BalanceChanged) -> OutboxRow:
         envelope = wrap(payload, key=key, source=self.source, occurred_at=self.occurred_at,
-                        correlation_id=self.correlation_id, event_id=new_uuid())
+                        correlation_id=self.correlation_id, event_id=new_event_id())
         return OutboxRow(envelope.event_id, self.topic, key, BalanceChanged.event_type,
                          to_bytes(envelope))
 

@@ -45,6 +45,7 @@ from common.contracts.credit_control import (
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
+from common.ids import event_id_prefix
 
 from ..domain.ladder import DEFAULT_POLICY
 from ..domain.model import Action, action_for
@@ -751,7 +752,10 @@ ob AS (
   INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
   SELECT x.eid, x.topic, x.key, x.event_type,
          {_envelope("x.event_type", "x.key", "x.payload")}
-  FROM (SELECT gen_random_uuid() AS eid, ev.* FROM ev) x
+  -- time-ordered event ids (common.ids.event_id_prefix): the outbox's unique index grows
+  -- at its right edge instead of taking each id on a random leaf
+  FROM (SELECT (:event_id_prefix || substr(gen_random_uuid()::text, 16))::uuid AS eid, ev.*
+        FROM ev) x
   ORDER BY x.product_id, x.step_no, x.kind
   RETURNING 1
 )
@@ -765,6 +769,7 @@ SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM c
 _TYPES = {
     "after": "text", "upto": "text", "chunk": "integer", "as_of": "timestamptz",
     "as_of_text": "text", "as_of_json": "text", "now_json": "text", "source_json": "text",
+    "event_id_prefix": "text",
     "correlation_json": "text",
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
@@ -818,6 +823,7 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         "decision_made": CreditDecisionMade.event_type,
         "state_changed": CreditStateChanged.event_type,
         "command_type": ProvisioningCommand.event_type, "approved": approved,
+        "event_id_prefix": event_id_prefix(),
     }
 
 
