@@ -75,6 +75,9 @@ def _specs() -> list[ServiceSpec]:
             ("CREDIT_NOTIFIER_URL", url["notifier"]),
             ("CREDIT_GATEWAY_URL", url["gateway-adapter"]),
             ("CREDIT_PEER_TOKEN", TOKEN),
+            # No Kafka here: a new sweep's wait for the balance feed would refuse every sweep
+            # (503, never a sweep decided blind); off, so the HTTP surface's sweeps run.
+            ("CREDIT_SWEEP_FEED_WAIT_S", "0"),
         )),
         ServiceSpec("notifier", "notifier", "NOTIFIER_", BASE_PORT + 3),
         ServiceSpec("gateway-adapter", "gateway_adapter", "GATEWAY_", BASE_PORT + 4, extra_env=(

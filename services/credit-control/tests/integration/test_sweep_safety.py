@@ -11,12 +11,21 @@ import msgspec
 import pytest
 from sqlalchemy import text
 
+from common.clock import SystemClock
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import DecisionType
 from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
 from common.envelope import Envelope
+from common.idempotency import IdempotencyKeys
+from common.outbox import Outbox
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
+from common.testing.stack import Stack
+from credit_control.adapters import tables as t
+from credit_control.config import Settings
+from credit_control.credit.domain.commands import RunSweep
+from credit_control.credit.service_layer import sweeps
+from credit_control.service_layer.context import CreditContext
 
 from .helpers import CreditApi, at, ledger, new_uid
 
@@ -73,9 +82,21 @@ async def _waiting_on_locks(api: CreditApi) -> int:
             "AND wait_event_type = 'Lock' AND query ILIKE '%product_credit%'")) or 0)
 
 
-async def test_a_payment_racing_the_month_end_sweep_wins(api: CreditApi, test_year: int) -> None:
+def _without_feed_check(api: CreditApi, stack: Stack) -> CreditContext:
+    """The sweep use case in-process, as the service runs it but without waiting for the
+    balance feed (`CreditContext.feed` None)."""
+    settings = Settings(database_url=stack.database_url, kafka_bootstrap=stack.kafka_bootstrap)
+    return CreditContext(api.db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                         SystemClock(), settings=settings)
+
+
+async def test_a_payment_racing_the_month_end_sweep_wins(api: CreditApi, stack: Stack,
+                                                         test_year: int) -> None:
     """The payment commits while the sweep waits for the product rows: the sweep re-checks
-    the locked rows and suspends nothing."""
+    the locked rows and suspends nothing. Through the service, a sweep waits until a payment
+    published before it is applied (test_sweep_feed_process.py); the race left is a payment
+    applied while the sweep runs (published after it began), which the rows' locks settle. It
+    is made here by a sweep that does not wait for the feed, in-process."""
     y, uid = test_year, new_uid()
     lg = ledger(uid, "race", F.ADC, T.LOW)
     lg.products = (*lg.products, ProductSnapshot(
@@ -95,11 +116,12 @@ async def test_a_payment_racing_the_month_end_sweep_wins(api: CreditApi, test_ye
         await api.publish(lg.payment(at(date(y, 7, 31), 19)))
         await eventually(lambda: _waiting_on_locks(api), lambda n: n >= 1,
                          what="the payment waits for the product rows")
-        sweep = asyncio.create_task(api.sweep(date(y, 7, 31), f"race-{uid}-end"))
+        sweep = asyncio.create_task(sweeps.run_sweep(_without_feed_check(api, stack), RunSweep(
+            sweep_id=f"race-{uid}-end", as_of=at(date(y, 7, 31)))))
         await eventually(lambda: _waiting_on_locks(api), lambda n: n >= 2,
                          what="the sweep waits behind the payment")
         await blocker.rollback()
-    await sweep
+    assert (await sweep).status_code == 201
     await api.applied(lg)
     for product_id in ids:
         assert [d[0] for d in await api.decisions(product_id)] == [
