@@ -91,9 +91,10 @@ async def _poll(feed: BalanceFeed, seen: _Seen) -> None:
                 seen.ends = await feed.ends()
             seen.applied = await feed.applied(list(seen.ends))
             seen.error = None
-            if not seen.behind():
+            lag = seen.behind()
+            if not lag:
                 return
-            SWEEP_FEED_LAG.set(sum(seen.behind().values()))
+            SWEEP_FEED_LAG.set(sum(lag.values()))
         except Exception as exc:  # Kafka down or slow: not known to be caught up
             seen.error = f"{type(exc).__name__}: {exc}"
             SWEEP_FEED_LAG.set(-1)
