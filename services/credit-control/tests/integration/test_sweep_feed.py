@@ -192,3 +192,34 @@ async def test_the_scheduler_loop_retries_a_day_refused_for_the_feed(
 
 async def _deferred() -> float:
     return SWEEPS_DEFERRED._value.get()
+
+
+class _ReleasedWhileWaiting(InMemoryBalanceFeed):
+    """Caught up, but while this post waits, a concurrent post of the same new id was
+    refused for the feed and released the id's reservation (what `released_on_refusal`
+    does for it)."""
+
+    def __init__(self, db: AsyncEngine, sweep_id: str) -> None:
+        super().__init__()
+        self.db, self.sweep_id = db, sweep_id
+
+    async def applied(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        async with self.db.begin() as conn:
+            await IdempotencyKeys(t.idempotency_keys).release(conn, "sweep", self.sweep_id)
+        return await super().applied(partitions)
+
+
+async def test_a_reservation_released_by_a_refused_twin_is_taken_again_not_a_500(
+    api: CreditApi, db: AsyncEngine, stack: Stack, test_year: int,
+) -> None:
+    y = await _fresh_year(api, db, test_year)
+    cmd = RunSweep(sweep_id=f"feed-twin-{new_uid()}", as_of=at(date(y, 10, 25)))
+    feed = _ReleasedWhileWaiting(db, cmd.sweep_id)
+    ctx = _ctx(db, stack, feed, at(date(y, 10, 26)))
+    stored = await sweeps.run_sweep(ctx, cmd)
+    assert (stored.status_code, stored.body["status"]) == (201, "done")
+    # The answer is stored under the id: a replay gives it back without running again.
+    written = await _written(db, cmd.sweep_id)
+    assert (written["runs"], written["keys"]) == (1, 1)
+    assert await sweeps.run_sweep(_ctx(db, stack, InMemoryBalanceFeed(), at(date(y, 10, 26))),
+                                  cmd) == stored

@@ -62,6 +62,9 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep, catch_up: bool = False) -
     if earlier is not None and earlier.status_code:
         return StoredResponse(200, body)
     async with ctx.engine.begin() as conn:
+        # Reserved again if gone: a concurrent post of the same new id, refused while this
+        # one waited for the feed, released the reservation (the first answer stored wins).
+        await ctx.keys.replay_or_reserve(conn, "sweep", cmd.sweep_id, cmd)
         await ctx.keys.store(conn, "sweep", cmd.sweep_id, 201, body)
         return await ctx.keys.stored(conn, "sweep", cmd.sweep_id)
 
