@@ -209,5 +209,15 @@ class CreditApi:
             return [r[0] for r in rows]
 
 
+async def fresh_year(db: AsyncEngine, test_year: int) -> int:
+    """A year no decision was taken in yet, so its daily sweep ids (`auto-YYYY-MM-DD`) were
+    never used: the database is shared by every test session."""
+    async with db.connect() as conn:
+        newest = await conn.scalar(text(
+            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
+            "FROM credit.decisions"))
+    return max(int(newest or 0), test_year) + 1
+
+
 def new_uid() -> str:
     return uuid.uuid4().hex[:10]

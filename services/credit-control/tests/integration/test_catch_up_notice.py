@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import BUSINESS_TZ, FixedClock
@@ -34,7 +33,7 @@ from credit_control.config import Settings
 from credit_control.credit.service_layer import sweeps
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import CreditApi, Ledger, at, ledger, new_uid
+from .helpers import CreditApi, Ledger, at, fresh_year, ledger, new_uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -49,14 +48,6 @@ def _with_phone(lg: Ledger) -> Ledger:
         contacts=(Person(name="赵联系人", phone=f"139{random.randrange(10**8):08d}"),))
     return lg
 
-
-async def _fresh_year(db: AsyncEngine, test_year: int) -> int:
-    """A year no sweep ran in yet, so its daily sweep ids were never used."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions"))
-    return max(int(newest or 0), test_year) + 1
 
 
 @contextlib.asynccontextmanager
@@ -86,7 +77,7 @@ async def test_a_caught_up_warning_counts_its_notice_from_the_day_it_is_really_s
     api: CreditApi, db: AsyncEngine, stack: Stack, test_year: int,
     clients: dict[str, httpx.AsyncClient],
 ) -> None:
-    y = await _fresh_year(db, test_year)
+    y = await fresh_year(db, test_year)
     uid = new_uid()
     lg = _with_phone(ledger(uid, "cun", F.ADC, T.LOW))
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))

@@ -22,7 +22,7 @@ from credit_control.config import Settings
 from credit_control.credit.service_layer import sweeps
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import CreditApi, Ledger, at, ledger, new_uid
+from .helpers import CreditApi, Ledger, at, fresh_year, ledger, new_uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -95,20 +95,12 @@ async def test_desired_chain_state_pages_and_reconciles_with_the_gateway(
             report.in_flight, report.differences) == (0, 0, 0, 0, ())
 
 
-async def _fresh_year(db: AsyncEngine, test_year: int) -> int:
-    """A year no decision was taken in yet, so its daily sweep id was never used."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions"))
-    return max(int(newest or 0), test_year) + 1
-
 
 async def test_scheduler_runs_the_daily_sweep_at_the_configured_time(
     api: CreditApi, db: AsyncEngine, stack: Stack, test_year: int
 ) -> None:
     """The scheduler as credit-control runs it, on a clock standing just before the time."""
-    y = await _fresh_year(db, test_year)
+    y = await fresh_year(db, test_year)
     lg = ledger(new_uid(), "sched", F.ADC, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
     due = datetime.combine(date(y, 10, 25), time(9, 30), BUSINESS_TZ)

@@ -28,7 +28,7 @@ from credit_control.credit.service_layer.feed_wait import FeedBehind
 from credit_control.metrics import SWEEPS_DEFERRED
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import CreditApi, at, ledger, new_uid
+from .helpers import CreditApi, at, fresh_year, ledger, new_uid
 
 pytestmark = [pytest.mark.integration]
 
@@ -62,13 +62,9 @@ async def _written(db: AsyncEngine, sweep_id: str) -> dict[str, int]:
 
 
 async def _fresh_year(api: CreditApi, db: AsyncEngine, test_year: int) -> int:
-    """A year no decision was taken in yet (its scheduled ids never used), then taken: a
-    bill run decided in it, so the next call (and the next session) takes another."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions"))
-    y = max(int(newest or 0), test_year) + 1
+    """A year no decision was taken in yet, then taken: a bill run decided in it, so the
+    next call (and the next session) takes another."""
+    y = await fresh_year(db, test_year)
     lg = ledger(new_uid(), "feed", ProductFamily.ADC, Tier.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
     return y

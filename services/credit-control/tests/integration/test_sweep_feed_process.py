@@ -14,25 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.contracts.snapshots import ProductFamily, Tier
 from common.testing.notices import notices_heard
 
-from .helpers import CreditApi, at, ledger, new_uid
+from .helpers import CreditApi, at, fresh_year, ledger, new_uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 HELD_S = 3.0  # how long the consumer is kept from applying the payment
 
 
-async def _fresh_year(db: AsyncEngine, test_year: int) -> int:
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions"))
-    return max(int(newest or 0), test_year) + 1
-
 
 async def test_a_payment_not_yet_applied_is_applied_before_the_month_end_sweep_decides(
     api: CreditApi, db: AsyncEngine, test_year: int,
 ) -> None:
-    y = await _fresh_year(db, test_year)
+    y = await fresh_year(db, test_year)
     lg = ledger(new_uid(), "feedpay", ProductFamily.ADC, Tier.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 6_600, at(date(y, 10, 2), 9))))
     await api.sweep(date(y, 10, 25), f"feed-e2e-{lg.account_id}-25")

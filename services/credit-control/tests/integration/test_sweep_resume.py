@@ -27,7 +27,7 @@ from common.testing.polling import eventually
 from common.testing.processes import ServiceProcesses
 from common.testing.stack import Stack
 
-from .helpers import CreditApi, Ledger, at, ledger, new_uid
+from .helpers import CreditApi, Ledger, at, fresh_year, ledger, new_uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -204,14 +204,6 @@ async def test_a_plain_sweep_killed_between_chunks_finishes_by_itself_on_start_u
         await suspended_once(api, ledgers)
 
 
-async def _fresh_year(db: AsyncEngine, test_year: int) -> int:
-    """A year no sweep ran in yet, so its daily sweep ids were never used."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions"))
-    return max(int(newest or 0), test_year) + 1
-
 
 async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
     api: CreditApi, services: ServiceProcesses, stack: Stack, db: AsyncEngine,
@@ -219,7 +211,7 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
 ) -> None:
     """credit-control was down at 20:00 on the 25th; it comes back at 21:00 (its clock
     stands on that day) and runs the 25th's sweep as of 20:00, labelled a catch-up."""
-    y = await _fresh_year(db, test_year)
+    y = await fresh_year(db, test_year)
     lg = ledger(new_uid(), "catchup", F.ADC, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
     due = datetime.combine(date(y, 10, 25), time(20, 0), BUSINESS_TZ)
