@@ -331,12 +331,15 @@ async def test_inputs_recorded_from_balance_events(db: AsyncEngine, year: int) -
     assert episodes == 0
 
 
+@pytest.mark.parametrize("told_due_before", [False, True])
 async def test_one_open_arrears_episode_per_account_over_many_batches(
-        db: AsyncEngine, year: int) -> None:
+        db: AsyncEngine, year: int, told_due_before: bool) -> None:
     """An episode opens when the account first owes, its peak follows the debt up (not down)
     batch after batch, it closes when paid, and the next debt opens a second one; the
     database refuses a second open episode (migration 0025's partial unique index, which the
-    insert's ON CONFLICT relies on)."""
+    insert's ON CONFLICT relies on). Told what the account owed before each batch (as the
+    consumer tells it), the same episodes; and an episode whose debt did not grow past that
+    is not even looked at."""
     from sqlalchemy.exc import IntegrityError
 
     from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
@@ -360,9 +363,16 @@ async def test_one_open_arrears_episode_per_account_over_many_batches(
                 "SELECT started_at, peak_fen, cleared_at IS NULL FROM credit.arrears_episodes "
                 "WHERE account_id = :a ORDER BY started_at"), {"a": f"A{uid}"})).all()]
 
-    for seq, due in ((1, 1_00), (2, 3_00), (3, 2_00)):  # one batch each, as the consumer's
+    owed: dict[str, int] = {}
+
+    async def batch(seq: int, due: int) -> None:  # one batch, as the consumer's
         async with db.begin() as conn:
-            await record_inputs(conn, [event(seq, due)], [event(seq, due)])
+            await record_inputs(conn, [event(seq, due)], [event(seq, due)],
+                                dict(owed) if told_due_before else None)
+        owed[f"A{uid}"] = due
+
+    for seq, due in ((1, 1_00), (2, 3_00), (3, 2_00)):
+        await batch(seq, due)
     assert await episodes() == [(at(date(y, 3, 1)), 3_00, True)]
     with pytest.raises(IntegrityError, match="ux_credit_arrears_episodes_open"):
         async with db.begin() as conn:
@@ -370,8 +380,101 @@ async def test_one_open_arrears_episode_per_account_over_many_batches(
                 "INSERT INTO credit.arrears_episodes VALUES (:a, :s, :c, 1, NULL)"),
                 {"a": f"A{uid}", "s": at(date(y, 3, 9)), "c": f"J{uid}"})
     for seq, due in ((4, 0), (5, 50)):
-        async with db.begin() as conn:
-            await record_inputs(conn, [event(seq, due)], [event(seq, due)])
+        await batch(seq, due)
     found = await episodes()
     assert [(p, o) for _, p, o in found] == [(3_00, False), (50, True)]
     assert found[1][0] == at(date(y, 3, 5))
+    if told_due_before:
+        # Told the account owed more before than it owes now, the episode is left alone.
+        owed[f"A{uid}"] = 90
+        await batch(6, 80)
+        assert [p for _, p, _ in await episodes()] == [3_00, 50]
+
+
+async def test_an_arrears_peak_inside_one_batch_is_recorded(db: AsyncEngine, year: int) -> None:
+    """The consumer's batch of three events of one account (a debt of 2 yuan that rose to
+    9 and fell to 4; then, in the next batch, one that rose to 12 and was paid off): the
+    episode's peak is the most the account owed along each batch, not only its newest
+    event's debt."""
+    from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+    from common.contracts.snapshots import (
+        CustomerSnapshot,
+        Person,
+        ProductFamily,
+        ProductSnapshot,
+        Tier,
+    )
+    from common.envelope import wrap
+    from credit_control.credit.entrypoints.consumer import batch_dispatcher
+
+    y, uid = year + 2, new_uid()
+    account = f"A{uid}"
+    customer = CustomerSnapshot(customer_id=f"K{uid}", name="集团", tier=Tier.MID,
+                                account_manager=Person(name="王经理", phone="13900139000"))
+    product = ProductSnapshot(product_id=f"P{uid}", cpno=f"CP{uid}", name="集团V网",
+                              family=ProductFamily.ADC)
+    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                        FixedClock(at(date(y, 4, 1))))
+    handle = batch_dispatcher(ctx)
+
+    def event(seq: int, due: int) -> Any:
+        dues = (BillMonthDue(bill_month=f"{y}-03", amount_due_fen=due),) if due else ()
+        e = BalanceChanged(account_id=account, sequence=seq,
+                           cause=BalanceCause.PAYMENT if due < 9_00 else BalanceCause.CHARGE,
+                           as_of=at(date(y, 4, seq)), balance_fen=-due, amount_due_fen=due,
+                           dues=dues, customer=customer, products=(product,))
+        return wrap(e, key=account, source="test", occurred_at=e.as_of), e
+
+    async def episodes() -> list[tuple[Any, ...]]:
+        async with db.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(text(
+                "SELECT peak_fen, cleared_at FROM credit.arrears_episodes "
+                "WHERE account_id = :a ORDER BY started_at"), {"a": account})).all()]
+
+    async with db.begin() as conn:
+        await handle(conn, [event(1, 2_00), event(2, 9_00), event(3, 4_00)])
+    assert await episodes() == [(9_00, None)]
+    async with db.begin() as conn:
+        await handle(conn, [event(4, 12_00), event(5, 0)])
+    assert await episodes() == [(12_00, at(date(y, 4, 5)))]
+
+
+async def test_a_group_customers_unchanged_inputs_lock_nothing(db: AsyncEngine,
+                                                               year: int) -> None:
+    """Two batches of one group customer's accounts, in two transactions at once (two
+    partitions): when the customer's inputs are as recorded, neither waits for the other;
+    a change is still recorded."""
+    import msgspec
+
+    from common.contracts.billing import BalanceCause, BalanceChanged
+    from common.contracts.snapshots import CustomerSnapshot, Person, Tier
+    from credit_control.rating.adapters.rating_sql import record_inputs
+
+    y, uid = year + 2, new_uid()
+    customer = CustomerSnapshot(customer_id=f"L{uid}", name="集团", tier=Tier.MID,
+                                account_manager=Person(name="王经理", phone="13900139000"),
+                                opened_on=date(y - 2, 1, 1), value_class="B")
+
+    def event(account: str, customer: CustomerSnapshot = customer) -> BalanceChanged:
+        return BalanceChanged(account_id=f"{account}{uid}", sequence=1,
+                              cause=BalanceCause.CHARGE, as_of=at(date(y, 5, 1)),
+                              balance_fen=0, amount_due_fen=0, customer=customer)
+
+    async with db.begin() as conn:
+        await record_inputs(conn, [event("A")], [event("A")])
+    async with db.connect() as first, db.connect() as second:
+        await first.begin()
+        await record_inputs(first, [event("B")], [event("B")])  # holds its locks, open
+        await second.begin()
+        await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        await record_inputs(second, [event("C")], [event("C")])  # no wait for the first
+        await second.commit()
+        await first.commit()
+    moved = msgspec.structs.replace(customer, value_class="A")
+    async with db.begin() as conn:
+        await record_inputs(conn, [event("D", moved)], [event("D", moved)])
+    async with db.connect() as conn:
+        brand = await conn.scalar(text(
+            "SELECT brand FROM credit.rating_customers WHERE customer_id = :c"),
+            {"c": f"L{uid}"})
+    assert brand == "A"

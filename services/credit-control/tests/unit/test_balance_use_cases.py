@@ -139,3 +139,20 @@ async def test_a_decision_already_taken_is_not_taken_again() -> None:
     assert _decisions(store) == ["bill_notice"]
     assert store.products.products["P1"].state is CreditState.NORMAL
     assert DecisionType.BILL_NOTICE.value in _decisions(store)
+
+
+async def test_the_batch_says_each_accounts_position_and_what_it_owed_before() -> None:
+    """What the rating's inputs are told: each account's newest fresh event, what the account
+    owed before the batch (none for an account seen for the first time) and the most it owed
+    along the batch; a batch of stale events applies nothing."""
+    store = InMemoryBalanceStore(T0)
+    first = await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 5_000),
+                                               _event(2, BalanceCause.CHARGE, 7_000)])
+    assert [e.sequence for e in first.current] == [2] and first.due_before == {}
+    assert first.peak_due == {"A1": 7_000}
+    second = await apply_balance_events(store, [_event(3, BalanceCause.CHARGE, 9_000),
+                                                _event(4, BalanceCause.PAYMENT, 6_000)])
+    assert [e.sequence for e in second.current] == [4]
+    assert second.due_before == {"A1": 7_000} and second.peak_due == {"A1": 9_000}
+    stale = await apply_balance_events(store, [_event(4, BalanceCause.PAYMENT, 0)])
+    assert stale.current == [] and stale.due_before == {}

@@ -27,15 +27,21 @@ from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit, WorkOrderRequest
 from .product_credits import COLUMNS
 
+# An account's applied position as the batch found it: (its newest sequence, what it owed
+# then). A plain tuple: one per account of every batch.
+Position = tuple[int, int]
+
+
 _LOCK_POSITIONS = DriverStatement("""
-    SELECT account_id, sequence FROM credit.account_positions
+    SELECT account_id, sequence, amount_due_fen FROM credit.account_positions
     WHERE account_id = ANY(CAST(:ids AS text[])) ORDER BY account_id FOR UPDATE""")
 
 
-async def sequences_for_update(conn: AsyncConnection, account_ids: list[str]) -> dict[str, int]:
-    """The newest applied sequence per account, locking the rows in account id order."""
+async def positions_for_update(conn: AsyncConnection,
+                               account_ids: list[str]) -> dict[str, Position]:
+    """Each account's applied position, locking the rows in account id order."""
     rows = await _LOCK_POSITIONS.fetch(conn, {"ids": account_ids})
-    return {a: int(seq) for a, seq in rows}
+    return {a: (seq, due) for a, seq, due in rows}
 
 
 _SAVE_POSITIONS = DriverStatement("""

@@ -50,8 +50,9 @@ class InMemoryBalanceStore:
         return [p for p in self.promises
                 if p.status is PromiseStatus.OPEN and p.account_id in wanted]
 
-    async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
-        return {a: self.positions[a].sequence for a in account_ids if a in self.positions}
+    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
+        return {a: (p.sequence, p.amount_due_fen)
+                for a, p in ((a, self.positions.get(a)) for a in account_ids) if p is not None}
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]

@@ -37,10 +37,11 @@ def batch_dispatcher(
         for is_balance, run in groupby(items, key=lambda i: isinstance(i[1], BalanceChanged)):
             if is_balance:
                 balances = [(e, p) for e, p in run if isinstance(p, BalanceChanged)]
-                current = await balance_events.apply_balance_events(
+                applied = await balance_events.apply_balance_events(
                     SqlBalanceStore(ctx, conn), balances)
                 await rating_sql.record_inputs(conn, [p for _, p in balances],  # issue 18
-                                               current)
+                                               applied.current, applied.due_before,
+                                               applied.peak_due)
             else:
                 for envelope, payload in run:
                     await single(conn, envelope, payload)
@@ -53,9 +54,10 @@ def dispatcher(
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
         if isinstance(payload, BalanceChanged):
-            current = await balance_events.apply_balance_events(SqlBalanceStore(ctx, conn),
+            applied = await balance_events.apply_balance_events(SqlBalanceStore(ctx, conn),
                                                                 [(envelope, payload)])
-            await rating_sql.record_inputs(conn, [payload], current)  # issue 18: rating inputs
+            await rating_sql.record_inputs(conn, [payload], applied.current,  # issue 18
+                                           applied.due_before, applied.peak_due)
         elif isinstance(payload, ProvisioningResult):
             await handlers.apply_provisioning_result(ctx, conn, envelope, payload)
         elif isinstance(payload, NoticeOutcome):

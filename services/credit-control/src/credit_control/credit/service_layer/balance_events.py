@@ -50,7 +50,7 @@ class BalanceStore(Protocol):
 
     def now(self) -> datetime: ...
 
-    async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]: ...
+    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]: ...
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
@@ -75,15 +75,28 @@ class BalanceStore(Protocol):
     async def held_by_collections(self, product_ids: list[str]) -> set[str]: ...
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What a batch applied, for what else the batch records (the rating's inputs): each
+    account's event that is its position now (the batch's newest fresh one), what the batch's
+    accounts owed before it (absent: no position yet), and, for an account with
+    several fresh events in the batch, the most it owed along them (an arrears peak between
+    two events of one batch; absent: its current event's debt)."""
+
+    current: list[BalanceChanged] = field(default_factory=list)
+    due_before: dict[str, int] = field(default_factory=dict)
+    peak_due: dict[str, int] = field(default_factory=dict)
+
+
 async def apply_balance_events(
     store: BalanceStore, items: list[tuple[RawEnvelope, BalanceChanged]]
-) -> list[BalanceChanged]:
+) -> Applied:
     """A batch of balance events of one partition, in offset order, in the store's
-    transaction (the consumer's, with the inbox claim). Returns each account's event that is
-    its position now (the batch's newest fresh one), for what else the batch records."""
-    fresh = await _fresh(store, items)
+    transaction (the consumer's, with the inbox claim)."""
+    before = await store.positions_for_update(sorted({e.account_id for _, e in items}))
+    fresh = _fresh(items, before)
     if not fresh:
-        return []
+        return Applied()
     snapshots = {p.product_id: (e, p) for _, e in fresh for p in e.products}
     products = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
@@ -99,7 +112,12 @@ async def apply_balance_events(
     await store.close_cleared([
         (e.account_id, e.as_of, f"arrears cleared ({e.cause.value})") for e in newest.values()
         if e.amount_due_fen == 0 and e.cause in _CLEARING])
-    return list(newest.values())
+    peaks: dict[str, int] = {}
+    if len(fresh) > len(newest):  # some account has several fresh events in the batch
+        for _, e in fresh:
+            if e.amount_due_fen > peaks.get(e.account_id, -1):
+                peaks[e.account_id] = e.amount_due_fen
+    return Applied(list(newest.values()), {a: p[1] for a, p in before.items()}, peaks)
 
 
 # The causes that can clear arrears: only their events may close worklist entries at once (a
@@ -116,11 +134,11 @@ async def _held(store: BalanceStore, products: dict[str, ProductCredit]) -> froz
     return frozenset(await store.held_by_collections(sanctioned)) if sanctioned else frozenset()
 
 
-async def _fresh(
-    store: BalanceStore, items: list[tuple[RawEnvelope, BalanceChanged]]
+def _fresh(
+    items: list[tuple[RawEnvelope, BalanceChanged]], before: dict[str, sql.Position]
 ) -> list[tuple[RawEnvelope, BalanceChanged]]:
     """The events newer than the account's applied sequence (positions locked)."""
-    applied = await store.sequences_for_update(sorted({e.account_id for _, e in items}))
+    applied = {a: p[0] for a, p in before.items()}
     fresh: list[tuple[RawEnvelope, BalanceChanged]] = []
     for envelope, event in items:
         if event.sequence <= applied.get(event.account_id, 0):

@@ -33,8 +33,8 @@ class SqlBalanceStore:
     def now(self) -> datetime:
         return self.ctx.clock.now()
 
-    async def sequences_for_update(self, account_ids: list[str]) -> dict[str, int]:
-        return await sql.sequences_for_update(self.conn, account_ids)
+    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
+        return await sql.positions_for_update(self.conn, account_ids)
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]

@@ -32,26 +32,46 @@ _WRITTEN_OFF = "bad debt written off (核销)"
 # inputs (newest event wins), the bills. A row is rewritten only when it changes (a peak that
 # grows, an episode that closes, a customer's new brand, open date or blacklisting): most
 # balance events change none, and each rewrite was a dead tuple and WAL on the hot path.
-# `updated_at` is when a customer's inputs last changed.
+# `updated_at` is when a customer's inputs last changed. The episodes to move (`mv`) are only
+# the accounts that may move one (`_may_move`): most events change no open episode, and
+# joining every open episode to the whole batch was a hash of all of them per batch. An
+# account's events in one batch are one stretch: its peak is the most the account owed along
+# them (`peak`), whether it owes now is its newest event's (`mdue`; only owing accounts are
+# offered an episode to open, `ep`). A customer whose inputs
+# the batch does not change never reaches the customers' ON CONFLICT (`NOT EXISTS` first):
+# ON CONFLICT DO UPDATE locks the row until commit even when its WHERE updates nothing, and
+# the batches of a group customer's other accounts, on other partitions (lanes, processes),
+# queued on that lock.
 _INPUTS_WRITE = DriverStatement("""
     WITH ep AS (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:at AS timestamptz[]),
-                                     CAST(:ec AS text[]), CAST(:due AS bigint[]))
-                       AS u(a, at, c, due)),
+                                     CAST(:ec AS text[]), CAST(:peak AS bigint[]))
+                       AS u(a, at, c, peak)),
+    mv AS (SELECT * FROM unnest(CAST(:ma AS text[]), CAST(:mat AS timestamptz[]),
+                                CAST(:mdue AS bigint[]), CAST(:mpeak AS bigint[]))
+                  AS u(a, at, due, peak)),
     moved AS (UPDATE credit.arrears_episodes e
-                 SET peak_fen = greatest(e.peak_fen, ep.due),
-                     cleared_at = CASE WHEN ep.due = 0 THEN ep.at END
-                FROM ep
-               WHERE e.account_id = ep.a AND e.cleared_at IS NULL
-                 AND (ep.due > e.peak_fen OR ep.due = 0)
+                 SET peak_fen = greatest(e.peak_fen, mv.peak),
+                     cleared_at = CASE WHEN mv.due = 0 THEN mv.at END
+                FROM mv
+               WHERE e.account_id = mv.a AND e.cleared_at IS NULL
+                 AND (mv.peak > e.peak_fen OR mv.due = 0)
               RETURNING 1),
     opened AS (INSERT INTO credit.arrears_episodes (account_id, started_at, customer_id, peak_fen)
-               SELECT ep.a, ep.at, ep.c, ep.due FROM ep WHERE ep.due > 0
+               SELECT ep.a, ep.at, ep.c, ep.peak FROM ep
                ON CONFLICT DO NOTHING RETURNING 1),
     customers AS (INSERT INTO credit.rating_customers (customer_id, brand, opened_on,
                                                        blacklisted, blacklist_reason, updated_at)
                SELECT * FROM unnest(CAST(:c AS text[]), CAST(:brand AS text[]),
                                     CAST(:opened AS date[]), CAST(:black AS boolean[]),
                                     CAST(:why AS text[]), CAST(:cat AS timestamptz[]))
+                             AS u(c, brand, opened, black, why, cat)
+               WHERE NOT EXISTS (
+                   SELECT 1 FROM credit.rating_customers r
+                    WHERE r.customer_id = u.c
+                      AND (r.brand, r.opened_on, r.blacklisted, r.blacklist_reason)
+                          IS NOT DISTINCT FROM
+                          (u.brand, coalesce(u.opened, r.opened_on), r.blacklisted OR u.black,
+                           coalesce(r.blacklist_reason, u.why)))
                ON CONFLICT (customer_id) DO UPDATE SET brand = excluded.brand,
                    opened_on = coalesce(excluded.opened_on, rating_customers.opened_on),
                    blacklisted = rating_customers.blacklisted OR excluded.blacklisted,
@@ -76,13 +96,18 @@ _INPUTS_WRITE = DriverStatement("""
 
 
 async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
-                        current: list[BalanceChanged] | None = None) -> None:
+                        current: list[BalanceChanged] | None = None,
+                        due_before: dict[str, int] | None = None,
+                        peak_due: dict[str, int] | None = None) -> None:
     """In the consumer's transaction: each customer's brand and open date (newest event
     wins), each account's bill per closed month (bill runs), and a write-off (核销: bad
     debt) blacklists the customer (seed 004: blacklisted customers are unrated). Customers
     in id order: concurrent partitions lock them in one order. `current`: each account's
     event that is its position now, as the balance path that just applied them knows it
-    (read from the positions when not given)."""
+    (read from the positions when not given); `due_before`: what those accounts owed before
+    the batch, as it found them (not given: every account's open episode is looked at);
+    `peak_due`: the most an account owed along the batch's fresh events (absent: its current
+    event's due)."""
     if not events:
         return
     bills: dict[tuple[str, str], BalanceChanged] = {}
@@ -97,6 +122,10 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
         current = await _current(conn, events)
     by_account = {e.account_id: e for e in current}
     episodes = [by_account[a] for a in sorted(by_account)]
+    peaks = peak_due or {}
+    owing = [e for e in episodes if e.amount_due_fen > 0]  # may open an episode
+    moving = episodes if due_before is None else [e for e in episodes if _may_move(
+        e, peaks.get(e.account_id, e.amount_due_fen), due_before)]
     newest = {e.customer.customer_id: e for e in current}
     for e in events:  # a customer blacklisted by a stale write-off still gets its row
         if e.customer.customer_id in black:
@@ -104,9 +133,12 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
     rows = [newest[c] for c in sorted(newest)]
     keys = sorted(bills)
     await _INPUTS_WRITE.execute(conn, {
-        "a": [e.account_id for e in episodes], "at": [e.as_of for e in episodes],
-        "ec": [e.customer.customer_id for e in episodes],
-        "due": [e.amount_due_fen for e in episodes],
+        "a": [e.account_id for e in owing], "at": [e.as_of for e in owing],
+        "ec": [e.customer.customer_id for e in owing],
+        "peak": [peaks.get(e.account_id, e.amount_due_fen) for e in owing],
+        "ma": [e.account_id for e in moving], "mat": [e.as_of for e in moving],
+        "mdue": [e.amount_due_fen for e in moving],
+        "mpeak": [peaks.get(e.account_id, e.amount_due_fen) for e in moving],
         "c": [e.customer.customer_id for e in rows],
         "brand": [e.customer.value_class or e.customer.tier.value for e in rows],
         "opened": [e.customer.opened_on for e in rows],
@@ -116,6 +148,17 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
         "ba": [a for a, _ in keys], "bm": [date.fromisoformat(f"{m}-01") for _, m in keys],
         "bc": [bills[k].customer.customer_id for k in keys],
         "bf": [bills[k].billed_fen for k in keys]})
+
+
+def _may_move(event: BalanceChanged, peak: int, due_before: dict[str, int]) -> bool:
+    """Whether the account's open episode may move: it closes when nothing is owed, and its
+    peak only follows a debt above the last one it saw. An open episode's peak is at least
+    what the account owed before this batch (each batch's newest due went through here), so
+    a batch whose debt never rose above that moves nothing; and an account without a position
+    before the batch has no episode (one opens only with an applied event, whose position is
+    never deleted)."""
+    before = due_before.get(event.account_id)
+    return before is not None and (event.amount_due_fen == 0 or peak > before)
 
 
 _APPLIED = DriverStatement("""
