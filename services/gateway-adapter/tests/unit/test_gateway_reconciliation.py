@@ -68,3 +68,19 @@ def test_cross_month_figure_matches_the_seed() -> None:
                              still_open=1)
     assert bad.cross_month == 1 and bad.ratio == 0.01 and not bad.meets_standard
     assert cross_month_figure("2011-05", 0, 0, 0, 0).ratio == 0.0
+
+
+def test_a_network_wide_fault_is_counted_in_full_and_listed_in_part() -> None:
+    """Every product differs (a gateway that lost its blocks): each kind's count is of all of
+    them, each kind lists its first few, and the report says how many it left out."""
+    wanted = [want(f"m{i}", S) for i in range(5)] + [want(f"w{i}", R) for i in range(4)]
+    gateway = {**{f"w{i}": held(f"w{i}", True) for i in range(4)},
+               "orphan": held("orphan", True)}
+    orders = [OpenOrder(f"o{i}", "x", NOW - timedelta(hours=2)) for i in range(2)]
+    report = compare(wanted, gateway, orders, NOW, timedelta(hours=1), listed_per_kind=2)
+    assert (report.missed_suspensions, report.wrong_suspensions,
+            report.stuck_emos_orders) == (5, 5, 2)
+    assert [d.product_id for d in report.differences] == ["m0", "m1", "w0", "w1", "x", "x"]
+    assert report.differences_omitted == 3 + 3 + 0
+    full = compare(wanted, gateway, orders, NOW, timedelta(hours=1))
+    assert len(full.differences) == 12 and full.differences_omitted == 0

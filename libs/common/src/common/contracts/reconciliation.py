@@ -62,6 +62,9 @@ class ReconciliationReport(BaseModel):
     wrong_suspensions: int
     stuck_emos_orders: int
     differences: tuple[ChainDifference, ...] = ()
+    # Counted above but not listed: each kind lists at most the gateway's limit of them (a
+    # network-wide fault would otherwise make a report too large to answer or store).
+    differences_omitted: int = 0
 
     @property
     def total(self) -> int:

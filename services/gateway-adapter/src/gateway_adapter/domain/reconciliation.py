@@ -21,6 +21,11 @@ from common.contracts.reconciliation import (
 
 SUSPEND = ProvisioningAction.SUSPEND
 CROSS_MONTH_STANDARD = 0.005  # seed 000: ≤0.5% of EMOS orders close in a later month
+# A report lists at most this many differences of each kind; the counts are of all of them.
+# A network-wide fault (a gateway that lost its blocks) differs on every product: listed in
+# full, the report outgrew what PostgreSQL stores in one jsonb value (256 MB) and the run
+# failed, with no count either.
+LISTED_PER_KIND = 10_000
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,9 @@ class OpenOrder:
 def compare(
     desired: Iterable[DesiredChainState], held: dict[str, HeldState],
     open_orders: Iterable[OpenOrder], as_of: datetime, stuck_after: timedelta,
+    listed_per_kind: int = LISTED_PER_KIND,
 ) -> ReconciliationReport:
-    differences: list[ChainDifference] = []
+    found = _Differences(listed_per_kind)
     in_flight = compared = 0
     listed: set[str] = set()
     for want in desired:
@@ -54,27 +60,44 @@ def compare(
         h = held.get(want.product_id)
         verdict = _one(want, h)
         if isinstance(verdict, ChainDifference):
-            differences.append(verdict)
+            found.add(verdict)
         elif verdict == IN_FLIGHT:
             in_flight += 1
     for h in held.values():
         if h.product_id not in listed and h.blocked:
             compared += 1
-            differences.append(ChainDifference(
+            found.add(ChainDifference(
                 kind=DifferenceKind.WRONG_SUSPENSION, product_id=h.product_id,
                 detail="blocked at the gateway, unknown to credit-control",
                 gateway_blocked=True, gateway_sequence=h.gateway_sequence))
-    differences += [
-        ChainDifference(kind=DifferenceKind.STUCK_EMOS_ORDER, product_id=o.product_id,
-                        emos_order_id=o.order_id, since=o.created_at,
-                        detail=f"EMOS order open since {o.created_at.isoformat()}")
-        for o in open_orders if o.created_at <= as_of - stuck_after]
+    for o in open_orders:
+        if o.created_at <= as_of - stuck_after:
+            found.add(ChainDifference(
+                kind=DifferenceKind.STUCK_EMOS_ORDER, product_id=o.product_id,
+                emos_order_id=o.order_id, since=o.created_at,
+                detail=f"EMOS order open since {o.created_at.isoformat()}"))
+    counts = found.counts
     return ReconciliationReport(
         as_of=as_of, products_compared=compared, in_flight=in_flight,
-        missed_suspensions=_count(differences, DifferenceKind.MISSED_SUSPENSION),
-        wrong_suspensions=_count(differences, DifferenceKind.WRONG_SUSPENSION),
-        stuck_emos_orders=_count(differences, DifferenceKind.STUCK_EMOS_ORDER),
-        differences=tuple(differences))
+        missed_suspensions=counts[DifferenceKind.MISSED_SUSPENSION],
+        wrong_suspensions=counts[DifferenceKind.WRONG_SUSPENSION],
+        stuck_emos_orders=counts[DifferenceKind.STUCK_EMOS_ORDER],
+        differences=tuple(found.listed),
+        differences_omitted=sum(counts.values()) - len(found.listed))
+
+
+class _Differences:
+    """Every difference counted by kind; the first `per_kind` of each kind listed."""
+
+    def __init__(self, per_kind: int) -> None:
+        self.per_kind = per_kind
+        self.counts = dict.fromkeys(DifferenceKind, 0)
+        self.listed: list[ChainDifference] = []
+
+    def add(self, difference: ChainDifference) -> None:
+        self.counts[difference.kind] += 1
+        if self.counts[difference.kind] <= self.per_kind:
+            self.listed.append(difference)
 
 
 IN_FLIGHT = "in_flight"
@@ -97,10 +120,6 @@ def _one(want: DesiredChainState, h: HeldState | None) -> ChainDifference | str 
         detail=("should be blocked, the gateway lets it send" if should_block
                 else "should be open, the gateway blocks it")
                + ("" if h is not None else " (never seen by the chain)"))
-
-
-def _count(differences: list[ChainDifference], kind: DifferenceKind) -> int:
-    return sum(1 for d in differences if d.kind is kind)
 
 
 def cross_month_figure(month: str, orders: int, closed_later: int, still_open_after: int,
