@@ -51,6 +51,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import _scratch
 import asyncpg
 import msgspec
 from _callgrind import Meter
@@ -67,7 +68,6 @@ from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, 
 from common.envelope import parse, to_bytes, wrap
 from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
-from common.migrations import upgrade
 from common.runtime import tune_gc
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
@@ -535,49 +535,20 @@ SWEEP_AS_OF = datetime(2026, 11, 30, 20, 0, tzinfo=BUSINESS_TZ)  # the month's l
 NOTICE_ON = date(2026, 11, 25)  # the seeded suspension warnings' day
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def _create_database(url: str, name: str) -> str:
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-async def _drop_database(url: str, name: str) -> None:
-    """Plain DROP (it stops an autovacuum worker busy there itself; FORCE would need the
-    right to signal that superuser process), retried while the worker winds down."""
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        for attempt in range(10):
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                return
-            except asyncpg.ObjectInUseError:
-                if attempt == 9:
-                    raise
-                await asyncio.sleep(1)
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def scratch_database(settings: Settings, migrate: bool = True) -> AsyncIterator[Settings]:
-    """A migrated database of the bench's own, dropped afterwards: the bench's products must
-    not end up in the tests' sweeps (nor the tests' in the bench's)."""
-    name = f"ccbench_{uuid.uuid4().hex[:8]}"
-    url = await _create_database(settings.database_url, name)
-    try:
-        if migrate:
-            await asyncio.to_thread(upgrade, MIGRATIONS, url, settings.db_schema)
+    """A migrated database of the bench's own, dropped afterwards (bench/_scratch.py): the
+    bench's products must not end up in the tests' sweeps (nor the tests' in the bench's)."""
+    async with _scratch.scratch_database(settings.database_url, "ccbench",
+                                         MIGRATIONS if migrate else None,
+                                         settings.db_schema) as url:
         yield settings.model_copy(update={"database_url": url})
-    finally:
-        await _drop_database(settings.database_url, name)
+
+
+# The scratch database's helpers under the names the other benches use (`cb._asyncpg_dsn`).
+_asyncpg_dsn = _scratch.asyncpg_dsn
+_create_database = _scratch.create_database
+_drop_database = _scratch.drop_database
 
 
 def _account_rows(accounts: int) -> list[tuple[Any, ...]]:

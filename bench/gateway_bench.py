@@ -43,14 +43,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import _scratch
 from _callgrind import Meter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+import gateway_adapter
 from common.app import plumbing
 from common.clock import SystemClock
 from common.cmpp.client import CmppClient
@@ -68,6 +71,8 @@ from gateway_adapter.entrypoints import consumer
 from gateway_adapter.entrypoints.cmpp_server import CmppConfig, CmppGateway
 from gateway_adapter.service_layer import handlers, worker
 from gateway_adapter.service_layer.context import GatewayContext
+
+MIGRATIONS = Path(gateway_adapter.__file__).parent / "adapters" / "migrations"
 
 VENDORS = [("huawei", ProductFamily.MAS), ("jiaxun", ProductFamily.MAS),
            ("ruoya", ProductFamily.MAS), (None, ProductFamily.SMS_DIRECT)]
@@ -619,9 +624,16 @@ async def main() -> None:
     if args.instructions and args.only != "cpu":
         parser.error("--instructions counts the accept path: give --only cpu")
     tune_gc()  # as the gateway-adapter process does at start (common.runtime)
-    settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
-                        kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
-                        consumer_batch_size=args.batch, worker_batch=args.batch)
+    # A database of the bench's own (bench/_scratch.py): its hundreds of thousands of chain
+    # products must not end up in the suite's reconciliations, nor the suite's in its figures.
+    async with _scratch.scratch_database(os.environ["CREDITCTL_DATABASE_URL"], "gwbench",
+                                         MIGRATIONS, "gateway") as url:
+        await _run(args, Settings(database_url=url,
+                                  kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],
+                                  consumer_batch_size=args.batch, worker_batch=args.batch))
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> None:
     faults = Faults.model_validate({s: {"latency": {"min_ms": args.delay_ms}}
                                     for s in ("boss", "emos", "gateway")})
     print(f"gateway chain: suspensions, one product each, 4 vendors, 6 partitions; chain "
