@@ -119,3 +119,16 @@ def test_the_pending_list_is_not_stale() -> None:
         assert key in ops, f"{key} is no route: take it off PENDING_SUMMARIES"
         op, auto = ops[key]
         assert op.get("summary") == auto, f"{key} has a summary now: take it off the list"
+
+
+def test_a_503_says_what_was_unavailable_where_the_route_knows_more() -> None:
+    """The shared 503 names no service's detail; a new sweep's says it may wait for the
+    balance feed (credit-control's own, documented on its route)."""
+    paths = app_of("credit-control").openapi()["paths"]
+    sweep = paths["/v1/sweeps"]["post"]["responses"]["503"]["description"]
+    assert "balance events published before it" in sweep
+    for service in SERVICES:
+        for path, item in app_of(service).openapi()["paths"].items():
+            for method, op in item.items():
+                if (path, method) != ("/v1/sweeps", "post"):
+                    assert "sweep" not in op["responses"]["503"]["description"], (path, method)

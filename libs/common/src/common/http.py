@@ -56,8 +56,8 @@ _ERRORS = {
     404: "something the request names does not exist",
     409: "a conflict: the id was used with another body, or the state does not allow it",
     422: "the request is not valid (the body names the field)",
-    503: "unavailable now (the database; for a new sweep, the balance feed not yet applied): "
-         "nothing was written, retry the same request after Retry-After seconds",
+    503: "unavailable now (the database, or something else the request needs): nothing was "
+         "written, retry the same request after Retry-After seconds",
 }
 
 

@@ -47,6 +47,16 @@ def test_ruoya_json_needs_the_enterprise_code() -> None:
         ADAPTERS["ruoya"].render(instruction(customer=None))
 
 
+def test_ruoya_json_is_compact_and_unescaped_utf8() -> None:
+    """The exact text, as `json.dumps(..., separators=(",", ":"), ensure_ascii=False)` writes
+    it: Chinese as it is, quotes, backslashes and control characters escaped."""
+    text = ADAPTERS["ruoya"].render(instruction(cpno='号码"\\\n\u2028', customer="集团1"))
+    assert text == json.dumps({"ecCode": "集团1", "productNo": '号码"\\\n\u2028', "op": 0,
+                               "orderNo": "emos-abc", "ts": int(AT.timestamp() * 1000)},
+                              separators=(",", ":"), ensure_ascii=False)
+    assert text.startswith('{"ecCode":"集团1","productNo":"号码\\"\\\\\\n')
+
+
 def test_sms_direct_fixed_width_and_ucs2_remark() -> None:
     text = ADAPTERS["sms_direct"].render(instruction(cpno="CPSMS12345678901"))
     assert text == f"SVC|2345678901|1|0000000007|{'欠费停机'.encode('utf-16-be').hex().upper()}"

@@ -12,7 +12,7 @@ from common.clock import IsoMoment
 from common.contracts.credit_control import DecisionType
 from common.contracts.reconciliation import DesiredChainPage
 from common.contracts.snapshots import ProductFamily
-from common.errors import Unprocessable
+from common.errors import ErrorBody, Unprocessable
 from common.http import PEER_UNAVAILABLE
 
 from ..adapters.peers import MAX_RENDERED, NoticeRenderer
@@ -147,7 +147,12 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> Non
 
     @api.post("/sweeps", status_code=201, dependencies=ADMIN_ONLY, responses={
         200: {"description": "an unfinished sweep re-posted: what was left is done"},
-        202: {"description": "another process is running this sweep: its progress"}})
+        202: {"description": "another process is running this sweep: its progress"},
+        503: {"description": "the database is unavailable, or (a new sweep) credit-control "
+                             "has not yet applied the balance events published before it: "
+                             "nothing was written, retry the same request after Retry-After "
+                             "seconds (the body says the lag per partition)",
+              "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}})
     async def run_sweep(cmd: RunSweep) -> JSONResponse:
         """Run the credit sweep as of a business time (idempotent on sweep_id)."""
         stored = await sweeps.run_sweep(ctx, cmd)
