@@ -78,11 +78,26 @@ async def driver(conn: AsyncConnection) -> Any:
     made in C). SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first
     statement; if none was sent yet, one is sent first, else a statement sent to the driver
     would run, and commit, on its own, outside the caller's transaction and its locks."""
-    raw = (await conn.get_raw_connection()).driver_connection
+    fairy = await conn.get_raw_connection()
+    raw = fairy.driver_connection
     assert raw is not None
     if not raw.is_in_transaction():
-        await conn.execute(text("SELECT 1"))
+        await _begin(conn, fairy.dbapi_connection, raw)
     return raw
+
+
+async def _begin(conn: AsyncConnection, adapted: Any, raw: Any) -> None:
+    """Begin the adapter's transaction as its first statement would, without one: a `SELECT
+    1` through SQLAlchemy was a round trip and ~0.3 ms of CPU per consumer batch. Uses the
+    adapter's own `_start_transaction` (SQLAlchemy 2.x's asyncpg dialect: the BEGIN with the
+    connection's isolation level, tracked so COMMIT and ROLLBACK go where they should); if
+    an upgrade removes it, or it began nothing, the statement does it."""
+    start = getattr(adapted, "_start_transaction", None)
+    if start is not None and getattr(adapted, "_transaction", False) is None:
+        await start()
+        if raw.is_in_transaction():
+            return
+    await conn.execute(text("SELECT 1"))
 
 
 class DriverStatement:

@@ -1,9 +1,10 @@
 """Prometheus metrics shared by the plumbing; services add their own next to their code."""
 
+import weakref
 from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 EVENTS_CONSUMED = Counter(
@@ -56,6 +57,32 @@ def on_commit(conn: AsyncConnection, count: Callable[[], None]) -> None:
     """Call `count` when `conn`'s transaction commits, never when it rolls back: business
     counters (decisions, SMS, chain results) then move only for work that was kept. The hook
     fires as COMMIT is issued; a COMMIT that itself fails (the connection dies at that very
-    moment) would count work that is then redone and counted again."""
-    if conn.sync_connection is not None:
-        event.listen(conn.sync_connection, "commit", lambda _: count(), once=True)
+    moment) would count work that is then redone and counted again.
+
+    The callbacks wait in the connection's `info` and two listeners per engine, added once,
+    run or drop them. A listener per transaction (`event.listen(conn, "commit", once=True)`)
+    cost ~100 µs of CPU per call (SQLAlchemy builds the connection's own event dispatch),
+    more than a small batch's statements, and outlived a rollback on the same connection,
+    whose next commit then counted the rolled-back work too."""
+    sync = conn.sync_connection
+    if sync is None:
+        return
+    engine = sync.engine
+    if engine not in _hooked:
+        event.listen(engine, "commit", _run_pending)
+        event.listen(engine, "rollback", _drop_pending)
+        _hooked.add(engine)
+    sync.info.setdefault(_PENDING, []).append(count)
+
+
+_PENDING = "creditctl_on_commit"
+_hooked: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def _run_pending(conn: Connection) -> None:
+    for count in conn.info.pop(_PENDING, ()):
+        count()
+
+
+def _drop_pending(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)

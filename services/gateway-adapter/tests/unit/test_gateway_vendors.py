@@ -1,10 +1,13 @@
 """Each vendor's adapter renders its own command format, with its quirks."""
 
 import json
+import string
 from datetime import UTC, datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.contracts.gateway import ProvisioningAction
 from gateway_adapter.adapters.vendors import ADAPTERS, adapter_for
@@ -36,6 +39,23 @@ def test_jiaxun_form_in_gbk_acknowledges_async() -> None:
     assert fields == {"cmd": ["OPEN"], "spcode": ["号码1"], "serial": ["emos-abc"], "seq": ["7"]}
     with pytest.raises(VendorRefused, match="GBK"):
         jiaxun.render(instruction(cpno="\u20ac\U0001f600"))
+
+
+@settings(max_examples=300)
+@given(cpno=st.text(alphabet=string.ascii_letters + string.digits + "_.~- +&=%/号€", min_size=1),
+       order=st.one_of(st.none(), st.text(string.ascii_letters + string.digits + "-_ ")),
+       sequence=st.integers(0, 2**40))
+def test_jiaxun_form_is_what_urlencode_writes(cpno: str, order: str | None, sequence: int) -> None:
+    """The plain fields' shortcut writes what urlencode writes (and refuses what it refuses)."""
+    i = GatewayInstruction(ProvisioningAction.SUSPEND, "P1", cpno, "G001", sequence, order, AT)
+    fields = {"cmd": "STOP", "spcode": cpno, "serial": order or "", "seq": str(sequence)}
+    try:
+        expected = urlencode(fields, encoding="gbk")
+    except UnicodeEncodeError:
+        with pytest.raises(VendorRefused):
+            ADAPTERS["jiaxun"].render(i)
+        return
+    assert ADAPTERS["jiaxun"].render(i) == expected
 
 
 def test_ruoya_json_needs_the_enterprise_code() -> None:

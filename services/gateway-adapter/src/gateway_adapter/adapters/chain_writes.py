@@ -14,16 +14,17 @@ these rows meanwhile.
 """
 
 import asyncio
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import StageOutcome
+from common.db import DriverStatement
 from common.outbox import COPY_FROM, Outbox, OutboxRow, wake_after_commit
 
 from ..domain.chain import Attempt, EmosOrder, ProductChain
@@ -48,13 +49,21 @@ class Writes:
     async def run(self, conn: AsyncConnection) -> None:
         if self.parts:
             sql, params = combine(self.parts)
-            await conn.execute(text(sql), params)
+            await _statement(sql).execute(conn, params)
         for outbox, rows in self.bulk:
             await outbox.add_rows(conn, rows)
         for wake in self.wake:
             # The relay (or the stage worker) of this process looks once the transaction
             # has committed: woken earlier, it would find nothing and idle.
             wake_after_commit(conn, wake)
+
+
+@functools.lru_cache(maxsize=128)
+def _statement(sql: str) -> DriverStatement:
+    """The batch's statement on the driver: a batch writes one of a few dozen combinations
+    of parts, and SQLAlchemy's own work per statement (~0.3 ms of CPU) was ~10 µs a command
+    at the consumer's batches of 30."""
+    return DriverStatement(sql)
 
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")

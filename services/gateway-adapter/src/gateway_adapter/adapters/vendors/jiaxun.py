@@ -1,12 +1,15 @@
 """Jiaxun CRM-MAS (嘉讯企业信息机): form-encoded key=value in GBK, commands STOP / OPEN; it
 acknowledges at once and confirms the block later (asynchronous acknowledgement)."""
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from common.contracts.gateway import ProvisioningAction
 
 from ...domain.vendors import GatewayInstruction, VendorRefused
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,10 @@ class Jiaxun:
         cmd = "STOP" if i.action is ProvisioningAction.SUSPEND else "OPEN"
         fields = {"cmd": cmd, "spcode": i.cpno, "serial": i.emos_order_id or "",
                   "seq": str(i.sequence)}
+        if all(map(_PLAIN.fullmatch, fields.values())):
+            # What urlencode leaves as it is (quote_plus's always-safe characters), joined
+            # without its per-character work: the usual CPNO, order id and sequence.
+            return "&".join([f"{k}={v}" for k, v in fields.items()])
         try:
             body = urlencode(fields, encoding="gbk")
         except UnicodeEncodeError as exc:
