@@ -1,6 +1,7 @@
 """common.db.driver: a statement sent to asyncpg itself runs inside the caller's
 SQLAlchemy transaction, begun without a statement of its own."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -14,16 +15,6 @@ pytestmark = [pytest.mark.integration]
 
 class Boom(Exception):
     pass
-
-
-async def _sent(db: AsyncEngine) -> list[str]:
-    """Every query the pooled connection's asyncpg sends from now on (BEGIN included)."""
-    seen: list[str] = []
-    async with db.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None
-        raw.add_query_logger(lambda q: seen.append(q.query.split()[0].rstrip(";")))
-    return seen
 
 
 async def test_driver_statements_share_the_transaction(db: AsyncEngine) -> None:
@@ -50,17 +41,26 @@ async def test_the_transaction_begins_without_a_statement_of_its_own(db: AsyncEn
     begins it the same way, without sending a `SELECT 1` through SQLAlchemy first (a round
     trip per consumer batch). If a SQLAlchemy upgrade moves the adapter's method, this fails
     instead of the saving going quietly."""
-    seen = await _sent(db)
+    seen: list[str] = []
     through_sqlalchemy: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         through_sqlalchemy.append(statement)
 
-    event.listen(db.sync_engine, "before_cursor_execute", note)
-    try:
-        async with db.begin() as conn:
-            assert await DriverStatement("SELECT :n::int").fetch(conn, {"n": 1}) == [(1,)]
-    finally:
-        event.remove(db.sync_engine, "before_cursor_execute", note)
+    def sent(query: Any) -> None:
+        seen.append(query.query.split()[0].rstrip(";"))
+
+    async with db.connect() as conn:  # one pooled connection: the logger sees all it sends
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        raw.add_query_logger(sent)
+        event.listen(db.sync_engine, "before_cursor_execute", note)
+        try:
+            async with conn.begin():
+                assert await DriverStatement("SELECT :n::int").fetch(conn, {"n": 1}) == [(1,)]
+        finally:
+            event.remove(db.sync_engine, "before_cursor_execute", note)
+            raw.remove_query_logger(sent)
+    await asyncio.sleep(0)  # asyncpg calls its query loggers soon after, not at once
     assert through_sqlalchemy == []
     assert seen == ["BEGIN", "SELECT", "COMMIT"]
