@@ -241,7 +241,7 @@ async def ceiling_apply(conn: asyncpg.Connection, group: str, topic: str,
 async def ceiling_until_stopped(settings: Settings, topic: str, group: str,
                                 stop: asyncio.Event) -> None:
     """One ceiling consumer process: getmany → one transaction → commit → offsets."""
-    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     c = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                          auto_offset_reset="earliest", enable_auto_commit=False)
     await c.start()
@@ -303,7 +303,7 @@ async def measure(settings: Settings, topic: str, n: int, processes: int,
     start = time.perf_counter()
     first: tuple[float, int] | None = None
     task = asyncio.create_task(run(settings, topic, group, stop))
-    poll = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    poll = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
@@ -372,7 +372,7 @@ async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
 async def ceiling_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
                       meter: Meter | None = None) -> float:
     """The ceiling consumer's CPU µs per event, the same way."""
-    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     cpu = 0.0
     batches = _partition_batches(messages, 833)
     try:
@@ -387,7 +387,7 @@ async def ceiling_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes
 
 
 async def _ceiling_schema(settings: Settings) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(settings.database_url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     try:
         await conn.execute(CEILING_DDL)
     finally:
@@ -545,10 +545,6 @@ async def scratch_database(settings: Settings, migrate: bool = True) -> AsyncIte
         yield settings.model_copy(update={"database_url": url})
 
 
-# The scratch database's helpers under the names the other benches use (`cb._asyncpg_dsn`).
-_asyncpg_dsn = _scratch.asyncpg_dsn
-_create_database = _scratch.create_database
-_drop_database = _scratch.drop_database
 
 
 def _account_rows(accounts: int) -> list[tuple[Any, ...]]:
@@ -597,7 +593,7 @@ async def seed(url: str, products: int) -> float:
     """COPY the accounts' positions and the products; returns the seconds it took."""
     accounts = max(1, products // PRODUCTS_PER_ACCOUNT)
     start = time.perf_counter()
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     try:
         await conn.copy_records_to_table(
             "account_positions", schema_name="credit", records=_account_rows(accounts),
@@ -646,7 +642,7 @@ async def _counts(ctx: CreditContext) -> dict[str, int]:
 async def _ceiling(url: str, share: float) -> float:
     """The same run's ceiling: ONE set-based UPDATE over the same table flipping the same share
     of its rows as the sweep changed (rolled back, so it leaves nothing behind)."""
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     try:
         async with conn.transaction():
             await conn.execute("SET LOCAL work_mem = '64MB'")

@@ -37,6 +37,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _scratch
 import credit_bench as cb
 import legacy_sweep_sql as legacy
 
@@ -121,7 +122,7 @@ async def old_sweep(url: str, sweep_id: str, as_of: datetime, chunk: int,
     the moment read back from the run, in UTC, and correlated by the sweep's id, as the
     service did)."""
     as_of = as_of.astimezone(UTC)
-    conn = await asyncpg.connect(cb._asyncpg_dsn(url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     start = time.perf_counter()
     try:
         for step in rules.sweep_plan(DEFAULT_RULES, business_date(as_of), policy):
@@ -193,7 +194,7 @@ _EVENTS = EventDecoder(CreditDecisionMade, CreditStateChanged, ProvisioningComma
 
 
 async def snapshot(url: str) -> dict[str, Any]:
-    conn = await asyncpg.connect(cb._asyncpg_dsn(url))
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     try:
         out: dict[str, Any] = {}
         for name, sql in TABLES.items():
@@ -259,7 +260,7 @@ async def main() -> int:
     async with cb.scratch_database(base) as old_db, cb.scratch_database(base) as new_db:
         for db in (old_db, new_db):
             await cb.seed(db.database_url, args.products)
-            conn = await asyncpg.connect(cb._asyncpg_dsn(db.database_url))
+            conn = await asyncpg.connect(_scratch.asyncpg_dsn(db.database_url))
             try:
                 for sql in VARIETY:
                     await conn.execute(sql)

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _scratch
 import asyncpg
 import credit_bench as cb
 from alembic.script import ScriptDirectory
@@ -59,7 +60,7 @@ async def prepare(settings: Settings, products: int) -> None:
     """The template database, unless it exists: migrated and seeded, natively. Templates of
     other schemas are dropped."""
     name = _template(products)
-    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
+    admin = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     try:
         there = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         for (old,) in await admin.fetch(
@@ -71,7 +72,7 @@ async def prepare(settings: Settings, products: int) -> None:
     if there:
         print(f"sweep instructions: template {name} is there")
         return
-    url = await cb._create_database(settings.database_url, name)
+    url = await _scratch.create_database(settings.database_url, name)
     await asyncio.to_thread(upgrade, cb.MIGRATIONS, url, settings.db_schema)
     seconds = await cb.seed(url, products)
     print(f"sweep instructions: template {name} seeded with {products:,} products in "
@@ -141,7 +142,7 @@ async def measure(settings: Settings, args: argparse.Namespace) -> None:
 async def _copy(settings: Settings, products: int) -> AsyncIterator[str]:
     """A fresh copy of the template database, dropped afterwards; yields its URL."""
     name = f"sweep_cg_run_{os.getpid()}"
-    admin = await asyncpg.connect(cb._asyncpg_dsn(settings.database_url))
+    admin = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
     try:
         await admin.execute(f"CREATE DATABASE {name} TEMPLATE {_template(products)}")
     finally:
@@ -149,7 +150,7 @@ async def _copy(settings: Settings, products: int) -> AsyncIterator[str]:
     try:
         yield f"{settings.database_url.rsplit('/', 1)[0]}/{name}"
     finally:
-        await cb._drop_database(settings.database_url, name)
+        await _scratch.drop_database(settings.database_url, name)
 
 
 def main() -> None:

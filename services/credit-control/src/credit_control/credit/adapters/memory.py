@@ -51,8 +51,8 @@ class InMemoryBalanceStore:
                 if p.status is PromiseStatus.OPEN and p.account_id in wanted]
 
     async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
-        return {a: (p.sequence, p.amount_due_fen)
-                for a, p in ((a, self.positions.get(a)) for a in account_ids) if p is not None}
+        found = [self.positions[a] for a in account_ids if a in self.positions]
+        return {p.account_id: (p.sequence, p.amount_due_fen) for p in found}
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
