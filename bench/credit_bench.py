@@ -68,6 +68,7 @@ from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, 
 from common.envelope import parse, to_bytes, wrap
 from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
+from common.pg_arrays import array_text
 from common.runtime import tune_gc
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
@@ -196,14 +197,14 @@ CEILING_DDL = """
         as_of timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"""
 _CEILING_INBOX = """
     INSERT INTO ceiling.inbox (consumer, event_id, topic)
-    SELECT $1, e, $3 FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"""
+    SELECT $1, e, $3 FROM unnest($2::text::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"""
 _CEILING_STATE = """
     INSERT INTO ceiling.state (product_id, account_id, state, sequence, balance_fen,
         amount_due_fen, as_of)
     SELECT u.p, u.a, CASE WHEN u.d > 0 THEN 'warned' ELSE 'normal' END, u.s, u.b, u.d,
            u.t::timestamptz
-    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
-         AS u(p, a, s, b, d, t)
+    FROM unnest($1::text::text[], $2::text::text[], $3::text::bigint[], $4::text::bigint[],
+                $5::text::bigint[], $6::text::text[]) AS u(p, a, s, b, d, t)
     ON CONFLICT (product_id) DO UPDATE SET account_id = excluded.account_id,
         state = excluded.state, sequence = excluded.sequence,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
@@ -212,7 +213,8 @@ _CEILING_DECISIONS = """
     INSERT INTO ceiling.decisions (decision_id, product_id, account_id, sequence, decision,
         as_of)
     SELECT u.i, u.p, u.a, u.s, 'noted', u.t::timestamptz
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS u(i, p, a, s, t)
+    FROM unnest($1::text::uuid[], $2::text::text[], $3::text::text[], $4::text::bigint[],
+                $5::text::text[]) AS u(i, p, a, s, t)
     ON CONFLICT DO NOTHING"""
 
 
@@ -224,18 +226,26 @@ async def ceiling_apply(conn: asyncpg.Connection, group: str, topic: str,
     decoded = [_DECODE(v) for v in values]
     async with conn.transaction():
         fresh = {str(r[0]) for r in await conn.fetch(
-            _CEILING_INBOX, group, [e.event_id for e in decoded], topic)}
+            _CEILING_INBOX, group, _t([e.event_id for e in decoded], "uuid"), topic)}
         todo = [e for e in decoded if e.event_id in fresh]
         newest = {p.product_id: e.payload for e in todo for p in e.payload.products}
-        await conn.execute(_CEILING_STATE, list(newest), [b.account_id for b in newest.values()],
-                           [b.sequence for b in newest.values()],
-                           [b.balance_fen for b in newest.values()],
-                           [b.amount_due_fen for b in newest.values()],
-                           [b.as_of for b in newest.values()])
-        await conn.execute(_CEILING_DECISIONS, [e.event_id for e in todo],
-                           [e.payload.products[0].product_id for e in todo],
-                           [e.payload.account_id for e in todo],
-                           [e.payload.sequence for e in todo], [e.payload.as_of for e in todo])
+        await conn.execute(_CEILING_STATE, _t(list(newest)),
+                           _t([b.account_id for b in newest.values()]),
+                           _t([b.sequence for b in newest.values()], "bigint"),
+                           _t([b.balance_fen for b in newest.values()], "bigint"),
+                           _t([b.amount_due_fen for b in newest.values()], "bigint"),
+                           _t([b.as_of for b in newest.values()]))
+        await conn.execute(_CEILING_DECISIONS, _t([e.event_id for e in todo], "uuid"),
+                           _t([e.payload.products[0].product_id for e in todo]),
+                           _t([e.payload.account_id for e in todo]),
+                           _t([e.payload.sequence for e in todo], "bigint"),
+                           _t([e.payload.as_of for e in todo]))
+
+
+def _t(values: list[Any], element: str = "text") -> str:
+    """An array as its text form, as credit-control's statements send theirs (DriverStatement):
+    the ceiling pays no more per element than credit-control does."""
+    return array_text(values, element)
 
 
 async def ceiling_until_stopped(settings: Settings, topic: str, group: str,

@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from common.envelope import UnprocessableMessage
-from common.pg_arrays import narrow_array_checks
+from common.pg_arrays import TEXT_FORM_TYPES, array_text, narrow_array_checks
 
 # Every process that talks to PostgreSQL through this module: array parameters are checked
 # in C (common.pg_arrays says why and what changes).
@@ -100,12 +100,17 @@ async def _begin(conn: AsyncConnection, adapted: Any, raw: Any) -> None:
     await conn.execute(text("SELECT 1"))
 
 
+_ARRAY_CAST = re.compile(r"CAST\(:(\w+) AS (" + "|".join(sorted(TEXT_FORM_TYPES)) + r")\[\]\)")
+
+
 class DriverStatement:
     """A statement with `:name` parameters that runs on the transaction's asyncpg connection
     (`driver`): for the statements a consumer's batch sends every time, where SQLAlchemy's
     own work (~0.3 ms of CPU a statement here, and a Row per returned row) would be most of
     the statement's cost. Array parameters (`CAST(:ids AS text[])`) keep it one prepared
-    statement whatever the batch's size."""
+    statement whatever the batch's size; those of the scalar types of
+    `pg_arrays.TEXT_FORM_TYPES` are sent as the array's text form (`pg_arrays.array_text`:
+    made in C, where asyncpg's encoder costs a Python-level call per element)."""
 
     def __init__(self, sql: str) -> None:
         names: list[str] = []
@@ -117,11 +122,31 @@ class DriverStatement:
 
         if "--" in sql:  # the statement is joined into one line: a comment would eat it
             raise ValueError("a DriverStatement takes no -- comments")
-        self.sql = re.sub(r"(?<![:\w]):(\w+)", number, " ".join(sql.split()))
+        sql = " ".join(sql.split())
+        texts: dict[str, str] = {}
+
+        def as_text(m: re.Match[str]) -> str:
+            if texts.setdefault(m.group(1), m.group(2)) != m.group(2):
+                raise ValueError(f":{m.group(1)} is cast to two array types")
+            return f"CAST(CAST(:{m.group(1)} AS text) AS {m.group(2)}[])"
+
+        sql = _ARRAY_CAST.sub(as_text, sql)
+        self.sql = re.sub(r"(?<![:\w]):(\w+)", number, sql)
         self.names = tuple(names)
+        # Arrays of scalars go as their text form (common.pg_arrays.array_text): by index.
+        self._texts = tuple((names.index(n), t) for n, t in texts.items())
+        for name in texts:
+            if len(re.findall(rf"(?<![:\w]):{name}\b", sql)) != sql.count(
+                    f"CAST(:{name} AS text)"):
+                raise ValueError(f":{name} is an array parameter: use it only as CAST(:{name} "
+                                 f"AS {texts[name]}[])")
 
     def _args(self, values: Mapping[str, Any]) -> list[Any]:
-        return [values[n] for n in self.names]
+        args = [values[n] for n in self.names]
+        for i, element in self._texts:
+            if args[i] is not None:
+                args[i] = array_text(args[i], element)
+        return args
 
     async def execute(self, conn: AsyncConnection, values: Mapping[str, Any]) -> str:
         """The command's status, e.g. "INSERT 0 5"."""

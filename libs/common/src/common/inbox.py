@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import delete_in_chunks, driver
+from common.pg_arrays import array_text
 
 T = TypeVar("T")
 
@@ -17,8 +18,9 @@ class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
         into = f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, topic) "
-        self._claim = _claim_sql(into, "unnest($2::uuid[], $3::text[])", "e.topic")
-        self._claim_one_topic = _claim_sql(into, "unnest($2::uuid[])", "$3")
+        # The arrays as their text form (common.pg_arrays.array_text).
+        self._claim = _claim_sql(into, "unnest($2::text::uuid[], $3::text::text[])", "e.topic")
+        self._claim_one_topic = _claim_sql(into, "unnest($2::text::uuid[])", "$3")
 
     async def claim(self, conn: AsyncConnection, consumer: str, event_id: UUID, topic: str) -> bool:
         """True the first time this consumer sees the event; False for a redelivery."""
@@ -46,9 +48,11 @@ class Inbox:
         raw = await driver(conn)
         if all(t == topic for _, t in events):
             return await raw.fetchval(  # type: ignore[no-any-return]
-                self._claim_one_topic, consumer, [e for e, _ in events], topic)
+                self._claim_one_topic, consumer, array_text([e for e, _ in events], "uuid"),
+                topic)
         return await raw.fetchval(  # type: ignore[no-any-return]
-            self._claim, consumer, [e for e, _ in events], [t for _, t in events])
+            self._claim, consumer, array_text([e for e, _ in events], "uuid"),
+            array_text([t for _, t in events], "text"))
 
     async def prune(self, engine: AsyncEngine, older_than_days: int) -> int:
         """Forget applied ids older than the retention (longer than Kafka keeps the log)."""
