@@ -270,12 +270,16 @@ ADDED_SINCE_BASE = {"caught_up_at", "region"}  # region: the customer's (issue 1
 # Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
 # open date (wall clock of its creation), value class, and a bill run's billed amount.
 ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}
+# Columns added since BASE that only say how a row is stored: a position's digest of its
+# customer snapshot (migration 0028), which the snapshot itself is compared for.
+STORAGE_SINCE_BASE = {"customer_digest"}
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in sorted(value.items()) if k not in WALL
-                and k not in ADDED_FOR_RATING and not (k in ADDED_SINCE_BASE and v is None)}
+                and k not in ADDED_FOR_RATING and k not in STORAGE_SINCE_BASE
+                and not (k in ADDED_SINCE_BASE and v is None)}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[":

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -39,6 +40,8 @@ account_positions = Table(
     Column("cause", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # BLAKE2b of the customer snapshot as written (migration 0028, balance_sql.save_positions)
+    Column("customer_digest", LargeBinary),
 )
 
 product_credit = Table(

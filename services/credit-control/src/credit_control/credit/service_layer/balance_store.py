@@ -29,12 +29,14 @@ class SqlBalanceStore:
         self.ctx, self.conn = ctx, conn
         self.source = ctx.source
         self.products = SqlProductCredits(conn)
+        self._digests: dict[str, bytes] = {}  # the locked positions' customer snapshots'
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
 
     async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
-        return await sql.positions_for_update(self.conn, account_ids)
+        positions, self._digests = await sql.positions_for_update(self.conn, account_ids)
+        return positions
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
@@ -85,7 +87,7 @@ class SqlBalanceStore:
         await self.ctx.outbox.add_many(conn, writes.outbox)
 
     async def save_positions(self, events: list[BalanceChanged]) -> None:
-        await sql.save_positions(self.conn, events)
+        await sql.save_positions(self.conn, events, self._digests)
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
         await worklist_sql.close_cleared(self.conn, cleared)
