@@ -36,8 +36,8 @@ _WRITTEN_OFF = "bad debt written off (核销)"
 # the accounts that may move one (`_may_move`): most events change no open episode, and
 # joining every open episode to the whole batch was a hash of all of them per batch. An
 # account's events in one batch are one stretch: its peak is the most the account owed along
-# them (`peak`), whether it owes now is its newest event's (`mdue`; only owing accounts are
-# offered an episode to open, `ep`). A customer whose inputs
+# them (`peak`), whether it owes now is its newest event's (`mdue`; only accounts that owe
+# now and owed nothing before are offered an episode to open, `ep`). A customer whose inputs
 # the batch does not change never reaches the customers' ON CONFLICT (`NOT EXISTS` first):
 # ON CONFLICT DO UPDATE locks the row until commit even when its WHERE updates nothing, and
 # the batches of a group customer's other accounts, on other partitions (lanes, processes),
@@ -123,7 +123,8 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
     by_account = {e.account_id: e for e in current}
     episodes = [by_account[a] for a in sorted(by_account)]
     peaks = peak_due or {}
-    owing = [e for e in episodes if e.amount_due_fen > 0]  # may open an episode
+    owing = [e for e in episodes if e.amount_due_fen > 0  # may open an episode
+             and (due_before is None or not due_before.get(e.account_id))]
     moving = episodes if due_before is None else [e for e in episodes if _may_move(
         e, peaks.get(e.account_id, e.amount_due_fen), due_before)]
     newest = {e.customer.customer_id: e for e in current}
@@ -148,6 +149,13 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
         "ba": [a for a, _ in keys], "bm": [date.fromisoformat(f"{m}-01") for _, m in keys],
         "bc": [bills[k].customer.customer_id for k in keys],
         "bf": [bills[k].billed_fen for k in keys]})
+
+
+# Only an account that owed nothing before the batch (or had no position) is offered an
+# episode to open: one that owed has its episode open already, since every batch leaves an
+# open episode exactly where the account's newest event owes (`ep` opens one, `moved` closes
+# it at 0). Offering it anyway cost an ON CONFLICT probe per event, most events being
+# charges and bills against a debt already open.
 
 
 def _may_move(event: BalanceChanged, peak: int, due_before: dict[str, int]) -> bool:
