@@ -104,7 +104,7 @@ def _columns(products: list[ProductCredit]) -> dict[str, list[Any]]:
     for p in products:
         ladder = p.ladder
         cols["product_id"].append(p.product_id)
-        cols["state"].append(p.state.value)
+        cols["state"].append(p.state)
         cols["at"].append(p.moved_at or p.changed_at)
         cols["cycle"].append(p.cycle)
         cols["command_seq"].append(p.command_seq)
@@ -115,7 +115,7 @@ def _columns(products: list[ProductCredit]) -> dict[str, list[Any]]:
         cols["command_id"].append(p.pending_command_id)
         cols["decision_id"].append(p.pending_decision_id)
         cols["work_order_id"].append(p.pending_work_order_id)
-        cols["action"].append(p.command_action.value if p.command_action else None)
+        cols["action"].append(p.command_action)
         cols["command_at"].append(p.command_at)
         cols["attempt"].append(p.command_attempt)
         cols["sent_at"].append(p.command_sent_at)
