@@ -28,12 +28,18 @@ async def _preview(api: CreditApi, day: date, **params: Any) -> dict[str, Any]:
     return body
 
 
-async def _footprint(api: CreditApi) -> tuple[int, int, int]:
+async def _footprint(api: CreditApi, *ledgers: Any) -> tuple[int, int, int]:
+    """What a preview must not write, for the test's own products: their decisions, the
+    outbox rows keyed by their accounts or products, their state changes. Not whole tables:
+    the running services' late work for other tests (a chain result, an SMS outcome) may
+    land in between; the preview runs in a transaction it rolls back either way."""
+    products = [lg.product_id for lg in ledgers]
     async with api.db.connect() as conn:
         row = (await conn.execute(text(
-            "SELECT (SELECT count(*) FROM credit.decisions), "
-            "(SELECT count(*) FROM credit.outbox), "
-            "(SELECT count(*) FROM credit.state_history)"))).one()
+            "SELECT (SELECT count(*) FROM credit.decisions WHERE product_id = ANY(:p)), "
+            "(SELECT count(*) FROM credit.outbox WHERE key = ANY(:k)), "
+            "(SELECT count(*) FROM credit.state_history WHERE product_id = ANY(:p))"),
+            {"p": products, "k": products + [lg.account_id for lg in ledgers]})).one()
     return int(row[0]), int(row[1]), int(row[2])
 
 
@@ -60,9 +66,9 @@ async def test_the_preview_is_what_the_sweep_then_decides_and_writes_nothing(
     second = await owing_since_march(api, uid, "pb", y, deposit_fen=0)
     for day in (date(y, 5, 25), date(y, 5, 31)):
         await notices_heard(api.db)  # as the sweep does first: the 25th's warnings heard
-        before = await _footprint(api)
+        before = await _footprint(api, first, second)
         preview = await _preview(api, day, limit=1000)
-        assert await _footprint(api) == before  # nothing written, nothing left behind
+        assert await _footprint(api, first, second) == before  # nothing written
         mine: dict[str, set[str]] = {}
         for i in preview["items"]:
             if i["product_id"] in (first.product_id, second.product_id):
@@ -126,10 +132,10 @@ async def test_the_dashboard_page_shows_the_preview_masked_per_role(
     assert f"{y}-05-25 20:00:00 北京时间" in page
     assert lg.customer.name in page  # a group company's name is no one's personal data
     assert ("王经理" in page) is sees_names  # the account manager's is
-    before = await _footprint(api)
+    before = await _footprint(api, lg)
     await api.http.get("/dashboard/sweeps/preview", params={"as_of": at(day).isoformat()},
                        headers={"Authorization": f"Bearer {token}"})
-    assert await _footprint(api) == before
+    assert await _footprint(api, lg) == before
     # Without a moment the page only offers tonight's: nothing runs until asked.
     r = await api.http.get("/dashboard/sweeps/preview",
                            headers={"Authorization": f"Bearer {token}"})
