@@ -664,7 +664,10 @@ dec AS (
   FROM steps c JOIN credit.account_positions ap ON ap.account_id = c.account_id
   WHERE c.decision <> 'deduction' OR ap.deposit_fen > 0
   ON CONFLICT DO NOTHING
-  RETURNING *
+  -- not `inputs` (nor the times): the rest of the statement does not read them, and every
+  -- column returned is copied into this CTE's store and `moved`'s
+  RETURNING decision_id, product_id, account_id, decision, rule_id, reason, state_before,
+            state_after, context, warning_level, amount_fen, rule_version
 ),
 moved AS (  -- a rule row is at most one step of a pass
   SELECT d.*, r.effect, r.step_no, r.notice_days AS sw_notice_days
