@@ -23,6 +23,8 @@ import asyncpg
 import asyncpg.protocol.protocol as _protocol
 import msgspec
 
+from common.envelope import BACKSLASH
+
 log = logging.getLogger(__name__)
 
 ARRAY_CONTAINERS = (list, tuple)
@@ -55,7 +57,6 @@ def narrow_array_checks() -> bool:
 TEXT_FORM_TYPES = frozenset({"text", "bigint", "integer", "int", "boolean", "date",
                              "timestamptz", "uuid"})
 _encode = msgspec.json.Encoder().encode
-BACKSLASH = ord("\\")
 
 
 def array_text(values: list[Any] | tuple[Any, ...], element: str) -> str:
@@ -67,7 +68,7 @@ def array_text(values: list[Any] | tuple[Any, ...], element: str) -> str:
     if element == "timestamptz":
         _require_aware(values)
     raw = _encode(values)
-    if BACKSLASH in raw:  # the byte's value: envelope.py says why
+    if BACKSLASH in raw:  # the byte's value (envelope.py says why)
         return "{" + ",".join(map(_element, values)) + "}"
     return "{" + raw[1:-1].decode() + "}"
 

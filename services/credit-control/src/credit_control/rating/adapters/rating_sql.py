@@ -123,7 +123,11 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
     by_account = {e.account_id: e for e in current}
     episodes = [by_account[a] for a in sorted(by_account)]
     peaks = peak_due or {}
-    owing = [e for e in episodes if e.amount_due_fen > 0  # may open an episode
+    # Only an account that owes now and owed nothing before the batch (or had no position)
+    # may open an episode: one that owed has it open already, since every batch leaves an
+    # open episode exactly where the account's newest event owes (`ep` opens one, `moved`
+    # closes it at 0). Offering it anyway cost an ON CONFLICT probe per event.
+    owing = [e for e in episodes if e.amount_due_fen > 0
              and (due_before is None or not due_before.get(e.account_id))]
     moving = episodes if due_before is None else [e for e in episodes if _may_move(
         e, peaks.get(e.account_id, e.amount_due_fen), due_before)]
@@ -149,13 +153,6 @@ async def record_inputs(conn: AsyncConnection, events: list[BalanceChanged],
         "ba": [a for a, _ in keys], "bm": [date.fromisoformat(f"{m}-01") for _, m in keys],
         "bc": [bills[k].customer.customer_id for k in keys],
         "bf": [bills[k].billed_fen for k in keys]})
-
-
-# Only an account that owed nothing before the batch (or had no position) is offered an
-# episode to open: one that owed has its episode open already, since every batch leaves an
-# open episode exactly where the account's newest event owes (`ep` opens one, `moved` closes
-# it at 0). Offering it anyway cost an ON CONFLICT probe per event, most events being
-# charges and bills against a debt already open.
 
 
 def _may_move(event: BalanceChanged, peak: int, due_before: dict[str, int]) -> bool:
