@@ -64,7 +64,13 @@ import credit_control
 from common.app import plumbing
 from common.clock import BUSINESS_TZ, SystemClock
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.contracts.snapshots import CustomerSnapshot, Person, ProductFamily, ProductSnapshot
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
 from common.envelope import parse, to_bytes, wrap
 from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
@@ -566,10 +572,11 @@ def _account_rows(accounts: int) -> list[tuple[Any, ...]]:
         dues = "[]" if oldest is None else (
             f'[{{"bill_month": "{oldest:%Y-%m}", "amount_due_fen": {due}}}]')
         tier = TIERS[a % len(TIERS)]
-        customer = (f'{{"customer_id": "C{a // 3}", "name": "集团{a // 3}", "tier": "{tier}", '
-                    f'"star_level": {a % 6}, "account_manager": {{"name": "经理", '
-                    f'"phone": "13900000000"}}, "contacts": [{{"name": "联系人", '
-                    f'"phone": "138{a:08d}"}}]}}')
+        # As the balance path stores it: the snapshot's text as msgspec writes it (json).
+        customer = msgspec.json.encode(CustomerSnapshot(
+            customer_id=f"C{a // 3}", name=f"集团{a // 3}", tier=Tier(tier), star_level=a % 6,
+            account_manager=Person(name="经理", phone="13900000000"),
+            contacts=(Person(name="联系人", phone=f"138{a:08d}"),))).decode()
         rows.append((f"A{a:07d}", 1, -due, due, dues, customer, "bill_run", as_of))
     return rows
 
@@ -588,9 +595,9 @@ def _product_rows(accounts: int, products: int) -> list[tuple[Any, ...]]:
         # suspend; the rest get a late suspension warning instead (docs/rules.md).
         noticed = warned and i % 4 == 0
         product_id = f"P{i:08d}"
-        vendor_json = f'"{vendor}"' if vendor else "null"
-        product = (f'{{"product_id": "{product_id}", "cpno": "CP{i:08d}", "name": "产品{i}", '
-                   f'"family": "{family}", "vendor": {vendor_json}, "channel": null}}')
+        product = msgspec.json.encode(ProductSnapshot(
+            product_id=product_id, cpno=f"CP{i:08d}", name=f"产品{i}",
+            family=ProductFamily(family), vendor=vendor or None)).decode()
         state = "suspension_warned" if noticed else "warned" if warned else "normal"
         rows.append((product_id, f"A{a:07d}", family, product, state, changed, f"C{a // 3}",
                      TIERS[a % len(TIERS)], a % 6, -due, due, oldest, 1 if warned else 0,
@@ -718,7 +725,7 @@ async def explain_chunk(args: argparse.Namespace, settings: Settings) -> None:
                 await conn.rollback()
                 used = {k: v for k, v in values.items() if f":{k} " in sweep_sql.STATEMENT}
                 async with conn.begin() as tx:
-                    await sweep_sql.tune(conn)
+                    await sweep_sql.tune_chunk(conn)  # as a sweep's chunk runs
                     start = time.perf_counter()
                     plan = (await conn.execute(text(
                         "EXPLAIN (ANALYZE, BUFFERS) " + sweep_sql.STATEMENT), used)).all()

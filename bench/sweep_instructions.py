@@ -24,9 +24,11 @@ Needs CREDITCTL_DATABASE_URL (scripts/instructions.sh sets it).
 import argparse
 import asyncio
 import contextlib
+import inspect
 import os
 import re
 import time
+import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +52,11 @@ _TOTALS = re.compile(rb"^totals: (\d+)$", re.MULTILINE)
 
 
 def _template(products: int) -> str:
-    """Named for the migrations' head too: a template of an older schema (a fillfactor, an
-    index) would count the old schema's work."""
+    """Named for the migrations' head and the seed's code too: a template of an older schema
+    (a fillfactor, an index) or of older data (the snapshots' text) would count their work."""
     head = ScriptDirectory(str(cb.MIGRATIONS)).get_current_head()
-    return f"sweep_cg_{products}_r{head}"
+    seed = "".join(inspect.getsource(f) for f in (cb.seed, cb._account_rows, cb._product_rows))
+    return f"sweep_cg_{products}_r{head}_s{zlib.crc32(seed.encode()):08x}"
 
 
 async def prepare(settings: Settings, products: int) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
 
@@ -35,7 +35,8 @@ account_positions = Table(
     Column("balance_fen", BigInteger, nullable=False),
     Column("amount_due_fen", BigInteger, nullable=False),
     Column("dues", JSONB, nullable=False),
-    Column("customer", JSONB, nullable=False),
+    # json: the text as msgspec wrote it (migration 0029)
+    Column("customer", JSON, nullable=False),
     Column("deposit_fen", BigInteger, nullable=False, server_default="0"),
     Column("cause", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
@@ -49,7 +50,7 @@ product_credit = Table(
     Column("product_id", Text, primary_key=True),
     Column("account_id", Text, nullable=False, index=True),
     Column("family", Text, nullable=False),
-    Column("product", JSONB, nullable=False),
+    Column("product", JSON, nullable=False),  # json: as msgspec wrote it (0029)
     Column("state", Text, nullable=False),
     Column("state_changed_at", DateTime(timezone=True), nullable=False),
     Column("command_seq", BigInteger, nullable=False, server_default="0"),
@@ -109,7 +110,7 @@ decisions = Table(
     Column("state_before", Text, nullable=False),
     Column("state_after", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
-    Column("context", JSONB, nullable=False),
+    Column("context", JSON, nullable=False),  # json: as msgspec wrote it (0029)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("inputs", JSONB),
     Column("warning_level", Integer),

@@ -24,9 +24,10 @@ def _sql(statement: str) -> Any:
 
 # The accounts owing for bill months before the refresh's month, and the lists they belong
 # on: the same rules as domain.collections.WorklistRules.kinds (tested against each other).
+# The position's customer is json (migration 0029); an entry keeps jsonb, compared below.
 _OWING = """
     owing AS (
-        SELECT p.account_id, p.customer, p.as_of AS position_at,
+        SELECT p.account_id, p.customer::jsonb AS customer, p.as_of AS position_at,
                sum((d ->> 'amount_due_fen')::bigint) AS arrears,
                count(*)::int AS months,
                to_date(min(d ->> 'bill_month'), 'YYYY-MM') AS oldest,

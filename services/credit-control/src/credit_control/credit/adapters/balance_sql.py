@@ -3,8 +3,11 @@ size. Every statement takes whole columns as arrays (`INSERT … SELECT FROM unn
 PostgreSQL plans it once and the rows cost no per-row round trip; each runs on the
 transaction's asyncpg connection (`common.db.DriverStatement`), without SQLAlchemy's work per
 statement and per row. JSON columns go as `bytea[]` of the encoded structs, converted by
-PostgreSQL (`convert_from(…, 'UTF8')::jsonb`): as `text[]` each would be decoded in Python only
+PostgreSQL (`convert_from(…, 'UTF8')`): as `text[]` each would be decoded in Python only
 for asyncpg to encode it again, and snapshots carry Chinese names (~0.7 µs a few hundred bytes).
+Snapshots and contexts are `json` columns (migration 0029): checked and kept as msgspec wrote
+them, not parsed into jsonb; `dues` and `inputs` stay jsonb (the rating and the sweep take
+their elements apart).
 
 Lock order is the one everyone uses: account positions in account id order, then products
 in product id order.
@@ -54,14 +57,15 @@ async def positions_for_update(
 # The customer snapshot is sent only when its digest differs from the stored one: parsing
 # ~250 bytes of JSON into jsonb was ~6 µs of the server's time per event (migration 0028),
 # and a group customer's snapshot rarely changes. Left out, it goes as NULL and the stored
-# one stays (`'null'` stands in for it on the INSERT side, which only a new account reaches,
-# and a new account's snapshot is always sent: its position is not among the locked ones).
+# one stays (`null` stands in for it on the INSERT side, which only a new account reaches,
+# and a new account's snapshot is always sent: its position is not among the locked ones;
+# json has no `=`, so the stand-in is recognised by its text).
 _SAVE_POSITIONS = DriverStatement("""
     INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
         dues, customer, cause, as_of, deposit_fen, customer_digest)
     SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen,
            convert_from(u.dues, 'UTF8')::jsonb,
-           COALESCE(convert_from(u.customer, 'UTF8')::jsonb, 'null'::jsonb),
+           COALESCE(convert_from(u.customer, 'UTF8'), 'null')::json,
            u.cause, u.as_of, u.deposit_fen, u.digest
     FROM unnest(CAST(:account_id AS text[]), CAST(:sequence AS bigint[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
@@ -74,7 +78,7 @@ _SAVE_POSITIONS = DriverStatement("""
     ON CONFLICT (account_id) DO UPDATE SET sequence = excluded.sequence,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         dues = excluded.dues,
-        customer = CASE WHEN excluded.customer = 'null'::jsonb
+        customer = CASE WHEN excluded.customer::text = 'null'
                         THEN account_positions.customer ELSE excluded.customer END,
         cause = excluded.cause, as_of = excluded.as_of, deposit_fen = excluded.deposit_fen,
         customer_digest = excluded.customer_digest
@@ -139,7 +143,7 @@ _UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
         oldest_due_month, ladder_month, product_amount_due_fen, region)
-    SELECT u.product_id, u.account_id, u.family, convert_from(u.product, 'UTF8')::jsonb,
+    SELECT u.product_id, u.account_id, u.family, convert_from(u.product, 'UTF8')::json,
            'normal', u.as_of,
            u.customer_id, coalesce((SELECT cp.tier FROM credit.credit_profiles cp
                       WHERE cp.customer_id = u.customer_id), u.tier),
@@ -221,7 +225,7 @@ _INSERT_DECISIONS = DriverStatement("""
         reason, state_before, state_after, as_of, context, inputs, warning_level, amount_fen,
         rule_version)
     SELECT u.decision_id, u.product_id, u.account_id, u.decision, u.rule_id, u.reason,
-           u.state_before, u.state_after, u.as_of, convert_from(u.context, 'UTF8')::jsonb,
+           u.state_before, u.state_after, u.as_of, convert_from(u.context, 'UTF8')::json,
            convert_from(u.inputs, 'UTF8')::jsonb,
            u.warning_level, u.amount_fen, u.rule_version
     FROM unnest(CAST(:decision_id AS text[]), CAST(:product_id AS text[]),

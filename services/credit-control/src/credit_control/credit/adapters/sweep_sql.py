@@ -52,7 +52,7 @@ from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
-from .event_text import envelope_text, jsonb_struct_text, moment_json, struct_text
+from .event_text import envelope_text, moment_json, struct_text
 
 D = DecisionType
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
@@ -234,11 +234,14 @@ def _period(r: str, p: str = "pc", f: str = "f") -> str:
             f"ELSE {r}.rule_id || ':' || to_char({p}.oldest_due_month, 'YYYY-MM') END")
 
 
-def _sw_deadline(r: str, p: str = "pc") -> str:
+def _sw_deadline_date(r: str, p: str = "pc") -> str:
     # ladder.suspension_deadline: the suspension day, or the day the warning is sent (today;
     # a catch-up sweep's real day: rules.sweep_plan's `sent_on`) + the notice period.
-    return (f"to_char(GREATEST({_suspend_on(r, f'{p}.oldest_due_month')}, {r}.notice_date), "
-            "'YYYY-MM-DD')")
+    return f"GREATEST({_suspend_on(r, f'{p}.oldest_due_month')}, {r}.notice_date)"
+
+
+def _sw_deadline(r: str, p: str = "pc") -> str:
+    return f"to_char({_sw_deadline_date(r, p)}, 'YYYY-MM-DD')"
 
 
 def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
@@ -270,18 +273,22 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
         calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
     pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
                   f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt)")
-    where = (f"{r}.family = {p}.family AND {r}.tier = {p}.tier "
-             f"AND {p}.state = ANY(string_to_array({r}.from_states, ',')) "
-             f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
-             f"ELSE {' AND '.join(calendar)} END")
-    if not guard:
-        where += (" AND NOT EXISTS (SELECT 1 FROM credit.decisions x "
-                  f"WHERE x.decision_id = {_decision_id(r, p, f)})"
-                  # A sweep that needs an approved preview takes only approved decisions
-                  # (service_layer/approvals.py); :approved is NULL otherwise.
-                  f" AND (:approved IS NULL OR {_decision_id(r, p, f)} IN "
-                  "(SELECT unnest(:approved)))")
-    return where
+    matches = (f"{p}.state = ANY(string_to_array({r}.from_states, ',')) "
+               f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
+               f"ELSE {' AND '.join(calendar)} END")
+    where = f"{r}.family = {p}.family AND {r}.tier = {p}.tier AND "
+    if guard:
+        return where + matches
+    # The decision id's probe only for a row that matches: inside a CASE, as PostgreSQL
+    # orders the AND's of a join filter by their estimated cost, and the probe's plan, made
+    # on a table without statistics, costs nothing (it ran first: four md5s and index probes
+    # per product for rows the product did not match).
+    return (where + f"CASE WHEN {matches} THEN NOT EXISTS (SELECT 1 FROM credit.decisions x "
+            f"WHERE x.decision_id = {_decision_id(r, p, f)})"
+            # A sweep that needs an approved preview takes only approved decisions
+            # (service_layer/approvals.py); :approved is NULL otherwise.
+            f" AND (:approved IS NULL OR {_decision_id(r, p, f)} IN "
+            "(SELECT unnest(:approved))) ELSE false END")
 
 
 # --- the chunk's candidates: a cheap test on the product row alone -------------------------
@@ -431,8 +438,11 @@ def _frozen(p: str, star: str, warnings: bool = False, z: str = "fz") -> str:
     found = {"family": f"{p}.family", "tier": f"{p}.tier", "star_level": f"({star})::text",
              "vendor": f"{p}.product->>'vendor'", "channel": f"{p}.product->>'channel'",
              "customer": f"{p}.customer_id", "region": f"{p}.region"}
+    # A scope is looked at only when a freeze names it: the snapshot is json (migration
+    # 0029), and `->>` parses its text.
     return (f"COALESCE({z}.{k}_all OR " + " OR ".join(
-        f"{v} = ANY({z}.{k}_{scope})" for scope, v in found.items()) + ", false)")
+        f"(cardinality({z}.{k}_{scope}) > 0 AND {v} = ANY({z}.{k}_{scope}))"
+        for scope, v in found.items()) + ", false)")
 
 
 # The guard's facts of each product, next to the row (a lateral the planner inlines).
@@ -502,8 +512,7 @@ fold AS (
 ),
 fold2 AS (
   SELECT c.*, CASE WHEN c.sw_fires THEN sw.to_state ELSE c.s1 END AS s2,
-         CASE WHEN c.sw_fires THEN GREATEST({_suspend_on('sw', 'c.oldest_due_month')},
-                                            sw.notice_date) END AS sw_deadline
+         CASE WHEN c.sw_fires THEN {_sw_deadline_date('sw', 'c')} END AS sw_deadline
   FROM fold c LEFT JOIN due sw ON sw.step_no = c.s_sw
 ),
 fired AS (
@@ -558,9 +567,16 @@ def _envelope(event_type: str, key: str, payload_text: str) -> str:
 
 def _statement(bounded: bool = False) -> str:
     # The payloads as msgspec writes their contracts (event_text.py): the contract's field
-    # order, compact, datetimes as msgspec formats them (`*_json` parameters), the stored
-    # context re-read field by field in NoticeContext's order.
-    context = jsonb_struct_text("d.context", NoticeContext)
+    # order, compact, datetimes as msgspec formats them (`*_json` parameters). The context is
+    # written once, as text: the stored snapshots are json as msgspec wrote them (migration
+    # 0029), spliced in; the decision keeps that text and the payloads take it as it is.
+    notice_context = struct_text(NoticeContext, {
+        "customer": "ap.customer::text", "product": "c.product::text",
+        "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date",
+        "deadline": "c.deadline", "bill_month": "to_char(c.oldest_due_month, 'YYYY-MM')",
+        "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen"},
+        raw=("customer", "product"))
+    context = "d.context::text"
     decision_members = {
         "decision_id": "d.decision_id", "account_id": "d.account_id",
         "product_id": "d.product_id", "decision": "d.decision", "rule_id": "d.rule_id",
@@ -605,9 +621,8 @@ steps AS (
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
          CASE WHEN r.decision IN ('suspend', 'suspension_warning')
               THEN {_suspend_on('r', 'c.oldest_due_month')} END AS suspend_on,
-         CASE WHEN r.decision = 'suspension_warning' THEN
-              to_char(GREATEST({_suspend_on('r', 'c.oldest_due_month')}, r.notice_date),
-                      'YYYY-MM-DD') ELSE r.deadline END AS deadline,
+         CASE WHEN r.decision = 'suspension_warning' THEN {_sw_deadline('r', 'c')}
+              ELSE r.deadline END AS deadline,
          -- what the notice predicate knows (suspension and suspension-warning rows)
          CASE WHEN r.decision IN ('suspend', 'suspension_warning')
               THEN {notice_reached_on('c')} END AS notice_reached_on,
@@ -632,12 +647,7 @@ dec AS (
          c.product_id, c.account_id, c.decision, c.rule_id,
          {reason},
          c.state_before, c.state_after, :as_of,
-         jsonb_build_object('customer', ap.customer, 'product', c.product,
-                            'amount_due_fen', c.product_amount_due_fen,
-                            'account_amount_due_fen', c.amount_due_fen,
-                            'as_of_date', :as_of_date,
-                            'deadline', c.deadline, 'suspension_exempt', c.exempt,
-                            'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
+         ({notice_context})::json,
          jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
                             'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
                             'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
@@ -670,7 +680,8 @@ dec AS (
             state_after, context, warning_level, amount_fen, rule_version
 ),
 moved AS (  -- a rule row is at most one step of a pass
-  SELECT d.*, r.effect, r.step_no, r.notice_days AS sw_notice_days
+  SELECT d.*, r.effect, r.step_no, r.notice_days AS sw_notice_days, r.sus_months, r.sus_day,
+         r.notice_date
   FROM dec d JOIN due r ON r.rule_id = d.rule_id
 ),
 upd AS (
@@ -683,7 +694,7 @@ upd AS (
     suspension_warned_on = CASE WHEN d.decision = 'suspension_warning' THEN :today
                                 ELSE p.suspension_warned_on END,
     suspension_deadline = CASE WHEN d.decision = 'suspension_warning'
-                               THEN (d.context->>'deadline')::date
+                               THEN {_sw_deadline_date('d', 'p')}
                                ELSE p.suspension_deadline END,
     -- a suspension warning's SMS is still to be heard of; lost ones of this ladder stay
     -- counted
