@@ -81,3 +81,22 @@ async def test_a_struct_from_sql_values(db: AsyncEngine) -> None:
                                     {"awkward": AWKWARD, "at": moment_json(at)})
     assert printed == msgspec.json.encode(command).decode()
     assert '"requested_at":"2026-11-30T12:00:00.000005Z"' in printed
+
+
+@pytest.mark.parametrize(("exempt", "account_due"), [(True, -1), (False, None)])
+async def test_integers_and_booleans_from_sql_values(
+        db: AsyncEngine, exempt: bool, account_due: int | None) -> None:
+    """Integer and boolean fields take PostgreSQL's text of the value (no `to_json`)."""
+    context = _context((), suspension_exempt=exempt, account_amount_due_fen=account_due)
+    sql = struct_text(NoticeContext, {
+        "customer": "CAST(:customer AS text)", "product": "CAST(:product AS text)",
+        "amount_due_fen": "12345678901::bigint", "as_of_date": "DATE '2026-11-30'",
+        "deadline": "NULL::date", "bill_month": "NULL::text",
+        "suspension_exempt": "CAST(:exempt AS boolean)",
+        "account_amount_due_fen": "CAST(:due AS bigint)"}, raw=("customer", "product"))
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(f"SELECT {sql}"), {
+            "customer": msgspec.json.encode(context.customer).decode(),
+            "product": msgspec.json.encode(context.product).decode(),
+            "exempt": exempt, "due": account_due})
+    assert printed == msgspec.json.encode(context).decode()
