@@ -122,7 +122,7 @@ async def _with_defect(db: AsyncEngine, stack: Stack, services: ServiceProcesses
     ("balance events", "DELETE FROM credit.inbox WHERE consumer = 'credit-control' AND "
      "event_id = (SELECT event_id FROM billing.outbox WHERE key LIKE :p LIMIT 1)", "lost"),
     # A suspension warning that named a date after the suspension it should announce.
-    ("notice before suspension", "UPDATE credit.decisions SET context = jsonb_set(context, "
+    ("notice before suspension", "UPDATE credit.decisions SET context = jsonb_set(context::jsonb, "
      "'{deadline}', '\"2999-12-31\"') WHERE decision_id = (SELECT w.decision_id FROM "
      "credit.decisions w JOIN credit.decisions s ON s.product_id = w.product_id AND "
      "s.decision = 'suspend' WHERE w.product_id LIKE :p AND w.decision = 'suspension_warning' "
