@@ -280,9 +280,9 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
     if guard:
         return where + matches
     # The decision id's probe only for a row that matches: inside a CASE, as PostgreSQL
-    # orders the AND's of a join filter by their estimated cost, and the probe's plan, made
-    # on a table without statistics, costs nothing (it ran first: four md5s and index probes
-    # per product for rows the product did not match).
+    # orders the ANDs of a join filter by their estimated cost, and a probe planned as a
+    # sequential scan of a table without statistics costs nothing (so planned, it ran first:
+    # five md5s and probes per product, for rows the product mostly did not match).
     return (where + f"CASE WHEN {matches} THEN NOT EXISTS (SELECT 1 FROM credit.decisions x "
             f"WHERE x.decision_id = {_decision_id(r, p, f)})"
             # A sweep that needs an approved preview takes only approved decisions
