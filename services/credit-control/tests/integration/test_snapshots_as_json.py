@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -38,7 +39,7 @@ from .helpers import at, new_uid
 
 pytestmark = [pytest.mark.integration]
 
-MIGRATIONS = credit_control.__file__.rsplit("/", 1)[0] + "/adapters/migrations"
+MIGRATIONS = Path(credit_control.__file__).parent / "adapters" / "migrations"
 
 CUSTOMER = CustomerSnapshot(
     customer_id="K1", name='集团 "一号"\\', tier=Tier.MID, star_level=3,
