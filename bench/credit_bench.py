@@ -683,9 +683,16 @@ class _Rollback(Exception):
 async def _one_sweep(ctx: CreditContext, sweep_id: str) -> tuple[dict[str, Any], float]:
     # Unvalidated: the bench's month end may be ahead of the wall clock.
     cmd = RunSweep.model_construct(sweep_id=sweep_id, as_of=SWEEP_AS_OF)
+    async with ctx.engine.connect() as conn:
+        lsn = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
     start = time.perf_counter()
     stored = await sweeps.run_sweep(ctx, cmd)
-    return stored.body, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    async with ctx.engine.connect() as conn:
+        wal = (await conn.execute(text(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), CAST(CAST(:lsn AS text) AS pg_lsn))"),
+            {"lsn": lsn})).scalar_one()
+    return {**stored.body, "wal_bytes": int(wal)}, seconds
 
 
 async def sweep_once(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -760,6 +767,9 @@ def _report_run(products: int, r: dict[str, Any]) -> None:
     print(f"  sweep:  {r['sweep']:>6.1f} s = {products / r['sweep']:>10,.0f} products/s; "
           f"re-run {r['rerun']:.2f} s, new decisions: {sum(r['again']['decisions'].values())}; "
           f"ceiling (one UPDATE flipping the same share) {r['ceiling']:.2f} s")
+    print(f"  WAL written by the sweep {r['first']['wal_bytes'] / 2**20:,.0f} MiB "
+          f"({r['first']['wal_bytes'] / max(r['decisions'], 1):,.0f} bytes a decision), "
+          f"by its re-run {r['again']['wal_bytes'] / 2**20:,.1f} MiB")
 
 
 def _report_sweep(products: int, results: list[dict[str, Any]]) -> None:
