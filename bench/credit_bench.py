@@ -690,7 +690,8 @@ async def _one_sweep(ctx: CreditContext, sweep_id: str) -> tuple[dict[str, Any],
     seconds = time.perf_counter() - start
     async with ctx.engine.connect() as conn:
         wal = (await conn.execute(text(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), CAST(CAST(:lsn AS text) AS pg_lsn))"),
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), "
+            "CAST(CAST(:lsn AS text) AS pg_lsn))"),
             {"lsn": lsn})).scalar_one()
     return {**stored.body, "wal_bytes": int(wal)}, seconds
 

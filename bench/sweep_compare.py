@@ -171,11 +171,11 @@ async def new_sweep(settings: Settings, sweep_id: str, as_of: datetime) -> float
     return time.perf_counter() - start
 
 
-# json columns (migration 0029) compared as jsonb: the old path's context is jsonb's text.
+# json columns (migrations 0029, 0030) compared as jsonb: the old path's are jsonb's text.
 TABLES = {
     "decisions": "SELECT decision_id, product_id, account_id, decision, rule_id, reason,"
-                 " state_before, state_after, as_of, context::jsonb, inputs, warning_level,"
-                 " amount_fen, rule_version FROM credit.decisions",
+                 " state_before, state_after, as_of, context::jsonb, inputs::jsonb,"
+                 " warning_level, amount_fen, rule_version FROM credit.decisions",
     "product_credit": "SELECT product_id, account_id, family, product::jsonb, state,"
                       " state_changed_at, command_seq, pending_command_id, pending_decision_id,"
                       " customer_id, tier, star_level, balance_fen, amount_due_fen,"

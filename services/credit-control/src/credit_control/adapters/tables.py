@@ -112,7 +112,7 @@ decisions = Table(
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("context", JSON, nullable=False),  # json: as msgspec wrote it (0029)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("inputs", JSONB),
+    Column("inputs", JSON),  # json: as its writer made it (0030)
     Column("warning_level", Integer),
     Column("amount_fen", BigInteger),
     Column("rule_version", Integer),

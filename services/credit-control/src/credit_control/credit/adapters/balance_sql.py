@@ -5,9 +5,9 @@ transaction's asyncpg connection (`common.db.DriverStatement`), without SQLAlche
 statement and per row. JSON columns go as `bytea[]` of the encoded structs, converted by
 PostgreSQL (`convert_from(…, 'UTF8')`): as `text[]` each would be decoded in Python only
 for asyncpg to encode it again, and snapshots carry Chinese names (~0.7 µs a few hundred bytes).
-Snapshots and contexts are `json` columns (migration 0029): checked and kept as msgspec wrote
-them, not parsed into jsonb; `dues` and `inputs` stay jsonb (the rating and the sweep take
-their elements apart).
+Snapshots and contexts are `json` columns (migration 0029), as are a decision's inputs (0030):
+checked and kept as they were encoded, not parsed into jsonb; `dues` stay jsonb (the rating
+and the sweep take their elements apart).
 
 Lock order is the one everyone uses: account positions in account id order, then products
 in product id order.
@@ -226,7 +226,7 @@ _INSERT_DECISIONS = DriverStatement("""
         rule_version)
     SELECT u.decision_id, u.product_id, u.account_id, u.decision, u.rule_id, u.reason,
            u.state_before, u.state_after, u.as_of, convert_from(u.context, 'UTF8')::json,
-           convert_from(u.inputs, 'UTF8')::jsonb,
+           convert_from(u.inputs, 'UTF8')::json,
            u.warning_level, u.amount_fen, u.rule_version
     FROM unnest(CAST(:decision_id AS text[]), CAST(:product_id AS text[]),
                 CAST(:account_id AS text[]), CAST(:decision AS text[]),

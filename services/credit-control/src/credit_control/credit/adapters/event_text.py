@@ -24,7 +24,7 @@ built and printed again, which keeps the sweep as fast as it was.
 """
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,20 @@ def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
         else:
             parts.append(_quote(_default_json(f)))
     parts.append("'}'")
+    return _join(parts)
+
+
+def object_text(members: Sequence[tuple[str, str, str]]) -> str:
+    """SQL giving a JSON object's text from (key, SQL expression, kind) in that order: kind
+    `raw` is JSON text already (never NULL), `plain` an integer or boolean (its text is its
+    JSON), `json` any other value (`to_json`); NULL is null. For a column that is not a
+    contract's struct (a decision's inputs): no jsonb built and printed."""
+    parts: list[str] = []
+    for n, (key, v, kind) in enumerate(members):
+        parts.append(_quote(("{" if n == 0 else ",") + msgspec.json.encode(key).decode() + ":"))
+        parts.append(v if kind == "raw" else f"COALESCE(({v})::text, 'null')"
+                     if kind == "plain" else f"COALESCE(to_json({v})::text, 'null')")
+    parts.append("'}'" if members else "'{}'")
     return _join(parts)
 
 

@@ -52,7 +52,7 @@ from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
-from .event_text import envelope_text, moment_json, struct_text
+from .event_text import envelope_text, moment_json, object_text, struct_text
 
 D = DecisionType
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
@@ -603,6 +603,34 @@ def _statement(bounded: bool = False) -> str:
         "account_id": "d.account_id", "product_id": "d.product_id",
         "decision_id": "d.decision_id", "state_before": "d.state_before",
         "state_after": "d.state_after", "as_of": ":as_of_json", "context": context}, raw)
+    # What the decision was based on, as text (a json column, migration 0030): a
+    # jsonb_build_object typed and copied every value into a jsonb and sorted its keys.
+    # After a suspension warning of this sweep (`after_sw`): the one just given, its SMS
+    # unheard of.
+    after_sw = "c.sw_fires AND c.step_no > c.s_sw"
+    inputs_members = [
+        ("balance_fen", "c.balance_fen", "plain"), ("amount_due_fen", "c.amount_due_fen", "plain"),
+        ("dues", "ap.dues::text", "raw"), ("tier", "c.tier", "json"),
+        ("star_level", "c.star", "plain"), ("credit_limit_fen", "c.limit_fen", "plain"),
+        ("exemptions", "'[]'", "raw"), ("oldest_due_month", "c.oldest_due_month", "json"),
+        ("cause", "'\"sweep\"'", "raw"), ("rule_version", ":rule_version", "plain"),
+        ("suspension_warned_on",
+         f"CASE WHEN {after_sw} THEN :today ELSE c.suspension_warned_on END", "json"),
+        ("suspension_deadline",
+         f"CASE WHEN {after_sw} THEN c.sw_deadline ELSE c.suspension_deadline END", "json"),
+        ("late", "c.suspension_deadline > c.suspend_on "
+                 "OR COALESCE(c.notice_from > c.suspend_on, false)", "plain"),
+        ("notice_status", f"CASE WHEN {after_sw} THEN NULL WHEN c.notice_unheard "
+                          "THEN 'unheard' ELSE c.notice_status END", "json"),
+        ("notice_reached_on", "c.notice_reached_on", "json"),
+        ("notice_exception", "c.notice_exception", "plain")]
+    # A catch-up sweep's decisions say so, and when they were really made.
+    caught_up_members = [
+        ("cause", "'\"catch-up sweep\"'", "raw") if k == "cause" else (k, v, kind)
+        for k, v, kind in inputs_members] + [
+        ("catch_up", ":catch_up", "json"), ("caught_up_at", ":now", "json")]
+    inputs = (f"(CASE WHEN :catch_up IS NULL THEN {object_text(inputs_members)} "
+              f"ELSE {object_text(caught_up_members)} END)::json")
     reason = (
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
@@ -648,26 +676,7 @@ dec AS (
          {reason},
          c.state_before, c.state_after, :as_of,
          ({notice_context})::json,
-         jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
-                            'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
-                            'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,
-                            'oldest_due_month', c.oldest_due_month, 'cause', 'sweep',
-                            'rule_version', :rule_version,
-                            -- after a suspension warning of this sweep: the one just given
-                            'suspension_warned_on', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
-                                 THEN :today ELSE c.suspension_warned_on END,
-                            'suspension_deadline', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
-                                 THEN c.sw_deadline ELSE c.suspension_deadline END,
-                            'late', c.suspension_deadline > c.suspend_on
-                                    OR COALESCE(c.notice_from > c.suspend_on, false),
-                            -- after a suspension warning of this sweep: its SMS is unheard of
-                            'notice_status', CASE WHEN c.sw_fires AND c.step_no > c.s_sw
-                                 THEN NULL WHEN c.notice_unheard THEN 'unheard'
-                                 ELSE c.notice_status END,
-                            'notice_reached_on', c.notice_reached_on,
-                            'notice_exception', c.notice_exception)
-           || CASE WHEN :catch_up IS NULL THEN '{{}}'::jsonb ELSE jsonb_build_object(
-                'cause', 'catch-up sweep', 'catch_up', :catch_up, 'caught_up_at', :now) END,
+         {inputs},
          c.level, CASE WHEN c.decision = 'deduction'
                        THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
          :rule_version
