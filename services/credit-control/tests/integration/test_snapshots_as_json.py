@@ -120,6 +120,26 @@ async def test_migration_0029_rewrites_stored_snapshots_as_msgspec_writes_them(
             msgspec.json.encode(context))
 
 
+async def test_migration_0030_keeps_a_decisions_inputs_as_json(
+        at_0028: tuple[asyncpg.Connection, str]) -> None:
+    conn, url = at_0028
+    inputs = {"balance_fen": -500, "dues": [{"bill_month": "2026-10", "amount_due_fen": 500}],
+              "tier": "mid", "late": None, "notice_exception": False, "name": '集团 "一号"\\'}
+    await conn.execute(
+        "INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, "
+        "reason, state_before, state_after, as_of, context, inputs) VALUES ('D1', 'P1', 'A1', "
+        "'warning', 'r', 'why', 'normal', 'warned', now(), '{}', $1::jsonb)",
+        msgspec.json.encode(inputs).decode())
+
+    await asyncio.to_thread(command.upgrade, alembic_config(MIGRATIONS, url, "credit"), "0030")
+
+    assert await conn.fetchval(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = 'credit' "
+        "AND table_name = 'decisions' AND column_name = 'inputs'") == "json"
+    assert msgspec.json.decode(await conn.fetchval(
+        "SELECT inputs::text FROM credit.decisions")) == inputs
+
+
 async def test_the_balance_path_stores_the_snapshots_as_msgspec_wrote_them(
         db: AsyncEngine) -> None:
     uid = new_uid()

@@ -16,6 +16,7 @@ from common.envelope import to_builtins
 from credit_control.credit.adapters.event_text import (
     jsonb_struct_text,
     moment_json,
+    object_text,
     struct_text,
 )
 
@@ -100,3 +101,24 @@ async def test_integers_and_booleans_from_sql_values(
             "product": msgspec.json.encode(context.product).decode(),
             "exempt": exempt, "due": account_due})
     assert printed == msgspec.json.encode(context).decode()
+
+
+async def test_an_object_from_sql_values_keeps_its_keys_order_and_every_kind(
+        db: AsyncEngine) -> None:
+    """object_text (a decision's inputs): keys in the order given, NULL as null, integers and
+    booleans as their text, strings escaped, dates ISO, raw JSON spliced as it is; PostgreSQL
+    takes the text as json."""
+    members = [("n", "CAST(:n AS bigint)", "plain"), ("b", "CAST(:b AS boolean)", "plain"),
+               ("none", "NULL::bigint", "plain"), ("s", "CAST(:s AS text)", "json"),
+               ("d", "DATE '2026-11-30'", "json"), ("gone", "NULL::date", "json"),
+               ("raw", "CAST(:raw AS text)", "raw"), ("c", "'\"sweep\"'", "raw")]
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(f"SELECT ({object_text(members)})::json::text"), {
+            "n": -12_345_678_901, "b": False, "s": AWKWARD, "raw": '[{"m": "2026-10"}]'})
+        empty = await conn.scalar(text(f"SELECT ({object_text([])})::json::text"))
+    assert printed is not None
+    assert list(msgspec.json.decode(printed)) == [k for k, _, _ in members]
+    assert msgspec.json.decode(printed) == {
+        "n": -12_345_678_901, "b": False, "none": None, "s": AWKWARD, "d": "2026-11-30",
+        "gone": None, "raw": [{"m": "2026-10"}], "c": "sweep"}
+    assert empty == "{}"
