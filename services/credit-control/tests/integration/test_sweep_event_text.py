@@ -2,6 +2,7 @@
 contract (field order, compact separators, escapes, numbers, nested structs and lists, NULLs
 and defaults), whatever order and extra keys the stored jsonb has."""
 
+import uuid
 from datetime import UTC, date, datetime
 
 import msgspec
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.contracts.credit_control import NoticeContext
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
-from common.envelope import to_builtins
+from common.envelope import SCHEMA_VERSION, to_builtins, to_bytes, wrap
 from credit_control.credit.adapters.event_text import (
+    envelope_text,
     jsonb_struct_text,
     moment_json,
     object_text,
@@ -101,6 +103,41 @@ async def test_integers_and_booleans_from_sql_values(
             "product": msgspec.json.encode(context.product).decode(),
             "exempt": exempt, "due": account_due})
     assert printed == msgspec.json.encode(context).decode()
+
+
+async def test_ids_the_statement_made_go_in_quotes_and_the_envelope_around_them(
+        db: AsyncEngine) -> None:
+    """`bare` fields (uuid text the statement made) and the envelope's event id skip
+    `to_json`; the bytes are msgspec's all the same."""
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    command_id = "9f1c2d3e-0000-4000-8000-00000000000a"
+    decision_id = "0b6e5c4d-aaaa-bbbb-cccc-0123456789ab"
+    command = ProvisioningCommand(
+        command_id=command_id, decision_id=decision_id, product_id=AWKWARD, account_id="A1",
+        cpno="CP1", family="MAS", vendor="huawei", action="suspend", sequence=1,  # type: ignore[arg-type]
+        requested_at=at, customer_id="G1")
+    sql = struct_text(ProvisioningCommand, {
+        "command_id": "CAST(:c AS uuid)::text", "decision_id": "CAST(:d AS uuid)::text",
+        "product_id": "CAST(:awkward AS text)", "account_id": "'A1'::text",
+        "cpno": "'CP1'::text", "family": "'MAS'::text", "vendor": "'huawei'::text",
+        "action": "'\"suspend\"'", "sequence": "1", "requested_at": "CAST(:at AS text)",
+        "customer_id": "'G1'::text"}, raw=("requested_at", "action"),
+        bare=("command_id", "decision_id"))
+    event_id = "01936f3a-0000-7000-8000-000000000001"
+    envelope = envelope_text("CAST(:type AS text)", "CAST(:e AS uuid)::text",
+                             "CAST(:source AS text)", "CAST(:at AS text)", "'null'",
+                             str(SCHEMA_VERSION), "'A1'::text", sql)
+    params = {"c": command_id, "d": decision_id, "awkward": AWKWARD, "at": moment_json(at),
+              "type": msgspec.json.encode(ProvisioningCommand.event_type).decode(),
+              "e": event_id, "source": '"credit-control"'}
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(f"SELECT {sql}"), params)
+        wrapped = await conn.scalar(text(f"SELECT {envelope}"), params)
+    assert printed == msgspec.json.encode(command).decode()
+    assert wrapped is not None
+    expected = to_bytes(wrap(command, source="credit-control", key="A1", occurred_at=at,
+                             event_id=uuid.UUID(event_id)))
+    assert wrapped.encode() == expected
 
 
 async def test_an_object_from_sql_values_keeps_its_keys_order_and_every_kind(

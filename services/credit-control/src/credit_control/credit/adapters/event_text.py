@@ -11,7 +11,10 @@ type info), so one serialisation style holds for every event on every topic.
   a value's JSON, as PostgreSQL escapes strings as msgspec does, `v::text` for integers and
   booleans; a field not given is its default, a constant). `to_json`, not `to_jsonb`: the
   same text without building a jsonb to print it (−2.4 % of a sweep chunk's server
-  instructions).
+  instructions). `to_json` looks the value's type up in the catalog on every call (~2,000
+  instructions), so what needs no escaping skips it: ids the statement made itself (uuid
+  text) go in quotes (`bare`), constants of the statement come as JSON parameters (`raw`).
+- `object_text`: a JSON object from (key, SQL value, kind) members (a decision's inputs).
 - `jsonb_struct_text`: a struct from a jsonb value (migration 0029's rewrite of the stored
   snapshots as msgspec writes them): each field taken by name in the struct's order, nested
   structs and lists of structs likewise; a key the struct does not have is left out, as
@@ -43,10 +46,12 @@ def moment_json(at: datetime) -> str:
 
 
 def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
-                raw: Collection[str] = ()) -> str:
+                raw: Collection[str] = (), bare: Collection[str] = ()) -> str:
     """SQL giving the JSON text of `cls` from an SQL expression per field (by field name).
-    Fields in `raw` are JSON text already (never NULL); the others go through
-    `to_json(v)::text` (NULL: null). A field left out is its default."""
+    Fields in `raw` are JSON text already (never NULL); fields in `bare` are text that needs
+    no escaping and is never NULL (a uuid's text: ids the statement made itself), put in
+    quotes; the others go through `to_json(v)::text` (NULL: null). A field left out is its
+    default."""
     unknown = set(values) - {f.name for f in msgspec.structs.fields(cls)}
     if unknown:
         raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
@@ -56,8 +61,11 @@ def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
         parts.append(_quote(("{" if n == 0 else ",") + f'"{f.encode_name}":'))
         if f.name in values:
             v = values[f.name]
-            parts.append(v if f.name in raw else f"COALESCE(({v})::text, 'null')"
-                         if f.name in plain else f"COALESCE(to_json({v})::text, 'null')")
+            if f.name in bare:
+                parts += ["'\"'", v, "'\"'"]  # the quotes merge with the keys' literals
+            else:
+                parts.append(v if f.name in raw else f"COALESCE(({v})::text, 'null')"
+                             if f.name in plain else f"COALESCE(to_json({v})::text, 'null')")
         elif f.required:
             raise ValueError(f"{cls.__name__}.{f.name} is required")
         else:
@@ -102,19 +110,20 @@ def jsonb_struct_text(expr: str, cls: type[msgspec.Struct]) -> str:
     return _struct_from_jsonb(expr, info)
 
 
-def envelope_text(event_type: str, event_id: str, source_json: str, occurred_at_json: str,
-                  correlation_json: str, schema_version: str, key: str,
+def envelope_text(event_type_json: str, event_id: str, source_json: str,
+                  occurred_at_json: str, correlation_json: str, schema_version: str, key: str,
                   payload_text: str) -> str:
     """SQL giving an envelope's JSON text: the `type` tag first, then the envelope's fields
     in its order (common.envelope.Envelope), the payload text last. `*_json` arguments are
-    JSON text already; the others are SQL values."""
-    given = {"event_id": f"to_json({event_id})::text", "source": source_json,
-             "occurred_at": occurred_at_json, "correlation_id": correlation_json,
-             "schema_version": f"({schema_version})::text",
-             "key": f"to_json({key})::text", "payload": payload_text}
-    parts = ["'{\"type\":'", f"to_json({event_type})::text"]
+    JSON text already; `event_id` a uuid (its text needs no escaping); the others are SQL
+    values."""
+    given = {"event_id": ["'\"'", event_id, "'\"'"], "source": [source_json],
+             "occurred_at": [occurred_at_json], "correlation_id": [correlation_json],
+             "schema_version": [f"({schema_version})::text"],
+             "key": [f"to_json({key})::text"], "payload": [payload_text]}
+    parts = ["'{\"type\":'", event_type_json]
     for f in msgspec.structs.fields(Envelope):
-        parts += [_quote(f',"{f.encode_name}":'), given[f.name]]
+        parts += [_quote(f',"{f.encode_name}":'), *given[f.name]]
     parts.append("'}'")
     return _join(parts)
 

@@ -558,10 +558,10 @@ _NOTICE_NOTE = (
     "'; late: suspension warning reached the customer on ' || c.notice_reached_on ELSE '' END")
 
 
-def _envelope(event_type: str, key: str, payload_text: str) -> str:
+def _envelope(event_type_json: str, key: str, payload_text: str) -> str:
     """common.envelope's envelope around a payload given as JSON text, as msgspec writes it
     (event_text.py: one serialisation style for every event)."""
-    return envelope_text(event_type, "x.eid", ":source_json", ":now_json",
+    return envelope_text(event_type_json, "x.eid::text", ":source_json", ":now_json",
                          ":correlation_json", ":schema_version", key, payload_text)
 
 
@@ -572,10 +572,10 @@ def _statement(bounded: bool = False) -> str:
     # 0029), spliced in; the decision keeps that text and the payloads take it as it is.
     notice_context = struct_text(NoticeContext, {
         "customer": "ap.customer::text", "product": "c.product::text",
-        "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date",
+        "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date_json",
         "deadline": "c.deadline", "bill_month": "to_char(c.oldest_due_month, 'YYYY-MM')",
         "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen"},
-        raw=("customer", "product"))
+        raw=("customer", "product", "as_of_date"))
     context = "d.context::text"
     decision_members = {
         "decision_id": "d.decision_id", "account_id": "d.account_id",
@@ -585,24 +585,26 @@ def _statement(bounded: bool = False) -> str:
         "warning_level": "d.warning_level", "amount_fen": "d.amount_fen",
         "rule_version": "d.rule_version"}
     raw = ("as_of", "context", "caught_up_at", "requested_at")
+    # Ids the statement made (md5 uuids' text): no escaping to do, never NULL.
+    made = ("decision_id", "command_id")
     # A catch-up sweep's decisions also say when they were really made (the notifier sends,
     # and dates what became of the SMS, in that time); an on-time sweep's are as they were.
     caught_up = {**decision_members, "caught_up_at": ":now_json"}
     decision_payload = (
         f"CASE WHEN :catch_up IS NULL THEN "
-        f"{struct_text(CreditDecisionMade, decision_members, raw)} "
-        f"ELSE {struct_text(CreditDecisionMade, caught_up, raw)} END")
+        f"{struct_text(CreditDecisionMade, decision_members, raw, made)} "
+        f"ELSE {struct_text(CreditDecisionMade, caught_up, raw, made)} END")
     command_payload = struct_text(ProvisioningCommand, {
         "command_id": "u.pending_command_id", "decision_id": "u.pending_decision_id",
         "product_id": "u.product_id", "account_id": "u.account_id",
         "cpno": "u.product->>'cpno'", "family": "u.family",
-        "vendor": "u.product->'vendor'", "action": "'suspend'::text",
+        "vendor": "u.product->'vendor'", "action": "'\"suspend\"'",
         "sequence": "u.command_seq", "requested_at": ":as_of_json", "attempt": "1",
-        "customer_id": "u.customer_id"}, raw)
+        "customer_id": "u.customer_id"}, (*raw, "action"), made)
     changed_payload = struct_text(CreditStateChanged, {
         "account_id": "d.account_id", "product_id": "d.product_id",
         "decision_id": "d.decision_id", "state_before": "d.state_before",
-        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context}, raw)
+        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context}, raw, made)
     # What the decision was based on, as text (a json column, migration 0030): a
     # jsonb_build_object typed and copied every value into a jsonb and sorted its keys.
     # After a suspension warning of this sweep (`after_sw`): the one just given, its SMS
@@ -761,20 +763,23 @@ wo AS (
 ),
 ev AS (
   SELECT d.product_id, d.step_no, 1 AS kind, :decisions_topic AS topic, d.account_id AS key,
-         :decision_made AS event_type, {decision_payload} AS payload FROM moved d
+         :decision_made AS event_type, :decision_made_json AS type_json,
+         {decision_payload} AS payload FROM moved d
   UNION ALL
   SELECT u.product_id, u.step_no, 2, :commands_topic, u.product_id, :command_type,
+         :command_type_json,
          {command_payload}
   FROM upd u WHERE u.effect = 'chain'
   UNION ALL
   SELECT d.product_id, d.step_no, 2, :decisions_topic, d.account_id, :state_changed,
+         :state_changed_json,
          {changed_payload}
   FROM moved d WHERE d.effect = 'now'
 ),
 ob AS (
   INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
   SELECT x.eid, x.topic, x.key, x.event_type,
-         {_envelope("x.event_type", "x.key", "x.payload")}
+         {_envelope("x.type_json", "x.key", "x.payload")}
   -- time-ordered event ids (common.ids.event_id_prefix): the outbox's unique index grows
   -- at its right edge instead of taking each id on a random leaf
   FROM (SELECT (:event_id_prefix || substr(gen_random_uuid()::text, 16))::uuid AS eid, ev.*
@@ -801,6 +806,8 @@ _TYPES = {
     "unheard_after_days": "integer", "approved": "text[]", "guard_from": "text[]",
     "decisions_topic": "text", "commands_topic": "text",
     "decision_made": "text", "state_changed": "text", "command_type": "text",
+    "decision_made_json": "text", "state_changed_json": "text", "command_type_json": "text",
+    "as_of_date_json": "text",
     **{f"d_{c}": f"{t}[]" for c, t in _DUE},
     "fams": "text[]", "tiers": "text[]", "month_index": "integer", "sus_cutoff": "date[]",
     "sw_cutoff": "date[]", "sus_months": "integer[]", "sus_day": "integer[]",
@@ -833,6 +840,7 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         **_due_values(steps), **_prefilter_values(steps, today), "after": after,
         "chunk": chunk, "as_of": as_of,
         "as_of_text": as_of.isoformat(), "as_of_date": business_date(as_of).isoformat(),
+        "as_of_date_json": msgspec.json.encode(business_date(as_of)).decode(),
         # The events' texts: JSON as msgspec writes it (event_text.py).
         "as_of_json": moment_json(as_of), "now_json": moment_json(now),
         "source_json": msgspec.json.encode(source).decode(),
@@ -846,6 +854,10 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         "decision_made": CreditDecisionMade.event_type,
         "state_changed": CreditStateChanged.event_type,
         "command_type": ProvisioningCommand.event_type, "approved": approved,
+        # The events' types as JSON: constants of the statement, not escaped per row.
+        **{f"{k}_json": msgspec.json.encode(t.event_type).decode() for k, t in (
+            ("decision_made", CreditDecisionMade), ("state_changed", CreditStateChanged),
+            ("command_type", ProvisioningCommand))},
         "event_id_prefix": event_id_prefix(),
     }
 
