@@ -839,6 +839,7 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
     return {
         **_due_values(steps), **_prefilter_values(steps, today), "after": after,
         "chunk": chunk, "as_of": as_of,
+        # as_of_date: the statement's is as_of_date_json; bench/legacy_sweep_sql.py's reads it
         "as_of_text": as_of.isoformat(), "as_of_date": business_date(as_of).isoformat(),
         "as_of_date_json": msgspec.json.encode(business_date(as_of)).decode(),
         # The events' texts: JSON as msgspec writes it (event_text.py).
