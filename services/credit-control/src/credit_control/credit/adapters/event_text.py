@@ -61,11 +61,9 @@ def struct_text(cls: type[msgspec.Struct], values: Mapping[str, str],
         parts.append(_quote(("{" if n == 0 else ",") + f'"{f.encode_name}":'))
         if f.name in values:
             v = values[f.name]
-            if f.name in bare:
-                parts += ["'\"'", v, "'\"'"]  # the quotes merge with the keys' literals
-            else:
-                parts.append(v if f.name in raw else f"COALESCE(({v})::text, 'null')"
-                             if f.name in plain else f"COALESCE(to_json({v})::text, 'null')")
+            kind = ("bare" if f.name in bare else "raw" if f.name in raw
+                    else "plain" if f.name in plain else "json")
+            parts += _value_parts(v, kind)
         elif f.required:
             raise ValueError(f"{cls.__name__}.{f.name} is required")
         else:
@@ -82,10 +80,21 @@ def object_text(members: Sequence[tuple[str, str, str]]) -> str:
     parts: list[str] = []
     for n, (key, v, kind) in enumerate(members):
         parts.append(_quote(("{" if n == 0 else ",") + msgspec.json.encode(key).decode() + ":"))
-        parts.append(v if kind == "raw" else f"COALESCE(({v})::text, 'null')"
-                     if kind == "plain" else f"COALESCE(to_json({v})::text, 'null')")
+        parts += _value_parts(v, kind)
     parts.append("'}'" if members else "'{}'")
     return _join(parts)
+
+
+def _value_parts(v: str, kind: str) -> list[str]:
+    """The SQL pieces of one value's JSON text: `raw` JSON text already, `bare` text that
+    needs no escaping (put in quotes, which merge with the neighbouring literals), `plain` an
+    integer or boolean, `json` anything else; NULL is null (not for `raw` and `bare`)."""
+    if kind == "raw":
+        return [v]
+    if kind == "bare":
+        return ["'\"'", v, "'\"'"]
+    return [f"COALESCE(({v})::text, 'null')" if kind == "plain"
+            else f"COALESCE(to_json({v})::text, 'null')"]
 
 
 def _plain_fields(cls: type[msgspec.Struct]) -> set[str]:
@@ -117,7 +126,7 @@ def envelope_text(event_type_json: str, event_id: str, source_json: str,
     in its order (common.envelope.Envelope), the payload text last. `*_json` arguments are
     JSON text already; `event_id` a uuid (its text needs no escaping); the others are SQL
     values."""
-    given = {"event_id": ["'\"'", event_id, "'\"'"], "source": [source_json],
+    given = {"event_id": _value_parts(event_id, "bare"), "source": [source_json],
              "occurred_at": [occurred_at_json], "correlation_id": [correlation_json],
              "schema_version": [f"({schema_version})::text"],
              "key": [f"to_json({key})::text"], "payload": [payload_text]}
