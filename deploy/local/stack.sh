@@ -583,9 +583,12 @@ pg_init() {
   fi
   local locale=C
   grep -qiE '^c\.utf-?8$' <<<"$(locale -a 2>/dev/null || true)" && locale=C.UTF-8
-  log "initdb $PG_DATA (UTF8, locale $locale)"
+  log "initdb $PG_DATA (UTF8, locale $locale, collation C)"
+  # Collation C: text compares with memcmp. C.UTF-8 sorts the same (code points are UTF-8's
+  # byte order) but PostgreSQL 15 compares it through strcoll (docs/benchmarks.md); the
+  # character classes (upper/lower, regular expressions) stay the locale's.
   if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale="$locale" \
-        --auth-local=trust --auth-host=scram-sha-256 >"$LOG_DIR/initdb.log" 2>&1; then
+        --lc-collate=C --auth-local=trust --auth-host=scram-sha-256 >"$LOG_DIR/initdb.log" 2>&1; then
     cat "$LOG_DIR/initdb.log" >&2
     rm -rf "$PG_DATA"   # so the next start retries from scratch
     die "initdb failed (log: $LOG_DIR/initdb.log)"
