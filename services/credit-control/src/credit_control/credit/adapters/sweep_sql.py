@@ -109,7 +109,10 @@ def _due_values(numbered: Sequence[tuple[int, SweepStep]]) -> dict[str, list[Any
     return cols
 
 
-_DUE_SQL = ("due AS (SELECT * FROM unnest(" + ", ".join(f":d_{c}" for c, _ in _DUE)
+# `from_list`: the states a row acts on, split once per statement (MATERIALIZED: inlined,
+# the split would run again for every product the row is tested against).
+_DUE_SQL = ("due AS MATERIALIZED (SELECT r.*, string_to_array(r.from_states, ',') AS from_list "
+            "FROM unnest(" + ", ".join(f":d_{c}" for c, _ in _DUE)
             + ") AS r(" + ", ".join(c for c, _ in _DUE) + "))")
 
 # --- the predicates, once -----------------------------------------------------------------
@@ -273,7 +276,7 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
         calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
     pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
                   f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt)")
-    matches = (f"{p}.state = ANY(string_to_array({r}.from_states, ',')) "
+    matches = (f"{p}.state = ANY({r}.from_list) "
                f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
                f"ELSE {' AND '.join(calendar)} END")
     where = f"{r}.family = {p}.family AND {r}.tier = {p}.tier AND "
@@ -505,7 +508,7 @@ def _fold() -> str:
 fold AS (
   SELECT c.*,
          c.s_sus IS NOT NULL AS sus_fires,
-         c.s_sw IS NOT NULL AND c.s1 = ANY(string_to_array(sw.from_states, ',')) AS sw_fires
+         c.s_sw IS NOT NULL AND c.s1 = ANY(sw.from_list) AS sw_fires
   FROM (SELECT c.*, COALESCE(sus.to_state, c.state) AS s1
         FROM picked c LEFT JOIN due sus ON sus.step_no = c.s_sus) c
   LEFT JOIN due sw ON sw.step_no = c.s_sw
@@ -531,10 +534,8 @@ fired AS (
                               THEN c.s_pc END END AS step_no,
            CASE k.i WHEN 1 THEN c.state WHEN 2 THEN c.s1 ELSE c.s2 END AS state_before
     FROM (SELECT c.*,
-                 c.s_ded IS NOT NULL AND c.s2 = ANY(string_to_array(ded.from_states, ','))
-                   AS ded_fires,
-                 c.s_warn IS NOT NULL AND c.s2 = ANY(string_to_array(wn.from_states, ','))
-                   AS warn_fires
+                 c.s_ded IS NOT NULL AND c.s2 = ANY(ded.from_list) AS ded_fires,
+                 c.s_warn IS NOT NULL AND c.s2 = ANY(wn.from_list) AS warn_fires
           FROM fold2 c LEFT JOIN due ded ON ded.step_no = c.s_ded
           LEFT JOIN due wn ON wn.step_no = c.s_warn) c
     CROSS JOIN (VALUES (1), (2), (3), (4), (5)) AS k(i)) x
