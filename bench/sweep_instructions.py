@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from common.clock import BUSINESS_TZ
+from common.db import SERVER_SETTINGS
 from common.migrations import upgrade
 from credit_control.config import Settings
 from credit_control.credit.adapters import sweep_sql
@@ -87,7 +88,8 @@ async def _backend(url: str, values: dict[str, Any] | None, dumps: Path,
     """A fresh backend runs the sweep's chunk with `values` (None: nothing) in a transaction
     rolled back, as `sweeps._run` does; its instructions from its dump once it has exited,
     and the chunk's decisions."""
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool,
+                                 connect_args={"server_settings": SERVER_SETTINGS})
     try:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection

@@ -31,11 +31,18 @@ narrow_array_checks()
 PING_AFTER_IDLE_S = 0.5
 
 
+# Every connection's: DateStyle ISO whatever the server's default, as SQL that writes a
+# date as text (the sweep's decision ids, reasons and events: `(d)::text`, cheaper than
+# to_char) relies on "2026-11-30".
+SERVER_SETTINGS = {"DateStyle": "ISO, YMD"}
+
+
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     # hide_parameters: a failed statement's error (logged, or put in a dead letter's reason)
     # names no bound values, which may be customers' phone numbers and names.
     engine = create_async_engine(
         database_url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
+        connect_args={"server_settings": SERVER_SETTINGS},
     )
     _ping_when_idle(engine)
     return engine

@@ -73,3 +73,13 @@ async def test_a_connection_that_died_while_idle_is_replaced_unseen(
     await asyncio.sleep(0.1)
     assert await _backend_pid(engine) != dead  # no error: the ping found it dead
     assert len(pings) >= 2
+
+
+async def test_every_connection_writes_dates_as_iso(engine: AsyncEngine) -> None:
+    """SQL that writes a date as its text (the sweep's decision ids: `(d)::text`) must get
+    2026-11-30 on every connection, whatever DateStyle the server defaults to (the stack's is
+    "ISO, MDY": YMD shows the engine's own setting took)."""
+    async with engine.connect() as conn:
+        style = (await conn.execute(text("SHOW DateStyle"))).scalar_one()
+        day = (await conn.execute(text("SELECT DATE '2026-11-30'::text"))).scalar_one()
+    assert (style, day) == ("ISO, YMD", "2026-11-30")

@@ -15,11 +15,14 @@ from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
 from common.envelope import SCHEMA_VERSION, to_builtins, to_bytes, wrap
 from credit_control.credit.adapters.event_text import (
+    date_json,
+    enum_json,
     envelope_text,
     jsonb_struct_text,
     moment_json,
     object_text,
     struct_text,
+    text_json,
 )
 
 pytestmark = pytest.mark.integration
@@ -159,3 +162,25 @@ async def test_an_object_from_sql_values_keeps_its_keys_order_and_every_kind(
         "n": -12_345_678_901, "b": False, "none": None, "s": AWKWARD, "d": "2026-11-30",
         "gone": None, "raw": [{"m": "2026-10"}], "c": "sweep"}
     assert empty == "{}"
+
+
+@pytest.mark.parametrize("value", ["suspended", "normal", AWKWARD, "", None])
+async def test_an_enum_value_prints_as_to_json_would(db: AsyncEngine, value: str | None) -> None:
+    """enum_json: a member's JSON is a constant, anything else (an older version's value, a
+    quote, NULL) goes through to_json: the text is msgspec's either way."""
+    async with db.connect() as conn:
+        printed = await conn.scalar(text(
+            f"SELECT {enum_json('v.s', ['normal', 'suspended'])} "
+            "FROM (SELECT CAST(:s AS text) AS s) v"), {"s": value})
+    assert printed == msgspec.json.encode(value).decode()
+
+
+@pytest.mark.parametrize("day", [date(2026, 11, 30), date(999, 1, 2), None])
+async def test_a_date_prints_as_msgspec_encodes_it(db: AsyncEngine, day: date | None) -> None:
+    """date_json and text_json (a date's text, its month): under the engine's DateStyle."""
+    async with db.connect() as conn:
+        printed, month = (await conn.execute(text(
+            f"SELECT {date_json('v.d')}, {text_json('left(v.d::text, 7)')} "
+            "FROM (SELECT CAST(:d AS date) AS d) v"), {"d": day})).one()
+    assert printed == msgspec.json.encode(day).decode()
+    assert month == msgspec.json.encode(day.isoformat()[:7] if day else None).decode()

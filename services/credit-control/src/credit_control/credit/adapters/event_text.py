@@ -27,7 +27,7 @@ built and printed again, which keeps the sweep as fast as it was.
 """
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +95,30 @@ def _value_parts(v: str, kind: str) -> list[str]:
         return ["'\"'", v, "'\"'"]
     return [f"COALESCE(({v})::text, 'null')" if kind == "plain"
             else f"COALESCE(to_json({v})::text, 'null')"]
+
+
+def enum_json(expr: str, members: Iterable[str]) -> str:
+    """SQL giving the JSON text of `expr`, a text whose values are mostly `members` (an
+    enum's): each member's JSON is a constant of the statement, and anything else (NULL, a
+    value an older version wrote) goes through `to_json` as before. Raw JSON, never NULL. A
+    `to_json` costs ~2,000 instructions (its catalog look-ups); a member found here a few
+    text comparisons."""
+    whens = " ".join(f"WHEN {_quote(m)} THEN {_quote(msgspec.json.encode(m).decode())}"
+                     for m in members)
+    return f"(CASE {expr} {whens} ELSE COALESCE(to_json({expr})::text, 'null') END)"
+
+
+def text_json(expr: str) -> str:
+    """SQL giving the JSON text of `expr`, a text that needs no escaping (digits and dashes:
+    a date's text): in quotes, NULL null. Raw JSON, never NULL."""
+    return f"COALESCE('\"' || ({expr}) || '\"', 'null')"
+
+
+def date_json(expr: str) -> str:
+    """SQL giving the JSON text of the date `expr` ("2026-11-30"; NULL null), as msgspec
+    writes a date: its text under DateStyle ISO, which `common.db.make_engine` sets on every
+    connection, without `to_json`'s look-ups. Raw JSON, never NULL."""
+    return text_json(f"({expr})::text")
 
 
 def _plain_fields(cls: type[msgspec.Struct]) -> set[str]:

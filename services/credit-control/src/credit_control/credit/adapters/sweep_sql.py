@@ -43,6 +43,7 @@ from common.contracts.credit_control import (
     NoticeContext,
 )
 from common.contracts.gateway import ProvisioningCommand
+from common.contracts.notifier import NoticeStatus
 from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
 from common.ids import event_id_prefix
@@ -52,12 +53,33 @@ from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
 from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
-from .event_text import envelope_text, moment_json, object_text, struct_text
+from .event_text import (
+    date_json,
+    enum_json,
+    envelope_text,
+    moment_json,
+    object_text,
+    struct_text,
+    text_json,
+)
 
 D = DecisionType
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
 _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
+
+
+def _day(d: str) -> str:
+    """A date's text, 2026-11-30: its output under DateStyle ISO, which
+    `common.db.make_engine` sets on every connection (ids and reasons are made of it; to_char
+    costs ~2,000 instructions more a call)."""
+    return f"({d})::text"
+
+
+def _month(d: str) -> str:
+    """A date's month, 2026-11."""
+    return f"left(({d})::text, 7)"
+
 
 # --- the rule rows due today, as a relation -----------------------------------------------
 
@@ -111,7 +133,9 @@ def _due_values(numbered: Sequence[tuple[int, SweepStep]]) -> dict[str, list[Any
 
 # `from_list`: the states a row acts on, split once per statement (MATERIALIZED: inlined,
 # the split would run again for every product the row is tested against).
-_DUE_SQL = ("due AS MATERIALIZED (SELECT r.*, string_to_array(r.from_states, ',') AS from_list "
+# `*_json`: the JSON of the row's rule id and decision for the events, once per statement too.
+_DUE_SQL = ("due AS MATERIALIZED (SELECT r.*, string_to_array(r.from_states, ',') AS from_list, "
+            "to_json(r.rule_id)::text AS rule_id_json, to_json(r.decision)::text AS decision_json "
             "FROM unnest(" + ", ".join(f":d_{c}" for c, _ in _DUE)
             + ") AS r(" + ", ".join(c for c, _ in _DUE) + "))")
 
@@ -176,9 +200,9 @@ def notice_exception(p: str = "pc") -> str:
 
 def unheard_reason(p: str = "c") -> str:
     """ladder.unheard_reason, the same words."""
-    return (f"('never heard of by ' || to_char({p}.suspension_deadline + :unheard_after_days, "
-            f"'YYYY-MM-DD') || ', ' || :unheard_after_days || ' days after its deadline ' || "
-            f"to_char({p}.suspension_deadline, 'YYYY-MM-DD') || ': ' || CASE WHEN "
+    return (f"('never heard of by ' || {_day(f'{p}.suspension_deadline + :unheard_after_days')} "
+            f"|| ', ' || :unheard_after_days || ' days after its deadline ' || "
+            f"{_day(f'{p}.suspension_deadline')} || ': ' || CASE WHEN "
             f"{p}.notice_status = 'sent' THEN 'sent, no delivery receipt' "
             "ELSE 'no outcome from the notifier' END)")
 
@@ -230,11 +254,11 @@ def _again_part(p: str) -> str:
 def _period(r: str, p: str = "pc", f: str = "f") -> str:
     """rules: one decision of a kind per product, period and cycle."""
     return (f"CASE {r}.decision WHEN 'pre_cancel' THEN 'retention:' || "
-            f"to_char({f}.suspended_on, 'YYYY-MM-DD') "
+            f"{_day(f'{f}.suspended_on')} "
             f"WHEN 'suspension_warning' THEN {r}.rule_id || ':' || "
-            f"to_char({p}.oldest_due_month, 'YYYY-MM') || ':' || {_sw_deadline(r, p)} "
+            f"{_month(f'{p}.oldest_due_month')} || ':' || {_sw_deadline(r, p)} "
             f"|| {_again_part(p)} "
-            f"ELSE {r}.rule_id || ':' || to_char({p}.oldest_due_month, 'YYYY-MM') END")
+            f"ELSE {r}.rule_id || ':' || {_month(f'{p}.oldest_due_month')} END")
 
 
 def _sw_deadline_date(r: str, p: str = "pc") -> str:
@@ -244,7 +268,7 @@ def _sw_deadline_date(r: str, p: str = "pc") -> str:
 
 
 def _sw_deadline(r: str, p: str = "pc") -> str:
-    return f"to_char({_sw_deadline_date(r, p)}, 'YYYY-MM-DD')"
+    return _day(_sw_deadline_date(r, p))
 
 
 def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
@@ -328,7 +352,7 @@ def _may_match() -> str:
         "AND EXISTS (SELECT 1 FROM credit.account_positions ap WHERE ap.account_id = "
         "pc.account_id AND ap.deposit_fen > 0) AND NOT EXISTS (SELECT 1 FROM credit.decisions "
         "x WHERE x.decision_id = md5(pc.product_id || '|deduction|' || (:ded_rule)[" + _FA
-        + "] || ':' || to_char(pc.oldest_due_month, 'YYYY-MM') || '|' || pc.cycle)::uuid::text)",
+        + "] || ':' || " + _month("pc.oldest_due_month") + " || '|' || pc.cycle)::uuid::text)",
         f"pc.state = ANY(:warn_from) AND pc.warning_level < (:warn_level)[{_FA}]",
     ]
     retention = (f"pc.state = ANY(:pc_from) AND (:pc_on)[{_FT}] "
@@ -574,18 +598,24 @@ def _statement(bounded: bool = False) -> str:
     notice_context = struct_text(NoticeContext, {
         "customer": "ap.customer::text", "product": "c.product::text",
         "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date_json",
-        "deadline": "c.deadline", "bill_month": "to_char(c.oldest_due_month, 'YYYY-MM')",
+        "deadline": text_json("c.deadline"),
+        "bill_month": text_json(_month("c.oldest_due_month")),
         "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen"},
-        raw=("customer", "product", "as_of_date"))
+        raw=("customer", "product", "as_of_date", "deadline", "bill_month"))
     context = "d.context::text"
+    # Enum values' JSON as constants (event_text.enum_json); the rule id and decision come as
+    # JSON from `due`, made once per statement.
+    state_before, state_after = (enum_json(f"d.{c}", CreditState)
+                                 for c in ("state_before", "state_after"))
+    enums = ("decision", "rule_id", "state_before", "state_after", "family")
     decision_members = {
         "decision_id": "d.decision_id", "account_id": "d.account_id",
-        "product_id": "d.product_id", "decision": "d.decision", "rule_id": "d.rule_id",
-        "reason": "d.reason", "state_before": "d.state_before",
-        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context,
+        "product_id": "d.product_id", "decision": "d.decision_json",
+        "rule_id": "d.rule_id_json", "reason": "d.reason", "state_before": state_before,
+        "state_after": state_after, "as_of": ":as_of_json", "context": context,
         "warning_level": "d.warning_level", "amount_fen": "d.amount_fen",
         "rule_version": "d.rule_version"}
-    raw = ("as_of", "context", "caught_up_at", "requested_at")
+    raw = ("as_of", "context", "caught_up_at", "requested_at", *enums)
     # Ids the statement made (md5 uuids' text): no escaping to do, never NULL.
     made = ("decision_id", "command_id")
     # A catch-up sweep's decisions also say when they were really made (the notifier sends,
@@ -598,14 +628,14 @@ def _statement(bounded: bool = False) -> str:
     command_payload = struct_text(ProvisioningCommand, {
         "command_id": "u.pending_command_id", "decision_id": "u.pending_decision_id",
         "product_id": "u.product_id", "account_id": "u.account_id",
-        "cpno": "u.product->>'cpno'", "family": "u.family",
+        "cpno": "u.product->>'cpno'", "family": enum_json("u.family", ProductFamily),
         "vendor": "u.product->'vendor'", "action": "'\"suspend\"'",
         "sequence": "u.command_seq", "requested_at": ":as_of_json", "attempt": "1",
         "customer_id": "u.customer_id"}, (*raw, "action"), made)
     changed_payload = struct_text(CreditStateChanged, {
         "account_id": "d.account_id", "product_id": "d.product_id",
-        "decision_id": "d.decision_id", "state_before": "d.state_before",
-        "state_after": "d.state_after", "as_of": ":as_of_json", "context": context}, raw, made)
+        "decision_id": "d.decision_id", "state_before": state_before,
+        "state_after": state_after, "as_of": ":as_of_json", "context": context}, raw, made)
     # What the decision was based on, as text (a json column, migration 0030): a
     # jsonb_build_object typed and copied every value into a jsonb and sorted its keys.
     # After a suspension warning of this sweep (`after_sw`): the one just given, its SMS
@@ -613,19 +643,20 @@ def _statement(bounded: bool = False) -> str:
     after_sw = "c.sw_fires AND c.step_no > c.s_sw"
     inputs_members = [
         ("balance_fen", "c.balance_fen", "plain"), ("amount_due_fen", "c.amount_due_fen", "plain"),
-        ("dues", "ap.dues::text", "raw"), ("tier", "c.tier", "json"),
+        ("dues", "ap.dues::text", "raw"), ("tier", enum_json("c.tier", Tier), "raw"),
         ("star_level", "c.star", "plain"), ("credit_limit_fen", "c.limit_fen", "plain"),
-        ("exemptions", "'[]'", "raw"), ("oldest_due_month", "c.oldest_due_month", "json"),
+        ("exemptions", "'[]'", "raw"), ("oldest_due_month", date_json("c.oldest_due_month"), "raw"),
         ("cause", "'\"sweep\"'", "raw"), ("rule_version", ":rule_version", "plain"),
-        ("suspension_warned_on",
-         f"CASE WHEN {after_sw} THEN :today ELSE c.suspension_warned_on END", "json"),
-        ("suspension_deadline",
-         f"CASE WHEN {after_sw} THEN c.sw_deadline ELSE c.suspension_deadline END", "json"),
+        ("suspension_warned_on", date_json(
+            f"CASE WHEN {after_sw} THEN :today ELSE c.suspension_warned_on END"), "raw"),
+        ("suspension_deadline", date_json(
+            f"CASE WHEN {after_sw} THEN c.sw_deadline ELSE c.suspension_deadline END"), "raw"),
         ("late", "c.suspension_deadline > c.suspend_on "
                  "OR COALESCE(c.notice_from > c.suspend_on, false)", "plain"),
-        ("notice_status", f"CASE WHEN {after_sw} THEN NULL WHEN c.notice_unheard "
-                          "THEN 'unheard' ELSE c.notice_status END", "json"),
-        ("notice_reached_on", "c.notice_reached_on", "json"),
+        ("notice_status", enum_json(f"CASE WHEN {after_sw} THEN NULL WHEN c.notice_unheard "
+                                    "THEN 'unheard' ELSE c.notice_status END",
+                                    [*NoticeStatus, "unheard"]), "raw"),
+        ("notice_reached_on", date_json("c.notice_reached_on"), "raw"),
         ("notice_exception", "c.notice_exception", "plain")]
     # A catch-up sweep's decisions say so, and when they were really made.
     caught_up_members = [
@@ -638,7 +669,7 @@ def _statement(bounded: bool = False) -> str:
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
         " ELSE 'amount due ' || c.amount_due_fen || ' fen since bill month ' || "
-        "to_char(c.oldest_due_month, 'YYYY-MM') || '; ' || c.decision || ' on day ' || c.day "
+        + _month("c.oldest_due_month") + " || '; ' || c.decision || ' on day ' || c.day "
         "|| ' of arrears month ' || c.arrears_month || CASE WHEN c.decision = 'suspend' AND "
         # rules.late_note: a late suspension (its warning came late) is not a missed one.
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
@@ -669,11 +700,11 @@ dec AS (
   INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, reason,
       state_before, state_after, as_of, context, inputs, warning_level, amount_fen, rule_version)
   SELECT md5(c.product_id || '|' || c.decision || '|' || CASE c.decision
-               WHEN 'pre_cancel' THEN 'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')
+               WHEN 'pre_cancel' THEN 'retention:' || {_day('c.suspended_on')}
                WHEN 'suspension_warning' THEN c.rule_id || ':' ||
-                 to_char(c.oldest_due_month, 'YYYY-MM') || ':' || c.deadline
+                 {_month('c.oldest_due_month')} || ':' || c.deadline
                  || {_again_part('c')}
-               ELSE c.rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') END
+               ELSE c.rule_id || ':' || {_month('c.oldest_due_month')} END
              || '|' || c.cycle)::uuid::text,
          c.product_id, c.account_id, c.decision, c.rule_id,
          {reason},
@@ -693,6 +724,7 @@ dec AS (
 ),
 moved AS (  -- a rule row is at most one step of a pass
   SELECT d.*, r.effect, r.step_no, r.notice_days AS sw_notice_days, r.sus_months, r.sus_day,
+         r.rule_id_json, r.decision_json,
          r.notice_date
   FROM dec d JOIN due r ON r.rule_id = d.rule_id
 ),
