@@ -615,6 +615,10 @@ shared_buffers = ${PG_SHARED_BUFFERS:-256MB}
 # full-page image. 1 GB of shared_buffers measured no better. Smaller on a small disk:
 # PG_MAX_WAL_SIZE=1GB.
 max_wal_size = ${PG_MAX_WAL_SIZE:-8GB}
+# Full-page images compressed: after each checkpoint the first change to a page logs the whole
+# page, and commits wait for that WAL (in a 10-minute soak the minute after the checkpoint
+# had 107 SMS over 250 ms without it, 1 with it: docs/benchmarks.md, twelfth session).
+wal_compression = lz4
 # Kept ON on purpose: crash/fault tests must see real durability.
 fsync = on
 synchronous_commit = on
