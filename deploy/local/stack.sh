@@ -588,7 +588,8 @@ pg_init() {
   # byte order) but PostgreSQL 15 compares it through strcoll (docs/benchmarks.md); the
   # character classes (upper/lower, regular expressions) stay the locale's.
   if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale="$locale" \
-        --lc-collate=C --auth-local=trust --auth-host=scram-sha-256 >"$LOG_DIR/initdb.log" 2>&1; then
+        --lc-collate=C --auth-local=trust --auth-host=scram-sha-256 \
+        >"$LOG_DIR/initdb.log" 2>&1; then
     cat "$LOG_DIR/initdb.log" >&2
     rm -rf "$PG_DATA"   # so the next start retries from scratch
     die "initdb failed (log: $LOG_DIR/initdb.log)"

@@ -21,9 +21,12 @@ type info), so one serialisation style holds for every event on every topic.
   decoding and encoding again would.
 - `envelope_text`: the envelope around a payload text.
 - `moment_json`: a datetime parameter as msgspec writes it.
+- `enum_json`, `date_json`, `text_json`: a value's JSON without `to_json` where the value
+  says what it will be (an enum's members as constants, a date's ISO text, a text that needs
+  no escaping), given to the builders above as `raw`.
 
-The strings are concatenated from constant pieces and each value's text: no jsonb object is
-built and printed again, which keeps the sweep as fast as it was.
+The strings are chains of `||` over constant pieces and each value's text: no jsonb object
+is built and printed again, which keeps the sweep as fast as it was.
 """
 
 import re

@@ -604,10 +604,10 @@ def _statement(bounded: bool = False) -> str:
         raw=("customer", "product", "as_of_date", "deadline", "bill_month"))
     context = "d.context::text"
     # Enum values' JSON as constants (event_text.enum_json); the rule id and decision come as
-    # JSON from `due`, made once per statement.
+    # JSON from `due`, made once per statement: fields given as JSON text (`raw`).
     state_before, state_after = (enum_json(f"d.{c}", CreditState)
                                  for c in ("state_before", "state_after"))
-    enums = ("decision", "rule_id", "state_before", "state_after", "family")
+    as_json = ("decision", "rule_id", "state_before", "state_after", "family")
     decision_members = {
         "decision_id": "d.decision_id", "account_id": "d.account_id",
         "product_id": "d.product_id", "decision": "d.decision_json",
@@ -615,7 +615,7 @@ def _statement(bounded: bool = False) -> str:
         "state_after": state_after, "as_of": ":as_of_json", "context": context,
         "warning_level": "d.warning_level", "amount_fen": "d.amount_fen",
         "rule_version": "d.rule_version"}
-    raw = ("as_of", "context", "caught_up_at", "requested_at", *enums)
+    raw = ("as_of", "context", "caught_up_at", "requested_at", *as_json)
     # Ids the statement made (md5 uuids' text): no escaping to do, never NULL.
     made = ("decision_id", "command_id")
     # A catch-up sweep's decisions also say when they were really made (the notifier sends,
