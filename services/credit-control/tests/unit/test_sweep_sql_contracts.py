@@ -51,3 +51,11 @@ def test_the_statements_parameters_come_from_the_contracts(step: SweepStep) -> N
     # The notice policy is the step's (the sweep's settings), bound once per statement.
     assert (params["requires_delivery"], params["max_warnings"]) == (
         step.notice_policy.requires_delivery, step.notice_policy.max_warnings)
+
+
+@pytest.mark.parametrize("sql", [sweep_sql.STATEMENT, sweep_sql.STATEMENT_UPTO])
+def test_what_a_chunk_locks_is_in_the_text_staff_see(sql: str) -> None:
+    """pg_stat_activity shows a query's first 1,024 bytes (track_activity_query_size): a
+    chunk waiting for row locks names the table it locks there (staff, and the lock tests,
+    look for it). Counted with the parameters' names, longer than the `$n` sent."""
+    assert "credit.product_credit" in sql[:1024]

@@ -48,6 +48,7 @@ from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
 from common.ids import event_id_prefix
 
+from ...adapters import tables as t
 from ..domain.ladder import DEFAULT_POLICY
 from ..domain.model import Action, action_for
 from ..domain.profiles import STAR_LIMITS_FEN
@@ -482,6 +483,16 @@ _FACTS = (f"CROSS JOIN fz CROSS JOIN pr CROSS JOIN LATERAL (SELECT {_STAR} AS st
           f"{_promised('pc')} AS promised) f")
 
 
+# A candidate's columns, carried through every step of the chunk: not the pending command's
+# and work order's, which only the state UPDATE reads (from the table: every column carried
+# is copied at each materialised step).
+_NOT_CARRIED = {"command_seq", "pending_command_id", "pending_decision_id", "command_action",
+                "command_at", "command_attempt", "command_sent_at", "retry_at",
+                "pending_work_order_id", "suspension_warning_id"}
+_CAND_COLUMNS = ", ".join(f"pc.{c.name}" for c in t.product_credit.columns
+                          if c.name not in _NOT_CARRIED)
+
+
 def _candidates(bounded: bool = False) -> str:
     """The chunk: the next products that may match, locked in product id order (a payment
     that commits while the sweep waits for a row lock is re-checked on the locked row); their
@@ -491,12 +502,13 @@ def _candidates(bounded: bool = False) -> str:
                       for k, d in _KINDS.items())
     return f"""
 cand AS (
-  SELECT pc.* FROM credit.product_credit pc
+  SELECT {_CAND_COLUMNS} FROM credit.product_credit pc
   WHERE pc.product_id > :after {"AND pc.product_id <= :upto" if bounded else ""}
     AND {_may_match()}
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
+{_DUE_SQL},
 {_FREEZES_SQL},
 {_PROMISES_SQL},
 facts AS (
@@ -675,9 +687,10 @@ def _statement(bounded: bool = False) -> str:
         "c.suspension_deadline > c.suspend_on THEN '; late: suspension warning of ' || "
         "c.suspension_warned_on || ' named ' || c.suspension_deadline ELSE '' END "
         "|| CASE WHEN c.decision = 'suspend' THEN " + _NOTICE_NOTE + " ELSE '' END END")
-    # The candidates' CTE early in the text: pg_stat_activity shows a query's first 1,024
-    # bytes, and staff (and the lock tests) look there for what a sweep waits on.
-    return _typed(f"""WITH {_DUE_SQL},{_candidates(bounded)},{_fold()},
+    # The candidates' CTE first in the text: pg_stat_activity shows a query's first 1,024
+    # bytes, and staff (and the lock tests) look there for what a sweep waits on
+    # (test_sweep_sql_contracts checks it is there).
+    return _typed(f"""WITH {_candidates(bounded)},{_fold()},
 steps AS (
   SELECT c.*, r.rule_id, r.decision, r.effect, r.level, r.day, r.arrears_month,
          CASE WHEN r.effect = 'keep' THEN c.state_before ELSE r.to_state END AS state_after,
@@ -774,7 +787,12 @@ upd AS (
         WHEN d.effect = 'manual' THEN 'WO-' || substr(md5(d.decision_id || '|suspend|'), 1, 20)
         ELSE p.pending_work_order_id END
   FROM moved d WHERE p.product_id = d.product_id AND d.effect <> 'keep'
-  RETURNING p.*, d.effect, d.rule_id AS rule_id_, d.step_no
+  -- what `wo` and `ev` read, not p.*: every column returned is copied into this CTE's store
+  -- (the product snapshot only for a command's payload)
+  RETURNING p.product_id, p.account_id, p.customer_id, p.family, p.command_seq,
+            p.pending_command_id, p.pending_decision_id, p.pending_work_order_id,
+            CASE WHEN d.effect = 'chain' THEN p.product END AS product,
+            d.effect, d.rule_id AS rule_id_, d.step_no
 ),
 hist AS (
   INSERT INTO credit.state_history (product_id, state_before, state_after, cause, decision_id, at)
