@@ -215,14 +215,17 @@ async def counts(db: AsyncEngine, run: str) -> dict[str, int]:
     return {k: int(v) for k, v in row._mapping.items()}  # sum() comes back as a Decimal
 
 
-async def latencies(db: AsyncEngine, run: str) -> dict[str, dict[str, float]]:
-    """Percentiles in ms. The workload stamps each event's `as_of` with the moment it made
-    it (= the envelope's occurred_at), and a decision keeps its event's as_of, so
-    decision.created_at − as_of is event → decision; submitted_at − as_of is event → SMS."""
+async def latencies(db: AsyncEngine, run: str
+                    ) -> tuple[dict[str, dict[str, float]], list[dict[str, float]]]:
+    """Percentiles in ms, and event → SMS by minute (`by_minute`). The workload stamps each
+    event's `as_of` with the moment it made it (= the envelope's occurred_at), and a decision
+    keeps its event's as_of, so decision.created_at − as_of is event → decision;
+    submitted_at − as_of is event → SMS."""
     async with db.connect() as conn:
         rows = (await conn.execute(text(
             "SELECT extract(epoch FROM d.created_at - d.as_of) * 1000 AS to_decision, "
-            "       extract(epoch FROM m.submitted_at - d.as_of) * 1000 AS to_sms "
+            "       extract(epoch FROM m.submitted_at - d.as_of) * 1000 AS to_sms, "
+            "       extract(epoch FROM d.as_of) AS at "
             "FROM credit.decisions d LEFT JOIN notifier.messages m "
             "  ON m.source_id = 'decision:' || d.decision_id "
             "WHERE d.account_id LIKE :like AND d.decision = 'bill_notice'"),
@@ -232,6 +235,27 @@ async def latencies(db: AsyncEngine, run: str) -> dict[str, dict[str, float]]:
                          ("event_to_sms_submitted_ms", [r.to_sms for r in rows])):
         vals = sorted(float(v) for v in values if v is not None)
         out[name] = _percentiles(vals)
+    sms_by_minute = by_minute([(float(r.at), float(r.to_sms)) for r in rows
+                               if r.to_sms is not None])
+    return out, sms_by_minute
+
+
+def by_minute(points: list[tuple[float, float]], over_ms: float = 250
+              ) -> list[dict[str, float]]:
+    """(event time in epoch seconds, latency ms) per minute of the run from its first event:
+    how many, their p99, how many over `over_ms`. A p99 over the whole run hides whether its
+    tail is one bad minute (a checkpoint, a cold start) or spread over all of them."""
+    if not points:
+        return []
+    first = min(t for t, _ in points)
+    minutes: dict[int, list[float]] = {}
+    for t, ms in points:
+        minutes.setdefault(int((t - first) // 60), []).append(ms)
+    out = []
+    for minute in sorted(minutes):
+        vals = sorted(minutes[minute])
+        out.append({"minute": minute, "n": len(vals), "p99": _percentiles(vals)["p99"],
+                    "over": sum(1 for v in vals if v > over_ms)})
     return out
 
 
@@ -298,7 +322,7 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
         await sampling
     end_rss = {n: rss_mb(p) for n, p in pids.items()}
     outcome = await counts(db, run)
-    lat = await latencies(db, run)
+    lat, sms_by_minute = await latencies(db, run)
     gateway = await gw.latencies(db, probes, _percentiles) if probes else {}
     await db.dispose()
     return {
@@ -312,6 +336,7 @@ async def soak(args: argparse.Namespace, stack: Stack, pids: dict[str, int]) -> 
         "drain_s": round(drained_s, 1),
         "latency": {**lat, **{k: v for k, v in gateway.items() if k.endswith("_ms")}},
         "probes": {k: v for k, v in gateway.items() if not k.endswith("_ms")},
+        "sms_by_minute": sms_by_minute,
         "rss_mb_start": start_rss, "rss_mb_end": end_rss,
         "rss_mb_max": {n: max((s["rss_mb"].get(n) or 0) for s in samples) if samples else None
                        for n in pids},
@@ -339,6 +364,9 @@ def report(result: dict[str, Any]) -> None:
     for name, p in result["latency"].items():
         print(f"  {name:<28}{p.get('n', 0):>8}" + "".join(
             f"{p.get(k, float('nan')):>10}" for k in ("p50", "p95", "p99", "max")))
+    if result["sms_by_minute"]:
+        print("  event -> SMS submitted by minute (minute: p99 ms / over 250 ms): " + ", ".join(
+            f"{m['minute']}: {m['p99']} / {m['over']}" for m in result["sms_by_minute"]))
     print(f"  {'RSS (MB)':<28}{'start':>10}{'max':>10}{'end':>10}")
     for name in result["rss_mb_start"]:
         print(f"  {name:<28}{_mb(result['rss_mb_start'][name])}{_mb(result['rss_mb_max'][name])}"
