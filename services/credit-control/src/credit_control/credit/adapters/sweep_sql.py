@@ -56,6 +56,7 @@ from ..domain.rules import SweepStep
 from .balance_sql import PRODUCT_OWES_SQL
 from .event_text import (
     date_json,
+    day_text,
     enum_json,
     envelope_text,
     moment_json,
@@ -70,16 +71,12 @@ _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
 
 
-def _day(d: str) -> str:
-    """A date's text, 2026-11-30: its output under DateStyle ISO, which
-    `common.db.make_engine` sets on every connection (ids and reasons are made of it; to_char
-    costs ~2,000 instructions more a call)."""
-    return f"({d})::text"
+_day = day_text  # a date's text, 2026-11-30 (DateStyle ISO: event_text.day_text)
 
 
 def _month(d: str) -> str:
     """A date's month, 2026-11."""
-    return f"left(({d})::text, 7)"
+    return f"left({day_text(d)}, 7)"
 
 
 # --- the rule rows due today, as a relation -----------------------------------------------
