@@ -51,6 +51,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import _pg_waits
 import _scratch
 import asyncpg
 import msgspec
@@ -680,20 +681,32 @@ class _Rollback(Exception):
     pass
 
 
-async def _one_sweep(ctx: CreditContext, sweep_id: str) -> tuple[dict[str, Any], float]:
+async def _one_sweep(ctx: CreditContext, sweep_id: str, url: str
+                     ) -> tuple[dict[str, Any], float]:
     # Unvalidated: the bench's month end may be ahead of the wall clock.
     cmd = RunSweep.model_construct(sweep_id=sweep_id, as_of=SWEEP_AS_OF)
     async with ctx.engine.connect() as conn:
         lsn = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
-    start = time.perf_counter()
-    stored = await sweeps.run_sweep(ctx, cmd)
-    seconds = time.perf_counter() - start
+    dsn = _scratch.asyncpg_dsn(url)
+    stats = await asyncpg.connect(dsn)
+    try:
+        wal_before = await _pg_waits.wal_stats(stats)
+        async with _pg_waits.sampled(dsn, every_s=0.05) as waits:
+            start = time.perf_counter()
+            stored = await sweeps.run_sweep(ctx, cmd)
+            seconds = time.perf_counter() - start
+        wal_counts = _pg_waits.wal_delta(wal_before, await _pg_waits.wal_stats(stats))
+    finally:
+        await stats.close()
     async with ctx.engine.connect() as conn:
         wal = (await conn.execute(text(
             "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), "
-            "CAST(CAST(:lsn AS text) AS pg_lsn))"),
-            {"lsn": lsn})).scalar_one()
-    return {**stored.body, "wal_bytes": int(wal)}, seconds
+            "CAST(CAST(:lsn AS text) AS pg_lsn)), pg_current_wal_insert_lsn()::text"),
+            {"lsn": lsn})).one()
+    # The LSNs too: `pg_waldump --stats=record -s FROM -e TO` says which records the bytes are
+    # (with `wal_keep_size` set: the scratch database's DROP checkpoints and recycles them).
+    return {**stored.body, "wal_bytes": int(wal[0]), "wal_from": lsn, "wal_to": wal[1],
+            "wal_report": _pg_waits.report(wal_counts, waits)}, seconds
 
 
 async def sweep_once(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -703,9 +716,10 @@ async def sweep_once(args: argparse.Namespace, settings: Settings) -> dict[str, 
         p = plumbing(scratch, t.outbox, t.inbox, t.idempotency_keys)
         ctx = CreditContext(p.engine, p.outbox, p.keys, SystemClock(), settings=scratch)
         try:
-            first, seconds = await _one_sweep(ctx, "bench-month-end")
+            first, seconds = await _one_sweep(ctx, "bench-month-end", scratch.database_url)
             written = await _counts(ctx)
-            again, seconds_again = await _one_sweep(ctx, "bench-month-end-rerun")
+            again, seconds_again = await _one_sweep(ctx, "bench-month-end-rerun",
+                                                     scratch.database_url)
         finally:
             await p.engine.dispose()
         ceiling = await _ceiling(scratch.database_url, written["history"] / args.products)
@@ -770,7 +784,9 @@ def _report_run(products: int, r: dict[str, Any]) -> None:
           f"ceiling (one UPDATE flipping the same share) {r['ceiling']:.2f} s")
     print(f"  WAL written by the sweep {r['first']['wal_bytes'] / 2**20:,.0f} MiB "
           f"({r['first']['wal_bytes'] / max(r['decisions'], 1):,.0f} bytes a decision), "
-          f"by its re-run {r['again']['wal_bytes'] / 2**20:,.1f} MiB")
+          f"by its re-run {r['again']['wal_bytes'] / 2**20:,.1f} MiB (the sweep's LSNs "
+          f"{r['first']['wal_from']} → {r['first']['wal_to']})")
+    print(f"  the sweep's {r['first']['wal_report']}")
 
 
 def _report_sweep(products: int, results: list[dict[str, Any]]) -> None:
