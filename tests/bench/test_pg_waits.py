@@ -12,8 +12,8 @@ from common.testing.stack import Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _pg_waits import Waits, report, sampled, wal_delta, wal_stats  # noqa: E402
-from _scratch import asyncpg_dsn  # noqa: E402
+from _pg_waits import Waits, report, sampled, wal_delta, wal_stats
+from _scratch import asyncpg_dsn
 
 
 def test_the_report_says_where_the_time_went() -> None:
