@@ -36,10 +36,12 @@ def wal_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 @dataclass
 class Waits:
-    """Samples of what each active backend was doing: `CPU` or `type:event`."""
+    """Samples of what each active backend was doing: `CPU` or `type:event`; `busy`: the
+    samples in which at least one backend was active (the rest, the database idle)."""
 
     counts: Counter[str] = field(default_factory=Counter)
     samples: int = 0
+    busy: int = 0
 
     def shares(self, top: int = 6) -> list[tuple[str, float]]:
         total = sum(self.counts.values())
@@ -58,9 +60,11 @@ async def sampled(dsn: str, every_s: float = 0.02) -> AsyncIterator[Waits]:
 
     async def sample() -> None:
         while not stop.is_set():
-            for (event,) in await conn.fetch(_WAITS):
+            rows = await conn.fetch(_WAITS)
+            for (event,) in rows:
                 waits.counts[event] += 1
             waits.samples += 1
+            waits.busy += bool(rows)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 
@@ -81,3 +85,11 @@ def report(wal: dict[str, Any], waits: Waits) -> str:
     return (f"WAL writes {writes:,} ({full:,} by a backend finding the WAL buffers full), "
             f"{wal.get('wal_fpi', 0):,} full-page images; backends sampled {waits.samples:,} "
             f"times: {waits.text()}")
+
+
+def busy_report(waits: Waits) -> str:
+    """How often any backend was active, and doing what."""
+    share = waits.busy / waits.samples if waits.samples else 0.0
+    at_once = sum(waits.counts.values()) / waits.busy if waits.busy else 0.0
+    return (f"a backend active in {share:.0%} of {waits.samples:,} samples, {at_once:.1f} at "
+            f"once when any; of the active backends' samples: {waits.text()}")

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _pg_waits
 import _scratch
 from _callgrind import Meter
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -363,11 +364,19 @@ async def throughput(settings: Settings, n: int, workers: int, faults: Faults
         results = Reader(settings.kafka_bootstrap, topics.results, finals_only=True)
         await results.start()
         try:
-            async with running_chain(settings, topics, workers, faults) as chain:
+            # What the bench's process (consumer, stage worker, relay, the results' reader)
+            # and PostgreSQL's backends did meanwhile: where a command's time goes.
+            cpu = time.process_time()
+            async with _pg_waits.sampled(_scratch.asyncpg_dsn(settings.database_url),
+                                         every_s=0.05) as waits, \
+                    running_chain(settings, topics, workers, faults) as chain:
                 await results.wait_for(n, chain)
                 chain_rate = steady(chain.stamps.at, max(results.seen.values()))
+            cpu = time.process_time() - cpu
         finally:
             await results.stop()
+        print(f"  (this run: the bench's process {cpu / n * 1e6:,.0f} µs of CPU a command; "
+              f"PostgreSQL: {_pg_waits.busy_report(waits)})")
         return {"chain": chain_rate, "raw": raw_rate, "plumbing": plumbing_rate}
     finally:
         await drop_topics(settings.kafka_bootstrap, topics.all)

@@ -12,7 +12,7 @@ from common.testing.stack import Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from _pg_waits import Waits, report, sampled, wal_delta, wal_stats
+from _pg_waits import Waits, busy_report, report, sampled, wal_delta, wal_stats
 from _scratch import asyncpg_dsn
 
 
@@ -26,6 +26,10 @@ def test_the_report_says_where_the_time_went() -> None:
         "WAL writes 100 (40 by a backend finding the WAL buffers full), 5 full-page images; "
         "backends sampled 4 times: CPU 75%, LWLock:WALWrite 25%")
     assert Waits().text() == "no samples"
+    waits.busy = 2
+    assert busy_report(waits) == (
+        "a backend active in 50% of 4 samples, 2.0 at once when any; of the active backends' "
+        "samples: CPU 75%, LWLock:WALWrite 25%")
 
 
 @pytest.mark.integration
@@ -43,5 +47,6 @@ async def test_a_waiting_backend_is_counted_under_its_wait_event(stack: Stack) -
     # itself: it is always active while it samples, and would show as CPU in every one).
     assert waits.counts["Timeout:PgSleep"] >= 5
     assert waits.counts["CPU"] < waits.samples
+    assert waits.busy >= waits.counts["Timeout:PgSleep"]
     assert set(wal) == {"wal_records", "wal_fpi", "wal_bytes", "wal_buffers_full", "wal_write",
                         "wal_sync"}
