@@ -288,6 +288,10 @@ class Rate:
     total: float  # events/s from the start, group join included
     steady: float  # events/s from the first committed batch on
     join_share: float  # the share of the run before the first commit (the group's join)
+    # This process's CPU per event over the run (the consumer runs in it), and what
+    # PostgreSQL's backends did meanwhile (bench/_pg_waits.py).
+    process_cpu_us: float = float("nan")
+    database: str = ""
 
 
 async def _count(conn: asyncpg.Connection, table: str, group: str) -> int:
@@ -317,27 +321,30 @@ async def measure(settings: Settings, topic: str, n: int, processes: int,
     workers = [await asyncio.create_subprocess_exec(
         sys.executable, __file__, role, topic, group, env=env) for _ in range(processes - 1)]
     run = ceiling_until_stopped if ceiling else consume_until_stopped
-    start = time.perf_counter()
+    dsn = _scratch.asyncpg_dsn(settings.database_url)
+    start, cpu = time.perf_counter(), time.process_time()
     first: tuple[float, int] | None = None
     task = asyncio.create_task(run(settings, topic, group, stop))
-    poll = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
+    poll = await asyncpg.connect(dsn)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        while (done := await _committed(admin, group)) < n:
-            if done and first is None:
-                first = (time.perf_counter(), done)
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        end = time.perf_counter()
+        async with _pg_waits.sampled(dsn, every_s=0.05) as waits:
+            while (done := await _committed(admin, group)) < n:
+                if done and first is None:
+                    first = (time.perf_counter(), done)
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+        end, cpu = time.perf_counter(), time.process_time() - cpu
         applied = await _count(poll, table, group)  # once, after the clock stopped
         if applied != n:
             raise RuntimeError(f"{applied} events in the inbox, {n} committed in Kafka")
         if first is None:
             first = (start, 0)
         steady = (n - first[1]) / (end - first[0]) if end > first[0] else float("nan")
-        return Rate(n / (end - start), steady, (first[0] - start) / (end - start))
+        return Rate(n / (end - start), steady, (first[0] - start) / (end - start),
+                    cpu / n * 1e6, _pg_waits.busy_report(waits))
     finally:
         await admin.close()
         await poll.close()
@@ -504,6 +511,9 @@ async def balance_part(args: argparse.Namespace, settings: Settings) -> None:
                  f"({r.cc2.total:,.0f} incl. join, join {r.cc2.join_share:.0%} of the run), "
                  f"ceiling {r.ceiling2.steady:,.0f}/s"
                  if r.cc2 is not None and r.ceiling2 is not None else ""))
+        for name, rate in (("ceiling", r.ceiling), ("credit-control", r.cc)):
+            print(f"    {name}: this process {rate.process_cpu_us:.1f} µs of CPU an event "
+                  f"(Kafka included); PostgreSQL: {rate.database}")
     _report_balance(args, rounds)
 
 
