@@ -3,8 +3,8 @@ cluster's WAL counters (pg_stat_wal) before and after.
 
 A bench on this 2-core machine asks whether its statements wait (on a lock, on WAL, on I/O)
 or run: if they run ("CPU" below: active, no wait event), only less work makes them faster;
-if they wait, a setting or a second lane may. Sampled every 20 ms through a connection of its
-own, so it costs the bench one small query per sample.
+if they wait, a setting or a second lane may. Sampled every `every_s` (the benches: 50 ms)
+through a connection of its own, so it costs the bench one small query per sample.
 """
 
 import asyncio
