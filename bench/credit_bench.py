@@ -695,27 +695,24 @@ async def _one_sweep(ctx: CreditContext, sweep_id: str, url: str
                      ) -> tuple[dict[str, Any], float]:
     # Unvalidated: the bench's month end may be ahead of the wall clock.
     cmd = RunSweep.model_construct(sweep_id=sweep_id, as_of=SWEEP_AS_OF)
-    async with ctx.engine.connect() as conn:
-        lsn = (await conn.execute(text("SELECT pg_current_wal_insert_lsn()::text"))).scalar_one()
     dsn = _scratch.asyncpg_dsn(url)
-    stats = await asyncpg.connect(dsn)
+    stats = await asyncpg.connect(dsn)  # the WAL's position and counters, before and after
     try:
+        lsn = await stats.fetchval("SELECT pg_current_wal_insert_lsn()::text")
         wal_before = await _pg_waits.wal_stats(stats)
         async with _pg_waits.sampled(dsn, every_s=0.05) as waits:
             start = time.perf_counter()
             stored = await sweeps.run_sweep(ctx, cmd)
             seconds = time.perf_counter() - start
         wal_counts = _pg_waits.wal_delta(wal_before, await _pg_waits.wal_stats(stats))
+        wal_bytes, lsn_after = await stats.fetchrow(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::text::pg_lsn), "
+            "pg_current_wal_insert_lsn()::text", lsn)
     finally:
         await stats.close()
-    async with ctx.engine.connect() as conn:
-        wal = (await conn.execute(text(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), "
-            "CAST(CAST(:lsn AS text) AS pg_lsn)), pg_current_wal_insert_lsn()::text"),
-            {"lsn": lsn})).one()
     # The LSNs too: `pg_waldump --stats=record -s FROM -e TO` says which records the bytes are
     # (with `wal_keep_size` set: the scratch database's DROP checkpoints and recycles them).
-    return {**stored.body, "wal_bytes": int(wal[0]), "wal_from": lsn, "wal_to": wal[1],
+    return {**stored.body, "wal_bytes": int(wal_bytes), "wal_from": lsn, "wal_to": lsn_after,
             "wal_report": _pg_waits.report(wal_counts, waits)}, seconds
 
 

@@ -71,9 +71,6 @@ _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
 
 
-_day = day_text  # a date's text, 2026-11-30 (DateStyle ISO: event_text.day_text)
-
-
 def _month(d: str) -> str:
     """A date's month, 2026-11."""
     return f"left({day_text(d)}, 7)"
@@ -198,9 +195,10 @@ def notice_exception(p: str = "pc") -> str:
 
 def unheard_reason(p: str = "c") -> str:
     """ladder.unheard_reason, the same words."""
-    return (f"('never heard of by ' || {_day(f'{p}.suspension_deadline + :unheard_after_days')} "
+    heard_by = day_text(f"{p}.suspension_deadline + :unheard_after_days")
+    return (f"('never heard of by ' || {heard_by} "
             f"|| ', ' || :unheard_after_days || ' days after its deadline ' || "
-            f"{_day(f'{p}.suspension_deadline')} || ': ' || CASE WHEN "
+            f"{day_text(f'{p}.suspension_deadline')} || ': ' || CASE WHEN "
             f"{p}.notice_status = 'sent' THEN 'sent, no delivery receipt' "
             "ELSE 'no outcome from the notifier' END)")
 
@@ -252,7 +250,7 @@ def _again_part(p: str) -> str:
 def _period(r: str, p: str = "pc", f: str = "f") -> str:
     """rules: one decision of a kind per product, period and cycle."""
     return (f"CASE {r}.decision WHEN 'pre_cancel' THEN 'retention:' || "
-            f"{_day(f'{f}.suspended_on')} "
+            f"{day_text(f'{f}.suspended_on')} "
             f"WHEN 'suspension_warning' THEN {r}.rule_id || ':' || "
             f"{_month(f'{p}.oldest_due_month')} || ':' || {_sw_deadline(r, p)} "
             f"|| {_again_part(p)} "
@@ -266,7 +264,7 @@ def _sw_deadline_date(r: str, p: str = "pc") -> str:
 
 
 def _sw_deadline(r: str, p: str = "pc") -> str:
-    return _day(_sw_deadline_date(r, p))
+    return day_text(_sw_deadline_date(r, p))
 
 
 def _decision_id(r: str, p: str = "pc", f: str = "f") -> str:
@@ -710,7 +708,7 @@ dec AS (
   INSERT INTO credit.decisions (decision_id, product_id, account_id, decision, rule_id, reason,
       state_before, state_after, as_of, context, inputs, warning_level, amount_fen, rule_version)
   SELECT md5(c.product_id || '|' || c.decision || '|' || CASE c.decision
-               WHEN 'pre_cancel' THEN 'retention:' || {_day('c.suspended_on')}
+               WHEN 'pre_cancel' THEN 'retention:' || {day_text('c.suspended_on')}
                WHEN 'suspension_warning' THEN c.rule_id || ':' ||
                  {_month('c.oldest_due_month')} || ':' || c.deadline
                  || {_again_part('c')}
