@@ -19,7 +19,7 @@ from common.contracts.snapshots import ProductFamily, ProductSnapshot
 from common.db import DriverStatement
 from common.envelope import convert
 
-from ..domain.ladder import Ladder
+from ..domain.ladder import ladder_of
 from ..domain.product_credit import ProductCredit
 
 # Dict lookups: an Enum(value) call costs several times more, once per product and batch.
@@ -43,8 +43,8 @@ def from_row(row: Any, snapshot: ProductSnapshot | None = None) -> ProductCredit
     return ProductCredit(
         row.product_id, row.account_id, _FAMILIES[row.family], _STATES[row.state],
         row.cycle, row.command_seq,
-        Ladder(row.ladder_month, row.warning_level, row.suspension_warned_on,
-               row.suspension_deadline),
+        ladder_of(row.ladder_month, row.warning_level, row.suspension_warned_on,
+                  row.suspension_deadline),
         snapshot, row.customer_id, row.state_changed_at, None,
         row.pending_command_id, row.pending_decision_id, row.pending_work_order_id,
         _ACTIONS[action] if action else None, row.command_at, row.command_attempt,
@@ -60,7 +60,7 @@ def from_record(record: Any, snapshot: ProductSnapshot | None) -> ProductCredit:
      action, command_at, attempt, sent_at, retry_at) = record
     return ProductCredit(
         product_id, account_id, _FAMILIES[family], _STATES[state], cycle, command_seq,
-        Ladder(ladder_month, warning_level, warned_on, deadline), snapshot, customer_id,
+        ladder_of(ladder_month, warning_level, warned_on, deadline), snapshot, customer_id,
         changed_at, None, command_id, decision_id, work_order_id,
         _ACTIONS[action] if action else None, command_at, attempt, sent_at, retry_at)
 

@@ -68,6 +68,25 @@ class Ladder:
         return replace(self, suspension_warned_on=None, suspension_deadline=None)
 
 
+# Ladders are values (frozen): equal ones can be one object. The balance path builds two per
+# product and event (the loaded row's and the rules' view), and a frozen dataclass's __init__
+# is ~0.8 µs against a look-up's ~0.2; a few hundred distinct ladders exist at a time (months
+# × levels × warning dates), so the table is small, and emptied should it ever grow large.
+_SHARED: dict[tuple[date | None, int, date | None, date | None], Ladder] = {}
+
+
+def ladder_of(month: date | None, warning_level: int = 0, warned_on: date | None = None,
+              deadline: date | None = None) -> Ladder:
+    """`Ladder(month, warning_level, warned_on, deadline)`, shared."""
+    key = (month, warning_level, warned_on, deadline)
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= 4096:
+            _SHARED.clear()
+        found = _SHARED[key] = Ladder(month, warning_level, warned_on, deadline)
+    return found
+
+
 @dataclass(frozen=True)
 class NoticePolicy:
     """What a suspension warning's SMS must have done before the suspension (settings)."""

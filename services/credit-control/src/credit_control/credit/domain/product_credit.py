@@ -34,7 +34,7 @@ from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
 from common.envelope import Contract
 
 from . import rules
-from .ladder import Ladder, reconcile
+from .ladder import Ladder, Reconciled, reconcile
 from .model import Action, action_for, can, next_state
 from .rule_table import RuleTable
 
@@ -155,7 +155,21 @@ class ProductCredit:
         """The ladder follows the facts: a new oldest owing month restarts it, an upgrade
         drops a suspension warning that no longer announces the suspension; a suspension-
         warned product whose warning is gone is warned again (returned as a change)."""
-        now = reconcile(self.state, self.ladder, table, self.family, tier, oldest, owes)
+        return self.follow(self.reconciled(table, tier, oldest, owes), at)
+
+    def reconciled(self, table: RuleTable, tier: Tier, oldest: date | None,
+                   owes: bool) -> Reconciled:
+        """Where the facts put the ladder and the state; nothing moves yet (`follow`)."""
+        return reconcile(self.state, self.ladder, table, self.family, tier, oldest, owes)
+
+    def moves(self, now: Reconciled) -> bool:
+        """Whether `follow(now, …)` would change the product."""
+        return ((now.ladder is not self.ladder and now.ladder != self.ladder)
+                or (now.state is not self.state and now.reason is not None))
+
+    def follow(self, now: Reconciled, at: datetime) -> Change | None:
+        """Take the reconciled ladder and state (`reconciled`): the change, if the state
+        moved."""
         self._set_ladder(now.ladder)
         if now.state is self.state or now.reason is None:
             return None
@@ -164,7 +178,7 @@ class ProductCredit:
         return change
 
     def _set_ladder(self, ladder: Ladder) -> None:
-        if ladder != self.ladder:
+        if ladder is not self.ladder and ladder != self.ladder:
             self.ladder, self.dirty = ladder, True
 
     # --- decisions ----------------------------------------------------------------------------

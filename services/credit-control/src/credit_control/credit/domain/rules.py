@@ -24,7 +24,7 @@ from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.snapshots import ProductFamily, Tier
 
 from . import ladder as ladders
-from .ladder import DEFAULT_POLICY, Ladder, Notice, NoticePolicy
+from .ladder import DEFAULT_POLICY, Ladder, Notice, NoticePolicy, ladder_of
 from .model import Action, action_for, can, from_states, next_state
 from .profiles import LONG_RETENTION_DAYS, LONG_RETENTION_STARS, RETENTION_DAYS, retention_days
 from .rule_table import RuleRow, RuleTable, Trigger, add_months
@@ -84,8 +84,8 @@ class ProductFacts:
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
-        return Ladder(month, self.warning_level, self.suspension_warned_on,
-                      self.suspension_deadline).for_month(oldest)
+        return ladder_of(month, self.warning_level, self.suspension_warned_on,
+                         self.suspension_deadline).for_month(oldest)
 
 
 @dataclass(frozen=True)
