@@ -29,6 +29,7 @@ from credit_control.credit.domain.product_credit import (
     ProductCredit,
     Retry,
 )
+from credit_control.credit.domain.rule_table import DEFAULT_RULES
 from credit_control.credit.domain.rules import Intent
 
 S = CreditState
@@ -144,3 +145,22 @@ def test_back_to_normal_always_starts_a_new_cycle(
     _apply(p, decision)
     assert p.state is S.NORMAL and p.cycle == cycle + 1
     assert p.ladder == Ladder(date(2200, 9, 1))
+
+
+@given(state=st.sampled_from([S.NORMAL, S.WARNED, S.SUSPENSION_WARNED, S.SUSPENDED]),
+       oldest=st.sampled_from([None, date(2200, 8, 1), date(2200, 9, 1), date(2200, 10, 1)]),
+       owes=st.booleans(), tier=st.sampled_from(list(Tier)))
+def test_reconcile_in_two_steps_is_reconcile_and_moves_says_when_it_changes(
+        state: CreditState, oldest: date | None, owes: bool, tier: Tier) -> None:
+    """The balance batch copies a product only when `moves` says `follow` would change it:
+    `reconciled` changes nothing, `follow` of it does what `reconcile` does, and a product
+    that `moves` does not mark still equals its copy from before."""
+    one, two = _product(state=state), _product(state=state)
+    before = two.copy()
+    change = one.reconcile(DEFAULT_RULES, tier, oldest, owes, T0)
+    now = two.reconciled(DEFAULT_RULES, tier, oldest, owes)
+    assert two == before
+    moves = two.moves(now)
+    assert two.follow(now, T0) == change
+    assert two == one
+    assert (two != before) is moves

@@ -7,7 +7,9 @@ through its methods:
 - `apply(decision, now)`: the decision's move, and what to publish (the decision, the chain
   command or the state change) and what else to write (a history entry, a work order);
 - `confirm(...)` / `fail(...)`: the chain's (or the operator's) result of that move;
-- `reconcile(...)`: the ladder follows the facts (domain/ladder.py).
+- `reconcile(...)`: the ladder follows the facts (domain/ladder.py); in two steps,
+  `reconciled(...)` (nothing moves) then `follow(...)`, for a caller that copies the product
+  only when `moves(...)` says it would change (the balance batch).
 
 "Back to normal starts a new arrears cycle" lives here only (`_enter`): notices of the same
 bill month may come again, and the ladder starts afresh. The balance path, the closed loop,
