@@ -36,8 +36,8 @@ need_apt docker-compose docker-compose || echo "bootstrap: docker-compose unavai
 # The interpreter: Debian's python3.11 where there is one (CREDITCTL_PYTHON names another). It
 # is built with profile-guided and link-time optimisation, its executable not linked against a
 # shared libpython; pyenv's default build (the `python3` first on this machine's PATH) is
-# neither, and the same balance path cost it 9 % more instructions and ~20 % more CPU
-# (docs/benchmarks.md, fourteenth session). Elsewhere uv picks one as before.
+# neither, and the same balance path cost it 9 % more instructions and 27-40 % more CPU an
+# event (docs/benchmarks.md, fourteenth session). Elsewhere uv picks one as before.
 python_for_venv=${CREDITCTL_PYTHON:-}
 if [[ -z $python_for_venv && -x /usr/bin/python3.11 ]]; then
   python_for_venv=/usr/bin/python3.11
