@@ -83,3 +83,14 @@ async def test_every_connection_writes_dates_as_iso(engine: AsyncEngine) -> None
         style = (await conn.execute(text("SHOW DateStyle"))).scalar_one()
         day = (await conn.execute(text("SELECT DATE '2026-11-30'::text"))).scalar_one()
     assert (style, day) == ("ISO, YMD", "2026-11-30")
+
+
+async def test_every_connection_runs_without_jit(engine: AsyncEngine) -> None:
+    """The server's default is `jit = on` (the stack leaves it); the engine's connections
+    turn it off, so a set-wise statement over tables without statistics is not compiled for
+    longer than it runs."""
+    async with engine.connect() as conn:
+        jit = (await conn.execute(text("SHOW jit"))).scalar_one()
+        default = (await conn.execute(text(
+            "SELECT boot_val FROM pg_settings WHERE name = 'jit'"))).scalar_one()
+    assert (jit, default) == ("off", "on")

@@ -33,10 +33,10 @@ async def is_closed(conn: AsyncConnection, month: date) -> bool:
 
 async def tune_for_bill_run(conn: AsyncConnection) -> None:
     """For this transaction only: room for the sorts and hashes over a month's accounts
-    (the default 4 MB spilled them to disk), and no JIT, whose compile time grows with the
-    tables' estimated cost but is never won back by statements that run once."""
+    (the default 4 MB spilled them to disk). No JIT either, as on every connection of ours
+    (`common.db.SERVER_SETTINGS`): its compile time grows with the tables' estimated cost
+    but is never won back by statements that run once."""
     await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    await conn.execute(text("SET LOCAL jit = off"))
 
 
 async def account_of_product(conn: AsyncConnection, product_id: str) -> str | None:

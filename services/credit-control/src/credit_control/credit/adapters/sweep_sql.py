@@ -918,9 +918,9 @@ def _policy_values(steps: Sequence[tuple[int, SweepStep]]) -> dict[str, Any]:
 
 async def tune(conn: AsyncConnection) -> None:
     """For this transaction only: the outbox sort of a chunk fits in memory instead of
-    spilling to disk, and no JIT compile (it costs more than these short statements save)."""
+    spilling to disk. (No JIT compile either, as on every connection of ours,
+    `common.db.SERVER_SETTINGS`: it costs more than these short statements save.)"""
     await conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    await conn.execute(text("SET LOCAL jit = off"))
 
 
 async def tune_chunk(conn: AsyncConnection) -> None:
