@@ -18,10 +18,10 @@ members as they are (`.value` is a Python-level property call per value).
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from hashlib import blake2b
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from xxhash import xxh3_128_digest
 
 from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
@@ -86,9 +86,13 @@ _SAVE_POSITIONS = DriverStatement("""
 
 
 def customer_digest(customer: bytes) -> bytes:
-    """64 bits of BLAKE2b: a changed snapshot taken for the stored one would keep a customer's
-    old contacts, so not a checksum (CRC) but a hash no change collides with in practice."""
-    return blake2b(customer, digest_size=8).digest()
+    """128 bits of XXH3: a changed snapshot taken for the stored one would keep a customer's
+    old contacts, so not a 32-bit checksum (CRC) but a hash no change collides with in
+    practice (the snapshots come from billing, not from someone crafting collisions). Once
+    an event: XXH3 is 0.09 µs for a 300-byte snapshot, BLAKE2b was 0.9 (mostly its call's
+    overhead). A digest of another algorithm stored before simply differs once, and that
+    position's snapshot is written again."""
+    return xxh3_128_digest(customer)
 
 
 async def save_positions(conn: AsyncConnection, events: list[BalanceChanged],
