@@ -17,7 +17,7 @@ product after the snapshot. Then the consumer reads again (the locks are held no
 can change any more), and the worker leaves those products for its next round.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,10 +31,20 @@ from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, St
 from ..domain.chain import Attempt, BossStatus, EmosOrder, OrderStatus, ProductChain
 from ..domain.faults import Fate, Faults, Step
 from ..domain.intake import CommandState
-from .chain_writes import recordset, rows_json
 from .tables import SCHEMA
 
 S = SCHEMA
+
+
+def _recordset(columns: str, param: str) -> str:
+    """`json_to_recordset(:param) AS u(<columns>)`: the batch's products as one JSON
+    parameter. Through SQLAlchemy's `text()`, arrays would go through asyncpg's encoder, a
+    call per element; five narrow columns read from JSON cost the server ~1.3 µs a row."""
+    return f"json_to_recordset(CAST(:{param} AS json)) AS u({columns})"
+
+
+def _rows_json(rows: Iterable[dict[str, Any]]) -> str:
+    return orjson.dumps(list(rows)).decode()
 _PRODUCT = """product_id, last_sequence, boss_status, boss_sequence, boss_updated_at,
     gateway_blocked, gateway_sequence, gateway_updated_at"""
 _P_PRODUCT = ", ".join(f"p.{c.strip()}" for c in _PRODUCT.split(","))
@@ -50,7 +60,7 @@ _P_PRODUCT = ", ".join(f"p.{c.strip()}" for c in _PRODUCT.split(","))
 # (the database's, as every caller's `ORDER BY product_id … FOR UPDATE`).
 _LOCK_AND_LOAD = text(f"""
 WITH u AS (
-    SELECT * FROM {recordset('product_id text, cpno text, family text, vendor text, '
+    SELECT * FROM {_recordset('product_id text, cpno text, family text, vendor text, '
                              'customer_id text', 'products')}
 ), ins AS (
     INSERT INTO {S}.chain_products (product_id, cpno, family, vendor, customer_id,
@@ -125,7 +135,7 @@ async def lock_and_load(
     for c in cmds:
         first.setdefault(c.product_id, c)
     params = {
-        "products": rows_json({"product_id": p, "cpno": c.cpno, "family": c.family.value,
+        "products": _rows_json({"product_id": p, "cpno": c.cpno, "family": c.family.value,
                                "vendor": c.vendor, "customer_id": c.customer_id}
                               for p, c in sorted(first.items())),
         "command_ids": sorted({c.command_id for c in cmds}),
