@@ -17,34 +17,26 @@ product after the snapshot. Then the consumer reads again (the locks are held no
 can change any more), and the worker leaves those products for its next round.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand, StageOutcome
+from common.db import DriverStatement
 
 from ..domain.chain import Attempt, BossStatus, EmosOrder, OrderStatus, ProductChain
 from ..domain.faults import Fate, Faults, Step
 from ..domain.intake import CommandState
+from .chain_writes import column_values, recordset
 from .tables import SCHEMA
 
 S = SCHEMA
 
 
-def _recordset(columns: str, param: str) -> str:
-    """`json_to_recordset(:param) AS u(<columns>)`: the batch's products as one JSON
-    parameter. Through SQLAlchemy's `text()`, arrays would go through asyncpg's encoder, a
-    call per element; five narrow columns read from JSON cost the server ~1.3 µs a row."""
-    return f"json_to_recordset(CAST(:{param} AS json)) AS u({columns})"
-
-
-def _rows_json(rows: Iterable[dict[str, Any]]) -> str:
-    return orjson.dumps(list(rows)).decode()
 _PRODUCT = """product_id, last_sequence, boss_status, boss_sequence, boss_updated_at,
     gateway_blocked, gateway_sequence, gateway_updated_at"""
 _P_PRODUCT = ", ".join(f"p.{c.strip()}" for c in _PRODUCT.split(","))
@@ -58,10 +50,10 @@ _P_PRODUCT = ", ".join(f"p.{c.strip()}" for c in _PRODUCT.split(","))
 # joins, it hashed the batch and still read every attempt per batch: ~6 ms per batch of ten
 # commands at 1,000 commands/s. The products are locked one by one, in product id order
 # (the database's, as every caller's `ORDER BY product_id … FOR UPDATE`).
-_LOCK_AND_LOAD = text(f"""
+_NEW_PRODUCTS = "product_id text, cpno text, family text, vendor text, customer_id text"
+_LOCK_AND_LOAD = DriverStatement(f"""
 WITH u AS (
-    SELECT * FROM {_recordset('product_id text, cpno text, family text, vendor text, '
-                             'customer_id text', 'products')}
+    SELECT * FROM {recordset(_NEW_PRODUCTS, 'products')}
 ), ins AS (
     INSERT INTO {S}.chain_products (product_id, cpno, family, vendor, customer_id,
         last_sequence, boss_status, boss_updated_at, gateway_blocked, gateway_updated_at,
@@ -135,29 +127,29 @@ async def lock_and_load(
     for c in cmds:
         first.setdefault(c.product_id, c)
     params = {
-        "products": _rows_json({"product_id": p, "cpno": c.cpno, "family": c.family.value,
-                               "vendor": c.vendor, "customer_id": c.customer_id}
-                              for p, c in sorted(first.items())),
+        **column_values(_NEW_PRODUCTS, [
+            (p, c.cpno, c.family.value, c.vendor, c.customer_id)
+            for p, c in sorted(first.items())], "products"),
         "command_ids": sorted({c.command_id for c in cmds}),
         "active": BossStatus.ACTIVE.value, "now": now}
-    row = (await conn.execute(_LOCK_AND_LOAD, params)).one()
-    if row.unsure:
+    row = (await _LOCK_AND_LOAD.fetch(conn, params))[0]
+    if row["unsure"]:
         # The locks are all held now: a second look sees every committed change, and no
         # more can come.
-        row = (await conn.execute(_LOCK_AND_LOAD, params)).one()
+        row = (await _LOCK_AND_LOAD.fetch(conn, params))[0]
     return Loaded(
-        products={p.product_id: p for p in map(product, _rows(row.products))},
-        attempts=[attempt(r) for r in _rows(row.attempts)],
-        commands={c.command_id: c for c in map(command, _rows(row.commands))},
-        orders={o.order_id: o for o in map(order, _rows(row.orders))},
-        faults=faults_of(row.faults, default_faults))
+        products={p.product_id: p for p in map(product, _rows(row["products"]))},
+        attempts=[attempt(r) for r in _rows(row["attempts"])],
+        commands={c.command_id: c for c in map(command, _rows(row["commands"]))},
+        orders={o.order_id: o for o in map(order, _rows(row["orders"]))},
+        faults=faults_of(row["faults"], default_faults))
 
 
 # The stage worker's claim probes the products, attempts and EMOS orders one id at a time too (the
 # batch's load above says why): with `= ANY(ARRAY(…))` on a database without statistics it
 # planned sequential scans testing every product against the array, 8.5 ms a round at only
 # 1,700 products (the gateway bench with 5 ms delays, `auto_explain`), growing with the table.
-_CLAIM = text(f"""
+_CLAIM = DriverStatement(f"""
 WITH due AS (
     SELECT a.product_id FROM {S}.attempts a
     WHERE a.outcome IS NULL AND a.due_at <= :now ORDER BY a.due_at LIMIT :limit
@@ -207,13 +199,13 @@ async def claim_due(
 ) -> Claimed:
     """Lock the products with the `limit` earliest due attempts (skipping those another
     worker or the consumer holds), and read their due attempts, in one statement."""
-    row = (await conn.execute(_CLAIM, {"now": now, "limit": limit})).one()
+    row = (await _CLAIM.fetch(conn, {"now": now, "limit": limit}))[0]
     return Claimed(
-        products={p.product_id: p for p in map(product, _rows(row.products))},
-        attempts=[attempt(r) for r in _rows(row.attempts)],
-        orders={o.order_id: o for o in map(order, _rows(row.orders))},
-        faults=faults_of(row.faults, default_faults), skipped=row.skipped,
-        next_due=row.next_due)
+        products={p.product_id: p for p in map(product, _rows(row["products"]))},
+        attempts=[attempt(r) for r in _rows(row["attempts"])],
+        orders={o.order_id: o for o in map(order, _rows(row["orders"]))},
+        faults=faults_of(row["faults"], default_faults), skipped=row["skipped"],
+        next_due=row["next_due"])
 
 
 def _rows(value: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:

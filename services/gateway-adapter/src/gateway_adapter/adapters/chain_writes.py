@@ -115,13 +115,17 @@ def recordset(columns: str, param: str = "rows") -> str:
 
 def column_values(columns: str, rows: Sequence[Any], param: str = "rows") -> dict[str, Any]:
     """The parameters `recordset(columns, param)` reads: each column's values, in the rows'
-    order, from dataclasses (by attribute) or dicts (by key). Transposed in C (one getter
-    call a row, `zip`), not a Python-level call a cell."""
+    order, from dataclasses (by attribute), dicts (by key) or tuples (in the columns'
+    order). Transposed in C (one getter call a row, `zip`), not a Python-level call a
+    cell."""
     keys = names(columns)
     if not rows:
         return {f"{param}_{n}": [] for n in keys}
-    get = (itemgetter if isinstance(rows[0], dict) else attrgetter)(*keys)
-    cells = map(get, rows) if len(keys) > 1 else ((get(r),) for r in rows)
+    if isinstance(rows[0], tuple):
+        cells: Iterable[tuple[Any, ...]] = rows
+    else:
+        get = (itemgetter if isinstance(rows[0], dict) else attrgetter)(*keys)
+        cells = map(get, rows) if len(keys) > 1 else ((get(r),) for r in rows)
     by_column = zip(*cells, strict=True)  # every row has every column
     return {f"{param}_{n}": list(c) for n, c in zip(keys, by_column, strict=True)}
 
