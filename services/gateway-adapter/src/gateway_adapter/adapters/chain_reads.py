@@ -35,8 +35,6 @@ from .chain_writes import column_values, recordset
 from .tables import SCHEMA
 
 S = SCHEMA
-
-
 _PRODUCT = """product_id, last_sequence, boss_status, boss_sequence, boss_updated_at,
     gateway_blocked, gateway_sequence, gateway_updated_at"""
 _P_PRODUCT = ", ".join(f"p.{c.strip()}" for c in _PRODUCT.split(","))

@@ -78,7 +78,6 @@ def _statement(sqls: tuple[str, ...]) -> DriverStatement:
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
-@functools.lru_cache(maxsize=128)
 def combined_sql(sqls: tuple[str, ...]) -> str:
     """`WITH w0 AS (…), w1 AS (…) SELECT 1`, each part's parameters renamed apart (`w<i>_`)."""
     if len(sqls) == 1:
@@ -101,8 +100,11 @@ def combine(parts: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str,
     return combined_sql(tuple(sql for sql, _ in parts)), _renamed(parts)
 
 
-def names(columns: str) -> list[str]:
-    return [c.split()[0] for c in columns.split(",")]
+@functools.lru_cache(maxsize=64)
+def names(columns: str) -> tuple[str, ...]:
+    """The column names of "name type, …" (a few module constants: parsed once each, not
+    for every batch's `column_values`)."""
+    return tuple(c.split()[0] for c in columns.split(","))
 
 
 def _typed(columns: str) -> list[tuple[str, str]]:

@@ -89,9 +89,9 @@ def customer_digest(customer: bytes) -> bytes:
     """128 bits of XXH3: a changed snapshot taken for the stored one would keep a customer's
     old contacts, so not a 32-bit checksum (CRC) but a hash no change collides with in
     practice (the snapshots come from billing, not from someone crafting collisions). Once
-    an event: XXH3 is 0.09 µs for a 300-byte snapshot, BLAKE2b was 0.9 (mostly its call's
-    overhead). A digest of another algorithm stored before simply differs once, and that
-    position's snapshot is written again."""
+    an event: XXH3 is 0.12 µs of CPU for a ~300-byte snapshot, BLAKE2b was 1.6–1.7
+    (docs/benchmarks.md, fifteenth session). A digest of another algorithm stored before
+    simply differs once, and that position's snapshot is written again."""
     return xxh3_128_digest(customer)
 
 
