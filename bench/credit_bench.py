@@ -76,6 +76,7 @@ from common.envelope import parse, to_bytes, wrap
 from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
 from common.pg_arrays import array_text
+from common.plumbing import outbox_queue_ddl
 from common.runtime import tune_gc
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
@@ -691,6 +692,168 @@ class _Rollback(Exception):
     pass
 
 
+# --- the write floor: the sweep's own rows written again, nothing computed ----------------
+# After a sweep, its rows are staged (decisions, state history, work orders, outbox rows with
+# the product each is about, the changed products' new columns), then written again into
+# empty tables of the same shape (`LIKE … INCLUDING ALL`: the same keys and indexes, the
+# outbox's pending-queue trigger) and onto the same product rows, by the sweep's lanes, one
+# transaction per 50,000 products of the id range, one statement each: what writing those rows
+# costs on this machine with nothing to decide and no text to build. The sweep cannot be
+# faster than this without writing less.
+
+_FLOOR_PRODUCT_COLUMNS = (
+    "state", "state_changed_at", "warning_level", "ladder_month", "suspension_warned_on",
+    "suspension_deadline", "suspension_warning_id", "notice_status", "notice_sent_at",
+    "notice_delivered_at", "notice_reason", "notice_permanent", "notice_days",
+    "notice_failures", "command_seq", "pending_command_id", "pending_decision_id",
+    "command_action", "command_at", "command_attempt", "command_sent_at", "retry_at",
+    "pending_work_order_id")
+
+_FLOOR_STAGE = f"""
+DROP SCHEMA IF EXISTS floor_stage CASCADE; CREATE SCHEMA floor_stage;
+CREATE UNLOGGED TABLE floor_stage.decisions AS SELECT * FROM credit.decisions;
+CREATE UNLOGGED TABLE floor_stage.history AS SELECT * FROM credit.state_history;
+CREATE UNLOGGED TABLE floor_stage.work_orders AS SELECT * FROM credit.work_orders;
+CREATE UNLOGGED TABLE floor_stage.outbox AS
+  SELECT o.*, (o.payload::json -> 'payload' ->> 'product_id') AS product_id
+  FROM credit.outbox o;
+CREATE UNLOGGED TABLE floor_stage.products AS
+  SELECT product_id, {', '.join(_FLOOR_PRODUCT_COLUMNS)} FROM credit.product_credit
+  WHERE product_id IN (SELECT product_id FROM credit.decisions);
+CREATE INDEX ON floor_stage.decisions (product_id);
+CREATE INDEX ON floor_stage.history (product_id);
+CREATE INDEX ON floor_stage.work_orders (product_id);
+CREATE INDEX ON floor_stage.outbox (product_id, id);
+CREATE INDEX ON floor_stage.products (product_id);
+ANALYZE floor_stage.decisions, floor_stage.history, floor_stage.work_orders,
+        floor_stage.outbox, floor_stage.products;
+"""
+# Empty tables of the written ones' shape, afresh for every measurement.
+_FLOOR_TABLES = """
+DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor;
+CREATE TABLE floor.decisions (LIKE credit.decisions INCLUDING ALL);
+CREATE TABLE floor.state_history (LIKE credit.state_history INCLUDING ALL);
+CREATE TABLE floor.work_orders (LIKE credit.work_orders INCLUDING ALL);
+CREATE TABLE floor.outbox (LIKE credit.outbox INCLUDING ALL);
+CREATE TABLE floor.outbox_pending (LIKE credit.outbox_pending INCLUDING ALL);
+CREATE TABLE floor.outbox_unqueued (LIKE credit.outbox INCLUDING ALL);
+"""
+
+_IN_RANGE = "product_id > $1 AND product_id <= $2"
+# Each part of a chunk: a data-modifying WITH query over the chunk's product id range.
+_FLOOR_PARTS = {
+    "decisions": f"""
+  INSERT INTO floor.decisions SELECT * FROM floor_stage.decisions WHERE {_IN_RANGE}
+  ON CONFLICT DO NOTHING RETURNING 1""",
+    "history": f"""
+  INSERT INTO floor.state_history (product_id, state_before, state_after, cause, decision_id,
+      at)
+  SELECT product_id, state_before, state_after, cause, decision_id, at
+  FROM floor_stage.history WHERE {_IN_RANGE} RETURNING 1""",
+    "work orders": f"""
+  INSERT INTO floor.work_orders SELECT * FROM floor_stage.work_orders WHERE {_IN_RANGE}
+  ON CONFLICT DO NOTHING RETURNING 1""",
+    "outbox": f"""
+  INSERT INTO floor.outbox (event_id, topic, key, event_type, payload)
+  SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox
+  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
+    # Not part of the floor, measured alone: the outbox rows without the pending queue.
+    "outbox unqueued": f"""
+  INSERT INTO floor.outbox_unqueued (event_id, topic, key, event_type, payload)
+  SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox
+  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
+    "products": f"""
+  UPDATE credit.product_credit p SET
+    {', '.join(f'{c} = s.{c}' for c in _FLOOR_PRODUCT_COLUMNS)}
+  FROM floor_stage.products s
+  WHERE p.product_id = s.product_id AND s.product_id > $1 AND s.product_id <= $2
+  RETURNING 1""",
+}
+
+
+def _floor_chunk(parts: list[str]) -> str:
+    queries = ", ".join(f"p{i} AS ({_FLOOR_PARTS[k]})" for i, k in enumerate(parts))
+    counts = ", ".join(f"(SELECT count(*) FROM p{i})" for i in range(len(parts)))
+    return f"WITH {queries} SELECT {counts}"
+
+
+async def _write_floor(url: str, lanes: int, chunk: int, parts: list[str]
+                       ) -> tuple[float, list[int]]:
+    """The sweep's rows of `parts` written again (`_FLOOR_*`) after `_stage_floor`: seconds,
+    and each part's rows written, as a check that all of them were."""
+    dsn = _scratch.asyncpg_dsn(url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(_FLOOR_TABLES)
+        if "outbox" in parts:
+            for statement in outbox_queue_ddl("floor"):
+                await conn.execute(statement)
+        bounds = [r[0] for r in await conn.fetch(
+            "SELECT product_id FROM (SELECT product_id, row_number() OVER (ORDER BY product_id)"
+            " AS n FROM credit.product_credit) x WHERE n % $1 = 0 ORDER BY 1", chunk)]
+        last = await conn.fetchval("SELECT max(product_id) FROM credit.product_credit")
+    finally:
+        await conn.close()
+    ranges = [(lo, hi) for lo, hi in zip(["", *bounds], [*bounds, last], strict=True)
+              if lo != hi]
+    per_lane = -(-len(ranges) // lanes)
+    totals = [0] * len(parts)
+    sql = _floor_chunk(parts)
+
+    async def lane(mine: list[tuple[str, str]]) -> None:
+        c = await asyncpg.connect(dsn)
+        try:
+            for lo, hi in mine:
+                async with c.transaction():
+                    await c.execute("SET LOCAL work_mem = '64MB'")
+                    row = await c.fetchrow(sql, lo, hi)
+                for i, n in enumerate(row):
+                    totals[i] += n
+        finally:
+            await c.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane(ranges[i * per_lane:(i + 1) * per_lane]) for i in range(lanes)))
+    return time.perf_counter() - start, totals
+
+
+async def _floors(url: str, lanes: int, chunk: int, parts: bool
+                  ) -> tuple[float, dict[str, int], dict[str, float]]:
+    """The write floor with every part, then (`parts`) each part alone, the products' UPDATE
+    last (each measurement writes its rows afresh; the products' rows take a version more
+    each time)."""
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
+    try:
+        await conn.execute(_FLOOR_STAGE)
+        # Each kind's row size as stored (a row over ~2 KB would be compressed or toasted).
+        sizes = {k: await conn.fetchrow(
+            f"SELECT round(avg(pg_column_size(x.*))) AS avg, max(pg_column_size(x.*)) AS max, "
+            f"count(*) FILTER (WHERE pg_column_size(x.*) > 2032) AS over FROM {table} x")
+            for k, table in (("decision", "credit.decisions"),
+                             ("history", "credit.state_history"),
+                             ("outbox", "credit.outbox"))}
+        print("  rows as stored, bytes (average / largest / over 2,032): " + ", ".join(
+            f"{k} {r['avg']:,.0f} / {r['max']:,} / {r['over']:,}" for k, r in sizes.items()))
+    finally:
+        await conn.close()
+    every = [k for k in _FLOOR_PARTS if k != "outbox unqueued"]
+    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
+    try:
+        lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+        seconds, counts = await _write_floor(url, lanes, chunk, every)
+        wal = await conn.fetchval(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::text::pg_lsn)", lsn)
+    finally:
+        await conn.close()
+    print(f"  write floor's WAL {wal / 2**20:,.0f} MiB")
+    rows = dict(zip(every, counts, strict=True))
+    alone = {}
+    if parts:
+        for part in [*(k for k in _FLOOR_PARTS if k != "products"), "products"]:
+            alone[part] = (await _write_floor(url, lanes, chunk, [part]))[0]
+    return seconds, rows, alone
+
+
 async def _one_sweep(ctx: CreditContext, sweep_id: str, url: str
                      ) -> tuple[dict[str, Any], float]:
     # Unvalidated: the bench's month end may be ahead of the wall clock.
@@ -730,8 +893,13 @@ async def sweep_once(args: argparse.Namespace, settings: Settings) -> dict[str, 
         finally:
             await p.engine.dispose()
         ceiling = await _ceiling(scratch.database_url, written["history"] / args.products)
+        lanes = (settings.sweep_lanes if args.products >= settings.sweep_lanes_min_products
+                 else 1)
+        floor, floor_rows, floor_parts = await _floors(
+            scratch.database_url, lanes, settings.sweep_chunk, args.floor_parts)
     result = {"seed": seconds_seed, "sweep": seconds, "rerun": seconds_again,
-              "ceiling": ceiling, "first": first, "again": again, **written}
+              "ceiling": ceiling, "floor": floor, "floor_rows": floor_rows,
+              "floor_parts": floor_parts, "first": first, "again": again, **written}
     _report_run(args.products, result)
     return result
 
@@ -789,6 +957,11 @@ def _report_run(products: int, r: dict[str, Any]) -> None:
     print(f"  sweep:  {r['sweep']:>6.1f} s = {products / r['sweep']:>10,.0f} products/s; "
           f"re-run {r['rerun']:.2f} s, new decisions: {sum(r['again']['decisions'].values())}; "
           f"ceiling (one UPDATE flipping the same share) {r['ceiling']:.2f} s")
+    print(f"  write floor: the sweep's rows written again, nothing decided {r['floor']:.1f} s "
+          f"(rows: {', '.join(f'{k} {n:,}' for k, n in r['floor_rows'].items())})")
+    if r["floor_parts"]:
+        print("  each part alone: " + ", ".join(
+            f"{k} {sec:.1f} s" for k, sec in r["floor_parts"].items()))
     print(f"  WAL written by the sweep {r['first']['wal_bytes'] / 2**20:,.0f} MiB "
           f"({r['first']['wal_bytes'] / max(r['decisions'], 1):,.0f} bytes a decision), "
           f"by its re-run {r['again']['wal_bytes'] / 2**20:,.1f} MiB (the sweep's LSNs "
@@ -803,7 +976,8 @@ def _report_sweep(products: int, results: list[dict[str, Any]]) -> None:
     print(f"RESULT credit-control month-end sweep: {products:,} products in {med('sweep'):.1f} s "
           f"(median of {len(results)}; target < 10 s), {last['decisions']:,} decisions, "
           f"{last['outbox']:,} outbox rows; re-run {med('rerun'):.2f} s (target < 2 s); "
-          f"same-run ceiling: one UPDATE flipping the same share {med('ceiling'):.2f} s")
+          f"same-run ceilings: one UPDATE flipping the same share {med('ceiling'):.2f} s, "
+          f"the sweep's rows written again (write floor) {med('floor'):.1f} s")
 
 
 async def main() -> None:
@@ -822,6 +996,8 @@ async def main() -> None:
     parser.add_argument("--explain", action="store_true",
                         help="instead of timing the sweep: its first chunk (CREDIT_SWEEP_CHUNK "
                         "products) under EXPLAIN (ANALYZE, BUFFERS), rolled back")
+    parser.add_argument("--floor-parts", action="store_true",
+                        help="after the write floor, each kind of row of it written alone")
     parser.add_argument("--runs", type=int, default=1,
                         help="sweep runs, each on a fresh database; the figures are medians")
     parser.add_argument("--repeat", type=int, default=1,
