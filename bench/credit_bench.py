@@ -694,12 +694,12 @@ class _Rollback(Exception):
 
 # --- the write floor: the sweep's own rows written again, nothing computed ----------------
 # After a sweep, its rows are staged (decisions, state history, work orders, outbox rows with
-# the product each is about, the changed products' new columns), then written again into
-# empty tables of the same shape (`LIKE … INCLUDING ALL`: the same keys and indexes, the
-# outbox's pending-queue trigger) and onto the same product rows, by the sweep's lanes, one
-# transaction per 50,000 products of the id range, one statement each: what writing those rows
-# costs on this machine with nothing to decide and no text to build. The sweep cannot be
-# faster than this without writing less.
+# the product each is about, the new columns of the products whose state changed), then
+# written again into empty tables of the same shape (`LIKE … INCLUDING ALL`: the same keys
+# and indexes, the outbox's pending-queue trigger) and onto the same product rows, by the
+# sweep's lanes, one transaction per 50,000 products of the id range, one statement each:
+# what writing those rows costs on this machine with nothing to decide and no text to build.
+# The sweep cannot be faster than this without writing less.
 
 _FLOOR_PRODUCT_COLUMNS = (
     "state", "state_changed_at", "warning_level", "ladder_month", "suspension_warned_on",
@@ -719,7 +719,7 @@ CREATE UNLOGGED TABLE floor_stage.outbox AS
   FROM credit.outbox o;
 CREATE UNLOGGED TABLE floor_stage.products AS
   SELECT product_id, {', '.join(_FLOOR_PRODUCT_COLUMNS)} FROM credit.product_credit
-  WHERE product_id IN (SELECT product_id FROM credit.decisions);
+  WHERE product_id IN (SELECT product_id FROM credit.state_history);
 CREATE INDEX ON floor_stage.decisions (product_id);
 CREATE INDEX ON floor_stage.history (product_id);
 CREATE INDEX ON floor_stage.work_orders (product_id);
@@ -779,8 +779,9 @@ def _floor_chunk(parts: list[str]) -> str:
 
 async def _write_floor(url: str, lanes: int, chunk: int, parts: list[str]
                        ) -> tuple[float, list[int]]:
-    """The sweep's rows of `parts` written again (`_FLOOR_*`) after `_stage_floor`: seconds,
-    and each part's rows written, as a check that all of them were."""
+    """The sweep's rows of `parts` written again (`_FLOOR_PARTS`, from the rows
+    `_FLOOR_STAGE` staged): seconds, and each part's rows written, as a check that all of
+    them were."""
     dsn = _scratch.asyncpg_dsn(url)
     conn = await asyncpg.connect(dsn)
     try:
