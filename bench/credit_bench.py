@@ -20,13 +20,15 @@
 2. month-end sweep: N product instances (1,000,000 by default) seeded with COPY into a
    database of their own, then the month-end sweep through the real service-layer function
    (`sweeps.run_sweep`, guard included), then once more (a re-run decides nothing), next to
-   the same run's ceiling: one set-based UPDATE flipping the same share of the table's rows.
+   the same run's ceilings: one set-based UPDATE flipping the same share of the table's
+   rows, and the write floor (the sweep's own rows written again, nothing decided: what the
+   sweep cannot beat without writing less); --floor-parts also writes each kind of row alone.
    --runs N repeats it on fresh databases and reports medians. --explain instead prints the
    sweep's first chunk under EXPLAIN (ANALYZE, BUFFERS) (rolled back).
 
 Usage: python bench/credit_bench.py [--events N] [--accounts M] [--no-bill-runs]
                                     [--processes P] [--repeat R] [--cpu-events N]
-                                    [--products N] [--runs N]
+                                    [--products N] [--runs N] [--floor-parts]
                                     [--skip-consume] [--skip-sweep] [--explain]
 The lead's quiet-machine run of issue 16's figures:
     BENCH=credit_bench bash scripts/bench.sh --skip-sweep --repeat 3 --processes 2 \
