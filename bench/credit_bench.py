@@ -22,7 +22,8 @@
    (`sweeps.run_sweep`, guard included), then once more (a re-run decides nothing), next to
    the same run's ceilings: one set-based UPDATE flipping the same share of the table's
    rows, and the write floor (the sweep's own rows written again, nothing decided: what the
-   sweep cannot beat without writing less); --floor-parts also writes each kind of row alone.
+   sweep cannot beat without writing less); --floor-parts also writes each kind of row alone,
+   and variants (the outbox without its queue, the context by reference).
    --runs N repeats it on fresh databases and reports medians. --explain instead prints the
    sweep's first chunk under EXPLAIN (ANALYZE, BUFFERS) (rolled back).
 
@@ -717,18 +718,27 @@ CREATE UNLOGGED TABLE floor_stage.decisions AS SELECT * FROM credit.decisions;
 CREATE UNLOGGED TABLE floor_stage.history AS SELECT * FROM credit.state_history;
 CREATE UNLOGGED TABLE floor_stage.work_orders AS SELECT * FROM credit.work_orders;
 CREATE UNLOGGED TABLE floor_stage.outbox AS
-  SELECT o.*, (o.payload::json -> 'payload' ->> 'product_id') AS product_id
+  SELECT o.*, (o.payload::json -> 'payload' ->> 'product_id') AS product_id,
+         -- the payload with its context (if any) replaced by the decision's id: what an
+         -- event carrying a reference to the context would weigh (jsonb's text: a little
+         -- wider than msgspec's, with its spaces)
+         jsonb_set(o.payload::jsonb, '{{payload,context}}',
+                   to_jsonb(o.payload::json -> 'payload' ->> 'decision_id'), false)::text
+           AS payload_ref
   FROM credit.outbox o;
+CREATE UNLOGGED TABLE floor_stage.decisions_ref AS SELECT * FROM credit.decisions;
+UPDATE floor_stage.decisions_ref SET context = to_json(decision_id);
 CREATE UNLOGGED TABLE floor_stage.products AS
   SELECT product_id, {', '.join(_FLOOR_PRODUCT_COLUMNS)} FROM credit.product_credit
   WHERE product_id IN (SELECT product_id FROM credit.state_history);
 CREATE INDEX ON floor_stage.decisions (product_id);
+CREATE INDEX ON floor_stage.decisions_ref (product_id);
 CREATE INDEX ON floor_stage.history (product_id);
 CREATE INDEX ON floor_stage.work_orders (product_id);
 CREATE INDEX ON floor_stage.outbox (product_id, id);
 CREATE INDEX ON floor_stage.products (product_id);
-ANALYZE floor_stage.decisions, floor_stage.history, floor_stage.work_orders,
-        floor_stage.outbox, floor_stage.products;
+ANALYZE floor_stage.decisions, floor_stage.decisions_ref, floor_stage.history,
+        floor_stage.work_orders, floor_stage.outbox, floor_stage.products;
 """
 # Empty tables of the written ones' shape, afresh for every measurement.
 _FLOOR_TABLES = """
@@ -739,6 +749,8 @@ CREATE TABLE floor.work_orders (LIKE credit.work_orders INCLUDING ALL);
 CREATE TABLE floor.outbox (LIKE credit.outbox INCLUDING ALL);
 CREATE TABLE floor.outbox_pending (LIKE credit.outbox_pending INCLUDING ALL);
 CREATE TABLE floor.outbox_unqueued (LIKE credit.outbox INCLUDING ALL);
+CREATE TABLE floor.decisions_ref (LIKE credit.decisions INCLUDING ALL);
+CREATE TABLE floor.outbox_ref (LIKE credit.outbox INCLUDING ALL);
 """
 
 _IN_RANGE = "product_id > $1 AND product_id <= $2"
@@ -764,6 +776,15 @@ _FLOOR_PARTS = {
   INSERT INTO floor.outbox_unqueued (event_id, topic, key, event_type, payload)
   SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox
   WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
+    # Not part of the floor either: the decisions and outbox rows with the context replaced
+    # by a reference (the decision's id), to weigh that change of the contracts.
+    "decisions, context by reference": f"""
+  INSERT INTO floor.decisions_ref SELECT * FROM floor_stage.decisions_ref WHERE {_IN_RANGE}
+  ON CONFLICT DO NOTHING RETURNING 1""",
+    "outbox, context by reference": f"""
+  INSERT INTO floor.outbox_ref (event_id, topic, key, event_type, payload)
+  SELECT event_id, topic, key, event_type, payload_ref FROM floor_stage.outbox
+  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
     "products": f"""
   UPDATE credit.product_credit p SET
     {', '.join(f'{c} = s.{c}' for c in _FLOOR_PRODUCT_COLUMNS)}
@@ -771,6 +792,11 @@ _FLOOR_PARTS = {
   WHERE p.product_id = s.product_id AND s.product_id > $1 AND s.product_id <= $2
   RETURNING 1""",
 }
+
+
+# Measured alone only (`--floor-parts`), never part of the floor itself.
+_FLOOR_VARIANTS = ("outbox unqueued", "decisions, context by reference",
+                   "outbox, context by reference")
 
 
 def _floor_chunk(parts: list[str]) -> str:
@@ -788,9 +814,14 @@ async def _write_floor(url: str, lanes: int, chunk: int, parts: list[str]
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(_FLOOR_TABLES)
-        if "outbox" in parts:
+        if "outbox" in parts or "outbox, context by reference" in parts:
             for statement in outbox_queue_ddl("floor"):
                 await conn.execute(statement)
+            # The same queue for the variant's table.
+            await conn.execute(
+                "CREATE TRIGGER outbox_queue AFTER INSERT ON floor.outbox_ref "
+                "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION floor.outbox_queue()")
         bounds = [r[0] for r in await conn.fetch(
             "SELECT product_id FROM (SELECT product_id, row_number() OVER (ORDER BY product_id)"
             " AS n FROM credit.product_credit) x WHERE n % $1 = 0 ORDER BY 1", chunk)]
@@ -834,12 +865,16 @@ async def _floors(url: str, lanes: int, chunk: int, parts: bool
             f"count(*) FILTER (WHERE pg_column_size(x.*) > 2032) AS over FROM {table} x")
             for k, table in (("decision", "credit.decisions"),
                              ("history", "credit.state_history"),
-                             ("outbox", "credit.outbox"))}
+                             ("outbox", "credit.outbox"),
+                             ("decision, context by reference", "floor_stage.decisions_ref"),
+                             ("outbox, context by reference",
+                              "(SELECT id, event_id, topic, key, event_type, payload_ref, "
+                              "created_at FROM floor_stage.outbox)"))}
         print("  rows as stored, bytes (average / largest / over 2,032): " + ", ".join(
             f"{k} {r['avg']:,.0f} / {r['max']:,} / {r['over']:,}" for k, r in sizes.items()))
     finally:
         await conn.close()
-    every = [k for k in _FLOOR_PARTS if k != "outbox unqueued"]
+    every = [k for k in _FLOOR_PARTS if k not in _FLOOR_VARIANTS]
     conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     try:
         lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
