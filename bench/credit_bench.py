@@ -1035,7 +1035,8 @@ async def main() -> None:
                         help="instead of timing the sweep: its first chunk (CREDIT_SWEEP_CHUNK "
                         "products) under EXPLAIN (ANALYZE, BUFFERS), rolled back")
     parser.add_argument("--floor-parts", action="store_true",
-                        help="after the write floor, each kind of row of it written alone")
+                        help="after the write floor, each kind of row of it written alone, and "
+                        "its variants (the outbox unqueued, the context by reference)")
     parser.add_argument("--runs", type=int, default=1,
                         help="sweep runs, each on a fresh database; the figures are medians")
     parser.add_argument("--repeat", type=int, default=1,
