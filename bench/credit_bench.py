@@ -754,37 +754,37 @@ CREATE TABLE floor.outbox_ref (LIKE credit.outbox INCLUDING ALL);
 """
 
 _IN_RANGE = "product_id > $1 AND product_id <= $2"
+
+
+def _copied(target: str, source: str) -> str:
+    """Rows of the chunk's range copied whole from a staged table (decisions' shape)."""
+    return (f"INSERT INTO floor.{target} SELECT * FROM floor_stage.{source} "
+            f"WHERE {_IN_RANGE} ON CONFLICT DO NOTHING RETURNING 1")
+
+
+def _outbox_rows(target: str, payload: str = "payload") -> str:
+    """The chunk's outbox rows into `target`, in the sweep's order, new ids as it takes them."""
+    return (f"INSERT INTO floor.{target} (event_id, topic, key, event_type, payload) "
+            f"SELECT event_id, topic, key, event_type, {payload} FROM floor_stage.outbox "
+            f"WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1")
+
+
 # Each part of a chunk: a data-modifying WITH query over the chunk's product id range.
 _FLOOR_PARTS = {
-    "decisions": f"""
-  INSERT INTO floor.decisions SELECT * FROM floor_stage.decisions WHERE {_IN_RANGE}
-  ON CONFLICT DO NOTHING RETURNING 1""",
+    "decisions": _copied("decisions", "decisions"),
     "history": f"""
   INSERT INTO floor.state_history (product_id, state_before, state_after, cause, decision_id,
       at)
   SELECT product_id, state_before, state_after, cause, decision_id, at
   FROM floor_stage.history WHERE {_IN_RANGE} RETURNING 1""",
-    "work orders": f"""
-  INSERT INTO floor.work_orders SELECT * FROM floor_stage.work_orders WHERE {_IN_RANGE}
-  ON CONFLICT DO NOTHING RETURNING 1""",
-    "outbox": f"""
-  INSERT INTO floor.outbox (event_id, topic, key, event_type, payload)
-  SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox
-  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
-    # Not part of the floor, measured alone: the outbox rows without the pending queue.
-    "outbox unqueued": f"""
-  INSERT INTO floor.outbox_unqueued (event_id, topic, key, event_type, payload)
-  SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox
-  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
-    # Not part of the floor either: the decisions and outbox rows with the context replaced
-    # by a reference (the decision's id), to weigh that change of the contracts.
-    "decisions, context by reference": f"""
-  INSERT INTO floor.decisions_ref SELECT * FROM floor_stage.decisions_ref WHERE {_IN_RANGE}
-  ON CONFLICT DO NOTHING RETURNING 1""",
-    "outbox, context by reference": f"""
-  INSERT INTO floor.outbox_ref (event_id, topic, key, event_type, payload)
-  SELECT event_id, topic, key, event_type, payload_ref FROM floor_stage.outbox
-  WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1""",
+    "work orders": _copied("work_orders", "work_orders"),
+    "outbox": _outbox_rows("outbox"),
+    # Not part of the floor, measured alone: the outbox rows without the pending queue; the
+    # decisions and outbox rows with the context replaced by a reference (the decision's
+    # id), to weigh that change of the contracts.
+    "outbox unqueued": _outbox_rows("outbox_unqueued"),
+    "decisions, context by reference": _copied("decisions_ref", "decisions_ref"),
+    "outbox, context by reference": _outbox_rows("outbox_ref", "payload_ref"),
     "products": f"""
   UPDATE credit.product_credit p SET
     {', '.join(f'{c} = s.{c}' for c in _FLOOR_PRODUCT_COLUMNS)}
@@ -872,11 +872,7 @@ async def _floors(url: str, lanes: int, chunk: int, parts: bool
                               "created_at FROM floor_stage.outbox)"))}
         print("  rows as stored, bytes (average / largest / over 2,032): " + ", ".join(
             f"{k} {r['avg']:,.0f} / {r['max']:,} / {r['over']:,}" for k, r in sizes.items()))
-    finally:
-        await conn.close()
-    every = [k for k in _FLOOR_PARTS if k not in _FLOOR_VARIANTS]
-    conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
-    try:
+        every = [k for k in _FLOOR_PARTS if k not in _FLOOR_VARIANTS]
         lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
         seconds, counts = await _write_floor(url, lanes, chunk, every)
         wal = await conn.fetchval(
