@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError, GroupLoadInProgressError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -79,11 +80,14 @@ async def fresh_database(stack: Stack) -> AsyncIterator[str]:
 
 async def _joined_groups(bootstrap: str) -> set[str]:
     """The consumer groups the broker knows: a group exists once a member found its
-    coordinator and joined."""
+    coordinator and joined. While the broker still loads its group coordinator (the offsets
+    topic is new) listing answers with a retriable error: no group is known yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         return {group for group, _ in await admin.list_consumer_groups()}
+    except (GroupLoadInProgressError, GroupCoordinatorNotAvailableError):
+        return set()
     finally:
         await admin.close()
 
