@@ -7,7 +7,7 @@ import msgspec
 
 from common.envelope import Contract
 
-from .bounds import BillMonth, Fen, Id, Instant, Ref, SequenceNo
+from .bounds import BillMonth, Fen, Id, Instant, Ref, SequenceNo, check_bill_month
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 BALANCE_TOPIC = "billing.balance.v1"
@@ -28,6 +28,9 @@ class BalanceCause(StrEnum):
 class BillMonthDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     bill_month: BillMonth  # YYYY-MM
     amount_due_fen: Fen
+
+    def __post_init__(self) -> None:
+        check_bill_month("bill_month", self.bill_month)
 
 
 class ProductDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -81,3 +84,6 @@ class BalanceChanged(Contract, frozen=True, kw_only=True):
     # Added for the rating model (issue 18): what the closed month billed the account
     # (charges and adjustments of `closed_bill_month`), set when cause is bill_run.
     billed_fen: Fen | None = None
+
+    def __post_init__(self) -> None:
+        check_bill_month("closed_bill_month", self.closed_bill_month)

@@ -8,7 +8,7 @@ import msgspec
 
 from common.envelope import Contract
 
-from .bounds import BillMonth, Fen, Id, Instant, Ref, SmallInt, Text
+from .bounds import BillMonth, Fen, Id, Instant, Ref, SmallInt, Text, check_bill_month
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 DECISIONS_TOPIC = "credit.decisions.v1"
@@ -49,6 +49,9 @@ class NoticeContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # no-suspension): the notifier renders reminders without any threat of suspension.
     suspension_exempt: bool = False
     account_amount_due_fen: Fen | None = None  # the account's total (the manager's notice)
+
+    def __post_init__(self) -> None:
+        check_bill_month("bill_month", self.bill_month)
 
 
 class CreditDecisionMade(Contract, frozen=True, kw_only=True):
