@@ -39,6 +39,27 @@ def test_business_date(at: datetime, day: date) -> None:
     assert business_date(at) == day
 
 
+@pytest.mark.parametrize("year", [1988, 1991, 1992, 2000, 2026, 2038, 2099, 2150])
+def test_the_fast_path_gives_the_zones_own_day_at_every_hour_and_its_edges(year: int) -> None:
+    """UTC + 8 h against the zone's rules (`astimezone`), at every hour of the year and a
+    microsecond either side of each local midnight; before 1992 (Shanghai kept DST in
+    1986–1991) the rules are asked."""
+    at, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+    one = timedelta(microseconds=1)
+    while at < end:
+        for moment in (at - one, at, at + one):
+            assert business_date(moment) == moment.astimezone(BUSINESS_TZ).date(), moment
+        at += timedelta(hours=1)
+
+
+def test_dst_in_the_zones_rules_turns_the_fast_path_off() -> None:
+    """Shanghai's own DST years (1986–1991): the import-time check would refuse them."""
+    from common.clock import _FAST_FROM, _FAST_OFFSET, _fixed_offset_since
+    assert _FAST_FROM is not None
+    assert _fixed_offset_since(_FAST_FROM, _FAST_OFFSET)
+    assert not _fixed_offset_since(datetime(1986, 1, 1, tzinfo=UTC), _FAST_OFFSET, 1992)
+
+
 def test_month_text() -> None:
     assert [month_text(d) for d in (date(2026, 10, 1), date(2026, 10, 31), date(907, 1, 5))
             ] == ["2026-10", "2026-10", "0907-01"]

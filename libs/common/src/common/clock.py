@@ -131,8 +131,33 @@ def ensure_aware(at: datetime) -> datetime:
 
 
 def business_date(at: datetime) -> date:
-    """The calendar day in Asia/Shanghai: the 25th and the month's last day are local days."""
+    """The calendar day in Asia/Shanghai: the 25th and the month's last day are local days.
+
+    Every balance event asks (~1 µs through `astimezone` and the zone's rules, with the
+    call): a UTC instant since 1992 takes the fast path, UTC + 8 h, as long as the zone's
+    rules agree (`_fixed_offset_since`)."""
+    if at.tzinfo is UTC and _FAST_FROM is not None and at >= _FAST_FROM:
+        return (at + _FAST_OFFSET).date()
     return ensure_aware(at).astimezone(BUSINESS_TZ).date()
+
+
+def _fixed_offset_since(start: datetime, offset: timedelta, until_year: int = 2200) -> bool:
+    """Whether BUSINESS_TZ keeps `offset` from `start` on: checked at import against the
+    zone's own rules at every month's start and middle up to `until_year`, so a tzdata
+    update bringing back daylight-saving time turns the fast path off instead of moving a
+    business date by an hour. (Asia/Shanghai has been UTC+8 without DST since 1991-09.)"""
+    for year in range(start.year, until_year):
+        for month in range(1, 13):
+            for day in (1, 15):
+                if datetime(year, month, day, 12, tzinfo=UTC).astimezone(
+                        BUSINESS_TZ).utcoffset() != offset:
+                    return False
+    return True
+
+
+_FAST_OFFSET = timedelta(hours=8)
+_SINCE = datetime(1992, 1, 1, tzinfo=UTC)
+_FAST_FROM: datetime | None = _SINCE if _fixed_offset_since(_SINCE, _FAST_OFFSET) else None
 
 
 def month_text(day: date) -> str:
