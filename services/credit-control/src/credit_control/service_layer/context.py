@@ -24,8 +24,11 @@ class RuleCache:
     def __init__(self) -> None:
         self.table: RuleTable | None = None
 
-    async def current(self, conn: AsyncConnection) -> RuleTable:
-        version = await admin_repo.rule_version(conn)
+    async def current(self, conn: AsyncConnection, version: int | None = None) -> RuleTable:
+        """`version`: the newest version, when the caller already asked in its transaction
+        (the balance path's batch hints): no round trip while it is the cached one."""
+        if version is None:
+            version = await admin_repo.rule_version(conn)
         if self.table is None or self.table.version != version:
             self.table, _ = await admin_repo.rule_table(conn)
         return self.table

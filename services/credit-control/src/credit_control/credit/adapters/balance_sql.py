@@ -32,7 +32,7 @@ from common.envelope import Envelope, encode
 
 from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit, WorkOrderRequest
-from .product_credits import COLUMNS
+from .product_credits import COLUMNS, N_COLUMNS
 
 # An account's applied position as the batch found it: (its newest sequence, what it owed
 # then). A plain tuple: one per account of every batch.
@@ -169,21 +169,55 @@ _UPSERT_PRODUCTS = DriverStatement("""
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month,
         product_amount_due_fen = excluded.product_amount_due_fen, region = excluded.region
-    RETURNING """ + COLUMNS)
+    RETURNING """ + COLUMNS + """,
+        (SELECT coalesce(max(version), 1) FROM credit.rule_tables),
+        EXISTS (SELECT 1 FROM credit.freezes WHERE ended_at IS NULL),
+        EXISTS (SELECT 1 FROM credit.promises WHERE status = 'open'
+                AND account_id = ANY(CAST(:account_id AS text[]))),
+        EXISTS (SELECT 1 FROM credit.credit_profiles
+                WHERE customer_id = ANY(CAST(:customer_id AS text[])))
+        OR EXISTS (SELECT 1 FROM credit.exemptions WHERE removed_at IS NULL
+                   AND customer_id = ANY(CAST(:customer_id AS text[])))""")
+
+
+@dataclass(frozen=True)
+class BatchHints:
+    """What the rest of the batch's reads would find, asked in the products' upsert (each
+    uncorrelated subquery runs once per statement): the rule table's version, whether any
+    freeze is open, whether the batch's accounts (`accounts`) have an open promise, whether
+    its customers (`customers`) have a credit profile or an exemption. Each of those reads is
+    a round trip of its own (~130 µs of the consumer's CPU and a statement of the server's),
+    and most batches would find nothing: the store skips a read its hint answers (nothing
+    there, for the same accounts and customers), and makes it otherwise.
+
+    The hints are as of the upsert's snapshot, a few milliseconds before the reads they
+    stand in for; nothing that writes freezes, promises, profiles or rule tables holds the
+    batch's product or position locks, so a write committed in between was as concurrent
+    with the batch before as it is now."""
+
+    rule_version: int
+    any_freeze: bool
+    any_promise: bool
+    any_profile: bool
+    accounts: frozenset[str]
+    customers: frozenset[str]
 
 
 async def upsert_products(
     conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-) -> list[Any]:
+) -> tuple[list[Any], BatchHints | None]:
     """Fresh snapshots and account facts for the batch's products (one per product; new ones
-    start normal), in product id order; returns the rows (`COLUMNS`, positional), locked."""
+    start normal), in product id order; returns the rows (`COLUMNS`, positional, then the
+    hints' four columns), locked, and the hints (None without products)."""
     if not snapshots:
-        return []
+        return [], None
     s = sorted(snapshots, key=lambda s: s[1].product_id)
-    return await _UPSERT_PRODUCTS.fetch(conn, {
-        "product_id": [p.product_id for _, p in s], "account_id": [e.account_id for e, _ in s],
+    accounts = [e.account_id for e, _ in s]
+    customers = [e.customer.customer_id for e, _ in s]
+    rows = await _UPSERT_PRODUCTS.fetch(conn, {
+        "product_id": [p.product_id for _, p in s], "account_id": accounts,
         "family": [p.family for _, p in s], "product": [encode(p) for _, p in s],
-        "as_of": [e.as_of for e, _ in s], "customer_id": [e.customer.customer_id for e, _ in s],
+        "as_of": [e.as_of for e, _ in s], "customer_id": customers,
         "tier": [e.customer.tier for e, _ in s],
         "star_level": [e.customer.star_level for e, _ in s],
         "balance_fen": [e.balance_fen for e, _ in s],
@@ -192,6 +226,10 @@ async def upsert_products(
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
         "region": [e.customer.region for e, _ in s],
     })
+    n = N_COLUMNS
+    first = rows[0]
+    return rows, BatchHints(first[n], first[n + 1], first[n + 2], first[n + 3],
+                            frozenset(accounts), frozenset(customers))
 
 
 _TAKEN = DriverStatement("""

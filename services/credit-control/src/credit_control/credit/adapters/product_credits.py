@@ -32,6 +32,7 @@ COLUMNS = ("product_id, account_id, family, state, state_changed_at, command_seq
            "warning_level, cycle, ladder_month, suspension_warned_on, suspension_deadline, "
            "customer_id, pending_command_id, pending_decision_id, pending_work_order_id, "
            "command_action, command_at, command_attempt, command_sent_at, retry_at")
+N_COLUMNS = len(COLUMNS.split(","))
 
 
 def from_row(row: Any, snapshot: ProductSnapshot | None = None) -> ProductCredit:
@@ -52,12 +53,12 @@ def from_row(row: Any, snapshot: ProductSnapshot | None = None) -> ProductCredit
 
 
 def from_record(record: Any, snapshot: ProductSnapshot | None) -> ProductCredit:
-    """The same from a row of exactly `COLUMNS`, by position (the balance path's upsert
-    returns one per product of the batch: unpacking is several times cheaper than looking
-    twenty columns up by name)."""
+    """The same from a row that starts with `COLUMNS`, by position (the balance path's
+    upsert returns one per product of the batch, with its batch hints after them: unpacking
+    is several times cheaper than looking twenty columns up by name)."""
     (product_id, account_id, family, state, changed_at, command_seq, warning_level, cycle,
      ladder_month, warned_on, deadline, customer_id, command_id, decision_id, work_order_id,
-     action, command_at, attempt, sent_at, retry_at) = record
+     action, command_at, attempt, sent_at, retry_at) = record[:N_COLUMNS]
     return ProductCredit(
         product_id, account_id, _FAMILIES[family], _STATES[state], cycle, command_seq,
         ladder_of(ladder_month, warning_level, warned_on, deadline), snapshot, customer_id,

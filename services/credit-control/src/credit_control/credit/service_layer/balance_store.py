@@ -30,6 +30,7 @@ class SqlBalanceStore:
         self.source = ctx.source
         self.products = SqlProductCredits(conn)
         self._digests: dict[str, bytes] = {}  # the locked positions' customer snapshots'
+        self._hints: sql.BatchHints | None = None  # from the products' upsert
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
@@ -41,23 +42,35 @@ class SqlBalanceStore:
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
     ) -> dict[str, ProductCredit]:
-        rows = await sql.upsert_products(self.conn, snapshots)
+        rows, self._hints = await sql.upsert_products(self.conn, snapshots)
         newest = {p.product_id: p for _, p in snapshots}
         return {r[0]: from_record(r, newest[r[0]]) for r in rows}
 
+    # The reads below skip their round trip when the batch hints (`sql.BatchHints`) say it
+    # would find nothing for these customers or accounts; they are made otherwise.
+
     async def rule_table(self) -> RuleTable:
-        return await self.ctx.rules.current(self.conn)
+        hints = self._hints
+        return await self.ctx.rules.current(self.conn, hints.rule_version if hints else None)
 
     async def profiles(self, customer_ids: list[str]) -> dict[str, CreditProfile]:
+        hints = self._hints
+        if hints and not hints.any_profile and hints.customers.issuperset(customer_ids):
+            return {c: CreditProfile(c) for c in customer_ids}  # as profiles_for's unknown
         return await admin_repo.profiles_for(self.conn, customer_ids)
 
     async def taken_decisions(self, decision_ids: list[str]) -> set[str]:
         return await sql.taken_decisions(self.conn, decision_ids)
 
     async def open_freezes(self) -> list[Freeze]:
+        if self._hints and not self._hints.any_freeze:
+            return []
         return await freeze_sql.open_freezes(self.conn)
 
     async def open_promises(self, account_ids: list[str]) -> list[Promise]:
+        hints = self._hints
+        if hints and not hints.any_promise and hints.accounts.issuperset(account_ids):
+            return []
         return await promise_sql.open_promises(self.conn, account_ids)
 
     async def write(self, writes: sql.BatchWrites) -> None:
