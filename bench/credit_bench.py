@@ -56,6 +56,7 @@ from typing import Any
 
 import _pg_waits
 import _scratch
+import _sections
 import asyncpg
 import msgspec
 from _callgrind import Meter
@@ -471,7 +472,11 @@ async def cpu_part(args: argparse.Namespace, settings: Settings) -> None:
         cc_meter = Meter(args.instructions) if args.instructions else None
         eo_meter = Meter(args.instructions) if args.instructions else None
         async with scratch_database(settings) as scratch:
-            cc.append(await cc_cpu(scratch, messages, cc_meter))
+            with _sections.sections() if args.sections else contextlib.nullcontext() as parts:
+                cc.append(await cc_cpu(scratch, messages, cc_meter))
+            if parts is not None:
+                print(f"  credit-control's CPU per event by part (run {len(cc)}: {cc[-1]:.1f} "
+                      "µs):", *_sections.report(parts, len(messages), cc[-1]), sep="\n")
             await _ceiling_schema(scratch)
             eo.append(await ceiling_cpu(scratch, messages, eo_meter))
         if cc_meter and eo_meter:
@@ -1043,6 +1048,10 @@ async def main() -> None:
     parser.add_argument("--cpu-only", action="store_true",
                         help="only the CPU per event (decode + handler, no Kafka), --repeat "
                         "times: the steady before/after measure on a loaded machine")
+    parser.add_argument("--sections", action="store_true",
+                        help="with --cpu-only, credit-control's CPU per event by part of the "
+                        "batch: each read and write of the store, deciding, the rating's "
+                        "inputs, the inbox claim (bench/_sections.py)")
     parser.add_argument("--instructions", metavar="CALLGRIND_OUT",
                         help="with --cpu-only, under valgrind's callgrind (started with "
                         "--instr-atstart=no --callgrind-out-file=CALLGRIND_OUT): also count "
@@ -1051,8 +1060,8 @@ async def main() -> None:
     parser.add_argument("--ceiling-worker", nargs=2, metavar=("TOPIC", "GROUP"),
                         help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()  # make bench passes every script the same ARGS
-    if args.instructions and not args.cpu_only:
-        parser.error("--instructions counts the --cpu-only part: give both")
+    if (args.instructions or args.sections) and not args.cpu_only:
+        parser.error("--instructions and --sections look at the --cpu-only part: give it")
     tune_gc()  # as every service process does at start (common.runtime)
     settings = Settings(database_url=os.environ["CREDITCTL_DATABASE_URL"],
                         kafka_bootstrap=os.environ["CREDITCTL_KAFKA_BOOTSTRAP"],

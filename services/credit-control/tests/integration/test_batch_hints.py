@@ -109,7 +109,7 @@ async def test_the_hints_skip_only_the_reads_that_find_nothing(
         store = SqlBalanceStore(ctx, conn)
         stored, direct = await _answers(store, conn, event, product)
         assert stored == direct
-        version, profiles, freezes, promises = stored
+        _, profiles, freezes, promises = stored
         assert profiles[f"K{uid}"].star_level == 4 and profiles[f"K{uid}"].exemptions
         assert any(f.freeze_id == f"FZ{uid}" for f in freezes)
         assert [p.promise_id for p in promises] == [f"PR{uid}"]
