@@ -85,4 +85,10 @@ def _run_pending(conn: Connection) -> None:
 
 
 def _drop_pending(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+    # A connection that died under its transaction (a failover, a terminated backend) is
+    # rolled back invalidated: asking its `info` then raises PendingRollbackError, which
+    # would replace the statement's own error (an infrastructure error, retried without
+    # end) with one that is not (counted towards a dead letter). Its `info` is cleared with
+    # it when the pool replaces it, pending counts included.
+    if not conn.invalidated:
+        conn.info.pop(_PENDING, None)

@@ -10,8 +10,10 @@ import uuid
 
 import pytest
 from sqlalchemy import insert, text
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import metrics
 from common.db import DriverStatement, is_event_error, is_failover_error, is_infrastructure_error
 from common.envelope import Contract, RawEnvelope
 from common.http import database_unavailable
@@ -61,6 +63,28 @@ async def test_a_terminated_backend_is_an_infrastructure_error(db: AsyncEngine) 
     assert is_infrastructure_error(caught.value)
     assert not is_event_error(caught.value)
     assert database_unavailable(caught.value)
+
+
+async def test_a_terminated_backend_under_a_counted_transaction_keeps_its_own_error(
+        db: AsyncEngine) -> None:
+    """A transaction with a count waiting for its commit (`metrics.on_commit`, as every
+    consumer's batch has) whose backend is terminated: the transaction ends with the
+    termination's own error, an infrastructure error, and the count is dropped. The rollback
+    listener once asked the invalidated connection for its `info`, and the PendingRollbackError
+    that raised took the place of the termination's error: not an infrastructure error, so a
+    consumer counted it towards a dead letter (seen when this file ran after a suite that had
+    hooked the listeners on the shared engine)."""
+    counted: list[str] = []
+    with pytest.raises(Exception) as caught:
+        async with db.begin() as victim:
+            metrics.on_commit(victim, lambda: counted.append("committed"))
+            pid = await victim.scalar(text("SELECT pg_backend_pid()"))
+            async with db.connect() as admin:
+                assert await admin.scalar(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            await victim.execute(text("SELECT 1"))
+    assert is_infrastructure_error(caught.value), repr(caught.value)
+    assert not isinstance(caught.value, PendingRollbackError)
+    assert counted == []
 
 
 def test_a_bug_that_mentions_a_failover_is_not_one() -> None:
