@@ -3,7 +3,8 @@
 ONE writer, `add_rows`: every service's outbox rows go in through it (one INSERT … unnest for a
 few rows, one binary COPY from `COPY_FROM` rows up, or a COPY streamed from a generator while
 its rows are built), in the caller's order, so ids follow the events' order; the relay of
-this process is woken once the transaction has ended.
+this process is woken once the transaction has ended. `insert_part` is the same INSERT for a
+caller that sends it inside a statement of several (the gateway's chain writes).
 (credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
 
 A row is written once and never updated: a statement trigger queues its id in the narrow
@@ -72,8 +73,25 @@ SELECT u.event_id, u.topic, u.key, u.event_type, convert_from(u.payload, 'UTF8')
 
 
 @functools.cache
+def _insert_sql(schema: str) -> str:
+    return _INSERT.format(schema=schema)
+
+
+@functools.cache
 def _insert(schema: str) -> DriverStatement:
-    return DriverStatement(_INSERT.format(schema=schema))
+    return DriverStatement(_insert_sql(schema))
+
+
+def insert_part(rows: Sequence[tuple[UUID, str, str, str, str | bytes]],
+                schema: str) -> tuple[str, dict[str, Any]]:
+    """The INSERT `add_rows` sends for fewer than `COPY_FROM` rows, as its SQL (`:name`
+    parameters) and its parameters: for a caller that sends it as one part of a statement of
+    several (the gateway's chain writes, `WITH w0 AS (…), w1 AS (…)`), one round trip for
+    all. The caller wakes the relay after commit (`wake_after_commit`)."""
+    records = [r if isinstance(r[4], bytes) else (*r[:4], r[4].encode()) for r in rows]
+    cols = list(zip(*records, strict=True))
+    return _insert_sql(schema), {name: list(col) for name, col in zip(_COLUMNS, cols,
+                                                                    strict=True)}
 
 
 async def add_rows(
@@ -90,10 +108,7 @@ async def add_rows(
     if isinstance(rows, Sequence) and len(rows) < copy_from:
         if not rows:
             return
-        records = [r if isinstance(r[4], bytes) else (*r[:4], r[4].encode()) for r in rows]
-        cols = list(zip(*records, strict=True))
-        await _insert(schema).execute(
-            conn, {name: list(col) for name, col in zip(_COLUMNS, cols, strict=True)})
+        await _insert(schema).execute(conn, insert_part(rows, schema)[1])
     else:
         # In the caller's transaction (`driver` begins it if no statement did yet).
         await (await driver(conn)).copy_to_table(
@@ -184,6 +199,11 @@ class Outbox:
         self, conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]
     ) -> None:
         await self.add_rows(conn, [envelope_row(topic, env) for topic, env in events])
+
+    def insert_part(self, rows: Sequence[tuple[UUID, str, str, str, str | bytes]]
+                    ) -> tuple[str, dict[str, Any]]:
+        """`insert_part` for this outbox (fewer than `COPY_FROM` rows)."""
+        return insert_part(rows, self.schema)
 
     def wake_after_commit(self, conn: AsyncConnection) -> None:
         """For rows written in SQL of their own (the sweep): wake the relay after commit."""

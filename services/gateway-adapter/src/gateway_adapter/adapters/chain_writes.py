@@ -9,10 +9,9 @@ in about half the time it takes to read the same row from JSON objects
 keys): 13.9 against 21.9 µs an attempt's row of 22 columns, 3.5 against 6.8 µs a product's
 of 8, end to end from the client, interleaved (docs/benchmarks.md, fifteenth session). The
 columns cost the client about what orjson cost for the rows (the accept path ~1 % more
-instructions a command). A small batch's outbox rows ride
-along with their payload as a JSON fragment (`orjson.Fragment`) in a `json` column, whose
-text PostgreSQL keeps verbatim: the envelope's bytes are stored exactly as serialised, with
-no escaping either way.
+instructions a command). A small batch's outbox rows ride along as one more part, the
+outbox writer's own INSERT (`common.outbox.insert_part`: arrays too, the envelopes as bytes
+PostgreSQL stores as they were serialised).
 
 Every caller holds the products' locks (taken in product id order), so nobody else writes
 these rows meanwhile.
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import StageOutcome
@@ -270,26 +268,16 @@ def save_orders(w: Writes, orders: Iterable[EmosOrder]) -> None:
         w.add(_SAVE_ORDERS, column_values(_ORDER_SAVED, rows))
 
 
-_ADD_RESULTS = (f"""
-INSERT INTO {SCHEMA}.outbox (event_id, topic, key, event_type, payload)
-SELECT u.event_id, u.topic, u.key, u.event_type, u.payload::text
-FROM ROWS FROM (json_to_recordset(CAST(:rows AS json))
-                AS (event_id uuid, topic text, key text, event_type text, payload json))
-     WITH ORDINALITY AS u(event_id, topic, key, event_type, payload, n)
-ORDER BY u.n""")  # ids follow the events' order: the relay publishes in id order
-
-
 def add_results(w: Writes, outbox: Outbox, rows: Sequence[OutboxRow]) -> None:
     """The results' outbox rows, in order (their ids follow it: the relay publishes in id
-    order). A small batch's go into the one statement, as `outbox.add_rows` would write them,
-    without a round trip of their own; from `COPY_FROM` rows up the outbox's writer copies
-    them (binary COPY costs a third of the CPU of any INSERT at that size)."""
+    order), through the outbox's one writer: a small batch's as its INSERT, one part of the
+    batch's statement, without a round trip of its own (`Outbox.insert_part`); from
+    `COPY_FROM` rows up the writer copies them (binary COPY costs a third of the CPU of any
+    INSERT at that size)."""
     if not rows:
         return
     if len(rows) >= COPY_FROM:
         w.bulk.append((outbox, rows))
         return  # the writer wakes the relay
-    w.add(_ADD_RESULTS, {"rows": orjson.dumps([
-        {"event_id": str(r.event_id), "topic": r.topic, "key": r.key, "event_type": r.event_type,
-         "payload": orjson.Fragment(r.payload)} for r in rows]).decode()})
+    w.add(*outbox.insert_part(rows))
     w.wake.append(outbox.wake)
