@@ -14,14 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.clock import FixedClock
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.contracts.snapshots import (
-    CustomerSnapshot,
-    Person,
-    ProductFamily,
-    ProductSnapshot,
-    Tier,
-)
+from common.contracts.billing import BalanceCause, BalanceChanged
+from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 from credit_control.adapters import tables as t
@@ -31,7 +25,7 @@ from credit_control.credit.adapters import freeze_sql
 from credit_control.credit.service_layer.balance_store import SqlBalanceStore
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import at, new_uid
+from .helpers import Ledger, at, ledger, new_uid
 
 pytestmark = [pytest.mark.integration]
 
@@ -55,17 +49,10 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return made
 
 
-def _event(uid: str) -> tuple[BalanceChanged, ProductSnapshot]:
-    product = ProductSnapshot(product_id=f"P{uid}", cpno=f"CP{uid}", name="集团V网",
-                              family=ProductFamily.MAS)
-    customer = CustomerSnapshot(customer_id=f"K{uid}", name="集团", tier=Tier.MID,
-                                account_manager=Person(name="王经理", phone="13900139000"),
-                                contacts=(Person(name="联系人", phone="13800138000"),))
-    return BalanceChanged(
-        account_id=f"A{uid}", sequence=1, cause=BalanceCause.CHARGE,
-        as_of=at(date(2031, 6, 2)), balance_fen=-500, amount_due_fen=500,
-        dues=(BillMonthDue(bill_month="2031-05", amount_due_fen=500),), customer=customer,
-        products=(product,)), product
+def _event(lg: Ledger) -> tuple[BalanceChanged, ProductSnapshot]:
+    event = lg.event(BalanceCause.CHARGE, at(date(2031, 6, 2)), [("2031-05", 500)]).payload
+    assert isinstance(event, BalanceChanged)
+    return event, lg.products[0]
 
 
 async def _answers(store: SqlBalanceStore, conn: AsyncConnection,
@@ -84,8 +71,8 @@ async def _answers(store: SqlBalanceStore, conn: AsyncConnection,
 
 async def test_the_hints_skip_only_the_reads_that_find_nothing(
         db: AsyncEngine, reads: Counter[str]) -> None:
-    uid = new_uid()
-    event, product = _event(uid)
+    lg = ledger(new_uid(), "bh", ProductFamily.MAS, Tier.MID)
+    event, product = _event(lg)
     ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
                         FixedClock(at(date(2031, 6, 2))))
     async with db.connect() as conn:
@@ -105,33 +92,35 @@ async def test_the_hints_skip_only_the_reads_that_find_nothing(
 
     reads.clear()
     async with db.begin() as conn:  # a profile, an exemption, a promise and a freeze
-        await _something_for(conn, uid)
+        await _something_for(conn, lg)
         store = SqlBalanceStore(ctx, conn)
         stored, direct = await _answers(store, conn, event, product)
         assert stored == direct
         _, profiles, freezes, promises = stored
-        assert profiles[f"K{uid}"].star_level == 4 and profiles[f"K{uid}"].exemptions
-        assert any(f.freeze_id == f"FZ{uid}" for f in freezes)
-        assert [p.promise_id for p in promises] == [f"PR{uid}"]
+        customer = lg.customer.customer_id
+        assert profiles[customer].star_level == 4 and profiles[customer].exemptions
+        assert any(f.freeze_id == f"FZ{lg.account_id}" for f in freezes)
+        assert [p.promise_id for p in promises] == [f"PR{lg.account_id}"]
         assert reads == Counter({"rule_version": 1, "profiles_for": 2, "open_promises": 2,
                                  "open_freezes": 2})
         await conn.rollback()  # nothing of it stays for the other tests
 
 
-async def _something_for(conn: AsyncConnection, uid: str) -> None:
+async def _something_for(conn: AsyncConnection, lg: Ledger) -> None:
     now = at(date(2031, 6, 1))
+    k, a = lg.customer.customer_id, lg.account_id
     await conn.execute(text(
         "INSERT INTO credit.credit_profiles (customer_id, star_level, updated_by, updated_at) "
-        "VALUES (:k, 4, 'test', :now)"), {"k": f"K{uid}", "now": now})
+        "VALUES (:k, 4, 'test', :now)"), {"k": k, "now": now})
     await conn.execute(text(
         "INSERT INTO credit.exemptions (exemption_id, customer_id, kind, reason, approver, "
         "created_by, created_at) VALUES (:e, :k, 'red_list', '重点客户', '主管', 'test', :now)"),
-        {"e": f"EX{uid}", "k": f"K{uid}", "now": now})
+        {"e": f"EX{a}", "k": k, "now": now})
     await conn.execute(text(
         "INSERT INTO credit.freezes (freeze_id, scope, value, covers_warnings, reason, "
         "approver, starts_at, until, created_by, created_at) VALUES (:f, 'customer', :k, "
         "false, '网络故障', '主管', :now, :until, 'test', :now)"),
-        {"f": f"FZ{uid}", "k": f"K{uid}", "now": now, "until": at(date(2031, 7, 1))})
+        {"f": f"FZ{a}", "k": k, "now": now, "until": at(date(2031, 7, 1))})
     await conn.execute(text(
         "INSERT INTO credit.promises (promise_id, entry_id, account_id, customer_id, manager, "
         "status, promised_date, amount_fen, schedule, instalments, covered_through, "
@@ -139,5 +128,5 @@ async def _something_for(conn: AsyncConnection, uid: str) -> None:
         "created_at, request) VALUES (:p, :p, :a, :k, '王经理', 'open', :due, 500, "
         "CAST('[]' AS jsonb), false, '2031-05', 500, 'test', 'collector', '承诺付款', :now, "
         ":today, :now, CAST('{}' AS jsonb))"),
-        {"p": f"PR{uid}", "a": f"A{uid}", "k": f"K{uid}", "due": date(2031, 6, 20),
+        {"p": f"PR{a}", "a": a, "k": k, "due": date(2031, 6, 20),
          "now": now, "today": date(2031, 6, 1)})
