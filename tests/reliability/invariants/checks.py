@@ -24,6 +24,7 @@ from common.contracts import (
     CreditStateChanged,
 )
 from common.envelope import convert
+from common.outbox import messages as row_messages
 from credit_control.credit.domain.profiles import CreditProfile, Exemption
 from credit_control.credit.domain.rule_table import RuleTable
 from notifier.domain.notices import notices_for
@@ -47,7 +48,11 @@ async def _outbox(conn: AsyncConnection, schema: str, event_type: str,
     rows = await conn.execute(text(
         f"SELECT event_id::text AS event_id, key, payload FROM {schema}.outbox "
         "WHERE event_type = :t AND key LIKE :p ORDER BY id"), {"t": event_type, "p": _like(prefix)})
-    return [{"event_id": r.event_id, "key": r.key, **orjson.loads(r.payload)} for r in rows]
+    found = []
+    for r in rows:  # a row may hold several messages (common.outbox.grouped)
+        for message in row_messages(r.payload.encode()):
+            found.append({"event_id": r.event_id, "key": r.key, **orjson.loads(message)})
+    return found
 
 
 def _events_of(messages: list[Message], event_type: str) -> list[dict[str, Any]]:

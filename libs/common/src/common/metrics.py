@@ -13,7 +13,7 @@ EVENTS_CONSUMED = Counter(
     ["consumer", "topic", "outcome"],
 )
 OUTBOX_PUBLISHED = Counter(
-    "creditctl_outbox_published_total", "Outbox rows published to Kafka.", ["schema"]
+    "creditctl_outbox_published_total", "Outbox messages published to Kafka.", ["schema"]
 )
 OUTBOX_BACKLOG = Gauge(
     "creditctl_outbox_backlog", "Outbox rows not yet published.", ["schema"]

@@ -7,6 +7,12 @@ this process is woken once the transaction has ended. `insert_part` is the same 
 caller that sends it inside a statement of several (the gateway's chain writes).
 (credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
 
+A row is one message, or several of one topic, key and event type (`grouped`: its payload
+the JSON array of their envelopes, in order), published as separate messages in that order;
+the gateway writes an attempt's stage results so, each a row of its own cost more than the
+message (its heap tuple, two index entries and a pending-queue row, written and deleted).
+`messages` reads a row's messages back.
+
 A row is written once and never updated: a statement trigger queues its id in the narrow
 `outbox_pending` (common.plumbing), and the relay (`OutboxRelay`) deletes ids from there once
 Kafka acknowledged their rows. A crash between send and commit sends a row again (at least
@@ -28,6 +34,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import Table, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool
@@ -57,6 +64,39 @@ class OutboxRow(NamedTuple):
 
 def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
     return OutboxRow(envelope.event_id, topic, envelope.key, envelope.type, to_bytes(envelope))
+
+
+def grouped(rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+    """The rows with the same topic, key and event type as one row each, where the first of
+    them was, its payload the JSON array of their envelopes in their order (one envelope
+    alone stays as it was). Each key's messages keep their order; those of different keys
+    may be published in another order than the rows', which no consumer relies on (Kafka
+    orders a key's messages, not a partition's keys). The row's `event_id` is its first
+    message's: the unique index refuses the same group written twice, not one of its later
+    messages written again elsewhere (the writer makes a group's messages together)."""
+    groups: dict[tuple[str, str, str], list[OutboxRow]] = {}
+    for row in rows:
+        groups.setdefault((row.topic, row.key, row.event_type), []).append(row)
+    if len(groups) == len(rows):
+        return list(rows)
+    return [group[0] if len(group) == 1 else group[0]._replace(
+        payload=b"[" + b",".join(_utf8(r.payload) for r in group) + b"]")
+        for group in groups.values()]
+
+
+def _utf8(payload: str | bytes) -> bytes:
+    return payload.encode() if isinstance(payload, str) else payload
+
+
+_MESSAGES = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def messages(payload: bytes) -> list[bytes]:
+    """A row's messages, as Kafka gets them: the payload itself (an envelope, a JSON object),
+    or each envelope of a group's array (`grouped`), their bytes as they were written."""
+    if payload[:1] != b"[":
+        return [payload]
+    return [bytes(raw) for raw in _MESSAGES.decode(payload)]
 
 
 _COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
@@ -216,7 +256,8 @@ class _Batch:
     acknowledgement futures; committed once Kafka acknowledged every one of them."""
 
     conn: AsyncConnection
-    size: int
+    size: int  # rows
+    messages: int
     acks: list["asyncio.Future[Any]"] = field(default_factory=list)
 
     async def commit(self) -> None:
@@ -296,13 +337,13 @@ class OutboxRelay:
         return more
 
     async def publish_once(self) -> int:
-        """Publish one batch (leader or not at all); returns how many rows were published."""
+        """Publish one batch (leader or not at all); how many messages were published."""
         published, _ = await self._lead_and_publish(1)
         return published
 
     async def drain(self) -> int:
-        """Publish until nothing is pending (benches, tools, tests); how many were published.
-        0 at once when another instance is the leader."""
+        """Publish until nothing is pending (benches, tools, tests); how many messages were
+        published. 0 at once when another instance is the leader."""
         total = 0
         while True:
             published, more = await self._lead_and_publish(self._batches_per_step)
@@ -343,8 +384,8 @@ class OutboxRelay:
                 batch = in_flight[0]
                 await batch.commit()  # failed: still in flight, rolled back below
                 in_flight.popleft()
-                published += batch.size
-                metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(batch.size)
+                published += batch.messages
+                metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(batch.messages)
         finally:
             for batch in in_flight:
                 with contextlib.suppress(Exception):
@@ -364,8 +405,10 @@ class OutboxRelay:
                 await conn.close()
                 return None
             rows.sort(key=itemgetter(0))  # id order: the order of the events
-            batch = _Batch(conn, len(rows))
-            batch.acks = await self._publisher.enqueue_many((r[1], r[2], r[3]) for r in rows)
+            sends = [(topic, key, value) for _, topic, key, payload in rows
+                     for value in messages(payload)]
+            batch = _Batch(conn, len(rows), len(sends))
+            batch.acks = await self._publisher.enqueue_many(sends)
             return batch
         except BaseException:
             with contextlib.suppress(Exception):

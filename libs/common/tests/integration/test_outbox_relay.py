@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, wrap
 from common.kafka import Publisher, ensure_topics
-from common.outbox import Outbox, OutboxRelay, envelope_row
+from common.outbox import Outbox, OutboxRelay, envelope_row, grouped
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
@@ -130,6 +130,25 @@ async def test_a_relay_killed_mid_run_loses_nothing_and_keeps_each_keys_order(
     messages = await read_topic(stack, topic, total)
     assert first_copies_per_key(messages) == {k: list(range(per_key)) for k in keys}
     assert len(messages) >= total  # at least once: copies of what was in flight are allowed
+
+
+async def test_a_row_of_several_messages_is_published_as_its_messages_in_order(
+    stack: Stack, db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
+) -> None:
+    keys = [f"prod-{k}" for k in range(4)]
+    for tx in range(5):  # each transaction: three messages a key, interleaved, one row a key
+        rows = [envelope_row(topic, wrap(Counted(n=tx * 3 + i), key=k, source="test",
+                                         occurred_at=datetime.now(UTC)))
+                for i in range(3) for k in keys]
+        async with db.begin() as conn:
+            await outbox.add_rows(conn, grouped(rows))
+    async with db.connect() as conn:
+        assert await conn.scalar(text(f'SELECT count(*) FROM "{outbox.schema}".outbox')) == 20
+    relay = OutboxRelay(db, outbox, publisher, batch_size=3, pipeline=2)
+    assert await relay.drain() == 60  # messages, not rows
+    got = await read_topic(stack, topic, 60)
+    assert len(got) == 60  # each message once, as a message of its own
+    assert first_copies_per_key(got) == {k: list(range(15)) for k in keys}
 
 
 async def test_retention_prunes_published_rows_older_than_the_setting_in_chunks(

@@ -21,7 +21,7 @@ from common.clock import FixedClock
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
-from common.outbox import Outbox
+from common.outbox import Outbox, messages
 from gateway_adapter.adapters import chain_writes, tables
 from gateway_adapter.domain.chain import Attempt
 from gateway_adapter.domain.faults import Faults
@@ -74,8 +74,10 @@ async def results(db: AsyncEngine, prefix: str) -> dict[str, list[tuple[str, str
             {"p": f"{prefix}%"})
         found: dict[str, list[tuple[str, str, bool]]] = {}
         for (payload,) in rows:
-            r = orjson.loads(payload)["payload"]
-            found.setdefault(r["command_id"], []).append((r["stage"], r["outcome"], r["final"]))
+            for message in messages(payload.encode()):  # a product's results are one row
+                r = orjson.loads(message)["payload"]
+                found.setdefault(r["command_id"], []).append(
+                    (r["stage"], r["outcome"], r["final"]))
         return found
 
 

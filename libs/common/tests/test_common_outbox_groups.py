@@ -1,0 +1,61 @@
+"""Several messages in one outbox row (`grouped`) and read back (`messages`): each key's
+messages keep their order and their bytes; a row of one message stays as it was."""
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import msgspec
+import pytest
+
+from common.envelope import Contract, wrap
+from common.outbox import OutboxRow, envelope_row, grouped, messages
+
+
+class Staged(Contract):
+    event_type: ClassVar[str] = "test.staged"
+    topic: ClassVar[str] = "test.staged.v1"
+    n: int
+    note: str = ""
+
+
+def row(n: int, key: str, topic: str = "t", note: str = "") -> OutboxRow:
+    return envelope_row(topic, wrap(Staged(n=n, note=note), key=key, source="test",
+                                    occurred_at=datetime(2026, 11, 30, tzinfo=UTC)))
+
+
+def ns(r: OutboxRow) -> list[int]:
+    return [msgspec.json.decode(m)["payload"]["n"] for m in messages(r.payload)]  # type: ignore[arg-type]
+
+
+def test_a_keys_rows_become_one_row_where_its_first_was_their_messages_in_order() -> None:
+    rows = [row(1, "p1"), row(2, "p2"), row(3, "p1"), row(4, "p1"), row(5, "p3")]
+    out = grouped(rows)
+    assert [(r.key, ns(r)) for r in out] == [("p1", [1, 3, 4]), ("p2", [2]), ("p3", [5])]
+    assert out[0].event_id == rows[0].event_id  # the group's first message's
+    assert out[1] is rows[1] and out[2] is rows[4]  # alone: the row as it was
+    # Each message is its envelope's bytes exactly as written, Chinese and escapes included.
+    chinese = [row(6, "p9", note='停机 "A" \\ 通知'), row(7, "p9", note="开机")]
+    [together] = grouped(chinese)
+    assert messages(together.payload) == [r.payload for r in chinese]  # type: ignore[arg-type]
+
+
+def test_rows_of_other_topics_or_event_types_are_never_put_together() -> None:
+    a, b = row(1, "p1", topic="t1"), row(2, "p1", topic="t2")
+    c = row(3, "p1", topic="t1")._replace(event_type="test.other")
+    assert grouped([a, b, c]) == [a, b, c]
+
+
+def test_without_two_rows_alike_the_rows_are_returned_as_they_are() -> None:
+    rows = [row(i, f"p{i}") for i in range(4)]
+    assert grouped(rows) == rows
+    assert grouped([]) == []
+
+
+def test_a_rows_payload_that_is_one_envelope_is_one_message() -> None:
+    r = row(1, "p1")
+    assert messages(r.payload) == [r.payload]  # type: ignore[arg-type]
+
+
+def test_a_malformed_group_is_an_error_not_a_guess() -> None:
+    with pytest.raises(msgspec.DecodeError):
+        messages(b'[{"a":1},')
