@@ -42,4 +42,9 @@ python_for_venv=${CREDITCTL_PYTHON:-}
 if [[ -z $python_for_venv && -x /usr/bin/python3.11 ]]; then
   python_for_venv=/usr/bin/python3.11
 fi
-uv sync --frozen --quiet ${python_for_venv:+--python "$python_for_venv"}
+# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (this machine sets it),
+# Python reads .pyc files but never writes them, so every process compiled every module it
+# imported from source again: ~2.3 s of CPU per service or pytest process started, many
+# times over in `make test` (a service's imports took 3.7 s against 1.4 s).
+uv sync --frozen --quiet --compile-bytecode ${python_for_venv:+--python "$python_for_venv"}
+uv run python -m compileall -q -j 0 libs/common/src services/*/src tools/*/src >/dev/null
