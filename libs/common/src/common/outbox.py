@@ -406,7 +406,7 @@ class OutboxRelay:
                 return None
             rows.sort(key=itemgetter(0))  # id order: the order of the events
             sends = [(topic, key, value) for _, topic, key, payload in rows
-                     for value in messages(payload)]
+                     for value in self._messages(payload)]
             batch = _Batch(conn, len(rows), len(sends))
             batch.acks = await self._publisher.enqueue_many(sends)
             return batch
@@ -415,6 +415,17 @@ class OutboxRelay:
                 await conn.rollback()
             await conn.close()
             raise
+
+    def _messages(self, payload: bytes) -> list[bytes]:
+        """The row's messages; a group that is not a JSON array of messages (no writer makes
+        one: SQL by hand) goes out as it is, one message, which its consumers dead-letter
+        with the reason, rather than stop the relay at that row for ever."""
+        try:
+            return messages(payload)
+        except msgspec.DecodeError as exc:
+            log.error("outbox relay (%s): a row's group of messages is not a JSON array "
+                      "(%s); published as one message", self.schema, exc)
+            return [payload]
 
     async def prune(self, older_than_days: int, chunk: int = 10_000) -> int:
         """Delete published rows older than the retention, a chunk at a time (oldest first),

@@ -151,6 +151,23 @@ async def test_a_row_of_several_messages_is_published_as_its_messages_in_order(
     assert first_copies_per_key(got) == {k: list(range(15)) for k in keys}
 
 
+async def test_a_malformed_group_goes_out_as_one_message_and_the_relay_goes_on(
+    stack: Stack, db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
+) -> None:
+    await write(db, outbox, topic, "k", range(2))
+    async with db.begin() as conn:  # no writer makes this: SQL by hand
+        await conn.execute(text(
+            f'INSERT INTO "{outbox.schema}".outbox (event_id, topic, key, event_type, payload) '
+            "VALUES (gen_random_uuid(), :t, 'k', 'test.counted', '[{\"broken\"')"),
+            {"t": topic})
+    await write(db, outbox, topic, "k", range(2, 4))
+    relay = OutboxRelay(db, outbox, publisher, batch_size=2)
+    assert await relay.drain() == 5
+    got = await read_topic(stack, topic, 5)
+    assert [m.value for m in got][2] == b'[{"broken"'  # as it was: its consumers refuse it
+    assert first_copies_per_key([m for m in got if m.value[:1] == b"{"]) == {"k": [0, 1, 2, 3]}
+
+
 async def test_retention_prunes_published_rows_older_than_the_setting_in_chunks(
     db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
 ) -> None:
