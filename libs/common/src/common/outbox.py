@@ -76,12 +76,16 @@ def grouped(rows: Sequence[OutboxRow]) -> list[OutboxRow]:
     messages written again elsewhere (the writer makes a group's messages together)."""
     groups: dict[tuple[str, str, str], list[OutboxRow]] = {}
     for row in rows:
-        groups.setdefault((row.topic, row.key, row.event_type), []).append(row)
+        group = groups.get(row[1:4])  # (topic, key, event type)
+        if group is None:
+            groups[row[1:4]] = [row]
+        else:
+            group.append(row)
     if len(groups) == len(rows):
         return list(rows)
-    return [group[0] if len(group) == 1 else group[0]._replace(
-        payload=b"[" + b",".join(_utf8(r.payload) for r in group) + b"]")
-        for group in groups.values()]
+    return [g[0] if len(g) == 1 else OutboxRow(
+        g[0].event_id, g[0].topic, g[0].key, g[0].event_type,
+        b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups.values()]
 
 
 def _utf8(payload: str | bytes) -> bytes:
