@@ -375,7 +375,8 @@ async def throughput(settings: Settings, n: int, workers: int, faults: Faults
             cpu = time.process_time() - cpu
         finally:
             await results.stop()
-        print(f"  (this run: the bench's process {cpu / n * 1e6:,.0f} µs of CPU a command; "
+        print(f"  (this run: {chain_rate:,.0f} commands/s steady through the chain; the bench's "
+              f"process {cpu / n * 1e6:,.0f} µs of CPU a command; "
               f"PostgreSQL: {_pg_waits.busy_report(waits)})")
         return {"chain": chain_rate, "raw": raw_rate, "plumbing": plumbing_rate}
     finally:
