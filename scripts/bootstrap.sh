@@ -47,4 +47,4 @@ fi
 # imported from source again: ~2.3 s of CPU per service or pytest process started, many
 # times over in `make test` (a service's imports took 3.7 s against 1.4 s).
 uv sync --frozen --quiet --compile-bytecode ${python_for_venv:+--python "$python_for_venv"}
-uv run python -m compileall -q -j 0 libs/common/src services/*/src tools/*/src >/dev/null
+uv run --frozen python -m compileall -q -j 0 libs/common/src services/*/src tools/*/src >/dev/null

@@ -45,6 +45,15 @@ def test_rows_of_other_topics_or_event_types_are_never_put_together() -> None:
     assert grouped([a, b, c]) == [a, b, c]
 
 
+def test_a_keys_row_of_another_type_in_between_starts_its_next_row() -> None:
+    x1, y, x2 = row(1, "k"), row(2, "k")._replace(event_type="test.other"), row(3, "k")
+    assert grouped([x1, y, x2]) == [x1, y, x2]  # X2 after Y, as written
+    x3 = row(4, "k")
+    out = grouped([x1, y, x2, row(9, "p"), x3])
+    assert [(r.event_type, ns(r)) for r in out if r.key == "k"] == [
+        ("test.staged", [1]), ("test.other", [2]), ("test.staged", [3, 4])]
+
+
 def test_without_two_rows_alike_the_rows_are_returned_as_they_are() -> None:
     rows = [row(i, f"p{i}") for i in range(4)]
     assert grouped(rows) == rows
@@ -56,6 +65,7 @@ def test_a_rows_payload_that_is_one_envelope_is_one_message() -> None:
     assert messages(r.payload) == [r.payload]  # type: ignore[arg-type]
 
 
-def test_a_malformed_group_is_an_error_not_a_guess() -> None:
-    with pytest.raises(msgspec.DecodeError):
-        messages(b'[{"a":1},')
+@pytest.mark.parametrize("payload", [b'[{"a":1},', b"[]", b"[1,2]", b'[{"a":1},"b"]'])
+def test_a_malformed_group_is_an_error_not_a_guess(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        messages(payload)

@@ -59,7 +59,9 @@ class OutboxRow(NamedTuple):
     topic: str
     key: str
     event_type: str
-    payload: str | bytes  # the envelope's JSON (bytes: UTF-8, written as they are)
+    # The envelope's JSON, or a group's array of envelopes (`grouped`); bytes: UTF-8, written
+    # as they are.
+    payload: str | bytes
 
 
 def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
@@ -67,25 +69,31 @@ def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
 
 
 def grouped(rows: Sequence[OutboxRow]) -> list[OutboxRow]:
-    """The rows with the same topic, key and event type as one row each, where the first of
+    """Consecutive messages of one topic, key and event type as one row, where the first of
     them was, its payload the JSON array of their envelopes in their order (one envelope
-    alone stays as it was). Each key's messages keep their order; those of different keys
-    may be published in another order than the rows', which no consumer relies on (Kafka
-    orders a key's messages, not a partition's keys). The row's `event_id` is its first
-    message's: the unique index refuses the same group written twice, not one of its later
-    messages written again elsewhere (the writer makes a group's messages together)."""
-    groups: dict[tuple[str, str, str], list[OutboxRow]] = {}
+    alone stays as it was). "Consecutive" within their topic and key: rows of other keys may
+    come between (the gateway's batch reports product after product), a row of the same
+    topic and key but another event type may not (it starts the key's next row, so the key's
+    messages keep their order). Kafka orders a key's messages, not a partition's keys, and no
+    consumer relies on more. The row's `event_id` is its first message's: the unique index
+    refuses the same group written twice, not one of its later messages written again
+    elsewhere (the writer makes a group's messages together), and looking up one of those
+    later messages by `event_id` means reading the groups' payloads."""
+    groups: list[list[OutboxRow]] = []
+    last: dict[tuple[str, str], list[OutboxRow]] = {}  # (topic, key) → its latest group
     for row in rows:
-        group = groups.get(row[1:4])  # (topic, key, event type)
-        if group is None:
-            groups[row[1:4]] = [row]
-        else:
+        where = (row.topic, row.key)
+        group = last.get(where)
+        if group is not None and group[0].event_type == row.event_type:
             group.append(row)
+        else:
+            groups.append(group := [row])
+            last[where] = group
     if len(groups) == len(rows):
         return list(rows)
     return [g[0] if len(g) == 1 else OutboxRow(
         g[0].event_id, g[0].topic, g[0].key, g[0].event_type,
-        b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups.values()]
+        b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups]
 
 
 def _utf8(payload: str | bytes) -> bytes:
@@ -97,10 +105,15 @@ _MESSAGES = msgspec.json.Decoder(list[msgspec.Raw])
 
 def messages(payload: bytes) -> list[bytes]:
     """A row's messages, as Kafka gets them: the payload itself (an envelope, a JSON object),
-    or each envelope of a group's array (`grouped`), their bytes as they were written."""
+    or each envelope of a group's array (`grouped`), their bytes as they were written.
+    ValueError (msgspec's DecodeError is one) for an array that is not of JSON objects, or
+    is empty: no writer makes one."""
     if payload[:1] != b"[":
         return [payload]
-    return [bytes(raw) for raw in _MESSAGES.decode(payload)]
+    found = [bytes(raw) for raw in _MESSAGES.decode(payload)]
+    if not found or any(m[:1] != b"{" for m in found):
+        raise ValueError("a group of messages is a non-empty JSON array of envelopes")
+    return found
 
 
 _COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
@@ -315,7 +328,8 @@ class OutboxRelay:
         # `= ANY(ARRAY(…))`: the DELETE goes through the primary key whatever the backlog (an
         # `IN (SELECT …)` was planned as a hash join over the whole queue). One prepared
         # statement whatever the batch size. Key and payload come back as the bytes Kafka
-        # gets (no decode and encode per row).
+        # gets (no decode and encode per row; a group's array split into its envelopes'
+        # bytes, `messages`).
         self._claim_sql = f"""
             WITH claimed AS (
               DELETE FROM {s}.outbox_pending WHERE id = ANY(ARRAY(
@@ -426,7 +440,7 @@ class OutboxRelay:
         with the reason, rather than stop the relay at that row for ever."""
         try:
             return messages(payload)
-        except msgspec.DecodeError as exc:
+        except ValueError as exc:
             log.error("outbox relay (%s): a row's group of messages is not a JSON array "
                       "(%s); published as one message", self.schema, exc)
             return [payload]

@@ -42,7 +42,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
         Column("event_type", Text, nullable=False),
-        Column("payload", Text, nullable=False),  # the serialised envelope, sent as is
+        # The serialised envelope, sent as is; or a group of them (common.outbox.grouped).
+        Column("payload", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     outbox_pending_table(metadata)
