@@ -9,9 +9,9 @@ caller that sends it inside a statement of several (the gateway's chain writes).
 
 A row is one message, or several of one topic, key and event type (`grouped`: its payload
 the JSON array of their envelopes, in order), published as separate messages in that order;
-the gateway writes an attempt's stage results so, each a row of its own cost more than the
-message (its heap tuple, two index entries and a pending-queue row, written and deleted).
-`messages` reads a row's messages back.
+the gateway writes a product's stage results of one transaction so: as rows of their own
+they cost the outbox more than their bytes (each a heap tuple, two index entries and a
+pending-queue row, written and deleted). `messages` reads a row's messages back.
 
 A row is written once and never updated: a statement trigger queues its id in the narrow
 `outbox_pending` (common.plumbing), and the relay (`OutboxRelay`) deletes ids from there once

@@ -196,6 +196,24 @@ async def test_a_batch_that_waited_for_a_lock_reads_what_changed_meanwhile(
     assert last == 6
 
 
+async def test_a_products_results_of_one_batch_are_one_outbox_row_published_in_order(
+    db: AsyncEngine, prefix: str
+) -> None:
+    """With the chain's delays at 0 a command runs its three stages in the batch's own
+    transaction: their results are one outbox row for the product (common.outbox.grouped),
+    whose messages are the stages in order."""
+    ctx = context(db, FixedClock(T0), Faults())
+    await consume(ctx, command(f"{prefix}a", 1), command(f"{prefix}b", 1))
+    async with db.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT key, payload FROM gateway.outbox WHERE key LIKE :p ORDER BY id"),
+            {"p": f"{prefix}%"})).all()
+    assert [key for key, _ in rows] == [f"{prefix}a", f"{prefix}b"]
+    for key, payload in rows:
+        stages = [orjson.loads(m)["payload"]["stage"] for m in messages(payload.encode())]
+        assert stages == ["boss", "emos", "gateway"], key
+
+
 async def _put_in_flight(conn: Any, c: ProvisioningCommand, due: datetime) -> None:
     """What another gateway process would have written: the command at its BOSS step, due
     later, and the product's newest sequence (every writer saves the products it holds)."""
