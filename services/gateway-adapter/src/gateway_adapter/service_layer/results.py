@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts.gateway import ProvisioningResult
-from common.envelope import Envelope, to_bytes, wrap
+from common.envelope import Envelope, wrap
 from common.logging import correlation_id
-from common.outbox import OutboxRow, grouped, wake_after_commit
+from common.outbox import OutboxRow, envelope_row, grouped, wake_after_commit
 
 from ..domain.chain import Attempt, StageReport
 from .context import GatewayContext
@@ -38,11 +38,9 @@ def result_rows(
     at 0 an attempt's three stages are reported together, and three rows cost the outbox
     (written, queued, claimed) about three times one (docs/benchmarks.md, eighteenth
     session)."""
-    rows, now = [], ctx.clock.now()
-    for a, r, correlation in reports:
-        topic, e = result_event(ctx, a, r, correlation, now)
-        rows.append(OutboxRow(e.event_id, topic, e.key, e.type, to_bytes(e)))
-    return grouped(rows)
+    now = ctx.clock.now()
+    return grouped([envelope_row(*result_event(ctx, a, r, correlation, now))
+                    for a, r, correlation in reports])
 
 
 def wake_worker(ctx: GatewayContext, conn: AsyncConnection) -> None:
