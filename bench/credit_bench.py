@@ -23,7 +23,7 @@
    the same run's ceilings: one set-based UPDATE flipping the same share of the table's
    rows, and the write floor (the sweep's own rows written again, nothing decided: what the
    sweep cannot beat without writing less); --floor-parts also writes each kind of row alone,
-   and variants (the outbox without its queue, the context by reference).
+   and variants (the outbox without its queue, the decisions' context by reference).
    --runs N repeats it on fresh databases and reports medians. --explain instead prints the
    sweep's first chunk under EXPLAIN (ANALYZE, BUFFERS) (rolled back).
 
@@ -667,6 +667,7 @@ async def _counts(ctx: CreditContext) -> dict[str, int]:
         row = (await conn.execute(text(
             "SELECT (SELECT count(*) FROM credit.decisions) AS decisions, "
             "(SELECT count(*) FROM credit.outbox) AS outbox, "
+            "(SELECT count(*) FROM credit.outbox_messages) AS outbox_messages, "
             "(SELECT count(*) FROM credit.state_history) AS history, "
             "(SELECT count(*) FROM credit.work_orders) AS work_orders, "
             "(SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = 'credit' "
@@ -723,13 +724,9 @@ CREATE UNLOGGED TABLE floor_stage.decisions AS SELECT * FROM credit.decisions;
 CREATE UNLOGGED TABLE floor_stage.history AS SELECT * FROM credit.state_history;
 CREATE UNLOGGED TABLE floor_stage.work_orders AS SELECT * FROM credit.work_orders;
 CREATE UNLOGGED TABLE floor_stage.outbox AS
-  SELECT o.*, (o.payload::json -> 'payload' ->> 'product_id') AS product_id,
-         -- the payload with its context (if any) replaced by the decision's id: what an
-         -- event carrying a reference to the context would weigh (jsonb's text: a little
-         -- wider than msgspec's, with its spaces)
-         jsonb_set(o.payload::jsonb, '{{payload,context}}',
-                   to_jsonb(o.payload::json -> 'payload' ->> 'decision_id'), false)::text
-           AS payload_ref
+  -- a group's rows (sweep_sql.OUTBOX_GROUP messages) by their first message's product
+  SELECT o.*, COALESCE(o.payload::json -> 'payload' ->> 'product_id',
+                       o.payload::json -> 0 -> 'payload' ->> 'product_id') AS product_id
   FROM credit.outbox o;
 CREATE UNLOGGED TABLE floor_stage.decisions_ref AS SELECT * FROM credit.decisions;
 UPDATE floor_stage.decisions_ref SET context = to_json(decision_id);
@@ -755,7 +752,6 @@ CREATE TABLE floor.outbox (LIKE credit.outbox INCLUDING ALL);
 CREATE TABLE floor.outbox_pending (LIKE credit.outbox_pending INCLUDING ALL);
 CREATE TABLE floor.outbox_unqueued (LIKE credit.outbox INCLUDING ALL);
 CREATE TABLE floor.decisions_ref (LIKE credit.decisions INCLUDING ALL);
-CREATE TABLE floor.outbox_ref (LIKE credit.outbox INCLUDING ALL);
 """
 
 _IN_RANGE = "product_id > $1 AND product_id <= $2"
@@ -767,10 +763,10 @@ def _copied(target: str, source: str) -> str:
             f"WHERE {_IN_RANGE} ON CONFLICT DO NOTHING RETURNING 1")
 
 
-def _outbox_rows(target: str, payload: str = "payload") -> str:
+def _outbox_rows(target: str) -> str:
     """The chunk's outbox rows into `target`, in the sweep's order, new ids as it takes them."""
     return (f"INSERT INTO floor.{target} (event_id, topic, key, event_type, payload) "
-            f"SELECT event_id, topic, key, event_type, {payload} FROM floor_stage.outbox "
+            f"SELECT event_id, topic, key, event_type, payload FROM floor_stage.outbox "
             f"WHERE {_IN_RANGE} ORDER BY product_id, id RETURNING 1")
 
 
@@ -785,11 +781,10 @@ _FLOOR_PARTS = {
     "work orders": _copied("work_orders", "work_orders"),
     "outbox": _outbox_rows("outbox"),
     # Not part of the floor, measured alone: the outbox rows without the pending queue; the
-    # decisions and outbox rows with the context replaced by a reference (the decision's
-    # id), to weigh that change of the contracts.
+    # decisions with the context replaced by a reference (the decision's id), to weigh that
+    # change of the contracts.
     "outbox unqueued": _outbox_rows("outbox_unqueued"),
     "decisions, context by reference": _copied("decisions_ref", "decisions_ref"),
-    "outbox, context by reference": _outbox_rows("outbox_ref", "payload_ref"),
     "products": f"""
   UPDATE credit.product_credit p SET
     {', '.join(f'{c} = s.{c}' for c in _FLOOR_PRODUCT_COLUMNS)}
@@ -800,8 +795,7 @@ _FLOOR_PARTS = {
 
 
 # Measured alone only (`--floor-parts`), never part of the floor itself.
-_FLOOR_VARIANTS = ("outbox unqueued", "decisions, context by reference",
-                   "outbox, context by reference")
+_FLOOR_VARIANTS = ("outbox unqueued", "decisions, context by reference")
 
 
 def _floor_chunk(parts: list[str]) -> str:
@@ -819,14 +813,9 @@ async def _write_floor(url: str, lanes: int, chunk: int, parts: list[str]
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(_FLOOR_TABLES)
-        if "outbox" in parts or "outbox, context by reference" in parts:
+        if "outbox" in parts:
             for statement in outbox_queue_ddl("floor"):
                 await conn.execute(statement)
-            # The same queue for the variant's table.
-            await conn.execute(
-                "CREATE TRIGGER outbox_queue AFTER INSERT ON floor.outbox_ref "
-                "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-                "EXECUTE FUNCTION floor.outbox_queue()")
         bounds = [r[0] for r in await conn.fetch(
             "SELECT product_id FROM (SELECT product_id, row_number() OVER (ORDER BY product_id)"
             " AS n FROM credit.product_credit) x WHERE n % $1 = 0 ORDER BY 1", chunk)]
@@ -871,10 +860,7 @@ async def _floors(url: str, lanes: int, chunk: int, parts: bool
             for k, table in (("decision", "credit.decisions"),
                              ("history", "credit.state_history"),
                              ("outbox", "credit.outbox"),
-                             ("decision, context by reference", "floor_stage.decisions_ref"),
-                             ("outbox, context by reference",
-                              "(SELECT id, event_id, topic, key, event_type, payload_ref, "
-                              "created_at FROM floor_stage.outbox)"))}
+                             ("decision, context by reference", "floor_stage.decisions_ref"))}
         print("  rows as stored, bytes (average / largest / over 2,032): " + ", ".join(
             f"{k} {r['avg']:,.0f} / {r['max']:,} / {r['over']:,}" for k, r in sizes.items()))
         every = [k for k in _FLOOR_PARTS if k not in _FLOOR_VARIANTS]
@@ -991,7 +977,8 @@ def _report_run(products: int, r: dict[str, Any]) -> None:
           f"{r['seed']:.1f} s; as_of {SWEEP_AS_OF.isoformat()}")
     print(f"  decisions: {dict(decisions)} (held: {r['first']['held'] is not None})")
     print(f"  rows written: {r['decisions']:,} decisions, {r['history']:,} state "
-          f"changes, {r['work_orders']:,} work orders, {r['outbox']:,} outbox rows; "
+          f"changes, {r['work_orders']:,} work orders, {r['outbox_messages']:,} events in "
+          f"{r['outbox']:,} outbox rows; "
           f"product_credit updates {r['updates']:,} of which HOT {r['hot_updates']:,}")
     print(f"  sweep:  {r['sweep']:>6.1f} s = {products / r['sweep']:>10,.0f} products/s; "
           f"re-run {r['rerun']:.2f} s, new decisions: {sum(r['again']['decisions'].values())}; "
@@ -1014,7 +1001,8 @@ def _report_sweep(products: int, results: list[dict[str, Any]]) -> None:
     last = results[-1]
     print(f"RESULT credit-control month-end sweep: {products:,} products in {med('sweep'):.1f} s "
           f"(median of {len(results)}; target < 10 s), {last['decisions']:,} decisions, "
-          f"{last['outbox']:,} outbox rows; re-run {med('rerun'):.2f} s (target < 2 s); "
+          f"{last['outbox_messages']:,} events in {last['outbox']:,} outbox rows; "
+          f"re-run {med('rerun'):.2f} s (target < 2 s); "
           f"same-run ceilings: one UPDATE flipping the same share {med('ceiling'):.2f} s, "
           f"the sweep's rows written again (write floor) {med('floor'):.1f} s")
 
@@ -1037,7 +1025,7 @@ async def main() -> None:
                         "products) under EXPLAIN (ANALYZE, BUFFERS), rolled back")
     parser.add_argument("--floor-parts", action="store_true",
                         help="after the write floor, each kind of row of it written alone, and "
-                        "its variants (the outbox unqueued, the context by reference)")
+                        "its variants (the outbox unqueued, the decisions' context by reference)")
     parser.add_argument("--runs", type=int, default=1,
                         help="sweep runs, each on a fresh database; the figures are medians")
     parser.add_argument("--repeat", type=int, default=1,

@@ -201,8 +201,9 @@ async def snapshot(url: str) -> dict[str, Any]:
         for name, sql in TABLES.items():
             out[name] = sorted(tuple(str(v) for v in r.values()) for r in await conn.fetch(sql))
         per_product: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-        for r in await conn.fetch("SELECT topic, key, event_type, payload FROM credit.outbox "
-                                  "ORDER BY id"):
+        # By message (a row may hold several, common.outbox; the view gives each its own)
+        for r in await conn.fetch("SELECT topic, key, event_type, payload "
+                                  "FROM credit.outbox_messages ORDER BY id, position"):
             # Read as the consumers read it (the contract's decoder): the old path wrote
             # PostgreSQL's jsonb text, the new one msgspec's style (issue 20), the same events.
             env = to_builtins(_EVENTS.decode(r["payload"].encode()))
@@ -244,7 +245,7 @@ def counts(snap: dict[str, Any]) -> str:
     return (f"{len(snap['decisions']):,} decisions {dict(sorted(kinds.items()))} "
             f"(notice gate: {gate}), "
             f"{len(snap['state_history']):,} state changes, "
-            f"{len(snap['work_orders']):,} work orders, {rows:,} outbox rows")
+            f"{len(snap['work_orders']):,} work orders, {rows:,} outbox events")
 
 
 async def main() -> int:

@@ -78,7 +78,8 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
             "SELECT decision, count(*) FROM credit.decisions WHERE account_id = ANY(:a) "
             "GROUP BY decision ORDER BY decision"), {"a": accounts})).all()
         published = (await conn.execute(text(
-            "SELECT payload::jsonb #>> '{payload,decision}' AS d, count(*) FROM credit.outbox "
+            "SELECT payload::jsonb #>> '{payload,decision}' AS d, count(*) "
+            "FROM credit.outbox_messages "
             "WHERE event_type = 'credit.decision_made' AND key = ANY(:a) GROUP BY d ORDER BY d"),
             {"a": accounts})).all()
         states = (await conn.execute(text(

@@ -83,9 +83,9 @@ async def pay(billing: httpx.AsyncClient, accounts: list[str], year: int, n: int
             "paid_at": f"{year}-07-{12 + n:02d}T10:00:00+08:00"})
 
 
-DECISIONS_OUT = ("SELECT count(*) FROM credit.outbox WHERE key = ANY(:a) "
+DECISIONS_OUT = ("SELECT count(*) FROM credit.outbox_messages WHERE key = ANY(:a) "
                  "AND topic = 'credit.decisions.v1'")
-DECISIONS_IN = ("SELECT count(*) FROM notifier.inbox i JOIN credit.outbox o "
+DECISIONS_IN = ("SELECT count(*) FROM notifier.inbox i JOIN credit.outbox_messages o "
                 "ON o.event_id = i.event_id WHERE i.consumer = 'notifier' AND o.key = ANY(:a)")
 SENT = ("SELECT count(*) FROM notifier.messages WHERE account_id = ANY(:a) "
         "AND status IN ('submitted', 'delivered')")
@@ -175,7 +175,8 @@ async def assert_once_each(db: AsyncEngine, accounts: list[str]) -> None:
             "WHERE account_id = ANY(:a) GROUP BY decision ORDER BY decision"),
             {"a": accounts})).all()
         published = (await conn.execute(text(
-            "SELECT payload::jsonb #>> '{payload,decision}' AS d, count(*) FROM credit.outbox "
+            "SELECT payload::jsonb #>> '{payload,decision}' AS d, count(*) "
+            "FROM credit.outbox_messages "
             "WHERE event_type = 'credit.decision_made' AND key = ANY(:a) GROUP BY d ORDER BY d"),
             {"a": accounts})).all()
         messages = (await conn.execute(text(

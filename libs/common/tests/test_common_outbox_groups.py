@@ -1,5 +1,7 @@
-"""Several messages in one outbox row (`grouped`) and read back (`messages`): each key's
-messages keep their order and their bytes; a row of one message stays as it was."""
+"""Several messages in one outbox row (`grouped`) and read back (`messages`, with their keys
+`keyed_messages`): each key's messages keep their order and their bytes; a row of one
+message stays as it was; a group of mixed keys (the month-end sweep's) publishes each
+message with its envelope's key."""
 
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -8,7 +10,7 @@ import msgspec
 import pytest
 
 from common.envelope import Contract, wrap
-from common.outbox import OutboxRow, envelope_row, grouped, messages
+from common.outbox import MIXED_KEYS, OutboxRow, envelope_row, grouped, keyed_messages, messages
 
 
 class Staged(Contract):
@@ -69,3 +71,20 @@ def test_a_rows_payload_that_is_one_envelope_is_one_message() -> None:
 def test_a_malformed_group_is_an_error_not_a_guess(payload: bytes) -> None:
     with pytest.raises(ValueError):
         messages(payload)
+
+
+def test_a_groups_messages_go_with_the_rows_key_or_of_mixed_keys_each_with_its_own() -> None:
+    one = grouped([row(1, "p1"), row(2, "p1")])[0]
+    assert [k for k, _ in keyed_messages(b"p1", one.payload)] == [b"p1", b"p1"]  # type: ignore[arg-type]
+    # As the sweep writes them: consecutive messages of one topic, whatever their keys.
+    rows = [row(1, "A1"), row(2, "A2", note="停机"), row(3, "A1")]
+    mixed = b"[" + b",".join(r.payload for r in rows) + b"]"  # type: ignore[misc]
+    assert keyed_messages(MIXED_KEYS.encode(), mixed) == [
+        (b"A1", rows[0].payload), (b"A2", rows[1].payload), (b"A1", rows[2].payload)]
+    # A single message keeps the row's key, whatever the row says.
+    assert keyed_messages(b"p1", rows[0].payload) == [(b"p1", rows[0].payload)]  # type: ignore[list-item]
+
+
+def test_a_group_of_mixed_keys_whose_message_names_no_key_is_an_error() -> None:
+    with pytest.raises(ValueError, match="names no key"):
+        keyed_messages(b"", b'[{"type":"x","key":"A1"},{"type":"x"}]')

@@ -24,7 +24,6 @@ from common.contracts import (
     CreditStateChanged,
 )
 from common.envelope import convert
-from common.outbox import messages as row_messages
 from credit_control.credit.domain.profiles import CreditProfile, Exemption
 from credit_control.credit.domain.rule_table import RuleTable
 from notifier.domain.notices import notices_for
@@ -46,13 +45,11 @@ def _like(prefix: str) -> str:
 async def _outbox(conn: AsyncConnection, schema: str, event_type: str,
                   prefix: str) -> list[dict[str, Any]]:
     rows = await conn.execute(text(
-        f"SELECT event_id::text AS event_id, key, payload FROM {schema}.outbox "
-        "WHERE event_type = :t AND key LIKE :p ORDER BY id"), {"t": event_type, "p": _like(prefix)})
-    found = []
-    for r in rows:  # a row may hold several messages (common.outbox.grouped)
-        for message in row_messages(r.payload.encode()):
-            found.append({"event_id": r.event_id, "key": r.key, **orjson.loads(message)})
-    return found
+        f"SELECT event_id::text AS event_id, key, payload FROM {schema}.outbox_messages "
+        "WHERE event_type = :t AND key LIKE :p ORDER BY id, position"),
+        {"t": event_type, "p": _like(prefix)})
+    # a row may hold several messages (common.outbox): the view gives each its own
+    return [{"event_id": r.event_id, "key": r.key, **orjson.loads(r.payload)} for r in rows]
 
 
 def _events_of(messages: list[Message], event_type: str) -> list[dict[str, Any]]:

@@ -60,9 +60,9 @@ async def _events(conn: AsyncConnection, prefix: str) -> dict[str, list[_Event]]
     """Each product's credit events in publication order."""
     rows = await conn.execute(text(
         "SELECT o.id, o.event_id::text AS event_id, o.event_type, o.payload, i.applied_at "
-        "FROM credit.outbox o LEFT JOIN notifier.inbox i "
+        "FROM credit.outbox_messages o LEFT JOIN notifier.inbox i "
         "  ON i.consumer = 'notifier' AND i.event_id = o.event_id "
-        "WHERE o.event_type IN (:d, :s) AND o.key LIKE :p ORDER BY o.id"),
+        "WHERE o.event_type IN (:d, :s) AND o.key LIKE :p ORDER BY o.id, o.position"),
         {"d": DECISION, "s": STATE, "p": _like(prefix)})
     by_product: dict[str, list[_Event]] = defaultdict(list)
     for r in rows:

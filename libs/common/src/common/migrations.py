@@ -80,3 +80,15 @@ def outbox_v2(schema: str) -> None:
         op.execute(statement)
     op.execute(f"DROP INDEX IF EXISTS {s}.ix_outbox_unpublished")
     op.execute(f"ALTER TABLE {s}.outbox DROP COLUMN published_at")
+
+
+def outbox_v3(schema: str) -> None:
+    """Outbox version 3 in `schema` (each service's migration): the view `outbox_messages`
+    (a row's messages, one view row each) and lz4 for compressed payloads
+    (`common.plumbing.outbox_messages_ddl`). Rows already stored keep their compression."""
+    from alembic import op
+
+    from common.plumbing import outbox_messages_ddl
+
+    for statement in outbox_messages_ddl(schema):
+        op.execute(statement)

@@ -7,11 +7,14 @@ this process is woken once the transaction has ended. `insert_part` is the same 
 caller that sends it inside a statement of several (the gateway's chain writes).
 (credit-control's month-end sweep builds its rows in set-based SQL, in the same shape.)
 
-A row is one message, or several of one topic, key and event type (`grouped`: its payload
-the JSON array of their envelopes, in order), published as separate messages in that order;
-the gateway writes a product's stage results of one transaction so: as rows of their own
+A row is one message, or several of one topic (its payload the JSON array of their
+envelopes, in order), published as separate messages in that order: as rows of their own
 they cost the outbox more than their bytes (each a heap tuple, two index entries and a
-pending-queue row, written and deleted). `messages` reads a row's messages back.
+pending-queue row, written and deleted). A group of one key and event type (`grouped`) has
+that key, and the gateway writes a product's stage results of one transaction so; a group
+whose key is empty (`MIXED_KEYS`) is of several keys, each message's its envelope's: the
+month-end sweep writes its events in groups of 16 so. `messages` reads a row's messages back,
+`keyed_messages` with their keys; in SQL the view `outbox_messages` (common.plumbing) does.
 
 A row is written once and never updated: a statement trigger queues its id in the narrow
 `outbox_pending` (common.plumbing), and the relay (`OutboxRelay`) deletes ids from there once
@@ -96,6 +99,11 @@ def grouped(rows: Sequence[OutboxRow]) -> list[OutboxRow]:
         b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups]
 
 
+# The key of a group row whose messages' keys differ: each message is published with the key
+# its envelope names (`keyed_messages`). No message has an empty key.
+MIXED_KEYS = ""
+
+
 def _utf8(payload: str | bytes) -> bytes:
     return payload.encode() if isinstance(payload, str) else payload
 
@@ -114,6 +122,26 @@ def messages(payload: bytes) -> list[bytes]:
     if not found or any(m[:1] != b"{" for m in found):
         raise ValueError("a group of messages is a non-empty JSON array of envelopes")
     return found
+
+
+class _Keyed(msgspec.Struct):
+    key: str
+
+
+_KEY = msgspec.json.Decoder(_Keyed)
+
+
+def keyed_messages(key: bytes, payload: bytes) -> list[tuple[bytes, bytes]]:
+    """A row's messages with the key each is published with: the row's key, or for a group
+    of mixed keys (`MIXED_KEYS`) each envelope's own. ValueError as `messages`, and for an
+    envelope of such a group without a key."""
+    found = messages(payload)
+    if key != b"" or payload[:1] != b"[":
+        return [(key, m) for m in found]
+    try:
+        return [(_KEY.decode(m).key.encode(), m) for m in found]
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"a message of a group of mixed keys names no key: {exc}") from exc
 
 
 _COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
@@ -275,6 +303,7 @@ class _Batch:
     conn: AsyncConnection
     size: int  # rows
     messages: int
+    full: bool  # as many rows as the claim asked for: more may be waiting
     acks: list["asyncio.Future[Any]"] = field(default_factory=list)
 
     async def commit(self) -> None:
@@ -320,6 +349,9 @@ class OutboxRelay:
         self._table = outbox.table
         self._publisher = publisher
         self._batch_size = batch_size
+        # Rows a claim asks for: `batch_size` messages' worth at the last claim's messages a
+        # row, so a backlog of groups (the sweep's 16 a row) is not claimed 16 times as large.
+        self._claim_rows = batch_size
         self._pipeline = max(pipeline, 1)
         self._batches_per_step = batches_per_step
         self._lock_id = zlib.crc32(f"outbox:{self._table.fullname}".encode())
@@ -393,7 +425,7 @@ class OutboxRelay:
                     await lead.execute(select(1))  # still the leader: its session is alive
                     batch = await self._claim()
                     claimed += 1
-                    more = batch is not None and batch.size == self._batch_size
+                    more = batch is not None and batch.full
                     if batch is not None:
                         in_flight.append(batch)
                     continue
@@ -417,15 +449,18 @@ class OutboxRelay:
             # the transaction, which SQLAlchemy's asyncpg adapter does lazily.
             await conn.execute(select(1))
             raw = (await conn.get_raw_connection()).driver_connection
-            rows = await raw.fetch(self._claim_sql, self._batch_size)  # type: ignore[union-attr]
+            limit = self._claim_rows
+            rows = await raw.fetch(self._claim_sql, limit)  # type: ignore[union-attr]
             if not rows:
                 await conn.rollback()
                 await conn.close()
                 return None
             rows.sort(key=itemgetter(0))  # id order: the order of the events
-            sends = [(topic, key, value) for _, topic, key, payload in rows
-                     for value in self._messages(payload)]
-            batch = _Batch(conn, len(rows), len(sends))
+            sends = [(topic, message_key, value) for _, topic, key, payload in rows
+                     for message_key, value in self._messages(key, payload)]
+            batch = _Batch(conn, len(rows), len(sends), full=len(rows) == limit)
+            self._claim_rows = max(1, min(self._batch_size,
+                                          self._batch_size * len(rows) // len(sends)))
             batch.acks = await self._publisher.enqueue_many(sends)
             return batch
         except BaseException:
@@ -434,16 +469,17 @@ class OutboxRelay:
             await conn.close()
             raise
 
-    def _messages(self, payload: bytes) -> list[bytes]:
-        """The row's messages; a group that is not a JSON array of messages (no writer makes
-        one: SQL by hand) goes out as it is, one message, which its consumers dead-letter
-        with the reason, rather than stop the relay at that row for ever."""
+    def _messages(self, key: bytes, payload: bytes) -> list[tuple[bytes, bytes]]:
+        """The row's messages and their keys; a group that is not a JSON array of messages
+        (or, of mixed keys, names none; no writer makes one: SQL by hand) goes out as it is,
+        one message, which its consumers dead-letter with the reason, rather than stop the
+        relay at that row for ever."""
         try:
-            return messages(payload)
+            return keyed_messages(key, payload)
         except ValueError as exc:
             log.error("outbox relay (%s): a row's group of messages is not a JSON array "
-                      "(%s); published as one message", self.schema, exc)
-            return [payload]
+                      "of envelopes (%s); published as one message", self.schema, exc)
+            return [(key, payload)]
 
     async def prune(self, older_than_days: int, chunk: int = 10_000) -> int:
         """Delete published rows older than the retention, a chunk at a time (oldest first),

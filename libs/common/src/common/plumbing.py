@@ -10,6 +10,10 @@ every writer (`common.outbox.add_rows`, a set-based INSERT … SELECT, a test's 
 its rows without knowing it; the relay deletes a row's id once Kafka acknowledged it.
 Marking ~1 KB rows published by an UPDATE copied each of them (docs/benchmarks.md
 "Outbox relay" has the measurements).
+
+Version 3 adds the view `outbox_messages` (a row's messages, one view row each: a group's
+from its JSON array, `common.outbox`), the way to read an outbox by message (its event id,
+key, type, bytes), and stores payloads over ~2 KB (groups) compressed by lz4, not pglz.
 """
 
 from sqlalchemy import (
@@ -47,7 +51,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     outbox_pending_table(metadata)
-    for statement in outbox_queue_ddl(metadata.schema or "public"):
+    schema = metadata.schema or "public"
+    for statement in [*outbox_queue_ddl(schema), *outbox_messages_ddl(schema)]:
         event.listen(table, "after_create", DDL(statement))  # type: ignore[no-untyped-call]
     return table
 
@@ -71,6 +76,38 @@ def outbox_queue_ddl(schema: str) -> list[str]:
         f"""CREATE TRIGGER outbox_queue AFTER INSERT ON {s}.outbox
             REFERENCING NEW TABLE AS new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION {s}.outbox_queue()""",
+    ]
+
+
+def outbox_messages_ddl(schema: str) -> list[str]:
+    """Outbox version 3: the view of every row's messages, and lz4 for the payloads PostgreSQL
+    compresses (only those over ~2 KB: groups of messages).
+
+    A row that is one message is its own view row (`position` 1); a group (its payload a JSON
+    array, `common.outbox.grouped` or the month-end sweep's) gives one view row per message,
+    in order, with the event id, key and type its envelope names and its bytes as written
+    (`json_array_elements` returns each element's text as it is). Readers that ask about
+    messages (a key's events, an event id's row) read the view: a group row's own `event_id`
+    and `key` are only its first message's (its key empty when its messages' keys differ).
+
+    lz4 compresses a group of 16 envelopes several times faster than pglz at about the same
+    size (docs/benchmarks.md, nineteenth session); a PostgreSQL built without lz4 keeps pglz."""
+    s = f'"{schema}"'
+    return [
+        f"""CREATE OR REPLACE VIEW {s}.outbox_messages AS
+            SELECT o.id, 1::bigint AS position, o.event_id, o.topic, o.key, o.event_type,
+                   o.payload, o.created_at
+              FROM {s}.outbox o WHERE left(o.payload, 1) <> '['
+            UNION ALL
+            SELECT o.id, m.position, (m.message ->> 'event_id')::uuid, o.topic,
+                   m.message ->> 'key', m.message ->> 'type', m.message::text, o.created_at
+              FROM {s}.outbox o CROSS JOIN LATERAL json_array_elements(o.payload::json)
+                   WITH ORDINALITY AS m(message, position)
+             WHERE left(o.payload, 1) = '['""",
+        f"""DO $$ BEGIN
+              ALTER TABLE {s}.outbox ALTER COLUMN payload SET COMPRESSION lz4;
+            EXCEPTION WHEN feature_not_supported THEN NULL;
+            END $$""",
     ]
 
 

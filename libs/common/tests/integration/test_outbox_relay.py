@@ -1,7 +1,9 @@
 """The pipelined outbox relay against a real Kafka and PostgreSQL: each key's events arrive in
 order while batches are in flight and writers commit concurrently; a relay killed mid-run
-loses nothing (what it had in flight is sent again); retention prunes only what was published
-and is old enough."""
+loses nothing (what it had in flight is sent again); a row of several messages (of one key,
+or of mixed keys as the month-end sweep writes them) goes out as its messages, each with its
+key, and the view `outbox_messages` reads them back; retention prunes only what was
+published and is old enough."""
 
 import asyncio
 import signal
@@ -19,11 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, wrap
 from common.kafka import Publisher, ensure_topics
-from common.outbox import Outbox, OutboxRelay, envelope_row, grouped
+from common.outbox import MIXED_KEYS, Outbox, OutboxRelay, OutboxRow, envelope_row, grouped
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
 pytestmark = [pytest.mark.integration]
+
+
+class Staged(Contract):
+    event_type: ClassVar[str] = "test.staged"
+    topic: ClassVar[str] = "test.staged.v1"
+    n: int
+    note: str = ""
 
 
 class Counted(Contract):
@@ -149,6 +158,54 @@ async def test_a_row_of_several_messages_is_published_as_its_messages_in_order(
     got = await read_topic(stack, topic, 60)
     assert len(got) == 60  # each message once, as a message of its own
     assert first_copies_per_key(got) == {k: list(range(15)) for k in keys}
+
+
+def mixed_groups(rows: list[OutboxRow], size: int) -> list[OutboxRow]:
+    """Consecutive rows `size` to a row whatever their keys, as the month-end sweep writes
+    its events (sweep_sql.OUTBOX_GROUP)."""
+    return [OutboxRow(g[0].event_id, g[0].topic, MIXED_KEYS, g[0].event_type,
+                      b"[" + b",".join(r.payload for r in g) + b"]")  # type: ignore[misc]
+            for g in (rows[i:i + size] for i in range(0, len(rows), size))]
+
+
+async def test_a_group_of_mixed_keys_goes_out_each_message_with_its_own_key_in_order(
+    stack: Stack, db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
+) -> None:
+    keys = [f"acct-{k}" for k in range(5)]
+    rows = [envelope_row(topic, wrap(Counted(n=n), key=k, source="test",
+                                     occurred_at=datetime.now(UTC)))
+            for n in range(12) for k in keys]  # 60 messages, the keys interleaved
+    async with db.begin() as conn:
+        await outbox.add_rows(conn, mixed_groups(rows, 3))  # 20 rows
+    # A claim asks for `batch_size` messages' worth of rows once it has seen the rows' size:
+    # the first claim 6 rows (18 messages), the next ones 2 rows (6 messages).
+    relay = OutboxRelay(db, outbox, publisher, batch_size=6, pipeline=2)
+    assert await relay.publish_once() == 18
+    assert await relay.publish_once() == 6
+    assert await relay.drain() == 36
+    got = await read_topic(stack, topic, 60)
+    assert len(got) == 60
+    assert first_copies_per_key(got) == {k: list(range(12)) for k in keys}
+
+
+async def test_the_view_reads_every_rows_messages_with_their_own_ids_keys_and_bytes(
+    db: AsyncEngine, outbox: Outbox, topic: str
+) -> None:
+    def made(n: int, key: str, note: str = "") -> OutboxRow:
+        return envelope_row(topic, wrap(Staged(n=n, note=note), key=key, source="test",
+                                        occurred_at=datetime.now(UTC)))
+    alone = made(1, "k1", note='停机 "A" \\ 通知')
+    same_key = [made(2, "k2"), made(3, "k2")]
+    mixed = [made(4, "k3"), made(5, "k4", note="开机"), made(6, "k3")]
+    async with db.begin() as conn:
+        await outbox.add_rows(conn, [alone, *grouped(same_key), *mixed_groups(mixed, 3)])
+    async with db.connect() as conn:
+        rows = (await conn.execute(text(
+            f'SELECT event_id, key, event_type, payload, position '
+            f'FROM "{outbox.schema}".outbox_messages ORDER BY id, position'))).all()
+    assert [(r.event_id, r.key, r.event_type, r.payload.encode(), r.position) for r in rows] == [
+        (m.event_id, m.key, m.event_type, m.payload, i) for group in ([alone], same_key, mixed)
+        for i, m in enumerate(group, start=1)]
 
 
 async def test_a_malformed_group_goes_out_as_one_message_and_the_relay_goes_on(

@@ -188,13 +188,13 @@ class CreditApi:
                 for d in (await self.credit(product_id))["decisions"]]
 
     async def footprint(self, ledgers: Iterable[Ledger]) -> tuple[int, int, int]:
-        """Decisions, outbox rows and work orders for these accounts and products."""
+        """Decisions, outbox messages and work orders for these accounts and products."""
         keys = [k for lg in ledgers for k in (lg.account_id, lg.product_id)]
         async with self.db.connect() as conn:
             counts = []
             for sql in (
                 "SELECT count(*) FROM credit.decisions WHERE product_id = ANY(:k)",
-                "SELECT count(*) FROM credit.outbox WHERE key = ANY(:k)",
+                "SELECT count(*) FROM credit.outbox_messages WHERE key = ANY(:k)",
                 "SELECT count(*) FROM credit.work_orders WHERE product_id = ANY(:k)",
             ):
                 counts.append(int(await conn.scalar(text(sql), {"k": keys}) or 0))
@@ -204,8 +204,8 @@ class CreditApi:
         """The payloads credit-control wrote for `key` on `topic`, oldest first."""
         async with self.db.connect() as conn:
             rows = await conn.execute(text(
-                "SELECT payload::jsonb -> 'payload' FROM credit.outbox "
-                "WHERE key = :k AND topic = :t ORDER BY id"), {"k": key, "t": topic})
+                "SELECT payload::jsonb -> 'payload' FROM credit.outbox_messages "
+                "WHERE key = :k AND topic = :t ORDER BY id, position"), {"k": key, "t": topic})
             return [r[0] for r in rows]
 
 

@@ -41,8 +41,8 @@ def awkward(lg: Ledger) -> Ledger:
 async def _outbox(api: CreditApi, keys: list[str]) -> list[tuple[str, str, str]]:
     async with api.db.connect() as conn:
         rows = await conn.execute(text(
-            "SELECT topic, event_type, payload FROM credit.outbox WHERE key = ANY(:k) "
-            "ORDER BY id"), {"k": keys})
+            "SELECT topic, event_type, payload FROM credit.outbox_messages WHERE key = ANY(:k) "
+            "ORDER BY id, position"), {"k": keys})
         return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -75,3 +75,41 @@ async def test_sweep_made_events_are_msgspecs_bytes(api: CreditApi, test_year: i
     for _, _, payload in found:
         event_id = UUID(orjson.loads(payload)["event_id"])
         assert (event_id.version, event_id.variant) == (7, RFC_4122), payload
+
+
+async def test_the_sweeps_events_go_into_the_outbox_sixteen_to_a_row_of_mixed_keys(
+    api: CreditApi, test_year: int
+) -> None:
+    """The sweep writes a topic's events in groups of consecutive ones (sweep_sql.OUTBOX_GROUP;
+    common.outbox): fewer rows than events, a row's key empty when its events' keys differ,
+    each event keyed as before (its account, a command its product) and each key's events in
+    the order they were decided."""
+    y, uid = test_year + 16, new_uid()
+    books = [ledger(uid, f"grp{i:02d}", ProductFamily.MAS, Tier.LOW) for i in range(20)]
+    await api.deliver(*((lg, lg.bill_run(f"{y}-03", 10_000 + i, at(date(y, 4, 2), 9)))
+                        for i, lg in enumerate(books)))
+    await api.sweep(date(y, 4, 25), f"grp-{uid}-sw")
+    await api.sweep(date(y, 4, 30), f"grp-{uid}")
+    accounts = [lg.account_id for lg in books]
+    async with api.db.connect() as conn:
+        mine = (await conn.execute(text(
+            "SELECT m.id, m.key, m.topic, m.payload, (SELECT count(*) FROM "
+            "credit.outbox_messages a WHERE a.id = m.id) AS in_row, o.key AS row_key "
+            "FROM credit.outbox_messages m JOIN credit.outbox o USING (id) "
+            "WHERE m.key = ANY(:k) ORDER BY m.id, m.position"),
+            {"k": accounts + [lg.product_id for lg in books]})).all()
+    decided = [r for r in mine if r.topic == "credit.decisions.v1"
+               and orjson.loads(r.payload)["payload"]["decision"] in (
+                   "suspension_warning", "suspend")]  # the sweeps' (a bill notice is not)
+    assert len(decided) == 40  # a suspension warning, then a suspension, for each
+    assert len({r.id for r in decided}) < len(decided) / 4  # together, not a row each
+    assert max(r.in_row for r in mine) <= 16
+    assert any(r.row_key == "" for r in mine)  # one row, several accounts
+    for r in mine:
+        payload = orjson.loads(r.payload)
+        assert r.key == payload["key"] == (payload["payload"]["account_id"]
+                                           if r.topic == "credit.decisions.v1"
+                                           else payload["payload"]["product_id"])
+    for account in accounts:  # warned on the 25th, suspended on the 30th, in that order
+        assert [orjson.loads(r.payload)["payload"]["decision"] for r in decided
+                if r.key == account] == ["suspension_warning", "suspend"], account

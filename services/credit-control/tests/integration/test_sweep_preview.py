@@ -37,7 +37,7 @@ async def _footprint(api: CreditApi, *ledgers: Any) -> tuple[int, int, int]:
     async with api.db.connect() as conn:
         row = (await conn.execute(text(
             "SELECT (SELECT count(*) FROM credit.decisions WHERE product_id = ANY(:p)), "
-            "(SELECT count(*) FROM credit.outbox WHERE key = ANY(:k)), "
+            "(SELECT count(*) FROM credit.outbox_messages WHERE key = ANY(:k)), "
             "(SELECT count(*) FROM credit.state_history WHERE product_id = ANY(:p))"),
             {"p": products, "k": products + [lg.account_id for lg in ledgers]})).one()
     return int(row[0]), int(row[1]), int(row[2])

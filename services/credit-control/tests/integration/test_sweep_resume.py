@@ -241,7 +241,7 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
         "bill_notice", "suspension_warning"]
     async with db.connect() as conn:
         cid = await conn.scalar(text(
-            "SELECT payload::jsonb ->> 'correlation_id' FROM credit.outbox WHERE key = :k "
+            "SELECT payload::jsonb ->> 'correlation_id' FROM credit.outbox_messages WHERE key = :k "
             "AND payload::jsonb -> 'payload' ->> 'decision' = 'suspension_warning'"),
             {"k": lg.account_id})
     assert cid == f"catch-up:{sweep_id}"
