@@ -62,6 +62,7 @@ from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
 from common.kafka import Publisher, dead_letter_topic, ensure_topics
+from common.outbox import keyed_messages
 from common.runtime import tune_gc
 from gateway_adapter.adapters import chain_writes
 from gateway_adapter.adapters import tables as t
@@ -175,7 +176,10 @@ def _note_final_results() -> None:
     add = chain_writes.add_results
 
     def noting(w: Any, outbox: Any, rows: Any) -> None:
-        Stamps.note([r.key for r in rows if b'"final":true' in r.payload])
+        # A row holds several products' results (common.outbox.packed): each message's key
+        Stamps.note([k.decode() for r in rows if b'"final":true' in r.payload
+                     for k, m in keyed_messages(r.key.encode(), r.payload)
+                     if b'"final":true' in m])
         add(w, outbox, rows)
 
     chain_writes.add_results = noting  # type: ignore[assignment]

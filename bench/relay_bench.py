@@ -4,7 +4,8 @@ settings) sending the same messages, nothing read from or written to PostgreSQL.
 
 Runs against the stack `scripts/bench.sh` exports (CREDITCTL_DATABASE_URL,
 CREDITCTL_KAFKA_BOOTSTRAP), in a schema and on topics of its own (dropped/deleted at the end).
-The outbox is filled once (COPY through `common.outbox.add_rows`); every round re-queues the
+The outbox is filled once (COPY through `common.outbox.add_rows`; `--packed 16`: sixteen events
+a row, their keys mixed, as the month-end sweep writes them); every round re-queues the
 same rows (their ids back into `outbox_pending`) and times, interleaved, the ceiling then the
 relay. Prints each round and the medians, the relay's process CPU per event, and the outbox's
 size next to its payloads.
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import make_engine
 from common.kafka import Publisher, ensure_topics
-from common.outbox import Outbox, OutboxRelay, OutboxRow, add_rows
+from common.outbox import Outbox, OutboxRelay, OutboxRow, add_rows, packed
 from common.plumbing import outbox_table
 
 SCHEMA = "relay_bench"
@@ -49,7 +50,7 @@ def envelope(i: int) -> bytes:
 
 
 async def fill(engine: AsyncEngine, outbox: Outbox, topic: str, events: int,
-               accounts: int) -> None:
+               accounts: int, pack: int = 1) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
         await conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
@@ -57,6 +58,8 @@ async def fill(engine: AsyncEngine, outbox: Outbox, topic: str, events: int,
     for start in range(0, events, 50_000):
         rows = [OutboxRow(uuid.uuid4(), topic, f"ACC{i % accounts:09d}", "billing.balance_changed",
                           envelope(i)) for i in range(start, min(start + 50_000, events))]
+        if pack > 1:  # `pack` messages a row, whatever their keys (common.outbox.packed)
+            rows = packed(rows, size=pack)
         async with engine.begin() as conn:
             await add_rows(conn, rows, schema=SCHEMA)
     async with engine.begin() as conn:
@@ -80,7 +83,7 @@ async def ceiling(publisher: Publisher, engine: AsyncEngine, topic: str,
     """The same messages straight from memory through the same producer: (events/s, CPU µs)."""
     async with engine.connect() as conn:
         messages = [(topic, r.key.encode(), r.payload.encode()) for r in await conn.execute(
-            text(f'SELECT key, payload FROM "{SCHEMA}".outbox ORDER BY id'))]
+            text(f'SELECT key, payload FROM "{SCHEMA}".outbox_messages ORDER BY id, position'))]
     cpu, started = time.process_time(), time.perf_counter()
     acks = []
     for i in range(0, len(messages), chunk):
@@ -116,7 +119,7 @@ async def main(args: argparse.Namespace) -> None:
     relay_topic, raw_topic = f"bench.relay.{run}", f"bench.relay.raw.{run}"
     await ensure_topics(bootstrap, [relay_topic, raw_topic], args.partitions)
     outbox = Outbox(outbox_table(MetaData(schema=SCHEMA)))
-    await fill(engine, outbox, relay_topic, args.events, args.accounts)
+    await fill(engine, outbox, relay_topic, args.events, args.accounts, args.packed)
     publisher = Publisher(bootstrap, "relay-bench")
     await publisher.start()
     relay = OutboxRelay(engine, outbox, publisher, batch_size=args.batch_size,
@@ -163,6 +166,8 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="rows in the outbox")
     parser.add_argument("--accounts", type=int, default=100_000, help="distinct keys")
+    parser.add_argument("--packed", type=int, default=1,
+                        help="events a row, as the month-end sweep and the gateway write them")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=5_000, help="rows per relay batch")
     parser.add_argument("--pipeline", type=int, default=4, help="relay batches in flight")

@@ -1,7 +1,7 @@
-"""Several messages in one outbox row (`grouped`) and read back (`messages`, with their keys
+"""Several messages in one outbox row (`packed`) and read back (`messages`, with their keys
 `keyed_messages`): each key's messages keep their order and their bytes; a row of one
-message stays as it was; a group of mixed keys (the month-end sweep's) publishes each
-message with its envelope's key."""
+message stays as it was; a group of mixed keys publishes each message with its envelope's
+key."""
 
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from common.envelope import Contract, wrap
-from common.outbox import MIXED_KEYS, OutboxRow, envelope_row, grouped, keyed_messages, messages
+from common.outbox import MIXED_KEYS, OutboxRow, envelope_row, keyed_messages, messages, packed
 
 
 class Staged(Contract):
@@ -29,37 +29,17 @@ def ns(r: OutboxRow) -> list[int]:
     return [msgspec.json.decode(m)["payload"]["n"] for m in messages(r.payload)]  # type: ignore[arg-type]
 
 
-def test_a_keys_rows_become_one_row_where_its_first_was_their_messages_in_order() -> None:
-    rows = [row(1, "p1"), row(2, "p2"), row(3, "p1"), row(4, "p1"), row(5, "p3")]
-    out = grouped(rows)
-    assert [(r.key, ns(r)) for r in out] == [("p1", [1, 3, 4]), ("p2", [2]), ("p3", [5])]
-    assert out[0].event_id == rows[0].event_id  # the group's first message's
-    assert out[1] is rows[1] and out[2] is rows[4]  # alone: the row as it was
-    # Each message is its envelope's bytes exactly as written, Chinese and escapes included.
+def test_a_groups_messages_keep_their_bytes_exactly_and_a_shared_key_is_the_rows() -> None:
     chinese = [row(6, "p9", note='停机 "A" \\ 通知'), row(7, "p9", note="开机")]
-    [together] = grouped(chinese)
+    [together] = packed(chinese)
+    assert together.key == "p9" and together.event_id == chinese[0].event_id
     assert messages(together.payload) == [r.payload for r in chinese]  # type: ignore[arg-type]
 
 
-def test_rows_of_other_topics_or_event_types_are_never_put_together() -> None:
-    a, b = row(1, "p1", topic="t1"), row(2, "p1", topic="t2")
-    c = row(3, "p1", topic="t1")._replace(event_type="test.other")
-    assert grouped([a, b, c]) == [a, b, c]
-
-
-def test_a_keys_row_of_another_type_in_between_starts_its_next_row() -> None:
-    x1, y, x2 = row(1, "k"), row(2, "k")._replace(event_type="test.other"), row(3, "k")
-    assert grouped([x1, y, x2]) == [x1, y, x2]  # X2 after Y, as written
-    x3 = row(4, "k")
-    out = grouped([x1, y, x2, row(9, "p"), x3])
-    assert [(r.event_type, ns(r)) for r in out if r.key == "k"] == [
-        ("test.staged", [1]), ("test.other", [2]), ("test.staged", [3, 4])]
-
-
-def test_without_two_rows_alike_the_rows_are_returned_as_they_are() -> None:
-    rows = [row(i, f"p{i}") for i in range(4)]
-    assert grouped(rows) == rows
-    assert grouped([]) == []
+def test_rows_of_other_topics_are_never_put_together() -> None:
+    rows = [row(1, "p1", topic="t1"), row(2, "p1", topic="t2"), row(3, "p1", topic="t3")]
+    assert packed(rows) == rows
+    assert packed([]) == []
 
 
 def test_a_rows_payload_that_is_one_envelope_is_one_message() -> None:
@@ -74,7 +54,7 @@ def test_a_malformed_group_is_an_error_not_a_guess(payload: bytes) -> None:
 
 
 def test_a_groups_messages_go_with_the_rows_key_or_of_mixed_keys_each_with_its_own() -> None:
-    one = grouped([row(1, "p1"), row(2, "p1")])[0]
+    one = packed([row(1, "p1"), row(2, "p1")])[0]
     assert [k for k, _ in keyed_messages(b"p1", one.payload)] == [b"p1", b"p1"]  # type: ignore[arg-type]
     # As the sweep writes them: consecutive messages of one topic, whatever their keys.
     rows = [row(1, "A1"), row(2, "A2", note="停机"), row(3, "A1")]
@@ -88,3 +68,19 @@ def test_a_groups_messages_go_with_the_rows_key_or_of_mixed_keys_each_with_its_o
 def test_a_group_of_mixed_keys_whose_message_names_no_key_is_an_error() -> None:
     with pytest.raises(ValueError, match="names no key"):
         keyed_messages(b"", b'[{"type":"x","key":"A1"},{"type":"x"}]')
+
+
+def test_packed_puts_a_topics_consecutive_messages_size_to_a_row_whatever_their_keys() -> None:
+    rows = [row(n, f"p{n % 3}") for n in range(7)]
+    other = row(99, "p0", topic="elsewhere")
+    out = packed([*rows[:2], other, *rows[2:]], size=3)
+    # each topic's messages in order; the other topic's row where it was
+    assert [(r.topic, r.key, ns(r)) for r in out] == [
+        ("t", MIXED_KEYS, [0, 1, 2]), ("elsewhere", "p0", [99]), ("t", MIXED_KEYS, [3, 4, 5]),
+        ("t", "p0", [6])]
+    assert out[0].event_id == rows[0].event_id and out[-1] is rows[6]
+    published = [k for r in out for k, _ in keyed_messages(r.key.encode(), r.payload)]  # type: ignore[arg-type]
+    assert published == [b"p0", b"p1", b"p2", b"p0", b"p0", b"p1", b"p2", b"p0"]
+    same = packed([row(1, "k"), row(2, "k")._replace(event_type="test.other")])
+    assert [(r.key, ns(r)) for r in same] == [("k", [1, 2])]  # one key: the row's
+    assert packed(rows[:1]) == rows[:1] and packed([]) == []

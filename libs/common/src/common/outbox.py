@@ -10,10 +10,10 @@ caller that sends it inside a statement of several (the gateway's chain writes).
 A row is one message, or several of one topic (its payload the JSON array of their
 envelopes, in order), published as separate messages in that order: as rows of their own
 they cost the outbox more than their bytes (each a heap tuple, two index entries and a
-pending-queue row, written and deleted). A group of one key and event type (`grouped`) has
-that key, and the gateway writes a product's stage results of one transaction so; a group
-whose key is empty (`MIXED_KEYS`) is of several keys, each message's its envelope's: the
-month-end sweep writes its events in groups of 16 so. `messages` reads a row's messages back,
+pending-queue row, written and deleted). A group's key is its messages' when they share
+one, else empty (`MIXED_KEYS`: each message is published with its envelope's key). `packed`
+makes such rows, 16 messages of a topic to a row (the gateway's results of a batch); the
+month-end sweep writes its events so in SQL. `messages` reads a row's messages back,
 `keyed_messages` with their keys; in SQL the view `outbox_messages` (common.plumbing) does.
 
 A row is written once and never updated: a statement trigger queues its id in the narrow
@@ -62,7 +62,7 @@ class OutboxRow(NamedTuple):
     topic: str
     key: str
     event_type: str
-    # The envelope's JSON, or a group's array of envelopes (`grouped`); bytes: UTF-8, written
+    # The envelope's JSON, or a group's array of envelopes (`packed`); bytes: UTF-8, written
     # as they are.
     payload: str | bytes
 
@@ -71,37 +71,37 @@ def envelope_row(topic: str, envelope: Envelope[Any]) -> OutboxRow:
     return OutboxRow(envelope.event_id, topic, envelope.key, envelope.type, to_bytes(envelope))
 
 
-def grouped(rows: Sequence[OutboxRow]) -> list[OutboxRow]:
-    """Consecutive messages of one topic, key and event type as one row, where the first of
-    them was, its payload the JSON array of their envelopes in their order (one envelope
-    alone stays as it was). "Consecutive" within their topic and key: rows of other keys may
-    come between (the gateway's batch reports product after product), a row of the same
-    topic and key but another event type may not (it starts the key's next row, so the key's
-    messages keep their order). Kafka orders a key's messages, not a partition's keys, and no
-    consumer relies on more. The row's `event_id` is its first message's: the unique index
-    refuses the same group written twice, not one of its later messages written again
-    elsewhere (the writer makes a group's messages together), and looking up one of those
-    later messages by `event_id` means reading the groups' payloads."""
-    groups: list[list[OutboxRow]] = []
-    last: dict[tuple[str, str], list[OutboxRow]] = {}  # (topic, key) → its latest group
-    for row in rows:
-        where = (row.topic, row.key)
-        group = last.get(where)
-        if group is not None and group[0].event_type == row.event_type:
-            group.append(row)
-        else:
-            groups.append(group := [row])
-            last[where] = group
-    if len(groups) == len(rows):
-        return list(rows)
-    return [g[0] if len(g) == 1 else OutboxRow(
-        g[0].event_id, g[0].topic, g[0].key, g[0].event_type,
-        b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups]
-
-
 # The key of a group row whose messages' keys differ: each message is published with the key
 # its envelope names (`keyed_messages`). No message has an empty key.
 MIXED_KEYS = ""
+
+
+def packed(rows: Sequence[OutboxRow], size: int = 16) -> list[OutboxRow]:
+    """A topic's consecutive messages `size` to a row, whatever their keys and event types:
+    each group where its first message was, its payload the JSON array of their envelopes in
+    their order, its key theirs when they share one, else `MIXED_KEYS` (each is published
+    with its envelope's key). Each topic's messages keep their order, so each key's do;
+    rows of different topics may be published in another order than written (Kafka orders
+    a partition's messages, never two topics'). One message alone stays as it was. The
+    row's `event_id` and `event_type` are its first message's: the unique index refuses the
+    same group written twice, not one of its later messages written again elsewhere (the
+    writer makes a group's messages together); the view `outbox_messages` lists every
+    message's own id, key and type."""
+    groups: list[list[OutboxRow]] = []
+    open_: dict[str, list[OutboxRow]] = {}  # topic → its group being filled
+    for row in rows:
+        group = open_.get(row.topic)
+        if group is not None and len(group) < size:
+            group.append(row)
+        else:
+            groups.append(group := [row])
+            open_[row.topic] = group
+    if len(groups) == len(rows):
+        return list(rows)
+    return [g[0] if len(g) == 1 else OutboxRow(
+        g[0].event_id, g[0].topic,
+        g[0].key if all(r.key == g[0].key for r in g) else MIXED_KEYS, g[0].event_type,
+        b"[" + b",".join([_utf8(r.payload) for r in g]) + b"]") for g in groups]
 
 
 def _utf8(payload: str | bytes) -> bytes:
@@ -113,7 +113,7 @@ _MESSAGES = msgspec.json.Decoder(list[msgspec.Raw])
 
 def messages(payload: bytes) -> list[bytes]:
     """A row's messages, as Kafka gets them: the payload itself (an envelope, a JSON object),
-    or each envelope of a group's array (`grouped`), their bytes as they were written.
+    or each envelope of a group's array (`packed`), their bytes as they were written.
     ValueError (msgspec's DecodeError is one) for an array that is not of JSON objects, or
     is empty: no writer makes one."""
     if payload[:1] != b"[":

@@ -46,7 +46,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("topic", Text, nullable=False),
         Column("key", Text, nullable=False),
         Column("event_type", Text, nullable=False),
-        # The serialised envelope, sent as is; or a group of them (common.outbox.grouped).
+        # The serialised envelope, sent as is; or a group of them (common.outbox.packed).
         Column("payload", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
@@ -84,7 +84,7 @@ def outbox_messages_ddl(schema: str) -> list[str]:
     compresses (only those over ~2 KB: groups of messages).
 
     A row that is one message is its own view row (`position` 1); a group (its payload a JSON
-    array, `common.outbox.grouped` or the month-end sweep's) gives one view row per message,
+    array, `common.outbox.packed` or the month-end sweep's) gives one view row per message,
     in order, with the event id, key and type its envelope names and its bytes as written
     (`json_array_elements` returns each element's text as it is). Readers that ask about
     messages (a key's events, an event id's row) read the view: a group row's own `event_id`

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, wrap
 from common.kafka import Publisher, ensure_topics
-from common.outbox import MIXED_KEYS, Outbox, OutboxRelay, OutboxRow, envelope_row, grouped
+from common.outbox import MIXED_KEYS, Outbox, OutboxRelay, OutboxRow, envelope_row, packed
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
@@ -145,12 +145,12 @@ async def test_a_row_of_several_messages_is_published_as_its_messages_in_order(
     stack: Stack, db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
 ) -> None:
     keys = [f"prod-{k}" for k in range(4)]
-    for tx in range(5):  # each transaction: three messages a key, interleaved, one row a key
+    for tx in range(5):  # each transaction: three messages a key, interleaved, three a row
         rows = [envelope_row(topic, wrap(Counted(n=tx * 3 + i), key=k, source="test",
                                          occurred_at=datetime.now(UTC)))
                 for i in range(3) for k in keys]
         async with db.begin() as conn:
-            await outbox.add_rows(conn, grouped(rows))
+            await outbox.add_rows(conn, packed(rows, size=3))
     async with db.connect() as conn:
         assert await conn.scalar(text(f'SELECT count(*) FROM "{outbox.schema}".outbox')) == 20
     relay = OutboxRelay(db, outbox, publisher, batch_size=3, pipeline=2)
@@ -198,7 +198,7 @@ async def test_the_view_reads_every_rows_messages_with_their_own_ids_keys_and_by
     same_key = [made(2, "k2"), made(3, "k2")]
     mixed = [made(4, "k3"), made(5, "k4", note="开机"), made(6, "k3")]
     async with db.begin() as conn:
-        await outbox.add_rows(conn, [alone, *grouped(same_key), *mixed_groups(mixed, 3)])
+        await outbox.add_rows(conn, [alone, *packed(same_key), *mixed_groups(mixed, 3)])
     async with db.connect() as conn:
         rows = (await conn.execute(text(
             f'SELECT event_id, key, event_type, payload, position '

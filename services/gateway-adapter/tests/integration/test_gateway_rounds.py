@@ -21,7 +21,7 @@ from common.clock import FixedClock
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
-from common.outbox import Outbox, messages
+from common.outbox import Outbox
 from gateway_adapter.adapters import chain_writes, tables
 from gateway_adapter.domain.chain import Attempt
 from gateway_adapter.domain.faults import Faults
@@ -69,15 +69,13 @@ async def consume(ctx: GatewayContext, *cmds: ProvisioningCommand) -> None:
 async def results(db: AsyncEngine, prefix: str) -> dict[str, list[tuple[str, str, bool]]]:
     """The outbox's results per command, in id order: (stage, outcome, final)."""
     async with db.connect() as conn:
-        rows = await conn.execute(text(
-            "SELECT payload FROM gateway.outbox WHERE key LIKE :p ORDER BY id"),
-            {"p": f"{prefix}%"})
+        rows = await conn.execute(text(  # by message: a row holds several (outbox.packed)
+            "SELECT payload FROM gateway.outbox_messages WHERE key LIKE :p "
+            "ORDER BY id, position"), {"p": f"{prefix}%"})
         found: dict[str, list[tuple[str, str, bool]]] = {}
         for (payload,) in rows:
-            for message in messages(payload.encode()):  # a product's results are one row
-                r = orjson.loads(message)["payload"]
-                found.setdefault(r["command_id"], []).append(
-                    (r["stage"], r["outcome"], r["final"]))
+            r = orjson.loads(payload)["payload"]
+            found.setdefault(r["command_id"], []).append((r["stage"], r["outcome"], r["final"]))
         return found
 
 
@@ -196,22 +194,25 @@ async def test_a_batch_that_waited_for_a_lock_reads_what_changed_meanwhile(
     assert last == 6
 
 
-async def test_a_products_results_of_one_batch_are_one_outbox_row_published_in_order(
+async def test_a_batchs_results_are_16_to_an_outbox_row_each_products_in_stage_order(
     db: AsyncEngine, prefix: str
 ) -> None:
     """With the chain's delays at 0 a command runs its three stages in the batch's own
-    transaction: their results are one outbox row for the product (common.outbox.grouped),
-    whose messages are the stages in order."""
+    transaction: the batch's results go into the outbox 16 to a row (common.outbox.packed),
+    each with its product's key, each product's stages in order."""
     ctx = context(db, FixedClock(T0), Faults())
-    await consume(ctx, command(f"{prefix}a", 1), command(f"{prefix}b", 1))
+    products = [f"{prefix}{c}" for c in "abcdefg"]
+    await consume(ctx, *(command(p, 1) for p in products))
     async with db.connect() as conn:
         rows = (await conn.execute(text(
-            "SELECT key, payload FROM gateway.outbox WHERE key LIKE :p ORDER BY id"),
+            "SELECT m.id, m.key, m.payload, o.key AS row_key FROM gateway.outbox_messages m "
+            "JOIN gateway.outbox o USING (id) WHERE m.key LIKE :p ORDER BY m.id, m.position"),
             {"p": f"{prefix}%"})).all()
-    assert [key for key, _ in rows] == [f"{prefix}a", f"{prefix}b"]
-    for key, payload in rows:
-        stages = [orjson.loads(m)["payload"]["stage"] for m in messages(payload.encode())]
-        assert stages == ["boss", "emos", "gateway"], key
+    assert len(rows) == 21 and len({r.id for r in rows}) == 2  # 16 and 5
+    assert {r.row_key for r in rows} == {""}  # several products a row: each message's key
+    assert [(r.key, orjson.loads(r.payload)["payload"]["stage"]) for r in rows] == [
+        (p, stage) for p in products for stage in ("boss", "emos", "gateway")]
+    assert all(orjson.loads(r.payload)["key"] == r.key for r in rows)
 
 
 async def _put_in_flight(conn: Any, c: ProvisioningCommand, due: datetime) -> None:

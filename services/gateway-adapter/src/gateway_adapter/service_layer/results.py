@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.gateway import ProvisioningResult
 from common.envelope import Envelope, wrap
 from common.logging import correlation_id
-from common.outbox import OutboxRow, envelope_row, grouped, wake_after_commit
+from common.outbox import OutboxRow, envelope_row, packed, wake_after_commit
 
 from ..domain.chain import Attempt, StageReport
 from .context import GatewayContext
@@ -33,14 +33,14 @@ def result_rows(
     ctx: GatewayContext, reports: Iterable[tuple[Attempt, StageReport, str | None]],
 ) -> list[OutboxRow]:
     """The outbox rows of these stage reports, each with its correlation id; one moment for
-    the lot (they are written by one transaction). A product's results are one row
-    (`common.outbox.grouped`), published as their messages in order: with the chain's delays
-    at 0 an attempt's three stages are reported together, and three rows cost the outbox
-    (written, queued, claimed) about three times one (docs/benchmarks.md, eighteenth
-    session)."""
+    the lot (they are written by one transaction). The batch's results are 16 to a row, in
+    the order reported (`common.outbox.packed`: each published with its product's key, each
+    product's in order): with the chain's delays at 0 an attempt's three stages are reported
+    together, and a row costs the outbox (written, queued, claimed) about as much as three
+    results in one (docs/benchmarks.md, eighteenth and nineteenth sessions)."""
     now = ctx.clock.now()
-    return grouped([envelope_row(*result_event(ctx, a, r, correlation, now))
-                    for a, r, correlation in reports])
+    return packed([envelope_row(*result_event(ctx, a, r, correlation, now))
+                   for a, r, correlation in reports])
 
 
 def wake_worker(ctx: GatewayContext, conn: AsyncConnection) -> None:
