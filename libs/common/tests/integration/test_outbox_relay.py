@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.envelope import Contract, wrap
 from common.kafka import Publisher, ensure_topics
-from common.outbox import MIXED_KEYS, Outbox, OutboxRelay, OutboxRow, envelope_row, packed
+from common.outbox import Outbox, OutboxRelay, OutboxRow, envelope_row, packed
 from common.testing.polling import eventually
 from common.testing.stack import Stack
 
@@ -160,14 +160,6 @@ async def test_a_row_of_several_messages_is_published_as_its_messages_in_order(
     assert first_copies_per_key(got) == {k: list(range(15)) for k in keys}
 
 
-def mixed_groups(rows: list[OutboxRow], size: int) -> list[OutboxRow]:
-    """Consecutive rows `size` to a row whatever their keys, as the month-end sweep writes
-    its events (sweep_sql.OUTBOX_GROUP)."""
-    return [OutboxRow(g[0].event_id, g[0].topic, MIXED_KEYS, g[0].event_type,
-                      b"[" + b",".join(r.payload for r in g) + b"]")  # type: ignore[misc]
-            for g in (rows[i:i + size] for i in range(0, len(rows), size))]
-
-
 async def test_a_group_of_mixed_keys_goes_out_each_message_with_its_own_key_in_order(
     stack: Stack, db: AsyncEngine, outbox: Outbox, publisher: Publisher, topic: str
 ) -> None:
@@ -176,7 +168,7 @@ async def test_a_group_of_mixed_keys_goes_out_each_message_with_its_own_key_in_o
                                      occurred_at=datetime.now(UTC)))
             for n in range(12) for k in keys]  # 60 messages, the keys interleaved
     async with db.begin() as conn:
-        await outbox.add_rows(conn, mixed_groups(rows, 3))  # 20 rows
+        await outbox.add_rows(conn, packed(rows, size=3))  # 20 rows of mixed keys
     # A claim asks for `batch_size` messages' worth of rows once it has seen the rows' size:
     # the first claim 6 rows (18 messages), the next ones 2 rows (6 messages).
     relay = OutboxRelay(db, outbox, publisher, batch_size=6, pipeline=2)
@@ -198,11 +190,14 @@ async def test_the_view_reads_every_rows_messages_with_their_own_ids_keys_and_by
     same_key = [made(2, "k2"), made(3, "k2")]
     mixed = [made(4, "k3"), made(5, "k4", note="开机"), made(6, "k3")]
     async with db.begin() as conn:
-        await outbox.add_rows(conn, [alone, *packed(same_key), *mixed_groups(mixed, 3)])
+        await outbox.add_rows(conn, [alone, *packed(same_key), *packed(mixed)])
     async with db.connect() as conn:
         rows = (await conn.execute(text(
             f'SELECT event_id, key, event_type, payload, position '
             f'FROM "{outbox.schema}".outbox_messages ORDER BY id, position'))).all()
+        row_keys = (await conn.execute(text(
+            f'SELECT key FROM "{outbox.schema}".outbox ORDER BY id'))).scalars().all()
+    assert row_keys == ["k1", "k2", ""]  # one message; a group of one key; of mixed keys
     assert [(r.event_id, r.key, r.event_type, r.payload.encode(), r.position) for r in rows] == [
         (m.event_id, m.key, m.event_type, m.payload, i) for group in ([alone], same_key, mixed)
         for i, m in enumerate(group, start=1)]
