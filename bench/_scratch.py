@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 from common.migrations import upgrade
 
@@ -29,8 +30,13 @@ async def create_database(url: str, name: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"{locale}')
     finally:
         await conn.close()
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
+    return with_database(url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead (a query such as `?host=/run/dir`, a Unix-domain
+    socket's directory, kept as it is)."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 async def drop_database(url: str, name: str) -> None:

@@ -19,9 +19,9 @@ from credit_control.credit.service_layer import balance_events
 from credit_control.credit.service_layer.balance_store import SqlBalanceStore
 from credit_control.rating.adapters import rating_sql
 
-STORE = ("positions_for_update", "upsert_products", "rule_table", "profiles",
+STORE = ("advance_positions", "upsert_products", "rule_table", "profiles",
          "taken_decisions", "open_freezes", "open_promises", "held_by_collections", "write",
-         "save_positions", "close_cleared")
+         "close_cleared")
 OTHERS = ((balance_events.Batch, "decide", "decide"),
           (rating_sql, "record_inputs", "rating inputs"),
           (Inbox, "claim_many", "inbox claim"))

@@ -270,9 +270,9 @@ ADDED_SINCE_BASE = {"caught_up_at", "region"}  # region: the customer's (issue 1
 # Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
 # open date (wall clock of its creation), value class, and a bill run's billed amount.
 ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}
-# Columns added since BASE that only say how a row is stored: a position's digest of its
-# customer snapshot (migration 0028), which the snapshot itself is compared for.
-STORAGE_SINCE_BASE = {"customer_digest"}
+# Columns added since BASE that only say how a row is kept: a position's previous sequence
+# and debt, which its move returns to the batch (migration 0032).
+STORAGE_SINCE_BASE = {"previous_sequence", "previous_amount_due_fen"}
 
 
 def _clean(value: Any) -> Any:

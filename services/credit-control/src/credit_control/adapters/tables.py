@@ -11,7 +11,6 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -41,8 +40,10 @@ account_positions = Table(
     Column("cause", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # BLAKE2b of the customer snapshot as written (migration 0028, balance_sql.save_positions)
-    Column("customer_digest", LargeBinary),
+    # What the position was before its last move (migration 0032,
+    # balance_sql.advance_positions); NULL: it had none.
+    Column("previous_sequence", BigInteger),
+    Column("previous_amount_due_fen", BigInteger),
 )
 
 product_credit = Table(

@@ -21,7 +21,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from xxhash import xxh3_128_digest
 
 from common.clock import parse_bill_month
 from common.contracts.billing import BalanceChanged
@@ -39,86 +38,58 @@ from .product_credits import COLUMNS, N_COLUMNS
 Position = tuple[int, int]
 
 
-_LOCK_POSITIONS = DriverStatement("""
-    SELECT account_id, sequence, amount_due_fen, customer_digest FROM credit.account_positions
-    WHERE account_id = ANY(CAST(:ids AS text[])) ORDER BY account_id FOR UPDATE""")
-
-
-async def positions_for_update(
-    conn: AsyncConnection, account_ids: list[str]
-) -> tuple[dict[str, Position], dict[str, bytes]]:
-    """Each account's applied position, locking the rows in account id order; and the
-    digests of the customer snapshots they hold (`save_positions`), where known."""
-    rows = await _LOCK_POSITIONS.fetch(conn, {"ids": account_ids})
-    return ({a: (seq, due) for a, seq, due, _ in rows},
-            {a: digest for a, _, _, digest in rows if digest is not None})
-
-
-# The customer snapshot is sent only when its digest differs from the stored one: parsing
-# ~250 bytes of JSON into jsonb was ~6 µs of the server's time per event (migration 0028),
-# and a group customer's snapshot rarely changes. Left out, it goes as NULL and the stored
-# one stays (`null` stands in for it on the INSERT side, which only a new account reaches,
-# and a new account's snapshot is always sent: its position is not among the locked ones;
-# json has no `=`, so the stand-in is recognised by its text).
-_SAVE_POSITIONS = DriverStatement("""
+# An account's position moves to the batch's newest event in one statement, which also
+# answers what the position was before: the update keeps the row's previous sequence and
+# debt beside the new ones (`previous_*`, migration 0032) and returns them, from the row it
+# locked. So the batch's first statement both locks its accounts' positions (account id
+# order, everyone's lock order) and writes them; a separate `SELECT … FOR UPDATE` first was
+# a statement and a row lock of its own an account, then the same rows written again.
+# A position at or past the batch's newest event is locked (ON CONFLICT locks the rows its
+# WHERE leaves alone) and neither written nor returned: its events are all stale.
+_ADVANCE_POSITIONS = DriverStatement("""
     INSERT INTO credit.account_positions (account_id, sequence, balance_fen, amount_due_fen,
-        dues, customer, cause, as_of, deposit_fen, customer_digest)
+        dues, customer, cause, as_of, deposit_fen)
     SELECT u.account_id, u.sequence, u.balance_fen, u.amount_due_fen,
-           convert_from(u.dues, 'UTF8')::jsonb,
-           COALESCE(convert_from(u.customer, 'UTF8'), 'null')::json,
-           u.cause, u.as_of, u.deposit_fen, u.digest
+           convert_from(u.dues, 'UTF8')::jsonb, convert_from(u.customer, 'UTF8')::json,
+           u.cause, u.as_of, u.deposit_fen
     FROM unnest(CAST(:account_id AS text[]), CAST(:sequence AS bigint[]),
                 CAST(:balance_fen AS bigint[]), CAST(:amount_due_fen AS bigint[]),
                 CAST(:dues AS bytea[]), CAST(:customer AS bytea[]), CAST(:cause AS text[]),
-                CAST(:as_of AS timestamptz[]), CAST(:deposit_fen AS bigint[]),
-                CAST(:digest AS bytea[]))
+                CAST(:as_of AS timestamptz[]), CAST(:deposit_fen AS bigint[]))
          AS u(account_id, sequence, balance_fen, amount_due_fen, dues, customer, cause, as_of,
-              deposit_fen, digest)
+              deposit_fen)
     ORDER BY u.account_id
-    ON CONFLICT (account_id) DO UPDATE SET sequence = excluded.sequence,
-        balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
-        dues = excluded.dues,
-        customer = CASE WHEN excluded.customer::text = 'null'
-                        THEN account_positions.customer ELSE excluded.customer END,
-        cause = excluded.cause, as_of = excluded.as_of, deposit_fen = excluded.deposit_fen,
-        customer_digest = excluded.customer_digest
-    WHERE account_positions.sequence < excluded.sequence""")  # a stale write never wins
+    ON CONFLICT (account_id) DO UPDATE SET
+        previous_sequence = account_positions.sequence,
+        previous_amount_due_fen = account_positions.amount_due_fen,
+        sequence = excluded.sequence, balance_fen = excluded.balance_fen,
+        amount_due_fen = excluded.amount_due_fen, dues = excluded.dues,
+        customer = excluded.customer, cause = excluded.cause, as_of = excluded.as_of,
+        deposit_fen = excluded.deposit_fen
+    WHERE account_positions.sequence < excluded.sequence
+    RETURNING account_id, previous_sequence, previous_amount_due_fen""")
 
 
-def customer_digest(customer: bytes) -> bytes:
-    """128 bits of XXH3: a changed snapshot taken for the stored one would keep a customer's
-    old contacts, so not a 32-bit checksum (CRC) but a hash no change collides with in
-    practice (the snapshots come from billing, not from someone crafting collisions). Once
-    an event: XXH3 is 0.12 µs of CPU for a ~300-byte snapshot, BLAKE2b was 1.6–1.7
-    (docs/benchmarks.md, fifteenth session). A digest of another algorithm stored before
-    simply differs once, and that position's snapshot is written again."""
-    return xxh3_128_digest(customer)
-
-
-async def save_positions(conn: AsyncConnection, events: list[BalanceChanged],
-                         digests: dict[str, bytes]) -> None:
-    """The batch's newest position per account (one event per account), in one statement;
-    `digests`: the stored customer snapshots' (`positions_for_update`)."""
-    ordered = sorted(events, key=lambda e: e.account_id)
-    customers, digest = [], []
-    for e in ordered:
-        c = encode(e.customer)
-        d = customer_digest(c)
-        customers.append(None if digests.get(e.account_id) == d else c)
-        digest.append(d)
-    await _SAVE_POSITIONS.execute(conn, {
+async def advance_positions(
+    conn: AsyncConnection, newest: list[BalanceChanged]
+) -> dict[str, Position | None]:
+    """Each account's position moved to its event in `newest` (one event per account, the
+    batch's newest) where that is newer, the rows locked in account id order. Returns the
+    accounts whose position moved, each with the position it had before (None: it had
+    none); an account left out was at or past its event already."""
+    ordered = sorted(newest, key=lambda e: e.account_id)
+    rows = await _ADVANCE_POSITIONS.fetch(conn, {
         "account_id": [e.account_id for e in ordered],
         "sequence": [e.sequence for e in ordered],
         "balance_fen": [e.balance_fen for e in ordered],
         "amount_due_fen": [e.amount_due_fen for e in ordered],
         "dues": [encode(e.dues) for e in ordered],
-        "customer": customers,
+        "customer": [encode(e.customer) for e in ordered],
         "cause": [e.cause for e in ordered],
         "as_of": [e.as_of for e in ordered],
         "deposit_fen": [e.deposit_fen for e in ordered],
-        "digest": digest,
     })
-
+    return {a: None if seq is None else (seq, due) for a, seq, due in rows}
 
 
 def oldest_due_month(event: BalanceChanged) -> date | None:

@@ -50,9 +50,16 @@ class InMemoryBalanceStore:
         return [p for p in self.promises
                 if p.status is PromiseStatus.OPEN and p.account_id in wanted]
 
-    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
-        found = [self.positions[a] for a in account_ids if a in self.positions]
-        return {p.account_id: (p.sequence, p.amount_due_fen) for p in found}
+    async def advance_positions(
+        self, newest: list[BalanceChanged]) -> dict[str, sql.Position | None]:
+        moved: dict[str, sql.Position | None] = {}
+        for e in newest:
+            seen = self.positions.get(e.account_id)
+            if seen is None or seen.sequence < e.sequence:
+                moved[e.account_id] = None if seen is None else (seen.sequence,
+                                                                 seen.amount_due_fen)
+                self.positions[e.account_id] = e
+        return moved
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
@@ -105,12 +112,6 @@ class InMemoryBalanceStore:
         self.history += [dict(zip(vars(writes.history), r, strict=True))
                          for r in zip(*vars(writes.history).values(), strict=True)]
         self.outbox += writes.outbox
-
-    async def save_positions(self, events: list[BalanceChanged]) -> None:
-        for e in events:
-            seen = self.positions.get(e.account_id)
-            if seen is None or seen.sequence < e.sequence:
-                self.positions[e.account_id] = e
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
         self.cleared += cleared

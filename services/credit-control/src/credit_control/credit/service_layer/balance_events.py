@@ -1,13 +1,13 @@
 """Balance events, set-wise: a batch of one partition costs a fixed handful of statements.
 
 load → `rules.on_balance` → `ProductCredit.apply` → save, for a whole batch at once:
-1. lock the accounts' positions and drop stale events;
+1. move each account's position to its newest event of the batch, locking it, and learn
+   where it was before: the events at or below that are stale and dropped;
 2. upsert the batch's products' facts and load them as aggregates (domain/product_credit.py),
    locked;
 3. decide in memory, event by event, in order: each decision moves the product in memory,
    so a later event of the batch sees it (exactly as if applied one by one);
-4. write the decisions, products, history and outbox rows with one statement each;
-5. store each account's newest position.
+4. write the decisions, products, history and outbox rows with one statement each.
 
 Decision ids are deterministic, and a decision already taken is not taken again (no state
 change, no event). Which ids are taken is asked once for the whole batch; if that changes
@@ -50,7 +50,8 @@ class BalanceStore(Protocol):
 
     def now(self) -> datetime: ...
 
-    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]: ...
+    async def advance_positions(
+        self, newest: list[BalanceChanged]) -> dict[str, sql.Position | None]: ...
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
@@ -68,8 +69,6 @@ class BalanceStore(Protocol):
 
     async def write(self, writes: sql.BatchWrites) -> None: ...
 
-    async def save_positions(self, events: list[BalanceChanged]) -> None: ...
-
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None: ...
 
     async def held_by_collections(self, product_ids: list[str]) -> set[str]: ...
@@ -78,8 +77,8 @@ class BalanceStore(Protocol):
 @dataclass(frozen=True)
 class Applied:
     """What a batch applied, for what else the batch records (the rating's inputs): each
-    account's event that is its position now (the batch's newest fresh one), what the batch's
-    accounts owed before it (absent: no position yet), and, for an account with
+    account's event that is its position now (the batch's newest fresh one), what those
+    accounts owed before the batch (absent: no position yet), and, for an account with
     several fresh events in the batch, the most it owed along them (an arrears peak between
     two events of one batch; absent: its current event's debt)."""
 
@@ -93,8 +92,8 @@ async def apply_balance_events(
 ) -> Applied:
     """A batch of balance events of one partition, in offset order, in the store's
     transaction (the consumer's, with the inbox claim)."""
-    before = await store.positions_for_update(sorted({e.account_id for _, e in items}))
-    fresh = _fresh(items, before)
+    moved = await store.advance_positions(list(_newest(items).values()))
+    fresh = _fresh(items, moved)
     if not fresh:
         return Applied()
     snapshots = {p.product_id: (e, p) for _, e in fresh for p in e.products}
@@ -108,7 +107,6 @@ async def apply_balance_events(
     await batch.decide(fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
-    await store.save_positions(list(newest.values()))
     await store.close_cleared([
         (e.account_id, e.as_of, f"arrears cleared ({e.cause.value})") for e in newest.values()
         if e.amount_due_fen == 0 and e.cause in _CLEARING])
@@ -117,7 +115,8 @@ async def apply_balance_events(
         for _, e in fresh:
             if e.amount_due_fen > peaks.get(e.account_id, -1):
                 peaks[e.account_id] = e.amount_due_fen
-    return Applied(list(newest.values()), {a: p[1] for a, p in before.items()}, peaks)
+    return Applied(list(newest.values()),
+                   {a: p[1] for a, p in moved.items() if p is not None}, peaks)
 
 
 # The causes that can clear arrears: only their events may close worklist entries at once (a
@@ -134,14 +133,27 @@ async def _held(store: BalanceStore, products: dict[str, ProductCredit]) -> froz
     return frozenset(await store.held_by_collections(sanctioned)) if sanctioned else frozenset()
 
 
+def _newest(items: list[tuple[RawEnvelope, BalanceChanged]]) -> dict[str, BalanceChanged]:
+    """Each account's event of the highest sequence (the first of equal ones): the batch's
+    last fresh event of the account, if it has any, is this one."""
+    newest: dict[str, BalanceChanged] = {}
+    for _, event in items:
+        seen = newest.get(event.account_id)
+        if seen is None or event.sequence > seen.sequence:
+            newest[event.account_id] = event
+    return newest
+
+
 def _fresh(
-    items: list[tuple[RawEnvelope, BalanceChanged]], before: dict[str, sql.Position]
+    items: list[tuple[RawEnvelope, BalanceChanged]], moved: dict[str, sql.Position | None]
 ) -> list[tuple[RawEnvelope, BalanceChanged]]:
-    """The events newer than the account's applied sequence (positions locked)."""
-    applied = {a: p[0] for a, p in before.items()}
+    """The events newer than the account's applied sequence before the batch, each newer
+    than the account's fresh ones before it; an account whose position did not move (it was
+    at or past the batch's newest event) has none."""
+    applied = {a: p[0] if p is not None else 0 for a, p in moved.items()}
     fresh: list[tuple[RawEnvelope, BalanceChanged]] = []
     for envelope, event in items:
-        if event.sequence <= applied.get(event.account_id, 0):
+        if event.sequence <= applied.get(event.account_id, event.sequence):
             log.info("stale balance event for %s (seq %d)", event.account_id, event.sequence)
             continue
         applied[event.account_id] = event.sequence

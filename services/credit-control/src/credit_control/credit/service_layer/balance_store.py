@@ -29,15 +29,14 @@ class SqlBalanceStore:
         self.ctx, self.conn = ctx, conn
         self.source = ctx.source
         self.products = SqlProductCredits(conn)
-        self._digests: dict[str, bytes] = {}  # the locked positions' customer snapshots'
         self._hints: sql.BatchHints | None = None  # from the products' upsert
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
 
-    async def positions_for_update(self, account_ids: list[str]) -> dict[str, sql.Position]:
-        positions, self._digests = await sql.positions_for_update(self.conn, account_ids)
-        return positions
+    async def advance_positions(
+        self, newest: list[BalanceChanged]) -> dict[str, sql.Position | None]:
+        return await sql.advance_positions(self.conn, newest)
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
@@ -98,9 +97,6 @@ class SqlBalanceStore:
         await self.products.save(writes.products)
         await sql.insert_history(conn, writes.history)
         await self.ctx.outbox.add_many(conn, writes.outbox)
-
-    async def save_positions(self, events: list[BalanceChanged]) -> None:
-        await sql.save_positions(self.conn, events, self._digests)
 
     async def close_cleared(self, cleared: list[tuple[str, datetime, str]]) -> None:
         await worklist_sql.close_cleared(self.conn, cleared)

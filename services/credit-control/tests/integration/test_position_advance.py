@@ -1,0 +1,114 @@
+"""The balance path moves each account's position to the batch's newest event in one
+statement that also says where the position was (migration 0032,
+balance_sql.advance_positions): the stale events are the ones at or below it, what the
+account owed before is the rating's, and a position already at or past the batch's newest
+event is neither written nor moved back."""
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.clock import FixedClock
+from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+from common.contracts.snapshots import (
+    CustomerSnapshot,
+    Person,
+    ProductFamily,
+    ProductSnapshot,
+    Tier,
+)
+from common.envelope import RawEnvelope, encode, wrap
+from common.idempotency import IdempotencyKeys
+from common.outbox import Outbox
+from credit_control.adapters import tables as t
+from credit_control.credit.service_layer.balance_events import Applied, apply_balance_events
+from credit_control.credit.service_layer.balance_store import SqlBalanceStore
+from credit_control.service_layer.context import CreditContext
+
+from .helpers import at, new_uid
+
+pytestmark = [pytest.mark.integration]
+
+
+def _customer(uid: str, phone: str) -> CustomerSnapshot:
+    return CustomerSnapshot(customer_id=f"K{uid}", name="集团", tier=Tier.MID,
+                            account_manager=Person(name="王经理", phone="13900139000"),
+                            contacts=(Person(name="联系人", phone=phone),))
+
+
+class _Accounts:
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db, self.uid = db, new_uid()
+        self.ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                                 FixedClock(at(date(2031, 4, 1))))
+
+    def event(self, account: str, seq: int, due: int,
+              customer: CustomerSnapshot | None = None) -> tuple[RawEnvelope, BalanceChanged]:
+        account_id = f"A{self.uid}-{account}"
+        e = BalanceChanged(
+            account_id=account_id, sequence=seq, cause=BalanceCause.CHARGE,
+            as_of=at(date(2031, 4, seq)), balance_fen=-due, amount_due_fen=due,
+            dues=(BillMonthDue(bill_month="2031-03", amount_due_fen=due),),
+            customer=customer or _customer(self.uid, "13800138000"),
+            products=(ProductSnapshot(product_id=f"P{self.uid}-{account}",
+                                      cpno=f"CP{self.uid}{account}", name="集团V网",
+                                      family=ProductFamily.ADC),))
+        return wrap(e, key=account_id, source="test", occurred_at=e.as_of), e
+
+    async def apply(self, *items: tuple[RawEnvelope, BalanceChanged]) -> Applied:
+        async with self.db.begin() as conn:
+            return await apply_balance_events(SqlBalanceStore(self.ctx, conn), list(items))
+
+    async def position(self, account: str) -> tuple[Any, ...]:
+        async with self.db.connect() as conn:
+            return tuple((await conn.execute(text(
+                "SELECT sequence, amount_due_fen, previous_sequence, previous_amount_due_fen, "
+                "customer FROM credit.account_positions WHERE account_id = :a"),
+                {"a": f"A{self.uid}-{account}"})).one())
+
+
+async def test_a_batch_moves_each_position_to_its_newest_event_and_knows_the_one_before(
+        db: AsyncEngine) -> None:
+    accounts = _Accounts(db)
+    first = await accounts.apply(accounts.event("a", 1, 100))
+    assert await accounts.position("a") == (1, 100, None, None, _json(accounts.uid))
+    assert first.due_before == {}  # no position before: nothing owed before
+
+    # Offset order 3, 2, 4: 2 is stale behind 3; the position moves to 4, from 1.
+    moved = _customer(accounts.uid, "13700137000")
+    applied = await accounts.apply(accounts.event("a", 3, 300), accounts.event("a", 2, 200),
+                                   accounts.event("a", 4, 400, moved))
+    assert [e.sequence for e in applied.current] == [4]
+    assert applied.due_before == {f"A{accounts.uid}-a": 100}
+    assert applied.peak_due == {f"A{accounts.uid}-a": 400}
+    assert await accounts.position("a") == (4, 400, 1, 100, json.loads(encode(moved)))
+
+
+async def test_a_position_at_or_past_the_batch_stays_and_its_events_are_stale(
+        db: AsyncEngine) -> None:
+    accounts = _Accounts(db)
+    await accounts.apply(accounts.event("a", 5, 500), accounts.event("b", 1, 100))
+
+    # a's events are all at or below 5: nothing of a moves; b's fresh one does.
+    applied = await accounts.apply(accounts.event("a", 5, 1), accounts.event("a", 3, 2),
+                                   accounts.event("b", 2, 200))
+    assert [e.account_id for e in applied.current] == [f"A{accounts.uid}-b"]
+    assert applied.due_before == {f"A{accounts.uid}-b": 100}
+    assert await accounts.position("a") == (5, 500, None, None, _json(accounts.uid))
+    assert (await accounts.position("b"))[:4] == (2, 200, 1, 100)
+
+    # A batch of stale events only applies nothing at all.
+    assert await accounts.apply(accounts.event("a", 4, 9)) == Applied()
+    async with db.connect() as conn:
+        decided = (await conn.execute(text(
+            "SELECT count(*) FROM credit.decisions WHERE account_id = :a AND as_of = :t"),
+            {"a": f"A{accounts.uid}-a", "t": at(date(2031, 4, 4))})).scalar_one()
+    assert decided == 0
+
+
+def _json(uid: str) -> Any:
+    return json.loads(encode(_customer(uid, "13800138000")))
