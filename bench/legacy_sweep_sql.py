@@ -1,7 +1,8 @@
 """THE SWEEP'S OLD PATH, kept only for bench/sweep_compare.py (not used by the service): the
 credit-control sweep before the one-pass statement (services/credit-control/.../sweep_sql.py),
-with the notice-delivered gate (branch h7), verbatim but for the imports. Delete it with the
-comparison once nobody needs the check.
+with the notice-delivered gate (branch h7), verbatim but for the imports and the reads of a
+decision's context, a `text` column since migration 0033 (`::json`, `::jsonb`). Delete it
+with the comparison once nobody needs the check.
 
 One rule row of a sweep as ONE statement per chunk of products: select the candidates
 (locked, in product id order), insert the decisions (deterministic ids: a re-run conflicts and
@@ -202,7 +203,7 @@ def statement(step: SweepStep) -> str:
         "jsonb_build_object('decision_id', d.decision_id, 'account_id', d.account_id, "
         "'product_id', d.product_id, 'decision', d.decision, 'rule_id', d.rule_id, "
         "'reason', d.reason, 'state_before', d.state_before, 'state_after', d.state_after, "
-        "'as_of', :as_of_text, 'context', d.context, 'warning_level', d.warning_level, "
+        "'as_of', :as_of_text, 'context', d.context::jsonb, 'warning_level', d.warning_level, "
         "'amount_fen', d.amount_fen, 'rule_version', d.rule_version)")
     parts = [f"""
 cand AS (
@@ -273,7 +274,7 @@ dec AS (
             "'credit.state_changed', jsonb_build_object('account_id', d.account_id, "
             "'product_id', d.product_id, 'decision_id', d.decision_id, "
             "'state_before', d.state_before, 'state_after', d.state_after, "
-            "'as_of', :as_of_text, 'context', d.context) FROM dec d")
+            "'as_of', :as_of_text, 'context', d.context::jsonb) FROM dec d")
     parts.append(f"""
 ev AS (SELECT * FROM ({" UNION ALL ".join(events)}) e),
 ob AS (
@@ -310,7 +311,7 @@ def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: b
         sets += ["warning_level = :level", "ladder_month = p.oldest_due_month"]
     if suspension_warning:  # ladder.record: when, and the deadline it named
         sets += ["ladder_month = p.oldest_due_month", "suspension_warned_on = :today",
-                 "suspension_deadline = (d.context->>'deadline')::date",
+                 "suspension_deadline = (d.context::json->>'deadline')::date",
                  # Its SMS is still to be heard of; lost ones of this ladder stay counted.
                  "suspension_warning_id = d.decision_id", "notice_status = NULL",
                  "notice_sent_at = NULL", "notice_delivered_at = NULL", "notice_reason = NULL",

@@ -55,14 +55,17 @@ def test_event_ids_are_version_7_and_ordered_by_the_time_they_were_made() -> Non
 
 
 
-def test_the_event_id_prefix_and_a_random_uuids_rest_make_a_version_7_id() -> None:
+def test_an_event_id_head_and_the_events_numbers_make_version_7_ids_in_their_order() -> None:
     before = time.time_ns() // 1_000_000
-    prefix = ids.event_id_prefix()
+    heads = [ids.event_id_head() for _ in range(1000)]
     after = time.time_ns() // 1_000_000
-    # What the sweep's SQL does: prefix || substr(gen_random_uuid()::text, 16)
-    made = [uuid.UUID(prefix + str(uuid.uuid4())[15:]) for _ in range(1000)]
-    assert len(set(made)) == len(made)
+    # What the sweep's SQL does: head || lpad(to_hex(number), 7, '0')
+    made = [uuid.UUID(f"{h}{n:0{ids.EVENT_NUMBER_DIGITS}x}") for h in heads[:3]
+            for n in (1, 2, 15, 16, 300_000, 16**ids.EVENT_NUMBER_DIGITS - 1)]
     for u in made:
         assert (u.version, u.variant) == (7, uuid.RFC_4122)
         assert before <= u.int >> 80 <= after
+    # One statement's ids sort as their numbers; two statements' heads differ (46 random bits)
+    assert made[:6] == sorted(made[:6])
+    assert len({h[14:] for h in heads}) == len(heads)
     assert ids.new_event_id().int >> 80 >= made[0].int >> 80

@@ -95,7 +95,8 @@ async def load(conn: AsyncConnection, prefix: str) -> tuple[list[Row], dict[int,
               for r in await conn.execute(text("SELECT version, rows FROM credit.rule_tables"))}
     result = await conn.execute(text(
         "SELECT d.decision_id, d.product_id, pc.family, d.decision, d.rule_id, d.reason, "
-        "d.as_of, d.context, d.inputs, d.rule_version FROM credit.decisions d "
+        "d.as_of, d.context::json AS context, d.inputs::json AS inputs, d.rule_version "
+        "FROM credit.decisions d "
         "JOIN credit.product_credit pc ON pc.product_id = d.product_id "
         "WHERE d.product_id LIKE :p AND d.decision IN "
         "('suspension_warning', 'suspend', 'restore', 'arrears_cleared') "

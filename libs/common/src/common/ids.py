@@ -58,15 +58,24 @@ def new_event_id() -> UUID:
     return _CUUID(high.to_bytes(8, "big") + _pool.pop()[8:])  # type: ignore[no-any-return]
 
 
-def event_id_prefix() -> str:
-    """The first 15 characters of a version-7 event id's text for this millisecond
-    ("01a24320-09a1-7"): a set-based statement that writes many events (the month-end
-    sweep's outbox rows) gives each `prefix || substr(gen_random_uuid()::text, 16)`, the
-    rest of a random UUID's text after its version digit (12 random bits, the variant, 62
-    random bits). The statement's events share the millisecond and sort to the right of
-    every earlier one, as `new_event_id`'s do."""
+# A statement's event ids: the head's 29 characters and the event's number in 7 hex digits.
+EVENT_NUMBER_DIGITS = 7
+
+
+def event_id_head() -> str:
+    """The first 29 characters of version-7 event ids' text for this millisecond, for a
+    set-based statement that writes many events (the month-end sweep's outbox rows): each
+    event's id is `head || lpad(to_hex(number), 7, '0')`, its number in the statement
+    (below 16**7, unique within it). The head carries the millisecond, the version and
+    variant, and 46 random bits (12 of rand_a, 14 of rand_b's first 16, 20 more), so two
+    statements' ids do not meet; within one statement the ids sort as their numbers do,
+    after every earlier millisecond's, as `new_event_id`'s do. No random function is left
+    to the SQL: a query that makes ids without one is not volatile, and PostgreSQL may
+    fold it into the statement instead of storing its rows."""
     ms = f"{time.time_ns() // 1_000_000:012x}"
-    return f"{ms[:8]}-{ms[8:]}-7"
+    r = int.from_bytes(os.urandom(6), "big")  # 48 bits, 46 used
+    rand_a, rand_b, rest = r >> 34 & 0xFFF, 0x8000 | (r >> 20 & 0x3FFF), r & 0xFFFFF
+    return f"{ms[:8]}-{ms[8:]}-7{rand_a:03x}-{rand_b:04x}-{rest:05x}"
 
 
 def new_hex(chars: int = 32) -> str:

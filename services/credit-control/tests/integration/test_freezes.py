@@ -38,8 +38,8 @@ async def _freeze(api: CreditApi, freeze_id: str, customer: str, y: int, status:
 async def _decided(api: CreditApi, lg: Ledger) -> list[tuple[str, str | None]]:
     async with api.db.connect() as conn:
         rows = await conn.execute(text(
-            "SELECT decision, context->>'deadline' FROM credit.decisions WHERE product_id = :p "
-            "ORDER BY created_at, decision_id"), {"p": lg.product_id})
+            "SELECT decision, context::json->>'deadline' FROM credit.decisions "
+            "WHERE product_id = :p ORDER BY created_at, decision_id"), {"p": lg.product_id})
         return [(r[0], r[1]) for r in rows]
 
 

@@ -45,7 +45,7 @@ async def decided(api: CreditApi, lg: Ledger, day: date) -> list[tuple[Any, ...]
 async def inputs(api: CreditApi, lg: Ledger, decision: str) -> dict[str, Any]:
     async with api.db.connect() as conn:
         found: dict[str, Any] = await conn.scalar(text(
-            "SELECT inputs FROM credit.decisions WHERE product_id = :p AND decision = :d"),
+            "SELECT inputs::json FROM credit.decisions WHERE product_id = :p AND decision = :d"),
             {"p": lg.product_id, "d": decision})
     return found
 

@@ -1,5 +1,8 @@
 """credit-control's tables, in schema `credit`."""
 
+from typing import Any
+
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,11 +21,28 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
+from sqlalchemy.types import TypeDecorator
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
 
 SCHEMA = "credit"
 metadata = MetaData(schema=SCHEMA)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON kept as the `text` its writer made (migration 0033): the server neither parses
+    nor checks it on the way in. Python reads and writes it as JSON values, as it would a
+    `json` column; SQL that looks inside it casts it (`context::json ->> 'deadline'`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else orjson.dumps(value).decode()
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else orjson.loads(value)
+
 
 # The newest balance billing told us about, per account (a read model of billing). Rewritten
 # by every balance event: fillfactor 50 (migration 0026) keeps room on the page, so the
@@ -111,9 +131,9 @@ decisions = Table(
     Column("state_before", Text, nullable=False),
     Column("state_after", Text, nullable=False),
     Column("as_of", DateTime(timezone=True), nullable=False),
-    Column("context", JSON, nullable=False),  # json: as msgspec wrote it (0029)
+    Column("context", JsonText, nullable=False),  # as msgspec wrote it (0029, 0033)
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("inputs", JSON),  # json: as its writer made it (0030)
+    Column("inputs", JsonText),  # as its writer made it (0030, 0033)
     Column("warning_level", Integer),
     Column("amount_fen", BigInteger),
     Column("rule_version", Integer),

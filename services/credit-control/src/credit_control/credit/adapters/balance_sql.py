@@ -238,8 +238,8 @@ _INSERT_DECISIONS = DriverStatement("""
         reason, state_before, state_after, as_of, context, inputs, warning_level, amount_fen,
         rule_version)
     SELECT u.decision_id, u.product_id, u.account_id, u.decision, u.rule_id, u.reason,
-           u.state_before, u.state_after, u.as_of, convert_from(u.context, 'UTF8')::json,
-           convert_from(u.inputs, 'UTF8')::json,
+           u.state_before, u.state_after, u.as_of, convert_from(u.context, 'UTF8'),
+           convert_from(u.inputs, 'UTF8'),
            u.warning_level, u.amount_fen, u.rule_version
     FROM unnest(CAST(:decision_id AS text[]), CAST(:product_id AS text[]),
                 CAST(:account_id AS text[]), CAST(:decision AS text[]),

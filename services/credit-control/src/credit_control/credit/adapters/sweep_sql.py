@@ -46,7 +46,7 @@ from common.contracts.gateway import ProvisioningCommand
 from common.contracts.notifier import NoticeStatus
 from common.contracts.snapshots import ProductFamily, Tier
 from common.envelope import SCHEMA_VERSION
-from common.ids import event_id_prefix
+from common.ids import EVENT_NUMBER_DIGITS, event_id_head
 
 from ...adapters import tables as t
 from ..domain.ladder import DEFAULT_POLICY
@@ -74,6 +74,9 @@ D = DecisionType
 # 40 % less WAL, and the relay publishes its events faster (docs/benchmarks.md, nineteenth
 # session).
 OUTBOX_GROUP = 16
+# A chunk's messages are numbered per topic; the commands topic's numbers start here, so
+# every message of a chunk has its own number (its event id's last hex digits, `msg`).
+_TOPIC_NUMBERS = 16 ** EVENT_NUMBER_DIGITS // 2
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
 _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
@@ -601,7 +604,7 @@ _NOTICE_NOTE = (
 def _envelope(event_type_json: str, key: str, payload_text: str) -> str:
     """common.envelope's envelope around a payload given as JSON text, as msgspec writes it
     (event_text.py: one serialisation style for every event)."""
-    return envelope_text(event_type_json, "x.eid::text", ":source_json", ":now_json",
+    return envelope_text(event_type_json, "x.eid", ":source_json", ":now_json",
                          ":correlation_json", ":schema_version", key, payload_text)
 
 
@@ -617,7 +620,7 @@ def _statement(bounded: bool = False) -> str:
         "bill_month": text_json(_month("c.oldest_due_month")),
         "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen"},
         raw=("customer", "product", "as_of_date", "deadline", "bill_month"))
-    context = "d.context::text"
+    context = "d.context"
     # Enum values' JSON as constants (event_text.enum_json); the rule id and decision come as
     # JSON from `due`, made once per statement: fields given as JSON text (`raw`).
     state_before, state_after = (enum_json(f"d.{c}", CreditState)
@@ -651,8 +654,9 @@ def _statement(bounded: bool = False) -> str:
         "account_id": "d.account_id", "product_id": "d.product_id",
         "decision_id": "d.decision_id", "state_before": state_before,
         "state_after": state_after, "as_of": ":as_of_json", "context": context}, raw, made)
-    # What the decision was based on, as text (a json column, migration 0030): a
-    # jsonb_build_object typed and copied every value into a jsonb and sorted its keys.
+    # What the decision was based on, as text (migrations 0030, 0033: stored unchecked, as
+    # the context is): a jsonb_build_object typed and copied every value into a jsonb and
+    # sorted its keys.
     # After a suspension warning of this sweep (`after_sw`): the one just given, its SMS
     # unheard of.
     after_sw = "c.sw_fires AND c.step_no > c.s_sw"
@@ -679,7 +683,7 @@ def _statement(bounded: bool = False) -> str:
         for k, v, kind in inputs_members] + [
         ("catch_up", ":catch_up", "json"), ("caught_up_at", ":now", "json")]
     inputs = (f"(CASE WHEN :catch_up IS NULL THEN {object_text(inputs_members)} "
-              f"ELSE {object_text(caught_up_members)} END)::json")
+              f"ELSE {object_text(caught_up_members)} END)")
     reason = (
         "CASE WHEN c.decision = 'pre_cancel' THEN 'suspended since ' || c.suspended_on || "
         "', retention (' || CASE WHEN c.star IN (4, 5) THEN 120 ELSE 90 END || ' days) ran out'"
@@ -725,7 +729,7 @@ dec AS (
          c.product_id, c.account_id, c.decision, c.rule_id,
          {reason},
          c.state_before, c.state_after, :as_of,
-         ({notice_context})::json,
+         ({notice_context}),
          {inputs},
          c.level, CASE WHEN c.decision = 'deduction'
                        THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
@@ -816,35 +820,40 @@ wo AS (
   RETURNING 1
 ),
 ev AS (
-  SELECT d.product_id, d.step_no, 1 AS kind, :decisions_topic AS topic, d.account_id AS key,
-         :decision_made AS event_type, :decision_made_json AS type_json,
+  SELECT d.product_id, d.step_no, 1 AS kind, :decisions_topic AS topic, 0 AS topic_no,
+         d.account_id AS key, :decision_made AS event_type, :decision_made_json AS type_json,
          {decision_payload} AS payload FROM moved d
   UNION ALL
-  SELECT u.product_id, u.step_no, 2, :commands_topic, u.product_id, :command_type,
+  SELECT u.product_id, u.step_no, 2, :commands_topic, 1, u.product_id, :command_type,
          :command_type_json,
          {command_payload}
   FROM upd u WHERE u.effect = 'chain'
   UNION ALL
-  SELECT d.product_id, d.step_no, 2, :decisions_topic, d.account_id, :state_changed,
+  SELECT d.product_id, d.step_no, 2, :decisions_topic, 0, d.account_id, :state_changed,
          :state_changed_json,
          {changed_payload}
   FROM moved d WHERE d.effect = 'now'
 ),
 msg AS (
-  SELECT x.eid, x.topic, x.key, x.event_type,
-         {_envelope("x.type_json", "x.key", "x.payload")} AS envelope,
-         row_number() OVER (PARTITION BY x.topic ORDER BY x.product_id, x.step_no, x.kind) AS n
-  -- time-ordered event ids (common.ids.event_id_prefix): the outbox's unique index grows
-  -- at its right edge instead of taking each id on a random leaf
-  FROM (SELECT (:event_id_prefix || substr(gen_random_uuid()::text, 16))::uuid AS eid, ev.*
-        FROM ev) x
+  -- Time-ordered event ids (common.ids.event_id_head): the outbox's unique index grows at
+  -- its right edge instead of taking each id on a random leaf. Made from each message's
+  -- number, not a random function: nothing here is volatile, so this query is folded into
+  -- `ob`, its only reader, instead of its ~1 KB rows being stored (and spilled) on the way.
+  SELECT x.topic, x.key, x.event_type, x.n, x.eid,
+         {_envelope("x.type_json", "x.key", "x.payload")} AS envelope
+  FROM (SELECT y.*, :event_id_head || lpad(to_hex(y.topic_no * {_TOPIC_NUMBERS} + y.n),
+                                            {EVENT_NUMBER_DIGITS}, '0') AS eid
+        FROM (SELECT ev.*, row_number() OVER (PARTITION BY ev.topic
+                                              ORDER BY ev.product_id, ev.step_no, ev.kind) AS n
+              FROM ev) y) x
 ),
 ob AS (
   -- A topic's messages in groups of :group consecutive ones, each group one row
   -- (common.outbox: its key empty when its messages' keys differ, each message published
   -- with its envelope's), groups in order: each key's messages keep their order.
   INSERT INTO credit.outbox (event_id, topic, key, event_type, payload)
-  SELECT (array_agg(m.eid ORDER BY m.n))[1], m.topic,
+  -- the row's id is its first message's: the group's smallest (same head, fixed width)
+  SELECT min(m.eid COLLATE "C")::uuid, m.topic,
          CASE WHEN min(m.key) = max(m.key) THEN min(m.key) ELSE '' END,
          (array_agg(m.event_type ORDER BY m.n))[1],
          CASE WHEN count(*) = 1 THEN min(m.envelope)
@@ -856,7 +865,9 @@ ob AS (
 SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM cand) AS last_id,
        (SELECT COALESCE(jsonb_object_agg(n.step_no, n.decided), '{{}}'::jsonb) FROM
           (SELECT step_no, count(*) AS decided FROM moved GROUP BY step_no) n) AS decided,
-       (SELECT count(*) FROM msg) AS published,
+       -- what `ev` makes, counted from its sources (`msg` stays read once)
+       (SELECT count(*) + count(*) FILTER (WHERE effect = 'now') FROM moved)
+         + (SELECT count(*) FROM upd WHERE effect = 'chain') AS published,
        (SELECT count(*) FROM hist) AS changed,
        (SELECT count(*) FROM wo) AS work_orders""")
 
@@ -864,7 +875,7 @@ SELECT (SELECT count(*) FROM cand) AS candidates, (SELECT max(product_id) FROM c
 _TYPES = {
     "after": "text", "upto": "text", "chunk": "integer", "as_of": "timestamptz",
     "as_of_text": "text", "as_of_json": "text", "now_json": "text", "source_json": "text",
-    "event_id_prefix": "text", "group": "integer",
+    "event_id_head": "text", "group": "integer",
     "correlation_json": "text",
     "as_of_date": "text", "rule_version": "integer", "source": "text", "now": "text",
     "now_ts": "timestamptz", "correlation_id": "text", "due_at": "timestamptz",
@@ -926,7 +937,7 @@ def params(steps: Sequence[tuple[int, SweepStep]], as_of: datetime, now: datetim
         **{f"{k}_json": msgspec.json.encode(t.event_type).decode() for k, t in (
             ("decision_made", CreditDecisionMade), ("state_changed", CreditStateChanged),
             ("command_type", ProvisioningCommand))},
-        "event_id_prefix": event_id_prefix(), "group": OUTBOX_GROUP,
+        "event_id_head": event_id_head(), "group": OUTBOX_GROUP,
     }
 
 

@@ -41,14 +41,15 @@ from ..domain import rules
 # transaction's start, now()), over the chunk's product range (the index on product id).
 _MADE = text("""
     SELECT d.decision_id, d.product_id, d.account_id, d.decision, d.rule_id, d.reason,
-           d.state_before, d.state_after, d.amount_fen, d.context->>'deadline' AS deadline,
-           (d.context->>'amount_due_fen')::bigint AS amount_due_fen,
+           d.state_before, d.state_after, d.amount_fen, c.j->>'deadline' AS deadline,
+           (c.j->>'amount_due_fen')::bigint AS amount_due_fen,
            pc.family, pc.tier, pc.customer_id, pc.region, pc.product->>'channel' AS channel,
-           d.context->'customer'->>'name' AS customer_name,
-           d.context->'customer'->'account_manager'->>'name' AS manager_name,
+           c.j->'customer'->>'name' AS customer_name,
+           c.j->'customer'->'account_manager'->>'name' AS manager_name,
            d.as_of, d.warning_level, d.rule_version,
-           CASE WHEN CAST(:with_context AS boolean) THEN d.context::text END AS context_json
+           CASE WHEN CAST(:with_context AS boolean) THEN d.context END AS context_json
     FROM credit.decisions d JOIN credit.product_credit pc ON pc.product_id = d.product_id
+    CROSS JOIN LATERAL (SELECT d.context::json AS j) c  -- text (0033): parsed once a row
     WHERE d.product_id > :after AND (CAST(:last AS text) IS NULL OR d.product_id <= :last)
       AND d.created_at = now()
     ORDER BY d.product_id, d.decision_id""")
