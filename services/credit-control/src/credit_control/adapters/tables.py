@@ -31,8 +31,9 @@ metadata = MetaData(schema=SCHEMA)
 
 class JsonText(TypeDecorator[Any]):
     """JSON kept as the `text` its writer made (migration 0033): the server neither parses
-    nor checks it on the way in. Python reads and writes it as JSON values, as it would a
-    `json` column; SQL that looks inside it casts it (`context::json ->> 'deadline'`)."""
+    nor checks it on the way in. Through this table Python reads and writes it as JSON
+    values, as it would a `json` column (a raw `text()` query gets the text); SQL that looks
+    inside it casts it (`context::json ->> 'deadline'`)."""
 
     impl = Text
     cache_ok = True
