@@ -683,7 +683,7 @@ async def _ceiling(url: str, share: float) -> float:
     conn = await asyncpg.connect(_scratch.asyncpg_dsn(url))
     try:
         async with conn.transaction():
-            await conn.execute("SET LOCAL work_mem = '64MB'")
+            await conn.execute(f"SET LOCAL work_mem = '{sweep_sql.WORK_MEM}'")
             start = time.perf_counter()
             await conn.execute(
                 "UPDATE credit.product_credit SET state = CASE state WHEN 'normal' THEN 'warned'"
@@ -833,7 +833,7 @@ async def _write_floor(url: str, lanes: int, chunk: int, parts: list[str]
         try:
             for lo, hi in mine:
                 async with c.transaction():
-                    await c.execute("SET LOCAL work_mem = '64MB'")
+                    await c.execute(f"SET LOCAL work_mem = '{sweep_sql.WORK_MEM}'")
                     row = await c.fetchrow(sql, lo, hi)
                 for i, n in enumerate(row):
                     totals[i] += n
