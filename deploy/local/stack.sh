@@ -627,12 +627,6 @@ unix_socket_directories = '$sockdir'
 external_pid_file = '$PG_EXT_PID_FILE'
 max_connections = 200
 shared_buffers = ${PG_SHARED_BUFFERS:-$(pg_default_shared_buffers)}
-# The sweep's two lanes write ~670 MB of WAL in ~10 s: with the default (16 MB at this
-# buffer pool) the backends found the WAL buffers full ~37,000 times a sweep and wrote them
-# out themselves, waiting on each other (LWLock:WALWrite); with 64 MB a few hundred times,
-# and the sweep ran 10.7 → 9.7 s, faster in every pair (docs/benchmarks.md, twenty-second
-# session).
-wal_buffers = 64MB
 # Sized for the month-end sweep's write burst (docs/benchmarks.md, eleventh session): with
 # max_wal_size 1GB a 1,000,000-product sweep checkpointed every ~10 s ("checkpoints are
 # occurring too frequently"), and after each checkpoint the first change to a page costs a
