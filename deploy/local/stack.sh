@@ -627,6 +627,12 @@ unix_socket_directories = '$sockdir'
 external_pid_file = '$PG_EXT_PID_FILE'
 max_connections = 200
 shared_buffers = ${PG_SHARED_BUFFERS:-$(pg_default_shared_buffers)}
+# The WAL writer empties the WAL buffers every 10 ms instead of every 200: the sweep's two
+# lanes write ~670 MB of WAL in ~10 s, and at 200 ms its backends found the buffers full
+# ~35,000 times a sweep and wrote them out themselves, waiting on each other
+# (LWLock:WALWrite); at 10 ms never, and the sweep ran faster in every pair, the chain no
+# slower (docs/benchmarks.md, twenty-second session). Idle, the writer sleeps as before.
+wal_writer_delay = 10ms
 # Sized for the month-end sweep's write burst (docs/benchmarks.md, eleventh session): with
 # max_wal_size 1GB a 1,000,000-product sweep checkpointed every ~10 s ("checkpoints are
 # occurring too frequently"), and after each checkpoint the first change to a page costs a
