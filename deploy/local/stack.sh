@@ -631,7 +631,8 @@ shared_buffers = ${PG_SHARED_BUFFERS:-$(pg_default_shared_buffers)}
 # lanes write ~670 MB of WAL in ~10 s, and at 200 ms its backends found the buffers full
 # ~35,000 times a sweep and wrote them out themselves, waiting on each other
 # (LWLock:WALWrite); at 10 ms never, and the sweep ran faster in every pair, the chain no
-# slower (docs/benchmarks.md, twenty-second session). Idle, the writer sleeps as before.
+# slower (docs/benchmarks.md, twenty-second session). Idle, it hibernates after half a
+# second of nothing to write (then wakes every 250 ms, or when a commit needs it).
 wal_writer_delay = 10ms
 # Sized for the month-end sweep's write burst (docs/benchmarks.md, eleventh session): with
 # max_wal_size 1GB a 1,000,000-product sweep checkpointed every ~10 s ("checkpoints are
