@@ -83,10 +83,10 @@ async def guard(api: CreditApi, **settings: Any) -> AsyncIterator[None]:
         assert r.status_code == 200, r.text
 
 
-async def owing(api: CreditApi, y: int, uid: str) -> list[Ledger]:
+async def owing(api: CreditApi, y: int, uid: str, products: int = PRODUCTS) -> list[Ledger]:
     """Accounts owing for July, half direct (ADC), half by work order; warned on the 25th."""
     ledgers = [ledger(uid, f"rs{i}", F.ADC if i % 2 else F.WORK_ORDER, T.LOW)
-               for i in range(PRODUCTS)]
+               for i in range(products)]
     await api.deliver(*((lg, lg.bill_run(f"{y}-07", 3_000, at(date(y, 8, 2), 9)))
                         for lg in ledgers))
     async with guard(api, enabled=False):
@@ -106,7 +106,8 @@ async def suspended_so_far(db: AsyncEngine, sweep_id: str) -> int:
 
 
 async def kill_mid_sweep(own: OwnCreditControl, db: AsyncEngine, sweep_id: str,
-                         request: Callable[[], Coroutine[Any, Any, httpx.Response]]) -> int:
+                         request: Callable[[], Coroutine[Any, Any, httpx.Response]],
+                         products: int = PRODUCTS) -> int:
     """Sends the request that runs the suspensions, SIGKILLs credit-control once a few
     one-product chunks committed; returns how many suspensions had."""
     sent = asyncio.create_task(request())
@@ -118,7 +119,7 @@ async def kill_mid_sweep(own: OwnCreditControl, db: AsyncEngine, sweep_id: str,
         r = await sent
         pytest.fail(f"the sweep finished before the kill: {r.status_code} {r.text}")
     done = await suspended_so_far(db, sweep_id)
-    assert 3 <= done < PRODUCTS, f"killed after {done} suspensions: not mid-sweep"
+    assert 3 <= done < products, f"killed after {done} suspensions: not mid-sweep"
     return done
 
 
@@ -178,26 +179,43 @@ async def test_a_confirmed_held_sweep_killed_mid_way_finishes_on_reconfirm(
         assert unknown.status_code == 404 and unknown.json()["error"], unknown.text
 
 
+# Forced into concurrent lanes: a pass over every product of the shared database splits
+# into ranges (sweeps.range_cuts; ten for two lanes, which the split needs 100 products for),
+# the lanes taking them in turn; killed, the resume re-splits from the committed cursor.
+IN_LANES = {"sweep_lanes": "2", "sweep_lanes_min_products": "0"}
+
+
+@pytest.mark.parametrize("settings", [{}, IN_LANES], ids=["one lane", "ranges in two lanes"])
 async def test_a_plain_sweep_killed_between_chunks_finishes_by_itself_on_start_up(
     api: CreditApi, services: ServiceProcesses, stack: Stack, db: AsyncEngine,
-    test_year: int,
+    test_year: int, settings: dict[str, str],
 ) -> None:
     y, uid = test_year, new_uid()
-    async with own_credit_control(services, stack, sweep_chunk="1") as own:
-        ledgers = await owing(api, y, uid)
+    products = PRODUCTS if not settings else 3 * PRODUCTS
+    async with own_credit_control(services, stack, sweep_chunk="1", **settings) as own:
+        ledgers = await owing(api, y, uid, products)
+        if settings:
+            async with db.begin() as conn:  # the split reads the table's row estimate
+                await conn.execute(text("ANALYZE credit.product_credit"))
         sweep_id = f"rs-{uid}-plain"
         body = {"sweep_id": sweep_id, "as_of": at(date(y, 8, 31)).isoformat()}
         async with guard(api, enabled=False):
             killed_at = await kill_mid_sweep(own, db, sweep_id,
-                                             lambda: api.http.post("/v1/sweeps", json=body))
+                                             lambda: api.http.post("/v1/sweeps", json=body),
+                                             products)
             async with db.connect() as conn:
                 status = await conn.scalar(text(
                     "SELECT status FROM credit.sweep_runs WHERE sweep_id = :s"), {"s": sweep_id})
             assert status == "running"
             await own.start()  # nobody re-posts: the resume loop finishes it
             done = await run_done(api, sweep_id)
-        assert done["decisions"]["suspend"] >= PRODUCTS > killed_at
+        assert done["decisions"]["suspend"] >= products > killed_at
         await suspended_once(api, ledgers)
+        if settings:  # it did run in ranges
+            log = (services.log_dir / f"{CC}.log").read_text(encoding="utf-8", errors="replace")
+            split = [line for line in log.splitlines()
+                     if f"sweep {sweep_id}: " in line and " ranges from " in line]
+            assert split, "no split into ranges logged"
         # Re-posting the finished sweep answers what it did, and does nothing again.
         r = await api.http.post("/v1/sweeps", json=body)
         assert r.status_code == 201 and r.json()["status"] == "done", r.text

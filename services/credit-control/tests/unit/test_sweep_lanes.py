@@ -1,11 +1,15 @@
 """sweeps._Lanes: a pass in concurrent lanes records a cursor that never runs ahead of what
 was committed (a resume from it repeats chunks, which decides nothing, and skips none), and
-is done only once every lane is."""
+is done only once every lane is; sweeps.range_cuts: the ranges a pass splits into, halving
+in size toward its end."""
 
+from itertools import pairwise
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credit_control.credit.service_layer.sweeps import _Lanes
+from credit_control.credit.service_layer.sweeps import _Lanes, range_cuts
 
 
 def test_one_lane_records_its_own_cursor_as_before() -> None:
@@ -54,3 +58,24 @@ def test_the_cursor_never_passes_a_product_an_unfinished_lane_has_not_committed(
         if first is not None:
             assert cursor == lanes.at[first]
             assert all(lanes.finished[j] for j in range(first))
+
+
+def test_one_lane_is_one_range() -> None:
+    assert range_cuts(1) == []
+
+
+def test_two_lanes_take_halving_ranges_and_end_on_small_ones() -> None:
+    cuts = range_cuts(2)
+    sizes = [b - a for a, b in zip([0.0, *cuts], [*cuts, 1.0], strict=True)]
+    assert sizes == pytest.approx([1 / 4, 1 / 4, 1 / 8, 1 / 8, 1 / 16, 1 / 16,
+                                   1 / 32, 1 / 32, 1 / 32, 1 / 32])
+
+
+@given(st.integers(2, 8), st.integers(1, 6))
+def test_the_cuts_rise_inside_the_pass_and_never_grow_a_range(lanes: int, levels: int) -> None:
+    cuts = range_cuts(lanes, levels)
+    assert all(0 < a < b < 1 for a, b in pairwise(cuts))
+    sizes = [b - a for a, b in zip([0.0, *cuts], [*cuts, 1.0], strict=True)]
+    assert all(b <= a + 1e-12 for a, b in pairwise(sizes))
+    # every lane has a range of the largest size to start on
+    assert sizes[lanes - 1] == pytest.approx(sizes[0])

@@ -981,23 +981,24 @@ async def run_chunk(conn: AsyncConnection, values: dict[str, Any]
     return int(row.candidates), row.last_id, decided
 
 
-async def split_points(conn: AsyncConnection, after: str, lanes: int,
+async def split_points(conn: AsyncConnection, after: str, cuts: Sequence[float],
                        min_products: int) -> list[str]:
-    """Where a pass over the products after `after` splits into `lanes` ranges of about as
-    many products each (none when the table has fewer than `min_products`): quantiles of a
-    page sample of about 20,000 rows (TABLESAMPLE SYSTEM), so the split costs milliseconds."""
+    """Where a pass over the products after `after` splits into ranges, at the shares `cuts`
+    (ascending, between 0 and 1) of its products (none when the table has fewer than
+    `min_products`): quantiles of a page sample of about 20,000 rows (TABLESAMPLE SYSTEM),
+    so the split costs milliseconds."""
     rows = float((await conn.execute(text(
         "SELECT reltuples FROM pg_class WHERE oid = 'credit.product_credit'::regclass"
     ))).scalar_one() or 0)
-    if lanes < 2 or rows < max(min_products, 1):
+    if not cuts or rows < max(min_products, 1):
         return []
     share = min(100.0, 100.0 * 20_000 / rows)
     sample = sorted((await conn.execute(text(
         f"SELECT product_id FROM credit.product_credit TABLESAMPLE SYSTEM ({share:.4f}) "
         "WHERE product_id > :after ORDER BY product_id"), {"after": after})).scalars())
-    if len(sample) < lanes * 10:
+    if len(sample) < (len(cuts) + 1) * 10:
         return []
-    return sorted({sample[len(sample) * i // lanes] for i in range(1, lanes)})
+    return sorted({sample[int(len(sample) * c)] for c in cuts})
 
 
 # A product the suspension rows may suspend: in a state one suspends from, owing on its own.
