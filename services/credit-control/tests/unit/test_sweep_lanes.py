@@ -74,7 +74,7 @@ def test_two_lanes_take_halving_ranges_and_end_on_small_ones() -> None:
 @given(st.integers(2, 8), st.integers(1, 6))
 def test_the_cuts_rise_inside_the_pass_and_never_grow_a_range(lanes: int, levels: int) -> None:
     cuts = range_cuts(lanes, levels)
-    assert all(0 < a < b < 1 for a, b in pairwise(cuts))
+    assert all(0 < c < 1 for c in cuts) and all(a < b for a, b in pairwise(cuts))
     sizes = [b - a for a, b in zip([0.0, *cuts], [*cuts, 1.0], strict=True)]
     assert all(b <= a + 1e-12 for a, b in pairwise(sizes))
     # every lane has a range of the largest size to start on

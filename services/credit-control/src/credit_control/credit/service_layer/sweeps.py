@@ -216,9 +216,10 @@ def range_cuts(lanes: int, levels: int = 4) -> list[float]:
     """Where a pass in `lanes` concurrent lanes splits, as shares of its products: ranges
     that halve in size level by level (half the pass in `lanes` ranges, then a quarter, an
     eighth), the last eighth in twice as many small ones. Products of one share cost the
-    lanes unequally (the 1,000,000-product bench's higher ids ~10 % more a decision: with
-    two equal halves one lane idled ~0.6 s of a 10 s sweep); whichever lane is free takes
-    the next range, and the last ones are small, so the lanes finish close together."""
+    lanes unequally (arrears bunch by id: with every owing one of 1,000,000 in the lower
+    half, two halves took 9.2–9.8 s, one lane idle most of it, and these ranges 5.4 s;
+    docs/benchmarks.md); whichever lane is free takes the next range, and the last ones are
+    small, so the lanes finish close together."""
     if lanes < 2:
         return []
     sizes = [2.0 ** -k / lanes for k in range(1, levels) for _ in range(lanes)]
