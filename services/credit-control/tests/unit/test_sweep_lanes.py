@@ -1,4 +1,4 @@
-"""sweeps._Lanes: a pass in concurrent lanes records a cursor that never runs ahead of what
+"""sweeps._Ranges: a pass in concurrent lanes records a cursor that never runs ahead of what
 was committed (a resume from it repeats chunks, which decides nothing, and skips none), and
 is done only once every lane is; sweeps.range_cuts: the ranges a pass splits into, halving
 in size toward its end."""
@@ -9,18 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credit_control.credit.service_layer.sweeps import _Lanes, range_cuts
+from credit_control.credit.service_layer.sweeps import _Ranges, range_cuts
 
 
 def test_one_lane_records_its_own_cursor_as_before() -> None:
-    lanes = _Lanes([""])
+    lanes = _Ranges([""])
     assert lanes.upto(0) is None
     assert lanes.cursor(0, "P00000499", False) == ("P00000499", False)
     assert lanes.cursor(0, "P00000731", True) == ("P00000731", True)
 
 
 def test_a_later_lane_ahead_leaves_the_cursor_at_the_first_unfinished_one() -> None:
-    lanes = _Lanes(["", "P00500000"])
+    lanes = _Ranges(["", "P00500000"])
     assert (lanes.upto(0), lanes.upto(1)) == ("P00500000", None)
     assert lanes.cursor(1, "P00600000", False) == ("", False)
     lanes.at[1] = "P00600000"
@@ -31,7 +31,7 @@ def test_a_later_lane_ahead_leaves_the_cursor_at_the_first_unfinished_one() -> N
 
 
 def test_the_first_lane_done_before_the_second_hands_on_to_its_committed_cursor() -> None:
-    lanes = _Lanes(["P1", "P5"])
+    lanes = _Ranges(["P1", "P5"])
     lanes.at[1] = "P7"
     assert lanes.cursor(0, "P4", True) == ("P7", False)
 
@@ -41,7 +41,7 @@ def test_the_cursor_never_passes_a_product_an_unfinished_lane_has_not_committed(
     moves: list[tuple[int, int, bool]]
 ) -> None:
     # Three lanes over ids 0..299 (zero-padded so text order is number order).
-    lanes = _Lanes(["", "100", "200"])
+    lanes = _Ranges(["", "100", "200"])
     pos = [0, 100, 200]
     for i, step, finish in moves:
         if lanes.finished[i]:

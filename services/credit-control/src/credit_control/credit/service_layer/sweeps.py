@@ -6,8 +6,9 @@ catches up missed days; the loop that resumes unfinished sweeps."""
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -193,7 +194,7 @@ async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepS
     """Chunk after chunk, each its own short transaction (locks held briefly) that also
     records how far the pass got, for each of its steps: a crash loses at most the chunk in
     flight, which rolls back whole. A large pass splits into disjoint ranges of product ids
-    (`_Lanes`, `range_cuts`) that run in `sweep_lanes` concurrent lanes; a product is in one
+    (`_Ranges`, `range_cuts`) that run in `sweep_lanes` concurrent lanes; a product is in one
     range, so its rows keep their order."""
     settings = ctx.settings
     async with ctx.engine.connect() as conn:
@@ -201,15 +202,16 @@ async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepS
                                               settings.sweep_lanes_min_products)
     approved = (await approvals.approved_ids(ctx, run.approval_id)
                 if getattr(run, "approval_id", None) else None)
-    lanes = _Lanes([after, *points], approved)
+    ranges = _Ranges([after, *points], approved)
     if points:
         log.info("sweep %s: %d ranges from %r in %d lanes, split at %s", run.sweep_id,
                  len(points) + 1, after, settings.sweep_lanes, points)
     # The ranges in order, each to whichever lane is free.
     free = asyncio.Semaphore(settings.sweep_lanes)
     async with asyncio.TaskGroup() as group:
-        for i in range(len(lanes.start)):
-            group.create_task(_in_lane(free, _lane(ctx, run, steps, version, lanes, i)))
+        for i in range(len(ranges.start)):
+            group.create_task(_in_lane(free, partial(
+                _sweep_range, ctx, run, steps, version, ranges, i)))
 
 
 def range_cuts(lanes: int, levels: int = 4) -> list[float]:
@@ -227,12 +229,12 @@ def range_cuts(lanes: int, levels: int = 4) -> list[float]:
     return list(accumulate(sizes))[:-1]
 
 
-async def _in_lane(free: asyncio.Semaphore, work: Coroutine[Any, Any, None]) -> None:
-    async with free:
-        await work
+async def _in_lane(free: asyncio.Semaphore, work: Callable[[], Awaitable[None]]) -> None:
+    async with free:  # the range's coroutine made only now: one never started is never made
+        await work()
 
 
-class _Lanes:
+class _Ranges:
     """The ranges of a pass: range i takes the products after start[i] up to start[i + 1].
     The recorded cursor is where the first unfinished range's committed chunks end (the
     ranges after it may be further on, or not started: a resume repeats their chunks, which
@@ -257,31 +259,31 @@ class _Lanes:
         return (ats[-1] if first is None else ats[first]), first is None
 
 
-async def _lane(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepStep]],
-                version: int, lanes: _Lanes, i: int) -> None:
+async def _sweep_range(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepStep]],
+                       version: int, ranges: _Ranges, i: int) -> None:
     as_of, chunk = run.as_of, ctx.settings.sweep_chunk
     numbers = [n for n, _ in steps]
     decisions = {n: s.row.decision.value for n, s in steps}
-    after, upto = lanes.start[i], lanes.upto(i)
+    after, upto = ranges.start[i], ranges.upto(i)
     while True:
         values = sweep_sql.params(
             steps, as_of, ctx.clock.now(), version, after, chunk, ctx.source,
             correlation_id.get(), as_of + timedelta(hours=ctx.settings.work_order_due_hours),
-            run.business_date, run.sweep_id if run.catch_up else None, lanes.approved)
+            run.business_date, run.sweep_id if run.catch_up else None, ranges.approved)
         values["upto"] = upto
         async with ctx.engine.connect() as conn, conn.begin() as tx:
             await sweep_sql.tune_chunk(conn)
             candidates, last_id, decided = await sweep_sql.run_chunk(conn, values)
             finished = candidates < chunk or last_id is None
             at = last_id or after
-            # Lanes record their progress one at a time, each seeing the others' committed
+            # Ranges record their progress one at a time, each seeing the others' committed
             # cursors (and taking the step rows' locks in turn).
-            async with lanes.lock:
-                cursor, done = lanes.cursor(i, at, finished)
+            async with ranges.lock:
+                cursor, done = ranges.cursor(i, at, finished)
                 await runs.advance(conn, run.sweep_id, numbers, cursor, decided, done,
                                    ctx.clock.now())
                 await tx.commit()
-                lanes.at[i], lanes.finished[i] = at, finished
+                ranges.at[i], ranges.finished[i] = at, finished
         ctx.outbox.wake.set()
         for n, k in decided.items():
             count_committed(decisions[n], k)
