@@ -12,14 +12,37 @@ from credit_control.reports.entrypoints.labels import label
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def _front_page(worklists: dict[str, list[dict[str, Any]]]) -> str:
+def _front_page(worklists: dict[str, list[dict[str, Any]]],
+                work_orders: list[dict[str, Any]] | None = None, open_orders: int = 0,
+                overdue: int = 0, orders_for: str = "") -> str:
     page = dashboard._page(
         "dashboard.html", None, month="2026-10", csv_reports=dashboard.CSV_REPORTS, as_of="",
         errors=[], trend=None, kpis=None, states={"as_of_date": "2026-11-30", "products": 3,
                                                   "states": {"suspended": 1, "normal": 2}},
-        recovery=None, aging=None, work_orders=[], overdue_ids=set(), trend_json="{}",
-        worklists=worklists)
+        recovery=None, aging=None, work_orders=work_orders or [], overdue_ids=set(),
+        work_orders_open=open_orders, work_orders_overdue=overdue, orders_for=orders_for,
+        trend_json="{}", worklists=worklists)
     return bytes(page.body).decode()
+
+
+def _order(n: int) -> dict[str, Any]:
+    return {"work_order_id": f"WO{n}", "product_id": f"P{n}", "customer_id": "G1",
+            "action": "suspend", "status": "created", "role": "operator", "assignee": None,
+            "due_at": AT, "created_at": AT}
+
+
+def test_the_open_work_orders_say_how_many_there_are_beyond_those_shown() -> None:
+    html = _front_page({}, [_order(1), _order(2)], open_orders=75, overdue=40)
+    assert "未结 75 张 open · 已超时 40 张 overdue" in html
+    assert "显示超时优先的前 2 张 the 2 most overdue shown" in html
+    assert 'data-work-order="WO1"' in html and 'data-work-order="WO2"' in html
+    assert 'id="orders-for-all"' not in html  # not narrowed: nothing to widen
+
+
+def test_the_open_work_orders_narrowed_to_one_customer_offer_the_way_back() -> None:
+    html = _front_page({}, [_order(1)], open_orders=1, overdue=0, orders_for="G<1>")
+    assert "G&lt;1&gt; 的未结 1 张 open · 已超时 0 张 overdue</p>" in html  # all shown: no cut
+    assert 'value="G&lt;1&gt;"' in html and 'id="orders-for-all"' in html
 
 
 def test_worklist_heads_are_chinese_first_not_raw_keys() -> None:

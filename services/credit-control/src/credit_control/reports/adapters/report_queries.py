@@ -54,11 +54,21 @@ async def work_orders_at(conn: AsyncConnection, at: datetime | None, overdue_at:
     return [{"action": r.action, "open": int(r.open), "overdue": int(r.overdue)} for r in rows]
 
 
-async def open_work_orders(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    """The worklist of manual work: open orders, the most overdue first."""
+async def open_work_orders(conn: AsyncConnection, limit: int, overdue_at: datetime,
+                           about: str | None = None) -> dict[str, Any]:
+    """The worklist of manual work: open orders, the most overdue first, at most `limit`;
+    `about` keeps only a product's or a customer's (its id, exactly). With how many open
+    orders there are and how many are overdue at `overdue_at`, so a list cut at `limit`
+    says what it leaves out."""
+    params = {"open": list(OPEN_STATUSES), "limit": limit, "about": about,
+              "overdue_at": overdue_at}
+    where = (f"FROM {S}.work_orders WHERE status = ANY(:open) AND (CAST(:about AS text) IS NULL"
+             " OR product_id = :about OR customer_id = :about)")
     rows = await conn.execute(text(
-        f"SELECT work_order_id, product_id, customer_id, action, status, role, assignee, "
-        f"due_at, created_at FROM {S}.work_orders WHERE status = ANY(:open) "
-        "ORDER BY due_at, work_order_id LIMIT :limit"),
-        {"open": list(OPEN_STATUSES), "limit": limit})
-    return [dict(r._mapping) for r in rows]
+        "SELECT work_order_id, product_id, customer_id, action, status, role, assignee, "
+        f"due_at, created_at {where} ORDER BY due_at, work_order_id LIMIT :limit"), params)
+    counts = (await conn.execute(text(
+        f"SELECT count(*) AS open, count(*) FILTER (WHERE due_at < :overdue_at) AS overdue "
+        f"{where}"), params)).one()
+    return {"orders": [dict(r._mapping) for r in rows], "open": int(counts.open),
+            "overdue": int(counts.overdue)}

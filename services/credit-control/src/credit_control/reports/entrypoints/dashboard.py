@@ -52,6 +52,10 @@ TREND_MONTHS = 12
 WorklistProvider = Callable[[ReportContext, datetime], Awaitable[list[dict[str, Any]]]]
 WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
 SEARCH_LIMIT = 50
+WORK_ORDERS_SHOWN = 50  # the front page's open orders, the most overdue first
+# A product's or customer's id, exactly: narrows the front page's open work orders to its.
+OrdersFor = Annotated[str | None, Query(max_length=64,
+                                        description="a product's or customer's id")]
 CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -110,13 +114,14 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         request: Request,
         month: MonthQuery | None = None,
         as_of: IsoDay | None = None,
+        orders_for: OrdersFor = None,
     ) -> Response:
         who = _signed_in(request, tokens)
         if isinstance(who, Response):
             return who
         today = rc.today()
         bill_month = parse_bill_month(month) if month else r.latest_billed_month(today)
-        data = await _overview(rc, bill_month, as_of)
+        data = await _overview(rc, bill_month, as_of, orders_for or None)
         if not who.sees_pii:  # the chart's numbers are no one's data: left as they are
             data = {**redact(data), "trend_json": data["trend_json"]}
         return _page("dashboard.html", who, request=request, month=r.month_text(bill_month),
@@ -301,9 +306,12 @@ def _page(name: str, who: Principal | None, status: int = 200,
     return HTMLResponse(html, status_code=status)
 
 
-async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[str, Any]:
+async def _overview(rc: ReportContext, month: date, as_of: date | None,
+                    orders_for: str | None = None) -> dict[str, Any]:
     """Everything on the front page; a peer that is down leaves its panel with the reason.
-    Without `as_of`, states and work orders are as they are now."""
+    Without `as_of`, states and work orders are as they are now. `orders_for` narrows the
+    open work orders to one product's or customer's (an operator with a customer on the
+    line looks for theirs, not the most overdue of everyone's)."""
     now_month = rc.today().replace(day=1)
     out: dict[str, Any] = {"errors": []}
 
@@ -319,9 +327,12 @@ async def _overview(rc: ReportContext, month: date, as_of: date | None) -> dict[
     await panel("states", svc.states(rc, now_month if as_of is None else month, as_of))
     await panel("recovery", svc.recovery(rc, month, as_of))
     await panel("aging", svc.aging(rc, month if as_of else now_month, as_of, None))
-    async with rc.credit.engine.connect() as conn:
-        out["work_orders"] = await q.open_work_orders(conn, 50)
     now = rc.credit.clock.now()
+    async with rc.credit.engine.connect() as conn:
+        orders = await q.open_work_orders(conn, WORK_ORDERS_SHOWN, now, orders_for)
+    out["work_orders"] = orders["orders"]
+    out["work_orders_open"], out["work_orders_overdue"] = orders["open"], orders["overdue"]
+    out["orders_for"] = orders_for or ""
     out["overdue_ids"] = {w["work_order_id"] for w in out["work_orders"] if w["due_at"] < now}
     out["trend_json"] = json.dumps({
         "labels": [p["bill_month"] for p in out["trend"] or []],
