@@ -36,28 +36,28 @@ def test_the_first_lane_done_before_the_second_hands_on_to_its_committed_cursor(
     assert lanes.cursor(0, "P4", True) == ("P7", False)
 
 
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 5), st.booleans()), max_size=30))
-def test_the_cursor_never_passes_a_product_an_unfinished_lane_has_not_committed(
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 40), st.booleans()), max_size=30))
+def test_the_cursor_never_passes_a_product_an_unfinished_range_has_not_committed(
     moves: list[tuple[int, int, bool]]
 ) -> None:
-    # Three lanes over ids 0..299 (zero-padded so text order is number order).
-    lanes = _Ranges(["", "100", "200"])
-    pos = [0, 100, 200]
+    # Products 000..299 (zero-padded: text order is number order) in three ranges:
+    # ("", "099"], ("099", "199"], ("199", …). A chunk of range i commits its next `step`
+    # products; a range that finishes has committed all of its own.
+    ranges = _Ranges(["", "099", "199"])
+    ids = [f"{n:03d}" for n in range(300)]
+    last, ends = [-1, 99, 199], [99, 199, 299]
+    committed: set[str] = set()
     for i, step, finish in moves:
-        if lanes.finished[i]:
+        if ranges.finished[i]:
             continue
-        end = 100 * (i + 1) - 1
-        pos[i] = min(pos[i] + step, end)
-        finished = finish or pos[i] == end
-        at = f"{pos[i]:03d}"
-        cursor, done = lanes.cursor(i, at, finished)
-        lanes.at[i], lanes.finished[i] = at, finished
-        # Every product up to the cursor is in a finished lane or committed by its lane.
-        first = next((j for j in range(3) if not lanes.finished[j]), None)
-        assert done == (first is None)
-        if first is not None:
-            assert cursor == lanes.at[first]
-            assert all(lanes.finished[j] for j in range(first))
+        last[i] = ends[i] if finish else min(last[i] + step, ends[i])
+        committed |= {f"{n:03d}" for n in range(ends[i] - 99 if i else 0, last[i] + 1)}
+        at = f"{last[i]:03d}"
+        cursor, done = ranges.cursor(i, at, finish)
+        ranges.at[i], ranges.finished[i] = at, finish
+        # A resume starts after the cursor: everything up to it must be committed.
+        assert [p for p in ids if p <= cursor and p not in committed] == []
+        assert not done or len(committed) == len(ids)
 
 
 def test_one_lane_is_one_range() -> None:

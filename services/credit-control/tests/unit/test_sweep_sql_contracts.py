@@ -59,3 +59,11 @@ def test_what_a_chunk_locks_is_in_the_text_staff_see(sql: str) -> None:
     chunk waiting for row locks names the table it locks there (staff, and the lock tests,
     look for it). Counted with the parameters' names, longer than the `$n` sent."""
     assert "credit.product_credit" in sql[:1024]
+
+
+def test_a_range_takes_the_products_after_its_start_up_to_and_with_its_end() -> None:
+    """sweeps._Ranges: range i is (start[i], start[i + 1]], the next one starts after that
+    same id: a `<` here would skip every split point's product, a `>=` take it twice."""
+    after, upto = "pc.product_id > CAST(:after AS text)", "pc.product_id <= CAST(:upto AS text)"
+    assert f"WHERE {after} AND {upto}" in sweep_sql.STATEMENT_UPTO
+    assert f"WHERE {after}" in sweep_sql.STATEMENT and ":upto" not in sweep_sql.STATEMENT

@@ -986,19 +986,24 @@ async def split_points(conn: AsyncConnection, after: str, cuts: Sequence[float],
     """Where a pass over the products after `after` splits into ranges, at the shares `cuts`
     (ascending, between 0 and 1) of its products (none when the table has fewer than
     `min_products`): quantiles of a page sample of about 20,000 rows (TABLESAMPLE SYSTEM),
-    so the split costs milliseconds."""
+    so the split costs milliseconds. The points keep the server's order of the ids (its
+    collation's, which the chunks' `>` and `<=` compare by), never Python's."""
     rows = float((await conn.execute(text(
         "SELECT reltuples FROM pg_class WHERE oid = 'credit.product_credit'::regclass"
     ))).scalar_one() or 0)
     if not cuts or rows < max(min_products, 1):
         return []
     share = min(100.0, 100.0 * 20_000 / rows)
-    sample = sorted((await conn.execute(text(
+    sample = list((await conn.execute(text(
         f"SELECT product_id FROM credit.product_credit TABLESAMPLE SYSTEM ({share:.4f}) "
         "WHERE product_id > :after ORDER BY product_id"), {"after": after})).scalars())
     if len(sample) < (len(cuts) + 1) * 10:
         return []
-    return sorted({sample[int(len(sample) * c)] for c in cuts})
+    points: list[str] = []
+    for at in (sample[int(len(sample) * c)] for c in cuts):  # ascending, as the cuts are
+        if not points or at != points[-1]:
+            points.append(at)
+    return points
 
 
 # A product the suspension rows may suspend: in a state one suspends from, owing on its own.

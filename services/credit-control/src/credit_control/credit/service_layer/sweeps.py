@@ -162,6 +162,9 @@ async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any])
         # step), the pass starts at the earliest: a step repeats nothing (deterministic
         # decision ids, state-guarded), so going over products again is harmless.
         await _run(ctx, run, todo, min(cursors), table.version)
+    if todo or not whole:
+        # Even with nothing left to run: a crash between the last chunk's commit and this
+        # left the day's holds unrecorded (recording them again records nothing twice).
         await freezes.record_holds(ctx, run.as_of, plan)
     now = ctx.clock.now()
     async with ctx.engine.begin() as conn:
@@ -208,10 +211,27 @@ async def _run(ctx: CreditContext, run: Any, steps: list[tuple[int, rules.SweepS
                  len(points) + 1, after, settings.sweep_lanes, points)
     # The ranges in order, each to whichever lane is free.
     free = asyncio.Semaphore(settings.sweep_lanes)
-    async with asyncio.TaskGroup() as group:
-        for i in range(len(ranges.start)):
-            group.create_task(_in_lane(free, partial(
-                _sweep_range, ctx, run, steps, version, ranges, i)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for i in range(len(ranges.start)):
+                group.create_task(_in_lane(free, partial(
+                    _sweep_range, ctx, run, steps, version, ranges, i)))
+    except BaseExceptionGroup as failed:
+        # A task group raises its lanes' errors as a group, which no handler matches by
+        # type: the database gone mid-sweep must still answer 503 with Retry-After (and a
+        # refusal stay a refusal), so the first lane's error leaves as itself.
+        first, *others = _errors(failed)
+        for other in others:
+            log.error("sweep %s: another lane failed too", run.sweep_id, exc_info=other)
+        raise first from None
+
+
+def _errors(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """A task group's errors in order, nested groups opened."""
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found += _errors(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return found
 
 
 def range_cuts(lanes: int, levels: int = 4) -> list[float]:
