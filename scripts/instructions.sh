@@ -26,9 +26,10 @@ export PYTHONHASHSEED=0  # the same set and dict orders each run
 python=$(uv run python -c 'import sys; print(sys.executable)')
 export BENCH_RUNNER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out/cg -q $python"
 # WHAT=sweep: the server's side. A PostgreSQL of its own (STACK=callgrind, port 45432: the ha
-# stack has 35000-35999, docs/scaling.md): started normally to make the template database once, then again under callgrind, every process
-# counted (stack.sh PG_CALLGRIND_DIR); bench/sweep_instructions.py counts the backend that runs
-# one chunk of the month-end sweep. ~1 minute for the default 2,000-product chunk.
+# stack has 35000-35999, docs/scaling.md): started normally to make the template database
+# once, then again under callgrind, every process counted (stack.sh PG_CALLGRIND_DIR);
+# bench/sweep_instructions.py counts the backend that runs one chunk of the month-end sweep.
+# ~1 minute for the default 2,000-product chunk.
 sweep_instructions() {
   export STACK=callgrind PG_PORT=${CALLGRIND_PG_PORT:-45432} KAFKA_PORT=49092 \
     KAFKA_CONTROLLER_PORT=49093
