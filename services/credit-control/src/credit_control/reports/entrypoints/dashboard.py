@@ -121,7 +121,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
             return who
         today = rc.today()
         bill_month = parse_bill_month(month) if month else r.latest_billed_month(today)
-        data = await _overview(rc, bill_month, as_of, orders_for or None)
+        data = await _overview(rc, bill_month, as_of, (orders_for or "").strip() or None)
         if not who.sees_pii:  # the chart's numbers are no one's data: left as they are
             data = {**redact(data), "trend_json": data["trend_json"]}
         return _page("dashboard.html", who, request=request, month=r.month_text(bill_month),
