@@ -168,10 +168,11 @@ async def test_a_billing_cycle_quotes_each_products_own_amount(
         for template, sent in got.items():
             if template != "bill_notice":
                 assert all(f"{yuan}元" in text for text in sent), (template, sent)
-    # Product 1 was paid by the partial payment: no warning, no suspension, no threat.
+    # Product 1 was paid by the partial payment: it left the ladder at once (back to normal,
+    # so a reminder still waiting for it would be cancelled), no warning, no suspension.
     one = await credit_of(credit, p1["product_id"])
-    assert one is not None and one["state"] not in ("suspended", "suspend_requested")
-    assert [d["decision"] for d in one["decisions"]] == ["bill_notice"]
+    assert one is not None and one["state"] == "normal"
+    assert [d["decision"] for d in one["decisions"]] == ["bill_notice", "arrears_cleared"]
     assert list(await texts(notifier, p1["product_id"])) == ["bill_notice"]
 
 

@@ -111,8 +111,9 @@ class Replay:
             p.reconcile(table, event.customer.tier, facts.oldest_due_month, facts.owes,
                         event.as_of)
             intent = rules.on_balance(
-                table, facts, rules.ProductFacts(p.family, event.customer.tier, p.state,
-                                                 p.warning_level, star, exempt),
+                table, facts, rules.ProductFacts(
+                    p.family, event.customer.tier, p.state, p.warning_level, star, exempt,
+                    own_due_fen=product_amount_due(event, snap.product_id)),
                 business_date(event.as_of), event_key=f"seq:{event.sequence}")
             if intent is not None and allowed_on_balance(
                     intent.decision, product_amount_due(event, snap.product_id)):

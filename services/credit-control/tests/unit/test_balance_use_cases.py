@@ -4,7 +4,9 @@ stack: load → rules.on_balance → ProductCredit.apply → save, batch by batc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
+import msgspec
+
+from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue, ProductDue
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import (
@@ -70,6 +72,40 @@ async def test_a_bill_run_warns_and_a_payment_clears_into_a_new_arrears_cycle() 
     assert _decisions(store) == ["bill_notice", "arrears_cleared", "bill_notice"]
     assert [h["state_after"] for h in store.history] == ["warned", "normal", "warned"]
     assert [e.type for _, e in store.outbox].count("credit.decision_made") == 3
+
+
+async def test_a_partial_payment_clears_the_product_it_paid_and_leaves_its_sibling_warned(
+) -> None:
+    """Two products billed; a payment pays the first's own amount only (billing's
+    allocation): the first leaves the ladder (arrears cleared, its state change published,
+    so the notifier drops a reminder still waiting for it), the second stays warned."""
+    store = InMemoryBalanceStore(T0)
+    both = (_product(pid="P1"), _product(pid="P2"))
+
+    def event(seq: int, cause: BalanceCause, p1: int, p2: int) -> tuple[Any, BalanceChanged]:
+        _, e = _event(seq, cause, p1 + p2)
+        e = msgspec.structs.replace(e, products=both, product_dues=(
+            ProductDue(product_id="P1", amount_due_fen=p1),
+            ProductDue(product_id="P2", amount_due_fen=p2)))
+        return wrap(e, key="A1", source="test", occurred_at=e.as_of), e
+
+    await apply_balance_events(store, [event(1, BalanceCause.BILL_RUN, 30_000, 15_000)])
+    assert {p: c.state for p, c in store.products.products.items()} == {
+        "P1": CreditState.WARNED, "P2": CreditState.WARNED}
+    await apply_balance_events(store, [event(2, BalanceCause.PAYMENT, 0, 15_000)])
+    p1, p2 = store.products.products["P1"], store.products.products["P2"]
+    assert (p1.state, p1.cycle) == (CreditState.NORMAL, 1)
+    assert p2.state is CreditState.WARNED
+    cleared = [d for d in store.decisions.values() if d["decision"] == "arrears_cleared"]
+    assert [d["product_id"] for d in cleared] == ["P1"]
+    # Published as a decision from warned to normal: what the notifier's re-check folds.
+    last = store.outbox[-1][1].payload
+    assert (last.product_id, last.decision, last.state_before, last.state_after) == (
+        "P1", DecisionType.ARREARS_CLEARED, CreditState.WARNED, CreditState.NORMAL)
+    # Paid in full later: the sibling is cleared too, the first decides nothing more.
+    await apply_balance_events(store, [event(3, BalanceCause.PAYMENT, 0, 0)])
+    assert _decisions(store).count("arrears_cleared") == 2
+    assert store.products.products["P2"].state is CreditState.NORMAL
 
 
 async def test_stale_and_redelivered_events_decide_nothing() -> None:

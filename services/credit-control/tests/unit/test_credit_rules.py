@@ -261,6 +261,36 @@ def test_a_restore_or_clearance_names_its_real_cause(cause: BalanceCause, words:
     assert clear.reason == f"amount due cleared by {words} before any suspension"
 
 
+@pytest.mark.parametrize("state", [S.WARNED, S.SUSPENSION_WARNED])
+def test_a_product_whose_own_debt_is_paid_leaves_the_ladder_while_the_account_owes(
+    state: S
+) -> None:
+    """A partial payment cleared this product's own amount; the account still owes for
+    another: the product is back to normal, so a reminder still waiting for it (a bill
+    notice held overnight, a suspension warning's 将停用) never leaves."""
+    part = AccountFacts(-15_000, 15_000, BalanceCause.PAYMENT, oldest_due_month=OCT)
+    clear = on_balance(DEFAULT_RULES, part, product(F.ADC, T.LOW, state, own_due_fen=0),
+                       date(2026, 12, 5), "seq:4")
+    assert clear is not None and clear.decision is D.ARREARS_CLEARED
+    assert clear.reason == ("the product's own amount due cleared by payment before any "
+                            "suspension (the account still owes 15000 fen for other products)")
+
+
+@pytest.mark.parametrize(("state", "own"), [
+    (S.WARNED, 5_000),  # it still owes itself
+    (S.WARNED, None),  # its own amount not known to the caller: the account's facts decide
+    (S.SUSPENDED, 0),  # a restore waits for the account (docs/credit-control.md)
+    (S.SUSPEND_REQUESTED, 0),
+    (S.NORMAL, 0),
+])
+def test_only_a_reminded_product_with_nothing_of_its_own_owing_is_cleared_alone(
+    state: S, own: int | None
+) -> None:
+    part = AccountFacts(-15_000, 15_000, BalanceCause.PAYMENT, oldest_due_month=OCT)
+    assert on_balance(DEFAULT_RULES, part, product(F.ADC, T.LOW, state, own_due_fen=own),
+                      date(2026, 12, 5), "seq:4") is None
+
+
 def test_a_pre_cancelled_product_still_owing_stays_pre_cancelled() -> None:
     part = AccountFacts(-100, 100, BalanceCause.PAYMENT, oldest_due_month=OCT)
     assert on_balance(DEFAULT_RULES, part, product(F.MAS, T.LOW, S.PRE_CANCEL),

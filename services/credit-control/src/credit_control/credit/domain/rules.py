@@ -81,6 +81,9 @@ class ProductFacts:
     frozen: bool = False
     # An open promise to pay defers its account's suspension (collections/domain/promises.py).
     promised: bool = False
+    # The product's own amount due (domain/product_amount.py); None: not known to the caller
+    # (the account's facts alone decide, as before per-product amounts).
+    own_due_fen: int | None = None
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
@@ -138,6 +141,14 @@ def on_balance(
         return Intent(D.ARREARS_CLEARED, "clear-on-payment",
                       f"amount due cleared by {cause_text(facts.cause)} before any suspension",
                       period=event_key)
+    if product.own_due_fen == 0 and product.state in (S.WARNED, S.SUSPENSION_WARNED):
+        # Its own debt paid while the account still owes for others: it leaves the ladder
+        # (a reminder still waiting for it is cancelled at send time: the product is back to
+        # normal), and is never reminded or suspended for its siblings' debt.
+        return Intent(D.ARREARS_CLEARED, "clear-on-payment",
+                      f"the product's own amount due cleared by {cause_text(facts.cause)} "
+                      f"before any suspension (the account still owes {facts.amount_due_fen} "
+                      "fen for other products)", period=event_key)
     threshold = rows.get(Trigger.THRESHOLD)
     if (threshold and product.star_level is not None and not product.exempt
             and not product.frozen and not product.promised

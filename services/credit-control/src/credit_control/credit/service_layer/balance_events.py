@@ -289,7 +289,8 @@ class Batch:
             intent = rules.on_balance(
                 table, facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
-                                   star, exempt, frozen=frozen, promised=promised),
+                                   star, exempt, frozen=frozen, promised=promised,
+                                   own_due_fen=product_amount_due(event, snapshot.product_id)),
                 today, event_key=f"seq:{event.sequence}", rows=rows)
             if intent is not None and intent.decision is DecisionType.RESTORE and (
                     snapshot.product_id in self.held):

@@ -149,7 +149,8 @@ class Replay:
             p.credit.reconcile(table, tier, facts.oldest_due_month, facts.owes, point.at)
             intent = rules.on_balance(
                 table, facts, rules.ProductFacts(family, tier, p.credit.state,
-                                                 p.credit.warning_level, star, exempt),
+                                                 p.credit.warning_level, star, exempt,
+                                                 own_due_fen=point.product_due(pid)),
                 business_date(point.at), event_key=f"at:{point.at.isoformat()}")
             if intent is not None and allowed_on_balance(intent.decision,
                                                          point.product_due(pid)):
