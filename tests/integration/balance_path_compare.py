@@ -34,8 +34,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# The last revision before issue 16 changed the balance path (the previous round's path).
-BASE = "665cca5"
+# The revision whose balance path's behaviour this tree must reproduce. It moves only with a
+# change of behaviour made on purpose: 665cca5, the last before issue 16 changed the path (the
+# redesign matched it up to 35bbdc5), then d5aab20, where a reminded product whose own debt is
+# paid leaves the ladder while its account still owes (against 665cca5: one product of the
+# stream back to normal, three more arrears_cleared decisions, nothing else).
+BASE = "d5aab20"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
@@ -264,13 +268,14 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
         "applied_at", "published_at", "correlation_id"}
 
 
-# Optional event fields added since BASE: absent there, null here when they do not apply (a
-# balance event is never a catch-up sweep), so not a change of behaviour.
+# Optional event fields added since 665cca5 (the first BASE): absent there, null here when
+# they do not apply (a balance event is never a catch-up sweep), so not a change of behaviour.
 ADDED_SINCE_BASE = {"caught_up_at", "region"}  # region: the customer's (issue 19)
-# Added since BASE for the rating model (issue 18), set whatever the behaviour: the customer's
-# open date (wall clock of its creation), value class, and a bill run's billed amount.
+# Added since 665cca5 for the rating model (issue 18), set whatever the behaviour: the
+# customer's open date (wall clock of its creation), value class, and a bill run's billed
+# amount.
 ADDED_FOR_RATING = {"opened_on", "value_class", "billed_fen"}
-# Columns added since BASE that only say how a row is kept: a position's previous sequence
+# Columns added since 665cca5 that only say how a row is kept: a position's previous sequence
 # and debt, which its move returns to the batch (migration 0032).
 STORAGE_SINCE_BASE = {"previous_sequence", "previous_amount_due_fen"}
 
