@@ -317,3 +317,29 @@ async def test_the_guards_bound_never_counts_fewer_than_the_exact_match(
         await conn.rollback()
     assert active == active_exact
     assert bound >= would >= 2  # this test's two are due, heard of and owing
+
+
+async def test_a_sweep_dated_before_a_products_last_change_leaves_it_to_the_next_sweep(
+    api: CreditApi, test_year: int
+) -> None:
+    """A sweep's moment before the product's last change (a catch-up of a missed day, or a
+    day re-run by hand, after a payment was reversed): its facts are newer than the sweep's
+    day, so it waits for the next sweep; no decision is dated before its last change, and
+    the reversal's notice is never followed by a warning from the past."""
+    y, uid = test_year, new_uid()
+    lg = ledger(uid, "past", F.ADC, T.LOW)
+    await api.deliver((lg, lg.bill_run(f"{y}-04", 12_345, at(date(y, 5, 2), 9))))
+    await api.deliver((lg, lg.payment(at(date(y, 5, 12), 9))))
+    await api.deliver((lg, lg.event(BalanceCause.REVERSAL, at(date(y, 5, 13), 9),
+                                    [(f"{y}-04", 12_345)])))
+    await api.settled(lg)
+    assert [d[0] for d in await api.decisions(lg.product_id)] == [
+        "bill_notice", "arrears_cleared", "payment_reversed"]
+    await api.sweep(date(y, 5, 10), f"past-{uid}-10")  # its warning day, before the reversal
+    await api.settled(lg)
+    assert [d[0] for d in await api.decisions(lg.product_id)] == [
+        "bill_notice", "arrears_cleared", "payment_reversed"]
+    await api.sweep(date(y, 5, 25), f"past-{uid}-25")  # after it: the ladder goes on
+    await api.settled(lg)
+    later = (await api.decisions(lg.product_id))[3:]
+    assert later and all(day == date(y, 5, 25) for _, _, day in later), later

@@ -503,7 +503,12 @@ def _candidates(bounded: bool = False) -> str:
     """The chunk: the next products that may match, locked in product id order (a payment
     that commits while the sweep waits for a row lock is re-checked on the locked row); their
     facts from the other tables, set-wise; per product the first step of each decision it
-    matches exactly (plan order: for warnings, the highest level), NULL where none."""
+    matches exactly (plan order: for warnings, the highest level), NULL where none.
+
+    A product whose state changed after the sweep's moment is left to the next sweep: its
+    facts are newer than the sweep's day (a payment reversed since a catch-up's missed day
+    puts it back on the ladder with notice, never straight into a suspension dated before
+    that), and a decision is never dated before the product's last change."""
     picks = ", ".join(f"min(r.step_no) FILTER (WHERE r.decision = '{d.value}') OVER w AS s_{k}"
                       for k, d in _KINDS.items())
     return f"""
@@ -511,6 +516,7 @@ cand AS (
   SELECT {_CAND_COLUMNS} FROM credit.product_credit pc
   WHERE pc.product_id > :after {"AND pc.product_id <= :upto" if bounded else ""}
     AND {_may_match()}
+    AND pc.state_changed_at <= :as_of
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
