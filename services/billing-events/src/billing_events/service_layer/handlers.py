@@ -207,6 +207,11 @@ async def reverse_payment(ctx: BillingContext, cmd: c.ReversePayment) -> StoredR
                            payment_id=cmd.payment_id)
         await lock_account(conn, paid.account_id)
         at = as_of(ctx, cmd.reversed_at)
+        if at < paid.paid_at:  # a cheque bounces after it was paid in, never before
+            raise Unprocessable(
+                f"reversed_at {at.isoformat()} is before payment {cmd.payment_id!r} was made "
+                f"({paid.paid_at.isoformat()})", field="reversed_at",
+                paid_at=paid.paid_at.isoformat())
         await conn.execute(insert(t.reversals).values(
             reversal_id=cmd.reversal_id, payment_id=cmd.payment_id, account_id=paid.account_id,
             reason=cmd.reason, reversed_at=at))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date
 from common.contracts.billing import BalanceCause
-from common.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound, Unprocessable
 
 from ..adapters import ledger as led
 from ..adapters import tables as t
@@ -177,6 +177,13 @@ async def open_dispute(ctx: BillingContext, values: dict[str, Any]) -> dict[str,
         if owner != values["account_id"]:
             raise NotFound(f"no product {values['product_id']!r} on account "
                            f"{values['account_id']!r}", id=values["product_id"])
+        month, c = values["bill_month"], t.charges
+        if not await conn.scalar(select(c.c.charge_id).where(
+                c.c.account_id == owner, c.c.product_id == values["product_id"],
+                c.c.bill_month == month).limit(1)):
+            raise Unprocessable(
+                f"product {values['product_id']!r} has no charges for {month:%Y-%m}: there is "
+                "no bill of that month to dispute", field="bill_month")
         done = await conn.execute(pg_insert(t.disputes).values(**values)
                                   .on_conflict_do_nothing())
         row = (await conn.execute(select(t.disputes).where(

@@ -17,7 +17,14 @@ from common.errors import Conflict, NotFound, Unprocessable
 
 from ...adapters import peers
 from ...credit.adapters import repository as repo
-from ...credit.domain.commands import AddExemption, ExemptionKind, PutGuard, PutProfile, PutRules
+from ...credit.domain.commands import (
+    GUARD_FIELDS,
+    AddExemption,
+    ExemptionKind,
+    PutGuard,
+    PutProfile,
+    PutRules,
+)
 from ...credit.domain.ladder import UNHEARD, Notice, heard_as_of, unheard_limit
 from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
@@ -175,19 +182,13 @@ async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> di
 async def put_guard(ctx: CreditContext, cmd: PutGuard) -> dict[str, Any]:
     old = await guard_settings(ctx)
     now = ctx.clock.now()
+    new = cmd.applied_to(old)
     async with ctx.engine.begin() as conn:
-        await admin_repo.store_guard(conn, {"enabled": cmd.enabled, "max_share": cmd.max_share,
-                                            "min_active": cmd.min_active,
-                                            "needs_approved_preview": old[
-                                                "needs_approved_preview"]
-                                            if cmd.needs_approved_preview is None
-                                            else cmd.needs_approved_preview,
-                                            "updated_by": cmd.changed_by, "updated_at": now})
-        await admin_repo.audit(
-            conn, now, cmd.changed_by, "guard", "1", "put",
-            {k: old[k] for k in ("enabled", "max_share", "min_active",
-                                 "needs_approved_preview")},
-            cmd.model_dump(exclude={"changed_by"}))
+        await admin_repo.store_guard(conn, {**new, "updated_by": cmd.changed_by,
+                                            "updated_at": now})
+        # What took effect, not what was sent: a field left out is its old value.
+        await admin_repo.audit(conn, now, cmd.changed_by, "guard", "1", "put",
+                               {k: old[k] for k in GUARD_FIELDS}, new)
     return await guard_settings(ctx)
 
 

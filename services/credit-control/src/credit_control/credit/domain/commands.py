@@ -1,7 +1,7 @@
 """Commands credit-control accepts over HTTP."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,15 +103,26 @@ class RemoveExemption(BaseModel):
 
 
 class PutGuard(BaseModel):
+    """The mass-suspension guard's settings. A field left out (None) stays as it is: a
+    caller that only moves the share keeps the minimum of active products, and the other
+    way round (a left-out minimum read as 0 let even a small branch's sweep be held)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     changed_by: ByToken = ""
-    enabled: bool = True
-    max_share: Annotated[float, Field(gt=0, le=1)]
+    enabled: bool | None = None
+    max_share: Annotated[float | None, Field(gt=0, le=1)] = None
     # A count of products: far below what the column (bigint) holds.
-    min_active: Annotated[int, Field(ge=0, le=10**9)] = 0
-    # Sweeps decide only what a credit-admin approved in their preview (issue 19); left out
-    # (None), it stays as it is: a caller that only moves the thresholds keeps it.
+    min_active: Annotated[int | None, Field(ge=0, le=10**9)] = None
+    # Sweeps decide only what a credit-admin approved in their preview (issue 19).
     needs_approved_preview: bool | None = None
+
+    def applied_to(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The settings once this is applied to `current`."""
+        given = self.model_dump(exclude={"changed_by"}, exclude_none=True)
+        return {k: given.get(k, current[k]) for k in GUARD_FIELDS}
+
+
+GUARD_FIELDS = ("enabled", "max_share", "min_active", "needs_approved_preview")
 
 
 class ApprovePreview(BaseModel):
