@@ -124,7 +124,8 @@ async def test_late_fee_routes_refuse_bad_input(
             "product_id": ids["product"], "bill_month": f"{test_year + 16}-08",
             "reason": "计费有误"}
     for bad, code in (({"bill_month": "2200-13"}, 422), ({"product_id": "nope"}, 404),
-                      ({"account_id": "nope"}, 404)):
+                      ({"account_id": "nope"}, 404),
+                      ({"bill_month": f"{test_year + 16}-09"}, 422)):  # never charged
         r = await billing.post("/v1/disputes", json={**body, **bad})
         assert r.status_code == code, r.text
     opened = await billing.post("/v1/disputes", json=body)

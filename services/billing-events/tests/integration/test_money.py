@@ -57,6 +57,14 @@ async def test_bounced_payment_reopens_the_months_it_paid(
                                          "amount_fen": 5_000})
     body = {"reversal_id": f"R{uid}", "payment_id": f"PC{uid}", "reason": "银行退票",
             "reversed_at": f"{y}-07-20T15:00:00+08:00"}
+    # A cheque bounces after it was paid in: a reversal dated before the payment is refused,
+    # nothing written, its id free again.
+    untouched = await footprint(db, ids["account"])
+    early = await billing.post("/v1/reversals", json={
+        **body, "reversed_at": "2020-01-01T00:00:00+08:00"})
+    assert early.status_code == 422 and "before payment" in early.json()["message"], early.text
+    assert early.json()["field"] == "reversed_at"
+    assert await footprint(db, ids["account"]) == untouched
     reversed_ = await post(billing, "/v1/reversals", body)
     assert reversed_["account"]["dues"] == [{"bill_month": f"{y}-06", "amount_due_fen": 25_000}]
     assert reversed_["amount_fen"] == 30_000
