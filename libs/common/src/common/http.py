@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 from asyncpg.exceptions import OperatorInterventionError, PostgresConnectionError, PostgresError
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -23,7 +23,7 @@ from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_failover_error, is_input_refusal, sqlstate
 from common.errors import ApiError, ErrorBody, Unavailable
-from common.ids import new_uuid
+from common.ids import ID_PATTERN, new_uuid
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -290,6 +290,9 @@ def _add_health(app: FastAPI, readiness: Callable[[], Awaitable[dict[str, Any]]]
 # pattern in the OpenAPI document is the check itself, so schema and code cannot disagree.
 MonthQuery = Annotated[str, Query(pattern=BUSINESS_MONTH_PATTERN, examples=["2011-09"],
                                   description=BUSINESS_MONTH_HINT)]
+
+# An id in a path, as `common.ids.EntityId` in a body.
+IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 # A route that asks another service (credit-control's reports) may answer 502.
 PEER_UNAVAILABLE: dict[int | str, dict[str, Any]] = {502: {

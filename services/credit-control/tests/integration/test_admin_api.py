@@ -103,10 +103,15 @@ async def test_profiles_refuse_limits_outside_the_star_range(
         ({"changed_by": "评级组", "star_level": None, "credit_limit_fen": 1}, 422),
         ({"changed_by": "评级组", "star_level": 2, "credit_limit_fen": -1}, 422),
         ({"changed_by": "评级组", "star_level": 2, "tier": "high"}, 422),
+        ({"changed_by": "评级组", "star_level": "3"}, 422),  # a string is a client's bug
     ):
         r = await http.put(path, json=body)
         assert r.status_code == status, (body, r.text)
         assert r.json()["error"] in ("unprocessable", "validation_error")
+    # Ids of the ids' pattern only: not a zero-width space, a slash, or 3,000 characters.
+    for bad in ("%E2%80%8B", "G%2Fx", "G" * 3_000):
+        r = await http.put(f"/v1/profiles/{bad}", json={"star_level": 2})
+        assert r.status_code == 422 and r.json()["error"] == "validation_error", (bad, r.text)
     untouched = (await http.get(path)).json()
     assert (untouched["star_level"], untouched["updated_by"]) == (None, None)
     assert await _audit(http, "credit_profile", customer) == []
@@ -136,6 +141,7 @@ async def test_exemptions_refuse_bad_requests(api: CreditApi, test_year: int) ->
         ({"until": "2001-01-01T00:00:00+08:00"}, 422),  # already over
         ({"kind": "vip"}, 422),
         ({"exemption_id": "bad id!"}, 422),
+        ({"customer_id": f"{customer}/"}, 422),  # was a 502: billing redirected the slash
         ({"approver": ""}, 422),
         ({"note": "x"}, 422),
     ):

@@ -16,10 +16,11 @@ from pydantic import (
 
 from common.clock import BusinessMonth, BusinessTime
 from common.contracts.snapshots import MasVendor, ProductFamily, Tier
+from common.ids import EntityId
 
 from .model import is_mobile_phone
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Id = EntityId  # common.ids: the one pattern of ids
 Fen = Annotated[StrictInt, Field(gt=0, le=10**13, description="integer fen (分), > 0")]
 SignedFen = Annotated[StrictInt, Field(ge=-(10**13), le=10**13,
                                        description="integer fen (分), not 0; < 0 lowers the bill")]

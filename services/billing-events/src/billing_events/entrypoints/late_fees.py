@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.auth import Principal, Role, require
 from common.clock import BusinessTime, ensure_aware, parse_bill_month
 from common.errors import Unprocessable
+from common.ids import EntityId
 
 from ..service_layer import late_fees
 from ..service_layer.context import BillingContext
@@ -18,7 +19,7 @@ CreditAdmin = Annotated[Principal, Depends(require(Role.CREDIT_ADMIN))]
 # Billing staff record disputes (a complaint reaches the billing side first); a
 # credit-admin may too.
 DisputeStaff = Annotated[Principal, Depends(require(Role.BILLING, Role.CREDIT_ADMIN))]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Id = EntityId  # common.ids: the one pattern of ids
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 

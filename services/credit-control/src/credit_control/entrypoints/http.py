@@ -13,7 +13,7 @@ from common.contracts.credit_control import DecisionType
 from common.contracts.reconciliation import DesiredChainPage
 from common.contracts.snapshots import ProductFamily
 from common.errors import ErrorBody, Unprocessable
-from common.http import PEER_UNAVAILABLE
+from common.http import PEER_UNAVAILABLE, IdPath
 
 from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
@@ -245,13 +245,15 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await admin.put_rules(ctx, cmd.model_copy(update={"changed_by": caller.subject}))
 
     @api.get("/profiles/{customer_id}")
-    async def get_profile(customer_id: str) -> dict[str, Any]:
+    async def get_profile(customer_id: IdPath) -> dict[str, Any]:
         """A customer's credit profile: star level and credit limit."""
         return await admin.get_profile(ctx, customer_id)
 
     @api.put("/profiles/{customer_id}")
-    async def put_profile(customer_id: str, cmd: PutProfile, caller: CreditAdmin) -> dict[str, Any]:
-        """Change a customer's credit profile (recorded in the audit)."""
+    async def put_profile(customer_id: IdPath, cmd: PutProfile,
+                          caller: CreditAdmin) -> dict[str, Any]:
+        """Change a customer's credit profile (recorded in the audit). A customer id of the
+        ids' pattern: a profile makes the customer known to credit-control."""
         return await admin.put_profile(
             ctx, customer_id, cmd.model_copy(update={"changed_by": caller.subject}))
 

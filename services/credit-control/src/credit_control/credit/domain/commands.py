@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.clock import BusinessTime, IsoMoment
+from common.ids import EntityId
 
 from .freezes import Scope as FreezeScope
 from .rule_table import RuleRow
@@ -52,7 +53,8 @@ class PutRules(BaseModel):
 
 
 class PutProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a star level sent as "3" is a client's bug, told rather than guessed.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     changed_by: ByToken = ""
     star_level: Annotated[int, Field(ge=0, le=5)] | None = None
     credit_limit_fen: Annotated[int, Field(ge=0)] | None = None
@@ -66,7 +68,7 @@ class ExemptionKind(StrEnum):
 class AddExemption(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     exemption_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-    customer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    customer_id: EntityId
     kind: ExemptionKind
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     approver: Actor

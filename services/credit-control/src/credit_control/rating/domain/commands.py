@@ -5,11 +5,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.clock import BusinessTime, IsoMoment
+from common.ids import EntityId
 
 from ...credit.domain.commands import ByToken
 from .scorecard import Scorecard
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Id = EntityId  # common.ids: the one pattern of ids
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
