@@ -112,6 +112,13 @@ async def test_work_order_transitions_and_illegal_moves(
     await _post(api, "/v1/work-orders/WO-nosuch/assign", {"by": "m", "assignee": "o"}, 404)
     assert (await api.http.get("/v1/work-orders/WO-nosuch")).status_code == 404
     assert (await api.http.get(wo)).json()["steps"] == order["steps"]
+    # A filter value that does not exist is refused, never answered with an empty list.
+    for bad in ({"status": "open"}, {"action": "bogus"}, {"role": "boss"}):
+        r = await api.http.get("/v1/work-orders", params={"product_id": lg.product_id, **bad})
+        assert r.status_code == 422 and r.json()["error"] == "validation_error", (bad, r.text)
+    assert [o["work_order_id"] for o in await api.work_orders(
+        product_id=lg.product_id, status="created", action="suspend")] == [
+        order["work_order_id"]]
 
     # Failed: recorded, and a follow-up goes to the group billing manager; still not suspended.
     await _post(api, f"{wo}/assign", {"by": "集团账务管理员", "assignee": "operator-2"}, 200)

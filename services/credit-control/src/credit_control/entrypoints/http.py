@@ -10,6 +10,7 @@ from common.auth import Principal, authenticate, require
 from common.auth import Role as Access
 from common.clock import IsoMoment
 from common.contracts.credit_control import DecisionType
+from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import DesiredChainPage
 from common.contracts.snapshots import ProductFamily
 from common.errors import ErrorBody, Unprocessable
@@ -40,6 +41,7 @@ from ..credit.domain.commands import (
     Role,
     RunLoop,
     RunSweep,
+    WorkOrderStatus,
 )
 from ..credit.entrypoints import reviews
 from ..credit.service_layer import (
@@ -282,13 +284,17 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
 def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
     @api.get("/work-orders")
     async def list_work_orders(
-        status: str | None = None, product_id: str | None = None, account_id: str | None = None,
-        customer_id: str | None = None, action: str | None = None, role: Role | None = None,
+        status: WorkOrderStatus | None = None, product_id: str | None = None,
+        account_id: str | None = None, customer_id: str | None = None,
+        action: ProvisioningAction | None = None, role: Role | None = None,
         assignee: str | None = None, overdue_at: IsoMoment | None = None, limit: Limit = 500,
     ) -> list[dict[str, Any]]:
-        """Manual work orders, filtered; `overdue_at` keeps those due before it."""
-        filters = {"status": status, "product_id": product_id, "account_id": account_id,
-                   "customer_id": customer_id, "action": action,
+        """Manual work orders, filtered; `overdue_at` keeps those due before it. A status,
+        action or role that does not exist is refused (422 naming the ones that do), never
+        answered with an empty list."""
+        filters = {"status": status.value if status else None, "product_id": product_id,
+                   "account_id": account_id, "customer_id": customer_id,
+                   "action": action.value if action else None,
                    "role": role.value if role else None, "assignee": assignee}
         async with ctx.engine.connect() as conn:
             return await admin_repo.work_orders(conn, filters, overdue_at, limit)

@@ -21,6 +21,16 @@ class Role(StrEnum):
     GROUP_BILLING_MANAGER = "group_billing_manager"  # 集团账务管理人员
 
 
+class WorkOrderStatus(StrEnum):
+    """Where a manual work order stands (created and assigned are open)."""
+
+    CREATED = "created"
+    ASSIGNED = "assigned"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # superseded by the opposite action, or its reason gone
+
+
 class RunSweep(BaseModel):
     """Evaluate the calendar rules for every owing product as of a moment."""
 
