@@ -227,6 +227,10 @@ def test_id_rejects_unsafe_or_long(bad: str) -> None:
         ("star_level", -1),
         ("name", ""),
         ("name", "x" * 201),
+        ("name", "   "),  # the SMS would read "您看管集团   的集团产品"
+        ("name", "某某\u202e科技"),  # a right-to-left override turns the message around
+        ("name", "某某\u200b科技"),  # a zero-width space hides in it
+        ("account_manager", {**MANAGER, "name": " "}),
         ("contacts", []),
         ("contacts", [CONTACT] * 21),
     ],
@@ -405,3 +409,14 @@ def test_a_customer_without_a_region_hashes_as_before_regions() -> None:
     assert request_hash(before) == old
     assert request_hash(CreateCustomer.model_validate(
         VALID[CreateCustomer] | {"region": "南城"})) != old
+
+
+@pytest.mark.parametrize("name", ["  ", "\u3000", "企信\ufeff通", "\u2066企信通\u2069"])
+def test_a_products_name_the_sms_quote_is_visible(name: str) -> None:
+    errors = _errors(AddProduct, {**VALID[AddProduct], "name": name})
+    assert errors[0]["loc"] == ("name",)
+
+
+def test_names_with_inner_spaces_and_chinese_punctuation_are_fine() -> None:
+    CreateCustomer.model_validate({**VALID[CreateCustomer], "name": "某某科技(东莞)有限公司 南城"})
+    PersonIn.model_validate({"name": "欧阳 娜娜", "phone": "13800000001"})

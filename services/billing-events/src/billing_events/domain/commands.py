@@ -31,6 +31,26 @@ NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
 
 
+# Invisible format characters (zero-width spaces and joiners, direction marks and overrides,
+# the BOM): in a name an SMS quotes they hide text or turn the message around (U+202E).
+INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                      "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff")
+
+
+def _visible(name: str) -> str:
+    """A name the SMS quote (集团名称 JTNAME, 产品名称 CPNAME, 客户经理 KHJLNAME): something to
+    read, not spaces alone ("您看管集团   的集团产品"), and nothing invisible."""
+    if not name.strip():
+        raise ValueError("must not be blank: the SMS quote it")
+    hidden = sorted({f"U+{ord(c):04X}" for c in name if c in INVISIBLE})
+    if hidden:
+        raise ValueError(f"must not contain invisible formatting characters ({', '.join(hidden)})")
+    return name
+
+
+Name = Annotated[Text, AfterValidator(_visible)]
+
+
 def _mobile(phone: str) -> str:
     if not is_mobile_phone(phone):
         raise ValueError("must be an 11-digit mainland mobile number such as 13800138000")
@@ -59,7 +79,7 @@ class Command(BaseModel):
 
 
 class PersonIn(Command):
-    name: Annotated[Text, Field(max_length=64)]
+    name: Annotated[Text, Field(max_length=64), AfterValidator(_visible)]
     phone: Phone
 
 
@@ -70,7 +90,7 @@ Region = Annotated[Text, Field(max_length=32, examples=["南城"])]
 class CustomerDetails(Command):
     """What a group customer's master data is; PUT /v1/customers/{id} replaces it whole."""
 
-    name: Text
+    name: Name
     tier: Tier
     star_level: Annotated[StrictInt, Field(ge=0, le=5)] | None = None
     account_manager: PersonIn
@@ -103,7 +123,7 @@ Channel = Annotated[Text, Field(max_length=64, examples=["东莞分公司政企�
 class ProductDetails(Command):
     """What can change on a product instance; PUT /v1/products/{id} replaces it whole."""
 
-    name: Text
+    name: Name
     family: ProductFamily
     vendor: MasVendor | None = Field(
         default=None, description="required for MAS (huawei, jiaxun, ruoya); absent otherwise")
