@@ -39,7 +39,10 @@ class RunSweep(BaseModel):
     as_of: BusinessTime
 
 
-Actor = Annotated[str, Field(min_length=1, max_length=64)]
+# Free text staff type (reasons, notes, names): anything but NUL, which PostgreSQL cannot
+# store (one reached the database and came back as SQLSTATE 22021, naming no field).
+NO_NUL = r"^[^\x00]*$"
+Actor = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 # Who did it: over HTTP the caller's token subject always replaces it (the audit trail must not
 # take a caller's word for who they are); a body may still send it, and it is ignored.
 ByToken = Annotated[str, Field(max_length=64, description="ignored: the bearer token's subject "
@@ -49,7 +52,7 @@ ByToken = Annotated[str, Field(max_length=64, description="ignored: the bearer t
 class ConfirmSweep(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     confirmed_by: ByToken = ""
-    note: str = ""
+    note: Annotated[str, Field(max_length=1000, pattern=NO_NUL)] = ""
 
 
 class PutRules(BaseModel):
@@ -57,7 +60,7 @@ class PutRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     changed_by: ByToken = ""
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     expected_version: int
     rows: tuple[RuleRow, ...]
 
@@ -80,7 +83,7 @@ class AddExemption(BaseModel):
     exemption_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     customer_id: EntityId
     kind: ExemptionKind
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     approver: Actor
     created_by: ByToken = ""
     until: IsoMoment | None = None  # required for emergency: it is time-boxed
@@ -95,7 +98,7 @@ class AddFreeze(BaseModel):
     scope: FreezeScope
     value: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     covers_warnings: bool = False
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     approver: Actor
     created_by: ByToken = ""
     starts_at: IsoMoment | None = None  # None: now
@@ -104,7 +107,7 @@ class AddFreeze(BaseModel):
 
 class EndFreeze(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     ended_by: ByToken = ""
     at: IsoMoment | None = None  # business time it ends; None: now
 
@@ -147,7 +150,7 @@ class ApprovePreview(BaseModel):
     as_of: IsoMoment
     fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$",
                                       description="the preview's fingerprint, as shown")]
-    note: Annotated[str, Field(max_length=500)] = ""
+    note: Annotated[str, Field(max_length=500, pattern=NO_NUL)] = ""
 
 
 class AssignWorkOrder(BaseModel):
@@ -155,13 +158,13 @@ class AssignWorkOrder(BaseModel):
     by: ByToken = ""
     assignee: Actor
     role: Role = Role.OPERATOR
-    note: str = ""
+    note: Annotated[str, Field(max_length=1000, pattern=NO_NUL)] = ""
 
 
 class FinishWorkOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     by: ByToken = ""
-    note: Annotated[str, Field(min_length=1, max_length=1000)]
+    note: Annotated[str, Field(min_length=1, max_length=1000, pattern=NO_NUL)]
 
 
 class RunLoop(BaseModel):
