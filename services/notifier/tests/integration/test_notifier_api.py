@@ -164,6 +164,25 @@ async def test_message_log_filters_and_smsc_knobs(
         "product_id": f"P{uid}", "type": "suspension_notice_manager"})).json()
     assert [(m["status"], m["attempts"]) for m in pending] == [("pending", 1)]
     await client.put("/v1/smsc/faults", json={})
+    # Paged, oldest first: a page after its last message, or the last page (`newest`).
+    mine = {"product_id": f"P{uid}"}
+    every = [m["message_id"] for m in (await client.get("/v1/messages", params=mine)).json()]
+    assert len(every) >= 2
+    paged, after = [], None
+    while True:
+        page = (await client.get("/v1/messages", params={
+            **mine, "limit": 1, **({"after": after} if after else {})})).json()
+        if not page:
+            break
+        paged.append(page[0]["message_id"])
+        after = page[0]["message_id"]
+    assert paged == every
+    last = (await client.get("/v1/messages", params={**mine, "limit": 1, "newest": "true"}))
+    assert [m["message_id"] for m in last.json()] == every[-1:]
+    r = await client.get("/v1/messages", params={**mine, "after": "no-such-message"})
+    assert r.status_code == 404 and r.json()["field"] == "after", r.text
+    r = await client.get("/v1/messages", params={**mine, "after": every[0], "newest": "true"})
+    assert r.status_code == 422, r.text
     received = (await client.get("/v1/smsc/messages", params={"recipient": "13800000001"})).json()
     assert by_status[0]["text"] in [m["text"] for m in received]
 

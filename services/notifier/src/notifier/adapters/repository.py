@@ -5,7 +5,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -445,14 +445,25 @@ LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.
 
 
 async def list_messages(
-    conn: AsyncConnection, filters: dict[str, str | None], limit: int
-) -> list[dict[str, Any]]:
+    conn: AsyncConnection, filters: dict[str, str | None], limit: int,
+    after: str | None = None, newest: bool = False,
+) -> list[dict[str, Any]] | None:
+    """The log, oldest first, in pages of `limit`: the first page, or the one after message
+    `after` (the last of the page before; None when there is no such message), or with
+    `newest` the last page (a big bill run's log is reached from its end too)."""
     m = t.messages
-    query = select(m).order_by(m.c.created_at, m.c.message_id).limit(limit)
+    order = (m.c.created_at, m.c.message_id)
+    query = select(m).order_by(*(c.desc() for c in order) if newest else order).limit(limit)
     for name, value in filters.items():
         if value is not None:
             query = query.where(LOG_COLUMNS[name] == value)
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    if after is not None:
+        mark = (await conn.execute(select(*order).where(m.c.message_id == after))).first()
+        if mark is None:
+            return None
+        query = query.where(tuple_(*order) > tuple_(*mark))
+    rows = [dict(r._mapping) for r in await conn.execute(query)]
+    return rows[::-1] if newest else rows
 
 
 async def smsc_received(

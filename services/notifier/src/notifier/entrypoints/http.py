@@ -82,7 +82,8 @@ def router(ctx: NotifierContext, settings: Settings) -> APIRouter:
 
 
 def _messages(api: APIRouter, ctx: NotifierContext) -> None:
-    @api.get("/messages")
+    @api.get("/messages", responses={
+        404: {"description": "`after` names no message"}})
     async def messages(
         product_id: Annotated[str | None, Query(max_length=64)] = None,
         recipient: Annotated[str | None, Query(max_length=32)] = None,
@@ -91,14 +92,19 @@ def _messages(api: APIRouter, ctx: NotifierContext) -> None:
         trigger: Annotated[str | None, Query(max_length=64)] = None,
         decision_id: Annotated[str | None, Query(max_length=128)] = None,
         limit: Limit = 1000,
+        after: Annotated[str | None, Query(min_length=1, max_length=128, description=(
+            "the next page: the messages after this one (the last of the page before)"))] = None,
+        newest: Annotated[bool, Query(description="the last page instead of the first")] = False,
     ) -> list[dict[str, Any]]:
-        """SMS made, filtered by product, recipient, type, status, trigger or decision."""
+        """SMS made, filtered by product, recipient, type, status, trigger or decision;
+        oldest first, a page of `limit` at a time (`after`, or `newest` for the last)."""
         # decision_id: the messages a decision made (e.g. was that suspension warning sent
         # and delivered, the notice before suspension).
         return await handlers.list_messages(
             ctx, {"product_id": product_id, "recipient": recipient, "type": type,
                   "status": status, "trigger": trigger,
-                  "source_id": f"decision:{decision_id}" if decision_id else None}, limit)
+                  "source_id": f"decision:{decision_id}" if decision_id else None}, limit,
+            after, newest)
 
     @api.post("/receipts", dependencies=SERVICE_ONLY)
     async def receipts(body: list[ReceiptIn]) -> dict[str, int]:

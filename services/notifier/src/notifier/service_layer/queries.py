@@ -3,7 +3,7 @@
 from typing import Any
 
 from common.clock import parse_bill_month
-from common.errors import Unprocessable
+from common.errors import NotFound, Unprocessable
 
 from ..adapters import repository as repo
 from ..domain.kpis import ReminderTimeliness
@@ -12,9 +12,16 @@ from .context import NotifierContext
 
 async def list_messages(
     ctx: NotifierContext, filters: dict[str, str | None], limit: int = 1000,
+    after: str | None = None, newest: bool = False,
 ) -> list[dict[str, Any]]:
+    if after is not None and newest:
+        raise Unprocessable("give `after` (the page after a message) or `newest` (the last "
+                            "page), not both", field="after")
     async with ctx.engine.connect() as conn:
-        return await repo.list_messages(conn, filters, limit)
+        found = await repo.list_messages(conn, filters, limit, after, newest)
+    if found is None:
+        raise NotFound(f"no message {after!r} to page after", field="after", id=after)
+    return found
 
 
 async def smsc_received(
