@@ -128,8 +128,8 @@ class Replay:
             if event is None or p.state in IN_FLIGHT:
                 continue  # a sweep never acts on a product with a command in flight
             last = p.moved_at or p.changed_at
-            if last is not None and last > run.as_of:
-                continue  # changed after the sweep's moment: left to the next sweep
+            if run.sent_on is None and last is not None and last > run.as_of:
+                continue  # decided after the sweep's moment: left to the next sweep
             profile = self._profile(event.customer.customer_id)
             facts = _facts(event, profile)
             pf = rules.ProductFacts(p.family, event.customer.tier, p.state, p.warning_level,

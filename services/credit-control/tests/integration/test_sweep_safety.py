@@ -10,8 +10,9 @@ from typing import Any
 import msgspec
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.clock import SystemClock
+from common.clock import FixedClock, SystemClock
 from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import DecisionType
 from common.contracts.snapshots import ProductFamily, ProductSnapshot, Tier
@@ -343,3 +344,29 @@ async def test_a_sweep_dated_before_a_products_last_change_leaves_it_to_the_next
     await api.settled(lg)
     later = (await api.decisions(lg.product_id))[3:]
     assert later and all(day == date(y, 5, 25) for _, _, day in later), later
+
+
+async def test_a_catch_up_still_acts_on_a_product_decided_on_after_its_missed_moment(
+    api: CreditApi, db: AsyncEngine, stack: Stack, test_year: int
+) -> None:
+    """A catch-up acts late on purpose: the next month's bill notice, decided before the
+    catch-up ran, must not hold back what the missed day owed (a month-end catch-up after
+    the 1st's bill run would otherwise leave its suspensions to the evening)."""
+    y, uid = test_year, new_uid()
+    lg = ledger(uid, "cup", F.ADC, T.LOW)
+    await api.deliver((lg, lg.bill_run(f"{y}-04", 12_345, at(date(y, 5, 2), 9))))
+    await api.deliver((lg, lg.event(BalanceCause.BILL_RUN, at(date(y, 6, 2), 9),
+                                    [(f"{y}-04", 12_345), (f"{y}-05", 1_000)], f"{y}-05")))
+    await api.settled(lg)
+    assert [d[0] for d in await api.decisions(lg.product_id)] == ["bill_notice", "bill_notice"]
+    await api.sweep(date(y, 5, 10), f"cuh-{uid}")  # by hand, of a day before its last decision
+    await api.settled(lg)
+    assert [d[0] for d in await api.decisions(lg.product_id)] == ["bill_notice", "bill_notice"]
+    settings = Settings(database_url=stack.database_url, kafka_bootstrap=stack.kafka_bootstrap)
+    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
+                        FixedClock(at(date(y, 6, 3), 10)), settings=settings)
+    await sweeps.run_sweep(ctx, RunSweep(sweep_id=f"cuc-{uid}", as_of=at(date(y, 5, 10))),
+                           catch_up=True)
+    await api.settled(lg)
+    assert [(d[0], d[2]) for d in await api.decisions(lg.product_id)][2:] == [
+        ("warning", date(y, 5, 10))]

@@ -505,10 +505,12 @@ def _candidates(bounded: bool = False) -> str:
     facts from the other tables, set-wise; per product the first step of each decision it
     matches exactly (plan order: for warnings, the highest level), NULL where none.
 
-    A product whose state changed after the sweep's moment is left to the next sweep: its
-    facts are newer than the sweep's day (a payment reversed since a catch-up's missed day
-    puts it back on the ladder with notice, never straight into a suspension dated before
-    that), and a decision is never dated before the product's last change."""
+    A sweep of a moment before a product's last decision (a day re-run by hand, or posted
+    with a past `as_of`) leaves that product to the next sweep: its facts are newer than the
+    sweep's day, and no decision is dated before the product's last one (nor an SMS sent
+    today naming a deadline already past). A catch-up is the exception: it acts late on
+    purpose, on the missed day (its notices count from the real day, `sent_on`), and the
+    new month's bill notices that come before it must not hold its suspensions back."""
     picks = ", ".join(f"min(r.step_no) FILTER (WHERE r.decision = '{d.value}') OVER w AS s_{k}"
                       for k, d in _KINDS.items())
     return f"""
@@ -516,7 +518,7 @@ cand AS (
   SELECT {_CAND_COLUMNS} FROM credit.product_credit pc
   WHERE pc.product_id > :after {"AND pc.product_id <= :upto" if bounded else ""}
     AND {_may_match()}
-    AND pc.state_changed_at <= :as_of
+    AND (:catch_up IS NOT NULL OR pc.state_changed_at <= :as_of)
   ORDER BY pc.product_id LIMIT :chunk
   FOR UPDATE
 ),
