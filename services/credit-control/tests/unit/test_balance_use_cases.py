@@ -78,7 +78,8 @@ async def test_a_partial_payment_clears_the_product_it_paid_and_leaves_its_sibli
 ) -> None:
     """Two products billed; a payment pays the first's own amount only (billing's
     allocation): the first leaves the ladder (arrears cleared, its state change published,
-    so the notifier drops a reminder still waiting for it), the second stays warned."""
+    so the notifier drops a reminder still waiting for it), the second stays warned; a
+    reversal of the second's payment later reopens the second alone."""
     store = InMemoryBalanceStore(T0)
     both = (_product(pid="P1"), _product(pid="P2"))
 
@@ -102,10 +103,15 @@ async def test_a_partial_payment_clears_the_product_it_paid_and_leaves_its_sibli
     last = store.outbox[-1][1].payload
     assert (last.product_id, last.decision, last.state_before, last.state_after) == (
         "P1", DecisionType.ARREARS_CLEARED, CreditState.WARNED, CreditState.NORMAL)
-    # Paid in full later: the sibling is cleared too, the first decides nothing more.
+    # The sibling's payment bounces: only the sibling owes again; the first, paid, gets no
+    # "payment reversed, 0.00 yuan still owing" notice and stays normal.
     await apply_balance_events(store, [event(3, BalanceCause.PAYMENT, 0, 0)])
     assert _decisions(store).count("arrears_cleared") == 2
     assert store.products.products["P2"].state is CreditState.NORMAL
+    await apply_balance_events(store, [event(4, BalanceCause.REVERSAL, 0, 15_000)])
+    reversed_ = [d for d in store.decisions.values() if d["decision"] == "payment_reversed"]
+    assert [d["product_id"] for d in reversed_] == ["P2"]
+    assert store.products.products["P1"].state is CreditState.NORMAL
 
 
 async def test_stale_and_redelivered_events_decide_nothing() -> None:

@@ -39,7 +39,7 @@ def test_an_event_without_product_dues_means_the_accounts_amount() -> None:
 
 
 @pytest.mark.parametrize("decision", [D.BILL_NOTICE, D.WARNING, D.SUSPENSION_WARNING,
-                                      D.SUSPEND])
+                                      D.SUSPEND, D.PAYMENT_REVERSED])
 def test_no_reminder_warning_or_suspension_without_a_debt_of_its_own(decision: D) -> None:
     assert not allowed_on_balance(decision, 0) and allowed_on_balance(decision, 1)
     assert not allowed_in_sweep(decision, 0) and allowed_in_sweep(decision, 1)

@@ -8,9 +8,12 @@ quote that amount (billing's allocation: `BalanceChanged.product_dues`).
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import DecisionType
 
-# Decisions that remind, warn or suspend: only for a product with a debt of its own.
+# Decisions that remind, warn or suspend: only for a product with a debt of its own. A
+# reversed payment's notice is one ("目前尚有XX元话费未缴清"): a sibling's bounced payment must
+# not put a product that owes nothing back on the ladder with a 0.00 yuan reminder.
 SANCTIONS = frozenset({DecisionType.BILL_NOTICE, DecisionType.WARNING,
-                       DecisionType.SUSPENSION_WARNING, DecisionType.SUSPEND})
+                       DecisionType.SUSPENSION_WARNING, DecisionType.SUSPEND,
+                       DecisionType.PAYMENT_REVERSED})
 
 
 def product_amount_due(event: BalanceChanged, product_id: str) -> int:
