@@ -38,8 +38,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # change of behaviour made on purpose: 665cca5, the last before issue 16 changed the path (the
 # redesign matched it up to 35bbdc5), then d5aab20, where a reminded product whose own debt is
 # paid leaves the ladder while its account still owes (against 665cca5: one product of the
-# stream back to normal, three more arrears_cleared decisions, nothing else).
-BASE = "d5aab20"
+# stream back to normal, three more arrears_cleared decisions, nothing else), then 5d4ab80,
+# where a sibling's bounced payment no longer reminds a product owing nothing of its own
+# (against d5aab20: that product never leaves normal, two payment_reversed and two
+# arrears_cleared decisions fewer, nothing else).
+BASE = "5d4ab80"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
