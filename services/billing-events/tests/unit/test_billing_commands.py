@@ -411,7 +411,8 @@ def test_a_customer_without_a_region_hashes_as_before_regions() -> None:
         VALID[CreateCustomer] | {"region": "南城"})) != old
 
 
-@pytest.mark.parametrize("name", ["  ", "\u3000", "企信\ufeff通", "\u2066企信通\u2069"])
+@pytest.mark.parametrize("name", ["  ", "\u3000", "企信\ufeff通", "\u2066企信通\u2069",
+                                  "\u3164", "企信\u00ad通", "企信\u2028通", "\U000e0041企信通"])
 def test_a_products_name_the_sms_quote_is_visible(name: str) -> None:
     errors = _errors(AddProduct, {**VALID[AddProduct], "name": name})
     assert errors[0]["loc"] == ("name",)

@@ -27,7 +27,9 @@ def test_an_empty_body_changes_nothing_and_every_field_is_known() -> None:
 
 
 @pytest.mark.parametrize("body", [{"max_share": 0}, {"max_share": 1.5}, {"min_active": -1},
-                                  {"min_active": 10**10}, {"shares": 0.2}])
-def test_out_of_bounds_or_unknown_fields_are_refused(body: dict[str, object]) -> None:
+                                  {"min_active": 10**10}, {"shares": 0.2},
+                                  {"max_share": True}, {"enabled": "yes"},
+                                  {"min_active": "1000"}])
+def test_out_of_bounds_mistyped_or_unknown_fields_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        PutGuard(**body)  # type: ignore[arg-type]
+        PutGuard.model_validate(body)

@@ -1,5 +1,6 @@
 """Commands billing accepts. Client-supplied ids make each one idempotent."""
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -31,20 +32,25 @@ NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
 
 
-# Invisible format characters (zero-width spaces and joiners, direction marks and overrides,
-# the BOM): in a name an SMS quotes they hide text or turn the message around (U+202E).
-INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                      "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff")
+# Characters that print nothing yet are not spaces: in a name an SMS quotes they hide text,
+# or turn the message around (a right-to-left override). Unicode's format characters (Cf:
+# zero-width spaces and joiners, direction marks and overrides, the soft hyphen, the BOM, tag
+# characters), its line and paragraph separators, and the fillers that render blank.
+_BLANK_FILLERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+
+
+def _invisible(c: str) -> bool:
+    return unicodedata.category(c) in ("Cf", "Zl", "Zp") or c in _BLANK_FILLERS
 
 
 def _visible(name: str) -> str:
     """A name the SMS quote (集团名称 JTNAME, 产品名称 CPNAME, 客户经理 KHJLNAME): something to
     read, not spaces alone ("您看管集团   的集团产品"), and nothing invisible."""
+    hidden = sorted({f"U+{ord(c):04X}" for c in name if _invisible(c)})
+    if hidden:
+        raise ValueError(f"must not contain invisible characters ({', '.join(hidden)})")
     if not name.strip():
         raise ValueError("must not be blank: the SMS quote it")
-    hidden = sorted({f"U+{ord(c):04X}" for c in name if c in INVISIBLE})
-    if hidden:
-        raise ValueError(f"must not contain invisible formatting characters ({', '.join(hidden)})")
     return name
 
 

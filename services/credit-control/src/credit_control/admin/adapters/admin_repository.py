@@ -4,7 +4,7 @@ the audit log, work orders, the mass-suspension guard."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, exists, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -196,6 +196,11 @@ async def work_orders(conn: AsyncConnection, filters: dict[str, Any], overdue_at
 async def guard(conn: AsyncConnection) -> Row[Any] | None:
     g = t.guard_settings
     return (await conn.execute(select(g).where(g.c.id == 1))).first()
+
+
+async def lock_guard(conn: AsyncConnection) -> None:
+    """The guard's settings to this transaction until it ends (its writers, one at a time)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('credit.guard_settings'))"))
 
 
 async def store_guard(conn: AsyncConnection, values: dict[str, Any]) -> None:

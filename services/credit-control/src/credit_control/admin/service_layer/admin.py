@@ -180,10 +180,13 @@ async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> di
 # --- guard ----------------------------------------------------------------------------------
 
 async def put_guard(ctx: CreditContext, cmd: PutGuard) -> dict[str, Any]:
-    old = await guard_settings(ctx)
     now = ctx.clock.now()
-    new = cmd.applied_to(old)
     async with ctx.engine.begin() as conn:
+        # Two PUTs of different fields in turn, each merged into the other's result (read
+        # and written in one transaction, under a lock: the row may not exist yet).
+        await admin_repo.lock_guard(conn)
+        old = await guard_settings(ctx, conn)
+        new = cmd.applied_to(old)
         await admin_repo.store_guard(conn, {**new, "updated_by": cmd.changed_by,
                                             "updated_at": now})
         # What took effect, not what was sent: a field left out is its old value.

@@ -120,9 +120,10 @@ class RemoveExemption(BaseModel):
 class PutGuard(BaseModel):
     """The mass-suspension guard's settings. A field left out (None) stays as it is: a
     caller that only moves the share keeps the minimum of active products, and the other
-    way round (a left-out minimum read as 0 let even a small branch's sweep be held)."""
+    way round (a left-out minimum read as 0 let even a small branch's sweep be held). Strict:
+    `"max_share": true` read as 1.0 would switch the guard off without saying so."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     changed_by: ByToken = ""
     enabled: bool | None = None
     max_share: Annotated[float | None, Field(gt=0, le=1)] = None

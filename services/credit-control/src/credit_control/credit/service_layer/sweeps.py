@@ -418,9 +418,13 @@ async def refresh_gauge(ctx: CreditContext) -> None:
             SWEEPS_UNFINISHED.labels(status).set(len(await runs.unfinished_ids(conn, status)))
 
 
-async def guard_settings(ctx: CreditContext) -> dict[str, Any]:
-    async with ctx.engine.connect() as conn:
+async def guard_settings(ctx: CreditContext, conn: AsyncConnection | None = None
+                         ) -> dict[str, Any]:
+    """The guard's settings, on `conn` if given (a writer's transaction), else on its own."""
+    if conn is not None:
         return await _guard_settings(conn, ctx)
+    async with ctx.engine.connect() as own:
+        return await _guard_settings(own, ctx)
 
 
 async def _guard_settings(conn: AsyncConnection, ctx: CreditContext) -> dict[str, Any]:

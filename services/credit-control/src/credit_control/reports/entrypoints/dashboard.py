@@ -54,7 +54,8 @@ WORKLIST_PROVIDERS: dict[str, WorklistProvider] = {}
 SEARCH_LIMIT = 50
 WORK_ORDERS_SHOWN = 50  # the front page's open orders, the most overdue first
 # A product's or customer's id, exactly: narrows the front page's open work orders to its.
-OrdersFor = Annotated[str | None, Query(max_length=64,
+# Room for the spaces a paste brings around an id of 64 (trimmed before the look-up).
+OrdersFor = Annotated[str | None, Query(max_length=128,
                                         description="a product's or customer's id")]
 CSV_REPORTS = ("arrears", "recovery", "aging", "kpis", "states")
 
