@@ -82,7 +82,8 @@ async def test_partial_payment_is_spread_oldest_month_then_product_id(
                                          "amount_fen": 100_000,
                                          "paid_at": f"{y}-02-06T10:00:00+08:00"})
     await post(billing, "/v1/reversals", {"reversal_id": f"R{uid}", "payment_id": f"PB{uid}",
-                                          "reason": "退票"})
+                                          "reason": "退票",  # after the payment it bounces
+                                          "reversed_at": f"{y}-02-07T10:00:00+08:00"})
     await post(billing, "/v1/adjustments", {
         "adjustment_id": f"ADJ{uid}", "account_id": a, "product_id": p + "3",
         "bill_month": f"{y}-01", "amount_fen": -380, "reason": "credit note"})
