@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.db import driver
 
 from ...adapters import tables as t
+from ...credit.domain.commands import WorkOrderStatus
 from ...credit.domain.profiles import CreditProfile, Exemption
 from ...credit.domain.rule_table import DEFAULT_RULES, RuleTable
 
@@ -175,7 +176,8 @@ async def open_work_orders_for(conn: AsyncConnection, product_id: str) -> list[R
         w.c.product_id == product_id, w.c.status.in_(OPEN_STATUSES)).with_for_update()))
 
 
-OPEN_STATUSES = ("created", "assigned")
+# The statuses of an order still to be worked (domain.commands.WorkOrderStatus names them all).
+OPEN_STATUSES = (WorkOrderStatus.CREATED.value, WorkOrderStatus.ASSIGNED.value)
 
 
 async def work_orders(conn: AsyncConnection, filters: dict[str, Any], overdue_at: datetime | None,
