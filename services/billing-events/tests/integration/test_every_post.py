@@ -44,7 +44,7 @@ ROUTES: dict[str, Body] = {
         "bill_month": f"{y + 2}-01", "amount_fen": 300, "reason": "补收"}, "amount_fen", -30),
     "write-offs": lambda ids, u, y: ("/v1/write-offs", {
         "write_off_id": f"WX{u}", "account_id": ids["account"], "amount_fen": 1,
-        "reason": "核销"}, "amount_fen", 2),
+        "reason": "核销", "as_of": f"{y + 3}-01-10T10:00:00+08:00"}, "amount_fen", 2),
     "deposits": lambda ids, u, y: ("/v1/deposits", {
         "deposit_id": f"DX{u}", "account_id": ids["account"], "amount_fen": 100},
         "amount_fen", 200),

@@ -100,9 +100,19 @@ async def test_adjustments_change_the_bill_and_write_offs_clear_dues(
         "reason": "恶意欠费"})
     assert too_much.status_code == 422 and too_much.json()["amount_due_fen"] == 42_000
     assert await footprint(db, ids["account"]) == before
+    # Bad debt is written off after it was billed: dated before July's bill run (2 August),
+    # the account owed nothing then; refused naming the dates, nothing written.
+    early = await billing.post("/v1/write-offs", json={
+        "write_off_id": f"W1{uid}", "account_id": ids["account"], "amount_fen": 40_000,
+        "reason": "恶意欠费, 法务无果", "as_of": f"{y}-07-31T10:00:00+08:00"})
+    assert early.status_code == 422, early.text
+    assert "before the debt it writes off existed" in early.json()["message"]
+    assert early.json()["field"] == "as_of" and early.json()["owed_fen_as_of"] == 0
+    assert early.json()["billed_at"] == {f"{y}-07": f"{y}-08-02T01:00:00+00:00"}
+    assert await footprint(db, ids["account"]) == before
     written = await post(billing, "/v1/write-offs", {
         "write_off_id": f"W1{uid}", "account_id": ids["account"], "amount_fen": 40_000,
-        "reason": "恶意欠费, 法务无果"})
+        "reason": "恶意欠费, 法务无果", "as_of": f"{y}-08-20T10:00:00+08:00"})
     assert written["account"]["dues"] == [{"bill_month": f"{y}-07", "amount_due_fen": 2_000}]
     assert [e["cause"] for e in await events(db, ids["account"])][-2:] == [
         "adjustment", "write_off"]

@@ -88,7 +88,8 @@ async def test_partial_payment_is_spread_oldest_month_then_product_id(
         "adjustment_id": f"ADJ{uid}", "account_id": a, "product_id": p + "3",
         "bill_month": f"{y}-01", "amount_fen": -380, "reason": "credit note"})
     await post(billing, "/v1/write-offs", {"write_off_id": f"W{uid}", "account_id": a,
-                                           "amount_fen": 2_000, "reason": "核销"})
+                                           "amount_fen": 2_000, "reason": "核销",
+                                           "as_of": f"{y}-02-08T10:00:00+08:00"})
     published = await events(db, a)
     for event in published:
         assert_adds_up(event)

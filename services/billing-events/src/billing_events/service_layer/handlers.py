@@ -15,10 +15,12 @@ from common.envelope import UnprocessableMessage
 from common.errors import Conflict, NotFound, Unprocessable
 from common.idempotency import StoredResponse
 
+from ..adapters import history_sql as hsql
 from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain import commands as c
+from ..domain.history import position_at
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from .balances import AccountState, current_states, month_text, product_due_json
 from .context import (
@@ -258,6 +260,7 @@ async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
                 f"bill months; {cmd.amount_fen} fen cannot be written off",
                 amount_due_fen=due.position.amount_due_fen, amount_fen=cmd.amount_fen)
         at = as_of(ctx, cmd.as_of)
+        await refuse_write_off_before_its_debt(conn, cmd, at, due)
         await conn.execute(insert(t.write_offs).values(
             write_off_id=cmd.write_off_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             reason=cmd.reason, written_off_at=at))
@@ -266,6 +269,29 @@ async def write_off(ctx: BillingContext, cmd: c.WriteOff) -> StoredResponse:
                 "account": account}
 
     return await once(ctx, "write_off", cmd.write_off_id, cmd, work)
+
+
+async def refuse_write_off_before_its_debt(
+    conn: AsyncConnection, cmd: c.WriteOff, at: datetime, due: AccountState
+) -> None:
+    """Bad debt is written off after it was billed, never before: what is written off must
+    have been owed on closed bill months at the write-off's own moment (the dated ledger, as
+    the balance history recomputes it), not only now. Else 422 naming the dates."""
+    closed = await hsql.closed_months(conn)
+    head = hsql.AccountHead(cmd.account_id, "", "", None, ())
+    ledger = (await hsql.ledgers(conn, [head], date.max, at))[cmd.account_id]
+    owed_then = position_at(ledger, closed, at, BalanceCause.WRITE_OFF.value).amount_due_fen
+    if cmd.amount_fen <= owed_then:
+        return
+    billed = {month_text(d.bill_month): closed[d.bill_month].isoformat()
+              for d in due.position.dues if d.bill_month in closed}
+    when = ", ".join(f"{m} by its bill run at {b}" for m, b in billed.items())
+    raise Unprocessable(
+        f"as_of {at.isoformat()} is before the debt it writes off existed: account "
+        f"{cmd.account_id!r} owed {owed_then} fen on closed bill months then, "
+        f"{cmd.amount_fen} fen cannot be written off as of that moment (what it owes now was "
+        f"billed: {when or 'nothing'})", field="as_of", owed_fen_as_of=owed_then,
+        amount_fen=cmd.amount_fen, billed_at=billed)
 
 
 async def receive_deposit(ctx: BillingContext, cmd: c.ReceiveDeposit) -> StoredResponse:
