@@ -15,6 +15,7 @@ from credit_control.credit.domain.rules import (
     AccountFacts,
     ProductFacts,
     decision_id,
+    deduction_shares,
     on_balance,
     on_calendar,
     sweep_plan,
@@ -101,6 +102,29 @@ def test_a_deduction_asks_for_what_the_deposit_can_cover(deposit: int, asked: in
     due = [i for i in on_calendar(DEFAULT_RULES, facts, product(tier=T.MID), date(2026, 12, 15))
            if i.decision is D.DEDUCTION]
     assert [i.amount_fen for i in due] == ([] if asked is None else [asked])
+
+
+def test_a_products_deduction_asks_at_most_its_own_amount_due() -> None:
+    """The account owes 123.45 of which this product 20.00: its deduction never claims more."""
+    facts = AccountFacts(-12345, 12345, oldest_due_month=OCT, deposit_fen=50_000)
+    mine = product(tier=T.MID, own_due_fen=2_000)
+    due = [i for i in on_calendar(DEFAULT_RULES, facts, mine, date(2026, 12, 15))
+           if i.decision is D.DEDUCTION]
+    assert [i.amount_fen for i in due] == [2_000]
+
+
+@pytest.mark.parametrize(("deposit", "own", "shares"), [
+    # one deposit of 20.00 and two products owing 100.00 and 50.00: 20.00 once, not twice
+    (2_000, {"P2": 5_000, "P1": 10_000}, {"P1": 2_000}),
+    (12_000, {"P2": 5_000, "P1": 10_000}, {"P1": 10_000, "P2": 2_000}),
+    (90_000, {"P2": 5_000, "P1": 10_000}, {"P1": 10_000, "P2": 5_000}),
+    (2_000, {"P1": 0, "P2": 5_000}, {"P2": 2_000}),
+    (0, {"P1": 10_000}, {}),
+])
+def test_an_accounts_products_share_one_deposit(deposit: int, own: dict[str, int],
+                                                shares: dict[str, int]) -> None:
+    assert deduction_shares(deposit, own) == shares
+    assert sum(shares.values()) <= deposit
 
 
 def test_default_table_has_12_adc_and_9_chain_seed_rules_per_family() -> None:

@@ -593,6 +593,30 @@ fired AS (
 )"""
 
 
+def _deduction_shares() -> str:
+    """`steps c` with the account's position `ap` and each deduction's amount `k.ded_fen`
+    (rules.deduction_shares): the account's ONE deposit shared by its products deducted the
+    same day, in product id order (billing's order within a bill month), each asking at most
+    its own amount due. Every product asking min(account due, deposit) told the contact of
+    each product that the whole deposit went to it: two products, a deposit of 20.00 yuan,
+    "划扣20.00元" twice, 20.00 collected. What the account's other products were asked for
+    earlier in this sweep (another chunk or lane: decisions of this `as_of`) is taken off
+    first; should billing already have collected it, the ask is smaller (never more than the
+    deposit: a deduction told is a deduction made)."""
+    return """(SELECT s.*, CASE WHEN s.decision = 'deduction' THEN COALESCE(sum(
+             s.product_amount_due_fen) FILTER (WHERE s.decision = 'deduction')
+             OVER (PARTITION BY s.account_id ORDER BY s.product_id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) END AS ded_before
+        FROM steps s) c
+  JOIN credit.account_positions ap ON ap.account_id = c.account_id
+  CROSS JOIN LATERAL (SELECT CASE WHEN c.decision = 'deduction' THEN LEAST(
+      c.product_amount_due_fen, GREATEST(0, ap.deposit_fen - c.ded_before - (
+        SELECT COALESCE(sum(x.amount_fen), 0) FROM credit.product_credit o
+        JOIN credit.decisions x ON x.product_id = o.product_id
+        WHERE o.account_id = c.account_id AND o.product_id <> c.product_id
+          AND x.decision = 'deduction' AND x.as_of = :as_of))) END AS ded_fen) k"""
+
+
 # rules.notice_note: an exception's reason, or a suspension made late by its notice. An
 # unheard warning (c.notice_unheard) reads as ladder.heard_as_of makes it: status `unheard`,
 # one more failure, its own reason.
@@ -739,11 +763,9 @@ dec AS (
          c.state_before, c.state_after, :as_of,
          ({notice_context}),
          {inputs},
-         c.level, CASE WHEN c.decision = 'deduction'
-                       THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
-         :rule_version
-  FROM steps c JOIN credit.account_positions ap ON ap.account_id = c.account_id
-  WHERE c.decision <> 'deduction' OR ap.deposit_fen > 0
+         c.level, k.ded_fen, :rule_version
+  FROM {_deduction_shares()}
+  WHERE c.decision <> 'deduction' OR k.ded_fen > 0
   ON CONFLICT DO NOTHING
   -- not `inputs` (nor the times): the rest of the statement does not read them, and every
   -- column returned is copied into this CTE's store and `moved`'s

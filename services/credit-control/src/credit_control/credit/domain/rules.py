@@ -269,7 +269,7 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
                       deadline=deadline)
     if not fires(row, oldest, today):
         return None
-    if row.decision is D.DEDUCTION and facts.deduction_fen == 0:
+    if row.decision is D.DEDUCTION and deduction_fen(facts, product) == 0:
         return None  # nothing to take: no deduction, and no SMS announcing one
     if row.warning_level is not None and ladder.warning_level >= row.warning_level:
         return None
@@ -315,7 +315,29 @@ def _calendar_intent(
         row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
         period=f"{row.rule_id}:{oldest:%Y-%m}", deadline=deadline,
         warning_level=row.warning_level,
-        amount_fen=facts.deduction_fen if row.decision is D.DEDUCTION else None)
+        amount_fen=deduction_fen(facts, product) if row.decision is D.DEDUCTION else None)
+
+
+def deduction_fen(facts: AccountFacts, product: ProductFacts) -> int:
+    """What one product's deduction asks billing to collect: its own amount due as far as the
+    deposit covers it (the account's amount when its own is not known)."""
+    if product.own_due_fen is None:
+        return facts.deduction_fen
+    return max(0, min(product.own_due_fen, facts.deposit_fen))
+
+
+def deduction_shares(deposit_fen: int, own_dues: dict[str, int]) -> dict[str, int]:
+    """The deductions of one account's products decided the same day (product id → what it
+    asks): the one deposit shared in product id order, each product asking at most its own
+    amount due, none asking nothing (the sweep's SQL, `sweep_sql._deduction_shares`)."""
+    shares: dict[str, int] = {}
+    left = max(0, deposit_fen)
+    for product_id in sorted(own_dues):
+        ask = min(max(0, own_dues[product_id]), left)
+        if ask > 0:
+            shares[product_id] = ask
+            left -= ask
+    return shares
 
 
 def calendar_reason(row: RuleRow, amount_due_fen: int, oldest: date) -> str:
@@ -419,4 +441,4 @@ def _retention_step(row: RuleRow, today: date) -> SweepStep:
 
 
 __all__ = ["LONG_RETENTION_STARS", "AccountFacts", "Intent", "ProductFacts", "SweepStep",
-           "on_balance", "on_calendar", "sweep_plan"]
+           "deduction_fen", "deduction_shares", "on_balance", "on_calendar", "sweep_plan"]
