@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration]
 
 Body = Callable[[dict[str, str], str, int], tuple[str, dict[str, Any], str, Any]]
 
-# Months of `test_year + 2` (01 stays open; 06, 09, 12 are closed here): see test_money.py.
+# Months of `test_year + 2` (01 stays open; 06, 09, 12 are closed here; 05 in test_money.py).
 # route → (path, body, a field, another value for it) from (ids, uid, year)
 ROUTES: dict[str, Body] = {
     "customers": lambda ids, u, y: ("/v1/customers", {

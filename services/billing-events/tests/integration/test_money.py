@@ -3,13 +3,15 @@ PostgreSQL: exact to the fen, oldest bill month first, one balance event per cha
 
 Bill months of `test_year` used by billing's tests (a bill run closes a month for everyone):
 01–02 test_billing_api, 03 and 10 tests/e2e, 04–05 partial/over-payment, 06 reversal,
-07 adjustments, 08 deposit, 09 idempotent bill run, 11 deduction, 12 rejected inputs.
+07 adjustments, 08 deposit, 09 idempotent bill run, 11 deduction, 12 rejected inputs;
+`test_year + 2`: 05 a bill run dated before a charge.
 The receivables test takes the whole of `test_year + 1`."""
 
 import asyncio
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .helpers import charge_and_close, events, footprint, open_account, post
@@ -116,6 +118,35 @@ async def test_adjustments_change_the_bill_and_write_offs_clear_dues(
     assert written["account"]["dues"] == [{"bill_month": f"{y}-07", "amount_due_fen": 2_000}]
     assert [e["cause"] for e in await events(db, ids["account"])][-2:] == [
         "adjustment", "write_off"]
+
+
+async def test_a_bill_run_dated_before_a_charge_of_its_month_is_refused(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, test_year: int
+) -> None:
+    """May's charge recorded on 3 June: a bill run of May dated 2 June would close the month
+    before the charge came in (its event said "unbilled" after the run's said "billed").
+    Refused naming both moments, nothing written; dated after the charge it runs."""
+    billing, y = clients["billing-events"], test_year + 2  # its month 05: only here
+    ids = await open_account(billing, uid)
+    await post(billing, "/v1/charges", {
+        "charge_id": f"CL{uid}", "account_id": ids["account"], "product_id": ids["product"],
+        "bill_month": f"{y}-05", "amount_fen": 7_700, "as_of": f"{y}-06-03T10:00:00+08:00"})
+    untouched = await footprint(db, ids["account"])
+    run = {"bill_run_id": f"BRL{uid}", "bill_month": f"{y}-05",
+           "as_of": f"{y}-06-02T09:00:00+08:00"}
+    early = await billing.post("/v1/bill-runs", json=run)
+    assert early.status_code == 422, early.text
+    assert early.json()["field"] == "as_of" and early.json()["charge_id"] == f"CL{uid}"
+    assert early.json()["charged_at"] == f"{y}-06-03T02:00:00+00:00"
+    assert "before charge" in early.json()["message"]
+    assert await footprint(db, ids["account"]) == untouched
+    async with db.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM billing.bill_runs "
+                                      "WHERE bill_run_id = :r"), {"r": f"BRL{uid}"}) == 0
+    closed = await post(billing, "/v1/bill-runs", {**run, "as_of": f"{y}-06-03T12:00:00+08:00"})
+    assert closed["accounts_billed"] >= 1
+    last = (await events(db, ids["account"]))[-1]
+    assert (last["cause"], last["amount_due_fen"]) == ("bill_run", 7_700)
 
 
 async def test_deposit_is_held_apart_from_the_balance(

@@ -1,6 +1,6 @@
 """Reads and writes of billing's tables; one place for the SQL."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, text
@@ -29,6 +29,16 @@ async def lock_bill_month(conn: AsyncConnection, month: date, *, shared: bool) -
 
 async def is_closed(conn: AsyncConnection, month: date) -> bool:
     return await exists(conn, t.bill_runs.c.bill_month, month)  # type: ignore[arg-type]
+
+
+async def last_charge_of(conn: AsyncConnection, month: date) -> tuple[str, datetime] | None:
+    """The charge of a bill month recorded last (id, business moment), if any has one."""
+    c = t.charges
+    row = (await conn.execute(
+        select(c.c.charge_id, c.c.charged_at)
+        .where(c.c.bill_month == month, c.c.charged_at.is_not(None))
+        .order_by(c.c.charged_at.desc()).limit(1))).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def tune_for_bill_run(conn: AsyncConnection) -> None:

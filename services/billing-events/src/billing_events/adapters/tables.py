@@ -64,6 +64,8 @@ charges = Table(
     Column("bill_month", Date, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Its `as_of`, when given (migration 0009): a bill run is not dated before it.
+    Column("charged_at", DateTime(timezone=True)),
     CheckConstraint("amount_fen > 0", name="charge_amount_positive"),
     Index("ix_charges_bill_month_account", "bill_month", "account_id"),
 )

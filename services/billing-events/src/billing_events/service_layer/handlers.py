@@ -134,11 +134,11 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
             raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run; "
                            "correct a closed month with an adjustment",
                            bill_month=cmd.bill_month)
+        at = as_of(ctx, cmd.as_of)
         await conn.execute(insert(t.charges).values(
             charge_id=cmd.charge_id, account_id=cmd.account_id, product_id=cmd.product_id,
-            bill_month=month, amount_fen=cmd.amount_fen))
-        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.CHARGE,
-                                        as_of(ctx, cmd.as_of))
+            bill_month=month, amount_fen=cmd.amount_fen, charged_at=cmd.as_of))
+        account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.CHARGE, at)
         return {**cmd.model_dump(mode="json"), "account": account}
 
     return await once(ctx, "charge", cmd.charge_id, cmd, work)
@@ -167,6 +167,19 @@ async def close_month(
     if await repo.is_closed(conn, month):
         raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                        bill_month=cmd.bill_month)
+    # A bill run closes its month as of `at`: a charge of the month dated after that moment
+    # (its own `as_of`) would be a charge taken into a month already closed, its balance
+    # event saying "unbilled" after the bill run's said "billed". Refused, naming both
+    # moments. A charge without `as_of` (and a CSV row) claims no moment: not checked, so a
+    # base loaded today can still be billed for past months.
+    last = await repo.last_charge_of(conn, month)
+    if last is not None and at < last[1]:
+        charge_id, charged_at = last
+        raise Unprocessable(
+            f"as_of {at.isoformat()} is before charge {charge_id!r} of bill month "
+            f"{cmd.bill_month} was recorded ({charged_at.isoformat()}); a bill run "
+            "closes its month after the month's charges, never before", field="as_of",
+            charge_id=charge_id, charged_at=charged_at.isoformat())
     await repo.tune_for_bill_run(conn)
     # Late fees (off by default): their lines are charges of this month, before it closes.
     await post_late_fees(ctx, conn, month, cmd.bill_run_id, at)
