@@ -128,6 +128,18 @@ async def test_late_fee_routes_refuse_bad_input(
                       ({"bill_month": f"{test_year + 16}-09"}, 422)):  # never charged
         r = await billing.post("/v1/disputes", json={**body, **bad})
         assert r.status_code == code, r.text
+    # A product billed for the month only by a positive adjustment (补收) has a bill to
+    # dispute all the same.
+    await post(billing, "/v1/products", {
+        "product_id": f"{ids['product']}-adj", "account_id": ids["account"],
+        "cpno": f"CPLFx{uid}-adj", "name": "移动办公", "family": "ADC"})
+    await post(billing, "/v1/adjustments", {
+        "adjustment_id": f"ADJLF{uid}", "account_id": ids["account"],
+        "product_id": f"{ids['product']}-adj", "bill_month": f"{test_year + 16}-08",
+        "amount_fen": 500, "reason": "补收"})
+    by_adjustment = await billing.post("/v1/disputes", json={
+        **body, "dispute_id": f"DSA{uid}", "product_id": f"{ids['product']}-adj"})
+    assert by_adjustment.status_code == 201, by_adjustment.text
     opened = await billing.post("/v1/disputes", json=body)
     assert opened.status_code == 201, opened.text
     again = await billing.post("/v1/disputes", json=body)

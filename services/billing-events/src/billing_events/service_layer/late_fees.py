@@ -177,13 +177,18 @@ async def open_dispute(ctx: BillingContext, values: dict[str, Any]) -> dict[str,
         if owner != values["account_id"]:
             raise NotFound(f"no product {values['product_id']!r} on account "
                            f"{values['account_id']!r}", id=values["product_id"])
-        month, c = values["bill_month"], t.charges
-        if not await conn.scalar(select(c.c.charge_id).where(
-                c.c.account_id == owner, c.c.product_id == values["product_id"],
-                c.c.bill_month == month).limit(1)):
+        month, c, a = values["bill_month"], t.charges, t.adjustments
+        # A bill of that month: a charge, or a positive adjustment (补收) billed the product.
+        billed = select(c.c.charge_id).where(
+            c.c.account_id == owner, c.c.product_id == values["product_id"],
+            c.c.bill_month == month).union_all(select(a.c.adjustment_id).where(
+                a.c.account_id == owner, a.c.product_id == values["product_id"],
+                a.c.bill_month == month, a.c.amount_fen > 0)).limit(1)
+        if not await conn.scalar(billed):
             raise Unprocessable(
-                f"product {values['product_id']!r} has no charges for {month:%Y-%m}: there is "
-                "no bill of that month to dispute", field="bill_month")
+                f"product {values['product_id']!r} was not billed for {month:%Y-%m} (no "
+                "charge, no positive adjustment): there is no bill of that month to dispute",
+                field="bill_month")
         done = await conn.execute(pg_insert(t.disputes).values(**values)
                                   .on_conflict_do_nothing())
         row = (await conn.execute(select(t.disputes).where(
