@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.clock import SIMULATION_CEILING, IsoMoment, ensure_aware
 
-from ...credit.domain.commands import ByToken
+from ...credit.domain.commands import NO_NUL, ByToken
 
 # A month of demo in one move at most a few years: beyond, a typo (days for hours) is likelier.
 MAX_DAYS = 3660.0
@@ -28,7 +28,7 @@ class AdvanceClock(BaseModel):
     days: Annotated[float, Field(ge=0, le=MAX_DAYS)] = 0
     hours: Annotated[float, Field(ge=0, le=MAX_DAYS * 24)] = 0
     minutes: Annotated[float, Field(ge=0, le=MAX_DAYS * 24 * 60)] = 0
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     moved_by: ByToken = ""
 
     @model_validator(mode="after")

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.clock import BusinessTime
 from common.contracts.bounds import FEN_LIMIT
 
+from ...credit.domain.commands import NO_NUL
+
 PositiveFen = Annotated[int, Field(ge=1, le=FEN_LIMIT)]
 
 
@@ -27,8 +29,8 @@ class RecordPromise(BaseModel):
     promised_date: date
     amount_fen: PositiveFen
     instalments: Annotated[list[Instalment], Field(max_length=24)] = []
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-    note: Annotated[str, Field(max_length=1000)] = ""
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
+    note: Annotated[str, Field(max_length=1000, pattern=NO_NUL)] = ""
     at: BusinessTime | None = None
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.clock import BusinessTime
 
+from ...credit.domain.commands import NO_NUL
 from .collections import ArrearsCause, Channel, Outcome
 
 
@@ -26,9 +27,10 @@ class RecordAttempt(BaseModel):
     channel: Channel
     outcome: Outcome
     at: BusinessTime | None = None
-    note: Annotated[str, Field(max_length=1000)] = ""
+    note: Annotated[str, Field(max_length=1000, pattern=NO_NUL)] = ""
     promised_date: date | None = None
-    refusal_reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    refusal_reason: Annotated[str, Field(min_length=1, max_length=500,
+                                         pattern=NO_NUL)] | None = None
 
 
 class AttemptRequest(BaseModel):
@@ -44,4 +46,4 @@ class ClassifyCause(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     cause: ArrearsCause
-    note: Annotated[str, Field(max_length=1000)] = ""
+    note: Annotated[str, Field(max_length=1000, pattern=NO_NUL)] = ""

@@ -12,6 +12,7 @@ from common.auth import Principal, Role, require
 from common.clock import BusinessTime, IsoMoment, business_date, parse_bill_month
 from common.errors import Unprocessable
 
+from ...credit.domain.commands import NO_NUL
 from ...service_layer.context import CreditContext
 from ..service_layer import red_list_review as review
 
@@ -23,7 +24,7 @@ class RenewRedList(BaseModel):
     (default: the review period after the later of the current review date and today)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    note: Annotated[str, Field(min_length=1, max_length=1000)]
+    note: Annotated[str, Field(min_length=1, max_length=1000, pattern=NO_NUL)]
     review_on: date | None = None
 
 

@@ -45,8 +45,8 @@ NO_NUL = r"^[^\x00]*$"
 Actor = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 # Who did it: over HTTP the caller's token subject always replaces it (the audit trail must not
 # take a caller's word for who they are); a body may still send it, and it is ignored.
-ByToken = Annotated[str, Field(max_length=64, description="ignored: the bearer token's subject "
-                               "is recorded")]
+ByToken = Annotated[str, Field(max_length=64, pattern=NO_NUL,
+                               description="ignored: the bearer token's subject is recorded")]
 
 
 class ConfirmSweep(BaseModel):
@@ -96,7 +96,7 @@ class AddFreeze(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     freeze_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     scope: FreezeScope
-    value: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    value: Annotated[str | None, Field(min_length=1, max_length=64, pattern=NO_NUL)] = None
     covers_warnings: bool = False
     reason: Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
     approver: Actor

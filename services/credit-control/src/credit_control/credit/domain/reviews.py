@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.contracts.credit_control import CreditState
 
+from .commands import NO_NUL, ByToken
+
 # Sanctioned: suspended, a suspension in flight (chain or work order), or pre-cancelled.
 SANCTIONED = (CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)
 REVIEW_ROLE = "credit_admin"
@@ -32,9 +34,8 @@ class ReviewDecision(StrEnum):
 class DecideReview(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     decision: ReviewDecision
-    note: Annotated[str, Field(min_length=1, max_length=1000)]
-    by: Annotated[str, Field(max_length=64, description="ignored: the bearer token's subject "
-                             "is recorded")] = ""
+    note: Annotated[str, Field(min_length=1, max_length=1000, pattern=NO_NUL)]
+    by: ByToken = ""
 
 
 def review_id(exemption_id: str, product_id: str) -> str:

@@ -60,7 +60,8 @@ class RuleRow(BaseModel):
     # its own day) gives before this suspension. None = the seed's span, from the suspension
     # warning's day to this row's day in the month the warning is decided (25th → last day).
     notice_days: Annotated[int, Field(ge=1, le=31)] | None = None
-    seed_rule: str = ""  # which seed rule this row encodes (documentation, shown by the API)
+    # Which seed rule this row encodes (documentation, shown by the API); no NUL (stored).
+    seed_rule: Annotated[str, Field(pattern=r"^[^\x00]*$")] = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> "RuleRow":

@@ -7,11 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.clock import BusinessTime, IsoMoment
 from common.ids import EntityId
 
-from ...credit.domain.commands import ByToken
+from ...credit.domain.commands import NO_NUL, ByToken
 from .scorecard import Scorecard
 
 Id = EntityId  # common.ids: the one pattern of ids
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]
 
 
 class RunRating(BaseModel):

@@ -3,6 +3,7 @@ number of suspensions), each scored 0–100 by bands, weighted into a score 0–
 on the score; who is unrated. Versioned, audited data (like the rule table). Pure."""
 
 from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -89,7 +90,7 @@ class Scorecard(BaseModel):
     # Brand: a group customer's value class (集团客户价值分类 A/B/C/D) when billing sends it,
     # else billing's credit tier (seed 000's low/mid/high). Anything else scores 0.
     brand_weight: int = Field(ge=0, le=100)
-    brand_points: dict[str, int]
+    brand_points: dict[Annotated[str, Field(pattern=r"^[^\x00]*$")], int]  # stored: no NUL
     tenure_months: Factor
     spend_fen: Factor  # average monthly bill, fen
     suspensions: Factor  # suspensions in the window (distinct days a product was suspended)

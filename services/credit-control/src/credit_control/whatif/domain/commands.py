@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.clock import BusinessMonth, IsoMoment
 
+from ...credit.domain.commands import NO_NUL
 from ...credit.domain.rule_table import RuleRow
 
 
@@ -21,7 +22,7 @@ class WhatIf(BaseModel):
     # The moment the question is asked (default now): the month must be over by then.
     as_of: IsoMoment | None = None
     # Only the products of one sales channel (billing's master data); default all.
-    channel: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    channel: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)] | None = None
 
     @model_validator(mode="after")
     def _one_draft(self) -> "WhatIf":
