@@ -164,3 +164,40 @@ async def test_a_held_reminder_quotes_what_the_product_owes_after_a_partial_paym
     waiting = [m for m in await messages(notifier, p1["product_id"])
                if m["status"] in ("held", "pending")]
     assert [m["text"] for m in waiting] == [bill_notice(p1, "23.45", "04月25日")]
+
+
+async def test_the_pre_cancellation_worklist_gives_each_line_its_own_amount(
+    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int
+) -> None:
+    """Two products of one account, 100.00 and 50.00 yuan, suspended at the end of February
+    and pre-cancelled 90 days later: the worklist staff cancel lines from showed 150.00 (the
+    account's total) on each line, 300.00 if summed. Each line owes its own amount; the
+    account's total is there beside it."""
+    billing, credit = clients["billing-events"], clients["credit-control"]
+    y = test_year + 32
+    group = await open_account(billing, uid, "pc", "low")
+    p1 = await add_product(billing, group, f"P{uid}-1", "集团手机报", f"{y}-01", 10_000)
+    p2 = await add_product(billing, group, f"P{uid}-2", "集团V网", f"{y}-01", 5_000)
+    await ok(await billing.post("/v1/bill-runs", json={
+        "bill_run_id": f"BR{uid}01", "bill_month": f"{y}-01",
+        "as_of": f"{y}-02-02T09:00:00+08:00"}))
+    await eventually(lambda: credit_of(credit, p2["product_id"]),
+                     lambda c: c is not None and c["facts"]["amount_due_fen"] == 15_000,
+                     what="credit-control knows the account", timeout=120)
+    await sweep(credit, f"S{uid}25", f"{y}-02-25T20:00:00+08:00")
+    for p in (p1, p2):
+        await eventually(lambda p=p: credit_of(credit, p["product_id"]),
+                         lambda c: c is not None
+                         and c["ladder"]["notice"]["status"] == "delivered",
+                         what="the suspension warning delivered", timeout=120)
+    await sweep(credit, f"S{uid}28", f"{y}-02-28T20:00:00+08:00")
+    await sweep(credit, f"S{uid}0530", f"{y}-05-30T20:00:00+08:00")
+    for p in (p1, p2):
+        await eventually(lambda p=p: credit_of(credit, p["product_id"]),
+                         lambda c: c is not None and c["state"] == "pre_cancel",
+                         what="pre-cancelled after 90 days", timeout=120)
+    listed = await ok(await credit.get("/v1/pre-cancellations", params={
+        "account_id": group["account_id"]}), 200)
+    assert {(p["product_id"], p["amount_due_fen"], p["account_amount_due_fen"])
+            for p in listed["pre_cancelled"]} == {
+        (p1["product_id"], 10_000, 15_000), (p2["product_id"], 5_000, 15_000)}

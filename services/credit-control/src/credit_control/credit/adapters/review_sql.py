@@ -65,11 +65,16 @@ def _owned(q: Select[Any], owner: dict[str, str | None]) -> Select[Any]:
 
 async def pre_cancelled(conn: AsyncConnection, owner: dict[str, str | None],
                         limit: int) -> list[dict[str, Any]]:
-    """Products pre-cancelled now: the line is kept until staff cancel it or the debt is paid."""
+    """Products pre-cancelled now: the line is kept until staff cancel it or the debt is paid.
+    Each line with its own amount due (`amount_due_fen`, billing's allocation) and its
+    account's total beside it (`account_amount_due_fen`: paying it lifts every line of the
+    account), so a list summed by line does not count an account's debt once per line."""
     pc = t.product_credit
     rows = await conn.execute(_owned(
         select(pc.c.product_id, pc.c.account_id, pc.c.customer_id, pc.c.family,
-               pc.c.state, pc.c.state_changed_at.label("since"), pc.c.amount_due_fen)
+               pc.c.state, pc.c.state_changed_at.label("since"),
+               pc.c.product_amount_due_fen.label("amount_due_fen"),
+               pc.c.amount_due_fen.label("account_amount_due_fen"))
         .where(pc.c.state == "pre_cancel"), owner)
         .order_by(pc.c.state_changed_at, pc.c.product_id).limit(limit))
     return [dict(row._mapping) for row in rows]
