@@ -267,5 +267,11 @@ async def test_fault_knobs_are_validated_and_reset(gateway: httpx.AsyncClient) -
     assert (await gateway.delete("/v1/faults")).json() == defaults
     assert (await gateway.get("/v1/kpis/emos-cross-month",
                               params={"month": "2026-13"})).status_code == 422
+    # No orders: nothing to judge, null like credit-control's KPI report, never "meets".
+    none = await gateway.get("/v1/kpis/emos-cross-month",
+                             params={"month": "2026-01", "product_prefix": "no-such-product-"})
+    assert none.status_code == 200 and none.json() == {
+        "month": "2026-01", "orders": 0, "cross_month": 0, "still_open": 0, "ratio": None,
+        "standard": 0.005, "meets_standard": None}
     vendors = (await gateway.get("/v1/vendors")).json()
     assert {v["name"] for v in vendors} == {"huawei", "jiaxun", "ruoya", "sms_direct"}

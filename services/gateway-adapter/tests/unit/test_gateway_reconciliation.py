@@ -67,7 +67,11 @@ def test_cross_month_figure_matches_the_seed() -> None:
     bad = cross_month_figure("2011-04", orders=100, closed_later=0, still_open_after=1,
                              still_open=1)
     assert bad.cross_month == 1 and bad.ratio == 0.01 and not bad.meets_standard
-    assert cross_month_figure("2011-05", 0, 0, 0, 0).ratio == 0.0
+    # No orders, nothing to judge: no ratio and not judged (credit-control's KPI report says
+    # null for it too), never "meets the standard".
+    empty = cross_month_figure("2011-05", 0, 0, 0, 0)
+    assert (empty.orders, empty.ratio, empty.meets_standard) == (0, None, None)
+    assert empty.model_dump(mode="json")["meets_standard"] is None
 
 
 def test_a_network_wide_fault_is_counted_in_full_and_listed_in_part() -> None:

@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
+
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import (
     ChainDifference,
     DesiredChainState,
     DifferenceKind,
-    EmosCrossMonth,
     ReconciliationReport,
 )
 
@@ -122,12 +123,30 @@ def _one(want: DesiredChainState, h: HeldState | None) -> ChainDifference | str 
                + ("" if h is not None else " (never seen by the chain)"))
 
 
+class EmosCrossMonth(BaseModel):
+    """Seed 000's EMOS figure: suspension orders closed only in a later month / all orders of
+    the month (Jan 2011: 2 of 685 = 0.29%; standard ≤ 0.5%). A month without orders has
+    nothing to judge: `ratio` and `meets_standard` are null, as credit-control's KPI report
+    says for it (`value` and `meets_target` null). The gateway's own answer: the shared
+    `common.contracts.reconciliation.EmosCrossMonth` says 0 and "meets" for it."""
+
+    model_config = ConfigDict(frozen=True)
+    month: str  # YYYY-MM, the month the orders were created (Asia/Shanghai)
+    orders: int
+    cross_month: int  # closed in a later month, or still open after the month ended
+    still_open: int
+    ratio: float | None  # cross_month / orders; null when there were no orders
+    standard: float = CROSS_MONTH_STANDARD
+    meets_standard: bool | None  # null when there were no orders: not judged
+
+
 def cross_month_figure(month: str, orders: int, closed_later: int, still_open_after: int,
                        still_open: int) -> EmosCrossMonth:
     """Orders closed in a later month, plus those still open after their month ended (they
-    can only close later), over all orders created in the month."""
+    can only close later), over all orders created in the month. No orders: no value."""
     late = closed_later + still_open_after
-    ratio = late / orders if orders else 0.0
+    ratio = late / orders if orders else None
     return EmosCrossMonth(month=month, orders=orders, cross_month=late, still_open=still_open,
                           ratio=ratio, standard=CROSS_MONTH_STANDARD,
-                          meets_standard=ratio <= CROSS_MONTH_STANDARD)
+                          meets_standard=(None if ratio is None
+                                          else ratio <= CROSS_MONTH_STANDARD))
