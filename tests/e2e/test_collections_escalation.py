@@ -155,6 +155,7 @@ async def test_one_account_through_the_three_phases_with_associated_suspension_a
                                what="suspended by association", timeout=120)
         [suspension] = [d for d in got["decisions"] if d["decision"] == "suspend"]
         assert suspension["rule_id"] == "collections-associated-suspension"
+        assert suspension["inputs"]["cause"] == "collections case", suspension["inputs"]
         assert case_id in suspension["reason"] and "zhang.wei" in suspension["reason"]
     # A second approval is a conflict.
     r = await admin.post(f"/v1/collections/cases/{case_id}/associated-suspension",

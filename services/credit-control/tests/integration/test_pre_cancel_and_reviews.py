@@ -170,6 +170,8 @@ async def test_red_listed_suspended_products_are_reviewed_not_pre_cancelled(
         last = (await api.credit(lg.product_id))["decisions"][-1]
         assert (last["decision"], last["rule_id"]) == ("restore", "review-restore")
         assert "restore by zhang.wei: 红名单客户, 已核实" in last["reason"]
+        # Its inputs say what asked for it, not the account's last balance event's cause.
+        assert last["inputs"]["cause"] == "credit review", last["inputs"]
         assert await _notified(api, lg.product_id, "restore_notice")
     commands = await api.outbox(restore_mas.product_id, "provisioning.commands.v1")
     assert [c["action"] for c in commands] == ["suspend", "restore"]

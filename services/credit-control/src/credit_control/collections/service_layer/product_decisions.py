@@ -9,17 +9,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState
-from common.contracts.snapshots import ProductSnapshot
-from common.envelope import convert, to_builtins
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...credit.adapters import repository as repo
-from ...credit.adapters.product_credits import from_row
 from ...credit.domain.rules import Intent
-from ...credit.service_layer.balance_events import Batch
-from ...credit.service_layer.balance_store import SqlBalanceStore
+from ...credit.service_layer.one_product import product_batch
 from ...service_layer.context import CreditContext
 
 
@@ -37,22 +32,12 @@ async def decide(ctx: CreditContext, conn: AsyncConnection, product_id: str, int
     product = await repo.product_for_update(conn, product_id)
     if product is None:
         return Outcome(None, "unknown", "unknown")
-    position = await repo.position(conn, product.account_id)
-    if position is None:  # a product row always comes with its account's position
+    found = await product_batch(ctx, conn, product)
+    if found is None:  # a product row always comes with its account's position
         return Outcome(None, product.state, product.state)
-    snapshot = convert(product.product, ProductSnapshot)
-    event = convert({
-        "account_id": position.account_id, "sequence": position.sequence,
-        "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
-        "amount_due_fen": position.amount_due_fen, "dues": position.dues,
-        "customer": position.customer, "products": [to_builtins(snapshot)],
-        "deposit_fen": position.deposit_fen}, BalanceChanged)
-    table = await ctx.rules.current(conn)
-    profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
-    store = SqlBalanceStore(ctx, conn)
-    batch = Batch(store, table, profiles, {product_id: from_row(product, snapshot)},
-                  {product_id: (event, snapshot)})
-    if not batch.decide_one(product_id, intent, at, correlation, own_due_fen):
+    batch, store = found
+    if not batch.decide_one(product_id, intent, at, correlation, own_due_fen,
+                            trigger="collections case"):
         return Outcome(None, product.state, product.state)
     await store.write(batch.writes)
     after: CreditState = batch.products[product_id].state

@@ -163,12 +163,15 @@ def _fresh(
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a decision was based on: shown by the explain endpoint."""
+    """What a decision was based on: shown by the explain endpoint. `trigger`: what asked
+    for a decision no balance event asked for ("credit review", "collections case"), shown as
+    its cause in place of the account's last event's, as a sweep's says "sweep"."""
 
     facts: rules.AccountFacts
     event: BalanceChanged
     profile: CreditProfile
     rule_version: int
+    trigger: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         f, event = self.facts, self.event
@@ -181,7 +184,8 @@ class Inputs:
                 "star_level": self.profile.star(event.customer.star_level),
                 "credit_limit_fen": f.credit_limit_fen, "exemptions": exemptions,
                 "oldest_due_month": f.oldest_due_month.isoformat() if f.oldest_due_month
-                else None, "cause": f.cause.value if f.cause else None,
+                else None,
+                "cause": self.trigger or (f.cause.value if f.cause else None),
                 "rule_version": self.rule_version}
 
 
@@ -229,19 +233,21 @@ class Batch:
             known |= already
 
     def decide_one(self, product_id: str, intent: rules.Intent, as_of: datetime,
-                   correlation: str, own_due_fen: int | None = None) -> bool:
+                   correlation: str, own_due_fen: int | None = None, *,
+                   trigger: str) -> bool:
         """One decision that no balance event asked for (a credit-admin's review restores a
         product), on the account's newest position: the same moves, chain commands, work
         orders and events as a payment's. Whether the product moved.
 
         `own_due_fen` stands for the product's own amount (the notice's XX): an associated
         suspension (关联停机, collections/) suspends a product that owes nothing for the
-        arrears of the customer's account in collections, and says that amount."""
+        arrears of the customer's account in collections, and says that amount. `trigger`
+        is what asked for it, the decision's cause in its inputs."""
         self._reset(set())
         event, _ = self.snapshots[product_id]
         product, profile = self._own(product_id), self.profiles[event.customer.customer_id]
         self._take(product, event.customer, Inputs(facts_of(event, profile), event, profile,
-                                                   self.table.version),
+                                                   self.table.version, trigger),
                    intent, as_of, correlation, own_due_fen)
         self._settle()
         return product.moved_at is not None

@@ -11,22 +11,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
-from common.contracts.snapshots import ProductSnapshot
-from common.envelope import convert, to_builtins
 from common.errors import Conflict, NotFound
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...service_layer.context import CreditContext
 from ..adapters import repository as repo
 from ..adapters import review_sql
-from ..adapters.product_credits import from_row
 from ..domain import reviews as domain
 from ..domain.reviews import DecideReview, ReviewDecision, ReviewStatus
 from ..domain.rules import RESTORABLE, Intent
-from .balance_events import Batch
-from .balance_store import SqlBalanceStore
+from .one_product import product_batch
 
 
 async def open_for_exemption(ctx: CreditContext, conn: AsyncConnection,
@@ -106,25 +101,15 @@ async def _restore(ctx: CreditContext, conn: AsyncConnection, review: Any, by: s
     if product is None or CreditState(product.state) not in RESTORABLE:
         state = product.state if product is not None else "unknown"
         return None, f"nothing to restore: the product is {state}"
-    position = await repo.position(conn, product.account_id)
-    if position is None:  # a product row always comes with its account's position
+    found = await product_batch(ctx, conn, product)
+    if found is None:  # a product row always comes with its account's position
         raise Conflict(f"no position for account {product.account_id}", id=review.review_id)
-    snapshot = convert(product.product, ProductSnapshot)
-    event = convert({
-        "account_id": position.account_id, "sequence": position.sequence,
-        "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
-        "amount_due_fen": position.amount_due_fen, "dues": position.dues,
-        "customer": position.customer, "products": [to_builtins(snapshot)],
-        "deposit_fen": position.deposit_fen}, BalanceChanged)
-    table = await ctx.rules.current(conn)
-    profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
-    store = SqlBalanceStore(ctx, conn)
-    batch = Batch(store, table, profiles, {product.product_id: from_row(product, snapshot)},
-                  {product.product_id: (event, snapshot)})
+    batch, store = found
     intent = Intent(DecisionType.RESTORE, domain.RESTORE_RULE_ID, domain.restore_reason(
         review.review_id, review.exemption_kind, review.exemption_id, by, note),
         period=f"review:{review.review_id}")
-    if not batch.decide_one(product.product_id, intent, at, review.review_id):
+    if not batch.decide_one(product.product_id, intent, at, review.review_id,
+                            trigger="credit review"):
         return None, f"nothing to restore: the product is {product.state}"
     await store.write(batch.writes)
     decision_id = batch.writes.decisions.decision_id[0]

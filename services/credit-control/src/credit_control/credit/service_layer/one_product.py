@@ -1,0 +1,43 @@
+"""One product's decision that no balance event asked for (a credit-admin's review restores
+it; a collections case suspends it by association, restores or disconnects it): the balance
+path's moves (`Batch.decide_one`) on the product's stored facts, its account's newest
+position standing in for the event, so the decision's chain command, work order and events
+are exactly those a payment's or a sweep's would be."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.billing import BalanceChanged
+from common.contracts.snapshots import ProductSnapshot
+from common.envelope import convert, to_builtins
+
+from ...admin.adapters import admin_repository as admin_repo
+from ...service_layer.context import CreditContext
+from ..adapters import repository as repo
+from ..adapters.product_credits import from_row
+from .balance_events import Batch
+from .balance_store import SqlBalanceStore
+
+
+async def product_batch(ctx: CreditContext, conn: AsyncConnection,
+                        product: Any) -> tuple[Batch, SqlBalanceStore] | None:
+    """A batch of the one product (a row locked by `repo.product_for_update`) on its
+    account's newest position, and the store to write it with; None when the account has no
+    position (cannot happen: a product row always comes with one)."""
+    position = await repo.position(conn, product.account_id)
+    if position is None:
+        return None
+    snapshot = convert(product.product, ProductSnapshot)
+    event = convert({
+        "account_id": position.account_id, "sequence": position.sequence,
+        "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
+        "amount_due_fen": position.amount_due_fen, "dues": position.dues,
+        "customer": position.customer, "products": [to_builtins(snapshot)],
+        "deposit_fen": position.deposit_fen}, BalanceChanged)
+    table = await ctx.rules.current(conn)
+    profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
+    store = SqlBalanceStore(ctx, conn)
+    batch = Batch(store, table, profiles, {product.product_id: from_row(product, snapshot)},
+                  {product.product_id: (event, snapshot)})
+    return batch, store
