@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.contracts import BALANCE_TOPIC, DECISIONS_TOPIC, CreditDecisionMade
+from common.contracts import BALANCE_TOPIC, DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged
 from common.contracts.credit_control import CreditState, DecisionType, NoticeContext
 from common.contracts.snapshots import CustomerSnapshot, Person, ProductSnapshot
 from common.envelope import to_bytes, wrap
@@ -137,3 +137,70 @@ async def _published(db: AsyncEngine, account: str) -> bool:
             "SELECT bool_and(p.id IS NULL) FROM billing.outbox o "
             "LEFT JOIN billing.outbox_pending p USING (id) WHERE o.key = :a"),
             {"a": account}))
+
+
+async def test_a_suspended_products_family_does_not_change_until_it_is_restored(
+    clients: dict[str, httpx.AsyncClient], stack: Stack, db: AsyncEngine, uid: str,
+) -> None:
+    """A MAS product suspended through the chain and moved to ADC could never be restored by
+    it (the gateway serves MAS and SMS-direct only; credit-control's rules are per family):
+    while credit-control's decisions say it is under a sanction, a family change is 409 and
+    changes nothing; its name may change; once restored the family may change too."""
+    billing = clients["billing-events"]
+    ids = await open_account(billing, uid, family="MAS", vendor="huawei")
+    person = Person(name="经理", phone="13900000000")
+    context = NoticeContext(
+        customer=CustomerSnapshot(customer_id=ids["customer"], name="集团", tier="mid",
+                                  account_manager=person),
+        product=ProductSnapshot(product_id=ids["product"], cpno="CP", name="企信通",
+                                family="MAS", vendor="huawei"),
+        amount_due_fen=100, as_of_date=datetime(2201, 1, 31).date())
+
+    def made(n: int, kind: DecisionType, before: CreditState,
+             after: CreditState) -> CreditDecisionMade:
+        return CreditDecisionMade(
+            decision_id=f"S{n}{uid}", account_id=ids["account"], product_id=ids["product"],
+            decision=kind, rule_id="MAS-X", reason="test", state_before=before,
+            state_after=after, as_of=datetime(2201, 1, 31, n, tzinfo=UTC), context=context)
+
+    def changed(n: int, before: CreditState, after: CreditState) -> CreditStateChanged:
+        return CreditStateChanged(
+            decision_id=f"S{n}{uid}", account_id=ids["account"], product_id=ids["product"],
+            state_before=before, state_after=after,
+            as_of=datetime(2201, 1, 31, n, 30, tzinfo=UTC), context=context)
+
+    async def send(*payloads: CreditDecisionMade | CreditStateChanged) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        await producer.start()
+        try:
+            for p in payloads:
+                await producer.send_and_wait(DECISIONS_TOPIC, key=ids["account"].encode(),
+                                             value=to_bytes(wrap(
+                                                 p, key=ids["account"], source="credit-control",
+                                                 occurred_at=datetime.now(UTC))))
+        finally:
+            await producer.stop()
+
+    S = CreditState
+    await send(made(1, DecisionType.SUSPEND, S.SUSPENSION_WARNED, S.SUSPEND_REQUESTED),
+               changed(1, S.SUSPEND_REQUESTED, S.SUSPENDED))
+    to_adc = {"name": "企信通", "family": "ADC"}
+    path = f"/v1/products/{ids['product']}"
+    refused = await eventually(
+        lambda: billing.put(path, json=to_adc),
+        lambda r: r.status_code == 409 and r.json().get("state") == "suspended",
+        what="the family change refused while suspended")
+    assert refused.json()["family"] == "MAS" and "until it is restored" in refused.json()["message"]
+    before = await events(db, ids["account"])
+    renamed = await billing.put(path, json={"name": "企信通MAS", "family": "MAS",
+                                            "vendor": "huawei"})
+    assert renamed.status_code == 200 and renamed.json()["changed"] is True
+    assert len(await events(db, ids["account"])) == len(before) + 1  # the rename only
+    await send(made(2, DecisionType.RESTORE, S.SUSPENDED, S.RESTORE_REQUESTED))
+    await eventually(lambda: billing.put(path, json=to_adc),
+                     lambda r: r.status_code == 409 and r.json()["state"] == "restore_requested",
+                     what="still refused with the restore in flight")
+    await send(changed(2, S.RESTORE_REQUESTED, S.NORMAL))
+    moved = await eventually(lambda: billing.put(path, json=to_adc),
+                             lambda r: r.status_code == 200, what="allowed once restored")
+    assert moved.json()["family"] == "ADC" and moved.json()["changed"] is True

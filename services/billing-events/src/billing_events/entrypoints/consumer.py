@@ -1,4 +1,5 @@
-"""billing's Kafka entrypoint: credit-control's deduction (划扣) decisions → use case."""
+"""billing's Kafka entrypoint: credit-control's deduction (划扣) decisions → use case; every
+decision and state change → the products held under a sanction (service_layer/sanctions.py)."""
 
 from collections.abc import Awaitable, Callable
 
@@ -9,11 +10,11 @@ from common.contracts.credit_control import DecisionType
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..domain.commands import ApplyDeduction
-from ..service_layer import handlers, late_fees
+from ..service_layer import handlers, late_fees, sanctions
 from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
-# State changes share the topic: known here so they are skipped, not dead-lettered.
+# State changes share the topic: they say when a sanction is confirmed or lifted.
 CONTRACTS = registry(CreditDecisionMade, CreditStateChanged)
 
 
@@ -21,8 +22,11 @@ def dispatcher(
     ctx: BillingContext,
 ) -> Callable[[AsyncConnection, RawEnvelope, Contract], Awaitable[None]]:
     async def handle(conn: AsyncConnection, envelope: RawEnvelope, payload: Contract) -> None:
+        if isinstance(payload, CreditDecisionMade | CreditStateChanged):
+            await sanctions.record(conn, payload.product_id, payload.state_before,
+                                   payload.state_after, payload.as_of, payload.decision_id)
         if not isinstance(payload, CreditDecisionMade):
-            return  # credit.state_changed: nothing for billing
+            return  # credit.state_changed: nothing more for billing
         if ctx.late_fees.enabled:  # late fees are never charged to an exempt customer
             await late_fees.record_exemption_fact(
                 conn, payload.account_id, payload.context.suspension_exempt, payload.as_of,

@@ -22,6 +22,7 @@ from ..adapters import tables as t
 from ..domain import commands as c
 from ..domain.history import position_at
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
+from . import sanctions
 from .balances import AccountState, current_states, month_text, product_due_json
 from .context import (
     BillingContext,
@@ -112,10 +113,31 @@ async def update_product(
         body = {"product_id": product_id, "account_id": row.account_id, "cpno": row.cpno, **new}
         if {k: row._mapping[k] for k in new} == new:
             return StoredResponse(200, {**body, "changed": False})
+        if new["family"] != row.family:
+            await refuse_family_change_under_sanction(conn, product_id, row.family, new["family"])
         await conn.execute(update(t.products)
                            .where(t.products.c.product_id == product_id).values(**new))
         await publish(ctx, conn, [row.account_id], BalanceCause.MASTER_DATA, ctx.clock.now())
         return StoredResponse(200, {**body, "changed": True})
+
+
+async def refuse_family_change_under_sanction(
+    conn: AsyncConnection, product_id: str, family: str, new_family: str
+) -> None:
+    """credit-control's rule table is per family and the gateway suspends and restores only MAS
+    and SMS-direct products: a suspended MAS product moved to ADC could never be restored by
+    the chain, an ADC one moved to MAS would be "restored" at a gateway that never blocked it.
+    So no family change while credit-control holds the product under a sanction (as far as
+    billing has heard: a decision still on its way is not known yet): 409."""
+    held = await sanctions.of_product(conn, product_id)
+    if held is not None:
+        raise Conflict(
+            f"product {product_id!r} is {held.state} by credit-control (decision "
+            f"{held.decision_id}, {held.as_of.isoformat()}): its family cannot change from "
+            f"{family} to {new_family} until it is restored (after payment, or a "
+            "credit-admin's review); other fields may change", product_id=product_id,
+            state=held.state, decision_id=held.decision_id, as_of=held.as_of.isoformat(),
+            family=family)
 
 
 # --- money ---------------------------------------------------------------------------------
