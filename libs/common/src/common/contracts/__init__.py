@@ -9,7 +9,12 @@ from common.envelope import Contract, EventDecoder
 
 from .billing import BALANCE_TOPIC, BalanceChanged
 from .clock import CLOCK_TOPIC, SimulatedClockMoved
-from .credit_control import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged
+from .credit_control import (
+    DECISIONS_TOPIC,
+    CreditDecisionMade,
+    CreditStateChanged,
+    ProductAmountChanged,
+)
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
 from .notifier import NOTICES_TOPIC, NoticeOutcome
 
@@ -23,8 +28,8 @@ ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOT
               CLOCK_TOPIC)
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
-    BalanceChanged, CreditDecisionMade, CreditStateChanged, ProvisioningCommand,
-    ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
+    BalanceChanged, CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
+    ProvisioningCommand, ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
 
 __all__ = [
     "ALL_CONTRACTS",
@@ -39,6 +44,7 @@ __all__ = [
     "CreditDecisionMade",
     "CreditStateChanged",
     "NoticeOutcome",
+    "ProductAmountChanged",
     "ProvisioningCommand",
     "ProvisioningResult",
     "SimulatedClockMoved",

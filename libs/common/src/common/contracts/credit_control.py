@@ -8,7 +8,17 @@ import msgspec
 
 from common.envelope import Contract
 
-from .bounds import BillMonth, Fen, Id, Instant, Ref, SmallInt, Text, check_bill_month
+from .bounds import (
+    BillMonth,
+    Fen,
+    Id,
+    Instant,
+    Ref,
+    SequenceNo,
+    SmallInt,
+    Text,
+    check_bill_month,
+)
 from .snapshots import CustomerSnapshot, ProductSnapshot
 
 DECISIONS_TOPIC = "credit.decisions.v1"
@@ -98,5 +108,27 @@ class CreditStateChanged(Contract, frozen=True, kw_only=True):
     service_was_suspended: bool | None = None
 
 
-# What credit-control publishes on DECISIONS_TOPIC.
+class ProductAmountChanged(Contract, frozen=True, kw_only=True):
+    """A product off normal now owes a different amount of its own (a partial payment, an
+    adjustment, a reversal, a new bill) and no decision said so. A notice made earlier that
+    has not left yet (held by the quiet hours, waiting to be retried) would quote the old
+    amount: the notifier gives it the new one before it leaves (docs/notifier.md "Amounts
+    still true when they leave"). Keyed by account, after the decisions of the same product
+    it follows."""
+
+    event_type: ClassVar[str] = "credit.product_amount_changed"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    account_id: Id
+    product_id: Id
+    as_of: Instant  # the balance event's business time
+    sequence: SequenceNo  # the account's balance event this is as of
+    state: CreditState  # the product's state after it
+    amount_due_fen: Fen  # XX元: the product's own amount due now
+    previous_fen: Fen  # what it owed of its own before
+    account_amount_due_fen: Fen  # the account's total now (ACCOUNTXX)
+
+
+# What credit-control publishes on DECISIONS_TOPIC about a product's decisions and states
+# (a ProductAmountChanged only revises the amounts of notices already made).
 CreditEvent = CreditDecisionMade | CreditStateChanged

@@ -5,7 +5,13 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged, registry
+from common.contracts import (
+    DECISIONS_TOPIC,
+    CreditDecisionMade,
+    CreditStateChanged,
+    ProductAmountChanged,
+    registry,
+)
 from common.contracts.credit_control import DecisionType
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
@@ -14,8 +20,9 @@ from ..service_layer import handlers, late_fees, sanctions
 from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
-# State changes share the topic: they say when a sanction is confirmed or lifted.
-CONTRACTS = registry(CreditDecisionMade, CreditStateChanged)
+# State changes share the topic: they say when a sanction is confirmed or lifted. A product's
+# revised amount shares it too: nothing for billing, which knows the amounts first.
+CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged)
 
 
 def dispatcher(
