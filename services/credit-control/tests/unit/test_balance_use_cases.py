@@ -198,3 +198,53 @@ async def test_the_batch_says_each_accounts_position_and_what_it_owed_before() -
     assert second.due_before == {"A1": 7_000} and second.peak_due == {"A1": 9_000}
     stale = await apply_balance_events(store, [_event(4, BalanceCause.PAYMENT, 0)])
     assert stale.current == [] and stale.due_before == {}
+
+
+def _amount_changes(store: InMemoryBalanceStore) -> list[tuple[str, int, int, int, str]]:
+    return [(e.payload.product_id, e.payload.previous_fen, e.payload.amount_due_fen,
+             e.payload.account_amount_due_fen, e.payload.state.value)
+            for _, e in store.outbox if e.type == "credit.product_amount_changed"]
+
+
+async def test_a_partial_payment_tells_the_notifier_what_a_warned_product_owes_now() -> None:
+    """A bill notice quotes 123.45; a payment of 100.00 leaves 23.45 owing, no decision: the
+    product's new amount is published (after its decisions, keyed by account), so a notice
+    still held by the quiet hours leaves saying 23.45. Nothing when the amount did not move,
+    and nothing for a product back to normal (its reminders are cancelled instead)."""
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 12_345)])
+    assert _amount_changes(store) == []  # the bill notice itself quotes 123.45
+    await apply_balance_events(store, [_event(2, BalanceCause.PAYMENT, 2_345)])
+    assert _decisions(store) == ["bill_notice"]
+    assert _amount_changes(store) == [("P1", 12_345, 2_345, 2_345, "warned")]
+    last = store.outbox[-1][1]
+    assert (last.key, last.payload.sequence) == ("A1", 2)
+    # A charge of the open month: the product's own (closed months') amount is the same.
+    await apply_balance_events(store, [_event(3, BalanceCause.CHARGE, 2_345, balance=-9_000)])
+    assert len(_amount_changes(store)) == 1
+    # Paid in full: back to normal, no amount to revise.
+    await apply_balance_events(store, [_event(4, BalanceCause.PAYMENT, 0)])
+    assert _decisions(store) == ["bill_notice", "arrears_cleared"]
+    assert len(_amount_changes(store)) == 1
+
+
+async def test_one_batch_compares_the_amount_with_what_its_own_decision_quoted() -> None:
+    """Bill run (notice quoting 123.45) and a partial payment in one batch: the notice was
+    made with the bill run's amount, so the payment's is published after it; a batch whose
+    last decision already quotes the amount publishes nothing more."""
+    store = InMemoryBalanceStore(T0)
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 12_345),
+                                       _event(2, BalanceCause.PAYMENT, 2_345)])
+    assert _decisions(store) == ["bill_notice"]
+    assert _amount_changes(store) == [("P1", 12_345, 2_345, 2_345, "warned")]
+    types = [e.type for _, e in store.outbox]
+    assert types.index("credit.decision_made") < types.index("credit.product_amount_changed")
+    fresh = InMemoryBalanceStore(T0)
+    await apply_balance_events(fresh, [_event(1, BalanceCause.BILL_RUN, 12_345)])
+    await apply_balance_events(fresh, [_event(2, BalanceCause.PAYMENT, 0),
+                                       _event(3, BalanceCause.REVERSAL, 5_000)])
+    # Paid, then half of it bounced: the reversal's notice quotes 50.00, what the product
+    # owes after the batch (not the 123.45 it owed before it): nothing to revise.
+    assert _decisions(fresh) == ["bill_notice", "arrears_cleared", "payment_reversed"]
+    assert fresh.products.products["P1"].state is CreditState.WARNED
+    assert _amount_changes(fresh) == []

@@ -89,6 +89,9 @@ product_credit = Table(
     # The product's OWN amount due over closed bill months (billing's allocation): what its
     # SMS quote; 0 = nothing of the account's debt is this product's (never sanctioned).
     Column("product_amount_due_fen", BigInteger, nullable=False, server_default="0"),
+    # What it owed of its own before the balance path's last upsert (migration 0034): a
+    # change while off normal revises the notices not sent yet. NULL: not known.
+    Column("previous_product_amount_due_fen", BigInteger),
     Column("warning_level", Integer, nullable=False, server_default="0"),
     Column("cycle", Integer, nullable=False, server_default="0"),
     Column("command_action", Text),

@@ -139,8 +139,10 @@ _UPSERT_PRODUCTS = DriverStatement("""
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
         oldest_due_month = excluded.oldest_due_month,
+        previous_product_amount_due_fen = product_credit.product_amount_due_fen,
         product_amount_due_fen = excluded.product_amount_due_fen, region = excluded.region
     RETURNING """ + COLUMNS + """,
+        previous_product_amount_due_fen,
         (SELECT coalesce(max(version), 1) FROM credit.rule_tables),
         EXISTS (SELECT 1 FROM credit.freezes WHERE ended_at IS NULL),
         EXISTS (SELECT 1 FROM credit.promises WHERE status = 'open'
@@ -149,6 +151,10 @@ _UPSERT_PRODUCTS = DriverStatement("""
                 WHERE customer_id = ANY(CAST(:customer_id AS text[])))
         OR EXISTS (SELECT 1 FROM credit.exemptions WHERE removed_at IS NULL
                    AND customer_id = ANY(CAST(:customer_id AS text[])))""")
+
+
+# Where an upserted row says what its product owed of its own before the upsert.
+OWN_DUE_BEFORE = N_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,8 @@ async def upsert_products(
     conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
 ) -> tuple[list[Any], BatchHints | None]:
     """Fresh snapshots and account facts for the batch's products (one per product; new ones
-    start normal), in product id order; returns the rows (`COLUMNS`, positional, then the
+    start normal), in product id order; returns the rows (`COLUMNS`, positional, then what
+    the product owed of its own before (`OWN_DUE_BEFORE`: None for a new one), then the
     hints' four columns), locked, and the hints (None without products)."""
     if not snapshots:
         return [], None
@@ -197,7 +204,7 @@ async def upsert_products(
         "own_due": [product_amount_due(e, p.product_id) for e, p in s],
         "region": [e.customer.region for e, _ in s],
     })
-    n = N_COLUMNS
+    n = OWN_DUE_BEFORE + 1
     first = rows[0]
     return rows, BatchHints(first[n], first[n + 1], first[n + 2], first[n + 3],
                             frozenset(accounts), frozenset(customers))

@@ -15,6 +15,7 @@ from common.envelope import Envelope
 from ...collections.domain.promises import Promise, PromiseStatus
 from ..domain.freezes import Freeze
 from ..domain.ladder import Ladder
+from ..domain.product_amount import product_amount_due
 from ..domain.product_credit import ProductCredit
 from ..domain.profiles import CreditProfile
 from ..domain.rule_table import DEFAULT_RULES, RuleTable
@@ -38,6 +39,7 @@ class InMemoryBalanceStore:
     freezes: list[Freeze] = field(default_factory=list)
     held: set[str] = field(default_factory=set)  # suspended by association (关联停机)
     promises: list[Promise] = field(default_factory=list)
+    own_dues: dict[str, int] = field(default_factory=dict)  # product_amount_due_fen
 
     def now(self) -> datetime:
         return self.clock
@@ -63,8 +65,13 @@ class InMemoryBalanceStore:
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-    ) -> dict[str, ProductCredit]:
+    ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
+        before: dict[str, int] = {}
         for event, snapshot in snapshots:
+            owed = self.own_dues.get(snapshot.product_id)
+            if owed is not None:
+                before[snapshot.product_id] = owed
+            self.own_dues[snapshot.product_id] = product_amount_due(event, snapshot.product_id)
             found = self.products.products.get(snapshot.product_id)
             oldest = sql.oldest_due_month(event)
             if found is None:  # new products start normal, their ladder at the oldest month
@@ -74,7 +81,7 @@ class InMemoryBalanceStore:
                 self.products.add(found)
             found.account_id, found.customer_id = event.account_id, event.customer.customer_id
             found.snapshot = snapshot
-        return await self.products.load(p.product_id for _, p in snapshots)
+        return await self.products.load(p.product_id for _, p in snapshots), before
 
     async def rule_table(self) -> RuleTable:
         return self.table

@@ -26,7 +26,12 @@ import orjson
 
 from common.clock import business_date, month_text
 from common.contracts.billing import BalanceCause, BalanceChanged
-from common.contracts.credit_control import DecisionType, NoticeContext
+from common.contracts.credit_control import (
+    CreditState,
+    DecisionType,
+    NoticeContext,
+    ProductAmountChanged,
+)
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
@@ -55,7 +60,10 @@ class BalanceStore(Protocol):
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-    ) -> dict[str, ProductCredit]: ...
+    ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
+        """The batch's products, locked, and what each owed of its own before (absent: a
+        new product, or not known)."""
+        ...
 
     async def rule_table(self) -> RuleTable: ...
 
@@ -97,7 +105,7 @@ async def apply_balance_events(
     if not fresh:
         return Applied()
     snapshots = {p.product_id: (e, p) for _, e in fresh for p in e.products}
-    products = await store.upsert_products(list(snapshots.values()))
+    products, owed_before = await store.upsert_products(list(snapshots.values()))
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
     batch = Batch(store, table, profiles, products, snapshots,
@@ -105,6 +113,7 @@ async def apply_balance_events(
                   promises={p.account_id: p for p in await store.open_promises(
                       sorted({e.account_id for _, e in fresh}))})
     await batch.decide(fresh)
+    batch.revise_amounts(owed_before, fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
     await store.close_cleared([
@@ -189,6 +198,12 @@ class Inputs:
                 "rule_version": self.rule_version}
 
 
+def _correlation(envelope: RawEnvelope) -> str:
+    """What the events a balance event leads to are correlated by: its own correlation, or
+    its id."""
+    return envelope.correlation_id or str(envelope.event_id)
+
+
 def facts_of(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFacts:
     return rules.AccountFacts(
         event.balance_fen, event.amount_due_fen, event.cause, event.closed_bill_month,
@@ -214,6 +229,7 @@ class Batch:
                    tuple[RuleTable, dict[Trigger, RuleRow]]] = field(default_factory=dict)
     held: frozenset[str] = frozenset()  # suspended by association: no restore from here
     promises: dict[str, Promise] = field(default_factory=dict)  # open, by account
+    quoted: dict[str, int] = field(default_factory=dict)  # own amount of its last decision
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         asked: set[str] = set()
@@ -259,6 +275,7 @@ class Batch:
         self.products = dict(self.loaded)
         self.writes = sql.BatchWrites()
         self.taken = set(known)
+        self.quoted = {}
 
     def _own(self, product_id: str) -> ProductCredit:
         """The round's own copy of the product, to change."""
@@ -306,8 +323,31 @@ class Batch:
                 product.account_id = event.account_id  # the event's, even if it moved since
                 self._take(product, event.customer, Inputs(facts, event, profile,
                                                            self.table.version),
-                           intent, event.as_of,
-                           envelope.correlation_id or str(envelope.event_id))
+                           intent, event.as_of, _correlation(envelope))
+
+    def revise_amounts(self, owed_before: dict[str, int],
+                       fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
+        """After the batch's decisions: each product off normal whose own amount due is not
+        what its notices quote (its last decision's in this batch, else what it owed before
+        the batch) gets a `ProductAmountChanged`, after its decisions in the outbox, so
+        a notice the notifier has not sent yet is revised to what the product owes now
+        (docs/notifier.md "Amounts still true when they leave"). A new product quotes
+        nothing yet; a product back to normal has its reminders cancelled instead."""
+        envelopes = {p.product_id: envelope for envelope, e in fresh for p in e.products}
+        for product_id, (event, _) in self.snapshots.items():
+            quoted = self.quoted.get(product_id, owed_before.get(product_id))
+            owed = product_amount_due(event, product_id)
+            state = self.products[product_id].state
+            if quoted is None or quoted == owed or state is CreditState.NORMAL:
+                continue
+            self.writes.outbox.append((ProductAmountChanged.topic, wrap(
+                ProductAmountChanged(
+                    account_id=event.account_id, product_id=product_id, as_of=event.as_of,
+                    sequence=event.sequence, state=state, amount_due_fen=owed,
+                    previous_fen=quoted, account_amount_due_fen=event.amount_due_fen),
+                key=event.account_id, source=self.store.source,
+                occurred_at=self.store.now(), correlation_id=_correlation(
+                    envelopes[product_id]))))
 
     def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None) -> bool:
         snapshot = product.snapshot
@@ -368,6 +408,7 @@ class Batch:
             suspension_exempt=bool(inputs.profile.exemptions)
             and inputs.profile.suspension_exempt(inputs.event.as_of))
         self._record(product, proposal.intent, proposal, context, inputs)
+        self.quoted[product.product_id] = own_due
         applied = product.apply(Decision(proposal, context, inputs.rule_version),
                                 self.store.now())
         w = self.writes

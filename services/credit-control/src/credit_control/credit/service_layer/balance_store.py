@@ -40,10 +40,12 @@ class SqlBalanceStore:
 
     async def upsert_products(
         self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
-    ) -> dict[str, ProductCredit]:
+    ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
         rows, self._hints = await sql.upsert_products(self.conn, snapshots)
         newest = {p.product_id: p for _, p in snapshots}
-        return {r[0]: from_record(r, newest[r[0]]) for r in rows}
+        before = sql.OWN_DUE_BEFORE
+        return ({r[0]: from_record(r, newest[r[0]]) for r in rows},
+                {r[0]: r[before] for r in rows if r[before] is not None})
 
     # The reads below skip their round trip when the batch hints (`sql.BatchHints`) say it
     # would find nothing for these customers or accounts; they are made otherwise.
