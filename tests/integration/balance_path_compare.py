@@ -41,8 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # stream back to normal, three more arrears_cleared decisions, nothing else), then 5d4ab80,
 # where a sibling's bounced payment no longer reminds a product owing nothing of its own
 # (against d5aab20: that product never leaves normal, two payment_reversed and two
-# arrears_cleared decisions fewer, nothing else).
-BASE = "5d4ab80"
+# arrears_cleared decisions fewer, nothing else), then 615d07c, where a product off normal
+# whose own amount changes with no decision publishes credit.product_amount_changed (against
+# 5d4ab80: 123 such events more in the outbox and the products' new
+# previous_product_amount_due_fen column; without them, the same rows and events).
+BASE = "615d07c"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
