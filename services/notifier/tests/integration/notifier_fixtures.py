@@ -16,6 +16,7 @@ from common.contracts.credit_control import (
     CreditStateChanged,
     DecisionType,
     NoticeContext,
+    ProductAmountChanged,
 )
 from common.contracts.snapshots import (
     CustomerSnapshot,
@@ -28,7 +29,7 @@ from common.envelope import RawEnvelope, to_bytes, wrap
 from notifier.adapters.smsc import SimulatedSmsc
 from notifier.entrypoints.consumer import CONTRACTS
 from notifier.service_layer.context import NotifierContext
-from notifier.service_layer.receiving import CreditEvent, apply_credit_events
+from notifier.service_layer.receiving import NotifierEvent, apply_credit_events
 from notifier.service_layer.sending import send_pending
 
 
@@ -93,7 +94,19 @@ def restored(ctx: NoticeContext, decision_id: str | None = None,
     return state_change(ctx, CreditState.SUSPENDED, CreditState.NORMAL, decision_id, at)
 
 
-def envelope(event: CreditEvent, occurred_at: datetime) -> RawEnvelope:
+def amount_changed(
+    ctx: NoticeContext, amount_fen: int, at: datetime, account_fen: int | None = None,
+    state: CreditState = CreditState.WARNED, sequence: int = 2,
+) -> ProductAmountChanged:
+    """credit-control's word that the product now owes `amount_fen` of its own."""
+    return ProductAmountChanged(
+        account_id=f"A{ctx.product.product_id}", product_id=ctx.product.product_id, as_of=at,
+        sequence=sequence, state=state, amount_due_fen=amount_fen,
+        previous_fen=ctx.amount_due_fen,
+        account_amount_due_fen=amount_fen if account_fen is None else account_fen)
+
+
+def envelope(event: NotifierEvent, occurred_at: datetime) -> RawEnvelope:
     env = wrap(event, key=event.account_id, source="credit-control", occurred_at=occurred_at)
     return CONTRACTS.decode(to_bytes(env))  # as the consumer receives it
 
@@ -103,7 +116,7 @@ def make_ctx(db: AsyncEngine, clock: FixedClock, **kw: Any) -> NotifierContext:
     return NotifierContext(db, smsc, clock, smsc=smsc, send_backoff_base_s=10.0, **kw)
 
 
-async def receive(ctx: NotifierContext, *events: CreditEvent,
+async def receive(ctx: NotifierContext, *events: NotifierEvent,
                   decided_at: datetime | None = None) -> int:
     at = decided_at or ctx.clock.now()
     async with ctx.engine.begin() as conn:

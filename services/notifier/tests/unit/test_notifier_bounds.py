@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from common.contracts import CreditDecisionMade, CreditStateChanged, bounds
+from common.contracts import CreditDecisionMade, CreditStateChanged, ProductAmountChanged, bounds
 from common.contracts.credit_control import DecisionType
 from common.envelope import UnprocessableMessage, to_bytes, wrap
 from notifier.entrypoints.consumer import CONTRACTS
@@ -39,7 +39,8 @@ def _message(event: CreditDecisionMade | CreditStateChanged, **changes: Any) -> 
 
 def test_the_consumer_reads_the_contracts_of_libs_common() -> None:
     assert CONTRACTS.contracts == {CreditDecisionMade.event_type: CreditDecisionMade,
-                                   CreditStateChanged.event_type: CreditStateChanged}
+                                   CreditStateChanged.event_type: CreditStateChanged,
+                                   ProductAmountChanged.event_type: ProductAmountChanged}
 
 
 @pytest.mark.parametrize("event", [decision(DecisionType.BILL_NOTICE),

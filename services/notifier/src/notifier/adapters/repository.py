@@ -79,12 +79,13 @@ class MessageColumns:
     decision_as_of: list[datetime] = field(default_factory=list)
     recheck: list[str] = field(default_factory=list)
     cancelled_at: list[datetime | None] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # NoticeFields as JSON (domain/revision)
 
 
 _MESSAGE_TYPES = {
     "segments": "int", "template_version": "int", "reminder": "boolean",
     "next_attempt_at": "timestamptz", "decided_at": "timestamptz", "event_seq": "bigint",
-    "decision_as_of": "timestamptz", "cancelled_at": "timestamptz",
+    "decision_as_of": "timestamptz", "cancelled_at": "timestamptz", "fields": "jsonb",
 }
 _MESSAGE_COLUMNS = [f.name for f in fields(MessageColumns)]
 # One statement per batch, whatever its size: arrays bind as one parameter per column, where a
@@ -103,6 +104,96 @@ async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
         made = await conn.execute(_INSERT_MESSAGES,
                                   {c: getattr(cols, c) for c in _MESSAGE_COLUMNS})
         count_sms(conn, made.scalars())
+
+
+# --- amounts revised (domain/revision.py) --------------------------------------------------
+
+# The messages a batch's amount changes may revise: of the changed products, made by an
+# earlier event (event_seq below the newest change's), still waiting — held, pending or
+# waiting for a retry, never 'sending' (claimed: it may be at the SMSC already), the same
+# waiting rows the receipt's re-check takes (cancel_stale) — of a template quoting the
+# amount due, with stored fields (made before migration 0008: none, never revised). With
+# the text of the template version each was made with (version 1, the shipped default,
+# is not stored: NULL here). Locked, in id order, so the claim cannot take one between
+# this read and the update (the claim skips locked rows; the update re-checks the status).
+_WAITING_TO_REVISE = sql(
+    "SELECT m.message_id, m.product_id, m.fields, m.template, v.text AS template_text "
+    "FROM unnest(CAST(:products AS text[]), CAST(:seqs AS bigint[])) AS c(product_id, seq) "
+    "JOIN notifier.messages m ON m.product_id = c.product_id AND m.event_seq < c.seq "
+    "LEFT JOIN notifier.templates v ON v.name = m.template AND v.version = m.template_version "
+    f"WHERE m.{t.IN_SEND_QUEUE} AND m.status <> 'sending' "
+    "  AND m.template = ANY(CAST(:templates AS text[])) AND m.fields IS NOT NULL "
+    "ORDER BY m.message_id FOR UPDATE OF m"
+)
+
+
+@dataclass(frozen=True)
+class ToRevise:
+    message_id: str
+    product_id: str
+    template: TemplateName
+    fields: dict[str, Any]  # as stored (NoticeFields' JSON)
+    template_text: str  # of the version the message was made with
+
+
+async def waiting_to_revise(
+    conn: AsyncConnection, newest: dict[str, int], templates: Sequence[TemplateName],
+) -> list[ToRevise]:
+    """product → the event number of its newest amount change in the batch: the messages
+    that change may revise (one read for the batch)."""
+    if not newest:
+        return []
+    items = sorted(newest.items())
+    rows = await conn.execute(_WAITING_TO_REVISE, {
+        "products": [p for p, _ in items], "seqs": [s for _, s in items],
+        "templates": sorted(t.value for t in templates)})
+    return [ToRevise(r.message_id, r.product_id, TemplateName(r.template), r.fields,
+                     r.template_text or DEFAULT_TEMPLATES[TemplateName(r.template)])
+            for r in rows]
+
+
+# Revised (text, segments, fields, revised_at) or cancelled (reason), in one statement; a row
+# claimed for sending since the read is left as it is.
+_REVISE = sql(
+    "UPDATE notifier.messages m SET "
+    "  text = coalesce(v.text, m.text), segments = coalesce(v.segments, m.segments), "
+    "  fields = coalesce(v.fields, m.fields), "
+    "  revised_at = CASE WHEN v.reason IS NULL THEN :at ELSE m.revised_at END, "
+    "  status = CASE WHEN v.reason IS NULL THEN m.status ELSE 'cancelled' END, "
+    "  status_reason = coalesce(v.reason, m.status_reason), "
+    "  next_attempt_at = CASE WHEN v.reason IS NULL THEN m.next_attempt_at END, "
+    "  cancelled_at = CASE WHEN v.reason IS NULL THEN m.cancelled_at ELSE :at END "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:texts AS text[]), CAST(:segments AS int[]), "
+    "  CAST(:fields AS jsonb[]), CAST(:reasons AS text[])) "
+    "  AS v(id, text, segments, fields, reason) "
+    f"WHERE m.message_id = v.id AND m.{t.IN_SEND_QUEUE} AND m.status <> 'sending' "
+    "RETURNING m.status, m.source_id, m.template"
+)
+
+
+@dataclass
+class RevisedColumns:
+    """A batch's revisions, one list per column: text, segments and fields None and a
+    reason: cancelled."""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+    segments: list[int | None] = field(default_factory=list)
+    fields: list[str | None] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+
+
+async def revise_messages(conn: AsyncConnection, at: datetime, cols: RevisedColumns,
+                          touched: list[tuple[str, str]] | None = None) -> int:
+    """Returns how many were revised or cancelled; the cancelled are `touched`."""
+    if not cols.ids:
+        return 0
+    rows = (await conn.execute(_REVISE, {"at": at, **{
+        f.name: getattr(cols, f.name) for f in fields(RevisedColumns)}})).all()
+    gone = [r for r in rows if r.status == "cancelled"]
+    count_sms(conn, [r.status for r in gone])
+    _touch(touched, gone)
+    return len(rows)
 
 
 # --- sending ----------------------------------------------------------------------------

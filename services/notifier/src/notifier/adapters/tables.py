@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from common.plumbing import idempotency_table, inbox_table, outbox_table
 
@@ -68,6 +69,11 @@ messages = Table(
     Column("decision_as_of", DateTime(timezone=True)),
     Column("recheck", Text),
     Column("cancelled_at", DateTime(timezone=True)),
+    # What the text was rendered from (domain/templates.NoticeFields as JSON) and when its
+    # amounts were last revised (domain/revision.py; migration 0008). NULL fields: made
+    # before 0008, never revised.
+    Column("fields", JSONB),
+    Column("revised_at", DateTime(timezone=True)),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_send_queue", "created_at", postgresql_where=text(IN_SEND_QUEUE)),

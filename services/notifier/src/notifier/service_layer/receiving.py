@@ -8,14 +8,22 @@ re-checked against the new facts in the same transaction (a payment during quiet
 the held reminders at once), and the sender re-checks again as they leave.
 
 The messages of a batch are gathered column by column (`repo.MessageColumns`) and written
-with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statement per batch."""
+with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statement per batch.
+Each keeps the fields it was rendered from, so that a `credit.product_amount_changed` in the
+same or a later batch can give the product's waiting notices its new own amount, or cancel
+them when it owes nothing of its own (domain/revision.py): one read and one update per
+batch, after the batch's messages are written and re-checked."""
 
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditDecisionMade, CreditEvent
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditEvent,
+    ProductAmountChanged,
+)
 from common.envelope import RawEnvelope
 from common.outbox import wake_after_commit
 
@@ -26,25 +34,45 @@ from ..domain.notices import Notice, notices_for
 from ..domain.outcomes import sending_as_of
 from ..domain.quiet_hours import SendingWindow, release_at
 from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
+from ..domain.revision import (
+    NOTHING_OWED_REASON,
+    REVISED_TEMPLATES,
+    Waiting,
+    fields_from,
+    fields_json,
+    revisions,
+)
 from ..domain.templates import render, segments
 from .context import NotifierContext
 from .outcomes import publish_outcomes
 
-__all__ = ["CreditEvent", "apply_credit_events"]
+__all__ = ["CreditEvent", "NotifierEvent", "apply_credit_events"]
+
+# What the notifier consumes on credit.decisions.v1: the decisions and state changes that
+# make messages, and the amount changes that revise the messages not sent yet.
+NotifierEvent = CreditEvent | ProductAmountChanged
 
 
 async def apply_credit_events(
     ctx: NotifierContext, conn: AsyncConnection,
-    events: Sequence[tuple[RawEnvelope, CreditEvent]],
+    events: Sequence[tuple[RawEnvelope, NotifierEvent]],
 ) -> int:
     """A batch of events → its messages, in one statement; the products' facts updated and
-    their waiting messages re-checked against them. Returns how many messages were made."""
+    their waiting messages re-checked against them, then given the products' new amounts.
+    Returns how many messages were made."""
     templates = await repo.current_templates(conn)
     cols = repo.MessageColumns()
     now = ctx.clock.now()
+    # Every event takes a number, amount changes too: "made before it" is a lower number.
     seqs = await repo.next_event_seqs(conn, len(events))
     facts: dict[str, tuple[str, ProductFacts]] = {}
+    # Per product, its newest amount change of the batch: it says what the product owes
+    # now, to every message made before it (events come in order per product).
+    changes: dict[str, tuple[int, ProductAmountChanged]] = {}
     for (env, view), seq in zip(events, seqs, strict=True):
+        if isinstance(view, ProductAmountChanged):
+            changes[view.product_id] = (seq, view)
+            continue
         known = facts.get(view.product_id)
         facts[view.product_id] = (view.account_id, fold(known[1] if known else None, view, seq))
         for n in notices_for(view):
@@ -58,10 +86,34 @@ async def apply_credit_events(
     touched = [(s, t) for s, t, st in zip(cols.source_id, cols.template, cols.status,
                                           strict=True) if st in ("undeliverable", "cancelled")]
     await repo.cancel_stale(conn, list(facts), now, touched)
+    await _revise_amounts(conn, changes, now, touched)
     await publish_outcomes(ctx, conn, touched)
     if cols.message_id and ctx.wake is not None:
         wake_after_commit(conn, ctx.wake)  # after the consumer's commit: the sender finds them
     return len(cols.message_id)
+
+
+async def _revise_amounts(
+    conn: AsyncConnection, changes: dict[str, tuple[int, ProductAmountChanged]],
+    now: datetime, touched: list[tuple[str, str]],
+) -> None:
+    """The products' waiting messages made before their newest amount change: rendered again
+    with the new amounts, or cancelled when the product owes nothing of its own."""
+    found = await repo.waiting_to_revise(conn, {p: seq for p, (seq, _) in changes.items()},
+                                         sorted(REVISED_TEMPLATES))
+    by_product: dict[str, list[Waiting]] = {}
+    for row in found:
+        by_product.setdefault(row.product_id, []).append(
+            Waiting(row.message_id, fields_from(row.fields), row.template_text))
+    cols = repo.RevisedColumns()
+    for product_id, waiting in by_product.items():
+        for r in revisions(waiting, changes[product_id][1]):
+            cols.ids.append(r.message_id)
+            cols.texts.append(r.text)
+            cols.segments.append(r.segments)
+            cols.fields.append(fields_json(r.fields) if r.fields is not None else None)
+            cols.reasons.append(None if r.fields is not None else NOTHING_OWED_REASON)
+    await repo.revise_messages(conn, now, cols, touched)
 
 
 def _add_message(
@@ -103,6 +155,7 @@ def _add_message(
     cols.decision_as_of.append(as_of)
     cols.recheck.append(KIND_OF[n.template].value)
     cols.cancelled_at.append(now if stale else None)
+    cols.fields.append(fields_json(n.fields))
 
 
 def _bill_month(event: CreditEvent) -> str:
