@@ -72,14 +72,17 @@ class ReconciliationReport(BaseModel):
 
 
 class EmosCrossMonth(BaseModel):
-    """Seed 000's EMOS figure: suspension orders closed only in a later month / all orders of
-    the month (Jan 2011: 2 of 685 = 0.29%; standard ≤ 0.5%)."""
+    """What `GET /v1/kpis/emos-cross-month` on gateway-adapter answers (credit-control's KPI
+    report reads it): seed 000's EMOS figure, suspension orders closed only in a later month
+    / all orders of the month (Jan 2011: 2 of 685 = 0.29%; standard ≤ 0.5%). A month without
+    orders has nothing to judge: `ratio` and `meets_standard` are null, as credit-control's
+    KPI report says for it (`value` and `meets_target` null)."""
 
     model_config = ConfigDict(frozen=True)
     month: str  # YYYY-MM, the month the orders were created (Asia/Shanghai)
     orders: int
     cross_month: int  # closed in a later month, or still open after the month ended
     still_open: int
-    ratio: float  # cross_month / orders (0 when there were no orders)
-    standard: float = 0.005
-    meets_standard: bool
+    ratio: float | None  # cross_month / orders; null when there were no orders
+    standard: float  # the largest ratio that meets it (the gateway's CROSS_MONTH_STANDARD)
+    meets_standard: bool | None  # null when there were no orders: not judged

@@ -10,13 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
-
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import (
     ChainDifference,
     DesiredChainState,
     DifferenceKind,
+    EmosCrossMonth,
     ReconciliationReport,
 )
 
@@ -121,23 +120,6 @@ def _one(want: DesiredChainState, h: HeldState | None) -> ChainDifference | str 
         detail=("should be blocked, the gateway lets it send" if should_block
                 else "should be open, the gateway blocks it")
                + ("" if h is not None else " (never seen by the chain)"))
-
-
-class EmosCrossMonth(BaseModel):
-    """Seed 000's EMOS figure: suspension orders closed only in a later month / all orders of
-    the month (Jan 2011: 2 of 685 = 0.29%; standard ≤ 0.5%). A month without orders has
-    nothing to judge: `ratio` and `meets_standard` are null, as credit-control's KPI report
-    says for it (`value` and `meets_target` null). The gateway's own answer: the shared
-    `common.contracts.reconciliation.EmosCrossMonth` says 0 and "meets" for it."""
-
-    model_config = ConfigDict(frozen=True)
-    month: str  # YYYY-MM, the month the orders were created (Asia/Shanghai)
-    orders: int
-    cross_month: int  # closed in a later month, or still open after the month ended
-    still_open: int
-    ratio: float | None  # cross_month / orders; null when there were no orders
-    standard: float = CROSS_MONTH_STANDARD
-    meets_standard: bool | None  # null when there were no orders: not judged
 
 
 def cross_month_figure(month: str, orders: int, closed_later: int, still_open_after: int,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.auth import Role, authenticate, require
 from common.clock import BusinessTime, IsoMoment
-from common.contracts.reconciliation import ReconciliationReport
+from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import NotFound
 from common.http import MonthQuery
 
@@ -17,7 +17,6 @@ from ..adapters.vendors import ADAPTERS
 from ..config import Settings
 from ..domain.cmpp import CmppAccount
 from ..domain.faults import Faults
-from ..domain.reconciliation import EmosCrossMonth
 from ..service_layer import handlers, reconcile, worker
 from ..service_layer.context import GatewayContext
 

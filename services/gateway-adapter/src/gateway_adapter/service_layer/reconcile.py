@@ -5,14 +5,14 @@ import logging
 from datetime import datetime, timedelta
 
 from common.clock import BUSINESS_TZ, parse_bill_month
-from common.contracts.reconciliation import ReconciliationReport
+from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import ApiError
 from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
 from ..adapters.credit_control import DesiredChainSource, DesiredStateUnavailable
 from ..domain.faults import next_month_start
-from ..domain.reconciliation import EmosCrossMonth, compare, cross_month_figure
+from ..domain.reconciliation import compare, cross_month_figure
 from .context import GatewayContext
 
 log = logging.getLogger(__name__)
