@@ -23,7 +23,7 @@ from common.auth import mask_pii_for_callers_without_it, refuses_caller
 from common.clock import BUSINESS_MONTH_HINT, BUSINESS_MONTH_PATTERN
 from common.db import INPUT_CONFLICT_STATES, is_failover_error, is_input_refusal, sqlstate
 from common.errors import ApiError, ErrorBody, Unavailable
-from common.ids import ID_PATTERN, new_uuid
+from common.ids import ID_MAX_LENGTH, ID_PATTERN, new_uuid
 from common.logging import correlation_id
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -291,8 +291,10 @@ def _add_health(app: FastAPI, readiness: Callable[[], Awaitable[dict[str, Any]]]
 MonthQuery = Annotated[str, Query(pattern=BUSINESS_MONTH_PATTERN, examples=["2011-09"],
                                   description=BUSINESS_MONTH_HINT)]
 
-# An id in a path, as `common.ids.EntityId` in a body.
-IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+# An id in a path, as `common.ids.EntityId` in a body: every id path parameter of the services
+# (a NUL, a zero-width space or 3,000 characters is a 422 naming the parameter, before any
+# query: PostgreSQL cannot store a NUL, and the others could only be "not found").
+IdPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 # A route that asks another service (credit-control's reports) may answer 502.
 PEER_UNAVAILABLE: dict[int | str, dict[str, Any]] = {502: {

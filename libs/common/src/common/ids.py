@@ -24,7 +24,8 @@ from pydantic import Field
 # address of the call that asks its owner (a customer id ending in `/` got a redirect from
 # billing, answered as 502).
 ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-EntityId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ID_MAX_LENGTH = 64
+EntityId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 _BATCH = 4096
 _pool: list[bytes] = []

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from common.auth import Role, authenticate, require
 from common.clock import IsoDay, parse_bill_month
 from common.errors import Unprocessable
-from common.http import MonthQuery
+from common.http import IdPath, MonthQuery
 from common.idempotency import StoredResponse
 
 from ..adapters.receivables import GroupBy
@@ -41,7 +41,7 @@ def _master_data(api: APIRouter, ctx: BillingContext) -> None:
         return _answer(await handlers.create_customer(ctx, cmd))
 
     @api.put("/customers/{customer_id}", dependencies=BILLING_WRITE)
-    async def update_customer(customer_id: str, details: c.CustomerDetails) -> JSONResponse:
+    async def update_customer(customer_id: IdPath, details: c.CustomerDetails) -> JSONResponse:
         """Replace the customer's master data; a real change publishes cause=master_data."""
         return _answer(await handlers.update_customer(ctx, customer_id, details))
 
@@ -56,7 +56,7 @@ def _master_data(api: APIRouter, ctx: BillingContext) -> None:
         return _answer(await handlers.add_product(ctx, cmd))
 
     @api.put("/products/{product_id}", dependencies=BILLING_WRITE)
-    async def update_product(product_id: str, details: c.ProductDetails) -> JSONResponse:
+    async def update_product(product_id: IdPath, details: c.ProductDetails) -> JSONResponse:
         """Replace name, family, vendor, channel; a real change publishes cause=master_data."""
         return _answer(await handlers.update_product(ctx, product_id, details))
 
@@ -100,12 +100,12 @@ def _money(api: APIRouter, ctx: BillingContext) -> None:
 
 def _views(api: APIRouter, ctx: BillingContext) -> None:
     @api.get("/customers/{customer_id}")
-    async def get_customer(customer_id: str) -> dict[str, Any]:
+    async def get_customer(customer_id: IdPath) -> dict[str, Any]:
         """The group customer's master data; 404 for a customer billing does not know."""
         return await handlers.customer_view(ctx, customer_id)
 
     @api.get("/accounts/{account_id}")
-    async def get_account(account_id: str, as_of: IsoDay | None = None) -> dict[str, Any]:
+    async def get_account(account_id: IdPath, as_of: IsoDay | None = None) -> dict[str, Any]:
         """Balance, amount due per bill month, aging as of a business day, deposit and
         last payment."""
         return await handlers.account_view(ctx, account_id, as_of)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.auth import Principal, Role, require
 from common.clock import BusinessTime, ensure_aware, parse_bill_month
 from common.errors import Unprocessable
+from common.http import IdPath
 from common.ids import EntityId
 
 from ..service_layer import late_fees
@@ -49,13 +50,13 @@ def router(ctx: BillingContext) -> APIRouter:
     api = APIRouter(tags=["late fees"])
 
     @api.get("/accounts/{account_id}/late-fees")
-    async def account_late_fees(account_id: str) -> list[dict[str, Any]]:
+    async def account_late_fees(account_id: IdPath) -> list[dict[str, Any]]:
         """The account's late-fee lines (滞纳金), each with its days, base, rate, fee and any
         waiver, in bill order."""
         return await late_fees.lines(ctx, account_id)
 
     @api.post("/late-fees/{line_id}/waive")
-    async def waive(line_id: str, cmd: WaiveLateFee, caller: CreditAdmin) -> dict[str, Any]:
+    async def waive(line_id: IdPath, cmd: WaiveLateFee, caller: CreditAdmin) -> dict[str, Any]:
         """Waive a late-fee line (credit-admin, with a reason): an adjustment of its bill."""
         at = ensure_aware(cmd.as_of) if cmd.as_of else ctx.clock.now()
         return await late_fees.waive(ctx, line_id, cmd.reason, caller.subject, at)
@@ -75,7 +76,7 @@ def router(ctx: BillingContext) -> APIRouter:
             "opened_by": caller.subject, "opened_at": at})
 
     @api.post("/disputes/{dispute_id}/resolve")
-    async def resolve(dispute_id: str, cmd: ResolveDispute,
+    async def resolve(dispute_id: IdPath, cmd: ResolveDispute,
                       caller: DisputeStaff) -> dict[str, Any]:
         """Resolve a dispute: late fees accrue again from the next bill run (the disputed
         days are not charged)."""

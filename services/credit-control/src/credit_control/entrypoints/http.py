@@ -78,7 +78,7 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     api.include_router(clock_http.router(ctx))  # issue 19: the simulation clock
 
     @api.get("/products/{product_id}/credit")
-    async def product_credit(product_id: str, as_of: IsoMoment | None = None) -> dict[str, Any]:
+    async def product_credit(product_id: IdPath, as_of: IsoMoment | None = None) -> dict[str, Any]:
         """`as_of` decides which exemptions count as active (default: now), as in a sweep."""
         return await admin.product_credit(ctx, product_id, as_of)
 
@@ -120,7 +120,7 @@ def _freeze_routes(api: APIRouter, ctx: CreditContext) -> None:
             ctx, cmd.model_copy(update={"created_by": caller.subject}))
 
     @api.post("/freezes/{freeze_id}/end")
-    async def end_freeze(freeze_id: str, cmd: EndFreeze, caller: CreditAdmin) -> dict[str, Any]:
+    async def end_freeze(freeze_id: IdPath, cmd: EndFreeze, caller: CreditAdmin) -> dict[str, Any]:
         """End a freeze: the products it held back from suspension get their suspension
         warning again, with a full notice period, before any suspension."""
         return await freezes.end_freeze(
@@ -133,12 +133,12 @@ def _freeze_routes(api: APIRouter, ctx: CreditContext) -> None:
         return await freezes.freezes_list(ctx, active_at, limit)
 
     @api.get("/freezes/{freeze_id}")
-    async def get_freeze(freeze_id: str) -> dict[str, Any]:
+    async def get_freeze(freeze_id: IdPath) -> dict[str, Any]:
         """One freeze, with how many products it held back per decision."""
         return await freezes.freeze(ctx, freeze_id)
 
     @api.get("/freezes/{freeze_id}/holds")
-    async def freeze_holds(freeze_id: str, limit: Limit = 1000) -> list[dict[str, Any]]:
+    async def freeze_holds(freeze_id: IdPath, limit: Limit = 1000) -> list[dict[str, Any]]:
         """What a freeze held back: product, decision, first and last day, amount due."""
         return await freezes.holds(ctx, freeze_id, limit)
 
@@ -168,7 +168,7 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> Non
 
     @api.post("/sweeps/{sweep_id}/confirm", responses={
         202: {"description": "another process is running this sweep: its progress"}})
-    async def confirm(sweep_id: str, cmd: ConfirmSweep, caller: CreditAdmin) -> JSONResponse:
+    async def confirm(sweep_id: IdPath, cmd: ConfirmSweep, caller: CreditAdmin) -> JSONResponse:
         """Confirm a sweep the mass-suspension guard held: its suspensions are made."""
         stored = await sweeps.confirm_sweep(
             ctx, sweep_id, cmd.model_copy(update={"confirmed_by": caller.subject}))
@@ -220,7 +220,7 @@ def _sweep_routes(api: APIRouter, ctx: CreditContext, settings: Settings) -> Non
                                        cmd.note)
 
     @api.get("/sweeps/{sweep_id}")
-    async def get_sweep(sweep_id: str) -> dict[str, Any]:
+    async def get_sweep(sweep_id: IdPath) -> dict[str, Any]:
         """One sweep run: its status, decisions and progress."""
         return await sweeps.progress(ctx, sweep_id)
 
@@ -267,7 +267,7 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
 
     @api.post("/exemptions/{exemption_id}/remove")
     async def remove_exemption(
-        exemption_id: str, cmd: RemoveExemption, caller: CreditAdmin,
+        exemption_id: IdPath, cmd: RemoveExemption, caller: CreditAdmin,
     ) -> dict[str, Any]:
         """End an exemption before its time."""
         return await admin.remove_exemption(ctx, exemption_id, caller.subject)
@@ -300,24 +300,25 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
             return await admin_repo.work_orders(conn, filters, overdue_at, limit)
 
     @api.get("/work-orders/{work_order_id}")
-    async def get_work_order(work_order_id: str) -> dict[str, Any]:
+    async def get_work_order(work_order_id: IdPath) -> dict[str, Any]:
         """One manual work order with its steps."""
         return await work_orders.get(ctx, work_order_id)
 
     @api.post("/work-orders/{work_order_id}/assign")
-    async def assign(work_order_id: str, cmd: AssignWorkOrder, caller: Operator) -> dict[str, Any]:
+    async def assign(work_order_id: IdPath, cmd: AssignWorkOrder,
+                     caller: Operator) -> dict[str, Any]:
         """Take or assign a work order to a person and role."""
         return await work_orders.assign(ctx, work_order_id, caller.subject, cmd.assignee, cmd.role,
                                         cmd.note, ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/done")
-    async def done(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+    async def done(work_order_id: IdPath, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
         """Close a work order as done: the chain step was made by hand."""
         return await work_orders.finish(ctx, work_order_id, caller.subject, True, cmd.note,
                                         ctx.clock.now())
 
     @api.post("/work-orders/{work_order_id}/fail")
-    async def fail(work_order_id: str, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
+    async def fail(work_order_id: IdPath, cmd: FinishWorkOrder, caller: Operator) -> dict[str, Any]:
         """Close a work order as failed: it could not be done by hand."""
         return await work_orders.finish(ctx, work_order_id, caller.subject, False, cmd.note,
                                         ctx.clock.now())

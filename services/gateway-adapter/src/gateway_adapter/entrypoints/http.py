@@ -11,7 +11,7 @@ from common.auth import Role, authenticate, require
 from common.clock import BusinessTime, IsoMoment
 from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
 from common.errors import NotFound
-from common.http import MonthQuery
+from common.http import IdPath, MonthQuery
 
 from ..adapters.vendors import ADAPTERS
 from ..config import Settings
@@ -89,7 +89,7 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
         return _account_view(found)
 
     @api.get("/products/{product_id}/chain")
-    async def chain(product_id: str) -> dict[str, Any]:
+    async def chain(product_id: IdPath) -> dict[str, Any]:
         """A product's chain: BOSS, EMOS and gateway states and attempts."""
         return await handlers.chain_view(ctx, product_id)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from common.auth import Principal, Role, require
+from common.http import IdPath
 
 from ...service_layer.context import CreditContext
 from ..domain.case_commands import ApproveAssociation, RunCollections
@@ -37,12 +38,12 @@ def router(ctx: CreditContext) -> APIRouter:
             "customer_id": customer_id}, limit)
 
     @api.get("/collections/cases/{case_id}")
-    async def case(case_id: str) -> dict[str, Any]:
+    async def case(case_id: IdPath) -> dict[str, Any]:
         """One case with its steps (each a decision with its reason) and associations."""
         return await escalation.get_case(ctx, case_id)
 
     @api.post("/collections/cases/{case_id}/associated-suspension")
-    async def associate(case_id: str, cmd: ApproveAssociation,
+    async def associate(case_id: IdPath, cmd: ApproveAssociation,
                         caller: CreditAdmin) -> dict[str, Any]:
         """Approve associated suspension (关联停机) for this case (credit-admin) and carry
         it out, re-checked at execution; audited."""

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from common.auth import CurrentPrincipal, Principal, Role, require
+from common.http import IdPath
 from common.money import fen_to_yuan_text
 from common.pii import mask_name
 
@@ -28,7 +29,7 @@ def router(ctx: CreditContext) -> APIRouter:
     api = APIRouter(tags=["promises to pay"])
 
     @api.post("/worklists/{entry_id}/promises", status_code=201)
-    async def record(entry_id: str, cmd: RecordPromise, caller: Operator) -> JSONResponse:
+    async def record(entry_id: IdPath, cmd: RecordPromise, caller: Operator) -> JSONResponse:
         """Record a promise to pay (承诺缴费) on a worklist entry: it defers the account's
         suspension until the promised date (or the next instalment's)."""
         stored = await promises.record(ctx, entry_id, cmd, caller)
@@ -51,7 +52,7 @@ def router(ctx: CreditContext) -> APIRouter:
         return await promises.listed(ctx, status, manager, account_id, entry_id, limit)
 
     @api.get("/promises/{promise_id}")
-    async def one(promise_id: str) -> dict[str, Any]:
+    async def one(promise_id: IdPath) -> dict[str, Any]:
         """One promise, with what has been paid towards it and the date it defers to."""
         return await promises.get(ctx, promise_id)
 

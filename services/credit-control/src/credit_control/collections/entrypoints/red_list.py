@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.auth import Principal, Role, require
 from common.clock import BusinessTime, IsoMoment, business_date, parse_bill_month
 from common.errors import Unprocessable
+from common.http import IdPath
 
 from ...credit.domain.commands import NO_NUL
 from ...service_layer.context import CreditContext
@@ -49,7 +50,7 @@ def router(ctx: CreditContext) -> APIRouter:
         return await review.worklist(ctx, first, at)
 
     @api.post("/red-list/{exemption_id}/renew")
-    async def renew(exemption_id: str, cmd: RenewRedList,
+    async def renew(exemption_id: IdPath, cmd: RenewRedList,
                     caller: CreditAdmin) -> dict[str, Any]:
         """Renew a red-list entry until its next review date (credit-admin); audited."""
         return await review.renew(ctx, exemption_id, cmd.note, cmd.review_on, caller.subject)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from common.auth import PII_ROLES, CurrentPrincipal, Principal, Role, require
 from common.clock import IsoMoment, parse_bill_month
 from common.errors import Unprocessable
-from common.http import JSON_OR_CSV, MonthQuery
+from common.http import JSON_OR_CSV, IdPath, MonthQuery
 from common.money import fen_to_yuan_text
 from common.pii import mask_name
 
@@ -63,18 +63,18 @@ def router(ctx: CreditContext) -> APIRouter:
         return JSONResponse(found)
 
     @api.get("/worklists/{entry_id}")
-    async def entry(entry_id: str) -> dict[str, Any]:
+    async def entry(entry_id: IdPath) -> dict[str, Any]:
         """One worklist entry with its attempts."""
         return await collections.get_entry(ctx, entry_id)
 
     @api.post("/worklists/{entry_id}/attempts", status_code=201)
-    async def attempt(entry_id: str, cmd: RecordAttempt, caller: Operator) -> JSONResponse:
+    async def attempt(entry_id: IdPath, cmd: RecordAttempt, caller: Operator) -> JSONResponse:
         """Record a call or visit attempt and its result."""
         stored = await collections.record_attempt(ctx, entry_id, cmd, caller.subject)
         return JSONResponse(stored.body, status_code=stored.status_code)
 
     @api.post("/worklists/{entry_id}/cause")
-    async def cause(entry_id: str, cmd: ClassifyCause, caller: Operator) -> dict[str, Any]:
+    async def cause(entry_id: IdPath, cmd: ClassifyCause, caller: Operator) -> dict[str, Any]:
         """Classify why the account is in arrears (欠费原因)."""
         return await collections.classify(ctx, entry_id, cmd, caller.subject)
 

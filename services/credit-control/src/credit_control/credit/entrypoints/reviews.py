@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from common.auth import Principal, require
 from common.auth import Role as Access
 from common.clock import IsoMoment
+from common.http import IdPath
 
 from ...service_layer.context import CreditContext
 from ..domain.reviews import DecideReview, ReviewStatus
@@ -31,12 +32,12 @@ def router(ctx: CreditContext) -> APIRouter:
             "product_id": product_id, "exemption_id": exemption_id}, limit)
 
     @api.get("/reviews/{review_id}")
-    async def get_review(review_id: str) -> dict[str, Any]:
+    async def get_review(review_id: IdPath) -> dict[str, Any]:
         """One review task, with its product's state now."""
         return await reviews.get(ctx, review_id)
 
     @api.post("/reviews/{review_id}/decide")
-    async def decide(review_id: str, cmd: DecideReview, caller: CreditAdmin) -> dict[str, Any]:
+    async def decide(review_id: IdPath, cmd: DecideReview, caller: CreditAdmin) -> dict[str, Any]:
         """Decide a review (credit-admin): restore the product through the normal restore
         path, or keep the sanction; audited."""
         return await reviews.decide(ctx, review_id, cmd, caller.subject)

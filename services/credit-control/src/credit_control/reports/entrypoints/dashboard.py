@@ -26,7 +26,7 @@ from common.auth import Principal, TokenTable
 from common.clock import BUSINESS_TZ, IsoDay, IsoMoment, parse_bill_month
 from common.display_time import beijing_time, parse_instant
 from common.errors import ApiError, NotFound
-from common.http import MonthQuery
+from common.http import IdPath, MonthQuery
 from common.money import fen_to_yuan_text
 from common.pii import redact
 
@@ -194,7 +194,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         return _page("search.html", who, q=wanted, found=shown, limit=SEARCH_LIMIT)
 
     @pages.get("/accounts/{account_id}")
-    async def account_page(request: Request, account_id: str) -> Response:
+    async def account_page(request: Request, account_id: IdPath) -> Response:
         """An account: its position (balance, amount due), its group and its products with
         their states and amounts, each linked to its timeline."""
         who = _signed_in(request, tokens)
@@ -208,7 +208,7 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         return _page("account.html", who, request=request, account=shown)
 
     @pages.get("/products/{product_id}")
-    async def timeline(request: Request, product_id: str) -> Response:
+    async def timeline(request: Request, product_id: IdPath) -> Response:
         who = _signed_in(request, tokens)
         if isinstance(who, Response):
             return who

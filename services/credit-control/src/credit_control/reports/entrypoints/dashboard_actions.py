@@ -8,9 +8,10 @@ the roles that route requires (action_roles.py reads them from the route itself)
 Every action is a POST carrying the session's form token (csrf.py). An irreversible one first
 answers a confirmation page, and is done only when that page's button posts it again with
 `confirmed=yes`. Done or refused, the answer is a page saying so, Chinese first: 403 (no
-right, or no valid form token), 404/409/422 (the use case's own refusal), never a 500; a
-refused action has changed nothing (the role and the token are checked before the use case
-runs, and the use cases write in one transaction).
+right, or no valid form token), 404/409/422 (the use case's own refusal, or an id in the
+address not of the ids' pattern: common.ids), never a 500; a refused action has changed
+nothing (the role and the token are checked before the use case runs, and the use cases
+write in one transaction).
 """
 
 import hmac
@@ -21,10 +22,12 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from common.auth import Principal, TokenTable
 from common.errors import ApiError
+from common.http import IdPath
+from common.ids import EntityId
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...admin.service_layer import admin
@@ -45,6 +48,9 @@ from .dashboard import _page, _signed_in
 Form = dict[str, str]
 # What an action does once allowed: (the caller, the form) -> a sentence saying what was done.
 Doing = Callable[[Principal, Form], Awaitable[str]]
+# The ids an action's address names (sweep, work order, exemption), checked as the API's
+# `common.http.IdPath` checks them, but answered with the outcome page (422), not JSON.
+_IDS = TypeAdapter(dict[str, EntityId])
 EXEMPTION_KINDS = {ExemptionKind.RED_LIST.value: "红名单 red list",
                    ExemptionKind.EMERGENCY.value: "紧急免停 emergency no-suspension"}
 # What each irreversible action will do, for its confirmation page.
@@ -76,8 +82,9 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
     ctx = rc.credit
     _pages(pages, rc, tokens)
 
-    async def act(request: Request, name: str, back: str, doing: Doing) -> Response:
-        return await _act(request, tokens, name, back, doing)
+    async def act(request: Request, name: str, back: str, doing: Doing,
+                  **ids: str) -> Response:
+        return await _act(request, tokens, name, back, doing, ids)
 
     @pages.post("/actions/sweeps/{sweep_id}/confirm")
     async def confirm_sweep(request: Request, sweep_id: str) -> Response:
@@ -89,7 +96,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
                         "another process: look again shortly.")
             return (f"已确认停机批次 {sweep_id}，暂缓的停机已执行 · Sweep {sweep_id} confirmed: "
                     "its held suspensions are made.")
-        return await act(request, "confirm_sweep", "/dashboard/sweeps/holds", doing)
+        return await act(request, "confirm_sweep", "/dashboard/sweeps/holds", doing,
+                         sweep_id=sweep_id)
 
     @pages.post("/actions/sweeps/preview/approve")
     async def approve_preview(request: Request) -> Response:
@@ -113,7 +121,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
                                      cmd.note, ctx.clock.now())
             return (f"已接单：工单 {work_order_id} 由你处理 · You took work order "
                     f"{work_order_id}.")
-        return await act(request, "take_work_order", _order_page(work_order_id), doing)
+        return await act(request, "take_work_order", _order_page(work_order_id), doing,
+                         work_order_id=work_order_id)
 
     @pages.post("/actions/work-orders/{work_order_id}/done")
     async def done(request: Request, work_order_id: str) -> Response:
@@ -122,7 +131,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
             await work_orders.finish(ctx, work_order_id, who.subject, True, cmd.note,
                                      ctx.clock.now())
             return f"工单 {work_order_id} 已办结 · Work order {work_order_id} closed as done."
-        return await act(request, "finish_work_order", _order_page(work_order_id), doing)
+        return await act(request, "finish_work_order", _order_page(work_order_id), doing,
+                         work_order_id=work_order_id)
 
     @pages.post("/actions/work-orders/{work_order_id}/fail")
     async def fail(request: Request, work_order_id: str) -> Response:
@@ -133,7 +143,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
             return (f"工单 {work_order_id} 已关闭为失败，已转集团账务管理人员跟进 · Work order "
                     f"{work_order_id} closed as failed; a follow-up went to the group billing "
                     "manager.")
-        return await act(request, "fail_work_order", _order_page(work_order_id), doing)
+        return await act(request, "fail_work_order", _order_page(work_order_id), doing,
+                         work_order_id=work_order_id)
 
     @pages.post("/actions/exemptions")
     async def add_exemption(request: Request) -> Response:
@@ -154,7 +165,8 @@ def router(rc: ReportContext, tokens: TokenTable) -> APIRouter:
         async def doing(who: Principal, form: Form) -> str:
             await admin.remove_exemption(ctx, exemption_id, who.subject)
             return f"豁免 {exemption_id} 已结束 · Exemption {exemption_id} ended."
-        return await act(request, "end_exemption", "/dashboard/exemptions", doing)
+        return await act(request, "end_exemption", "/dashboard/exemptions", doing,
+                         exemption_id=exemption_id)
 
     return pages
 
@@ -173,7 +185,7 @@ def _pages(pages: APIRouter, rc: ReportContext, tokens: TokenTable) -> None:
         return _page("holds.html", who, request=request, holds=held)
 
     @pages.get("/work-orders/{work_order_id}")
-    async def work_order(request: Request, work_order_id: str) -> Response:
+    async def work_order(request: Request, work_order_id: IdPath) -> Response:
         who = _signed_in(request, tokens)
         if isinstance(who, Response):
             return who
@@ -202,9 +214,10 @@ def _order_page(work_order_id: str) -> str:
 
 
 async def _act(request: Request, tokens: TokenTable, name: str, back: str,
-               doing: Doing) -> Response:
-    """Signed in, a form token of this session, the API route's role, the confirmation of
-    an irreversible action: only then the use case. Each refusal says why, changing nothing."""
+               doing: Doing, ids: dict[str, str]) -> Response:
+    """Signed in, a form token of this session, the API route's role, the address's ids of
+    the ids' pattern, the confirmation of an irreversible action: only then the use case.
+    Each refusal says why, changing nothing."""
     who = _signed_in(request, tokens)
     if isinstance(who, Response):
         return who
@@ -221,6 +234,13 @@ async def _act(request: Request, tokens: TokenTable, name: str, back: str,
         return _page("outcome.html", who, status=403, ok=False, **said,
                      message=f"无权操作：角色 {who.role.value} 不能{ACTION_NAMES[name]}"
                              f"（需要 {needed}）· Your role may not do this: nothing was done.")
+    try:
+        _IDS.validate_python(ids)
+    except ValidationError as exc:  # before PostgreSQL, which cannot take a NUL
+        return _page("outcome.html", who, status=422, ok=False, **said,
+                     problems=_problems(exc),
+                     message="地址中的编号无效，未执行 · The id in the address is not valid: "
+                             "nothing was done.")
     if action.irreversible and form.get("confirmed") != "yes":
         fields = {k: v for k, v in form.items() if k not in (csrf.FIELD, "confirmed")}
         return _page("confirm.html", who, **said, fields=fields, what=CONFIRM_TEXT[name],
@@ -228,13 +248,17 @@ async def _act(request: Request, tokens: TokenTable, name: str, back: str,
     try:
         message = await doing(who, form)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return _page("outcome.html", who, status=422, ok=False, **said, problems=problems,
+        return _page("outcome.html", who, status=422, ok=False, **said,
+                     problems=_problems(exc),
                      message="输入有误，未执行 · The form has errors: nothing was done.")
     except ApiError as exc:
         return _page("outcome.html", who, status=exc.status_code, ok=False, **said,
                      message=f"未执行：{_refusal(exc)} · Not done: {exc.message}")
     return _page("outcome.html", who, ok=True, message=message, **said)
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
 def _form_token_ok(request: Request, given: str | None) -> bool:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from common.auth import TokenTable
 from common.errors import NotFound
+from common.http import IdPath
 
 from ...credit.service_layer import freezes
 from ...service_layer.context import CreditContext
@@ -37,7 +38,7 @@ def router(ctx: CreditContext, tokens: TokenTable) -> APIRouter:
                      decisions=DECISIONS)
 
     @pages.get("/{freeze_id}")
-    async def freeze_page(request: Request, freeze_id: str,
+    async def freeze_page(request: Request, freeze_id: IdPath,
                           limit: int = Query(500, ge=1, le=5000)) -> Response:
         who = _signed_in(request, tokens)
         if isinstance(who, Response):
