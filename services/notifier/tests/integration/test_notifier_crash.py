@@ -5,7 +5,6 @@ Every message reaches the SMSC exactly once, and the log agrees with the SMSC.""
 
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,21 +50,7 @@ async def _counts(db: AsyncEngine, uid: str) -> dict[str, int]:
     return dict(row._mapping)
 
 
-@pytest.fixture
-def shared_notifier_paused(processes: ServiceProcesses) -> Iterator[None]:
-    """The session's notifier (if the services fixture started one) consumes the same topic
-    with its own settings: left running, it could write these messages first (held by its
-    quiet hours, say) and this test would watch the wrong process. Pause it meanwhile."""
-    was_running = processes.running("notifier")
-    if was_running:
-        processes.stop("notifier")
-    yield
-    if was_running:
-        processes.start("notifier")
-        processes.wait_ready("notifier")
-
-
-@pytest.mark.usefixtures("shared_notifier_paused")
+@pytest.mark.usefixtures("shared_notifier_paused")  # conftest.py
 async def test_sigkill_mid_send_and_redelivery_never_send_twice(
     stack: Stack, db: AsyncEngine, uid: str, test_year: int, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
