@@ -530,6 +530,8 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt],
 
 # --- reading ----------------------------------------------------------------------------
 
+# The log shows every column but the fields a text was rendered from: the text says them.
+LOG_FIELDS = [c for c in t.messages.c if c.name != "fields"]
 LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.recipient,
                "type": t.messages.c.template, "status": t.messages.c.status,
                "trigger": t.messages.c.trigger, "source_id": t.messages.c.source_id}
@@ -544,7 +546,8 @@ async def list_messages(
     `newest` the last page (a big bill run's log is reached from its end too)."""
     m = t.messages
     order = (m.c.created_at, m.c.message_id)
-    query = select(m).order_by(*(c.desc() for c in order) if newest else order).limit(limit)
+    query = (select(*LOG_FIELDS)
+             .order_by(*(c.desc() for c in order) if newest else order).limit(limit))
     for name, value in filters.items():
         if value is not None:
             query = query.where(LOG_COLUMNS[name] == value)
