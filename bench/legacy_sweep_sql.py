@@ -246,11 +246,26 @@ dec AS (
                             'notice_status', c.notice_status,
                             'notice_reached_on', c.notice_reached_on,
                             'notice_exception', c.notice_exception),
-         :level, CASE WHEN :is_deduction THEN LEAST(c.amount_due_fen, ap.deposit_fen) END,
+         :level, CASE WHEN :is_deduction THEN k.ded_fen END,
          :rule_version
-  FROM cand c JOIN credit.account_positions ap ON ap.account_id = c.account_id
-  -- A deduction takes from the deposit: none without one (rules.deduction_amount).
-  WHERE NOT :is_deduction OR ap.deposit_fen > 0
+  -- A deduction takes from the deposit, the account's one for all its products: shared in
+  -- product id order, each asking at most its own amount due, after what the account's
+  -- other products were asked the same day (8e1cd81; the one-pass sweep's
+  -- sweep_sql._deduction_shares); none without anything left to take.
+  FROM (SELECT cd.*, COALESCE(sum(cd.product_amount_due_fen) OVER (
+               PARTITION BY cd.account_id ORDER BY cd.product_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS ded_before
+        FROM cand cd) c
+  JOIN credit.account_positions ap ON ap.account_id = c.account_id
+  CROSS JOIN LATERAL (SELECT LEAST(
+      c.product_amount_due_fen, GREATEST(0, ap.deposit_fen - c.ded_before - (
+        SELECT COALESCE(sum(x.amount_fen), 0) FROM credit.product_credit o
+        JOIN credit.decisions x ON x.product_id = o.product_id
+        WHERE o.account_id = c.account_id AND o.product_id <> c.product_id
+          AND x.decision = 'deduction'
+          AND (x.as_of AT TIME ZONE 'Asia/Shanghai')::date = CAST(:as_of_date AS date))))
+      AS ded_fen) k
+  WHERE NOT :is_deduction OR k.ded_fen > 0
   ON CONFLICT DO NOTHING
   RETURNING *
 )"""]

@@ -600,9 +600,13 @@ def _deduction_shares() -> str:
     its own amount due. Every product asking min(account due, deposit) told the contact of
     each product that the whole deposit went to it: two products, a deposit of 20.00 yuan,
     "划扣20.00元" twice, 20.00 collected. What the account's other products were asked for
-    earlier in this sweep (another chunk or lane: decisions of this `as_of`) is taken off
-    first; should billing already have collected it, the ask is smaller (never more than the
-    deposit: a deduction told is a deduction made)."""
+    earlier the same business day (an earlier chunk of this sweep, or an earlier sweep of the
+    day: a re-run must not ask for the same deposit again, as `as_of` equality let it) is
+    taken off first; should billing already have collected it, the ask is smaller (never more
+    than the deposit: a deduction told is a deduction made). Limit: two lanes running at once
+    do not see each other's uncommitted asks, so an account whose products deducted the same
+    day fall in two ranges swept at the same moment can be asked for more than its deposit
+    (billing collects at most what it holds; the notice says what was asked)."""
     return """(SELECT s.*, CASE WHEN s.decision = 'deduction' THEN COALESCE(sum(
              s.product_amount_due_fen) FILTER (WHERE s.decision = 'deduction')
              OVER (PARTITION BY s.account_id ORDER BY s.product_id
@@ -614,7 +618,8 @@ def _deduction_shares() -> str:
         SELECT COALESCE(sum(x.amount_fen), 0) FROM credit.product_credit o
         JOIN credit.decisions x ON x.product_id = o.product_id
         WHERE o.account_id = c.account_id AND o.product_id <> c.product_id
-          AND x.decision = 'deduction' AND x.as_of = :as_of))) END AS ded_fen) k"""
+          AND x.decision = 'deduction'
+          AND (x.as_of AT TIME ZONE 'Asia/Shanghai')::date = :today))) END AS ded_fen) k"""
 
 
 # rules.notice_note: an exception's reason, or a suspension made late by its notice. An
