@@ -131,12 +131,6 @@ def bill_notice(p: dict[str, str], yuan: str, pay_by: str) -> str:
             f"话费未缴清,请于{pay_by}前及时缴费以免影响您的集团产品服务。谢谢。")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a partial payment that leaves the product owing moves no credit event: the notifier "
-    "never hears of the new amount, and the reminder held by the quiet hours leaves in the "
-    "morning quoting the amount before the payment. Fix in credit/service_layer/"
-    "balance_events.py (and a contract field): publish the product's new own amount "
-    "while a reminder of it may be waiting, and let the notifier re-render or cancel it"))
 async def test_a_held_reminder_quotes_what_the_product_owes_after_a_partial_payment(
     clients: dict[str, httpx.AsyncClient], uid: str, test_year: int
 ) -> None:
