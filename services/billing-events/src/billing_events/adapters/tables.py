@@ -208,3 +208,13 @@ credit_exemption_facts = Table(
     Column("as_of", DateTime(timezone=True), nullable=False),
     Column("decision_id", Text, nullable=False),
 )
+
+# The products credit-control holds under a sanction, as billing heard it on
+# credit.decisions.v1 (service_layer/sanctions.py; migration 0010).
+product_sanctions = Table(
+    "product_sanctions", metadata,
+    Column("product_id", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("decision_id", Text, nullable=False),
+)
