@@ -40,6 +40,10 @@ GROUPS = [
 REGIONS = ("南城", "东城", "莞城", "长安", "虎门", "常平")
 DEPOSITS = {"demo-g3": 5_000}  # 青松教育's deposit: the deduction on 12-15 collects it
 RED_LIST = ("demo-g7",)
+# The products were opened before the history the demo replays (its first bill run is
+# April's, on 2026-05-02): opened today, credit-control would date every decision of that
+# history today, and the sweeps of past days would leave them alone.
+OPENED = "2026-04-01T09:00:00+08:00"
 RULE_DAYS = ("2026-11-10", "2026-11-15", "2026-11-25", "2026-11-30",
              "2026-12-10", "2026-12-15", "2026-12-25", "2026-12-31")
 
@@ -114,7 +118,7 @@ def _master_data(billing: httpx.Client, credit: httpx.Client) -> None:
             "contacts": [{"name": "财务联系人", "phone": f"1380000{i:04d}"}],
             "region": REGIONS[(i - 1) % len(REGIONS)]})
         _post(billing, "/v1/accounts", {"account_id": f"{gid}-acct", "customer_id": gid})
-        _post(billing, "/v1/products", {
+        _post_product(billing, {
             "product_id": f"{gid}-p1", "account_id": f"{gid}-acct", "cpno": f"CP-{gid}",
             "name": product, "family": family, "vendor": vendor})
         if fen:
@@ -171,6 +175,17 @@ def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
         raise RuntimeError(f"demo load failed at {path}: {response.status_code} {response.text}")
 
 
+def _post_product(billing: httpx.Client, body: dict[str, object]) -> None:
+    """A product opened at OPENED. A demo loaded before products had an opening time made it
+    without one: the same id with another body is refused (409), so it is posted as it was."""
+    response = billing.post("/v1/products", json={**body, "as_of": OPENED})
+    if response.status_code == 409 and "different request body" in response.text:
+        response = billing.post("/v1/products", json=body)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"demo load failed at /v1/products: {response.status_code} "
+                           f"{response.text}")
+
+
 def _put(client: httpx.Client, path: str, body: dict[str, object]) -> None:
     response = client.put(path, json=body)
     if response.status_code != 200:
@@ -194,7 +209,7 @@ def _history(billing: httpx.Client) -> None:
         "account_manager": {"name": "陈经理", "phone": "13900009999"},
         "contacts": [{"name": "财务联系人", "phone": "13800009999"}]})
     _post(billing, "/v1/accounts", {"account_id": acct, "customer_id": gid})
-    _post(billing, "/v1/products", {
+    _post_product(billing, {
         "product_id": f"{gid}-p1", "account_id": acct, "cpno": f"CP-{gid}",
         "name": "移动办公", "family": "ADC", "vendor": None, "channel": "直销"})
     steps: list[tuple[str, str, dict[str, object]]] = []

@@ -152,3 +152,31 @@ async def test_bill_run_closes_the_month_and_payments_go_to_the_oldest_month(
         "products": [{"product_id": ids["product"], "amount_due_fen": 15_001,
                       "dues": [{"bill_month": f"{year}-02", "amount_due_fen": 15_001}],
                       "unbilled_fen": 0, "billed_fen": 50_001, "credited_fen": 35_000}]}
+
+
+async def test_a_product_opened_in_the_past_is_published_as_of_its_opening(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str
+) -> None:
+    """A base loaded today whose history lies in the past gives its products their opening
+    time: credit-control's product then starts normal then, and the history's back-dated
+    decisions keep their dates (the demo's bill runs of 2026 were dated today without it, and
+    the sweeps of those days left the products alone). Outside business time it is refused
+    (the tests run in simulation mode: beyond its ceiling, year 9000)."""
+    billing = clients["billing-events"]
+    ids = await setup_account(billing, uid)
+    body = {"product_id": f"P{uid}-2", "account_id": ids["account"], "cpno": f"CP{uid}2",
+            "name": "集团V网", "family": "ADC", "as_of": "2026-04-01T09:00:00+08:00"}
+    ahead = await billing.post("/v1/products", json={**body, "as_of": "9000-06-01T00:00:00Z"})
+    assert ahead.status_code == 422 and "as_of" in ahead.text, ahead.text
+    r = await billing.post("/v1/products", json=body)
+    assert r.status_code == 201, r.text
+    async with db.connect() as conn:
+        published = await conn.scalar(text(
+            "SELECT payload::jsonb #>> '{payload,as_of}' FROM billing.outbox WHERE key = :a "
+            "AND payload::jsonb #>> '{payload,cause}' = 'master_data' ORDER BY id DESC "
+            "LIMIT 1"), {"a": ids["account"]})
+    assert published == "2026-04-01T01:00:00Z"
+    async with db.connect() as conn:
+        stored = await conn.scalar(text(
+            "SELECT count(*) FROM billing.products WHERE product_id = :p"), {"p": f"P{uid}-2"})
+    assert stored == 1

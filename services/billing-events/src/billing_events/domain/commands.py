@@ -148,6 +148,10 @@ class AddProduct(ProductDetails):
     product_id: Id
     account_id: Id
     cpno: Id
+    # When the product was opened (default now): a base loaded today whose history lies in
+    # the past (bill runs, payments back-dated) gives it, so credit-control's product starts
+    # normal then, not today, and the history's decisions keep their own dates.
+    as_of: Instant | None = None
 
 
 class PostCharge(Command):

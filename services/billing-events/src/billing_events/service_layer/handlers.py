@@ -90,11 +90,13 @@ async def add_product(ctx: BillingContext, cmd: c.AddProduct) -> StoredResponse:
             raise Conflict(f"product {cmd.product_id} already exists", id=cmd.product_id)
         if await repo.exists(conn, t.products.c.cpno, cmd.cpno):
             raise Conflict(f"product number (CPNO) {cmd.cpno} is taken", cpno=cmd.cpno)
-        await conn.execute(insert(t.products).values(**cmd.model_dump(mode="json")))
+        await conn.execute(insert(t.products).values(
+            **cmd.model_dump(mode="json", exclude={"as_of"})))
         # No product escapes credit-control: it learns the product with the account's
         # current facts at once, so a product of an owing account is decided like its
         # siblings from the moment it exists (not only at the account's next charge).
-        await publish(ctx, conn, [cmd.account_id], BalanceCause.MASTER_DATA, ctx.clock.now())
+        await publish(ctx, conn, [cmd.account_id], BalanceCause.MASTER_DATA,
+                      as_of(ctx, cmd.as_of))
         return cmd.model_dump(mode="json")
 
     return await once(ctx, "product", cmd.product_id, cmd, work)
