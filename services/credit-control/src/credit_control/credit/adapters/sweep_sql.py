@@ -612,10 +612,16 @@ def _deduction_shares() -> str:
     do not see each other's uncommitted asks, so an account whose products deducted the same
     day fall in two ranges swept at the same moment can be asked for more than its deposit
     (billing collects at most what it holds; the notice says what was asked)."""
-    return """(SELECT s.*, CASE WHEN s.decision = 'deduction' THEN COALESCE(sum(
-             s.product_amount_due_fen) FILTER (WHERE s.decision = 'deduction')
-             OVER (PARTITION BY s.account_id ORDER BY s.product_id
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) END AS ded_before
+    # What the account's products before this one ask in this chunk: summed over the
+    # chunk's deduction steps only (a few per thousand products). A window over every step
+    # sorted the whole chunk by account: the 1,000,000-product re-run 2.0 s against 1.2 s.
+    return """(WITH deds AS MATERIALIZED (
+             SELECT d.account_id, d.product_id, d.product_amount_due_fen FROM steps d
+             WHERE d.decision = 'deduction')
+        SELECT s.*, CASE WHEN s.decision = 'deduction' THEN (
+                 SELECT COALESCE(sum(d.product_amount_due_fen), 0) FROM deds d
+                 WHERE d.account_id = s.account_id AND d.product_id < s.product_id)
+               END AS ded_before
         FROM steps s) c
   JOIN credit.account_positions ap ON ap.account_id = c.account_id
   CROSS JOIN LATERAL (SELECT CASE WHEN c.decision = 'deduction' THEN LEAST(
