@@ -4,6 +4,8 @@ checked to the cent (exploratory QA of the deposit, deductions and the manager's
 Year test_year + 30 is this module's (one year per test: + 30, + 31, ...): a bill run closes
 a month for every account and a sweep acts on every product, so each test takes its own."""
 
+import calendar
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -184,8 +186,12 @@ async def test_the_pre_cancellation_worklist_gives_each_line_its_own_amount(
                          lambda c: c is not None
                          and c["ladder"]["notice"]["status"] == "delivered",
                          what="the suspension warning delivered", timeout=120)
-    await sweep(credit, f"S{uid}28", f"{y}-02-28T20:00:00+08:00")
-    await sweep(credit, f"S{uid}0530", f"{y}-05-30T20:00:00+08:00")
+    # February's last day (the suspension), then the retention's 90 days on: the test's year
+    # may be a leap year (2232 was: 02-28 suspended nothing).
+    last = date(y, 2, calendar.monthrange(y, 2)[1])
+    await sweep(credit, f"S{uid}28", f"{last.isoformat()}T20:00:00+08:00")
+    retained = last + timedelta(days=91)
+    await sweep(credit, f"S{uid}0530", f"{retained.isoformat()}T20:00:00+08:00")
     for p in (p1, p2):
         await eventually(lambda p=p: credit_of(credit, p["product_id"]),
                          lambda c: c is not None and c["state"] == "pre_cancel",

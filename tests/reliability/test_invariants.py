@@ -101,6 +101,10 @@ async def _with_defect(db: AsyncEngine, stack: Stack, services: ServiceProcesses
             await trans.rollback()
 
 
+# A planted defect another check also sees (the test's others must stay clean).
+ALSO_CAUGHT = {"stale sms": frozenset({"stale amounts"})}
+
+
 @pytest.mark.parametrize(("name", "sql", "kind"), [
     ("decisions", "DELETE FROM credit.decisions WHERE decision_id = (SELECT decision_id FROM "
      "credit.decisions WHERE product_id LIKE :p AND decision = 'warning' LIMIT 1)", "lost"),
@@ -151,5 +155,8 @@ async def test_checker_catches_one_dropped_or_doubled_effect(
     found = report.by_name(name)
     assert getattr(found, kind) == 1, found
     assert not report.ok
-    others = [c for c in report.checks if c.name != name]
+    # A bill notice that left after its product's arrears were cleared may also have left
+    # after a partial payment revised its amount: one planted defect, seen from two sides.
+    also = ALSO_CAUGHT.get(name, frozenset())
+    others = [c for c in report.checks if c.name != name and c.name not in also]
     assert all(c.ok for c in others), [c for c in others if not c.ok]
