@@ -28,28 +28,12 @@ from notifier.entrypoints.consumer import CONTRACTS
 from notifier.service_layer import receiving
 from notifier.service_layer.context import NotifierContext
 from tests.reliability.invariants.stale_amount import NAME, check_stale_amounts
-from tests.reliability.test_stale_sms import T0, _decision
+from tests.reliability.test_stale_sms import T0, _decision, _publish
 
 pytestmark = [pytest.mark.integration]
 # Business time far ahead of the wall clock: the quiet hours hold the notice (a night already
 # past on the wall clock would let it go at once).
 NIGHT = datetime(2299, 11, 2, 22, 30, tzinfo=BUSINESS_TZ)
-
-
-async def _publish(conn: AsyncConnection, event: CreditDecisionMade | ProductAmountChanged,
-                   applied_at: datetime | None) -> None:
-    """In credit-control's outbox and, with `applied_at`, applied by the notifier then."""
-    env = wrap(event, key=event.account_id, source="credit-control", occurred_at=T0)
-    await conn.execute(text(
-        "INSERT INTO credit.outbox (event_id, topic, key, event_type, payload) "
-        "VALUES (:id, 'credit.decisions.v1', :k, :t, :p)"),
-        {"id": env.event_id, "k": event.account_id, "t": event.event_type,
-         "p": to_bytes(env).decode()})
-    if applied_at is not None:
-        await conn.execute(text(
-            "INSERT INTO notifier.inbox (consumer, event_id, topic, applied_at) "
-            "VALUES ('notifier', :id, 'credit.decisions.v1', :at)"),
-            {"id": env.event_id, "at": applied_at})
 
 
 def _paid(prefix: str, amount_fen: int) -> ProductAmountChanged:

@@ -16,6 +16,7 @@ from common.contracts.credit_control import (
     CreditStateChanged,
     DecisionType,
     NoticeContext,
+    ProductAmountChanged,
 )
 from common.contracts.snapshots import (
     CustomerSnapshot,
@@ -43,15 +44,18 @@ def _ctx(prefix: str) -> NoticeContext:
         amount_due_fen=12_345, as_of_date=date(2026, 11, 25), deadline=date(2026, 11, 30))
 
 
-async def _publish(conn: AsyncConnection, event: CreditDecisionMade | CreditStateChanged,
-                   applied_at: datetime) -> None:
-    """In credit-control's outbox, and applied by the notifier at `applied_at`."""
+async def _publish(conn: AsyncConnection,
+                   event: CreditDecisionMade | CreditStateChanged | ProductAmountChanged,
+                   applied_at: datetime | None) -> None:
+    """In credit-control's outbox and, with `applied_at`, applied by the notifier then."""
     env = wrap(event, key=event.account_id, source="credit-control", occurred_at=T0)
     await conn.execute(text(
         "INSERT INTO credit.outbox (event_id, topic, key, event_type, payload) "
         "VALUES (:id, 'credit.decisions.v1', :k, :t, :p)"),
         {"id": env.event_id, "k": event.account_id, "t": event.event_type,
          "p": to_bytes(env).decode()})
+    if applied_at is None:
+        return
     await conn.execute(text(
         "INSERT INTO notifier.inbox (consumer, event_id, topic, applied_at) "
         "VALUES ('notifier', :id, 'credit.decisions.v1', :at)"),
