@@ -16,6 +16,7 @@ from common.contracts import (
     BalanceChanged,
     CreditDecisionMade,
     CreditStateChanged,
+    DeductionCollected,
     NoticeOutcome,
     ProductAmountChanged,
     ProvisioningCommand,
@@ -58,6 +59,9 @@ VALID: dict[type[Contract], dict[str, Any]] = {
         "account_id": "A-1", "product_id": "P-1", "as_of": AT, "sequence": 8,
         "state": "warned", "amount_due_fen": 2345, "previous_fen": 12345,
         "account_amount_due_fen": 7345},
+    DeductionCollected: {
+        "account_id": "A-1", "product_id": "P-1", "deduction_id": "d-1", "as_of": AT,
+        "sequence": 9, "collected_fen": 2000, "context": CONTEXT},
     ProvisioningCommand: {
         "command_id": "c-1", "decision_id": "d-1", "product_id": "P-1", "account_id": "A-1",
         "cpno": "CP-1", "family": "MAS", "vendor": "huawei", "action": "suspend",
@@ -107,6 +111,9 @@ POISON: list[tuple[type[Contract], tuple[str | int, ...], Any]] = [
     (ProductAmountChanged, ("sequence",), -1),
     (ProductAmountChanged, ("state",), "vanished"),
     (ProductAmountChanged, ("as_of",), "2026-11-25T09:00:00"),
+    (DeductionCollected, ("collected_fen",), INT64_OVERFLOW),
+    (DeductionCollected, ("deduction_id",), BIG_ID),
+    (DeductionCollected, ("as_of",), "2026-11-25T09:00:00"),
     (ProvisioningCommand, ("sequence",), INT64_OVERFLOW),
     (ProvisioningCommand, ("product_id",), BIG_ID),
     (ProvisioningCommand, ("command_id",), BIG_ID),

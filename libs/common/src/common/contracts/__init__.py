@@ -13,6 +13,7 @@ from .credit_control import (
     DECISIONS_TOPIC,
     CreditDecisionMade,
     CreditStateChanged,
+    DeductionCollected,
     ProductAmountChanged,
 )
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
@@ -29,6 +30,7 @@ ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOT
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     BalanceChanged, CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
+    DeductionCollected,
     ProvisioningCommand, ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "BalanceChanged",
     "CreditDecisionMade",
     "CreditStateChanged",
+    "DeductionCollected",
     "NoticeOutcome",
     "ProductAmountChanged",
     "ProvisioningCommand",

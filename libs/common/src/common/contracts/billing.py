@@ -46,12 +46,23 @@ class ProductDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     unbilled_fen: Fen = 0
 
 
+class ProductCollected(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """How much of a deduction paid one product's arrears (the allocation's share)."""
+
+    product_id: Id
+    collected_fen: Fen
+
+
 class DeductionOutcome(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Billing's answer to credit-control's deduction (划扣) decision: what the deposit covered."""
 
     decision_id: Ref  # the credit-control decision that asked for it
     requested_fen: Fen
     collected_fen: Fen  # 0 when the deposit was empty; never more than requested or held
+    # Which products' arrears the collected money paid (the allocation: the account's oldest
+    # bills first, so not always the decision's product), in product id order, only those it
+    # paid; summed they give collected_fen. Empty from producers older than it.
+    products: tuple[ProductCollected, ...] = ()
 
 
 class BalanceChanged(Contract, frozen=True, kw_only=True):

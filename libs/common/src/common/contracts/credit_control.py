@@ -129,6 +129,28 @@ class ProductAmountChanged(Contract, frozen=True, kw_only=True):
     account_amount_due_fen: Fen  # the account's total now (ACCOUNTXX)
 
 
+class DeductionCollected(Contract, frozen=True, kw_only=True):
+    """Billing collected from the account's deposit (划扣) and so much of it paid this
+    product's arrears: the fact the deduction notice (划扣通知) says, published by
+    credit-control when it applies billing's `cause=deduction` balance event, one per product
+    the money paid (billing's `DeductionOutcome.products`). The notice quotes what was really
+    collected for this product, never what the deduction decision asked for: billing collects
+    at most what the deposit holds and what is still owed, and its allocation pays the
+    account's oldest bills first (docs/billing.md, docs/notifier.md). Keyed by account, after
+    the decisions the same balance event led to."""
+
+    event_type: ClassVar[str] = "credit.deduction_collected"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    account_id: Id
+    product_id: Id
+    deduction_id: Ref  # the deduction decision billing answered (one notice per product and it)
+    as_of: Instant  # when billing collected (the decision's business time)
+    sequence: SequenceNo  # the account's balance event that says so
+    collected_fen: Fen  # XX元: what the deposit paid of this product's arrears (> 0)
+    context: NoticeContext  # amount_due_fen: what the product still owes of its own after it
+
+
 # What credit-control publishes on DECISIONS_TOPIC about a product's decisions and states
 # (a ProductAmountChanged only revises the amounts of notices already made).
 CreditEvent = CreditDecisionMade | CreditStateChanged

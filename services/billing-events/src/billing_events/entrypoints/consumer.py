@@ -9,6 +9,7 @@ from common.contracts import (
     DECISIONS_TOPIC,
     CreditDecisionMade,
     CreditStateChanged,
+    DeductionCollected,
     ProductAmountChanged,
     registry,
 )
@@ -21,8 +22,10 @@ from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
 # State changes share the topic: they say when a sanction is confirmed or lifted. A product's
-# revised amount shares it too: nothing for billing, which knows the amounts first.
-CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged)
+# revised amount and a deduction's notice fact share it too: nothing for billing, which knows
+# the amounts and what it collected first.
+CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
+                     DeductionCollected)
 
 
 def dispatcher(
