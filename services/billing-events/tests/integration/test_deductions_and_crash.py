@@ -85,6 +85,9 @@ async def test_deduction_is_applied_once_per_decision_and_always_answered(
     assert [(e["deduction"]["decision_id"], e["deduction"]["collected_fen"], e["deposit_fen"],
              e["amount_due_fen"]) for e in answers] == [
         (f"DEC1{uid}", 20_000, 0, 10_000), (f"DEC2{uid}", 0, 0, 10_000)]
+    # Which product's arrears the collected money paid: the deduction notice quotes that.
+    assert [e["deduction"]["products"] for e in answers] == [
+        [{"product_id": ids["product"], "collected_fen": 20_000}], []]
     view = (await billing.get(f"/v1/accounts/{ids['account']}")).json()
     assert (view["deposit_fen"], view["amount_due_fen"]) == (0, 10_000)
 
@@ -184,12 +187,14 @@ async def test_a_suspended_products_family_does_not_change_until_it_is_restored(
     S = CreditState
     await send(made(1, DecisionType.SUSPEND, S.SUSPENSION_WARNED, S.SUSPEND_REQUESTED),
                changed(1, S.SUSPEND_REQUESTED, S.SUSPENDED))
+    # Heard first: a change asked before billing's consumer has read the suspension is
+    # allowed (billing knows nothing of it yet), and it would change the family at once.
+    await eventually(lambda: _sanction(db, ids["product"]), lambda s: s == "suspended",
+                     what="billing heard the suspension")
     to_adc = {"name": "企信通", "family": "ADC"}
     path = f"/v1/products/{ids['product']}"
-    refused = await eventually(
-        lambda: billing.put(path, json=to_adc),
-        lambda r: r.status_code == 409 and r.json().get("state") == "suspended",
-        what="the family change refused while suspended")
+    refused = await billing.put(path, json=to_adc)
+    assert refused.status_code == 409 and refused.json().get("state") == "suspended"
     assert refused.json()["family"] == "MAS" and "until it is restored" in refused.json()["message"]
     before = await events(db, ids["account"])
     renamed = await billing.put(path, json={"name": "企信通MAS", "family": "MAS",
@@ -204,3 +209,10 @@ async def test_a_suspended_products_family_does_not_change_until_it_is_restored(
     moved = await eventually(lambda: billing.put(path, json=to_adc),
                              lambda r: r.status_code == 200, what="allowed once restored")
     assert moved.json()["family"] == "ADC" and moved.json()["changed"] is True
+
+
+async def _sanction(db: AsyncEngine, product: str) -> str | None:
+    async with db.connect() as conn:
+        return await conn.scalar(text(
+            "SELECT state FROM billing.product_sanctions WHERE product_id = :p"),
+            {"p": product})

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_events.domain.allocation import allocate, product_positions
+from billing_events.domain.allocation import allocate, paid_by, product_positions
 from billing_events.domain.model import MonthDue, position
 
 JUL, AUG, SEP = date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)
@@ -143,6 +143,29 @@ def test_more_credit_never_raises_a_products_due(
     assert all(after[b] <= before[b] for b in bills)
     assert sum(before.values()) - sum(after.values()) == min(
         more, max(sum(bills.values()) - credits, 0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from(MONTHS), st.sampled_from(PRODUCTS)),
+                       st.integers(0, 100_000), max_size=12),
+       st.integers(0, 1_000_000), st.integers(0, 300_000))
+def test_what_a_new_credit_pays_of_each_product_is_what_its_due_falls_by(
+        bills: dict[tuple[date, str], int], credits: int, more: int) -> None:
+    """A deduction's notice quotes `paid_by`: it must be exactly each product's fall in
+    amount due when the credit is added to the totals (the allocation, recomputed)."""
+    before = product_positions(bills, {}, credits)
+    after = {p.product_id: p.amount_due_fen for p in product_positions(bills, {}, credits + more)}
+    falls = [(p.product_id, p.amount_due_fen - after[p.product_id]) for p in before
+             if p.amount_due_fen > after[p.product_id]]
+    assert paid_by(before, more) == falls
+    assert sum(f for _, f in falls) == min(more, sum(p.amount_due_fen for p in before))
+
+
+def test_a_deduction_pays_the_oldest_bill_whichever_product_it_was_asked_for() -> None:
+    # P-2's April bill is older than P-1's May bill: 30.00 pays P-2's 20.00 first.
+    bills = {(date(2026, 4, 1), "P-2"): 2000, (date(2026, 5, 1), "P-1"): 5000}
+    assert paid_by(product_positions(bills, {}, 0), 3000) == [("P-1", 1000), ("P-2", 2000)]
+    assert paid_by(product_positions(bills, {}, 0), 0) == []
 
 
 @settings(max_examples=200, deadline=None)

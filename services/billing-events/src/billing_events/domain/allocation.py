@@ -76,3 +76,23 @@ def product_positions(
         result.append(ProductPosition(pid, total, total - due, due, tuple(dues.get(pid, ())),
                                       unbilled.get(pid, 0)))
     return tuple(result)
+
+
+def paid_by(products: Iterable[ProductPosition], credit_fen: int) -> list[tuple[str, int]]:
+    """What a new credit of `credit_fen` pays of each product's arrears, given the products'
+    positions before it: the bills still owing, oldest month first and product id order
+    within a month (the rule above, applied to what is left), only the products it pays, in
+    product id order. Their sum is min(credit, what is owed); a deduction's notice quotes
+    each product's part (docs/billing.md "Deductions")."""
+    owing = sorted((d.bill_month, p.product_id, d.amount_due_fen)
+                   for p in products for d in p.dues)
+    paid: dict[str, int] = {}
+    left = credit_fen
+    for _, pid, owed in owing:
+        if left <= 0:
+            break
+        part = min(owed, left)
+        paid[pid] = paid.get(pid, 0) + part
+        left -= part
+    return sorted(paid.items())
+

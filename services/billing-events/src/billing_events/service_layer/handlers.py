@@ -10,7 +10,7 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date, parse_bill_month
-from common.contracts.billing import BalanceCause, DeductionOutcome
+from common.contracts.billing import BalanceCause, DeductionOutcome, ProductCollected
 from common.envelope import UnprocessableMessage
 from common.errors import Conflict, NotFound, Unprocessable
 from common.idempotency import StoredResponse
@@ -20,6 +20,7 @@ from ..adapters import ledger as led
 from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain import commands as c
+from ..domain.allocation import paid_by
 from ..domain.history import position_at
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from . import sanctions
@@ -373,8 +374,10 @@ async def apply_deduction(
             paid_at=cmd.as_of, source="deposit"))
         await conn.execute(update(t.deductions).where(
             t.deductions.c.decision_id == cmd.decision_id).values(collected_fen=collected))
-    outcome = DeductionOutcome(decision_id=cmd.decision_id, requested_fen=cmd.requested_fen,
-                               collected_fen=collected)
+    outcome = DeductionOutcome(
+        decision_id=cmd.decision_id, requested_fen=cmd.requested_fen, collected_fen=collected,
+        products=tuple(ProductCollected(product_id=p, collected_fen=f)
+                       for p, f in paid_by(before.products, collected)))
     await publish(ctx, conn, [cmd.account_id], BalanceCause.DEDUCTION, cmd.as_of,
                   deduction=outcome)
 
