@@ -1,12 +1,19 @@
 """The balance path's use cases against the in-memory store (credit/adapters/memory.py), without the
 stack: load → rules.on_balance → ProductCredit.apply → save, batch by batch."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue, ProductDue
+from common.contracts.billing import (
+    BalanceCause,
+    BalanceChanged,
+    BillMonthDue,
+    DeductionOutcome,
+    ProductCollected,
+    ProductDue,
+)
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import (
@@ -248,3 +255,46 @@ async def test_one_batch_compares_the_amount_with_what_its_own_decision_quoted()
     assert _decisions(fresh) == ["bill_notice", "arrears_cleared", "payment_reversed"]
     assert fresh.products.products["P1"].state is CreditState.WARNED
     assert _amount_changes(fresh) == []
+
+
+def _deduction(seq: int, collected: dict[str, int], owed: dict[str, int],
+               requested: int = 5_000) -> tuple[Any, BalanceChanged]:
+    """Billing's answer to a deduction asked for P1: what it collected paid `collected` of
+    each product's arrears; `owed`: what each product owes after it."""
+    due = sum(owed.values())
+    event = BalanceChanged(
+        account_id="A1", sequence=seq, cause=BalanceCause.DEDUCTION,
+        as_of=T0 + timedelta(hours=seq), balance_fen=-due, amount_due_fen=due,
+        dues=(BillMonthDue(bill_month="2200-10", amount_due_fen=due),) if due else (),
+        customer=CUSTOMER, products=(_product(pid="P1"), _product(pid="P2")),
+        product_dues=tuple(ProductDue(product_id=p, amount_due_fen=f) for p, f in owed.items()),
+        deduction=DeductionOutcome(
+            decision_id="ask-1", requested_fen=requested, collected_fen=sum(collected.values()),
+            products=tuple(ProductCollected(product_id=p, collected_fen=f)
+                           for p, f in collected.items())))
+    return wrap(event, key="A1", source="test", occurred_at=event.as_of), event
+
+
+def _collected(store: InMemoryBalanceStore) -> list[tuple[str, str, int, int, str]]:
+    return [(e.payload.product_id, e.payload.deduction_id, e.payload.collected_fen,
+             e.payload.context.amount_due_fen, e.key)
+            for _, e in store.outbox if e.type == "credit.deduction_collected"]
+
+
+async def test_a_deduction_is_announced_for_what_it_paid_of_each_product() -> None:
+    """The deduction notice quotes billing's fact: 30.00 collected for a deduction asked for
+    P1 paid P2's older bill (20.00) and 10.00 of P1's; each product gets its own part, with
+    what it still owes; a redelivered or stale answer announces nothing more; an empty
+    deposit (nothing collected) announces nothing."""
+    store = InMemoryBalanceStore(T0)
+    first = _deduction(1, {"P1": 1_000, "P2": 2_000}, {"P1": 4_000, "P2": 0})
+    await apply_balance_events(store, [first])
+    assert _collected(store) == [("P1", "ask-1", 1_000, 4_000, "A1"),
+                                 ("P2", "ask-1", 2_000, 0, "A1")]
+    # 2200-10-31 21:00 UTC is the 1st of November in Asia/Shanghai: the notice's date.
+    assert store.outbox[-1][1].payload.context.as_of_date == date(2200, 11, 1)
+    await apply_balance_events(store, [first])  # redelivered: stale now
+    assert len(_collected(store)) == 2
+    await apply_balance_events(store, [_deduction(2, {}, {"P1": 4_000, "P2": 0})])
+    assert len(_collected(store)) == 2
+

@@ -29,6 +29,7 @@ from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import (
     CreditState,
     DecisionType,
+    DeductionCollected,
     NoticeContext,
     ProductAmountChanged,
 )
@@ -113,6 +114,7 @@ async def apply_balance_events(
                   promises={p.account_id: p for p in await store.open_promises(
                       sorted({e.account_id for _, e in fresh}))})
     await batch.decide(fresh)
+    batch.announce_deductions(fresh)
     batch.revise_amounts(owed_before, fresh)
     await store.write(batch.writes)
     newest = {e.account_id: e for _, e in fresh}
@@ -324,6 +326,47 @@ class Batch:
                 self._take(product, event.customer, Inputs(facts, event, profile,
                                                            self.table.version),
                            intent, event.as_of, _correlation(envelope))
+
+    def announce_deductions(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
+        """After the batch's decisions: billing's answer to a deduction (`cause=deduction`)
+        names what its collected money paid of each product's arrears; each part is a
+        `DeductionCollected`, the fact the deduction notice (划扣通知) quotes. Not the
+        decision's asked amount: billing collects at most what the deposit holds and what
+        is owed, and pays the account's oldest bills first (docs/billing.md "Deductions").
+        Only fresh events: a stale one was announced when it was fresh."""
+        for envelope, event in fresh:
+            outcome = event.deduction
+            if event.cause is not BalanceCause.DEDUCTION or outcome is None:
+                continue
+            snapshots = {p.product_id: p for p in event.products}
+            for part in outcome.products:
+                snapshot = snapshots.get(part.product_id)
+                if part.collected_fen <= 0 or snapshot is None:
+                    log.warning("deduction %s: no notice for product %s (%d fen, %s)",
+                                outcome.decision_id, part.product_id, part.collected_fen,
+                                "not one of the account's" if snapshot is None else "nothing")
+                    continue
+                self.writes.outbox.append((DeductionCollected.topic, wrap(
+                    self._deduction_collected(event, outcome.decision_id, snapshot,
+                                              part.collected_fen),
+                    key=event.account_id, source=self.store.source,
+                    occurred_at=self.store.now(), correlation_id=_correlation(envelope))))
+
+    def _deduction_collected(self, event: BalanceChanged, deduction_id: str,
+                             snapshot: ProductSnapshot, collected_fen: int) -> DeductionCollected:
+        profile = self.profiles[event.customer.customer_id]
+        oldest = sql.oldest_due_month(event)
+        return DeductionCollected(
+            account_id=event.account_id, product_id=snapshot.product_id,
+            deduction_id=deduction_id, as_of=event.as_of, sequence=event.sequence,
+            collected_fen=collected_fen, context=NoticeContext(
+                customer=event.customer, product=snapshot,
+                amount_due_fen=product_amount_due(event, snapshot.product_id),
+                account_amount_due_fen=event.amount_due_fen,
+                as_of_date=business_date(event.as_of),
+                bill_month=month_text(oldest) if oldest else None,
+                suspension_exempt=bool(profile.exemptions)
+                and profile.suspension_exempt(event.as_of)))
 
     def revise_amounts(self, owed_before: dict[str, int],
                        fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
