@@ -66,6 +66,16 @@ def test_nothing_owed_of_its_own_cancels_instead_of_saying_zero() -> None:
         Revised("m1", None)]
 
 
+def test_a_cancellation_pending_is_kept_by_nothing_owed_and_undone_by_owing_again() -> None:
+    """A message claimed for sending carries the revision it is owed (repository _REVISE): a
+    second 'nothing owed' adds nothing; owing again — even the amount it was made with —
+    replaces the cancellation with that amount."""
+    claimed = Waiting("m1", FIELDS, DEFAULT_TEMPLATES[T.BILL_NOTICE], cancelling=True)
+    assert revisions([claimed], change(0)) == []
+    [r] = revisions([claimed], change(12_345))
+    assert (r.fields, r.text) == (FIELDS, render(DEFAULT_TEMPLATES[T.BILL_NOTICE], FIELDS))
+
+
 def test_the_bill_notice_says_the_amount_left_after_a_partial_payment() -> None:
     [r] = revisions([Waiting("m1", FIELDS, DEFAULT_TEMPLATES[T.BILL_NOTICE])], change(2_345))
     assert r.text == ("尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)目前有"

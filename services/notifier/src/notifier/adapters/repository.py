@@ -109,19 +109,21 @@ async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
 # --- amounts revised (domain/revision.py) --------------------------------------------------
 
 # The messages a batch's amount changes may revise: of the changed products, made by an
-# earlier event (event_seq below the newest change's), still waiting — held, pending or
-# waiting for a retry, never 'sending' (claimed: it may be at the SMSC already), the same
-# waiting rows the receipt's re-check takes (cancel_stale) — of a template quoting the
-# amount due, with stored fields (made before migration 0008: none, never revised). With
-# the text of the template version each was made with (version 1, the shipped default,
-# is not stored: NULL here). Locked, in id order, so the claim cannot take one between
-# this read and the update (the claim skips locked rows; the update re-checks the status).
+# earlier event (event_seq below the newest change's), not sent yet — held, pending or
+# waiting for a retry, or claimed for sending ('sending': its submit is out, so it only
+# gets a pending revision, see _REVISE) — of a template quoting the amount due, with stored
+# fields (made before migration 0008: none, never revised). A 'sending' row is read with
+# the revision it is already owed (a newer change replaces it). With the text of the
+# template version each was made with (version 1, the shipped default, is not stored: NULL
+# here). Locked, in id order, so the claim cannot take one between this read and the update
+# (the claim skips locked rows; the update re-checks the status).
 _WAITING_TO_REVISE = sql(
-    "SELECT m.message_id, m.product_id, m.fields, m.template, v.text AS template_text "
+    "SELECT m.message_id, m.product_id, coalesce(m.pending_fields, m.fields) AS fields, "
+    "  m.pending_reason IS NOT NULL AS cancelling, m.template, v.text AS template_text "
     "FROM unnest(CAST(:products AS text[]), CAST(:seqs AS bigint[])) AS c(product_id, seq) "
     "JOIN notifier.messages m ON m.product_id = c.product_id AND m.event_seq < c.seq "
     "LEFT JOIN notifier.templates v ON v.name = m.template AND v.version = m.template_version "
-    f"WHERE m.{t.IN_SEND_QUEUE} AND m.status <> 'sending' "
+    f"WHERE m.{t.IN_SEND_QUEUE} "
     "  AND m.template = ANY(CAST(:templates AS text[])) AND m.fields IS NOT NULL "
     "ORDER BY m.message_id FOR UPDATE OF m"
 )
@@ -132,8 +134,9 @@ class ToRevise:
     message_id: str
     product_id: str
     template: TemplateName
-    fields: dict[str, Any]  # as stored (NoticeFields' JSON)
+    fields: dict[str, Any]  # as stored (NoticeFields' JSON), or as a pending revision has them
     template_text: str  # of the version the message was made with
+    cancelling: bool  # claimed for sending, to be cancelled if its submit fails
 
 
 async def waiting_to_revise(
@@ -143,32 +146,67 @@ async def waiting_to_revise(
     that change may revise (one read for the batch)."""
     if not newest:
         return []
+    # Before any 'sending' row is locked: the sender's recording takes the same lock first
+    # (record_*), so the two never wait for each other's rows in opposite orders.
+    await conn.execute(_RECORD_LOCK)
     items = sorted(newest.items())
     rows = await conn.execute(_WAITING_TO_REVISE, {
         "products": [p for p, _ in items], "seqs": [s for _, s in items],
         "templates": sorted(t.value for t in templates)})
     return [ToRevise(r.message_id, r.product_id, TemplateName(r.template), r.fields,
-                     r.template_text or DEFAULT_TEMPLATES[TemplateName(r.template)])
+                     r.template_text or DEFAULT_TEMPLATES[TemplateName(r.template)],
+                     r.cancelling)
             for r in rows]
 
 
-# Revised (text, segments, fields, revised_at) or cancelled (reason), in one statement; a row
-# claimed for sending since the read is left as it is.
+# In one statement: a waiting message revised (text, segments, fields, revised_at) or
+# cancelled (reason) now; a message claimed for sending ('sending': it may be at the SMSC
+# already) given the revision as pending instead, replacing any older one — applied if its
+# submit fails (_RETRY, _DEAD) or its claim is retaken (the claim), cleared once accepted
+# (_SUBMITTED). Each row by its status as the update finds it.
+_SENDING = "m.status = 'sending'"
+_NOW = "m.status <> 'sending'"
 _REVISE = sql(
     "UPDATE notifier.messages m SET "
-    "  text = coalesce(v.text, m.text), segments = coalesce(v.segments, m.segments), "
-    "  fields = coalesce(v.fields, m.fields), "
-    "  revised_at = CASE WHEN v.reason IS NULL THEN :at ELSE m.revised_at END, "
-    "  status = CASE WHEN v.reason IS NULL THEN m.status ELSE 'cancelled' END, "
-    "  status_reason = coalesce(v.reason, m.status_reason), "
-    "  next_attempt_at = CASE WHEN v.reason IS NULL THEN m.next_attempt_at END, "
-    "  cancelled_at = CASE WHEN v.reason IS NULL THEN m.cancelled_at ELSE :at END "
+    f"  text = CASE WHEN {_NOW} THEN coalesce(v.text, m.text) ELSE m.text END, "
+    f"  segments = CASE WHEN {_NOW} THEN coalesce(v.segments, m.segments) ELSE m.segments END, "
+    f"  fields = CASE WHEN {_NOW} THEN coalesce(v.fields, m.fields) ELSE m.fields END, "
+    f"  revised_at = CASE WHEN {_NOW} AND v.reason IS NULL THEN :at ELSE m.revised_at END, "
+    f"  status = CASE WHEN {_NOW} AND v.reason IS NOT NULL THEN 'cancelled' ELSE m.status END, "
+    f"  status_reason = CASE WHEN {_NOW} THEN coalesce(v.reason, m.status_reason) "
+    "    ELSE m.status_reason END, "
+    f"  next_attempt_at = CASE WHEN {_NOW} AND v.reason IS NOT NULL THEN NULL "
+    "    ELSE m.next_attempt_at END, "
+    f"  cancelled_at = CASE WHEN {_NOW} AND v.reason IS NOT NULL THEN :at "
+    "    ELSE m.cancelled_at END, "
+    f"  pending_text = CASE WHEN {_SENDING} THEN v.text END, "
+    f"  pending_segments = CASE WHEN {_SENDING} THEN v.segments END, "
+    f"  pending_fields = CASE WHEN {_SENDING} THEN v.fields END, "
+    f"  pending_reason = CASE WHEN {_SENDING} THEN v.reason END "
     "FROM unnest(CAST(:ids AS text[]), CAST(:texts AS text[]), CAST(:segments AS int[]), "
     "  CAST(:fields AS jsonb[]), CAST(:reasons AS text[])) "
     "  AS v(id, text, segments, fields, reason) "
-    f"WHERE m.message_id = v.id AND m.{t.IN_SEND_QUEUE} AND m.status <> 'sending' "
+    f"WHERE m.message_id = v.id AND m.{t.IN_SEND_QUEUE} "
     "RETURNING m.status, m.source_id, m.template"
 )
+
+
+def _apply_pending(alias: str) -> str:
+    """SET items giving a 'sending' row the revision it is owed (none: no change), and
+    clearing it; :at is the revision's time. Its status is the caller's: a pending
+    cancellation (`pending_reason`) turns it 'cancelled'."""
+    a = alias
+    return (f"text = coalesce({a}.pending_text, {a}.text), "
+            f"segments = coalesce({a}.pending_segments, {a}.segments), "
+            f"fields = coalesce({a}.pending_fields, {a}.fields), "
+            f"revised_at = CASE WHEN {a}.pending_fields IS NULL THEN {a}.revised_at "
+            "  ELSE :at END, "
+            f"cancelled_at = CASE WHEN {a}.pending_reason IS NULL THEN {a}.cancelled_at "
+            "  ELSE :at END, " + _CLEAR_PENDING)
+
+
+_CLEAR_PENDING = ("pending_text = NULL, pending_segments = NULL, pending_fields = NULL, "
+                  "pending_reason = NULL")
 
 
 @dataclass
@@ -185,7 +223,8 @@ class RevisedColumns:
 
 async def revise_messages(conn: AsyncConnection, at: datetime, cols: RevisedColumns,
                           touched: list[tuple[str, str]] | None = None) -> int:
-    """Returns how many were revised or cancelled; the cancelled are `touched`."""
+    """Returns how many were revised, cancelled or given a pending revision; the cancelled
+    are `touched`."""
     if not cols.ids:
         return 0
     rows = (await conn.execute(_REVISE, {"at": at, **{
@@ -251,7 +290,10 @@ _GAP = (
 # One statement: lock what is due (pending rows and stale claims up to :limit, held rows up to
 # the release budget), cancel those whose reason has gone, claim the rest that no earlier
 # waiting message to the same number holds back. A stale 'sending' claim is not re-checked:
-# it may already be at the SMSC, and the SMSC dedupes its resubmission.
+# it may already be at the SMSC, and the SMSC dedupes its resubmission. But the revision it
+# was given while claimed (an amount change, _REVISE) is applied before it goes again: the
+# new text, or cancelled when its product owes nothing of its own (if the dead sender's
+# submit did reach the SMSC, the SMSC keeps what it got and dedupes this one).
 _CLAIM_SQL = (
     "WITH due AS ("
     "  SELECT q.message_id FROM notifier.messages q "
@@ -270,13 +312,14 @@ _CLAIM_SQL = (
     "  ORDER BY q.next_attempt_at, q.created_at LIMIT :held_limit FOR UPDATE SKIP LOCKED"
     "), cand AS ("
     "  SELECT m.message_id, m.recipient, m.account_id, m.status, m.decision_as_of, m.event_seq, "
-    f"    CASE WHEN m.status = 'sending' THEN NULL ELSE {CANCEL_REASON_SQL} END AS reason "
+    f"    CASE WHEN m.status = 'sending' THEN m.pending_reason ELSE {CANCEL_REASON_SQL} END "
+    "      AS reason "
     "  FROM (SELECT message_id FROM due UNION ALL SELECT message_id FROM due_held) d "
     "  JOIN notifier.messages m ON m.message_id = d.message_id "
     "  LEFT JOIN notifier.product_states p ON p.product_id = m.product_id"
     "), cancelled AS ("
     "  UPDATE notifier.messages x SET status = 'cancelled', status_reason = c.reason, "
-    "    next_attempt_at = NULL, cancelled_at = :at "
+    f"    next_attempt_at = NULL, cancelled_at = :at, {_CLEAR_PENDING} "
     "  FROM cand c WHERE x.message_id = c.message_id AND c.reason IS NOT NULL "
     "  RETURNING x.message_id, x.source_id, x.template"
     "), ready AS ("
@@ -285,7 +328,7 @@ _CLAIM_SQL = (
     "    AND e.message_id NOT IN (SELECT message_id FROM cand))"
     "), claimed AS ("
     "  UPDATE notifier.messages m SET status = 'sending', attempts = m.attempts + 1, "
-    "    claimed_at = :at "
+    f"    claimed_at = :at, {_apply_pending('m')} "
     "  FROM ready r WHERE m.message_id = r.message_id "
     "  RETURNING m.message_id, m.recipient, m.text, m.segments, m.attempts, m.created_at, "
     "    m.decision_as_of, m.event_seq, r.status AS was"
@@ -422,10 +465,12 @@ async def product_state(conn: AsyncConnection, product_id: str) -> dict[str, Any
 # `attempts` fences each outcome to its claim: if this sender was slower than the claim
 # timeout and another claimed the row again, the stale outcome must not overwrite the newer.
 # A receipt that arrived before the submit was recorded (crash in between) is applied in
-# the same statement: one write per message.
+# the same statement: one write per message. A revision the message was given while its
+# submit was out is dropped: the SMSC has the text it was claimed with (the window is the
+# SMSC's answer time); a failed submit applies it before the message waits again.
 _SUBMITTED = sql(
     "UPDATE notifier.messages m SET provider_message_id = v.pid, submitted_at = :at, "
-    "next_attempt_at = NULL, status = coalesce(r.status, 'submitted'), "
+    f"next_attempt_at = NULL, {_CLEAR_PENDING}, status = coalesce(r.status, 'submitted'), "
     "receipt_status = coalesce(r.status, m.receipt_status), "
     "delivered_at = CASE WHEN r.status = 'delivered' THEN r.receipt_at ELSE m.delivered_at END, "
     "status_reason = coalesce(r.error, m.status_reason) "
@@ -435,16 +480,27 @@ _SUBMITTED = sql(
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
     "RETURNING m.status, m.source_id, m.template"
 )
+# A failed submit waits for its retry with the revision it was given meanwhile (an amount
+# change while it was out): the new text, or cancelled when its product owes nothing of its
+# own (never a 0.00 yuan reminder); so does one given up on (nothing is left to try, and a
+# message not owed any more is cancelled, not lost).
 _RETRY = sql(
-    "UPDATE notifier.messages m SET status = 'pending', last_error = v.error, "
-    "next_attempt_at = v.next_at "
+    "UPDATE notifier.messages m SET "
+    "status = CASE WHEN m.pending_reason IS NULL THEN 'pending' ELSE 'cancelled' END, "
+    "last_error = v.error, status_reason = coalesce(m.pending_reason, m.status_reason), "
+    "next_attempt_at = CASE WHEN m.pending_reason IS NULL THEN v.next_at END, "
+    f"{_apply_pending('m')} "
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[]), "
     "  CAST(:next_ats AS timestamptz[])) AS v(id, attempts, error, next_at) "
-    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts"
+    "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
+    "RETURNING m.status, m.source_id, m.template"
 )
 _DEAD = sql(
-    "UPDATE notifier.messages m SET status = 'dead_lettered', last_error = v.error, "
-    "status_reason = 'gave up after ' || m.attempts || ' attempts: ' || v.error "
+    "UPDATE notifier.messages m SET "
+    "status = CASE WHEN m.pending_reason IS NULL THEN 'dead_lettered' ELSE 'cancelled' END, "
+    "last_error = v.error, status_reason = coalesce(m.pending_reason, "
+    "  'gave up after ' || m.attempts || ' attempts: ' || v.error), "
+    f"{_apply_pending('m')} "
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[])) "
     "  AS v(id, attempts, error) "
     "WHERE m.message_id = v.id AND m.status = 'sending' AND m.attempts = v.attempts "
@@ -453,8 +509,12 @@ _DEAD = sql(
 # A receipt and the submit it overtakes meet under one lock: without it each transaction may
 # run before the other commits, the receipt finds the message still 'sending' and the submit
 # finds no receipt yet, and the message stays 'submitted' for ever (credit-control waits for
-# a suspension warning's delivery). Taken by both, per batch, held to the commit.
-_RECEIPT_LOCK = sql("SELECT pg_advisory_xact_lock(hashtext('notifier.receipts'))")
+# a suspension warning's delivery). Taken by both, per batch, held to the commit. The
+# consumer takes it too before it locks 'sending' rows to give them a pending revision
+# (waiting_to_revise): the recording locks its batch's rows in no particular order, so
+# without one lock first the two could each hold a row the other waits for. (The key keeps
+# its first name, so processes of both versions share it during a rolling deploy.)
+_RECORD_LOCK = sql("SELECT pg_advisory_xact_lock(hashtext('notifier.receipts'))")
 
 
 async def record_submitted(
@@ -463,7 +523,7 @@ async def record_submitted(
 ) -> int:
     if not done:
         return 0
-    await conn.execute(_RECEIPT_LOCK)
+    await conn.execute(_RECORD_LOCK)
     rows = (await conn.execute(_SUBMITTED, {
         "at": at, "ids": [d[0] for d in done], "attempts": [d[1] for d in done],
         "pids": [d[2] for d in done]})).all()
@@ -473,20 +533,26 @@ async def record_submitted(
 
 
 async def record_retry(
-    conn: AsyncConnection, retry: Sequence[tuple[str, int, str, datetime]]
+    conn: AsyncConnection, at: datetime, retry: Sequence[tuple[str, int, str, datetime]],
+    touched: list[tuple[str, str]] | None = None,
 ) -> None:
+    """Back to pending with their next attempt, each with the revision it was given while
+    its submit was out (`at`: when); cancelled instead if that was a cancellation."""
     if retry:
-        moved = await conn.execute(_RETRY, {"ids": [r[0] for r in retry],
-                                            "attempts": [r[1] for r in retry],
-                                            "errors": [r[2] for r in retry],
-                                            "next_ats": [r[3] for r in retry]})
-        count_sms(conn, ["retry"] * moved.rowcount)
+        await conn.execute(_RECORD_LOCK)  # held already if anything was submitted
+        moved = (await conn.execute(_RETRY, {"at": at, "ids": [r[0] for r in retry],
+                                             "attempts": [r[1] for r in retry],
+                                             "errors": [r[2] for r in retry],
+                                             "next_ats": [r[3] for r in retry]})).all()
+        count_sms(conn, ["retry" if r.status == "pending" else r.status for r in moved])
+        _touch(touched, (r for r in moved if r.status == "cancelled"))
 
 
-async def record_dead(conn: AsyncConnection, dead: Sequence[tuple[str, int, str]],
+async def record_dead(conn: AsyncConnection, at: datetime, dead: Sequence[tuple[str, int, str]],
                       touched: list[tuple[str, str]] | None = None) -> None:
     if dead:
-        gone = (await conn.execute(_DEAD, {"ids": [d[0] for d in dead],
+        await conn.execute(_RECORD_LOCK)
+        gone = (await conn.execute(_DEAD, {"at": at, "ids": [d[0] for d in dead],
                                            "attempts": [d[1] for d in dead],
                                            "errors": [d[2] for d in dead]})).all()
         count_sms(conn, [r.status for r in gone])
@@ -520,7 +586,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt],
     params = {"pids": [r.provider_message_id for r in receipts],
               "statuses": [r.status for r in receipts], "errors": [r.error for r in receipts],
               "ats": [r.at for r in receipts]}
-    await conn.execute(_RECEIPT_LOCK)
+    await conn.execute(_RECORD_LOCK)
     await conn.execute(_STORE_RECEIPTS, params)
     rows = (await conn.execute(_APPLY_RECEIPTS, params)).all()
     count_sms(conn, [r.status for r in rows])
@@ -530,8 +596,11 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt],
 
 # --- reading ----------------------------------------------------------------------------
 
-# The log shows every column but the fields a text was rendered from: the text says them.
-LOG_FIELDS = [c for c in t.messages.c if c.name != "fields"]
+# The log shows every column but the fields a text was rendered from (the text says them)
+# and a revision pending while a submit is out (applied or dropped within the SMSC's answer
+# time; the text shows it once applied).
+LOG_FIELDS = [c for c in t.messages.c
+              if c.name != "fields" and not c.name.startswith("pending_")]
 LOG_COLUMNS = {"product_id": t.messages.c.product_id, "recipient": t.messages.c.recipient,
                "type": t.messages.c.template, "status": t.messages.c.status,
                "trigger": t.messages.c.trigger, "source_id": t.messages.c.source_id}

@@ -74,6 +74,16 @@ messages = Table(
     # before 0008, never revised.
     Column("fields", JSONB),
     Column("revised_at", DateTime(timezone=True)),
+    # A revision owed to a message claimed for sending when its product's amount changed
+    # (migration 0009): it may be at the SMSC already, so its text is not touched while its
+    # submit is out. Applied if the submit fails and the message waits for a retry (or its
+    # claim is retaken after its sender died), cleared once the SMSC accepted it. The text,
+    # segments and fields it is to leave with, or the reason it is to be cancelled instead
+    # (nothing owed of its own); NULL: none pending. Only a 'sending' row has one.
+    Column("pending_text", Text),
+    Column("pending_segments", Integer),
+    Column("pending_fields", JSONB),
+    Column("pending_reason", Text),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_send_queue", "created_at", postgresql_where=text(IN_SEND_QUEUE)),

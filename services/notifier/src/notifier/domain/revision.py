@@ -64,11 +64,15 @@ def revise(fields: NoticeFields, change: ProductAmountChanged) -> NoticeFields |
 
 @dataclass(frozen=True)
 class Waiting:
-    """A message not sent yet, made before the change, with what it was rendered from."""
+    """A message not sent yet, made before the change, with what it was rendered from — or,
+    claimed for sending with a revision pending, what that revision renders it from."""
 
     message_id: str
     fields: NoticeFields
     template_text: str  # the text of the template version it was made with
+    # Claimed for sending with a cancellation pending (the last change said nothing owed):
+    # its fields are no longer what it would leave with.
+    cancelling: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,17 @@ class Revised:
 
 def revisions(waiting: Iterable[Waiting], change: ProductAmountChanged) -> list[Revised]:
     """The messages the change revises or cancels; one whose amounts already are the new
-    ones is left alone (a change heard again under a new event id revises nothing)."""
+    ones is left alone (a change heard again under a new event id revises nothing), and so
+    is one already to be cancelled when the product still owes nothing. A cancellation
+    pending is undone by a change that says the product owes again, even the amount the
+    message was made with."""
     found = []
     for w in waiting:
         new = revise(w.fields, change)
         if new is None:
-            found.append(Revised(w.message_id, None))
-        elif new != w.fields:
+            if not w.cancelling:
+                found.append(Revised(w.message_id, None))
+        elif new != w.fields or w.cancelling:
             text = render(w.template_text, new)
             found.append(Revised(w.message_id, new, text, segments(text)))
     return found

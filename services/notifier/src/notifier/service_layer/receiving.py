@@ -98,13 +98,16 @@ async def _revise_amounts(
     now: datetime, touched: list[tuple[str, str]],
 ) -> None:
     """The products' waiting messages made before their newest amount change: rendered again
-    with the new amounts, or cancelled when the product owes nothing of its own."""
+    with the new amounts, or cancelled when the product owes nothing of its own; those
+    claimed for sending are given it as a pending revision, settled by their submit's
+    outcome (sending.py)."""
     found = await repo.waiting_to_revise(conn, {p: seq for p, (seq, _) in changes.items()},
                                          sorted(REVISED_TEMPLATES))
     by_product: dict[str, list[Waiting]] = {}
     for row in found:
         by_product.setdefault(row.product_id, []).append(
-            Waiting(row.message_id, fields_from(row.fields), row.template_text))
+            Waiting(row.message_id, fields_from(row.fields), row.template_text,
+                    row.cancelling))
     cols = repo.RevisedColumns()
     for product_id, waiting in by_product.items():
         for r in revisions(waiting, changes[product_id][1]):

@@ -13,6 +13,14 @@ dead-lettered with the reason after send_max_attempts. While a backlog waits (th
 full), that transaction also claims the next batch. A 'sending' row whose sender died is
 claimed again after send_claim_timeout_s; the provider dedupes on client_ref (= message id),
 so that resubmission never reaches the phone twice.
+
+A product's amount may change while a claimed batch is at the provider: its messages are then
+given the revision as pending (receiving.py, adapters/repository.py _REVISE), not a new text
+under a submit that may already have reached the SMSC. The recording settles it: accepted,
+the revision is dropped (the SMSC has the text it was claimed with: the window is the SMSC's
+answer time); failed, the message waits for its retry with the new text, or is cancelled
+when its product owes nothing of its own (its notice's outcome published like any
+cancellation); a claim retaken after its sender died applies it too before it goes again.
 """
 
 import asyncio
@@ -90,8 +98,8 @@ async def _submit_and_record(
     touched: list[tuple[str, str]] = []
     async with ctx.engine.begin() as conn:
         submitted = await repo.record_submitted(conn, claimed.at, done, touched)
-        await repo.record_retry(conn, retry)
-        await repo.record_dead(conn, dead, touched)
+        await repo.record_retry(conn, claimed.at, retry, touched)
+        await repo.record_dead(conn, claimed.at, dead, touched)
         await publish_outcomes(ctx, conn, touched)
         following = await _claim(ctx, conn, ctx.clock.now()) if claim_next else None
     return submitted, following
