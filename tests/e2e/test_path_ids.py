@@ -59,9 +59,9 @@ ROUTES: dict[tuple[str, str, str], tuple[dict[str, Any] | None, int]] = {
         ({"note": "关联停机"}, 404),
     ("credit-control", "POST", "/v1/red-list/{exemption_id}/renew"): ({"note": "续期"}, 404),
     ("credit-control", "GET", "/v1/ratings/{customer_id}"): (None, 404),
-    ("credit-control", "POST", "/v1/ratings/{customer_id}/overrides"):  # 201 for any id
+    ("credit-control", "POST", "/v1/ratings/{customer_id}/overrides"):  # no service knows it
         ({"override_id": "OVunknown", "star_level": 3, "reason": "复核",
-          "expires_at": LATER}, 0),
+          "expires_at": LATER}, 404),
     ("credit-control", "POST", "/v1/ratings/overrides/{override_id}/remove"):
         ({"reason": "复核"}, 404),
     ("credit-control", "POST", "/v1/credit-multiples/{check_date}/{customer_id}/review"):

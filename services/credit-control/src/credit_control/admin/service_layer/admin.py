@@ -15,7 +15,6 @@ from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
 from common.contracts.snapshots import ProductFamily
 from common.errors import Conflict, NotFound, Unprocessable
 
-from ...adapters import peers
 from ...credit.adapters import repository as repo
 from ...credit.domain.commands import (
     GUARD_FIELDS,
@@ -32,6 +31,7 @@ from ...credit.service_layer import reviews
 from ...credit.service_layer.sweeps import guard_settings
 from ...service_layer.context import CreditContext
 from ..adapters import admin_repository as admin_repo
+from .customers import require_known_customer
 
 SUSPENDED_AT_CHAIN = ("suspend_requested", "suspended", "pre_cancel")
 
@@ -129,7 +129,7 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
     if cmd.until is not None and cmd.until <= now:
         raise Unprocessable("`until` is in the past", field="until")
     values = {**cmd.model_dump(), "kind": cmd.kind.value, "created_at": now}
-    await _require_known_customer(ctx, cmd.customer_id)
+    await require_known_customer(ctx, cmd.customer_id)
     async with ctx.engine.begin() as conn:
         if not await admin_repo.add_exemption(conn, values):
             earlier = await admin_repo.exemption(conn, cmd.exemption_id)
@@ -147,19 +147,6 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
         row = await admin_repo.exemption(conn, cmd.exemption_id)
     assert row is not None
     return {**row._mapping, "reviews": opened}  # a replay answers the same ids
-
-
-async def _require_known_customer(ctx: CreditContext, customer_id: str) -> None:
-    """An exemption for a customer no service has heard of is a typo, not a red list: 404.
-    Known here (a profile, an exemption, a product of a balance event), or to billing."""
-    async with ctx.engine.connect() as conn:
-        if await admin_repo.customer_heard_of(conn, customer_id):
-            return
-    s = ctx.settings
-    if not await peers.billing_knows_customer(
-            s.billing_url, s.peer_token.get_secret_value(), customer_id, s.peer_timeout_s):
-        raise NotFound(f"no service knows customer {customer_id!r}: create it in billing "
-                       "first", field="customer_id", customer_id=customer_id)
 
 
 async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> dict[str, Any]:

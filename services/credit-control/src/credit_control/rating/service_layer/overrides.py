@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.errors import Conflict, NotFound, Unprocessable
 
 from ...admin.adapters import admin_repository as admin_repo
+from ...admin.service_layer.customers import require_known_customer
 from ...credit.domain.profiles import initial_limit_fen, limit_in_range
 from ...service_layer.context import CreditContext
 from ..adapters import rating_sql as sql
@@ -29,6 +30,7 @@ async def add_override(ctx: CreditContext, customer_id: str, cmd: AddOverride
                             f"{cmd.star_level} (seed 004)", field="limit_fen")
     if cmd.expires_at <= now:
         raise Unprocessable("an override expires in the future", field="expires_at")
+    await require_known_customer(ctx, customer_id)
     async with ctx.engine.begin() as conn:
         await sql.lock_customer(conn, customer_id)
         if await _active(conn, customer_id, now):
