@@ -257,6 +257,20 @@ async def test_one_batch_compares_the_amount_with_what_its_own_decision_quoted()
     assert _amount_changes(fresh) == []
 
 
+async def test_a_product_held_by_an_association_keeps_its_notices_amount() -> None:
+    """Suspended by association (关联停机) while owing nothing itself: its 停机通知 quotes the
+    arrears of the account in collections. A bill of its own then moves its own amount from
+    0: that must not revise the notice to its own amount. A product suspended for its own
+    debt still publishes the change."""
+    for held, published in ((True, 0), (False, 1)):
+        store = InMemoryBalanceStore(T0)
+        await apply_balance_events(store, [_event(1, BalanceCause.CHARGE, 0, balance=-100)])
+        store.products.products["P1"].state = CreditState.SUSPENDED
+        store.held = {"P1"} if held else set()
+        await apply_balance_events(store, [_event(2, BalanceCause.BILL_RUN, 5_000)])
+        assert len(_amount_changes(store)) == published, held
+
+
 def _deduction(seq: int, collected: dict[str, int], owed: dict[str, int],
                requested: int = 5_000) -> tuple[Any, BalanceChanged]:
     """Billing's answer to a deduction asked for P1: what it collected paid `collected` of

@@ -381,7 +381,11 @@ class Batch:
             quoted = self.quoted.get(product_id, owed_before.get(product_id))
             owed = product_amount_due(event, product_id)
             state = self.products[product_id].state
-            if quoted is None or quoted == owed or state is CreditState.NORMAL:
+            if (quoted is None or quoted == owed or state is CreditState.NORMAL
+                    or product_id in self.held):
+                # Held by an association (关联停机): its suspension notice quotes the arrears
+                # of the account in collections, not its own amount; its own amount moving
+                # (a bill of its own) must not revise that notice, nor cancel it at 0.
                 continue
             self.writes.outbox.append((ProductAmountChanged.topic, wrap(
                 ProductAmountChanged(
