@@ -18,13 +18,22 @@ What it leaves behind (docs/rules.md explains the days):
 Customer SMS decided outside 08:00–21:00 (Asia/Shanghai, the decision's business time) wait
 as `held` for the next opening; the account manager's go out at once. Dates after today are
 business time ahead of the clock: `make run` turns on simulation mode for that.
+
+check_demo (`run.py --check`, in `make test`) checks this list against the loaded services:
+change the demo and the list, and SHOWN below, together.
 """
 
+import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
+
+from common.clock import BUSINESS_TZ
 
 GROUPS = [
     # (id, name, tier, product family, vendor, product name, charge fen, pays)
@@ -232,3 +241,144 @@ def _history(billing: httpx.Client) -> None:
                 "paid_at": f"{after}-10T10:00:00+08:00"}))
     for _, path, body in sorted(steps, key=lambda step: step[0]):
         _post(billing, path, body)
+
+
+# What the list at the top promises, as the services show it once the demo is loaded
+# (`run.py --check`, run by tests/e2e/test_make_run_demo.py). The loader waits only for what it
+# needs to go on; these are the states a person opening the dashboard is told to expect.
+@dataclass(frozen=True)
+class Shown:
+    state: str  # the product's credit state
+    decided: tuple[tuple[str, str], ...] = ()  # (decision, business day), in this order
+    never: tuple[str, ...] = ()  # decisions it must not have had
+    sms: tuple[str, ...] = ()  # triggers of SMS the notifier made for it
+    nothing_decided: bool = False
+
+
+SHOWN = {
+    "demo-g1": Shown("normal", (("suspend", "2026-11-30"), ("restore", "2026-12-01")),
+                     sms=("suspension_warning", "suspended", "normal")),
+    "demo-g4": Shown("suspended", (("suspend", "2026-11-30"),), never=("restore",),
+                     sms=("suspended",)),
+    "demo-g2": Shown("suspended", (("suspend", "2026-12-31"),), sms=("suspended",)),
+    "demo-g3": Shown("warned", (("warning", "2026-12-10"), ("deduction", "2026-12-15")),
+                     never=("suspension_warning", "suspend"), sms=("deduction",)),
+    "demo-g6": Shown("suspend_requested", (("suspend", "2026-11-30"),)),
+    "demo-g7": Shown("warned", (("warning", "2026-11-10"),),
+                     never=("suspension_warning", "suspend"), sms=("warning",)),
+    "demo-g5": Shown("normal", nothing_decided=True),
+}
+# 华信集团's arrears rate per bill month, percent, as the dashboard's trend draws it.
+TREND = {"2026-04": 0.90, "2026-05": 0.80, "2026-06": 0.65, "2026-07": 0.50, "2026-08": 0.42,
+         "2026-09": 0.38}
+
+
+def check_demo(urls: dict[str, str], token: str, staff: dict[str, tuple[str, str]]) -> list[str]:
+    """The promises not kept (none: the demo shows what it says). The last sweep's
+    suspensions and their SMS travel through Kafka and the chain after the loader returns, so
+    the services are asked again for up to 60 s before the answer is final."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with (httpx.Client(base_url=urls["credit-control"], headers=headers, timeout=30) as credit,
+          httpx.Client(base_url=urls["notifier"], headers=headers, timeout=30) as notifier):
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                broken = [*_products_broken(credit, notifier), *_worklists_broken(credit),
+                          *_run_broken(urls, staff)]
+            except httpx.HTTPError as exc:  # a service not answering is a promise broken
+                broken = [f"{exc.request.url}: {exc!r}"]
+            if not broken or time.monotonic() > deadline:
+                return broken
+            time.sleep(1)
+
+
+def _products_broken(credit: httpx.Client, notifier: httpx.Client) -> Iterator[str]:
+    names = {g[0]: g[1] for g in GROUPS}
+    for gid, shown in SHOWN.items():
+        who = f"{names[gid]} ({gid}-p1)"
+        found = credit.get(f"/v1/products/{gid}-p1/credit")
+        if found.status_code != 200:
+            yield f"{who}: credit-control answers {found.status_code}"
+            continue
+        body = found.json()
+        if body["state"] != shown.state:
+            yield f"{who}: {body['state']}, not {shown.state}"
+        had = [(d["decision"], _business_day(d["as_of"])) for d in body["decisions"]]
+        if shown.nothing_decided and had:
+            yield f"{who}: decided {had}, promised nothing"
+        if not _in_order(shown.decided, had):
+            yield f"{who}: decisions {had}, not {list(shown.decided)} in this order"
+        if wrong := sorted({kind for kind, _ in had} & set(shown.never)):
+            yield f"{who}: decided {wrong}, promised never"
+        messages = notifier.get("/v1/messages", params={"product_id": f"{gid}-p1"})
+        sent = {m["trigger"] for m in messages.json()} if messages.status_code == 200 else set()
+        if missing := [t for t in shown.sms if t not in sent]:
+            yield f"{who}: no SMS for {missing} (the notifier has {sorted(sent)})"
+        yield from _particulars(gid, who, body)
+
+
+def _particulars(gid: str, who: str, body: dict[str, Any]) -> Iterator[str]:
+    if gid == "demo-g3":  # 2nd warning; the deduction collected the whole deposit
+        owed = next(g[6] for g in GROUPS if g[0] == gid) - DEPOSITS[gid]
+        if body["warning_level"] != 2 or body["facts"]["amount_due_fen"] != owed:
+            yield (f"{who}: warning level {body['warning_level']} and "
+                   f"{body['facts']['amount_due_fen']} fen due, not 2 and {owed}")
+    if gid == "demo-g6" and not any(  # a suspension work order open for an operator
+            o["action"] == "suspend" and o["status"] in ("created", "assigned")
+            for o in body["work_orders"]):
+        yield f"{who}: no open suspension work order ({body['work_orders']})"
+    if gid in RED_LIST and not any(e["kind"] == "red_list" for e in body["exemptions"]):
+        yield f"{who}: not on the red list ({body['exemptions']})"
+
+
+def _worklists_broken(credit: httpx.Client) -> Iterator[str]:
+    found = credit.get("/v1/worklists", params={"kind": "call", "status": "all"})
+    if found.status_code != 200:
+        yield f"the call list: credit-control answers {found.status_code}"
+        return
+    calls = {e["account_id"]: e for e in found.json()}
+    promised = {"demo-g2-acct": ("promised", 2, None), "demo-g6-acct": ("refused", 1,
+                                                                         "expired_promotion")}
+    for account, (status, attempts, cause) in promised.items():
+        entry = calls.get(account)
+        shown = entry and (entry["status"], entry["attempts"], entry["cause"])
+        if shown != (status, attempts, cause):
+            yield f"the call list: {account} shows {shown}, not {(status, attempts, cause)}"
+    if "demo-g1-acct" in calls:
+        yield "the call list: demo-g1-acct is on it, but 星河物流 has paid"
+
+
+def _run_broken(urls: dict[str, str], staff: dict[str, tuple[str, str]]) -> Iterator[str]:
+    """What `make run` prints: four ready services, the sign-in form, the AsyncAPI page, and
+    a staff token per role that opens the dashboard, whose trend is 华信集团's history."""
+    for name, url in urls.items():
+        if (status := httpx.get(f"{url}/readyz", timeout=10).status_code) != 200:
+            yield f"{name}: /readyz answers {status}"
+    credit = urls["credit-control"]
+    for path in ("/dashboard/signin", "/asyncapi"):
+        if (status := httpx.get(f"{credit}{path}", timeout=30).status_code) != 200:
+            yield f"credit-control {path} answers {status}"
+    pages = []
+    for token, (subject, role) in staff.items():
+        # The month fixed: the trend is the twelve bill months up to it, whatever today is.
+        page = httpx.get(f"{credit}/dashboard", params={"month": "2026-10"}, timeout=30,
+                         headers={"Authorization": f"Bearer {token}"})
+        if page.status_code != 200:
+            yield f"the dashboard refuses {subject} ({role}): {page.status_code}"
+        else:
+            pages.append(page.text)
+    data = re.search(r'id="trend-data">(.*?)</script>', pages[0]) if pages else None
+    trend = json.loads(data.group(1)) if data else {"labels": [], "rates": []}
+    drawn = {m: None if r is None else round(r, 2)
+             for m, r in zip(trend["labels"], trend["rates"], strict=False)}
+    if {m: drawn.get(m) for m in TREND} != TREND:
+        yield f"the dashboard's arrears-rate trend: {drawn}, not {TREND}"
+
+
+def _business_day(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone(BUSINESS_TZ).date().isoformat()
+
+
+def _in_order(wanted: tuple[tuple[str, str], ...], had: list[tuple[str, str]]) -> bool:
+    rest = iter(had)
+    return all(step in rest for step in wanted)  # `in` moves the iterator on: a subsequence
