@@ -136,8 +136,6 @@ async def phase2(clients: dict[str, httpx.AsyncClient], test_year: int) -> dict[
     return got
 
 
-@pytest.mark.xfail(strict=True, reason="QA-26: associated suspension cuts off an account "
-                   "whose promise to pay is standing (promises are not checked)")
 async def test_associated_suspension_does_not_cut_off_an_account_with_a_standing_promise(
     phase2: dict[str, Any], clients: dict[str, httpx.AsyncClient],
     role_clients: dict[str, dict[str, httpx.AsyncClient]], db: AsyncEngine,
@@ -154,10 +152,10 @@ async def test_associated_suspension_does_not_cut_off_an_account_with_a_standing
     cut off a customer by mistake, never a threat that will not be carried out (the manager
     just agreed that paying by the 20th keeps the service).
 
-    Actual: `association_refusal` (collections/domain/escalation.py) checks only the case's
-    status and phase, the arrears and the exemptions: the approval succeeds (200) and the
-    sibling of the promised account is suspended (its 停机通知 A/B go to the customer and
-    the manager)."""
+    Found by the pass: `association_refusal` (collections/domain/escalation.py) checked only
+    the case's status and phase, the arrears and the exemptions: the approval succeeded
+    (200) and the sibling of the promised account was suspended (its 停机通知 A/B to the
+    customer and the manager). It now refuses while a promise of the account stands."""
     credit = clients["credit-control"]
     admin = role_clients["credit-admin"]["credit-control"]
     y, uid, one = phase2["y"], phase2["uid"], phase2["pa"]
@@ -215,8 +213,6 @@ async def test_back_dated_associated_suspension_does_not_cut_off_a_red_listed_cu
 
 # --- 2. red-list review date beyond any business time -----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-26: a red-list renewal accepts review_on "
-                   "9999-12-31: a red list that is never reviewed again")
 async def test_red_list_renewal_refuses_a_review_date_beyond_business_time(
     clients: dict[str, httpx.AsyncClient],
     role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str,
@@ -231,8 +227,9 @@ async def test_red_list_renewal_refuses_a_review_date_beyond_business_time(
     permanent: the monthly review list never shows it and it never lapses (a customer in
     arrears never cut off).
 
-    Actual: 200, `review_on` 9999-12-31 stored (and a later renewal without a date then
-    fails on the year-10000 arithmetic)."""
+    Found by the pass: 200, `review_on` 9999-12-31 stored (and a later renewal without a
+    date then failed on the year-10000 arithmetic). A renewal now sets the next review at
+    most 12 months ahead."""
     billing = clients["billing-events"]
     admin = role_clients["credit-admin"]["credit-control"]
     group = await open_account(billing, uid, "rl")
@@ -293,8 +290,6 @@ async def june(clients: dict[str, httpx.AsyncClient], db: AsyncEngine,
     return got
 
 
-@pytest.mark.xfail(strict=True, reason="QA-26: a contact attempt records a promised payment "
-                   "date in year 9999 (no bound on promised_date)")
 async def test_attempt_with_a_promised_date_beyond_business_time_is_refused(
     june: dict[str, Any], db: AsyncEngine,
 ) -> None:
@@ -307,7 +302,8 @@ async def test_attempt_with_a_promised_date_beyond_business_time_is_refused(
     account silently drops out of the chase while showing `promised`. (A promise to pay on
     the same entry is limited to 15 days, 30 with a credit-admin: docs/collections.md.)
 
-    Actual: 201, the entry `promised` until 9999-12-31.
+    Found by the pass: 201, the entry `promised` until 9999-12-31. A promised date is now at
+    most the promise policy's longest (a credit-admin's, 30 days) after the attempt.
 
     Pinned on the way: a promised date before the attempt's day is 422; the same attempt id
     and body answer the first answer again; the same id with another body is 409."""

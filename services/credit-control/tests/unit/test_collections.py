@@ -91,6 +91,8 @@ def test_an_attempt_moves_an_active_entry(outcome: Outcome, kw: dict[str, Any],
 @pytest.mark.parametrize(("outcome", "kw", "problem"), [
     (R.PROMISED, {}, "needs promised_date"),
     (R.PROMISED, {"promised_date": date(2026, 11, 25)}, "before the attempt"),
+    (R.PROMISED, {"promised_date": date(2026, 12, 27)}, "at most 30 days"),
+    (R.PROMISED, {"promised_date": date(9999, 12, 31)}, "at most 30 days"),
     (R.REFUSED, {}, "needs refusal_reason"),
     (R.REFUSED, {"refusal_reason": "  "}, "needs refusal_reason"),
     (R.REACHED, {"promised_date": date(2026, 12, 1)}, "promised_date belongs"),

@@ -85,7 +85,8 @@ def test_associated_suspension_only_with_everything_in_order() -> None:
                         ({"phase": Phase.INVESTIGATE}, "phase 1"),
                         ({"approved": False}, "approval"),
                         ({"arrears_fen": 0}, "paid"),
-                        ({"exempt": True}, "red list")):
+                        ({"exempt": True}, "red list"),
+                        ({"promise": ("PR1", OPENED + timedelta(9))}, "promise to pay PR1")):
         refusal = association_refusal(**{**ok, **change})  # type: ignore[arg-type]
         assert refusal is not None and why in refusal
 

@@ -52,3 +52,8 @@ def test_a_renewal_moves_the_review_date_forward() -> None:
     for asked in (today, date(2027, 1, 1)):
         with pytest.raises(ValueError, match="not after today"):
             renewal_date(date(2027, 6, 3), today, 6, asked)
+    # at most a year ahead: a review date years away (or in 9999) makes the entry permanent
+    assert renewal_date(date(2027, 6, 3), today, 6, date(2028, 6, 10)) == date(2028, 6, 10)
+    for asked in (date(2028, 6, 11), date(9999, 12, 31)):
+        with pytest.raises(ValueError, match="more than 12 months ahead"):
+            renewal_date(date(2027, 6, 3), today, 6, asked)

@@ -134,6 +134,10 @@ class Attempt:
     promised_date: date | None = None
     refusal_reason: str | None = None
     note: str = ""
+    # How many days ahead a promised date may lie (the promise policy's longest, a
+    # credit-admin's): a date years away would never count as broken, and the account would
+    # drop out of the chase while it shows "promised".
+    promise_horizon_days: int = 30
 
     def __post_init__(self) -> None:
         if self.outcome is Outcome.PROMISED:
@@ -142,6 +146,11 @@ class Attempt:
             if self.promised_date < self.on:
                 raise WorklistError(
                     f"promised_date {self.promised_date} is before the attempt ({self.on})")
+            ahead = (self.promised_date - self.on).days
+            if ahead > self.promise_horizon_days:
+                raise WorklistError(
+                    f"promised_date {self.promised_date} is {ahead} days after the attempt "
+                    f"({self.on}): at most {self.promise_horizon_days} days")
         elif self.promised_date is not None:
             raise WorklistError("promised_date belongs to outcome 'promised' only")
         if self.outcome is Outcome.REFUSED:

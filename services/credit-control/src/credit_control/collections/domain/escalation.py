@@ -116,9 +116,13 @@ ASSOCIABLE_STATES = frozenset({"normal", "warned", "suspension_warned"})
 
 
 def association_refusal(case_status: CaseStatus, phase: Phase, approved: bool,
-                        arrears_fen: int, exempt: bool) -> str | None:
+                        arrears_fen: int, exempt: bool,
+                        promise: tuple[str, date] | None = None) -> str | None:
     """Why the case may not suspend associated products now (None: it may). Checked when a
-    credit-admin approves and again at execution: never cut off a customer by mistake."""
+    credit-admin approves and again at execution: never cut off a customer by mistake.
+    `promise`: a promise to pay of the case's account that stands (open, not broken; its
+    id and the date it defers to): while it stands the account is not suspended
+    (docs/collections.md "Promises to pay"), nor its customer's other products for it."""
     if case_status is not CaseStatus.OPEN:
         return f"the case is {case_status.value}"
     if phase < Phase.FORCED:
@@ -129,6 +133,9 @@ def association_refusal(case_status: CaseStatus, phase: Phase, approved: bool,
         return "the account's arrears are paid"
     if exempt:
         return "the customer is on the red list or under emergency no-suspension"
+    if promise is not None:
+        return (f"promise to pay {promise[0]} stands (next payment due "
+                f"{promise[1].isoformat()}): the account is not suspended while it does")
     return None
 
 

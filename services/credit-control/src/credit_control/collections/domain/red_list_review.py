@@ -40,11 +40,23 @@ def lapses(review_on: date, today: date) -> bool:
     return today > review_on
 
 
+# The furthest a renewal may set the next review: the red list is cleaned continuously
+# (seed 002 对红名单客户持续清理); an entry reviewed years away (or in 9999) would exempt its
+# customer from every suspension for good.
+MAX_RENEWAL_MONTHS = 12
+
+
 def renewal_date(current: date, today: date, months: int, asked: date | None) -> date:
-    """The next review date of a renewal: the one asked for (after today), else `months`
-    after the later of the current review date and today."""
+    """The next review date of a renewal: the one asked for (after today, at most
+    MAX_RENEWAL_MONTHS ahead), else `months` after the later of the current review date and
+    today."""
     if asked is not None:
         if asked <= today:
             raise ValueError(f"review_on {asked} is not after today ({today})")
+        latest = add_months(today, MAX_RENEWAL_MONTHS)
+        if asked > latest:
+            raise ValueError(f"review_on {asked} is more than {MAX_RENEWAL_MONTHS} months "
+                             f"ahead (at most {latest}): a red list is reviewed at least "
+                             "once a year")
         return asked
     return add_months(max(current, today), months)

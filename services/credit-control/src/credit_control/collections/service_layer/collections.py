@@ -149,10 +149,12 @@ async def record_attempt(ctx: CreditContext, entry_id: str, cmd: RecordAttempt,
                 raise NotFound(f"no worklist entry {entry_id!r}", id=entry_id)
             try:
                 attempt = Attempt(business_date(at), cmd.channel, cmd.outcome, cmd.promised_date,
-                                  cmd.refusal_reason, cmd.note)
+                                  cmd.refusal_reason, cmd.note,
+                                  promise_horizon_days=ctx.settings.promise_admin_max_days)
                 status = after_attempt(EntryStatus(row.status), attempt)
             except WorklistError as e:
-                raise Unprocessable(str(e), id=entry_id, status=row.status) from None
+                named = {"field": "promised_date"} if "promised_date" in str(e) else {}
+                raise Unprocessable(str(e), id=entry_id, status=row.status, **named) from None
             return await _write_attempt(ctx, conn, row, cmd, attempt, status, at, who)
 
         return await run_once(ctx.keys, conn, "worklist_attempt", cmd.attempt_id,

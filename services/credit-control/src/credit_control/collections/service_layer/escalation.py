@@ -22,6 +22,7 @@ from ...admin.adapters import admin_repository as admin_repo
 from ...credit.domain.rules import Intent
 from ...service_layer.context import CreditContext
 from ..adapters import case_sql as sql
+from ..adapters import promise_sql
 from ..domain import escalation as domain
 from ..domain.escalation import (
     Candidate,
@@ -223,7 +224,8 @@ async def approve_association(ctx: CreditContext, case_id: str, note: str, by: s
                            f"{case.association_approved_by}", id=case_id)
         arrears = await sql.arrears(conn, case.account_id)
         refusal = domain.association_refusal(CaseStatus(case.status), Phase(case.phase), True,
-                                             arrears, await exempt(conn, case.customer_id, at))
+                                             arrears, await exempt(conn, case.customer_id, at),
+                                             await _standing_promise(conn, case.account_id, at))
         if refusal is not None:
             raise Unprocessable(f"associated suspension refused: {refusal}", id=case_id)
         await sql.update_case(conn, case_id, association_approved_by=by,
@@ -232,6 +234,22 @@ async def approve_association(ctx: CreditContext, case_id: str, note: str, by: s
                       f"关联停机 approved: {note}", by, at)
         await _associate(ctx, conn, case, arrears, by, note, at)
         return await _case_json(conn, case_id)
+
+
+async def _standing_promise(conn: AsyncConnection, account_id: str,
+                            at: datetime) -> tuple[str, date] | None:
+    """The account's promise to pay that holds its suspension back at `at`, if one does:
+    open and not broken, whenever it was recorded (one standing now must not be overridden
+    by an approval dated before it)."""
+    promises = await promise_sql.open_promises(conn, [account_id])
+    if not promises:
+        return None
+    dues, today = await promise_sql.dues(conn, account_id), business_date(at)
+    for p in promises:
+        paid = p.paid_fen(dues)
+        if p.defers(paid, today):
+            return p.promise_id, p.deferred_until(paid) or p.promised_date
+    return None
 
 
 async def _associate(ctx: CreditContext, conn: AsyncConnection, case: Any, arrears: int,
