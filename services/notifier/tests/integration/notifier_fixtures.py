@@ -15,6 +15,7 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
+    DeductionCollected,
     NoticeContext,
     ProductAmountChanged,
 )
@@ -104,6 +105,18 @@ def amount_changed(
         sequence=sequence, state=state, amount_due_fen=amount_fen,
         previous_fen=ctx.amount_due_fen,
         account_amount_due_fen=amount_fen if account_fen is None else account_fen)
+
+
+def collected(
+    ctx: NoticeContext, collected_fen: int, at: datetime, deduction_id: str | None = None,
+    sequence: int = 2,
+) -> DeductionCollected:
+    """credit-control's word that billing's deduction `deduction_id` (a decision's id) paid
+    `collected_fen` of the product's arrears from the deposit at `at` (business time)."""
+    return DeductionCollected(
+        account_id=f"A{ctx.product.product_id}", product_id=ctx.product.product_id,
+        deduction_id=deduction_id or str(uuid.uuid4()), as_of=at, sequence=sequence,
+        collected_fen=collected_fen, context=ctx)
 
 
 def envelope(event: NotifierEvent, occurred_at: datetime) -> RawEnvelope:

@@ -13,13 +13,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import FixedClock
+from common.contracts.credit_control import DecisionType
 from common.http import create_app
 from common.settings import DEV_TOKEN
 from notifier.config import Settings
 from notifier.domain.templates import SPECS, TemplateName
 from notifier.entrypoints.http import router
 
-from .notifier_fixtures import context_for, decision, drain, local, make_ctx, receive, suspended
+from .notifier_fixtures import (
+    collected,
+    context_for,
+    decision,
+    drain,
+    local,
+    make_ctx,
+    receive,
+    suspended,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -145,6 +155,16 @@ async def test_preview_renders_what_a_decision_would_send(
     both = await client.post("/v1/templates/preview", json={
         "decision": msgspec.to_builtins(decision(notice)), "state_change": event})
     assert both.status_code == 422
+    # The deduction notice from what a deduction collected; the decision makes none.
+    took = collected(notice, 1_234, local(test_year, "11-15T20:00"))
+    deducted = await client.post("/v1/templates/preview", json={
+        "deduction_collected": msgspec.to_builtins(took)})
+    assert [(p["template"], p["recipient"]) for p in deducted.json()] == [
+        ("deduction_notice", "13800000001"), ("deduction_notice", "bad")]
+    assert f"于{test_year}年11月15日从您的预存款中划扣12.34元" in deducted.json()[0]["text"]
+    asked = await client.post("/v1/templates/preview", json={"decision": msgspec.to_builtins(
+        decision(notice, DecisionType.DEDUCTION, amount_fen=2_000))})
+    assert asked.json() == []
 
 
 async def test_message_log_filters_and_smsc_knobs(

@@ -28,6 +28,7 @@ from notifier.entrypoints.http import router
 from notifier.service_layer.context import NotifierContext
 
 from .notifier_fixtures import (
+    collected,
     context_for,
     decision,
     drain,
@@ -186,8 +187,7 @@ async def test_a_recipient_gets_its_messages_in_decision_order_one_at_a_time(
     events = [
         decision(p1, D.PAYMENT_REVERSED, at=local(test_year, "11-25T23:30")),
         decision(p2, D.BILL_NOTICE, at=local(test_year, "11-25T22:10")),
-        decision(p2, D.DEDUCTION, amount_fen=500, at=local(test_year, "11-25T22:10"),
-                 before=S.WARNED),
+        collected(p2, 500, local(test_year, "11-25T22:10")),
         decision(p1, D.WARNING, warning_level=2, at=local(test_year, "11-25T22:20"),
                  before=S.WARNED),
     ]
@@ -280,14 +280,14 @@ async def test_payment_reversed_and_deduction_texts(
     at = local(test_year, "11-25T10:00")
     ctx = make_ctx(db, FixedClock(at))
     notice = context_for(uid, test_year)
-    await receive(ctx, decision(notice, D.DEDUCTION, amount_fen=5_000, at=at, before=S.WARNED))
+    await receive(ctx, collected(notice, 5_000, at))
     await receive(ctx, decision(notice, D.PAYMENT_REVERSED, at=at, before=S.NORMAL))
     await drain(ctx, at)
     texts = {m["template"]: (m["status"], m["text"])
              for m in await log_of(db, notice.product.product_id)}
     head = f"尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP{uid})"
     assert texts == {
-        "deduction_notice": ("submitted", head + f"的欠费已根据约定于{test_year}年11月02日"
+        "deduction_notice": ("submitted", head + f"的欠费已根据约定于{test_year}年11月25日"
                              "从您的预存款中划扣50.00元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!"),
         "payment_reversed_notice": ("submitted", head + "此前的缴费已被冲正(退票),目前尚有123.45元"
                                     "话费未缴清,请于11月25日前及时缴费以免影响您的集团产品服务。"

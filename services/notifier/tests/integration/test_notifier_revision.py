@@ -32,6 +32,7 @@ from notifier.service_layer.sending import send_pending
 
 from .notifier_fixtures import (
     amount_changed,
+    collected,
     context_for,
     decision,
     drain,
@@ -105,8 +106,7 @@ async def test_a_deduction_notice_says_what_was_collected_and_is_never_revised(
 ) -> None:
     ctx = make_ctx(db, FixedClock(local(test_year, "11-02T22:30")))
     notice = context_for(uid, test_year)
-    await receive(ctx, decision(notice, D.DEDUCTION, at=local(test_year, "11-02T22:30"),
-                                amount_fen=5_000))
+    await receive(ctx, collected(notice, 5_000, local(test_year, "11-02T22:30")))
     [before] = await log_of(db, notice.product.product_id)
     await receive(ctx, amount_changed(notice, 7_345, local(test_year, "11-02T22:40")))
     await receive(ctx, amount_changed(notice, 0, local(test_year, "11-02T22:50")))

@@ -3,8 +3,8 @@ as a process (its own consumer group and inbox): credit-control's events are pub
 credit.decisions.v1 under one account's key, as credit-control publishes them. A bill notice
 decided at 22:30 and held by the quiet hours says the product's new amount after a partial
 payment; a suspension warning whose product owes nothing of its own any more is cancelled; a
-deduction notice is not revised; a redelivered amount change (the same event) changes
-nothing more, however old it is."""
+deduction notice (made from what the deduction collected) is not revised; a redelivered
+amount change (the same event) changes nothing more, however old it is."""
 
 import os
 from collections.abc import Sequence
@@ -25,7 +25,7 @@ from common.testing.processes import ServiceProcesses, ServiceSpec
 from common.testing.stack import Stack
 from notifier.domain.revision import NOTHING_OWED_REASON
 
-from .notifier_fixtures import amount_changed, context_for, decision, local
+from .notifier_fixtures import amount_changed, collected, context_for, decision, local
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "uv.lock").exists())
@@ -85,7 +85,7 @@ async def test_held_notices_leave_with_the_amount_still_owed(
         credit.message(decision(bill, D.BILL_NOTICE, at=night)),
         credit.message(decision(warned, D.SUSPENSION_WARNING, at=night, before=S.WARNED,
                                 after=S.SUSPENSION_WARNED)),
-        credit.message(decision(deducted, D.DEDUCTION, at=night, amount_fen=5_000)),
+        credit.message(collected(deducted, 5_000, night)),
         first_change,
         credit.message(amount_changed(warned, 0, paid, account_fen=2_345,
                                       state=S.SUSPENSION_WARNED)),

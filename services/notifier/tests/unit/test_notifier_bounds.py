@@ -12,16 +12,17 @@ import orjson
 import pytest
 
 from common.contracts import CreditDecisionMade, CreditStateChanged, ProductAmountChanged, bounds
-from common.contracts.credit_control import DecisionType
+from common.contracts.credit_control import DecisionType, DeductionCollected
 from common.envelope import UnprocessableMessage, to_bytes, wrap
 from notifier.entrypoints.consumer import CONTRACTS
 
-from .test_notifier_notices import S, changed, decision
+from .test_notifier_notices import S, changed, collected, decision
 
 BIG_ID = "P" * 4096
 
 
-def _message(event: CreditDecisionMade | CreditStateChanged, **changes: Any) -> bytes:
+def _message(event: CreditDecisionMade | CreditStateChanged | DeductionCollected,
+             **changes: Any) -> bytes:
     """The event as credit-control publishes it, with `changes` (a__b: nested) applied."""
     data = orjson.loads(to_bytes(wrap(event, key="A-001", source="credit-control",
                                       occurred_at=datetime.now(UTC), event_id=uuid.uuid4())))
@@ -40,15 +41,17 @@ def _message(event: CreditDecisionMade | CreditStateChanged, **changes: Any) -> 
 def test_the_consumer_reads_the_contracts_of_libs_common() -> None:
     assert CONTRACTS.contracts == {CreditDecisionMade.event_type: CreditDecisionMade,
                                    CreditStateChanged.event_type: CreditStateChanged,
+                                   DeductionCollected.event_type: DeductionCollected,
                                    ProductAmountChanged.event_type: ProductAmountChanged}
 
 
 @pytest.mark.parametrize("event", [decision(DecisionType.BILL_NOTICE),
                                    decision(DecisionType.WARNING, warning_level=2),
                                    decision(DecisionType.DEDUCTION, amount_fen=500),
-                                   changed(S.SUSPEND_REQUESTED, S.SUSPENDED)])
+                                   changed(S.SUSPEND_REQUESTED, S.SUSPENDED),
+                                   collected(1_234)])
 def test_a_published_event_reads_back_as_itself(
-    event: CreditDecisionMade | CreditStateChanged,
+    event: CreditDecisionMade | CreditStateChanged | DeductionCollected,
 ) -> None:
     assert CONTRACTS.decode(_message(event)).payload == event
 
@@ -84,6 +87,16 @@ POISON = [
 def test_a_poison_decision_is_refused_at_the_edge(change: dict[str, Any]) -> None:
     raw = _message(decision(DecisionType.DEDUCTION, amount_fen=500), **change)
     with pytest.raises(UnprocessableMessage, match=r"^bad credit\.decision_made payload"):
+        CONTRACTS.decode(raw)
+
+
+@pytest.mark.parametrize("change", [{"collected_fen": 2**63}, {"deduction_id": BIG_ID},
+                                    {"collected_fen": ...}, {"context__product": ...}],
+                         ids=str)
+def test_a_poison_deduction_collected_is_refused(change: dict[str, Any]) -> None:
+    raw = _message(collected(1_234), **change)
+    with pytest.raises(UnprocessableMessage,
+                       match=r"^bad credit\.deduction_collected payload"):
         CONTRACTS.decode(raw)
 
 

@@ -11,6 +11,7 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
+    DeductionCollected,
     NoticeContext,
 )
 from common.contracts.snapshots import (
@@ -46,10 +47,8 @@ DECISION_TEXTS: list[tuple[DecisionType, dict[str, int], list[tuple[str, str]]]]
                                         "欠费提醒,请于12月05日前及时缴费,逾期将停用您的集团产品服务。谢谢。")]),
     (D.SUSPENSION_WARNING, {}, [("13800000009", HEAD + "尚有987.65元话费未缴清,请及时缴费。"
                                  "如在2026年12月05日前仍未缴清费用,将停用您的集团产品服务。")]),
-    # A deduction already made is reported as made (issue 23: not "将于…划扣").
-    (D.DEDUCTION, {"amount_fen": 50_000}, [("13800000009", HEAD + "的欠费已根据约定于"
-                                            "2026年11月25日从您的预存款中划扣500.00元缴纳。"
-                                            "如有疑问可咨询您的客户经理或10086,谢谢!")]),
+    # Billing's ask, not what it took: the notice follows DeductionCollected (below).
+    (D.DEDUCTION, {"amount_fen": 50_000}, []),
     (D.PAYMENT_REVERSED, {}, [("13800000009", HEAD + "此前的缴费已被冲正(退票),目前尚有987.65元"
                                "话费未缴清,请于12月05日前及时缴费以免影响您的集团产品服务。"
                                "如有疑问可咨询您的客户经理或10086,谢谢!")]),
@@ -81,6 +80,18 @@ def test_decision_texts(
     got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
            for n in notices_for(event)]
     assert got == expected
+
+
+def test_deduction_collected_text() -> None:
+    """A deduction already made is reported as made (issue 23: not "将于…划扣"), with what
+    it really collected for the product, on the business day it did."""
+    event = DeductionCollected(
+        account_id="A-9", product_id="P-9", deduction_id="d-9", as_of=AT, sequence=3,
+        collected_fen=50_000, context=CTX)
+    got = [(n.recipient_phone, render(DEFAULT_TEMPLATES[n.template], n.fields))
+           for n in notices_for(event)]
+    assert got == [("13800000009", HEAD + "的欠费已根据约定于2026年11月25日从您的预存款中划扣"
+                                          "500.00元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!")]
 
 
 EXEMPT = msgspec.structs.replace(CTX, suspension_exempt=True)

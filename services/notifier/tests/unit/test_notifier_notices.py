@@ -11,6 +11,7 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
+    DeductionCollected,
     NoticeContext,
 )
 from common.contracts.snapshots import (
@@ -53,6 +54,17 @@ def changed(before: CreditState, after: CreditState, decision_id: str = "d-1",
             ctx: NoticeContext = CTX) -> CreditStateChanged:
     return CreditStateChanged(account_id="A-001", product_id="P-001", decision_id=decision_id,
                               state_before=before, state_after=after, as_of=AT, context=ctx)
+
+
+def collected(collected_fen: int = 1_234, deduction_id: str = "ded-1",
+              product_id: str = "P-001", ctx: NoticeContext = CTX,
+              as_of: datetime = AT) -> DeductionCollected:
+    """What billing's deduction `deduction_id` really paid of the product's arrears."""
+    product = msgspec.structs.replace(ctx.product, product_id=product_id)
+    return DeductionCollected(
+        account_id="A-001", product_id=product_id, deduction_id=deduction_id, as_of=as_of,
+        sequence=9, collected_fen=collected_fen,
+        context=msgspec.structs.replace(ctx, product=product))
 
 
 def summary(notices: list[Notice]) -> list[tuple[TemplateName, Role, str, str]]:
@@ -122,11 +134,25 @@ def test_warnings_by_level(level: int | None, template: TemplateName) -> None:
     assert all(n.reminder and n.trigger == "warning" for n in notices)
 
 
-def test_deduction_notice_names_the_deduction_amount_and_day() -> None:
-    notices = notices_for(decision(DecisionType.DEDUCTION, amount_fen=5000))
+def test_a_deduction_decision_sends_nothing() -> None:
+    """It is billing's ask: the deposit may hold less, or pay another product's older bill.
+    The notice follows what was really collected (DeductionCollected)."""
+    assert notices_for(decision(DecisionType.DEDUCTION, amount_fen=5000)) == []
+
+
+def test_deduction_notice_says_what_was_collected_on_the_business_day_it_was() -> None:
+    """XX = collected_fen; the date = the Asia/Shanghai day of `as_of` (01:30 on the 1st
+    there is still the 30th in UTC), not the context's day."""
+    event = collected(1_234, as_of=datetime(2026, 11, 30, 17, 30, tzinfo=UTC),
+                      ctx=msgspec.structs.replace(CTX, as_of_date=date(2026, 11, 28)))
+    notices = notices_for(event)
     assert summary(notices) == to_contacts(T.DEDUCTION_NOTICE)
-    assert {(n.fields.amount_fen, n.fields.date) for n in notices} == {(5000, date(2026, 11, 30))}
-    assert not any(n.reminder for n in notices)
+    assert {(n.fields.amount_fen, n.fields.date) for n in notices} == {(1_234, date(2026, 12, 1))}
+    assert {(n.source_id, n.trigger, n.reminder) for n in notices} == {
+        ("decision:ded-1", "deduction", False)}
+    assert render(DEFAULT_TEMPLATES[T.DEDUCTION_NOTICE], notices[0].fields) == (
+        "尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)的欠费已根据约定于"
+        "2026年12月01日从您的预存款中划扣12.34元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!")
 
 
 def test_pre_cancel_tells_contacts_and_the_manager() -> None:
@@ -243,16 +269,19 @@ def test_a_suspension_warning_without_contacts_is_one_undeliverable_message() ->
 
 # --- message ids --------------------------------------------------------------------------
 
-EVENTS: list[CreditDecisionMade | CreditStateChanged] = [
+EVENTS: list[CreditDecisionMade | CreditStateChanged | DeductionCollected] = [
     decision(DecisionType.BILL_NOTICE),
     decision(DecisionType.SUSPENSION_WARNING),
     changed(S.SUSPEND_REQUESTED, S.SUSPENDED),
     changed(S.RESTORE_REQUESTED, S.NORMAL),
+    collected(),
 ]
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
-def test_message_ids_are_deterministic(event: CreditDecisionMade | CreditStateChanged) -> None:
+def test_message_ids_are_deterministic(
+    event: CreditDecisionMade | CreditStateChanged | DeductionCollected,
+) -> None:
     first = [n.message_id for n in notices_for(event)]
     again = [n.message_id for n in notices_for(msgspec.structs.replace(event))]
     assert first == again
@@ -264,8 +293,24 @@ def test_message_ids_are_distinct_per_recipient_template_and_source() -> None:
     all_ids += [n.message_id for n in notices_for(decision(DecisionType.BILL_NOTICE, "d-2"))]
     all_ids += [n.message_id for n in notices_for(changed(S.SUSPEND_REQUESTED, S.SUSPENDED,
                                                           decision_id="d-2"))]
-    assert len(all_ids) == 2 + 2 + 3 + 2 + 2 + 3
+    # One deduction paying two products' arrears: a notice for each; and another deduction.
+    all_ids += [n.message_id for n in notices_for(collected(product_id="P-002"))]
+    all_ids += [n.message_id for n in notices_for(collected(deduction_id="ded-2"))]
+    assert len(all_ids) == 2 + 2 + 3 + 2 + 2 + 2 + 3 + 2 + 2
     assert len(set(all_ids)) == len(all_ids)
+
+
+def test_nothing_collected_tells_nothing() -> None:
+    assert notices_for(collected(0)) == []
+
+
+def test_what_a_deduction_collected_heard_again_is_the_same_notice() -> None:
+    """Redelivered, or re-published under a new event id (perhaps another moment): the
+    message ids come from the deduction, the product, the recipient and the template."""
+    first = [n.message_id for n in notices_for(collected())]
+    again = msgspec.structs.replace(collected(), as_of=datetime(2026, 12, 1, tzinfo=UTC),
+                                    sequence=10)
+    assert [n.message_id for n in notices_for(again)] == first
 
 
 def test_manager_who_is_also_a_contact_gets_both_notices_with_distinct_ids() -> None:

@@ -31,7 +31,7 @@ from notifier.domain.recheck import (
 )
 from notifier.domain.templates import TemplateName
 
-from .test_notifier_notices import CTX
+from .test_notifier_notices import CTX, collected
 
 S, T, R = CreditState, TemplateName, Recheck
 AT = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -144,6 +144,9 @@ def test_cancel_on_receipt_only_stops_a_threat_to_an_exempt_product() -> None:
     assert cancel_on_receipt(T.WARNING_3_EXEMPT, exempt) is None
     back = changed(S.SUSPENDED, S.NORMAL)
     assert cancel_on_receipt(T.RESTORE_NOTICE, back) is None
+    # What a deduction collected is a fact, for an exempt product too.
+    exempt_ctx = msgspec.structs.replace(CTX, suspension_exempt=True)
+    assert cancel_on_receipt(T.DEDUCTION_NOTICE, collected(ctx=exempt_ctx)) is None
 
 
 @given(st.lists(st.sampled_from([S.NORMAL, S.WARNED, S.SUSPENSION_WARNED, S.SUSPEND_REQUESTED,

@@ -26,7 +26,7 @@ from notifier.domain.revision import (
 from notifier.domain.templates import DEFAULT_TEMPLATES, NoticeFields, TemplateName, render
 from notifier.entrypoints.consumer import CONTRACTS, _credit_event
 
-from .test_notifier_notices import CTX, changed, decision
+from .test_notifier_notices import CTX, changed, collected, decision
 
 T, S = TemplateName, CreditState
 AT = datetime(2026, 11, 30, 15, 10, tzinfo=UTC)
@@ -110,10 +110,10 @@ def test_the_managers_notice_keeps_its_template_and_renders_both_amounts_again()
                       "请及时通知该集团产品联系人缴清欠费。")
 
 
-@pytest.mark.parametrize("kind", [DecisionType.BILL_NOTICE, DecisionType.DEDUCTION])
-def test_the_stored_fields_read_back_as_rendered(kind: DecisionType) -> None:
-    n = notices_for(decision(kind, amount_fen=500) if kind is DecisionType.DEDUCTION
-                    else decision(kind))[0]
+@pytest.mark.parametrize("what", ["bill notice", "deduction collected"])
+def test_the_stored_fields_read_back_as_rendered(what: str) -> None:
+    n = notices_for(collected(500) if what == "deduction collected"
+                    else decision(DecisionType.BILL_NOTICE))[0]
     stored = fields_json(n.fields)
     assert fields_from(stored) == n.fields
     assert fields_from(orjson.loads(stored)) == n.fields  # as the driver reads it
@@ -131,8 +131,9 @@ def test_a_revision_never_quotes_anything_but_the_new_amounts(
     assert "XX" not in render(DEFAULT_TEMPLATES[T.SUSPENSION_NOTICE_MANAGER_ACCOUNT], revised)
 
 
-def test_the_consumer_hands_an_amount_change_on_like_a_credit_event() -> None:
-    event = change(2_345)
+@pytest.mark.parametrize("what", ["amount change", "deduction collected"])
+def test_the_consumer_hands_it_on_like_a_credit_event(what: str) -> None:
+    event = change(2_345) if what == "amount change" else collected(1_234)
     env: RawEnvelope = CONTRACTS.decode(to_bytes(wrap(
         event, key=event.account_id, source="credit-control", occurred_at=AT)))
     assert _credit_event(env, env.payload) == event

@@ -2,25 +2,34 @@
 
 Notices about the service's status follow the fact, not the intention: the suspension notice
 goes when the product is really suspended (for MAS / SMS-direct: the gateway confirmed), the
-restore notice when it really works again ("已可正常使用"). Reminders (bill notice, warnings,
-suspension warning, deduction, pre-cancel) follow the decision itself.
+restore notice when it really works again ("已可正常使用"). So does the deduction notice: it
+follows what billing really collected for the product (credit-control's DeductionCollected),
+not the deduction decision, which is only billing's ask — the deposit may hold less, and
+billing's allocation may pay another product's older bill with it. Reminders (bill notice,
+warnings, suspension warning, pre-cancel) follow the decision itself.
 """
 
 import uuid
 from dataclasses import dataclass
 
+from common.clock import business_date
 from common.contracts.credit_control import (
     CreditDecisionMade,
     CreditEvent,
     CreditState,
     DecisionType,
+    DeductionCollected,
     NoticeContext,
 )
 
 from .templates import SPECS, AmountSource, DateSource, NoticeFields, Role, TemplateName
 
-__all__ = ["EXEMPT_VARIANTS", "REMINDER_DECISIONS", "Notice", "Role", "notices_for",
-           "notices_for_template", "template_for_decision"]
+__all__ = ["EXEMPT_VARIANTS", "REMINDER_DECISIONS", "Notice", "NoticeEvent", "Role",
+           "notices_for", "notices_for_template", "template_for_decision"]
+
+# The events that make messages: credit-control's decisions and state changes, and what a
+# deduction really collected for a product.
+NoticeEvent = CreditEvent | DeductionCollected
 
 MESSAGE_NS = uuid.UUID("1d0b6a8e-5f3c-4c1e-8a7d-2e9f4b6c3a10")
 T = TemplateName
@@ -31,7 +40,7 @@ _WARNINGS = {1: T.WARNING_1, 2: T.WARNING_2, 3: T.WARNING_3}
 _ON_DECISION: dict[DecisionType, tuple[TemplateName, ...]] = {
     DecisionType.BILL_NOTICE: (T.BILL_NOTICE,),
     DecisionType.SUSPENSION_WARNING: (T.SUSPENSION_WARNING,),
-    DecisionType.DEDUCTION: (T.DEDUCTION_NOTICE,),
+    # DEDUCTION: nothing; the notice follows DeductionCollected, what billing really took.
     DecisionType.PRE_CANCEL: (T.PRE_CANCEL_NOTICE, T.PRE_CANCEL_NOTICE_MANAGER),
     DecisionType.PAYMENT_REVERSED: (T.PAYMENT_REVERSED_NOTICE,),
 }
@@ -74,14 +83,34 @@ def _manager_suspension(event: CreditEvent) -> TemplateName:
     return T.SUSPENSION_NOTICE_MANAGER
 
 
-def source_of(event: CreditEvent) -> str:
+def source_of(event: NoticeEvent) -> str:
+    """What the messages are about: the decision, the state a decision led to, or — for
+    what a deduction collected — the deduction decision billing answered (its notice's
+    outcome carries that id, GET /v1/messages?decision_id= finds it)."""
     if isinstance(event, CreditDecisionMade):
         return f"decision:{event.decision_id}"
+    if isinstance(event, DeductionCollected):
+        return f"decision:{event.deduction_id}"
     return f"state:{event.decision_id}:{event.state_after}"
 
 
-def notices_for(event: CreditEvent) -> list[Notice]:
+def _id_key(event: NoticeEvent, source: str) -> str:
+    """What a message id is made from besides recipient and template: the source; for a
+    deduction collected, with the product, since one deduction may pay several products'
+    arrears (one notice each)."""
+    if isinstance(event, DeductionCollected):
+        return f"{source}|product:{event.product_id}"
+    return source
+
+
+def notices_for(event: NoticeEvent) -> list[Notice]:
     source = source_of(event)
+    if isinstance(event, DeductionCollected):
+        # Nothing collected, nothing to tell ("划扣0.00元" is no deduction). credit-control
+        # publishes none such (collected_fen > 0); this is the safety net.
+        if event.collected_fen == 0:
+            return []
+        return _to_role(source, T.DEDUCTION_NOTICE, event, DecisionType.DEDUCTION.value, False)
     if isinstance(event, CreditDecisionMade):
         reminder = event.decision in REMINDER_DECISIONS
         return [n for template in template_for_decision(event)
@@ -98,26 +127,31 @@ def notices_for(event: CreditEvent) -> list[Notice]:
 
 
 def notices_for_template(
-    event: CreditEvent, template: TemplateName
+    event: NoticeEvent, template: TemplateName
 ) -> list[Notice]:
     """What `template` would say about this event, whether or not the event sends it (the
     template preview)."""
     trigger = (event.decision.value if isinstance(event, CreditDecisionMade)
+               else DecisionType.DEDUCTION.value if isinstance(event, DeductionCollected)
                else event.state_after.value)
     return _to_role(source_of(event), template, event, trigger, False)
 
 
-def _fields(event: CreditEvent, template: TemplateName) -> NoticeFields:
+def _fields(event: NoticeEvent, template: TemplateName) -> NoticeFields:
     ctx: NoticeContext = event.context
     spec = SPECS[template]
+    # The day of the deduction: when billing collected, as a business day (the decision's
+    # business time), whatever day the context was written for.
+    as_of_day = (business_date(event.as_of) if isinstance(event, DeductionCollected)
+                 else ctx.as_of_date)
     # A template asks for the deadline; without one the decision's own day stands in, so no
     # raw "MM月DD日" ever reaches a phone.
-    day = ctx.as_of_date if spec.date_source is DateSource.AS_OF else (
-        ctx.deadline or ctx.as_of_date)
+    day = as_of_day if spec.date_source is DateSource.AS_OF else (ctx.deadline or as_of_day)
+    # 划扣XX元: what was really collected for the product, never what was asked for. Any
+    # other event (the preview) has no collected amount: the amount due stands in.
     amount = ctx.amount_due_fen
-    if (spec.amount_source is AmountSource.DEDUCTION and isinstance(event, CreditDecisionMade)
-            and event.amount_fen is not None):
-        amount = event.amount_fen
+    if spec.amount_source is AmountSource.DEDUCTION and isinstance(event, DeductionCollected):
+        amount = event.collected_fen
     return NoticeFields(
         product_name=ctx.product.name, product_no=ctx.product.cpno, amount_fen=amount, date=day,
         account_manager_name=ctx.customer.account_manager.name, group_name=ctx.customer.name,
@@ -126,7 +160,7 @@ def _fields(event: CreditEvent, template: TemplateName) -> NoticeFields:
 
 
 def _to_role(
-    source: str, template: TemplateName, event: CreditEvent, trigger: str, reminder: bool,
+    source: str, template: TemplateName, event: NoticeEvent, trigger: str, reminder: bool,
 ) -> list[Notice]:
     customer = event.context.customer
     people: list[tuple[str, str]] = [
@@ -139,8 +173,9 @@ def _to_role(
         # that reason, instead of waiting forever for an SMS nobody could be sent.
         people = [(NO_CONTACT, "")]
     fields = _fields(event, template)
+    key = _id_key(event, source)
     return [
-        Notice(_message_id(source, phone, template), source, template, SPECS[template].role,
+        Notice(_message_id(key, phone, template), source, template, SPECS[template].role,
                name, phone, fields, trigger, reminder)
         for name, phone in people
     ]
@@ -152,5 +187,5 @@ MUST_BE_HEARD_OF = frozenset({T.SUSPENSION_WARNING})
 NO_CONTACT = "(no group contact on record)"
 
 
-def _message_id(source: str, phone: str, template: TemplateName) -> str:
-    return str(uuid.uuid5(MESSAGE_NS, f"{source}|{phone}|{template}"))
+def _message_id(key: str, phone: str, template: TemplateName) -> str:
+    return str(uuid.uuid5(MESSAGE_NS, f"{key}|{phone}|{template}"))

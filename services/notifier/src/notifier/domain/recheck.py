@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from common.contracts.credit_control import CreditEvent, CreditState
+from common.contracts.credit_control import CreditEvent, CreditState, DeductionCollected
 
 from .templates import TemplateName
 
@@ -30,7 +30,7 @@ class Recheck(StrEnum):
     SUSPENSION = "suspension"  # 停机通知 A / B
     RESTORE = "restore"  # 开机通知
     PRE_CANCEL = "pre_cancel"  # 预拆机通知
-    FACT = "fact"  # a deduction already made: true whatever happens next, never stale
+    FACT = "fact"  # a deduction collected: true whatever happens next, never stale
 
 
 KIND_OF: dict[TemplateName, Recheck] = {
@@ -169,7 +169,11 @@ def _applies(rule: Rule, m: Queued, facts: ProductFacts | None) -> str | None:
     return None
 
 
-def cancel_on_receipt(template: TemplateName, event: CreditEvent) -> str | None:
-    """A message that is stale the moment it is made: a threat to an exempt product."""
+def cancel_on_receipt(template: TemplateName,
+                      event: CreditEvent | DeductionCollected) -> str | None:
+    """A message that is stale the moment it is made: a threat to an exempt product. What a
+    deduction collected is a fact, and its event no decision: nothing to fold."""
+    if isinstance(event, DeductionCollected):
+        return None
     # Sequence 0 on both sides: no "since" rule can apply, only the product's own state.
     return cancel_reason(Queued(template, 0), fold(None, event, 0))

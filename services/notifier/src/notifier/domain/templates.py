@@ -45,7 +45,7 @@ class DateSource(StrEnum):
 
 class AmountSource(StrEnum):
     DUE = "due"  # what the product owes
-    DEDUCTION = "deduction"  # what the deduction collects (划扣)
+    DEDUCTION = "deduction"  # what the deduction collected (划扣): DeductionCollected
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ SPECS: dict[TemplateName, TemplateSpec] = {s.name: s for s in (
     TemplateSpec(T.RESTORE_NOTICE, "开机通知", "state:normal", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)已可正常使用,如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=True, date_source=DateSource.AS_OF),
-    TemplateSpec(T.DEDUCTION_NOTICE, "划扣通知", "decision:deduction", _C,
+    TemplateSpec(T.DEDUCTION_NOTICE, "划扣通知", "credit.deduction_collected", _C,
                  "尊敬的中国移动客户,您好!您的集团产品CPNAME(产品编号:CPNO)的欠费已根据约定于YYYY年MM月DD日从您的预存款中划扣XX元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!",
                  from_seed=False, date_source=DateSource.AS_OF,
                  amount_source=AmountSource.DEDUCTION),

@@ -1,19 +1,20 @@
-"""notifier's Kafka entrypoint: credit decisions and state changes → messages; a product's
-changed own amount → its notices not sent yet revised (docs/notifier.md "Amounts still true
-when they leave").
+"""notifier's Kafka entrypoint: credit decisions and state changes → messages; what a
+deduction collected → the deduction notice; a product's changed own amount → its notices not
+sent yet revised (docs/notifier.md "Amounts still true when they leave").
 
 The runner decodes each message once with the contracts' decoder (common.contracts): the
-envelope and its typed CreditDecisionMade / CreditStateChanged / ProductAmountChanged, every
-bound checked. A message the contract refuses never reaches the handlers: the runner
-dead-letters it with the reason. The three go to the service layer together, in the order
-they came (keyed by account: a product's amount change after the decisions it follows)."""
+envelope and its typed CreditDecisionMade / CreditStateChanged / DeductionCollected /
+ProductAmountChanged, every bound checked. A message the contract refuses never reaches the
+handlers: the runner dead-letters it with the reason. The four go to the service layer
+together, in the order they came (keyed by account: a product's amount change after the
+decisions it follows)."""
 
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged, registry
-from common.contracts.credit_control import ProductAmountChanged
+from common.contracts.credit_control import DeductionCollected, ProductAmountChanged
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..service_layer import handlers
@@ -21,11 +22,13 @@ from ..service_layer.context import NotifierContext
 from ..service_layer.receiving import NotifierEvent
 
 TOPICS = [DECISIONS_TOPIC]
-CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged)
+CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, DeductionCollected,
+                     ProductAmountChanged)
+_CONSUMED = CreditDecisionMade | CreditStateChanged | DeductionCollected | ProductAmountChanged
 
 
 def _credit_event(envelope: RawEnvelope, payload: Contract) -> NotifierEvent:
-    if not isinstance(payload, CreditDecisionMade | CreditStateChanged | ProductAmountChanged):
+    if not isinstance(payload, _CONSUMED):
         raise UnprocessableMessage(f"notifier does not consume {envelope.type}")
     return payload
 

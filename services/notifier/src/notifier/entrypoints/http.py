@@ -8,7 +8,11 @@ from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema, model_val
 
 from common.auth import Principal, Role, authenticate, require
 from common.clock import BusinessTime
-from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditStateChanged,
+    DeductionCollected,
+)
 from common.envelope import Contract, convert
 from common.errors import NotFound
 from common.http import MonthQuery
@@ -56,13 +60,18 @@ def _contract_body(contract: type[Contract]) -> Any:
 class PreviewRequest(BaseModel):
     decision: _contract_body(CreditDecisionMade) = None  # type: ignore[valid-type]
     state_change: _contract_body(CreditStateChanged) = None  # type: ignore[valid-type]
+    # what a deduction collected: the deduction notice is made from it, not from a decision
+    deduction_collected: _contract_body(DeductionCollected) = None  # type: ignore[valid-type]
     template: str | None = Field(default=None, max_length=64)
     text: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _one_event(self) -> "PreviewRequest":
-        if (self.decision is None) == (self.state_change is None):
-            raise ValueError("give exactly one of decision or state_change")
+        given = [e for e in (self.decision, self.state_change, self.deduction_collected)
+                 if e is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of decision, state_change or "
+                             "deduction_collected")
         return self
 
 
@@ -145,8 +154,9 @@ def _templates(api: APIRouter, ctx: NotifierContext) -> None:
 
     @api.post("/templates/preview", dependencies=ADMIN_ONLY)
     async def preview(body: PreviewRequest) -> list[dict[str, Any]]:
-        """Render a template for a decision or state change without sending anything."""
-        event = body.decision or body.state_change
+        """Render a template for a decision, a state change or what a deduction collected,
+        without sending anything."""
+        event = body.decision or body.state_change or body.deduction_collected
         assert event is not None  # the validator saw to it
         return await handlers.preview(ctx, event, body.template, body.text)
 

@@ -1,11 +1,14 @@
 """Credit events in, messages written (held, pending, undeliverable or cancelled), in the
 consumer's transaction with its inbox claim: a redelivered event adds nothing, and the message
-ids (decision, recipient, template) make a re-published decision add nothing either.
+ids (decision, recipient, template; for what a deduction collected: the deduction, the
+product, recipient, template) make a re-published event add nothing either.
 
-Each event gets a notifier-wide sequence number and is folded into what the notifier knows of
-its product (`notifier.product_states`, domain/recheck.py); the product's waiting messages are
-re-checked against the new facts in the same transaction (a payment during quiet hours cancels
-the held reminders at once), and the sender re-checks again as they leave.
+Each event gets a notifier-wide sequence number and a decision or state change is folded
+into what the notifier knows of its product (`notifier.product_states`, domain/recheck.py;
+what a deduction collected changes no fact: its notice is a fact itself); the product's
+waiting messages are re-checked against the new facts in the same transaction (a payment
+during quiet hours cancels the held reminders at once), and the sender re-checks again as
+they leave.
 
 The messages of a batch are gathered column by column (`repo.MessageColumns`) and written
 with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statement per batch.
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.contracts.credit_control import (
     CreditDecisionMade,
     CreditEvent,
+    DeductionCollected,
     ProductAmountChanged,
 )
 from common.envelope import RawEnvelope
@@ -30,7 +34,7 @@ from common.outbox import wake_after_commit
 from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
 from ..domain.kpis import reminder_bill_month
-from ..domain.notices import Notice, notices_for
+from ..domain.notices import Notice, NoticeEvent, notices_for
 from ..domain.outcomes import sending_as_of
 from ..domain.quiet_hours import SendingWindow, release_at
 from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
@@ -49,8 +53,9 @@ from .outcomes import publish_outcomes
 __all__ = ["CreditEvent", "NotifierEvent", "apply_credit_events"]
 
 # What the notifier consumes on credit.decisions.v1: the decisions and state changes that
-# make messages, and the amount changes that revise the messages not sent yet.
-NotifierEvent = CreditEvent | ProductAmountChanged
+# make messages, what a deduction really collected (the deduction notice), and the amount
+# changes that revise the messages not sent yet.
+NotifierEvent = CreditEvent | DeductionCollected | ProductAmountChanged
 
 
 async def apply_credit_events(
@@ -63,7 +68,8 @@ async def apply_credit_events(
     templates = await repo.current_templates(conn)
     cols = repo.MessageColumns()
     now = ctx.clock.now()
-    # Every event takes a number, amount changes too: "made before it" is a lower number.
+    # Every event takes a number, amount changes and deductions collected too: "made before
+    # it" is a lower number.
     seqs = await repo.next_event_seqs(conn, len(events))
     facts: dict[str, tuple[str, ProductFacts]] = {}
     # Per product, its newest amount change of the batch: it says what the product owes
@@ -73,8 +79,10 @@ async def apply_credit_events(
         if isinstance(view, ProductAmountChanged):
             changes[view.product_id] = (seq, view)
             continue
-        known = facts.get(view.product_id)
-        facts[view.product_id] = (view.account_id, fold(known[1] if known else None, view, seq))
+        if not isinstance(view, DeductionCollected):
+            known = facts.get(view.product_id)
+            facts[view.product_id] = (view.account_id,
+                                      fold(known[1] if known else None, view, seq))
         for n in notices_for(view):
             _add_message(cols, n, view, seq, env.occurred_at, templates[n.template], now,
                          ctx.windows[n.role])
@@ -120,7 +128,7 @@ async def _revise_amounts(
 
 
 def _add_message(
-    cols: repo.MessageColumns, n: Notice, event: CreditEvent, seq: int,
+    cols: repo.MessageColumns, n: Notice, event: NoticeEvent, seq: int,
     decided_at: datetime, template: tuple[int, str], now: datetime, window: SendingWindow,
 ) -> None:
     version, text = template
@@ -161,7 +169,7 @@ def _add_message(
     cols.fields.append(fields_json(n.fields))
 
 
-def _bill_month(event: CreditEvent) -> str:
+def _bill_month(event: NoticeEvent) -> str:
     # credit-control may carry the bill month one day; until then it follows from the date.
     explicit = event.context.bill_month or getattr(event, "bill_month", None)
     return str(explicit) if explicit else reminder_bill_month(event.context.as_of_date)

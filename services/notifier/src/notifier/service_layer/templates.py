@@ -1,13 +1,13 @@
-"""The templates: list, change (validated, versioned), preview against a decision."""
+"""The templates: list, change (validated, versioned), preview against a decision, a state
+change or what a deduction collected."""
 
 from typing import Any
 
-from common.contracts.credit_control import CreditDecisionMade, CreditStateChanged
 from common.errors import NotFound, Unprocessable
 
 from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
-from ..domain.notices import notices_for, notices_for_template
+from ..domain.notices import NoticeEvent, notices_for, notices_for_template
 from ..domain.templates import (
     PLACEHOLDERS,
     SPECS,
@@ -84,8 +84,7 @@ async def template_versions(ctx: NotifierContext, name: str) -> list[dict[str, A
 
 
 async def preview(
-    ctx: NotifierContext, event: CreditDecisionMade | CreditStateChanged,
-    template: str | None, draft: str | None,
+    ctx: NotifierContext, event: NoticeEvent, template: str | None, draft: str | None,
 ) -> list[dict[str, Any]]:
     """The messages an event makes, rendered; with `template`, that template's messages for
     the event; with `draft`, that text instead of the stored one (validated first)."""
