@@ -201,3 +201,56 @@ async def test_the_pre_cancellation_worklist_gives_each_line_its_own_amount(
     assert {(p["product_id"], p["amount_due_fen"], p["account_amount_due_fen"])
             for p in listed["pre_cancelled"]} == {
         (p1["product_id"], 10_000, 15_000), (p2["product_id"], 5_000, 15_000)}
+
+
+async def test_a_deduction_notice_names_the_product_whose_bill_the_money_paid(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, test_year: int
+) -> None:
+    """A deposit of 20.00 yuan; product 1 owes February's 100.00, product 2 January's 50.00
+    (mid tier). The deduction of the 15th of arrears month 2 is asked for product 1 (first in
+    id order), but billing pays the account's oldest bill first: product 2's January. The
+    notice tells product 2 of the 20.00 that paid its arrears, and product 1 of nothing: the
+    notice says billing's fact (credit.deduction_collected), not the decision's ask.
+    Year test_year + 36 (test_whatif.py takes + 33 to + 35)."""
+    billing, credit = clients["billing-events"], clients["credit-control"]
+    notifier = clients["notifier"]
+    y = test_year + 36
+    group = await open_account(billing, uid, "dp", "mid")
+    p2 = await add_product(billing, group, f"P{uid}-2", "集团V网", f"{y}-01", 5_000)
+    await ok(await billing.post("/v1/bill-runs", json={
+        "bill_run_id": f"BR{uid}01", "bill_month": f"{y}-01",
+        "as_of": f"{y}-02-02T09:00:00+08:00"}))
+    p1 = await add_product(billing, group, f"P{uid}-1", "集团手机报", f"{y}-02", 10_000)
+    await ok(await billing.post("/v1/bill-runs", json={
+        "bill_run_id": f"BR{uid}02", "bill_month": f"{y}-02",
+        "as_of": f"{y}-03-02T09:00:00+08:00"}))
+    await ok(await billing.post("/v1/deposits", json={
+        "deposit_id": f"D{uid}", "account_id": group["account_id"], "amount_fen": 2_000,
+        "received_at": f"{y}-03-03T09:00:00+08:00"}))
+
+    async def deposit_seen() -> int | None:
+        async with db.connect() as conn:
+            return await conn.scalar(text(
+                "SELECT deposit_fen FROM credit.account_positions WHERE account_id = :a"),
+                {"a": group["account_id"]})
+    await eventually(deposit_seen, lambda d: d == 2_000, what="the deposit", timeout=120)
+
+    await sweep(credit, f"S{uid}15", f"{y}-03-15T20:00:00+08:00")
+    account = await eventually(
+        lambda: billing.get(f"/v1/accounts/{group['account_id']}"),
+        lambda r: r.json()["deposit_fen"] == 0, what="billing collected the deposit",
+        timeout=120)
+    owed = {p["product_id"]: p["amount_due_fen"] for p in account.json()["products"]}
+    assert owed == {p1["product_id"]: 10_000, p2["product_id"]: 3_000}
+    asked = [(p["product_id"], d["amount_fen"]) for p in (p1, p2)
+             for d in ((await credit_of(credit, p["product_id"])) or {}).get("decisions", [])
+             if d["decision"] == "deduction"]
+    assert asked == [(p1["product_id"], 2_000)]
+
+    told = await eventually(lambda: messages(notifier, p2["product_id"]),
+                            lambda ms: any(m["template"] == "deduction_notice" for m in ms),
+                            what="product 2's deduction notice", timeout=120)
+    assert [m["text"] for m in told if m["template"] == "deduction_notice"] == [
+        deduction_notice(p2, f"{y}年03月15日", "20.00")]
+    assert [m for m in await messages(notifier, p1["product_id"])
+            if m["template"] == "deduction_notice"] == []
