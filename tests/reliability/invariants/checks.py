@@ -22,11 +22,12 @@ from common.contracts import (
     BalanceChanged,
     CreditDecisionMade,
     CreditStateChanged,
+    DeductionCollected,
 )
 from common.envelope import convert
 from credit_control.credit.domain.profiles import CreditProfile, Exemption
 from credit_control.credit.domain.rule_table import RuleTable
-from notifier.domain.notices import notices_for
+from notifier.domain.notices import NoticeEvent, notices_for
 
 from .counts import Check
 from .replay import Inputs, Replay, SweepRun
@@ -35,6 +36,7 @@ from .topics import Message, read_topic
 BALANCE = "billing.balance_changed"
 DECISION = "credit.decision_made"
 STATE = "credit.state_changed"
+DEDUCTION = "credit.deduction_collected"
 CHAIN_FAMILIES = ("MAS", "SMS_DIRECT")
 
 
@@ -188,32 +190,40 @@ async def check_decisions(conn: AsyncConnection, bootstrap: str, prefix: str) ->
 # --- 3. SMS ---------------------------------------------------------------------------------
 
 async def check_sms(conn: AsyncConnection, prefix: str) -> Check:
-    """One message per (decision or state change, recipient, template), as the notifier's
-    pure rules say; each sent one reached the SMSC once."""
+    """One message per (decision, state change or deduction collected, product, recipient,
+    template), as the notifier's pure rules say; each sent one reached the SMSC once. (A
+    deduction that paid two products is one source with a notice for each.)"""
     c = Check("sms")
     expected: dict[str, str] = {}
-    for e in await _outbox(conn, "credit", DECISION, prefix):
-        for n in notices_for(convert(e["payload"], CreditDecisionMade)):
-            expected[n.message_id] = n.source_id
-    for e in await _outbox(conn, "credit", STATE, prefix):
-        for n in notices_for(convert(e["payload"], CreditStateChanged)):
+    events: list[NoticeEvent] = [
+        *(convert(e["payload"], CreditDecisionMade)
+          for e in await _outbox(conn, "credit", DECISION, prefix)),
+        *(convert(e["payload"], CreditStateChanged)
+          for e in await _outbox(conn, "credit", STATE, prefix)),
+        *(convert(e["payload"], DeductionCollected)
+          for e in await _outbox(conn, "credit", DEDUCTION, prefix))]
+    for event in events:
+        for n in notices_for(event):
             expected[n.message_id] = n.source_id
     rows = (await conn.execute(text(
-        "SELECT message_id, source_id, recipient, template, text, status FROM notifier.messages "
-        "WHERE account_id LIKE :p"), {"p": _like(prefix)})).all()
+        "SELECT message_id, source_id, product_id, recipient, template, text, status "
+        "FROM notifier.messages WHERE account_id LIKE :p"), {"p": _like(prefix)})).all()
     found = {r.message_id: r for r in rows}
     c.expected, c.found = len(expected), len(found)
     lost = sorted(set(expected) - set(found))
     c.flag("lost", len(lost), [f"{m} ({expected[m]})" for m in lost])
-    keys = Counter((r.source_id, r.recipient, r.template) for r in rows)
+
+    def key(r: Any) -> tuple[str, str, str, str]:
+        return r.source_id, r.product_id, r.recipient, r.template
+
+    keys = Counter(key(r) for r in rows)
     c.flag("doubled", sum(n - 1 for n in keys.values()),
            [f"{k} {n}×" for k, n in keys.items() if n > 1])
-    strays = [m for m in found if m not in expected
-              and keys[(found[m].source_id, found[m].recipient, found[m].template)] == 1]
+    strays = [m for m in found if m not in expected and keys[key(found[m])] == 1]
     c.flag("wrong", len(strays), strays)
     failed = [m for m, r in found.items() if r.status == "dead_lettered"]
     c.flag("lost", len(failed), [f"{m} dead-lettered, never sent" for m in failed])
-    await _smsc(conn, c, rows, prefix)
+    await _smsc(conn, c, list(rows), prefix)
     c.notes.update(Counter(f"status {r.status}" for r in rows))
     return c
 
