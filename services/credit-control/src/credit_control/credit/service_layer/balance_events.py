@@ -376,7 +376,10 @@ class Batch:
         a notice the notifier has not sent yet is revised to what the product owes now
         (docs/notifier.md "Amounts still true when they leave"). A new product quotes
         nothing yet; a product back to normal has its reminders cancelled instead."""
-        envelopes = {p.product_id: envelope for envelope, e in fresh for p in e.products}
+        # The envelope of each product's last event (its snapshot's), looked up only for the
+        # products that publish: most of a batch's products do not.
+        envelopes: dict[int, RawEnvelope] | None = None
+        now = self.store.now()
         for product_id, (event, _) in self.snapshots.items():
             quoted = self.quoted.get(product_id, owed_before.get(product_id))
             owed = product_amount_due(event, product_id)
@@ -387,14 +390,15 @@ class Batch:
                 # of the account in collections, not its own amount; its own amount moving
                 # (a bill of its own) must not revise that notice, nor cancel it at 0.
                 continue
+            if envelopes is None:
+                envelopes = {id(e): envelope for envelope, e in fresh}
             self.writes.outbox.append((ProductAmountChanged.topic, wrap(
                 ProductAmountChanged(
                     account_id=event.account_id, product_id=product_id, as_of=event.as_of,
                     sequence=event.sequence, state=state, amount_due_fen=owed,
                     previous_fen=quoted, account_amount_due_fen=event.amount_due_fen),
                 key=event.account_id, source=self.store.source,
-                occurred_at=self.store.now(), correlation_id=_correlation(
-                    envelopes[product_id]))))
+                occurred_at=now, correlation_id=_correlation(envelopes[id(event)]))))
 
     def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None) -> bool:
         snapshot = product.snapshot
