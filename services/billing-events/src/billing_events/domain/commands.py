@@ -11,11 +11,13 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictInt,
+    ValidationInfo,
     model_serializer,
     model_validator,
 )
 
 from common.clock import BusinessMonth, BusinessTime
+from common.contracts.bounds import check_bill_month
 from common.contracts.snapshots import MasVendor, ProductFamily, Tier
 from common.ids import EntityId
 
@@ -73,8 +75,21 @@ def _utc(at: datetime) -> datetime:
 # their clearer messages), so clients and the property-based HTTP test see valid values.
 Phone = Annotated[str, AfterValidator(_mobile), Field(
     examples=["13800138000"], json_schema_extra={"pattern": r"^1[3-9][0-9]{9}$"})]
-# A business month that has begun (in simulation mode: any month 2000-01..8999-12).
-BillMonth = BusinessMonth
+def _carried_by_events(text: str, info: ValidationInfo) -> str:
+    """A bill month travels in every balance event, whose contract carries 1900-01..2999-12:
+    one beyond would be accepted here and then fail its bill run (a 500, the charge never
+    billed). Refused at the door instead."""
+    try:
+        check_bill_month(info.field_name or "bill_month", text)
+    except ValueError:
+        raise ValueError(f"{info.field_name or 'bill_month'} {text} is after 2999-12, the "
+                         "last bill month balance events carry") from None
+    return text
+
+
+# A business month that has begun (in simulation mode: any month 2000-01..2999-12, the
+# balance events' range within the business months').
+BillMonth = Annotated[BusinessMonth, AfterValidator(_carried_by_events)]
 # Business time of a write: strict ISO-8601, within the bounds (common.clock.BusinessTime).
 Instant = Annotated[BusinessTime, AfterValidator(_utc),
                     Field(examples=["2026-11-02T09:00:00+08:00"])]

@@ -19,8 +19,10 @@ from common.contracts.billing import (
     BillMonthDue,
     ProductDue,
 )
+from common.contracts.bounds import FEN_LIMIT
 from common.contracts.snapshots import CustomerSnapshot, ProductSnapshot
 from common.envelope import to_builtins, to_bytes, wrap
+from common.errors import Unprocessable
 from common.ids import new_event_id
 from common.logging import correlation_id
 from common.outbox import COPY_FROM, Outbox, OutboxRow
@@ -179,6 +181,7 @@ def balance_payload(
     adds contract fields (closed_bill_month, deduction). The snapshots come from
     adapters/ledger.py, the customer's JSONB parts as `msgspec.Raw` (encoded verbatim)."""
     pos = state.position
+    _within_contract(state)
     return BalanceChanged(
         account_id=state.account_id, sequence=state.sequence, cause=cause, as_of=as_of,
         balance_fen=pos.balance_fen, amount_due_fen=pos.amount_due_fen,
@@ -189,6 +192,23 @@ def balance_payload(
         deposit_fen=state.deposit_fen, last_payment_at=state.last_payment_at,
         product_dues=tuple(product_due(p) for p in state.products), **extra,
     )
+
+
+def _within_contract(state: AccountState) -> None:
+    """Every figure of the event within the contract's ±FEN_LIMIT: beyond it every consumer
+    would dead-letter the account's events, and the account (its new products too) would drop
+    out of credit control unnoticed. The write that would take it there is refused (422,
+    rolled back) instead."""
+    pos = state.position
+    figures = (pos.balance_fen, pos.amount_due_fen, pos.unbilled_fen, state.deposit_fen)
+    if (max(figures) > FEN_LIMIT or min(figures) < -FEN_LIMIT
+            or any(abs(p.unbilled_fen) > FEN_LIMIT or abs(p.amount_due_fen) > FEN_LIMIT
+                   for p in state.products)):
+        raise Unprocessable(
+            f"account {state.account_id} would owe or hold more than {FEN_LIMIT} fen "
+            f"(balance {pos.balance_fen}, amount due {pos.amount_due_fen}, unbilled "
+            f"{pos.unbilled_fen}, deposit {state.deposit_fen}): beyond what balance events "
+            "carry", account_id=state.account_id, limit_fen=FEN_LIMIT)
 
 
 def product_due(p: ProductPosition) -> ProductDue:

@@ -211,6 +211,13 @@ async def resolve_dispute(ctx: BillingContext, dispute_id: str, resolution: str,
             raise NotFound(f"unknown dispute {dispute_id!r}", id=dispute_id)
         if row.resolved_at is not None:
             raise Conflict(f"dispute {dispute_id} is resolved already", id=dispute_id)
+        if at < row.opened_at:
+            # Its open period says which days of late fees are never charged: a window that
+            # ends before it begins means nothing (as a reversal before its payment).
+            raise Unprocessable(
+                f"as_of {at.isoformat()} is before dispute {dispute_id} was opened "
+                f"({row.opened_at.isoformat()}): a dispute is resolved after it is opened",
+                field="as_of", id=dispute_id, opened_at=row.opened_at.isoformat())
         await conn.execute(update(d).where(d.c.dispute_id == dispute_id).values(
             resolved_by=by, resolved_at=at, resolution=resolution))
         row = (await conn.execute(select(d).where(d.c.dispute_id == dispute_id))).first()
