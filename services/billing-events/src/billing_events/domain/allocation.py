@@ -95,4 +95,3 @@ def paid_by(products: Iterable[ProductPosition], credit_fen: int) -> list[tuple[
         paid[pid] = paid.get(pid, 0) + part
         left -= part
     return sorted(paid.items())
-

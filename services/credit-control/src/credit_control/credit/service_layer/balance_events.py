@@ -7,7 +7,10 @@ load → `rules.on_balance` → `ProductCredit.apply` → save, for a whole batc
    locked;
 3. decide in memory, event by event, in order: each decision moves the product in memory,
    so a later event of the batch sees it (exactly as if applied one by one);
-4. write the decisions, products, history and outbox rows with one statement each.
+4. after the decisions, the facts the notifier's messages quote: what billing's answer to a
+   deduction paid of each product (`credit.deduction_collected`) and each product off normal
+   whose own amount moved with no decision (`credit.product_amount_changed`);
+5. write the decisions, products, history and outbox rows with one statement each.
 
 Decision ids are deterministic, and a decision already taken is not taken again (no state
 change, no event). Which ids are taken is asked once for the whole batch; if that changes
