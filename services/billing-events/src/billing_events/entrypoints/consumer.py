@@ -15,6 +15,7 @@ from common.contracts import (
 )
 from common.contracts.credit_control import DecisionType
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
+from common.errors import Unprocessable
 
 from ..domain.commands import ApplyDeduction
 from ..service_layer import handlers, late_fees, sanctions
@@ -46,8 +47,13 @@ def dispatcher(
         if payload.amount_fen is None or payload.amount_fen <= 0:
             raise UnprocessableMessage(
                 f"deduction {payload.decision_id} without a positive amount_fen")
-        await handlers.apply_deduction(ctx, conn, ApplyDeduction(
-            decision_id=payload.decision_id, account_id=payload.account_id,
-            requested_fen=payload.amount_fen, as_of=payload.as_of))
+        try:
+            await handlers.apply_deduction(ctx, conn, ApplyDeduction(
+                decision_id=payload.decision_id, account_id=payload.account_id,
+                requested_fen=payload.amount_fen, as_of=payload.as_of))
+        except Unprocessable as exc:
+            # A rule the write breaks (an account whose event would leave the contract's
+            # bounds) holds for every redelivery: dead-lettered with its reason, not retried.
+            raise UnprocessableMessage(f"deduction {payload.decision_id}: {exc.message}") from exc
 
     return handle
