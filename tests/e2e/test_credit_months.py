@@ -68,6 +68,27 @@ def deduction_notice(p: dict[str, str], on: str, yuan: str) -> str:
             f"的欠费已根据约定于{on}从您的预存款中划扣{yuan}元缴纳。如有疑问可咨询您的客户经理或10086,谢谢!")
 
 
+async def deduct_on_the_15th(billing: httpx.AsyncClient, credit: httpx.AsyncClient,
+                             db: AsyncEngine, account_id: str, uid: str, y: int,
+                             deposit_fen: int) -> dict[str, int]:
+    """Once credit-control has the deposit (it rides on the balance event), the sweep of
+    y-03-15 (arrears month 2 of January); when billing has collected it all: what each
+    product owes then."""
+    async def deposit_seen() -> int | None:
+        async with db.connect() as conn:
+            held: int | None = await conn.scalar(text(
+                "SELECT deposit_fen FROM credit.account_positions WHERE account_id = :a"),
+                {"a": account_id})
+            return held
+    await eventually(deposit_seen, lambda d: d == deposit_fen, what="the deposit", timeout=120)
+    await sweep(credit, f"S{uid}15", f"{y}-03-15T20:00:00+08:00")
+    account = await eventually(
+        lambda: billing.get(f"/v1/accounts/{account_id}"),
+        lambda r: r.json()["deposit_fen"] == 0, what="billing collected the deposit",
+        timeout=120)
+    return {p["product_id"]: p["amount_due_fen"] for p in account.json()["products"]}
+
+
 async def test_products_of_one_account_share_its_deposit_in_their_deduction_notices(
     clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, test_year: int
 ) -> None:
@@ -91,20 +112,7 @@ async def test_products_of_one_account_share_its_deposit_in_their_deduction_noti
     await eventually(lambda: credit_of(credit, p2["product_id"]),
                      lambda c: c is not None and c["facts"]["amount_due_fen"] == 15_000,
                      what="credit-control knows the account", timeout=120)
-    # credit-control has the deposit before the sweep (it rides on the balance event)
-    async def deposit_seen() -> int | None:
-        async with db.connect() as conn:
-            return await conn.scalar(text(
-                "SELECT deposit_fen FROM credit.account_positions WHERE account_id = :a"),
-                {"a": group["account_id"]})
-    await eventually(deposit_seen, lambda d: d == 2_000, what="the deposit", timeout=60)
-
-    await sweep(credit, f"S{uid}15", f"{y}-03-15T20:00:00+08:00")
-    account = await eventually(
-        lambda: billing.get(f"/v1/accounts/{group['account_id']}"),
-        lambda r: r.json()["deposit_fen"] == 0, what="billing collected the deposit",
-        timeout=120)
-    owed = {p["product_id"]: p["amount_due_fen"] for p in account.json()["products"]}
+    owed = await deduct_on_the_15th(billing, credit, db, group["account_id"], uid, y, 2_000)
     assert owed == {p1["product_id"]: 8_000, p2["product_id"]: 5_000}
 
     asked: dict[str, int] = {}
@@ -227,20 +235,7 @@ async def test_a_deduction_notice_names_the_product_whose_bill_the_money_paid(
     await ok(await billing.post("/v1/deposits", json={
         "deposit_id": f"D{uid}", "account_id": group["account_id"], "amount_fen": 2_000,
         "received_at": f"{y}-03-03T09:00:00+08:00"}))
-
-    async def deposit_seen() -> int | None:
-        async with db.connect() as conn:
-            return await conn.scalar(text(
-                "SELECT deposit_fen FROM credit.account_positions WHERE account_id = :a"),
-                {"a": group["account_id"]})
-    await eventually(deposit_seen, lambda d: d == 2_000, what="the deposit", timeout=120)
-
-    await sweep(credit, f"S{uid}15", f"{y}-03-15T20:00:00+08:00")
-    account = await eventually(
-        lambda: billing.get(f"/v1/accounts/{group['account_id']}"),
-        lambda r: r.json()["deposit_fen"] == 0, what="billing collected the deposit",
-        timeout=120)
-    owed = {p["product_id"]: p["amount_due_fen"] for p in account.json()["products"]}
+    owed = await deduct_on_the_15th(billing, credit, db, group["account_id"], uid, y, 2_000)
     assert owed == {p1["product_id"]: 10_000, p2["product_id"]: 3_000}
     asked = [(p["product_id"], d["amount_fen"]) for p in (p1, p2)
              for d in ((await credit_of(credit, p["product_id"])) or {}).get("decisions", [])
