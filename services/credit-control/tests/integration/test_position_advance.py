@@ -8,6 +8,7 @@ import json
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,3 +109,31 @@ async def test_a_position_at_or_past_the_batch_stays_and_its_events_are_stale(
 
 def _json(uid: str) -> Any:
     return json.loads(encode(_customer(uid, "13800138000")))
+
+
+async def test_a_new_product_starts_at_its_earliest_event_of_the_batch(db: AsyncEngine) -> None:
+    """A product's opening (April) and a charge posted today reach credit control in one batch;
+    October's bill run, as of 11-02, in the next. The product starts normal as of its opening
+    (the stored state_changed_at), so the bill run's notice is dated 11-02: started as of the
+    newest event, it was dated today (`make run`'s demo, when both events shared a batch)."""
+    accounts = _Accounts(db)
+
+    def event(seq: int, cause: BalanceCause, day: date,
+              due: int = 0) -> tuple[RawEnvelope, BalanceChanged]:
+        _, e = accounts.event("a", seq, due)
+        e = msgspec.structs.replace(e, cause=cause, as_of=at(day), dues=e.dues if due else (),
+                                    closed_bill_month="2031-03" if due else None)
+        return wrap(e, key=e.account_id, source="test", occurred_at=e.as_of), e
+
+    async def read(sql: str) -> list[tuple[Any, ...]]:
+        async with db.connect() as conn:
+            found = await conn.execute(text(sql), {"p": f"P{accounts.uid}-a"})
+            return [tuple(r) for r in found]
+
+    await accounts.apply(event(1, BalanceCause.MASTER_DATA, date(2030, 10, 1)),
+                         event(2, BalanceCause.CHARGE, date(2031, 5, 7)))
+    assert await read("SELECT state, state_changed_at FROM credit.product_credit "
+                      "WHERE product_id = :p") == [("normal", at(date(2030, 10, 1)))]
+    await accounts.apply(event(3, BalanceCause.BILL_RUN, date(2031, 4, 2), due=9_900))
+    assert await read("SELECT decision, as_of FROM credit.decisions WHERE product_id = :p"
+                      ) == [("bill_notice", at(date(2031, 4, 2)))]

@@ -312,3 +312,21 @@ async def test_a_deduction_is_announced_for_what_it_paid_of_each_product() -> No
     await apply_balance_events(store, [_deduction(2, {}, {"P1": 4_000, "P2": 0})])
     assert len(_collected(store)) == 2
 
+
+
+async def test_a_new_product_starts_at_its_earliest_event_of_the_batch_not_its_newest() -> None:
+    """`make run`'s demo: a product opened in April, its October charge posted today (no
+    `as_of`), then October's bill run as of 11-02. When the opening and the charge reach
+    credit control in one batch, the product starts normal as of its opening; started as of
+    the charge (today), the bill run's notice was dated today and the whole ladder after it
+    (warning, suspension) weeks late."""
+    store = InMemoryBalanceStore(T0)
+    opened, bill_run = T0 - timedelta(days=200), T0 + timedelta(days=2)
+    today = T0 + timedelta(days=37)
+    await apply_balance_events(store, [
+        _event(1, BalanceCause.MASTER_DATA, 0, at=opened),
+        _event(2, BalanceCause.CHARGE, 0, balance=0, at=today)])
+    assert store.products.products["P1"].changed_at == opened
+    await apply_balance_events(store, [_event(3, BalanceCause.BILL_RUN, 5_000, at=bill_run)])
+    [notice] = store.decisions.values()
+    assert (notice["decision"], notice["as_of"]) == ("bill_notice", bill_run)

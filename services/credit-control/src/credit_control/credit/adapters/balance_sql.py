@@ -16,6 +16,7 @@ The contracts' enums are `StrEnum`s: a member is the str of its value, so column
 members as they are (`.value` is a Python-level property call per value).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -181,12 +182,14 @@ class BatchHints:
 
 
 async def upsert_products(
-    conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+    conn: AsyncConnection, snapshots: list[tuple[BalanceChanged, ProductSnapshot]],
+    since: Mapping[str, datetime] | None = None,
 ) -> tuple[list[Any], BatchHints | None]:
-    """Fresh snapshots and account facts for the batch's products (one per product; new ones
-    start normal), in product id order; returns the rows (`COLUMNS`, positional, then what
-    the product owed of its own before (`OWN_DUE_BEFORE`: None for a new one), then the
-    hints' four columns), locked, and the hints (None without products)."""
+    """Fresh snapshots and account facts for the batch's products (one per product; a new
+    one starts normal as of `since`, else as of its snapshot's event), in product id order;
+    returns the rows (`COLUMNS`, positional, then what the product owed of its own before
+    (`OWN_DUE_BEFORE`: None for a new one), then the hints' four columns), locked, and the
+    hints (None without products)."""
     if not snapshots:
         return [], None
     s = sorted(snapshots, key=lambda s: s[1].product_id)
@@ -195,7 +198,9 @@ async def upsert_products(
     rows = await _UPSERT_PRODUCTS.fetch(conn, {
         "product_id": [p.product_id for _, p in s], "account_id": accounts,
         "family": [p.family for _, p in s], "product": [encode(p) for _, p in s],
-        "as_of": [e.as_of for e, _ in s], "customer_id": customers,
+        "as_of": ([e.as_of for e, _ in s] if since is None
+                  else [since.get(p.product_id, e.as_of) for e, p in s]),
+        "customer_id": customers,
         "tier": [e.customer.tier for e, _ in s],
         "star_level": [e.customer.star_level for e, _ in s],
         "balance_fen": [e.balance_fen for e, _ in s],

@@ -3,6 +3,7 @@ PostgreSQL holds for it, in dicts, so its use cases are tested without the stack
 follow the SQL's rules (a stale position never wins, a decision id is taken once, a new
 work order cancels the product's open ones for the other action)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,8 @@ class InMemoryBalanceStore:
         return moved
 
     async def upsert_products(
-        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]],
+        since: Mapping[str, datetime] | None = None,
     ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
         before: dict[str, int] = {}
         for event, snapshot in snapshots:
@@ -77,7 +79,8 @@ class InMemoryBalanceStore:
             if found is None:  # new products start normal, their ladder at the oldest month
                 found = ProductCredit(snapshot.product_id, event.account_id, snapshot.family,
                                       CreditState.NORMAL, ladder=Ladder(oldest),
-                                      changed_at=event.as_of)
+                                      changed_at=(since or {}).get(snapshot.product_id,
+                                                                   event.as_of))
                 self.products.add(found)
             found.account_id, found.customer_id = event.account_id, event.customer.customer_id
             found.snapshot = snapshot

@@ -21,6 +21,7 @@ the consumer's transaction, `adapters.memory.InMemoryBalanceStore` in use-case t
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -63,10 +64,12 @@ class BalanceStore(Protocol):
         self, newest: list[BalanceChanged]) -> dict[str, sql.Position | None]: ...
 
     async def upsert_products(
-        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]],
+        since: Mapping[str, datetime] | None = None,
     ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
         """The batch's products, locked, and what each owed of its own before (absent: a
-        new product, or not known)."""
+        new product, or not known). A new product starts normal as of `since` (its earliest
+        moment in the batch), else as of its snapshot's event."""
         ...
 
     async def rule_table(self) -> RuleTable: ...
@@ -109,7 +112,10 @@ async def apply_balance_events(
     if not fresh:
         return Applied()
     snapshots = {p.product_id: (e, p) for _, e in fresh for p in e.products}
-    products, owed_before = await store.upsert_products(list(snapshots.values()))
+    # Some account has several fresh events: a new product's first state dates from the
+    # earliest of them, not from the newest (whose snapshot it takes).
+    since = _earliest(fresh) if len(fresh) > len(moved) else None
+    products, owed_before = await store.upsert_products(list(snapshots.values()), since)
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
     batch = Batch(store, table, profiles, products, snapshots,
@@ -156,6 +162,23 @@ def _newest(items: list[tuple[RawEnvelope, BalanceChanged]]) -> dict[str, Balanc
         if seen is None or event.sequence > seen.sequence:
             newest[event.account_id] = event
     return newest
+
+
+def _earliest(fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> dict[str, datetime]:
+    """Each product's earliest business moment among the batch's fresh events. Events come
+    in sequence order, but their moments need not: a charge posted today, then a bill run
+    closing last month as of its 2nd. A product new to credit control starts normal as of
+    this moment; starting it as of the newest event's would date the bill run's notice (and
+    the ladder after it) weeks late, as not_before_last_change keeps decisions after the
+    product's last state change."""
+    earliest: dict[str, datetime] = {}
+    for _, e in fresh:
+        at = e.as_of
+        for p in e.products:
+            seen = earliest.get(p.product_id)
+            if seen is None or at < seen:
+                earliest[p.product_id] = at
+    return earliest
 
 
 def _fresh(

@@ -2,6 +2,7 @@
 and write one statement for the whole batch (adapters/balance_sql.py,
 adapters/product_credits.py)."""
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,9 +40,10 @@ class SqlBalanceStore:
         return await sql.advance_positions(self.conn, newest)
 
     async def upsert_products(
-        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]]
+        self, snapshots: list[tuple[BalanceChanged, ProductSnapshot]],
+        since: Mapping[str, datetime] | None = None,
     ) -> tuple[dict[str, ProductCredit], dict[str, int]]:
-        rows, self._hints = await sql.upsert_products(self.conn, snapshots)
+        rows, self._hints = await sql.upsert_products(self.conn, snapshots, since)
         newest = {p.product_id: p for _, p in snapshots}
         before = sql.OWN_DUE_BEFORE
         return ({r[0]: from_record(r, newest[r[0]]) for r in rows},
