@@ -44,8 +44,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # arrears_cleared decisions fewer, nothing else), then 615d07c, where a product off normal
 # whose own amount changes with no decision publishes credit.product_amount_changed (against
 # 5d4ab80: 123 such events more in the outbox and the products' new
-# previous_product_amount_due_fen column; without them, the same rows and events).
-BASE = "615d07c"
+# previous_product_amount_due_fen column; without them, the same rows and events), then
+# 8b95fd4, where a product new to credit control starts normal as of its earliest event in
+# the batch (against 615d07c: state_changed_at of 10 never-moved products earlier, nothing
+# else).
+BASE = "8b95fd4"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
