@@ -42,8 +42,6 @@ async def account(billing: httpx.AsyncClient, account_id: str) -> dict[str, Any]
 
 # --- 1. a written-off debt never becomes the customer's money --------------------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-27: a credit note on a written-off bill turns the "
-                   "write-off into spendable customer credit that pays the next bill")
 async def test_credit_note_on_a_written_off_bill_does_not_pay_the_next_bill(
     clients: dict[str, httpx.AsyncClient], uid: str, quiet_year: int,
 ) -> None:
@@ -63,7 +61,8 @@ async def test_credit_note_on_a_written_off_bill_does_not_pay_the_next_bill(
     February's 80.00 is "paid" by it: amount due 0, the product owes nothing, no reminder,
     no suspension. Severity: money lost (the 80.00 is never collected) and a debtor slips
     out of credit control; any written-off account given a later credit note gets free
-    service up to the written-off amount."""
+    service up to the written-off amount. Fixed: the write-off lapses by what the credit note
+    cancels (docs/billing.md, "Write-offs lapse")."""
     billing = clients["billing-events"]
     y = quiet_year
     group = await open_account(billing, uid, "wo")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MONEY_TABLES = ("charges", "payments", "reversals", "adjustments", "write_offs",
-                "deposit_movements", "deductions")
+                "write_off_lapses", "deposit_movements", "deductions")
 
 
 async def post(billing: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

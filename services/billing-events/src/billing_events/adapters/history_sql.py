@@ -90,6 +90,9 @@ _MOVEMENTS = f"""
     SELECT account_id, written_off_at, 'write_off', amount_fen, NULL::date, NULL, 0, 0
       FROM {S}.write_offs WHERE account_id = ANY(:ids) AND written_off_at <= :until
     UNION ALL
+    SELECT account_id, lapsed_at, 'write_off', -amount_fen, NULL::date, NULL, 0, 0
+      FROM {S}.write_off_lapses WHERE account_id = ANY(:ids) AND lapsed_at <= :until
+    UNION ALL
     SELECT account_id, at, 'deposit', 0, NULL::date, NULL, 0, amount_fen
       FROM {S}.deposit_movements WHERE account_id = ANY(:ids) AND at <= :until"""
 

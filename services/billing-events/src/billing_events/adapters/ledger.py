@@ -61,7 +61,8 @@ class Ledger:
     sequence: int = 0
     # charges + adjustments per (bill month, product id)
     bills: dict[tuple[date, str], int] = field(default_factory=dict)
-    credits_fen: int = 0  # payments not reversed + write-offs
+    credits_fen: int = 0  # payments not reversed + write-offs standing (less their lapses)
+    standing_write_offs_fen: int = 0  # write-offs less their lapses (domain.write_off_lapse)
     deposit_fen: int = 0
     last_payment_at: datetime | None = None
     product_ids: list[str] = field(default_factory=list)  # every product of the account
@@ -127,20 +128,29 @@ async def fill(conn: AsyncConnection, ledgers: dict[str, Ledger], accounts: Acco
             lg.products.append(ProductSnapshot(
                 product_id=product_id, cpno=cpno, name=name, family=_FAMILY[family],
                 vendor=vendor, channel=channel))
-    # Credits (payments not reversed, write-offs) and the deposit held, in one pass.
-    for account_id, credits, last_paid, deposit in await pg.fetch(f"""
-        SELECT account_id, sum(credit)::bigint, max(paid_at), sum(deposit)::bigint FROM (
-            SELECT p.account_id, p.amount_fen AS credit, p.paid_at, 0 AS deposit
+    # Credits (payments not reversed, write-offs less their lapses) and the deposit held, in
+    # one pass.
+    for account_id, credits, last_paid, deposit, written_off in await pg.fetch(f"""
+        SELECT account_id, sum(credit)::bigint, max(paid_at), sum(deposit)::bigint,
+               sum(written_off)::bigint FROM (
+            SELECT p.account_id, p.amount_fen AS credit, p.paid_at, 0 AS deposit,
+                   0 AS written_off
               FROM {S}.payments p
              WHERE {accounts.where("p.account_id")} AND NOT EXISTS (
                    SELECT 1 FROM {S}.reversals r WHERE r.payment_id = p.payment_id)
             UNION ALL
-            SELECT account_id, amount_fen, NULL, 0 FROM {S}.write_offs WHERE {ids}
+            SELECT account_id, amount_fen, NULL, 0, amount_fen FROM {S}.write_offs
+             WHERE {ids}
             UNION ALL
-            SELECT account_id, 0, NULL, amount_fen FROM {S}.deposit_movements WHERE {ids}) c
+            SELECT account_id, -amount_fen, NULL, 0, -amount_fen FROM {S}.write_off_lapses
+             WHERE {ids}
+            UNION ALL
+            SELECT account_id, 0, NULL, amount_fen, 0 FROM {S}.deposit_movements
+             WHERE {ids}) c
         GROUP BY account_id""", accounts.arg):
         lg = ledgers[account_id]
         lg.credits_fen, lg.last_payment_at, lg.deposit_fen = credits, last_paid, deposit
+        lg.standing_write_offs_fen = written_off
 
 
 async def customers(conn: AsyncConnection, accounts: Accounts) -> dict[str, CustomerSnapshot]:

@@ -46,7 +46,10 @@ def _query(group: str | None) -> str:
                      AND (CAST(:cutoff AS timestamptz) IS NULL OR r.reversed_at < :cutoff))
             UNION ALL
             SELECT account_id, amount_fen FROM {S}.write_offs
-             WHERE CAST(:cutoff AS timestamptz) IS NULL OR written_off_at < :cutoff) c
+             WHERE CAST(:cutoff AS timestamptz) IS NULL OR written_off_at < :cutoff
+            UNION ALL
+            SELECT account_id, -amount_fen FROM {S}.write_off_lapses
+             WHERE CAST(:cutoff AS timestamptz) IS NULL OR lapsed_at < :cutoff) c
         GROUP BY account_id)
     SELECT r.bill_month, {key} AS grp, sum(r.fen) AS receivables,
            sum(greatest(0, least(r.fen, r.cum - coalesce(c.fen, 0)))) AS arrears

@@ -82,3 +82,27 @@ async def row_of(conn: AsyncConnection, column: Any, value: str,
                  for_update: bool = False) -> Row[Any] | None:
     query = select(column.table).where(column == value)
     return (await conn.execute(query.with_for_update() if for_update else query)).first()
+
+
+async def standing_write_offs(
+    conn: AsyncConnection, account_ids: list[str]
+) -> dict[str, tuple[int, datetime]]:
+    """Each account's write-offs less their lapses, where some stand (> 0), with its latest
+    write-off's moment: the only accounts a payment or a credit note can make lapse."""
+    rows = await conn.execute(text("""
+        SELECT account_id, sum(fen)::bigint, max(written_off_at) FROM (
+            SELECT account_id, amount_fen AS fen, written_off_at FROM billing.write_offs
+             WHERE account_id = ANY(:ids)
+            UNION ALL
+            SELECT account_id, -amount_fen, NULL FROM billing.write_off_lapses
+             WHERE account_id = ANY(:ids)) w
+        GROUP BY account_id HAVING sum(fen) > 0"""), {"ids": account_ids})
+    return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+
+async def lapsed_by_payment(conn: AsyncConnection, payment_id: str) -> int:
+    """What the payment's arrival made the write-offs lapse (net of lapses undone since)."""
+    found = await conn.scalar(text(
+        "SELECT coalesce(sum(amount_fen), 0)::bigint FROM billing.write_off_lapses "
+        "WHERE payment_id = :p"), {"p": payment_id})
+    return int(found or 0)

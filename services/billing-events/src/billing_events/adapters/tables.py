@@ -129,6 +129,21 @@ write_offs = Table(
     CheckConstraint("amount_fen > 0", name="write_off_amount_positive"),
 )
 
+# A write-off's lapse (坏账收回): the excess of the write-offs once a payment or a credit note
+# would leave the account in credit while they stand (domain/model.py: write_off_lapse).
+# Signed: > 0 the write-offs lapse by it, < 0 a lapse undone (`payment_id`'s payment bounced).
+write_off_lapses = Table(
+    "write_off_lapses", metadata,
+    Column("lapse_id", Text, primary_key=True),  # "<cause>:<id of the cause>"
+    Column("account_id", Text, ForeignKey(accounts.c.account_id), nullable=False, index=True),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("cause", Text, nullable=False),  # payment, adjustment, reversal
+    Column("payment_id", Text, nullable=True, index=True),  # the payment that caused it
+    Column("lapsed_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_fen <> 0", name="write_off_lapse_amount_nonzero"),
+)
+
 # The deposit (押金/预存) as movements: money in (> 0), deductions out (< 0). Held apart
 # from the balance: it pays nothing until a deduction moves it into a payment.
 deposit_movements = Table(

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common.clock import parse_bill_month
 from common.contracts.billing import BalanceCause
 
+from ..adapters.ledger import lock_accounts
 from ..domain import commands as c
+from . import write_off_lapses as lapses
 from .context import BillingContext, publish_many
 
 S = "billing"
@@ -173,8 +175,21 @@ async def _load_chunk(
         report.skipped += len(good) - len(written)
         touched = sorted({getattr(cmd, "account_id", "") for _, cmd in good
                           if _id(cmd) in written and kind in _CAUSES})
+        if kind == "payments" and touched:
+            await _lapse_write_offs(conn, touched, [cmd for _, cmd in good
+                                                    if _id(cmd) in written])
         if touched:  # one event per account for the whole chunk
             await publish_many(ctx, conn, touched, _CAUSES[kind], ctx.clock.now())
+
+
+async def _lapse_write_offs(conn: AsyncConnection, accounts: list[str],
+                            payments: list[c.Command]) -> None:
+    """As POST /v1/payments does, set-wise: what the chunk's payments make lapse of the
+    accounts' write-offs (service_layer/write_off_lapses.py), the accounts locked first."""
+    await lock_accounts(conn, accounts)
+    await lapses.after_payments(conn, (
+        (p.payment_id, p.account_id, p.amount_fen, p.paid_at)
+        for p in payments if isinstance(p, c.RecordPayment) and p.paid_at is not None))
 
 
 # Charges and payments change balances; new products must reach credit-control even when

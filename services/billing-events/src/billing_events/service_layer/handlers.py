@@ -24,6 +24,7 @@ from ..domain.allocation import paid_by
 from ..domain.history import position_at
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from . import sanctions
+from . import write_off_lapses as lapses
 from .balances import AccountState, current_states, month_text, product_due_json
 from .context import (
     BillingContext,
@@ -227,6 +228,8 @@ async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredRes
         await conn.execute(insert(t.payments).values(
             payment_id=cmd.payment_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             paid_at=paid_at, source="cash"))
+        await lapses.after_credit(conn, cmd.account_id, "payment", cmd.payment_id, paid_at,
+                                  payment_id=cmd.payment_id)
         account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.PAYMENT, paid_at)
         return {**cmd.model_dump(mode="json"), "paid_at": paid_at.isoformat(),
                 "account": account}
@@ -255,6 +258,7 @@ async def reverse_payment(ctx: BillingContext, cmd: c.ReversePayment) -> StoredR
         await conn.execute(insert(t.reversals).values(
             reversal_id=cmd.reversal_id, payment_id=cmd.payment_id, account_id=paid.account_id,
             reason=cmd.reason, reversed_at=at))
+        await lapses.after_reversal(conn, paid.account_id, cmd.reversal_id, cmd.payment_id, at)
         account = await publish_account(ctx, conn, paid.account_id, BalanceCause.REVERSAL, at)
         return {**cmd.model_dump(mode="json"), "reversed_at": at.isoformat(),
                 "account_id": paid.account_id, "amount_fen": int(paid.amount_fen),
@@ -281,6 +285,8 @@ async def adjust_bill(ctx: BillingContext, cmd: c.AdjustBill) -> StoredResponse:
             adjustment_id=cmd.adjustment_id, account_id=cmd.account_id,
             product_id=cmd.product_id, bill_month=month, amount_fen=cmd.amount_fen,
             reason=cmd.reason, adjusted_at=at))
+        if cmd.amount_fen < 0:  # a credit note: what it cancels may have been written off
+            await lapses.after_credit(conn, cmd.account_id, "adjustment", cmd.adjustment_id, at)
         account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.ADJUSTMENT, at)
         return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
                 "account": account}
