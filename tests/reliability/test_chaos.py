@@ -1,9 +1,11 @@
 """The fault suite: a seeded workload (a bill run, sweeps on the 10th, 25th and last day,
-payments in instalments, restores through the chain) while, one after another, each service
-is SIGKILLed mid-batch and restarted, the broker and the database restart, EMOS fails 30 %
-and the gateway stage is down a while, poison lands on every consumed topic, and a slice of
-every topic is delivered again. After each fault: wait until quiescent, then the invariant
-checker must find nothing lost, nothing doubled, nothing wrong.
+payments in instalments, restores through the chain, December 15th's deductions from
+deposits) while, one after another, each service is SIGKILLed mid-batch and restarted, the
+broker and the database restart, EMOS fails 30 % and the gateway stage is down a while,
+billing-events is SIGKILLed as it collects the deductions, poison lands on every consumed
+topic, and a slice of every topic is delivered again. After each fault: wait until
+quiescent, then the invariant checker must find nothing lost, nothing doubled, nothing
+wrong.
 
 Short form in `make test` (500 groups, ~2,000 balance events); `make chaos` runs
 CHAOS_SCALE=full (3,000 groups, >10,000 events) and writes docs/reliability.md's figures to
@@ -79,6 +81,8 @@ class Suite:
         self.events_before = now
         self.rows.append(row)
         print(json.dumps(row, ensure_ascii=False))
+        if not report.ok:  # in full: pytest's assertion message is cut short
+            print(json.dumps(report.as_json(), ensure_ascii=False, default=str))
         assert report.ok, (name, report.as_json())
         return report
 
@@ -180,7 +184,21 @@ async def test_chaos_nothing_lost_nothing_doubled(
     await gateway.delete("/v1/faults")
     await s.settle("gateway stage outage (restores)", at, 1)
 
-    # 8. Poison on every consumed topic: bad JSON, unknown type, schema 99, oversized, the
+    # 8. billing-events SIGKILLed while it collects December 15th's deductions (划扣) from
+    #    the deposits of the accounts still owing: each collected once, never more than the
+    #    deposit held nor what was owed, each notice quoting what was collected.
+    holders = w.deposit_holders()
+    await send_all(billing, w.deposits(holders), scale.concurrency)
+    await quiescent(db, stack.kafka_bootstrap, credit, s.scope)
+    deducted_sql = "SELECT count(*) FROM billing.deductions WHERE account_id LIKE :p"
+    before = await s.count(deducted_sql)
+    await sweep(credit, f"{w.prefix}-12-15", w.day(12, 15, 9))
+    at = await s.kill_when("billing-events", lambda: _reached(
+        s, deducted_sql, before + max(1, len(holders) // 3)))
+    await s.settle("SIGKILL billing-events mid-batch (deductions of the 15th)", at, 1)
+    await _deductions_exact(s, holders, w.owed())
+
+    # 9. Poison on every consumed topic: bad JSON, unknown type, schema 99, oversized, the
     #    valid-shaped values the domain or the database cannot hold, and a message at the
     #    broker's size limit (tests/reliability/bounded_poison.py).
     marker = f"poison-{w.prefix}"
@@ -197,7 +215,7 @@ async def test_chaos_nothing_lost_nothing_doubled(
         for word, _ in bounded_poison(topic, marker, "x"):
             assert any(word in r for r in reasons), (topic, word, reasons)
 
-    # 9. A slice of every consumed topic delivered again (same bytes, same event ids).
+    # 10. A slice of every consumed topic delivered again (same bytes, same event ids).
     at = time.monotonic()
     replayed = await replay_slice(stack.kafka_bootstrap, s.scope, 50 if scale.groups < 1000
                                   else 500)
@@ -206,6 +224,27 @@ async def test_chaos_nothing_lost_nothing_doubled(
     total_s = time.monotonic() - started
     _write_figures(s, scale, total_s)
     assert sum(r["events_in"] for r in s.rows) >= (10_000 if scale.groups >= 3000 else 2_000)
+
+
+async def _deductions_exact(s: Suite, holders: list[str], owed: dict[str, int]) -> None:
+    """Per holder: one deduction per decision, what it collected moved out of the deposit
+    and in as a payment (source deposit) once, never more than the deposit or the debt."""
+    async with s.db.connect() as conn:
+        rows = (await conn.execute(text("""
+            SELECT a, coalesce((SELECT sum(collected_fen) FROM billing.deductions d
+                                 WHERE d.account_id = a), 0),
+                   coalesce((SELECT sum(amount_fen) FROM billing.payments p
+                              WHERE p.account_id = a AND p.source = 'deposit'), 0),
+                   coalesce((SELECT sum(-amount_fen) FROM billing.deposit_movements m
+                              WHERE m.account_id = a AND m.kind = 'deduction'), 0),
+                   coalesce((SELECT sum(amount_fen) FROM billing.deposit_movements m
+                              WHERE m.account_id = a AND m.kind = 'deposit'), 0)
+              FROM unnest(CAST(:ids AS text[])) AS a"""), {"ids": holders})).all()
+    wrong = [tuple(r) for r in rows
+             if not (r[1] == r[2] == r[3] and 0 <= r[1] <= min(r[4], owed[r[0]]))]
+    assert not wrong, ("deductions not exact (account, collected, paid, moved, deposit)",
+                       wrong[:5])
+    assert sum(r[1] for r in rows) > 0, "no deduction collected anything"
 
 
 async def _reached(s: Suite, sql: str, n: int) -> bool:

@@ -145,6 +145,29 @@ class Workload:
         return [a for a in self.accounts if a not in early and a != keep][::2]
 
 
+    def deposit_holders(self) -> list[str]:
+        """The accounts a deduction (划扣) collects from on December's 15th: mid- and
+        high-tier customers' accounts with an ADC product (the rule table deducts ADC only,
+        in the second arrears month) that pay neither early nor late."""
+        paying = set(self.early_payers()) | set(self.late_payers()) | {self.chain_debtor()}
+        tiers = {str(c["customer_id"]): str(c["tier"]) for c in self.base.customers}
+        tier = {str(a["account_id"]): tiers[str(a["customer_id"])] for a in self.base.accounts}
+        owed = self.owed()
+        return sorted({str(p["account_id"]) for p in self.base.products
+                       if p["family"] == "ADC" and str(p["account_id"]) not in paying
+                       and tier[str(p["account_id"])] in ("mid", "high")
+                       and owed.get(str(p["account_id"]), 0) > 0})
+
+    def deposits(self, accounts: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Every other holder's deposit covers half of what it owes (a partial deduction),
+        the others' twice (the deduction collects what is owed and leaves the rest held)."""
+        owed = self.owed()
+        return [("/v1/deposits", {
+            "deposit_id": f"DEP{a}", "account_id": a,
+            "amount_fen": owed[a] // 2 if n % 2 else owed[a] * 2,
+            "received_at": self.day(12, 5, 10)}) for n, a in enumerate(accounts)]
+
+
 async def send_all(client: httpx.AsyncClient, requests: list[tuple[str, dict[str, Any]]],
                    concurrency: int, during: Callable[[int], Awaitable[None]] | None = None
                    ) -> int:

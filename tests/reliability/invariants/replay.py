@@ -122,6 +122,7 @@ class Replay:
     def _sweep(self, run: SweepRun) -> None:
         table = self.inputs.tables.get(run.rule_version, (None, DEFAULT_RULES))[1]
         today = business_date(run.as_of)
+        deposit_left: dict[str, int] = {}  # per account, what this sweep's deductions left
         for pid in sorted(self.products):
             p = self.products[pid]
             event = self.latest.get(self.product_account[pid])
@@ -142,6 +143,9 @@ class Replay:
                 if run.held and intent.decision is DecisionType.SUSPEND:
                     continue
                 if not allowed_in_sweep(intent.decision, own):
+                    continue
+                if intent.decision is DecisionType.DEDUCTION and not _share(
+                        deposit_left, event, own):
                     continue
                 if self._take(p, intent, run.as_of):
                     p.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
@@ -165,6 +169,16 @@ class Replay:
             return
         p.complete(ProvisioningAction.SUSPEND if p.state is S.SUSPEND_REQUESTED
                    else ProvisioningAction.RESTORE, as_of)
+
+
+def _share(deposit_left: dict[str, int], event: BalanceChanged, own: int) -> bool:
+    """A sweep's deductions of one account's products share its one deposit in product id
+    order, each asking at most its own amount due; a product the deposit has nothing left
+    for asks nothing, so has no deduction (rules.deduction_shares, the sweep's SQL)."""
+    left = deposit_left.get(event.account_id, max(0, event.deposit_fen))
+    ask = min(max(0, own), left)
+    deposit_left[event.account_id] = left - ask
+    return ask > 0
 
 
 def _facts(event: BalanceChanged, profile: CreditProfile) -> rules.AccountFacts:
