@@ -156,9 +156,6 @@ async def recovery(credit: httpx.AsyncClient, month: str, as_of: str) -> dict[st
 
 # --- 1. a credit note on a written-off month once the next month is billed ------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-29: a credit note cancelling a written-off bill "
-                   "while the next bill is owing lapses only the excess over a zero balance: "
-                   "the write-off pays February's 80.00 (amount due 0)")
 async def test_a_credit_note_on_a_written_off_month_leaves_the_next_bill_owed(
     clients: dict[str, httpx.AsyncClient], uid: str, qa_year: int,
 ) -> None:
@@ -213,9 +210,6 @@ async def test_a_credit_note_on_a_written_off_month_leaves_the_next_bill_owed(
 
 # --- 2. a cutoff before the bill run ----------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-29: the receivables report and the aging report "
-                   "count a bill month as billed on days before its bill run (bill runs are "
-                   "not cut at `as_of`): 100% arrears of a bill not yet issued")
 async def test_arrears_as_of_a_day_before_the_bill_run_hold_no_unissued_bill(
     clients: dict[str, httpx.AsyncClient], uid: str, qa_year: int,
 ) -> None:
@@ -260,9 +254,6 @@ async def test_arrears_as_of_a_day_before_the_bill_run_hold_no_unissued_bill(
 
 # --- 3. a write-off in the recovery rate ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-29: the recovery report counts written-off debt as "
-                   "collected (collected = receivables − arrears): 当月欠费回收率 100% for a "
-                   "month three quarters written off")
 async def test_recovery_rate_does_not_count_a_write_off_as_collected(
     clients: dict[str, httpx.AsyncClient], uid: str, qa_year: int,
 ) -> None:
@@ -562,9 +553,6 @@ async def test_states_kpis_and_a_deduction_agree_with_what_was_decided(
 
 # --- 8. a later credit note changes a day already measured -----------------------------------
 
-@pytest.mark.xfail(strict=True, reason="QA-29: the receivables report counts every adjustment "
-                   "whatever its date: a credit note dated after the day measured rewrites "
-                   "that day's receivables and arrears (the figure of a past day drifts)")
 async def test_a_credit_note_after_the_day_measured_does_not_rewrite_that_days_figures(
     clients: dict[str, httpx.AsyncClient], uid: str, qa_year: int,
 ) -> None:
@@ -632,8 +620,8 @@ async def test_a_month_never_billed_has_no_rate_and_judges_nothing(
         theirs = await ok(await billing.get("/v1/receivables", params={
             "bill_month": month, "as_of": day}), 200)
         assert (theirs["closed_months"], theirs["months"]) == ([], []), theirs
-        assert theirs["total"] == {"receivables_fen": 0, "arrears_fen": 0, "arrears_rate": None,
-                                   "arrears_rate_percent": None}, theirs
+        assert theirs["total"] == {"receivables_fen": 0, "arrears_fen": 0, "written_off_fen": 0,
+                                   "arrears_rate": None, "arrears_rate_percent": None}, theirs
         params = {"month": month, "as_of": day}
         report = await ok(await credit.get("/v1/reports/arrears", params=params), 200)
         assert report["months"] == [], report

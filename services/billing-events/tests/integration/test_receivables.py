@@ -81,7 +81,8 @@ async def test_arrears_rate_matches_the_hand_computation(
         (f"{y}-09", 1_628_381_826, 0), (f"{y}-10", 1_628_000_000, 0),
         (f"{y}-11", 1_628_631_804, 18_381_826)]
     assert body["total"] == {"receivables_fen": 4_885_013_630, "arrears_fen": 18_381_826,
-                             "arrears_rate": "0.003763", "arrears_rate_percent": "0.38"}
+                             "written_off_fen": 0, "arrears_rate": "0.003763",
+                             "arrears_rate_percent": "0.38"}
     assert [(g["key"], g["receivables_fen"], g["arrears_fen"]) for g in body["groups"]] == [
         ("ADC", 4_800_000_000, 0), ("MAS", 60_000_000, 10_000_000),
         ("WORK_ORDER", 25_013_630, 8_381_826)]

@@ -3,8 +3,8 @@
 bills. Against real PostgreSQL, through the API and the CSV import.
 
 Bill months of `test_year + 47` (a bill run closes a month for everyone): 01–02 a recovery
-by payment, 03–04 a bounced recovery, 05–06 the CSV path, 07–08 a credit note; each month
-billed on the 2nd of the next."""
+by payment, 03–04 a bounced recovery, 05–06 the CSV path, 07–08 a credit note, 09–10 a
+credit note after a later bill; each month billed on the 2nd of the next."""
 
 import csv
 from pathlib import Path
@@ -145,3 +145,22 @@ async def test_a_credit_note_on_a_written_off_month_leaves_no_credit(
     await charge_and_close(billing, ids, f"{year}-08", 8_000, uid)
     view = (await billing.get(f"/v1/accounts/{ids['account']}")).json()
     assert view["dues"] == [{"bill_month": f"{year}-08", "amount_due_fen": 8_000}]
+
+
+async def test_a_credit_note_after_a_later_bill_lapses_what_it_cancels_of_the_write_off(
+    clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str, year: int
+) -> None:
+    """September's 100.00 written off, October's 80.00 billed and owed, then September
+    credited back in full (QA pass 29): the whole write-off lapses (what it covered is
+    cancelled), so October's 80.00 stays owed, not paid by the write-off."""
+    billing = clients["billing-events"]
+    ids = await open_account(billing, uid)
+    await charge_and_close(billing, ids, f"{year}-09", 10_000, uid)
+    await _write_off(billing, ids, uid, 10_000, f"{year}-10-20T10:00:00+08:00")
+    await charge_and_close(billing, ids, f"{year}-10", 8_000, uid)
+    noted = await post(billing, "/v1/adjustments", {
+        "adjustment_id": f"AD{uid}", "account_id": ids["account"],
+        "product_id": ids["product"], "bill_month": f"{year}-09", "amount_fen": -10_000,
+        "reason": "账单有误,全额冲减", "as_of": f"{year}-11-10T10:00:00+08:00"})
+    assert noted["account"]["dues"] == [{"bill_month": f"{year}-10", "amount_due_fen": 8_000}]
+    assert await _lapses(db, ids["account"]) == [("adjustment", 10_000, None)]

@@ -18,6 +18,12 @@ def test_examples() -> None:
     assert write_off_lapse(-10_000, 0, revived_fen=10_000) == -10_000
     # ...unless a credit note since leaves the account in credit without it.
     assert write_off_lapse(-2_000, 0, revived_fen=10_000) == -2_000
+    # January's 100.00 written off, February's 80.00 owed; January credited back in full:
+    # the whole write-off lapses (it covered January), February stays owed.
+    assert write_off_lapse(2_000, 10_000, uncovered_fen=10_000) == 10_000
+    # January's 100.00 written off by 60.00 only (40.00 still owed); credited back by 30.00:
+    # the note cancels what was still owed first, nothing lapses.
+    assert write_off_lapse(-1_000, 6_000, uncovered_fen=0) == 0
 
 
 @given(FEN, STANDING)
@@ -38,3 +44,12 @@ def test_a_bounce_brings_back_at_most_what_lapsed(balance: int, standing: int,
     after_standing = standing + revived - (revived + change)
     assert not (after_balance > 0 and after_standing > 0)
     assert after_standing >= 0
+
+
+@given(FEN, STANDING, STANDING)
+def test_a_credit_note_lapses_at_most_what_stands(balance: int, standing: int,
+                                                 uncovered: int) -> None:
+    lapse = write_off_lapse(balance, standing, uncovered_fen=uncovered)
+    assert 0 <= lapse <= standing
+    assert lapse >= min(uncovered, standing)
+    assert not (balance - lapse > 0 and standing - lapse > 0)

@@ -127,3 +127,14 @@ def test_the_vendored_chart_library_is_the_registry_file() -> None:
     body = (vendor / "chart.umd.min.js").read_bytes()
     assert body.startswith(b"/*!\n * Chart.js v4.5.1")
     assert hashlib.sha256(body).hexdigest() in (vendor / "README.md").read_text()
+
+
+def test_written_off_debt_is_neither_arrears_nor_collected() -> None:
+    """200.00 billed, 50.00 paid, 150.00 written off (QA pass 29): collected 50.00, 25 %."""
+    recovery = Recovery("current_month", date(2011, 10, 31), date(2011, 10, 31),
+                        Figures(20_000, 0, written_off_fen=15_000), Decimal("0.96"))
+    body = recovery.as_dict()
+    assert (body["collected_fen"], body["written_off_fen"], body["arrears_fen"]) == (
+        5_000, 15_000, 0)
+    assert (body["recovery_rate"], body["meets_target"]) == ("0.250000", False)
+    assert Figures(20_000, 0, 15_000) + Figures(100, 50, 10) == Figures(20_100, 50, 15_010)

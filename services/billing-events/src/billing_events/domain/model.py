@@ -89,13 +89,19 @@ def write_off_allowed(amount_fen: int, amount_due_fen: int) -> bool:
     return 0 < amount_fen <= amount_due_fen
 
 
-def write_off_lapse(balance_fen: int, standing_fen: int, revived_fen: int = 0) -> int:
+def write_off_lapse(balance_fen: int, standing_fen: int, revived_fen: int = 0,
+                    uncovered_fen: int = 0) -> int:
     """How much the account's write-offs lapse (> 0) or come back (< 0) after a movement.
 
-    A write-off (核销) is the operator giving up on a debt, never money the customer has: once
-    a payment or a credit note would leave the account in credit (`balance_fen` > 0) while
-    write-offs stand (`standing_fen`: written off less what lapsed before), the excess lapses,
-    at most what stands (bad debt recovered). `revived_fen`: what lapsed by a payment that has
-    just bounced, which comes back first (`balance_fen` and `standing_fen` are without it)."""
+    A write-off (核销) is the operator giving up on a debt, never money the customer has:
+    - once a payment or a credit note would leave the account in credit (`balance_fen` > 0)
+      while write-offs stand (`standing_fen`: written off less what lapsed before), the
+      excess lapses, at most what stands (bad debt recovered);
+    - a credit note on a closed month cancels first what that month still owed and then
+      debt the credits covered (`uncovered_fen`: the rest, which a write-off covered before
+      a payment, as the credit-note rule says): that much lapses too, even while a later
+      month is owed, so the write-off never pays the later bill.
+    `revived_fen`: what lapsed by a payment that has just bounced, which comes back first
+    (`balance_fen` and `standing_fen` are without it)."""
     balance, standing = balance_fen + revived_fen, standing_fen + revived_fen
-    return min(max(balance, 0), max(standing, 0)) - revived_fen
+    return min(max(balance, uncovered_fen, 0), max(standing, 0)) - revived_fen

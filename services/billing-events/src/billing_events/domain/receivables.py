@@ -10,10 +10,12 @@ class Receivables:
 
     receivables_fen: int
     arrears_fen: int
+    written_off_fen: int = 0  # of the billed, what write-offs cover (not arrears, not paid)
 
     def __add__(self, other: "Receivables") -> "Receivables":
         return Receivables(self.receivables_fen + other.receivables_fen,
-                           self.arrears_fen + other.arrears_fen)
+                           self.arrears_fen + other.arrears_fen,
+                           self.written_off_fen + other.written_off_fen)
 
     @property
     def rate(self) -> Decimal | None:

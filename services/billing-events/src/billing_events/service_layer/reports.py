@@ -28,13 +28,13 @@ async def receivables_report(
                             bill_month=month_text(first), through=month_text(last))
     cutoff = end_of_business_day(on) if on else None
     async with ctx.engine.connect() as conn:
-        closed = await rec.closed_in(conn, first, last)
+        closed = await rec.closed_in(conn, first, last, cutoff)
         rows = await rec.receivables(conn, first, last, cutoff, group)
     months: dict[date, Receivables] = {m: Receivables(0, 0) for m in closed}
     groups: dict[str, Receivables] = defaultdict(lambda: Receivables(0, 0))
-    for month, key, receivable, arrears in rows:
-        months[month] += Receivables(receivable, arrears)
-        groups[key] += Receivables(receivable, arrears)
+    for month, key, receivable, arrears, written_off in rows:
+        months[month] += Receivables(receivable, arrears, written_off)
+        groups[key] += Receivables(receivable, arrears, written_off)
     total = sum(months.values(), Receivables(0, 0))
     body: dict[str, Any] = {
         "bill_month": month_text(first), "through": month_text(last),
@@ -52,5 +52,6 @@ async def receivables_report(
 def _figures(r: Receivables) -> dict[str, Any]:
     rate = r.rate
     return {"receivables_fen": r.receivables_fen, "arrears_fen": r.arrears_fen,
+            "written_off_fen": r.written_off_fen,
             "arrears_rate": str(rate) if rate is not None else None,
             "arrears_rate_percent": r.rate_percent}

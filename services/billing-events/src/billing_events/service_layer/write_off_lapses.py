@@ -9,7 +9,7 @@ The use cases call these after writing their own row and before publishing, in t
 transaction, with the account locked."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,18 +17,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain.model import write_off_lapse
-from .balances import current_states
+from .balances import closed_months, current_states
+
+
+async def month_owed(conn: AsyncConnection, account_id: str, month: date) -> int | None:
+    """Before a credit note on `month`: what the closed month still owes, when write-offs
+    stand (None: none stand, or the month is open; the note then cancels no written-off
+    debt)."""
+    if account_id not in await repo.standing_write_offs(conn, [account_id]):
+        return None
+    if month not in await closed_months(conn):
+        return None
+    dues = (await current_states(conn, [account_id]))[account_id].position.dues
+    return sum(d.amount_due_fen for d in dues if d.bill_month == month)
 
 
 async def after_credit(conn: AsyncConnection, account_id: str, cause: str, cause_id: str,
-                       at: datetime, payment_id: str | None = None) -> int:
-    """After a payment (`payment_id`) or a credit note: the lapse written (0: none)."""
+                       at: datetime, payment_id: str | None = None,
+                       uncovered_fen: int = 0) -> int:
+    """After a payment (`payment_id`) or a credit note (`uncovered_fen`: what it cancelled
+    beyond what its month still owed): the lapse written (0: none)."""
     standing = await repo.standing_write_offs(conn, [account_id])
     if account_id not in standing:
         return 0  # no write-off stands: nothing can lapse (almost every account)
     fen, written_at = standing[account_id]
     balance = (await current_states(conn, [account_id]))[account_id].position.balance_fen
-    lapse = write_off_lapse(balance, fen)
+    lapse = write_off_lapse(balance, fen, uncovered_fen=uncovered_fen)
     if lapse:
         await _write(conn, account_id, lapse, cause, cause_id, max(at, written_at), payment_id)
     return lapse

@@ -30,14 +30,18 @@ class Figures:
 
     receivables_fen: int
     arrears_fen: int
+    # Covered by write-offs (核销, less their lapses): neither arrears nor collected; a
+    # write-off is the operator giving up on a debt, never money collected (docs/billing.md).
+    written_off_fen: int = 0
 
     def __add__(self, other: "Figures") -> "Figures":
         return Figures(self.receivables_fen + other.receivables_fen,
-                       self.arrears_fen + other.arrears_fen)
+                       self.arrears_fen + other.arrears_fen,
+                       self.written_off_fen + other.written_off_fen)
 
     @property
     def collected_fen(self) -> int:
-        return self.receivables_fen - self.arrears_fen
+        return self.receivables_fen - self.arrears_fen - self.written_off_fen
 
     @property
     def arrears_rate(self) -> Decimal | None:
@@ -46,7 +50,8 @@ class Figures:
 
     @property
     def recovery_rate(self) -> Decimal | None:
-        """回收率 = collected / receivables = 1 − arrears rate, from the fen sums."""
+        """回收率 = collected / receivables, from the fen sums: 1 − arrears rate less what was
+        written off (a write-off is never collected)."""
         return ratio(self.collected_fen, self.receivables_fen)
 
     @property
@@ -165,6 +170,7 @@ class Recovery:
             "receivables_fen": self.figures.receivables_fen,
             "collected_fen": self.figures.collected_fen,
             "arrears_fen": self.figures.arrears_fen,
+            "written_off_fen": self.figures.written_off_fen,
             "recovery_rate": text(rate),
             "recovery_rate_percent": percent(self.figures.collected_fen,
                                              self.figures.receivables_fen),

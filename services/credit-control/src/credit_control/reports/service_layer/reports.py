@@ -49,7 +49,9 @@ def _moment(rc: ReportContext, month: date, as_of: date | None) -> tuple[date, d
 
 
 def _figures(body: dict[str, Any]) -> Figures:
-    return Figures(int(body["receivables_fen"]), int(body["arrears_fen"]))
+    # written_off_fen: absent from a billing-events older than it (nothing written off then)
+    return Figures(int(body["receivables_fen"]), int(body["arrears_fen"]),
+                   int(body.get("written_off_fen") or 0))
 
 
 # --- arrears rate ---------------------------------------------------------------------------
