@@ -1,9 +1,11 @@
 """Write-offs lapse when what they wrote off is paid or cancelled after all (docs/billing.md,
 "Write-offs lapse"). A write-off (核销) is the operator giving up on a debt, never money the
 customer has. A payment or a credit note that would leave the account in credit while
-write-offs stand makes the excess lapse (bad debt recovered), written as its own ledger row
-before the balance event: without it, the write-off paid the next bills (free service, a
-debtor out of credit control). A payment that bounces brings back what its arrival made lapse.
+write-offs stand makes the excess lapse (bad debt recovered), and a credit note on a closed
+month makes lapse what it cancels beyond what that month still owed (debt a write-off
+covered), each written as its own ledger row before the balance event: without it, the
+write-off paid the next bills (free service, a debtor out of credit control). A payment that
+bounces brings back what its arrival made lapse.
 
 The use cases call these after writing their own row and before publishing, in their
 transaction, with the account locked."""
