@@ -417,8 +417,6 @@ async def _problems(admin: httpx.AsyncClient, name: str, text: str) -> list[str]
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="QA-28: a template change dropping the seed text's "
-                   "amount, product number or deadline is accepted")
 async def test_template_change_missing_a_placeholder_is_refused(
     role_clients: dict[str, dict[str, httpx.AsyncClient]],
 ) -> None:
@@ -441,8 +439,6 @@ async def test_template_change_missing_a_placeholder_is_refused(
         assert await _problems(admin, "suspension_warning", seed.replace(token, "")), token
 
 
-@pytest.mark.xfail(strict=True, reason="QA-28: ACCOUNTXX (manager only) is accepted in a "
-                   "customer template and quotes the account's total to the customer")
 async def test_customer_template_cannot_quote_the_account_total(
     role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str,
 ) -> None:
@@ -557,8 +553,6 @@ async def test_held_message_keeps_the_wording_it_was_made_with_across_a_template
 
 # --- 7. a held suspension warning whose customer is red-listed before it leaves ----------------
 
-@pytest.mark.xfail(strict=True, reason="QA-28: a suspension warning held by the quiet hours "
-                   "still leaves after the customer was put on the red list")
 async def test_held_suspension_warning_is_not_sent_once_the_customer_is_red_listed(
     clients: dict[str, httpx.AsyncClient], role_clients: dict[str, dict[str, httpx.AsyncClient]],
     uid: str, quiet_year: int,

@@ -17,6 +17,7 @@ from common.contracts import (
     CreditDecisionMade,
     CreditStateChanged,
     DeductionCollected,
+    ExemptionChanged,
     NoticeOutcome,
     ProductAmountChanged,
     ProvisioningCommand,
@@ -62,6 +63,9 @@ VALID: dict[type[Contract], dict[str, Any]] = {
     DeductionCollected: {
         "account_id": "A-1", "product_id": "P-1", "deduction_id": "d-1", "as_of": AT,
         "sequence": 9, "collected_fen": 2000, "context": CONTEXT},
+    ExemptionChanged: {
+        "account_id": "A-1", "product_id": "P-1", "customer_id": "G-1",
+        "exemption_id": "e-1", "as_of": AT, "suspension_exempt": True},
     ProvisioningCommand: {
         "command_id": "c-1", "decision_id": "d-1", "product_id": "P-1", "account_id": "A-1",
         "cpno": "CP-1", "family": "MAS", "vendor": "huawei", "action": "suspend",

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from common.contracts import CreditDecisionMade, CreditStateChanged, ProductAmountChanged, bounds
-from common.contracts.credit_control import DecisionType, DeductionCollected
+from common.contracts.credit_control import DecisionType, DeductionCollected, ExemptionChanged
 from common.envelope import UnprocessableMessage, to_bytes, wrap
 from notifier.entrypoints.consumer import CONTRACTS
 
@@ -42,7 +42,8 @@ def test_the_consumer_reads_the_contracts_of_libs_common() -> None:
     assert CONTRACTS.contracts == {CreditDecisionMade.event_type: CreditDecisionMade,
                                    CreditStateChanged.event_type: CreditStateChanged,
                                    DeductionCollected.event_type: DeductionCollected,
-                                   ProductAmountChanged.event_type: ProductAmountChanged}
+                                   ProductAmountChanged.event_type: ProductAmountChanged,
+                                   ExemptionChanged.event_type: ExemptionChanged}
 
 
 @pytest.mark.parametrize("event", [decision(DecisionType.BILL_NOTICE),

@@ -320,3 +320,29 @@ def test_a_surrogate_pair_is_never_cut() -> None:
     parts = split_segments(text)
     assert parts[0] == "信" * 66
     assert parts[1].startswith("😀")
+
+
+def test_a_named_template_keeps_its_facts_and_its_audience() -> None:
+    """QA pass 28: a threat without its date, a notice without its product or amount, and
+    the account's total in a customer's message are refused; wording may change freely."""
+    from notifier.domain.templates import TemplateName as N
+    from notifier.domain.templates import template_problems
+
+    ok = "CPNAME欠XX元,请于MM月DD日前缴费"
+    assert template_problems(ok, N.WARNING_3) == []
+    assert template_problems("CPNO欠XX元,请及时缴费", N.WARNING_2) == []  # a reminder's date may go
+    threat = "尊敬的客户,您的集团产品CPNAME(产品编号:CPNO)尚有XX元未缴,将停用您的集团产品服务。"
+    [problem] = template_problems(threat, N.SUSPENSION_WARNING)
+    assert problem.startswith("missing placeholders: YYYY年MM月DD日 or MM月DD日;")
+    [problem] = template_problems("您的集团产品将于MM月DD日停用。", N.SUSPENSION_WARNING)
+    assert problem.startswith("missing placeholders: CPNO, XX;")
+    [problem] = template_problems("您的集团产品CPNAME欠XX元,将于MM月DD日停用。",
+                                  N.SUSPENSION_WARNING)  # a threat names the product's number
+    assert problem.startswith("missing placeholders: CPNO;")
+    [problem] = template_problems("欠XX元,请于MM月DD日前缴费", N.BILL_NOTICE)
+    assert problem.startswith("missing placeholders: CPNO or CPNAME;")
+    total = "CPNAME(产品编号:CPNO)欠XX元,账户合计ACCOUNTXX元,请于MM月DD日前缴费"
+    assert any("account manager only" in p for p in template_problems(total, N.BILL_NOTICE))
+    assert template_problems(total.replace("请于MM月DD日前缴费", "KHJLNAME"),
+                             N.SUSPENSION_NOTICE_MANAGER_ACCOUNT) == []
+    assert template_problems(threat) == []  # unnamed: only the text's own problems

@@ -14,6 +14,7 @@ from .credit_control import (
     CreditDecisionMade,
     CreditStateChanged,
     DeductionCollected,
+    ExemptionChanged,
     ProductAmountChanged,
 )
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
@@ -30,7 +31,7 @@ ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOT
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     BalanceChanged, CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
-    DeductionCollected,
+    DeductionCollected, ExemptionChanged,
     ProvisioningCommand, ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "CreditDecisionMade",
     "CreditStateChanged",
     "DeductionCollected",
+    "ExemptionChanged",
     "NoticeOutcome",
     "ProductAmountChanged",
     "ProvisioningCommand",

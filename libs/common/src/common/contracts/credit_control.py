@@ -151,6 +151,26 @@ class DeductionCollected(Contract, frozen=True, kw_only=True):
     context: NoticeContext  # amount_due_fen: what the product still owes of its own after it
 
 
+class ExemptionChanged(Contract, frozen=True, kw_only=True):
+    """A customer's exemption from suspension (red list, emergency no-suspension) was added
+    or removed, and so whether this product of it is exempt now: a staff action, no
+    decision. A suspension warning made earlier that has not left yet (held by the quiet
+    hours, waiting to be retried) would threaten a suspension that will not follow: the
+    notifier cancels it before it leaves, as it does one made for an exempt product
+    (docs/notifier.md "No empty threats"). One per product of the customer, keyed by its
+    account."""
+
+    event_type: ClassVar[str] = "credit.exemption_changed"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    account_id: Id
+    product_id: Id
+    customer_id: Id
+    exemption_id: Ref  # the exemption added or removed
+    as_of: Instant  # when it was added or removed
+    suspension_exempt: bool  # the product is exempt now, all its customer's exemptions counted
+
+
 # What credit-control publishes on DECISIONS_TOPIC about a product's decisions and states
 # (a ProductAmountChanged only revises the amounts of notices already made).
 CreditEvent = CreditDecisionMade | CreditStateChanged

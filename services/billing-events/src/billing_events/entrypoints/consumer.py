@@ -10,6 +10,7 @@ from common.contracts import (
     CreditDecisionMade,
     CreditStateChanged,
     DeductionCollected,
+    ExemptionChanged,
     ProductAmountChanged,
     registry,
 )
@@ -23,10 +24,10 @@ from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
 # State changes share the topic: they say when a sanction is confirmed or lifted. A product's
-# revised amount and a deduction's notice fact share it too: nothing for billing, which knows
-# the amounts and what it collected first.
+# revised amount, a deduction's notice fact and an exemption's change share it too: nothing
+# for billing, which knows the amounts and what it collected first.
 CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
-                     DeductionCollected)
+                     DeductionCollected, ExemptionChanged)
 
 
 def dispatcher(

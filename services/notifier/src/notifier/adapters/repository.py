@@ -403,6 +403,19 @@ async def cancel_stale(conn: AsyncConnection, products: Sequence[str], at: datet
 
 # --- what each product last heard ---------------------------------------------------------
 
+_SET_EXEMPT = sql(
+    "UPDATE notifier.product_states p SET suspension_exempt = u.exempt, updated_at = now() "
+    "FROM unnest(CAST(:product_id AS text[]), CAST(:exempt AS boolean[])) AS u(product_id, exempt) "
+    "WHERE p.product_id = u.product_id")
+
+
+async def set_suspension_exempt(conn: AsyncConnection, exempt: dict[str, bool]) -> None:
+    """Products whose exemption changed (credit.exemption_changed) with no newer credit event
+    in the batch: their stored facts say so, for the re-checks that follow."""
+    if exempt:
+        await conn.execute(_SET_EXEMPT, {"product_id": list(exempt),
+                                         "exempt": list(exempt.values())})
+
 async def next_event_seqs(conn: AsyncConnection, n: int) -> list[int]:
     """n numbers for n credit events, ascending, in one round trip."""
     if n <= 0:

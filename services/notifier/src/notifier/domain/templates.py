@@ -195,8 +195,14 @@ def unknown_placeholders(template: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def template_problems(template: str) -> list[str]:
-    """Why a template text cannot be used (empty list: it can)."""
+def template_problems(template: str, name: TemplateName | None = None) -> list[str]:
+    """Why a template text cannot be used (empty list: it can). For a named template also:
+    it keeps which product (CPNO or CPNAME) and how much (XX; ACCOUNTXX in the manager's
+    variant) its default text states, and a suspension or pre-cancellation notice its date
+    (a threat with no date; either date form will do) and the product's number (CPNO: which
+    product will be stopped); and the account's total (ACCOUNTXX)
+    only ever goes to the account manager: a customer's message quotes the product's own
+    amount (docs/notifier.md "Validation")."""
     problems = []
     if not template.strip():
         problems.append("the text is empty")
@@ -207,7 +213,48 @@ def template_problems(template: str) -> list[str]:
     if unknown:
         problems.append("unknown placeholders: " + ", ".join(unknown)
                         + "; known: " + ", ".join(PLACEHOLDERS))
+    if name is not None:
+        problems += _spec_problems(template, SPECS[name])
     return problems
+
+
+def _spec_problems(template: str, spec: TemplateSpec) -> list[str]:
+    threat = spec.name in _DATED_THREATS
+    have = _facts_of(template, threat)
+    needed = [t for t in _facts_of(spec.default_text, threat)
+              if t in _STATED or (t == _DATE and threat)]
+    problems = []
+    either = {_DATE: _EITHER[_DATE]} if threat else _EITHER
+    missing = [either.get(t, t) for t in needed if t not in have]
+    if missing:
+        problems.append(f"missing placeholders: {', '.join(missing)}; the {spec.title} "
+                        "states each of them (its default text has them)")
+    if "ACCOUNTXX" in have and spec.role is not Role.ACCOUNT_MANAGER:
+        problems.append(f"ACCOUNTXX (the account's total) is for the account manager only; "
+                        f"the {spec.title} goes to the group contact, who is told the "
+                        "product's own amount (XX)")
+    return problems
+
+
+def _facts_of(template: str, threat: bool = False) -> list[str]:
+    """The placeholders a text uses; either date form counts as one (a date), and so do the
+    product's name and number (which product), except in a threat, which names the product
+    it will stop by its number."""
+    same = _SAME_IN_THREATS if threat else _SAME
+    tokens = compile_template(template)[1::2]
+    return list(dict.fromkeys(same.get(t, t) for t in tokens))
+
+
+_DATE = "YYYY年MM月DD日"
+_SAME = {"MM月DD日": _DATE, "CPNAME": "CPNO"}
+_SAME_IN_THREATS = {"MM月DD日": _DATE}
+_EITHER = {_DATE: "YYYY年MM月DD日 or MM月DD日", "CPNO": "CPNO or CPNAME"}
+# What every notice keeps of its default text: which product, and how much (the product's
+# own amount; the manager's variant also the account's total). Greetings and names may go.
+_STATED = frozenset({"CPNO", "XX", "ACCOUNTXX"})
+# The notices whose date is the day a sanction follows: without it, a threat with no date.
+_DATED_THREATS = frozenset({TemplateName.SUSPENSION_WARNING, TemplateName.PRE_CANCEL_NOTICE,
+                            TemplateName.PRE_CANCEL_NOTICE_MANAGER})
 
 
 def ucs2_length(text: str) -> int:

@@ -4,8 +4,9 @@ sent yet revised (docs/notifier.md "Amounts still true when they leave").
 
 The runner decodes each message once with the contracts' decoder (common.contracts): the
 envelope and its typed CreditDecisionMade / CreditStateChanged / DeductionCollected /
-ProductAmountChanged, every bound checked. A message the contract refuses never reaches the
-handlers: the runner dead-letters it with the reason. The four go to the service layer
+ProductAmountChanged / ExemptionChanged, every bound checked. A message the contract refuses
+never reaches the handlers: the runner dead-letters it with the reason. The five go to the
+service layer
 together, in the order they came (keyed by account: a product's amount change after the
 decisions it follows)."""
 
@@ -14,7 +15,11 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.contracts import DECISIONS_TOPIC, CreditDecisionMade, CreditStateChanged, registry
-from common.contracts.credit_control import DeductionCollected, ProductAmountChanged
+from common.contracts.credit_control import (
+    DeductionCollected,
+    ExemptionChanged,
+    ProductAmountChanged,
+)
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
 from ..service_layer import handlers
@@ -23,8 +28,9 @@ from ..service_layer.receiving import NotifierEvent
 
 TOPICS = [DECISIONS_TOPIC]
 CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, DeductionCollected,
-                     ProductAmountChanged)
-_CONSUMED = CreditDecisionMade | CreditStateChanged | DeductionCollected | ProductAmountChanged
+                     ProductAmountChanged, ExemptionChanged)
+_CONSUMED = (CreditDecisionMade | CreditStateChanged | DeductionCollected | ProductAmountChanged
+             | ExemptionChanged)
 
 
 def _credit_event(envelope: RawEnvelope, payload: Contract) -> NotifierEvent:

@@ -18,6 +18,7 @@ them when it owes nothing of its own (domain/revision.py): one read and one upda
 batch, after the batch's messages are written and re-checked."""
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,7 @@ from common.contracts.credit_control import (
     CreditDecisionMade,
     CreditEvent,
     DeductionCollected,
+    ExemptionChanged,
     ProductAmountChanged,
 )
 from common.envelope import RawEnvelope
@@ -53,9 +55,10 @@ from .outcomes import publish_outcomes
 __all__ = ["CreditEvent", "NotifierEvent", "apply_credit_events"]
 
 # What the notifier consumes on credit.decisions.v1: the decisions and state changes that
-# make messages, what a deduction really collected (the deduction notice), and the amount
-# changes that revise the messages not sent yet.
-NotifierEvent = CreditEvent | DeductionCollected | ProductAmountChanged
+# make messages, what a deduction really collected (the deduction notice), the amount
+# changes that revise the messages not sent yet, and the exemptions added or removed that
+# make a waiting suspension warning an empty threat.
+NotifierEvent = CreditEvent | DeductionCollected | ProductAmountChanged | ExemptionChanged
 
 
 async def apply_credit_events(
@@ -75,30 +78,50 @@ async def apply_credit_events(
     # Per product, its newest amount change of the batch: it says what the product owes
     # now, to every message made before it (events come in order per product).
     changes: dict[str, tuple[int, ProductAmountChanged]] = {}
+    # Per product, its newest exemption change of the batch when no credit event of it came
+    # later in the batch (a decision's own context says whether it is exempt).
+    exempt: dict[str, bool] = {}
     for (env, view), seq in zip(events, seqs, strict=True):
         if isinstance(view, ProductAmountChanged):
             changes[view.product_id] = (seq, view)
+            continue
+        if isinstance(view, ExemptionChanged):
+            _exemption(facts, exempt, view)
             continue
         if not isinstance(view, DeductionCollected):
             known = facts.get(view.product_id)
             facts[view.product_id] = (view.account_id,
                                       fold(known[1] if known else None, view, seq))
+            exempt.pop(view.product_id, None)
         for n in notices_for(view):
             _add_message(cols, n, view, seq, env.occurred_at, templates[n.template], now,
                          ctx.windows[n.role])
     if cols.message_id:
         await repo.insert_messages(conn, cols)
     await repo.upsert_product_states(conn, facts)
+    await repo.set_suspension_exempt(conn, exempt)
     # Notices lost at once (no valid number, exempt) or cancelled by these events: their
     # outcome goes out with them.
     touched = [(s, t) for s, t, st in zip(cols.source_id, cols.template, cols.status,
                                           strict=True) if st in ("undeliverable", "cancelled")]
-    await repo.cancel_stale(conn, list(facts), now, touched)
+    await repo.cancel_stale(conn, [*facts, *exempt], now, touched)
     await _revise_amounts(conn, changes, now, touched)
     await publish_outcomes(ctx, conn, touched)
     if cols.message_id and ctx.wake is not None:
         wake_after_commit(conn, ctx.wake)  # after the consumer's commit: the sender finds them
     return len(cols.message_id)
+
+
+def _exemption(facts: dict[str, tuple[str, ProductFacts]], exempt: dict[str, bool],
+               event: ExemptionChanged) -> None:
+    """A product's exemption changed: into its facts of this batch, or to be set on its
+    stored facts (a product the notifier has no facts of has no message waiting)."""
+    known = facts.get(event.product_id)
+    if known is not None:
+        facts[event.product_id] = (known[0], replace(
+            known[1], suspension_exempt=event.suspension_exempt))
+    else:
+        exempt[event.product_id] = event.suspension_exempt
 
 
 async def _revise_amounts(

@@ -56,7 +56,7 @@ async def put_templates(
     changes: dict[TemplateName, str] = {}
     for name, text in items:
         parsed = _parse_name(name)
-        found = template_problems(text)
+        found = template_problems(text, parsed)
         if parsed is None:
             found.insert(0, "no such template; known: " + ", ".join(TemplateName))
         elif parsed in changes:
@@ -94,7 +94,7 @@ async def preview(
     if draft is not None:
         if parsed is None:
             raise InvalidTemplate("a draft text needs the template it is for")
-        found = template_problems(draft)
+        found = template_problems(draft, parsed)
         if found:
             raise InvalidTemplate("the draft cannot be used", problems={parsed.value: found})
     async with ctx.engine.connect() as conn:

@@ -242,3 +242,11 @@ async def rule_table_version(conn: AsyncConnection, version: int) -> RuleTable:
     if row is None:
         return DEFAULT_RULES
     return RuleTable(version=row.version, rows=row.rows)
+
+
+async def products_of_customer(conn: AsyncConnection, customer_id: str) -> list[Row[Any]]:
+    """(product_id, account_id) of every product credit control knows of the customer."""
+    rows = await conn.execute(text(
+        "SELECT product_id, account_id FROM credit.product_credit WHERE customer_id = :c "
+        "ORDER BY product_id"), {"c": customer_id})
+    return list(rows)

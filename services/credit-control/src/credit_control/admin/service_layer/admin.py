@@ -7,9 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import business_date, ensure_aware
-from common.contracts.credit_control import CreditState
+from common.contracts.credit_control import CreditState, ExemptionChanged
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import DesiredChainPage, DesiredChainState
 from common.contracts.snapshots import ProductFamily
@@ -29,7 +30,7 @@ from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
 from ...credit.service_layer import reviews
 from ...credit.service_layer.sweeps import guard_settings
-from ...service_layer.context import CreditContext
+from ...service_layer.context import CreditContext, publish
 from ..adapters import admin_repository as admin_repo
 from .customers import require_known_customer
 
@@ -144,9 +145,23 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
                                None, cmd.model_dump(mode="json"))
         # A product sanctioned before the exemption stays so until a credit-admin decides.
         opened = await reviews.open_for_exemption(ctx, conn, values, cmd.created_by, now)
+        await _announce_exemption(ctx, conn, cmd.customer_id, cmd.exemption_id, now)
         row = await admin_repo.exemption(conn, cmd.exemption_id)
     assert row is not None
     return {**row._mapping, "reviews": opened}  # a replay answers the same ids
+
+
+async def _announce_exemption(ctx: CreditContext, conn: AsyncConnection, customer_id: str,
+                              exemption_id: str, at: datetime) -> None:
+    """Each product of the customer: whether it is exempt now (`credit.exemption_changed`),
+    so a suspension warning waiting to leave is not sent once no suspension will follow
+    (the notifier's send-time re-check, docs/notifier.md "No empty threats")."""
+    profile = (await admin_repo.profiles_for(conn, [customer_id]))[customer_id]
+    exempt = profile.suspension_exempt(at)
+    for row in await admin_repo.products_of_customer(conn, customer_id):
+        await publish(ctx, conn, row.account_id, ExemptionChanged(
+            account_id=row.account_id, product_id=row.product_id, customer_id=customer_id,
+            exemption_id=exemption_id, as_of=at, suspension_exempt=exempt))
 
 
 async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> dict[str, Any]:
@@ -159,6 +174,7 @@ async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> di
             await admin_repo.remove_exemption(conn, exemption_id, by, now)
             await admin_repo.audit(conn, now, by, row.kind, row.customer_id, "remove",
                                    {"exemption_id": exemption_id}, None)
+            await _announce_exemption(ctx, conn, row.customer_id, exemption_id, now)
         row = await admin_repo.exemption(conn, exemption_id)
     assert row is not None
     return dict(row._mapping)
