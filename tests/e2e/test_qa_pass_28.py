@@ -431,7 +431,8 @@ async def test_template_change_missing_a_placeholder_is_refused(
     pay.
 
     Found: the API's validation (domain/templates.py `template_problems`) only looks for
-    unknown placeholders, empty and over-long texts: each of these texts passes it."""
+    unknown placeholders, empty and over-long texts: each of these texts passes it. Fixed:
+    a named template keeps the facts its default states (domain/templates.py)."""
     admin = role_clients["credit-admin"]["notifier"]
     seed = SEED_TEXTS["suspension_warning"]
     assert await _problems(admin, "suspension_warning", seed) == []
@@ -451,7 +452,7 @@ async def test_customer_template_cannot_quote_the_account_total(
     product").
 
     Found: the change passes validation, and the preview renders the customer's notice with
-    the account's total in it."""
+    the account's total in it. Fixed: ACCOUNTXX only in an account manager's template."""
     admin = role_clients["credit-admin"]["notifier"]
     hint = (await admin.get("/v1/templates/placeholders")).json()["ACCOUNTXX"]
     assert "manager only" in hint, hint
@@ -573,7 +574,9 @@ async def test_held_suspension_warning_is_not_sent_once_the_customer_is_red_list
     suspended nor suspend_requested, so not even a review is opened): the notifier's facts
     still say "not exempt" and the warning leaves at 08:00 with its threat, while
     credit-control will never carry it out. Severity: a false threat of suspension to a
-    customer the operator chose to protect (红名单: its most important customers)."""
+    customer the operator chose to protect (红名单: its most important customers). Fixed:
+    credit.exemption_changed for each product of the customer; the notifier's re-check
+    cancels the waiting warning."""
     billing, credit, notifier = (clients["billing-events"], clients["credit-control"],
                                  clients["notifier"])
     admin = role_clients["credit-admin"]["credit-control"]

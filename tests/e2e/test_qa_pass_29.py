@@ -179,7 +179,7 @@ async def test_a_credit_note_on_a_written_off_month_leaves_the_next_bill_owed(
     billed after the credit note. Severity: money lost (February's 80.00 is never collected)
     and a debtor out of credit control: any written-off account whose written-off bill is
     credited back after a later bill gets that later bill free, up to the amount written
-    off."""
+    off. Fixed: a credit note lapses what it cancels beyond what its month still owed."""
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = qa_year
     group = await open_group(billing, uid, "cn")
@@ -232,7 +232,7 @@ async def test_arrears_as_of_a_day_before_the_bill_run_hold_no_unissued_bill(
     asking when it ran. Severity: reports: the arrears rate and aging of any day before a
     bill run (the aging report as of the 1st with the run on the 2nd, the dashboard's `as_of`)
     show unissued bills as arrears, and the figures of a past day change when the run
-    comes."""
+    comes. Fixed: with a cutoff, only bill runs before it count."""
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = qa_year
     group = await open_group(billing, uid, "co")
@@ -271,7 +271,8 @@ async def test_recovery_rate_does_not_count_a_write_off_as_collected(
     `reports/domain/reports.py` Figures.collected_fen = receivables − arrears, and billing's
     arrears leave written-off debt out, so every fen written off is reported as recovered.
     Severity: KPI: the recovery rate, the one seed 002 reports as ≥96%, is inflated by bad
-    debt; a branch can meet it by writing off instead of collecting."""
+    debt; a branch can meet it by writing off instead of collecting. Fixed: billing says
+    written_off_fen, and collected leaves it out."""
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = qa_year
     measured = f"{y}-05-31"
@@ -577,7 +578,7 @@ async def test_a_credit_note_after_the_day_measured_does_not_rewrite_that_days_f
     not, so the written-off amount "pays" the next month on days before the credit note.
     Severity: reports: a closed month's arrears rate (and the KPI judged on it) changes after
     the fact whenever any adjustment (credit note or 补收) is posted to a past month; a
-    report cannot be reproduced or audited."""
+    report cannot be reproduced or audited. Fixed: adjustments are cut at the day too."""
     billing, credit = clients["billing-events"], clients["credit-control"]
     y = qa_year
     group = await open_group(billing, uid, "dr")
