@@ -405,7 +405,8 @@ async def cancel_stale(conn: AsyncConnection, products: Sequence[str], at: datet
 
 _SET_EXEMPT = sql(
     "UPDATE notifier.product_states p SET suspension_exempt = u.exempt, updated_at = now() "
-    "FROM unnest(CAST(:product_id AS text[]), CAST(:exempt AS boolean[])) AS u(product_id, exempt) "
+    "FROM unnest(CAST(:product_id AS text[]), CAST(:exempt AS boolean[])) "
+    "  AS u(product_id, exempt) "
     "WHERE p.product_id = u.product_id")
 
 
@@ -415,6 +416,7 @@ async def set_suspension_exempt(conn: AsyncConnection, exempt: dict[str, bool]) 
     if exempt:
         await conn.execute(_SET_EXEMPT, {"product_id": list(exempt),
                                          "exempt": list(exempt.values())})
+
 
 async def next_event_seqs(conn: AsyncConnection, n: int) -> list[int]:
     """n numbers for n credit events, ascending, in one round trip."""

@@ -200,9 +200,9 @@ def template_problems(template: str, name: TemplateName | None = None) -> list[s
     it keeps which product (CPNO or CPNAME) and how much (XX; ACCOUNTXX in the manager's
     variant) its default text states, and a suspension or pre-cancellation notice its date
     (a threat with no date; either date form will do) and the product's number (CPNO: which
-    product will be stopped); and the account's total (ACCOUNTXX)
-    only ever goes to the account manager: a customer's message quotes the product's own
-    amount (docs/notifier.md "Validation")."""
+    product will be stopped); and the account's total (ACCOUNTXX) only ever goes to the
+    account manager: a customer's message quotes the product's own amount
+    (docs/notifier.md "Validation")."""
     problems = []
     if not template.strip():
         problems.append("the text is empty")
