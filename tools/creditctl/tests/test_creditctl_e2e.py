@@ -160,8 +160,11 @@ async def test_import_sweep_timeline_chain_and_arrears_report(
     assert "suspension_warning" in ok(creditctl(services, "messages", product))
     kpis = ok(creditctl(services, "report", "kpis", "--month", f"{y}-10"))
     assert "verdict" in kpis and "arrears_rate" in kpis and "{" not in kpis
+    # Measured after the bill run: by default a month is measured today at the latest, and
+    # the suite's bill months lie ahead of the clock (a month billed after the day measured
+    # has no receivables on it, QA pass 29).
     arrears = ok(creditctl(services, "report", "arrears", "--month", f"{y}-10",
-                           "--by", "family"))
+                           "--as-of", f"{y}-12-31", "--by", "family"))
     assert "MAS" in arrears and "arrears (元)" in arrears
     assert "{" not in arrears and "'" not in arrears  # no Python dict reprs
     orders = json.loads(ok(creditctl(services, "work-orders", "--output", "json")))
