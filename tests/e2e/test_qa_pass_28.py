@@ -13,9 +13,8 @@ left at its decision (docs/notifier.md "Quiet hours"): 21:00 holds for 11 hours,
 one minute. (Once `test_year + 50` passes 2999, the last bill month the events carry, the
 bill runs here are refused: the long-lived test stack needs its reset, see test_qa_pass_27.)"""
 
-import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -128,8 +127,8 @@ async def test_held_bill_notice_leaves_with_the_amount_owed_at_the_opening(
     clients: dict[str, httpx.AsyncClient], uid: str, quiet_year: int,
 ) -> None:
     """One account, two products billed for May (123.45 and 50.00 yuan); the bill run runs
-    at 07:59:00 (June 2nd), so both 话费通知 are held until 08:00 (a minute of wall time).
-    During that minute the customer pays 133.45: billing's allocation (oldest month, then
+    at 07:59:30 (June 2nd), so both 话费通知 are held until 08:00 (30 s of wall time).
+    Meanwhile the customer pays 133.45: billing's allocation (oldest month, then
     product id) pays the first product in full and 10.00 of the second.
 
     Pinned (fine): the first product's held notice is cancelled (it owes nothing: "a reminder
@@ -144,13 +143,13 @@ async def test_held_bill_notice_leaves_with_the_amount_owed_at_the_opening(
     p2 = await add_product(billing, group, f"P{uid}hb2", "企信通")
     await charge(billing, group, p1, f"{y}-05", 12_345)
     await charge(billing, group, p2, f"{y}-05", 5_000)
-    await bill_run(billing, f"BRq28{uid}05", f"{y}-05", f"{y}-06-02T07:59:00+08:00")
+    await bill_run(billing, f"BRq28{uid}05", f"{y}-05", f"{y}-06-02T07:59:30+08:00")
     for p in (p1, p2):
         [m] = await made(notifier, p["product_id"], "bill_notice")
         assert m["status"] == "held", m
     await ok(await billing.post("/v1/payments", json={
         "payment_id": f"PAYq28{uid}hb", "account_id": group["account_id"],
-        "amount_fen": 13_345, "paid_at": f"{y}-06-02T07:59:30+08:00"}))
+        "amount_fen": 13_345, "paid_at": f"{y}-06-02T07:59:40+08:00"}))
     await eventually(partial(credit_of, credit, p2["product_id"]),
                      lambda c: c is not None and c["facts"]["product_amount_due_fen"] == 4_000,
                      what="credit-control applied the payment", timeout=60)
@@ -228,6 +227,23 @@ async def month_end(clients: dict[str, httpx.AsyncClient],
 async def chain_of(gateway: httpx.AsyncClient, product_id: str) -> dict[str, Any] | None:
     r = await gateway.get(f"/v1/products/{product_id}/chain")
     return r.json() if r.status_code == 200 else None
+
+
+async def retry_due(credit: httpx.AsyncClient, product_id: str, until: str) -> None:
+    """The product's chain retry, resent now instead of after its backoff's minute of wall
+    time: credit-control's closed loop run as of the retry's moment (every retry due by then
+    goes, as the loop's own tick would send them a minute later). Nothing when the product
+    is in state `until` already (an earlier run of the loop sent it)."""
+    view = await eventually(partial(credit_of, credit, product_id),
+                            lambda c: c is not None and (c["state"] == until or (
+                                c["command"] is not None
+                                and c["command"]["retry_at"] is not None)),
+                            what=f"{product_id}'s retry scheduled", timeout=120)
+    assert view is not None
+    if view["state"] != until:
+        r = await credit.post("/v1/provisioning/retries",
+                              json={"as_of": view["command"]["retry_at"]})
+        assert r.status_code == 200, r.text
 
 
 async def test_held_suspension_notice_is_cancelled_when_paid_before_the_opening(
@@ -317,7 +333,10 @@ async def test_failed_suspension_is_not_retried_after_the_customer_paid(
     await eventually(partial(chain_of, gateway, pid),
                      lambda c: c is not None and c["boss"]["status"] == "active",
                      what="BOSS active again", timeout=60)
-    await asyncio.sleep(75)
+    # The closed loop run past the failed attempt's backoff: a retry would go now.
+    r = await credit.post("/v1/provisioning/retries", json={
+        "as_of": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()})
+    assert r.status_code == 200, r.text
     chain = await chain_of(gateway, pid)
     assert chain is not None
     suspends = [a for a in chain["attempts"] if a["action"] == "suspend"]
@@ -345,6 +364,7 @@ async def test_failed_suspension_is_retried_and_carried_out(
     credit, gateway, notifier = (clients["credit-control"], clients["gateway-adapter"],
                                  clients["notifier"])
     pid = month_end["mu"]["product"]["product_id"]
+    await retry_due(credit, pid, "suspended")
     await eventually(partial(state_of, credit, pid), lambda s: s == "suspended",
                      what="suspended on the retry", timeout=180)
     chain = await chain_of(gateway, pid)
@@ -395,6 +415,7 @@ async def test_failed_restore_is_retried_and_the_restore_notice_waits_for_it(
     assert waiting is not None and waiting["state"] == "restore_requested", waiting
     assert (waiting["command"]["action"], waiting["command"]["attempt"]) == ("restore", 1)
     assert await messages(notifier, pid, "restore_notice") == []
+    await retry_due(credit, pid, "normal")
     await eventually(partial(state_of, credit, pid), lambda s: s == "normal",
                      what="restored on the retry", timeout=180)
     chain = await chain_of(gateway, pid)
