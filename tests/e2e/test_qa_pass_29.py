@@ -107,10 +107,7 @@ async def region_figures(billing: httpx.AsyncClient, group: dict[str, str], mont
     """(receivables, arrears) of bill month `month` measured on `as_of`, this group only."""
     body = await ok(await billing.get("/v1/receivables", params={
         "bill_month": month, "as_of": as_of, "by": "region"}), 200)
-    for g in body["groups"]:
-        if g["key"] == group["region"]:
-            return int(g["receivables_fen"]), int(g["arrears_fen"])
-    return 0, 0
+    return _of_region(body["groups"], group)
 
 
 async def report_region(credit: httpx.AsyncClient, group: dict[str, str], month: str,
@@ -118,7 +115,12 @@ async def report_region(credit: httpx.AsyncClient, group: dict[str, str], month:
     """credit-control's arrears report, the group's region (its own customer only)."""
     body = await ok(await credit.get("/v1/reports/arrears", params={
         "month": month, "as_of": as_of}), 200)
-    for g in body["by"]["region"]:
+    return _of_region(body["by"]["region"], group)
+
+
+def _of_region(groups: list[dict[str, Any]], group: dict[str, str]) -> tuple[int, int]:
+    """(receivables, arrears) of the group's region among a report's groups (0, 0: none)."""
+    for g in groups:
         if g["key"] == group["region"]:
             return int(g["receivables_fen"]), int(g["arrears_fen"])
     return 0, 0

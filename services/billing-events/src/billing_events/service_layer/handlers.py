@@ -228,8 +228,7 @@ async def record_payment(ctx: BillingContext, cmd: c.RecordPayment) -> StoredRes
         await conn.execute(insert(t.payments).values(
             payment_id=cmd.payment_id, account_id=cmd.account_id, amount_fen=cmd.amount_fen,
             paid_at=paid_at, source="cash"))
-        await lapses.after_credit(conn, cmd.account_id, "payment", cmd.payment_id, paid_at,
-                                  payment_id=cmd.payment_id)
+        await lapses.after_payment(conn, cmd.account_id, cmd.payment_id, paid_at)
         account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.PAYMENT, paid_at)
         return {**cmd.model_dump(mode="json"), "paid_at": paid_at.isoformat(),
                 "account": account}
@@ -281,15 +280,13 @@ async def adjust_bill(ctx: BillingContext, cmd: c.AdjustBill) -> StoredResponse:
                 f"an adjustment of {cmd.amount_fen} would make it negative",
                 billed_fen=billed, amount_fen=cmd.amount_fen)
         at = as_of(ctx, cmd.as_of)
-        owed = (await lapses.month_owed(conn, cmd.account_id, month)
-                if cmd.amount_fen < 0 else None)
+        if cmd.amount_fen < 0:  # a credit note: what it cancels may have been written off
+            await lapses.before_credit_note(conn, cmd.account_id, cmd.adjustment_id, month,
+                                            cmd.amount_fen, at)
         await conn.execute(insert(t.adjustments).values(
             adjustment_id=cmd.adjustment_id, account_id=cmd.account_id,
             product_id=cmd.product_id, bill_month=month, amount_fen=cmd.amount_fen,
             reason=cmd.reason, adjusted_at=at))
-        if owed is not None:  # a credit note on a closed month, while write-offs stand
-            await lapses.after_credit(conn, cmd.account_id, "adjustment", cmd.adjustment_id,
-                                      at, uncovered_fen=max(0, -cmd.amount_fen - owed))
         account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.ADJUSTMENT, at)
         return {**cmd.model_dump(mode="json"), "as_of": at.isoformat(),
                 "account": account}

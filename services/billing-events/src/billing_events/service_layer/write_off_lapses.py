@@ -7,8 +7,9 @@ covered), each written as its own ledger row before the balance event: without i
 write-off paid the next bills (free service, a debtor out of credit control). A payment that
 bounces brings back what its arrival made lapse.
 
-The use cases call these after writing their own row and before publishing, in their
-transaction, with the account locked."""
+The use cases call these in their transaction, with the account locked, before publishing:
+after writing a payment or a reversal, before writing a credit note (whose effect on the
+position is known beforehand)."""
 
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -22,31 +23,38 @@ from ..domain.model import write_off_lapse
 from .balances import closed_months, current_states
 
 
-async def month_owed(conn: AsyncConnection, account_id: str, month: date) -> int | None:
-    """Before a credit note on `month`: what the closed month still owes, when write-offs
-    stand (None: none stand, or the month is open; the note then cancels no written-off
-    debt)."""
-    if account_id not in await repo.standing_write_offs(conn, [account_id]):
-        return None
-    if month not in await closed_months(conn):
-        return None
-    dues = (await current_states(conn, [account_id]))[account_id].position.dues
-    return sum(d.amount_due_fen for d in dues if d.bill_month == month)
-
-
-async def after_credit(conn: AsyncConnection, account_id: str, cause: str, cause_id: str,
-                       at: datetime, payment_id: str | None = None,
-                       uncovered_fen: int = 0) -> int:
-    """After a payment (`payment_id`) or a credit note (`uncovered_fen`: what it cancelled
-    beyond what its month still owed): the lapse written (0: none)."""
+async def after_payment(conn: AsyncConnection, account_id: str, payment_id: str,
+                        at: datetime) -> int:
+    """After a payment was written: the lapse written (0: none)."""
     standing = await repo.standing_write_offs(conn, [account_id])
     if account_id not in standing:
         return 0  # no write-off stands: nothing can lapse (almost every account)
     fen, written_at = standing[account_id]
     balance = (await current_states(conn, [account_id]))[account_id].position.balance_fen
-    lapse = write_off_lapse(balance, fen, uncovered_fen=uncovered_fen)
+    lapse = write_off_lapse(balance, fen)
     if lapse:
-        await _write(conn, account_id, lapse, cause, cause_id, max(at, written_at), payment_id)
+        await _write(conn, account_id, lapse, "payment", payment_id, max(at, written_at),
+                     payment_id)
+    return lapse
+
+
+async def before_credit_note(conn: AsyncConnection, account_id: str, adjustment_id: str,
+                             month: date, fen: int, at: datetime) -> int:
+    """Before a credit note (`fen` < 0) on `month` is written: the lapse written (0: none).
+    On a closed month it moves the balance by −`fen` and cancels what the month still owes
+    first, then debt the credits covered (`uncovered_fen`); on an open month, nothing of
+    either."""
+    standing = await repo.standing_write_offs(conn, [account_id])
+    if account_id not in standing or month not in await closed_months(conn):
+        return 0
+    written, written_at = standing[account_id]
+    position = (await current_states(conn, [account_id]))[account_id].position
+    owed = sum(d.amount_due_fen for d in position.dues if d.bill_month == month)
+    lapse = write_off_lapse(position.balance_fen - fen, written,
+                            uncovered_fen=max(0, -fen - owed))
+    if lapse:
+        await _write(conn, account_id, lapse, "adjustment", adjustment_id,
+                     max(at, written_at), None)
     return lapse
 
 
