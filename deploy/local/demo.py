@@ -131,9 +131,10 @@ def _master_data(billing: httpx.Client, credit: httpx.Client) -> None:
             "product_id": f"{gid}-p1", "account_id": f"{gid}-acct", "cpno": f"CP-{gid}",
             "name": product, "family": family, "vendor": vendor})
         if fen:
-            _post(billing, "/v1/charges", {
+            _post_charge(billing, {
                 "charge_id": f"{gid}-c202610", "account_id": f"{gid}-acct",
-                "product_id": f"{gid}-p1", "bill_month": "2026-10", "amount_fen": fen})
+                "product_id": f"{gid}-p1", "bill_month": "2026-10", "amount_fen": fen},
+                "2026-10-31T18:00:00+08:00")
         if gid in DEPOSITS:
             _post(billing, "/v1/deposits", {
                 "deposit_id": f"{gid}-dep1", "account_id": f"{gid}-acct",
@@ -184,6 +185,19 @@ def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
         raise RuntimeError(f"demo load failed at {path}: {response.status_code} {response.text}")
 
 
+def _post_charge(billing: httpx.Client, body: dict[str, object], as_of: str) -> None:
+    """A charge dated within its month: the demo's bill runs are dated in the past, and a
+    bill run dated before a charge of its month is refused (a charge without `as_of` is
+    recorded now). A demo loaded before that posted it without one: the same id with another
+    body is refused (409), so it is posted as it was."""
+    response = billing.post("/v1/charges", json={**body, "as_of": as_of})
+    if response.status_code == 409 and "different request body" in response.text:
+        response = billing.post("/v1/charges", json=body)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"demo load failed at /v1/charges: {response.status_code} "
+                           f"{response.text}")
+
+
 def _post_product(billing: httpx.Client, body: dict[str, object]) -> None:
     """A product opened at OPENED. A demo loaded before products had an opening time made it
     without one: the same id with another body is refused (409), so it is posted as it was."""
@@ -224,9 +238,9 @@ def _history(billing: httpx.Client) -> None:
     steps: list[tuple[str, str, dict[str, object]]] = []
     for mm, late in HISTORY_LATE_FEN.items():
         month, nxt = f"2026-{mm}", f"2026-{int(mm) + 1:02d}"
-        _post(billing, "/v1/charges", {
+        _post_charge(billing, {
             "charge_id": f"{gid}-c2026{mm}", "account_id": acct, "product_id": f"{gid}-p1",
-            "bill_month": month, "amount_fen": HISTORY_MONTHLY_FEN})
+            "bill_month": month, "amount_fen": HISTORY_MONTHLY_FEN}, f"{month}-28T18:00:00+08:00")
         if mm != "10":  # October's bill run is the demo's own
             steps.append((f"{nxt}-02T09:00:00", "/v1/bill-runs", {
                 "bill_run_id": f"demo-br-2026{mm}", "bill_month": month,

@@ -54,8 +54,12 @@ async def load_base(ctx: BillingContext, tmp: Path, prefix: str, y: int) -> None
         assert not report.rejected, report.rejected[:3]
 
 
-async def scenario(ctx: BillingContext, tmp: Path, x: str, y: int) -> None:
-    """Everything that writes a balance event, around two bill runs."""
+async def scenario(ctx: BillingContext, clock: FixedClock, tmp: Path, x: str, y: int) -> None:
+    """Everything that writes a balance event, around two bill runs. The base and January's
+    charges are recorded on 1 February, before January's bill run: a charge keeps the moment
+    it was recorded, and a bill run dated before it is refused (domain/bill_month.py); the
+    clock then stands at 1 March for the rest, as it always did."""
+    clock.set(at(y, 2, 1))
     await load_base(ctx, tmp, x, y)
     await h.create_customer(ctx, c.CreateCustomer.model_validate({
         "customer_id": f"{x}-G", "name": "两个联系人集团", "tier": "high",
@@ -74,6 +78,7 @@ async def scenario(ctx: BillingContext, tmp: Path, x: str, y: int) -> None:
         await h.post_charge(ctx, c.PostCharge(charge_id=f"{x}-AC{n}", account_id=f"{x}-A",
                                               product_id=f"{x}-AP{n}", bill_month=f"{y}-01",
                                               amount_fen=fen))
+    clock.set(at(y, 3, 1))
     await h.record_payment(ctx, c.RecordPayment(payment_id=f"{x}-Apay0", account_id=f"{x}-A",
                                                 amount_fen=10_000, paid_at=at(y, 1, 15)))
     await h.run_bill(ctx, c.RunBill(bill_run_id=f"{x}-BR1", bill_month=f"{y}-01",
@@ -161,7 +166,7 @@ async def test_the_events_of_the_scenario_are_those_before_the_change(
     y, x = test_year + 14, f"gold{uid}"
     clock = FixedClock(at(y, 3, 1))
     ctx = BillingContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys), clock)
-    await scenario(ctx, tmp_path, x, y)
+    await scenario(ctx, clock, tmp_path, x, y)
     found = await written(db, x, y)
     assert len(found["events"]) > 100  # the scenario wrote what it should
     if os.environ.get("BILLING_WRITE_GOLDEN"):

@@ -7,6 +7,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy import exists as sql_exists
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..domain.bill_month import ChargeMoment
 from . import tables as t
 
 
@@ -31,14 +32,14 @@ async def is_closed(conn: AsyncConnection, month: date) -> bool:
     return await exists(conn, t.bill_runs.c.bill_month, month)  # type: ignore[arg-type]
 
 
-async def last_charge_of(conn: AsyncConnection, month: date) -> tuple[str, datetime] | None:
+async def last_charge_of(conn: AsyncConnection, month: date) -> ChargeMoment | None:
     """The charge of a bill month recorded last (id, business moment), if any has one."""
     c = t.charges
     row = (await conn.execute(
         select(c.c.charge_id, c.c.charged_at)
         .where(c.c.bill_month == month, c.c.charged_at.is_not(None))
         .order_by(c.c.charged_at.desc()).limit(1))).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else ChargeMoment(row[0], row[1])
 
 
 async def tune_for_bill_run(conn: AsyncConnection) -> None:

@@ -6,6 +6,7 @@ row number and reason. Ids already loaded are skipped, so an import can be run a
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from common.clock import parse_bill_month
 from common.contracts.billing import BalanceCause
 
 from ..adapters.ledger import lock_accounts
+from ..adapters.repository import lock_bill_month
 from ..domain import commands as c
+from ..domain.bill_month import charge_moment, closed_month_refusal
 from . import write_off_lapses as lapses
 from .context import BillingContext, publish_many
 
@@ -168,9 +171,16 @@ async def _load_chunk(
             seen.add(key)
             cpnos.add(cpno or "")
             unique.append((number, cmd))
+    # The chunk's one moment: its charges' (charges.charged_at, checked by a later bill run
+    # of their month: domain/bill_month.py) and its balance events'.
+    moment = ctx.clock.now()
     async with ctx.engine.begin() as conn:
+        if kind == "charges":
+            await _lock_months(conn, [cmd for _, cmd in unique])
         good = await _check_references(conn, kind, unique, report)
-        written = await _LOADERS[kind](conn, [cmd for _, cmd in good])
+        cmds = [cmd for _, cmd in good]
+        written = await (_charges(conn, cmds, moment) if kind == "charges"
+                         else _LOADERS[kind](conn, cmds))
         report.loaded += len(written)
         report.skipped += len(good) - len(written)
         touched = sorted({getattr(cmd, "account_id", "") for _, cmd in good
@@ -179,7 +189,15 @@ async def _load_chunk(
             await _lapse_write_offs(conn, touched, [cmd for _, cmd in good
                                                     if _id(cmd) in written])
         if touched:  # one event per account for the whole chunk
-            await publish_many(ctx, conn, touched, _CAUSES[kind], ctx.clock.now())
+            await publish_many(ctx, conn, touched, _CAUSES[kind], moment)
+
+
+async def _lock_months(conn: AsyncConnection, charges: list[c.Command]) -> None:
+    """As POST /v1/charges does: each month of the chunk's charges locked shared (in month
+    order), so a bill run of one waits for the chunk to commit (and sees its charges and
+    their moment), and a bill run under way is waited for (its month then reads closed)."""
+    for month in sorted({parse_bill_month(_field(cmd, "bill_month")) for cmd in charges}):
+        await lock_bill_month(conn, month, shared=True)
 
 
 async def _lapse_write_offs(conn: AsyncConnection, accounts: list[str],
@@ -258,9 +276,7 @@ async def _check_references(
         if owners.get(cmd.product_id) != cmd.account_id:
             return (f"unknown product {cmd.product_id!r}" if cmd.product_id not in owners
                     else f"product {cmd.product_id!r} is not on account {cmd.account_id!r}")
-        if cmd.bill_month in closed:
-            return f"bill month {cmd.bill_month} is closed by its bill run"
-        return None
+        return closed_month_refusal(cmd.bill_month, cmd.bill_month in closed)
 
     return _keep(rows, report, charge_problem)
 
@@ -325,13 +341,15 @@ async def _products(conn: AsyncConnection, cmds: list[Any]) -> set[str]:
         "channel": ("text", [x.channel for x in cmds])})
 
 
-async def _charges(conn: AsyncConnection, cmds: list[Any]) -> set[str]:
+async def _charges(conn: AsyncConnection, cmds: list[Any], at: datetime) -> set[str]:
+    """A CSV row claims no moment of its own: it is the chunk's (domain/bill_month.py)."""
     return await _insert(conn, "charges", "charge_id", {
         "charge_id": ("text", [x.charge_id for x in cmds]),
         "account_id": ("text", [x.account_id for x in cmds]),
         "product_id": ("text", [x.product_id for x in cmds]),
         "bill_month": ("date", [parse_bill_month(x.bill_month) for x in cmds]),
-        "amount_fen": ("bigint", [x.amount_fen for x in cmds])})
+        "amount_fen": ("bigint", [x.amount_fen for x in cmds]),
+        "charged_at": ("timestamptz", [charge_moment(None, at)] * len(cmds))})
 
 
 async def _payments(conn: AsyncConnection, cmds: list[Any]) -> set[str]:
@@ -342,5 +360,6 @@ async def _payments(conn: AsyncConnection, cmds: list[Any]) -> set[str]:
         "paid_at": ("timestamptz", [x.paid_at for x in cmds])})
 
 
+# Charges take the chunk's moment too: loaded apart (_load_chunk).
 _LOADERS = {"customers": _customers, "accounts": _accounts, "products": _products,
-            "charges": _charges, "payments": _payments}
+            "payments": _payments}

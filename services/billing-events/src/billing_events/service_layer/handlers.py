@@ -21,6 +21,7 @@ from ..adapters import repository as repo
 from ..adapters import tables as t
 from ..domain import commands as c
 from ..domain.allocation import paid_by
+from ..domain.bill_month import bill_run_refusal, charge_moment, closed_month_refusal
 from ..domain.history import position_at
 from ..domain.model import aging, deduction_to_collect, write_off_allowed
 from . import sanctions
@@ -156,14 +157,16 @@ async def post_charge(ctx: BillingContext, cmd: c.PostCharge) -> StoredResponse:
         # for this one to commit (and this one waits for a bill run already under way).
         await repo.lock_bill_month(conn, month, shared=True)
         await lock_account(conn, cmd.account_id)
-        if await repo.is_closed(conn, month):
-            raise Conflict(f"bill month {cmd.bill_month} is closed by its bill run; "
-                           "correct a closed month with an adjustment",
-                           bill_month=cmd.bill_month)
+        refused = closed_month_refusal(cmd.bill_month, await repo.is_closed(conn, month))
+        if refused:
+            raise Conflict(refused, bill_month=cmd.bill_month)
         at = as_of(ctx, cmd.as_of)
+        # Its moment is kept even without `as_of` (then: now, its balance event's): a bill
+        # run of the month dated before it is refused (domain/bill_month.py).
         await conn.execute(insert(t.charges).values(
             charge_id=cmd.charge_id, account_id=cmd.account_id, product_id=cmd.product_id,
-            bill_month=month, amount_fen=cmd.amount_fen, charged_at=cmd.as_of))
+            bill_month=month, amount_fen=cmd.amount_fen,
+            charged_at=charge_moment(cmd.as_of, at)))
         account = await publish_account(ctx, conn, cmd.account_id, BalanceCause.CHARGE, at)
         return {**cmd.model_dump(mode="json"), "account": account}
 
@@ -193,19 +196,13 @@ async def close_month(
     if await repo.is_closed(conn, month):
         raise Conflict(f"bill month {cmd.bill_month} already had its bill run",
                        bill_month=cmd.bill_month)
-    # A bill run closes its month as of `at`: a charge of the month dated after that moment
-    # (its own `as_of`) would be a charge taken into a month already closed, its balance
-    # event saying "unbilled" after the bill run's said "billed". Refused, naming both
-    # moments. A charge without `as_of` (and a CSV row) claims no moment: not checked, so a
-    # base loaded today can still be billed for past months.
-    last = await repo.last_charge_of(conn, month)
-    if last is not None and at < last[1]:
-        charge_id, charged_at = last
-        raise Unprocessable(
-            f"as_of {at.isoformat()} is before charge {charge_id!r} of bill month "
-            f"{cmd.bill_month} was recorded ({charged_at.isoformat()}); a bill run "
-            "closes its month after the month's charges, never before", field="as_of",
-            charge_id=charge_id, charged_at=charged_at.isoformat())
+    # Not before a charge of the month (domain/bill_month.py): every charge keeps its moment,
+    # the one it claims or the one it was recorded at (HTTP without `as_of`, a CSV row).
+    too_early = bill_run_refusal(cmd.bill_month, at, await repo.last_charge_of(conn, month))
+    if too_early is not None:
+        raise Unprocessable(too_early.message, field="as_of",
+                            charge_id=too_early.charge.charge_id,
+                            charged_at=too_early.charge.at.isoformat())
     await repo.tune_for_bill_run(conn)
     # Late fees (off by default): their lines are charges of this month, before it closes.
     await post_late_fees(ctx, conn, month, cmd.bill_run_id, at)

@@ -103,9 +103,10 @@ async def _write(conn: AsyncConnection, account_id: str, line: Line, month: date
         days=line.days, rate_bp_per_day=rate, fee_fen=line.fee_fen, note=line.note,
         charge_id=charge, posted_at=at))
     if charge is not None:  # its own line on the bill: a charge of the product, this month
+        # Its moment is the bill run's own (every charge keeps one: domain/bill_month.py).
         await conn.execute(insert(t.charges).values(
             charge_id=charge, account_id=account_id, product_id=line.product_id,
-            bill_month=month, amount_fen=line.fee_fen))
+            bill_month=month, amount_fen=line.fee_fen, charged_at=at))
 
 
 # --- waiver ----------------------------------------------------------------------------------
