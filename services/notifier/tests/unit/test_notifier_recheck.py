@@ -79,6 +79,10 @@ def test_every_template_has_a_recheck_kind() -> None:
     # Exempt: no suspension warning.
     (T.SUSPENSION_WARNING, 5, facts(suspension_exempt=True), EXEMPT_REASON),
     (T.WARNING_3_EXEMPT, 5, facts(suspension_exempt=True), None),
+    # A warning_3 still threatening: rendered as warning_3_exempt when its product became
+    # exempt, so only one that could not be (no stored fields) meets this, as it leaves.
+    (T.WARNING_3, 5, facts(suspension_exempt=True), EXEMPT_REASON),
+    (T.WARNING_2, 5, facts(suspension_exempt=True), None),
     # The first rule that applies gives the reason.
     (T.SUSPENSION_WARNING, 5, facts(normal_seq=7, suspension_exempt=True), CLEARED),
 ], ids=str)

@@ -1,6 +1,7 @@
 """notifier.domain.revision: a notice not sent yet is given the product's new own amount
 (credit.product_amount_changed) in the wording of the template version it was made with, or
 cancelled when the product owes nothing of its own; a deduction notice is never revised.
+A waiting warning_3 of a product that became exempt is rendered again as warning_3_exempt.
 And the consumer hands the amount change to the service layer like the credit events."""
 
 from datetime import UTC, date, datetime
@@ -18,6 +19,8 @@ from notifier.domain.revision import (
     REVISED_TEMPLATES,
     Revised,
     Waiting,
+    exempt_note,
+    exempt_revisions,
     fields_from,
     fields_json,
     revise,
@@ -137,3 +140,55 @@ def test_the_consumer_hands_it_on_like_a_credit_event(what: str) -> None:
     env: RawEnvelope = CONTRACTS.decode(to_bytes(wrap(
         event, key=event.account_id, source="credit-control", occurred_at=AT)))
     assert _credit_event(env, env.payload) == event
+
+
+# --- a threat withdrawn: the product became exempt (credit.exemption_changed) -------------
+
+CURRENT = {name: (1, text) for name, text in DEFAULT_TEMPLATES.items()}
+WARNING_3_EXEMPT_TEXT = ("尊敬的中国移动客户,您好!您的集团产品企信通(产品编号:CP20261101)仍有"
+                         "123.45元欠费未缴清,此为第三次欠费提醒,请于11月25日前及时缴费。谢谢。")
+
+
+def test_a_waiting_warning_3_becomes_warning_3_exempt_with_the_same_fields() -> None:
+    waiting = Waiting("m1", FIELDS, DEFAULT_TEMPLATES[T.WARNING_3], template=T.WARNING_3)
+    [r] = exempt_revisions([waiting], CURRENT)
+    assert r == Revised("m1", FIELDS, WARNING_3_EXEMPT_TEXT, 2, T.WARNING_3_EXEMPT, 1,
+                        exempt_note(T.WARNING_3_EXEMPT))
+    assert r.text is not None and "停用" not in r.text
+    assert "停用" in render(DEFAULT_TEMPLATES[T.WARNING_3], FIELDS)
+    assert r.note is not None and "warning_3_exempt" in r.note
+
+
+def test_the_exempt_variant_is_rendered_in_its_current_version() -> None:
+    """Made with warning_3, it never had a warning_3_exempt version: it takes the one a
+    message made now for the exempt product would take."""
+    current = {**CURRENT, T.WARNING_3_EXEMPT: (4, "CPNAME(CPNO)欠XX元,MM月DD日前缴清。")}
+    [r] = exempt_revisions([Waiting("m1", FIELDS, "old words XX", template=T.WARNING_3)],
+                           current)
+    assert (r.text, r.template_version, r.segments) == (
+        "企信通(CP20261101)欠123.45元,11月25日前缴清。", 4, 1)
+
+
+@pytest.mark.parametrize("template", sorted(set(TemplateName) - {T.WARNING_3}))
+def test_no_other_template_is_rendered_again(template: TemplateName) -> None:
+    """Only a template that threatens suspension has an exempt variant; a suspension warning
+    is nothing but the threat and is cancelled instead (recheck.RULES); the exempt variant
+    itself, and the notices of what happened, stay."""
+    waiting = Waiting("m1", FIELDS, DEFAULT_TEMPLATES[template], template=template)
+    assert exempt_revisions([waiting], CURRENT) == []
+
+
+def test_one_to_be_cancelled_for_nothing_owed_is_left_to_that() -> None:
+    cancelling = Waiting("m1", FIELDS, DEFAULT_TEMPLATES[T.WARNING_3], cancelling=True,
+                         template=T.WARNING_3)
+    assert exempt_revisions([cancelling], CURRENT) == []
+
+
+def test_an_amount_revision_keeps_the_template_a_withdrawn_threat_gave() -> None:
+    """Exempt first, then a partial payment: the new amount in the exempt variant's words
+    (the read gives the message's template and the text of its version)."""
+    exempt = Waiting("m1", FIELDS, DEFAULT_TEMPLATES[T.WARNING_3_EXEMPT],
+                     template=T.WARNING_3_EXEMPT)
+    [r] = revisions([exempt], change(2_345))
+    assert r.template is None and r.text is not None  # its template is not touched
+    assert r.text == WARNING_3_EXEMPT_TEXT.replace("123.45元", "23.45元")

@@ -10,7 +10,9 @@ from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..domain.notices import EXEMPT_VARIANTS
 from ..domain.recheck import RULES, ExemptRule, ProductFacts, Recheck, Rule, SinceRule
+from ..domain.revision import exempt_note
 from ..domain.templates import DEFAULT_TEMPLATES, TemplateName
 from ..metrics import count_sms
 from . import tables as t
@@ -106,25 +108,31 @@ async def insert_messages(conn: AsyncConnection, cols: MessageColumns) -> None:
         count_sms(conn, made.scalars())
 
 
-# --- amounts revised (domain/revision.py) --------------------------------------------------
+# --- amounts revised, threats withdrawn (domain/revision.py) ------------------------------
 
-# The messages a batch's amount changes may revise: of the changed products, made by an
-# earlier event (event_seq below the newest change's), not sent yet — held, pending or
-# waiting for a retry, or claimed for sending ('sending': its submit is out, so it only
-# gets a pending revision, see _REVISE) — of a template quoting the amount due, with stored
-# fields (made before migration 0008: none, never revised). A 'sending' row is read with
-# the revision it is already owed (a newer change replaces it). With the text of the
-# template version each was made with (version 1, the shipped default, is not stored: NULL
-# here). Locked, in id order, so the claim cannot take one between this read and the update
-# (the claim skips locked rows; the update re-checks the status).
+# A message's template and version, or those a revision pending while it is claimed for
+# sending renders it as (an exempt variant, migration 0010).
+_TEMPLATE = "coalesce(m.pending_template, m.template)"
+_VERSION = "coalesce(m.pending_template_version, m.template_version)"
+# The messages a batch's amount changes (or exemptions) may revise: of the changed products,
+# made by an earlier event (event_seq below the newest change's), not sent yet — held,
+# pending or waiting for a retry, or claimed for sending ('sending': its submit is out, so it
+# only gets a pending revision, see _REVISE) — of the given templates (quoting the amount
+# due; or threatening suspension), with stored fields (made before migration 0008: none,
+# never revised). A 'sending' row is read with the revision it is already owed (a newer
+# change replaces it, built on it). With the text of the template version each was made
+# with (version 1, the shipped default, is not stored: NULL here). Locked, in id order, so
+# the claim cannot take one between this read and the update (the claim skips locked rows;
+# the update re-checks the status).
 _WAITING_TO_REVISE = sql(
     "SELECT m.message_id, m.product_id, coalesce(m.pending_fields, m.fields) AS fields, "
-    "  m.pending_reason IS NOT NULL AS cancelling, m.template, v.text AS template_text "
+    f"  m.pending_reason IS NOT NULL AS cancelling, {_TEMPLATE} AS template, "
+    "  v.text AS template_text "
     "FROM unnest(CAST(:products AS text[]), CAST(:seqs AS bigint[])) AS c(product_id, seq) "
     "JOIN notifier.messages m ON m.product_id = c.product_id AND m.event_seq < c.seq "
-    "LEFT JOIN notifier.templates v ON v.name = m.template AND v.version = m.template_version "
+    f"LEFT JOIN notifier.templates v ON v.name = {_TEMPLATE} AND v.version = {_VERSION} "
     f"WHERE m.{t.IN_SEND_QUEUE} "
-    "  AND m.template = ANY(CAST(:templates AS text[])) AND m.fields IS NOT NULL "
+    f"  AND {_TEMPLATE} = ANY(CAST(:templates AS text[])) AND m.fields IS NOT NULL "
     "ORDER BY m.message_id FOR UPDATE OF m"
 )
 
@@ -133,9 +141,9 @@ _WAITING_TO_REVISE = sql(
 class ToRevise:
     message_id: str
     product_id: str
-    template: TemplateName
+    template: TemplateName  # or the one a pending revision renders it as
     fields: dict[str, Any]  # as stored (NoticeFields' JSON), or as a pending revision has them
-    template_text: str  # of the version the message was made with
+    template_text: str  # of the version the message was made with (or is to be rendered as)
     cancelling: bool  # claimed for sending, to be cancelled if its submit fails
 
 
@@ -159,11 +167,30 @@ async def waiting_to_revise(
             for r in rows]
 
 
-# In one statement: a waiting message revised (text, segments, fields, revised_at) or
-# cancelled (reason) now; a message claimed for sending ('sending': it may be at the SMSC
-# already) given the revision as pending instead, replacing any older one — applied if its
-# submit fails (_RETRY, _DEAD) or its claim is retaken (the claim), cleared once accepted
-# (_SUBMITTED). Each row by its status as the update finds it.
+def _with_note(note: str) -> str:
+    """The message's reason with `note` (an SQL expression) after it; unchanged when the
+    note is NULL (concat_ws alone would make a NULL reason '')."""
+    return (f"CASE WHEN {note} IS NULL THEN m.status_reason "
+            f"ELSE concat_ws('; ', m.status_reason, {note}) END")
+
+
+def _noted(alias: str) -> str:
+    """A 'sending' row's reason once the revision it is owed is applied: with the note of a
+    template it is rendered as (the exempt variant's, domain/revision.exempt_note)."""
+    a = alias
+    notes = " ".join(f"WHEN {_quote(v.value)} THEN {_quote(exempt_note(v))}"
+                     for v in sorted(set(EXEMPT_VARIANTS.values())))
+    return (f"CASE WHEN {a}.pending_template IS NULL THEN {a}.status_reason "
+            f"ELSE concat_ws('; ', {a}.status_reason, CASE {a}.pending_template {notes} END) "
+            "END")
+
+
+# In one statement: a waiting message revised (text, segments, fields, revised_at; and for
+# a threat withdrawn its template, version and a note in its reason) or cancelled (reason)
+# now; a message claimed for sending ('sending': it may be at the SMSC already) given the
+# revision as pending instead, replacing any older one (a template it is owed stays owed) —
+# applied if its submit fails (_RETRY, _DEAD) or its claim is retaken (the claim), cleared
+# once accepted (_SUBMITTED). Each row by its status as the update finds it.
 _SENDING = "m.status = 'sending'"
 _NOW = "m.status <> 'sending'"
 _REVISE = sql(
@@ -171,9 +198,12 @@ _REVISE = sql(
     f"  text = CASE WHEN {_NOW} THEN coalesce(v.text, m.text) ELSE m.text END, "
     f"  segments = CASE WHEN {_NOW} THEN coalesce(v.segments, m.segments) ELSE m.segments END, "
     f"  fields = CASE WHEN {_NOW} THEN coalesce(v.fields, m.fields) ELSE m.fields END, "
+    f"  template = CASE WHEN {_NOW} THEN coalesce(v.template, m.template) ELSE m.template END, "
+    f"  template_version = CASE WHEN {_NOW} THEN coalesce(v.version, m.template_version) "
+    "    ELSE m.template_version END, "
     f"  revised_at = CASE WHEN {_NOW} AND v.reason IS NULL THEN :at ELSE m.revised_at END, "
     f"  status = CASE WHEN {_NOW} AND v.reason IS NOT NULL THEN 'cancelled' ELSE m.status END, "
-    f"  status_reason = CASE WHEN {_NOW} THEN coalesce(v.reason, m.status_reason) "
+    f"  status_reason = CASE WHEN {_NOW} THEN coalesce(v.reason, {_with_note('v.note')}) "
     "    ELSE m.status_reason END, "
     f"  next_attempt_at = CASE WHEN {_NOW} AND v.reason IS NOT NULL THEN NULL "
     "    ELSE m.next_attempt_at END, "
@@ -182,10 +212,15 @@ _REVISE = sql(
     f"  pending_text = CASE WHEN {_SENDING} THEN v.text END, "
     f"  pending_segments = CASE WHEN {_SENDING} THEN v.segments END, "
     f"  pending_fields = CASE WHEN {_SENDING} THEN v.fields END, "
-    f"  pending_reason = CASE WHEN {_SENDING} THEN v.reason END "
+    f"  pending_reason = CASE WHEN {_SENDING} THEN v.reason END, "
+    f"  pending_template = CASE WHEN {_SENDING} THEN coalesce(v.template, m.pending_template) "
+    "    END, "
+    f"  pending_template_version = CASE WHEN {_SENDING} "
+    "    THEN coalesce(v.version, m.pending_template_version) END "
     "FROM unnest(CAST(:ids AS text[]), CAST(:texts AS text[]), CAST(:segments AS int[]), "
-    "  CAST(:fields AS jsonb[]), CAST(:reasons AS text[])) "
-    "  AS v(id, text, segments, fields, reason) "
+    "  CAST(:fields AS jsonb[]), CAST(:reasons AS text[]), CAST(:templates AS text[]), "
+    "  CAST(:versions AS int[]), CAST(:notes AS text[])) "
+    "  AS v(id, text, segments, fields, reason, template, version, note) "
     f"WHERE m.message_id = v.id AND m.{t.IN_SEND_QUEUE} "
     "RETURNING m.status, m.source_id, m.template"
 )
@@ -193,12 +228,19 @@ _REVISE = sql(
 
 def _apply_pending(alias: str) -> str:
     """SET items giving a 'sending' row the revision it is owed (none: no change), and
-    clearing it; :at is the revision's time. Its status is the caller's: a pending
-    cancellation (`pending_reason`) turns it 'cancelled'."""
+    clearing it; :at is the revision's time. Its status and reason are the caller's: a
+    pending cancellation (`pending_reason`) turns it 'cancelled', a template it is owed
+    is noted (`_noted`)."""
     a = alias
     return (f"text = coalesce({a}.pending_text, {a}.text), "
             f"segments = coalesce({a}.pending_segments, {a}.segments), "
             f"fields = coalesce({a}.pending_fields, {a}.fields), "
+            # A pending cancellation keeps the text it was claimed with, so its template too.
+            f"template = CASE WHEN {a}.pending_reason IS NULL "
+            f"  THEN coalesce({a}.pending_template, {a}.template) ELSE {a}.template END, "
+            f"template_version = CASE WHEN {a}.pending_reason IS NULL "
+            f"  THEN coalesce({a}.pending_template_version, {a}.template_version) "
+            f"  ELSE {a}.template_version END, "
             f"revised_at = CASE WHEN {a}.pending_fields IS NULL THEN {a}.revised_at "
             "  ELSE :at END, "
             f"cancelled_at = CASE WHEN {a}.pending_reason IS NULL THEN {a}.cancelled_at "
@@ -206,7 +248,8 @@ def _apply_pending(alias: str) -> str:
 
 
 _CLEAR_PENDING = ("pending_text = NULL, pending_segments = NULL, pending_fields = NULL, "
-                  "pending_reason = NULL")
+                  "pending_reason = NULL, pending_template = NULL, "
+                  "pending_template_version = NULL")
 
 
 @dataclass
@@ -219,6 +262,10 @@ class RevisedColumns:
     segments: list[int | None] = field(default_factory=list)
     fields: list[str | None] = field(default_factory=list)
     reasons: list[str | None] = field(default_factory=list)
+    # Rendered as another template (a threat withdrawn), and why; None: its own.
+    templates: list[str | None] = field(default_factory=list)
+    versions: list[int | None] = field(default_factory=list)
+    notes: list[str | None] = field(default_factory=list)
 
 
 async def revise_messages(conn: AsyncConnection, at: datetime, cols: RevisedColumns,
@@ -328,7 +375,7 @@ _CLAIM_SQL = (
     "    AND e.message_id NOT IN (SELECT message_id FROM cand))"
     "), claimed AS ("
     "  UPDATE notifier.messages m SET status = 'sending', attempts = m.attempts + 1, "
-    f"    claimed_at = :at, {_apply_pending('m')} "
+    f"    claimed_at = :at, status_reason = {_noted('m')}, {_apply_pending('m')} "
     "  FROM ready r WHERE m.message_id = r.message_id "
     "  RETURNING m.message_id, m.recipient, m.text, m.segments, m.attempts, m.created_at, "
     "    m.decision_as_of, m.event_seq, r.status AS was"
@@ -502,7 +549,7 @@ _SUBMITTED = sql(
 _RETRY = sql(
     "UPDATE notifier.messages m SET "
     "status = CASE WHEN m.pending_reason IS NULL THEN 'pending' ELSE 'cancelled' END, "
-    "last_error = v.error, status_reason = coalesce(m.pending_reason, m.status_reason), "
+    f"last_error = v.error, status_reason = coalesce(m.pending_reason, {_noted('m')}), "
     "next_attempt_at = CASE WHEN m.pending_reason IS NULL THEN v.next_at END, "
     f"{_apply_pending('m')} "
     "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[]), CAST(:errors AS text[]), "

@@ -84,6 +84,12 @@ messages = Table(
     Column("pending_segments", Integer),
     Column("pending_fields", JSONB),
     Column("pending_reason", Text),
+    # The template (and its version) a message claimed for sending is to be rendered as
+    # instead, owed with the text above: its product became exempt from suspension while its
+    # submit was out, and a warning_3 must not leave again threatening one (warning_3_exempt;
+    # migration 0010, domain/revision.py exempt_revisions). NULL: its own template.
+    Column("pending_template", Text),
+    Column("pending_template_version", Integer),
     Index("ix_messages_product", "product_id"),
     Index("ix_messages_recipient", "recipient"),
     Index("ix_messages_send_queue", "created_at", postgresql_where=text(IN_SEND_QUEUE)),

@@ -121,7 +121,11 @@ RULES: tuple[Rule, ...] = (
     SinceRule(frozenset({R.RESTORE}), "suspended_seq", "suspended again since the restore"),
     SinceRule(frozenset({R.REMINDER, R.REVERSAL}), "suspended_seq",
               "superseded: the product was suspended since the decision"),
-    ExemptRule(frozenset({T.SUSPENSION_WARNING}), EXEMPT_REASON),
+    # An exempt product is threatened with no suspension. A waiting warning_3 is rendered
+    # again as warning_3_exempt when its product becomes exempt (domain/revision.py
+    # exempt_revisions), so this cancels only one that could not be (made before migration
+    # 0008, no stored fields): the last check before a threat leaves.
+    ExemptRule(frozenset({T.SUSPENSION_WARNING, T.WARNING_3}), EXEMPT_REASON),
     # The newest reminder carries the amount and the date that hold now; a reversal notice
     # says why the product owes again, so a ladder reminder does not replace it.
     NewerRule(frozenset({R.REMINDER}), frozenset({R.REMINDER, R.REVERSAL}),

@@ -1,6 +1,9 @@
 """Amounts still true when they leave: a notice made earlier and not sent yet is given the
 product's new own amount (credit-control's `credit.product_amount_changed`), or cancelled
-when the product owes nothing of its own any more. Pure.
+when the product owes nothing of its own any more. And no threat that will not be carried
+out: a notice threatening suspension (warning_3) made before its product became exempt
+(credit-control's `credit.exemption_changed`) is rendered again as its exempt variant
+(warning_3_exempt), with the same fields (`exempt_revisions`). Pure.
 
 A message keeps the fields it was rendered from (`NoticeFields`, stored as JSON with it), so
 it can be rendered again with the text of the template version it was made with: the wording
@@ -15,7 +18,7 @@ are rendered again (XX the product's new amount, ACCOUNTXX the account's new tot
 message carries one).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ import msgspec
 
 from common.contracts.credit_control import ProductAmountChanged
 
+from .notices import EXEMPT_VARIANTS
 from .templates import (
     SPECS,
     AmountSource,
@@ -73,16 +77,24 @@ class Waiting:
     # Claimed for sending with a cancellation pending (the last change said nothing owed):
     # its fields are no longer what it would leave with.
     cancelling: bool = False
+    # Its template (or, claimed with a revision pending, the one that revision renders):
+    # the exempt revision needs it, an amount revision keeps it whatever it is.
+    template: TemplateName | None = None
 
 
 @dataclass(frozen=True)
 class Revised:
-    """What becomes of a waiting message: rendered again, or (fields None) cancelled."""
+    """What becomes of a waiting message: rendered again, or (fields None) cancelled; with
+    `template`, rendered as another template (its `template_version`), `note` saying why in
+    the message's reason."""
 
     message_id: str
     fields: NoticeFields | None
     text: str | None = None
     segments: int | None = None
+    template: TemplateName | None = None
+    template_version: int | None = None
+    note: str | None = None
 
 
 def revisions(waiting: Iterable[Waiting], change: ProductAmountChanged) -> list[Revised]:
@@ -103,6 +115,32 @@ def revisions(waiting: Iterable[Waiting], change: ProductAmountChanged) -> list[
     return found
 
 
+def exempt_note(variant: TemplateName) -> str:
+    """What a message rendered again as its exempt variant says about it (its reason)."""
+    return (f"exempt from suspension since the decision (red list or emergency "
+            f"no-suspension): rendered again as {variant.value}, without the threat of a "
+            "suspension that will not follow")
+
+
+def exempt_revisions(waiting: Iterable[Waiting],
+                     current: Mapping[TemplateName, tuple[int, str]]) -> list[Revised]:
+    """The waiting messages of a product that has become exempt from suspension whose
+    template threatens it (`EXEMPT_VARIANTS`): the same fields (product, amount, date) in
+    the exempt variant's current text (`current`: template → (version, text)), as a
+    message made now for the exempt product would be. It is still a true reminder of what
+    is owed; only the threat goes. One to be cancelled (nothing owed) is left to that."""
+    found = []
+    for w in waiting:
+        variant = EXEMPT_VARIANTS.get(w.template) if w.template is not None else None
+        if variant is None or w.cancelling:
+            continue
+        version, text = current[variant]
+        rendered = render(text, w.fields)
+        found.append(Revised(w.message_id, w.fields, rendered, segments(rendered),
+                             variant, version, exempt_note(variant)))
+    return found
+
+
 # --- the stored fields (messages.fields, JSON) --------------------------------------------
 
 _ENCODER = msgspec.json.Encoder()
@@ -120,5 +158,5 @@ def fields_from(stored: dict[str, Any] | str | bytes) -> NoticeFields:
     return msgspec.convert(stored, NoticeFields)
 
 
-__all__ = ["NOTHING_OWED_REASON", "REVISED_TEMPLATES", "Revised", "Waiting", "fields_from",
-           "fields_json", "revise", "revisions"]
+__all__ = ["NOTHING_OWED_REASON", "REVISED_TEMPLATES", "Revised", "Waiting", "exempt_note",
+           "exempt_revisions", "fields_from", "fields_json", "revise", "revisions"]

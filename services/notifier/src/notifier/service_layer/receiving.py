@@ -15,9 +15,12 @@ with one `INSERT … SELECT FROM unnest(…)`: no dict per message, one statemen
 Each keeps the fields it was rendered from, so that a `credit.product_amount_changed` in the
 same or a later batch can give the product's waiting notices its new own amount, or cancel
 them when it owes nothing of its own (domain/revision.py): one read and one update per
-batch, after the batch's messages are written and re-checked."""
+batch, after the batch's messages are written and re-checked. The same read and update
+render a waiting warning_3 again as warning_3_exempt when a `credit.exemption_changed`
+makes its product exempt (no threat of a suspension that will not follow), before the
+re-check."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -36,19 +39,21 @@ from common.outbox import wake_after_commit
 from ..adapters import repository as repo
 from ..domain.delivery import phone_problem
 from ..domain.kpis import reminder_bill_month
-from ..domain.notices import Notice, NoticeEvent, notices_for
+from ..domain.notices import EXEMPT_VARIANTS, Notice, NoticeEvent, notices_for
 from ..domain.outcomes import sending_as_of
 from ..domain.quiet_hours import SendingWindow, release_at
 from ..domain.recheck import KIND_OF, ProductFacts, cancel_on_receipt, fold
 from ..domain.revision import (
     NOTHING_OWED_REASON,
     REVISED_TEMPLATES,
+    Revised,
     Waiting,
+    exempt_revisions,
     fields_from,
     fields_json,
     revisions,
 )
-from ..domain.templates import render, segments
+from ..domain.templates import TemplateName, render, segments
 from .context import NotifierContext
 from .outcomes import publish_outcomes
 
@@ -81,12 +86,18 @@ async def apply_credit_events(
     # Per product, its newest exemption change of the batch when no credit event of it came
     # later in the batch (a decision's own context says whether it is exempt).
     exempt: dict[str, bool] = {}
+    # The products an exemption change of the batch made exempt (its last one said so).
+    became_exempt: set[str] = set()
     for (env, view), seq in zip(events, seqs, strict=True):
         if isinstance(view, ProductAmountChanged):
             changes[view.product_id] = (seq, view)
             continue
         if isinstance(view, ExemptionChanged):
             _exemption(facts, exempt, view)
+            if view.suspension_exempt:
+                became_exempt.add(view.product_id)
+            else:
+                became_exempt.discard(view.product_id)
             continue
         if not isinstance(view, DeductionCollected):
             known = facts.get(view.product_id)
@@ -104,6 +115,10 @@ async def apply_credit_events(
     # outcome goes out with them.
     touched = [(s, t) for s, t, st in zip(cols.source_id, cols.template, cols.status,
                                           strict=True) if st in ("undeliverable", "cancelled")]
+    # Before the re-check, which would cancel a threat it finds (recheck.RULES): rendered
+    # without the threat it is still a true reminder.
+    await _withdraw_threats(conn, [p for p in sorted(became_exempt) if _exempt_now(
+        p, facts, exempt)], seqs[-1] + 1 if seqs else 0, templates, now)
     await repo.cancel_stale(conn, [*facts, *exempt], now, touched)
     await _revise_amounts(conn, changes, now, touched)
     await publish_outcomes(ctx, conn, touched)
@@ -124,6 +139,47 @@ def _exemption(facts: dict[str, tuple[str, ProductFacts]], exempt: dict[str, boo
         exempt[event.product_id] = event.suspension_exempt
 
 
+def _exempt_now(product_id: str, facts: dict[str, tuple[str, ProductFacts]],
+                exempt: dict[str, bool]) -> bool:
+    """Whether the batch leaves the product exempt: its facts of the batch (a credit event
+    after the exemption change says so in its context), else the change's own word."""
+    known = facts.get(product_id)
+    return known[1].suspension_exempt if known is not None else exempt.get(product_id, False)
+
+
+async def _withdraw_threats(
+    conn: AsyncConnection, products: list[str], below_seq: int,
+    templates: dict[TemplateName, tuple[int, str]], now: datetime,
+) -> None:
+    """The waiting messages threatening a suspension (warning_3) of products the batch made
+    exempt: rendered again as the exempt variant (warning_3_exempt), same product, amount
+    and date, its reason noting why; one claimed for sending is given it as a pending
+    revision (settled by its submit's outcome, as an amount revision is). Every such message
+    of the product, whichever event made it: the product is exempt now, so none of them may
+    leave with the threat. Through the amount revision's read and update."""
+    if not products:
+        return
+    found = await repo.waiting_to_revise(conn, dict.fromkeys(products, below_seq),
+                                         sorted(EXEMPT_VARIANTS))
+    waiting = [Waiting(r.message_id, fields_from(r.fields), r.template_text, r.cancelling,
+                       r.template) for r in found]
+    await repo.revise_messages(conn, now, _columns(exempt_revisions(waiting, templates)))
+
+
+def _columns(revised: Iterable[Revised]) -> repo.RevisedColumns:
+    cols = repo.RevisedColumns()
+    for r in revised:
+        cols.ids.append(r.message_id)
+        cols.texts.append(r.text)
+        cols.segments.append(r.segments)
+        cols.fields.append(fields_json(r.fields) if r.fields is not None else None)
+        cols.reasons.append(None if r.fields is not None else NOTHING_OWED_REASON)
+        cols.templates.append(r.template.value if r.template is not None else None)
+        cols.versions.append(r.template_version)
+        cols.notes.append(r.note)
+    return cols
+
+
 async def _revise_amounts(
     conn: AsyncConnection, changes: dict[str, tuple[int, ProductAmountChanged]],
     now: datetime, touched: list[tuple[str, str]],
@@ -138,15 +194,9 @@ async def _revise_amounts(
     for row in found:
         by_product.setdefault(row.product_id, []).append(
             Waiting(row.message_id, fields_from(row.fields), row.template_text,
-                    row.cancelling))
-    cols = repo.RevisedColumns()
-    for product_id, waiting in by_product.items():
-        for r in revisions(waiting, changes[product_id][1]):
-            cols.ids.append(r.message_id)
-            cols.texts.append(r.text)
-            cols.segments.append(r.segments)
-            cols.fields.append(fields_json(r.fields) if r.fields is not None else None)
-            cols.reasons.append(None if r.fields is not None else NOTHING_OWED_REASON)
+                    row.cancelling, row.template))
+    cols = _columns(r for product_id, waiting in by_product.items()
+                    for r in revisions(waiting, changes[product_id][1]))
     await repo.revise_messages(conn, now, cols, touched)
 
 
