@@ -178,6 +178,12 @@ exemptions = Table(
     Column("removed_by", Text),
     Column("removed_at", DateTime(timezone=True)),
     Column("review_on", Date),  # red-list review: set by a renewal (migration 0019)
+    # When its running out (`until`) was announced to the notifier (credit.exemption_changed,
+    # admin/service_layer/expiries.py; migration 0035): each expiry once. NULL: not yet, or
+    # it has no `until`, or it was removed before (the removal announced itself).
+    Column("expiry_announced_at", DateTime(timezone=True)),
+    Index("ix_exemptions_expiry_due", "until", postgresql_where=text(
+        "until IS NOT NULL AND removed_at IS NULL AND expiry_announced_at IS NULL")),
 )
 
 # Scoped emergency freezes (issue 19, migration 0021): no automatic suspension (and, with

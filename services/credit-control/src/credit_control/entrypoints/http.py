@@ -19,7 +19,7 @@ from common.http import PEER_UNAVAILABLE, IdPath
 from ..adapters.peers import MAX_RENDERED, NoticeRenderer
 from ..admin.adapters import admin_repository as admin_repo
 from ..admin.entrypoints import clock_http
-from ..admin.service_layer import admin
+from ..admin.service_layer import admin, expiries
 from ..collections.entrypoints import cases as collection_cases
 from ..collections.entrypoints import promises as promises_http
 from ..collections.entrypoints import red_list as red_list_review
@@ -271,6 +271,14 @@ def _rule_routes(api: APIRouter, ctx: CreditContext) -> None:
     ) -> dict[str, Any]:
         """End an exemption before its time."""
         return await admin.remove_exemption(ctx, exemption_id, caller.subject)
+
+    @api.post("/exemptions/expiries", dependencies=ADMIN_ONLY)
+    async def exemption_expiries(cmd: RunLoop) -> dict[str, Any]:
+        """Announce the exemptions run out by `as_of` (an emergency no-suspension's `until`):
+        `credit.exemption_changed` (not exempt, as of `until`) for each product of a
+        customer no other exemption holds, each expiry once. The closed loop's ticker runs
+        it as of the clock; this runs it as of a moment."""
+        return await expiries.announce_expiries(ctx, cmd.as_of)
 
     @api.get("/exemptions")
     async def exemptions(kind: ExemptionKind | None = None, customer_id: str | None = None,

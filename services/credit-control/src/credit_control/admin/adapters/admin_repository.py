@@ -14,6 +14,7 @@ from ...adapters import tables as t
 from ...credit.domain.commands import WorkOrderStatus
 from ...credit.domain.profiles import CreditProfile, Exemption
 from ...credit.domain.rule_table import DEFAULT_RULES, RuleTable
+from ..domain.expiries import RunOut
 
 
 async def audit(conn: AsyncConnection, at: datetime, actor: str, entity: str, entity_id: str,
@@ -148,6 +149,50 @@ async def exemptions_list(conn: AsyncConnection, kind: str | None, customer_id: 
     if active_at is not None:
         q = q.where(e.c.removed_at.is_(None), or_(e.c.until.is_(None), e.c.until > active_at))
     return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def lock_customers(conn: AsyncConnection, customer_ids: list[str]) -> None:
+    """The customers' exemptions to this transaction until it ends: adding, removing and
+    announcing the expiry of a customer's exemptions, one at a time, so the last
+    `credit.exemption_changed` published for its products says what holds (an expiry
+    announced while a new red list is added must not come after it saying "not exempt").
+    In id order, so two holders of several never wait for each other."""
+    for customer_id in sorted(set(customer_ids)):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                           {"k": f"credit.exemptions:{customer_id}"})
+
+
+# Exemptions run out by `at` (their `until` passed), not removed, not announced yet
+# (ix_exemptions_expiry_due, migration 0035); of the given customers, or the first `limit`.
+_RUN_OUT = (
+    "SELECT exemption_id, customer_id, kind, until FROM credit.exemptions "
+    "WHERE until IS NOT NULL AND until <= :at AND removed_at IS NULL "
+    "  AND expiry_announced_at IS NULL {customers} "
+    "ORDER BY until, exemption_id {limit}")
+
+
+async def run_out_exemptions(conn: AsyncConnection, at: datetime, limit: int | None = None,
+                             customer_ids: list[str] | None = None) -> list[RunOut]:
+    params: dict[str, Any] = {"at": at}
+    if customer_ids is not None:
+        params["customers"] = customer_ids
+    if limit is not None:
+        params["limit"] = limit
+    query = _RUN_OUT.format(
+        customers="" if customer_ids is None else
+        "AND customer_id = ANY(CAST(:customers AS text[]))",
+        limit="" if limit is None else "LIMIT :limit")
+    rows = await conn.execute(text(query), params)
+    return [RunOut(r.exemption_id, r.customer_id, r.kind, r.until) for r in rows]
+
+
+async def mark_expiry_announced(conn: AsyncConnection, exemption_ids: list[str],
+                                at: datetime) -> None:
+    """The marker: their expiry is announced (or needed none), never again."""
+    e = t.exemptions
+    await conn.execute(update(e).where(e.c.exemption_id.in_(exemption_ids),
+                                       e.c.expiry_announced_at.is_(None))
+                       .values(expiry_announced_at=at))
 
 
 # --- work orders ----------------------------------------------------------------------------

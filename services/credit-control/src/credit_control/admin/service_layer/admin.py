@@ -132,6 +132,9 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
     values = {**cmd.model_dump(), "kind": cmd.kind.value, "created_at": now}
     await require_known_customer(ctx, cmd.customer_id)
     async with ctx.engine.begin() as conn:
+        # One change of the customer's exemptions at a time (an expiry announced meanwhile
+        # must not be published after this one, saying the opposite).
+        await admin_repo.lock_customers(conn, [cmd.customer_id])
         if not await admin_repo.add_exemption(conn, values):
             earlier = await admin_repo.exemption(conn, cmd.exemption_id)
             assert earlier is not None
@@ -154,8 +157,10 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
 async def _announce_exemption(ctx: CreditContext, conn: AsyncConnection, customer_id: str,
                               exemption_id: str, at: datetime) -> None:
     """Each product of the customer: whether it is exempt now (`credit.exemption_changed`),
-    so a suspension warning waiting to leave is not sent once no suspension will follow
-    (the notifier's send-time re-check, docs/notifier.md "No empty threats")."""
+    so a suspension warning waiting to leave is not sent once no suspension will follow,
+    and a third warning waiting leaves without its threat (the notifier's re-check and
+    revision, docs/notifier.md "No empty threats"). An exemption that runs out at its
+    `until` is announced by the expiry job (service_layer/expiries.py)."""
     profile = (await admin_repo.profiles_for(conn, [customer_id]))[customer_id]
     exempt = profile.suspension_exempt(at)
     for row in await admin_repo.products_of_customer(conn, customer_id):
@@ -170,6 +175,11 @@ async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> di
         row = await admin_repo.exemption(conn, exemption_id)
         if row is None:
             raise NotFound(f"unknown exemption {exemption_id!r}", id=exemption_id)
+        # As adding one: the customer's exemptions change one transaction at a time; read
+        # again under the lock (removed meanwhile: removed once).
+        await admin_repo.lock_customers(conn, [row.customer_id])
+        row = await admin_repo.exemption(conn, exemption_id)
+        assert row is not None
         if row.removed_at is None:
             await admin_repo.remove_exemption(conn, exemption_id, by, now)
             await admin_repo.audit(conn, now, by, row.kind, row.customer_id, "remove",

@@ -556,12 +556,22 @@ async def _refresh_worklists(ctx: CreditContext, at: datetime) -> None:
 
 
 def loop_ticker(ctx: CreditContext) -> Any:
-    """The closed loop's clock: resend attempts whose backoff ran out, time out silent ones."""
+    """The closed loop's clock: resend attempts whose backoff ran out, time out silent ones;
+    and announce the exemptions run out since (admin/service_layer/expiries.py), a failure
+    of which is logged, not raised: the retries must keep their pace (the next tick tries
+    again)."""
+    from ...admin.service_layer.expiries import announce_expiries
     from .work_orders import run_loop
 
     async def provisioning_retries(stop: asyncio.Event) -> None:
         async def step() -> bool:
-            await run_loop(ctx, ctx.clock.now())
+            now = ctx.clock.now()
+            await run_loop(ctx, now)
+            try:
+                await announce_expiries(ctx, now)
+            except Exception:
+                log.exception("announcing the exemptions run out by %s failed",
+                              now.isoformat())
             return False
 
         await PollLoop("provisioning retries", step, idle_s=ctx.settings.loop_tick_s,
