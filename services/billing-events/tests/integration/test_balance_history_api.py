@@ -100,6 +100,10 @@ async def test_the_history_says_what_the_balance_events_said(
     paid = history_a["points"][2]
     assert {d["product_id"]: d["amount_due_fen"] for d in paid["product_dues"]} == {
         f"HPa{uid}-1": 0, f"HPa{uid}-2": 40_00}  # the first product paid first
+    # …and per bill month, as the balance events' product_dues say (the what-if's deduction
+    # notices follow which product a collection pays: oldest month first).
+    assert {d["product_id"]: d["dues"] for d in paid["product_dues"]} == {
+        f"HPa{uid}-1": [], f"HPa{uid}-2": [{"bill_month": f"{y}-09", "amount_due_fen": 40_00}]}
     assert history_a["points"][1]["closed_bill_month"] == f"{y}-09"
     history_c = found[1]
     assert [(p["cause"], p["balance_fen"], p["amount_due_fen"])

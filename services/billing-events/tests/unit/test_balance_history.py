@@ -41,6 +41,9 @@ def test_product_amounts_follow_billings_allocation() -> None:
     assert dict(p.product_dues) == {"P1": 0, "P2": 30_00}
     assert p.balance_fen == 70_00 - 100_00
     assert [(d.bill_month, d.amount_due_fen) for d in p.dues] == [(SEP, 30_00)]
+    # Per product and bill month too, owing products only (what a new credit would pay).
+    assert [(pid, [(d.bill_month, d.amount_due_fen) for d in dues])
+            for pid, dues in p.product_month_dues] == [("P2", [(SEP, 30_00)])]
 
 
 def test_a_month_not_closed_owes_nothing_yet() -> None:

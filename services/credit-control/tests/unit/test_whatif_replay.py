@@ -140,6 +140,82 @@ def test_templates_follow_the_notifier_names() -> None:
     assert templates(Decided("P", "A", D.ARREARS_CLEARED, "r", MONTH)) == ()
 
 
+# --- deductions: the notices billing's collections would make ---------------------------------
+
+AUG, SEP = date(2026, 8, 1), date(2026, 9, 1)
+DEPOSIT_DAY = datetime(2026, 8, 20, 10, 0, tzinfo=BUSINESS_TZ)
+AUG_RUN = datetime(2026, 9, 1, 2, 0, tzinfo=BUSINESS_TZ)
+DEDUCTION_DAY = date(2026, 10, 15)  # mid tier: day 15 of arrears month 2 of August
+
+
+def two_products(n: int, aug: dict[str, int], sep: dict[str, int], deposit: int
+                 ) -> AccountHistory:
+    """A mid tier account of two ADC products, a deposit held since August, August's bills
+    (billed 1 September) and September's (1 October) never paid."""
+    a, b = f"P{n}a", f"P{n}b"
+    bills = [(AUG, pid, fen) for pid, fen in aug.items() if fen]
+    after_aug = {pid: aug.get(pid, 0) for pid in (a, b)}
+    bills_sep = bills + [(SEP, pid, fen) for pid, fen in sep.items() if fen]
+    after_sep = {pid: after_aug[pid] + sep.get(pid, 0) for pid in (a, b)}
+    due_aug, due_sep = sum(after_aug.values()), sum(after_sep.values())
+    oldest = AUG if due_aug else SEP
+    points = (Point(WINDOW, None, 0, 0, None, 0, {a: 0, b: 0}),
+              Point(DEPOSIT_DAY, BalanceCause.DEPOSIT, 0, 0, None, deposit, {a: 0, b: 0}),
+              Point(AUG_RUN, BalanceCause.BILL_RUN, -due_aug, due_aug,
+                    AUG if due_aug else None, deposit, after_aug, "2026-08", tuple(bills)),
+              Point(BILL_RUN, BalanceCause.BILL_RUN, -due_sep, due_sep, oldest, deposit,
+                    after_sep, BILL_MONTH, tuple(sorted(bills_sep))))
+    return AccountHistory(f"A{n}", f"C{n}", T.MID, None, ((a, F.ADC), (b, F.ADC)), points)
+
+
+def deductions(histories: list[AccountHistory]) -> list[tuple[str, int | None, tuple]]:
+    outcome = replay(histories, {}, Month(MONTH, DEFAULT_RULES, DEFAULT_RULES))
+    return [(d.product_id, d.amount_fen, d.collected) for d in outcome.decisions
+            if d.decision is D.DEDUCTION]
+
+
+def test_a_deduction_notice_per_product_the_collected_money_pays() -> None:
+    """P7b owes August's 50 yuan, P7a September's 80; the deposit holds 100. The sweep of the
+    15th asks 80 for P7a and the 20 left for P7b (the deposit shared in product id order);
+    billing pays the oldest bill first: P7a's 80 pays P7b's August 50 and 30 of P7a's, P7b's
+    20 pays P7a's. Three notices (P7a twice, P7b once), 100 yuan collected. Before, each
+    deduction asked the whole deposit (200 yuan of a 100 deposit) and counted one notice
+    per decision, two, one of them for money billing never had."""
+    history = [two_products(7, {"P7b": 50_00}, {"P7a": 80_00}, 100_00)]
+    assert deductions(history) == [
+        ("P7a", 80_00, (("P7a", 30_00), ("P7b", 50_00))),
+        ("P7b", 20_00, (("P7a", 20_00),))]
+    got = run(history, draft())["current"]
+    assert got["decisions"]["deduction"] == 2
+    assert got["sms_per_template"]["deduction_notice"] == 3
+    assert got["deductions_fen"] == 100_00
+
+
+def test_no_deduction_and_no_notice_for_a_product_owing_nothing_of_its_own() -> None:
+    """P8a owes August's 50 yuan, P8b nothing: only P8a is deducted, one notice. Before, P8b
+    asked the account's 50 too and counted a notice of a deduction that never happens."""
+    history = [two_products(8, {"P8a": 50_00}, {}, 100_00)]
+    assert deductions(history) == [("P8a", 50_00, (("P8a", 50_00),))]
+    got = run(history, draft())["current"]
+    assert got["sms_per_template"]["deduction_notice"] == 1
+    assert got["deductions_fen"] == 50_00
+
+
+def test_a_deposit_too_small_for_both_products_makes_one_deduction() -> None:
+    history = [two_products(9, {"P9a": 50_00, "P9b": 50_00}, {}, 30_00)]
+    assert deductions(history) == [("P9a", 30_00, (("P9a", 30_00),))]
+    assert run(history, draft())["current"]["sms_per_template"]["deduction_notice"] == 1
+
+
+def test_a_deduction_collecting_nothing_sends_no_notice() -> None:
+    from credit_control.whatif.domain.replay import Decided
+    nothing = Decided("P", "A", D.DEDUCTION, "r", DEDUCTION_DAY, amount_fen=10_00)
+    assert templates(nothing) == ()
+    two = Decided("P", "A", D.DEDUCTION, "r", DEDUCTION_DAY, amount_fen=10_00,
+                  collected=(("P", 4_00), ("Q", 6_00)))
+    assert templates(two) == ("deduction_notice", "deduction_notice")
+
+
 # --- properties over random months ----------------------------------------------------------
 
 an_account = st.tuples(st.sampled_from(list(T)), st.sampled_from(list(F)),

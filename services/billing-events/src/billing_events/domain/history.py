@@ -54,6 +54,10 @@ class Point:
     deposit_fen: int
     product_dues: tuple[tuple[str, int], ...]  # (product id, its own amount due)
     closed_bill_month: date | None = None
+    # (product id, what it still owes per bill month, oldest first), owing products only:
+    # which product a new credit pays (allocation.paid_by), e.g. the what-if's deduction
+    # notices, one per product billing's deduction would pay.
+    product_month_dues: tuple[tuple[str, tuple[MonthDue, ...]], ...] = ()
 
 
 def position_at(ledger: TimedLedger, closed: dict[date, datetime], at: datetime,
@@ -77,7 +81,8 @@ def position_at(ledger: TimedLedger, closed: dict[date, datetime], at: datetime,
     pos = position(by_month, 0, credits)
     products = product_positions(bills, {}, credits, ledger.product_ids)
     return Point(at, cause, pos.balance_fen, pos.amount_due_fen, pos.dues, deposit,
-                 tuple((p.product_id, p.amount_due_fen) for p in products), closed_bill_month)
+                 tuple((p.product_id, p.amount_due_fen) for p in products), closed_bill_month,
+                 tuple((p.product_id, p.dues) for p in products if p.dues))
 
 
 def _closed_by(closed: dict[date, datetime], month: date, at: datetime) -> bool:

@@ -8,6 +8,7 @@ from common.clock import BUSINESS_TZ, last_day_of_month
 
 from ..adapters import history_sql as sql
 from ..domain.history import Point, history
+from ..domain.model import MonthDue
 from .context import BillingContext
 
 MAX_WARMUP_MONTHS = 3
@@ -52,12 +53,19 @@ async def balance_history(ctx: BillingContext, month: date, warmup_months: int, 
 
 
 def _point(p: Point) -> dict[str, Any]:
+    month_dues = dict(p.product_month_dues)
     return {"at": p.at.isoformat(), "cause": p.cause, "balance_fen": p.balance_fen,
             "amount_due_fen": p.amount_due_fen,
-            "dues": [{"bill_month": f"{d.bill_month:%Y-%m}", "amount_due_fen": d.amount_due_fen}
-                     for d in p.dues],
+            "dues": _dues(p.dues),
             "deposit_fen": p.deposit_fen,
-            "product_dues": [{"product_id": pid, "amount_due_fen": fen}
+            # each product's dues per bill month too, as its balance event's `product_dues`
+            "product_dues": [{"product_id": pid, "amount_due_fen": fen,
+                              "dues": _dues(month_dues.get(pid, ()))}
                              for pid, fen in p.product_dues],
             "closed_bill_month": (f"{p.closed_bill_month:%Y-%m}"
                                   if p.closed_bill_month else None)}
+
+
+def _dues(dues: tuple[MonthDue, ...]) -> list[dict[str, Any]]:
+    return [{"bill_month": f"{d.bill_month:%Y-%m}", "amount_due_fen": d.amount_due_fen}
+            for d in dues]

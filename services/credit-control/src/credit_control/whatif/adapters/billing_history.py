@@ -60,4 +60,8 @@ def parse_point(body: dict[str, Any]) -> Point:
         oldest_due_month=parse_bill_month(dues[0]["bill_month"]) if dues else None,
         deposit_fen=body["deposit_fen"],
         product_dues={d["product_id"]: d["amount_due_fen"] for d in body["product_dues"]},
-        closed_bill_month=body.get("closed_bill_month"))
+        closed_bill_month=body.get("closed_bill_month"),
+        product_bills=tuple(sorted(
+            (parse_bill_month(m["bill_month"]), d["product_id"], m["amount_due_fen"])
+            for d in body["product_dues"] for m in d.get("dues", ())
+            if m["amount_due_fen"] > 0)))

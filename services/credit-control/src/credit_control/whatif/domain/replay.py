@@ -13,9 +13,15 @@ run under the current table (both variants start the month from the same places)
 command or a work order completes at once; every SMS reaches the customer (no lost warning);
 profiles and exemptions are taken as they are now; money moves as it did (a deduction the
 draft would have decided differently is reported, not booked).
+
+Deductions are decided as the sweep's SQL decides them (each product asks its own amount due
+as far as the deposit goes, the deposit shared by the account's products the same business
+day: `rules.deduction_shares`), and what billing would collect for each, and which products
+that pays, is worked out (collection.py): the deduction notices are one per product paid,
+not one per decision (report.py).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from common.clock import BUSINESS_TZ, business_date, last_day_of_month
@@ -29,6 +35,7 @@ from ...credit.domain.product_amount import allowed_in_sweep, allowed_on_balance
 from ...credit.domain.product_credit import ProductCredit
 from ...credit.domain.profiles import CreditProfile
 from ...credit.domain.rule_table import RuleTable
+from .collection import Taken, collect
 from .history import AccountHistory, Point
 
 S = CreditState
@@ -49,7 +56,10 @@ class Decided:
     rule_id: str
     day: date
     warning_level: int | None = None
-    amount_fen: int | None = None  # a deduction's amount
+    amount_fen: int | None = None  # a deduction's amount (asked)
+    # A deduction: what billing would collect of each product it pays (product id, fen > 0);
+    # each is a deduction notice (credit.deduction_collected), none when nothing is collected.
+    collected: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -102,6 +112,11 @@ class Replay:
     latest: dict[str, Point] = field(default_factory=dict)  # account → its newest point
     # account → the facts of its newest point (made once per point, read by every sweep)
     facts: dict[str, rules.AccountFacts] = field(default_factory=dict)
+    # account → what the replay's deductions took since its newest point (collection.py)
+    taken: dict[str, Taken] = field(default_factory=dict)
+    # account → (business day, product → what its deduction asked that day): the deposit
+    # is one for the account's products, shared as the sweep shares it
+    asked: dict[str, tuple[date, dict[str, int]]] = field(default_factory=dict)
 
     def run(self) -> Outcome:
         stimuli: list[tuple[datetime, int, str, Point | None]] = [
@@ -136,6 +151,9 @@ class Replay:
 
     def _event(self, h: AccountHistory, point: Point) -> None:
         self.latest[h.account_id] = point
+        # The point says what the account's money really was: the replay's own deductions
+        # since the last one are not booked on top of it ("money moves as it did").
+        self.taken.pop(h.account_id, None)
         profile, facts, tier = self._profile(h), self._facts(h, point), self._tier(h)
         self.facts[h.account_id] = facts
         table = self.month.table_at(point.at)
@@ -173,12 +191,41 @@ class Replay:
                                     profile.star(p.history.star_level),
                                     profile.suspension_exempt(at), c.suspended_on,
                                     c.ladder.month, c.ladder.suspension_warned_on,
-                                    c.ladder.suspension_deadline)
-            for intent in rules.on_calendar(table, facts, pf, today):
+                                    c.ladder.suspension_deadline,
+                                    own_due_fen=point.product_due(pid))
+            for intent in rules.on_calendar(table, self._deposit_left(facts, c, today), pf,
+                                            today):
                 if not allowed_in_sweep(intent.decision, point.product_due(pid)):
                     continue
                 if self._take(p, intent, at):
                     c.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
+
+    def _deposit_left(self, facts: rules.AccountFacts, c: ProductCredit,
+                      today: date) -> rules.AccountFacts:
+        """The facts a product's deduction asks from: the deposit as billing left it after
+        the replay's deductions of earlier days, less what the account's other products
+        asked today (the sweep's SQL, `sweep_sql._deduction_shares`)."""
+        day, asks = self.asked.get(c.account_id, (today, {}))
+        others = sum(fen for pid, fen in asks.items() if pid != c.product_id)
+        taken = self.taken.get(c.account_id)
+        less = (others if day == today else 0) + (taken.before(today) if taken else 0)
+        if not less:
+            return facts
+        return replace(facts, deposit_fen=max(0, facts.deposit_fen - less))
+
+    def _collect(self, c: ProductCredit, intent: rules.Intent, day: date
+                 ) -> tuple[tuple[str, int], ...]:
+        """A deduction decided: its ask shares the day's deposit, and billing's answer is
+        what it would collect of each product (collection.py)."""
+        ask = intent.amount_fen or 0
+        asked_day, asks = self.asked.get(c.account_id, (day, {}))
+        if asked_day != day:
+            asks = {}
+        asks[c.product_id] = asks.get(c.product_id, 0) + ask
+        self.asked[c.account_id] = (day, asks)
+        point = self.latest[c.account_id]
+        return collect(ask, point.deposit_fen, point.owing(),
+                       self.taken.setdefault(c.account_id, Taken()), day)
 
     def _take(self, p: _Product, intent: rules.Intent, as_of: datetime) -> bool:
         c = p.credit
@@ -187,6 +234,8 @@ class Replay:
             return False
         p.taken.add(proposal.decision_id)
         c.move(proposal)
+        collected = (self._collect(c, intent, business_date(proposal.as_of))
+                     if intent.decision is D.DEDUCTION else ())
         if c.state in IN_FLIGHT:  # the chain or the operator finishes at once (assumed)
             c.complete(ProvisioningAction.SUSPEND if c.state is S.SUSPEND_REQUESTED
                        else ProvisioningAction.RESTORE, proposal.as_of)
@@ -194,7 +243,7 @@ class Replay:
         if self.month.first <= day <= self.month.last:
             self.outcome.decisions.append(Decided(
                 c.product_id, c.account_id, intent.decision, intent.rule_id, day,
-                intent.warning_level, intent.amount_fen))
+                intent.warning_level, intent.amount_fen, collected))
         return True
 
 

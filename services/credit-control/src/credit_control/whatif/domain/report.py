@@ -18,16 +18,17 @@ from .replay import Decided, Outcome
 D = DecisionType
 S = CreditState
 # The notifier's templates per decision (notifier/domain/notices.py; services never import
-# each other, so the mapping is repeated here, test_whatif_report checks the names).
+# each other, so the mapping is repeated here, test_whatif_report checks the names). Not a
+# deduction's: its notice follows what billing collected (`templates`).
 _TEMPLATES: dict[DecisionType, tuple[str, ...]] = {
     D.BILL_NOTICE: ("bill_notice",),
     D.SUSPENSION_WARNING: ("suspension_warning",),
     D.SUSPEND: ("suspension_notice_contact", "suspension_notice_manager"),
     D.RESTORE: ("restore_notice",),
-    D.DEDUCTION: ("deduction_notice",),
     D.PRE_CANCEL: ("pre_cancel_notice", "pre_cancel_notice_manager"),
     D.PAYMENT_REVERSED: ("payment_reversed_notice",),
 }
+DEDUCTION_NOTICE = "deduction_notice"
 # What the report follows per product: the first day of each.
 MILESTONES: dict[str, frozenset[DecisionType]] = {
     "warned": frozenset({D.WARNING}),
@@ -38,8 +39,14 @@ SUSPENDED_STATES = (S.SUSPENDED, S.SUSPEND_REQUESTED, S.PRE_CANCEL)
 
 
 def templates(d: Decided) -> tuple[str, ...]:
+    """The SMS the real system would send for a decision. A deduction decision sends none
+    itself (the notifier makes nothing of it): billing's collection does, through
+    `credit.deduction_collected`, one notice per product the money paid and none when
+    nothing was collected (docs/notifier.md, the deduction notice)."""
     if d.decision is D.WARNING:
         return (f"warning_{d.warning_level or 1}",)
+    if d.decision is D.DEDUCTION:
+        return tuple(DEDUCTION_NOTICE for _, fen in d.collected if fen > 0)
     return _TEMPLATES.get(d.decision, ())
 
 
@@ -50,7 +57,7 @@ class Side:
     sms: dict[str, int]
     suspended_per_day: dict[date, int]
     decisions: dict[str, int]
-    deductions_fen: int
+    deductions_fen: int  # what the deductions would have collected (not asked)
     arrears_fen: int  # at month end, payments as they came (and this table's deductions)
     suspended_arrears_fen: int  # of the products suspended at month end
     suspended_at_month_end: int
@@ -108,11 +115,11 @@ def compare(current: Outcome, draft: Outcome, histories: list[AccountHistory]) -
 
 
 def _deductions(o: Outcome) -> Counter[str]:
-    """Per account, what the table's deductions (划扣) would have collected."""
+    """Per account, what the table's deductions (划扣) would have collected (not asked)."""
     found: Counter[str] = Counter()
     for d in o.decisions:
         if d.decision is D.DEDUCTION:
-            found[d.account_id] += d.amount_fen or 0
+            found[d.account_id] += sum(fen for _, fen in d.collected)
     return found
 
 
@@ -129,7 +136,7 @@ def side(o: Outcome, histories: list[AccountHistory], extra: Counter[str]) -> Si
                                  if o.states.get(pid) in SUSPENDED_STATES)
     return Side(dict(sorted(sms.items())), dict(sorted(per_day.items())),
                 dict(sorted(Counter(d.decision.value for d in o.decisions).items())),
-                sum(d.amount_fen or 0 for d in o.decisions if d.decision is D.DEDUCTION),
+                sum(_deductions(o).values()),
                 arrears, suspended_arrears,
                 sum(1 for s in o.states.values() if s in SUSPENDED_STATES))
 
