@@ -38,6 +38,9 @@ ASSUMPTIONS = (
     "scoped freezes, the mass-suspension guard and promises to pay are not replayed",
     "payments, reversals, adjustments and deductions came as they did: a deduction the draft "
     "decides differently changes the month-end arrears only (arrears_at_month_end_fen)",
+    "a deduction's SMS is counted as billing's collection would make it: one deduction_notice "
+    "per product its money pays (at most the deposit and what is owed, oldest bill first), "
+    "none when it collects nothing",
 )
 
 
