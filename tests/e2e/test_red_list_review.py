@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import BUSINESS_TZ
 from common.testing.processes import ServiceProcesses
@@ -30,6 +32,7 @@ def _months_later(day: Any, months: int) -> str:
 async def test_a_red_list_entry_is_reviewed_renewed_and_lapses(
     clients: dict[str, httpx.AsyncClient], services: ServiceProcesses,
     role_clients: dict[str, dict[str, httpx.AsyncClient]], uid: str, test_year: int,
+    db: AsyncEngine,
 ) -> None:
     billing, credit = clients["billing-events"], clients["credit-control"]
     admin = role_clients["credit-admin"]["credit-control"]
@@ -92,6 +95,19 @@ async def test_a_red_list_entry_is_reviewed_renewed_and_lapses(
     assert gone is None or gone["removed_by"] == "red-list-review"
     profile = await ok(await credit.get(f"/v1/profiles/{customer}"), 200)
     assert profile["suspension_exempt"] is False
+    # The lapse is announced for the customer's product, as a removal by hand would be.
+    async with db.connect() as conn:
+        said = (await conn.execute(text(
+            "SELECT payload::jsonb -> 'payload' FROM credit.outbox_messages "
+            "WHERE key = :k AND event_type = 'credit.exemption_changed' "
+            "AND payload::jsonb -> 'payload' ->> 'exemption_id' = :e ORDER BY event_id"),
+            {"k": group["account_id"], "e": f"RL{uid}"})).scalars().all()
+    # (The entry's own announcement came before the product was known to credit-control
+    # or after it: the balance event of its charge races the request.)
+    assert said and said[-1]["product_id"] == product["product_id"]
+    assert said[-1]["suspension_exempt"] is False
+    assert datetime.fromisoformat(said[-1]["as_of"].replace("Z", "+00:00")) == \
+        datetime.fromisoformat(lapse_at)
     audit = await ok(await credit.get("/v1/audit", params={"entity_id": customer}), 200)
     actions = [a["action"] for a in audit if a["entity"] == "red_list"]
     assert sorted(actions) == ["add", "lapse", "renew"]

@@ -153,12 +153,13 @@ class DeductionCollected(Contract, frozen=True, kw_only=True):
 
 class ExemptionChanged(Contract, frozen=True, kw_only=True):
     """A customer's exemption from suspension (red list, emergency no-suspension) was added
-    or removed, and so whether this product of it is exempt now: a staff action, no
-    decision. A suspension warning made earlier that has not left yet (held by the quiet
-    hours, waiting to be retried) would threaten a suspension that will not follow: the
-    notifier cancels it before it leaves, as it does one made for an exempt product
-    (docs/notifier.md "No empty threats"). One per product of the customer, keyed by its
-    account."""
+    or removed (by staff, by the red list's lapse at its review date) or ran out at its
+    `until`, and so whether this product of it is exempt now: no decision. A suspension
+    warning made earlier that has not left yet (held by the quiet hours, waiting to be
+    retried) would threaten a suspension that will not follow: the notifier cancels it
+    before it leaves, and gives a waiting third warning the text without its threat, as for
+    one made for an exempt product (docs/notifier.md "No empty threats"). One per product of
+    the customer, keyed by its account."""
 
     event_type: ClassVar[str] = "credit.exemption_changed"
     topic: ClassVar[str] = DECISIONS_TOPIC
@@ -166,8 +167,8 @@ class ExemptionChanged(Contract, frozen=True, kw_only=True):
     account_id: Id
     product_id: Id
     customer_id: Id
-    exemption_id: Ref  # the exemption added or removed
-    as_of: Instant  # when it was added or removed
+    exemption_id: Ref  # the exemption added, removed or run out
+    as_of: Instant  # when it was added or removed, or its `until`
     suspension_exempt: bool  # the product is exempt now, all its customer's exemptions counted
 
 

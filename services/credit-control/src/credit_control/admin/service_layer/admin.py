@@ -148,19 +148,21 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
                                None, cmd.model_dump(mode="json"))
         # A product sanctioned before the exemption stays so until a credit-admin decides.
         opened = await reviews.open_for_exemption(ctx, conn, values, cmd.created_by, now)
-        await _announce_exemption(ctx, conn, cmd.customer_id, cmd.exemption_id, now)
+        await announce_exemption(ctx, conn, cmd.customer_id, cmd.exemption_id, now)
         row = await admin_repo.exemption(conn, cmd.exemption_id)
     assert row is not None
     return {**row._mapping, "reviews": opened}  # a replay answers the same ids
 
 
-async def _announce_exemption(ctx: CreditContext, conn: AsyncConnection, customer_id: str,
+async def announce_exemption(ctx: CreditContext, conn: AsyncConnection, customer_id: str,
                               exemption_id: str, at: datetime) -> None:
     """Each product of the customer: whether it is exempt now (`credit.exemption_changed`),
     so a suspension warning waiting to leave is not sent once no suspension will follow,
     and a third warning waiting leaves without its threat (the notifier's re-check and
     revision, docs/notifier.md "No empty threats"). An exemption that runs out at its
-    `until` is announced by the expiry job (service_layer/expiries.py)."""
+    `until` is announced by the expiry job (service_layer/expiries.py), a red-list entry
+    not renewed by its review date by the lapse (collections/, red_list_review.py). The
+    caller holds the customer's lock (`admin_repo.lock_customers`)."""
     profile = (await admin_repo.profiles_for(conn, [customer_id]))[customer_id]
     exempt = profile.suspension_exempt(at)
     for row in await admin_repo.products_of_customer(conn, customer_id):
@@ -184,7 +186,7 @@ async def remove_exemption(ctx: CreditContext, exemption_id: str, by: str) -> di
             await admin_repo.remove_exemption(conn, exemption_id, by, now)
             await admin_repo.audit(conn, now, by, row.kind, row.customer_id, "remove",
                                    {"exemption_id": exemption_id}, None)
-            await _announce_exemption(ctx, conn, row.customer_id, exemption_id, now)
+            await announce_exemption(ctx, conn, row.customer_id, exemption_id, now)
         row = await admin_repo.exemption(conn, exemption_id)
     assert row is not None
     return dict(row._mapping)

@@ -34,11 +34,14 @@ _ARREARS = _sql("""
     WHERE customer ->> 'customer_id' = ANY(:ids)
     GROUP BY 1""")
 
+_LAPSING_WHERE = f"""
+    e.kind = 'red_list' AND e.removed_at IS NULL
+      AND (e.until IS NULL OR e.until > :at) AND {_REVIEW_ON} < :today"""
 _LAPSE = _sql(f"""
     UPDATE credit.exemptions e SET removed_by = :actor, removed_at = :at
-    WHERE e.kind = 'red_list' AND e.removed_at IS NULL
-      AND (e.until IS NULL OR e.until > :at) AND {_REVIEW_ON} < :today
+    WHERE {_LAPSING_WHERE}
     RETURNING e.exemption_id, e.customer_id, {_REVIEW_ON} AS review_date""")
+_LAPSING = _sql(f"SELECT DISTINCT e.customer_id FROM credit.exemptions e WHERE {_LAPSING_WHERE}")
 
 
 async def due(conn: AsyncConnection, by: date, at: datetime, months: int) -> list[Row[Any]]:
@@ -78,6 +81,13 @@ async def set_review(conn: AsyncConnection, exemption_id: str, review_on: date) 
     e = t.exemptions
     await conn.execute(update(e).where(e.c.exemption_id == exemption_id)
                        .values(review_on=review_on))
+
+
+async def lapsing(conn: AsyncConnection, today: date, at: datetime, months: int) -> list[str]:
+    """The customers whose entries would lapse: locked before the lapse, so it waits for an
+    exemption of theirs being added or removed, never the other way round."""
+    rows = await conn.execute(_LAPSING, {"today": today, "at": at, "months": months})
+    return [r.customer_id for r in rows]
 
 
 async def lapse(conn: AsyncConnection, today: date, at: datetime, months: int,

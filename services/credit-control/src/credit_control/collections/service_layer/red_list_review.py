@@ -11,6 +11,7 @@ from common.clock import business_date, ensure_aware
 from common.errors import Conflict, NotFound, Unprocessable
 
 from ...admin.adapters import admin_repository as admin_repo
+from ...admin.service_layer.admin import announce_exemption
 from ...service_layer.context import CreditContext
 from ..adapters import red_list_sql as sql
 from ..domain import red_list_review as domain
@@ -79,8 +80,16 @@ async def lapse(ctx: CreditContext, as_of: datetime) -> dict[str, Any]:
     as_of = ensure_aware(as_of)
     today = business_date(as_of)
     async with ctx.engine.begin() as conn:
+        # Under the customers' locks, as adding or removing one by hand (taken before the
+        # rows': a removal holds the lock, then waits for the row): each statement after
+        # them sees an exemption added meanwhile, so what is announced holds.
+        await admin_repo.lock_customers(
+            conn, await sql.lapsing(conn, today, as_of, _months(ctx)))
         lapsed = await sql.lapse(conn, today, as_of, _months(ctx), domain.LAPSE_ACTOR)
         for r in lapsed:
+            # The notifier's facts follow (credit.exemption_changed), as after a removal
+            # by hand: until the product's next decision they would still say exempt.
+            await announce_exemption(ctx, conn, r.customer_id, r.exemption_id, as_of)
             await admin_repo.audit(conn, as_of, domain.LAPSE_ACTOR, "red_list", r.customer_id,
                                    "lapse", {"exemption_id": r.exemption_id,
                                              "review_on": r.review_date.isoformat()},
