@@ -9,7 +9,7 @@ Year `test_year + 21` is this module's (`qa_year`). It posts no bill run to bill
 on: a module that bills in `test_year + n` makes the next session's `test_year` n + 1 years
 later, and a long-lived stack runs out of years (2999) that way."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -17,12 +17,13 @@ import msgspec
 import pytest
 
 from common.clock import business_date
-from common.contracts.billing import BalanceCause
+from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue, ProductDue
 from common.contracts.snapshots import ProductFamily, Tier
 
+from common.envelope import Envelope, wrap
 from common.testing.polling import eventually
 
-from .helpers import CreditApi, at, ledger, new_uid
+from .helpers import CreditApi, Ledger, at, ledger, new_uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -279,3 +280,86 @@ async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     await sweep(api, f"held{uid}", date(y, 3, 31))
     assert await api.state(pid) == "warned"  # February's ladder: suspended on 04-30
     assert sent["status"] == "cancelled", (sent["status"], sent["text"])
+
+
+# --- 5. two products of one account at different places on the ladder ----------------------
+
+def account_event(lg: Ledger, cause: BalanceCause, as_of: datetime,
+                  owed: dict[str, list[tuple[str, int]]],
+                  closed: str | None = None) -> Envelope[Any]:
+    """A balance event with billing's per-product allocation (`product_dues`): `owed` is
+    product id → (bill month, fen) still owing; the account's dues are their sums."""
+    months: dict[str, int] = {}
+    for dues in owed.values():
+        for m, fen in dues:
+            months[m] = months.get(m, 0) + fen
+    lg.sequence += 1
+    account_dues = tuple(BillMonthDue(bill_month=m, amount_due_fen=f)
+                         for m, f in sorted(months.items()))
+    total = sum(months.values())
+    balance = BalanceChanged(
+        account_id=lg.account_id, sequence=lg.sequence, cause=cause, as_of=as_of,
+        balance_fen=-total, amount_due_fen=total, dues=account_dues, closed_bill_month=closed,
+        customer=lg.customer, products=lg.products,
+        product_dues=tuple(ProductDue(
+            product_id=p.product_id,
+            amount_due_fen=sum(f for _, f in owed.get(p.product_id, [])),
+            dues=tuple(BillMonthDue(bill_month=m, amount_due_fen=f)
+                       for m, f in owed.get(p.product_id, [])))
+            for p in sorted(lg.products, key=lambda p: p.product_id)))
+    envelope = wrap(balance, key=lg.account_id, source="test-billing",
+                    occurred_at=datetime.now(UTC))
+    lg.sent.append(envelope)
+    return envelope
+
+
+async def test_two_products_each_warned_for_its_own_amount_before_its_own_suspension(
+    api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
+) -> None:
+    """Low tier, ADC, one account: product A owes January 100.00 yuan; product B was not
+    billed in January, owes February 50.00 yuan from the 03-01 bill run. A: warning 1 on
+    02-10, suspension warning 02-25 naming 02-28, suspended 02-28. B (the account's ladder
+    runs on its oldest owing month, January, docs/rules.md): nothing while it owes nothing
+    of its own; after the 03-01 bill its bill notice and, at the day's sweep, a suspension
+    warning naming 03-07 (March: 6 days' notice), suspended 03-07, not before.
+
+    Each message quotes its own product's amount, and no suspension comes without that
+    product's own suspension warning naming a date no later than it."""
+    y, uid = qa_year, new_uid()
+    lg = ledger(uid, "q30two", F.ADC, T.LOW)
+    first = lg.products[0]
+    second = msgspec.structs.replace(first, product_id=f"{first.product_id}b",
+                                     cpno=f"{first.cpno}b", name="企信通")
+    lg.products = (first, second)
+    a, b, m1, m2 = first.product_id, second.product_id, f"{y}-01", f"{y}-02"
+    await api.deliver((lg, account_event(lg, C.BILL_RUN, at(date(y, 2, 1), 9),
+                                         {a: [(m1, 10_000)]}, m1)))
+    await sweep(api, f"two{uid}", date(y, 2, 10), date(y, 2, 25), date(y, 2, 28))
+    assert (await api.state(a), await api.state(b)) == ("suspended", "normal")
+    await api.deliver((lg, account_event(lg, C.BILL_RUN, at(date(y, 3, 1), 9),
+                                         {a: [(m1, 10_000)], b: [(m2, 5_000)]}, m2)))
+    await sweep(api, f"two{uid}", date(y, 3, 1), date(y, 3, 6))
+    assert await api.state(b) == "suspension_warned"
+    await sweep(api, f"two{uid}", date(y, 3, 7))
+    assert ladder(await api.credit(b)) == [
+        ("bill_notice", None, date(y, 3, 1), f"{y}-03-25"),
+        ("suspension_warning", None, date(y, 3, 1), f"{y}-03-07"),
+        ("suspend", None, date(y, 3, 7), None),
+    ]
+    assert [row[0] for row in ladder(await api.credit(a))] == [
+        "bill_notice", "warning", "suspension_warning", "suspend"]
+    notifier = clients["notifier"]
+
+    async def texts(pid: str) -> dict[str, str]:
+        return {m["template"]: m["text"] for m in await messages(notifier, pid)}
+
+    got_a = await eventually(lambda: texts(a), lambda t: "suspension_notice_contact" in t,
+                             what="A's suspension notice", timeout=60)
+    got_b = await eventually(lambda: texts(b), lambda t: "suspension_notice_contact" in t,
+                             what="B's suspension notice", timeout=60)
+    assert "尚有100.00元话费未缴清" in got_a["suspension_warning"], got_a
+    assert f"如在{y}年02月28日前" in got_a["suspension_warning"], got_a
+    assert "尚有100.00元欠费未缴纳" in got_a["suspension_notice_contact"], got_a
+    assert "尚有50.00元话费未缴清" in got_b["suspension_warning"], got_b
+    assert f"如在{y}年03月07日前" in got_b["suspension_warning"], got_b
+    assert "尚有50.00元欠费未缴纳" in got_b["suspension_notice_contact"], got_b
