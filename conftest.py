@@ -108,7 +108,9 @@ async def test_year(db: AsyncEngine) -> int:
     product timeline's messages (03-04), +14 billing's bill-run golden scenario (01-02),
     +15 the CMPP client suspended and restored (10-12), +16 the notifier over SMPP (10-11),
     collections escalation (03-05), red-list review (06) and late fees (07-08), +20 the
-    notifier's SMPP integration, +25 and later the rating model's runs."""
+    notifier's SMPP integration, +21 QA pass 30's arrears ladder (credit-control's
+    test_qa_pass30_ladder.py: balance events on Kafka, no bill run, so it moves no later
+    session's year; capped at 2999), +25 and later the rating model's runs."""
     async with db.connect() as conn:
         newest = await conn.scalar(text(
             "SELECT max(extract(year FROM bill_month))::int FROM billing.bill_runs"))

@@ -19,7 +19,6 @@ import pytest
 from common.clock import business_date
 from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue, ProductDue
 from common.contracts.snapshots import ProductFamily, Tier
-
 from common.envelope import Envelope, wrap
 from common.testing.polling import eventually
 
@@ -233,9 +232,9 @@ async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
     """Mid tier, ADC: January 300.00 and February 200.00 yuan owing. The 03-25 sweep runs
-    at 07:59:30 (business time): the suspension warning for January, naming 03-31, is held by
+    at 07:59:45 (business time): the suspension warning for January, naming 03-31, is held by
     the customers' quiet hours (08:00-21:00; in a simulated year, held as long as the quiet
-    hours had left: 30 s). At 07:59:45 the customer pays January: the oldest owing month is
+    hours had left: 15 s). At 07:59:50 the customer pays January: the oldest owing month is
     February now, the ladder restarts (docs/rules.md: suspension_warned → warned, February's
     suspension on 04-30), and nothing will happen on 03-31.
 
@@ -261,11 +260,11 @@ async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 3, 1), 9),
                                     [(m1, 30_000), (m2, 20_000)], m2)))
     await sweep(api, f"held{uid}", date(y, 3, 10))
-    early = datetime(y, 3, 25, 7, 59, 30, tzinfo=at(date(y, 3, 25)).tzinfo)
+    early = datetime(y, 3, 25, 7, 59, 45, tzinfo=at(date(y, 3, 25)).tzinfo)
     await ok(await api.http.post("/v1/sweeps", json={
         "sweep_id": f"q30held{uid}-{y}-03-25", "as_of": early.isoformat()}))
     assert await api.state(pid) == "suspension_warned"
-    await api.deliver((lg, lg.event(C.PAYMENT, early.replace(second=45), [(m2, 20_000)])))
+    await api.deliver((lg, lg.event(C.PAYMENT, early.replace(second=50), [(m2, 20_000)])))
     history = (await api.credit(pid))["state_history"]
     assert history[-1]["state_after"] == "warned", history[-1]  # the ladder restarted
 
