@@ -225,9 +225,9 @@ async def test_a_limit_raised_past_the_deadline_needs_a_new_warning_before_suspe
 # --- 4. a held suspension warning when the ladder restarts before it leaves -----------------
 
 @pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a ladder restart (the oldest owing month paid) publishes nothing the notifier "
-    "re-checks on: a suspension warning held by quiet hours leaves afterwards, its amount "
-    "revised, threatening a suspension on a date when none will follow"))
+    "QA pass 30: a ladder restart (the oldest owing month paid, or an upgrade) publishes "
+    "nothing the notifier re-checks on: a suspension warning held by quiet hours leaves "
+    "afterwards, threatening a suspension on a date when none will follow"))
 async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
@@ -251,34 +251,46 @@ async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     the notifier's send-time re-check (`notifier/domain/recheck.py`: cancelled when the
     product returned to normal, was suspended or became exempt since) never learns that the
     warning's reason has gone; `ProductAmountChanged` says `state: warned` but the notifier
-    only revises amounts with it. The same holds for a warning waiting for a retry."""
+    only revises amounts with it. The same holds for a warning waiting for a retry, and for
+    an upgrade by billing's master data that leaves the warning not counting (a second
+    product here: low tier, February owing, warned 03-25 at 07:59:45 naming 03-31, upgraded
+    to high at 07:59:50: the reconcile puts it back to `warned` with no event, and its held
+    warning leaves too, threatening 03-31 where the high tier suspends on 05-31)."""
     y, uid = qa_year, new_uid()
     lg = ledger(uid, "q30held", F.ADC, T.MID)
-    pid, m1, m2 = lg.product_id, f"{y}-01", f"{y}-02"
+    up = ledger(uid, "q30hup", F.ADC, T.LOW)
+    m1, m2 = f"{y}-01", f"{y}-02"
     await api.deliver((lg, lg.bill_run(m1, 30_000, at(date(y, 2, 1), 9))))
     await sweep(api, f"held{uid}", date(y, 2, 10))
     await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 3, 1), 9),
-                                    [(m1, 30_000), (m2, 20_000)], m2)))
+                                    [(m1, 30_000), (m2, 20_000)], m2)),
+                      (up, up.bill_run(m2, 20_000, at(date(y, 3, 1), 9))))
     await sweep(api, f"held{uid}", date(y, 3, 10))
     early = datetime(y, 3, 25, 7, 59, 45, tzinfo=at(date(y, 3, 25)).tzinfo)
     await ok(await api.http.post("/v1/sweeps", json={
         "sweep_id": f"q30held{uid}-{y}-03-25", "as_of": early.isoformat()}))
-    assert await api.state(pid) == "suspension_warned"
-    await api.deliver((lg, lg.event(C.PAYMENT, early.replace(second=50), [(m2, 20_000)])))
-    history = (await api.credit(pid))["state_history"]
-    assert history[-1]["state_after"] == "warned", history[-1]  # the ladder restarted
+    for x in (lg, up):
+        assert await api.state(x.product_id) == "suspension_warned"
+    up.customer = msgspec.structs.replace(up.customer, tier=T.HIGH)
+    await api.deliver((lg, lg.event(C.PAYMENT, early.replace(second=50), [(m2, 20_000)])),
+                      (up, up.event(C.MASTER_DATA, early.replace(second=50),
+                                    [(m2, 20_000)])))
+    for x in (lg, up):  # the ladder restarted / the warning no longer counts
+        history = (await api.credit(x.product_id))["state_history"]
+        assert history[-1]["state_after"] == "warned", history[-1]
 
-    async def warning() -> dict[str, Any] | None:
-        found = [m for m in await messages(clients["notifier"], pid)
-                 if m["template"] == "suspension_warning"]
-        return found[0] if found else None
+    async def warnings() -> list[dict[str, Any]]:
+        return [m for x in (lg, up) for m in await messages(clients["notifier"], x.product_id)
+                if m["template"] == "suspension_warning"]
 
-    sent = await eventually(warning, lambda m: m is not None
-                            and m["status"] not in ("held", "pending", "sending"),
-                            what="the held suspension warning settled", timeout=90)
+    sent = await eventually(warnings, lambda found: len(found) == 2 and all(
+        m["status"] not in ("held", "pending", "sending") for m in found),
+        what="the held suspension warnings settled", timeout=90)
     await sweep(api, f"held{uid}", date(y, 3, 31))
-    assert await api.state(pid) == "warned"  # February's ladder: suspended on 04-30
-    assert sent["status"] == "cancelled", (sent["status"], sent["text"])
+    for x in (lg, up):  # February's ladder: mid tier 04-30, high tier 05-31
+        assert await api.state(x.product_id) == "warned"
+    assert [m["status"] for m in sent] == ["cancelled", "cancelled"], [
+        (m["product_id"], m["status"], m["text"]) for m in sent]
 
 
 # --- 5. two products of one account at different places on the ladder ----------------------
