@@ -374,3 +374,48 @@ async def test_two_products_each_warned_for_its_own_amount_before_its_own_suspen
     assert "尚有50.00元话费未缴清" in got_b["suspension_warning"], got_b
     assert f"如在{y}年03月07日前" in got_b["suspension_warning"], got_b
     assert "尚有50.00元欠费未缴纳" in got_b["suspension_notice_contact"], got_b
+
+
+# --- 6. a month-end suspension swept late, after the next month's bill -----------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "QA pass 30: a month-end suspension swept late (catch-up, or posted as of the past day) "
+    "after the next month's bill: 停机通知 A says 截至<the missed day> and quotes the amount "
+    "owed now, the next month's bill included: false to the cent"))
+async def test_a_late_month_end_sweep_quotes_the_amount_of_its_day(
+    api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
+) -> None:
+    """Low tier, ADC: August 300.00 yuan, suspension warning 09-25 naming 09-30. The 09-30
+    sweep does not run on time; September's bill (200.00 yuan) closes on 10-01 at 09:00; the
+    30th's sweep then runs as of 09-30 20:00 (posted as of the missed moment; the
+    scheduler's catch-up of a missed month end, docs/credit-control.md "Scheduler and
+    catch-up", runs the same statement as of the same moment) and suspends.
+
+    Expected: the 停机通知 (A) is true to the cent: "截至YYYY年09月30日尚有300.00元欠费未缴纳"
+    (what was owed on the day it names), or the day it really went with what is owed then
+    (500.00 yuan on 10-01).
+
+    Found: "…截至YYYY年09月30日尚有500.00元欠费未缴纳,现已正式停用…": the day of the missed
+    sweep with the amount of now, September's bill included, which was issued on 10-01; the
+    manager's B quotes 500.00 too. The sweep's notice context takes `as_of_date` from the
+    run's `as_of` (`sweep_sql`: `:as_of_date_json`, the business date of the missed moment)
+    and `amount_due_fen` from `product_credit.product_amount_due_fen`, the product's own
+    amount when the statement runs; the notifier renders 截至 from `as_of_date`
+    (`notifier/domain/notices.py`). Every catch-up of a month end across the next bill run
+    (billing closes months on the 1st–2nd) tells each suspended customer it owed, on the
+    last day of the month, a bill that did not exist yet."""
+    y, uid = qa_year, new_uid()
+    lg = ledger(uid, "q30cu", F.ADC, T.LOW)
+    pid, m8, m9 = lg.product_id, f"{y}-08", f"{y}-09"
+    await api.deliver((lg, lg.bill_run(m8, 30_000, at(date(y, 9, 1), 9))))
+    await sweep(api, f"cu{uid}", date(y, 9, 10), date(y, 9, 25))
+    await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 10, 1), 9),
+                                    [(m8, 30_000), (m9, 20_000)], m9)))
+    await sweep(api, f"cu{uid}", date(y, 9, 30))
+    assert ladder(await api.credit(pid))[-1] == ("suspend", None, date(y, 9, 30), None)
+    got = await eventually(lambda: messages(clients["notifier"], pid),
+                           lambda ms: any(m["template"] == "suspension_notice_contact"
+                                          for m in ms), what="停机通知 A", timeout=60)
+    [notice] = [m["text"] for m in got if m["template"] == "suspension_notice_contact"]
+    assert (f"截至{y}年09月30日尚有300.00元欠费未缴纳" in notice
+            or f"截至{y}年10月01日尚有500.00元欠费未缴纳" in notice), notice
