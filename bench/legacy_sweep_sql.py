@@ -209,7 +209,7 @@ def statement(step: SweepStep) -> str:
 cand AS (
   SELECT pc.product_id, pc.account_id, pc.customer_id, pc.product, pc.state, pc.cycle,
          pc.command_seq, pc.amount_due_fen, pc.balance_fen, pc.oldest_due_month, pc.tier,
-         pc.product_amount_due_fen,
+         pc.product_amount_due_fen, pc.warning_level,
          COALESCE(cp.star_level, pc.star_level) AS star, {_LIMIT} AS limit_fen,
          {_BDATE} AS suspended_on, {_EXEMPT} AS exempt, pc.suspension_warned_on,
          pc.suspension_deadline, {_scheduled(step) if step.suspend_row else "NULL::date"}
@@ -233,7 +233,10 @@ dec AS (
                             'account_amount_due_fen', c.amount_due_fen,
                             'as_of_date', :as_of_date,
                             'deadline', {_deadline(step)}, 'suspension_exempt', c.exempt,
-                            'bill_month', to_char(c.oldest_due_month, 'YYYY-MM')),
+                            'bill_month', to_char(c.oldest_due_month, 'YYYY-MM'),
+                            'reminder_level', CASE WHEN :decision = 'warning'
+                                AND CAST(:level AS int) > c.warning_level + 1
+                                THEN c.warning_level + 1 END),
          jsonb_build_object('balance_fen', c.balance_fen, 'amount_due_fen', c.amount_due_fen,
                             'dues', ap.dues, 'tier', c.tier, 'star_level', c.star,
                             'credit_limit_fen', c.limit_fen, 'exemptions', '[]'::jsonb,

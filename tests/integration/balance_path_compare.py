@@ -279,7 +279,9 @@ WALL = {"id", "created_at", "updated_at", "command_sent_at", "event_id", "occurr
 
 # Optional event fields added since 665cca5 (the first BASE): absent there, null here when
 # they do not apply (a balance event is never a catch-up sweep), so not a change of behaviour.
-ADDED_SINCE_BASE = {"caught_up_at", "region"}  # region: the customer's (issue 19)
+# reminder_level: a notice context's warning text level when the ladder skipped one (null:
+# the warning's own level, and every decision not a warning).
+ADDED_SINCE_BASE = {"caught_up_at", "region", "reminder_level"}  # region: the customer's
 # Added since 665cca5 for the rating model (issue 18), set whatever the behaviour: the
 # customer's open date (wall clock of its creation), value class, and a bill run's billed
 # amount.

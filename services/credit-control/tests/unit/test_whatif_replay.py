@@ -135,6 +135,9 @@ def test_templates_follow_the_notifier_names() -> None:
     from credit_control.whatif.domain.replay import Decided
     d = Decided("P", "A", D.WARNING, "r", MONTH, warning_level=2)
     assert templates(d) == ("warning_2",)
+    # Warning 2's day with no warning 1 in its ladder: sent with the first warning's text.
+    skipped = Decided("P", "A", D.WARNING, "r", MONTH, warning_level=2, reminder_level=1)
+    assert templates(skipped) == ("warning_1",)
     assert templates(Decided("P", "A", D.SUSPEND, "r", MONTH)) == (
         "suspension_notice_contact", "suspension_notice_manager")
     assert templates(Decided("P", "A", D.ARREARS_CLEARED, "r", MONTH)) == ()

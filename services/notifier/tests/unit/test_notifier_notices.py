@@ -134,6 +134,23 @@ def test_warnings_by_level(level: int | None, template: TemplateName) -> None:
     assert all(n.reminder and n.trigger == "warning" for n in notices)
 
 
+@pytest.mark.parametrize(("level", "told", "template"), [
+    (2, 1, T.WARNING_1),  # billed late: warning 2's day, no warning 1 given in this ladder
+    (3, 2, T.WARNING_2),  # warning 2's day missed: "此为第二次", without the threat of 3
+    (3, None, T.WARNING_3),
+])
+def test_a_warning_says_how_many_this_ladder_gave_not_its_step(
+        level: int, told: int | None, template: TemplateName) -> None:
+    """credit-control's ladder gives the step whose day has come; a product that reached it
+    without the warnings before it is told the count (context.reminder_level)."""
+    ctx = msgspec.structs.replace(CTX, reminder_level=told)
+    notices = notices_for(decision(DecisionType.WARNING, ctx=ctx, warning_level=level))
+    assert summary(notices) == to_contacts(template)
+    exempt = msgspec.structs.replace(ctx, suspension_exempt=True)
+    [n, *_] = notices_for(decision(DecisionType.WARNING, ctx=exempt, warning_level=level))
+    assert n.template is (T.WARNING_3_EXEMPT if template is T.WARNING_3 else template)
+
+
 def test_a_deduction_decision_sends_nothing() -> None:
     """It is billing's ask: the deposit may hold less, or pay another product's older bill.
     The notice follows what was really collected (DeductionCollected)."""

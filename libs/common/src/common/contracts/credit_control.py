@@ -59,6 +59,12 @@ class NoticeContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # no-suspension): the notifier renders reminders without any threat of suspension.
     suspension_exempt: bool = False
     account_amount_due_fen: Fen | None = None  # the account's total (the manager's notice)
+    # A warning whose ladder step skipped levels no warning was given for in this ladder
+    # (billed late, cleared and billed again, its oldest owing month moved on): the level
+    # whose text it is sent with, the count of this ladder's warnings with it ("此为第二次"
+    # only after a first). None: its own level's (credit_control/credit/domain/ladder.py
+    # `reminder_level`).
+    reminder_level: SmallInt | None = None
 
     def __post_init__(self) -> None:
         check_bill_month("bill_month", self.bill_month)

@@ -65,9 +65,11 @@ class Notice:
 
 def template_for_decision(event: CreditDecisionMade) -> tuple[TemplateName, ...]:
     if event.decision is DecisionType.WARNING:
-        # A warning without a level is the first one: the seed's rule 1 has none.
-        templates: tuple[TemplateName, ...] = (
-            _WARNINGS.get(event.warning_level or 1, T.WARNING_1),)
+        # A warning without a level is the first one: the seed's rule 1 has none. One whose
+        # ladder skipped a level no warning was given for says the count given, this one
+        # included (context.reminder_level): never "此为第二次" without a first.
+        level = event.context.reminder_level or event.warning_level or 1
+        templates: tuple[TemplateName, ...] = (_WARNINGS.get(level, T.WARNING_1),)
     else:
         templates = _ON_DECISION.get(event.decision, ())
     if event.context.suspension_exempt:

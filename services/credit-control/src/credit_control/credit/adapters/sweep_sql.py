@@ -667,7 +667,12 @@ def _statement(bounded: bool = False, deductions: bool = True) -> str:
         "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date_json",
         "deadline": text_json("c.deadline"),
         "bill_month": text_json(_month("c.oldest_due_month")),
-        "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen"},
+        "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen",
+        # ladder.reminder_level: a warning of a step past the next one this ladder owes is
+        # sent with the next one's text (the product's level is this ladder's: the balance
+        # path restarts it when the oldest owing month moves on).
+        "reminder_level": "CASE WHEN c.decision = 'warning' AND c.level > c.warning_level + 1 "
+                          "THEN c.warning_level + 1 END"},
         raw=("customer", "product", "as_of_date", "deadline", "bill_month"))
     context = "d.context"
     # Enum values' JSON as constants (event_text.enum_json); the rule id and decision come as

@@ -143,6 +143,19 @@ class Notice:
         return None
 
 
+def reminder_level(level: int | None, ladder_level: int) -> int | None:
+    """Which warning's text a warning of the ladder's step `level` is sent with when not its
+    own (None). The ladder gives the step whose day has come: a product that reaches it
+    without the warnings before it in this ladder (billed late, cleared and billed again, its
+    oldest owing month moved on: `ladder_level` is what this ladder gave so far) was told
+    fewer of them, and warning 2's text says "此为第二次欠费提醒". The text counts this
+    ladder's warnings, this one included; the ladder keeps its step (the next row's day
+    comes as scheduled). The sweep's SQL says the same (adapters/sweep_sql.py)."""
+    if level is None or level <= ladder_level + 1:
+        return None
+    return ladder_level + 1
+
+
 def unheard_limit(deadline: date, policy: NoticePolicy) -> date:
     """The business day from which a warning naming `deadline` and still unheard of is lost."""
     return deadline + timedelta(days=max(0, policy.unheard_after_days))

@@ -45,6 +45,7 @@ from ...collections.domain.promises import Promise
 from ..adapters import balance_sql as sql
 from ..domain import freezes, rules
 from ..domain.freezes import Freeze
+from ..domain.ladder import reminder_level
 from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.product_credit import Decision, ProductCredit
 from ..domain.profiles import CreditProfile
@@ -483,7 +484,9 @@ class Batch:
             as_of_date=business_date(proposal.as_of),
             deadline=proposal.intent.deadline, bill_month=month_text(oldest) if oldest else None,
             suspension_exempt=bool(inputs.profile.exemptions)
-            and inputs.profile.suspension_exempt(inputs.event.as_of))
+            and inputs.profile.suspension_exempt(inputs.event.as_of),
+            reminder_level=reminder_level(proposal.intent.warning_level,
+                                          product.warning_level))
         self._record(product, proposal.intent, proposal, context, inputs)
         self.quoted[product.product_id] = own_due
         applied = product.apply(Decision(proposal, context, inputs.rule_version),

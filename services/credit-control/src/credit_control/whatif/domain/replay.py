@@ -30,7 +30,7 @@ from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import Tier
 
 from ...credit.domain import rules
-from ...credit.domain.ladder import Ladder
+from ...credit.domain.ladder import Ladder, reminder_level
 from ...credit.domain.product_amount import allowed_in_sweep, allowed_on_balance
 from ...credit.domain.product_credit import ProductCredit
 from ...credit.domain.profiles import CreditProfile
@@ -60,6 +60,8 @@ class Decided:
     # A deduction: what billing would collect of each product it pays (product id, fen > 0);
     # each is a deduction notice (credit.deduction_collected), none when nothing is collected.
     collected: tuple[tuple[str, int], ...] = ()
+    # A warning sent with another level's text (ladder.reminder_level), else None.
+    reminder_level: int | None = None
 
 
 @dataclass
@@ -233,6 +235,7 @@ class Replay:
         if proposal is None or proposal.decision_id in p.taken:
             return False
         p.taken.add(proposal.decision_id)
+        told = reminder_level(intent.warning_level, c.warning_level)  # before the move
         c.move(proposal)
         collected = (self._collect(c, intent, business_date(proposal.as_of))
                      if intent.decision is D.DEDUCTION else ())
@@ -243,7 +246,7 @@ class Replay:
         if self.month.first <= day <= self.month.last:
             self.outcome.decisions.append(Decided(
                 c.product_id, c.account_id, intent.decision, intent.rule_id, day,
-                intent.warning_level, intent.amount_fen, collected))
+                intent.warning_level, intent.amount_fen, collected, told))
         return True
 
 

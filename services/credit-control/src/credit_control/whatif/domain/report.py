@@ -44,7 +44,8 @@ def templates(d: Decided) -> tuple[str, ...]:
     `credit.deduction_collected`, one notice per product the money paid and none when
     nothing was collected (docs/notifier.md, the deduction notice)."""
     if d.decision is D.WARNING:
-        return (f"warning_{d.warning_level or 1}",)
+        # The text the notifier picks: this ladder's count when it skipped a level.
+        return (f"warning_{d.reminder_level or d.warning_level or 1}",)
     if d.decision is D.DEDUCTION:
         return tuple(DEDUCTION_NOTICE for _, fen in d.collected if fen > 0)
     return _TEMPLATES.get(d.decision, ())
