@@ -69,10 +69,6 @@ async def messages(notifier: httpx.AsyncClient, product_id: str) -> list[dict[st
 
 # --- 1. an upgrade through a rating override in the middle of the ladder --------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a tier change by the rating model (override, run) writes product_credit.tier "
-    "without reconciling the ladder (rating_sql.feed_profiles): an upgraded suspension-warned "
-    "product stays suspension_warned and never gets the new tier's warnings 2 and 3"))
 async def test_an_upgrade_by_rating_override_puts_the_product_back_to_warned(
     api: CreditApi, qa_year: int,
 ) -> None:
@@ -86,10 +82,12 @@ async def test_an_upgrade_by_rating_override_puts_the_product_back_to_warned(
     on 03-10, warning 3 on 04-10, a suspension warning on 04-25 naming 04-30, suspended on
     04-30.
 
-    Found: not suspended on 02-28 (the sweep's SQL no longer counts the warning), but the
-    product stays `suspension_warned` until 04-30 and gets no warning 2 or 3 (a warning row
-    acts on normal / warned only): the decisions are bill notice, warning 1, suspension
-    warning 02-25, suspension warning 04-25, suspend 04-30. The rating writes the products'
+    Found (fixed: the profile change reconsiders the customer's products,
+    credit/service_layer/reconsider.py): not suspended on 02-28 (the sweep's SQL no longer
+    counts the warning), but the product stayed `suspension_warned` until 04-30 and got
+    no warning 2 or 3 (a warning row acts on normal / warned only): the decisions were
+    bill notice, warning 1, suspension warning 02-25, suspension warning 04-25, suspend
+    04-30. The rating writes the products'
     tier straight into `product_credit` (`rating_sql.feed_profiles`, `_PRODUCT_TIERS`) and
     nothing runs `ladder.reconcile`, which a tier change by billing's master data does (the
     balance path). Two of the high tier's three reminders are lost, and for two months staff
@@ -119,10 +117,6 @@ async def test_an_upgrade_by_rating_override_puts_the_product_back_to_warned(
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a warning voided by an upgrade through a rating override counts again when "
-    "the override ends: the product is suspended at once on a deadline long past, with no "
-    "new suspension warning (the rating reconciles no ladder)"))
 async def test_a_warning_voided_by_an_override_does_not_come_back_when_it_ends(
     api: CreditApi, qa_year: int,
 ) -> None:
@@ -136,9 +130,10 @@ async def test_a_warning_voided_by_an_override_does_not_come_back_when_it_ends(
     → 30th: 5 days), 06-10, and the suspension then, late — as through billing's master
     data, whose reconcile drops the voided warning for good.
 
-    Found: suspended by the 06-05 sweep itself, on the strength of the 05-25 warning whose
-    deadline (05-31) passed with no suspension: the rating left the warning on the product's
-    ladder, and with the tier low again it counts (same cause as the test above)."""
+    Found (fixed, as above): suspended by the 06-05 sweep itself, on the strength of the
+    05-25 warning whose deadline (05-31) passed with no suspension: the rating left the
+    warning on the product's ladder, and with the tier low again it counted (same cause as
+    the test above)."""
     y, uid = qa_year, new_uid()
     lg = ledger(uid, "q30ovr", F.ADC, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-04", 100_000, at(date(y, 5, 1), 9))))
@@ -212,10 +207,6 @@ async def test_a_payment_reversed_while_its_restore_work_order_is_open(
 
 # --- 3. a credit limit raised over the debt after the suspension warning --------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a credit limit raised over the debt by PUT /v1/profiles (or a rating "
-    "override) does not clear the suspension-warned product: its stale warning still counts, "
-    "and the next bill over the limit suspends it at the next sweep with no new notice"))
 async def test_a_limit_raised_past_the_deadline_needs_a_new_warning_before_suspension(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
@@ -230,7 +221,9 @@ async def test_a_limit_raised_past_the_deadline_needs_a_new_warning_before_suspe
     suspension warning with its notice period comes first (as when the limit is raised by a
     balance event: the product is cleared, a new cycle, docs/rules.md).
 
-    Found: not suspended on 06-30 (the sweep reads the new limit), but the product stays
+    Found (fixed: `PUT /v1/profiles` reconsiders the customer's products as of its `as_of`,
+    credit/service_layer/reconsider.py): not suspended on 06-30 (the sweep reads the new
+    limit), but the product stayed
     `suspension_warned` with the 06-25 warning on its ladder: the profile change reconciles
     nothing (`admin.put_profile` writes `credit_profiles` only; the rating's
     `feed_profiles` the same), while the same limit raised through billing's master data
@@ -247,14 +240,19 @@ async def test_a_limit_raised_past_the_deadline_needs_a_new_warning_before_suspe
     await sweep(api, f"lim{uid}", date(y, 6, 10), date(y, 6, 25))
     assert await api.state(pid) == "suspension_warned"
     await ok(await api.http.put(f"/v1/profiles/{lg.customer.customer_id}", json={
-        "star_level": 3, "credit_limit_fen": 10_000}), 200)
+        "star_level": 3, "credit_limit_fen": 10_000,
+        "as_of": f"{y}-06-26T10:00:00+08:00"}), 200)
+    assert await api.state(pid) == "normal"  # within its limit: cleared, a new cycle
     await sweep(api, f"lim{uid}", date(y, 6, 30))
     assert await api.state(pid) != "suspended"
     await api.deliver((lg, lg.event(C.BILL_RUN, at(date(y, 7, 1), 9),
                                     [(m5, 8_000), (m6, 4_000)], m6)))
     await sweep(api, f"lim{uid}", date(y, 7, 1), date(y, 7, 2))
-    # July: 25th → 31st, 6 days' notice from the warning decided on 07-01.
+    # Cleared on 06-26; June's bill on 07-01 a new cycle (its bill notice), then a new
+    # suspension warning: July 25th → 31st, 6 days' notice from the warning of 07-01.
     assert ladder(await api.credit(pid))[3:] == [
+        ("arrears_cleared", None, date(y, 6, 26), None),
+        ("bill_notice", None, date(y, 7, 1), f"{y}-07-25"),
         ("suspension_warning", None, date(y, 7, 1), f"{y}-07-07")]
 
 

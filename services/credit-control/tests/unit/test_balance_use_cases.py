@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
+import orjson
 
 from common.contracts.billing import (
     BalanceCause,
@@ -25,8 +26,9 @@ from common.contracts.snapshots import (
 )
 from common.envelope import wrap
 from credit_control.credit.adapters.memory import InMemoryBalanceStore
+from credit_control.credit.domain.profiles import CreditProfile
 from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
-from credit_control.credit.service_layer.balance_events import apply_balance_events
+from credit_control.credit.service_layer.balance_events import Batch, apply_balance_events
 
 T0 = datetime(2200, 10, 31, 20, 0, tzinfo=UTC)
 CUSTOMER = CustomerSnapshot(customer_id="C1", name="集团", tier=Tier.MID, star_level=1,
@@ -330,3 +332,31 @@ async def test_a_new_product_starts_at_its_earliest_event_of_the_batch_not_its_n
     await apply_balance_events(store, [_event(3, BalanceCause.BILL_RUN, 5_000, at=bill_run)])
     [notice] = store.decisions.values()
     assert (notice["decision"], notice["as_of"]) == ("bill_notice", bill_run)
+
+
+async def test_a_limit_raised_over_the_debt_clears_the_product_with_no_balance_event() -> None:
+    """A credit-admin raises the limit (or the rating upgrades the customer): no balance event
+    comes, and the batch reconsiders the product on its account's newest position
+    (`Batch.reconsider`, credit/service_layer/reconsider.py) as a master data event would:
+    within its limit now, cleared into a new cycle; the bill run's notice not made again."""
+    store = InMemoryBalanceStore(T0)
+    store.profiles_by_customer["C1"] = CreditProfile("C1", star_level=3)  # limit 50.00 yuan
+    await apply_balance_events(store, [_event(1, BalanceCause.BILL_RUN, 8_000)])
+    assert _decisions(store) == ["bill_notice"]
+    store.profiles_by_customer["C1"] = CreditProfile("C1", star_level=3,
+                                                     credit_limit_fen=10_000)
+
+    async def reconsider(at: datetime) -> None:
+        event = store.positions["A1"]
+        batch = Batch(store, store.table, await store.profiles(["C1"]),
+                      await store.products.load(["P1"]), {"P1": (event, event.products[0])})
+        await batch.reconsider(at, "profile:C1", trigger="credit profile")
+        await store.write(batch.writes)
+
+    await reconsider(T0 + timedelta(days=1))
+    assert _decisions(store) == ["bill_notice", "arrears_cleared"]
+    assert store.products.products["P1"].state is CreditState.NORMAL
+    [cleared] = [d for d in store.decisions.values() if d["decision"] == "arrears_cleared"]
+    assert orjson.loads(cleared["inputs"])["cause"] == "credit profile"
+    await reconsider(T0 + timedelta(days=2))  # nothing more to do
+    assert _decisions(store) == ["bill_notice", "arrears_cleared"]

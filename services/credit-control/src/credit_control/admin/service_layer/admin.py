@@ -29,6 +29,7 @@ from ...credit.domain.ladder import UNHEARD, Notice, heard_as_of, unheard_limit
 from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
 from ...credit.service_layer import reviews
+from ...credit.service_layer.reconsider import reconsider_customers
 from ...credit.service_layer.sweeps import guard_settings
 from ...service_layer.context import CreditContext, publish
 from ..adapters import admin_repository as admin_repo
@@ -90,15 +91,21 @@ async def put_profile(ctx: CreditContext, customer_id: str, cmd: PutProfile) -> 
         raise Unprocessable(f"credit limit {cmd.credit_limit_fen} fen is outside the range of "
                             f"star level {cmd.star_level} (seed 004)", field="credit_limit_fen")
     now = ctx.clock.now()
+    at = ensure_aware(cmd.as_of) if cmd.as_of is not None else now
     async with ctx.engine.begin() as conn:
         old = await admin_repo.profile_row(conn, customer_id)
         values = {"customer_id": customer_id, "star_level": cmd.star_level,
                   "credit_limit_fen": cmd.credit_limit_fen, "updated_by": cmd.changed_by,
                   "updated_at": now}
         await admin_repo.upsert_profile(conn, values)
+        before = _profile_json(old._mapping if old else None)
         await admin_repo.audit(conn, now, cmd.changed_by, "credit_profile", customer_id, "put",
-                               _profile_json(old._mapping if old else None),
-                               _profile_json(values))
+                               before, _profile_json(values))
+        if before != _profile_json(values):
+            # As a limit or star changed by billing's master data would: the products'
+            # ladders and states against the new limit (credit/service_layer/reconsider.py).
+            await reconsider_customers(ctx, conn, [customer_id], at, trigger="credit profile",
+                                       correlation=f"profile:{customer_id}:{at.isoformat()}")
     return await get_profile(ctx, customer_id)
 
 

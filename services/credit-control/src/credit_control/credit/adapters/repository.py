@@ -16,6 +16,17 @@ async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any]
     ).first()
 
 
+async def products_of_customers(conn: AsyncConnection,
+                                customer_ids: list[str]) -> list[Row[Any]]:
+    """(product_id, account_id) of every product credit control knows of the customers."""
+    pc = t.product_credit
+    if not customer_ids:
+        return []
+    return list(await conn.execute(
+        select(pc.c.product_id, pc.c.account_id).where(pc.c.customer_id.in_(customer_ids))
+        .order_by(pc.c.product_id)))
+
+
 async def position(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
     ap = t.account_positions
     return (await conn.execute(select(ap).where(ap.c.account_id == account_id))).first()

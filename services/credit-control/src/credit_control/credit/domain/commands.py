@@ -71,6 +71,8 @@ class PutProfile(BaseModel):
     changed_by: ByToken = ""
     star_level: Annotated[int, Field(ge=0, le=5)] | None = None
     credit_limit_fen: Annotated[int, Field(ge=0)] | None = None
+    # When it takes effect (default: now): its products are reconsidered as of then.
+    as_of: Annotated[BusinessTime | None, Field(strict=False)] = None
 
 
 class ExemptionKind(StrEnum):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from common.clock import business_date, month_text
@@ -261,12 +262,40 @@ class Batch:
     quoted: dict[str, int] = field(default_factory=dict)  # own amount of its last decision
 
     async def decide(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
+        def round_() -> None:
+            for envelope, event in fresh:
+                self._consider(event, event.as_of, envelope)
+
+        await self._fixed_point(round_)
+
+    async def reconsider(self, at: datetime, correlation: str, *, trigger: str) -> None:
+        """Each of the batch's products against its facts as they stand (its account's newest
+        position) and its customer's profile now, as of `at`, as a balance event would: the
+        ladder reconciled (an upgrade voids a suspension warning that no longer announces the
+        suspension; a downgrade does not revive one voided), then the balance rules (a product
+        now within its credit limit is cleared, or restored). For what changes a product's
+        facts with no balance event: its customer's tier by the rating, its limit or star by
+        a credit-admin (service_layer/reconsider.py). `trigger`: the decisions' cause."""
+        # Nothing was billed or paid: the position's facts as a master data change brings
+        # them (its own cause, a bill run's say, would give its bill notice again).
+        events = [msgspec.structs.replace(event, cause=BalanceCause.MASTER_DATA,
+                                          closed_bill_month=None)
+                  for event, _ in self.snapshots.values()]
+
+        def round_() -> None:
+            for event in events:
+                self._consider(event, at, correlation, trigger)
+
+        await self._fixed_point(round_)
+
+    async def _fixed_point(self, round_: Any) -> None:
+        """Rounds of decisions until none of them was already taken (decision ids are
+        deterministic; which are taken is asked of the store once a round)."""
         asked: set[str] = set()
         known: set[str] = set()
         while True:
             self._reset(known)
-            for envelope, event in fresh:
-                self._on_event(envelope, event)
+            round_()
             self._settle()
             unknown = [d for d in self.writes.decisions.decision_id if d not in asked]
             if not unknown:
@@ -318,12 +347,16 @@ class Batch:
         loaded = self.loaded
         self.writes.products = [p for i, p in self.products.items() if p is not loaded[i]]
 
-    def _on_event(self, envelope: RawEnvelope, event: BalanceChanged) -> None:
+    def _consider(self, event: BalanceChanged, as_of: datetime,
+                  source: RawEnvelope | str, trigger: str | None = None) -> None:
+        """The event's products, in product id order, as of `as_of` (the event's own, or a
+        profile change's moment: `reconsider`); `source`: the envelope whose correlation the
+        decisions take, or that correlation."""
         profile = self.profiles[event.customer.customer_id]
         facts = facts_of(event, profile)
-        today = business_date(event.as_of)
+        today = business_date(as_of)
         star = profile.star(event.customer.star_level)
-        exempt = bool(profile.exemptions) and profile.suspension_exempt(event.as_of)
+        exempt = bool(profile.exemptions) and profile.suspension_exempt(as_of)
         tier = profile.decision_tier(event.customer.tier)
         products = (event.products if len(event.products) < 2
                     else sorted(event.products, key=lambda p: p.product_id))
@@ -333,11 +366,11 @@ class Batch:
             now = product.reconciled(table, tier, facts.oldest_due_month, facts.owes)
             if product.moves(now):
                 product = self._own(snapshot.product_id)
-                change = product.follow(now, event.as_of)
+                change = product.follow(now, as_of)
                 if change is not None:
                     self._history(product.product_id, change)
-            frozen = bool(self.freezes) and self._frozen(product, event, star)
-            promised = bool(self.promises) and self._promised(event, today)
+            frozen = bool(self.freezes) and self._frozen(product, event, star, as_of)
+            promised = bool(self.promises) and self._promised(event, today, as_of)
             intent = rules.on_balance(
                 table, facts,
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
@@ -351,8 +384,9 @@ class Batch:
                 product = self._own(snapshot.product_id)
                 product.account_id = event.account_id  # the event's, even if it moved since
                 self._take(product, event.customer, Inputs(facts, event, profile,
-                                                           self.table.version),
-                           intent, event.as_of, _correlation(envelope))
+                                                           self.table.version, trigger),
+                           intent, as_of, source if isinstance(source, str)
+                           else _correlation(source))
 
     def announce_deductions(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         """After the batch's decisions: billing's answer to a deduction (`cause=deduction`)
@@ -427,18 +461,19 @@ class Batch:
                 key=event.account_id, source=self.store.source,
                 occurred_at=now, correlation_id=_correlation(envelopes[id(event)]))))
 
-    def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None) -> bool:
+    def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None,
+                as_of: datetime) -> bool:
         snapshot = product.snapshot
         return freezes.frozen(self.freezes, freezes.Covered(
             product.family, event.customer.tier, star, snapshot.vendor if snapshot else None,
             snapshot.channel if snapshot else None, event.customer.customer_id,
-            event.customer.region), event.as_of)
+            event.customer.region), as_of)
 
-    def _promised(self, event: BalanceChanged, today: date) -> bool:
-        """An open promise made by the event's moment still holds (the event's own dues say
-        what was paid towards it)."""
+    def _promised(self, event: BalanceChanged, today: date, as_of: datetime) -> bool:
+        """An open promise made by the moment considered still holds (the event's own dues
+        say what was paid towards it)."""
         p = self.promises.get(event.account_id)
-        return p is not None and p.recorded_at <= event.as_of and p.defers(
+        return p is not None and p.recorded_at <= as_of and p.defers(
             p.paid_fen((d.bill_month, d.amount_due_fen) for d in event.dues), today)
 
     def _history(self, product_id: str, change: Any) -> None:

@@ -329,16 +329,31 @@ _PRODUCT_TIERS = """
      WHERE pc.customer_id = u.customer_id AND pc.tier IS DISTINCT FROM u.tier"""
 
 
-async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -> None:
+# The customers whose profile the rating changes (star, limit or tier; or a first one).
+_CHANGED = """
+    SELECT u.c FROM unnest(CAST(:c AS text[]), CAST(:star AS integer[]), CAST(:lim AS bigint[]),
+                           CAST(:tier AS text[])) AS u(c, star, lim, tier)
+    LEFT JOIN credit.credit_profiles cp ON cp.customer_id = u.c
+    WHERE cp.customer_id IS NULL
+       OR (cp.star_level, cp.credit_limit_fen, cp.tier) IS DISTINCT FROM (u.star, u.lim, u.tier)
+    ORDER BY u.c"""
+
+
+async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -> list[str]:
     """The credit profile credit-control decides with (star, limit, tier) := the rating;
-    the products' tier too, so a sweep (which reads product_credit.tier) agrees."""
+    the products' tier too, so a sweep (which reads product_credit.tier) agrees. Returns the
+    customers whose profile changed (their products are reconsidered: the caller)."""
     if not profiles:
-        return
+        return []
     cols = {"c": "customer_id", "star": "star_level", "lim": "credit_limit_fen",
             "tier": "tier", "by": "updated_by", "at": "updated_at"}
-    await conn.execute(text(_PROFILES), {k: [p[f] for p in profiles] for k, f in cols.items()})
+    values = {k: [p[f] for p in profiles] for k, f in cols.items()}
+    changed = [r[0] for r in await conn.execute(text(_CHANGED), {
+        k: values[k] for k in ("c", "star", "lim", "tier")})]
+    await conn.execute(text(_PROFILES), values)
     await conn.execute(text(_PRODUCT_TIERS), {"c": [p["customer_id"] for p in profiles],
                                               "tier": [p["tier"] for p in profiles]})
+    return changed
 
 
 # --- scorecards -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..adapters import rating_sql as sql
 from ..adapters import rating_tables as r
 from ..domain.commands import AddOverride
 from ..domain.model import Rating
+from . import profiles
 
 
 async def add_override(ctx: CreditContext, customer_id: str, cmd: AddOverride
@@ -51,8 +52,9 @@ async def add_override(ctx: CreditContext, customer_id: str, cmd: AddOverride
         await _record(conn, customer_id, "override", cmd.override_id, before, new,
                       f"override by {cmd.created_by}: {cmd.reason} (until "
                       f"{cmd.expires_at.isoformat()})", card.version, cmd.created_by, now)
-        await sql.feed_profiles(conn, [sql.profile_values(
-            card, customer_id, new, f"override:{cmd.override_id}", now)])
+        await profiles.feed(ctx, conn, [sql.profile_values(
+            card, customer_id, new, f"override:{cmd.override_id}", now)], now,
+            trigger="rating override")
         await admin_repo.audit(conn, now, cmd.created_by, "rating_override", customer_id, "add",
                                None, {"override_id": cmd.override_id,
                                       "star_level": cmd.star_level, "limit_fen": limit,
@@ -79,11 +81,12 @@ async def remove_override(ctx: CreditContext, override_id: str, reason: str, by:
                            .values(removed_by=by, removed_at=now))
         await admin_repo.audit(conn, now, by, "rating_override", row.customer_id, "remove",
                                {"override_id": override_id}, {"reason": reason})
-        await apply_ended_overrides(conn, now, by)
+        await apply_ended_overrides(ctx, conn, now, by)
     return {"override_id": override_id, "removed_at": now.isoformat()}
 
 
-async def apply_ended_overrides(conn: AsyncConnection, at: datetime, actor: str) -> int:
+async def apply_ended_overrides(ctx: CreditContext, conn: AsyncConnection, at: datetime,
+                                actor: str) -> int:
     """Overrides that ended: the profile returns to the model's rating (or to none)."""
     ended = await sql.ended_overrides(conn, at)
     if not ended:
@@ -97,8 +100,9 @@ async def apply_ended_overrides(conn: AsyncConnection, at: datetime, actor: str)
                       Rating(row.star_level, row.limit_fen), back,
                       "override ended (removed)" if row.removed_at else "override expired",
                       card.version, actor, at)
-        await sql.feed_profiles(conn, [sql.profile_values(
-            card, row.customer_id, back, f"override_ended:{row.override_id}", at)])
+        await profiles.feed(ctx, conn, [sql.profile_values(
+            card, row.customer_id, back, f"override_ended:{row.override_id}", at)], at,
+            trigger="rating override ended")
         await conn.execute(update(o).where(o.c.override_id == row.override_id)
                            .values(ended_applied=True))
     return len(ended)

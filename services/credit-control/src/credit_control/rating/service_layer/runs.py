@@ -19,6 +19,7 @@ from ..domain import models
 from ..domain.model import Outcome, Rating, RatingInputs
 from ..domain.scorecard import Scorecard
 from .overrides import apply_ended_overrides
+from .profiles import feed
 
 MODELS = ("basic", "guidance")
 
@@ -68,7 +69,7 @@ async def run(ctx: CreditContext, model: str, as_of: datetime | None, actor: str
     period = period_of(model, day)
     run_id = f"{model}:{period}"
     async with ctx.engine.begin() as conn:
-        await apply_ended_overrides(conn, at, actor)
+        await apply_ended_overrides(ctx, conn, at, actor)
         card, _ = await sql.scorecard(conn)
         claimed = await sql.claim_run(conn, {
             "run_id": run_id, "model": model, "period": period, "as_of": at,
@@ -76,7 +77,7 @@ async def run(ctx: CreditContext, model: str, as_of: datetime | None, actor: str
             "started_by": actor, "finished_at": ctx.clock.now()})
         if claimed:
             verdicts = await _decide(conn, card, model, at, day)
-            changed = await _write(conn, card, model, period, verdicts, at, actor)
+            changed = await _write(ctx, conn, card, model, period, verdicts, at, actor)
             await sql.finish_run(conn, run_id, len(verdicts), changed)
         summary = await sql.run_row(conn, run_id)
     assert summary is not None
@@ -103,8 +104,8 @@ async def _decide(conn: AsyncConnection, card: Scorecard, model: str, at: dateti
     return verdicts
 
 
-async def _write(conn: AsyncConnection, card: Scorecard, model: str, period: str,
-                 verdicts: list[Verdict], at: datetime, actor: str) -> int:
+async def _write(ctx: CreditContext, conn: AsyncConnection, card: Scorecard, model: str,
+                 period: str, verdicts: list[Verdict], at: datetime, actor: str) -> int:
     """Every verdict is kept with its inputs (also an unchanged one: the run's evidence);
     the rating, the credit profile and the products' tier follow the new rating."""
     changes, ratings, profiles = [], [], []
@@ -123,5 +124,5 @@ async def _write(conn: AsyncConnection, card: Scorecard, model: str, period: str
     run = {"model": model, "period": period, "version": card.version, "actor": actor, "at": at}
     await sql.write_changes(conn, run, changes)
     await sql.upsert_ratings(conn, run, ratings)
-    await sql.feed_profiles(conn, profiles)
+    await feed(ctx, conn, profiles, at, trigger=f"rating run {model}:{period}")
     return sum(1 for v in verdicts if v.outcome.rating != v.before)
