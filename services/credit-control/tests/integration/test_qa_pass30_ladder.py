@@ -258,10 +258,6 @@ async def test_a_limit_raised_past_the_deadline_needs_a_new_warning_before_suspe
 
 # --- 4. a held suspension warning when the ladder restarts before it leaves -----------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a ladder restart (the oldest owing month paid, or an upgrade) publishes "
-    "nothing the notifier re-checks on: a suspension warning held by quiet hours leaves "
-    "afterwards, threatening a suspension on a date when none will follow"))
 async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
@@ -276,7 +272,10 @@ async def test_a_held_suspension_warning_is_not_sent_after_the_ladder_restarts(
     out", "a reminder whose reason has gone before it leaves is not sent"): cancelled at
     send time, as the same warning is when the product is cleared; not suspended on 03-31.
 
-    Found: not suspended on 03-31 (right), but at 08:00 the warning leaves (`submitted`,
+    Found (fixed: the reconcile publishes `credit.state_changed` suspension_warned → warned,
+    balance_events.Batch._withdrawn, and the notifier's re-check cancels a suspension warning
+    made before it, recheck.RULES `withdrawn_seq`): not suspended on 03-31 (right), but at
+    08:00 the warning left (`submitted`,
     delivered): "…尚有200.00元话费未缴清,请及时缴费。如在YYYY年03月31日前仍未缴清费用,将停用
     您的集团产品服务。" — the amount revised to February's 200.00 by the
     `credit.product_amount_changed` the payment published, the threat left as it was:

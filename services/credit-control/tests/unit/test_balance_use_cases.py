@@ -26,6 +26,8 @@ from common.contracts.snapshots import (
 )
 from common.envelope import wrap
 from credit_control.credit.adapters.memory import InMemoryBalanceStore
+from credit_control.credit.domain.ladder import Ladder
+from credit_control.credit.domain.product_credit import ProductCredit
 from credit_control.credit.domain.profiles import CreditProfile
 from credit_control.credit.domain.rule_table import DEFAULT_RULES, RuleTable, Trigger
 from credit_control.credit.service_layer.balance_events import Batch, apply_balance_events
@@ -360,3 +362,28 @@ async def test_a_limit_raised_over_the_debt_clears_the_product_with_no_balance_e
     assert orjson.loads(cleared["inputs"])["cause"] == "credit profile"
     await reconsider(T0 + timedelta(days=2))  # nothing more to do
     assert _decisions(store) == ["bill_notice", "arrears_cleared"]
+
+
+async def test_a_ladder_restart_tells_the_notifier_the_suspension_warning_stopped_counting(
+) -> None:
+    """A suspension-warned product whose oldest owing month is paid: its ladder restarts for
+    the next month (suspension_warned → warned, no decision), and a `credit.state_changed`
+    says so, so a suspension warning still held by the quiet hours is cancelled, not sent
+    naming a date no suspension will follow (QA pass 30)."""
+    store = InMemoryBalanceStore(T0)
+    store.products.add(ProductCredit(
+        "P1", "A1", ProductFamily.ADC, CreditState.SUSPENSION_WARNED, customer_id="C1",
+        ladder=Ladder(date(2200, 9, 1), 1, date(2200, 10, 25), date(2200, 10, 31)),
+        changed_at=T0 - timedelta(days=6)))
+    paid_september = BalanceChanged(
+        account_id="A1", sequence=1, cause=BalanceCause.PAYMENT, as_of=T0, balance_fen=-5_000,
+        amount_due_fen=5_000, dues=(BillMonthDue(bill_month="2200-10", amount_due_fen=5_000),),
+        customer=CUSTOMER, products=(_product(),))
+    await apply_balance_events(store, [(wrap(paid_september, key="A1", source="test",
+                                             occurred_at=T0), paid_september)])
+    assert store.products.products["P1"].state is CreditState.WARNED
+    [changed] = [e for _, e in store.outbox if e.type == "credit.state_changed"]
+    assert (changed.payload.state_before, changed.payload.state_after) == (
+        CreditState.SUSPENSION_WARNED, CreditState.WARNED)
+    assert changed.payload.context.bill_month == "2200-10"
+    assert _decisions(store) == []  # no decision: the reconcile's own change

@@ -140,6 +140,26 @@ def test_fold_records_the_moments_that_make_messages_stale() -> None:
     assert (f.cycle_seq, f.suspension_exempt) == (6, True)
 
 
+def test_a_suspension_warning_that_stopped_counting_is_not_sent() -> None:
+    """credit-control's reconcile: suspension_warned → warned with no decision (the oldest
+    owing month paid, the ladder restarted; an upgrade voided the warning). A suspension
+    warning made before it names a date no suspension will follow; the other reminders
+    still hold, and a suspension warning made after it names its own date."""
+    f = fold(None, decided(S.WARNED, S.SUSPENSION_WARNED, DecisionType.SUSPENSION_WARNING), 1)
+    assert f.withdrawn_seq is None
+    f = fold(f, changed(S.SUSPENSION_WARNED, S.WARNED), 2)
+    assert f.withdrawn_seq == 2
+    reason = cancel_reason(Queued(T.SUSPENSION_WARNING, 1), f)
+    assert reason is not None and reason.startswith("the suspension warning stopped counting")
+    assert cancel_reason(Queued(T.WARNING_2, 1), f) is None
+    assert cancel_reason(Queued(T.SUSPENSION_WARNING, 3), f) is None
+    # A suspension confirmed is not a warning withdrawn.
+    g = fold(fold(None, decided(S.SUSPENSION_WARNED, S.SUSPEND_REQUESTED,
+                                DecisionType.SUSPEND), 4), changed(S.SUSPEND_REQUESTED,
+                                                                   S.SUSPENDED), 5)
+    assert g.withdrawn_seq is None
+
+
 def test_cancel_on_receipt_only_stops_a_threat_to_an_exempt_product() -> None:
     exempt = decided(S.WARNED, S.SUSPENSION_WARNED, DecisionType.SUSPENSION_WARNING, True)
     plain = decided(S.WARNED, S.SUSPENSION_WARNED, DecisionType.SUSPENSION_WARNING)

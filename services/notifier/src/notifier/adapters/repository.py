@@ -297,13 +297,18 @@ def _kinds(kinds: frozenset[Recheck]) -> str:
     return ", ".join(_quote(k.value) for k in sorted(kinds))
 
 
+def _templates(names: frozenset[TemplateName]) -> str:
+    return ", ".join(_quote(t.value) for t in sorted(names))
+
+
 def _rule_sql(rule: Rule) -> str:
     if isinstance(rule, SinceRule):
-        return (f"CASE WHEN m.recheck IN ({_kinds(rule.kinds)}) AND p.{rule.fact} > m.event_seq "
+        which = (f"m.template IN ({_templates(rule.templates)})" if rule.templates
+                 else f"m.recheck IN ({_kinds(rule.kinds)})")
+        return (f"CASE WHEN {which} AND p.{rule.fact} > m.event_seq "
                 f"THEN {_quote(rule.reason)} END")
     if isinstance(rule, ExemptRule):
-        names = ", ".join(_quote(t.value) for t in sorted(rule.templates))
-        return (f"CASE WHEN m.template IN ({names}) AND p.suspension_exempt "
+        return (f"CASE WHEN m.template IN ({_templates(rule.templates)}) AND p.suspension_exempt "
                 f"THEN {_quote(rule.reason)} END")
     return (f"CASE WHEN m.recheck IN ({_kinds(rule.kinds)}) THEN ("
             f"SELECT {_quote(rule.reason)} || n.template FROM notifier.messages n "
@@ -478,12 +483,14 @@ async def next_event_seqs(conn: AsyncConnection, n: int) -> list[int]:
 # stored value.
 _UPSERT_STATES = sql(
     "INSERT INTO notifier.product_states (product_id, account_id, state, event_seq, as_of, "
-    "  decision_id, normal_seq, suspended_seq, cycle_seq, suspension_exempt, bill_month) "
+    "  decision_id, normal_seq, suspended_seq, cycle_seq, suspension_exempt, bill_month, "
+    "  withdrawn_seq) "
     "SELECT * FROM unnest(CAST(:product_id AS text[]), CAST(:account_id AS text[]), "
     "  CAST(:state AS text[]), CAST(:event_seq AS bigint[]), CAST(:as_of AS timestamptz[]), "
     "  CAST(:decision_id AS text[]), CAST(:normal_seq AS bigint[]), "
     "  CAST(:suspended_seq AS bigint[]), CAST(:cycle_seq AS bigint[]), "
-    "  CAST(:suspension_exempt AS boolean[]), CAST(:bill_month AS text[])) "
+    "  CAST(:suspension_exempt AS boolean[]), CAST(:bill_month AS text[]), "
+    "  CAST(:withdrawn_seq AS bigint[])) "
     "ON CONFLICT (product_id) DO UPDATE SET account_id = EXCLUDED.account_id, "
     "  state = EXCLUDED.state, event_seq = EXCLUDED.event_seq, as_of = EXCLUDED.as_of, "
     "  decision_id = EXCLUDED.decision_id, "
@@ -492,6 +499,7 @@ _UPSERT_STATES = sql(
     "  cycle_seq = coalesce(EXCLUDED.cycle_seq, product_states.cycle_seq), "
     "  suspension_exempt = EXCLUDED.suspension_exempt, "
     "  bill_month = coalesce(EXCLUDED.bill_month, product_states.bill_month), "
+    "  withdrawn_seq = coalesce(EXCLUDED.withdrawn_seq, product_states.withdrawn_seq), "
     "  updated_at = now() "
     "WHERE product_states.event_seq < EXCLUDED.event_seq"
 )
@@ -515,6 +523,7 @@ async def upsert_product_states(
         "cycle_seq": [f.cycle_seq for _, (_, f) in items],
         "suspension_exempt": [f.suspension_exempt for _, (_, f) in items],
         "bill_month": [f.bill_month for _, (_, f) in items],
+        "withdrawn_seq": [f.withdrawn_seq for _, (_, f) in items],
     })
 
 

@@ -122,6 +122,7 @@ product_states = Table(
     Column("normal_seq", BigInteger),  # the last return to normal (cleared, restored)
     Column("suspended_seq", BigInteger),  # the last confirmed suspension
     Column("cycle_seq", BigInteger),  # the current arrears cycle began
+    Column("withdrawn_seq", BigInteger),  # the last suspension warning that stopped counting
     Column("suspension_exempt", Boolean, nullable=False, server_default=text("false")),
     Column("bill_month", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

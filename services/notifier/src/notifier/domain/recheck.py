@@ -62,6 +62,9 @@ class ProductFacts:
     normal_seq: int | None = None  # the last return to normal (arrears cleared, restored)
     suspended_seq: int | None = None  # the last confirmed suspension
     cycle_seq: int | None = None  # the current arrears cycle began (the product left normal)
+    # The last time its suspension warning stopped counting with no decision (suspension_warned
+    # → warned: the ladder restarted, an upgrade voided it).
+    withdrawn_seq: int | None = None
     suspension_exempt: bool = False  # as of the newest event
     bill_month: str | None = None  # the oldest bill month owing, as of the newest event
 
@@ -78,6 +81,8 @@ def fold(facts: ProductFacts | None, event: CreditEvent, seq: int) -> ProductFac
         suspended_seq=seq if after is CreditState.SUSPENDED and before is not after
         else base.suspended_seq,
         cycle_seq=seq if left_normal else base.cycle_seq,
+        withdrawn_seq=seq if before is CreditState.SUSPENSION_WARNED
+        and after is CreditState.WARNED else base.withdrawn_seq,
         suspension_exempt=event.context.suspension_exempt,
         bill_month=event.context.bill_month or base.bill_month,
     )
@@ -85,11 +90,13 @@ def fold(facts: ProductFacts | None, event: CreditEvent, seq: int) -> ProductFac
 
 @dataclass(frozen=True)
 class SinceRule:
-    """Cancel a message of one of `kinds` if the product's `fact` happened after it."""
+    """Cancel a message of one of `kinds` (or, given, of `templates`) if the product's `fact`
+    happened after it."""
 
     kinds: frozenset[Recheck]
-    fact: str  # a ProductFacts field holding an event_seq: normal_seq | suspended_seq
+    fact: str  # a ProductFacts field holding an event_seq: normal_seq | suspended_seq …
     reason: str
+    templates: frozenset[TemplateName] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,12 @@ RULES: tuple[Rule, ...] = (
     SinceRule(frozenset({R.SUSPENSION, R.PRE_CANCEL}), "normal_seq",
               "restored since the decision"),
     SinceRule(frozenset({R.RESTORE}), "suspended_seq", "suspended again since the restore"),
+    # The threat's date is void once its warning stopped counting (credit-control's
+    # suspension_warned → warned with no decision); a new warning, if owed, names its own.
+    SinceRule(frozenset(), "withdrawn_seq",
+              "the suspension warning stopped counting since the decision (the arrears ladder "
+              "restarted, or an upgrade voided it): no suspension on the date it names",
+              templates=frozenset({T.SUSPENSION_WARNING})),
     SinceRule(frozenset({R.REMINDER, R.REVERSAL}), "suspended_seq",
               "superseded: the product was suspended since the decision"),
     # An exempt product is threatened with no suspension. A waiting warning_3 is rendered
@@ -161,8 +174,8 @@ def cancel_reason(message: Queued, facts: ProductFacts | None) -> str | None:
 def _applies(rule: Rule, m: Queued, facts: ProductFacts | None) -> str | None:
     if isinstance(rule, SinceRule):
         seq = getattr(facts, rule.fact) if facts is not None else None
-        return rule.reason if m.kind in rule.kinds and seq is not None and seq > m.event_seq \
-            else None
+        which = m.template in rule.templates if rule.templates else m.kind in rule.kinds
+        return rule.reason if which and seq is not None and seq > m.event_seq else None
     if isinstance(rule, ExemptRule):
         exempt = facts is not None and facts.suspension_exempt
         return rule.reason if m.template in rule.templates and exempt else None

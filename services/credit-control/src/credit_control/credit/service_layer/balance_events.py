@@ -23,7 +23,7 @@ the consumer's transaction, `adapters.memory.InMemoryBalanceStore` in use-case t
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -33,6 +33,7 @@ from common.clock import business_date, month_text
 from common.contracts.billing import BalanceCause, BalanceChanged
 from common.contracts.credit_control import (
     CreditState,
+    CreditStateChanged,
     DecisionType,
     DeductionCollected,
     NoticeContext,
@@ -369,6 +370,8 @@ class Batch:
                 change = product.follow(now, as_of)
                 if change is not None:
                     self._history(product.product_id, change)
+                    if change.before is CreditState.SUSPENSION_WARNED:
+                        self._withdrawn(product, event, facts, exempt, as_of, source)
             frozen = bool(self.freezes) and self._frozen(product, event, star, as_of)
             promised = bool(self.promises) and self._promised(event, today, as_of)
             intent = rules.on_balance(
@@ -387,6 +390,31 @@ class Batch:
                                                            self.table.version, trigger),
                            intent, as_of, source if isinstance(source, str)
                            else _correlation(source))
+
+    def _withdrawn(self, product: ProductCredit, event: BalanceChanged,
+                   facts: rules.AccountFacts, exempt: bool, as_of: datetime,
+                   source: RawEnvelope | str) -> None:
+        """The product's suspension warning stopped counting with no decision (the ladder
+        restarted for a new oldest owing month, an upgrade voided it: suspension_warned →
+        warned): a `credit.state_changed` says so, so a suspension warning the notifier has
+        not sent yet (held by the quiet hours) is cancelled, not sent naming a date no
+        suspension will follow (docs/notifier.md "No empty threats"). Rare: no cost to the
+        batches that never see one."""
+        oldest = facts.oldest_due_month
+        assert product.snapshot is not None  # the batch's products carry the event's
+        at = as_of.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.writes.outbox.append((CreditStateChanged.topic, wrap(CreditStateChanged(
+            account_id=event.account_id, product_id=product.product_id,
+            decision_id=f"ladder:{product.product_id}:{at}",  # no decision: the reconcile's
+            state_before=CreditState.SUSPENSION_WARNED, state_after=product.state,
+            as_of=as_of, context=NoticeContext(
+                customer=event.customer, product=product.snapshot,
+                amount_due_fen=product_amount_due(event, product.product_id),
+                account_amount_due_fen=facts.amount_due_fen, as_of_date=business_date(as_of),
+                bill_month=month_text(oldest) if oldest else None,
+                suspension_exempt=exempt)),
+            key=event.account_id, source=self.store.source, occurred_at=self.store.now(),
+            correlation_id=source if isinstance(source, str) else _correlation(source))))
 
     def announce_deductions(self, fresh: list[tuple[RawEnvelope, BalanceChanged]]) -> None:
         """After the batch's decisions: billing's answer to a deduction (`cause=deduction`)
