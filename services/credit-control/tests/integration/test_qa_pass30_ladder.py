@@ -152,10 +152,6 @@ async def test_a_warning_voided_by_an_override_does_not_come_back_when_it_ends(
 
 # --- 2. a bounced payment while the restore it caused is still in flight --------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a reversal while a restore is in flight (restore_requested) decides nothing; "
-    "the restore then completes into arrears with a 开机通知 and no payment_reversed "
-    "(冲正/退票通知): the customer is never told the payment bounced"))
 async def test_a_payment_reversed_while_its_restore_work_order_is_open(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
@@ -170,14 +166,16 @@ async def test_a_payment_reversed_while_its_restore_work_order_is_open(
     warning naming a date no earlier than the suspension (docs/rules.md "A reversed payment
     ... makes a normal product (cleared or restored) owe again").
 
-    Found: the reversal's balance event finds the product `restore_requested` and decides
-    nothing (`rules.on_balance` gives `payment_reversed` to a `normal` product only, and a
-    restore only to a suspended one); the operator's work order done moves it to `normal`,
-    owing 100.00 yuan again, the notifier sends the 开机通知 (已可正常使用), and no 冲正/退票
-    notice ever says why it owes: the next sweep's suspension warning (05-04 naming 05-10) is
-    the first the customer hears, and the product is restored for a week on a bounced
-    cheque. An ADC product, restored at once, gets `payment_reversed` for the same events;
-    MAS and SMS-direct have the same window while the chain's restore command is out."""
+    Found (fixed: `payment_reversed` from `restore_requested` too, the restore going on;
+    rules.on_balance, model Action.REOPEN): the reversal's balance event found the product
+    `restore_requested` and decided nothing (`rules.on_balance` gave `payment_reversed` to a
+    `normal` product only, and a restore only to a suspended one); the operator's work
+    order done moved it to `normal`, owing 100.00 yuan again, the notifier sent the
+    开机通知 (已可正常使用), and no 冲正/退票 notice ever said why it owed: the next
+    sweep's suspension warning (05-04 naming 05-10) was the first the customer heard, and
+    the product was restored for a week on a bounced cheque. An ADC product, restored at
+    once, got `payment_reversed` for the same events; MAS and SMS-direct had the same
+    window while the chain's restore command was out."""
     y, uid = qa_year, new_uid()
     lg = ledger(uid, "q30wo", F.WORK_ORDER, T.LOW)
     pid, m3 = lg.product_id, f"{y}-03"

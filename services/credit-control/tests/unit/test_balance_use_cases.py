@@ -180,6 +180,28 @@ async def test_a_work_order_product_gets_a_work_order_not_a_command() -> None:
     assert statuses == {"suspend": "cancelled", "restore": "created"}
 
 
+async def test_a_payment_reversed_while_its_restore_is_in_flight_is_told_why() -> None:
+    """Suspended (threshold), paid: a restore work order. The cheque bounces before the
+    operator restores it: `payment_reversed` (冲正/退票通知) now, the restore in flight left
+    to finish (its work order not called back), so the customer restored into arrears knows
+    why it owes again (QA pass 30: it was told only "已可正常使用")."""
+    store = InMemoryBalanceStore(T0, table=_thresholds_on())
+    wo = _product(ProductFamily.WORK_ORDER)
+    await apply_balance_events(store, [_event(1, BalanceCause.CHARGE, 5_000,
+                                              balance=-10_000_000, product=wo)])
+    await apply_balance_events(store, [_event(2, BalanceCause.PAYMENT, 0, product=wo)])
+    product = store.products.products["P1"]
+    assert product.state is CreditState.RESTORE_REQUESTED
+    restore_order = product.pending_work_order_id
+    await apply_balance_events(store, [_event(3, BalanceCause.REVERSAL, 5_000, product=wo)])
+    product = store.products.products["P1"]
+    assert _decisions(store)[-1] == "payment_reversed"
+    assert product.state is CreditState.RESTORE_REQUESTED
+    assert product.pending_work_order_id == restore_order
+    assert {w["action"]: w["status"] for w in store.work_orders.values()}["restore"] == (
+        "created")
+
+
 async def test_a_decision_already_taken_is_not_taken_again() -> None:
     """A fixed point: the batch asks which of its decision ids exist and decides again."""
     store = InMemoryBalanceStore(T0)

@@ -33,6 +33,9 @@ LEGAL: dict[tuple[CreditState, Action], CreditState] = {
     (S.SUSPENSION_WARNED, A.CLEAR): S.NORMAL,
     (S.SUSPENSION_WARNED, A.SUSPENSION_WARN): S.SUSPENSION_WARNED,  # a warning replaced
     (S.SUSPENSION_WARNED, A.RESTART): S.WARNED,  # the ladder restarts for a new month
+    (S.NORMAL, A.REOPEN): S.WARNED,  # a reversed payment: back on the ladder, with notice
+    # …while the restore it asked for is in flight: the restore goes on, the notice now
+    (S.RESTORE_REQUESTED, A.REOPEN): S.RESTORE_REQUESTED,
     (S.SUSPENSION_WARNED, A.SUSPEND_NOW): S.SUSPENDED,
     (S.SUSPENSION_WARNED, A.REQUEST_SUSPEND): S.SUSPEND_REQUESTED,
     (S.SUSPEND_REQUESTED, A.CONFIRM_SUSPEND): S.SUSPENDED,
@@ -53,7 +56,7 @@ ALL_PAIRS = list(itertools.product(CreditState, Action))
 
 
 def test_every_state_and_action_is_covered() -> None:
-    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 84
+    assert len(ALL_PAIRS) == len(CreditState) * len(Action) == 91
 
 
 def test_transition_table_is_exactly_the_legal_moves() -> None:

@@ -21,6 +21,9 @@ class Action(StrEnum):
     PRE_CANCEL = "pre_cancel"
     DEDUCT = "deduct"  # 划扣: money moves, the service state does not
     RESTART = "restart"  # the ladder restarts (oldest owing month moved on, tier went up)
+    # A reversed payment (冲正/退票) re-opened arrears: back on the ladder, with notice; a
+    # restore already in flight goes on (the product owes again, and is told why).
+    REOPEN = "reopen"
 
 
 _BEFORE_SUSPENSION = (S.NORMAL, S.WARNED, S.SUSPENSION_WARNED)
@@ -31,6 +34,11 @@ TRANSITIONS: dict[tuple[CreditState, Action], CreditState] = {
     # replaced by a fresh one with its own deadline.
     **{(s, Action.SUSPENSION_WARN): S.SUSPENSION_WARNED for s in _BEFORE_SUSPENSION},
     (S.SUSPENSION_WARNED, Action.RESTART): S.WARNED,
+    (S.NORMAL, Action.REOPEN): S.WARNED,
+    # The payment that asked for the restore bounced before the restore was confirmed: its
+    # work order or chain command is not called back (it may be done already); the product
+    # is told it owes again now, and the ladder takes it from normal once restored.
+    (S.RESTORE_REQUESTED, Action.REOPEN): S.RESTORE_REQUESTED,
     **{(s, Action.CLEAR): S.NORMAL for s in (S.WARNED, S.SUSPENSION_WARNED)},
     **{(s, Action.SUSPEND_NOW): S.SUSPENDED for s in _BEFORE_SUSPENSION},
     **{(s, Action.REQUEST_SUSPEND): S.SUSPEND_REQUESTED
@@ -80,7 +88,7 @@ _NOTICE_ACTIONS = {
     DecisionType.WARNING: Action.WARN,
     DecisionType.SUSPENSION_WARNING: Action.SUSPENSION_WARN,
     DecisionType.ARREARS_CLEARED: Action.CLEAR,
-    DecisionType.PAYMENT_REVERSED: Action.WARN,  # back on the ladder, with notice
+    DecisionType.PAYMENT_REVERSED: Action.REOPEN,  # back on the ladder, with notice
     DecisionType.PRE_CANCEL: Action.PRE_CANCEL,
     DecisionType.DEDUCTION: Action.DEDUCT,
 }

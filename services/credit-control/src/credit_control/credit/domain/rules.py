@@ -159,9 +159,12 @@ def on_balance(
                       period=event_key)
     oldest = facts.oldest_due_month
     if (facts.cause is BalanceCause.REVERSAL and facts.owes and oldest is not None
-            and product.state is S.NORMAL):
+            and product.state in (S.NORMAL, S.RESTORE_REQUESTED)):
         # Back on the ladder with notice: never straight into suspension (the suspension
         # warning and its notice period follow at the next sweep if its day has passed).
+        # Restore requested: the bounced payment asked for a restore still in flight; it
+        # goes on, and the customer is told why it owes again (QA pass 30: it was restored
+        # with a 开机通知 and never told the payment bounced).
         return Intent(D.PAYMENT_REVERSED, REVERSAL_RULE,
                       f"a reversed payment re-opened arrears of {facts.amount_due_fen} fen "
                       f"since bill month {oldest:%Y-%m}", period=event_key,
