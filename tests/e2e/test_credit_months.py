@@ -130,8 +130,10 @@ async def test_products_of_one_account_share_its_deposit_in_their_deduction_noti
                             what="the deduction notice", timeout=120)
     assert [m["text"] for m in sent if m["template"] == "deduction_notice"] == [
         deduction_notice(p1, f"{y}年03月15日", "20.00")]
+    # Warning 2's day (arrears month 2), its first warning: sent with the first warning's
+    # text (no "此为第二次" without a first: ladder.reminder_level).
     other = await eventually(lambda: messages(notifier, p2["product_id"]),
-                             lambda ms: any(m["template"] == "warning_2" for m in ms),
+                             lambda ms: any(m["template"] == "warning_1" for m in ms),
                              what="product 2's warning", timeout=120)
     assert [m for m in other if m["template"] == "deduction_notice"] == []
 
