@@ -21,7 +21,7 @@ the consumer's transaction, `adapters.memory.InMemoryBalanceStore` in use-case t
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -289,7 +289,7 @@ class Batch:
 
         await self._fixed_point(round_)
 
-    async def _fixed_point(self, round_: Any) -> None:
+    async def _fixed_point(self, round_: Callable[[], None]) -> None:
         """Rounds of decisions until none of them was already taken (decision ids are
         deterministic; which are taken is asked of the store once a round)."""
         asked: set[str] = set()
