@@ -48,7 +48,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # 8b95fd4, where a product new to credit control starts normal as of its earliest event in
 # the batch (against 615d07c: state_changed_at of 10 never-moved products earlier, nothing
 # else).
-BASE = "8b95fd4"
+# 4fd8b3e, where a reversed payment whose restore is still in flight (restore_requested)
+# decides payment_reversed, the state kept (against 8b95fd4: 12 more decisions and
+# state-history rows, those products' state_changed_at later, their outbox events; nothing
+# else), and a ladder restart of a suspension-warned product publishes credit.state_changed
+# (none in this stream).
+BASE = "4fd8b3e"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
