@@ -231,7 +231,9 @@ dec AS (
          jsonb_build_object('customer', ap.customer, 'product', c.product,
                             'amount_due_fen', c.product_amount_due_fen,
                             'account_amount_due_fen', c.amount_due_fen,
-                            'as_of_date', :as_of_date,
+                            'as_of_date', CASE WHEN ap.as_of > :as_of
+                                THEN ((ap.as_of AT TIME ZONE 'Asia/Shanghai')::date)::text
+                                ELSE :as_of_date END,
                             'deadline', {_deadline(step)}, 'suspension_exempt', c.exempt,
                             'bill_month', to_char(c.oldest_due_month, 'YYYY-MM'),
                             'reminder_level', CASE WHEN :decision = 'warning'

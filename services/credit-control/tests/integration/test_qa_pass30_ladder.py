@@ -409,10 +409,6 @@ async def test_two_products_each_warned_for_its_own_amount_before_its_own_suspen
 
 # --- 6. a month-end suspension swept late, after the next month's bill -----------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 30: a month-end suspension swept late (catch-up, or posted as of the past day) "
-    "after the next month's bill: 停机通知 A says 截至<the missed day> and quotes the amount "
-    "owed now, the next month's bill included: false to the cent"))
 async def test_a_late_month_end_sweep_quotes_the_amount_of_its_day(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], qa_year: int,
 ) -> None:
@@ -426,7 +422,9 @@ async def test_a_late_month_end_sweep_quotes_the_amount_of_its_day(
     (what was owed on the day it names), or the day it really went with what is owed then
     (500.00 yuan on 10-01).
 
-    Found: "…截至YYYY年09月30日尚有500.00元欠费未缴纳,现已正式停用…": the day of the missed
+    Found (fixed: the sweep's notice context dates 截至 with its account's newest event's
+    day when that came after the sweep's moment, sweep_sql `as_of_date`: "截至10月01日尚有
+    500.00元"): "…截至YYYY年09月30日尚有500.00元欠费未缴纳,现已正式停用…": the day of the missed
     sweep with the amount of now, September's bill included, which was issued on 10-01; the
     manager's B quotes 500.00 too. The sweep's notice context takes `as_of_date` from the
     run's `as_of` (`sweep_sql`: `:as_of_date_json`, the business date of the missed moment)

@@ -78,6 +78,7 @@ OUTBOX_GROUP = 16
 # every message of a chunk has its own number (its event id's last hex digits, `msg`).
 _TOPIC_NUMBERS = 16 ** EVENT_NUMBER_DIGITS // 2
 _BDATE = "(pc.state_changed_at AT TIME ZONE 'Asia/Shanghai')::date"
+_AP_DAY = "(ap.as_of AT TIME ZONE 'Asia/Shanghai')::date"  # its account's newest event's day
 _INACTIVE = ("'" + "', '".join(s.value for s in (
     CreditState.SUSPENDED, CreditState.SUSPEND_REQUESTED, CreditState.PRE_CANCEL)) + "'")
 
@@ -664,7 +665,12 @@ def _statement(bounded: bool = False, deductions: bool = True) -> str:
     # 0029), spliced in; the decision keeps that text and the payloads take it as it is.
     notice_context = struct_text(NoticeContext, {
         "customer": "ap.customer::text", "product": "c.product::text",
-        "amount_due_fen": "c.product_amount_due_fen", "as_of_date": ":as_of_date_json",
+        # 截至 the day of the facts quoted: the sweep's, or its account's newest event's when
+        # that came after the sweep's moment (a late or catch-up sweep, a month end swept
+        # after the next bill run: the amount is today's, so is the date; QA pass 30).
+        "amount_due_fen": "c.product_amount_due_fen",
+        "as_of_date": f"CASE WHEN ap.as_of > :as_of THEN {date_json(_AP_DAY)} "
+                      "ELSE :as_of_date_json END",
         "deadline": text_json("c.deadline"),
         "bill_month": text_json(_month("c.oldest_due_month")),
         "suspension_exempt": "c.exempt", "account_amount_due_fen": "c.amount_due_fen",
