@@ -162,7 +162,7 @@ async def add_exemption(ctx: CreditContext, cmd: AddExemption) -> dict[str, Any]
 
 
 async def announce_exemption(ctx: CreditContext, conn: AsyncConnection, customer_id: str,
-                              exemption_id: str, at: datetime) -> None:
+                             exemption_id: str, at: datetime) -> None:
     """Each product of the customer: whether it is exempt now (`credit.exemption_changed`),
     so a suspension warning waiting to leave is not sent once no suspension will follow,
     and a third warning waiting leaves without its threat (the notifier's re-check and
