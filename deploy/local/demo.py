@@ -188,24 +188,23 @@ def _post(client: httpx.Client, path: str, body: dict[str, object]) -> None:
 def _post_charge(billing: httpx.Client, body: dict[str, object], as_of: str) -> None:
     """A charge dated within its month: the demo's bill runs are dated in the past, and a
     bill run dated before a charge of its month is refused (a charge without `as_of` is
-    recorded now). A demo loaded before that posted it without one: the same id with another
-    body is refused (409), so it is posted as it was."""
-    response = billing.post("/v1/charges", json={**body, "as_of": as_of})
-    if response.status_code == 409 and "different request body" in response.text:
-        response = billing.post("/v1/charges", json=body)
-    if response.status_code not in (200, 201):
-        raise RuntimeError(f"demo load failed at /v1/charges: {response.status_code} "
-                           f"{response.text}")
+    recorded now)."""
+    _post_dated(billing, "/v1/charges", body, as_of)
 
 
 def _post_product(billing: httpx.Client, body: dict[str, object]) -> None:
-    """A product opened at OPENED. A demo loaded before products had an opening time made it
-    without one: the same id with another body is refused (409), so it is posted as it was."""
-    response = billing.post("/v1/products", json={**body, "as_of": OPENED})
+    """A product opened at OPENED."""
+    _post_dated(billing, "/v1/products", body, OPENED)
+
+
+def _post_dated(billing: httpx.Client, path: str, body: dict[str, object], as_of: str) -> None:
+    """`body` posted with its `as_of`. A demo loaded before it had one posted the same id
+    without: the same id with another body is refused (409), so it is posted as it was."""
+    response = billing.post(path, json={**body, "as_of": as_of})
     if response.status_code == 409 and "different request body" in response.text:
-        response = billing.post("/v1/products", json=body)
+        response = billing.post(path, json=body)
     if response.status_code not in (200, 201):
-        raise RuntimeError(f"demo load failed at /v1/products: {response.status_code} "
+        raise RuntimeError(f"demo load failed at {path}: {response.status_code} "
                            f"{response.text}")
 
 

@@ -18,7 +18,8 @@ from .replay import Decided, Outcome
 D = DecisionType
 S = CreditState
 # The notifier's templates per decision (notifier/domain/notices.py; services never import
-# each other, so the mapping is repeated here, test_whatif_report checks the names). Not a
+# each other, so the mapping is repeated here; test_whatif_replay's
+# test_templates_follow_the_notifier_names checks the names). Not a
 # deduction's: its notice follows what billing collected (`templates`).
 _TEMPLATES: dict[DecisionType, tuple[str, ...]] = {
     D.BILL_NOTICE: ("bill_notice",),
