@@ -23,6 +23,7 @@ re-check."""
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -161,9 +162,14 @@ async def _withdraw_threats(
         return
     found = await repo.waiting_to_revise(conn, dict.fromkeys(products, below_seq),
                                          sorted(EXEMPT_VARIANTS))
-    waiting = [Waiting(r.message_id, fields_from(r.fields), r.template_text, r.cancelling,
-                       r.template) for r in found]
+    waiting = [_waiting(r) for r in found]
     await repo.revise_messages(conn, now, _columns(exempt_revisions(waiting, templates)))
+
+
+def _waiting(row: Any) -> Waiting:
+    """A row of `repo.waiting_to_revise` as the revisions see it."""
+    return Waiting(row.message_id, fields_from(row.fields), row.template_text, row.cancelling,
+                   row.template)
 
 
 def _columns(revised: Iterable[Revised]) -> repo.RevisedColumns:
@@ -192,9 +198,7 @@ async def _revise_amounts(
                                          sorted(REVISED_TEMPLATES))
     by_product: dict[str, list[Waiting]] = {}
     for row in found:
-        by_product.setdefault(row.product_id, []).append(
-            Waiting(row.message_id, fields_from(row.fields), row.template_text,
-                    row.cancelling, row.template))
+        by_product.setdefault(row.product_id, []).append(_waiting(row))
     cols = _columns(r for product_id, waiting in by_product.items()
                     for r in revisions(waiting, changes[product_id][1]))
     await repo.revise_messages(conn, now, cols, touched)
