@@ -264,8 +264,10 @@ async def ceiling_until_stopped(settings: Settings, topic: str, group: str,
                                 stop: asyncio.Event) -> None:
     """One ceiling consumer process: getmany → one transaction → commit → offsets."""
     conn = await asyncpg.connect(_scratch.asyncpg_dsn(settings.database_url))
+    # The fetch wait credit-control's consumers have (common.settings.consumer_fetch_wait_ms).
     c = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                         auto_offset_reset="earliest", enable_auto_commit=False)
+                         auto_offset_reset="earliest", enable_auto_commit=False,
+                         fetch_max_wait_ms=50)
     await c.start()
     try:
         while not stop.is_set():

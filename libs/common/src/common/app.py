@@ -51,7 +51,7 @@ class Plumbing:
             publisher=self.publisher, batch_size=s.consumer_batch_size, poll_ms=s.consumer_poll_ms,
             batch_handler=batch_handler, max_attempts=s.consumer_max_attempts,
             stall_after_s=s.consumer_stall_after_s, dlq_max_bytes=s.dlq_max_message_bytes,
-            lanes=s.consumer_lanes,
+            lanes=s.consumer_lanes, fetch_wait_ms=s.consumer_fetch_wait_ms,
         )
 
     def runtime(

@@ -370,9 +370,11 @@ class ConsumerRunner:
         publisher: Publisher, batch_size: int = 500, poll_ms: int = 200,
         batch_handler: BatchHandler | None = None, max_attempts: int = 5,
         stall_after_s: float = 120.0, dlq_max_bytes: int = 1_000_000, lanes: int = 1,
+        fetch_wait_ms: int = 50,
     ) -> None:
         self.name = name
         self._lanes = lanes
+        self._fetch_wait_ms = fetch_wait_ms
         self._engine = engine
         self._topics = topics
         self._decoder = decoder
@@ -407,6 +409,14 @@ class ConsumerRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=300_000,
+            # aiokafka keeps one fetch in flight per broker, for the partitions with nothing
+            # buffered when it was sent. A fetch of partitions caught up waits this long on
+            # the broker (500 ms by default), and a partition drained meanwhile (its batch
+            # taken by a lane) waits behind it: a backlog's tail ran at half the rate, in
+            # 250-500 ms gaps with no batch in flight (docs/benchmarks.md, twenty-ninth
+            # session). A short wait costs an idle consumer a fetch every `fetch_wait_ms`:
+            # ~1.2 % of a core at 50 ms here (0.3 % at 500, 2.8 % at 20).
+            fetch_max_wait_ms=self._fetch_wait_ms,
         )
         self._partitions = {}
         lanes = _Lanes(self._lanes)

@@ -281,9 +281,13 @@ class Outbox:
         await self.add_rows(conn, [envelope_row(topic, envelope)])
 
     async def add_many(
-        self, conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]]
+        self, conn: AsyncConnection, events: Sequence[tuple[str, Envelope[Any]]], *,
+        pack: bool = False,
     ) -> None:
-        await self.add_rows(conn, [envelope_row(topic, env) for topic, env in events])
+        """`events` in their order; `pack`: a topic's consecutive ones 16 to a row
+        (`packed`), for a writer of many events a transaction (the balance path)."""
+        rows = [envelope_row(topic, env) for topic, env in events]
+        await self.add_rows(conn, packed(rows) if pack else rows)
 
     def insert_part(self, rows: Sequence[tuple[UUID, str, str, str, str | bytes]]
                     ) -> tuple[str, dict[str, Any]]:

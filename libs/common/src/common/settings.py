@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     # Batches in flight at once in one consumer, on partitions of their own (`_Lanes` in
     # common/kafka.py): one decided in Python while another's statements run in PostgreSQL.
     consumer_lanes: int = Field(default=1, ge=1, le=8)
+    # How long the broker may hold a consumer's fetch for partitions with nothing new
+    # (`ConsumerRunner`: a partition drained meanwhile waits behind that fetch).
+    consumer_fetch_wait_ms: int = Field(default=50, ge=1, le=500)
     # A consumed event failing with an error that is neither its own (refused at the edge or
     # by the database) nor the infrastructure's is tried this often, then dead-lettered.
     consumer_max_attempts: int = Field(default=5, ge=1)
