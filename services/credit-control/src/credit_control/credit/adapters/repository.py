@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import Row, and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...adapters import tables as t
@@ -16,20 +16,43 @@ async def product_for_update(conn: AsyncConnection, product_id: str) -> Row[Any]
     ).first()
 
 
+# Whole columns as one array parameter: a rating run may name tens of thousands of products,
+# past what `IN (…)` can bind (32,767 parameters a statement).
+_PRODUCTS_FOR_UPDATE = text("""
+    SELECT * FROM credit.product_credit WHERE product_id = ANY(CAST(:ids AS text[]))
+    ORDER BY product_id FOR UPDATE""")
+
+
+async def products_for_update(conn: AsyncConnection, product_ids: list[str]) -> list[Row[Any]]:
+    """The rows of these products, locked in product id order (everyone's lock order)."""
+    if not product_ids:
+        return []
+    return list(await conn.execute(_PRODUCTS_FOR_UPDATE, {"ids": product_ids}))
+
+
 async def products_of_customers(conn: AsyncConnection,
                                 customer_ids: list[str]) -> list[Row[Any]]:
     """(product_id, account_id) of every product credit control knows of the customers."""
-    pc = t.product_credit
     if not customer_ids:
         return []
-    return list(await conn.execute(
-        select(pc.c.product_id, pc.c.account_id).where(pc.c.customer_id.in_(customer_ids))
-        .order_by(pc.c.product_id)))
+    return list(await conn.execute(text(
+        "SELECT product_id, account_id FROM credit.product_credit "
+        "WHERE customer_id = ANY(CAST(:ids AS text[])) ORDER BY product_id"),
+        {"ids": customer_ids}))
 
 
 async def position(conn: AsyncConnection, account_id: str) -> Row[Any] | None:
     ap = t.account_positions
     return (await conn.execute(select(ap).where(ap.c.account_id == account_id))).first()
+
+
+async def positions(conn: AsyncConnection, account_ids: list[str]) -> dict[str, Row[Any]]:
+    """The accounts' newest positions, by account id."""
+    if not account_ids:
+        return {}
+    return {r.account_id: r for r in await conn.execute(text(
+        "SELECT * FROM credit.account_positions WHERE account_id = ANY(CAST(:ids AS text[]))"),
+        {"ids": account_ids})}
 
 
 async def decision(conn: AsyncConnection, decision_id: str) -> Row[Any] | None:

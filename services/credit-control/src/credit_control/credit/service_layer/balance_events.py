@@ -269,23 +269,27 @@ class Batch:
 
         await self._fixed_point(round_)
 
-    async def reconsider(self, at: datetime, correlation: str, *, trigger: str) -> None:
+    async def reconsider(self, at: datetime | Mapping[str, datetime], correlation: str, *,
+                         trigger: str) -> None:
         """Each of the batch's products against its facts as they stand (its account's newest
         position) and its customer's profile now, as of `at`, as a balance event would: the
         ladder reconciled (an upgrade voids a suspension warning that no longer announces the
         suspension; a downgrade does not revive one voided), then the balance rules (a product
         now within its credit limit is cleared, or restored). For what changes a product's
         facts with no balance event: its customer's tier by the rating, its limit or star by
-        a credit-admin (service_layer/reconsider.py). `trigger`: the decisions' cause."""
+        a credit-admin (service_layer/reconsider.py). `trigger`: the decisions' cause. `at`:
+        the change's moment, or each product's (by product id); each product's snapshot
+        comes with an event that carries it alone."""
         # Nothing was billed or paid: the position's facts as a master data change brings
         # them (its own cause, a bill run's say, would give its bill notice again).
-        events = [msgspec.structs.replace(event, cause=BalanceCause.MASTER_DATA,
-                                          closed_bill_month=None)
-                  for event, _ in self.snapshots.values()]
+        events = [(msgspec.structs.replace(event, cause=BalanceCause.MASTER_DATA,
+                                           closed_bill_month=None),
+                   at if isinstance(at, datetime) else at[product_id])
+                  for product_id, (event, _) in self.snapshots.items()]
 
         def round_() -> None:
-            for event in events:
-                self._consider(event, at, correlation, trigger)
+            for event, moment in events:
+                self._consider(event, moment, correlation, trigger)
 
         await self._fixed_point(round_)
 

@@ -25,19 +25,37 @@ async def product_batch(ctx: CreditContext, conn: AsyncConnection,
     """A batch of the one product (a row locked by `repo.product_for_update`) on its
     account's newest position, and the store to write it with; None when the account has no
     position (cannot happen: a product row always comes with one)."""
-    position = await repo.position(conn, product.account_id)
-    if position is None:
-        return None
-    snapshot = convert(product.product, ProductSnapshot)
-    event = convert({
+    batch, store = await products_batch(ctx, conn, [product])
+    return (batch, store) if batch.loaded else None
+
+
+async def products_batch(ctx: CreditContext, conn: AsyncConnection,
+                         products: list[Any]) -> tuple[Batch, SqlBalanceStore]:
+    """One batch of these products (rows locked in product id order), each on its account's
+    newest position as an event of its own carrying it alone, and the store to write it
+    with. A product whose account has no position is left out (cannot happen)."""
+    positions = await repo.positions(conn, sorted({p.account_id for p in products}))
+    loaded, snapshots = {}, {}
+    for product in products:
+        position = positions.get(product.account_id)
+        if position is None:
+            continue
+        snapshot = convert(product.product, ProductSnapshot)
+        snapshots[product.product_id] = (_event_of(position, snapshot), snapshot)
+        loaded[product.product_id] = from_row(product, snapshot)
+    table = await ctx.rules.current(conn)
+    profiles = await admin_repo.profiles_for(
+        conn, sorted({e.customer.customer_id for e, _ in snapshots.values()}))
+    store = SqlBalanceStore(ctx, conn)
+    return Batch(store, table, profiles, loaded, snapshots), store
+
+
+def _event_of(position: Any, snapshot: ProductSnapshot) -> BalanceChanged:
+    """The account's newest position as the balance event that would bring it, carrying the
+    one product."""
+    return convert({
         "account_id": position.account_id, "sequence": position.sequence,
         "cause": position.cause, "as_of": position.as_of, "balance_fen": position.balance_fen,
         "amount_due_fen": position.amount_due_fen, "dues": position.dues,
         "customer": position.customer, "products": [to_builtins(snapshot)],
         "deposit_fen": position.deposit_fen}, BalanceChanged)
-    table = await ctx.rules.current(conn)
-    profiles = await admin_repo.profiles_for(conn, [event.customer.customer_id])
-    store = SqlBalanceStore(ctx, conn)
-    batch = Batch(store, table, profiles, {product.product_id: from_row(product, snapshot)},
-                  {product.product_id: (event, snapshot)})
-    return batch, store

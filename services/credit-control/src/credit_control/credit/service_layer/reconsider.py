@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...service_layer.context import CreditContext
 from ..adapters import repository as repo
-from .one_product import product_batch
+from .one_product import products_batch
+
+# Products a batch: a rating run may reconsider tens of thousands; each chunk is one batch,
+# a handful of statements whatever its size, as a balance batch is (its rows stay locked to
+# the end of the transaction, as they did one product at a time).
+CHUNK = 1_000
 
 
 async def reconsider_products(ctx: CreditContext, conn: AsyncConnection,
@@ -29,32 +34,43 @@ async def reconsider_products(ctx: CreditContext, conn: AsyncConnection,
                               trigger: str, correlation: str) -> int:
     """Each product (locked, in product id order, as the balance path locks them) against
     its facts and its customer's profile now; returns how many moved (a state or ladder
-    change, a decision). `trigger`: what changed, the decisions' cause in their inputs."""
+    change, a decision). `trigger`: what changed, the decisions' cause in their inputs.
+
+    Set-wise, `CHUNK` products a batch: what one product decides depends on its own row,
+    its account's position, its customer's profile, the rule table and the freezes,
+    promises and collections cases, none of which a reconsider writes, so a batch of many
+    decides what one batch each did (tests/integration/test_qa_pass30_ladder.py,
+    test_rating_followups.py)."""
+    ids = sorted(set(product_ids))
     moved = 0
-    for product_id in sorted(set(product_ids)):
-        product = await repo.product_for_update(conn, product_id)
-        if product is None:
-            continue
-        found = await product_batch(ctx, conn, product)
-        if found is None:
-            continue
-        batch, store = found
-        # Never before the product's last change: a profile changed at a moment its
-        # product's facts are already past (staff acting on a business day behind the
-        # product's, a simulation ahead of the clock) takes effect from that change on.
-        moment = max(at, product.state_changed_at)
-        # What a balance event's batch asks too: a product suspended by association
-        # (关联停机) is restored by its collections case only; open freezes and promises.
-        batch.held = frozenset(await store.held_by_collections([product_id]))
-        batch.freezes = await store.open_freezes()
-        batch.promises = {p.account_id: p for p in await store.open_promises(
-            [product.account_id])}
-        await batch.reconsider(moment, correlation, trigger=trigger)
-        w = batch.writes
-        if w.products or w.decisions.decision_id:
-            await store.write(w)
-            moved += 1
+    for i in range(0, len(ids), CHUNK):
+        moved += await _reconsider_chunk(ctx, conn, ids[i:i + CHUNK], at, trigger=trigger,
+                                         correlation=correlation)
     return moved
+
+
+async def _reconsider_chunk(ctx: CreditContext, conn: AsyncConnection, ids: list[str],
+                            at: datetime, *, trigger: str, correlation: str) -> int:
+    products = await repo.products_for_update(conn, ids)
+    if not products:
+        return 0
+    batch, store = await products_batch(ctx, conn, products)
+    # Never before the product's last change: a profile changed at a moment its product's
+    # facts are already past (staff acting on a business day behind the product's, a
+    # simulation ahead of the clock) takes effect from that change on.
+    moments = {p.product_id: max(at, p.state_changed_at) for p in products}
+    # What a balance event's batch asks too: a product suspended by association (关联停机)
+    # is restored by its collections case only; open freezes and promises.
+    batch.held = frozenset(await store.held_by_collections(list(batch.loaded)))
+    batch.freezes = await store.open_freezes()
+    batch.promises = {p.account_id: p for p in await store.open_promises(
+        sorted({p.account_id for p in batch.loaded.values()}))}
+    await batch.reconsider(moments, correlation, trigger=trigger)
+    w = batch.writes
+    if not (w.products or w.decisions.decision_id):
+        return 0
+    await store.write(w)
+    return len({p.product_id for p in w.products} | set(w.decisions.product_id))
 
 
 async def reconsider_customers(ctx: CreditContext, conn: AsyncConnection,
