@@ -39,8 +39,8 @@ async def reconsider_products(ctx: CreditContext, conn: AsyncConnection,
     Set-wise, `CHUNK` products a batch: what one product decides depends on its own row,
     its account's position, its customer's profile, the rule table and the freezes,
     promises and collections cases, none of which a reconsider writes, so a batch of many
-    decides what one batch each did (tests/integration/test_qa_pass30_ladder.py,
-    test_rating_followups.py)."""
+    decides what one batch each did (tests/integration/test_reconsider_many.py; QA pass 30's
+    cases in test_qa_pass30_ladder.py)."""
     ids = sorted(set(product_ids))
     moved = 0
     for i in range(0, len(ids), CHUNK):
