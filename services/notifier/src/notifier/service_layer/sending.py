@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.db import retrying
 from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
@@ -95,14 +96,24 @@ async def _submit_and_record(
         outcomes = [SubmitOutcome(s.client_ref, None, describe(exc)) for s in batch]
     done, retry, dead = _sort(ctx, claimed.at, {r.message_id: r.attempts for r in rows},
                               outcomes)
-    touched: list[tuple[str, str]] = []
-    async with ctx.engine.begin() as conn:
-        submitted = await repo.record_submitted(conn, claimed.at, done, touched)
-        await repo.record_retry(conn, claimed.at, retry, touched)
-        await repo.record_dead(conn, claimed.at, dead, touched)
-        await publish_outcomes(ctx, conn, touched)
-        following = await _claim(ctx, conn, ctx.clock.now()) if claim_next else None
-    return submitted, following
+
+    async def record() -> tuple[int, _Claimed | None]:
+        touched: list[tuple[str, str]] = []
+        async with ctx.engine.begin() as conn:
+            submitted = await repo.record_submitted(conn, claimed.at, done, touched)
+            await repo.record_retry(conn, claimed.at, retry, touched)
+            await repo.record_dead(conn, claimed.at, dead, touched)
+            await publish_outcomes(ctx, conn, touched)
+            following = await _claim(ctx, conn, ctx.clock.now()) if claim_next else None
+        return submitted, following
+
+    # The provider has answered: what it said is recorded now, again if PostgreSQL broke a
+    # deadlock (with the consumer revising or cancelling the same rows) or the connection
+    # dropped. Given up, the batch would stay 'sending' until its claim times out
+    # (send_claim_timeout_s, a minute) and only then be recorded: its SMS already on the
+    # phone, the soak's slowest "submitted" a minute late. Recording twice is harmless: a
+    # row is recorded only while 'sending' with the claim's attempt.
+    return await retrying(record)
 
 
 def _sort(
