@@ -1,6 +1,6 @@
-"""The provider has answered a claimed batch; recording its answer meets a deadlock (the
-consumer revising or cancelling the same rows: seen in a soak's first minute). The recording
-is tried again at once: the messages are 'submitted', each submitted once, not left
+"""The provider has answered a claimed batch; recording its answer meets a deadlock (another
+transaction on the same rows: seen in a soak's first minute). The recording is tried again
+at once: the messages are 'submitted', each submitted once, not left
 'sending' until their claim times out a minute later."""
 
 from typing import Any

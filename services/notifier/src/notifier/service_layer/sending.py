@@ -108,8 +108,8 @@ async def _submit_and_record(
         return submitted, following
 
     # The provider has answered: what it said is recorded now, again if PostgreSQL broke a
-    # deadlock (with the consumer revising or cancelling the same rows) or the connection
-    # dropped. Given up, the batch would stay 'sending' until its claim times out
+    # deadlock (another transaction on the same rows: seen in a soak's first minute) or the
+    # connection dropped. Given up, the batch would stay 'sending' until its claim times out
     # (send_claim_timeout_s, a minute) and only then be recorded: its SMS already on the
     # phone, the soak's slowest "submitted" a minute late. Recording twice is harmless: a
     # row is recorded only while 'sending' with the claim's attempt.
