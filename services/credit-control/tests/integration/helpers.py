@@ -22,7 +22,7 @@ from common.contracts.snapshots import (
     ProductSnapshot,
     Tier,
 )
-from common.envelope import Envelope, to_bytes, wrap
+from common.envelope import Envelope, RawEnvelope, to_bytes, wrap
 from common.kafka import Publisher
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
@@ -221,3 +221,23 @@ async def fresh_year(db: AsyncEngine, test_year: int) -> int:
 
 def new_uid() -> str:
     return uuid.uuid4().hex[:10]
+
+
+def bill_run_event(account_id: str, customer_id: str, product_ids: Iterable[str], due: int,
+                   as_of: datetime, bill_month: str, star_level: int | None = None,
+                   ) -> tuple[RawEnvelope, BalanceChanged]:
+    """An account's first balance event, a bill run leaving `due` owed for `bill_month`, as
+    the balance path's batch handler takes it (envelope and event), for tests that call the
+    use case directly (`apply_balance_events`) rather than through Kafka."""
+    e = BalanceChanged(
+        account_id=account_id, sequence=1, cause=BalanceCause.BILL_RUN, as_of=as_of,
+        balance_fen=-due, amount_due_fen=due,
+        dues=(BillMonthDue(bill_month=bill_month, amount_due_fen=due),),
+        closed_bill_month=bill_month,
+        customer=CustomerSnapshot(
+            customer_id=customer_id, name="集团", tier=Tier.MID, star_level=star_level,
+            account_manager=Person(name="王经理", phone="13900139000"),
+            contacts=(Person(name="联系人", phone="13800138000"),)),
+        products=tuple(ProductSnapshot(product_id=p, cpno=f"CP-{p}", name="集团V网",
+                                       family=ProductFamily.ADC) for p in product_ids))
+    return wrap(e, key=account_id, source="test", occurred_at=as_of), e

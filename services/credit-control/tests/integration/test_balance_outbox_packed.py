@@ -10,15 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import FixedClock
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.contracts.snapshots import (
-    CustomerSnapshot,
-    Person,
-    ProductFamily,
-    ProductSnapshot,
-    Tier,
-)
-from common.envelope import RawEnvelope, wrap
+from common.contracts.billing import BalanceChanged
+from common.envelope import RawEnvelope
 from common.idempotency import IdempotencyKeys
 from common.outbox import MIXED_KEYS, Outbox
 from credit_control.adapters import tables as t
@@ -26,25 +19,14 @@ from credit_control.credit.service_layer.balance_events import apply_balance_eve
 from credit_control.credit.service_layer.balance_store import PACK_FROM, SqlBalanceStore
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import at, new_uid
+from .helpers import at, bill_run_event, new_uid
 
 pytestmark = [pytest.mark.integration]
 
 
 def _bill_run(uid: str, i: int) -> tuple[RawEnvelope, BalanceChanged]:
-    account = f"A{uid}-{i:03d}"
-    e = BalanceChanged(
-        account_id=account, sequence=1, cause=BalanceCause.BILL_RUN,
-        as_of=at(date(2033, 4, 2), 9), balance_fen=-5_000 - i, amount_due_fen=5_000 + i,
-        dues=(BillMonthDue(bill_month="2033-03", amount_due_fen=5_000 + i),),
-        closed_bill_month="2033-03",
-        customer=CustomerSnapshot(
-            customer_id=f"K{uid}", name="集团", tier=Tier.MID,
-            account_manager=Person(name="王经理", phone="13900139000"),
-            contacts=(Person(name="联系人", phone="13800138000"),)),
-        products=(ProductSnapshot(product_id=f"P{uid}-{i:03d}", cpno=f"CP{i}", name="集团V网",
-                                  family=ProductFamily.ADC),))
-    return wrap(e, key=account, source="test", occurred_at=e.as_of), e
+    return bill_run_event(f"A{uid}-{i:03d}", f"K{uid}", [f"P{uid}-{i:03d}"], 5_000 + i,
+                          at(date(2033, 4, 2), 9), "2033-03")
 
 
 async def _apply(db: AsyncEngine, n: int) -> tuple[str, list[tuple[str, str, str]]]:

@@ -10,15 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import FixedClock
-from common.contracts.billing import BalanceCause, BalanceChanged, BillMonthDue
-from common.contracts.snapshots import (
-    CustomerSnapshot,
-    Person,
-    ProductFamily,
-    ProductSnapshot,
-    Tier,
-)
-from common.envelope import RawEnvelope, wrap
+from common.contracts.billing import BalanceChanged
+from common.envelope import RawEnvelope
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 from credit_control.adapters import tables as t
@@ -27,7 +20,7 @@ from credit_control.credit.service_layer.balance_events import apply_balance_eve
 from credit_control.credit.service_layer.balance_store import SqlBalanceStore
 from credit_control.service_layer.context import CreditContext
 
-from .helpers import at, new_uid
+from .helpers import at, bill_run_event, new_uid
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,20 +29,10 @@ BILLED = at(date(2034, 5, 2), 9)
 
 def _bill_run(uid: str, customer: int, account: int, products: int,
               as_of: datetime = BILLED) -> tuple[RawEnvelope, BalanceChanged]:
-    account_id = f"A{uid}-{customer}-{account}"
-    e = BalanceChanged(
-        account_id=account_id, sequence=1, cause=BalanceCause.BILL_RUN, as_of=as_of,
-        balance_fen=-8_000, amount_due_fen=8_000,
-        dues=(BillMonthDue(bill_month="2034-04", amount_due_fen=8_000),),
-        closed_bill_month="2034-04",
-        customer=CustomerSnapshot(
-            customer_id=f"K{uid}-{customer}", name="集团", tier=Tier.MID, star_level=3,
-            account_manager=Person(name="王经理", phone="13900139000"),
-            contacts=(Person(name="联系人", phone="13800138000"),)),
-        products=tuple(ProductSnapshot(product_id=f"P{uid}-{customer}-{account}-{p}",
-                                       cpno=f"CP{p}", name="集团V网", family=ProductFamily.ADC)
-                       for p in range(products)))
-    return wrap(e, key=account_id, source="test", occurred_at=as_of), e
+    return bill_run_event(
+        f"A{uid}-{customer}-{account}", f"K{uid}-{customer}",
+        [f"P{uid}-{customer}-{account}-{p}" for p in range(products)], 8_000, as_of,
+        "2034-04", star_level=3)
 
 
 async def test_a_raised_limit_clears_every_product_of_every_customer_across_chunks(
