@@ -80,7 +80,8 @@ product_credit = Table(
     Column("pending_decision_id", Text),
     # The account's facts as of the newest balance event, kept on the product so a sweep is
     # one statement over one table (and a racing payment is re-checked on the locked row).
-    Column("customer_id", Text),
+    # Indexed (migration 0036): a customer's products are looked up by it.
+    Column("customer_id", Text, index=True),
     Column("tier", Text),
     Column("star_level", Integer),
     Column("balance_fen", BigInteger, nullable=False, server_default="0"),
