@@ -23,6 +23,7 @@ from common.contracts import (
     ProvisioningCommand,
     ProvisioningResult,
     SimulatedClockMoved,
+    SuspensionDeferred,
     bounds,
     registry,
 )
@@ -66,6 +67,9 @@ VALID: dict[type[Contract], dict[str, Any]] = {
     ExemptionChanged: {
         "account_id": "A-1", "product_id": "P-1", "customer_id": "G-1",
         "exemption_id": "e-1", "as_of": AT, "suspension_exempt": True},
+    SuspensionDeferred: {
+        "account_id": "A-1", "product_id": "P-1", "promise_id": "pr-1", "as_of": AT,
+        "promised_date": "2026-12-20"},
     ProvisioningCommand: {
         "command_id": "c-1", "decision_id": "d-1", "product_id": "P-1", "account_id": "A-1",
         "cpno": "CP-1", "family": "MAS", "vendor": "huawei", "action": "suspend",

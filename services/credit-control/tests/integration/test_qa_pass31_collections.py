@@ -187,6 +187,16 @@ async def story(api: CreditApi, db: AsyncEngine, clients: dict[str, httpx.AsyncC
             lambda: messages(clients["notifier"], got["held"]["own"].product_id),
             lambda ms: any(m["template"] == "suspension_warning" for m in ms),
             what="the held suspension warning", timeout=10)
+        # The "part" customer's warning leaves when the quiet hours end (20 s after it was
+        # received), before its promise: one recorded while it waits would cancel it (the
+        # first test), and the broken promise would then be warned of again first.
+        part = await eventually(
+            lambda: messages(clients["notifier"], got["part"]["own"].product_id),
+            lambda ms: any(m["template"] == "suspension_warning" and m["status"] not in (
+                "held", "pending", "sending") for m in ms),
+            what="the part customer's suspension warning sent", timeout=60)
+        assert [m["status"] for m in part if m["template"] == "suspension_warning"] in (
+            ["submitted"], ["delivered"]), part
         # The next day the "part" customer promises all of it by 03-06 too.
         clock.set(moment(date(y, 2, 26), 10))
         got["part"]["promise"] = ok(await staff["operator"].post(
@@ -212,11 +222,6 @@ async def story(api: CreditApi, db: AsyncEngine, clients: dict[str, httpx.AsyncC
 
 # --- 1. promises to pay ---------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 31: a suspension warning held by the quiet hours still leaves after a promise "
-    "to pay deferred the suspension it threatens: recording a promise tells the notifier "
-    "nothing, so at 08:00 '如在YYYY年02月28日前仍未缴清费用,将停用' is sent although the "
-    "account is not suspended on 02-28 (the promise runs to 03-06)"))
 async def test_a_held_suspension_warning_is_not_sent_once_a_promise_defers_it(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], story: dict[str, Any],
 ) -> None:
@@ -246,7 +251,10 @@ async def test_a_held_suspension_warning_is_not_sent_once_a_promise_defers_it(
                               not in ("held", "pending", "sending"),
                               what="the held suspension warning settled", timeout=60)
     assert f"如在{y}年02月28日前" in sent["text"], sent["text"]
+    # Fixed: recording the promise published credit.suspension_deferred; the notifier's
+    # re-check cancelled the waiting warning.
     assert sent["status"] == "cancelled", (sent["status"], sent["text"])
+    assert "a promise to pay deferred the suspension" in sent["status_reason"], sent
 
 
 async def test_a_promise_paid_in_part_is_broken_and_the_suspension_quotes_what_is_left(
@@ -291,11 +299,6 @@ async def test_a_promise_paid_in_part_is_broken_and_the_suspension_quotes_what_i
 
 # --- 2. associated suspension (关联停机) under changing facts ---------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 31: paying one account restores a product that the customer's other open "
-    "case (still owing 300.00 yuan, its 关联停机 approved) also stands for: the second "
-    "approval skipped the product ('the product is suspended') and recorded no association, "
-    "so the first case's settle restores it and nothing holds it any more"))
 async def test_two_cases_of_one_customer_one_paid_the_other_still_holds_the_association(
     api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]],
     story: dict[str, Any],
@@ -321,27 +324,37 @@ async def test_two_cases_of_one_customer_one_paid_the_other_still_holds_the_asso
     second = ok(await admin.post(f"/v1/collections/cases/{case_c}/associated-suspension", json={
         "note": "第二个账户同样欠费,关联停机", "as_of": moment(date(y, 3, 12), 10, 5).isoformat()}),
         200)
-    assert second["associations"] == [], second["associations"]
-    assert [(x["product_id"], x["reason"]) for x in second["steps"]
-            if x["step"] == "association_skipped" and x["product_id"] == b.product_id] == [
-        (b.product_id, "not suspended by association: the product is suspended")], second
+    # Fixed: the second case holds the product too, with no second suspension decision.
+    assert [(x["product_id"], x["status"], x["suspend_decision_id"])
+            for x in second["associations"]] == [
+        (b.product_id, "suspended", first["associations"][0]["suspend_decision_id"])]
+    assert [x["reason"] for x in second["steps"]
+            if x["step"] == "associated_suspension" and x["product_id"] == b.product_id] == [
+        f"关联停机: already suspended by association for collections case {case_a}; "
+        "held for this case too"], second
     assert await api.state(b.product_id) == "suspended"
     await api.deliver((a, a.event(C.PAYMENT, moment(date(y, 3, 13), 10))))
     ok(await api.http.post("/v1/collections/run", json={
         "as_of": at(date(y, 3, 13)).isoformat(), "account_ids": story["accounts"]}), 200)
     settled = await case_of(api, a.account_id)
     assert settled["status"] == "paid", settled
+    assert [(x["product_id"], x["status"], x["restore_decision_id"])
+            for x in settled["associations"]] == [(b.product_id, "released", None)]
     assert (await case_of(api, c.account_id))["status"] == "open"
     assert await api.state(a.product_id) == "normal"
     assert await api.state(c.product_id) == "suspended"
     assert await api.state(b.product_id) == "suspended"
+    # The second case paid: nothing holds the product any more, and it is restored.
+    await api.deliver((c, c.event(C.PAYMENT, moment(date(y, 3, 14), 10))))
+    ok(await api.http.post("/v1/collections/run", json={
+        "as_of": at(date(y, 3, 14)).isoformat(), "account_ids": story["accounts"]}), 200)
+    closed = await case_of(api, c.account_id)
+    assert closed["status"] == "paid", closed
+    assert [(x["product_id"], x["status"]) for x in closed["associations"]] == [
+        (b.product_id, "restored")]
+    assert await api.state(b.product_id) == "normal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 31: associated suspension ignores a freeze (紧急冻结) of the customer: with a "
-    "customer-scope freeze in force, the approval suspends the customer's product that owes "
-    "nothing (decided 'suspend', rule collections-associated-suspension) instead of "
-    "refusing it or skipping the frozen product"))
 async def test_associated_suspension_respects_a_freeze_of_the_customer(
     api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]],
     story: dict[str, Any],
@@ -365,16 +378,18 @@ async def test_associated_suspension_respects_a_freeze_of_the_customer(
         "until": moment(date(y, 4, 10), 0).isoformat()}))
     r = await admin.post(f"/v1/collections/cases/{one['case']['case_id']}/associated-suspension",
                          json={"note": "关联停机", "as_of": moment(date(y, 3, 12), 10).isoformat()})
-    assert r.status_code in (200, 422), r.text
+    # Fixed: the approval stands (the case is in phase 2, the arrears unpaid); the frozen
+    # customer's product is skipped with its reason, re-checked at execution.
+    body = ok(r, 200)
+    assert body["associations"] == [], body["associations"]
+    assert [x["reason"] for x in body["steps"] if x["step"] == "association_skipped"
+            and x["product_id"] == one["clean"].product_id] == [
+        "not suspended by association: a freeze in force covers the product: its "
+        "suspension waits"], body["steps"]
     view = await api.credit(one["clean"].product_id)
     assert view["state"] == "normal", [(d["decision"], d["rule_id"]) for d in view["decisions"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 31: an associated suspension dated (as_of) inside phase 1 is accepted once the "
-    "case has reached phase 2: the re-check reads the case's recorded phase, not the phase "
-    "on the day the decisions are dated, so a 'suspend' dated 03-05 10:00 (day 5 of the "
-    "case, phase 1) is taken and the customer's product that owes nothing is suspended"))
 async def test_an_associated_suspension_dated_in_phase_1_is_refused(
     api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]],
     story: dict[str, Any],
@@ -398,11 +413,6 @@ async def test_an_associated_suspension_dated_in_phase_1_is_refused(
     assert r.status_code == 422, r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 31: a product suspended by association, owing nothing itself, is pre-cancelled "
-    "(预拆机) by the sweep's retention rule 90 days after the association: the retention "
-    "criteria look at the suspension's age only, not at whether the product owes or is held "
-    "by a collections case"))
 async def test_a_product_suspended_by_association_is_not_pre_cancelled_by_retention(
     api: CreditApi, role_clients: dict[str, dict[str, httpx.AsyncClient]],
     story: dict[str, Any],

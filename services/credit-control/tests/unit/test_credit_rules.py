@@ -242,6 +242,19 @@ def test_exempt_products_are_not_pre_cancelled(family: F) -> None:
     assert steps and all(s.skip_exempt for s in steps)
 
 
+@pytest.mark.parametrize("family", list(F))
+def test_products_held_by_an_association_are_not_pre_cancelled(family: F) -> None:
+    """Suspended by association for a collections case (关联停机): held for another account's
+    arrears, never pre-cancelled by its retention (QA pass 31); the same product not held is."""
+    suspended_on = date(2026, 11, 30)
+    later = suspended_on + timedelta(days=200)
+    held = product(family, T.LOW, S.SUSPENDED, suspended_on=suspended_on, held=True)
+    assert on_calendar(DEFAULT_RULES, OWING, held, later) == []
+    alone = product(family, T.LOW, S.SUSPENDED, suspended_on=suspended_on)
+    assert [i.decision for i in on_calendar(DEFAULT_RULES, OWING, alone, later)] == [
+        D.PRE_CANCEL]
+
+
 # --- balance events --------------------------------------------------------------------------
 
 def bill_run(due: int = 12345) -> AccountFacts:

@@ -12,7 +12,12 @@ import orjson
 import pytest
 
 from common.contracts import CreditDecisionMade, CreditStateChanged, ProductAmountChanged, bounds
-from common.contracts.credit_control import DecisionType, DeductionCollected, ExemptionChanged
+from common.contracts.credit_control import (
+    DecisionType,
+    DeductionCollected,
+    ExemptionChanged,
+    SuspensionDeferred,
+)
 from common.envelope import UnprocessableMessage, to_bytes, wrap
 from notifier.entrypoints.consumer import CONTRACTS
 
@@ -43,7 +48,8 @@ def test_the_consumer_reads_the_contracts_of_libs_common() -> None:
                                    CreditStateChanged.event_type: CreditStateChanged,
                                    DeductionCollected.event_type: DeductionCollected,
                                    ProductAmountChanged.event_type: ProductAmountChanged,
-                                   ExemptionChanged.event_type: ExemptionChanged}
+                                   ExemptionChanged.event_type: ExemptionChanged,
+                                   SuspensionDeferred.event_type: SuspensionDeferred}
 
 
 @pytest.mark.parametrize("event", [decision(DecisionType.BILL_NOTICE),

@@ -16,6 +16,7 @@ from common.contracts.credit_control import (
     CreditState,
     CreditStateChanged,
     DecisionType,
+    SuspensionDeferred,
 )
 from notifier.domain.pacing import UNLIMITED, TokenBucket
 from notifier.domain.quiet_hours import SendingWindow, release_at
@@ -30,6 +31,7 @@ from notifier.domain.recheck import (
     fold,
 )
 from notifier.domain.templates import TemplateName
+from notifier.service_layer.receiving import _deferral
 
 from .test_notifier_notices import CTX, collected
 
@@ -158,6 +160,25 @@ def test_a_suspension_warning_that_stopped_counting_is_not_sent() -> None:
                                 DecisionType.SUSPEND), 4), changed(S.SUSPEND_REQUESTED,
                                                                    S.SUSPENDED), 5)
     assert g.withdrawn_seq is None
+
+
+def test_a_promise_to_pay_withdraws_the_suspension_warnings_made_before_it() -> None:
+    """credit.suspension_deferred (a promise to pay recorded, QA pass 31): into the batch's
+    facts of the product when it has some, else onto its stored facts; either way a
+    suspension warning made before it is cancelled and one made after it is not."""
+    deferral = SuspensionDeferred(account_id="A", product_id="P", promise_id="pr",
+                                  as_of=AT, promised_date=AT.date() + timedelta(days=9))
+    f = fold(None, decided(S.WARNED, S.SUSPENSION_WARNED, DecisionType.SUSPENSION_WARNING), 1)
+    facts, deferred = {"P": ("A", f)}, dict[str, int]()
+    _deferral(facts, deferred, deferral, 2)
+    assert (facts["P"][1].withdrawn_seq, deferred) == (2, {})
+    reason = cancel_reason(Queued(T.SUSPENSION_WARNING, 1), facts["P"][1])
+    assert reason is not None and "a promise to pay deferred the suspension" in reason
+    assert cancel_reason(Queued(T.SUSPENSION_WARNING, 3), facts["P"][1]) is None
+    assert cancel_reason(Queued(T.WARNING_3, 1), facts["P"][1]) is None
+    elsewhere: dict[str, tuple[str, ProductFacts]] = {}
+    _deferral(elsewhere, deferred, deferral, 7)
+    assert (elsewhere, deferred) == ({}, {"P": 7})
 
 
 def test_cancel_on_receipt_only_stops_a_threat_to_an_exempt_product() -> None:

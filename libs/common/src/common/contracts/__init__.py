@@ -16,6 +16,7 @@ from .credit_control import (
     DeductionCollected,
     ExemptionChanged,
     ProductAmountChanged,
+    SuspensionDeferred,
 )
 from .gateway import COMMANDS_TOPIC, RESULTS_TOPIC, ProvisioningCommand, ProvisioningResult
 from .notifier import NOTICES_TOPIC, NoticeOutcome
@@ -31,7 +32,7 @@ ALL_TOPICS = (BALANCE_TOPIC, DECISIONS_TOPIC, COMMANDS_TOPIC, RESULTS_TOPIC, NOT
 # Every event contract (each has a JSON Schema under libs/common/schemas).
 ALL_CONTRACTS: tuple[type[Contract], ...] = (
     BalanceChanged, CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
-    DeductionCollected, ExemptionChanged,
+    DeductionCollected, ExemptionChanged, SuspensionDeferred,
     ProvisioningCommand, ProvisioningResult, NoticeOutcome, SimulatedClockMoved)
 
 __all__ = [
@@ -53,5 +54,6 @@ __all__ = [
     "ProvisioningCommand",
     "ProvisioningResult",
     "SimulatedClockMoved",
+    "SuspensionDeferred",
     "registry",
 ]

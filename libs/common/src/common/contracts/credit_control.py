@@ -178,6 +178,26 @@ class ExemptionChanged(Contract, frozen=True, kw_only=True):
     suspension_exempt: bool  # the product is exempt now, all its customer's exemptions counted
 
 
+class SuspensionDeferred(Contract, frozen=True, kw_only=True):
+    """A promise to pay (承诺缴费) recorded for the product's account defers its suspension
+    (docs/collections.md "What a promise defers"): a suspension warning decided before it
+    names a date no suspension will follow on. One that has not left yet (held by the quiet
+    hours, waiting to be retried) is cancelled by the notifier before it leaves, as one whose
+    ladder restarted (docs/notifier.md "No empty threats"); should the promise be broken,
+    the sweep warns again, with a date of its own, before it suspends (the lost warning is
+    owed again). No decision. One per product of the account that is suspension-warned,
+    keyed by the account."""
+
+    event_type: ClassVar[str] = "credit.suspension_deferred"
+    topic: ClassVar[str] = DECISIONS_TOPIC
+
+    account_id: Id
+    product_id: Id
+    promise_id: Ref  # the promise that defers it
+    as_of: Instant  # when the promise was recorded (business time)
+    promised_date: date  # the date the customer promised to pay by
+
+
 # What credit-control publishes on DECISIONS_TOPIC about a product's decisions and states
 # (a ProductAmountChanged only revises the amounts of notices already made).
 CreditEvent = CreditDecisionMade | CreditStateChanged

@@ -12,6 +12,7 @@ from common.contracts import (
     DeductionCollected,
     ExemptionChanged,
     ProductAmountChanged,
+    SuspensionDeferred,
     registry,
 )
 from common.contracts.credit_control import DecisionType
@@ -24,10 +25,10 @@ from ..service_layer.context import BillingContext
 
 TOPICS = [DECISIONS_TOPIC]
 # State changes share the topic: they say when a sanction is confirmed or lifted. A product's
-# revised amount, a deduction's notice fact and an exemption's change share it too: nothing
-# for billing, which knows the amounts and what it collected first.
+# revised amount, a deduction's notice fact, an exemption's change and a promise's deferral
+# share it too: nothing for billing, which knows the amounts and what it collected first.
 CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, ProductAmountChanged,
-                     DeductionCollected, ExemptionChanged)
+                     DeductionCollected, ExemptionChanged, SuspensionDeferred)
 
 
 def dispatcher(

@@ -462,6 +462,23 @@ _SET_EXEMPT = sql(
     "WHERE p.product_id = u.product_id")
 
 
+# Seqs only grow: a deferral numbered before a withdrawal already stored changes nothing.
+_SET_WITHDRAWN = sql(
+    "UPDATE notifier.product_states p SET withdrawn_seq = greatest(p.withdrawn_seq, u.seq), "
+    "  updated_at = now() "
+    "FROM unnest(CAST(:product_id AS text[]), CAST(:seq AS bigint[])) AS u(product_id, seq) "
+    "WHERE p.product_id = u.product_id")
+
+
+async def set_withdrawn(conn: AsyncConnection, withdrawn: dict[str, int]) -> None:
+    """Products whose suspension warnings stopped counting with no credit event of theirs in
+    the batch (credit.suspension_deferred: a promise to pay): their stored facts say since
+    when (event number), for the re-checks that follow."""
+    if withdrawn:
+        await conn.execute(_SET_WITHDRAWN, {"product_id": list(withdrawn),
+                                            "seq": list(withdrawn.values())})
+
+
 async def set_suspension_exempt(conn: AsyncConnection, exempt: dict[str, bool]) -> None:
     """Products whose exemption changed (credit.exemption_changed) with no newer credit event
     in the batch: their stored facts say so, for the re-checks that follow."""

@@ -63,7 +63,8 @@ class ProductFacts:
     suspended_seq: int | None = None  # the last confirmed suspension
     cycle_seq: int | None = None  # the current arrears cycle began (the product left normal)
     # The last time its suspension warning stopped counting with no decision (suspension_warned
-    # → warned: the ladder restarted, an upgrade voided it).
+    # → warned: the ladder restarted, an upgrade voided it; credit.suspension_deferred: a
+    # promise to pay deferred the suspension).
     withdrawn_seq: int | None = None
     suspension_exempt: bool = False  # as of the newest event
     bill_month: str | None = None  # the oldest bill month owing, as of the newest event
@@ -127,10 +128,12 @@ RULES: tuple[Rule, ...] = (
               "restored since the decision"),
     SinceRule(frozenset({R.RESTORE}), "suspended_seq", "suspended again since the restore"),
     # The threat's date is void once its warning stopped counting (credit-control's
-    # suspension_warned → warned with no decision); a new warning, if owed, names its own.
+    # suspension_warned → warned with no decision, or a promise to pay deferring the
+    # suspension); a new warning, if owed, names its own.
     SinceRule(frozenset(), "withdrawn_seq",
               "the suspension warning stopped counting since the decision (the arrears ladder "
-              "restarted, or an upgrade voided it): no suspension on the date it names",
+              "restarted, an upgrade voided it, or a promise to pay deferred the suspension): "
+              "no suspension on the date it names",
               templates=frozenset({T.SUSPENSION_WARNING})),
     SinceRule(frozenset({R.REMINDER, R.REVERSAL}), "suspended_seq",
               "superseded: the product was suspended since the decision"),

@@ -4,9 +4,9 @@ sent yet revised (docs/notifier.md "Amounts still true when they leave").
 
 The runner decodes each message once with the contracts' decoder (common.contracts): the
 envelope and its typed CreditDecisionMade / CreditStateChanged / DeductionCollected /
-ProductAmountChanged / ExemptionChanged, every bound checked. A message the contract refuses
-never reaches the handlers: the runner dead-letters it with the reason. The five go to the
-service layer
+ProductAmountChanged / ExemptionChanged / SuspensionDeferred, every bound checked. A message
+the contract refuses never reaches the handlers: the runner dead-letters it with the reason.
+The six go to the service layer
 together, in the order they came (keyed by account: a product's amount change after the
 decisions it follows)."""
 
@@ -19,6 +19,7 @@ from common.contracts.credit_control import (
     DeductionCollected,
     ExemptionChanged,
     ProductAmountChanged,
+    SuspensionDeferred,
 )
 from common.envelope import Contract, RawEnvelope, UnprocessableMessage
 
@@ -28,9 +29,9 @@ from ..service_layer.receiving import NotifierEvent
 
 TOPICS = [DECISIONS_TOPIC]
 CONTRACTS = registry(CreditDecisionMade, CreditStateChanged, DeductionCollected,
-                     ProductAmountChanged, ExemptionChanged)
+                     ProductAmountChanged, ExemptionChanged, SuspensionDeferred)
 _CONSUMED = (CreditDecisionMade | CreditStateChanged | DeductionCollected | ProductAmountChanged
-             | ExemptionChanged)
+             | ExemptionChanged | SuspensionDeferred)
 
 
 def _credit_event(envelope: RawEnvelope, payload: Contract) -> NotifierEvent:

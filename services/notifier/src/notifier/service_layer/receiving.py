@@ -33,6 +33,7 @@ from common.contracts.credit_control import (
     DeductionCollected,
     ExemptionChanged,
     ProductAmountChanged,
+    SuspensionDeferred,
 )
 from common.envelope import RawEnvelope
 from common.outbox import wake_after_commit
@@ -64,7 +65,8 @@ __all__ = ["CreditEvent", "NotifierEvent", "apply_credit_events"]
 # make messages, what a deduction really collected (the deduction notice), the amount
 # changes that revise the messages not sent yet, and the exemptions added or removed that
 # make a waiting suspension warning an empty threat.
-NotifierEvent = CreditEvent | DeductionCollected | ProductAmountChanged | ExemptionChanged
+NotifierEvent = (CreditEvent | DeductionCollected | ProductAmountChanged | ExemptionChanged
+                 | SuspensionDeferred)
 
 
 async def apply_credit_events(
@@ -89,9 +91,14 @@ async def apply_credit_events(
     exempt: dict[str, bool] = {}
     # The products an exemption change of the batch made exempt (its last one said so).
     became_exempt: set[str] = set()
+    # Per product, its newest deferral of the batch not folded into the batch's facts.
+    deferred: dict[str, int] = {}
     for (env, view), seq in zip(events, seqs, strict=True):
         if isinstance(view, ProductAmountChanged):
             changes[view.product_id] = (seq, view)
+            continue
+        if isinstance(view, SuspensionDeferred):
+            _deferral(facts, deferred, view, seq)
             continue
         if isinstance(view, ExemptionChanged):
             _exemption(facts, exempt, view)
@@ -112,6 +119,7 @@ async def apply_credit_events(
         await repo.insert_messages(conn, cols)
     await repo.upsert_product_states(conn, facts)
     await repo.set_suspension_exempt(conn, exempt)
+    await repo.set_withdrawn(conn, deferred)
     # Notices lost at once (no valid number, exempt) or cancelled by these events: their
     # outcome goes out with them.
     touched = [(s, t) for s, t, st in zip(cols.source_id, cols.template, cols.status,
@@ -120,7 +128,7 @@ async def apply_credit_events(
     # without the threat it is still a true reminder.
     await _withdraw_threats(conn, [p for p in sorted(became_exempt) if _exempt_now(
         p, facts, exempt)], seqs[-1] + 1 if seqs else 0, templates, now)
-    await repo.cancel_stale(conn, [*facts, *exempt], now, touched)
+    await repo.cancel_stale(conn, [*facts, *exempt, *deferred], now, touched)
     await _revise_amounts(conn, changes, now, touched)
     await publish_outcomes(ctx, conn, touched)
     if cols.message_id and ctx.wake is not None:
@@ -138,6 +146,19 @@ def _exemption(facts: dict[str, tuple[str, ProductFacts]], exempt: dict[str, boo
             known[1], suspension_exempt=event.suspension_exempt))
     else:
         exempt[event.product_id] = event.suspension_exempt
+
+
+def _deferral(facts: dict[str, tuple[str, ProductFacts]], deferred: dict[str, int],
+              event: SuspensionDeferred, seq: int) -> None:
+    """A promise to pay defers the product's suspension: its suspension warnings made before
+    it stopped counting (`withdrawn_seq`, the re-check's rule), into its facts of this batch
+    or onto its stored facts (a product the notifier has no facts of has no message
+    waiting)."""
+    known = facts.get(event.product_id)
+    if known is not None:
+        facts[event.product_id] = (known[0], replace(known[1], withdrawn_seq=seq))
+    else:
+        deferred[event.product_id] = seq
 
 
 def _exempt_now(product_id: str, facts: dict[str, tuple[str, ProductFacts]],

@@ -173,6 +173,24 @@ async def cases(conn: AsyncConnection, filters: dict[str, Any],
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
+async def holding_associations(conn: AsyncConnection, product_ids: list[str],
+                               besides: str | None = None) -> dict[str, dict[str, Any]]:
+    """Of these products, those an association holds suspended (of a case other than
+    `besides`): each with one such association (its case and suspension decision)."""
+    if not product_ids:
+        return {}
+    a = t.collection_associations
+    q = (select(a.c.product_id, a.c.case_id, a.c.suspend_decision_id)
+         .where(a.c.product_id.in_(product_ids), a.c.status == "suspended")
+         .order_by(a.c.product_id, a.c.suspended_at, a.c.case_id))
+    if besides is not None:
+        q = q.where(a.c.case_id != besides)
+    found: dict[str, dict[str, Any]] = {}
+    for r in await conn.execute(q):
+        found.setdefault(r.product_id, dict(r._mapping))
+    return found
+
+
 async def held_products(conn: AsyncConnection, product_ids: list[str]) -> set[str]:
     """Of these products, those an open association holds suspended (the balance path asks,
     for its sanctioned products only)."""

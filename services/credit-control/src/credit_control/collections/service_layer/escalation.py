@@ -177,7 +177,19 @@ async def settle(ctx: CreditContext, accounts: list[str] | None = None) -> list[
 
 async def _restore_all(ctx: CreditContext, conn: AsyncConnection, case: Any,
                        at: datetime) -> None:
-    for a in await sql.associations(conn, case.case_id, "suspended"):
+    mine = await sql.associations(conn, case.case_id, "suspended")
+    others = await sql.holding_associations(conn, [a["product_id"] for a in mine],
+                                            besides=case.case_id)
+    for a in mine:
+        other = others.get(a["product_id"])
+        if other is not None:  # another open case still holds it for its own arrears
+            text = f"released: still held by collections case {other['case_id']}"
+            await sql.update_association(conn, case.case_id, a["product_id"],
+                                         status="released", restored_at=at,
+                                         restore_outcome=text)
+            await _record(conn, case.case_id, Step.ASSOCIATED_RESTORE, case.phase, text,
+                          SYSTEM, at, product_id=a["product_id"])
+            continue
         outcome = await decide(ctx, conn, a["product_id"], Intent(
             DecisionType.RESTORE, domain.RESTORE_RULE_ID,
             domain.restore_reason(case.case_id, case.account_id),
@@ -223,7 +235,10 @@ async def approve_association(ctx: CreditContext, case_id: str, note: str, by: s
             raise Conflict(f"associated suspension of {case_id} was already approved by "
                            f"{case.association_approved_by}", id=case_id)
         arrears = await sql.arrears(conn, case.account_id)
-        refusal = domain.association_refusal(CaseStatus(case.status), Phase(case.phase), True,
+        # The phase on the day the decision is dated, not the case's phase now: an approval
+        # dated in phase 1 is refused even once the case has reached phase 2.
+        phase = min(Phase(case.phase), plan_of(ctx).phase_on(case.opened_on, business_date(at)))
+        refusal = domain.association_refusal(CaseStatus(case.status), phase, True,
                                              arrears, await exempt(conn, case.customer_id, at),
                                              await _standing_promise(conn, case.account_id, at))
         if refusal is not None:
@@ -255,16 +270,23 @@ async def _standing_promise(conn: AsyncConnection, account_id: str,
 async def _associate(ctx: CreditContext, conn: AsyncConnection, case: Any, arrears: int,
                      by: str, note: str, at: datetime) -> None:
     reason = domain.associate_reason(case.case_id, case.account_id, arrears, by, note)
-    for p in await sql.customer_products(conn, case.customer_id):
+    products = await sql.customer_products(conn, case.customer_id)
+    holders = await sql.holding_associations(conn, [p.product_id for p in products])
+    for p in products:
         candidate = Candidate(p.product_id, p.account_id, p.state, p.product_amount_due_fen)
         refusal = domain.product_refusal(candidate)
+        holder = holders.get(p.product_id)
+        if refusal is not None and holder is not None and p.product_amount_due_fen <= 0:
+            await _join(conn, case, p, holder, by, at)
+            continue
         if refusal is None:
             outcome = await decide(ctx, conn, p.product_id, Intent(
                 DecisionType.SUSPEND, domain.ASSOCIATE_RULE_ID, reason,
                 period=f"case:{case.case_id}:associate"), at, case.case_id,
                 own_due_fen=arrears)
             if outcome.decision_id is None:
-                refusal = f"the product could not be suspended from {outcome.before}"
+                refusal = (outcome.refusal
+                           or f"the product could not be suspended from {outcome.before}")
             else:
                 await sql.add_association(conn, {
                     "case_id": case.case_id, "product_id": p.product_id,
@@ -277,6 +299,21 @@ async def _associate(ctx: CreditContext, conn: AsyncConnection, case: Any, arrea
         await _record(conn, case.case_id, Step.ASSOCIATION_SKIPPED, case.phase,
                           f"not suspended by association: {refusal}", by, at,
                           product_id=p.product_id)
+
+
+async def _join(conn: AsyncConnection, case: Any, product: Any, holder: dict[str, Any],
+                by: str, at: datetime) -> None:
+    """The product is already suspended by another open case's association (the customer's
+    other account in collections): this case holds it too, with no decision of its own, so
+    whichever case is paid first leaves it suspended for the other's arrears."""
+    await sql.add_association(conn, {
+        "case_id": case.case_id, "product_id": product.product_id,
+        "account_id": product.account_id, "status": "suspended",
+        "suspend_decision_id": holder["suspend_decision_id"], "suspended_at": at})
+    await _record(conn, case.case_id, Step.ASSOCIATED_SUSPENSION, case.phase,
+                  f"关联停机: already suspended by association for collections case "
+                  f"{holder['case_id']}; held for this case too", by, at,
+                  product_id=product.product_id)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditState
+from common.contracts.credit_control import CreditState, DecisionType
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...credit.adapters import repository as repo
@@ -23,6 +23,7 @@ class Outcome:
     decision_id: str | None  # None: nothing decided (the product could not move)
     before: str
     after: str
+    refusal: str | None = None  # why nothing was decided, when it was not the state
 
 
 async def decide(ctx: CreditContext, conn: AsyncConnection, product_id: str, intent: Intent,
@@ -36,6 +37,11 @@ async def decide(ctx: CreditContext, conn: AsyncConnection, product_id: str, int
     if found is None:  # a product row always comes with its account's position
         return Outcome(None, product.state, product.state)
     batch, store = found
+    if intent.decision is DecisionType.SUSPEND and batch.frozen(product_id, at):
+        # A freeze stops automatic suspensions in its scope (docs/rules.md): a collections
+        # case's too, re-checked at execution like every other condition.
+        return Outcome(None, product.state, product.state,
+                       "a freeze in force covers the product: its suspension waits")
     if not batch.decide_one(product_id, intent, at, correlation, own_due_fen,
                             trigger="collections case"):
         return Outcome(None, product.state, product.state)

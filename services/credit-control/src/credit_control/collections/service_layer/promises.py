@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.auth import Principal, Role
 from common.clock import business_date, ensure_aware
+from common.contracts.credit_control import SuspensionDeferred
 from common.errors import Conflict, NotFound, Unprocessable
 from common.idempotency import StoredResponse, run_once
 
 from ...admin.adapters import admin_repository as admin_repo
-from ...service_layer.context import CreditContext
+from ...service_layer.context import CreditContext, publish
+from ..adapters import case_sql, worklist_sql
 from ..adapters import promise_sql as sql
-from ..adapters import worklist_sql
 from ..domain import promises as domain
 from ..domain.promise_commands import PromiseRequest, RecordPromise
 from ..domain.promises import PromisePolicy, PromiseStatus
@@ -83,12 +84,27 @@ async def _record(ctx: CreditContext, conn: AsyncConnection, entry_id: str,
         .decode()}
     await sql.insert(conn, values)
     await sql.mark_entry_promised(conn, entry_id, steps[0].due_on)
+    await _announce_deferral(ctx, conn, entry.account_id, cmd.promise_id, at,
+                             cmd.promised_date)
     await admin_repo.audit(conn, values["created_at"], caller.subject, "promise",
                            cmd.promise_id, "record", None,
                            {**cmd.model_dump(mode="json"), "entry_id": entry_id,
                             "account_id": entry.account_id, "baseline_fen": baseline,
                             "approved_by": values["approved_by"]})
     return promise_json(await sql.get(conn, cmd.promise_id))
+
+
+async def _announce_deferral(ctx: CreditContext, conn: AsyncConnection, account_id: str,
+                             promise_id: str, at: datetime, promised_date: date) -> None:
+    """Each suspension-warned product of the account: its suspension is deferred
+    (`credit.suspension_deferred`), so the notifier does not send a suspension warning still
+    waiting (held by the quiet hours) that names a date no suspension will follow on
+    (docs/notifier.md "No empty threats"). Its own transaction's outbox: told only if the
+    promise is recorded."""
+    for p in await case_sql.account_products(conn, account_id, ["suspension_warned"]):
+        await publish(ctx, conn, account_id, SuspensionDeferred(
+            account_id=account_id, product_id=p.product_id, promise_id=promise_id, as_of=at,
+            promised_date=promised_date))
 
 
 async def _quota(conn: AsyncConnection, account_id: str, today: date,

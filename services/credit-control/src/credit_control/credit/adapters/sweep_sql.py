@@ -307,7 +307,8 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
         # A deduction takes from the deposit: none without one (rules.deduction_amount).
         calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
     pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
-                  f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt)")
+                  f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt) "
+                  f"AND NOT {held_by_association(p)}")
     matches = (f"{p}.state = ANY({r}.from_list) "
                f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
                f"ELSE {' AND '.join(calendar)} END")
@@ -324,6 +325,14 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
             # (service_layer/approvals.py); :approved is NULL otherwise.
             f" AND (:approved IS NULL OR {_decision_id(r, p, f)} IN "
             "(SELECT unnest(:approved))) ELSE false END")
+
+
+def held_by_association(p: str = "pc") -> str:
+    """The product is suspended by association for a collections case (关联停机,
+    collections/): held for another account's arrears, never pre-cancelled by retention
+    (rules.ProductFacts.held). Asked only of a product whose retention ran out."""
+    return (f"EXISTS (SELECT 1 FROM credit.collection_associations ca "
+            f"WHERE ca.product_id = {p}.product_id AND ca.status = 'suspended')")
 
 
 # --- the chunk's candidates: a cheap test on the product row alone -------------------------
@@ -364,7 +373,8 @@ def _may_match() -> str:
         f"pc.state = ANY(:warn_from) AND pc.warning_level < (:warn_level)[{_FA}]",
     ]
     retention = (f"pc.state = ANY(:pc_from) AND (:pc_on)[{_FT}] "
-                 f"AND {_BDATE} <= :short_before AND NOT {exempt}")  # the short one ends first
+                 f"AND {_BDATE} <= :short_before AND NOT {exempt} "  # the short one ends first
+                 f"AND NOT {held_by_association()}")
     # Last, so only a product that got this far costs the look-ups: the credit limit (its
     # profile, else its star level) and the red list.
     limit = (f"COALESCE((SELECT {_limit('pc')} FROM credit.credit_profiles cp "

@@ -84,6 +84,9 @@ class ProductFacts:
     # The product's own amount due (domain/product_amount.py); None: not known to the caller
     # (the account's facts alone decide, as before per-product amounts).
     own_due_fen: int | None = None
+    # Suspended by association for a collections case (关联停机, collections/): held for
+    # another account's arrears, never pre-cancelled by its retention.
+    held: bool = False
 
     def ladder(self, oldest: date | None) -> Ladder:
         month = self.ladder_month or oldest
@@ -352,7 +355,7 @@ def _retention(table: RuleTable, product: ProductFacts, today: date) -> list[Int
     row = next(iter(table.enabled(product.family, product.tier, Trigger.RETENTION)), None)
     if row is None or product.state is not S.SUSPENDED or product.suspended_on is None:
         return []
-    if product.exempt:  # the red list / emergency cover every automatic sanction
+    if product.exempt or product.held:  # the red list / emergency cover every sanction
         return []
     days = retention_days(product.star_level)
     if product.suspended_on + timedelta(days=days) > today:

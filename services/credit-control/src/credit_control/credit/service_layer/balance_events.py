@@ -122,7 +122,7 @@ async def apply_balance_events(
     table = await store.rule_table()
     profiles = await store.profiles(sorted({e.customer.customer_id for _, e in fresh}))
     batch = Batch(store, table, profiles, products, snapshots,
-                  freezes=await store.open_freezes(), held=await _held(store, products),
+                  freezes=await store.open_freezes(), held=await held_products(store, products),
                   promises={p.account_id: p for p in await store.open_promises(
                       sorted({e.account_id for _, e in fresh}))})
     await batch.decide(fresh)
@@ -148,7 +148,7 @@ _CLEARING = frozenset({BalanceCause.PAYMENT, BalanceCause.ADJUSTMENT, BalanceCau
                        BalanceCause.WRITE_OFF, BalanceCause.REVERSAL})
 
 
-async def _held(store: BalanceStore, products: dict[str, ProductCredit]) -> frozenset[str]:
+async def held_products(store: BalanceStore, products: dict[str, ProductCredit]) -> frozenset[str]:
     """The batch's products suspended by association (关联停机, collections/): their own
     account's events never restore them; the collections case does, once its arrears are
     paid. Asked only when a product of the batch is sanctioned (most batches: no statement)."""
@@ -492,6 +492,15 @@ class Batch:
                     previous_fen=quoted, account_amount_due_fen=event.amount_due_fen),
                 key=event.account_id, source=self.store.source,
                 occurred_at=now, correlation_id=_correlation(envelopes[id(event)]))))
+
+    def frozen(self, product_id: str, at: datetime) -> bool:
+        """Whether a freeze in force at `at` holds back a suspension of the batch's product
+        (one no balance event asked for: a collections case's associated suspension)."""
+        if not self.freezes:
+            return False
+        event, _ = self.snapshots[product_id]
+        star = self.profiles[event.customer.customer_id].star(event.customer.star_level)
+        return self._frozen(self.loaded[product_id], event, star, at)
 
     def _frozen(self, product: ProductCredit, event: BalanceChanged, star: int | None,
                 as_of: datetime) -> bool:

@@ -16,7 +16,7 @@ from ...admin.adapters import admin_repository as admin_repo
 from ...service_layer.context import CreditContext
 from ..adapters import repository as repo
 from ..adapters.product_credits import from_row
-from .balance_events import Batch
+from .balance_events import Batch, held_products
 from .balance_store import SqlBalanceStore
 
 
@@ -47,7 +47,15 @@ async def products_batch(ctx: CreditContext, conn: AsyncConnection,
     profiles = await admin_repo.profiles_for(
         conn, sorted({e.customer.customer_id for e, _ in snapshots.values()}))
     store = SqlBalanceStore(ctx, conn)
-    return Batch(store, table, profiles, loaded, snapshots), store
+    # What a balance batch also knows (balance_events.apply_balance_events): the freezes in
+    # force, the accounts' open promises, the products an association holds. Without them a
+    # profile change's reconsideration would suspend a frozen or promised product, or
+    # restore one held by a collections case, as no balance event would.
+    accounts = sorted({p.account_id for p in loaded.values()})
+    return Batch(store, table, profiles, loaded, snapshots,
+                 freezes=await store.open_freezes(), held=await held_products(store, loaded),
+                 promises={p.account_id: p for p in await store.open_promises(accounts)}
+                 ), store
 
 
 def _event_of(position: Any, snapshot: ProductSnapshot) -> BalanceChanged:
