@@ -17,6 +17,7 @@ from common.contracts.credit_control import (
     DecisionType,
     NoticeContext,
     ProductAmountChanged,
+    SuspensionDeferred,
 )
 from common.contracts.snapshots import (
     CustomerSnapshot,
@@ -45,7 +46,8 @@ def _ctx(prefix: str) -> NoticeContext:
 
 
 async def _publish(conn: AsyncConnection,
-                   event: CreditDecisionMade | CreditStateChanged | ProductAmountChanged,
+                   event: CreditDecisionMade | CreditStateChanged | ProductAmountChanged
+                   | SuspensionDeferred,
                    applied_at: datetime | None) -> None:
     """In credit-control's outbox and, with `applied_at`, applied by the notifier then."""
     env = wrap(event, key=event.account_id, source="credit-control", occurred_at=T0)
@@ -129,3 +131,28 @@ async def test_a_restore_notice_that_left_after_a_new_suspension_is_caught(
         await trans.rollback()
     assert found.wrong == 1, found
     assert "suspended again since the restore" in found.examples[0]
+
+
+@pytest.mark.parametrize(("left_after_promise_s", "wrong"), [(-60, 0), (3600, 1)])
+async def test_a_suspension_warning_that_left_after_a_promise_deferred_it_is_caught(
+    db: AsyncEngine, left_after_promise_s: int, wrong: int,
+) -> None:
+    """A promise to pay deferred the suspension (credit.suspension_deferred): a suspension
+    warning made before it that left an hour after the notifier heard of it named a date no
+    suspension followed on; one that left before is fine."""
+    prefix = f"stale{uuid.uuid4().hex[:8]}-"
+    warning = _decision(prefix, DecisionType.SUSPENSION_WARNING, CreditState.WARNED,
+                        CreditState.SUSPENSION_WARNED)
+    deferral = SuspensionDeferred(account_id=f"{prefix}A", product_id=f"{prefix}P",
+                                  promise_id=f"{prefix}PR", as_of=T0,
+                                  promised_date=date(2026, 12, 5))
+    promised_at = T0 + timedelta(minutes=10)
+    async with db.connect() as conn, conn.begin() as trans:
+        await _publish(conn, warning, T0)
+        await _publish(conn, deferral, promised_at)
+        await _sent(conn, warning, promised_at + timedelta(seconds=left_after_promise_s))
+        found = await check_stale_sms(conn, prefix)
+        await trans.rollback()
+    assert (found.expected, found.wrong) == (1, wrong), found
+    if wrong:
+        assert "a promise to pay deferred the suspension" in found.examples[0]

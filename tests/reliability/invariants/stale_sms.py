@@ -6,8 +6,9 @@ applied each; the message log says which SMS left (submitted, delivered, rejecte
 (`claimed_at`: the claim it was submitted under). For each SMS that left, the events about its
 product published after the one that made it, and applied by the notifier before it left, are
 folded with the notifier's pure rules (notifier.domain.recheck); if they make the message
-stale (paid, restored, suspended since, suspended again, exempt), the SMS should never have
-gone: "wrong".
+stale (paid, restored, suspended since, suspended again, exempt, its suspension deferred by a
+promise to pay: `credit.suspension_deferred`, as the notifier's receiving folds it), the SMS
+should never have gone: "wrong".
 
 An event the notifier applied only just before the claim may not have been visible to it (the
 consumer's transaction started earlier than it committed): `GRACE` allows for that. The
@@ -16,7 +17,7 @@ that changed, and is not checked here.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.credit_control import CreditDecisionMade, CreditEvent, CreditStateChanged
+from common.contracts.credit_control import (
+    CreditDecisionMade,
+    CreditEvent,
+    CreditStateChanged,
+    SuspensionDeferred,
+)
 from notifier.domain.recheck import ProductFacts, Queued, cancel_reason, fold
 from notifier.domain.templates import TemplateName
 from notifier.entrypoints.consumer import CONTRACTS
@@ -33,6 +39,7 @@ from .counts import Check
 
 DECISION = "credit.decision_made"
 STATE = "credit.state_changed"
+DEFERRED = "credit.suspension_deferred"
 GRACE = timedelta(seconds=5)
 SENT = ("submitted", "delivered", "rejected")
 
@@ -42,7 +49,7 @@ class _Event:
     position: int  # order of publication (credit-control's outbox id)
     event_id: str
     source_id: str  # as the notifier names the messages it makes
-    view: CreditEvent
+    view: CreditEvent | SuspensionDeferred
     applied_at: datetime | None  # when the notifier applied it (None: not yet)
 
 
@@ -53,6 +60,8 @@ def _like(prefix: str) -> str:
 def _source_id(event_type: str, payload: dict[str, Any]) -> str:
     if event_type == DECISION:
         return f"decision:{payload['decision_id']}"
+    if event_type == DEFERRED:  # makes no message
+        return f"deferral:{payload['promise_id']}"
     return f"state:{payload['decision_id']}:{payload['state_after']}"
 
 
@@ -62,13 +71,13 @@ async def _events(conn: AsyncConnection, prefix: str) -> dict[str, list[_Event]]
         "SELECT o.id, o.event_id::text AS event_id, o.event_type, o.payload, i.applied_at "
         "FROM credit.outbox_messages o LEFT JOIN notifier.inbox i "
         "  ON i.consumer = 'notifier' AND i.event_id = o.event_id "
-        "WHERE o.event_type IN (:d, :s) AND o.key LIKE :p ORDER BY o.id, o.position"),
-        {"d": DECISION, "s": STATE, "p": _like(prefix)})
+        "WHERE o.event_type IN (:d, :s, :f) AND o.key LIKE :p ORDER BY o.id, o.position"),
+        {"d": DECISION, "s": STATE, "f": DEFERRED, "p": _like(prefix)})
     by_product: dict[str, list[_Event]] = defaultdict(list)
     for r in rows:
         payload = orjson.loads(r.payload)["payload"]
         view = CONTRACTS.decode(r.payload.encode()).payload  # as the notifier reads it
-        assert isinstance(view, CreditDecisionMade | CreditStateChanged)
+        assert isinstance(view, CreditDecisionMade | CreditStateChanged | SuspensionDeferred)
         by_product[view.product_id].append(_Event(
             r.id, r.event_id, _source_id(r.event_type, payload), view, r.applied_at))
     return by_product
@@ -81,11 +90,15 @@ def stale_reason(template: TemplateName, source: str, left_at: datetime,
     made = next((i for i, e in enumerate(events) if e.source_id == source), None)
     if made is None:
         return None
-    facts: ProductFacts = fold(None, events[made].view, events[made].position)
+    first = events[made].view
+    assert not isinstance(first, SuspensionDeferred)  # its source id names no message
+    facts: ProductFacts = fold(None, first, events[made].position)
     for later in events[made + 1:]:
         if later.applied_at is None or later.applied_at + GRACE > left_at:
             break  # the notifier had not heard of it (nor of any later one) when it left
-        facts = fold(facts, later.view, later.position)
+        view = later.view
+        facts = (replace(facts, withdrawn_seq=later.position)
+                 if isinstance(view, SuspensionDeferred) else fold(facts, view, later.position))
         reason = cancel_reason(Queued(template, events[made].position), facts)
         if reason is not None:
             return reason, later
