@@ -435,13 +435,6 @@ async def test_vendor_changed_while_suspended_restores_through_the_new_vendor(
 
 # --- 7. a family changed before the arrears ------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 32: a product opened as ADC and changed by billing to a Huawei MAS product (while "
-    "in service, allowed) keeps family ADC in credit-control (product_credit.family is never "
-    "updated by a later balance event): the month-end suspension flips it to `suspended` at "
-    "once with no chain command, the industry gateway never blocks the enterprise (its SMS "
-    "still accepted: 漏停), and /v1/provisioning/desired does not list it, so reconciliation "
-    "cannot see it"))
 async def test_a_product_changed_to_mas_is_suspended_through_the_chain(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], story: dict[str, Any],
 ) -> None:

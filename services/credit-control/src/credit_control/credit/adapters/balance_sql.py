@@ -115,6 +115,11 @@ PRODUCT_OWES_SQL = "pc.product_amount_due_fen > 0"
 
 # The tier: the rating's when the customer was rated (credit_profiles.tier, docs/rating.md),
 # else billing's snapshot; so a sweep's product_credit.tier agrees with the balance path.
+# The family follows the product's master data (an ADC product changed to MAS is suspended
+# through the chain from then on, QA pass 32) while nothing is sanctioned or in flight: a
+# product suspended one way is restored the same way (billing refuses a family change under
+# a sanction as far as it has heard; this keeps a change racing a suspension from splitting
+# the two).
 _UPSERT_PRODUCTS = DriverStatement("""
     INSERT INTO credit.product_credit (product_id, account_id, family, product, state,
         state_changed_at, customer_id, tier, star_level, balance_fen, amount_due_fen,
@@ -136,6 +141,9 @@ _UPSERT_PRODUCTS = DriverStatement("""
               balance_fen, amount_due_fen, oldest, own_due, region)
     ORDER BY u.product_id
     ON CONFLICT (product_id) DO UPDATE SET product = excluded.product,
+        family = CASE WHEN product_credit.state IN ('normal', 'warned', 'suspension_warned')
+                      AND product_credit.pending_command_id IS NULL
+                      THEN excluded.family ELSE product_credit.family END,
         account_id = excluded.account_id, customer_id = excluded.customer_id,
         tier = excluded.tier, star_level = excluded.star_level,
         balance_fen = excluded.balance_fen, amount_due_fen = excluded.amount_due_fen,
