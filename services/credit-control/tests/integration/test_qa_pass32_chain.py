@@ -343,12 +343,6 @@ async def test_a_lost_block_is_reported_as_missed_and_the_payment_restores_clean
 
 # --- 5. a restore the chain refuses until a work order takes over --------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 32: a MAS restore refused by EMOS three times goes to a restore work order; once "
-    "the operator marks it done the product is `normal` and the customer gets the 开机通知 "
-    "(已可正常使用), but the industry gateway still blocks the enterprise (submit 403 "
-    "product_blocked) and reconciliation reports a wrong suspension (错停): nothing sends the "
-    "restore through the chain again, not even once the chain is healthy"))
 async def test_restore_escalated_to_a_work_order_reopens_the_gateway_before_the_notice(
     api: CreditApi, clients: dict[str, httpx.AsyncClient], story: dict[str, Any],
 ) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.clock import carried_business_time
-from common.contracts.gateway import ProvisioningAction
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.errors import Conflict, NotFound
 
 from ...admin.adapters import admin_repository as admin_repo
@@ -19,6 +19,7 @@ from ...service_layer.context import CreditContext, publish
 from ..adapters import repository as repo
 from ..adapters.product_credits import SqlProductCredits, from_row
 from ..domain.commands import Role
+from ..domain.product_credit import ProductCredit
 from .handlers import attempt_failed, confirm
 from .work_order_book import cancel_if_open, cancel_superseded, open_work_order, step
 
@@ -85,8 +86,11 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
         if product.pending_work_order_id != work_order_id:
             return await _get(conn, work_order_id)
         if done:
+            sync = _sync_command(product, ctx.clock.now())
             await confirm(ctx, conn, product, ProvisioningAction(wo.action), at,
                           f"work order {work_order_id} done by {by}: {note}")
+            if sync is not None:
+                await publish(ctx, conn, product.product_id, sync)
         else:
             follow_up = await open_work_order(
                 ctx, conn, product, ProvisioningAction(wo.action),
@@ -95,6 +99,18 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
             product.pending_work_order_id, product.dirty = follow_up, True
         await products.save([product])
         return await _get(conn, work_order_id)
+
+
+def _sync_command(product: ProductCredit, now: datetime) -> ProvisioningCommand | None:
+    """A chain product's command the chain gave up on, sent once more when its work order is
+    done (QA pass 32): the person's word moves the state now, and this brings the industry
+    gateway to the same state once the chain can reach it (a restore done by hand left the
+    gateway blocking a customer told 已可正常使用). Its result is not waited for: the product
+    no longer has it pending, so a failure opens no new work order. None: nothing in flight
+    (a WORK_ORDER product's own work order)."""
+    if product.pending_command_id is None or not product.family.uses_chain:
+        return None
+    return product.resend(now)
 
 
 async def _open(conn: AsyncConnection, work_order_id: str) -> Row[Any]:
