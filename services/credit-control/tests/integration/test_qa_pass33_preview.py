@@ -148,10 +148,6 @@ async def test_the_preview_lists_each_products_own_amount_and_its_filters_agree(
     assert whole["by_family_tier"].get("suspend ADC mid", 0) >= len(MAIN)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 33: by_region counts the customers with no region under \"\" (4 suspensions "
-    "on 05-31), but GET /v1/sweeps/preview?region= (empty) matches 0 of them: the filter "
-    "compares the stored NULL with \"\", so the filter does not agree with the whole"))
 async def test_the_preview_region_and_channel_filters_agree_with_their_counts(
     api: CreditApi, story: dict[str, Any],
 ) -> None:

@@ -122,7 +122,9 @@ def _first_listed(only: dict[str, str], limit: int) -> Callable[[dict[str, Any]]
 
 
 def _matches(row: dict[str, Any], only: dict[str, str]) -> bool:
-    return all(row[k] == v for k, v in only.items())
+    # A region or channel not recorded is "" in the counts (`by_region`, `by_channel`), so
+    # `region=` (empty) lists what they count under "" (QA pass 33).
+    return all((row[k] or "") == v for k, v in only.items())
 
 
 async def _with_messages(summary: dict[str, Any], decided: list[dict[str, Any]],
