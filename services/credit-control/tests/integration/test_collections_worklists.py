@@ -11,19 +11,16 @@ import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.auth import TokenGrant
 from common.clock import FixedClock
-from common.http import create_app
 from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 from common.testing.polling import eventually
@@ -32,8 +29,9 @@ from credit_control.collections.adapters import worklist_sql
 from credit_control.collections.domain.collections import WorklistRules
 from credit_control.collections.service_layer.collections import worklist_summary
 from credit_control.config import Settings
-from credit_control.entrypoints.http import router
 from credit_control.service_layer.context import CreditContext
+
+from .staff_clients import staff_clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -48,29 +46,10 @@ STAFF = {"operator-token": TokenGrant(subject="wang.fang", role="operator"),
          "viewer-token": TokenGrant(subject="li.na", role="ops-viewer")}
 
 
-@contextlib.asynccontextmanager
-async def _no_runtime(_: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
-async def _ready() -> dict[str, Any]:
-    return {}
-
-
-@contextlib.asynccontextmanager
-async def in_process(db: AsyncEngine, clock: FixedClock) -> AsyncIterator[
+def in_process(db: AsyncEngine, clock: FixedClock) -> contextlib.AbstractAsyncContextManager[
         dict[str, httpx.AsyncClient]]:
-    """credit-control's `/v1` routes (auth, masking, error bodies) on `clock`: role → client."""
-    settings = Settings(api_tokens=STAFF)
-    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys), clock,
-                        settings=settings)
-    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
-    app.include_router(router(ctx, settings))
-    transport = httpx.ASGITransport(app=app)
-    async with contextlib.AsyncExitStack() as stack:
-        yield {grant.role.value: await stack.enter_async_context(httpx.AsyncClient(
-            transport=transport, base_url="http://credit-control",
-            headers={"Authorization": f"Bearer {token}"})) for token, grant in STAFF.items()}
+    """credit-control's `/v1` routes on `clock`: role → client."""
+    return staff_clients(db, clock, STAFF)
 
 
 def ok(response: httpx.Response, status: int = 201) -> Any:

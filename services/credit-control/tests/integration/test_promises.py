@@ -12,14 +12,12 @@ import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,19 +27,13 @@ from common.contracts.billing import BalanceCause as C
 from common.contracts.snapshots import Person
 from common.contracts.snapshots import ProductFamily as F
 from common.contracts.snapshots import Tier as T
-from common.http import create_app
-from common.idempotency import IdempotencyKeys
-from common.outbox import Outbox
-from credit_control.adapters import tables as t
 from credit_control.collections.domain.promises import Promise, PromiseStatus, schedule
-from credit_control.config import Settings
 from credit_control.credit.adapters import sweep_sql
-from credit_control.entrypoints.http import router
 from credit_control.reports.entrypoints.promise_pages import router as promise_pages_router
 from credit_control.reports.service_layer.reports import ReportContext
-from credit_control.service_layer.context import CreditContext
 
 from .helpers import CreditApi, Ledger, at, ledger, new_uid
+from .staff_clients import staff_clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -52,32 +44,12 @@ STAFF = {"operator-token": TokenGrant(subject="wang.fang", role="operator"),
          "viewer-token": TokenGrant(subject="li.na", role="ops-viewer")}
 
 
-@contextlib.asynccontextmanager
-async def _no_runtime(_: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
-async def _ready() -> dict[str, Any]:
-    return {}
-
-
-@contextlib.asynccontextmanager
-async def in_process(db: AsyncEngine, clock: FixedClock) -> AsyncIterator[
+def in_process(db: AsyncEngine, clock: FixedClock) -> contextlib.AbstractAsyncContextManager[
         dict[str, httpx.AsyncClient]]:
-    """credit-control's `/v1` routes on `clock`: role → client."""
-    settings = Settings(api_tokens=STAFF)
-    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys), clock,
-                        settings=settings)
-    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
-    app.include_router(router(ctx, settings))
-    # The dashboard's page reads credit-control's own tables only: no peers needed.
-    app.include_router(promise_pages_router(ReportContext(ctx, None),  # type: ignore[arg-type]
-                                            settings.token_table()))
-    transport = httpx.ASGITransport(app=app)
-    async with contextlib.AsyncExitStack() as stack:
-        yield {grant.role.value: await stack.enter_async_context(httpx.AsyncClient(
-            transport=transport, base_url="http://credit-control",
-            headers={"Authorization": f"Bearer {token}"})) for token, grant in STAFF.items()}
+    """credit-control's `/v1` routes on `clock`: role → client; with the promises' page (it
+    reads credit-control's own tables only: no peers needed)."""
+    return staff_clients(db, clock, STAFF, lambda ctx, settings: [promise_pages_router(
+        ReportContext(ctx, None), settings.token_table())])  # type: ignore[arg-type]
 
 
 def ok(response: httpx.Response, status: int = 201) -> Any:

@@ -17,14 +17,12 @@ collections runs of 03-01 and 03-11 open a case per suspended account and move i
 phase 2."""
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import date, datetime, time
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.auth import TokenGrant
@@ -32,17 +30,11 @@ from common.clock import BUSINESS_TZ, FixedClock
 from common.contracts.billing import BalanceCause as C
 from common.contracts.snapshots import ProductFamily as F
 from common.contracts.snapshots import Tier as T
-from common.http import create_app
-from common.idempotency import IdempotencyKeys
-from common.outbox import Outbox
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
-from credit_control.adapters import tables as t
-from credit_control.config import Settings
-from credit_control.entrypoints.http import router
-from credit_control.service_layer.context import CreditContext
 
 from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid
+from .staff_clients import staff_clients
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -53,29 +45,10 @@ BILL_FEN = 60_000  # above the call list's 500 yuan: every owing account gets a 
 
 # --- helpers --------------------------------------------------------------------------------
 
-@contextlib.asynccontextmanager
-async def _no_runtime(_: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
-async def _ready() -> dict[str, Any]:
-    return {}
-
-
-@contextlib.asynccontextmanager
-async def in_process(db: AsyncEngine, clock: FixedClock) -> AsyncIterator[
+def in_process(db: AsyncEngine, clock: FixedClock) -> contextlib.AbstractAsyncContextManager[
         dict[str, httpx.AsyncClient]]:
     """credit-control's `/v1` routes on `clock`: role → client."""
-    settings = Settings(api_tokens=STAFF)
-    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys), clock,
-                        settings=settings)
-    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
-    app.include_router(router(ctx, settings))
-    transport = httpx.ASGITransport(app=app)
-    async with contextlib.AsyncExitStack() as stack:
-        yield {grant.role.value: await stack.enter_async_context(httpx.AsyncClient(
-            transport=transport, base_url="http://credit-control",
-            headers={"Authorization": f"Bearer {token}"})) for token, grant in STAFF.items()}
+    return staff_clients(db, clock, STAFF)
 
 
 def ok(response: httpx.Response, status: int = 201) -> Any:

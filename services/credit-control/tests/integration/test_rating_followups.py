@@ -7,13 +7,11 @@ Year: `rating_year + 3` (see test_rating_model.py), or later: one no earlier run
 tests wrote into (the reports count everything of a month)."""
 
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,12 +22,12 @@ from common.idempotency import IdempotencyKeys
 from common.outbox import Outbox
 from credit_control.adapters import tables as t
 from credit_control.config import Settings
-from credit_control.entrypoints.http import router
 from credit_control.reports.entrypoints import rating_pages, rating_reports
 from credit_control.reports.service_layer.reports import ReportContext
 from credit_control.service_layer.context import CreditContext
 
 from .helpers import at, new_uid
+from .staff_clients import no_runtime, ready, staff_clients
 from .test_rating_model import rating_year  # noqa: F401  (the module's year fixture)
 
 pytestmark = [pytest.mark.integration]
@@ -52,29 +50,11 @@ async def year(db: AsyncEngine, rating_year: int) -> int:  # noqa: F811
     return max(rating_year + 3, int(newest or 0) + 1)
 
 
-@contextlib.asynccontextmanager
-async def _no_runtime(_: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
-async def _ready() -> dict[str, Any]:
-    return {}
-
-
-@contextlib.asynccontextmanager
-async def in_process(db: AsyncEngine, now: datetime) -> AsyncIterator[
+def in_process(db: AsyncEngine, now: datetime) -> contextlib.AbstractAsyncContextManager[
         dict[str, httpx.AsyncClient]]:
-    settings = Settings(api_tokens=STAFF)
-    ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
-                        FixedClock(now), settings=settings)
-    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
-    app.include_router(router(ctx, settings))
-    app.include_router(rating_reports.router(ctx, settings))
-    transport = httpx.ASGITransport(app=app)
-    async with contextlib.AsyncExitStack() as stack:
-        yield {grant.role.value: await stack.enter_async_context(httpx.AsyncClient(
-            transport=transport, base_url="http://credit-control",
-            headers={"Authorization": f"Bearer {token}"})) for token, grant in STAFF.items()}
+    """credit-control's `/v1` routes and the rating's reports at `now`: role → client."""
+    return staff_clients(db, FixedClock(now), STAFF,
+                         lambda ctx, settings: [rating_reports.router(ctx, settings)])
 
 
 async def sql(db: AsyncEngine, statement: str, **params: Any) -> None:
@@ -245,7 +225,7 @@ async def test_the_dashboard_rating_page(db: AsyncEngine, year: int) -> None:
     settings = Settings(api_tokens=STAFF)
     ctx = CreditContext(db, Outbox(t.outbox), IdempotencyKeys(t.idempotency_keys),
                         FixedClock(at(date(y, 9, 2))), settings=settings)
-    app = create_app(title="credit-control", lifespan=_no_runtime, readiness=_ready)
+    app = create_app(title="credit-control", lifespan=no_runtime, readiness=ready)
     app.include_router(rating_pages.router(ReportContext(ctx, None),  # type: ignore[arg-type]
                                            settings.token_table()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

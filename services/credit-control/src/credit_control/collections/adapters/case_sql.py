@@ -194,9 +194,4 @@ async def holding_associations(conn: AsyncConnection, product_ids: list[str],
 async def held_products(conn: AsyncConnection, product_ids: list[str]) -> set[str]:
     """Of these products, those an open association holds suspended (the balance path asks,
     for its sanctioned products only)."""
-    if not product_ids:
-        return set()
-    a = t.collection_associations
-    rows = await conn.execute(select(a.c.product_id).where(
-        a.c.product_id.in_(product_ids), a.c.status == "suspended"))
-    return {r[0] for r in rows}
+    return set(await holding_associations(conn, product_ids))
