@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import metrics
 from common.db import is_event_error, is_infrastructure_error
 from common.envelope import Contract, Envelope, EventDecoder, UnprocessableMessage
-from common.inbox import Inbox, new_items
+from common.inbox import AlreadyClaimed, Inbox, new_items
 from common.logging import correlated
 
 log = logging.getLogger(__name__)
@@ -605,12 +606,28 @@ class ConsumerRunner:
     async def _apply_fast(self, items: list[_Parsed]) -> set[int] | None:
         """One transaction, one inbox statement for the whole batch, no savepoints; returns
         the ids (`id()`) of the items that were new (the rest were redeliveries), or None
-        when all of them were (the usual case: nothing to look up per event)."""
+        when all of them were (the usual case: nothing to look up per event). The batch is
+        first claimed as all new (`Inbox.claim_new`, the cheaper statement); a redelivery
+        in it voids that transaction, and the batch is made again claiming event by event
+        which are new (`Inbox.claim_many`)."""
         if not items:
             return None
+        events = [(i.envelope.event_id, i.record.topic) for i in items]
+        try:
+            return await self._apply_batch(items, events, all_new=True)
+        except AlreadyClaimed:
+            return await self._apply_batch(items, events, all_new=False)
+
+    async def _apply_batch(
+        self, items: list[_Parsed], events: list[tuple[UUID, str]], *, all_new: bool,
+    ) -> set[int] | None:
+        """`_apply_fast`'s transaction, claiming the batch as all new or event by event."""
         async with self._engine.begin() as conn:
-            fresh = await self._inbox.claim_many(
-                conn, self.name, [(i.envelope.event_id, i.record.topic) for i in items])
+            fresh = None
+            if all_new:
+                await self._inbox.claim_new(conn, self.name, events)
+            else:
+                fresh = await self._inbox.claim_many(conn, self.name, events)
             todo = new_items(items, fresh)
             if self._batch_handler is not None and todo:
                 await self._batch_handler(conn, [(i.envelope, i.payload) for i in todo])

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.inbox import Inbox
+from common.inbox import AlreadyClaimed, Inbox
 
 from .test_common_plumbing import Tables
 
@@ -64,3 +64,35 @@ async def test_a_batch_of_several_topics(db: AsyncEngine, tables: Tables) -> Non
 
 async def test_an_empty_batch_claims_nothing(db: AsyncEngine, tables: Tables) -> None:
     assert await _claim(db, Inbox(tables.inbox), []) is None
+
+
+async def test_claim_new_claims_a_batch_of_new_events(db: AsyncEngine, tables: Tables) -> None:
+    inbox = Inbox(tables.inbox)
+    events = [(uuid.uuid4(), "t.a"), (uuid.uuid4(), "t.b"), (uuid.uuid4(), "t.a")]
+    async with db.begin() as conn:
+        await inbox.claim_new(conn, "c", events[:1])
+        await inbox.claim_new(conn, "c", events[1:])
+    assert await _claim(db, inbox, events) == []  # all claimed, each under its topic
+    async with db.connect() as conn:
+        topics = (await conn.execute(select(tables.inbox.c.topic).order_by(
+            tables.inbox.c.topic))).scalars().all()
+    assert topics == ["t.a", "t.a", "t.b"]
+
+
+@pytest.mark.parametrize("twice", ["redelivered", "twice in the batch"])
+async def test_claim_new_refuses_a_claimed_event_and_claims_nothing(
+    db: AsyncEngine, tables: Tables, twice: str
+) -> None:
+    inbox = Inbox(tables.inbox)
+    seen = (uuid.uuid4(), "t.a")
+    if twice == "redelivered":
+        assert await _claim(db, inbox, [seen]) is None
+        batch = [(uuid.uuid4(), "t.a"), seen]
+    else:
+        batch = [(uuid.uuid4(), "t.a"), seen, seen]
+    with pytest.raises(AlreadyClaimed):
+        async with db.begin() as conn:
+            await inbox.claim_new(conn, "c", batch)
+    # The transaction was void: the new event is still unclaimed, and claim_many says so.
+    expected = [0] if twice == "redelivered" else None
+    assert await _claim(db, inbox, batch[:2]) == expected
