@@ -24,7 +24,7 @@ STORE = ("advance_positions", "upsert_products", "rule_table", "profiles",
          "close_cleared")
 OTHERS = ((balance_events.Batch, "decide", "decide"),
           (rating_sql, "record_inputs", "rating inputs"),
-          (Inbox, "claim_many", "inbox claim"))
+          (Inbox, "claim_many", "inbox claim"), (Inbox, "claim_new", "inbox claim"))
 
 
 def _timed(parts: dict[str, float], label: str, call: Callable[..., Any]) -> Callable[..., Any]:

@@ -77,7 +77,6 @@ from common.contracts.snapshots import (
     Tier,
 )
 from common.envelope import parse, to_bytes, wrap
-from common.inbox import new_items
 from common.kafka import Publisher, ensure_topics
 from common.pg_arrays import array_text
 from common.plumbing import outbox_queue_ddl
@@ -210,6 +209,11 @@ CEILING_DDL = """
 _CEILING_INBOX = """
     INSERT INTO ceiling.inbox (consumer, event_id, topic)
     SELECT $1, e, $3 FROM unnest($2::text::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"""
+# The batch claimed as all new first, as credit-control's runner does (common.inbox.claim_new):
+# a redelivery fails it, and the batch is made again with the claim above.
+_CEILING_INBOX_NEW = """
+    INSERT INTO ceiling.inbox (consumer, event_id, topic)
+    SELECT $1, e, $3 FROM unnest($2::text::uuid[]) AS e"""
 _CEILING_STATE = """
     INSERT INTO ceiling.state (product_id, account_id, state, sequence, balance_fen,
         amount_due_fen, as_of)
@@ -236,10 +240,22 @@ async def ceiling_apply(conn: asyncpg.Connection, group: str, topic: str,
     (the state row written once per product and batch: a statement cannot update a row
     twice), in one transaction."""
     decoded = [_DECODE(v) for v in values]
+    try:
+        await _ceiling_batch(conn, group, topic, decoded, all_new=True)
+    except asyncpg.UniqueViolationError:
+        await _ceiling_batch(conn, group, topic, decoded, all_new=False)
+
+
+async def _ceiling_batch(conn: asyncpg.Connection, group: str, topic: str,
+                         decoded: list[_Envelope], *, all_new: bool) -> None:
     async with conn.transaction():
-        fresh = {str(r[0]) for r in await conn.fetch(
-            _CEILING_INBOX, group, _t([e.event_id for e in decoded], "uuid"), topic)}
-        todo = [e for e in decoded if e.event_id in fresh]
+        ids = _t([e.event_id for e in decoded], "uuid")
+        if all_new:
+            await conn.execute(_CEILING_INBOX_NEW, group, ids, topic)
+            todo = decoded
+        else:
+            fresh = {str(r[0]) for r in await conn.fetch(_CEILING_INBOX, group, ids, topic)}
+            todo = [e for e in decoded if e.event_id in fresh]
         newest = {p.product_id: e.payload for e in todo for p in e.payload.products}
         await conn.execute(_CEILING_STATE, _t(list(newest)),
                            _t([b.account_id for b in newest.values()]),
@@ -390,10 +406,10 @@ async def cc_cpu(settings: Settings, messages: list[tuple[str, bytes, bytes]],
             for values in batches:
                 started = time.process_time()
                 parsed = [parse(v, consumer.CONTRACTS) for v in values]
-                async with p.engine.begin() as conn:
-                    fresh = await p.inbox.claim_many(
-                        conn, "bench-cpu", [(e.event_id, "bench") for e, _ in parsed])
-                    await handler(conn, list(new_items(parsed, fresh)))
+                async with p.engine.begin() as conn:  # all new: the runner's claim_new
+                    await p.inbox.claim_new(conn, "bench-cpu",
+                                            [(e.event_id, "bench") for e, _ in parsed])
+                    await handler(conn, parsed)
                 cpu += time.process_time() - started
     finally:
         await p.engine.dispose()
