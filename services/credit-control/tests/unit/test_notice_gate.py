@@ -67,9 +67,9 @@ def test_undeliverable_or_too_many_lost_is_an_exception_at_the_deadline() -> Non
     assert decision is D.SUSPEND
     assert reason.endswith("; exception: suspension warning undeliverable: no valid phone")
     assert decided(never, date(2026, 11, 29)) == []  # not before the deadline it named
-    thrice = Notice("cancelled", None, None, notice_days=5, failures=3, reason="superseded")
+    thrice = Notice("failed", None, None, notice_days=5, failures=3, reason="rejected")
     [(decision, reason)] = decided(thrice, DEADLINE)
-    assert reason.endswith("; exception: 3 suspension warnings in a row cancelled: superseded")
+    assert reason.endswith("; exception: 3 suspension warnings in a row failed: rejected")
 
 
 def test_nothing_heard_yet_waits_until_the_unheard_limit() -> None:

@@ -109,7 +109,8 @@ product_credit = Table(
     # What became of that suspension warning's SMS (notifier.notices.v1; credit/domain/ladder.py
     # Notice): sent / delivered / failed / cancelled, when (business time), why, whether it
     # can never be delivered, the notice period in force when it was decided, and how many
-    # warnings of this ladder were lost (a lost one is owed again, up to a limit).
+    # warnings of this ladder failed (a failed one is owed again, up to a limit) and how many
+    # were withdrawn by the notifier's re-check (owed again, never toward the limit; 0037).
     Column("suspension_warning_id", Text),
     Column("notice_status", Text),
     Column("notice_sent_at", DateTime(timezone=True)),
@@ -118,6 +119,7 @@ product_credit = Table(
     Column("notice_permanent", Boolean, nullable=False, server_default=text("false")),
     Column("notice_days", Integer),
     Column("notice_failures", Integer, nullable=False, server_default="0"),
+    Column("notice_withdrawals", Integer, nullable=False, server_default="0"),
     # The customer's region (区县分公司, billing's snapshot; migration 0023): a freeze scope
     # and a preview grouping, with the account's other facts above.
     Column("region", Text),

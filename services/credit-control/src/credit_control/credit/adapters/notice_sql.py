@@ -12,8 +12,10 @@ from ..domain.ladder import NoticePolicy
 from .sweep_sql import notice_unheard, notice_waiting
 
 # sent and delivered only fill in what is not known yet (a redelivered or overtaken event
-# changes nothing); failed / cancelled are final unless the SMS was delivered, and count one
-# more lost warning of this ladder.
+# changes nothing); failed / cancelled are final unless the SMS was delivered: failed counts
+# one more failed warning of this ladder (toward the notice policy's max_warnings),
+# cancelled one more withdrawn one (the notifier's re-check: its reason went, which says
+# nothing about whether a warning can reach the customer; domain/ladder.py WITHDRAWN).
 _RECORD = text("""
 UPDATE credit.product_credit SET
   notice_status = CASE
@@ -29,7 +31,9 @@ UPDATE credit.product_credit SET
       THEN CAST(:reason AS text) ELSE notice_reason END,
   notice_permanent = CAST(:permanent AS boolean) AND CAST(:status AS text) = 'failed',
   notice_failures = notice_failures
-      + CASE WHEN CAST(:status AS text) IN ('failed', 'cancelled') THEN 1 ELSE 0 END
+      + CASE WHEN CAST(:status AS text) = 'failed' THEN 1 ELSE 0 END,
+  notice_withdrawals = notice_withdrawals
+      + CASE WHEN CAST(:status AS text) = 'cancelled' THEN 1 ELSE 0 END
 WHERE product_id = :product_id AND suspension_warning_id = :decision_id
   AND COALESCE(notice_status, '') NOT IN ('delivered', 'failed', 'cancelled')
   AND (CAST(:status AS text) <> 'sent' OR notice_status IS NULL)
@@ -70,7 +74,7 @@ def _typed(sql: str) -> str:
 _UNHEARD_PAGE = text(_typed(f"""
 SELECT pc.product_id, pc.account_id, pc.customer_id, pc.family, pc.suspension_warning_id,
        pc.suspension_warned_on, pc.suspension_deadline, pc.notice_status, pc.notice_sent_at,
-       pc.notice_failures AS lost_warnings,
+       pc.notice_failures AS lost_warnings, pc.notice_withdrawals AS withdrawn_warnings,
        pc.suspension_deadline + :unheard_after_days AS lost_on,
        {notice_unheard('pc')} AS lost
 FROM credit.product_credit pc

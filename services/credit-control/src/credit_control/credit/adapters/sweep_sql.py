@@ -165,12 +165,14 @@ def _notice_counts(r: str, p: str = "pc") -> str:
 # --- Notice before suspension: the warning's SMS reached the customer ----------------------
 # (domain/ladder.py `Notice`, `notice_allows`, `warning_owed_again`; rules._calendar_due is
 # the same rule for one product.) The SMS was delivered (sent, when receipts are not
-# expected, :requires_delivery) at least the warning's notice period before today; or it was
-# lost (failed / cancelled) for good (no valid contact number, or :max_warnings lost in a
-# row): then the suspension is an exception with its reason. A lost SMS that may yet reach
-# the customer makes the suspension warning owed again (a new decision). A warning whose SMS
-# neither reached the customer nor was lost by `:unheard_after_days` after its deadline is
-# lost too, as of today (`notice_unheard`: one more failure, stored by the next warning).
+# expected, :requires_delivery) at least the warning's notice period before today; or it
+# failed for good (no valid contact number, or :max_warnings failed in a row): then the
+# suspension is an exception with its reason. A lost SMS (failed, or cancelled: withdrawn by
+# the notifier's re-check because its reason went) that may yet reach the customer makes the
+# suspension warning owed again (a new decision); a withdrawn one never counts toward
+# :max_warnings (ladder.WITHDRAWN). A warning whose SMS neither reached the customer nor was
+# lost by `:unheard_after_days` after its deadline has failed too, as of today
+# (`notice_unheard`: one more failure, stored by the next warning).
 # The policy is the sweep's, the same for every rule row: bound once per statement.
 
 
@@ -195,14 +197,27 @@ def _notice_lost(p: str = "pc") -> str:
     return f"({_notice_outcome_lost(p)} OR {notice_unheard(p)})"
 
 
-def notice_losses(p: str = "pc") -> str:
-    """Lost warnings of this ladder as of today, the current one included if it is."""
+def _notice_failed(p: str = "pc") -> str:
+    """ladder.FAILED: the SMS failed, or is unheard of too long (not a withdrawn one)."""
+    return f"(COALESCE({p}.notice_status, '') = 'failed' OR {notice_unheard(p)})"
+
+
+def notice_failures(p: str = "pc") -> str:
+    """ladder.Notice.failures as of today: failed warnings of this ladder, the current one
+    included if it is (unheard counts; withdrawn ones do not)."""
     return f"({p}.notice_failures + CASE WHEN {notice_unheard(p)} THEN 1 ELSE 0 END)"
 
 
+def notice_losses(p: str = "pc") -> str:
+    """ladder.Notice.losses: every warning of this ladder that did not reach the customer as
+    of today, failed or withdrawn (names the next one, `~n`)."""
+    return f"({notice_failures(p)} + {p}.notice_withdrawals)"
+
+
 def notice_exception(p: str = "pc") -> str:
-    return (f"({_notice_lost(p)} AND ({p}.notice_permanent "
-            f"OR {notice_losses(p)} >= :max_warnings))")
+    """ladder.Notice.exception: only a failed delivery, permanent or the :max_warnings-th."""
+    return (f"({_notice_failed(p)} AND ({p}.notice_permanent "
+            f"OR {notice_failures(p)} >= :max_warnings))")
 
 
 def unheard_reason(p: str = "c") -> str:
@@ -845,7 +860,11 @@ upd AS (
                        THEN d.sw_notice_days ELSE p.notice_days END,
     notice_failures = CASE WHEN d.decision <> 'suspension_warning' THEN p.notice_failures
                            WHEN {_notice_lost('p')} AND p.suspension_deadline IS NOT NULL
-                           THEN {notice_losses('p')} ELSE 0 END,
+                           THEN {notice_failures('p')} ELSE 0 END,
+    notice_withdrawals = CASE WHEN d.decision <> 'suspension_warning'
+                              THEN p.notice_withdrawals
+                              WHEN {_notice_lost('p')} AND p.suspension_deadline IS NOT NULL
+                              THEN p.notice_withdrawals ELSE 0 END,
     command_seq = p.command_seq + CASE WHEN d.effect = 'chain' THEN 1 ELSE 0 END,
     pending_command_id = CASE WHEN d.effect = 'chain' THEN
         md5(d.decision_id || '|cmd|' || (p.command_seq + 1))::uuid::text

@@ -21,9 +21,15 @@ month (`Ladder`). Two rules carry it:
 - **The notice reached the customer** (`Notice`, `notice_allows`): the suspension warning's SMS
   was sent — and delivered, where the SMSC returns receipts (`NoticePolicy.requires_delivery`)
   — at least the notice period before the suspension's business day. A warning whose SMS
-  failed or was cancelled is owed again (a new decision, named for the failures so far); after
-  `max_warnings` lost ones in a row, or one that can never be delivered (no valid contact
-  number), the suspension goes ahead at the deadline as an exception with its reason.
+  failed or was withdrawn is owed again (a new decision, named for the lost ones so far);
+  after `max_warnings` failed ones in a row, or one that can never be delivered (no valid
+  contact number), the suspension goes ahead at the deadline as an exception with its reason.
+- **A withdrawn warning is not a failed one** (`WITHDRAWN`): the notifier cancels a warning at
+  send time only when its reason went (paid, exempt, a promise to pay deferred the
+  suspension, the ladder restarted, superseded; an invalid number is `failed`, permanent).
+  The customer was not told, so it is owed again, but it says nothing about whether a
+  warning can reach them: it does not count toward `max_warnings` (nor does it break the
+  streak of failures).
 - **An unheard warning is lost too** (`heard_as_of`): one whose SMS is still not known to
   have reached the customer (no outcome at all, or sent without the receipt the policy waits
   for) `unheard_after_days` after the deadline it named counts, from that business day on,
@@ -93,7 +99,11 @@ class NoticePolicy:
 
 DEFAULT_POLICY = NoticePolicy()
 UNHEARD = "unheard"  # not an outcome the notifier sends: a warning heard of too late
-LOST = ("failed", "cancelled", UNHEARD)
+# The notifier's re-check cancelled it before it left: its reason went (every `cancelled`
+# the notifier publishes is such a withdrawal; a contact it cannot reach is `failed`).
+WITHDRAWN = "cancelled"
+FAILED = ("failed", UNHEARD)  # it did not reach the customer: counts toward max_warnings
+LOST = (*FAILED, WITHDRAWN)  # not reached the customer either way: owed again
 
 
 # How much of the notifier's reason a lost warning keeps (its contacts' provider errors, up
@@ -114,12 +124,19 @@ class Notice:
     delivered_on: date | None = None
     notice_days: int = 1
     permanent: bool = False  # failed, and no attempt can succeed (no valid contact number)
-    failures: int = 0  # lost warnings of this ladder, this one included
+    failures: int = 0  # failed (or unheard) warnings of this ladder, this one included
     reason: str = ""
+    withdrawals: int = 0  # withdrawn (cancelled) warnings of this ladder, this one included
 
     @property
     def lost(self) -> bool:
         return self.status in LOST
+
+    @property
+    def losses(self) -> int:
+        """Every warning of this ladder that did not reach the customer: what names the next
+        one (`~n`), so each is a new decision."""
+        return self.failures + self.withdrawals
 
     def reached_on(self, policy: NoticePolicy) -> date | None:
         """The business day the notice reached the customer, as far as the policy asks."""
@@ -132,8 +149,9 @@ class Notice:
         return reached + timedelta(days=max(1, self.notice_days)) if reached else None
 
     def exception(self, policy: NoticePolicy) -> str | None:
-        """Why the suspension goes ahead without a notice that reached the customer."""
-        if not self.lost:
+        """Why the suspension goes ahead without a notice that reached the customer: only a
+        failed delivery (a withdrawn warning is owed again, never an exception)."""
+        if self.status not in FAILED:
             return None
         if self.permanent:
             return f"suspension warning undeliverable: {self.reason or self.status}"

@@ -268,8 +268,9 @@ def _calendar_due(table: RuleTable, row: RuleRow, facts: AccountFacts, product: 
         # The deadline is part of the id: a warning that stopped counting (upgrade, then a
         # downgrade back) is replaced by a new one, not swallowed as a re-run; a re-run finds
         # the ladder's warning counting and decides nothing. A warning owed again because
-        # its SMS was lost is named for the losses so far (a new decision the same day).
-        again_part = f"~{notice.failures}" if again and notice else ""
+        # its SMS was lost (failed or withdrawn) is named for the losses so far (a new
+        # decision the same day).
+        again_part = f"~{notice.losses}" if again and notice else ""
         return Intent(row.decision, row.rule_id, calendar_reason(row, facts.amount_due_fen, oldest),
                       period=f"{row.rule_id}:{oldest:%Y-%m}:{deadline}{again_part}",
                       deadline=deadline)
