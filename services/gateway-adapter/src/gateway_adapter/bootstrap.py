@@ -30,6 +30,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> F
         p.engine, p.outbox, clock, settings.service_name,
         default_faults=settings.faults, desired=desired,
         stuck_after=timedelta(seconds=settings.stuck_emos_order_after_s),
+        repair=settings.reconciliation_repair,
         worker_batch=settings.worker_batch)
     wake_on_move(clock, ctx.worker_wake)  # stages due by a simulated time run when it jumps
     commands = p.consumer(settings.service_name, consumer.TOPICS, consumer.CONTRACTS,

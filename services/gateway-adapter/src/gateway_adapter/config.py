@@ -27,6 +27,9 @@ class Settings(ServiceSettings):
     credit_control_token: SecretStr = SecretStr(DEV_TOKEN)
     reconciliation_interval_s: float = Field(default=0, ge=0)  # 0: no scheduled job
     stuck_emos_order_after_s: float = Field(default=3600, gt=0)
+    # Stored runs repair settled missed / wrong suspensions through credit-control; false:
+    # they only report them (docs/gateway.md, Reconciliation).
+    reconciliation_repair: bool = True
     # CMPP 2.0 server (entrypoints/cmpp_server.py) next to the HTTP API: unset = no listener
     # (the suite's gateways set one; the standard's port is 7890). 0 = any free port.
     cmpp_port: int | None = Field(default=None, ge=0, le=65535)

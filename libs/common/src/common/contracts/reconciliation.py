@@ -6,7 +6,7 @@ as `DesiredChainPage`, paged by product id.
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .bounds import Id, Instant, Name, SequenceNo
 from .gateway import ProvisioningAction
@@ -24,6 +24,10 @@ class DesiredChainState(BaseModel):
     desired: ProvisioningAction  # suspend = blocked at the gateway, restore = open
     sequence: SequenceNo  # the newest command's sequence (0: never commanded, open)
     since: Instant | None = None  # when credit-control decided it
+    # When the newest command's latest attempt (or repair) left credit-control, on its clock:
+    # a difference is repaired only once this is older than the gateway's `stuck_after` (a
+    # command may still be on its way through Kafka). None: never sent.
+    sent_at: Instant | None = None
 
 
 class DesiredChainPage(BaseModel):
@@ -50,6 +54,53 @@ class ChainDifference(BaseModel):
     since: Instant | None = None  # stuck orders: when the order was created
 
 
+class ChainRepairRequest(BaseModel):
+    """A settled difference the gateway asks credit-control to repair: what reconciliation saw.
+    credit-control repairs it only if it still wants `desired` at `sequence` with nothing
+    pending (checked under the product's lock), so a repair never fights a newer command and
+    the same request twice sends one command."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    product_id: Id
+    desired: ProvisioningAction
+    sequence: SequenceNo  # the desired state's sequence the gateway compared with
+    gateway_blocked: bool
+    gateway_sequence: SequenceNo | None = None
+
+
+class ChainRepairBatch(BaseModel):
+    """`POST /v1/provisioning/repairs` on credit-control."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    items: tuple[ChainRepairRequest, ...] = Field(min_length=1, max_length=1000)
+
+
+class RepairOutcome(StrEnum):
+    REPAIRED = "repaired"  # credit-control sent the desired command through the chain again
+    REFUSED = "refused"  # credit-control said no (moved on, pending, not chain-managed, unknown)
+    SKIPPED = "skipped"  # not asked: not settled (in flight, too young) or not chain-managed
+    FAILED = "failed"  # credit-control could not be asked
+
+
+class ChainRepair(BaseModel):
+    """One difference's repair: what was done about it, and why not when nothing was."""
+
+    model_config = ConfigDict(frozen=True)
+    product_id: str
+    outcome: RepairOutcome
+    detail: str
+    kind: DifferenceKind | None = None  # the difference repaired (set by the gateway)
+    action: ProvisioningAction | None = None
+    command_id: str | None = None  # repaired: the command sent
+    sequence: int | None = None  # repaired: its sequence
+
+
+class ChainRepairResults(BaseModel):
+    """credit-control's answer to a `ChainRepairBatch`, one per item, in its order."""
+
+    items: tuple[ChainRepair, ...]
+
+
 class ReconciliationReport(BaseModel):
     """What `GET /v1/reconciliation` on gateway-adapter answers: differences between what
     credit-control wants and what the gateway holds, as of a moment."""
@@ -65,6 +116,14 @@ class ReconciliationReport(BaseModel):
     # Counted above but not listed: each kind lists at most the gateway's limit of them (a
     # network-wide fault would otherwise make a report too large to answer or store).
     differences_omitted: int = 0
+    # Stored runs repair settled missed / wrong suspensions (docs/gateway.md, Reconciliation):
+    # whether this run did, how many it repaired and could not, and each one (listed up to
+    # the same limit per outcome as the differences).
+    repair: bool = False
+    repaired: int = 0
+    not_repaired: int = 0
+    repairs: tuple[ChainRepair, ...] = ()
+    repairs_omitted: int = 0
 
     @property
     def total(self) -> int:

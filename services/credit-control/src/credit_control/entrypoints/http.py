@@ -11,7 +11,7 @@ from common.auth import Role as Access
 from common.clock import IsoMoment
 from common.contracts.credit_control import DecisionType
 from common.contracts.gateway import ProvisioningAction
-from common.contracts.reconciliation import DesiredChainPage
+from common.contracts.reconciliation import ChainRepairBatch, ChainRepairResults, DesiredChainPage
 from common.contracts.snapshots import ProductFamily
 from common.errors import ErrorBody, Unprocessable
 from common.http import PEER_UNAVAILABLE, IdPath
@@ -46,6 +46,7 @@ from ..credit.domain.commands import (
 from ..credit.entrypoints import reviews
 from ..credit.service_layer import (
     approvals,
+    chain_repairs,
     freezes,
     notices,
     preview,
@@ -93,6 +94,14 @@ def router(ctx: CreditContext, settings: Settings) -> APIRouter:
     async def desired(after: str | None = None, limit: Limit = 500) -> DesiredChainPage:
         """What credit-control wants the chain to hold per product, page by page."""
         return await admin.desired(ctx, after, limit)
+
+    @api.post("/provisioning/repairs")
+    async def repairs(batch: ChainRepairBatch, caller: CreditAdmin) -> ChainRepairResults:
+        """Reconciliation's repair of settled differences (lost blocks / restores): each
+        product's desired command through the chain again, unless credit-control moved on,
+        the closed loop or a work order holds it, or it is not chain-managed (the reason is
+        in that item's answer). One outcome per item, in order; audited."""
+        return await chain_repairs.repair(ctx, batch, caller.subject)
 
     @api.post("/provisioning/retries", dependencies=ADMIN_ONLY)
     async def retries(cmd: RunLoop) -> dict[str, int]:

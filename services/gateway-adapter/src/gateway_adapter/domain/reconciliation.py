@@ -4,6 +4,11 @@ A product differs when it should be blocked and is open (漏停, missed suspensi
 open and is blocked (错停, wrong suspension). A difference with a command for the desired state
 still in the chain is counted as in flight, not reported: it is on its way. EMOS orders open
 longer than allowed are reported as stuck.
+
+A stored run also repairs (`plan_repairs`, `with_repairs`): a missed or wrong suspension that
+is settled (nothing of the product in the chain, its command sent longer ago than
+`stuck_after`) is asked of credit-control, which sends the desired command again; the rest
+are listed as skipped, with why.
 """
 
 from collections.abc import Iterable
@@ -13,10 +18,13 @@ from datetime import datetime, timedelta
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.reconciliation import (
     ChainDifference,
+    ChainRepair,
+    ChainRepairRequest,
     DesiredChainState,
     DifferenceKind,
     EmosCrossMonth,
     ReconciliationReport,
+    RepairOutcome,
 )
 
 SUSPEND = ProvisioningAction.SUSPEND
@@ -120,6 +128,81 @@ def _one(want: DesiredChainState, h: HeldState | None) -> ChainDifference | str 
         detail=("should be blocked, the gateway lets it send" if should_block
                 else "should be open, the gateway blocks it")
                + ("" if h is not None else " (never seen by the chain)"))
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """What a run asks credit-control to repair, and the differences it does not ask about."""
+
+    requests: list[ChainRepairRequest]
+    kinds: dict[str, DifferenceKind]  # by product: the difference each request repairs
+    skipped: list[ChainRepair]
+
+
+def plan_repairs(desired: Iterable[DesiredChainState], held: dict[str, HeldState],
+                 as_of: datetime, stuck_after: timedelta) -> RepairPlan:
+    """The settled missed / wrong suspensions: desired ≠ held, nothing of the product still
+    in the chain (any attempt, so a repair never races one), and credit-control's newest
+    command sent longer ago than `stuck_after` (it may still be on its way through Kafka).
+    A product blocked here that credit-control does not list is not chain-managed there:
+    there is no desired command to send, so it is skipped."""
+    plan = RepairPlan([], {}, [])
+    listed: set[str] = set()
+    for want in desired:
+        listed.add(want.product_id)
+        h = held.get(want.product_id)
+        verdict = _one(want, h)
+        if not isinstance(verdict, ChainDifference):
+            continue
+        why = _unsettled(want, h, as_of, stuck_after)
+        if why is not None:
+            plan.skipped.append(_skip(verdict.kind, want.product_id, why, want.desired))
+            continue
+        plan.kinds[want.product_id] = verdict.kind
+        plan.requests.append(ChainRepairRequest(
+            product_id=want.product_id, desired=want.desired, sequence=want.sequence,
+            gateway_blocked=h.blocked if h is not None else False,
+            gateway_sequence=h.gateway_sequence if h is not None else None))
+    for h in held.values():
+        if h.product_id not in listed and h.blocked:
+            plan.skipped.append(_skip(
+                DifferenceKind.WRONG_SUSPENSION, h.product_id,
+                "not chain-managed at credit-control (not listed): no desired command to send",
+                None))
+    return plan
+
+
+def _unsettled(want: DesiredChainState, h: HeldState | None, as_of: datetime,
+               stuck_after: timedelta) -> str | None:
+    if h is not None and h.in_flight_sequence is not None:
+        return (f"an attempt ({h.in_flight_action.value if h.in_flight_action else '?'}, "
+                f"sequence {h.in_flight_sequence}) is still in the chain")
+    if want.sent_at is not None and want.sent_at > as_of - stuck_after:
+        return (f"its command left credit-control at {want.sent_at.isoformat()}, less than "
+                f"{stuck_after.total_seconds():g} s ago: it may still be on its way")
+    return None
+
+
+def _skip(kind: DifferenceKind, product_id: str, why: str,
+          action: ProvisioningAction | None) -> ChainRepair:
+    return ChainRepair(product_id=product_id, outcome=RepairOutcome.SKIPPED, kind=kind,
+                       action=action, detail=why)
+
+
+def with_repairs(report: ReconciliationReport, repairs: Iterable[ChainRepair],
+                 listed_per_kind: int = LISTED_PER_KIND) -> ReconciliationReport:
+    """The report with what its run repaired and could not: counted in full, the first
+    `listed_per_kind` of each outcome listed (as the differences are)."""
+    counts = dict.fromkeys(RepairOutcome, 0)
+    listed: list[ChainRepair] = []
+    for r in repairs:
+        counts[r.outcome] += 1
+        if counts[r.outcome] <= listed_per_kind:
+            listed.append(r)
+    repaired = counts[RepairOutcome.REPAIRED]
+    return report.model_copy(update={
+        "repair": True, "repaired": repaired, "not_repaired": sum(counts.values()) - repaired,
+        "repairs": tuple(listed), "repairs_omitted": sum(counts.values()) - len(listed)})
 
 
 def cross_month_figure(month: str, orders: int, closed_later: int, still_open_after: int,

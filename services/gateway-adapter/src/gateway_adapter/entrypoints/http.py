@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.auth import Role, authenticate, require
 from common.clock import BusinessTime, IsoMoment
 from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
-from common.errors import NotFound
+from common.errors import Conflict, NotFound
 from common.http import IdPath, MonthQuery
 
 from ..adapters.vendors import ADAPTERS
@@ -131,10 +131,19 @@ def router(ctx: GatewayContext, settings: Settings) -> APIRouter:
     @api.post("/reconciliation/runs", status_code=201, dependencies=ADMIN_ONLY)
     async def run_reconciliation(
         stuck_after_s: Annotated[float | None, Query(gt=0)] = None,
+        repair: Annotated[bool | None, Query(
+            description="repair settled differences (default: GATEWAY_RECONCILIATION_REPAIR)"
+        )] = None,
     ) -> ReconciliationReport:
         """A stored run over every product as of now: what `/reconciliation/latest` answers
-        and credit-control's missed-suspensions KPI reads (a GET only looks)."""
-        return await reconcile.reconcile(ctx, stuck_after=_seconds(stuck_after_s), store=True)
+        and credit-control's missed-suspensions KPI reads (a GET only looks). It repairs
+        settled missed / wrong suspensions through credit-control unless `repair=false` or
+        the setting is off (then `repair=true` is a 409)."""
+        if repair and not ctx.repair:
+            raise Conflict("repair is turned off (GATEWAY_RECONCILIATION_REPAIR=false)",
+                           field="repair")
+        return await reconcile.reconcile(ctx, stuck_after=_seconds(stuck_after_s), store=True,
+                                         repair=ctx.repair if repair is None else repair)
 
     @api.get("/reconciliation/latest")
     async def latest_reconciliation() -> ReconciliationReport:

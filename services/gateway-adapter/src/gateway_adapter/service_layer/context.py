@@ -24,6 +24,8 @@ class GatewayContext:
     default_faults: Faults = field(default_factory=Faults)
     desired: DesiredChainSource | None = None
     stuck_after: timedelta = timedelta(hours=1)
+    # Stored reconciliation runs repair settled differences (GATEWAY_RECONCILIATION_REPAIR).
+    repair: bool = True
     worker_batch: int = 500
     # Where results go: the contract's topic; a bench sends them to a topic of its own so
     # the credit-control of the same stack does not wade through them afterwards.

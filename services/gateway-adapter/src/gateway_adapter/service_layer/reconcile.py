@@ -5,14 +5,19 @@ import logging
 from datetime import datetime, timedelta
 
 from common.clock import BUSINESS_TZ, parse_bill_month
-from common.contracts.reconciliation import EmosCrossMonth, ReconciliationReport
+from common.contracts.reconciliation import (
+    ChainRepair,
+    DifferenceKind,
+    EmosCrossMonth,
+    ReconciliationReport,
+)
 from common.errors import ApiError
 from common.poll_loop import PollLoop
 
 from ..adapters import repository as repo
 from ..adapters.credit_control import DesiredChainSource, DesiredStateUnavailable
 from ..domain.faults import next_month_start
-from ..domain.reconciliation import compare, cross_month_figure
+from ..domain.reconciliation import compare, cross_month_figure, plan_repairs, with_repairs
 from .context import GatewayContext
 
 log = logging.getLogger(__name__)
@@ -26,14 +31,19 @@ class CreditControlUnavailable(ApiError):
 async def reconcile(
     ctx: GatewayContext, *, as_of: datetime | None = None, prefix: str = "",
     stuck_after: timedelta | None = None, source: DesiredChainSource | None = None,
-    store: bool = False,
+    store: bool = False, repair: bool = False,
 ) -> ReconciliationReport:
     """Compare credit-control's desired state with the gateway's and return the report.
     `prefix` narrows both sides to products whose id starts with it. Only a `store`d run becomes
     `latest` (credit-control's missed-suspensions KPI), so a narrowed or back-dated look by a
-    reader can never stand in for the whole-network figure: storing requires the unscoped run."""
+    reader can never stand in for the whole-network figure: storing requires the unscoped run.
+    `repair`: settled missed / wrong suspensions are asked of credit-control, which sends the
+    desired command again (HTTP: stored runs only; a GET only looks); never back-dated, a
+    repair acts now."""
     if store and (prefix or as_of is not None):
         raise ApiError("only a run over every product, as of now, is stored", field="store")
+    if repair and as_of is not None:
+        raise ApiError("a repair acts now: a back-dated run only looks", field="repair")
     source = source or ctx.desired
     if source is None:
         raise CreditControlUnavailable("no credit-control URL is configured")
@@ -43,13 +53,26 @@ async def reconcile(
     except DesiredStateUnavailable as exc:
         raise CreditControlUnavailable(str(exc)) from exc
     when = as_of or ctx.clock.now()
+    stuck = stuck_after or ctx.stuck_after
     async with ctx.engine.begin() as conn:
         held = await repo.held_states(conn, prefix)
         orders = await repo.open_orders(conn, prefix)
-        report = compare(desired, held, orders, when, stuck_after or ctx.stuck_after)
-        if store:
+    report = compare(desired, held, orders, when, stuck)
+    if repair:
+        # Outside the read's transaction: credit-control is asked over HTTP, and it judges
+        # each request again under the product's lock (what it saw may have moved since).
+        plan = plan_repairs(desired, held, when, stuck)
+        asked = await source.repair(plan.requests) if plan.requests else []
+        report = with_repairs(report, [*(_kind(r, plan.kinds) for r in asked), *plan.skipped])
+    if store:
+        async with ctx.engine.begin() as conn:
             await repo.store_reconciliation(conn, report)
     return report
+
+
+def _kind(repair: ChainRepair, kinds: dict[str, DifferenceKind]) -> ChainRepair:
+    """credit-control's answer, with the kind of difference it was asked to repair."""
+    return repair.model_copy(update={"kind": kinds.get(repair.product_id)})
 
 
 async def latest(ctx: GatewayContext) -> ReconciliationReport | None:
@@ -76,7 +99,7 @@ async def run_scheduled(ctx: GatewayContext, stop: asyncio.Event, interval_s: fl
     """The periodic reconciliation: a report every interval, differences logged."""
     async def step() -> bool:
         try:
-            report = await reconcile(ctx, store=True)
+            report = await reconcile(ctx, store=True, repair=ctx.repair)
         except CreditControlUnavailable as exc:
             log.warning("reconciliation skipped: %s", exc.message)
             return False
@@ -84,6 +107,9 @@ async def run_scheduled(ctx: GatewayContext, stop: asyncio.Event, interval_s: fl
         log_report("reconciliation: %d missed suspensions, %d wrong suspensions, "
                    "%d stuck EMOS orders over %d products", report.missed_suspensions,
                    report.wrong_suspensions, report.stuck_emos_orders, report.products_compared)
+        if report.repair and (report.repaired or report.not_repaired):
+            log.warning("reconciliation repaired %d differences, %d not repaired",
+                        report.repaired, report.not_repaired)
         return False
 
     await PollLoop("reconciliation", step, idle_s=interval_s, wait_first=True,

@@ -26,6 +26,7 @@ from ...credit.domain.commands import (
     PutRules,
 )
 from ...credit.domain.ladder import UNHEARD, Notice, heard_as_of, unheard_limit
+from ...credit.domain.product_credit import SUSPENDED_AT_CHAIN as CHAIN_SUSPENDED
 from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
 from ...credit.service_layer import reviews
@@ -35,7 +36,8 @@ from ...service_layer.context import CreditContext, publish
 from ..adapters import admin_repository as admin_repo
 from .customers import require_known_customer
 
-SUSPENDED_AT_CHAIN = ("suspend_requested", "suspended", "pre_cancel")
+# The domain's set (credit/domain/product_credit.py), as the rows' state strings.
+SUSPENDED_AT_CHAIN = frozenset(s.value for s in CHAIN_SUSPENDED)
 
 
 async def get_rules(ctx: CreditContext) -> dict[str, Any]:
@@ -227,7 +229,8 @@ async def desired(ctx: CreditContext, after: str | None, limit: int) -> DesiredC
         cpno=r.product["cpno"], family=ProductFamily(r.family), vendor=r.product.get("vendor"),
         desired=ProvisioningAction.SUSPEND if r.state in SUSPENDED_AT_CHAIN
         else ProvisioningAction.RESTORE,
-        sequence=int(r.command_seq), since=r.command_at) for r in rows)
+        sequence=int(r.command_seq), since=r.command_at, sent_at=r.command_sent_at)
+        for r in rows)
     return DesiredChainPage(items=items,
                             next_after=items[-1].product_id if len(items) == limit else None)
 

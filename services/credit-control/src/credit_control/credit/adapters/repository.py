@@ -94,7 +94,7 @@ async def loop_due(conn: AsyncConnection, at: datetime, timeout_s: float,
 async def desired_page(conn: AsyncConnection, after: str | None, limit: int) -> list[Row[Any]]:
     pc = t.product_credit
     q = (select(pc.c.product_id, pc.c.account_id, pc.c.customer_id, pc.c.product, pc.c.family,
-                pc.c.state, pc.c.command_seq, pc.c.command_at)
+                pc.c.state, pc.c.command_seq, pc.c.command_at, pc.c.command_sent_at)
          .where(pc.c.family.in_(["MAS", "SMS_DIRECT"])).order_by(pc.c.product_id).limit(limit))
     if after:
         q = q.where(pc.c.product_id > after)

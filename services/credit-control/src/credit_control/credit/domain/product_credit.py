@@ -42,6 +42,9 @@ from .rule_table import RuleTable
 
 S = CreditState
 DECISION_NS = uuid.UUID("6f1c2a52-8f0e-4b7e-9a43-3d2b8a1c0e11")
+# The states whose product the industry gateway should block (the rest: open). What
+# `GET /v1/provisioning/desired` answers and what a repair sends again.
+SUSPENDED_AT_CHAIN = frozenset({S.SUSPEND_REQUESTED, S.SUSPENDED, S.PRE_CANCEL})
 IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
 _CHAIN_DECISIONS = (DecisionType.SUSPEND, DecisionType.RESTORE)
 
@@ -332,6 +335,66 @@ class ProductCredit:
 
     def escalated(self, work_order_id: str) -> None:
         self.pending_work_order_id, self.retry_at, self.dirty = work_order_id, None, True
+
+    @property
+    def chain_desired(self) -> ProvisioningAction:
+        """What the industry gateway should hold for this product now."""
+        return (ProvisioningAction.SUSPEND if self.state in SUSPENDED_AT_CHAIN
+                else ProvisioningAction.RESTORE)
+
+    def sync_command(self, now: datetime) -> ProvisioningCommand | None:
+        """The command that brings the chain to this product's state once more, sent without
+        waiting for its result (nothing becomes pending, so a failure opens no work order):
+        a command in flight (the chain gave up on it, its work order done: QA pass 32) goes
+        again as its next attempt; with nothing pending (reconciliation's repair of a lost
+        block or restore) the desired action goes under the next sequence, because the
+        gateway acts once per command and answers the same command again "already applied".
+        None: not a chain product."""
+        if not self.family.uses_chain or self.snapshot is None:
+            return None
+        if self.pending_command_id is not None:
+            return self.resend(now)
+        return self._reissue(now)
+
+    def repair_refusal(self, desired: ProvisioningAction, sequence: int,
+                       gateway_sequence: int | None) -> str | None:
+        """Why reconciliation's repair of what it saw (`desired` at `sequence`) must not be
+        sent now, or None. Asked under the product's lock: a repair never fights a newer
+        command, the closed loop or a person, and the same request twice sends one command
+        (the first moves the sequence on)."""
+        if not self.family.uses_chain:
+            return f"not chain-managed ({self.family.value}): suspended and restored by work orders"
+        if self.snapshot is None:
+            return "no product snapshot to address the chain with"
+        if self.pending_work_order_id is not None:
+            return f"work order {self.pending_work_order_id} is open for it"
+        if self.pending_command_id is not None:
+            return (f"command {self.pending_command_id} (attempt {self.command_attempt}) is "
+                    f"with the closed loop")
+        if self.command_seq != sequence:
+            return (f"credit-control moved on: sequence {self.command_seq}, reconciliation "
+                    f"saw {sequence}")
+        if self.chain_desired is not desired:
+            return f"credit-control now wants {self.chain_desired.value}"
+        if gateway_sequence is not None and gateway_sequence > self.command_seq:
+            return (f"the gateway holds sequence {gateway_sequence}, newer than credit-control's "
+                    f"{self.command_seq}")
+        return None
+
+    def _reissue(self, now: datetime) -> ProvisioningCommand:
+        """The desired action again, under the next sequence and a repair's own ids."""
+        assert self.snapshot is not None
+        self.command_seq += 1
+        repair_id = str(uuid.uuid5(DECISION_NS, f"{self.product_id}|repair|{self.command_seq}"))
+        action = self.chain_desired
+        self.command_action, self.command_attempt = action, 1
+        self.command_sent_at, self.retry_at, self.dirty = now, None, True
+        return ProvisioningCommand(
+            command_id=str(uuid.uuid5(DECISION_NS, f"{repair_id}|cmd|{self.command_seq}")),
+            decision_id=repair_id, product_id=self.product_id, account_id=self.account_id,
+            cpno=self.snapshot.cpno, family=self.family, vendor=self.snapshot.vendor,
+            action=action, sequence=self.command_seq, requested_at=self.command_at or now,
+            attempt=1, customer_id=self.customer_id)
 
     def resend(self, now: datetime) -> ProvisioningCommand:
         """The next attempt of the command in flight (its backoff ran out)."""

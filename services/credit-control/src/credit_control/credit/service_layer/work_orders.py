@@ -107,10 +107,11 @@ def _sync_command(product: ProductCredit, now: datetime) -> ProvisioningCommand 
     gateway to the same state once the chain can reach it (a restore done by hand left the
     gateway blocking a customer told 已可正常使用). Its result is not waited for: the product
     no longer has it pending, so a failure opens no new work order. None: nothing in flight
-    (a WORK_ORDER product's own work order)."""
-    if product.pending_command_id is None or not product.family.uses_chain:
+    (a WORK_ORDER product's own work order). The same path as reconciliation's repair
+    (`ProductCredit.sync_command`, service_layer/chain_repairs.py)."""
+    if product.pending_command_id is None:
         return None
-    return product.resend(now)
+    return product.sync_command(now)
 
 
 async def _open(conn: AsyncConnection, work_order_id: str) -> Row[Any]:

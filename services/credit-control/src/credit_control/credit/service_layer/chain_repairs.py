@@ -1,0 +1,65 @@
+"""Reconciliation's repair (docs/gateway.md, Reconciliation): the gateway found a settled
+difference (a lost block, 漏停, or a lost restore, 错停) and asks credit-control, which owns
+the products' commands and their sequence, to send the product's desired command through the
+chain again. The same path as a chain product's work order done (`ProductCredit.sync_command`,
+published through the outbox in the product's transaction, its result not waited for).
+
+Each request is judged under the product's lock (`ProductCredit.repair_refusal`): a repair
+never fights a newer command, the closed loop or an open work order, and the same request
+twice sends one command (the first moves the sequence on, the second is refused).
+"""
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.contracts.gateway import ProvisioningCommand
+from common.contracts.reconciliation import (
+    ChainRepair,
+    ChainRepairBatch,
+    ChainRepairRequest,
+    ChainRepairResults,
+    RepairOutcome,
+)
+
+from ...admin.adapters import admin_repository as admin_repo
+from ...service_layer.context import CreditContext, publish
+from ..adapters.product_credits import SqlProductCredits
+from ..domain.product_credit import ProductCredit
+
+
+async def repair(ctx: CreditContext, batch: ChainRepairBatch, by: str) -> ChainRepairResults:
+    """One outcome per request, in order; the commands sent and their audit entries are
+    written in one transaction with the products' new sequences."""
+    now = ctx.clock.now()
+    async with ctx.engine.begin() as conn:
+        products = SqlProductCredits(conn)
+        loaded = await products.load(item.product_id for item in batch.items)
+        outcomes = [await _one(ctx, conn, loaded.get(item.product_id), item, by, now)
+                    for item in batch.items]
+        await products.save(loaded.values())
+    return ChainRepairResults(items=tuple(outcomes))
+
+
+async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit | None,
+               item: ChainRepairRequest, by: str, now: datetime) -> ChainRepair:
+    why = ("unknown to credit-control" if product is None
+           else product.repair_refusal(item.desired, item.sequence, item.gateway_sequence))
+    command = product.sync_command(now) if product is not None and why is None else None
+    if product is None or command is None:
+        return ChainRepair(product_id=item.product_id, outcome=RepairOutcome.REFUSED,
+                           action=item.desired, detail=why or "nothing to send")
+    await publish(ctx, conn, product.product_id, command)
+    await admin_repo.audit(conn, now, by, "chain_repair", product.product_id, "repair",
+                           item.model_dump(mode="json"), _sent(command))
+    return ChainRepair(
+        product_id=item.product_id, outcome=RepairOutcome.REPAIRED, action=command.action,
+        command_id=command.command_id, sequence=command.sequence,
+        detail=(f"{command.action.value} sent again as sequence {command.sequence} "
+                f"(the gateway {'blocked' if item.gateway_blocked else 'open'} at "
+                f"sequence {item.gateway_sequence})"))
+
+
+def _sent(command: ProvisioningCommand) -> dict[str, object]:
+    return {"command_id": command.command_id, "action": command.action.value,
+            "sequence": command.sequence, "decision_id": command.decision_id}
