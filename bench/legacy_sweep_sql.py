@@ -58,9 +58,11 @@ def _notice_counts(step: SweepStep) -> str:
 # owing month, naming a date no earlier than the tier's suspension day), that date has come,
 # and the warning's SMS reached the customer — delivered (sent, when receipts are not
 # expected) — at least the warning's notice period before today's business day; or the SMS
-# was lost (failed / cancelled) for good (no valid contact number, or `max_warnings` lost in a
-# row): then the suspension is an exception with its reason. A lost SMS that may yet reach the
-# customer makes the suspension warning owed again (a new decision).
+# failed for good (no valid contact number, or `max_warnings` failed in a row): then the
+# suspension is an exception with its reason. A lost SMS (failed, or cancelled: withdrawn by the
+# notifier's re-check) that may yet reach the customer makes the suspension warning owed again
+# (a new decision, named for every loss so far); a withdrawn one never counts toward
+# `max_warnings` (ladder.WITHDRAWN, the thirty-first session).
 # A warning neither reached nor lost `:unheard_after_days` after its deadline is lost too
 # (ladder.heard_as_of): one more failure, status `unheard`, its own reason.
 NOTICE_REACHED_ON = ("((CASE WHEN :requires_delivery THEN pc.notice_delivered_at "
@@ -70,9 +72,11 @@ NOTICE_OUTCOME_LOST = "COALESCE(pc.notice_status, '') IN ('failed', 'cancelled')
 NOTICE_UNHEARD = (f"COALESCE(NOT {NOTICE_OUTCOME_LOST} AND {NOTICE_REACHED_ON} IS NULL "
                   "AND pc.suspension_deadline + :unheard_after_days <= :today, false)")
 NOTICE_LOST = f"({NOTICE_OUTCOME_LOST} OR {NOTICE_UNHEARD})"
-NOTICE_LOSSES = f"(pc.notice_failures + CASE WHEN {NOTICE_UNHEARD} THEN 1 ELSE 0 END)"
-NOTICE_EXCEPTION = (f"({NOTICE_LOST} AND (pc.notice_permanent "
-                    f"OR {NOTICE_LOSSES} >= :max_warnings))")
+NOTICE_FAILED = f"(COALESCE(pc.notice_status, '') = 'failed' OR {NOTICE_UNHEARD})"
+NOTICE_FAILURES = f"(pc.notice_failures + CASE WHEN {NOTICE_UNHEARD} THEN 1 ELSE 0 END)"
+NOTICE_LOSSES = f"({NOTICE_FAILURES} + pc.notice_withdrawals)"
+NOTICE_EXCEPTION = (f"({NOTICE_FAILED} AND (pc.notice_permanent "
+                    f"OR {NOTICE_FAILURES} >= :max_warnings))")
 NOTICE_UNHEARD_REASON = (
     "'never heard of by ' || to_char(pc.suspension_deadline + :unheard_after_days, "
     "'YYYY-MM-DD') || ', ' || :unheard_after_days || ' days after its deadline ' || "
@@ -125,7 +129,7 @@ def _period(step: SweepStep) -> str:
         return "'retention:' || to_char(c.suspended_on, 'YYYY-MM-DD')"
     if step.row.decision is DecisionType.SUSPENSION_WARNING:  # rules._calendar_due
         return (":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM') || ':' || "
-                f"{_deadline(step)} || CASE WHEN c.notice_again THEN '~' || c.notice_failures "
+                f"{_deadline(step)} || CASE WHEN c.notice_again THEN '~' || c.notice_losses "
                 "ELSE '' END")
     return ":rule_id || ':' || to_char(c.oldest_due_month, 'YYYY-MM')"
 
@@ -314,13 +318,14 @@ def _notice_columns(step: SweepStep) -> str:
     """What the notice predicate knows of each candidate (for its reason and inputs)."""
     if step.suspend_row is None:
         return ("pc.notice_status, pc.notice_reason, pc.notice_permanent, pc.notice_failures, "
+                "pc.notice_failures + pc.notice_withdrawals AS notice_losses, "
                 "NULL::date AS notice_reached_on, NULL::date AS notice_from, "
                 "NULL::boolean AS notice_exception, false AS notice_again")
     # An unheard warning reads as lost (ladder.heard_as_of).
     return (f"CASE WHEN {NOTICE_UNHEARD} THEN 'unheard' ELSE pc.notice_status END "
             f"AS notice_status, CASE WHEN {NOTICE_UNHEARD} THEN {NOTICE_UNHEARD_REASON} "
             f"ELSE pc.notice_reason END AS notice_reason, pc.notice_permanent, "
-            f"{NOTICE_LOSSES} AS notice_failures, "
+            f"{NOTICE_FAILURES} AS notice_failures, {NOTICE_LOSSES} AS notice_losses, "
             f"{NOTICE_REACHED_ON} AS notice_reached_on, {NOTICE_SUSPEND_FROM} AS notice_from, "
             f"{NOTICE_EXCEPTION} AS notice_exception, {NOTICE_AGAIN} AS notice_again")
 
@@ -338,7 +343,10 @@ def _state_parts(chain: bool, manual: bool, warning: bool, suspension_warning: b
                  "notice_permanent = false", "notice_days = :notice_days",
                  "notice_failures = CASE WHEN " + NOTICE_LOST.replace("pc.", "p.")
                  + " AND p.suspension_deadline IS NOT NULL THEN "
-                 + NOTICE_LOSSES.replace("pc.", "p.") + " ELSE 0 END"]
+                 + NOTICE_FAILURES.replace("pc.", "p.") + " ELSE 0 END",
+                 "notice_withdrawals = CASE WHEN " + NOTICE_LOST.replace("pc.", "p.")
+                 + " AND p.suspension_deadline IS NOT NULL THEN p.notice_withdrawals "
+                 "ELSE 0 END"]
     if chain:
         sets += ["command_seq = p.command_seq + 1",
                  "pending_command_id = md5(d.decision_id || '|cmd|' || (p.command_seq + 1))"
