@@ -347,8 +347,8 @@ def steady(stamps: dict[str, float], last: float) -> float:
 
 # ---- one run of each kind --------------------------------------------------------------------
 
-async def throughput(settings: Settings, n: int, workers: int, faults: Faults
-                     ) -> dict[str, float]:
+async def throughput(settings: Settings, n: int, workers: int, faults: Faults,
+                     processes: int = 0) -> dict[str, float]:
     topics = Topics()
     await ensure_topics(settings.kafka_bootstrap, topics.all, 6)
     try:
@@ -368,23 +368,94 @@ async def throughput(settings: Settings, n: int, workers: int, faults: Faults
         results = Reader(settings.kafka_bootstrap, topics.results, finals_only=True)
         await results.start()
         try:
-            # What the bench's process (consumer, stage worker, relay, the results' reader)
-            # and PostgreSQL's backends did meanwhile: where a command's time goes.
-            cpu = time.process_time()
-            async with _pg_waits.sampled(_scratch.asyncpg_dsn(settings.database_url),
-                                         every_s=0.05) as waits, \
-                    running_chain(settings, topics, workers, faults) as chain:
-                await results.wait_for(n, chain)
-                chain_rate = steady(chain.stamps.at, max(results.seen.values()))
-            cpu = time.process_time() - cpu
+            if processes:
+                chain_rate, cpu, waits = await _chain_in_processes(
+                    settings, topics, workers, faults, processes, results, n)
+                where = f"the chain's {processes} process(es)"
+            else:
+                chain_rate, cpu, waits = await _chain_here(settings, topics, workers, faults,
+                                                           results, n)
+                where = "the bench's process"
         finally:
             await results.stop()
-        print(f"  (this run: {chain_rate:,.0f} commands/s steady through the chain; the bench's "
-              f"process {cpu / n * 1e6:,.0f} µs of CPU a command; "
+        print(f"  (this run: {chain_rate:,.0f} commands/s steady through the chain; {where} "
+              f"{cpu / n * 1e6:,.0f} µs of CPU a command; "
               f"PostgreSQL: {_pg_waits.busy_report(waits)})")
         return {"chain": chain_rate, "raw": raw_rate, "plumbing": plumbing_rate}
     finally:
         await drop_topics(settings.kafka_bootstrap, topics.all)
+
+
+async def _chain_here(settings: Settings, topics: Topics, workers: int, faults: Faults,
+                      results: Reader, n: int) -> tuple[float, float, Any]:
+    """The chain in the bench's process: its rate from the first final result written (the
+    transaction's commit) to the last read back; the process's CPU (consumer, stage worker,
+    relay and the results' reader) and PostgreSQL's backends meanwhile."""
+    cpu = time.process_time()
+    async with _pg_waits.sampled(_scratch.asyncpg_dsn(settings.database_url),
+                                 every_s=0.05) as waits, \
+            running_chain(settings, topics, workers, faults) as chain:
+        await results.wait_for(n, chain)
+        rate = steady(chain.stamps.at, max(results.seen.values()))
+    return rate, time.process_time() - cpu, waits
+
+
+async def _chain_in_processes(settings: Settings, topics: Topics, workers: int,
+                              faults: Faults, processes: int, results: Reader, n: int,
+                              ) -> tuple[float, float, Any]:
+    """The chain in `processes` processes of its own, one consumer group (as deployed: a
+    gateway-adapter's process is its consumer, stage worker and relay, nothing else), the
+    results read back here. Its rate from the first final result read back to the last;
+    the chain processes' CPU. They start together once each has imported, and join the
+    group together."""
+    mp = multiprocessing.get_context("spawn")
+    ready, go, stop, cpu = mp.Semaphore(0), mp.Event(), mp.Event(), mp.Queue()
+    procs = [mp.Process(target=_chain_process,
+                        args=(settings, topics, workers, faults, ready, go, stop, cpu))
+             for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            while not ready.acquire(block=False):
+                _check_alive(procs)
+                await asyncio.sleep(0.02)
+        async with _pg_waits.sampled(_scratch.asyncpg_dsn(settings.database_url),
+                                     every_s=0.05) as waits:
+            go.set()
+            while len(results.seen) < n:
+                _check_alive(procs)
+                await asyncio.sleep(0.02)
+        seen = results.seen.values()
+        rate = (n - 1) / (max(seen) - min(seen))
+    finally:
+        stop.set()
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 60)
+    return rate, sum(cpu.get(timeout=5) for _ in procs), waits
+
+
+def _check_alive(procs: list[Any]) -> None:
+    dead = [p.exitcode for p in procs if p.exitcode is not None]
+    if dead:
+        raise RuntimeError(f"a chain process exited ({dead})")
+
+
+def _chain_process(settings: Settings, topics: Topics, workers: int, faults: Faults,
+                   ready: Any, go: Any, stop: Any, cpu: Any) -> None:
+    tune_gc()  # as the gateway-adapter process does at start (common.runtime)
+
+    async def main() -> float:
+        started = time.process_time()
+        async with running_chain(settings, topics, workers, faults) as chain:
+            while not stop.is_set():
+                chain.check()
+                await asyncio.sleep(0.02)
+        return time.process_time() - started
+
+    ready.release()  # imported: the processes start together
+    go.wait()
+    cpu.put(asyncio.run(main()))
 
 
 async def latency(settings: Settings, n: int, rate: float, workers: int, faults: Faults,
@@ -643,6 +714,9 @@ async def main() -> None:
                         "(0: only the one command that waits for the group to join)")
     parser.add_argument("--runs", type=int, default=3, help="runs; figures are their medians")
     parser.add_argument("--workers", type=int, default=1, help="stage workers")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="throughput: the chain in P processes of its own (one consumer "
+                        "group), the results read back by the bench's; 0: in the bench's")
     parser.add_argument("--batch", type=int, default=1000,
                         help="consumer batch (records per poll) and stage worker batch")
     parser.add_argument("--delay-ms", type=float, default=0,
@@ -680,7 +754,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
           f"median of {args.runs} run(s)")
     if args.only in (None, "throughput"):
         r = await medians(args.runs, lambda: throughput(settings, args.commands, args.workers,
-                                                        faults))
+                                                        faults, args.processes))
         print(f"throughput, {args.commands:,} commands waiting:\n"
               f"  through the chain (accept → BOSS → EMOS → gateway → result read back), "
               f"steady {r['chain']:>9,.0f} commands/s\n"
