@@ -46,6 +46,11 @@ DECISION_NS = uuid.UUID("6f1c2a52-8f0e-4b7e-9a43-3d2b8a1c0e11")
 # `GET /v1/provisioning/desired` answers and what a repair sends again.
 SUSPENDED_AT_CHAIN = frozenset({S.SUSPEND_REQUESTED, S.SUSPENDED, S.PRE_CANCEL})
 IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
+# How long after its last command a product may be repaired: the gateway judges "settled"
+# by its own `stuck_after` (an hour by default, but a credit-admin may ask for less); a
+# command younger than this may still be on its way through Kafka, and a repair would only
+# send the same action a second time.
+REPAIR_AFTER = timedelta(minutes=5)
 _CHAIN_DECISIONS = (DecisionType.SUSPEND, DecisionType.RESTORE)
 
 
@@ -357,11 +362,12 @@ class ProductCredit:
         return self._reissue(now)
 
     def repair_refusal(self, desired: ProvisioningAction, sequence: int,
-                       gateway_sequence: int | None) -> str | None:
+                       gateway_sequence: int | None, now: datetime) -> str | None:
         """Why reconciliation's repair of what it saw (`desired` at `sequence`) must not be
         sent now, or None. Asked under the product's lock: a repair never fights a newer
         command, the closed loop or a person, and the same request twice sends one command
-        (the first moves the sequence on)."""
+        (the first moves the sequence on; a second run seeing the repair's own sequence
+        before the gateway has it is refused by `REPAIR_AFTER`)."""
         if not self.family.uses_chain:
             return f"not chain-managed ({self.family.value}): suspended and restored by work orders"
         if self.snapshot is None:
@@ -379,6 +385,9 @@ class ProductCredit:
         if gateway_sequence is not None and gateway_sequence > self.command_seq:
             return (f"the gateway holds sequence {gateway_sequence}, newer than credit-control's "
                     f"{self.command_seq}")
+        if self.command_sent_at is not None and now - self.command_sent_at < REPAIR_AFTER:
+            return (f"its last command left at {self.command_sent_at.isoformat()}, less than "
+                    f"{REPAIR_AFTER.total_seconds():.0f} s ago: it may still be on its way")
         return None
 
     def _reissue(self, now: datetime) -> ProvisioningCommand:

@@ -44,7 +44,8 @@ async def repair(ctx: CreditContext, batch: ChainRepairBatch, by: str) -> ChainR
 async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit | None,
                item: ChainRepairRequest, by: str, now: datetime) -> ChainRepair:
     why = ("unknown to credit-control" if product is None
-           else product.repair_refusal(item.desired, item.sequence, item.gateway_sequence))
+           else product.repair_refusal(item.desired, item.sequence, item.gateway_sequence,
+                                       now))
     command = product.sync_command(now) if product is not None and why is None else None
     if product is None or command is None:
         return ChainRepair(product_id=item.product_id, outcome=RepairOutcome.REFUSED,
