@@ -129,6 +129,7 @@ async def test_withdrawn_warnings_are_warned_again_and_never_make_the_suspension
                                                   second["suspension_warning_id"])
     assert third["suspension_deadline"] == f"{y}-03-17", third
     assert third["notice"]["lost_warnings"] == 0, third  # withdrawn: no failed delivery
+    assert third["notice"]["withdrawn_warnings"] == 3, third
     assert await withdrawn(db, pid) == 3
     ok(await api.http.post(f"/v1/exemptions/EXwdn{uid}/remove", json={}), 200)
 

@@ -267,6 +267,9 @@ async def product_credit(ctx: CreditContext, product_id: str,
                               "permanent": product.notice_permanent,
                               "notice_days": product.notice_days,
                               "lost_warnings": product.notice_failures,
+                              # withdrawn at send time (cancelled: its reason went), owed
+                              # again but not toward max_warnings (docs/rules.md)
+                              "withdrawn_warnings": product.notice_withdrawals,
                               # ladder.heard_as_of on the business day of `as_of`: the day
                               # an unheard warning counts as lost, and whether it has come
                               **_unheard(ctx, product, at)}},
@@ -293,7 +296,8 @@ def _unheard(ctx: CreditContext, product: Any, at: datetime) -> dict[str, Any]:
         return {"unheard_lost_on": None, "unheard": False}
     sent, delivered = product.notice_sent_at, product.notice_delivered_at
     notice = Notice(product.notice_status, sent and business_date(sent),
-                    delivered and business_date(delivered), failures=product.notice_failures)
+                    delivered and business_date(delivered), failures=product.notice_failures,
+                    withdrawals=product.notice_withdrawals)
     if notice.lost or notice.reached_on(policy) is not None:
         return {"unheard_lost_on": None, "unheard": False}
     read = heard_as_of(notice, deadline, policy, business_date(at))
