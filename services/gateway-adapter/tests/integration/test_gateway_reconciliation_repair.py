@@ -119,6 +119,9 @@ async def test_a_settled_lost_block_and_lost_restore_are_repaired_once(
     assert [(a["action"], a["new"]["sequence"]) for a in audit] == [("repair", 2)], audit
     view = await ok(await credit.get(f"/v1/products/{product}/credit"), 200)
     assert view["state"] == "suspended"  # a repair moves the gateway, not the credit state
+    # ... and shows on the product's own page, with what it was asked and what it sent.
+    assert [(r["asked"]["sequence"], r["sent"]["sequence"], r["sent"]["action"])
+            for r in view["chain_repairs"]] == [(1, 2, "suspend")], view["chain_repairs"]
 
     # 错停: the customer pays, the restore goes through; then the gateway blocks again.
     await ok(await clients["billing-events"].post("/v1/payments", json={

@@ -250,6 +250,9 @@ async def product_credit(ctx: CreditContext, product_id: str,
         profile = (await admin_repo.profiles_for(conn, [product.customer_id]))[
             product.customer_id] if product.customer_id else None
         history = await repo.history(conn, product_id)
+        # Reconciliation's repairs (credit/service_layer/chain_repairs.py): commands with no
+        # decision of their own, so not in the history; newest first.
+        repairs = await admin_repo.audit_entries(conn, "chain_repair", product_id, 100)
     return {
         "product_id": product_id, "account_id": product.account_id,
         "customer_id": product.customer_id, "family": product.family, "state": product.state,
@@ -285,6 +288,8 @@ async def product_credit(ctx: CreditContext, product_id: str,
                     "attempt": product.command_attempt, "retry_at": product.retry_at},
         "pending_work_order_id": product.pending_work_order_id,
         **history, "work_orders": orders,
+        "chain_repairs": [{"at": r["at"], "by": r["actor"], "asked": r["old"], "sent": r["new"]}
+                          for r in repairs],
     }
 
 
