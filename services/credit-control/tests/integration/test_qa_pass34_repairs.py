@@ -19,6 +19,7 @@ January on 02-01, suspension-warned on 02-25 and suspended at the month end; ADC
 billed for March on 04-01 for the notice ladder; a sweep 90 days after the suspension
 pre-cancels what is still suspended."""
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -55,7 +56,7 @@ from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 BILL_FEN = 4_000
-MAS_KEYS = ("pay", "resusp", "pre", "dup", "vend")
+MAS_KEYS = ("pay", "resusp", "pre", "dup", "vend", "race")
 ADC_KEYS = ("mix", "paid")
 NOTICES_A_B = ("suspension_notice_contact", "suspension_notice_manager")
 
@@ -269,6 +270,46 @@ async def test_a_lost_block_of_a_product_whose_vendor_changed_is_repaired_for_th
     assert (newest["sequence"], newest["outcome"]) == (2, "applied"), found["attempts"]
     assert await api.state(pid) == "suspended"
 
+
+
+async def test_a_repair_and_a_payment_racing_for_the_product_end_open_and_told_once(
+    api: CreditApi, clients: dict[str, httpx.AsyncClient], db: AsyncEngine,
+    story: dict[str, Any],
+) -> None:
+    """Suspended MAS product, its block lost; the gateway's repair request and the
+    customer's payment arrive while something else holds the product's row (both wait for
+    its lock, then go in either order).
+
+    Pinned (fine): whichever goes first, the product ends normal and open at the gateway,
+    told once (one 开机通知), never blocked after paying; the sequence ends one past the
+    last command sent."""
+    credit, gateway, notifier = (clients["credit-control"], clients["gateway-adapter"],
+                                 clients["notifier"])
+    lg: Ledger = story["race"]
+    pid, y = lg.product_id, story["y"]
+    await drift(db, pid, blocked=False)
+    item = {"product_id": pid, "desired": "suspend", "sequence": 1, "gateway_blocked": False,
+            "gateway_sequence": 1}
+    async with db.begin() as conn:
+        await conn.execute(text(
+            "SELECT 1 FROM credit.product_credit WHERE product_id = :p FOR UPDATE"), {"p": pid})
+        asked = asyncio.create_task(credit.post("/v1/provisioning/repairs",
+                                                json={"items": [item]}))
+        await api.publish(lg.payment(at(date(y, 3, 1), 10)))
+        await asyncio.sleep(1.5)
+    answer = ok(await asked)
+    await api.applied(lg)
+    await state(api, lg, "normal", timeout=60)
+    await eventually(lambda: submit(gateway, pid), lambda s: s == 200, timeout=30,
+                     what="open after the payment")
+    sent = await eventually(lambda: templates(notifier, pid),
+                            lambda ts: "restore_notice" in ts, timeout=30, what="开机通知")
+    assert sent.count("restore_notice") == 1, sent
+    r = await row(db, pid)
+    repaired = answer["items"][0]["outcome"] == "repaired"
+    assert (r.state, r.command_seq) == ("normal", 3 if repaired else 2), (answer, r)
+    found = await chain(gateway, pid)
+    assert found["gateway"]["blocked"] is False, found
 
 # --- 2. the repair endpoint: one product twice in a batch, bad input ------------------------
 
@@ -632,3 +673,13 @@ async def test_a_repair_the_gateway_fails_opens_no_work_order_and_moves_nothing(
     assert (after.state, after.command_seq, after.pending_command_id,
             after.pending_work_order_id) == (before.state, 2, None, None), after
     assert (await api.credit(pid))["command"]["retry_at"] is None
+
+
+@pytest.mark.parametrize("path", ["/v1/provisioning/desired", "/v1/notices/unheard"])
+async def test_a_nul_in_the_paging_cursor_is_a_4xx(
+    clients: dict[str, httpx.AsyncClient], path: str,
+) -> None:
+    """The pages the reconciliation and the unheard-warnings view walk, asked with a NUL in
+    `after` (a cursor pasted from a log)."""
+    r = await clients["credit-control"].get(path, params={"after": "Pq34\x00"})
+    assert r.status_code < 500, (r.status_code, r.text[:300])
