@@ -3,9 +3,11 @@ credit-control and the running gateway-adapter: a lost block (漏停) and a lost
 of a MAS product, each settled (its command sent two hours before, nothing in the chain),
 are sent through the chain again by credit-control under the next sequence; a second run
 while the repair is on its way sends nothing; credit-control refuses a repair of what it
-moved on from, of an unknown product and of one it does not manage through the chain; the
-knobs and bad input. Year `test_year + 26` is this module's (capped at 2999)."""
+moved on from, of an unknown product and of one it does not manage through the chain; a lost
+block under an emergency freeze waits for the freeze to end; the knobs and bad input. Year
+`test_year + 26` is this module's (capped at 2999)."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -48,7 +50,10 @@ async def settle_drift(db: AsyncEngine, product: str, blocked: bool) -> None:
 
 
 async def suspended_mas(clients: dict[str, httpx.AsyncClient], db: AsyncEngine, uid: str,
-                        y: int) -> tuple[str, str]:
+                        y: int, month: int = 9) -> tuple[str, str]:
+    """A MAS product billed for `month` (a month of its own: a bill run closes it), suspended
+    through the chain by the next month's sweeps."""
+    billed, swept = f"{y}-{month:02d}", f"{y}-{month + 1:02d}"
     billing, credit = clients["billing-events"], clients["credit-control"]
     product, account = f"gwrep{uid}", f"Agwrep{uid}"
     await ok(await billing.post("/v1/customers", json={
@@ -62,17 +67,17 @@ async def suspended_mas(clients: dict[str, httpx.AsyncClient], db: AsyncEngine, 
         "name": "嘉讯CRM-MAS", "family": "MAS", "vendor": "jiaxun"}))
     await ok(await billing.post("/v1/charges", json={
         "charge_id": f"C{product}", "account_id": account, "product_id": product,
-        "bill_month": f"{y}-09", "amount_fen": 8800}))
+        "bill_month": billed, "amount_fen": 8800}))
     await ok(await billing.post("/v1/bill-runs", json={
-        "bill_run_id": f"BR{y}09{uid}", "bill_month": f"{y}-09",
-        "as_of": f"{y}-10-02T09:00:00+08:00"}))
+        "bill_run_id": f"BR{billed}{uid}", "bill_month": billed,
+        "as_of": f"{swept}-02T09:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
                      lambda r: r.status_code == 200 and r.json()["state"] == "warned",
                      what="credit-control applied the bill run")
     for day in (25, 31):
         await notices_heard(db)
         await ok(await credit.post("/v1/sweeps", json={
-            "sweep_id": f"SR{y}10{day}{uid}", "as_of": f"{y}-10-{day}T20:00:00+08:00"}))
+            "sweep_id": f"SR{swept}{day}{uid}", "as_of": f"{swept}-{day}T20:00:00+08:00"}))
     await eventually(lambda: credit.get(f"/v1/products/{product}/credit"),
                      lambda r: r.json()["state"] == "suspended", timeout=60,
                      what="suspended once the chain confirmed")
@@ -179,3 +184,28 @@ async def test_credit_control_refuses_what_it_does_not_manage_and_bad_input(
     assert r.status_code == 422, r.text
     looked = await ok(await gateway.post("/v1/reconciliation/runs", params={"repair": "false"}))
     assert (looked["repair"], looked["repaired"], looked["repairs"]) == (False, 0, []), looked
+
+
+async def test_a_lost_block_under_a_freeze_waits_for_the_freeze_to_end(
+    clients: dict[str, httpx.AsyncClient], uid: str, test_year: int, db: AsyncEngine,
+) -> None:
+    """A freeze says no one is cut off while it is in force (a billing error, a network
+    fault): re-blocking a customer the gateway lets send is a cut-off, so it waits; the lost
+    restore of a frozen customer would not (restores always go on)."""
+    credit = clients["credit-control"]
+    y = min(test_year + 26, 2999)
+    product, _ = await suspended_mas(clients, db, f"{uid}f", y, month=11)
+    freeze = f"FZrep{uid}"
+    await ok(await credit.post("/v1/freezes", json={
+        "freeze_id": freeze, "scope": "customer", "value": f"GR{uid}f",
+        "reason": "计费差错, 待核实欠费", "approver": "主管张三",
+        "until": (datetime.now(UTC) + timedelta(days=1)).isoformat()}))
+    await settle_drift(db, product, blocked=False)
+    lost_block = {"items": [{"product_id": product, "desired": "suspend", "sequence": 1,
+                             "gateway_blocked": False, "gateway_sequence": 1}]}
+    held = await ok(await credit.post("/v1/provisioning/repairs", json=lost_block), 200)
+    assert held["items"][0]["outcome"] == "refused", held
+    assert f"frozen by {freeze}" in held["items"][0]["detail"], held
+    await ok(await credit.post(f"/v1/freezes/{freeze}/end", json={"reason": "核实无误"}), 200)
+    done = await ok(await credit.post("/v1/provisioning/repairs", json=lost_block), 200)
+    assert (done["items"][0]["outcome"], done["items"][0]["sequence"]) == ("repaired", 2), done

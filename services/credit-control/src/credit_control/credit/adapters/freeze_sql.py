@@ -8,10 +8,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.contracts.snapshots import ProductFamily, Tier
 from common.db import DriverStatement
 
 from ...adapters import tables as t
-from ..domain.freezes import Freeze, Scope
+from ..domain.freezes import Covered, Freeze, Scope
 
 
 def to_freeze(row: Any) -> Freeze:
@@ -51,6 +52,22 @@ async def open_freezes(conn: AsyncConnection) -> list[Freeze]:
     balance path asks once per batch: a handful of rows, on the driver."""
     return [Freeze(r[0], Scope(r[1]), r[2], r[3], r[4], r[5], r[6])
             for r in await _OPEN.fetch(conn, {})]
+
+
+# What a freeze's scope is compared with, per product, as the sweep's `_frozen` reads it (the
+# star: the customer's credit profile's, else billing's).
+_COVERED = DriverStatement("""
+    SELECT pc.product_id, pc.family, pc.tier, COALESCE(cp.star_level, pc.star_level),
+           pc.product->>'vendor', pc.product->>'channel', pc.customer_id, pc.region
+    FROM credit.product_credit pc
+    LEFT JOIN credit.credit_profiles cp ON cp.customer_id = pc.customer_id
+    WHERE pc.product_id = ANY(CAST(:ids AS text[]))""")
+
+
+async def covered(conn: AsyncConnection, product_ids: list[str]) -> dict[str, Covered]:
+    """Each known product's facts a freeze's scope looks at."""
+    return {r[0]: Covered(ProductFamily(r[1]), Tier(r[2]), r[3], r[4], r[5], r[6], r[7])
+            for r in await _COVERED.fetch(conn, {"ids": product_ids})}
 
 
 async def end(conn: AsyncConnection, freeze_id: str, at: datetime, by: str,

@@ -6,14 +6,18 @@ published through the outbox in the product's transaction, its result not waited
 
 Each request is judged under the product's lock (`ProductCredit.repair_refusal`): a repair
 never fights a newer command, the closed loop or an open work order, and the same request
-twice sends one command (the first moves the sequence on, the second is refused).
+twice sends one command (the first moves the sequence on, the second is refused). A lost
+block of a product an emergency freeze covers (domain/freezes.py) is not repaired while the
+freeze is in force: the freeze says no one is cut off meanwhile (a billing error, a network
+fault), and re-blocking a customer who can send is a cut-off; it is repaired by the first
+run after the freeze ends. A lost restore is repaired whatever the freezes.
 """
 
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.contracts.gateway import ProvisioningCommand
+from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.reconciliation import (
     ChainRepair,
     ChainRepairBatch,
@@ -24,7 +28,9 @@ from common.contracts.reconciliation import (
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...service_layer.context import CreditContext, publish
+from ..adapters import freeze_sql
 from ..adapters.product_credits import SqlProductCredits
+from ..domain.freezes import Freeze
 from ..domain.product_credit import ProductCredit
 
 
@@ -35,17 +41,38 @@ async def repair(ctx: CreditContext, batch: ChainRepairBatch, by: str) -> ChainR
     async with ctx.engine.begin() as conn:
         products = SqlProductCredits(conn)
         loaded = await products.load(item.product_id for item in batch.items)
-        outcomes = [await _one(ctx, conn, loaded.get(item.product_id), item, by, now)
+        held = await _frozen(conn, batch, now)
+        outcomes = [await _one(ctx, conn, loaded.get(item.product_id), item, by, now,
+                               held.get(item.product_id))
                     for item in batch.items]
         await products.save(loaded.values())
     return ChainRepairResults(items=tuple(outcomes))
 
 
+async def _frozen(conn: AsyncConnection, batch: ChainRepairBatch,
+                  now: datetime) -> dict[str, Freeze]:
+    """The freeze in force now over each lost block of the batch (none: absent)."""
+    blocks = [i.product_id for i in batch.items if i.desired is ProvisioningAction.SUSPEND]
+    freezes = [f for f in await freeze_sql.open_freezes(conn) if f.active(now)] if blocks else []
+    if not freezes:
+        return {}
+    found = {}
+    for product_id, facts in (await freeze_sql.covered(conn, blocks)).items():
+        freeze = next((f for f in freezes if f.covers(facts)), None)
+        if freeze is not None:
+            found[product_id] = freeze
+    return found
+
+
 async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit | None,
-               item: ChainRepairRequest, by: str, now: datetime) -> ChainRepair:
+               item: ChainRepairRequest, by: str, now: datetime,
+               freeze: Freeze | None) -> ChainRepair:
     why = ("unknown to credit-control" if product is None
            else product.repair_refusal(item.desired, item.sequence, item.gateway_sequence,
                                        now))
+    if why is None and freeze is not None:
+        why = (f"frozen by {freeze.freeze_id} until {freeze.until.isoformat()}: no one is cut "
+               "off while it is in force; repaired by a run after it ends")
     command = product.sync_command(now) if product is not None and why is None else None
     if product is None or command is None:
         return ChainRepair(product_id=item.product_id, outcome=RepairOutcome.REFUSED,
