@@ -555,12 +555,6 @@ async def test_a_withdrawn_warning_then_paid_in_full_restarts_the_ladder(
     assert (notice["lost_warnings"], notice["withdrawn_warnings"]) == (0, 0), late["ladder"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QA pass 34: after a withdrawn warning and a payment in full (ladder restarted, state "
-    "normal), GET /v1/products/{id}/credit still shows the old ladder's "
-    "notice.withdrawn_warnings = 1 (and its status 'cancelled'): the restart resets the "
-    "ladder but not product_credit.notice_withdrawals / notice_status, which only the "
-    "next suspension warning resets"))
 async def test_the_explain_page_after_the_restart_counts_no_withdrawn_warning(
     story: dict[str, Any], summer: dict[str, Any],
 ) -> None:
@@ -571,6 +565,8 @@ async def test_the_explain_page_after_the_restart_counts_no_withdrawn_warning(
     assert restarted["state"] == "normal"
     notice = restarted["ladder"]["notice"]
     assert (notice["lost_warnings"], notice["withdrawn_warnings"]) == (0, 0), restarted["ladder"]
+    # QA pass 34 found the old ladder's 'cancelled' and count here: no warning, no notice.
+    assert (notice["status"], restarted["ladder"]["suspension_warning_id"]) == (None, None)
 
 
 async def test_a_pre_cancelled_product_whose_block_was_lost_is_blocked_again(

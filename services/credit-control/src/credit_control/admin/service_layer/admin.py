@@ -261,21 +261,7 @@ async def product_credit(ctx: CreditContext, product_id: str,
         "ladder": {"month": product.ladder_month, "warning_level": product.warning_level,
                    "suspension_warned_on": product.suspension_warned_on,
                    "suspension_deadline": product.suspension_deadline,
-                   # What became of that warning's SMS (notifier.notices.v1).
-                   "suspension_warning_id": product.suspension_warning_id,
-                   "notice": {"status": product.notice_status,
-                              "sent_at": product.notice_sent_at,
-                              "delivered_at": product.notice_delivered_at,
-                              "reason": product.notice_reason,
-                              "permanent": product.notice_permanent,
-                              "notice_days": product.notice_days,
-                              "lost_warnings": product.notice_failures,
-                              # withdrawn at send time (cancelled: its reason went), owed
-                              # again but not toward max_warnings (docs/rules.md)
-                              "withdrawn_warnings": product.notice_withdrawals,
-                              # ladder.heard_as_of on the business day of `as_of`: the day
-                              # an unheard warning counts as lost, and whether it has come
-                              **_unheard(ctx, product, at)}},
+                   **_suspension_warning(ctx, product, at)},
         "facts": {"tier": product.tier, "star_level": product.star_level,
                   "balance_fen": product.balance_fen, "amount_due_fen": product.amount_due_fen,
                   "product_amount_due_fen": product.product_amount_due_fen,
@@ -291,6 +277,33 @@ async def product_credit(ctx: CreditContext, product_id: str,
         "chain_repairs": [{"at": r["at"], "by": r["actor"], "asked": r["old"], "sent": r["new"]}
                           for r in repairs],
     }
+
+
+def _suspension_warning(ctx: CreditContext, product: Any, at: datetime) -> dict[str, Any]:
+    """The ladder's suspension warning and what became of its SMS (notifier.notices.v1). A
+    ladder with none (never warned of suspension, or restarted: paid, a new oldest month)
+    has no notice: the row's notice columns still hold the last ladder's until the next
+    suspension warning resets them (the sweep carries the counts only while a deadline
+    stands: sweep_sql `upd`), so they are not shown as this ladder's (QA pass 34)."""
+    if product.suspension_deadline is None:
+        return {"suspension_warning_id": None, "notice": {
+            "status": None, "sent_at": None, "delivered_at": None, "reason": None,
+            "permanent": False, "notice_days": None, "lost_warnings": 0,
+            "withdrawn_warnings": 0, "unheard_lost_on": None, "unheard": False}}
+    return {"suspension_warning_id": product.suspension_warning_id,
+            "notice": {"status": product.notice_status,
+                       "sent_at": product.notice_sent_at,
+                       "delivered_at": product.notice_delivered_at,
+                       "reason": product.notice_reason,
+                       "permanent": product.notice_permanent,
+                       "notice_days": product.notice_days,
+                       "lost_warnings": product.notice_failures,
+                       # withdrawn at send time (cancelled: its reason went), owed again
+                       # but not toward max_warnings (docs/rules.md)
+                       "withdrawn_warnings": product.notice_withdrawals,
+                       # ladder.heard_as_of on the business day of `as_of`: the day an
+                       # unheard warning counts as lost, and whether it has come
+                       **_unheard(ctx, product, at)}}
 
 
 def _unheard(ctx: CreditContext, product: Any, at: datetime) -> dict[str, Any]:
