@@ -6,7 +6,11 @@ from datetime import UTC, datetime, timedelta
 from common.contracts.credit_control import CreditState
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import ProductFamily, ProductSnapshot
-from credit_control.credit.domain.product_credit import REPAIR_AFTER, ProductCredit
+from credit_control.credit.domain.product_credit import (
+    REPAIR_AFTER,
+    REPAIR_LIMIT,
+    ProductCredit,
+)
 
 S, SUS, RES = CreditState, ProvisioningAction.SUSPEND, ProvisioningAction.RESTORE
 NOW = datetime(2200, 11, 3, 9, tzinfo=UTC)
@@ -70,3 +74,20 @@ def test_a_pending_command_is_resent_as_its_next_attempt() -> None:
     p = settled(S.RESTORE_REQUESTED, pending_command_id="c1", pending_decision_id="d1")
     cmd = p.sync_command(NOW)
     assert cmd is not None and (cmd.command_id, cmd.sequence, cmd.attempt) == ("c1", 1, 2)
+
+
+def test_repairs_in_a_row_stop_at_the_limit_for_a_person() -> None:
+    """The newest REPAIR_LIMIT commands all repairs: no more; a decision in between (its
+    own sequence) starts the count again."""
+    p = settled()  # sequence 1, a decision's
+    repaired: list[int] = []
+    for _ in range(REPAIR_LIMIT):
+        assert p.repairs_exhausted(repaired) is None
+        cmd = p.sync_command(NOW)
+        assert cmd is not None
+        repaired.insert(0, cmd.sequence)
+    why = p.repairs_exhausted(repaired)
+    assert why is not None and "repaired 3 times in a row (sequences 2, 3, 4)" in why
+    # A decision's command (sequence 5) in between: repairs may go again.
+    p.command_seq += 1
+    assert p.repairs_exhausted(repaired) is None

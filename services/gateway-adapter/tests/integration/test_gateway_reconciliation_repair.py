@@ -4,7 +4,8 @@ of a MAS product, each settled (its command sent two hours before, nothing in th
 are sent through the chain again by credit-control under the next sequence; a second run
 while the repair is on its way sends nothing; credit-control refuses a repair of what it
 moved on from, of an unknown product and of one it does not manage through the chain; a lost
-block under an emergency freeze waits for the freeze to end; the knobs and bad input. Year
+block under an emergency freeze waits for the freeze to end, and three repairs in a row are
+enough (the next is refused for a person); the knobs and bad input. Year
 `test_year + 26` is this module's (capped at 2999)."""
 
 from datetime import UTC, datetime, timedelta
@@ -186,7 +187,7 @@ async def test_credit_control_refuses_what_it_does_not_manage_and_bad_input(
     assert (looked["repair"], looked["repaired"], looked["repairs"]) == (False, 0, []), looked
 
 
-async def test_a_lost_block_under_a_freeze_waits_for_the_freeze_to_end(
+async def test_a_lost_block_waits_for_a_freeze_and_three_repairs_in_a_row_are_enough(
     clients: dict[str, httpx.AsyncClient], uid: str, test_year: int, db: AsyncEngine,
 ) -> None:
     """A freeze says no one is cut off while it is in force (a billing error, a network
@@ -209,3 +210,16 @@ async def test_a_lost_block_under_a_freeze_waits_for_the_freeze_to_end(
     await ok(await credit.post(f"/v1/freezes/{freeze}/end", json={"reason": "核实无误"}), 200)
     done = await ok(await credit.post("/v1/provisioning/repairs", json=lost_block), 200)
     assert (done["items"][0]["outcome"], done["items"][0]["sequence"]) == ("repaired", 2), done
+
+    # A chain that never holds it: two more repairs (3, 4), each found settled again; then
+    # three in a row is enough, the next is refused for a person to look at.
+    for sequence in (2, 3):
+        await settle_drift(db, product, blocked=False)
+        again = await ok(await credit.post("/v1/provisioning/repairs", json={"items": [{
+            **lost_block["items"][0], "sequence": sequence}]}), 200)
+        assert again["items"][0]["sequence"] == sequence + 1, again
+    await settle_drift(db, product, blocked=False)
+    stop = await ok(await credit.post("/v1/provisioning/repairs", json={"items": [{
+        **lost_block["items"][0], "sequence": 4}]}), 200)
+    assert stop["items"][0]["outcome"] == "refused", stop
+    assert "repaired 3 times in a row (sequences 2, 3, 4)" in stop["items"][0]["detail"], stop

@@ -51,6 +51,11 @@ IN_FLIGHT = (S.SUSPEND_REQUESTED, S.RESTORE_REQUESTED)
 # command younger than this may still be on its way through Kafka, and a repair would only
 # send the same action a second time.
 REPAIR_AFTER = timedelta(minutes=5)
+# How many repairs in a row (the product's newest commands all reconciliation's, nothing
+# decided in between) before the next is refused for a person to look: a chain that never
+# holds the product would otherwise get a new command every run, each reported as repaired,
+# while the difference stays (QA pass 34).
+REPAIR_LIMIT = 3
 _CHAIN_DECISIONS = (DecisionType.SUSPEND, DecisionType.RESTORE)
 
 
@@ -389,6 +394,17 @@ class ProductCredit:
             return (f"its last command left at {self.command_sent_at.isoformat()}, less than "
                     f"{REPAIR_AFTER.total_seconds():.0f} s ago: it may still be on its way")
         return None
+
+    def repairs_exhausted(self, repaired: list[int]) -> str | None:
+        """Why no more repairs are sent, given the sequences reconciliation's repairs sent
+        (newest first, at most `REPAIR_LIMIT`): the last `REPAIR_LIMIT` commands were all
+        repairs, and the chain still differs. None: a repair may go."""
+        newest = list(range(self.command_seq, self.command_seq - REPAIR_LIMIT, -1))
+        if repaired[:REPAIR_LIMIT] != newest:
+            return None
+        return (f"repaired {REPAIR_LIMIT} times in a row (sequences "
+                f"{', '.join(map(str, reversed(newest)))}) and the gateway still differs: the "
+                "chain does not hold it; for a person to look at (a work order by hand)")
 
     def _reissue(self, now: datetime) -> ProvisioningCommand:
         """The desired action again, under the next sequence and a repair's own ids."""

@@ -10,7 +10,9 @@ twice sends one command (the first moves the sequence on, the second is refused)
 block of a product an emergency freeze covers (domain/freezes.py) is not repaired while the
 freeze is in force: the freeze says no one is cut off meanwhile (a billing error, a network
 fault), and re-blocking a customer who can send is a cut-off; it is repaired by the first
-run after the freeze ends. A lost restore is repaired whatever the freezes.
+run after the freeze ends. A lost restore is repaired whatever the freezes. After
+`REPAIR_LIMIT` repairs in a row the next is refused: the chain does not hold the product, and
+a person must look (each run would otherwise send a command reported as repaired).
 """
 
 from datetime import datetime
@@ -31,7 +33,7 @@ from ...service_layer.context import CreditContext, publish
 from ..adapters import freeze_sql
 from ..adapters.product_credits import SqlProductCredits
 from ..domain.freezes import Freeze
-from ..domain.product_credit import ProductCredit
+from ..domain.product_credit import REPAIR_LIMIT, ProductCredit
 
 
 async def repair(ctx: CreditContext, batch: ChainRepairBatch, by: str) -> ChainRepairResults:
@@ -64,6 +66,12 @@ async def _frozen(conn: AsyncConnection, batch: ChainRepairBatch,
     return found
 
 
+async def _repaired(conn: AsyncConnection, product_id: str) -> list[int]:
+    """The sequences the product's newest repairs sent, newest first (the audit log)."""
+    entries = await admin_repo.audit_entries(conn, "chain_repair", product_id, REPAIR_LIMIT)
+    return [int(e["new"]["sequence"]) for e in entries]
+
+
 async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit | None,
                item: ChainRepairRequest, by: str, now: datetime,
                freeze: Freeze | None) -> ChainRepair:
@@ -73,6 +81,8 @@ async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit
     if why is None and freeze is not None:
         why = (f"frozen by {freeze.freeze_id} until {freeze.until.isoformat()}: no one is cut "
                "off while it is in force; repaired by a run after it ends")
+    if why is None and product is not None:
+        why = product.repairs_exhausted(await _repaired(conn, product.product_id))
     command = product.sync_command(now) if product is not None and why is None else None
     if product is None or command is None:
         return ChainRepair(product_id=item.product_id, outcome=RepairOutcome.REFUSED,
