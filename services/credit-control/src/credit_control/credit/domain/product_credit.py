@@ -404,7 +404,7 @@ class ProductCredit:
             return None
         return (f"repaired {REPAIR_LIMIT} times in a row (sequences "
                 f"{', '.join(map(str, reversed(newest)))}) and the gateway still differs: the "
-                "chain does not hold it; for a person to look at (a work order by hand)")
+                "chain does not hold it; left for a person (listed under not_repaired)")
 
     def _reissue(self, now: datetime) -> ProvisioningCommand:
         """The desired action again, under the next sequence and a repair's own ids."""
