@@ -34,6 +34,22 @@ async def audit_entries(conn: AsyncConnection, entity: str | None, entity_id: st
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
+async def repaired_sequences(conn: AsyncConnection, product_ids: list[str],
+                             newest: int) -> dict[str, list[int]]:
+    """The sequences reconciliation's newest `newest` repairs of each product sent (the
+    audit log's `chain_repair` entries), newest first; one statement for the lot."""
+    rows = await conn.execute(text("""
+        SELECT entity_id, (new->>'sequence')::bigint FROM (
+            SELECT entity_id, new, row_number() OVER (PARTITION BY entity_id ORDER BY id DESC) n
+            FROM credit.audit_log
+            WHERE entity = 'chain_repair' AND entity_id = ANY(CAST(:ids AS text[]))) a
+        WHERE n <= :newest ORDER BY entity_id, n"""), {"ids": product_ids, "newest": newest})
+    found: dict[str, list[int]] = {}
+    for product_id, sequence in rows:
+        found.setdefault(product_id, []).append(int(sequence))
+    return found
+
+
 # --- rule table -----------------------------------------------------------------------------
 
 async def rule_version(conn: AsyncConnection) -> int:

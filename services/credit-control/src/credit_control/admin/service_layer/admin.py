@@ -26,7 +26,7 @@ from ...credit.domain.commands import (
     PutRules,
 )
 from ...credit.domain.ladder import UNHEARD, Notice, heard_as_of, unheard_limit
-from ...credit.domain.product_credit import SUSPENDED_AT_CHAIN as CHAIN_SUSPENDED
+from ...credit.domain.product_credit import SUSPENDED_AT_CHAIN
 from ...credit.domain.profiles import limit_in_range
 from ...credit.domain.rule_table import RuleTable
 from ...credit.service_layer import reviews
@@ -35,9 +35,6 @@ from ...credit.service_layer.sweeps import guard_settings
 from ...service_layer.context import CreditContext, publish
 from ..adapters import admin_repository as admin_repo
 from .customers import require_known_customer
-
-# The domain's set (credit/domain/product_credit.py), as the rows' state strings.
-SUSPENDED_AT_CHAIN = frozenset(s.value for s in CHAIN_SUSPENDED)
 
 
 async def get_rules(ctx: CreditContext) -> dict[str, Any]:
@@ -227,6 +224,8 @@ async def desired(ctx: CreditContext, after: str | None, limit: int) -> DesiredC
     items = tuple(DesiredChainState(
         product_id=r.product_id, account_id=r.account_id, customer_id=r.customer_id or "",
         cpno=r.product["cpno"], family=ProductFamily(r.family), vendor=r.product.get("vendor"),
+        # A row's state is a str; CreditState members are StrEnums, equal to (and hashed
+        # as) their values, so the domain's set answers for it.
         desired=ProvisioningAction.SUSPEND if r.state in SUSPENDED_AT_CHAIN
         else ProvisioningAction.RESTORE,
         sequence=int(r.command_seq), since=r.command_at, sent_at=r.command_sent_at)

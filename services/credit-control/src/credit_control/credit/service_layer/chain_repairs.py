@@ -44,9 +44,13 @@ async def repair(ctx: CreditContext, batch: ChainRepairBatch, by: str) -> ChainR
         products = SqlProductCredits(conn)
         loaded = await products.load(item.product_id for item in batch.items)
         held = await _frozen(conn, batch, now)
-        outcomes = [await _one(ctx, conn, loaded.get(item.product_id), item, by, now,
-                               held.get(item.product_id))
-                    for item in batch.items]
+        repaired = await admin_repo.repaired_sequences(
+            conn, [item.product_id for item in batch.items], REPAIR_LIMIT)
+        outcomes = []
+        for item in batch.items:  # in order: a product asked twice sees its first repair
+            # (`_one` adds each repair it sends to `repaired`)
+            outcomes.append(await _one(ctx, conn, loaded.get(item.product_id), item, by, now,
+                                       held.get(item.product_id), repaired))
         await products.save(loaded.values())
     return ChainRepairResults(items=tuple(outcomes))
 
@@ -66,15 +70,9 @@ async def _frozen(conn: AsyncConnection, batch: ChainRepairBatch,
     return found
 
 
-async def _repaired(conn: AsyncConnection, product_id: str) -> list[int]:
-    """The sequences the product's newest repairs sent, newest first (the audit log)."""
-    entries = await admin_repo.audit_entries(conn, "chain_repair", product_id, REPAIR_LIMIT)
-    return [int(e["new"]["sequence"]) for e in entries]
-
-
 async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit | None,
                item: ChainRepairRequest, by: str, now: datetime,
-               freeze: Freeze | None) -> ChainRepair:
+               freeze: Freeze | None, repaired: dict[str, list[int]]) -> ChainRepair:
     why = ("unknown to credit-control" if product is None
            else product.repair_refusal(item.desired, item.sequence, item.gateway_sequence,
                                        now))
@@ -82,7 +80,7 @@ async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit
         why = (f"frozen by {freeze.freeze_id} until {freeze.until.isoformat()}: no one is cut "
                "off while it is in force; repaired by a run after it ends")
     if why is None and product is not None:
-        why = product.repairs_exhausted(await _repaired(conn, product.product_id))
+        why = product.repairs_exhausted(repaired.get(product.product_id, []))
     command = product.sync_command(now) if product is not None and why is None else None
     if product is None or command is None:
         return ChainRepair(product_id=item.product_id, outcome=RepairOutcome.REFUSED,
@@ -90,6 +88,7 @@ async def _one(ctx: CreditContext, conn: AsyncConnection, product: ProductCredit
     await publish(ctx, conn, product.product_id, command)
     await admin_repo.audit(conn, now, by, "chain_repair", product.product_id, "repair",
                            item.model_dump(mode="json"), _sent(command))
+    repaired.setdefault(product.product_id, []).insert(0, command.sequence)
     return ChainRepair(
         product_id=item.product_id, outcome=RepairOutcome.REPAIRED, action=command.action,
         command_id=command.command_id, sequence=command.sequence,
