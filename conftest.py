@@ -156,3 +156,28 @@ async def role_clients(
     for by_service in made.values():
         for client in by_service.values():
             await client.aclose()
+
+
+# --- where the suite's time goes -------------------------------------------------------------
+# `make test` must stay under 30 minutes (README). Each run ends with its slowest modules
+# (setup, call and teardown of their tests, module fixtures included), so a module that grows
+# shows in the CI log where it grew, not only as a longer total.
+_MODULE_SECONDS: dict[str, float] = {}
+SLOWEST_MODULES = 15
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::", 1)[0]
+    _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _MODULE_SECONDS:
+        return
+    total = sum(_MODULE_SECONDS.values())
+    slowest = sorted(_MODULE_SECONDS.items(), key=lambda kv: -kv[1])[:SLOWEST_MODULES]
+    terminalreporter.section(f"slowest modules (of {len(_MODULE_SECONDS)}, {total:.0f} s in "
+                             "tests)")
+    for module, seconds in slowest:
+        terminalreporter.write_line(f"{seconds:8.1f} s  {100 * seconds / total:4.1f} %  "
+                                    f"{module}")
