@@ -326,7 +326,15 @@ _PROFILES = """
 _PRODUCT_TIERS = """
     UPDATE credit.product_credit pc SET tier = u.tier
       FROM unnest(CAST(:c AS text[]), CAST(:tier AS text[])) AS u(customer_id, tier)
-     WHERE pc.customer_id = u.customer_id AND pc.tier IS DISTINCT FROM u.tier"""
+     WHERE pc.customer_id = u.customer_id AND u.tier IS NOT NULL
+       AND pc.tier IS DISTINCT FROM u.tier"""
+# A profile that says nothing (`billing_profile_values`): the products' tier is billing's
+# again, from the snapshot of their account's newest position (what a balance event gives).
+_SNAPSHOT_TIERS = """
+    UPDATE credit.product_credit pc SET tier = ap.customer->>'tier'
+      FROM credit.account_positions ap
+     WHERE pc.customer_id = ANY(CAST(:c AS text[])) AND ap.account_id = pc.account_id
+       AND ap.customer->>'tier' IS NOT NULL AND pc.tier IS DISTINCT FROM ap.customer->>'tier'"""
 
 
 # The customers whose profile the rating changes (star, limit or tier; or a first one).
@@ -353,6 +361,9 @@ async def feed_profiles(conn: AsyncConnection, profiles: list[dict[str, Any]]) -
     await conn.execute(text(_PROFILES), values)
     await conn.execute(text(_PRODUCT_TIERS), {"c": [p["customer_id"] for p in profiles],
                                               "tier": [p["tier"] for p in profiles]})
+    billing = [p["customer_id"] for p in profiles if p["tier"] is None]
+    if billing:
+        await conn.execute(text(_SNAPSHOT_TIERS), {"c": billing})
     return changed
 
 
@@ -416,6 +427,14 @@ async def lock_customer(conn: AsyncConnection, customer_id: str) -> None:
     """Serialises overrides of one customer (check-then-insert)."""
     await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rating:' || :c))"),
                        {"c": customer_id})
+
+
+def billing_profile_values(customer_id: str, by: str, at: datetime) -> dict[str, Any]:
+    """A profile that says nothing (no star, limit or tier): billing's snapshot applies, as
+    for a customer the model never rated; `feed_profiles` sets the products' tier back to
+    their account's snapshot's (`_SNAPSHOT_TIERS`)."""
+    return {"customer_id": customer_id, "star_level": None, "credit_limit_fen": None,
+            "tier": None, "updated_by": by, "updated_at": at}
 
 
 def profile_values(card: Scorecard, customer_id: str, rating: Rating, by: str,

@@ -30,8 +30,9 @@ class PutScorecard(BaseModel):
 class AddOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     override_id: Id
-    star_level: Annotated[int, Field(ge=0, le=5)] | None  # None: unrated
-    limit_fen: Annotated[int, Field(ge=0)] | None = None  # None: the star's initial limit
+    # Strict, as PutProfile: a star or a limit sent as text ("5") is a client's bug, told.
+    star_level: Annotated[int, Field(ge=0, le=5, strict=True)] | None  # None: unrated
+    limit_fen: Annotated[int, Field(ge=0, strict=True)] | None = None  # None: the initial
     reason: Reason
     expires_at: IsoMoment
     created_by: ByToken = ""

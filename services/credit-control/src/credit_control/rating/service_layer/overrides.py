@@ -96,13 +96,20 @@ async def apply_ended_overrides(ctx: CreditContext, conn: AsyncConnection, at: d
     for row in ended:
         model = await sql.rating_of(conn, row.customer_id)
         back = Rating(model["star_level"], model["limit_fen"]) if model else Rating(None, 0)
+        why = "override ended (removed)" if row.removed_at else "override expired"
+        by = f"override_ended:{row.override_id}"
+        if model:
+            profile = sql.profile_values(card, row.customer_id, back, by, at)
+        else:
+            # Never rated by the model: back to billing's star, limit and tier (the profile
+            # says nothing), not to "unrated, low" (QA pass 36: a high-tier 4★ customer was
+            # left with tier low and no limit when its override was removed).
+            profile = sql.billing_profile_values(row.customer_id, by, at)
+            why += "; never rated by the model: billing's star and tier apply"
         await _record(conn, row.customer_id, "override_ended", row.override_id,
-                      Rating(row.star_level, row.limit_fen), back,
-                      "override ended (removed)" if row.removed_at else "override expired",
-                      card.version, actor, at)
-        await profiles.feed(ctx, conn, [sql.profile_values(
-            card, row.customer_id, back, f"override_ended:{row.override_id}", at)], at,
-            trigger="rating override ended")
+                      Rating(row.star_level, row.limit_fen), back, why, card.version, actor,
+                      at)
+        await profiles.feed(ctx, conn, [profile], at, trigger="rating override ended")
         await conn.execute(update(o).where(o.c.override_id == row.override_id)
                            .values(ended_applied=True))
     return len(ended)
