@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from common.clock import BUSINESS_TZ, business_date, last_day_of_month
+from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import Tier
@@ -121,8 +122,12 @@ class Replay:
     asked: dict[str, tuple[date, dict[str, int]]] = field(default_factory=dict)
 
     def run(self) -> Outcome:
+        # A point and a sweep at the same moment: the point first (a payment billing took
+        # by then), except billing's answer to a deduction, which the sweep of that moment
+        # decided (it is dated at the decision's as_of): after the sweep that caused it.
         stimuli: list[tuple[datetime, int, str, Point | None]] = [
-            (p.at, 0, h.account_id, p) for h in self.histories for p in h.points
+            (p.at, 2 if p.cause is BalanceCause.DEDUCTION else 0, h.account_id, p)
+            for h in self.histories for p in h.points
             if business_date(p.at) <= self.month.last]
         if stimuli:
             first_day = business_date(min(s[0] for s in stimuli))
