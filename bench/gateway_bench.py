@@ -62,16 +62,14 @@ from common.contracts.gateway import ProvisioningAction, ProvisioningCommand
 from common.contracts.snapshots import ProductFamily
 from common.envelope import parse, to_bytes, wrap
 from common.kafka import Publisher, dead_letter_topic, ensure_topics
-from common.outbox import keyed_messages
 from common.runtime import tune_gc
-from gateway_adapter.adapters import chain_writes
 from gateway_adapter.adapters import tables as t
 from gateway_adapter.config import Settings
 from gateway_adapter.domain.cmpp import CmppAccount
 from gateway_adapter.domain.faults import Faults
 from gateway_adapter.entrypoints import consumer
 from gateway_adapter.entrypoints.cmpp_server import CmppConfig, CmppGateway
-from gateway_adapter.service_layer import handlers, worker
+from gateway_adapter.service_layer import accept, handlers, results, worker
 from gateway_adapter.service_layer.context import GatewayContext
 
 MIGRATIONS = Path(gateway_adapter.__file__).parent / "adapters" / "migrations"
@@ -172,17 +170,22 @@ class _StampedEngine:
 
 
 def _note_final_results() -> None:
-    """Every final result the chain writes notes its product in the open transaction."""
-    add = chain_writes.add_results
+    """Every final result the chain writes notes its product in the open transaction, read
+    from the stage reports before they become outbox rows, and only in a stamped
+    transaction. (Until the thirty-second session it parsed every outbox row back, packed
+    rows message by message, in every transaction: ~38,000 instructions a command, ~10 % of
+    what the chain's figures counted as the chain's own.)"""
+    made = results.result_rows
 
-    def noting(w: Any, outbox: Any, rows: Any) -> None:
-        # A row holds several products' results (common.outbox.packed): each message's key
-        Stamps.note([k.decode() for r in rows if b'"final":true' in r.payload
-                     for k, m in keyed_messages(r.key.encode(), r.payload)
-                     if b'"final":true' in m])
-        add(w, outbox, rows)
+    def noting(ctx: GatewayContext, reports: Any) -> Any:
+        pending = _PENDING.get()
+        if pending is not None:
+            reports = list(reports)
+            pending.extend([a.product_id for a, r, _ in reports if r.final])
+        return made(ctx, reports)
 
-    chain_writes.add_results = noting  # type: ignore[assignment]
+    accept.result_rows = noting  # type: ignore[attr-defined]
+    worker.result_rows = noting  # type: ignore[attr-defined]
 
 
 _note_final_results()
