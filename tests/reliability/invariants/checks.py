@@ -23,6 +23,7 @@ from common.contracts import (
     CreditDecisionMade,
     CreditStateChanged,
     DeductionCollected,
+    NoticeOutcome,
 )
 from common.envelope import convert
 from credit_control.credit.domain.profiles import CreditProfile, Exemption
@@ -34,6 +35,7 @@ from .replay import Inputs, Replay, SweepRun
 from .topics import Message, read_topic
 
 BALANCE = "billing.balance_changed"
+OUTCOME = "notifier.notice_outcome"
 DECISION = "credit.decision_made"
 STATE = "credit.state_changed"
 DEDUCTION = "credit.deduction_collected"
@@ -126,7 +128,21 @@ async def replay_inputs(conn: AsyncConnection, prefix: str) -> Inputs:
                   "SELECT version, rows, changed_at FROM credit.rule_tables"))}
     return Inputs(events, sweeps, tables, await _profiles(conn), set((await conn.execute(text(
         "SELECT decision_id FROM credit.work_orders WHERE status = 'done' "
-        "AND product_id LIKE :p"), {"p": _like(prefix)})).scalars()))
+        "AND product_id LIKE :p"), {"p": _like(prefix)})).scalars()),
+        await _notice_outcomes(conn, prefix))
+
+
+async def _notice_outcomes(conn: AsyncConnection,
+                           prefix: str) -> list[tuple[datetime, NoticeOutcome]]:
+    """What the notifier published of suspension warnings' SMS (its outbox: what
+    credit-control consumes, `notifier.notices.v1`), each when credit-control applied it (its
+    inbox; not applied yet: when published, as for balance events)."""
+    rows = await conn.execute(text(
+        "SELECT o.payload, COALESCE(i.applied_at, o.created_at) AS at "
+        "FROM notifier.outbox_messages o "
+        "LEFT JOIN credit.inbox i ON i.consumer = 'credit-control' AND i.event_id = o.event_id "
+        "WHERE o.event_type = :t AND o.key LIKE :p"), {"t": OUTCOME, "p": _like(prefix)})
+    return [(r.at, convert(orjson.loads(r.payload)["payload"], NoticeOutcome)) for r in rows]
 
 
 async def _profiles(conn: AsyncConnection) -> dict[str, CreditProfile]:

@@ -1,8 +1,17 @@
 """The decisions that should exist, recomputed from the inputs alone: the balance events
-billing published, the sweeps that ran (their `as_of`, rule version, guard hold), the rule
-table of each version and the credit profiles / exemptions. It replays credit-control's pure
-domain (`credit_control.credit.domain.rules`: the same functions the service calls) product by
-product, in the order the inputs took effect.
+billing published, the sweeps that ran (their `as_of`, rule version, guard hold), the
+notifier's outcomes of the suspension warnings' SMS (`notifier.notices.v1`: sent, delivered,
+failed, cancelled = withdrawn), the rule table of each version and the credit profiles /
+exemptions. It replays credit-control's pure domain (`credit_control.credit.domain.rules`: the
+same functions the service calls) product by product, in the order the inputs took effect
+(credit-control's: when it applied each event and outcome, when each sweep started).
+
+Notice outcomes: each product keeps what credit-control records of its current suspension
+warning (`ladder.Notice`: `Notice.heard` per outcome of that warning, `ladder.next_notice`
+when the sweep decides a new one), and the sweep's rules read it as the service's do
+(`rules.on_calendar` under the notice policy: a lost warning is owed again, `~n`; the
+suspension waits until the warning reached the customer a notice period earlier, or is an
+exception; a warning unheard of too long is lost).
 
 Assumptions, stated so a failure can be read: a sweep ran while no balance event of the
 same accounts was being applied (a sweep takes effect chunk by chunk after it started, so
@@ -20,8 +29,15 @@ from common.clock import business_date, parse_bill_month
 from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction
+from common.contracts.notifier import NoticeOutcome
 from credit_control.credit.domain import rules
-from credit_control.credit.domain.ladder import Ladder
+from credit_control.credit.domain.ladder import (
+    DEFAULT_POLICY,
+    Ladder,
+    Notice,
+    NoticePolicy,
+    next_notice,
+)
 from credit_control.credit.domain.product_amount import (
     allowed_in_sweep,
     allowed_on_balance,
@@ -61,6 +77,11 @@ class Inputs:
     tables: dict[int, tuple[datetime | None, RuleTable]]
     profiles: dict[str, CreditProfile]
     done_work_orders: set[str]  # decision ids whose manual work order is done
+    # What became of suspension warnings' SMS: when credit-control applied it, the outcome.
+    outcomes: list[tuple[datetime, NoticeOutcome]] = field(default_factory=list)
+    # credit-control's notice policy (CREDIT_NOTICE_REQUIRES_DELIVERY, _MAX_WARNINGS,
+    # _UNHEARD_AFTER_DAYS); the defaults unless the checker is told otherwise.
+    policy: NoticePolicy = DEFAULT_POLICY
 
 
 @dataclass
@@ -70,18 +91,34 @@ class Replay:
     latest: dict[str, BalanceChanged] = field(default_factory=dict)  # account → newest event
     product_account: dict[str, str] = field(default_factory=dict)
     expected: dict[str, Expected] = field(default_factory=dict)
+    # product → (its current suspension warning's decision id, what became of its SMS): the
+    # product row's notice columns (kept, like them, after its ladder moves on)
+    notices: dict[str, tuple[str, Notice]] = field(default_factory=dict)
 
     def run(self) -> dict[str, Expected]:
-        stimuli: list[tuple[datetime, int, int, BalanceChanged | SweepRun]] = [
+        stimuli: list[tuple[datetime, int, int, BalanceChanged | SweepRun | NoticeOutcome]] = [
             (at, 0, e.sequence, e) for at, e in self.inputs.events]
         stimuli += [(s.at, 1, 0, s) for s in self.inputs.sweeps]
+        stimuli += [(at, 2, 0, o) for at, o in self.inputs.outcomes]
         stimuli.sort(key=lambda s: (s[0], s[1], s[2]))
         for at, _, _, what in stimuli:
             if isinstance(what, BalanceChanged):
                 self._event(at, what)
+            elif isinstance(what, NoticeOutcome):
+                self._outcome(what)
             else:
                 self._sweep(what)
         return self.expected
+
+    def _outcome(self, outcome: NoticeOutcome) -> None:
+        """Recorded when it is of the product's current suspension warning (an older
+        warning's, a reminder's: nothing changes)."""
+        current = self.notices.get(outcome.product_id)
+        if current is None or current[0] != outcome.decision_id:
+            return
+        self.notices[outcome.product_id] = (current[0], current[1].heard(
+            outcome.status.value, business_date(outcome.at), outcome.reason,
+            outcome.permanent))
 
     def _table_at(self, at: datetime) -> RuleTable:
         current = DEFAULT_RULES
@@ -133,13 +170,16 @@ class Replay:
                 continue  # decided after the sweep's moment: left to the next sweep
             profile = self._profile(event.customer.customer_id)
             facts = _facts(event, profile)
+            warning = self.notices.get(pid)
             pf = rules.ProductFacts(p.family, event.customer.tier, p.state, p.warning_level,
                                     profile.star(event.customer.star_level),
                                     profile.suspension_exempt(run.as_of), p.suspended_on,
                                     p.ladder.month, p.ladder.suspension_warned_on,
-                                    p.ladder.suspension_deadline)
+                                    p.ladder.suspension_deadline,
+                                    notice=warning[1] if warning else None)
             own = product_amount_due(event, pid)
-            for intent in rules.on_calendar(table, facts, pf, today, sent_on=run.sent_on):
+            for intent in rules.on_calendar(table, facts, pf, today, self.inputs.policy,
+                                            sent_on=run.sent_on):
                 if run.held and intent.decision is DecisionType.SUSPEND:
                     continue
                 if not allowed_in_sweep(intent.decision, own):
@@ -147,19 +187,31 @@ class Replay:
                 if intent.decision is DecisionType.DEDUCTION and not _share(
                         deposit_left, event, own):
                     continue
-                if self._take(p, intent, run.as_of):
+                did = self._take(p, intent, run.as_of)
+                if did is not None:
                     p.ladder = rules.record(pf.ladder(facts.oldest_due_month), intent, today)
+                    if intent.decision is DecisionType.SUSPENSION_WARNING:
+                        self._warned(p, did, pf, table, today)
 
-    def _take(self, p: ProductCredit, intent: rules.Intent, as_of: datetime) -> bool:
-        """The product's credit (the service's aggregate) proposes and moves."""
+    def _warned(self, p: ProductCredit, did: str, pf: rules.ProductFacts, table: RuleTable,
+                today: date) -> None:
+        """A new suspension warning (`did`): its SMS not heard of yet, the lost ones of this
+        ladder still counted (as the sweep records it on the product)."""
+        days = max(1, table.notice_days(p.family, pf.tier, today))
+        self.notices[p.product_id] = (did, next_notice(
+            pf.notice, pf.suspension_deadline, self.inputs.policy, today, days))
+
+    def _take(self, p: ProductCredit, intent: rules.Intent, as_of: datetime) -> str | None:
+        """The product's credit (the service's aggregate) proposes and moves: the decision's
+        id, or None when it takes nothing."""
         proposal = p.propose(intent, as_of)
         if proposal is None or proposal.decision_id in self.expected:
-            return False
+            return None
         did = proposal.decision_id
         self.expected[did] = Expected(did, p.product_id, intent.decision, intent.rule_id)
         p.move(proposal)
         self._confirm(p, did, proposal.as_of)
-        return True
+        return did
 
     def _confirm(self, p: ProductCredit, decision_id: str, as_of: datetime) -> None:
         """The chain (or the operator) finishes what was requested."""

@@ -160,6 +160,40 @@ class Notice:
                     f"{self.reason or self.status}")
         return None
 
+    def heard(self, status: str, on: date, reason: str = "", permanent: bool = False) -> "Notice":
+        """The notice after the notifier's outcome `status` (business day `on`) of this
+        warning: `sent` and `delivered` only fill in what is not known yet; `delivered`,
+        `failed` and `cancelled` are final (nothing changes after them); `failed` counts one
+        more failed warning, `cancelled` one more withdrawn one. The consumer records the same
+        on the product's row (adapters/notice_sql.py `_RECORD`)."""
+        if self.status in (*LOST, "delivered") or (status == "sent" and self.status is not None):
+            return self
+        lost = status in ("failed", WITHDRAWN)
+        reaching = status in ("sent", "delivered")
+        return replace(
+            self, status=status,
+            sent_on=self.sent_on or (on if reaching else None),
+            delivered_on=self.delivered_on or (on if status == "delivered" else None),
+            reason=reason[:NOTICE_REASON_MAX] if lost else self.reason,
+            permanent=permanent and status == "failed",
+            failures=self.failures + int(status == "failed"),
+            withdrawals=self.withdrawals + int(status == WITHDRAWN))
+
+
+def next_notice(notice: Notice | None, deadline: date | None, policy: NoticePolicy,
+                today: date, notice_days: int) -> Notice:
+    """The notice of a suspension warning decided `today` (nothing heard of it yet; the notice
+    period in force, `notice_days`), given the product's last one (`notice`, of the warning
+    naming `deadline` on the ladder; None: none). The warnings of this ladder lost so far
+    (`heard_as_of` today: failed, unheard, withdrawn) stay counted; a ladder without a
+    suspension warning, or one whose warning was not lost, starts the counts afresh. The
+    sweep's SQL writes the same (adapters/sweep_sql.py, the decided rows' update)."""
+    heard = heard_as_of(notice, deadline, policy, today)
+    if heard is None or deadline is None or not heard.lost:
+        return Notice(notice_days=notice_days)
+    return Notice(notice_days=notice_days, failures=heard.failures,
+                  withdrawals=heard.withdrawals)
+
 
 def reminder_level(level: int | None, ladder_level: int) -> int | None:
     """Which warning's text a warning of the ladder's step `level` is sent with when not its
