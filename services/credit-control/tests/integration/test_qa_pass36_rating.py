@@ -614,3 +614,30 @@ async def test_a_bad_rating_run_is_422_and_runs_nothing(
         odd = await conn.scalar(text(
             "SELECT count(*) FROM credit.rating_runs WHERE period < '2000' OR period > '8999'"))
     assert odd == 0
+
+
+async def test_an_override_sent_twice_is_made_once_and_answered_the_same(
+    story: Story, db: AsyncEngine,
+) -> None:
+    """A client that lost the answer sends the same override again: the first answer again
+    (201, the same body), one override, one rating change, one audit entry; the same id with
+    another body is 409 and changes nothing. (Until the thirty-second session the retry was
+    409 "already has an override in force", as if the first had not been made.) The override
+    is removed at the end, so the customer is as the story left it."""
+    http = story.api.http
+    cid = story.lg["W"].customer.customer_id
+    body = {"override_id": f"OVtwice{story.uid}", "star_level": 3, "reason": "QA pass 36",
+            "expires_at": moment(story.d(12, 31), 0).isoformat()}
+    overrides, changes, audits, _ = await footprint(db, cid)
+    first = await http.post(f"/v1/ratings/{cid}/overrides", json=body)
+    assert first.status_code == 201, first.text
+    made = await footprint(db, cid)
+    assert made[:3] == (overrides + 1, changes + 1, audits + 1), made
+    again = await http.post(f"/v1/ratings/{cid}/overrides", json=body)
+    assert (again.status_code, again.json()) == (201, first.json()), again.text
+    other = await http.post(f"/v1/ratings/{cid}/overrides", json={**body, "star_level": 4})
+    assert other.status_code == 409 and body["override_id"] in other.text, other.text
+    assert await footprint(db, cid) == made
+    r = await http.post(f"/v1/ratings/overrides/{body['override_id']}/remove",
+                        json={"reason": "QA pass 36: put back"})
+    assert r.status_code == 200, r.text

@@ -38,6 +38,14 @@ class AddOverride(BaseModel):
     created_by: ByToken = ""
 
 
+class OverrideRequest(BaseModel):
+    """The override with the customer it is for: what its stored answer is keyed on."""
+
+    model_config = ConfigDict(frozen=True)
+    customer_id: str
+    override: AddOverride
+
+
 class RemoveOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: Reason

@@ -5,6 +5,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
 
 from common.auth import Principal, require
 from common.auth import Role as Access
@@ -63,10 +64,12 @@ def router(ctx: CreditContext) -> APIRouter:
 
     @api.post("/ratings/{customer_id}/overrides", status_code=201)
     async def add_override(customer_id: IdPath, cmd: AddOverride,
-                           caller: CreditAdmin) -> dict[str, Any]:
-        """Override the customer's star and limit until an expiry, with a reason."""
-        return await overrides.add_override(
+                           caller: CreditAdmin) -> JSONResponse:
+        """Override the customer's star and limit until an expiry, with a reason; the same
+        id and body again answer the first answer."""
+        stored = await overrides.add_override(
             ctx, customer_id, cmd.model_copy(update={"created_by": caller.subject}))
+        return JSONResponse(stored.body, status_code=stored.status_code)
 
     @api.post("/ratings/overrides/{override_id}/remove")
     async def remove_override(override_id: IdPath, cmd: RemoveOverride,

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.errors import Conflict, NotFound, Unprocessable
+from common.idempotency import StoredResponse, run_once
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...admin.service_layer.customers import require_known_customer
@@ -17,49 +18,63 @@ from ...credit.domain.profiles import initial_limit_fen, limit_in_range
 from ...service_layer.context import CreditContext
 from ..adapters import rating_sql as sql
 from ..adapters import rating_tables as r
-from ..domain.commands import AddOverride
+from ..domain.commands import AddOverride, OverrideRequest
 from ..domain.model import Rating
 from . import profiles
 
 
 async def add_override(ctx: CreditContext, customer_id: str, cmd: AddOverride
-                       ) -> dict[str, Any]:
-    now = ctx.clock.now()
+                       ) -> StoredResponse:
+    """201 with the override; the same id and body again (a client retrying after a lost
+    answer) answer it again and change nothing, another body 409 (common.idempotency).
+    Refused (4xx, nothing written, the id released with the transaction) when the limit is
+    outside the star's range, the expiry is not ahead, the customer is unknown or already
+    has an override in force."""
     limit = cmd.limit_fen if cmd.limit_fen is not None else initial_limit_fen(cmd.star_level)
     if not limit_in_range(cmd.star_level, limit):
         raise Unprocessable(f"limit {limit} fen is outside the range of star "
                             f"{cmd.star_level} (seed 004)", field="limit_fen")
-    if cmd.expires_at <= now:
-        raise Unprocessable("an override expires in the future", field="expires_at")
     await require_known_customer(ctx, customer_id)
     async with ctx.engine.begin() as conn:
-        await sql.lock_customer(conn, customer_id)
-        if await _active(conn, customer_id, now):
-            raise Conflict(f"customer {customer_id} already has an override in force",
-                           customer_id=customer_id)
-        done = await conn.execute(
-            pg_insert(r.rating_overrides).values(
-                override_id=cmd.override_id, customer_id=customer_id,
-                star_level=cmd.star_level, limit_fen=limit, reason=cmd.reason,
-                expires_at=cmd.expires_at, created_by=cmd.created_by, created_at=now)
-            .on_conflict_do_nothing().returning(r.rating_overrides.c.override_id))
-        if done.first() is None:
-            raise Conflict(f"override {cmd.override_id} exists", override_id=cmd.override_id)
-        card, _ = await sql.scorecard(conn)
-        model = await sql.rating_of(conn, customer_id)
-        before = Rating(model["star_level"], model["limit_fen"]) if model else Rating(None, 0)
-        new = Rating(cmd.star_level, limit)
-        await _record(conn, customer_id, "override", cmd.override_id, before, new,
-                      f"override by {cmd.created_by}: {cmd.reason} (until "
-                      f"{cmd.expires_at.isoformat()})", card.version, cmd.created_by, now)
-        await profiles.feed(ctx, conn, [sql.profile_values(
-            card, customer_id, new, f"override:{cmd.override_id}", now)], now,
-            trigger="rating override")
-        await admin_repo.audit(conn, now, cmd.created_by, "rating_override", customer_id, "add",
-                               None, {"override_id": cmd.override_id,
-                                      "star_level": cmd.star_level, "limit_fen": limit,
-                                      "reason": cmd.reason,
-                                      "expires_at": cmd.expires_at.isoformat()})
+        async def work() -> dict[str, Any]:
+            return await _add(ctx, conn, customer_id, cmd, limit)
+
+        return await run_once(ctx.keys, conn, "rating_override", cmd.override_id,
+                              OverrideRequest(customer_id=customer_id, override=cmd), work)
+
+
+async def _add(ctx: CreditContext, conn: AsyncConnection, customer_id: str, cmd: AddOverride,
+               limit: int) -> dict[str, Any]:
+    now = ctx.clock.now()
+    if cmd.expires_at <= now:
+        raise Unprocessable("an override expires in the future", field="expires_at")
+    await sql.lock_customer(conn, customer_id)
+    if await _active(conn, customer_id, now):
+        raise Conflict(f"customer {customer_id} already has an override in force",
+                       customer_id=customer_id)
+    done = await conn.execute(
+        pg_insert(r.rating_overrides).values(
+            override_id=cmd.override_id, customer_id=customer_id,
+            star_level=cmd.star_level, limit_fen=limit, reason=cmd.reason,
+            expires_at=cmd.expires_at, created_by=cmd.created_by, created_at=now)
+        .on_conflict_do_nothing().returning(r.rating_overrides.c.override_id))
+    if done.first() is None:
+        raise Conflict(f"override {cmd.override_id} exists", override_id=cmd.override_id)
+    card, _ = await sql.scorecard(conn)
+    model = await sql.rating_of(conn, customer_id)
+    before = Rating(model["star_level"], model["limit_fen"]) if model else Rating(None, 0)
+    new = Rating(cmd.star_level, limit)
+    await _record(conn, customer_id, "override", cmd.override_id, before, new,
+                  f"override by {cmd.created_by}: {cmd.reason} (until "
+                  f"{cmd.expires_at.isoformat()})", card.version, cmd.created_by, now)
+    await profiles.feed(ctx, conn, [sql.profile_values(
+        card, customer_id, new, f"override:{cmd.override_id}", now)], now,
+        trigger="rating override")
+    await admin_repo.audit(conn, now, cmd.created_by, "rating_override", customer_id, "add",
+                           None, {"override_id": cmd.override_id,
+                                  "star_level": cmd.star_level, "limit_fen": limit,
+                                  "reason": cmd.reason,
+                                  "expires_at": cmd.expires_at.isoformat()})
     return {"override_id": cmd.override_id, "customer_id": customer_id,
             "star_level": cmd.star_level, "limit_fen": limit,
             "expires_at": cmd.expires_at.isoformat()}
