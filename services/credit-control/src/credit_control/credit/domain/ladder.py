@@ -237,7 +237,8 @@ def unheard_reason(status: str | None, deadline: date, policy: NoticePolicy) -> 
 
 def notice_allows(notice: Notice | None, policy: NoticePolicy, today: date) -> bool:
     """The warning's SMS reached the customer a notice period ago, or it never can (an
-    exception). None: the caller does not follow notices (the invariant replay)."""
+    exception). None: not known to the caller (none decided; the what-if replay does not
+    follow notices; the invariant checker's does)."""
     if notice is None:
         return True
     start = notice.suspend_from(policy)

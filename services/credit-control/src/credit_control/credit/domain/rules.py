@@ -73,8 +73,9 @@ class ProductFacts:
     ladder_month: date | None = None
     suspension_warned_on: date | None = None
     suspension_deadline: date | None = None
-    # What became of the suspension warning's SMS (ladder.Notice); None: not followed by the
-    # caller (the invariant replay), the notice counts as given when the warning was decided.
+    # What became of the suspension warning's SMS (ladder.Notice); None: not known to the
+    # caller (none decided; the what-if replay does not follow notices), the notice counts as
+    # given when the warning was decided.
     notice: Notice | None = None
     # A scoped emergency freeze stops its suspension now (freezes.py). Last: callers build
     # these facts by position.
