@@ -2,7 +2,10 @@
 `notice_allows`, `notice_losses`) say what the domain's (credit/domain/ladder.py) says, case
 by case: failed, withdrawn (`cancelled`), unheard, delivered; before and at the limits. Above
 all a withdrawn warning — the notifier's re-check cancelled it — is owed again and never
-counts toward :max_warnings. Each case is a VALUES row: no table is touched."""
+counts toward :max_warnings. Each case is a VALUES row: no table is touched. And the
+consumer's record of an outcome (adapters/notice_sql.py `_RECORD`) is `Notice.heard`, the
+pure reference the invariant checker's replay records outcomes with (on a temporary table of
+the row's notice columns)."""
 
 import re
 from datetime import date, datetime, time, timedelta
@@ -12,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import BUSINESS_TZ
-from credit_control.credit.adapters import sweep_sql
+from credit_control.credit.adapters import notice_sql, sweep_sql
 from credit_control.credit.domain.ladder import (
     DEFAULT_POLICY,
     Notice,
@@ -83,3 +86,57 @@ async def test_the_sweeps_notice_predicates_are_the_domains(db: AsyncEngine, tod
                 "unheard_after_days": DEFAULT_POLICY.unheard_after_days})).one()
             got = (bool(row[0]), bool(row[1]), bool(row[2]), int(row[3]))
             assert got == want, (status, failures, withdrawals, permanent, today)
+
+
+# --- recording an outcome: the consumer's UPDATE (notice_sql._RECORD) is `Notice.heard` -----
+HEARD_AT = datetime.combine(date(2026, 11, 27), time(9, 30), BUSINESS_TZ)
+# (status, sent, delivered, failures, withdrawals) before the outcome: the states a product's
+# row can be in (a final one included, which nothing changes) …
+BEFORE = [(None, False, False, 0, 0), (None, False, False, 2, 1), ("sent", True, False, 1, 0),
+          ("delivered", True, True, 0, 0), ("failed", True, False, 1, 0),
+          ("failed", False, False, 3, 0), ("cancelled", False, False, 0, 1)]
+# … and every outcome the notifier publishes, a permanent failure included.
+OUTCOMES = [("sent", False), ("delivered", False), ("failed", False), ("failed", True),
+            ("cancelled", False), ("sent", True)]  # permanent means something only if failed
+
+
+@pytest.mark.parametrize(("status", "sent", "delivered", "failures", "withdrawals"), BEFORE)
+async def test_recording_an_outcome_is_the_domains_notice_heard(
+    db: AsyncEngine, status: str | None, sent: bool, delivered: bool, failures: int,
+    withdrawals: int,
+) -> None:
+    """The row the consumer's statement leaves is the `Notice` that `Notice.heard` gives (the
+    invariant checker's replay records outcomes with it): status, the days sent and
+    delivered, the reason, permanence and both counts, for each outcome after each state."""
+    record = str(notice_sql._RECORD.text).replace("credit.product_credit", "pg_temp.pc_parity")
+    async with db.connect() as conn:
+        await conn.execute(text(
+            "CREATE TEMP TABLE pc_parity (product_id text, suspension_warning_id text, "
+            "notice_status text, notice_sent_at timestamptz, notice_delivered_at timestamptz, "
+            "notice_reason text, notice_permanent boolean, notice_failures integer, "
+            "notice_withdrawals integer)"))
+        for outcome, permanent in OUTCOMES:
+            await conn.execute(text("DELETE FROM pc_parity"))
+            await conn.execute(text(
+                "INSERT INTO pc_parity VALUES ('P', 'W', :status, :sent_at, :delivered_at, "
+                "'before', false, :failures, :withdrawals)"), {
+                "status": status, "sent_at": WARNED if sent else None,
+                "delivered_at": WARNED if delivered else None, "failures": failures,
+                "withdrawals": withdrawals})
+            await conn.execute(text(record), {
+                "product_id": "P", "decision_id": "W", "status": outcome, "at": HEARD_AT,
+                "reason": "provider: 号码不存在", "permanent": permanent})
+            row = (await conn.execute(text("SELECT * FROM pc_parity"))).one()
+            before = Notice(status, WARNED.date() if sent else None,
+                            WARNED.date() if delivered else None, reason="before",
+                            failures=failures, withdrawals=withdrawals)
+            want = before.heard(outcome, HEARD_AT.date(), "provider: 号码不存在", permanent)
+            got = Notice(row.notice_status, _day(row.notice_sent_at), _day(row.notice_delivered_at),
+                         reason=row.notice_reason, permanent=row.notice_permanent,
+                         failures=row.notice_failures, withdrawals=row.notice_withdrawals)
+            assert got == want, (status, failures, withdrawals, outcome, permanent)
+        await conn.rollback()
+
+
+def _day(at: datetime | None) -> date | None:
+    return at.astimezone(BUSINESS_TZ).date() if at is not None else None
