@@ -93,6 +93,9 @@ class ChainRepair(BaseModel):
     action: ProvisioningAction | None = None
     command_id: str | None = None  # repaired: the command sent
     sequence: int | None = None  # repaired: its sequence
+    # refused: the work order open for the product, for a person (the one this refusal
+    # opened when the repairs in a row reached credit-control's limit, or one already open)
+    work_order_id: str | None = None
 
 
 class ChainRepairResults(BaseModel):

@@ -252,7 +252,13 @@ work_orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("steps", JSONB, nullable=False),
+    # decision: a decision's move made by hand; repair: reconciliation's repair left for a
+    # person, with the product's command sequence when it was opened (migration 0038).
+    Column("kind", Text, nullable=False, server_default="decision"),
+    Column("sequence", BigInteger),
     Index("ix_work_orders_status", "status", "due_at"),
+    Index("ix_work_orders_open_repair", "product_id", postgresql_where=text(
+        "kind = 'repair' AND status IN ('created', 'assigned')")),
 )
 
 # Sweeps the mass-suspension guard stopped, until staff confirm them.

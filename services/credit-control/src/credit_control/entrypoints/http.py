@@ -41,6 +41,7 @@ from ..credit.domain.commands import (
     Role,
     RunLoop,
     RunSweep,
+    WorkOrderKind,
     WorkOrderStatus,
 )
 from ..credit.entrypoints import reviews
@@ -304,15 +305,18 @@ def _work_order_routes(api: APIRouter, ctx: CreditContext) -> None:
         status: WorkOrderStatus | None = None, product_id: str | None = None,
         account_id: str | None = None, customer_id: str | None = None,
         action: ProvisioningAction | None = None, role: Role | None = None,
-        assignee: str | None = None, overdue_at: IsoMoment | None = None, limit: Limit = 500,
+        assignee: str | None = None, kind: WorkOrderKind | None = None,
+        overdue_at: IsoMoment | None = None, limit: Limit = 500,
     ) -> list[dict[str, Any]]:
         """Manual work orders, filtered; `overdue_at` keeps those due before it. A status,
-        action or role that does not exist is refused (422 naming the ones that do), never
-        answered with an empty list."""
+        action, role or kind that does not exist is refused (422 naming the ones that do),
+        never answered with an empty list. `kind`: `decision` (a decision's move made by
+        hand) or `repair` (reconciliation's repair left for a person)."""
         filters = {"status": status.value if status else None, "product_id": product_id,
                    "account_id": account_id, "customer_id": customer_id,
                    "action": action.value if action else None,
-                   "role": role.value if role else None, "assignee": assignee}
+                   "role": role.value if role else None, "assignee": assignee,
+                   "kind": kind.value if kind else None}
         async with ctx.engine.connect() as conn:
             return await admin_repo.work_orders(conn, filters, overdue_at, limit)
 

@@ -4,14 +4,14 @@ the audit log, work orders, the mass-suspension guard."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, insert, or_, select, text, update
+from sqlalchemy import Row, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.db import driver
 
 from ...adapters import tables as t
-from ...credit.domain.commands import WorkOrderStatus
+from ...credit.domain.commands import WorkOrderKind, WorkOrderStatus
 from ...credit.domain.profiles import CreditProfile, Exemption
 from ...credit.domain.rule_table import DEFAULT_RULES, RuleTable
 from ..domain.expiries import RunOut
@@ -48,6 +48,19 @@ async def repaired_sequences(conn: AsyncConnection, product_ids: list[str],
     for product_id, sequence in rows:
         found.setdefault(product_id, []).append(int(sequence))
     return found
+
+
+async def repairs_done_by_hand(conn: AsyncConnection,
+                               product_ids: list[str]) -> dict[str, int]:
+    """Each product's sequence at its newest repair work order done (a person made the
+    gateway hold it): only repairs after it count toward the limit. Absent: none done."""
+    w = t.work_orders
+    rows = await conn.execute(
+        select(w.c.product_id, func.max(w.c.sequence))
+        .where(w.c.product_id.in_(product_ids), w.c.kind == WorkOrderKind.REPAIR.value,
+               w.c.status == WorkOrderStatus.DONE.value, w.c.sequence.is_not(None))
+        .group_by(w.c.product_id))
+    return {product_id: int(sequence) for product_id, sequence in rows}
 
 
 # --- rule table -----------------------------------------------------------------------------
@@ -246,7 +259,7 @@ async def work_orders(conn: AsyncConnection, filters: dict[str, Any], overdue_at
     w = t.work_orders
     q = select(w).order_by(w.c.created_at, w.c.work_order_id).limit(limit)
     for column in ("work_order_id", "status", "product_id", "account_id", "customer_id",
-                   "action", "role", "assignee"):
+                   "action", "role", "assignee", "kind"):
         if filters.get(column):
             q = q.where(w.c[column] == filters[column])
     if overdue_at is not None:

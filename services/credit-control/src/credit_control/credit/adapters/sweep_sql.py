@@ -905,6 +905,19 @@ wo AS (
   ON CONFLICT DO NOTHING
   RETURNING 1
 ),
+void AS (
+  -- A repair work order still open for a product suspended here through the chain (a person
+  -- was to make the gateway let it send: docs/gateway.md, Repair) is superseded, as the
+  -- balance path's commands supersede theirs (work_order_book.cancel_superseded); the
+  -- partial index ix_work_orders_open_repair holds the few open ones (migration 0038).
+  UPDATE credit.work_orders w SET status = 'cancelled', updated_at = :as_of,
+    steps = w.steps || jsonb_build_array(jsonb_build_object('at', :as_of_text, 'by', :source,
+        'status', 'cancelled', 'role', w.role,
+        'note', 'superseded by command ' || u.pending_command_id || ' (suspend)'))
+  FROM upd u WHERE u.effect = 'chain' AND w.product_id = u.product_id
+    AND w.kind = 'repair' AND w.status IN ('created', 'assigned') AND w.action <> 'suspend'
+  RETURNING 1
+),
 ev AS (
   SELECT d.product_id, d.step_no, 1 AS kind, :decisions_topic AS topic, 0 AS topic_no,
          d.account_id AS key, :decision_made AS event_type, :decision_made_json AS type_json,

@@ -31,6 +31,14 @@ class WorkOrderStatus(StrEnum):
     CANCELLED = "cancelled"  # superseded by the opposite action, or its reason gone
 
 
+class WorkOrderKind(StrEnum):
+    """What a work order's done means (migration 0038)."""
+
+    DECISION = "decision"  # a decision's move made by hand: the credit state moves
+    REPAIR = "repair"  # reconciliation gave up repairing: a person makes the gateway hold
+    # the settled state; nothing moves, nothing is sent, repairs may start again
+
+
 class RunSweep(BaseModel):
     """Evaluate the calendar rules for every owing product as of a moment."""
 

@@ -395,22 +395,48 @@ class ProductCredit:
                     f"{REPAIR_AFTER.total_seconds():.0f} s ago: it may still be on its way")
         return None
 
-    def repairs_exhausted(self, repaired: list[int]) -> str | None:
+    def repairs_exhausted(self, repaired: list[int], since: int = 0) -> str | None:
         """Why no more repairs are sent, given the sequences reconciliation's repairs sent
         (newest first, at most `REPAIR_LIMIT`): the last `REPAIR_LIMIT` commands were all
-        repairs, and the chain still differs. None: a repair may go."""
+        repairs, and the chain still differs. Only repairs after `since` count: the product's
+        sequence when a person last made the gateway hold it by hand (a repair work order
+        done), so a drift found later is repaired again. None: a repair may go."""
         newest = list(range(self.command_seq, self.command_seq - REPAIR_LIMIT, -1))
-        if repaired[:REPAIR_LIMIT] != newest:
+        if repaired[:REPAIR_LIMIT] != newest or newest[-1] <= since:
             return None
         return (f"repaired {REPAIR_LIMIT} times in a row (sequences "
                 f"{', '.join(map(str, reversed(newest)))}) and the gateway still differs: the "
                 "chain does not hold it; left for a person (listed under not_repaired)")
 
+    def repair_work_order(self, at: datetime) -> WorkOrderRequest:
+        """The work order that puts a product `repairs_exhausted` refused in front of a
+        person: make the gateway hold the desired state by hand. Its decision id is the
+        newest repair's (the product's state is settled: no decision of its own)."""
+        action = self.chain_desired
+        held = "blocked" if action is ProvisioningAction.SUSPEND else "open"
+        newest = range(self.command_seq - REPAIR_LIMIT + 1, self.command_seq + 1)
+        return WorkOrderRequest(
+            action, repair_decision_id(self.product_id, self.command_seq),
+            f"reconciliation: the gateway does not hold the product {held} after "
+            f"{REPAIR_LIMIT} repairs (sequences {', '.join(map(str, newest))}; credit-control "
+            f"is {self.state.value}, wants {action.value}); check it at the gateway and make it "
+            f"hold the product {held} by hand", at)
+
+    def repaired_by_hand(self, work_order_id: str) -> bool:
+        """A repair work order done: a person made the gateway hold the settled state. Nothing
+        moves and no command goes (one would start the repairs again); the product no longer
+        waits for the work order. False: it was not waiting for this one (a newer decision
+        took over)."""
+        if self.pending_work_order_id != work_order_id or self.pending_command_id is not None:
+            return False
+        self.pending_work_order_id, self.dirty = None, True
+        return True
+
     def _reissue(self, now: datetime) -> ProvisioningCommand:
         """The desired action again, under the next sequence and a repair's own ids."""
         assert self.snapshot is not None
         self.command_seq += 1
-        repair_id = str(uuid.uuid5(DECISION_NS, f"{self.product_id}|repair|{self.command_seq}"))
+        repair_id = repair_decision_id(self.product_id, self.command_seq)
         action = self.chain_desired
         self.command_action, self.command_attempt = action, 1
         self.command_sent_at, self.retry_at, self.dirty = now, None, True
@@ -433,6 +459,12 @@ class ProductCredit:
             family=self.family, vendor=self.snapshot.vendor, action=self.command_action,
             sequence=self.command_seq, requested_at=self.command_at,
             attempt=self.command_attempt, customer_id=self.customer_id)
+
+
+def repair_decision_id(product_id: str, sequence: int) -> str:
+    """A repair's own decision id (it has no decision): its commands' and, after the limit,
+    its work order's."""
+    return str(uuid.uuid5(DECISION_NS, f"{product_id}|repair|{sequence}"))
 
 
 @dataclass(frozen=True)

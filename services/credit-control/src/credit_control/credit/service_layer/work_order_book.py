@@ -12,7 +12,7 @@ from common.contracts.gateway import ProvisioningAction
 
 from ...admin.adapters import admin_repository as admin_repo
 from ...service_layer.context import CreditContext
-from ..domain.commands import Role
+from ..domain.commands import Role, WorkOrderKind
 from ..domain.product_credit import ProductCredit
 
 
@@ -31,10 +31,14 @@ def step(at: datetime, by: str, status: str, role: str, note: str,
 async def open_work_order(
     ctx: CreditContext, conn: AsyncConnection, product: ProductCredit,
     action: ProvisioningAction, decision_id: str, reason: str, at: datetime, key: str = "",
-    role: Role = Role.OPERATOR,
+    role: Role = Role.OPERATOR, kind: WorkOrderKind = WorkOrderKind.DECISION,
+    sequence: int | None = None,
 ) -> str:
+    """`kind`: what its done means (a decision's move made by hand, or reconciliation's
+    repair left for a person; a repair's carries the product's `sequence` then)."""
     wo_id = work_order_id(decision_id, action.value, key)
     await admin_repo.insert_work_order(conn, {
+        "kind": kind.value, "sequence": sequence,
         "work_order_id": wo_id, "product_id": product.product_id,
         "account_id": product.account_id, "customer_id": product.customer_id,
         "action": action.value, "decision_id": decision_id, "reason": reason,

@@ -18,7 +18,7 @@ from ...admin.adapters import admin_repository as admin_repo
 from ...service_layer.context import CreditContext, publish
 from ..adapters import repository as repo
 from ..adapters.product_credits import SqlProductCredits, from_row
-from ..domain.commands import Role
+from ..domain.commands import Role, WorkOrderKind
 from ..domain.product_credit import ProductCredit
 from .handlers import attempt_failed, confirm
 from .work_order_book import cancel_if_open, cancel_superseded, open_work_order, step
@@ -73,7 +73,10 @@ async def assign(ctx: CreditContext, work_order_id: str, by: str, assignee: str,
 async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, note: str,
                  at: datetime) -> dict[str, Any]:
     """Done: the product's state changes now. Failed: recorded, and a follow-up work order
-    goes to the group billing manager, so no suspension is dropped."""
+    goes to the group billing manager, so no suspension is dropped. A repair work order
+    (reconciliation gave up, `kind=repair`) done moves nothing and sends nothing: the person
+    made the gateway hold the settled state by hand (a command would start the repairs
+    again); repairs may start again after it. Its steps are audited."""
     async with ctx.engine.begin() as conn:
         wo = await _open(conn, work_order_id)
         status = "done" if done else "failed"
@@ -83,21 +86,33 @@ async def finish(ctx: CreditContext, work_order_id: str, by: str, done: bool, no
             steps=[*wo.steps, _step(at, by, status, wo.role, note, business)])
         products = SqlProductCredits(conn)
         product = (await products.load([wo.product_id]))[wo.product_id]
-        if product.pending_work_order_id != work_order_id:
-            return await _get(conn, work_order_id)
-        if done:
+        repair = wo.kind == WorkOrderKind.REPAIR.value
+        current = product.pending_work_order_id == work_order_id
+        follow_up = None
+        if current and done and repair:
+            product.repaired_by_hand(work_order_id)
+        elif current and done:
             sync = _sync_command(product, ctx.clock.now())
             await confirm(ctx, conn, product, ProvisioningAction(wo.action), at,
                           f"work order {work_order_id} done by {by}: {note}")
             if sync is not None:
                 await publish(ctx, conn, product.product_id, sync)
-        else:
+        elif current:
             follow_up = await open_work_order(
                 ctx, conn, product, ProvisioningAction(wo.action),
                 wo.decision_id, f"follow-up of failed {work_order_id}: {note}", at,
-                key=f"follow-up:{work_order_id}", role=Role.GROUP_BILLING_MANAGER)
+                key=f"follow-up:{work_order_id}", role=Role.GROUP_BILLING_MANAGER,
+                kind=WorkOrderKind(wo.kind), sequence=wo.sequence)
             product.pending_work_order_id, product.dirty = follow_up, True
-        await products.save([product])
+        if repair:
+            await admin_repo.audit(conn, at, by, "work_order", work_order_id, status,
+                                   {"status": wo.status}, {
+                                       "kind": wo.kind, "product_id": wo.product_id,
+                                       "action": wo.action, "sequence": wo.sequence,
+                                       "note": note, "current": current,
+                                       "follow_up": follow_up})
+        if current:
+            await products.save([product])
         return await _get(conn, work_order_id)
 
 
