@@ -108,8 +108,10 @@ async def run_scheduled(ctx: GatewayContext, stop: asyncio.Event, interval_s: fl
                    "%d stuck EMOS orders over %d products", report.missed_suspensions,
                    report.wrong_suspensions, report.stuck_emos_orders, report.products_compared)
         if report.repair and (report.repaired or report.not_repaired):
-            log.warning("reconciliation repaired %d differences, %d not repaired",
-                        report.repaired, report.not_repaired)
+            log.warning("reconciliation repaired %d differences, %d not repaired (%d listed "
+                        "with a work order open for a person)", report.repaired,
+                        report.not_repaired,
+                        sum(1 for r in report.repairs if r.work_order_id is not None))
         return False
 
     await PollLoop("reconciliation", step, idle_s=interval_s, wait_first=True,
