@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from common.contracts.credit_control import CreditEvent, CreditState, DeductionCollected
 
+from .revision import NOTHING_OWED_REASON, REVISED_TEMPLATES
 from .templates import TemplateName
 
 T = TemplateName
@@ -195,5 +196,12 @@ def cancel_on_receipt(template: TemplateName,
     deduction collected is a fact, and its event no decision: nothing to fold."""
     if isinstance(event, DeductionCollected):
         return None
+    # A notice quoting the product's own amount due, made for a product that owes nothing of
+    # its own: "0.00元" never leaves (the revision's rule, domain/revision.py, at receipt).
+    # The safety net: credit-control decides no reminder, warning or suspension for such a
+    # product, but pre-cancels account-wide — a product paid in full, kept suspended for its
+    # sibling's debt, was told "因欠费0.00元停用已超过保号期" (QA pass 37).
+    if template in REVISED_TEMPLATES and event.context.amount_due_fen == 0:
+        return NOTHING_OWED_REASON
     # Sequence 0 on both sides: no "since" rule can apply, only the product's own state.
     return cancel_reason(Queued(template, 0), fold(None, event, 0))
