@@ -108,6 +108,7 @@ def _where(step: SweepStep) -> str:
                      "THEN :long_before ELSE :short_before END")
         if step.skip_exempt:  # red list / emergency: no pre-cancellation either
             where.append(f"NOT {_EXEMPT}")
+        where.append(PRODUCT_OWES_SQL)  # nor of a line whose own debt is paid (allowed_in_sweep)
         return " AND ".join(where)
     where.append(f"pc.amount_due_fen > {_LIMIT}")
     where.append(PRODUCT_OWES_SQL)  # the product's own debt: nothing to quote or suspend else

@@ -50,6 +50,8 @@ def test_restore_and_clearing_do_not_need_a_debt(decision: D) -> None:
     assert allowed_on_balance(decision, 0)
 
 
-def test_pre_cancellation_follows_the_suspension_not_the_amount() -> None:
-    assert allowed_in_sweep(D.PRE_CANCEL, 0)
+def test_no_pre_cancellation_of_a_line_whose_own_debt_is_paid() -> None:
+    """A sibling's debt keeps the account's product suspended, but its own line is not
+    pre-cancelled with a notice of 0.00 yuan (QA pass 37)."""
+    assert not allowed_in_sweep(D.PRE_CANCEL, 0) and allowed_in_sweep(D.PRE_CANCEL, 1)
     assert not allowed_in_sweep(D.DEDUCTION, 0)

@@ -323,6 +323,7 @@ def _match(r: str, guard: bool = False, p: str = "pc", f: str = "f",
         calendar.append(f"({r}.decision <> 'deduction' OR {f}.deposit_fen > 0)")
     pre_cancel = (f"{f}.suspended_on <= CASE WHEN {f}.star IN (4, 5) THEN :long_before "
                   f"ELSE :short_before END AND NOT ({r}.skip_exempt AND {f}.exempt) "
+                  f"AND {PRODUCT_OWES_SQL.replace('pc.', f'{p}.')} "
                   f"AND NOT {held_by_association(p)}")
     matches = (f"{p}.state = ANY({r}.from_list) "
                f"AND CASE WHEN {r}.decision = 'pre_cancel' THEN {pre_cancel} "
@@ -389,7 +390,7 @@ def _may_match() -> str:
     ]
     retention = (f"pc.state = ANY(:pc_from) AND (:pc_on)[{_FT}] "
                  f"AND {_BDATE} <= :short_before AND NOT {exempt} "  # the short one ends first
-                 f"AND NOT {held_by_association()}")
+                 f"AND {PRODUCT_OWES_SQL} AND NOT {held_by_association()}")
     # Last, so only a product that got this far costs the look-ups: the credit limit (its
     # profile, else its star level) and the red list.
     limit = (f"COALESCE((SELECT {_limit('pc')} FROM credit.credit_profiles cp "

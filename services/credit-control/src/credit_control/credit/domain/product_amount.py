@@ -40,5 +40,10 @@ def allowed_on_balance(decision: DecisionType, product_amount_due_fen: int) -> b
 
 def allowed_in_sweep(decision: DecisionType, product_amount_due_fen: int) -> bool:
     """The sweep's SQL says the same (adapters/balance_sql.PRODUCT_OWES_SQL): every calendar
-    step but pre-cancellation (which follows a suspension already made) needs a debt."""
-    return decision is DecisionType.PRE_CANCEL or product_owes(product_amount_due_fen)
+    step needs a debt of the product's own, pre-cancellation too. A suspended product whose
+    own amount was paid while a sibling still owes stays suspended (restore is account-level)
+    but its line is not pre-cancelled when the retention runs out, as one suspended by
+    association is not: its pre-cancellation notice would say "因欠费0.00元停用已超过保号期"
+    (QA pass 37), and cancelling a paid-up line is the kind of cut-off by mistake the sanctions'
+    own-debt rule exists to prevent."""
+    return product_owes(product_amount_due_fen)
