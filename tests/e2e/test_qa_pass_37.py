@@ -711,20 +711,20 @@ async def test_no_message_quotes_nothing_owed(story: Story) -> None:
     assert bad == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: a suspension warning decided in the quiet hours names the tier's day (02-29), "
-    "but its notice period counts from its delivery the next morning, so the sweep of the "
-    "named day does not suspend (03-01 does): the SMS names a day on which nothing happens"))
 async def test_a_warning_held_overnight_names_the_day_the_sweep_suspends(story: Story) -> None:
     """A leap year's February (29 days: 4 days' notice from the 25th). The 停机预警 decided at
-    23:00 on the 25th waits for 08:00 on the 26th; it says 如在YYYY年02月29日前仍未缴清费用,
-    将停用. The product must be suspended on the day the SMS names, not later."""
+    23:00 on the 25th waits for 08:00 on the 26th (the notifier's quiet hours), so its notice
+    counts from the 26th (docs/rules.md "Notice before suspension", `ladder.first_sending_day`):
+    it says 如在YYYY年03月01日前仍未缴清费用,将停用 (02-26 + 4), not 02-29 (the defect QA pass
+    37 found: the 02-29 sweep did not suspend, 03-01's did). The product is suspended on the
+    day the SMS names, not later."""
     s, y = story, story.night_year
     [m] = await log_of(s, "nt", "suspension_warning")
     assert m["status"] in LEFT, m
     named = re.search(r"如在(\d{4})年(\d{2})月(\d{2})日前", m["text"])
     assert named is not None, m
     day = f"{named[1]}-{named[2]}-{named[3]}"
+    assert day == f"{y}-03-01", m
     assert m["text"] == suspension_warning(s.products["nt"], "88.00", f"{y}年{day[5:7]}月"
                                            f"{day[8:]}日"), m
     assert [d for d in await decided(s, "nt", "suspend") if d.startswith(str(y))] == [day]

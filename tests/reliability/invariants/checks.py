@@ -13,7 +13,6 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common.clock import business_date
 from common.contracts import (
     BALANCE_TOPIC,
     COMMANDS_TOPIC,
@@ -117,12 +116,12 @@ async def replay_inputs(conn: AsyncConnection, prefix: str) -> Inputs:
             "WHERE k.scope = 'sweep' AND k.status_code = 201")):
         as_of = datetime.fromisoformat(r.response["as_of"])
         version = int(r.response["rule_version"])
-        # A catch-up's notice counts from the day it really ran (docs/rules.md).
-        sent_on = business_date(r.caught_up_at) if r.caught_up_at is not None else None
+        # A catch-up's notice counts from when it really ran (docs/rules.md).
+        caught_up_at = r.caught_up_at
         sweeps.append(SweepRun(r.created_at, as_of, version, r.response.get("held") is not None,
-                               sent_on))
+                               caught_up_at))
         if r.status == "confirmed" and r.confirmed_at is not None:
-            sweeps.append(SweepRun(r.confirmed_at, as_of, version, False, sent_on))
+            sweeps.append(SweepRun(r.confirmed_at, as_of, version, False, caught_up_at))
     tables = {int(r.version): (r.changed_at, RuleTable(version=r.version, rows=r.rows))
               for r in await conn.execute(text(
                   "SELECT version, rows, changed_at FROM credit.rule_tables"))}

@@ -30,12 +30,14 @@ from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.notifier import NoticeOutcome
+from common.sending_hours import DEFAULT_CUSTOMER_WINDOW, SendingWindow
 from credit_control.credit.domain import rules
 from credit_control.credit.domain.ladder import (
     DEFAULT_POLICY,
     Ladder,
     Notice,
     NoticePolicy,
+    first_sending_day,
     next_notice,
 )
 from credit_control.credit.domain.product_amount import (
@@ -65,9 +67,10 @@ class SweepRun:
     as_of: datetime
     rule_version: int
     held: bool  # the guard held it: no suspensions in this run
-    # A catch-up's real business day (its run's start on the service's clock): its
-    # suspension warnings' notice counts from then (rules.on_calendar's `sent_on`).
-    sent_on: date | None = None
+    # A catch-up's real moment (its run's start on the service's clock): its suspension
+    # warnings leave then, and their notice counts from the day they can first leave
+    # (ladder.first_sending_day, rules.on_calendar's `sent_on`). None: not a catch-up.
+    caught_up_at: datetime | None = None
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Inputs:
     # credit-control's notice policy (CREDIT_NOTICE_REQUIRES_DELIVERY, _MAX_WARNINGS,
     # _UNHEARD_AFTER_DAYS); the defaults unless the checker is told otherwise.
     policy: NoticePolicy = DEFAULT_POLICY
+    # credit-control's customer SMS sending window (CREDIT_CUSTOMER_SENDING_HOURS): a
+    # suspension warning's notice counts from the day its SMS can first leave.
+    sending: SendingWindow = DEFAULT_CUSTOMER_WINDOW
 
 
 @dataclass
@@ -140,6 +146,8 @@ class Replay:
         table = self._table_at(at)  # the version in force when credit-control applied it
         star = profile.star(event.customer.star_level)
         exempt = profile.suspension_exempt(event.as_of)
+        # A reversal's deadline: the notice from the day its SMS can first leave.
+        sent_on = first_sending_day(event.as_of, self.inputs.sending)
         for snap in sorted(event.products, key=lambda p: p.product_id):
             self.product_account[snap.product_id] = event.account_id
             p = self.products.setdefault(snap.product_id, ProductCredit(
@@ -151,7 +159,8 @@ class Replay:
                 table, facts, rules.ProductFacts(
                     p.family, event.customer.tier, p.state, p.warning_level, star, exempt,
                     own_due_fen=product_amount_due(event, snap.product_id)),
-                business_date(event.as_of), event_key=f"seq:{event.sequence}")
+                business_date(event.as_of), event_key=f"seq:{event.sequence}",
+                sent_on=sent_on)
             if intent is not None and allowed_on_balance(
                     intent.decision, product_amount_due(event, snap.product_id)):
                 self._take(p, intent, event.as_of)
@@ -159,6 +168,10 @@ class Replay:
     def _sweep(self, run: SweepRun) -> None:
         table = self.inputs.tables.get(run.rule_version, (None, DEFAULT_RULES))[1]
         today = business_date(run.as_of)
+        # The day its SMS can first leave (after the sending window closed: the next day; a
+        # catch-up's: when it really ran), as the service's sweep works it out
+        # (sweeps.sending_day).
+        sent_on = first_sending_day(run.as_of, self.inputs.sending, run.caught_up_at)
         deposit_left: dict[str, int] = {}  # per account, what this sweep's deductions left
         for pid in sorted(self.products):
             p = self.products[pid]
@@ -166,7 +179,7 @@ class Replay:
             if event is None or p.state in IN_FLIGHT:
                 continue  # a sweep never acts on a product with a command in flight
             last = p.moved_at or p.changed_at
-            if run.sent_on is None and last is not None and last > run.as_of:
+            if run.caught_up_at is None and last is not None and last > run.as_of:
                 continue  # decided after the sweep's moment: left to the next sweep
             profile = self._profile(event.customer.customer_id)
             facts = _facts(event, profile)
@@ -179,7 +192,7 @@ class Replay:
                                     notice=warning[1] if warning else None)
             own = product_amount_due(event, pid)
             for intent in rules.on_calendar(table, facts, pf, today, self.inputs.policy,
-                                            sent_on=run.sent_on):
+                                            sent_on=sent_on):
                 if run.held and intent.decision is DecisionType.SUSPEND:
                     continue
                 if not allowed_in_sweep(intent.decision, own):

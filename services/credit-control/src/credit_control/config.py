@@ -1,6 +1,7 @@
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from common.sending_hours import CUSTOMER_SENDING_HOURS, SendingWindow
 from common.settings import DEV_TOKEN, ServiceSettings
 
 from .credit.domain.ladder import NoticePolicy
@@ -69,6 +70,12 @@ class Settings(ServiceSettings):
     # after the deadline it named counts as lost: warned again, or an exception after
     # `notice_max_warnings` (docs/rules.md: why 2).
     notice_unheard_after_days: int = Field(default=2, ge=0, le=31)
+    # The customers' SMS sending window (Asia/Shanghai; the notifier holds a customer's SMS
+    # decided outside it until it opens): a suspension warning's notice counts from the day its
+    # SMS can first leave (ladder.first_sending_day), so one decided at 23:00 names the next
+    # day + the notice period. Must be the notifier's NOTIFIER_CUSTOMER_SENDING_HOURS: both
+    # default to common/sending_hours.py's CUSTOMER_SENDING_HOURS (docs/operations.md).
+    customer_sending_hours: str = CUSTOMER_SENDING_HOURS
     # Collections worklists (docs/collections.md): arrears above this go on the call list
     # (seed 001: 500元以上); two-month arrears become visit orders from this day of the month.
     worklist_call_threshold_fen: int = Field(default=50_000, ge=0)
@@ -96,6 +103,17 @@ class Settings(ServiceSettings):
     # How often the business gauges (KPIs, products per state, work orders; deploy/grafana)
     # are read from the database and the peers.
     business_metrics_interval_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("customer_sending_hours")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        SendingWindow.parse(value)
+        return value
+
+    @property
+    def sending_window(self) -> SendingWindow:
+        """The customers' SMS sending window (`customer_sending_hours`)."""
+        return SendingWindow.parse(self.customer_sending_hours)
 
     @property
     def notice_policy(self) -> NoticePolicy:

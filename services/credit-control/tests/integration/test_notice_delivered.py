@@ -4,8 +4,10 @@ earlier (docs/rules.md "The notice reached the customer").
 
 - delivered in time → suspended on the month's last day, as before; while the SMSC has not
   yet returned the receipt, the month-end sweep waits;
-- held by quiet hours (decided 22:00) → it reached the customer at 08:00 the next day, so the
-  suspension waits a notice period from then (late, not missed);
+- held by quiet hours (decided 22:00) → it reached the customer at 08:00 the next day, so
+  its notice counts from then and the date it names says so (the 26th + 5 days: 12-01, not
+  11-30, docs/rules.md "Notice before suspension"): the suspension comes on that day (late,
+  not missed);
 - lost (the SMSC rejected it) → the next sweep sends a new warning, and the suspension comes
   a notice period after that one reached the customer;
 - undeliverable (no valid contact number) → the suspension goes ahead at the deadline as an
@@ -146,13 +148,18 @@ async def test_a_warning_held_by_quiet_hours_counts_from_the_end_of_them(
     # Reached the customer when the quiet hours ended: 08:00 on the 26th (business time).
     delivered = datetime.fromisoformat(ladder["notice"]["delivered_at"])
     assert delivered.astimezone(BUSINESS_TZ) == datetime(Y, 11, 26, 8, tzinfo=BUSINESS_TZ)
+    # Its notice counts from then, and the date the SMS named says so (the 26th + 5 days),
+    # not the tier's day (11-30, on which nothing would happen).
+    assert ladder["suspension_deadline"] == f"{Y}-12-01", ladder
+    [warning] = [d for d in (await api.credit(lg.product_id))["decisions"]
+                 if d["decision"] == "suspension_warning"]
+    assert warning["context"]["deadline"] == f"{Y}-12-01", warning
     await _sweep(api, date(Y, 11, 30), f"nq-{uid}-30")
     assert await api.state(lg.product_id) == "suspension_warned"  # 26th + 5 days > 30th
     await _sweep(api, date(Y, 12, 1), f"nq-{uid}-01")
-    assert await api.state(lg.product_id) == "suspended"
+    assert await api.state(lg.product_id) == "suspended"  # on the day it named
     reason = (await _suspension(api, lg))["reason"]
-    assert reason.endswith(f"; late: suspension warning reached the customer on {Y}-11-26"), \
-        reason
+    assert reason.endswith(f"; late: suspension warning of {Y}-11-25 named {Y}-12-01"), reason
 
 
 async def test_a_lost_warning_is_sent_again_and_the_suspension_follows_it(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from common.sending_hours import DEFAULT_CUSTOMER_WINDOW
 from credit_control.credit.adapters import sweep_runs, sweep_sql
 from credit_control.credit.service_layer import sweeps
 
@@ -286,7 +287,9 @@ async def _finish(monkeypatch: pytest.MonkeyPatch, decision: Any, held: dict[str
     monkeypatch.setattr(sweeps, "refresh_gauge", nothing)
     monkeypatch.setattr(sweeps, "_run", nothing)
     ctx = types.SimpleNamespace(clock=types.SimpleNamespace(now=lambda: NOW),
-                                settings=types.SimpleNamespace(notice_policy=None),
+                                settings=types.SimpleNamespace(
+                                    notice_policy=None,
+                                    sending_window=DEFAULT_CUSTOMER_WINDOW),
                                 engine=types.SimpleNamespace(begin=_Begin))
     run = types.SimpleNamespace(as_of=NOW, business_date=date(2026, 11, 30), sweep_id="S1",
                                 catch_up=False, held=held, confirmed=False)

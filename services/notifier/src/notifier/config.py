@@ -3,6 +3,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from common.sending_hours import CUSTOMER_SENDING_HOURS, MANAGER_SENDING_HOURS
 from common.settings import ServiceSettings
 
 from .domain.quiet_hours import SendingWindow
@@ -21,9 +22,12 @@ class Settings(ServiceSettings):
     send_claim_timeout_s: float = Field(default=60, gt=0)  # > a batch's worth of submits
     send_backoff_base_s: float = Field(default=1.0, gt=0)
     # Quiet hours, Asia/Shanghai wall time: customers get reminders only inside their window;
-    # account managers are staff and, by default, are told at once.
-    customer_sending_hours: str = "08:00-21:00"
-    manager_sending_hours: str = "00:00-24:00"
+    # account managers are staff and, by default, are told at once. The customers' default is
+    # the one credit-control's CREDIT_CUSTOMER_SENDING_HOURS has (common/sending_hours.py): a
+    # suspension warning's date counts its notice from when this window lets it leave, so the
+    # two must match if either is changed (docs/operations.md).
+    customer_sending_hours: str = CUSTOMER_SENDING_HOURS
+    manager_sending_hours: str = MANAGER_SENDING_HOURS
     # Pacing a backlog released at the end of quiet hours: held messages that may leave per
     # second per sender (0: no limit; the first `release_burst` go at once), and the minimum
     # gap between two messages to the same number (0: none).

@@ -1,60 +1,17 @@
 """Quiet hours: when an SMS may reach a phone. Pure; the moment is always a parameter.
 
-A window is local (Asia/Shanghai) wall time, "08:00-21:00"; "00:00-24:00" is always open, and a
-window that opens after it closes ("22:00-06:00") runs over midnight.
+The window itself (`SendingWindow`, parsed from "08:00-21:00"; "00:00-24:00" always open, a
+window that opens after it closes runs over midnight) is common/sending_hours.py, shared with
+credit-control, which counts a suspension warning's notice period from the day its SMS can
+first leave by the same window (`CREDIT_CUSTOMER_SENDING_HOURS`, the same default).
 """
 
-import re
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
-from common.clock import BUSINESS_TZ, ensure_aware
+from common.clock import ensure_aware
+from common.sending_hours import DAY_MINUTES, SendingWindow
 
-_WINDOW = re.compile(r"([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})")
-DAY_MINUTES = 24 * 60
-
-
-@dataclass(frozen=True)
-class SendingWindow:
-    opens_min: int  # minutes after local midnight
-    closes_min: int  # 1440 = midnight at the end of the day
-
-    @classmethod
-    def parse(cls, text: str) -> "SendingWindow":
-        m = _WINDOW.fullmatch(text.strip())
-        if m is None:
-            raise ValueError(f"a sending window looks like 08:00-21:00, got {text!r}")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        opens, closes = h1 * 60 + m1, h2 * 60 + m2
-        if h1 > 23 or m1 > 59 or m2 > 59 or closes > DAY_MINUTES or opens == closes:
-            raise ValueError(f"not a sending window: {text!r}")
-        return cls(opens, closes)
-
-    @property
-    def always_open(self) -> bool:
-        return self.opens_min == 0 and self.closes_min == DAY_MINUTES
-
-    def is_open(self, at: datetime) -> bool:
-        local = ensure_aware(at).astimezone(BUSINESS_TZ)
-        minute = local.hour * 60 + local.minute
-        if self.opens_min < self.closes_min:
-            return self.opens_min <= minute < self.closes_min
-        return minute >= self.opens_min or minute < self.closes_min  # over midnight
-
-    def hold_until(self, at: datetime) -> datetime | None:
-        """None while the window is open; else the next moment it opens."""
-        if self.is_open(at):
-            return None
-        local = ensure_aware(at).astimezone(BUSINESS_TZ)
-        opening = datetime.combine(local.date(), time(self.opens_min // 60, self.opens_min % 60),
-                                   tzinfo=BUSINESS_TZ)
-        if opening <= local:
-            opening += timedelta(days=1)
-        return opening
-
-    def __str__(self) -> str:
-        return (f"{self.opens_min // 60:02d}:{self.opens_min % 60:02d}-"
-                f"{self.closes_min // 60:02d}:{self.closes_min % 60:02d}")
+__all__ = ["DAY_MINUTES", "SendingWindow", "release_at"]
 
 
 def release_at(window: SendingWindow, decided: datetime, received: datetime) -> datetime | None:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.clock import Clock
 from common.outbox import Outbox
+from common.sending_hours import CUSTOMER_SENDING_HOURS, MANAGER_SENDING_HOURS
 
 from ..adapters.providers import SmsProvider
 from ..adapters.smsc import SimulatedSmsc
@@ -17,8 +18,8 @@ from ..domain.templates import Role
 
 
 def default_windows() -> dict[Role, SendingWindow]:
-    return {Role.GROUP_CONTACT: SendingWindow.parse("08:00-21:00"),
-            Role.ACCOUNT_MANAGER: SendingWindow.parse("00:00-24:00")}
+    return {Role.GROUP_CONTACT: SendingWindow.parse(CUSTOMER_SENDING_HOURS),
+            Role.ACCOUNT_MANAGER: SendingWindow.parse(MANAGER_SENDING_HOURS)}
 
 
 @dataclass

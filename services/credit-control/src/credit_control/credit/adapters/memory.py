@@ -12,6 +12,7 @@ from common.contracts.billing import BalanceChanged
 from common.contracts.credit_control import CreditState
 from common.contracts.snapshots import ProductSnapshot
 from common.envelope import Envelope
+from common.sending_hours import DEFAULT_CUSTOMER_WINDOW, SendingWindow
 
 from ...collections.domain.promises import Promise, PromiseStatus
 from ..domain.freezes import Freeze
@@ -41,6 +42,7 @@ class InMemoryBalanceStore:
     held: set[str] = field(default_factory=set)  # suspended by association (关联停机)
     promises: list[Promise] = field(default_factory=list)
     own_dues: dict[str, int] = field(default_factory=dict)  # product_amount_due_fen
+    sending_window: SendingWindow = DEFAULT_CUSTOMER_WINDOW
 
     def now(self) -> datetime:
         return self.clock

@@ -13,9 +13,12 @@ month (`Ladder`). Two rules carry it:
   deadline has come. A warning decided on its own day names the suspension day (the seed: the
   25th → the month's last day); one decided late (billed late, a sweep after the warning days,
   a downgrade past the new tier's day, an exemption that ended, a reversed payment) names
-  today + the notice period, and the suspension waits for it ("late", not missed); a
-  catch-up sweep decides as of the missed day, but its warning names the day it is really
-  sent + the notice period if that is later (`suspension_deadline`'s `sent_on`). An upgrade
+  today + the notice period, and the suspension waits for it ("late", not missed). The notice
+  counts from the day the warning's SMS can first leave (`first_sending_day`, `sent_on`): one
+  decided after the customer sending window closed (21:00 by default) is held by the
+  notifier's quiet hours until the next morning, and names that day + the notice period if
+  that is later than the tier's day; a catch-up sweep decides as of the missed day, but its
+  warning leaves when it really runs, and counts from then. An upgrade
   moves the suspension day later than a warning already given: that warning no longer counts
   and the new tier's own suspension warning is owed.
 - **The notice reached the customer** (`Notice`, `notice_allows`): the suspension warning's SMS
@@ -42,10 +45,12 @@ replay all follow these functions.
 
 import functools
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from common.clock import business_date, ensure_aware
 from common.contracts.credit_control import CreditState
 from common.contracts.snapshots import ProductFamily, Tier
+from common.sending_hours import SendingWindow
 
 from .rule_table import RuleTable
 
@@ -256,12 +261,31 @@ def scheduled_suspension(table: RuleTable, family: ProductFamily, tier: Tier,
     return table.suspension(family, tier).scheduled(oldest)
 
 
+def first_sending_day(decided: datetime, window: SendingWindow,
+                      caught_up_at: datetime | None = None) -> date:
+    """The business day (Asia/Shanghai) a customer SMS decided at the business moment `decided`
+    can first leave: the notifier holds one decided outside the customer sending `window`
+    (NOTIFIER_CUSTOMER_SENDING_HOURS; credit-control's CREDIT_CUSTOMER_SENDING_HOURS, the same
+    default) until it next opens (docs/notifier.md "Quiet hours"). With 08:00-21:00: decided at
+    20:59 it leaves that day; at 21:00 or 23:00, the next day at 08:00; at 07:00, the same day
+    at 08:00. A catch-up sweep's decision leaves when it was really made (`caught_up_at`, when
+    later: the notifier's `sending_as_of`). Never the wall clock."""
+    at = ensure_aware(decided)
+    if caught_up_at is not None:
+        at = max(at, ensure_aware(caught_up_at))
+    return business_date(window.first_moment(at))
+
+
 def suspension_deadline(table: RuleTable, family: ProductFamily, tier: Tier, oldest: date,
                         today: date, sent_on: date | None = None) -> date:
-    """The date a suspension warning decided `today` names: the suspension day, or the day it
-    is sent + the notice period if that is later (a late warning). A warning is sent the day
-    it is decided, except a catch-up sweep's: it decides as of a missed day (`today`) but runs,
-    and its SMS goes out, on a later one (`sent_on`), and the notice counts from then."""
+    """The date a suspension warning decided `today` names: the suspension day, or the day its
+    SMS can first leave (`sent_on`) + the notice period if that is later (a late warning).
+    `sent_on` is `first_sending_day` of the decision's moment: the day it is decided, the next
+    one when it is decided after the customer sending window closed (held overnight by the
+    quiet hours), a catch-up sweep's real day (it decides as of a missed day, `today`, but runs
+    and sends later); the notice counts from then, so the warning names a day on which the
+    suspension can come (`Notice.suspend_from`: the day it reached the customer + the notice
+    period). The notice period is the one of the month it is decided in (`today`)."""
     notice = max(1, table.notice_days(family, tier, today))
     start = max(today, sent_on or today)
     return max(scheduled_suspension(table, family, tier, oldest), start + timedelta(days=notice))

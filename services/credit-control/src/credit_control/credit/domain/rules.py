@@ -131,10 +131,13 @@ def balance_rows(table: RuleTable, family: ProductFamily, tier: Tier) -> dict[Tr
 
 def on_balance(
     table: RuleTable, facts: AccountFacts, product: ProductFacts, today: date, event_key: str,
-    rows: Mapping[Trigger, RuleRow] | None = None,
+    rows: Mapping[Trigger, RuleRow] | None = None, sent_on: date | None = None,
 ) -> Intent | None:
     """`rows`: `balance_rows(table, product.family, product.tier)`, when the caller keeps it
-    (the balance path asks once per family × tier and batch, not once per event)."""
+    (the balance path asks once per family × tier and batch, not once per event). `sent_on`:
+    the day the decision's SMS can first leave (`ladder.first_sending_day` of the event's
+    moment; None: `today`), from which a reversal's deadline counts the notice period as a
+    suspension warning decided at that moment would."""
     if rows is None:
         rows = balance_rows(table, product.family, product.tier)
     restore = rows.get(Trigger.PAYMENT)
@@ -173,7 +176,7 @@ def on_balance(
                       f"a reversed payment re-opened arrears of {facts.amount_due_fen} fen "
                       f"since bill month {oldest:%Y-%m}", period=event_key,
                       deadline=ladders.suspension_deadline(table, product.family, product.tier,
-                                                           oldest, today))
+                                                           oldest, today, sent_on))
     notice = rows.get(Trigger.BILL_RUN)
     if (notice and facts.cause is BalanceCause.BILL_RUN and facts.balance_fen < 0
             and facts.amount_due_fen > 0 and product.state in (S.NORMAL, S.WARNED)):
@@ -224,7 +227,9 @@ def on_calendar(
     policy: NoticePolicy = DEFAULT_POLICY, sent_on: date | None = None,
 ) -> list[Intent]:
     """Every calendar intent due today that the product's state allows, most severe first.
-    `sent_on`: a catch-up sweep's real business day (its notices go out then, not `today`)."""
+    `sent_on`: the day the sweep's SMS can first leave (`ladder.first_sending_day` of its
+    moment: the next day for a sweep after the customer sending window closed, a catch-up's
+    real day; None: `today`), from which a suspension warning's notice counts."""
     intents = []
     if facts.owes and facts.oldest_due_month is not None:
         oldest = facts.oldest_due_month
@@ -385,8 +390,9 @@ class SweepStep:
     retention_long_before: date | None = None
     # Suspension and suspension-warning steps: the tier's suspension row (its day per product)
     # and today; a suspension warning names GREATEST(that day, notice_date), notice_date being
-    # the day it is sent (today; a catch-up sweep's real day) + the notice period
-    # (`notice_days`, what the product records).
+    # the day its SMS can first leave (`sent_on`: today, the next day after the sending window
+    # closed, a catch-up sweep's real day) + the notice period (`notice_days`, what the
+    # product records).
     suspend_row: RuleRow | None = None
     today: date | None = None
     notice_date: date | None = None
@@ -398,8 +404,10 @@ class SweepStep:
 def sweep_plan(table: RuleTable, today: date, policy: NoticePolicy = DEFAULT_POLICY,
                sent_on: date | None = None) -> list[SweepStep]:
     """Today's steps, most severe first; suspensions first so a late sweep never warns a
-    product it is about to suspend. `sent_on`: a catch-up sweep's real business day, from
-    which its suspension warnings' notice counts (ladder.suspension_deadline)."""
+    product it is about to suspend. `sent_on`: the day the sweep's SMS can first leave
+    (`ladder.first_sending_day` of its moment: the next day for a sweep after the customer
+    sending window closed, a catch-up's real day; None: `today`), from which its suspension
+    warnings' notice counts (ladder.suspension_deadline; the SQL's `notice_date`)."""
     steps = [replace(s, notice_policy=policy) for row in table.calendar_rows()
              if (s := _calendar_step(table, row, today, sent_on))]
     steps.sort(key=lambda s: (SEVERITY[s.row.decision], -(s.row.warning_level or 0)))
@@ -422,6 +430,7 @@ def _calendar_step(table: RuleTable, row: RuleRow, today: date,
             return SweepStep(row, (S.SUSPENSION_WARNED,), next_state(S.NORMAL, action),
                              cutoff=cutoff, skip_exempt=True, suspend_row=suspend_row,
                              today=today)
+        # ladder.suspension_deadline's notice and start, as the SQL's GREATEST reads them.
         notice = max(1, table.notice_days(row.family, row.tier, today))
         start = max(today, sent_on or today)
         return SweepStep(row, _sweepable(action), S.SUSPENSION_WARNED, cutoff=cutoff,

@@ -42,12 +42,13 @@ from common.contracts.credit_control import (
 from common.contracts.gateway import ProvisioningCommand
 from common.contracts.snapshots import CustomerSnapshot, ProductFamily, ProductSnapshot, Tier
 from common.envelope import RawEnvelope, encode, to_builtins, wrap
+from common.sending_hours import SendingWindow
 
 from ...collections.domain.promises import Promise
 from ..adapters import balance_sql as sql
 from ..domain import freezes, rules
 from ..domain.freezes import Freeze
-from ..domain.ladder import reminder_level
+from ..domain.ladder import first_sending_day, reminder_level
 from ..domain.product_amount import allowed_on_balance, product_amount_due
 from ..domain.product_credit import Decision, ProductCredit
 from ..domain.profiles import CreditProfile
@@ -60,6 +61,9 @@ class BalanceStore(Protocol):
     """What the balance path reads and writes, set-wise."""
 
     source: str
+    # The customers' SMS sending window (CREDIT_CUSTOMER_SENDING_HOURS): a reversal's deadline
+    # counts the notice from the day its SMS can first leave (ladder.first_sending_day).
+    sending_window: SendingWindow
 
     def now(self) -> datetime: ...
 
@@ -360,6 +364,11 @@ class Batch:
         profile = self.profiles[event.customer.customer_id]
         facts = facts_of(event, profile)
         today = business_date(as_of)
+        # Only a reversal's decision names a suspension deadline on this path (the notice
+        # counted from the day its SMS can first leave: after the sending window closed, the
+        # next day); the others need no sending day, so none is worked out for them.
+        sent_on = (first_sending_day(as_of, self.store.sending_window)
+                   if facts.cause is BalanceCause.REVERSAL else None)
         star = profile.star(event.customer.star_level)
         exempt = bool(profile.exemptions) and profile.suspension_exempt(as_of)
         tier = profile.decision_tier(event.customer.tier)
@@ -383,7 +392,7 @@ class Batch:
                 rules.ProductFacts(product.family, tier, product.state, product.warning_level,
                                    star, exempt, frozen=frozen, promised=promised,
                                    own_due_fen=product_amount_due(event, snapshot.product_id)),
-                today, event_key=f"seq:{event.sequence}", rows=rows)
+                today, event_key=f"seq:{event.sequence}", rows=rows, sent_on=sent_on)
             if intent is not None and intent.decision is DecisionType.RESTORE and (
                     snapshot.product_id in self.held):
                 continue  # 关联停机: restored when the collections case's arrears are paid

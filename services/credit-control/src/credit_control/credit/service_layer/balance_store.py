@@ -32,6 +32,7 @@ class SqlBalanceStore:
     def __init__(self, ctx: CreditContext, conn: AsyncConnection) -> None:
         self.ctx, self.conn = ctx, conn
         self.source = ctx.source
+        self.sending_window = ctx.settings.sending_window
         self.products = SqlProductCredits(conn)
         self._hints: sql.BatchHints | None = None  # from the products' upsert
 

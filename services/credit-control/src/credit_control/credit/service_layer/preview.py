@@ -36,6 +36,7 @@ from common.errors import ApiError
 from ...service_layer.context import CreditContext
 from ..adapters import sweep_sql
 from ..domain import rules
+from ..domain.ladder import first_sending_day
 
 # The decisions of a chunk: the ones this transaction just inserted (created_at is the
 # transaction's start, now()), over the chunk's product range (the index on product id).
@@ -91,7 +92,11 @@ async def outcome(ctx: CreditContext, as_of: datetime,
     async with ctx.engine.connect() as conn:
         table = await ctx.rules.current(conn)
         await conn.rollback()
-    plan = list(enumerate(rules.sweep_plan(table, today, ctx.settings.notice_policy)))
+    # Its suspension warnings name what the sweep's would (sweeps.sending_day: the notice counts
+    # from the day their SMS can first leave).
+    sent_on = first_sending_day(as_of, ctx.settings.sending_window)
+    plan = list(enumerate(rules.sweep_plan(table, today, ctx.settings.notice_policy,
+                                           sent_on)))
     suspends = [(n, s) for n, s in plan if s.row.decision is DecisionType.SUSPEND]
     guard = await _guard(ctx, as_of, suspends, table.version)
     held = guard is not None and guard["held"]

@@ -7,7 +7,7 @@ catches up missed days; the loop that resumes unfinished sweeps."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from itertools import accumulate
 from typing import Any
@@ -30,6 +30,7 @@ from ..adapters import sweep_runs as runs
 from ..adapters import sweep_sql
 from ..domain import catch_up, rules
 from ..domain.commands import ConfirmSweep, RunSweep
+from ..domain.ladder import first_sending_day
 from . import approvals, feed_wait, freezes
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,16 @@ async def run_sweep(ctx: CreditContext, cmd: RunSweep, catch_up: bool = False) -
         return await ctx.keys.stored(conn, "sweep", cmd.sweep_id)
 
 
+def sending_day(ctx: CreditContext, as_of: datetime, catch_up: bool) -> date:
+    """The business day a sweep's customer SMS can first leave (ladder.first_sending_day),
+    from which its suspension warnings' notice counts: by the customer sending window at the
+    sweep's `as_of` (a sweep after it closed, 21:00 by default: the next day, as the
+    notifier's quiet hours hold them), or, for a catch-up, at the moment it really runs (the
+    service's clock; the decisions' `caught_up_at`, by which the notifier sends them)."""
+    return first_sending_day(as_of, ctx.settings.sending_window,
+                             ctx.clock.now() if catch_up else None)
+
+
 async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: bool) -> None:
     """The run, its steps in plan order and the guard's verdict, in one transaction: from
     here on the sweep's progress is durable. A sweep that needs an approved preview and has
@@ -86,7 +97,8 @@ async def _start(ctx: CreditContext, sweep_id: str, as_of: datetime, catch_up: b
         unapproved, approval_id = await approvals.verdict(ctx, as_of)
     async with ctx.engine.begin() as conn:
         table = await ctx.rules.current(conn)
-        plan = rules.sweep_plan(table, today, ctx.settings.notice_policy)
+        plan = rules.sweep_plan(table, today, ctx.settings.notice_policy,
+                                sending_day(ctx, as_of, catch_up))
         suspends = [(n, s) for n, s in enumerate(plan) if s.row.decision is DecisionType.SUSPEND]
         held = unapproved or await _guard(conn, ctx, sweep_id, as_of, suspends, table.version)
         now = ctx.clock.now()
@@ -139,11 +151,11 @@ async def _finish(ctx: CreditContext, run: Any, table: Any, recorded: list[Any])
     matches, in plan order). A held sweep runs all but its suspensions; once confirmed, the
     suspensions run in a pass of their own, after the rest, as they always did.
 
-    A catch-up decides as of the missed day, but its suspension warnings go out now: their
-    notice counts from the business day it really runs (`sent_on`, the clock's day as this
+    Its suspension warnings' notice counts from the day their SMS can first leave (`sent_on`):
+    a catch-up decides as of the missed day, but its warnings go out now (the clock as this
     pass starts; a catch-up resumed on a later day counts from that day)."""
-    sent_on = business_date(ctx.clock.now()) if run.catch_up else None
-    plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy, sent_on)
+    plan = rules.sweep_plan(table, run.business_date, ctx.settings.notice_policy,
+                            sending_day(ctx, run.as_of, run.catch_up))
     waiting = run.held is not None and not run.confirmed
     # Held for want of an approved preview: nothing runs; by the guard: its suspensions.
     whole = waiting and run.held.get("kind") == "preview"

@@ -29,9 +29,10 @@ from common.contracts.billing import BalanceCause
 from common.contracts.credit_control import CreditState, DecisionType
 from common.contracts.gateway import ProvisioningAction
 from common.contracts.snapshots import Tier
+from common.sending_hours import DEFAULT_CUSTOMER_WINDOW, SendingWindow
 
 from ...credit.domain import rules
-from ...credit.domain.ladder import Ladder, reminder_level
+from ...credit.domain.ladder import Ladder, first_sending_day, reminder_level
 from ...credit.domain.product_amount import allowed_in_sweep, allowed_on_balance
 from ...credit.domain.product_credit import ProductCredit
 from ...credit.domain.profiles import CreditProfile
@@ -79,6 +80,9 @@ class Month:
     before: RuleTable
     during: RuleTable
     sweep_time: time = SWEEP_TIME
+    # The customers' SMS sending window (CREDIT_CUSTOMER_SENDING_HOURS): a suspension warning's
+    # notice counts from the day its SMS can first leave, as the service's decisions do.
+    sending: SendingWindow = DEFAULT_CUSTOMER_WINDOW
 
     @property
     def starts(self) -> datetime:
@@ -166,6 +170,9 @@ class Replay:
         table = self.month.table_at(point.at)
         star = profile.star(h.star_level)
         exempt = profile.suspension_exempt(point.at)
+        # A reversal's deadline counts the notice from the day its SMS can first leave.
+        sent_on = (first_sending_day(point.at, self.month.sending)
+                   if point.cause is BalanceCause.REVERSAL else None)
         for pid, family in h.products:
             p = self.products.get(pid)
             if p is None:
@@ -176,7 +183,8 @@ class Replay:
                 table, facts, rules.ProductFacts(family, tier, p.credit.state,
                                                  p.credit.warning_level, star, exempt,
                                                  own_due_fen=point.product_due(pid)),
-                business_date(point.at), event_key=f"at:{point.at.isoformat()}")
+                business_date(point.at), event_key=f"at:{point.at.isoformat()}",
+                sent_on=sent_on)
             if intent is not None and allowed_on_balance(intent.decision,
                                                          point.product_due(pid)):
                 self._take(p, intent, point.at)
@@ -184,6 +192,7 @@ class Replay:
     def _sweep(self, at: datetime) -> None:
         table = self.month.table_at(at)
         today = business_date(at)
+        sent_on = first_sending_day(at, self.month.sending)
         for pid in sorted(self.products):
             p = self.products[pid]
             point = self.latest.get(p.history.account_id)
@@ -201,7 +210,7 @@ class Replay:
                                     c.ladder.suspension_deadline,
                                     own_due_fen=point.product_due(pid))
             for intent in rules.on_calendar(table, self._deposit_left(facts, c, today), pf,
-                                            today):
+                                            today, sent_on=sent_on):
                 if not allowed_in_sweep(intent.decision, point.product_due(pid)):
                     continue
                 if self._take(p, intent, at):

@@ -80,12 +80,15 @@ async def what_if(rc: ReportContext, cmd: WhatIf,
         async with ctx.engine.connect() as conn:
             profiles = await admin_repo.profiles_for(conn, customers)
         sweep_time = time.fromisoformat(ctx.settings.scheduler_time)
+        window = ctx.settings.sending_window  # the notice counts from the SMS's first day
         # CPU-bound: off the event loop, so the API keeps answering meanwhile. A thread cannot
         # be stopped: if the caller goes away, the lock is held until the replay ends, so two
         # replays never run at once.
         work = asyncio.ensure_future(asyncio.to_thread(
-            lambda: (replay(histories, profiles, Month(month, current, current, sweep_time)),
-                     replay(histories, profiles, Month(month, current, draft, sweep_time)))))
+            lambda: (replay(histories, profiles,
+                            Month(month, current, current, sweep_time, window)),
+                     replay(histories, profiles,
+                            Month(month, current, draft, sweep_time, window)))))
         work.add_done_callback(lambda _: _ONE_AT_A_TIME.release())
         now_outcome, draft_outcome = await asyncio.shield(work)
     finally:
