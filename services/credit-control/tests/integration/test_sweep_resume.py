@@ -232,7 +232,9 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
     test_year: int,
 ) -> None:
     """credit-control was down at 20:00 on the 25th; it comes back at 21:00 (its clock
-    stands on that day) and runs the 25th's sweep as of 20:00, labelled a catch-up."""
+    stands on that day) and runs the 25th's sweep as of 20:00, labelled a catch-up. Its SMS
+    leaves the next morning (the customer sending window closed at 21:00), so the notice
+    counts from the 26th."""
     y = await fresh_year(db, test_year)
     lg = ledger(new_uid(), "catchup", F.ADC, T.LOW)
     await api.deliver((lg, lg.bill_run(f"{y}-09", 4_000, at(date(y, 10, 2), 9))))
@@ -253,8 +255,10 @@ async def test_a_scheduled_day_missed_while_down_is_caught_up_on_start_up(
     assert datetime.fromisoformat(warning["as_of"]) == due
     assert warning["inputs"]["cause"] == "catch-up sweep"
     assert warning["inputs"]["catch_up"] == sweep_id
-    # Really sent the same day (21:00 on the 25th): the notice still ends on the last day.
-    assert credit["ladder"]["suspension_deadline"] == f"{y}-10-31"
+    # Really made at 21:00 on the 25th, when the customer sending window has closed: the
+    # notifier holds its SMS until 08:00 on the 26th, and the notice (October's 6 days)
+    # counts from then (ladder.first_sending_day): 26 + 6 = November 1st, not the 31st.
+    assert credit["ladder"]["suspension_deadline"] == f"{y}-11-01"
     audit = (await api.http.get("/v1/audit", params={"entity": "sweep",
                                                      "entity_id": sweep_id})).json()
     assert [a["action"] for a in audit] == ["sweep catch-up"]
