@@ -54,7 +54,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # state-history rows, those products' state_changed_at later, their outbox events; nothing
 # else), and a ladder restart of a suspension-warned product publishes credit.state_changed
 # (none in this stream).
-BASE = "4fd8b3e"
+# bc955f9, where a reversed payment's notice decided after the customer sending window closed
+# (21:00 business time) counts its notice period from the next morning, when its SMS can
+# first leave (ladder.first_sending_day; against 4fd8b3e: the stream's payment_reversed
+# decision of 23:48 names 11-13, not 11-12, in its decision row and its outbox event;
+# nothing else).
+BASE = "bc955f9"
 T0 = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
 
 FAMILIES = [("ADC", None), ("MAS", "huawei"), ("SMS_DIRECT", None), ("WORK_ORDER", None)]
