@@ -709,6 +709,10 @@ async def test_no_message_quotes_nothing_owed(story: Story) -> None:
         bad += [(key, m["template"], m["status"], m["text"]) for m in await log_of(s, key)
                 if m["status"] in LEFT and ZERO_YUAN.search(m["text"])]
     assert bad == []
+    # Not only unsaid: pa's line is not pre-cancelled when its retention runs out (its
+    # sibling's debt keeps it suspended; product_amount.allowed_in_sweep), pb's is.
+    assert await decided(s, "pa", "pre_cancel") == []
+    assert len(await decided(s, "pb", "pre_cancel")) == 1
 
 
 async def test_a_warning_held_overnight_names_the_day_the_sweep_suspends(story: Story) -> None:
