@@ -219,6 +219,29 @@ async def fresh_year(db: AsyncEngine, test_year: int) -> int:
     return max(int(newest or 0), test_year) + 1
 
 
+# The newest business year with a decision (a later sweep acts on every owing product of the
+# base, and moves an earlier module's ladders past its dates), or a rating run.
+_NEWEST_DECISION_YEAR = """
+    SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int
+      FROM credit.decisions WHERE as_of < '2999-01-01'"""
+_NEWEST_RATING_YEAR = """
+    SELECT max(substr(period, 1, 4)::int) FROM credit.rating_runs WHERE period < '2999'"""
+
+
+async def qa_year_after(db: AsyncEngine, test_year: int, offset: int, *,
+                        ratings: bool = False) -> int:
+    """A QA module's business year: `test_year + offset`, or, when a session sharing the
+    stack already decided (or, with `ratings`, ran a rating) in a later year, the year after
+    it, capped at 2999. A sweep of a later business day acts on every owing product, a
+    module's too, and moves its ladders past the module's dates (a sweep leaves a product
+    whose last change is after its day alone); a rating period runs once."""
+    async with db.connect() as conn:
+        newest = int(await conn.scalar(text(_NEWEST_DECISION_YEAR)) or 0)
+        if ratings:
+            newest = max(newest, int(await conn.scalar(text(_NEWEST_RATING_YEAR)) or 0))
+    return min(max(test_year + offset, newest + 1), 2999)
+
+
 def new_uid() -> str:
     return uuid.uuid4().hex[:10]
 

@@ -51,7 +51,7 @@ from gateway_adapter.service_layer import reconcile as gateway_reconcile
 from gateway_adapter.service_layer.context import GatewayContext
 from tests.reliability.invariants.checks import check_chain
 
-from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid
+from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid, qa_year_after
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -176,11 +176,7 @@ async def qa_year(test_year: int, db: AsyncEngine) -> int:
     decided in a later year, the year after its newest decision: a sweep of a later
     business day acts on every owing product, these too, and moves their ladder past this
     module's dates (a sweep leaves a product whose last change is after its day alone)."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions WHERE as_of < '2999-01-01'"))
-    return min(max(test_year + 27, int(newest or 0) + 1), 2999)
+    return await qa_year_after(db, test_year, 27)
 
 
 @pytest.fixture(scope="module")

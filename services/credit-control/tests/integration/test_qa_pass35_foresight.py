@@ -44,7 +44,7 @@ from common.clock import BUSINESS_TZ, business_date
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
-from .helpers import CreditApi, new_uid
+from .helpers import CreditApi, new_uid, qa_year_after
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -244,11 +244,7 @@ async def qa_year(test_year: int, db: AsyncEngine) -> int:
     decided in a later year, the year after its newest decision: a sweep of a later
     business day acts on every owing product, these too, and moves their ladder past this
     module's dates (a sweep leaves a product whose last change is after its day alone)."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions WHERE as_of < '2999-01-01'"))
-    return min(max(test_year + 28, int(newest or 0) + 1), 2999)
+    return await qa_year_after(db, test_year, 28)
 
 
 @pytest.fixture(scope="module")

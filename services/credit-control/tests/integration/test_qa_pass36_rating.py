@@ -42,7 +42,7 @@ from common.envelope import Envelope, wrap
 from common.testing.notices import notices_heard
 from common.testing.polling import eventually
 
-from .helpers import CreditApi, Ledger, ledger, new_uid
+from .helpers import CreditApi, Ledger, ledger, new_uid, qa_year_after
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -100,14 +100,7 @@ async def qa_year(test_year: int, db: AsyncEngine) -> int:
     """`test_year + 34` (capped at 2999), or, when a session sharing the stack already
     decided or ran a rating in a later year, the year after: a later business day's sweep
     acts on every owing product (these too), and a period's run happens once."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text("""
-            SELECT greatest(
-              (SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int
-                 FROM credit.decisions WHERE as_of < '2999-01-01'),
-              (SELECT max(substr(period, 1, 4)::int) FROM credit.rating_runs
-                WHERE period < '2999'))"""))
-    return min(max(test_year + 34, int(newest or 0) + 1), 2999)
+    return await qa_year_after(db, test_year, 34, ratings=True)
 
 
 class Story:

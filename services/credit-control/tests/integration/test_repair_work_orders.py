@@ -30,7 +30,7 @@ from common.contracts.snapshots import ProductFamily as F
 from common.contracts.snapshots import Tier as T
 from common.testing.polling import eventually
 
-from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid
+from .helpers import CreditApi, Ledger, at, ledger, month_end, new_uid, qa_year_after
 from .test_qa_pass34_repairs import Repairs, chain, drift, ok, row, state, sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -88,11 +88,7 @@ def applied(sequence: int) -> Callable[[dict[str, Any]], bool]:
 async def qa_year(test_year: int, db: AsyncEngine) -> int:
     """`test_year + 38` (capped at 2999), or the year after the newest decision a session
     sharing the stack took (test_qa_pass34_repairs.py's `qa_year`)."""
-    async with db.connect() as conn:
-        newest = await conn.scalar(text(
-            "SELECT max(extract(year FROM as_of AT TIME ZONE 'Asia/Shanghai'))::int "
-            "FROM credit.decisions WHERE as_of < '2999-01-01'"))
-    return min(max(test_year + 38, int(newest or 0) + 1), 2999)
+    return await qa_year_after(db, test_year, 38)
 
 
 @pytest.fixture(scope="module")
