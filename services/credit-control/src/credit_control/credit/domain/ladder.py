@@ -286,9 +286,18 @@ def suspension_deadline(table: RuleTable, family: ProductFamily, tier: Tier, old
     and sends later); the notice counts from then, so the warning names a day on which the
     suspension can come (`Notice.suspend_from`: the day it reached the customer + the notice
     period). The notice period is the one of the month it is decided in (`today`)."""
+    _, earliest = notice_from(table, family, tier, today, sent_on)
+    return max(scheduled_suspension(table, family, tier, oldest), earliest)
+
+
+def notice_from(table: RuleTable, family: ProductFamily, tier: Tier, today: date,
+                sent_on: date | None = None) -> tuple[int, date]:
+    """A suspension warning decided `today`: its notice period (at least a day) and the
+    earliest day it may name, the day its SMS can first leave (`sent_on`, never before
+    `today`) + that period. The sweep's plan hands both to its SQL (`SweepStep.notice_days`,
+    `notice_date`), whose GREATEST with the suspension day is `suspension_deadline`."""
     notice = max(1, table.notice_days(family, tier, today))
-    start = max(today, sent_on or today)
-    return max(scheduled_suspension(table, family, tier, oldest), start + timedelta(days=notice))
+    return notice, max(today, sent_on or today) + timedelta(days=notice)
 
 
 def notice_counts(ladder: Ladder, table: RuleTable, family: ProductFamily, tier: Tier,

@@ -430,12 +430,10 @@ def _calendar_step(table: RuleTable, row: RuleRow, today: date,
             return SweepStep(row, (S.SUSPENSION_WARNED,), next_state(S.NORMAL, action),
                              cutoff=cutoff, skip_exempt=True, suspend_row=suspend_row,
                              today=today)
-        # ladder.suspension_deadline's notice and start, as the SQL's GREATEST reads them.
-        notice = max(1, table.notice_days(row.family, row.tier, today))
-        start = max(today, sent_on or today)
+        notice, notice_date = ladders.notice_from(table, row.family, row.tier, today, sent_on)
         return SweepStep(row, _sweepable(action), S.SUSPENSION_WARNED, cutoff=cutoff,
                          skip_exempt=True, suspend_row=suspend_row, today=today,
-                         notice_date=start + timedelta(days=notice), notice_days=notice)
+                         notice_date=notice_date, notice_days=notice)
     if row.day_in(month_start) > today:
         return None
     oldest = add_months(month_start, -row.arrears_month)
